@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* include/ops.h - the operations custody offers, as JSON in / JSON out.
+ *
+ * Every command of custodyctl is "parse argv -> JSON request -> operation ->
+ * JSON response -> render". The local backend calls ops_call() in process on
+ * a state directory (like kadmin.local); the HTTPS service maps its routes
+ * onto the same operations, and a remote CLI backend posts the same requests.
+ * Operations are registered in tables (one per group, src/api/ops_*.c)
+ * listed in src/api/ops.c.
+ *
+ * Secret values in responses are JSON strings; jansson's allocator wipes
+ * every block it frees (cust_init()).
+ */
+#ifndef CUST_OPS_H
+#define CUST_OPS_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+struct cust_state;
+
+struct ops_ctx {
+	struct cust_state *st;	/* borrowed; NULL for OPS_NOSTATE ops */
+	const char *actor;	/* who asks, for authorization and audit */
+	/* Optional progress report for long operations. */
+	void (*progress)(void *arg, size_t done, size_t total);
+	void *progress_arg;
+};
+
+typedef int (*ops_fn)(struct ops_ctx *ctx, json_t *req, json_t **resp_out);
+
+#define OPS_NOSTATE	0x1	/* runs without a state directory */
+
+struct ops_entry {
+	const char *name;	/* "device.add", "password.rotate" ... */
+	ops_fn fn;
+	unsigned flags;
+};
+
+/* Run operation name with request req (borrowed). On success *resp_out is a
+ * new JSON value (json_decref). Errors: CUST_E_* with cust_errmsg(); an
+ * unknown name is CUST_E_INVAL. */
+int ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/* The entry for name, or NULL. */
+const struct ops_entry *ops_find(const char *name);
+
+/* Request helpers: fetch a member with type checks; CUST_E_INVAL with a
+ * message naming the member when missing (required) or of the wrong type.
+ * Strings are borrowed from req. */
+int ops_req_str(json_t *req, const char *key, int required, const char **out)
+	__attribute__((warn_unused_result));
+int ops_req_int(json_t *req, const char *key, int required, long long min,
+    long long max, long long *out) __attribute__((warn_unused_result));
+int ops_req_bool(json_t *req, const char *key, int *out)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* include/seal.h - envelope encryption of secret values (libsodium).
+ *
+ * Every secret value is sealed with XChaCha20-Poly1305 under one data key;
+ * associated data binds a sealed value to its record, kind and version so
+ * that rows cannot be swapped. The data key is itself sealed ("wrapped") by a
+ * master key that comes from a key source (a key file now; a passphrase,
+ * Shamir shares or a PKCS#11 token later) behind struct seal_keysrc_ops.
+ *
+ * Secret plaintext only ever lives in struct seal_secret: sodium_malloc'd,
+ * guard-paged, mlocked where possible, wiped by seal_secret_free().
+ */
+#ifndef CUST_SEAL_H
+#define CUST_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEAL_KEYBYTES		32
+/* Sealed blob: 24-byte nonce || ciphertext || 16-byte tag. */
+#define SEAL_OVERHEAD		(24 + 16)
+
+struct seal_secret;
+struct seal;
+
+/* New zero-filled secret buffer of len bytes (len may be 0); free with
+ * seal_secret_free(). NULL on allocation failure. The buffer always has one
+ * extra NUL byte after len so text secrets can be used as C strings. */
+struct seal_secret *seal_secret_new(size_t len);
+
+/* New secret holding a copy of p[0..len). */
+struct seal_secret *seal_secret_dup(const void *p, size_t len);
+
+/* Borrowed pointer to the bytes; valid until seal_secret_free(). */
+unsigned char *seal_secret_data(struct seal_secret *s);
+const char *seal_secret_str(const struct seal_secret *s);
+size_t seal_secret_len(const struct seal_secret *s);
+
+/* Wipe and free; NULL is a no-op. */
+void seal_secret_free(struct seal_secret *s);
+
+/*
+ * A master-key source. create() makes new key material under state_dir
+ * (refusing to overwrite); load() fills key with the master key, checking
+ * the material's permissions first (CUST_E_PERM when looser than 0600 or
+ * owned by someone else, CUST_E_SEALED when missing or unusable).
+ */
+struct seal_keysrc_ops {
+	const char *name;
+	int (*create)(const char *state_dir);
+	int (*load)(const char *state_dir, struct seal_secret **key_out);
+};
+
+/* The key-file source: DIR/seal/master.key, 32 random bytes, mode 0600. */
+extern const struct seal_keysrc_ops seal_keysrc_file;
+
+/* Make a new data key, wrap it with the master key from src and return the
+ * wrapped blob (new, free with free()) for the store to keep. */
+int seal_create_datakey(const struct seal_keysrc_ops *src,
+    const char *state_dir, unsigned char **wrapped_out, size_t *wlen_out)
+	__attribute__((warn_unused_result));
+
+/* Unwrap the data key: new struct seal, free with seal_free(). A wrong
+ * master key or a tampered blob gives CUST_E_SEALED. */
+int seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
+    const unsigned char *wrapped, size_t wlen, struct seal **seal_out)
+	__attribute__((warn_unused_result));
+
+void seal_free(struct seal *s);
+
+/* Seal len bytes of pt with associated data ad. *ct_out is new (free()),
+ * SEAL_OVERHEAD + len bytes. */
+int seal_encrypt(struct seal *s, const void *pt, size_t len,
+    const void *ad, size_t adlen, unsigned char **ct_out, size_t *ctlen_out)
+	__attribute__((warn_unused_result));
+
+/* Seal into a caller buffer of at least SEAL_OVERHEAD + len bytes. */
+int seal_encrypt_buf(struct seal *s, const void *pt, size_t len,
+    const void *ad, size_t adlen, unsigned char *ct)
+	__attribute__((warn_unused_result));
+
+/* Open a sealed blob; any change to ct, nonce or ad gives CUST_E_CRYPTO.
+ * *pt_out is a new secret. */
+int seal_decrypt(struct seal *s, const unsigned char *ct, size_t ctlen,
+    const void *ad, size_t adlen, struct seal_secret **pt_out)
+	__attribute__((warn_unused_result));
+
+/* Derive a subkey (16..64 bytes) for a purpose named by an 8-char context
+ * (e.g. "auditmac") from the data key; out is a new secret. */
+int seal_derive(struct seal *s, const char ctx[8], uint64_t id, size_t len,
+    struct seal_secret **out) __attribute__((warn_unused_result));
+
+/* Build the associated data that binds a sealed value to its record:
+ * "custody:v1:<table>:<id>:<kind>:<version>" into buf; returns its length
+ * or 0 when it does not fit. */
+size_t seal_ad(char *buf, size_t len, const char *table, int64_t id,
+    const char *kind, int64_t version);
+
+#endif

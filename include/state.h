@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* include/state.h - a custody state directory opened as one unit: the
+ * store, the unsealed data key and the audit log.
+ *
+ * Layout: DIR/custody.db, DIR/seal/master.key (0600), DIR/ca/, DIR/tls/,
+ * DIR/admin/, DIR/keytabs/ (0700). Opening fails closed: a missing or wrong
+ * master key, loose key-file permissions or an unreadable database are
+ * errors (exit 5), never an empty state.
+ */
+#ifndef CUST_STATE_H
+#define CUST_STATE_H
+
+struct store;
+struct seal;
+struct audit;
+
+struct cust_state {
+	char *dir;		/* state directory path */
+	struct store *store;
+	struct seal *seal;
+	struct audit *audit;
+};
+
+/* Create a new state directory (CUST_E_EXISTS if it holds one, unless
+ * force, which wipes the old store and key). new state, state_close(). */
+int state_init(const char *dir, int force, struct cust_state **out)
+	__attribute__((warn_unused_result));
+
+/* Open an existing state directory. */
+int state_open(const char *dir, struct cust_state **out)
+	__attribute__((warn_unused_result));
+
+void state_close(struct cust_state *st);
+
+#endif

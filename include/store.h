@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* include/store.h - the SQLite store: open, migrations, transactions,
+ * cached prepared statements, key/value metadata.
+ *
+ * Modules keep their own SQL and run it through store_stmt(). Schema changes
+ * are migrations registered in src/store/schema.c as (module, version, SQL);
+ * store_open() applies the missing ones in order in one transaction.
+ */
+#ifndef CUST_STORE_H
+#define CUST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+struct store;
+
+#define STORE_CREATE	0x1	/* create the database file if absent */
+
+/* Open (or with STORE_CREATE create) the database at path: WAL, foreign
+ * keys, busy timeout, migrations. new store, free with store_close(). An
+ * unreadable, corrupt or non-database file gives CUST_E_DB. */
+int store_open(const char *path, unsigned flags, struct store **out)
+	__attribute__((warn_unused_result));
+
+/* Close; NULL is a no-op. */
+void store_close(struct store *st);
+
+/* The connection; borrowed. */
+sqlite3 *store_db(struct store *st);
+
+/* A prepared statement for sql, cached by the sql pointer (pass string
+ * literals), reset and with bindings cleared. Borrowed; NULL with the error
+ * set (cust_errmsg) on failure. */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql);
+
+/* Transactions. store_begin() takes the write lock (BEGIN IMMEDIATE).
+ * Nesting is not supported: store_in_txn() tells whether one is open. */
+int store_begin(struct store *st) __attribute__((warn_unused_result));
+int store_commit(struct store *st) __attribute__((warn_unused_result));
+void store_rollback(struct store *st);
+int store_in_txn(struct store *st);
+
+/* Run one or more SQL statements without results. */
+int store_exec(struct store *st, const char *sql)
+	__attribute__((warn_unused_result));
+
+/* Record the SQLite error of the last call as the error detail, prefixed by
+ * what, and return CUST_E_DB (or CUST_E_CONFLICT for constraint failures,
+ * CUST_E_IO for a full disk or read-only file). */
+int store_err(struct store *st, const char *what);
+
+/* Step a statement that returns no row (INSERT/UPDATE/DELETE): CUST_OK on
+ * SQLITE_DONE, else store_err(). Resets the statement. */
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+	__attribute__((warn_unused_result));
+
+/* Metadata blobs (table meta). get: new buffer (free()), CUST_E_NOTFOUND
+ * when absent. */
+int store_meta_get(struct store *st, const char *key, unsigned char **val_out,
+    size_t *len_out) __attribute__((warn_unused_result));
+int store_meta_set(struct store *st, const char *key, const void *val,
+    size_t len) __attribute__((warn_unused_result));
+
+/* Schema version of a module (0 when none applied). */
+int store_schema_version(struct store *st, const char *module);
+
+/* Migration registry entry (src/store/schema.c). */
+struct store_migration {
+	const char *module;
+	int version;
+	const char *sql;
+};
+extern const struct store_migration store_migrations[];
+
+#endif

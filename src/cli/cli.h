@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli.h - custodyctl internals: the command table and backends.
+ *
+ * One table of commands (group, name, handler, flags); handlers parse argv,
+ * build a JSON request, call the backend with cli_call() and render the
+ * response as text or, with --json, as JSON. The local backend runs the
+ * operation in process on --state-dir; a remote backend over HTTPS can be
+ * added without touching the handlers.
+ */
+#ifndef CUST_CLI_H
+#define CUST_CLI_H
+
+#include <stdio.h>
+#include <jansson.h>
+
+struct cust_state;
+
+struct cli {
+	const char *state_dir;
+	int json;		/* --json: machine-readable output */
+	int quiet;
+	const char *actor;	/* "local:<user>" in local mode */
+	struct cust_state *st;	/* local backend, opened on demand */
+};
+
+#define CLI_NOSTATE	0x1	/* does not need the state directory */
+
+struct cli_cmd {
+	const char *group;	/* "device"; NULL for top-level commands */
+	const char *name;	/* "add" */
+	int (*fn)(struct cli *c, int argc, char **argv);
+	unsigned flags;
+	const char *usage;	/* argument synopsis */
+	const char *help;	/* one line */
+};
+
+/* Command tables, one per group file, each ended by a zeroed entry. */
+extern const struct cli_cmd cli_core_cmds[];
+extern const struct cli_cmd cli_device_cmds[];
+extern const struct cli_cmd cli_password_cmds[];
+extern const struct cli_cmd cli_audit_cmds[];
+
+/* Call operation op with req (borrowed) through the backend; *resp_out is
+ * new. On error prints nothing; returns CUST_E_*. */
+int cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out);
+
+/* Print "custodyctl: <msg>" for err to stderr and return its exit code. */
+int cli_error(struct cli *c, int err);
+
+/* Print a usage error for the command and return CUST_EXIT_USAGE. */
+int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Print resp as indented JSON on stdout. */
+void cli_print_json(json_t *resp);
+
+/* Parse options for a command with getopt_long conventions; thin wrapper
+ * to keep every handler consistent: returns the command entry for usage. */
+const struct cli_cmd *cli_current(void);
+
+#endif

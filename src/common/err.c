@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* src/common/err.c - error codes, texts and the per-thread detail buffer. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "err.h"
+
+static _Thread_local char errbuf[1024];
+
+const char *
+cust_strerror(int code)
+{
+	switch (code) {
+	case CUST_OK:		return "success";
+	case CUST_E_INTERNAL:	return "internal error";
+	case CUST_E_NOMEM:	return "out of memory";
+	case CUST_E_INVAL:	return "invalid argument";
+	case CUST_E_NOTFOUND:	return "not found";
+	case CUST_E_EXISTS:	return "already exists";
+	case CUST_E_DENIED:	return "not authorized";
+	case CUST_E_CONFLICT:	return "conflict";
+	case CUST_E_SEALED:	return "store is sealed";
+	case CUST_E_DB:		return "store unavailable";
+	case CUST_E_IO:		return "I/O error";
+	case CUST_E_CRYPTO:	return "cryptographic failure";
+	case CUST_E_TOOBIG:	return "input too large";
+	case CUST_E_PARSE:	return "malformed input";
+	case CUST_E_VIOLATION:	return "violations found";
+	case CUST_E_UNAVAIL:	return "unavailable";
+	case CUST_E_PERM:	return "unsafe permissions";
+	case CUST_E_LDAP:	return "directory (LDAP) error";
+	case CUST_E_KRB5:	return "Kerberos error";
+	}
+	return "unknown error";
+}
+
+int
+cust_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *
+cust_errmsg(void)
+{
+	return errbuf;
+}
+
+void
+cust_clearerr(void)
+{
+	errbuf[0] = '\0';
+}
+
+int
+cust_exit_code(int code)
+{
+	switch (code) {
+	case CUST_OK:
+		return CUST_EXIT_OK;
+	case CUST_E_INVAL:
+	case CUST_E_PARSE:
+	case CUST_E_TOOBIG:
+		return CUST_EXIT_USAGE;
+	case CUST_E_DENIED:
+		return CUST_EXIT_DENIED;
+	case CUST_E_NOTFOUND:
+		return CUST_EXIT_NOTFOUND;
+	case CUST_E_SEALED:
+	case CUST_E_DB:
+	case CUST_E_IO:
+	case CUST_E_UNAVAIL:
+	case CUST_E_PERM:
+		return CUST_EXIT_UNAVAIL;
+	default:
+		return CUST_EXIT_FAIL;
+	}
+}
