@@ -39,6 +39,13 @@ int audit_append(struct audit *a, const char *actor, const char *action,
     const char *object, const char *result, const char *detail)
 	__attribute__((warn_unused_result));
 
+/* Best effort, for refusals and failures that are already being reported
+ * as errors: roll back an open store transaction, append on its own, and
+ * if even that fails, say so
+ * on stderr (the caller's own error still wins). Keeps cust_errmsg(). */
+void audit_note(struct audit *a, const char *actor, const char *action,
+    const char *object, const char *result, const char *detail);
+
 /* Call fn for each entry with seq > after (at most limit; 0 = all), newest
  * last. Strings are borrowed for the duration of the call. fn returns
  * non-zero to stop. */

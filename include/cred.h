@@ -59,4 +59,94 @@ int cred_device_each(struct cust_state *st, const char *tag,
     int (*fn)(void *arg, json_t *dev), void *arg)
 	__attribute__((warn_unused_result));
 
+/* A device to register. Adopted passwords (an existing fleet's) are
+ * validated against the AMT rules and sealed as version 1 'current';
+ * absent ones are generated (pwlen characters). Strings borrowed. */
+struct cred_device_spec {
+	const char *fqdn;
+	const char *uuid;		/* NULL when unknown */
+	const char *digest_realm;	/* NULL when unknown */
+	const char *const *tags;
+	size_t ntags;
+	const struct seal_secret *admin_pw;	/* NULL: generate */
+	const struct seal_secret *mebx_pw;	/* NULL: generate */
+};
+
+/* Register a device with its admin and MEBx secrets. Joins an open store
+ * transaction, else runs in its own. CUST_E_EXISTS when an active device
+ * has that FQDN; CUST_E_INVAL for a bad FQDN, UUID, realm or tag. */
+int cred_device_add(struct cust_state *st, const char *actor,
+    const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
+	__attribute__((warn_unused_result));
+
+/* Retire an active device; its secret history is kept. */
+int cred_device_remove(struct cust_state *st, const char *actor,
+    const char *fqdn) __attribute__((warn_unused_result));
+
+/* Import devices from a CSV (header line; columns fqdn, uuid, digest_realm,
+ * tags (separated by ';' or spaces), admin_password, mebx_password) or JSON
+ * (array of objects with those keys) buffer. All or nothing: the first bad
+ * row aborts with its line (CSV) or entry number (JSON) and changes
+ * nothing. *count_out = devices added. */
+int cred_device_import(struct cust_state *st, const char *actor,
+    const char *buf, size_t len, size_t pwlen, size_t *count_out)
+	__attribute__((warn_unused_result));
+
+/* Which version of a secret to read. */
+#define CRED_VER_CURRENT	0
+#define CRED_VER_PENDING	(-1)
+
+/* Unseal a secret of a device: version N, or CRED_VER_CURRENT /
+ * CRED_VER_PENDING. Audited ("password.show"). *pw_out is a new secret;
+ * *version_out and *state_out (static string) describe it. */
+int cred_secret_get(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *kind, int64_t version,
+    struct seal_secret **pw_out, int64_t *version_out, const char **state_out)
+	__attribute__((warn_unused_result));
+
+/* Versions of every secret of the device (no values) as a new JSON array
+ * of {"kind", "version", "state", "created", "changed"}. */
+int cred_secret_history(struct cust_state *st, const char *fqdn,
+    json_t **out) __attribute__((warn_unused_result));
+
+/* Outcome of a bulk rotation. */
+struct cred_rotate_result {
+	size_t rotated;		/* new pending versions committed */
+	size_t refused;		/* already pending (no --replace-pending) */
+	size_t missing;		/* device gone meanwhile */
+	json_t *items;		/* per device: {"fqdn","kind","version"|"error"} */
+};
+
+#define CRED_ROTATE_BATCH 1000
+
+/* Rotate kind ("admin", "mebx" or "all") on the devices ids[0..n): each
+ * gets a new pending version, committed (with its audit entry) in batches
+ * of CRED_ROTATE_BATCH before anything else happens. A device that already
+ * has a pending version is refused unless replace_pending, which marks the
+ * old pending 'failed' (kept, never deleted). progress(arg, done, n) after
+ * each batch. res->items is new (json_decref) when want_items. */
+int cred_rotate(struct cust_state *st, const char *actor,
+    const int64_t *ids, size_t n, const char *kind, size_t pwlen,
+    int replace_pending, int want_items,
+    void (*progress)(void *arg, size_t done, size_t total), void *arg,
+    struct cred_rotate_result *res) __attribute__((warn_unused_result));
+
+/* The owner console applied version N: it becomes 'current', the previous
+ * current 'retired'. CUST_E_CONFLICT when N is not pending. */
+int cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version) __attribute__((warn_unused_result));
+
+/* Resolve a device selector into ids (new array, free()): fqdns[0..nf),
+ * or every device with tag, or all. Unknown FQDN: CUST_E_NOTFOUND. */
+int cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
+    const char *tag, int all, int64_t **ids_out, size_t *n_out)
+	__attribute__((warn_unused_result));
+
+/* Unseal every current and pending secret and check it against the AMT
+ * rules; report devices without a current admin or MEBx secret. Returns
+ * a new JSON object {"devices", "secrets", "unreadable", "no_current",
+ * "problems": [...]}; CUST_E_VIOLATION when anything is wrong. */
+int cred_verify(struct cust_state *st, const char *actor, json_t **out)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -44,6 +44,9 @@ extern const struct cli_cmd cli_audit_cmds[];
  * new. On error prints nothing; returns CUST_E_*. */
 int cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out);
 
+/* Open the state directory for the local backend if not yet open. */
+int cli_open(struct cli *c);
+
 /* Print "custodyctl: <msg>" for err to stderr and return its exit code. */
 int cli_error(struct cli *c, int err);
 
@@ -54,8 +57,13 @@ int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 /* Print resp as indented JSON on stdout. */
 void cli_print_json(json_t *resp);
 
-/* Parse options for a command with getopt_long conventions; thin wrapper
- * to keep every handler consistent: returns the command entry for usage. */
+/* The command being run (for usage messages). */
 const struct cli_cmd *cli_current(void);
+
+/* Run op with req (consumed: json_decref'd) and, on success, print the
+ * response as JSON when --json, else through render (may be NULL: print
+ * nothing). Returns the process exit code. */
+int cli_run(struct cli *c, const char *op, json_t *req,
+    void (*render)(struct cli *c, json_t *resp));
 
 #endif

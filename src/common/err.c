@@ -2,6 +2,7 @@
 /* src/common/err.c - error codes, texts and the per-thread detail buffer. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -37,11 +38,14 @@ cust_strerror(int code)
 int
 cust_fail(int code, const char *fmt, ...)
 {
+	char tmp[sizeof(errbuf)];
 	va_list ap;
 
+	/* Format aside first: callers may pass cust_errmsg() as an argument. */
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(errbuf, tmp, sizeof(errbuf));
 	return code;
 }
 

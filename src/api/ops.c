@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops.c - the operation registry and request helpers. */
+#include <string.h>
+
+#include "err.h"
+#include "ops.h"
+#include "ops_int.h"
+
+/* Every group's table; each ends with a zeroed entry. */
+static const struct ops_entry *const tables[] = {
+	ops_core_table,
+	ops_device_table,
+	ops_password_table,
+	ops_audit_table,
+};
+
+const struct ops_entry *
+ops_find(const char *name)
+{
+	const struct ops_entry *e;
+	size_t i;
+
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		for (e = tables[i]; e->name != NULL; e++)
+			if (strcmp(e->name, name) == 0)
+				return e;
+	return NULL;
+}
+
+int
+ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
+    json_t **resp_out)
+{
+	const struct ops_entry *e = ops_find(name);
+
+	*resp_out = NULL;
+	if (e == NULL)
+		return cust_fail(CUST_E_INVAL, "unknown operation '%s'", name);
+	if (ctx->st == NULL && !(e->flags & OPS_NOSTATE))
+		return cust_fail(CUST_E_UNAVAIL, "operation '%s' needs a state "
+		    "directory", name);
+	if (req != NULL && !json_is_object(req))
+		return cust_fail(CUST_E_INVAL, "a request is a JSON object");
+	cust_clearerr();
+	return e->fn(ctx, req, resp_out);
+}
+
+int
+ops_req_str(json_t *req, const char *key, int required, const char **out)
+{
+	json_t *v = req ? json_object_get(req, key) : NULL;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return cust_fail(CUST_E_INVAL, "'%s' is required", key);
+		return CUST_OK;
+	}
+	if (!json_is_string(v))
+		return cust_fail(CUST_E_INVAL, "'%s' must be a string", key);
+	*out = json_string_value(v);
+	return CUST_OK;
+}
+
+int
+ops_req_int(json_t *req, const char *key, int required, long long min,
+    long long max, long long *out)
+{
+	json_t *v = req ? json_object_get(req, key) : NULL;
+	long long n;
+
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return cust_fail(CUST_E_INVAL, "'%s' is required", key);
+		return CUST_OK;	/* *out keeps the caller's default */
+	}
+	if (!json_is_integer(v))
+		return cust_fail(CUST_E_INVAL, "'%s' must be an integer", key);
+	n = json_integer_value(v);
+	if (n < min || n > max)
+		return cust_fail(CUST_E_INVAL, "'%s' must be from %lld to %lld",
+		    key, min, max);
+	*out = n;
+	return CUST_OK;
+}
+
+int
+ops_req_bool(json_t *req, const char *key, int *out)
+{
+	json_t *v = req ? json_object_get(req, key) : NULL;
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return CUST_OK;
+	if (!json_is_boolean(v))
+		return cust_fail(CUST_E_INVAL, "'%s' must be true or false", key);
+	*out = json_is_true(v);
+	return CUST_OK;
+}
+
+int
+ops_req_strings(json_t *req, const char *key, const char ***out, size_t *n)
+{
+	json_t *v = req ? json_object_get(req, key) : NULL, *x;
+	const char **arr;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (v == NULL || json_is_null(v))
+		return CUST_OK;
+	if (!json_is_array(v))
+		return cust_fail(CUST_E_INVAL, "'%s' must be an array", key);
+	if (json_array_size(v) == 0)
+		return CUST_OK;
+	if ((arr = calloc(json_array_size(v), sizeof(*arr))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(v, i, x) {
+		if (!json_is_string(x)) {
+			free(arr);
+			return cust_fail(CUST_E_INVAL, "'%s' must hold strings",
+			    key);
+		}
+		arr[i] = json_string_value(x);
+	}
+	*out = arr;
+	*n = json_array_size(v);
+	return CUST_OK;
+}

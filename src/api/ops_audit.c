@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_audit.c - audit log and status operations. */
+#include <stdint.h>
+
+#include "audit.h"
+#include "err.h"
+#include "ops_int.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+static int
+add_entry(void *arg, const struct audit_entry *e)
+{
+	char tbuf[32];
+	json_t *o;
+
+	util_fmt_time(e->time, tbuf, sizeof(tbuf));
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s?}", "seq",
+	    (json_int_t)e->seq, "time", tbuf, "actor", e->actor, "action",
+	    e->action, "object", e->object, "result", e->result, "detail",
+	    e->detail);
+	return o == NULL || json_array_append_new(arg, o) != 0;
+}
+
+static int
+op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	long long after = 0, limit = 0;
+	const char *object;
+	json_t *arr;
+	int r;
+
+	if ((r = ops_req_int(req, "after", 0, 0, INT64_MAX, &after)) !=
+	    CUST_OK || (r = ops_req_int(req, "limit", 0, 0, INT64_MAX, &limit))
+	    != CUST_OK || (r = ops_req_str(req, "object", 0, &object)) !=
+	    CUST_OK)
+		return r;
+	if ((arr = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = audit_list(ctx->st->audit, after, limit, object, add_entry,
+	    arr)) != CUST_OK) {
+		json_decref(arr);
+		return r;
+	}
+	*resp = json_pack("{s:o}", "entries", arr);
+	return CUST_OK;
+}
+
+static int
+op_verify(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	int64_t bad, n;
+	int r = audit_verify(ctx->st->audit, &bad, &n);
+
+	if (r != CUST_OK && r != CUST_E_VIOLATION)
+		return r;
+	*resp = json_pack("{s:b, s:I}", "intact", r == CUST_OK, "entries",
+	    (json_int_t)n);
+	if (r == CUST_E_VIOLATION) {
+		json_object_set_new(*resp, "first_bad", json_integer(bad));
+		json_object_set_new(*resp, "message",
+		    json_string(cust_errmsg()));
+	}
+	return CUST_OK;
+}
+
+static long long
+count(struct cust_state *st, const char *sql)
+{
+	sqlite3_stmt *s = store_stmt(st->store, sql);
+	long long n = -1;
+
+	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	if (s != NULL)
+		sqlite3_reset(s);
+	return n;
+}
+
+static int
+op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cust_state *st = ctx->st;
+	long long dev, ret, pend, aud;
+
+	dev = count(st, "SELECT COUNT(*) FROM device WHERE state = 'active'");
+	ret = count(st, "SELECT COUNT(*) FROM device WHERE state = 'retired'");
+	pend = count(st, "SELECT COUNT(*) FROM secret WHERE state = "
+	    "'pending'");
+	aud = count(st, "SELECT COUNT(*) FROM audit");
+	if (dev < 0 || ret < 0 || pend < 0 || aud < 0)
+		return CUST_E_DB;
+	*resp = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "state_dir",
+	    st->dir, "seal", "unsealed (key file)", "devices", (json_int_t)dev,
+	    "retired_devices", (json_int_t)ret, "pending_secrets",
+	    (json_int_t)pend, "audit_entries", (json_int_t)aud);
+	return CUST_OK;
+}
+
+const struct ops_entry ops_audit_table[] = {
+	{ "audit.list", op_list, 0 },
+	{ "audit.verify", op_verify, 0 },
+	{ NULL, NULL, 0 }
+};
+
+const struct ops_entry ops_core_table[] = {
+	{ "status", op_status, 0 },
+	{ NULL, NULL, 0 }
+};

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_device.c - device inventory operations. */
+#include <string.h>
+
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "state.h"
+
+static int
+pwlen_of(json_t *req, size_t *out)
+{
+	long long n = CRED_PW_DEFAULT;
+	int r = ops_req_int(req, "password_length", 0, CRED_PW_MIN,
+	    CRED_PW_MAX, &n);
+
+	*out = (size_t)n;
+	return r;
+}
+
+static int
+op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cred_device_spec spec = { 0 };
+	const char **tags = NULL;
+	size_t pwlen;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &spec.fqdn)) != CUST_OK ||
+	    (r = ops_req_str(req, "uuid", 0, &spec.uuid)) != CUST_OK ||
+	    (r = ops_req_str(req, "digest_realm", 0, &spec.digest_realm)) !=
+	    CUST_OK || (r = pwlen_of(req, &pwlen)) != CUST_OK ||
+	    (r = ops_req_strings(req, "tags", &tags, &spec.ntags)) != CUST_OK)
+		return r;
+	spec.tags = tags;
+	r = cred_device_add(ctx->st, ctx->actor, &spec, pwlen, NULL);
+	free(tags);
+	if (r != CUST_OK)
+		return r;
+	return cred_device_get(ctx->st, spec.fqdn, resp);
+}
+
+static int
+collect(void *arg, json_t *dev)
+{
+	return json_array_append(arg, dev) == 0 ? 0 : 1;
+}
+
+static int
+op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *tag;
+	json_t *arr, *o;
+	int r;
+
+	if ((r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK)
+		return r;
+	if ((arr = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = cred_device_each(ctx->st, tag, collect, arr)) != CUST_OK) {
+		json_decref(arr);
+		return r;
+	}
+	o = json_object();
+	json_object_set_new(o, "devices", arr);
+	*resp = o;
+	return CUST_OK;
+}
+
+static int
+op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn;
+	json_t *dev, *hist;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK)
+		return r;
+	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK)
+		return r;
+	if ((r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK) {
+		json_decref(dev);
+		return r;
+	}
+	json_object_set_new(dev, "secrets", hist);
+	*resp = dev;
+	return CUST_OK;
+}
+
+static int
+op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK)
+		return r;
+	if ((r = cred_device_remove(ctx->st, ctx->actor, fqdn)) != CUST_OK)
+		return r;
+	*resp = json_pack("{s:s, s:s}", "fqdn", fqdn, "state", "retired");
+	return CUST_OK;
+}
+
+static int
+op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	json_t *data = json_object_get(req, "data");
+	size_t pwlen, count;
+	int r;
+
+	if (!json_is_string(data))
+		return cust_fail(CUST_E_INVAL, "'data' (the CSV or JSON text) "
+		    "is required");
+	if ((r = pwlen_of(req, &pwlen)) != CUST_OK)
+		return r;
+	if ((r = cred_device_import(ctx->st, ctx->actor,
+	    json_string_value(data), json_string_length(data), pwlen, &count))
+	    != CUST_OK)
+		return r;
+	*resp = json_pack("{s:I}", "imported", (json_int_t)count);
+	return CUST_OK;
+}
+
+const struct ops_entry ops_device_table[] = {
+	{ "device.add", op_add, 0 },
+	{ "device.list", op_list, 0 },
+	{ "device.show", op_show, 0 },
+	{ "device.remove", op_remove, 0 },
+	{ "device.import", op_import, 0 },
+	{ NULL, NULL, 0 }
+};

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_int.h - the operation tables of each group (src/api/ops_*.c)
+ * and helpers shared by their handlers. */
+#ifndef CUST_OPS_INT_H
+#define CUST_OPS_INT_H
+
+#include <stdlib.h>
+
+#include "ops.h"
+
+extern const struct ops_entry ops_core_table[];
+extern const struct ops_entry ops_device_table[];
+extern const struct ops_entry ops_password_table[];
+extern const struct ops_entry ops_audit_table[];
+
+/* Array of strings member: *out is a new array of borrowed strings (free()
+ * the array only), NULL and 0 when absent. */
+int ops_req_strings(json_t *req, const char *key, const char ***out,
+    size_t *n) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_password.c - password custody operations. */
+#include <string.h>
+
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "seal.h"
+#include "state.h"
+
+static int
+kind_of(json_t *req, const char **kind)
+{
+	int r = ops_req_str(req, "kind", 0, kind);
+
+	if (r == CUST_OK && *kind == NULL)
+		*kind = CRED_KIND_ADMIN;
+	if (r == CUST_OK && strcmp(*kind, CRED_KIND_ADMIN) != 0 &&
+	    strcmp(*kind, CRED_KIND_MEBX) != 0)
+		r = cust_fail(CUST_E_INVAL, "unknown kind '%s' (admin or mebx)",
+		    *kind);
+	return r;
+}
+
+static int
+op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct seal_secret *pw = NULL;
+	const char *fqdn, *kind, *state;
+	long long version = CRED_VER_CURRENT;
+	int64_t ver;
+	int pending, r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = kind_of(req, &kind)) != CUST_OK ||
+	    (r = ops_req_int(req, "version", 0, 1, INT64_MAX, &version)) !=
+	    CUST_OK || (r = ops_req_bool(req, "pending", &pending)) != CUST_OK)
+		return r;
+	if (pending && version != CRED_VER_CURRENT)
+		return cust_fail(CUST_E_INVAL, "give --version or --pending, "
+		    "not both");
+	if (pending)
+		version = CRED_VER_PENDING;
+	if ((r = cred_secret_get(ctx->st, ctx->actor, fqdn, kind, version,
+	    &pw, &ver, &state)) != CUST_OK)
+		return r;
+	*resp = json_pack("{s:s, s:s, s:I, s:s, s:s%}", "fqdn", fqdn,
+	    "kind", kind, "version", (json_int_t)ver, "state", state,
+	    "password", seal_secret_str(pw), seal_secret_len(pw));
+	seal_secret_free(pw);
+	return *resp ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+}
+
+static int
+op_history(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn;
+	json_t *h;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK)
+		return r;
+	if ((r = cred_secret_history(ctx->st, fqdn, &h)) != CUST_OK)
+		return r;
+	*resp = json_pack("{s:s, s:o}", "fqdn", fqdn, "versions", h);
+	return CUST_OK;
+}
+
+/*
+ * Bulk rotation answers with counts; per-device items only when asked
+ * (a 100k-device rotation would otherwise build a 100k-element reply).
+ * Refusals are not an error of the call: the reply says how many.
+ */
+static int
+op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cred_rotate_result res;
+	const char **fqdns = NULL, *tag, *kind;
+	long long len = CRED_PW_DEFAULT;
+	int64_t *ids = NULL;
+	size_t nf = 0, n = 0;
+	int all, replace, items, r;
+
+	if ((r = ops_req_strings(req, "fqdns", &fqdns, &nf)) != CUST_OK)
+		return r;
+	if ((r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
+	    (r = ops_req_str(req, "kind", 0, &kind)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK ||
+	    (r = ops_req_bool(req, "replace_pending", &replace)) != CUST_OK ||
+	    (r = ops_req_bool(req, "items", &items)) != CUST_OK ||
+	    (r = ops_req_int(req, "length", 0, CRED_PW_MIN, CRED_PW_MAX, &len))
+	    != CUST_OK)
+		goto out;
+	if ((nf > 0) + (tag != NULL) + (all != 0) != 1) {
+		r = cust_fail(CUST_E_INVAL, "select devices with FQDNs, a tag "
+		    "or all (exactly one)");
+		goto out;
+	}
+	if ((r = cred_select(ctx->st, fqdns, nf, tag, all, &ids, &n)) !=
+	    CUST_OK)
+		goto out;
+	r = cred_rotate(ctx->st, ctx->actor, ids, n, kind ? kind : "admin",
+	    (size_t)len, replace, items, ctx->progress, ctx->progress_arg,
+	    &res);
+	if (r != CUST_OK && r != CUST_E_CONFLICT) {
+		json_decref(res.items);
+		goto out;
+	}
+	*resp = json_pack("{s:I, s:I, s:I, s:I}", "selected", (json_int_t)n,
+	    "rotated", (json_int_t)res.rotated, "refused",
+	    (json_int_t)res.refused, "missing", (json_int_t)res.missing);
+	if (res.items != NULL)
+		json_object_set_new(*resp, "items", res.items);
+	if (r == CUST_E_CONFLICT)
+		json_object_set_new(*resp, "message",
+		    json_string(cust_errmsg()));
+	r = CUST_OK;
+out:
+	free(fqdns);
+	free(ids);
+	return r;
+}
+
+static int
+op_confirm(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn, *kind;
+	long long version = 0;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = kind_of(req, &kind)) != CUST_OK ||
+	    (r = ops_req_int(req, "version", 1, 1, INT64_MAX, &version)) !=
+	    CUST_OK)
+		return r;
+	if ((r = cred_confirm(ctx->st, ctx->actor, fqdn, kind, version)) !=
+	    CUST_OK)
+		return r;
+	*resp = json_pack("{s:s, s:s, s:I, s:s}", "fqdn", fqdn, "kind", kind,
+	    "version", (json_int_t)version, "state", "current");
+	return CUST_OK;
+}
+
+static int
+op_verify(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	int r = cred_verify(ctx->st, ctx->actor, resp);
+
+	/* Problems found are a result, not a failure of the call. */
+	return r == CUST_E_VIOLATION ? CUST_OK : r;
+}
+
+const struct ops_entry ops_password_table[] = {
+	{ "password.show", op_show, 0 },
+	{ "password.history", op_history, 0 },
+	{ "password.rotate", op_rotate, 0 },
+	{ "password.confirm", op_confirm, 0 },
+	{ "password.verify", op_verify, 0 },
+	{ NULL, NULL, 0 }
+};

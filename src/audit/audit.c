@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/* src/audit/audit.c - append-only, hash-chained audit log.
+ *
+ * hash(n) = BLAKE2b-256 keyed by K_audit over
+ *   prev_hash || seq || time || len-prefixed actor, action, object, result,
+ *   detail
+ * with K_audit derived from the data key, so the chain cannot be rebuilt by
+ * someone who can write the database but does not hold the master key. The
+ * head (last seq and hash) is kept in meta so truncating the tail is caught.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "err.h"
+#include "seal.h"
+#include "store.h"
+#include "util.h"
+
+#define HASHLEN 32
+#define HEAD_KEY "audit.head"
+
+struct audit {
+	struct store *st;
+	struct seal_secret *key;
+};
+
+int
+audit_open(struct store *st, struct seal *seal, struct audit **out)
+{
+	struct audit *a;
+	int r;
+
+	*out = NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	a->st = st;
+	if ((r = seal_derive(seal, "auditmac", 1, 32, &a->key)) != CUST_OK) {
+		free(a);
+		return r;
+	}
+	*out = a;
+	return CUST_OK;
+}
+
+void
+audit_free(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	seal_secret_free(a->key);
+	free(a);
+}
+
+static void
+put_u64(crypto_generichash_state *h, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	crypto_generichash_update(h, b, sizeof(b));
+}
+
+static void
+put_str(crypto_generichash_state *h, const char *s)
+{
+	uint64_t n = s ? strlen(s) : UINT64_MAX;
+
+	put_u64(h, n);
+	if (s != NULL)
+		crypto_generichash_update(h, (const unsigned char *)s,
+		    (size_t)n);
+}
+
+static void
+entry_hash(struct audit *a, const unsigned char prev[HASHLEN],
+    const struct audit_entry *e, unsigned char out[HASHLEN])
+{
+	crypto_generichash_state h;
+
+	crypto_generichash_init(&h, seal_secret_data(a->key),
+	    seal_secret_len(a->key), HASHLEN);
+	crypto_generichash_update(&h, prev, HASHLEN);
+	put_u64(&h, (uint64_t)e->seq);
+	put_u64(&h, (uint64_t)e->time);
+	put_str(&h, e->actor);
+	put_str(&h, e->action);
+	put_str(&h, e->object);
+	put_str(&h, e->result);
+	put_str(&h, e->detail);
+	crypto_generichash_final(&h, out, HASHLEN);
+	sodium_memzero(&h, sizeof(h));
+}
+
+static int
+append_locked(struct audit *a, const struct audit_entry *in)
+{
+	unsigned char prev[HASHLEN] = { 0 }, hash[HASHLEN],
+	    head[8 + HASHLEN];
+	struct audit_entry e = *in;
+	sqlite3_stmt *s;
+	int rc, i;
+
+	s = store_stmt(a->st, "SELECT seq, hash FROM audit ORDER BY seq DESC "
+	    "LIMIT 1");
+	if (s == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	e.seq = 1;
+	if (rc == SQLITE_ROW) {
+		e.seq = sqlite3_column_int64(s, 0) + 1;
+		if (sqlite3_column_bytes(s, 1) == HASHLEN)
+			memcpy(prev, sqlite3_column_blob(s, 1), HASHLEN);
+	} else if (rc != SQLITE_DONE) {
+		rc = store_err(a->st, "cannot read the audit log");
+		sqlite3_reset(s);
+		return rc;
+	}
+	sqlite3_reset(s);
+	entry_hash(a, prev, &e, hash);
+	s = store_stmt(a->st, "INSERT INTO audit(seq, time, actor, action, "
+	    "object, result, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?)");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, e.seq);
+	sqlite3_bind_int64(s, 2, e.time);
+	sqlite3_bind_text(s, 3, e.actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, e.action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, e.object, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, e.result, -1, SQLITE_STATIC);
+	if (e.detail != NULL)
+		sqlite3_bind_text(s, 7, e.detail, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 8, prev, HASHLEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 9, hash, HASHLEN, SQLITE_STATIC);
+	if ((rc = store_step_done(a->st, s, "cannot append to the audit log"))
+	    != CUST_OK)
+		return rc;
+	for (i = 0; i < 8; i++)
+		head[i] = (unsigned char)((uint64_t)e.seq >> (56 - 8 * i));
+	memcpy(head + 8, hash, HASHLEN);
+	return store_meta_set(a->st, HEAD_KEY, head, sizeof(head));
+}
+
+int
+audit_append(struct audit *a, const char *actor, const char *action,
+    const char *object, const char *result, const char *detail)
+{
+	struct audit_entry e = {
+		.time = util_now(), .actor = actor ? actor : "unknown",
+		.action = action, .object = object ? object : "",
+		.result = result, .detail = detail,
+	};
+	int r, own = !store_in_txn(a->st);
+
+	if (own && (r = store_begin(a->st)) != CUST_OK)
+		return r;
+	r = append_locked(a, &e);
+	if (own) {
+		if (r == CUST_OK)
+			r = store_commit(a->st);
+		else
+			store_rollback(a->st);
+	}
+	return r;
+}
+
+void
+audit_note(struct audit *a, const char *actor, const char *action,
+    const char *object, const char *result, const char *detail)
+{
+	char saved[1024];
+	int r;
+
+	snprintf(saved, sizeof(saved), "%s", cust_errmsg());
+	if (store_in_txn(a->st))
+		store_rollback(a->st);
+	r = audit_append(a, actor, action, object, result, detail);
+	if (r != CUST_OK)
+		fprintf(stderr, "custody: could not record %s of %s in the "
+		    "audit log: %s\n", action, object, cust_errmsg());
+	cust_fail(CUST_E_INTERNAL, "%s", saved);
+}
+
+static void
+row_entry(sqlite3_stmt *s, struct audit_entry *e)
+{
+	e->seq = sqlite3_column_int64(s, 0);
+	e->time = sqlite3_column_int64(s, 1);
+	e->actor = (const char *)sqlite3_column_text(s, 2);
+	e->action = (const char *)sqlite3_column_text(s, 3);
+	e->object = (const char *)sqlite3_column_text(s, 4);
+	e->result = (const char *)sqlite3_column_text(s, 5);
+	e->detail = (const char *)sqlite3_column_text(s, 6);
+}
+
+int
+audit_list(struct audit *a, int64_t after, int64_t limit, const char *object,
+    int (*fn)(void *arg, const struct audit_entry *e), void *arg)
+{
+	sqlite3_stmt *s;
+	struct audit_entry e;
+	int rc;
+
+	if (object != NULL)
+		s = store_stmt(a->st, "SELECT seq, time, actor, action, object, "
+		    "result, detail FROM audit WHERE object = ? AND seq > ? "
+		    "ORDER BY seq LIMIT ?");
+	else
+		s = store_stmt(a->st, "SELECT seq, time, actor, action, object, "
+		    "result, detail FROM audit WHERE ?1 IS NULL AND seq > ? "
+		    "ORDER BY seq LIMIT ?");
+	if (s == NULL)
+		return CUST_E_DB;
+	if (object != NULL)
+		sqlite3_bind_text(s, 1, object, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, after);
+	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row_entry(s, &e);
+		if (fn(arg, &e) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = store_err(a->st, "cannot read the audit log");
+		sqlite3_reset(s);
+		return rc;
+	}
+	sqlite3_reset(s);
+	return CUST_OK;
+}
+
+int
+audit_verify(struct audit *a, int64_t *bad_seq_out, int64_t *count_out)
+{
+	unsigned char prev[HASHLEN] = { 0 }, calc[HASHLEN];
+	unsigned char *head = NULL;
+	size_t headlen = 0;
+	struct audit_entry e;
+	sqlite3_stmt *s;
+	int64_t expect = 1, n = 0, bad = 0;
+	int rc, r = CUST_OK;
+
+	*bad_seq_out = 0;
+	*count_out = 0;
+	s = store_stmt(a->st, "SELECT seq, time, actor, action, object, "
+	    "result, detail, prev, hash FROM audit ORDER BY seq");
+	if (s == NULL)
+		return CUST_E_DB;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row_entry(s, &e);
+		n++;
+		if (e.seq != expect) {
+			bad = e.seq;
+			r = cust_fail(CUST_E_VIOLATION, "audit entry %lld is "
+			    "missing (next entry is %lld): entries were deleted",
+			    (long long)expect, (long long)e.seq);
+			break;
+		}
+		if (sqlite3_column_bytes(s, 7) != HASHLEN ||
+		    sqlite3_column_bytes(s, 8) != HASHLEN ||
+		    sodium_memcmp(sqlite3_column_blob(s, 7), prev, HASHLEN)
+		    != 0) {
+			bad = e.seq;
+			r = cust_fail(CUST_E_VIOLATION, "audit entry %lld does "
+			    "not chain to entry %lld: entries were deleted, "
+			    "inserted or reordered", (long long)e.seq,
+			    (long long)e.seq - 1);
+			break;
+		}
+		entry_hash(a, prev, &e, calc);
+		if (sodium_memcmp(sqlite3_column_blob(s, 8), calc, HASHLEN)
+		    != 0) {
+			bad = e.seq;
+			r = cust_fail(CUST_E_VIOLATION, "audit entry %lld was "
+			    "modified (its hash does not match its content)",
+			    (long long)e.seq);
+			break;
+		}
+		memcpy(prev, calc, HASHLEN);
+		expect++;
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(a->st, "cannot read the audit log");
+	sqlite3_reset(s);
+	if (r != CUST_OK)
+		goto out;
+	rc = store_meta_get(a->st, HEAD_KEY, &head, &headlen);
+	if (rc == CUST_E_NOTFOUND && n == 0)
+		goto out;
+	if (rc != CUST_OK) {
+		r = rc == CUST_E_NOTFOUND ? cust_fail(CUST_E_VIOLATION,
+		    "the audit head record is missing") : rc;
+		bad = n + 1;
+		goto out;
+	}
+	if (headlen != 8 + HASHLEN || sodium_memcmp(head + 8, prev, HASHLEN)
+	    != 0) {
+		int64_t hs = 0;
+		int i;
+
+		for (i = 0; i < 8 && headlen >= 8; i++)
+			hs = (int64_t)((uint64_t)hs << 8 | head[i]);
+		bad = n + 1;
+		r = cust_fail(CUST_E_VIOLATION, "the audit log ends at entry "
+		    "%lld but its head records entry %lld: entries at the end "
+		    "were deleted or replaced", (long long)n, (long long)hs);
+	}
+out:
+	free(head);
+	*bad_seq_out = bad;
+	*count_out = n;
+	return r;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_audit.c - audit list|verify. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "err.h"
+#include "util.h"
+
+static const char *
+str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static void
+render_list(struct cli *c, json_t *r)
+{
+	json_t *e;
+	size_t i;
+
+	(void)c;
+	json_array_foreach(json_object_get(r, "entries"), i, e)
+		printf("%lld %s %s %s %s %s%s%s\n",
+		    json_integer_value(json_object_get(e, "seq")),
+		    str(e, "time"), str(e, "actor"), str(e, "action"),
+		    str(e, "object"), str(e, "result"),
+		    json_is_string(json_object_get(e, "detail")) ? " " : "",
+		    json_is_string(json_object_get(e, "detail")) ?
+		    str(e, "detail") : "");
+}
+
+static int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "after", required_argument, NULL, 'a' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "object", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	long v;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "a:n:o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+		case 'n':
+			if (util_parse_long(optarg, 0, LONG_MAX, &v) != CUST_OK) {
+				json_decref(req);
+				return cli_usage(cli_current(), "%s",
+				    cust_errmsg());
+			}
+			json_object_set_new(req, ch == 'a' ? "after" : "limit",
+			    json_integer(v));
+			break;
+		case 'o':
+			json_object_set_new(req, "object", json_string(optarg));
+			break;
+		default:
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	return cli_run(c, "audit.list", req, render_list);
+}
+
+static int
+cmd_verify(struct cli *c, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	int r;
+
+	if (argc > 1)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[1]);
+	if ((r = cli_call(c, "audit.verify", json_object(), &resp)) != CUST_OK)
+		return cli_error(c, r);
+	if (c->json)
+		cli_print_json(resp);
+	if (json_is_true(json_object_get(resp, "intact"))) {
+		if (!c->json)
+			printf("audit log intact: %lld entries verified\n",
+			    json_integer_value(json_object_get(resp,
+			    "entries")));
+		r = CUST_EXIT_OK;
+	} else {
+		fprintf(stderr, "custodyctl: audit log broken at entry %lld: "
+		    "%s\n", json_integer_value(json_object_get(resp,
+		    "first_bad")), str(resp, "message"));
+		r = CUST_EXIT_FAIL;
+	}
+	json_decref(resp);
+	return r;
+}
+
+const struct cli_cmd cli_audit_cmds[] = {
+	{ "audit", "list", cmd_list, 0,
+	  "[--after SEQ] [--limit N] [--object OBJECT]",
+	  "list audit entries" },
+	{ "audit", "verify", cmd_verify, 0, "",
+	  "check the audit log's hash chain" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_core.c - top-level commands: init, status. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "err.h"
+#include "state.h"
+
+static int
+cmd_init(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch, force = 0, r;
+
+	while ((ch = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			force = 1;
+			break;
+		default:
+			return cli_usage(cli_current(), "bad option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	if ((r = state_init(c->state_dir, force, &c->st)) != CUST_OK)
+		return cli_error(c, r);
+	/* Modules that create state at init (the CA) hook in here. */
+	if ((r = audit_append(c->st->audit, c->actor, "state.init",
+	    c->state_dir, "ok", force ? "forced" : NULL)) != CUST_OK)
+		return cli_error(c, r);
+	if (c->json)
+		printf("{\"state_dir\": \"%s\", \"initialised\": true}\n",
+		    c->state_dir);
+	else if (!c->quiet)
+		printf("initialised custody state in %s\n", c->state_dir);
+	return CUST_EXIT_OK;
+}
+
+static void
+render_status(struct cli *c, json_t *r)
+{
+	(void)c;
+	printf("state directory  %s\n", json_string_value(json_object_get(r,
+	    "state_dir")));
+	printf("seal             %s\n", json_string_value(json_object_get(r,
+	    "seal")));
+	printf("devices          %lld (%lld retired)\n",
+	    json_integer_value(json_object_get(r, "devices")),
+	    json_integer_value(json_object_get(r, "retired_devices")));
+	printf("pending secrets  %lld\n",
+	    json_integer_value(json_object_get(r, "pending_secrets")));
+	printf("audit entries    %lld\n",
+	    json_integer_value(json_object_get(r, "audit_entries")));
+}
+
+static int
+cmd_status(struct cli *c, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[1]);
+	return cli_run(c, "status", json_object(), render_status);
+}
+
+const struct cli_cmd cli_core_cmds[] = {
+	{ NULL, "init", cmd_init, CLI_NOSTATE, "[--force]",
+	  "create a state directory (master key, store, audit log)" },
+	{ NULL, "status", cmd_status, 0, "",
+	  "show the state directory's status" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_device.c - device add|list|show|remove|import. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "cred.h"
+#include "err.h"
+#include "util.h"
+
+#define IMPORT_MAX (64u << 20)	/* 64 MiB: ~500k devices with passwords */
+
+static int
+opt_len(const char *arg, json_t *req, const char *key)
+{
+	long n;
+
+	if (util_parse_long(arg, CRED_PW_MIN, CRED_PW_MAX, &n) != CUST_OK)
+		return cli_usage(cli_current(), "%s", cust_errmsg());
+	json_object_set_new(req, key, json_integer(n));
+	return 0;
+}
+
+static const char *
+str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static void
+tags_str(json_t *d, char *buf, size_t len)
+{
+	json_t *t;
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(d, "tags"), i, t) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? "," : "",
+		    json_string_value(t));
+
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	if (used == 0)
+		snprintf(buf, len, "-");
+}
+
+static void
+render_device(struct cli *c, json_t *d)
+{
+	char tags[1024];
+	json_t *s;
+	size_t i;
+
+	(void)c;
+	tags_str(d, tags, sizeof(tags));
+	printf("fqdn          %s\n", str(d, "fqdn"));
+	printf("uuid          %s\n", str(d, "uuid"));
+	printf("digest realm  %s\n", str(d, "digest_realm"));
+	printf("tags          %s\n", tags);
+	printf("state         %s\n", str(d, "state"));
+	printf("created       %s\n", str(d, "created"));
+	json_array_foreach(json_object_get(d, "secrets"), i, s)
+		printf("%-13s %-5s v%-4lld %-8s since %s\n", i == 0 ?
+		    "secrets" : "", str(s, "kind"),
+		    json_integer_value(json_object_get(s, "version")),
+		    str(s, "state"), str(s, "changed"));
+}
+
+static int
+cmd_add(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "uuid", required_argument, NULL, 'u' },
+		{ "digest-realm", required_argument, NULL, 'r' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "password-length", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *tags = json_array();
+	int ch;
+
+	json_object_set_new(req, "tags", tags);
+	while ((ch = getopt_long(argc, argv, "u:r:t:l:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			json_object_set_new(req, "uuid", json_string(optarg));
+			break;
+		case 'r':
+			json_object_set_new(req, "digest_realm",
+			    json_string(optarg));
+			break;
+		case 't':
+			json_array_append_new(tags, json_string(optarg));
+			break;
+		case 'l':
+			if (opt_len(optarg, req, "password_length") != 0)
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one FQDN");
+	}
+	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	return cli_run(c, "device.add", req, render_device);
+usage:
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static void
+render_list(struct cli *c, json_t *resp)
+{
+	json_t *d;
+	size_t i;
+	char tags[1024];
+
+	(void)c;
+	printf("%-40s %-36s %s\n", "FQDN", "UUID", "TAGS");
+	json_array_foreach(json_object_get(resp, "devices"), i, d) {
+		tags_str(d, tags, sizeof(tags));
+		printf("%-40s %-36s %s\n", str(d, "fqdn"), str(d, "uuid"),
+		    tags);
+	}
+}
+
+static int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
+		if (ch != 't') {
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+		json_object_set_new(req, "tag", json_string(optarg));
+	}
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	return cli_run(c, "device.list", req, render_list);
+}
+
+/* Commands that take exactly one FQDN and nothing else. */
+static int
+one_fqdn(struct cli *c, int argc, char **argv, const char *op,
+    void (*render)(struct cli *, json_t *))
+{
+	if (argc != 2 || argv[1][0] == '-')
+		return cli_usage(cli_current(), "give exactly one FQDN");
+	return cli_run(c, op, json_pack("{s:s}", "fqdn", argv[1]), render);
+}
+
+static int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	return one_fqdn(c, argc, argv, "device.show", render_device);
+}
+
+static void
+render_removed(struct cli *c, json_t *r)
+{
+	if (!c->quiet)
+		printf("%s retired (its secret history is kept)\n",
+		    str(r, "fqdn"));
+}
+
+static int
+cmd_remove(struct cli *c, int argc, char **argv)
+{
+	return one_fqdn(c, argc, argv, "device.remove", render_removed);
+}
+
+static void
+render_import(struct cli *c, json_t *r)
+{
+	if (!c->quiet)
+		printf("imported %lld devices\n",
+		    json_integer_value(json_object_get(r, "imported")));
+}
+
+static int
+cmd_import(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "password-length", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *data;
+	char *buf = NULL;
+	size_t len = 0;
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
+		if (ch != 'l' || opt_len(optarg, req, "password_length") != 0) {
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one FILE (CSV or "
+		    "JSON; - for standard input)");
+	}
+	if ((r = util_read_file(argv[optind], IMPORT_MAX, &buf, &len)) !=
+	    CUST_OK) {
+		json_decref(req);
+		return cli_error(c, r);
+	}
+	data = json_stringn(buf, len);
+	sodium_memzero(buf, len);
+	free(buf);
+	if (data == NULL) {
+		json_decref(req);
+		return cli_error(c, cust_fail(CUST_E_PARSE, "%s is not UTF-8 "
+		    "text", argv[optind]));
+	}
+	json_object_set_new(req, "data", data);
+	return cli_run(c, "device.import", req, render_import);
+}
+
+const struct cli_cmd cli_device_cmds[] = {
+	{ "device", "add", cmd_add, 0,
+	  "FQDN [--uuid UUID] [--digest-realm REALM] [--tag TAG]... "
+	  "[--password-length N]", "register a device and give it passwords" },
+	{ "device", "list", cmd_list, 0, "[--tag TAG]", "list devices" },
+	{ "device", "show", cmd_show, 0, "FQDN",
+	  "show a device and its secret versions" },
+	{ "device", "remove", cmd_remove, 0, "FQDN",
+	  "retire a device (history is kept)" },
+	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",
+	  "import devices from CSV or JSON, all or nothing" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};

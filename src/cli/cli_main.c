@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_main.c - custodyctl: global options, command dispatch, the
+ * local backend and shared output helpers. */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "err.h"
+#include "ops.h"
+#include "state.h"
+#include "util.h"
+
+#define CUSTODY_VERSION "0.1.0"
+
+/* Every command group's table. */
+static const struct cli_cmd *const tables[] = {
+	cli_core_cmds,
+	cli_device_cmds,
+	cli_password_cmds,
+	cli_audit_cmds,
+};
+
+static const struct cli_cmd *current;
+
+const struct cli_cmd *
+cli_current(void)
+{
+	return current;
+}
+
+static void
+usage(FILE *f)
+{
+	const struct cli_cmd *c;
+	size_t i;
+
+	fprintf(f, "usage: custodyctl [--state-dir DIR] [--json] [-q] COMMAND "
+	    "[ARGS]\n\ncommands:\n");
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		for (c = tables[i]; c->name != NULL; c++) {
+			char head[64];
+
+			snprintf(head, sizeof(head), "%s%s%s", c->group ?
+			    c->group : "", c->group ? " " : "", c->name);
+			fprintf(f, "  %-18s %s\n", head, c->help);
+		}
+	fprintf(f, "\nSee custodyctl(1). Exit codes: 0 ok, 1 failed or "
+	    "violations, 2 usage, 3 denied, 4 not found, 5 unavailable.\n");
+}
+
+int
+cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "custodyctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd != NULL)
+		fprintf(stderr, "\nusage: custodyctl %s%s%s %s\n",
+		    cmd->group ? cmd->group : "", cmd->group ? " " : "",
+		    cmd->name, cmd->usage);
+	else
+		fputc('\n', stderr);
+	return CUST_EXIT_USAGE;
+}
+
+int
+cli_error(struct cli *c, int err)
+{
+	const char *m = cust_errmsg();
+
+	(void)c;
+	fprintf(stderr, "custodyctl: %s\n", *m ? m : cust_strerror(err));
+	return cust_exit_code(err);
+}
+
+void
+cli_print_json(json_t *resp)
+{
+	json_dumpf(resp, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+static void
+progress(void *arg, size_t done, size_t total)
+{
+	(void)arg;
+	fprintf(stderr, "\r%zu/%zu devices (%zu%%)%s", done, total,
+	    total ? done * 100 / total : 100, done == total ? "\n" : "");
+}
+
+int
+cli_open(struct cli *c)
+{
+	if (c->st != NULL)
+		return CUST_OK;
+	return state_open(c->state_dir, &c->st);
+}
+
+int
+cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
+{
+	struct ops_ctx ctx = { .actor = c->actor };
+	const struct ops_entry *e = ops_find(op);
+	int r;
+
+	*resp_out = NULL;
+	if (e != NULL && !(e->flags & OPS_NOSTATE) &&
+	    (r = cli_open(c)) != CUST_OK)
+		return r;
+	ctx.st = c->st;
+	if (util_isatty_err() && !c->quiet) {
+		ctx.progress = progress;
+		ctx.progress_arg = c;
+	}
+	return ops_call(&ctx, op, req, resp_out);
+}
+
+static const struct cli_cmd *
+find(const char *group, const char *name)
+{
+	const struct cli_cmd *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		for (c = tables[i]; c->name != NULL; c++) {
+			if (c->group == NULL && group == NULL &&
+			    strcmp(c->name, name) == 0)
+				return c;
+			if (c->group != NULL && group != NULL &&
+			    strcmp(c->group, group) == 0 &&
+			    strcmp(c->name, name) == 0)
+				return c;
+		}
+	return NULL;
+}
+
+static int
+is_group(const char *g)
+{
+	const struct cli_cmd *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		for (c = tables[i]; c->name != NULL; c++)
+			if (c->group != NULL && strcmp(c->group, g) == 0)
+				return 1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "server", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cli c = { 0 };
+	const struct cli_cmd *cmd;
+	struct passwd *pw;
+	char actor[128];
+	int ch, rc;
+
+	if (cust_init() != CUST_OK) {
+		fprintf(stderr, "custodyctl: %s\n", cust_errmsg());
+		return CUST_EXIT_UNAVAIL;
+	}
+	c.state_dir = getenv("CUSTODY_STATE_DIR");
+	if (c.state_dir == NULL || *c.state_dir == '\0')
+		c.state_dir = "./var";
+	/* "+": stop at the command name; its options are its own. */
+	while ((ch = getopt_long(argc, argv, "+d:jqhV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			c.state_dir = optarg;
+			break;
+		case 'j':
+			c.json = 1;
+			break;
+		case 'q':
+			c.quiet = 1;
+			break;
+		case 's':
+			fprintf(stderr, "custodyctl: remote mode (--server) "
+			    "needs custodyd, which this version does not "
+			    "ship yet; use --state-dir\n");
+			return CUST_EXIT_USAGE;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("custodyctl %s\n", CUSTODY_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return CUST_EXIT_USAGE;
+	}
+	if (is_group(argv[0])) {
+		if (argc < 2)
+			return cli_usage(NULL, "'%s' needs a subcommand (see "
+			    "custodyctl --help)", argv[0]);
+		cmd = find(argv[0], argv[1]);
+		if (cmd == NULL)
+			return cli_usage(NULL, "unknown command '%s %s' (see "
+			    "custodyctl --help)", argv[0], argv[1]);
+		argc--;
+		argv++;
+	} else if ((cmd = find(NULL, argv[0])) == NULL) {
+		return cli_usage(NULL, "unknown command '%s' (see custodyctl "
+		    "--help)", argv[0]);
+	}
+	pw = getpwuid(geteuid());
+	snprintf(actor, sizeof(actor), "local:%s", pw ? pw->pw_name : "?");
+	c.actor = actor;
+	current = cmd;
+	optind = 0;	/* reset getopt for the command's own options */
+	rc = cmd->fn(&c, argc, argv);
+	state_close(c.st);
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "custodyctl: cannot write output\n");
+		if (rc == 0)
+			rc = CUST_EXIT_FAIL;
+	}
+	return rc;
+}
+
+int
+cli_run(struct cli *c, const char *op, json_t *req,
+    void (*render)(struct cli *c, json_t *resp))
+{
+	json_t *resp = NULL;
+	int r;
+
+	if (req == NULL)
+		return cli_error(c, cust_fail(CUST_E_NOMEM, "out of memory"));
+	r = cli_call(c, op, req, &resp);
+	json_decref(req);
+	if (r != CUST_OK) {
+		json_decref(resp);
+		return cli_error(c, r);
+	}
+	if (c->json)
+		cli_print_json(resp);
+	else if (render != NULL)
+		render(c, resp);
+	json_decref(resp);
+	return CUST_EXIT_OK;
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_password.c - password show|history|rotate|confirm|verify. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cred.h"
+#include "err.h"
+#include "util.h"
+
+static const char *
+str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static long long
+num(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void
+render_show(struct cli *c, json_t *r)
+{
+	(void)c;
+	/* Only the value, so that scripts can capture it. */
+	printf("%s\n", str(r, "password"));
+}
+
+static int
+set_version(json_t *req, const char *arg)
+{
+	long v;
+
+	if (util_parse_long(arg, 1, LONG_MAX, &v) != CUST_OK)
+		return cli_usage(cli_current(), "--version: %s", cust_errmsg());
+	json_object_set_new(req, "version", json_integer(v));
+	return 0;
+}
+
+static int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kind", required_argument, NULL, 'k' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "pending", no_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "k:v:p", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			json_object_set_new(req, "kind", json_string(optarg));
+			break;
+		case 'v':
+			if (set_version(req, optarg) != 0)
+				goto usage;
+			break;
+		case 'p':
+			json_object_set_new(req, "pending", json_true());
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 1) {
+		cli_usage(cli_current(), "give exactly one FQDN");
+		goto usage;
+	}
+	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	return cli_run(c, "password.show", req, render_show);
+usage:
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static void
+render_history(struct cli *c, json_t *r)
+{
+	json_t *v;
+	size_t i;
+
+	(void)c;
+	printf("%-6s %-8s %-8s %-21s %s\n", "KIND", "VERSION", "STATE",
+	    "CREATED", "CHANGED");
+	json_array_foreach(json_object_get(r, "versions"), i, v)
+		printf("%-6s %-8lld %-8s %-21s %s\n", str(v, "kind"),
+		    num(v, "version"), str(v, "state"), str(v, "created"),
+		    str(v, "changed"));
+}
+
+static int
+cmd_history(struct cli *c, int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-')
+		return cli_usage(cli_current(), "give exactly one FQDN");
+	return cli_run(c, "password.history", json_pack("{s:s}", "fqdn",
+	    argv[1]), render_history);
+}
+
+static void
+render_rotate(struct cli *c, json_t *r)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "items"), i, it) {
+		if (json_object_get(it, "error") != NULL)
+			printf("%s %s: refused: %s\n", str(it, "fqdn"),
+			    str(it, "kind"), str(it, "error"));
+		else if (!c->quiet)
+			printf("%s %s: v%lld pending\n", str(it, "fqdn"),
+			    str(it, "kind"), num(it, "version"));
+	}
+	if (!c->quiet)
+		printf("%lld rotated (pending), %lld refused, %lld gone, of "
+		    "%lld selected\n", num(r, "rotated"), num(r, "refused"),
+		    num(r, "missing"), num(r, "selected"));
+}
+
+static int
+cmd_rotate(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "length", required_argument, NULL, 'l' },
+		{ "replace-pending", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *fqdns = json_array(), *resp = NULL;
+	long n;
+	int ch, r, exit_code;
+
+	while ((ch = getopt_long(argc, argv, "t:ak:l:R", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			json_object_set_new(req, "tag", json_string(optarg));
+			break;
+		case 'a':
+			json_object_set_new(req, "all", json_true());
+			break;
+		case 'k':
+			json_object_set_new(req, "kind", json_string(optarg));
+			break;
+		case 'l':
+			if (util_parse_long(optarg, CRED_PW_MIN, CRED_PW_MAX,
+			    &n) != CUST_OK) {
+				cli_usage(cli_current(), "--length: %s",
+				    cust_errmsg());
+				goto usage;
+			}
+			json_object_set_new(req, "length", json_integer(n));
+			break;
+		case 'R':
+			json_object_set_new(req, "replace_pending",
+			    json_true());
+			break;
+		default:
+			goto usage;
+		}
+	}
+	for (; optind < argc; optind++)
+		json_array_append_new(fqdns, json_string(argv[optind]));
+	/* Per-device lines for a handful of named devices only. */
+	if (json_array_size(fqdns) > 0 && json_array_size(fqdns) <= 100)
+		json_object_set_new(req, "items", json_true());
+	json_object_set_new(req, "fqdns", fqdns);
+	fqdns = NULL;
+	r = cli_call(c, "password.rotate", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	if (c->json)
+		cli_print_json(resp);
+	else
+		render_rotate(c, resp);
+	exit_code = CUST_EXIT_OK;
+	if (num(resp, "refused") > 0 || num(resp, "missing") > 0) {
+		fprintf(stderr, "custodyctl: %s\n", str(resp, "message"));
+		exit_code = CUST_EXIT_FAIL;
+	}
+	json_decref(resp);
+	return exit_code;
+usage:
+	json_decref(fqdns);
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static void
+render_confirm(struct cli *c, json_t *r)
+{
+	if (!c->quiet)
+		printf("%s %s password v%lld is now current\n", str(r, "fqdn"),
+		    str(r, "kind"), num(r, "version"));
+}
+
+static int
+cmd_confirm(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kind", required_argument, NULL, 'k' },
+		{ "version", required_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "k:v:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			json_object_set_new(req, "kind", json_string(optarg));
+			break;
+		case 'v':
+			if (set_version(req, optarg) != 0)
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 1 || json_object_get(req, "version") == NULL) {
+		cli_usage(cli_current(), "give one FQDN and --version N");
+		goto usage;
+	}
+	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	return cli_run(c, "password.confirm", req, render_confirm);
+usage:
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static int
+cmd_verify(struct cli *c, int argc, char **argv)
+{
+	json_t *resp = NULL, *p;
+	size_t i;
+	int r;
+
+	if (argc > 1)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[1]);
+	if ((r = cli_call(c, "password.verify", json_object(), &resp)) !=
+	    CUST_OK)
+		return cli_error(c, r);
+	if (c->json) {
+		cli_print_json(resp);
+	} else {
+		json_array_foreach(json_object_get(resp, "problems"), i, p) {
+			if (json_object_get(p, "version") != NULL)
+				printf("%s %s v%lld: %s\n", str(p, "fqdn"),
+				    str(p, "kind"), num(p, "version"),
+				    str(p, "problem"));
+			else
+				printf("%s %s: %s\n", str(p, "fqdn"),
+				    str(p, "kind"), str(p, "problem"));
+		}
+		printf("%lld devices, %lld secrets checked: %lld unreadable or "
+		    "invalid, %lld without a current version\n",
+		    num(resp, "devices"), num(resp, "secrets"),
+		    num(resp, "unreadable"), num(resp, "no_current"));
+	}
+	r = num(resp, "unreadable") || num(resp, "no_current") ?
+	    CUST_EXIT_FAIL : CUST_EXIT_OK;
+	json_decref(resp);
+	return r;
+}
+
+const struct cli_cmd cli_password_cmds[] = {
+	{ "password", "show", cmd_show, 0,
+	  "FQDN [--kind admin|mebx] [--version N | --pending]",
+	  "print a device password (audited)" },
+	{ "password", "history", cmd_history, 0, "FQDN",
+	  "list secret versions and states (no values)" },
+	{ "password", "rotate", cmd_rotate, 0,
+	  "FQDN... | --tag TAG | --all [--kind admin|mebx|all] [--length N] "
+	  "[--replace-pending]", "create new pending passwords" },
+	{ "password", "confirm", cmd_confirm, 0,
+	  "FQDN --version N [--kind admin|mebx]",
+	  "mark a pending password as applied (current)" },
+	{ "password", "verify", cmd_verify, 0, "",
+	  "unseal and check every current and pending secret" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};

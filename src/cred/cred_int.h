@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cred/cred_int.h - internals shared by the cred module's files. */
+#ifndef CUST_CRED_INT_H
+#define CUST_CRED_INT_H
+
+#include <stdint.h>
+
+#include "cred.h"
+
+struct cust_state;
+struct seal_secret;
+
+/* Seal pw and insert it as (device, kind, version, state). In the caller's
+ * transaction. */
+int cred_secret_put(struct cust_state *st, int64_t device_id,
+    const char *kind, int64_t version, const char *state,
+    const struct seal_secret *pw, int64_t now);
+
+/* Normalise and validate an FQDN into buf (lowercase). */
+int cred_fqdn_norm(const char *in, char *buf, size_t len);
+
+/* Kind argument: "admin" | "mebx" -> static string, else CUST_E_INVAL. */
+int cred_kind(const char *in, const char **out);
+
+#endif

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cred/device.c - the device inventory: add, remove, look up, list. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "cred_int.h"
+#include "err.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+int
+cred_fqdn_norm(const char *in, char *buf, size_t len)
+{
+	size_t n = strlen(in);
+
+	if (n >= len || util_valid_fqdn(in) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%.*s' is not a valid FQDN "
+		    "(dot-separated labels of letters, digits and '-')",
+		    n > 80 ? 80 : (int)n, in);
+	memcpy(buf, in, n + 1);
+	util_lower(buf);
+	return CUST_OK;
+}
+
+int
+cred_kind(const char *in, const char **out)
+{
+	if (in == NULL || strcmp(in, CRED_KIND_ADMIN) == 0)
+		*out = CRED_KIND_ADMIN;
+	else if (strcmp(in, CRED_KIND_MEBX) == 0)
+		*out = CRED_KIND_MEBX;
+	else
+		return cust_fail(CUST_E_INVAL, "unknown secret kind '%s' (use "
+		    "admin or mebx)", in);
+	return CUST_OK;
+}
+
+int
+cred_secret_put(struct cust_state *st, int64_t device_id, const char *kind,
+    int64_t version, const char *state, const struct seal_secret *pw,
+    int64_t now)
+{
+	unsigned char ct[SEAL_OVERHEAD + CRED_PW_MAX];
+	char ad[128];
+	size_t adlen, len = seal_secret_len(pw);
+	sqlite3_stmt *s;
+	int r;
+
+	if (len > CRED_PW_MAX)
+		return cust_fail(CUST_E_INVAL, "secret too long");
+	adlen = seal_ad(ad, sizeof(ad), "secret", device_id, kind, version);
+	if (adlen == 0)
+		return cust_fail(CUST_E_INTERNAL, "associated data too long");
+	if ((r = seal_encrypt_buf(st->seal, seal_secret_str(pw), len, ad,
+	    adlen, ct)) != CUST_OK)
+		return r;
+	s = store_stmt(st->store, "INSERT INTO secret(device_id, kind, "
+	    "version, state, sealed, created, changed) VALUES (?,?,?,?,?,?,?)");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, device_id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, version);
+	sqlite3_bind_text(s, 4, state, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, ct, (int)(SEAL_OVERHEAD + len), SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, now);
+	sqlite3_bind_int64(s, 7, now);
+	return store_step_done(st->store, s, "cannot store the secret");
+}
+
+static int
+add_locked(struct cust_state *st, const char *actor,
+    const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
+{
+	const struct seal_secret *given[2] = { spec->admin_pw, spec->mebx_pw };
+	static const char *kinds[2] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
+	char fqdn[CUST_MAX_FQDN + 1], uuid[37] = "";
+	struct seal_secret *gen = NULL;
+	int64_t id, now = util_now();
+	sqlite3_stmt *s;
+	size_t i;
+	int r;
+
+	if ((r = cred_fqdn_norm(spec->fqdn, fqdn, sizeof(fqdn))) != CUST_OK)
+		return r;
+	if (spec->uuid != NULL && *spec->uuid != '\0') {
+		if (strlen(spec->uuid) >= sizeof(uuid) ||
+		    util_valid_uuid(spec->uuid) != CUST_OK)
+			return cust_fail(CUST_E_INVAL, "'%.40s' is not an AMT "
+			    "UUID (8-4-4-4-12 hex digits)", spec->uuid);
+		memcpy(uuid, spec->uuid, strlen(spec->uuid) + 1);
+		util_lower(uuid);
+	}
+	if (spec->digest_realm != NULL && *spec->digest_realm != '\0' &&
+	    util_valid_digest_realm(spec->digest_realm) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%.48s' is not an AMT digest "
+		    "realm ('Digest:' and 32 hex digits)", spec->digest_realm);
+	for (i = 0; i < spec->ntags; i++)
+		if (util_valid_tag(spec->tags[i]) != CUST_OK)
+			return cust_fail(CUST_E_INVAL, "'%.64s' is not a valid "
+			    "tag (1-64 of A-Z a-z 0-9 . _ -)", spec->tags[i]);
+	for (i = 0; i < 2; i++)
+		if (given[i] != NULL && cred_pw_check(seal_secret_str(given[i]),
+		    seal_secret_len(given[i])) != CUST_OK)
+			return cust_fail(CUST_E_INVAL, "the %s password given "
+			    "for %s: %s", kinds[i], fqdn, cust_errmsg());
+
+	s = store_stmt(st->store, "INSERT INTO device(fqdn, uuid, "
+	    "digest_realm, state, created) VALUES (?, ?, ?, 'active', ?)");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, fqdn, -1, SQLITE_TRANSIENT);
+	if (*uuid)
+		sqlite3_bind_text(s, 2, uuid, -1, SQLITE_TRANSIENT);
+	if (spec->digest_realm != NULL && *spec->digest_realm != '\0')
+		sqlite3_bind_text(s, 3, spec->digest_realm, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	r = store_step_done(st->store, s, "cannot add the device");
+	if (r == CUST_E_CONFLICT)
+		return cust_fail(CUST_E_EXISTS, "device %s is already "
+		    "registered", fqdn);
+	if (r != CUST_OK)
+		return r;
+	id = sqlite3_last_insert_rowid(store_db(st->store));
+	for (i = 0; i < spec->ntags; i++) {
+		s = store_stmt(st->store, "INSERT OR IGNORE INTO device_tag("
+		    "device_id, tag) VALUES (?, ?)");
+		if (s == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, spec->tags[i], -1, SQLITE_STATIC);
+		if ((r = store_step_done(st->store, s, "cannot tag the device"))
+		    != CUST_OK)
+			return r;
+	}
+	/*
+	 * Version 1 of each secret is 'current': either the password the
+	 * device already has (adopted) or the one custody assigns it for
+	 * provisioning. Nothing is superseded, so nothing is pending.
+	 */
+	for (i = 0; i < 2; i++) {
+		const struct seal_secret *pw = given[i];
+
+		if (pw == NULL) {
+			if ((r = cred_pw_generate(pwlen, &gen)) != CUST_OK)
+				return r;
+			pw = gen;
+		}
+		r = cred_secret_put(st, id, kinds[i], 1, "current", pw, now);
+		seal_secret_free(gen);
+		gen = NULL;
+		if (r != CUST_OK)
+			return r;
+	}
+	if ((r = audit_append(st->audit, actor, "device.add", fqdn, "ok",
+	    given[0] || given[1] ? "adopted existing passwords" : NULL))
+	    != CUST_OK)
+		return r;
+	if (id_out != NULL)
+		*id_out = id;
+	return CUST_OK;
+}
+
+int
+cred_device_add(struct cust_state *st, const char *actor,
+    const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
+{
+	int r, own = !store_in_txn(st->store);
+
+	if (own && (r = store_begin(st->store)) != CUST_OK)
+		return r;
+	r = add_locked(st, actor, spec, pwlen, id_out);
+	if (own) {
+		if (r == CUST_OK)
+			r = store_commit(st->store);
+		else
+			store_rollback(st->store);
+	}
+	return r;
+}
+
+int
+cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
+{
+	char norm[CUST_MAX_FQDN + 1];
+	sqlite3_stmt *s;
+	int rc, r;
+
+	*id_out = 0;
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	s = store_stmt(st->store, "SELECT id FROM device WHERE fqdn = ? AND "
+	    "state = 'active'");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, norm, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id_out = sqlite3_column_int64(s, 0);
+		r = CUST_OK;
+	} else if (rc == SQLITE_DONE) {
+		r = cust_fail(CUST_E_NOTFOUND, "no device %s", norm);
+	} else {
+		r = store_err(st->store, "cannot read the device inventory");
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+static const char *device_cols =
+    "SELECT d.id, d.fqdn, d.uuid, d.digest_realm, d.amt_version, d.state, "
+    "d.created, (SELECT json_group_array(tag) FROM (SELECT tag FROM "
+    "device_tag t WHERE t.device_id = d.id ORDER BY tag)) FROM device d ";
+
+static json_t *
+row_device(sqlite3_stmt *s)
+{
+	json_t *d = json_object(), *tags;
+	const char *v;
+	char tbuf[32];
+	int i;
+	static const char *names[] = { "uuid", "digest_realm", "amt_version" };
+
+	if (d == NULL)
+		return NULL;
+	json_object_set_new(d, "id", json_integer(sqlite3_column_int64(s, 0)));
+	json_object_set_new(d, "fqdn",
+	    json_string((const char *)sqlite3_column_text(s, 1)));
+	for (i = 0; i < 3; i++) {
+		v = (const char *)sqlite3_column_text(s, 2 + i);
+		json_object_set_new(d, names[i], v ? json_string(v) :
+		    json_null());
+	}
+	json_object_set_new(d, "state",
+	    json_string((const char *)sqlite3_column_text(s, 5)));
+	util_fmt_time(sqlite3_column_int64(s, 6), tbuf, sizeof(tbuf));
+	json_object_set_new(d, "created", json_string(tbuf));
+	v = (const char *)sqlite3_column_text(s, 7);
+	tags = v ? json_loads(v, 0, NULL) : NULL;
+	json_object_set_new(d, "tags", tags ? tags : json_array());
+	return d;
+}
+
+int
+cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
+{
+	static char *sql;
+	sqlite3_stmt *s;
+	int64_t id;
+	int r, rc;
+
+	*out = NULL;
+	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
+		return r;
+	if (sql == NULL && asprintf(&sql, "%s WHERE d.id = ?", device_cols)
+	    == -1)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, sql)) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = row_device(s);
+	r = rc == SQLITE_ROW ? (*out ? CUST_OK : CUST_E_NOMEM) :
+	    store_err(st->store, "cannot read the device");
+	sqlite3_reset(s);
+	return r;
+}
+
+int
+cred_device_each(struct cust_state *st, const char *tag,
+    int (*fn)(void *arg, json_t *dev), void *arg)
+{
+	static char *sql_all, *sql_tag;
+	sqlite3_stmt *s;
+	json_t *d;
+	int rc, r = CUST_OK;
+
+	if (sql_all == NULL && asprintf(&sql_all, "%s WHERE d.state = "
+	    "'active' ORDER BY d.fqdn", device_cols) == -1)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (sql_tag == NULL && asprintf(&sql_tag, "%s JOIN device_tag dt ON "
+	    "dt.device_id = d.id AND dt.tag = ? WHERE d.state = 'active' "
+	    "ORDER BY d.fqdn", device_cols) == -1)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, tag ? sql_tag : sql_all)) == NULL)
+		return CUST_E_DB;
+	if (tag != NULL)
+		sqlite3_bind_text(s, 1, tag, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((d = row_device(s)) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+		rc = fn(arg, d);
+		json_decref(d);
+		if (rc != 0)
+			break;
+	}
+	if (r == CUST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = store_err(st->store, "cannot read the device inventory");
+	sqlite3_reset(s);
+	return r;
+}
+
+int
+cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+	int r;
+
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
+		goto fail;
+	s = store_stmt(st->store, "UPDATE device SET state = 'retired', "
+	    "retired = ? WHERE id = ?");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, util_now());
+	sqlite3_bind_int64(s, 2, id);
+	if ((r = store_step_done(st->store, s, "cannot retire the device")) !=
+	    CUST_OK)
+		goto fail;
+	if ((r = audit_append(st->audit, actor, "device.remove", fqdn, "ok",
+	    "retired; secret history kept")) != CUST_OK)
+		goto fail;
+	return store_commit(st->store);
+fail:
+	store_rollback(st->store);
+	return r;
+}
+
+int
+cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
+    const char *tag, int all, int64_t **ids_out, size_t *n_out)
+{
+	int64_t *ids = NULL, *nids;
+	size_t n = 0, cap = 0, i;
+	sqlite3_stmt *s;
+	int rc, r = CUST_OK;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	if (nf > 0) {
+		if ((ids = calloc(nf, sizeof(*ids))) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		for (i = 0; i < nf; i++)
+			if ((r = cred_device_find(st, fqdns[i], &ids[i])) !=
+			    CUST_OK) {
+				free(ids);
+				return r;
+			}
+		*ids_out = ids;
+		*n_out = nf;
+		return CUST_OK;
+	}
+	if (tag != NULL)
+		s = store_stmt(st->store, "SELECT d.id FROM device_tag t JOIN "
+		    "device d ON d.id = t.device_id WHERE t.tag = ? AND "
+		    "d.state = 'active' ORDER BY d.id");
+	else if (all)
+		s = store_stmt(st->store, "SELECT id FROM device WHERE state = "
+		    "'active' ORDER BY id");
+	else
+		return cust_fail(CUST_E_INVAL, "no devices selected");
+	if (s == NULL)
+		return CUST_E_DB;
+	if (tag != NULL)
+		sqlite3_bind_text(s, 1, tag, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if ((nids = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				break;
+			}
+			ids = nids;
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(st->store, "cannot read the device inventory");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		free(ids);
+		return r;
+	}
+	*ids_out = ids;
+	*n_out = n;
+	return CUST_OK;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cred/password.c - AMT password generation and rule checks.
+ *
+ * AMT accepts 8-32 characters of 7-bit printable ASCII except ':' ',' '"',
+ * with at least one digit, one lowercase letter, one uppercase letter and
+ * one special character, where '_' and space do not count as special
+ * (reference/amt.md section 2). The generator leaves space out of its
+ * alphabet (it breaks too many consoles and shells) and draws every
+ * character with randombytes_uniform(), so there is no modulo bias; a draw
+ * that misses a class is thrown away whole, which keeps the result uniform
+ * over every valid password of that length.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cred.h"
+#include "err.h"
+#include "seal.h"
+
+static char alphabet[96];
+static size_t alphabet_len;
+
+static void
+build_alphabet(void)
+{
+	int c;
+
+	if (alphabet_len != 0)
+		return;
+	for (c = 0x21; c <= 0x7e; c++)
+		if (c != ':' && c != ',' && c != '"')
+			alphabet[alphabet_len++] = (char)c;
+	alphabet[alphabet_len] = '\0';
+}
+
+const char *
+cred_pw_alphabet(void)
+{
+	build_alphabet();
+	return alphabet;
+}
+
+static int
+is_special(int c)
+{
+	return c > 0x20 && c < 0x7f && !isalnum(c) && c != '_';
+}
+
+int
+cred_pw_check(const char *pw, size_t len)
+{
+	int digit = 0, lower = 0, upper = 0, special = 0;
+	size_t i;
+
+	if (len < CRED_PW_MIN || len > CRED_PW_MAX)
+		return cust_fail(CUST_E_INVAL, "an AMT password must have %d "
+		    "to %d characters (this one has %zu)", CRED_PW_MIN,
+		    CRED_PW_MAX, len);
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)pw[i];
+
+		if (c < 0x20 || c > 0x7e)
+			return cust_fail(CUST_E_INVAL, "an AMT password may only "
+			    "hold printable 7-bit ASCII (character %zu is "
+			    "not)", i + 1);
+		if (c == ':' || c == ',' || c == '"')
+			return cust_fail(CUST_E_INVAL, "an AMT password must not "
+			    "contain ':' ',' or '\"' (character %zu does)",
+			    i + 1);
+		digit |= isdigit(c) != 0;
+		lower |= islower(c) != 0;
+		upper |= isupper(c) != 0;
+		special |= is_special(c);
+	}
+	if (!digit || !lower || !upper || !special)
+		return cust_fail(CUST_E_INVAL, "an AMT password needs at least "
+		    "one digit, one lowercase, one uppercase and one special "
+		    "character other than '_' and space (missing: %s%s%s%s)",
+		    digit ? "" : "digit ", lower ? "" : "lowercase ",
+		    upper ? "" : "uppercase ", special ? "" : "special");
+	return CUST_OK;
+}
+
+int
+cred_pw_generate(size_t len, struct seal_secret **out)
+{
+	struct seal_secret *s;
+	unsigned char *p;
+	size_t i;
+	int classes;
+
+	*out = NULL;
+	if (len < CRED_PW_MIN || len > CRED_PW_MAX)
+		return cust_fail(CUST_E_INVAL, "password length must be %d to "
+		    "%d", CRED_PW_MIN, CRED_PW_MAX);
+	build_alphabet();
+	if ((s = seal_secret_new(len)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of secure memory");
+	p = seal_secret_data(s);
+	do {
+		classes = 0;
+		for (i = 0; i < len; i++) {
+			int c = alphabet[randombytes_uniform(
+			    (uint32_t)alphabet_len)];
+
+			p[i] = (unsigned char)c;
+			if (isdigit(c))
+				classes |= 1;
+			else if (islower(c))
+				classes |= 2;
+			else if (isupper(c))
+				classes |= 4;
+			else if (is_special(c))
+				classes |= 8;
+		}
+	} while (classes != 15);
+	*out = s;
+	return CUST_OK;
+}

@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cred/secret.c - secret versions: read, history, rotate, confirm,
+ * verify. The rotation state machine lives here (include/cred.h). */
+#include <string.h>
+
+#include "audit.h"
+#include "cred_int.h"
+#include "err.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+static const char *
+state_str(const unsigned char *s)
+{
+	static const char *names[] = { "pending", "current", "retired",
+	    "failed" };
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		if (s != NULL && strcmp((const char *)s, names[i]) == 0)
+			return names[i];
+	return "unknown";
+}
+
+static int
+unseal_row(struct cust_state *st, int64_t device_id, const char *kind,
+    int64_t version, const void *blob, int bloblen, struct seal_secret **out)
+{
+	char ad[128];
+	size_t adlen = seal_ad(ad, sizeof(ad), "secret", device_id, kind,
+	    version);
+
+	if (blob == NULL || bloblen <= 0)
+		return cust_fail(CUST_E_CRYPTO, "sealed value is empty");
+	return seal_decrypt(st->seal, blob, (size_t)bloblen, ad, adlen, out);
+}
+
+int
+cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version, struct seal_secret **pw_out,
+    int64_t *version_out, const char **state_out)
+{
+	sqlite3_stmt *s;
+	int64_t id, ver;
+	const char *what;
+	char detail[64];
+	int rc, r;
+
+	*pw_out = NULL;
+	*version_out = 0;
+	*state_out = NULL;
+	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
+		return r;
+	if (version > 0)
+		s = store_stmt(st->store, "SELECT version, state, sealed FROM "
+		    "secret WHERE device_id = ? AND kind = ? AND version = ?");
+	else
+		s = store_stmt(st->store, "SELECT version, state, sealed FROM "
+		    "secret WHERE device_id = ? AND kind = ? AND state = ?3");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	if (version > 0)
+		sqlite3_bind_int64(s, 3, version);
+	else
+		sqlite3_bind_text(s, 3, version == CRED_VER_PENDING ?
+		    "pending" : "current", -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		what = version > 0 ? "that version" : version ==
+		    CRED_VER_PENDING ? "a pending version" : "a current version";
+		return cust_fail(CUST_E_NOTFOUND, "%s has no %s of its %s "
+		    "password", fqdn, what, kind);
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(st->store, "cannot read the secret");
+		sqlite3_reset(s);
+		return r;
+	}
+	ver = sqlite3_column_int64(s, 0);
+	*state_out = state_str(sqlite3_column_text(s, 1));
+	r = unseal_row(st, id, kind, ver, sqlite3_column_blob(s, 2),
+	    sqlite3_column_bytes(s, 2), pw_out);
+	sqlite3_reset(s);
+	snprintf(detail, sizeof(detail), "%s v%lld", kind, (long long)ver);
+	if (r != CUST_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+		audit_note(st->audit, actor, "password.show", fqdn, "failed",
+		    detail);
+		return cust_fail(CUST_E_CRYPTO, "%s password v%lld of %s cannot "
+		    "be unsealed: %s", kind, (long long)ver, fqdn, msg);
+	}
+	if ((r = audit_append(st->audit, actor, "password.show", fqdn, "ok",
+	    detail)) != CUST_OK) {
+		seal_secret_free(*pw_out);
+		*pw_out = NULL;
+		return r;
+	}
+	*version_out = ver;
+	return CUST_OK;
+}
+
+int
+cred_secret_history(struct cust_state *st, const char *fqdn, json_t **out)
+{
+	sqlite3_stmt *s;
+	json_t *arr, *o;
+	char tbuf[32];
+	int64_t id;
+	int rc, r;
+
+	*out = NULL;
+	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
+		return r;
+	s = store_stmt(st->store, "SELECT kind, version, state, created, "
+	    "changed FROM secret WHERE device_id = ? ORDER BY kind, version");
+	if (s == NULL)
+		return CUST_E_DB;
+	if ((arr = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		o = json_object();
+		json_object_set_new(o, "kind",
+		    json_string((const char *)sqlite3_column_text(s, 0)));
+		json_object_set_new(o, "version",
+		    json_integer(sqlite3_column_int64(s, 1)));
+		json_object_set_new(o, "state",
+		    json_string(state_str(sqlite3_column_text(s, 2))));
+		util_fmt_time(sqlite3_column_int64(s, 3), tbuf, sizeof(tbuf));
+		json_object_set_new(o, "created", json_string(tbuf));
+		util_fmt_time(sqlite3_column_int64(s, 4), tbuf, sizeof(tbuf));
+		json_object_set_new(o, "changed", json_string(tbuf));
+		json_array_append_new(arr, o);
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_err(st->store, "cannot read the secret history");
+		sqlite3_reset(s);
+		json_decref(arr);
+		return r;
+	}
+	sqlite3_reset(s);
+	*out = arr;
+	return CUST_OK;
+}
+
+static int
+set_state(struct cust_state *st, int64_t id, const char *kind,
+    int64_t version, const char *state, int64_t now)
+{
+	sqlite3_stmt *s = store_stmt(st->store, "UPDATE secret SET state = ?, "
+	    "changed = ? WHERE device_id = ? AND kind = ? AND version = ?");
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, id);
+	sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, version);
+	return store_step_done(st->store, s, "cannot change the secret state");
+}
+
+/* One device, one kind, inside the batch transaction. */
+static int
+rotate_one(struct cust_state *st, const char *actor, int64_t id,
+    const char *kind, size_t pwlen, int replace, int64_t now,
+    char *fqdn, size_t fqdnlen, int64_t *version_out)
+{
+	struct seal_secret *pw = NULL;
+	int64_t maxv, pending;
+	sqlite3_stmt *s;
+	char detail[96];
+	int rc, r, has_pending;
+
+	*version_out = 0;
+	s = store_stmt(st->store, "SELECT d.fqdn, d.state, "
+	    "(SELECT MAX(version) FROM secret WHERE device_id = ?1 AND "
+	    "kind = ?2), (SELECT version FROM secret WHERE device_id = ?1 "
+	    "AND kind = ?2 AND state = 'pending') FROM device d WHERE "
+	    "d.id = ?1");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "device "
+		    "%lld is gone", (long long)id) :
+		    store_err(st->store, "cannot read the secret versions");
+		sqlite3_reset(s);
+		return r;
+	}
+	snprintf(fqdn, fqdnlen, "%s", (const char *)sqlite3_column_text(s, 0));
+	if (strcmp((const char *)sqlite3_column_text(s, 1), "active") != 0) {
+		sqlite3_reset(s);
+		return cust_fail(CUST_E_NOTFOUND, "device %s was removed", fqdn);
+	}
+	maxv = sqlite3_column_int64(s, 2);
+	has_pending = sqlite3_column_type(s, 3) != SQLITE_NULL;
+	pending = sqlite3_column_int64(s, 3);
+	sqlite3_reset(s);
+	if (has_pending && !replace) {
+		snprintf(detail, sizeof(detail), "%s v%lld is still pending",
+		    kind, (long long)pending);
+		if ((r = audit_append(st->audit, actor, "password.rotate",
+		    fqdn, "refused", detail)) != CUST_OK)
+			return r;
+		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
+		    "still pending (confirm it, or rotate with "
+		    "--replace-pending)", fqdn, kind, (long long)pending);
+	}
+	if (has_pending && (r = set_state(st, id, kind, pending, "failed",
+	    now)) != CUST_OK)
+		return r;
+	if ((r = cred_pw_generate(pwlen, &pw)) != CUST_OK)
+		return r;
+	r = cred_secret_put(st, id, kind, maxv + 1, "pending", pw, now);
+	seal_secret_free(pw);
+	if (r != CUST_OK)
+		return r;
+	if (has_pending)
+		snprintf(detail, sizeof(detail), "%s v%lld pending; v%lld "
+		    "replaced (failed)", kind, (long long)(maxv + 1),
+		    (long long)pending);
+	else
+		snprintf(detail, sizeof(detail), "%s v%lld pending", kind,
+		    (long long)(maxv + 1));
+	if ((r = audit_append(st->audit, actor, "password.rotate", fqdn, "ok",
+	    detail)) != CUST_OK)
+		return r;
+	*version_out = maxv + 1;
+	return CUST_OK;
+}
+
+static void
+add_item(struct cred_rotate_result *res, const char *fqdn, const char *kind,
+    int64_t version, int err)
+{
+	json_t *o;
+
+	if (res->items == NULL || (o = json_object()) == NULL)
+		return;
+	json_object_set_new(o, "fqdn", json_string(fqdn));
+	json_object_set_new(o, "kind", json_string(kind));
+	if (err == CUST_OK) {
+		json_object_set_new(o, "version", json_integer(version));
+		json_object_set_new(o, "state", json_string("pending"));
+	} else {
+		json_object_set_new(o, "error", json_string(cust_errmsg()));
+	}
+	json_array_append_new(res->items, o);
+}
+
+int
+cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
+    size_t n, const char *kind, size_t pwlen, int replace_pending,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, struct cred_rotate_result *res)
+{
+	static const char *both[] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
+	const char *kinds[2];
+	char fqdn[CUST_MAX_FQDN + 1];
+	size_t nk, i, k, done = 0;
+	int64_t ver, now;
+	int r = CUST_OK, e;
+
+	memset(res, 0, sizeof(*res));
+	if (strcmp(kind, "all") == 0) {
+		kinds[0] = both[0];
+		kinds[1] = both[1];
+		nk = 2;
+	} else {
+		if ((r = cred_kind(kind, &kinds[0])) != CUST_OK)
+			return r;
+		nk = 1;
+	}
+	if (pwlen < CRED_PW_MIN || pwlen > CRED_PW_MAX)
+		return cust_fail(CUST_E_INVAL, "password length must be %d to "
+		    "%d", CRED_PW_MIN, CRED_PW_MAX);
+	if (want_items && (res->items = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	while (done < n) {
+		size_t end = done + CRED_ROTATE_BATCH < n ?
+		    done + CRED_ROTATE_BATCH : n;
+
+		if ((r = store_begin(st->store)) != CUST_OK)
+			return r;
+		now = util_now();
+		for (i = done; i < end; i++) {
+			for (k = 0; k < nk; k++) {
+				e = rotate_one(st, actor, ids[i], kinds[k],
+				    pwlen, replace_pending, now, fqdn,
+				    sizeof(fqdn), &ver);
+				if (e == CUST_E_CONFLICT)
+					res->refused++;
+				else if (e == CUST_E_NOTFOUND)
+					res->missing++;
+				else if (e != CUST_OK) {
+					store_rollback(st->store);
+					return e;
+				} else
+					res->rotated++;
+				add_item(res, fqdn, kinds[k], ver, e);
+			}
+		}
+		if ((r = store_commit(st->store)) != CUST_OK)
+			return r;
+		done = end;
+		if (progress != NULL)
+			progress(arg, done, n);
+	}
+	if (res->refused > 0 || res->missing > 0)
+		return cust_fail(CUST_E_CONFLICT, "%zu rotated, %zu refused "
+		    "(already pending), %zu devices gone", res->rotated,
+		    res->refused, res->missing);
+	return CUST_OK;
+}
+
+int
+cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version)
+{
+	sqlite3_stmt *s;
+	int64_t id, cur = 0, now = util_now();
+	char detail[96];
+	const char *state = NULL;
+	int rc, r;
+
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
+		goto fail;
+	s = store_stmt(st->store, "SELECT (SELECT state FROM secret WHERE "
+	    "device_id = ?1 AND kind = ?2 AND version = ?3), (SELECT version "
+	    "FROM secret WHERE device_id = ?1 AND kind = ?2 AND state = "
+	    "'current')");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, version);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = store_err(st->store, "cannot read the secret versions");
+		sqlite3_reset(s);
+		goto fail;
+	}
+	if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+		state = state_str(sqlite3_column_text(s, 0));
+	cur = sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	if (state == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "%s has no %s password v%lld",
+		    fqdn, kind, (long long)version);
+		goto fail;
+	}
+	if (strcmp(state, "pending") != 0) {
+		snprintf(detail, sizeof(detail), "%s v%lld is %s, not pending",
+		    kind, (long long)version, state);
+		audit_note(st->audit, actor, "password.confirm", fqdn,
+		    "refused", detail);
+		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
+		    "%s, not pending", fqdn, kind, (long long)version, state);
+	}
+	if (cur > 0 && (r = set_state(st, id, kind, cur, "retired", now)) !=
+	    CUST_OK)
+		goto fail;
+	if ((r = set_state(st, id, kind, version, "current", now)) != CUST_OK)
+		goto fail;
+	snprintf(detail, sizeof(detail), "%s v%lld current; v%lld retired",
+	    kind, (long long)version, (long long)cur);
+	if ((r = audit_append(st->audit, actor, "password.confirm", fqdn, "ok",
+	    detail)) != CUST_OK)
+		goto fail;
+	return store_commit(st->store);
+fail:
+	store_rollback(st->store);
+	return r;
+}
+
+static void
+problem(json_t *arr, const char *fqdn, const char *kind, int64_t version,
+    const char *what)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "fqdn", json_string(fqdn));
+	json_object_set_new(o, "kind", json_string(kind));
+	if (version > 0)
+		json_object_set_new(o, "version", json_integer(version));
+	json_object_set_new(o, "problem", json_string(what));
+	json_array_append_new(arr, o);
+}
+
+int
+cred_verify(struct cust_state *st, const char *actor, json_t **out)
+{
+	sqlite3_stmt *s;
+	json_t *res, *probs;
+	struct seal_secret *pw;
+	long long devices = 0, secrets = 0, bad = 0, nocur = 0;
+	int rc, r = CUST_OK;
+
+	*out = NULL;
+	if ((res = json_object()) == NULL || (probs = json_array()) == NULL) {
+		json_decref(res);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	/* Devices lacking a current version of a kind. */
+	s = store_stmt(st->store, "SELECT d.fqdn, k.kind, (SELECT COUNT(*) "
+	    "FROM secret x WHERE x.device_id = d.id AND x.kind = k.kind AND "
+	    "x.state = 'current') FROM device d CROSS JOIN (SELECT 'admin' "
+	    "AS kind UNION ALL SELECT 'mebx') k WHERE d.state = 'active' "
+	    "ORDER BY d.fqdn");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (strcmp((const char *)sqlite3_column_text(s, 1), "admin")
+		    == 0)
+			devices++;
+		if (sqlite3_column_int(s, 2) != 1) {
+			nocur++;
+			problem(probs, (const char *)sqlite3_column_text(s, 0),
+			    (const char *)sqlite3_column_text(s, 1), 0,
+			    "no current version");
+		}
+	}
+	if (rc != SQLITE_DONE)
+		r = store_err(st->store, "cannot read the devices");
+	sqlite3_reset(s);
+	if (r != CUST_OK)
+		goto out;
+	s = store_stmt(st->store, "SELECT d.fqdn, s.device_id, s.kind, "
+	    "s.version, s.sealed FROM secret s JOIN device d ON d.id = "
+	    "s.device_id WHERE d.state = 'active' AND s.state IN ('current', "
+	    "'pending') ORDER BY d.fqdn, s.kind, s.version");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *fqdn = (const char *)sqlite3_column_text(s, 0);
+		const char *kind = (const char *)sqlite3_column_text(s, 2);
+		int64_t ver = sqlite3_column_int64(s, 3);
+
+		secrets++;
+		if (unseal_row(st, sqlite3_column_int64(s, 1), kind, ver,
+		    sqlite3_column_blob(s, 4), sqlite3_column_bytes(s, 4), &pw)
+		    != CUST_OK) {
+			bad++;
+			problem(probs, fqdn, kind, ver, "cannot be unsealed");
+			continue;
+		}
+		if (cred_pw_check(seal_secret_str(pw), seal_secret_len(pw)) !=
+		    CUST_OK) {
+			bad++;
+			problem(probs, fqdn, kind, ver,
+			    "breaks the AMT password rules");
+		}
+		seal_secret_free(pw);
+	}
+	if (rc != SQLITE_DONE)
+		r = store_err(st->store, "cannot read the secrets");
+	sqlite3_reset(s);
+	if (r != CUST_OK)
+		goto out;
+	json_object_set_new(res, "devices", json_integer(devices));
+	json_object_set_new(res, "secrets", json_integer(secrets));
+	json_object_set_new(res, "unreadable", json_integer(bad));
+	json_object_set_new(res, "no_current", json_integer(nocur));
+	json_object_set_new(res, "problems", probs);
+	probs = NULL;
+	r = audit_append(st->audit, actor, "password.verify", "*",
+	    bad || nocur ? "problems" : "ok", NULL);
+	if (r == CUST_OK && (bad || nocur))
+		r = cust_fail(CUST_E_VIOLATION, "%lld secrets unreadable or "
+		    "invalid, %lld device secrets without a current version",
+		    bad, nocur);
+	if (r == CUST_OK || r == CUST_E_VIOLATION) {
+		*out = res;
+		res = NULL;
+	}
+out:
+	json_decref(probs);
+	json_decref(res);
+	return r;
+}

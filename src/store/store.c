@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/* src/store/store.c - SQLite store: open, checks, migrations, statements. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "store.h"
+
+#define STMT_CACHE 128
+
+struct stmt_slot {
+	const char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct store {
+	sqlite3 *db;
+	int in_txn;
+	size_t nstmt;
+	struct stmt_slot stmts[STMT_CACHE];
+};
+
+int
+store_err(struct store *st, const char *what)
+{
+	int ec = sqlite3_extended_errcode(st->db), prim = ec & 0xff;
+	const char *msg = sqlite3_errmsg(st->db);
+
+	switch (prim) {
+	case SQLITE_CONSTRAINT:
+		return cust_fail(CUST_E_CONFLICT, "%s: %s", what, msg);
+	case SQLITE_FULL:
+		return cust_fail(CUST_E_IO, "%s: the disk is full (%s); "
+		    "nothing was changed", what, msg);
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+		return cust_fail(CUST_E_IO, "%s: cannot write the store (%s); "
+		    "is the state directory read-only?", what, msg);
+	case SQLITE_IOERR:
+		return cust_fail(CUST_E_IO, "%s: I/O error in the store (%s)",
+		    what, msg);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return cust_fail(CUST_E_UNAVAIL, "%s: the store is locked by "
+		    "another process (%s)", what, msg);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return cust_fail(CUST_E_DB, "%s: the store is damaged (%s); "
+		    "restore it from a backup", what, msg);
+	default:
+		return cust_fail(CUST_E_DB, "%s: %s", what, msg);
+	}
+}
+
+/*
+ * SQLite reads a truncated file as if the missing pages were absent and
+ * may answer a query with fewer rows instead of an error. Compare the
+ * size recorded in the header with the file's real size first.
+ */
+static int
+check_header(const char *path)
+{
+	unsigned char h[100];
+	struct stat sb;
+	uint32_t pgsz, npages, change, valid;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return cust_fail(errno == ENOENT ? CUST_E_DB : CUST_E_IO,
+		    "cannot open store %s: %s", path, strerror(errno));
+	n = read(fd, h, sizeof(h));
+	if (fstat(fd, &sb) == -1)
+		n = -1;
+	close(fd);
+	if (n == 0)
+		return CUST_OK;	/* new, empty database */
+	if (n != (ssize_t)sizeof(h) ||
+	    memcmp(h, "SQLite format 3", 16) != 0)
+		return cust_fail(CUST_E_DB, "store %s is not a custody "
+		    "database or is damaged (bad header)", path);
+	pgsz = (uint32_t)h[16] << 8 | h[17];
+	if (pgsz == 1)
+		pgsz = 65536;
+	npages = (uint32_t)h[28] << 24 | (uint32_t)h[29] << 16 |
+	    (uint32_t)h[30] << 8 | h[31];
+	change = (uint32_t)h[24] << 24 | (uint32_t)h[25] << 16 |
+	    (uint32_t)h[26] << 8 | h[27];
+	valid = (uint32_t)h[92] << 24 | (uint32_t)h[93] << 16 |
+	    (uint32_t)h[94] << 8 | h[95];
+	if (pgsz < 512 || (pgsz & (pgsz - 1)) != 0)
+		return cust_fail(CUST_E_DB, "store %s is damaged (bad page "
+		    "size)", path);
+	if (change == valid && npages > 0 &&
+	    (uint64_t)sb.st_size < (uint64_t)npages * pgsz)
+		return cust_fail(CUST_E_DB, "store %s is truncated (%lld "
+		    "bytes, header says %llu); restore it from a backup", path,
+		    (long long)sb.st_size, (unsigned long long)npages * pgsz);
+	return CUST_OK;
+}
+
+int
+store_exec(struct store *st, const char *sql)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_err(st, "store");
+	return CUST_OK;
+}
+
+int
+store_schema_version(struct store *st, const char *module)
+{
+	sqlite3_stmt *s = store_stmt(st,
+	    "SELECT version FROM schema_version WHERE module = ?");
+	int v = 0;
+
+	if (s == NULL)
+		return 0;
+	sqlite3_bind_text(s, 1, module, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	return v;
+}
+
+static int
+migrate(struct store *st)
+{
+	const struct store_migration *m;
+	sqlite3_stmt *s;
+	int r, need = 0;
+
+	if ((r = store_exec(st, "CREATE TABLE IF NOT EXISTS schema_version("
+	    "module TEXT PRIMARY KEY, version INTEGER NOT NULL)")) != CUST_OK)
+		return r;
+	for (m = store_migrations; m->module != NULL; m++)
+		if (store_schema_version(st, m->module) < m->version)
+			need = 1;
+	if (!need)
+		return CUST_OK;
+	if ((r = store_begin(st)) != CUST_OK)
+		return r;
+	for (m = store_migrations; m->module != NULL; m++) {
+		if (store_schema_version(st, m->module) >= m->version)
+			continue;
+		if ((r = store_exec(st, m->sql)) != CUST_OK)
+			goto fail;
+		if ((s = store_stmt(st, "INSERT INTO schema_version(module, "
+		    "version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET "
+		    "version = excluded.version")) == NULL) {
+			r = CUST_E_DB;
+			goto fail;
+		}
+		sqlite3_bind_text(s, 1, m->module, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 2, m->version);
+		if ((r = store_step_done(st, s, "schema migration")) != CUST_OK)
+			goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return r;
+}
+
+int
+store_open(const char *path, unsigned flags, struct store **out)
+{
+	struct store *st;
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, r;
+
+	*out = NULL;
+	if (flags & STORE_CREATE)
+		oflags |= SQLITE_OPEN_CREATE;
+	else if ((r = check_header(path)) != CUST_OK)
+		return r;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+		r = st->db ? store_err(st, "cannot open the store") :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		r = cust_fail(CUST_E_IO, "store %s is read-only: custody must "
+		    "be able to write it (audit log)", path);
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/*
+	 * WAL for concurrent readers; synchronous=FULL because a pending
+	 * secret must be durable before it is sent anywhere.
+	 */
+	if ((r = store_exec(st, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+	    "PRAGMA secure_delete=ON; PRAGMA trusted_schema=OFF")) != CUST_OK)
+		goto fail;
+	if ((r = migrate(st)) != CUST_OK)
+		goto fail;
+	*out = st;
+	return CUST_OK;
+fail:
+	store_close(st);
+	return r;
+}
+
+void
+store_close(struct store *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->nstmt; i++)
+		sqlite3_finalize(st->stmts[i].stmt);
+	if (st->in_txn)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+sqlite3 *
+store_db(struct store *st)
+{
+	return st->db;
+}
+
+sqlite3_stmt *
+store_stmt(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	size_t i;
+
+	for (i = 0; i < st->nstmt; i++) {
+		if (st->stmts[i].sql == sql) {
+			s = st->stmts[i].stmt;
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return s;
+		}
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
+	    NULL) != SQLITE_OK) {
+		store_err(st, "cannot prepare a query");
+		return NULL;
+	}
+	if (st->nstmt < STMT_CACHE) {
+		st->stmts[st->nstmt].sql = sql;
+		st->stmts[st->nstmt].stmt = s;
+		st->nstmt++;
+	} else {
+		/* Cache full: evict the oldest slot (rare; keeps it bounded). */
+		sqlite3_finalize(st->stmts[0].stmt);
+		memmove(&st->stmts[0], &st->stmts[1],
+		    (STMT_CACHE - 1) * sizeof(st->stmts[0]));
+		st->stmts[STMT_CACHE - 1].sql = sql;
+		st->stmts[STMT_CACHE - 1].stmt = s;
+	}
+	return s;
+}
+
+int
+store_begin(struct store *st)
+{
+	if (st->in_txn)
+		return cust_fail(CUST_E_INTERNAL, "nested transaction");
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return store_err(st, "cannot start a transaction");
+	st->in_txn = 1;
+	return CUST_OK;
+}
+
+int
+store_commit(struct store *st)
+{
+	int r;
+
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = store_err(st, "cannot commit");
+		store_rollback(st);
+		return r;
+	}
+	st->in_txn = 0;
+	return CUST_OK;
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (!st->in_txn)
+		return;
+	if (sqlite3_get_autocommit(st->db) == 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_txn = 0;
+}
+
+int
+store_in_txn(struct store *st)
+{
+	return st->in_txn;
+}
+
+int
+store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s), r = CUST_OK;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(st, what);
+	sqlite3_reset(s);
+	return r;
+}
+
+int
+store_meta_get(struct store *st, const char *key, unsigned char **val_out,
+    size_t *len_out)
+{
+	sqlite3_stmt *s = store_stmt(st,
+	    "SELECT value FROM meta WHERE key = ?");
+	const void *v;
+	int rc, n;
+
+	*val_out = NULL;
+	*len_out = 0;
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return cust_fail(CUST_E_NOTFOUND, "no %s in the store", key);
+	}
+	if (rc != SQLITE_ROW) {
+		rc = store_err(st, "cannot read metadata");
+		sqlite3_reset(s);
+		return rc;
+	}
+	v = sqlite3_column_blob(s, 0);
+	n = sqlite3_column_bytes(s, 0);
+	if ((*val_out = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+		sqlite3_reset(s);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	if (n > 0)
+		memcpy(*val_out, v, (size_t)n);
+	*len_out = (size_t)n;
+	sqlite3_reset(s);
+	return CUST_OK;
+}
+
+int
+store_meta_set(struct store *st, const char *key, const void *val, size_t len)
+{
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO meta(key, value) "
+	    "VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+	    "excluded.value");
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, val, (int)len, SQLITE_STATIC);
+	return store_step_done(st, s, "cannot write metadata");
+}
