@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* include/policy.h - AMT realm least-privilege policy: the realm and duty
+ * catalogues, the policy file parser and checker, and the ACL planner.
+ *
+ * A policy (policy/NAME.yaml, custody-policy(5)) names the owner console and,
+ * for every console, its identity, duties and optionally explicit realms,
+ * access, AMT authentication method and device scope. The checker proves
+ * that every console gets only the realms its duties need and reports each
+ * finding with file, line and column under a stable rule ID. The planner
+ * turns a checked policy into the AMT ACL entries of one device.
+ *
+ * Everything here is pure: no state directory, no network, no secrets.
+ */
+#ifndef CUST_POLICY_H
+#define CUST_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+/* ---- realm catalogue (reference/amt.md section 1) ---- */
+
+#define POLICY_REALM_MAX	24	/* highest realm ID */
+#define POLICY_REALM_BIT(id)	(UINT32_C(1) << (id))
+#define POLICY_REALM_ADMIN	3	/* PTAdministrationRealm */
+#define POLICY_REALM_AUDITLOG	20	/* AuditLogRealm */
+
+enum policy_assign {
+	POLICY_ASSIGN_YES,	/* assignable */
+	POLICY_ASSIGN_NEVER,	/* 0, 1, 22, 23: never on a device */
+	POLICY_ASSIGN_AVOID,	/* 14-16: refused unless the policy allows */
+	POLICY_ASSIGN_LEGACY,	/* 17-18: gone in CSME 18, warned */
+};
+
+struct policy_realm {
+	int id;
+	const char *name;	/* MOF name, e.g. "RedirectionRealm" */
+	const char *meaning;	/* one line */
+	enum policy_assign assign;
+};
+
+/* The realm with this ID, or NULL outside 0..POLICY_REALM_MAX. Static. */
+const struct policy_realm *policy_realm_by_id(long id);
+
+/* The realm with this MOF name (ASCII case-insensitive), or NULL. */
+const struct policy_realm *policy_realm_by_name(const char *name);
+
+/* ---- duty catalogue ---- */
+
+struct policy_duty {
+	const char *name;	/* "power" */
+	uint32_t realms;	/* POLICY_REALM_BIT() set: the minimal realms */
+	int exclusive;		/* at most one console may hold it */
+	const char *rationale;	/* one line: why exactly these realms */
+};
+
+/* The built-in duties (static array of *n_out entries). */
+const struct policy_duty *policy_duties(size_t *n_out);
+
+/* The built-in duty called name, or NULL. */
+const struct policy_duty *policy_duty_builtin(const char *name);
+
+/* ---- rules ---- */
+
+enum policy_severity {
+	POLICY_SEV_WARNING = 1,
+	POLICY_SEV_ERROR = 2,
+};
+
+/* What a rule is about: the input (malformed: exit 2), the policy as a
+ * whole, or one console (JUnit reports one test case per console). */
+enum policy_scope {
+	POLICY_SCOPE_INPUT,
+	POLICY_SCOPE_POLICY,
+	POLICY_SCOPE_CONSOLE,
+};
+
+struct policy_rule {
+	const char *id;			/* stable: "excess-realm" */
+	enum policy_severity severity;	/* default severity */
+	enum policy_scope scope;
+	const char *summary;		/* one line */
+	const char *help;		/* what it means and how to fix it */
+};
+
+/* All rules (static array of *n_out entries, in a fixed order). */
+const struct policy_rule *policy_rules(size_t *n_out);
+
+/* The rule with this ID, or NULL. */
+const struct policy_rule *policy_rule_by_id(const char *id);
+
+/* ---- findings and reports ---- */
+
+struct policy_report;
+
+struct policy_finding {
+	const char *file;
+	unsigned line;		/* 1-based; 0 when the whole file is meant */
+	unsigned column;	/* 1-based, in characters; 0 with line 0 */
+	enum policy_severity severity;
+	const struct policy_rule *rule;
+	const char *console;	/* the console concerned, or NULL */
+	const char *message;	/* names the console, realm and duty */
+};
+
+/* New empty report; free with policy_report_free(). NULL on ENOMEM. */
+struct policy_report *policy_report_new(void);
+void policy_report_free(struct policy_report *rep);
+
+/* Findings so far, in the order they were found; borrowed, valid until
+ * the report is freed or written (writing sorts them by position). */
+size_t policy_report_count(const struct policy_report *rep);
+const struct policy_finding *policy_report_get(const struct policy_report *rep,
+    size_t i);
+
+/* Counts of error and warning findings. */
+size_t policy_report_errors(const struct policy_report *rep);
+size_t policy_report_warnings(const struct policy_report *rep);
+
+#define POLICY_STRICT	0x1	/* warnings fail the check too */
+
+/* The exit status the findings call for: 2 when any input was unreadable
+ * or malformed, else 1 when there are errors (or, with POLICY_STRICT,
+ * warnings), else 0. */
+int policy_report_exit(const struct policy_report *rep, unsigned flags);
+
+enum policy_format {
+	POLICY_FMT_TEXT,	/* file:line:col: error|warning: msg [rule] */
+	POLICY_FMT_JSON,
+	POLICY_FMT_SARIF,	/* SARIF 2.1.0 for code scanning */
+	POLICY_FMT_JUNIT,	/* one test case per rule per console */
+};
+
+/* "text", "json", "sarif" or "junit" into *out; CUST_E_INVAL otherwise. */
+int policy_format_parse(const char *s, enum policy_format *out)
+	__attribute__((warn_unused_result));
+
+/* Write the report to fp (sorting the findings by file and position).
+ * CUST_E_IO when fp fails, CUST_E_NOMEM. */
+int policy_report_write(struct policy_report *rep, enum policy_format fmt,
+    unsigned flags, FILE *fp) __attribute__((warn_unused_result));
+
+/* ---- policies ---- */
+
+struct policy;
+
+/* Largest policy document accepted, in bytes. */
+#define POLICY_MAX_BYTES	(8u * 1024 * 1024)
+
+/* Parse and check the policy document buf[0..len) (need not be
+ * NUL-terminated) called file in the findings. Every finding goes into
+ * rep. Returns:
+ *   CUST_OK with *out a new policy (policy_free()) when the document is
+ *     well-formed, whether or not the check found violations (see
+ *     policy_clean());
+ *   CUST_E_PARSE when it is malformed (findings say where), *out NULL;
+ *   CUST_E_TOOBIG over POLICY_MAX_BYTES; CUST_E_NOMEM.
+ * out may be NULL when only the findings matter. */
+int policy_load_buf(struct policy_report *rep, const char *file,
+    const char *buf, size_t len, struct policy **out)
+	__attribute__((warn_unused_result));
+
+/* The same for a file ("-" reads stdin). An unreadable file is a finding
+ * (rule "unreadable") and CUST_E_PARSE, like malformed input. */
+int policy_load_file(struct policy_report *rep, const char *path,
+    struct policy **out) __attribute__((warn_unused_result));
+
+void policy_free(struct policy *p);
+
+/* True when the check found no error (warnings allowed). */
+int policy_clean(const struct policy *p);
+
+/* Number of consoles declared. */
+size_t policy_console_count(const struct policy *p);
+
+/* ---- ACL plan ---- */
+
+/* The AMT ACL entries custody applies to a device called fqdn that carries
+ * tags (a JSON array of strings, borrowed; NULL = no tags), as a new JSON
+ * object (json_decref):
+ *   {"device": fqdn, "entries": [ {"console", "type": "digest"|"kerberos",
+ *    "username" | "principal" + "sid", "access", "access_name", "realms":
+ *    [sorted IDs], "realm_names", "duties"} ... ], "digest_entries": n,
+ *    "kerberos_entries": n, "within_limits": bool}
+ * A policy that is not clean gives CUST_E_VIOLATION. */
+int policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
+    json_t **out) __attribute__((warn_unused_result));
+
+/* AMT ACL limits per device (reference/amt.md section 3). */
+#define POLICY_MAX_DIGEST	7
+#define POLICY_MAX_KERBEROS	32
+
+/* CUST_OK when s is a valid additional AMT digest user name (reference
+ * section 2: 1-16 chars of ASCII 33-126 without : , < > & ", not starting
+ * with $$, not admin or administrator in any case); CUST_E_INVAL with a
+ * message saying why otherwise. */
+int policy_valid_username(const char *s) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* src/policy/policy.c - loading a policy: tree, schema, rules. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "policy_int.h"
+#include "util.h"
+
+void
+policy_free(struct policy *p)
+{
+	if (p == NULL)
+		return;
+	arena_free(p->arena);
+}
+
+int
+policy_clean(const struct policy *p)
+{
+	return p->clean;
+}
+
+size_t
+policy_console_count(const struct policy *p)
+{
+	return p->nconsoles;
+}
+
+int
+policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
+    size_t len, struct policy **out)
+{
+	struct arena *a = NULL;
+	struct policy *p = NULL;
+	struct ynode *root = NULL;
+	const char *rfile;
+	int r, bad = 0;
+
+	if (out != NULL)
+		*out = NULL;
+	if ((rfile = report_file(rep, file)) == NULL)
+		return CUST_E_NOMEM;
+	if (len > POLICY_MAX_BYTES) {
+		if (report_add(rep, rfile, NULL, R_UNREADABLE, 0, NULL, "the "
+		    "policy is %zu bytes, over the limit of %u", len,
+		    POLICY_MAX_BYTES) != CUST_OK)
+			return CUST_E_NOMEM;
+		return CUST_E_TOOBIG;
+	}
+	if ((a = arena_new()) == NULL ||
+	    (p = arena_alloc(a, sizeof(*p))) == NULL ||
+	    (p->file = arena_strdup(a, file)) == NULL) {
+		r = CUST_E_NOMEM;
+		goto out;
+	}
+	p->arena = a;
+	p->rep = rep;
+	if ((r = ytree_build(a, rep, rfile, buf, len, &root, &bad)) !=
+	    CUST_OK)
+		goto out;
+	p->root = root;
+	p->file = rfile;	/* findings must name the report's copy */
+	r = policy_parse_tree(p);
+	if (r == CUST_OK && bad)
+		r = CUST_E_PARSE;
+	if (r != CUST_OK)
+		goto out;
+	if ((r = policy_check_rules(p)) != CUST_OK ||
+	    (r = report_consoles(rep, rfile, p->consoles, p->nconsoles)) !=
+	    CUST_OK)
+		goto out;
+	p->rep = NULL;
+	p->file = arena_strdup(a, file);
+	if (p->file == NULL) {
+		r = CUST_E_NOMEM;
+		goto out;
+	}
+	if (out != NULL) {
+		*out = p;
+		a = NULL;
+	}
+	r = CUST_OK;
+out:
+	arena_free(a);
+	return r;
+}
+
+int
+policy_load_file(struct policy_report *rep, const char *path,
+    struct policy **out)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	r = util_read_file(path, POLICY_MAX_BYTES, &buf, &len);
+	if (r != CUST_OK) {
+		const char *rf = report_file(rep, path);
+
+		if (rf == NULL || report_add(rep, rf, NULL, R_UNREADABLE, 0,
+		    NULL, "%s", cust_errmsg()) != CUST_OK)
+			return CUST_E_NOMEM;
+		return CUST_E_PARSE;
+	}
+	r = policy_load_buf(rep, path, buf, len, out);
+	free(buf);
+	return r;
+}

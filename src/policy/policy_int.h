@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* src/policy/policy_int.h - internals of the policy module: the arena, the
+ * positioned YAML tree, the parsed policy and the report.
+ *
+ * A policy document is read in three passes. yaml.c turns libyaml events
+ * into a tree of nodes that keep their line and column (and rejects
+ * anchors, aliases, tags, duplicate keys). parse.c walks the tree against
+ * declarative key tables (unknown keys, wrong types) and fills struct
+ * policy with pointers to the nodes. check.c applies the least-privilege
+ * rules. Everything of one policy lives in one arena, freed at once.
+ */
+#ifndef CUST_POLICY_INT_H
+#define CUST_POLICY_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+/* ---- arena: bump allocation, freed as a whole ---- */
+
+struct arena;
+
+struct arena *arena_new(void);
+void arena_free(struct arena *a);
+/* n zeroed bytes, 16-byte aligned; NULL on ENOMEM. */
+void *arena_alloc(struct arena *a, size_t n);
+/* Copy of s[0..n) plus a NUL. */
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+char *arena_strdup(struct arena *a, const char *s);
+
+/* ---- rules: indexes into the table of catalogue.c ---- */
+
+enum rule_idx {
+	R_UNREADABLE,
+	R_YAML_SYNTAX,
+	R_YAML_FEATURE,
+	R_DUPLICATE_KEY,
+	R_UNKNOWN_KEY,
+	R_WRONG_TYPE,
+	R_MISSING_KEY,
+	R_BAD_VALUE,
+	R_OWNER,
+	R_IDENTITY,
+	R_NO_DUTIES,
+	R_UNKNOWN_DUTY,
+	R_DUTY_DEFINITION,
+	R_UNKNOWN_REALM,
+	R_UNASSIGNABLE_REALM,
+	R_AVOIDED_REALM,
+	R_LEGACY_REALM,
+	R_EXCESS_REALM,
+	R_REALM_MISSING,
+	R_ADMIN_REALM,
+	R_EXCLUSIVE_DUTY,
+	R_AUDIT_ADMIN_LOSS,
+	R_ACL_BUDGET,
+	R_AUTH_METHOD,
+	R_DIGEST_WITH_DIRECTORY,
+	R_DIGEST_USERNAME,
+	R_COUNT
+};
+
+const struct policy_rule *rule_get(enum rule_idx r);
+
+/* ---- positioned YAML tree ---- */
+
+enum ynode_type {
+	YN_SCALAR,
+	YN_SEQ,
+	YN_MAP,
+	YN_BAD,		/* an alias or otherwise refused node: skipped */
+};
+
+/* Scalar classes, as YAML 1.1/1.2 resolvers would read a plain scalar. */
+enum yscalar {
+	YS_STR,		/* any quoted scalar, or plain that is nothing else */
+	YS_NULL,	/* plain "", "~", "null" */
+	YS_BOOL,	/* plain true/false/yes/no/on/off */
+	YS_INT,		/* plain decimal integer */
+};
+
+struct ynode {
+	enum ynode_type type;
+	enum yscalar cls;	/* scalars only */
+	unsigned line, col;	/* 1-based */
+	const char *str;	/* scalars: NUL-terminated value */
+	size_t len;
+	struct ynode **kids;	/* seq: items; map: key, value, key, value */
+	size_t nkids;
+};
+
+#define YAML_MAX_DEPTH	32
+#define YAML_MAX_NODES	500000
+
+/* Build the tree of buf[0..len) into arena a. Findings go to rep (file is
+ * the report's copy of the name). Returns CUST_OK with *root_out, or
+ * CUST_E_PARSE after a syntax error (no tree), or CUST_E_NOMEM. *bad_out
+ * is set when the tree was built but findings were reported (anchors,
+ * duplicate keys...): it may be walked, but the input is malformed. */
+int ytree_build(struct arena *a, struct policy_report *rep, const char *file,
+    const char *buf, size_t len, struct ynode **root_out, int *bad_out);
+
+/* ---- the parsed policy ---- */
+
+enum auth_method {
+	AUTH_DEFAULT,	/* kerberos with a directory and principal, else digest */
+	AUTH_DIGEST,
+	AUTH_KERBEROS,
+};
+
+struct pconsole {
+	const char *name;
+	const struct ynode *key;	/* its key in "consoles" */
+	const struct ynode *identity, *certificate, *kerberos;
+	const struct ynode *duties;	/* sequence or NULL */
+	const struct ynode *realms;	/* sequence or NULL */
+	const struct ynode *access, *auth, *username, *scope, *tags;
+	int access_v;			/* 0 local, 1 network, 2 any */
+	enum auth_method auth_v;
+	/* Derived by the check. */
+	int *duty_of;			/* per duties item: index into duties */
+	int *realm_of;			/* per realms item: ID, or -1 */
+	uint32_t need;			/* realms the duties need */
+	uint32_t eff;			/* realms the console gets */
+	enum auth_method auth_eff;	/* digest or kerberos */
+	const char *user;		/* digest user name */
+};
+
+struct pduty {
+	const char *name;
+	uint32_t realms;
+	int exclusive;
+	const char *rationale;
+	const struct ynode *key;	/* NULL for built-ins */
+	const struct ynode *realm_list, *exclusive_n, *rationale_n;
+	int *realm_of;			/* per realm_list item: ID, or -1 */
+	int builtin;
+};
+
+struct policy {
+	struct arena *arena;		/* owns everything below */
+	const char *file;
+	const struct ynode *root;
+	const struct ynode *version, *owner, *directory, *dir_type,
+	    *dir_realm, *options;
+	int allow_avoided;
+	struct pconsole *consoles;
+	size_t nconsoles;
+	const struct ynode *duty_defs;	/* the "duties" mapping or NULL */
+	struct pduty *duties;		/* built-ins first, then the policy's */
+	size_t nduties;
+	int clean;			/* checked, no errors */
+	struct policy_report *rep;	/* while loading only */
+};
+
+/* Walk the tree into p (parse.c). CUST_OK, or CUST_E_PARSE after input
+ * findings. */
+int policy_parse_tree(struct policy *p);
+
+/* Apply the rules (check.c); sets p->clean. CUST_E_NOMEM only. */
+int policy_check_rules(struct policy *p);
+
+/* Index of duty name in p->duties, or -1. */
+int policy_duty_find(const struct policy *p, const char *name);
+
+/* ---- report internals ---- */
+
+/* Record that file was read and, when consoles is not NULL, which
+ * consoles it declares (for JUnit). Returns the report's copy of the name
+ * (valid until the report is freed), NULL on ENOMEM. */
+const char *report_file(struct policy_report *rep, const char *file);
+int report_consoles(struct policy_report *rep, const char *file,
+    const struct pconsole *c, size_t n);
+
+/* Add a finding at node n (NULL: the whole file) for rule r with the
+ * rule's default severity, or sev when non-zero. The message is formatted
+ * and control characters in it replaced. Returns CUST_OK or CUST_E_NOMEM. */
+int report_add(struct policy_report *rep, const char *file,
+    const struct ynode *n, enum rule_idx r, enum policy_severity sev,
+    const char *console, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+int report_addv(struct policy_report *rep, const char *file, unsigned line,
+    unsigned col, enum rule_idx r, enum policy_severity sev,
+    const char *console, const char *fmt, va_list ap)
+	__attribute__((format(printf, 8, 0)));
+
+/* Report files, in order: name, consoles (names), malformed flag. */
+struct report_file {
+	const char *name;
+	const char **consoles;
+	size_t nconsoles;
+	int checked;	/* consoles recorded: the rules ran */
+};
+size_t report_nfiles(const struct policy_report *rep);
+const struct report_file *report_file_get(const struct policy_report *rep,
+    size_t i);
+/* Sort findings by file order, line, column (stable). */
+void report_sort(struct policy_report *rep);
+
+/* Output writers (output.c, sarif.c, junit.c). */
+int report_write_text(struct policy_report *rep, FILE *fp);
+int report_write_json(struct policy_report *rep, FILE *fp);
+int report_write_sarif(struct policy_report *rep, FILE *fp);
+int report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp);
+
+/* Realm set as a new JSON array of sorted IDs, or of names when names. */
+json_t *realms_json(uint32_t set, int names);
+
+#endif
