@@ -30,6 +30,8 @@ store_err(struct store *st, const char *what)
 	int ec = sqlite3_extended_errcode(st->db), prim = ec & 0xff;
 	const char *msg = sqlite3_errmsg(st->db);
 
+	if (sqlite3_system_errno(st->db) == ENOSPC)
+		prim = SQLITE_FULL;
 	switch (prim) {
 	case SQLITE_CONSTRAINT:
 		return cust_fail(CUST_E_CONFLICT, "%s: %s", what, msg);

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/audit/test_audit.c - the hash chain catches every kind of
+ * tampering: a modified, a deleted, a reordered entry, a cut tail. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "testutil.h"
+
+struct fx {
+	struct cust_state *st;
+	char *dir;
+};
+
+/* A state with 6 entries: state has none; append 6. The triggers that make
+ * the table append-only are dropped so the tests can play the attacker
+ * who edits the database file directly. */
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char obj[32];
+	int i;
+
+	f->st = tu_state_new(&f->dir);
+	for (i = 1; i <= 6; i++) {
+		snprintf(obj, sizeof(obj), "host%d.example.org", i);
+		assert_int_equal(audit_append(f->st->audit, "tester",
+		    "device.add", obj, "ok", i % 2 ? NULL : "detail"), CUST_OK);
+	}
+	tu_sql(f->st, "DROP TRIGGER audit_no_update;"
+	    "DROP TRIGGER audit_no_delete;");
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tu_state_free(f->st, f->dir);
+	free(f);
+	return 0;
+}
+
+static int64_t
+verify(struct fx *f, int want)
+{
+	int64_t bad = -1, n = -1;
+
+	assert_int_equal(audit_verify(f->st->audit, &bad, &n), want);
+	return bad;
+}
+
+static void
+test_intact(void **state)
+{
+	struct fx *f = *state;
+	int64_t bad, n;
+
+	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(bad, 0);
+}
+
+static void
+test_modified(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "UPDATE audit SET result = 'refused' WHERE seq = 3");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 3);
+	assert_non_null(strstr(cust_errmsg(), "modified"));
+}
+
+static void
+test_modified_time(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "UPDATE audit SET time = time + 1 WHERE seq = 5");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 5);
+}
+
+static void
+test_deleted(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "DELETE FROM audit WHERE seq = 3");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 4);
+	assert_non_null(strstr(cust_errmsg(), "missing"));
+}
+
+/* Deleting an entry and renumbering the rest to hide the gap breaks the
+ * chain at the renumbered entry. */
+static void
+test_deleted_renumbered(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "DELETE FROM audit WHERE seq = 3;"
+	    "UPDATE audit SET seq = seq - 1 WHERE seq > 3");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 3);
+}
+
+/* Swapping the contents (not the sequence numbers) of two entries. */
+static void
+test_reordered(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "UPDATE audit SET seq = -2 WHERE seq = 2;"
+	    "UPDATE audit SET seq = 2 WHERE seq = 4;"
+	    "UPDATE audit SET seq = 4 WHERE seq = -2;");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 2);
+	assert_non_null(strstr(cust_errmsg(), "chain"));
+}
+
+static void
+test_tail_cut(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 6);
+	assert_non_null(strstr(cust_errmsg(), "at the end"));
+}
+
+/* Without the key, recomputing an unkeyed hash does not help: copy entry
+ * 2's hash fields onto a forged entry 2. */
+static void
+test_forged(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "UPDATE audit SET actor = 'mallory', hash = "
+	    "(SELECT hash FROM audit WHERE seq = 2) WHERE seq = 2");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 2);
+}
+
+/* The store itself refuses updates and deletes of audit rows. */
+static void
+test_append_only(void **state)
+{
+	struct cust_state *st;
+	char *dir;
+	char *err = NULL;
+
+	(void)state;
+	st = tu_state_new(&dir);
+	assert_int_equal(audit_append(st->audit, "t", "a", "o", "ok", NULL),
+	    CUST_OK);
+	assert_int_not_equal(sqlite3_exec(store_db(st->store),
+	    "UPDATE audit SET result = 'x'", NULL, NULL, &err), SQLITE_OK);
+	sqlite3_free(err);
+	err = NULL;
+	assert_int_not_equal(sqlite3_exec(store_db(st->store),
+	    "DELETE FROM audit", NULL, NULL, &err), SQLITE_OK);
+	sqlite3_free(err);
+	tu_state_free(st, dir);
+}
+
+static int
+count_cb(void *arg, const struct audit_entry *e)
+{
+	(*(int *)arg)++;
+	assert_non_null(e->action);
+	return 0;
+}
+
+static void
+test_list(void **state)
+{
+	struct fx *f = *state;
+	int n = 0;
+
+	assert_int_equal(audit_list(f->st->audit, 0, 0, NULL, count_cb, &n),
+	    CUST_OK);
+	assert_int_equal(n, 6);
+	n = 0;
+	assert_int_equal(audit_list(f->st->audit, 2, 3, NULL, count_cb, &n),
+	    CUST_OK);
+	assert_int_equal(n, 3);
+	n = 0;
+	assert_int_equal(audit_list(f->st->audit, 0, 0, "host4.example.org",
+	    count_cb, &n), CUST_OK);
+	assert_int_equal(n, 1);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_intact), T(test_modified), T(test_modified_time),
+		T(test_deleted), T(test_deleted_renumbered), T(test_reordered),
+		T(test_tail_cut), T(test_forged), T(test_list),
+		cmocka_unit_test(test_append_only),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/common/test_util.c - validation and bounded file reading. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "testutil.h"
+#include "util.h"
+
+static void
+test_fqdn(void **state)
+{
+	char long_label[80], too_long[300];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(util_valid_fqdn("host1.corp.example"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("a-b.c"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("localhost"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn(""), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("-a.b"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("a-.b"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("a..b"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("a.b."), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("a_b.c"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("a b.c"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("a.b/c"), CUST_E_INVAL);
+	memset(long_label, 'a', 64);
+	snprintf(long_label + 64, 16, ".example");
+	assert_int_equal(util_valid_fqdn(long_label), CUST_E_INVAL);
+	for (i = 0; i < 299; i++)
+		too_long[i] = i % 2 ? '.' : 'a';
+	too_long[299] = '\0';
+	assert_int_equal(util_valid_fqdn(too_long), CUST_E_INVAL);
+}
+
+static void
+test_ids(void **state)
+{
+	(void)state;
+	assert_int_equal(util_valid_uuid("12345678-abcd-ABCD-1234-123456789abc"),
+	    CUST_OK);
+	assert_int_equal(util_valid_uuid("12345678-abcd-ABCD-1234-123456789ab"),
+	    CUST_E_INVAL);
+	assert_int_equal(util_valid_uuid("12345678abcd-ABCD-1234-123456789abcd"),
+	    CUST_E_INVAL);
+	assert_int_equal(util_valid_uuid("g2345678-abcd-ABCD-1234-123456789abc"),
+	    CUST_E_INVAL);
+	assert_int_equal(util_valid_digest_realm(
+	    "Digest:A4070000000000000000000000000000"), CUST_OK);
+	assert_int_equal(util_valid_digest_realm(
+	    "Digest:A40700000000000000000000000000"), CUST_E_INVAL);
+	assert_int_equal(util_valid_digest_realm(
+	    "digest:A4070000000000000000000000000000"), CUST_E_INVAL);
+	assert_int_equal(util_valid_tag("lab-1.east_2"), CUST_OK);
+	assert_int_equal(util_valid_tag("a b"), CUST_E_INVAL);
+	assert_int_equal(util_valid_tag(""), CUST_E_INVAL);
+}
+
+static void
+test_parse_long(void **state)
+{
+	long v = 0;
+
+	(void)state;
+	assert_int_equal(util_parse_long("42", 0, 100, &v), CUST_OK);
+	assert_int_equal(v, 42);
+	assert_int_equal(util_parse_long("101", 0, 100, &v), CUST_E_INVAL);
+	assert_int_equal(util_parse_long("4x", 0, 100, &v), CUST_E_INVAL);
+	assert_int_equal(util_parse_long("", 0, 100, &v), CUST_E_INVAL);
+	assert_int_equal(util_parse_long("99999999999999999999", 0, 100, &v),
+	    CUST_E_INVAL);
+}
+
+static void
+test_read_bounded(void **state)
+{
+	char *dir = tu_tmpdir(), *p = util_path(dir, "f"), *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(util_write_file(p, "hello", 5, 0600), CUST_OK);
+	assert_int_equal(util_read_file(p, 5, &buf, &len), CUST_OK);
+	assert_string_equal(buf, "hello");
+	free(buf);
+	assert_int_equal(util_read_file(p, 4, &buf, &len), CUST_E_TOOBIG);
+	assert_null(buf);
+	assert_int_equal(util_check_secrecy(p), CUST_OK);
+	assert_int_equal(chmod(p, 0604), 0);
+	assert_int_equal(util_check_secrecy(p), CUST_E_PERM);
+	assert_int_equal(util_read_file(dir, 100, &buf, &len), CUST_E_INVAL);
+	free(p);
+	p = util_path(dir, "missing");
+	assert_int_equal(util_read_file(p, 100, &buf, &len), CUST_E_NOTFOUND);
+	tu_rmrf(dir);
+	free(p);
+	free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fqdn),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_parse_long),
+		cmocka_unit_test(test_read_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

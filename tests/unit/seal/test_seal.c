@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/seal/test_seal.c - envelope sealing and the key file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "err.h"
+#include "seal.h"
+#include "state.h"
+#include "testutil.h"
+#include "util.h"
+
+struct fx {
+	struct cust_state *st;
+	char *dir;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->st = tu_state_new(&f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tu_state_free(f->st, f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+test_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	struct seal_secret *pt = NULL;
+	unsigned char *ct = NULL;
+	size_t ctlen = 0;
+	char ad[64];
+	size_t adlen = seal_ad(ad, sizeof(ad), "secret", 7, "admin", 3);
+
+	assert_string_equal(ad, "custody:v1:secret:7:admin:3");
+	assert_int_equal(seal_encrypt(f->st->seal, "hunter2!A", 9, ad, adlen,
+	    &ct, &ctlen), CUST_OK);
+	assert_int_equal(ctlen, 9 + SEAL_OVERHEAD);
+	assert_null(memmem(ct, ctlen, "hunter2!A", 9));
+	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad, adlen, &pt),
+	    CUST_OK);
+	assert_int_equal(seal_secret_len(pt), 9);
+	assert_string_equal(seal_secret_str(pt), "hunter2!A");
+	seal_secret_free(pt);
+	free(ct);
+}
+
+/* Flipping any bit of nonce, ciphertext or tag, or changing the
+ * associated data (another record, kind or version) is refused. */
+static void
+test_tamper(void **state)
+{
+	struct fx *f = *state;
+	struct seal_secret *pt = NULL;
+	unsigned char *ct = NULL;
+	size_t ctlen = 0, i;
+	char ad[64], ad2[64];
+	size_t adlen = seal_ad(ad, sizeof(ad), "secret", 7, "admin", 3), ad2len;
+
+	assert_int_equal(seal_encrypt(f->st->seal, "Secr3t!x", 8, ad, adlen,
+	    &ct, &ctlen), CUST_OK);
+	for (i = 0; i < ctlen; i++) {	/* nonce 0-23, body, tag */
+		ct[i] ^= 0x01;
+		assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad, adlen,
+		    &pt), CUST_E_CRYPTO);
+		assert_null(pt);
+		ct[i] ^= 0x01;
+	}
+	ad2len = seal_ad(ad2, sizeof(ad2), "secret", 8, "admin", 3);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad2, ad2len,
+	    &pt), CUST_E_CRYPTO);
+	ad2len = seal_ad(ad2, sizeof(ad2), "secret", 7, "mebx", 3);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad2, ad2len,
+	    &pt), CUST_E_CRYPTO);
+	ad2len = seal_ad(ad2, sizeof(ad2), "secret", 7, "admin", 4);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad2, ad2len,
+	    &pt), CUST_E_CRYPTO);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, SEAL_OVERHEAD - 1, ad,
+	    adlen, &pt), CUST_E_CRYPTO);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad, adlen, &pt),
+	    CUST_OK);
+	seal_secret_free(pt);
+	free(ct);
+}
+
+/* Two seals of the same value differ (random nonces). */
+static void
+test_nonce_unique(void **state)
+{
+	struct fx *f = *state;
+	unsigned char a[SEAL_OVERHEAD + 8], b[SEAL_OVERHEAD + 8];
+
+	assert_int_equal(seal_encrypt_buf(f->st->seal, "Secr3t!x", 8, "x", 1,
+	    a), CUST_OK);
+	assert_int_equal(seal_encrypt_buf(f->st->seal, "Secr3t!x", 8, "x", 1,
+	    b), CUST_OK);
+	assert_memory_not_equal(a, b, sizeof(a));
+}
+
+static void
+write_key(const char *dir, const unsigned char *k, size_t n, unsigned mode)
+{
+	char *p = util_path(dir, "seal/master.key");
+
+	assert_int_equal(util_write_file(p, k, n, mode), CUST_OK);
+	free(p);
+}
+
+/* A wrong master key, a damaged one, a missing one, a loose mode: the
+ * store stays sealed with a clear error, never opens. */
+static void
+test_master_key(void **state)
+{
+	struct fx *f = *state;
+	struct cust_state *st = NULL;
+	unsigned char key[SEAL_KEYBYTES], other[SEAL_KEYBYTES];
+	char *p = util_path(f->dir, "seal/master.key");
+	char *buf;
+	size_t len;
+
+	assert_int_equal(util_read_file(p, 64, &buf, &len), CUST_OK);
+	assert_int_equal(len, SEAL_KEYBYTES);
+	memcpy(key, buf, len);
+	free(buf);
+	state_close(f->st);
+	f->st = NULL;
+
+	randombytes_buf(other, sizeof(other));
+	write_key(f->dir, other, sizeof(other), 0600);
+	assert_int_equal(state_open(f->dir, &st), CUST_E_SEALED);
+	assert_non_null(strstr(cust_errmsg(), "does not unseal"));
+
+	write_key(f->dir, key, 16, 0600);
+	assert_int_equal(state_open(f->dir, &st), CUST_E_SEALED);
+	assert_non_null(strstr(cust_errmsg(), "damaged"));
+
+	write_key(f->dir, key, sizeof(key), 0640);
+	assert_int_equal(state_open(f->dir, &st), CUST_E_PERM);
+	assert_non_null(strstr(cust_errmsg(), "chmod 600"));
+
+	write_key(f->dir, key, sizeof(key), 0600);
+	assert_int_equal(chown(p, 1234, 1234), 0);
+	assert_int_equal(state_open(f->dir, &st), CUST_E_PERM);
+	assert_non_null(strstr(cust_errmsg(), "owned by uid 1234"));
+
+	unlink(p);
+	assert_int_equal(state_open(f->dir, &st), CUST_E_SEALED);
+	assert_non_null(strstr(cust_errmsg(), "missing"));
+	assert_int_equal(cust_exit_code(CUST_E_SEALED), 5);
+	assert_int_equal(cust_exit_code(CUST_E_PERM), 5);
+
+	write_key(f->dir, key, sizeof(key), 0600);
+	assert_int_equal(state_open(f->dir, &st), CUST_OK);
+	f->st = st;
+	free(p);
+}
+
+static void
+test_secret_buffer(void **state)
+{
+	struct seal_secret *s = seal_secret_dup("abc", 3);
+
+	(void)state;
+	assert_non_null(s);
+	assert_string_equal(seal_secret_str(s), "abc");
+	assert_int_equal(seal_secret_len(s), 3);
+	seal_secret_free(s);
+	seal_secret_free(NULL);
+	s = seal_secret_new(0);
+	assert_non_null(s);
+	assert_string_equal(seal_secret_str(s), "");
+	seal_secret_free(s);
+}
+
+static int
+grp_setup(void **state)
+{
+	(void)state;
+	return cust_init() == CUST_OK ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_unique, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_master_key, setup,
+		    teardown),
+		cmocka_unit_test(test_secret_buffer),
+	};
+
+	return cmocka_run_group_tests(tests, grp_setup, NULL);
+}

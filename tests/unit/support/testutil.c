@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/support/testutil.c - shared helpers for unit tests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "testutil.h"
+#include "util.h"
+
+char *
+tu_tmpdir(void)
+{
+	const char *base = getenv("TESTTMP");
+	char *t;
+
+	if (asprintf(&t, "%s/cust.XXXXXX", base && *base ? base : "/tmp") < 0)
+		fail_msg("asprintf");
+	if (mkdtemp(t) == NULL)
+		fail_msg("mkdtemp %s", t);
+	return t;
+}
+
+void
+tu_rmrf(const char *path)
+{
+	char *cmd;
+
+	if (asprintf(&cmd, "rm -rf '%s'", path) < 0)
+		return;
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+	free(cmd);
+}
+
+struct cust_state *
+tu_state_new(char **dir_out)
+{
+	struct cust_state *st = NULL;
+	char *base, *dir;
+
+	assert_int_equal(cust_init(), CUST_OK);
+	base = tu_tmpdir();
+	dir = util_path(base, "state");
+	free(base);
+	if (state_init(dir, 0, &st) != CUST_OK)
+		fail_msg("state_init: %s", cust_errmsg());
+	*dir_out = dir;
+	return st;
+}
+
+void
+tu_state_free(struct cust_state *st, char *dir)
+{
+	char *base;
+
+	state_close(st);
+	if (dir == NULL)
+		return;
+	base = strdup(dir);
+	if (base != NULL && strrchr(base, '/') != NULL)
+		*strrchr(base, '/') = '\0';
+	tu_rmrf(base ? base : dir);
+	free(base);
+	free(dir);
+}
+
+void
+tu_sql(struct cust_state *st, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(store_db(st->store), sql, NULL, NULL, &err) !=
+	    SQLITE_OK) {
+		fail_msg("sql %s: %s", sql, err ? err : "?");
+	}
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/support/testutil.h - shared helpers for cmocka unit tests. */
+#ifndef CUST_TESTUTIL_H
+#define CUST_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+struct cust_state;
+
+/* A fresh directory under $TESTTMP (or /tmp); new string, free(). */
+char *tu_tmpdir(void);
+
+/* rm -rf path. */
+void tu_rmrf(const char *path);
+
+/* cust_init() and a new initialised state directory in a fresh temp dir;
+ * *dir_out (new string) is that directory. */
+struct cust_state *tu_state_new(char **dir_out);
+
+/* Close st, remove dir, free dir. */
+void tu_state_free(struct cust_state *st, char *dir);
+
+/* Run a SQL statement on the state's store (for tampering); asserts. */
+void tu_sql(struct cust_state *st, const char *sql);
+
+#endif
