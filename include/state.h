@@ -19,7 +19,13 @@ struct cust_state {
 	struct store *store;
 	struct seal *seal;
 	struct audit *audit;
+	/* Secret scratch space (STATE_SCRATCH bytes, sodium_malloc'd) for
+	 * short-lived values in bulk paths, so they need no allocation each;
+	 * one user at a time, wiped after each use. */
+	struct seal_secret *scratch;
 };
+
+#define STATE_SCRATCH 256
 
 /* Create a new state directory (CUST_E_EXISTS if it holds one, unless
  * force, which wipes the old store and key). new state, state_close(). */

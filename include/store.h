@@ -41,6 +41,17 @@ int store_commit(struct store *st) __attribute__((warn_unused_result));
 void store_rollback(struct store *st);
 int store_in_txn(struct store *st);
 
+/* A number that changes with every store_begin(): lets a module cache
+ * what it read inside one transaction and know when the cache is stale. */
+uint64_t store_txn_id(struct store *st);
+
+/* Run fn(arg) inside the open transaction just before it commits, once
+ * per transaction (registering the same fn and arg again is a no-op). A
+ * hook that fails makes store_commit() roll back and return its error.
+ * Hooks are forgotten at commit or rollback. */
+int store_on_commit(struct store *st, int (*fn)(void *arg), void *arg)
+	__attribute__((warn_unused_result));
+
 /* Run one or more SQL statements without results. */
 int store_exec(struct store *st, const char *sql)
 	__attribute__((warn_unused_result));

@@ -26,6 +26,12 @@
 struct audit {
 	struct store *st;
 	struct seal_secret *key;
+	/* The last entry appended in the current transaction (txn), so a bulk
+	 * operation neither re-reads it nor rewrites the head per entry: the
+	 * head is written once, by a commit hook. */
+	uint64_t txn;
+	int64_t last_seq;
+	unsigned char last_hash[32];
 };
 
 int
@@ -99,31 +105,51 @@ entry_hash(struct audit *a, const unsigned char prev[HASHLEN],
 	sodium_memzero(&h, sizeof(h));
 }
 
+/* Commit hook: record the head (last seq and hash) of this transaction. */
+static int
+write_head(void *arg)
+{
+	struct audit *a = arg;
+	unsigned char head[8 + HASHLEN];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		head[i] = (unsigned char)((uint64_t)a->last_seq >> (56 - 8 * i));
+	memcpy(head + 8, a->last_hash, HASHLEN);
+	return store_meta_set(a->st, HEAD_KEY, head, sizeof(head));
+}
+
 static int
 append_locked(struct audit *a, const struct audit_entry *in)
 {
-	unsigned char prev[HASHLEN] = { 0 }, hash[HASHLEN],
-	    head[8 + HASHLEN];
+	unsigned char prev[HASHLEN] = { 0 }, hash[HASHLEN];
 	struct audit_entry e = *in;
+	uint64_t txn = store_txn_id(a->st);
 	sqlite3_stmt *s;
-	int rc, i;
+	int rc;
 
-	s = store_stmt(a->st, "SELECT seq, hash FROM audit ORDER BY seq DESC "
-	    "LIMIT 1");
-	if (s == NULL)
-		return CUST_E_DB;
-	rc = sqlite3_step(s);
 	e.seq = 1;
-	if (rc == SQLITE_ROW) {
-		e.seq = sqlite3_column_int64(s, 0) + 1;
-		if (sqlite3_column_bytes(s, 1) == HASHLEN)
-			memcpy(prev, sqlite3_column_blob(s, 1), HASHLEN);
-	} else if (rc != SQLITE_DONE) {
-		rc = store_err(a->st, "cannot read the audit log");
+	if (a->txn == txn && a->last_seq > 0) {
+		e.seq = a->last_seq + 1;
+		memcpy(prev, a->last_hash, HASHLEN);
+	} else {
+		s = store_stmt(a->st, "SELECT seq, hash FROM audit ORDER BY "
+		    "seq DESC LIMIT 1");
+		if (s == NULL)
+			return CUST_E_DB;
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			e.seq = sqlite3_column_int64(s, 0) + 1;
+			if (sqlite3_column_bytes(s, 1) == HASHLEN)
+				memcpy(prev, sqlite3_column_blob(s, 1),
+				    HASHLEN);
+		} else if (rc != SQLITE_DONE) {
+			rc = store_err(a->st, "cannot read the audit log");
+			sqlite3_reset(s);
+			return rc;
+		}
 		sqlite3_reset(s);
-		return rc;
 	}
-	sqlite3_reset(s);
 	entry_hash(a, prev, &e, hash);
 	s = store_stmt(a->st, "INSERT INTO audit(seq, time, actor, action, "
 	    "object, result, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?)");
@@ -142,10 +168,10 @@ append_locked(struct audit *a, const struct audit_entry *in)
 	if ((rc = store_step_done(a->st, s, "cannot append to the audit log"))
 	    != CUST_OK)
 		return rc;
-	for (i = 0; i < 8; i++)
-		head[i] = (unsigned char)((uint64_t)e.seq >> (56 - 8 * i));
-	memcpy(head + 8, hash, HASHLEN);
-	return store_meta_set(a->st, HEAD_KEY, head, sizeof(head));
+	a->txn = txn;
+	a->last_seq = e.seq;
+	memcpy(a->last_hash, hash, HASHLEN);
+	return store_on_commit(a->st, write_head, a);
 }
 
 int

@@ -10,11 +10,15 @@
 struct cust_state;
 struct seal_secret;
 
-/* Seal pw and insert it as (device, kind, version, state). In the caller's
- * transaction. */
+/* Seal pw[0..len) and insert it as (device, kind, version, state). In the
+ * caller's transaction. */
 int cred_secret_put(struct cust_state *st, int64_t device_id,
     const char *kind, int64_t version, const char *state,
-    const struct seal_secret *pw, int64_t now);
+    const unsigned char *pw, size_t len, int64_t now);
+
+/* Generate a password of len characters into p (len + 1 bytes, secret
+ * memory). See cred_pw_generate(). */
+int cred_pw_fill(unsigned char *p, size_t len);
 
 /* Normalise and validate an FQDN into buf (lowercase). */
 int cred_fqdn_norm(const char *in, char *buf, size_t len);

@@ -41,12 +41,12 @@ cred_kind(const char *in, const char **out)
 
 int
 cred_secret_put(struct cust_state *st, int64_t device_id, const char *kind,
-    int64_t version, const char *state, const struct seal_secret *pw,
+    int64_t version, const char *state, const unsigned char *pw, size_t len,
     int64_t now)
 {
 	unsigned char ct[SEAL_OVERHEAD + CRED_PW_MAX];
 	char ad[128];
-	size_t adlen, len = seal_secret_len(pw);
+	size_t adlen;
 	sqlite3_stmt *s;
 	int r;
 
@@ -55,7 +55,7 @@ cred_secret_put(struct cust_state *st, int64_t device_id, const char *kind,
 	adlen = seal_ad(ad, sizeof(ad), "secret", device_id, kind, version);
 	if (adlen == 0)
 		return cust_fail(CUST_E_INTERNAL, "associated data too long");
-	if ((r = seal_encrypt_buf(st->seal, seal_secret_str(pw), len, ad,
+	if ((r = seal_encrypt_buf(st->seal, pw, len, ad,
 	    adlen, ct)) != CUST_OK)
 		return r;
 	s = store_stmt(st->store, "INSERT INTO secret(device_id, kind, "
@@ -79,7 +79,6 @@ add_locked(struct cust_state *st, const char *actor,
 	const struct seal_secret *given[2] = { spec->admin_pw, spec->mebx_pw };
 	static const char *kinds[2] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
 	char fqdn[CUST_MAX_FQDN + 1], uuid[37] = "";
-	struct seal_secret *gen = NULL;
 	int64_t id, now = util_now();
 	sqlite3_stmt *s;
 	size_t i;
@@ -143,16 +142,18 @@ add_locked(struct cust_state *st, const char *actor,
 	 * provisioning. Nothing is superseded, so nothing is pending.
 	 */
 	for (i = 0; i < 2; i++) {
-		const struct seal_secret *pw = given[i];
+		unsigned char *pw = seal_secret_data(st->scratch);
+		size_t len = pwlen;
 
-		if (pw == NULL) {
-			if ((r = cred_pw_generate(pwlen, &gen)) != CUST_OK)
-				return r;
-			pw = gen;
+		if (given[i] != NULL) {
+			len = seal_secret_len(given[i]);
+			memcpy(pw, seal_secret_str(given[i]), len);
+		} else if ((r = cred_pw_fill(pw, pwlen)) != CUST_OK) {
+			return r;
 		}
-		r = cred_secret_put(st, id, kinds[i], 1, "current", pw, now);
-		seal_secret_free(gen);
-		gen = NULL;
+		r = cred_secret_put(st, id, kinds[i], 1, "current", pw, len,
+		    now);
+		sodium_memzero(pw, len);
 		if (r != CUST_OK)
 			return r;
 	}

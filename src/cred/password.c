@@ -15,7 +15,7 @@
 
 #include <sodium.h>
 
-#include "cred.h"
+#include "cred_int.h"
 #include "err.h"
 #include "seal.h"
 
@@ -84,21 +84,15 @@ cred_pw_check(const char *pw, size_t len)
 }
 
 int
-cred_pw_generate(size_t len, struct seal_secret **out)
+cred_pw_fill(unsigned char *p, size_t len)
 {
-	struct seal_secret *s;
-	unsigned char *p;
 	size_t i;
 	int classes;
 
-	*out = NULL;
 	if (len < CRED_PW_MIN || len > CRED_PW_MAX)
 		return cust_fail(CUST_E_INVAL, "password length must be %d to "
 		    "%d", CRED_PW_MIN, CRED_PW_MAX);
 	build_alphabet();
-	if ((s = seal_secret_new(len)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of secure memory");
-	p = seal_secret_data(s);
 	do {
 		classes = 0;
 		for (i = 0; i < len; i++) {
@@ -116,6 +110,23 @@ cred_pw_generate(size_t len, struct seal_secret **out)
 				classes |= 8;
 		}
 	} while (classes != 15);
+	p[len] = '\0';
+	return CUST_OK;
+}
+
+int
+cred_pw_generate(size_t len, struct seal_secret **out)
+{
+	struct seal_secret *s;
+	int r;
+
+	*out = NULL;
+	if ((s = seal_secret_new(len)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of secure memory");
+	if ((r = cred_pw_fill(seal_secret_data(s), len)) != CUST_OK) {
+		seal_secret_free(s);
+		return r;
+	}
 	*out = s;
 	return CUST_OK;
 }

@@ -3,6 +3,8 @@
  * verify. The rotation state machine lives here (include/cred.h). */
 #include <string.h>
 
+#include <sodium.h>
+
 #include "audit.h"
 #include "cred_int.h"
 #include "err.h"
@@ -173,18 +175,17 @@ rotate_one(struct cust_state *st, const char *actor, int64_t id,
     const char *kind, size_t pwlen, int replace, int64_t now,
     char *fqdn, size_t fqdnlen, int64_t *version_out)
 {
-	struct seal_secret *pw = NULL;
+	unsigned char *pw;
 	int64_t maxv, pending;
 	sqlite3_stmt *s;
 	char detail[96];
 	int rc, r, has_pending;
 
 	*version_out = 0;
-	s = store_stmt(st->store, "SELECT d.fqdn, d.state, "
-	    "(SELECT MAX(version) FROM secret WHERE device_id = ?1 AND "
-	    "kind = ?2), (SELECT version FROM secret WHERE device_id = ?1 "
-	    "AND kind = ?2 AND state = 'pending') FROM device d WHERE "
-	    "d.id = ?1");
+	s = store_stmt(st->store, "SELECT d.fqdn, d.state, MAX(s.version), "
+	    "MAX(CASE WHEN s.state = 'pending' THEN s.version END) FROM "
+	    "device d LEFT JOIN secret s ON s.device_id = d.id AND "
+	    "s.kind = ?2 WHERE d.id = ?1 GROUP BY d.id");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
@@ -219,10 +220,11 @@ rotate_one(struct cust_state *st, const char *actor, int64_t id,
 	if (has_pending && (r = set_state(st, id, kind, pending, "failed",
 	    now)) != CUST_OK)
 		return r;
-	if ((r = cred_pw_generate(pwlen, &pw)) != CUST_OK)
+	pw = seal_secret_data(st->scratch);
+	if ((r = cred_pw_fill(pw, pwlen)) != CUST_OK)
 		return r;
-	r = cred_secret_put(st, id, kind, maxv + 1, "pending", pw, now);
-	seal_secret_free(pw);
+	r = cred_secret_put(st, id, kind, maxv + 1, "pending", pw, pwlen, now);
+	sodium_memzero(pw, pwlen);
 	if (r != CUST_OK)
 		return r;
 	if (has_pending)

@@ -30,6 +30,7 @@ state_close(struct cust_state *st)
 	if (st == NULL)
 		return;
 	audit_free(st->audit);
+	seal_secret_free(st->scratch);
 	seal_free(st->seal);
 	store_close(st->store);
 	free(st->dir);
@@ -54,6 +55,8 @@ finish_open(struct cust_state *st)
 	free(w);
 	if (r != CUST_OK)
 		return r;
+	if ((st->scratch = seal_secret_new(STATE_SCRATCH)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of secure memory");
 	return audit_open(st->store, st->seal, &st->audit);
 }
 

@@ -11,6 +11,7 @@
 #include "store.h"
 
 #define STMT_CACHE 128
+#define MAX_HOOKS 8
 
 struct stmt_slot {
 	const char *sql;
@@ -20,6 +21,12 @@ struct stmt_slot {
 struct store {
 	sqlite3 *db;
 	int in_txn;
+	uint64_t txn_id;
+	size_t nhooks;
+	struct {
+		int (*fn)(void *arg);
+		void *arg;
+	} hooks[MAX_HOOKS];
 	size_t nstmt;
 	struct stmt_slot stmts[STMT_CACHE];
 };
@@ -275,14 +282,49 @@ store_begin(struct store *st)
 	    SQLITE_OK)
 		return store_err(st, "cannot start a transaction");
 	st->in_txn = 1;
+	st->txn_id++;
+	st->nhooks = 0;
+	return CUST_OK;
+}
+
+uint64_t
+store_txn_id(struct store *st)
+{
+	return st->txn_id;
+}
+
+int
+store_on_commit(struct store *st, int (*fn)(void *arg), void *arg)
+{
+	size_t i;
+
+	if (!st->in_txn)
+		return cust_fail(CUST_E_INTERNAL, "commit hook outside a "
+		    "transaction");
+	for (i = 0; i < st->nhooks; i++)
+		if (st->hooks[i].fn == fn && st->hooks[i].arg == arg)
+			return CUST_OK;
+	if (st->nhooks == MAX_HOOKS)
+		return cust_fail(CUST_E_INTERNAL, "too many commit hooks");
+	st->hooks[st->nhooks].fn = fn;
+	st->hooks[st->nhooks].arg = arg;
+	st->nhooks++;
 	return CUST_OK;
 }
 
 int
 store_commit(struct store *st)
 {
+	size_t i;
 	int r;
 
+	for (i = 0; i < st->nhooks; i++) {
+		if ((r = st->hooks[i].fn(st->hooks[i].arg)) != CUST_OK) {
+			store_rollback(st);
+			return r;
+		}
+	}
+	st->nhooks = 0;
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		r = store_err(st, "cannot commit");
 		store_rollback(st);
@@ -300,6 +342,7 @@ store_rollback(struct store *st)
 	if (sqlite3_get_autocommit(st->db) == 0)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_txn = 0;
+	st->nhooks = 0;
 }
 
 int

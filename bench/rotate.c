@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* bench/rotate.c - bulk password rotation against its floor.
+ *
+ * Registers N devices (default 100000) in a throwaway state directory, then
+ * times cred_rotate() over all of them: generate, seal, commit in batches,
+ * one audit entry per device. The floor is the raw cost of the same number
+ * of XChaCha20-Poly1305 seals and SQLite inserts of the same row shape in
+ * one transaction, with the same pragmas. Prints devices/s, the ratio to
+ * the floor, and peak RSS.
+ *
+ * usage: rotate [N]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "cred.h"
+#include "err.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "rotate: %s: %s\n", what, cust_errmsg());
+	exit(1);
+}
+
+/* Floor: N seals of a 24-byte value and N inserts in one transaction. */
+static double
+floor_run(const char *dir, struct seal *seal, size_t n)
+{
+	char *path = util_path(dir, "floor.db");
+	unsigned char ct[SEAL_OVERHEAD + 24], pt[24];
+	struct store *st;
+	sqlite3_stmt *s;
+	double t0;
+	size_t i;
+
+	if (store_open(path, STORE_CREATE, &st) != CUST_OK)
+		die("floor store");
+	if (store_exec(st, "CREATE TABLE f(id INTEGER PRIMARY KEY, "
+	    "device_id INTEGER, kind TEXT, version INTEGER, state TEXT, "
+	    "sealed BLOB, created INTEGER, changed INTEGER)") != CUST_OK)
+		die("floor table");
+	randombytes_buf(pt, sizeof(pt));
+	t0 = now();
+	if (store_begin(st) != CUST_OK)
+		die("floor begin");
+	for (i = 0; i < n; i++) {
+		if (seal_encrypt_buf(seal, pt, sizeof(pt), "ad", 2, ct) !=
+		    CUST_OK)
+			die("floor seal");
+		s = store_stmt(st, "INSERT INTO f(device_id, kind, version, "
+		    "state, sealed, created, changed) VALUES (?,?,?,?,?,?,?)");
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)i);
+		sqlite3_bind_text(s, 2, "admin", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, 2);
+		sqlite3_bind_text(s, 4, "pending", -1, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 5, ct, sizeof(ct), SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, 1);
+		sqlite3_bind_int64(s, 7, 1);
+		if (store_step_done(st, s, "floor insert") != CUST_OK)
+			die("floor insert");
+	}
+	if (store_commit(st) != CUST_OK)
+		die("floor commit");
+	t0 = now() - t0;
+	store_close(st);
+	free(path);
+	return t0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cred_device_spec spec = { 0 };
+	struct cred_rotate_result res;
+	struct cust_state *st;
+	struct rusage ru;
+	char tmpl[] = "/tmp/custody-bench.XXXXXX", fqdn[64], *dir, cmd[128];
+	int64_t *ids;
+	size_t n = 100000, i, nids;
+	double t_setup, t_rot, t_floor;
+	long v;
+
+	if (argc > 1) {
+		if (util_parse_long(argv[1], 1, 10000000, &v) != CUST_OK)
+			die("N");
+		n = (size_t)v;
+	}
+	if (cust_init() != CUST_OK)
+		die("init");
+	if (mkdtemp(tmpl) == NULL)
+		die("mkdtemp");
+	dir = util_path(tmpl, "state");
+	if (state_init(dir, 0, &st) != CUST_OK)
+		die("state_init");
+
+	t_setup = now();
+	if (store_begin(st->store) != CUST_OK)
+		die("begin");
+	for (i = 0; i < n; i++) {
+		snprintf(fqdn, sizeof(fqdn), "dev%07zu.fleet.example", i);
+		spec.fqdn = fqdn;
+		if (cred_device_add(st, "bench", &spec, CRED_PW_DEFAULT, NULL)
+		    != CUST_OK)
+			die("device add");
+	}
+	if (store_commit(st->store) != CUST_OK)
+		die("commit");
+	t_setup = now() - t_setup;
+	if (cred_select(st, NULL, 0, NULL, 1, &ids, &nids) != CUST_OK)
+		die("select");
+
+	t_rot = now();
+	if (cred_rotate(st, "bench", ids, nids, "admin", CRED_PW_DEFAULT, 0, 0,
+	    NULL, NULL, &res) != CUST_OK)
+		die("rotate");
+	t_rot = now() - t_rot;
+	if (res.rotated != n) {
+		fprintf(stderr, "rotate: %zu of %zu rotated\n", res.rotated, n);
+		return 1;
+	}
+	t_floor = floor_run(tmpl, st->seal, n);
+	getrusage(RUSAGE_SELF, &ru);
+
+	printf("bench/rotate: %zu devices (setup: %zu registered in %.2f s)\n",
+	    n, n, t_setup);
+	printf("  custody rotate   %8.3f s  %10.0f devices/s  "
+	    "(generate + seal + commit + audit)\n", t_rot, (double)n / t_rot);
+	printf("  floor            %8.3f s  %10.0f rows/s     "
+	    "(AEAD seal + SQLite insert, one transaction)\n", t_floor,
+	    (double)n / t_floor);
+	printf("  ratio to floor   %8.2fx  (target <= 3x)\n", t_rot / t_floor);
+	printf("  peak RSS         %8.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+	printf("  target 50k/s     %s\n", (double)n / t_rot >= 50000 ?
+	    "met" : "NOT met");
+	free(ids);
+	state_close(st);
+	free(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+	if (system(cmd) != 0)
+		fprintf(stderr, "rotate: could not remove %s\n", tmpl);
+	return 0;
+}
