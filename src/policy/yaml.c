@@ -289,21 +289,41 @@ scalar(struct builder *b, const yaml_event_t *ev)
 	return attach(b, n);
 }
 
-static int
-syntax_error(struct builder *b, const yaml_parser_t *ps)
+/* libyaml reports reader errors (bad UTF-8, control characters) by byte
+ * offset only: count lines and characters up to it. */
+static yaml_mark_t
+offset_mark(const char *buf, size_t len, size_t off)
 {
-	const yaml_mark_t *m = ps->error == YAML_READER_ERROR ? &ps->mark :
-	    &ps->problem_mark;
+	yaml_mark_t m = { off, 0, 0 };
+	size_t i;
+
+	for (i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			m.line++;
+			m.column = 0;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			m.column++;
+		}
+	}
+	return m;
+}
+
+static int
+syntax_error(struct builder *b, const yaml_parser_t *ps, const char *buf,
+    size_t len)
+{
+	yaml_mark_t m = ps->error == YAML_READER_ERROR ?
+	    offset_mark(buf, len, ps->problem_offset) : ps->problem_mark;
 	const char *problem = ps->problem ? ps->problem : "syntax error";
 
 	if (ps->error == YAML_MEMORY_ERROR)
 		return CUST_E_NOMEM;
 	if (ps->context != NULL)
-		(void)at(b, m, R_YAML_SYNTAX, "%s (%s at line %u, column %u)",
+		(void)at(b, &m, R_YAML_SYNTAX, "%s (%s at line %u, column %u)",
 		    problem, ps->context, (unsigned)ps->context_mark.line + 1,
 		    (unsigned)ps->context_mark.column + 1);
 	else
-		(void)at(b, m, R_YAML_SYNTAX, "%s", problem);
+		(void)at(b, &m, R_YAML_SYNTAX, "%s", problem);
 	return CUST_E_PARSE;
 }
 
@@ -378,7 +398,7 @@ ytree_build(struct arena *a, struct policy_report *rep, const char *file,
 	yaml_parser_set_input_string(&ps, (const unsigned char *)buf, len);
 	for (;;) {
 		if (!yaml_parser_parse(&ps, &ev)) {
-			r = syntax_error(&b, &ps);
+			r = syntax_error(&b, &ps, buf, len);
 			break;
 		}
 		r = event(&b, &ev, &docs);
