@@ -16,18 +16,18 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
-            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
-LDFLAGS  += -pie -Wl,-z,relro,-z,now
-LDLIBS   += $(PKG_LIBS) -lm
-
+# OPT: optimisation and instrumentation; set it on the command line, not
+# CFLAGS (the include paths and warnings below must stay).
+OPT      ?= -O2 -g -D_FORTIFY_SOURCE=2
 ifeq ($(SAN),1)
-CFLAGS   := $(filter-out -O2 -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 \
-            -fsanitize=address,undefined -fno-omit-frame-pointer \
+OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
-LDFLAGS  += -fsanitize=address,undefined
+SANLD    := -fsanitize=address,undefined
 endif
+CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
+            -fstack-protector-strong -fPIE $(EXTRA_CFLAGS)
+LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANLD) $(EXTRA_LDFLAGS)
+LDLIBS   := $(PKG_LIBS) -lm
 
 LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
@@ -43,7 +43,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 LIB       := $(BUILD)/libcustody.a
 
-.PHONY: all deps test check asan lint fuzz bench run install clean man
+.PHONY: all deps test check asan lint fuzz fuzz-build bench run install clean
 
 all: $(BUILD)/custodyctl
 
@@ -84,13 +84,25 @@ asan: deps
 lint: deps
 	@sh scripts/lint.sh
 
-# libFuzzer harnesses (clang); FUZZTIME seconds each over the seed corpus.
+# libFuzzer harnesses (clang): the library rebuilt with coverage and
+# sanitizers into build/fuzz, one binary per tests/fuzz/fuzz_*.c, each run
+# FUZZTIME seconds over its seed corpus (tests/fuzz/corpus/<name>/).
 FUZZTIME ?= 10
-fuzz: deps
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRCS))
+
+fuzz-build: deps
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
-	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
-	  LDFLAGS="" $(BUILD)/../build/fuzz/libcustody.a
-	@sh tests/fuzz/run.sh build/fuzz $(FUZZTIME)
+	  OPT="$(FUZZ_FLAGS)" build/fuzz/libcustody.a
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+build/fuzz/bin/%: tests/fuzz/%.c build/fuzz/libcustody.a
+	@mkdir -p $(dir $@)
+	clang $(subst fuzzer-no-link,fuzzer,$(FUZZ_FLAGS)) -std=c11 -D_GNU_SOURCE \
+	  -Iinclude -Isrc -o $@ $< build/fuzz/libcustody.a $(LDLIBS)
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh build/fuzz/bin $(FUZZTIME)
 
 bench: deps $(BUILD)/custodyctl $(BENCH_BINS)
 	@sh bench/run.sh $(BUILD)

@@ -1,0 +1,26 @@
+#!/bin/sh
+# scripts/lint.sh - static checks: banned functions and cppcheck.
+set -u
+cd "$(dirname "$0")/.."
+rc=0
+# Banned: unbounded or error-blind C library calls (curl checksrc style).
+banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|rand|srand)[[:space:]]*\('
+hits=$(grep -nE "$banned" $(find src include tests bench -name '*.[ch]') 2>/dev/null \
+	| grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+if [ -n "$hits" ]; then
+	echo "lint: banned functions (use snprintf, strtol via util_parse_long, randombytes):"
+	echo "$hits"
+	rc=1
+fi
+if command -v cppcheck >/dev/null 2>&1; then
+	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
+	    --enable=warning,portability,performance \
+	    --suppress=missingIncludeSystem -Iinclude -Isrc \
+	    --include=scripts/cppcheck.h -D__GNUC__ \
+	    src tests/unit bench tests/fuzz 2>&1 || rc=1
+else
+	echo "lint: cppcheck is not installed (make deps)"
+	rc=1
+fi
+[ $rc -eq 0 ] && echo "lint: clean"
+exit $rc

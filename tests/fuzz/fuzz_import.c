@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/fuzz/fuzz_import.c - libFuzzer harness for device import (CSV and
+ * JSON, with adopted passwords) against a real state directory. Imports
+ * are all or nothing, so the store must hold no partial rows afterwards. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cred.h"
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+static struct cust_state *st;
+
+static long long
+devices(void)
+{
+	sqlite3_stmt *s = store_stmt(st->store,
+	    "SELECT COUNT(*) FROM device");
+	long long n = -1;
+
+	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	if (s != NULL)
+		sqlite3_reset(s);
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char dir[] = "/tmp/custody-fuzz.XXXXXX";
+	char *sd;
+	size_t count = 0;
+	long long before;
+	int r;
+
+	if (st == NULL) {
+		if (cust_init() != CUST_OK || mkdtemp(dir) == NULL)
+			abort();
+		sd = util_path(dir, "state");
+		if (state_init(sd, 0, &st) != CUST_OK)
+			abort();
+		free(sd);
+	}
+	if (size > 1 << 16)
+		return 0;
+	before = devices();
+	r = cred_device_import(st, "fuzz", (const char *)data, size, 16,
+	    &count);
+	if (r != CUST_OK && devices() != before)
+		abort();	/* a failed import left rows behind */
+	if (r == CUST_OK && devices() != before + (long long)count)
+		abort();
+	if (r == CUST_OK)	/* start over: keep FQDNs free */
+		(void)store_exec(st->store, "DELETE FROM secret;"
+		    "DELETE FROM device_tag; DELETE FROM device;");
+	return 0;
+}
