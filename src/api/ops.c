@@ -6,12 +6,15 @@
 #include "ops.h"
 #include "ops_int.h"
 
+extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
+
 /* Every group's table; each ends with a zeroed entry. */
 static const struct ops_entry *const tables[] = {
 	ops_core_table,
 	ops_device_table,
 	ops_password_table,
 	ops_audit_table,
+	ops_ca_table,
 };
 
 const struct ops_entry *

@@ -39,6 +39,31 @@ extern const struct cli_cmd cli_core_cmds[];
 extern const struct cli_cmd cli_device_cmds[];
 extern const struct cli_cmd cli_password_cmds[];
 extern const struct cli_cmd cli_audit_cmds[];
+extern const struct cli_cmd cli_cert_cmds[];	/* cli_ca.c */
+extern const struct cli_cmd cli_ca_cmds[];	/* cli_ca.c */
+extern const struct cli_cmd cli_console_cmds[];	/* cli_ca.c */
+
+/* CA options of init and ca rotate (cli_ca.c): getopt_long entries that
+ * return 'C'; pass opts[longindex].name and optarg to cli_ca_opt(), which
+ * records them in a JSON object (0, or -1 after a usage message). Then
+ * cli_ca_init() creates the CA in c->st (consumes opts; exit code). */
+#define CLI_CA_OPTIONS \
+	{ "key-type", required_argument, NULL, 'C' }, \
+	{ "profile", required_argument, NULL, 'C' }, \
+	{ "org", required_argument, NULL, 'C' }, \
+	{ "root-cn", required_argument, NULL, 'C' }, \
+	{ "issuing-cn", required_argument, NULL, 'C' }, \
+	{ "root-days", required_argument, NULL, 'C' }, \
+	{ "issuing-days", required_argument, NULL, 'C' }, \
+	{ "leaf-days", required_argument, NULL, 'C' }, \
+	{ "console-days", required_argument, NULL, 'C' }, \
+	{ "renew-days", required_argument, NULL, 'C' }, \
+	{ "crl-days", required_argument, NULL, 'C' }, \
+	{ "root-pathlen", required_argument, NULL, 'C' }, \
+	{ "issuing-pathlen", required_argument, NULL, 'C' }, \
+	{ "server-name", required_argument, NULL, 'C' },
+int cli_ca_opt(json_t *opts, const char *name, const char *value);
+int cli_ca_init(struct cli *c, json_t *opts);
 
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */

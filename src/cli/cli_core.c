@@ -13,25 +13,39 @@ cmd_init(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		CLI_CA_OPTIONS
 		{ NULL, 0, NULL, 0 }
 	};
-	int ch, force = 0, r;
+	json_t *caopts = json_object();	/* CA options (cli_ca.c) */
+	int ch, li = 0, force = 0, r;
 
-	while ((ch = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f", opts, &li)) != -1) {
 		switch (ch) {
 		case 'f':
 			force = 1;
 			break;
+		case 'C':
+			if (cli_ca_opt(caopts, opts[li].name, optarg) == 0)
+				break;
+			json_decref(caopts);
+			return CUST_EXIT_USAGE;
 		default:
+			json_decref(caopts);
 			return cli_usage(cli_current(), "bad option");
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		json_decref(caopts);
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
-	if ((r = state_init(c->state_dir, force, &c->st)) != CUST_OK)
+	}
+	if ((r = state_init(c->state_dir, force, &c->st)) != CUST_OK) {
+		json_decref(caopts);
 		return cli_error(c, r);
+	}
 	/* Modules that create state at init (the CA) hook in here. */
+	if ((r = cli_ca_init(c, caopts)) != CUST_EXIT_OK)
+		return r;
 	if ((r = audit_append(c->st->audit, c->actor, "state.init",
 	    c->state_dir, "ok", force ? "forced" : NULL)) != CUST_OK)
 		return cli_error(c, r);
@@ -70,7 +84,8 @@ cmd_status(struct cli *c, int argc, char **argv)
 }
 
 const struct cli_cmd cli_core_cmds[] = {
-	{ NULL, "init", cmd_init, CLI_NOSTATE, "[--force]",
+	{ NULL, "init", cmd_init, CLI_NOSTATE,
+	  "[--force] [--key-type T] [--profile default|legacy-amt] [CA options]",
 	  "create a state directory (master key, store, audit log)" },
 	{ NULL, "status", cmd_status, 0, "",
 	  "show the state directory's status" },

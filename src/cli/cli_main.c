@@ -23,6 +23,9 @@ static const struct cli_cmd *const tables[] = {
 	cli_device_cmds,
 	cli_password_cmds,
 	cli_audit_cmds,
+	cli_cert_cmds,
+	cli_ca_cmds,
+	cli_console_cmds,
 };
 
 static const struct cli_cmd *current;

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/* include/ca.h - custody's certificate authority (OpenSSL 3).
+ *
+ * A CA generation is a self-signed root and an issuing CA signed by it.
+ * Generation 1 is made by ca_init(); ca_rotate() starts a rollover with a
+ * generation N+1 in state "next" (cross-certified both ways with the
+ * previous root, published in the bundle, not yet issuing); activating it
+ * makes it "active" and the old one "previous"; retiring the old one makes
+ * it "retired" (out of the bundle). States: next -> active -> previous ->
+ * retired. Exactly one generation is active.
+ *
+ * CA private keys exist only sealed in the store (table ca_key). They are
+ * unsealed inside a signer session (struct ca_signer_ops) for the time of
+ * one signing operation and wiped after; nothing else ever sees them.
+ *
+ * Every issuance, refusal and revocation is an audit entry committed in the
+ * same store transaction as the record it describes. Results are returned
+ * as new JSON objects (json_decref); the member names are listed at each
+ * function and are the wire format of the ops layer.
+ */
+#ifndef CUST_CA_H
+#define CUST_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+struct cust_state;
+
+/* Size bound of a CSR (PEM or DER) handed to custody. */
+#define CA_CSR_MAX		(64 * 1024)
+/* Console names: 1..CA_NAME_MAX of [A-Za-z0-9._-] (it becomes the CN). */
+#define CA_NAME_MAX		64
+/* Serial numbers are this many random bytes (first byte 0x01..0x7f). */
+#define CA_SERIAL_BYTES		16
+/* Hex serial text of any RFC 5280 serial (at most 20 octets) plus NUL. */
+#define CA_SERIAL_HEXLEN	(2 * 20 + 1)
+
+/*
+ * CA options, a JSON object whose members may be absent (defaults apply):
+ *   key_type        "rsa2048" | "rsa3072" (default) | "rsa4096" |
+ *                   "ecdsa-p256" | "ecdsa-p384" (root and issuing CA)
+ *   profile         "default" | "legacy-amt" (whole chain RSA-2048/SHA-256)
+ *   org             O= of the CA names (default "custody")
+ *   root_cn         root CN prefix (default "custody Root CA"; " G<n>" added)
+ *   issuing_cn      issuing CA CN prefix (default "custody Issuing CA")
+ *   root_days       root validity (7300)      issuing_days (3650)
+ *   leaf_days       device certificates (730) console_days (730)
+ *   renew_days      renewal window before expiry (30)
+ *   crl_days        CRL nextUpdate period (7)
+ *   root_pathlen    root pathLenConstraint (2: issuing CA + cross-cert;
+ *                   -1 for none)  issuing_pathlen (0)
+ *   server_names    array of DNS names / IP addresses for DIR/tls/server.crt
+ *                   (default: the host name, "localhost", 127.0.0.1, ::1)
+ * Unknown members are CUST_E_INVAL.
+ */
+
+/* Map a command-line option of `init` or `ca rotate` ("key-type", "profile",
+ * "org", "root-cn", "issuing-cn", "root-days", "issuing-days", "leaf-days",
+ * "console-days", "renew-days", "crl-days", "root-pathlen",
+ * "issuing-pathlen", "server-name" (repeatable)) onto opts. CUST_E_INVAL
+ * with a message for an unknown name or a bad value. */
+int ca_opt_set(json_t *opts, const char *name, const char *value)
+	__attribute__((warn_unused_result));
+
+/* Create generation 1 (root + issuing CA, keys sealed in the store), the
+ * service TLS certificate DIR/tls/server.{crt,key} and the bootstrap admin
+ * client certificate DIR/admin/admin.{crt,key} (keys 0600), and the public
+ * files DIR/ca/{bundle.pem,root-g1.pem,issuing-g1.pem}. opts borrowed (NULL:
+ * defaults). CUST_E_EXISTS when a CA is present. Response: {"generation",
+ * "key_type", "digest", "root": {cert info}, "issuing": {...},
+ * "bundle_version"}. */
+int ca_init(struct cust_state *st, json_t *opts, const char *actor,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/*
+ * Certificate info objects (cert list/show, issuance responses):
+ * {"serial" (hex, as `openssl x509 -serial`), "kind" (device | server |
+ * admin | console | root | issuing | cross), "holder", "generation",
+ * "subject", "not_before", "not_after" (RFC 3339), "status" (valid |
+ * revoked | expired), "revoked", "reason", "sha256"}.
+ */
+
+/* Sign a device CSR (PEM or DER, at most CA_CSR_MAX bytes) for the
+ * registered device fqdn with the active issuing CA. The CSR signature must
+ * verify, its key must be RSA >= 2048 bits or ECDSA P-256/P-384, and any
+ * CN or DNS name it asks for must be fqdn; subject CN and DNS SAN come from
+ * the device record. days 0 = the configured leaf_days. Refusals are
+ * audited. Response: cert info + "certificate" (leaf PEM) and "chain" (leaf
+ * + issuing CA [+ cross-certificate during a rollover], PEM). */
+int ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
+    const void *csr, size_t len, int days, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* Server-side key generation for a device that cannot make a CSR:
+ * key_type NULL = "rsa2048". The key is not kept. Response: as
+ * ca_sign_csr() plus "key" (PEM), "pkcs12" (base64 of a PKCS#12 with key,
+ * leaf and chain) and "pkcs12_password" (generated; shown once). */
+int ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *key_type, int days, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* Renew the device certificate of fqdn: with csr, sign that one (a rekey);
+ * without, re-sign the last CSR on file (CUST_E_NOTFOUND when the device
+ * never sent one). Refused (CUST_E_CONFLICT) when the newest valid
+ * certificate is not yet within the renewal window, unless force or a new
+ * csr. supersede revokes the device's previous valid certificates
+ * (reason superseded). Response as ca_sign_csr() plus "superseded": [...]. */
+int ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
+    const void *csr, size_t len, int force, int supersede, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* RFC 5280 reason code for a name ("keyCompromise" ...), -1 when unknown
+ * or not usable for a permanent revocation (certificateHold,
+ * removeFromCRL). */
+int ca_reason_code(const char *name);
+/* The name of an RFC 5280 reason code; "unspecified" when unknown. */
+const char *ca_reason_name(int code);
+
+/* Normalise a hex serial ("0A:1b...", any case, colons allowed) into
+ * upper-case hex without colons as `openssl x509 -serial` prints it.
+ * CUST_E_INVAL when it is not hex. out has CA_SERIAL_HEXLEN bytes at
+ * least; longer serials are CUST_E_INVAL. */
+int ca_serial_norm(const char *in, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
+
+/* Revoke a certificate by serial with reason (NULL: "unspecified") and
+ * regenerate the CRL that lists it. CUST_E_NOTFOUND for an unknown serial,
+ * CUST_E_CONFLICT when already revoked, CUST_E_INVAL for a root or a bad
+ * reason. Response: cert info. */
+int ca_revoke(struct cust_state *st, const char *actor, const char *serial,
+    const char *reason, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* Listing filter. */
+struct ca_list_filter {
+	int64_t expiring_days;	/* >= 0: valid, unexpired, not_after within */
+	const char *device;	/* FQDN, or NULL */
+	const char *kind;	/* NULL: end-entity kinds; "all": every kind */
+	int64_t after_id;	/* paging: rows with id > after_id */
+	int64_t limit;		/* 0: 1000 */
+};
+
+/* List certificates (index-driven: --expiring walks the not_after index
+ * of valid certificates, --device the device index). Response: {"items":
+ * [cert info + "id"], "next": last id or null}. */
+int ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/* One certificate by serial: cert info + "certificate" (PEM). */
+int ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* Generations and their states: {"generations": [{"generation", "state",
+ * "key_type", "digest", "root": info, "issuing": info, "valid_certs",
+ * "created", "activated", "retired"}], "bundle_version"}. */
+int ca_show(struct cust_state *st, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* The trust bundle: every root of a published generation (next, active,
+ * previous) as PEM, oldest first. {"pem", "version" (hex SHA-256 of pem),
+ * "generations": [n...]}. */
+int ca_bundle(struct cust_state *st, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* The CRL of generation gen (0: the active one), of its issuing CA or with
+ * root set of its root (listing revoked CA certificates). Regenerated
+ * first when missing or within a day of its nextUpdate. {"generation",
+ * "issuer", "number", "this_update", "next_update", "serials": [...],
+ * "der" (base64), "pem"}. */
+int ca_crl(struct cust_state *st, const char *actor, int64_t gen, int root,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/* Regenerate every CRL of a published generation that is due (missing or
+ * within a day of nextUpdate); for a scheduler. *count_out = CRLs made. */
+int ca_crl_refresh(struct cust_state *st, const char *actor,
+    size_t *count_out) __attribute__((warn_unused_result));
+
+/* Root rollover. ca_rotate(): new generation in state "next" (opts as for
+ * ca_init, NULL: the stored configuration), cross-certified with the active
+ * root; CUST_E_CONFLICT while a next or previous generation exists.
+ * ca_activate(): next -> active, active -> previous; the service and admin
+ * certificates are re-issued under the new generation. ca_retire(): previous
+ * -> retired; CUST_E_CONFLICT while any unexpired, unrevoked end-entity
+ * certificate of it exists, unless force, which revokes those (superseded).
+ * Responses: {"generation", "state", "bundle_version", ...}. */
+int ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
+    json_t **resp_out) __attribute__((warn_unused_result));
+int ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
+	__attribute__((warn_unused_result));
+int ca_retire(struct cust_state *st, const char *actor, int force,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/* Console client certificates: EKU clientAuth + Intel AMT remote console
+ * (2.16.840.1.113741.1.2.1), CN = name. key_type NULL = "rsa2048" (what AMT
+ * mutual TLS accepts everywhere). CUST_E_EXISTS when an active console has
+ * the name. Response: cert info + "certificate", "key" (PEM, not kept),
+ * "chain" (issuing CA [+ cross] + root, PEM). */
+int ca_console_add(struct cust_state *st, const char *actor, const char *name,
+    const char *key_type, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* Revoke every valid certificate of console name (reason NULL:
+ * "cessationOfOperation") and mark it revoked. Response: {"name",
+ * "revoked": [serials]}. */
+int ca_console_revoke(struct cust_state *st, const char *actor,
+    const char *name, const char *reason, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* {"items": [{"name", "state", "serial", "not_after", "created"}]}. */
+int ca_console_list(struct cust_state *st, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
+/* Parse and check a CSR without any state: PEM or DER, size bound,
+ * signature, key policy, and (when fqdn is not NULL) that every name it
+ * asks for is fqdn. *info_out (may be NULL) gets {"key_type", "bits",
+ * "subject", "names": [...]}. Errors: CUST_E_TOOBIG, CUST_E_PARSE (not a
+ * CSR), CUST_E_INVAL (signature, key, name) with a message. */
+int ca_csr_check(const void *buf, size_t len, const char *fqdn,
+    json_t **info_out) __attribute__((warn_unused_result));
+
+/*
+ * The signer: the one place where CA private keys are used. A session
+ * holds the key of (generation, role) unsealed from open() until close();
+ * keygen() makes a new CA key and keeps it (sealed, or inside a token) and
+ * returns only the public key. Replace it with ca_set_signer() (a PKCS#11
+ * token, a separate key process) without touching the rest of the CA.
+ * role is "root" or "issuing". Functions return CUST_E_*.
+ */
+struct ca_signer_ops {
+	const char *name;
+	int (*keygen)(struct cust_state *st, int64_t gen, const char *role,
+	    const char *key_type, EVP_PKEY **pub_out);
+	int (*open)(struct cust_state *st, int64_t gen, const char *role,
+	    void **sess_out);
+	/* Sign a complete TBS (everything but the signature) in place. */
+	int (*sign_cert)(void *sess, X509 *x, const EVP_MD *md);
+	int (*sign_crl)(void *sess, X509_CRL *crl, const EVP_MD *md);
+	void (*close)(void *sess);	/* wipes; NULL is a no-op */
+};
+
+/* The software signer: keys sealed with the seal module in table ca_key. */
+extern const struct ca_signer_ops ca_signer_sealed;
+
+/* Select the signer for this process (NULL restores ca_signer_sealed). */
+void ca_set_signer(const struct ca_signer_ops *ops);
+
+/*
+ * Batch signing for bulk issuance (bench, imports): one signer session and
+ * one store transaction per ca_batch_commit(). ca_batch_sign() behaves as
+ * ca_sign_csr() inside it (refusals are audited in the batch).
+ */
+struct ca_batch;
+int ca_batch_begin(struct cust_state *st, const char *actor,
+    struct ca_batch **out) __attribute__((warn_unused_result));
+int ca_batch_sign(struct ca_batch *b, const char *fqdn, const void *csr,
+    size_t len, json_t **resp_out) __attribute__((warn_unused_result));
+/* Commit what was signed so far; the batch stays usable. */
+int ca_batch_commit(struct ca_batch *b) __attribute__((warn_unused_result));
+/* Roll back anything uncommitted and free; NULL is a no-op. */
+void ca_batch_free(struct ca_batch *b);
+
+#endif

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_ca.c - certificate, CA and console operations (JSON in/out
+ * over include/ca.h).
+ *
+ * A CSR travels as "csr" (PEM text) or "csr_der" (base64 of DER); the size
+ * bound (CA_CSR_MAX) is enforced by the CA module so that an oversized
+ * request is refused and audited like any other bad CSR.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ca.h"
+#include "err.h"
+#include "ops_int.h"
+#include "state.h"
+
+/* Upper bound of what is even decoded: base64 of anything larger than
+ * this is refused without decoding (the CA refuses over CA_CSR_MAX). */
+#define CSR_TRANSPORT_MAX	(1024 * 1024)
+
+/* The CSR of a request: borrowed PEM text or a new decoded DER buffer in
+ * *owned (free()). Absent and not required: *buf NULL. */
+static int
+req_csr(json_t *req, int required, const void **buf, size_t *len,
+    unsigned char **owned)
+{
+	const char *pem = NULL, *b64 = NULL;
+	size_t blen, n = 0;
+	unsigned char *der;
+	int r;
+
+	*buf = NULL;
+	*len = 0;
+	*owned = NULL;
+	if ((r = ops_req_str(req, "csr", 0, &pem)) != CUST_OK ||
+	    (r = ops_req_str(req, "csr_der", 0, &b64)) != CUST_OK)
+		return r;
+	if (pem != NULL && b64 != NULL)
+		return cust_fail(CUST_E_INVAL, "give 'csr' or 'csr_der', not "
+		    "both");
+	if (pem != NULL) {
+		*buf = pem;
+		*len = json_string_length(json_object_get(req, "csr"));
+		return CUST_OK;
+	}
+	if (b64 == NULL)
+		return required ? cust_fail(CUST_E_INVAL, "'csr' (PEM) or "
+		    "'csr_der' (base64) is required") : CUST_OK;
+	blen = strlen(b64);
+	if (blen > CSR_TRANSPORT_MAX / 3 * 4 + 4)
+		return cust_fail(CUST_E_TOOBIG, "the CSR is over %d bytes",
+		    CSR_TRANSPORT_MAX);
+	if ((der = malloc(blen / 4 * 3 + 3)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (sodium_base642bin(der, blen / 4 * 3 + 3, b64, blen, " \t\r\n", &n,
+	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		free(der);
+		return cust_fail(CUST_E_PARSE, "'csr_der' is not base64");
+	}
+	*buf = der;
+	*len = n;
+	*owned = der;
+	return CUST_OK;
+}
+
+static int
+op_sign(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn;
+	const void *csr;
+	unsigned char *owned = NULL;
+	long long days = 0;
+	size_t len;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = ops_req_int(req, "days", 0, 0, 3650, &days)) != CUST_OK ||
+	    (r = req_csr(req, 1, &csr, &len, &owned)) != CUST_OK)
+		return r;
+	r = ca_sign_csr(ctx->st, ctx->actor, fqdn, csr, len, (int)days, resp);
+	free(owned);
+	return r;
+}
+
+static int
+op_issue(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn, *kt;
+	long long days = 0;
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK ||
+	    (r = ops_req_int(req, "days", 0, 0, 3650, &days)) != CUST_OK)
+		return r;
+	return ca_issue(ctx->st, ctx->actor, fqdn, kt, (int)days, resp);
+}
+
+static int
+op_renew(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn;
+	const void *csr;
+	unsigned char *owned = NULL;
+	size_t len;
+	int r, force = 0, supersede = 0;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = ops_req_bool(req, "force", &force)) != CUST_OK ||
+	    (r = ops_req_bool(req, "supersede", &supersede)) != CUST_OK ||
+	    (r = req_csr(req, 0, &csr, &len, &owned)) != CUST_OK)
+		return r;
+	r = ca_renew(ctx->st, ctx->actor, fqdn, csr, len, force, supersede,
+	    resp);
+	free(owned);
+	return r;
+}
+
+static int
+op_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *serial, *reason;
+	int r;
+
+	if ((r = ops_req_str(req, "serial", 1, &serial)) != CUST_OK ||
+	    (r = ops_req_str(req, "reason", 0, &reason)) != CUST_OK)
+		return r;
+	return ca_revoke(ctx->st, ctx->actor, serial, reason, resp);
+}
+
+static int
+op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct ca_list_filter f;
+	long long exp = -1, after = 0, limit = 0;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if ((r = ops_req_int(req, "expiring", 0, 0, 36500, &exp)) != CUST_OK ||
+	    (r = ops_req_int(req, "after", 0, 0, INT64_MAX, &after)) !=
+	    CUST_OK ||
+	    (r = ops_req_int(req, "limit", 0, 1, 100000, &limit)) != CUST_OK ||
+	    (r = ops_req_str(req, "device", 0, &f.device)) != CUST_OK ||
+	    (r = ops_req_str(req, "kind", 0, &f.kind)) != CUST_OK)
+		return r;
+	f.expiring_days = exp;
+	f.after_id = after;
+	f.limit = limit;
+	return ca_cert_list(ctx->st, &f, resp);
+}
+
+static int
+op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *serial;
+	int r;
+
+	if ((r = ops_req_str(req, "serial", 1, &serial)) != CUST_OK)
+		return r;
+	return ca_cert_show(ctx->st, serial, resp);
+}
+
+static int
+op_ca_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	return ca_show(ctx->st, resp);
+}
+
+static int
+op_bundle(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	return ca_bundle(ctx->st, resp);
+}
+
+/* Every current CRL (issuing and root of each published generation). */
+static int
+crl_all(struct ops_ctx *ctx, json_t **resp)
+{
+	json_t *show = NULL, *g, *crls = json_array(), *one;
+	size_t i;
+	int r, root;
+
+	if (crls == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = ca_show(ctx->st, &show)) != CUST_OK)
+		goto out;
+	json_array_foreach(json_object_get(show, "generations"), i, g) {
+		if (strcmp(json_string_value(json_object_get(g, "state")),
+		    "retired") == 0)
+			continue;
+		for (root = 1; root >= 0; root--) {
+			r = ca_crl(ctx->st, ctx->actor, json_integer_value(
+			    json_object_get(g, "generation")), root, &one);
+			if (r != CUST_OK)
+				goto out;
+			json_object_set_new(one, "root", json_boolean(root));
+			json_array_append_new(crls, one);
+		}
+	}
+	*resp = json_pack("{s:O}", "crls", crls);
+	if (*resp == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	json_decref(show);
+	json_decref(crls);
+	return r;
+}
+
+static int
+op_crl(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	long long gen = 0;
+	int r, root = 0, all = 0;
+
+	if ((r = ops_req_int(req, "generation", 0, 1, INT64_MAX, &gen)) !=
+	    CUST_OK || (r = ops_req_bool(req, "root", &root)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+		return r;
+	if (all)
+		return crl_all(ctx, resp);
+	return ca_crl(ctx->st, ctx->actor, gen, root, resp);
+}
+
+static int
+op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	json_t *opts = json_object_get(req, "options");
+
+	if (opts != NULL && !json_is_object(opts))
+		return cust_fail(CUST_E_INVAL, "'options' must be an object");
+	return ca_rotate(ctx->st, ctx->actor, opts, resp);
+}
+
+static int
+op_activate(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	return ca_activate(ctx->st, ctx->actor, resp);
+}
+
+static int
+op_retire(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	int r, force = 0;
+
+	if ((r = ops_req_bool(req, "force", &force)) != CUST_OK)
+		return r;
+	return ca_retire(ctx->st, ctx->actor, force, resp);
+}
+
+static int
+op_console_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *name, *kt;
+	int r;
+
+	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
+	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK)
+		return r;
+	return ca_console_add(ctx->st, ctx->actor, name, kt, resp);
+}
+
+static int
+op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *name, *reason;
+	int r;
+
+	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
+	    (r = ops_req_str(req, "reason", 0, &reason)) != CUST_OK)
+		return r;
+	return ca_console_revoke(ctx->st, ctx->actor, name, reason, resp);
+}
+
+static int
+op_console_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	return ca_console_list(ctx->st, resp);
+}
+
+const struct ops_entry ops_ca_table[] = {
+	{ "cert.sign", op_sign, 0 },
+	{ "cert.issue", op_issue, 0 },
+	{ "cert.renew", op_renew, 0 },
+	{ "cert.revoke", op_revoke, 0 },
+	{ "cert.list", op_list, 0 },
+	{ "cert.show", op_show, 0 },
+	{ "ca.show", op_ca_show, 0 },
+	{ "ca.bundle", op_bundle, 0 },
+	{ "ca.crl", op_crl, 0 },
+	{ "ca.rotate", op_rotate, 0 },
+	{ "ca.activate", op_activate, 0 },
+	{ "ca.retire", op_retire, 0 },
+	{ "console.add", op_console_add, 0 },
+	{ "console.revoke", op_console_revoke, 0 },
+	{ "console.list", op_console_list, 0 },
+	{ NULL, NULL, 0 }
+};

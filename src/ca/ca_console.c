@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_console.c - console client certificates.
+ *
+ * A console authenticates to custody (and, with AMT mutual TLS, to devices)
+ * with a client certificate: CN = console name, EKU clientAuth plus the
+ * Intel AMT remote-console OID. The key is generated here, returned once
+ * and not kept. One console name is active at a time; revoking a console
+ * revokes every valid certificate it holds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "err.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "ca_int.h"
+
+/* Intel AMT "remote console" extended key usage (reference/amt.md 6). */
+#define AMT_EKU_REMOTE_CONSOLE	"2.16.840.1.113741.1.2.1"
+
+static int
+console_active(struct cust_state *st, const char *name, int64_t *id_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*id_out = 0;
+	if ((s = store_stmt(st->store, "SELECT id FROM console WHERE name = ? "
+	    "AND state = 'active'")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id_out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return CUST_OK;
+	return store_err(st->store, "read consoles");
+}
+
+static int
+console_insert(struct cust_state *st, const char *name)
+{
+	char subject[CA_NAME_MAX + 4];
+	sqlite3_stmt *s;
+
+	snprintf(subject, sizeof(subject), "CN=%s", name);
+	if ((s = store_stmt(st->store, "INSERT INTO console(name, subject, "
+	    "created) VALUES (?, ?, ?)")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, util_now());
+	return store_step_done(st->store, s, "record console");
+}
+
+int
+ca_console_add(struct cust_state *st, const char *actor, const char *name,
+    const char *key_type, json_t **resp_out)
+{
+	char obj[CA_NAME_MAX + 16];
+	struct ca_issuer is;
+	struct ca_leaf lf;
+	struct seal_secret *key = NULL;
+	X509 *x = NULL;
+	X509 *v[3];
+	json_t *resp = NULL;
+	char *leaf = NULL, *chain = NULL;
+	int64_t id = 0;
+	int r;
+
+	*resp_out = NULL;
+	memset(&is, 0, sizeof(is));
+	ca_object(obj, sizeof(obj), "console", name != NULL ? name : "");
+	if (key_type == NULL)
+		key_type = "rsa2048";
+	if ((r = ca_valid_name(name)) != CUST_OK)
+		return ca_refuse(st, actor, "console.add", obj, r);
+	if (ca_keytype_find(key_type) == NULL) {
+		cust_fail(CUST_E_INVAL, "key type %.32s: one of rsa2048, "
+		    "rsa3072, rsa4096, ecdsa-p256, ecdsa-p384", key_type);
+		return ca_refuse(st, actor, "console.add", obj, CUST_E_INVAL);
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = console_active(st, name, &id)) != CUST_OK)
+		goto fail;
+	if (id != 0) {
+		store_rollback(st->store);
+		cust_fail(CUST_E_EXISTS, "console %s exists (console revoke %s "
+		    "first)", name, name);
+		return ca_refuse(st, actor, "console.add", obj, CUST_E_EXISTS);
+	}
+	if ((r = ca_issuer_open(st, &is)) != CUST_OK ||
+	    (r = console_insert(st, name)) != CUST_OK)
+		goto fail;
+	memset(&lf, 0, sizeof(lf));
+	lf.kind = "console";
+	lf.holder = name;
+	lf.cn = name;
+	lf.eku = "clientAuth," AMT_EKU_REMOTE_CONSOLE;
+	lf.days = is.conf.console_days;
+	lf.actor = actor;
+	lf.action = "console.add";
+	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &resp)) !=
+	    CUST_OK)
+		goto fail;
+	v[0] = is.g->issuing;
+	v[1] = is.prev != NULL ? is.g->cross_up : NULL;
+	v[2] = is.g->root;
+	if ((leaf = ca_pem_certs(&x, 1)) == NULL ||
+	    (chain = ca_pem_certs(v, 3)) == NULL ||
+	    json_object_set_new(resp, "certificate", json_string(leaf)) ||
+	    json_object_set_new(resp, "chain", json_string(chain)) ||
+	    json_object_set_new(resp, "key",
+	    json_string(seal_secret_str(key)))) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = store_commit(st->store)) != CUST_OK)
+		goto fail;
+	*resp_out = resp;
+	resp = NULL;
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	free(leaf);
+	free(chain);
+	json_decref(resp);
+	seal_secret_free(key);
+	X509_free(x);
+	ca_issuer_close(&is);
+	return r;
+}
+
+int
+ca_console_revoke(struct cust_state *st, const char *actor, const char *name,
+    const char *reason, json_t **resp_out)
+{
+	char obj[CA_NAME_MAX + 16];
+	struct ca_conf conf;
+	sqlite3_stmt *s;
+	json_t *serials = NULL;
+	int64_t id = 0, cid, gens[16];
+	size_t ngens = 0, i;
+	int r, rc, code;
+
+	*resp_out = NULL;
+	memset(&conf, 0, sizeof(conf));
+	ca_object(obj, sizeof(obj), "console", name != NULL ? name : "");
+	if (reason == NULL)
+		reason = "cessationOfOperation";
+	if ((r = ca_valid_name(name)) != CUST_OK)
+		return ca_refuse(st, actor, "console.revoke", obj, r);
+	if ((code = ca_reason_code(reason)) < 0) {
+		cust_fail(CUST_E_INVAL, "unknown or unusable reason '%.64s'",
+		    reason);
+		return ca_refuse(st, actor, "console.revoke", obj,
+		    CUST_E_INVAL);
+	}
+	if ((serials = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto out;
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK ||
+	    (r = console_active(st, name, &id)) != CUST_OK)
+		goto fail;
+	if (id == 0) {
+		store_rollback(st->store);
+		cust_fail(CUST_E_NOTFOUND, "no active console %s", name);
+		r = ca_refuse(st, actor, "console.revoke", obj,
+		    CUST_E_NOTFOUND);
+		goto out;
+	}
+	/* Revoke one at a time: each changes what the query finds. */
+	for (;;) {
+		if ((s = store_stmt(st->store, "SELECT id, gen, serial FROM "
+		    "cert WHERE kind = 'console' AND holder = ? AND status = "
+		    "'valid' ORDER BY id LIMIT 1")) == NULL) {
+			r = CUST_E_DB;
+			goto fail;
+		}
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			int64_t gen = sqlite3_column_int64(s, 1);
+
+			cid = sqlite3_column_int64(s, 0);
+			json_array_append_new(serials, json_string(
+			    (const char *)sqlite3_column_text(s, 2)));
+			for (i = 0; i < ngens && gens[i] != gen; i++)
+				;
+			if (i == ngens && ngens < 16)
+				gens[ngens++] = gen;
+		}
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			r = store_err(st->store, "read certificates");
+			goto fail;
+		}
+		if ((r = ca_revoke_row(st, actor, cid, code, NULL)) != CUST_OK)
+			goto fail;
+	}
+	for (i = 0; i < ngens; i++) {
+		struct ca_gen *g = NULL;
+
+		if ((r = ca_gen_load(st, gens[i], &g)) == CUST_OK &&
+		    strcmp(g->state, "retired") != 0)
+			r = ca_crl_make(st, g, 0, &conf);
+		ca_gen_free(g);
+		if (r != CUST_OK)
+			goto fail;
+	}
+	if ((s = store_stmt(st->store, "UPDATE console SET state = 'revoked', "
+	    "revoked = ? WHERE id = ?")) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, util_now());
+	sqlite3_bind_int64(s, 2, id);
+	if ((r = store_step_done(st->store, s, "revoke console")) != CUST_OK ||
+	    (r = audit_append(st->audit, actor, "console.revoke", obj, "ok",
+	    reason)) != CUST_OK ||
+	    (r = store_commit(st->store)) != CUST_OK)
+		goto fail;
+	*resp_out = json_pack("{s:s, s:O}", "name", name, "revoked", serials);
+	if (*resp_out == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(serials);
+	ca_conf_clear(&conf);
+	return r;
+}
+
+int
+ca_console_list(struct cust_state *st, json_t **resp_out)
+{
+	sqlite3_stmt *s;
+	json_t *items = json_array();
+	char t[32];
+	int rc;
+
+	*resp_out = NULL;
+	if (items == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, "SELECT c.name, c.state, c.created, "
+	    "(SELECT serial FROM cert WHERE kind = 'console' AND holder = "
+	    "c.name ORDER BY id DESC LIMIT 1), (SELECT not_after FROM cert "
+	    "WHERE kind = 'console' AND holder = c.name ORDER BY id DESC "
+	    "LIMIT 1) FROM console c ORDER BY c.name, c.id")) == NULL) {
+		json_decref(items);
+		return CUST_E_DB;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string((const char *)
+		    sqlite3_column_text(s, 0)));
+		json_object_set_new(o, "state", json_string((const char *)
+		    sqlite3_column_text(s, 1)));
+		util_fmt_time(sqlite3_column_int64(s, 2), t, sizeof(t));
+		json_object_set_new(o, "created", json_string(t));
+		json_object_set_new(o, "serial", sqlite3_column_type(s, 3) ==
+		    SQLITE_NULL ? json_null() : json_string((const char *)
+		    sqlite3_column_text(s, 3)));
+		util_fmt_time(sqlite3_column_int64(s, 4), t, sizeof(t));
+		json_object_set_new(o, "not_after", sqlite3_column_type(s, 4) ==
+		    SQLITE_NULL ? json_null() : json_string(t));
+		json_array_append_new(items, o);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		json_decref(items);
+		return store_err(st->store, "read consoles");
+	}
+	*resp_out = json_pack("{s:o}", "items", items);
+	return *resp_out != NULL ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
+}

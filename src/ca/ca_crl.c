@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_crl.c - revocation and CRLs.
+ *
+ * Each published generation has two CRLs: the issuing CA's (end-entity
+ * certificates of that generation) and the root's (the issuing CA and
+ * cross-certificates the root signed). A CRL is made again, in the same
+ * transaction, whenever a certificate it covers is revoked, and when it is
+ * read within CA_CRL_MARGIN of its nextUpdate. CRL numbers only grow.
+ * Revoked certificates leave a CRL once they have expired.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "audit.h"
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "ca_int.h"
+
+static const char *const reasons[] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
+	"superseded", "cessationOfOperation", "certificateHold", NULL,
+	"removeFromCRL", "privilegeWithdrawn", "aACompromise"
+};
+#define NREASONS ((int)(sizeof(reasons) / sizeof(reasons[0])))
+
+int
+ca_reason_code(const char *name)
+{
+	int i;
+
+	if (name == NULL)
+		return 0;
+	for (i = 0; i < NREASONS; i++)
+		if (reasons[i] != NULL && strcasecmp(reasons[i], name) == 0)
+			break;
+	/* Revocation here is permanent: no hold, no un-revoke. */
+	if (i == NREASONS || i == 6 || i == 8)
+		return -1;
+	return i;
+}
+
+const char *
+ca_reason_name(int code)
+{
+	if (code < 0 || code >= NREASONS || reasons[code] == NULL)
+		return "unspecified";
+	return reasons[code];
+}
+
+int
+ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
+    int reason, const char *why)
+{
+	char serial[CA_SERIAL_HEXLEN], kind[16], holder[CUST_MAX_FQDN + 1];
+	char obj[CUST_MAX_FQDN + 16], detail[256];
+	sqlite3_stmt *s;
+	int64_t gen;
+	int rc, r;
+
+	if ((s = store_stmt(st->store, "SELECT serial, kind, holder, gen FROM "
+	    "cert WHERE id = ? AND status = 'valid'")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? cust_fail(CUST_E_CONFLICT, "certificate "
+		    "%lld is not valid", (long long)id) :
+		    store_err(st->store, "read certificate");
+		sqlite3_reset(s);
+		return r;
+	}
+	snprintf(serial, sizeof(serial), "%s", sqlite3_column_text(s, 0));
+	snprintf(kind, sizeof(kind), "%s", sqlite3_column_text(s, 1));
+	snprintf(holder, sizeof(holder), "%s", sqlite3_column_text(s, 2));
+	gen = sqlite3_column_int64(s, 3);
+	sqlite3_reset(s);
+	if ((s = store_stmt(st->store, "UPDATE cert SET status = 'revoked', "
+	    "revoked = ?, reason = ? WHERE id = ? AND status = 'valid'")) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, util_now());
+	sqlite3_bind_int(s, 2, reason);
+	sqlite3_bind_int64(s, 3, id);
+	if ((r = store_step_done(st->store, s, "revoke certificate")) !=
+	    CUST_OK)
+		return r;
+	ca_object(obj, sizeof(obj), kind, holder);
+	snprintf(detail, sizeof(detail), "serial=%s reason=%s generation=%lld"
+	    "%s%s", serial, ca_reason_name(reason), (long long)gen,
+	    why != NULL ? " " : "", why != NULL ? why : "");
+	return audit_append(st->audit, actor, "cert.revoke", obj, "ok",
+	    detail);
+}
+
+static int
+add_revoked(X509_CRL *crl, const char *hex, int64_t when, int reason)
+{
+	X509_REVOKED *rev = X509_REVOKED_new();
+	ASN1_INTEGER *sn = NULL;
+	ASN1_TIME *t = NULL;
+	ASN1_ENUMERATED *e = NULL;
+	BIGNUM *bn = NULL;
+	int ok = 0;
+
+	if (rev == NULL || !BN_hex2bn(&bn, hex) ||
+	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    (t = ASN1_TIME_set(NULL, (time_t)when)) == NULL ||
+	    !X509_REVOKED_set_serialNumber(rev, sn) ||
+	    !X509_REVOKED_set_revocationDate(rev, t))
+		goto out;
+	/* RFC 5280 5.3.1: omit the reason code rather than "unspecified". */
+	if (reason != 0 && ((e = ASN1_ENUMERATED_new()) == NULL ||
+	    !ASN1_ENUMERATED_set(e, reason) ||
+	    !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, e, 0, 0)))
+		goto out;
+	if (!X509_CRL_add0_revoked(crl, rev))
+		goto out;
+	rev = NULL;
+	ok = 1;
+out:
+	ASN1_ENUMERATED_free(e);
+	ASN1_TIME_free(t);
+	ASN1_INTEGER_free(sn);
+	BN_free(bn);
+	X509_REVOKED_free(rev);
+	return ok ? CUST_OK : ca_ossl_fail(CUST_E_CRYPTO, "cannot add serial "
+	    "%s to the CRL", hex);
+}
+
+/* Revoked, unexpired certificates a CRL covers. */
+static int
+add_entries(struct cust_state *st, X509_CRL *crl, int64_t gen, int root)
+{
+	sqlite3_stmt *s;
+	int rc, r = CUST_OK;
+
+	s = store_stmt(st->store, root ?
+	    "SELECT serial, revoked, reason FROM cert WHERE gen = ? AND "
+	    "status = 'revoked' AND not_after > ? AND kind IN ('issuing', "
+	    "'cross') ORDER BY id" :
+	    "SELECT serial, revoked, reason FROM cert WHERE gen = ? AND "
+	    "status = 'revoked' AND not_after > ? AND kind IN ('device', "
+	    "'server', 'admin', 'console') ORDER BY id");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	sqlite3_bind_int64(s, 2, util_now());
+	while (r == CUST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = add_revoked(crl, (const char *)sqlite3_column_text(s, 0),
+		    sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2));
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(st->store, "read revocations");
+	sqlite3_reset(s);
+	return r;
+}
+
+static int
+next_number(struct cust_state *st, int64_t gen, int root, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = store_stmt(st->store, root ?
+	    "SELECT root_crl_number FROM ca_gen WHERE gen = ?" :
+	    "SELECT crl_number FROM ca_gen WHERE gen = ?");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	rc = sqlite3_step(s);
+	*out = sqlite3_column_int64(s, 0) + 1;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "no CA "
+		    "generation %lld", (long long)gen) :
+		    store_err(st->store, "read CA generation");
+	return CUST_OK;
+}
+
+int
+ca_crl_make(struct cust_state *st, struct ca_gen *g, int root,
+    const struct ca_conf *conf)
+{
+	X509 *issuer = root ? g->root : g->issuing;
+	const char *role = root ? "root" : "issuing";
+	X509_CRL *crl = NULL;
+	ASN1_TIME *t = NULL;
+	ASN1_INTEGER *num = NULL;
+	X509_EXTENSION *ext = NULL;
+	X509V3_CTX ctx;
+	unsigned char *der = NULL;
+	void *sess = NULL;
+	sqlite3_stmt *s;
+	int64_t now = util_now(), next = now + (int64_t)conf->crl_days * CA_DAY;
+	int64_t number = 0;
+	int r = CUST_E_INTERNAL, n = 0;
+
+	if ((r = next_number(st, g->gen, root, &number)) != CUST_OK)
+		return r;
+	r = CUST_E_INTERNAL;
+	if ((crl = X509_CRL_new()) == NULL || !X509_CRL_set_version(crl, 1) ||
+	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
+	    (t = ASN1_TIME_set(NULL, (time_t)now)) == NULL ||
+	    !X509_CRL_set1_lastUpdate(crl, t) ||
+	    ASN1_TIME_set(t, (time_t)next) == NULL ||
+	    !X509_CRL_set1_nextUpdate(crl, t) ||
+	    (num = ASN1_INTEGER_new()) == NULL ||
+	    !ASN1_INTEGER_set_int64(num, number) ||
+	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0)) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot build CRL");
+		goto out;
+	}
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+	if ((ext = X509V3_EXT_nconf_nid(NULL, &ctx,
+	    NID_authority_key_identifier, "keyid:always")) == NULL ||
+	    !X509_CRL_add_ext(crl, ext, -1)) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot add CRL AKI");
+		goto out;
+	}
+	if ((r = add_entries(st, crl, g->gen, root)) != CUST_OK)
+		goto out;
+	if (!X509_CRL_sort(crl)) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot sort CRL");
+		goto out;
+	}
+	if ((r = ca_signer()->open(st, g->gen, role, &sess)) != CUST_OK ||
+	    (r = ca_signer()->sign_crl(sess, crl, g->md)) != CUST_OK)
+		goto out;
+	if ((n = i2d_X509_CRL(crl, &der)) <= 0) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot encode CRL");
+		goto out;
+	}
+	s = store_stmt(st->store, root ?
+	    "UPDATE ca_gen SET root_crl = ?, root_crl_number = ?, "
+	    "root_crl_next = ? WHERE gen = ?" :
+	    "UPDATE ca_gen SET crl = ?, crl_number = ?, crl_next = ? "
+	    "WHERE gen = ?");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_blob(s, 1, der, n, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, number);
+	sqlite3_bind_int64(s, 3, next);
+	sqlite3_bind_int64(s, 4, g->gen);
+	r = store_step_done(st->store, s, "store CRL");
+out:
+	if (sess != NULL)
+		ca_signer()->close(sess);
+	OPENSSL_free(der);
+	X509_EXTENSION_free(ext);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+	return r;
+}
+
+/* Make the CRL covering certificates of generation gen (root or issuing)
+ * again, unless that generation is retired (no longer published). */
+static int
+crl_again(struct cust_state *st, int64_t gen, int root,
+    const struct ca_conf *conf)
+{
+	struct ca_gen *g = NULL;
+	int r;
+
+	if ((r = ca_gen_load(st, gen, &g)) != CUST_OK)
+		return r;
+	if (strcmp(g->state, "retired") != 0)
+		r = ca_crl_make(st, g, root, conf);
+	ca_gen_free(g);
+	return r;
+}
+
+int
+ca_revoke(struct cust_state *st, const char *actor, const char *serial,
+    const char *reason, json_t **resp_out)
+{
+	char hex[CA_SERIAL_HEXLEN], obj[CUST_MAX_FQDN + 16];
+	struct ca_conf conf;
+	sqlite3_stmt *s;
+	int64_t id = 0, gen = 0;
+	int code, rc, r, root = 0, conf_loaded = 0;
+
+	*resp_out = NULL;
+	snprintf(obj, sizeof(obj), "cert:%.64s", serial ? serial : "");
+	if ((r = ca_serial_norm(serial, hex, sizeof(hex))) != CUST_OK)
+		return ca_refuse(st, actor, "cert.revoke", obj, r);
+	snprintf(obj, sizeof(obj), "cert:%s", hex);
+	if ((code = ca_reason_code(reason)) < 0) {
+		cust_fail(CUST_E_INVAL, "unknown or unusable reason '%.64s' "
+		    "(one of unspecified, keyCompromise, cACompromise, "
+		    "affiliationChanged, superseded, cessationOfOperation, "
+		    "privilegeWithdrawn, aACompromise)", reason);
+		return ca_refuse(st, actor, "cert.revoke", obj, CUST_E_INVAL);
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
+		goto fail;
+	conf_loaded = 1;
+	if ((s = store_stmt(st->store, "SELECT id, kind, gen, status FROM cert "
+	    "WHERE serial = ?")) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *kind = (const char *)sqlite3_column_text(s, 1);
+		const char *status = (const char *)sqlite3_column_text(s, 3);
+
+		id = sqlite3_column_int64(s, 0);
+		gen = sqlite3_column_int64(s, 2);
+		root = strcmp(kind, "issuing") == 0 ||
+		    strcmp(kind, "cross") == 0;
+		if (strcmp(kind, "root") == 0)
+			r = cust_fail(CUST_E_INVAL, "serial %s is a root: "
+			    "roots are retired with ca rotate, not revoked",
+			    hex);
+		else if (strcmp(status, "revoked") == 0)
+			r = cust_fail(CUST_E_CONFLICT, "certificate %s is "
+			    "already revoked", hex);
+	} else if (rc == SQLITE_DONE)
+		r = cust_fail(CUST_E_NOTFOUND, "no certificate with serial %s",
+		    hex);
+	else
+		r = store_err(st->store, "read certificate");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		store_rollback(st->store);
+		ca_conf_clear(&conf);
+		return rc == SQLITE_ROW || rc == SQLITE_DONE ?
+		    ca_refuse(st, actor, "cert.revoke", obj, r) : r;
+	}
+	if ((r = ca_revoke_row(st, actor, id, code, NULL)) != CUST_OK ||
+	    (r = crl_again(st, gen, root, &conf)) != CUST_OK)
+		goto fail;
+	if ((s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+	    "WHERE id = ?")) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*resp_out = ca_cert_info_row(s);
+	sqlite3_reset(s);
+	if (*resp_out == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = store_commit(st->store)) != CUST_OK)
+		goto fail;
+	ca_conf_clear(&conf);
+	return CUST_OK;
+fail:
+	store_rollback(st->store);
+	json_decref(*resp_out);
+	*resp_out = NULL;
+	if (conf_loaded)
+		ca_conf_clear(&conf);
+	return r;
+}
+
+/* The stored CRL of g as a response object. */
+static int
+crl_json(const unsigned char *der, size_t len, int64_t gen, json_t **out)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl = NULL;
+	STACK_OF(X509_REVOKED) *revs;
+	ASN1_INTEGER *num = NULL;
+	BIO *b = NULL;
+	json_t *o = NULL, *serials = NULL;
+	char hex[CA_SERIAL_HEXLEN], t1[32], t2[32], *issuer = NULL, *pem;
+	long pemlen;
+	int i, r = CUST_E_INTERNAL;
+
+	*out = NULL;
+	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL)
+		return ca_ossl_fail(CUST_E_DB, "stored CRL unreadable");
+	if ((o = json_object()) == NULL || (serials = json_array()) == NULL ||
+	    (b = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_X509_CRL(b, crl) ||
+	    (pemlen = BIO_get_mem_data(b, &pem)) <= 0 ||
+	    (issuer = ca_name_text(X509_CRL_get_issuer(crl))) == NULL) {
+		r = ca_ossl_fail(CUST_E_NOMEM, "cannot encode CRL");
+		goto out;
+	}
+	revs = X509_CRL_get_REVOKED(crl);
+	for (i = 0; i < sk_X509_REVOKED_num(revs); i++) {
+		X509_REVOKED *rv = sk_X509_REVOKED_value(revs, i);
+
+		if (ca_serial_hex(X509_REVOKED_get0_serialNumber(rv), hex,
+		    sizeof(hex)) == CUST_OK)
+			json_array_append_new(serials, json_string(hex));
+	}
+	util_fmt_time(ca_time_of(X509_CRL_get0_lastUpdate(crl)), t1,
+	    sizeof(t1));
+	util_fmt_time(ca_time_of(X509_CRL_get0_nextUpdate(crl)), t2,
+	    sizeof(t2));
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	json_object_set_new(o, "generation", json_integer(gen));
+	json_object_set_new(o, "issuer", json_string(issuer));
+	json_object_set_new(o, "number", json_integer(num != NULL ?
+	    (json_int_t)ASN1_INTEGER_get(num) : 0));
+	json_object_set_new(o, "this_update", json_string(t1));
+	json_object_set_new(o, "next_update", json_string(t2));
+	json_object_set(o, "serials", serials);
+	json_object_set_new(o, "der", ca_json_b64(der, len));
+	json_object_set_new(o, "pem", json_stringn(pem, (size_t)pemlen));
+	*out = o;
+	o = NULL;
+	r = CUST_OK;
+out:
+	ASN1_INTEGER_free(num);
+	free(issuer);
+	BIO_free(b);
+	json_decref(serials);
+	json_decref(o);
+	X509_CRL_free(crl);
+	return r;
+}
+
+/* Read the stored CRL of gen; *due when it must be made again. */
+static int
+crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
+    size_t *len, int *due, char *state, size_t slen)
+{
+	sqlite3_stmt *s;
+	int rc, r = CUST_OK;
+
+	*der = NULL;
+	*len = 0;
+	*due = 1;
+	s = store_stmt(st->store, root ?
+	    "SELECT root_crl, root_crl_next, state FROM ca_gen WHERE gen = ?" :
+	    "SELECT crl, crl_next, state FROM ca_gen WHERE gen = ?");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		snprintf(state, slen, "%s", sqlite3_column_text(s, 2));
+		if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
+			*len = (size_t)sqlite3_column_bytes(s, 0);
+			if ((*der = malloc(*len)) == NULL)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+			else
+				memcpy(*der, sqlite3_column_blob(s, 0), *len);
+			*due = sqlite3_column_int64(s, 1) - util_now() <
+			    CA_CRL_MARGIN;
+		}
+	} else if (rc == SQLITE_DONE)
+		r = cust_fail(CUST_E_NOTFOUND, "no CA generation %lld",
+		    (long long)gen);
+	else
+		r = store_err(st->store, "read CRL");
+	sqlite3_reset(s);
+	return r;
+}
+
+/* Make the CRL of gen again in its own transaction, audited. */
+static int
+crl_refresh_one(struct cust_state *st, const char *actor, int64_t gen,
+    int root)
+{
+	struct ca_conf conf;
+	struct ca_gen *g = NULL;
+	char obj[32], detail[64];
+	int r;
+
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK) {
+		store_rollback(st->store);
+		return r;
+	}
+	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)gen);
+	snprintf(detail, sizeof(detail), "%s CRL", root ? "root" : "issuing");
+	if ((r = ca_gen_load(st, gen, &g)) != CUST_OK ||
+	    (r = ca_crl_make(st, g, root, &conf)) != CUST_OK ||
+	    (r = audit_append(st->audit, actor, "ca.crl", obj, "ok",
+	    detail)) != CUST_OK ||
+	    (r = store_commit(st->store)) != CUST_OK)
+		store_rollback(st->store);
+	ca_gen_free(g);
+	ca_conf_clear(&conf);
+	return r;
+}
+
+int
+ca_crl(struct cust_state *st, const char *actor, int64_t gen, int root,
+    json_t **resp_out)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char state[16] = "";
+	int due = 0, r;
+
+	*resp_out = NULL;
+	if (gen == 0) {
+		struct ca_gen *g = NULL;
+
+		if ((r = ca_gen_by_state(st, "active", &g)) != CUST_OK)
+			return r == CUST_E_NOTFOUND ? cust_fail(r, "no active "
+			    "CA generation (run custodyctl init)") : r;
+		gen = g->gen;
+		ca_gen_free(g);
+	}
+	if ((r = crl_read(st, gen, root, &der, &len, &due, state,
+	    sizeof(state))) != CUST_OK)
+		return r;
+	if (strcmp(state, "retired") == 0) {
+		free(der);
+		return cust_fail(CUST_E_NOTFOUND, "CA generation %lld is "
+		    "retired; its CRL is no longer published", (long long)gen);
+	}
+	if (due) {
+		free(der);
+		der = NULL;
+		if ((r = crl_refresh_one(st, actor, gen, root)) != CUST_OK ||
+		    (r = crl_read(st, gen, root, &der, &len, &due, state,
+		    sizeof(state))) != CUST_OK)
+			goto out;
+	}
+	r = der != NULL ? crl_json(der, len, gen, resp_out) :
+	    cust_fail(CUST_E_INTERNAL, "no CRL after making one");
+out:
+	free(der);
+	return r;
+}
+
+int
+ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
+{
+	sqlite3_stmt *s;
+	int64_t gens[16];
+	size_t n = 0, i;
+	int rc, r = CUST_OK, root;
+
+	*count_out = 0;
+	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state <> "
+	    "'retired' ORDER BY gen")) == NULL)
+		return CUST_E_DB;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 16)
+		gens[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	for (i = 0; i < n && r == CUST_OK; i++)
+		for (root = 0; root < 2 && r == CUST_OK; root++) {
+			unsigned char *der = NULL;
+			size_t len;
+			char state[16];
+			int due = 0;
+
+			r = crl_read(st, gens[i], root, &der, &len, &due, state,
+			    sizeof(state));
+			free(der);
+			if (r == CUST_OK && due &&
+			    (r = crl_refresh_one(st, actor, gens[i], root)) ==
+			    CUST_OK)
+				(*count_out)++;
+		}
+	return r;
+}

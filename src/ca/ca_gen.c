@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_gen.c - CA generations: creation at init, root rollover
+ * (rotate, activate, retire), the trust bundle and the public files.
+ *
+ * Rollover keeps one invariant: at every step every unexpired, unrevoked
+ * certificate verifies against the published bundle. The new root is in
+ * the bundle before anything is issued under it (rotate), the old root
+ * stays in it while anything issued under it is valid (retire refuses
+ * otherwise), and the two roots certify each other so that a relying party
+ * that knows only one of them can still build a path to the other's
+ * certificates.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "audit.h"
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "ca_int.h"
+
+/* Build and sign a CA certificate for subject/pub, issued by issuer (NULL:
+ * self-signed) with the key open in sess. */
+static int
+ca_cert_make(struct cust_state *st, X509_NAME *subject, EVP_PKEY *pub,
+    X509 *issuer, int pathlen, int64_t na, void *sess, const EVP_MD *md,
+    X509 **out)
+{
+	X509 *x = NULL;
+	ASN1_INTEGER *sn = NULL;
+	char hex[CA_SERIAL_HEXLEN], bc[64];
+	int64_t now = util_now();
+	int r = CUST_E_INTERNAL;
+
+	*out = NULL;
+	if ((x = X509_new()) == NULL ||
+	    !X509_set_version(x, X509_VERSION_3)) {
+		r = ca_ossl_fail(CUST_E_NOMEM, "cannot build CA certificate");
+		goto out;
+	}
+	if ((r = ca_serial_new(st, &sn, hex, sizeof(hex))) != CUST_OK)
+		goto out;
+	if (!X509_set_serialNumber(x, sn) ||
+	    !X509_set_subject_name(x, subject) ||
+	    !X509_set_issuer_name(x, issuer != NULL ?
+	    X509_get_subject_name(issuer) : subject) ||
+	    !X509_set_pubkey(x, pub)) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot build CA certificate");
+		goto out;
+	}
+	if (pathlen >= 0)
+		snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d",
+		    pathlen);
+	else
+		snprintf(bc, sizeof(bc), "critical,CA:TRUE");
+	if ((r = ca_set_validity(x, now - CA_BACKDATE, na)) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_basic_constraints, bc)) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_key_usage,
+	    "critical,keyCertSign,cRLSign")) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_subject_key_identifier, "hash")) !=
+	    CUST_OK ||
+	    (r = ca_ext_add(x, issuer, NID_authority_key_identifier,
+	    "keyid:always")) != CUST_OK)
+		goto out;
+	if ((r = ca_signer()->sign_cert(sess, x, md)) != CUST_OK)
+		goto out;
+	*out = x;
+	x = NULL;
+	r = CUST_OK;
+out:
+	ASN1_INTEGER_free(sn);
+	X509_free(x);
+	return r;
+}
+
+static int64_t
+min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+static int
+record_ca(struct cust_state *st, const char *kind, int64_t gen,
+    int64_t holder_gen, X509 *x)
+{
+	struct ca_certrec rec;
+	char holder[32];
+
+	if (x == NULL)
+		return CUST_OK;
+	snprintf(holder, sizeof(holder), "g%lld", (long long)holder_gen);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = kind;
+	rec.holder = holder;
+	rec.gen = gen;
+	rec.x = x;
+	return ca_cert_insert(st, &rec, NULL);
+}
+
+static int
+bind_der(sqlite3_stmt *s, int col, X509 *x, unsigned char **der)
+{
+	size_t len = 0;
+	int r;
+
+	*der = NULL;
+	if (x == NULL)
+		return CUST_OK;
+	if ((r = ca_der(x, der, &len)) != CUST_OK)
+		return r;
+	sqlite3_bind_blob(s, col, *der, (int)len, SQLITE_STATIC);
+	return CUST_OK;
+}
+
+static int
+insert_gen(struct cust_state *st, const struct ca_gen *g)
+{
+	unsigned char *d[4] = { NULL, NULL, NULL, NULL };
+	sqlite3_stmt *s;
+	int r, i;
+
+	if ((s = store_stmt(st->store, "INSERT INTO ca_gen(gen, state, "
+	    "key_type, digest, root_cert, issuing_cert, cross_up, cross_down, "
+	    "created, activated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, g->gen);
+	sqlite3_bind_text(s, 2, g->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, g->kt->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, g->kt->digest, -1, SQLITE_STATIC);
+	if ((r = bind_der(s, 5, g->root, &d[0])) != CUST_OK ||
+	    (r = bind_der(s, 6, g->issuing, &d[1])) != CUST_OK ||
+	    (r = bind_der(s, 7, g->cross_up, &d[2])) != CUST_OK ||
+	    (r = bind_der(s, 8, g->cross_down, &d[3])) != CUST_OK) {
+		sqlite3_reset(s);
+		goto out;
+	}
+	sqlite3_bind_int64(s, 9, g->created);
+	if (g->activated != 0)
+		sqlite3_bind_int64(s, 10, g->activated);
+	r = store_step_done(st->store, s, "record CA generation");
+out:
+	for (i = 0; i < 4; i++)
+		free(d[i]);
+	return r;
+}
+
+/*
+ * Make generation n inside the open transaction: keys (through the
+ * signer), root, issuing CA, and with a previous root the two
+ * cross-certificates; record everything, make both (empty) CRLs and audit.
+ */
+static int
+make_gen(struct cust_state *st, const char *actor, const char *action,
+    int64_t n, const struct ca_conf *c, struct ca_gen *prev,
+    const char *state, struct ca_gen **out)
+{
+	const struct ca_signer_ops *sg = ca_signer();
+	struct ca_gen *g = NULL;
+	EVP_PKEY *rpub = NULL, *ipub = NULL;
+	X509_NAME *rname = NULL, *iname = NULL;
+	void *rsess = NULL, *psess = NULL;
+	char cn[CA_NAME_MAX + 32], obj[32], detail[256], fp[65];
+	int64_t now = util_now(), rna, pna;
+	int r = CUST_E_INTERNAL;
+
+	*out = NULL;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	g->gen = n;
+	snprintf(g->state, sizeof(g->state), "%s", state);
+	g->kt = ca_keytype_find(c->key_type);
+	g->created = now;
+	g->activated = strcmp(state, "active") == 0 ? now : 0;
+	if (g->kt == NULL || (g->md = EVP_get_digestbyname(g->kt->digest)) ==
+	    NULL) {
+		r = cust_fail(CUST_E_INVAL, "unknown key type %s", c->key_type);
+		goto out;
+	}
+	if ((r = sg->keygen(st, n, "root", g->kt->name, &rpub)) != CUST_OK ||
+	    (r = sg->keygen(st, n, "issuing", g->kt->name, &ipub)) != CUST_OK ||
+	    (r = sg->open(st, n, "root", &rsess)) != CUST_OK)
+		goto out;
+	snprintf(cn, sizeof(cn), "%s G%lld", c->root_cn, (long long)n);
+	rname = ca_name(c->org, cn);
+	snprintf(cn, sizeof(cn), "%s G%lld", c->issuing_cn, (long long)n);
+	iname = ca_name(c->org, cn);
+	if (rname == NULL || iname == NULL) {
+		r = ca_ossl_fail(CUST_E_INVAL, "bad CA name");
+		goto out;
+	}
+	rna = now + (int64_t)c->root_days * CA_DAY;
+	if ((r = ca_cert_make(st, rname, rpub, NULL, c->root_pathlen, rna,
+	    rsess, g->md, &g->root)) != CUST_OK ||
+	    (r = ca_cert_make(st, iname, ipub, g->root, c->issuing_pathlen,
+	    min64(rna, now + (int64_t)c->issuing_days * CA_DAY), rsess, g->md,
+	    &g->issuing)) != CUST_OK)
+		goto out;
+	if (prev != NULL) {
+		pna = ca_time_of(X509_get0_notAfter(prev->root));
+		if ((r = sg->open(st, prev->gen, "root", &psess)) != CUST_OK ||
+		    (r = ca_cert_make(st, rname, rpub, prev->root,
+		    c->root_pathlen, min64(rna, pna), psess, prev->md,
+		    &g->cross_up)) != CUST_OK ||
+		    (r = ca_cert_make(st, X509_get_subject_name(prev->root),
+		    X509_get0_pubkey(prev->root), g->root, c->root_pathlen,
+		    min64(rna, pna), rsess, g->md, &g->cross_down)) != CUST_OK)
+			goto out;
+	}
+	if ((r = insert_gen(st, g)) != CUST_OK ||
+	    (r = record_ca(st, "root", n, n, g->root)) != CUST_OK ||
+	    (r = record_ca(st, "issuing", n, n, g->issuing)) != CUST_OK ||
+	    (prev != NULL && (r = record_ca(st, "cross", prev->gen, n,
+	    g->cross_up)) != CUST_OK) ||
+	    (prev != NULL && (r = record_ca(st, "cross", n, prev->gen,
+	    g->cross_down)) != CUST_OK) ||
+	    (r = ca_crl_make(st, g, 1, c)) != CUST_OK ||
+	    (r = ca_crl_make(st, g, 0, c)) != CUST_OK ||
+	    (r = ca_fingerprint(g->root, fp)) != CUST_OK)
+		goto out;
+	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)n);
+	snprintf(detail, sizeof(detail), "state=%s key_type=%s digest=%s "
+	    "root_sha256=%s%s", state, g->kt->name, g->kt->digest, fp,
+	    prev != NULL ? " cross-certified" : "");
+	if ((r = audit_append(st->audit, actor, action, obj, "ok", detail)) !=
+	    CUST_OK)
+		goto out;
+	*out = g;
+	g = NULL;
+	r = CUST_OK;
+out:
+	if (rsess != NULL)
+		sg->close(rsess);
+	if (psess != NULL)
+		sg->close(psess);
+	X509_NAME_free(rname);
+	X509_NAME_free(iname);
+	EVP_PKEY_free(rpub);
+	EVP_PKEY_free(ipub);
+	ca_gen_free(g);
+	return r;
+}
+
+int
+ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
+    json_t **gens_out)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	X509 *roots[16];
+	size_t n = 0, k;
+	json_t *gens = json_array();
+	sqlite3_stmt *s;
+	char *pem = NULL;
+	int rc, r = CUST_OK;
+
+	*pem_out = NULL;
+	if (gens_out != NULL)
+		*gens_out = NULL;
+	if (gens == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, "SELECT gen, root_cert FROM ca_gen "
+	    "WHERE state IN ('next', 'active', 'previous') ORDER BY gen")) ==
+	    NULL) {
+		json_decref(gens);
+		return CUST_E_DB;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 16) {
+		roots[n] = ca_x509_from_der(sqlite3_column_blob(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1));
+		if (roots[n] == NULL) {
+			r = CUST_E_DB;
+			break;
+		}
+		json_array_append_new(gens,
+		    json_integer(sqlite3_column_int64(s, 0)));
+		n++;
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(st->store, "read CA generations");
+	sqlite3_reset(s);
+	if (r == CUST_OK && n == 0)
+		r = cust_fail(CUST_E_NOTFOUND, "no CA (run custodyctl init)");
+	if (r == CUST_OK && (pem = ca_pem_certs(roots, n)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	if (r == CUST_OK && !EVP_Digest(pem, strlen(pem), md, &mdlen,
+	    EVP_sha256(), NULL))
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot hash the bundle");
+	for (k = 0; k < n; k++)
+		X509_free(roots[k]);
+	if (r != CUST_OK) {
+		free(pem);
+		json_decref(gens);
+		return r;
+	}
+	for (i = 0; i < mdlen && i < 32; i++) {
+		hash[2 * i] = digits[md[i] >> 4];
+		hash[2 * i + 1] = digits[md[i] & 0xf];
+	}
+	hash[64] = '\0';
+	*pem_out = pem;
+	if (gens_out != NULL)
+		*gens_out = gens;
+	else
+		json_decref(gens);
+	return CUST_OK;
+}
+
+int
+ca_bundle(struct cust_state *st, json_t **resp_out)
+{
+	char *pem = NULL, hash[65];
+	json_t *gens = NULL, *o;
+	int r;
+
+	*resp_out = NULL;
+	if ((r = ca_bundle_pem(st, &pem, hash, &gens)) != CUST_OK)
+		return r;
+	o = json_pack("{s:s, s:s, s:o}", "pem", pem, "version", hash,
+	    "generations", gens);
+	free(pem);
+	if (o == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	*resp_out = o;
+	return CUST_OK;
+}
+
+/* Write one public PEM file into DIR/ca. */
+static int
+public_file(const char *cadir, const char *name, X509 *const *v, size_t n)
+{
+	char *path = util_path(cadir, name), *pem = ca_pem_certs(v, n);
+	int r;
+
+	if (path == NULL || pem == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	else
+		r = util_write_file(path, pem, strlen(pem), 0644);
+	free(path);
+	free(pem);
+	return r;
+}
+
+int
+ca_public_files(struct cust_state *st)
+{
+	struct ca_gen *g = NULL, *prev = NULL;
+	sqlite3_stmt *s;
+	int64_t gens[16];
+	size_t n = 0, i;
+	char *cadir, *pem = NULL, hash[65], name[64];
+	int rc, r;
+
+	if ((cadir = util_path(st->dir, "ca")) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK)
+		goto out;
+	snprintf(name, sizeof(name), "%s/bundle.pem", cadir);
+	if ((r = util_write_file(name, pem, strlen(pem), 0644)) != CUST_OK)
+		goto out;
+	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state "
+	    "<> 'retired' ORDER BY gen")) == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 16)
+		gens[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	for (i = 0; i < n; i++) {
+		if ((r = ca_gen_load(st, gens[i], &g)) != CUST_OK)
+			goto out;
+		snprintf(name, sizeof(name), "root-g%lld.pem",
+		    (long long)g->gen);
+		if ((r = public_file(cadir, name, &g->root, 1)) != CUST_OK)
+			goto out;
+		snprintf(name, sizeof(name), "issuing-g%lld.pem",
+		    (long long)g->gen);
+		if ((r = public_file(cadir, name, &g->issuing, 1)) != CUST_OK)
+			goto out;
+		ca_gen_free(g);
+		g = NULL;
+	}
+	/* chain.pem: what a leaf of the active generation needs. */
+	if ((r = ca_gen_by_state(st, "active", &g)) != CUST_OK)
+		goto out;
+	r = ca_gen_by_state(st, "previous", &prev);
+	if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		goto out;
+	{
+		X509 *v[2] = { g->issuing, prev != NULL ? g->cross_up : NULL };
+
+		r = public_file(cadir, "chain.pem", v, 2);
+	}
+out:
+	ca_gen_free(g);
+	ca_gen_free(prev);
+	free(pem);
+	free(cadir);
+	return r;
+}
+
+static int
+count_gens(struct cust_state *st, int64_t *count_out, int64_t *max_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = store_stmt(st->store, "SELECT count(*), coalesce(max(gen), 0) "
+	    "FROM ca_gen")) == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	*count_out = sqlite3_column_int64(s, 0);
+	*max_out = sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store, "read CA");
+}
+
+/* Cert info of a CA certificate from its row. */
+static json_t *
+ca_info(struct cust_state *st, X509 *x)
+{
+	char hex[CA_SERIAL_HEXLEN];
+	sqlite3_stmt *s;
+	json_t *o = NULL;
+
+	if (x == NULL || ca_serial_hex(X509_get0_serialNumber(x), hex,
+	    sizeof(hex)) != CUST_OK)
+		return json_null();
+	if ((s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+	    "WHERE serial = ?")) == NULL)
+		return json_null();
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		o = ca_cert_info_row(s);
+	sqlite3_reset(s);
+	return o != NULL ? o : json_null();
+}
+
+static json_t *
+gen_json(struct cust_state *st, struct ca_gen *g)
+{
+	char t[32];
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "generation", json_integer(g->gen));
+	json_object_set_new(o, "state", json_string(g->state));
+	json_object_set_new(o, "key_type", json_string(g->kt->name));
+	json_object_set_new(o, "digest", json_string(g->kt->digest));
+	json_object_set_new(o, "root", ca_info(st, g->root));
+	json_object_set_new(o, "issuing", ca_info(st, g->issuing));
+	if (g->cross_up != NULL)
+		json_object_set_new(o, "cross_up", ca_info(st, g->cross_up));
+	if (g->cross_down != NULL)
+		json_object_set_new(o, "cross_down",
+		    ca_info(st, g->cross_down));
+	util_fmt_time(g->created, t, sizeof(t));
+	json_object_set_new(o, "created", json_string(t));
+	if (g->activated != 0) {
+		util_fmt_time(g->activated, t, sizeof(t));
+		json_object_set_new(o, "activated", json_string(t));
+	}
+	if (g->retired != 0) {
+		util_fmt_time(g->retired, t, sizeof(t));
+		json_object_set_new(o, "retired", json_string(t));
+	}
+	return o;
+}
+
+static int
+add_bundle_version(struct cust_state *st, json_t *o)
+{
+	char *pem = NULL, hash[65];
+	int r;
+
+	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK)
+		return r;
+	free(pem);
+	json_object_set_new(o, "bundle_version", json_string(hash));
+	return CUST_OK;
+}
+
+/*
+ * The end of every change of CA state: the bundle version into resp,
+ * commit, then the files that may only exist once committed (service keys
+ * and certificates, then the public ones). Before the commit a failure
+ * rolls everything back.
+ */
+static int
+commit_publish(struct cust_state *st, json_t *resp, struct ca_files *files)
+{
+	int r;
+
+	if ((r = add_bundle_version(st, resp)) != CUST_OK ||
+	    (r = store_commit(st->store)) != CUST_OK) {
+		store_rollback(st->store);
+		return r;
+	}
+	if (files != NULL && (r = ca_files_write(files)) != CUST_OK)
+		return r;
+	return ca_public_files(st);
+}
+
+int
+ca_init(struct cust_state *st, json_t *opts, const char *actor,
+    json_t **resp_out)
+{
+	struct ca_conf conf;
+	struct ca_issuer is;
+	struct ca_files files;
+	struct ca_gen *g = NULL;
+	int64_t count = 0, max = 0;
+	json_t *resp = NULL;
+	int r;
+
+	*resp_out = NULL;
+	memset(&is, 0, sizeof(is));
+	memset(&files, 0, sizeof(files));
+	if ((r = ca_conf_apply(&conf, opts)) != CUST_OK) {
+		ca_conf_clear(&conf);
+		return r;
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto out;
+	if ((r = count_gens(st, &count, &max)) != CUST_OK)
+		goto fail;
+	if (count != 0) {
+		r = cust_fail(CUST_E_EXISTS, "this state directory already has "
+		    "a CA");
+		goto fail;
+	}
+	if ((r = make_gen(st, actor, "ca.init", 1, &conf, NULL, "active", &g))
+	    != CUST_OK || (r = ca_conf_save(st, &conf)) != CUST_OK ||
+	    (r = ca_issuer_open(st, &is)) != CUST_OK ||
+	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
+		goto fail;
+	if ((resp = gen_json(st, g)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	json_object_set_new(resp, "profile", json_string(conf.profile));
+	if ((r = commit_publish(st, resp, &files)) == CUST_OK) {
+		*resp_out = resp;
+		resp = NULL;
+	}
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(resp);
+	ca_files_clear(&files);
+	ca_issuer_close(&is);
+	ca_gen_free(g);
+	ca_conf_clear(&conf);
+	return r;
+}
+
+int
+ca_show(struct cust_state *st, json_t **resp_out)
+{
+	sqlite3_stmt *s, *c;
+	int64_t gens[16];
+	size_t n = 0, i;
+	json_t *o = json_object(), *arr = json_array();
+	int rc, r = CUST_OK;
+
+	*resp_out = NULL;
+	if (o == NULL || arr == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_set(o, "generations", arr);
+	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen ORDER BY gen"))
+	    == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 16)
+		gens[n++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (n == 0) {
+		r = cust_fail(CUST_E_NOTFOUND, "no CA (run custodyctl init)");
+		goto out;
+	}
+	for (i = 0; i < n && r == CUST_OK; i++) {
+		struct ca_gen *g = NULL;
+		json_t *gj;
+
+		if ((r = ca_gen_load(st, gens[i], &g)) != CUST_OK)
+			break;
+		gj = gen_json(st, g);
+		ca_gen_free(g);
+		if (gj == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+		/* Walks the (gen, not_after) index of valid certificates. */
+		if ((c = store_stmt(st->store, "SELECT count(*) FROM cert "
+		    "WHERE gen = ? AND status = 'valid' AND not_after > ? AND "
+		    "kind IN ('device', 'server', 'admin', 'console')")) ==
+		    NULL) {
+			json_decref(gj);
+			r = CUST_E_DB;
+			break;
+		}
+		sqlite3_bind_int64(c, 1, gens[i]);
+		sqlite3_bind_int64(c, 2, util_now());
+		if (sqlite3_step(c) == SQLITE_ROW)
+			json_object_set_new(gj, "valid_certs",
+			    json_integer(sqlite3_column_int64(c, 0)));
+		sqlite3_reset(c);
+		json_array_append_new(arr, gj);
+	}
+	if (r == CUST_OK)
+		r = add_bundle_version(st, o);
+	if (r == CUST_OK) {
+		*resp_out = o;
+		o = NULL;
+	}
+out:
+	json_decref(arr);
+	json_decref(o);
+	return r;
+}
+
+/* A refusal of a rollover step after rolling back. */
+static int
+gen_refuse(struct cust_state *st, const char *actor, const char *action,
+    int code)
+{
+	store_rollback(st->store);
+	return ca_refuse(st, actor, action, "ca", code);
+}
+
+int
+ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
+    json_t **resp_out)
+{
+	struct ca_conf conf;
+	struct ca_gen *active = NULL, *other = NULL, *g = NULL;
+	int64_t count = 0, max = 0;
+	json_t *resp = NULL;
+	int r;
+
+	*resp_out = NULL;
+	memset(&conf, 0, sizeof(conf));
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
+		goto fail;
+	if ((r = ca_conf_merge(&conf, opts)) != CUST_OK) {
+		r = gen_refuse(st, actor, "ca.rotate", r);
+		goto out;
+	}
+	if ((r = ca_gen_by_state(st, "next", &other)) == CUST_OK) {
+		cust_fail(CUST_E_CONFLICT, "generation %lld is already waiting "
+		    "for activation (ca rotate --activate)",
+		    (long long)other->gen);
+		r = gen_refuse(st, actor, "ca.rotate", CUST_E_CONFLICT);
+		goto out;
+	}
+	if (r != CUST_E_NOTFOUND)
+		goto fail;
+	if ((r = ca_gen_by_state(st, "previous", &other)) == CUST_OK) {
+		cust_fail(CUST_E_CONFLICT, "generation %lld must be retired "
+		    "first (ca rotate --retire-old)", (long long)other->gen);
+		r = gen_refuse(st, actor, "ca.rotate", CUST_E_CONFLICT);
+		goto out;
+	}
+	if (r != CUST_E_NOTFOUND)
+		goto fail;
+	if ((r = ca_gen_by_state(st, "active", &active)) != CUST_OK ||
+	    (r = count_gens(st, &count, &max)) != CUST_OK ||
+	    (r = make_gen(st, actor, "ca.rotate", max + 1, &conf, active,
+	    "next", &g)) != CUST_OK ||
+	    (r = ca_conf_save(st, &conf)) != CUST_OK)
+		goto fail;
+	if ((resp = gen_json(st, g)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = commit_publish(st, resp, NULL)) == CUST_OK) {
+		*resp_out = resp;
+		resp = NULL;
+	}
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(resp);
+	ca_gen_free(active);
+	ca_gen_free(other);
+	ca_gen_free(g);
+	ca_conf_clear(&conf);
+	return r;
+}
+
+static int
+set_state(struct cust_state *st, int64_t gen, const char *state)
+{
+	sqlite3_stmt *s;
+
+	s = store_stmt(st->store, "UPDATE ca_gen SET state = ?2, "
+	    "activated = CASE WHEN ?2 = 'active' THEN ?3 ELSE activated END, "
+	    "retired = CASE WHEN ?2 = 'retired' THEN ?3 ELSE retired END "
+	    "WHERE gen = ?1");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, util_now());
+	return store_step_done(st->store, s, "change CA generation state");
+}
+
+/* Revoke (superseded) the valid end-entity certificates of gen, of the
+ * service kinds only (service) or of every kind; *n_out = how many. */
+static int
+supersede_gen(struct cust_state *st, const char *actor, int64_t gen,
+    int service, const char *why, int64_t *n_out)
+{
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc, r = CUST_OK;
+
+	*n_out = 0;
+	/* One at a time: each revocation changes the rows the query walks. */
+	for (;;) {
+		s = store_stmt(st->store, service ?
+		    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
+		    "AND not_after > ? AND kind IN ('server', 'admin') LIMIT 1" :
+		    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
+		    "AND not_after > ? AND kind IN ('device', 'server', "
+		    "'admin', 'console') LIMIT 1");
+		if (s == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_int64(s, 1, gen);
+		sqlite3_bind_int64(s, 2, util_now());
+		rc = sqlite3_step(s);
+		id = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			return CUST_OK;
+		if (rc != SQLITE_ROW)
+			return store_err(st->store, "read certificates");
+		if ((r = ca_revoke_row(st, actor, id, 4, why)) != CUST_OK)
+			return r;
+		(*n_out)++;
+	}
+}
+
+int
+ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
+{
+	struct ca_conf conf;
+	struct ca_issuer is;
+	struct ca_files files;
+	struct ca_gen *next = NULL, *active = NULL;
+	char obj[32], detail[128];
+	int64_t n = 0;
+	json_t *resp = NULL;
+	int r;
+
+	*resp_out = NULL;
+	memset(&conf, 0, sizeof(conf));
+	memset(&is, 0, sizeof(is));
+	memset(&files, 0, sizeof(files));
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
+		goto fail;
+	if ((r = ca_gen_by_state(st, "next", &next)) == CUST_E_NOTFOUND) {
+		cust_fail(r, "no generation is waiting for activation (ca "
+		    "rotate first)");
+		r = gen_refuse(st, actor, "ca.activate", r);
+		goto out;
+	}
+	if (r != CUST_OK ||
+	    (r = ca_gen_by_state(st, "active", &active)) != CUST_OK ||
+	    (r = set_state(st, active->gen, "previous")) != CUST_OK ||
+	    (r = set_state(st, next->gen, "active")) != CUST_OK)
+		goto fail;
+	/* The service's own certificates move to the new generation now, so
+	 * that they never hold back the retirement of the old one. */
+	if ((r = supersede_gen(st, actor, active->gen, 1, "ca-activate", &n))
+	    != CUST_OK || (r = ca_crl_make(st, active, 0, &conf)) != CUST_OK ||
+	    (r = ca_issuer_open(st, &is)) != CUST_OK ||
+	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
+		goto fail;
+	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)next->gen);
+	snprintf(detail, sizeof(detail), "generation %lld active, %lld "
+	    "previous", (long long)next->gen, (long long)active->gen);
+	if ((r = audit_append(st->audit, actor, "ca.activate", obj, "ok",
+	    detail)) != CUST_OK)
+		goto fail;
+	if ((resp = gen_json(st, is.g)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	json_object_set_new(resp, "previous", json_integer(active->gen));
+	if ((r = commit_publish(st, resp, &files)) == CUST_OK) {
+		*resp_out = resp;
+		resp = NULL;
+	}
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(resp);
+	ca_files_clear(&files);
+	ca_issuer_close(&is);
+	ca_gen_free(next);
+	ca_gen_free(active);
+	ca_conf_clear(&conf);
+	return r;
+}
+
+/* The first valid end-entity certificate of gen, for a message. */
+static int
+valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
+    char *example, size_t len)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	example[0] = '\0';
+	if ((s = store_stmt(st->store, "SELECT count(*), min(serial || ' (' || "
+	    "kind || ' ' || holder || ')') FROM cert WHERE gen = ? AND status = "
+	    "'valid' AND not_after > ? AND kind IN ('device', 'server', "
+	    "'admin', 'console')")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	sqlite3_bind_int64(s, 2, util_now());
+	rc = sqlite3_step(s);
+	*count_out = sqlite3_column_int64(s, 0);
+	if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+		snprintf(example, len, "%s", sqlite3_column_text(s, 1));
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store, "read "
+	    "certificates");
+}
+
+int
+ca_retire(struct cust_state *st, const char *actor, int force,
+    json_t **resp_out)
+{
+	struct ca_gen *prev = NULL;
+	char obj[32], detail[128], example[CUST_MAX_FQDN + 64];
+	int64_t left = 0, revoked = 0;
+	json_t *resp = NULL;
+	int r;
+
+	*resp_out = NULL;
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = ca_gen_by_state(st, "previous", &prev)) == CUST_E_NOTFOUND) {
+		cust_fail(r, "no previous generation to retire");
+		r = gen_refuse(st, actor, "ca.retire", r);
+		goto out;
+	}
+	if (r != CUST_OK ||
+	    (r = valid_left(st, prev->gen, &left, example, sizeof(example))) !=
+	    CUST_OK)
+		goto fail;
+	if (left > 0 && !force) {
+		cust_fail(CUST_E_CONFLICT, "%lld certificate%s issued under "
+		    "generation %lld %s still valid (e.g. %s); renew or revoke "
+		    "them first, or retire with --force (which revokes them)",
+		    (long long)left, left == 1 ? "" : "s",
+		    (long long)prev->gen, left == 1 ? "is" : "are", example);
+		r = gen_refuse(st, actor, "ca.retire", CUST_E_CONFLICT);
+		goto out;
+	}
+	if ((left > 0 && (r = supersede_gen(st, actor, prev->gen, 0,
+	    "ca-retire-forced", &revoked)) != CUST_OK) ||
+	    (r = set_state(st, prev->gen, "retired")) != CUST_OK)
+		goto fail;
+	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)prev->gen);
+	snprintf(detail, sizeof(detail), "retired%s, %lld certificates "
+	    "revoked", force ? " (forced)" : "", (long long)revoked);
+	if ((r = audit_append(st->audit, actor, "ca.retire", obj, "ok",
+	    detail)) != CUST_OK)
+		goto fail;
+	if ((resp = json_pack("{s:I, s:s, s:I}", "generation",
+	    (json_int_t)prev->gen, "state", "retired", "revoked",
+	    (json_int_t)revoked)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = commit_publish(st, resp, NULL)) == CUST_OK) {
+		*resp_out = resp;
+		resp = NULL;
+	}
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(resp);
+	ca_gen_free(prev);
+	return r;
+}

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_int.h - internals shared by the files of the CA module.
+ *
+ * ca_x509.c   keys, names, extensions, serials, encodings, OpenSSL errors
+ * ca_csr.c    CSR parsing and policy checks (the untrusted parser)
+ * ca_signer.c the sealed-key signer (the only code that unseals CA keys)
+ * ca_db.c     configuration, generations and certificate rows
+ * ca_gen.c    init, rotation, bundle, public files
+ * ca_issue.c  device, console and service certificates; batches
+ * ca_crl.c    revocation and CRLs
+ */
+#ifndef CUST_CA_INT_H
+#define CUST_CA_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca.h"
+
+struct cust_state;
+struct seal_secret;
+
+/* Key types: name, algorithm, size or curve, and the digest it signs with. */
+struct ca_keytype {
+	const char *name;	/* "rsa3072" */
+	int rsa_bits;		/* 0 for EC */
+	const char *curve;	/* "P-256"; NULL for RSA */
+	const char *digest;	/* "SHA384" */
+};
+
+/* The key type named name, or NULL. */
+const struct ca_keytype *ca_keytype_find(const char *name);
+
+/* Configuration kept in meta "ca.config" (JSON, see ca.h). */
+struct ca_conf {
+	char key_type[16];
+	char profile[16];
+	char org[CA_NAME_MAX + 1];
+	char root_cn[CA_NAME_MAX + 1];
+	char issuing_cn[CA_NAME_MAX + 1];
+	int root_days, issuing_days, leaf_days, console_days;
+	int renew_days, crl_days;
+	int root_pathlen, issuing_pathlen;
+	json_t *server_names;	/* array of strings; owned */
+};
+
+#define CA_PROFILE_DEFAULT	"default"
+#define CA_PROFILE_LEGACY	"legacy-amt"
+#define CA_DAY			86400
+/* Leaf notBefore is back-dated this far for devices with a slow clock. */
+#define CA_BACKDATE		300
+/* A CRL is made again when its nextUpdate is this close. */
+#define CA_CRL_MARGIN		CA_DAY
+
+/* Fill c with defaults, then apply opts (may be NULL). CUST_E_INVAL with a
+ * message for unknown members or bad values. ca_conf_clear() frees. */
+int ca_conf_apply(struct ca_conf *c, json_t *opts);
+void ca_conf_clear(struct ca_conf *c);
+/* Apply opts on top of a loaded configuration (ca rotate). */
+int ca_conf_merge(struct ca_conf *c, json_t *opts);
+int ca_conf_load(struct cust_state *st, struct ca_conf *c);
+int ca_conf_save(struct cust_state *st, const struct ca_conf *c);
+
+/* A generation as loaded from ca_gen. */
+struct ca_gen {
+	int64_t gen;
+	char state[12];
+	const struct ca_keytype *kt;
+	const EVP_MD *md;
+	X509 *root;
+	X509 *issuing;
+	X509 *cross_up;		/* this root certified by the previous root */
+	X509 *cross_down;	/* the previous root certified by this root */
+	int64_t created, activated, retired;
+};
+
+/* Load generation gen; CUST_E_NOTFOUND when absent. ca_gen_free(). */
+int ca_gen_load(struct cust_state *st, int64_t gen, struct ca_gen **out);
+/* The generation in state (active, next, previous); CUST_E_NOTFOUND. */
+int ca_gen_by_state(struct cust_state *st, const char *state,
+    struct ca_gen **out);
+void ca_gen_free(struct ca_gen *g);
+
+/* A certificate about to be recorded. */
+struct ca_certrec {
+	const char *kind;
+	const char *holder;
+	int64_t gen;
+	int64_t device_id;	/* 0: none */
+	int64_t csr_id;		/* 0: none */
+	X509 *x;		/* borrowed */
+};
+
+/* Insert a cert row; *id_out (may be NULL) = its id. */
+int ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
+    int64_t *id_out);
+/* Cert info JSON (see ca.h) for a certificate just made. */
+json_t *ca_cert_info(const struct ca_certrec *rec);
+/* Cert info JSON from a row selected with CA_CERT_COLS. */
+#define CA_CERT_COLS "id, serial, kind, gen, holder, subject, not_before, " \
+	"not_after, status, revoked, reason, sha256"
+json_t *ca_cert_info_row(sqlite3_stmt *s);
+/* Insert a CSR row for device_id; *id_out = its id. */
+int ca_csr_insert(struct cust_state *st, int64_t device_id, X509_REQ *req,
+    int64_t *id_out);
+/* Is serial (normalised hex) in use? 1 yes, 0 no, < 0 error. */
+int ca_serial_used(struct cust_state *st, const char *hex);
+
+/* ca_x509.c */
+
+/* Fail with code and msg, with the OpenSSL error queue appended (and
+ * cleared). Returns code. */
+int ca_ossl_fail(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Generate a key of type kt; new key (EVP_PKEY_free). */
+int ca_key_generate(const struct ca_keytype *kt, EVP_PKEY **out);
+/* A fresh random serial not yet used: ASN1 form (new) and hex. */
+int ca_serial_new(struct cust_state *st, ASN1_INTEGER **out, char *hex,
+    size_t hexlen);
+/* Upper-case hex of an ASN1 serial into hex; CUST_E_INVAL if too long. */
+int ca_serial_hex(const ASN1_INTEGER *ai, char *hex, size_t hexlen);
+/* Name from O (may be NULL or "") and CN. new name (X509_NAME_free). */
+X509_NAME *ca_name(const char *org, const char *cn);
+/* RFC 2253 text of a name; new string (free()). */
+char *ca_name_text(const X509_NAME *n);
+/* Add one extension by OpenSSL's text form (trusted, built here). */
+int ca_ext_add(X509 *x, X509 *issuer, int nid, const char *value);
+/* Set validity to [nb, na] (seconds since the epoch). */
+int ca_set_validity(X509 *x, int64_t nb, int64_t na);
+/* notAfter / notBefore of x as seconds since the epoch. */
+int64_t ca_time_of(const ASN1_TIME *t);
+/* SHA-256 of the DER of x as lower-case hex (65 bytes). */
+int ca_fingerprint(X509 *x, char out[65]);
+/* PEM of one or more certificates appended to a new string (free()). */
+char *ca_pem_certs(X509 *const *v, size_t n);
+/* PEM of a private key into a new secret (seal_secret_free). */
+int ca_pem_key(EVP_PKEY *key, struct seal_secret **out);
+/* DER of x as a new buffer; *len_out its length. */
+int ca_der(X509 *x, unsigned char **out, size_t *len_out);
+/* X509 from DER; NULL with the error set on failure. */
+X509 *ca_x509_from_der(const void *der, size_t len);
+/* base64 of buf as a new JSON string. */
+json_t *ca_json_b64(const void *buf, size_t len);
+/* Decode base64 (standard alphabet, whitespace ignored): new buffer. */
+int ca_b64_decode(const char *in, unsigned char **out, size_t *len_out);
+/* Validate a console name; CUST_E_INVAL with a message. */
+int ca_valid_name(const char *name);
+
+/* ca_csr.c: parse and check, returning the parsed request (new). */
+int ca_csr_parse(const void *buf, size_t len, const char *fqdn,
+    X509_REQ **req_out, json_t **info_out);
+
+/* ca_signer.c */
+const struct ca_signer_ops *ca_signer(void);
+
+/* ca_issue.c: an issuer = active generation + open signer session. */
+struct ca_issuer {
+	struct ca_gen *g;	/* owned */
+	struct ca_gen *prev;	/* previous generation, when one; owned */
+	void *sess;		/* signer session of g's issuing key */
+	struct ca_conf conf;
+};
+int ca_issuer_open(struct cust_state *st, struct ca_issuer *is);
+void ca_issuer_close(struct ca_issuer *is);
+
+/* What an end-entity certificate is for. */
+struct ca_leaf {
+	const char *kind;		/* device, server, admin, console */
+	const char *holder;
+	const char *cn;
+	const char *san;		/* OpenSSL SAN text or NULL */
+	const char *eku;		/* OpenSSL EKU text */
+	int64_t device_id, csr_id;
+	int days;
+	EVP_PKEY *pub;			/* borrowed */
+	const char *actor;		/* audit: who */
+	const char *action;		/* audit: "cert.sign" ... */
+};
+/* Build, sign and record a leaf inside the open transaction; audit it with
+ * action and object. *x_out new; *info_out new cert info. */
+int ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 **x_out, json_t **info_out);
+/* Chain PEM for a leaf of is (leaf + issuing [+ cross]), new string. */
+char *ca_chain_pem(struct ca_issuer *is, X509 *leaf);
+/* Issue a server-side-keyed leaf (key PEM into *key_out). */
+int ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
+    struct ca_leaf *lf, const char *key_type, X509 **x_out,
+    struct seal_secret **key_out, json_t **info_out);
+/* (Re)issue DIR/tls/server.{crt,key} and DIR/admin/admin.{crt,key} under
+ * is inside the open transaction. Files are written by the caller after
+ * commit through ca_files_write(). */
+struct ca_files;
+int ca_service_certs(struct cust_state *st, struct ca_issuer *is,
+    const char *actor, struct ca_files *files);
+
+/* Files to write after a successful commit (cert PEMs, keys 0600). */
+struct ca_files {
+	size_t n;
+	struct {
+		char *path;
+		struct seal_secret *data;
+		unsigned mode;
+	} f[8];
+};
+int ca_files_add(struct ca_files *fs, const char *dir, const char *name,
+    const void *data, size_t len, unsigned mode);
+int ca_files_write(struct ca_files *fs);
+void ca_files_clear(struct ca_files *fs);
+
+/* ca_gen.c: refresh DIR/ca public files (bundle, roots, chain). */
+int ca_public_files(struct cust_state *st);
+int ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
+    json_t **gens_out);
+
+/* ca_crl.c: make and store the CRL of g (root or issuing) in the open
+ * transaction. */
+int ca_crl_make(struct cust_state *st, struct ca_gen *g, int root,
+    const struct ca_conf *conf);
+/* Revoke row id (valid) with reason at time now, in the open transaction;
+ * audit with actor. Caller regenerates CRLs. */
+int ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
+    int reason, const char *why);
+
+/* Audit a refusal: keeps the current error message, returns code. */
+int ca_refuse(struct cust_state *st, const char *actor, const char *action,
+    const char *object, int code);
+/* Audit object for a holder of kind (the FQDN, "console:x", "service:x",
+ * "ca:gN") into buf. */
+void ca_object(char *buf, size_t len, const char *kind, const char *holder);
+
+#endif

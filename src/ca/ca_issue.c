@@ -1,0 +1,943 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_issue.c - end-entity certificates: device certificates from
+ * CSRs, server-side keyed certificates with PKCS#12, renewal, batches, and
+ * the service's own TLS and admin certificates.
+ *
+ * Every issuance follows one shape: refuse early (and audit the refusal)
+ * before anything is written; then, in one store transaction, open the
+ * issuer (active generation + a signer session), build and sign the
+ * certificate, record it and its audit entry, and commit; only a committed
+ * certificate is ever returned.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "cred.h"
+#include "err.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "ca_int.h"
+
+#define P12_PWLEN	24
+
+void
+ca_object(char *buf, size_t len, const char *kind, const char *holder)
+{
+	const char *prefix = "ca";
+
+	/* Devices are audited under their FQDN, like the rest of custody. */
+	if (strcmp(kind, "device") == 0) {
+		snprintf(buf, len, "%.*s", CUST_MAX_FQDN,
+		    holder != NULL ? holder : "");
+		return;
+	}
+	if (strcmp(kind, "console") == 0)
+		prefix = kind;
+	else if (strcmp(kind, "server") == 0 || strcmp(kind, "admin") == 0)
+		prefix = "service";
+	snprintf(buf, len, "%s:%.*s", prefix, CUST_MAX_FQDN,
+	    holder != NULL ? holder : "");
+}
+
+/*
+ * A refusal is recorded even though nothing else is: who asked for what
+ * and why it was refused. It runs outside any transaction that is about to
+ * roll back, so the record survives; the caller's error message is kept.
+ */
+int
+ca_refuse(struct cust_state *st, const char *actor, const char *action,
+    const char *object, int code)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+	if (audit_append(st->audit, actor, action, object, "refused", msg) !=
+	    CUST_OK)
+		return cust_fail(code, "%s (the refusal could not be audited: "
+		    "%s)", msg, cust_errmsg());
+	return cust_fail(code, "%s", msg);
+}
+
+int
+ca_issuer_open(struct cust_state *st, struct ca_issuer *is)
+{
+	int r;
+
+	memset(is, 0, sizeof(*is));
+	if ((r = ca_conf_load(st, &is->conf)) != CUST_OK)
+		return r;
+	if ((r = ca_gen_by_state(st, "active", &is->g)) != CUST_OK) {
+		if (r == CUST_E_NOTFOUND)
+			r = cust_fail(CUST_E_NOTFOUND, "no active CA "
+			    "generation (run custodyctl init)");
+		goto fail;
+	}
+	r = ca_gen_by_state(st, "previous", &is->prev);
+	if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		goto fail;
+	return CUST_OK;
+fail:
+	ca_issuer_close(is);
+	return r;
+}
+
+void
+ca_issuer_close(struct ca_issuer *is)
+{
+	if (is->sess != NULL)
+		ca_signer()->close(is->sess);
+	ca_gen_free(is->g);
+	ca_gen_free(is->prev);
+	ca_conf_clear(&is->conf);
+	memset(is, 0, sizeof(*is));
+}
+
+char *
+ca_chain_pem(struct ca_issuer *is, X509 *leaf)
+{
+	/* During a rollover the new root, certified by the old one, lets a
+	 * relying party that only knows the old root verify new leaves. */
+	X509 *v[3] = { leaf, is->g->issuing,
+	    is->prev != NULL ? is->g->cross_up : NULL };
+
+	return ca_pem_certs(v, 3);
+}
+
+int
+ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 **x_out, json_t **info_out)
+{
+	X509 *x = NULL;
+	X509_NAME *subj = NULL;
+	ASN1_INTEGER *sn = NULL;
+	struct ca_certrec rec;
+	json_t *info = NULL;
+	char hex[CA_SERIAL_HEXLEN], obj[CUST_MAX_FQDN + 16], detail[256];
+	char na_txt[32];
+	int64_t now = util_now(), na, ina;
+	int ec = EVP_PKEY_get_base_id(lf->pub) == EVP_PKEY_EC;
+	int r = CUST_E_INTERNAL, long_cn = strlen(lf->cn) > 64;
+
+	*x_out = NULL;
+	*info_out = NULL;
+	if (is->sess == NULL && (r = ca_signer()->open(st, is->g->gen,
+	    "issuing", &is->sess)) != CUST_OK)
+		return r;
+	na = now + (int64_t)lf->days * CA_DAY;
+	ina = ca_time_of(X509_get0_notAfter(is->g->issuing));
+	if (na > ina)
+		na = ina;	/* never outlive the issuer */
+	if (na <= now + CA_DAY)
+		return cust_fail(CUST_E_CONFLICT, "the issuing CA of "
+		    "generation %lld expires too soon; rotate the CA",
+		    (long long)is->g->gen);
+	if ((x = X509_new()) == NULL ||
+	    !X509_set_version(x, X509_VERSION_3) ||
+	    (subj = long_cn ? X509_NAME_new() : ca_name(NULL, lf->cn)) ==
+	    NULL) {
+		r = ca_ossl_fail(CUST_E_NOMEM, "cannot build certificate");
+		goto out;
+	}
+	if ((r = ca_serial_new(st, &sn, hex, sizeof(hex))) != CUST_OK)
+		goto out;
+	if (!X509_set_serialNumber(x, sn) || !X509_set_subject_name(x, subj) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(is->g->issuing)) ||
+	    !X509_set_pubkey(x, lf->pub)) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot build certificate");
+		goto out;
+	}
+	if ((r = ca_set_validity(x, now - CA_BACKDATE, na)) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_basic_constraints,
+	    "critical,CA:FALSE")) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_key_usage, ec ?
+	    "critical,digitalSignature" :
+	    "critical,digitalSignature,keyEncipherment")) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_ext_key_usage, lf->eku)) != CUST_OK ||
+	    (r = ca_ext_add(x, NULL, NID_subject_key_identifier, "hash")) !=
+	    CUST_OK ||
+	    (r = ca_ext_add(x, is->g->issuing, NID_authority_key_identifier,
+	    "keyid:always")) != CUST_OK)
+		goto out;
+	/* Without a CN (FQDN over 64 characters) the SAN carries the name
+	 * and must be critical (RFC 5280 4.2.1.6). */
+	if (lf->san != NULL) {
+		char san[1024];
+
+		snprintf(san, sizeof(san), "%s%s", long_cn ? "critical," : "",
+		    lf->san);
+		if ((r = ca_ext_add(x, NULL, NID_subject_alt_name, san)) !=
+		    CUST_OK)
+			goto out;
+	}
+	if ((r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK)
+		goto out;
+	rec.kind = lf->kind;
+	rec.holder = lf->holder;
+	rec.gen = is->g->gen;
+	rec.device_id = lf->device_id;
+	rec.csr_id = lf->csr_id;
+	rec.x = x;
+	if ((r = ca_cert_insert(st, &rec, NULL)) != CUST_OK)
+		goto out;
+	if ((info = ca_cert_info(&rec)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	util_fmt_time(na, na_txt, sizeof(na_txt));
+	snprintf(detail, sizeof(detail), "serial=%s generation=%lld "
+	    "not_after=%s", hex, (long long)is->g->gen, na_txt);
+	ca_object(obj, sizeof(obj), lf->kind, lf->holder);
+	if ((r = audit_append(st->audit, lf->actor, lf->action, obj, "ok",
+	    detail)) != CUST_OK)
+		goto out;
+	*x_out = x;
+	x = NULL;
+	*info_out = info;
+	info = NULL;
+	r = CUST_OK;
+out:
+	json_decref(info);
+	ASN1_INTEGER_free(sn);
+	X509_NAME_free(subj);
+	X509_free(x);
+	return r;
+}
+
+int
+ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
+    struct ca_leaf *lf, const char *key_type, X509 **x_out,
+    struct seal_secret **key_out, json_t **info_out)
+{
+	const struct ca_keytype *kt = ca_keytype_find(key_type);
+	EVP_PKEY *key = NULL;
+	int r;
+
+	*x_out = NULL;
+	*key_out = NULL;
+	*info_out = NULL;
+	if (kt == NULL)
+		return cust_fail(CUST_E_INVAL, "unknown key type %s", key_type);
+	if ((r = ca_key_generate(kt, &key)) != CUST_OK)
+		return r;
+	lf->pub = key;
+	if ((r = ca_leaf_issue(st, is, lf, x_out, info_out)) == CUST_OK &&
+	    (r = ca_pem_key(key, key_out)) != CUST_OK) {
+		X509_free(*x_out);
+		*x_out = NULL;
+		json_decref(*info_out);
+		*info_out = NULL;
+	}
+	lf->pub = NULL;
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* Add "certificate" and "chain" PEM to an issuance response. */
+static int
+add_pems(json_t *resp, struct ca_issuer *is, X509 *x)
+{
+	char *leaf = ca_pem_certs(&x, 1), *chain = ca_chain_pem(is, x);
+	int r = CUST_OK;
+
+	if (leaf == NULL || chain == NULL ||
+	    json_object_set_new(resp, "certificate", json_string(leaf)) ||
+	    json_object_set_new(resp, "chain", json_string(chain)))
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	free(leaf);
+	free(chain);
+	return r;
+}
+
+/*
+ * Refuse a device request before anything is written: the name, the size,
+ * the registration and (when req_out) the CSR. Each refusal is audited
+ * against the device it names.
+ */
+static int
+device_precheck(struct cust_state *st, const char *actor, const char *action,
+    const char *fqdn, const void *csr, size_t len, int64_t *id_out,
+    X509_REQ **req_out)
+{
+	char obj[CUST_MAX_FQDN + 16];
+	int r;
+
+	*id_out = 0;
+	ca_object(obj, sizeof(obj), "device", fqdn);
+	if (fqdn == NULL || util_valid_fqdn(fqdn) != CUST_OK) {
+		cust_fail(CUST_E_INVAL, "'%.64s' is not a valid FQDN",
+		    fqdn != NULL ? fqdn : "");
+		return ca_refuse(st, actor, action, obj, CUST_E_INVAL);
+	}
+	if (req_out != NULL && len > CA_CSR_MAX) {
+		cust_fail(CUST_E_TOOBIG, "the CSR is %zu bytes, over the limit "
+		    "of %d", len, CA_CSR_MAX);
+		return ca_refuse(st, actor, action, obj, CUST_E_TOOBIG);
+	}
+	r = cred_device_find(st, fqdn, id_out);
+	if (r == CUST_E_NOTFOUND) {
+		cust_fail(r, "device %s is not registered (custodyctl device "
+		    "add %s)", fqdn, fqdn);
+		return ca_refuse(st, actor, action, obj, r);
+	}
+	if (r != CUST_OK)
+		return r;
+	if (req_out != NULL &&
+	    (r = ca_csr_parse(csr, len, fqdn, req_out, NULL)) != CUST_OK)
+		return ca_refuse(st, actor, action, obj, r);
+	return CUST_OK;
+}
+
+/* The device certificate for req, inside the open transaction. */
+static int
+device_issue(struct cust_state *st, struct ca_issuer *is, const char *actor,
+    const char *action, const char *fqdn, int64_t device_id, X509_REQ *req,
+    int64_t csr_id, int days, json_t **resp_out)
+{
+	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
+	struct ca_leaf lf;
+	X509 *x = NULL;
+	json_t *info = NULL;
+	int r;
+
+	*resp_out = NULL;
+	snprintf(name, sizeof(name), "%s", fqdn);
+	util_lower(name);
+	snprintf(san, sizeof(san), "DNS:%s", name);
+	if (csr_id == 0 &&
+	    (r = ca_csr_insert(st, device_id, req, &csr_id)) != CUST_OK)
+		return r;
+	memset(&lf, 0, sizeof(lf));
+	lf.kind = "device";
+	lf.holder = name;
+	lf.cn = name;
+	lf.san = san;
+	lf.eku = "serverAuth";
+	lf.device_id = device_id;
+	lf.csr_id = csr_id;
+	lf.days = days > 0 ? days : is->conf.leaf_days;
+	lf.pub = X509_REQ_get0_pubkey(req);
+	lf.actor = actor;
+	lf.action = action;
+	if ((r = ca_leaf_issue(st, is, &lf, &x, &info)) != CUST_OK)
+		return r;
+	if ((r = add_pems(info, is, x)) != CUST_OK) {
+		json_decref(info);
+		info = NULL;
+	}
+	X509_free(x);
+	*resp_out = info;
+	return r;
+}
+
+static int
+check_days(struct cust_state *st, const char *actor, const char *action,
+    const char *fqdn, int days)
+{
+	char obj[CUST_MAX_FQDN + 16];
+
+	if (days >= 0 && days <= 3650)
+		return CUST_OK;
+	ca_object(obj, sizeof(obj), "device", fqdn);
+	cust_fail(CUST_E_INVAL, "validity of %d days is not within 1..3650",
+	    days);
+	return ca_refuse(st, actor, action, obj, CUST_E_INVAL);
+}
+
+int
+ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
+    const void *csr, size_t len, int days, json_t **resp_out)
+{
+	struct ca_issuer is;
+	X509_REQ *req = NULL;
+	int64_t dev = 0;
+	int r;
+
+	*resp_out = NULL;
+	memset(&is, 0, sizeof(is));
+	if ((r = check_days(st, actor, "cert.sign", fqdn, days)) != CUST_OK ||
+	    (r = device_precheck(st, actor, "cert.sign", fqdn, csr, len, &dev,
+	    &req)) != CUST_OK)
+		return r;
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto out;
+	if ((r = ca_issuer_open(st, &is)) != CUST_OK ||
+	    (r = device_issue(st, &is, actor, "cert.sign", fqdn, dev, req, 0,
+	    days, resp_out)) != CUST_OK ||
+	    (r = store_commit(st->store)) != CUST_OK) {
+		store_rollback(st->store);
+		json_decref(*resp_out);
+		*resp_out = NULL;
+	}
+out:
+	ca_issuer_close(&is);
+	X509_REQ_free(req);
+	return r;
+}
+
+/* A PKCS#12 password: P12_PWLEN letters and digits (~143 bits). */
+static struct seal_secret *
+p12_password(void)
+{
+	static const char alpha[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrs"
+	    "tuvwxyz23456789";
+	struct seal_secret *pw = seal_secret_new(P12_PWLEN);
+	unsigned char *p;
+	size_t i;
+
+	if (pw == NULL)
+		return NULL;
+	p = seal_secret_data(pw);
+	for (i = 0; i < P12_PWLEN; i++)
+		p[i] = (unsigned char)alpha[randombytes_uniform(
+		    sizeof(alpha) - 1)];
+	return pw;
+}
+
+/* PKCS#12 (OpenSSL 3 defaults: AES-256-CBC, PBKDF2, HMAC-SHA256) of key,
+ * leaf and chain as base64 into resp. */
+static int
+add_pkcs12(json_t *resp, struct ca_issuer *is, const char *name,
+    const struct seal_secret *keypem, X509 *x, const struct seal_secret *pw)
+{
+	STACK_OF(X509) *ca = sk_X509_new_null();
+	EVP_PKEY *key = NULL;
+	PKCS12 *p12 = NULL;
+	BIO *b = NULL;
+	unsigned char *der = NULL;
+	int n = 0, r = CUST_E_INTERNAL;
+
+	if (ca == NULL || !sk_X509_push(ca, is->g->issuing) ||
+	    (is->prev != NULL && is->g->cross_up != NULL &&
+	    !sk_X509_push(ca, is->g->cross_up))) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((b = BIO_new_mem_buf(seal_secret_str(keypem),
+	    (int)seal_secret_len(keypem))) == NULL ||
+	    (key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) == NULL ||
+	    (p12 = PKCS12_create(seal_secret_str(pw), name, key, x, ca, 0, 0,
+	    0, 0, 0)) == NULL || (n = i2d_PKCS12(p12, &der)) <= 0) {
+		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot make the PKCS#12 file");
+		goto out;
+	}
+	if (json_object_set_new(resp, "pkcs12", ca_json_b64(der, (size_t)n)) ||
+	    json_object_set_new(resp, "pkcs12_password",
+	    json_string(seal_secret_str(pw)))) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = CUST_OK;
+out:
+	if (der != NULL)
+		OPENSSL_clear_free(der, (size_t)n);
+	PKCS12_free(p12);
+	EVP_PKEY_free(key);
+	BIO_free(b);
+	sk_X509_free(ca);
+	return r;
+}
+
+int
+ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *key_type, int days, json_t **resp_out)
+{
+	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
+	char obj[CUST_MAX_FQDN + 16];
+	struct ca_issuer is;
+	struct ca_leaf lf;
+	struct seal_secret *key = NULL, *pw = NULL;
+	X509 *x = NULL;
+	json_t *resp = NULL;
+	int64_t dev = 0;
+	int r;
+
+	*resp_out = NULL;
+	memset(&is, 0, sizeof(is));
+	if (key_type == NULL)
+		key_type = "rsa2048";
+	if ((r = check_days(st, actor, "cert.issue", fqdn, days)) != CUST_OK ||
+	    (r = device_precheck(st, actor, "cert.issue", fqdn, NULL, 0, &dev,
+	    NULL)) != CUST_OK)
+		return r;
+	if (ca_keytype_find(key_type) == NULL) {
+		ca_object(obj, sizeof(obj), "device", fqdn);
+		cust_fail(CUST_E_INVAL, "key type %.32s: one of rsa2048, "
+		    "rsa3072, rsa4096, ecdsa-p256, ecdsa-p384", key_type);
+		return ca_refuse(st, actor, "cert.issue", obj, CUST_E_INVAL);
+	}
+	snprintf(name, sizeof(name), "%s", fqdn);
+	util_lower(name);
+	snprintf(san, sizeof(san), "DNS:%s", name);
+	memset(&lf, 0, sizeof(lf));
+	lf.kind = "device";
+	lf.holder = name;
+	lf.cn = name;
+	lf.san = san;
+	lf.eku = "serverAuth";
+	lf.device_id = dev;
+	lf.actor = actor;
+	lf.action = "cert.issue";
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto out;
+	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
+		goto fail;
+	lf.days = days > 0 ? days : is.conf.leaf_days;
+	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &resp)) !=
+	    CUST_OK)
+		goto fail;
+	if ((pw = p12_password()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = add_pems(resp, &is, x)) != CUST_OK ||
+	    (r = add_pkcs12(resp, &is, name, key, x, pw)) != CUST_OK)
+		goto fail;
+	if (json_object_set_new(resp, "key", json_string(seal_secret_str(key))))
+	{
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = store_commit(st->store)) != CUST_OK)
+		goto fail;
+	*resp_out = resp;
+	resp = NULL;
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(resp);
+	seal_secret_free(key);
+	seal_secret_free(pw);
+	X509_free(x);
+	ca_issuer_close(&is);
+	return r;
+}
+
+/* The last CSR a device sent, re-checked against today's policy. */
+static int
+last_csr(struct cust_state *st, const char *fqdn, int64_t dev,
+    X509_REQ **req_out, int64_t *csr_id_out)
+{
+	sqlite3_stmt *s;
+	int rc, r;
+
+	*req_out = NULL;
+	*csr_id_out = 0;
+	if ((s = store_stmt(st->store, "SELECT id, der FROM ca_csr WHERE "
+	    "device_id = ? ORDER BY id DESC LIMIT 1")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, dev);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		r = cust_fail(CUST_E_NOTFOUND, "no CSR on file for %s: renew "
+		    "with --csr FILE (or issue a key with cert issue)", fqdn);
+	else if (rc != SQLITE_ROW)
+		r = store_err(st->store, "read CSR");
+	else {
+		*csr_id_out = sqlite3_column_int64(s, 0);
+		r = ca_csr_parse(sqlite3_column_blob(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1), fqdn, req_out, NULL);
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+/* not_after of the device's newest valid certificate, 0 when none. */
+static int
+newest_valid(struct cust_state *st, int64_t dev, int64_t *na_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*na_out = 0;
+	if ((s = store_stmt(st->store, "SELECT max(not_after) FROM cert "
+	    "WHERE device_id = ? AND kind = 'device' AND status = 'valid'"))
+	    == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, dev);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*na_out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store, "read "
+	    "certificates");
+}
+
+/* Revoke the device's valid certificates other than keep (superseded). */
+static int
+supersede_device(struct cust_state *st, const char *actor, int64_t dev,
+    const char *keep, json_t *list, const struct ca_conf *conf)
+{
+	sqlite3_stmt *s;
+	int64_t ids[64], gens[64];
+	size_t n = 0, i;
+	int rc, r = CUST_OK;
+
+	if ((s = store_stmt(st->store, "SELECT id, gen, serial FROM cert "
+	    "WHERE device_id = ? AND kind = 'device' AND status = 'valid' "
+	    "AND serial <> ? ORDER BY id LIMIT 64")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, dev);
+	sqlite3_bind_text(s, 2, keep, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 64) {
+		ids[n] = sqlite3_column_int64(s, 0);
+		gens[n] = sqlite3_column_int64(s, 1);
+		json_array_append_new(list, json_string((const char *)
+		    sqlite3_column_text(s, 2)));
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return store_err(st->store, "read certificates");
+	for (i = 0; i < n && r == CUST_OK; i++)
+		r = ca_revoke_row(st, actor, ids[i], 4, "renewed");
+	for (i = 0; i < n && r == CUST_OK; i++) {
+		struct ca_gen *g = NULL;
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (gens[j] == gens[i])
+				break;
+		if (j < i)
+			continue;	/* CRL already made */
+		if ((r = ca_gen_load(st, gens[i], &g)) == CUST_OK &&
+		    strcmp(g->state, "retired") != 0)
+			r = ca_crl_make(st, g, 0, conf);
+		ca_gen_free(g);
+	}
+	return r;
+}
+
+int
+ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
+    const void *csr, size_t len, int force, int supersede, json_t **resp_out)
+{
+	struct ca_issuer is;
+	X509_REQ *req = NULL;
+	char obj[CUST_MAX_FQDN + 16], when[32];
+	json_t *superseded = NULL;
+	int64_t dev = 0, csr_id = 0, na = 0;
+	int r;
+
+	*resp_out = NULL;
+	memset(&is, 0, sizeof(is));
+	ca_object(obj, sizeof(obj), "device", fqdn);
+	if ((r = device_precheck(st, actor, "cert.renew", fqdn, csr, len, &dev,
+	    csr != NULL ? &req : NULL)) != CUST_OK)
+		return r;
+	if (csr == NULL &&
+	    (r = last_csr(st, fqdn, dev, &req, &csr_id)) != CUST_OK)
+		return ca_refuse(st, actor, "cert.renew", obj, r);
+	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
+		goto out;
+	if (!force && csr == NULL) {
+		if ((r = newest_valid(st, dev, &na)) != CUST_OK)
+			goto out;
+		if (na != 0 && na - util_now() >
+		    (int64_t)is.conf.renew_days * CA_DAY) {
+			util_fmt_time(na, when, sizeof(when));
+			cust_fail(CUST_E_CONFLICT, "the certificate of %s is "
+			    "valid until %s, outside the renewal window of %d "
+			    "days: use --force (or --csr for a new key)", fqdn,
+			    when, is.conf.renew_days);
+			r = ca_refuse(st, actor, "cert.renew", obj,
+			    CUST_E_CONFLICT);
+			goto out;
+		}
+	}
+	if ((superseded = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto out;
+	if ((r = device_issue(st, &is, actor, "cert.renew", fqdn, dev, req,
+	    csr_id, 0, resp_out)) != CUST_OK ||
+	    (supersede && (r = supersede_device(st, actor, dev,
+	    json_string_value(json_object_get(*resp_out, "serial")),
+	    superseded, &is.conf)) != CUST_OK) ||
+	    (r = store_commit(st->store)) != CUST_OK) {
+		store_rollback(st->store);
+		json_decref(*resp_out);
+		*resp_out = NULL;
+		goto out;
+	}
+	json_object_set(*resp_out, "superseded", superseded);
+out:
+	json_decref(superseded);
+	ca_issuer_close(&is);
+	X509_REQ_free(req);
+	return r;
+}
+
+/* Host names for the service certificate when none are configured. */
+static int
+server_san(const struct ca_conf *c, char *san, size_t len, char *cn,
+    size_t cnlen)
+{
+	char host[256];
+	const char *defaults[4];
+	size_t n = 0, i, off = 0;
+	unsigned char a[16];
+
+	snprintf(cn, cnlen, "localhost");
+	if (c->server_names == NULL) {
+		if (gethostname(host, sizeof(host)) == 0 &&
+		    host[sizeof(host) - 1] == '\0' && host[0] != '\0' &&
+		    strcmp(host, "localhost") != 0 &&
+		    strlen(host) <= 64 && util_valid_fqdn(host) == CUST_OK)
+			defaults[n++] = host;
+		defaults[n++] = "localhost";
+		defaults[n++] = "127.0.0.1";
+		defaults[n++] = "::1";
+	} else
+		n = json_array_size(c->server_names);
+	san[0] = '\0';
+	for (i = 0; i < n; i++) {
+		const char *name = c->server_names != NULL ?
+		    json_string_value(json_array_get(c->server_names, i)) :
+		    defaults[i];
+		int ip = inet_pton(AF_INET, name, a) == 1 ||
+		    inet_pton(AF_INET6, name, a) == 1;
+		int w = snprintf(san + off, len - off, "%s%s:%s",
+		    off ? "," : "", ip ? "IP" : "DNS", name);
+
+		if (w < 0 || (size_t)w >= len - off)
+			return cust_fail(CUST_E_INVAL, "too many server names");
+		off += (size_t)w;
+		if (!ip && i == 0 && strlen(name) <= 64)
+			snprintf(cn, cnlen, "%s", name);
+	}
+	return CUST_OK;
+}
+
+/* Issue one service certificate with a new key and queue DIR/sub/base.crt
+ * (leaf + chain) and base.key (0600) for writing after the commit. */
+static int
+service_one(struct cust_state *st, struct ca_issuer *is, struct ca_leaf *lf,
+    const char *kt, struct ca_files *files, const char *sub, const char *base)
+{
+	struct seal_secret *key = NULL;
+	X509 *x = NULL;
+	json_t *info = NULL;
+	char *pem = NULL, *dir = NULL, crt[32], keyname[32];
+	int r;
+
+	snprintf(crt, sizeof(crt), "%s.crt", base);
+	snprintf(keyname, sizeof(keyname), "%s.key", base);
+	if ((dir = util_path(st->dir, sub)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = ca_leaf_with_key(st, is, lf, kt, &x, &key, &info)) != CUST_OK)
+		goto out;
+	if ((pem = ca_chain_pem(is, x)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = ca_files_add(files, dir, crt, pem, strlen(pem), 0644)) ==
+	    CUST_OK)
+		r = ca_files_add(files, dir, keyname, seal_secret_data(key),
+		    seal_secret_len(key), 0600);
+out:
+	free(pem);
+	free(dir);
+	X509_free(x);
+	seal_secret_free(key);
+	json_decref(info);
+	return r;
+}
+
+int
+ca_service_certs(struct cust_state *st, struct ca_issuer *is,
+    const char *actor, struct ca_files *files)
+{
+	const char *kt = strcmp(is->conf.profile, CA_PROFILE_LEGACY) == 0 ?
+	    "rsa2048" : "ecdsa-p256";
+	char san[2048], cn[65];
+	struct ca_leaf lf;
+	int r;
+
+	if ((r = server_san(&is->conf, san, sizeof(san), cn, sizeof(cn))) !=
+	    CUST_OK)
+		return r;
+	memset(&lf, 0, sizeof(lf));
+	lf.kind = "server";
+	lf.holder = "custodyd";
+	lf.cn = cn;
+	lf.san = san;
+	lf.eku = "serverAuth";
+	lf.days = is->conf.leaf_days;
+	lf.actor = actor;
+	lf.action = "cert.issue";
+	if ((r = service_one(st, is, &lf, kt, files, "tls", "server")) !=
+	    CUST_OK)
+		return r;
+	/* A space cannot occur in a console name: no console is "admin". */
+	lf.kind = "admin";
+	lf.holder = "admin";
+	lf.cn = "custody admin";
+	lf.san = NULL;
+	lf.eku = "clientAuth";
+	lf.days = is->conf.console_days;
+	return service_one(st, is, &lf, kt, files, "admin", "admin");
+}
+
+int
+ca_files_add(struct ca_files *fs, const char *dir, const char *name,
+    const void *data, size_t len, unsigned mode)
+{
+	if (fs->n == sizeof(fs->f) / sizeof(fs->f[0]))
+		return cust_fail(CUST_E_INTERNAL, "too many files");
+	if ((fs->f[fs->n].path = util_path(dir, name)) == NULL ||
+	    (fs->f[fs->n].data = seal_secret_dup(data, len)) == NULL) {
+		free(fs->f[fs->n].path);
+		fs->f[fs->n].path = NULL;
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	fs->f[fs->n].mode = mode;
+	fs->n++;
+	return CUST_OK;
+}
+
+int
+ca_files_write(struct ca_files *fs)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < fs->n; i++)
+		if ((r = util_write_file(fs->f[i].path,
+		    seal_secret_data(fs->f[i].data),
+		    seal_secret_len(fs->f[i].data), fs->f[i].mode)) != CUST_OK)
+			return r;
+	return CUST_OK;
+}
+
+void
+ca_files_clear(struct ca_files *fs)
+{
+	size_t i;
+
+	for (i = 0; i < fs->n; i++) {
+		free(fs->f[i].path);
+		seal_secret_free(fs->f[i].data);
+	}
+	memset(fs, 0, sizeof(*fs));
+}
+
+/*
+ * Batches: one transaction (and one unsealing of the issuing key) for many
+ * certificates, with a savepoint per certificate so that a failure rolls
+ * back only that one. The issuer is reopened with every transaction, so a
+ * rotation between commits is seen, and the key is dropped on commit.
+ */
+struct ca_batch {
+	struct cust_state *st;
+	char *actor;
+	struct ca_issuer is;
+	int open;		/* transaction + issuer open */
+};
+
+int
+ca_batch_begin(struct cust_state *st, const char *actor,
+    struct ca_batch **out)
+{
+	struct ca_batch *b;
+
+	*out = NULL;
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->actor = strdup(actor)) == NULL) {
+		free(b);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	b->st = st;
+	*out = b;
+	return CUST_OK;
+}
+
+int
+ca_batch_sign(struct ca_batch *b, const char *fqdn, const void *csr,
+    size_t len, json_t **resp_out)
+{
+	struct cust_state *st = b->st;
+	X509_REQ *req = NULL;
+	int64_t dev = 0;
+	int r;
+
+	*resp_out = NULL;
+	if (!b->open) {
+		if ((r = store_begin(st->store)) != CUST_OK)
+			return r;
+		if ((r = ca_issuer_open(st, &b->is)) != CUST_OK) {
+			store_rollback(st->store);
+			return r;
+		}
+		b->open = 1;
+	}
+	if ((r = device_precheck(st, b->actor, "cert.sign", fqdn, csr, len,
+	    &dev, &req)) != CUST_OK)
+		return r;
+	if ((r = store_exec(st->store, "SAVEPOINT ca_one")) != CUST_OK)
+		goto out;
+	r = device_issue(st, &b->is, b->actor, "cert.sign", fqdn, dev, req, 0,
+	    0, resp_out);
+	if (r != CUST_OK) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+		if (store_exec(st->store, "ROLLBACK TO ca_one; "
+		    "RELEASE ca_one") != CUST_OK) {
+			/* The transaction is unusable: drop the batch. */
+			store_rollback(st->store);
+			ca_issuer_close(&b->is);
+			b->open = 0;
+		}
+		cust_fail(r, "%s", msg);
+	} else if ((r = store_exec(st->store, "RELEASE ca_one")) != CUST_OK) {
+		json_decref(*resp_out);
+		*resp_out = NULL;
+	}
+out:
+	X509_REQ_free(req);
+	return r;
+}
+
+int
+ca_batch_commit(struct ca_batch *b)
+{
+	int r;
+
+	if (!b->open)
+		return CUST_OK;
+	r = store_commit(b->st->store);
+	if (r != CUST_OK)
+		store_rollback(b->st->store);
+	ca_issuer_close(&b->is);
+	b->open = 0;
+	return r;
+}
+
+void
+ca_batch_free(struct ca_batch *b)
+{
+	if (b == NULL)
+		return;
+	if (b->open) {
+		store_rollback(b->st->store);
+		ca_issuer_close(&b->is);
+	}
+	free(b->actor);
+	free(b);
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_list.c - listing and showing certificates.
+ *
+ * Every query is driven by an index so that the cost follows the size of
+ * the answer, not of the table: --expiring walks the not_after index of
+ * valid certificates from now, --device the (device_id, id) index, and the
+ * plain listing pages by primary key.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "cred.h"
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "ca_int.h"
+
+#define LIST_DEFAULT	1000
+#define LIST_MAX	100000
+
+/* ?K is the kind filter: "ee" end-entity kinds, "all", or one kind. */
+#define KIND_FILTER "(?4 = 'all' OR kind = ?4 OR (?4 = 'ee' AND kind IN " \
+	"('device', 'server', 'admin', 'console')))"
+
+static const char *const kinds[] = {
+	"device", "server", "admin", "console", "root", "issuing", "cross",
+	"all", NULL
+};
+
+int
+ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
+    json_t **resp_out)
+{
+	const char *kind = f->kind != NULL ? f->kind : "ee";
+	int64_t limit = f->limit > 0 ? f->limit : LIST_DEFAULT, dev = 0;
+	int64_t now = util_now(), last = 0;
+	sqlite3_stmt *s;
+	json_t *items = NULL, *o;
+	size_t i, n = 0;
+	int rc, r = CUST_OK;
+
+	*resp_out = NULL;
+	if (limit > LIST_MAX)
+		limit = LIST_MAX;
+	if (f->kind != NULL) {
+		for (i = 0; kinds[i] != NULL; i++)
+			if (strcmp(kinds[i], f->kind) == 0)
+				break;
+		if (kinds[i] == NULL)
+			return cust_fail(CUST_E_INVAL, "unknown certificate "
+			    "kind %.32s", f->kind);
+	}
+	if (f->device != NULL &&
+	    (r = cred_device_find(st, f->device, &dev)) != CUST_OK)
+		return r == CUST_E_NOTFOUND ? cust_fail(r, "device %s is not "
+		    "registered", f->device) : r;
+	if (f->expiring_days >= 0) {
+		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		    "WHERE status = 'valid' AND not_after >= ?1 AND "
+		    "not_after < ?2 AND (?3 = 0 OR device_id = ?3) AND "
+		    KIND_FILTER " ORDER BY not_after, id LIMIT ?5");
+		if (s == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int64(s, 2, now + f->expiring_days * CA_DAY);
+		sqlite3_bind_int64(s, 3, dev);
+	} else if (dev != 0) {
+		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		    "WHERE device_id = ?1 AND id > ?2 AND " KIND_FILTER
+		    " ORDER BY id LIMIT ?5");
+		if (s == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_int64(s, 1, dev);
+		sqlite3_bind_int64(s, 2, f->after_id);
+	} else {
+		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		    "WHERE id > ?1 AND " KIND_FILTER " ORDER BY id LIMIT ?5");
+		if (s == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_int64(s, 1, f->after_id);
+	}
+	sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, limit);
+	if ((items = json_array()) == NULL) {
+		sqlite3_reset(s);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((o = ca_cert_info_row(s)) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+		last = sqlite3_column_int64(s, 0);
+		json_array_append_new(items, o);
+		n++;
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(st->store, "list certificates");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		json_decref(items);
+		return r;
+	}
+	/* A full page may have more after it. */
+	*resp_out = json_pack("{s:o, s:o}", "items", items, "next",
+	    (int64_t)n == limit && f->expiring_days < 0 ?
+	    json_integer(last) : json_null());
+	return *resp_out != NULL ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
+}
+
+int
+ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
+{
+	char hex[CA_SERIAL_HEXLEN];
+	sqlite3_stmt *s;
+	json_t *o = NULL;
+	X509 *x = NULL;
+	char *pem = NULL;
+	int rc, r;
+
+	*resp_out = NULL;
+	if ((r = ca_serial_norm(serial, hex, sizeof(hex))) != CUST_OK)
+		return r;
+	if ((s = store_stmt(st->store, "SELECT " CA_CERT_COLS ", der FROM cert "
+	    "WHERE serial = ?")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		o = ca_cert_info_row(s);
+		x = ca_x509_from_der(sqlite3_column_blob(s, 12),
+		    (size_t)sqlite3_column_bytes(s, 12));
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return cust_fail(CUST_E_NOTFOUND, "no certificate with serial "
+		    "%s", hex);
+	if (rc != SQLITE_ROW)
+		r = store_err(st->store, "read certificate");
+	else if (o == NULL || x == NULL || (pem = ca_pem_certs(&x, 1)) == NULL)
+		r = cust_fail(CUST_E_DB, "certificate %s unreadable", hex);
+	else if (json_object_set_new(o, "certificate", json_string(pem)))
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	free(pem);
+	X509_free(x);
+	if (r != CUST_OK) {
+		json_decref(o);
+		return r;
+	}
+	*resp_out = o;
+	return CUST_OK;
+}

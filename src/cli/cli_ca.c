@@ -1,0 +1,1021 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_ca.c - the cert, ca and console command groups, and the CA
+ * part of init.
+ *
+ * cert sign|issue|renew|revoke|list|show, ca show|bundle|crl|rotate,
+ * console add|list|revoke. Handlers build the request of the matching
+ * operation (src/api/ops_ca.c), run it and render the answer; files are
+ * written here, keys with mode 0600 and never over an existing file.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ca.h"
+#include "cli.h"
+#include "err.h"
+#include "util.h"
+
+/* What the CLI reads of a CSR file at most; the CA refuses (and audits)
+ * anything over CA_CSR_MAX, so a file between the two is sent to it. */
+#define CLI_CSR_READ_MAX	(1024 * 1024)
+
+static const char *
+str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static long long
+num(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* Parse a whole number option into req[key]; usage error otherwise. */
+static int
+opt_num(json_t *req, const char *key, const char *arg, long min, long max)
+{
+	long n;
+
+	if (util_parse_long(arg, min, max, &n) != CUST_OK) {
+		cli_usage(cli_current(), "%s", cust_errmsg());
+		return -1;
+	}
+	json_object_set_new(req, key, json_integer(n));
+	return 0;
+}
+
+/* Read a CSR file (PEM or DER; "-" for stdin) into req as "csr" (PEM
+ * text) or "csr_der" (base64). */
+static int
+add_csr(json_t *req, const char *path)
+{
+	char *buf = NULL, *b64;
+	size_t len = 0, i, blen;
+	int r, text;
+
+	if ((r = util_read_file(path, CLI_CSR_READ_MAX, &buf, &len)) !=
+	    CUST_OK)
+		return r;
+	text = memmem(buf, len, "-----BEGIN", 10) != NULL;
+	for (i = 0; text && i < len; i++)
+		if (buf[i] == '\0' || (unsigned char)buf[i] >= 0x80)
+			text = 0;
+	if (text) {
+		json_object_set_new(req, "csr", json_stringn(buf, len));
+	} else {
+		blen = sodium_base64_encoded_len(len,
+		    sodium_base64_VARIANT_ORIGINAL);
+		if ((b64 = malloc(blen)) == NULL) {
+			free(buf);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+		sodium_bin2base64(b64, blen, (unsigned char *)buf, len,
+		    sodium_base64_VARIANT_ORIGINAL);
+		json_object_set_new(req, "csr_der", json_string(b64));
+		free(b64);
+	}
+	free(buf);
+	return CUST_OK;
+}
+
+/* Refuse to replace an existing file (keys, issued material). */
+static int
+no_clobber(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) == 0)
+		return cust_fail(CUST_E_EXISTS, "%s exists; not overwriting it",
+		    path);
+	if (errno != ENOENT)
+		return cust_fail(CUST_E_IO, "cannot check %s: %s", path,
+		    strerror(errno));
+	return CUST_OK;
+}
+
+/* Write data to path, or to stdout when path is NULL or "-". */
+static int
+put(const char *path, const void *data, size_t len, unsigned mode)
+{
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (fwrite(data, 1, len, stdout) != len)
+			return cust_fail(CUST_E_IO, "cannot write output");
+		return CUST_OK;
+	}
+	return util_write_file(path, data, len, mode);
+}
+
+static int
+put_str(const char *path, json_t *o, const char *key, unsigned mode)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	if (s == NULL)
+		return cust_fail(CUST_E_INTERNAL, "response lacks %s", key);
+	return put(path, s, strlen(s), mode);
+}
+
+/* DIR/NAME.EXT as a new string. */
+static char *
+out_path(const char *dir, const char *name, const char *ext)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s%s", dir, name, ext) == -1)
+		return NULL;
+	return p;
+}
+
+static void
+render_info(struct cli *c, json_t *o)
+{
+	(void)c;
+	printf("serial       %s\n", str(o, "serial"));
+	printf("kind         %s\n", str(o, "kind"));
+	printf("holder       %s\n", str(o, "holder"));
+	printf("generation   %lld\n", num(o, "generation"));
+	printf("subject      %s\n", str(o, "subject"));
+	printf("not before   %s\n", str(o, "not_before"));
+	printf("not after    %s\n", str(o, "not_after"));
+	printf("status       %s\n", str(o, "status"));
+	if (json_is_string(json_object_get(o, "revoked")))
+		printf("revoked      %s (%s)\n", str(o, "revoked"),
+		    str(o, "reason"));
+	printf("sha256       %s\n", str(o, "sha256"));
+}
+
+/* Run op, then hand the response to done() (files, output); --json prints
+ * the response (minus "drop" members) after done() succeeded. */
+static int
+run_then(struct cli *c, const char *op, json_t *req,
+    int (*done)(struct cli *c, json_t *resp, void *arg), void *arg,
+    const char *const *drop)
+{
+	json_t *resp = NULL;
+	int r;
+
+	r = cli_call(c, op, req, &resp);
+	json_decref(req);
+	if (r == CUST_OK && done != NULL)
+		r = done(c, resp, arg);
+	if (r != CUST_OK) {
+		json_decref(resp);
+		return cli_error(c, r);
+	}
+	if (c->json) {
+		for (; drop != NULL && *drop != NULL; drop++)
+			json_object_del(resp, *drop);
+		cli_print_json(resp);
+	}
+	json_decref(resp);
+	return CUST_EXIT_OK;
+}
+
+/* -- cert ------------------------------------------------------------ */
+
+struct sign_out {
+	const char *path;	/* -o FILE or NULL */
+};
+
+static int
+sign_done(struct cli *c, json_t *resp, void *arg)
+{
+	struct sign_out *so = arg;
+	int r;
+
+	if (c->json && so->path == NULL)
+		return CUST_OK;
+	if ((r = put_str(so->path, resp, "chain", 0644)) != CUST_OK)
+		return r;
+	if (so->path != NULL && !c->json && !c->quiet)
+		printf("%s: serial %s, valid until %s, chain in %s\n",
+		    str(resp, "holder"), str(resp, "serial"),
+		    str(resp, "not_after"), so->path);
+	return CUST_OK;
+}
+
+struct issue_out {
+	const char *dir;
+	const char *name;
+};
+
+/* Write NAME.crt (the PEM in resp[crt]), NAME.key (0600) and, with p12,
+ * NAME.p12 (0600) into dir; none may exist yet. */
+static int
+issue_files(json_t *resp, const char *dir, const char *name,
+    const char *crt, int p12, char **paths)
+{
+	unsigned char *der = NULL;
+	size_t dlen = 0;
+	const char *b64;
+	int r, i;
+
+	paths[0] = out_path(dir, name, ".crt");
+	paths[1] = out_path(dir, name, ".key");
+	paths[2] = p12 ? out_path(dir, name, ".p12") : NULL;
+	if (paths[0] == NULL || paths[1] == NULL || (p12 && paths[2] == NULL))
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	for (i = 0; i < 3; i++)
+		if (paths[i] != NULL && (r = no_clobber(paths[i])) != CUST_OK)
+			return r;
+	if ((r = put_str(paths[1], resp, "key", 0600)) != CUST_OK ||
+	    (r = put_str(paths[0], resp, crt, 0644)) != CUST_OK)
+		return r;
+	if (!p12)
+		return CUST_OK;
+	b64 = json_string_value(json_object_get(resp, "pkcs12"));
+	if (b64 == NULL)
+		return cust_fail(CUST_E_INTERNAL, "response lacks pkcs12");
+	dlen = strlen(b64);
+	if ((der = malloc(dlen)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (sodium_base642bin(der, dlen, b64, dlen, NULL, &dlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0)
+		r = cust_fail(CUST_E_INTERNAL, "bad pkcs12 in response");
+	else
+		r = put(paths[2], der, dlen, 0600);
+	sodium_memzero(der, dlen);
+	free(der);
+	return r;
+}
+
+static int
+issue_done(struct cli *c, json_t *resp, void *arg)
+{
+	struct issue_out *io = arg;
+	char *paths[3] = { NULL, NULL, NULL };
+	int r, i;
+
+	r = issue_files(resp, io->dir, io->name, "chain", 1, paths);
+	if (r == CUST_OK && !c->json) {
+		printf("%s: serial %s, valid until %s\n", str(resp, "holder"),
+		    str(resp, "serial"), str(resp, "not_after"));
+		printf("wrote %s, %s (0600), %s (0600)\n", paths[0], paths[1],
+		    paths[2]);
+		printf("PKCS#12 password (shown once): %s\n",
+		    str(resp, "pkcs12_password"));
+	}
+	if (r == CUST_OK && c->json) {
+		json_object_set_new(resp, "files", json_pack("[sss]",
+		    paths[0], paths[1], paths[2]));
+	}
+	for (i = 0; i < 3; i++)
+		free(paths[i]);
+	return r;
+}
+
+static int
+cmd_issue(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "key-type", required_argument, NULL, 'k' },
+		{ "days", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const drop[] = { "key", "pkcs12", NULL };
+	struct issue_out io = { ".", NULL };
+	json_t *req = json_object();
+	char *paths[3] = { NULL, NULL, NULL };
+	int ch, r, i;
+
+	while ((ch = getopt_long(argc, argv, "o:k:d:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			io.dir = optarg;
+			break;
+		case 'k':
+			json_object_set_new(req, "key_type",
+			    json_string(optarg));
+			break;
+		case 'd':
+			if (opt_num(req, "days", optarg, 1, 3650) != 0)
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one FQDN");
+	}
+	io.name = argv[optind];
+	if (util_valid_fqdn(io.name) != CUST_OK) {
+		json_decref(req);
+		return cli_usage(cli_current(), "'%s' is not a valid FQDN",
+		    io.name);
+	}
+	/* Check the files before anything is issued. */
+	paths[0] = out_path(io.dir, io.name, ".crt");
+	paths[1] = out_path(io.dir, io.name, ".key");
+	paths[2] = out_path(io.dir, io.name, ".p12");
+	for (r = CUST_OK, i = 0; i < 3 && r == CUST_OK; i++)
+		r = paths[i] ? no_clobber(paths[i]) :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+	for (i = 0; i < 3; i++)
+		free(paths[i]);
+	if (r != CUST_OK) {
+		json_decref(req);
+		return cli_error(c, r);
+	}
+	json_object_set_new(req, "fqdn", json_string(io.name));
+	return run_then(c, "cert.issue", req, issue_done, &io, drop);
+usage:
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static int
+renew_done(struct cli *c, json_t *resp, void *arg)
+{
+	json_t *s;
+	size_t i;
+	int r;
+
+	if ((r = sign_done(c, resp, arg)) != CUST_OK)
+		return r;
+	if (!c->json && !c->quiet)
+		json_array_foreach(json_object_get(resp, "superseded"), i, s)
+			fprintf(stderr, "revoked %s (superseded)\n",
+			    json_string_value(s));
+	return CUST_OK;
+}
+
+/*
+ * cert sign and cert renew share their options: sign needs --csr and takes
+ * --days; renew takes --csr (a rekey), --force and --supersede.
+ */
+static int
+sign_or_renew(struct cli *c, int argc, char **argv, int renew)
+{
+	static const struct option opts[] = {
+		{ "csr", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "supersede", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sign_out so = { NULL };
+	const char *csr = NULL;
+	json_t *req = json_object();
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "c:o:d:fs", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			csr = optarg;
+			break;
+		case 'o':
+			so.path = optarg;
+			break;
+		case 'd':
+			if (renew || opt_num(req, "days", optarg, 1, 3650) != 0)
+				goto usage;
+			break;
+		case 'f':
+		case 's':
+			if (!renew)
+				goto usage;
+			json_object_set_new(req, ch == 'f' ? "force" :
+			    "supersede", json_true());
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 1 || (!renew && csr == NULL)) {
+		json_decref(req);
+		return cli_usage(cli_current(), renew ? "give exactly one FQDN" :
+		    "give one FQDN and --csr FILE");
+	}
+	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	if (csr != NULL && (r = add_csr(req, csr)) != CUST_OK) {
+		json_decref(req);
+		return cli_error(c, r);
+	}
+	return run_then(c, renew ? "cert.renew" : "cert.sign", req,
+	    renew ? renew_done : sign_done, &so, NULL);
+usage:
+	json_decref(req);
+	return cli_usage(cli_current(), "bad option");
+}
+
+static int
+cmd_sign(struct cli *c, int argc, char **argv)
+{
+	return sign_or_renew(c, argc, argv, 0);
+}
+
+static int
+cmd_renew(struct cli *c, int argc, char **argv)
+{
+	return sign_or_renew(c, argc, argv, 1);
+}
+
+/* cert revoke SERIAL and console revoke NAME: one argument (put in
+ * req[key]) and --reason. */
+static int
+revoke_cmd(struct cli *c, int argc, char **argv, const char *key,
+    const char *op, void (*render)(struct cli *, json_t *))
+{
+	static const struct option opts[] = {
+		{ "reason", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "r:", opts, NULL)) != -1) {
+		if (ch != 'r') {
+			json_decref(req);
+			return cli_usage(cli_current(), "bad option");
+		}
+		json_object_set_new(req, "reason", json_string(optarg));
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one %s", key);
+	}
+	json_object_set_new(req, key, json_string(argv[optind]));
+	return cli_run(c, op, req, render);
+}
+
+static int
+cmd_revoke(struct cli *c, int argc, char **argv)
+{
+	return revoke_cmd(c, argc, argv, "serial", "cert.revoke", render_info);
+}
+
+static void
+render_list(struct cli *c, json_t *resp)
+{
+	json_t *o;
+	size_t i;
+
+	(void)c;
+	printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND", "GEN",
+	    "NOT_AFTER", "STATUS", "HOLDER");
+	json_array_foreach(json_object_get(resp, "items"), i, o)
+		printf("%-32s %-8s %-4lld %-20s %-8s %s\n", str(o, "serial"),
+		    str(o, "kind"), num(o, "generation"), str(o, "not_after"),
+		    str(o, "status"), str(o, "holder"));
+	if (json_is_integer(json_object_get(resp, "next")))
+		printf("(more: --after %lld)\n", num(resp, "next"));
+}
+
+static int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "expiring", required_argument, NULL, 'e' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "after", required_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "e:D:k:al:A:", opts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'e':
+			if (opt_num(req, "expiring", optarg, 0, 36500) != 0)
+				goto usage;
+			break;
+		case 'D':
+			json_object_set_new(req, "device", json_string(optarg));
+			break;
+		case 'k':
+			json_object_set_new(req, "kind", json_string(optarg));
+			break;
+		case 'a':
+			json_object_set_new(req, "kind", json_string("all"));
+			break;
+		case 'l':
+			if (opt_num(req, "limit", optarg, 1, 100000) != 0)
+				goto usage;
+			break;
+		case 'A':
+			if (opt_num(req, "after", optarg, 0, LONG_MAX) != 0)
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	return cli_run(c, "cert.list", req, render_list);
+usage:
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static void
+render_show(struct cli *c, json_t *o)
+{
+	render_info(c, o);
+	printf("%s", str(o, "certificate"));
+}
+
+static int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	json_t *req;
+
+	if (argc != 2)
+		return cli_usage(cli_current(), "give exactly one SERIAL");
+	req = json_pack("{s:s}", "serial", argv[1]);
+	return cli_run(c, "cert.show", req, render_show);
+}
+
+const struct cli_cmd cli_cert_cmds[] = {
+	{ "cert", "sign", cmd_sign, 0,
+	  "FQDN --csr FILE [-o FILE] [--days N]",
+	  "sign a device CSR (PEM or DER); prints leaf + chain" },
+	{ "cert", "issue", cmd_issue, 0,
+	  "FQDN [-o DIR] [--key-type T] [--days N]",
+	  "issue a device key + certificate (PEM and PKCS#12)" },
+	{ "cert", "renew", cmd_renew, 0,
+	  "FQDN [--csr FILE] [--force] [--supersede] [-o FILE]",
+	  "re-sign the device's last CSR (or a new one)" },
+	{ "cert", "revoke", cmd_revoke, 0, "SERIAL [--reason REASON]",
+	  "revoke a certificate (RFC 5280 reason name)" },
+	{ "cert", "list", cmd_list, 0,
+	  "[--expiring DAYS] [--device FQDN] [--kind K | --all] [--limit N] "
+	  "[--after ID]", "list certificates" },
+	{ "cert", "show", cmd_show, 0, "SERIAL",
+	  "show one certificate (with its PEM)" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};
+
+/* -- ca -------------------------------------------------------------- */
+
+static void
+render_ca_cert(const char *what, json_t *o)
+{
+	if (!json_is_object(o))
+		return;
+	printf("  %-10s %s\n", what, str(o, "subject"));
+	printf("  %-10s serial %s, until %s, %s\n", "", str(o, "serial"),
+	    str(o, "not_after"), str(o, "status"));
+	printf("  %-10s sha256 %s\n", "", str(o, "sha256"));
+}
+
+static void
+render_gen(json_t *g)
+{
+	printf("generation %lld  %-8s  %s/%s  created %s\n",
+	    num(g, "generation"), str(g, "state"), str(g, "key_type"),
+	    str(g, "digest"), str(g, "created"));
+	render_ca_cert("root", json_object_get(g, "root"));
+	render_ca_cert("issuing", json_object_get(g, "issuing"));
+	render_ca_cert("cross-up", json_object_get(g, "cross_up"));
+	render_ca_cert("cross-down", json_object_get(g, "cross_down"));
+	if (json_is_integer(json_object_get(g, "valid_certs")))
+		printf("  %-10s %lld valid certificates\n", "",
+		    num(g, "valid_certs"));
+}
+
+static void
+render_ca_show(struct cli *c, json_t *resp)
+{
+	json_t *g;
+	size_t i;
+
+	(void)c;
+	json_array_foreach(json_object_get(resp, "generations"), i, g)
+		render_gen(g);
+	printf("bundle version %s\n", str(resp, "bundle_version"));
+}
+
+static int
+cmd_ca_show(struct cli *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[1]);
+	return cli_run(c, "ca.show", json_object(), render_ca_show);
+}
+
+static int
+bundle_done(struct cli *c, json_t *resp, void *arg)
+{
+	const char *path = arg;
+	int r;
+
+	if (c->json && path == NULL)
+		return CUST_OK;
+	if ((r = put_str(path, resp, "pem", 0644)) != CUST_OK)
+		return r;
+	if (path != NULL && !c->json && !c->quiet)
+		printf("bundle version %s written to %s\n",
+		    str(resp, "version"), path);
+	return CUST_OK;
+}
+
+static int
+cmd_bundle(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		if (ch != 'o')
+			return CUST_EXIT_USAGE;
+		path = optarg;
+	}
+	if (optind != argc)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	return run_then(c, "ca.bundle", json_object(), bundle_done,
+	    (void *)path, NULL);
+}
+
+struct crl_out {
+	const char *path;
+	int pem;
+};
+
+static int
+crl_done(struct cli *c, json_t *resp, void *arg)
+{
+	struct crl_out *co = arg;
+	json_t *crls = json_object_get(resp, "crls"), *one;
+	unsigned char *der = NULL;
+	const char *b64;
+	size_t dlen, i;
+	char *all = NULL;
+	int r;
+
+	if (c->json && co->path == NULL)
+		return CUST_OK;
+	if (crls != NULL) {		/* --all: concatenated PEM */
+		size_t len = 0;
+
+		json_array_foreach(crls, i, one) {
+			const char *p = str(one, "pem");
+			char *n = realloc(all, len + strlen(p) + 1);
+
+			if (n == NULL) {
+				free(all);
+				return cust_fail(CUST_E_NOMEM, "out of memory");
+			}
+			all = n;
+			memcpy(all + len, p, strlen(p) + 1);
+			len += strlen(p);
+		}
+		r = put(co->path, all ? all : "", len, 0644);
+		free(all);
+		return r;
+	}
+	if (co->pem)
+		return put_str(co->path, resp, "pem", 0644);
+	if ((b64 = json_string_value(json_object_get(resp, "der"))) == NULL)
+		return cust_fail(CUST_E_INTERNAL, "response lacks der");
+	dlen = strlen(b64);
+	if ((der = malloc(dlen + 1)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (sodium_base642bin(der, dlen, b64, dlen, NULL, &dlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0)
+		r = cust_fail(CUST_E_INTERNAL, "bad der in response");
+	else
+		r = put(co->path, der, dlen, 0644);
+	free(der);
+	return r;
+}
+
+static int
+cmd_crl(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "pem", no_argument, NULL, 'p' },
+		{ "generation", required_argument, NULL, 'g' },
+		{ "root", no_argument, NULL, 'r' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct crl_out co = { NULL, 0 };
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "o:pg:ra", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			co.path = optarg;
+			break;
+		case 'p':
+			co.pem = 1;
+			break;
+		case 'g':
+			if (opt_num(req, "generation", optarg, 1, 1000000) != 0)
+				goto usage;
+			break;
+		case 'r':
+			json_object_set_new(req, "root", json_true());
+			break;
+		case 'a':
+			json_object_set_new(req, "all", json_true());
+			co.pem = 1;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	return run_then(c, "ca.crl", req, crl_done, &co, NULL);
+usage:
+	json_decref(req);
+	return CUST_EXIT_USAGE;
+}
+
+static void
+render_rotate(struct cli *c, json_t *resp)
+{
+	(void)c;
+	if (strcmp(str(resp, "state"), "retired") == 0) {
+		printf("generation %lld retired (%lld certificates revoked); "
+		    "bundle version %s\n", num(resp, "generation"),
+		    num(resp, "revoked"), str(resp, "bundle_version"));
+		return;
+	}
+	render_gen(resp);
+	printf("bundle version %s\n", str(resp, "bundle_version"));
+	if (strcmp(str(resp, "state"), "next") == 0)
+		printf("next: let every console fetch the new bundle, then run "
+		    "custodyctl ca rotate --activate\n");
+	else
+		printf("next: renew certificates of generation %lld, then run "
+		    "custodyctl ca rotate --retire-old\n", num(resp,
+		    "previous"));
+}
+
+static int
+cmd_rotate(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "activate", no_argument, NULL, 'a' },
+		{ "retire-old", no_argument, NULL, 'R' },
+		{ "force", no_argument, NULL, 'f' },
+		CLI_CA_OPTIONS
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *caopts = json_object(), *req;
+	int ch, li = 0, activate = 0, retire = 0, force = 0;
+
+	while ((ch = getopt_long(argc, argv, "", opts, &li)) != -1) {
+		switch (ch) {
+		case 'a':
+			activate = 1;
+			break;
+		case 'R':
+			retire = 1;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'C':
+			if (cli_ca_opt(caopts, opts[li].name, optarg) != 0)
+				goto usage;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc || activate + retire > 1 ||
+	    (force && !retire) ||
+	    ((activate || retire) && json_object_size(caopts) != 0)) {
+		json_decref(caopts);
+		return cli_usage(cli_current(), "use one of: ca rotate "
+		    "[CA options], --activate, --retire-old [--force]");
+	}
+	if (activate) {
+		json_decref(caopts);
+		return cli_run(c, "ca.activate", json_object(), render_rotate);
+	}
+	if (retire) {
+		json_decref(caopts);
+		req = json_pack("{s:b}", "force", force);
+		return cli_run(c, "ca.retire", req, render_rotate);
+	}
+	req = json_pack("{s:o}", "options", caopts);
+	return cli_run(c, "ca.rotate", req, render_rotate);
+usage:
+	json_decref(caopts);
+	return CUST_EXIT_USAGE;
+}
+
+const struct cli_cmd cli_ca_cmds[] = {
+	{ "ca", "show", cmd_ca_show, 0, "",
+	  "list CA generations and their states" },
+	{ "ca", "bundle", cmd_bundle, 0, "[-o FILE]",
+	  "the trust bundle (PEM roots) and its version" },
+	{ "ca", "crl", cmd_crl, 0,
+	  "[-o FILE] [--pem] [--generation N] [--root] [--all]",
+	  "the current CRL (DER unless --pem)" },
+	{ "ca", "rotate", cmd_rotate, 0,
+	  "[CA options] | --activate | --retire-old [--force]",
+	  "root rollover: new generation, activate it, retire the old" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};
+
+/* -- console --------------------------------------------------------- */
+
+static int
+console_done(struct cli *c, json_t *resp, void *arg)
+{
+	struct issue_out *io = arg;
+	char *paths[3] = { NULL, NULL, NULL }, *chain;
+	int r, i;
+
+	if ((chain = out_path(io->dir, io->name, "-chain.pem")) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = no_clobber(chain)) == CUST_OK &&
+	    (r = issue_files(resp, io->dir, io->name, "certificate", 0,
+	    paths)) == CUST_OK)
+		r = put_str(chain, resp, "chain", 0644);
+	if (r == CUST_OK && !c->json)
+		printf("console %s: serial %s, valid until %s\nwrote %s, %s "
+		    "(0600), %s\n", io->name, str(resp, "serial"),
+		    str(resp, "not_after"), paths[0], paths[1], chain);
+	if (r == CUST_OK && c->json)
+		json_object_set_new(resp, "files", json_pack("[sss]",
+		    paths[0], paths[1], chain));
+	for (i = 0; i < 3; i++)
+		free(paths[i]);
+	free(chain);
+	return r;
+}
+
+static int
+cmd_console_add(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "key-type", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const drop[] = { "key", NULL };
+	struct issue_out io = { ".", NULL };
+	json_t *req = json_object();
+	char *p;
+	int ch, r, i;
+	const char *ext[] = { ".crt", ".key", "-chain.pem" };
+
+	while ((ch = getopt_long(argc, argv, "o:k:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			io.dir = optarg;
+			break;
+		case 'k':
+			json_object_set_new(req, "key_type",
+			    json_string(optarg));
+			break;
+		default:
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one NAME");
+	}
+	io.name = argv[optind];
+	/* Bad names are refused (and audited) by the operation; only look
+	 * for existing files when the name can be a file name. */
+	if (strchr(io.name, '/') == NULL && io.name[0] != '.') {
+		for (r = CUST_OK, i = 0; i < 3 && r == CUST_OK; i++) {
+			p = out_path(io.dir, io.name, ext[i]);
+			r = p ? no_clobber(p) : cust_fail(CUST_E_NOMEM,
+			    "out of memory");
+			free(p);
+		}
+		if (r != CUST_OK) {
+			json_decref(req);
+			return cli_error(c, r);
+		}
+	}
+	json_object_set_new(req, "name", json_string(io.name));
+	return run_then(c, "console.add", req, console_done, &io, drop);
+}
+
+static void
+render_consoles(struct cli *c, json_t *resp)
+{
+	json_t *o;
+	size_t i;
+
+	(void)c;
+	printf("%-24s %-8s %-32s %s\n", "NAME", "STATE", "SERIAL",
+	    "NOT_AFTER");
+	json_array_foreach(json_object_get(resp, "items"), i, o)
+		printf("%-24s %-8s %-32s %s\n", str(o, "name"),
+		    str(o, "state"), str(o, "serial"), str(o, "not_after"));
+}
+
+static int
+cmd_console_list(struct cli *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[1]);
+	return cli_run(c, "console.list", json_object(), render_consoles);
+}
+
+static void
+render_console_revoke(struct cli *c, json_t *resp)
+{
+	json_t *s;
+	size_t i;
+
+	(void)c;
+	printf("console %s revoked", str(resp, "name"));
+	json_array_foreach(json_object_get(resp, "revoked"), i, s)
+		printf("%s%s", i ? ", " : "; certificates ",
+		    json_string_value(s));
+	printf("\n");
+}
+
+static int
+cmd_console_revoke(struct cli *c, int argc, char **argv)
+{
+	return revoke_cmd(c, argc, argv, "name", "console.revoke",
+	    render_console_revoke);
+}
+
+const struct cli_cmd cli_console_cmds[] = {
+	{ "console", "add", cmd_console_add, 0,
+	  "NAME [-o DIR] [--key-type T]",
+	  "issue a console client certificate (NAME.crt/.key/-chain.pem)" },
+	{ "console", "list", cmd_console_list, 0, "",
+	  "list consoles and their certificates" },
+	{ "console", "revoke", cmd_console_revoke, 0,
+	  "NAME [--reason REASON]", "revoke a console's certificates" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};
+
+/* -- init ------------------------------------------------------------ */
+
+int
+cli_ca_opt(json_t *opts, const char *name, const char *value)
+{
+	if (ca_opt_set(opts, name, value) != CUST_OK) {
+		cli_usage(cli_current(), "%s", cust_errmsg());
+		return -1;
+	}
+	return 0;
+}
+
+int
+cli_ca_init(struct cli *c, json_t *opts)
+{
+	json_t *resp = NULL, *root;
+	int r;
+
+	r = ca_init(c->st, opts, c->actor, &resp);
+	json_decref(opts);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	root = json_object_get(resp, "root");
+	if (!c->json && !c->quiet) {
+		printf("CA generation 1 (%s, %s, profile %s)\n",
+		    str(resp, "key_type"), str(resp, "digest"),
+		    str(resp, "profile"));
+		printf("  root     %s\n  sha256   %s\n", str(root, "subject"),
+		    str(root, "sha256"));
+		printf("  bundle   %s/ca/bundle.pem (version %.16s)\n",
+		    c->state_dir, str(resp, "bundle_version"));
+		printf("  service  %s/tls/server.crt, admin %s/admin/admin.crt\n",
+		    c->state_dir, c->state_dir);
+	}
+	json_decref(resp);
+	return CUST_EXIT_OK;
+}
