@@ -7,6 +7,7 @@
 #include "ops_int.h"
 
 extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
+extern const struct ops_entry ops_policy_table[];	/* ops_policy.c */
 
 /* Every group's table; each ends with a zeroed entry. */
 static const struct ops_entry *const tables[] = {
@@ -15,6 +16,7 @@ static const struct ops_entry *const tables[] = {
 	ops_password_table,
 	ops_audit_table,
 	ops_ca_table,
+	ops_policy_table,
 };
 
 const struct ops_entry *

@@ -26,6 +26,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_cert_cmds,
 	cli_ca_cmds,
 	cli_console_cmds,
+	cli_policy_cmds,
 };
 
 static const struct cli_cmd *current;

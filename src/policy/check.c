@@ -628,8 +628,8 @@ budget_group(struct cctx *c, const char *tag, int *over_out)
 			    used[m] ? ", " : "", con->name);
 		if (cnt[m] == limit[m] + 1) {
 			say(c, con->key, R_ACL_BUDGET, 0, NULL, "%s would get "
-			    "more than %d %s (%s, ...): console '%s' is one "
-			    "too many (AMT limit)", group, limit[m], kind[m],
+			    "more than %d %s (%s): console '%s' is one too "
+			    "many (AMT limit)", group, limit[m], kind[m],
 			    names[m], con->name);
 			if (tag == NULL)
 				over_out[m] = 1;

@@ -199,10 +199,11 @@ const struct report_file *report_file_get(const struct policy_report *rep,
 /* Sort findings by file order, line, column (stable). */
 void report_sort(struct policy_report *rep);
 
-/* Output writers (output.c, sarif.c, junit.c). */
+/* Renderings (report.c, sarif.c, junit.c): text and JUnit are written to
+ * fp; JSON and SARIF are built as new documents (NULL on ENOMEM). */
 int report_write_text(struct policy_report *rep, FILE *fp);
-int report_write_json(struct policy_report *rep, FILE *fp);
-int report_write_sarif(struct policy_report *rep, FILE *fp);
+json_t *report_json(struct policy_report *rep);
+json_t *report_sarif(struct policy_report *rep);
 int report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp);
 
 /* Realm set as a new JSON array of sorted IDs, or of names when names. */

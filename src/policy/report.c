@@ -281,18 +281,17 @@ finding_json(const struct policy_finding *f)
 	    "rule", f->rule->id, "console", f->console, "message", f->message);
 }
 
-int
-report_write_json(struct policy_report *rep, FILE *fp)
+json_t *
+report_json(struct policy_report *rep)
 {
 	json_t *doc, *files, *findings;
 	size_t i;
-	int r = CUST_E_NOMEM;
 
 	doc = json_pack("{s:[], s:[], s:I, s:I}", "files", "findings",
 	    "errors", (json_int_t)rep->errors,
 	    "warnings", (json_int_t)rep->warnings);
 	if (doc == NULL)
-		return CUST_E_NOMEM;
+		return NULL;
 	files = json_object_get(doc, "files");
 	findings = json_object_get(doc, "findings");
 	for (i = 0; i < rep->nfiles; i++) {
@@ -301,15 +300,27 @@ report_write_json(struct policy_report *rep, FILE *fp)
 		if (json_array_append_new(files, json_pack("{s:s, s:b, s:I}",
 		    "file", rf->name, "checked", rf->checked,
 		    "consoles", (json_int_t)rf->nconsoles)) != 0)
-			goto out;
+			goto fail;
 	}
 	for (i = 0; i < rep->n; i++)
 		if (json_array_append_new(findings,
 		    finding_json(&rep->v[i].f)) != 0)
-			goto out;
+			goto fail;
+	return doc;
+fail:
+	json_decref(doc);
+	return NULL;
+}
+
+static int
+write_json(json_t *doc, FILE *fp)
+{
+	int r;
+
+	if (doc == NULL)
+		return CUST_E_NOMEM;
 	r = json_dumpf(doc, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 &&
 	    fputc('\n', fp) != EOF ? CUST_OK : CUST_E_IO;
-out:
 	json_decref(doc);
 	return r;
 }
@@ -339,10 +350,10 @@ policy_report_write(struct policy_report *rep, enum policy_format fmt,
 	report_sort(rep);
 	switch (fmt) {
 	case POLICY_FMT_JSON:
-		r = report_write_json(rep, fp);
+		r = write_json(report_json(rep), fp);
 		break;
 	case POLICY_FMT_SARIF:
-		r = report_write_sarif(rep, fp);
+		r = write_json(report_sarif(rep), fp);
 		break;
 	case POLICY_FMT_JUNIT:
 		r = report_write_junit(rep, flags, fp);

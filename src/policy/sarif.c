@@ -98,13 +98,12 @@ result_json(const struct policy_finding *f, size_t rule_index)
 	return res;
 }
 
-int
-report_write_sarif(struct policy_report *rep, FILE *fp)
+json_t *
+report_sarif(struct policy_report *rep)
 {
 	const struct policy_rule *rules;
-	json_t *doc, *jrules, *results;
+	json_t *doc, *run, *jrules, *results;
 	size_t nrules, i;
-	int r = CUST_E_NOMEM;
 
 	rules = policy_rules(&nrules);
 	doc = json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:[]}}, "
@@ -115,27 +114,23 @@ report_write_sarif(struct policy_report *rep, FILE *fp)
 	    "results", "columnKind", "unicodeCodePoints",
 	    "invocations", "executionSuccessful", 1);
 	if (doc == NULL)
-		return CUST_E_NOMEM;
-	{
-		json_t *run = json_array_get(json_object_get(doc, "runs"), 0);
-
-		jrules = json_object_get(json_object_get(json_object_get(run,
-		    "tool"), "driver"), "rules");
-		results = json_object_get(run, "results");
-	}
+		return NULL;
+	run = json_array_get(json_object_get(doc, "runs"), 0);
+	jrules = json_object_get(json_object_get(json_object_get(run, "tool"),
+	    "driver"), "rules");
+	results = json_object_get(run, "results");
 	for (i = 0; i < nrules; i++)
 		if (json_array_append_new(jrules, rule_json(&rules[i])) != 0)
-			goto out;
+			goto fail;
 	for (i = 0; i < policy_report_count(rep); i++) {
 		const struct policy_finding *f = policy_report_get(rep, i);
 
 		if (json_array_append_new(results, result_json(f,
 		    (size_t)(f->rule - rules))) != 0)
-			goto out;
+			goto fail;
 	}
-	r = json_dumpf(doc, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 &&
-	    fputc('\n', fp) != EOF ? CUST_OK : CUST_E_IO;
-out:
+	return doc;
+fail:
 	json_decref(doc);
-	return r;
+	return NULL;
 }

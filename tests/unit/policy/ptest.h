@@ -10,6 +10,7 @@
 #ifndef CUST_PTEST_H
 #define CUST_PTEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,16 @@
 #include "policy.h"
 
 #define UNUSED __attribute__((unused))
+
+/* Lines 1-6 of most test documents: a clean policy whose owner a holds
+ * setup. */
+#define HEAD \
+	"version: 1\n" \
+	"owner: a\n" \
+	"consoles:\n" \
+	"  a:\n" \
+	"    identity: {certificate: \"CN=a\"}\n" \
+	"    duties: [setup]\n"
 
 struct pcase {
 	const char *rule;
@@ -132,6 +143,29 @@ pt_run_rule(const struct pcase *cases, size_t n, const char *rule)
 	}
 	assert_true(pass > 0);
 	assert_true(fail > 0);
+}
+
+/* One cmocka test per rule that want() accepts, named after the rule,
+ * running fn with the rule ID as its state. Returns how many were put
+ * into tests[0..max). */
+static UNUSED size_t
+pt_rule_tests(struct CMUnitTest *tests, size_t max,
+    int (*want)(const struct policy_rule *), void (*fn)(void **))
+{
+	const struct policy_rule *rules;
+	size_t n, i, k = 0;
+
+	rules = policy_rules(&n);
+	for (i = 0; i < n && k < max; i++) {
+		if (!want(&rules[i]))
+			continue;
+		memset(&tests[k], 0, sizeof(tests[k]));
+		tests[k].name = rules[i].id;
+		tests[k].test_func = fn;
+		tests[k].initial_state = (void *)(uintptr_t)rules[i].id;
+		k++;
+	}
+	return k;
 }
 
 #endif

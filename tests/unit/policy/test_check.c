@@ -5,14 +5,6 @@
 
 #include "ptest.h"
 
-/* Lines 1-6: a clean policy whose owner a holds setup. */
-#define HEAD \
-	"version: 1\n" \
-	"owner: a\n" \
-	"consoles:\n" \
-	"  a:\n" \
-	"    identity: {certificate: \"CN=a\"}\n" \
-	"    duties: [setup]\n"
 /* Lines 7-8: console b (add line 9 duties, line 10 more). */
 #define B \
 	"  b:\n" \
@@ -290,6 +282,14 @@ test_budget_message(void **state)
 	free(doc);
 }
 
+/* Console and policy rules, except the budget (generated fleets). */
+static int
+rule_here(const struct policy_rule *r)
+{
+	return r->scope != POLICY_SCOPE_INPUT &&
+	    strcmp(r->id, "acl-budget") != 0;
+}
+
 /* Every rule has cases here or in test_parse.c (input rules). */
 static void
 test_coverage(void **state)
@@ -300,8 +300,7 @@ test_coverage(void **state)
 	(void)state;
 	rules = policy_rules(&n);
 	for (i = 0; i < n; i++) {
-		int found = rules[i].scope == POLICY_SCOPE_INPUT ||
-		    strcmp(rules[i].id, "acl-budget") == 0;
+		int found = !rule_here(&rules[i]);
 
 		for (k = 0; k < NCASES && !found; k++)
 			found = strcmp(cases[k].rule, rules[i].id) == 0;
@@ -354,21 +353,9 @@ test_clean(void **state)
 int
 main(void)
 {
-	const struct policy_rule *rules;
 	struct CMUnitTest tests[64];
-	size_t n, i, k = 0;
+	size_t k = pt_rule_tests(tests, 60, rule_here, test_rule);
 
-	rules = policy_rules(&n);
-	for (i = 0; i < n && k < 60; i++) {
-		if (rules[i].scope == POLICY_SCOPE_INPUT ||
-		    strcmp(rules[i].id, "acl-budget") == 0)
-			continue;
-		memset(&tests[k], 0, sizeof(tests[k]));
-		tests[k].name = rules[i].id;
-		tests[k].test_func = test_rule;
-		tests[k].initial_state = (void *)(uintptr_t)rules[i].id;
-		k++;
-	}
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_acl_budget);
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_budget_message);
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_coverage);

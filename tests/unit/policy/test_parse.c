@@ -7,13 +7,6 @@
 
 #include "ptest.h"
 
-#define HEAD \
-	"version: 1\n" \
-	"owner: a\n" \
-	"consoles:\n" \
-	"  a:\n" \
-	"    identity: {certificate: \"CN=a\"}\n" \
-	"    duties: [setup]\n"
 
 static const struct pcase cases[] = {
 	/* unknown-key */
@@ -215,24 +208,20 @@ test_node_limit(void **state)
 	free(doc);
 }
 
+/* Input rules with documents (unreadable has its own test). */
+static int
+rule_here(const struct policy_rule *r)
+{
+	return r->scope == POLICY_SCOPE_INPUT &&
+	    strcmp(r->id, "unreadable") != 0;
+}
+
 int
 main(void)
 {
-	const struct policy_rule *rules;
 	struct CMUnitTest tests[32];
-	size_t n, i, k = 0;
+	size_t k = pt_rule_tests(tests, 28, rule_here, test_rule);
 
-	rules = policy_rules(&n);
-	for (i = 0; i < n && k < 28; i++) {
-		if (rules[i].scope != POLICY_SCOPE_INPUT ||
-		    strcmp(rules[i].id, "unreadable") == 0)
-			continue;
-		memset(&tests[k], 0, sizeof(tests[k]));
-		tests[k].name = rules[i].id;
-		tests[k].test_func = test_rule;
-		tests[k].initial_state = (void *)(uintptr_t)rules[i].id;
-		k++;
-	}
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_malformed_exit);
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_unreadable);
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_node_limit);

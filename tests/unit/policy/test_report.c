@@ -7,13 +7,6 @@
 
 #include "ptest.h"
 
-#define HEAD \
-	"version: 1\n" \
-	"owner: a\n" \
-	"consoles:\n" \
-	"  a:\n" \
-	"    identity: {certificate: \"CN=a\"}\n" \
-	"    duties: [setup]\n"
 /* b: admin-realm at 9:21 and 10:14 (errors), realm-missing at 10:13
  * (warning) */
 #define BAD HEAD \

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_policy.c - policy.load and policy.plan.
+ *
+ * policy.load stores a policy that passes the check (warnings allowed) in
+ * the state, together with its SHA-256, in one transaction with its audit
+ * entry; a refused policy is audited too. policy.plan computes the ACL
+ * entries of stored devices from the given policy, or from the latest
+ * loaded one.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "policy.h"
+#include "state.h"
+#include "store.h"
+
+/* "3 errors; first: FILE:LINE:COL [rule]" for audit details: the first
+ * error by position. */
+static void
+summary(struct policy_report *rep, char *buf, size_t len)
+{
+	const struct policy_finding *first = NULL;
+	size_t i;
+
+	for (i = 0; i < policy_report_count(rep); i++) {
+		const struct policy_finding *f = policy_report_get(rep, i);
+
+		if (f->severity == POLICY_SEV_ERROR && (first == NULL ||
+		    f->line < first->line || (f->line == first->line &&
+		    f->column < first->column)))
+			first = f;
+	}
+	if (first == NULL)
+		snprintf(buf, len, "no errors");
+	else
+		snprintf(buf, len, "%zu errors; first: %s:%u:%u [%s]",
+		    policy_report_errors(rep), first->file, first->line,
+		    first->column, first->rule->id);
+}
+
+/* Parse and check text; a policy that is malformed (CUST_E_PARSE) or has
+ * errors (CUST_E_VIOLATION) is refused with a message saying why. */
+static int
+load_checked(const char *file, const char *text, struct policy **out,
+    char *why, size_t whylen)
+{
+	struct policy_report *rep = policy_report_new();
+	struct policy *p = NULL;
+	int r;
+
+	*out = NULL;
+	if (rep == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	r = policy_load_buf(rep, file, text, strlen(text), &p);
+	summary(rep, why, whylen);
+	if (r == CUST_E_NOMEM) {
+		r = cust_fail(r, "out of memory");
+	} else if (r != CUST_OK) {
+		r = cust_fail(CUST_E_PARSE, "policy %s is malformed: %s (run "
+		    "custodyctl policy check)", file, why);
+	} else if (!policy_clean(p)) {
+		r = cust_fail(CUST_E_VIOLATION, "policy %s fails the check: %s "
+		    "(run custodyctl policy check)", file, why);
+	} else {
+		*out = p;
+		p = NULL;
+	}
+	policy_free(p);
+	policy_report_free(rep);
+	return r;
+}
+
+static int
+op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	static const char ins[] = "INSERT INTO policy(loaded, actor, file, "
+	    "sha256, consoles, body) VALUES (strftime('%s','now'), ?, ?, ?, "
+	    "?, ?)";
+	struct cust_state *st = ctx->st;
+	unsigned char hash[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof(hash) + 1], why[512], detail[768];
+	const char *file, *text;
+	struct policy *p = NULL;
+	sqlite3_stmt *s;
+	long long id;
+	size_t n;
+	int r;
+
+	if ((r = ops_req_str(req, "file", 1, &file)) != CUST_OK ||
+	    (r = ops_req_str(req, "text", 1, &text)) != CUST_OK)
+		return r;
+	if ((r = load_checked(file, text, &p, why, sizeof(why))) != CUST_OK) {
+		int ar;
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+		snprintf(detail, sizeof(detail), "file=%s %s", file, why);
+		if ((ar = audit_append(st->audit, ctx->actor, "policy.load",
+		    "policy", "refused", detail)) != CUST_OK)
+			return ar;
+		return cust_fail(r, "%s", msg);
+	}
+	n = policy_console_count(p);
+	policy_free(p);
+	crypto_hash_sha256(hash, (const unsigned char *)text, strlen(text));
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	snprintf(detail, sizeof(detail), "file=%s sha256=%s consoles=%zu",
+	    file, hex, n);
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((s = store_stmt(st->store, ins)) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_text(s, 1, ctx->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)n);
+	sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
+	if ((r = store_step_done(st->store, s, "store the policy")) != CUST_OK)
+		goto fail;
+	id = sqlite3_last_insert_rowid(store_db(st->store));
+	if ((r = audit_append(st->audit, ctx->actor, "policy.load", "policy",
+	    "ok", detail)) != CUST_OK || (r = store_commit(st->store)) !=
+	    CUST_OK)
+		goto fail;
+	*resp = json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)id,
+	    "file", file, "sha256", hex, "consoles", (json_int_t)n);
+	return *resp ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+fail:
+	store_rollback(st->store);
+	return r;
+}
+
+/* The latest loaded policy: *file_out and *text_out new (free()). */
+static int
+latest(struct cust_state *st, char **file_out, char **text_out)
+{
+	sqlite3_stmt *s = store_stmt(st->store, "SELECT file, body FROM policy "
+	    "ORDER BY id DESC LIMIT 1");
+	int rc, r = CUST_OK;
+
+	*file_out = *text_out = NULL;
+	if (s == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*file_out = strdup((const char *)sqlite3_column_text(s, 0));
+		*text_out = strdup((const char *)sqlite3_column_text(s, 1));
+		if (*file_out == NULL || *text_out == NULL)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+	} else if (rc == SQLITE_DONE) {
+		r = cust_fail(CUST_E_NOTFOUND, "no policy is loaded: give a "
+		    "policy file, or load one with custodyctl policy load");
+	} else {
+		r = store_err(st->store, "read the loaded policy");
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+struct plan_all {
+	struct policy *p;
+	json_t *devices;
+	int err;
+};
+
+static int
+plan_one(void *arg, json_t *dev)
+{
+	struct plan_all *a = arg;
+	json_t *plan;
+
+	a->err = policy_plan(a->p, json_string_value(json_object_get(dev,
+	    "fqdn")), json_object_get(dev, "tags"), &plan);
+	if (a->err == CUST_OK && json_array_append_new(a->devices, plan) != 0)
+		a->err = cust_fail(CUST_E_NOMEM, "out of memory");
+	return a->err != CUST_OK;
+}
+
+static int
+op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct plan_all a = { NULL, NULL, CUST_OK };
+	const char *file, *text, *fqdn;
+	char *sfile = NULL, *stext = NULL, why[512];
+	json_t *dev = NULL;
+	size_t i, over = 0;
+	int all, r;
+
+	if ((r = ops_req_str(req, "file", 0, &file)) != CUST_OK ||
+	    (r = ops_req_str(req, "text", 0, &text)) != CUST_OK ||
+	    (r = ops_req_str(req, "device", 0, &fqdn)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+		return r;
+	if ((fqdn == NULL) == !all)
+		return cust_fail(CUST_E_INVAL, "give either 'device' or 'all'");
+	if (text == NULL) {
+		if ((r = latest(ctx->st, &sfile, &stext)) != CUST_OK)
+			return r;
+		file = sfile;
+		text = stext;
+	}
+	if ((r = load_checked(file ? file : "policy", text, &a.p, why,
+	    sizeof(why))) != CUST_OK)
+		goto out;
+	if ((a.devices = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (fqdn != NULL) {
+		if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK)
+			goto out;
+		(void)plan_one(&a, dev);
+	} else {
+		r = cred_device_each(ctx->st, NULL, plan_one, &a);
+	}
+	if (r != CUST_OK || (r = a.err) != CUST_OK)
+		goto out;
+	for (i = 0; i < json_array_size(a.devices); i++)
+		over += json_is_false(json_object_get(json_array_get(a.devices,
+		    i), "within_limits"));
+	*resp = json_pack("{s:s, s:O, s:I}", "policy", file ? file : "policy",
+	    "devices", a.devices, "over_limits", (json_int_t)over);
+	if (*resp == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	json_decref(dev);
+	json_decref(a.devices);
+	policy_free(a.p);
+	free(sfile);
+	free(stext);
+	return r;
+}
+
+const struct ops_entry ops_policy_table[] = {
+	{ "policy.load", op_load, 0 },
+	{ "policy.plan", op_plan, 0 },
+	{ NULL, NULL, 0 }
+};
