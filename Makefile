@@ -120,3 +120,4 @@ install: all
 
 clean:
 	rm -rf build
+.SECONDARY:

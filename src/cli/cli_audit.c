@@ -77,13 +77,16 @@ cmd_list(struct cli *c, int argc, char **argv)
 static int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	json_t *resp = NULL;
+	json_t *resp = NULL, *req;
 	int r;
 
 	if (argc > 1)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[1]);
-	if ((r = cli_call(c, "audit.verify", json_object(), &resp)) != CUST_OK)
+	req = json_object();
+	r = cli_call(c, "audit.verify", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
 		return cli_error(c, r);
 	if (c->json)
 		cli_print_json(resp);

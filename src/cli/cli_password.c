@@ -243,15 +243,17 @@ usage:
 static int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	json_t *resp = NULL, *p;
+	json_t *resp = NULL, *req, *p;
 	size_t i;
 	int r;
 
 	if (argc > 1)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[1]);
-	if ((r = cli_call(c, "password.verify", json_object(), &resp)) !=
-	    CUST_OK)
+	req = json_object();
+	r = cli_call(c, "password.verify", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
 		return cli_error(c, r);
 	if (c->json) {
 		cli_print_json(resp);
