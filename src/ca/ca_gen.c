@@ -10,9 +10,11 @@
  * that knows only one of them can still build a path to the other's
  * certificates.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -386,6 +388,32 @@ ca_public_files(struct cust_state *st)
 		ca_gen_free(g);
 		g = NULL;
 	}
+	/* A retired generation's certificates leave the public directory. */
+	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state = "
+	    "'retired'")) == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		static const char *const kinds[] = { "root", "issuing" };
+
+		for (i = 0; i < 2; i++) {
+			char *p;
+
+			snprintf(name, sizeof(name), "%s-g%lld.pem", kinds[i],
+			    (long long)sqlite3_column_int64(s, 0));
+			if ((p = util_path(cadir, name)) != NULL &&
+			    unlink(p) == -1 && errno != ENOENT) {
+				free(p);
+				sqlite3_reset(s);
+				r = cust_fail(CUST_E_IO, "cannot remove %s/%s: "
+				    "%s", cadir, name, strerror(errno));
+				goto out;
+			}
+			free(p);
+		}
+	}
+	sqlite3_reset(s);
 	/* chain.pem: what a leaf of the active generation needs. */
 	if ((r = ca_gen_by_state(st, "active", &g)) != CUST_OK)
 		goto out;
@@ -776,9 +804,9 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
 	if ((r = ca_gen_by_state(st, "next", &next)) == CUST_E_NOTFOUND) {
-		cust_fail(r, "no generation is waiting for activation (ca "
-		    "rotate first)");
-		r = gen_refuse(st, actor, "ca.activate", r);
+		cust_fail(CUST_E_CONFLICT, "no generation is waiting for "
+		    "activation (ca rotate first)");
+		r = gen_refuse(st, actor, "ca.activate", CUST_E_CONFLICT);
 		goto out;
 	}
 	if (r != CUST_OK ||
@@ -860,8 +888,9 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = ca_gen_by_state(st, "previous", &prev)) == CUST_E_NOTFOUND) {
-		cust_fail(r, "no previous generation to retire");
-		r = gen_refuse(st, actor, "ca.retire", r);
+		cust_fail(CUST_E_CONFLICT, "no previous generation to retire "
+		    "(ca rotate --activate first)");
+		r = gen_refuse(st, actor, "ca.retire", CUST_E_CONFLICT);
 		goto out;
 	}
 	if (r != CUST_OK ||

@@ -89,6 +89,17 @@ add_csr(json_t *req, const char *path)
 	return CUST_OK;
 }
 
+/* DIR/NAME.EXT as a new string. */
+static char *
+out_path(const char *dir, const char *name, const char *ext)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s%s", dir, name, ext) == -1)
+		return NULL;
+	return p;
+}
+
 /* Refuse to replace an existing file (keys, issued material). */
 static int
 no_clobber(const char *path)
@@ -102,6 +113,28 @@ no_clobber(const char *path)
 		return cust_fail(CUST_E_IO, "cannot check %s: %s", path,
 		    strerror(errno));
 	return CUST_OK;
+}
+
+/* Before anything is issued: the output directory must exist and none of
+ * DIR/NAME<ext> for the given extensions may exist yet. */
+static int
+out_ready(const char *dir, const char *name, const char *const *ext,
+    size_t n)
+{
+	struct stat sb;
+	char *p;
+	size_t i;
+	int r = CUST_OK;
+
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return cust_fail(CUST_E_NOTFOUND, "%s is not a directory", dir);
+	for (i = 0; i < n && r == CUST_OK; i++) {
+		if ((p = out_path(dir, name, ext[i])) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		r = no_clobber(p);
+		free(p);
+	}
+	return r;
 }
 
 /* Write data to path, or to stdout when path is NULL or "-". */
@@ -124,17 +157,6 @@ put_str(const char *path, json_t *o, const char *key, unsigned mode)
 	if (s == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks %s", key);
 	return put(path, s, strlen(s), mode);
-}
-
-/* DIR/NAME.EXT as a new string. */
-static char *
-out_path(const char *dir, const char *name, const char *ext)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s%s", dir, name, ext) == -1)
-		return NULL;
-	return p;
 }
 
 static void
@@ -285,10 +307,10 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const drop[] = { "key", "pkcs12", NULL };
+	static const char *const ext[] = { ".crt", ".key", ".p12" };
 	struct issue_out io = { ".", NULL };
 	json_t *req = json_object();
-	char *paths[3] = { NULL, NULL, NULL };
-	int ch, r, i;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "o:k:d:", opts, NULL)) != -1) {
 		switch (ch) {
@@ -318,15 +340,7 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		    io.name);
 	}
 	/* Check the files before anything is issued. */
-	paths[0] = out_path(io.dir, io.name, ".crt");
-	paths[1] = out_path(io.dir, io.name, ".key");
-	paths[2] = out_path(io.dir, io.name, ".p12");
-	for (r = CUST_OK, i = 0; i < 3 && r == CUST_OK; i++)
-		r = paths[i] ? no_clobber(paths[i]) :
-		    cust_fail(CUST_E_NOMEM, "out of memory");
-	for (i = 0; i < 3; i++)
-		free(paths[i]);
-	if (r != CUST_OK) {
+	if ((r = out_ready(io.dir, io.name, ext, 3)) != CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
 	}
@@ -885,10 +899,9 @@ cmd_console_add(struct cli *c, int argc, char **argv)
 	};
 	static const char *const drop[] = { "key", NULL };
 	struct issue_out io = { ".", NULL };
+	static const char *const ext[] = { ".crt", ".key", "-chain.pem" };
 	json_t *req = json_object();
-	char *p;
-	int ch, r, i;
-	const char *ext[] = { ".crt", ".key", "-chain.pem" };
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "o:k:", opts, NULL)) != -1) {
 		switch (ch) {
@@ -911,17 +924,10 @@ cmd_console_add(struct cli *c, int argc, char **argv)
 	io.name = argv[optind];
 	/* Bad names are refused (and audited) by the operation; only look
 	 * for existing files when the name can be a file name. */
-	if (strchr(io.name, '/') == NULL && io.name[0] != '.') {
-		for (r = CUST_OK, i = 0; i < 3 && r == CUST_OK; i++) {
-			p = out_path(io.dir, io.name, ext[i]);
-			r = p ? no_clobber(p) : cust_fail(CUST_E_NOMEM,
-			    "out of memory");
-			free(p);
-		}
-		if (r != CUST_OK) {
-			json_decref(req);
-			return cli_error(c, r);
-		}
+	if (strchr(io.name, '/') == NULL && io.name[0] != '.' &&
+	    (r = out_ready(io.dir, io.name, ext, 3)) != CUST_OK) {
+		json_decref(req);
+		return cli_error(c, r);
 	}
 	json_object_set_new(req, "name", json_string(io.name));
 	return run_then(c, "console.add", req, console_done, &io, drop);
