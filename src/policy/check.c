@@ -582,93 +582,138 @@ check_exclusive(struct cctx *c)
 
 /* ---- ACL budget ---- */
 
-static int
-has_tag(const struct pconsole *con, const char *tag)
-{
-	size_t i;
+/*
+ * Devices are grouped by scope: every device gets the unscoped consoles;
+ * a device tagged T also gets the consoles scoped to T. Tags are taken to
+ * name disjoint groups (sites, fleets); the plan counts exactly, per
+ * device. Each group's members are the merge, in document order, of the
+ * unscoped consoles and those of its tag, so a fleet of many sites costs
+ * O(consoles log consoles), not consoles x tags.
+ */
+struct tagref {
+	const char *tag;
+	size_t con;
+};
 
-	if (con->tags == NULL)
-		return 1;	/* unscoped: every device */
-	for (i = 0; i < con->tags->nkids; i++)
-		if (strcmp(con->tags->kids[i]->str, tag) == 0)
-			return 1;
-	return 0;
+static int
+tagrefcmp(const void *x, const void *y)
+{
+	const struct tagref *a = x, *b = y;
+	int r = strcmp(a->tag, b->tag);
+
+	if (r != 0)
+		return r;
+	return a->con < b->con ? -1 : a->con > b->con;
 }
 
-/* Count the consoles of one device group (tag NULL: every device) per
- * method; report the entry that goes over a limit. */
+struct budget {
+	size_t *unscoped[2];	/* per method, console indexes in order */
+	size_t nunscoped[2];
+	int over[2];		/* every device is already over */
+};
+
+static const int budget_limit[2] = { POLICY_MAX_DIGEST, POLICY_MAX_KERBEROS };
+
+/* Walk one group for method m: unscoped members u[0..nu) merged with
+ * tagged members t[0..nt) (of any method); report the one too many. */
 static void
-budget_group(struct cctx *c, const char *tag, int *over_out)
+budget_walk(struct cctx *c, int m, const char *tag, const size_t *u,
+    size_t nu, const struct tagref *t, size_t nt)
 {
-	static const int limit[2] = { POLICY_MAX_DIGEST, POLICY_MAX_KERBEROS };
-	static const char *const kind[2] = { "digest users", "Kerberos "
-	    "entries" };
-	struct policy *p = c->p;
-	size_t i, used[2] = { 0, 0 };
-	int cnt[2] = { 0, 0 }, m;
-	char names[2][512], group[96];
+	static const char *const kind[2] = { "digest users",
+	    "Kerberos entries" };
+	const struct policy *p = c->p;
+	size_t i = 0, j = 0, used = 0;
+	int cnt = 0;
+	char names[512], group[96];
 
-	names[0][0] = names[1][0] = '\0';
-	if (tag != NULL)
-		snprintf(group, sizeof(group), "a device tagged '%s'", tag);
-	else
-		snprintf(group, sizeof(group), "every device");
-	for (i = 0; i < p->nconsoles; i++) {
-		const struct pconsole *con = &p->consoles[i];
+	names[0] = '\0';
+	while (i < nu || j < nt) {
+		size_t k;
 
-		if (tag == NULL ? con->tags != NULL : !has_tag(con, tag))
-			continue;
-		m = con->auth_eff == AUTH_KERBEROS;
-		if (tag != NULL && over_out[m])
-			continue;	/* already over for every device */
-		cnt[m]++;
-		if (used[m] < sizeof(names[m]))
-			used[m] += (size_t)snprintf(names[m] + used[m],
-			    sizeof(names[m]) - used[m], "%s%s",
-			    used[m] ? ", " : "", con->name);
-		if (cnt[m] == limit[m] + 1) {
-			say(c, con->key, R_ACL_BUDGET, 0, NULL, "%s would get "
-			    "more than %d %s (%s): console '%s' is one too "
-			    "many (AMT limit)", group, limit[m], kind[m],
-			    names[m], con->name);
-			if (tag == NULL)
-				over_out[m] = 1;
+		if (j == nt || (i < nu && u[i] < t[j].con)) {
+			k = u[i++];
+		} else {
+			k = t[j++].con;
+			/* a console listing the tag twice counts once */
+			if ((j > 1 && t[j - 2].con == k) ||
+			    (p->consoles[k].auth_eff == AUTH_KERBEROS) != m)
+				continue;
 		}
+		cnt++;
+		if (used < sizeof(names))
+			used += (size_t)snprintf(names + used,
+			    sizeof(names) - used, "%s%s", used ? ", " : "",
+			    p->consoles[k].name);
+		if (cnt != budget_limit[m] + 1)
+			continue;
+		if (tag != NULL)
+			snprintf(group, sizeof(group), "a device tagged '%s'",
+			    tag);
+		else
+			snprintf(group, sizeof(group), "every device");
+		say(c, p->consoles[k].key, R_ACL_BUDGET, 0, NULL, "%s would get "
+		    "more than %d %s (%s): console '%s' is one too many (AMT "
+		    "limit)", group, budget_limit[m], kind[m], names,
+		    p->consoles[k].name);
+		return;
 	}
-}
-
-static int
-strpcmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int
 check_budget(struct cctx *c)
 {
 	struct policy *p = c->p;
-	const char **tags;
-	size_t i, j, n = 0;
-	int over[2] = { 0, 0 };
+	struct budget b;
+	struct tagref *refs = NULL;
+	size_t i, j, n = 0, first;
+	int m, r = CUST_E_NOMEM;
 
-	budget_group(c, NULL, over);
-	for (i = 0; i < p->nconsoles; i++)
-		if (p->consoles[i].tags != NULL)
-			n += p->consoles[i].tags->nkids;
-	if (n == 0)
-		return CUST_OK;
-	if ((tags = malloc(n * sizeof(*tags))) == NULL)
-		return CUST_E_NOMEM;
+	memset(&b, 0, sizeof(b));
+	for (m = 0; m < 2; m++)
+		if (p->nconsoles > 0 && (b.unscoped[m] = malloc(p->nconsoles *
+		    sizeof(size_t))) == NULL)
+			goto out;
+	for (i = 0; i < p->nconsoles; i++) {
+		const struct pconsole *con = &p->consoles[i];
+
+		if (con->tags != NULL) {
+			n += con->tags->nkids;
+			continue;
+		}
+		m = con->auth_eff == AUTH_KERBEROS;
+		b.unscoped[m][b.nunscoped[m]++] = i;
+	}
+	for (m = 0; m < 2; m++) {
+		budget_walk(c, m, NULL, b.unscoped[m], b.nunscoped[m], NULL, 0);
+		b.over[m] = b.nunscoped[m] > (size_t)budget_limit[m];
+	}
+	if (n > 0 && (refs = malloc(n * sizeof(*refs))) == NULL)
+		goto out;
 	for (i = n = 0; i < p->nconsoles; i++)
 		for (j = 0; p->consoles[i].tags &&
-		    j < p->consoles[i].tags->nkids; j++)
-			tags[n++] = p->consoles[i].tags->kids[j]->str;
-	qsort(tags, n, sizeof(*tags), strpcmp);
-	for (i = 0; i < n; i++)
-		if (i == 0 || strcmp(tags[i], tags[i - 1]) != 0)
-			budget_group(c, tags[i], over);
-	free(tags);
-	return CUST_OK;
+		    j < p->consoles[i].tags->nkids; j++) {
+			refs[n].tag = p->consoles[i].tags->kids[j]->str;
+			refs[n++].con = i;
+		}
+	if (n > 1)
+		qsort(refs, n, sizeof(*refs), tagrefcmp);
+	for (first = 0; first < n; first = i) {
+		for (i = first + 1; i < n &&
+		    strcmp(refs[i].tag, refs[first].tag) == 0; i++)
+			;
+		for (m = 0; m < 2; m++)
+			if (!b.over[m])
+				budget_walk(c, m, refs[first].tag,
+				    b.unscoped[m], b.nunscoped[m],
+				    refs + first, i - first);
+	}
+	r = CUST_OK;
+out:
+	free(refs);
+	free(b.unscoped[0]);
+	free(b.unscoped[1]);
+	return r;
 }
 
 int
