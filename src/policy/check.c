@@ -100,8 +100,10 @@ realm_item(struct cctx *c, const struct ynode *it, const struct pconsole *con,
 
 	if (con != NULL)
 		snprintf(what, sizeof(what), "console '%s'", con->name);
-	else
+	else if (d != NULL)
 		snprintf(what, sizeof(what), "duty '%s'", d->name);
+	else
+		return -1;	/* one of the two is always given */
 	if (it->cls == YS_INT) {
 		if (util_parse_long(it->str, 0, POLICY_REALM_MAX, &id) ==
 		    CUST_OK)
