@@ -169,75 +169,138 @@ set_state(struct cust_state *st, int64_t id, const char *kind,
 	return store_step_done(st->store, s, "cannot change the secret state");
 }
 
-/* One device, one kind, inside the batch transaction. */
-static int
-rotate_one(struct cust_state *st, const char *actor, int64_t id,
-    const char *kind, size_t pwlen, int replace, int64_t now,
-    char *fqdn, size_t fqdnlen, int64_t *version_out)
-{
-	unsigned char *pw;
-	int64_t maxv, pending;
-	sqlite3_stmt *s;
-	char detail[96];
-	int rc, r, has_pending;
+/* What a rotation needs to know of one device and kind. */
+struct devkind {
+	int64_t id;
+	int found;		/* the device exists */
+	int active;
+	int has_pending;
+	int64_t pending;	/* the pending version, if has_pending */
+	int64_t maxv;		/* the highest version */
+	char fqdn[CUST_MAX_FQDN + 1];
+};
 
-	*version_out = 0;
-	s = store_stmt(st->store, "SELECT d.fqdn, d.state, MAX(s.version), "
-	    "MAX(CASE WHEN s.state = 'pending' THEN s.version END) FROM "
-	    "device d LEFT JOIN secret s ON s.device_id = d.id AND "
-	    "s.kind = ?2 WHERE d.id = ?1 GROUP BY d.id");
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Read the versions of kind for the devices ids[0..n) (sorted) with one
+ * range scan instead of one query per device. When the ids are sparse
+ * (a small tag in a large fleet) the range would be mostly other devices:
+ * then each id is its own one-row range.
+ */
+static int
+prefetch(struct cust_state *st, const int64_t *ids, size_t n,
+    const char *kind, struct devkind *dk)
+{
+	sqlite3_stmt *s;
+	size_t i, j = 0;
+	int64_t lo, hi;
+	int rc, sparse = (uint64_t)(ids[n - 1] - ids[0]) > 4 * (uint64_t)n + 64;
+
+	for (i = 0; i < n; i++) {
+		memset(&dk[i], 0, sizeof(dk[i]));
+		dk[i].id = ids[i];
+	}
+	s = store_stmt(st->store, "SELECT d.id, d.fqdn, d.state = 'active', "
+	    "MAX(s.version), MAX(CASE WHEN s.state = 'pending' THEN s.version "
+	    "END) FROM device d LEFT JOIN secret s ON s.device_id = d.id AND "
+	    "s.kind = ?1 WHERE d.id BETWEEN ?2 AND ?3 GROUP BY d.id "
+	    "ORDER BY d.id");
 	if (s == NULL)
 		return CUST_E_DB;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "device "
-		    "%lld is gone", (long long)id) :
-		    store_err(st->store, "cannot read the secret versions");
+	for (i = 0; i < (sparse ? n : 1); i++) {
+		lo = sparse ? ids[i] : ids[0];
+		hi = sparse ? ids[i] : ids[n - 1];
 		sqlite3_reset(s);
-		return r;
+		sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, lo);
+		sqlite3_bind_int64(s, 3, hi);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 0);
+			struct devkind *d;
+
+			while (j < n && dk[j].id < id)
+				j++;
+			if (j == n)
+				break;
+			if (dk[j].id != id)
+				continue;	/* in range, not selected */
+			d = &dk[j];
+			d->found = 1;
+			snprintf(d->fqdn, sizeof(d->fqdn), "%s",
+			    (const char *)sqlite3_column_text(s, 1));
+			d->active = sqlite3_column_int(s, 2);
+			d->maxv = sqlite3_column_int64(s, 3);
+			d->has_pending = sqlite3_column_type(s, 4) !=
+			    SQLITE_NULL;
+			d->pending = sqlite3_column_int64(s, 4);
+		}
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			rc = store_err(st->store, "cannot read the secret "
+			    "versions");
+			sqlite3_reset(s);
+			return rc;
+		}
 	}
-	snprintf(fqdn, fqdnlen, "%s", (const char *)sqlite3_column_text(s, 0));
-	if (strcmp((const char *)sqlite3_column_text(s, 1), "active") != 0) {
-		sqlite3_reset(s);
-		return cust_fail(CUST_E_NOTFOUND, "device %s was removed", fqdn);
-	}
-	maxv = sqlite3_column_int64(s, 2);
-	has_pending = sqlite3_column_type(s, 3) != SQLITE_NULL;
-	pending = sqlite3_column_int64(s, 3);
 	sqlite3_reset(s);
-	if (has_pending && !replace) {
+	return CUST_OK;
+}
+
+/* One device, one kind, inside the batch transaction. */
+static int
+rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
+    const char *kind, size_t pwlen, int replace, int64_t now,
+    int64_t *version_out)
+{
+	unsigned char *pw;
+	char detail[96];
+	int r;
+
+	*version_out = 0;
+	if (!d->found)
+		return cust_fail(CUST_E_NOTFOUND, "device %lld is gone",
+		    (long long)d->id);
+	if (!d->active)
+		return cust_fail(CUST_E_NOTFOUND, "device %s was removed",
+		    d->fqdn);
+	if (d->has_pending && !replace) {
 		snprintf(detail, sizeof(detail), "%s v%lld is still pending",
-		    kind, (long long)pending);
+		    kind, (long long)d->pending);
 		if ((r = audit_append(st->audit, actor, "password.rotate",
-		    fqdn, "refused", detail)) != CUST_OK)
+		    d->fqdn, "refused", detail)) != CUST_OK)
 			return r;
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
 		    "still pending (confirm it, or rotate with "
-		    "--replace-pending)", fqdn, kind, (long long)pending);
+		    "--replace-pending)", d->fqdn, kind, (long long)d->pending);
 	}
-	if (has_pending && (r = set_state(st, id, kind, pending, "failed",
-	    now)) != CUST_OK)
+	if (d->has_pending && (r = set_state(st, d->id, kind, d->pending,
+	    "failed", now)) != CUST_OK)
 		return r;
 	pw = seal_secret_data(st->scratch);
 	if ((r = cred_pw_fill(pw, pwlen)) != CUST_OK)
 		return r;
-	r = cred_secret_put(st, id, kind, maxv + 1, "pending", pw, pwlen, now);
+	r = cred_secret_put(st, d->id, kind, d->maxv + 1, "pending", pw, pwlen,
+	    now);
 	sodium_memzero(pw, pwlen);
 	if (r != CUST_OK)
 		return r;
-	if (has_pending)
+	if (d->has_pending)
 		snprintf(detail, sizeof(detail), "%s v%lld pending; v%lld "
-		    "replaced (failed)", kind, (long long)(maxv + 1),
-		    (long long)pending);
+		    "replaced (failed)", kind, (long long)(d->maxv + 1),
+		    (long long)d->pending);
 	else
 		snprintf(detail, sizeof(detail), "%s v%lld pending", kind,
-		    (long long)(maxv + 1));
-	if ((r = audit_append(st->audit, actor, "password.rotate", fqdn, "ok",
-	    detail)) != CUST_OK)
+		    (long long)(d->maxv + 1));
+	if ((r = audit_append(st->audit, actor, "password.rotate", d->fqdn,
+	    "ok", detail)) != CUST_OK)
 		return r;
-	*version_out = maxv + 1;
+	*version_out = d->maxv + 1;
 	return CUST_OK;
 }
 
@@ -260,6 +323,42 @@ add_item(struct cred_rotate_result *res, const char *fqdn, const char *kind,
 	json_array_append_new(res->items, o);
 }
 
+/* One batch: every kind of every device in sorted[0..n), one transaction. */
+static int
+rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
+    size_t n, const char *const *kinds, size_t nk, size_t pwlen,
+    int replace, struct devkind *dk, struct cred_rotate_result *res)
+{
+	int64_t ver, now = util_now();
+	size_t i, k;
+	int r, e;
+
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	for (k = 0; k < nk; k++) {
+		if ((r = prefetch(st, sorted, n, kinds[k], dk)) != CUST_OK)
+			goto fail;
+		for (i = 0; i < n; i++) {
+			e = rotate_one(st, actor, &dk[i], kinds[k], pwlen,
+			    replace, now, &ver);
+			if (e == CUST_E_CONFLICT)
+				res->refused++;
+			else if (e == CUST_E_NOTFOUND)
+				res->missing++;
+			else if (e != CUST_OK) {
+				r = e;
+				goto fail;
+			} else
+				res->rotated++;
+			add_item(res, dk[i].fqdn, kinds[k], ver, e);
+		}
+	}
+	return store_commit(st->store);
+fail:
+	store_rollback(st->store);
+	return r;
+}
+
 int
 cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
     size_t n, const char *kind, size_t pwlen, int replace_pending,
@@ -268,10 +367,10 @@ cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
 {
 	static const char *both[] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
 	const char *kinds[2];
-	char fqdn[CUST_MAX_FQDN + 1];
-	size_t nk, i, k, done = 0;
-	int64_t ver, now;
-	int r = CUST_OK, e;
+	struct devkind *dk = NULL;
+	int64_t *sorted = NULL;
+	size_t nk, done = 0, m;
+	int r = CUST_OK;
 
 	memset(res, 0, sizeof(*res));
 	if (strcmp(kind, "all") == 0) {
@@ -286,43 +385,39 @@ cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
 	if (pwlen < CRED_PW_MIN || pwlen > CRED_PW_MAX)
 		return cust_fail(CUST_E_INVAL, "password length must be %d to "
 		    "%d", CRED_PW_MIN, CRED_PW_MAX);
-	if (want_items && (res->items = json_array()) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (n == 0)
+		return CUST_OK;
+	if ((sorted = malloc(n * sizeof(*sorted))) == NULL ||
+	    (dk = calloc(n < CRED_ROTATE_BATCH ? n : CRED_ROTATE_BATCH,
+	    sizeof(*dk))) == NULL ||
+	    (want_items && (res->items = json_array()) == NULL)) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(sorted, ids, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_id);
+	for (m = done = 1; m < n; m++)	/* a device named twice: once */
+		if (sorted[m] != sorted[done - 1])
+			sorted[done++] = sorted[m];
+	n = done;
+	done = 0;
 	while (done < n) {
-		size_t end = done + CRED_ROTATE_BATCH < n ?
-		    done + CRED_ROTATE_BATCH : n;
-
-		if ((r = store_begin(st->store)) != CUST_OK)
-			return r;
-		now = util_now();
-		for (i = done; i < end; i++) {
-			for (k = 0; k < nk; k++) {
-				e = rotate_one(st, actor, ids[i], kinds[k],
-				    pwlen, replace_pending, now, fqdn,
-				    sizeof(fqdn), &ver);
-				if (e == CUST_E_CONFLICT)
-					res->refused++;
-				else if (e == CUST_E_NOTFOUND)
-					res->missing++;
-				else if (e != CUST_OK) {
-					store_rollback(st->store);
-					return e;
-				} else
-					res->rotated++;
-				add_item(res, fqdn, kinds[k], ver, e);
-			}
-		}
-		if ((r = store_commit(st->store)) != CUST_OK)
-			return r;
-		done = end;
+		m = n - done < CRED_ROTATE_BATCH ? n - done : CRED_ROTATE_BATCH;
+		if ((r = rotate_batch(st, actor, sorted + done, m, kinds, nk,
+		    pwlen, replace_pending, dk, res)) != CUST_OK)
+			goto out;
+		done += m;
 		if (progress != NULL)
 			progress(arg, done, n);
 	}
 	if (res->refused > 0 || res->missing > 0)
-		return cust_fail(CUST_E_CONFLICT, "%zu rotated, %zu refused "
+		r = cust_fail(CUST_E_CONFLICT, "%zu rotated, %zu refused "
 		    "(already pending), %zu devices gone", res->rotated,
 		    res->refused, res->missing);
-	return CUST_OK;
+out:
+	free(sorted);
+	free(dk);
+	return r;
 }
 
 int
