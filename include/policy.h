@@ -109,7 +109,8 @@ struct policy_report *policy_report_new(void);
 void policy_report_free(struct policy_report *rep);
 
 /* Findings so far, in the order they were found; borrowed, valid until
- * the report is freed or written (writing sorts them by position). */
+ * the next finding is added or the report is written (writing sorts them
+ * by position) or freed. */
 size_t policy_report_count(const struct policy_report *rep);
 const struct policy_finding *policy_report_get(const struct policy_report *rep,
     size_t i);
@@ -132,8 +133,9 @@ enum policy_format {
 	POLICY_FMT_JUNIT,	/* one test case per rule per console */
 };
 
-/* "text", "json", "sarif" or "junit" into *out; CUST_E_INVAL otherwise. */
-int policy_format_parse(const char *s, enum policy_format *out)
+/* "text", "json", "sarif" or "junit" into *fmt_out; CUST_E_INVAL
+ * otherwise. */
+int policy_format_parse(const char *s, enum policy_format *fmt_out)
 	__attribute__((warn_unused_result));
 
 /* Write the report to fp (sorting the findings by file and position).
@@ -151,20 +153,20 @@ struct policy;
 /* Parse and check the policy document buf[0..len) (need not be
  * NUL-terminated) called file in the findings. Every finding goes into
  * rep. Returns:
- *   CUST_OK with *out a new policy (policy_free()) when the document is
+ *   CUST_OK with *p_out a new policy (policy_free()) when the document is
  *     well-formed, whether or not the check found violations (see
  *     policy_clean());
- *   CUST_E_PARSE when it is malformed (findings say where), *out NULL;
+ *   CUST_E_PARSE when it is malformed (findings say where), *p_out NULL;
  *   CUST_E_TOOBIG over POLICY_MAX_BYTES; CUST_E_NOMEM.
- * out may be NULL when only the findings matter. */
+ * p_out may be NULL when only the findings matter. */
 int policy_load_buf(struct policy_report *rep, const char *file,
-    const char *buf, size_t len, struct policy **out)
+    const char *buf, size_t len, struct policy **p_out)
 	__attribute__((warn_unused_result));
 
 /* The same for a file ("-" reads stdin). An unreadable file is a finding
  * (rule "unreadable") and CUST_E_PARSE, like malformed input. */
 int policy_load_file(struct policy_report *rep, const char *path,
-    struct policy **out) __attribute__((warn_unused_result));
+    struct policy **p_out) __attribute__((warn_unused_result));
 
 void policy_free(struct policy *p);
 
@@ -185,7 +187,7 @@ size_t policy_console_count(const struct policy *p);
  *    "kerberos_entries": n, "within_limits": bool}
  * A policy that is not clean gives CUST_E_VIOLATION. */
 int policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
-    json_t **out) __attribute__((warn_unused_result));
+    json_t **plan_out) __attribute__((warn_unused_result));
 
 /* AMT ACL limits per device (reference/amt.md section 3). */
 #define POLICY_MAX_DIGEST	7

@@ -99,13 +99,13 @@ entry_json(const struct policy *p, const struct pconsole *con)
 
 int
 policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
-    json_t **out)
+    json_t **plan_out)
 {
 	json_t *doc, *entries;
 	size_t i;
 	int n[2] = { 0, 0 };
 
-	*out = NULL;
+	*plan_out = NULL;
 	if (!p->clean)
 		return cust_fail(CUST_E_VIOLATION, "%s does not pass the "
 		    "check: run custodyctl policy check", p->file);
@@ -130,7 +130,7 @@ policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
 	    json_boolean(n[0] <= POLICY_MAX_DIGEST &&
 	    n[1] <= POLICY_MAX_KERBEROS)) != 0)
 		goto nomem;
-	*out = doc;
+	*plan_out = doc;
 	return CUST_OK;
 nomem:
 	json_decref(doc);

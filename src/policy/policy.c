@@ -29,7 +29,7 @@ policy_console_count(const struct policy *p)
 
 int
 policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
-    size_t len, struct policy **out)
+    size_t len, struct policy **p_out)
 {
 	struct arena *a = NULL;
 	struct policy *p = NULL;
@@ -37,8 +37,8 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 	const char *rfile;
 	int r, bad = 0;
 
-	if (out != NULL)
-		*out = NULL;
+	if (p_out != NULL)
+		*p_out = NULL;
 	if ((rfile = report_file(rep, file)) == NULL)
 		return CUST_E_NOMEM;
 	if (len > POLICY_MAX_BYTES) {
@@ -76,8 +76,8 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 		r = CUST_E_NOMEM;
 		goto out;
 	}
-	if (out != NULL) {
-		*out = p;
+	if (p_out != NULL) {
+		*p_out = p;
 		a = NULL;
 	}
 	r = CUST_OK;
@@ -88,14 +88,14 @@ out:
 
 int
 policy_load_file(struct policy_report *rep, const char *path,
-    struct policy **out)
+    struct policy **p_out)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
-	if (out != NULL)
-		*out = NULL;
+	if (p_out != NULL)
+		*p_out = NULL;
 	r = util_read_file(path, POLICY_MAX_BYTES, &buf, &len);
 	if (r != CUST_OK) {
 		const char *rf = report_file(rep, path);
@@ -105,7 +105,7 @@ policy_load_file(struct policy_report *rep, const char *path,
 			return CUST_E_NOMEM;
 		return CUST_E_PARSE;
 	}
-	r = policy_load_buf(rep, path, buf, len, out);
+	r = policy_load_buf(rep, path, buf, len, p_out);
 	free(buf);
 	return r;
 }

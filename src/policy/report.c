@@ -326,7 +326,7 @@ write_json(json_t *doc, FILE *fp)
 }
 
 int
-policy_format_parse(const char *s, enum policy_format *out)
+policy_format_parse(const char *s, enum policy_format *fmt_out)
 {
 	static const char *const names[] = { "text", "json", "sarif",
 	    "junit" };
@@ -334,7 +334,7 @@ policy_format_parse(const char *s, enum policy_format *out)
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i]) == 0) {
-			*out = (enum policy_format)i;
+			*fmt_out = (enum policy_format)i;
 			return CUST_OK;
 		}
 	return cust_fail(CUST_E_INVAL, "unknown format '%s' (text, json, "
