@@ -80,6 +80,11 @@ int cli_error(struct cli *c, int err);
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Member key of object o as a string, or "-" when absent or not a string
+ * (borrowed from o); as an integer, or 0. For text rendering. */
+const char *cli_str(json_t *o, const char *key);
+long long cli_num(json_t *o, const char *key);
+
 /* Print resp as indented JSON on stdout. */
 void cli_print_json(json_t *resp);
 

@@ -8,14 +8,6 @@
 #include "err.h"
 #include "util.h"
 
-static const char *
-str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "-";
-}
-
 static void
 render_list(struct cli *c, json_t *r)
 {
@@ -26,11 +18,11 @@ render_list(struct cli *c, json_t *r)
 	json_array_foreach(json_object_get(r, "entries"), i, e)
 		printf("%lld %s %s %s %s %s%s%s\n",
 		    json_integer_value(json_object_get(e, "seq")),
-		    str(e, "time"), str(e, "actor"), str(e, "action"),
-		    str(e, "object"), str(e, "result"),
+		    cli_str(e, "time"), cli_str(e, "actor"), cli_str(e, "action"),
+		    cli_str(e, "object"), cli_str(e, "result"),
 		    json_is_string(json_object_get(e, "detail")) ? " " : "",
 		    json_is_string(json_object_get(e, "detail")) ?
-		    str(e, "detail") : "");
+		    cli_str(e, "detail") : "");
 }
 
 static int
@@ -99,7 +91,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	} else {
 		fprintf(stderr, "custodyctl: audit log broken at entry %lld: "
 		    "%s\n", json_integer_value(json_object_get(resp,
-		    "first_bad")), str(resp, "message"));
+		    "first_bad")), cli_str(resp, "message"));
 		r = CUST_EXIT_FAIL;
 	}
 	json_decref(resp);

@@ -25,14 +25,6 @@ opt_len(const char *arg, json_t *req, const char *key)
 	return 0;
 }
 
-static const char *
-str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "-";
-}
-
 static void
 tags_str(json_t *d, char *buf, size_t len)
 {
@@ -61,17 +53,17 @@ render_device(struct cli *c, json_t *d)
 
 	(void)c;
 	tags_str(d, tags, sizeof(tags));
-	printf("fqdn          %s\n", str(d, "fqdn"));
-	printf("uuid          %s\n", str(d, "uuid"));
-	printf("digest realm  %s\n", str(d, "digest_realm"));
+	printf("fqdn          %s\n", cli_str(d, "fqdn"));
+	printf("uuid          %s\n", cli_str(d, "uuid"));
+	printf("digest realm  %s\n", cli_str(d, "digest_realm"));
 	printf("tags          %s\n", tags);
-	printf("state         %s\n", str(d, "state"));
-	printf("created       %s\n", str(d, "created"));
+	printf("state         %s\n", cli_str(d, "state"));
+	printf("created       %s\n", cli_str(d, "created"));
 	json_array_foreach(json_object_get(d, "secrets"), i, s)
 		printf("%-13s %-5s v%-4lld %-8s since %s\n", i == 0 ?
-		    "secrets" : "", str(s, "kind"),
+		    "secrets" : "", cli_str(s, "kind"),
 		    json_integer_value(json_object_get(s, "version")),
-		    str(s, "state"), str(s, "changed"));
+		    cli_str(s, "state"), cli_str(s, "changed"));
 }
 
 static int
@@ -130,7 +122,7 @@ render_list(struct cli *c, json_t *resp)
 	printf("%-40s %-36s %s\n", "FQDN", "UUID", "TAGS");
 	json_array_foreach(json_object_get(resp, "devices"), i, d) {
 		tags_str(d, tags, sizeof(tags));
-		printf("%-40s %-36s %s\n", str(d, "fqdn"), str(d, "uuid"),
+		printf("%-40s %-36s %s\n", cli_str(d, "fqdn"), cli_str(d, "uuid"),
 		    tags);
 	}
 }
@@ -181,7 +173,7 @@ render_removed(struct cli *c, json_t *r)
 {
 	if (!c->quiet)
 		printf("%s retired (its secret history is kept)\n",
-		    str(r, "fqdn"));
+		    cli_str(r, "fqdn"));
 }
 
 static int

@@ -85,6 +85,20 @@ cli_error(struct cli *c, int err)
 	return cust_exit_code(err);
 }
 
+const char *
+cli_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+long long
+cli_num(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
 void
 cli_print_json(json_t *resp)
 {

@@ -10,26 +10,12 @@
 #include "err.h"
 #include "util.h"
 
-static const char *
-str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "-";
-}
-
-static long long
-num(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
 static void
 render_show(struct cli *c, json_t *r)
 {
 	(void)c;
 	/* Only the value, so that scripts can capture it. */
-	printf("%s\n", str(r, "password"));
+	printf("%s\n", cli_str(r, "password"));
 }
 
 static int
@@ -92,9 +78,9 @@ render_history(struct cli *c, json_t *r)
 	printf("%-6s %-8s %-8s %-21s %s\n", "KIND", "VERSION", "STATE",
 	    "CREATED", "CHANGED");
 	json_array_foreach(json_object_get(r, "versions"), i, v)
-		printf("%-6s %-8lld %-8s %-21s %s\n", str(v, "kind"),
-		    num(v, "version"), str(v, "state"), str(v, "created"),
-		    str(v, "changed"));
+		printf("%-6s %-8lld %-8s %-21s %s\n", cli_str(v, "kind"),
+		    cli_num(v, "version"), cli_str(v, "state"), cli_str(v, "created"),
+		    cli_str(v, "changed"));
 }
 
 static int
@@ -114,16 +100,16 @@ render_rotate(struct cli *c, json_t *r)
 
 	json_array_foreach(json_object_get(r, "items"), i, it) {
 		if (json_object_get(it, "error") != NULL)
-			printf("%s %s: refused: %s\n", str(it, "fqdn"),
-			    str(it, "kind"), str(it, "error"));
+			printf("%s %s: refused: %s\n", cli_str(it, "fqdn"),
+			    cli_str(it, "kind"), cli_str(it, "error"));
 		else if (!c->quiet)
-			printf("%s %s: v%lld pending\n", str(it, "fqdn"),
-			    str(it, "kind"), num(it, "version"));
+			printf("%s %s: v%lld pending\n", cli_str(it, "fqdn"),
+			    cli_str(it, "kind"), cli_num(it, "version"));
 	}
 	if (!c->quiet)
 		printf("%lld rotated (pending), %lld refused, %lld gone, of "
-		    "%lld selected\n", num(r, "rotated"), num(r, "refused"),
-		    num(r, "missing"), num(r, "selected"));
+		    "%lld selected\n", cli_num(r, "rotated"), cli_num(r, "refused"),
+		    cli_num(r, "missing"), cli_num(r, "selected"));
 }
 
 static int
@@ -185,8 +171,8 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	else
 		render_rotate(c, resp);
 	exit_code = CUST_EXIT_OK;
-	if (num(resp, "refused") > 0 || num(resp, "missing") > 0) {
-		fprintf(stderr, "custodyctl: %s\n", str(resp, "message"));
+	if (cli_num(resp, "refused") > 0 || cli_num(resp, "missing") > 0) {
+		fprintf(stderr, "custodyctl: %s\n", cli_str(resp, "message"));
 		exit_code = CUST_EXIT_FAIL;
 	}
 	json_decref(resp);
@@ -201,8 +187,8 @@ static void
 render_confirm(struct cli *c, json_t *r)
 {
 	if (!c->quiet)
-		printf("%s %s password v%lld is now current\n", str(r, "fqdn"),
-		    str(r, "kind"), num(r, "version"));
+		printf("%s %s password v%lld is now current\n", cli_str(r, "fqdn"),
+		    cli_str(r, "kind"), cli_num(r, "version"));
 }
 
 static int
@@ -260,19 +246,19 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	} else {
 		json_array_foreach(json_object_get(resp, "problems"), i, p) {
 			if (json_object_get(p, "version") != NULL)
-				printf("%s %s v%lld: %s\n", str(p, "fqdn"),
-				    str(p, "kind"), num(p, "version"),
-				    str(p, "problem"));
+				printf("%s %s v%lld: %s\n", cli_str(p, "fqdn"),
+				    cli_str(p, "kind"), cli_num(p, "version"),
+				    cli_str(p, "problem"));
 			else
-				printf("%s %s: %s\n", str(p, "fqdn"),
-				    str(p, "kind"), str(p, "problem"));
+				printf("%s %s: %s\n", cli_str(p, "fqdn"),
+				    cli_str(p, "kind"), cli_str(p, "problem"));
 		}
 		printf("%lld devices, %lld secrets checked: %lld unreadable or "
 		    "invalid, %lld without a current version\n",
-		    num(resp, "devices"), num(resp, "secrets"),
-		    num(resp, "unreadable"), num(resp, "no_current"));
+		    cli_num(resp, "devices"), cli_num(resp, "secrets"),
+		    cli_num(resp, "unreadable"), cli_num(resp, "no_current"));
 	}
-	r = num(resp, "unreadable") || num(resp, "no_current") ?
+	r = cli_num(resp, "unreadable") || cli_num(resp, "no_current") ?
 	    CUST_EXIT_FAIL : CUST_EXIT_OK;
 	json_decref(resp);
 	return r;
