@@ -247,19 +247,31 @@ extern const struct ca_signer_ops ca_signer_sealed;
 /* Select the signer for this process (NULL restores ca_signer_sealed). */
 void ca_set_signer(const struct ca_signer_ops *ops);
 
+/* One device CSR of a bulk request (all borrowed). */
+struct ca_bulk_item {
+	const char *fqdn;
+	const void *csr;
+	size_t len;
+};
+
+/* Transactions of ca_sign_bulk() hold this many certificates at most. */
+#define CA_BULK_CHUNK	256
+
 /*
- * Batch signing for bulk issuance (bench, imports): one signer session and
- * one store transaction per ca_batch_commit(). ca_batch_sign() behaves as
- * ca_sign_csr() inside it (refusals are audited in the batch).
+ * Sign many device CSRs (fleet enrolment, imports): each item is checked
+ * and refused (audited) exactly as by ca_sign_csr(); the certificates of a
+ * chunk are built, then signed by `threads` signer sessions in parallel
+ * (0: one per online CPU), then recorded with their audit entries and
+ * committed, CA_BULK_CHUNK per transaction. The key is unsealed per
+ * session and chunk and wiped after. *results_out is a new array with one
+ * element per item: the ca_sign_csr() response, or {"fqdn", "error" (code
+ * text), "message"}; *issued_out = certificates issued. Returns an error
+ * (after rolling back the current chunk; earlier chunks stay committed)
+ * only when the store or the signer fails.
  */
-struct ca_batch;
-int ca_batch_begin(struct cust_state *st, const char *actor,
-    struct ca_batch **out) __attribute__((warn_unused_result));
-int ca_batch_sign(struct ca_batch *b, const char *fqdn, const void *csr,
-    size_t len, json_t **resp_out) __attribute__((warn_unused_result));
-/* Commit what was signed so far; the batch stays usable. */
-int ca_batch_commit(struct ca_batch *b) __attribute__((warn_unused_result));
-/* Roll back anything uncommitted and free; NULL is a no-op. */
-void ca_batch_free(struct ca_batch *b);
+int ca_sign_bulk(struct cust_state *st, const char *actor,
+    const struct ca_bulk_item *items, size_t n, int threads,
+    json_t **results_out, size_t *issued_out)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -177,6 +177,7 @@ struct ca_leaf {
 	int64_t device_id, csr_id;
 	int days;
 	EVP_PKEY *pub;			/* borrowed */
+	X509_PUBKEY *spki;		/* borrowed; copied as is when set */
 	const char *actor;		/* audit: who */
 	const char *action;		/* audit: "cert.sign" ... */
 };
@@ -184,6 +185,25 @@ struct ca_leaf {
  * action and object. *x_out new; *info_out new cert info. */
 int ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
     const struct ca_leaf *lf, X509 **x_out, json_t **info_out);
+/* The two halves around the signature: the complete TBS (new, unsigned),
+ * and recording a signed leaf with its audit entry (new cert info). */
+int ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 **x_out);
+int ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 *x, json_t **info_out);
+/* Device certificates (ca_issue.c), shared with ca_bulk.c. Refuse (and
+ * audit) a request before anything is written; with req_out the CSR is
+ * parsed and checked too. */
+int ca_device_precheck(struct cust_state *st, const char *actor,
+    const char *action, const char *fqdn, const void *csr, size_t len,
+    int64_t *id_out, X509_REQ **req_out);
+/* Fill lf for a device certificate of name (lower case, borrowed with
+ * san, which must hold CUST_MAX_FQDN + 8 bytes) from req. */
+void ca_device_leaf(struct ca_leaf *lf, struct ca_issuer *is,
+    const char *actor, const char *action, const char *fqdn, char *name,
+    char *san, int64_t device_id, X509_REQ *req, int days);
+/* Add "certificate" and "chain" PEM to an issuance response. */
+int ca_add_pems(json_t *resp, struct ca_issuer *is, X509 *x);
 /* Chain PEM for a leaf of is (leaf + issuing [+ cross]), new string. */
 char *ca_chain_pem(struct ca_issuer *is, X509 *leaf);
 /* Issue a server-side-keyed leaf (key PEM into *key_out). */

@@ -114,26 +114,60 @@ ca_chain_pem(struct ca_issuer *is, X509 *leaf)
 	return ca_pem_certs(v, 3);
 }
 
+/*
+ * Copy the subjectPublicKeyInfo of a request into the certificate as it
+ * is. X509_set_pubkey() would re-encode the key through OpenSSL 3.0's
+ * encoder framework, which costs more than everything else here together
+ * except the signature.
+ */
+static int
+copy_spki(X509 *x, X509_PUBKEY *from)
+{
+	X509_PUBKEY *to = X509_get_X509_PUBKEY(x);
+	ASN1_OBJECT *alg = NULL;
+	const ASN1_OBJECT *aobj;
+	const unsigned char *pk;
+	X509_ALGOR *pa;
+	const void *pval;
+	unsigned char *enc = NULL;
+	void *param = NULL;
+	int pklen, ptype;
+
+	if (!X509_PUBKEY_get0_param(NULL, &pk, &pklen, &pa, from) ||
+	    pklen <= 0)
+		return ca_ossl_fail(CUST_E_CRYPTO, "cannot read the request's "
+		    "public key");
+	X509_ALGOR_get0(&aobj, &ptype, &pval, pa);
+	if (ptype == V_ASN1_OBJECT)
+		param = OBJ_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		return cust_fail(CUST_E_INVAL, "unsupported public key "
+		    "parameters");
+	if ((ptype == V_ASN1_OBJECT && param == NULL) ||
+	    (alg = OBJ_dup(aobj)) == NULL ||
+	    (enc = OPENSSL_memdup(pk, (size_t)pklen)) == NULL ||
+	    !X509_PUBKEY_set0_param(to, alg, ptype, param, enc, pklen)) {
+		ASN1_OBJECT_free(param);
+		ASN1_OBJECT_free(alg);
+		OPENSSL_free(enc);
+		return ca_ossl_fail(CUST_E_NOMEM, "cannot copy the public key");
+	}
+	return CUST_OK;
+}
+
 int
-ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
-    const struct ca_leaf *lf, X509 **x_out, json_t **info_out)
+ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 **x_out)
 {
 	X509 *x = NULL;
 	X509_NAME *subj = NULL;
 	ASN1_INTEGER *sn = NULL;
-	struct ca_certrec rec;
-	json_t *info = NULL;
-	char hex[CA_SERIAL_HEXLEN], obj[CUST_MAX_FQDN + 16], detail[256];
-	char na_txt[32];
+	char hex[CA_SERIAL_HEXLEN];
 	int64_t now = util_now(), na, ina;
 	int ec = EVP_PKEY_get_base_id(lf->pub) == EVP_PKEY_EC;
 	int r = CUST_E_INTERNAL, long_cn = strlen(lf->cn) > 64;
 
 	*x_out = NULL;
-	*info_out = NULL;
-	if (is->sess == NULL && (r = ca_signer()->open(st, is->g->gen,
-	    "issuing", &is->sess)) != CUST_OK)
-		return r;
 	na = now + (int64_t)lf->days * CA_DAY;
 	ina = ca_time_of(X509_get0_notAfter(is->g->issuing));
 	if (na > ina)
@@ -153,11 +187,12 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 		goto out;
 	if (!X509_set_serialNumber(x, sn) || !X509_set_subject_name(x, subj) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(is->g->issuing)) ||
-	    !X509_set_pubkey(x, lf->pub)) {
+	    (lf->spki == NULL && !X509_set_pubkey(x, lf->pub))) {
 		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot build certificate");
 		goto out;
 	}
-	if ((r = ca_set_validity(x, now - CA_BACKDATE, na)) != CUST_OK ||
+	if ((lf->spki != NULL && (r = copy_spki(x, lf->spki)) != CUST_OK) ||
+	    (r = ca_set_validity(x, now - CA_BACKDATE, na)) != CUST_OK ||
 	    (r = ca_ext_add(x, NULL, NID_basic_constraints,
 	    "critical,CA:FALSE")) != CUST_OK ||
 	    (r = ca_ext_add(x, NULL, NID_key_usage, ec ?
@@ -180,8 +215,26 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 		    CUST_OK)
 			goto out;
 	}
-	if ((r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK)
-		goto out;
+	*x_out = x;
+	x = NULL;
+	r = CUST_OK;
+out:
+	ASN1_INTEGER_free(sn);
+	X509_NAME_free(subj);
+	X509_free(x);
+	return r;
+}
+
+int
+ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 *x, json_t **info_out)
+{
+	struct ca_certrec rec;
+	json_t *info = NULL;
+	char obj[CUST_MAX_FQDN + 16], detail[256], na_txt[32];
+	int r;
+
+	*info_out = NULL;
 	rec.kind = lf->kind;
 	rec.holder = lf->holder;
 	rec.gen = is->g->gen;
@@ -189,29 +242,44 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 	rec.csr_id = lf->csr_id;
 	rec.x = x;
 	if ((r = ca_cert_insert(st, &rec, NULL)) != CUST_OK)
-		goto out;
-	if ((info = ca_cert_info(&rec)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	util_fmt_time(na, na_txt, sizeof(na_txt));
+		return r;
+	if ((info = ca_cert_info(&rec)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	util_fmt_time(ca_time_of(X509_get0_notAfter(x)), na_txt,
+	    sizeof(na_txt));
 	snprintf(detail, sizeof(detail), "serial=%s generation=%lld "
-	    "not_after=%s", hex, (long long)is->g->gen, na_txt);
+	    "not_after=%s", json_string_value(json_object_get(info, "serial")),
+	    (long long)is->g->gen, na_txt);
 	ca_object(obj, sizeof(obj), lf->kind, lf->holder);
 	if ((r = audit_append(st->audit, lf->actor, lf->action, obj, "ok",
-	    detail)) != CUST_OK)
-		goto out;
-	*x_out = x;
-	x = NULL;
+	    detail)) != CUST_OK) {
+		json_decref(info);
+		return r;
+	}
 	*info_out = info;
-	info = NULL;
-	r = CUST_OK;
-out:
-	json_decref(info);
-	ASN1_INTEGER_free(sn);
-	X509_NAME_free(subj);
-	X509_free(x);
-	return r;
+	return CUST_OK;
+}
+
+int
+ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 **x_out, json_t **info_out)
+{
+	X509 *x = NULL;
+	int r;
+
+	*x_out = NULL;
+	*info_out = NULL;
+	if (is->sess == NULL && (r = ca_signer()->open(st, is->g->gen,
+	    "issuing", &is->sess)) != CUST_OK)
+		return r;
+	if ((r = ca_leaf_build(st, is, lf, &x)) != CUST_OK ||
+	    (r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK ||
+	    (r = ca_leaf_record(st, is, lf, x, info_out)) != CUST_OK) {
+		X509_free(x);
+		return r;
+	}
+	*x_out = x;
+	return CUST_OK;
 }
 
 int
@@ -243,9 +311,8 @@ ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
 	return r;
 }
 
-/* Add "certificate" and "chain" PEM to an issuance response. */
-static int
-add_pems(json_t *resp, struct ca_issuer *is, X509 *x)
+int
+ca_add_pems(json_t *resp, struct ca_issuer *is, X509 *x)
 {
 	char *leaf = ca_pem_certs(&x, 1), *chain = ca_chain_pem(is, x);
 	int r = CUST_OK;
@@ -264,8 +331,8 @@ add_pems(json_t *resp, struct ca_issuer *is, X509 *x)
  * the registration and (when req_out) the CSR. Each refusal is audited
  * against the device it names.
  */
-static int
-device_precheck(struct cust_state *st, const char *actor, const char *action,
+int
+ca_device_precheck(struct cust_state *st, const char *actor, const char *action,
     const char *fqdn, const void *csr, size_t len, int64_t *id_out,
     X509_REQ **req_out)
 {
@@ -298,6 +365,30 @@ device_precheck(struct cust_state *st, const char *actor, const char *action,
 	return CUST_OK;
 }
 
+void
+ca_device_leaf(struct ca_leaf *lf, struct ca_issuer *is, const char *actor,
+    const char *action, const char *fqdn, char *name, char *san,
+    int64_t device_id, X509_REQ *req, int days)
+{
+	snprintf(name, CUST_MAX_FQDN + 1, "%s", fqdn);
+	util_lower(name);
+	snprintf(san, CUST_MAX_FQDN + 8, "DNS:%s", name);
+	memset(lf, 0, sizeof(*lf));
+	lf->kind = "device";
+	lf->holder = name;
+	lf->cn = name;
+	lf->san = san;
+	lf->eku = "serverAuth";
+	lf->device_id = device_id;
+	lf->days = days > 0 ? days : is->conf.leaf_days;
+	if (req != NULL) {
+		lf->pub = X509_REQ_get0_pubkey(req);
+		lf->spki = X509_REQ_get_X509_PUBKEY(req);
+	}
+	lf->actor = actor;
+	lf->action = action;
+}
+
 /* The device certificate for req, inside the open transaction. */
 static int
 device_issue(struct cust_state *st, struct ca_issuer *is, const char *actor,
@@ -311,27 +402,15 @@ device_issue(struct cust_state *st, struct ca_issuer *is, const char *actor,
 	int r;
 
 	*resp_out = NULL;
-	snprintf(name, sizeof(name), "%s", fqdn);
-	util_lower(name);
-	snprintf(san, sizeof(san), "DNS:%s", name);
+	ca_device_leaf(&lf, is, actor, action, fqdn, name, san, device_id, req,
+	    days);
 	if (csr_id == 0 &&
 	    (r = ca_csr_insert(st, device_id, req, &csr_id)) != CUST_OK)
 		return r;
-	memset(&lf, 0, sizeof(lf));
-	lf.kind = "device";
-	lf.holder = name;
-	lf.cn = name;
-	lf.san = san;
-	lf.eku = "serverAuth";
-	lf.device_id = device_id;
 	lf.csr_id = csr_id;
-	lf.days = days > 0 ? days : is->conf.leaf_days;
-	lf.pub = X509_REQ_get0_pubkey(req);
-	lf.actor = actor;
-	lf.action = action;
 	if ((r = ca_leaf_issue(st, is, &lf, &x, &info)) != CUST_OK)
 		return r;
-	if ((r = add_pems(info, is, x)) != CUST_OK) {
+	if ((r = ca_add_pems(info, is, x)) != CUST_OK) {
 		json_decref(info);
 		info = NULL;
 	}
@@ -366,7 +445,7 @@ ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
 	*resp_out = NULL;
 	memset(&is, 0, sizeof(is));
 	if ((r = check_days(st, actor, "cert.sign", fqdn, days)) != CUST_OK ||
-	    (r = device_precheck(st, actor, "cert.sign", fqdn, csr, len, &dev,
+	    (r = ca_device_precheck(st, actor, "cert.sign", fqdn, csr, len, &dev,
 	    &req)) != CUST_OK)
 		return r;
 	if ((r = store_begin(st->store)) != CUST_OK)
@@ -467,7 +546,7 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	if (key_type == NULL)
 		key_type = "rsa2048";
 	if ((r = check_days(st, actor, "cert.issue", fqdn, days)) != CUST_OK ||
-	    (r = device_precheck(st, actor, "cert.issue", fqdn, NULL, 0, &dev,
+	    (r = ca_device_precheck(st, actor, "cert.issue", fqdn, NULL, 0, &dev,
 	    NULL)) != CUST_OK)
 		return r;
 	if (ca_keytype_find(key_type) == NULL) {
@@ -476,23 +555,12 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 		    "rsa3072, rsa4096, ecdsa-p256, ecdsa-p384", key_type);
 		return ca_refuse(st, actor, "cert.issue", obj, CUST_E_INVAL);
 	}
-	snprintf(name, sizeof(name), "%s", fqdn);
-	util_lower(name);
-	snprintf(san, sizeof(san), "DNS:%s", name);
-	memset(&lf, 0, sizeof(lf));
-	lf.kind = "device";
-	lf.holder = name;
-	lf.cn = name;
-	lf.san = san;
-	lf.eku = "serverAuth";
-	lf.device_id = dev;
-	lf.actor = actor;
-	lf.action = "cert.issue";
 	if ((r = store_begin(st->store)) != CUST_OK)
 		goto out;
 	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
 		goto fail;
-	lf.days = days > 0 ? days : is.conf.leaf_days;
+	ca_device_leaf(&lf, &is, actor, "cert.issue", fqdn, name, san, dev,
+	    NULL, days);
 	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &resp)) !=
 	    CUST_OK)
 		goto fail;
@@ -500,7 +568,7 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = add_pems(resp, &is, x)) != CUST_OK ||
+	if ((r = ca_add_pems(resp, &is, x)) != CUST_OK ||
 	    (r = add_pkcs12(resp, &is, name, key, x, pw)) != CUST_OK)
 		goto fail;
 	if (json_object_set_new(resp, "key", json_string(seal_secret_str(key))))
@@ -633,7 +701,7 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 	*resp_out = NULL;
 	memset(&is, 0, sizeof(is));
 	ca_object(obj, sizeof(obj), "device", fqdn);
-	if ((r = device_precheck(st, actor, "cert.renew", fqdn, csr, len, &dev,
+	if ((r = ca_device_precheck(st, actor, "cert.renew", fqdn, csr, len, &dev,
 	    csr != NULL ? &req : NULL)) != CUST_OK)
 		return r;
 	if (csr == NULL &&
@@ -835,109 +903,4 @@ ca_files_clear(struct ca_files *fs)
 		seal_secret_free(fs->f[i].data);
 	}
 	memset(fs, 0, sizeof(*fs));
-}
-
-/*
- * Batches: one transaction (and one unsealing of the issuing key) for many
- * certificates, with a savepoint per certificate so that a failure rolls
- * back only that one. The issuer is reopened with every transaction, so a
- * rotation between commits is seen, and the key is dropped on commit.
- */
-struct ca_batch {
-	struct cust_state *st;
-	char *actor;
-	struct ca_issuer is;
-	int open;		/* transaction + issuer open */
-};
-
-int
-ca_batch_begin(struct cust_state *st, const char *actor,
-    struct ca_batch **out)
-{
-	struct ca_batch *b;
-
-	*out = NULL;
-	if ((b = calloc(1, sizeof(*b))) == NULL ||
-	    (b->actor = strdup(actor)) == NULL) {
-		free(b);
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	}
-	b->st = st;
-	*out = b;
-	return CUST_OK;
-}
-
-int
-ca_batch_sign(struct ca_batch *b, const char *fqdn, const void *csr,
-    size_t len, json_t **resp_out)
-{
-	struct cust_state *st = b->st;
-	X509_REQ *req = NULL;
-	int64_t dev = 0;
-	int r;
-
-	*resp_out = NULL;
-	if (!b->open) {
-		if ((r = store_begin(st->store)) != CUST_OK)
-			return r;
-		if ((r = ca_issuer_open(st, &b->is)) != CUST_OK) {
-			store_rollback(st->store);
-			return r;
-		}
-		b->open = 1;
-	}
-	if ((r = device_precheck(st, b->actor, "cert.sign", fqdn, csr, len,
-	    &dev, &req)) != CUST_OK)
-		return r;
-	if ((r = store_exec(st->store, "SAVEPOINT ca_one")) != CUST_OK)
-		goto out;
-	r = device_issue(st, &b->is, b->actor, "cert.sign", fqdn, dev, req, 0,
-	    0, resp_out);
-	if (r != CUST_OK) {
-		char msg[1024];
-
-		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-		if (store_exec(st->store, "ROLLBACK TO ca_one; "
-		    "RELEASE ca_one") != CUST_OK) {
-			/* The transaction is unusable: drop the batch. */
-			store_rollback(st->store);
-			ca_issuer_close(&b->is);
-			b->open = 0;
-		}
-		cust_fail(r, "%s", msg);
-	} else if ((r = store_exec(st->store, "RELEASE ca_one")) != CUST_OK) {
-		json_decref(*resp_out);
-		*resp_out = NULL;
-	}
-out:
-	X509_REQ_free(req);
-	return r;
-}
-
-int
-ca_batch_commit(struct ca_batch *b)
-{
-	int r;
-
-	if (!b->open)
-		return CUST_OK;
-	r = store_commit(b->st->store);
-	if (r != CUST_OK)
-		store_rollback(b->st->store);
-	ca_issuer_close(&b->is);
-	b->open = 0;
-	return r;
-}
-
-void
-ca_batch_free(struct ca_batch *b)
-{
-	if (b == NULL)
-		return;
-	if (b->open) {
-		store_rollback(b->st->store);
-		ca_issuer_close(&b->is);
-	}
-	free(b->actor);
-	free(b);
 }

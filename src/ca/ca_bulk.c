@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* src/ca/ca_bulk.c - bulk signing of device CSRs with parallel signer
+ * sessions.
+ *
+ * The signature is nearly all of the cost of a certificate, and one core
+ * signs only so fast; a fleet enrolment of many devices would otherwise
+ * leave the other cores idle. Each chunk goes through three phases:
+ *   1. (this thread) check every item, refusing and auditing bad ones
+ *      exactly as ca_sign_csr() does, and build the complete TBS of the
+ *      good ones;
+ *   2. (workers) sign: each worker has its own signer session (so a
+ *      token or key process can hand out one per thread), opened before
+ *      and closed (wiped) after by this thread, and takes items from a
+ *      shared counter;
+ *   3. (this thread) record each certificate, its CSR and its audit entry,
+ *      then commit the chunk.
+ * The store, the seal and the audit chain are only touched from this
+ * thread.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "ca_int.h"
+
+#define BULK_THREADS_MAX	16
+
+struct pending {
+	size_t idx;			/* item index */
+	int64_t dev;
+	X509_REQ *req;
+	X509 *x;
+	int r;				/* signing result */
+	char name[CUST_MAX_FQDN + 1];
+	char san[CUST_MAX_FQDN + 8];
+	char msg[256];			/* worker error text */
+};
+
+struct signjob {
+	struct ca_gen *g;
+	struct pending *p;
+	size_t n;
+	size_t next;			/* shared counter (under lock) */
+	pthread_mutex_t lock;
+};
+
+struct signer_thread {
+	struct signjob *job;
+	void *sess;
+};
+
+static struct pending *
+take(struct signjob *j)
+{
+	struct pending *p = NULL;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->next < j->n)
+		p = &j->p[j->next++];
+	pthread_mutex_unlock(&j->lock);
+	return p;
+}
+
+/* A worker only signs: it touches neither the store nor the seal. */
+static void *
+worker(void *arg)
+{
+	struct signer_thread *t = arg;
+	struct pending *p;
+
+	while ((p = take(t->job)) != NULL) {
+		p->r = ca_signer()->sign_cert(t->sess, p->x, t->job->g->md);
+		if (p->r != CUST_OK)
+			snprintf(p->msg, sizeof(p->msg), "%s", cust_errmsg());
+	}
+	return NULL;
+}
+
+/*
+ * Sign p[0..n) with up to nthreads sessions. The sessions are opened (the
+ * key unsealed, from the store) here, one per worker, before any thread
+ * starts, and closed (wiped) here after the last one ends. Fewer sessions
+ * than asked for mean fewer workers; none is an error.
+ */
+static int
+sign_all(struct cust_state *st, struct ca_gen *g, struct pending *p,
+    size_t n, int nthreads)
+{
+	const struct ca_signer_ops *sg = ca_signer();
+	struct signjob j;
+	struct signer_thread th[BULK_THREADS_MAX];
+	pthread_t tid[BULK_THREADS_MAX];
+	int nsess = 0, started = 0, i, r = CUST_OK;
+
+	if (n == 0)
+		return CUST_OK;
+	memset(&j, 0, sizeof(j));
+	j.g = g;
+	j.p = p;
+	j.n = n;
+	if ((size_t)nthreads > n)
+		nthreads = (int)n;
+	for (i = 0; i < nthreads; i++) {
+		th[i].job = &j;
+		if ((r = sg->open(st, g->gen, "issuing", &th[i].sess)) !=
+		    CUST_OK)
+			break;
+		nsess++;
+	}
+	if (nsess == 0)
+		return r;
+	if (pthread_mutex_init(&j.lock, NULL) != 0) {
+		r = cust_fail(CUST_E_INTERNAL, "cannot create a lock");
+		goto out;
+	}
+	/* The first share is signed on this thread. */
+	for (i = 1; i < nsess; i++) {
+		if (pthread_create(&tid[started], NULL, worker, &th[i]) != 0)
+			break;
+		started++;
+	}
+	worker(&th[0]);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	r = CUST_OK;
+out:
+	for (i = 0; i < nsess; i++)
+		sg->close(th[i].sess);
+	return r;
+}
+
+static json_t *
+item_error(const char *fqdn, int code, const char *msg)
+{
+	return json_pack("{s:s?, s:s, s:s}", "fqdn", fqdn, "error",
+	    cust_strerror(code), "message", msg);
+}
+
+/* Phase 1 for one item: refuse, or build its TBS into p. Returns a
+ * refusal (already audited and in results) as CUST_OK with p->x NULL;
+ * other errors abort the chunk. */
+static int
+prepare(struct cust_state *st, struct ca_issuer *is, const char *actor,
+    const struct ca_bulk_item *it, struct pending *p, json_t *results)
+{
+	struct ca_leaf lf;
+	int r;
+
+	r = ca_device_precheck(st, actor, "cert.sign", it->fqdn, it->csr,
+	    it->len, &p->dev, &p->req);
+	if (r == CUST_E_DB || r == CUST_E_IO || r == CUST_E_SEALED ||
+	    r == CUST_E_NOMEM || r == CUST_E_INTERNAL)
+		return r;
+	if (r != CUST_OK)
+		return json_array_set_new(results, p->idx, item_error(it->fqdn,
+		    r, cust_errmsg())) == 0 ? CUST_OK :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+	ca_device_leaf(&lf, is, actor, "cert.sign", it->fqdn, p->name,
+	    p->san, p->dev, p->req, 0);
+	return ca_leaf_build(st, is, &lf, &p->x);
+}
+
+/* Phase 3 for one signed item: CSR, certificate, audit, response. */
+static int
+record(struct cust_state *st, struct ca_issuer *is, const char *actor,
+    struct pending *p, json_t *results, size_t *issued)
+{
+	struct ca_leaf lf;
+	json_t *info = NULL;
+	int r;
+
+	if (p->r != CUST_OK)
+		return json_array_set_new(results, p->idx, item_error(p->name,
+		    p->r, p->msg)) == 0 ? CUST_OK :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+	ca_device_leaf(&lf, is, actor, "cert.sign", p->name, p->name, p->san,
+	    p->dev, p->req, 0);
+	if ((r = ca_csr_insert(st, p->dev, p->req, &lf.csr_id)) != CUST_OK ||
+	    (r = ca_leaf_record(st, is, &lf, p->x, &info)) != CUST_OK ||
+	    (r = ca_add_pems(info, is, p->x)) != CUST_OK) {
+		json_decref(info);
+		return r;
+	}
+	(*issued)++;
+	return json_array_set_new(results, p->idx, info) == 0 ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
+}
+
+static void
+pending_clear(struct pending *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		X509_free(p[i].x);
+		X509_REQ_free(p[i].req);
+	}
+	memset(p, 0, n * sizeof(*p));
+}
+
+static int
+bulk_chunk(struct cust_state *st, const char *actor,
+    const struct ca_bulk_item *items, size_t from, size_t n, int nthreads,
+    struct pending *p, json_t *results, size_t *issued)
+{
+	struct ca_issuer is;
+	size_t i, k = 0, done = 0;
+	int r;
+
+	memset(&is, 0, sizeof(is));
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		p[k].idx = from + i;
+		if ((r = prepare(st, &is, actor, &items[from + i], &p[k],
+		    results)) != CUST_OK)
+			goto fail;
+		if (p[k].x != NULL)
+			k++;
+		else
+			pending_clear(&p[k], 1);
+	}
+	if ((r = sign_all(st, is.g, p, k, nthreads)) != CUST_OK)
+		goto fail;
+	for (i = 0; i < k; i++)
+		if ((r = record(st, &is, actor, &p[i], results, &done)) !=
+		    CUST_OK)
+			goto fail;
+	if ((r = store_commit(st->store)) != CUST_OK)
+		goto fail;
+	*issued += done;
+	pending_clear(p, k);
+	ca_issuer_close(&is);
+	return CUST_OK;
+fail:
+	store_rollback(st->store);
+	pending_clear(p, n);
+	ca_issuer_close(&is);
+	return r;
+}
+
+int
+ca_sign_bulk(struct cust_state *st, const char *actor,
+    const struct ca_bulk_item *items, size_t n, int threads,
+    json_t **results_out, size_t *issued_out)
+{
+	struct pending *p = NULL;
+	json_t *results = NULL;
+	size_t from, i;
+	long ncpu;
+	int r = CUST_OK;
+
+	*results_out = NULL;
+	*issued_out = 0;
+	if (threads <= 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (int)ncpu : 1;
+	}
+	if (threads > BULK_THREADS_MAX)
+		threads = BULK_THREADS_MAX;
+	if ((results = json_array()) == NULL ||
+	    (p = calloc(CA_BULK_CHUNK, sizeof(*p))) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(results, json_null()) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	for (from = 0; from < n && r == CUST_OK; from += CA_BULK_CHUNK)
+		r = bulk_chunk(st, actor, items, from, n - from < CA_BULK_CHUNK ?
+		    n - from : CA_BULK_CHUNK, threads, p, results, issued_out);
+	if (r == CUST_OK) {
+		*results_out = results;
+		results = NULL;
+	}
+out:
+	free(p);
+	json_decref(results);
+	return r;
+}
