@@ -370,7 +370,8 @@ ca_device_leaf(struct ca_leaf *lf, struct ca_issuer *is, const char *actor,
     const char *action, const char *fqdn, char *name, char *san,
     int64_t device_id, X509_REQ *req, int days)
 {
-	snprintf(name, CUST_MAX_FQDN + 1, "%s", fqdn);
+	if (name != fqdn)
+		snprintf(name, CUST_MAX_FQDN + 1, "%s", fqdn);
 	util_lower(name);
 	snprintf(san, CUST_MAX_FQDN + 8, "DNS:%s", name);
 	memset(lf, 0, sizeof(*lf));

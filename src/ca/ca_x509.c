@@ -249,7 +249,8 @@ bio_string(BIO *b)
 
 	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
 		return NULL;
-	memcpy(s, data, (size_t)n);
+	if (n > 0)	/* an empty BIO has no data pointer */
+		memcpy(s, data, (size_t)n);
 	s[n] = '\0';
 	return s;
 }

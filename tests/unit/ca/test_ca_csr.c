@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/ca/test_ca_csr.c - the CSR parser and its checks: accepted
+ * keys and encodings, and every refusal with its code and message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca.h"
+#include "err.h"
+#include "catest.h"
+
+#define FQDN "amt1.corp.example"
+
+static EVP_PKEY *rsa2048;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	rsa2048 = ct_key("RSA", 2048, NULL);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	EVP_PKEY_free(rsa2048);
+	return 0;
+}
+
+/* Check a CSR of req for fqdn; expect code and, on failure, msg. */
+static void
+expect(X509_REQ *req, int der, const char *fqdn, int code, const char *msg)
+{
+	size_t len;
+	void *buf = der ? (void *)ct_der(req, &len) : (void *)ct_pem(req, &len);
+	json_t *info = NULL;
+	int r = ca_csr_check(buf, len, fqdn, &info);
+
+	if (r != code)
+		fail_msg("got %d (%s), want %d", r, cust_errmsg(), code);
+	if (msg != NULL && strstr(cust_errmsg(), msg) == NULL)
+		fail_msg("message '%s' lacks '%s'", cust_errmsg(), msg);
+	if (code == CUST_OK)
+		assert_non_null(info);
+	json_decref(info);
+	free(buf);
+}
+
+static void
+test_good_rsa(void **state)
+{
+	X509_REQ *req = ct_req(rsa2048, FQDN, NULL);
+	json_t *info = NULL;
+	size_t len;
+	char *pem;
+
+	(void)state;
+	expect(req, 0, FQDN, CUST_OK, NULL);
+	expect(req, 1, FQDN, CUST_OK, NULL);
+	/* Names compare without regard to case. */
+	expect(req, 0, "AMT1.Corp.Example", CUST_OK, NULL);
+	/* No FQDN: a pure syntax/key/signature check. */
+	expect(req, 0, NULL, CUST_OK, NULL);
+	pem = ct_pem(req, &len);
+	assert_int_equal(ca_csr_check(pem, len, FQDN, &info), CUST_OK);
+	assert_string_equal(json_string_value(json_object_get(info,
+	    "key_type")), "RSA");
+	assert_int_equal(json_integer_value(json_object_get(info, "bits")),
+	    2048);
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(info, "names"), 0)), FQDN);
+	json_decref(info);
+	free(pem);
+	X509_REQ_free(req);
+}
+
+static void
+test_good_ec_and_names(void **state)
+{
+	EVP_PKEY *p256 = ct_key("EC", 0, "P-256"), *p384 = ct_key("EC", 0,
+	    "P-384");
+	X509_REQ *req;
+
+	(void)state;
+	req = ct_req(p256, NULL, NULL);		/* no name at all */
+	expect(req, 1, FQDN, CUST_OK, NULL);
+	X509_REQ_free(req);
+	req = ct_req(p384, FQDN, "DNS:" FQDN);	/* CN and SAN agree */
+	expect(req, 0, FQDN, CUST_OK, NULL);
+	X509_REQ_free(req);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(p384);
+}
+
+static void
+test_refused_keys(void **state)
+{
+	EVP_PKEY *k1024 = ct_key("RSA", 1024, NULL);
+	EVP_PKEY *k256k1 = ct_key("EC", 0, "secp256k1");
+	EVP_PKEY *ked = ct_key("ED25519", 0, NULL);
+	X509_REQ *req;
+
+	(void)state;
+	req = ct_req(k1024, FQDN, NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "RSA key of 1024 bits, below the "
+	    "minimum of 2048");
+	X509_REQ_free(req);
+	req = ct_req(k256k1, FQDN, NULL);
+	expect(req, 1, FQDN, CUST_E_INVAL, "curve secp256k1");
+	X509_REQ_free(req);
+	req = ct_req(ked, FQDN, NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "ED25519 key");
+	X509_REQ_free(req);
+	EVP_PKEY_free(k1024);
+	EVP_PKEY_free(k256k1);
+	EVP_PKEY_free(ked);
+}
+
+static void
+test_refused_names(void **state)
+{
+	X509_REQ *req;
+
+	(void)state;
+	req = ct_req(rsa2048, "evil.corp.example", NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "asks for CN \"evil.corp.example\" "
+	    "but the device is " FQDN);
+	X509_REQ_free(req);
+	req = ct_req(rsa2048, FQDN, "DNS:" FQDN ",DNS:evil.corp.example");
+	expect(req, 0, FQDN, CUST_E_INVAL, "DNS name \"evil.corp.example\"");
+	X509_REQ_free(req);
+	req = ct_req(rsa2048, FQDN, "IP:10.0.0.1");
+	expect(req, 0, FQDN, CUST_E_INVAL, "not a DNS name");
+	X509_REQ_free(req);
+	/* A prefix or suffix of the name is another name. */
+	req = ct_req(rsa2048, FQDN ".evil", NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "refused");
+	X509_REQ_free(req);
+	req = ct_req(rsa2048, "amt1", NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "refused");
+	X509_REQ_free(req);
+}
+
+static void
+test_bad_encodings(void **state)
+{
+	X509_REQ *req = ct_req(rsa2048, FQDN, NULL);
+	size_t len, plen;
+	unsigned char *der = ct_der(req, &len), *big;
+	char *pem = ct_pem(req, &plen);
+
+	(void)state;
+	assert_int_equal(ca_csr_check(der, 0, FQDN, NULL), CUST_E_PARSE);
+	assert_int_equal(ca_csr_check(NULL, 0, FQDN, NULL), CUST_E_PARSE);
+	assert_int_equal(ca_csr_check(der, len / 2, FQDN, NULL), CUST_E_PARSE);
+	assert_int_equal(ca_csr_check(pem, plen / 2, FQDN, NULL),
+	    CUST_E_PARSE);
+	assert_non_null(strstr(cust_errmsg(), "not a PEM certificate request"));
+	/* Trailing bytes after the DER are refused, not ignored. */
+	big = malloc(len + 1);
+	memcpy(big, der, len);
+	big[len] = 0;
+	assert_int_equal(ca_csr_check(big, len + 1, FQDN, NULL),
+	    CUST_E_PARSE);
+	assert_non_null(strstr(cust_errmsg(), "trailing data"));
+	free(big);
+	/* Size bound, before any parsing. */
+	big = calloc(1, CA_CSR_MAX + 1);
+	assert_int_equal(ca_csr_check(big, CA_CSR_MAX + 1, FQDN, NULL),
+	    CUST_E_TOOBIG);
+	free(big);
+	/* A broken signature: flip the last byte of the DER. */
+	der[len - 1] ^= 0x01;
+	assert_int_equal(ca_csr_check(der, len, FQDN, NULL), CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "signature does not verify"));
+	/* A certificate is not a request. */
+	assert_int_equal(ca_csr_check("-----BEGIN CERTIFICATE-----\nAAAA\n"
+	    "-----END CERTIFICATE-----\n", 60, FQDN, NULL), CUST_E_PARSE);
+	free(der);
+	free(pem);
+	X509_REQ_free(req);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_rsa),
+		cmocka_unit_test(test_good_ec_and_names),
+		cmocka_unit_test(test_refused_keys),
+		cmocka_unit_test(test_refused_names),
+		cmocka_unit_test(test_bad_encodings),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

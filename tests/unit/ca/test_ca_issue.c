@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/ca/test_ca_issue.c - device certificates (CSR, server-side
+ * key with PKCS#12, renewal, bulk), revocation and CRLs, consoles,
+ * listings; refusals recorded in the audit log and nothing issued. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pkcs12.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "ca.h"
+#include "err.h"
+#include "catest.h"
+
+#define F1 "amt1.corp.example"
+#define F2 "amt2.corp.example"
+
+struct fx {
+	struct cust_state *st;
+	char *dir;
+	char *csr1, *csr2;
+	size_t len1, len2;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->st = ct_ca_state(&f->dir, "ecdsa-p256");
+	ct_device(f->st, F1);
+	ct_device(f->st, F2);
+	f->csr1 = ct_csr("RSA", 2048, NULL, F1, &f->len1);
+	f->csr2 = ct_csr("EC", 0, "P-384", F2, &f->len2);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tu_state_free(f->st, f->dir);
+	free(f->csr1);
+	free(f->csr2);
+	free(f);
+	return 0;
+}
+
+static const char *
+js(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	assert_non_null(s);
+	return s;
+}
+
+static long long
+refusals(struct fx *f)
+{
+	return ct_count(f->st, "SELECT count(*) FROM audit WHERE result = "
+	    "'refused'");
+}
+
+static void
+test_sign(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL, *resp2 = NULL;
+	X509 *x;
+	GENERAL_NAMES *san;
+	const GENERAL_NAME *g;
+	EXTENDED_KEY_USAGE *eku;
+
+	assert_int_equal(ca_sign_csr(f->st, "t", "AMT1.corp.example", f->csr1,
+	    f->len1, 0, &resp), CUST_OK);
+	assert_string_equal(js(resp, "kind"), "device");
+	assert_string_equal(js(resp, "holder"), F1);
+	assert_string_equal(js(resp, "status"), "valid");
+	assert_int_equal(strlen(js(resp, "serial")), 32);
+	assert_non_null(strstr(js(resp, "chain"), "BEGIN CERTIFICATE"));
+	x = ct_x509(js(resp, "certificate"));
+	san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	assert_int_equal(sk_GENERAL_NAME_num(san), 1);
+	g = sk_GENERAL_NAME_value(san, 0);
+	assert_int_equal(g->type, GEN_DNS);
+	assert_string_equal((const char *)ASN1_STRING_get0_data(
+	    g->d.dNSName), F1);
+	GENERAL_NAMES_free(san);
+	eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+	assert_int_equal(sk_ASN1_OBJECT_num(eku), 1);
+	assert_int_equal(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)),
+	    NID_server_auth);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	assert_true(X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT);
+	assert_non_null(X509_get0_subject_key_id(x));
+	assert_non_null(X509_get0_authority_key_id(x));
+	/* The key is the CSR's, byte for byte (copied, not re-encoded). */
+	assert_int_equal(EVP_PKEY_get_bits(X509_get0_pubkey(x)), 2048);
+	X509_free(x);
+	/* Serials are never reused. */
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 30,
+	    &resp2), CUST_OK);
+	assert_string_not_equal(js(resp, "serial"), js(resp2, "serial"));
+	json_decref(resp);
+	json_decref(resp2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.sign' AND result = 'ok' AND object = '" F1 "'"),
+	    2);
+	/* days out of range: refused and audited */
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 5000,
+	    &resp), CUST_E_INVAL);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+	long long r0 = refusals(f), c0;
+
+	c0 = ct_count(f->st, "SELECT count(*) FROM cert");
+	assert_int_equal(ca_sign_csr(f->st, "t", "nope.corp.example",
+	    f->csr1, f->len1, 0, &resp), CUST_E_NOTFOUND);
+	assert_int_equal(ca_sign_csr(f->st, "t", F2, f->csr1, f->len1, 0,
+	    &resp), CUST_E_INVAL);		/* CSR for F1 */
+	assert_int_equal(ca_sign_csr(f->st, "t", "bad..name", f->csr1,
+	    f->len1, 0, &resp), CUST_E_INVAL);
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, "garbage", 7, 0, &resp),
+	    CUST_E_PARSE);
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, CA_CSR_MAX + 1,
+	    0, &resp), CUST_E_TOOBIG);
+	assert_int_equal(ca_issue(f->st, "t", F1, "rsa1024", 0, &resp),
+	    CUST_E_INVAL);
+	assert_int_equal(ca_issue(f->st, "t", "nope.corp.example", NULL, 0,
+	    &resp), CUST_E_NOTFOUND);
+	assert_null(resp);
+	assert_int_equal(refusals(f), r0 + 7);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert"), c0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_csr"), 0);
+}
+
+static void
+test_issue_pkcs12(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+	unsigned char *der;
+	const unsigned char *p;
+	size_t len = 0;
+	const char *b64;
+	PKCS12 *p12;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	STACK_OF(X509) *ca = NULL;
+
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, &resp),
+	    CUST_OK);
+	assert_int_equal(strlen(js(resp, "pkcs12_password")), 24);
+	assert_non_null(strstr(js(resp, "key"), "BEGIN PRIVATE KEY"));
+	b64 = js(resp, "pkcs12");
+	der = malloc(strlen(b64));
+	assert_int_equal(sodium_base642bin(der, strlen(b64), b64, strlen(b64),
+	    NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+	p = der;
+	p12 = d2i_PKCS12(NULL, &p, (long)len);
+	assert_non_null(p12);
+	assert_false(PKCS12_parse(p12, "wrong", &key, &x, &ca));
+	assert_true(PKCS12_parse(p12, js(resp, "pkcs12_password"), &key, &x,
+	    &ca));
+	assert_int_equal(X509_check_private_key(x, key), 1);
+	assert_int_equal(sk_X509_num(ca), 1);		/* the issuing CA */
+	EVP_PKEY_free(key);
+	X509_free(x);
+	sk_X509_pop_free(ca, X509_free);
+	PKCS12_free(p12);
+	free(der);
+	json_decref(resp);
+	/* The key is not kept: the store holds no private key. */
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "instr(der, 'PRIVATE') > 0"), 0);
+}
+
+static void
+test_renew(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL, *first = NULL;
+
+	/* Nothing on file yet. */
+	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 1, 0, &resp),
+	    CUST_E_NOTFOUND);
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0,
+	    &first), CUST_OK);
+	/* Outside the renewal window: refused unless forced. */
+	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 0, 0, &resp),
+	    CUST_E_CONFLICT);
+	assert_non_null(strstr(cust_errmsg(), "renewal window"));
+	/* Inside the window (the current one expires in 10 days). */
+	tu_sql(f->st, "UPDATE cert SET not_after = strftime('%s','now') + "
+	    "864000 WHERE kind = 'device'");
+	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 0, 1, &resp),
+	    CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "superseded")),
+	    1);
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(resp, "superseded"), 0)), js(first, "serial"));
+	json_decref(resp);
+	/* The old one is revoked (superseded) and in the CRL. */
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(resp, "serials"), 0)), js(first, "serial"));
+	json_decref(resp);
+	/* A new CSR for another key: always allowed. */
+	assert_int_equal(ca_renew(f->st, "t", F2, f->csr2, f->len2, 0, 0,
+	    &resp), CUST_OK);
+	json_decref(resp);
+	json_decref(first);
+}
+
+static void
+test_revoke_crl(void **state)
+{
+	struct fx *f = *state;
+	json_t *a = NULL, *b = NULL, *resp = NULL, *crl = NULL;
+	char colons[128];
+	const char *s;
+	size_t i, o = 0;
+	long long num;
+
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0, &a),
+	    CUST_OK);
+	assert_int_equal(ca_sign_csr(f->st, "t", F2, f->csr2, f->len2, 0, &b),
+	    CUST_OK);
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &crl), CUST_OK);
+	num = json_integer_value(json_object_get(crl, "number"));
+	assert_int_equal(json_array_size(json_object_get(crl, "serials")), 0);
+	json_decref(crl);
+	/* lower case with colons, as people paste it */
+	for (s = js(a, "serial"), i = 0; s[i] != '\0'; i++) {
+		if (i > 0 && i % 2 == 0)
+			colons[o++] = ':';
+		colons[o++] = (char)(s[i] | 0x20);
+	}
+	colons[o] = '\0';
+	assert_int_equal(ca_revoke(f->st, "t", colons, "keyCompromise",
+	    &resp), CUST_OK);
+	assert_string_equal(js(resp, "status"), "revoked");
+	assert_string_equal(js(resp, "reason"), "keyCompromise");
+	json_decref(resp);
+	assert_int_equal(ca_revoke(f->st, "t", js(a, "serial"), NULL, &resp),
+	    CUST_E_CONFLICT);
+	assert_int_equal(ca_revoke(f->st, "t", "0102030405", NULL, &resp),
+	    CUST_E_NOTFOUND);
+	assert_int_equal(ca_revoke(f->st, "t", js(b, "serial"),
+	    "certificateHold", &resp), CUST_E_INVAL);
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &crl), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(crl, "serials")), 1);
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(crl, "serials"), 0)), js(a, "serial"));
+	assert_true(json_integer_value(json_object_get(crl, "number")) > num);
+	json_decref(crl);
+	/* Revoking the issuing CA goes to the root CRL; a root cannot be. */
+	assert_int_equal(ca_show(f->st, &resp), CUST_OK);
+	s = json_string_value(json_object_get(json_object_get(json_array_get(
+	    json_object_get(resp, "generations"), 0), "root"), "serial"));
+	assert_int_equal(ca_revoke(f->st, "t", s, NULL, &crl), CUST_E_INVAL);
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.revoke' AND result = 'ok'"), 1);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.revoke' AND result = 'refused'"), 4);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void
+test_bulk(void **state)
+{
+	struct fx *f = *state;
+	struct ca_bulk_item items[5] = {
+		{ F1, f->csr1, f->len1 },
+		{ "nope.corp.example", f->csr1, f->len1 },
+		{ F2, f->csr2, f->len2 },
+		{ F2, "junk", 4 },
+		{ F1, f->csr1, f->len1 },
+	};
+	json_t *res = NULL;
+	size_t issued = 0;
+
+	assert_int_equal(ca_sign_bulk(f->st, "t", items, 5, 3, &res, &issued),
+	    CUST_OK);
+	assert_int_equal(issued, 3);
+	assert_int_equal(json_array_size(res), 5);
+	assert_string_equal(js(json_array_get(res, 0), "holder"), F1);
+	assert_string_equal(js(json_array_get(res, 1), "error"), "not found");
+	assert_string_equal(js(json_array_get(res, 2), "holder"), F2);
+	assert_string_equal(js(json_array_get(res, 3), "error"),
+	    "malformed input");
+	assert_non_null(json_object_get(json_array_get(res, 4), "chain"));
+	json_decref(res);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'device'"), 3);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_csr"), 3);
+	assert_int_equal(refusals(f), 2);
+	assert_int_equal(ca_sign_bulk(f->st, "t", items, 0, 0, &res, &issued),
+	    CUST_OK);
+	assert_int_equal(json_array_size(res), 0);
+	json_decref(res);
+}
+
+/* The query plan of sql names index. */
+static void
+uses_index(struct fx *f, const char *sql, const char *index)
+{
+	sqlite3_stmt *s = NULL;
+	char *q;
+	int found = 0;
+
+	assert_true(asprintf(&q, "EXPLAIN QUERY PLAN %s", sql) > 0);
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st->store), q, -1, &s,
+	    NULL), SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		found |= strstr((const char *)sqlite3_column_text(s, 3),
+		    index) != NULL;
+	sqlite3_finalize(s);
+	free(q);
+	if (!found)
+		fail_msg("%s does not use %s", sql, index);
+}
+
+static void
+test_list(void **state)
+{
+	struct fx *f = *state;
+	struct ca_list_filter lf;
+	json_t *resp = NULL;
+
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0,
+	    &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_sign_csr(f->st, "t", F2, f->csr2, f->len2, 20,
+	    &resp), CUST_OK);
+	json_decref(resp);
+	memset(&lf, 0, sizeof(lf));
+	lf.expiring_days = -1;
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+	/* server + admin + 2 devices */
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 4);
+	json_decref(resp);
+	lf.expiring_days = 30;
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 1);
+	assert_string_equal(js(json_array_get(json_object_get(resp, "items"),
+	    0), "holder"), F2);
+	json_decref(resp);
+	lf.expiring_days = -1;
+	lf.device = F1;
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 1);
+	json_decref(resp);
+	lf.device = NULL;
+	lf.kind = "all";
+	lf.limit = 2;
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 2);
+	lf.after_id = json_integer_value(json_object_get(resp, "next"));
+	json_decref(resp);
+	lf.limit = 0;
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 4);
+	json_decref(resp);
+	lf.kind = "bogus";
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_E_INVAL);
+	lf.kind = NULL;
+	lf.device = "nope.corp.example";
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_E_NOTFOUND);
+	assert_int_equal(ca_cert_show(f->st, "01", &resp), CUST_E_NOTFOUND);
+	/* The hot paths use their indexes. */
+	uses_index(f, "SELECT id FROM cert WHERE status = 'valid' AND "
+	    "not_after >= 1 AND not_after < 2 AND (0 = 0 OR device_id = 0)",
+	    "cert_expiry");
+	uses_index(f, "SELECT id FROM cert WHERE device_id = 1 AND id > 0 "
+	    "ORDER BY id", "cert_device");
+	uses_index(f, "SELECT count(*) FROM cert WHERE gen = 1 AND status = "
+	    "'valid' AND not_after > 5", "cert_gen_valid");
+	uses_index(f, "SELECT 1 FROM cert WHERE serial = 'AB'", "serial");
+}
+
+static void
+test_console(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL, *rev = NULL;
+	X509 *x;
+	EXTENDED_KEY_USAGE *eku;
+	int i, amt = 0, client = 0;
+
+	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example", NULL,
+	    &resp), CUST_OK);
+	x = ct_x509(js(resp, "certificate"));
+	eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+		char oid[64];
+
+		OBJ_obj2txt(oid, sizeof(oid), sk_ASN1_OBJECT_value(eku, i), 1);
+		amt |= strcmp(oid, "2.16.840.1.113741.1.2.1") == 0;
+		client |= strcmp(oid, "1.3.6.1.5.5.7.3.2") == 0;
+	}
+	assert_true(amt && client);
+	assert_int_equal(EVP_PKEY_get_bits(X509_get0_pubkey(x)), 2048);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	X509_free(x);
+	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example", NULL,
+	    &rev), CUST_E_EXISTS);
+	assert_int_equal(ca_console_add(f->st, "t", "bad name", NULL, &rev),
+	    CUST_E_INVAL);
+	assert_int_equal(ca_console_revoke(f->st, "t", "sccm.corp.example",
+	    "affiliationChanged", &rev), CUST_OK);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    rev, "revoked"), 0)), js(resp, "serial"));
+	json_decref(rev);
+	assert_int_equal(ca_console_revoke(f->st, "t", "sccm.corp.example",
+	    NULL, &rev), CUST_E_NOTFOUND);
+	json_decref(resp);
+	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example",
+	    "ecdsa-p256", &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_console_list(f->st, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 2);
+	json_decref(resp);
+	assert_int_equal(refusals(f), 3);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issue_pkcs12, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_renew, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_crl, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
