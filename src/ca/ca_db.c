@@ -74,8 +74,8 @@ conf_defaults(struct ca_conf *c)
 
 /* A host name for the service certificate: an IP address, a single label
  * ("localhost") or an FQDN. */
-static int
-valid_server_name(const char *s)
+int
+ca_valid_host(const char *s)
 {
 	unsigned char a[16];
 	size_t i, n = strlen(s);
@@ -132,7 +132,7 @@ apply_one(struct ca_conf *c, const struct conf_key *k, json_t *v)
 			    k->opt);
 		json_array_foreach(v, i, e)
 			if (!json_is_string(e) ||
-			    valid_server_name(json_string_value(e)) != CUST_OK)
+			    ca_valid_host(json_string_value(e)) != CUST_OK)
 				return cust_fail(CUST_E_INVAL, "%s: '%.64s' is "
 				    "not a host name or IP address", k->opt,
 				    json_is_string(e) ? json_string_value(e) :

@@ -147,6 +147,9 @@ X509 *ca_x509_from_der(const void *der, size_t len);
 json_t *ca_json_b64(const void *buf, size_t len);
 /* Decode base64 (standard alphabet, whitespace ignored): new buffer. */
 int ca_b64_decode(const char *in, unsigned char **out, size_t *len_out);
+/* A host name for the service certificate: an IP address, a single label
+ * ("localhost") or an FQDN. CUST_E_INVAL otherwise (no message). */
+int ca_valid_host(const char *s);
 /* Validate a console name; CUST_E_INVAL with a message. */
 int ca_valid_name(const char *name);
 

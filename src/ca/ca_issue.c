@@ -765,7 +765,7 @@ server_san(const struct ca_conf *c, char *san, size_t len, char *cn,
 		if (gethostname(host, sizeof(host)) == 0 &&
 		    host[sizeof(host) - 1] == '\0' && host[0] != '\0' &&
 		    strcmp(host, "localhost") != 0 &&
-		    strlen(host) <= 64 && util_valid_fqdn(host) == CUST_OK)
+		    strlen(host) <= 64 && ca_valid_host(host) == CUST_OK)
 			defaults[n++] = host;
 		defaults[n++] = "localhost";
 		defaults[n++] = "127.0.0.1";
