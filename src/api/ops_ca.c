@@ -178,21 +178,19 @@ op_bundle(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 crl_all(struct ops_ctx *ctx, json_t **resp)
 {
-	json_t *show = NULL, *g, *crls = json_array(), *one;
+	json_t *bundle = NULL, *g, *crls = json_array(), *one;
 	size_t i;
 	int r, root;
 
 	if (crls == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = ca_show(ctx->st, &show)) != CUST_OK)
+	/* The bundle names exactly the published generations. */
+	if ((r = ca_bundle(ctx->st, &bundle)) != CUST_OK)
 		goto out;
-	json_array_foreach(json_object_get(show, "generations"), i, g) {
-		if (strcmp(json_string_value(json_object_get(g, "state")),
-		    "retired") == 0)
-			continue;
+	json_array_foreach(json_object_get(bundle, "generations"), i, g) {
 		for (root = 1; root >= 0; root--) {
-			r = ca_crl(ctx->st, ctx->actor, json_integer_value(
-			    json_object_get(g, "generation")), root, &one);
+			r = ca_crl(ctx->st, ctx->actor, json_integer_value(g),
+			    root, &one);
 			if (r != CUST_OK)
 				goto out;
 			json_object_set_new(one, "root", json_boolean(root));
@@ -203,7 +201,7 @@ crl_all(struct ops_ctx *ctx, json_t **resp)
 	if (*resp == NULL)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 out:
-	json_decref(show);
+	json_decref(bundle);
 	json_decref(crls);
 	return r;
 }

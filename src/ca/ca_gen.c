@@ -333,11 +333,11 @@ ca_bundle(struct cust_state *st, json_t **resp_out)
 	return CUST_OK;
 }
 
-/* Write one public PEM file into DIR/ca. */
+/* Write one public text file into DIR/ca (pem NULL: out of memory). */
 static int
-public_file(const char *cadir, const char *name, X509 *const *v, size_t n)
+public_text(const char *cadir, const char *name, const char *pem)
 {
-	char *path = util_path(cadir, name), *pem = ca_pem_certs(v, n);
+	char *path = util_path(cadir, name);
 	int r;
 
 	if (path == NULL || pem == NULL)
@@ -345,6 +345,16 @@ public_file(const char *cadir, const char *name, X509 *const *v, size_t n)
 	else
 		r = util_write_file(path, pem, strlen(pem), 0644);
 	free(path);
+	return r;
+}
+
+/* Write certificates as one public PEM file into DIR/ca. */
+static int
+public_file(const char *cadir, const char *name, X509 *const *v, size_t n)
+{
+	char *pem = ca_pem_certs(v, n);
+	int r = public_text(cadir, name, pem);
+
 	free(pem);
 	return r;
 }
@@ -363,8 +373,7 @@ ca_public_files(struct cust_state *st)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK)
 		goto out;
-	snprintf(name, sizeof(name), "%s/bundle.pem", cadir);
-	if ((r = util_write_file(name, pem, strlen(pem), 0644)) != CUST_OK)
+	if ((r = public_text(cadir, "bundle.pem", pem)) != CUST_OK)
 		goto out;
 	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state "
 	    "<> 'retired' ORDER BY gen")) == NULL) {
@@ -849,7 +858,8 @@ out:
 	return r;
 }
 
-/* The first valid end-entity certificate of gen, for a message. */
+/* How many valid end-entity certificates of gen are left (counted on the
+ * covering index), and one of them for a message. */
 static int
 valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
     char *example, size_t len)
@@ -858,20 +868,30 @@ valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
 	int rc;
 
 	example[0] = '\0';
-	if ((s = store_stmt(st->store, "SELECT count(*), min(serial || ' (' || "
-	    "kind || ' ' || holder || ')') FROM cert WHERE gen = ? AND status = "
-	    "'valid' AND not_after > ? AND kind IN ('device', 'server', "
-	    "'admin', 'console')")) == NULL)
+	if ((s = store_stmt(st->store, "SELECT count(*) FROM cert WHERE gen = ? "
+	    "AND status = 'valid' AND not_after > ? AND kind IN ('device', "
+	    "'server', 'admin', 'console')")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_int64(s, 2, util_now());
 	rc = sqlite3_step(s);
 	*count_out = sqlite3_column_int64(s, 0);
-	if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-		snprintf(example, len, "%s", sqlite3_column_text(s, 1));
 	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store, "read "
-	    "certificates");
+	if (rc != SQLITE_ROW)
+		return store_err(st->store, "read certificates");
+	if (*count_out == 0)
+		return CUST_OK;
+	if ((s = store_stmt(st->store, "SELECT serial || ' (' || kind || ' ' || "
+	    "holder || ')' FROM cert WHERE gen = ? AND status = 'valid' AND "
+	    "not_after > ? AND kind IN ('device', 'server', 'admin', "
+	    "'console') LIMIT 1")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	sqlite3_bind_int64(s, 2, util_now());
+	if (sqlite3_step(s) == SQLITE_ROW)
+		snprintf(example, len, "%s", sqlite3_column_text(s, 0));
+	sqlite3_reset(s);
+	return CUST_OK;
 }
 
 int

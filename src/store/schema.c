@@ -128,7 +128,7 @@ const struct store_migration store_migrations[] = {
 	  "CREATE INDEX cert_device ON cert(device_id, id)"
 	  "  WHERE device_id IS NOT NULL;"
 	  "CREATE INDEX cert_holder ON cert(kind, holder, id);"
-	  "CREATE INDEX cert_gen_valid ON cert(gen, not_after)"
+	  "CREATE INDEX cert_gen_valid ON cert(gen, not_after, kind)"
 	  "  WHERE status = 'valid';"
 	  "CREATE INDEX cert_gen_revoked ON cert(gen, not_after)"
 	  "  WHERE status = 'revoked';"

@@ -307,4 +307,12 @@ t_check "configured leaf validity (90 days)" sh -c "openssl x509 -in \
     '$W/ec1.pem' -checkend $((89 * 86400)) >/dev/null && ! openssl x509 \
     -in '$W/ec1.pem' -checkend $((91 * 86400)) >/dev/null"
 
+# A long state directory path (public files once went to a truncated path)
+D="$TESTTMP/a-rather-long-directory-name-for-the-state/and-another-level/state"
+mkdir -p "$(dirname "$D")"
+t_exit "init in a long path" 0 cc --state-dir "$D" init --key-type ecdsa-p256
+for f in ca/bundle.pem ca/chain.pem ca/root-g1.pem ca/issuing-g1.pem; do
+	t_check "long path: $f" test -s "$D/$f"
+done
+
 t_done
