@@ -531,18 +531,22 @@ add_bundle_version(struct cust_state *st, json_t *o)
  * rolls everything back.
  */
 static int
-commit_publish(struct cust_state *st, json_t *resp, struct ca_files *files)
+commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
+    json_t **resp_out)
 {
 	int r;
 
-	if ((r = add_bundle_version(st, resp)) != CUST_OK ||
+	if ((r = add_bundle_version(st, *resp)) != CUST_OK ||
 	    (r = store_commit(st->store)) != CUST_OK) {
 		store_rollback(st->store);
 		return r;
 	}
-	if (files != NULL && (r = ca_files_write(files)) != CUST_OK)
+	if ((files != NULL && (r = ca_files_write(files)) != CUST_OK) ||
+	    (r = ca_public_files(st)) != CUST_OK)
 		return r;
-	return ca_public_files(st);
+	*resp_out = *resp;
+	*resp = NULL;
+	return CUST_OK;
 }
 
 int
@@ -583,10 +587,7 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 		goto fail;
 	}
 	json_object_set_new(resp, "profile", json_string(conf.profile));
-	if ((r = commit_publish(st, resp, &files)) == CUST_OK) {
-		*resp_out = resp;
-		resp = NULL;
-	}
+	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
 	store_rollback(st->store);
@@ -723,10 +724,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = commit_publish(st, resp, NULL)) == CUST_OK) {
-		*resp_out = resp;
-		resp = NULL;
-	}
+	r = commit_publish(st, &resp, NULL, resp_out);
 	goto out;
 fail:
 	store_rollback(st->store);
@@ -841,10 +839,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 		goto fail;
 	}
 	json_object_set_new(resp, "previous", json_integer(active->gen));
-	if ((r = commit_publish(st, resp, &files)) == CUST_OK) {
-		*resp_out = resp;
-		resp = NULL;
-	}
+	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
 	store_rollback(st->store);
@@ -942,10 +937,7 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = commit_publish(st, resp, NULL)) == CUST_OK) {
-		*resp_out = resp;
-		resp = NULL;
-	}
+	r = commit_publish(st, &resp, NULL, resp_out);
 	goto out;
 fail:
 	store_rollback(st->store);

@@ -298,60 +298,6 @@ issue_done(struct cli *c, json_t *resp, void *arg)
 }
 
 static int
-cmd_issue(struct cli *c, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "key-type", required_argument, NULL, 'k' },
-		{ "days", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 }
-	};
-	static const char *const drop[] = { "key", "pkcs12", NULL };
-	static const char *const ext[] = { ".crt", ".key", ".p12" };
-	struct issue_out io = { ".", NULL };
-	json_t *req = json_object();
-	int ch, r;
-
-	while ((ch = getopt_long(argc, argv, "o:k:d:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'o':
-			io.dir = optarg;
-			break;
-		case 'k':
-			json_object_set_new(req, "key_type",
-			    json_string(optarg));
-			break;
-		case 'd':
-			if (opt_num(req, "days", optarg, 1, 3650) != 0)
-				goto usage;
-			break;
-		default:
-			goto usage;
-		}
-	}
-	if (argc - optind != 1) {
-		json_decref(req);
-		return cli_usage(cli_current(), "give exactly one FQDN");
-	}
-	io.name = argv[optind];
-	if (util_valid_fqdn(io.name) != CUST_OK) {
-		json_decref(req);
-		return cli_usage(cli_current(), "'%s' is not a valid FQDN",
-		    io.name);
-	}
-	/* Check the files before anything is issued. */
-	if ((r = out_ready(io.dir, io.name, ext, 3)) != CUST_OK) {
-		json_decref(req);
-		return cli_error(c, r);
-	}
-	json_object_set_new(req, "fqdn", json_string(io.name));
-	return run_then(c, "cert.issue", req, issue_done, &io, drop);
-usage:
-	json_decref(req);
-	return CUST_EXIT_USAGE;
-}
-
-static int
 renew_done(struct cli *c, json_t *resp, void *arg)
 {
 	json_t *s;
@@ -561,6 +507,9 @@ cmd_show(struct cli *c, int argc, char **argv)
 	req = json_pack("{s:s}", "serial", argv[1]);
 	return cli_run(c, "cert.show", req, render_show);
 }
+
+/* With console add, below. */
+static int cmd_issue(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cert_cmds[] = {
 	{ "cert", "sign", cmd_sign, 0,
@@ -889,21 +838,29 @@ console_done(struct cli *c, json_t *resp, void *arg)
 	return r;
 }
 
+/*
+ * cert issue FQDN and console add NAME: a key made by custody, files
+ * written into -o DIR (checked before anything is issued).
+ */
 static int
-cmd_console_add(struct cli *c, int argc, char **argv)
+issue_like(struct cli *c, int argc, char **argv, int console)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "key-type", required_argument, NULL, 'k' },
+		{ "days", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char *const drop[] = { "key", NULL };
+	static const char *const drop_issue[] = { "key", "pkcs12", NULL };
+	static const char *const drop_console[] = { "key", NULL };
+	static const char *const ext_issue[] = { ".crt", ".key", ".p12" };
+	static const char *const ext_console[] = { ".crt", ".key",
+	    "-chain.pem" };
 	struct issue_out io = { ".", NULL };
-	static const char *const ext[] = { ".crt", ".key", "-chain.pem" };
 	json_t *req = json_object();
 	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "o:k:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:k:d:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
 			io.dir = optarg;
@@ -912,25 +869,54 @@ cmd_console_add(struct cli *c, int argc, char **argv)
 			json_object_set_new(req, "key_type",
 			    json_string(optarg));
 			break;
+		case 'd':
+			if (console || opt_num(req, "days", optarg, 1, 3650) !=
+			    0)
+				goto usage;
+			break;
 		default:
-			json_decref(req);
-			return CUST_EXIT_USAGE;
+			goto usage;
 		}
 	}
 	if (argc - optind != 1) {
 		json_decref(req);
-		return cli_usage(cli_current(), "give exactly one NAME");
+		return cli_usage(cli_current(), "give exactly one %s",
+		    console ? "NAME" : "FQDN");
 	}
 	io.name = argv[optind];
-	/* Bad names are refused (and audited) by the operation; only look
-	 * for existing files when the name can be a file name. */
+	if (!console && util_valid_fqdn(io.name) != CUST_OK) {
+		json_decref(req);
+		return cli_usage(cli_current(), "'%s' is not a valid FQDN",
+		    io.name);
+	}
+	/* Bad console names are refused (and audited) by the operation;
+	 * only look for files when the name can be a file name. */
 	if (strchr(io.name, '/') == NULL && io.name[0] != '.' &&
-	    (r = out_ready(io.dir, io.name, ext, 3)) != CUST_OK) {
+	    (r = out_ready(io.dir, io.name, console ? ext_console : ext_issue,
+	    3)) != CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
 	}
-	json_object_set_new(req, "name", json_string(io.name));
-	return run_then(c, "console.add", req, console_done, &io, drop);
+	json_object_set_new(req, console ? "name" : "fqdn",
+	    json_string(io.name));
+	return run_then(c, console ? "console.add" : "cert.issue", req,
+	    console ? console_done : issue_done, &io,
+	    console ? drop_console : drop_issue);
+usage:
+	json_decref(req);
+	return cli_usage(cli_current(), "bad option");
+}
+
+static int
+cmd_issue(struct cli *c, int argc, char **argv)
+{
+	return issue_like(c, argc, argv, 0);
+}
+
+static int
+cmd_console_add(struct cli *c, int argc, char **argv)
+{
+	return issue_like(c, argc, argv, 1);
 }
 
 static void
