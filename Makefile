@@ -27,7 +27,7 @@ endif
 CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
             -fstack-protector-strong -fPIE $(EXTRA_CFLAGS)
 LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANLD) $(EXTRA_LDFLAGS)
-LDLIBS   := $(PKG_LIBS) -lm
+LDLIBS   := $(PKG_LIBS) -lm -pthread
 
 LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
