@@ -11,8 +11,11 @@ CC       ?= cc
 STATE    ?= ./var
 
 PKGS     := openssl libsodium sqlite3 jansson yaml-0.1
+# Read when make starts; targets that may have just installed packages
+# (run, test, bench...) build through a second make, which reads them again.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
+              echo -lssl -lcrypto -lsodium -lsqlite3 -ljansson -lyaml)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
@@ -104,10 +107,12 @@ build/fuzz/bin/%: tests/fuzz/%.c build/fuzz/libcustody.a
 fuzz: fuzz-build
 	@sh tests/fuzz/run.sh build/fuzz/bin $(FUZZTIME)
 
-bench: deps $(BUILD)/custodyctl $(BENCH_BINS)
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/custodyctl $(BENCH_BINS)
 	@sh bench/run.sh $(BUILD)
 
-run: deps $(BUILD)/custodyctl
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/custodyctl
 	@sh scripts/run.sh $(BUILD) $(STATE)
 
 install: all
