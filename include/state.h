@@ -38,4 +38,9 @@ int state_open(const char *dir, struct cust_state **out)
 
 void state_close(struct cust_state *st);
 
+/* Destroy the state in dir: the store, the master key, and the files in
+ * ca/, tls/ and admin/ (init --force, or an init that failed half-way).
+ * Keeps the directories and anything else. */
+int state_wipe(const char *dir) __attribute__((warn_unused_result));
+
 #endif

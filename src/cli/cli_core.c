@@ -45,16 +45,35 @@ cmd_init(struct cli *c, int argc, char **argv)
 	}
 	/* Modules that create state at init (the CA) hook in here. */
 	if ((r = cli_ca_init(c, caopts)) != CUST_EXIT_OK)
-		return r;
+		goto undo;
 	if ((r = audit_append(c->st->audit, c->actor, "state.init",
-	    c->state_dir, "ok", force ? "forced" : NULL)) != CUST_OK)
-		return cli_error(c, r);
-	if (c->json)
-		printf("{\"state_dir\": \"%s\", \"initialised\": true}\n",
-		    c->state_dir);
-	else if (!c->quiet)
+	    c->state_dir, "ok", force ? "forced" : NULL)) != CUST_OK) {
+		r = cli_error(c, r);
+		goto undo;
+	}
+	if (c->json) {
+		json_t *ca = NULL, *req = json_object(), *out;
+
+		r = cli_call(c, "ca.show", req, &ca);
+		json_decref(req);
+		out = json_pack("{s:s, s:b, s:o*}", "state_dir", c->state_dir,
+		    "initialised", 1, "ca", r == CUST_OK ? ca : NULL);
+		if (r != CUST_OK)
+			json_decref(ca);
+		cli_print_json(out);
+		json_decref(out);
+	} else if (!c->quiet) {
 		printf("initialised custody state in %s\n", c->state_dir);
+	}
 	return CUST_EXIT_OK;
+undo:
+	/* Half a state is worse than none: the next init would refuse it. */
+	state_close(c->st);
+	c->st = NULL;
+	if (state_wipe(c->state_dir) != CUST_OK)
+		fprintf(stderr, "custodyctl: could not remove the half-made "
+		    "state: %s\n", cust_errmsg());
+	return r;
 }
 
 static void

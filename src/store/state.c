@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* src/store/state.c - open or create a state directory as one unit. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,15 +61,55 @@ finish_open(struct cust_state *st)
 	return audit_open(st->store, st->seal, &st->audit);
 }
 
+/* Remove the regular files directly in dir/sub (certificates, keys and
+ * bundles that belonged to the old state). */
 static int
-remove_old(const char *dir)
+empty_subdir(const char *dir, const char *sub)
+{
+	struct dirent *de;
+	char *d, *p;
+	DIR *dp;
+	int r = CUST_OK;
+
+	if ((d = util_path(dir, sub)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((dp = opendir(d)) == NULL) {
+		r = errno == ENOENT ? CUST_OK : cust_fail(CUST_E_IO,
+		    "cannot read %s: %s", d, strerror(errno));
+		free(d);
+		return r;
+	}
+	while (r == CUST_OK && (de = readdir(dp)) != NULL) {
+		if (de->d_type != DT_REG && de->d_type != DT_LNK)
+			continue;
+		if ((p = util_path(d, de->d_name)) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+		if (unlink(p) == -1 && errno != ENOENT)
+			r = cust_fail(CUST_E_IO, "cannot remove %s: %s", p,
+			    strerror(errno));
+		free(p);
+	}
+	closedir(dp);
+	free(d);
+	return r;
+}
+
+int
+state_wipe(const char *dir)
 {
 	static const char *files[] = {
 		DB_NAME, DB_NAME "-wal", DB_NAME "-shm", "seal/master.key",
 	};
+	static const char *subs[] = { "ca", "tls", "admin" };
 	size_t i;
 	char *p;
+	int r;
 
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if ((r = empty_subdir(dir, subs[i])) != CUST_OK)
+			return r;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if ((p = util_path(dir, files[i])) == NULL)
 			return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -108,7 +149,7 @@ state_init(const char *dir, int force, struct cust_state **out)
 			    dir);
 			goto out;
 		}
-		if ((r = remove_old(dir)) != CUST_OK)
+		if ((r = state_wipe(dir)) != CUST_OK)
 			goto out;
 	}
 	if ((r = util_mkdirs(dir, 0700)) != CUST_OK)

@@ -124,6 +124,13 @@ t_check "audit holds no password" sh -c "! grep -F -f '$TESTTMP/pw.lst' '$TESTTM
 t_exit "audit list --object" 0 c audit list --object host1.corp.example
 t_exit "status" 0 c status
 t_exit "status --json" 0 c --json status
+t_exit "ca rotate makes a second generation" 0 c ca rotate
+t_check "generation 2 files exist" test -f "$S/ca/root-g2.pem"
 t_exit "init --force" 0 c init --force
 t_check "force starts over" test "$(c --json device list | j 'len(d["devices"])')" = 0
+t_check "force removes the old CA's files" test ! -e "$S/ca/root-g2.pem"
+t_check "force keeps a working CA" test -s "$S/ca/root-g1.pem" -a -s "$S/tls/server.crt"
+rm -rf "$S"
+c --json init > "$TESTTMP/init.json"
+t_check "init --json parses, with the CA" test "$(j 'd["initialised"], d["ca"]["generations"][0]["state"]' < "$TESTTMP/init.json")" = "True active"
 t_done
