@@ -29,8 +29,13 @@ set_version(json_t *req, const char *arg)
 	return 0;
 }
 
+/*
+ * show and confirm take the same arguments: FQDN, --kind, --version, and
+ * for show also --pending. confirm needs --version.
+ */
 static int
-cmd_show(struct cli *c, int argc, char **argv)
+version_cmd(struct cli *c, int argc, char **argv, const char *op,
+    int confirm, void (*render)(struct cli *, json_t *))
 {
 	static const struct option opts[] = {
 		{ "kind", required_argument, NULL, 'k' },
@@ -41,7 +46,8 @@ cmd_show(struct cli *c, int argc, char **argv)
 	json_t *req = json_object();
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "k:v:p", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, confirm ? "k:v:" : "k:v:p", opts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'k':
 			json_object_set_new(req, "kind", json_string(optarg));
@@ -51,21 +57,34 @@ cmd_show(struct cli *c, int argc, char **argv)
 				goto usage;
 			break;
 		case 'p':
+			if (confirm) {
+				cli_usage(cli_current(), "confirm takes "
+				    "--version, not --pending");
+				goto usage;
+			}
 			json_object_set_new(req, "pending", json_true());
 			break;
 		default:
 			goto usage;
 		}
 	}
-	if (argc - optind != 1) {
-		cli_usage(cli_current(), "give exactly one FQDN");
+	if (argc - optind != 1 || (confirm &&
+	    json_object_get(req, "version") == NULL)) {
+		cli_usage(cli_current(), confirm ? "give one FQDN and "
+		    "--version N" : "give exactly one FQDN");
 		goto usage;
 	}
 	json_object_set_new(req, "fqdn", json_string(argv[optind]));
-	return cli_run(c, "password.show", req, render_show);
+	return cli_run(c, op, req, render);
 usage:
 	json_decref(req);
 	return CUST_EXIT_USAGE;
+}
+
+static int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	return version_cmd(c, argc, argv, "password.show", 0, render_show);
 }
 
 static void
@@ -194,36 +213,8 @@ render_confirm(struct cli *c, json_t *r)
 static int
 cmd_confirm(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "kind", required_argument, NULL, 'k' },
-		{ "version", required_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 }
-	};
-	json_t *req = json_object();
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, "k:v:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			json_object_set_new(req, "kind", json_string(optarg));
-			break;
-		case 'v':
-			if (set_version(req, optarg) != 0)
-				goto usage;
-			break;
-		default:
-			goto usage;
-		}
-	}
-	if (argc - optind != 1 || json_object_get(req, "version") == NULL) {
-		cli_usage(cli_current(), "give one FQDN and --version N");
-		goto usage;
-	}
-	json_object_set_new(req, "fqdn", json_string(argv[optind]));
-	return cli_run(c, "password.confirm", req, render_confirm);
-usage:
-	json_decref(req);
-	return CUST_EXIT_USAGE;
+	return version_cmd(c, argc, argv, "password.confirm", 1,
+	    render_confirm);
 }
 
 static int
