@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/param_build.h>
+
 #include "ca.h"
 #include "err.h"
 #include "catest.h"
@@ -118,6 +121,83 @@ test_refused_keys(void **state)
 	EVP_PKEY_free(ked);
 }
 
+/* An RSA key with the modulus of base and public exponent e; the private
+ * exponent d makes it sign (e = 1: d = 1, m^1 = m). */
+static EVP_PKEY *
+rsa_with_e(EVP_PKEY *base, unsigned long e, unsigned long d)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	BIGNUM *n = NULL, *be = BN_new(), *bd = BN_new();
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	OSSL_PARAM *params;
+	EVP_PKEY *k = NULL;
+
+	assert_true(EVP_PKEY_get_bn_param(base, "n", &n));
+	assert_true(BN_set_word(be, e) && BN_set_word(bd, d));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "n", n));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "e", be));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "d", bd));
+	params = OSSL_PARAM_BLD_to_param(bld);
+	assert_true(EVP_PKEY_fromdata_init(ctx) > 0);
+	assert_true(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) > 0);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(n);
+	BN_free(be);
+	BN_free(bd);
+	return k;
+}
+
+/* Regression: a CSR whose RSA key has public exponent 1 verifies (its
+ * "signature" is the padded digest itself) and was issued; small and
+ * even exponents were accepted too. */
+static void
+test_refused_rsa_exponent(void **state)
+{
+	EVP_PKEY *e1 = rsa_with_e(rsa2048, 1, 1), *e3 = NULL;
+	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	BIGNUM *three = BN_new();
+	X509_REQ *req;
+
+	(void)state;
+	req = ct_req(e1, FQDN, NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "public exponent 1;");
+	X509_REQ_free(req);
+	/* e = 3: a real key pair, a correct signature, a refused key. */
+	assert_true(BN_set_word(three, 3));
+	assert_true(EVP_PKEY_keygen_init(kc) > 0);
+	assert_true(EVP_PKEY_CTX_set_rsa_keygen_bits(kc, 2048) > 0);
+	assert_true(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(kc, three) > 0);
+	assert_true(EVP_PKEY_keygen(kc, &e3) > 0);
+	req = ct_req(e3, FQDN, NULL);
+	expect(req, 1, FQDN, CUST_E_INVAL, "public exponent 3;");
+	X509_REQ_free(req);
+	BN_free(three);
+	EVP_PKEY_CTX_free(kc);
+	EVP_PKEY_free(e1);
+	EVP_PKEY_free(e3);
+}
+
+/* Regression: an EC key with explicit curve parameters (here P-256's,
+ * which OpenSSL recognises as the named curve) passed the checks and only
+ * failed later, inside the issuing transaction, unaudited. */
+static void
+test_refused_explicit_curve(void **state)
+{
+	EVP_PKEY *k = ct_key("EC", 0, "P-256");
+	X509_REQ *req;
+
+	(void)state;
+	assert_true(EVP_PKEY_set_utf8_string_param(k, "encoding",
+	    "explicit"));
+	req = ct_req(k, FQDN, NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "explicit curve parameters");
+	expect(req, 1, FQDN, CUST_E_INVAL, "explicit curve parameters");
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
 static void
 test_refused_names(void **state)
 {
@@ -190,6 +270,8 @@ main(void)
 		cmocka_unit_test(test_good_rsa),
 		cmocka_unit_test(test_good_ec_and_names),
 		cmocka_unit_test(test_refused_keys),
+		cmocka_unit_test(test_refused_rsa_exponent),
+		cmocka_unit_test(test_refused_explicit_curve),
 		cmocka_unit_test(test_refused_names),
 		cmocka_unit_test(test_bad_encodings),
 	};
