@@ -6,17 +6,19 @@
  * generation N+1 in state "next" (cross-certified both ways with the
  * previous root, published in the bundle, not yet issuing); activating it
  * makes it "active" and the old one "previous"; retiring the old one makes
- * it "retired" (out of the bundle). States: next -> active -> previous ->
+ * it "retired" (out of the bundle, both cross-certificates revoked, final
+ * CRLs made, its keys destroyed). States: next -> active -> previous ->
  * retired. Exactly one generation is active.
  *
  * CA private keys exist only sealed in the store (table ca_key). They are
  * unsealed inside a signer session (struct ca_signer_ops) for the time of
  * one signing operation and wiped after; nothing else ever sees them.
  *
- * Every issuance, refusal and revocation is an audit entry committed in the
- * same store transaction as the record it describes. Results are returned
- * as new JSON objects (json_decref); the member names are listed at each
- * function and are the wire format of the ops layer.
+ * Every issuance and revocation is an audit entry committed in the same
+ * store transaction as the record it describes; every refusal is an audit
+ * entry of its own, written after any open transaction is rolled back.
+ * Results are returned as new JSON objects (json_decref); the member names
+ * are listed at each function and are the wire format of the ops layer.
  */
 #ifndef CUST_CA_H
 #define CUST_CA_H
@@ -51,7 +53,10 @@ struct cust_state;
  *   renew_days      renewal window before expiry (30)
  *   crl_days        CRL nextUpdate period (7)
  *   root_pathlen    root pathLenConstraint (2: issuing CA + cross-cert;
- *                   -1 for none)  issuing_pathlen (0)
+ *                   -1 for none)  issuing_pathlen (0; -1 for none).
+ *                   root_pathlen is -1 or at least issuing_pathlen + 2
+ *                   (an issuing pathlen of -1 counting as 0), else
+ *                   chains through a cross-certificate break
  *   server_names    array of DNS names / IP addresses for DIR/tls/server.crt
  *                   (default: the host name, "localhost", 127.0.0.1, ::1)
  * Unknown members are CUST_E_INVAL.
@@ -61,9 +66,17 @@ struct cust_state;
  * "org", "root-cn", "issuing-cn", "root-days", "issuing-days", "leaf-days",
  * "console-days", "renew-days", "crl-days", "root-pathlen",
  * "issuing-pathlen", "server-name" (repeatable)) onto opts. CUST_E_INVAL
- * with a message for an unknown name or a bad value. */
+ * with a message for an unknown name or a bad value. Only the option
+ * itself is checked (and, of the constraints between options, those whose
+ * options are all given, so the order never matters); ca_opts_check()
+ * checks the whole set once all are given. */
 int ca_opt_set(json_t *opts, const char *name, const char *value)
 	__attribute__((warn_unused_result));
+
+/* Check a complete set of CA options (as ca_init() would), including
+ * every constraint between them, without any state. CUST_E_INVAL with a
+ * message. */
+int ca_opts_check(json_t *opts) __attribute__((warn_unused_result));
 
 /* Create generation 1 (root + issuing CA, keys sealed in the store), the
  * service TLS certificate DIR/tls/server.{crt,key} and the bootstrap admin
@@ -83,7 +96,9 @@ int ca_init(struct cust_state *st, json_t *opts, const char *actor,
  * revoked | expired), "revoked", "reason", "sha256"}.
  */
 
-/* Sign a device CSR (PEM or DER, at most CA_CSR_MAX bytes) for the
+/* Sign a device CSR (PEM or DER, at most CA_CSR_MAX bytes: callers pass
+ * longer input through, at least CA_CSR_MAX + 1 bytes of it, so that the
+ * refusal is audited here) for the
  * registered device fqdn with the active issuing CA. The CSR signature must
  * verify, its key must be RSA >= 2048 bits or ECDSA P-256/P-384, and any
  * CN or DNS name it asks for must be fqdn; subject CN and DNS SAN come from
@@ -128,8 +143,11 @@ int ca_serial_norm(const char *in, char *out, size_t outlen)
 
 /* Revoke a certificate by serial with reason (NULL: "unspecified") and
  * regenerate the CRL that lists it. CUST_E_NOTFOUND for an unknown serial,
- * CUST_E_CONFLICT when already revoked, CUST_E_INVAL for a root or a bad
- * reason. Response: cert info. */
+ * CUST_E_CONFLICT when already revoked or of a retired generation,
+ * CUST_E_INVAL for a root or a bad reason; refusals are audited. Revoking
+ * the active issuing CA (or the cross-certificate its chains carry during
+ * a rollover) is accepted and stops all issuance until a new generation
+ * is activated (ca_rotate(), ca_activate()). Response: cert info. */
 int ca_revoke(struct cust_state *st, const char *actor, const char *serial,
     const char *reason, json_t **resp_out)
 	__attribute__((warn_unused_result));
@@ -139,13 +157,16 @@ struct ca_list_filter {
 	int64_t expiring_days;	/* >= 0: valid, unexpired, not_after within */
 	const char *device;	/* FQDN, or NULL */
 	const char *kind;	/* NULL: end-entity kinds; "all": every kind */
-	int64_t after_id;	/* paging: rows with id > after_id */
+	int64_t after_id;	/* paging cursor: the "next" of the last page */
 	int64_t limit;		/* 0: 1000 */
 };
 
 /* List certificates (index-driven: --expiring walks the not_after index
- * of valid certificates, --device the device index). Response: {"items":
- * [cert info + "id"], "next": last id or null}. */
+ * of valid certificates in (not_after, id) order, --device the device
+ * index, else the primary key). device may name a removed device: its
+ * certificates are found by holder. Response: {"items": [cert info +
+ * "id"], "next": the id of the last item when the page is full (pass it
+ * as after_id for the next page, in either order), else null}. */
 int ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
     json_t **resp_out) __attribute__((warn_unused_result));
 
@@ -166,15 +187,25 @@ int ca_bundle(struct cust_state *st, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
 /* The CRL of generation gen (0: the active one), of its issuing CA or with
- * root set of its root (listing revoked CA certificates). Regenerated
- * first when missing or within a day of its nextUpdate. {"generation",
- * "issuer", "number", "this_update", "next_update", "serials": [...],
- * "der" (base64), "pem"}. */
+ * root set of its root (listing revoked CA certificates). For a published
+ * generation it is regenerated first when missing or within a day of its
+ * nextUpdate; a retired generation has its final CRL, valid until its CA
+ * certificate expires. {"generation", "issuer", "number", "this_update",
+ * "next_update", "serials": [...], "der" (base64), "pem"}. */
 int ca_crl(struct cust_state *st, const char *actor, int64_t gen, int root,
     json_t **resp_out) __attribute__((warn_unused_result));
 
+/* Every CRL, root's first, of every generation (published ones made again
+ * when due, retired ones' final CRLs): {"crls": [ca_crl() response +
+ * "root" (boolean)]}. */
+int ca_crl_all(struct cust_state *st, const char *actor, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
 /* Regenerate every CRL of a published generation that is due (missing or
- * within a day of nextUpdate); for a scheduler. *count_out = CRLs made. */
+ * within a day of nextUpdate), each in its own audited transaction;
+ * *count_out = CRLs made. One indexed read when nothing is due: the ops
+ * layer calls it before every CA operation, so CRLs are made again before
+ * their nextUpdate without a scheduler. */
 int ca_crl_refresh(struct cust_state *st, const char *actor,
     size_t *count_out) __attribute__((warn_unused_result));
 
@@ -185,7 +216,12 @@ int ca_crl_refresh(struct cust_state *st, const char *actor,
  * certificates are re-issued under the new generation. ca_retire(): previous
  * -> retired; CUST_E_CONFLICT while any unexpired, unrevoked end-entity
  * certificate of it exists, unless force, which revokes those (superseded).
- * Responses: {"generation", "state", "bundle_version", ...}. */
+ * In the same transaction it revokes both cross-certificates (superseded;
+ * the one the active root signed goes on its published root CRL), makes
+ * the retired generation's final CRLs and destroys its keys (signer
+ * destroy). Responses: {"generation", "state", "bundle_version", ...}. The
+ * files a step writes (service keys, public files) are written before its
+ * transaction commits and renamed into place after. */
 int ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
     json_t **resp_out) __attribute__((warn_unused_result));
 int ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
@@ -194,10 +230,11 @@ int ca_retire(struct cust_state *st, const char *actor, int force,
     json_t **resp_out) __attribute__((warn_unused_result));
 
 /* Console client certificates: EKU clientAuth + Intel AMT remote console
- * (2.16.840.1.113741.1.2.1), CN = name. key_type NULL = "rsa2048" (what AMT
- * mutual TLS accepts everywhere). CUST_E_EXISTS when an active console has
- * the name. Response: cert info + "certificate", "key" (PEM, not kept),
- * "chain" (issuing CA [+ cross] + root, PEM). */
+ * (2.16.840.1.113741.1.2.1), CN = name. Console names are case-insensitive:
+ * kept, issued and audited in lower case. key_type NULL = "rsa2048" (what
+ * AMT mutual TLS accepts everywhere). CUST_E_EXISTS when an active console
+ * has the name. Response: cert info + "certificate", "key" (PEM, not
+ * kept), "chain" (issuing CA [+ cross] + root, PEM). */
 int ca_console_add(struct cust_state *st, const char *actor, const char *name,
     const char *key_type, json_t **resp_out)
 	__attribute__((warn_unused_result));
@@ -214,8 +251,10 @@ int ca_console_list(struct cust_state *st, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
 /* Parse and check a CSR without any state: PEM or DER, size bound,
- * signature, key policy, and (when fqdn is not NULL) that every name it
- * asks for is fqdn. *info_out (may be NULL) gets {"key_type", "bits",
+ * signature, key policy (RSA: 2048..8192 bits, an odd public exponent
+ * from 65537 to 2^256, an odd modulus without prime factors below 752;
+ * EC: P-256 or P-384 named by OID, a point on the curve), and
+ * (when fqdn is not NULL) that every name it asks for is fqdn. *info_out (may be NULL) gets {"key_type", "bits",
  * "subject", "names": [...]}. Errors: CUST_E_TOOBIG, CUST_E_PARSE (not a
  * CSR), CUST_E_INVAL (signature, key, name) with a message. */
 int ca_csr_check(const void *buf, size_t len, const char *fqdn,
@@ -239,6 +278,9 @@ struct ca_signer_ops {
 	int (*sign_cert)(void *sess, X509 *x, const EVP_MD *md);
 	int (*sign_crl)(void *sess, X509_CRL *crl, const EVP_MD *md);
 	void (*close)(void *sess);	/* wipes; NULL is a no-op */
+	/* Destroy both keys of a retired generation, inside the open
+	 * transaction; NULL: the signer keeps them. */
+	int (*destroy)(struct cust_state *st, int64_t gen);
 };
 
 /* The software signer: keys sealed with the seal module in table ca_key. */
@@ -273,5 +315,24 @@ int ca_sign_bulk(struct cust_state *st, const char *actor,
     const struct ca_bulk_item *items, size_t n, int threads,
     json_t **results_out, size_t *issued_out)
 	__attribute__((warn_unused_result));
+
+/*
+ * A device leaves the fleet (called by the device-removal operation):
+ * revoke every valid, unexpired certificate of device_id (reason
+ * cessationOfOperation), each audited, and make the CRLs that list them
+ * again. Joins the caller's open store transaction when there is one
+ * (store_in_txn()), else runs in its own. fqdn (borrowed) names the device
+ * in messages. *revoked_out = certificates revoked; CUST_OK with 0 when
+ * there is nothing to revoke (also on a state without a CA).
+ */
+int ca_device_retire(struct cust_state *st, const char *actor,
+    int64_t device_id, const char *fqdn, size_t *revoked_out)
+	__attribute__((warn_unused_result));
+
+/* Decode base64 (standard alphabet, whitespace ignored) into a new buffer
+ * (free(); wipe first when secret) of at most max bytes. CUST_E_TOOBIG
+ * when the input holds more, CUST_E_PARSE when it is not base64. */
+int ca_b64_decode(const char *in, size_t max, unsigned char **out,
+    size_t *len_out) __attribute__((warn_unused_result));
 
 #endif

@@ -2,33 +2,51 @@
 /* src/api/ops_ca.c - certificate, CA and console operations (JSON in/out
  * over include/ca.h).
  *
- * A CSR travels as "csr" (PEM text) or "csr_der" (base64 of DER); the size
- * bound (CA_CSR_MAX) is enforced by the CA module so that an oversized
- * request is refused and audited like any other bad CSR.
+ * A CSR travels as "csr" (PEM text) or "csr_der" (base64 of DER). The size
+ * bound (CA_CSR_MAX) is enforced by the CA module, so an oversized request
+ * is passed through (base64 is decoded up to one byte over the bound) and
+ * refused and audited like any other bad CSR; base64 that does not decode
+ * is refused here, and audited too.
+ *
+ * Every CA operation first makes again the CRLs that are close to their
+ * nextUpdate (ca_crl_refresh(): one small read when none is), so CRLs stay
+ * current without a scheduler as long as custody is used at all.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
+#include "audit.h"
 #include "ca.h"
 #include "err.h"
 #include "ops_int.h"
 #include "state.h"
 
-/* Upper bound of what is even decoded: base64 of anything larger than
- * this is refused without decoding (the CA refuses over CA_CSR_MAX). */
-#define CSR_TRANSPORT_MAX	(1024 * 1024)
+/*
+ * Before a CA operation: CRLs due for their nextUpdate are made again. A
+ * failure here is not the operation's (a read-only store can still be
+ * listed); what needs a fresh CRL (ca crl) makes it itself and fails then.
+ */
+static void
+crl_tick(struct ops_ctx *ctx)
+{
+	size_t made = 0;
+
+	if (ca_crl_refresh(ctx->st, ctx->actor, &made) != CUST_OK)
+		cust_clearerr();
+}
 
 /* The CSR of a request: borrowed PEM text or a new decoded DER buffer in
- * *owned (free()). Absent and not required: *buf NULL. */
+ * *owned (free()). Absent and not required: *buf NULL. A "csr_der" that is
+ * not base64 is refused and audited as action on fqdn. */
 static int
-req_csr(json_t *req, int required, const void **buf, size_t *len,
+req_csr(struct ops_ctx *ctx, const char *action, const char *fqdn,
+    json_t *req, int required, const void **buf, size_t *len,
     unsigned char **owned)
 {
 	const char *pem = NULL, *b64 = NULL;
-	size_t blen, n = 0;
-	unsigned char *der;
+	size_t n = 0;
+	unsigned char *der = NULL;
+	char msg[128], obj[256];
 	int r;
 
 	*buf = NULL;
@@ -48,17 +66,22 @@ req_csr(json_t *req, int required, const void **buf, size_t *len,
 	if (b64 == NULL)
 		return required ? cust_fail(CUST_E_INVAL, "'csr' (PEM) or "
 		    "'csr_der' (base64) is required") : CUST_OK;
-	blen = strlen(b64);
-	if (blen > CSR_TRANSPORT_MAX / 3 * 4 + 4)
-		return cust_fail(CUST_E_TOOBIG, "the CSR is over %d bytes",
-		    CSR_TRANSPORT_MAX);
-	if ((der = malloc(blen / 4 * 3 + 3)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (sodium_base642bin(der, blen / 4 * 3 + 3, b64, blen, " \t\r\n", &n,
-	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-		free(der);
-		return cust_fail(CUST_E_PARSE, "'csr_der' is not base64");
-	}
+	r = ca_b64_decode(b64, CA_CSR_MAX + 1, &der, &n);
+	if (r == CUST_E_TOOBIG) {
+		/* More than the bound: the CA refuses it by its length. */
+		if ((der = calloc(1, CA_CSR_MAX + 1)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		n = CA_CSR_MAX + 1;
+	} else if (r == CUST_E_PARSE) {
+		/* Audited under the device, as the CA audits its refusals. */
+		snprintf(obj, sizeof(obj), "%.253s", fqdn);
+		snprintf(msg, sizeof(msg), "'csr_der' is not base64: the CSR "
+		    "is not readable");
+		audit_note(ctx->st->audit, ctx->actor, action, obj, "refused",
+		    msg);
+		return cust_fail(r, "%s", msg);
+	} else if (r != CUST_OK)
+		return r;
 	*buf = der;
 	*len = n;
 	*owned = der;
@@ -75,9 +98,11 @@ op_sign(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	size_t len;
 	int r;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_int(req, "days", 0, 0, 3650, &days)) != CUST_OK ||
-	    (r = req_csr(req, 1, &csr, &len, &owned)) != CUST_OK)
+	    (r = req_csr(ctx, "cert.sign", fqdn, req, 1, &csr, &len, &owned))
+	    != CUST_OK)
 		return r;
 	r = ca_sign_csr(ctx->st, ctx->actor, fqdn, csr, len, (int)days, resp);
 	free(owned);
@@ -91,6 +116,7 @@ op_issue(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	long long days = 0;
 	int r;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK ||
 	    (r = ops_req_int(req, "days", 0, 0, 3650, &days)) != CUST_OK)
@@ -107,10 +133,12 @@ op_renew(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	size_t len;
 	int r, force = 0, supersede = 0;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_bool(req, "force", &force)) != CUST_OK ||
 	    (r = ops_req_bool(req, "supersede", &supersede)) != CUST_OK ||
-	    (r = req_csr(req, 0, &csr, &len, &owned)) != CUST_OK)
+	    (r = req_csr(ctx, "cert.renew", fqdn, req, 0, &csr, &len,
+	    &owned)) != CUST_OK)
 		return r;
 	r = ca_renew(ctx->st, ctx->actor, fqdn, csr, len, force, supersede,
 	    resp);
@@ -124,6 +152,7 @@ op_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	const char *serial, *reason;
 	int r;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "serial", 1, &serial)) != CUST_OK ||
 	    (r = ops_req_str(req, "reason", 0, &reason)) != CUST_OK)
 		return r;
@@ -138,6 +167,7 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	int r;
 
 	memset(&f, 0, sizeof(f));
+	crl_tick(ctx);
 	if ((r = ops_req_int(req, "expiring", 0, 0, 36500, &exp)) != CUST_OK ||
 	    (r = ops_req_int(req, "after", 0, 0, INT64_MAX, &after)) !=
 	    CUST_OK ||
@@ -157,6 +187,7 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	const char *serial;
 	int r;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "serial", 1, &serial)) != CUST_OK)
 		return r;
 	return ca_cert_show(ctx->st, serial, resp);
@@ -165,45 +196,15 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_ca_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
+	crl_tick(ctx);
 	return ca_show(ctx->st, resp);
 }
 
 static int
 op_bundle(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
+	crl_tick(ctx);
 	return ca_bundle(ctx->st, resp);
-}
-
-/* Every current CRL (issuing and root of each published generation). */
-static int
-crl_all(struct ops_ctx *ctx, json_t **resp)
-{
-	json_t *bundle = NULL, *g, *crls = json_array(), *one;
-	size_t i;
-	int r, root;
-
-	if (crls == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	/* The bundle names exactly the published generations. */
-	if ((r = ca_bundle(ctx->st, &bundle)) != CUST_OK)
-		goto out;
-	json_array_foreach(json_object_get(bundle, "generations"), i, g) {
-		for (root = 1; root >= 0; root--) {
-			r = ca_crl(ctx->st, ctx->actor, json_integer_value(g),
-			    root, &one);
-			if (r != CUST_OK)
-				goto out;
-			json_object_set_new(one, "root", json_boolean(root));
-			json_array_append_new(crls, one);
-		}
-	}
-	*resp = json_pack("{s:O}", "crls", crls);
-	if (*resp == NULL)
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-out:
-	json_decref(bundle);
-	json_decref(crls);
-	return r;
 }
 
 static int
@@ -216,8 +217,9 @@ op_crl(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    CUST_OK || (r = ops_req_bool(req, "root", &root)) != CUST_OK ||
 	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
 		return r;
+	crl_tick(ctx);
 	if (all)
-		return crl_all(ctx, resp);
+		return ca_crl_all(ctx->st, ctx->actor, resp);
 	return ca_crl(ctx->st, ctx->actor, gen, root, resp);
 }
 
@@ -228,12 +230,14 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 
 	if (opts != NULL && !json_is_object(opts))
 		return cust_fail(CUST_E_INVAL, "'options' must be an object");
+	crl_tick(ctx);
 	return ca_rotate(ctx->st, ctx->actor, opts, resp);
 }
 
 static int
 op_activate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
+	crl_tick(ctx);
 	return ca_activate(ctx->st, ctx->actor, resp);
 }
 
@@ -242,6 +246,7 @@ op_retire(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	int r, force = 0;
 
+	crl_tick(ctx);
 	if ((r = ops_req_bool(req, "force", &force)) != CUST_OK)
 		return r;
 	return ca_retire(ctx->st, ctx->actor, force, resp);
@@ -253,6 +258,7 @@ op_console_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	const char *name, *kt;
 	int r;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
 	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK)
 		return r;
@@ -265,6 +271,7 @@ op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	const char *name, *reason;
 	int r;
 
+	crl_tick(ctx);
 	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
 	    (r = ops_req_str(req, "reason", 0, &reason)) != CUST_OK)
 		return r;
@@ -274,6 +281,7 @@ op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_console_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
+	crl_tick(ctx);
 	return ca_console_list(ctx->st, resp);
 }
 

@@ -4,10 +4,13 @@
  *
  * The signature is nearly all of the cost of a certificate, and one core
  * signs only so fast; a fleet enrolment of many devices would otherwise
- * leave the other cores idle. Each chunk goes through three phases:
- *   1. (this thread) check every item, refusing and auditing bad ones
- *      exactly as ca_sign_csr() does, and build the complete TBS of the
- *      good ones;
+ * leave the other cores idle. Each chunk goes through four phases:
+ *   0. (this thread, no transaction) check every item, refusing and
+ *      auditing bad ones exactly as ca_sign_csr() does: a refusal is
+ *      recorded on its own, so no later failure of the chunk takes it back;
+ *   1. (this thread, in the chunk's transaction) build the complete TBS of
+ *      the good ones (a device removed since phase 0 is refused, and
+ *      audited once the transaction has ended);
  *   2. (workers) sign: each worker has its own signer session (so a
  *      token or key process can hand out one per thread), opened before
  *      and closed (wiped) after by this thread, and takes items from a
@@ -37,6 +40,7 @@ struct pending {
 	X509_REQ *req;
 	X509 *x;
 	int r;				/* signing result */
+	int refused;			/* device gone: audited after the txn */
 	char name[CUST_MAX_FQDN + 1];
 	char san[CUST_MAX_FQDN + 8];
 	char msg[256];			/* worker error text */
@@ -75,6 +79,8 @@ worker(void *arg)
 	struct pending *p;
 
 	while ((p = take(t->job)) != NULL) {
+		if (p->x == NULL)
+			continue;	/* refused in phase 1 */
 		p->r = ca_signer()->sign_cert(t->sess, p->x, t->job->g->md);
 		if (p->r != CUST_OK)
 			snprintf(p->msg, sizeof(p->msg), "%s", cust_errmsg());
@@ -143,28 +149,75 @@ item_error(const char *fqdn, int code, const char *msg)
 	    cust_strerror(code), "message", msg);
 }
 
-/* Phase 1 for one item: refuse, or build its TBS into p. Returns a
- * refusal (already audited and in results) as CUST_OK with p->x NULL;
- * other errors abort the chunk. */
+/* Errors that end the whole bulk request rather than refuse one item. */
 static int
-prepare(struct cust_state *st, struct ca_issuer *is, const char *actor,
+fatal(int r)
+{
+	return r == CUST_E_DB || r == CUST_E_IO || r == CUST_E_SEALED ||
+	    r == CUST_E_NOMEM || r == CUST_E_INTERNAL;
+}
+
+/* Phase 0 for one item, outside any transaction: refuse it (audited, the
+ * error into results; CUST_OK with p->req NULL), or keep its device and
+ * parsed CSR in p. */
+static int
+precheck(struct cust_state *st, const char *actor,
     const struct ca_bulk_item *it, struct pending *p, json_t *results)
 {
-	struct ca_leaf lf;
 	int r;
 
 	r = ca_device_precheck(st, actor, "cert.sign", it->fqdn, it->csr,
 	    it->len, &p->dev, &p->req);
-	if (r == CUST_E_DB || r == CUST_E_IO || r == CUST_E_SEALED ||
-	    r == CUST_E_NOMEM || r == CUST_E_INTERNAL)
+	if (r == CUST_OK || fatal(r))
 		return r;
-	if (r != CUST_OK)
-		return json_array_set_new(results, p->idx, item_error(it->fqdn,
-		    r, cust_errmsg())) == 0 ? CUST_OK :
-		    cust_fail(CUST_E_NOMEM, "out of memory");
+	return json_array_set_new(results, p->idx, item_error(it->fqdn, r,
+	    cust_errmsg())) == 0 ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
+}
+
+/* Phase 1 for one item, in the transaction: build its TBS into p, or mark
+ * it refused when its device is gone (audited after the transaction). */
+static int
+prepare(struct cust_state *st, struct ca_issuer *is, const char *actor,
+    const struct ca_bulk_item *it, struct pending *p)
+{
+	struct ca_leaf lf;
+	int r;
+
+	if ((r = ca_device_current(st, it->fqdn, p->dev)) != CUST_OK) {
+		if (r != CUST_E_NOTFOUND)
+			return r;
+		p->refused = 1;
+		snprintf(p->msg, sizeof(p->msg), "%s", cust_errmsg());
+		return CUST_OK;
+	}
 	ca_device_leaf(&lf, is, actor, "cert.sign", it->fqdn, p->name,
 	    p->san, p->dev, p->req, 0);
 	return ca_leaf_build(st, is, &lf, &p->x);
+}
+
+/* After the chunk's transaction: audit what phase 1 refused. */
+static int
+late_refusals(struct cust_state *st, const char *actor,
+    const struct ca_bulk_item *items, struct pending *p, size_t n,
+    json_t *results)
+{
+	char obj[CUST_MAX_FQDN + 16];
+	size_t i;
+	int r = CUST_OK;
+
+	for (i = 0; i < n; i++) {
+		if (!p[i].refused)
+			continue;
+		ca_object(obj, sizeof(obj), "device", items[p[i].idx].fqdn);
+		cust_fail(CUST_E_NOTFOUND, "%s", p[i].msg);
+		(void)ca_refuse(st, actor, "cert.sign", obj, CUST_E_NOTFOUND);
+		if (r == CUST_OK && json_array_set_new(results, p[i].idx,
+		    item_error(items[p[i].idx].fqdn, CUST_E_NOTFOUND,
+		    p[i].msg)) != 0)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	return r;
 }
 
 /* Phase 3 for one signed item: CSR, certificate, audit, response. */
@@ -176,6 +229,8 @@ record(struct cust_state *st, struct ca_issuer *is, const char *actor,
 	json_t *info = NULL;
 	int r;
 
+	if (p->refused)
+		return CUST_OK;
 	if (p->r != CUST_OK)
 		return json_array_set_new(results, p->idx, item_error(p->name,
 		    p->r, p->msg)) == 0 ? CUST_OK :
@@ -215,20 +270,32 @@ bulk_chunk(struct cust_state *st, const char *actor,
 	int r;
 
 	memset(&is, 0, sizeof(is));
-	if ((r = store_begin(st->store)) != CUST_OK)
-		return r;
-	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
-		goto fail;
+	/* Phase 0: no transaction is open, each refusal is its own record. */
 	for (i = 0; i < n; i++) {
 		p[k].idx = from + i;
-		if ((r = prepare(st, &is, actor, &items[from + i], &p[k],
-		    results)) != CUST_OK)
-			goto fail;
-		if (p[k].x != NULL)
+		if ((r = precheck(st, actor, &items[from + i], &p[k],
+		    results)) != CUST_OK) {
+			pending_clear(p, k + 1);
+			return r;
+		}
+		if (p[k].req != NULL)
 			k++;
 		else
 			pending_clear(&p[k], 1);
 	}
+	if (k == 0)
+		return CUST_OK;
+	if ((r = store_begin(st->store)) != CUST_OK) {
+		pending_clear(p, k);
+		return r;
+	}
+	if ((r = ca_issuer_open(st, actor, "cert.sign", "ca:bulk", &is)) !=
+	    CUST_OK)
+		goto fail;
+	for (i = 0; i < k; i++)
+		if ((r = prepare(st, &is, actor, &items[p[i].idx], &p[i])) !=
+		    CUST_OK)
+			goto fail;
 	if ((r = sign_all(st, is.g, p, k, nthreads)) != CUST_OK)
 		goto fail;
 	for (i = 0; i < k; i++)
@@ -238,12 +305,14 @@ bulk_chunk(struct cust_state *st, const char *actor,
 	if ((r = store_commit(st->store)) != CUST_OK)
 		goto fail;
 	*issued += done;
+	r = late_refusals(st, actor, items, p, k, results);
 	pending_clear(p, k);
 	ca_issuer_close(&is);
-	return CUST_OK;
+	return r;
 fail:
 	store_rollback(st->store);
-	pending_clear(p, n);
+	(void)late_refusals(st, actor, items, p, k, results);
+	pending_clear(p, k);
 	ca_issuer_close(&is);
 	return r;
 }

@@ -5,7 +5,9 @@
  * with a client certificate: CN = console name, EKU clientAuth plus the
  * Intel AMT remote-console OID. The key is generated here, returned once
  * and not kept. One console name is active at a time; revoking a console
- * revokes every valid certificate it holds.
+ * revokes every valid certificate it holds. Names are case-insensitive
+ * (DNS-like names, and what an operator types): they are kept, issued and
+ * audited in lower case, so "Ops1" and "ops1" are the same console.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,19 @@
 
 /* Intel AMT "remote console" extended key usage (reference/amt.md 6). */
 #define AMT_EKU_REMOTE_CONSOLE	"2.16.840.1.113741.1.2.1"
+
+/* Check name and copy it in lower case into out (CA_NAME_MAX + 1). */
+static int
+console_name(const char *name, char *out)
+{
+	int r;
+
+	if ((r = ca_valid_name(name)) != CUST_OK)
+		return r;
+	snprintf(out, CA_NAME_MAX + 1, "%s", name);
+	util_lower(out);
+	return CUST_OK;
+}
 
 static int
 console_active(struct cust_state *st, const char *name, int64_t *id_out)
@@ -59,10 +74,10 @@ console_insert(struct cust_state *st, const char *name)
 }
 
 int
-ca_console_add(struct cust_state *st, const char *actor, const char *name,
+ca_console_add(struct cust_state *st, const char *actor, const char *given,
     const char *key_type, json_t **resp_out)
 {
-	char obj[CA_NAME_MAX + 16];
+	char obj[CA_NAME_MAX + 16], name[CA_NAME_MAX + 1];
 	struct ca_issuer is;
 	struct ca_leaf lf;
 	struct seal_secret *key = NULL;
@@ -75,28 +90,26 @@ ca_console_add(struct cust_state *st, const char *actor, const char *name,
 
 	*resp_out = NULL;
 	memset(&is, 0, sizeof(is));
-	ca_object(obj, sizeof(obj), "console", name != NULL ? name : "");
+	ca_object(obj, sizeof(obj), "console", given != NULL ? given : "");
 	if (key_type == NULL)
 		key_type = "rsa2048";
-	if ((r = ca_valid_name(name)) != CUST_OK)
+	if ((r = console_name(given, name)) != CUST_OK)
 		return ca_refuse(st, actor, "console.add", obj, r);
-	if (ca_keytype_find(key_type) == NULL) {
-		cust_fail(CUST_E_INVAL, "key type %.32s: one of rsa2048, "
-		    "rsa3072, rsa4096, ecdsa-p256, ecdsa-p384", key_type);
-		return ca_refuse(st, actor, "console.add", obj, CUST_E_INVAL);
-	}
+	ca_object(obj, sizeof(obj), "console", name);
+	if (ca_keytype_find(key_type) == NULL)
+		return ca_refuse(st, actor, "console.add", obj,
+		    ca_keytype_unknown(key_type));
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = console_active(st, name, &id)) != CUST_OK)
 		goto fail;
 	if (id != 0) {
-		store_rollback(st->store);
 		cust_fail(CUST_E_EXISTS, "console %s exists (console revoke %s "
 		    "first)", name, name);
 		return ca_refuse(st, actor, "console.add", obj, CUST_E_EXISTS);
 	}
-	if ((r = ca_issuer_open(st, &is)) != CUST_OK ||
-	    (r = console_insert(st, name)) != CUST_OK)
+	if ((r = ca_issuer_open(st, actor, "console.add", obj, &is)) !=
+	    CUST_OK || (r = console_insert(st, name)) != CUST_OK)
 		goto fail;
 	memset(&lf, 0, sizeof(lf));
 	lf.kind = "console";
@@ -106,8 +119,8 @@ ca_console_add(struct cust_state *st, const char *actor, const char *name,
 	lf.days = is.conf.console_days;
 	lf.actor = actor;
 	lf.action = "console.add";
-	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &resp)) !=
-	    CUST_OK)
+	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, NULL,
+	    &resp)) != CUST_OK)
 		goto fail;
 	v[0] = is.g->issuing;
 	v[1] = is.prev != NULL ? is.g->cross_up : NULL;
@@ -139,24 +152,26 @@ out:
 }
 
 int
-ca_console_revoke(struct cust_state *st, const char *actor, const char *name,
+ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
     const char *reason, json_t **resp_out)
 {
-	char obj[CA_NAME_MAX + 16];
+	char obj[CA_NAME_MAX + 16], name[CA_NAME_MAX + 1];
 	struct ca_conf conf;
+	struct ca_revset rs;
 	sqlite3_stmt *s;
 	json_t *serials = NULL;
-	int64_t id = 0, cid, gens[16];
-	size_t ngens = 0, i;
-	int r, rc, code;
+	int64_t id = 0;
+	int r, code;
 
 	*resp_out = NULL;
 	memset(&conf, 0, sizeof(conf));
-	ca_object(obj, sizeof(obj), "console", name != NULL ? name : "");
+	memset(&rs, 0, sizeof(rs));
+	ca_object(obj, sizeof(obj), "console", given != NULL ? given : "");
 	if (reason == NULL)
 		reason = "cessationOfOperation";
-	if ((r = ca_valid_name(name)) != CUST_OK)
+	if ((r = console_name(given, name)) != CUST_OK)
 		return ca_refuse(st, actor, "console.revoke", obj, r);
+	ca_object(obj, sizeof(obj), "console", name);
 	if ((code = ca_reason_code(reason)) < 0) {
 		cust_fail(CUST_E_INVAL, "unknown or unusable reason '%.64s'",
 		    reason);
@@ -165,59 +180,28 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *name,
 	}
 	if ((serials = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	rs.serials = serials;
 	if ((r = store_begin(st->store)) != CUST_OK)
 		goto out;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK ||
 	    (r = console_active(st, name, &id)) != CUST_OK)
 		goto fail;
 	if (id == 0) {
-		store_rollback(st->store);
 		cust_fail(CUST_E_NOTFOUND, "no active console %s", name);
 		r = ca_refuse(st, actor, "console.revoke", obj,
 		    CUST_E_NOTFOUND);
 		goto out;
 	}
-	/* Revoke one at a time: each changes what the query finds. */
-	for (;;) {
-		if ((s = store_stmt(st->store, "SELECT id, gen, serial FROM "
-		    "cert WHERE kind = 'console' AND holder = ? AND status = "
-		    "'valid' ORDER BY id LIMIT 1")) == NULL) {
-			r = CUST_E_DB;
-			goto fail;
-		}
-		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			int64_t gen = sqlite3_column_int64(s, 1);
-
-			cid = sqlite3_column_int64(s, 0);
-			json_array_append_new(serials, json_string(
-			    (const char *)sqlite3_column_text(s, 2)));
-			for (i = 0; i < ngens && gens[i] != gen; i++)
-				;
-			if (i == ngens && ngens < 16)
-				gens[ngens++] = gen;
-		}
-		sqlite3_reset(s);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			r = store_err(st->store, "read certificates");
-			goto fail;
-		}
-		if ((r = ca_revoke_row(st, actor, cid, code, NULL)) != CUST_OK)
-			goto fail;
+	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE kind = "
+	    "'console' AND holder = ? AND status = 'valid' ORDER BY id "
+	    "LIMIT 1")) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
 	}
-	for (i = 0; i < ngens; i++) {
-		struct ca_gen *g = NULL;
-
-		if ((r = ca_gen_load(st, gens[i], &g)) == CUST_OK &&
-		    strcmp(g->state, "retired") != 0)
-			r = ca_crl_make(st, g, 0, &conf);
-		ca_gen_free(g);
-		if (r != CUST_OK)
-			goto fail;
-	}
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	if ((r = ca_revoke_each(st, actor, s, code, NULL, &rs)) != CUST_OK ||
+	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
+		goto fail;
 	if ((s = store_stmt(st->store, "UPDATE console SET state = 'revoked', "
 	    "revoked = ? WHERE id = ?")) == NULL) {
 		r = CUST_E_DB;

@@ -145,13 +145,43 @@ apply_one(struct ca_conf *c, const struct conf_key *k, json_t *v)
 	return CUST_E_INTERNAL;
 }
 
+/* The bit of the member named name (JSON name) in a set of members. */
+static unsigned
+member(const char *name)
+{
+	const struct conf_key *k;
+
+	for (k = conf_keys; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return 1u << (k - conf_keys);
+	return 0;
+}
+
+/* Does a constraint between members a and b apply? All of them do on a
+ * complete configuration; on a partial one (options still being given)
+ * only those whose members are both given, so that the order in which
+ * options come never changes the verdict. */
 static int
-conf_apply(struct ca_conf *c, json_t *opts)
+applies(unsigned given, int partial, const char *a, const char *b)
+{
+	unsigned m = member(a) | member(b);
+
+	return !partial || (given & m) == m;
+}
+
+/*
+ * Apply opts onto c: every member checked on its own first, then the
+ * constraints between members, once. partial: opts are not complete yet
+ * (ca_opt_set()).
+ */
+static int
+conf_apply(struct ca_conf *c, json_t *opts, int partial)
 {
 	const struct conf_key *k;
 	const char *name;
 	json_t *v;
-	int r, kt_set = 0;
+	unsigned given = 0;
+	int r, min_root;
 
 	if (opts != NULL && !json_is_object(opts))
 		return cust_fail(CUST_E_INVAL, "CA options must be an object");
@@ -164,29 +194,43 @@ conf_apply(struct ca_conf *c, json_t *opts)
 			    name);
 		if ((r = apply_one(c, k, v)) != CUST_OK)
 			return r;
-		if (strcmp(name, "key_type") == 0)
-			kt_set = 1;
+		given |= 1u << (k - conf_keys);
 	}
 	if (ca_keytype_find(c->key_type) == NULL)
-		return cust_fail(CUST_E_INVAL, "key-type: one of rsa2048, "
-		    "rsa3072, rsa4096, ecdsa-p256, ecdsa-p384");
-	if (strcmp(c->profile, CA_PROFILE_LEGACY) == 0) {
+		return ca_keytype_unknown(c->key_type);
+	if (strcmp(c->profile, CA_PROFILE_LEGACY) != 0 &&
+	    strcmp(c->profile, CA_PROFILE_DEFAULT) != 0)
+		return cust_fail(CUST_E_INVAL, "profile: default or legacy-amt");
+	/* Between members. */
+	if (strcmp(c->profile, CA_PROFILE_LEGACY) == 0 &&
+	    applies(given, partial, "profile", "key_type")) {
 		/* Older AMT firmware: RSA-2048 and SHA-256 everywhere. */
-		if (kt_set && strcmp(c->key_type, "rsa2048") != 0)
+		if ((given & member("key_type")) &&
+		    strcmp(c->key_type, "rsa2048") != 0)
 			return cust_fail(CUST_E_INVAL, "profile legacy-amt "
 			    "keeps the whole chain RSA-2048/SHA-256; it "
 			    "cannot be combined with key-type %s",
 			    c->key_type);
 		snprintf(c->key_type, sizeof(c->key_type), "rsa2048");
-	} else if (strcmp(c->profile, CA_PROFILE_DEFAULT) != 0)
-		return cust_fail(CUST_E_INVAL, "profile: default or legacy-amt");
-	if (c->issuing_days > c->root_days)
+	}
+	if (applies(given, partial, "issuing_days", "root_days") &&
+	    c->issuing_days > c->root_days)
 		return cust_fail(CUST_E_INVAL, "the issuing CA cannot outlive "
 		    "the root (issuing-days %d > root-days %d)",
 		    c->issuing_days, c->root_days);
-	if (c->renew_days >= c->leaf_days)
-		return cust_fail(CUST_E_INVAL, "renew-days must be below "
-		    "leaf-days");
+	if (applies(given, partial, "renew_days", "leaf_days") &&
+	    c->renew_days >= c->leaf_days)
+		return cust_fail(CUST_E_INVAL, "renew-days (%d) must be below "
+		    "leaf-days (%d)", c->renew_days, c->leaf_days);
+	/* Below a root: the issuing CA, during a rollover a cross-
+	 * certificate, and whatever the issuing CA's own pathlen allows. */
+	min_root = (c->issuing_pathlen > 0 ? c->issuing_pathlen : 0) + 2;
+	if (applies(given, partial, "root_pathlen", "issuing_pathlen") &&
+	    c->root_pathlen != -1 && c->root_pathlen < min_root)
+		return cust_fail(CUST_E_INVAL, "root-pathlen %d leaves no room "
+		    "for the issuing CA (issuing-pathlen %d) and a cross-"
+		    "certificate: use -1 (none) or at least %d",
+		    c->root_pathlen, c->issuing_pathlen, min_root);
 	return CUST_OK;
 }
 
@@ -194,13 +238,13 @@ int
 ca_conf_apply(struct ca_conf *c, json_t *opts)
 {
 	conf_defaults(c);
-	return conf_apply(c, opts);
+	return conf_apply(c, opts, 0);
 }
 
 int
 ca_conf_merge(struct ca_conf *c, json_t *opts)
 {
-	return conf_apply(c, opts);
+	return conf_apply(c, opts, 0);
 }
 
 void
@@ -208,6 +252,16 @@ ca_conf_clear(struct ca_conf *c)
 {
 	json_decref(c->server_names);
 	c->server_names = NULL;
+}
+
+int
+ca_opts_check(json_t *opts)
+{
+	struct ca_conf c;
+	int r = ca_conf_apply(&c, opts);
+
+	ca_conf_clear(&c);
+	return r;
 }
 
 int
@@ -248,7 +302,8 @@ ca_opt_set(json_t *opts, const char *name, const char *value)
 	if (v == NULL || json_object_set_new(opts, k->name, v) != 0)
 		return cust_fail(CUST_E_INVAL, "--%s: bad value", name);
 check:
-	r = ca_conf_apply(&scratch, opts);
+	conf_defaults(&scratch);
+	r = conf_apply(&scratch, opts, 1);
 	ca_conf_clear(&scratch);
 	return r;
 }
@@ -319,7 +374,7 @@ ca_conf_load(struct cust_state *st, struct ca_conf *c)
 	if (o == NULL)
 		return cust_fail(CUST_E_DB, "CA configuration unreadable: %s",
 		    je.text);
-	r = conf_apply(c, o);
+	r = conf_apply(c, o, 0);
 	json_decref(o);
 	if (r != CUST_OK)
 		ca_conf_clear(c);
@@ -437,6 +492,29 @@ ca_gen_free(struct ca_gen *g)
 	X509_free(g->cross_up);
 	X509_free(g->cross_down);
 	free(g);
+}
+
+int
+ca_gen_next(struct cust_state *st, int64_t gen, int published,
+    int64_t *gen_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*gen_out = 0;
+	if ((s = store_stmt(st->store, published ?
+	    "SELECT gen FROM ca_gen WHERE gen > ? AND state <> 'retired' "
+	    "ORDER BY gen LIMIT 1" :
+	    "SELECT gen FROM ca_gen WHERE gen > ? ORDER BY gen LIMIT 1")) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*gen_out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CUST_OK :
+	    store_err(st->store, "read CA generations");
 }
 
 int

@@ -3,12 +3,16 @@
  * (rotate, activate, retire), the trust bundle and the public files.
  *
  * Rollover keeps one invariant: at every step every unexpired, unrevoked
- * certificate verifies against the published bundle. The new root is in
- * the bundle before anything is issued under it (rotate), the old root
- * stays in it while anything issued under it is valid (retire refuses
- * otherwise), and the two roots certify each other so that a relying party
- * that knows only one of them can still build a path to the other's
- * certificates.
+ * certificate verifies against the published bundle, and every revoked
+ * one is listed on a CRL that is published. The new root is in the bundle
+ * before anything is issued under it (rotate), the old root stays in it
+ * while anything issued under it is valid (retire refuses otherwise), and
+ * the two roots certify each other so that a relying party that knows only
+ * one of them can still build a path to the other's certificates. When
+ * the old generation is retired those two cross-certificates are revoked
+ * (the one the new root signed on the new root's CRL): otherwise every
+ * certificate of the old generation would still chain to the new root
+ * through it for twenty years.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +22,8 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
+
+#include <sodium.h>
 
 #include "audit.h"
 #include "err.h"
@@ -252,9 +258,8 @@ int
 ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
     json_t **gens_out)
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	X509 *roots[16];
 	size_t n = 0, k;
 	json_t *gens = json_array();
@@ -301,11 +306,7 @@ ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
 		json_decref(gens);
 		return r;
 	}
-	for (i = 0; i < mdlen && i < 32; i++) {
-		hash[2 * i] = digits[md[i] >> 4];
-		hash[2 * i + 1] = digits[md[i] & 0xf];
-	}
-	hash[64] = '\0';
+	sodium_bin2hex(hash, 65, md, mdlen < 32 ? mdlen : 32);
 	*pem_out = pem;
 	if (gens_out != NULL)
 		*gens_out = gens;
@@ -333,96 +334,53 @@ ca_bundle(struct cust_state *st, json_t **resp_out)
 	return CUST_OK;
 }
 
-/* Write one public text file into DIR/ca (pem NULL: out of memory). */
+/* Queue certificates as one public PEM file of DIR/ca. */
 static int
-public_text(const char *cadir, const char *name, const char *pem)
-{
-	char *path = util_path(cadir, name);
-	int r;
-
-	if (path == NULL || pem == NULL)
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-	else
-		r = util_write_file(path, pem, strlen(pem), 0644);
-	free(path);
-	return r;
-}
-
-/* Write certificates as one public PEM file into DIR/ca. */
-static int
-public_file(const char *cadir, const char *name, X509 *const *v, size_t n)
+public_file(struct ca_files *fs, const char *cadir, const char *name,
+    X509 *const *v, size_t n)
 {
 	char *pem = ca_pem_certs(v, n);
-	int r = public_text(cadir, name, pem);
+	int r;
 
+	if (pem == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	r = ca_files_add(fs, cadir, name, pem, strlen(pem), 0644);
 	free(pem);
 	return r;
 }
 
 int
-ca_public_files(struct cust_state *st)
+ca_public_stage(struct cust_state *st, struct ca_files *fs)
 {
 	struct ca_gen *g = NULL, *prev = NULL;
-	sqlite3_stmt *s;
-	int64_t gens[16];
-	size_t n = 0, i;
+	int64_t gen = 0;
 	char *cadir, *pem = NULL, hash[65], name[64];
-	int rc, r;
+	int r;
 
 	if ((cadir = util_path(st->dir, "ca")) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK)
+	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK ||
+	    (r = ca_files_add(fs, cadir, "bundle.pem", pem, strlen(pem),
+	    0644)) != CUST_OK)
 		goto out;
-	if ((r = public_text(cadir, "bundle.pem", pem)) != CUST_OK)
-		goto out;
-	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state "
-	    "<> 'retired' ORDER BY gen")) == NULL) {
-		r = CUST_E_DB;
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 16)
-		gens[n++] = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	for (i = 0; i < n; i++) {
-		if ((r = ca_gen_load(st, gens[i], &g)) != CUST_OK)
+	/* Root and issuing CA of each published generation (three at most:
+	 * next, active, previous). */
+	while ((r = ca_gen_next(st, gen, 1, &gen)) == CUST_OK && gen != 0) {
+		if ((r = ca_gen_load(st, gen, &g)) != CUST_OK)
 			goto out;
-		snprintf(name, sizeof(name), "root-g%lld.pem",
-		    (long long)g->gen);
-		if ((r = public_file(cadir, name, &g->root, 1)) != CUST_OK)
+		snprintf(name, sizeof(name), "root-g%lld.pem", (long long)gen);
+		if ((r = public_file(fs, cadir, name, &g->root, 1)) != CUST_OK)
 			goto out;
 		snprintf(name, sizeof(name), "issuing-g%lld.pem",
-		    (long long)g->gen);
-		if ((r = public_file(cadir, name, &g->issuing, 1)) != CUST_OK)
+		    (long long)gen);
+		if ((r = public_file(fs, cadir, name, &g->issuing, 1)) !=
+		    CUST_OK)
 			goto out;
 		ca_gen_free(g);
 		g = NULL;
 	}
-	/* A retired generation's certificates leave the public directory. */
-	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state = "
-	    "'retired'")) == NULL) {
-		r = CUST_E_DB;
+	if (r != CUST_OK)
 		goto out;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		static const char *const kinds[] = { "root", "issuing" };
-
-		for (i = 0; i < 2; i++) {
-			char *p;
-
-			snprintf(name, sizeof(name), "%s-g%lld.pem", kinds[i],
-			    (long long)sqlite3_column_int64(s, 0));
-			if ((p = util_path(cadir, name)) != NULL &&
-			    unlink(p) == -1 && errno != ENOENT) {
-				free(p);
-				sqlite3_reset(s);
-				r = cust_fail(CUST_E_IO, "cannot remove %s/%s: "
-				    "%s", cadir, name, strerror(errno));
-				goto out;
-			}
-			free(p);
-		}
-	}
-	sqlite3_reset(s);
 	/* chain.pem: what a leaf of the active generation needs. */
 	if ((r = ca_gen_by_state(st, "active", &g)) != CUST_OK)
 		goto out;
@@ -432,12 +390,45 @@ ca_public_files(struct cust_state *st)
 	{
 		X509 *v[2] = { g->issuing, prev != NULL ? g->cross_up : NULL };
 
-		r = public_file(cadir, "chain.pem", v, 2);
+		r = public_file(fs, cadir, "chain.pem", v, 2);
 	}
 out:
 	ca_gen_free(g);
 	ca_gen_free(prev);
 	free(pem);
+	free(cadir);
+	return r;
+}
+
+int
+ca_public_prune(struct cust_state *st)
+{
+	static const char *const kinds[] = { "root", "issuing" };
+	sqlite3_stmt *s;
+	char *cadir, *p, name[64];
+	size_t i;
+	int r = CUST_OK;
+
+	if ((cadir = util_path(st->dir, "ca")) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state = "
+	    "'retired'")) == NULL) {
+		free(cadir);
+		return CUST_E_DB;
+	}
+	while (r == CUST_OK && sqlite3_step(s) == SQLITE_ROW) {
+		for (i = 0; i < 2 && r == CUST_OK; i++) {
+			snprintf(name, sizeof(name), "%s-g%lld.pem", kinds[i],
+			    (long long)sqlite3_column_int64(s, 0));
+			if ((p = util_path(cadir, name)) == NULL)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+			else if (unlink(p) == -1 && errno != ENOENT)
+				r = cust_fail(CUST_E_IO, "cannot remove %s: %s",
+				    p, strerror(errno));
+			free(p);
+		}
+	}
+	sqlite3_reset(s);
 	free(cadir);
 	return r;
 }
@@ -525,10 +516,13 @@ add_bundle_version(struct cust_state *st, json_t *o)
 }
 
 /*
- * The end of every change of CA state: the bundle version into resp,
- * commit, then the files that may only exist once committed (service keys
- * and certificates, then the public ones). Before the commit a failure
- * rolls everything back.
+ * The end of every change of CA state: the bundle version into resp, the
+ * public files queued beside the service files, every file written under
+ * its temporary name, commit, then the files renamed into place and the
+ * retired generations' public files removed. Anything that fails before
+ * the commit rolls everything back (a full disk, a missing directory);
+ * after it, only renames are left, and a failed one names the file that
+ * holds what it could not install.
  */
 static int
 commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
@@ -537,12 +531,15 @@ commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
 	int r;
 
 	if ((r = add_bundle_version(st, *resp)) != CUST_OK ||
+	    (r = ca_public_stage(st, files)) != CUST_OK ||
+	    (r = ca_files_stage(files)) != CUST_OK ||
 	    (r = store_commit(st->store)) != CUST_OK) {
 		store_rollback(st->store);
 		return r;
 	}
-	if ((files != NULL && (r = ca_files_write(files)) != CUST_OK) ||
-	    (r = ca_public_files(st)) != CUST_OK)
+	files->committed = 1;
+	if ((r = ca_files_install(files)) != CUST_OK ||
+	    (r = ca_public_prune(st)) != CUST_OK)
 		return r;
 	*resp_out = *resp;
 	*resp = NULL;
@@ -579,7 +576,8 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 	}
 	if ((r = make_gen(st, actor, "ca.init", 1, &conf, NULL, "active", &g))
 	    != CUST_OK || (r = ca_conf_save(st, &conf)) != CUST_OK ||
-	    (r = ca_issuer_open(st, &is)) != CUST_OK ||
+	    (r = ca_issuer_open(st, actor, "ca.init", "ca:g1", &is)) !=
+	    CUST_OK ||
 	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
 		goto fail;
 	if ((resp = gen_json(st, g)) == NULL) {
@@ -600,14 +598,15 @@ out:
 	return r;
 }
 
+/* Every generation, oldest first (one every few years: the list stays
+ * short, but it has no bound). */
 int
 ca_show(struct cust_state *st, json_t **resp_out)
 {
-	sqlite3_stmt *s, *c;
-	int64_t gens[16];
-	size_t n = 0, i;
+	sqlite3_stmt *c;
+	int64_t gen = 0;
 	json_t *o = json_object(), *arr = json_array();
-	int rc, r = CUST_OK;
+	int r = CUST_OK;
 
 	*resp_out = NULL;
 	if (o == NULL || arr == NULL) {
@@ -615,23 +614,11 @@ ca_show(struct cust_state *st, json_t **resp_out)
 		goto out;
 	}
 	json_object_set(o, "generations", arr);
-	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen ORDER BY gen"))
-	    == NULL) {
-		r = CUST_E_DB;
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 16)
-		gens[n++] = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (n == 0) {
-		r = cust_fail(CUST_E_NOTFOUND, "no CA (run custodyctl init)");
-		goto out;
-	}
-	for (i = 0; i < n && r == CUST_OK; i++) {
+	while ((r = ca_gen_next(st, gen, 0, &gen)) == CUST_OK && gen != 0) {
 		struct ca_gen *g = NULL;
 		json_t *gj;
 
-		if ((r = ca_gen_load(st, gens[i], &g)) != CUST_OK)
+		if ((r = ca_gen_load(st, gen, &g)) != CUST_OK)
 			break;
 		gj = gen_json(st, g);
 		ca_gen_free(g);
@@ -642,13 +629,12 @@ ca_show(struct cust_state *st, json_t **resp_out)
 		/* Walks the (gen, not_after) index of valid certificates. */
 		if ((c = store_stmt(st->store, "SELECT count(*) FROM cert "
 		    "WHERE gen = ? AND status = 'valid' AND not_after > ? AND "
-		    "kind IN ('device', 'server', 'admin', 'console')")) ==
-		    NULL) {
+		    "kind IN " CA_EE_KINDS)) == NULL) {
 			json_decref(gj);
 			r = CUST_E_DB;
 			break;
 		}
-		sqlite3_bind_int64(c, 1, gens[i]);
+		sqlite3_bind_int64(c, 1, gen);
 		sqlite3_bind_int64(c, 2, util_now());
 		if (sqlite3_step(c) == SQLITE_ROW)
 			json_object_set_new(gj, "valid_certs",
@@ -656,6 +642,8 @@ ca_show(struct cust_state *st, json_t **resp_out)
 		sqlite3_reset(c);
 		json_array_append_new(arr, gj);
 	}
+	if (r == CUST_OK && json_array_size(arr) == 0)
+		r = cust_fail(CUST_E_NOTFOUND, "no CA (run custodyctl init)");
 	if (r == CUST_OK)
 		r = add_bundle_version(st, o);
 	if (r == CUST_OK) {
@@ -682,6 +670,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
     json_t **resp_out)
 {
 	struct ca_conf conf;
+	struct ca_files files;
 	struct ca_gen *active = NULL, *other = NULL, *g = NULL;
 	int64_t count = 0, max = 0;
 	json_t *resp = NULL;
@@ -689,6 +678,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 
 	*resp_out = NULL;
 	memset(&conf, 0, sizeof(conf));
+	memset(&files, 0, sizeof(files));
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
@@ -724,12 +714,13 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	r = commit_publish(st, &resp, NULL, resp_out);
+	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
 	store_rollback(st->store);
 out:
 	json_decref(resp);
+	ca_files_clear(&files);
 	ca_gen_free(active);
 	ca_gen_free(other);
 	ca_gen_free(g);
@@ -755,39 +746,23 @@ set_state(struct cust_state *st, int64_t gen, const char *state)
 }
 
 /* Revoke (superseded) the valid end-entity certificates of gen, of the
- * service kinds only (service) or of every kind; *n_out = how many. */
+ * service kinds only (service) or of every kind, into rs. */
 static int
 supersede_gen(struct cust_state *st, const char *actor, int64_t gen,
-    int service, const char *why, int64_t *n_out)
+    int service, const char *why, struct ca_revset *rs)
 {
 	sqlite3_stmt *s;
-	int64_t id;
-	int rc, r = CUST_OK;
 
-	*n_out = 0;
-	/* One at a time: each revocation changes the rows the query walks. */
-	for (;;) {
-		s = store_stmt(st->store, service ?
-		    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
-		    "AND not_after > ? AND kind IN ('server', 'admin') LIMIT 1" :
-		    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
-		    "AND not_after > ? AND kind IN ('device', 'server', "
-		    "'admin', 'console') LIMIT 1");
-		if (s == NULL)
-			return CUST_E_DB;
-		sqlite3_bind_int64(s, 1, gen);
-		sqlite3_bind_int64(s, 2, util_now());
-		rc = sqlite3_step(s);
-		id = sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-		if (rc == SQLITE_DONE)
-			return CUST_OK;
-		if (rc != SQLITE_ROW)
-			return store_err(st->store, "read certificates");
-		if ((r = ca_revoke_row(st, actor, id, 4, why)) != CUST_OK)
-			return r;
-		(*n_out)++;
-	}
+	s = store_stmt(st->store, service ?
+	    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
+	    "AND not_after > ? AND kind IN ('server', 'admin') LIMIT 1" :
+	    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
+	    "AND not_after > ? AND kind IN " CA_EE_KINDS " LIMIT 1");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	sqlite3_bind_int64(s, 2, util_now());
+	return ca_revoke_each(st, actor, s, 4, why, rs);
 }
 
 int
@@ -796,9 +771,9 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	struct ca_conf conf;
 	struct ca_issuer is;
 	struct ca_files files;
+	struct ca_revset rs;
 	struct ca_gen *next = NULL, *active = NULL;
 	char obj[32], detail[128];
-	int64_t n = 0;
 	json_t *resp = NULL;
 	int r;
 
@@ -806,6 +781,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	memset(&conf, 0, sizeof(conf));
 	memset(&is, 0, sizeof(is));
 	memset(&files, 0, sizeof(files));
+	memset(&rs, 0, sizeof(rs));
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
@@ -823,12 +799,15 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 		goto fail;
 	/* The service's own certificates move to the new generation now, so
 	 * that they never hold back the retirement of the old one. */
-	if ((r = supersede_gen(st, actor, active->gen, 1, "ca-activate", &n))
-	    != CUST_OK || (r = ca_crl_make(st, active, 0, &conf)) != CUST_OK ||
-	    (r = ca_issuer_open(st, &is)) != CUST_OK ||
-	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
-		goto fail;
 	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)next->gen);
+	if ((r = supersede_gen(st, actor, active->gen, 1, "ca-activate", &rs))
+	    != CUST_OK || (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
+		goto fail;
+	if ((r = ca_issuer_open(st, actor, "ca.activate", obj, &is)) !=
+	    CUST_OK)
+		goto out;	/* refused, audited, rolled back */
+	if ((r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
+		goto fail;
 	snprintf(detail, sizeof(detail), "generation %lld active, %lld "
 	    "previous", (long long)next->gen, (long long)active->gen);
 	if ((r = audit_append(st->audit, actor, "ca.activate", obj, "ok",
@@ -864,8 +843,8 @@ valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
 
 	example[0] = '\0';
 	if ((s = store_stmt(st->store, "SELECT count(*) FROM cert WHERE gen = ? "
-	    "AND status = 'valid' AND not_after > ? AND kind IN ('device', "
-	    "'server', 'admin', 'console')")) == NULL)
+	    "AND status = 'valid' AND not_after > ? AND kind IN " CA_EE_KINDS))
+	    == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_int64(s, 2, util_now());
@@ -878,8 +857,7 @@ valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
 		return CUST_OK;
 	if ((s = store_stmt(st->store, "SELECT serial || ' (' || kind || ' ' || "
 	    "holder || ')' FROM cert WHERE gen = ? AND status = 'valid' AND "
-	    "not_after > ? AND kind IN ('device', 'server', 'admin', "
-	    "'console') LIMIT 1")) == NULL)
+	    "not_after > ? AND kind IN " CA_EE_KINDS " LIMIT 1")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_int64(s, 2, util_now());
@@ -889,17 +867,58 @@ valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
 	return CUST_OK;
 }
 
+/* Revoke the certificate x (superseded) into rs when it is valid. */
+static int
+revoke_cert(struct cust_state *st, const char *actor, X509 *x,
+    const char *why, struct ca_revset *rs)
+{
+	char hex[CA_SERIAL_HEXLEN];
+	sqlite3_stmt *s;
+	int r;
+
+	if (x == NULL)
+		return CUST_OK;
+	if ((r = ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex))) !=
+	    CUST_OK)
+		return r;
+	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE serial = ? "
+	    "AND status = 'valid'")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	return ca_revoke_each(st, actor, s, 4, why, rs);
+}
+
+/*
+ * Retire the previous generation, in one transaction:
+ *  1. with force, revoke what is still valid of it (superseded);
+ *  2. revoke both cross-certificates between it and the active root: the
+ *     one the old root signed (on the old root's CRL) and the one the
+ *     active root signed (on the active root's CRL, which stays
+ *     published) - without this, the old generation's certificates keep
+ *     chaining to the active root;
+ *  3. mark it retired and make its final CRLs, which list everything
+ *     revoked of it and stay current until its CA certificates expire;
+ *  4. make the active root's CRL again (ca_revset_publish() leaves the
+ *     retired generation alone);
+ *  5. destroy its keys: nothing is ever signed with them again.
+ */
 int
 ca_retire(struct cust_state *st, const char *actor, int force,
     json_t **resp_out)
 {
-	struct ca_gen *prev = NULL;
-	char obj[32], detail[128], example[CUST_MAX_FQDN + 64];
+	struct ca_conf conf;
+	struct ca_files files;
+	struct ca_revset rs;
+	struct ca_gen *prev = NULL, *active = NULL;
+	char obj[32], detail[160], example[CUST_MAX_FQDN + 64];
 	int64_t left = 0, revoked = 0;
 	json_t *resp = NULL;
 	int r;
 
 	*resp_out = NULL;
+	memset(&conf, 0, sizeof(conf));
+	memset(&files, 0, sizeof(files));
+	memset(&rs, 0, sizeof(rs));
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = ca_gen_by_state(st, "previous", &prev)) == CUST_E_NOTFOUND) {
@@ -908,7 +927,8 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 		r = gen_refuse(st, actor, "ca.retire", CUST_E_CONFLICT);
 		goto out;
 	}
-	if (r != CUST_OK ||
+	if (r != CUST_OK || (r = ca_conf_load(st, &conf)) != CUST_OK ||
+	    (r = ca_gen_by_state(st, "active", &active)) != CUST_OK ||
 	    (r = valid_left(st, prev->gen, &left, example, sizeof(example))) !=
 	    CUST_OK)
 		goto fail;
@@ -922,12 +942,26 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 		goto out;
 	}
 	if ((left > 0 && (r = supersede_gen(st, actor, prev->gen, 0,
-	    "ca-retire-forced", &revoked)) != CUST_OK) ||
-	    (r = set_state(st, prev->gen, "retired")) != CUST_OK)
+	    "ca-retire-forced", &rs)) != CUST_OK))
+		goto fail;
+	revoked = (int64_t)rs.revoked;
+	if ((r = revoke_cert(st, actor, active->cross_up, "ca-retire",
+	    &rs)) != CUST_OK ||
+	    (r = revoke_cert(st, actor, active->cross_down, "ca-retire",
+	    &rs)) != CUST_OK ||
+	    (r = set_state(st, prev->gen, "retired")) != CUST_OK ||
+	    (r = ca_crl_final(st, prev, 0)) != CUST_OK ||
+	    (r = ca_crl_final(st, prev, 1)) != CUST_OK ||
+	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK ||
+	    (ca_signer()->destroy != NULL &&
+	    (r = ca_signer()->destroy(st, prev->gen)) != CUST_OK))
 		goto fail;
 	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)prev->gen);
 	snprintf(detail, sizeof(detail), "retired%s, %lld certificates "
-	    "revoked", force ? " (forced)" : "", (long long)revoked);
+	    "revoked, cross-certificates with generation %lld revoked, final "
+	    "CRLs made, keys %s", force ? " (forced)" : "", (long long)revoked,
+	    (long long)active->gen, ca_signer()->destroy != NULL ?
+	    "destroyed" : "kept by the signer");
 	if ((r = audit_append(st->audit, actor, "ca.retire", obj, "ok",
 	    detail)) != CUST_OK)
 		goto fail;
@@ -937,12 +971,15 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	r = commit_publish(st, &resp, NULL, resp_out);
+	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
 	store_rollback(st->store);
 out:
 	json_decref(resp);
+	ca_files_clear(&files);
 	ca_gen_free(prev);
+	ca_gen_free(active);
+	ca_conf_clear(&conf);
 	return r;
 }

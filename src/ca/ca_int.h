@@ -6,8 +6,13 @@
  * ca_signer.c the sealed-key signer (the only code that unseals CA keys)
  * ca_db.c     configuration, generations and certificate rows
  * ca_gen.c    init, rotation, bundle, public files
- * ca_issue.c  device, console and service certificates; batches
+ * ca_issue.c  device and service certificates, renewal
+ * ca_bulk.c   bulk signing with parallel signer sessions
+ * ca_console.c console client certificates
  * ca_crl.c    revocation and CRLs
+ * ca_files.c  files written for a change of CA state (staged, then
+ *             renamed into place once the change is committed)
+ * ca_list.c   listings
  */
 #ifndef CUST_CA_INT_H
 #define CUST_CA_INT_H
@@ -34,6 +39,16 @@ struct ca_keytype {
 
 /* The key type named name, or NULL. */
 const struct ca_keytype *ca_keytype_find(const char *name);
+/* The names of the key types, for messages. */
+#define CA_KEYTYPES	"rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384"
+/* CUST_E_INVAL: "key type NAME: one of ..." (the one message for it). */
+int ca_keytype_unknown(const char *name);
+
+/* Certificate kinds as SQL lists: what the CA issues to holders (end
+ * entities, the CRL of an issuing CA) and what a root signs besides
+ * itself (the root's CRL). */
+#define CA_EE_KINDS	"('device', 'server', 'admin', 'console')"
+#define CA_SUB_KINDS	"('issuing', 'cross')"
 
 /* Configuration kept in meta "ca.config" (JSON, see ca.h). */
 struct ca_conf {
@@ -56,8 +71,11 @@ struct ca_conf {
 /* A CRL is made again when its nextUpdate is this close. */
 #define CA_CRL_MARGIN		CA_DAY
 
-/* Fill c with defaults, then apply opts (may be NULL). CUST_E_INVAL with a
- * message for unknown members or bad values. ca_conf_clear() frees. */
+/* Fill c with defaults, then apply opts (may be NULL): each member checked
+ * on its own, then the constraints between members once (issuing CA
+ * within the root, renewal window within the validity, legacy-amt's key
+ * type, path lengths). CUST_E_INVAL with a message for unknown members or
+ * bad values. ca_conf_clear() frees. */
 int ca_conf_apply(struct ca_conf *c, json_t *opts);
 void ca_conf_clear(struct ca_conf *c);
 /* Apply opts on top of a loaded configuration (ca rotate). */
@@ -84,6 +102,12 @@ int ca_gen_load(struct cust_state *st, int64_t gen, struct ca_gen **out);
 int ca_gen_by_state(struct cust_state *st, const char *state,
     struct ca_gen **out);
 void ca_gen_free(struct ca_gen *g);
+/* The first generation after gen (0: from the start), of every state or
+ * (published) of next, active and previous only; *gen_out 0 when none.
+ * For walking generations by key, so a walk has no bound and survives
+ * commits in between. */
+int ca_gen_next(struct cust_state *st, int64_t gen, int published,
+    int64_t *gen_out);
 
 /* A certificate about to be recorded. */
 struct ca_certrec {
@@ -145,8 +169,6 @@ int ca_der(X509 *x, unsigned char **out, size_t *len_out);
 X509 *ca_x509_from_der(const void *der, size_t len);
 /* base64 of buf as a new JSON string. */
 json_t *ca_json_b64(const void *buf, size_t len);
-/* Decode base64 (standard alphabet, whitespace ignored): new buffer. */
-int ca_b64_decode(const char *in, unsigned char **out, size_t *len_out);
 /* A host name for the service certificate: an IP address, a single label
  * ("localhost") or an FQDN. CUST_E_INVAL otherwise (no message). */
 int ca_valid_host(const char *s);
@@ -167,7 +189,13 @@ struct ca_issuer {
 	void *sess;		/* signer session of g's issuing key */
 	struct ca_conf conf;
 };
-int ca_issuer_open(struct cust_state *st, struct ca_issuer *is);
+/* Open the issuer inside the open transaction. Refused (CUST_E_CONFLICT,
+ * audited as actor/action/object, the transaction rolled back) when the
+ * active issuing CA, or the cross-certificate its chains carry during a
+ * rollover, is revoked: nothing more is issued until a new generation is
+ * activated. */
+int ca_issuer_open(struct cust_state *st, const char *actor,
+    const char *action, const char *object, struct ca_issuer *is);
 void ca_issuer_close(struct ca_issuer *is);
 
 /* What an end-entity certificate is for. */
@@ -196,10 +224,13 @@ int ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
     const struct ca_leaf *lf, X509 *x, json_t **info_out);
 /* Device certificates (ca_issue.c), shared with ca_bulk.c. Refuse (and
  * audit) a request before anything is written; with req_out the CSR is
- * parsed and checked too. */
+ * parsed and checked too. Runs outside any transaction. */
 int ca_device_precheck(struct cust_state *st, const char *actor,
     const char *action, const char *fqdn, const void *csr, size_t len,
     int64_t *id_out, X509_REQ **req_out);
+/* Inside the issuing transaction: is fqdn still the active device dev
+ * (not removed since the precheck)? CUST_E_NOTFOUND with a message. */
+int ca_device_current(struct cust_state *st, const char *fqdn, int64_t dev);
 /* Fill lf for a device certificate of name (lower case, borrowed with
  * san, which must hold CUST_MAX_FQDN + 8 bytes) from req. */
 void ca_device_leaf(struct ca_leaf *lf, struct ca_issuer *is,
@@ -209,46 +240,101 @@ void ca_device_leaf(struct ca_leaf *lf, struct ca_issuer *is,
 int ca_add_pems(json_t *resp, struct ca_issuer *is, X509 *x);
 /* Chain PEM for a leaf of is (leaf + issuing [+ cross]), new string. */
 char *ca_chain_pem(struct ca_issuer *is, X509 *leaf);
-/* Issue a server-side-keyed leaf (key PEM into *key_out). */
+/* Issue a server-side-keyed leaf: key PEM into *key_out and, when
+ * pkey_out is not NULL, the key itself (new; EVP_PKEY_free). */
 int ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
     struct ca_leaf *lf, const char *key_type, X509 **x_out,
-    struct seal_secret **key_out, json_t **info_out);
+    struct seal_secret **key_out, EVP_PKEY **pkey_out, json_t **info_out);
 /* (Re)issue DIR/tls/server.{crt,key} and DIR/admin/admin.{crt,key} under
- * is inside the open transaction. Files are written by the caller after
- * commit through ca_files_write(). */
+ * is inside the open transaction, queued into files (ca_files.c). */
 struct ca_files;
 int ca_service_certs(struct cust_state *st, struct ca_issuer *is,
     const char *actor, struct ca_files *files);
 
-/* Files to write after a successful commit (cert PEMs, keys 0600). */
+/*
+ * Files of a change of CA state (service keys and certificates, public
+ * CA files). They are written under temporary names before the change
+ * commits (a full disk or a missing directory then rolls it back) and
+ * renamed into place after; a rename that fails after the commit leaves
+ * the new file under its temporary name and says so.
+ */
+#define CA_FILES_MAX	24
 struct ca_files {
 	size_t n;
+	int committed;		/* staged files are kept from now on */
 	struct {
-		char *path;
+		char *path;	/* final name */
+		char *tmp;	/* staged copy, or NULL */
 		struct seal_secret *data;
 		unsigned mode;
-	} f[8];
+	} f[CA_FILES_MAX];
 };
+/* Queue DIR/NAME with data (copied into a secret buffer) and mode. */
 int ca_files_add(struct ca_files *fs, const char *dir, const char *name,
     const void *data, size_t len, unsigned mode);
-int ca_files_write(struct ca_files *fs);
+/* Write every queued file under its temporary name (before the commit). */
+int ca_files_stage(struct ca_files *fs);
+/* Rename the staged files into place (after the commit). */
+int ca_files_install(struct ca_files *fs);
+/* Forget the queue; staged files of an uncommitted change are removed. */
 void ca_files_clear(struct ca_files *fs);
+/* Queue the public files of DIR/ca (bundle, chain, per-generation root
+ * and issuing CA) as the open transaction has them. */
+int ca_public_stage(struct cust_state *st, struct ca_files *fs);
+/* Remove the public files of retired generations from DIR/ca. */
+int ca_public_prune(struct cust_state *st);
 
-/* ca_gen.c: refresh DIR/ca public files (bundle, roots, chain). */
-int ca_public_files(struct cust_state *st);
+/* ca_gen.c: the bundle PEM, its version (hex SHA-256) and generations. */
 int ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
     json_t **gens_out);
 
 /* ca_crl.c: make and store the CRL of g (root or issuing) in the open
- * transaction. */
+ * transaction, valid for conf's crl_days. */
 int ca_crl_make(struct cust_state *st, struct ca_gen *g, int root,
     const struct ca_conf *conf);
-/* Revoke row id (valid) with reason at time now, in the open transaction;
- * audit with actor. Caller regenerates CRLs. */
-int ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
-    int reason, const char *why);
+/* The last CRL of a generation being retired: its nextUpdate is the
+ * notAfter of the CA certificate that signs it, so it stays current once
+ * the generation's keys are gone. */
+int ca_crl_final(struct cust_state *st, struct ca_gen *g, int root);
 
-/* Audit a refusal: keeps the current error message, returns code. */
+/*
+ * Revocations in one transaction and the CRLs they touch. Every path that
+ * revokes (cert revoke, renew --supersede, console revoke, activation,
+ * retirement, device removal) goes through ca_revoke_row() or
+ * ca_revoke_each() with a set, then ca_revset_publish(): one place where
+ * "revoked" turns into "listed on a published CRL".
+ */
+#define CA_REVSET_MAX	8
+struct ca_revset {
+	size_t n;			/* CRLs noted */
+	struct {
+		int64_t gen;
+		int root;		/* the root's CRL, else the issuing CA's */
+	} crl[CA_REVSET_MAX];
+	int overflow;			/* more than CA_REVSET_MAX: remake all */
+	size_t revoked;			/* rows revoked */
+	json_t *serials;		/* borrowed, may be NULL: serials added */
+};
+/* Revoke row id (valid) with reason at time now, in the open transaction;
+ * audit with actor (why, may be NULL, goes into the detail); note its CRL
+ * in rs. */
+int ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
+    int reason, const char *why, struct ca_revset *rs);
+/* Revoke every row s selects (prepared and bound by the caller; first
+ * column the cert id). s must select valid rows only, so that each
+ * revocation takes a row out of its answer: it is stepped again after
+ * each one. */
+int ca_revoke_each(struct cust_state *st, const char *actor,
+    sqlite3_stmt *s, int reason, const char *why, struct ca_revset *rs);
+/* Make again every CRL rs noted (conf NULL: loaded here). A retired
+ * generation keeps its final CRLs: nothing valid of it is left to list. */
+int ca_revset_publish(struct cust_state *st, const struct ca_revset *rs,
+    const struct ca_conf *conf);
+/* Is the certificate x recorded as revoked? 1 yes, 0 no, < 0 error. */
+int ca_cert_revoked(struct cust_state *st, X509 *x);
+
+/* Audit a refusal (audit_note(): an open transaction is rolled back
+ * first); keeps the current error message, returns code. */
 int ca_refuse(struct cust_state *st, const char *actor, const char *action,
     const char *object, int code);
 /* Audit object for a holder of kind (the FQDN, "console:x", "service:x",

@@ -52,8 +52,8 @@ ca_object(char *buf, size_t len, const char *kind, const char *holder)
 
 /*
  * A refusal is recorded even though nothing else is: who asked for what
- * and why it was refused. It runs outside any transaction that is about to
- * roll back, so the record survives; the caller's error message is kept.
+ * and why it was refused. audit_note() rolls back an open transaction
+ * first, so the record survives; the caller's error message is kept.
  */
 int
 ca_refuse(struct cust_state *st, const char *actor, const char *action,
@@ -62,15 +62,41 @@ ca_refuse(struct cust_state *st, const char *actor, const char *action,
 	char msg[1024];
 
 	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	if (audit_append(st->audit, actor, action, object, "refused", msg) !=
-	    CUST_OK)
-		return cust_fail(code, "%s (the refusal could not be audited: "
-		    "%s)", msg, cust_errmsg());
-	return cust_fail(code, "%s", msg);
+	audit_note(st->audit, actor, action, object, "refused", msg);
+	return code;
+}
+
+/*
+ * Nothing is issued under a revoked issuing CA, nor with a chain that
+ * carries a revoked cross-certificate: a relying party that checks
+ * revocation would reject every such certificate, one that does not would
+ * accept what the operator meant to stop. The way out is a new generation.
+ */
+static int
+issuer_usable(struct cust_state *st, struct ca_issuer *is)
+{
+	int r;
+
+	if ((r = ca_cert_revoked(st, is->g->issuing)) != 0)
+		return r < 0 ? r : cust_fail(CUST_E_CONFLICT, "the issuing CA "
+		    "of generation %lld is revoked: nothing more is issued "
+		    "under it; start a new generation (custodyctl ca rotate, "
+		    "then ca rotate --activate)", (long long)is->g->gen);
+	if (is->prev != NULL && is->g->cross_up != NULL &&
+	    (r = ca_cert_revoked(st, is->g->cross_up)) != 0)
+		return r < 0 ? r : cust_fail(CUST_E_CONFLICT, "the cross-"
+		    "certificate of generation %lld (its root certified by "
+		    "generation %lld) is revoked: its chains no longer verify "
+		    "for consoles that only trust the old root; retire "
+		    "generation %lld (ca rotate --retire-old) or start a new "
+		    "rollover", (long long)is->g->gen,
+		    (long long)is->prev->gen, (long long)is->prev->gen);
+	return CUST_OK;
 }
 
 int
-ca_issuer_open(struct cust_state *st, struct ca_issuer *is)
+ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
+    const char *object, struct ca_issuer *is)
 {
 	int r;
 
@@ -86,6 +112,11 @@ ca_issuer_open(struct cust_state *st, struct ca_issuer *is)
 	r = ca_gen_by_state(st, "previous", &is->prev);
 	if (r != CUST_OK && r != CUST_E_NOTFOUND)
 		goto fail;
+	if ((r = issuer_usable(st, is)) != CUST_OK) {
+		if (r == CUST_E_CONFLICT)
+			r = ca_refuse(st, actor, action, object, r);
+		goto fail;
+	}
 	return CUST_OK;
 fail:
 	ca_issuer_close(is);
@@ -165,7 +196,8 @@ ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
 	char hex[CA_SERIAL_HEXLEN];
 	int64_t now = util_now(), na, ina;
 	int ec = EVP_PKEY_get_base_id(lf->pub) == EVP_PKEY_EC;
-	int r = CUST_E_INTERNAL, long_cn = strlen(lf->cn) > 64;
+	int r = CUST_E_INTERNAL;
+	int no_cn = lf->cn == NULL || strlen(lf->cn) > 64;
 
 	*x_out = NULL;
 	na = now + (int64_t)lf->days * CA_DAY;
@@ -178,7 +210,7 @@ ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
 		    (long long)is->g->gen);
 	if ((x = X509_new()) == NULL ||
 	    !X509_set_version(x, X509_VERSION_3) ||
-	    (subj = long_cn ? X509_NAME_new() : ca_name(NULL, lf->cn)) ==
+	    (subj = no_cn ? X509_NAME_new() : ca_name(NULL, lf->cn)) ==
 	    NULL) {
 		r = ca_ossl_fail(CUST_E_NOMEM, "cannot build certificate");
 		goto out;
@@ -204,12 +236,12 @@ ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
 	    (r = ca_ext_add(x, is->g->issuing, NID_authority_key_identifier,
 	    "keyid:always")) != CUST_OK)
 		goto out;
-	/* Without a CN (FQDN over 64 characters) the SAN carries the name
-	 * and must be critical (RFC 5280 4.2.1.6). */
+	/* Without a CN (no name of 64 characters or fewer) the SAN carries
+	 * the names and must be critical (RFC 5280 4.2.1.6). */
 	if (lf->san != NULL) {
-		char san[1024];
+		char san[2048 + 16];
 
-		snprintf(san, sizeof(san), "%s%s", long_cn ? "critical," : "",
+		snprintf(san, sizeof(san), "%s%s", no_cn ? "critical," : "",
 		    lf->san);
 		if ((r = ca_ext_add(x, NULL, NID_subject_alt_name, san)) !=
 		    CUST_OK)
@@ -285,7 +317,7 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 int
 ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
     struct ca_leaf *lf, const char *key_type, X509 **x_out,
-    struct seal_secret **key_out, json_t **info_out)
+    struct seal_secret **key_out, EVP_PKEY **pkey_out, json_t **info_out)
 {
 	const struct ca_keytype *kt = ca_keytype_find(key_type);
 	EVP_PKEY *key = NULL;
@@ -293,9 +325,11 @@ ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
 
 	*x_out = NULL;
 	*key_out = NULL;
+	if (pkey_out != NULL)
+		*pkey_out = NULL;
 	*info_out = NULL;
 	if (kt == NULL)
-		return cust_fail(CUST_E_INVAL, "unknown key type %s", key_type);
+		return ca_keytype_unknown(key_type);
 	if ((r = ca_key_generate(kt, &key)) != CUST_OK)
 		return r;
 	lf->pub = key;
@@ -307,6 +341,10 @@ ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
 		*info_out = NULL;
 	}
 	lf->pub = NULL;
+	if (r == CUST_OK && pkey_out != NULL) {
+		*pkey_out = key;
+		key = NULL;
+	}
 	EVP_PKEY_free(key);
 	return r;
 }
@@ -347,8 +385,8 @@ ca_device_precheck(struct cust_state *st, const char *actor, const char *action,
 		return ca_refuse(st, actor, action, obj, CUST_E_INVAL);
 	}
 	if (req_out != NULL && len > CA_CSR_MAX) {
-		cust_fail(CUST_E_TOOBIG, "the CSR is %zu bytes, over the limit "
-		    "of %d", len, CA_CSR_MAX);
+		cust_fail(CUST_E_TOOBIG, "the CSR is over the limit of %d "
+		    "bytes", CA_CSR_MAX);
 		return ca_refuse(st, actor, action, obj, CUST_E_TOOBIG);
 	}
 	r = cred_device_find(st, fqdn, id_out);
@@ -363,6 +401,18 @@ ca_device_precheck(struct cust_state *st, const char *actor, const char *action,
 	    (r = ca_csr_parse(csr, len, fqdn, req_out, NULL)) != CUST_OK)
 		return ca_refuse(st, actor, action, obj, r);
 	return CUST_OK;
+}
+
+int
+ca_device_current(struct cust_state *st, const char *fqdn, int64_t dev)
+{
+	int64_t now_id = 0;
+	int r = cred_device_find(st, fqdn, &now_id);
+
+	if (r == CUST_E_NOTFOUND || (r == CUST_OK && now_id != dev))
+		return cust_fail(CUST_E_NOTFOUND, "device %s was removed while "
+		    "its request was being checked", fqdn);
+	return r;
 }
 
 void
@@ -403,6 +453,11 @@ device_issue(struct cust_state *st, struct ca_issuer *is, const char *actor,
 	int r;
 
 	*resp_out = NULL;
+	if ((r = ca_device_current(st, fqdn, device_id)) != CUST_OK) {
+		ca_object(name, sizeof(name), "device", fqdn);
+		return r == CUST_E_NOTFOUND ?
+		    ca_refuse(st, actor, action, name, r) : r;
+	}
 	ca_device_leaf(&lf, is, actor, action, fqdn, name, san, device_id, req,
 	    days);
 	if (csr_id == 0 &&
@@ -438,6 +493,7 @@ int
 ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
     const void *csr, size_t len, int days, json_t **resp_out)
 {
+	char obj[CUST_MAX_FQDN + 16];
 	struct ca_issuer is;
 	X509_REQ *req = NULL;
 	int64_t dev = 0;
@@ -451,7 +507,9 @@ ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
 		return r;
 	if ((r = store_begin(st->store)) != CUST_OK)
 		goto out;
-	if ((r = ca_issuer_open(st, &is)) != CUST_OK ||
+	ca_object(obj, sizeof(obj), "device", fqdn);
+	if ((r = ca_issuer_open(st, actor, "cert.sign", obj, &is)) !=
+	    CUST_OK ||
 	    (r = device_issue(st, &is, actor, "cert.sign", fqdn, dev, req, 0,
 	    days, resp_out)) != CUST_OK ||
 	    (r = store_commit(st->store)) != CUST_OK) {
@@ -488,12 +546,10 @@ p12_password(void)
  * leaf and chain as base64 into resp. */
 static int
 add_pkcs12(json_t *resp, struct ca_issuer *is, const char *name,
-    const struct seal_secret *keypem, X509 *x, const struct seal_secret *pw)
+    EVP_PKEY *key, X509 *x, const struct seal_secret *pw)
 {
 	STACK_OF(X509) *ca = sk_X509_new_null();
-	EVP_PKEY *key = NULL;
 	PKCS12 *p12 = NULL;
-	BIO *b = NULL;
 	unsigned char *der = NULL;
 	int n = 0, r = CUST_E_INTERNAL;
 
@@ -503,10 +559,7 @@ add_pkcs12(json_t *resp, struct ca_issuer *is, const char *name,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((b = BIO_new_mem_buf(seal_secret_str(keypem),
-	    (int)seal_secret_len(keypem))) == NULL ||
-	    (key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) == NULL ||
-	    (p12 = PKCS12_create(seal_secret_str(pw), name, key, x, ca, 0, 0,
+	if ((p12 = PKCS12_create(seal_secret_str(pw), name, key, x, ca, 0, 0,
 	    0, 0, 0)) == NULL || (n = i2d_PKCS12(p12, &der)) <= 0) {
 		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot make the PKCS#12 file");
 		goto out;
@@ -522,8 +575,6 @@ out:
 	if (der != NULL)
 		OPENSSL_clear_free(der, (size_t)n);
 	PKCS12_free(p12);
-	EVP_PKEY_free(key);
-	BIO_free(b);
 	sk_X509_free(ca);
 	return r;
 }
@@ -537,6 +588,7 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	struct ca_issuer is;
 	struct ca_leaf lf;
 	struct seal_secret *key = NULL, *pw = NULL;
+	EVP_PKEY *pkey = NULL;
 	X509 *x = NULL;
 	json_t *resp = NULL;
 	int64_t dev = 0;
@@ -550,27 +602,31 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	    (r = ca_device_precheck(st, actor, "cert.issue", fqdn, NULL, 0, &dev,
 	    NULL)) != CUST_OK)
 		return r;
-	if (ca_keytype_find(key_type) == NULL) {
-		ca_object(obj, sizeof(obj), "device", fqdn);
-		cust_fail(CUST_E_INVAL, "key type %.32s: one of rsa2048, "
-		    "rsa3072, rsa4096, ecdsa-p256, ecdsa-p384", key_type);
-		return ca_refuse(st, actor, "cert.issue", obj, CUST_E_INVAL);
-	}
+	ca_object(obj, sizeof(obj), "device", fqdn);
+	if (ca_keytype_find(key_type) == NULL)
+		return ca_refuse(st, actor, "cert.issue", obj,
+		    ca_keytype_unknown(key_type));
 	if ((r = store_begin(st->store)) != CUST_OK)
 		goto out;
-	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
+	if ((r = ca_issuer_open(st, actor, "cert.issue", obj, &is)) !=
+	    CUST_OK)
 		goto fail;
+	if ((r = ca_device_current(st, fqdn, dev)) != CUST_OK) {
+		if (r == CUST_E_NOTFOUND)
+			r = ca_refuse(st, actor, "cert.issue", obj, r);
+		goto fail;
+	}
 	ca_device_leaf(&lf, &is, actor, "cert.issue", fqdn, name, san, dev,
 	    NULL, days);
-	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &resp)) !=
-	    CUST_OK)
+	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &pkey,
+	    &resp)) != CUST_OK)
 		goto fail;
 	if ((pw = p12_password()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
 	if ((r = ca_add_pems(resp, &is, x)) != CUST_OK ||
-	    (r = add_pkcs12(resp, &is, name, key, x, pw)) != CUST_OK)
+	    (r = add_pkcs12(resp, &is, name, pkey, x, pw)) != CUST_OK)
 		goto fail;
 	if (json_object_set_new(resp, "key", json_string(seal_secret_str(key))))
 	{
@@ -588,6 +644,7 @@ out:
 	json_decref(resp);
 	seal_secret_free(key);
 	seal_secret_free(pw);
+	EVP_PKEY_free(pkey);
 	X509_free(x);
 	ca_issuer_close(&is);
 	return r;
@@ -648,46 +705,30 @@ static int
 supersede_device(struct cust_state *st, const char *actor, int64_t dev,
     const char *keep, json_t *list, const struct ca_conf *conf)
 {
+	struct ca_revset rs;
 	sqlite3_stmt *s;
-	int64_t ids[64], gens[64];
-	size_t n = 0, i;
-	int rc, r = CUST_OK;
+	int r;
 
-	if ((s = store_stmt(st->store, "SELECT id, gen, serial FROM cert "
-	    "WHERE device_id = ? AND kind = 'device' AND status = 'valid' "
-	    "AND serial <> ? ORDER BY id LIMIT 64")) == NULL)
+	memset(&rs, 0, sizeof(rs));
+	rs.serials = list;
+	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE device_id = ? "
+	    "AND kind = 'device' AND status = 'valid' AND not_after > ? AND "
+	    "serial <> ? ORDER BY id LIMIT 1")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, dev);
-	sqlite3_bind_text(s, 2, keep, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 64) {
-		ids[n] = sqlite3_column_int64(s, 0);
-		gens[n] = sqlite3_column_int64(s, 1);
-		json_array_append_new(list, json_string((const char *)
-		    sqlite3_column_text(s, 2)));
-		n++;
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return store_err(st->store, "read certificates");
-	for (i = 0; i < n && r == CUST_OK; i++)
-		r = ca_revoke_row(st, actor, ids[i], 4, "renewed");
-	for (i = 0; i < n && r == CUST_OK; i++) {
-		struct ca_gen *g = NULL;
-		size_t j;
-
-		for (j = 0; j < i; j++)
-			if (gens[j] == gens[i])
-				break;
-		if (j < i)
-			continue;	/* CRL already made */
-		if ((r = ca_gen_load(st, gens[i], &g)) == CUST_OK &&
-		    strcmp(g->state, "retired") != 0)
-			r = ca_crl_make(st, g, 0, conf);
-		ca_gen_free(g);
-	}
-	return r;
+	sqlite3_bind_int64(s, 2, util_now());
+	sqlite3_bind_text(s, 3, keep, -1, SQLITE_TRANSIENT);
+	if ((r = ca_revoke_each(st, actor, s, 4, "renewed", &rs)) != CUST_OK)
+		return r;
+	return ca_revset_publish(st, &rs, conf);
 }
 
+/*
+ * Renewal reads what it decides on (the last CSR, the newest certificate,
+ * the configuration) inside the transaction that issues, so a concurrent
+ * renewal, revocation or device removal cannot slip in between. Only the
+ * checks that need no state, and the new CSR, come before.
+ */
 int
 ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
     const void *csr, size_t len, int force, int supersede, json_t **resp_out)
@@ -705,14 +746,24 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((r = ca_device_precheck(st, actor, "cert.renew", fqdn, csr, len, &dev,
 	    csr != NULL ? &req : NULL)) != CUST_OK)
 		return r;
-	if (csr == NULL &&
-	    (r = last_csr(st, fqdn, dev, &req, &csr_id)) != CUST_OK)
-		return ca_refuse(st, actor, "cert.renew", obj, r);
-	if ((r = ca_issuer_open(st, &is)) != CUST_OK)
+	if ((superseded = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto out;
+	if ((r = ca_device_current(st, fqdn, dev)) != CUST_OK ||
+	    (csr == NULL && (r = last_csr(st, fqdn, dev, &req, &csr_id)) !=
+	    CUST_OK)) {
+		if (r != CUST_E_DB && r != CUST_E_IO && r != CUST_E_NOMEM)
+			r = ca_refuse(st, actor, "cert.renew", obj, r);
+		goto fail;
+	}
+	if ((r = ca_issuer_open(st, actor, "cert.renew", obj, &is)) != CUST_OK)
+		goto fail;
 	if (!force && csr == NULL) {
 		if ((r = newest_valid(st, dev, &na)) != CUST_OK)
-			goto out;
+			goto fail;
 		if (na != 0 && na - util_now() >
 		    (int64_t)is.conf.renew_days * CA_DAY) {
 			util_fmt_time(na, when, sizeof(when));
@@ -722,27 +773,22 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 			    when, is.conf.renew_days);
 			r = ca_refuse(st, actor, "cert.renew", obj,
 			    CUST_E_CONFLICT);
-			goto out;
+			goto fail;
 		}
 	}
-	if ((superseded = json_array()) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = store_begin(st->store)) != CUST_OK)
-		goto out;
 	if ((r = device_issue(st, &is, actor, "cert.renew", fqdn, dev, req,
 	    csr_id, 0, resp_out)) != CUST_OK ||
 	    (supersede && (r = supersede_device(st, actor, dev,
 	    json_string_value(json_object_get(*resp_out, "serial")),
 	    superseded, &is.conf)) != CUST_OK) ||
-	    (r = store_commit(st->store)) != CUST_OK) {
-		store_rollback(st->store);
-		json_decref(*resp_out);
-		*resp_out = NULL;
-		goto out;
-	}
+	    (r = store_commit(st->store)) != CUST_OK)
+		goto fail;
 	json_object_set(*resp_out, "superseded", superseded);
+	goto out;
+fail:
+	store_rollback(st->store);
+	json_decref(*resp_out);
+	*resp_out = NULL;
 out:
 	json_decref(superseded);
 	ca_issuer_close(&is);
@@ -750,17 +796,25 @@ out:
 	return r;
 }
 
-/* Host names for the service certificate when none are configured. */
+/*
+ * The names of the service certificate: the configured ones, else the
+ * host name, localhost, 127.0.0.1 and ::1, all in the SAN. The CN is the
+ * first DNS name that fits one (64 characters); when none does (only IP
+ * addresses, or long names) there is no CN and the SAN is critical (see
+ * ca_leaf_build()): a CN naming something the SAN does not would be a
+ * name the certificate vouches for outside its SAN.
+ */
 static int
 server_san(const struct ca_conf *c, char *san, size_t len, char *cn,
-    size_t cnlen)
+    size_t cnlen, int *has_cn)
 {
 	char host[256];
 	const char *defaults[4];
 	size_t n = 0, i, off = 0;
 	unsigned char a[16];
 
-	snprintf(cn, cnlen, "localhost");
+	*has_cn = 0;
+	cn[0] = '\0';
 	if (c->server_names == NULL) {
 		if (gethostname(host, sizeof(host)) == 0 &&
 		    host[sizeof(host) - 1] == '\0' && host[0] != '\0' &&
@@ -785,8 +839,11 @@ server_san(const struct ca_conf *c, char *san, size_t len, char *cn,
 		if (w < 0 || (size_t)w >= len - off)
 			return cust_fail(CUST_E_INVAL, "too many server names");
 		off += (size_t)w;
-		if (!ip && i == 0 && strlen(name) <= 64)
+		if (!ip && !*has_cn && strlen(name) <= 64 &&
+		    strlen(name) < cnlen) {
 			snprintf(cn, cnlen, "%s", name);
+			*has_cn = 1;
+		}
 	}
 	return CUST_OK;
 }
@@ -809,7 +866,8 @@ service_one(struct cust_state *st, struct ca_issuer *is, struct ca_leaf *lf,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = ca_leaf_with_key(st, is, lf, kt, &x, &key, &info)) != CUST_OK)
+	if ((r = ca_leaf_with_key(st, is, lf, kt, &x, &key, NULL, &info)) !=
+	    CUST_OK)
 		goto out;
 	if ((pem = ca_chain_pem(is, x)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
@@ -836,15 +894,15 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	    "rsa2048" : "ecdsa-p256";
 	char san[2048], cn[65];
 	struct ca_leaf lf;
-	int r;
+	int r, has_cn = 0;
 
-	if ((r = server_san(&is->conf, san, sizeof(san), cn, sizeof(cn))) !=
-	    CUST_OK)
+	if ((r = server_san(&is->conf, san, sizeof(san), cn, sizeof(cn),
+	    &has_cn)) != CUST_OK)
 		return r;
 	memset(&lf, 0, sizeof(lf));
 	lf.kind = "server";
 	lf.holder = "custodyd";
-	lf.cn = cn;
+	lf.cn = has_cn ? cn : NULL;
 	lf.san = san;
 	lf.eku = "serverAuth";
 	lf.days = is->conf.leaf_days;
@@ -861,47 +919,4 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	lf.eku = "clientAuth";
 	lf.days = is->conf.console_days;
 	return service_one(st, is, &lf, kt, files, "admin", "admin");
-}
-
-int
-ca_files_add(struct ca_files *fs, const char *dir, const char *name,
-    const void *data, size_t len, unsigned mode)
-{
-	if (fs->n == sizeof(fs->f) / sizeof(fs->f[0]))
-		return cust_fail(CUST_E_INTERNAL, "too many files");
-	if ((fs->f[fs->n].path = util_path(dir, name)) == NULL ||
-	    (fs->f[fs->n].data = seal_secret_dup(data, len)) == NULL) {
-		free(fs->f[fs->n].path);
-		fs->f[fs->n].path = NULL;
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	}
-	fs->f[fs->n].mode = mode;
-	fs->n++;
-	return CUST_OK;
-}
-
-int
-ca_files_write(struct ca_files *fs)
-{
-	size_t i;
-	int r;
-
-	for (i = 0; i < fs->n; i++)
-		if ((r = util_write_file(fs->f[i].path,
-		    seal_secret_data(fs->f[i].data),
-		    seal_secret_len(fs->f[i].data), fs->f[i].mode)) != CUST_OK)
-			return r;
-	return CUST_OK;
-}
-
-void
-ca_files_clear(struct ca_files *fs)
-{
-	size_t i;
-
-	for (i = 0; i < fs->n; i++) {
-		free(fs->f[i].path);
-		seal_secret_free(fs->f[i].data);
-	}
-	memset(fs, 0, sizeof(*fs));
 }

@@ -22,28 +22,92 @@
 #define LIST_DEFAULT	1000
 #define LIST_MAX	100000
 
-/* ?K is the kind filter: "ee" end-entity kinds, "all", or one kind. */
+/* ?4 is the kind filter: "ee" end-entity kinds, "all", or one kind. */
 #define KIND_FILTER "(?4 = 'all' OR kind = ?4 OR (?4 = 'ee' AND kind IN " \
-	"('device', 'server', 'admin', 'console')))"
+	CA_EE_KINDS "))"
 
 static const char *const kinds[] = {
 	"device", "server", "admin", "console", "root", "issuing", "cross",
 	"all", NULL
 };
 
+/*
+ * The device a listing is about: the active one of that name (by id), or
+ * else a removed one, found through the holder of its certificates (the
+ * lower-case FQDN, on the (kind, holder, id) index). *dev_out 0 and
+ * holder filled in for the latter; CUST_E_NOTFOUND when neither exists.
+ */
+static int
+list_device(struct cust_state *st, const char *fqdn, int64_t *dev_out,
+    char *holder, size_t hlen)
+{
+	sqlite3_stmt *s;
+	int rc, r;
+
+	*dev_out = 0;
+	holder[0] = '\0';
+	r = cred_device_find(st, fqdn, dev_out);
+	if (r != CUST_E_NOTFOUND)
+		return r;
+	snprintf(holder, hlen, "%s", fqdn);
+	util_lower(holder);
+	if ((s = store_stmt(st->store, "SELECT 1 FROM cert WHERE kind = "
+	    "'device' AND holder = ? LIMIT 1")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return CUST_OK;
+	if (rc != SQLITE_DONE)
+		return store_err(st->store, "list certificates");
+	return cust_fail(CUST_E_NOTFOUND, "device %s is not registered and "
+	    "has no certificates", fqdn);
+}
+
+/* not_after of the certificate with id (the --expiring cursor). */
+static int
+cursor_of(struct cust_state *st, int64_t id, int64_t *na_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*na_out = 0;
+	if ((s = store_stmt(st->store, "SELECT not_after FROM cert WHERE id = "
+	    "?")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	*na_out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return cust_fail(CUST_E_INVAL, "--after %lld: no such "
+		    "certificate", (long long)id);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store,
+	    "list certificates");
+}
+
+/*
+ * Three shapes, each on its index: --expiring in (not_after, id) order
+ * from max(now, the cursor's not_after), so a page costs its own size
+ * whatever page it is; --device by (device_id, id) or, for a removed
+ * device, by (kind, holder, id); else by id.
+ */
 int
 ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
     json_t **resp_out)
 {
 	const char *kind = f->kind != NULL ? f->kind : "ee";
 	int64_t limit = f->limit > 0 ? f->limit : LIST_DEFAULT, dev = 0;
-	int64_t now = util_now(), last = 0;
+	int64_t now = util_now(), last = 0, from, na = 0;
+	char holder[CUST_MAX_FQDN + 1];
 	sqlite3_stmt *s;
 	json_t *items = NULL, *o;
 	size_t i, n = 0;
 	int rc, r = CUST_OK;
 
 	*resp_out = NULL;
+	holder[0] = '\0';
 	if (limit > LIST_MAX)
 		limit = LIST_MAX;
 	if (f->kind != NULL) {
@@ -54,20 +118,28 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 			return cust_fail(CUST_E_INVAL, "unknown certificate "
 			    "kind %.32s", f->kind);
 	}
-	if (f->device != NULL &&
-	    (r = cred_device_find(st, f->device, &dev)) != CUST_OK)
-		return r == CUST_E_NOTFOUND ? cust_fail(r, "device %s is not "
-		    "registered", f->device) : r;
+	if (f->device != NULL && (r = list_device(st, f->device, &dev, holder,
+	    sizeof(holder))) != CUST_OK)
+		return r;
 	if (f->expiring_days >= 0) {
+		if (f->after_id > 0 &&
+		    (r = cursor_of(st, f->after_id, &na)) != CUST_OK)
+			return r;
+		from = na > now ? na : now;
 		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
 		    "WHERE status = 'valid' AND not_after >= ?1 AND "
-		    "not_after < ?2 AND (?3 = 0 OR device_id = ?3) AND "
-		    KIND_FILTER " ORDER BY not_after, id LIMIT ?5");
+		    "not_after < ?2 AND (not_after > ?6 OR id > ?7) AND "
+		    "(?3 = 0 OR device_id = ?3) AND (?8 = '' OR (kind = "
+		    "'device' AND holder = ?8)) AND " KIND_FILTER
+		    " ORDER BY not_after, id LIMIT ?5");
 		if (s == NULL)
 			return CUST_E_DB;
-		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int64(s, 1, from);
 		sqlite3_bind_int64(s, 2, now + f->expiring_days * CA_DAY);
 		sqlite3_bind_int64(s, 3, dev);
+		sqlite3_bind_int64(s, 6, f->after_id > 0 ? na : INT64_MIN);
+		sqlite3_bind_int64(s, 7, f->after_id);
+		sqlite3_bind_text(s, 8, holder, -1, SQLITE_STATIC);
 	} else if (dev != 0) {
 		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
 		    "WHERE device_id = ?1 AND id > ?2 AND " KIND_FILTER
@@ -75,6 +147,14 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		if (s == NULL)
 			return CUST_E_DB;
 		sqlite3_bind_int64(s, 1, dev);
+		sqlite3_bind_int64(s, 2, f->after_id);
+	} else if (holder[0] != '\0') {
+		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		    "WHERE kind = 'device' AND holder = ?1 AND id > ?2 AND "
+		    KIND_FILTER " ORDER BY id LIMIT ?5");
+		if (s == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, f->after_id);
 	} else {
 		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
@@ -105,10 +185,9 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		json_decref(items);
 		return r;
 	}
-	/* A full page may have more after it. */
+	/* A full page may have more after it: its last id is the cursor. */
 	*resp_out = json_pack("{s:o, s:o}", "items", items, "next",
-	    (int64_t)n == limit && f->expiring_days < 0 ?
-	    json_integer(last) : json_null());
+	    (int64_t)n == limit ? json_integer(last) : json_null());
 	return *resp_out != NULL ? CUST_OK :
 	    cust_fail(CUST_E_NOMEM, "out of memory");
 }

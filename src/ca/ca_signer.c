@@ -58,8 +58,7 @@ sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
 
 	*pub_out = NULL;
 	if (kt == NULL)
-		return cust_fail(CUST_E_INVAL, "unknown key type %s",
-		    key_type ? key_type : "(none)");
+		return ca_keytype_unknown(key_type);
 	if ((r = key_ad(ad, sizeof(ad), gen, role, &adlen)) != CUST_OK)
 		return r;
 	if ((r = ca_key_generate(kt, &key)) != CUST_OK)
@@ -207,6 +206,20 @@ sealed_close(void *sess)
 	free(ss);
 }
 
+/* A retired generation's keys: the sealed copies are deleted (the store
+ * runs with secure_delete, so their pages are overwritten too). */
+static int
+sealed_destroy(struct cust_state *st, int64_t gen)
+{
+	sqlite3_stmt *s;
+
+	if ((s = store_stmt(st->store, "DELETE FROM ca_key WHERE gen = ?")) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	return store_step_done(st->store, s, "destroy CA keys");
+}
+
 const struct ca_signer_ops ca_signer_sealed = {
 	"sealed",
 	sealed_keygen,
@@ -214,6 +227,7 @@ const struct ca_signer_ops ca_signer_sealed = {
 	sealed_sign_cert,
 	sealed_sign_crl,
 	sealed_close,
+	sealed_destroy,
 };
 
 static const struct ca_signer_ops *signer = &ca_signer_sealed;

@@ -103,17 +103,23 @@ ca_key_generate(const struct ca_keytype *kt, EVP_PKEY **out)
 	return CUST_OK;
 }
 
+/* Hex of b into hex (2n + 1 bytes): libsodium's encoder, upper case as
+ * `openssl x509 -serial` prints serials. */
 static void
-hex_of(const unsigned char *b, size_t n, char *hex)
+hex_upper(const unsigned char *b, size_t n, char *hex)
 {
-	static const char digits[] = "0123456789ABCDEF";
-	size_t i;
+	char *p;
 
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = digits[b[i] >> 4];
-		hex[2 * i + 1] = digits[b[i] & 0xf];
-	}
-	hex[2 * n] = '\0';
+	sodium_bin2hex(hex, 2 * n + 1, b, n);
+	for (p = hex; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+int
+ca_keytype_unknown(const char *name)
+{
+	return cust_fail(CUST_E_INVAL, "key type %.32s: one of " CA_KEYTYPES,
+	    name != NULL ? name : "(none)");
 }
 
 /*
@@ -142,7 +148,7 @@ ca_serial_new(struct cust_state *st, ASN1_INTEGER **out, char *hex,
 		b[0] &= 0x7f;
 		if (b[0] == 0)
 			b[0] = 1;
-		hex_of(b, sizeof(b), hex);
+		hex_upper(b, sizeof(b), hex);
 		if ((used = ca_serial_used(st, hex)) < 0)
 			return used;
 		if (used == 0)
@@ -175,7 +181,7 @@ ca_serial_hex(const ASN1_INTEGER *ai, char *hex, size_t hexlen)
 		memcpy(hex, "00", 3);
 		return CUST_OK;
 	}
-	hex_of(d, (size_t)n, hex);
+	hex_upper(d, (size_t)n, hex);
 	return CUST_OK;
 }
 
@@ -319,16 +325,11 @@ int
 ca_fingerprint(X509 *x, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-	static const char digits[] = "0123456789abcdef";
+	unsigned int n = 0;
 
 	if (!X509_digest(x, EVP_sha256(), md, &n) || n != 32)
 		return ca_ossl_fail(CUST_E_CRYPTO, "cannot hash certificate");
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 0xf];
-	}
-	out[64] = '\0';
+	sodium_bin2hex(out, 65, md, n);
 	return CUST_OK;
 }
 
@@ -435,17 +436,37 @@ ca_json_b64(const void *buf, size_t len)
 }
 
 int
-ca_b64_decode(const char *in, unsigned char **out, size_t *len_out)
+ca_b64_decode(const char *in, size_t max, unsigned char **out,
+    size_t *len_out)
 {
-	size_t ilen = strlen(in), max = ilen / 4 * 3 + 3, n = 0;
+	size_t ilen, cap, n = 0, digits = 0, i;
 	unsigned char *b;
 
 	*out = NULL;
 	*len_out = 0;
-	if ((b = malloc(max + 1)) == NULL)
+	if (in == NULL)
+		return cust_fail(CUST_E_PARSE, "no base64 data");
+	ilen = strlen(in);
+	/* Over the bound? Only counted when it may be: every 4 digits are 3
+	 * bytes, whitespace and padding are not digits. (libsodium's decoder
+	 * does not tell "too long" from "not base64".) */
+	if (ilen / 4 * 3 > max) {
+		for (i = 0; i < ilen; i++)
+			if (strchr(" \t\r\n=", in[i]) == NULL)
+				digits++;
+		if (digits / 4 * 3 + (digits % 4 > 1 ? digits % 4 - 1 : 0) >
+		    max)
+			return cust_fail(CUST_E_TOOBIG, "over the limit of %zu "
+			    "bytes", max);
+	}
+	cap = ilen / 4 * 3 + 3;
+	if (cap > max)
+		cap = max;
+	if ((b = malloc(cap + 1)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (sodium_base642bin(b, max, in, ilen, " \t\r\n", &n, NULL,
+	if (sodium_base642bin(b, cap, in, ilen, " \t\r\n", &n, NULL,
 	    sodium_base64_VARIANT_ORIGINAL) != 0) {
+		sodium_memzero(b, cap);
 		free(b);
 		return cust_fail(CUST_E_PARSE, "bad base64 data");
 	}

@@ -8,6 +8,7 @@
  * written here, keys with mode 0600 and never over an existing file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -23,9 +24,10 @@
 #include "err.h"
 #include "util.h"
 
-/* What the CLI reads of a CSR file at most; the CA refuses (and audits)
- * anything over CA_CSR_MAX, so a file between the two is sent to it. */
-#define CLI_CSR_READ_MAX	(1024 * 1024)
+/* What the CLI reads of a CSR file at most: one byte over the CA's bound,
+ * so that the CA sees an oversized file as such and refuses (and audits)
+ * it, however large the file is. */
+#define CLI_CSR_READ_MAX	(CA_CSR_MAX + 1)
 
 static const char *
 str(json_t *o, const char *k)
@@ -55,6 +57,53 @@ opt_num(json_t *req, const char *key, const char *arg, long min, long max)
 	return 0;
 }
 
+/* Read the first max bytes of path ("-": standard input) into a new
+ * buffer; a longer file is cut there, not refused. */
+static int
+read_head(const char *path, size_t max, char **buf_out, size_t *len_out)
+{
+	char *buf;
+	size_t len = 0;
+	ssize_t n = 0;
+	int fd;
+
+	*buf_out = NULL;
+	*len_out = 0;
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
+		    "cannot open %s: %s", path, strerror(errno));
+	if ((buf = malloc(max + 1)) == NULL) {
+		if (fd != STDIN_FILENO)
+			close(fd);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	while (len < max) {
+		n = read(fd, buf + len, max - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (n == -1) {
+		int e = errno;
+
+		free(buf);
+		if (fd != STDIN_FILENO)
+			close(fd);
+		return cust_fail(e == EISDIR ? CUST_E_INVAL : CUST_E_IO,
+		    "cannot read %s: %s", path, strerror(e));
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	buf[len] = '\0';
+	*buf_out = buf;
+	*len_out = len;
+	return CUST_OK;
+}
+
 /* Read a CSR file (PEM or DER; "-" for stdin) into req as "csr" (PEM
  * text) or "csr_der" (base64). */
 static int
@@ -64,8 +113,7 @@ add_csr(json_t *req, const char *path)
 	size_t len = 0, i, blen;
 	int r, text;
 
-	if ((r = util_read_file(path, CLI_CSR_READ_MAX, &buf, &len)) !=
-	    CUST_OK)
+	if ((r = read_head(path, CLI_CSR_READ_MAX, &buf, &len)) != CUST_OK)
 		return r;
 	text = memmem(buf, len, "-----BEGIN", 10) != NULL;
 	for (i = 0; text && i < len; i++)
@@ -259,14 +307,9 @@ issue_files(json_t *resp, const char *dir, const char *name,
 	b64 = json_string_value(json_object_get(resp, "pkcs12"));
 	if (b64 == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks pkcs12");
-	dlen = strlen(b64);
-	if ((der = malloc(dlen)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (sodium_base642bin(der, dlen, b64, dlen, NULL, &dlen, NULL,
-	    sodium_base64_VARIANT_ORIGINAL) != 0)
-		r = cust_fail(CUST_E_INTERNAL, "bad pkcs12 in response");
-	else
-		r = put(paths[2], der, dlen, 0600);
+	if (ca_b64_decode(b64, strlen(b64), &der, &dlen) != CUST_OK)
+		return cust_fail(CUST_E_INTERNAL, "bad pkcs12 in response");
+	r = put(paths[2], der, dlen, 0600);
 	sodium_memzero(der, dlen);
 	free(der);
 	return r;
@@ -659,14 +702,9 @@ crl_done(struct cli *c, json_t *resp, void *arg)
 		return put_str(co->path, resp, "pem", 0644);
 	if ((b64 = json_string_value(json_object_get(resp, "der"))) == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks der");
-	dlen = strlen(b64);
-	if ((der = malloc(dlen + 1)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (sodium_base642bin(der, dlen, b64, dlen, NULL, &dlen, NULL,
-	    sodium_base64_VARIANT_ORIGINAL) != 0)
-		r = cust_fail(CUST_E_INTERNAL, "bad der in response");
-	else
-		r = put(co->path, der, dlen, 0644);
+	if (ca_b64_decode(b64, strlen(b64), &der, &dlen) != CUST_OK)
+		return cust_fail(CUST_E_INTERNAL, "bad der in response");
+	r = put(co->path, der, dlen, 0644);
 	free(der);
 	return r;
 }
@@ -857,6 +895,7 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	static const char *const ext_console[] = { ".crt", ".key",
 	    "-chain.pem" };
 	struct issue_out io = { ".", NULL };
+	char lname[CA_NAME_MAX + 1];
 	json_t *req = json_object();
 	int ch, r;
 
@@ -884,6 +923,12 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 		    console ? "NAME" : "FQDN");
 	}
 	io.name = argv[optind];
+	/* Console names are case-insensitive and issued in lower case: the
+	 * files are named as the certificate is. */
+	if (console && strlen(io.name) <= CA_NAME_MAX) {
+		snprintf(lname, sizeof(lname), "%s", io.name);
+		io.name = util_lower(lname);
+	}
 	if (!console && util_valid_fqdn(io.name) != CUST_OK) {
 		json_decref(req);
 		return cli_usage(cli_current(), "'%s' is not a valid FQDN",

@@ -134,6 +134,11 @@ openssl req -new -key "$W/k1.pem" -subj "/CN=$F1" \
 { echo '-----BEGIN CERTIFICATE REQUEST-----'
   head -c 90000 /dev/zero | tr '\0' 'A' | fold -w 64
   echo; echo '-----END CERTIFICATE REQUEST-----'; } > "$W/big.pem"
+# Far over the bound (the CLI once refused these itself, unaudited).
+{ echo '-----BEGIN CERTIFICATE REQUEST-----'
+  head -c 2000000 /dev/zero | tr '\0' 'A' | fold -w 64
+  echo; echo '-----END CERTIFICATE REQUEST-----'; } > "$W/huge.pem"
+head -c 2000000 /dev/urandom > "$W/huge.der"
 
 bad() {	# name want-exit message-regex file [fqdn]
 	t_exit "refused: $1" "$2" c cert sign "${5:-$F1}" --csr "$4"
@@ -150,9 +155,12 @@ bad "CSR for another FQDN (CN)" 2 "asks for CN \"evil.corp.example\" but the dev
 bad "CSR for another FQDN (SAN)" 2 "asks for DNS name \"evil.corp.example\"" "$W/othersan.pem"
 bad "unregistered device" 4 "not registered" "$W/csr1.pem" nope.corp.example
 bad "oversized file" 2 "over the limit of 65536" "$W/big.pem"
+bad "oversized file (2 MB PEM)" 2 "over the limit of 65536" "$W/huge.pem"
+bad "oversized file (2 MB DER)" 2 "over the limit of 65536" "$W/huge.der"
+t_exit "refused: oversized on stdin" 2 sh -c "$CUSTODYCTL --state-dir '$S' cert sign $F1 --csr - < '$W/huge.der'"
 t_exit "refused: empty file" 2 c cert sign $F1 --csr /dev/null
 t_check "nothing issued by bad input" test "$(ncerts)" -eq "$before"
-t_check "every refusal audited" test "$(nrefused)" -eq $((ref0 + 12))
+t_check "every refusal audited" test "$(nrefused)" -eq $((ref0 + 15))
 c audit list > "$W/audit"
 t_grep "refusal entry names device and reason" \
     "cert.sign $F1 refused the CSR has an RSA key of 1024 bits" "$W/audit"
@@ -277,6 +285,13 @@ c console list > "$W/consoles"
 t_check "nothing issued for a missing dir" sh -c "! grep -q '^other ' '$W/consoles'"
 mkdir -p "$W/con3"
 t_exit "console add after revoke" 0 c console add sccm.corp.example -o "$W/con3"
+# Console names are case-insensitive, kept and issued in lower case.
+t_exit "console add Ops1" 0 c console add Ops1 -o "$W/con3"
+t_check "files named in lower case" test -s "$W/con3/ops1.crt" -a -s "$W/con3/ops1.key"
+t_grep "CN in lower case" "Subject: CN ?= ?ops1" "$(text "$W/con3/ops1.crt" > "$W/ops1.txt" && echo "$W/ops1.txt")"
+mkdir -p "$W/con4"
+t_exit "console add OPS1: the same console" 1 c console add OPS1 -o "$W/con4"
+t_exit "console revoke oPs1" 0 c console revoke oPs1
 
 # Bundle: stable version
 v1=$(c --json ca bundle | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')

@@ -3,7 +3,10 @@
 # 1, rotate, issue under 2 after activate, revoke one of each, check both
 # CRLs, retire-old refused while a gen-1 certificate is valid unless
 # --force; and at every step every unexpired, unrevoked certificate
-# verifies against the published bundle with OpenSSL and GnuTLS.
+# verifies against the published bundle with OpenSSL and GnuTLS; and once
+# the old generation is retired, nothing of it chains to the new root any
+# more (both cross-certificates revoked, on published CRLs) and what it
+# revoked stays listed on its final CRL.
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null && command -v certtool >/dev/null || exit 77
 W="$TESTTMP/work"
@@ -38,9 +41,14 @@ all_verify() {
 }
 serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 roots() { grep -c 'BEGIN CERTIFICATE' "$S/ca/bundle.pem"; }
-crl_has() {	# generation serial
-	cc --state-dir "$S" ca crl --generation "$1" --pem |
+crl_has() {	# generation serial [--root]
+	cc --state-dir "$S" ca crl --generation "$1" --pem ${3:-} |
 	    openssl crl -noout -text | grep -q "Serial Number: $2"
+}
+# gen_cert GEN MEMBER: the serial of a CA certificate of ca show
+gen_cert() {
+	cc --state-dir "$S" --json ca show | python3 -c "import json,sys; \
+	    print(json.load(sys.stdin)['generations'][$1 - 1]['$2']['serial'])"
 }
 
 for kt in rsa3072 ecdsa-p256; do
@@ -109,6 +117,11 @@ t_check "$kt: CRL check: gen-1 c still good" sh -c "openssl verify \
 all_verify "$kt: after revocations"
 
 # Retire: refused while a gen-1 certificate is valid, unless --force
+down=$(gen_cert 2 cross_down)
+up=$(gen_cert 2 cross_up)
+c cert show "$down" | sed -n '/BEGIN CERT/,/END CERT/p' > "$W/crossdown.pem"
+cp "$S/ca/issuing-g1.pem" "$W/issuing-g1.pem"
+c1=$(serial "$W/c1.pem")
 t_exit "$kt: retire-old refused (gen-1 c valid)" 1 c ca rotate --retire-old
 t_grep "$kt: retire says which" "still valid \(e.g. .*c.corp.example" "$TESTTMP/err"
 t_check "$kt: refusal audited" sh -c "$CUSTODYCTL --state-dir '$S' audit list | grep -q 'ca.retire ca refused'"
@@ -128,8 +141,29 @@ t_check "$kt: bundle has the new root only" test "$(roots)" -eq 1
 t_check "$kt: bundle root is G2" sh -c "openssl x509 -in '$S/ca/bundle.pem' -noout -subject | grep -q 'Root CA G2'"
 t_exit "$kt: ca show" 0 c ca show
 t_grep "$kt: gen 1 retired" "generation 1 +retired" "$TESTTMP/out"
-t_exit "$kt: retired CRL not served" 4 c ca crl --generation 1
 t_check "$kt: retired files removed" test ! -e "$S/ca/issuing-g1.pem" -a ! -e "$S/ca/root-g1.pem"
+# The retired generation: its final CRL is still served and lists c (and
+# what --force revoked); the cross-certificate through which its leaves
+# chained to the new root is revoked on the new root's CRL.
+t_exit "$kt: retired generation's final CRL served" 0 c ca crl --generation 1
+t_check "$kt: final gen-1 CRL lists c" crl_has 1 "$c1"
+t_check "$kt: final gen-1 CRL lists b" crl_has 1 "$b1"
+t_check "$kt: cross-down revoked on the gen-2 root CRL" crl_has 2 "$down" --root
+t_check "$kt: cross-up revoked on the final gen-1 root CRL" crl_has 1 "$up" --root
+t_check "$kt: cross-down shown revoked" sh -c "$CUSTODYCTL --state-dir '$S' \
+    cert show '$down' | grep -q 'status *revoked'"
+c ca crl --all -o "$W/crls-after.pem"
+cat "$W/issuing-g1.pem" "$W/crossdown.pem" > "$W/old-path.pem"
+t_check "$kt: a gen-1 leaf no longer verifies via the cross-certificate" sh -c \
+    "! openssl verify -crl_check_all -CAfile '$S/ca/bundle.pem' -CRLfile \
+    '$W/crls-after.pem' -untrusted '$W/old-path.pem' '$W/c1.pem' \
+    >/dev/null 2>&1"
+t_check "$kt: a gen-2 leaf still verifies with every CRL checked" sh -c \
+    "openssl verify -crl_check_all -CAfile '$S/ca/bundle.pem' -CRLfile \
+    '$W/crls-after.pem' -untrusted '$S/ca/chain.pem' '$S/tls/server.crt' \
+    >/dev/null 2>&1"
+t_exit "$kt: nothing of a retired generation can be revoked" 1 \
+    c cert revoke "$(openssl x509 -in "$W/issuing-g1.pem" -noout -serial | cut -d= -f2)" --reason cACompromise
 rm -f "$W/cross.pem"
 all_verify "$kt: after retire"
 t_exit "$kt: a rotation can start again" 0 c ca rotate

@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/ca/test_ca_gen.c - generations: init, the rollover state
  * machine (rotate, activate, retire), cross-certificates, the bundle and
- * its version, CRLs made again before nextUpdate. */
+ * its version, CRLs made again before nextUpdate, the service certificate
+ * and its files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
 #include "ca.h"
 #include "err.h"
+#include "ops.h"
+#include "util.h"
 #include "catest.h"
 
 #define F1 "amt1.corp.example"
@@ -57,9 +62,11 @@ state_of(struct fx *f, int gen, json_t **keep)
 	return json_string_value(json_object_get(g, "state"));
 }
 
-/* Does the chain in pem verify against the bundle in bundle (OpenSSL)? */
+/* Does the chain in pem verify against the bundle in bundle (OpenSSL)?
+ * With crls (PEM, may be NULL), every certificate of the path is checked
+ * against them. */
 static int
-verifies(const char *bundle, const char *pem)
+verifies_crl(const char *bundle, const char *pem, const char *crls)
 {
 	X509_STORE *store = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -81,6 +88,19 @@ verifies(const char *bundle, const char *pem)
 			sk_X509_push(chain, x);
 	}
 	BIO_free(b);
+	if (crls != NULL) {
+		X509_CRL *crl;
+
+		b = BIO_new_mem_buf(crls, -1);
+		while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) !=
+		    NULL) {
+			X509_STORE_add_crl(store, crl);
+			X509_CRL_free(crl);
+		}
+		BIO_free(b);
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+		    X509_V_FLAG_CRL_CHECK_ALL);
+	}
 	ERR_clear_error();
 	X509_STORE_CTX_init(ctx, store, leaf, chain);
 	ok = X509_verify_cert(ctx) == 1;
@@ -89,6 +109,71 @@ verifies(const char *bundle, const char *pem)
 	X509_free(leaf);
 	sk_X509_pop_free(chain, X509_free);
 	return ok;
+}
+
+static int
+verifies(const char *bundle, const char *pem)
+{
+	return verifies_crl(bundle, pem, NULL);
+}
+
+/* Is serial listed on CRL (gen, root)? */
+static int
+crl_lists(struct fx *f, int64_t gen, int root, const char *serial)
+{
+	json_t *crl = NULL, *v;
+	size_t i;
+	int found = 0;
+
+	assert_int_equal(ca_crl(f->st, "t", gen, root, &crl), CUST_OK);
+	json_array_foreach(json_object_get(crl, "serials"), i, v)
+		found |= strcmp(json_string_value(v), serial) == 0;
+	json_decref(crl);
+	return found;
+}
+
+/* Every CRL as one PEM string (new). */
+static char *
+all_crls(struct fx *f)
+{
+	json_t *all = NULL, *one;
+	size_t i, len = 0;
+	char *pem = calloc(1, 1);
+
+	assert_int_equal(ca_crl_all(f->st, "t", &all), CUST_OK);
+	json_array_foreach(json_object_get(all, "crls"), i, one) {
+		const char *p = json_string_value(json_object_get(one, "pem"));
+		char *grown = realloc(pem, len + strlen(p) + 1);
+
+		assert_non_null(grown);
+		pem = grown;
+		memcpy(pem + len, p, strlen(p) + 1);
+		len += strlen(p);
+	}
+	json_decref(all);
+	return pem;
+}
+
+/* A member of a member of generation gen in ca show. */
+static const char *
+gen_member(json_t *show, int gen, const char *cert, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(
+	    json_array_get(json_object_get(show, "generations"),
+	    (size_t)gen - 1), cert), key));
+}
+
+/* The PEM of a certificate by serial (new string). */
+static char *
+cert_pem(struct fx *f, const char *serial)
+{
+	json_t *o = NULL;
+	char *pem;
+
+	assert_int_equal(ca_cert_show(f->st, serial, &o), CUST_OK);
+	pem = strdup(json_string_value(json_object_get(o, "certificate")));
+	json_decref(o);
+	return pem;
 }
 
 static void
@@ -187,7 +272,48 @@ test_rollover(void **state)
 	    "generations"), 0)), 2);
 	assert_true(verifies(json_string_value(json_object_get(b2, "pem")),
 	    json_string_value(json_object_get(c2, "chain"))));
-	assert_int_equal(ca_crl(f->st, "t", 1, 0, &resp), CUST_E_NOTFOUND);
+	/* Regression: the retired generation no longer chains to the new
+	 * root through the cross-certificate (revoked, on the new root's
+	 * published CRL), and what --force revoked is on a CRL that is still
+	 * served (the final one of generation 1). */
+	{
+		char *crls = all_crls(f), *down, *chain;
+		const char *cd_serial = gen_member(show, 2, "cross_down",
+		    "serial");
+
+		assert_string_equal(gen_member(show, 2, "cross_down",
+		    "status"), "revoked");
+		assert_string_equal(gen_member(show, 2, "cross_up", "status"),
+		    "revoked");
+		assert_true(crl_lists(f, 2, 1, cd_serial));
+		assert_true(crl_lists(f, 1, 1, gen_member(show, 2, "cross_up",
+		    "serial")));
+		assert_true(crl_lists(f, 1, 0, json_string_value(
+		    json_object_get(c1, "serial"))));
+		down = cert_pem(f, cd_serial);
+		assert_true(asprintf(&chain, "%s%s", json_string_value(
+		    json_object_get(c1, "chain")), down) > 0);
+		assert_false(verifies_crl(json_string_value(json_object_get(b2,
+		    "pem")), chain, crls));
+		/* The active generation still verifies with CRLs checked. */
+		assert_true(verifies_crl(json_string_value(json_object_get(b2,
+		    "pem")), json_string_value(json_object_get(c2, "chain")),
+		    crls));
+		free(chain);
+		free(down);
+		free(crls);
+	}
+	/* Its final CRL outlives the regular period: its keys are gone. */
+	assert_true(ct_count(f->st, "SELECT crl_next - strftime('%s','now') "
+	    "FROM ca_gen WHERE gen = 1") > 365 * 86400);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_key WHERE "
+	    "gen = 1"), 0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_key WHERE "
+	    "gen = 2"), 2);
+	/* Nothing of a retired generation can be revoked any more. */
+	assert_int_equal(ca_revoke(f->st, "t", gen_member(show, 1, "issuing",
+	    "serial"), "cACompromise", &resp), CUST_E_CONFLICT);
+	assert_non_null(strstr(cust_errmsg(), "retired"));
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
 	    "action IN ('ca.rotate', 'ca.activate', 'ca.retire') AND result = "
 	    "'ok'"), 3);
@@ -242,6 +368,248 @@ test_crl_refresh(void **state)
 	assert_int_equal(ca_crl(f->st, "t", 7, 0, &resp), CUST_E_NOTFOUND);
 }
 
+/* Regression: ca_show() read at most 16 generations, so the newest ones
+ * disappeared after 15 rotations. */
+static void
+test_show_all_generations(void **state)
+{
+	struct fx *f = *state;
+	json_t *show = NULL, *gens;
+
+	/* Twenty retired copies of generation 1 (as 2..21), then the active
+	 * one renumbered last. */
+	tu_sql(f->st, "WITH RECURSIVE k(n) AS (SELECT 2 UNION ALL SELECT n + 1 "
+	    "FROM k WHERE n < 21) INSERT INTO ca_gen(gen, state, key_type, "
+	    "digest, root_cert, issuing_cert, created) SELECT n, 'retired', "
+	    "key_type, digest, root_cert, issuing_cert, created FROM ca_gen, k "
+	    "WHERE gen = 1");
+	tu_sql(f->st, "UPDATE ca_gen SET gen = 22 WHERE gen = 1");
+	assert_int_equal(ca_show(f->st, &show), CUST_OK);
+	gens = json_object_get(show, "generations");
+	assert_int_equal(json_array_size(gens), 21);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(
+	    gens, 20), "generation")), 22);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    gens, 20), "state")), "active");
+	json_decref(show);
+}
+
+/* Regression: the issuing CA could be revoked (cACompromise) and went on
+ * issuing. Now nothing is issued under it (refused, audited) until a new
+ * generation is active. */
+static void
+test_issuing_revoked(void **state)
+{
+	struct fx *f = *state;
+	json_t *show = NULL, *resp = NULL;
+	long long refused;
+
+	assert_int_equal(ca_show(f->st, &show), CUST_OK);
+	assert_int_equal(ca_revoke(f->st, "t", gen_member(show, 1, "issuing",
+	    "serial"), "cACompromise", &resp), CUST_OK);
+	json_decref(resp);
+	assert_true(crl_lists(f, 1, 1, gen_member(show, 1, "issuing",
+	    "serial")));
+	refused = ct_count(f->st, "SELECT count(*) FROM audit WHERE result = "
+	    "'refused'");
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr, f->len, 0,
+	    &resp), CUST_E_CONFLICT);
+	assert_null(resp);
+	assert_non_null(strstr(cust_errmsg(), "ca rotate"));
+	assert_int_equal(ca_issue(f->st, "t", F1, NULL, 0, &resp),
+	    CUST_E_CONFLICT);
+	assert_int_equal(ca_console_add(f->st, "t", "ops", NULL, &resp),
+	    CUST_E_CONFLICT);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "result = 'refused' AND action IN ('cert.sign', 'cert.issue', "
+	    "'console.add')"), refused + 3);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind IN ('device', 'console')"), 0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM console"), 0);
+	/* The way out: a new generation. */
+	assert_int_equal(ca_rotate(f->st, "t", NULL, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_activate(f->st, "t", &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr, f->len, 0,
+	    &resp), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(resp,
+	    "generation")), 2);
+	json_decref(resp);
+	json_decref(show);
+}
+
+/* Regression: a file write failing after the commit of ca rotate
+ * --activate left the new generation active with its new service key
+ * lost. The files are now written before the commit: the activation is
+ * rolled back instead. */
+static void
+test_activate_files_first(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL, *show = NULL;
+	char *tls = util_path(f->dir, "tls"), *aside, *key;
+	struct stat sb;
+
+	assert_int_equal(ca_rotate(f->st, "t", NULL, &resp), CUST_OK);
+	json_decref(resp);
+	assert_true(asprintf(&aside, "%s.aside", tls) > 0);
+	assert_int_equal(rename(tls, aside), 0);
+	assert_int_equal(util_write_file(tls, "x\n", 2, 0644), CUST_OK);
+	assert_int_equal(ca_activate(f->st, "t", &resp), CUST_E_IO);
+	assert_null(resp);
+	assert_string_equal(state_of(f, 2, &show), "next");
+	assert_string_equal(state_of(f, 1, &show), "active");
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server' AND status = 'valid' AND gen = 1"), 1);
+	/* Nothing staged is left behind in the public directory. */
+	key = util_path(f->dir, "ca/bundle.pem.new");
+	assert_int_equal(stat(key, &sb), -1);
+	free(key);
+	assert_int_equal(unlink(tls), 0);
+	assert_int_equal(rename(aside, tls), 0);
+	assert_int_equal(ca_activate(f->st, "t", &resp), CUST_OK);
+	json_decref(resp);
+	assert_string_equal(state_of(f, 2, &show), "active");
+	/* The key on disk belongs to the certificate on disk. */
+	{
+		char *crt = util_path(f->dir, "tls/server.crt"), *pem = NULL;
+		char issuer[256];
+		size_t len = 0;
+		X509 *x;
+		EVP_PKEY *k;
+		BIO *b;
+
+		key = util_path(f->dir, "tls/server.key");
+		assert_int_equal(util_read_file(crt, 1 << 20, &pem, &len),
+		    CUST_OK);
+		x = ct_x509(pem);
+		free(pem);
+		assert_int_equal(util_read_file(key, 1 << 20, &pem, &len),
+		    CUST_OK);
+		b = BIO_new_mem_buf(pem, (int)len);
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+		assert_non_null(k);
+		assert_int_equal(X509_check_private_key(x, k), 1);
+		X509_NAME_oneline(X509_get_issuer_name(x), issuer,
+		    sizeof(issuer));
+		assert_non_null(strstr(issuer, "Issuing CA G2"));
+		BIO_free(b);
+		EVP_PKEY_free(k);
+		X509_free(x);
+		free(pem);
+		free(crt);
+		free(key);
+	}
+	json_decref(show);
+	free(aside);
+	free(tls);
+}
+
+/* The CN of the valid service certificate, or "" when it has none;
+ * *crit_out: its SAN is critical. */
+static void
+server_cn(struct cust_state *st, char *cn, size_t len, int *crit_out)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *p;
+	X509 *x;
+	int i;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(st->store), "SELECT der "
+	    "FROM cert WHERE kind = 'server' AND status = 'valid'", -1, &s,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	p = sqlite3_column_blob(s, 0);
+	x = d2i_X509(NULL, &p, sqlite3_column_bytes(s, 0));
+	sqlite3_finalize(s);
+	assert_non_null(x);
+	cn[0] = '\0';
+	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+	    (int)len);
+	i = X509_get_ext_by_NID(x, NID_subject_alt_name, -1);
+	assert_true(i >= 0);
+	*crit_out = X509_EXTENSION_get_critical(X509_get_ext(x, i));
+	X509_free(x);
+}
+
+/* Init a CA with server_names (a JSON array, consumed); the CN of its
+ * service certificate into cn and whether its SAN is critical. */
+static int
+init_names(json_t *names, char *cn, size_t len)
+{
+	struct cust_state *st;
+	json_t *opts, *resp = NULL;
+	char *dir = NULL;
+	int crit = 0;
+
+	st = tu_state_new(&dir);
+	opts = json_pack("{s:s, s:o}", "key_type", "ecdsa-p256",
+	    "server_names", names);
+	assert_int_equal(ca_init(st, opts, "t", &resp), CUST_OK);
+	json_decref(opts);
+	json_decref(resp);
+	server_cn(st, cn, len, &crit);
+	tu_state_free(st, dir);
+	return crit;
+}
+
+/* Regression: when the first server name was an IP address (or over 64
+ * characters) the service certificate got CN=localhost, a name its SAN
+ * did not hold. */
+static void
+test_server_names(void **state)
+{
+	char cn[128];
+
+	(void)state;
+	/* jansson's allocator first (tu_state_new() sets it too, later). */
+	assert_int_equal(cust_init(), CUST_OK);
+	assert_false(init_names(json_pack("[s, s, s]", "10.0.0.1",
+	    "custody.corp.example", "other.example"), cn, sizeof(cn)));
+	assert_string_equal(cn, "custody.corp.example");
+	/* Only addresses: no CN, and the SAN (which names the service) is
+	 * critical. */
+	assert_true(init_names(json_pack("[s, s]", "10.0.0.1", "::1"), cn,
+	    sizeof(cn)));
+	assert_string_equal(cn, "");
+}
+
+/* Regression: CRLs were only made again when read (ca crl) or by
+ * ca_crl_refresh(), which nothing called: every CA operation now runs it
+ * (cheaply: nothing is done unless one is due). */
+static void
+test_crl_refresh_on_use(void **state)
+{
+	struct fx *f = *state;
+	struct ops_ctx ctx;
+	json_t *req = json_object(), *resp = NULL;
+	long long n1, made0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.st = f->st;
+	ctx.actor = "t";
+	n1 = ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE gen = 1");
+	made0 = ct_count(f->st, "SELECT count(*) FROM audit WHERE action = "
+	    "'ca.crl'");
+	/* Nothing due: a listing changes nothing. */
+	assert_int_equal(ops_call(&ctx, "cert.list", req, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE "
+	    "gen = 1"), n1);
+	/* Due within the margin: any CA operation makes it again. */
+	tu_sql(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + 60");
+	assert_int_equal(ops_call(&ctx, "cert.list", req, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE "
+	    "gen = 1"), n1 + 1);
+	assert_true(ct_count(f->st, "SELECT crl_next - strftime('%s','now') "
+	    "FROM ca_gen WHERE gen = 1") > 6 * 86400);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'ca.crl'"), made0 + 1);
+	json_decref(req);
+}
+
 int
 main(void)
 {
@@ -251,6 +619,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl_refresh, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_show_all_generations,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issuing_revoked, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_activate_files_first,
+		    setup, teardown),
+		cmocka_unit_test(test_server_names),
+		cmocka_unit_test_setup_teardown(test_crl_refresh_on_use,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "ca.h"
 #include "err.h"
+#include "ops.h"
 #include "catest.h"
 
 #define F1 "amt1.corp.example"
@@ -439,6 +440,256 @@ test_console(void **state)
 	assert_int_equal(refusals(f), 3);
 }
 
+/* Regression: cert list --expiring stopped at the page size with "next"
+ * null and ignored --after. It pages on (not_after, id) now. */
+static void
+test_list_expiring_pages(void **state)
+{
+	struct fx *f = *state;
+	struct ca_list_filter lf;
+	json_t *resp = NULL, *seen = json_array(), *it;
+	long long prev_na = 0;
+	size_t i, pages = 0;
+	int days[5] = { 40, 10, 40, 20, 10 };
+
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1,
+		    days[i], &resp), CUST_OK);
+		json_decref(resp);
+	}
+	memset(&lf, 0, sizeof(lf));
+	lf.expiring_days = 100;
+	lf.limit = 2;
+	do {
+		assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+		json_array_foreach(json_object_get(resp, "items"), i, it)
+			json_array_append(seen, json_object_get(it, "id"));
+		lf.after_id = json_is_integer(json_object_get(resp, "next")) ?
+		    json_integer_value(json_object_get(resp, "next")) : 0;
+		pages++;
+		json_decref(resp);
+	} while (lf.after_id != 0 && pages < 10);
+	/* 5 certificates in pages of 2, each once, soonest first. */
+	assert_int_equal(json_array_size(seen), 5);
+	assert_int_equal(pages, 3);
+	json_array_foreach(seen, i, it) {
+		char sql[128];
+		size_t j;
+		long long na;
+
+		for (j = 0; j < i; j++)
+			assert_int_not_equal(json_integer_value(it),
+			    json_integer_value(json_array_get(seen, j)));
+		snprintf(sql, sizeof(sql), "SELECT not_after FROM cert WHERE "
+		    "id = %lld", (long long)json_integer_value(it));
+		na = ct_count(f->st, sql);
+		assert_true(na >= prev_na);
+		prev_na = na;
+	}
+	json_decref(seen);
+}
+
+/* Regression (ca_device_retire, for device removal): the certificates of
+ * a removed device stayed valid. */
+static void
+test_device_retire(void **state)
+{
+	struct fx *f = *state;
+	struct ca_list_filter lf;
+	json_t *a = NULL, *b = NULL, *c = NULL, *resp = NULL;
+	int64_t dev = 0;
+	size_t n = 9;
+	long long revoked0;
+
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0, &a),
+	    CUST_OK);
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0, &b),
+	    CUST_OK);
+	assert_int_equal(ca_sign_csr(f->st, "t", F2, f->csr2, f->len2, 0, &c),
+	    CUST_OK);
+	assert_int_equal(cred_device_find(f->st, F1, &dev), CUST_OK);
+	/* In the caller's transaction: rolled back with it. */
+	assert_int_equal(store_begin(f->st->store), CUST_OK);
+	assert_int_equal(ca_device_retire(f->st, "t", dev, F1, &n), CUST_OK);
+	assert_int_equal(n, 2);
+	assert_true(store_in_txn(f->st->store));
+	store_rollback(f->st->store);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "status = 'revoked'"), 0);
+	/* On its own. */
+	revoked0 = ct_count(f->st, "SELECT count(*) FROM audit WHERE action = "
+	    "'cert.revoke' AND result = 'ok'");
+	assert_int_equal(ca_device_retire(f->st, "t", dev, F1, &n), CUST_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.revoke' AND result = 'ok'"), revoked0 + 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "status = 'revoked' AND reason = 5 AND holder = '" F1 "'"), 2);
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "serials")), 2);
+	json_decref(resp);
+	/* Nothing left: 0, and the other device untouched. */
+	assert_int_equal(ca_device_retire(f->st, "t", dev, F1, &n), CUST_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "status = 'valid' AND holder = '" F2 "'"), 1);
+	/* A removed device's certificates can still be listed. */
+	assert_int_equal(cred_device_remove(f->st, "t", F1), CUST_OK);
+	memset(&lf, 0, sizeof(lf));
+	lf.expiring_days = -1;
+	lf.device = "AMT1.corp.example";
+	assert_int_equal(ca_cert_list(f->st, &lf, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 2);
+	json_decref(resp);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
+static void
+test_device_retire_without_ca(void **state)
+{
+	struct cust_state *st;
+	char *dir = NULL;
+	size_t n = 9;
+
+	(void)state;
+	st = tu_state_new(&dir);
+	assert_int_equal(ca_device_retire(st, "t", 1, F1, &n), CUST_OK);
+	assert_int_equal(n, 0);
+	tu_state_free(st, dir);
+}
+
+/* Regression: console names were case-sensitive, so Ops1, ops1 and OPS1
+ * could all be active at once. */
+static void
+test_console_case(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+
+	assert_int_equal(ca_console_add(f->st, "t", "Ops1", "ecdsa-p256",
+	    &resp), CUST_OK);
+	assert_string_equal(js(resp, "holder"), "ops1");
+	assert_string_equal(js(resp, "subject"), "CN=ops1");
+	json_decref(resp);
+	assert_int_equal(ca_console_add(f->st, "t", "ops1", NULL, &resp),
+	    CUST_E_EXISTS);
+	assert_int_equal(ca_console_add(f->st, "t", "OPS1", NULL, &resp),
+	    CUST_E_EXISTS);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM console"), 1);
+	assert_int_equal(ca_console_revoke(f->st, "t", "oPs1", NULL, &resp),
+	    CUST_OK);
+	assert_string_equal(js(resp, "name"), "ops1");
+	assert_int_equal(json_array_size(json_object_get(resp, "revoked")), 1);
+	json_decref(resp);
+}
+
+/* SQL that ran outside any transaction (trace hook). */
+static int outside;
+
+static int
+trace_outside(unsigned type, void *ctx, void *p, void *x)
+{
+	sqlite3 *db = ctx;
+	const char *sql = sqlite3_sql(p);
+
+	(void)type;
+	(void)x;
+	if (sqlite3_get_autocommit(db) && sql != NULL &&
+	    (strstr(sql, "FROM cert") != NULL ||
+	    strstr(sql, "FROM ca_csr") != NULL ||
+	    strstr(sql, "FROM ca_gen") != NULL ||
+	    strstr(sql, "FROM meta") != NULL))
+		outside++;
+	return 0;
+}
+
+/* Regression: cert renew read the last CSR, the newest certificate and
+ * the CA state before its transaction began. */
+static void
+test_renew_reads_in_txn(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = store_db(f->st->store);
+	json_t *resp = NULL;
+
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0,
+	    &resp), CUST_OK);
+	json_decref(resp);
+	outside = 0;
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, trace_outside, db);
+	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 1, 1, &resp),
+	    CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 0, 0, &resp),
+	    CUST_E_CONFLICT);
+	sqlite3_trace_v2(db, 0, NULL, NULL);
+	assert_int_equal(outside, 0);
+}
+
+/* Regression: a csr_der that is not base64, or a CSR over the bound in
+ * base64, was refused by the ops layer without an audit entry. */
+static void
+test_transport_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct ops_ctx ctx;
+	json_t *req, *resp = NULL;
+	long long r0 = refusals(f);
+	size_t blen = (CA_CSR_MAX + 1000) / 3 * 4 + 4, i;
+	char *big = malloc(blen + 1);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.st = f->st;
+	ctx.actor = "t";
+	req = json_pack("{s:s, s:s}", "fqdn", F1, "csr_der", "!!not base64!!");
+	assert_int_equal(ops_call(&ctx, "cert.sign", req, &resp),
+	    CUST_E_PARSE);
+	json_decref(req);
+	assert_int_equal(refusals(f), r0 + 1);
+	for (i = 0; i < blen; i++)
+		big[i] = 'A';
+	big[blen] = '\0';
+	req = json_pack("{s:s, s:s}", "fqdn", F1, "csr_der", big);
+	assert_int_equal(ops_call(&ctx, "cert.sign", req, &resp),
+	    CUST_E_TOOBIG);
+	assert_non_null(strstr(cust_errmsg(), "over the limit"));
+	json_decref(req);
+	assert_int_equal(refusals(f), r0 + 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "result = 'refused' AND object = '" F1 "' AND action = "
+	    "'cert.sign'"), 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'device'"), 0);
+	free(big);
+}
+
+/* Regression: an EC key with explicit parameters got through the checks
+ * and failed inside the transaction, unaudited. */
+static void
+test_explicit_curve_audited(void **state)
+{
+	struct fx *f = *state;
+	EVP_PKEY *k = ct_key("EC", 0, "P-256");
+	X509_REQ *req;
+	json_t *resp = NULL;
+	long long r0 = refusals(f);
+	size_t len;
+	char *pem;
+
+	assert_true(EVP_PKEY_set_utf8_string_param(k, "encoding",
+	    "explicit"));
+	req = ct_req(k, F1, NULL);
+	pem = ct_pem(req, &len);
+	assert_int_equal(ca_sign_csr(f->st, "t", F1, pem, len, 0, &resp),
+	    CUST_E_INVAL);
+	assert_int_equal(refusals(f), r0 + 1);
+	free(pem);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -453,6 +704,19 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_expiring_pages, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_device_retire, setup,
+		    teardown),
+		cmocka_unit_test(test_device_retire_without_ca),
+		cmocka_unit_test_setup_teardown(test_console_case, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_renew_reads_in_txn, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_transport_refusals, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_explicit_curve_audited,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,7 +82,7 @@ test_keys_sealed(void **state)
 }
 
 /* A signer that wraps the sealed one, counts sessions and can fail. */
-static int opens, closes, signs, fail_sign;
+static int opens, closes, signs, fail_sign, fail_open;
 
 static int
 w_keygen(struct cust_state *st, int64_t gen, const char *role,
@@ -94,8 +94,11 @@ w_keygen(struct cust_state *st, int64_t gen, const char *role,
 static int
 w_open(struct cust_state *st, int64_t gen, const char *role, void **sess)
 {
-	int r = ca_signer_sealed.open(st, gen, role, sess);
+	int r;
 
+	if (fail_open)
+		return cust_fail(CUST_E_UNAVAIL, "token not present");
+	r = ca_signer_sealed.open(st, gen, role, sess);
 	if (r == CUST_OK)
 		opens++;
 	return r;
@@ -125,7 +128,7 @@ w_close(void *sess)
 }
 
 static const struct ca_signer_ops wrapped = {
-	"wrapped", w_keygen, w_open, w_sign_cert, w_sign_crl, w_close
+	"wrapped", w_keygen, w_open, w_sign_cert, w_sign_crl, w_close, NULL
 };
 
 static void
@@ -176,6 +179,37 @@ test_replacement_signer(void **state)
 	ca_set_signer(NULL);
 }
 
+/* Regression: bulk refusals were audited inside the chunk's transaction,
+ * so a chunk that failed later (here: no signer session) took them back
+ * with it. */
+static void
+test_bulk_refusal_survives(void **state)
+{
+	struct fx *f = *state;
+	struct ca_bulk_item items[2] = {
+		{ "nope.corp.example", NULL, 0 },
+		{ FQDN, NULL, 0 },
+	};
+	json_t *resp = NULL;
+	size_t issued = 0;
+
+	items[0].csr = items[1].csr = f->csr;
+	items[0].len = items[1].len = f->len;
+	opens = closes = signs = fail_sign = 0;
+	fail_open = 1;
+	ca_set_signer(&wrapped);
+	assert_int_equal(ca_sign_bulk(f->st, "t", items, 2, 1, &resp,
+	    &issued), CUST_E_UNAVAIL);
+	assert_null(resp);
+	assert_int_equal(issued, 0);
+	assert_int_equal(ncerts(f), 0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.sign' AND result = 'refused' AND object = "
+	    "'nope.corp.example'"), 1);
+	fail_open = 0;
+	ca_set_signer(NULL);
+}
+
 int
 main(void)
 {
@@ -184,6 +218,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_replacement_signer, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_refusal_survives,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,9 +95,14 @@ test_options(void **state)
 	/* Renewal window inside the validity. */
 	assert_int_equal(ca_opt_set(o, "renew-days", "90"), CUST_E_INVAL);
 	json_object_del(o, "renew_days");
-	/* Issuing CA within the root. */
-	assert_int_equal(ca_opt_set(o, "issuing-days", "8000"), CUST_E_INVAL);
+	/* Issuing CA within the root: root-days is not given yet, so the
+	 * option itself is fine; the complete set is not. */
+	assert_int_equal(ca_opt_set(o, "issuing-days", "8000"), CUST_OK);
+	assert_int_equal(ca_opts_check(o), CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "cannot outlive the root"));
+	assert_int_equal(ca_opt_set(o, "root-days", "7000"), CUST_E_INVAL);
 	json_object_del(o, "issuing_days");
+	json_object_del(o, "root_days");
 	/* legacy-amt is RSA-2048/SHA-256 and cannot take another key type. */
 	assert_int_equal(ca_opt_set(o, "profile", "legacy-amt"), CUST_E_INVAL);
 	json_object_del(o, "key_type");
@@ -117,6 +122,100 @@ test_options(void **state)
 	assert_int_equal(c.root_pathlen, 2);
 	assert_int_equal(c.issuing_pathlen, 0);
 	ca_conf_clear(&c);
+}
+
+/* The verdict on a set of options (each "name=value") given in order. */
+static int
+opts_in_order(const char *const *v, size_t n)
+{
+	json_t *o = json_object();
+	size_t i;
+	int r = CUST_OK;
+
+	for (i = 0; i < n && r == CUST_OK; i++) {
+		char name[32];
+		const char *eq = strchr(v[i], '=');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - v[i]), v[i]);
+		r = ca_opt_set(o, name, eq + 1);
+	}
+	if (r == CUST_OK)
+		r = ca_opts_check(o);
+	json_decref(o);
+	return r;
+}
+
+/* Regression: ca_opt_set() checked the constraints between options
+ * against the defaults of options not given yet, so "--leaf-days 20
+ * --renew-days 10" was refused and "--renew-days 10 --leaf-days 20"
+ * accepted. */
+static void
+test_option_order(void **state)
+{
+	static const char *const a[] = { "leaf-days=20", "renew-days=10" };
+	static const char *const b[] = { "renew-days=10", "leaf-days=20" };
+	static const char *const c[] = { "key-type=ecdsa-p256",
+	    "profile=legacy-amt" };
+	static const char *const d[] = { "profile=legacy-amt",
+	    "key-type=ecdsa-p256" };
+	static const char *const e[] = { "issuing-days=100", "root-days=50" };
+	static const char *const f[] = { "root-days=50", "issuing-days=100" };
+	static const char *const g[] = { "leaf-days=20" };
+
+	(void)state;
+	assert_int_equal(opts_in_order(a, 2), CUST_OK);
+	assert_int_equal(opts_in_order(b, 2), CUST_OK);
+	assert_int_equal(opts_in_order(c, 2), CUST_E_INVAL);
+	assert_int_equal(opts_in_order(d, 2), CUST_E_INVAL);
+	assert_int_equal(opts_in_order(e, 2), CUST_E_INVAL);
+	assert_int_equal(opts_in_order(f, 2), CUST_E_INVAL);
+	/* Alone, leaf-days 20 is below the default renewal window (30):
+	 * accepted as an option, refused as a complete set. */
+	assert_int_equal(opts_in_order(g, 1), CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "renew-days (30) must be below "
+	    "leaf-days (20)"));
+}
+
+/* Regression: path lengths that break every chain through a
+ * cross-certificate (or every chain at all) were accepted. */
+static void
+test_pathlen(void **state)
+{
+	static const char *const ok1[] = { "root-pathlen=-1" };
+	static const char *const ok2[] = { "root-pathlen=2",
+	    "issuing-pathlen=-1" };
+	static const char *const ok3[] = { "issuing-pathlen=1",
+	    "root-pathlen=3" };
+	static const char *const ok4[] = { "root-pathlen=-1",
+	    "issuing-pathlen=5" };
+	static const char *const bad1[] = { "root-pathlen=1" };
+	static const char *const bad2[] = { "root-pathlen=0" };
+	static const char *const bad3[] = { "root-pathlen=3",
+	    "issuing-pathlen=2" };
+	json_t *o, *resp = NULL;
+	struct cust_state *st;
+	char *dir = NULL;
+
+	(void)state;
+	assert_int_equal(opts_in_order(ok1, 1), CUST_OK);
+	assert_int_equal(opts_in_order(ok2, 2), CUST_OK);
+	assert_int_equal(opts_in_order(ok3, 2), CUST_OK);
+	assert_int_equal(opts_in_order(ok4, 2), CUST_OK);
+	assert_int_equal(opts_in_order(bad1, 1), CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "at least 2"));
+	assert_int_equal(opts_in_order(bad2, 1), CUST_E_INVAL);
+	assert_int_equal(opts_in_order(bad3, 2), CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "at least 4"));
+	/* And the CA refuses to be made with them. (cust_init() in
+	 * tu_state_new() sets jansson's allocator: objects after it.) */
+	st = tu_state_new(&dir);
+	o = json_object();
+	json_object_set_new(o, "root_pathlen", json_integer(1));
+	json_object_set_new(o, "key_type", json_string("ecdsa-p256"));
+	assert_int_equal(ca_init(st, o, "t", &resp), CUST_E_INVAL);
+	assert_null(resp);
+	json_decref(o);
+	tu_state_free(st, dir);
 }
 
 static void
@@ -148,6 +247,8 @@ main(void)
 		cmocka_unit_test(test_serial_norm),
 		cmocka_unit_test(test_reasons),
 		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_option_order),
+		cmocka_unit_test(test_pathlen),
 		cmocka_unit_test(test_keytypes),
 	};
 
