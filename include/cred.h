@@ -79,7 +79,8 @@ int cred_device_add(struct cust_state *st, const char *actor,
     const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
 	__attribute__((warn_unused_result));
 
-/* Retire an active device; its secret history is kept. */
+/* Retire an active device; its secret history is kept. Joins an open store
+ * transaction, else runs in its own. */
 int cred_device_remove(struct cust_state *st, const char *actor,
     const char *fqdn) __attribute__((warn_unused_result));
 

@@ -2,10 +2,12 @@
 /* src/api/ops_device.c - device inventory operations. */
 #include <string.h>
 
+#include "ca.h"
 #include "cred.h"
 #include "err.h"
 #include "ops_int.h"
 #include "state.h"
+#include "store.h"
 
 static int
 pwlen_of(json_t *req, size_t *out)
@@ -87,17 +89,35 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return CUST_OK;
 }
 
+/*
+ * Retiring a device also revokes its certificates (cessationOfOperation)
+ * and republishes the CRLs, in the same transaction: a retired device must
+ * not keep a valid identity.
+ */
 static int
 op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
+	struct cust_state *st = ctx->st;
 	const char *fqdn;
+	size_t revoked = 0;
+	int64_t id;
 	int r;
 
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK)
 		return r;
-	if ((r = cred_device_remove(ctx->st, ctx->actor, fqdn)) != CUST_OK)
+	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:s}", "fqdn", fqdn, "state", "retired");
+	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK ||
+	    (r = ca_device_retire(st, ctx->actor, id, fqdn, &revoked)) !=
+	    CUST_OK ||
+	    (r = cred_device_remove(st, ctx->actor, fqdn)) != CUST_OK) {
+		store_rollback(st->store);
+		return r;
+	}
+	if ((r = store_commit(st->store)) != CUST_OK)
+		return r;
+	*resp = json_pack("{s:s, s:s, s:I}", "fqdn", fqdn, "state", "retired",
+	    "certificates_revoked", (json_int_t)revoked);
 	return CUST_OK;
 }
 

@@ -172,8 +172,9 @@ static void
 render_removed(struct cli *c, json_t *r)
 {
 	if (!c->quiet)
-		printf("%s retired (its secret history is kept)\n",
-		    cli_str(r, "fqdn"));
+		printf("%s retired (its secret history is kept; %lld "
+		    "certificates revoked)\n", cli_str(r, "fqdn"),
+		    cli_num(r, "certificates_revoked"));
 }
 
 static int

@@ -313,9 +313,9 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 {
 	sqlite3_stmt *s;
 	int64_t id;
-	int r;
+	int r, own = !store_in_txn(st->store);
 
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if (own && (r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		goto fail;
@@ -333,9 +333,10 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 	if ((r = audit_append(st->audit, actor, "device.remove", fqdn, "ok",
 	    "retired; secret history kept")) != CUST_OK)
 		goto fail;
-	return store_commit(st->store);
+	return own ? store_commit(st->store) : CUST_OK;
 fail:
-	store_rollback(st->store);
+	if (own)
+		store_rollback(st->store);
 	return r;
 }
 

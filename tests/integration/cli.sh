@@ -109,8 +109,15 @@ head -c 70000000 /dev/zero > "$TESTTMP/huge.csv"
 t_exit "oversized import refused" 2 c device import "$TESTTMP/huge.csv"
 t_grep "size named" "over the limit" "$TESTTMP/err"
 
-# Remove keeps history
+# Remove keeps history and revokes the device's certificates
+mkdir -p "$TESTTMP/h2"
+c cert issue host2.corp.example -o "$TESTTMP/h2" > /dev/null
+h2serial=$(openssl x509 -in "$TESTTMP/h2/host2.corp.example.crt" -noout -serial | cut -d= -f2)
 t_exit "remove" 0 c device remove host2.corp.example
+t_grep "remove reports the revoked certificate" "1 certificates revoked" "$TESTTMP/out"
+c ca crl --pem | openssl crl -noout -text > "$TESTTMP/crl.txt"
+t_grep "the removed device's certificate is on the CRL" "Serial Number: $h2serial" "$TESTTMP/crl.txt"
+t_grep "with reason cessationOfOperation" "Cessation Of Operation" "$TESTTMP/crl.txt"
 t_exit "removed device is gone" 4 c device show host2.corp.example
 t_check "history kept in the store" test "$(sqlite3 "$S/custody.db" "SELECT COUNT(*) FROM secret s JOIN device d ON d.id = s.device_id WHERE d.fqdn = 'host2.corp.example'")" -ge 2
 t_exit "re-add after remove" 0 c device add host2.corp.example
