@@ -179,6 +179,66 @@ test_refused_rsa_exponent(void **state)
 	EVP_PKEY_free(e3);
 }
 
+/* An RSA key whose modulus is base's times the prime f, with the private
+ * exponent that goes with it (so a CSR made with it verifies). */
+static EVP_PKEY *
+rsa_times(EVP_PKEY *base, unsigned long f)
+{
+	BIGNUM *p = NULL, *q = NULL, *n = BN_new(), *phi = BN_new();
+	BIGNUM *e = BN_new(), *d = BN_new();
+	BN_CTX *bc = BN_CTX_new();
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	OSSL_PARAM *params;
+	EVP_PKEY *k = NULL;
+
+	assert_true(EVP_PKEY_get_bn_param(base, "rsa-factor1", &p));
+	assert_true(EVP_PKEY_get_bn_param(base, "rsa-factor2", &q));
+	assert_true(BN_mul(n, p, q, bc) && BN_mul_word(n, f));
+	assert_true(BN_sub_word(p, 1) && BN_sub_word(q, 1));
+	assert_true(BN_mul(phi, p, q, bc) && BN_mul_word(phi, f - 1));
+	assert_true(BN_set_word(e, 65537));
+	assert_non_null(BN_mod_inverse(d, e, phi, bc));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "n", n));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "e", e));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "d", d));
+	params = OSSL_PARAM_BLD_to_param(bld);
+	assert_true(EVP_PKEY_fromdata_init(ctx) > 0);
+	assert_true(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) > 0);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	BN_CTX_free(bc);
+	BN_free(p);
+	BN_free(q);
+	BN_free(n);
+	BN_free(phi);
+	BN_free(e);
+	BN_free(d);
+	return k;
+}
+
+/* A modulus with a small prime factor (the last one checked, 743, and
+ * the first, 3) is refused. */
+static void
+test_refused_rsa_small_factor(void **state)
+{
+	unsigned long f[2] = { 743, 3 };
+	char want[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		EVP_PKEY *k = rsa_times(rsa2048, f[i]);
+		X509_REQ *req = ct_req(k, FQDN, NULL);
+
+		snprintf(want, sizeof(want), "has the factor %lu", f[i]);
+		expect(req, 0, FQDN, CUST_E_INVAL, want);
+		X509_REQ_free(req);
+		EVP_PKEY_free(k);
+	}
+}
+
 /* Regression: an EC key with explicit curve parameters (here P-256's,
  * which OpenSSL recognises as the named curve) passed the checks and only
  * failed later, inside the issuing transaction, unaudited. */
@@ -272,6 +332,7 @@ main(void)
 		cmocka_unit_test(test_refused_keys),
 		cmocka_unit_test(test_refused_rsa_exponent),
 		cmocka_unit_test(test_refused_explicit_curve),
+		cmocka_unit_test(test_refused_rsa_small_factor),
 		cmocka_unit_test(test_refused_names),
 		cmocka_unit_test(test_bad_encodings),
 	};
