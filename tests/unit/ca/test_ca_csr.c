@@ -121,28 +121,38 @@ test_refused_keys(void **state)
 	EVP_PKEY_free(ked);
 }
 
-/* An RSA key with the modulus of base and public exponent e; the private
- * exponent d makes it sign (e = 1: d = 1, m^1 = m). */
+/* An RSA key pair from n, e and d only (no CRT parameters). */
 static EVP_PKEY *
-rsa_with_e(EVP_PKEY *base, unsigned long e, unsigned long d)
+rsa_from(const BIGNUM *n, const BIGNUM *e, const BIGNUM *d)
 {
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	BIGNUM *n = NULL, *be = BN_new(), *bd = BN_new();
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
 	OSSL_PARAM *params;
 	EVP_PKEY *k = NULL;
 
-	assert_true(EVP_PKEY_get_bn_param(base, "n", &n));
-	assert_true(BN_set_word(be, e) && BN_set_word(bd, d));
 	assert_true(OSSL_PARAM_BLD_push_BN(bld, "n", n));
-	assert_true(OSSL_PARAM_BLD_push_BN(bld, "e", be));
-	assert_true(OSSL_PARAM_BLD_push_BN(bld, "d", bd));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "e", e));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, "d", d));
 	params = OSSL_PARAM_BLD_to_param(bld);
 	assert_true(EVP_PKEY_fromdata_init(ctx) > 0);
 	assert_true(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) > 0);
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
 	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
+
+/* An RSA key with the modulus of base and public exponent e; the private
+ * exponent d makes it sign (e = 1: d = 1, m^1 = m). */
+static EVP_PKEY *
+rsa_with_e(EVP_PKEY *base, unsigned long e, unsigned long d)
+{
+	BIGNUM *n = NULL, *be = BN_new(), *bd = BN_new();
+	EVP_PKEY *k;
+
+	assert_true(EVP_PKEY_get_bn_param(base, "n", &n));
+	assert_true(BN_set_word(be, e) && BN_set_word(bd, d));
+	k = rsa_from(n, be, bd);
 	BN_free(n);
 	BN_free(be);
 	BN_free(bd);
@@ -187,10 +197,7 @@ rsa_times(EVP_PKEY *base, unsigned long f)
 	BIGNUM *p = NULL, *q = NULL, *n = BN_new(), *phi = BN_new();
 	BIGNUM *e = BN_new(), *d = BN_new();
 	BN_CTX *bc = BN_CTX_new();
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-	OSSL_PARAM *params;
-	EVP_PKEY *k = NULL;
+	EVP_PKEY *k;
 
 	assert_true(EVP_PKEY_get_bn_param(base, "rsa-factor1", &p));
 	assert_true(EVP_PKEY_get_bn_param(base, "rsa-factor2", &q));
@@ -199,15 +206,7 @@ rsa_times(EVP_PKEY *base, unsigned long f)
 	assert_true(BN_mul(phi, p, q, bc) && BN_mul_word(phi, f - 1));
 	assert_true(BN_set_word(e, 65537));
 	assert_non_null(BN_mod_inverse(d, e, phi, bc));
-	assert_true(OSSL_PARAM_BLD_push_BN(bld, "n", n));
-	assert_true(OSSL_PARAM_BLD_push_BN(bld, "e", e));
-	assert_true(OSSL_PARAM_BLD_push_BN(bld, "d", d));
-	params = OSSL_PARAM_BLD_to_param(bld);
-	assert_true(EVP_PKEY_fromdata_init(ctx) > 0);
-	assert_true(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) > 0);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
+	k = rsa_from(n, e, d);
 	BN_CTX_free(bc);
 	BN_free(p);
 	BN_free(q);
