@@ -803,10 +803,11 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	if ((r = supersede_gen(st, actor, active->gen, 1, "ca-activate", &rs))
 	    != CUST_OK || (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
 		goto fail;
+	/* A refusal has rolled back already; rolling back again is a
+	 * no-op. */
 	if ((r = ca_issuer_open(st, actor, "ca.activate", obj, &is)) !=
-	    CUST_OK)
-		goto out;	/* refused, audited, rolled back */
-	if ((r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
+	    CUST_OK ||
+	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "generation %lld active, %lld "
 	    "previous", (long long)next->gen, (long long)active->gen);
