@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "audit.h"
+#include "ca.h"
 #include "cli.h"
 #include "err.h"
 #include "state.h"
@@ -38,6 +39,11 @@ cmd_init(struct cli *c, int argc, char **argv)
 		json_decref(caopts);
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
+	}
+	/* All option checks before anything is created or (--force) wiped. */
+	if ((r = ca_opts_check(caopts)) != CUST_OK) {
+		json_decref(caopts);
+		return cli_usage(cli_current(), "%s", cust_errmsg());
 	}
 	if ((r = state_init(c->state_dir, force, &c->st)) != CUST_OK) {
 		json_decref(caopts);

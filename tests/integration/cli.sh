@@ -131,6 +131,8 @@ t_check "audit holds no password" sh -c "! grep -F -f '$TESTTMP/pw.lst' '$TESTTM
 t_exit "audit list --object" 0 c audit list --object host1.corp.example
 t_exit "status" 0 c status
 t_exit "status --json" 0 c --json status
+t_exit "init --force with bad CA options refused" 2 c init --force --leaf-days 20
+t_check "and nothing was wiped" test "$(c --json device list | j 'len(d["devices"]) > 0')" = True
 t_exit "ca rotate makes a second generation" 0 c ca rotate
 t_check "generation 2 files exist" test -f "$S/ca/root-g2.pem"
 t_exit "init --force" 0 c init --force
