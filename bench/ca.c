@@ -38,26 +38,11 @@
 #include "state.h"
 #include "store.h"
 #include "util.h"
+#include "bench.h"
 
 #define NKEYS		8	/* distinct device keys the CSRs cycle through */
 #define SHELL_MAX	300
 #define REPS		3
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "bench/ca: %s: %s\n", what, cust_errmsg());
-	exit(1);
-}
 
 /* A PEM CSR for fqdn signed by key, as a new string. */
 static char *
@@ -78,7 +63,7 @@ make_csr(EVP_PKEY *key, const char *fqdn)
 	    !PEM_write_bio_X509_REQ(b, req) ||
 	    (len = BIO_get_mem_data(b, &data)) <= 0 ||
 	    (s = strndup(data, (size_t)len)) == NULL)
-		die("make CSR");
+		bench_die("bench/ca", "make CSR");
 	BIO_free(b);
 	X509_NAME_free(n);
 	X509_REQ_free(req);
@@ -123,10 +108,10 @@ evp_speed(void)
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
 	unsigned char msg[1200], sig[512];
 	size_t n = 0, slen;
-	double t0 = now(), t;
+	double t0 = bench_now(), t;
 
 	if (k == NULL)
-		die("keygen");
+		bench_die("bench/ca", "keygen");
 	memset(msg, 0x5a, sizeof(msg));
 	do {
 		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -135,10 +120,10 @@ evp_speed(void)
 		if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha384(),
 		    NULL, k) != 1 || EVP_DigestSign(ctx, sig, &slen, msg,
 		    sizeof(msg)) != 1)
-			die("EVP sign");
+			bench_die("bench/ca", "EVP sign");
 		EVP_MD_CTX_free(ctx);
 		n++;
-	} while ((t = now() - t0) < 2.0);
+	} while ((t = bench_now() - t0) < 2.0);
 	EVP_PKEY_free(k);
 	return (double)n / t;
 }
@@ -179,10 +164,10 @@ shell_loop(const char *dir, size_t m, int bare)
 		    "pass:bench -CAcreateserial -days 730 -sha384 -extfile "
 		    "ext.cnf -out crt$i.pem 2>/dev/null || exit 1; "
 		    "i=$((i + 1)); done", dir, m);
-	t0 = now();
+	t0 = bench_now();
 	if (system(cmd) != 0)
 		return 0;
-	return (double)m / (now() - t0);
+	return (double)m / (bench_now() - t0);
 }
 
 int
@@ -203,19 +188,19 @@ main(int argc, char **argv)
 
 	if (argc > 1) {
 		if (util_parse_long(argv[1], 1, 1000000, &v) != CUST_OK)
-			die("N");
+			bench_die("bench/ca", "N");
 		n = (size_t)v;
 	}
 	if (cust_init() != CUST_OK)
-		die("init");
+		bench_die("bench/ca", "init");
 	if (mkdtemp(tmpl) == NULL)
-		die("mkdtemp");
+		bench_die("bench/ca", "mkdtemp");
 	dir = util_path(tmpl, "state");
 	if (state_init(dir, 0, &st) != CUST_OK)
-		die("state_init");
+		bench_die("bench/ca", "state_init");
 	opts = json_pack("{s:s}", "key_type", "rsa3072");
 	if (ca_init(st, opts, "bench", &resp) != CUST_OK)
-		die("ca_init");
+		bench_die("bench/ca", "ca_init");
 	json_decref(opts);
 	json_decref(resp);
 
@@ -223,35 +208,35 @@ main(int argc, char **argv)
 	fqdn = calloc(n, sizeof(*fqdn));
 	csr = calloc(n, sizeof(*csr));
 	if (fqdn == NULL || csr == NULL)
-		die("calloc");
+		bench_die("bench/ca", "calloc");
 	for (i = 0; i < NKEYS; i++)
 		if ((keys[i] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
 		    (size_t)2048)) == NULL)
-			die("device keygen");
+			bench_die("bench/ca", "device keygen");
 	if (store_begin(st->store) != CUST_OK)
-		die("begin");
+		bench_die("bench/ca", "begin");
 	for (i = 0; i < n; i++) {
 		if (asprintf(&fqdn[i], "dev%07zu.fleet.example", i) == -1)
-			die("asprintf");
+			bench_die("bench/ca", "asprintf");
 		spec.fqdn = fqdn[i];
 		if (cred_device_add(st, "bench", &spec, CRED_PW_DEFAULT, NULL)
 		    != CUST_OK)
-			die("device add");
+			bench_die("bench/ca", "device add");
 		csr[i] = make_csr(keys[i % NKEYS], fqdn[i]);
 		if (i < SHELL_MAX) {
 			snprintf(path, sizeof(path), "%s/csr%zu.pem", tmpl, i);
 			if (util_write_file(path, csr[i], strlen(csr[i]), 0644)
 			    != CUST_OK)
-				die("write CSR");
+				bench_die("bench/ca", "write CSR");
 		}
 	}
 	if (store_commit(st->store) != CUST_OK)
-		die("commit");
+		bench_die("bench/ca", "commit");
 
 	/* Best of REPS runs each: the figures are rates of this code, not of
 	 * whatever else the machine runs meanwhile. */
 	if ((items = calloc(n, sizeof(*items))) == NULL)
-		die("calloc");
+		bench_die("bench/ca", "calloc");
 	for (i = 0; i < n; i++) {
 		items[i].fqdn = fqdn[i];
 		items[i].csr = csr[i];
@@ -260,26 +245,26 @@ main(int argc, char **argv)
 	single = bulk = bulk1 = 0;
 	for (rep = 0; rep < REPS; rep++) {
 		/* One transaction (and one unsealing) per certificate. */
-		t = now();
+		t = bench_now();
 		for (i = 0; i < n; i++) {
 			if (ca_sign_csr(st, "bench", fqdn[i], csr[i],
 			    strlen(csr[i]), 0, &resp) != CUST_OK)
-				die("ca_sign_csr");
+				bench_die("bench/ca", "ca_sign_csr");
 			json_decref(resp);
 		}
-		single = best(single, n, now() - t);
+		single = best(single, n, bench_now() - t);
 		/* Bulk: CA_BULK_CHUNK per transaction, on every CPU / one. */
-		t = now();
+		t = bench_now();
 		if (ca_sign_bulk(st, "bench", items, n, 0, &resp, &issued) !=
 		    CUST_OK || issued != n)
-			die("ca_sign_bulk");
-		bulk = best(bulk, n, now() - t);
+			bench_die("bench/ca", "ca_sign_bulk");
+		bulk = best(bulk, n, bench_now() - t);
 		json_decref(resp);
-		t = now();
+		t = bench_now();
 		if (ca_sign_bulk(st, "bench", items, n, 1, &resp, &issued) !=
 		    CUST_OK || issued != n)
-			die("ca_sign_bulk");
-		bulk1 = best(bulk1, n, now() - t);
+			bench_die("bench/ca", "ca_sign_bulk");
+		bulk1 = best(bulk1, n, bench_now() - t);
 		json_decref(resp);
 	}
 	free(items);

@@ -26,22 +26,7 @@
 #include "state.h"
 #include "store.h"
 #include "util.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "rotate: %s: %s\n", what, cust_errmsg());
-	exit(1);
-}
+#include "bench.h"
 
 /* Floor: N seals of a 24-byte value and N inserts (rows per device of
  * them) in one transaction, into a table without indexes. */
@@ -56,19 +41,19 @@ floor_run(const char *dir, struct seal *seal, size_t n, int rows)
 	size_t i;
 
 	if (store_open(path, STORE_CREATE, &st) != CUST_OK)
-		die("floor store");
+		bench_die("rotate", "floor store");
 	if (store_exec(st, "CREATE TABLE f(id INTEGER PRIMARY KEY, "
 	    "device_id INTEGER, kind TEXT, version INTEGER, state TEXT, "
 	    "sealed BLOB, created INTEGER, changed INTEGER)") != CUST_OK)
-		die("floor table");
+		bench_die("rotate", "floor table");
 	randombytes_buf(pt, sizeof(pt));
-	t0 = now();
+	t0 = bench_now();
 	if (store_begin(st) != CUST_OK)
-		die("floor begin");
+		bench_die("rotate", "floor begin");
 	for (i = 0; i < n; i++) {
 		if (seal_encrypt_buf(seal, pt, sizeof(pt), "ad", 2, ct) !=
 		    CUST_OK)
-			die("floor seal");
+			bench_die("rotate", "floor seal");
 		s = store_stmt(st, "INSERT INTO f(device_id, kind, version, "
 		    "state, sealed, created, changed) VALUES (?,?,?,?,?,?,?)");
 		sqlite3_bind_int64(s, 1, (sqlite3_int64)i);
@@ -79,14 +64,14 @@ floor_run(const char *dir, struct seal *seal, size_t n, int rows)
 		sqlite3_bind_int64(s, 6, 1);
 		sqlite3_bind_int64(s, 7, 1);
 		if (store_step_done(st, s, "floor insert") != CUST_OK)
-			die("floor insert");
+			bench_die("rotate", "floor insert");
 		if (rows > 1 && store_step_done(st, s, "floor insert") !=
 		    CUST_OK)	/* same bindings: a second row */
-			die("floor insert");
+			bench_die("rotate", "floor insert");
 	}
 	if (store_commit(st) != CUST_OK)
-		die("floor commit");
-	t0 = now() - t0;
+		bench_die("rotate", "floor commit");
+	t0 = bench_now() - t0;
 	store_close(st);
 	free(path);
 	return t0;
@@ -107,38 +92,38 @@ main(int argc, char **argv)
 
 	if (argc > 1) {
 		if (util_parse_long(argv[1], 1, 10000000, &v) != CUST_OK)
-			die("N");
+			bench_die("rotate", "N");
 		n = (size_t)v;
 	}
 	if (cust_init() != CUST_OK)
-		die("init");
+		bench_die("rotate", "init");
 	if (mkdtemp(tmpl) == NULL)
-		die("mkdtemp");
+		bench_die("rotate", "mkdtemp");
 	dir = util_path(tmpl, "state");
 	if (state_init(dir, 0, &st) != CUST_OK)
-		die("state_init");
+		bench_die("rotate", "state_init");
 
-	t_setup = now();
+	t_setup = bench_now();
 	if (store_begin(st->store) != CUST_OK)
-		die("begin");
+		bench_die("rotate", "begin");
 	for (i = 0; i < n; i++) {
 		snprintf(fqdn, sizeof(fqdn), "dev%07zu.fleet.example", i);
 		spec.fqdn = fqdn;
 		if (cred_device_add(st, "bench", &spec, CRED_PW_DEFAULT, NULL)
 		    != CUST_OK)
-			die("device add");
+			bench_die("rotate", "device add");
 	}
 	if (store_commit(st->store) != CUST_OK)
-		die("commit");
-	t_setup = now() - t_setup;
+		bench_die("rotate", "commit");
+	t_setup = bench_now() - t_setup;
 	if (cred_select(st, NULL, 0, NULL, 1, &ids, &nids) != CUST_OK)
-		die("select");
+		bench_die("rotate", "select");
 
-	t_rot = now();
+	t_rot = bench_now();
 	if (cred_rotate(st, "bench", ids, nids, "admin", CRED_PW_DEFAULT, 0, 0,
 	    NULL, NULL, &res) != CUST_OK)
-		die("rotate");
-	t_rot = now() - t_rot;
+		bench_die("rotate", "rotate");
+	t_rot = bench_now() - t_rot;
 	if (res.rotated != n) {
 		fprintf(stderr, "rotate: %zu of %zu rotated\n", res.rotated, n);
 		return 1;
