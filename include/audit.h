@@ -48,7 +48,7 @@ void audit_note(struct audit *a, const char *actor, const char *action,
 
 /* Call fn for each entry with seq > after (at most limit; 0 = all), newest
  * last. Strings are borrowed for the duration of the call. fn returns
- * non-zero to stop. */
+ * non-zero to stop; a negative value (a CUST_E_* code) is returned. */
 int audit_list(struct audit *a, int64_t after, int64_t limit,
     const char *object, int (*fn)(void *arg, const struct audit_entry *e),
     void *arg) __attribute__((warn_unused_result));

@@ -37,6 +37,9 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 /* Transactions. store_begin() takes the write lock (BEGIN IMMEDIATE).
  * Nesting is not supported: store_in_txn() tells whether one is open. */
 int store_begin(struct store *st) __attribute__((warn_unused_result));
+/* A read transaction (BEGIN DEFERRED): several reads see one snapshot.
+ * End it with store_commit() or store_rollback(). */
+int store_begin_read(struct store *st) __attribute__((warn_unused_result));
 int store_commit(struct store *st) __attribute__((warn_unused_result));
 void store_rollback(struct store *st);
 int store_in_txn(struct store *st);

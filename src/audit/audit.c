@@ -6,7 +6,11 @@
  *   detail
  * with K_audit derived from the data key, so the chain cannot be rebuilt by
  * someone who can write the database but does not hold the master key. The
- * head (last seq and hash) is kept in meta so truncating the tail is caught.
+ * head (last seq and hash, MAC'd with the same key) is kept in meta so that
+ * cutting the tail or wiping the log is caught; an append refuses to chain
+ * onto a log that does not end where its head says (fail closed). Rolling
+ * the whole database back to an older copy is not caught: that needs state
+ * outside the database.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 
 #define HASHLEN 32
 #define HEAD_KEY "audit.head"
+#define HEADLEN (8 + 2 * HASHLEN)	/* seq, hash, MAC */
 
 struct audit {
 	struct store *st;
@@ -105,18 +110,87 @@ entry_hash(struct audit *a, const unsigned char prev[HASHLEN],
 	sodium_memzero(&h, sizeof(h));
 }
 
+/* head = seq (8, big-endian) || hash || MAC(key, "head" || seq || hash) */
+static void
+make_head(struct audit *a, int64_t seq, const unsigned char hash[HASHLEN],
+    unsigned char head[HEADLEN])
+{
+	crypto_generichash_state h;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		head[i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+	memcpy(head + 8, hash, HASHLEN);
+	crypto_generichash_init(&h, seal_secret_data(a->key),
+	    seal_secret_len(a->key), HASHLEN);
+	crypto_generichash_update(&h, (const unsigned char *)"head", 4);
+	crypto_generichash_update(&h, head, 8 + HASHLEN);
+	crypto_generichash_final(&h, head + 8 + HASHLEN, HASHLEN);
+	sodium_memzero(&h, sizeof(h));
+}
+
+/* Read and authenticate the head: CUST_OK with *seq_out and hash_out,
+ * CUST_E_NOTFOUND when there is none, CUST_E_VIOLATION when forged. */
+static int
+read_head(struct audit *a, int64_t *seq_out, unsigned char hash_out[HASHLEN])
+{
+	unsigned char *v = NULL, want[HEADLEN];
+	size_t len = 0;
+	int64_t seq = 0;
+	int r, i;
+
+	if ((r = store_meta_get(a->st, HEAD_KEY, &v, &len)) != CUST_OK)
+		return r;
+	if (len != HEADLEN) {
+		free(v);
+		return cust_fail(CUST_E_VIOLATION, "the audit head record is "
+		    "damaged");
+	}
+	for (i = 0; i < 8; i++)
+		seq = (int64_t)((uint64_t)seq << 8 | v[i]);
+	make_head(a, seq, v + 8, want);
+	r = sodium_memcmp(want, v, HEADLEN) == 0 ? CUST_OK :
+	    cust_fail(CUST_E_VIOLATION, "the audit head record was forged "
+	    "(its MAC does not match)");
+	*seq_out = seq;
+	memcpy(hash_out, v + 8, HASHLEN);
+	free(v);
+	return r;
+}
+
 /* Commit hook: record the head (last seq and hash) of this transaction. */
 static int
 write_head(void *arg)
 {
 	struct audit *a = arg;
-	unsigned char head[8 + HASHLEN];
-	int i;
+	unsigned char head[HEADLEN];
 
-	for (i = 0; i < 8; i++)
-		head[i] = (unsigned char)((uint64_t)a->last_seq >> (56 - 8 * i));
-	memcpy(head + 8, a->last_hash, HASHLEN);
+	make_head(a, a->last_seq, a->last_hash, head);
 	return store_meta_set(a->st, HEAD_KEY, head, sizeof(head));
+}
+
+/*
+ * Before chaining onto the log, make sure it ends where its head says: an
+ * entry removed from the end (with or without a rewritten head) must not be
+ * papered over by the next append.
+ */
+static int
+check_tail(struct audit *a, int64_t last_seq, const unsigned char *last_hash)
+{
+	unsigned char hh[HASHLEN];
+	int64_t hs = 0;
+	int r = read_head(a, &hs, hh);
+
+	if (r == CUST_E_NOTFOUND && last_seq == 0)
+		return CUST_OK;		/* a new log */
+	if (r == CUST_E_NOTFOUND || r == CUST_E_VIOLATION ||
+	    (r == CUST_OK && (hs != last_seq ||
+	    sodium_memcmp(hh, last_hash, HASHLEN) != 0)))
+		return cust_fail(CUST_E_DB, "the audit log does not end where "
+		    "its head record says (entries were removed or altered): "
+		    "custody will not add to it; run 'custodyctl audit "
+		    "verify'");
+	return r;
 }
 
 static int
@@ -149,6 +223,8 @@ append_locked(struct audit *a, const struct audit_entry *in)
 			return rc;
 		}
 		sqlite3_reset(s);
+		if ((rc = check_tail(a, e.seq - 1, prev)) != CUST_OK)
+			return rc;
 	}
 	entry_hash(a, prev, &e, hash);
 	s = store_stmt(a->st, "INSERT INTO audit(seq, time, actor, action, "
@@ -249,11 +325,15 @@ audit_list(struct audit *a, int64_t after, int64_t limit, const char *object,
 	sqlite3_bind_int64(s, 2, after);
 	sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int cb;
+
 		row_entry(s, &e);
-		if (fn(arg, &e) != 0)
-			break;
+		if ((cb = fn(arg, &e)) != 0) {
+			sqlite3_reset(s);
+			return cb < 0 ? cb : CUST_OK;
+		}
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE) {
 		rc = store_err(a->st, "cannot read the audit log");
 		sqlite3_reset(s);
 		return rc;
@@ -265,9 +345,8 @@ audit_list(struct audit *a, int64_t after, int64_t limit, const char *object,
 int
 audit_verify(struct audit *a, int64_t *bad_seq_out, int64_t *count_out)
 {
-	unsigned char prev[HASHLEN] = { 0 }, calc[HASHLEN];
-	unsigned char *head = NULL;
-	size_t headlen = 0;
+	unsigned char prev[HASHLEN] = { 0 }, calc[HASHLEN], hh[HASHLEN];
+	int64_t hs = 0;
 	struct audit_entry e;
 	sqlite3_stmt *s;
 	int64_t expect = 1, n = 0, bad = 0;
@@ -275,10 +354,16 @@ audit_verify(struct audit *a, int64_t *bad_seq_out, int64_t *count_out)
 
 	*bad_seq_out = 0;
 	*count_out = 0;
+	/* One snapshot for the chain and its head: an append committed in
+	 * between must not look like tampering. */
+	if ((r = store_begin_read(a->st)) != CUST_OK)
+		return r;
 	s = store_stmt(a->st, "SELECT seq, time, actor, action, object, "
 	    "result, detail, prev, hash FROM audit ORDER BY seq");
-	if (s == NULL)
+	if (s == NULL) {
+		store_rollback(a->st);
 		return CUST_E_DB;
+	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		row_entry(s, &e);
 		n++;
@@ -317,29 +402,24 @@ audit_verify(struct audit *a, int64_t *bad_seq_out, int64_t *count_out)
 	sqlite3_reset(s);
 	if (r != CUST_OK)
 		goto out;
-	rc = store_meta_get(a->st, HEAD_KEY, &head, &headlen);
-	if (rc == CUST_E_NOTFOUND && n == 0)
-		goto out;
-	if (rc != CUST_OK) {
-		r = rc == CUST_E_NOTFOUND ? cust_fail(CUST_E_VIOLATION,
-		    "the audit head record is missing") : rc;
-		bad = n + 1;
-		goto out;
-	}
-	if (headlen != 8 + HASHLEN || sodium_memcmp(head + 8, prev, HASHLEN)
-	    != 0) {
-		int64_t hs = 0;
-		int i;
-
-		for (i = 0; i < 8 && headlen >= 8; i++)
-			hs = (int64_t)((uint64_t)hs << 8 | head[i]);
-		bad = n + 1;
+	rc = read_head(a, &hs, hh);
+	bad = n + 1;
+	if (rc == CUST_E_NOTFOUND) {
+		r = cust_fail(CUST_E_VIOLATION, n == 0 ? "the audit log is "
+		    "empty and has no head record: it was wiped (a custody "
+		    "state always has entries)" : "the audit head record is "
+		    "missing");
+	} else if (rc != CUST_OK) {
+		r = rc;
+	} else if (hs != n || sodium_memcmp(hh, prev, HASHLEN) != 0) {
 		r = cust_fail(CUST_E_VIOLATION, "the audit log ends at entry "
 		    "%lld but its head records entry %lld: entries at the end "
 		    "were deleted or replaced", (long long)n, (long long)hs);
+	} else {
+		bad = 0;
 	}
 out:
-	free(head);
+	store_rollback(a->st);	/* end the read transaction */
 	*bad_seq_out = bad;
 	*count_out = n;
 	return r;

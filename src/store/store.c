@@ -2,6 +2,8 @@
 /* src/store/store.c - SQLite store: open, checks, migrations, statements. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,7 +46,7 @@ store_err(struct store *st, const char *what)
 		return cust_fail(CUST_E_CONFLICT, "%s: %s", what, msg);
 	case SQLITE_FULL:
 		return cust_fail(CUST_E_IO, "%s: the disk is full (%s); "
-		    "nothing was changed", what, msg);
+		    "this transaction was not committed", what, msg);
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
 	case SQLITE_PERM:
@@ -69,13 +71,18 @@ store_err(struct store *st, const char *what)
 /*
  * SQLite reads a truncated file as if the missing pages were absent and
  * may answer a query with fewer rows instead of an error. Compare the
- * size recorded in the header with the file's real size first.
+ * size recorded in the header with the file's real size first. Not while
+ * a WAL holds frames: a checkpoint writes page 1 (with the new size)
+ * before the pages that grow the file, and a checkpoint cut short by a
+ * crash is finished from the WAL at open; the header alone says nothing
+ * then.
  */
 static int
 check_header(const char *path)
 {
 	unsigned char h[100];
-	struct stat sb;
+	char wal[PATH_MAX];
+	struct stat sb, wsb;
 	uint32_t pgsz, npages, change, valid;
 	ssize_t n;
 	int fd;
@@ -105,6 +112,9 @@ check_header(const char *path)
 	if (pgsz < 512 || (pgsz & (pgsz - 1)) != 0)
 		return cust_fail(CUST_E_DB, "store %s is damaged (bad page "
 		    "size)", path);
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) < sizeof(wal) &&
+	    stat(wal, &wsb) == 0 && wsb.st_size > 0)
+		return CUST_OK;
 	if (change == valid && npages > 0 &&
 	    (uint64_t)sb.st_size < (uint64_t)npages * pgsz)
 		return cust_fail(CUST_E_DB, "store %s is truncated (%lld "
@@ -273,18 +283,29 @@ store_stmt(struct store *st, const char *sql)
 	return s;
 }
 
-int
-store_begin(struct store *st)
+static int
+begin(struct store *st, const char *sql)
 {
 	if (st->in_txn)
 		return cust_fail(CUST_E_INTERNAL, "nested transaction");
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return store_err(st, "cannot start a transaction");
 	st->in_txn = 1;
 	st->txn_id++;
 	st->nhooks = 0;
 	return CUST_OK;
+}
+
+int
+store_begin(struct store *st)
+{
+	return begin(st, "BEGIN IMMEDIATE");
+}
+
+int
+store_begin_read(struct store *st)
+{
+	return begin(st, "BEGIN DEFERRED");
 }
 
 uint64_t

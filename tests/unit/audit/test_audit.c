@@ -132,6 +132,47 @@ test_tail_cut(void **state)
 	assert_non_null(strstr(cust_errmsg(), "at the end"));
 }
 
+/* Cut the tail and point the head at the new last entry: the head is
+ * MAC'd, so the rewritten head is refused. */
+static void
+test_tail_cut_head_rewritten(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6;"
+	    "UPDATE meta SET value = (SELECT x'0000000000000005' || hash || "
+	    "substr(value, 41) FROM audit WHERE seq = 5) "
+	    "WHERE key = 'audit.head'");
+	verify(f, CUST_E_VIOLATION);
+	assert_non_null(strstr(cust_errmsg(), "forged"));
+}
+
+/* Wiping the whole log and its head is not "intact: 0 entries". */
+static void
+test_wiped(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "DELETE FROM audit; DELETE FROM meta WHERE key = "
+	    "'audit.head'");
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 1);
+	assert_non_null(strstr(cust_errmsg(), "wiped"));
+}
+
+/* After the tail was cut, the next append refuses to chain onto it (the
+ * log would otherwise heal itself and hide the cut). */
+static void
+test_append_after_cut(void **state)
+{
+	struct fx *f = *state;
+
+	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6");
+	assert_int_equal(audit_append(f->st->audit, "t", "password.show",
+	    "x.example.org", "ok", NULL), CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "does not end where"));
+	assert_int_equal(verify(f, CUST_E_VIOLATION), 6);
+}
+
 /* Without the key, recomputing an unkeyed hash does not help: copy entry
  * 2's hash fields onto a forged entry 2. */
 static void
@@ -200,7 +241,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_intact), T(test_modified), T(test_modified_time),
 		T(test_deleted), T(test_deleted_renumbered), T(test_reordered),
-		T(test_tail_cut), T(test_forged), T(test_list),
+		T(test_tail_cut), T(test_tail_cut_head_rewritten),
+		T(test_wiped), T(test_append_after_cut), T(test_forged),
+		T(test_list),
 		cmocka_unit_test(test_append_only),
 	};
 
