@@ -54,7 +54,8 @@ int cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
 	__attribute__((warn_unused_result));
 
 /* Call fn for every active device (with tag, when tag is not NULL) in FQDN
- * order; dev is borrowed for the call. fn returns non-zero to stop. */
+ * order; dev is borrowed for the call. fn returns non-zero to stop; a
+ * negative value (a CUST_E_* code) is returned as the error. */
 int cred_device_each(struct cust_state *st, const char *tag,
     int (*fn)(void *arg, json_t *dev), void *arg)
 	__attribute__((warn_unused_result));

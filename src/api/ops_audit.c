@@ -20,7 +20,10 @@ add_entry(void *arg, const struct audit_entry *e)
 	    (json_int_t)e->seq, "time", tbuf, "actor", e->actor, "action",
 	    e->action, "object", e->object, "result", e->result, "detail",
 	    e->detail);
-	return o == NULL || json_array_append_new(arg, o) != 0;
+	/* A short list must never look complete. */
+	if (o == NULL || json_array_append_new(arg, o) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return 0;
 }
 
 static int

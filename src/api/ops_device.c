@@ -42,10 +42,13 @@ op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return cred_device_get(ctx->st, spec.fqdn, resp);
 }
 
+/* A short list must never look complete: a failed append is an error. */
 static int
 collect(void *arg, json_t *dev)
 {
-	return json_array_append(arg, dev) == 0 ? 0 : 1;
+	if (json_array_append(arg, dev) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return 0;
 }
 
 static int
@@ -59,7 +62,8 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = cred_device_each(ctx->st, tag, collect, arr)) != CUST_OK) {
+	r = cred_device_each(ctx->st, tag, collect, arr);
+	if (r != CUST_OK) {
 		json_decref(arr);
 		return r;
 	}

@@ -99,6 +99,10 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = cred_select(ctx->st, fqdns, nf, tag, all, &ids, &n)) !=
 	    CUST_OK)
 		goto out;
+	if (tag != NULL && n == 0) {	/* a typo must not look like success */
+		r = cust_fail(CUST_E_NOTFOUND, "no device has tag '%s'", tag);
+		goto out;
+	}
 	r = cred_rotate(ctx->st, ctx->actor, ids, n, kind ? kind : "admin",
 	    (size_t)len, replace, items, ctx->progress, ctx->progress_arg,
 	    &res);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "err.h"
 #include "ops.h"
@@ -30,6 +32,7 @@ static const struct cli_cmd *const tables[] = {
 };
 
 static const struct cli_cmd *current;
+static char outbuf[8192];
 
 const struct cli_cmd *
 cli_current(void)
@@ -191,6 +194,10 @@ main(int argc, char **argv)
 	char actor[128];
 	int ch, rc;
 
+	/* stdout gets a buffer of ours, wiped at exit: passwords printed by
+	 * 'password show' must not linger in libc's buffer. */
+	setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF,
+	    sizeof(outbuf));
 	if (cust_init() != CUST_OK) {
 		fprintf(stderr, "custodyctl: %s\n", cust_errmsg());
 		return CUST_EXIT_UNAVAIL;
@@ -258,6 +265,7 @@ main(int argc, char **argv)
 		if (rc == 0)
 			rc = CUST_EXIT_FAIL;
 	}
+	sodium_memzero(outbuf, sizeof(outbuf));
 	return rc;
 }
 

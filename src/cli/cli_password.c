@@ -126,8 +126,9 @@ render_rotate(struct cli *c, json_t *r)
 			    cli_str(it, "kind"), cli_num(it, "version"));
 	}
 	if (!c->quiet)
-		printf("%lld rotated (pending), %lld refused, %lld gone, of "
-		    "%lld selected\n", cli_num(r, "rotated"), cli_num(r, "refused"),
+		printf("%lld secrets rotated (pending), %lld refused, %lld on "
+		    "devices gone; %lld devices selected\n",
+		    cli_num(r, "rotated"), cli_num(r, "refused"),
 		    cli_num(r, "missing"), cli_num(r, "selected"));
 }
 

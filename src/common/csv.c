@@ -11,7 +11,7 @@
 struct rec {
 	char *buf;			/* all fields, NUL-separated */
 	size_t len, cap;
-	size_t start[CSV_MAX_FIELDS];
+	size_t start[CSV_MAX_FIELDS + 1];
 	size_t n;
 };
 
@@ -29,9 +29,9 @@ static int
 end_field(struct rec *r, size_t line)
 {
 	r->buf[r->len++] = '\0';
-	if (r->n + 1 >= CSV_MAX_FIELDS)
+	if (r->n >= CSV_MAX_FIELDS)
 		return cust_fail(CUST_E_PARSE, "line %zu: more than %d fields",
-		    line, CSV_MAX_FIELDS - 1);
+		    line, CSV_MAX_FIELDS);
 	r->n++;
 	r->start[r->n] = r->len;
 	return CUST_OK;
@@ -56,7 +56,7 @@ csv_parse(const char *buf, size_t len,
 	int ret = CUST_OK, inq, quoted, empty;
 
 	/* Each field is at most CSV_MAX_FIELD bytes plus a NUL. */
-	r.cap = (size_t)CSV_MAX_FIELDS * (CSV_MAX_FIELD + 1);
+	r.cap = (size_t)(CSV_MAX_FIELDS + 1) * (CSV_MAX_FIELD + 1);
 	if ((r.buf = malloc(r.cap)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
@@ -93,6 +93,16 @@ csv_parse(const char *buf, size_t len,
 					if ((ret = put(&r, c, line)) != CUST_OK)
 						goto out;
 					continue;
+				}
+				if (c == '\r' && (i + 1 == len ||
+				    buf[i + 1] != '\n')) {
+					/* CR ends a line only as CRLF: a lone
+					 * one would make line numbers lie. */
+					ret = cust_fail(CUST_E_PARSE, "line %zu: "
+					    "carriage return without a line feed "
+					    "(quote the field, or use LF or CRLF "
+					    "line ends)", line);
+					goto out;
 				}
 				if (c == ',' || c == '\n' || c == '\r')
 					break;

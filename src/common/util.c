@@ -63,6 +63,8 @@ cust_init(void)
 	/* No core dumps and no ptrace attach: secrets live in this process. */
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Everything custody creates (store, WAL, keys) is for its user. */
+	(void)umask(077);
 	/*
 	 * The internal ChaCha20 generator, seeded from getrandom(), makes
 	 * randombytes_uniform() a userspace call instead of a syscall per
@@ -167,6 +169,24 @@ out:
 	return r;
 }
 
+/* The directory holding path, opened for fsync; -1 on failure. */
+static int
+open_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (slash == NULL)
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int
 util_write_file(const char *path, const void *buf, size_t len, unsigned mode)
 {
@@ -202,6 +222,12 @@ util_write_file(const char *path, const void *buf, size_t len, unsigned mode)
 	fd = -1;
 	if (rename(tmp, path) == -1)
 		goto fail;
+	/* Make the rename itself durable: a key file whose rename is lost
+	 * in a power cut would leave the store sealed for good. */
+	if ((fd = open_parent(path)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
 	return CUST_OK;
 fail:
 	r = cust_fail(CUST_E_IO, "cannot write %s: %s", path, strerror(errno));

@@ -11,10 +11,18 @@ struct cust_state;
 struct seal_secret;
 
 /* Seal pw[0..len) and insert it as (device, kind, version, state). In the
- * caller's transaction. */
+ * caller's transaction. fqdn is the device's stored (lowercase) name. */
 int cred_secret_put(struct cust_state *st, int64_t device_id,
-    const char *kind, int64_t version, const char *state,
+    const char *fqdn, const char *kind, int64_t version, const char *state,
     const unsigned char *pw, size_t len, int64_t now);
+
+/* Associated data of a sealed secret: binds it to the device row, the
+ * device's name, the kind and the version, so a value moved to another
+ * row, or a device renamed in the database, does not open. Writes into
+ * buf (CRED_AD_MAX bytes); returns the length, 0 when it does not fit. */
+#define CRED_AD_MAX 384
+size_t cred_secret_ad(char *buf, int64_t device_id, const char *fqdn,
+    const char *kind, int64_t version);
 
 /* Generate a password of len characters into p (len + 1 bytes, secret
  * memory). See cred_pw_generate(). */

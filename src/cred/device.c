@@ -39,20 +39,30 @@ cred_kind(const char *in, const char **out)
 	return CUST_OK;
 }
 
+size_t
+cred_secret_ad(char *buf, int64_t device_id, const char *fqdn,
+    const char *kind, int64_t version)
+{
+	int n = snprintf(buf, CRED_AD_MAX, "custody:v1:secret:%lld:%s:%s:%lld",
+	    (long long)device_id, fqdn, kind, (long long)version);
+
+	return n < 0 || n >= CRED_AD_MAX ? 0 : (size_t)n;
+}
+
 int
-cred_secret_put(struct cust_state *st, int64_t device_id, const char *kind,
-    int64_t version, const char *state, const unsigned char *pw, size_t len,
-    int64_t now)
+cred_secret_put(struct cust_state *st, int64_t device_id, const char *fqdn,
+    const char *kind, int64_t version, const char *state,
+    const unsigned char *pw, size_t len, int64_t now)
 {
 	unsigned char ct[SEAL_OVERHEAD + CRED_PW_MAX];
-	char ad[128];
+	char ad[CRED_AD_MAX];
 	size_t adlen;
 	sqlite3_stmt *s;
 	int r;
 
 	if (len > CRED_PW_MAX)
 		return cust_fail(CUST_E_INVAL, "secret too long");
-	adlen = seal_ad(ad, sizeof(ad), "secret", device_id, kind, version);
+	adlen = cred_secret_ad(ad, device_id, fqdn, kind, version);
 	if (adlen == 0)
 		return cust_fail(CUST_E_INTERNAL, "associated data too long");
 	if ((r = seal_encrypt_buf(st->seal, pw, len, ad,
@@ -151,8 +161,8 @@ add_locked(struct cust_state *st, const char *actor,
 		} else if ((r = cred_pw_fill(pw, pwlen)) != CUST_OK) {
 			return r;
 		}
-		r = cred_secret_put(st, id, kinds[i], 1, "current", pw, len,
-		    now);
+		r = cred_secret_put(st, id, fqdn, kinds[i], 1, "current", pw,
+		    len, now);
 		sodium_memzero(pw, len);
 		if (r != CUST_OK)
 			return r;
@@ -299,6 +309,8 @@ cred_device_each(struct cust_state *st, const char *tag,
 		}
 		rc = fn(arg, d);
 		json_decref(d);
+		if (rc < 0)
+			r = rc;		/* the callback's error */
 		if (rc != 0)
 			break;
 	}
@@ -311,10 +323,14 @@ cred_device_each(struct cust_state *st, const char *tag,
 int
 cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 {
+	char norm[CUST_MAX_FQDN + 1];
 	sqlite3_stmt *s;
 	int64_t id;
 	int r, own = !store_in_txn(st->store);
 
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	fqdn = norm;
 	if (own && (r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)

@@ -8,6 +8,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "csv.h"
 #include "cred_int.h"
 #include "err.h"
@@ -108,10 +110,13 @@ csv_row(void *arg, size_t line, char **f, size_t n)
 		for (k = 0; k < C_N; k++)
 			im->col[k] = -1;
 		for (i = 0; i < n; i++) {
-			char *name = f[i];
+			char *name = f[i], *end;
 
 			while (isspace((unsigned char)*name))
 				name++;
+			end = name + strlen(name);
+			while (end > name && isspace((unsigned char)end[-1]))
+				*--end = '\0';
 			for (k = 0; k < C_N; k++)
 				if (strcmp(name, col_names[k]) == 0)
 					break;
@@ -138,9 +143,8 @@ csv_row(void *arg, size_t line, char **f, size_t n)
 		if (im->col[k] >= 0)
 			v[k] = f[im->col[k]];
 	r = add_row(im, v, im->col[C_TAGS] >= 0 ? f[im->col[C_TAGS]] : NULL);
-	if (r != CUST_OK)
-		return cust_fail(r == CUST_E_EXISTS ? CUST_E_EXISTS :
-		    CUST_E_INVAL, "line %zu: %s", line, cust_errmsg());
+	if (r != CUST_OK)	/* keep the class: input, duplicate, store */
+		return cust_fail(r, "line %zu: %s", line, cust_errmsg());
 	return CUST_OK;
 }
 
@@ -184,17 +188,46 @@ json_entry(struct import *im, size_t idx, json_t *o)
 			return cust_fail(CUST_E_PARSE, "entry %zu: '%s' must be a "
 			    "string", idx, key);
 		if (k == C_TAGS) {
-			snprintf(tagbuf, sizeof(tagbuf), "%s",
-			    json_string_value(val));
+			if (json_string_length(val) >= sizeof(tagbuf))
+				return cust_fail(CUST_E_TOOBIG, "entry %zu: tags "
+				    "too long", idx);
+			memcpy(tagbuf, json_string_value(val),
+			    json_string_length(val) + 1);
 			continue;
 		}
 		v[k] = json_string_value(val);
 	}
 	r = add_row(im, v, tagbuf);
 	if (r != CUST_OK)
-		return cust_fail(r == CUST_E_EXISTS ? CUST_E_EXISTS :
-		    CUST_E_INVAL, "entry %zu: %s", idx, cust_errmsg());
+		return cust_fail(r, "entry %zu: %s", idx, cust_errmsg());
 	return CUST_OK;
+}
+
+/* A description of a jansson error that quotes nothing from the input. */
+static const char *
+json_error_what(enum json_error_code code)
+{
+	switch (code) {
+	case json_error_end_of_input_expected:
+		return "text after the end of the document";
+	case json_error_premature_end_of_input:
+		return "the document ends early";
+	case json_error_invalid_syntax:
+		return "invalid syntax";
+	case json_error_invalid_utf8:
+		return "invalid UTF-8";
+	case json_error_invalid_format:
+		return "invalid string, number or escape";
+	case json_error_duplicate_key:
+		return "a key appears twice in an object";
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return "NUL character";
+	case json_error_numeric_overflow:
+		return "number out of range";
+	default:
+		return "cannot parse";
+	}
 }
 
 static int
@@ -206,9 +239,15 @@ import_json(struct import *im, const char *buf, size_t len)
 	int r = CUST_OK;
 
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL)
-		return cust_fail(CUST_E_PARSE, "line %d, column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
+	if (root == NULL) {
+		/* Not jerr.text: jansson quotes the token it failed on, which
+		 * may be part of a password. */
+		r = cust_fail(CUST_E_PARSE, "line %d, column %d: malformed "
+		    "JSON (%s)", jerr.line, jerr.column,
+		    json_error_what(json_error_code(&jerr)));
+		sodium_memzero(&jerr, sizeof(jerr));
+		return r;
+	}
 	if (!json_is_array(root)) {
 		json_decref(root);
 		return cust_fail(CUST_E_PARSE, "a JSON import is an array of "

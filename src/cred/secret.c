@@ -27,14 +27,14 @@ state_str(const unsigned char *s)
 }
 
 static int
-unseal_row(struct cust_state *st, int64_t device_id, const char *kind,
-    int64_t version, const void *blob, int bloblen, struct seal_secret **out)
+unseal_row(struct cust_state *st, int64_t device_id, const char *fqdn,
+    const char *kind, int64_t version, const void *blob, int bloblen,
+    struct seal_secret **out)
 {
-	char ad[128];
-	size_t adlen = seal_ad(ad, sizeof(ad), "secret", device_id, kind,
-	    version);
+	char ad[CRED_AD_MAX];
+	size_t adlen = cred_secret_ad(ad, device_id, fqdn, kind, version);
 
-	if (blob == NULL || bloblen <= 0)
+	if (blob == NULL || bloblen <= 0 || adlen == 0)
 		return cust_fail(CUST_E_CRYPTO, "sealed value is empty");
 	return seal_decrypt(st->seal, blob, (size_t)bloblen, ad, adlen, out);
 }
@@ -44,15 +44,17 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version, struct seal_secret **pw_out,
     int64_t *version_out, const char **state_out)
 {
+	char norm[CUST_MAX_FQDN + 1], detail[64];
 	sqlite3_stmt *s;
 	int64_t id, ver;
-	const char *what;
-	char detail[64];
 	int rc, r;
 
 	*pw_out = NULL;
 	*version_out = 0;
 	*state_out = NULL;
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	fqdn = norm;	/* audit objects are the stored, lowercase name */
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
 	if (version > 0)
@@ -73,10 +75,13 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);
-		what = version > 0 ? "that version" : version ==
-		    CRED_VER_PENDING ? "a pending version" : "a current version";
-		return cust_fail(CUST_E_NOTFOUND, "%s has no %s of its %s "
-		    "password", fqdn, what, kind);
+		if (version > 0)
+			return cust_fail(CUST_E_NOTFOUND, "%s has no version "
+			    "%lld of its %s password", fqdn, (long long)version,
+			    kind);
+		return cust_fail(CUST_E_NOTFOUND, "%s has no %s version of its "
+		    "%s password", fqdn, version == CRED_VER_PENDING ?
+		    "pending" : "current", kind);
 	}
 	if (rc != SQLITE_ROW) {
 		r = store_err(st->store, "cannot read the secret");
@@ -85,7 +90,7 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	}
 	ver = sqlite3_column_int64(s, 0);
 	*state_out = state_str(sqlite3_column_text(s, 1));
-	r = unseal_row(st, id, kind, ver, sqlite3_column_blob(s, 2),
+	r = unseal_row(st, id, fqdn, kind, ver, sqlite3_column_blob(s, 2),
 	    sqlite3_column_bytes(s, 2), pw_out);
 	sqlite3_reset(s);
 	snprintf(detail, sizeof(detail), "%s v%lld", kind, (long long)ver);
@@ -95,8 +100,11 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
 		audit_note(st->audit, actor, "password.show", fqdn, "failed",
 		    detail);
-		return cust_fail(CUST_E_CRYPTO, "%s password v%lld of %s cannot "
-		    "be unsealed: %s", kind, (long long)ver, fqdn, msg);
+		/* A stored value that does not open is a damaged (or
+		 * tampered) store: unavailable, exit 5. */
+		return cust_fail(CUST_E_DB, "%s password v%lld of %s cannot "
+		    "be unsealed (the store is damaged or was altered): %s",
+		    kind, (long long)ver, fqdn, msg);
 	}
 	if ((r = audit_append(st->audit, actor, "password.show", fqdn, "ok",
 	    detail)) != CUST_OK) {
@@ -285,8 +293,8 @@ rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
 	pw = seal_secret_data(st->scratch);
 	if ((r = cred_pw_fill(pw, pwlen)) != CUST_OK)
 		return r;
-	r = cred_secret_put(st, d->id, kind, d->maxv + 1, "pending", pw, pwlen,
-	    now);
+	r = cred_secret_put(st, d->id, d->fqdn, kind, d->maxv + 1, "pending",
+	    pw, pwlen, now);
 	sodium_memzero(pw, pwlen);
 	if (r != CUST_OK)
 		return r;
@@ -404,8 +412,13 @@ cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
 	while (done < n) {
 		m = n - done < CRED_ROTATE_BATCH ? n - done : CRED_ROTATE_BATCH;
 		if ((r = rotate_batch(st, actor, sorted + done, m, kinds, nk,
-		    pwlen, replace_pending, dk, res)) != CUST_OK)
+		    pwlen, replace_pending, dk, res)) != CUST_OK) {
+			if (done > 0)	/* say what did commit */
+				r = cust_fail(r, "%s; the %zu devices of the "
+				    "batches before were rotated (pending) and "
+				    "committed", cust_errmsg(), done);
 			goto out;
+		}
 		done += m;
 		if (progress != NULL)
 			progress(arg, done, n);
@@ -426,10 +439,13 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 {
 	sqlite3_stmt *s;
 	int64_t id, cur = 0, now = util_now();
-	char detail[96];
+	char detail[96], norm[CUST_MAX_FQDN + 1];
 	const char *state = NULL;
-	int rc, r;
+	int rc, r, was_failed;
 
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	fqdn = norm;
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
@@ -459,21 +475,30 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 		    fqdn, kind, (long long)version);
 		goto fail;
 	}
-	if (strcmp(state, "pending") != 0) {
-		snprintf(detail, sizeof(detail), "%s v%lld is %s, not pending",
-		    kind, (long long)version, state);
+	/*
+	 * A pending version, or a failed one newer than the current: a
+	 * version replaced with --replace-pending may still have reached the
+	 * device, and the console that applied it must be able to say so.
+	 */
+	was_failed = strcmp(state, "failed") == 0 && version > cur;
+	if (strcmp(state, "pending") != 0 && !was_failed) {
+		snprintf(detail, sizeof(detail), "%s v%lld is %s", kind,
+		    (long long)version, state);
 		audit_note(st->audit, actor, "password.confirm", fqdn,
 		    "refused", detail);
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
-		    "%s, not pending", fqdn, kind, (long long)version, state);
+		    "%s: only a pending version, or a failed one newer than "
+		    "the current (v%lld), can be confirmed", fqdn, kind,
+		    (long long)version, state, (long long)cur);
 	}
 	if (cur > 0 && (r = set_state(st, id, kind, cur, "retired", now)) !=
 	    CUST_OK)
 		goto fail;
 	if ((r = set_state(st, id, kind, version, "current", now)) != CUST_OK)
 		goto fail;
-	snprintf(detail, sizeof(detail), "%s v%lld current; v%lld retired",
-	    kind, (long long)version, (long long)cur);
+	snprintf(detail, sizeof(detail), "%s v%lld current%s; v%lld retired",
+	    kind, (long long)version, was_failed ? " (was failed)" : "",
+	    (long long)cur);
 	if ((r = audit_append(st->audit, actor, "password.confirm", fqdn, "ok",
 	    detail)) != CUST_OK)
 		goto fail;
@@ -551,7 +576,7 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 		int64_t ver = sqlite3_column_int64(s, 3);
 
 		secrets++;
-		if (unseal_row(st, sqlite3_column_int64(s, 1), kind, ver,
+		if (unseal_row(st, sqlite3_column_int64(s, 1), fqdn, kind, ver,
 		    sqlite3_column_blob(s, 4), sqlite3_column_bytes(s, 4), &pw)
 		    != CUST_OK) {
 			bad++;

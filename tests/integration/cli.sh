@@ -59,7 +59,8 @@ t_check "history states" test "$(j '" ".join(v["kind"]+str(v["version"])+v["stat
 printf '%s\n' "$a1" "$p2" "$p3" > "$TESTTMP/pw.lst"
 t_check "history holds no values" sh -c "! grep -F -f '$TESTTMP/pw.lst' '$TESTTMP/h.json'"
 t_exit "rotate by tag" 0 c password rotate --tag lab --kind mebx
-t_grep "tag rotation count" "2 rotated" "$TESTTMP/out"
+t_grep "tag rotation count" "2 secrets rotated" "$TESTTMP/out"
+t_exit "rotate a tag nobody has: exit 4" 4 c password rotate --tag no-such-tag
 t_exit "rotate --all --kind all" 1 c password rotate --all --kind all
 t_grep "bulk refusal counted" "refused" "$TESTTMP/out"
 t_exit "rotate needs a selector" 2 c password rotate
@@ -129,6 +130,15 @@ t_check "audit records shows and rotations" test "$(j 'sum(1 for e in d["entries
 echo 'Adm1n!pass' >> "$TESTTMP/pw.lst"
 t_check "audit holds no password" sh -c "! grep -F -f '$TESTTMP/pw.lst' '$TESTTMP/audit.json'"
 t_exit "audit list --object" 0 c audit list --object host1.corp.example
+c password show HOST1.Corp.Example > /dev/null
+t_check "audit objects are the stored name, whatever the case typed" test "$(c --json audit list --object host1.corp.example | j 'd["entries"][-1]["action"]')" = password.show
+# audit verify sees one snapshot while other processes append
+( i=0; while [ $i -lt 40 ]; do c password show host1.corp.example >/dev/null; i=$((i + 1)); done ) &
+bg=$!
+bad=0; i=0
+while [ $i -lt 10 ]; do c audit verify >/dev/null 2>&1 || bad=$((bad + 1)); i=$((i + 1)); done
+wait $bg
+t_check "audit verify is not fooled by concurrent appends ($bad false alarms)" test $bad -eq 0
 t_exit "status" 0 c status
 t_exit "status --json" 0 c --json status
 t_exit "init --force with bad CA options refused" 2 c init --force --leaf-days 20

@@ -62,8 +62,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 M="$TESTTMP/mnt"
 mkdir -p "$M"
-cleanup() { umount "$M" 2>/dev/null; }
+# Leave no mount behind, whatever ends the script (dash runs EXIT traps
+# only on a normal exit, hence the signals).
+cleanup() {
+	n=0
+	while mountpoint -q "$M" && [ $n -lt 5 ]; do
+		umount "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
+		n=$((n + 1))
+	done
+}
 trap cleanup EXIT
+trap 'cleanup; exit 1' INT TERM HUP
 
 # Read-only state directory
 mount -t tmpfs -o size=16m tmpfs "$M" || { t_fail "mount tmpfs"; t_done; }
@@ -75,7 +84,7 @@ t_unavail "read-only state, password show" "read-only" c password show h001.corp
 t_unavail "read-only state, rotate" "read-only" c password rotate --all
 mount -o remount,rw "$M"
 t_exit "writable again" 0 c password show h001.corp.example
-umount "$M"
+cleanup
 
 # Full disk: fill the file system, then change things
 mount -t tmpfs -o size=4m tmpfs "$M" || { t_fail "mount tmpfs"; t_done; }
@@ -92,6 +101,6 @@ t_exit "verify after disk full" 0 c password verify
 t_check "password unchanged" test "$(c password show h001.corp.example)" = "$before"
 t_exit "audit intact after disk full" 0 c audit verify
 t_exit "works after space is freed" 0 c password rotate --all
-umount "$M"
+cleanup
 trap - EXIT
 t_done

@@ -99,6 +99,28 @@ test_bad(void **state)
 		many[i + 1] = ',';
 	}
 	parse_bad(many, sizeof(many), "more than");
+	parse_bad("a\nq1,a\rb\n", 10, "line 2: carriage return");
+}
+
+/* Exactly CSV_MAX_FIELDS fields is fine, one more is not. */
+static void
+test_field_limit(void **state)
+{
+	char line[CSV_MAX_FIELDS * 2 + 2];
+	struct got g = { .rows = 0 };
+	size_t i, n = 0;
+
+	(void)state;
+	for (i = 0; i < CSV_MAX_FIELDS; i++) {
+		line[n++] = 'a';
+		line[n++] = ',';
+	}
+	line[n - 1] = '\n';
+	assert_int_equal(csv_parse(line, n, collect, &g), CUST_OK);
+	assert_int_equal(g.rows, 1);
+	line[n - 1] = ',';
+	line[n++] = 'b';
+	assert_int_equal(csv_parse(line, n, collect, &g), CUST_E_PARSE);
 }
 
 static int
@@ -124,6 +146,7 @@ main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_field_limit),
 		cmocka_unit_test(test_stop),
 	};
 
