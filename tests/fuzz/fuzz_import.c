@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/fuzz/fuzz_import.c - libFuzzer harness for device import (CSV and
  * JSON, with adopted passwords) against a real state directory. Imports
- * are all or nothing, so the store must hold no partial rows afterwards. */
+ * are all or nothing, so the store must hold no partial rows afterwards.
+ * The state lives in /tmp/custody-fuzz.XXXXXX, removed at exit (libFuzzer
+ * leaves through exit() at the end of -max_total_time / -runs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cred.h"
@@ -14,6 +17,32 @@
 #include "util.h"
 
 static struct cust_state *st;
+static char dir[] = "/tmp/custody-fuzz.XXXXXX";
+static int made;	/* dir was created by mkdtemp() */
+
+/* atexit: close the state and rm -rf its directory. */
+static void
+remove_state(void)
+{
+	pid_t pid;
+	int status;
+
+	if (!made)
+		return;
+	made = 0;
+	if (st != NULL) {
+		state_close(st);
+		st = NULL;
+	}
+	pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		fprintf(stderr, "fuzz_import: could not remove %s\n", dir);
+}
 
 static long long
 devices(void)
@@ -34,7 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[] = "/tmp/custody-fuzz.XXXXXX";
 	char *sd;
 	size_t count = 0;
 	long long before;
@@ -42,6 +70,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (st == NULL) {
 		if (cust_init() != CUST_OK || mkdtemp(dir) == NULL)
+			abort();
+		made = 1;
+		if (atexit(remove_state) != 0)
 			abort();
 		sd = util_path(dir, "state");
 		if (state_init(sd, 0, &st) != CUST_OK)
