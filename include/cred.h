@@ -100,7 +100,9 @@ int cred_device_import(struct cust_state *st, const char *actor,
 
 /* Unseal a secret of a device: version N, or CRED_VER_CURRENT /
  * CRED_VER_PENDING. Audited ("password.show"). *pw_out is a new secret;
- * *version_out and *state_out (static string) describe it. */
+ * *version_out and *state_out (static string) describe it. A stored value
+ * that does not open (damaged, moved to another row, device renamed in the
+ * database) is CUST_E_DB: the store is damaged, exit 5. */
 int cred_secret_get(struct cust_state *st, const char *actor,
     const char *fqdn, const char *kind, int64_t version,
     struct seal_secret **pw_out, int64_t *version_out, const char **state_out)
@@ -134,7 +136,10 @@ int cred_rotate(struct cust_state *st, const char *actor,
     struct cred_rotate_result *res) __attribute__((warn_unused_result));
 
 /* The owner console applied version N: it becomes 'current', the previous
- * current 'retired'. CUST_E_CONFLICT when N is not pending. */
+ * current 'retired'. N must be pending, or failed and newer than the
+ * current version (replaced with --replace-pending but applied anyway); a
+ * newer pending version stays pending (it may still be applied).
+ * CUST_E_CONFLICT otherwise. */
 int cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version) __attribute__((warn_unused_result));
 

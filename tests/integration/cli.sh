@@ -106,6 +106,11 @@ t_grep "JSON entry number" "entry 2" "$TESTTMP/err"
 printf '[{"fqdn": "k1.corp.example"' > "$TESTTMP/trunc.json"
 t_exit "truncated JSON" 2 c device import "$TESTTMP/trunc.json"
 t_exit "k1 not imported" 4 c device show k1.corp.example
+sqlite3 "$S/custody.db" "UPDATE device SET fqdn = 'renamed.corp.example' WHERE fqdn = 'a1.corp.example'"
+t_exit "a device renamed in the database does not open its secrets" 5 c password show renamed.corp.example
+t_grep "and says the store was altered" "damaged or was altered" "$TESTTMP/err"
+sqlite3 "$S/custody.db" "UPDATE device SET fqdn = 'a1.corp.example' WHERE fqdn = 'renamed.corp.example'"
+t_check "renamed back, it opens again" test "$(c password show a1.corp.example)" = 'Adm1n!pass' 
 head -c 70000000 /dev/zero > "$TESTTMP/huge.csv"
 t_exit "oversized import refused" 2 c device import "$TESTTMP/huge.csv"
 t_grep "size named" "over the limit" "$TESTTMP/err"
