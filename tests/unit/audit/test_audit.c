@@ -11,22 +11,19 @@
 #include "store.h"
 #include "testutil.h"
 
-struct fx {
-	struct cust_state *st;
-	char *dir;
-};
-
 /* A state with 6 entries: state has none; append 6. The triggers that make
  * the table append-only are dropped so the tests can play the attacker
  * who edits the database file directly. */
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct tu_fx *f;
 	char obj[32];
 	int i;
 
-	f->st = tu_state_new(&f->dir);
+	if (tu_fx_setup(state) != 0)
+		return -1;
+	f = *state;
 	for (i = 1; i <= 6; i++) {
 		snprintf(obj, sizeof(obj), "host%d.example.org", i);
 		assert_int_equal(audit_append(f->st->audit, "tester",
@@ -34,22 +31,11 @@ setup(void **state)
 	}
 	tu_sql(f->st, "DROP TRIGGER audit_no_update;"
 	    "DROP TRIGGER audit_no_delete;");
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_state_free(f->st, f->dir);
-	free(f);
 	return 0;
 }
 
 static int64_t
-verify(struct fx *f, int want)
+verify(struct tu_fx *f, int want)
 {
 	int64_t bad = -1, n = -1;
 
@@ -60,7 +46,7 @@ verify(struct fx *f, int want)
 static void
 test_intact(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	int64_t bad, n;
 
 	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
@@ -71,7 +57,7 @@ test_intact(void **state)
 static void
 test_modified(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "UPDATE audit SET result = 'refused' WHERE seq = 3");
 	assert_int_equal(verify(f, CUST_E_VIOLATION), 3);
@@ -81,7 +67,7 @@ test_modified(void **state)
 static void
 test_modified_time(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "UPDATE audit SET time = time + 1 WHERE seq = 5");
 	assert_int_equal(verify(f, CUST_E_VIOLATION), 5);
@@ -90,7 +76,7 @@ test_modified_time(void **state)
 static void
 test_deleted(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit WHERE seq = 3");
 	assert_int_equal(verify(f, CUST_E_VIOLATION), 4);
@@ -102,7 +88,7 @@ test_deleted(void **state)
 static void
 test_deleted_renumbered(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit WHERE seq = 3;"
 	    "UPDATE audit SET seq = seq - 1 WHERE seq > 3");
@@ -113,7 +99,7 @@ test_deleted_renumbered(void **state)
 static void
 test_reordered(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "UPDATE audit SET seq = -2 WHERE seq = 2;"
 	    "UPDATE audit SET seq = 2 WHERE seq = 4;"
@@ -125,7 +111,7 @@ test_reordered(void **state)
 static void
 test_tail_cut(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6");
 	assert_int_equal(verify(f, CUST_E_VIOLATION), 6);
@@ -137,7 +123,7 @@ test_tail_cut(void **state)
 static void
 test_tail_cut_head_rewritten(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6;"
 	    "UPDATE meta SET value = (SELECT x'0000000000000005' || hash || "
@@ -151,7 +137,7 @@ test_tail_cut_head_rewritten(void **state)
 static void
 test_wiped(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit; DELETE FROM meta WHERE key = "
 	    "'audit.head'");
@@ -164,7 +150,7 @@ test_wiped(void **state)
 static void
 test_append_after_cut(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6");
 	assert_int_equal(audit_append(f->st->audit, "t", "password.show",
@@ -178,7 +164,7 @@ test_append_after_cut(void **state)
 static void
 test_forged(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "UPDATE audit SET actor = 'mallory', hash = "
 	    "(SELECT hash FROM audit WHERE seq = 2) WHERE seq = 2");
@@ -218,7 +204,7 @@ count_cb(void *arg, const struct audit_entry *e)
 static void
 test_list(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	int n = 0;
 
 	assert_int_equal(audit_list(f->st->audit, 0, 0, NULL, count_cb, &n),
@@ -237,7 +223,7 @@ test_list(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, tu_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_intact), T(test_modified), T(test_modified_time),
 		T(test_deleted), T(test_deleted_renumbered), T(test_reordered),

@@ -16,67 +16,24 @@
 
 #define ACTOR "tester"
 
-struct fx {
-	struct cust_state *st;
-	char *dir;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->st = tu_state_new(&f->dir);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_state_free(f->st, f->dir);
-	free(f);
-	return 0;
-}
-
-static long long
-sql_int(struct cust_state *st, const char *sql)
-{
-	sqlite3_stmt *s;
-	long long v;
-
-	if (sqlite3_prepare_v2(store_db(st->store), sql, -1, &s, NULL) !=
-	    SQLITE_OK)
-		fail_msg("prepare %s: %s", sql,
-		    sqlite3_errmsg(store_db(st->store)));
-	if (sqlite3_step(s) != SQLITE_ROW)
-		fail_msg("no row from %s", sql);
-	v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
 
 static long long
 devices(struct cust_state *st)
 {
-	return sql_int(st, "SELECT COUNT(*) FROM device");
+	return tu_sql_int(st, "SELECT COUNT(*) FROM device");
 }
 
 /* Rows of every table an import writes, as one number to compare. */
 static long long
 footprint(struct cust_state *st)
 {
-	return sql_int(st, "SELECT (SELECT COUNT(*) FROM device) * 1000000 + "
+	return tu_sql_int(st, "SELECT (SELECT COUNT(*) FROM device) * 1000000 + "
 	    "(SELECT COUNT(*) FROM secret) * 1000 + (SELECT COUNT(*) FROM "
 	    "device_tag)");
 }
 
 static int
-import(struct fx *f, const char *text, size_t *count)
+import(struct tu_fx *f, const char *text, size_t *count)
 {
 	*count = 12345;
 	return cred_device_import(f->st, ACTOR, text, strlen(text), 16, count);
@@ -133,7 +90,7 @@ tags_are(struct cust_state *st, const char *fqdn, const char *want)
  * secret (when not NULL) or jansson's "near '...'" token.
  */
 static void
-refused(struct fx *f, const char *name, const char *text, int want,
+refused(struct tu_fx *f, const char *name, const char *text, int want,
     const char *msg, const char *secret)
 {
 	long long before = footprint(f->st);
@@ -168,7 +125,7 @@ refused(struct fx *f, const char *name, const char *text, int want,
 static void
 test_csv_good(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	size_t count;
 	int r;
 
@@ -193,9 +150,9 @@ test_csv_good(void **state)
 	tags_are(f->st, "a2.corp.example", "west");
 	tags_are(f->st, "a3.corp.example", "");
 	/* Stored lowercase, with its UUID and realm. */
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
 	    "fqdn = 'a1.corp.example'"), 1);
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
 	    "uuid = '11111111-2222-3333-4444-555555555555' AND digest_realm "
 	    "= 'Digest:A4070000000000000000000000000000'"), 1);
 	/* Columns in any order, fqdn only. */
@@ -210,7 +167,7 @@ test_csv_good(void **state)
 static void
 test_json_good(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	size_t count;
 	int r;
 
@@ -243,7 +200,7 @@ test_json_good(void **state)
 static void
 test_json_refused(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	size_t count;
 
 	/* Something already there, to see it stays. */
@@ -324,7 +281,7 @@ test_json_refused(void **state)
 static void
 test_csv_refused(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	size_t count;
 
 	assert_int_equal(import(f, "fqdn\npre.corp.example\n", &count),
@@ -383,7 +340,7 @@ test_csv_refused(void **state)
 static void
 test_store_full(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	char *buf, sql[96];
 	size_t len = 0, cap = 2000 * 64, count = 7, i;
 	long long before, pages;
@@ -396,7 +353,7 @@ test_store_full(void **state)
 		    "full%04zu.corp.example,bulk\n", i);
 	assert_true(len < cap);
 	before = footprint(f->st);
-	pages = sql_int(f->st, "PRAGMA page_count");
+	pages = tu_sql_int(f->st, "PRAGMA page_count");
 	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", pages + 2);
 	tu_sql(f->st, sql);
 
@@ -425,15 +382,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_csv_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_json_good, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_json_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_csv_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_store_full, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_csv_good, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_json_good, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_json_refused, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_csv_refused, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_full, tu_fx_setup,
+		    tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,10 +84,10 @@ covering(const int sz[5], unsigned need, int len)
  * frequency of each character is known exactly: a character of class C at
  * one position leaves the other len-1 positions to cover the remaining
  * classes. Compare 100k passwords of 24 characters against that by a
- * chi-square test (df = 90; 137.2 is the 0.999 quantile, 169 the
- * 1 - 1e-6 one, used so that chance alone fails one run in a million). A modulo bias, a
- * missing or extra character, or per-character class forcing would all
- * show. Within a class the expectation is flat.
+ * chi-square test (df = 90; 137.2 is the 0.999 quantile, 169 the 1 - 1e-6
+ * one, used so that chance alone fails one run in a million). A modulo
+ * bias, a missing or extra character, or per-character class forcing
+ * would all show. Within a class the expectation is flat.
  */
 static void
 test_uniform(void **state)

@@ -26,50 +26,6 @@
 		    cust_errmsg());					\
 } while (0)
 
-struct fx {
-	struct cust_state *st;
-	char *dir;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->st = tu_state_new(&f->dir);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_state_free(f->st, f->dir);
-	free(f);
-	return 0;
-}
-
-/* One integer from a SQL query. */
-static long long
-sql_int(struct cust_state *st, const char *sql)
-{
-	sqlite3_stmt *s;
-	long long v;
-
-	if (sqlite3_prepare_v2(store_db(st->store), sql, -1, &s, NULL) !=
-	    SQLITE_OK)
-		fail_msg("prepare %s: %s", sql,
-		    sqlite3_errmsg(store_db(st->store)));
-	if (sqlite3_step(s) != SQLITE_ROW)
-		fail_msg("no row from %s", sql);
-	v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
 
 static int64_t
 add_dev(struct cust_state *st, const char *fqdn, const char *tag,
@@ -172,7 +128,7 @@ rotate(struct cust_state *st, int64_t id, const char *kind, int replace,
 static void
 test_version_numbering(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	char v1[CRED_PW_MAX + 1], p[CRED_PW_MAX + 1], q[CRED_PW_MAX + 1];
 	int64_t id, ver;
@@ -246,9 +202,9 @@ test_version_numbering(void **state)
 	    "admin3failed admin4current admin5pending mebx1current "
 	    "mebx2pending");
 	/* Exactly one pending and one current per kind, in the store too. */
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
 	    "state = 'pending'"), 2);
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
 	    "state = 'current'"), 2);
 }
 
@@ -257,7 +213,7 @@ test_version_numbering(void **state)
 static void
 test_confirm(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	char v1[CRED_PW_MAX + 1], p[CRED_PW_MAX + 1], now[CRED_PW_MAX + 1];
 	int64_t id, ver;
@@ -320,7 +276,7 @@ test_confirm(void **state)
 static void
 test_confirm_failed(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	char p2[CRED_PW_MAX + 1], p3[CRED_PW_MAX + 1], now[CRED_PW_MAX + 1];
 	char v1[CRED_PW_MAX + 1];
@@ -353,7 +309,7 @@ test_confirm_failed(void **state)
 	    &st_name), CUST_OK);
 	assert_string_equal(st_name, "retired");
 	assert_string_equal(now, v1);
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM secret s JOIN "
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM secret s JOIN "
 	    "device d ON d.id = s.device_id WHERE d.fqdn = 'a.corp.example' "
 	    "AND s.kind = 'admin' AND s.state = 'current'"), 1);
 
@@ -383,7 +339,7 @@ test_confirm_failed(void **state)
 static void
 test_secret_get(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	struct seal_secret *pw = (struct seal_secret *)&res;
 	char buf[CRED_PW_MAX + 1], cur[CRED_PW_MAX + 1];
@@ -443,7 +399,7 @@ test_secret_get(void **state)
 static void
 test_rotate_missing(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	int64_t ids[3];
 	json_t *it;
@@ -477,9 +433,9 @@ test_rotate_missing(void **state)
 	assert_int_equal(errors, 2);
 	json_decref(res.items);
 	/* The removed device got no new version. */
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
 	    "state = 'pending'"), 1);
-	assert_int_equal(sql_int(f->st, "SELECT MAX(version) FROM secret s "
+	assert_int_equal(tu_sql_int(f->st, "SELECT MAX(version) FROM secret s "
 	    "JOIN device d ON d.id = s.device_id WHERE d.fqdn = "
 	    "'b.corp.example'"), 1);
 	/* A device named twice is rotated once. */
@@ -506,7 +462,7 @@ progress(void *arg, size_t done, size_t total)
 static void
 test_rotate_all_kinds(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	char buf[CRED_PW_MAX + 1];
 	int64_t ids[2], ver;
@@ -541,8 +497,8 @@ test_rotate_all_kinds(void **state)
 	    NULL, NULL, &res), CUST_E_INVAL);
 	assert_int_equal(cred_rotate(f->st, ACTOR, ids, 2, "all", 33, 1, 0,
 	    NULL, NULL, &res), CUST_E_INVAL);
-	assert_int_equal(sql_int(f->st, "SELECT MAX(version) FROM secret"), 2);
-	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
+	assert_int_equal(tu_sql_int(f->st, "SELECT MAX(version) FROM secret"), 2);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM secret WHERE "
 	    "state = 'failed'"), 0);
 }
 
@@ -560,7 +516,7 @@ has_id(const int64_t *ids, size_t n, int64_t id)
 static void
 test_select(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	const char *names[2];
 	int64_t a, b, c, *ids = NULL;
 	size_t n = 99;
@@ -623,7 +579,7 @@ test_select(void **state)
 static void
 test_verify(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	json_t *out = NULL, *p;
 	int64_t a;
@@ -692,7 +648,7 @@ test_verify(void **state)
 static void
 test_sealed_bound_to_row(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	char pa[CRED_PW_MAX + 1], pb[CRED_PW_MAX + 1], buf[CRED_PW_MAX + 1];
 	char pending[CRED_PW_MAX + 1], sql[512];
@@ -721,7 +677,7 @@ test_sealed_bound_to_row(void **state)
 	    "device_id = %lld AND kind = 'admin' AND version = 1) = (SELECT "
 	    "sealed FROM temp.sw WHERE device_id = %lld)", (long long)a,
 	    (long long)b);
-	assert_int_equal(sql_int(f->st, sql), 1);
+	assert_int_equal(tu_sql_int(f->st, sql), 1);
 	tu_sql(f->st, "DROP TABLE temp.sw");
 
 	r = get_pw(f->st, "a.corp.example", "admin", CRED_VER_CURRENT, buf,
@@ -800,7 +756,7 @@ scan_entry(void *arg, const struct audit_entry *e)
 static void
 test_audit_object_normalised(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	struct audit_scan scan = { 0 };
 	char buf[CRED_PW_MAX + 1];
@@ -838,23 +794,23 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_version_numbering, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_confirm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_confirm_failed, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_secret_get, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_rotate_missing, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_rotate_all_kinds, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_select, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sealed_bound_to_row, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_version_numbering, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_confirm, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_confirm_failed, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_get, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_missing, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_all_kinds, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_select, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_verify, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_bound_to_row, tu_fx_setup,
+		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_audit_object_normalised,
-		    setup, teardown),
+		    tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

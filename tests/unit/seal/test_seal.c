@@ -14,35 +14,10 @@
 #include "testutil.h"
 #include "util.h"
 
-struct fx {
-	struct cust_state *st;
-	char *dir;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->st = tu_state_new(&f->dir);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_state_free(f->st, f->dir);
-	free(f);
-	return 0;
-}
-
 static void
 test_roundtrip(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct seal_secret *pt = NULL;
 	unsigned char *ct = NULL;
 	size_t ctlen = 0;
@@ -67,7 +42,7 @@ test_roundtrip(void **state)
 static void
 test_tamper(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct seal_secret *pt = NULL;
 	unsigned char *ct = NULL;
 	size_t ctlen = 0, i;
@@ -104,7 +79,7 @@ test_tamper(void **state)
 static void
 test_nonce_unique(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	unsigned char a[SEAL_OVERHEAD + 8], b[SEAL_OVERHEAD + 8];
 
 	assert_int_equal(seal_encrypt_buf(f->st->seal, "Secr3t!x", 8, "x", 1,
@@ -128,7 +103,7 @@ write_key(const char *dir, const unsigned char *k, size_t n, unsigned mode)
 static void
 test_master_key(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct cust_state *st = NULL;
 	unsigned char key[SEAL_KEYBYTES], other[SEAL_KEYBYTES];
 	char *p = util_path(f->dir, "seal/master.key");
@@ -199,13 +174,10 @@ grp_setup(void **state)
 int
 main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_fx_setup, tu_fx_teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nonce_unique, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_master_key, setup,
-		    teardown),
+		T(test_roundtrip), T(test_tamper), T(test_nonce_unique),
+		T(test_master_key),
 		cmocka_unit_test(test_secret_buffer),
 	};
 

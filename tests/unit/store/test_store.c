@@ -79,7 +79,8 @@ test_damaged(void **state)
 		char k[16];
 
 		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(store_meta_set(st, k, "0123456789abcdef0123456789abcdef", 32), CUST_OK);
+		assert_int_equal(store_meta_set(st, k,
+		    "0123456789abcdef0123456789abcdef", 32), CUST_OK);
 	}
 	assert_int_equal(store_commit(st), CUST_OK);
 	assert_int_equal(store_exec(st, "PRAGMA wal_checkpoint(TRUNCATE)"),

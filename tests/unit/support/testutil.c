@@ -68,6 +68,45 @@ tu_state_free(struct cust_state *st, char *dir)
 	free(dir);
 }
 
+long long
+tu_sql_int(struct cust_state *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	long long v;
+
+	if (sqlite3_prepare_v2(store_db(st->store), sql, -1, &s, NULL) !=
+	    SQLITE_OK)
+		fail_msg("prepare %s: %s", sql,
+		    sqlite3_errmsg(store_db(st->store)));
+	if (sqlite3_step(s) != SQLITE_ROW)
+		fail_msg("no row from %s", sql);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+tu_fx_setup(void **state)
+{
+	struct tu_fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->st = tu_state_new(&f->dir);
+	*state = f;
+	return 0;
+}
+
+int
+tu_fx_teardown(void **state)
+{
+	struct tu_fx *f = *state;
+
+	tu_state_free(f->st, f->dir);
+	free(f);
+	return 0;
+}
+
 void
 tu_sql(struct cust_state *st, const char *sql)
 {

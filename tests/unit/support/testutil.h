@@ -26,4 +26,17 @@ void tu_state_free(struct cust_state *st, char *dir);
 /* Run a SQL statement on the state's store (for tampering); asserts. */
 void tu_sql(struct cust_state *st, const char *sql);
 
+/* One integer from a SQL query on the state's store; asserts a row. */
+long long tu_sql_int(struct cust_state *st, const char *sql);
+
+/* The common fixture: a fresh initialised state per test. Use
+ * tu_fx_setup/tu_fx_teardown as cmocka setup and teardown; *state is a
+ * struct tu_fx. */
+struct tu_fx {
+	struct cust_state *st;
+	char *dir;
+};
+int tu_fx_setup(void **state);
+int tu_fx_teardown(void **state);
+
 #endif
