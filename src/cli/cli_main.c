@@ -17,7 +17,7 @@
 #include "state.h"
 #include "util.h"
 
-#define CUSTODY_VERSION "0.1.0"
+#include "version.h"
 
 /* Every command group's table. */
 static const struct cli_cmd *const tables[] = {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* src/common/util.c - bounded file I/O, validation, time, process setup. */
+/* src/common/util.c - bounded file I/O, validation, time (libc only:
+ * custody-policy links it without libsodium; process setup is init.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,77 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-#include <sodium.h>
-
 #include "err.h"
 #include "util.h"
-
-/*
- * jansson allocates every string it parses or builds with these. Some of
- * those strings are secrets on their way to a caller, so every block is
- * wiped before it goes back to the allocator. The size lives in a header
- * in front of the block because free() is not told it.
- */
-struct wipe_hdr {
-	size_t len;
-	size_t pad;	/* keep the user block 16-byte aligned */
-};
-
-static void *
-wipe_malloc(size_t n)
-{
-	struct wipe_hdr *h;
-
-	if (n > SIZE_MAX - sizeof(*h))
-		return NULL;
-	h = malloc(sizeof(*h) + n);
-	if (h == NULL)
-		return NULL;
-	h->len = n;
-	return h + 1;
-}
-
-static void
-wipe_free(void *p)
-{
-	struct wipe_hdr *h;
-
-	if (p == NULL)
-		return;
-	h = (struct wipe_hdr *)p - 1;
-	sodium_memzero(p, h->len);
-	free(h);
-}
-
-int
-cust_init(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	/* No core dumps and no ptrace attach: secrets live in this process. */
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	/* Everything custody creates (store, WAL, keys) is for its user. */
-	(void)umask(077);
-	/*
-	 * The internal ChaCha20 generator, seeded from getrandom(), makes
-	 * randombytes_uniform() a userspace call instead of a syscall per
-	 * character: bulk rotation draws millions of characters.
-	 */
-	if (randombytes_set_implementation(
-	    &randombytes_internal_implementation) != 0)
-		return cust_fail(CUST_E_CRYPTO, "cannot select libsodium RNG");
-	if (sodium_init() < 0)
-		return cust_fail(CUST_E_CRYPTO, "libsodium initialisation failed");
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
-	return CUST_OK;
-}
 
 int
 util_read_file(const char *path, size_t max, char **buf_out, size_t *len_out)
@@ -127,7 +62,7 @@ util_read_file(const char *path, size_t max, char **buf_out, size_t *len_out)
 			}
 			if (buf != NULL) {
 				memcpy(nb, buf, len);
-				sodium_memzero(buf, len);
+				explicit_bzero(buf, len);
 				free(buf);
 			}
 			buf = nb;
@@ -161,7 +96,7 @@ util_read_file(const char *path, size_t max, char **buf_out, size_t *len_out)
 	r = CUST_OK;
 out:
 	if (buf != NULL) {
-		sodium_memzero(buf, len);
+		explicit_bzero(buf, len);
 		free(buf);
 	}
 	if (fd > STDIN_FILENO)

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* src/common/init.c - process setup: libsodium, hardening, jansson's
+ * wiping allocator. Kept apart from util.c so that the pure utilities link
+ * without libsodium (custody-policy links only libyaml and jansson). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "err.h"
+#include "util.h"
+
+/*
+ * jansson allocates every string it parses or builds with these. Some of
+ * those strings are secrets on their way to a caller, so every block is
+ * wiped before it goes back to the allocator. The size lives in a header
+ * in front of the block because free() is not told it.
+ */
+struct wipe_hdr {
+	size_t len;
+	size_t pad;	/* keep the user block 16-byte aligned */
+};
+
+static void *
+wipe_malloc(size_t n)
+{
+	struct wipe_hdr *h;
+
+	if (n > SIZE_MAX - sizeof(*h))
+		return NULL;
+	h = malloc(sizeof(*h) + n);
+	if (h == NULL)
+		return NULL;
+	h->len = n;
+	return h + 1;
+}
+
+static void
+wipe_free(void *p)
+{
+	struct wipe_hdr *h;
+
+	if (p == NULL)
+		return;
+	h = (struct wipe_hdr *)p - 1;
+	sodium_memzero(p, h->len);
+	free(h);
+}
+
+int
+cust_init(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	/* No core dumps and no ptrace attach: secrets live in this process. */
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Everything custody creates (store, WAL, keys) is for its user. */
+	(void)umask(077);
+	/*
+	 * The internal ChaCha20 generator, seeded from getrandom(), makes
+	 * randombytes_uniform() a userspace call instead of a syscall per
+	 * character: bulk rotation draws millions of characters.
+	 */
+	if (randombytes_set_implementation(
+	    &randombytes_internal_implementation) != 0)
+		return cust_fail(CUST_E_CRYPTO, "cannot select libsodium RNG");
+	if (sodium_init() < 0)
+		return cust_fail(CUST_E_CRYPTO, "libsodium initialisation failed");
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	return CUST_OK;
+}
