@@ -131,10 +131,11 @@ enum policy_format {
 	POLICY_FMT_JSON,
 	POLICY_FMT_SARIF,	/* SARIF 2.1.0 for code scanning */
 	POLICY_FMT_JUNIT,	/* one test case per rule per console */
+	POLICY_FMT_CODECLIMATE,	/* GitLab Code Quality report */
 };
 
-/* "text", "json", "sarif" or "junit" into *fmt_out; CUST_E_INVAL
- * otherwise. */
+/* "text", "json", "sarif", "junit" or "codeclimate" into *fmt_out;
+ * CUST_E_INVAL otherwise. */
 int policy_format_parse(const char *s, enum policy_format *fmt_out)
 	__attribute__((warn_unused_result));
 

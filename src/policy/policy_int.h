@@ -206,6 +206,28 @@ json_t *report_json(struct policy_report *rep);
 json_t *report_sarif(struct policy_report *rep);
 int report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp);
 
+/* The identity of a finding that survives edits elsewhere in the file:
+ * rule, console and message with every "line N" / "column N" in the message
+ * turned into "line #", written into buf (truncated to len). Used to match
+ * findings across two versions of a policy (diff) and for fingerprints. */
+void report_finding_key(const struct policy_finding *f, char *buf,
+    size_t len);
+
+/* A stable fingerprint of finding f as 16 lower-case hex digits + NUL in
+ * out: FNV-1a 64 of its file name, key and occurrence (the how-manyth
+ * finding with the same file and key, from 0). Not a security function:
+ * code-scanning services use it to follow a finding across commits. */
+void report_fingerprint(const struct policy_finding *f, unsigned occurrence,
+    char out[17]);
+
+/* Occurrence numbers of the findings in their current order, as above: a
+ * new array of policy_report_count() entries (free()), NULL on ENOMEM or
+ * when there are no findings. */
+unsigned *report_occurrences(const struct policy_report *rep);
+
+/* Code Quality (GitLab) rendering (codeclimate.c): a new JSON array. */
+json_t *report_codeclimate(struct policy_report *rep);
+
 /* Realm set as a new JSON array of sorted IDs, or of names when names. */
 json_t *realms_json(uint32_t set, int names);
 

@@ -7,6 +7,7 @@
  * they are checked; a CI run over many files keeps only the findings.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,116 @@ report_sort(struct policy_report *rep)
 		qsort(rep->v, rep->n, sizeof(*rep->v), poscmp);
 }
 
+void
+report_finding_key(const struct policy_finding *f, char *buf, size_t len)
+{
+	const char *m = f->message;
+	size_t o;
+	int n;
+
+	n = snprintf(buf, len, "%s\x1f%s\x1f", f->rule->id,
+	    f->console ? f->console : "");
+	if (n < 0 || (size_t)n >= len)
+		return;
+	o = (size_t)n;
+	while (*m != '\0' && o + 1 < len) {
+		size_t w = strncmp(m, "line ", 5) == 0 ? 5 :
+		    strncmp(m, "column ", 7) == 0 ? 7 : 0;
+
+		if (w > 0 && m[w] >= '0' && m[w] <= '9') {
+			if (o + w + 2 > len)
+				break;
+			memcpy(buf + o, m, w);
+			o += w;
+			buf[o++] = '#';
+			for (m += w; *m >= '0' && *m <= '9'; m++)
+				;
+			continue;
+		}
+		buf[o++] = *m++;
+	}
+	buf[o] = '\0';
+}
+
+static uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n-- > 0) {
+		h ^= *b++;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+void
+report_fingerprint(const struct policy_finding *f, unsigned occurrence,
+    char out[17])
+{
+	char key[1400];
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	report_finding_key(f, key, sizeof(key));
+	h = fnv1a(h, f->file, strlen(f->file) + 1);
+	h = fnv1a(h, key, strlen(key) + 1);
+	h = fnv1a(h, &occurrence, sizeof(occurrence));
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+struct okey {
+	size_t file, seq;
+	char *key;
+};
+
+static int
+okeycmp(const void *x, const void *y)
+{
+	const struct okey *a = x, *b = y;
+	int c;
+
+	if (a->file != b->file)
+		return a->file < b->file ? -1 : 1;
+	if ((c = strcmp(a->key, b->key)) != 0)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+unsigned *
+report_occurrences(const struct policy_report *rep)
+{
+	char key[1400];
+	struct okey *k = NULL;
+	unsigned *occ = NULL;
+	size_t i, n = rep->n;
+
+	if (n == 0 || (occ = calloc(n, sizeof(*occ))) == NULL ||
+	    (k = calloc(n, sizeof(*k))) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		report_finding_key(&rep->v[i].f, key, sizeof(key));
+		k[i].file = rep->v[i].file;
+		k[i].seq = i;
+		if ((k[i].key = strdup(key)) == NULL)
+			goto fail;
+	}
+	qsort(k, n, sizeof(*k), okeycmp);
+	for (i = 1; i < n; i++)
+		if (k[i].file == k[i - 1].file &&
+		    strcmp(k[i].key, k[i - 1].key) == 0)
+			occ[k[i].seq] = occ[k[i - 1].seq] + 1;
+	for (i = 0; i < n; i++)
+		free(k[i].key);
+	free(k);
+	return occ;
+fail:
+	for (i = 0; k != NULL && i < n; i++)
+		free(k[i].key);
+	free(k);
+	free(occ);
+	return NULL;
+}
+
 static const char *
 sev_name(enum policy_severity s)
 {
@@ -329,7 +440,7 @@ int
 policy_format_parse(const char *s, enum policy_format *fmt_out)
 {
 	static const char *const names[] = { "text", "json", "sarif",
-	    "junit" };
+	    "junit", "codeclimate" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -337,8 +448,8 @@ policy_format_parse(const char *s, enum policy_format *fmt_out)
 			*fmt_out = (enum policy_format)i;
 			return CUST_OK;
 		}
-	return cust_fail(CUST_E_INVAL, "unknown format '%s' (text, json, "
-	    "sarif or junit)", s);
+	return cust_fail(CUST_E_INVAL, "unknown format '%.64s' (text, json, "
+	    "sarif, junit or codeclimate)", s);
 }
 
 int
@@ -357,6 +468,9 @@ policy_report_write(struct policy_report *rep, enum policy_format fmt,
 		break;
 	case POLICY_FMT_JUNIT:
 		r = report_write_junit(rep, flags, fp);
+		break;
+	case POLICY_FMT_CODECLIMATE:
+		r = write_json(report_codeclimate(rep), fp);
 		break;
 	default:
 		r = report_write_text(rep, fp);

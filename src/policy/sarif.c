@@ -14,9 +14,16 @@
 
 #include "err.h"
 #include "policy_int.h"
+#include "version.h"
 
 #define SARIF_SCHEMA \
 	"https://json.schemastore.org/sarif-2.1.0.json"
+/* Where a reader learns about the tool: its manual page (an absolute URI;
+ * the project has no web home that every installation can reach). */
+#define SARIF_TOOL_URI	"man:custody-policy(1)"
+/* partialFingerprints key: versioned, so a change of the fingerprint's
+ * recipe shows as new keys instead of false matches. */
+#define SARIF_FP_KEY	"custodyFindingHash/v1"
 
 static const char *
 level(enum policy_severity s)
@@ -59,12 +66,48 @@ path_uri(const char *path)
 	return j;
 }
 
+/* The rule's SARIF name: its ID in UpperCamelCase ("excess-realm" is
+ * "ExcessRealm"). SARIF wants the id opaque and stable and the name
+ * readable, and validators warn when the two are the same string. */
+static void
+rule_name(const char *id, char *buf, size_t len)
+{
+	/* One-word IDs would give the same name in another case, which
+	 * validators also flag: these get names of their own. */
+	static const char *const own[][2] = {
+		{ "unreadable", "UnreadableInput" },
+		{ "owner", "SingleOwner" },
+		{ "identity", "UniqueIdentity" },
+	};
+	size_t o = 0, i;
+	int up = 1;
+
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcmp(id, own[i][0]) == 0) {
+			snprintf(buf, len, "%s", own[i][1]);
+			return;
+		}
+	for (; *id != '\0' && o + 1 < len; id++) {
+		if (*id == '-') {
+			up = 1;
+			continue;
+		}
+		buf[o++] = up && *id >= 'a' && *id <= 'z' ?
+		    (char)(*id - 'a' + 'A') : *id;
+		up = 0;
+	}
+	buf[o] = '\0';
+}
+
 static json_t *
 rule_json(const struct policy_rule *r)
 {
+	char name[64];
+
+	rule_name(r->id, name, sizeof(name));
 	return json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s, s:s}, "
 	    "s:{s:s}, s:{s:[s, s], s:s}}",
-	    "id", r->id, "name", r->id,
+	    "id", r->id, "name", name,
 	    "shortDescription", "text", r->summary,
 	    "fullDescription", "text", r->help,
 	    "help", "text", r->help, "markdown", r->help,
@@ -74,8 +117,11 @@ rule_json(const struct policy_rule *r)
 }
 
 static json_t *
-result_json(const struct policy_finding *f, size_t rule_index)
+result_json(const struct policy_finding *f, size_t rule_index,
+    unsigned occurrence)
 {
+	char fp[17];
+
 	json_t *res, *loc, *uri = path_uri(f->file);
 
 	if (uri == NULL)
@@ -91,10 +137,13 @@ result_json(const struct policy_finding *f, size_t rule_index)
 		json_decref(loc);
 		return NULL;
 	}
-	res = json_pack("{s:s, s:I, s:s, s:{s:s}, s:[o]}", "ruleId",
+	/* Line numbers stay out of the fingerprint: a finding keeps its
+	 * identity when lines above it are added or removed. */
+	report_fingerprint(f, occurrence, fp);
+	res = json_pack("{s:s, s:I, s:s, s:{s:s}, s:[o], s:{s:s}}", "ruleId",
 	    f->rule->id, "ruleIndex", (json_int_t)rule_index,
 	    "level", level(f->severity), "message", "text", f->message,
-	    "locations", loc);
+	    "locations", loc, "partialFingerprints", SARIF_FP_KEY, fp);
 	return res;
 }
 
@@ -103,18 +152,25 @@ report_sarif(struct policy_report *rep)
 {
 	const struct policy_rule *rules;
 	json_t *doc, *run, *jrules, *results;
+	unsigned *occ = NULL;
 	size_t nrules, i;
 
 	rules = policy_rules(&nrules);
-	doc = json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:[]}}, "
+	if (policy_report_count(rep) > 0 &&
+	    (occ = report_occurrences(rep)) == NULL)
+		return NULL;
+	doc = json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:s, s:[]}}, "
 	    "s:[], s:s, s:[{s:b}]}]}",
 	    "$schema", SARIF_SCHEMA, "version", "2.1.0",
 	    "runs", "tool", "driver", "name", "custody-policy",
-	    "semanticVersion", "1.0.0", "rules",
+	    "version", CUSTODY_VERSION, "semanticVersion", CUSTODY_VERSION,
+	    "informationUri", SARIF_TOOL_URI, "rules",
 	    "results", "columnKind", "unicodeCodePoints",
 	    "invocations", "executionSuccessful", 1);
-	if (doc == NULL)
+	if (doc == NULL) {
+		free(occ);
 		return NULL;
+	}
 	run = json_array_get(json_object_get(doc, "runs"), 0);
 	jrules = json_object_get(json_object_get(json_object_get(run, "tool"),
 	    "driver"), "rules");
@@ -126,11 +182,13 @@ report_sarif(struct policy_report *rep)
 		const struct policy_finding *f = policy_report_get(rep, i);
 
 		if (json_array_append_new(results, result_json(f,
-		    (size_t)(f->rule - rules))) != 0)
+		    (size_t)(f->rule - rules), occ[i])) != 0)
 			goto fail;
 	}
+	free(occ);
 	return doc;
 fail:
+	free(occ);
 	json_decref(doc);
 	return NULL;
 }
