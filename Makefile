@@ -32,7 +32,7 @@ CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
 LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANLD) $(EXTRA_LDFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm -pthread
 
-LIB_SRCS  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+LIB_SRCS  := $(sort $(filter-out src/cli/% src/policytool/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*/test_*.c))
 TEST_SUPPORT := $(sort $(wildcard tests/unit/support/*.c))
@@ -41,14 +41,23 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+POLICYTOOL_OBJS := $(BUILD)/obj/src/policytool/main.o
 SUP_OBJS  := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 LIB       := $(BUILD)/libcustody.a
 
-.PHONY: all deps test check asan lint fuzz fuzz-build bench run install clean
+# custody-policy, the CI checker, links the policy module with libyaml,
+# jansson and libc only (tests/integration/policy_tool.sh checks ldd): the
+# archive gives it just the objects it calls, and a libsodium or OpenSSL
+# symbol reaching them would fail this link.
+POLICYTOOL_LIBS := $(shell pkg-config --libs yaml-0.1 jansson 2>/dev/null || \
+              echo -lyaml -ljansson)
 
-all: $(BUILD)/custodyctl
+.PHONY: all deps test check asan lint fuzz fuzz-build bench run install \
+	install-policy clean
+
+all: $(BUILD)/custodyctl $(BUILD)/custody-policy
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -61,6 +70,9 @@ $(LIB): $(LIB_OBJS)
 
 $(BUILD)/custodyctl: $(CLI_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
+
+$(BUILD)/custody-policy: $(POLICYTOOL_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(POLICYTOOL_OBJS) $(LIB) $(POLICYTOOL_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(SUP_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
@@ -75,7 +87,7 @@ deps:
 
 # Unit tests (cmocka) and integration tests (tests/integration/*.sh), one
 # summary line at the end: "N passed, N failed".
-check: $(BUILD)/custodyctl $(UNIT_BINS)
+check: $(BUILD)/custodyctl $(BUILD)/custody-policy $(UNIT_BINS)
 	@sh tests/run.sh $(BUILD)
 
 test: deps
@@ -118,10 +130,19 @@ run: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(BUILD)/custodyctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/custodyctl $(BUILD)/custody-policy \
+	  $(DESTDIR)$(PREFIX)/bin/
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done; true
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+
+# The policy checker alone, for CI images: binary and its man pages.
+install-policy: $(BUILD)/custody-policy
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 $(BUILD)/custody-policy $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/custody-policy.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 man/custody-policy.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
 	rm -rf build

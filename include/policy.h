@@ -200,4 +200,73 @@ int policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
  * message saying why otherwise. */
 int policy_valid_username(const char *s) __attribute__((warn_unused_result));
 
+/* ---- privilege diff (custody-policy diff) ---- */
+
+enum policy_diff_format {
+	POLICY_DIFF_TEXT,
+	POLICY_DIFF_MARKDOWN,	/* a pull-request comment */
+	POLICY_DIFF_JSON,
+};
+
+/* "text", "markdown" or "json" into *fmt_out; CUST_E_INVAL otherwise. */
+int policy_diff_format_parse(const char *s,
+    enum policy_diff_format *fmt_out) __attribute__((warn_unused_result));
+
+/* What changes in privileges from old to new, as a new JSON object
+ * (json_decref) in *diff_out:
+ *   {"old", "new": names; "owner": {"old", "new", "changed"};
+ *    "consoles": [ {"console", "change": added|removed|changed,
+ *      "certificate"|"kerberos"|"auth"|"username": {"old", "new"} when
+ *      changed, "scope": {"old", "new"} when changed, "duties_gained",
+ *      "duties_lost", "scopes": [ {"scope": label, "tag": tag|absent,
+ *      "realms_gained", "realms_lost", "access_gained", "access_lost"} ],
+ *      "escalation": bool} ] (consoles without a change are left out);
+ *    "findings_added", "findings_removed": findings as in the JSON report,
+ *      matched by rule, console and message (not position);
+ *    "escalations": [sentences], "escalation": bool}
+ * old or new may be NULL for "no policy" (a file being added or removed);
+ * the reports (may be NULL) hold each side's findings. All borrowed. */
+int policy_diff(const struct policy *old, const struct policy_report *old_rep,
+    const char *old_name, const struct policy *new,
+    const struct policy_report *new_rep, const char *new_name,
+    json_t **diff_out) __attribute__((warn_unused_result));
+
+/* True when the diff gives any identity more than it had (a new console,
+ * a realm or access gained on any device scope, a changed identity or
+ * owner). */
+int policy_diff_escalates(json_t *diff);
+
+/* Render a diff; CUST_E_IO when fp fails. */
+int policy_diff_write(json_t *diff, enum policy_diff_format fmt, FILE *fp)
+	__attribute__((warn_unused_result));
+
+/* ---- the command front door: custodyctl policy and custody-policy ----
+ *
+ * One implementation of the offline commands for both programs: argument
+ * parsing, reading the files, output and exit status (0 ok, 1 findings or
+ * escalation, 2 usage or malformed input). argv[0] is the subcommand's
+ * name; getopt_long is used, so reset optind before calling. */
+struct policy_cli {
+	const char *prog;	/* message prefix: "custody-policy" */
+	const char *usage;	/* usage prefix: "custodyctl policy" */
+	int json;		/* a global --json: default format json */
+	int quiet;		/* no summary on stderr */
+};
+
+int policy_cli_check(const struct policy_cli *pc, int argc, char **argv);
+int policy_cli_diff(const struct policy_cli *pc, int argc, char **argv);
+/* plan FILE --tags TAG,... (offline: a device carrying these tags). */
+int policy_cli_plan(const struct policy_cli *pc, int argc, char **argv);
+
+/* Read and check the policy at path, printing any findings to stderr (so
+ * a refusal says where). *text_out is the file's text (free()), NULL when
+ * it cannot be read; *len_out (may be NULL) its length; *p_out (may be
+ * NULL) the policy. Returns the check's exit status (0, 1 or 2) or that
+ * of an error it printed. */
+int policy_cli_load(const struct policy_cli *pc, const char *path,
+    char **text_out, size_t *len_out, struct policy **p_out);
+
+/* Print one device's plan (policy_plan()) as text. */
+void policy_plan_print(json_t *plan, FILE *fp);
+
 #endif

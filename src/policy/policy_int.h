@@ -225,6 +225,10 @@ void report_fingerprint(const struct policy_finding *f, unsigned occurrence,
  * when there are no findings. */
 unsigned *report_occurrences(const struct policy_report *rep);
 
+/* A finding as {"file", "line", "column", "severity", "rule", "console",
+ * "message"}: new, NULL on ENOMEM. */
+json_t *report_finding_json(const struct policy_finding *f);
+
 /* Code Quality (GitLab) rendering (codeclimate.c): a new JSON array. */
 json_t *report_codeclimate(struct policy_report *rep);
 

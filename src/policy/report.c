@@ -382,9 +382,8 @@ report_write_text(struct policy_report *rep, FILE *fp)
 	return CUST_OK;
 }
 
-/* {"file", "line", "column", "severity", "rule", "console", "message"} */
-static json_t *
-finding_json(const struct policy_finding *f)
+json_t *
+report_finding_json(const struct policy_finding *f)
 {
 	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s?, s:s}",
 	    "file", f->file, "line", (json_int_t)f->line,
@@ -415,7 +414,7 @@ report_json(struct policy_report *rep)
 	}
 	for (i = 0; i < rep->n; i++)
 		if (json_array_append_new(findings,
-		    finding_json(&rep->v[i].f)) != 0)
+		    report_finding_json(&rep->v[i].f)) != 0)
 			goto fail;
 	return doc;
 fail:

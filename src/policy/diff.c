@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/* src/policy/diff.c - the privilege delta between two versions of a
+ * policy, for reviews: per console, the realms and access gained and lost
+ * on each device scope, consoles added and removed, owner and identity
+ * changes, and the checker's findings that appear or disappear.
+ *
+ * What a console may do on a device is (realms, access) when its scope
+ * covers the device, nothing otherwise. Scopes are tag lists or "every
+ * device", so the devices are split into units that every console treats
+ * alike: one unit per tag named by either version of the console, plus the
+ * devices with none of those tags ("every other device", or "every device"
+ * when neither version names a tag). A device with several tags gets the
+ * union of its units, so reporting per unit is exact for the grant of each
+ * tag and never hides a gain.
+ *
+ * An escalation is anything that gives some identity more than it had: a
+ * new console, a realm or access gained on any unit (which includes a
+ * widened scope), a changed identity (another certificate or principal now
+ * holds the console's grants) and a changed owner (the new owner can read
+ * admin passwords). A change that only takes away is not one.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "policy_int.h"
+
+#define ACC_LOCAL	0x1u
+#define ACC_NETWORK	0x2u
+
+struct dctx {
+	json_t *consoles;	/* the per-console entries */
+	json_t *escalations;	/* one sentence each */
+};
+
+static unsigned
+acc_set(const struct pconsole *c)
+{
+	static const unsigned sets[] = { ACC_LOCAL, ACC_NETWORK,
+	    ACC_LOCAL | ACC_NETWORK };
+
+	return c->access_v >= 0 && c->access_v <= 2 ? sets[c->access_v] : 0;
+}
+
+static json_t *
+access_json(unsigned set)
+{
+	json_t *a = json_array();
+
+	if (a == NULL)
+		return NULL;
+	if (((set & ACC_LOCAL) && json_array_append_new(a,
+	    json_string("local")) != 0) || ((set & ACC_NETWORK) &&
+	    json_array_append_new(a, json_string("network")) != 0)) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+static int
+has_tag(const struct pconsole *c, const char *tag)
+{
+	size_t i;
+
+	if (c->tags == NULL)
+		return 1;
+	for (i = 0; i < c->tags->nkids; i++)
+		if (strcmp(c->tags->kids[i]->str, tag) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+str_of(const struct ynode *n)
+{
+	return n != NULL ? n->str : NULL;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static json_t *
+scope_json(const struct pconsole *c)
+{
+	json_t *a;
+	size_t i;
+
+	if (c == NULL)
+		return json_null();
+	if (c->tags == NULL)
+		return json_string("every device");
+	if ((a = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < c->tags->nkids; i++)
+		if (json_array_append_new(a,
+		    json_string(c->tags->kids[i]->str)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+static int
+same_scope(const struct pconsole *o, const struct pconsole *n)
+{
+	size_t i;
+
+	if ((o->tags == NULL) != (n->tags == NULL))
+		return 0;
+	if (o->tags == NULL)
+		return 1;
+	for (i = 0; i < o->tags->nkids; i++)
+		if (!has_tag(n, o->tags->kids[i]->str))
+			return 0;
+	for (i = 0; i < n->tags->nkids; i++)
+		if (!has_tag(o, n->tags->kids[i]->str))
+			return 0;
+	return 1;
+}
+
+static int
+esc(struct dctx *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+esc(struct dctx *d, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return json_array_append_new(d->escalations, json_string(buf)) == 0 ?
+	    CUST_OK : CUST_E_NOMEM;
+}
+
+/* Names of the realms in set, comma-separated, into buf. */
+static const char *
+realm_list(uint32_t set, char *buf, size_t len)
+{
+	size_t o = 0;
+	int id;
+
+	buf[0] = '\0';
+	for (id = 0; id <= POLICY_REALM_MAX && o < len; id++)
+		if (set & POLICY_REALM_BIT(id))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    o ? ", " : "", policy_realm_by_id(id)->name);
+	return buf;
+}
+
+/* One unit: tag (NULL for the devices with none of the listed tags). */
+static int
+diff_unit(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
+    const char *tag, const char *label, json_t *units, int *escalates)
+{
+	int co = o != NULL && (tag != NULL ? has_tag(o, tag) : o->tags == NULL);
+	int cn = n != NULL && (tag != NULL ? has_tag(n, tag) : n->tags == NULL);
+	uint32_t ro = co ? o->eff : 0, rn = cn ? n->eff : 0;
+	unsigned ao = co ? acc_set(o) : 0, an = cn ? acc_set(n) : 0;
+	const char *name = n != NULL ? n->name : o->name;
+	char rbuf[1024];
+	json_t *u;
+
+	if (ro == rn && ao == an)
+		return CUST_OK;
+	u = json_pack("{s:s, s:s?, s:o, s:o, s:o, s:o}", "scope", label,
+	    "tag", tag, "realms_gained", realms_json(rn & ~ro, 1),
+	    "realms_lost", realms_json(ro & ~rn, 1),
+	    "access_gained", access_json(an & ~ao),
+	    "access_lost", access_json(ao & ~an));
+	if (u == NULL || json_array_append_new(units, u) != 0)
+		return CUST_E_NOMEM;
+	if ((rn & ~ro) == 0 && (an & ~ao) == 0)
+		return CUST_OK;
+	*escalates = 1;
+	if ((rn & ~ro) != 0 && esc(d, "console '%s' gains %s on %s", name,
+	    realm_list(rn & ~ro, rbuf, sizeof(rbuf)), label) != CUST_OK)
+		return CUST_E_NOMEM;
+	if ((an & ~ao) != 0 && (an & ~ao & ACC_LOCAL ? esc(d, "console '%s' "
+	    "gains local access on %s", name, label) : CUST_OK) != CUST_OK)
+		return CUST_E_NOMEM;
+	if ((an & ~ao & ACC_NETWORK) && esc(d, "console '%s' gains network "
+	    "access on %s", name, label) != CUST_OK)
+		return CUST_E_NOMEM;
+	return CUST_OK;
+}
+
+static int
+diff_units(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
+    json_t *units, int *escalates)
+{
+	const struct pconsole *side[2] = { o, n };
+	char label[320];
+	int s, r, tagged = 0;
+	size_t i, k;
+
+	for (s = 0; s < 2; s++) {
+		const struct pconsole *c = side[s];
+
+		for (i = 0; c != NULL && c->tags != NULL &&
+		    i < c->tags->nkids; i++) {
+			const char *t = c->tags->kids[i]->str;
+
+			/* Once per tag: skip one seen before. */
+			if (s == 1 && o != NULL && o->tags != NULL &&
+			    has_tag(o, t))
+				continue;
+			for (k = 0; k < i; k++)
+				if (strcmp(c->tags->kids[k]->str, t) == 0)
+					break;
+			if (k < i)
+				continue;
+			tagged = 1;
+			snprintf(label, sizeof(label), "devices tagged %.256s",
+			    t);
+			if ((r = diff_unit(d, o, n, t, label, units,
+			    escalates)) != CUST_OK)
+				return r;
+		}
+	}
+	if ((o == NULL || o->tags != NULL) && (n == NULL || n->tags != NULL))
+		return CUST_OK;	/* nothing covers the untagged rest */
+	return diff_unit(d, o, n, NULL, tagged ? "every other device" :
+	    "every device", units, escalates);
+}
+
+/* The duties of c that other does not have, as a new JSON array. */
+static json_t *
+duties_json(const struct pconsole *c, const struct pconsole *other)
+{
+	json_t *a = json_array();
+	size_t i, k;
+
+	if (a == NULL)
+		return NULL;
+	for (i = 0; c != NULL && c->duties != NULL && i < c->duties->nkids;
+	    i++) {
+		const char *name = c->duties->kids[i]->str;
+		int found = 0;
+
+		for (k = 0; other != NULL && other->duties != NULL &&
+		    k < other->duties->nkids; k++)
+			if (strcmp(other->duties->kids[k]->str, name) == 0)
+				found = 1;
+		if (!found && json_array_append_new(a, json_string(name)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* {"old": x, "new": y} when x and y differ, else NULL (no member). */
+static int
+changed_pair(json_t *e, const char *key, const char *x, const char *y)
+{
+	if (same_str(x, y))
+		return CUST_OK;
+	return json_object_set_new(e, key, json_pack("{s:s?, s:s?}", "old", x,
+	    "new", y)) == 0 ? CUST_OK : CUST_E_NOMEM;
+}
+
+static const char *
+auth_name(const struct pconsole *c)
+{
+	return c == NULL ? NULL : c->auth_eff == AUTH_KERBEROS ? "kerberos" :
+	    "digest";
+}
+
+static int
+diff_console(struct dctx *d, const struct pconsole *o,
+    const struct pconsole *n)
+{
+	const char *name = n != NULL ? n->name : o->name;
+	json_t *e, *units = NULL, *dg = NULL, *dl = NULL;
+	int escalates = 0, changed, r = CUST_E_NOMEM;
+
+	e = json_pack("{s:s, s:s}", "console", name, "change",
+	    o == NULL ? "added" : n == NULL ? "removed" : "changed");
+	if (e == NULL || (units = json_array()) == NULL)
+		goto out;
+	if (o == NULL) {
+		escalates = 1;
+		if (esc(d, "console '%s' is new", name) != CUST_OK)
+			goto out;
+	}
+	if ((r = diff_units(d, o, n, units, &escalates)) != CUST_OK)
+		goto out;
+	r = CUST_E_NOMEM;
+	if ((dg = duties_json(n, o)) == NULL ||
+	    (dl = duties_json(o, n)) == NULL)
+		goto out;
+	changed = o == NULL || n == NULL || json_array_size(units) > 0 ||
+	    json_array_size(dg) > 0 || json_array_size(dl) > 0;
+	if (o != NULL && n != NULL) {
+		const char *oc = str_of(o->certificate), *nc =
+		    str_of(n->certificate), *ok = str_of(o->kerberos),
+		    *nk = str_of(n->kerberos);
+
+		if (!same_str(oc, nc) || !same_str(ok, nk)) {
+			changed = escalates = 1;
+			if (changed_pair(e, "certificate", oc, nc) != CUST_OK ||
+			    changed_pair(e, "kerberos", ok, nk) != CUST_OK ||
+			    esc(d, "console '%s' changes identity: another "
+			    "certificate or principal now holds its rights",
+			    name) != CUST_OK)
+				goto out;
+		}
+		if (!same_str(auth_name(o), auth_name(n))) {
+			changed = 1;
+			if (changed_pair(e, "auth", auth_name(o),
+			    auth_name(n)) != CUST_OK)
+				goto out;
+		}
+		if (!same_str(o->user, n->user) && n->auth_eff == AUTH_DIGEST &&
+		    o->auth_eff == AUTH_DIGEST) {
+			changed = 1;
+			if (changed_pair(e, "username", o->user, n->user) !=
+			    CUST_OK)
+				goto out;
+		}
+		if (!same_scope(o, n)) {
+			changed = 1;
+			if (json_object_set_new(e, "scope", json_pack("{s:o, "
+			    "s:o}", "old", scope_json(o), "new",
+			    scope_json(n))) != 0)
+				goto out;
+		}
+	} else if (json_object_set_new(e, "scope", json_pack("{s:o, s:o}",
+	    "old", scope_json(o), "new", scope_json(n))) != 0) {
+		goto out;
+	}
+	if (!changed) {
+		r = CUST_OK;
+		goto out;
+	}
+	if (json_object_set_new(e, "duties_gained", dg) != 0 ||
+	    (dg = NULL, json_object_set_new(e, "duties_lost", dl)) != 0 ||
+	    (dl = NULL, json_object_set_new(e, "scopes", units)) != 0 ||
+	    (units = NULL, json_object_set_new(e, "escalation",
+	    json_boolean(escalates))) != 0 ||
+	    json_array_append(d->consoles, e) != 0)
+		goto out;
+	r = CUST_OK;
+out:
+	json_decref(dg);
+	json_decref(dl);
+	json_decref(units);
+	json_decref(e);
+	return r;
+}
+
+static int
+conscmp(const void *x, const void *y)
+{
+	const struct pconsole *const *a = x, *const *b = y;
+
+	return strcmp((*a)->name, (*b)->name);
+}
+
+/* The consoles of p sorted by name: a new array (free()), NULL with
+ * *n_out 0 for no policy or no consoles; CUST_E_NOMEM. */
+static int
+sorted(const struct policy *p, const struct pconsole ***v_out, size_t *n_out)
+{
+	const struct pconsole **v;
+	size_t i;
+
+	*v_out = NULL;
+	*n_out = 0;
+	if (p == NULL || p->nconsoles == 0)
+		return CUST_OK;
+	if ((v = calloc(p->nconsoles, sizeof(*v))) == NULL)
+		return CUST_E_NOMEM;
+	for (i = 0; i < p->nconsoles; i++)
+		v[i] = &p->consoles[i];
+	qsort(v, p->nconsoles, sizeof(*v), conscmp);
+	*v_out = v;
+	*n_out = p->nconsoles;
+	return CUST_OK;
+}
+
+/* ---- findings that appear or disappear ---- */
+
+struct fkey {
+	const struct policy_finding *f;
+	char *key;
+	size_t seq;	/* order in the report */
+};
+
+static int
+fkeycmp(const void *x, const void *y)
+{
+	const struct fkey *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+
+	if (c != 0)
+		return c;
+	if (a->f->line != b->f->line)
+		return a->f->line < b->f->line ? -1 : 1;
+	return a->f->column < b->f->column ? -1 : a->f->column > b->f->column;
+}
+
+static void
+fkeys_free(struct fkey *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; k != NULL && i < n; i++)
+		free(k[i].key);
+	free(k);
+}
+
+static int
+fkeys(const struct policy_report *rep, struct fkey **k_out, size_t *n_out)
+{
+	size_t n = rep != NULL ? policy_report_count(rep) : 0, i;
+	struct fkey *k;
+	char buf[1400];
+
+	*k_out = NULL;
+	*n_out = 0;
+	if (n == 0)
+		return CUST_OK;
+	if ((k = calloc(n, sizeof(*k))) == NULL)
+		return CUST_E_NOMEM;
+	for (i = 0; i < n; i++) {
+		k[i].f = policy_report_get(rep, i);
+		k[i].seq = i;
+		report_finding_key(k[i].f, buf, sizeof(buf));
+		if ((k[i].key = strdup(buf)) == NULL) {
+			fkeys_free(k, n);
+			return CUST_E_NOMEM;
+		}
+	}
+	qsort(k, n, sizeof(*k), fkeycmp);
+	*k_out = k;
+	*n_out = n;
+	return CUST_OK;
+}
+
+static int
+poscmp(const void *x, const void *y)
+{
+	const struct fkey *const *a = x, *const *b = y;
+
+	if ((*a)->f->line != (*b)->f->line)
+		return (*a)->f->line < (*b)->f->line ? -1 : 1;
+	if ((*a)->f->column != (*b)->f->column)
+		return (*a)->f->column < (*b)->f->column ? -1 : 1;
+	return (*a)->seq < (*b)->seq ? -1 : (*a)->seq > (*b)->seq;
+}
+
+/* Append the findings of v[0..n) to a in file order. */
+static int
+append_sorted(json_t *a, const struct fkey **v, size_t n)
+{
+	size_t i;
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), poscmp);
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(a, report_finding_json(v[i]->f)) != 0)
+			return CUST_E_NOMEM;
+	return CUST_OK;
+}
+
+/* Multiset difference of the two sorted key lists, merged; each side's
+ * leftovers are then listed in file order. */
+static int
+diff_findings(const struct policy_report *orep,
+    const struct policy_report *nrep, json_t *doc)
+{
+	struct fkey *ok = NULL, *nk = NULL;
+	const struct fkey **gone = NULL, **new = NULL;
+	size_t no = 0, nn = 0, i = 0, j = 0, ng = 0, nw = 0;
+	json_t *added, *removed;
+	int r;
+
+	added = json_array();
+	removed = json_array();
+	if (added == NULL || removed == NULL ||
+	    json_object_set_new(doc, "findings_added", added) != 0 ||
+	    json_object_set_new(doc, "findings_removed", removed) != 0)
+		return CUST_E_NOMEM;
+	if ((r = fkeys(orep, &ok, &no)) != CUST_OK ||
+	    (r = fkeys(nrep, &nk, &nn)) != CUST_OK)
+		goto out;
+	r = CUST_E_NOMEM;
+	if ((no > 0 && (gone = calloc(no, sizeof(*gone))) == NULL) ||
+	    (nn > 0 && (new = calloc(nn, sizeof(*new))) == NULL))
+		goto out;
+	while (i < no || j < nn) {
+		int c = i == no ? 1 : j == nn ? -1 : strcmp(ok[i].key,
+		    nk[j].key);
+
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c < 0) {
+			gone[ng++] = &ok[i++];
+		} else {
+			new[nw++] = &nk[j++];
+		}
+	}
+	if ((r = append_sorted(added, new, nw)) != CUST_OK ||
+	    (r = append_sorted(removed, gone, ng)) != CUST_OK)
+		goto out;
+	r = CUST_OK;
+out:
+	free(gone);
+	free(new);
+	fkeys_free(ok, no);
+	fkeys_free(nk, nn);
+	return r;
+}
+
+int
+policy_diff(const struct policy *old, const struct policy_report *old_rep,
+    const char *old_name, const struct policy *new,
+    const struct policy_report *new_rep, const char *new_name,
+    json_t **diff_out)
+{
+	const struct pconsole **ov = NULL, **nv = NULL;
+	size_t no = 0, nn = 0, i = 0, j = 0;
+	const char *oo = old ? str_of(old->owner) : NULL;
+	const char *no_ = new ? str_of(new->owner) : NULL;
+	struct dctx d;
+	json_t *doc;
+	int r;
+
+	*diff_out = NULL;
+	memset(&d, 0, sizeof(d));
+	doc = json_pack("{s:s, s:s, s:[], s:[]}", "old", old_name,
+	    "new", new_name, "consoles", "escalations");
+	if (doc == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	d.consoles = json_object_get(doc, "consoles");
+	d.escalations = json_object_get(doc, "escalations");
+	if ((r = sorted(old, &ov, &no)) != CUST_OK ||
+	    (r = sorted(new, &nv, &nn)) != CUST_OK)
+		goto out;
+	r = CUST_E_NOMEM;
+	if (json_object_set_new(doc, "owner", json_pack("{s:s?, s:s?, s:b}",
+	    "old", oo, "new", no_, "changed", !same_str(oo, no_))) != 0)
+		goto out;
+	if (!same_str(oo, no_) && no_ != NULL && esc(&d, "the owner changes "
+	    "from '%s' to '%s', who may then read admin passwords",
+	    oo ? oo : "(none)", no_) != CUST_OK)
+		goto out;
+	while (i < no || j < nn) {
+		int c = i == no ? 1 : j == nn ? -1 :
+		    strcmp(ov[i]->name, nv[j]->name);
+
+		r = diff_console(&d, c <= 0 ? ov[i] : NULL,
+		    c >= 0 ? nv[j] : NULL);
+		if (r != CUST_OK)
+			goto out;
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+	if ((r = diff_findings(old_rep, new_rep, doc)) != CUST_OK)
+		goto out;
+	r = CUST_E_NOMEM;
+	if (json_object_set_new(doc, "escalation",
+	    json_boolean(json_array_size(d.escalations) > 0)) != 0)
+		goto out;
+	*diff_out = doc;
+	doc = NULL;
+	r = CUST_OK;
+out:
+	free(ov);
+	free(nv);
+	json_decref(doc);
+	return r == CUST_E_NOMEM ? cust_fail(r, "out of memory") : r;
+}
+
+int
+policy_diff_escalates(json_t *diff)
+{
+	return json_is_true(json_object_get(diff, "escalation"));
+}
