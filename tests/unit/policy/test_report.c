@@ -4,6 +4,7 @@
  * scanning relies on (required properties, their types, allowed keys and
  * values, rule references), shipped here: nothing is fetched. */
 #include <stdlib.h>
+#include <strings.h>
 
 #include "ptest.h"
 
@@ -393,6 +394,8 @@ test_format_names(void **state)
 	assert_int_equal(f, POLICY_FMT_SARIF);
 	assert_int_equal(policy_format_parse("junit", &f), CUST_OK);
 	assert_int_equal(f, POLICY_FMT_JUNIT);
+	assert_int_equal(policy_format_parse("codeclimate", &f), CUST_OK);
+	assert_int_equal(f, POLICY_FMT_CODECLIMATE);
 	assert_int_equal(policy_format_parse("xml", &f), CUST_E_INVAL);
 }
 
@@ -413,10 +416,127 @@ test_sanitised(void **state)
 	policy_report_free(rep);
 }
 
+/* Fingerprints of the SARIF results of doc, in result order, into fp
+ * (n entries at most); returns the count. */
+static size_t
+sarif_fps(const char *doc, char fp[][17], size_t n)
+{
+	struct policy_report *rep = pt_load(doc, NULL, NULL);
+	char *out = render(rep, POLICY_FMT_SARIF, 0);
+	json_t *d, *res, *r;
+	json_error_t e;
+	size_t i, k = 0;
+
+	assert_non_null(d = json_loads(out, 0, &e));
+	res = json_object_get(json_array_get(json_object_get(d, "runs"), 0),
+	    "results");
+	json_array_foreach(res, i, r) {
+		const char *v = json_string_value(json_object_get(
+		    json_object_get(r, "partialFingerprints"),
+		    "custodyFindingHash/v1"));
+
+		assert_non_null(v);
+		assert_int_equal(strlen(v), 16);
+		if (k < n)
+			snprintf(fp[k++], 17, "%s", v);
+	}
+	json_decref(d);
+	free(out);
+	policy_report_free(rep);
+	return k;
+}
+
+static void
+test_sarif_identity(void **state)
+{
+	const struct policy_rule *rules;
+	struct policy_report *rep;
+	char a[4][17], b[4][17], *out;
+	size_t n, i;
+	json_t *d, *jr;
+	json_error_t e;
+
+	(void)state;
+	/* Rule names are readable and never the ID in another case. */
+	rep = pt_load(BAD, NULL, NULL);
+	out = render(rep, POLICY_FMT_SARIF, 0);
+	assert_non_null(d = json_loads(out, 0, &e));
+	jr = json_object_get(json_object_get(json_object_get(json_array_get(
+	    json_object_get(d, "runs"), 0), "tool"), "driver"), "rules");
+	rules = policy_rules(&n);
+	assert_int_equal(json_array_size(jr), n);
+	for (i = 0; i < n; i++) {
+		const char *name = json_string_value(json_object_get(
+		    json_array_get(jr, i), "name"));
+
+		assert_non_null(name);
+		assert_true(strcasecmp(name, rules[i].id) != 0);
+		assert_null(strchr(name, '-'));
+	}
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    jr, 17), "name")), "ExcessRealm");
+	assert_non_null(json_object_get(json_object_get(json_object_get(
+	    json_array_get(json_object_get(d, "runs"), 0), "tool"), "driver"),
+	    "informationUri"));
+	json_decref(d);
+	free(out);
+	policy_report_free(rep);
+
+	/* Fingerprints: distinct per finding, unchanged when lines move. */
+	assert_int_equal(sarif_fps(BAD, a, 4), 3);
+	assert_true(strcmp(a[0], a[1]) != 0 && strcmp(a[0], a[2]) != 0 &&
+	    strcmp(a[1], a[2]) != 0);
+	assert_int_equal(sarif_fps("# moved\n# down\n" BAD, b, 4), 3);
+	for (i = 0; i < 3; i++)
+		assert_string_equal(a[i], b[i]);
+}
+
+static void
+test_codeclimate(void **state)
+{
+	struct policy_report *rep = two_files();
+	char *out = render(rep, POLICY_FMT_CODECLIMATE, 0);
+	json_t *d, *x;
+	json_error_t e;
+	size_t i, blockers = 0;
+
+	(void)state;
+	assert_non_null(d = json_loads(out, 0, &e));
+	assert_true(json_is_array(d));
+	assert_int_equal(json_array_size(d), policy_report_count(rep));
+	json_array_foreach(d, i, x) {
+		const char *sev = json_string_value(json_object_get(x,
+		    "severity"));
+		json_t *loc = json_object_get(x, "location");
+
+		assert_non_null(json_string_value(json_object_get(x,
+		    "description")));
+		assert_non_null(json_string_value(json_object_get(x,
+		    "check_name")));
+		assert_int_equal(strlen(json_string_value(json_object_get(x,
+		    "fingerprint"))), 16);
+		assert_true(strcmp(sev, "blocker") == 0 ||
+		    strcmp(sev, "major") == 0 || strcmp(sev, "minor") == 0);
+		blockers += strcmp(sev, "blocker") == 0;
+		assert_non_null(json_string_value(json_object_get(loc,
+		    "path")));
+		assert_true(json_integer_value(json_object_get(json_object_get(
+		    loc, "lines"), "begin")) >= 1);
+	}
+	/* the malformed file's syntax error blocks; b's warning is minor */
+	assert_int_equal(blockers, 1);
+	assert_non_null(strstr(out, "\"severity\": \"minor\""));
+	json_decref(d);
+	free(out);
+	policy_report_free(rep);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sarif_identity),
+		cmocka_unit_test(test_codeclimate),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_sarif),
