@@ -42,15 +42,20 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 POLICYTOOL_OBJS := $(BUILD)/obj/src/policytool/main.o
+# What custody-policy is made of: the policy module and the libc-only
+# utilities. Its own archive, so `make install-policy` compiles nothing
+# that needs OpenSSL, libsodium or SQLite headers.
+POLICY_LIB_SRCS := $(sort $(wildcard src/policy/*.c)) src/common/err.c \
+	src/common/util.c
+POLICY_LIB := $(BUILD)/libcustody-policy.a
 SUP_OBJS  := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 LIB       := $(BUILD)/libcustody.a
 
 # custody-policy, the CI checker, links the policy module with libyaml,
-# jansson and libc only (tests/integration/policy_tool.sh checks ldd): the
-# archive gives it just the objects it calls, and a libsodium or OpenSSL
-# symbol reaching them would fail this link.
+# jansson and libc only (tests/integration/policy_tool.sh checks ldd): a
+# libsodium or OpenSSL symbol reaching those objects would fail this link.
 POLICYTOOL_LIBS := $(shell pkg-config --libs yaml-0.1 jansson 2>/dev/null || \
               echo -lyaml -ljansson)
 
@@ -71,8 +76,13 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/custodyctl: $(CLI_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 
-$(BUILD)/custody-policy: $(POLICYTOOL_OBJS) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(POLICYTOOL_OBJS) $(LIB) $(POLICYTOOL_LIBS)
+$(POLICY_LIB): $(POLICY_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/custody-policy: $(POLICYTOOL_OBJS) $(POLICY_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(POLICYTOOL_OBJS) $(POLICY_LIB) $(POLICYTOOL_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(SUP_OBJS) $(LIB)
 	@mkdir -p $(dir $@)

@@ -5,12 +5,17 @@
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsodium-dev \
 libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libcmocka-dev \
-gnutls-bin cppcheck clang libclang-rt-14-dev util-linux python3 coreutils"
+gnutls-bin cppcheck clang libclang-rt-14-dev util-linux python3 coreutils \
+python3-yaml python3-junitparser pre-commit git"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
 		|| missing="$missing $p"
 done
+# Commands that another package may provide (a node.js build that ships
+# its own npm conflicts with Debian's npm): install only when absent.
+# npm fetches the SARIF validator the policy tests run.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: missing packages:$missing (run as root, or install them)" >&2
