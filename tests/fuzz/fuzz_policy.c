@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_decref(plan);
 		json_decref(tags);
 	}
-	for (fmt = POLICY_FMT_TEXT; fmt <= POLICY_FMT_JUNIT; fmt++)
+	for (fmt = POLICY_FMT_TEXT; fmt <= POLICY_FMT_CODECLIMATE; fmt++)
 		(void)policy_report_write(rep, (enum policy_format)fmt,
 		    POLICY_STRICT, sink);
 	policy_free(p);
