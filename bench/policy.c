@@ -7,9 +7,15 @@
  * certificate and a Kerberos identity, one to three duties and, for every
  * third, explicit realms. Times policy_load_buf() (YAML, schema, every
  * rule) over several runs and the ACL plan of one device. The target is
- * under 50 ms for 1,000 consoles (issue 4); nothing is asserted.
+ * under 50 ms for 1,000 consoles (issue 4); nothing is asserted. Then the
+ * privilege diff of a review that widens the access and scope of some
+ * site tools: both sides parsed and checked, diffed, and rendered as
+ * Markdown (what the CI recipes do per file).
  *
  * usage: policy [N]
+ *        policy --emit N [after]   print the generated policy (the "after"
+ *                                  side with a second argument), for
+ *                                  bench/policy_tool.sh
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,8 +63,11 @@ put(char *buf, size_t *used, const char *fmt, ...)
 	*used += (size_t)n;
 }
 
+/* The policy of n consoles; variant != 0 gives the "after" side of a
+ * review: every seventh site tool gets access any, every tenth one more
+ * site tag (both still clean). */
 static char *
-generate(int n, size_t *len_out)
+generate(int n, int variant, size_t *len_out)
 {
 	static const char *const duties[][3] = {
 		{ "power", NULL, NULL },
@@ -108,7 +117,9 @@ generate(int n, size_t *len_out)
 		if (i % 3 == 0)
 			put(buf, &used, "    realms: [%s]\n", realms[i % 6]);
 		put(buf, &used, "    access: %s\n    scope:\n      tags: "
-		    "[site-%d]\n", i % 5 ? "network" : "any", i / 4);
+		    "[site-%d%s]\n", i % 5 && !(variant && i % 7 == 0) ?
+		    "network" : "any", i / 4, variant && i % 10 == 5 ?
+		    ", hq" : "");
 	}
 	*len_out = used;
 	return buf;
@@ -119,6 +130,12 @@ main(int argc, char **argv)
 {
 	int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 1000;
 	double t[RUNS], t0, plan_ms;
+	struct policy_report *rep2 = NULL;
+	struct policy *p2 = NULL;
+	json_t *diff = NULL;
+	FILE *sink;
+	char *doc2;
+	size_t len2;
 	struct policy_report *rep = NULL;
 	struct policy *p = NULL;
 	json_t *tags, *plan = NULL;
@@ -126,11 +143,20 @@ main(int argc, char **argv)
 	char *doc;
 	int r;
 
+	if (argc > 2 && strcmp(argv[1], "--emit") == 0) {
+		n = (int)strtol(argv[2], NULL, 10);
+		if (n < 4 || n > 1000000)
+			return 2;
+		doc = generate(n, argc > 3, &len);
+		r = fwrite(doc, 1, len, stdout) == len ? 0 : 1;
+		free(doc);
+		return r;
+	}
 	if (n < 4 || n > 1000000) {
 		fprintf(stderr, "usage: policy [N >= 4]\n");
 		return 2;
 	}
-	doc = generate(n, &len);
+	doc = generate(n, 0, &len);
 	for (i = 0; i < RUNS; i++) {
 		policy_free(p);
 		policy_report_free(rep);
@@ -167,6 +193,45 @@ main(int argc, char **argv)
 	    json_array_size(json_object_get(plan, "entries")), plan_ms * 1e3);
 	json_decref(plan);
 	json_decref(tags);
+
+	/* The diff of a review: load both sides, diff, Markdown. */
+	doc2 = generate(n, 1, &len2);
+	if ((sink = fopen("/dev/null", "w")) == NULL)
+		return 1;
+	for (i = 0; i < RUNS; i++) {
+		policy_free(p);
+		policy_report_free(rep);
+		policy_free(p2);
+		policy_report_free(rep2);
+		p = p2 = NULL;
+		json_decref(diff);
+		diff = NULL;
+		t0 = now_ms();
+		if ((rep = policy_report_new()) == NULL ||
+		    (rep2 = policy_report_new()) == NULL ||
+		    policy_load_buf(rep, "old.yaml", doc, len, &p) != CUST_OK ||
+		    policy_load_buf(rep2, "new.yaml", doc2, len2, &p2) !=
+		    CUST_OK ||
+		    policy_diff(p, rep, "old.yaml", p2, rep2, "new.yaml",
+		    &diff) != CUST_OK ||
+		    policy_diff_write(diff, POLICY_DIFF_MARKDOWN, sink) !=
+		    CUST_OK) {
+			fprintf(stderr, "policy bench: diff failed\n");
+			return 1;
+		}
+		t[i] = now_ms() - t0;
+	}
+	qsort(t, RUNS, sizeof(t[0]), dblcmp);
+	printf("policy: diff of two %d-console policies (%zu consoles "
+	    "changed, escalation %s), load both + diff + markdown: min "
+	    "%.2f ms, median %.2f ms\n", n,
+	    json_array_size(json_object_get(diff, "consoles")),
+	    policy_diff_escalates(diff) ? "yes" : "no", t[0], t[RUNS / 2]);
+	fclose(sink);
+	json_decref(diff);
+	policy_free(p2);
+	policy_report_free(rep2);
+	free(doc2);
 	policy_free(p);
 	policy_report_free(rep);
 	free(doc);
