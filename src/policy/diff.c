@@ -60,17 +60,86 @@ access_json(unsigned set)
 	return a;
 }
 
+/* The strings of a sequence node (tags, duties), sorted, without
+ * repeats: every set operation of the diff is then a merge, so a policy
+ * with huge lists costs n log n, not n squared. */
+struct strset {
+	const char **v;
+	size_t n;
+};
+
 static int
-has_tag(const struct pconsole *c, const char *tag)
+strp_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static int
+strset_of(const struct ynode *seq, struct strset *s)
+{
+	size_t i, k = 0;
+
+	s->v = NULL;
+	s->n = 0;
+	if (seq == NULL || seq->nkids == 0)
+		return CUST_OK;
+	if ((s->v = calloc(seq->nkids, sizeof(*s->v))) == NULL)
+		return CUST_E_NOMEM;
+	for (i = 0; i < seq->nkids; i++)
+		if (seq->kids[i]->str != NULL)
+			s->v[k++] = seq->kids[i]->str;
+	qsort(s->v, k, sizeof(*s->v), strp_cmp);
+	for (i = 0, s->n = 0; i < k; i++)
+		if (s->n == 0 || strcmp(s->v[s->n - 1], s->v[i]) != 0)
+			s->v[s->n++] = s->v[i];
+	return CUST_OK;
+}
+
+static void
+strset_free(struct strset *s)
+{
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static int
+strset_eq(const struct strset *a, const struct strset *b)
 {
 	size_t i;
 
-	if (c->tags == NULL)
-		return 1;
-	for (i = 0; i < c->tags->nkids; i++)
-		if (strcmp(c->tags->kids[i]->str, tag) == 0)
-			return 1;
-	return 0;
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* The members of a that b lacks, as a new JSON array. */
+static json_t *
+strset_minus(const struct strset *a, const struct strset *b)
+{
+	json_t *r = json_array();
+	size_t i = 0, j = 0;
+
+	if (r == NULL)
+		return NULL;
+	while (i < a->n) {
+		int c = j == b->n ? -1 : strcmp(a->v[i], b->v[j]);
+
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c > 0) {
+			j++;
+		} else if (json_array_append_new(r,
+		    json_string(a->v[i++])) != 0) {
+			json_decref(r);
+			return NULL;
+		}
+	}
+	return r;
 }
 
 static const char *
@@ -108,24 +177,6 @@ scope_json(const struct pconsole *c)
 }
 
 static int
-same_scope(const struct pconsole *o, const struct pconsole *n)
-{
-	size_t i;
-
-	if ((o->tags == NULL) != (n->tags == NULL))
-		return 0;
-	if (o->tags == NULL)
-		return 1;
-	for (i = 0; i < o->tags->nkids; i++)
-		if (!has_tag(n, o->tags->kids[i]->str))
-			return 0;
-	for (i = 0; i < n->tags->nkids; i++)
-		if (!has_tag(o, n->tags->kids[i]->str))
-			return 0;
-	return 1;
-}
-
-static int
 esc(struct dctx *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
@@ -156,13 +207,14 @@ realm_list(uint32_t set, char *buf, size_t len)
 	return buf;
 }
 
-/* One unit: tag (NULL for the devices with none of the listed tags). */
+/* One unit: the devices tagged tag (NULL: those with none of the tags
+ * either side names), covered by the old console when co, by the new one
+ * when cn. */
 static int
 diff_unit(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
-    const char *tag, const char *label, json_t *units, int *escalates)
+    int co, int cn, const char *tag, const char *label, json_t *units,
+    int *escalates)
 {
-	int co = o != NULL && (tag != NULL ? has_tag(o, tag) : o->tags == NULL);
-	int cn = n != NULL && (tag != NULL ? has_tag(n, tag) : n->tags == NULL);
 	uint32_t ro = co ? o->eff : 0, rn = cn ? n->eff : 0;
 	unsigned ao = co ? acc_set(o) : 0, an = cn ? acc_set(n) : 0;
 	const char *name = n != NULL ? n->name : o->name;
@@ -193,69 +245,38 @@ diff_unit(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
 	return CUST_OK;
 }
 
+/* Every unit of a console: the union of both sides' tags in one merge,
+ * then the rest of the devices when either side is unscoped. */
 static int
 diff_units(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
-    json_t *units, int *escalates)
+    const struct strset *ot, const struct strset *nt, json_t *units,
+    int *escalates)
 {
-	const struct pconsole *side[2] = { o, n };
+	int oall = o != NULL && o->tags == NULL;
+	int nall = n != NULL && n->tags == NULL;
+	size_t i = 0, j = 0;
 	char label[320];
-	int s, r, tagged = 0;
-	size_t i, k;
+	int r;
 
-	for (s = 0; s < 2; s++) {
-		const struct pconsole *c = side[s];
+	while (i < ot->n || j < nt->n) {
+		int c = i == ot->n ? 1 : j == nt->n ? -1 :
+		    strcmp(ot->v[i], nt->v[j]);
+		const char *t = c <= 0 ? ot->v[i] : nt->v[j];
 
-		for (i = 0; c != NULL && c->tags != NULL &&
-		    i < c->tags->nkids; i++) {
-			const char *t = c->tags->kids[i]->str;
-
-			/* Once per tag: skip one seen before. */
-			if (s == 1 && o != NULL && o->tags != NULL &&
-			    has_tag(o, t))
-				continue;
-			for (k = 0; k < i; k++)
-				if (strcmp(c->tags->kids[k]->str, t) == 0)
-					break;
-			if (k < i)
-				continue;
-			tagged = 1;
-			snprintf(label, sizeof(label), "devices tagged %.256s",
-			    t);
-			if ((r = diff_unit(d, o, n, t, label, units,
-			    escalates)) != CUST_OK)
-				return r;
-		}
+		snprintf(label, sizeof(label), "devices tagged %.256s", t);
+		r = diff_unit(d, o, n, oall || c <= 0, nall || c >= 0, t,
+		    label, units, escalates);
+		if (r != CUST_OK)
+			return r;
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
 	}
-	if ((o == NULL || o->tags != NULL) && (n == NULL || n->tags != NULL))
+	if (!oall && !nall)
 		return CUST_OK;	/* nothing covers the untagged rest */
-	return diff_unit(d, o, n, NULL, tagged ? "every other device" :
-	    "every device", units, escalates);
-}
-
-/* The duties of c that other does not have, as a new JSON array. */
-static json_t *
-duties_json(const struct pconsole *c, const struct pconsole *other)
-{
-	json_t *a = json_array();
-	size_t i, k;
-
-	if (a == NULL)
-		return NULL;
-	for (i = 0; c != NULL && c->duties != NULL && i < c->duties->nkids;
-	    i++) {
-		const char *name = c->duties->kids[i]->str;
-		int found = 0;
-
-		for (k = 0; other != NULL && other->duties != NULL &&
-		    k < other->duties->nkids; k++)
-			if (strcmp(other->duties->kids[k]->str, name) == 0)
-				found = 1;
-		if (!found && json_array_append_new(a, json_string(name)) != 0) {
-			json_decref(a);
-			return NULL;
-		}
-	}
-	return a;
+	return diff_unit(d, o, n, oall, nall, NULL, ot->n + nt->n > 0 ?
+	    "every other device" : "every device", units, escalates);
 }
 
 /* {"old": x, "new": y} when x and y differ, else NULL (no member). */
@@ -280,8 +301,16 @@ diff_console(struct dctx *d, const struct pconsole *o,
     const struct pconsole *n)
 {
 	const char *name = n != NULL ? n->name : o->name;
-	json_t *e, *units = NULL, *dg = NULL, *dl = NULL;
+	struct strset ot = { NULL, 0 }, nt = { NULL, 0 }, od = { NULL, 0 },
+	    nd = { NULL, 0 };
+	json_t *e = NULL, *units = NULL, *dg = NULL, *dl = NULL;
 	int escalates = 0, changed, r = CUST_E_NOMEM;
+
+	if (strset_of(o ? o->tags : NULL, &ot) != CUST_OK ||
+	    strset_of(n ? n->tags : NULL, &nt) != CUST_OK ||
+	    strset_of(o ? o->duties : NULL, &od) != CUST_OK ||
+	    strset_of(n ? n->duties : NULL, &nd) != CUST_OK)
+		goto out;
 
 	e = json_pack("{s:s, s:s}", "console", name, "change",
 	    o == NULL ? "added" : n == NULL ? "removed" : "changed");
@@ -292,11 +321,11 @@ diff_console(struct dctx *d, const struct pconsole *o,
 		if (esc(d, "console '%s' is new", name) != CUST_OK)
 			goto out;
 	}
-	if ((r = diff_units(d, o, n, units, &escalates)) != CUST_OK)
+	if ((r = diff_units(d, o, n, &ot, &nt, units, &escalates)) != CUST_OK)
 		goto out;
 	r = CUST_E_NOMEM;
-	if ((dg = duties_json(n, o)) == NULL ||
-	    (dl = duties_json(o, n)) == NULL)
+	if ((dg = strset_minus(&nd, &od)) == NULL ||
+	    (dl = strset_minus(&od, &nd)) == NULL)
 		goto out;
 	changed = o == NULL || n == NULL || json_array_size(units) > 0 ||
 	    json_array_size(dg) > 0 || json_array_size(dl) > 0;
@@ -327,7 +356,8 @@ diff_console(struct dctx *d, const struct pconsole *o,
 			    CUST_OK)
 				goto out;
 		}
-		if (!same_scope(o, n)) {
+		if ((o->tags == NULL) != (n->tags == NULL) ||
+		    !strset_eq(&ot, &nt)) {
 			changed = 1;
 			if (json_object_set_new(e, "scope", json_pack("{s:o, "
 			    "s:o}", "old", scope_json(o), "new",
@@ -351,6 +381,10 @@ diff_console(struct dctx *d, const struct pconsole *o,
 		goto out;
 	r = CUST_OK;
 out:
+	strset_free(&ot);
+	strset_free(&nt);
+	strset_free(&od);
+	strset_free(&nd);
 	json_decref(dg);
 	json_decref(dl);
 	json_decref(units);
