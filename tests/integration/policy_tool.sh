@@ -12,6 +12,11 @@ CP="$BUILD/custody-policy"
 EX=policy/examples
 PY=/usr/bin/python3	# Debian's, with python3-yaml and python3-junitparser
 cp_() { "$CP" "$@"; }
+# Commits in scratch repositories (and pre-commit's shadow repository)
+# need an identity on a machine without a git configuration.
+GIT_AUTHOR_NAME=custody-test GIT_AUTHOR_EMAIL=test@custody.invalid
+GIT_COMMITTER_NAME=custody-test GIT_COMMITTER_EMAIL=test@custody.invalid
+export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
 
 # ---- what it links: libyaml, jansson and libc, nothing else ----
 ldd "$CP" > "$TESTTMP/ldd"
@@ -226,9 +231,9 @@ for i in d:
 EOF
 
 # ---- SARIF: Microsoft's validator, no errors and no warnings ----
-# Installed with npm into the build tree once (then reused); .NET without
-# ICU needs invariant globalization.
-SARIFDIR="$BUILD/tools/sarif"
+# Installed with npm into build/tools once (then reused by the plain and
+# the sanitizer runs); .NET without ICU needs invariant globalization.
+SARIFDIR="$TOP/build/tools/sarif"
 MT="$SARIFDIR/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
 if [ ! -x "$MT" ]; then
 	mkdir -p "$SARIFDIR"

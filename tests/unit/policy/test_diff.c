@@ -227,6 +227,12 @@ test_scope(void **state)
 	assert_null(unit(e, "every other device"));
 	json_decref(d);
 
+	/* [lab, lab] -> [lab]: the same scope */
+	d = diff_of(BASE "    scope: {tags: [lab, lab]}\n",
+	    BASE "    scope: {tags: [lab]}\n");
+	assert_null(entry(d, "p"));
+	json_decref(d);
+
 	/* [lab, hq] -> [hq, lab]: the same scope */
 	d = diff_of(BASE "    scope: {tags: [lab, hq]}\n",
 	    BASE "    scope: {tags: [hq, lab]}\n");
