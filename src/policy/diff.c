@@ -215,9 +215,9 @@ diff_unit(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
     int co, int cn, const char *tag, const char *label, json_t *units,
     int *escalates)
 {
-	uint32_t ro = co ? o->eff : 0, rn = cn ? n->eff : 0;
-	unsigned ao = co ? acc_set(o) : 0, an = cn ? acc_set(n) : 0;
-	const char *name = n != NULL ? n->name : o->name;
+	uint32_t ro = co && o ? o->eff : 0, rn = cn && n ? n->eff : 0;
+	unsigned ao = co && o ? acc_set(o) : 0, an = cn && n ? acc_set(n) : 0;
+	const char *name = n != NULL ? n->name : o != NULL ? o->name : "";
 	char rbuf[1024];
 	json_t *u;
 
@@ -296,16 +296,21 @@ auth_name(const struct pconsole *c)
 	    "digest";
 }
 
+/* One console on either side or both (o or n NULL: added or removed). */
 static int
 diff_console(struct dctx *d, const struct pconsole *o,
     const struct pconsole *n)
 {
-	const char *name = n != NULL ? n->name : o->name;
+	const struct pconsole *any = n != NULL ? n : o;
+	const char *name;
 	struct strset ot = { NULL, 0 }, nt = { NULL, 0 }, od = { NULL, 0 },
 	    nd = { NULL, 0 };
 	json_t *e = NULL, *units = NULL, *dg = NULL, *dl = NULL;
 	int escalates = 0, changed, r = CUST_E_NOMEM;
 
+	if (any == NULL)
+		return CUST_E_INTERNAL;
+	name = any->name;
 	if (strset_of(o ? o->tags : NULL, &ot) != CUST_OK ||
 	    strset_of(n ? n->tags : NULL, &nt) != CUST_OK ||
 	    strset_of(o ? o->duties : NULL, &od) != CUST_OK ||
