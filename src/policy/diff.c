@@ -182,14 +182,20 @@ esc(struct dctx *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int
 esc(struct dctx *d, const char *fmt, ...)
 {
-	char buf[1024];
+	char *buf = NULL;
 	va_list ap;
+	int n, r;
 
+	/* Whole, never cut: a cut could split a UTF-8 character. */
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vasprintf(&buf, fmt, ap);
 	va_end(ap);
-	return json_array_append_new(d->escalations, json_string(buf)) == 0 ?
+	if (n < 0)
+		return CUST_E_NOMEM;
+	r = json_array_append_new(d->escalations, json_string(buf)) == 0 ?
 	    CUST_OK : CUST_E_NOMEM;
+	free(buf);
+	return r;
 }
 
 /* Names of the realms in set, comma-separated, into buf. */
@@ -216,7 +222,8 @@ diff_unit(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
     int *escalates)
 {
 	uint32_t ro = co && o ? o->eff : 0, rn = cn && n ? n->eff : 0;
-	unsigned ao = co && o ? acc_set(o) : 0, an = cn && n ? acc_set(n) : 0;
+	/* Access without a realm grants nothing. */
+	unsigned ao = ro ? acc_set(o) : 0, an = rn ? acc_set(n) : 0;
 	const char *name = n != NULL ? n->name : o != NULL ? o->name : "";
 	char rbuf[1024];
 	json_t *u;
@@ -348,10 +355,19 @@ diff_console(struct dctx *d, const struct pconsole *o,
 			    name) != CUST_OK)
 				goto out;
 		}
+		/* Digest to Kerberos hands the console's rights to its
+		 * principal, which held nothing before; Kerberos to digest
+		 * to a new digest account. Either way a new holder. */
 		if (!same_str(auth_name(o), auth_name(n))) {
-			changed = 1;
+			changed = escalates = 1;
 			if (changed_pair(e, "auth", auth_name(o),
-			    auth_name(n)) != CUST_OK)
+			    auth_name(n)) != CUST_OK || esc(d, "console '%s' "
+			    "changes authentication from %s to %s: %s%s now "
+			    "holds its rights", name, auth_name(o),
+			    auth_name(n), n->auth_eff == AUTH_KERBEROS ?
+			    "principal " : "a digest account",
+			    n->auth_eff == AUTH_KERBEROS && n->kerberos ?
+			    n->kerberos->str : "") != CUST_OK)
 				goto out;
 		}
 		if (!same_str(o->user, n->user) && n->auth_eff == AUTH_DIGEST &&
@@ -572,14 +588,25 @@ policy_diff(const struct policy *old, const struct policy_report *old_rep,
 	size_t no = 0, nn = 0, i = 0, j = 0;
 	const char *oo = old ? str_of(old->owner) : NULL;
 	const char *no_ = new ? str_of(new->owner) : NULL;
+	char *oname, *nname;
 	struct dctx d;
 	json_t *doc;
 	int r;
 
 	*diff_out = NULL;
 	memset(&d, 0, sizeof(d));
-	doc = json_pack("{s:s, s:s, s:[], s:[]}", "old", old_name,
-	    "new", new_name, "consoles", "escalations");
+	/* Names may be file names: any bytes. JSON wants UTF-8. */
+	if ((oname = strdup(old_name)) == NULL ||
+	    (nname = strdup(new_name)) == NULL) {
+		free(oname);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	report_clean(oname, oname, strlen(oname) + 1);
+	report_clean(nname, nname, strlen(nname) + 1);
+	doc = json_pack("{s:s, s:s, s:[], s:[]}", "old", oname,
+	    "new", nname, "consoles", "escalations");
+	free(oname);
+	free(nname);
 	if (doc == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	d.consoles = json_object_get(doc, "consoles");

@@ -3,13 +3,15 @@
  * Markdown (a pull-request comment) or JSON.
  *
  * Every name in a diff comes from a policy file, which in a pull request
- * is written by whoever opened it. Text output replaces control
- * characters; Markdown output backslash-escapes every ASCII punctuation
+ * is written by whoever opened it. Both outputs first replace what
+ * report_clean() refuses (controls, bidirectional overrides, invalid
+ * UTF-8); Markdown output then backslash-escapes every ASCII punctuation
  * character (CommonMark allows that for all of them) so a console called
  * "[x](http://...)" or "<img ...>" stays literal text in the comment, and
  * never puts such names inside code spans, where escapes do not work.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -17,11 +19,33 @@
 
 /* ---- text ---- */
 
+/* s as report_clean() makes it safe, through put (NULL: as it is). */
+static void
+put_clean(FILE *fp, const char *s, void (*put)(FILE *, const char *))
+{
+	char buf[512], *p = buf;
+	size_t len;
+
+	if (s == NULL)
+		return;
+	len = strlen(s) + 1;
+	if (len > sizeof(buf) && (p = malloc(len)) == NULL) {
+		fputs("?", fp);
+		return;
+	}
+	report_clean(s, p, len);
+	if (put != NULL)
+		put(fp, p);
+	else
+		fputs(p, fp);
+	if (p != buf)
+		free(p);
+}
+
 static void
 put_text(FILE *fp, const char *s)
 {
-	for (; s != NULL && *s != '\0'; s++)
-		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, fp);
+	put_clean(fp, s, NULL);
 }
 
 /* Items of a JSON array of strings, comma-separated, each prefixed. */
@@ -46,6 +70,8 @@ put_scope(FILE *fp, json_t *s, void (*put)(FILE *, const char *))
 		fputs("(none)", fp);
 	} else if (json_is_string(s)) {
 		put(fp, json_string_value(s));
+	} else if (json_array_size(s) == 0) {
+		fputs("no device", fp);
 	} else {
 		fputs("devices tagged ", fp);
 		put_list(fp, s, "", put);
@@ -182,9 +208,9 @@ write_text(json_t *d, FILE *fp)
 /* ---- Markdown ---- */
 
 static void
-put_md(FILE *fp, const char *s)
+md_escape(FILE *fp, const char *s)
 {
-	for (; s != NULL && *s != '\0'; s++) {
+	for (; *s != '\0'; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch < 0x20 || ch == 0x7f)
@@ -195,6 +221,12 @@ put_md(FILE *fp, const char *s)
 		else
 			fputc(ch, fp);
 	}
+}
+
+static void
+put_md(FILE *fp, const char *s)
+{
+	put_clean(fp, s, md_escape);
 }
 
 static void
@@ -239,6 +271,27 @@ md_finding(FILE *fp, const char *what, json_t *f)
 	fputs(" |\n", fp);
 }
 
+/* Does the diff take any right away (a console removed, a realm or
+ * access lost on some scope)? */
+static int
+takes_away(json_t *d)
+{
+	json_t *e, *u;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(d, "consoles"), i, e) {
+		if (strcmp(json_string_value(json_object_get(e, "change")),
+		    "removed") == 0)
+			return 1;
+		json_array_foreach(json_object_get(e, "scopes"), k, u)
+			if (json_array_size(json_object_get(u, "realms_lost")) +
+			    json_array_size(json_object_get(u,
+			    "access_lost")) > 0)
+				return 1;
+	}
+	return 0;
+}
+
 static void
 write_markdown(json_t *d, FILE *fp)
 {
@@ -263,9 +316,11 @@ write_markdown(json_t *d, FILE *fp)
 	} else if (json_array_size(cons) == 0 &&
 	    !json_is_true(json_object_get(owner, "changed"))) {
 		fputs("**No change in privileges.**\n\n", fp);
-	} else {
+	} else if (takes_away(d)) {
 		fputs("**No privilege escalation:** this change only takes "
 		    "rights away.\n\n", fp);
+	} else {
+		fputs("**No privilege escalation.**\n\n", fp);
 	}
 	json_array_foreach(cons, i, e)
 		rows += json_array_size(json_object_get(e, "scopes"));

@@ -5,6 +5,9 @@
  * "document"). A malformed file has only its document cases: the other
  * rules did not run.
  *
+ * Every string here was cleaned by the report (no control characters,
+ * valid UTF-8), so escaping the five XML specials is enough.
+ *
  * Findings of input rules are <error>s, errors are <failure>s; warnings
  * are <failure>s only with --strict, otherwise they go to <system-out> so
  * that CI dashboards show them without failing the build.
@@ -116,7 +119,8 @@ xml_put(FILE *fp, const char *s)
 static void
 finding_line(FILE *fp, const struct policy_finding *f)
 {
-	fprintf(fp, "%s:%u:%u: %s: ", f->file, f->line, f->column,
+	xml_put(fp, f->file);
+	fprintf(fp, ":%u:%u: %s: ", f->line, f->column,
 	    f->severity == POLICY_SEV_ERROR ? "error" : "warning");
 	xml_put(fp, f->message);
 	fputc('\n', fp);

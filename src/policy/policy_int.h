@@ -206,6 +206,14 @@ json_t *report_json(struct policy_report *rep);
 json_t *report_sarif(struct policy_report *rep);
 int report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp);
 
+/* in as text safe for terminals, logs, XML and JSON: valid UTF-8 with
+ * every C0/C1 control, DEL, bidirectional override and invalid byte
+ * replaced by '?', cut (never inside a character) to fit out[0..len).
+ * in and out may be the same buffer: the output is never longer. */
+void report_clean(const char *in, char *out, size_t len);
+/* The same into a new string of arena a; NULL on ENOMEM. */
+char *report_clean_dup(struct arena *a, const char *in);
+
 /* The identity of a finding that survives edits elsewhere in the file:
  * rule, console and message with every "line N" / "column N" in the message
  * turned into "line #", written into buf (truncated to len). Used to match

@@ -31,6 +31,93 @@ struct policy_report {
 	int input;		/* an input finding: exit 2 */
 };
 
+/* Length of the valid UTF-8 character at s (1-4), 0 when invalid
+ * (overlong, surrogate, above U+10FFFF, cut short); *cp_out its value. */
+static size_t
+utf8_char(const unsigned char *s, uint32_t *cp_out)
+{
+	uint32_t cp, min;
+	size_t n, i;
+
+	if (s[0] < 0x80) {
+		*cp_out = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = s[0] & 0x1f;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = s[0] & 0x0f;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = s[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_out = cp;
+	return n;
+}
+
+/* Characters that must not reach a terminal, a log or a review comment
+ * as they are: C0 and C1 controls, DEL, and the bidirectional overrides
+ * that make text read differently from what it is. */
+static int
+unsafe_cp(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e ||
+	    cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+void
+report_clean(const char *in, char *out, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0, n;
+	uint32_t cp;
+
+	if (len == 0)
+		return;
+	while (*s != '\0') {
+		n = utf8_char(s, &cp);
+		if (n == 0 || unsafe_cp(cp)) {
+			if (o + 1 >= len)
+				break;
+			out[o++] = '?';
+			s += n ? n : 1;
+			continue;
+		}
+		if (o + n >= len)
+			break;		/* never cut a character in two */
+		memmove(out + o, s, n);
+		o += n;
+		s += n;
+	}
+	out[o] = '\0';
+}
+
+char *
+report_clean_dup(struct arena *a, const char *in)
+{
+	size_t len = strlen(in) + 1;	/* cleaning never lengthens */
+	char *out = arena_alloc(a, len);
+
+	if (out != NULL)
+		report_clean(in, out, len);
+	return out;
+}
+
 struct policy_report *
 policy_report_new(void)
 {
@@ -73,7 +160,7 @@ report_file(struct policy_report *rep, const char *file)
 	}
 	rf = &rep->files[rep->nfiles];
 	memset(rf, 0, sizeof(*rf));
-	if ((rf->name = arena_strdup(rep->a, file)) == NULL)
+	if ((rf->name = report_clean_dup(rep->a, file)) == NULL)
 		return NULL;
 	rep->nfiles++;
 	return rf->name;
@@ -106,7 +193,7 @@ report_consoles(struct policy_report *rep, const char *file,
 	    n * sizeof(*rf->consoles))) == NULL)
 		return CUST_E_NOMEM;
 	for (i = 0; i < n; i++)
-		if ((rf->consoles[i] = arena_strdup(rep->a, c[i].name)) ==
+		if ((rf->consoles[i] = report_clean_dup(rep->a, c[i].name)) ==
 		    NULL)
 			return CUST_E_NOMEM;
 	rf->nconsoles = n;
@@ -134,7 +221,6 @@ report_addv(struct policy_report *rep, const char *file, unsigned line,
 	char msg[1024];
 	struct rfinding *f;
 	size_t fi = file_index(rep, file);
-	char *p;
 
 	if (fi == rep->nfiles && (file = report_file(rep, file)) == NULL)
 		return CUST_E_NOMEM;
@@ -149,10 +235,9 @@ report_addv(struct policy_report *rep, const char *file, unsigned line,
 		rep->cap = ncap;
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* Names come from the file: keep terminal escapes out of logs. */
-	for (p = msg; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	/* Names come from the file: keep terminal escapes out of logs, and
+	 * a character cut by the size limit out of JSON. */
+	report_clean(msg, msg, sizeof(msg));
 	f = &rep->v[rep->n];
 	memset(f, 0, sizeof(*f));
 	f->f.file = rep->files[fi].name;
@@ -163,7 +248,7 @@ report_addv(struct policy_report *rep, const char *file, unsigned line,
 	if ((f->f.message = arena_strdup(rep->a, msg)) == NULL)
 		return CUST_E_NOMEM;
 	if (console != NULL &&
-	    (f->f.console = arena_strdup(rep->a, console)) == NULL)
+	    (f->f.console = report_clean_dup(rep->a, console)) == NULL)
 		return CUST_E_NOMEM;
 	f->file = fi;
 	f->seq = rep->n;

@@ -130,9 +130,11 @@ result_json(const struct policy_finding *f, size_t rule_index,
 	    "artifactLocation", "uri", uri);
 	if (loc == NULL)
 		return NULL;
-	if (f->line > 0 && json_object_set_new(json_object_get(loc,
-	    "physicalLocation"), "region", json_pack("{s:I, s:I}",
-	    "startLine", (json_int_t)f->line, "startColumn",
+	/* A finding about the whole file (line 0) points at its start:
+	 * validators want a region on every result. */
+	if (json_object_set_new(json_object_get(loc, "physicalLocation"),
+	    "region", json_pack("{s:I, s:I}", "startLine",
+	    (json_int_t)(f->line ? f->line : 1), "startColumn",
 	    (json_int_t)(f->column ? f->column : 1))) != 0) {
 		json_decref(loc);
 		return NULL;

@@ -270,6 +270,35 @@ test_identity_and_owner(void **state)
 	json_decref(d);
 }
 
+/* p with a certificate and a principal; DIR (or nothing) before it. */
+#define AUTHDOC(DIR) \
+	DIR \
+	"version: 1\nowner: a\nconsoles:\n  a:\n" \
+	"    identity: {certificate: \"CN=a\"}\n    duties: [setup]\n" \
+	"  p:\n    identity: {certificate: \"CN=p\", kerberos: " \
+	"\"svc-p@CORP.EX\"}\n    duties: [power]\n"
+
+static void
+test_auth(void **state)
+{
+	/* A directory makes p's principal, which held nothing, the holder
+	 * of its rights: an escalation, and so is the way back. */
+	json_t *d = diff_of(AUTHDOC(""),
+	    AUTHDOC("directory: {type: ad, realm: CORP.EX}\n"));
+
+	(void)state;
+	assert_true(policy_diff_escalates(d));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    entry(d, "p"), "auth"), "new")), "kerberos");
+	assert_int_equal(json_array_size(json_object_get(entry(d, "p"),
+	    "scopes")), 0);
+	json_decref(d);
+	d = diff_of(AUTHDOC("directory: {type: ad, realm: CORP.EX}\n"),
+	    AUTHDOC(""));
+	assert_true(policy_diff_escalates(d));
+	json_decref(d);
+}
+
 static void
 test_findings(void **state)
 {
@@ -378,7 +407,7 @@ test_render(void **state)
 	out = render(d, POLICY_DIFF_MARKDOWN);
 	assert_non_null(strstr(out, "**Privilege escalation.**"));
 	assert_non_null(strstr(out, "\\[x\\]\\(http\\:\\/\\/evil\\.example\\) "
-	    "\\<img\\>\\| \\[31m"));
+	    "\\<img\\>\\|\\?\\[31m"));
 	assert_null(strstr(out, "[x](http"));
 	assert_null(strstr(out, "<img>"));
 	assert_null(strchr(out, '\033'));
@@ -430,6 +459,7 @@ main(void)
 		cmocka_unit_test(test_realm_and_access),
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_identity_and_owner),
+		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_findings),
 		cmocka_unit_test(test_no_policy),
 		cmocka_unit_test(test_render),

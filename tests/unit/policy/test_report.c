@@ -304,7 +304,8 @@ test_sarif(void **state)
 	free(out);
 	policy_report_free(rep);
 
-	/* an unreadable file has no region; an absolute path a file: URI */
+	/* an unreadable file points at its start (validators want a
+	 * region); an absolute path is a file: URI */
 	rep = policy_report_new();
 	assert_int_equal(policy_load_file(rep, "/nonexistent/x.yaml", NULL),
 	    CUST_E_PARSE);
@@ -312,9 +313,9 @@ test_sarif(void **state)
 	assert_non_null(doc = json_loads(out, 0, &e));
 	r0 = json_array_get(json_object_get(json_array_get(json_object_get(
 	    doc, "runs"), 0), "results"), 0);
-	assert_null(json_object_get(json_object_get(json_array_get(
-	    json_object_get(r0, "locations"), 0), "physicalLocation"),
-	    "region"));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+	    json_object_get(json_array_get(json_object_get(r0, "locations"),
+	    0), "physicalLocation"), "region"), "startLine")), 1);
 	assert_non_null(strstr(out, "\"file:///nonexistent/x.yaml\""));
 	json_decref(doc);
 	free(out);
@@ -531,10 +532,53 @@ test_codeclimate(void **state)
 	policy_report_free(rep);
 }
 
+static void
+test_hostile_names(void **state)
+{
+	/* A file name a pull request chose: XML specials, a terminal escape,
+	 * a bidirectional override and a byte that is not UTF-8. */
+	static const char name[] = "a&b<c>\"\033]0;x\007\342\200\256\377.yaml";
+	struct policy_report *rep = policy_report_new();
+	enum policy_format fmt;
+	json_error_t e;
+	json_t *j;
+
+	(void)state;
+	assert_non_null(rep);
+	assert_int_equal(policy_load_buf(rep, name, BAD, strlen(BAD), NULL),
+	    CUST_OK);
+	for (fmt = POLICY_FMT_TEXT; fmt <= POLICY_FMT_CODECLIMATE; fmt++) {
+		char *out = render(rep, fmt, POLICY_STRICT), *p;
+
+		assert_null(strchr(out, '\033'));
+		assert_null(strchr(out, '\007'));
+		assert_null(strstr(out, "\342\200\256"));
+		assert_null(strchr(out, '\377'));
+		if (fmt == POLICY_FMT_JUNIT) {
+			/* every & starts an entity, no raw < inside text */
+			for (p = strchr(out, '&'); p != NULL;
+			    p = strchr(p + 1, '&'))
+				assert_true(strncmp(p, "&amp;", 5) == 0 ||
+				    strncmp(p, "&lt;", 4) == 0 ||
+				    strncmp(p, "&gt;", 4) == 0 ||
+				    strncmp(p, "&quot;", 6) == 0 ||
+				    strncmp(p, "&apos;", 6) == 0);
+			assert_null(strstr(out, "a&b<c>"));
+			assert_non_null(strstr(out, "a&amp;b&lt;c&gt;&quot;"));
+		} else if (fmt != POLICY_FMT_TEXT) {
+			assert_non_null(j = json_loads(out, 0, &e));
+			json_decref(j);
+		}
+		free(out);
+	}
+	policy_report_free(rep);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_sarif_identity),
 		cmocka_unit_test(test_codeclimate),
 		cmocka_unit_test(test_text),
