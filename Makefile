@@ -13,7 +13,9 @@ STATE    ?= ./var
 PKGS     := openssl libsodium sqlite3 jansson yaml-0.1
 # Read when make starts; targets that may have just installed packages
 # (run, test, bench...) build through a second make, which reads them again.
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Package by package, so that a missing one (a CI image with only libyaml
+# and jansson, building custody-policy) does not lose the others' paths.
+PKG_CFLAGS := $(foreach p,$(PKGS),$(shell pkg-config --cflags $(p) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
               echo -lssl -lcrypto -lsodium -lsqlite3 -ljansson -lyaml)
 

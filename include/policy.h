@@ -139,6 +139,11 @@ enum policy_format {
 int policy_format_parse(const char *s, enum policy_format *fmt_out)
 	__attribute__((warn_unused_result));
 
+/* Most results in a SARIF or Code Quality report (code scanning takes
+ * at most 25,000 per run; a hostile policy can make millions of
+ * findings): past it, the report says how many were left out. */
+#define POLICY_REPORT_MAX_RESULTS	10000
+
 /* Write the report to fp (sorting the findings by file and position).
  * CUST_E_IO when fp fails, CUST_E_NOMEM. */
 int policy_report_write(struct policy_report *rep, enum policy_format fmt,

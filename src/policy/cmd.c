@@ -35,6 +35,30 @@ usage(const struct policy_cli *pc, const char *cmd, const char *synopsis,
 	return CUST_EXIT_USAGE;
 }
 
+/* getopt_long's unknown or incomplete option, said once, by us. */
+static int
+bad_option(const struct policy_cli *pc, const char *cmd, const char *synopsis,
+    char **argv)
+{
+	const char *opt = argv[optind - 1];
+
+	if (optopt != 0 && strncmp(opt, "--", 2) != 0)
+		return usage(pc, cmd, synopsis, "option -%c %s", optopt,
+		    strchr("fnot", optopt) ? "needs a value" :
+		    "is unknown");
+	return usage(pc, cmd, synopsis, "option '%.64s' is unknown or "
+	    "needs a value", opt);
+}
+
+/* --help of a command: its synopsis on stdout, exit 0. */
+static int
+help(const struct policy_cli *pc, const char *cmd, const char *synopsis)
+{
+	printf("usage: %s %s %s\nSee custody-policy(1).\n", pc->usage, cmd,
+	    synopsis);
+	return CUST_EXIT_OK;
+}
+
 static int
 fail(const struct policy_cli *pc, int err)
 {
@@ -53,14 +77,16 @@ policy_cli_check(const struct policy_cli *pc, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "strict", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum policy_format fmt = pc->json ? POLICY_FMT_JSON : POLICY_FMT_TEXT;
 	struct policy_report *rep;
 	unsigned flags = 0;
-	int ch, i, r;
+	int ch, i, r, stdin_seen = 0;
 
-	while ((ch = getopt_long(argc, argv, "f:s", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "f:sh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			if (policy_format_parse(optarg, &fmt) != CUST_OK)
@@ -70,13 +96,19 @@ policy_cli_check(const struct policy_cli *pc, int argc, char **argv)
 		case 's':
 			flags |= POLICY_STRICT;
 			break;
+		case 'h':
+			return help(pc, "check", CHECK_SYNOPSIS);
 		default:
-			return usage(pc, "check", CHECK_SYNOPSIS, "bad option");
+			return bad_option(pc, "check", CHECK_SYNOPSIS, argv);
 		}
 	}
 	if (optind >= argc)
 		return usage(pc, "check", CHECK_SYNOPSIS, "no policy file "
 		    "given");
+	for (i = optind; i < argc; i++)
+		if (strcmp(argv[i], "-") == 0 && stdin_seen++)
+			return usage(pc, "check", CHECK_SYNOPSIS, "standard "
+			    "input (-) can be read only once");
 	if ((rep = policy_report_new()) == NULL)
 		return fail(pc, cust_fail(CUST_E_NOMEM, "out of memory"));
 	for (i = optind; i < argc; i++)
@@ -114,11 +146,14 @@ blank(const char *s, size_t len)
 }
 
 /* Read path (named name in findings) into rep. *p_out is the policy, or
- * NULL when the file is blank and allow_empty. Returns an exit status:
- * 0, or 2 after printing why (unreadable or malformed). */
+ * NULL when the file is blank. A malformed file is an error (exit 2 after
+ * its findings) unless as_nothing: then, with a warning, it counts as no
+ * policy, so that a change that repairs a broken base still gets a diff
+ * (and everything in it shows as new). Returns an exit status: 0, or 2
+ * after printing why (unreadable or malformed). */
 static int
 load_side(const struct policy_cli *pc, struct policy_report *rep,
-    const char *path, const char *name, int allow_empty,
+    const char *path, const char *name, int as_nothing,
     struct policy **p_out)
 {
 	char *buf = NULL;
@@ -131,7 +166,7 @@ load_side(const struct policy_cli *pc, struct policy_report *rep,
 		fprintf(stderr, "%s: %s\n", pc->prog, cust_errmsg());
 		return CUST_EXIT_USAGE;
 	}
-	if (allow_empty && blank(buf, len)) {
+	if (blank(buf, len)) {
 		free(buf);
 		return CUST_EXIT_OK;
 	}
@@ -148,6 +183,11 @@ load_side(const struct policy_cli *pc, struct policy_report *rep,
 		if (policy_report_write(rep, POLICY_FMT_TEXT, 0, stderr) !=
 		    CUST_OK)
 			return CUST_EXIT_FAIL;
+		if (as_nothing) {
+			fprintf(stderr, "%s: warning: %s is malformed: compared "
+			    "as no policy\n", pc->prog, name);
+			return CUST_EXIT_OK;
+		}
 		fprintf(stderr, "%s: %s is malformed: no diff\n", pc->prog,
 		    name);
 		return CUST_EXIT_USAGE;
@@ -166,6 +206,7 @@ policy_cli_diff(const struct policy_cli *pc, int argc, char **argv)
 		{ "fail-on-escalation", no_argument, NULL, 'e' },
 		{ "old-name", required_argument, NULL, 'o' },
 		{ "new-name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum policy_diff_format fmt = pc->json ? POLICY_DIFF_JSON :
@@ -176,7 +217,8 @@ policy_cli_diff(const struct policy_cli *pc, int argc, char **argv)
 	json_t *diff = NULL;
 	int ch, gate = 0, r;
 
-	while ((ch = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			if (policy_diff_format_parse(optarg, &fmt) != CUST_OK)
@@ -192,8 +234,10 @@ policy_cli_diff(const struct policy_cli *pc, int argc, char **argv)
 		case 'n':
 			nname = optarg;
 			break;
+		case 'h':
+			return help(pc, "diff", DIFF_SYNOPSIS);
 		default:
-			return usage(pc, "diff", DIFF_SYNOPSIS, "bad option");
+			return bad_option(pc, "diff", DIFF_SYNOPSIS, argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -213,7 +257,7 @@ policy_cli_diff(const struct policy_cli *pc, int argc, char **argv)
 		goto out;
 	}
 	if ((r = load_side(pc, orep, argv[optind], oname, 1, &op)) != 0 ||
-	    (r = load_side(pc, nrep, argv[optind + 1], nname, 1, &np)) != 0)
+	    (r = load_side(pc, nrep, argv[optind + 1], nname, 0, &np)) != 0)
 		goto out;
 	if ((r = policy_diff(op, orep, oname, np, nrep, nname, &diff)) !=
 	    CUST_OK) {
@@ -315,6 +359,7 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tags", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *tagarg = "";
@@ -324,9 +369,12 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 	char name[160];
 	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		if (ch == 'h')
+			return help(pc, "plan", PLAN_SYNOPSIS);
 		if (ch != 't')
-			return usage(pc, "plan", PLAN_SYNOPSIS, "bad option");
+			return bad_option(pc, "plan", PLAN_SYNOPSIS, argv);
 		tagarg = optarg;
 	}
 	if (argc - optind != 1)

@@ -34,7 +34,7 @@ report_codeclimate(struct policy_report *rep)
 		return NULL;
 	if (n > 0 && (occ = report_occurrences(rep)) == NULL)
 		goto fail;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < POLICY_REPORT_MAX_RESULTS; i++) {
 		const struct policy_finding *f = policy_report_get(rep, i);
 
 		report_fingerprint(f, occ[i], fp);
@@ -47,6 +47,15 @@ report_codeclimate(struct policy_report *rep)
 		    (json_int_t)(f->line > 0 ? f->line : 1))) != 0)
 			goto fail;
 	}
+	if (i < n && json_array_append_new(doc, json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:s, s:[s], s:{s:s, s:{s:I}}}", "type", "issue",
+	    "description", "more findings than a report holds: the rest are "
+	    "left out (run custody-policy check for all of them)",
+	    "check_name", "report-truncated", "fingerprint",
+	    "report-truncated", "severity", "info", "categories", "Security",
+	    "location", "path", policy_report_get(rep, i)->file, "lines",
+	    "begin", (json_int_t)1)) != 0)
+		goto fail;
 	free(occ);
 	return doc;
 fail:

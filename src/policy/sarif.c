@@ -180,13 +180,21 @@ report_sarif(struct policy_report *rep)
 	for (i = 0; i < nrules; i++)
 		if (json_array_append_new(jrules, rule_json(&rules[i])) != 0)
 			goto fail;
-	for (i = 0; i < policy_report_count(rep); i++) {
+	for (i = 0; i < policy_report_count(rep) &&
+	    i < POLICY_REPORT_MAX_RESULTS; i++) {
 		const struct policy_finding *f = policy_report_get(rep, i);
 
 		if (json_array_append_new(results, result_json(f,
 		    (size_t)(f->rule - rules), occ[i])) != 0)
 			goto fail;
 	}
+	if (i < policy_report_count(rep) && json_object_set_new(
+	    json_array_get(json_object_get(run, "invocations"), 0),
+	    "toolExecutionNotifications", json_pack("[{s:s, s:{s:s}}]",
+	    "level", "warning", "message", "text", "more findings than a "
+	    "report holds: the rest are left out (run custody-policy check "
+	    "for all of them)")) != 0)
+		goto fail;
 	free(occ);
 	return doc;
 fail:

@@ -33,6 +33,7 @@ def github(path, event):
         "github.token": "test-token",
         "github.event.pull_request.number": "7",
         "vars.CUSTODY_REPO": "/nonexistent/custody.git",
+        "vars.CUSTODY_REF": "v0",
     }
     out = {"steps": [], "uses": [], "failed": False}
     outputs = {}
@@ -46,17 +47,23 @@ def github(path, event):
             return ctx[name]
         raise SystemExit("ci_recipe: unknown expression %r" % name)
 
-    def cond(expr, failed):
-        expr = EXPR.sub(lambda m: m.group(1), expr.strip())
-        if expr == "always()":
-            return True
-        m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(==|!=)\s*'([^']*)'", expr)
+    def term(t):
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(==|!=)\s*'([^']*)'", t)
         if not m:
-            raise SystemExit("ci_recipe: unknown condition %r" % expr)
-        if failed:
-            return False
+            raise SystemExit("ci_recipe: unknown condition %r" % t)
         eq = value(m.group(1)) == m.group(3)
         return eq if m.group(2) == "==" else not eq
+
+    # An `if:` is terms joined by &&; without always() GitHub adds an
+    # implicit success(): the step is skipped after a failure.
+    def cond(expr, failed):
+        expr = EXPR.sub(lambda m: m.group(1), expr.strip())
+        terms = [t.strip() for t in expr.split("&&")]
+        if "always()" in terms:
+            terms.remove("always()")
+        elif failed:
+            return False
+        return all(term(t) for t in terms)
 
     def subst(s):
         return EXPR.sub(lambda m: value(m.group(1)), str(s))
@@ -71,6 +78,8 @@ def github(path, event):
             elif failed:
                 continue
             if "uses" in step:
+                if "run" in step:
+                    raise SystemExit("ci_recipe: uses and run in one step")
                 out["uses"].append({"uses": step["uses"], "with": {
                     k: subst(v) for k, v in step.get("with", {}).items()}})
                 continue
@@ -82,15 +91,20 @@ def github(path, event):
             open(gho, "w").close()
             env.update({"GITHUB_OUTPUT": gho, "RUNNER_TEMP": tmp,
                         "GITHUB_PATH": os.path.join(tmp, "path")})
-            # GitHub's default shell for run steps on Linux.
-            rc = subprocess.call(["bash", "--noprofile", "--norc", "-e",
-                                  "-o", "pipefail", "-c", subst(step["run"])],
+            # GitHub's shells for run steps on Linux: the default one,
+            # and `shell: bash`, which adds pipefail.
+            shell = ["bash", "--noprofile", "--norc", "-e"]
+            if step.get("shell") == "bash":
+                shell += ["-o", "pipefail"]
+            elif "shell" in step:
+                raise SystemExit("ci_recipe: unknown shell %r" % step["shell"])
+            rc = subprocess.call(shell + ["-c", subst(step["run"])],
                                  env=env, stdout=sys.stderr)
             outputs[sid] = dict(line.rstrip("\n").split("=", 1)
                                 for line in open(gho) if "=" in line)
             out["steps"].append({"id": sid, "name": step.get("name", ""),
                                  "status": rc})
-            if rc != 0:
+            if rc != 0 and not step.get("continue-on-error", False):
                 out["failed"] = True
     return out
 
@@ -111,8 +125,10 @@ def gitlab(path, source):
                 raise SystemExit("ci_recipe: unknown rule %r" % r["if"])
         # The runner's shell: one session, every line under -eo pipefail.
         script = "set -eo pipefail\n" + "\n".join(job["script"]) + "\n"
+        env = dict(os.environ)
+        env.update({k: str(v) for k, v in job.get("variables", {}).items()})
         rc = subprocess.call(["bash", "--noprofile", "--norc", "-c", script],
-                             stdout=sys.stderr)
+                             stdout=sys.stderr, env=env)
         out["jobs"][name] = {
             "status": rc,
             "reports": job.get("artifacts", {}).get("reports", {}),

@@ -78,6 +78,11 @@ t_exit "no file: usage" 2 cp_ check
 t_grep "usage names custody-policy" "^usage: custody-policy check " \
 	"$TESTTMP/err"
 t_exit "bad format: usage" 2 cp_ check --format xml policy/example.yaml
+t_exit "unknown option: usage" 2 cp_ check --bogus policy/example.yaml
+t_check "unknown option: said once" test "$(grep -c . "$TESTTMP/err")" -eq 2
+t_exit "check - -: usage" 2 cp_ check - -
+t_exit "check --help" 0 cp_ check --help
+t_grep "check --help: synopsis" "^usage: custody-policy check " "$TESTTMP/out"
 t_exit "unknown command: usage" 2 cp_ frobnicate
 t_exit "no command: usage" 2 cp_
 t_exit "--version" 0 cp_ --version
@@ -156,6 +161,12 @@ t_exit "diff: malformed side is exit 2" 2 cp_ diff "$D/old.yaml" \
 	"$EX/malformed-syntax.yaml"
 t_grep "diff: malformed side named" "malformed-syntax.yaml:.*\\[yaml-syntax\\]" \
 	"$TESTTMP/err"
+t_exit "diff: malformed OLD counts as no policy" 0 cp_ diff \
+	"$EX/malformed-syntax.yaml" "$D/old.yaml"
+t_grep "diff: malformed OLD warned" "warning: .*malformed-syntax.yaml is \
+malformed: compared as no policy" "$TESTTMP/err"
+t_exit "diff: ... and everything in NEW is an escalation" 1 cp_ diff \
+	--fail-on-escalation "$EX/malformed-syntax.yaml" "$D/old.yaml"
 t_exit "diff: one file is usage" 2 cp_ diff "$D/old.yaml"
 t_exit "diff: two stdins is usage" 2 cp_ diff - -
 t_exit "diff: missing file is exit 2" 2 cp_ diff "$D/none.yaml" "$D/old.yaml"
@@ -301,6 +312,8 @@ mkrepo() {	# dir newpolicy
 	git -C "$1" push -q origin main 2>/dev/null
 	git -C "$1" checkout -q -b change
 	cp "$2" "$1/policy/fleet.yaml"
+	git -C "$1" add policy
+	git -C "$1" commit -qm change
 }
 
 R="$TESTTMP/gh"
@@ -326,6 +339,23 @@ t_grep "github: comment shows the escalation" "Privilege escalation" \
 	"$TESTTMP/gh.body"
 t_grep "github: comment names the base" "main\\\\:policy\\\\/fleet\\\\\\.yaml" \
 	"$TESTTMP/gh.body"
+# Every policy file under policy/, any depth, .yml too; deletions too.
+mkrepo "$R" "$D/new.yaml"
+mkdir -p "$R/policy/sub dir"
+cp "$EX/warn-legacy-realm.yaml" "$R/policy/sub dir/site.yml"
+git -C "$R" rm -q policy/other.yaml
+git -C "$R" add policy && git -C "$R" commit -qm more
+(cd "$R" && $PY "$TOP/tests/integration/ci_recipe.py" github \
+	"$TOP/contrib/ci/github-actions.yml" pull_request) >"$TESTTMP/gh.json" \
+	2>"$TESTTMP/gh.err"
+t_check "github: subdirectory .yml and deleted files run" test $? -eq 0
+t_grep "github: the new .yml is in the comment" \
+	"sub dir\\\\/site\\\\.yml" "$TESTTMP/gh.body"
+t_grep "github: the deleted file is in the comment" \
+	"main\\\\:policy\\\\/other\\\\.yaml → policy\\\\/other\\\\.yaml" \
+	"$TESTTMP/gh.body"
+t_check "github: the new .yml was checked (SARIF names it)" \
+	grep -q 'sub%20dir/site.yml' "$R/custody-policy.sarif"
 # A failing policy fails the job after the SARIF upload.
 mkrepo "$R" "$EX/bad-owner.yaml"
 (cd "$R" && $PY "$TOP/tests/integration/ci_recipe.py" github \

@@ -574,10 +574,50 @@ test_hostile_names(void **state)
 	policy_report_free(rep);
 }
 
+static void
+test_result_cap(void **state)
+{
+	/* More findings than a report holds: one unknown realm each. */
+	size_t n = POLICY_REPORT_MAX_RESULTS + 5, i, len = 0;
+	char *doc = malloc(n * 16 + 256), *out;
+	struct policy_report *rep;
+	json_t *d, *run;
+	json_error_t e;
+
+	(void)state;
+	assert_non_null(doc);
+	len += (size_t)snprintf(doc, 256, HEAD "    realms: [");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(doc + len, 16, "%sX%zu", i ? "," : "",
+		    i);
+	len += (size_t)snprintf(doc + len, 8, "]\n");
+	rep = pt_load(doc, NULL, NULL);
+	assert_true(policy_report_count(rep) > POLICY_REPORT_MAX_RESULTS);
+	out = render(rep, POLICY_FMT_SARIF, 0);
+	assert_non_null(d = json_loads(out, 0, &e));
+	run = json_array_get(json_object_get(d, "runs"), 0);
+	assert_int_equal(json_array_size(json_object_get(run, "results")),
+	    POLICY_REPORT_MAX_RESULTS);
+	assert_non_null(json_object_get(json_array_get(json_object_get(run,
+	    "invocations"), 0), "toolExecutionNotifications"));
+	json_decref(d);
+	free(out);
+	out = render(rep, POLICY_FMT_CODECLIMATE, 0);
+	assert_non_null(d = json_loads(out, 0, &e));
+	assert_int_equal(json_array_size(d), POLICY_REPORT_MAX_RESULTS + 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(d,
+	    POLICY_REPORT_MAX_RESULTS), "check_name")), "report-truncated");
+	json_decref(d);
+	free(out);
+	policy_report_free(rep);
+	free(doc);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_result_cap),
 		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_sarif_identity),
 		cmocka_unit_test(test_codeclimate),
