@@ -145,6 +145,29 @@ blank(const char *s, size_t len)
 	return 1;
 }
 
+/* The text of the policy file at path (- is stdin): *buf_out new
+ * (free()), *len_out its length. A file that cannot be read, is too big
+ * or holds a NUL byte is said on stderr; returns CUST_OK or the error. */
+static int
+read_text(const struct policy_cli *pc, const char *path, char **buf_out,
+    size_t *len_out)
+{
+	int r;
+
+	if ((r = util_read_file(path, POLICY_MAX_BYTES, buf_out, len_out)) !=
+	    CUST_OK) {
+		fprintf(stderr, "%s: %s\n", pc->prog, cust_errmsg());
+		return r;
+	}
+	if (memchr(*buf_out, '\0', *len_out) != NULL) {
+		free(*buf_out);
+		*buf_out = NULL;
+		fprintf(stderr, "%s: %s contains a NUL byte\n", pc->prog, path);
+		return CUST_E_PARSE;
+	}
+	return CUST_OK;
+}
+
 /* Read path (named name in findings) into rep. *p_out is the policy, or
  * NULL when the file is blank. A malformed file is an error (exit 2 after
  * its findings) unless as_nothing: then, with a warning, it counts as no
@@ -161,19 +184,11 @@ load_side(const struct policy_cli *pc, struct policy_report *rep,
 	int r;
 
 	*p_out = NULL;
-	if ((r = util_read_file(path, POLICY_MAX_BYTES, &buf, &len)) !=
-	    CUST_OK) {
-		fprintf(stderr, "%s: %s\n", pc->prog, cust_errmsg());
-		return CUST_EXIT_USAGE;
-	}
+	if ((r = read_text(pc, path, &buf, &len)) != CUST_OK)
+		return r == CUST_E_NOMEM ? cust_exit_code(r) : CUST_EXIT_USAGE;
 	if (blank(buf, len)) {
 		free(buf);
 		return CUST_EXIT_OK;
-	}
-	if (memchr(buf, '\0', len) != NULL) {
-		free(buf);
-		fprintf(stderr, "%s: %s contains a NUL byte\n", pc->prog, name);
-		return CUST_EXIT_USAGE;
 	}
 	r = policy_load_buf(rep, name, buf, len, p_out);
 	free(buf);
@@ -292,17 +307,9 @@ policy_cli_load(const struct policy_cli *pc, const char *path,
 		*len_out = 0;
 	if (rep == NULL)
 		return fail(pc, cust_fail(CUST_E_NOMEM, "out of memory"));
-	if ((r = util_read_file(path, POLICY_MAX_BYTES, text_out, &len)) !=
-	    CUST_OK) {
+	if ((r = read_text(pc, path, text_out, &len)) != CUST_OK) {
 		policy_report_free(rep);
-		return fail(pc, r);
-	}
-	if (memchr(*text_out, '\0', len) != NULL) {
-		free(*text_out);
-		*text_out = NULL;
-		policy_report_free(rep);
-		return fail(pc, cust_fail(CUST_E_PARSE, "%s contains a NUL "
-		    "byte", path));
+		return cust_exit_code(r);
 	}
 	r = policy_load_buf(rep, path, *text_out, len, p_out);
 	if (r == CUST_E_NOMEM)

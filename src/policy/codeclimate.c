@@ -49,8 +49,7 @@ report_codeclimate(struct policy_report *rep)
 	}
 	if (i < n && json_array_append_new(doc, json_pack("{s:s, s:s, s:s, "
 	    "s:s, s:s, s:[s], s:{s:s, s:{s:I}}}", "type", "issue",
-	    "description", "more findings than a report holds: the rest are "
-	    "left out (run custody-policy check for all of them)",
+	    "description", REPORT_TRUNCATED,
 	    "check_name", "report-truncated", "fingerprint",
 	    "report-truncated", "severity", "info", "categories", "Security",
 	    "location", "path", policy_report_get(rep, i)->file, "lines",

@@ -237,6 +237,11 @@ unsigned *report_occurrences(const struct policy_report *rep);
  * "message"}: new, NULL on ENOMEM. */
 json_t *report_finding_json(const struct policy_finding *f);
 
+/* What SARIF and Code Quality say past POLICY_REPORT_MAX_RESULTS. */
+#define REPORT_TRUNCATED \
+	"more findings than a report holds: the rest are left out (run " \
+	"custody-policy check for all of them)"
+
 /* Code Quality (GitLab) rendering (codeclimate.c): a new JSON array. */
 json_t *report_codeclimate(struct policy_report *rep);
 

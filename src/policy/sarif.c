@@ -191,9 +191,7 @@ report_sarif(struct policy_report *rep)
 	if (i < policy_report_count(rep) && json_object_set_new(
 	    json_array_get(json_object_get(run, "invocations"), 0),
 	    "toolExecutionNotifications", json_pack("[{s:s, s:{s:s}}]",
-	    "level", "warning", "message", "text", "more findings than a "
-	    "report holds: the rest are left out (run custody-policy check "
-	    "for all of them)")) != 0)
+	    "level", "warning", "message", "text", REPORT_TRUNCATED)) != 0)
 		goto fail;
 	free(occ);
 	return doc;

@@ -168,4 +168,21 @@ pt_rule_tests(struct CMUnitTest *tests, size_t max,
 	return k;
 }
 
+/* The first object of JSON array a whose member key is the string
+ * value, or NULL. */
+static UNUSED json_t *
+pt_find_obj(json_t *a, const char *key, const char *value)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(a, i, e) {
+		const char *v = json_string_value(json_object_get(e, key));
+
+		if (v != NULL && strcmp(v, value) == 0)
+			return e;
+	}
+	return NULL;
+}
+
 #endif

@@ -70,28 +70,14 @@ diff_of(const char *old, const char *new)
 static json_t *
 entry(json_t *d, const char *name)
 {
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(d, "consoles"), i, e)
-		if (strcmp(json_string_value(json_object_get(e, "console")),
-		    name) == 0)
-			return e;
-	return NULL;
+	return pt_find_obj(json_object_get(d, "consoles"), "console", name);
 }
 
 /* The unit of e labelled scope, or NULL. */
 static json_t *
 unit(json_t *e, const char *scope)
 {
-	json_t *u;
-	size_t i;
-
-	json_array_foreach(json_object_get(e, "scopes"), i, u)
-		if (strcmp(json_string_value(json_object_get(u, "scope")),
-		    scope) == 0)
-			return u;
-	return NULL;
+	return pt_find_obj(json_object_get(e, "scopes"), "scope", scope);
 }
 
 static int

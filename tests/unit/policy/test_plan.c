@@ -57,14 +57,8 @@ load(const char *doc)
 static json_t *
 entry(json_t *plan, const char *console)
 {
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(plan, "entries"), i, e)
-		if (strcmp(json_string_value(json_object_get(e, "console")),
-		    console) == 0)
-			return e;
-	return NULL;
+	return pt_find_obj(json_object_get(plan, "entries"), "console",
+	    console);
 }
 
 static void
