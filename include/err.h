@@ -43,7 +43,9 @@ enum cust_err {
 const char *cust_strerror(int code);
 
 /* Set the detail message for the current thread and return code.
- * The text must never contain secret values. */
+ * The text must never contain secret values. Control characters and
+ * invalid UTF-8 in it are escaped (util_escape()), so a message may quote
+ * an untrusted name. */
 int cust_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

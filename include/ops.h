@@ -56,4 +56,11 @@ int ops_req_int(json_t *req, const char *key, int required, long long min,
 int ops_req_bool(json_t *req, const char *key, int *out)
 	__attribute__((warn_unused_result));
 
+/* Untrusted text (stored names and details, command-line arguments) as a
+ * JSON string, escaped with util_escape() when it holds control characters
+ * or is not UTF-8 (which JSON cannot carry): a name that is not UTF-8 is
+ * then refused by name, escaped, instead of going missing. New reference;
+ * NULL on ENOMEM. */
+json_t *ops_text(const char *s);
+
 #endif

@@ -46,6 +46,27 @@ int util_valid_digest_realm(const char *s) __attribute__((warn_unused_result));
 /* Tag: 1-64 chars of [A-Za-z0-9._-]. */
 int util_valid_tag(const char *s) __attribute__((warn_unused_result));
 
+/*
+ * Text-safe form of untrusted text (names, CSR fields, file content echoed
+ * in messages) for terminals and line-oriented output: every C0 control,
+ * DEL, C1 control (U+0080-U+009F) and byte that is not part of valid UTF-8
+ * becomes \n, \r, \t or \xHH; everything else, printable UTF-8 included,
+ * passes unchanged. A backslash is not escaped, so escaping is idempotent:
+ * the output has nothing left to escape, and a message quoted into another
+ * message (cust_fail("%s", cust_errmsg())) is not escaped twice.
+ *
+ * util_escape writes at most len - 1 bytes and a NUL into buf (len > 0),
+ * never cutting an escape or a character, and returns the length the whole
+ * escaped text needs without the NUL (as snprintf does).
+ */
+size_t util_escape(const char *s, char *buf, size_t len);
+
+/* Whether util_escape() would change s. */
+int util_needs_escape(const char *s);
+
+/* The escaped form of s as a new string (free()); NULL on ENOMEM. */
+char *util_escape_dup(const char *s);
+
 /* Lowercase an ASCII string in place; returns s. */
 char *util_lower(char *s);
 

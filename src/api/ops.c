@@ -5,6 +5,7 @@
 #include "err.h"
 #include "ops.h"
 #include "ops_int.h"
+#include "util.h"
 
 extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
 extern const struct ops_entry ops_policy_table[];	/* ops_policy.c */
@@ -131,4 +132,19 @@ ops_req_strings(json_t *req, const char *key, const char ***out, size_t *n)
 	*out = arr;
 	*n = json_array_size(v);
 	return CUST_OK;
+}
+
+json_t *
+ops_text(const char *s)
+{
+	char *e;
+	json_t *j;
+
+	if (!util_needs_escape(s))
+		return json_string(s);
+	if ((e = util_escape_dup(s)) == NULL)
+		return NULL;
+	j = json_string(e);
+	free(e);
+	return j;
 }

@@ -16,10 +16,13 @@ add_entry(void *arg, const struct audit_entry *e)
 	json_t *o;
 
 	util_fmt_time(e->time, tbuf, sizeof(tbuf));
-	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s?}", "seq",
-	    (json_int_t)e->seq, "time", tbuf, "actor", e->actor, "action",
-	    e->action, "object", e->object, "result", e->result, "detail",
-	    e->detail);
+	/* Objects and details may be refused names, stored as given: they
+	 * are escaped for every reader, JSON included (and JSON strings
+	 * must be UTF-8). */
+	o = json_pack("{s:I, s:s, s:o, s:s, s:o, s:s, s:o*}", "seq",
+	    (json_int_t)e->seq, "time", tbuf, "actor", ops_text(e->actor),
+	    "action", e->action, "object", ops_text(e->object), "result",
+	    e->result, "detail", e->detail ? ops_text(e->detail) : NULL);
 	/* A short list must never look complete. */
 	if (o == NULL || json_array_append_new(arg, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "ops.h"
+
 struct cust_state;
 
 struct cli {
@@ -80,10 +82,16 @@ int cli_error(struct cli *c, int err);
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Member key of object o as a string, or "-" when absent or not a string
- * (borrowed from o); as an integer, or 0. For text rendering. */
+/* Member key of object o as a string for text rendering, escaped with
+ * util_escape() (borrowed: from o, or a copy that lives until exit), or
+ * "-" when absent or not a string; as an integer, or 0. Text output of
+ * response values goes through cli_str() and nothing else. */
 const char *cli_str(json_t *o, const char *key);
 long long cli_num(json_t *o, const char *key);
+
+/* Member key of o as it is, or "" (borrowed from o): only for data the CA
+ * made (PEM, with its newlines), never for names. */
+const char *cli_raw(json_t *o, const char *key);
 
 /* Print resp as indented JSON on stdout. */
 void cli_print_json(json_t *resp);

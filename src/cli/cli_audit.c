@@ -51,7 +51,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 			    json_integer(v));
 			break;
 		case 'o':
-			json_object_set_new(req, "object", json_string(optarg));
+			json_object_set_new(req, "object", ops_text(optarg));
 			break;
 		default:
 			json_decref(req);

@@ -86,10 +86,8 @@ static void
 render_status(struct cli *c, json_t *r)
 {
 	(void)c;
-	printf("state directory  %s\n", json_string_value(json_object_get(r,
-	    "state_dir")));
-	printf("seal             %s\n", json_string_value(json_object_get(r,
-	    "seal")));
+	printf("state directory  %s\n", cli_str(r, "state_dir"));
+	printf("seal             %s\n", cli_str(r, "seal"));
 	printf("devices          %lld (%lld retired)\n",
 	    json_integer_value(json_object_get(r, "devices")),
 	    json_integer_value(json_object_get(r, "retired_devices")));

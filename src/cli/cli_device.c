@@ -83,14 +83,14 @@ cmd_add(struct cli *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "u:r:t:l:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u':
-			json_object_set_new(req, "uuid", json_string(optarg));
+			json_object_set_new(req, "uuid", ops_text(optarg));
 			break;
 		case 'r':
 			json_object_set_new(req, "digest_realm",
-			    json_string(optarg));
+			    ops_text(optarg));
 			break;
 		case 't':
-			json_array_append_new(tags, json_string(optarg));
+			json_array_append_new(tags, ops_text(optarg));
 			break;
 		case 'l':
 			if (opt_len(optarg, req, "password_length") != 0)
@@ -104,7 +104,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 		json_decref(req);
 		return cli_usage(cli_current(), "give exactly one FQDN");
 	}
-	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
 	return cli_run(c, "device.add", req, render_device);
 usage:
 	json_decref(req);
@@ -142,7 +142,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 			json_decref(req);
 			return CUST_EXIT_USAGE;
 		}
-		json_object_set_new(req, "tag", json_string(optarg));
+		json_object_set_new(req, "tag", ops_text(optarg));
 	}
 	if (optind != argc) {
 		json_decref(req);
@@ -159,7 +159,8 @@ one_fqdn(struct cli *c, int argc, char **argv, const char *op,
 {
 	if (argc != 2 || argv[1][0] == '-')
 		return cli_usage(cli_current(), "give exactly one FQDN");
-	return cli_run(c, op, json_pack("{s:s}", "fqdn", argv[1]), render);
+	return cli_run(c, op, json_pack("{s:o}", "fqdn", ops_text(argv[1])),
+	    render);
 }
 
 static int

@@ -63,12 +63,15 @@ usage(FILE *f)
 int
 cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 {
+	char msg[1024], esc[1024];
 	va_list ap;
 
-	fprintf(stderr, "custodyctl: ");
+	/* Usage errors quote arguments: escaped like every message. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	util_escape(msg, esc, sizeof(esc));
+	fprintf(stderr, "custodyctl: %s", esc);
 	if (cmd != NULL)
 		fprintf(stderr, "\nusage: custodyctl %s%s%s %s\n",
 		    cmd->group ? cmd->group : "", cmd->group ? " " : "",
@@ -88,12 +91,56 @@ cli_error(struct cli *c, int err)
 	return cust_exit_code(err);
 }
 
+/*
+ * Escaped copies made by cli_str() live until the process ends (custodyctl
+ * runs one command): renderers print them without owning anything. Most
+ * values need no escaping and are returned as they are.
+ */
+static char **escaped;
+static size_t nescaped, capescaped;
+
+static void
+free_escaped(void)
+{
+	size_t i;
+
+	for (i = 0; i < nescaped; i++)
+		free(escaped[i]);
+	free(escaped);
+	escaped = NULL;
+	nescaped = capescaped = 0;
+}
+
 const char *
 cli_str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
+	char *e, **n;
 
-	return s ? s : "-";
+	if (s == NULL)
+		return "-";
+	if (!util_needs_escape(s))
+		return s;
+	if (nescaped == capescaped) {
+		size_t cap = capescaped ? 2 * capescaped : 16;
+
+		if ((n = realloc(escaped, cap * sizeof(*n))) == NULL)
+			return "?";
+		escaped = n;
+		capescaped = cap;
+	}
+	if ((e = util_escape_dup(s)) == NULL)
+		return "?";	/* never the raw text */
+	escaped[nescaped++] = e;
+	return e;
+}
+
+const char *
+cli_raw(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
 }
 
 long long
@@ -260,6 +307,7 @@ main(int argc, char **argv)
 	optind = 0;	/* reset getopt for the command's own options */
 	rc = cmd->fn(&c, argc, argv);
 	state_close(c.st);
+	free_escaped();
 	if (fflush(stdout) == EOF) {
 		fprintf(stderr, "custodyctl: cannot write output\n");
 		if (rc == 0)

