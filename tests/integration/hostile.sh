@@ -42,4 +42,23 @@ t_grep "invalid UTF-8 shown escaped" 'bad\\xff' "$TESTTMP/err"
 t_exit "audit list with invalid UTF-8 object" 0 c --json audit list
 t_grep "invalid UTF-8 object listed escaped" 'bad\\\\xff' "$TESTTMP/out"
 
+# Import files with passwords: a missing header or mixed-up columns put a
+# password where a name is expected; no message quotes it.
+pw='Sw4p!Secret#Pw'
+printf 'h7.corp.example,%s\n' "$pw" > "$TESTTMP/nohdr.csv"
+printf '%s,h7.corp.example\n' "$pw" > "$TESTTMP/nohdr2.csv"
+printf 'admin_password,fqdn\nh7.corp.example,%s\n' "$pw" > "$TESTTMP/mixed.csv"
+printf '[{"fqdn": "%s", "admin_password": "h7.corp.example"}]\n' "$pw" > "$TESTTMP/mixed.json"
+for f in nohdr nohdr2 mixed; do
+	t_exit "import $f.csv refused" 2 c device import "$TESTTMP/$f.csv"
+	t_check "import $f.csv: no password in the output" sh -c "! grep -qF '$pw' '$TESTTMP/out' '$TESTTMP/err'"
+done
+t_grep "mixed-up columns named by column" 'line 2: fqdn \(field 2\)' "$TESTTMP/err"
+t_exit "import mixed.json refused" 2 c device import "$TESTTMP/mixed.json"
+t_check "import mixed.json: no password in the output" sh -c "! grep -qF '$pw' '$TESTTMP/out' '$TESTTMP/err'"
+t_exit "import --json mixed.json refused" 2 c --json device import "$TESTTMP/mixed.json"
+t_check "import --json: no password in the output" sh -c "! grep -qF '$pw' '$TESTTMP/out' '$TESTTMP/err'"
+c audit list > "$TESTTMP/audit.txt"
+t_check "audit holds no password" sh -c "! grep -qF '$pw' '$TESTTMP/audit.txt'"
+
 t_done
