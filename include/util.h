@@ -34,7 +34,8 @@ int util_parse_long(const char *s, long min, long max, long *out)
 	__attribute__((warn_unused_result));
 
 /* FQDN: 1-253 chars, dot-separated labels of 1-63 [A-Za-z0-9-], not
- * starting or ending with '-', at least two labels. CUST_E_INVAL when bad. */
+ * starting or ending with '-', at least two labels, the last one not all
+ * digits (so no IPv4 address or number passes). CUST_E_INVAL when bad. */
 int util_valid_fqdn(const char *s) __attribute__((warn_unused_result));
 
 /* AMT UUID: 8-4-4-4-12 hex digits. */

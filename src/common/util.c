@@ -214,6 +214,7 @@ int
 util_valid_fqdn(const char *s)
 {
 	size_t len = strlen(s), label = 0, labels = 0, i;
+	int digits = 1;		/* the current label is all digits so far */
 
 	if (len == 0 || len > CUST_MAX_FQDN)
 		return CUST_E_INVAL;
@@ -225,15 +226,21 @@ util_valid_fqdn(const char *s)
 				return CUST_E_INVAL;
 			labels++;
 			label = 0;
+			if (c == '\0')
+				break;
+			digits = 1;
 			continue;
 		}
 		if (!isalnum((unsigned char)c) && c != '-')
 			return CUST_E_INVAL;
 		if (label == 0 && c == '-')
 			return CUST_E_INVAL;
+		digits &= isdigit((unsigned char)c) != 0;
 		label++;
 	}
-	return labels >= 2 ? CUST_OK : CUST_E_INVAL;
+	/* A numeric top-level label makes an address ("10.0.0.1", "127.1")
+	 * or a number, not a host name (RFC 3696 2, RFC 1123 2.1). */
+	return labels >= 2 && !digits ? CUST_OK : CUST_E_INVAL;
 }
 
 static int

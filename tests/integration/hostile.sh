@@ -42,6 +42,21 @@ t_grep "invalid UTF-8 shown escaped" 'bad\\xff' "$TESTTMP/err"
 t_exit "audit list with invalid UTF-8 object" 0 c --json audit list
 t_grep "invalid UTF-8 object listed escaped" 'bad\\\\xff' "$TESTTMP/out"
 
+# Addresses and numbers are not host names: as device names or in CSRs.
+t_exit "device add 10.0.0.1 refused" 2 c device add 10.0.0.1
+t_exit "device add 12345.678 refused" 2 c device add 12345.678
+t_exit "device add h1.corp.example" 0 c device add h1.corp.example
+openssl req -new -key "$TESTTMP/k.pem" -subj /CN=h1.corp.example \
+    -addext subjectAltName=DNS:h1.corp.example,DNS:10.0.0.1 \
+    -out "$TESTTMP/ip.csr" 2>/dev/null
+t_exit "CSR asking for DNS:10.0.0.1 refused" 2 c cert sign h1.corp.example --csr "$TESTTMP/ip.csr"
+t_grep "says it is not a host name" "not a host name" "$TESTTMP/err"
+# Two requests in one PEM file: refused, not the first one signed.
+cat "$TESTTMP/h1.csr" "$TESTTMP/h1.csr" > "$TESTTMP/two.csr"
+t_exit "PEM with two CSRs refused" 2 c cert sign h1.corp.example --csr "$TESTTMP/two.csr"
+t_grep "says there are two" "more than one block" "$TESTTMP/err"
+t_exit "one CSR signed" 0 c cert sign h1.corp.example --csr "$TESTTMP/h1.csr" -o "$TESTTMP/h1.crt"
+
 # Import files with passwords: a missing header or mixed-up columns put a
 # password where a name is expected; no message quotes it.
 pw='Sw4p!Secret#Pw'

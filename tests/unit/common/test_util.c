@@ -27,6 +27,17 @@ test_fqdn(void **state)
 	assert_int_equal(util_valid_fqdn("a_b.c"), CUST_E_INVAL);
 	assert_int_equal(util_valid_fqdn("a b.c"), CUST_E_INVAL);
 	assert_int_equal(util_valid_fqdn("a.b/c"), CUST_E_INVAL);
+	/* Addresses and numbers are not host names. */
+	assert_int_equal(util_valid_fqdn("10.0.0.1"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("1.2.3.4"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("127.1"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("123.456"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("host.example.42"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("0x7f.1"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("1.2.3.4.example"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("42.corp.example"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("host.b1"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("host.1b"), CUST_OK);
 	memset(long_label, 'a', 64);
 	snprintf(long_label + 64, 16, ".example");
 	assert_int_equal(util_valid_fqdn(long_label), CUST_E_INVAL);
