@@ -7,6 +7,7 @@
 #include "ops_int.h"
 #include "seal.h"
 #include "state.h"
+#include "util.h"
 
 static int
 kind_of(json_t *req, const char **kind)
@@ -91,6 +92,12 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    (r = ops_req_int(req, "length", 0, CRED_PW_MIN, CRED_PW_MAX, &len))
 	    != CUST_OK)
 		goto out;
+	/* A tag that cannot exist is a usage error, not "no such tag". */
+	if (tag != NULL && util_valid_tag(tag) != CUST_OK) {
+		r = cust_fail(CUST_E_INVAL, "'%s' is not a valid tag (1-64 of "
+		    "A-Z a-z 0-9 . _ -)", tag);
+		goto out;
+	}
 	if ((nf > 0) + (tag != NULL) + (all != 0) != 1) {
 		r = cust_fail(CUST_E_INVAL, "select devices with FQDNs, a tag "
 		    "or all (exactly one)");

@@ -921,8 +921,10 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 		    io.name);
 	}
 	/* Bad console names are refused (and audited) by the operation;
-	 * only look for files when the name can be a file name. */
+	 * only look for files when the name can be a file name (a name over
+	 * the bound made "File name too long", exit 5, unaudited). */
 	if (strchr(io.name, '/') == NULL && io.name[0] != '.' &&
+	    (!console || strlen(io.name) <= CA_NAME_MAX) &&
 	    (r = out_ready(io.dir, io.name, console ? ext_console : ext_issue,
 	    3)) != CUST_OK) {
 		json_decref(req);

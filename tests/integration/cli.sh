@@ -90,7 +90,7 @@ t_check "bad row message does not echo the password" sh -c "! grep -q weak '$TES
 t_check "nothing imported" test "$(c --json device list | j 'len(d["devices"])')" = "$before"
 printf 'fqdn,colour\nx.corp.example,red\n' > "$TESTTMP/col.csv"
 t_exit "unknown column" 2 c device import "$TESTTMP/col.csv"
-t_grep "unknown column named" "unknown column 'colour'" "$TESTTMP/err"
+t_grep "unknown column by position" "field 2 is not a column name" "$TESTTMP/err"
 printf 'fqdn\nd1.corp.example\nd1.corp.example\n' > "$TESTTMP/dup.csv"
 t_exit "duplicate in file aborts" 1 c device import "$TESTTMP/dup.csv"
 t_grep "duplicate line" "line 3" "$TESTTMP/err"

@@ -57,6 +57,27 @@ t_exit "PEM with two CSRs refused" 2 c cert sign h1.corp.example --csr "$TESTTMP
 t_grep "says there are two" "more than one block" "$TESTTMP/err"
 t_exit "one CSR signed" 0 c cert sign h1.corp.example --csr "$TESTTMP/h1.csr" -o "$TESTTMP/h1.crt"
 
+# Exit codes: input errors are 2, however they are found.
+long=$(head -c 1000 /dev/zero | tr '\0' a)
+t_exit "1000-character console name: exit 2" 2 c console add "$long" -o "$TESTTMP"
+t_grep "says the bound" "1 to 64 characters" "$TESTTMP/err"
+c audit list > "$TESTTMP/audit.txt"
+t_grep "long console name refusal audited" "console.add console:a+ refused" "$TESTTMP/audit.txt"
+t_exit "password rotate --tag 'bad tag': exit 2" 2 c password rotate --tag 'bad tag'
+t_exit "password rotate --tag unknown: exit 4" 4 c password rotate --tag nosuchtag
+# A CA key swapped in the database: the store is damaged, exit 5, audited.
+S2="$TESTTMP/state2"
+t_exit "init a second state" 0 cc --state-dir "$S2" init
+t_exit "device add in it" 0 cc --state-dir "$S2" device add h1.corp.example
+sqlite3 "$S2/custody.db" "UPDATE ca_key SET sealed = (SELECT sealed FROM ca_key WHERE role = 'root') WHERE role = 'issuing'"
+t_exit "cert sign with a swapped CA key: exit 5" 5 cc --state-dir "$S2" cert sign h1.corp.example --csr "$TESTTMP/h1.csr" -o "$TESTTMP/sw.crt"
+t_grep "says the store was altered" "damaged or was altered" "$TESTTMP/err"
+t_check "nothing written" test ! -e "$TESTTMP/sw.crt"
+cc --state-dir "$S2" audit list > "$TESTTMP/audit2.txt"
+t_grep "the failure is audited" "cert.sign h1.corp.example failed .*cannot be unsealed" "$TESTTMP/audit2.txt"
+t_exit "console add with a swapped CA key: exit 5" 5 cc --state-dir "$S2" console add con1 -o "$TESTTMP"
+t_exit "audit still verifies" 0 cc --state-dir "$S2" audit verify
+
 # Import files with passwords: a missing header or mixed-up columns put a
 # password where a name is expected; no message quotes it.
 pw='Sw4p!Secret#Pw'
