@@ -59,4 +59,10 @@ void cust_clearerr(void);
 /* Process exit code for an error code (0 for CUST_OK). */
 int cust_exit_code(int code);
 
+/* HTTP status for an error code, for the service's replies: 200 for
+ * CUST_OK; 400/413 for input (exit 2), 403 denied (exit 3), 404 not found
+ * (exit 4), 503 unavailable (exit 5, and out of memory: both worth a
+ * retry), 409/422/500/502 for the rest. Unknown codes are 500. */
+int cust_http_status(int code);
+
 #endif

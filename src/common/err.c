@@ -87,3 +87,30 @@ cust_exit_code(int code)
 		return CUST_EXIT_FAIL;
 	}
 }
+
+int
+cust_http_status(int code)
+{
+	switch (code) {
+	case CUST_OK:		return 200;
+	case CUST_E_INVAL:
+	case CUST_E_PARSE:	return 400;
+	case CUST_E_DENIED:	return 403;
+	case CUST_E_NOTFOUND:	return 404;
+	case CUST_E_EXISTS:
+	case CUST_E_CONFLICT:	return 409;
+	case CUST_E_TOOBIG:	return 413;
+	case CUST_E_VIOLATION:	return 422;	/* checked, found wanting */
+	case CUST_E_LDAP:
+	case CUST_E_KRB5:	return 502;	/* a directory behind us */
+	case CUST_E_NOMEM:
+	case CUST_E_SEALED:
+	case CUST_E_DB:
+	case CUST_E_IO:
+	case CUST_E_UNAVAIL:
+	case CUST_E_PERM:	return 503;	/* exit 5: try again later */
+	case CUST_E_INTERNAL:
+	case CUST_E_CRYPTO:
+	default:		return 500;
+	}
+}
