@@ -38,6 +38,7 @@ ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
     json_t **resp_out)
 {
 	const struct ops_entry *e = ops_find(name);
+	int r;
 
 	*resp_out = NULL;
 	if (e == NULL)
@@ -48,7 +49,32 @@ ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
 	if (req != NULL && !json_is_object(req))
 		return cust_fail(CUST_E_INVAL, "a request is a JSON object");
 	cust_clearerr();
-	return e->fn(ctx, req, resp_out);
+	r = e->fn(ctx, req, resp_out);
+	/* Whatever an operation does, OK comes with a reply: the CLI and the
+	 * service render it without checking. */
+	if (r == CUST_OK && *resp_out == NULL)
+		r = cust_fail(CUST_E_NOMEM, "operation '%s': out of memory "
+		    "building the reply", name);
+	if (r != CUST_OK) {
+		json_decref(*resp_out);
+		*resp_out = NULL;
+	}
+	return r;
+}
+
+int
+ops_req_limit(json_t *req, long long *out)
+{
+	*out = OPS_LIST_DEFAULT;
+	return ops_req_int(req, "limit", 0, 1, OPS_LIST_MAX, out);
+}
+
+int
+ops_reply(json_t *v, json_t **resp_out)
+{
+	*resp_out = v;
+	return v != NULL ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory "
+	    "building the reply");
 }
 
 int

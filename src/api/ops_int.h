@@ -18,4 +18,10 @@ extern const struct ops_entry ops_audit_table[];
 int ops_req_strings(json_t *req, const char *key, const char ***out,
     size_t *n) __attribute__((warn_unused_result));
 
+/* Publish a reply built by json_pack() or json_object(): *resp_out = v
+ * and CUST_OK, or CUST_E_NOMEM when v is NULL (a failed json_pack). Never
+ * OK with no reply. */
+int ops_reply(json_t *v, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
 #endif

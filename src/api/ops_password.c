@@ -45,11 +45,11 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = cred_secret_get(ctx->st, ctx->actor, fqdn, kind, version,
 	    &pw, &ver, &state)) != CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:s, s:I, s:s, s:s%}", "fqdn", fqdn,
+	r = ops_reply(json_pack("{s:s, s:s, s:I, s:s, s:s%}", "fqdn", fqdn,
 	    "kind", kind, "version", (json_int_t)ver, "state", state,
-	    "password", seal_secret_str(pw), seal_secret_len(pw));
+	    "password", seal_secret_str(pw), seal_secret_len(pw)), resp);
 	seal_secret_free(pw);
-	return *resp ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+	return r;
 }
 
 static int
@@ -63,8 +63,8 @@ op_history(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	if ((r = cred_secret_history(ctx->st, fqdn, &h)) != CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:o}", "fqdn", fqdn, "versions", h);
-	return CUST_OK;
+	return ops_reply(json_pack("{s:s, s:o}", "fqdn", fqdn, "versions", h),
+	    resp);
 }
 
 /*
@@ -117,15 +117,13 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		json_decref(res.items);
 		goto out;
 	}
-	*resp = json_pack("{s:I, s:I, s:I, s:I}", "selected", (json_int_t)n,
-	    "rotated", (json_int_t)res.rotated, "refused",
-	    (json_int_t)res.refused, "missing", (json_int_t)res.missing);
-	if (res.items != NULL)
-		json_object_set_new(*resp, "items", res.items);
-	if (r == CUST_E_CONFLICT)
-		json_object_set_new(*resp, "message",
-		    json_string(cust_errmsg()));
-	r = CUST_OK;
+	/* The rotation is committed: a reply that cannot be built is an
+	 * error all the same, never a silent OK with nothing. */
+	r = ops_reply(json_pack("{s:I, s:I, s:I, s:I, s:o*, s:s*}", "selected",
+	    (json_int_t)n, "rotated", (json_int_t)res.rotated, "refused",
+	    (json_int_t)res.refused, "missing", (json_int_t)res.missing,
+	    "items", res.items, "message", r == CUST_E_CONFLICT ?
+	    cust_errmsg() : NULL), resp);
 out:
 	free(fqdns);
 	free(ids);
@@ -147,9 +145,9 @@ op_confirm(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = cred_confirm(ctx->st, ctx->actor, fqdn, kind, version)) !=
 	    CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:s, s:I, s:s}", "fqdn", fqdn, "kind", kind,
-	    "version", (json_int_t)version, "state", "current");
-	return CUST_OK;
+	return ops_reply(json_pack("{s:s, s:s, s:I, s:s}", "fqdn", fqdn,
+	    "kind", kind, "version", (json_int_t)version, "state", "current"),
+	    resp);
 }
 
 static int

@@ -105,4 +105,20 @@ const struct cli_cmd *cli_current(void);
 int cli_run(struct cli *c, const char *op, json_t *req,
     void (*render)(struct cli *c, json_t *resp));
 
+/*
+ * A list operation (include/ops.h paging), all of it or one page. When req
+ * has a "limit" the user asked for one page: one call, and in text a last
+ * line "(more: --after CURSOR)" when there is more. Otherwise the pages are
+ * followed to the end: each reply's "next" becomes the next request's
+ * "after". Text: render(c, page, first) per page, printed as it comes.
+ * JSON: one reply with the key arrays of every page joined, the integer
+ * members (counts) summed, and "next" null. req is consumed. When
+ * merged_out is not NULL it gets that reply (new; in text its key array
+ * is empty) for callers that need the counts. Returns
+ * CUST_OK or an error (not yet printed).
+ */
+int cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
+    void (*render)(struct cli *c, json_t *page, int first),
+    json_t **merged_out);
+
 #endif

@@ -221,6 +221,9 @@ run_then(struct cli *c, const char *op, json_t *req,
 	json_t *resp = NULL;
 	int r;
 
+	/* A request that could not be built is not an empty request. */
+	if (req == NULL)
+		return cli_error(c, cust_fail(CUST_E_NOMEM, "out of memory"));
 	r = cli_call(c, op, req, &resp);
 	json_decref(req);
 	if (r == CUST_OK && done != NULL)
@@ -317,10 +320,10 @@ issue_done(struct cli *c, json_t *resp, void *arg)
 		printf("PKCS#12 password (shown once): %s\n",
 		    cli_str(resp, "pkcs12_password"));
 	}
-	if (r == CUST_OK && c->json) {
-		json_object_set_new(resp, "files", json_pack("[sss]",
-		    paths[0], paths[1], paths[2]));
-	}
+	if (r == CUST_OK && c->json && json_object_set_new(resp, "files",
+	    json_pack("[ooo]", ops_text(paths[0]), ops_text(paths[1]),
+	    ops_text(paths[2]))) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
 	return r;
@@ -853,9 +856,10 @@ console_done(struct cli *c, json_t *resp, void *arg)
 		printf("console %s: serial %s, valid until %s\nwrote %s, %s "
 		    "(0600), %s\n", io->name, cli_str(resp, "serial"),
 		    cli_str(resp, "not_after"), paths[0], paths[1], chain);
-	if (r == CUST_OK && c->json)
-		json_object_set_new(resp, "files", json_pack("[sss]",
-		    paths[0], paths[1], chain));
+	if (r == CUST_OK && c->json && json_object_set_new(resp, "files",
+	    json_pack("[ooo]", ops_text(paths[0]), ops_text(paths[1]),
+	    ops_text(chain))) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
 	free(chain);

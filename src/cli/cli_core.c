@@ -62,10 +62,16 @@ cmd_init(struct cli *c, int argc, char **argv)
 
 		r = cli_call(c, "ca.show", req, &ca);
 		json_decref(req);
-		out = json_pack("{s:s, s:b, s:o*}", "state_dir", c->state_dir,
-		    "initialised", 1, "ca", r == CUST_OK ? ca : NULL);
+		out = json_pack("{s:o, s:b, s:o*}", "state_dir",
+		    ops_text(c->state_dir), "initialised", 1, "ca", r == CUST_OK ?
+		    ca : NULL);
 		if (r != CUST_OK)
 			json_decref(ca);
+		/* The state exists: say so on stderr if the reply cannot. */
+		if (out == NULL)
+			return cli_error(c, cust_fail(CUST_E_NOMEM, "initialised "
+			    "%s, but out of memory for the reply",
+			    c->state_dir));
 		cli_print_json(out);
 		json_decref(out);
 	} else if (!c->quiet) {

@@ -317,6 +317,94 @@ main(int argc, char **argv)
 	return rc;
 }
 
+/* Fold page into all: the key arrays joined, integer counts summed. */
+static int
+merge_page(json_t *all, json_t *page, const char *key, int items)
+{
+	const char *k;
+	json_t *v, *a;
+
+	json_object_foreach(page, k, v) {
+		a = json_object_get(all, k);
+		if (strcmp(k, key) == 0) {
+			if (items && json_array_extend(a, v) != 0)
+				return cust_fail(CUST_E_NOMEM, "out of memory");
+		} else if (strcmp(k, "next") != 0 && json_is_integer(v) &&
+		    json_is_integer(a) && json_integer_set(a,
+		    json_integer_value(a) + json_integer_value(v)) != 0) {
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	}
+	return CUST_OK;
+}
+
+int
+cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
+    void (*render)(struct cli *c, json_t *page, int first),
+    json_t **merged_out)
+{
+	json_t *resp = NULL, *all = NULL, *next;
+	int one = json_object_get(req, "limit") != NULL, first = 1, r;
+
+	if (merged_out != NULL)
+		*merged_out = NULL;
+	if (req == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (!one && json_object_set_new(req, "limit",
+	    json_integer(OPS_LIST_MAX)) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		if ((r = cli_call(c, op, req, &resp)) != CUST_OK)
+			goto out;
+		next = json_object_get(resp, "next");
+		if (!c->json)
+			render(c, resp, first);
+		if (all == NULL) {
+			all = resp;
+			resp = NULL;
+			/* Text keeps no page once printed: bounded memory. */
+			if (!c->json && !one)
+				json_array_clear(json_object_get(all, key));
+		} else if ((r = merge_page(all, resp, key, c->json)) !=
+		    CUST_OK) {
+			goto out;
+		}
+		if (one || next == NULL || json_is_null(next))
+			break;
+		/* The cursor is used as it came: never interpreted here. */
+		if (json_object_set(req, "after", next) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		json_decref(resp);
+		resp = NULL;
+		first = 0;
+	}
+	if (one && !c->json && json_is_string(json_object_get(all, "next")))
+		printf("(more: --after %s)\n", cli_str(all, "next"));
+	else if (one && !c->json && json_is_integer(json_object_get(all,
+	    "next")))
+		printf("(more: --after %lld)\n", cli_num(all, "next"));
+	if (!one && json_object_set_new(all, "next", json_null()) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (c->json)
+		cli_print_json(all);
+	if (merged_out != NULL) {
+		*merged_out = all;
+		all = NULL;
+	}
+	r = CUST_OK;
+out:
+	json_decref(resp);
+	json_decref(all);
+	json_decref(req);
+	return r;
+}
+
 int
 cli_run(struct cli *c, const char *op, json_t *req,
     void (*render)(struct cli *c, json_t *resp))
