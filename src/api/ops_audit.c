@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "err.h"
 #include "ops_int.h"
+#include "seal.h"
 #include "state.h"
 #include "store.h"
 #include "util.h"
@@ -100,8 +101,11 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	aud = count(st, "SELECT COUNT(*) FROM audit");
 	if (dev < 0 || ret < 0 || pend < 0 || aud < 0)
 		return CUST_E_DB;
-	return ops_reply(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
-	    "state_dir", st->dir, "seal", "unsealed (key file)", "devices",
+	/* The seal as it is in this process, not a fixed text: "sealed"
+	 * without a data key, else unsealed and by which key source. */
+	return ops_reply(json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I}",
+	    "state_dir", st->dir, "seal", st->seal != NULL ? "unsealed" :
+	    "sealed", "key_source", seal_source(st->seal), "devices",
 	    (json_int_t)dev, "retired_devices", (json_int_t)ret,
 	    "pending_secrets", (json_int_t)pend, "audit_entries",
 	    (json_int_t)aud), resp);

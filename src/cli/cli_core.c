@@ -93,7 +93,11 @@ render_status(struct cli *c, json_t *r)
 {
 	(void)c;
 	printf("state directory  %s\n", cli_str(r, "state_dir"));
-	printf("seal             %s\n", cli_str(r, "seal"));
+	if (json_is_string(json_object_get(r, "key_source")))
+		printf("seal             %s (master key from %s)\n",
+		    cli_str(r, "seal"), cli_str(r, "key_source"));
+	else
+		printf("seal             %s\n", cli_str(r, "seal"));
 	printf("devices          %lld (%lld retired)\n",
 	    json_integer_value(json_object_get(r, "devices")),
 	    json_integer_value(json_object_get(r, "retired_devices")));

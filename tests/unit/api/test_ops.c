@@ -13,6 +13,7 @@
 #include "err.h"
 #include "ops.h"
 #include "policy.h"
+#include "seal.h"
 #include "state.h"
 #include "testutil.h"
 
@@ -308,6 +309,32 @@ test_no_ok_without_reply(void **state)
 	}
 }
 
+/* status says what the seal is, not a fixed text. */
+static void
+test_status_seal(void **state)
+{
+	struct tu_fx *f = *state;
+	struct seal *seal = f->st->seal;
+	json_t *resp = NULL;
+
+	assert_int_equal(call(f, "status", json_object(), &resp), CUST_OK);
+	assert_string_equal(json_string_value(json_object_get(resp, "seal")),
+	    "unsealed");
+	assert_string_equal(json_string_value(json_object_get(resp,
+	    "key_source")), "file");
+	assert_int_equal(json_integer_value(json_object_get(resp, "devices")),
+	    NDEV);
+	json_decref(resp);
+	/* Without a data key (as a service before unsealing would be). */
+	f->st->seal = NULL;
+	assert_int_equal(call(f, "status", json_object(), &resp), CUST_OK);
+	f->st->seal = seal;
+	assert_string_equal(json_string_value(json_object_get(resp, "seal")),
+	    "sealed");
+	assert_null(json_object_get(resp, "key_source"));
+	json_decref(resp);
+}
+
 /* Unknown operations, a missing state, a request that is not an object. */
 static void
 test_call_errors(void **state)
@@ -343,6 +370,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_ok_without_reply,
 		    setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_call_errors, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_status_seal, setup,
 		    tu_fx_teardown),
 	};
 
