@@ -132,7 +132,7 @@ t_exit "audit verify" 0 c audit verify
 # A disk that fills up during a large import: exit 5, the disk named, and
 # afterwards (space freed) the store, secrets and audit chain are whole.
 if [ "$(id -u)" -ne 0 ]; then
-	echo "# not root: the disk-full import needs a tmpfs mount; skipped"
+	t_skip "disk full during an import" "not root: it needs a tmpfs mount"
 	t_done
 fi
 M="$TESTTMP/mnt"
@@ -155,7 +155,7 @@ trap 'cleanup; exit 129' HUP
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 if ! mount -t tmpfs -o size=6m tmpfs "$M" 2>"$TESTTMP/mount.err"; then
-	echo "# cannot mount a tmpfs ($(cat "$TESTTMP/mount.err")): disk-full import skipped"
+	t_skip "disk full during an import" "cannot mount a tmpfs: $(cat "$TESTTMP/mount.err")"
 	t_done
 fi
 S="$M/state"
