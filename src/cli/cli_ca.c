@@ -452,20 +452,19 @@ cmd_revoke(struct cli *c, int argc, char **argv)
 }
 
 static void
-render_list(struct cli *c, json_t *resp)
+render_list(struct cli *c, json_t *resp, int first)
 {
 	json_t *o;
 	size_t i;
 
 	(void)c;
-	printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND", "GEN",
-	    "NOT_AFTER", "STATUS", "HOLDER");
+	if (first)
+		printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND",
+		    "GEN", "NOT_AFTER", "STATUS", "HOLDER");
 	json_array_foreach(json_object_get(resp, "items"), i, o)
 		printf("%-32s %-8s %-4lld %-20s %-8s %s\n", cli_str(o, "serial"),
 		    cli_str(o, "kind"), cli_num(o, "generation"), cli_str(o, "not_after"),
 		    cli_str(o, "status"), cli_str(o, "holder"));
-	if (json_is_integer(json_object_get(resp, "next")))
-		printf("(more: --after %lld)\n", cli_num(resp, "next"));
 }
 
 static int
@@ -481,7 +480,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
-	int ch;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "e:D:k:al:A:", opts, NULL)) !=
 	    -1) {
@@ -516,7 +515,11 @@ cmd_list(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
 	}
-	return cli_run(c, "cert.list", req, render_list);
+	/* Every page unless --limit asks for one (cli_pages()). */
+	if ((r = cli_pages(c, "cert.list", req, "items", render_list, NULL)) !=
+	    CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
 usage:
 	json_decref(req);
 	return CUST_EXIT_USAGE;

@@ -37,4 +37,12 @@ t_exit "audit list --limit 2 --after 5" 0 c audit list --limit 2 --after 5
 t_check "audit page and where to go on" test "$(tail -1 "$TESTTMP/out")" = "(more: --after 7)"
 t_exit "audit list --limit 0: usage" 2 c audit list --limit 0
 
+# cert list: the same, every page unless --limit (init made 4 certificates).
+t_exit "cert list --all" 0 c cert list --all
+t_check "cert list --all: 4 and a header, no hint" test "$(wc -l < "$TESTTMP/out")" -eq 5
+t_exit "cert list --all --limit 1" 0 c cert list --all --limit 1
+t_check "cert list: one and where to go on" test "$(sed -n '3p' "$TESTTMP/out")" = "(more: --after 1)"
+t_exit "cert list --all --after 1" 0 c cert list --all --after 1
+t_check "cert list --after: the other 3" test "$(wc -l < "$TESTTMP/out")" -eq 4
+
 t_done
