@@ -145,6 +145,9 @@ ops_req_strings(json_t *req, const char *key, const char ***out, size_t *n)
 		return cust_fail(CUST_E_INVAL, "'%s' must be an array", key);
 	if (json_array_size(v) == 0)
 		return CUST_OK;
+	if (json_array_size(v) > OPS_STRINGS_MAX)
+		return cust_fail(CUST_E_TOOBIG, "'%s' has %zu items, over the "
+		    "limit of %d", key, json_array_size(v), OPS_STRINGS_MAX);
 	if ((arr = calloc(json_array_size(v), sizeof(*arr))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	json_array_foreach(v, i, x) {

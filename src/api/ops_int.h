@@ -14,7 +14,9 @@ extern const struct ops_entry ops_password_table[];
 extern const struct ops_entry ops_audit_table[];
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
- * the array only), NULL and 0 when absent. */
+ * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
+ * CUST_E_TOOBIG. */
+#define OPS_STRINGS_MAX	100000
 int ops_req_strings(json_t *req, const char *key, const char ***out,
     size_t *n) __attribute__((warn_unused_result));
 

@@ -215,7 +215,8 @@ static void
 test_size_limits(void **state)
 {
 	struct tu_fx *f = *state;
-	json_t *resp = NULL;
+	json_t *resp = NULL, *many = json_array();
+	size_t i;
 	char *big;
 
 	/* Import data over CRED_IMPORT_MAX. */
@@ -234,6 +235,12 @@ test_size_limits(void **state)
 	assert_int_equal(call(f, "policy.plan", json_pack("{s:s, s:b}", "text",
 	    big, "all", 1), &resp), CUST_E_TOOBIG);
 	free(big);
+	/* Name lists over OPS_STRINGS_MAX (100000). */
+	for (i = 0; i <= 100000; i++)
+		json_array_append_new(many, json_string("a.b"));
+	assert_int_equal(call(f, "password.rotate", json_pack("{s:o}",
+	    "fqdns", many), &resp), CUST_E_TOOBIG);
+	assert_null(resp);
 	/* A CSR over CA_CSR_MAX: refused by size before parsing. */
 	big = filled(CA_CSR_MAX + 1, 'A');
 	assert_int_equal(call(f, "cert.sign", json_pack("{s:s, s:s}", "fqdn",
