@@ -4,6 +4,7 @@
 # never quote a value of a file with password columns, refused names and
 # keys exit with the documented codes.
 . "$(dirname "$0")/lib.sh"
+t_need_or_skip openssl sqlite3
 S="$TESTTMP/state"
 c() { cc --state-dir "$S" "$@"; }
 ESC=$(printf '\033')

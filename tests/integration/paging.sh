@@ -4,6 +4,7 @@
 # custodyctl follows the cursors to print everything, or one page with
 # --limit and where to go on.
 . "$(dirname "$0")/lib.sh"
+t_need_or_skip sqlite3 python3
 S="$TESTTMP/state"
 c() { cc --state-dir "$S" "$@"; }
 N=10050
