@@ -373,6 +373,13 @@ cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
 		}
 		if (one || next == NULL || json_is_null(next))
 			break;
+		/* A cursor that does not move would loop for ever (a remote
+		 * backend is not to be trusted with that). */
+		if (json_equal(next, json_object_get(req, "after"))) {
+			r = cust_fail(CUST_E_INTERNAL, "%s: the list does not "
+			    "advance past its cursor", op);
+			goto out;
+		}
 		/* The cursor is used as it came: never interpreted here. */
 		if (json_object_set(req, "after", next) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");

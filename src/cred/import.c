@@ -86,8 +86,8 @@ check_row(const struct import *im, const char *v[C_N], const char **tags,
     size_t ntags)
 {
 	static const char *const why[C_N] = {
-		"not a valid FQDN (dot-separated labels of letters, digits "
-		    "and '-', not an address)",
+		("not a valid FQDN (dot-separated labels of letters, "
+		    "digits and '-', not an address)"),
 		"not an AMT UUID (8-4-4-4-12 hex digits)",
 		"not an AMT digest realm ('Digest:' and 32 hex digits)",
 		"not a valid tag (1-64 of A-Z a-z 0-9 . _ -)",
