@@ -47,12 +47,22 @@ int util_valid_digest_realm(const char *s) __attribute__((warn_unused_result));
 /* Tag: 1-64 chars of [A-Za-z0-9._-]. */
 int util_valid_tag(const char *s) __attribute__((warn_unused_result));
 
+/* The valid UTF-8 character at s: its length (1-4) and *cp_out, or 0
+ * when the byte at s starts none (overlong, surrogate, above U+10FFFF, cut
+ * short, a stray continuation byte). */
+size_t util_utf8_char(const unsigned char *s, uint32_t *cp_out);
+
+/* Whether code point cp must not reach a terminal, a log or a review as
+ * it is: C0 and C1 controls, DEL, and the bidirectional marks and
+ * overrides that make text read differently from what it is. */
+int util_unsafe_cp(uint32_t cp);
+
 /*
  * Text-safe form of untrusted text (names, CSR fields, file content echoed
- * in messages) for terminals and line-oriented output: every C0 control,
- * DEL, C1 control (U+0080-U+009F) and byte that is not part of valid UTF-8
- * becomes \n, \r, \t or \xHH; everything else, printable UTF-8 included,
- * passes unchanged. A backslash is not escaped, so escaping is idempotent:
+ * in messages) for terminals and line-oriented output: every byte of an
+ * unsafe character (util_unsafe_cp()) and every byte that is not part of
+ * valid UTF-8 becomes \n, \r, \t or \xHH; everything else, printable
+ * UTF-8 included, passes unchanged. A backslash is not escaped, so escaping is idempotent:
  * the output has nothing left to escape, and a message quoted into another
  * message (cust_fail("%s", cust_errmsg())) is not escaped twice.
  *

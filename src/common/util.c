@@ -292,40 +292,60 @@ util_valid_tag(const char *s)
 	return CUST_OK;
 }
 
-/* The length of the valid UTF-8 character at s that is neither a C1
- * control nor an ASCII control (1 to 4), or 0: escape the byte at s. */
-static size_t
-printable_char(const unsigned char *s)
+size_t
+util_utf8_char(const unsigned char *s, uint32_t *cp_out)
 {
-	unsigned c = s[0];
+	uint32_t cp, min;
 	size_t n, i;
-	unsigned long cp;
 
-	if (c >= 0x20 && c < 0x7f)
+	if (s[0] < 0x80) {
+		*cp_out = s[0];
 		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
 		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
+		cp = s[0] & 0x1f;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
 		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
+		cp = s[0] & 0x0f;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
 		n = 4;
-		cp = c & 0x07;
+		cp = s[0] & 0x07;
+		min = 0x10000;
 	} else {
-		return 0;	/* ASCII control, DEL, continuation, 0xf5+ */
+		return 0;	/* a continuation byte, or 0xf8 and above */
 	}
 	for (i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
 			return 0;
 		cp = cp << 6 | (s[i] & 0x3f);
 	}
-	/* Overlong forms, surrogates, beyond U+10FFFF, C1 controls. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-	    (cp >= 0x80 && cp <= 0x9f))
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cp_out = cp;
 	return n;
+}
+
+int
+util_unsafe_cp(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e ||
+	    cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* How many bytes at p util_escape() copies as they are: the length of a
+ * safe character, or 0 when the byte at p is escaped. An unsafe character
+ * of several bytes is escaped one byte at a time. */
+static size_t
+safe_char(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n = util_utf8_char(p, &cp);
+
+	return n > 0 && !util_unsafe_cp(cp) ? n : 0;
 }
 
 size_t
@@ -338,7 +358,7 @@ util_escape(const char *s, char *buf, size_t len)
 	const char *piece;
 
 	while (*p != '\0') {
-		if ((n = printable_char(p)) > 0) {
+		if ((n = safe_char(p)) > 0) {
 			piece = (const char *)p;
 		} else {
 			piece = esc;
@@ -376,7 +396,7 @@ util_needs_escape(const char *s)
 	size_t n;
 
 	for (; *p != '\0'; p += n)
-		if ((n = printable_char(p)) == 0)
+		if ((n = safe_char(p)) == 0)
 			return 1;
 	return 0;
 }

@@ -132,6 +132,9 @@ test_escape(void **state)
 		{ "over\xc0\xaf", "over\\xc0\\xaf" },	/* overlong '/' */
 		{ "sur\xed\xa0\x80", "sur\\xed\\xa0\\x80" },	/* U+D800 */
 		{ "back\\slash", "back\\slash" },
+		/* Bidirectional override U+202E and isolate U+2066. */
+		{ "abc\xe2\x80\xae" "cba", "abc\\xe2\\x80\\xae" "cba" },
+		{ "\xe2\x81\xa6x", "\\xe2\\x81\\xa6x" },
 	};
 	char buf[64], *d;
 	size_t i;
