@@ -251,8 +251,10 @@ int ca_console_list(struct cust_state *st, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
 /* Parse and check a CSR without any state: PEM or DER, size bound,
- * signature, key policy (RSA: 2048..8192 bits, an odd public exponent
- * from 65537 to 2^256, an odd modulus without prime factors below 752;
+ * signature, one request (a PEM file with two blocks is refused), key
+ * policy (RSA: 2048..8192 bits, an odd public exponent
+ * from 65537 to 2^256, an odd modulus without prime factors below 752
+ * that is not a perfect square;
  * EC: P-256 or P-384 named by OID, a point on the curve), and
  * (when fqdn is not NULL) that every name it asks for is fqdn. *info_out (may be NULL) gets {"key_type", "bits",
  * "subject", "names": [...]}. Errors: CUST_E_TOOBIG, CUST_E_PARSE (not a

@@ -60,6 +60,17 @@ int cred_device_each(struct cust_state *st, const char *tag,
     int (*fn)(void *arg, json_t *dev), void *arg)
 	__attribute__((warn_unused_result));
 
+/* One page of cred_device_each(): the devices whose FQDN sorts after
+ * after (NULL: from the first), at most limit of them (0: no bound), by
+ * the FQDN index, so a page costs its own size however deep it is. */
+int cred_device_page(struct cust_state *st, const char *tag,
+    const char *after, size_t limit, int (*fn)(void *arg, json_t *dev),
+    void *arg) __attribute__((warn_unused_result));
+
+/* The largest import (CSV or JSON text) an operation takes: 64 MiB, some
+ * 500k devices with passwords. */
+#define CRED_IMPORT_MAX	(64u << 20)
+
 /* A device to register. Adopted passwords (an existing fleet's) are
  * validated against the AMT rules and sealed as version 1 'current';
  * absent ones are generated (pwlen characters). Strings borrowed. */

@@ -43,7 +43,9 @@ enum cust_err {
 const char *cust_strerror(int code);
 
 /* Set the detail message for the current thread and return code.
- * The text must never contain secret values. */
+ * The text must never contain secret values. Control characters and
+ * invalid UTF-8 in it are escaped (util_escape()), so a message may quote
+ * an untrusted name. */
 int cust_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -56,5 +58,11 @@ void cust_clearerr(void);
 
 /* Process exit code for an error code (0 for CUST_OK). */
 int cust_exit_code(int code);
+
+/* HTTP status for an error code, for the service's replies: 200 for
+ * CUST_OK; 400/413 for input (exit 2), 403 denied (exit 3), 404 not found
+ * (exit 4), 503 unavailable (exit 5, and out of memory: both worth a
+ * retry), 409/422/500/502 for the rest. Unknown codes are 500. */
+int cust_http_status(int code);
 
 #endif

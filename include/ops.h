@@ -56,4 +56,26 @@ int ops_req_int(json_t *req, const char *key, int required, long long min,
 int ops_req_bool(json_t *req, const char *key, int *out)
 	__attribute__((warn_unused_result));
 
+/*
+ * Paging. Every list operation answers one page: the request's "limit"
+ * (1 to OPS_LIST_MAX; OPS_LIST_DEFAULT when absent; 0 is refused, it never
+ * means "everything") and "after" (the cursor: absent for the first page);
+ * the reply's "next" is the cursor of the following page, or null after
+ * the last one. Pass "next" back as "after", unchanged. A reply is bounded
+ * however large the fleet or the audit log is.
+ */
+#define OPS_LIST_DEFAULT	1000
+#define OPS_LIST_MAX		10000
+
+/* The "limit" member of a list request into *out (see above). */
+int ops_req_limit(json_t *req, long long *out)
+	__attribute__((warn_unused_result));
+
+/* Untrusted text (stored names and details, command-line arguments) as a
+ * JSON string, escaped with util_escape() when it holds control characters
+ * or is not UTF-8 (which JSON cannot carry): a name that is not UTF-8 is
+ * then refused by name, escaped, instead of going missing. New reference;
+ * NULL on ENOMEM. */
+json_t *ops_text(const char *s);
+
 #endif

@@ -68,6 +68,10 @@ int seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 
 void seal_free(struct seal *s);
 
+/* The name of the key source s was unsealed with ("file"), or NULL when
+ * s is NULL (sealed). Static. */
+const char *seal_source(const struct seal *s);
+
 /* Seal len bytes of pt with associated data ad. *ct_out is new (free()),
  * SEAL_OVERHEAD + len bytes. */
 int seal_encrypt(struct seal *s, const void *pt, size_t len,

@@ -34,7 +34,8 @@ int util_parse_long(const char *s, long min, long max, long *out)
 	__attribute__((warn_unused_result));
 
 /* FQDN: 1-253 chars, dot-separated labels of 1-63 [A-Za-z0-9-], not
- * starting or ending with '-', at least two labels. CUST_E_INVAL when bad. */
+ * starting or ending with '-', at least two labels, the last one not all
+ * digits (so no IPv4 address or number passes). CUST_E_INVAL when bad. */
 int util_valid_fqdn(const char *s) __attribute__((warn_unused_result));
 
 /* AMT UUID: 8-4-4-4-12 hex digits. */
@@ -45,6 +46,37 @@ int util_valid_digest_realm(const char *s) __attribute__((warn_unused_result));
 
 /* Tag: 1-64 chars of [A-Za-z0-9._-]. */
 int util_valid_tag(const char *s) __attribute__((warn_unused_result));
+
+/* The valid UTF-8 character at s: its length (1-4) and *cp_out, or 0
+ * when the byte at s starts none (overlong, surrogate, above U+10FFFF, cut
+ * short, a stray continuation byte). */
+size_t util_utf8_char(const unsigned char *s, uint32_t *cp_out);
+
+/* Whether code point cp must not reach a terminal, a log or a review as
+ * it is: C0 and C1 controls, DEL, and the bidirectional marks and
+ * overrides that make text read differently from what it is. */
+int util_unsafe_cp(uint32_t cp);
+
+/*
+ * Text-safe form of untrusted text (names, CSR fields, file content echoed
+ * in messages) for terminals and line-oriented output: every byte of an
+ * unsafe character (util_unsafe_cp()) and every byte that is not part of
+ * valid UTF-8 becomes \n, \r, \t or \xHH; everything else, printable
+ * UTF-8 included, passes unchanged. A backslash is not escaped, so escaping is idempotent:
+ * the output has nothing left to escape, and a message quoted into another
+ * message (cust_fail("%s", cust_errmsg())) is not escaped twice.
+ *
+ * util_escape writes at most len - 1 bytes and a NUL into buf (len > 0),
+ * never cutting an escape or a character, and returns the length the whole
+ * escaped text needs without the NUL (as snprintf does).
+ */
+size_t util_escape(const char *s, char *buf, size_t len);
+
+/* Whether util_escape() would change s. */
+int util_needs_escape(const char *s);
+
+/* The escaped form of s as a new string (free()); NULL on ENOMEM. */
+char *util_escape_dup(const char *s);
 
 /* Lowercase an ASCII string in place; returns s. */
 char *util_lower(char *s);

@@ -5,22 +5,30 @@
 # tests/integration/*.sh, run with CUSTODYCTL (absolute path of the binary),
 # BUILD and TESTTMP (a fresh directory) in the environment; they report
 # "ok - name" / "not ok - name" lines (tests/integration/lib.sh) and exit
-# non-zero on failure. Ends with "N passed, N failed".
+# non-zero on failure; "skip - name: why" lines are tests that did not run
+# (a missing tool, not root), and a script that exits 77 is skipped whole.
+# Skips are shown and counted, never as passes. Ends with "N passed, N
+# failed, N skipped".
 set -u
 BUILD=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
 export BUILD CUSTODYCTL="$BUILD/custodyctl"
-pass=0 fail=0 failed=""
+pass=0 fail=0 skip=0 failed=""
 tmpbase=$(mktemp -d /tmp/custody-test.XXXXXX)
 trap 'rm -rf "$tmpbase"' EXIT INT TERM
 
 count() {	# log name rc
 	p=$(grep -c '^ok ' "$1" || true)
 	f=$(grep -c '^not ok ' "$1" || true)
+	s=$(grep -c '^skip - ' "$1" || true)
+	skip=$((skip + s))
+	grep '^skip - ' "$1" | sed "s|^skip - |    SKIP $2: |"
 	cp=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
 	cf=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+	cs=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+	skip=$((skip + cs))
 	p=$((p + cp)); f=$((f + cf))
 	if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	pass=$((pass + p)); fail=$((fail + f))
@@ -47,7 +55,9 @@ for t in tests/integration/*.sh; do
 	TESTTMP=$(mktemp -d "$tmpbase/i.XXXXXX") sh "$t" >"$log" 2>&1
 	rc=$?
 	if [ $rc -eq 77 ]; then
-		printf '%-50s %s\n' "$name" "skipped"
+		printf '%-50s %s\n' "$name" "SKIPPED"
+		grep '^skip - ' "$log" | sed "s|^skip - |    SKIP $name: |"
+		skip=$((skip + 1))
 		continue
 	fi
 	printf '%-50s %s\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAIL)"
@@ -56,5 +66,5 @@ done
 
 echo
 [ -n "$failed" ] && echo "failed:$failed"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "ops.h"
 #include "ops_int.h"
+#include "util.h"
 
 extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
 extern const struct ops_entry ops_policy_table[];	/* ops_policy.c */
@@ -37,6 +38,7 @@ ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
     json_t **resp_out)
 {
 	const struct ops_entry *e = ops_find(name);
+	int r;
 
 	*resp_out = NULL;
 	if (e == NULL)
@@ -47,7 +49,32 @@ ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
 	if (req != NULL && !json_is_object(req))
 		return cust_fail(CUST_E_INVAL, "a request is a JSON object");
 	cust_clearerr();
-	return e->fn(ctx, req, resp_out);
+	r = e->fn(ctx, req, resp_out);
+	/* Whatever an operation does, OK comes with a reply: the CLI and the
+	 * service render it without checking. */
+	if (r == CUST_OK && *resp_out == NULL)
+		r = cust_fail(CUST_E_NOMEM, "operation '%s': out of memory "
+		    "building the reply", name);
+	if (r != CUST_OK) {
+		json_decref(*resp_out);
+		*resp_out = NULL;
+	}
+	return r;
+}
+
+int
+ops_req_limit(json_t *req, long long *out)
+{
+	*out = OPS_LIST_DEFAULT;
+	return ops_req_int(req, "limit", 0, 1, OPS_LIST_MAX, out);
+}
+
+int
+ops_reply(json_t *v, json_t **resp_out)
+{
+	*resp_out = v;
+	return v != NULL ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory "
+	    "building the reply");
 }
 
 int
@@ -118,6 +145,9 @@ ops_req_strings(json_t *req, const char *key, const char ***out, size_t *n)
 		return cust_fail(CUST_E_INVAL, "'%s' must be an array", key);
 	if (json_array_size(v) == 0)
 		return CUST_OK;
+	if (json_array_size(v) > OPS_STRINGS_MAX)
+		return cust_fail(CUST_E_TOOBIG, "'%s' has %zu items, over the "
+		    "limit of %d", key, json_array_size(v), OPS_STRINGS_MAX);
 	if ((arr = calloc(json_array_size(v), sizeof(*arr))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	json_array_foreach(v, i, x) {
@@ -131,4 +161,19 @@ ops_req_strings(json_t *req, const char *key, const char ***out, size_t *n)
 	*out = arr;
 	*n = json_array_size(v);
 	return CUST_OK;
+}
+
+json_t *
+ops_text(const char *s)
+{
+	char *e;
+	json_t *j;
+
+	if (!util_needs_escape(s))
+		return json_string(s);
+	if ((e = util_escape_dup(s)) == NULL)
+		return NULL;
+	j = json_string(e);
+	free(e);
+	return j;
 }

@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "err.h"
 #include "ops_int.h"
+#include "seal.h"
 #include "state.h"
 #include "store.h"
 #include "util.h"
@@ -16,28 +17,33 @@ add_entry(void *arg, const struct audit_entry *e)
 	json_t *o;
 
 	util_fmt_time(e->time, tbuf, sizeof(tbuf));
-	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s?}", "seq",
-	    (json_int_t)e->seq, "time", tbuf, "actor", e->actor, "action",
-	    e->action, "object", e->object, "result", e->result, "detail",
-	    e->detail);
+	/* Objects and details may be refused names, stored as given: they
+	 * are escaped for every reader, JSON included (and JSON strings
+	 * must be UTF-8). */
+	o = json_pack("{s:I, s:s, s:o, s:s, s:o, s:s, s:o*}", "seq",
+	    (json_int_t)e->seq, "time", tbuf, "actor", ops_text(e->actor),
+	    "action", e->action, "object", ops_text(e->object), "result",
+	    e->result, "detail", e->detail ? ops_text(e->detail) : NULL);
 	/* A short list must never look complete. */
 	if (o == NULL || json_array_append_new(arg, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	return 0;
 }
 
+/* One page of entries with seq > "after"; "next" is the last seq of a
+ * full page (include/ops.h). */
 static int
 op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	long long after = 0, limit = 0;
+	long long after = 0, limit;
 	const char *object;
-	json_t *arr;
+	json_t *arr, *next;
+	size_t n;
 	int r;
 
 	if ((r = ops_req_int(req, "after", 0, 0, INT64_MAX, &after)) !=
-	    CUST_OK || (r = ops_req_int(req, "limit", 0, 0, INT64_MAX, &limit))
-	    != CUST_OK || (r = ops_req_str(req, "object", 0, &object)) !=
-	    CUST_OK)
+	    CUST_OK || (r = ops_req_limit(req, &limit)) != CUST_OK ||
+	    (r = ops_req_str(req, "object", 0, &object)) != CUST_OK)
 		return r;
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -46,8 +52,11 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		json_decref(arr);
 		return r;
 	}
-	*resp = json_pack("{s:o}", "entries", arr);
-	return CUST_OK;
+	n = json_array_size(arr);
+	next = n == (size_t)limit ? json_incref(json_object_get(
+	    json_array_get(arr, n - 1), "seq")) : json_null();
+	return ops_reply(json_pack("{s:o, s:o}", "entries", arr, "next", next),
+	    resp);
 }
 
 static int
@@ -58,14 +67,12 @@ op_verify(struct ops_ctx *ctx, json_t *req, json_t **resp)
 
 	if (r != CUST_OK && r != CUST_E_VIOLATION)
 		return r;
-	*resp = json_pack("{s:b, s:I}", "intact", r == CUST_OK, "entries",
-	    (json_int_t)n);
-	if (r == CUST_E_VIOLATION) {
-		json_object_set_new(*resp, "first_bad", json_integer(bad));
-		json_object_set_new(*resp, "message",
-		    json_string(cust_errmsg()));
-	}
-	return CUST_OK;
+	if (r == CUST_E_VIOLATION)
+		return ops_reply(json_pack("{s:b, s:I, s:I, s:s}", "intact", 0,
+		    "entries", (json_int_t)n, "first_bad", (json_int_t)bad,
+		    "message", cust_errmsg()), resp);
+	return ops_reply(json_pack("{s:b, s:I}", "intact", 1, "entries",
+	    (json_int_t)n), resp);
 }
 
 static long long
@@ -94,11 +101,14 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	aud = count(st, "SELECT COUNT(*) FROM audit");
 	if (dev < 0 || ret < 0 || pend < 0 || aud < 0)
 		return CUST_E_DB;
-	*resp = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "state_dir",
-	    st->dir, "seal", "unsealed (key file)", "devices", (json_int_t)dev,
-	    "retired_devices", (json_int_t)ret, "pending_secrets",
-	    (json_int_t)pend, "audit_entries", (json_int_t)aud);
-	return CUST_OK;
+	/* The seal as it is in this process, not a fixed text: "sealed"
+	 * without a data key, else unsealed and by which key source. */
+	return ops_reply(json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I}",
+	    "state_dir", st->dir, "seal", st->seal != NULL ? "unsealed" :
+	    "sealed", "key_source", seal_source(st->seal), "devices",
+	    (json_int_t)dev, "retired_devices", (json_int_t)ret,
+	    "pending_secrets", (json_int_t)pend, "audit_entries",
+	    (json_int_t)aud), resp);
 }
 
 const struct ops_entry ops_audit_table[] = {

@@ -8,6 +8,7 @@
 #include "ops_int.h"
 #include "state.h"
 #include "store.h"
+#include "util.h"
 
 static int
 pwlen_of(json_t *req, size_t *out)
@@ -51,26 +52,39 @@ collect(void *arg, json_t *dev)
 	return 0;
 }
 
+/* One page of active devices in FQDN order; the cursor is the FQDN of
+ * the last device of a full page (include/ops.h). */
 static int
 op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	const char *tag;
-	json_t *arr, *o;
+	const char *tag, *after;
+	long long limit;
+	json_t *arr, *next;
+	size_t n;
 	int r;
 
-	if ((r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK)
+	if ((r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
+	    (r = ops_req_str(req, "after", 0, &after)) != CUST_OK ||
+	    (r = ops_req_limit(req, &limit)) != CUST_OK)
 		return r;
+	if (tag != NULL && util_valid_tag(tag) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%s' is not a valid tag (1-64 "
+		    "of A-Z a-z 0-9 . _ -)", tag);
+	if (after != NULL && strlen(after) > CUST_MAX_FQDN)
+		return cust_fail(CUST_E_INVAL, "'after' is not a device list "
+		    "cursor");
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	r = cred_device_each(ctx->st, tag, collect, arr);
+	r = cred_device_page(ctx->st, tag, after, (size_t)limit, collect, arr);
 	if (r != CUST_OK) {
 		json_decref(arr);
 		return r;
 	}
-	o = json_object();
-	json_object_set_new(o, "devices", arr);
-	*resp = o;
-	return CUST_OK;
+	n = json_array_size(arr);
+	next = n == (size_t)limit ? json_incref(json_object_get(
+	    json_array_get(arr, n - 1), "fqdn")) : json_null();
+	return ops_reply(json_pack("{s:o, s:o}", "devices", arr, "next", next),
+	    resp);
 }
 
 static int
@@ -88,7 +102,10 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		json_decref(dev);
 		return r;
 	}
-	json_object_set_new(dev, "secrets", hist);
+	if (json_object_set_new(dev, "secrets", hist) != 0) {
+		json_decref(dev);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
 	*resp = dev;
 	return CUST_OK;
 }
@@ -120,9 +137,8 @@ op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	}
 	if ((r = store_commit(st->store)) != CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:s, s:I}", "fqdn", fqdn, "state", "retired",
-	    "certificates_revoked", (json_int_t)revoked);
-	return CUST_OK;
+	return ops_reply(json_pack("{s:s, s:s, s:I}", "fqdn", fqdn, "state",
+	    "retired", "certificates_revoked", (json_int_t)revoked), resp);
 }
 
 static int
@@ -135,14 +151,18 @@ op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if (!json_is_string(data))
 		return cust_fail(CUST_E_INVAL, "'data' (the CSV or JSON text) "
 		    "is required");
+	if (json_string_length(data) > CRED_IMPORT_MAX)
+		return cust_fail(CUST_E_TOOBIG, "the import is %zu bytes, over "
+		    "the limit of %u", json_string_length(data),
+		    CRED_IMPORT_MAX);
 	if ((r = pwlen_of(req, &pwlen)) != CUST_OK)
 		return r;
 	if ((r = cred_device_import(ctx->st, ctx->actor,
 	    json_string_value(data), json_string_length(data), pwlen, &count))
 	    != CUST_OK)
 		return r;
-	*resp = json_pack("{s:I}", "imported", (json_int_t)count);
-	return CUST_OK;
+	return ops_reply(json_pack("{s:I}", "imported", (json_int_t)count),
+	    resp);
 }
 
 const struct ops_entry ops_device_table[] = {

@@ -14,8 +14,16 @@ extern const struct ops_entry ops_password_table[];
 extern const struct ops_entry ops_audit_table[];
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
- * the array only), NULL and 0 when absent. */
+ * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
+ * CUST_E_TOOBIG. */
+#define OPS_STRINGS_MAX	100000
 int ops_req_strings(json_t *req, const char *key, const char ***out,
     size_t *n) __attribute__((warn_unused_result));
+
+/* Publish a reply built by json_pack() or json_object(): *resp_out = v
+ * and CUST_OK, or CUST_E_NOMEM when v is NULL (a failed json_pack). Never
+ * OK with no reply. */
+int ops_reply(json_t *v, json_t **resp_out)
+	__attribute__((warn_unused_result));
 
 #endif

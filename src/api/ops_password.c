@@ -7,6 +7,7 @@
 #include "ops_int.h"
 #include "seal.h"
 #include "state.h"
+#include "util.h"
 
 static int
 kind_of(json_t *req, const char **kind)
@@ -44,11 +45,11 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = cred_secret_get(ctx->st, ctx->actor, fqdn, kind, version,
 	    &pw, &ver, &state)) != CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:s, s:I, s:s, s:s%}", "fqdn", fqdn,
+	r = ops_reply(json_pack("{s:s, s:s, s:I, s:s, s:s%}", "fqdn", fqdn,
 	    "kind", kind, "version", (json_int_t)ver, "state", state,
-	    "password", seal_secret_str(pw), seal_secret_len(pw));
+	    "password", seal_secret_str(pw), seal_secret_len(pw)), resp);
 	seal_secret_free(pw);
-	return *resp ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+	return r;
 }
 
 static int
@@ -62,8 +63,8 @@ op_history(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	if ((r = cred_secret_history(ctx->st, fqdn, &h)) != CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:o}", "fqdn", fqdn, "versions", h);
-	return CUST_OK;
+	return ops_reply(json_pack("{s:s, s:o}", "fqdn", fqdn, "versions", h),
+	    resp);
 }
 
 /*
@@ -91,6 +92,12 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    (r = ops_req_int(req, "length", 0, CRED_PW_MIN, CRED_PW_MAX, &len))
 	    != CUST_OK)
 		goto out;
+	/* A tag that cannot exist is a usage error, not "no such tag". */
+	if (tag != NULL && util_valid_tag(tag) != CUST_OK) {
+		r = cust_fail(CUST_E_INVAL, "'%s' is not a valid tag (1-64 of "
+		    "A-Z a-z 0-9 . _ -)", tag);
+		goto out;
+	}
 	if ((nf > 0) + (tag != NULL) + (all != 0) != 1) {
 		r = cust_fail(CUST_E_INVAL, "select devices with FQDNs, a tag "
 		    "or all (exactly one)");
@@ -110,15 +117,13 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		json_decref(res.items);
 		goto out;
 	}
-	*resp = json_pack("{s:I, s:I, s:I, s:I}", "selected", (json_int_t)n,
-	    "rotated", (json_int_t)res.rotated, "refused",
-	    (json_int_t)res.refused, "missing", (json_int_t)res.missing);
-	if (res.items != NULL)
-		json_object_set_new(*resp, "items", res.items);
-	if (r == CUST_E_CONFLICT)
-		json_object_set_new(*resp, "message",
-		    json_string(cust_errmsg()));
-	r = CUST_OK;
+	/* The rotation is committed: a reply that cannot be built is an
+	 * error all the same, never a silent OK with nothing. */
+	r = ops_reply(json_pack("{s:I, s:I, s:I, s:I, s:o*, s:s*}", "selected",
+	    (json_int_t)n, "rotated", (json_int_t)res.rotated, "refused",
+	    (json_int_t)res.refused, "missing", (json_int_t)res.missing,
+	    "items", res.items, "message", r == CUST_E_CONFLICT ?
+	    cust_errmsg() : NULL), resp);
 out:
 	free(fqdns);
 	free(ids);
@@ -140,9 +145,9 @@ op_confirm(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = cred_confirm(ctx->st, ctx->actor, fqdn, kind, version)) !=
 	    CUST_OK)
 		return r;
-	*resp = json_pack("{s:s, s:s, s:I, s:s}", "fqdn", fqdn, "kind", kind,
-	    "version", (json_int_t)version, "state", "current");
-	return CUST_OK;
+	return ops_reply(json_pack("{s:s, s:s, s:I, s:s}", "fqdn", fqdn,
+	    "kind", kind, "version", (json_int_t)version, "state", "current"),
+	    resp);
 }
 
 static int

@@ -43,20 +43,27 @@ summary(struct policy_report *rep, char *buf, size_t len)
 		    first->column, first->rule->id);
 }
 
-/* Parse and check text; a policy that is malformed (CUST_E_PARSE) or has
- * errors (CUST_E_VIOLATION) is refused with a message saying why. */
+/* Parse and check text; a policy over POLICY_MAX_BYTES (CUST_E_TOOBIG),
+ * malformed (CUST_E_PARSE) or with errors (CUST_E_VIOLATION) is refused
+ * with a message saying why. */
 static int
 load_checked(const char *file, const char *text, struct policy **out,
     char *why, size_t whylen)
 {
-	struct policy_report *rep = policy_report_new();
+	struct policy_report *rep;
 	struct policy *p = NULL;
+	size_t len = strlen(text);
 	int r;
 
 	*out = NULL;
-	if (rep == NULL)
+	if (len > POLICY_MAX_BYTES) {
+		snprintf(why, whylen, "%zu bytes, over the limit of %u", len,
+		    POLICY_MAX_BYTES);
+		return cust_fail(CUST_E_TOOBIG, "policy %s is %s", file, why);
+	}
+	if ((rep = policy_report_new()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	r = policy_load_buf(rep, file, text, strlen(text), &p);
+	r = policy_load_buf(rep, file, text, len, &p);
 	summary(rep, why, whylen);
 	if (r == CUST_E_NOMEM) {
 		r = cust_fail(r, "out of memory");
@@ -129,9 +136,9 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    "ok", detail)) != CUST_OK || (r = store_commit(st->store)) !=
 	    CUST_OK)
 		goto fail;
-	*resp = json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)id,
-	    "file", file, "sha256", hex, "consoles", (json_int_t)n);
-	return *resp ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+	return ops_reply(json_pack("{s:I, s:s, s:s, s:I}", "id",
+	    (json_int_t)id, "file", file, "sha256", hex, "consoles",
+	    (json_int_t)n), resp);
 fail:
 	store_rollback(st->store);
 	return r;
@@ -187,16 +194,19 @@ static int
 op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	struct plan_all a = { NULL, NULL, CUST_OK };
-	const char *file, *text, *fqdn;
+	const char *file, *text, *fqdn, *after;
 	char *sfile = NULL, *stext = NULL, why[512];
-	json_t *dev = NULL;
-	size_t i, over = 0;
+	json_t *dev = NULL, *next;
+	long long limit;
+	size_t i, n, over = 0;
 	int all, r;
 
 	if ((r = ops_req_str(req, "file", 0, &file)) != CUST_OK ||
 	    (r = ops_req_str(req, "text", 0, &text)) != CUST_OK ||
 	    (r = ops_req_str(req, "device", 0, &fqdn)) != CUST_OK ||
-	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK ||
+	    (r = ops_req_str(req, "after", 0, &after)) != CUST_OK ||
+	    (r = ops_req_limit(req, &limit)) != CUST_OK)
 		return r;
 	if ((fqdn == NULL) == !all)
 		return cust_fail(CUST_E_INVAL, "give either 'device' or 'all'");
@@ -217,18 +227,21 @@ op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK)
 			goto out;
 		(void)plan_one(&a, dev);
-	} else {
-		r = cred_device_each(ctx->st, NULL, plan_one, &a);
+	} else {	/* one page (include/ops.h), by FQDN */
+		r = cred_device_page(ctx->st, NULL, after, (size_t)limit,
+		    plan_one, &a);
 	}
 	if (r != CUST_OK || (r = a.err) != CUST_OK)
 		goto out;
-	for (i = 0; i < json_array_size(a.devices); i++)
+	n = json_array_size(a.devices);
+	for (i = 0; i < n; i++)
 		over += json_is_false(json_object_get(json_array_get(a.devices,
 		    i), "within_limits"));
-	*resp = json_pack("{s:s, s:O, s:I}", "policy", file ? file : "policy",
-	    "devices", a.devices, "over_limits", (json_int_t)over);
-	if (*resp == NULL)
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	next = all && n == (size_t)limit ? json_incref(json_object_get(
+	    json_array_get(a.devices, n - 1), "device")) : json_null();
+	r = ops_reply(json_pack("{s:s, s:O, s:I, s:o}", "policy", file ? file :
+	    "policy", "devices", a.devices, "over_limits", (json_int_t)over,
+	    "next", next), resp);
 out:
 	json_decref(dev);
 	json_decref(a.devices);

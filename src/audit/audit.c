@@ -277,16 +277,17 @@ void
 audit_note(struct audit *a, const char *actor, const char *action,
     const char *object, const char *result, const char *detail)
 {
-	char saved[1024];
+	char saved[1024], obj[512];
 	int r;
 
 	snprintf(saved, sizeof(saved), "%s", cust_errmsg());
+	util_escape(object, obj, sizeof(obj));	/* often a refused name */
 	if (store_in_txn(a->st))
 		store_rollback(a->st);
 	r = audit_append(a, actor, action, object, result, detail);
 	if (r != CUST_OK)
 		fprintf(stderr, "custody: could not record %s of %s in the "
-		    "audit log: %s\n", action, object, cust_errmsg());
+		    "audit log: %s\n", action, obj, cust_errmsg());
 	cust_fail(CUST_E_INTERNAL, "%s", saved);
 }
 

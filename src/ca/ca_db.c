@@ -73,12 +73,12 @@ conf_defaults(struct ca_conf *c)
 }
 
 /* A host name for the service certificate: an IP address, a single label
- * ("localhost") or an FQDN. */
+ * ("localhost", not a number: it would become DNS:12345) or an FQDN. */
 int
 ca_valid_host(const char *s)
 {
 	unsigned char a[16];
-	size_t i, n = strlen(s);
+	size_t i, n = strlen(s), digits = 0;
 
 	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
 		return CUST_OK;
@@ -86,10 +86,12 @@ ca_valid_host(const char *s)
 		return util_valid_fqdn(s);
 	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
 		return CUST_E_INVAL;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
 			return CUST_E_INVAL;
-	return CUST_OK;
+		digits += isdigit((unsigned char)s[i]) != 0;
+	}
+	return digits < n ? CUST_OK : CUST_E_INVAL;
 }
 
 static int

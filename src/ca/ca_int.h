@@ -337,6 +337,9 @@ int ca_cert_revoked(struct cust_state *st, X509 *x);
  * first); keeps the current error message, returns code. */
 int ca_refuse(struct cust_state *st, const char *actor, const char *action,
     const char *object, int code);
+/* The same for a failure that is not the requester's (result "failed"). */
+int ca_failed(struct cust_state *st, const char *actor, const char *action,
+    const char *object, int code);
 /* Audit object for a holder of kind (the FQDN, "console:x", "service:x",
  * "ca:gN") into buf. */
 void ca_object(char *buf, size_t len, const char *kind, const char *holder);

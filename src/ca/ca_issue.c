@@ -55,15 +55,29 @@ ca_object(char *buf, size_t len, const char *kind, const char *holder)
  * and why it was refused. audit_note() rolls back an open transaction
  * first, so the record survives; the caller's error message is kept.
  */
-int
-ca_refuse(struct cust_state *st, const char *actor, const char *action,
-    const char *object, int code)
+static int
+note(struct cust_state *st, const char *actor, const char *action,
+    const char *object, const char *result, int code)
 {
 	char msg[1024];
 
 	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	audit_note(st->audit, actor, action, object, "refused", msg);
+	audit_note(st->audit, actor, action, object, result, msg);
 	return code;
+}
+
+int
+ca_refuse(struct cust_state *st, const char *actor, const char *action,
+    const char *object, int code)
+{
+	return note(st, actor, action, object, "refused", code);
+}
+
+int
+ca_failed(struct cust_state *st, const char *actor, const char *action,
+    const char *object, int code)
+{
+	return note(st, actor, action, object, "failed", code);
 }
 
 /*
@@ -301,9 +315,15 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 
 	*x_out = NULL;
 	*info_out = NULL;
+	/* A CA key that does not open (altered or swapped in the store) is
+	 * a failure someone must see: audited, not only rolled back. */
 	if (is->sess == NULL && (r = ca_signer()->open(st, is->g->gen,
-	    "issuing", &is->sess)) != CUST_OK)
-		return r;
+	    "issuing", &is->sess)) != CUST_OK) {
+		char obj[CUST_MAX_FQDN + 16];
+
+		ca_object(obj, sizeof(obj), lf->kind, lf->holder);
+		return ca_failed(st, lf->actor, lf->action, obj, r);
+	}
 	if ((r = ca_leaf_build(st, is, lf, &x)) != CUST_OK ||
 	    (r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK ||
 	    (r = ca_leaf_record(st, is, lf, x, info_out)) != CUST_OK) {

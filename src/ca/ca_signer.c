@@ -135,17 +135,26 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 	sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
-		r = cust_fail(CUST_E_INTERNAL, "the %s key of CA generation "
-		    "%lld is missing from the store", role, (long long)gen);
+		r = cust_fail(CUST_E_DB, "the %s key of CA generation %lld "
+		    "is missing from the store (damaged or altered)", role,
+		    (long long)gen);
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
 		r = store_err(st->store, "read CA key");
 		goto out;
 	}
+	/* A sealed key that does not open, or opens to something that is not
+	 * a key, is a damaged or altered store (exit 5), as for secrets. */
 	if ((r = seal_decrypt(st->seal, sqlite3_column_blob(s, 0),
-	    (size_t)sqlite3_column_bytes(s, 0), ad, adlen, &der)) != CUST_OK)
+	    (size_t)sqlite3_column_bytes(s, 0), ad, adlen, &der)) != CUST_OK) {
+		if (r == CUST_E_CRYPTO)
+			r = cust_fail(CUST_E_DB, "the %s key of CA generation "
+			    "%lld cannot be unsealed (the store is damaged or "
+			    "was altered): %s", role, (long long)gen,
+			    cust_errmsg());
 		goto out;
+	}
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -153,8 +162,9 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 	p = seal_secret_data(der);
 	if (seal_secret_len(der) > INT_MAX || (ss->key = d2i_AutoPrivateKey(
 	    NULL, &p, (long)seal_secret_len(der))) == NULL) {
-		r = ca_ossl_fail(CUST_E_CRYPTO, "the %s key of CA generation "
-		    "%lld does not decode", role, (long long)gen);
+		r = ca_ossl_fail(CUST_E_DB, "the %s key of CA generation "
+		    "%lld does not decode (the store is damaged or was "
+		    "altered)", role, (long long)gen);
 		goto out;
 	}
 	ss->gen = gen;

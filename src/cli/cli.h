@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "ops.h"
+
 struct cust_state;
 
 struct cli {
@@ -80,10 +82,16 @@ int cli_error(struct cli *c, int err);
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Member key of object o as a string, or "-" when absent or not a string
- * (borrowed from o); as an integer, or 0. For text rendering. */
+/* Member key of object o as a string for text rendering, escaped with
+ * util_escape() (borrowed: from o, or a copy that lives until exit), or
+ * "-" when absent or not a string; as an integer, or 0. Text output of
+ * response values goes through cli_str() and nothing else. */
 const char *cli_str(json_t *o, const char *key);
 long long cli_num(json_t *o, const char *key);
+
+/* Member key of o as it is, or "" (borrowed from o): only for data the CA
+ * made (PEM, with its newlines), never for names. */
+const char *cli_raw(json_t *o, const char *key);
 
 /* Print resp as indented JSON on stdout. */
 void cli_print_json(json_t *resp);
@@ -96,5 +104,21 @@ const struct cli_cmd *cli_current(void);
  * nothing). Returns the process exit code. */
 int cli_run(struct cli *c, const char *op, json_t *req,
     void (*render)(struct cli *c, json_t *resp));
+
+/*
+ * A list operation (include/ops.h paging), all of it or one page. When req
+ * has a "limit" the user asked for one page: one call, and in text a last
+ * line "(more: --after CURSOR)" when there is more. Otherwise the pages are
+ * followed to the end: each reply's "next" becomes the next request's
+ * "after". Text: render(c, page, first) per page, printed as it comes.
+ * JSON: one reply with the key arrays of every page joined, the integer
+ * members (counts) summed, and "next" null. req is consumed. When
+ * merged_out is not NULL it gets that reply (new; in text its key array
+ * is empty) for callers that need the counts. Returns
+ * CUST_OK or an error (not yet printed).
+ */
+int cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
+    void (*render)(struct cli *c, json_t *page, int first),
+    json_t **merged_out);
 
 #endif

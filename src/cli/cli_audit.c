@@ -9,12 +9,13 @@
 #include "util.h"
 
 static void
-render_list(struct cli *c, json_t *r)
+render_list(struct cli *c, json_t *r, int first)
 {
 	json_t *e;
 	size_t i;
 
 	(void)c;
+	(void)first;
 	json_array_foreach(json_object_get(r, "entries"), i, e)
 		printf("%lld %s %s %s %s %s%s%s\n",
 		    json_integer_value(json_object_get(e, "seq")),
@@ -36,13 +37,15 @@ cmd_list(struct cli *c, int argc, char **argv)
 	};
 	json_t *req = json_object();
 	long v;
-	int ch;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "a:n:o:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 		case 'n':
-			if (util_parse_long(optarg, 0, LONG_MAX, &v) != CUST_OK) {
+			if (util_parse_long(optarg, ch == 'a' ? 0 : 1,
+			    ch == 'a' ? LONG_MAX : OPS_LIST_MAX, &v) !=
+			    CUST_OK) {
 				json_decref(req);
 				return cli_usage(cli_current(), "%s",
 				    cust_errmsg());
@@ -51,7 +54,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 			    json_integer(v));
 			break;
 		case 'o':
-			json_object_set_new(req, "object", json_string(optarg));
+			json_object_set_new(req, "object", ops_text(optarg));
 			break;
 		default:
 			json_decref(req);
@@ -63,7 +66,10 @@ cmd_list(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
 	}
-	return cli_run(c, "audit.list", req, render_list);
+	if ((r = cli_pages(c, "audit.list", req, "entries", render_list,
+	    NULL)) != CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
 }
 
 static int
@@ -101,7 +107,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 const struct cli_cmd cli_audit_cmds[] = {
 	{ "audit", "list", cmd_list, 0,
 	  "[--after SEQ] [--limit N] [--object OBJECT]",
-	  "list audit entries" },
+	  "list audit entries (all after SEQ, or one page with --limit)" },
 	{ "audit", "verify", cmd_verify, 0, "",
 	  "check the audit log's hash chain" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }

@@ -29,20 +29,6 @@
  * it, however large the file is. */
 #define CLI_CSR_READ_MAX	(CA_CSR_MAX + 1)
 
-static const char *
-str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "-";
-}
-
-static long long
-num(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
 /* Parse a whole number option into req[key]; usage error otherwise. */
 static int
 opt_num(json_t *req, const char *key, const char *arg, long min, long max)
@@ -211,18 +197,18 @@ static void
 render_info(struct cli *c, json_t *o)
 {
 	(void)c;
-	printf("serial       %s\n", str(o, "serial"));
-	printf("kind         %s\n", str(o, "kind"));
-	printf("holder       %s\n", str(o, "holder"));
-	printf("generation   %lld\n", num(o, "generation"));
-	printf("subject      %s\n", str(o, "subject"));
-	printf("not before   %s\n", str(o, "not_before"));
-	printf("not after    %s\n", str(o, "not_after"));
-	printf("status       %s\n", str(o, "status"));
+	printf("serial       %s\n", cli_str(o, "serial"));
+	printf("kind         %s\n", cli_str(o, "kind"));
+	printf("holder       %s\n", cli_str(o, "holder"));
+	printf("generation   %lld\n", cli_num(o, "generation"));
+	printf("subject      %s\n", cli_str(o, "subject"));
+	printf("not before   %s\n", cli_str(o, "not_before"));
+	printf("not after    %s\n", cli_str(o, "not_after"));
+	printf("status       %s\n", cli_str(o, "status"));
 	if (json_is_string(json_object_get(o, "revoked")))
-		printf("revoked      %s (%s)\n", str(o, "revoked"),
-		    str(o, "reason"));
-	printf("sha256       %s\n", str(o, "sha256"));
+		printf("revoked      %s (%s)\n", cli_str(o, "revoked"),
+		    cli_str(o, "reason"));
+	printf("sha256       %s\n", cli_str(o, "sha256"));
 }
 
 /* Run op, then hand the response to done() (files, output); --json prints
@@ -235,6 +221,9 @@ run_then(struct cli *c, const char *op, json_t *req,
 	json_t *resp = NULL;
 	int r;
 
+	/* A request that could not be built is not an empty request. */
+	if (req == NULL)
+		return cli_error(c, cust_fail(CUST_E_NOMEM, "out of memory"));
 	r = cli_call(c, op, req, &resp);
 	json_decref(req);
 	if (r == CUST_OK && done != NULL)
@@ -270,8 +259,8 @@ sign_done(struct cli *c, json_t *resp, void *arg)
 		return r;
 	if (so->path != NULL && !c->json && !c->quiet)
 		printf("%s: serial %s, valid until %s, chain in %s\n",
-		    str(resp, "holder"), str(resp, "serial"),
-		    str(resp, "not_after"), so->path);
+		    cli_str(resp, "holder"), cli_str(resp, "serial"),
+		    cli_str(resp, "not_after"), so->path);
 	return CUST_OK;
 }
 
@@ -324,17 +313,17 @@ issue_done(struct cli *c, json_t *resp, void *arg)
 
 	r = issue_files(resp, io->dir, io->name, "chain", 1, paths);
 	if (r == CUST_OK && !c->json) {
-		printf("%s: serial %s, valid until %s\n", str(resp, "holder"),
-		    str(resp, "serial"), str(resp, "not_after"));
+		printf("%s: serial %s, valid until %s\n", cli_str(resp, "holder"),
+		    cli_str(resp, "serial"), cli_str(resp, "not_after"));
 		printf("wrote %s, %s (0600), %s (0600)\n", paths[0], paths[1],
 		    paths[2]);
 		printf("PKCS#12 password (shown once): %s\n",
-		    str(resp, "pkcs12_password"));
+		    cli_str(resp, "pkcs12_password"));
 	}
-	if (r == CUST_OK && c->json) {
-		json_object_set_new(resp, "files", json_pack("[sss]",
-		    paths[0], paths[1], paths[2]));
-	}
+	if (r == CUST_OK && c->json && json_object_set_new(resp, "files",
+	    json_pack("[ooo]", ops_text(paths[0]), ops_text(paths[1]),
+	    ops_text(paths[2]))) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
 	return r;
@@ -404,7 +393,7 @@ sign_or_renew(struct cli *c, int argc, char **argv, int renew)
 		return cli_usage(cli_current(), renew ? "give exactly one FQDN" :
 		    "give one FQDN and --csr FILE");
 	}
-	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
 	if (csr != NULL && (r = add_csr(req, csr)) != CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
@@ -446,13 +435,13 @@ revoke_cmd(struct cli *c, int argc, char **argv, const char *key,
 			json_decref(req);
 			return cli_usage(cli_current(), "bad option");
 		}
-		json_object_set_new(req, "reason", json_string(optarg));
+		json_object_set_new(req, "reason", ops_text(optarg));
 	}
 	if (argc - optind != 1) {
 		json_decref(req);
 		return cli_usage(cli_current(), "give exactly one %s", key);
 	}
-	json_object_set_new(req, key, json_string(argv[optind]));
+	json_object_set_new(req, key, ops_text(argv[optind]));
 	return cli_run(c, op, req, render);
 }
 
@@ -463,20 +452,19 @@ cmd_revoke(struct cli *c, int argc, char **argv)
 }
 
 static void
-render_list(struct cli *c, json_t *resp)
+render_list(struct cli *c, json_t *resp, int first)
 {
 	json_t *o;
 	size_t i;
 
 	(void)c;
-	printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND", "GEN",
-	    "NOT_AFTER", "STATUS", "HOLDER");
+	if (first)
+		printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND",
+		    "GEN", "NOT_AFTER", "STATUS", "HOLDER");
 	json_array_foreach(json_object_get(resp, "items"), i, o)
-		printf("%-32s %-8s %-4lld %-20s %-8s %s\n", str(o, "serial"),
-		    str(o, "kind"), num(o, "generation"), str(o, "not_after"),
-		    str(o, "status"), str(o, "holder"));
-	if (json_is_integer(json_object_get(resp, "next")))
-		printf("(more: --after %lld)\n", num(resp, "next"));
+		printf("%-32s %-8s %-4lld %-20s %-8s %s\n", cli_str(o, "serial"),
+		    cli_str(o, "kind"), cli_num(o, "generation"), cli_str(o, "not_after"),
+		    cli_str(o, "status"), cli_str(o, "holder"));
 }
 
 static int
@@ -492,7 +480,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
-	int ch;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "e:D:k:al:A:", opts, NULL)) !=
 	    -1) {
@@ -502,10 +490,10 @@ cmd_list(struct cli *c, int argc, char **argv)
 				goto usage;
 			break;
 		case 'D':
-			json_object_set_new(req, "device", json_string(optarg));
+			json_object_set_new(req, "device", ops_text(optarg));
 			break;
 		case 'k':
-			json_object_set_new(req, "kind", json_string(optarg));
+			json_object_set_new(req, "kind", ops_text(optarg));
 			break;
 		case 'a':
 			json_object_set_new(req, "kind", json_string("all"));
@@ -527,7 +515,11 @@ cmd_list(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
 	}
-	return cli_run(c, "cert.list", req, render_list);
+	/* Every page unless --limit asks for one (cli_pages()). */
+	if ((r = cli_pages(c, "cert.list", req, "items", render_list, NULL)) !=
+	    CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
 usage:
 	json_decref(req);
 	return CUST_EXIT_USAGE;
@@ -537,7 +529,7 @@ static void
 render_show(struct cli *c, json_t *o)
 {
 	render_info(c, o);
-	printf("%s", str(o, "certificate"));
+	fputs(cli_raw(o, "certificate"), stdout);
 }
 
 static int
@@ -547,7 +539,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 
 	if (argc != 2)
 		return cli_usage(cli_current(), "give exactly one SERIAL");
-	req = json_pack("{s:s}", "serial", argv[1]);
+	req = json_pack("{s:o}", "serial", ops_text(argv[1]));
 	return cli_run(c, "cert.show", req, render_show);
 }
 
@@ -581,25 +573,25 @@ render_ca_cert(const char *what, json_t *o)
 {
 	if (!json_is_object(o))
 		return;
-	printf("  %-10s %s\n", what, str(o, "subject"));
-	printf("  %-10s serial %s, until %s, %s\n", "", str(o, "serial"),
-	    str(o, "not_after"), str(o, "status"));
-	printf("  %-10s sha256 %s\n", "", str(o, "sha256"));
+	printf("  %-10s %s\n", what, cli_str(o, "subject"));
+	printf("  %-10s serial %s, until %s, %s\n", "", cli_str(o, "serial"),
+	    cli_str(o, "not_after"), cli_str(o, "status"));
+	printf("  %-10s sha256 %s\n", "", cli_str(o, "sha256"));
 }
 
 static void
 render_gen(json_t *g)
 {
 	printf("generation %lld  %-8s  %s/%s  created %s\n",
-	    num(g, "generation"), str(g, "state"), str(g, "key_type"),
-	    str(g, "digest"), str(g, "created"));
+	    cli_num(g, "generation"), cli_str(g, "state"), cli_str(g, "key_type"),
+	    cli_str(g, "digest"), cli_str(g, "created"));
 	render_ca_cert("root", json_object_get(g, "root"));
 	render_ca_cert("issuing", json_object_get(g, "issuing"));
 	render_ca_cert("cross-up", json_object_get(g, "cross_up"));
 	render_ca_cert("cross-down", json_object_get(g, "cross_down"));
 	if (json_is_integer(json_object_get(g, "valid_certs")))
 		printf("  %-10s %lld valid certificates\n", "",
-		    num(g, "valid_certs"));
+		    cli_num(g, "valid_certs"));
 }
 
 static void
@@ -611,7 +603,7 @@ render_ca_show(struct cli *c, json_t *resp)
 	(void)c;
 	json_array_foreach(json_object_get(resp, "generations"), i, g)
 		render_gen(g);
-	printf("bundle version %s\n", str(resp, "bundle_version"));
+	printf("bundle version %s\n", cli_str(resp, "bundle_version"));
 }
 
 static int
@@ -635,7 +627,7 @@ bundle_done(struct cli *c, json_t *resp, void *arg)
 		return r;
 	if (path != NULL && !c->json && !c->quiet)
 		printf("bundle version %s written to %s\n",
-		    str(resp, "version"), path);
+		    cli_str(resp, "version"), path);
 	return CUST_OK;
 }
 
@@ -683,7 +675,7 @@ crl_done(struct cli *c, json_t *resp, void *arg)
 		size_t len = 0;
 
 		json_array_foreach(crls, i, one) {
-			const char *p = str(one, "pem");
+			const char *p = cli_raw(one, "pem");
 			char *n = realloc(all, len + strlen(p) + 1);
 
 			if (n == NULL) {
@@ -762,20 +754,20 @@ static void
 render_rotate(struct cli *c, json_t *resp)
 {
 	(void)c;
-	if (strcmp(str(resp, "state"), "retired") == 0) {
+	if (strcmp(cli_str(resp, "state"), "retired") == 0) {
 		printf("generation %lld retired (%lld certificates revoked); "
-		    "bundle version %s\n", num(resp, "generation"),
-		    num(resp, "revoked"), str(resp, "bundle_version"));
+		    "bundle version %s\n", cli_num(resp, "generation"),
+		    cli_num(resp, "revoked"), cli_str(resp, "bundle_version"));
 		return;
 	}
 	render_gen(resp);
-	printf("bundle version %s\n", str(resp, "bundle_version"));
-	if (strcmp(str(resp, "state"), "next") == 0)
+	printf("bundle version %s\n", cli_str(resp, "bundle_version"));
+	if (strcmp(cli_str(resp, "state"), "next") == 0)
 		printf("next: let every console fetch the new bundle, then run "
 		    "custodyctl ca rotate --activate\n");
 	else
 		printf("next: renew certificates of generation %lld, then run "
-		    "custodyctl ca rotate --retire-old\n", num(resp,
+		    "custodyctl ca rotate --retire-old\n", cli_num(resp,
 		    "previous"));
 }
 
@@ -865,11 +857,12 @@ console_done(struct cli *c, json_t *resp, void *arg)
 		r = put_str(chain, resp, "chain", 0644);
 	if (r == CUST_OK && !c->json)
 		printf("console %s: serial %s, valid until %s\nwrote %s, %s "
-		    "(0600), %s\n", io->name, str(resp, "serial"),
-		    str(resp, "not_after"), paths[0], paths[1], chain);
-	if (r == CUST_OK && c->json)
-		json_object_set_new(resp, "files", json_pack("[sss]",
-		    paths[0], paths[1], chain));
+		    "(0600), %s\n", io->name, cli_str(resp, "serial"),
+		    cli_str(resp, "not_after"), paths[0], paths[1], chain);
+	if (r == CUST_OK && c->json && json_object_set_new(resp, "files",
+	    json_pack("[ooo]", ops_text(paths[0]), ops_text(paths[1]),
+	    ops_text(chain))) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
 	free(chain);
@@ -906,7 +899,7 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 			break;
 		case 'k':
 			json_object_set_new(req, "key_type",
-			    json_string(optarg));
+			    ops_text(optarg));
 			break;
 		case 'd':
 			if (console || opt_num(req, "days", optarg, 1, 3650) !=
@@ -935,8 +928,10 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 		    io.name);
 	}
 	/* Bad console names are refused (and audited) by the operation;
-	 * only look for files when the name can be a file name. */
+	 * only look for files when the name can be a file name (a name over
+	 * the bound made "File name too long", exit 5, unaudited). */
 	if (strchr(io.name, '/') == NULL && io.name[0] != '.' &&
+	    (!console || strlen(io.name) <= CA_NAME_MAX) &&
 	    (r = out_ready(io.dir, io.name, console ? ext_console : ext_issue,
 	    3)) != CUST_OK) {
 		json_decref(req);
@@ -974,8 +969,8 @@ render_consoles(struct cli *c, json_t *resp)
 	printf("%-24s %-8s %-32s %s\n", "NAME", "STATE", "SERIAL",
 	    "NOT_AFTER");
 	json_array_foreach(json_object_get(resp, "items"), i, o)
-		printf("%-24s %-8s %-32s %s\n", str(o, "name"),
-		    str(o, "state"), str(o, "serial"), str(o, "not_after"));
+		printf("%-24s %-8s %-32s %s\n", cli_str(o, "name"),
+		    cli_str(o, "state"), cli_str(o, "serial"), cli_str(o, "not_after"));
 }
 
 static int
@@ -994,7 +989,7 @@ render_console_revoke(struct cli *c, json_t *resp)
 	size_t i;
 
 	(void)c;
-	printf("console %s revoked", str(resp, "name"));
+	printf("console %s revoked", cli_str(resp, "name"));
 	json_array_foreach(json_object_get(resp, "revoked"), i, s)
 		printf("%s%s", i ? ", " : "; certificates ",
 		    json_string_value(s));
@@ -1044,12 +1039,12 @@ cli_ca_init(struct cli *c, json_t *opts)
 	root = json_object_get(resp, "root");
 	if (!c->json && !c->quiet) {
 		printf("CA generation 1 (%s, %s, profile %s)\n",
-		    str(resp, "key_type"), str(resp, "digest"),
-		    str(resp, "profile"));
-		printf("  root     %s\n  sha256   %s\n", str(root, "subject"),
-		    str(root, "sha256"));
+		    cli_str(resp, "key_type"), cli_str(resp, "digest"),
+		    cli_str(resp, "profile"));
+		printf("  root     %s\n  sha256   %s\n", cli_str(root, "subject"),
+		    cli_str(root, "sha256"));
 		printf("  bundle   %s/ca/bundle.pem (version %.16s)\n",
-		    c->state_dir, str(resp, "bundle_version"));
+		    c->state_dir, cli_str(resp, "bundle_version"));
 		printf("  service  %s/tls/server.crt, admin %s/admin/admin.crt\n",
 		    c->state_dir, c->state_dir);
 	}

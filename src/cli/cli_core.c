@@ -62,10 +62,16 @@ cmd_init(struct cli *c, int argc, char **argv)
 
 		r = cli_call(c, "ca.show", req, &ca);
 		json_decref(req);
-		out = json_pack("{s:s, s:b, s:o*}", "state_dir", c->state_dir,
-		    "initialised", 1, "ca", r == CUST_OK ? ca : NULL);
+		out = json_pack("{s:o, s:b, s:o*}", "state_dir",
+		    ops_text(c->state_dir), "initialised", 1, "ca", r == CUST_OK ?
+		    ca : NULL);
 		if (r != CUST_OK)
 			json_decref(ca);
+		/* The state exists: say so on stderr if the reply cannot. */
+		if (out == NULL)
+			return cli_error(c, cust_fail(CUST_E_NOMEM, "initialised "
+			    "%s, but out of memory for the reply",
+			    c->state_dir));
 		cli_print_json(out);
 		json_decref(out);
 	} else if (!c->quiet) {
@@ -86,10 +92,12 @@ static void
 render_status(struct cli *c, json_t *r)
 {
 	(void)c;
-	printf("state directory  %s\n", json_string_value(json_object_get(r,
-	    "state_dir")));
-	printf("seal             %s\n", json_string_value(json_object_get(r,
-	    "seal")));
+	printf("state directory  %s\n", cli_str(r, "state_dir"));
+	if (json_is_string(json_object_get(r, "key_source")))
+		printf("seal             %s (master key from %s)\n",
+		    cli_str(r, "seal"), cli_str(r, "key_source"));
+	else
+		printf("seal             %s\n", cli_str(r, "seal"));
 	printf("devices          %lld (%lld retired)\n",
 	    json_integer_value(json_object_get(r, "devices")),
 	    json_integer_value(json_object_get(r, "retired_devices")));

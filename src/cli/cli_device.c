@@ -12,8 +12,6 @@
 #include "err.h"
 #include "util.h"
 
-#define IMPORT_MAX (64u << 20)	/* 64 MiB: ~500k devices with passwords */
-
 static int
 opt_len(const char *arg, json_t *req, const char *key)
 {
@@ -83,14 +81,14 @@ cmd_add(struct cli *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "u:r:t:l:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u':
-			json_object_set_new(req, "uuid", json_string(optarg));
+			json_object_set_new(req, "uuid", ops_text(optarg));
 			break;
 		case 'r':
 			json_object_set_new(req, "digest_realm",
-			    json_string(optarg));
+			    ops_text(optarg));
 			break;
 		case 't':
-			json_array_append_new(tags, json_string(optarg));
+			json_array_append_new(tags, ops_text(optarg));
 			break;
 		case 'l':
 			if (opt_len(optarg, req, "password_length") != 0)
@@ -104,7 +102,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 		json_decref(req);
 		return cli_usage(cli_current(), "give exactly one FQDN");
 	}
-	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
 	return cli_run(c, "device.add", req, render_device);
 usage:
 	json_decref(req);
@@ -112,14 +110,15 @@ usage:
 }
 
 static void
-render_list(struct cli *c, json_t *resp)
+render_list(struct cli *c, json_t *resp, int first)
 {
 	json_t *d;
 	size_t i;
 	char tags[1024];
 
 	(void)c;
-	printf("%-40s %-36s %s\n", "FQDN", "UUID", "TAGS");
+	if (first)
+		printf("%-40s %-36s %s\n", "FQDN", "UUID", "TAGS");
 	json_array_foreach(json_object_get(resp, "devices"), i, d) {
 		tags_str(d, tags, sizeof(tags));
 		printf("%-40s %-36s %s\n", cli_str(d, "fqdn"), cli_str(d, "uuid"),
@@ -132,24 +131,44 @@ cmd_list(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tag", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "after", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
-	int ch;
+	long v;
+	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
-		if (ch != 't') {
+	while ((ch = getopt_long(argc, argv, "t:n:a:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+		case 'a':
+			json_object_set_new(req, ch == 't' ? "tag" : "after",
+			    ops_text(optarg));
+			break;
+		case 'n':
+			if (util_parse_long(optarg, 1, OPS_LIST_MAX, &v) !=
+			    CUST_OK) {
+				json_decref(req);
+				return cli_usage(cli_current(), "--limit: %s",
+				    cust_errmsg());
+			}
+			json_object_set_new(req, "limit", json_integer(v));
+			break;
+		default:
 			json_decref(req);
 			return CUST_EXIT_USAGE;
 		}
-		json_object_set_new(req, "tag", json_string(optarg));
 	}
 	if (optind != argc) {
 		json_decref(req);
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
 	}
-	return cli_run(c, "device.list", req, render_list);
+	if ((r = cli_pages(c, "device.list", req, "devices", render_list,
+	    NULL)) != CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
 }
 
 /* Commands that take exactly one FQDN and nothing else. */
@@ -159,7 +178,8 @@ one_fqdn(struct cli *c, int argc, char **argv, const char *op,
 {
 	if (argc != 2 || argv[1][0] == '-')
 		return cli_usage(cli_current(), "give exactly one FQDN");
-	return cli_run(c, op, json_pack("{s:s}", "fqdn", argv[1]), render);
+	return cli_run(c, op, json_pack("{s:o}", "fqdn", ops_text(argv[1])),
+	    render);
 }
 
 static int
@@ -214,7 +234,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "give exactly one FILE (CSV or "
 		    "JSON; - for standard input)");
 	}
-	if ((r = util_read_file(argv[optind], IMPORT_MAX, &buf, &len)) !=
+	if ((r = util_read_file(argv[optind], CRED_IMPORT_MAX, &buf, &len)) !=
 	    CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
@@ -235,7 +255,9 @@ const struct cli_cmd cli_device_cmds[] = {
 	{ "device", "add", cmd_add, 0,
 	  "FQDN [--uuid UUID] [--digest-realm REALM] [--tag TAG]... "
 	  "[--password-length N]", "register a device and give it passwords" },
-	{ "device", "list", cmd_list, 0, "[--tag TAG]", "list devices" },
+	{ "device", "list", cmd_list, 0,
+	  "[--tag TAG] [--limit N [--after FQDN]]",
+	  "list devices (all, or one page with --limit)" },
 	{ "device", "show", cmd_show, 0, "FQDN",
 	  "show a device and its secret versions" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",

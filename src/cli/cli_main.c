@@ -63,12 +63,15 @@ usage(FILE *f)
 int
 cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 {
+	char msg[1024], esc[1024];
 	va_list ap;
 
-	fprintf(stderr, "custodyctl: ");
+	/* Usage errors quote arguments: escaped like every message. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	util_escape(msg, esc, sizeof(esc));
+	fprintf(stderr, "custodyctl: %s", esc);
 	if (cmd != NULL)
 		fprintf(stderr, "\nusage: custodyctl %s%s%s %s\n",
 		    cmd->group ? cmd->group : "", cmd->group ? " " : "",
@@ -88,12 +91,56 @@ cli_error(struct cli *c, int err)
 	return cust_exit_code(err);
 }
 
+/*
+ * Escaped copies made by cli_str() live until the process ends (custodyctl
+ * runs one command): renderers print them without owning anything. Most
+ * values need no escaping and are returned as they are.
+ */
+static char **escaped;
+static size_t nescaped, capescaped;
+
+static void
+free_escaped(void)
+{
+	size_t i;
+
+	for (i = 0; i < nescaped; i++)
+		free(escaped[i]);
+	free(escaped);
+	escaped = NULL;
+	nescaped = capescaped = 0;
+}
+
 const char *
 cli_str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
+	char *e, **n;
 
-	return s ? s : "-";
+	if (s == NULL)
+		return "-";
+	if (!util_needs_escape(s))
+		return s;
+	if (nescaped == capescaped) {
+		size_t cap = capescaped ? 2 * capescaped : 16;
+
+		if ((n = realloc(escaped, cap * sizeof(*n))) == NULL)
+			return "?";
+		escaped = n;
+		capescaped = cap;
+	}
+	if ((e = util_escape_dup(s)) == NULL)
+		return "?";	/* never the raw text */
+	escaped[nescaped++] = e;
+	return e;
+}
+
+const char *
+cli_raw(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
 }
 
 long long
@@ -260,6 +307,7 @@ main(int argc, char **argv)
 	optind = 0;	/* reset getopt for the command's own options */
 	rc = cmd->fn(&c, argc, argv);
 	state_close(c.st);
+	free_escaped();
 	if (fflush(stdout) == EOF) {
 		fprintf(stderr, "custodyctl: cannot write output\n");
 		if (rc == 0)
@@ -267,6 +315,101 @@ main(int argc, char **argv)
 	}
 	sodium_memzero(outbuf, sizeof(outbuf));
 	return rc;
+}
+
+/* Fold page into all: the key arrays joined, integer counts summed. */
+static int
+merge_page(json_t *all, json_t *page, const char *key, int items)
+{
+	const char *k;
+	json_t *v, *a;
+
+	json_object_foreach(page, k, v) {
+		a = json_object_get(all, k);
+		if (strcmp(k, key) == 0) {
+			if (items && json_array_extend(a, v) != 0)
+				return cust_fail(CUST_E_NOMEM, "out of memory");
+		} else if (strcmp(k, "next") != 0 && json_is_integer(v) &&
+		    json_is_integer(a) && json_integer_set(a,
+		    json_integer_value(a) + json_integer_value(v)) != 0) {
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	}
+	return CUST_OK;
+}
+
+int
+cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
+    void (*render)(struct cli *c, json_t *page, int first),
+    json_t **merged_out)
+{
+	json_t *resp = NULL, *all = NULL, *next;
+	int one = json_object_get(req, "limit") != NULL, first = 1, r;
+
+	if (merged_out != NULL)
+		*merged_out = NULL;
+	if (req == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (!one && json_object_set_new(req, "limit",
+	    json_integer(OPS_LIST_MAX)) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		if ((r = cli_call(c, op, req, &resp)) != CUST_OK)
+			goto out;
+		next = json_object_get(resp, "next");
+		if (!c->json)
+			render(c, resp, first);
+		if (all == NULL) {
+			all = resp;
+			resp = NULL;
+			/* Text keeps no page once printed: bounded memory. */
+			if (!c->json && !one)
+				json_array_clear(json_object_get(all, key));
+		} else if ((r = merge_page(all, resp, key, c->json)) !=
+		    CUST_OK) {
+			goto out;
+		}
+		if (one || next == NULL || json_is_null(next))
+			break;
+		/* A cursor that does not move would loop for ever (a remote
+		 * backend is not to be trusted with that). */
+		if (json_equal(next, json_object_get(req, "after"))) {
+			r = cust_fail(CUST_E_INTERNAL, "%s: the list does not "
+			    "advance past its cursor", op);
+			goto out;
+		}
+		/* The cursor is used as it came: never interpreted here. */
+		if (json_object_set(req, "after", next) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		json_decref(resp);
+		resp = NULL;
+		first = 0;
+	}
+	if (one && !c->json && json_is_string(json_object_get(all, "next")))
+		printf("(more: --after %s)\n", cli_str(all, "next"));
+	else if (one && !c->json && json_is_integer(json_object_get(all,
+	    "next")))
+		printf("(more: --after %lld)\n", cli_num(all, "next"));
+	if (!one && json_object_set_new(all, "next", json_null()) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (c->json)
+		cli_print_json(all);
+	if (merged_out != NULL) {
+		*merged_out = all;
+		all = NULL;
+	}
+	r = CUST_OK;
+out:
+	json_decref(resp);
+	json_decref(all);
+	json_decref(req);
+	return r;
 }
 
 int

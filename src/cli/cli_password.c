@@ -50,7 +50,7 @@ version_cmd(struct cli *c, int argc, char **argv, const char *op,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			json_object_set_new(req, "kind", json_string(optarg));
+			json_object_set_new(req, "kind", ops_text(optarg));
 			break;
 		case 'v':
 			if (set_version(req, optarg) != 0)
@@ -74,7 +74,7 @@ version_cmd(struct cli *c, int argc, char **argv, const char *op,
 		    "--version N" : "give exactly one FQDN");
 		goto usage;
 	}
-	json_object_set_new(req, "fqdn", json_string(argv[optind]));
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
 	return cli_run(c, op, req, render);
 usage:
 	json_decref(req);
@@ -107,8 +107,8 @@ cmd_history(struct cli *c, int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-')
 		return cli_usage(cli_current(), "give exactly one FQDN");
-	return cli_run(c, "password.history", json_pack("{s:s}", "fqdn",
-	    argv[1]), render_history);
+	return cli_run(c, "password.history", json_pack("{s:o}", "fqdn",
+	    ops_text(argv[1])), render_history);
 }
 
 static void
@@ -150,13 +150,13 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "t:ak:l:R", opts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
-			json_object_set_new(req, "tag", json_string(optarg));
+			json_object_set_new(req, "tag", ops_text(optarg));
 			break;
 		case 'a':
 			json_object_set_new(req, "all", json_true());
 			break;
 		case 'k':
-			json_object_set_new(req, "kind", json_string(optarg));
+			json_object_set_new(req, "kind", ops_text(optarg));
 			break;
 		case 'l':
 			if (util_parse_long(optarg, CRED_PW_MIN, CRED_PW_MAX,
@@ -176,7 +176,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		}
 	}
 	for (; optind < argc; optind++)
-		json_array_append_new(fqdns, json_string(argv[optind]));
+		json_array_append_new(fqdns, ops_text(argv[optind]));
 	/* Per-device lines for a handful of named devices only. */
 	if (json_array_size(fqdns) > 0 && json_array_size(fqdns) <= 100)
 		json_object_set_new(req, "items", json_true());

@@ -48,9 +48,7 @@ render_load(struct cli *c, json_t *r)
 {
 	(void)c;
 	printf("loaded policy %s: %lld consoles, sha256 %s\n",
-	    json_string_value(json_object_get(r, "file")),
-	    json_integer_value(json_object_get(r, "consoles")),
-	    json_string_value(json_object_get(r, "sha256")));
+	    cli_str(r, "file"), cli_num(r, "consoles"), cli_str(r, "sha256"));
 }
 
 static int
@@ -69,11 +67,24 @@ cmd_load(struct cli *c, int argc, char **argv)
 	r = policy_cli_load(&pc, argv[1], &text, NULL, NULL);
 	if (text == NULL)
 		return r;
-	req = json_pack("{s:s, s:s}", "file", argv[1], "text", text);
+	req = json_pack("{s:o, s:s}", "file", ops_text(argv[1]), "text",
+	    text);
 	free(text);
 	if (req == NULL)
 		return cli_error(c, cust_fail(CUST_E_NOMEM, "out of memory"));
 	return cli_run(c, "policy.load", req, render_load);
+}
+
+static void
+render_plans(struct cli *c, json_t *resp, int first)
+{
+	json_t *plan;
+	size_t i;
+
+	(void)c;
+	(void)first;
+	json_array_foreach(json_object_get(resp, "devices"), i, plan)
+		policy_plan_print(plan, stdout);
 }
 
 static int
@@ -86,9 +97,8 @@ cmd_plan(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *device = NULL, *tags = NULL;
-	json_t *req, *resp = NULL, *plan;
+	json_t *req, *resp = NULL;
 	char *text = NULL;
-	size_t i;
 	int ch, all = 0, r;
 
 	while ((ch = getopt_long(argc, argv, "d:at:", opts, NULL)) != -1) {
@@ -133,24 +143,18 @@ cmd_plan(struct cli *c, int argc, char **argv)
 			free(text);
 			return r;
 		}
-		json_object_set_new(req, "file", json_string(argv[optind]));
+		json_object_set_new(req, "file", ops_text(argv[optind]));
 		json_object_set_new(req, "text", json_string(text));
 		free(text);
 	}
 	if (device != NULL)
-		json_object_set_new(req, "device", json_string(device));
+		json_object_set_new(req, "device", ops_text(device));
 	else
 		json_object_set_new(req, "all", json_true());
-	r = cli_call(c, "policy.plan", req, &resp);
-	json_decref(req);
-	if (r != CUST_OK)
+	/* --all: every device, page by page; over_limits is summed. */
+	if ((r = cli_pages(c, "policy.plan", req, "devices", render_plans,
+	    &resp)) != CUST_OK)
 		return cli_error(c, r);
-	if (c->json) {
-		cli_print_json(resp);
-	} else {
-		json_array_foreach(json_object_get(resp, "devices"), i, plan)
-			policy_plan_print(plan, stdout);
-	}
 	r = json_integer_value(json_object_get(resp, "over_limits")) > 0 ?
 	    CUST_EXIT_FAIL : CUST_EXIT_OK;
 	json_decref(resp);

@@ -2,9 +2,9 @@
 /* src/common/err.c - error codes, texts and the per-thread detail buffer. */
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "err.h"
+#include "util.h"
 
 static _Thread_local char errbuf[1024];
 
@@ -41,11 +41,13 @@ cust_fail(int code, const char *fmt, ...)
 	char tmp[sizeof(errbuf)];
 	va_list ap;
 
-	/* Format aside first: callers may pass cust_errmsg() as an argument. */
+	/* Format aside first: callers may pass cust_errmsg() as an argument.
+	 * Messages quote untrusted names and file content: whatever prints
+	 * or stores them (terminal, audit detail, JSON) gets them escaped. */
 	va_start(ap, fmt);
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	memcpy(errbuf, tmp, sizeof(errbuf));
+	util_escape(tmp, errbuf, sizeof(errbuf));
 	return code;
 }
 
@@ -83,5 +85,32 @@ cust_exit_code(int code)
 		return CUST_EXIT_UNAVAIL;
 	default:
 		return CUST_EXIT_FAIL;
+	}
+}
+
+int
+cust_http_status(int code)
+{
+	switch (code) {
+	case CUST_OK:		return 200;
+	case CUST_E_INVAL:
+	case CUST_E_PARSE:	return 400;
+	case CUST_E_DENIED:	return 403;
+	case CUST_E_NOTFOUND:	return 404;
+	case CUST_E_EXISTS:
+	case CUST_E_CONFLICT:	return 409;
+	case CUST_E_TOOBIG:	return 413;
+	case CUST_E_VIOLATION:	return 422;	/* checked, found wanting */
+	case CUST_E_LDAP:
+	case CUST_E_KRB5:	return 502;	/* a directory behind us */
+	case CUST_E_NOMEM:
+	case CUST_E_SEALED:
+	case CUST_E_DB:
+	case CUST_E_IO:
+	case CUST_E_UNAVAIL:
+	case CUST_E_PERM:	return 503;	/* exit 5: try again later */
+	case CUST_E_INTERNAL:
+	case CUST_E_CRYPTO:
+	default:		return 500;
 	}
 }

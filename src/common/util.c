@@ -214,6 +214,7 @@ int
 util_valid_fqdn(const char *s)
 {
 	size_t len = strlen(s), label = 0, labels = 0, i;
+	int digits = 1;		/* the current label is all digits so far */
 
 	if (len == 0 || len > CUST_MAX_FQDN)
 		return CUST_E_INVAL;
@@ -225,15 +226,21 @@ util_valid_fqdn(const char *s)
 				return CUST_E_INVAL;
 			labels++;
 			label = 0;
+			if (c == '\0')
+				break;
+			digits = 1;
 			continue;
 		}
 		if (!isalnum((unsigned char)c) && c != '-')
 			return CUST_E_INVAL;
 		if (label == 0 && c == '-')
 			return CUST_E_INVAL;
+		digits &= isdigit((unsigned char)c) != 0;
 		label++;
 	}
-	return labels >= 2 ? CUST_OK : CUST_E_INVAL;
+	/* A numeric top-level label makes an address ("10.0.0.1", "127.1")
+	 * or a number, not a host name (RFC 3696 2, RFC 1123 2.1). */
+	return labels >= 2 && !digits ? CUST_OK : CUST_E_INVAL;
 }
 
 static int
@@ -283,6 +290,126 @@ util_valid_tag(const char *s)
 		if (!isalnum((unsigned char)s[i]) && strchr("._-", s[i]) == NULL)
 			return CUST_E_INVAL;
 	return CUST_OK;
+}
+
+size_t
+util_utf8_char(const unsigned char *s, uint32_t *cp_out)
+{
+	uint32_t cp, min;
+	size_t n, i;
+
+	if (s[0] < 0x80) {
+		*cp_out = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = s[0] & 0x1f;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = s[0] & 0x0f;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = s[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;	/* a continuation byte, or 0xf8 and above */
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_out = cp;
+	return n;
+}
+
+int
+util_unsafe_cp(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e ||
+	    cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* How many bytes at p util_escape() copies as they are: the length of a
+ * safe character, or 0 when the byte at p is escaped. An unsafe character
+ * of several bytes is escaped one byte at a time. */
+static size_t
+safe_char(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n = util_utf8_char(p, &cp);
+
+	return n > 0 && !util_unsafe_cp(cp) ? n : 0;
+}
+
+size_t
+util_escape(const char *s, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t need = 0, n;
+	char esc[5];
+	const char *piece;
+
+	while (*p != '\0') {
+		if ((n = safe_char(p)) > 0) {
+			piece = (const char *)p;
+		} else {
+			piece = esc;
+			n = 2;
+			esc[0] = '\\';
+			if (*p == '\n')
+				esc[1] = 'n';
+			else if (*p == '\r')
+				esc[1] = 'r';
+			else if (*p == '\t')
+				esc[1] = 't';
+			else {
+				esc[1] = 'x';
+				esc[2] = hex[*p >> 4];
+				esc[3] = hex[*p & 0xf];
+				n = 4;
+			}
+		}
+		if (need + n < len)
+			memcpy(buf + need, piece, n);
+		else if (need < len)
+			len = need + 1;	/* full: nothing more is written */
+		need += n;
+		p += piece == esc ? 1 : n;
+	}
+	if (len > 0)
+		buf[need < len ? need : len - 1] = '\0';
+	return need;
+}
+
+int
+util_needs_escape(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	for (; *p != '\0'; p += n)
+		if ((n = safe_char(p)) == 0)
+			return 1;
+	return 0;
+}
+
+char *
+util_escape_dup(const char *s)
+{
+	size_t n = util_escape(s, NULL, 0);
+	char *d = malloc(n + 1);
+
+	if (d != NULL)
+		util_escape(s, d, n + 1);
+	return d;
 }
 
 char *

@@ -286,22 +286,34 @@ int
 cred_device_each(struct cust_state *st, const char *tag,
     int (*fn)(void *arg, json_t *dev), void *arg)
 {
+	return cred_device_page(st, tag, NULL, 0, fn, arg);
+}
+
+int
+cred_device_page(struct cust_state *st, const char *tag, const char *after,
+    size_t limit, int (*fn)(void *arg, json_t *dev), void *arg)
+{
 	static char *sql_all, *sql_tag;
 	sqlite3_stmt *s;
 	json_t *d;
 	int rc, r = CUST_OK;
 
+	/* Keyset paging: active FQDNs are unique (device_fqdn_active). */
 	if (sql_all == NULL && asprintf(&sql_all, "%s WHERE d.state = "
-	    "'active' ORDER BY d.fqdn", device_cols) == -1)
+	    "'active' AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3",
+	    device_cols) == -1)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if (sql_tag == NULL && asprintf(&sql_tag, "%s JOIN device_tag dt ON "
-	    "dt.device_id = d.id AND dt.tag = ? WHERE d.state = 'active' "
-	    "ORDER BY d.fqdn", device_cols) == -1)
+	    "dt.device_id = d.id AND dt.tag = ?1 WHERE d.state = 'active' "
+	    "AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3", device_cols) == -1)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((s = store_stmt(st->store, tag ? sql_tag : sql_all)) == NULL)
 		return CUST_E_DB;
 	if (tag != NULL)
 		sqlite3_bind_text(s, 1, tag, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, after != NULL ? after : "", -1,
+	    SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, limit > 0 ? (sqlite3_int64)limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if ((d = row_device(s)) == NULL) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");

@@ -4,6 +4,12 @@
  * Rows may carry an existing fleet's admin and MEBx passwords; they are
  * validated, copied into secret memory and sealed at once, and the input
  * buffer is wiped by the caller. A bad row rolls the whole import back.
+ *
+ * Errors name the line (CSV) or entry (JSON), the column and the field
+ * number, never a value: with columns mixed up or the header missing, any
+ * field may hold a password, and a message quoting "the bad FQDN" would
+ * print it (the messages of cred_device_add() quote values, so rows are
+ * checked here first, by column).
  */
 #include <ctype.h>
 #include <string.h>
@@ -16,6 +22,7 @@
 #include "seal.h"
 #include "state.h"
 #include "store.h"
+#include "util.h"
 
 enum col { C_FQDN, C_UUID, C_REALM, C_TAGS, C_ADMIN, C_MEBX, C_N };
 static const char *col_names[C_N] = {
@@ -58,6 +65,63 @@ split_tags(char *buf, const char **tags, size_t *ntags)
 	return CUST_OK;
 }
 
+/* The column k as "fqdn (field 3)" in CSV, "fqdn" in JSON, into buf. */
+static const char *
+col_where(const struct import *im, enum col k, char *buf, size_t len)
+{
+	if (im->ncols > 0 && im->col[k] >= 0)
+		snprintf(buf, len, "%s (field %d)", col_names[k],
+		    im->col[k] + 1);
+	else
+		snprintf(buf, len, "%s", col_names[k]);
+	return buf;
+}
+
+/*
+ * The checks cred_device_add() makes, with messages that name the column
+ * and not the value. Returns CUST_OK or CUST_E_INVAL (message set).
+ */
+static int
+check_row(const struct import *im, const char *v[C_N], const char **tags,
+    size_t ntags)
+{
+	static const char *const why[C_N] = {
+		("not a valid FQDN (dot-separated labels of letters, "
+		    "digits and '-', not an address)"),
+		"not an AMT UUID (8-4-4-4-12 hex digits)",
+		"not an AMT digest realm ('Digest:' and 32 hex digits)",
+		"not a valid tag (1-64 of A-Z a-z 0-9 . _ -)",
+	};
+	char where[64];
+	enum col bad = C_N;
+	size_t i;
+
+	if (v[C_FQDN] == NULL || *v[C_FQDN] == '\0')
+		return cust_fail(CUST_E_INVAL, "%s is empty", col_where(im,
+		    C_FQDN, where, sizeof(where)));
+	if (util_valid_fqdn(v[C_FQDN]) != CUST_OK)
+		bad = C_FQDN;
+	else if (v[C_UUID] != NULL && *v[C_UUID] != '\0' &&
+	    util_valid_uuid(v[C_UUID]) != CUST_OK)
+		bad = C_UUID;
+	else if (v[C_REALM] != NULL && *v[C_REALM] != '\0' &&
+	    util_valid_digest_realm(v[C_REALM]) != CUST_OK)
+		bad = C_REALM;
+	for (i = 0; bad == C_N && i < ntags; i++)
+		if (util_valid_tag(tags[i]) != CUST_OK)
+			bad = C_TAGS;
+	if (bad != C_N)
+		return cust_fail(CUST_E_INVAL, "%s: %s", col_where(im, bad,
+		    where, sizeof(where)), why[bad]);
+	/* cred_pw_check() says what is wrong by position, not by value. */
+	for (i = C_ADMIN; i <= C_MEBX; i++)
+		if (v[i] != NULL && *v[i] != '\0' &&
+		    cred_pw_check(v[i], strlen(v[i])) != CUST_OK)
+			return cust_fail(CUST_E_INVAL, "%s: %s", col_where(im,
+			    (enum col)i, where, sizeof(where)), cust_errmsg());
+	return CUST_OK;
+}
+
 /* Add one device from its column values (NULL when absent). */
 static int
 add_row(struct import *im, const char *v[C_N], char *tagbuf)
@@ -65,13 +129,14 @@ add_row(struct import *im, const char *v[C_N], char *tagbuf)
 	struct cred_device_spec spec = { 0 };
 	struct seal_secret *pw[2] = { NULL, NULL };
 	const char *tags[MAX_TAGS];
+	char where[64];
 	size_t i;
 	int r;
 
-	if (v[C_FQDN] == NULL || *v[C_FQDN] == '\0')
-		return cust_fail(CUST_E_INVAL, "fqdn is empty");
 	if (tagbuf != NULL && (r = split_tags(tagbuf, tags, &spec.ntags)) !=
 	    CUST_OK)
+		return r;
+	if ((r = check_row(im, v, tags, spec.ntags)) != CUST_OK)
 		return r;
 	for (i = 0; i < 2; i++) {
 		const char *p = v[C_ADMIN + i];
@@ -92,6 +157,12 @@ add_row(struct import *im, const char *v[C_N], char *tagbuf)
 	r = cred_device_add(im->st, im->actor, &spec, im->pwlen, NULL);
 	if (r == CUST_OK)
 		im->count++;
+	else if (r == CUST_E_EXISTS)	/* its message quotes the FQDN */
+		r = cust_fail(r, "%s: a device of this name is already "
+		    "registered or earlier in the input", col_where(im, C_FQDN,
+		    where, sizeof(where)));
+	else if (r == CUST_E_INVAL || r == CUST_E_PARSE)
+		r = cust_fail(r, "%s", cust_strerror(r));	/* unforeseen */
 out:
 	seal_secret_free(pw[0]);
 	seal_secret_free(pw[1]);
@@ -120,14 +191,17 @@ csv_row(void *arg, size_t line, char **f, size_t n)
 			for (k = 0; k < C_N; k++)
 				if (strcmp(name, col_names[k]) == 0)
 					break;
+			/* Not quoted: without a header line, this is
+			 * a row's value, perhaps a password. */
 			if (k == C_N)
-				return cust_fail(CUST_E_PARSE, "line %zu: unknown "
-				    "column '%.40s' (columns: fqdn, uuid, "
+				return cust_fail(CUST_E_PARSE, "line %zu: field "
+				    "%zu is not a column name (is the header "
+				    "line missing? columns: fqdn, uuid, "
 				    "digest_realm, tags, admin_password, "
-				    "mebx_password)", line, name);
+				    "mebx_password)", line, i + 1);
 			if (im->col[k] != -1)
 				return cust_fail(CUST_E_PARSE, "line %zu: column "
-				    "'%s' appears twice", line, name);
+				    "'%s' appears twice", line, col_names[k]);
 			im->col[k] = (int)i;
 		}
 		if (im->col[C_FQDN] == -1)
@@ -153,19 +227,22 @@ json_entry(struct import *im, size_t idx, json_t *o)
 {
 	const char *v[C_N] = { 0 }, *key;
 	char tagbuf[4096] = "";
-	size_t k, used = 0, ti;
+	size_t k, used = 0, ti, nkey = 0;
 	json_t *val, *t;
 	int r;
 
 	if (!json_is_object(o))
 		return cust_fail(CUST_E_PARSE, "entry %zu: not an object", idx);
 	json_object_foreach(o, key, val) {
+		nkey++;
 		for (k = 0; k < C_N; k++)
 			if (strcmp(key, col_names[k]) == 0)
 				break;
+		/* Not quoted, like an unknown CSV column. */
 		if (k == C_N)
-			return cust_fail(CUST_E_PARSE, "entry %zu: unknown key "
-			    "'%.40s'", idx, key);
+			return cust_fail(CUST_E_PARSE, "entry %zu: key %zu is "
+			    "not known (keys: fqdn, uuid, digest_realm, tags, "
+			    "admin_password, mebx_password)", idx, nkey);
 		if (k == C_TAGS && json_is_array(val)) {
 			json_array_foreach(val, ti, t) {
 				int w;

@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "policy_int.h"
+#include "util.h"
 
 struct rfinding {
 	struct policy_finding f;
@@ -31,55 +32,8 @@ struct policy_report {
 	int input;		/* an input finding: exit 2 */
 };
 
-/* Length of the valid UTF-8 character at s (1-4), 0 when invalid
- * (overlong, surrogate, above U+10FFFF, cut short); *cp_out its value. */
-static size_t
-utf8_char(const unsigned char *s, uint32_t *cp_out)
-{
-	uint32_t cp, min;
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*cp_out = s[0];
-		return 1;
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = s[0] & 0x0f;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = s[0] & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_out = cp;
-	return n;
-}
-
-/* Characters that must not reach a terminal, a log or a review comment
- * as they are: C0 and C1 controls, DEL, and the bidirectional overrides
- * that make text read differently from what it is. */
-static int
-unsafe_cp(uint32_t cp)
-{
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e ||
-	    cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069);
-}
-
+/* Cleaning replaces what util_escape() would escape with '?': findings
+ * keep their columns and never grow. */
 void
 report_clean(const char *in, char *out, size_t len)
 {
@@ -90,8 +44,8 @@ report_clean(const char *in, char *out, size_t len)
 	if (len == 0)
 		return;
 	while (*s != '\0') {
-		n = utf8_char(s, &cp);
-		if (n == 0 || unsafe_cp(cp)) {
+		n = util_utf8_char(s, &cp);
+		if (n == 0 || util_unsafe_cp(cp)) {
 			if (o + 1 >= len)
 				break;
 			out[o++] = '?';

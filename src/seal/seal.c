@@ -24,6 +24,7 @@ struct seal_secret {
 
 struct seal {
 	struct seal_secret *key;	/* the data key */
+	const struct seal_keysrc_ops *src;	/* where the master key came from */
 };
 
 struct seal_secret *
@@ -175,6 +176,7 @@ seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 		goto out;
 	}
 	s->key = dk;
+	s->src = src;
 	dk = NULL;
 	*seal_out = s;
 	r = CUST_OK;
@@ -182,6 +184,12 @@ out:
 	seal_secret_free(dk);
 	seal_secret_free(mk);
 	return r;
+}
+
+const char *
+seal_source(const struct seal *s)
+{
+	return s != NULL ? s->src->name : NULL;
 }
 
 void

@@ -5,7 +5,7 @@
 # and CRLs, and every bad input refused, audited and issuing nothing.
 # Keys and CSRs are made here, at test time.
 . "$(dirname "$0")/lib.sh"
-command -v openssl >/dev/null && command -v certtool >/dev/null || exit 77
+t_need_or_skip openssl
 S="$TESTTMP/state"
 W="$TESTTMP/work"
 mkdir -p "$W"
@@ -18,7 +18,7 @@ F2=amt2.corp.example
 verify() {
 	t_check "$1: openssl verify" sh -c "openssl verify -CAfile '$2' \
 	    -untrusted '$3' '$3' >/dev/null 2>&1"
-	t_check "$1: certtool --verify" sh -c "certtool --verify \
+	t_gnutls "$1: certtool --verify" sh -c "certtool --verify \
 	    --load-ca-certificate '$2' --infile '$3' 2>&1 | \
 	    grep -q 'Chain verification output: Verified'"
 }
@@ -73,7 +73,7 @@ t_exit "cert sign (PEM CSR)" 0 c cert sign $F1 --csr "$W/csr1.pem" -o "$W/chain1
 t_check "chain = leaf + issuing CA" test "$(grep -c 'BEGIN CERTIFICATE' "$W/chain1.pem")" -eq 2
 verify "device chain" "$B" "$W/chain1.pem"
 cat "$W/chain1.pem" "$S/ca/root-g1.pem" > "$W/full1.pem"
-t_check "certtool --verify-chain (leaf..root)" sh -c "certtool \
+t_gnutls "certtool --verify-chain (leaf..root)" sh -c "certtool \
     --verify-chain --infile '$W/full1.pem' 2>&1 | \
     grep -q 'Chain verification output: Verified'"
 text "$W/chain1.pem" > "$W/leaf1.txt"
@@ -180,7 +180,7 @@ t_check "issue: key matches certificate" test \
 t_check "PKCS#12 opens with the password (OpenSSL)" sh -c "openssl pkcs12 \
     -in '$W/issue/$F2.p12' -passin 'pass:$pw' -nodes 2>/dev/null | \
     grep -q 'PRIVATE KEY'"
-t_check "PKCS#12 opens with the password (GnuTLS)" sh -c "certtool \
+t_gnutls "PKCS#12 opens with the password (GnuTLS)" sh -c "certtool \
     --p12-info --inder --infile '$W/issue/$F2.p12' --password '$pw' \
     >/dev/null 2>&1"
 t_check "PKCS#12 refuses a wrong password" sh -c "! openssl pkcs12 \
@@ -252,7 +252,7 @@ t_check "revoked chain fails CRL check" sh -c "! openssl verify -crl_check_all \
 t_check "valid chain passes CRL check" sh -c "openssl verify -crl_check_all \
     -CAfile '$B' -CRLfile '$W/crls.pem' -untrusted '$W/renew2.pem' \
     '$W/renew2.pem' >/dev/null 2>&1"
-t_check "GnuTLS sees the revocation" sh -c "certtool --verify \
+t_gnutls "GnuTLS sees the revocation" sh -c "certtool --verify \
     --load-ca-certificate '$B' --load-crl '$W/crls.pem' \
     --infile '$W/chain2.pem' 2>&1 | grep -q 'revoked'"
 c audit list > "$W/audit"

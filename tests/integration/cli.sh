@@ -90,7 +90,7 @@ t_check "bad row message does not echo the password" sh -c "! grep -q weak '$TES
 t_check "nothing imported" test "$(c --json device list | j 'len(d["devices"])')" = "$before"
 printf 'fqdn,colour\nx.corp.example,red\n' > "$TESTTMP/col.csv"
 t_exit "unknown column" 2 c device import "$TESTTMP/col.csv"
-t_grep "unknown column named" "unknown column 'colour'" "$TESTTMP/err"
+t_grep "unknown column by position" "field 2 is not a column name" "$TESTTMP/err"
 printf 'fqdn\nd1.corp.example\nd1.corp.example\n' > "$TESTTMP/dup.csv"
 t_exit "duplicate in file aborts" 1 c device import "$TESTTMP/dup.csv"
 t_grep "duplicate line" "line 3" "$TESTTMP/err"
@@ -137,13 +137,20 @@ t_check "audit holds no password" sh -c "! grep -F -f '$TESTTMP/pw.lst' '$TESTTM
 t_exit "audit list --object" 0 c audit list --object host1.corp.example
 c password show HOST1.Corp.Example > /dev/null
 t_check "audit objects are the stored name, whatever the case typed" test "$(c --json audit list --object host1.corp.example | j 'd["entries"][-1]["action"]')" = password.show
-# audit verify sees one snapshot while other processes append
-( i=0; while [ $i -lt 40 ]; do c password show host1.corp.example >/dev/null; i=$((i + 1)); done ) &
+# audit verify sees one snapshot while other processes append; the
+# readers must succeed too (a reader failing would append nothing and
+# leave verify nothing to be fooled by): the subshell exits with the
+# number of failed reads.
+before=$(c audit list --object host1.corp.example | grep -c ' password.show ')
+( i=0 f=0; while [ $i -lt 40 ]; do c password show host1.corp.example >/dev/null 2>&1 || f=$((f + 1)); i=$((i + 1)); done; exit $f ) &
 bg=$!
 bad=0; i=0
 while [ $i -lt 10 ]; do c audit verify >/dev/null 2>&1 || bad=$((bad + 1)); i=$((i + 1)); done
 wait $bg
+bgrc=$?
 t_check "audit verify is not fooled by concurrent appends ($bad false alarms)" test $bad -eq 0
+t_check "every concurrent read succeeded ($bgrc failed)" test $bgrc -eq 0
+t_check "and each was audited" test "$(c audit list --object host1.corp.example | grep -c ' password.show ')" -ge $((before + 40))
 t_exit "status" 0 c status
 t_exit "status --json" 0 c --json status
 t_exit "init --force with bad CA options refused" 2 c init --force --leaf-days 20

@@ -57,7 +57,8 @@ rm -rf "$S"
 t_unavail "no state directory" "no custody state directory" c device list
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "# not root: read-only and disk-full cases need mounts"
+	t_skip "read-only and disk-full state directories" \
+	    "not root: they need tmpfs mounts"
 	t_done
 fi
 M="$TESTTMP/mnt"

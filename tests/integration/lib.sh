@@ -3,7 +3,10 @@
 # Environment from tests/run.sh: CUSTODYCTL, BUILD, TESTTMP.
 # t_ok NAME / t_fail NAME print one result line each; t_check NAME CMD...
 # runs CMD and reports; t_exit NAME WANT CMD... expects exit code WANT.
-# At the end call t_done, which exits 1 when anything failed.
+# t_skip NAME WHY says a test did not run ("skip - NAME: WHY"); tests/run.sh
+# counts those lines as skipped, never as passed. t_need TOOL... is true
+# when every TOOL is installed. At the end call t_done, which exits 1 when
+# anything failed.
 set -u
 : "${CUSTODYCTL:?}" "${TESTTMP:?}"
 T_FAILED=0
@@ -30,5 +33,26 @@ t_exit() {
 t_grep() {
 	if grep -Eq -- "$2" "$3"; then t_ok "$1"; else
 		t_fail "$1 (no /$2/ in $3)"; sed 's/^/    /' "$3" | head -20; fi
+}
+t_skip() { echo "skip - $1: $2"; }
+t_need() {
+	for _t; do command -v "$_t" >/dev/null 2>&1 || return 1; done
+	return 0
+}
+# t_gnutls NAME CMD...: t_check of a GnuTLS (certtool) cross-check, or a
+# skip when certtool is not installed.
+t_gnutls() {
+	if t_need certtool; then
+		t_check "$@"
+	else
+		t_skip "$1" "certtool is not installed (gnutls-bin; make deps)"
+	fi
+}
+# t_need_or_skip TOOL...: skip the whole script (exit 77) when a TOOL is
+# missing, saying which.
+t_need_or_skip() {
+	t_need "$@" && return 0
+	t_skip "${0##*/}" "needs $* (make deps)"
+	exit 77
 }
 t_done() { exit $T_FAILED; }

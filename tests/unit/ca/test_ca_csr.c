@@ -238,6 +238,45 @@ test_refused_rsa_small_factor(void **state)
 	}
 }
 
+/* Regression: an RSA modulus that is a perfect square (n = p * p, which
+ * its square root factors) was accepted. The key pair is real: the CSR's
+ * signature verifies. */
+static void
+test_refused_rsa_square(void **state)
+{
+	BIGNUM *p = NULL, *n = BN_new(), *phi = BN_new(), *e = BN_new();
+	BIGNUM *d = BN_new(), *pm1 = BN_new();
+	BN_CTX *bc = BN_CTX_new();
+	EVP_PKEY *k;
+	X509_REQ *req;
+
+	(void)state;
+	assert_true(EVP_PKEY_get_bn_param(rsa2048, "rsa-factor1", &p));
+	assert_true(BN_sqr(n, p, bc));
+	/* phi(p^2) = p (p - 1) */
+	assert_true(BN_copy(pm1, p) && BN_sub_word(pm1, 1));
+	assert_true(BN_mul(phi, p, pm1, bc));
+	assert_true(BN_set_word(e, 65537));
+	assert_non_null(BN_mod_inverse(d, e, phi, bc));
+	k = rsa_from(n, e, d);
+	req = ct_req(k, FQDN, NULL);
+	expect(req, 0, FQDN, CUST_E_INVAL, "perfect square");
+	expect(req, 1, FQDN, CUST_E_INVAL, "perfect square");
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+	/* n = p * q with p and q close is not a square: still accepted. */
+	req = ct_req(rsa2048, FQDN, NULL);
+	expect(req, 0, FQDN, CUST_OK, NULL);
+	X509_REQ_free(req);
+	BN_CTX_free(bc);
+	BN_free(p);
+	BN_free(n);
+	BN_free(phi);
+	BN_free(e);
+	BN_free(d);
+	BN_free(pm1);
+}
+
 /* Regression: an EC key with explicit curve parameters (here P-256's,
  * which OpenSSL recognises as the named curve) passed the checks and only
  * failed later, inside the issuing transaction, unaudited. */
@@ -280,6 +319,18 @@ test_refused_names(void **state)
 	req = ct_req(rsa2048, "amt1", NULL);
 	expect(req, 0, FQDN, CUST_E_INVAL, "refused");
 	X509_REQ_free(req);
+	/* Addresses and numbers are not DNS names, with or without a
+	 * device to compare with (they became DNS:10.0.0.1). */
+	req = ct_req(rsa2048, FQDN, "DNS:10.0.0.1");
+	expect(req, 0, NULL, CUST_E_INVAL, "not a host name");
+	expect(req, 0, FQDN, CUST_E_INVAL, "not a host name");
+	X509_REQ_free(req);
+	req = ct_req(rsa2048, FQDN, "DNS:12345");
+	expect(req, 0, NULL, CUST_E_INVAL, "not a host name");
+	X509_REQ_free(req);
+	req = ct_req(rsa2048, FQDN, "DNS:" FQDN);
+	expect(req, 0, NULL, CUST_OK, NULL);
+	X509_REQ_free(req);
 }
 
 static void
@@ -314,6 +365,14 @@ test_bad_encodings(void **state)
 	der[len - 1] ^= 0x01;
 	assert_int_equal(ca_csr_check(der, len, FQDN, NULL), CUST_E_INVAL);
 	assert_non_null(strstr(cust_errmsg(), "signature does not verify"));
+	/* Two requests in one PEM file: refused, not the first taken. */
+	big = malloc(2 * plen + 1);
+	memcpy(big, pem, plen);
+	memcpy(big + plen, pem, plen + 1);
+	assert_int_equal(ca_csr_check(big, 2 * plen, FQDN, NULL),
+	    CUST_E_PARSE);
+	assert_non_null(strstr(cust_errmsg(), "more than one block"));
+	free(big);
 	/* A certificate is not a request. */
 	assert_int_equal(ca_csr_check("-----BEGIN CERTIFICATE-----\nAAAA\n"
 	    "-----END CERTIFICATE-----\n", 60, FQDN, NULL), CUST_E_PARSE);
@@ -332,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_refused_rsa_exponent),
 		cmocka_unit_test(test_refused_explicit_curve),
 		cmocka_unit_test(test_refused_rsa_small_factor),
+		cmocka_unit_test(test_refused_rsa_square),
 		cmocka_unit_test(test_refused_names),
 		cmocka_unit_test(test_bad_encodings),
 	};

@@ -65,18 +65,24 @@ test_keys_sealed(void **state)
 	    &resp), CUST_OK);
 	json_decref(resp);
 	/* Swap the two sealed keys: the associated data no longer matches,
-	 * so nothing can be signed. */
+	 * so nothing can be signed. The store is damaged (exit 5, not 1)
+	 * and the failure is audited, not rolled back with the rest. */
 	tu_sql(f->st, "UPDATE ca_key SET gen = 9 WHERE role = 'root';"
 	    "UPDATE ca_key SET role = 'root' WHERE role = 'issuing';"
 	    "UPDATE ca_key SET gen = 1, role = 'issuing' WHERE gen = 9;");
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
-	    &resp), CUST_E_CRYPTO);
+	    &resp), CUST_E_DB);
+	assert_int_equal(cust_exit_code(CUST_E_DB), CUST_EXIT_UNAVAIL);
+	assert_non_null(strstr(cust_errmsg(), "cannot be unsealed"));
 	assert_null(resp);
 	assert_int_equal(ncerts(f), 1);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.sign' AND result = 'failed' AND detail LIKE "
+	    "'%issuing key%cannot be unsealed%'"), 1);
 	/* A missing key: an error, never a new key. */
 	tu_sql(f->st, "DELETE FROM ca_key");
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
-	    &resp), CUST_E_INTERNAL);
+	    &resp), CUST_E_DB);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_key"), 0);
 	assert_int_equal(ncerts(f), 1);
 }

@@ -81,6 +81,13 @@ test_options(void **state)
 	assert_int_equal(ca_opt_set(o, "server-name", "10.1.2.3"), CUST_OK);
 	assert_int_equal(ca_opt_set(o, "server-name", "bad_name!"),
 	    CUST_E_INVAL);
+	/* An address is an IP name; a number is no host name at all. */
+	assert_int_equal(ca_valid_host("10.1.2.3"), CUST_OK);
+	assert_int_equal(ca_valid_host("::1"), CUST_OK);
+	assert_int_equal(ca_valid_host("localhost"), CUST_OK);
+	assert_int_equal(ca_valid_host("12345"), CUST_E_INVAL);
+	assert_int_equal(ca_valid_host("10.1"), CUST_E_INVAL);
+	assert_int_equal(ca_valid_host("1.2.3.4.5"), CUST_E_INVAL);
 	json_array_remove(json_object_get(o, "server_names"), 2);
 	assert_int_equal(ca_opt_set(o, "nope", "1"), CUST_E_INVAL);
 	assert_int_equal(ca_opt_set(o, "leaf-days", "0"), CUST_E_INVAL);

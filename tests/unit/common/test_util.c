@@ -27,6 +27,17 @@ test_fqdn(void **state)
 	assert_int_equal(util_valid_fqdn("a_b.c"), CUST_E_INVAL);
 	assert_int_equal(util_valid_fqdn("a b.c"), CUST_E_INVAL);
 	assert_int_equal(util_valid_fqdn("a.b/c"), CUST_E_INVAL);
+	/* Addresses and numbers are not host names. */
+	assert_int_equal(util_valid_fqdn("10.0.0.1"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("1.2.3.4"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("127.1"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("123.456"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("host.example.42"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("0x7f.1"), CUST_E_INVAL);
+	assert_int_equal(util_valid_fqdn("1.2.3.4.example"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("42.corp.example"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("host.b1"), CUST_OK);
+	assert_int_equal(util_valid_fqdn("host.1b"), CUST_OK);
 	memset(long_label, 'a', 64);
 	snprintf(long_label + 64, 16, ".example");
 	assert_int_equal(util_valid_fqdn(long_label), CUST_E_INVAL);
@@ -99,6 +110,75 @@ test_read_bounded(void **state)
 	free(dir);
 }
 
+/* Escaped text: controls and bad UTF-8 become visible escapes, printable
+ * UTF-8 passes, escaping twice changes nothing, truncation never cuts an
+ * escape. */
+static void
+test_escape(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "host1.corp.example", "host1.corp.example" },
+		{ "a\nb", "a\\nb" },
+		{ "x\r\ty", "x\\r\\ty" },
+		{ "\x1b[31mred", "\\x1b[31mred" },
+		{ "del\x7f", "del\\x7f" },
+		{ "bell\x07", "bell\\x07" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },		/* U+00E9 */
+		{ "\xe2\x82\xac", "\xe2\x82\xac" },	/* U+20AC */
+		{ "\xf0\x9f\x94\x91", "\xf0\x9f\x94\x91" },	/* U+1F511 */
+		{ "csi\xc2\x9b", "csi\\xc2\\x9b" },	/* C1 U+009B */
+		{ "bad\xff", "bad\\xff" },
+		{ "cut\xc3", "cut\\xc3" },
+		{ "over\xc0\xaf", "over\\xc0\\xaf" },	/* overlong '/' */
+		{ "sur\xed\xa0\x80", "sur\\xed\\xa0\\x80" },	/* U+D800 */
+		{ "back\\slash", "back\\slash" },
+		/* Bidirectional override U+202E and isolate U+2066. */
+		{ "abc\xe2\x80\xae" "cba", "abc\\xe2\\x80\\xae" "cba" },
+		{ "\xe2\x81\xa6x", "\\xe2\\x81\\xa6x" },
+	};
+	char buf[64], *d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(util_escape(cases[i].in, buf, sizeof(buf)),
+		    strlen(cases[i].out));
+		assert_string_equal(buf, cases[i].out);
+		assert_int_equal(util_needs_escape(cases[i].in),
+		    strcmp(cases[i].in, cases[i].out) != 0);
+		assert_false(util_needs_escape(buf));
+		d = util_escape_dup(buf);
+		assert_non_null(d);
+		assert_string_equal(d, buf);	/* idempotent */
+		free(d);
+	}
+	/* Truncation: "ab\x1b" does not fit in 5 bytes; nothing of the
+	 * escape is written, and the needed length is still returned. */
+	assert_int_equal(util_escape("ab\x1b" "c", buf, 5), 7);
+	assert_string_equal(buf, "ab");
+	assert_int_equal(util_escape("ab\x1b" "c", buf, 7), 7);
+	assert_string_equal(buf, "ab\\x1b");
+	assert_int_equal(util_escape("\xc3\xa9\xc3\xa9", buf, 4), 4);
+	assert_string_equal(buf, "\xc3\xa9");
+	assert_int_equal(util_escape("x", NULL, 0), 1);
+}
+
+/* Every error message is escaped: a name quoted in it cannot break the
+ * line or reach the terminal as an escape sequence. */
+static void
+test_fail_escapes(void **state)
+{
+	(void)state;
+	assert_int_equal(cust_fail(CUST_E_INVAL, "'%s' is not a valid FQDN",
+	    "x\n99 forged ok\x1b[31m"), CUST_E_INVAL);
+	assert_string_equal(cust_errmsg(),
+	    "'x\\n99 forged ok\\x1b[31m' is not a valid FQDN");
+	/* Quoting a message again does not escape it twice. */
+	cust_fail(CUST_E_INVAL, "%s", cust_errmsg());
+	assert_string_equal(cust_errmsg(),
+	    "'x\\n99 forged ok\\x1b[31m' is not a valid FQDN");
+}
+
 int
 main(void)
 {
@@ -107,6 +187,8 @@ main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_parse_long),
 		cmocka_unit_test(test_read_bounded),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_fail_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

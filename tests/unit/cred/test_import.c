@@ -219,8 +219,18 @@ test_json_refused(void **state)
 	    " \"tags\": [{\"a\": \"b\"}]}]", 0, "entry 2:", NULL);
 	refused(f, "unknown key", "[" GOOD ", " GOOD2 ", {\"fqdn\": "
 	    "\"y.corp.example\", \"colour\": \"red\"}]", 0, "entry 3:", NULL);
-	refused(f, "unknown key named", "[{\"fqdn\": \"y.corp.example\", "
-	    "\"colour\": \"red\"}]", 0, "colour", NULL);
+	refused(f, "unknown key by position", "[{\"fqdn\": \"y.corp.example\", "
+	    "\"colour\": \"red\"}]", 0, "entry 1: key 2 is not known", NULL);
+	/* Values in the wrong keys: named by key, never quoted. */
+	refused(f, "password in the fqdn key", "[{\"fqdn\": \"Sw4p!Secret#Pw\", "
+	    "\"admin_password\": \"y.corp.example\"}]", 0,
+	    "entry 1: fqdn: not a valid FQDN", "Sw4p!Secret#Pw");
+	refused(f, "password in the uuid key", "[{\"fqdn\": \"y.corp.example\", "
+	    "\"uuid\": \"Sw4p!Secret#Pw\"}]", 0, "entry 1: uuid:",
+	    "Sw4p!Secret#Pw");
+	refused(f, "password in the tags key", "[{\"fqdn\": \"y.corp.example\", "
+	    "\"tags\": [\"Sw4p!Secret#Pw\"]}]", 0, "entry 1: tags:",
+	    "Sw4p!Secret#Pw");
 	refused(f, "duplicate keys", "[" GOOD ", {\"fqdn\": \"y.corp.example\","
 	    " \"fqdn\": \"z.corp.example\"}]", 0, NULL, NULL);
 	refused(f, "duplicate password keys", "[{\"fqdn\": \"y.corp.example\","
@@ -290,8 +300,31 @@ test_csv_refused(void **state)
 
 	refused(f, "unknown column", "fqdn,colour\nx.corp.example,red\n", 0,
 	    "line 1:", NULL);
-	refused(f, "unknown column named", "fqdn,colour\nx.corp.example,red\n",
-	    0, "colour", NULL);
+	refused(f, "unknown column by position",
+	    "fqdn,colour\nx.corp.example,red\n", 0, "line 1: field 2 is not "
+	    "a column name", NULL);
+	/* The issue's cases: a missing header or mixed-up columns put
+	 * passwords where names are expected; no message quotes them. */
+	refused(f, "missing header", "Sw4p!Secret#Pw,x.corp.example\n", 0,
+	    "line 1: field 1 is not a column name", "Sw4p!Secret#Pw");
+	refused(f, "missing header, name first",
+	    "x.corp.example,Sw4p!Secret#Pw\n", 0, "line 1: field 1",
+	    "Sw4p!Secret#Pw");
+	refused(f, "mixed-up columns", "admin_password,fqdn\n"
+	    "x.corp.example,Sw4p!Secret#Pw\n", 0,
+	    "line 2: fqdn (field 2): not a valid FQDN", "Sw4p!Secret#Pw");
+	refused(f, "password under uuid", "fqdn,uuid,admin_password\n"
+	    "x.corp.example,Sw4p!Secret#Pw,\n", 0, "line 2: uuid (field 2)",
+	    "Sw4p!Secret#Pw");
+	refused(f, "password under digest_realm", "fqdn,digest_realm\n"
+	    "x.corp.example,Sw4p!Secret#Pw\n", 0,
+	    "line 2: digest_realm (field 2)", "Sw4p!Secret#Pw");
+	refused(f, "password under tags", "fqdn,tags,mebx_password\n"
+	    "x.corp.example,Sw4p!Secret#Pw,\n", 0, "line 2: tags (field 2)",
+	    "Sw4p!Secret#Pw");
+	refused(f, "a name that is a password", "fqdn\nSw4p-Secret.Pw\n"
+	    "Sw4p-Secret.Pw\n", CUST_E_EXISTS, "line 3: fqdn (field 1)",
+	    "Sw4p-Secret");
 	refused(f, "duplicate column", "fqdn,tags,fqdn\nx.corp.example,a,"
 	    "y.corp.example\n", 0, "line 1:", NULL);
 	refused(f, "no fqdn column", "uuid,tags\n,lab\n", 0, "line 1:", NULL);
