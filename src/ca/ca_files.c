@@ -114,7 +114,9 @@ ca_files_install(struct cust_state *st, struct ca_files *fs)
 
 	fs->committed = 1;
 	if ((r = state_files_finish(st)) != CUST_OK)
-		return r;
+		return cust_fail(r, "the change is committed, but its files are "
+		    "not all in place yet (%s); the next command that opens the "
+		    "state finishes them", cust_errmsg());
 	for (i = 0; i < fs->n; i++) {
 		free(fs->f[i].tmp);
 		fs->f[i].tmp = NULL;

@@ -151,17 +151,7 @@ if [ $root -eq 0 ]; then
 	t_done
 fi
 M="$TESTTMP/mnt"
-mkdir -p "$M"
-cleanup() {
-	n=0
-	while mountpoint -q "$M" && [ $n -lt 5 ]; do
-		umount "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
-		n=$((n + 1))
-	done
-}
-trap cleanup EXIT
-trap 'cleanup; exit 1' INT TERM HUP
-mount -t tmpfs -o size=1m tmpfs "$M" || { t_fail "mount tmpfs"; t_done; }
+t_tmpfs "$M" 1m || { t_fail "mount tmpfs"; t_done; }
 dd if=/dev/zero of="$M/filler" bs=4096 2>/dev/null
 F="$M/state"
 t_exit "init on a full disk: exit 5" 5 cc --state-dir "$F" init
@@ -180,6 +170,5 @@ t_grep "then: 'no custody state'" "no custody state in" "$TESTTMP/err"
 rm -f "$M/filler"
 t_exit "init once space is freed" 0 cc --state-dir "$F" init
 t_exit "and the state works" 0 cc --state-dir "$F" audit verify
-cleanup
-trap - EXIT
+t_untmpfs
 t_done
