@@ -75,6 +75,7 @@ void state_close(struct cust_state *st);
  * into place and clears the list (in a write transaction of its own); if
  * the process dies first, the next state_open() does it.
  */
+#define STATE_STAGED_MARK ".new."	/* FINAL STATE_STAGED_MARK TOKEN */
 int state_files_pending(struct cust_state *st, const char *list)
 	__attribute__((warn_unused_result));
 int state_files_finish(struct cust_state *st)

@@ -29,8 +29,6 @@
 #include "util.h"
 #include "ca_int.h"
 
-#define STAGE_MARK	".new."
-
 int
 ca_files_add(struct ca_files *fs, const char *sub, const char *name,
     const void *data, size_t len, unsigned mode)
@@ -79,7 +77,7 @@ ca_files_stage(struct cust_state *st, struct ca_files *fs)
 	fs->dirfd = st->dirfd;
 	for (i = 0; i < fs->n && r == CUST_OK; i++) {
 		if (fs->f[i].tmp == NULL) {
-			if (asprintf(&fs->f[i].tmp, "%s" STAGE_MARK "%s",
+			if (asprintf(&fs->f[i].tmp, "%s" STATE_STAGED_MARK "%s",
 			    fs->f[i].path, token) == -1) {
 				fs->f[i].tmp = NULL;
 				r = cust_fail(CUST_E_NOMEM, "out of memory");

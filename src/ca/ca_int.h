@@ -275,7 +275,7 @@ struct ca_files {
 int ca_files_add(struct ca_files *fs, const char *sub, const char *name,
     const void *data, size_t len, unsigned mode);
 /* Write every queued file under its temporary name and record the renames
- * in the open transaction (before the commit). */
+ * in the open transaction (before the commit; once per change). */
 int ca_files_stage(struct cust_state *st, struct ca_files *fs);
 /* Rename the staged files into place (after the commit). */
 int ca_files_install(struct cust_state *st, struct ca_files *fs);

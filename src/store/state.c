@@ -30,7 +30,6 @@
 #define LOCK_NAME	"lock"
 #define DATAKEY_META	"seal.datakey"
 #define FILES_META	"files.pending"
-#define STAGED_MARK	".new."
 #define LOCK_POLL_MS	20
 
 static const struct {
@@ -568,8 +567,9 @@ replay(struct cust_state *st, char *j)
 		*tab = '\0';
 		flen = strlen(tab + 1);
 		if (flen == 0 || strncmp(line, tab + 1, flen) != 0 ||
-		    strncmp(line + flen, STAGED_MARK, strlen(STAGED_MARK)) != 0
-		    || strchr(line + flen, '/') != NULL)
+		    strncmp(line + flen, STATE_STAGED_MARK,
+		    strlen(STATE_STAGED_MARK)) != 0 ||
+		    strchr(line + flen, '/') != NULL)
 			goto bad;
 		if ((r = install_one(st, line, tab + 1)) != CUST_OK)
 			return r;
