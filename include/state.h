@@ -13,6 +13,7 @@
 struct store;
 struct seal;
 struct audit;
+struct state_undo;
 
 struct cust_state {
 	char *dir;		/* state directory path */
@@ -23,24 +24,61 @@ struct cust_state {
 	 * short-lived values in bulk paths, so they need no allocation each;
 	 * one user at a time, wiped after each use. */
 	struct seal_secret *scratch;
+	int dirfd;		/* the state directory: files below it are
+				 * reached through it, never through links */
+	int lockfd;		/* holds the flock on DIR/lock */
+	struct state_undo *undo;	/* what init created (init only) */
 };
 
 #define STATE_SCRATCH 256
 
+/* How long opening waits for an init (exclusive lock) to finish before it
+ * fails with CUST_E_UNAVAIL. init itself never waits. */
+#define STATE_LOCK_WAIT_MS 2000
+
+/*
+ * Locking and ownership. Every open state holds a flock on DIR/lock:
+ * shared for normal use (several processes at once), exclusive for init,
+ * which may wipe the directory. Opening refuses (CUST_E_PERM) a state
+ * directory or subdirectory that is not owned by the effective user, is
+ * writable by group or others, or (subdirectories) is a symbolic link.
+ */
+
 /* Create a new state directory (CUST_E_EXISTS if it holds one, unless
- * force, which wipes the old store and key). new state, state_close(). */
+ * force, which wipes the old store, key and CA files). Takes the exclusive
+ * lock without waiting (CUST_E_UNAVAIL when another process holds the lock)
+ * and keeps it until state_close(). new state: state_close(), or
+ * state_init_undo() when the steps that follow init fail. */
 int state_init(const char *dir, int force, struct cust_state **out)
 	__attribute__((warn_unused_result));
 
-/* Open an existing state directory. */
+/* Undo a state_init() whose follow-up failed: remove what that init
+ * created (the store, the key, new files in the subdirectories, the
+ * subdirectories and the directory it made) and nothing that was there
+ * before; then close st (consumed). */
+int state_init_undo(struct cust_state *st);
+
+/* Open an existing state directory with the shared lock (waits up to
+ * STATE_LOCK_WAIT_MS for an init), then finish any file change that a
+ * committed transaction left pending (state_files_pending()). */
 int state_open(const char *dir, struct cust_state **out)
 	__attribute__((warn_unused_result));
 
 void state_close(struct cust_state *st);
 
-/* Destroy the state in dir: the store, the master key, and the files in
- * ca/, tls/ and admin/ (init --force, or an init that failed half-way).
- * Keeps the directories and anything else. */
-int state_wipe(const char *dir) __attribute__((warn_unused_result));
+/*
+ * Files installed after a commit (ca_files.c). Inside the open write
+ * transaction, state_files_pending() records list: lines "STAGED\tFINAL"
+ * of paths relative to the state directory, each STAGED being
+ * FINAL.new.TOKEN and already written; an older list still pending is
+ * carried out first. After the commit, state_files_finish() renames them
+ * into place and clears the list (in a write transaction of its own); if
+ * the process dies first, the next state_open() does it.
+ */
+#define STATE_STAGED_MARK ".new."	/* FINAL STATE_STAGED_MARK TOKEN */
+int state_files_pending(struct cust_state *st, const char *list)
+	__attribute__((warn_unused_result));
+int state_files_finish(struct cust_state *st)
+	__attribute__((warn_unused_result));
 
 #endif

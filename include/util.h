@@ -21,9 +21,47 @@ int cust_init(void) __attribute__((warn_unused_result));
 int util_read_file(const char *path, size_t max, char **buf_out,
     size_t *len_out) __attribute__((warn_unused_result));
 
-/* Write buf to path atomically (temp file + fsync + rename) with mode. */
+/* Write buf to path atomically (temp file + fsync + rename + fsync of
+ * the directory) with mode. The directories of path are followed as
+ * given; the file itself is replaced, never written through a link. */
 int util_write_file(const char *path, const void *buf, size_t len,
     unsigned mode) __attribute__((warn_unused_result));
+
+/* The same, but an existing file (or link) at path is never replaced:
+ * CUST_E_EXISTS, checked atomically with the rename. */
+int util_create_file(const char *path, const void *buf, size_t len,
+    unsigned mode) __attribute__((warn_unused_result));
+
+/*
+ * The same under an open directory: rel ("ca/bundle.pem") is resolved
+ * relative to dirfd one component at a time with O_NOFOLLOW, so a symlink
+ * anywhere below dirfd is refused (CUST_E_PERM), never followed.
+ */
+int util_write_file_at(int dirfd, const char *rel, const void *buf,
+    size_t len, unsigned mode) __attribute__((warn_unused_result));
+
+/* Open directory rel under dirfd without following any symlink ("." or ""
+ * for dirfd itself); *fd_out is a new descriptor (close()). A symlink on
+ * the way: CUST_E_PERM; absent: CUST_E_NOTFOUND; not a directory:
+ * CUST_E_IO. */
+int util_open_dir_at(int dirfd, const char *rel, int *fd_out)
+	__attribute__((warn_unused_result));
+
+/* Open the directory holding rel as util_open_dir_at() does; *leaf_out
+ * points at the last component of rel (borrowed from rel). */
+int util_open_parent_at(int dirfd, const char *rel, int *fd_out,
+    const char **leaf_out) __attribute__((warn_unused_result));
+
+/* Remove file rel under dirfd (no symlink followed on the way; a symlink
+ * as the last component is removed itself). Absent: CUST_OK. */
+int util_unlink_at(int dirfd, const char *rel)
+	__attribute__((warn_unused_result));
+
+/* Refuse the open directory fd (named shown in messages) unless it is a
+ * directory owned by the effective user and not writable by group or
+ * others (CUST_E_PERM, with a message). */
+int util_check_dir(int fd, const char *shown)
+	__attribute__((warn_unused_result));
 
 /* Refuse a secret file that is not a regular file owned by the effective
  * user with no group/other permission bits (CUST_E_PERM, with a message). */
@@ -93,6 +131,11 @@ char *util_path(const char *dir, const char *name);
 /* mkdir -p with mode for the last component. */
 int util_mkdirs(const char *path, unsigned mode)
 	__attribute__((warn_unused_result));
+
+/* Test hook: when the environment variable CUSTODY_TEST_CRASH_AT equals
+ * point, end the process at once with _exit(99), as a SIGKILL there would.
+ * Harmless otherwise; lets tests stop a command at an exact step. */
+void util_test_crash(const char *point);
 
 /* True when stdout is a terminal (progress output goes to stderr then). */
 int util_isatty_err(void);

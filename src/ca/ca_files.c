@@ -8,9 +8,12 @@
  * full disk or a missing directory would leave a committed state whose new
  * keys are lost; written before, a failed commit would leave files that
  * match nothing. So each file is first written under a temporary name
- * (DIR/name.new, fsync'd) before the commit - any failure there rolls the
- * change back - and renamed into place after it, which is all that can
- * still fail; a failed rename names the file that holds the new content.
+ * (DIR/name.new.TOKEN, fsync'd) before the commit - any failure there rolls
+ * the change back - and renamed into place after it. The list of renames
+ * is committed with the change (state_files_pending()), so that renames a
+ * kill or a failure interrupted are finished at the next open.
+ * Paths are relative to the state directory and reached without following
+ * symlinks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,20 +21,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "err.h"
 #include "seal.h"
+#include "state.h"
 #include "util.h"
 #include "ca_int.h"
 
-#define STAGE_SUFFIX	".new"
-
 int
-ca_files_add(struct ca_files *fs, const char *dir, const char *name,
+ca_files_add(struct ca_files *fs, const char *sub, const char *name,
     const void *data, size_t len, unsigned mode)
 {
 	if (fs->n == CA_FILES_MAX)
 		return cust_fail(CUST_E_INTERNAL, "too many files");
-	if ((fs->f[fs->n].path = util_path(dir, name)) == NULL ||
+	if ((fs->f[fs->n].path = util_path(sub, name)) == NULL ||
 	    (fs->f[fs->n].data = seal_secret_dup(data, len)) == NULL) {
 		free(fs->f[fs->n].path);
 		fs->f[fs->n].path = NULL;
@@ -43,49 +47,75 @@ ca_files_add(struct ca_files *fs, const char *dir, const char *name,
 	return CUST_OK;
 }
 
-int
-ca_files_stage(struct ca_files *fs)
+/* Append "STAGED\tFINAL\n" to the list *l (new string, realloc'd). */
+static int
+list_add(char **l, size_t *len, const char *staged, const char *final)
 {
-	size_t i;
-	int r;
+	size_t add = strlen(staged) + strlen(final) + 2;
+	char *n = realloc(*l, *len + add + 1);
 
-	for (i = 0; i < fs->n; i++) {
-		if (fs->f[i].tmp != NULL)
-			continue;
-		if (asprintf(&fs->f[i].tmp, "%s" STAGE_SUFFIX,
-		    fs->f[i].path) == -1) {
-			fs->f[i].tmp = NULL;
-			return cust_fail(CUST_E_NOMEM, "out of memory");
-		}
-		/* Itself written atomically: a crash leaves no half file
-		 * under the staged name either. */
-		if ((r = util_write_file(fs->f[i].tmp,
-		    seal_secret_data(fs->f[i].data),
-		    seal_secret_len(fs->f[i].data), fs->f[i].mode)) !=
-		    CUST_OK) {
-			free(fs->f[i].tmp);
-			fs->f[i].tmp = NULL;
-			return r;
-		}
-	}
+	if (n == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	snprintf(n + *len, add + 1, "%s\t%s\n", staged, final);
+	*l = n;
+	*len += add;
 	return CUST_OK;
 }
 
 int
-ca_files_install(struct ca_files *fs)
+ca_files_stage(struct cust_state *st, struct ca_files *fs)
+{
+	char token[17], *list = NULL;
+	unsigned char rnd[8];
+	size_t i, llen = 0;
+	int r = CUST_OK;
+
+	/* Staged names of their own per change: a change that fails removes
+	 * its staged files without touching another process's. */
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
+	fs->dirfd = st->dirfd;
+	for (i = 0; i < fs->n && r == CUST_OK; i++) {
+		if (fs->f[i].tmp == NULL) {
+			if (asprintf(&fs->f[i].tmp, "%s" STATE_STAGED_MARK "%s",
+			    fs->f[i].path, token) == -1) {
+				fs->f[i].tmp = NULL;
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				break;
+			}
+			/* Itself written atomically: a crash leaves no half
+			 * file under the staged name either. */
+			if ((r = util_write_file_at(st->dirfd, fs->f[i].tmp,
+			    seal_secret_data(fs->f[i].data),
+			    seal_secret_len(fs->f[i].data), fs->f[i].mode)) !=
+			    CUST_OK) {
+				free(fs->f[i].tmp);
+				fs->f[i].tmp = NULL;
+				break;
+			}
+		}
+		r = list_add(&list, &llen, fs->f[i].tmp, fs->f[i].path);
+	}
+	/* The renames go into the same transaction as the change: after a
+	 * kill between the commit and the renames, the next open does them. */
+	if (r == CUST_OK && list != NULL)
+		r = state_files_pending(st, list);
+	free(list);
+	return r;
+}
+
+int
+ca_files_install(struct cust_state *st, struct ca_files *fs)
 {
 	size_t i;
+	int r;
 
 	fs->committed = 1;
+	if ((r = state_files_finish(st)) != CUST_OK)
+		return cust_fail(r, "the change is committed, but its files are "
+		    "not all in place yet (%s); the next command that opens the "
+		    "state finishes them", cust_errmsg());
 	for (i = 0; i < fs->n; i++) {
-		if (fs->f[i].tmp == NULL)
-			continue;
-		if (rename(fs->f[i].tmp, fs->f[i].path) == -1)
-			return cust_fail(CUST_E_IO, "the change is committed, "
-			    "but %s could not be renamed to %s (%s): rename it "
-			    "by hand%s", fs->f[i].tmp, fs->f[i].path,
-			    strerror(errno), i + 1 < fs->n ? ", and the other "
-			    "*" STAGE_SUFFIX " files of this change" : "");
 		free(fs->f[i].tmp);
 		fs->f[i].tmp = NULL;
 	}
@@ -99,8 +129,9 @@ ca_files_clear(struct ca_files *fs)
 
 	for (i = 0; i < fs->n; i++) {
 		/* Staged for a change that did not commit: not wanted. */
-		if (fs->f[i].tmp != NULL && !fs->committed)
-			unlink(fs->f[i].tmp);
+		if (fs->f[i].tmp != NULL && !fs->committed &&
+		    util_unlink_at(fs->dirfd, fs->f[i].tmp) != CUST_OK)
+			cust_clearerr();	/* best effort, like unlink() */
 		free(fs->f[i].tmp);
 		free(fs->f[i].path);
 		seal_secret_free(fs->f[i].data);

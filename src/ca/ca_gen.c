@@ -357,7 +357,7 @@ ca_public_stage(struct cust_state *st, struct ca_files *fs)
 	char *cadir, *pem = NULL, hash[65], name[64];
 	int r;
 
-	if ((cadir = util_path(st->dir, "ca")) == NULL)
+	if ((cadir = strdup("ca")) == NULL)	/* under st->dirfd */
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK ||
 	    (r = ca_files_add(fs, cadir, "bundle.pem", pem, strlen(pem),
@@ -409,7 +409,7 @@ ca_public_prune(struct cust_state *st)
 	size_t i;
 	int r = CUST_OK;
 
-	if ((cadir = util_path(st->dir, "ca")) == NULL)
+	if ((cadir = strdup("ca")) == NULL)	/* under st->dirfd */
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state = "
 	    "'retired'")) == NULL) {
@@ -422,9 +422,8 @@ ca_public_prune(struct cust_state *st)
 			    (long long)sqlite3_column_int64(s, 0));
 			if ((p = util_path(cadir, name)) == NULL)
 				r = cust_fail(CUST_E_NOMEM, "out of memory");
-			else if (unlink(p) == -1 && errno != ENOENT)
-				r = cust_fail(CUST_E_IO, "cannot remove %s: %s",
-				    p, strerror(errno));
+			else
+				r = util_unlink_at(st->dirfd, p);
 			free(p);
 		}
 	}
@@ -532,13 +531,13 @@ commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
 
 	if ((r = add_bundle_version(st, *resp)) != CUST_OK ||
 	    (r = ca_public_stage(st, files)) != CUST_OK ||
-	    (r = ca_files_stage(files)) != CUST_OK ||
+	    (r = ca_files_stage(st, files)) != CUST_OK ||
 	    (r = store_commit(st->store)) != CUST_OK) {
 		store_rollback(st->store);
 		return r;
 	}
 	files->committed = 1;
-	if ((r = ca_files_install(files)) != CUST_OK ||
+	if ((r = ca_files_install(st, files)) != CUST_OK ||
 	    (r = ca_public_prune(st)) != CUST_OK)
 		return r;
 	*resp_out = *resp;

@@ -262,20 +262,23 @@ int ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 struct ca_files {
 	size_t n;
 	int committed;		/* staged files are kept from now on */
+	int dirfd;		/* the state directory (borrowed), once staged */
 	struct {
-		char *path;	/* final name */
+		char *path;	/* final name, relative to the state dir */
 		char *tmp;	/* staged copy, or NULL */
 		struct seal_secret *data;
 		unsigned mode;
 	} f[CA_FILES_MAX];
 };
-/* Queue DIR/NAME with data (copied into a secret buffer) and mode. */
-int ca_files_add(struct ca_files *fs, const char *dir, const char *name,
+/* Queue SUB/NAME of the state directory with data (copied into a secret
+ * buffer) and mode. */
+int ca_files_add(struct ca_files *fs, const char *sub, const char *name,
     const void *data, size_t len, unsigned mode);
-/* Write every queued file under its temporary name (before the commit). */
-int ca_files_stage(struct ca_files *fs);
+/* Write every queued file under its temporary name and record the renames
+ * in the open transaction (before the commit; once per change). */
+int ca_files_stage(struct cust_state *st, struct ca_files *fs);
 /* Rename the staged files into place (after the commit). */
-int ca_files_install(struct ca_files *fs);
+int ca_files_install(struct cust_state *st, struct ca_files *fs);
 /* Forget the queue; staged files of an uncommitted change are removed. */
 void ca_files_clear(struct ca_files *fs);
 /* Queue the public files of DIR/ca (bundle, chain, per-generation root

@@ -882,7 +882,7 @@ service_one(struct cust_state *st, struct ca_issuer *is, struct ca_leaf *lf,
 
 	snprintf(crt, sizeof(crt), "%s.crt", base);
 	snprintf(keyname, sizeof(keyname), "%s.key", base);
-	if ((dir = util_path(st->dir, sub)) == NULL) {
+	if ((dir = strdup(sub)) == NULL) {	/* under st->dirfd */
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}

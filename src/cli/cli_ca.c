@@ -5,7 +5,9 @@
  * cert sign|issue|renew|revoke|list|show, ca show|bundle|crl|rotate,
  * console add|list|revoke. Handlers build the request of the matching
  * operation (src/api/ops_ca.c), run it and render the answer; files are
- * written here, keys with mode 0600 and never over an existing file.
+ * written here, keys with mode 0600. Output files (-o) are checked before
+ * the operation runs: never inside the state directory, never over an
+ * existing file without --force.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,63 +136,155 @@ out_path(const char *dir, const char *name, const char *ext)
 	return p;
 }
 
-/* Refuse to replace an existing file (keys, issued material). */
+/* Whether directory dir (which exists) is the state directory or inside
+ * it: its real path and each ancestor are compared with the state
+ * directory by device and inode, so that links, ".." and bind mounts make
+ * no difference. */
 static int
-no_clobber(const char *path)
+in_state_dir(struct cli *c, const char *dir)
+{
+	struct stat sd, sb;
+	char *real, *slash;
+	int in = 0;
+
+	if (stat(c->state_dir, &sd) == -1 || (real = realpath(dir, NULL)) ==
+	    NULL)
+		return 0;
+	for (;;) {
+		if (stat(real, &sb) == 0 && sb.st_dev == sd.st_dev &&
+		    sb.st_ino == sd.st_ino) {
+			in = 1;
+			break;
+		}
+		if ((slash = strrchr(real, '/')) == NULL || real[1] == '\0')
+			break;
+		slash[slash == real ? 1 : 0] = '\0';
+	}
+	free(real);
+	return in;
+}
+
+/* Before anything is issued: dir exists, is not in the state directory
+ * and takes new files (a probe file is made and removed). */
+static int
+out_dir_ok(struct cli *c, const char *dir)
+{
+	char probe[PATH_MAX];
+	struct stat sb;
+	int fd, n;
+
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return cust_fail(CUST_E_NOTFOUND, "%s is not a directory", dir);
+	if (in_state_dir(c, dir))
+		return cust_fail(CUST_E_INVAL, "%s is in the state directory "
+		    "%s: output files are never written there", dir,
+		    c->state_dir);
+	n = snprintf(probe, sizeof(probe), "%s/.custodyctl-probe.%ld", dir,
+	    (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(probe))
+		return cust_fail(CUST_E_INVAL, "path too long: %s", dir);
+	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return cust_fail(CUST_E_IO, "cannot write in %s: %s", dir,
+		    strerror(errno));
+	close(fd);
+	(void)unlink(probe);
+	return CUST_OK;
+}
+
+/* Refuse path if it exists (unless force) or is a directory. */
+static int
+no_clobber(const char *path, int force)
 {
 	struct stat sb;
 
-	if (lstat(path, &sb) == 0)
-		return cust_fail(CUST_E_EXISTS, "%s exists; not overwriting it",
-		    path);
+	if (lstat(path, &sb) == 0) {
+		if (S_ISDIR(sb.st_mode))
+			return cust_fail(CUST_E_INVAL, "%s is a directory",
+			    path);
+		if (force)
+			return CUST_OK;
+		return cust_fail(CUST_E_EXISTS, "%s exists; not overwriting it "
+		    "(--force replaces it)", path);
+	}
 	if (errno != ENOENT)
 		return cust_fail(CUST_E_IO, "cannot check %s: %s", path,
 		    strerror(errno));
 	return CUST_OK;
 }
 
-/* Before anything is issued: the output directory must exist and none of
- * DIR/NAME<ext> for the given extensions may exist yet. */
+/* -o FILE of a single-file output, checked before the operation runs;
+ * NULL and "-" (standard output) are fine. */
 static int
-out_ready(const char *dir, const char *name, const char *const *ext,
-    size_t n)
+out_file_ok(struct cli *c, const char *path, int force)
 {
-	struct stat sb;
+	char dir[PATH_MAX];
+	const char *slash;
+	size_t n;
+	int r;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return CUST_OK;
+	if ((slash = strrchr(path, '/')) == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+	} else {
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return cust_fail(CUST_E_INVAL, "path too long: %s",
+			    path);
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	if ((r = out_dir_ok(c, dir)) != CUST_OK)
+		return r;
+	return no_clobber(path, force);
+}
+
+/* Before anything is issued: the output directory is fit (out_dir_ok())
+ * and, unless force, none of DIR/NAME<ext> exists yet. */
+static int
+out_ready(struct cli *c, const char *dir, const char *name,
+    const char *const *ext, size_t n, int force)
+{
 	char *p;
 	size_t i;
-	int r = CUST_OK;
+	int r;
 
-	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return cust_fail(CUST_E_NOTFOUND, "%s is not a directory", dir);
+	if ((r = out_dir_ok(c, dir)) != CUST_OK)
+		return r;
 	for (i = 0; i < n && r == CUST_OK; i++) {
 		if ((p = out_path(dir, name, ext[i])) == NULL)
 			return cust_fail(CUST_E_NOMEM, "out of memory");
-		r = no_clobber(p);
+		r = no_clobber(p, force);
 		free(p);
 	}
 	return r;
 }
 
-/* Write data to path, or to stdout when path is NULL or "-". */
+/* Write data to path, or to stdout when path is NULL or "-". An existing
+ * file is replaced only with force (atomically refused otherwise). */
 static int
-put(const char *path, const void *data, size_t len, unsigned mode)
+put(const char *path, const void *data, size_t len, unsigned mode, int force)
 {
 	if (path == NULL || strcmp(path, "-") == 0) {
 		if (fwrite(data, 1, len, stdout) != len)
 			return cust_fail(CUST_E_IO, "cannot write output");
 		return CUST_OK;
 	}
-	return util_write_file(path, data, len, mode);
+	return force ? util_write_file(path, data, len, mode) :
+	    util_create_file(path, data, len, mode);
 }
 
 static int
-put_str(const char *path, json_t *o, const char *key, unsigned mode)
+put_str(const char *path, json_t *o, const char *key, unsigned mode,
+    int force)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
 	if (s == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks %s", key);
-	return put(path, s, strlen(s), mode);
+	return put(path, s, strlen(s), mode, force);
 }
 
 static void
@@ -243,8 +337,10 @@ run_then(struct cli *c, const char *op, json_t *req,
 
 /* -- cert ------------------------------------------------------------ */
 
+/* A single-file output: -o FILE (or NULL: stdout) and --force. */
 struct sign_out {
-	const char *path;	/* -o FILE or NULL */
+	const char *path;
+	int force;
 };
 
 static int
@@ -255,7 +351,7 @@ sign_done(struct cli *c, json_t *resp, void *arg)
 
 	if (c->json && so->path == NULL)
 		return CUST_OK;
-	if ((r = put_str(so->path, resp, "chain", 0644)) != CUST_OK)
+	if ((r = put_str(so->path, resp, "chain", 0644, so->force)) != CUST_OK)
 		return r;
 	if (so->path != NULL && !c->json && !c->quiet)
 		printf("%s: serial %s, valid until %s, chain in %s\n",
@@ -267,40 +363,92 @@ sign_done(struct cli *c, json_t *resp, void *arg)
 struct issue_out {
 	const char *dir;
 	const char *name;
+	int force;		/* --force: replace existing files */
 };
 
-/* Write NAME.crt (the PEM in resp[crt]), NAME.key (0600) and, with p12,
- * NAME.p12 (0600) into dir; none may exist yet. */
+/*
+ * Writing the files of a certificate that is already issued failed: its
+ * key exists nowhere else, so the certificate is revoked (the revocation
+ * is audited by its operation) and the error says so. console: the
+ * console's name (its certificates are revoked, which frees the name), or
+ * NULL for a device certificate (revoked by serial).
+ */
 static int
-issue_files(json_t *resp, const char *dir, const char *name,
-    const char *crt, int p12, char **paths)
+revoke_lost(struct cli *c, json_t *resp, const char *console, int err)
+{
+	const char *serial = cli_str(resp, "serial");
+	json_t *req, *out = NULL;
+	char msg[1024];
+	int r;
+
+	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+	req = console != NULL ? json_pack("{s:s, s:s}", "name", console,
+	    "reason", "cessationOfOperation") : json_pack("{s:s, s:s}",
+	    "serial", serial, "reason", "cessationOfOperation");
+	r = req == NULL ? cust_fail(CUST_E_NOMEM, "out of memory") :
+	    cli_call(c, console != NULL ? "console.revoke" : "cert.revoke",
+	    req, &out);
+	json_decref(req);
+	json_decref(out);
+	if (r != CUST_OK)
+		return cust_fail(err, "%s; the new certificate %s, whose key "
+		    "was not saved, could not be revoked (%s): revoke it with "
+		    "'custodyctl %s %s'", msg, serial, cust_errmsg(),
+		    console != NULL ? "console revoke" : "cert revoke",
+		    console != NULL ? console : serial);
+	return cust_fail(err, "%s; the new certificate %s, whose key was not "
+	    "saved, has been revoked", msg, serial);
+}
+
+/* Write NAME.key (0600), NAME.crt (the PEM in resp[crt]) and, with p12,
+ * NAME.p12 (0600), and with chain, DIR/NAME-chain.pem, into io->dir; on
+ * failure remove those written. paths[0..2] get crt, key, p12. */
+static int
+issue_files(json_t *resp, const struct issue_out *io, const char *crt,
+    int p12, const char *chain, char **paths)
 {
 	unsigned char *der = NULL;
 	size_t dlen = 0;
 	const char *b64;
-	int r, i;
+	int r, i, done[4] = { 0, 0, 0, 0 };
 
-	paths[0] = out_path(dir, name, ".crt");
-	paths[1] = out_path(dir, name, ".key");
-	paths[2] = p12 ? out_path(dir, name, ".p12") : NULL;
+	paths[0] = out_path(io->dir, io->name, ".crt");
+	paths[1] = out_path(io->dir, io->name, ".key");
+	paths[2] = p12 ? out_path(io->dir, io->name, ".p12") : NULL;
 	if (paths[0] == NULL || paths[1] == NULL || (p12 && paths[2] == NULL))
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	for (i = 0; i < 3; i++)
-		if (paths[i] != NULL && (r = no_clobber(paths[i])) != CUST_OK)
-			return r;
-	if ((r = put_str(paths[1], resp, "key", 0600)) != CUST_OK ||
-	    (r = put_str(paths[0], resp, crt, 0644)) != CUST_OK)
-		return r;
+	if ((r = put_str(paths[1], resp, "key", 0600, io->force)) != CUST_OK)
+		goto fail;
+	done[1] = 1;
+	if ((r = put_str(paths[0], resp, crt, 0644, io->force)) != CUST_OK)
+		goto fail;
+	done[0] = 1;
+	if (chain != NULL) {
+		if ((r = put_str(chain, resp, "chain", 0644, io->force)) !=
+		    CUST_OK)
+			goto fail;
+		done[3] = 1;
+	}
 	if (!p12)
 		return CUST_OK;
 	b64 = json_string_value(json_object_get(resp, "pkcs12"));
-	if (b64 == NULL)
-		return cust_fail(CUST_E_INTERNAL, "response lacks pkcs12");
-	if (ca_b64_decode(b64, strlen(b64), &der, &dlen) != CUST_OK)
-		return cust_fail(CUST_E_INTERNAL, "bad pkcs12 in response");
-	r = put(paths[2], der, dlen, 0600);
+	if (b64 == NULL) {
+		r = cust_fail(CUST_E_INTERNAL, "response lacks pkcs12");
+		goto fail;
+	}
+	if (ca_b64_decode(b64, strlen(b64), &der, &dlen) != CUST_OK) {
+		r = cust_fail(CUST_E_INTERNAL, "bad pkcs12 in response");
+		goto fail;
+	}
+	r = put(paths[2], der, dlen, 0600, io->force);
 	sodium_memzero(der, dlen);
 	free(der);
+	if (r == CUST_OK)
+		return CUST_OK;
+fail:
+	for (i = 0; i < 4; i++)
+		if (done[i])
+			(void)unlink(i == 3 ? chain : paths[i]);
 	return r;
 }
 
@@ -311,7 +459,9 @@ issue_done(struct cli *c, json_t *resp, void *arg)
 	char *paths[3] = { NULL, NULL, NULL };
 	int r, i;
 
-	r = issue_files(resp, io->dir, io->name, "chain", 1, paths);
+	r = issue_files(resp, io, "chain", 1, NULL, paths);
+	if (r != CUST_OK)
+		r = revoke_lost(c, resp, NULL, r);
 	if (r == CUST_OK && !c->json) {
 		printf("%s: serial %s, valid until %s\n", cli_str(resp, "holder"),
 		    cli_str(resp, "serial"), cli_str(resp, "not_after"));
@@ -378,11 +528,16 @@ sign_or_renew(struct cli *c, int argc, char **argv, int renew)
 				goto usage;
 			break;
 		case 'f':
+			/* sign: replace -o FILE; renew: also re-sign
+			 * outside the renewal window. */
+			so.force = 1;
+			if (renew)
+				json_object_set_new(req, "force", json_true());
+			break;
 		case 's':
 			if (!renew)
 				goto usage;
-			json_object_set_new(req, ch == 'f' ? "force" :
-			    "supersede", json_true());
+			json_object_set_new(req, "supersede", json_true());
 			break;
 		default:
 			goto usage;
@@ -394,7 +549,8 @@ sign_or_renew(struct cli *c, int argc, char **argv, int renew)
 		    "give one FQDN and --csr FILE");
 	}
 	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
-	if (csr != NULL && (r = add_csr(req, csr)) != CUST_OK) {
+	if ((r = out_file_ok(c, so.path, so.force)) != CUST_OK ||
+	    (csr != NULL && (r = add_csr(req, csr)) != CUST_OK)) {
 		json_decref(req);
 		return cli_error(c, r);
 	}
@@ -548,10 +704,10 @@ static int cmd_issue(struct cli *c, int argc, char **argv);
 
 const struct cli_cmd cli_cert_cmds[] = {
 	{ "cert", "sign", cmd_sign, 0,
-	  "FQDN --csr FILE [-o FILE] [--days N]",
+	  "FQDN --csr FILE [-o FILE [--force]] [--days N]",
 	  "sign a device CSR (PEM or DER); prints leaf + chain" },
 	{ "cert", "issue", cmd_issue, 0,
-	  "FQDN [-o DIR] [--key-type T] [--days N]",
+	  "FQDN [-o DIR] [--force] [--key-type T] [--days N]",
 	  "issue a device key + certificate (PEM and PKCS#12)" },
 	{ "cert", "renew", cmd_renew, 0,
 	  "FQDN [--csr FILE] [--force] [--supersede] [-o FILE]",
@@ -618,16 +774,16 @@ cmd_ca_show(struct cli *c, int argc, char **argv)
 static int
 bundle_done(struct cli *c, json_t *resp, void *arg)
 {
-	const char *path = arg;
+	struct sign_out *bo = arg;
 	int r;
 
-	if (c->json && path == NULL)
+	if (c->json && bo->path == NULL)
 		return CUST_OK;
-	if ((r = put_str(path, resp, "pem", 0644)) != CUST_OK)
+	if ((r = put_str(bo->path, resp, "pem", 0644, bo->force)) != CUST_OK)
 		return r;
-	if (path != NULL && !c->json && !c->quiet)
+	if (bo->path != NULL && !c->json && !c->quiet)
 		printf("bundle version %s written to %s\n",
-		    cli_str(resp, "version"), path);
+		    cli_str(resp, "version"), bo->path);
 	return CUST_OK;
 }
 
@@ -636,26 +792,33 @@ cmd_bundle(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = NULL;
-	int ch;
+	struct sign_out bo = { NULL, 0 };
+	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (ch != 'o')
+	while ((ch = getopt_long(argc, argv, "o:f", opts, NULL)) != -1) {
+		if (ch == 'o')
+			bo.path = optarg;
+		else if (ch == 'f')
+			bo.force = 1;
+		else
 			return CUST_EXIT_USAGE;
-		path = optarg;
 	}
 	if (optind != argc)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
-	return run_then(c, "ca.bundle", json_object(), bundle_done,
-	    (void *)path, NULL);
+	if ((r = out_file_ok(c, bo.path, bo.force)) != CUST_OK)
+		return cli_error(c, r);
+	return run_then(c, "ca.bundle", json_object(), bundle_done, &bo,
+	    NULL);
 }
 
 struct crl_out {
 	const char *path;
 	int pem;
+	int force;
 };
 
 static int
@@ -686,17 +849,17 @@ crl_done(struct cli *c, json_t *resp, void *arg)
 			memcpy(all + len, p, strlen(p) + 1);
 			len += strlen(p);
 		}
-		r = put(co->path, all ? all : "", len, 0644);
+		r = put(co->path, all ? all : "", len, 0644, co->force);
 		free(all);
 		return r;
 	}
 	if (co->pem)
-		return put_str(co->path, resp, "pem", 0644);
+		return put_str(co->path, resp, "pem", 0644, co->force);
 	if ((b64 = json_string_value(json_object_get(resp, "der"))) == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks der");
 	if (ca_b64_decode(b64, strlen(b64), &der, &dlen) != CUST_OK)
 		return cust_fail(CUST_E_INTERNAL, "bad der in response");
-	r = put(co->path, der, dlen, 0644);
+	r = put(co->path, der, dlen, 0644, co->force);
 	free(der);
 	return r;
 }
@@ -710,16 +873,20 @@ cmd_crl(struct cli *c, int argc, char **argv)
 		{ "generation", required_argument, NULL, 'g' },
 		{ "root", no_argument, NULL, 'r' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct crl_out co = { NULL, 0 };
+	struct crl_out co = { NULL, 0, 0 };
 	json_t *req = json_object();
-	int ch;
+	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "o:pg:ra", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:pg:raf", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
 			co.path = optarg;
+			break;
+		case 'f':
+			co.force = 1;
 			break;
 		case 'p':
 			co.pem = 1;
@@ -743,6 +910,10 @@ cmd_crl(struct cli *c, int argc, char **argv)
 		json_decref(req);
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
+	}
+	if ((r = out_file_ok(c, co.path, co.force)) != CUST_OK) {
+		json_decref(req);
+		return cli_error(c, r);
 	}
 	return run_then(c, "ca.crl", req, crl_done, &co, NULL);
 usage:
@@ -829,10 +1000,10 @@ usage:
 const struct cli_cmd cli_ca_cmds[] = {
 	{ "ca", "show", cmd_ca_show, 0, "",
 	  "list CA generations and their states" },
-	{ "ca", "bundle", cmd_bundle, 0, "[-o FILE]",
+	{ "ca", "bundle", cmd_bundle, 0, "[-o FILE [--force]]",
 	  "the trust bundle (PEM roots) and its version" },
 	{ "ca", "crl", cmd_crl, 0,
-	  "[-o FILE] [--pem] [--generation N] [--root] [--all]",
+	  "[-o FILE [--force]] [--pem] [--generation N] [--root] [--all]",
 	  "the current CRL (DER unless --pem)" },
 	{ "ca", "rotate", cmd_rotate, 0,
 	  "[CA options] | --activate | --retire-old [--force]",
@@ -850,11 +1021,11 @@ console_done(struct cli *c, json_t *resp, void *arg)
 	int r, i;
 
 	if ((chain = out_path(io->dir, io->name, "-chain.pem")) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = no_clobber(chain)) == CUST_OK &&
-	    (r = issue_files(resp, io->dir, io->name, "certificate", 0,
-	    paths)) == CUST_OK)
-		r = put_str(chain, resp, "chain", 0644);
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	else
+		r = issue_files(resp, io, "certificate", 0, chain, paths);
+	if (r != CUST_OK)
+		r = revoke_lost(c, resp, io->name, r);
 	if (r == CUST_OK && !c->json)
 		printf("console %s: serial %s, valid until %s\nwrote %s, %s "
 		    "(0600), %s\n", io->name, cli_str(resp, "serial"),
@@ -880,6 +1051,7 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 		{ "output", required_argument, NULL, 'o' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "days", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const drop_issue[] = { "key", "pkcs12", NULL };
@@ -887,15 +1059,18 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	static const char *const ext_issue[] = { ".crt", ".key", ".p12" };
 	static const char *const ext_console[] = { ".crt", ".key",
 	    "-chain.pem" };
-	struct issue_out io = { ".", NULL };
+	struct issue_out io = { ".", NULL, 0 };
 	char lname[CA_NAME_MAX + 1];
 	json_t *req = json_object();
 	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "o:k:d:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:k:d:f", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
 			io.dir = optarg;
+			break;
+		case 'f':
+			io.force = 1;
 			break;
 		case 'k':
 			json_object_set_new(req, "key_type",
@@ -932,8 +1107,8 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	 * the bound made "File name too long", exit 5, unaudited). */
 	if (strchr(io.name, '/') == NULL && io.name[0] != '.' &&
 	    (!console || strlen(io.name) <= CA_NAME_MAX) &&
-	    (r = out_ready(io.dir, io.name, console ? ext_console : ext_issue,
-	    3)) != CUST_OK) {
+	    (r = out_ready(c, io.dir, io.name, console ? ext_console :
+	    ext_issue, 3, io.force)) != CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
 	}
@@ -1005,7 +1180,7 @@ cmd_console_revoke(struct cli *c, int argc, char **argv)
 
 const struct cli_cmd cli_console_cmds[] = {
 	{ "console", "add", cmd_console_add, 0,
-	  "NAME [-o DIR] [--key-type T]",
+	  "NAME [-o DIR] [--force] [--key-type T]",
 	  "issue a console client certificate (NAME.crt/.key/-chain.pem)" },
 	{ "console", "list", cmd_console_list, 0, "",
 	  "list consoles and their certificates" },

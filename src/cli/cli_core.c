@@ -79,12 +79,12 @@ cmd_init(struct cli *c, int argc, char **argv)
 	}
 	return CUST_EXIT_OK;
 undo:
-	/* Half a state is worse than none: the next init would refuse it. */
-	state_close(c->st);
-	c->st = NULL;
-	if (state_wipe(c->state_dir) != CUST_OK)
+	/* Half a state is worse than none: the next init would refuse it.
+	 * Only what this init created goes, under its exclusive lock. */
+	if (state_init_undo(c->st) != CUST_OK)
 		fprintf(stderr, "custodyctl: could not remove the half-made "
 		    "state: %s\n", cust_errmsg());
+	c->st = NULL;
 	return r;
 }
 

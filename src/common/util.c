@@ -104,38 +104,114 @@ out:
 	return r;
 }
 
-/* The directory holding path, opened for fsync; -1 on failure. */
-static int
-open_parent(const char *path)
+/*
+ * Files inside the state directory are reached relative to its descriptor,
+ * one component at a time with O_NOFOLLOW: a symlink planted anywhere
+ * below the state directory (a subdirectory pointing elsewhere, a file
+ * pointing at /etc/shadow) makes the operation fail with ELOOP or ENOTDIR
+ * instead of writing, chmod'ing or deleting outside it.
+ */
+int
+util_open_dir_at(int dirfd, const char *rel, int *fd_out)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n;
+	char buf[PATH_MAX], *p, *next;
+	int fd, nfd;
+	size_t n = strlen(rel);
 
-	if (slash == NULL)
-		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	n = slash == path ? 1 : (size_t)(slash - path);
-	if (n >= sizeof(dir))
-		return -1;
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*fd_out = -1;
+	if (n >= sizeof(buf) || rel[0] == '/')
+		return cust_fail(CUST_E_INVAL, "bad relative path '%s'", rel);
+	memcpy(buf, rel, n + 1);
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return cust_fail(CUST_E_IO, "cannot open directory: %s",
+		    strerror(errno));
+	for (p = buf; p != NULL && *p != '\0'; p = next) {
+		if ((next = strchr(p, '/')) != NULL)
+			*next++ = '\0';
+		if (*p == '\0' || strcmp(p, ".") == 0)
+			continue;
+		if (strcmp(p, "..") == 0) {
+			close(fd);
+			return cust_fail(CUST_E_INVAL, "bad relative path '%s'",
+			    rel);
+		}
+		nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1) {
+			int e = errno;
+			struct stat sb;
+
+			/* A link is refused as unsafe; a file where a
+			 * directory belongs is an I/O error. */
+			if (e == ELOOP || (e == ENOTDIR && fstatat(fd, p, &sb,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))) {
+				close(fd);
+				return cust_fail(CUST_E_PERM, "%s is a symbolic "
+				    "link: refusing to follow it", rel);
+			}
+			close(fd);
+			return cust_fail(e == ENOENT ? CUST_E_NOTFOUND :
+			    CUST_E_IO, "cannot open %s: %s", rel, strerror(e));
+		}
+		close(fd);
+		fd = nfd;
+	}
+	*fd_out = fd;
+	return CUST_OK;
 }
 
 int
-util_write_file(const char *path, const void *buf, size_t len, unsigned mode)
+util_open_parent_at(int dirfd, const char *rel, int *fd_out,
+    const char **leaf_out)
 {
-	char tmp[PATH_MAX];
-	const unsigned char *p = buf;
-	int fd, r = CUST_E_IO, n;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(rel, '/');
+	size_t n;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	*fd_out = -1;
+	*leaf_out = NULL;
+	if (slash == NULL) {
+		if (*rel == '\0' || strcmp(rel, ".") == 0 ||
+		    strcmp(rel, "..") == 0)
+			return cust_fail(CUST_E_INVAL, "bad file path '%s'", rel);
+		*leaf_out = rel;
+		return util_open_dir_at(dirfd, ".", fd_out);
+	}
+	n = (size_t)(slash - rel);
+	if (n >= sizeof(dir) || slash[1] == '\0')
+		return cust_fail(CUST_E_INVAL, "bad file path '%s'", rel);
+	memcpy(dir, rel, n);
+	dir[n] = '\0';
+	if (strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0)
+		return cust_fail(CUST_E_INVAL, "bad file path '%s'", rel);
+	*leaf_out = slash + 1;
+	return util_open_dir_at(dirfd, dir, fd_out);
+}
+
+/*
+ * Write leaf in the open directory pfd: a temporary name created
+ * exclusively (never through a symlink), fsync, rename over leaf (which
+ * replaces a symlink rather than following it), fsync of the directory so
+ * that the rename itself survives a power cut (a key file whose rename is
+ * lost would leave the store sealed for good). shown: the name for messages.
+ */
+static int
+write_in_dir(int pfd, const char *leaf, const char *shown, const void *buf,
+    size_t len, unsigned mode, int noreplace)
+{
+	char tmp[NAME_MAX + 1];
+	const unsigned char *p = buf;
+	int fd, r, n;
+
+	n = snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", leaf, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return cust_fail(CUST_E_INVAL, "path too long: %s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		return cust_fail(CUST_E_INVAL, "file name too long: %s", shown);
+	fd = openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, mode);
 	if (fd == -1)
-		return cust_fail(CUST_E_IO, "cannot create %s: %s", tmp,
-		    strerror(errno));
+		return cust_fail(CUST_E_IO, "cannot create a file beside %s: %s",
+		    shown, strerror(errno));
 	if (fchmod(fd, mode) == -1)
 		goto fail;
 	while (len > 0) {
@@ -155,21 +231,119 @@ util_write_file(const char *path, const void *buf, size_t len, unsigned mode)
 		goto fail;
 	}
 	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
-	/* Make the rename itself durable: a key file whose rename is lost
-	 * in a power cut would leave the store sealed for good. */
-	if ((fd = open_parent(path)) != -1) {
-		(void)fsync(fd);
-		close(fd);
+	/* noreplace: an existing file (or link) under the name wins, even
+	 * one that appeared after the caller checked. */
+	r = noreplace ? renameat2(pfd, tmp, pfd, leaf, RENAME_NOREPLACE) :
+	    renameat(pfd, tmp, pfd, leaf);
+	if (r == -1 && noreplace && errno == EEXIST) {
+		(void)unlinkat(pfd, tmp, 0);
+		return cust_fail(CUST_E_EXISTS, "%s exists; not replacing it",
+		    shown);
 	}
+	if (r == -1)
+		goto fail;
+	(void)fsync(pfd);
 	return CUST_OK;
 fail:
-	r = cust_fail(CUST_E_IO, "cannot write %s: %s", path, strerror(errno));
+	r = cust_fail(CUST_E_IO, "cannot write %s: %s", shown, strerror(errno));
 	if (fd != -1)
 		close(fd);
-	unlink(tmp);
+	(void)unlinkat(pfd, tmp, 0);
 	return r;
+}
+
+int
+util_write_file_at(int dirfd, const char *rel, const void *buf, size_t len,
+    unsigned mode)
+{
+	const char *leaf;
+	int pfd, r;
+
+	if ((r = util_open_parent_at(dirfd, rel, &pfd, &leaf)) != CUST_OK)
+		return r;
+	r = write_in_dir(pfd, leaf, rel, buf, len, mode, 0);
+	close(pfd);
+	return r;
+}
+
+/* util_write_file() and util_create_file(). */
+static int
+write_path(const char *path, const void *buf, size_t len, unsigned mode,
+    int noreplace)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *leaf = path;
+	size_t n;
+	int pfd, r;
+
+	/* The caller's own path: its directories are followed as given;
+	 * only the file itself is never reached through a link. */
+	if (slash == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+	} else {
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof(dir) || slash[1] == '\0')
+			return cust_fail(CUST_E_INVAL, "bad file path: %s",
+			    path);
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+		leaf = slash + 1;
+	}
+	if ((pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
+		    "cannot write %s: %s: %s", path, dir, strerror(errno));
+	r = write_in_dir(pfd, leaf, path, buf, len, mode, noreplace);
+	close(pfd);
+	return r;
+}
+
+int
+util_write_file(const char *path, const void *buf, size_t len, unsigned mode)
+{
+	return write_path(path, buf, len, mode, 0);
+}
+
+int
+util_create_file(const char *path, const void *buf, size_t len, unsigned mode)
+{
+	return write_path(path, buf, len, mode, 1);
+}
+
+int
+util_unlink_at(int dirfd, const char *rel)
+{
+	const char *leaf;
+	int pfd, r;
+
+	if ((r = util_open_parent_at(dirfd, rel, &pfd, &leaf)) != CUST_OK)
+		return r == CUST_E_NOTFOUND ? CUST_OK : r;
+	r = CUST_OK;
+	if (unlinkat(pfd, leaf, 0) == -1 && errno != ENOENT)
+		r = cust_fail(CUST_E_IO, "cannot remove %s: %s", rel,
+		    strerror(errno));
+	close(pfd);
+	return r;
+}
+
+int
+util_check_dir(int fd, const char *shown)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return cust_fail(CUST_E_IO, "cannot stat %s: %s", shown,
+		    strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return cust_fail(CUST_E_PERM, "%s is not a directory", shown);
+	if (st.st_uid != geteuid())
+		return cust_fail(CUST_E_PERM, "%s is owned by uid %u, not by "
+		    "uid %u: refusing it", shown, (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+	if ((st.st_mode & 022) != 0)
+		return cust_fail(CUST_E_PERM, "%s has mode %04o; it must not be "
+		    "writable by group or others (chmod go-w): refusing it",
+		    shown, (unsigned)(st.st_mode & 07777));
+	return CUST_OK;
 }
 
 int
@@ -472,6 +646,15 @@ util_mkdirs(const char *path, unsigned mode)
 		return cust_fail(CUST_E_IO, "cannot create %s: %s", buf,
 		    strerror(errno));
 	return CUST_OK;
+}
+
+void
+util_test_crash(const char *point)
+{
+	const char *at = getenv("CUSTODY_TEST_CRASH_AT");
+
+	if (at != NULL && strcmp(at, point) == 0)
+		_exit(99);
 }
 
 int

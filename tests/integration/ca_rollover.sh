@@ -56,7 +56,7 @@ gen_cert() {
 
 for kt in rsa3072 ecdsa-p256; do
 S="$TESTTMP/state-$kt"
-rm -f "$W/cross.pem"
+rm -f "$W"/*.pem	# -o never replaces a file of the previous round
 c() { cc --state-dir "$S" "$@"; }
 t_exit "$kt: init" 0 c init --key-type $kt
 for d in a b c; do c device add $d.corp.example >/dev/null; done

@@ -56,3 +56,20 @@ t_need_or_skip() {
 	exit 77
 }
 t_done() { exit $T_FAILED; }
+# t_tmpfs DIR SIZE: mount a tmpfs of SIZE on DIR (root), unmounted by
+# t_untmpfs or whenever the script ends; returns non-zero if it cannot.
+t_untmpfs() {
+	_n=0
+	while mountpoint -q "$T_MNT" && [ $_n -lt 5 ]; do
+		umount "$T_MNT" 2>/dev/null || umount -l "$T_MNT" 2>/dev/null
+		_n=$((_n + 1))
+	done
+}
+t_tmpfs() {
+	T_MNT=$1
+	mkdir -p "$T_MNT"
+	# dash runs EXIT traps only on a normal exit, hence the signals.
+	trap t_untmpfs EXIT
+	trap 't_untmpfs; exit 1' INT TERM HUP
+	mount -t tmpfs -o "size=$2" tmpfs "$T_MNT"
+}

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* tests/unit/common/test_util.c - validation and bounded file reading. */
+/* tests/unit/common/test_util.c - validation, bounded file reading, and
+ * writing below a directory without following links. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "testutil.h"
@@ -177,6 +180,63 @@ test_fail_escapes(void **state)
 	cust_fail(CUST_E_INVAL, "%s", cust_errmsg());
 	assert_string_equal(cust_errmsg(),
 	    "'x\\n99 forged ok\\x1b[31m' is not a valid FQDN");
+
+/* Writes under a directory descriptor never go through a link; a plain
+ * write replaces a link at the name instead of following it; a create
+ * never replaces anything. */
+static void
+test_write_at(void **state)
+{
+	char *dir = tu_tmpdir(), *p, *q, *buf = NULL;
+	size_t len = 0;
+	int dfd, fd;
+
+	(void)state;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	p = util_path(dir, "real");
+	q = util_path(dir, "sub");
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(symlink(p, q), 0);
+	free(q);
+	assert_int_equal(util_write_file_at(dfd, "sub/f", "x", 1, 0600),
+	    CUST_E_PERM);
+	assert_int_equal(util_write_file_at(dfd, "real/../real/f", "x", 1,
+	    0600), CUST_E_INVAL);
+	assert_int_equal(util_unlink_at(dfd, "sub/f"), CUST_E_PERM);
+	assert_int_equal(util_open_dir_at(dfd, "sub", &fd), CUST_E_PERM);
+	assert_int_equal(util_write_file_at(dfd, "real/f", "x", 1, 0600),
+	    CUST_OK);
+	free(p);
+	p = util_path(dir, "real/f");
+	assert_int_equal(util_read_file(p, 10, &buf, &len), CUST_OK);
+	assert_string_equal(buf, "x");
+	free(buf);
+	/* A link at the final name is replaced, its target untouched. */
+	q = util_path(dir, "real/g");
+	assert_int_equal(symlink(p, q), 0);
+	assert_int_equal(util_write_file_at(dfd, "real/g", "y", 1, 0600),
+	    CUST_OK);
+	assert_int_equal(util_read_file(p, 10, &buf, &len), CUST_OK);
+	assert_string_equal(buf, "x");
+	free(buf);
+	assert_int_equal(util_create_file(q, "z", 1, 0600), CUST_E_EXISTS);
+	assert_int_equal(util_read_file(q, 10, &buf, &len), CUST_OK);
+	assert_string_equal(buf, "y");
+	free(buf);
+	assert_int_equal(util_unlink_at(dfd, "real/g"), CUST_OK);
+	assert_int_equal(util_create_file(q, "z", 1, 0600), CUST_OK);
+	assert_int_equal(util_unlink_at(dfd, "real/none"), CUST_OK);
+	/* Directories: ours, not writable by others. */
+	assert_int_equal(util_check_dir(dfd, dir), CUST_OK);
+	assert_int_equal(chmod(dir, 0722), 0);
+	assert_int_equal(util_check_dir(dfd, dir), CUST_E_PERM);
+	assert_int_equal(chmod(dir, 0700), 0);
+	close(dfd);
+	tu_rmrf(dir);
+	free(p);
+	free(q);
+	free(dir);
 }
 
 int
@@ -189,6 +249,7 @@ main(void)
 		cmocka_unit_test(test_read_bounded),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_fail_escapes),
+		cmocka_unit_test(test_write_at),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/support/testutil.c - shared helpers for unit tests. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,22 @@ tu_rmrf(const char *path)
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", path);
 	free(cmd);
+}
+
+int
+tu_count_names(const char *dir, const char *sub)
+{
+	struct dirent *de;
+	DIR *dp = opendir(dir);
+	int n = 0;
+
+	if (dp == NULL)
+		fail_msg("opendir %s", dir);
+	while ((de = readdir(dp)) != NULL)
+		if (strstr(de->d_name, sub) != NULL)
+			n++;
+	closedir(dp);
+	return n;
 }
 
 struct cust_state *

@@ -20,6 +20,9 @@ void tu_rmrf(const char *path);
  * *dir_out (new string) is that directory. */
 struct cust_state *tu_state_new(char **dir_out);
 
+/* How many entries of directory dir have sub in their name. */
+int tu_count_names(const char *dir, const char *sub);
+
 /* Close st, remove dir, free dir. */
 void tu_state_free(struct cust_state *st, char *dir);
 
