@@ -180,6 +180,7 @@ test_fail_escapes(void **state)
 	cust_fail(CUST_E_INVAL, "%s", cust_errmsg());
 	assert_string_equal(cust_errmsg(),
 	    "'x\\n99 forged ok\\x1b[31m' is not a valid FQDN");
+}
 
 /* Writes under a directory descriptor never go through a link; a plain
  * write replaces a link at the name instead of following it; a create
