@@ -14,26 +14,26 @@
 #define ARENA_BLOCK	(64 * 1024)
 #define ARENA_ALIGN	16
 
-struct arena_block {
-	struct arena_block *next;
+struct policy_arena_block {
+	struct policy_arena_block *next;
 	size_t size, used;
 	_Alignas(ARENA_ALIGN) unsigned char data[];
 };
 
 struct arena {
-	struct arena_block *head;
+	struct policy_arena_block *head;
 };
 
 struct arena *
-arena_new(void)
+policy_arena_new(void)
 {
 	return calloc(1, sizeof(struct arena));
 }
 
 void
-arena_free(struct arena *a)
+policy_arena_free(struct arena *a)
 {
-	struct arena_block *b, *next;
+	struct policy_arena_block *b, *next;
 
 	if (a == NULL)
 		return;
@@ -45,9 +45,9 @@ arena_free(struct arena *a)
 }
 
 void *
-arena_alloc(struct arena *a, size_t n)
+policy_arena_alloc(struct arena *a, size_t n)
 {
-	struct arena_block *b = a->head;
+	struct policy_arena_block *b = a->head;
 	size_t off;
 	void *p;
 
@@ -80,11 +80,11 @@ arena_alloc(struct arena *a, size_t n)
 }
 
 char *
-arena_strndup(struct arena *a, const char *s, size_t n)
+policy_arena_strndup(struct arena *a, const char *s, size_t n)
 {
 	char *p;
 
-	if (n == SIZE_MAX || (p = arena_alloc(a, n + 1)) == NULL)
+	if (n == SIZE_MAX || (p = policy_arena_alloc(a, n + 1)) == NULL)
 		return NULL;
 	memcpy(p, s, n);
 	p[n] = '\0';
@@ -92,7 +92,7 @@ arena_strndup(struct arena *a, const char *s, size_t n)
 }
 
 char *
-arena_strdup(struct arena *a, const char *s)
+policy_arena_strdup(struct arena *a, const char *s)
 {
-	return arena_strndup(a, s, strlen(s));
+	return policy_arena_strndup(a, s, strlen(s));
 }

@@ -269,7 +269,7 @@ static const struct policy_rule rules[R_COUNT] = {
 };
 
 const struct policy_rule *
-rule_get(enum rule_idx r)
+policy_rule_get(enum rule_idx r)
 {
 	return &rules[r];
 }

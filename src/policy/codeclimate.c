@@ -5,7 +5,7 @@
  *
  * GitLab shows these in merge requests and compares them with the target
  * branch's report by fingerprint, so the fingerprint leaves line numbers
- * out (report_fingerprint()): a finding that only moved is not "new".
+ * out (policy_rep_fingerprint()): a finding that only moved is not "new".
  * Severities: malformed input is a blocker (nothing else was checked),
  * an error is major, a warning minor.
  */
@@ -23,7 +23,7 @@ severity(const struct policy_finding *f)
 }
 
 json_t *
-report_codeclimate(struct policy_report *rep)
+policy_rep_codeclimate(struct policy_report *rep)
 {
 	size_t i, n = policy_report_count(rep);
 	unsigned *occ = NULL;
@@ -32,12 +32,12 @@ report_codeclimate(struct policy_report *rep)
 
 	if ((doc = json_array()) == NULL)
 		return NULL;
-	if (n > 0 && (occ = report_occurrences(rep)) == NULL)
+	if (n > 0 && (occ = policy_rep_occurrences(rep)) == NULL)
 		goto fail;
 	for (i = 0; i < n && i < POLICY_REPORT_MAX_RESULTS; i++) {
 		const struct policy_finding *f = policy_report_get(rep, i);
 
-		report_fingerprint(f, occ[i], fp);
+		policy_rep_fingerprint(f, occ[i], fp);
 		if (json_array_append_new(doc, json_pack("{s:s, s:s, s:s, "
 		    "s:s, s:s, s:[s], s:{s:s, s:{s:I}}}",
 		    "type", "issue", "description", f->message,

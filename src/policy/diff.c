@@ -231,8 +231,8 @@ diff_unit(struct dctx *d, const struct pconsole *o, const struct pconsole *n,
 	if (ro == rn && ao == an)
 		return CUST_OK;
 	u = json_pack("{s:s, s:s?, s:o, s:o, s:o, s:o}", "scope", label,
-	    "tag", tag, "realms_gained", realms_json(rn & ~ro, 1),
-	    "realms_lost", realms_json(ro & ~rn, 1),
+	    "tag", tag, "realms_gained", policy_realms_json(rn & ~ro, 1),
+	    "realms_lost", policy_realms_json(ro & ~rn, 1),
 	    "access_gained", access_json(an & ~ao),
 	    "access_lost", access_json(ao & ~an));
 	if (u == NULL || json_array_append_new(units, u) != 0)
@@ -490,7 +490,7 @@ fkeys(const struct policy_report *rep, struct fkey **k_out, size_t *n_out)
 	for (i = 0; i < n; i++) {
 		k[i].f = policy_report_get(rep, i);
 		k[i].seq = i;
-		report_finding_key(k[i].f, buf, sizeof(buf));
+		policy_rep_finding_key(k[i].f, buf, sizeof(buf));
 		if ((k[i].key = strdup(buf)) == NULL) {
 			fkeys_free(k, n);
 			return CUST_E_NOMEM;
@@ -523,7 +523,7 @@ append_sorted(json_t *a, const struct fkey **v, size_t n)
 	if (n > 1)
 		qsort(v, n, sizeof(*v), poscmp);
 	for (i = 0; i < n; i++)
-		if (json_array_append_new(a, report_finding_json(v[i]->f)) != 0)
+		if (json_array_append_new(a, policy_rep_finding_json(v[i]->f)) != 0)
 			return CUST_E_NOMEM;
 	return CUST_OK;
 }
@@ -601,8 +601,8 @@ policy_diff(const struct policy *old, const struct policy_report *old_rep,
 		free(oname);
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	}
-	report_clean(oname, oname, strlen(oname) + 1);
-	report_clean(nname, nname, strlen(nname) + 1);
+	policy_rep_clean(oname, oname, strlen(oname) + 1);
+	policy_rep_clean(nname, nname, strlen(nname) + 1);
 	doc = json_pack("{s:s, s:s, s:[], s:[]}", "old", oname,
 	    "new", nname, "consoles", "escalations");
 	free(oname);

@@ -4,7 +4,7 @@
  *
  * Every name in a diff comes from a policy file, which in a pull request
  * is written by whoever opened it. Both outputs first replace what
- * report_clean() refuses (controls, bidirectional overrides, invalid
+ * policy_rep_clean() refuses (controls, bidirectional overrides, invalid
  * UTF-8); Markdown output then backslash-escapes every ASCII punctuation
  * character (CommonMark allows that for all of them) so a console called
  * "[x](http://...)" or "<img ...>" stays literal text in the comment, and
@@ -19,7 +19,7 @@
 
 /* ---- text ---- */
 
-/* s as report_clean() makes it safe, through put (NULL: as it is). */
+/* s as policy_rep_clean() makes it safe, through put (NULL: as it is). */
 static void
 put_clean(FILE *fp, const char *s, void (*put)(FILE *, const char *))
 {
@@ -33,7 +33,7 @@ put_clean(FILE *fp, const char *s, void (*put)(FILE *, const char *))
 		fputs("?", fp);
 		return;
 	}
-	report_clean(s, p, len);
+	policy_rep_clean(s, p, len);
 	if (put != NULL)
 		put(fp, p);
 	else

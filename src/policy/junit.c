@@ -156,7 +156,7 @@ test_case(struct jctx *c, size_t file, const char *cons, size_t rule)
 	fputs("    <testcase classname=\"", fp);
 	xml_put(fp, cons);
 	fprintf(fp, "\" name=\"%s\" file=\"", c->rules[rule].id);
-	xml_put(fp, report_file_get(c->rep, file)->name);
+	xml_put(fp, policy_rep_file_get(c->rep, file)->name);
 	fputs("\"", fp);
 	if (i == j) {
 		fputs("/>\n", fp);
@@ -184,7 +184,7 @@ test_case(struct jctx *c, size_t file, const char *cons, size_t rule)
 static void
 suite(struct jctx *c, size_t file)
 {
-	const struct report_file *rf = report_file_get(c->rep, file);
+	const struct policy_rep_file *rf = policy_rep_file_get(c->rep, file);
 	size_t k, r;
 
 	for (r = 0; r < c->nrules; r++)
@@ -202,7 +202,7 @@ suite(struct jctx *c, size_t file)
 }
 
 int
-report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp)
+policy_rep_write_junit(struct policy_report *rep, unsigned flags, FILE *fp)
 {
 	struct jctx c;
 	size_t i, f, n = policy_report_count(rep);
@@ -220,21 +220,21 @@ report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp)
 		c.refs[i].f = pf;
 		c.refs[i].rule = (size_t)(pf->rule - c.rules);
 		c.refs[i].seq = i;
-		for (f = 0; f < report_nfiles(rep); f++)
-			if (report_file_get(rep, f)->name == pf->file)
+		for (f = 0; f < policy_rep_nfiles(rep); f++)
+			if (policy_rep_file_get(rep, f)->name == pf->file)
 				c.refs[i].file = f;
 	}
 	c.nrefs = n;
 	if (n > 1)
 		qsort(c.refs, n, sizeof(*c.refs), refcmp);
 	/* Totals first: the root element carries them. */
-	for (f = 0; f < report_nfiles(rep); f++)
+	for (f = 0; f < policy_rep_nfiles(rep); f++)
 		suite(&c, f);
 	fprintf(fp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<testsuites name=\"custody policy check\" tests=\"%zu\" "
 	    "failures=\"%zu\" errors=\"%zu\">\n", c.tests, c.failures,
 	    c.errors);
-	for (f = 0; f < report_nfiles(rep); f++) {
+	for (f = 0; f < policy_rep_nfiles(rep); f++) {
 		c.tests = c.failures = c.errors = 0;
 		suite(&c, f);
 		tt = c.tests;
@@ -242,7 +242,7 @@ report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp)
 		te = c.errors;
 		c.tests = c.failures = c.errors = 0;
 		fputs("  <testsuite name=\"", fp);
-		xml_put(fp, report_file_get(rep, f)->name);
+		xml_put(fp, policy_rep_file_get(rep, f)->name);
 		fprintf(fp, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
 		    "skipped=\"0\">\n", tt, tf, te);
 		c.fp = fp;

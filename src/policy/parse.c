@@ -83,7 +83,7 @@ bad(struct pctx *c, const struct ynode *n, enum rule_idx r,
 	int rc;
 
 	va_start(ap, fmt);
-	rc = report_addv(c->p->rep, c->p->file, n ? n->line : 0,
+	rc = policy_rep_addv(c->p->rep, c->p->file, n ? n->line : 0,
 	    n ? n->col : 0, r, 0, NULL, fmt, ap);
 	va_end(ap);
 	return rc == CUST_OK ? CUST_E_PARSE : rc;
@@ -484,7 +484,7 @@ walk_consoles(struct pctx *c, void *target, const struct ynode *v)
 	size_t i, n = v->nkids / 2;
 	int r = CUST_OK, r2;
 
-	if (n > 0 && (p->consoles = arena_alloc(p->arena,
+	if (n > 0 && (p->consoles = policy_arena_alloc(p->arena,
 	    n * sizeof(*p->consoles))) == NULL)
 		return CUST_E_NOMEM;
 	p->nconsoles = n;
@@ -551,7 +551,7 @@ alloc_duties(struct policy *p, size_t *nbuiltin_out)
 		    p->root->kids[i + 1]->type == YN_MAP)
 			ncustom += p->root->kids[i + 1]->nkids / 2;
 	}
-	p->duties = arena_alloc(p->arena, (nb + ncustom) * sizeof(*p->duties));
+	p->duties = policy_arena_alloc(p->arena, (nb + ncustom) * sizeof(*p->duties));
 	if (p->duties == NULL)
 		return CUST_E_NOMEM;
 	for (i = 0; i < nb; i++) {

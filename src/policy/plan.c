@@ -16,7 +16,7 @@
 static const char *const access_names[] = { "local", "network", "any" };
 
 json_t *
-realms_json(uint32_t set, int names)
+policy_realms_json(uint32_t set, int names)
 {
 	json_t *a = json_array();
 	int id;
@@ -83,9 +83,9 @@ entry_json(const struct policy *p, const struct pconsole *con)
 	    json_integer(con->access_v)) != 0 ||
 	    json_object_set_new(e, "access_name",
 	    json_string(access_names[con->access_v])) != 0 ||
-	    json_object_set_new(e, "realms", realms_json(con->eff, 0)) != 0 ||
+	    json_object_set_new(e, "realms", policy_realms_json(con->eff, 0)) != 0 ||
 	    json_object_set_new(e, "realm_names",
-	    realms_json(con->eff, 1)) != 0) {
+	    policy_realms_json(con->eff, 1)) != 0) {
 		json_decref(duties);
 		json_decref(e);
 		return NULL;

@@ -12,7 +12,7 @@ policy_free(struct policy *p)
 {
 	if (p == NULL)
 		return;
-	arena_free(p->arena);
+	policy_arena_free(p->arena);
 }
 
 int
@@ -39,24 +39,24 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 
 	if (p_out != NULL)
 		*p_out = NULL;
-	if ((rfile = report_file(rep, file)) == NULL)
+	if ((rfile = policy_rep_file(rep, file)) == NULL)
 		return CUST_E_NOMEM;
 	if (len > POLICY_MAX_BYTES) {
-		if (report_add(rep, rfile, NULL, R_UNREADABLE, 0, NULL, "the "
+		if (policy_rep_add(rep, rfile, NULL, R_UNREADABLE, 0, NULL, "the "
 		    "policy is %zu bytes, over the limit of %u", len,
 		    POLICY_MAX_BYTES) != CUST_OK)
 			return CUST_E_NOMEM;
 		return CUST_E_TOOBIG;
 	}
-	if ((a = arena_new()) == NULL ||
-	    (p = arena_alloc(a, sizeof(*p))) == NULL ||
-	    (p->file = arena_strdup(a, file)) == NULL) {
+	if ((a = policy_arena_new()) == NULL ||
+	    (p = policy_arena_alloc(a, sizeof(*p))) == NULL ||
+	    (p->file = policy_arena_strdup(a, file)) == NULL) {
 		r = CUST_E_NOMEM;
 		goto out;
 	}
 	p->arena = a;
 	p->rep = rep;
-	if ((r = ytree_build(a, rep, rfile, buf, len, &root, &bad)) !=
+	if ((r = policy_ytree_build(a, rep, rfile, buf, len, &root, &bad)) !=
 	    CUST_OK)
 		goto out;
 	p->root = root;
@@ -67,11 +67,11 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 	if (r != CUST_OK)
 		goto out;
 	if ((r = policy_check_rules(p)) != CUST_OK ||
-	    (r = report_consoles(rep, rfile, p->consoles, p->nconsoles)) !=
+	    (r = policy_rep_consoles(rep, rfile, p->consoles, p->nconsoles)) !=
 	    CUST_OK)
 		goto out;
 	p->rep = NULL;
-	p->file = arena_strdup(a, file);
+	p->file = policy_arena_strdup(a, file);
 	if (p->file == NULL) {
 		r = CUST_E_NOMEM;
 		goto out;
@@ -82,7 +82,7 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 	}
 	r = CUST_OK;
 out:
-	arena_free(a);
+	policy_arena_free(a);
 	return r;
 }
 
@@ -98,9 +98,9 @@ policy_load_file(struct policy_report *rep, const char *path,
 		*p_out = NULL;
 	r = util_read_file(path, POLICY_MAX_BYTES, &buf, &len);
 	if (r != CUST_OK) {
-		const char *rf = report_file(rep, path);
+		const char *rf = policy_rep_file(rep, path);
 
-		if (rf == NULL || report_add(rep, rf, NULL, R_UNREADABLE, 0,
+		if (rf == NULL || policy_rep_add(rep, rf, NULL, R_UNREADABLE, 0,
 		    NULL, "%s", cust_errmsg()) != CUST_OK)
 			return CUST_E_NOMEM;
 		return CUST_E_PARSE;

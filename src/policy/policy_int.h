@@ -22,13 +22,13 @@
 
 struct arena;
 
-struct arena *arena_new(void);
-void arena_free(struct arena *a);
+struct arena *policy_arena_new(void);
+void policy_arena_free(struct arena *a);
 /* n zeroed bytes, 16-byte aligned; NULL on ENOMEM. */
-void *arena_alloc(struct arena *a, size_t n);
+void *policy_arena_alloc(struct arena *a, size_t n);
 /* Copy of s[0..n) plus a NUL. */
-char *arena_strndup(struct arena *a, const char *s, size_t n);
-char *arena_strdup(struct arena *a, const char *s);
+char *policy_arena_strndup(struct arena *a, const char *s, size_t n);
+char *policy_arena_strdup(struct arena *a, const char *s);
 
 /* ---- rules: indexes into the table of catalogue.c ---- */
 
@@ -62,7 +62,7 @@ enum rule_idx {
 	R_COUNT
 };
 
-const struct policy_rule *rule_get(enum rule_idx r);
+const struct policy_rule *policy_rule_get(enum rule_idx r);
 
 /* ---- positioned YAML tree ---- */
 
@@ -99,7 +99,8 @@ struct ynode {
  * CUST_E_PARSE after a syntax error (no tree), or CUST_E_NOMEM. *bad_out
  * is set when the tree was built but findings were reported (anchors,
  * duplicate keys...): it may be walked, but the input is malformed. */
-int ytree_build(struct arena *a, struct policy_report *rep, const char *file,
+int policy_ytree_build(struct arena *a, struct policy_report *rep,
+    const char *file,
     const char *buf, size_t len, struct ynode **root_out, int *bad_out);
 
 /* ---- the parsed policy ---- */
@@ -170,72 +171,73 @@ int policy_duty_find(const struct policy *p, const char *name);
 /* Record that file was read and, when consoles is not NULL, which
  * consoles it declares (for JUnit). Returns the report's copy of the name
  * (valid until the report is freed), NULL on ENOMEM. */
-const char *report_file(struct policy_report *rep, const char *file);
-int report_consoles(struct policy_report *rep, const char *file,
+const char *policy_rep_file(struct policy_report *rep, const char *file);
+int policy_rep_consoles(struct policy_report *rep, const char *file,
     const struct pconsole *c, size_t n);
 
 /* Add a finding at node n (NULL: the whole file) for rule r with the
  * rule's default severity, or sev when non-zero. The message is formatted
  * and control characters in it replaced. Returns CUST_OK or CUST_E_NOMEM. */
-int report_add(struct policy_report *rep, const char *file,
+int policy_rep_add(struct policy_report *rep, const char *file,
     const struct ynode *n, enum rule_idx r, enum policy_severity sev,
     const char *console, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
-int report_addv(struct policy_report *rep, const char *file, unsigned line,
+int policy_rep_addv(struct policy_report *rep, const char *file, unsigned line,
     unsigned col, enum rule_idx r, enum policy_severity sev,
     const char *console, const char *fmt, va_list ap)
 	__attribute__((format(printf, 8, 0)));
 
 /* Report files, in order: name, consoles (names), malformed flag. */
-struct report_file {
+struct policy_rep_file {
 	const char *name;
 	const char **consoles;
 	size_t nconsoles;
 	int checked;	/* consoles recorded: the rules ran */
 };
-size_t report_nfiles(const struct policy_report *rep);
-const struct report_file *report_file_get(const struct policy_report *rep,
+size_t policy_rep_nfiles(const struct policy_report *rep);
+const struct policy_rep_file *policy_rep_file_get(
+    const struct policy_report *rep,
     size_t i);
 /* Sort findings by file order, line, column (stable). */
-void report_sort(struct policy_report *rep);
+void policy_rep_sort(struct policy_report *rep);
 
 /* Renderings (report.c, sarif.c, junit.c): text and JUnit are written to
  * fp; JSON and SARIF are built as new documents (NULL on ENOMEM). */
-int report_write_text(struct policy_report *rep, FILE *fp);
-json_t *report_json(struct policy_report *rep);
-json_t *report_sarif(struct policy_report *rep);
-int report_write_junit(struct policy_report *rep, unsigned flags, FILE *fp);
+int policy_rep_write_text(struct policy_report *rep, FILE *fp);
+json_t *policy_rep_json(struct policy_report *rep);
+json_t *policy_rep_sarif(struct policy_report *rep);
+int policy_rep_write_junit(struct policy_report *rep, unsigned flags, FILE *fp);
 
 /* in as text safe for terminals, logs, XML and JSON: valid UTF-8 with
  * every C0/C1 control, DEL, bidirectional override and invalid byte
  * replaced by '?', cut (never inside a character) to fit out[0..len).
  * in and out may be the same buffer: the output is never longer. */
-void report_clean(const char *in, char *out, size_t len);
+void policy_rep_clean(const char *in, char *out, size_t len);
 /* The same into a new string of arena a; NULL on ENOMEM. */
-char *report_clean_dup(struct arena *a, const char *in);
+char *policy_rep_clean_dup(struct arena *a, const char *in);
 
 /* The identity of a finding that survives edits elsewhere in the file:
  * rule, console and message with every "line N" / "column N" in the message
  * turned into "line #", written into buf (truncated to len). Used to match
  * findings across two versions of a policy (diff) and for fingerprints. */
-void report_finding_key(const struct policy_finding *f, char *buf,
+void policy_rep_finding_key(const struct policy_finding *f, char *buf,
     size_t len);
 
 /* A stable fingerprint of finding f as 16 lower-case hex digits + NUL in
  * out: FNV-1a 64 of its file name, key and occurrence (the how-manyth
  * finding with the same file and key, from 0). Not a security function:
  * code-scanning services use it to follow a finding across commits. */
-void report_fingerprint(const struct policy_finding *f, unsigned occurrence,
+void policy_rep_fingerprint(const struct policy_finding *f, unsigned occurrence,
     char out[17]);
 
 /* Occurrence numbers of the findings in their current order, as above: a
  * new array of policy_report_count() entries (free()), NULL on ENOMEM or
  * when there are no findings. */
-unsigned *report_occurrences(const struct policy_report *rep);
+unsigned *policy_rep_occurrences(const struct policy_report *rep);
 
 /* A finding as {"file", "line", "column", "severity", "rule", "console",
  * "message"}: new, NULL on ENOMEM. */
-json_t *report_finding_json(const struct policy_finding *f);
+json_t *policy_rep_finding_json(const struct policy_finding *f);
 
 /* What SARIF and Code Quality say past POLICY_REPORT_MAX_RESULTS. */
 #define REPORT_TRUNCATED \
@@ -243,9 +245,9 @@ json_t *report_finding_json(const struct policy_finding *f);
 	"custody-policy check for all of them)"
 
 /* Code Quality (GitLab) rendering (codeclimate.c): a new JSON array. */
-json_t *report_codeclimate(struct policy_report *rep);
+json_t *policy_rep_codeclimate(struct policy_report *rep);
 
 /* Realm set as a new JSON array of sorted IDs, or of names when names. */
-json_t *realms_json(uint32_t set, int names);
+json_t *policy_realms_json(uint32_t set, int names);
 
 #endif

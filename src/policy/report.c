@@ -26,7 +26,7 @@ struct policy_report {
 	struct arena *a;
 	struct rfinding *v;
 	size_t n, cap;
-	struct report_file *files;
+	struct policy_rep_file *files;
 	size_t nfiles, capfiles;
 	size_t errors, warnings;
 	int input;		/* an input finding: exit 2 */
@@ -35,7 +35,7 @@ struct policy_report {
 /* Cleaning replaces what util_escape() would escape with '?': findings
  * keep their columns and never grow. */
 void
-report_clean(const char *in, char *out, size_t len)
+policy_rep_clean(const char *in, char *out, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t o = 0, n;
@@ -62,13 +62,13 @@ report_clean(const char *in, char *out, size_t len)
 }
 
 char *
-report_clean_dup(struct arena *a, const char *in)
+policy_rep_clean_dup(struct arena *a, const char *in)
 {
 	size_t len = strlen(in) + 1;	/* cleaning never lengthens */
-	char *out = arena_alloc(a, len);
+	char *out = policy_arena_alloc(a, len);
 
 	if (out != NULL)
-		report_clean(in, out, len);
+		policy_rep_clean(in, out, len);
 	return out;
 }
 
@@ -79,7 +79,7 @@ policy_report_new(void)
 
 	if (rep == NULL)
 		return NULL;
-	if ((rep->a = arena_new()) == NULL) {
+	if ((rep->a = policy_arena_new()) == NULL) {
 		free(rep);
 		return NULL;
 	}
@@ -91,20 +91,20 @@ policy_report_free(struct policy_report *rep)
 {
 	if (rep == NULL)
 		return;
-	arena_free(rep->a);
+	policy_arena_free(rep->a);
 	free(rep->v);
 	free(rep->files);
 	free(rep);
 }
 
 const char *
-report_file(struct policy_report *rep, const char *file)
+policy_rep_file(struct policy_report *rep, const char *file)
 {
-	struct report_file *rf;
+	struct policy_rep_file *rf;
 
 	if (rep->nfiles == rep->capfiles) {
 		size_t ncap = rep->capfiles ? rep->capfiles * 2 : 8;
-		struct report_file *nf = realloc(rep->files,
+		struct policy_rep_file *nf = realloc(rep->files,
 		    ncap * sizeof(*nf));
 
 		if (nf == NULL)
@@ -114,7 +114,7 @@ report_file(struct policy_report *rep, const char *file)
 	}
 	rf = &rep->files[rep->nfiles];
 	memset(rf, 0, sizeof(*rf));
-	if ((rf->name = report_clean_dup(rep->a, file)) == NULL)
+	if ((rf->name = policy_rep_clean_dup(rep->a, file)) == NULL)
 		return NULL;
 	rep->nfiles++;
 	return rf->name;
@@ -134,20 +134,20 @@ file_index(const struct policy_report *rep, const char *file)
 }
 
 int
-report_consoles(struct policy_report *rep, const char *file,
+policy_rep_consoles(struct policy_report *rep, const char *file,
     const struct pconsole *c, size_t n)
 {
 	size_t fi = file_index(rep, file), i;
-	struct report_file *rf;
+	struct policy_rep_file *rf;
 
 	if (fi == rep->nfiles)
 		return CUST_E_INTERNAL;
 	rf = &rep->files[fi];
-	if (n > 0 && (rf->consoles = arena_alloc(rep->a,
+	if (n > 0 && (rf->consoles = policy_arena_alloc(rep->a,
 	    n * sizeof(*rf->consoles))) == NULL)
 		return CUST_E_NOMEM;
 	for (i = 0; i < n; i++)
-		if ((rf->consoles[i] = report_clean_dup(rep->a, c[i].name)) ==
+		if ((rf->consoles[i] = policy_rep_clean_dup(rep->a, c[i].name)) ==
 		    NULL)
 			return CUST_E_NOMEM;
 	rf->nconsoles = n;
@@ -156,19 +156,19 @@ report_consoles(struct policy_report *rep, const char *file,
 }
 
 size_t
-report_nfiles(const struct policy_report *rep)
+policy_rep_nfiles(const struct policy_report *rep)
 {
 	return rep->nfiles;
 }
 
-const struct report_file *
-report_file_get(const struct policy_report *rep, size_t i)
+const struct policy_rep_file *
+policy_rep_file_get(const struct policy_report *rep, size_t i)
 {
 	return i < rep->nfiles ? &rep->files[i] : NULL;
 }
 
 int
-report_addv(struct policy_report *rep, const char *file, unsigned line,
+policy_rep_addv(struct policy_report *rep, const char *file, unsigned line,
     unsigned col, enum rule_idx r, enum policy_severity sev,
     const char *console, const char *fmt, va_list ap)
 {
@@ -176,7 +176,7 @@ report_addv(struct policy_report *rep, const char *file, unsigned line,
 	struct rfinding *f;
 	size_t fi = file_index(rep, file);
 
-	if (fi == rep->nfiles && (file = report_file(rep, file)) == NULL)
+	if (fi == rep->nfiles && (file = policy_rep_file(rep, file)) == NULL)
 		return CUST_E_NOMEM;
 	fi = file_index(rep, file);
 	if (rep->n == rep->cap) {
@@ -191,18 +191,18 @@ report_addv(struct policy_report *rep, const char *file, unsigned line,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* Names come from the file: keep terminal escapes out of logs, and
 	 * a character cut by the size limit out of JSON. */
-	report_clean(msg, msg, sizeof(msg));
+	policy_rep_clean(msg, msg, sizeof(msg));
 	f = &rep->v[rep->n];
 	memset(f, 0, sizeof(*f));
 	f->f.file = rep->files[fi].name;
 	f->f.line = line;
 	f->f.column = line ? col : 0;
-	f->f.rule = rule_get(r);
+	f->f.rule = policy_rule_get(r);
 	f->f.severity = sev ? sev : f->f.rule->severity;
-	if ((f->f.message = arena_strdup(rep->a, msg)) == NULL)
+	if ((f->f.message = policy_arena_strdup(rep->a, msg)) == NULL)
 		return CUST_E_NOMEM;
 	if (console != NULL &&
-	    (f->f.console = report_clean_dup(rep->a, console)) == NULL)
+	    (f->f.console = policy_rep_clean_dup(rep->a, console)) == NULL)
 		return CUST_E_NOMEM;
 	f->file = fi;
 	f->seq = rep->n;
@@ -217,7 +217,8 @@ report_addv(struct policy_report *rep, const char *file, unsigned line,
 }
 
 int
-report_add(struct policy_report *rep, const char *file, const struct ynode *n,
+policy_rep_add(struct policy_report *rep, const char *file,
+    const struct ynode *n,
     enum rule_idx r, enum policy_severity sev, const char *console,
     const char *fmt, ...)
 {
@@ -225,7 +226,7 @@ report_add(struct policy_report *rep, const char *file, const struct ynode *n,
 	int rc;
 
 	va_start(ap, fmt);
-	rc = report_addv(rep, file, n ? n->line : 0, n ? n->col : 0, r, sev,
+	rc = policy_rep_addv(rep, file, n ? n->line : 0, n ? n->col : 0, r, sev,
 	    console, fmt, ap);
 	va_end(ap);
 	return rc;
@@ -280,14 +281,14 @@ poscmp(const void *x, const void *y)
 }
 
 void
-report_sort(struct policy_report *rep)
+policy_rep_sort(struct policy_report *rep)
 {
 	if (rep->n > 1)
 		qsort(rep->v, rep->n, sizeof(*rep->v), poscmp);
 }
 
 void
-report_finding_key(const struct policy_finding *f, char *buf, size_t len)
+policy_rep_finding_key(const struct policy_finding *f, char *buf, size_t len)
 {
 	const char *m = f->message;
 	size_t o;
@@ -330,13 +331,13 @@ fnv1a(uint64_t h, const void *p, size_t n)
 }
 
 void
-report_fingerprint(const struct policy_finding *f, unsigned occurrence,
+policy_rep_fingerprint(const struct policy_finding *f, unsigned occurrence,
     char out[17])
 {
 	char key[1400];
 	uint64_t h = UINT64_C(0xcbf29ce484222325);
 
-	report_finding_key(f, key, sizeof(key));
+	policy_rep_finding_key(f, key, sizeof(key));
 	h = fnv1a(h, f->file, strlen(f->file) + 1);
 	h = fnv1a(h, key, strlen(key) + 1);
 	h = fnv1a(h, &occurrence, sizeof(occurrence));
@@ -362,7 +363,7 @@ okeycmp(const void *x, const void *y)
 }
 
 unsigned *
-report_occurrences(const struct policy_report *rep)
+policy_rep_occurrences(const struct policy_report *rep)
 {
 	char key[1400];
 	struct okey *k = NULL;
@@ -373,7 +374,7 @@ report_occurrences(const struct policy_report *rep)
 	    (k = calloc(n, sizeof(*k))) == NULL)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		report_finding_key(&rep->v[i].f, key, sizeof(key));
+		policy_rep_finding_key(&rep->v[i].f, key, sizeof(key));
 		k[i].file = rep->v[i].file;
 		k[i].seq = i;
 		if ((k[i].key = strdup(key)) == NULL)
@@ -403,7 +404,7 @@ sev_name(enum policy_severity s)
 }
 
 int
-report_write_text(struct policy_report *rep, FILE *fp)
+policy_rep_write_text(struct policy_report *rep, FILE *fp)
 {
 	size_t i;
 
@@ -422,7 +423,7 @@ report_write_text(struct policy_report *rep, FILE *fp)
 }
 
 json_t *
-report_finding_json(const struct policy_finding *f)
+policy_rep_finding_json(const struct policy_finding *f)
 {
 	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s?, s:s}",
 	    "file", f->file, "line", (json_int_t)f->line,
@@ -431,7 +432,7 @@ report_finding_json(const struct policy_finding *f)
 }
 
 json_t *
-report_json(struct policy_report *rep)
+policy_rep_json(struct policy_report *rep)
 {
 	json_t *doc, *files, *findings;
 	size_t i;
@@ -444,7 +445,7 @@ report_json(struct policy_report *rep)
 	files = json_object_get(doc, "files");
 	findings = json_object_get(doc, "findings");
 	for (i = 0; i < rep->nfiles; i++) {
-		const struct report_file *rf = &rep->files[i];
+		const struct policy_rep_file *rf = &rep->files[i];
 
 		if (json_array_append_new(files, json_pack("{s:s, s:b, s:I}",
 		    "file", rf->name, "checked", rf->checked,
@@ -453,7 +454,7 @@ report_json(struct policy_report *rep)
 	}
 	for (i = 0; i < rep->n; i++)
 		if (json_array_append_new(findings,
-		    report_finding_json(&rep->v[i].f)) != 0)
+		    policy_rep_finding_json(&rep->v[i].f)) != 0)
 			goto fail;
 	return doc;
 fail:
@@ -496,22 +497,22 @@ policy_report_write(struct policy_report *rep, enum policy_format fmt,
 {
 	int r;
 
-	report_sort(rep);
+	policy_rep_sort(rep);
 	switch (fmt) {
 	case POLICY_FMT_JSON:
-		r = write_json(report_json(rep), fp);
+		r = write_json(policy_rep_json(rep), fp);
 		break;
 	case POLICY_FMT_SARIF:
-		r = write_json(report_sarif(rep), fp);
+		r = write_json(policy_rep_sarif(rep), fp);
 		break;
 	case POLICY_FMT_JUNIT:
-		r = report_write_junit(rep, flags, fp);
+		r = policy_rep_write_junit(rep, flags, fp);
 		break;
 	case POLICY_FMT_CODECLIMATE:
-		r = write_json(report_codeclimate(rep), fp);
+		r = write_json(policy_rep_codeclimate(rep), fp);
 		break;
 	default:
-		r = report_write_text(rep, fp);
+		r = policy_rep_write_text(rep, fp);
 	}
 	if (r == CUST_OK && (fflush(fp) == EOF || ferror(fp)))
 		r = cust_fail(CUST_E_IO, "cannot write the report");

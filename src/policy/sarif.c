@@ -141,7 +141,7 @@ result_json(const struct policy_finding *f, size_t rule_index,
 	}
 	/* Line numbers stay out of the fingerprint: a finding keeps its
 	 * identity when lines above it are added or removed. */
-	report_fingerprint(f, occurrence, fp);
+	policy_rep_fingerprint(f, occurrence, fp);
 	res = json_pack("{s:s, s:I, s:s, s:{s:s}, s:[o], s:{s:s}}", "ruleId",
 	    f->rule->id, "ruleIndex", (json_int_t)rule_index,
 	    "level", level(f->severity), "message", "text", f->message,
@@ -150,7 +150,7 @@ result_json(const struct policy_finding *f, size_t rule_index,
 }
 
 json_t *
-report_sarif(struct policy_report *rep)
+policy_rep_sarif(struct policy_report *rep)
 {
 	const struct policy_rule *rules;
 	json_t *doc, *run, *jrules, *results;
@@ -159,7 +159,7 @@ report_sarif(struct policy_report *rep)
 
 	rules = policy_rules(&nrules);
 	if (policy_report_count(rep) > 0 &&
-	    (occ = report_occurrences(rep)) == NULL)
+	    (occ = policy_rep_occurrences(rep)) == NULL)
 		return NULL;
 	doc = json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:s, s:[]}}, "
 	    "s:[], s:s, s:[{s:b}]}]}",

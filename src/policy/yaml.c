@@ -42,7 +42,7 @@ at(struct builder *b, const yaml_mark_t *m, enum rule_idx r,
 
 	b->bad = 1;
 	va_start(ap, fmt);
-	rc = report_addv(b->rep, b->file, (unsigned)m->line + 1,
+	rc = policy_rep_addv(b->rep, b->file, (unsigned)m->line + 1,
 	    (unsigned)m->column + 1, r, 0, NULL, fmt, ap);
 	va_end(ap);
 	return rc;
@@ -93,7 +93,7 @@ node_new(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
 
 	if (++b->nodes > YAML_MAX_NODES)
 		return NULL;
-	if ((n = arena_alloc(b->a, sizeof(*n))) == NULL)
+	if ((n = policy_arena_alloc(b->a, sizeof(*n))) == NULL)
 		return NULL;
 	n->type = t;
 	n->line = (unsigned)m->line + 1;
@@ -244,7 +244,7 @@ close_container(struct builder *b)
 	size_t cnt = b->npend - f->start;
 
 	if (cnt > 0) {
-		n->kids = arena_alloc(b->a, cnt * sizeof(*n->kids));
+		n->kids = policy_arena_alloc(b->a, cnt * sizeof(*n->kids));
 		if (n->kids == NULL)
 			return CUST_E_NOMEM;
 		memcpy(n->kids, b->pend + f->start, cnt * sizeof(*n->kids));
@@ -275,7 +275,7 @@ scalar(struct builder *b, const yaml_event_t *ev)
 		}
 		return CUST_E_NOMEM;
 	}
-	if ((n->str = arena_strndup(b->a, v, len)) == NULL)
+	if ((n->str = policy_arena_strndup(b->a, v, len)) == NULL)
 		return CUST_E_NOMEM;
 	n->len = len;
 	if (memchr(v, '\0', len) != NULL) {
@@ -379,7 +379,7 @@ event(struct builder *b, const yaml_event_t *ev, int *docs)
 }
 
 int
-ytree_build(struct arena *a, struct policy_report *rep, const char *file,
+policy_ytree_build(struct arena *a, struct policy_report *rep, const char *file,
     const char *buf, size_t len, struct ynode **root_out, int *bad_out)
 {
 	struct builder b;
