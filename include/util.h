@@ -49,6 +49,10 @@ int util_valid_tag(const char *s) __attribute__((warn_unused_result));
 /* Lowercase an ASCII string in place; returns s. */
 char *util_lower(char *s);
 
+/* 8 bytes big-endian: the one integer encoding of MACs and records. */
+void util_be64_put(unsigned char b[8], uint64_t v);
+uint64_t util_be64_get(const unsigned char b[8]);
+
 /* Current time, seconds since the epoch (UTC). */
 int64_t util_now(void);
 

@@ -124,9 +124,11 @@ int ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
     int64_t *id_out);
 /* Cert info JSON (see ca.h) for a certificate just made. */
 json_t *ca_cert_info(const struct ca_certrec *rec);
-/* Cert info JSON from a row selected with CA_CERT_COLS. */
+/* Cert info JSON from a row selected with CA_CERT_COLS (which checks the
+ * row's MAC: column 12 is that check, so extra columns start at 13). */
 #define CA_CERT_COLS "id, serial, kind, gen, holder, subject, not_before, " \
-	"not_after, status, revoked, reason, sha256"
+	"not_after, status, revoked, reason, sha256, " \
+	STORE_CHECK(STORE_ROW_CERT)
 json_t *ca_cert_info_row(sqlite3_stmt *s);
 /* Insert a CSR row for device_id; *id_out = its id. */
 int ca_csr_insert(struct cust_state *st, int64_t device_id, X509_REQ *req,

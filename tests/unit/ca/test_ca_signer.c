@@ -64,13 +64,15 @@ test_keys_sealed(void **state)
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
 	    &resp), CUST_OK);
 	json_decref(resp);
-	/* Swap the two sealed keys: the associated data no longer matches,
-	 * so nothing can be signed. */
+	/* Swap the two sealed keys: their rows' MACs (and the associated
+	 * data of the sealed keys) no longer match, so nothing can be signed:
+	 * a damaged store, exit 5. */
 	tu_sql(f->st, "UPDATE ca_key SET gen = 9 WHERE role = 'root';"
 	    "UPDATE ca_key SET role = 'root' WHERE role = 'issuing';"
 	    "UPDATE ca_key SET gen = 1, role = 'issuing' WHERE gen = 9;");
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
-	    &resp), CUST_E_CRYPTO);
+	    &resp), CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "row ca_key(gen=1, role=issuing)"));
 	assert_null(resp);
 	assert_int_equal(ncerts(f), 1);
 	/* A missing key: an error, never a new key. */
