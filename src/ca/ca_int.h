@@ -190,12 +190,15 @@ struct ca_issuer {
 	struct ca_gen *prev;	/* previous generation, when one; owned */
 	void *sess;		/* signer session of g's issuing key */
 	struct ca_conf conf;
+	/* For the audit of failures (borrowed from ca_issuer_open()). */
+	const char *actor, *action, *object;
 };
 /* Open the issuer inside the open transaction. Refused (CUST_E_CONFLICT,
  * audited as actor/action/object, the transaction rolled back) when the
  * active issuing CA, or the cross-certificate its chains carry during a
  * rollover, is revoked: nothing more is issued until a new generation is
- * activated. */
+ * activated. A generation or CA key altered in the store (CUST_E_DB) is
+ * audited as failed, here or when the key is first used. */
 int ca_issuer_open(struct cust_state *st, const char *actor,
     const char *action, const char *object, struct ca_issuer *is);
 void ca_issuer_close(struct ca_issuer *is);

@@ -101,6 +101,9 @@ ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
 	int r;
 
 	memset(is, 0, sizeof(*is));
+	is->actor = actor;
+	is->action = action;
+	is->object = object;
 	if ((r = ca_conf_load(st, &is->conf)) != CUST_OK)
 		return r;
 	if ((r = ca_gen_by_state(st, "active", &is->g)) != CUST_OK) {
@@ -119,6 +122,9 @@ ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
 	}
 	return CUST_OK;
 fail:
+	if (r == CUST_E_DB && store_tampered(st->store))
+		audit_note(st->audit, actor, action, object, "failed",
+		    cust_errmsg());
 	ca_issuer_close(is);
 	return r;
 }
@@ -302,8 +308,13 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 	*x_out = NULL;
 	*info_out = NULL;
 	if (is->sess == NULL && (r = ca_signer()->open(st, is->g->gen,
-	    "issuing", &is->sess)) != CUST_OK)
+	    "issuing", &is->sess)) != CUST_OK) {
+		/* The store's CA key or certificate was altered. */
+		if (r == CUST_E_DB && is->actor != NULL)
+			audit_note(st->audit, is->actor, is->action,
+			    is->object, "failed", cust_errmsg());
 		return r;
+	}
 	if ((r = ca_leaf_build(st, is, lf, &x)) != CUST_OK ||
 	    (r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK ||
 	    (r = ca_leaf_record(st, is, lf, x, info_out)) != CUST_OK) {

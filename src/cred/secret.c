@@ -474,6 +474,11 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
 		r = store_err(st->store, "cannot read the secret versions");
 		sqlite3_reset(s);
+		if (store_tampered(st->store)) {	/* rolls back */
+			audit_note(st->audit, actor, "password.confirm", fqdn,
+			    "failed", "a secret row was altered");
+			return r;
+		}
 		goto fail;
 	}
 	if (sqlite3_column_type(s, 0) != SQLITE_NULL)

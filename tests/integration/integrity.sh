@@ -59,6 +59,8 @@ db "ATTACH '$O/custody.db' AS o; UPDATE ca_gen SET issuing_cert =
     (SELECT issuing_cert FROM o.ca_gen WHERE gen = 1) WHERE gen = 1"
 t_exit "swapped issuing CA: cert sign exit 5" 5 c cert sign $F1 --csr "$W/csr1.pem" -o "$W/x.pem"
 t_grep "swapped issuing CA: names the row" "row ca_gen\(gen=1\)" "$TESTTMP/err"
+db "SELECT action, result, detail FROM audit ORDER BY seq DESC LIMIT 1" > "$W/last.txt"
+t_grep "swapped issuing CA: audited" "cert.sign\|failed\|.*row ca_gen\(gen=1\)" "$W/last.txt"
 back clean
 
 # The row's MAC copied along (another store's row, its own MAC): the key
@@ -93,6 +95,8 @@ t_exit "flipped secret: password show exit 5" 5 c password show $F1
 t_grep "flipped secret: names the row" "row secret\(device_id=1, kind=admin, version=1\) was altered" "$TESTTMP/err"
 t_exit "flipped secret: password history exit 5" 5 c password history $F1
 t_exit "flipped secret: confirm exit 5" 5 c password confirm $F1 --version 1
+db "SELECT action, result, detail FROM audit ORDER BY seq DESC LIMIT 1" > "$W/last.txt"
+t_grep "flipped secret: confirm audited" "password.confirm\|failed\|a secret row was altered" "$W/last.txt"
 t_exit "flipped secret: password verify finds it" 1 c password verify
 t_grep "flipped secret: verify names the row" "amt1.corp.example.*admin.*1.*altered in the store" "$TESTTMP/out"
 db "SELECT actor, action, object, result, detail FROM audit" > "$W/audit.txt"
@@ -113,6 +117,8 @@ db "UPDATE ca_key SET gen = 9 WHERE role = 'root';
     UPDATE ca_key SET gen = 1, role = 'issuing' WHERE gen = 9"
 t_exit "swapped CA keys: cert sign exit 5" 5 c cert sign $F1 --csr "$W/csr1.pem" -o "$W/x.pem"
 t_grep "swapped CA keys: names the row" "row ca_key\(gen=1, role=issuing\)" "$TESTTMP/err"
+db "SELECT action, result, detail FROM audit ORDER BY seq DESC LIMIT 1" > "$W/last.txt"
+t_grep "swapped CA keys: audited" "cert.sign\|failed\|.*row ca_key" "$W/last.txt"
 back revoked
 
 # A loaded policy changed (the owner console renamed in its body).
