@@ -83,6 +83,27 @@ test_keys_sealed(void **state)
 	assert_int_equal(ncerts(f), 1);
 }
 
+/* A certificate that does not carry its key's public key (here the
+ * generation's root put in the issuing CA's place, the row MAC'd as if
+ * custody had written it): the issuing key does not sign under it. */
+static void
+test_key_matches_cert(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+
+	tu_sql_mac(f->st, "UPDATE ca_gen SET issuing_cert = root_cert "
+	    "WHERE gen = 1");
+	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
+	    &resp), CUST_E_DB);
+	assert_null(resp);
+	assert_non_null(strstr(cust_errmsg(), "does not match its sealed "
+	    "private key"));
+	assert_int_equal(ncerts(f), 0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.sign' AND result = 'failed'"), 1);
+}
+
 /* A signer that wraps the sealed one, counts sessions and can fail. */
 static int opens, closes, signs, fail_sign, fail_open;
 
@@ -217,6 +238,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_keys_sealed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_key_matches_cert, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_replacement_signer, setup,
 		    teardown),
