@@ -59,4 +59,20 @@ int audit_list(struct audit *a, int64_t after, int64_t limit,
 int audit_verify(struct audit *a, int64_t *bad_seq_out, int64_t *count_out)
 	__attribute__((warn_unused_result));
 
+/* The authenticated head: the last seq and its entry hash (32 bytes).
+ * CUST_E_NOTFOUND when the log has none yet (a new store), CUST_E_VIOLATION
+ * when the head record is damaged or forged. */
+int audit_head(struct audit *a, int64_t *seq_out, unsigned char hash_out[32])
+	__attribute__((warn_unused_result));
+
+/* The stored hash of entry seq; CUST_E_NOTFOUND when there is none. */
+int audit_hash_at(struct audit *a, int64_t seq, unsigned char hash_out[32])
+	__attribute__((warn_unused_result));
+
+/* Call fn(arg, seq, hash) after each commit that appended entries, with
+ * the new head (the rollback counter). fn NULL: none. */
+void audit_on_committed(struct audit *a,
+    void (*fn)(void *arg, int64_t seq, const unsigned char hash[32]),
+    void *arg);
+
 #endif

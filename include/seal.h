@@ -100,4 +100,21 @@ int seal_derive(struct seal *s, const char ctx[8], uint64_t id, size_t len,
 size_t seal_ad(char *buf, size_t len, const char *table, int64_t id,
     const char *kind, int64_t version);
 
+/*
+ * The rollback counter (src/seal/counter.c): DIR/seal/counter records the
+ * newest committed point of the audit chain (seq and entry hash), MAC'd
+ * with a key derived from the data key, outside the store. read:
+ * CUST_E_NOTFOUND when there is no file, CUST_E_DB when no slot of it
+ * verifies (damaged, forged, or another store's). write: records (seq,
+ * hash) durably (fdatasync) unless the file already holds seq or newer;
+ * force records it even when older (a new store, a deliberate restore).
+ */
+#define SEAL_COUNTER_HASHLEN 32
+int seal_counter_read(struct seal *s, const char *dir, int64_t *seq_out,
+    unsigned char hash_out[SEAL_COUNTER_HASHLEN])
+	__attribute__((warn_unused_result));
+int seal_counter_write(struct seal *s, const char *dir, int64_t seq,
+    const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -10,6 +10,8 @@
 #ifndef CUST_STATE_H
 #define CUST_STATE_H
 
+#include <stdint.h>
+
 struct store;
 struct seal;
 struct audit;
@@ -62,6 +64,22 @@ int state_init_undo(struct cust_state *st);
  * STATE_LOCK_WAIT_MS for an init), then finish any file change that a
  * committed transaction left pending (state_files_pending()). */
 int state_open(const char *dir, struct cust_state **out)
+	__attribute__((warn_unused_result));
+
+/* state_open() with flags. STATE_OPEN_RESTORE: skip the rollback check
+ * (DIR/seal/counter against the store), for state_accept_restore() only. */
+#define STATE_OPEN_RESTORE	0x1
+int state_open_flags(const char *dir, unsigned flags, struct cust_state **out)
+	__attribute__((warn_unused_result));
+
+/* Accept the store in an opened state (STATE_OPEN_RESTORE) as the newest
+ * after a deliberate restore from a backup: its audit chain must verify;
+ * rows without a MAC get one (a backup from before row MACs); the audit
+ * log records it; the rollback counter is reset to the new head.
+ * *store_seq_out = that head; *counter_seq_out = what the counter held
+ * (-1 when none or unreadable). */
+int state_accept_restore(struct cust_state *st, const char *actor,
+    int64_t *store_seq_out, int64_t *counter_seq_out)
 	__attribute__((warn_unused_result));
 
 void state_close(struct cust_state *st);

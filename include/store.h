@@ -55,6 +55,12 @@ uint64_t store_txn_id(struct store *st);
 int store_on_commit(struct store *st, int (*fn)(void *arg), void *arg)
 	__attribute__((warn_unused_result));
 
+/* Run fn(arg) after the open transaction has committed, once per
+ * transaction (same fn and arg again: no-op). It cannot undo the commit:
+ * what it returns is ignored (the rollback counter, which may lag). */
+int store_after_commit(struct store *st, int (*fn)(void *arg), void *arg)
+	__attribute__((warn_unused_result));
+
 /* Run one or more SQL statements without results. */
 int store_exec(struct store *st, const char *sql)
 	__attribute__((warn_unused_result));
@@ -75,6 +81,57 @@ int store_meta_get(struct store *st, const char *key, unsigned char **val_out,
     size_t *len_out) __attribute__((warn_unused_result));
 int store_meta_set(struct store *st, const char *key, const void *val,
     size_t len) __attribute__((warn_unused_result));
+
+/*
+ * Row MACs (src/store/rowmac.c, doc/internals/SECRETS.md). Every row custody
+ * trusts carries mac = keyed BLAKE2b over its table name and the columns
+ * below, primary key first. SQL writes it with custody_mac(STORE_ROW_X) and
+ * reads check it with STORE_CHECK(STORE_ROW_X) in the select list (or a
+ * WHERE term): a row that does not match fails the statement with an error
+ * naming the row; store_err() then gives CUST_E_DB (exit 5) and
+ * store_tampered() tells it was a MAC.
+ */
+#define STORE_ROW_SECRET "'secret', device_id, kind, version, state, " \
+	"sealed, created, changed"
+#define STORE_ROW_CA_GEN "'ca_gen', gen, state, key_type, digest, " \
+	"root_cert, issuing_cert, cross_up, cross_down, crl, crl_number, " \
+	"crl_next, root_crl, root_crl_number, root_crl_next, created, " \
+	"activated, retired"
+#define STORE_ROW_CA_KEY "'ca_key', gen, role, key_type, sealed, created"
+#define STORE_ROW_CERT "'cert', id, serial, kind, gen, holder, device_id, " \
+	"csr_id, subject, not_before, not_after, status, revoked, reason, " \
+	"sha256, der, created"
+#define STORE_ROW_CONSOLE "'console', id, name, subject, state, created, " \
+	"revoked"
+#define STORE_ROW_POLICY "'policy', id, loaded, actor, file, sha256, " \
+	"consoles, body"
+#define STORE_CHECK(row) "custody_row(mac, " row ")"
+/* The same check as a 0/1 value, for reports that list every bad row. */
+#define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"
+#define STORE_MAC(row) "custody_mac(" row ")"
+/* Statements that give the row with integer key ? its MAC again, after an
+ * INSERT or an UPDATE (which checks the old MAC in its WHERE). */
+#define STORE_RESEAL_CA_GEN "UPDATE ca_gen SET mac = " \
+	STORE_MAC(STORE_ROW_CA_GEN) " WHERE gen = ?"
+#define STORE_RESEAL_CERT "UPDATE cert SET mac = " \
+	STORE_MAC(STORE_ROW_CERT) " WHERE id = ?"
+#define STORE_RESEAL_CONSOLE "UPDATE console SET mac = " \
+	STORE_MAC(STORE_ROW_CONSOLE) " WHERE id = ?"
+#define STORE_RESEAL_POLICY "UPDATE policy SET mac = " \
+	STORE_MAC(STORE_ROW_POLICY) " WHERE id = ?"
+
+/* Run a STORE_RESEAL_* statement for key id: CUST_OK when it changed
+ * exactly that row. */
+int store_row_reseal(struct store *st, const char *sql, int64_t id)
+	__attribute__((warn_unused_result));
+
+/* Give the store the row MAC key (owned from now on; freed with the
+ * store). Until then custody_mac() and custody_row() fail. */
+struct seal_secret;
+void store_set_row_key(struct store *st, struct seal_secret *key);
+
+/* 1 when the last store_err() was a row that failed its MAC check. */
+int store_tampered(struct store *st);
 
 /* Schema version of a module (0 when none applied). */
 int store_schema_version(struct store *st, const char *module);

@@ -119,6 +119,10 @@ char *util_escape_dup(const char *s);
 /* Lowercase an ASCII string in place; returns s. */
 char *util_lower(char *s);
 
+/* 8 bytes big-endian: the one integer encoding of MACs and records. */
+void util_be64_put(unsigned char b[8], uint64_t v);
+uint64_t util_be64_get(const unsigned char b[8]);
+
 /* Current time, seconds since the epoch (UTC). */
 int64_t util_now(void);
 

@@ -132,6 +132,9 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = store_step_done(st->store, s, "store the policy")) != CUST_OK)
 		goto fail;
 	id = sqlite3_last_insert_rowid(store_db(st->store));
+	if ((r = store_row_reseal(st->store, STORE_RESEAL_POLICY, id)) !=
+	    CUST_OK)
+		goto fail;
 	if ((r = audit_append(st->audit, ctx->actor, "policy.load", "policy",
 	    "ok", detail)) != CUST_OK || (r = store_commit(st->store)) !=
 	    CUST_OK)
@@ -148,8 +151,9 @@ fail:
 static int
 latest(struct cust_state *st, char **file_out, char **text_out)
 {
-	sqlite3_stmt *s = store_stmt(st->store, "SELECT file, body FROM policy "
-	    "ORDER BY id DESC LIMIT 1");
+	sqlite3_stmt *s = store_stmt(st->store, "SELECT file, body, "
+	    STORE_CHECK(STORE_ROW_POLICY) " FROM policy ORDER BY id DESC "
+	    "LIMIT 1");
 	int rc, r = CUST_OK;
 
 	*file_out = *text_out = NULL;

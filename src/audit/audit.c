@@ -37,6 +37,9 @@ struct audit {
 	uint64_t txn;
 	int64_t last_seq;
 	unsigned char last_hash[32];
+	/* After each commit that appended (the rollback counter). */
+	void (*committed)(void *arg, int64_t seq, const unsigned char *hash);
+	void *committed_arg;
 };
 
 int
@@ -70,12 +73,8 @@ static void
 put_u64(crypto_generichash_state *h, uint64_t v)
 {
 	unsigned char b[8];
-	int i;
 
-	for (i = 7; i >= 0; i--) {
-		b[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
+	util_be64_put(b, v);
 	crypto_generichash_update(h, b, sizeof(b));
 }
 
@@ -116,10 +115,8 @@ make_head(struct audit *a, int64_t seq, const unsigned char hash[HASHLEN],
     unsigned char head[HEADLEN])
 {
 	crypto_generichash_state h;
-	int i;
 
-	for (i = 0; i < 8; i++)
-		head[i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+	util_be64_put(head, (uint64_t)seq);
 	memcpy(head + 8, hash, HASHLEN);
 	crypto_generichash_init(&h, seal_secret_data(a->key),
 	    seal_secret_len(a->key), HASHLEN);
@@ -136,8 +133,8 @@ read_head(struct audit *a, int64_t *seq_out, unsigned char hash_out[HASHLEN])
 {
 	unsigned char *v = NULL, want[HEADLEN];
 	size_t len = 0;
-	int64_t seq = 0;
-	int r, i;
+	int64_t seq;
+	int r;
 
 	if ((r = store_meta_get(a->st, HEAD_KEY, &v, &len)) != CUST_OK)
 		return r;
@@ -146,8 +143,7 @@ read_head(struct audit *a, int64_t *seq_out, unsigned char hash_out[HASHLEN])
 		return cust_fail(CUST_E_VIOLATION, "the audit head record is "
 		    "damaged");
 	}
-	for (i = 0; i < 8; i++)
-		seq = (int64_t)((uint64_t)seq << 8 | v[i]);
+	seq = (int64_t)util_be64_get(v);
 	make_head(a, seq, v + 8, want);
 	r = sodium_memcmp(want, v, HEADLEN) == 0 ? CUST_OK :
 	    cust_fail(CUST_E_VIOLATION, "the audit head record was forged "
@@ -167,6 +163,59 @@ write_head(void *arg)
 
 	make_head(a, a->last_seq, a->last_hash, head);
 	return store_meta_set(a->st, HEAD_KEY, head, sizeof(head));
+}
+
+/* After-commit hook: hand the committed head to the rollback counter. */
+static int
+after_commit(void *arg)
+{
+	struct audit *a = arg;
+
+	if (a->committed != NULL)
+		a->committed(a->committed_arg, a->last_seq, a->last_hash);
+	return CUST_OK;
+}
+
+void
+audit_on_committed(struct audit *a,
+    void (*fn)(void *arg, int64_t seq, const unsigned char hash[32]),
+    void *arg)
+{
+	a->committed = fn;
+	a->committed_arg = arg;
+}
+
+int
+audit_head(struct audit *a, int64_t *seq_out, unsigned char hash_out[32])
+{
+	*seq_out = 0;
+	memset(hash_out, 0, HASHLEN);
+	return read_head(a, seq_out, hash_out);
+}
+
+int
+audit_hash_at(struct audit *a, int64_t seq, unsigned char hash_out[32])
+{
+	sqlite3_stmt *s;
+	int rc, r;
+
+	memset(hash_out, 0, HASHLEN);
+	if ((s = store_stmt(a->st, "SELECT hash FROM audit WHERE seq = ?")) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == HASHLEN) {
+		memcpy(hash_out, sqlite3_column_blob(s, 0), HASHLEN);
+		r = CUST_OK;
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		r = cust_fail(CUST_E_NOTFOUND, "no audit entry %lld",
+		    (long long)seq);
+	} else {
+		r = store_err(a->st, "cannot read the audit log");
+	}
+	sqlite3_reset(s);
+	return r;
 }
 
 /*
@@ -247,6 +296,9 @@ append_locked(struct audit *a, const struct audit_entry *in)
 	a->txn = txn;
 	a->last_seq = e.seq;
 	memcpy(a->last_hash, hash, HASHLEN);
+	if (a->committed != NULL &&
+	    (rc = store_after_commit(a->st, after_commit, a)) != CUST_OK)
+		return rc;
 	return store_on_commit(a->st, write_head, a);
 }
 

@@ -44,7 +44,8 @@ console_active(struct cust_state *st, const char *name, int64_t *id_out)
 	int rc;
 
 	*id_out = 0;
-	if ((s = store_stmt(st->store, "SELECT id FROM console WHERE name = ? "
+	if ((s = store_stmt(st->store, "SELECT id, "
+	    STORE_CHECK(STORE_ROW_CONSOLE) " FROM console WHERE name = ? "
 	    "AND state = 'active'")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -62,6 +63,7 @@ console_insert(struct cust_state *st, const char *name)
 {
 	char subject[CA_NAME_MAX + 4];
 	sqlite3_stmt *s;
+	int r;
 
 	snprintf(subject, sizeof(subject), "CN=%s", name);
 	if ((s = store_stmt(st->store, "INSERT INTO console(name, subject, "
@@ -70,7 +72,10 @@ console_insert(struct cust_state *st, const char *name)
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, util_now());
-	return store_step_done(st->store, s, "record console");
+	if ((r = store_step_done(st->store, s, "record console")) != CUST_OK)
+		return r;
+	return store_row_reseal(st->store, STORE_RESEAL_CONSOLE,
+	    sqlite3_last_insert_rowid(store_db(st->store)));
 }
 
 int
@@ -203,13 +208,16 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
 	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
 		goto fail;
 	if ((s = store_stmt(st->store, "UPDATE console SET state = 'revoked', "
-	    "revoked = ? WHERE id = ?")) == NULL) {
+	    "revoked = ? WHERE id = ? AND " STORE_CHECK(STORE_ROW_CONSOLE))) ==
+	    NULL) {
 		r = CUST_E_DB;
 		goto fail;
 	}
 	sqlite3_bind_int64(s, 1, util_now());
 	sqlite3_bind_int64(s, 2, id);
 	if ((r = store_step_done(st->store, s, "revoke console")) != CUST_OK ||
+	    (r = store_row_reseal(st->store, STORE_RESEAL_CONSOLE, id)) !=
+	    CUST_OK ||
 	    (r = audit_append(st->audit, actor, "console.revoke", obj, "ok",
 	    reason)) != CUST_OK ||
 	    (r = store_commit(st->store)) != CUST_OK)
@@ -241,7 +249,8 @@ ca_console_list(struct cust_state *st, json_t **resp_out)
 	    "(SELECT serial FROM cert WHERE kind = 'console' AND holder = "
 	    "c.name ORDER BY id DESC LIMIT 1), (SELECT not_after FROM cert "
 	    "WHERE kind = 'console' AND holder = c.name ORDER BY id DESC "
-	    "LIMIT 1) FROM console c ORDER BY c.name, c.id")) == NULL) {
+	    "LIMIT 1), " STORE_CHECK(STORE_ROW_CONSOLE) " FROM console c "
+	    "ORDER BY c.name, c.id")) == NULL) {
 		json_decref(items);
 		return CUST_E_DB;
 	}

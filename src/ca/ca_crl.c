@@ -87,8 +87,9 @@ ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
 	int64_t gen;
 	int rc, r;
 
-	if ((s = store_stmt(st->store, "SELECT serial, kind, holder, gen FROM "
-	    "cert WHERE id = ? AND status = 'valid'")) == NULL)
+	if ((s = store_stmt(st->store, "SELECT serial, kind, holder, gen, "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE id = ? AND "
+	    "status = 'valid'")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
@@ -105,13 +106,15 @@ ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
 	gen = sqlite3_column_int64(s, 3);
 	sqlite3_reset(s);
 	if ((s = store_stmt(st->store, "UPDATE cert SET status = 'revoked', "
-	    "revoked = ?, reason = ? WHERE id = ? AND status = 'valid'")) ==
-	    NULL)
+	    "revoked = ?, reason = ? WHERE id = ? AND status = 'valid' AND "
+	    STORE_CHECK(STORE_ROW_CERT))) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, util_now());
 	sqlite3_bind_int(s, 2, reason);
 	sqlite3_bind_int64(s, 3, id);
 	if ((r = store_step_done(st->store, s, "revoke certificate")) !=
+	    CUST_OK ||
+	    (r = store_row_reseal(st->store, STORE_RESEAL_CERT, id)) !=
 	    CUST_OK)
 		return r;
 	ca_object(obj, sizeof(obj), kind, holder);
@@ -211,8 +214,9 @@ ca_cert_revoked(struct cust_state *st, X509 *x)
 	if ((r = ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex)))
 	    != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, "SELECT status = 'revoked' FROM cert "
-	    "WHERE serial = ?")) == NULL)
+	if ((s = store_stmt(st->store, "SELECT status = 'revoked', "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE serial = ?")) ==
+	    NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -258,7 +262,12 @@ out:
 	    "%s to the CRL", hex);
 }
 
-/* Revoked, unexpired certificates a CRL covers. */
+/*
+ * Revoked, unexpired certificates a CRL covers. Every unexpired
+ * certificate of the generation is read and its MAC checked, the valid
+ * ones too: a revoked row set back to 'valid' in the store must stop the
+ * CRL, not silently drop off it. (Each partial index serves one half.)
+ */
 static int
 add_entries(struct cust_state *st, X509_CRL *crl, int64_t gen, int root)
 {
@@ -266,19 +275,28 @@ add_entries(struct cust_state *st, X509_CRL *crl, int64_t gen, int root)
 	int rc, r = CUST_OK;
 
 	s = store_stmt(st->store, root ?
-	    "SELECT serial, revoked, reason FROM cert WHERE gen = ? AND "
-	    "status = 'revoked' AND not_after > ? AND kind IN " CA_SUB_KINDS
-	    " ORDER BY id" :
-	    "SELECT serial, revoked, reason FROM cert WHERE gen = ? AND "
-	    "status = 'revoked' AND not_after > ? AND kind IN " CA_EE_KINDS
-	    " ORDER BY id");
+	    "SELECT serial, revoked, reason, status = 'revoked', "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE gen = ?1 AND "
+	    "status = 'revoked' AND not_after > ?2 AND kind IN " CA_SUB_KINDS
+	    " UNION ALL SELECT serial, revoked, reason, status = 'revoked', "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE gen = ?1 AND "
+	    "status = 'valid' AND not_after > ?2 AND kind IN " CA_SUB_KINDS :
+	    "SELECT serial, revoked, reason, status = 'revoked', "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE gen = ?1 AND "
+	    "status = 'revoked' AND not_after > ?2 AND kind IN " CA_EE_KINDS
+	    " UNION ALL SELECT serial, revoked, reason, status = 'revoked', "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE gen = ?1 AND "
+	    "status = 'valid' AND not_after > ?2 AND kind IN " CA_EE_KINDS);
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_int64(s, 2, util_now());
 	while (r == CUST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		r = add_revoked(crl, (const char *)sqlite3_column_text(s, 0),
-		    sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2));
+		if (sqlite3_column_int(s, 3))
+			r = add_revoked(crl, (const char *)
+			    sqlite3_column_text(s, 0),
+			    sqlite3_column_int64(s, 1),
+			    sqlite3_column_int(s, 2));
 	if (r == CUST_OK && rc != SQLITE_DONE)
 		r = store_err(st->store, "read revocations");
 	sqlite3_reset(s);
@@ -362,9 +380,10 @@ crl_make(struct cust_state *st, struct ca_gen *g, int root, int64_t next)
 	}
 	s = store_stmt(st->store, root ?
 	    "UPDATE ca_gen SET root_crl = ?, root_crl_number = ?, "
-	    "root_crl_next = ? WHERE gen = ?" :
+	    "root_crl_next = ? WHERE gen = ? AND "
+	    STORE_CHECK(STORE_ROW_CA_GEN) :
 	    "UPDATE ca_gen SET crl = ?, crl_number = ?, crl_next = ? "
-	    "WHERE gen = ?");
+	    "WHERE gen = ? AND " STORE_CHECK(STORE_ROW_CA_GEN));
 	if (s == NULL) {
 		r = CUST_E_DB;
 		goto out;
@@ -373,7 +392,8 @@ crl_make(struct cust_state *st, struct ca_gen *g, int root, int64_t next)
 	sqlite3_bind_int64(s, 2, number);
 	sqlite3_bind_int64(s, 3, next);
 	sqlite3_bind_int64(s, 4, g->gen);
-	r = store_step_done(st->store, s, "store CRL");
+	if ((r = store_step_done(st->store, s, "store CRL")) == CUST_OK)
+		r = store_row_reseal(st->store, STORE_RESEAL_CA_GEN, g->gen);
 out:
 	if (sess != NULL)
 		ca_signer()->close(sess);
@@ -613,8 +633,10 @@ crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
 	*len = 0;
 	*due = 1;
 	s = store_stmt(st->store, root ?
-	    "SELECT root_crl, root_crl_next, state FROM ca_gen WHERE gen = ?" :
-	    "SELECT crl, crl_next, state FROM ca_gen WHERE gen = ?");
+	    "SELECT root_crl, root_crl_next, state, "
+	    STORE_CHECK(STORE_ROW_CA_GEN) " FROM ca_gen WHERE gen = ?" :
+	    "SELECT crl, crl_next, state, " STORE_CHECK(STORE_ROW_CA_GEN)
+	    " FROM ca_gen WHERE gen = ?");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);

@@ -435,7 +435,7 @@ fail:
 }
 
 #define GEN_COLS "gen, state, key_type, root_cert, issuing_cert, cross_up, " \
-	"cross_down, created, activated, retired"
+	"cross_down, created, activated, retired, " STORE_CHECK(STORE_ROW_CA_GEN)
 
 static int
 gen_query(struct cust_state *st, sqlite3_stmt *s, const char *what,
@@ -571,6 +571,7 @@ ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
 	unsigned char *der = NULL;
 	size_t derlen = 0;
 	sqlite3_stmt *s;
+	int64_t id;
 	int r;
 
 	if ((r = fields_of(rec->x, &f)) != CUST_OK)
@@ -601,8 +602,12 @@ ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
 	if ((r = store_step_done(st->store, s, "record certificate")) !=
 	    CUST_OK)
 		goto out;
+	id = sqlite3_last_insert_rowid(store_db(st->store));
+	if ((r = store_row_reseal(st->store, STORE_RESEAL_CERT, id)) !=
+	    CUST_OK)
+		goto out;
 	if (id_out != NULL)
-		*id_out = sqlite3_last_insert_rowid(store_db(st->store));
+		*id_out = id;
 out:
 	free(der);
 	free(f.subject);

@@ -151,7 +151,9 @@ insert_gen(struct cust_state *st, const struct ca_gen *g)
 	sqlite3_bind_int64(s, 9, g->created);
 	if (g->activated != 0)
 		sqlite3_bind_int64(s, 10, g->activated);
-	r = store_step_done(st->store, s, "record CA generation");
+	if ((r = store_step_done(st->store, s, "record CA generation")) ==
+	    CUST_OK)
+		r = store_row_reseal(st->store, STORE_RESEAL_CA_GEN, g->gen);
 out:
 	for (i = 0; i < 4; i++)
 		free(d[i]);
@@ -272,8 +274,9 @@ ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
 		*gens_out = NULL;
 	if (gens == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, "SELECT gen, root_cert FROM ca_gen "
-	    "WHERE state IN ('next', 'active', 'previous') ORDER BY gen")) ==
+	if ((s = store_stmt(st->store, "SELECT gen, root_cert, "
+	    STORE_CHECK(STORE_ROW_CA_GEN) " FROM ca_gen WHERE state IN "
+	    "('next', 'active', 'previous') ORDER BY gen")) ==
 	    NULL) {
 		json_decref(gens);
 		return CUST_E_DB;
@@ -731,17 +734,21 @@ static int
 set_state(struct cust_state *st, int64_t gen, const char *state)
 {
 	sqlite3_stmt *s;
+	int r;
 
 	s = store_stmt(st->store, "UPDATE ca_gen SET state = ?2, "
 	    "activated = CASE WHEN ?2 = 'active' THEN ?3 ELSE activated END, "
 	    "retired = CASE WHEN ?2 = 'retired' THEN ?3 ELSE retired END "
-	    "WHERE gen = ?1");
+	    "WHERE gen = ?1 AND " STORE_CHECK(STORE_ROW_CA_GEN));
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, util_now());
-	return store_step_done(st->store, s, "change CA generation state");
+	if ((r = store_step_done(st->store, s, "change CA generation state"))
+	    != CUST_OK)
+		return r;
+	return store_row_reseal(st->store, STORE_RESEAL_CA_GEN, gen);
 }
 
 /* Revoke (superseded) the valid end-entity certificates of gen, of the

@@ -124,9 +124,11 @@ int ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
     int64_t *id_out);
 /* Cert info JSON (see ca.h) for a certificate just made. */
 json_t *ca_cert_info(const struct ca_certrec *rec);
-/* Cert info JSON from a row selected with CA_CERT_COLS. */
+/* Cert info JSON from a row selected with CA_CERT_COLS (which checks the
+ * row's MAC: column 12 is that check, so extra columns start at 13). */
 #define CA_CERT_COLS "id, serial, kind, gen, holder, subject, not_before, " \
-	"not_after, status, revoked, reason, sha256"
+	"not_after, status, revoked, reason, sha256, " \
+	STORE_CHECK(STORE_ROW_CERT)
 json_t *ca_cert_info_row(sqlite3_stmt *s);
 /* Insert a CSR row for device_id; *id_out = its id. */
 int ca_csr_insert(struct cust_state *st, int64_t device_id, X509_REQ *req,
@@ -188,12 +190,15 @@ struct ca_issuer {
 	struct ca_gen *prev;	/* previous generation, when one; owned */
 	void *sess;		/* signer session of g's issuing key */
 	struct ca_conf conf;
+	/* For the audit of failures (borrowed from ca_issuer_open()). */
+	const char *actor, *action, *object;
 };
 /* Open the issuer inside the open transaction. Refused (CUST_E_CONFLICT,
  * audited as actor/action/object, the transaction rolled back) when the
  * active issuing CA, or the cross-certificate its chains carry during a
  * rollover, is revoked: nothing more is issued until a new generation is
- * activated. */
+ * activated. A generation or CA key altered in the store (CUST_E_DB) is
+ * audited as failed, here or when the key is first used. */
 int ca_issuer_open(struct cust_state *st, const char *actor,
     const char *action, const char *object, struct ca_issuer *is);
 void ca_issuer_close(struct ca_issuer *is);

@@ -115,6 +115,9 @@ ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
 	int r;
 
 	memset(is, 0, sizeof(*is));
+	is->actor = actor;
+	is->action = action;
+	is->object = object;
 	if ((r = ca_conf_load(st, &is->conf)) != CUST_OK)
 		return r;
 	if ((r = ca_gen_by_state(st, "active", &is->g)) != CUST_OK) {
@@ -133,6 +136,9 @@ ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
 	}
 	return CUST_OK;
 fail:
+	if (r == CUST_E_DB && store_tampered(st->store))
+		audit_note(st->audit, actor, action, object, "failed",
+		    cust_errmsg());
 	ca_issuer_close(is);
 	return r;
 }

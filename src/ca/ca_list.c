@@ -212,8 +212,8 @@ ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		o = ca_cert_info_row(s);
-		x = ca_x509_from_der(sqlite3_column_blob(s, 12),
-		    (size_t)sqlite3_column_bytes(s, 12));
+		x = ca_x509_from_der(sqlite3_column_blob(s, 13),
+		    (size_t)sqlite3_column_bytes(s, 13));
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)

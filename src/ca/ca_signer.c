@@ -90,7 +90,8 @@ sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
 		goto out;
 	}
 	if ((s = store_stmt(st->store, "INSERT INTO ca_key(gen, role, "
-	    "key_type, sealed, created) VALUES (?, ?, ?, ?, ?)")) == NULL) {
+	    "key_type, sealed, created, mac) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "custody_mac('ca_key', ?1, ?2, ?3, ?4, ?5))")) == NULL) {
 		r = CUST_E_DB;
 		goto out;
 	}
@@ -113,6 +114,46 @@ out:
 	return r;
 }
 
+/*
+ * Before a CA key signs anything: the certificate published for it (in
+ * the generation's MAC-checked row) must carry its public key, so that a
+ * certificate and a key from different places never sign together. A
+ * generation being made has no row yet: its key was made in this very
+ * transaction.
+ */
+static int
+key_matches_cert(struct cust_state *st, int64_t gen, const char *role,
+    EVP_PKEY *key)
+{
+	sqlite3_stmt *s;
+	X509 *x = NULL;
+	int rc, r = CUST_OK;
+
+	if ((s = store_stmt(st->store, "SELECT CASE WHEN ?2 = 'root' THEN "
+	    "root_cert ELSE issuing_cert END, " STORE_CHECK(STORE_ROW_CA_GEN)
+	    " FROM ca_gen WHERE gen = ?1")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		x = ca_x509_from_der(sqlite3_column_blob(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0));
+		if (x == NULL || X509_check_private_key(x, key) != 1)
+			r = ca_ossl_fail(CUST_E_DB, "the %s certificate of CA "
+			    "generation %lld does not match its sealed private "
+			    "key (row ca_gen(gen=%lld) or ca_key(gen=%lld, "
+			    "role=%s)): the store was altered; custody will "
+			    "not sign with it", role, (long long)gen,
+			    (long long)gen, (long long)gen, role);
+	} else if (rc != SQLITE_DONE) {
+		r = store_err(st->store, "read CA generation");
+	}
+	sqlite3_reset(s);
+	X509_free(x);
+	return r;
+}
+
 static int
 sealed_open(struct cust_state *st, int64_t gen, const char *role,
     void **sess_out)
@@ -128,8 +169,9 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 	*sess_out = NULL;
 	if ((r = key_ad(ad, sizeof(ad), gen, role, &adlen)) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, "SELECT sealed FROM ca_key "
-	    "WHERE gen = ? AND role = ?")) == NULL)
+	if ((s = store_stmt(st->store, "SELECT sealed, "
+	    STORE_CHECK(STORE_ROW_CA_KEY) " FROM ca_key WHERE gen = ? AND "
+	    "role = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC);
@@ -167,6 +209,8 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 		    "altered)", role, (long long)gen);
 		goto out;
 	}
+	if ((r = key_matches_cert(st, gen, role, ss->key)) != CUST_OK)
+		goto out;
 	ss->gen = gen;
 	snprintf(ss->role, sizeof(ss->role), "%s", role);
 	*sess_out = ss;

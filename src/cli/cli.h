@@ -45,6 +45,7 @@ extern const struct cli_cmd cli_cert_cmds[];	/* cli_ca.c */
 extern const struct cli_cmd cli_ca_cmds[];	/* cli_ca.c */
 extern const struct cli_cmd cli_console_cmds[];	/* cli_ca.c */
 extern const struct cli_cmd cli_policy_cmds[];	/* cli_policy.c */
+extern const struct cli_cmd cli_store_cmds[];	/* cli_store.c */
 
 /* CA options of init and ca rotate (cli_ca.c): getopt_long entries that
  * return 'C'; pass opts[longindex].name and optarg to cli_ca_opt(), which

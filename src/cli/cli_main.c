@@ -29,6 +29,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_ca_cmds,
 	cli_console_cmds,
 	cli_policy_cmds,
+	cli_store_cmds,
 };
 
 static const struct cli_cmd *current;

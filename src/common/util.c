@@ -596,6 +596,28 @@ util_lower(char *s)
 	return s;
 }
 
+void
+util_be64_put(unsigned char b[8], uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+uint64_t
+util_be64_get(const unsigned char b[8])
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
 int64_t
 util_now(void)
 {

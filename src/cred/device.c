@@ -68,8 +68,12 @@ cred_secret_put(struct cust_state *st, int64_t device_id, const char *fqdn,
 	if ((r = seal_encrypt_buf(st->seal, pw, len, ad,
 	    adlen, ct)) != CUST_OK)
 		return r;
+	/* Parameters typed as the columns store them: the MAC is over the
+	 * stored values (src/store/rowmac.c). */
 	s = store_stmt(st->store, "INSERT INTO secret(device_id, kind, "
-	    "version, state, sealed, created, changed) VALUES (?,?,?,?,?,?,?)");
+	    "version, state, sealed, created, changed, mac) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, custody_mac('secret', ?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7))");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, device_id);

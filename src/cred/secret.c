@@ -58,11 +58,13 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
 	if (version > 0)
-		s = store_stmt(st->store, "SELECT version, state, sealed FROM "
-		    "secret WHERE device_id = ? AND kind = ? AND version = ?");
+		s = store_stmt(st->store, "SELECT version, state, sealed, "
+		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
+		    "device_id = ? AND kind = ? AND version = ?");
 	else
-		s = store_stmt(st->store, "SELECT version, state, sealed FROM "
-		    "secret WHERE device_id = ? AND kind = ? AND state = ?3");
+		s = store_stmt(st->store, "SELECT version, state, sealed, "
+		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
+		    "device_id = ? AND kind = ? AND state = ?3");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
@@ -86,6 +88,9 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	if (rc != SQLITE_ROW) {
 		r = store_err(st->store, "cannot read the secret");
 		sqlite3_reset(s);
+		if (store_tampered(st->store))	/* keeps the message */
+			audit_note(st->audit, actor, "password.show", fqdn,
+			    "failed", "the secret row was altered");
 		return r;
 	}
 	ver = sqlite3_column_int64(s, 0);
@@ -129,7 +134,8 @@ cred_secret_history(struct cust_state *st, const char *fqdn, json_t **out)
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
 	s = store_stmt(st->store, "SELECT kind, version, state, created, "
-	    "changed FROM secret WHERE device_id = ? ORDER BY kind, version");
+	    "changed, " STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
+	    "device_id = ? ORDER BY kind, version");
 	if (s == NULL)
 		return CUST_E_DB;
 	if ((arr = json_array()) == NULL)
@@ -164,8 +170,11 @@ static int
 set_state(struct cust_state *st, int64_t id, const char *kind,
     int64_t version, const char *state, int64_t now)
 {
-	sqlite3_stmt *s = store_stmt(st->store, "UPDATE secret SET state = ?, "
-	    "changed = ? WHERE device_id = ? AND kind = ? AND version = ?");
+	/* The old row must be intact; the new MAC is over the new values. */
+	sqlite3_stmt *s = store_stmt(st->store, "UPDATE secret SET state = ?1, "
+	    "changed = ?2, mac = custody_mac('secret', device_id, kind, "
+	    "version, ?1, sealed, created, ?2) WHERE device_id = ?3 AND "
+	    "kind = ?4 AND version = ?5 AND " STORE_CHECK(STORE_ROW_SECRET));
 
 	if (s == NULL)
 		return CUST_E_DB;
@@ -451,9 +460,10 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		goto fail;
 	s = store_stmt(st->store, "SELECT (SELECT state FROM secret WHERE "
-	    "device_id = ?1 AND kind = ?2 AND version = ?3), (SELECT version "
-	    "FROM secret WHERE device_id = ?1 AND kind = ?2 AND state = "
-	    "'current')");
+	    "device_id = ?1 AND kind = ?2 AND version = ?3 AND "
+	    STORE_CHECK(STORE_ROW_SECRET) "), (SELECT version FROM secret "
+	    "WHERE device_id = ?1 AND kind = ?2 AND state = 'current' AND "
+	    STORE_CHECK(STORE_ROW_SECRET) ")");
 	if (s == NULL) {
 		r = CUST_E_DB;
 		goto fail;
@@ -464,6 +474,11 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
 		r = store_err(st->store, "cannot read the secret versions");
 		sqlite3_reset(s);
+		if (store_tampered(st->store)) {	/* rolls back */
+			audit_note(st->audit, actor, "password.confirm", fqdn,
+			    "failed", "a secret row was altered");
+			return r;
+		}
 		goto fail;
 	}
 	if (sqlite3_column_type(s, 0) != SQLITE_NULL)
@@ -562,10 +577,13 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 	sqlite3_reset(s);
 	if (r != CUST_OK)
 		goto out;
+	/* Each row's MAC too: an altered row is a problem of its own. */
 	s = store_stmt(st->store, "SELECT d.fqdn, s.device_id, s.kind, "
-	    "s.version, s.sealed FROM secret s JOIN device d ON d.id = "
-	    "s.device_id WHERE d.state = 'active' AND s.state IN ('current', "
-	    "'pending') ORDER BY d.fqdn, s.kind, s.version");
+	    "s.version, s.sealed, s.ok FROM (SELECT device_id, kind, version, "
+	    "state, sealed, " STORE_MAC_OK(STORE_ROW_SECRET) " AS ok FROM "
+	    "secret) s JOIN device d ON d.id = s.device_id WHERE d.state = "
+	    "'active' AND s.state IN ('current', 'pending') "
+	    "ORDER BY d.fqdn, s.kind, s.version");
 	if (s == NULL) {
 		r = CUST_E_DB;
 		goto out;
@@ -576,6 +594,12 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 		int64_t ver = sqlite3_column_int64(s, 3);
 
 		secrets++;
+		if (sqlite3_column_int(s, 5) != 1) {
+			bad++;
+			problem(probs, fqdn, kind, ver, "altered in the store "
+			    "(its row MAC does not match)");
+			continue;
+		}
 		if (unseal_row(st, sqlite3_column_int64(s, 1), fqdn, kind, ver,
 		    sqlite3_column_blob(s, 4), sqlite3_column_bytes(s, 4), &pw)
 		    != CUST_OK) {

@@ -23,6 +23,7 @@
 #include "seal.h"
 #include "state.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 #define DB_NAME		"custody.db"
@@ -382,7 +383,7 @@ make_dir(struct cust_state *st)
 
 /* Unseal and open the audit log on an open store. */
 static int
-finish_open(struct cust_state *st)
+finish_open(struct cust_state *st, unsigned mode)
 {
 	unsigned char *w = NULL;
 	size_t wlen = 0;
@@ -400,7 +401,9 @@ finish_open(struct cust_state *st)
 		return r;
 	if ((st->scratch = seal_secret_new(STATE_SCRATCH)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of secure memory");
-	return audit_open(st->store, st->seal, &st->audit);
+	if ((r = audit_open(st->store, st->seal, &st->audit)) != CUST_OK)
+		return r;
+	return state_integrity(st, mode);
 }
 
 int
@@ -441,7 +444,7 @@ state_init(const char *dir, int force, struct cust_state **out)
 	    (r = seal_create_datakey(&seal_keysrc_file, dir, &w, &wlen)) !=
 	    CUST_OK ||
 	    (r = store_meta_set(st->store, DATAKEY_META, w, wlen)) != CUST_OK ||
-	    (r = finish_open(st)) != CUST_OK)
+	    (r = finish_open(st, STATE_INTEGRITY_NEW)) != CUST_OK)
 		goto undo;
 	*out = st;
 	st = NULL;
@@ -660,6 +663,12 @@ fail:
 int
 state_open(const char *dir, struct cust_state **out)
 {
+	return state_open_flags(dir, 0, out);
+}
+
+int
+state_open_flags(const char *dir, unsigned flags, struct cust_state **out)
+{
 	struct cust_state *st = NULL;
 	struct stat sb;
 	char *db = NULL;
@@ -695,7 +704,7 @@ state_open(const char *dir, struct cust_state **out)
 		goto out;
 	}
 	if ((r = store_open(db, 0, &st->store)) != CUST_OK ||
-	    (r = finish_open(st)) != CUST_OK ||
+	    (r = finish_open(st, flags & STATE_OPEN_RESTORE)) != CUST_OK ||
 	    (r = state_files_finish(st)) != CUST_OK)
 		goto out;
 	*out = st;

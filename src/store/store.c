@@ -11,9 +11,15 @@
 
 #include "err.h"
 #include "store.h"
+#include "store_int.h"
 
 #define STMT_CACHE 128
 #define MAX_HOOKS 8
+
+struct store_hook {
+	int (*fn)(void *arg);
+	void *arg;
+};
 
 struct stmt_slot {
 	const char *sql;
@@ -24,11 +30,12 @@ struct store {
 	sqlite3 *db;
 	int in_txn;
 	uint64_t txn_id;
-	size_t nhooks;
-	struct {
-		int (*fn)(void *arg);
-		void *arg;
-	} hooks[MAX_HOOKS];
+	/* Run just before COMMIT (a failure rolls back), and after a
+	 * successful one (the rollback counter; results ignored). */
+	size_t nhooks, nafter;
+	struct store_hook hooks[MAX_HOOKS], after[MAX_HOOKS];
+	struct store_rowmac *rowmac;
+	int tampered;		/* the last store_err() was a row MAC */
 	size_t nstmt;
 	struct stmt_slot stmts[STMT_CACHE];
 };
@@ -39,6 +46,7 @@ store_err(struct store *st, const char *what)
 	int ec = sqlite3_extended_errcode(st->db), prim = ec & 0xff;
 	const char *msg = sqlite3_errmsg(st->db);
 
+	st->tampered = store_rowmac_take_tamper(st->rowmac);
 	if (sqlite3_system_errno(st->db) == ENOSPC)
 		prim = SQLITE_FULL;
 	switch (prim) {
@@ -205,6 +213,8 @@ store_open(const char *path, unsigned flags, struct store **out)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
+	if ((r = store_rowmac_register(st->db, &st->rowmac)) != CUST_OK)
+		goto fail;
 	if (sqlite3_db_readonly(st->db, "main") == 1) {
 		r = cust_fail(CUST_E_IO, "store %s is read-only: custody must "
 		    "be able to write it (audit log)", path);
@@ -240,7 +250,37 @@ store_close(struct store *st)
 	if (st->in_txn)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(st->db);
+	store_rowmac_free(st->rowmac);
 	free(st);
+}
+
+void
+store_set_row_key(struct store *st, struct seal_secret *key)
+{
+	store_rowmac_setkey(st->rowmac, key);
+}
+
+int
+store_row_reseal(struct store *st, const char *sql, int64_t id)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	int r;
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	if ((r = store_step_done(st, s, "record a row MAC")) != CUST_OK)
+		return r;
+	if (sqlite3_changes(st->db) != 1)
+		return cust_fail(CUST_E_INTERNAL, "record a row MAC: no row "
+		    "%lld", (long long)id);
+	return CUST_OK;
+}
+
+int
+store_tampered(struct store *st)
+{
+	return st->tampered;
 }
 
 sqlite3 *
@@ -293,6 +333,7 @@ begin(struct store *st, const char *sql)
 	st->in_txn = 1;
 	st->txn_id++;
 	st->nhooks = 0;
+	st->nafter = 0;
 	return CUST_OK;
 }
 
@@ -314,29 +355,42 @@ store_txn_id(struct store *st)
 	return st->txn_id;
 }
 
-int
-store_on_commit(struct store *st, int (*fn)(void *arg), void *arg)
+static int
+add_hook(struct store *st, struct store_hook *hooks, size_t *n,
+    int (*fn)(void *arg), void *arg)
 {
 	size_t i;
 
 	if (!st->in_txn)
 		return cust_fail(CUST_E_INTERNAL, "commit hook outside a "
 		    "transaction");
-	for (i = 0; i < st->nhooks; i++)
-		if (st->hooks[i].fn == fn && st->hooks[i].arg == arg)
+	for (i = 0; i < *n; i++)
+		if (hooks[i].fn == fn && hooks[i].arg == arg)
 			return CUST_OK;
-	if (st->nhooks == MAX_HOOKS)
+	if (*n == MAX_HOOKS)
 		return cust_fail(CUST_E_INTERNAL, "too many commit hooks");
-	st->hooks[st->nhooks].fn = fn;
-	st->hooks[st->nhooks].arg = arg;
-	st->nhooks++;
+	hooks[*n].fn = fn;
+	hooks[*n].arg = arg;
+	(*n)++;
 	return CUST_OK;
+}
+
+int
+store_on_commit(struct store *st, int (*fn)(void *arg), void *arg)
+{
+	return add_hook(st, st->hooks, &st->nhooks, fn, arg);
+}
+
+int
+store_after_commit(struct store *st, int (*fn)(void *arg), void *arg)
+{
+	return add_hook(st, st->after, &st->nafter, fn, arg);
 }
 
 int
 store_commit(struct store *st)
 {
-	size_t i;
+	size_t i, nafter;
 	int r;
 
 	for (i = 0; i < st->nhooks; i++) {
@@ -352,6 +406,10 @@ store_commit(struct store *st)
 		return r;
 	}
 	st->in_txn = 0;
+	nafter = st->nafter;
+	st->nafter = 0;
+	for (i = 0; i < nafter; i++)
+		(void)st->after[i].fn(st->after[i].arg);
 	return CUST_OK;
 }
 
@@ -364,6 +422,7 @@ store_rollback(struct store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_txn = 0;
 	st->nhooks = 0;
+	st->nafter = 0;
 }
 
 int

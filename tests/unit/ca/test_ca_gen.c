@@ -347,7 +347,7 @@ test_crl_refresh(void **state)
 	assert_int_equal(ca_crl_refresh(f->st, "t", &made), CUST_OK);
 	assert_int_equal(made, 0);
 	/* Both CRLs near their nextUpdate: made again, numbers grow. */
-	tu_sql(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + "
+	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + "
 	    "60, root_crl_next = strftime('%s','now') + 60");
 	assert_int_equal(ca_crl_refresh(f->st, "t", &made), CUST_OK);
 	assert_int_equal(made, 2);
@@ -356,7 +356,7 @@ test_crl_refresh(void **state)
 	    n1 + 1);
 	json_decref(resp);
 	/* Reading a due CRL makes it again, too. */
-	tu_sql(f->st, "UPDATE ca_gen SET crl_next = 0");
+	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = 0");
 	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
 	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
 	    n1 + 2);
@@ -378,12 +378,12 @@ test_show_all_generations(void **state)
 
 	/* Twenty retired copies of generation 1 (as 2..21), then the active
 	 * one renumbered last. */
-	tu_sql(f->st, "WITH RECURSIVE k(n) AS (SELECT 2 UNION ALL SELECT n + 1 "
+	tu_sql_mac(f->st, "WITH RECURSIVE k(n) AS (SELECT 2 UNION ALL SELECT n + 1 "
 	    "FROM k WHERE n < 21) INSERT INTO ca_gen(gen, state, key_type, "
 	    "digest, root_cert, issuing_cert, created) SELECT n, 'retired', "
 	    "key_type, digest, root_cert, issuing_cert, created FROM ca_gen, k "
 	    "WHERE gen = 1");
-	tu_sql(f->st, "UPDATE ca_gen SET gen = 22 WHERE gen = 1");
+	tu_sql_mac(f->st, "UPDATE ca_gen SET gen = 22 WHERE gen = 1");
 	assert_int_equal(ca_show(f->st, &show), CUST_OK);
 	gens = json_object_get(show, "generations");
 	assert_int_equal(json_array_size(gens), 21);
@@ -597,7 +597,7 @@ test_crl_refresh_on_use(void **state)
 	assert_int_equal(ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE "
 	    "gen = 1"), n1);
 	/* Due within the margin: any CA operation makes it again. */
-	tu_sql(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + 60");
+	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + 60");
 	assert_int_equal(ops_call(&ctx, "cert.list", req, &resp), CUST_OK);
 	json_decref(resp);
 	assert_int_equal(ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE "

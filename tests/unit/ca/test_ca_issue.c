@@ -205,7 +205,7 @@ test_renew(void **state)
 	    CUST_E_CONFLICT);
 	assert_non_null(strstr(cust_errmsg(), "renewal window"));
 	/* Inside the window (the current one expires in 10 days). */
-	tu_sql(f->st, "UPDATE cert SET not_after = strftime('%s','now') + "
+	tu_sql_mac(f->st, "UPDATE cert SET not_after = strftime('%s','now') + "
 	    "864000 WHERE kind = 'device'");
 	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 0, 1, &resp),
 	    CUST_OK);
@@ -268,6 +268,16 @@ test_revoke_crl(void **state)
 	    json_object_get(crl, "serials"), 0)), js(a, "serial"));
 	assert_true(json_integer_value(json_object_get(crl, "number")) > num);
 	json_decref(crl);
+	/* Set back to valid in the store, then a CRL is due (the generation
+	 * row changed as custody would): the CRL is not made without it. */
+	tu_sql(f->st, "UPDATE cert SET status = 'valid', revoked = NULL, "
+	    "reason = NULL WHERE status = 'revoked'");
+	tu_sql(f->st, "UPDATE ca_gen SET crl_next = 0");
+	tu_sql(f->st, "UPDATE ca_gen SET mac = " STORE_MAC(STORE_ROW_CA_GEN));
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &crl), CUST_E_DB);
+	assert_null(crl);
+	assert_non_null(strstr(cust_errmsg(), "row cert(id="));
+	assert_non_null(strstr(cust_errmsg(), ") was altered outside custody"));
 	/* Revoking the issuing CA goes to the root CRL; a root cannot be. */
 	assert_int_equal(ca_show(f->st, &resp), CUST_OK);
 	s = json_string_value(json_object_get(json_object_get(json_array_get(

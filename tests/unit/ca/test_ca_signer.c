@@ -64,27 +64,50 @@ test_keys_sealed(void **state)
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
 	    &resp), CUST_OK);
 	json_decref(resp);
-	/* Swap the two sealed keys: the associated data no longer matches,
-	 * so nothing can be signed. The store is damaged (exit 5, not 1)
-	 * and the failure is audited, not rolled back with the rest. */
+	/* Swap the two sealed keys: their rows' MACs (and the associated
+	 * data of the sealed keys) no longer match, so nothing can be signed.
+	 * The store is damaged (exit 5, not 1) and the failure is audited,
+	 * not rolled back with the rest. */
 	tu_sql(f->st, "UPDATE ca_key SET gen = 9 WHERE role = 'root';"
 	    "UPDATE ca_key SET role = 'root' WHERE role = 'issuing';"
 	    "UPDATE ca_key SET gen = 1, role = 'issuing' WHERE gen = 9;");
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
 	    &resp), CUST_E_DB);
 	assert_int_equal(cust_exit_code(CUST_E_DB), CUST_EXIT_UNAVAIL);
-	assert_non_null(strstr(cust_errmsg(), "cannot be unsealed"));
+	assert_non_null(strstr(cust_errmsg(),
+	    "row ca_key(gen=1, role=issuing)"));
 	assert_null(resp);
 	assert_int_equal(ncerts(f), 1);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
 	    "action = 'cert.sign' AND result = 'failed' AND detail LIKE "
-	    "'%issuing key%cannot be unsealed%'"), 1);
+	    "'%ca_key(gen=1, role=issuing)%'"), 1);
 	/* A missing key: an error, never a new key. */
 	tu_sql(f->st, "DELETE FROM ca_key");
 	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
 	    &resp), CUST_E_DB);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_key"), 0);
 	assert_int_equal(ncerts(f), 1);
+}
+
+/* A certificate that does not carry its key's public key (here the
+ * generation's root put in the issuing CA's place, the row MAC'd as if
+ * custody had written it): the issuing key does not sign under it. */
+static void
+test_key_matches_cert(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+
+	tu_sql_mac(f->st, "UPDATE ca_gen SET issuing_cert = root_cert "
+	    "WHERE gen = 1");
+	assert_int_equal(ca_sign_csr(f->st, "t", FQDN, f->csr, f->len, 0,
+	    &resp), CUST_E_DB);
+	assert_null(resp);
+	assert_non_null(strstr(cust_errmsg(), "does not match its sealed "
+	    "private key"));
+	assert_int_equal(ncerts(f), 0);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.sign' AND result = 'failed'"), 1);
 }
 
 /* A signer that wraps the sealed one, counts sessions and can fail. */
@@ -221,6 +244,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_keys_sealed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_key_matches_cert, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_replacement_signer, setup,
 		    teardown),

@@ -171,13 +171,119 @@ grp_setup(void **state)
 	return cust_init() == CUST_OK ? 0 : -1;
 }
 
+static void
+put_file(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char *p = util_path(dir, name);
+	FILE *fp = fopen(p, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, len, fp), len);
+	fclose(fp);
+	free(p);
+}
+
+static size_t
+get_file(const char *dir, const char *name, unsigned char *buf, size_t max)
+{
+	char *p = util_path(dir, name);
+	FILE *fp = fopen(p, "rb");
+	size_t n;
+
+	assert_non_null(fp);
+	n = fread(buf, 1, max, fp);
+	fclose(fp);
+	free(p);
+	return n;
+}
+
+/* The rollback counter: starts at 0 with init, only moves forward unless
+ * forced, survives one damaged slot, and is refused when forged, damaged
+ * or another store's. */
+static void
+test_counter(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cust_state *other;
+	unsigned char h1[32], h2[32], got[32], file[512];
+	int64_t seq = -1;
+	size_t n;
+	char *odir = NULL;
+
+	memset(h1, 0x11, sizeof(h1));
+	memset(h2, 0x22, sizeof(h2));
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_OK);
+	assert_true(seq >= 0);
+	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 100, h1, 0),
+	    CUST_OK);
+	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 101, h2, 0),
+	    CUST_OK);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_OK);
+	assert_int_equal(seq, 101);
+	assert_memory_equal(got, h2, 32);
+	/* Not backwards (another process recorded a newer commit). */
+	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 50, h1, 0),
+	    CUST_OK);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_OK);
+	assert_int_equal(seq, 101);
+	/* A torn write of the newest slot leaves the one before. */
+	n = get_file(f->dir, "seal/counter", file, sizeof(file));
+	assert_int_equal(n, 160);
+	/* init filled both slots; 100 went to the second, 101 to the
+	 * first (never the slot holding the newest value) */
+	file[20] ^= 1;
+	put_file(f->dir, "seal/counter", file, n);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_OK);
+	assert_int_equal(seq, 100);
+	assert_memory_equal(got, h1, 32);
+	/* Forged: a higher seq without the key's MAC. */
+	file[20] ^= 1;
+	file[8 + 7] = 0x7f;
+	file[80 + 8 + 7] = 0x7f;
+	put_file(f->dir, "seal/counter", file, n);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "damaged or belongs to another"));
+	/* Forced: both slots, even backwards. */
+	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 7, h1, 1),
+	    CUST_OK);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_OK);
+	assert_int_equal(seq, 7);
+	/* Another store's counter (another data key). */
+	other = tu_state_new(&odir);
+	assert_int_equal(seal_counter_write(other->seal, odir, 9, h2, 0),
+	    CUST_OK);
+	n = get_file(odir, "seal/counter", file, sizeof(file));
+	put_file(f->dir, "seal/counter", file, n);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_E_DB);
+	tu_state_free(other, odir);
+	/* None at all. */
+	put_file(f->dir, "seal/counter", "", 0);
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_E_DB);
+	{
+		char *p = util_path(f->dir, "seal/counter");
+
+		assert_int_equal(unlink(p), 0);
+		free(p);
+	}
+	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
+	    CUST_E_NOTFOUND);
+}
+
 int
 main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_fx_setup, tu_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_roundtrip), T(test_tamper), T(test_nonce_unique),
-		T(test_master_key),
+		T(test_master_key), T(test_counter),
 		cmocka_unit_test(test_secret_buffer),
 	};
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "state.h"
 #include "store.h"
 #include "testutil.h"
 #include "util.h"
@@ -109,6 +110,82 @@ test_damaged(void **state)
 	free(dir);
 }
 
+/* Row MACs as SQL functions: nothing without the key; with it a MAC
+ * depends on the table, every column and its type; a mismatch fails the
+ * statement naming the row, and store_tampered() says it was a MAC. */
+static void
+test_rowmac(void **state)
+{
+	struct tu_fx *f;
+	struct store *st;
+	sqlite3_stmt *s;
+	char *dir = tu_tmpdir(), *p = util_path(dir, "t.db");
+
+	(void)state;
+	assert_int_equal(store_open(p, STORE_CREATE, &st), CUST_OK);
+	assert_int_equal(store_exec(st, "SELECT custody_mac('console', 1)"),
+	    CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "need the unsealed data key"));
+	store_close(st);
+	tu_rmrf(dir);
+	free(p);
+	free(dir);
+
+	assert_int_equal(tu_fx_setup((void **)&f), 0);
+	st = f->st->store;
+	assert_int_equal(store_exec(st, "INSERT INTO console(name, subject, "
+	    "created) VALUES ('a', 'CN=a', 5), ('b', 'CN=a', 5)"), CUST_OK);
+	assert_int_equal(store_row_reseal(st, STORE_RESEAL_CONSOLE, 1),
+	    CUST_OK);
+	assert_int_equal(store_row_reseal(st, STORE_RESEAL_CONSOLE, 2),
+	    CUST_OK);
+	assert_int_equal(store_row_reseal(st, STORE_RESEAL_CONSOLE, 9),
+	    CUST_E_INTERNAL);
+	/* Same content, other key: other MACs. */
+	assert_int_equal(tu_sql_int(f->st, "SELECT (SELECT mac FROM console "
+	    "WHERE id = 1) = (SELECT mac FROM console WHERE id = 2)"), 0);
+	/* Other table, same values: another MAC. */
+	assert_int_equal(tu_sql_int(f->st, "SELECT custody_mac('console', 1) "
+	    "= custody_mac('policy', 1)"), 0);
+	/* The type counts: text '5' is not the integer 5. */
+	assert_int_equal(tu_sql_int(f->st, "SELECT custody_mac('console', 5) "
+	    "= custody_mac('console', '5')"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT custody_mac('console', 5) "
+	    "= custody_mac('console', 5)"), 1);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM console WHERE "
+	    STORE_CHECK(STORE_ROW_CONSOLE)), 2);
+	assert_int_equal(store_exec(st, "UPDATE console SET created = 6 "
+	    "WHERE id = 2"), CUST_OK);
+	assert_int_equal(tu_sql_int(f->st, "SELECT sum("
+	    STORE_MAC_OK(STORE_ROW_CONSOLE) ") FROM console"), 1);
+	s = store_stmt(st, "SELECT name, " STORE_CHECK(STORE_ROW_CONSOLE)
+	    " FROM console ORDER BY id");
+	assert_non_null(s);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_step(s), SQLITE_ERROR);
+	assert_int_equal(store_err(st, "read"), CUST_E_DB);
+	assert_int_equal(store_tampered(st), 1);
+	assert_non_null(strstr(cust_errmsg(), "read: row console(id=2) was "
+	    "altered outside custody (its MAC does not match)"));
+	sqlite3_reset(s);
+	/* The next error that is not a MAC clears it. */
+	assert_int_equal(store_exec(st, "SELECT * FROM nosuchtable"),
+	    CUST_E_DB);
+	assert_int_equal(store_tampered(st), 0);
+	/* No MAC at all; and names are printed without control bytes. */
+	assert_int_equal(store_exec(st, "UPDATE console SET mac = NULL, name = "
+	    "'x' WHERE id = 1"), CUST_OK);
+	assert_int_equal(store_exec(st, "SELECT " STORE_CHECK(STORE_ROW_CONSOLE)
+	    " FROM console WHERE id = 1"), CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "row console(id=1) was altered "
+	    "outside custody (it has no MAC)"));
+	assert_int_equal(store_exec(st, "SELECT custody_row(x'00', 'secret', "
+	    "1, 'ad' || char(27) || 'min', 3)"), CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "row secret(device_id=1, "
+	    "kind=ad?min, version=3)"));
+	assert_int_equal(tu_fx_teardown((void **)&f), 0);
+}
+
 int
 main(void)
 {
@@ -116,6 +193,7 @@ main(void)
 		cmocka_unit_test(test_migrations),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_rowmac),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

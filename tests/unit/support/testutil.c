@@ -134,3 +134,15 @@ tu_sql(struct cust_state *st, const char *sql)
 		fail_msg("sql %s: %s", sql, err ? err : "?");
 	}
 }
+
+void
+tu_sql_mac(struct cust_state *st, const char *sql)
+{
+	tu_sql(st, sql);
+	tu_sql(st, "UPDATE secret SET mac = " STORE_MAC(STORE_ROW_SECRET) ";"
+	    "UPDATE ca_gen SET mac = " STORE_MAC(STORE_ROW_CA_GEN) ";"
+	    "UPDATE ca_key SET mac = " STORE_MAC(STORE_ROW_CA_KEY) ";"
+	    "UPDATE cert SET mac = " STORE_MAC(STORE_ROW_CERT) ";"
+	    "UPDATE console SET mac = " STORE_MAC(STORE_ROW_CONSOLE) ";"
+	    "UPDATE policy SET mac = " STORE_MAC(STORE_ROW_POLICY));
+}

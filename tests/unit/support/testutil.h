@@ -29,6 +29,10 @@ void tu_state_free(struct cust_state *st, char *dir);
 /* Run a SQL statement on the state's store (for tampering); asserts. */
 void tu_sql(struct cust_state *st, const char *sql);
 
+/* Run SQL on the store as custody itself would change it: then give every
+ * protected row its MAC again (for tests that move time or states). */
+void tu_sql_mac(struct cust_state *st, const char *sql);
+
 /* One integer from a SQL query on the state's store; asserts a row. */
 long long tu_sql_int(struct cust_state *st, const char *sql);
 

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* src/seal/counter.c - the rollback counter: DIR/seal/counter.
+ *
+ * The store cannot tell that it was replaced by an older copy of itself:
+ * every row and the audit head of the copy carry valid MACs. So the newest
+ * point of the audit chain that committed (its last seq and hash) is also
+ * kept outside the store, beside the master key, MAC'd with a key derived
+ * from the data key (context "rollback").
+ *
+ * The file has two slots of SLOTLEN bytes:
+ *   magic "CUSTCTR1" (8) || seq (8, big-endian) || hash (32) || MAC (32)
+ * MAC = BLAKE2b-256 keyed by K_rollback over the first 48 bytes. An update
+ * writes the slot that does not hold the newest value and fdatasync()s it,
+ * so a crash or a torn write leaves the other slot intact; a read takes the
+ * valid slot with the highest seq. Updates are serialised by an flock on
+ * the file and never move it backwards unless forced (init, accept-restore).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "err.h"
+#include "seal.h"
+#include "util.h"
+
+#define MAGIC		"CUSTCTR1"
+#define HASHLEN		SEAL_COUNTER_HASHLEN
+#define BODYLEN		(8 + 8 + HASHLEN)
+#define SLOTLEN		(BODYLEN + 32)
+#define COUNTER_FILE	"seal/counter"
+
+static int
+slot_mac(struct seal *s, const unsigned char body[BODYLEN],
+    unsigned char mac[32])
+{
+	struct seal_secret *k = NULL;
+	int r;
+
+	if ((r = seal_derive(s, "rollback", 1, 32, &k)) != CUST_OK)
+		return r;
+	crypto_generichash(mac, 32, body, BODYLEN, seal_secret_data(k),
+	    seal_secret_len(k));
+	seal_secret_free(k);
+	return CUST_OK;
+}
+
+static int
+slot_make(struct seal *s, int64_t seq, const unsigned char hash[HASHLEN],
+    unsigned char slot[SLOTLEN])
+{
+	memcpy(slot, MAGIC, 8);
+	util_be64_put(slot + 8, (uint64_t)seq);
+	memcpy(slot + 16, hash, HASHLEN);
+	return slot_mac(s, slot, slot + BODYLEN);
+}
+
+/* 1 and *seq_out when slot is valid, 0 when not, < 0 on error. */
+static int
+slot_parse(struct seal *s, const unsigned char slot[SLOTLEN],
+    int64_t *seq_out)
+{
+	unsigned char mac[32];
+	uint64_t v;
+	int r;
+
+	if (memcmp(slot, MAGIC, 8) != 0)
+		return 0;
+	if ((r = slot_mac(s, slot, mac)) != CUST_OK)
+		return r;
+	if (sodium_memcmp(mac, slot + BODYLEN, 32) != 0)
+		return 0;
+	v = util_be64_get(slot + 8);
+	if (v > INT64_MAX)
+		return 0;
+	*seq_out = (int64_t)v;
+	return 1;
+}
+
+/* The newest valid slot of buf (n bytes read): index, or -1 when none. */
+static int
+newest(struct seal *s, const unsigned char *buf, size_t n, int64_t *seq_out,
+    int *err_out)
+{
+	int64_t seq = 0, best = -1;
+	int i, v, idx = -1;
+
+	*err_out = CUST_OK;
+	for (i = 0; i < 2; i++) {
+		if (n < (size_t)(i + 1) * SLOTLEN)
+			break;
+		if ((v = slot_parse(s, buf + i * SLOTLEN, &seq)) < 0) {
+			*err_out = v;
+			return -1;
+		}
+		if (v == 1 && seq > best) {
+			best = seq;
+			idx = i;
+		}
+	}
+	*seq_out = best;
+	return idx;
+}
+
+static ssize_t
+read_all(int fd, unsigned char *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = pread(fd, buf + off, len - off, (off_t)off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
+int
+seal_counter_read(struct seal *s, const char *dir, int64_t *seq_out,
+    unsigned char hash_out[SEAL_COUNTER_HASHLEN])
+{
+	unsigned char buf[2 * SLOTLEN];
+	char *path;
+	ssize_t n;
+	int64_t seq;
+	int fd, idx, r;
+
+	*seq_out = 0;
+	memset(hash_out, 0, HASHLEN);
+	if ((path = util_path(dir, COUNTER_FILE)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		r = errno == ENOENT ? cust_fail(CUST_E_NOTFOUND, "no rollback "
+		    "counter %s", path) : cust_fail(CUST_E_IO, "cannot open "
+		    "the rollback counter %s: %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	n = read_all(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		r = cust_fail(CUST_E_IO, "cannot read the rollback counter "
+		    "%s: %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	idx = newest(s, buf, (size_t)n, &seq, &r);
+	if (r == CUST_OK && idx < 0)
+		r = cust_fail(CUST_E_DB, "the rollback counter %s is damaged "
+		    "or belongs to another store", path);
+	if (r == CUST_OK) {
+		*seq_out = seq;
+		memcpy(hash_out, buf + idx * SLOTLEN + 16, HASHLEN);
+	}
+	free(path);
+	return r;
+}
+
+static int
+sync_dir(const char *dir)
+{
+	char *d = util_path(dir, "seal");
+	int fd, r = CUST_OK;
+
+	if (d == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(fd) == -1)
+		r = cust_fail(CUST_E_IO, "cannot sync %s: %s", d,
+		    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	free(d);
+	return r;
+}
+
+int
+seal_counter_write(struct seal *s, const char *dir, int64_t seq,
+    const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
+{
+	unsigned char buf[2 * SLOTLEN], slot[SLOTLEN];
+	struct stat sb;
+	char *path;
+	ssize_t n;
+	int64_t cur;
+	int fd = -1, idx, created, r;
+
+	if ((path = util_path(dir, COUNTER_FILE)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600))
+	    == -1 || fstat(fd, &sb) == -1) {
+		r = cust_fail(CUST_E_IO, "cannot open the rollback counter "
+		    "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	created = sb.st_size == 0;
+	if (flock(fd, LOCK_EX) == -1) {
+		r = cust_fail(CUST_E_IO, "cannot lock the rollback counter "
+		    "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((n = read_all(fd, buf, sizeof(buf))) < 0) {
+		r = cust_fail(CUST_E_IO, "cannot read the rollback counter "
+		    "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	idx = newest(s, buf, (size_t)n, &cur, &r);
+	if (r != CUST_OK)
+		goto out;
+	/* Another process may have recorded a newer commit already. */
+	if (!force && idx >= 0 && cur >= seq)
+		goto out;
+	if ((r = slot_make(s, seq, hash, slot)) != CUST_OK)
+		goto out;
+	/* Forced (a new or restored store): both slots, so that no older,
+	 * higher value survives; else the slot without the newest value. */
+	if (force || idx < 0) {
+		memcpy(buf, slot, SLOTLEN);
+		memcpy(buf + SLOTLEN, slot, SLOTLEN);
+		n = pwrite(fd, buf, sizeof(buf), 0);
+		if (n != (ssize_t)sizeof(buf))
+			n = -1;
+	} else {
+		n = pwrite(fd, slot, SLOTLEN, (off_t)(idx == 0 ? SLOTLEN : 0));
+		if (n != SLOTLEN)
+			n = -1;
+	}
+	if (n == -1 || fdatasync(fd) == -1) {
+		r = cust_fail(CUST_E_IO, "cannot write the rollback counter "
+		    "%s: %s", path, n == -1 && errno == 0 ? "short write" :
+		    strerror(errno));
+		goto out;
+	}
+	if (created)
+		r = sync_dir(dir);
+out:
+	if (fd != -1)
+		close(fd);	/* releases the lock */
+	free(path);
+	return r;
+}
