@@ -39,11 +39,15 @@ int audit_append(struct audit *a, const char *actor, const char *action,
     const char *object, const char *result, const char *detail)
 	__attribute__((warn_unused_result));
 
-/* Best effort, for refusals and failures that are already being reported
- * as errors: roll back an open store transaction, append on its own, and
- * if even that fails, say so
- * on stderr (the caller's own error still wins). Keeps cust_errmsg(). */
-void audit_note(struct audit *a, const char *actor, const char *action,
+/* Record a refusal or a failure that is being reported as an error, in a
+ * transaction of its own. It never ends the caller's transaction: a caller
+ * inside one rolls it back first, explicitly (store_rollback()), so that
+ * the refused change is undone before its refusal is recorded. Keeps
+ * cust_errmsg() (the caller's error is what the user sees). Returns
+ * CUST_OK; CUST_E_INTERNAL, recording nothing, when a transaction is open;
+ * or the append's error, which it also says on stderr. Callers that
+ * already fail may ignore it. */
+int audit_note(struct audit *a, const char *actor, const char *action,
     const char *object, const char *result, const char *detail);
 
 /* Call fn for each entry with seq > after (at most limit; 0 = all), newest

@@ -77,8 +77,9 @@ req_csr(struct ops_ctx *ctx, const char *action, const char *fqdn,
 		snprintf(obj, sizeof(obj), "%.253s", fqdn);
 		snprintf(msg, sizeof(msg), "'csr_der' is not base64: the CSR "
 		    "is not readable");
-		audit_note(ctx->st->audit, ctx->actor, action, obj, "refused",
-		    msg);
+		/* No transaction is open here: the note is its own. */
+		(void)audit_note(ctx->st->audit, ctx->actor, action, obj,
+		    "refused", msg);
 		return cust_fail(r, "%s", msg);
 	} else if (r != CUST_OK)
 		return r;

@@ -325,7 +325,7 @@ audit_append(struct audit *a, const char *actor, const char *action,
 	return r;
 }
 
-void
+int
 audit_note(struct audit *a, const char *actor, const char *action,
     const char *object, const char *result, const char *detail)
 {
@@ -334,13 +334,19 @@ audit_note(struct audit *a, const char *actor, const char *action,
 
 	snprintf(saved, sizeof(saved), "%s", cust_errmsg());
 	util_escape(object, obj, sizeof(obj));	/* often a refused name */
-	if (store_in_txn(a->st))
-		store_rollback(a->st);
+	if (store_in_txn(a->st)) {
+		/* Appending here would commit the caller's change with its
+		 * refusal: the caller must roll back first. */
+		fprintf(stderr, "custody: internal error: %s of %s noted inside "
+		    "a transaction: not recorded\n", action, obj);
+		return CUST_E_INTERNAL;
+	}
 	r = audit_append(a, actor, action, object, result, detail);
 	if (r != CUST_OK)
 		fprintf(stderr, "custody: could not record %s of %s in the "
 		    "audit log: %s\n", action, obj, cust_errmsg());
-	cust_fail(CUST_E_INTERNAL, "%s", saved);
+	cust_fail(r, "%s", saved);
+	return r;
 }
 
 static void

@@ -52,8 +52,9 @@ ca_object(char *buf, size_t len, const char *kind, const char *holder)
 
 /*
  * A refusal is recorded even though nothing else is: who asked for what
- * and why it was refused. audit_note() rolls back an open transaction
- * first, so the record survives; the caller's error message is kept.
+ * and why it was refused. An open transaction is rolled back first (here,
+ * explicitly: the refused change must not commit with its record);
+ * audit_note() keeps the caller's error message.
  */
 static int
 note(struct cust_state *st, const char *actor, const char *action,
@@ -62,7 +63,8 @@ note(struct cust_state *st, const char *actor, const char *action,
 	char msg[1024];
 
 	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	audit_note(st->audit, actor, action, object, result, msg);
+	store_rollback(st->store);
+	(void)audit_note(st->audit, actor, action, object, result, msg);
 	return code;
 }
 
@@ -136,9 +138,11 @@ ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
 	}
 	return CUST_OK;
 fail:
-	if (r == CUST_E_DB && store_tampered(st->store))
-		audit_note(st->audit, actor, action, object, "failed",
+	if (r == CUST_E_DB && store_tampered(st->store)) {
+		store_rollback(st->store);
+		(void)audit_note(st->audit, actor, action, object, "failed",
 		    cust_errmsg());
+	}
 	ca_issuer_close(is);
 	return r;
 }

@@ -88,9 +88,11 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	if (rc != SQLITE_ROW) {
 		r = store_err(st->store, "cannot read the secret");
 		sqlite3_reset(s);
-		if (store_tampered(st->store))	/* keeps the message */
-			audit_note(st->audit, actor, "password.show", fqdn,
-			    "failed", "the secret row was altered");
+		if (store_tampered(st->store)) {	/* keeps the message */
+			store_rollback(st->store);
+			(void)audit_note(st->audit, actor, "password.show",
+			    fqdn, "failed", "the secret row was altered");
+		}
 		return r;
 	}
 	ver = sqlite3_column_int64(s, 0);
@@ -103,8 +105,9 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-		audit_note(st->audit, actor, "password.show", fqdn, "failed",
-		    detail);
+		store_rollback(st->store);
+		(void)audit_note(st->audit, actor, "password.show", fqdn,
+		    "failed", detail);
 		/* A stored value that does not open is a damaged (or
 		 * tampered) store: unavailable, exit 5. */
 		return cust_fail(CUST_E_DB, "%s password v%lld of %s cannot "
@@ -474,9 +477,10 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
 		r = store_err(st->store, "cannot read the secret versions");
 		sqlite3_reset(s);
-		if (store_tampered(st->store)) {	/* rolls back */
-			audit_note(st->audit, actor, "password.confirm", fqdn,
-			    "failed", "a secret row was altered");
+		if (store_tampered(st->store)) {
+			store_rollback(st->store);
+			(void)audit_note(st->audit, actor, "password.confirm",
+			    fqdn, "failed", "a secret row was altered");
 			return r;
 		}
 		goto fail;
@@ -499,7 +503,8 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if (strcmp(state, "pending") != 0 && !was_failed) {
 		snprintf(detail, sizeof(detail), "%s v%lld is %s", kind,
 		    (long long)version, state);
-		audit_note(st->audit, actor, "password.confirm", fqdn,
+		store_rollback(st->store);
+		(void)audit_note(st->audit, actor, "password.confirm", fqdn,
 		    "refused", detail);
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
 		    "%s: only a pending version, or a failed one newer than "

@@ -220,6 +220,32 @@ test_list(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* audit_note() never ends the caller's transaction: inside one it records
+ * nothing and says so; outside it appends. Either way the caller's error
+ * message stays. */
+static void
+test_note_explicit(void **state)
+{
+	struct tu_fx *f = *state;
+	struct store *s = f->st->store;
+	int64_t bad, n;
+
+	assert_int_equal(store_begin(s), CUST_OK);
+	cust_fail(CUST_E_INVAL, "the caller's own error");
+	assert_int_equal(audit_note(f->st->audit, "tester", "device.add",
+	    "x.example.org", "refused", "in a transaction"), CUST_E_INTERNAL);
+	assert_true(store_in_txn(s));		/* not rolled back */
+	assert_string_equal(cust_errmsg(), "the caller's own error");
+	store_rollback(s);
+	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
+	assert_int_equal(n, 6);			/* nothing recorded */
+	assert_int_equal(audit_note(f->st->audit, "tester", "device.add",
+	    "x.example.org", "refused", "on its own"), CUST_OK);
+	assert_string_equal(cust_errmsg(), "the caller's own error");
+	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
+	assert_int_equal(n, 7);
+}
+
 int
 main(void)
 {
@@ -229,7 +255,7 @@ main(void)
 		T(test_deleted), T(test_deleted_renumbered), T(test_reordered),
 		T(test_tail_cut), T(test_tail_cut_head_rewritten),
 		T(test_wiped), T(test_append_after_cut), T(test_forged),
-		T(test_list),
+		T(test_list), T(test_note_explicit),
 		cmocka_unit_test(test_append_only),
 	};
 
