@@ -90,9 +90,10 @@ int util_valid_tag(const char *s) __attribute__((warn_unused_result));
  * short, a stray continuation byte). */
 size_t util_utf8_char(const unsigned char *s, uint32_t *cp_out);
 
-/* Whether code point cp must not reach a terminal, a log or a review as
- * it is: C0 and C1 controls, DEL, and the bidirectional marks and
- * overrides that make text read differently from what it is. */
+/* Whether code point cp must not reach a terminal, a log, XML or a review
+ * as it is: C0 and C1 controls, DEL, the bidirectional marks, overrides
+ * and isolates that make text read differently from what it is, and the
+ * Unicode noncharacters (not allowed in XML 1.0). */
 int util_unsafe_cp(uint32_t cp);
 
 /*

@@ -505,9 +505,13 @@ util_utf8_char(const unsigned char *s, uint32_t *cp_out)
 int
 util_unsafe_cp(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x200e ||
-	    cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069);
+	/* Controls; the bidirectional marks, embeddings, overrides and
+	 * isolates (Trojan Source), U+061C included; and the noncharacters
+	 * (U+FDD0-FDEF, U+xFFFE/xFFFF), which XML 1.0 does not allow. */
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c ||
+	    cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069) || (cp >= 0xfdd0 && cp <= 0xfdef) ||
+	    (cp & 0xfffe) == 0xfffe;
 }
 
 /* How many bytes at p util_escape() copies as they are: the length of a

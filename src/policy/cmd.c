@@ -35,19 +35,23 @@ usage(const struct policy_cli *pc, const char *cmd, const char *synopsis,
 	return CUST_EXIT_USAGE;
 }
 
-/* getopt_long's unknown or incomplete option, said once, by us. */
+/* getopt_long's unknown or incomplete option, said once, by us. valued:
+ * the command's short options that take a value. */
 static int
 bad_option(const struct policy_cli *pc, const char *cmd, const char *synopsis,
-    char **argv)
+    const char *valued, char **argv)
 {
-	const char *opt = argv[optind - 1];
+	char opt[80];
 
-	if (optopt != 0 && strncmp(opt, "--", 2) != 0)
-		return usage(pc, cmd, synopsis, "option -%c %s", optopt,
-		    strchr("fnot", optopt) ? "needs a value" :
-		    "is unknown");
-	return usage(pc, cmd, synopsis, "option '%.64s' is unknown or "
-	    "needs a value", opt);
+	if (optopt != 0 && strchr(valued, optopt) != NULL)
+		return usage(pc, cmd, synopsis, "option -%c (or its long form) "
+		    "needs a value", optopt);
+	if (optopt != 0)
+		return usage(pc, cmd, synopsis, "option -%c is unknown",
+		    optopt);
+	util_escape(argv[optind - 1], opt, sizeof(opt));
+	return usage(pc, cmd, synopsis, "option '%s' is unknown or needs a "
+	    "value", opt);
 }
 
 /* --help of a command: its synopsis on stdout, exit 0. */
@@ -99,7 +103,7 @@ policy_cli_check(const struct policy_cli *pc, int argc, char **argv)
 		case 'h':
 			return help(pc, "check", CHECK_SYNOPSIS);
 		default:
-			return bad_option(pc, "check", CHECK_SYNOPSIS, argv);
+			return bad_option(pc, "check", CHECK_SYNOPSIS, "f", argv);
 		}
 	}
 	if (optind >= argc)
@@ -160,9 +164,12 @@ read_text(const struct policy_cli *pc, const char *path, char **buf_out,
 		return r;
 	}
 	if (memchr(*buf_out, '\0', *len_out) != NULL) {
+		char name[256];
+
 		free(*buf_out);
 		*buf_out = NULL;
-		fprintf(stderr, "%s: %s contains a NUL byte\n", pc->prog, path);
+		util_escape(path, name, sizeof(name));
+		fprintf(stderr, "%s: %s contains a NUL byte\n", pc->prog, name);
 		return CUST_E_PARSE;
 	}
 	return CUST_OK;
@@ -179,13 +186,21 @@ load_side(const struct policy_cli *pc, struct policy_report *rep,
     const char *path, const char *name, int as_nothing,
     struct policy **p_out)
 {
-	char *buf = NULL;
+	char *buf = NULL, shown[256];
 	size_t len = 0;
 	int r;
 
 	*p_out = NULL;
-	if ((r = read_text(pc, path, &buf, &len)) != CUST_OK)
+	util_escape(name, shown, sizeof(shown));
+	if ((r = read_text(pc, path, &buf, &len)) != CUST_OK) {
+		/* Too big or holding a NUL: malformed, as far as OLD goes. */
+		if (as_nothing && (r == CUST_E_TOOBIG || r == CUST_E_PARSE)) {
+			fprintf(stderr, "%s: warning: %s is not a policy: "
+			    "compared as no policy\n", pc->prog, shown);
+			return CUST_EXIT_OK;
+		}
 		return r == CUST_E_NOMEM ? cust_exit_code(r) : CUST_EXIT_USAGE;
+	}
 	if (blank(buf, len)) {
 		free(buf);
 		return CUST_EXIT_OK;
@@ -200,11 +215,11 @@ load_side(const struct policy_cli *pc, struct policy_report *rep,
 			return CUST_EXIT_FAIL;
 		if (as_nothing) {
 			fprintf(stderr, "%s: warning: %s is malformed: compared "
-			    "as no policy\n", pc->prog, name);
+			    "as no policy\n", pc->prog, shown);
 			return CUST_EXIT_OK;
 		}
 		fprintf(stderr, "%s: %s is malformed: no diff\n", pc->prog,
-		    name);
+		    shown);
 		return CUST_EXIT_USAGE;
 	}
 	return CUST_EXIT_OK;
@@ -252,7 +267,7 @@ policy_cli_diff(const struct policy_cli *pc, int argc, char **argv)
 		case 'h':
 			return help(pc, "diff", DIFF_SYNOPSIS);
 		default:
-			return bad_option(pc, "diff", DIFF_SYNOPSIS, argv);
+			return bad_option(pc, "diff", DIFF_SYNOPSIS, "f", argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -381,7 +396,7 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 		if (ch == 'h')
 			return help(pc, "plan", PLAN_SYNOPSIS);
 		if (ch != 't')
-			return bad_option(pc, "plan", PLAN_SYNOPSIS, argv);
+			return bad_option(pc, "plan", PLAN_SYNOPSIS, "t", argv);
 		tagarg = optarg;
 	}
 	if (argc - optind != 1)

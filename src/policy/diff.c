@@ -370,11 +370,15 @@ diff_console(struct dctx *d, const struct pconsole *o,
 			    n->kerberos->str : "") != CUST_OK)
 				goto out;
 		}
+		/* Another digest account holds the rights: whoever has its
+		 * password (a swap between consoles, say) gains them. */
 		if (!same_str(o->user, n->user) && n->auth_eff == AUTH_DIGEST &&
 		    o->auth_eff == AUTH_DIGEST) {
-			changed = 1;
+			changed = escalates = 1;
 			if (changed_pair(e, "username", o->user, n->user) !=
-			    CUST_OK)
+			    CUST_OK || esc(d, "console '%s' changes digest user "
+			    "from '%s' to '%s': that account now holds its "
+			    "rights", name, o->user, n->user) != CUST_OK)
 				goto out;
 		}
 		if ((o->tags == NULL) != (n->tags == NULL) ||
@@ -411,6 +415,47 @@ out:
 	json_decref(units);
 	json_decref(e);
 	return r;
+}
+
+/* "type realm" of a policy's directory, into buf ("" for none). */
+static const char *
+dir_str(const struct policy *p, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (p != NULL && p->directory != NULL)
+		snprintf(buf, len, "%s %s", p->dir_type ? p->dir_type->str : "",
+		    p->dir_realm ? p->dir_realm->str : "");
+	return buf;
+}
+
+/*
+ * The directory resolves the SID of every Kerberos console: another
+ * directory (or realm) gives the consoles' rights to whatever accounts of
+ * that name it holds. A change is shown, and is an escalation when the
+ * new policy has a console that authenticates with Kerberos.
+ */
+static int
+diff_directory(struct dctx *d, const struct policy *old,
+    const struct policy *new, json_t *doc)
+{
+	char a[300], b[300];
+	size_t i;
+	int krb = 0;
+
+	dir_str(old, a, sizeof(a));
+	dir_str(new, b, sizeof(b));
+	if (strcmp(a, b) == 0)
+		return CUST_OK;
+	if (json_object_set_new(doc, "directory", json_pack("{s:s?, s:s?}",
+	    "old", *a ? a : NULL, "new", *b ? b : NULL)) != 0)
+		return CUST_E_NOMEM;
+	for (i = 0; new != NULL && i < new->nconsoles; i++)
+		krb |= new->consoles[i].auth_eff == AUTH_KERBEROS;
+	if (krb && *b != '\0' && esc(d, "the directory changes from '%s' to "
+	    "'%s': it now maps the Kerberos consoles' principals",
+	    *a ? a : "(none)", b) != CUST_OK)
+		return CUST_E_NOMEM;
+	return CUST_OK;
 }
 
 static int
@@ -618,6 +663,9 @@ policy_diff(const struct policy *old, const struct policy_report *old_rep,
 	if (json_object_set_new(doc, "owner", json_pack("{s:s?, s:s?, s:b}",
 	    "old", oo, "new", no_, "changed", !same_str(oo, no_))) != 0)
 		goto out;
+	if ((r = diff_directory(&d, old, new, doc)) != CUST_OK)
+		goto out;
+	r = CUST_E_NOMEM;
 	if (!same_str(oo, no_) && no_ != NULL && esc(&d, "the owner changes "
 	    "from '%s' to '%s', who may then read admin passwords",
 	    oo ? oo : "(none)", no_) != CUST_OK)

@@ -147,6 +147,7 @@ write_text(json_t *d, FILE *fp)
 	fputc('\n', fp);
 	if (json_is_true(json_object_get(owner, "changed")))
 		text_pair(fp, d, "owner", "owner");
+	text_pair(fp, d, "directory", "directory");
 	json_array_foreach(json_object_get(d, "consoles"), i, e) {
 		const char *ch = json_string_value(json_object_get(e,
 		    "change"));
@@ -314,7 +315,8 @@ write_markdown(json_t *d, FILE *fp)
 		}
 		fputc('\n', fp);
 	} else if (json_array_size(cons) == 0 &&
-	    !json_is_true(json_object_get(owner, "changed"))) {
+	    !json_is_true(json_object_get(owner, "changed")) &&
+	    json_object_get(d, "directory") == NULL) {
 		fputs("**No change in privileges.**\n\n", fp);
 	} else if (takes_away(d)) {
 		fputs("**No privilege escalation:** this change only takes "
@@ -409,6 +411,16 @@ write_markdown(json_t *d, FILE *fp)
 		put_md(fp, json_is_string(json_object_get(owner, "new")) ?
 		    json_string_value(json_object_get(owner, "new")) :
 		    "(none)");
+		fputc('\n', fp);
+	}
+	if ((x = json_object_get(d, "directory")) != NULL) {
+		fputs(others++ == 0 ? "Other changes:\n\n" : "", fp);
+		fputs("- **directory**: ", fp);
+		put_md(fp, json_is_string(json_object_get(x, "old")) ?
+		    json_string_value(json_object_get(x, "old")) : "(none)");
+		fputs(" → ", fp);
+		put_md(fp, json_is_string(json_object_get(x, "new")) ?
+		    json_string_value(json_object_get(x, "new")) : "(none)");
 		fputc('\n', fp);
 	}
 	if (others > 0)

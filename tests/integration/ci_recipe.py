@@ -34,6 +34,8 @@ def github(path, event):
         "github.event.pull_request.number": "7",
         "vars.CUSTODY_REPO": "/nonexistent/custody.git",
         "vars.CUSTODY_REF": "v0",
+        "vars.CUSTODY_FAIL_ON_ESCALATION":
+            os.environ.get("CUSTODY_FAIL_ON_ESCALATION", ""),
     }
     out = {"steps": [], "uses": [], "failed": False}
     outputs = {}

@@ -80,6 +80,9 @@ t_grep "usage names custody-policy" "^usage: custody-policy check " \
 t_exit "bad format: usage" 2 cp_ check --format xml policy/example.yaml
 t_exit "unknown option: usage" 2 cp_ check --bogus policy/example.yaml
 t_check "unknown option: said once" test "$(grep -c . "$TESTTMP/err")" -eq 2
+t_exit "bad short option in a group: usage" 2 cp_ check --strict -xs \
+	policy/example.yaml
+t_grep "bad short option: named" "option -x is unknown" "$TESTTMP/err"
 t_exit "check - -: usage" 2 cp_ check - -
 t_exit "check --help" 0 cp_ check --help
 t_grep "check --help: synopsis" "^usage: custody-policy check " "$TESTTMP/out"
@@ -356,6 +359,38 @@ t_grep "github: the deleted file is in the comment" \
 	"$TESTTMP/gh.body"
 t_check "github: the new .yml was checked (SARIF names it)" \
 	grep -q 'sub%20dir/site.yml' "$R/custody-policy.sarif"
+# With the gate: every file is still diffed and the comment posted, then
+# the step fails (and, with continue-on-error, the job does not).
+rm -f "$TESTTMP/gh.body"
+(cd "$R" && CUSTODY_FAIL_ON_ESCALATION=1 $PY \
+	"$TOP/tests/integration/ci_recipe.py" github \
+	"$TOP/contrib/ci/github-actions.yml" pull_request) >"$TESTTMP/gh.json" \
+	2>"$TESTTMP/gh.err"
+t_check "github gate: the diff step fails after commenting" $PY - \
+	"$TESTTMP/gh.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+st = {s["name"]: s["status"] for s in d["steps"]}
+assert st["Comment the privilege diff"] == 1, d
+EOF
+t_grep "github gate: the first file is in the comment" \
+	"main\\\\:policy\\\\/fleet\\\\.yaml" "$TESTTMP/gh.body"
+t_grep "github gate: ... and the last one" "sub dir\\\\/site\\\\.yml" \
+	"$TESTTMP/gh.body"
+# A malformed policy beside an escalation: the comment still comes.
+printf 'version: [\n' > "$R/policy/broken.yaml"
+git -C "$R" add policy && git -C "$R" commit -qm broken
+rm -f "$TESTTMP/gh.body"
+(cd "$R" && $PY "$TOP/tests/integration/ci_recipe.py" github \
+	"$TOP/contrib/ci/github-actions.yml" pull_request) >"$TESTTMP/gh.json" \
+	2>"$TESTTMP/gh.err"
+t_grep "github: a malformed file does not stop the comment" \
+	"Privilege escalation" "$TESTTMP/gh.body"
+t_check "github: ... and the job fails on it" $PY - "$TESTTMP/gh.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["failed"], d
+EOF
 # A failing policy fails the job after the SARIF upload.
 mkrepo "$R" "$EX/bad-owner.yaml"
 (cd "$R" && $PY "$TOP/tests/integration/ci_recipe.py" github \

@@ -285,6 +285,44 @@ test_auth(void **state)
 	json_decref(d);
 }
 
+/* Two digest consoles; DIR before them, and their user names. */
+#define USERDOC(DIR, UB, US) \
+	DIR "version: 1\nowner: a\nconsoles:\n  a:\n" \
+	"    identity: {certificate: \"CN=a\"}\n    duties: [setup]\n" \
+	"  big:\n    identity: {certificate: \"CN=big\"}\n" \
+	"    duties: [redirection, power]\n    username: " UB "\n" \
+	"  small:\n    identity: {certificate: \"CN=small\"}\n" \
+	"    duties: [inventory]\n    username: " US "\n"
+
+static void
+test_username_and_directory(void **state)
+{
+	json_t *d;
+
+	(void)state;
+	/* Swapping digest user names moves big's rights to account beta. */
+	d = diff_of(USERDOC("", "alpha", "beta"), USERDOC("", "beta",
+	    "alpha"));
+	assert_true(policy_diff_escalates(d));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    entry(d, "big"), "username"), "new")), "beta");
+	json_decref(d);
+	/* Another directory maps the Kerberos consoles' principals. */
+	d = diff_of(AUTHDOC("directory: {type: ad, realm: CORP.EX}\n"),
+	    AUTHDOC("directory: {type: mit, realm: EVIL.EX}\n"));
+	assert_true(policy_diff_escalates(d));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    d, "directory"), "new")), "mit EVIL.EX");
+	json_decref(d);
+	/* ... but without a Kerberos console it is only shown. */
+	d = diff_of(USERDOC("directory: {type: ad, realm: CORP.EX}\n", "alpha",
+	    "beta"), USERDOC("directory: {type: ad, realm: OTHER.EX}\n",
+	    "alpha", "beta"));
+	assert_false(policy_diff_escalates(d));
+	assert_non_null(json_object_get(d, "directory"));
+	json_decref(d);
+}
+
 static void
 test_findings(void **state)
 {
@@ -446,6 +484,7 @@ main(void)
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_identity_and_owner),
 		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_username_and_directory),
 		cmocka_unit_test(test_findings),
 		cmocka_unit_test(test_no_policy),
 		cmocka_unit_test(test_render),

@@ -537,7 +537,8 @@ test_hostile_names(void **state)
 {
 	/* A file name a pull request chose: XML specials, a terminal escape,
 	 * a bidirectional override and a byte that is not UTF-8. */
-	static const char name[] = "a&b<c>\"\033]0;x\007\342\200\256\377.yaml";
+	static const char name[] = "a&b<c>\"\033]0;x\007\342\200\256\377"
+	    "\357\277\277\330\234.yaml";	/* ... U+FFFF, U+061C */
 	struct policy_report *rep = policy_report_new();
 	enum policy_format fmt;
 	json_error_t e;
@@ -553,6 +554,8 @@ test_hostile_names(void **state)
 		assert_null(strchr(out, '\033'));
 		assert_null(strchr(out, '\007'));
 		assert_null(strstr(out, "\342\200\256"));
+		assert_null(strstr(out, "\357\277\277"));
+		assert_null(strstr(out, "\330\234"));
 		assert_null(strchr(out, 0xff));
 		if (fmt == POLICY_FMT_JUNIT) {
 			/* every & starts an entity, no raw < inside text */
