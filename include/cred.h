@@ -49,6 +49,14 @@ int cred_pw_check(const char *pw, size_t len)
 int cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
 	__attribute__((warn_unused_result));
 
+/* CUST_OK when fqdn is an active device carrying at least one of
+ * tags[0..ntags); CUST_E_NOTFOUND (with a message saying so) when it is
+ * not, does not exist or is not a valid FQDN: a scope check that must
+ * not tell the two apart. */
+int cred_device_in_scope(struct cust_state *st, const char *fqdn,
+    const char *const *tags, size_t ntags)
+	__attribute__((warn_unused_result));
+
 /* The active device fqdn as a new JSON object (json_decref). */
 int cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
 	__attribute__((warn_unused_result));

@@ -18,10 +18,88 @@
 #include <jansson.h>
 
 struct cust_state;
+struct ops_identity;
+
+/*
+ * Authorization (doc/internals/SERVICE.md, "Authorization"). Every call
+ * carries who asks, as a structured identity:
+ *
+ *   OPS_ID_NOBODY   not authenticated: OPS_ANYONE operations only; never
+ *                   audited (a flood of anonymous refusals must not grow
+ *                   the audit log).
+ *   OPS_ID_LOCAL    custodyctl on the state directory: whoever can open it
+ *                   holds the master key already; trusted for everything.
+ *   OPS_ID_ADMIN    staff with role admin: every operation but nothing
+ *                   more than local.
+ *   OPS_ID_AUDITOR  staff with role auditor: read-only, and no secret
+ *                   values.
+ *   OPS_ID_CONSOLE  a console of the loaded policy, with that policy's
+ *                   duties, owner flag and device scope (tags).
+ *
+ * Each operation names the roles allowed (OPS_ANYONE ... OPS_CONSOLE) and
+ * the resource its request targets: a device ("fqdn"), a console ("name")
+ * or none. ops_call() refuses an identity outside the roles, a console
+ * scoped to tags asking for a device that carries none of them (or does
+ * not exist: both are the same refusal, so scope does not reveal which
+ * devices exist), and a console asking for another console's resource,
+ * with CUST_E_DENIED (exit 3, HTTP 403). Refusals of an authenticated
+ * identity are audited (result "denied").
+ */
+enum ops_kind {
+	OPS_ID_NOBODY = 0,
+	OPS_ID_LOCAL,
+	OPS_ID_ADMIN,
+	OPS_ID_AUDITOR,
+	OPS_ID_CONSOLE,
+};
+
+/* Roles an operation allows (struct ops_entry.roles); local is always
+ * allowed. */
+#define OPS_ANYONE	0x01	/* everyone, even not authenticated */
+#define OPS_ADMIN	0x02	/* staff admin */
+#define OPS_AUDITOR	0x04	/* staff auditor */
+#define OPS_OWNER	0x08	/* the policy's owner console */
+#define OPS_CONSOLE	0x10	/* every console of the policy */
+
+/* What the request of an operation targets. */
+enum ops_resource {
+	OPS_RES_NONE = 0,
+	OPS_RES_DEVICE,		/* the device named by "fqdn" */
+	OPS_RES_CONSOLE,	/* the console named by "name" */
+};
+
+/* A new identity of kind OPS_ID_NOBODY, LOCAL, ADMIN or AUDITOR called
+ * name (the local user or staff name; ignored for nobody); free with
+ * ops_identity_free(). CUST_E_INVAL for OPS_ID_CONSOLE (see below) or a
+ * name that is empty, too long or holds control characters. */
+int ops_identity_new(enum ops_kind kind, const char *name,
+    struct ops_identity **out) __attribute__((warn_unused_result));
+
+/* A new identity for console name of the policy loaded in st (the latest
+ * policy.load), with its duties, owner flag and scope; free with
+ * ops_identity_free(). CUST_E_DENIED when no policy is loaded or it has
+ * no such console (an identity custody does not know is not authorized);
+ * errors reading the store as such. */
+int ops_identity_console(struct cust_state *st, const char *name,
+    struct ops_identity **out) __attribute__((warn_unused_result));
+
+void ops_identity_free(struct ops_identity *id);
+
+/* The kind of id (OPS_ID_NOBODY for NULL). */
+enum ops_kind ops_identity_kind(const struct ops_identity *id);
+
+/* How id appears in the audit log: "local:USER", "admin:NAME",
+ * "auditor:NAME", "console:NAME" or "anonymous" (NULL too). Borrowed,
+ * valid as long as id. */
+const char *ops_identity_actor(const struct ops_identity *id);
 
 struct ops_ctx {
 	struct cust_state *st;	/* borrowed; NULL for OPS_NOSTATE ops */
-	const char *actor;	/* who asks, for authorization and audit */
+	/* Who asks; borrowed; NULL is OPS_ID_NOBODY. */
+	const struct ops_identity *who;
+	/* For the handlers: ops_call() sets it to ops_identity_actor(who)
+	 * (a caller's value is ignored), the actor of audit entries. */
+	const char *actor;
 	/* Optional progress report for long operations. */
 	void (*progress)(void *arg, size_t done, size_t total);
 	void *progress_arg;
@@ -35,16 +113,31 @@ struct ops_entry {
 	const char *name;	/* "device.add", "password.rotate" ... */
 	ops_fn fn;
 	unsigned flags;
+	unsigned roles;		/* OPS_ANYONE | OPS_ADMIN | ... */
+	enum ops_resource resource;
 };
 
-/* Run operation name with request req (borrowed). On success *resp_out is a
- * new JSON value (json_decref). Errors: CUST_E_* with cust_errmsg(); an
- * unknown name is CUST_E_INVAL. */
+/* Run operation name with request req (borrowed) as ctx->who. On success
+ * *resp_out is a new JSON value (json_decref). Errors: CUST_E_* with
+ * cust_errmsg(); an unknown name is CUST_E_INVAL; an identity the
+ * operation does not allow, or a resource outside its scope, is
+ * CUST_E_DENIED (see above). */
 int ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
     json_t **resp_out) __attribute__((warn_unused_result));
 
 /* The entry for name, or NULL. */
 const struct ops_entry *ops_find(const char *name);
+
+/* Every operation, one by one: the i-th entry (0-based), NULL past the
+ * last. Static. */
+const struct ops_entry *ops_entry_at(size_t i);
+
+/* CUST_OK when ctx->who may run e with request req (borrowed; NULL is an
+ * empty request), else CUST_E_DENIED with a message saying why (not
+ * audited: ops_call() does that), or an error reading the store for a
+ * device scope. What ops_call() checks before running e. */
+int ops_authorize(struct ops_ctx *ctx, const struct ops_entry *e,
+    json_t *req) __attribute__((warn_unused_result));
 
 /* Request helpers: fetch a member with type checks; CUST_E_INVAL with a
  * message naming the member when missing (required) or of the wrong type.

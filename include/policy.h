@@ -182,6 +182,14 @@ int policy_clean(const struct policy *p);
 /* Number of consoles declared. */
 size_t policy_console_count(const struct policy *p);
 
+/* What console name of p may do, as a new JSON object (json_decref):
+ * {"name", "owner": true when it is the policy's owner, "duties": [names
+ * as written], "tags": [device tags of its scope]}; "tags" is absent when
+ * the console applies to every device. CUST_E_NOTFOUND when p declares no
+ * console name; CUST_E_NOMEM. For the authorization of custody's API. */
+int policy_console_info(const struct policy *p, const char *name,
+    json_t **info_out) __attribute__((warn_unused_result));
+
 /* ---- ACL plan ---- */
 
 /* The AMT ACL entries custody applies to a device called fqdn that carries

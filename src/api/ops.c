@@ -33,23 +33,45 @@ ops_find(const char *name)
 	return NULL;
 }
 
+const struct ops_entry *
+ops_entry_at(size_t i)
+{
+	const struct ops_entry *e;
+	size_t t;
+
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (e = tables[t]; e->name != NULL; e++)
+			if (i-- == 0)
+				return e;
+	return NULL;
+}
+
 int
 ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
     json_t **resp_out)
 {
 	const struct ops_entry *e = ops_find(name);
+	struct ops_ctx c = *ctx;
 	int r;
 
 	*resp_out = NULL;
 	if (e == NULL)
 		return cust_fail(CUST_E_INVAL, "unknown operation '%s'", name);
-	if (ctx->st == NULL && !(e->flags & OPS_NOSTATE))
-		return cust_fail(CUST_E_UNAVAIL, "operation '%s' needs a state "
-		    "directory", name);
 	if (req != NULL && !json_is_object(req))
 		return cust_fail(CUST_E_INVAL, "a request is a JSON object");
+	/* Who asks decides before anything else runs: the actor of every
+	 * audit entry is the identity, whatever the caller put in actor. */
+	c.actor = ops_identity_actor(c.who);
 	cust_clearerr();
-	r = e->fn(ctx, req, resp_out);
+	if ((r = ops_authorize(&c, e, req)) != CUST_OK) {
+		if (r == CUST_E_DENIED)
+			ops_audit_denied(&c, e, req);
+		return r;
+	}
+	if (c.st == NULL && !(e->flags & OPS_NOSTATE))
+		return cust_fail(CUST_E_UNAVAIL, "operation '%s' needs a state "
+		    "directory", name);
+	r = e->fn(&c, req, resp_out);
 	/* Whatever an operation does, OK comes with a reply: the CLI and the
 	 * service render it without checking. */
 	if (r == CUST_OK && *resp_out == NULL)

@@ -112,12 +112,13 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 }
 
 const struct ops_entry ops_audit_table[] = {
-	{ "audit.list", op_list, 0 },
-	{ "audit.verify", op_verify, 0 },
-	{ NULL, NULL, 0 }
+	{ "audit.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ "audit.verify", op_verify, 0,
+	    OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };
 
 const struct ops_entry ops_core_table[] = {
-	{ "status", op_status, 0 },
-	{ NULL, NULL, 0 }
+	{ "status", op_status, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

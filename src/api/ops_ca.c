@@ -287,20 +287,21 @@ op_console_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 }
 
 const struct ops_entry ops_ca_table[] = {
-	{ "cert.sign", op_sign, 0 },
-	{ "cert.issue", op_issue, 0 },
-	{ "cert.renew", op_renew, 0 },
-	{ "cert.revoke", op_revoke, 0 },
-	{ "cert.list", op_list, 0 },
-	{ "cert.show", op_show, 0 },
-	{ "ca.show", op_ca_show, 0 },
-	{ "ca.bundle", op_bundle, 0 },
-	{ "ca.crl", op_crl, 0 },
-	{ "ca.rotate", op_rotate, 0 },
-	{ "ca.activate", op_activate, 0 },
-	{ "ca.retire", op_retire, 0 },
-	{ "console.add", op_console_add, 0 },
-	{ "console.revoke", op_console_revoke, 0 },
-	{ "console.list", op_console_list, 0 },
-	{ NULL, NULL, 0 }
+	{ "cert.sign", op_sign, 0, OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
+	{ "cert.issue", op_issue, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ "cert.renew", op_renew, 0, OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
+	{ "cert.revoke", op_revoke, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "cert.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ "cert.show", op_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ "ca.show", op_ca_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ "ca.bundle", op_bundle, 0, OPS_ANYONE, OPS_RES_NONE },
+	{ "ca.crl", op_crl, 0, OPS_ANYONE, OPS_RES_NONE },
+	{ "ca.rotate", op_rotate, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "ca.activate", op_activate, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "ca.retire", op_retire, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "console.add", op_console_add, 0, OPS_ADMIN, OPS_RES_CONSOLE },
+	{ "console.revoke", op_console_revoke, 0, OPS_ADMIN, OPS_RES_CONSOLE },
+	{ "console.list", op_console_list, 0,
+	    OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

@@ -166,10 +166,10 @@ op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
 }
 
 const struct ops_entry ops_device_table[] = {
-	{ "device.add", op_add, 0 },
-	{ "device.list", op_list, 0 },
-	{ "device.show", op_show, 0 },
-	{ "device.remove", op_remove, 0 },
-	{ "device.import", op_import, 0 },
-	{ NULL, NULL, 0 }
+	{ "device.add", op_add, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "device.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ "device.show", op_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_DEVICE },
+	{ "device.remove", op_remove, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ "device.import", op_import, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

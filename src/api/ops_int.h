@@ -26,4 +26,24 @@ int ops_req_strings(json_t *req, const char *key, const char ***out,
 int ops_reply(json_t *v, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
+/* Audit the refusal of e (the message is cust_errmsg(), kept) when the
+ * identity is authenticated (ops_identity.c). */
+void ops_audit_denied(struct ops_ctx *ctx, const struct ops_entry *e,
+    json_t *req);
+
+/* Parse and check a policy document text called file: *out a new policy
+ * (policy_free()); a policy over POLICY_MAX_BYTES (CUST_E_TOOBIG),
+ * malformed (CUST_E_PARSE) or with errors (CUST_E_VIOLATION) is refused
+ * with a message saying why, and why[0..whylen) summarises the findings.
+ * (ops_policy.c) */
+struct policy;
+int ops_policy_checked(const char *file, const char *text,
+    struct policy **out, char *why, size_t whylen)
+	__attribute__((warn_unused_result));
+
+/* The latest loaded policy: *file_out and *text_out new (free());
+ * CUST_E_NOTFOUND when none is loaded. (ops_policy.c) */
+int ops_policy_latest(struct cust_state *st, char **file_out,
+    char **text_out) __attribute__((warn_unused_result));
+
 #endif

@@ -160,10 +160,12 @@ op_verify(struct ops_ctx *ctx, json_t *req, json_t **resp)
 }
 
 const struct ops_entry ops_password_table[] = {
-	{ "password.show", op_show, 0 },
-	{ "password.history", op_history, 0 },
-	{ "password.rotate", op_rotate, 0 },
-	{ "password.confirm", op_confirm, 0 },
-	{ "password.verify", op_verify, 0 },
-	{ NULL, NULL, 0 }
+	{ "password.show", op_show, 0, OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
+	{ "password.history", op_history, 0,
+	    OPS_ADMIN | OPS_AUDITOR | OPS_OWNER, OPS_RES_DEVICE },
+	{ "password.rotate", op_rotate, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "password.confirm", op_confirm, 0,
+	    OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
+	{ "password.verify", op_verify, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

@@ -43,11 +43,9 @@ summary(struct policy_report *rep, char *buf, size_t len)
 		    first->column, first->rule->id);
 }
 
-/* Parse and check text; a policy over POLICY_MAX_BYTES (CUST_E_TOOBIG),
- * malformed (CUST_E_PARSE) or with errors (CUST_E_VIOLATION) is refused
- * with a message saying why. */
-static int
-load_checked(const char *file, const char *text, struct policy **out,
+/* Parse and check text (ops_int.h). */
+int
+ops_policy_checked(const char *file, const char *text, struct policy **out,
     char *why, size_t whylen)
 {
 	struct policy_report *rep;
@@ -101,7 +99,7 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = ops_req_str(req, "file", 1, &file)) != CUST_OK ||
 	    (r = ops_req_str(req, "text", 1, &text)) != CUST_OK)
 		return r;
-	if ((r = load_checked(file, text, &p, why, sizeof(why))) != CUST_OK) {
+	if ((r = ops_policy_checked(file, text, &p, why, sizeof(why))) != CUST_OK) {
 		int ar;
 		char msg[1024];
 
@@ -147,9 +145,9 @@ fail:
 	return r;
 }
 
-/* The latest loaded policy: *file_out and *text_out new (free()). */
-static int
-latest(struct cust_state *st, char **file_out, char **text_out)
+/* The latest loaded policy (ops_int.h). */
+int
+ops_policy_latest(struct cust_state *st, char **file_out, char **text_out)
 {
 	sqlite3_stmt *s = store_stmt(st->store, "SELECT file, body, "
 	    STORE_CHECK(STORE_ROW_POLICY) " FROM policy ORDER BY id DESC "
@@ -215,12 +213,12 @@ op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((fqdn == NULL) == !all)
 		return cust_fail(CUST_E_INVAL, "give either 'device' or 'all'");
 	if (text == NULL) {
-		if ((r = latest(ctx->st, &sfile, &stext)) != CUST_OK)
+		if ((r = ops_policy_latest(ctx->st, &sfile, &stext)) != CUST_OK)
 			return r;
 		file = sfile;
 		text = stext;
 	}
-	if ((r = load_checked(file ? file : "policy", text, &a.p, why,
+	if ((r = ops_policy_checked(file ? file : "policy", text, &a.p, why,
 	    sizeof(why))) != CUST_OK)
 		goto out;
 	if ((a.devices = json_array()) == NULL) {
@@ -256,7 +254,7 @@ out:
 }
 
 const struct ops_entry ops_policy_table[] = {
-	{ "policy.load", op_load, 0 },
-	{ "policy.plan", op_plan, 0 },
-	{ NULL, NULL, 0 }
+	{ "policy.load", op_load, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "policy.plan", op_plan, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

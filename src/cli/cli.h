@@ -22,6 +22,8 @@ struct cli {
 	int json;		/* --json: machine-readable output */
 	int quiet;
 	const char *actor;	/* "local:<user>" in local mode */
+	struct ops_identity *who;	/* local mode: the trusted local
+					 * identity that actor names */
 	struct cust_state *st;	/* local backend, opened on demand */
 };
 

@@ -176,7 +176,7 @@ cli_open(struct cli *c)
 int
 cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 {
-	struct ops_ctx ctx = { .actor = c->actor };
+	struct ops_ctx ctx = { .who = c->who };
 	const struct ops_entry *e = ops_find(op);
 	int r;
 
@@ -239,7 +239,6 @@ main(int argc, char **argv)
 	struct cli c = { 0 };
 	const struct cli_cmd *cmd;
 	struct passwd *pw;
-	char actor[128];
 	int ch, rc;
 
 	/* stdout gets a buffer of ours, wiped at exit: passwords printed by
@@ -301,13 +300,20 @@ main(int argc, char **argv)
 		return cli_usage(NULL, "unknown command '%s' (see custodyctl "
 		    "--help)", argv[0]);
 	}
+	/* Local mode: whoever opens the state directory holds its master
+	 * key, and is the trusted local identity. */
 	pw = getpwuid(geteuid());
-	snprintf(actor, sizeof(actor), "local:%s", pw ? pw->pw_name : "?");
-	c.actor = actor;
+	if (ops_identity_new(OPS_ID_LOCAL, pw ? pw->pw_name : "?", &c.who) !=
+	    CUST_OK) {
+		fprintf(stderr, "custodyctl: %s\n", cust_errmsg());
+		return CUST_EXIT_UNAVAIL;
+	}
+	c.actor = ops_identity_actor(c.who);
 	current = cmd;
 	optind = 0;	/* reset getopt for the command's own options */
 	rc = cmd->fn(&c, argc, argv);
 	state_close(c.st);
+	ops_identity_free(c.who);
 	free_escaped();
 	if (fflush(stdout) == EOF) {
 		fprintf(stderr, "custodyctl: cannot write output\n");

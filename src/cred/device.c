@@ -226,6 +226,38 @@ cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
 	return r;
 }
 
+int
+cred_device_in_scope(struct cust_state *st, const char *fqdn,
+    const char *const *tags, size_t ntags)
+{
+	char norm[CUST_MAX_FQDN + 1];
+	sqlite3_stmt *s;
+	size_t i;
+	int rc = SQLITE_DONE;
+
+	if (cred_fqdn_norm(fqdn, norm, sizeof(norm)) != CUST_OK)
+		return cust_fail(CUST_E_NOTFOUND, "not a device in scope");
+	/* By the active FQDN index, then the (device, tag) key: two seeks
+	 * per tag. */
+	s = store_stmt(st->store, "SELECT 1 FROM device d JOIN device_tag t "
+	    "ON t.device_id = d.id WHERE d.fqdn = ? AND d.state = 'active' "
+	    "AND t.tag = ?");
+	if (s == NULL)
+		return CUST_E_DB;
+	for (i = 0; i < ntags && rc == SQLITE_DONE; i++) {
+		sqlite3_bind_text(s, 1, norm, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, tags[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+	}
+	if (rc == SQLITE_ROW)
+		return CUST_OK;
+	if (rc != SQLITE_DONE)
+		return store_err(st->store, "cannot read the device inventory");
+	return cust_fail(CUST_E_NOTFOUND, "%s is not a device in scope",
+	    norm);
+}
+
 static const char *device_cols =
     "SELECT d.id, d.fqdn, d.uuid, d.digest_realm, d.amt_version, d.state, "
     "d.created, (SELECT json_group_array(tag) FROM (SELECT tag FROM "

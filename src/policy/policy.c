@@ -27,6 +27,53 @@ policy_console_count(const struct policy *p)
 	return p->nconsoles;
 }
 
+/* The scalars of a sequence node as a new JSON array. */
+static json_t *
+seq_strings(const struct ynode *seq)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && seq != NULL && i < seq->nkids; i++)
+		if (seq->kids[i]->type == YN_SCALAR &&
+		    json_array_append_new(a, json_string(seq->kids[i]->str)) !=
+		    0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+int
+policy_console_info(const struct policy *p, const char *name,
+    json_t **info_out)
+{
+	const struct pconsole *con = NULL;
+	json_t *info;
+	size_t i;
+
+	*info_out = NULL;
+	for (i = 0; con == NULL && i < p->nconsoles; i++)
+		if (strcmp(p->consoles[i].name, name) == 0)
+			con = &p->consoles[i];
+	if (con == NULL)
+		return cust_fail(CUST_E_NOTFOUND, "the policy has no console "
+		    "'%s'", name);
+	info = json_pack("{s:s, s:b, s:o}", "name", con->name, "owner",
+	    p->owner != NULL && p->owner->type == YN_SCALAR &&
+	    strcmp(p->owner->str, con->name) == 0, "duties",
+	    seq_strings(con->duties));
+	if (info != NULL && con->tags != NULL &&
+	    json_object_set_new(info, "tags", seq_strings(con->tags)) != 0) {
+		json_decref(info);
+		info = NULL;
+	}
+	if (info == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	*info_out = info;
+	return CUST_OK;
+}
+
 int
 policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
     size_t len, struct policy **p_out)

@@ -27,12 +27,19 @@ static const char policy_doc[] =
 	"    identity: {certificate: \"CN=prov\"}\n"
 	"    duties: [setup, redirection, power, inventory]\n";
 
+/* As the trusted local identity (custodyctl on the state directory). */
 static int
 call(struct tu_fx *f, const char *op, json_t *req, json_t **resp)
 {
-	struct ops_ctx ctx = { .st = f->st, .actor = "tester" };
-	int r = ops_call(&ctx, op, req, resp);
+	struct ops_identity *local = NULL;
+	struct ops_ctx ctx = { .st = f->st };
+	int r;
 
+	assert_int_equal(ops_identity_new(OPS_ID_LOCAL, "tester", &local),
+	    CUST_OK);
+	ctx.who = local;
+	r = ops_call(&ctx, op, req, resp);
+	ops_identity_free(local);
 	json_decref(req);
 	return r;
 }
@@ -347,14 +354,19 @@ static void
 test_call_errors(void **state)
 {
 	struct tu_fx *f = *state;
-	struct ops_ctx none = { .st = NULL, .actor = "tester" };
+	struct ops_ctx none = { .st = NULL };
+	struct ops_identity *local = NULL;
 	json_t *resp = NULL;
 
 	assert_int_equal(call(f, "no.such", json_object(), &resp),
 	    CUST_E_INVAL);
 	assert_null(resp);
+	assert_int_equal(ops_identity_new(OPS_ID_LOCAL, "tester", &local),
+	    CUST_OK);
+	none.who = local;
 	assert_int_equal(ops_call(&none, "device.list", NULL, &resp),
 	    CUST_E_UNAVAIL);
+	ops_identity_free(local);
 	assert_int_equal(call(f, "device.list", json_array(), &resp),
 	    CUST_E_INVAL);
 	assert_null(resp);

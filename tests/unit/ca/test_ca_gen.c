@@ -587,7 +587,7 @@ test_crl_refresh_on_use(void **state)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = f->st;
-	ctx.actor = "t";
+	ctx.who = tu_local();
 	n1 = ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE gen = 1");
 	made0 = ct_count(f->st, "SELECT count(*) FROM audit WHERE action = "
 	    "'ca.crl'");

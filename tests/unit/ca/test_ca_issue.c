@@ -652,7 +652,7 @@ test_transport_refusals(void **state)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = f->st;
-	ctx.actor = "t";
+	ctx.who = tu_local();
 	req = json_pack("{s:s, s:s}", "fqdn", F1, "csr_der", "!!not base64!!");
 	assert_int_equal(ops_call(&ctx, "cert.sign", req, &resp),
 	    CUST_E_PARSE);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "ops.h"
 #include "state.h"
 #include "store.h"
 #include "testutil.h"
@@ -145,4 +146,24 @@ tu_sql_mac(struct cust_state *st, const char *sql)
 	    "UPDATE cert SET mac = " STORE_MAC(STORE_ROW_CERT) ";"
 	    "UPDATE console SET mac = " STORE_MAC(STORE_ROW_CONSOLE) ";"
 	    "UPDATE policy SET mac = " STORE_MAC(STORE_ROW_POLICY));
+}
+
+static struct ops_identity *local_id;
+
+static void
+free_local(void)
+{
+	ops_identity_free(local_id);
+	local_id = NULL;
+}
+
+const struct ops_identity *
+tu_local(void)
+{
+	if (local_id == NULL) {
+		if (ops_identity_new(OPS_ID_LOCAL, "t", &local_id) != CUST_OK)
+			fail_msg("local identity: %s", cust_errmsg());
+		atexit(free_local);
+	}
+	return local_id;
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 struct cust_state;
+struct ops_identity;
 
 /* A fresh directory under $TESTTMP (or /tmp); new string, free(). */
 char *tu_tmpdir(void);
@@ -45,5 +46,9 @@ struct tu_fx {
 };
 int tu_fx_setup(void **state);
 int tu_fx_teardown(void **state);
+
+/* The trusted local identity (custodyctl on the state directory) called
+ * "t", for ops_ctx.who; made once, freed at exit. */
+const struct ops_identity *tu_local(void);
 
 #endif

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_identity.c - who calls an operation, and whether they may
+ * (include/ops.h, doc/internals/SERVICE.md "Authorization").
+ *
+ * One check for every caller: custodyctl's local backend and the service
+ * both go through ops_call(), which runs ops_authorize() before the
+ * operation. The roles of each operation are in its table entry
+ * (src/api/ops_*.c), next to its handler.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "policy.h"
+#include "state.h"
+#include "util.h"
+
+/* Longest name of an identity (a console name is at most CA_NAME_MAX;
+ * staff and local user names are bounded the same way, with room). */
+#define ID_NAME_MAX	128
+
+struct ops_identity {
+	enum ops_kind kind;
+	char actor[ID_NAME_MAX + 16];	/* "console:NAME" ... */
+	const char *name;		/* in actor, after the prefix */
+	int owner;			/* consoles: the policy's owner */
+	json_t *duties;			/* consoles: array of duty names */
+	const char **tags;		/* consoles: scope; NULL = every device */
+	size_t ntags;
+	json_t *info;			/* consoles: owns the strings above */
+};
+
+static const char *const prefixes[] = {
+	[OPS_ID_NOBODY] = "anonymous",
+	[OPS_ID_LOCAL] = "local",
+	[OPS_ID_ADMIN] = "admin",
+	[OPS_ID_AUDITOR] = "auditor",
+	[OPS_ID_CONSOLE] = "console",
+};
+
+/* A new identity of kind called name (checked). */
+static int
+make(enum ops_kind kind, const char *name, struct ops_identity **out)
+{
+	struct ops_identity *id;
+	size_t plen;
+
+	*out = NULL;
+	if (kind != OPS_ID_NOBODY && (name == NULL || *name == '\0' ||
+	    strlen(name) > ID_NAME_MAX || util_needs_escape(name)))
+		return cust_fail(CUST_E_INVAL, "an identity needs a name of 1 "
+		    "to %d printable characters", ID_NAME_MAX);
+	if ((id = calloc(1, sizeof(*id))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	id->kind = kind;
+	if (kind == OPS_ID_NOBODY) {
+		snprintf(id->actor, sizeof(id->actor), "%s", prefixes[kind]);
+		id->name = id->actor;
+	} else {
+		snprintf(id->actor, sizeof(id->actor), "%s:%s", prefixes[kind],
+		    name);
+		plen = strlen(prefixes[kind]) + 1;
+		id->name = id->actor + plen;
+	}
+	*out = id;
+	return CUST_OK;
+}
+
+int
+ops_identity_new(enum ops_kind kind, const char *name,
+    struct ops_identity **out)
+{
+	*out = NULL;
+	if (kind != OPS_ID_NOBODY && kind != OPS_ID_LOCAL &&
+	    kind != OPS_ID_ADMIN && kind != OPS_ID_AUDITOR)
+		return cust_fail(CUST_E_INVAL, "a console identity comes from "
+		    "the loaded policy");
+	return make(kind, name, out);
+}
+
+/* Scope and duties of console id from the policy's description of it. */
+static int
+fill_console(struct ops_identity *id, json_t *info)
+{
+	json_t *tags = json_object_get(info, "tags"), *t;
+	size_t i;
+
+	id->info = info;
+	id->owner = json_is_true(json_object_get(info, "owner"));
+	id->duties = json_object_get(info, "duties");
+	if (tags == NULL)
+		return CUST_OK;		/* every device */
+	/* An empty tag list scopes the console to no device at all, never
+	 * to every device. */
+	if ((id->tags = calloc(json_array_size(tags) + 1,
+	    sizeof(*id->tags))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(tags, i, t)
+		id->tags[id->ntags++] = json_string_value(t);
+	return CUST_OK;
+}
+
+int
+ops_identity_console(struct cust_state *st, const char *name,
+    struct ops_identity **out)
+{
+	struct ops_identity *id = NULL;
+	struct policy *p = NULL;
+	char *file = NULL, *text = NULL, why[256];
+	json_t *info = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = make(OPS_ID_CONSOLE, name, &id)) != CUST_OK)
+		return r;
+	r = ops_policy_latest(st, &file, &text);
+	if (r == CUST_E_NOTFOUND) {
+		r = cust_fail(CUST_E_DENIED, "console '%s' is not authorized: "
+		    "no policy is loaded", name);
+		goto out;
+	}
+	if (r != CUST_OK ||
+	    (r = ops_policy_checked(file, text, &p, why, sizeof(why))) !=
+	    CUST_OK)
+		goto out;
+	r = policy_console_info(p, name, &info);
+	if (r == CUST_E_NOTFOUND) {
+		r = cust_fail(CUST_E_DENIED, "console '%s' is not authorized: "
+		    "the loaded policy has no such console", name);
+		goto out;
+	}
+	if (r != CUST_OK || (r = fill_console(id, info)) != CUST_OK)
+		goto out;
+	info = NULL;		/* owned by id */
+	*out = id;
+	id = NULL;
+out:
+	json_decref(info);
+	ops_identity_free(id);
+	policy_free(p);
+	free(file);
+	free(text);
+	return r;
+}
+
+void
+ops_identity_free(struct ops_identity *id)
+{
+	if (id == NULL)
+		return;
+	free(id->tags);
+	json_decref(id->info);
+	free(id);
+}
+
+enum ops_kind
+ops_identity_kind(const struct ops_identity *id)
+{
+	return id != NULL ? id->kind : OPS_ID_NOBODY;
+}
+
+const char *
+ops_identity_actor(const struct ops_identity *id)
+{
+	return id != NULL ? id->actor : prefixes[OPS_ID_NOBODY];
+}
+
+/* The role bit of id for an entry's roles. */
+static unsigned
+role_of(const struct ops_identity *id)
+{
+	switch (ops_identity_kind(id)) {
+	case OPS_ID_ADMIN:
+		return OPS_ADMIN;
+	case OPS_ID_AUDITOR:
+		return OPS_AUDITOR;
+	case OPS_ID_CONSOLE:
+		return OPS_CONSOLE | (id->owner ? OPS_OWNER : 0);
+	default:
+		return 0;
+	}
+}
+
+/* A console's device scope: the request's "fqdn" must be an active
+ * device carrying one of its tags. */
+static int
+device_scope(struct ops_ctx *ctx, const struct ops_identity *id,
+    const char *op, json_t *req)
+{
+	const char *fqdn = json_string_value(json_object_get(req, "fqdn"));
+	int r;
+
+	if (id->tags == NULL)
+		return CUST_OK;		/* every device */
+	if (fqdn == NULL)
+		return cust_fail(CUST_E_DENIED, "%s: console '%s' is scoped "
+		    "to devices by tag and must name one ('fqdn')", op,
+		    id->name);
+	if (ctx->st == NULL)
+		return cust_fail(CUST_E_UNAVAIL, "operation '%s' needs a state "
+		    "directory", op);
+	r = cred_device_in_scope(ctx->st, fqdn, id->tags, id->ntags);
+	if (r == CUST_E_NOTFOUND)
+		return cust_fail(CUST_E_DENIED, "%s: device '%s' is not in the "
+		    "scope of console '%s'", op, fqdn, id->name);
+	return r;
+}
+
+int
+ops_authorize(struct ops_ctx *ctx, const struct ops_entry *e, json_t *req)
+{
+	const struct ops_identity *id = ctx->who;
+	const char *name;
+
+	if (ops_identity_kind(id) == OPS_ID_LOCAL || (e->roles & OPS_ANYONE))
+		return CUST_OK;
+	if (!(e->roles & role_of(id)))
+		return cust_fail(CUST_E_DENIED, "%s may not run '%s'%s",
+		    ops_identity_actor(id), e->name,
+		    id != NULL && id->kind == OPS_ID_CONSOLE && !id->owner &&
+		    (e->roles & OPS_OWNER) ? " (only the owner console may)" :
+		    "");
+	if (id->kind != OPS_ID_CONSOLE)
+		return CUST_OK;		/* staff: every device and console */
+	switch (e->resource) {
+	case OPS_RES_DEVICE:
+		return device_scope(ctx, id, e->name, req);
+	case OPS_RES_CONSOLE:
+		name = json_string_value(json_object_get(req, "name"));
+		if (name == NULL || strcmp(name, id->name) != 0)
+			return cust_fail(CUST_E_DENIED, "%s: console '%s' may "
+			    "only ask for itself", e->name, id->name);
+		return CUST_OK;
+	default:
+		return CUST_OK;
+	}
+}
+
+/* What a refused request was about, for the audit entry. */
+static const char *
+object_of(const struct ops_entry *e, json_t *req)
+{
+	const char *o = NULL;
+
+	if (e->resource == OPS_RES_DEVICE)
+		o = json_string_value(json_object_get(req, "fqdn"));
+	else if (e->resource == OPS_RES_CONSOLE)
+		o = json_string_value(json_object_get(req, "name"));
+	return o != NULL ? o : "-";
+}
+
+/*
+ * The refusal of an authenticated identity is audited (result "denied"):
+ * staff and consoles hold certificates custody issued, so their refusals
+ * are accountable and worth an alert. Anonymous refusals are not (anyone
+ * could fill the log with them); neither are refusals without a state.
+ */
+void
+ops_audit_denied(struct ops_ctx *ctx, const struct ops_entry *e,
+    json_t *req)
+{
+	char obj[CUST_MAX_FQDN + 1], why[512];
+
+	if (ops_identity_kind(ctx->who) == OPS_ID_NOBODY || ctx->st == NULL ||
+	    ctx->st->audit == NULL)
+		return;
+	snprintf(obj, sizeof(obj), "%s", object_of(e, req));
+	snprintf(why, sizeof(why), "%s", cust_errmsg());
+	audit_note(ctx->st->audit, ops_identity_actor(ctx->who), e->name, obj,
+	    "denied", why);
+}
