@@ -168,6 +168,19 @@ int cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
     const char *tag, int all, int64_t **ids_out, size_t *n_out)
 	__attribute__((warn_unused_result));
 
+/* What status and metrics report about devices and secrets. */
+struct cred_counts {
+	int64_t devices;		/* active devices */
+	int64_t retired_devices;
+	int64_t pending_secrets;	/* versions waiting for a confirm */
+};
+
+/* The counts, exact and cheap at any fleet size: they are kept by the
+ * store in the same transaction as every change (table cred_count), so
+ * this is three key lookups, never a scan. */
+int cred_counts(struct cust_state *st, struct cred_counts *out)
+	__attribute__((warn_unused_result));
+
 /* Unseal every current and pending secret and check it against the AMT
  * rules; report devices without a current admin or MEBx secret. Returns
  * a new JSON object {"devices", "secrets", "unreadable", "no_current",

@@ -258,6 +258,39 @@ cred_device_in_scope(struct cust_state *st, const char *fqdn,
 	    norm);
 }
 
+int
+cred_counts(struct cust_state *st, struct cred_counts *out)
+{
+	sqlite3_stmt *s;
+	static const char *const names[] = { "device:active",
+	    "device:retired", "secret:pending" };
+	int64_t *const slots[] = { &out->devices, &out->retired_devices,
+	    &out->pending_secrets };
+	const char *name;
+	size_t i;
+	int rc, seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = store_stmt(st->store, "SELECT name, n FROM cred_count")) ==
+	    NULL)
+		return CUST_E_DB;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(s, 0);
+		for (i = 0; name != NULL && i < 3; i++)
+			if (strcmp(name, names[i]) == 0) {
+				*slots[i] = sqlite3_column_int64(s, 1);
+				seen |= 1 << i;
+			}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_err(st->store, "cannot read the device counts");
+	if (seen != 7)
+		return cust_fail(CUST_E_DB, "the store's device counts are "
+		    "missing: the store is damaged");
+	return CUST_OK;
+}
+
 static const char *device_cols =
     "SELECT d.id, d.fqdn, d.uuid, d.digest_realm, d.amt_version, d.state, "
     "d.created, (SELECT json_group_array(tag) FROM (SELECT tag FROM "

@@ -164,5 +164,47 @@ const struct store_migration store_migrations[] = {
 	  "ALTER TABLE console ADD COLUMN mac BLOB;"
 	  "ALTER TABLE policy ADD COLUMN mac BLOB;"
 	},
+	/* Counts for status and metrics (cred_counts()): kept exact by
+	 * triggers, in the transaction of every change whatever the code
+	 * path (add, import, remove, rotate, confirm, a recovery), so that
+	 * reading them is three key lookups instead of COUNT(*) scans of
+	 * 100k-row tables. Started from the rows already there. */
+	{ "cred", 2,
+	  "CREATE TABLE cred_count("
+	  "  name TEXT PRIMARY KEY,"
+	  "  n INTEGER NOT NULL) WITHOUT ROWID;"
+	  "INSERT INTO cred_count(name, n) VALUES"
+	  "  ('device:active',"
+	  "   (SELECT COUNT(*) FROM device WHERE state = 'active')),"
+	  "  ('device:retired',"
+	  "   (SELECT COUNT(*) FROM device WHERE state = 'retired')),"
+	  "  ('secret:pending',"
+	  "   (SELECT COUNT(*) FROM secret WHERE state = 'pending'));"
+	  "CREATE TRIGGER cred_count_device_ins AFTER INSERT ON device BEGIN"
+	  "  UPDATE cred_count SET n = n + 1"
+	  "    WHERE name = 'device:' || new.state; END;"
+	  "CREATE TRIGGER cred_count_device_del AFTER DELETE ON device BEGIN"
+	  "  UPDATE cred_count SET n = n - 1"
+	  "    WHERE name = 'device:' || old.state; END;"
+	  "CREATE TRIGGER cred_count_device_upd AFTER UPDATE OF state ON device"
+	  "  WHEN old.state IS NOT new.state BEGIN"
+	  "  UPDATE cred_count SET n = n - 1"
+	  "    WHERE name = 'device:' || old.state;"
+	  "  UPDATE cred_count SET n = n + 1"
+	  "    WHERE name = 'device:' || new.state; END;"
+	  "CREATE TRIGGER cred_count_secret_ins AFTER INSERT ON secret"
+	  "  WHEN new.state = 'pending' BEGIN"
+	  "  UPDATE cred_count SET n = n + 1"
+	  "    WHERE name = 'secret:pending'; END;"
+	  "CREATE TRIGGER cred_count_secret_del AFTER DELETE ON secret"
+	  "  WHEN old.state = 'pending' BEGIN"
+	  "  UPDATE cred_count SET n = n - 1"
+	  "    WHERE name = 'secret:pending'; END;"
+	  "CREATE TRIGGER cred_count_secret_upd AFTER UPDATE OF state ON secret"
+	  "  WHEN (old.state = 'pending') <> (new.state = 'pending') BEGIN"
+	  "  UPDATE cred_count"
+	  "    SET n = n + (CASE WHEN new.state = 'pending' THEN 1 ELSE -1 END)"
+	  "    WHERE name = 'secret:pending'; END;"
+	},
 	{ NULL, 0, NULL }
 };
