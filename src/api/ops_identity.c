@@ -123,9 +123,18 @@ ops_identity_console(struct cust_state *st, const char *name,
 		    "no policy is loaded", name);
 		goto out;
 	}
-	if (r != CUST_OK ||
-	    (r = ops_policy_checked(file, text, &p, why, sizeof(why))) !=
-	    CUST_OK)
+	if (r != CUST_OK)
+		goto out;
+	r = ops_policy_checked(file, text, &p, why, sizeof(why));
+	if (r == CUST_E_PARSE || r == CUST_E_VIOLATION) {
+		/* Loaded when it passed; a newer checker may refuse it. No
+		 * console is authorized by a policy that fails the check. */
+		r = cust_fail(CUST_E_DENIED, "console '%s' is not authorized: "
+		    "the loaded policy %s fails the check (%s): load a policy "
+		    "again", name, file, why);
+		goto out;
+	}
+	if (r != CUST_OK)
 		goto out;
 	r = policy_console_info(p, name, &info);
 	if (r == CUST_E_NOTFOUND) {

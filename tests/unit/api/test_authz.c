@@ -413,6 +413,14 @@ test_identities(void **state)
 		    "audit WHERE actor = 'admin:ann' AND action = "
 		    "'password.show'"), 1);
 	}
+	/* A loaded policy that no longer passes the check (a stricter
+	 * checker) authorizes no console. */
+	tu_sql_mac(a->f->st, "UPDATE policy SET body = replace(body, "
+	    "'duties: [event-log]', 'duties: [event-log, nosuchduty]')");
+	assert_int_equal(ops_identity_console(a->f->st, "pwr", &id),
+	    CUST_E_DENIED);
+	assert_non_null(strstr(cust_errmsg(), "fails the check"));
+	assert_null(id);
 	/* Without a policy, no console is authorized. */
 	tu_sql(a->f->st, "DELETE FROM policy");
 	assert_int_equal(ops_identity_console(a->f->st, "prov", &id),
