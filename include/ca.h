@@ -187,25 +187,26 @@ int ca_bundle(struct cust_state *st, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
 /* The CRL of generation gen (0: the active one), of its issuing CA or with
- * root set of its root (listing revoked CA certificates). For a published
- * generation it is regenerated first when missing or within a day of its
- * nextUpdate; a retired generation has its final CRL, valid until its CA
- * certificate expires. {"generation", "issuer", "number", "this_update",
+ * root set of its root (listing revoked CA certificates), as stored: a
+ * read never makes a CRL (ca_crl_refresh() does; CUST_E_NOTFOUND when a
+ * generation has none yet). A retired generation has its final CRL, valid
+ * until its CA certificate expires. actor is unused. {"generation", "issuer", "number", "this_update",
  * "next_update", "serials": [...], "der" (base64), "pem"}. */
 int ca_crl(struct cust_state *st, const char *actor, int64_t gen, int root,
     json_t **resp_out) __attribute__((warn_unused_result));
 
-/* Every CRL, root's first, of every generation (published ones made again
- * when due, retired ones' final CRLs): {"crls": [ca_crl() response +
- * "root" (boolean)]}. */
+/* Every CRL, root's first, of every generation, as stored (retired ones'
+ * final CRLs): {"crls": [ca_crl() response + "root" (boolean)]}. */
 int ca_crl_all(struct cust_state *st, const char *actor, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
 /* Regenerate every CRL of a published generation that is due (missing or
- * within a day of nextUpdate), each in its own audited transaction;
- * *count_out = CRLs made. One indexed read when nothing is due: the ops
- * layer calls it before every CA operation, so CRLs are made again before
- * their nextUpdate without a scheduler. */
+ * within a day of nextUpdate), each in its own audited transaction that
+ * checks again, under the write lock, that it is still due: processes
+ * refreshing at once make each CRL once. *count_out = CRLs made. One
+ * indexed read when nothing is due. Called by `ca crl --refresh` (and the
+ * coming scheduler) and by the ops layer before every CA operation that
+ * writes; never by a read. */
 int ca_crl_refresh(struct cust_state *st, const char *actor,
     size_t *count_out) __attribute__((warn_unused_result));
 

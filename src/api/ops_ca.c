@@ -8,9 +8,11 @@
  * refused and audited like any other bad CSR; base64 that does not decode
  * is refused here, and audited too.
  *
- * Every CA operation first makes again the CRLs that are close to their
- * nextUpdate (ca_crl_refresh(): one small read when none is), so CRLs stay
- * current without a scheduler as long as custody is used at all.
+ * Every CA operation that writes first makes again the CRLs that are
+ * close to their nextUpdate (ca_crl_refresh(): one small read when none
+ * is). A read (cert list/show, ca show/bundle/crl, console list) never
+ * does: it would turn a read into a signing write, and two readers into
+ * two CRLs. `ca crl --refresh` (request "refresh": true) asks for it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,7 @@
 #include "state.h"
 
 /*
- * Before a CA operation: CRLs due for their nextUpdate are made again. A
+ * Before a CA operation that writes: CRLs due for their nextUpdate are made again. A
  * failure here is not the operation's (a read-only store can still be
  * listed); what needs a fresh CRL (ca crl) makes it itself and fails then.
  */
@@ -168,7 +170,6 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	int r;
 
 	memset(&f, 0, sizeof(f));
-	crl_tick(ctx);
 	if ((r = ops_req_int(req, "expiring", 0, 0, 36500, &exp)) != CUST_OK ||
 	    (r = ops_req_int(req, "after", 0, 0, INT64_MAX, &after)) !=
 	    CUST_OK ||
@@ -188,7 +189,6 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	const char *serial;
 	int r;
 
-	crl_tick(ctx);
 	if ((r = ops_req_str(req, "serial", 1, &serial)) != CUST_OK)
 		return r;
 	return ca_cert_show(ctx->st, serial, resp);
@@ -197,14 +197,12 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_ca_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	crl_tick(ctx);
 	return ca_show(ctx->st, resp);
 }
 
 static int
 op_bundle(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	crl_tick(ctx);
 	return ca_bundle(ctx->st, resp);
 }
 
@@ -212,13 +210,18 @@ static int
 op_crl(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	long long gen = 0;
-	int r, root = 0, all = 0;
+	size_t made = 0;
+	int r, root = 0, all = 0, refresh = 0;
 
 	if ((r = ops_req_int(req, "generation", 0, 1, INT64_MAX, &gen)) !=
 	    CUST_OK || (r = ops_req_bool(req, "root", &root)) != CUST_OK ||
-	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK ||
+	    (r = ops_req_bool(req, "refresh", &refresh)) != CUST_OK)
 		return r;
-	crl_tick(ctx);
+	/* Asked for: a failure to make a due CRL is this request's. */
+	if (refresh && (r = ca_crl_refresh(ctx->st, ctx->actor, &made)) !=
+	    CUST_OK)
+		return r;
 	if (all)
 		return ca_crl_all(ctx->st, ctx->actor, resp);
 	return ca_crl(ctx->st, ctx->actor, gen, root, resp);
@@ -282,7 +285,6 @@ op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_console_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	crl_tick(ctx);
 	return ca_console_list(ctx->st, resp);
 }
 

@@ -6,8 +6,9 @@
  * the root signed). While a generation is published a CRL is made again,
  * in the same transaction, whenever a certificate it covers is revoked
  * (every revocation goes through a struct ca_revset), and before its
- * nextUpdate (ca_crl_refresh(), run by the ops layer before every CA
- * operation, and ca_crl() when read). When a generation is retired its
+ * nextUpdate (ca_crl_refresh(): `ca crl --refresh`, and the ops layer
+ * before every CA operation that writes; never a read, which serves the
+ * stored CRL). When a generation is retired its
  * last CRLs are made valid until its CA certificates expire and its keys
  * are destroyed: nothing of it can be revoked any more. CRL numbers only
  * grow. Revoked certificates leave a CRL once they have expired.
@@ -661,22 +662,38 @@ crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
 	return r;
 }
 
-/* Make the CRL of gen again in its own transaction, audited. */
-static int
-crl_refresh_one(struct cust_state *st, const char *actor, int64_t gen,
-    int root)
+/*
+ * Make the CRL of gen again in its own transaction, audited, when it is
+ * still due. The caller decided from a read outside the transaction; the
+ * decision is taken again inside it (under the write lock), so two
+ * processes that both saw it due never both sign one: the second finds
+ * the first one's CRL and makes nothing (*made_out 0).
+ */
+int
+ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
+    int root, int *made_out)
 {
 	struct ca_conf conf;
 	struct ca_gen *g = NULL;
-	char obj[32], detail[64];
-	int r;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char obj[32], detail[64], state[16] = "";
+	int r, due = 0;
 
+	*made_out = 0;
+	memset(&conf, 0, sizeof(conf));
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
-	if ((r = ca_conf_load(st, &conf)) != CUST_OK) {
-		store_rollback(st->store);
-		return r;
+	if ((r = crl_read(st, gen, root, &der, &len, &due, state,
+	    sizeof(state))) != CUST_OK)
+		goto fail;
+	free(der);
+	if (!due || strcmp(state, "retired") == 0) {
+		store_rollback(st->store);	/* nothing written */
+		return CUST_OK;
 	}
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
+		goto fail;
 	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)gen);
 	snprintf(detail, sizeof(detail), "%s CRL", root ? "root" : "issuing");
 	if ((r = ca_gen_load(st, gen, &g)) != CUST_OK ||
@@ -684,7 +701,12 @@ crl_refresh_one(struct cust_state *st, const char *actor, int64_t gen,
 	    (r = audit_append(st->audit, actor, "ca.crl", obj, "ok",
 	    detail)) != CUST_OK ||
 	    (r = store_commit(st->store)) != CUST_OK)
-		store_rollback(st->store);
+		goto fail;
+	*made_out = 1;
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
 	ca_gen_free(g);
 	ca_conf_clear(&conf);
 	return r;
@@ -719,16 +741,13 @@ ca_crl(struct cust_state *st, const char *actor, int64_t gen, int root,
 		    "without a final CRL", (long long)gen);
 		goto out;
 	}
-	if (due) {
-		free(der);
-		der = NULL;
-		if ((r = crl_refresh_one(st, actor, gen, root)) != CUST_OK ||
-		    (r = crl_read(st, gen, root, &der, &len, &due, state,
-		    sizeof(state))) != CUST_OK)
-			goto out;
-	}
+	/* A read never signs: a due CRL is served as stored (it is valid
+	 * until its nextUpdate); ca_crl_refresh() makes it again. */
+	(void)actor;
 	r = der != NULL ? crl_json(der, len, gen, resp_out) :
-	    cust_fail(CUST_E_INTERNAL, "no CRL after making one");
+	    cust_fail(CUST_E_NOTFOUND, "generation %lld has no %s CRL yet: "
+	    "make it with custodyctl ca crl --refresh", (long long)gen,
+	    root ? "root" : "issuing");
 out:
 	free(der);
 	return r;
@@ -804,12 +823,14 @@ ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
 
 			sqlite3_reset(s);
 			for (root = 0; root < 2; root++) {
+				int made = 0;
+
 				if (!due[root])
 					continue;
-				if ((r = crl_refresh_one(st, actor, gen, root))
-				    != CUST_OK)
+				if ((r = ca_crl_refresh_gen(st, actor, gen,
+				    root, &made)) != CUST_OK)
 					return r;
-				(*count_out)++;
+				*count_out += (size_t)made;
 			}
 		}
 	}

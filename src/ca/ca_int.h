@@ -304,6 +304,12 @@ int ca_crl_make(struct cust_state *st, struct ca_gen *g, int root,
  * notAfter of the CA certificate that signs it, so it stays current once
  * the generation's keys are gone. */
 int ca_crl_final(struct cust_state *st, struct ca_gen *g, int root);
+/* Make the CRL of gen (root or issuing) again in its own audited
+ * transaction if, checked inside it, it is still due (missing or within
+ * CA_CRL_MARGIN of its nextUpdate, generation not retired); *made_out 1
+ * when it made one. */
+int ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
+    int root, int *made_out);
 
 /*
  * Revocations in one transaction and the CRLs they touch. Every path that

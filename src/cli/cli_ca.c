@@ -874,6 +874,7 @@ cmd_crl(struct cli *c, int argc, char **argv)
 		{ "root", no_argument, NULL, 'r' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "refresh", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct crl_out co = { NULL, 0, 0 };
@@ -901,6 +902,9 @@ cmd_crl(struct cli *c, int argc, char **argv)
 		case 'a':
 			json_object_set_new(req, "all", json_true());
 			co.pem = 1;
+			break;
+		case 'R':
+			json_object_set_new(req, "refresh", json_true());
 			break;
 		default:
 			goto usage;
@@ -1003,8 +1007,9 @@ const struct cli_cmd cli_ca_cmds[] = {
 	{ "ca", "bundle", cmd_bundle, 0, "[-o FILE [--force]]",
 	  "the trust bundle (PEM roots) and its version" },
 	{ "ca", "crl", cmd_crl, 0,
-	  "[-o FILE [--force]] [--pem] [--generation N] [--root] [--all]",
-	  "the current CRL (DER unless --pem)" },
+	  "[-o FILE [--force]] [--pem] [--generation N] [--root] [--all] "
+	  "[--refresh]",
+	  "the current CRL (DER unless --pem); --refresh makes due ones again" },
 	{ "ca", "rotate", cmd_rotate, 0,
 	  "[CA options] | --activate | --retire-old [--force]",
 	  "root rollover: new generation, activate it, retire the old" },

@@ -245,6 +245,7 @@ t_check "CRL signed by the issuing CA" sh -c "openssl crl -inform DER \
     -in '$W/crl.der' -CAfile '$S/ca/issuing-g1.pem' -noout 2>&1 | \
     grep -q 'verify OK'"
 t_exit "ca crl --all --pem" 0 c ca crl --all --pem -o "$W/crls.pem"
+t_exit "ca crl --refresh (nothing due)" 0 c ca crl --refresh --pem -o "$W/crl-r.pem"
 t_check "root and issuing CRLs" test "$(grep -c 'BEGIN X509 CRL' "$W/crls.pem")" -eq 2
 t_check "revoked chain fails CRL check" sh -c "! openssl verify -crl_check_all \
     -CAfile '$B' -CRLfile '$W/crls.pem' -untrusted '$W/chain2.pem' \

@@ -82,7 +82,7 @@ t_grep "un-revoked: names the row" "row cert\(id=$id\) was altered" "$TESTTMP/er
 t_exit "un-revoked: cert show exit 5" 5 c cert show "$serial"
 # A CRL made now (its nextUpdate pulled in, which the MAC catches too)
 db "UPDATE ca_gen SET crl_next = 0"
-t_exit "un-revoked: ca crl exit 5" 5 c ca crl
+t_exit "un-revoked: ca crl --refresh exit 5" 5 c ca crl --refresh
 back revoked
 t_exit "restored: cert list" 0 c cert list --all
 t_exit "restored: ca crl" 0 c ca crl --pem -o "$W/crl.pem"

@@ -17,6 +17,7 @@
 #include "ops.h"
 #include "util.h"
 #include "catest.h"
+#include "ca/ca_int.h"
 
 #define F1 "amt1.corp.example"
 
@@ -355,8 +356,15 @@ test_crl_refresh(void **state)
 	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
 	    n1 + 1);
 	json_decref(resp);
-	/* Reading a due CRL makes it again, too. */
+	/* Regression: reading a due CRL made it again (a read that signs).
+	 * It is served as stored; the refresh makes it. */
 	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = 0");
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
+	    n1 + 1);
+	json_decref(resp);
+	assert_int_equal(ca_crl_refresh(f->st, "t", &made), CUST_OK);
+	assert_int_equal(made, 1);
 	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
 	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
 	    n1 + 2);
@@ -574,39 +582,96 @@ test_server_names(void **state)
 	assert_string_equal(cn, "");
 }
 
-/* Regression: CRLs were only made again when read (ca crl) or by
- * ca_crl_refresh(), which nothing called: every CA operation now runs it
- * (cheaply: nothing is done unless one is due). */
+static long long
+crl_number(struct fx *f)
+{
+	return ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE gen = 1");
+}
+
+/* Regression: every CA operation made due CRLs again, reads included
+ * (cert list, ca bundle...): a read took the write lock and signed, and
+ * two readers could each sign one. Reads serve the stored CRL; writes and
+ * `ca crl --refresh` make due ones again. */
 static void
 test_crl_refresh_on_use(void **state)
 {
+	static const char *const reads[] = { "cert.list", "ca.bundle",
+	    "ca.show", "ca.crl", "console.list" };
 	struct fx *f = *state;
 	struct ops_ctx ctx;
 	json_t *req = json_object(), *resp = NULL;
 	long long n1, made0;
+	size_t i;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = f->st;
 	ctx.who = tu_local();
-	n1 = ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE gen = 1");
+	n1 = crl_number(f);
 	made0 = ct_count(f->st, "SELECT count(*) FROM audit WHERE action = "
 	    "'ca.crl'");
-	/* Nothing due: a listing changes nothing. */
-	assert_int_equal(ops_call(&ctx, "cert.list", req, &resp), CUST_OK);
+	/* Overdue: no read makes it again. */
+	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
+	    "- 60");
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		assert_int_equal(ops_call(&ctx, reads[i], req, &resp),
+		    CUST_OK);
+		json_decref(resp);
+		assert_int_equal(crl_number(f), n1);
+	}
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'ca.crl'"), made0);
+	/* The explicit refresh makes it, once. */
+	json_object_set_new(req, "refresh", json_true());
+	assert_int_equal(ops_call(&ctx, "ca.crl", req, &resp), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
+	    n1 + 1);
 	json_decref(resp);
-	assert_int_equal(ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE "
-	    "gen = 1"), n1);
-	/* Due within the margin: any CA operation makes it again. */
-	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + 60");
-	assert_int_equal(ops_call(&ctx, "cert.list", req, &resp), CUST_OK);
-	json_decref(resp);
-	assert_int_equal(ct_count(f->st, "SELECT crl_number FROM ca_gen WHERE "
-	    "gen = 1"), n1 + 1);
+	assert_int_equal(crl_number(f), n1 + 1);
 	assert_true(ct_count(f->st, "SELECT crl_next - strftime('%s','now') "
 	    "FROM ca_gen WHERE gen = 1") > 6 * 86400);
-	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
-	    "action = 'ca.crl'"), made0 + 1);
+	assert_int_equal(ops_call(&ctx, "ca.crl", req, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(crl_number(f), n1 + 1);
 	json_decref(req);
+	/* A write (cert sign) makes a due one again before it runs. */
+	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
+	    "+ 60");
+	req = json_pack("{s:s, s:s}", "fqdn", F1, "csr", f->csr);
+	assert_int_equal(ops_call(&ctx, "cert.sign", req, &resp), CUST_OK);
+	json_decref(resp);
+	json_decref(req);
+	assert_int_equal(crl_number(f), n1 + 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'ca.crl'"), made0 + 2);
+}
+
+/* Regression: the refresh decided "due" outside its transaction, so two
+ * processes that both read it due both signed a CRL. Two handles on one
+ * state directory, both acting on the same (now stale) decision: one new
+ * CRL number. */
+static void
+test_crl_refresh_race(void **state)
+{
+	struct fx *f = *state;
+	struct cust_state *other = NULL;
+	long long n1 = crl_number(f);
+	int made = 0;
+
+	/* The fixture's state came from init (exclusive lock): reopen. */
+	state_close(f->st);
+	assert_int_equal(state_open(f->dir, &f->st), CUST_OK);
+	assert_int_equal(state_open(f->dir, &other), CUST_OK);
+	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
+	    "+ 60");
+	assert_int_equal(ca_crl_refresh_gen(f->st, "a", 1, 0, &made), CUST_OK);
+	assert_int_equal(made, 1);
+	assert_int_equal(ca_crl_refresh_gen(other, "b", 1, 0, &made),
+	    CUST_OK);
+	assert_int_equal(made, 0);
+	assert_int_equal(crl_number(f), n1 + 1);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'ca.crl' AND actor = 'b'"), 0);
+	state_close(other);
 }
 
 int
@@ -626,6 +691,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test(test_server_names),
 		cmocka_unit_test_setup_teardown(test_crl_refresh_on_use,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crl_refresh_race,
 		    setup, teardown),
 	};
 
