@@ -96,6 +96,13 @@ int ca_init(struct cust_state *st, json_t *opts, const char *actor,
  * revoked | expired), "revoked", "reason", "sha256"}.
  */
 
+/* Issuance (ca_sign_csr, ca_issue, ca_renew, ca_sign_bulk) signs, and
+ * generates keys, outside the store's write transaction: a serial is
+ * reserved (committed), the certificate signed, then recorded in a short
+ * transaction that checks again the issuer and the device
+ * (CUST_E_CONFLICT, audited, when the active generation changed
+ * meanwhile). Call them with no transaction open. */
+
 /* Sign a device CSR (PEM or DER, at most CA_CSR_MAX bytes: callers pass
  * longer input through, at least CA_CSR_MAX + 1 bytes of it, so that the
  * refusal is audited here) for the
@@ -305,9 +312,11 @@ struct ca_bulk_item {
 /*
  * Sign many device CSRs (fleet enrolment, imports): each item is checked
  * and refused (audited) exactly as by ca_sign_csr(); the certificates of a
- * chunk are built, then signed by `threads` signer sessions in parallel
- * (0: one per online CPU), then recorded with their audit entries and
- * committed, CA_BULK_CHUNK per transaction. The key is unsealed per
+ * chunk get their serials reserved (one short committed transaction), are
+ * built, then signed by `threads` signer sessions in parallel (0: one per
+ * online CPU) with no transaction open, then recorded with their audit
+ * entries and committed, CA_BULK_CHUNK per transaction: only that last
+ * step holds the write lock. The key is unsealed per
  * session and chunk and wiped after. *results_out is a new array with one
  * element per item: the ca_sign_csr() response, or {"fqdn", "error" (code
  * text), "message"}; *issued_out = certificates issued. Returns an error

@@ -4,19 +4,23 @@
  *
  * The signature is nearly all of the cost of a certificate, and one core
  * signs only so fast; a fleet enrolment of many devices would otherwise
- * leave the other cores idle. Each chunk goes through four phases:
+ * leave the other cores idle. Each chunk goes through four phases, and
+ * only the last holds the write lock (so another writer waits behind one
+ * chunk's inserts, never behind its signatures):
  *   0. (this thread, no transaction) check every item, refusing and
  *      auditing bad ones exactly as ca_sign_csr() does: a refusal is
  *      recorded on its own, so no later failure of the chunk takes it back;
- *   1. (this thread, in the chunk's transaction) build the complete TBS of
- *      the good ones (a device removed since phase 0 is refused, and
- *      audited once the transaction has ended);
- *   2. (workers) sign: each worker has its own signer session (so a
- *      token or key process can hand out one per thread), opened before
- *      and closed (wiped) after by this thread, and takes items from a
- *      shared counter;
- *   3. (this thread) record each certificate, its CSR and its audit entry,
- *      then commit the chunk.
+ *   1. (this thread) open the issuer, reserve the chunk's serials in one
+ *      short committed transaction, build the complete TBS of each;
+ *   2. (workers, no transaction) sign: each worker has its own signer
+ *      session (so a token or key process can hand out one per thread),
+ *      opened before and closed (wiped) after by this thread, and takes
+ *      items from a shared counter;
+ *   3. (this thread, in the chunk's write transaction) check the issuer
+ *      again, record each certificate whose device is still registered
+ *      (one removed meanwhile is refused, audited once the transaction has
+ *      ended), its CSR and its audit entry, consuming its reservation;
+ *      commit. Reservations of what was not recorded are released.
  * The store, the seal and the audit chain are only touched from this
  * thread.
  */
@@ -175,24 +179,17 @@ precheck(struct cust_state *st, const char *actor,
 	    cust_fail(CUST_E_NOMEM, "out of memory");
 }
 
-/* Phase 1 for one item, in the transaction: build its TBS into p, or mark
- * it refused when its device is gone (audited after the transaction). */
+/* Phase 1 for one item, no transaction open: build its TBS into p with
+ * its reserved serial. */
 static int
 prepare(struct cust_state *st, struct ca_issuer *is, const char *actor,
-    const struct ca_bulk_item *it, struct pending *p)
+    const struct ca_bulk_item *it, struct pending *p, const char *hex)
 {
 	struct ca_leaf lf;
-	int r;
 
-	if ((r = ca_device_current(st, it->fqdn, p->dev)) != CUST_OK) {
-		if (r != CUST_E_NOTFOUND)
-			return r;
-		p->refused = 1;
-		snprintf(p->msg, sizeof(p->msg), "%s", cust_errmsg());
-		return CUST_OK;
-	}
 	ca_device_leaf(&lf, is, actor, "cert.sign", it->fqdn, p->name,
 	    p->san, p->dev, p->req, 0);
+	lf.serial = hex;
 	return ca_leaf_build(st, is, &lf, &p->x);
 }
 
@@ -220,23 +217,32 @@ late_refusals(struct cust_state *st, const char *actor,
 	return r;
 }
 
-/* Phase 3 for one signed item: CSR, certificate, audit, response. */
+/* Phase 3 for one signed item, in the transaction: CSR, certificate,
+ * audit, response; or refused when its device is gone (audited after the
+ * transaction). */
 static int
 record(struct cust_state *st, struct ca_issuer *is, const char *actor,
-    struct pending *p, json_t *results, size_t *issued)
+    const struct ca_bulk_item *it, struct pending *p, const char *hex,
+    json_t *results, size_t *issued)
 {
 	struct ca_leaf lf;
 	json_t *info = NULL;
 	int r;
 
-	if (p->refused)
-		return CUST_OK;
 	if (p->r != CUST_OK)
 		return json_array_set_new(results, p->idx, item_error(p->name,
 		    p->r, p->msg)) == 0 ? CUST_OK :
 		    cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = ca_device_current(st, it->fqdn, p->dev)) != CUST_OK) {
+		if (r != CUST_E_NOTFOUND)
+			return r;
+		p->refused = 1;
+		snprintf(p->msg, sizeof(p->msg), "%s", cust_errmsg());
+		return CUST_OK;
+	}
 	ca_device_leaf(&lf, is, actor, "cert.sign", p->name, p->name, p->san,
 	    p->dev, p->req, 0);
+	lf.serial = hex;
 	if ((r = ca_csr_insert(st, p->dev, p->req, &lf.csr_id)) != CUST_OK ||
 	    (r = ca_leaf_record(st, is, &lf, p->x, &info)) != CUST_OK ||
 	    (r = ca_add_pems(info, is, p->x)) != CUST_OK) {
@@ -263,7 +269,8 @@ pending_clear(struct pending *p, size_t n)
 static int
 bulk_chunk(struct cust_state *st, const char *actor,
     const struct ca_bulk_item *items, size_t from, size_t n, int nthreads,
-    struct pending *p, json_t *results, size_t *issued)
+    struct pending *p, char (*hex)[CA_SERIAL_HEXLEN], json_t *results,
+    size_t *issued)
 {
 	struct ca_issuer is;
 	size_t i, k = 0, done = 0;
@@ -285,32 +292,49 @@ bulk_chunk(struct cust_state *st, const char *actor,
 	}
 	if (k == 0)
 		return CUST_OK;
-	if ((r = store_begin(st->store)) != CUST_OK) {
+	memset(hex, 0, k * sizeof(*hex));
+	/* Phase 1: the serials are reserved (committed) before any
+	 * signature, so no transaction is open while the workers sign. */
+	if ((r = ca_issuer_open(st, actor, "cert.sign", "ca:bulk", &is)) !=
+	    CUST_OK) {
 		pending_clear(p, k);
 		return r;
 	}
-	if ((r = ca_issuer_open(st, actor, "cert.sign", "ca:bulk", &is)) !=
-	    CUST_OK)
+	if ((r = ca_serial_reserve(st, is.g->gen, "bulk", hex, k)) !=
+	    CUST_OK) {
+		memset(hex, 0, k * sizeof(*hex));
 		goto fail;
+	}
 	for (i = 0; i < k; i++)
-		if ((r = prepare(st, &is, actor, &items[p[i].idx], &p[i])) !=
-		    CUST_OK)
+		if ((r = prepare(st, &is, actor, &items[p[i].idx], &p[i],
+		    hex[i])) != CUST_OK)
 			goto fail;
 	if ((r = sign_all(st, is.g, p, k, nthreads)) != CUST_OK)
 		goto fail;
+	/* Phase 3: the only part under the write lock. */
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto fail;
+	if ((r = ca_issuer_recheck(st, &is)) != CUST_OK)
+		goto fail;
 	for (i = 0; i < k; i++)
-		if ((r = record(st, &is, actor, &p[i], results, &done)) !=
-		    CUST_OK)
+		if ((r = record(st, &is, actor, &items[p[i].idx], &p[i],
+		    hex[i], results, &done)) != CUST_OK)
 			goto fail;
 	if ((r = store_commit(st->store)) != CUST_OK)
 		goto fail;
 	*issued += done;
+	/* Recorded ones consumed their reservation; release the rest. */
+	for (i = 0; i < k; i++)
+		if (p[i].r == CUST_OK && !p[i].refused)
+			hex[i][0] = '\0';
+	ca_serial_release(st, hex, k);
 	r = late_refusals(st, actor, items, p, k, results);
 	pending_clear(p, k);
 	ca_issuer_close(&is);
 	return r;
 fail:
 	store_rollback(st->store);
+	ca_serial_release(st, hex, k);
 	(void)late_refusals(st, actor, items, p, k, results);
 	pending_clear(p, k);
 	ca_issuer_close(&is);
@@ -323,6 +347,7 @@ ca_sign_bulk(struct cust_state *st, const char *actor,
     json_t **results_out, size_t *issued_out)
 {
 	struct pending *p = NULL;
+	char (*hex)[CA_SERIAL_HEXLEN] = NULL;
 	json_t *results = NULL;
 	size_t from, i;
 	long ncpu;
@@ -337,7 +362,8 @@ ca_sign_bulk(struct cust_state *st, const char *actor,
 	if (threads > BULK_THREADS_MAX)
 		threads = BULK_THREADS_MAX;
 	if ((results = json_array()) == NULL ||
-	    (p = calloc(CA_BULK_CHUNK, sizeof(*p))) == NULL) {
+	    (p = calloc(CA_BULK_CHUNK, sizeof(*p))) == NULL ||
+	    (hex = calloc(CA_BULK_CHUNK, sizeof(*hex))) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -348,13 +374,15 @@ ca_sign_bulk(struct cust_state *st, const char *actor,
 		}
 	for (from = 0; from < n && r == CUST_OK; from += CA_BULK_CHUNK)
 		r = bulk_chunk(st, actor, items, from, n - from < CA_BULK_CHUNK ?
-		    n - from : CA_BULK_CHUNK, threads, p, results, issued_out);
+		    n - from : CA_BULK_CHUNK, threads, p, hex, results,
+		    issued_out);
 	if (r == CUST_OK) {
 		*results_out = results;
 		results = NULL;
 	}
 out:
 	free(p);
+	free(hex);
 	json_decref(results);
 	return r;
 }

@@ -525,8 +525,10 @@ ca_serial_used(struct cust_state *st, const char *hex)
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((s = store_stmt(st->store, "SELECT 1 FROM cert WHERE serial = ?"))
-	    == NULL)
+	/* A reserved serial is taken too: its certificate is being signed,
+	 * or was never recorded (and the serial is never drawn again). */
+	if ((s = store_stmt(st->store, "SELECT 1 FROM cert WHERE serial = ?1 "
+	    "UNION ALL SELECT 1 FROM ca_serial WHERE serial = ?1")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -536,6 +538,119 @@ ca_serial_used(struct cust_state *st, const char *hex)
 	if (rc == SQLITE_DONE)
 		return 0;
 	return store_err(st->store, "look up serial");
+}
+
+/*
+ * Serial reservations. A certificate signed outside the write lock gets
+ * its serial here first, in a short transaction of its own, so that no
+ * other process draws it while it is signed; the transaction that records
+ * the certificate deletes the reservation (ca_serial_consume()). What a
+ * crash leaves behind is a reservation without a certificate: it is never
+ * valid anywhere (the CRL, the listings and the bundle read table cert
+ * only), `ca show` counts it, and `cert show` says what it is.
+ */
+int
+ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
+    char (*hex)[CA_SERIAL_HEXLEN], size_t n)
+{
+	ASN1_INTEGER *ai = NULL;
+	sqlite3_stmt *s;
+	int64_t now = util_now();
+	size_t i;
+	int r;
+
+	if (n == 0)
+		return CUST_OK;
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((r = ca_serial_new(st, &ai, hex[i], CA_SERIAL_HEXLEN)) !=
+		    CUST_OK)
+			goto fail;
+		ASN1_INTEGER_free(ai);
+		ai = NULL;
+		if ((s = store_stmt(st->store, "INSERT INTO ca_serial(serial, "
+		    "gen, holder, reserved) VALUES (?, ?, ?, ?)")) == NULL) {
+			r = CUST_E_DB;
+			goto fail;
+		}
+		sqlite3_bind_text(s, 1, hex[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, gen);
+		sqlite3_bind_text(s, 3, holder, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, now);
+		if ((r = store_step_done(st->store, s, "reserve a serial")) !=
+		    CUST_OK)
+			goto fail;
+	}
+	if ((r = store_commit(st->store)) != CUST_OK)
+		goto fail;
+	return CUST_OK;
+fail:
+	store_rollback(st->store);
+	return r;
+}
+
+int
+ca_serial_consume(struct cust_state *st, const char *hex)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	if ((s = store_stmt(st->store, "DELETE FROM ca_serial WHERE serial = "
+	    "?")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	if ((r = store_step_done(st->store, s, "record a reserved serial")) !=
+	    CUST_OK)
+		return r;
+	if (sqlite3_changes(store_db(st->store)) != 1)
+		return cust_fail(CUST_E_CONFLICT, "serial %s is not reserved: "
+		    "its certificate cannot be recorded", hex);
+	return CUST_OK;
+}
+
+void
+ca_serial_release(struct cust_state *st, char (*hex)[CA_SERIAL_HEXLEN],
+    size_t n)
+{
+	char msg[1024];
+	size_t i;
+	int r = CUST_OK;
+
+	/* After a failure whose message the caller still reports. */
+	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+	if (n == 0 || store_in_txn(st->store) ||
+	    store_begin(st->store) != CUST_OK)
+		goto out;
+	for (i = 0; i < n && r == CUST_OK; i++)
+		if (hex[i][0] != '\0')
+			r = ca_serial_consume(st, hex[i]);
+	if (r != CUST_OK || store_commit(st->store) != CUST_OK)
+		store_rollback(st->store);
+out:
+	cust_fail(CUST_E_INTERNAL, "%s", msg);
+}
+
+int
+ca_serial_reserved(struct cust_state *st, const char *hex, int64_t *when_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*when_out = 0;
+	if ((s = store_stmt(st->store, "SELECT reserved FROM ca_serial WHERE "
+	    "serial = ?")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*when_out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store_err(st->store, "look up a reserved serial");
 }
 
 /* Fields of a certificate as stored and shown. */

@@ -600,6 +600,34 @@ out:
 	return r;
 }
 
+/*
+ * Serials reserved for a certificate that was never recorded (ca_db.c):
+ * "unrecorded_serials" counts those reserved over an hour ago (a process
+ * died between reserving and recording; those now being signed are
+ * younger). No certificate carries them and they are never drawn again.
+ */
+static int
+add_unrecorded(struct cust_state *st, json_t *o)
+{
+	sqlite3_stmt *s;
+	int64_t n = 0;
+	int rc;
+
+	if ((s = store_stmt(st->store, "SELECT count(*) FROM ca_serial WHERE "
+	    "reserved < ?")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, util_now() - 3600);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return store_err(st->store, "count reserved serials");
+	return json_object_set_new(o, "unrecorded_serials",
+	    json_integer(n)) == 0 ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
+}
+
 /* Every generation, oldest first (one every few years: the list stays
  * short, but it has no bound). */
 int
@@ -648,6 +676,8 @@ ca_show(struct cust_state *st, json_t **resp_out)
 		r = cust_fail(CUST_E_NOTFOUND, "no CA (run custodyctl init)");
 	if (r == CUST_OK)
 		r = add_bundle_version(st, o);
+	if (r == CUST_OK)
+		r = add_unrecorded(st, o);
 	if (r == CUST_OK) {
 		*resp_out = o;
 		o = NULL;

@@ -133,8 +133,28 @@ json_t *ca_cert_info_row(sqlite3_stmt *s);
 /* Insert a CSR row for device_id; *id_out = its id. */
 int ca_csr_insert(struct cust_state *st, int64_t device_id, X509_REQ *req,
     int64_t *id_out);
-/* Is serial (normalised hex) in use? 1 yes, 0 no, < 0 error. */
+/* Is serial (normalised hex) in use, by a certificate or a reservation?
+ * 1 yes, 0 no, < 0 error. */
 int ca_serial_used(struct cust_state *st, const char *hex);
+/* Reserve n fresh serials for holder under generation gen, in a short
+ * write transaction of its own (none may be open), committed: the
+ * certificates can then be signed with no transaction open. */
+int ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
+    char (*hex)[CA_SERIAL_HEXLEN], size_t n);
+/* Inside the transaction that records its certificate: delete the
+ * reservation of hex; CUST_E_CONFLICT when there is none (never record a
+ * certificate twice, or one whose reservation was taken away). */
+int ca_serial_consume(struct cust_state *st, const char *hex);
+/* After a failure between reserve and record: drop the reservations of
+ * hex[0..n) (entries "" skipped) in a transaction of their own, best
+ * effort (what is left stays reserved, never reused); keeps the error
+ * message. */
+void ca_serial_release(struct cust_state *st, char (*hex)[CA_SERIAL_HEXLEN],
+    size_t n);
+/* Is hex a reserved serial without a certificate? 1 (and *when_out, when
+ * it was reserved), 0 no, < 0 error. */
+int ca_serial_reserved(struct cust_state *st, const char *hex,
+    int64_t *when_out);
 
 /* ca_x509.c */
 
@@ -214,6 +234,10 @@ struct ca_leaf {
 	int days;
 	EVP_PKEY *pub;			/* borrowed */
 	X509_PUBKEY *spki;		/* borrowed; copied as is when set */
+	const char *serial;		/* a reserved serial (hex), consumed
+					 * when recorded; NULL: drawn by
+					 * ca_leaf_build() in the open
+					 * transaction */
 	const char *actor;		/* audit: who */
 	const char *action;		/* audit: "cert.sign" ... */
 };
@@ -225,6 +249,20 @@ int ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
  * and recording a signed leaf with its audit entry (new cert info). */
 int ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
     const struct ca_leaf *lf, X509 **x_out);
+/*
+ * Signing outside the write lock (ca_sign_csr, ca_issue, ca_renew, bulk):
+ * ca_leaf_presign(), with no transaction open, opens the signer session,
+ * reserves a serial into hex[0] (a short committed transaction), sets
+ * lf->serial to it, builds and signs: *x_out is signed, not recorded. The
+ * caller then opens its write transaction, calls ca_issuer_recheck() and
+ * records with ca_leaf_record() (which consumes the reservation); on any
+ * failure after presign, ca_serial_release(hex). ca_issuer_recheck():
+ * CUST_E_CONFLICT (refused, audited) when the active or previous
+ * generation changed or the issuer was revoked since ca_issuer_open().
+ */
+int ca_leaf_presign(struct cust_state *st, struct ca_issuer *is,
+    struct ca_leaf *lf, char (*hex)[CA_SERIAL_HEXLEN], X509 **x_out);
+int ca_issuer_recheck(struct cust_state *st, struct ca_issuer *is);
 int ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
     const struct ca_leaf *lf, X509 *x, json_t **info_out);
 /* Device certificates (ca_issue.c), shared with ca_bulk.c. Refuse (and

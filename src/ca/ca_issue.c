@@ -3,11 +3,14 @@
  * CSRs, server-side keyed certificates with PKCS#12, renewal, batches, and
  * the service's own TLS and admin certificates.
  *
- * Every issuance follows one shape: refuse early (and audit the refusal)
- * before anything is written; then, in one store transaction, open the
- * issuer (active generation + a signer session), build and sign the
- * certificate, record it and its audit entry, and commit; only a committed
- * certificate is ever returned.
+ * Every issuance from a request follows one shape: refuse early (and
+ * audit the refusal) before anything is written; open the issuer (active
+ * generation + a signer session); reserve a serial (committed), build and
+ * sign with no transaction open; then, in one short store transaction,
+ * check the issuer and the device again, record the certificate and its
+ * audit entry, and commit. Only a committed certificate is ever returned.
+ * The service and console certificates (ca_leaf_issue()) are still built
+ * and signed inside their (administrative) transaction.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
@@ -210,6 +214,22 @@ copy_spki(X509 *x, X509_PUBKEY *from)
 	return CUST_OK;
 }
 
+/* The ASN.1 form of a reserved serial (hex as ca_serial_new() wrote it). */
+static int
+serial_of_hex(const char *hex, ASN1_INTEGER **out)
+{
+	BIGNUM *bn = NULL;
+
+	*out = NULL;
+	if (BN_hex2bn(&bn, hex) != (int)strlen(hex) ||
+	    (*out = BN_to_ASN1_INTEGER(bn, NULL)) == NULL) {
+		BN_free(bn);
+		return ca_ossl_fail(CUST_E_INTERNAL, "bad reserved serial");
+	}
+	BN_free(bn);
+	return CUST_OK;
+}
+
 int
 ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
     const struct ca_leaf *lf, X509 **x_out)
@@ -239,7 +259,11 @@ ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
 		r = ca_ossl_fail(CUST_E_NOMEM, "cannot build certificate");
 		goto out;
 	}
-	if ((r = ca_serial_new(st, &sn, hex, sizeof(hex))) != CUST_OK)
+	if (lf->serial != NULL)
+		r = serial_of_hex(lf->serial, &sn);
+	else
+		r = ca_serial_new(st, &sn, hex, sizeof(hex));
+	if (r != CUST_OK)
 		goto out;
 	if (!X509_set_serialNumber(x, sn) || !X509_set_subject_name(x, subj) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(is->g->issuing)) ||
@@ -297,7 +321,9 @@ ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
 	rec.device_id = lf->device_id;
 	rec.csr_id = lf->csr_id;
 	rec.x = x;
-	if ((r = ca_cert_insert(st, &rec, NULL)) != CUST_OK)
+	if ((lf->serial != NULL &&
+	    (r = ca_serial_consume(st, lf->serial)) != CUST_OK) ||
+	    (r = ca_cert_insert(st, &rec, NULL)) != CUST_OK)
 		return r;
 	if ((info = ca_cert_info(&rec)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -342,6 +368,81 @@ ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
 	}
 	*x_out = x;
 	return CUST_OK;
+}
+
+/* Open the issuer's signer session once; a key that does not open is
+ * audited as failed. */
+static int
+issuer_session(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf)
+{
+	char obj[CUST_MAX_FQDN + 16];
+	int r;
+
+	if (is->sess != NULL)
+		return CUST_OK;
+	if ((r = ca_signer()->open(st, is->g->gen, "issuing", &is->sess)) ==
+	    CUST_OK)
+		return CUST_OK;
+	ca_object(obj, sizeof(obj), lf->kind, lf->holder);
+	return ca_failed(st, lf->actor, lf->action, obj, r);
+}
+
+int
+ca_leaf_presign(struct cust_state *st, struct ca_issuer *is,
+    struct ca_leaf *lf, char (*hex)[CA_SERIAL_HEXLEN], X509 **x_out)
+{
+	X509 *x = NULL;
+	int r;
+
+	*x_out = NULL;
+	hex[0][0] = '\0';
+	if (store_in_txn(st->store))
+		return cust_fail(CUST_E_INTERNAL, "a certificate is signed "
+		    "outside any transaction");
+	if ((r = issuer_session(st, is, lf)) != CUST_OK ||
+	    (r = ca_serial_reserve(st, is->g->gen, lf->holder, hex, 1)) !=
+	    CUST_OK)
+		return r;
+	lf->serial = hex[0];
+	if ((r = ca_leaf_build(st, is, lf, &x)) != CUST_OK ||
+	    (r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK) {
+		X509_free(x);
+		ca_serial_release(st, hex, 1);
+		hex[0][0] = '\0';
+		lf->serial = NULL;
+		return r;
+	}
+	*x_out = x;
+	return CUST_OK;
+}
+
+int
+ca_issuer_recheck(struct cust_state *st, struct ca_issuer *is)
+{
+	struct ca_gen *g = NULL, *prev = NULL;
+	int r;
+
+	if ((r = ca_gen_by_state(st, "active", &g)) != CUST_OK &&
+	    r != CUST_E_NOTFOUND)
+		goto out;
+	if ((r = ca_gen_by_state(st, "previous", &prev)) != CUST_OK &&
+	    r != CUST_E_NOTFOUND)
+		goto out;
+	if (g == NULL || g->gen != is->g->gen ||
+	    (prev == NULL) != (is->prev == NULL) ||
+	    (prev != NULL && prev->gen != is->prev->gen))
+		r = cust_fail(CUST_E_CONFLICT, "the active CA generation "
+		    "changed while the certificate was being signed: nothing "
+		    "was issued; ask again");
+	else
+		r = issuer_usable(st, is);
+	if (r == CUST_E_CONFLICT)
+		r = ca_refuse(st, is->actor, is->action, is->object, r);
+out:
+	ca_gen_free(g);
+	ca_gen_free(prev);
+	return r;
 }
 
 int
@@ -470,39 +571,41 @@ ca_device_leaf(struct ca_leaf *lf, struct ca_issuer *is, const char *actor,
 	lf->action = action;
 }
 
-/* The device certificate for req, inside the open transaction. */
+/*
+ * Record a device certificate signed by ca_leaf_presign(), inside the open
+ * write transaction: the issuer must still be the one it was signed under
+ * and the device still registered (a removal meanwhile is a refusal); the
+ * CSR (when req is new: csr_id 0) is kept for renewals.
+ */
 static int
-device_issue(struct cust_state *st, struct ca_issuer *is, const char *actor,
-    const char *action, const char *fqdn, int64_t device_id, X509_REQ *req,
-    int64_t csr_id, int days, json_t **resp_out)
+device_record(struct cust_state *st, struct ca_issuer *is, const char *fqdn,
+    X509_REQ *req, int64_t csr_id, struct ca_leaf *lf, X509 *x,
+    json_t **resp_out)
 {
-	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
-	struct ca_leaf lf;
-	X509 *x = NULL;
+	char obj[CUST_MAX_FQDN + 16];
 	json_t *info = NULL;
 	int r;
 
 	*resp_out = NULL;
-	if ((r = ca_device_current(st, fqdn, device_id)) != CUST_OK) {
-		ca_object(name, sizeof(name), "device", fqdn);
-		return r == CUST_E_NOTFOUND ?
-		    ca_refuse(st, actor, action, name, r) : r;
-	}
-	ca_device_leaf(&lf, is, actor, action, fqdn, name, san, device_id, req,
-	    days);
-	if (csr_id == 0 &&
-	    (r = ca_csr_insert(st, device_id, req, &csr_id)) != CUST_OK)
+	if ((r = ca_issuer_recheck(st, is)) != CUST_OK)
 		return r;
-	lf.csr_id = csr_id;
-	if ((r = ca_leaf_issue(st, is, &lf, &x, &info)) != CUST_OK)
+	if ((r = ca_device_current(st, fqdn, lf->device_id)) != CUST_OK) {
+		ca_object(obj, sizeof(obj), "device", fqdn);
+		return r == CUST_E_NOTFOUND ?
+		    ca_refuse(st, lf->actor, lf->action, obj, r) : r;
+	}
+	if (req != NULL && csr_id == 0 &&
+	    (r = ca_csr_insert(st, lf->device_id, req, &csr_id)) != CUST_OK)
+		return r;
+	lf->csr_id = csr_id;
+	if ((r = ca_leaf_record(st, is, lf, x, &info)) != CUST_OK)
 		return r;
 	if ((r = ca_add_pems(info, is, x)) != CUST_OK) {
 		json_decref(info);
-		info = NULL;
+		return r;
 	}
-	X509_free(x);
 	*resp_out = info;
-	return r;
+	return CUST_OK;
 }
 
 static int
@@ -519,13 +622,24 @@ check_days(struct cust_state *st, const char *actor, const char *action,
 	return ca_refuse(st, actor, action, obj, CUST_E_INVAL);
 }
 
+/*
+ * Every issuance from a request follows one shape, so that the signature
+ * (and a key generation) never holds the write lock: checks and the
+ * issuer with no write transaction open; ca_leaf_presign() (the serial
+ * reserved and committed, then the certificate signed); then one short
+ * write transaction that checks again what may have changed and records.
+ */
 int
 ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
     const void *csr, size_t len, int days, json_t **resp_out)
 {
 	char obj[CUST_MAX_FQDN + 16];
+	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
+	char hex[1][CA_SERIAL_HEXLEN] = { "" };
 	struct ca_issuer is;
+	struct ca_leaf lf;
 	X509_REQ *req = NULL;
+	X509 *x = NULL;
 	int64_t dev = 0;
 	int r;
 
@@ -535,19 +649,25 @@ ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
 	    (r = ca_device_precheck(st, actor, "cert.sign", fqdn, csr, len, &dev,
 	    &req)) != CUST_OK)
 		return r;
-	if ((r = store_begin(st->store)) != CUST_OK)
-		goto out;
 	ca_object(obj, sizeof(obj), "device", fqdn);
-	if ((r = ca_issuer_open(st, actor, "cert.sign", obj, &is)) !=
-	    CUST_OK ||
-	    (r = device_issue(st, &is, actor, "cert.sign", fqdn, dev, req, 0,
-	    days, resp_out)) != CUST_OK ||
-	    (r = store_commit(st->store)) != CUST_OK) {
-		store_rollback(st->store);
-		json_decref(*resp_out);
-		*resp_out = NULL;
-	}
+	if ((r = ca_issuer_open(st, actor, "cert.sign", obj, &is)) != CUST_OK)
+		goto out;
+	ca_device_leaf(&lf, &is, actor, "cert.sign", fqdn, name, san, dev, req,
+	    days);
+	if ((r = ca_leaf_presign(st, &is, &lf, hex, &x)) != CUST_OK)
+		goto out;
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto release;
+	if ((r = device_record(st, &is, fqdn, req, 0, &lf, x, resp_out)) ==
+	    CUST_OK && (r = store_commit(st->store)) == CUST_OK)
+		goto out;
+	store_rollback(st->store);
+	json_decref(*resp_out);
+	*resp_out = NULL;
+release:
+	ca_serial_release(st, hex, 1);
 out:
+	X509_free(x);
 	ca_issuer_close(&is);
 	X509_REQ_free(req);
 	return r;
@@ -615,12 +735,14 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 {
 	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
 	char obj[CUST_MAX_FQDN + 16];
+	char hex[1][CA_SERIAL_HEXLEN] = { "" };
+	const struct ca_keytype *kt;
 	struct ca_issuer is;
 	struct ca_leaf lf;
 	struct seal_secret *key = NULL, *pw = NULL;
 	EVP_PKEY *pkey = NULL;
 	X509 *x = NULL;
-	json_t *resp = NULL;
+	json_t *resp = NULL, *extra = NULL;
 	int64_t dev = 0;
 	int r;
 
@@ -633,33 +755,39 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	    NULL)) != CUST_OK)
 		return r;
 	ca_object(obj, sizeof(obj), "device", fqdn);
-	if (ca_keytype_find(key_type) == NULL)
+	if ((kt = ca_keytype_find(key_type)) == NULL)
 		return ca_refuse(st, actor, "cert.issue", obj,
 		    ca_keytype_unknown(key_type));
-	if ((r = store_begin(st->store)) != CUST_OK)
-		goto out;
 	if ((r = ca_issuer_open(st, actor, "cert.issue", obj, &is)) !=
 	    CUST_OK)
-		goto fail;
-	if ((r = ca_device_current(st, fqdn, dev)) != CUST_OK) {
-		if (r == CUST_E_NOTFOUND)
-			r = ca_refuse(st, actor, "cert.issue", obj, r);
-		goto fail;
-	}
+		goto out;
+	/* The key, the signature and the PKCS#12 (its key derivation): all
+	 * with no transaction open. */
+	if ((r = ca_key_generate(kt, &pkey)) != CUST_OK)
+		goto out;
 	ca_device_leaf(&lf, &is, actor, "cert.issue", fqdn, name, san, dev,
 	    NULL, days);
-	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, &pkey,
-	    &resp)) != CUST_OK)
-		goto fail;
-	if ((pw = p12_password()) == NULL) {
+	lf.pub = pkey;
+	if ((r = ca_leaf_presign(st, &is, &lf, hex, &x)) != CUST_OK)
+		goto out;
+	if ((pw = p12_password()) == NULL || (extra = json_object()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto fail;
+		goto release;
 	}
-	if ((r = ca_add_pems(resp, &is, x)) != CUST_OK ||
-	    (r = add_pkcs12(resp, &is, name, pkey, x, pw)) != CUST_OK)
-		goto fail;
-	if (json_object_set_new(resp, "key", json_string(seal_secret_str(key))))
+	if ((r = ca_pem_key(pkey, &key)) != CUST_OK ||
+	    (r = add_pkcs12(extra, &is, name, pkey, x, pw)) != CUST_OK)
+		goto release;
+	if (json_object_set_new(extra, "key", json_string(seal_secret_str(key))))
 	{
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto release;
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto release;
+	if ((r = device_record(st, &is, fqdn, NULL, 0, &lf, x, &resp)) !=
+	    CUST_OK)
+		goto fail;
+	if (json_object_update(resp, extra) != 0) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -670,8 +798,11 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	goto out;
 fail:
 	store_rollback(st->store);
+release:
+	ca_serial_release(st, hex, 1);
 out:
 	json_decref(resp);
+	json_decref(extra);
 	seal_secret_free(key);
 	seal_secret_free(pw);
 	EVP_PKEY_free(pkey);
@@ -753,22 +884,48 @@ supersede_device(struct cust_state *st, const char *actor, int64_t dev,
 	return ca_revset_publish(st, &rs, conf);
 }
 
+/* Without a new CSR and without force, renewal waits for the renewal
+ * window of the device's newest valid certificate: refused (audited)
+ * before it. */
+static int
+renew_window(struct cust_state *st, struct ca_issuer *is, int64_t dev,
+    const char *fqdn, const char *obj)
+{
+	char when[32];
+	int64_t na = 0;
+	int r;
+
+	if ((r = newest_valid(st, dev, &na)) != CUST_OK)
+		return r;
+	if (na == 0 || na - util_now() <= (int64_t)is->conf.renew_days * CA_DAY)
+		return CUST_OK;
+	util_fmt_time(na, when, sizeof(when));
+	cust_fail(CUST_E_CONFLICT, "the certificate of %s is valid until %s, "
+	    "outside the renewal window of %d days: use --force (or --csr for "
+	    "a new key)", fqdn, when, is->conf.renew_days);
+	return ca_refuse(st, is->actor, "cert.renew", obj, CUST_E_CONFLICT);
+}
+
 /*
- * Renewal reads what it decides on (the last CSR, the newest certificate,
- * the configuration) inside the transaction that issues, so a concurrent
- * renewal, revocation or device removal cannot slip in between. Only the
- * checks that need no state, and the new CSR, come before.
+ * Renewal decides (the last CSR, the newest certificate, the
+ * configuration) in one read snapshot, signs with no transaction open,
+ * then decides again in the transaction that records: a renewal,
+ * revocation or device removal that slipped in between is seen there.
  */
 int
 ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
     const void *csr, size_t len, int force, int supersede, json_t **resp_out)
 {
 	struct ca_issuer is;
+	struct ca_leaf lf;
 	X509_REQ *req = NULL;
-	char obj[CUST_MAX_FQDN + 16], when[32];
+	X509 *x = NULL;
+	char obj[CUST_MAX_FQDN + 16];
+	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
+	char hex[1][CA_SERIAL_HEXLEN] = { "" };
 	json_t *superseded = NULL;
-	int64_t dev = 0, csr_id = 0, na = 0;
-	int r;
+	int64_t dev = 0, csr_id = 0;
+	int r, window = !force && csr == NULL;
 
 	*resp_out = NULL;
 	memset(&is, 0, sizeof(is));
@@ -780,7 +937,7 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin_read(st->store)) != CUST_OK)
 		goto out;
 	if ((r = ca_device_current(st, fqdn, dev)) != CUST_OK ||
 	    (csr == NULL && (r = last_csr(st, fqdn, dev, &req, &csr_id)) !=
@@ -789,38 +946,43 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 			r = ca_refuse(st, actor, "cert.renew", obj, r);
 		goto fail;
 	}
-	if ((r = ca_issuer_open(st, actor, "cert.renew", obj, &is)) != CUST_OK)
+	if ((r = ca_issuer_open(st, actor, "cert.renew", obj, &is)) !=
+	    CUST_OK || (window && (r = renew_window(st, &is, dev, fqdn, obj)) !=
+	    CUST_OK))
 		goto fail;
-	if (!force && csr == NULL) {
-		if ((r = newest_valid(st, dev, &na)) != CUST_OK)
-			goto fail;
-		if (na != 0 && na - util_now() >
-		    (int64_t)is.conf.renew_days * CA_DAY) {
-			util_fmt_time(na, when, sizeof(when));
-			cust_fail(CUST_E_CONFLICT, "the certificate of %s is "
-			    "valid until %s, outside the renewal window of %d "
-			    "days: use --force (or --csr for a new key)", fqdn,
-			    when, is.conf.renew_days);
-			r = ca_refuse(st, actor, "cert.renew", obj,
-			    CUST_E_CONFLICT);
-			goto fail;
-		}
-	}
-	if ((r = device_issue(st, &is, actor, "cert.renew", fqdn, dev, req,
-	    csr_id, 0, resp_out)) != CUST_OK ||
+	ca_device_leaf(&lf, &is, actor, "cert.renew", fqdn, name, san, dev,
+	    req, 0);
+	/* The key too is read in the snapshot the decision was made in. */
+	if ((r = issuer_session(st, &is, &lf)) != CUST_OK)
+		goto fail;
+	store_rollback(st->store);	/* the read snapshot ends */
+	if ((r = ca_leaf_presign(st, &is, &lf, hex, &x)) != CUST_OK)
+		goto out;
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto release;
+	if ((window && (r = renew_window(st, &is, dev, fqdn, obj)) !=
+	    CUST_OK) ||
+	    (r = device_record(st, &is, fqdn, req, csr_id, &lf, x,
+	    resp_out)) != CUST_OK ||
 	    (supersede && (r = supersede_device(st, actor, dev,
 	    json_string_value(json_object_get(*resp_out, "serial")),
 	    superseded, &is.conf)) != CUST_OK) ||
 	    (r = store_commit(st->store)) != CUST_OK)
-		goto fail;
+		goto fail_signed;
 	json_object_set(*resp_out, "superseded", superseded);
 	goto out;
-fail:
+fail_signed:
 	store_rollback(st->store);
 	json_decref(*resp_out);
 	*resp_out = NULL;
+release:
+	ca_serial_release(st, hex, 1);
+	goto out;
+fail:
+	store_rollback(st->store);
 out:
 	json_decref(superseded);
+	X509_free(x);
 	ca_issuer_close(&is);
 	X509_REQ_free(req);
 	return r;

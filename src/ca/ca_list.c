@@ -216,9 +216,22 @@ ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 		    (size_t)sqlite3_column_bytes(s, 13));
 	}
 	sqlite3_reset(s);
-	if (rc == SQLITE_DONE)
+	if (rc == SQLITE_DONE) {
+		int64_t when = 0;
+		char t[32];
+
+		if ((r = ca_serial_reserved(st, hex, &when)) < 0)
+			return r;
+		if (r == 0)
+			return cust_fail(CUST_E_NOTFOUND, "no certificate with "
+			    "serial %s", hex);
+		util_fmt_time(when, t, sizeof(t));
 		return cust_fail(CUST_E_NOTFOUND, "no certificate with serial "
-		    "%s", hex);
+		    "%s: it was reserved at %s for a certificate that is "
+		    "being signed or was never recorded (the process signing "
+		    "it stopped); no certificate carries it and it is never "
+		    "used again", hex, t);
+	}
 	if (rc != SQLITE_ROW)
 		r = store_err(st->store, "read certificate");
 	else if (o == NULL || x == NULL || (pem = ca_pem_certs(&x, 1)) == NULL)

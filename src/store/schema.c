@@ -206,5 +206,17 @@ const struct store_migration store_migrations[] = {
 	  "    SET n = n + (CASE WHEN new.state = 'pending' THEN 1 ELSE -1 END)"
 	  "    WHERE name = 'secret:pending'; END;"
 	},
+	/* Serials reserved for a certificate being signed outside the write
+	 * lock (src/ca/ca_db.c): committed before the signature, deleted in
+	 * the transaction that records the certificate. A row left behind
+	 * (the process died while signing) names a serial that no
+	 * certificate carries; it stays, so the serial is never drawn again. */
+	{ "ca", 2,
+	  "CREATE TABLE ca_serial("
+	  "  serial TEXT PRIMARY KEY,"
+	  "  gen INTEGER NOT NULL,"
+	  "  holder TEXT NOT NULL,"
+	  "  reserved INTEGER NOT NULL) WITHOUT ROWID;"
+	},
 	{ NULL, 0, NULL }
 };
