@@ -30,6 +30,11 @@ struct cust_state {
 				 * reached through it, never through links */
 	int lockfd;		/* holds the flock on DIR/lock */
 	struct state_undo *undo;	/* what init created (init only) */
+	/* The CA module's cache of what it read (ca_gen.c: the bundle),
+	 * checked with store_stamp_unchanged() before it is served, freed
+	 * with the state by ca_cache_free. Per state, so per thread. */
+	void *ca_cache;
+	void (*ca_cache_free)(void *cache);
 };
 
 #define STATE_SCRATCH 256

@@ -48,6 +48,26 @@ int store_in_txn(struct store *st);
  * what it read inside one transaction and know when the cache is stale. */
 uint64_t store_txn_id(struct store *st);
 
+/*
+ * Cross-process freshness. A stamp of the store's content as this
+ * connection sees it: it changes with every commit of another connection
+ * to the same database (another process, another thread's state: PRAGMA
+ * data_version) and with every change this connection makes (its total
+ * change count). A cache of what was read keeps the stamp taken before it
+ * read and serves its copy only while store_stamp_unchanged() says so; it
+ * is filled only outside a transaction (a change that is later rolled
+ * back must never be cached).
+ */
+struct store_stamp {
+	int64_t data_version;
+	int64_t changes;
+};
+int store_stamp(struct store *st, struct store_stamp *out)
+	__attribute__((warn_unused_result));
+/* 1 when the store is as *stamp saw it, 0 when it changed (or cannot be
+ * read: a cache is then not served). */
+int store_stamp_unchanged(struct store *st, const struct store_stamp *stamp);
+
 /* Run fn(arg) inside the open transaction just before it commits, once
  * per transaction (registering the same fn and arg again is a no-op). A
  * hook that fails makes store_commit() roll back and return its error.

@@ -318,14 +318,68 @@ ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
 	return CUST_OK;
 }
 
+/*
+ * The bundle is what every console fetches, so a state keeps the last one
+ * it made, with the store stamp taken before reading it: served again
+ * only while nothing was committed since, by this process or any other
+ * (a `ca rotate` elsewhere changes the bundle at once). Filled only
+ * outside a transaction.
+ */
+struct ca_cache {
+	struct store_stamp stamp;
+	json_t *bundle;
+};
+
+static void
+cache_free(void *arg)
+{
+	struct ca_cache *c = arg;
+
+	if (c == NULL)
+		return;
+	json_decref(c->bundle);
+	free(c);
+}
+
+static void
+cache_bundle(struct cust_state *st, const struct store_stamp *stamp,
+    json_t *bundle)
+{
+	struct ca_cache *c = st->ca_cache;
+
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return;		/* no cache: served uncached */
+		st->ca_cache = c;
+		st->ca_cache_free = cache_free;
+	}
+	json_decref(c->bundle);
+	c->bundle = json_deep_copy(bundle);
+	c->stamp = *stamp;
+}
+
 int
 ca_bundle(struct cust_state *st, json_t **resp_out)
 {
+	struct ca_cache *c = st->ca_cache;
+	struct store_stamp stamp;
 	char *pem = NULL, hash[65];
 	json_t *gens = NULL, *o;
-	int r;
+	int r, cacheable = !store_in_txn(st->store);
 
 	*resp_out = NULL;
+	if (cacheable && c != NULL && c->bundle != NULL &&
+	    store_stamp_unchanged(st->store, &c->stamp)) {
+		if ((*resp_out = json_deep_copy(c->bundle)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		return CUST_OK;
+	}
+	/* The stamp before the reads: a commit in between makes the next
+	 * call read again, never serve an older bundle as current. */
+	if (cacheable && store_stamp(st->store, &stamp) != CUST_OK) {
+		cust_clearerr();
+		cacheable = 0;
+	}
 	if ((r = ca_bundle_pem(st, &pem, hash, &gens)) != CUST_OK)
 		return r;
 	o = json_pack("{s:s, s:s, s:o}", "pem", pem, "version", hash,
@@ -333,6 +387,8 @@ ca_bundle(struct cust_state *st, json_t **resp_out)
 	free(pem);
 	if (o == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (cacheable)
+		cache_bundle(st, &stamp, o);
 	*resp_out = o;
 	return CUST_OK;
 }

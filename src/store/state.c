@@ -75,6 +75,8 @@ state_close(struct cust_state *st)
 {
 	if (st == NULL)
 		return;
+	if (st->ca_cache_free != NULL)
+		st->ca_cache_free(st->ca_cache);
 	audit_free(st->audit);
 	seal_secret_free(st->scratch);
 	seal_free(st->seal);

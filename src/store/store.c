@@ -355,6 +355,38 @@ store_txn_id(struct store *st)
 	return st->txn_id;
 }
 
+int
+store_stamp(struct store *st, struct store_stamp *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = store_stmt(st, "PRAGMA data_version")) == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		out->data_version = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return store_err(st, "read the data version");
+	out->changes = sqlite3_total_changes64(st->db);
+	return CUST_OK;
+}
+
+int
+store_stamp_unchanged(struct store *st, const struct store_stamp *stamp)
+{
+	struct store_stamp now;
+
+	if (store_stamp(st, &now) != CUST_OK) {
+		cust_clearerr();
+		return 0;
+	}
+	return now.data_version == stamp->data_version &&
+	    now.changes == stamp->changes;
+}
+
 static int
 add_hook(struct store *st, struct store_hook *hooks, size_t *n,
     int (*fn)(void *arg), void *arg)

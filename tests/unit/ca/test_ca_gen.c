@@ -674,6 +674,88 @@ test_crl_refresh_race(void **state)
 	state_close(other);
 }
 
+static int ca_gen_reads;
+
+static int
+trace_ca_gen(unsigned type, void *ctx, void *p, void *x)
+{
+	const char *sql = sqlite3_sql(p);
+
+	if (sql != NULL && strstr(sql, "FROM ca_gen") != NULL)
+		ca_gen_reads++;
+	return 0;
+}
+
+static size_t
+bundle_gens(struct cust_state *st, json_t **keep)
+{
+	json_t *b = NULL;
+	size_t n;
+
+	assert_int_equal(ca_bundle(st, &b), CUST_OK);
+	n = json_array_size(json_object_get(b, "generations"));
+	if (keep != NULL)
+		*keep = b;
+	else
+		json_decref(b);
+	return n;
+}
+
+/* Cross-process freshness: a state keeps the bundle it made (every
+ * console fetches it) and must notice a change committed by another
+ * process before serving it again. Two handles on one state directory;
+ * the other one rotates the CA. */
+static void
+test_bundle_fresh_across_handles(void **state)
+{
+	struct fx *f = *state;
+	struct cust_state *other = NULL;
+	struct store_stamp s0;
+	json_t *b1 = NULL, *b2 = NULL, *resp = NULL;
+	static const char v[] = "1";
+
+	state_close(f->st);
+	assert_int_equal(state_open(f->dir, &f->st), CUST_OK);
+	assert_int_equal(state_open(f->dir, &other), CUST_OK);
+	/* The stamp: unchanged by reads, changed by another handle's
+	 * commit and by this handle's own changes. */
+	assert_int_equal(store_stamp(f->st->store, &s0), CUST_OK);
+	assert_int_equal(bundle_gens(f->st, &b1), 1);
+	assert_true(store_stamp_unchanged(f->st->store, &s0));
+	assert_int_equal(store_meta_set(other->store, "test.other", v, 1),
+	    CUST_OK);
+	assert_false(store_stamp_unchanged(f->st->store, &s0));
+	assert_int_equal(store_stamp(f->st->store, &s0), CUST_OK);
+	assert_int_equal(store_meta_set(f->st->store, "test.own", v, 1),
+	    CUST_OK);
+	assert_false(store_stamp_unchanged(f->st->store, &s0));
+	/* Unchanged store: the bundle is served from the cache. */
+	assert_int_equal(bundle_gens(f->st, NULL), 1);
+	ca_gen_reads = 0;
+	sqlite3_trace_v2(store_db(f->st->store), SQLITE_TRACE_STMT,
+	    trace_ca_gen, NULL);
+	assert_int_equal(bundle_gens(f->st, NULL), 1);
+	assert_int_equal(ca_gen_reads, 0);
+	/* Another process starts a rollover: seen at once. */
+	assert_int_equal(ca_rotate(other, "t", NULL, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(bundle_gens(f->st, &b2), 2);
+	assert_true(ca_gen_reads > 0);
+	sqlite3_trace_v2(store_db(f->st->store), 0, NULL, NULL);
+	assert_string_not_equal(json_string_value(json_object_get(b1,
+	    "version")), json_string_value(json_object_get(b2, "version")));
+	/* And a change made through this handle, too. */
+	assert_int_equal(ca_activate(f->st, "t", &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_retire(f->st, "t", 1, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(bundle_gens(other, NULL), 1);
+	assert_int_equal(bundle_gens(f->st, NULL), 1);
+	json_decref(b1);
+	json_decref(b2);
+	state_close(other);
+}
+
 int
 main(void)
 {
@@ -693,6 +775,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crl_refresh_on_use,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl_refresh_race,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bundle_fresh_across_handles,
 		    setup, teardown),
 	};
 
