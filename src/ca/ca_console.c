@@ -78,19 +78,41 @@ console_insert(struct cust_state *st, const char *name)
 	    sqlite3_last_insert_rowid(store_db(st->store)));
 }
 
+/* An active console of name exists: refused (audited), CUST_E_EXISTS. */
+static int
+console_taken(struct cust_state *st, const char *actor, const char *name,
+    const char *obj)
+{
+	int64_t id = 0;
+	int r;
+
+	if ((r = console_active(st, name, &id)) != CUST_OK || id == 0)
+		return r;
+	cust_fail(CUST_E_EXISTS, "console %s exists (console revoke %s first)",
+	    name, name);
+	return ca_refuse(st, actor, "console.add", obj, CUST_E_EXISTS);
+}
+
+/*
+ * Like a device certificate (ca_issue.c), the key is generated and the
+ * certificate signed with no transaction open; the name is checked before
+ * (an early refusal) and again in the transaction that records.
+ */
 int
 ca_console_add(struct cust_state *st, const char *actor, const char *given,
     const char *key_type, json_t **resp_out)
 {
 	char obj[CA_NAME_MAX + 16], name[CA_NAME_MAX + 1];
+	char hex[1][CA_SERIAL_HEXLEN] = { "" };
+	const struct ca_keytype *kt;
 	struct ca_issuer is;
 	struct ca_leaf lf;
 	struct seal_secret *key = NULL;
+	EVP_PKEY *pkey = NULL;
 	X509 *x = NULL;
 	X509 *v[3];
 	json_t *resp = NULL;
 	char *leaf = NULL, *chain = NULL;
-	int64_t id = 0;
 	int r;
 
 	*resp_out = NULL;
@@ -101,21 +123,13 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 	if ((r = console_name(given, name)) != CUST_OK)
 		return ca_refuse(st, actor, "console.add", obj, r);
 	ca_object(obj, sizeof(obj), "console", name);
-	if (ca_keytype_find(key_type) == NULL)
+	if ((kt = ca_keytype_find(key_type)) == NULL)
 		return ca_refuse(st, actor, "console.add", obj,
 		    ca_keytype_unknown(key_type));
-	if ((r = store_begin(st->store)) != CUST_OK)
-		return r;
-	if ((r = console_active(st, name, &id)) != CUST_OK)
-		goto fail;
-	if (id != 0) {
-		cust_fail(CUST_E_EXISTS, "console %s exists (console revoke %s "
-		    "first)", name, name);
-		return ca_refuse(st, actor, "console.add", obj, CUST_E_EXISTS);
-	}
-	if ((r = ca_issuer_open(st, actor, "console.add", obj, &is)) !=
-	    CUST_OK || (r = console_insert(st, name)) != CUST_OK)
-		goto fail;
+	if ((r = console_taken(st, actor, name, obj)) != CUST_OK ||
+	    (r = ca_issuer_open(st, actor, "console.add", obj, &is)) !=
+	    CUST_OK || (r = ca_key_generate(kt, &pkey)) != CUST_OK)
+		goto out;
 	memset(&lf, 0, sizeof(lf));
 	lf.kind = "console";
 	lf.holder = name;
@@ -124,15 +138,27 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 	lf.days = is.conf.console_days;
 	lf.actor = actor;
 	lf.action = "console.add";
-	if ((r = ca_leaf_with_key(st, &is, &lf, key_type, &x, &key, NULL,
-	    &resp)) != CUST_OK)
-		goto fail;
+	lf.pub = pkey;
+	if ((r = ca_leaf_presign(st, &is, &lf, hex, &x)) != CUST_OK)
+		goto out;
 	v[0] = is.g->issuing;
 	v[1] = is.prev != NULL ? is.g->cross_up : NULL;
 	v[2] = is.g->root;
+	if ((r = ca_pem_key(pkey, &key)) != CUST_OK)
+		goto release;
 	if ((leaf = ca_pem_certs(&x, 1)) == NULL ||
-	    (chain = ca_pem_certs(v, 3)) == NULL ||
-	    json_object_set_new(resp, "certificate", json_string(leaf)) ||
+	    (chain = ca_pem_certs(v, 3)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto release;
+	}
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto release;
+	if ((r = console_taken(st, actor, name, obj)) != CUST_OK ||
+	    (r = ca_issuer_recheck(st, &is)) != CUST_OK ||
+	    (r = console_insert(st, name)) != CUST_OK ||
+	    (r = ca_leaf_record(st, &is, &lf, x, &resp)) != CUST_OK)
+		goto fail;
+	if (json_object_set_new(resp, "certificate", json_string(leaf)) ||
 	    json_object_set_new(resp, "chain", json_string(chain)) ||
 	    json_object_set_new(resp, "key",
 	    json_string(seal_secret_str(key)))) {
@@ -146,11 +172,14 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 	goto out;
 fail:
 	store_rollback(st->store);
+release:
+	ca_serial_release(st, hex, 1);
 out:
 	free(leaf);
 	free(chain);
 	json_decref(resp);
 	seal_secret_free(key);
+	EVP_PKEY_free(pkey);
 	X509_free(x);
 	ca_issuer_close(&is);
 	return r;

@@ -9,8 +9,9 @@
  * sign with no transaction open; then, in one short store transaction,
  * check the issuer and the device again, record the certificate and its
  * audit entry, and commit. Only a committed certificate is ever returned.
- * The service and console certificates (ca_leaf_issue()) are still built
- * and signed inside their (administrative) transaction.
+ * (Console certificates too, in ca_console.c.) The service certificates
+ * (ca_leaf_issue()) are still built and signed inside their
+ * (administrative) transaction.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
