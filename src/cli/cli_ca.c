@@ -760,6 +760,12 @@ render_ca_show(struct cli *c, json_t *resp)
 	json_array_foreach(json_object_get(resp, "generations"), i, g)
 		render_gen(g);
 	printf("bundle version %s\n", cli_str(resp, "bundle_version"));
+	/* Only when there are: a process died between reserving a serial
+	 * and recording its certificate (ca/README.md). */
+	if (cli_num(resp, "unrecorded_serials") > 0)
+		printf("%lld serials reserved and never recorded (no "
+		    "certificate carries them)\n",
+		    cli_num(resp, "unrecorded_serials"));
 }
 
 static int
