@@ -218,6 +218,14 @@ op_crl(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    (r = ops_req_bool(req, "all", &all)) != CUST_OK ||
 	    (r = ops_req_bool(req, "refresh", &refresh)) != CUST_OK)
 		return r;
+	/* Reading a CRL is for anyone; making one (a signature, a write)
+	 * only for the local operator or a staff admin. */
+	if (refresh && ops_identity_kind(ctx->who) != OPS_ID_LOCAL &&
+	    ops_identity_kind(ctx->who) != OPS_ID_ADMIN) {
+		r = cust_fail(CUST_E_DENIED, "refreshing CRLs is for an admin");
+		ops_audit_denied(ctx, ops_find("ca.crl"), req);
+		return r;
+	}
 	/* Asked for: a failure to make a due CRL is this request's. */
 	if (refresh && (r = ca_crl_refresh(ctx->st, ctx->actor, &made)) !=
 	    CUST_OK)

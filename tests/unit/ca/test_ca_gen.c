@@ -608,7 +608,7 @@ test_crl_refresh_on_use(void **state)
 	ctx.who = tu_local();
 	n1 = crl_number(f);
 	made0 = ct_count(f->st, "SELECT count(*) FROM audit WHERE action = "
-	    "'ca.crl'");
+	    "'ca.crl' AND result = 'ok'");
 	/* Overdue: no read makes it again. */
 	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
 	    "- 60");
@@ -619,9 +619,25 @@ test_crl_refresh_on_use(void **state)
 		assert_int_equal(crl_number(f), n1);
 	}
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
-	    "action = 'ca.crl'"), made0);
-	/* The explicit refresh makes it, once. */
+	    "action = 'ca.crl' AND result = 'ok'"), made0);
+	/* The explicit refresh is a write: not for an auditor. */
 	json_object_set_new(req, "refresh", json_true());
+	{
+		struct ops_identity *aud = NULL;
+
+		assert_int_equal(ops_identity_new(OPS_ID_AUDITOR, "aud", &aud),
+		    CUST_OK);
+		ctx.who = aud;
+		assert_int_equal(ops_call(&ctx, "ca.crl", req, &resp),
+		    CUST_E_DENIED);
+		assert_null(resp);
+		ctx.who = tu_local();
+		ops_identity_free(aud);
+		assert_int_equal(crl_number(f), n1);
+		assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit "
+		    "WHERE action = 'ca.crl' AND result = 'denied'"), 1);
+	}
+	/* The explicit refresh makes it, once. */
 	assert_int_equal(ops_call(&ctx, "ca.crl", req, &resp), CUST_OK);
 	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
 	    n1 + 1);
@@ -642,7 +658,7 @@ test_crl_refresh_on_use(void **state)
 	json_decref(req);
 	assert_int_equal(crl_number(f), n1 + 2);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
-	    "action = 'ca.crl'"), made0 + 2);
+	    "action = 'ca.crl' AND result = 'ok'"), made0 + 2);
 }
 
 /* Regression: the refresh decided "due" outside its transaction, so two
