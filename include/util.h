@@ -124,8 +124,24 @@ char *util_lower(char *s);
 void util_be64_put(unsigned char b[8], uint64_t v);
 uint64_t util_be64_get(const unsigned char b[8]);
 
-/* Current time, seconds since the epoch (UTC). */
+/*
+ * The one clock: current time, seconds since the epoch (UTC). Every read
+ * of "now" in src/ goes through it (SQL included: bind it, never
+ * strftime('%s','now')), so tests can move time instead of editing rows.
+ *
+ * Tests move it for a whole process with the environment variable
+ * CUSTODY_TEST_NOW, read once: "+N" or "-N" runs the clock N seconds
+ * ahead of (behind) the real one, "@N" stops it at the epoch time N.
+ * Like CUSTODY_TEST_CRASH_AT it is a test hook; a malformed value is
+ * ignored. Unit tests use util_test_clock() instead (it wins over the
+ * environment). Thread-safe.
+ */
 int64_t util_now(void);
+
+/* Test hook: from now on util_now() returns the real time plus offset, or
+ * the fixed time `fixed` when fixed != 0 (offset then ignored).
+ * util_test_clock(0, 0) gives the real clock back. */
+void util_test_clock(int64_t offset, int64_t fixed);
 
 /* Format t as RFC 3339 UTC ("2026-11-27T20:38:52Z") into buf (>= 21). */
 void util_fmt_time(int64_t t, char *buf, size_t len);

@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "state.h"
 #include "store.h"
+#include "util.h"
 
 /* "3 errors; first: FILE:LINE:COL [rule]" for audit details: the first
  * error by position. */
@@ -84,8 +85,8 @@ static int
 op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	static const char ins[] = "INSERT INTO policy(loaded, actor, file, "
-	    "sha256, consoles, body) VALUES (strftime('%s','now'), ?, ?, ?, "
-	    "?, ?)";
+	    "sha256, consoles, body) VALUES (?6, ?1, ?2, ?3, ?4, "
+	    "?5)";
 	struct cust_state *st = ctx->st;
 	unsigned char hash[crypto_hash_sha256_BYTES];
 	char hex[2 * sizeof(hash) + 1], why[512], detail[768];
@@ -127,6 +128,7 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	sqlite3_bind_text(s, 3, hex, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)n);
 	sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, util_now());
 	if ((r = store_step_done(st->store, s, "store the policy")) != CUST_OK)
 		goto fail;
 	id = sqlite3_last_insert_rowid(store_db(st->store));

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,10 +623,57 @@ util_be64_get(const unsigned char b[8])
 	return v;
 }
 
+/*
+ * The test clock. clk_mode: 0 not decided yet (the environment is read on
+ * first use), 1 real time plus clk_offset, 2 fixed at clk_fixed. Two
+ * threads reading the environment at once compute the same values, so
+ * the race is benign; the atomics keep it defined.
+ */
+static _Atomic int clk_mode;
+static _Atomic int64_t clk_offset, clk_fixed;
+
+static void
+clock_from_env(void)
+{
+	const char *v = getenv("CUSTODY_TEST_NOW");
+	char *end = NULL;
+	long long n = 0;
+	int mode = 1;
+
+	if (v != NULL && (v[0] == '+' || v[0] == '-' || v[0] == '@')) {
+		errno = 0;
+		n = strtoll(v[0] == '@' ? v + 1 : v, &end, 10);
+	}
+	if (end != NULL && *end == '\0' && end != v + 1 && errno == 0) {
+		if (v[0] == '@') {
+			mode = n > 0 ? 2 : 1;
+			atomic_store(&clk_fixed, (int64_t)n);
+		} else
+			atomic_store(&clk_offset, (int64_t)n);
+	}
+	atomic_store(&clk_mode, mode);
+}
+
 int64_t
 util_now(void)
 {
-	return (int64_t)time(NULL);
+	int mode = atomic_load(&clk_mode);
+
+	if (mode == 0) {
+		clock_from_env();
+		mode = atomic_load(&clk_mode);
+	}
+	if (mode == 2)
+		return atomic_load(&clk_fixed);
+	return (int64_t)time(NULL) + atomic_load(&clk_offset);
+}
+
+void
+util_test_clock(int64_t offset, int64_t fixed)
+{
+	atomic_store(&clk_offset, offset);
+	atomic_store(&clk_fixed, fixed);
+	atomic_store(&clk_mode, fixed != 0 ? 2 : 1);
 }
 
 void

@@ -80,9 +80,10 @@ id=$(db "SELECT id FROM cert WHERE serial = '$serial'")
 t_exit "un-revoked: cert list exit 5" 5 c cert list --all
 t_grep "un-revoked: names the row" "row cert\(id=$id\) was altered" "$TESTTMP/err"
 t_exit "un-revoked: cert show exit 5" 5 c cert show "$serial"
-# A CRL made now (its nextUpdate pulled in, which the MAC catches too)
-db "UPDATE ca_gen SET crl_next = 0"
-t_exit "un-revoked: ca crl --refresh exit 5" 5 c ca crl --refresh
+# A CRL made a week later (custody's clock moved, no row edited: the CRL
+# is due, reads every unexpired certificate, and trips on this one)
+t_exit "un-revoked: ca crl --refresh a week later exit 5" 5 env CUSTODY_TEST_NOW=+604800 "$CUSTODYCTL" --state-dir "$S" ca crl --refresh
+t_grep "un-revoked: the CRL names the row" "row cert\(id=$id\) was altered" "$TESTTMP/err"
 back revoked
 t_exit "restored: cert list" 0 c cert list --all
 t_exit "restored: ca crl" 0 c ca crl --pem -o "$W/crl.pem"

@@ -347,9 +347,10 @@ test_crl_refresh(void **state)
 	/* Nothing due. */
 	assert_int_equal(ca_crl_refresh(f->st, "t", &made), CUST_OK);
 	assert_int_equal(made, 0);
-	/* Both CRLs near their nextUpdate: made again, numbers grow. */
-	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') + "
-	    "60, root_crl_next = strftime('%s','now') + 60");
+	/* Time moves on to a minute before the later nextUpdate of the two
+	 * CRLs: both are due, made again, numbers grow. */
+	tu_clock_to(ct_count(f->st, "SELECT max(crl_next, root_crl_next) "
+	    "FROM ca_gen WHERE gen = 1") - 60);
 	assert_int_equal(ca_crl_refresh(f->st, "t", &made), CUST_OK);
 	assert_int_equal(made, 2);
 	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
@@ -357,14 +358,16 @@ test_crl_refresh(void **state)
 	    n1 + 1);
 	json_decref(resp);
 	/* Regression: reading a due CRL made it again (a read that signs).
-	 * It is served as stored; the refresh makes it. */
-	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = 0");
+	 * It is served as stored; the refresh makes it (time moves past
+	 * the nextUpdate of both, made together above). */
+	tu_clock_to(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
+	    "gen = 1") + 60);
 	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
 	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
 	    n1 + 1);
 	json_decref(resp);
 	assert_int_equal(ca_crl_refresh(f->st, "t", &made), CUST_OK);
-	assert_int_equal(made, 1);
+	assert_int_equal(made, 2);
 	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
 	assert_int_equal(json_integer_value(json_object_get(resp, "number")),
 	    n1 + 2);
@@ -609,9 +612,10 @@ test_crl_refresh_on_use(void **state)
 	n1 = crl_number(f);
 	made0 = ct_count(f->st, "SELECT count(*) FROM audit WHERE action = "
 	    "'ca.crl' AND result = 'ok'");
-	/* Overdue: no read makes it again. */
-	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
-	    "- 60");
+	/* Overdue (time moves past its nextUpdate): no read makes it
+	 * again. */
+	tu_clock_to(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
+	    "gen = 1") + 60);
 	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
 		assert_int_equal(ops_call(&ctx, reads[i], req, &resp),
 		    CUST_OK);
@@ -643,22 +647,25 @@ test_crl_refresh_on_use(void **state)
 	    n1 + 1);
 	json_decref(resp);
 	assert_int_equal(crl_number(f), n1 + 1);
-	assert_true(ct_count(f->st, "SELECT crl_next - strftime('%s','now') "
-	    "FROM ca_gen WHERE gen = 1") > 6 * 86400);
+	assert_true(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
+	    "gen = 1") - util_now() > 6 * 86400);
 	assert_int_equal(ops_call(&ctx, "ca.crl", req, &resp), CUST_OK);
 	json_decref(resp);
 	assert_int_equal(crl_number(f), n1 + 1);
 	json_decref(req);
-	/* A write (cert sign) makes a due one again before it runs. */
-	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
-	    "+ 60");
+	/* A write (cert sign) makes a due one again before it runs (time
+	 * moves to a minute before its nextUpdate). */
+	tu_clock_to(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
+	    "gen = 1") - 60);
 	req = json_pack("{s:s, s:s}", "fqdn", F1, "csr", f->csr);
 	assert_int_equal(ops_call(&ctx, "cert.sign", req, &resp), CUST_OK);
 	json_decref(resp);
 	json_decref(req);
 	assert_int_equal(crl_number(f), n1 + 2);
+	/* Two refreshes, each making the issuing and the root CRL (time
+	 * moves for both: they were made together). */
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
-	    "action = 'ca.crl' AND result = 'ok'"), made0 + 2);
+	    "action = 'ca.crl' AND result = 'ok'"), made0 + 4);
 }
 
 /* Regression: the refresh decided "due" outside its transaction, so two
@@ -677,8 +684,8 @@ test_crl_refresh_race(void **state)
 	state_close(f->st);
 	assert_int_equal(state_open(f->dir, &f->st), CUST_OK);
 	assert_int_equal(state_open(f->dir, &other), CUST_OK);
-	tu_sql_mac(f->st, "UPDATE ca_gen SET crl_next = strftime('%s','now') "
-	    "+ 60");
+	tu_clock_to(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
+	    "gen = 1") - 60);
 	assert_int_equal(ca_crl_refresh_gen(f->st, "a", 1, 0, &made), CUST_OK);
 	assert_int_equal(made, 1);
 	assert_int_equal(ca_crl_refresh_gen(other, "b", 1, 0, &made),

@@ -205,8 +205,8 @@ test_renew(void **state)
 	    CUST_E_CONFLICT);
 	assert_non_null(strstr(cust_errmsg(), "renewal window"));
 	/* Inside the window (the current one expires in 10 days). */
-	tu_sql_mac(f->st, "UPDATE cert SET not_after = strftime('%s','now') + "
-	    "864000 WHERE kind = 'device'");
+	tu_clock_to(ct_count(f->st, "SELECT not_after FROM cert WHERE "
+	    "kind = 'device'") - 864000);
 	assert_int_equal(ca_renew(f->st, "t", F1, NULL, 0, 0, 1, &resp),
 	    CUST_OK);
 	assert_int_equal(json_array_size(json_object_get(resp, "superseded")),
@@ -268,12 +268,12 @@ test_revoke_crl(void **state)
 	    json_object_get(crl, "serials"), 0)), js(a, "serial"));
 	assert_true(json_integer_value(json_object_get(crl, "number")) > num);
 	json_decref(crl);
-	/* Set back to valid in the store, then a CRL is due (the generation
-	 * row changed as custody would): the CRL is not made without it. */
+	/* Set back to valid in the store, then a CRL is due (time moves to
+	 * its nextUpdate): the CRL is not made without it. */
 	tu_sql(f->st, "UPDATE cert SET status = 'valid', revoked = NULL, "
 	    "reason = NULL WHERE status = 'revoked'");
-	tu_sql(f->st, "UPDATE ca_gen SET crl_next = 0");
-	tu_sql(f->st, "UPDATE ca_gen SET mac = " STORE_MAC(STORE_ROW_CA_GEN));
+	tu_clock_to(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
+	    "gen = 1"));
 	{
 		size_t made = 0;
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -240,10 +241,32 @@ test_write_at(void **state)
 	free(dir);
 }
 
+/* The clock: CUSTODY_TEST_NOW is read at the first util_now() of the
+ * process (this test runs first), util_test_clock() overrides it. */
+static void
+test_clock(void **state)
+{
+	int64_t real;
+
+	assert_int_equal(setenv("CUSTODY_TEST_NOW", "@1900000000", 1), 0);
+	assert_int_equal(util_now(), 1900000000);
+	sleep(1);
+	assert_int_equal(util_now(), 1900000000);	/* stopped */
+	real = (int64_t)time(NULL);
+	util_test_clock(-86400, 0);
+	assert_true(util_now() >= real - 86400 &&
+	    util_now() <= (int64_t)time(NULL) - 86400);
+	util_test_clock(0, 42);
+	assert_int_equal(util_now(), 42);
+	util_test_clock(0, 0);
+	assert_true(util_now() >= real && util_now() <= (int64_t)time(NULL));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_clock),	/* first: reads the environment */
 		cmocka_unit_test(test_fqdn),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_parse_long),

@@ -76,6 +76,7 @@ tu_state_free(struct cust_state *st, char *dir)
 	char *base;
 
 	state_close(st);
+	util_test_clock(0, 0);
 	if (dir == NULL)
 		return;
 	base = strdup(dir);
@@ -123,6 +124,13 @@ tu_fx_teardown(void **state)
 	tu_state_free(f->st, f->dir);
 	free(f);
 	return 0;
+}
+
+void
+tu_clock_to(int64_t t)
+{
+	util_test_clock(0, 0);
+	util_test_clock(t - util_now(), 0);
 }
 
 void

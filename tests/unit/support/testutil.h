@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
 
 struct cust_state;
@@ -24,8 +25,13 @@ struct cust_state *tu_state_new(char **dir_out);
 /* How many entries of directory dir have sub in their name. */
 int tu_count_names(const char *dir, const char *sub);
 
-/* Close st, remove dir, free dir. */
+/* Close st, remove dir, free dir; the real clock comes back. */
 void tu_state_free(struct cust_state *st, char *dir);
+
+/* Move custody's clock (util_now()) so that it reads t now and runs on
+ * from there: tests age certificates and CRLs this way, never by editing
+ * rows. tu_state_free() puts the real clock back. */
+void tu_clock_to(int64_t t);
 
 /* Run a SQL statement on the state's store (for tampering); asserts. */
 void tu_sql(struct cust_state *st, const char *sql);
