@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "err.h"
+#include "log.h"
 #include "seal.h"
 #include "store.h"
 #include "util.h"
@@ -337,14 +338,14 @@ audit_note(struct audit *a, const char *actor, const char *action,
 	if (store_in_txn(a->st)) {
 		/* Appending here would commit the caller's change with its
 		 * refusal: the caller must roll back first. */
-		fprintf(stderr, "custody: internal error: %s of %s noted inside "
-		    "a transaction: not recorded\n", action, obj);
+		log_error("internal error: %s of %s noted inside a "
+		    "transaction: not recorded", action, obj);
 		return CUST_E_INTERNAL;
 	}
 	r = audit_append(a, actor, action, object, result, detail);
 	if (r != CUST_OK)
-		fprintf(stderr, "custody: could not record %s of %s in the "
-		    "audit log: %s\n", action, obj, cust_errmsg());
+		log_warnx("could not record %s of %s in the audit log: %s",
+		    action, obj, cust_errmsg());
 	cust_fail(r, "%s", saved);
 	return r;
 }

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "log.h"
 #include "ops.h"
 #include "state.h"
 #include "util.h"
@@ -249,6 +250,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "custodyctl: %s\n", cust_errmsg());
 		return CUST_EXIT_UNAVAIL;
 	}
+	log_init("custodyctl");
 	c.state_dir = getenv("CUSTODY_STATE_DIR");
 	if (c.state_dir == NULL || *c.state_dir == '\0')
 		c.state_dir = "./var";

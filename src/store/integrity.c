@@ -25,6 +25,7 @@
 
 #include "audit.h"
 #include "err.h"
+#include "log.h"
 #include "seal.h"
 #include "state.h"
 #include "store.h"
@@ -62,8 +63,8 @@ counter_update(void *arg, int64_t seq, const unsigned char *hash)
 	struct cust_state *st = arg;
 
 	if (seal_counter_write(st->seal, st->dir, seq, hash, 0) != CUST_OK)
-		fprintf(stderr, "custody: warning: the rollback counter was "
-		    "not updated: %s\n", cust_errmsg());
+		log_warnx("the rollback counter was not updated: %s",
+		    cust_errmsg());
 }
 
 static int

@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "err.h"
+#include "log.h"
 #include "seal.h"
 #include "state.h"
 #include "store.h"
@@ -453,8 +454,8 @@ state_init(const char *dir, int force, struct cust_state **out)
 	goto out;
 undo:
 	if (state_init_undo(st) != CUST_OK)
-		fprintf(stderr, "custodyctl: could not remove the half-made "
-		    "state: %s\n", cust_errmsg());
+		log_warnx("could not remove the half-made state: %s",
+		    cust_errmsg());
 	st = NULL;
 	goto out;
 fail:
