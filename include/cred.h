@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* include/cred.h - devices and their secrets: AMT password generation and
- * the rotation state machine (pending -> current -> retired | failed).
+ * the rotation state machine (pending [-> pushed] -> current -> retired,
+ * or -> failed).
  *
  * A new secret is sealed and committed as 'pending' before anything else
  * happens; it becomes 'current' (the old one 'retired') only when confirmed.
- * At most one pending and one current version exist per (device, kind):
- * partial unique indexes in the schema enforce it.
+ * 'pushed' (sent to a device, outcome unknown) belongs to the push
+ * protocol to come (issue 9); the schema accepts it already. At most one
+ * version in flight (pending or pushed) and one current exist per (device,
+ * kind): partial unique indexes in the schema enforce it. Kinds: admin,
+ * mebx, console:NAME, directory:NAME (the schema refuses any other).
  */
 #ifndef CUST_CRED_H
 #define CUST_CRED_H

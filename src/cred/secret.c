@@ -587,7 +587,7 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 	    "s.version, s.sealed, s.ok FROM (SELECT device_id, kind, version, "
 	    "state, sealed, " STORE_MAC_OK(STORE_ROW_SECRET) " AS ok FROM "
 	    "secret) s JOIN device d ON d.id = s.device_id WHERE d.state = "
-	    "'active' AND s.state IN ('current', 'pending') "
+	    "'active' AND s.state IN ('current', 'pending', 'pushed') "
 	    "ORDER BY d.fqdn, s.kind, s.version");
 	if (s == NULL) {
 		r = CUST_E_DB;

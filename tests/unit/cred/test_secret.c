@@ -601,6 +601,24 @@ test_verify(void **state)
 	assert_int_equal(json_array_size(json_object_get(out, "problems")), 0);
 	json_decref(out);
 
+	/* A pushed version (sent, outcome unknown) may be on the device: it
+	 * is opened too, and a damaged one is a problem. */
+	tu_sql_mac(f->st, "UPDATE secret SET state = 'pushed' WHERE state = "
+	    "'pending'");
+	out = NULL;
+	assert_int_equal(cred_verify(f->st, ACTOR, &out), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(out, "secrets")),
+	    5);
+	json_decref(out);
+	tu_sql_mac(f->st, "UPDATE secret SET sealed = zeroblob(64) WHERE "
+	    "state = 'pushed'");
+	out = NULL;
+	assert_int_equal(cred_verify(f->st, ACTOR, &out), CUST_E_VIOLATION);
+	assert_int_equal(json_integer_value(json_object_get(out,
+	    "unreadable")), 1);
+	json_decref(out);
+	tu_sql_mac(f->st, "DELETE FROM secret WHERE state = 'pushed'");
+
 	snprintf(sql, sizeof(sql), "UPDATE secret SET sealed = zeroblob(64) "
 	    "WHERE device_id = %lld AND kind = 'mebx' AND version = 1",
 	    (long long)a);
