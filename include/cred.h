@@ -167,6 +167,26 @@ int cred_rotate(struct cust_state *st, const char *actor,
     void (*progress)(void *arg, size_t done, size_t total), void *arg,
     struct cred_rotate_result *res) __attribute__((warn_unused_result));
 
+/* What a caller of cred_rotate_with() hears while it runs (all optional). */
+struct cred_rotate_hooks {
+	/* After each committed batch, as cred_rotate()'s progress. */
+	void (*progress)(void *arg, size_t done, size_t total);
+	/* Inside the batch's transaction, once per device and kind decided:
+	 * err CUST_OK (version is the new pending one), CUST_E_CONFLICT
+	 * (refused: already pending) or CUST_E_NOTFOUND (device gone).
+	 * Anything it writes commits with the batch or not at all; a
+	 * non-zero return rolls the batch back and ends the rotation. */
+	int (*item)(void *arg, int64_t device_id, const char *kind,
+	    int64_t version, int err);
+	void *arg;
+};
+
+/* cred_rotate() with hooks (NULL: none). */
+int cred_rotate_with(struct cust_state *st, const char *actor,
+    const int64_t *ids, size_t n, const char *kind, size_t pwlen,
+    int replace_pending, int want_items, const struct cred_rotate_hooks *h,
+    struct cred_rotate_result *res) __attribute__((warn_unused_result));
+
 /* The owner console applied version N: it becomes 'current', the previous
  * current 'retired'. N must be pending, or failed and newer than the
  * current version (replaced with --replace-pending but applied anyway); a

@@ -9,6 +9,7 @@
 
 extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
 extern const struct ops_entry ops_policy_table[];	/* ops_policy.c */
+extern const struct ops_entry ops_job_table[];	/* ops_job.c */
 
 /* Every group's table; each ends with a zeroed entry. */
 static const struct ops_entry *const tables[] = {
@@ -18,6 +19,7 @@ static const struct ops_entry *const tables[] = {
 	ops_audit_table,
 	ops_ca_table,
 	ops_policy_table,
+	ops_job_table,
 };
 
 const struct ops_entry *

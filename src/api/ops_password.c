@@ -4,6 +4,7 @@
 
 #include "cred.h"
 #include "err.h"
+#include "job.h"
 #include "ops_int.h"
 #include "seal.h"
 #include "state.h"
@@ -72,10 +73,33 @@ op_history(struct ops_ctx *ctx, json_t *req, json_t **resp)
  * (a 100k-device rotation would otherwise build a 100k-element reply).
  * Refusals are not an error of the call: the reply says how many.
  */
+/* The reply of a rotation (r from job_rotate() or job_resume()): counts,
+ * the job, items when asked. Refusals are a result (the message says how
+ * many); any other error is returned. res->items is consumed. */
+static int
+rotate_reply(int r, size_t n, int64_t job, struct cred_rotate_result *res,
+    json_t **resp)
+{
+	if (r != CUST_OK && r != CUST_E_CONFLICT) {
+		json_decref(res->items);
+		return r;
+	}
+	/* The rotation is committed: a reply that cannot be built is an
+	 * error all the same, never a silent OK with nothing. */
+	return ops_reply(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o*, s:s*}",
+	    "job", (json_int_t)job, "selected", (json_int_t)n, "rotated",
+	    (json_int_t)res->rotated, "refused", (json_int_t)res->refused,
+	    "missing", (json_int_t)res->missing, "items", res->items,
+	    "message", r == CUST_E_CONFLICT ? cust_errmsg() : NULL), resp);
+}
+
 static int
 op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	struct cred_rotate_result res;
+	struct job_rotate_spec spec;
+	json_t *sel = NULL;
+	int64_t job = 0;
 	const char **fqdns = NULL, *tag, *kind;
 	long long len = CRED_PW_DEFAULT;
 	int64_t *ids = NULL;
@@ -110,24 +134,45 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		r = cust_fail(CUST_E_NOTFOUND, "no device has tag '%s'", tag);
 		goto out;
 	}
-	r = cred_rotate(ctx->st, ctx->actor, ids, n, kind ? kind : "admin",
-	    (size_t)len, replace, items, ctx->progress, ctx->progress_arg,
-	    &res);
-	if (r != CUST_OK && r != CUST_E_CONFLICT) {
-		json_decref(res.items);
+	/* A job: its per-device results outlive this process, and a
+	 * rotation killed mid-way can be resumed (job.resume). */
+	spec.kind = kind ? kind : "admin";
+	spec.pwlen = (size_t)len;
+	spec.replace_pending = replace;
+	if ((sel = nf > 0 ? json_pack("{s:O}", "fqdns", json_object_get(req,
+	    "fqdns")) : tag != NULL ? json_pack("{s:s}", "tag", tag) :
+	    json_pack("{s:b}", "all", 1)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	/* The rotation is committed: a reply that cannot be built is an
-	 * error all the same, never a silent OK with nothing. */
-	r = ops_reply(json_pack("{s:I, s:I, s:I, s:I, s:o*, s:s*}", "selected",
-	    (json_int_t)n, "rotated", (json_int_t)res.rotated, "refused",
-	    (json_int_t)res.refused, "missing", (json_int_t)res.missing,
-	    "items", res.items, "message", r == CUST_E_CONFLICT ?
-	    cust_errmsg() : NULL), resp);
+	r = job_rotate(ctx->st, ctx->actor, sel, ids, n, &spec, items,
+	    ctx->progress, ctx->progress_arg, &job, &res);
+	r = rotate_reply(r, n, job, &res, resp);
 out:
+	json_decref(sel);
 	free(fqdns);
 	free(ids);
 	return r;
+}
+
+/* Resume a rotation job that was interrupted or failed: the devices it has
+ * not done yet, with its own parameters. */
+static int
+op_resume(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cred_rotate_result res;
+	long long id = 0;
+	size_t left = 0;
+	int items, r;
+
+	if ((r = ops_req_int(req, "id", 1, 1, INT64_MAX, &id)) != CUST_OK ||
+	    (r = ops_req_bool(req, "items", &items)) != CUST_OK)
+		return r;
+	r = job_resume(ctx->st, ctx->actor, id, items, ctx->progress,
+	    ctx->progress_arg, &left, &res);
+	if (r == CUST_E_CONFLICT && left == 0)
+		return r;	/* not resumable */
+	return rotate_reply(r, left, id, &res, resp);
 }
 
 static int
@@ -166,6 +211,8 @@ const struct ops_entry ops_password_table[] = {
 	{ "password.rotate", op_rotate, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "password.confirm", op_confirm, 0,
 	    OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
+	/* A rotation job's rest: admin only, as password.rotate. */
+	{ "job.resume", op_resume, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "password.verify", op_verify, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

@@ -48,6 +48,11 @@ extern const struct cli_cmd cli_ca_cmds[];	/* cli_ca.c */
 extern const struct cli_cmd cli_console_cmds[];	/* cli_ca.c */
 extern const struct cli_cmd cli_policy_cmds[];	/* cli_policy.c */
 extern const struct cli_cmd cli_store_cmds[];	/* cli_store.c */
+extern const struct cli_cmd cli_job_cmds[];	/* cli_job.c */
+
+/* Print the reply of a rotation (password rotate, job resume) as text or
+ * JSON; the exit code (1 when devices were refused or gone). */
+int cli_rotate_result(struct cli *c, json_t *resp);
 
 /* CA options of init and ca rotate (cli_ca.c): getopt_long entries that
  * return 'C'; pass opts[longindex].name and optarg to cli_ca_opt(), which

@@ -31,6 +31,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_console_cmds,
 	cli_policy_cmds,
 	cli_store_cmds,
+	cli_job_cmds,
 };
 
 static const struct cli_cmd *current;

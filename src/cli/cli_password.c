@@ -111,6 +111,26 @@ cmd_history(struct cli *c, int argc, char **argv)
 	    ops_text(argv[1])), render_history);
 }
 
+static void render_rotate(struct cli *c, json_t *r);
+
+/* Print a rotation's reply (password rotate, job resume) and return the
+ * exit code: refusals and devices gone are a failure (1). */
+int
+cli_rotate_result(struct cli *c, json_t *r)
+{
+	int exit_code = CUST_EXIT_OK;
+
+	if (c->json)
+		cli_print_json(r);
+	else
+		render_rotate(c, r);
+	if (cli_num(r, "refused") > 0 || cli_num(r, "missing") > 0) {
+		fprintf(stderr, "custodyctl: %s\n", cli_str(r, "message"));
+		exit_code = CUST_EXIT_FAIL;
+	}
+	return exit_code;
+}
+
 static void
 render_rotate(struct cli *c, json_t *r)
 {
@@ -127,9 +147,10 @@ render_rotate(struct cli *c, json_t *r)
 	}
 	if (!c->quiet)
 		printf("%lld secrets rotated (pending), %lld refused, %lld on "
-		    "devices gone; %lld devices selected\n",
+		    "devices gone; %lld devices selected (job %lld)\n",
 		    cli_num(r, "rotated"), cli_num(r, "refused"),
-		    cli_num(r, "missing"), cli_num(r, "selected"));
+		    cli_num(r, "missing"), cli_num(r, "selected"),
+		    cli_num(r, "job"));
 }
 
 static int
@@ -186,15 +207,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	json_decref(req);
 	if (r != CUST_OK)
 		return cli_error(c, r);
-	if (c->json)
-		cli_print_json(resp);
-	else
-		render_rotate(c, resp);
-	exit_code = CUST_EXIT_OK;
-	if (cli_num(resp, "refused") > 0 || cli_num(resp, "missing") > 0) {
-		fprintf(stderr, "custodyctl: %s\n", cli_str(resp, "message"));
-		exit_code = CUST_EXIT_FAIL;
-	}
+	exit_code = cli_rotate_result(c, resp);
 	json_decref(resp);
 	return exit_code;
 usage:

@@ -347,7 +347,8 @@ add_item(struct cred_rotate_result *res, const char *fqdn, const char *kind,
 static int
 rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
     size_t n, const char *const *kinds, size_t nk, size_t pwlen,
-    int replace, struct devkind *dk, struct cred_rotate_result *res)
+    int replace, struct devkind *dk, const struct cred_rotate_hooks *h,
+    struct cred_rotate_result *res)
 {
 	int64_t ver, now = util_now();
 	size_t i, k;
@@ -371,6 +372,9 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 			} else
 				res->rotated++;
 			add_item(res, dk[i].fqdn, kinds[k], ver, e);
+			if (h != NULL && h->item != NULL && (r = h->item(h->arg,
+			    dk[i].id, kinds[k], ver, e)) != CUST_OK)
+				goto fail;
 		}
 	}
 	return store_commit(st->store);
@@ -384,6 +388,18 @@ cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
     size_t n, const char *kind, size_t pwlen, int replace_pending,
     int want_items, void (*progress)(void *arg, size_t done, size_t total),
     void *arg, struct cred_rotate_result *res)
+{
+	struct cred_rotate_hooks h = { progress, NULL, arg };
+
+	return cred_rotate_with(st, actor, ids, n, kind, pwlen,
+	    replace_pending, want_items, &h, res);
+}
+
+int
+cred_rotate_with(struct cust_state *st, const char *actor,
+    const int64_t *ids, size_t n, const char *kind, size_t pwlen,
+    int replace_pending, int want_items, const struct cred_rotate_hooks *h,
+    struct cred_rotate_result *res)
 {
 	static const char *both[] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
 	const char *kinds[2];
@@ -424,7 +440,7 @@ cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
 	while (done < n) {
 		m = n - done < CRED_ROTATE_BATCH ? n - done : CRED_ROTATE_BATCH;
 		if ((r = rotate_batch(st, actor, sorted + done, m, kinds, nk,
-		    pwlen, replace_pending, dk, res)) != CUST_OK) {
+		    pwlen, replace_pending, dk, h, res)) != CUST_OK) {
 			if (done > 0)	/* say what did commit */
 				r = cust_fail(r, "%s; the %zu devices of the "
 				    "batches before were rotated (pending) and "
@@ -432,8 +448,8 @@ cred_rotate(struct cust_state *st, const char *actor, const int64_t *ids,
 			goto out;
 		}
 		done += m;
-		if (progress != NULL)
-			progress(arg, done, n);
+		if (h != NULL && h->progress != NULL)
+			h->progress(h->arg, done, n);
 	}
 	if (res->refused > 0 || res->missing > 0)
 		r = cust_fail(CUST_E_CONFLICT, "%zu rotated, %zu refused "

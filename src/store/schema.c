@@ -272,5 +272,44 @@ const struct store_migration store_migrations[] = {
 	  "  holder TEXT NOT NULL,"
 	  "  reserved INTEGER NOT NULL) WITHOUT ROWID;"
 	},
+	/*
+	 * Jobs (src/sched/job.c): bulk work that outlives one transaction and
+	 * may outlive its process. job: what (kind, the selector and
+	 * parameters as JSON, never a secret), the devices it covers (targets:
+	 * their ids, 8 bytes big-endian each, sorted, fixed when it starts),
+	 * who runs it (pid and the process's start time, so a job whose
+	 * process died is told from one still running). job_item: one row
+	 * per device and kind done, written in the same transaction as the
+	 * work itself, so after a crash the items are exactly what committed
+	 * and a resumed job never does a device twice.
+	 */
+	{ "job", 1,
+	  "CREATE TABLE job("
+	  "  id INTEGER PRIMARY KEY,"
+	  "  kind TEXT NOT NULL,"
+	  "  selector TEXT NOT NULL,"
+	  "  params TEXT NOT NULL,"
+	  "  state TEXT NOT NULL CHECK (state = 'running' OR"
+	  "    state = 'done' OR state = 'failed' OR state = 'interrupted'),"
+	  "  actor TEXT NOT NULL,"
+	  "  pid INTEGER,"
+	  "  pstart INTEGER,"
+	  "  total INTEGER NOT NULL,"
+	  "  targets BLOB NOT NULL,"
+	  "  created INTEGER NOT NULL,"
+	  "  changed INTEGER NOT NULL,"
+	  "  message TEXT);"
+	  "CREATE INDEX job_state ON job(state) WHERE state = 'running';"
+	  "CREATE TABLE job_item("
+	  "  seq INTEGER PRIMARY KEY,"
+	  "  job_id INTEGER NOT NULL REFERENCES job(id),"
+	  "  device_id INTEGER NOT NULL,"
+	  "  kind TEXT NOT NULL,"
+	  "  result TEXT NOT NULL,"
+	  "  version INTEGER,"
+	  "  detail TEXT);"
+	  "CREATE UNIQUE INDEX job_item_device ON job_item(job_id, device_id,"
+	  "  kind);"
+	},
 	{ NULL, 0, NULL }
 };

@@ -52,6 +52,9 @@ static const struct row {
 	{ "password.confirm", "LAO", "{\"fqdn\": \"d01.corp.example\", "
 	    "\"version\": 99}" },
 	{ "password.verify", "LA", "{}" },
+	{ "job.list", "LAU", "{}" },
+	{ "job.show", "LAU", "{\"id\": 1}" },
+	{ "job.resume", "LA", "{\"id\": 1}" },
 	{ "audit.list", "LAU", "{\"limit\": 1}" },
 	{ "audit.verify", "LAU", "{}" },
 	{ "cert.sign", "LAO", "{\"fqdn\": \"d01.corp.example\", "

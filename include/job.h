@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* include/job.h - jobs: bulk work recorded in the store, with per-device
+ * results, that survives the death of the process running it.
+ *
+ * A job fixes the devices it covers when it starts (its targets) and
+ * records one item per device and kind in the same transaction as the
+ * work on that device. A process killed mid-way leaves its job 'running'
+ * with a process that no longer exists: job_sweep() (run by every job
+ * operation, and by custodyd at start-up) marks it 'interrupted', its
+ * items intact. job_resume() does the targets that have no item yet, so
+ * no device is done twice.
+ *
+ * States: running, done, failed (an error stopped it; resumable),
+ * interrupted (its process died; resumable).
+ */
+#ifndef CUST_JOB_H
+#define CUST_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct cust_state;
+struct cred_rotate_result;
+
+/* Job kinds. */
+#define JOB_KIND_ROTATE	"password.rotate"
+
+/* What a rotation job does to each device. */
+struct job_rotate_spec {
+	const char *kind;	/* "admin", "mebx" or "all" */
+	size_t pwlen;
+	int replace_pending;
+};
+
+/* Mark every 'running' job whose process is gone 'interrupted';
+ * *found_out (may be NULL) = how many. */
+int job_sweep(struct cust_state *st, size_t *found_out)
+	__attribute__((warn_unused_result));
+
+/* Rotate spec->kind on the devices ids[0..n) as a new job, recorded with
+ * selector (a JSON object saying how the devices were chosen: borrowed,
+ * never a secret). *id_out = the job's id as soon as it exists (also on
+ * failure, 0 when it was never made). res as cred_rotate() fills it (its
+ * items when want_items). Returns as cred_rotate(); the job ends 'done'
+ * (refusals included) or 'failed'. */
+int job_rotate(struct cust_state *st, const char *actor, json_t *selector,
+    const int64_t *ids, size_t n, const struct job_rotate_spec *spec,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, int64_t *id_out, struct cred_rotate_result *res)
+	__attribute__((warn_unused_result));
+
+/* Resume job id ('interrupted' or 'failed'): do the targets that have no
+ * item yet (*left_out of them), with the job's own parameters.
+ * CUST_E_NOTFOUND without such a job, CUST_E_CONFLICT (nothing done, *left_out
+ * 0) when it is running or done; else as job_rotate(). */
+int job_resume(struct cust_state *st, const char *actor, int64_t id,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, size_t *left_out, struct cred_rotate_result *res)
+	__attribute__((warn_unused_result));
+
+/* One page of jobs, newest first: those with id < before (0: from the
+ * newest), at most limit. *out = new JSON array of job objects
+ * {"id", "kind", "state", "actor", "selector", "params", "total", "done",
+ * "created", "changed", "message", "resumable"}. */
+int job_list(struct cust_state *st, int64_t before, size_t limit,
+    json_t **out) __attribute__((warn_unused_result));
+
+/* Job id as a job object (as job_list) with "results" (counts by result:
+ * ok, refused, missing) and "items": one page of per-device results
+ * {"seq", "fqdn", "kind", "result", "version", "detail"} with seq > after,
+ * at most limit. New object in *out. CUST_E_NOTFOUND without the job. */
+int job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
+    json_t **out) __attribute__((warn_unused_result));
+
+#endif

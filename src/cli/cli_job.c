@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* src/cli/cli_job.c - job list|show|resume. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "err.h"
+#include "util.h"
+
+static const struct option page_opts[] = {
+	{ "after", required_argument, NULL, 'a' },
+	{ "limit", required_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* The options --after N and --limit N of a list command into req; 0, or
+ * the exit code of a usage error. */
+static int
+page_args(json_t *req, int argc, char **argv)
+{
+	long v;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "a:n:", page_opts, NULL)) !=
+	    -1) {
+		if (ch == '?')
+			return CUST_EXIT_USAGE;
+		if (util_parse_long(optarg, ch == 'a' ? 0 : 1, ch == 'a' ?
+		    LONG_MAX : OPS_LIST_MAX, &v) != CUST_OK)
+			return cli_usage(cli_current(), "%s", cust_errmsg());
+		json_object_set_new(req, ch == 'a' ? "after" : "limit",
+		    json_integer(v));
+	}
+	return 0;
+}
+
+/* The job's id given as the one argument into req; 0 or an exit code. */
+static int
+id_arg(json_t *req, int argc, char **argv)
+{
+	long id;
+
+	if (optind >= argc)
+		return cli_usage(cli_current(), "a job id is needed");
+	if (optind + 1 < argc)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind + 1]);
+	if (util_parse_long(argv[optind], 1, LONG_MAX, &id) != CUST_OK)
+		return cli_usage(cli_current(), "%s", cust_errmsg());
+	json_object_set_new(req, "id", json_integer(id));
+	return 0;
+}
+
+static void
+job_line(json_t *j)
+{
+	char when[32];
+
+	util_fmt_time(cli_num(j, "changed"), when, sizeof(when));
+	printf("%lld %s %s %lld/%lld %s %s%s\n", cli_num(j, "id"),
+	    cli_str(j, "kind"), cli_str(j, "state"), cli_num(j, "done"),
+	    cli_num(j, "total"), when, cli_str(j, "actor"),
+	    json_is_true(json_object_get(j, "resumable")) ? " (resumable)" :
+	    "");
+}
+
+static void
+render_list(struct cli *c, json_t *page, int first)
+{
+	json_t *j;
+	size_t i;
+
+	(void)c;
+	(void)first;
+	json_array_foreach(json_object_get(page, "jobs"), i, j)
+		job_line(j);
+}
+
+static int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	json_t *req = json_object();
+	int r;
+
+	if ((r = page_args(req, argc, argv)) != 0) {
+		json_decref(req);
+		return r;
+	}
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	if ((r = cli_pages(c, "job.list", req, "jobs", render_list, NULL)) !=
+	    CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
+}
+
+static void
+render_show(struct cli *c, json_t *page, int first)
+{
+	json_t *j = json_object_get(page, "job"), *res, *it;
+	size_t i;
+
+	(void)c;
+	if (first) {
+		res = json_object_get(j, "results");
+		printf("job %lld: %s, %s\n", cli_num(j, "id"),
+		    cli_str(j, "kind"), cli_str(j, "state"));
+		printf("devices: %lld of %lld done (%lld ok, %lld refused, "
+		    "%lld gone)\n", cli_num(j, "done"), cli_num(j, "total"),
+		    cli_num(res, "ok"), cli_num(res, "refused"),
+		    cli_num(res, "missing"));
+		printf("actor: %s\n", cli_str(j, "actor"));
+		if (json_is_string(json_object_get(j, "message")))
+			printf("message: %s\n", cli_str(j, "message"));
+		if (json_is_true(json_object_get(j, "resumable")))
+			printf("resumable: custodyctl job resume %lld\n",
+			    cli_num(j, "id"));
+	}
+	json_array_foreach(json_object_get(page, "items"), i, it) {
+		if (json_is_integer(json_object_get(it, "version")))
+			printf("%s %s %s v%lld\n", cli_str(it, "fqdn"),
+			    cli_str(it, "kind"), cli_str(it, "result"),
+			    cli_num(it, "version"));
+		else
+			printf("%s %s %s: %s\n", cli_str(it, "fqdn"),
+			    cli_str(it, "kind"), cli_str(it, "result"),
+			    cli_str(it, "detail"));
+	}
+}
+
+static int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	json_t *req = json_object();
+	int r;
+
+	if ((r = page_args(req, argc, argv)) != 0 ||
+	    (r = id_arg(req, argc, argv)) != 0) {
+		json_decref(req);
+		return r;
+	}
+	if ((r = cli_pages(c, "job.show", req, "items", render_show, NULL)) !=
+	    CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
+}
+
+static int
+cmd_resume(struct cli *c, int argc, char **argv)
+{
+	json_t *req = json_object(), *resp = NULL;
+	int r;
+
+	optind = 1;
+	if ((r = id_arg(req, argc, argv)) != 0) {
+		json_decref(req);
+		return r;
+	}
+	r = cli_call(c, "job.resume", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	r = cli_rotate_result(c, resp);
+	json_decref(resp);
+	return r;
+}
+
+const struct cli_cmd cli_job_cmds[] = {
+	{ "job", "list", cmd_list, 0, "[--after ID] [--limit N]",
+	  "list jobs, newest first (all, or one page with --limit)" },
+	{ "job", "show", cmd_show, 0, "[--after SEQ] [--limit N] ID",
+	  "a job's state, progress and per-device results" },
+	{ "job", "resume", cmd_resume, 0, "ID",
+	  "finish an interrupted or failed job: the devices it has not done" },
+	{ NULL, NULL, NULL, 0, NULL, NULL }
+};

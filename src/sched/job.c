@@ -1,0 +1,591 @@
+/* SPDX-License-Identifier: MIT */
+/* src/sched/job.c - jobs: bulk work with per-device results that survives
+ * the death of its process (include/job.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+#include "cred.h"
+#include "err.h"
+#include "job.h"
+#include "log.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+/*
+ * Which process runs a job: its pid and its start time (field 22 of
+ * /proc/PID/stat, in clock ticks since boot). A pid alone is not enough:
+ * after a crash the number may belong to another process by now.
+ * -1 when the process does not exist.
+ */
+static long long
+proc_start(long long pid)
+{
+	char path[64], buf[1024], *p;
+	long long v = -1;
+	size_t len = 0;
+	int field;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* The command name (field 2) may hold spaces: count from its ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoll(p + 1, NULL, 10);
+	return v;
+}
+
+int
+job_sweep(struct cust_state *st, size_t *found_out)
+{
+	static const char sel[] = "SELECT id, pid, pstart FROM job WHERE "
+	    "state = 'running'";
+	static const char upd[] = "UPDATE job SET state = 'interrupted', "
+	    "changed = ?3, pid = NULL, pstart = NULL, message = 'its process "
+	    "(pid ' || ?2 || ') ended before it finished' WHERE id = ?1 AND "
+	    "state = 'running' AND pid = ?2";
+	int64_t dead[64];
+	size_t n = 0, i, found = 0;
+	sqlite3_stmt *s;
+	int rc, r = CUST_E_INTERNAL;
+
+	if (found_out != NULL)
+		*found_out = 0;
+	do {
+		if ((r = store_begin(st->store)) != CUST_OK)
+			return r;
+		if ((s = store_stmt(st->store, sel)) == NULL) {
+			r = CUST_E_DB;
+			goto fail;
+		}
+		n = 0;
+		while (n < 64 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			long long pid = sqlite3_column_int64(s, 1);
+
+			if (proc_start(pid) != sqlite3_column_int64(s, 2)) {
+				dead[n++] = sqlite3_column_int64(s, 0);
+				dead[n++] = pid;
+			}
+		}
+		if (n < 64 && rc != SQLITE_DONE) {
+			r = store_err(st->store, "cannot read the jobs");
+			goto fail;
+		}
+		sqlite3_reset(s);
+		for (i = 0; i < n; i += 2) {
+			if ((s = store_stmt(st->store, upd)) == NULL) {
+				r = CUST_E_DB;
+				goto fail;
+			}
+			sqlite3_bind_int64(s, 1, dead[i]);
+			sqlite3_bind_int64(s, 2, dead[i + 1]);
+			sqlite3_bind_int64(s, 3, util_now());
+			if ((r = store_step_done(st->store, s, "mark a job "
+			    "interrupted")) != CUST_OK)
+				goto fail;
+			log_info("job %lld was interrupted: its process (pid "
+			    "%lld) is gone", (long long)dead[i],
+			    (long long)dead[i + 1]);
+		}
+		if ((r = store_commit(st->store)) != CUST_OK)
+			return r;
+		found += n / 2;
+	} while (n == 64);
+	if (found_out != NULL)
+		*found_out = found;
+	return CUST_OK;
+fail:
+	store_rollback(st->store);
+	return r;
+}
+
+/* The hooks of a rotation job: one item row per device and kind, in the
+ * batch's own transaction; progress passed on to the caller's. */
+struct run {
+	struct cust_state *st;
+	int64_t job;
+	void (*progress)(void *arg, size_t done, size_t total);
+	void *arg;
+};
+
+static void
+run_progress(void *arg, size_t done, size_t total)
+{
+	struct run *run = arg;
+
+	if (run->progress != NULL)
+		run->progress(run->arg, done, total);
+}
+
+static int
+item(void *arg, int64_t device_id, const char *kind, int64_t version,
+    int err)
+{
+	static const char ins[] = "INSERT INTO job_item(job_id, device_id, "
+	    "kind, result, version, detail) VALUES (?, ?, ?, ?, ?, ?)";
+	struct run *run = arg;
+	sqlite3_stmt *s = store_stmt(run->st->store, ins);
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, run->job);
+	sqlite3_bind_int64(s, 2, device_id);
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, err == CUST_OK ? "ok" : err ==
+	    CUST_E_CONFLICT ? "refused" : "missing", -1, SQLITE_STATIC);
+	if (err == CUST_OK) {
+		sqlite3_bind_int64(s, 5, version);
+		sqlite3_bind_null(s, 6);
+	} else {
+		/* cred's message: names the device, kind and version. */
+		sqlite3_bind_null(s, 5);
+		sqlite3_bind_text(s, 6, cust_errmsg(), -1, SQLITE_TRANSIENT);
+	}
+	return store_step_done(run->st->store, s, "record a job item");
+}
+
+/* Set the end state of job id: 'done' when r is OK or only refusals
+ * (CUST_E_CONFLICT), else 'failed' with the error; r is returned and the
+ * thread's error message kept. */
+static int
+finish(struct cust_state *st, int64_t id, int r)
+{
+	static const char upd[] = "UPDATE job SET state = ?2, changed = ?3, "
+	    "message = ?4, pid = NULL, pstart = NULL WHERE id = ?1";
+	char msg[1024];
+	sqlite3_stmt *s;
+	int fr;
+
+	snprintf(msg, sizeof(msg), "%s", r == CUST_OK ? "" : cust_errmsg());
+	if (store_in_txn(st->store))
+		store_rollback(st->store);
+	if ((s = store_stmt(st->store, upd)) == NULL)
+		fr = CUST_E_DB;
+	else {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, r == CUST_OK || r == CUST_E_CONFLICT ?
+		    "done" : "failed", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, util_now());
+		if (r == CUST_OK)
+			sqlite3_bind_null(s, 4);
+		else
+			sqlite3_bind_text(s, 4, msg, -1, SQLITE_STATIC);
+		fr = store_step_done(st->store, s, "record the end of a job");
+	}
+	if (fr != CUST_OK)
+		log_warnx("job %lld: could not record its end: %s",
+		    (long long)id, cust_errmsg());
+	if (r == CUST_E_CONFLICT)
+		cust_fail(r, "%s", msg);
+	else if (r != CUST_OK)
+		cust_fail(r, "%s (job %lld stopped; 'custodyctl job resume "
+		    "%lld' finishes it)", msg, (long long)id, (long long)id);
+	return r;
+}
+
+static int
+run_rotate(struct cust_state *st, const char *actor, int64_t id,
+    const int64_t *ids, size_t n, const struct job_rotate_spec *spec,
+    int want_items, void (*progress)(void *, size_t, size_t), void *arg,
+    struct cred_rotate_result *res)
+{
+	struct run run = { st, id, progress, arg };
+	struct cred_rotate_hooks h = { run_progress, item, &run };
+
+	return finish(st, id, cred_rotate_with(st, actor, ids, n, spec->kind,
+	    spec->pwlen, spec->replace_pending, want_items, &h, res));
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Claim job id for this process (pid, start time), in the open
+ * transaction; CUST_OK only when this call moved it to 'running'. */
+static int
+claim(struct cust_state *st, int64_t id)
+{
+	static const char upd[] = "UPDATE job SET state = 'running', pid = ?2, "
+	    "pstart = ?3, changed = ?4, message = NULL WHERE id = ?1 AND "
+	    "(state = 'interrupted' OR state = 'failed')";
+	sqlite3_stmt *s = store_stmt(st->store, upd);
+	int r;
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(s, 3, proc_start((long long)getpid()));
+	sqlite3_bind_int64(s, 4, util_now());
+	if ((r = store_step_done(st->store, s, "claim a job")) != CUST_OK)
+		return r;
+	if (sqlite3_changes(store_db(st->store)) != 1)
+		return cust_fail(CUST_E_CONFLICT, "job %lld is not resumable "
+		    "(it is running or done)", (long long)id);
+	return CUST_OK;
+}
+
+int
+job_rotate(struct cust_state *st, const char *actor, json_t *selector,
+    const int64_t *ids, size_t n, const struct job_rotate_spec *spec,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, int64_t *id_out, struct cred_rotate_result *res)
+{
+	static const char ins[] = "INSERT INTO job(kind, selector, params, "
+	    "state, actor, pid, pstart, total, targets, created, changed) "
+	    "VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
+	char *sel = NULL, *par = NULL;
+	json_free_t jfree = free;
+	json_t *params = json_pack("{s:s, s:I, s:b}", "kind", spec->kind,
+	    "length", (json_int_t)spec->pwlen, "replace_pending",
+	    spec->replace_pending);
+	unsigned char *blob = NULL;
+	int64_t *sorted = NULL, id;
+	size_t i, m = 0;
+	sqlite3_stmt *s;
+	int r = CUST_E_INTERNAL;
+
+	*id_out = 0;
+	memset(res, 0, sizeof(*res));
+	if ((r = job_sweep(st, NULL)) != CUST_OK)
+		return r;
+	if ((sorted = malloc((n ? n : 1) * sizeof(*sorted))) == NULL ||
+	    (blob = malloc((n ? n : 1) * 8)) == NULL ||
+	    (sel = json_dumps(selector, JSON_COMPACT | JSON_SORT_KEYS)) ==
+	    NULL || params == NULL || (par = json_dumps(params, JSON_COMPACT |
+	    JSON_SORT_KEYS)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (n > 0)
+		memcpy(sorted, ids, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_id);
+	for (i = 0; i < n; i++)		/* a device named twice: once */
+		if (m == 0 || sorted[i] != sorted[m - 1])
+			sorted[m++] = sorted[i];
+	for (i = 0; i < m; i++)
+		util_be64_put(blob + 8 * i, (uint64_t)sorted[i]);
+	if ((s = store_stmt(st->store, ins)) == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, JOB_KIND_ROTATE, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, sel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, par, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(s, 6, proc_start((long long)getpid()));
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)m);
+	sqlite3_bind_blob(s, 8, blob, (int)(8 * m), SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, util_now());
+	if ((r = store_step_done(st->store, s, "record a job")) != CUST_OK)
+		goto out;
+	id = sqlite3_last_insert_rowid(store_db(st->store));
+	*id_out = id;
+	r = run_rotate(st, actor, id, sorted, m, spec, want_items, progress,
+	    arg, res);
+out:
+	json_decref(params);
+	free(sorted);
+	free(blob);
+	/* json_dumps() allocates with jansson's allocator (cust_init()). */
+	json_get_alloc_funcs(NULL, &jfree);
+	jfree(sel);
+	jfree(par);
+	return r;
+}
+
+/* The targets of job id that have no item yet, sorted: new array in
+ * *ids_out (free()), *n_out of them. */
+static int
+remaining(struct cust_state *st, int64_t id, const unsigned char *blob,
+    size_t total, int64_t **ids_out, size_t *n_out)
+{
+	static const char sel[] = "SELECT DISTINCT device_id FROM job_item "
+	    "WHERE job_id = ? ORDER BY device_id";
+	int64_t *ids, t, done = INT64_MIN;
+	size_t i, n = 0;
+	sqlite3_stmt *s;
+	int rc = SQLITE_ROW;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	if ((ids = malloc((total ? total : 1) * sizeof(*ids))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, sel)) == NULL) {
+		free(ids);
+		return CUST_E_DB;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	/* Both in device order: one merge. */
+	for (i = 0; i < total; i++) {
+		t = (int64_t)util_be64_get(blob + 8 * i);
+		while (rc == SQLITE_ROW && done < t)
+			if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+				done = sqlite3_column_int64(s, 0);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			break;
+		if (rc == SQLITE_DONE || done != t)
+			ids[n++] = t;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = store_err(st->store, "cannot read the job's items");
+		sqlite3_reset(s);
+		free(ids);
+		return rc;
+	}
+	sqlite3_reset(s);
+	*ids_out = ids;
+	*n_out = n;
+	return CUST_OK;
+}
+
+int
+job_resume(struct cust_state *st, const char *actor, int64_t id,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, size_t *left_out, struct cred_rotate_result *res)
+{
+	static const char sel[] = "SELECT kind, params, targets, total FROM "
+	    "job WHERE id = ?";
+	struct job_rotate_spec spec;
+	json_t *params = NULL;
+	json_error_t jerr;
+	int64_t *ids = NULL;
+	const char *kind;
+	size_t n = 0, total;
+	sqlite3_stmt *s;
+	json_int_t len = 0;
+	int r = CUST_E_INTERNAL, replace = 0, rc;
+
+	memset(res, 0, sizeof(*res));
+	*left_out = 0;
+	if ((r = job_sweep(st, NULL)) != CUST_OK)
+		return r;
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((s = store_stmt(st->store, sel)) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "no job %lld",
+		    (long long)id) : store_err(st->store, "cannot read the job");
+		sqlite3_reset(s);
+		goto fail;
+	}
+	kind = (const char *)sqlite3_column_text(s, 0);
+	total = (size_t)sqlite3_column_int64(s, 3);
+	if (strcmp(kind, JOB_KIND_ROTATE) != 0 ||
+	    (size_t)sqlite3_column_bytes(s, 2) != 8 * total ||
+	    (params = json_loads((const char *)sqlite3_column_text(s, 1), 0,
+	    &jerr)) == NULL || json_unpack(params, "{s:s, s:I, s:b}", "kind",
+	    &spec.kind, "length", &len, "replace_pending", &replace) != 0) {
+		sqlite3_reset(s);
+		r = cust_fail(CUST_E_DB, "job %lld cannot be resumed: its "
+		    "record is not one this version made", (long long)id);
+		goto fail;
+	}
+	spec.pwlen = (size_t)len;
+	spec.replace_pending = replace;
+	r = remaining(st, id, sqlite3_column_blob(s, 2), total, &ids, &n);
+	sqlite3_reset(s);
+	if (r != CUST_OK || (r = claim(st, id)) != CUST_OK)
+		goto fail;
+	if ((r = store_commit(st->store)) != CUST_OK)
+		goto out;
+	log_info("job %lld resumed: %zu of %zu devices left", (long long)id,
+	    n, total);
+	*left_out = n;
+	r = run_rotate(st, actor, id, ids, n, &spec, want_items, progress,
+	    arg, res);
+	goto out;
+fail:
+	store_rollback(st->store);
+out:
+	json_decref(params);
+	free(ids);
+	return r;
+}
+
+/* A job row (the columns of JOB_COLS) as a new JSON object. */
+#define JOB_COLS "id, kind, state, actor, selector, params, total, " \
+	"(SELECT count(DISTINCT device_id) FROM job_item WHERE job_id = " \
+	"job.id), created, changed, message"
+
+static json_t *
+job_json(sqlite3_stmt *s)
+{
+	const char *state = (const char *)sqlite3_column_text(s, 2);
+	const char *msg = (const char *)sqlite3_column_text(s, 10);
+
+	return json_pack("{s:I, s:s, s:s, s:s, s:o?, s:o?, s:I, s:I, s:I, "
+	    "s:I, s:s?, s:b}",
+	    "id", (json_int_t)sqlite3_column_int64(s, 0),
+	    "kind", (const char *)sqlite3_column_text(s, 1),
+	    "state", state,
+	    "actor", (const char *)sqlite3_column_text(s, 3),
+	    "selector", json_loads((const char *)sqlite3_column_text(s, 4), 0,
+	    NULL),
+	    "params", json_loads((const char *)sqlite3_column_text(s, 5), 0,
+	    NULL),
+	    "total", (json_int_t)sqlite3_column_int64(s, 6),
+	    "done", (json_int_t)sqlite3_column_int64(s, 7),
+	    "created", (json_int_t)sqlite3_column_int64(s, 8),
+	    "changed", (json_int_t)sqlite3_column_int64(s, 9),
+	    "message", msg,
+	    "resumable", strcmp(state, "interrupted") == 0 ||
+	    strcmp(state, "failed") == 0);
+}
+
+int
+job_list(struct cust_state *st, int64_t before, size_t limit, json_t **out)
+{
+	static const char sel[] = "SELECT " JOB_COLS " FROM job WHERE id < ?1 "
+	    "ORDER BY id DESC LIMIT ?2";
+	json_t *arr = NULL, *o;
+	sqlite3_stmt *s;
+	int rc, r;
+
+	*out = NULL;
+	if ((r = job_sweep(st, NULL)) != CUST_OK)
+		return r;
+	if ((arr = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(st->store, sel)) == NULL) {
+		json_decref(arr);
+		return CUST_E_DB;
+	}
+	sqlite3_bind_int64(s, 1, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((o = job_json(s)) == NULL || json_array_append_new(arr, o)
+		    != 0) {
+			sqlite3_reset(s);
+			json_decref(arr);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	if (rc != SQLITE_DONE) {
+		r = store_err(st->store, "cannot read the jobs");
+		sqlite3_reset(s);
+		json_decref(arr);
+		return r;
+	}
+	sqlite3_reset(s);
+	*out = arr;
+	return CUST_OK;
+}
+
+int
+job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
+    json_t **out)
+{
+	static const char one[] = "SELECT " JOB_COLS " FROM job WHERE id = ?";
+	static const char counts[] = "SELECT result, count(*) FROM job_item "
+	    "WHERE job_id = ? GROUP BY result";
+	static const char items[] = "SELECT i.seq, d.fqdn, i.kind, i.result, "
+	    "i.version, i.detail FROM job_item i LEFT JOIN device d ON d.id = "
+	    "i.device_id WHERE i.job_id = ?1 AND i.seq > ?2 ORDER BY i.seq "
+	    "LIMIT ?3";
+	json_t *job = NULL, *res = NULL, *arr = NULL, *o;
+	sqlite3_stmt *s;
+	int rc, r = CUST_E_INTERNAL;
+
+	*out = NULL;
+	if ((r = job_sweep(st, NULL)) != CUST_OK)
+		return r;
+	if ((r = store_begin_read(st->store)) != CUST_OK)
+		return r;
+	if ((s = store_stmt(st->store, one)) == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		job = job_json(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE) {
+		r = cust_fail(CUST_E_NOTFOUND, "no job %lld", (long long)id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(st->store, "cannot read the job");
+		goto out;
+	}
+	if (job == NULL || (res = json_pack("{s:i, s:i, s:i}", "ok", 0,
+	    "refused", 0, "missing", 0)) == NULL ||
+	    (arr = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((s = store_stmt(st->store, counts)) == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_object_set_new(res, (const char *)sqlite3_column_text(s,
+		    0), json_integer(sqlite3_column_int64(s, 1)));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE || (s = store_stmt(st->store, items)) == NULL) {
+		r = rc != SQLITE_DONE ? store_err(st->store, "cannot read the "
+		    "job's items") : CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, after);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		o = json_pack("{s:I, s:s?, s:s, s:s, s:o?, s:s?}",
+		    "seq", (json_int_t)sqlite3_column_int64(s, 0),
+		    "fqdn", (const char *)sqlite3_column_text(s, 1),
+		    "kind", (const char *)sqlite3_column_text(s, 2),
+		    "result", (const char *)sqlite3_column_text(s, 3),
+		    "version", sqlite3_column_type(s, 4) == SQLITE_NULL ? NULL :
+		    json_integer(sqlite3_column_int64(s, 4)),
+		    "detail", (const char *)sqlite3_column_text(s, 5));
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			sqlite3_reset(s);
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		r = store_err(st->store, "cannot read the job's items");
+		goto out;
+	}
+	if (json_object_set_new(job, "results", res) != 0 ||
+	    (res = NULL, json_object_set_new(job, "items", arr)) != 0) {
+		arr = NULL;
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	arr = NULL;
+	*out = job;
+	job = NULL;
+	r = CUST_OK;
+out:
+	if (store_in_txn(st->store))
+		store_rollback(st->store);
+	json_decref(job);
+	json_decref(res);
+	json_decref(arr);
+	return r;
+}
