@@ -36,8 +36,15 @@ unsigned char *seal_secret_data(struct seal_secret *s);
 const char *seal_secret_str(const struct seal_secret *s);
 size_t seal_secret_len(const struct seal_secret *s);
 
-/* Wipe and free; NULL is a no-op. */
+/* Wipe and free; NULL is a no-op. Any thread may free a secret. */
 void seal_secret_free(struct seal_secret *s);
+
+/* Secrets shorter than 127 bytes come from a guarded pool per thread (no
+ * system call); larger ones get a sodium_malloc region each
+ * (doc/internals/SECRETS.md). How many regions were made for single
+ * secrets, and how many pools, since the process started: for tests and
+ * benchmarks. */
+void seal_pool_stats(unsigned long *regions_out, unsigned long *pools_out);
 
 /*
  * A master-key source. create() makes new key material under state_dir
@@ -67,6 +74,13 @@ int seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 	__attribute__((warn_unused_result));
 
 void seal_free(struct seal *s);
+
+/* The data key is kept sodium_mprotect_noaccess while nobody uses it; every
+ * operation below makes it readable for its own duration. A bulk loop
+ * (verify, rotation batches) holds it once around the loop instead:
+ * seal_hold() ... seal_release(), nested and across threads (counted). */
+void seal_hold(struct seal *s);
+void seal_release(struct seal *s);
 
 /* The name of the key source s was unsealed with ("file"), or NULL when
  * s is NULL (sealed). Static. */

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsodium-dev \
 libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libcmocka-dev \
 gnutls-bin cppcheck clang libclang-rt-14-dev util-linux python3 coreutils \
-python3-yaml python3-junitparser pre-commit git yamllint"
+python3-yaml python3-junitparser pre-commit git yamllint time"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

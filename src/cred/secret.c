@@ -356,6 +356,7 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 
 	if ((r = store_begin(st->store)) != CUST_OK)
 		return r;
+	seal_hold(st->seal);	/* one seal per device: held for the batch */
 	for (k = 0; k < nk; k++) {
 		if ((r = prefetch(st, sorted, n, kinds[k], dk)) != CUST_OK)
 			goto fail;
@@ -377,8 +378,10 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 				goto fail;
 		}
 	}
+	seal_release(st->seal);
 	return store_commit(st->store);
 fail:
+	seal_release(st->seal);
 	store_rollback(st->store);
 	return r;
 }
@@ -572,6 +575,9 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 		json_decref(res);
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	}
+	/* Every secret is unsealed: the data key stays readable throughout
+	 * (two mprotect calls, not two per secret). */
+	seal_hold(st->seal);
 	/* Devices lacking a current version of a kind. */
 	s = store_stmt(st->store, "SELECT d.fqdn, k.kind, (SELECT COUNT(*) "
 	    "FROM secret x WHERE x.device_id = d.id AND x.kind = k.kind AND "
@@ -658,6 +664,7 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 		res = NULL;
 	}
 out:
+	seal_release(st->seal);
 	json_decref(probs);
 	json_decref(res);
 	return r;

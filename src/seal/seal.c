@@ -5,6 +5,9 @@
  * sealed the same way under the master key, with a fixed associated data
  * string, so a wrong master key is detected by the tag, not by guesswork.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,30 +20,169 @@
 #define NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define DATAKEY_AD "custody:v1:datakey"
 
+/*
+ * Secret memory. Unsealing used to take one sodium_malloc() region per
+ * value: guard pages, mlock, canary, then munmap on free, about ten
+ * system calls per secret (password verify at 100k devices spent most of
+ * its time in the kernel). Small secrets (passwords, keys: up to
+ * POOL_SLOT - 1 bytes) now come from a pool per thread: one sodium_malloc
+ * region (guard pages around it, mlocked, never swapped) of POOL_SLOTS
+ * slots, taken and given back with no system call. A slot is wiped when
+ * it is given back. What the pool does not give: no guard page between
+ * two slots of one pool, so a write past a secret's end reaches its
+ * neighbour (custody writes secrets through their length only).
+ *
+ * Slots are taken by the pool's own thread only; any thread may give one
+ * back (a secret handed to another thread), hence the atomics. A pool
+ * lives while its thread does or while any of its slots is in use,
+ * whichever is longer: `refs` counts the slots in use plus one for the
+ * thread, and whoever drops it to zero frees the region.
+ *
+ * Larger secrets (CA keys) and long-lived keys that are kept
+ * sodium_mprotect_noaccess() (the data key) still get a region each.
+ */
+#define POOL_SLOT	128
+#define POOL_SLOTS	512		/* 64 KiB */
+#define POOL_WORDS	(POOL_SLOTS / 64)
+
+struct pool {
+	unsigned char *mem;		/* sodium_malloc'd, POOL_SLOT each */
+	_Atomic uint64_t used[POOL_WORDS];	/* one bit per slot */
+	_Atomic long refs;		/* slots in use + 1 for the thread */
+};
+
 struct seal_secret {
 	size_t len;
-	unsigned char *p;	/* sodium_malloc'd, len + 1 bytes */
+	unsigned char *p;	/* len + 1 bytes, in a pool or a region */
+	struct pool *pool;	/* NULL: p is its own sodium_malloc region */
 };
 
 struct seal {
-	struct seal_secret *key;	/* the data key */
+	struct seal_secret *key;	/* the data key: own region */
 	const struct seal_keysrc_ops *src;	/* where the master key came from */
+	pthread_mutex_t lock;		/* guards users */
+	long users;			/* holders; noaccess when 0 */
 };
 
-struct seal_secret *
-seal_secret_new(size_t len)
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pthread_key_t pool_key;
+static int pool_key_ok;
+static _Thread_local struct pool *tpool;
+/* Counters for tests and benchmarks (seal_pool_stats()). */
+static _Atomic unsigned long n_regions, n_pools;
+
+static void
+pool_unref(struct pool *p)
+{
+	if (atomic_fetch_sub(&p->refs, 1) == 1) {
+		sodium_free(p->mem);
+		free(p);
+	}
+}
+
+/* Thread exit: the thread's reference goes. */
+static void
+pool_thread_end(void *arg)
+{
+	pool_unref(arg);
+}
+
+static void
+pool_key_init(void)
+{
+	pool_key_ok = pthread_key_create(&pool_key, pool_thread_end) == 0;
+}
+
+/* This thread's pool, made on first use; NULL when none can be had (the
+ * caller then takes a region of its own). */
+static struct pool *
+pool_get(void)
+{
+	struct pool *p;
+
+	if (tpool != NULL)
+		return tpool;
+	pthread_once(&pool_once, pool_key_init);
+	if (!pool_key_ok || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->mem = sodium_malloc(POOL_SLOT * POOL_SLOTS)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	atomic_store(&p->refs, 1);
+	if (pthread_setspecific(pool_key, p) != 0) {
+		sodium_free(p->mem);
+		free(p);
+		return NULL;
+	}
+	atomic_fetch_add(&n_pools, 1);
+	tpool = p;
+	return p;
+}
+
+/* A free slot of this thread's pool, or NULL (full, or no pool). */
+static unsigned char *
+slot_take(struct pool **pool_out)
+{
+	struct pool *p = pool_get();
+	uint64_t v;
+	int w, bit;
+
+	*pool_out = NULL;
+	if (p == NULL)
+		return NULL;
+	for (w = 0; w < POOL_WORDS; w++) {
+		v = atomic_load(&p->used[w]);
+		while (~v != 0) {
+			bit = __builtin_ctzll(~v);
+			if (atomic_compare_exchange_weak(&p->used[w], &v,
+			    v | (UINT64_C(1) << bit))) {
+				atomic_fetch_add(&p->refs, 1);
+				*pool_out = p;
+				return p->mem + (size_t)(w * 64 + bit) *
+				    POOL_SLOT;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void
+slot_give(struct pool *p, unsigned char *mem)
+{
+	size_t i = (size_t)(mem - p->mem) / POOL_SLOT;
+
+	atomic_fetch_and(&p->used[i / 64], ~(UINT64_C(1) << (i % 64)));
+	pool_unref(p);
+}
+
+/* A secret of len bytes (+ NUL), zeroed: from the pool unless own_region
+ * (a key to be kept sodium_mprotect_noaccess) or too large. */
+static struct seal_secret *
+secret_new(size_t len, int own_region)
 {
 	struct seal_secret *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	if ((s->p = sodium_malloc(len + 1)) == NULL) {
-		free(s);
-		return NULL;
+	if (!own_region && len < POOL_SLOT)
+		s->p = slot_take(&s->pool);
+	if (s->p == NULL) {
+		if ((s->p = sodium_malloc(len + 1)) == NULL) {
+			free(s);
+			return NULL;
+		}
+		atomic_fetch_add(&n_regions, 1);
 	}
 	memset(s->p, 0, len + 1);
 	s->len = len;
 	return s;
+}
+
+struct seal_secret *
+seal_secret_new(size_t len)
+{
+	return secret_new(len, 0);
 }
 
 struct seal_secret *
@@ -76,8 +218,43 @@ seal_secret_free(struct seal_secret *s)
 {
 	if (s == NULL)
 		return;
-	sodium_free(s->p);	/* wipes before unmapping */
+	if (s->pool != NULL) {
+		sodium_memzero(s->p, s->len + 1);
+		slot_give(s->pool, s->p);
+	} else
+		sodium_free(s->p);	/* wipes before unmapping */
 	free(s);
+}
+
+void
+seal_pool_stats(unsigned long *regions_out, unsigned long *pools_out)
+{
+	*regions_out = atomic_load(&n_regions);
+	*pools_out = atomic_load(&n_pools);
+}
+
+/*
+ * The data key is readable only while someone uses it: seal_hold() makes
+ * it readable for the first holder, seal_release() noaccess again after
+ * the last (two mprotect(2) calls per outermost hold). A bulk loop holds
+ * it once around the loop; every single operation holds it for itself.
+ */
+void
+seal_hold(struct seal *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->users++ == 0)
+		sodium_mprotect_readonly(s->key->p);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+seal_release(struct seal *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (--s->users == 0)
+		sodium_mprotect_noaccess(s->key->p);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static int
@@ -171,13 +348,21 @@ seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 		    "damaged)");
 		goto out;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->key = secret_new(SEAL_KEYBYTES, 1)) == NULL) {
+		free(s);
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	s->key = dk;
+	memcpy(s->key->p, dk->p, SEAL_KEYBYTES);
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		seal_secret_free(s->key);
+		free(s);
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	sodium_mprotect_noaccess(s->key->p);
 	s->src = src;
-	dk = NULL;
 	*seal_out = s;
 	r = CUST_OK;
 out:
@@ -197,7 +382,9 @@ seal_free(struct seal *s)
 {
 	if (s == NULL)
 		return;
+	sodium_mprotect_readwrite(s->key->p);	/* sodium_free wipes it */
 	seal_secret_free(s->key);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -205,7 +392,12 @@ int
 seal_encrypt_buf(struct seal *s, const void *pt, size_t len, const void *ad,
     size_t adlen, unsigned char *ct)
 {
-	return aead_seal(s->key->p, pt, len, ad, adlen, ct);
+	int r;
+
+	seal_hold(s);
+	r = aead_seal(s->key->p, pt, len, ad, adlen, ct);
+	seal_release(s);
+	return r;
 }
 
 int
@@ -234,7 +426,12 @@ int
 seal_decrypt(struct seal *s, const unsigned char *ct, size_t ctlen,
     const void *ad, size_t adlen, struct seal_secret **pt_out)
 {
-	return aead_open(s->key->p, ct, ctlen, ad, adlen, pt_out);
+	int r;
+
+	seal_hold(s);
+	r = aead_open(s->key->p, ct, ctlen, ad, adlen, pt_out);
+	seal_release(s);
+	return r;
 }
 
 int
@@ -248,10 +445,13 @@ seal_derive(struct seal *s, const char ctx[8], uint64_t id, size_t len,
 		return cust_fail(CUST_E_INVAL, "bad derived key length");
 	if ((k = seal_secret_new(len)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of secure memory");
+	seal_hold(s);
 	if (crypto_kdf_derive_from_key(k->p, len, id, ctx, s->key->p) != 0) {
+		seal_release(s);
 		seal_secret_free(k);
 		return cust_fail(CUST_E_CRYPTO, "key derivation failed");
 	}
+	seal_release(s);
 	*out = k;
 	return CUST_OK;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/seal/test_seal.c - envelope sealing and the key file. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,107 @@ test_counter(void **state)
 	    CUST_E_NOTFOUND);
 }
 
+/* Small secrets come from the thread's pool: no region (and no system
+ * call) per secret; slots are wiped when given back and reused. Large
+ * ones, and the overflow of a full pool, get a region each. */
+static void
+test_pool(void **state)
+{
+	struct seal_secret *many[600], *big;
+	unsigned long reg0, pools0, reg, pools;
+	const unsigned char *old;
+	size_t i;
+
+	/* This thread's pool exists once any secret was made in it. */
+	seal_secret_free(seal_secret_new(8));
+	seal_pool_stats(&reg0, &pools0);
+	for (i = 0; i < 10000; i++) {
+		struct seal_secret *x = seal_secret_dup("Adm1n!pass", 10);
+
+		assert_non_null(x);
+		assert_string_equal(seal_secret_str(x), "Adm1n!pass");
+		seal_secret_free(x);
+	}
+	seal_pool_stats(&reg, &pools);
+	assert_int_equal(reg, reg0);		/* no region per secret */
+	assert_int_equal(pools, pools0);	/* the same pool, reused */
+	/* A slot is wiped when given back (the pool stays mapped). */
+	big = seal_secret_dup("0123456789abcdef0123456789abcdef", 32);
+	old = seal_secret_data(big);
+	seal_secret_free(big);
+	for (i = 0; i < 33; i++)
+		assert_int_equal(old[i], 0);
+	/* Too large for a slot: its own region. */
+	big = seal_secret_new(4096);
+	seal_pool_stats(&reg, &pools);
+	assert_int_equal(reg, reg0 + 1);
+	seal_secret_free(big);
+	/* A full pool: the rest get regions, every secret distinct. */
+	for (i = 0; i < 600; i++) {
+		many[i] = seal_secret_new(100);
+		assert_non_null(many[i]);
+		memset(seal_secret_data(many[i]), (int)(i & 0x7f) + 1, 100);
+	}
+	for (i = 0; i < 600; i++)
+		assert_int_equal(seal_secret_data(many[i])[99],
+		    (int)(i & 0x7f) + 1);
+	seal_pool_stats(&reg, &pools);
+	assert_true(reg >= reg0 + 1 + 600 - 512);
+	for (i = 0; i < 600; i++)
+		seal_secret_free(many[i]);
+}
+
+static void *
+make_in_thread(void *arg)
+{
+	*(struct seal_secret **)arg = seal_secret_dup("from a thread", 13);
+	return NULL;
+}
+
+/* A secret made in a thread that has ended is still good, and freeing it
+ * frees that thread's pool (ASan reports a leak otherwise). */
+static void
+test_pool_threads(void **state)
+{
+	struct seal_secret *s = NULL;
+	unsigned long reg0, pools0, reg, pools;
+	pthread_t t;
+
+	seal_pool_stats(&reg0, &pools0);
+	assert_int_equal(pthread_create(&t, NULL, make_in_thread, &s), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_non_null(s);
+	seal_pool_stats(&reg, &pools);
+	assert_int_equal(pools, pools0 + 1);	/* the thread's own */
+	assert_int_equal(reg, reg0);
+	assert_string_equal(seal_secret_str(s), "from a thread");
+	seal_secret_free(s);
+}
+
+/* The data key is noaccess between uses; holds nest, and every operation
+ * works with and without an outer hold. */
+static void
+test_hold(void **state)
+{
+	struct tu_fx *f = *state;
+	struct seal_secret *pt = NULL;
+	unsigned char ct[SEAL_OVERHEAD + 4];
+
+	seal_hold(f->st->seal);
+	seal_hold(f->st->seal);
+	assert_int_equal(seal_encrypt_buf(f->st->seal, "abcd", 4, "x", 1, ct),
+	    CUST_OK);
+	seal_release(f->st->seal);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, sizeof(ct), "x", 1,
+	    &pt), CUST_OK);
+	seal_release(f->st->seal);
+	seal_secret_free(pt);
+	assert_int_equal(seal_decrypt(f->st->seal, ct, sizeof(ct), "x", 1,
+	    &pt), CUST_OK);
+	assert_string_equal(seal_secret_str(pt), "abcd");
+	seal_secret_free(pt);
+}
+
 int
 main(void)
 {
@@ -284,7 +386,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_roundtrip), T(test_tamper), T(test_nonce_unique),
 		T(test_master_key), T(test_counter),
+		T(test_hold),
 		cmocka_unit_test(test_secret_buffer),
+		cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_pool_threads),
 	};
 
 	return cmocka_run_group_tests(tests, grp_setup, NULL);
