@@ -42,8 +42,11 @@ int job_sweep(struct cust_state *st, size_t *found_out)
  * selector (a JSON object saying how the devices were chosen: borrowed,
  * never a secret). *id_out = the job's id as soon as it exists (also on
  * failure, 0 when it was never made). res as cred_rotate() fills it (its
- * items when want_items). Returns as cred_rotate(); the job ends 'done'
- * (refusals included) or 'failed'. */
+ * items when want_items). Returns as cred_rotate() (CUST_E_CONFLICT: it
+ * ran to the end with refusals), except that a store conflict that
+ * stopped it part-way is CUST_E_INTERNAL; the job ends 'done' (every
+ * device has its result, refusals included) or 'failed' (the message
+ * says how to resume it). */
 int job_rotate(struct cust_state *st, const char *actor, json_t *selector,
     const int64_t *ids, size_t n, const struct job_rotate_spec *spec,
     int want_items, void (*progress)(void *arg, size_t done, size_t total),

@@ -155,9 +155,29 @@ item(void *arg, int64_t device_id, const char *kind, int64_t version,
 	return store_step_done(run->st->store, s, "record a job item");
 }
 
-/* Set the end state of job id: 'done' when r is OK or only refusals
- * (CUST_E_CONFLICT), else 'failed' with the error; r is returned and the
- * thread's error message kept. */
+/* Whether every target of job id has its item (the work ran to the end;
+ * refusals are items too). */
+static int
+complete(struct cust_state *st, int64_t id)
+{
+	static const char sel[] = "SELECT (SELECT count(DISTINCT device_id) "
+	    "FROM job_item WHERE job_id = ?1) = total FROM job WHERE id = ?1";
+	sqlite3_stmt *s = store_stmt(st->store, sel);
+	int done = 0;
+
+	if (s == NULL)
+		return 0;
+	sqlite3_bind_int64(s, 1, id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		done = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	return done;
+}
+
+/* Set the end state of job id: 'done' when r is OK, or CUST_E_CONFLICT
+ * (refusals) with every target done; else 'failed' with the error (a
+ * constraint error is CUST_E_CONFLICT too, hence the count). r is
+ * returned, the thread's error message kept. */
 static int
 finish(struct cust_state *st, int64_t id, int r)
 {
@@ -165,17 +185,18 @@ finish(struct cust_state *st, int64_t id, int r)
 	    "message = ?4, pid = NULL, pstart = NULL WHERE id = ?1";
 	char msg[1024];
 	sqlite3_stmt *s;
-	int fr;
+	int fr, done;
 
 	snprintf(msg, sizeof(msg), "%s", r == CUST_OK ? "" : cust_errmsg());
 	if (store_in_txn(st->store))
 		store_rollback(st->store);
+	done = r == CUST_OK || (r == CUST_E_CONFLICT && complete(st, id));
 	if ((s = store_stmt(st->store, upd)) == NULL)
 		fr = CUST_E_DB;
 	else {
 		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_text(s, 2, r == CUST_OK || r == CUST_E_CONFLICT ?
-		    "done" : "failed", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, done ? "done" : "failed", -1,
+		    SQLITE_STATIC);
 		sqlite3_bind_int64(s, 3, util_now());
 		if (r == CUST_OK)
 			sqlite3_bind_null(s, 4);
@@ -186,7 +207,11 @@ finish(struct cust_state *st, int64_t id, int r)
 	if (fr != CUST_OK)
 		log_warnx("job %lld: could not record its end: %s",
 		    (long long)id, cust_errmsg());
-	if (r == CUST_E_CONFLICT)
+	/* A conflict that stopped the work is not "refusals": callers read
+	 * CUST_E_CONFLICT as a finished rotation with refusals. */
+	if (!done && r == CUST_E_CONFLICT)
+		r = CUST_E_INTERNAL;
+	if (done && r != CUST_OK)
 		cust_fail(r, "%s", msg);
 	else if (r != CUST_OK)
 		cust_fail(r, "%s (job %lld stopped; 'custodyctl job resume "

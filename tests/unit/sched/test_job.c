@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/sched/test_job.c - jobs: a rotation stopped by an error or by
+ * the death of its process is resumable and finishes without doing any
+ * device twice; listing and paging. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "cred.h"
+#include "err.h"
+#include "job.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "testutil.h"
+
+#define NDEV 2500	/* three batches */
+
+static int64_t ids[NDEV];
+
+static int
+setup(void **state)
+{
+	struct tu_fx *f;
+	struct cred_device_spec spec = { 0 };
+	char fqdn[64];
+	size_t i;
+
+	if (tu_fx_setup(state) != 0)
+		return -1;
+	f = *state;
+	if (store_begin(f->st->store) != CUST_OK)	/* one commit */
+		return -1;
+	for (i = 0; i < NDEV; i++) {
+		snprintf(fqdn, sizeof(fqdn), "d%05zu.corp.example", i);
+		spec.fqdn = fqdn;
+		if (cred_device_add(f->st, "t", &spec, 16, &ids[i]) != CUST_OK)
+			return -1;
+	}
+	return store_commit(f->st->store) == CUST_OK ? 0 : -1;
+}
+
+static const struct job_rotate_spec admin = { "admin", 16, 0 };
+
+static json_t *
+show(struct cust_state *st, int64_t id)
+{
+	json_t *j = NULL;
+
+	assert_int_equal(job_show(st, id, 0, 10, &j), CUST_OK);
+	return j;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static long long
+jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* An error stops the job after its first batch: 'failed', its message
+ * says how to resume, and resuming does the other two batches only. */
+static void
+test_failed_resumed(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_rotate_result res;
+	json_t *sel = json_pack("{s:b}", "all", 1), *j;
+	int64_t id = 0;
+	size_t left = 0;
+
+	/* A fault after the first batch: the 1001st item cannot be written. */
+	tu_sql(f->st, "CREATE TEMP TRIGGER boom BEFORE INSERT ON job_item "
+	    "WHEN (SELECT count(*) FROM job_item) >= 1000 BEGIN "
+	    "SELECT RAISE(ABORT, 'injected fault'); END");
+	/* An error, not "refusals" (the fault is a constraint, which the
+	 * store reports as a conflict). */
+	assert_int_equal(job_rotate(f->st, "t", sel, ids, NDEV, &admin, 0,
+	    NULL, NULL, &id, &res), CUST_E_INTERNAL);
+	assert_true(id > 0);
+	if (strstr(cust_errmsg(), "custodyctl job resume") == NULL)
+		fail_msg("%s", cust_errmsg());
+	j = show(f->st, id);
+	assert_string_equal(jstr(j, "state"), "failed");
+	assert_true(json_is_true(json_object_get(j, "resumable")));
+	assert_int_equal(jint(j, "done"), 1000);
+	assert_int_equal(jint(j, "total"), NDEV);
+	assert_non_null(strstr(jstr(j, "message"), "injected fault"));
+	json_decref(j);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret "
+	    "WHERE state = 'pending'"), 1000);
+
+	tu_sql(f->st, "DROP TRIGGER boom");
+	assert_int_equal(job_resume(f->st, "t", id, 0, NULL, NULL, &left,
+	    &res), CUST_OK);
+	assert_int_equal(left, NDEV - 1000);
+	assert_int_equal(res.rotated, NDEV - 1000);
+	assert_int_equal(res.refused, 0);
+	j = show(f->st, id);
+	assert_string_equal(jstr(j, "state"), "done");
+	assert_false(json_is_true(json_object_get(j, "resumable")));
+	assert_int_equal(jint(j, "done"), NDEV);
+	assert_int_equal(jint(json_object_get(j, "results"), "ok"), NDEV);
+	json_decref(j);
+	/* Every device once: one new version each, never two. */
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret "
+	    "WHERE state = 'pending'"), NDEV);
+	assert_int_equal(tu_sql_int(f->st, "SELECT max(version) FROM secret"),
+	    2);
+	/* Done: not again. */
+	assert_int_equal(job_resume(f->st, "t", id, 0, NULL, NULL, &left,
+	    &res), CUST_E_CONFLICT);
+	assert_int_equal(left, 0);
+	assert_int_equal(job_resume(f->st, "t", id + 1, 0, NULL, NULL, &left,
+	    &res), CUST_E_NOTFOUND);
+	json_decref(sel);
+}
+
+/* A 'running' job whose process is gone (a pid that no longer exists, or
+ * one that exists with another start time) is found interrupted; one of
+ * this very process is left alone. */
+static void
+test_sweep(void **state)
+{
+	struct tu_fx *f = *state;
+	char sql[512];
+	size_t found = 0;
+	json_t *j;
+	pid_t dead;
+
+	if ((dead = fork()) == 0)
+		_exit(0);
+	assert_true(dead > 0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	snprintf(sql, sizeof(sql), "INSERT INTO job(id, kind, selector, "
+	    "params, state, actor, pid, pstart, total, targets, created, "
+	    "changed) VALUES (1, 'password.rotate', '{}', '{\"kind\": "
+	    "\"admin\", \"length\": 16, \"replace_pending\": false}', "
+	    "'running', 't', %d, 1, 1, x'%016llx', 0, 0), (2, "
+	    "'password.rotate', '{}', '{}', 'running', 't', %d, 1, 0, x'', "
+	    "0, 0)", (int)dead, (long long)ids[0], (int)getpid());
+	tu_sql(f->st, sql);
+	/* Job 2 claims this process but with another start time: a pid
+	 * reused since. */
+	assert_int_equal(job_sweep(f->st, &found), CUST_OK);
+	assert_int_equal(found, 2);
+	j = show(f->st, 1);
+	assert_string_equal(jstr(j, "state"), "interrupted");
+	assert_true(json_is_true(json_object_get(j, "resumable")));
+	assert_non_null(strstr(jstr(j, "message"), "ended before it "
+	    "finished"));
+	json_decref(j);
+	assert_int_equal(job_sweep(f->st, &found), CUST_OK);
+	assert_int_equal(found, 0);
+}
+
+/* Listing: newest first, paged by id. */
+static void
+test_list(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_rotate_result res;
+	json_t *sel = json_pack("{s:s}", "tag", "none"), *arr = NULL;
+	int64_t id[3];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		int r = job_rotate(f->st, "t", sel, ids, 5, &admin, 0, NULL,
+		    NULL, &id[i], &res);
+
+		assert_true(r == CUST_OK || r == CUST_E_CONFLICT);
+	}
+	assert_int_equal(job_list(f->st, 0, 2, &arr), CUST_OK);
+	assert_int_equal(json_array_size(arr), 2);
+	assert_int_equal(jint(json_array_get(arr, 0), "id"), id[2]);
+	assert_int_equal(jint(json_array_get(arr, 1), "id"), id[1]);
+	assert_string_equal(jstr(json_object_get(json_array_get(arr, 0),
+	    "selector"), "tag"), "none");
+	json_decref(arr);
+	assert_int_equal(job_list(f->st, id[1], 2, &arr), CUST_OK);
+	assert_int_equal(json_array_size(arr), 1);
+	assert_int_equal(jint(json_array_get(arr, 0), "id"), id[0]);
+	json_decref(arr);
+	/* The second and third were refused (already pending): done all the
+	 * same, with those results. */
+	arr = show(f->st, id[2]);
+	assert_string_equal(jstr(arr, "state"), "done");
+	assert_int_equal(jint(json_object_get(arr, "results"), "refused"), 5);
+	json_decref(arr);
+	json_decref(sel);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_failed_resumed, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list, setup,
+		    tu_fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
