@@ -63,12 +63,10 @@ job_sweep(struct cust_state *st, size_t *found_out)
 	if (found_out != NULL)
 		*found_out = 0;
 	do {
-		if ((r = store_begin(st->store)) != CUST_OK)
-			return r;
-		if ((s = store_stmt(st->store, sel)) == NULL) {
-			r = CUST_E_DB;
-			goto fail;
-		}
+		/* The usual answer, "nothing died", costs one read (by the
+		 * partial index of running jobs) and no write lock. */
+		if ((s = store_stmt(st->store, sel)) == NULL)
+			return CUST_E_DB;
 		n = 0;
 		while (n < 64 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 			long long pid = sqlite3_column_int64(s, 1);
@@ -80,9 +78,16 @@ job_sweep(struct cust_state *st, size_t *found_out)
 		}
 		if (n < 64 && rc != SQLITE_DONE) {
 			r = store_err(st->store, "cannot read the jobs");
-			goto fail;
+			sqlite3_reset(s);
+			return r;
 		}
 		sqlite3_reset(s);
+		if (n == 0)
+			break;
+		/* The update re-checks state and pid: a job resumed in
+		 * between by another process is left alone. */
+		if ((r = store_begin(st->store)) != CUST_OK)
+			return r;
 		for (i = 0; i < n; i += 2) {
 			if ((s = store_stmt(st->store, upd)) == NULL) {
 				r = CUST_E_DB;
