@@ -109,8 +109,9 @@ render_show(struct cli *c, json_t *page, int first)
 		res = json_object_get(j, "results");
 		printf("job %lld: %s, %s\n", cli_num(j, "id"),
 		    cli_str(j, "kind"), cli_str(j, "state"));
-		printf("devices: %lld of %lld done (%lld ok, %lld refused, "
-		    "%lld gone)\n", cli_num(j, "done"), cli_num(j, "total"),
+		printf("devices: %lld of %lld done; results (per device and "
+		    "kind): %lld ok, %lld refused, %lld gone\n",
+		    cli_num(j, "done"), cli_num(j, "total"),
 		    cli_num(res, "ok"), cli_num(res, "refused"),
 		    cli_num(res, "missing"));
 		printf("actor: %s\n", cli_str(j, "actor"));

@@ -42,7 +42,7 @@ t_exit "job list" 0 c job list
 t_grep "job list: interrupted, resumable" "^$id password.rotate interrupted $done1/$N .*\\(resumable\\)" "$TESTTMP/out"
 t_exit "job show" 0 c job show "$id" --limit 5
 t_grep "job show: interrupted" "^job $id: password.rotate, interrupted" "$TESTTMP/out"
-t_grep "job show: progress" "^devices: $done1 of $N done \\($i ok" "$TESTTMP/out"
+t_grep "job show: progress" "^devices: $done1 of $N done; results \\(per device and kind\\): $i ok, 0 refused, 0 gone" "$TESTTMP/out"
 t_grep "job show: says how to resume" "resumable: custodyctl job resume $id" "$TESTTMP/out"
 t_grep "job show: names its dead process" "message: its process \\(pid $pid\\) ended" "$TESTTMP/out"
 t_exit "job show --json" 0 c --json job show "$id" --limit 1
@@ -57,7 +57,7 @@ t_exit "job resume finishes the rest" 0 c job resume "$id"
 t_grep "resume: only the rest" "^$((2 * N - i)) secrets rotated \\(pending\\), 0 refused, 0 on devices gone; $((N - done1)) devices selected" "$TESTTMP/out"
 t_exit "job show after resume" 0 c job show "$id" --limit 1
 t_grep "done now" "^job $id: password.rotate, done" "$TESTTMP/out"
-t_grep "every device once" "^devices: $N of $N done \\($((2 * N)) ok, 0 refused, 0 gone\\)" "$TESTTMP/out"
+t_grep "every device once" "^devices: $N of $N done; results \\(per device and kind\\): $((2 * N)) ok, 0 refused, 0 gone" "$TESTTMP/out"
 t_check "no device rotated twice: one new version each" test "$(db "SELECT COUNT(*) FROM secret WHERE version > 2")" -eq 0
 t_check "every secret pending once" test "$(db "SELECT COUNT(*) FROM secret WHERE state = 'pending'")" -eq $((2 * N))
 t_check "one audit entry per rotation" test "$(db "SELECT COUNT(*) FROM audit WHERE action = 'password.rotate' AND result = 'ok'")" -eq $((2 * N))
