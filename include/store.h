@@ -30,8 +30,12 @@ void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
 
 /* A prepared statement for sql, cached by the sql pointer (pass string
- * literals), reset and with bindings cleared. Borrowed; NULL with the error
- * set (cust_errmsg) on failure. */
+ * literals), reset and with bindings cleared. Borrowed; valid until
+ * store_close() (the cache never finalises a statement before: a caller
+ * may hold it across other store_stmt() calls). NULL with the error set
+ * (cust_errmsg) on failure, and CUST_E_INTERNAL past STORE_STMT_MAX
+ * distinct statements (built SQL strings passed as keys). */
+#define STORE_STMT_MAX 1024
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 
 /* Transactions. store_begin() takes the write lock (BEGIN IMMEDIATE).

@@ -13,7 +13,7 @@
 #include "store.h"
 #include "store_int.h"
 
-#define STMT_CACHE 128
+#define STMT_CACHE_MIN 64	/* first allocation of the statement cache */
 #define MAX_HOOKS 8
 
 struct store_hook {
@@ -36,8 +36,9 @@ struct store {
 	struct store_hook hooks[MAX_HOOKS], after[MAX_HOOKS];
 	struct store_rowmac *rowmac;
 	int tampered;		/* the last store_err() was a row MAC */
-	size_t nstmt;
-	struct stmt_slot stmts[STMT_CACHE];
+	/* The statement cache: grows, never evicts (see store_stmt()). */
+	size_t nstmt, capstmt;
+	struct stmt_slot *stmts;
 };
 
 int
@@ -247,6 +248,7 @@ store_close(struct store *st)
 		return;
 	for (i = 0; i < st->nstmt; i++)
 		sqlite3_finalize(st->stmts[i].stmt);
+	free(st->stmts);
 	if (st->in_txn)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(st->db);
@@ -289,11 +291,22 @@ store_db(struct store *st)
 	return st->db;
 }
 
+/*
+ * The cache is keyed by the SQL pointer, and callers hold what it returns
+ * (often across calls that prepare other statements, e.g. an outer loop
+ * over rows), with no call that says they are done. So it never finalises
+ * a statement before store_close(): evicting one, even the least recently
+ * used, can free a statement a caller is still stepping or binding. What
+ * keeps it bounded is that keys are string literals: a program has a fixed
+ * number of them (about a hundred). Passing built SQL would grow it without
+ * end, so past STORE_STMT_MAX it refuses instead of evicting.
+ */
 sqlite3_stmt *
 store_stmt(struct store *st, const char *sql)
 {
+	struct stmt_slot *slots;
 	sqlite3_stmt *s;
-	size_t i;
+	size_t i, cap;
 
 	for (i = 0; i < st->nstmt; i++) {
 		if (st->stmts[i].sql == sql) {
@@ -303,23 +316,32 @@ store_stmt(struct store *st, const char *sql)
 			return s;
 		}
 	}
+	if (st->nstmt == STORE_STMT_MAX) {
+		cust_fail(CUST_E_INTERNAL, "more than %d distinct SQL "
+		    "statements on one connection: store_stmt() takes string "
+		    "literals", STORE_STMT_MAX);
+		return NULL;
+	}
+	if (st->nstmt == st->capstmt) {
+		cap = st->capstmt == 0 ? STMT_CACHE_MIN : 2 * st->capstmt;
+		if (cap > STORE_STMT_MAX)
+			cap = STORE_STMT_MAX;
+		if ((slots = realloc(st->stmts, cap * sizeof(*slots))) ==
+		    NULL) {
+			cust_fail(CUST_E_NOMEM, "out of memory");
+			return NULL;
+		}
+		st->stmts = slots;
+		st->capstmt = cap;
+	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
 	    NULL) != SQLITE_OK) {
 		store_err(st, "cannot prepare a query");
 		return NULL;
 	}
-	if (st->nstmt < STMT_CACHE) {
-		st->stmts[st->nstmt].sql = sql;
-		st->stmts[st->nstmt].stmt = s;
-		st->nstmt++;
-	} else {
-		/* Cache full: evict the oldest slot (rare; keeps it bounded). */
-		sqlite3_finalize(st->stmts[0].stmt);
-		memmove(&st->stmts[0], &st->stmts[1],
-		    (STMT_CACHE - 1) * sizeof(st->stmts[0]));
-		st->stmts[STMT_CACHE - 1].sql = sql;
-		st->stmts[STMT_CACHE - 1].stmt = s;
-	}
+	st->stmts[st->nstmt].sql = sql;
+	st->stmts[st->nstmt].stmt = s;
+	st->nstmt++;
 	return s;
 }
 

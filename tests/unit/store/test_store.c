@@ -186,6 +186,111 @@ test_rowmac(void **state)
 	assert_int_equal(tu_fx_teardown((void **)&f), 0);
 }
 
+/* Is s among the connection's live prepared statements? (Compares
+ * pointers only: never touches a statement that may have been freed.) */
+static int
+stmt_live(struct store *st, sqlite3_stmt *s)
+{
+	sqlite3_stmt *p = NULL;
+
+	while ((p = sqlite3_next_stmt(store_db(st), p)) != NULL)
+		if (p == s)
+			return 1;
+	return 0;
+}
+
+#define NSQL 200
+#define SQL_HELD "SELECT n FROM t ORDER BY n"
+
+/*
+ * The statement cache never finalises a statement a caller still holds:
+ * an outer loop stepping through rows while the calls it makes prepare
+ * more distinct statements than the cache once held (128, after which it
+ * finalised its oldest slot, the outer loop's statement).
+ */
+static void
+test_stmt_cache_held(void **state)
+{
+	char *dir = tu_tmpdir(), *p = util_path(dir, "t.db");
+	static char sql[NSQL][48];
+	struct store *st = NULL;
+	sqlite3_stmt *held, *s;
+	int i, n = 0;
+
+	(void)state;
+	assert_int_equal(store_open(p, STORE_CREATE, &st), CUST_OK);
+	assert_int_equal(store_exec(st, "CREATE TABLE t(n INTEGER);"
+	    "INSERT INTO t VALUES (1), (2), (3)"), CUST_OK);
+	held = store_stmt(st, SQL_HELD);
+	assert_non_null(held);
+	assert_int_equal(sqlite3_step(held), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(held, 0), 1);
+	for (i = 0; i < NSQL; i++) {
+		snprintf(sql[i], sizeof(sql[i]), "SELECT %d", i);
+		s = store_stmt(st, sql[i]);
+		assert_non_null(s);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(s, 0), i);
+		sqlite3_reset(s);
+		assert_true(stmt_live(st, held));
+	}
+	/* The outer loop goes on where it was. */
+	while (sqlite3_step(held) == SQLITE_ROW)
+		n = sqlite3_column_int(held, 0);
+	assert_int_equal(n, 3);
+	sqlite3_reset(held);
+	/* Cached: the same statement again, reset. */
+	assert_ptr_equal(store_stmt(st, SQL_HELD), held);
+	assert_ptr_equal(store_stmt(st, sql[0]), store_stmt(st, sql[0]));
+	store_close(st);
+	tu_rmrf(dir);
+	free(p);
+	free(dir);
+}
+
+/* Built SQL passed as keys would grow the cache without end: past
+ * STORE_STMT_MAX it refuses (CUST_E_INTERNAL) and finalises nothing. */
+static void
+test_stmt_cache_limit(void **state)
+{
+	char *dir = tu_tmpdir(), *p = util_path(dir, "t.db");
+	char (*sql)[24] = calloc(STORE_STMT_MAX + 1, sizeof(*sql));
+	struct store *st = NULL;
+	sqlite3_stmt *first = NULL, *s;
+	int i, nlive = 0;
+
+	(void)state;
+	assert_non_null(sql);
+	assert_int_equal(store_open(p, STORE_CREATE, &st), CUST_OK);
+	/* The store prepared some of its own on the way. */
+	while (nlive < STORE_STMT_MAX) {
+		for (i = 0, s = NULL; (s = sqlite3_next_stmt(store_db(st), s));)
+			i++;
+		if (i == STORE_STMT_MAX)
+			break;
+		snprintf(sql[nlive], sizeof(sql[nlive]), "SELECT %d", nlive);
+		s = store_stmt(st, sql[nlive]);
+		assert_non_null(s);
+		if (first == NULL) {
+			first = s;
+			assert_int_equal(sqlite3_step(first), SQLITE_ROW);
+		}
+		nlive++;
+	}
+	snprintf(sql[nlive], sizeof(sql[nlive]), "SELECT %d", nlive);
+	assert_null(store_stmt(st, sql[nlive]));
+	assert_non_null(strstr(cust_errmsg(), "distinct SQL statements"));
+	assert_true(stmt_live(st, first));
+	assert_int_equal(sqlite3_column_int(first, 0), 0);
+	/* Those it has are still served. */
+	assert_ptr_equal(store_stmt(st, sql[0]), first);
+	store_close(st);
+	free(sql);
+	tu_rmrf(dir);
+	free(p);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -194,6 +299,8 @@ main(void)
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_rowmac),
+		cmocka_unit_test(test_stmt_cache_held),
+		cmocka_unit_test(test_stmt_cache_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
