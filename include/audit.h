@@ -34,7 +34,9 @@ void audit_free(struct audit *a);
 
 /* Append one entry. Inside an open store transaction it joins it (so the
  * entry commits or rolls back with the change it records); otherwise it
- * runs in its own transaction. */
+ * runs in its own transaction, or, when a uses a group writer
+ * (audit_use_group()), in the writer's next batch. Either way it returns
+ * CUST_OK only once the entry is committed (durable: synchronous=FULL). */
 int audit_append(struct audit *a, const char *actor, const char *action,
     const char *object, const char *result, const char *detail)
 	__attribute__((warn_unused_result));
@@ -78,5 +80,58 @@ int audit_hash_at(struct audit *a, int64_t seq, unsigned char hash_out[32])
 void audit_on_committed(struct audit *a,
     void (*fn)(void *arg, int64_t seq, const unsigned char hash[32]),
     void *arg);
+
+/*
+ * Group commit (src/audit/group.c). Every secret read appends an entry, so
+ * a read is a write, and one transaction per read is bounded by one fsync
+ * each (plus the rollback counter's). A multi-threaded process (custodyd)
+ * runs one group writer: a thread with an audit handle of its own (its own
+ * store connection) that takes every entry queued while it was committing
+ * the previous batch and commits them in one transaction: one fsync, one
+ * head record, one rollback counter update per batch. Each worker's
+ * audit_append() outside a transaction queues its entry and waits until
+ * the batch holding it has committed, or gets the batch's error: a secret
+ * is handed out only after its entry is durable.
+ *
+ * While another connection holds the write lock (an import, a rotation
+ * batch), the writer keeps trying for wait_ms instead of failing after the
+ * 5 s busy timeout; the entries that arrive meanwhile join the batch.
+ *
+ * custodyctl (one thread) has no group writer: its appends commit alone.
+ */
+struct audit_group;
+
+/* How long the writer waits for the write lock before the batch fails
+ * with CUST_E_UNAVAIL. */
+#define AUDIT_GROUP_WAIT_MS 60000
+
+struct audit_group_stats {
+	uint64_t entries;	/* entries committed */
+	uint64_t batches;	/* transactions committed */
+	uint64_t failed;	/* entries whose batch failed */
+	uint64_t busy_retries;	/* busy timeouts waited through */
+	uint64_t max_batch;	/* largest batch */
+};
+
+/* Start a group writer thread on writer, an audit handle (and its store
+ * connection) that from now on only that thread uses. wait_ms: see above
+ * (0: AUDIT_GROUP_WAIT_MS). release(arg), when not NULL, runs after the
+ * thread has stopped, in audit_group_free() (it may free writer); on
+ * failure the caller keeps writer and release is not called. new group,
+ * free with audit_group_free(). */
+int audit_group_new(struct audit *writer, int64_t wait_ms,
+    void (*release)(void *arg), void *arg, struct audit_group **out)
+	__attribute__((warn_unused_result));
+
+/* Commit what is queued, stop the thread, then release. No handle may use
+ * g any more. NULL is a no-op. */
+void audit_group_free(struct audit_group *g);
+
+/* Send a's appends outside a transaction through g (borrowed; must outlive
+ * a's use of it); NULL: commit them alone again. a stays one thread's. */
+void audit_use_group(struct audit *a, struct audit_group *g);
+
+/* Counters so far (a consistent copy). */
+void audit_group_stats(struct audit_group *g, struct audit_group_stats *out);
 
 #endif

@@ -15,8 +15,21 @@
 struct store;
 struct seal;
 struct audit;
+struct audit_group;
 struct state_undo;
 
+/*
+ * Threads (doc/internals/SERVICE.md). A struct cust_state is one thread's:
+ * nothing in it is locked, and nothing in it is shared with another
+ * state. A multi-threaded process opens one state per worker thread
+ * (state_open() each: its own SQLite connection and statement cache, its
+ * own audit handle and chain cache, its own scratch buffer, its own copy
+ * of the unsealed keys), never hands a state to another thread while in
+ * use, and runs one audit group writer (state_audit_group()) that every
+ * worker state uses (state_use_audit_group()), so that the audit entries
+ * of secret reads commit in batches. custodyctl has one thread, one state
+ * and no group writer.
+ */
 struct cust_state {
 	char *dir;		/* state directory path */
 	struct store *store;
@@ -88,6 +101,19 @@ int state_accept_restore(struct cust_state *st, const char *actor,
 	__attribute__((warn_unused_result));
 
 void state_close(struct cust_state *st);
+
+/* Start the process's audit group writer (audit.h) on a state of its own
+ * for dir (state_open(), closed when the group is freed). wait_ms: how
+ * long a batch waits for the write lock (0: AUDIT_GROUP_WAIT_MS). new
+ * group, free with audit_group_free() after every state using it is
+ * closed or detached. */
+int state_audit_group(const char *dir, int64_t wait_ms,
+    struct audit_group **out) __attribute__((warn_unused_result));
+
+/* From now on st's audit appends outside a transaction (secret reads,
+ * refusals) go through g and return once their batch has committed; NULL
+ * detaches. g is borrowed. */
+void state_use_audit_group(struct cust_state *st, struct audit_group *g);
 
 /*
  * Files installed after a commit (ca_files.c). Inside the open write

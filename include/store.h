@@ -41,6 +41,12 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 /* Transactions. store_begin() takes the write lock (BEGIN IMMEDIATE).
  * Nesting is not supported: store_in_txn() tells whether one is open. */
 int store_begin(struct store *st) __attribute__((warn_unused_result));
+/* store_begin(), but while another connection holds the write lock it
+ * tries again (each try waits the busy timeout, 5 s) until wait_ms have
+ * passed; then CUST_E_UNAVAIL. *retries_out = how many times it tried
+ * again. */
+int store_begin_wait(struct store *st, int64_t wait_ms, unsigned *retries_out)
+	__attribute__((warn_unused_result));
 /* A read transaction (BEGIN DEFERRED): several reads see one snapshot.
  * End it with store_commit() or store_rollback(). */
 int store_begin_read(struct store *st) __attribute__((warn_unused_result));

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "audit_int.h"
 #include "err.h"
 #include "log.h"
 #include "seal.h"
@@ -41,6 +42,9 @@ struct audit {
 	/* After each commit that appended (the rollback counter). */
 	void (*committed)(void *arg, int64_t seq, const unsigned char *hash);
 	void *committed_arg;
+	/* When set (a thread of a multi-threaded process), appends outside a
+	 * transaction go through this process's group writer (group.c). */
+	struct audit_group *group;
 };
 
 int
@@ -186,6 +190,24 @@ audit_on_committed(struct audit *a,
 	a->committed_arg = arg;
 }
 
+void
+audit_take_committed(struct audit *a,
+    void (**fn_out)(void *arg, int64_t seq, const unsigned char hash[32]),
+    void **arg_out)
+{
+	*fn_out = a->committed;
+	*arg_out = a->committed_arg;
+	a->committed = NULL;
+	a->committed_arg = NULL;
+}
+
+void
+audit_last(struct audit *a, int64_t *seq_out, unsigned char hash_out[32])
+{
+	*seq_out = a->last_seq;
+	memcpy(hash_out, a->last_hash, HASHLEN);
+}
+
 int
 audit_head(struct audit *a, int64_t *seq_out, unsigned char hash_out[32])
 {
@@ -243,8 +265,20 @@ check_tail(struct audit *a, int64_t last_seq, const unsigned char *last_hash)
 	return r;
 }
 
-static int
-append_locked(struct audit *a, const struct audit_entry *in)
+struct store *
+audit_store(struct audit *a)
+{
+	return a->st;
+}
+
+void
+audit_use_group(struct audit *a, struct audit_group *g)
+{
+	a->group = g;
+}
+
+int
+audit_append_locked(struct audit *a, const struct audit_entry *in)
 {
 	unsigned char prev[HASHLEN] = { 0 }, hash[HASHLEN];
 	struct audit_entry e = *in;
@@ -314,9 +348,13 @@ audit_append(struct audit *a, const char *actor, const char *action,
 	};
 	int r, own = !store_in_txn(a->st);
 
+	/* On its own: in a thread of a multi-threaded process, it joins the
+	 * next batch of the group writer and returns once that committed. */
+	if (own && a->group != NULL)
+		return audit_group_submit(a->group, &e);
 	if (own && (r = store_begin(a->st)) != CUST_OK)
 		return r;
-	r = append_locked(a, &e);
+	r = audit_append_locked(a, &e);
 	if (own) {
 		if (r == CUST_OK)
 			r = store_commit(a->st);

@@ -91,6 +91,34 @@ state_close(struct cust_state *st)
 	free(st);
 }
 
+/* The audit group writer's state: closed once its thread has stopped. */
+static void
+release_writer(void *arg)
+{
+	state_close(arg);
+}
+
+int
+state_audit_group(const char *dir, int64_t wait_ms, struct audit_group **out)
+{
+	struct cust_state *w = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = state_open(dir, &w)) != CUST_OK)
+		return r;
+	if ((r = audit_group_new(w->audit, wait_ms, release_writer, w, out)) !=
+	    CUST_OK)
+		state_close(w);
+	return r;
+}
+
+void
+state_use_audit_group(struct cust_state *st, struct audit_group *g)
+{
+	audit_use_group(st->audit, g);
+}
+
 static struct cust_state *
 state_new(const char *dir)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -363,6 +364,38 @@ int
 store_begin(struct store *st)
 {
 	return begin(st, "BEGIN IMMEDIATE");
+}
+
+/*
+ * Another connection (a bulk import in another process, a rotation batch
+ * on another thread) may hold the write lock longer than the busy timeout.
+ * Those who can wait (the audit writer, whose callers wait for it anyway)
+ * try again until wait_ms has passed, instead of failing after 5 s.
+ */
+int
+store_begin_wait(struct store *st, int64_t wait_ms, unsigned *retries_out)
+{
+	struct timespec t0, t;
+	int64_t ms;
+	int r;
+
+	*retries_out = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if ((r = begin(st, "BEGIN IMMEDIATE")) == CUST_OK ||
+		    (sqlite3_extended_errcode(st->db) & 0xff) != SQLITE_BUSY)
+			return r;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = (int64_t)(t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= wait_ms)
+			return cust_fail(r, "%s (waited %lld ms for the write "
+			    "lock)", cust_errmsg(), (long long)ms);
+		(*retries_out)++;
+		/* The busy handler has slept already; this only keeps a busy
+		 * answer that skips it (a WAL being recovered) from spinning. */
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
 }
 
 int
