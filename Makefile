@@ -1,6 +1,6 @@
 # custody - top-level Makefile
 #
-# Targets: all deps test check asan lint fuzz bench run install clean.
+# Targets: all deps test check asan tsan lint fuzz bench run install clean.
 # Sources are found by wildcard: a new src/<module>/*.c, tests/unit/<module>/
 # test_*.c or tests/fuzz/fuzz_*.c is built without editing this file.
 
@@ -61,7 +61,7 @@ LIB       := $(BUILD)/libcustody.a
 POLICYTOOL_LIBS := $(shell pkg-config --libs yaml-0.1 jansson 2>/dev/null || \
               echo -lyaml -ljansson)
 
-.PHONY: all deps test check asan lint fuzz fuzz-build bench run install \
+.PHONY: all deps test check asan tsan lint fuzz fuzz-build bench run install \
 	install-policy clean
 
 all: $(BUILD)/custodyctl $(BUILD)/custody-policy
@@ -107,6 +107,15 @@ test: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 check
+
+# ThreadSanitizer: the library and the threaded unit tests rebuilt into
+# build/tsan, then run.
+TSAN_TESTS := audit/test_group
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan \
+	  OPT="-O1 -g -fsanitize=thread" EXTRA_LDFLAGS=-fsanitize=thread \
+	  $(TSAN_TESTS:%=build/tsan/tests/%)
+	@for t in $(TSAN_TESTS); do build/tsan/tests/$$t || exit 1; done
 
 lint: deps
 	@sh scripts/lint.sh

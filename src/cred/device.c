@@ -291,10 +291,12 @@ cred_counts(struct cust_state *st, struct cred_counts *out)
 	return CUST_OK;
 }
 
-static const char *device_cols =
-    "SELECT d.id, d.fqdn, d.uuid, d.digest_realm, d.amt_version, d.state, "
-    "d.created, (SELECT json_group_array(tag) FROM (SELECT tag FROM "
-    "device_tag t WHERE t.device_id = d.id ORDER BY tag)) FROM device d ";
+/* The SQL below is built by the compiler, not on first use: threads run
+ * it at once, and the statement cache is keyed by its address. */
+#define DEVICE_COLS \
+    "SELECT d.id, d.fqdn, d.uuid, d.digest_realm, d.amt_version, d.state, " \
+    "d.created, (SELECT json_group_array(tag) FROM (SELECT tag FROM " \
+    "device_tag t WHERE t.device_id = d.id ORDER BY tag)) FROM device d "
 
 static json_t *
 row_device(sqlite3_stmt *s)
@@ -328,7 +330,6 @@ row_device(sqlite3_stmt *s)
 int
 cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
 {
-	static char *sql;
 	sqlite3_stmt *s;
 	int64_t id;
 	int r, rc;
@@ -336,10 +337,7 @@ cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
 	*out = NULL;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
-	if (sql == NULL && asprintf(&sql, "%s WHERE d.id = ?", device_cols)
-	    == -1)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, sql)) == NULL)
+	if ((s = store_stmt(st->store, DEVICE_COLS "WHERE d.id = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
@@ -362,21 +360,16 @@ int
 cred_device_page(struct cust_state *st, const char *tag, const char *after,
     size_t limit, int (*fn)(void *arg, json_t *dev), void *arg)
 {
-	static char *sql_all, *sql_tag;
 	sqlite3_stmt *s;
 	json_t *d;
 	int rc, r = CUST_OK;
 
 	/* Keyset paging: active FQDNs are unique (device_fqdn_active). */
-	if (sql_all == NULL && asprintf(&sql_all, "%s WHERE d.state = "
-	    "'active' AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3",
-	    device_cols) == -1)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (sql_tag == NULL && asprintf(&sql_tag, "%s JOIN device_tag dt ON "
-	    "dt.device_id = d.id AND dt.tag = ?1 WHERE d.state = 'active' "
-	    "AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3", device_cols) == -1)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, tag ? sql_tag : sql_all)) == NULL)
+	if ((s = store_stmt(st->store, tag ? DEVICE_COLS "JOIN device_tag dt "
+	    "ON dt.device_id = d.id AND dt.tag = ?1 WHERE d.state = 'active' "
+	    "AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3" : DEVICE_COLS "WHERE "
+	    "d.state = 'active' AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3")) ==
+	    NULL)
 		return CUST_E_DB;
 	if (tag != NULL)
 		sqlite3_bind_text(s, 1, tag, -1, SQLITE_TRANSIENT);
