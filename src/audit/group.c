@@ -2,12 +2,14 @@
 /* src/audit/group.c - the group writer: one thread per process commits
  * the audit entries of all the others in batches (include/audit.h).
  *
- * Callers queue a request on their stack and sleep on its condition; the writer takes the whole queue, appends it in one write
- * transaction on its own connection (the chain, the head record and the
- * rollback counter exactly as audit_append() does for one entry) and
- * wakes everyone. No batch is formed by waiting: the entries that arrive
- * while one batch commits make up the next, so under load a batch holds
- * about one entry per waiting thread and with one caller it is one entry.
+ * Callers queue a request on their stack and sleep on its condition
+ * variable; the writer takes the whole queue, appends it in one write
+ * transaction on its own connection (the chain and the head record exactly
+ * as audit_append() does for one entry) and wakes that batch's callers.
+ * No batch is formed by waiting: the entries that arrive while one batch
+ * commits make up the next, so under load a batch holds about one entry
+ * per waiting thread, and with one caller it is one entry. A second thread
+ * writes the rollback counter with the newest committed head.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -35,26 +37,28 @@ struct group_req {
 };
 
 struct audit_group {
+	/* Set before the threads start, then only read. */
 	struct audit *a;		/* the writer thread's only */
 	int64_t wait_ms;
 	/* The writer handle's after-commit callback (the rollback counter),
-	 * run by a thread of its own with the newest committed head, so that
-	 * its fdatasync overlaps the next batch's commit: it may lag the
-	 * store by a batch (include/audit.h), never lead it. */
+	 * run by a thread of its own (cthread) with the newest committed
+	 * head, so that its fdatasync overlaps the next batch's commit: it
+	 * may lag the store by the batches in flight, never lead it. */
 	void (*committed)(void *arg, int64_t seq, const unsigned char *hash);
 	void *committed_arg;
-	pthread_t cthread;
-	pthread_cond_t cwork;		/* a head to record, or cstop */
-	int cpending, cstop, cstarted;
-	int64_t cseq;
-	unsigned char chash[32];
 	void (*release)(void *arg);
 	void *release_arg;
-	pthread_t thread;
+	pthread_t thread, cthread;
+	int cstarted;
+
 	pthread_mutex_t mu;		/* guards everything below */
 	pthread_cond_t work;		/* a request queued, or stop */
 	struct group_req *head, **tailp;
 	int stop;
+	pthread_cond_t cwork;		/* a head to record, or cstop */
+	int cpending, cstop;
+	int64_t cseq;
+	unsigned char chash[32];
 	struct audit_group_stats stats;
 };
 
