@@ -7,15 +7,13 @@
  * have) writes in a loop: a small write transaction, then 2 ms of rest;
  * each one's wait for the write lock and commit is timed. Meanwhile the
  * first handle runs, one after the other:
- *   - a device import of M devices (cred_device_import: one transaction,
- *     all or nothing, see include/cred.h);
+ *   - a device import of M devices (cred_device_import: staged in short
+ *     batches, published at once, see include/cred.h);
  *   - ca_sign_bulk() of N device CSRs on one thread (CA_BULK_CHUNK per
  *     transaction);
  *   - ca_sign_csr() N/8 times, one request after another (cert sign).
  * For each it prints the writer's longest and median wait and how many
- * writes went through (target: longest under ~100 ms except behind the
- * import, which keeps its all-or-nothing contract and holds the lock for
- * its whole length). A writer that waits past the store's busy timeout
+ * writes went through (target: longest under ~100 ms). A writer that waits past the store's busy timeout
  * fails; those are counted.
  *
  * usage: lockwait [N [M]]      (default N 512, M 20000)

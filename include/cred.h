@@ -112,18 +112,30 @@ int cred_device_remove(struct cust_state *st, const char *actor,
  * tags (separated by ';' or spaces), admin_password, mebx_password) or JSON
  * (array of objects with those keys) buffer. All or nothing: the first bad
  * row aborts with its line (CSV) or entry number (JSON) and changes
- * nothing. *count_out = devices added.
+ * nothing. *count_out = devices added. Not inside a store transaction.
  *
- * All or nothing means one transaction, so an import holds the write lock
- * for its whole length (bench/lockwait: ~2 s for 100k devices on the
- * reference machine); committing in batches would let another process
- * see, rotate or sign for half an import that is then undone. The
- * tradeoff is kept on purpose: other writers wait behind an import (and
- * fail after the 5 s busy timeout behind one of ~250k devices); a
- * resumable import in batches is the jobs table's to offer, with its own
- * contract (what was done is recorded, not undone). */
+ * All or nothing as any reader (any process) and a crash see it, without
+ * holding the write lock for the import's length: the devices are staged
+ * in batches of CRED_IMPORT_BATCH, each its own short transaction, and
+ * no query sees or counts a staged device; the import is published, all
+ * of it at once, by one short transaction whatever its size (its
+ * "device.import" audit entry, object "import:ID"), and only then are its
+ * devices' "device.add" audit entries written, in batches. A bad row
+ * deletes what was staged, in batches. While an import runs its FQDNs
+ * are taken (another add of one fails as already registered) but not
+ * found. A process killed while staging leaves nothing visible; a killed
+ * one's leftovers are deleted by cred_import_sweep() (run by every import
+ * and every job sweep). A writer in another process waits at most about
+ * one batch behind an import (bench/lockwait). */
+#define CRED_IMPORT_BATCH 1000
 int cred_device_import(struct cust_state *st, const char *actor,
     const char *buf, size_t len, size_t pwlen, size_t *count_out)
+	__attribute__((warn_unused_result));
+
+/* Finish the imports whose process is gone: a staging one is deleted
+ * (nothing of it was ever visible), a published one settled (its audit
+ * entries written). *found_out (may be NULL) = how many. */
+int cred_import_sweep(struct cust_state *st, size_t *found_out)
 	__attribute__((warn_unused_result));
 
 /* Which version of a secret to read. */

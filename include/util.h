@@ -138,6 +138,11 @@ uint64_t util_be64_get(const unsigned char b[8]);
  */
 int64_t util_now(void);
 
+/* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
+ * since boot), -1 when it does not exist: with the pid, names a process
+ * that a later one reusing the number is told apart from. */
+long long util_proc_start(long long pid);
+
 /* Test hook: from now on util_now() returns the real time plus offset, or
  * the fixed time `fixed` when fixed != 0 (offset then ignored).
  * util_test_clock(0, 0) gives the real clock back. */

@@ -736,3 +736,34 @@ util_isatty_err(void)
 {
 	return isatty(STDERR_FILENO);
 }
+
+/*
+ * Which process runs a job or an import: its pid and its start time (field 22 of
+ * /proc/PID/stat, in clock ticks since boot). A pid alone is not enough:
+ * after a crash the number may belong to another process by now.
+ * -1 when the process does not exist.
+ */
+long long
+util_proc_start(long long pid)
+{
+	char path[64], buf[1024], *p;
+	long long v = -1;
+	size_t len = 0;
+	int field;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* The command name (field 2) may hold spaces: count from its ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoll(p + 1, NULL, 10);
+	return v;
+}

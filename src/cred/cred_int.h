@@ -28,6 +28,20 @@ size_t cred_secret_ad(char *buf, int64_t device_id, const char *fqdn,
  * memory). See cred_pw_generate(). */
 int cred_pw_fill(unsigned char *p, size_t len);
 
+/* SQL: device row alias d is visible (not part of an import still being
+ * staged, src/cred/import.c). Every query that finds or lists devices
+ * adds it; the steady state (import_id NULL) costs one test per row. */
+#define CRED_VISIBLE(d) \
+	"(" d ".import_id IS NULL OR " d ".import_id IN (SELECT id FROM " \
+	"device_import WHERE state = 'published'))"
+
+/* cred_device_add() in the caller's transaction; import_id != 0 stages
+ * the device for that import (invisible, not counted, not audited until
+ * the import is published). */
+int cred_device_stage(struct cust_state *st, const char *actor,
+    const struct cred_device_spec *spec, size_t pwlen, int64_t import_id,
+    int64_t *id_out);
+
 /* Normalise and validate an FQDN into buf (lowercase). */
 int cred_fqdn_norm(const char *in, char *buf, size_t len);
 

@@ -86,9 +86,10 @@ cred_secret_put(struct cust_state *st, int64_t device_id, const char *fqdn,
 	return store_step_done(st->store, s, "cannot store the secret");
 }
 
-static int
-add_locked(struct cust_state *st, const char *actor,
-    const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
+int
+cred_device_stage(struct cust_state *st, const char *actor,
+    const struct cred_device_spec *spec, size_t pwlen, int64_t import_id,
+    int64_t *id_out)
 {
 	const struct seal_secret *given[2] = { spec->admin_pw, spec->mebx_pw };
 	static const char *kinds[2] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
@@ -123,7 +124,8 @@ add_locked(struct cust_state *st, const char *actor,
 			    "for %s: %s", kinds[i], fqdn, cust_errmsg());
 
 	s = store_stmt(st->store, "INSERT INTO device(fqdn, uuid, "
-	    "digest_realm, state, created) VALUES (?, ?, ?, 'active', ?)");
+	    "digest_realm, state, created, import_id) VALUES (?, ?, ?, "
+	    "'active', ?, ?)");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, fqdn, -1, SQLITE_TRANSIENT);
@@ -132,6 +134,8 @@ add_locked(struct cust_state *st, const char *actor,
 	if (spec->digest_realm != NULL && *spec->digest_realm != '\0')
 		sqlite3_bind_text(s, 3, spec->digest_realm, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
+	if (import_id != 0)
+		sqlite3_bind_int64(s, 5, import_id);
 	r = store_step_done(st->store, s, "cannot add the device");
 	if (r == CUST_E_CONFLICT)
 		return cust_fail(CUST_E_EXISTS, "device %s is already "
@@ -171,9 +175,10 @@ add_locked(struct cust_state *st, const char *actor,
 		if (r != CUST_OK)
 			return r;
 	}
-	if ((r = audit_append(st->audit, actor, "device.add", fqdn, "ok",
-	    given[0] || given[1] ? "adopted existing passwords" : NULL))
-	    != CUST_OK)
+	/* A staged device is audited when its import is published. */
+	if (import_id == 0 && (r = audit_append(st->audit, actor,
+	    "device.add", fqdn, "ok", given[0] || given[1] ?
+	    "adopted existing passwords" : NULL)) != CUST_OK)
 		return r;
 	if (id_out != NULL)
 		*id_out = id;
@@ -188,7 +193,7 @@ cred_device_add(struct cust_state *st, const char *actor,
 
 	if (own && (r = store_begin(st->store)) != CUST_OK)
 		return r;
-	r = add_locked(st, actor, spec, pwlen, id_out);
+	r = cred_device_stage(st, actor, spec, pwlen, 0, id_out);
 	if (own) {
 		if (r == CUST_OK)
 			r = store_commit(st->store);
@@ -208,8 +213,8 @@ cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
 	*id_out = 0;
 	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
 		return r;
-	s = store_stmt(st->store, "SELECT id FROM device WHERE fqdn = ? AND "
-	    "state = 'active'");
+	s = store_stmt(st->store, "SELECT id FROM device d WHERE fqdn = ? "
+	    "AND state = 'active' AND " CRED_VISIBLE("d"));
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, norm, -1, SQLITE_TRANSIENT);
@@ -241,7 +246,7 @@ cred_device_in_scope(struct cust_state *st, const char *fqdn,
 	 * per tag. */
 	s = store_stmt(st->store, "SELECT 1 FROM device d JOIN device_tag t "
 	    "ON t.device_id = d.id WHERE d.fqdn = ? AND d.state = 'active' "
-	    "AND t.tag = ?");
+	    "AND t.tag = ? AND " CRED_VISIBLE("d"));
 	if (s == NULL)
 		return CUST_E_DB;
 	for (i = 0; i < ntags && rc == SQLITE_DONE; i++) {
@@ -367,9 +372,9 @@ cred_device_page(struct cust_state *st, const char *tag, const char *after,
 	/* Keyset paging: active FQDNs are unique (device_fqdn_active). */
 	if ((s = store_stmt(st->store, tag ? DEVICE_COLS "JOIN device_tag dt "
 	    "ON dt.device_id = d.id AND dt.tag = ?1 WHERE d.state = 'active' "
-	    "AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3" : DEVICE_COLS "WHERE "
-	    "d.state = 'active' AND d.fqdn > ?2 ORDER BY d.fqdn LIMIT ?3")) ==
-	    NULL)
+	    "AND d.fqdn > ?2 AND " CRED_VISIBLE("d") " ORDER BY d.fqdn LIMIT ?3"
+	    : DEVICE_COLS "WHERE d.state = 'active' AND d.fqdn > ?2 AND "
+	    CRED_VISIBLE("d") " ORDER BY d.fqdn LIMIT ?3")) == NULL)
 		return CUST_E_DB;
 	if (tag != NULL)
 		sqlite3_bind_text(s, 1, tag, -1, SQLITE_TRANSIENT);
@@ -457,10 +462,11 @@ cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
 	if (tag != NULL)
 		s = store_stmt(st->store, "SELECT d.id FROM device_tag t JOIN "
 		    "device d ON d.id = t.device_id WHERE t.tag = ? AND "
-		    "d.state = 'active' ORDER BY d.id");
+		    "d.state = 'active' AND " CRED_VISIBLE("d") " ORDER BY "
+		    "d.id");
 	else if (all)
-		s = store_stmt(st->store, "SELECT id FROM device WHERE state = "
-		    "'active' ORDER BY id");
+		s = store_stmt(st->store, "SELECT id FROM device d WHERE state = "
+		    "'active' AND " CRED_VISIBLE("d") " ORDER BY id");
 	else
 		return cust_fail(CUST_E_INVAL, "no devices selected");
 	if (s == NULL)

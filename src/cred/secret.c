@@ -583,7 +583,7 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 	    "FROM secret x WHERE x.device_id = d.id AND x.kind = k.kind AND "
 	    "x.state = 'current') FROM device d CROSS JOIN (SELECT 'admin' "
 	    "AS kind UNION ALL SELECT 'mebx') k WHERE d.state = 'active' "
-	    "ORDER BY d.fqdn");
+	    "AND " CRED_VISIBLE("d") " ORDER BY d.fqdn");
 	if (s == NULL) {
 		r = CUST_E_DB;
 		goto out;
@@ -609,7 +609,8 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 	    "s.version, s.sealed, s.ok FROM (SELECT device_id, kind, version, "
 	    "state, sealed, " STORE_MAC_OK(STORE_ROW_SECRET) " AS ok FROM "
 	    "secret) s JOIN device d ON d.id = s.device_id WHERE d.state = "
-	    "'active' AND s.state IN ('current', 'pending', 'pushed') "
+	    "'active' AND " CRED_VISIBLE("d") " AND s.state IN ('current', "
+	    "'pending', 'pushed') "
 	    "ORDER BY d.fqdn, s.kind, s.version");
 	if (s == NULL) {
 		r = CUST_E_DB;

@@ -15,37 +15,6 @@
 #include "store.h"
 #include "util.h"
 
-/*
- * Which process runs a job: its pid and its start time (field 22 of
- * /proc/PID/stat, in clock ticks since boot). A pid alone is not enough:
- * after a crash the number may belong to another process by now.
- * -1 when the process does not exist.
- */
-static long long
-proc_start(long long pid)
-{
-	char path[64], buf[1024], *p;
-	long long v = -1;
-	size_t len = 0;
-	int field;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	/* The command name (field 2) may hold spaces: count from its ')'. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
-	for (field = 2; field < 22 && p != NULL; field++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		v = strtoll(p + 1, NULL, 10);
-	return v;
-}
-
 int
 job_sweep(struct cust_state *st, size_t *found_out)
 {
@@ -71,7 +40,7 @@ job_sweep(struct cust_state *st, size_t *found_out)
 		while (n < 64 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 			long long pid = sqlite3_column_int64(s, 1);
 
-			if (proc_start(pid) != sqlite3_column_int64(s, 2)) {
+			if (util_proc_start(pid) != sqlite3_column_int64(s, 2)) {
 				dead[n++] = sqlite3_column_int64(s, 0);
 				dead[n++] = pid;
 			}
@@ -107,6 +76,10 @@ job_sweep(struct cust_state *st, size_t *found_out)
 			return r;
 		found += n / 2;
 	} while (n == 64);
+	/* An import is bulk work too: one whose process died is undone (or,
+	 * published, finished) here. */
+	if ((r = cred_import_sweep(st, NULL)) != CUST_OK)
+		return r;
 	if (found_out != NULL)
 		*found_out = found;
 	return CUST_OK;
@@ -260,7 +233,7 @@ claim(struct cust_state *st, int64_t id)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
-	sqlite3_bind_int64(s, 3, proc_start((long long)getpid()));
+	sqlite3_bind_int64(s, 3, util_proc_start((long long)getpid()));
 	sqlite3_bind_int64(s, 4, util_now());
 	if ((r = store_step_done(st->store, s, "claim a job")) != CUST_OK)
 		return r;
@@ -319,7 +292,7 @@ job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 	sqlite3_bind_text(s, 3, par, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)getpid());
-	sqlite3_bind_int64(s, 6, proc_start((long long)getpid()));
+	sqlite3_bind_int64(s, 6, util_proc_start((long long)getpid()));
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)m);
 	sqlite3_bind_blob(s, 8, blob, (int)(8 * m), SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, util_now());

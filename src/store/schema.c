@@ -311,5 +311,42 @@ const struct store_migration store_migrations[] = {
 	  "CREATE UNIQUE INDEX job_item_device ON job_item(job_id, device_id,"
 	  "  kind);"
 	},
+	/*
+	 * Staged imports (src/cred/import.c). An import writes its devices in
+	 * short batches, each its own transaction, marked with import_id: a
+	 * device whose import is not 'published' is seen by no query
+	 * (CRED_VISIBLE in src/cred/cred_int.h) and counted nowhere; the
+	 * import becomes visible at once, all of it, when its row turns
+	 * 'published' (one row, one short transaction). Afterwards its
+	 * devices' import_id is cleared in batches and the row deleted. A
+	 * staging import whose process died is deleted, in batches, by the
+	 * next import or job sweep. Staged rows are 'active', so their names
+	 * are taken (the unique index) while the import runs.
+	 */
+	{ "cred", 3,
+	  "ALTER TABLE device ADD COLUMN import_id INTEGER;"
+	  "CREATE INDEX device_import_id ON device(import_id)"
+	  "  WHERE import_id IS NOT NULL;"
+	  "CREATE TABLE device_import("
+	  "  id INTEGER PRIMARY KEY,"
+	  "  state TEXT NOT NULL CHECK (state = 'staging' OR"
+	  "    state = 'published'),"
+	  "  actor TEXT NOT NULL,"
+	  "  pid INTEGER,"
+	  "  pstart INTEGER,"
+	  "  count INTEGER NOT NULL DEFAULT 0,"
+	  "  created INTEGER NOT NULL);"
+	  "DROP TRIGGER cred_count_device_ins;"
+	  "CREATE TRIGGER cred_count_device_ins AFTER INSERT ON device"
+	  "  WHEN new.import_id IS NULL BEGIN"
+	  "  UPDATE cred_count SET n = n + 1"
+	  "    WHERE name = 'device:' || new.state; END;"
+	  "DROP TRIGGER cred_count_device_del;"
+	  "CREATE TRIGGER cred_count_device_del AFTER DELETE ON device"
+	  "  WHEN old.import_id IS NULL OR old.import_id IN (SELECT id FROM"
+	  "  device_import WHERE state = 'published') BEGIN"
+	  "  UPDATE cred_count SET n = n - 1"
+	  "    WHERE name = 'device:' || old.state; END;"
+	},
 	{ NULL, 0, NULL }
 };

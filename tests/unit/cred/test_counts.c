@@ -187,10 +187,14 @@ test_counts_migrated(void **state)
 	rotate(f->st, "admin", 0);
 	assert_int_equal(cred_device_remove(f->st, ACTOR, "m2.corp.example"),
 	    CUST_OK);
-	/* Back to the schema of before: no counters, cred at version 1. */
-	tu_sql(f->st, "DROP TABLE cred_count;"
-	    "DROP TRIGGER cred_count_device_ins;"
+	/* Back to the schema of before: no counters, no staged imports,
+	 * cred at version 1. */
+	tu_sql(f->st, "DROP TRIGGER cred_count_device_ins;"
 	    "DROP TRIGGER cred_count_device_del;"
+	    "DROP INDEX device_import_id;"
+	    "ALTER TABLE device DROP COLUMN import_id;"
+	    "DROP TABLE device_import;"
+	    "DROP TABLE cred_count;"
 	    "DROP TRIGGER cred_count_device_upd;"
 	    "DROP TRIGGER cred_count_secret_ins;"
 	    "DROP TRIGGER cred_count_secret_del;"

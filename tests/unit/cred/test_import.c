@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cred.h"
+#include "cred/cred_int.h"
 #include "err.h"
 #include "seal.h"
 #include "state.h"
@@ -411,6 +414,174 @@ test_store_full(void **state)
 	free(buf);
 }
 
+/* A pid that no process has (a child that has exited and been reaped). */
+static long long
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return (long long)pid;
+}
+
+/* What a process killed while staging leaves: an import row of a dead
+ * process and its devices (state 'staging', or published when publish). */
+static void
+leave_import(struct cust_state *st, int publish)
+{
+	static const char *const names[] = { "st1.corp.example",
+	    "st2.corp.example", "st3.corp.example" };
+	struct cred_device_spec spec = { 0 };
+	char sql[256];
+	size_t i;
+
+	snprintf(sql, sizeof(sql), "INSERT INTO device_import(id, state, "
+	    "actor, pid, pstart, count, created) VALUES (77, 'staging', 'x', "
+	    "%lld, 1, 3, 0)", dead_pid());
+	assert_int_equal(store_begin(st->store), CUST_OK);
+	tu_sql(st, sql);
+	for (i = 0; i < 3; i++) {
+		spec.fqdn = names[i];
+		if (cred_device_stage(st, ACTOR, &spec, 16, 77, NULL) !=
+		    CUST_OK)
+			fail_msg("stage: %s", cust_errmsg());
+	}
+	if (publish)	/* as stage_publish() does */
+		tu_sql(st, "UPDATE device_import SET state = 'published';"
+		    "UPDATE cred_count SET n = n + 3 WHERE name = "
+		    "'device:active'");
+	assert_int_equal(store_commit(st->store), CUST_OK);
+}
+
+static int
+count_cb(void *arg, json_t *dev)
+{
+	(void)dev;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* A staged import is seen by no query and counted nowhere; its names are
+ * taken; the sweep deletes it (its process is gone) and frees them. */
+static void
+test_staged_invisible(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_device_spec spec = { .fqdn = "st2.corp.example" };
+	struct cred_counts c;
+	int64_t id, *ids = NULL;
+	size_t n = 0, found = 0, count;
+	json_t *dev = NULL;
+
+	leave_import(f->st, 0);
+	assert_int_equal(devices(f->st), 3);
+	assert_int_equal(cred_device_find(f->st, "st1.corp.example", &id),
+	    CUST_E_NOTFOUND);
+	assert_int_equal(cred_device_get(f->st, "st1.corp.example", &dev),
+	    CUST_E_NOTFOUND);
+	assert_int_equal(cred_device_each(f->st, NULL, count_cb, &n),
+	    CUST_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cred_select(f->st, NULL, 0, NULL, 1, &ids, &n),
+	    CUST_OK);
+	assert_int_equal(n, 0);
+	free(ids);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, 0);
+	assert_int_equal(cred_device_add(f->st, ACTOR, &spec, 16, NULL),
+	    CUST_E_EXISTS);
+
+	assert_int_equal(cred_import_sweep(f->st, &found), CUST_OK);
+	assert_int_equal(found, 1);
+	assert_int_equal(footprint(f->st), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM "
+	    "device_import"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM audit WHERE "
+	    "action = 'device.add'"), 0);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, 0);
+	assert_int_equal(import(f, "fqdn\nst1.corp.example\nst2.corp.example\n",
+	    &count), CUST_OK);
+	assert_int_equal(count, 2);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, 2);
+}
+
+/* Published but not settled (killed while writing the audit entries):
+ * visible and counted; the sweep writes one device.add per device. */
+static void
+test_published_settled(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_counts c;
+	size_t found = 0;
+	int64_t id;
+
+	leave_import(f->st, 1);
+	assert_int_equal(cred_device_find(f->st, "st3.corp.example", &id),
+	    CUST_OK);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, 3);
+	assert_int_equal(cred_import_sweep(f->st, &found), CUST_OK);
+	assert_int_equal(found, 1);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM audit WHERE "
+	    "action = 'device.add' AND detail = 'imported (import:77)'"), 3);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
+	    "import_id IS NOT NULL"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM "
+	    "device_import"), 0);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, 3);
+	/* Settled once: a second sweep finds nothing. */
+	assert_int_equal(cred_import_sweep(f->st, &found), CUST_OK);
+	assert_int_equal(found, 0);
+}
+
+/* A bad row after several committed batches: every batch is deleted
+ * again, nothing was audited, the counts are unchanged. */
+static void
+test_bad_row_after_batches(void **state)
+{
+	struct tu_fx *f = *state;
+	size_t cap = 64 * 3000, len = 0, i, count;
+	struct cred_counts c;
+	char *buf;
+
+	assert_non_null(buf = malloc(cap));
+	len += (size_t)snprintf(buf, cap, "fqdn,tags\n");
+	for (i = 0; i < 2 * CRED_IMPORT_BATCH + 400; i++)
+		len += (size_t)snprintf(buf + len, cap - len,
+		    "b%04zu.corp.example,bulk\n", i);
+	len += (size_t)snprintf(buf + len, cap - len, "-bad-,bulk\n");
+	assert_true(len < cap);
+	assert_int_equal(cred_device_import(f->st, ACTOR, buf, len, 16,
+	    &count), CUST_E_INVAL);
+	if (strstr(cust_errmsg(), "line 2402") == NULL)
+		fail_msg("message: %s", cust_errmsg());
+	assert_int_equal(footprint(f->st), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM "
+	    "device_import"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM audit WHERE "
+	    "action IN ('device.add', 'device.import')"), 0);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, 0);
+	/* Without the bad row it goes through, audited once per device. */
+	len -= strlen("-bad-,bulk\n");
+	assert_int_equal(cred_device_import(f->st, ACTOR, buf, len, 16,
+	    &count), CUST_OK);
+	assert_int_equal(count, 2 * CRED_IMPORT_BATCH + 400);
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.devices, (int64_t)count);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM audit WHERE "
+	    "action = 'device.add'"), (long long)count);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM audit WHERE "
+	    "action = 'device.import'"), 1);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -424,6 +595,12 @@ main(void)
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_store_full, tu_fx_setup,
 		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_staged_invisible,
+		    tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_published_settled,
+		    tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_row_after_batches,
+		    tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
