@@ -254,9 +254,12 @@ int ca_console_revoke(struct cust_state *st, const char *actor,
     const char *name, const char *reason, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
-/* {"items": [{"name", "state", "serial", "not_after", "created"}]}. */
-int ca_console_list(struct cust_state *st, json_t **resp_out)
-	__attribute__((warn_unused_result));
+/* One page of consoles in (name, id) order: those after the console
+ * after_id (0: from the first), at most limit (1 or more). {"items":
+ * [{"id", "name", "state", "serial", "not_after", "created"}], "next":
+ * the last id of a full page (pass it as after_id), else null}. */
+int ca_console_list(struct cust_state *st, int64_t after_id, int64_t limit,
+    json_t **resp_out) __attribute__((warn_unused_result));
 
 /* Parse and check a CSR without any state: PEM or DER, size bound,
  * signature, one request (a PEM file with two blocks is refused), key

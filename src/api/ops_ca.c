@@ -293,7 +293,13 @@ op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_console_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	return ca_console_list(ctx->st, resp);
+	long long after = 0, limit;
+	int r;
+
+	if ((r = ops_req_int(req, "after", 0, 0, INT64_MAX, &after)) !=
+	    CUST_OK || (r = ops_req_limit(req, &limit)) != CUST_OK)
+		return r;
+	return ca_console_list(ctx->st, after, limit, resp);
 }
 
 const struct ops_entry ops_ca_table[] = {

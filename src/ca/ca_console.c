@@ -264,10 +264,12 @@ out:
 }
 
 int
-ca_console_list(struct cust_state *st, json_t **resp_out)
+ca_console_list(struct cust_state *st, int64_t after_id, int64_t limit,
+    json_t **resp_out)
 {
 	sqlite3_stmt *s;
 	json_t *items = json_array();
+	int64_t n = 0, last = 0;
 	char t[32];
 	int rc;
 
@@ -278,14 +280,22 @@ ca_console_list(struct cust_state *st, json_t **resp_out)
 	    "(SELECT serial FROM cert WHERE kind = 'console' AND holder = "
 	    "c.name ORDER BY id DESC LIMIT 1), (SELECT not_after FROM cert "
 	    "WHERE kind = 'console' AND holder = c.name ORDER BY id DESC "
-	    "LIMIT 1), " STORE_CHECK(STORE_ROW_CONSOLE) " FROM console c "
-	    "ORDER BY c.name, c.id")) == NULL) {
+	    "LIMIT 1), " STORE_CHECK(STORE_ROW_CONSOLE) ", c.id FROM console "
+	    "c WHERE ?1 = 0 OR (c.name, c.id) > ((SELECT name FROM console "
+	    "WHERE id = ?1), ?1) ORDER BY c.name, c.id LIMIT ?2")) == NULL) {
 		json_decref(items);
 		return CUST_E_DB;
 	}
+	/* Keyset paging on (name, id), the cursor being the last row's id:
+	 * a page costs its own size (consoles are few; no index needed). */
+	sqlite3_bind_int64(s, 1, after_id);
+	sqlite3_bind_int64(s, 2, limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_t *o = json_object();
 
+		last = sqlite3_column_int64(s, 6);
+		n++;
+		json_object_set_new(o, "id", json_integer(last));
 		json_object_set_new(o, "name", json_string((const char *)
 		    sqlite3_column_text(s, 0)));
 		json_object_set_new(o, "state", json_string((const char *)
@@ -305,7 +315,8 @@ ca_console_list(struct cust_state *st, json_t **resp_out)
 		json_decref(items);
 		return store_err(st->store, "read consoles");
 	}
-	*resp_out = json_pack("{s:o}", "items", items);
+	*resp_out = json_pack("{s:o, s:o}", "items", items, "next",
+	    n == limit ? json_integer(last) : json_null());
 	return *resp_out != NULL ? CUST_OK :
 	    cust_fail(CUST_E_NOMEM, "out of memory");
 }

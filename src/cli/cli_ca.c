@@ -1146,14 +1146,15 @@ cmd_console_add(struct cli *c, int argc, char **argv)
 }
 
 static void
-render_consoles(struct cli *c, json_t *resp)
+render_consoles(struct cli *c, json_t *resp, int first)
 {
 	json_t *o;
 	size_t i;
 
 	(void)c;
-	printf("%-24s %-8s %-32s %s\n", "NAME", "STATE", "SERIAL",
-	    "NOT_AFTER");
+	if (first)
+		printf("%-24s %-8s %-32s %s\n", "NAME", "STATE", "SERIAL",
+		    "NOT_AFTER");
 	json_array_foreach(json_object_get(resp, "items"), i, o)
 		printf("%-24s %-8s %-32s %s\n", cli_str(o, "name"),
 		    cli_str(o, "state"), cli_str(o, "serial"), cli_str(o, "not_after"));
@@ -1162,10 +1163,32 @@ render_consoles(struct cli *c, json_t *resp)
 static int
 cmd_console_list(struct cli *c, int argc, char **argv)
 {
-	if (argc != 1)
+	static const struct option opts[] = {
+		{ "limit", required_argument, NULL, 'l' },
+		{ "after", required_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "l:A:", opts, NULL)) != -1) {
+		if ((ch == 'l' && opt_num(req, "limit", optarg, 1, OPS_LIST_MAX)
+		    == 0) || (ch == 'A' && opt_num(req, "after", optarg, 0,
+		    LONG_MAX) == 0))
+			continue;
+		json_decref(req);	/* opt_num() or getopt said why */
+		return CUST_EXIT_USAGE;
+	}
+	if (optind != argc) {
+		json_decref(req);
 		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[1]);
-	return cli_run(c, "console.list", json_object(), render_consoles);
+		    argv[optind]);
+	}
+	/* Every page unless --limit asks for one (cli_pages()). */
+	if ((r = cli_pages(c, "console.list", req, "items", render_consoles,
+	    NULL)) != CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
 }
 
 static void
@@ -1193,7 +1216,7 @@ const struct cli_cmd cli_console_cmds[] = {
 	{ "console", "add", cmd_console_add, 0,
 	  "NAME [-o DIR] [--force] [--key-type T]",
 	  "issue a console client certificate (NAME.crt/.key/-chain.pem)" },
-	{ "console", "list", cmd_console_list, 0, "",
+	{ "console", "list", cmd_console_list, 0, "[--limit N [--after ID]]",
 	  "list consoles and their certificates" },
 	{ "console", "revoke", cmd_console_revoke, 0,
 	  "NAME [--reason REASON]", "revoke a console's certificates" },

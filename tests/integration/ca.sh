@@ -293,6 +293,17 @@ t_grep "CN in lower case" "Subject: CN ?= ?ops1" "$(text "$W/con3/ops1.crt" > "$
 mkdir -p "$W/con4"
 t_exit "console add OPS1: the same console" 1 c console add OPS1 -o "$W/con4"
 t_exit "console revoke oPs1" 0 c console revoke oPs1
+# console list pages like the other lists: one page with --limit (and the
+# cursor to go on), every page followed without it.
+t_exit "console list --limit 1" 0 c console list --limit 1
+t_check "one console on the page" test "$(sed -n '2p' "$TESTTMP/out" | wc -l)" -eq 1 -a "$(wc -l < "$TESTTMP/out")" -eq 3
+t_grep "the cursor to go on" "more: --after [0-9]+" "$TESTTMP/out"
+after=$(sed -n 's/.*--after \([0-9]*\).*/\1/p' "$TESTTMP/out")
+sed -n 2p "$TESTTMP/out" > "$W/page1"
+t_exit "console list --limit 1 --after" 0 c console list --limit 1 --after "$after"
+t_check "the next page is the next console" test "$(sed -n 2p "$TESTTMP/out")" = "$(c console list | sed -n 3p)" -a "$(cat "$W/page1")" = "$(c console list | sed -n 2p)"
+t_exit "console list --limit 0 refused" 2 c console list --limit 0
+t_check "--json console list follows every page" test "$(c --json console list | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["items"]), d["next"])')" = "$(c console list | tail -n +2 | wc -l) None"
 
 # Bundle: stable version
 v1=$(c --json ca bundle | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')

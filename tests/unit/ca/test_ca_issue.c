@@ -448,7 +448,7 @@ test_console(void **state)
 	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example",
 	    "ecdsa-p256", &resp), CUST_OK);
 	json_decref(resp);
-	assert_int_equal(ca_console_list(f->st, &resp), CUST_OK);
+	assert_int_equal(ca_console_list(f->st, 0, 1000, &resp), CUST_OK);
 	assert_int_equal(json_array_size(json_object_get(resp, "items")), 2);
 	json_decref(resp);
 	assert_int_equal(refusals(f), 3);
@@ -704,11 +704,71 @@ test_explicit_curve_audited(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* console.list pages: limit rows at a time in (name, id) order, "next"
+ * the last id of a full page; following it gives every console once,
+ * revoked rows of a reused name included, and a null "next" at the end. */
+static void
+test_console_list_pages(void **state)
+{
+	struct fx *f = *state;
+	static const char *const names[] = { "e.corp.example",
+	    "a.corp.example", "d.corp.example", "b.corp.example",
+	    "c.corp.example" };
+	const char *want[] = { "a.corp.example", "a.corp.example",
+	    "b.corp.example", "c.corp.example", "d.corp.example",
+	    "e.corp.example" };
+	json_t *resp, *o, *next;
+	int64_t after = 0;
+	size_t i, seen = 0, pages = 0, k;
+
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(ca_console_add(f->st, "t", names[i],
+		    "ecdsa-p256", &resp), CUST_OK);
+		json_decref(resp);
+	}
+	/* a.corp.example twice: revoked, then added again */
+	assert_int_equal(ca_console_revoke(f->st, "t", "a.corp.example", NULL,
+	    &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_console_add(f->st, "t", "a.corp.example",
+	    "ecdsa-p256", &resp), CUST_OK);
+	json_decref(resp);
+	do {
+		assert_int_equal(ca_console_list(f->st, after, 4, &resp),
+		    CUST_OK);
+		pages++;
+		assert_true(json_array_size(json_object_get(resp, "items")) <=
+		    4);
+		json_array_foreach(json_object_get(resp, "items"), k, o) {
+			assert_true(seen < 6);
+			assert_string_equal(js(o, "name"), want[seen]);
+			seen++;
+		}
+		next = json_object_get(resp, "next");
+		after = json_is_integer(next) ? json_integer_value(next) : 0;
+		json_decref(resp);
+	} while (after != 0);
+	assert_int_equal(seen, 6);
+	assert_int_equal(pages, 2);
+	/* A page that ends exactly at the last console says so next time. */
+	assert_int_equal(ca_console_list(f->st, 0, 6, &resp), CUST_OK);
+	next = json_object_get(resp, "next");
+	assert_true(json_is_integer(next));
+	after = json_integer_value(next);
+	json_decref(resp);
+	assert_int_equal(ca_console_list(f->st, after, 6, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "items")), 0);
+	assert_true(json_is_null(json_object_get(resp, "next")));
+	json_decref(resp);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console_list_pages, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issue_pkcs12, setup,
 		    teardown),
