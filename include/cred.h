@@ -128,6 +128,23 @@ int cred_device_remove(struct cust_state *st, const char *actor,
  * and every job sweep). A writer in another process waits at most about
  * one batch behind an import (bench/lockwait). */
 #define CRED_IMPORT_BATCH 1000
+
+/* What a caller of cred_device_import_with() hears while it runs (all
+ * optional). Each runs inside the transaction named and writes with it;
+ * a non-zero return rolls that transaction back and undoes the import. */
+struct cred_import_hooks {
+	/* In each staging batch's transaction: import_id, devices so far. */
+	int (*staged)(void *arg, int64_t import_id, size_t staged);
+	/* In the publishing transaction: the import appears, count devices. */
+	int (*published)(void *arg, int64_t import_id, size_t count);
+	void *arg;
+};
+
+/* cred_device_import() with hooks (NULL: none). */
+int cred_device_import_with(struct cust_state *st, const char *actor,
+    const char *buf, size_t len, size_t pwlen,
+    const struct cred_import_hooks *h, size_t *count_out)
+	__attribute__((warn_unused_result));
 int cred_device_import(struct cust_state *st, const char *actor,
     const char *buf, size_t len, size_t pwlen, size_t *count_out)
 	__attribute__((warn_unused_result));

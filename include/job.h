@@ -25,6 +25,7 @@ struct cred_rotate_result;
 
 /* Job kinds. */
 #define JOB_KIND_ROTATE	"password.rotate"
+#define JOB_KIND_IMPORT	"device.import"
 
 /* What a rotation job does to each device. */
 struct job_rotate_spec {
@@ -53,10 +54,25 @@ int job_rotate(struct cust_state *st, const char *actor, json_t *selector,
     void *arg, int64_t *id_out, struct cred_rotate_result *res)
 	__attribute__((warn_unused_result));
 
+/* Import devices (cred_device_import()) as a new job, recorded with
+ * selector (a JSON object describing the input: borrowed, never a
+ * secret) and parameters {"length": pwlen, "import": the staged import's
+ * id}. Its total is the devices staged so far (its progress); it turns
+ * 'done' in the very transaction that publishes the import, so a done
+ * import job is exactly an import that is there. An import job is not
+ * resumable (its input is not kept: it may hold passwords): one whose
+ * process died is 'interrupted' and abandoned (its staged devices
+ * deleted by the sweep; nothing of it was ever visible), one stopped by
+ * an error 'failed', likewise nothing imported: run the import again.
+ * *id_out as job_rotate(); returns as cred_device_import(). */
+int job_import(struct cust_state *st, const char *actor, json_t *selector,
+    const char *buf, size_t len, size_t pwlen, int64_t *id_out,
+    size_t *count_out) __attribute__((warn_unused_result));
+
 /* Resume job id ('interrupted' or 'failed'): do the targets that have no
  * item yet (*left_out of them), with the job's own parameters.
  * CUST_E_NOTFOUND without such a job, CUST_E_CONFLICT (nothing done, *left_out
- * 0) when it is running or done; else as job_rotate(). */
+ * 0) when it is running or done, or an import; else as job_rotate(). */
 int job_resume(struct cust_state *st, const char *actor, int64_t id,
     int want_items, void (*progress)(void *arg, size_t done, size_t total),
     void *arg, size_t *left_out, struct cred_rotate_result *res)

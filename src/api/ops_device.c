@@ -5,6 +5,7 @@
 #include "ca.h"
 #include "cred.h"
 #include "err.h"
+#include "job.h"
 #include "ops_int.h"
 #include "state.h"
 #include "store.h"
@@ -144,8 +145,9 @@ op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	json_t *data = json_object_get(req, "data");
+	json_t *data = json_object_get(req, "data"), *sel;
 	size_t pwlen, count;
+	int64_t job;
 	int r;
 
 	if (!json_is_string(data))
@@ -157,12 +159,17 @@ op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		    CRED_IMPORT_MAX);
 	if ((r = pwlen_of(req, &pwlen)) != CUST_OK)
 		return r;
-	if ((r = cred_device_import(ctx->st, ctx->actor,
-	    json_string_value(data), json_string_length(data), pwlen, &count))
-	    != CUST_OK)
+	/* A job: its progress, and its end, are in the store (job show). */
+	if ((sel = json_pack("{s:I}", "bytes", (json_int_t)
+	    json_string_length(data))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	r = job_import(ctx->st, ctx->actor, sel, json_string_value(data),
+	    json_string_length(data), pwlen, &job, &count);
+	json_decref(sel);
+	if (r != CUST_OK)
 		return r;
-	return ops_reply(json_pack("{s:I}", "imported", (json_int_t)count),
-	    resp);
+	return ops_reply(json_pack("{s:I, s:I}", "imported", (json_int_t)count,
+	    "job", (json_int_t)job), resp);
 }
 
 const struct ops_entry ops_device_table[] = {

@@ -207,8 +207,9 @@ static void
 render_import(struct cli *c, json_t *r)
 {
 	if (!c->quiet)
-		printf("imported %lld devices\n",
-		    json_integer_value(json_object_get(r, "imported")));
+		printf("imported %lld devices (job %lld)\n",
+		    json_integer_value(json_object_get(r, "imported")),
+		    json_integer_value(json_object_get(r, "job")));
 }
 
 static int

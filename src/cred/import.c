@@ -56,6 +56,7 @@ struct import {
 	int col[C_N];		/* field index of each column, -1 if absent */
 	size_t ncols;
 	size_t count;
+	const struct cred_import_hooks *h;	/* never NULL */
 	int64_t import_id;	/* 0 until the first batch makes it */
 	size_t in_batch;	/* devices staged in the open transaction */
 	double began;		/* when it began (mono_ms()) */
@@ -240,7 +241,9 @@ stage_flush(struct import *im)
 		return CUST_OK;
 	if ((r = step_id(st, "UPDATE device_import SET count = count + ?2 "
 	    "WHERE id = ?1", im->import_id, (int64_t)im->in_batch,
-	    "cannot record the import")) == CUST_OK)
+	    "cannot record the import")) == CUST_OK && im->h->staged != NULL)
+		r = im->h->staged(im->h->arg, im->import_id, im->count);
+	if (r == CUST_OK)
 		r = store_commit(st->store);
 	else
 		store_rollback(st->store);
@@ -537,7 +540,7 @@ import_json(struct import *im, const char *buf, size_t len)
  */
 static int
 stage_publish(struct cust_state *st, const char *actor, int64_t id,
-    size_t count)
+    size_t count, const struct cred_import_hooks *h)
 {
 	char object[32], detail[48];
 	int r;
@@ -561,6 +564,9 @@ stage_publish(struct cust_state *st, const char *actor, int64_t id,
 	snprintf(detail, sizeof(detail), "%zu devices", count);
 	if ((r = audit_append(st->audit, actor, "device.import", object, "ok",
 	    detail)) != CUST_OK)
+		goto out;
+	if (h->published != NULL && (r = h->published(h->arg, id, count)) !=
+	    CUST_OK)
 		goto out;
 	return store_commit(st->store);
 out:
@@ -674,7 +680,18 @@ int
 cred_device_import(struct cust_state *st, const char *actor, const char *buf,
     size_t len, size_t pwlen, size_t *count_out)
 {
-	struct import im = { .st = st, .actor = actor, .pwlen = pwlen };
+	return cred_device_import_with(st, actor, buf, len, pwlen, NULL,
+	    count_out);
+}
+
+int
+cred_device_import_with(struct cust_state *st, const char *actor,
+    const char *buf, size_t len, size_t pwlen,
+    const struct cred_import_hooks *h, size_t *count_out)
+{
+	static const struct cred_import_hooks none = { NULL, NULL, NULL };
+	struct import im = { .st = st, .actor = actor, .pwlen = pwlen,
+	    .h = h != NULL ? h : &none };
 	char msg[512];
 	size_t i = 0;
 	int r;
@@ -697,7 +714,7 @@ cred_device_import(struct cust_state *st, const char *actor, const char *buf,
 	if (r == CUST_OK)
 		r = stage_flush(&im);
 	if (r == CUST_OK)
-		r = stage_publish(st, actor, im.import_id, im.count);
+		r = stage_publish(st, actor, im.import_id, im.count, im.h);
 	if (r != CUST_OK) {
 		if (store_in_txn(st->store))
 			store_rollback(st->store);

@@ -22,7 +22,9 @@ job_sweep(struct cust_state *st, size_t *found_out)
 	    "state = 'running'";
 	static const char upd[] = "UPDATE job SET state = 'interrupted', "
 	    "changed = ?3, pid = NULL, pstart = NULL, message = 'its process "
-	    "(pid ' || ?2 || ') ended before it finished' WHERE id = ?1 AND "
+	    "(pid ' || ?2 || ') ended before it finished' || CASE kind WHEN '"
+	    JOB_KIND_IMPORT "' THEN ': abandoned, nothing of it was "
+	    "imported (run the import again)' ELSE '' END WHERE id = ?1 AND "
 	    "state = 'running' AND pid = ?2";
 	int64_t dead[64];
 	size_t n = 0, i, found = 0;
@@ -313,6 +315,108 @@ out:
 	return r;
 }
 
+/* The hooks of an import job: progress in each batch, 'done' in the
+ * publishing transaction. */
+static int
+import_staged(void *arg, int64_t import_id, size_t staged)
+{
+	static const char upd[] = "UPDATE job SET total = ?2, changed = ?3, "
+	    "params = json_set(params, '$.import', ?4) WHERE id = ?1";
+	struct run *run = arg;
+	sqlite3_stmt *s = store_stmt(run->st->store, upd);
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, run->job);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)staged);
+	sqlite3_bind_int64(s, 3, util_now());
+	sqlite3_bind_int64(s, 4, import_id);
+	return store_step_done(run->st->store, s, "record the import's "
+	    "progress");
+}
+
+static int
+import_published(void *arg, int64_t import_id, size_t count)
+{
+	static const char upd[] = "UPDATE job SET state = 'done', total = ?2, "
+	    "changed = ?3, params = json_set(params, '$.import', ?4), message "
+	    "= NULL, pid = NULL, pstart = NULL WHERE id = ?1";
+	struct run *run = arg;
+	sqlite3_stmt *s = store_stmt(run->st->store, upd);
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, run->job);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)count);
+	sqlite3_bind_int64(s, 3, util_now());
+	sqlite3_bind_int64(s, 4, import_id);
+	return store_step_done(run->st->store, s, "record the import's end");
+}
+
+int
+job_import(struct cust_state *st, const char *actor, json_t *selector,
+    const char *buf, size_t len, size_t pwlen, int64_t *id_out,
+    size_t *count_out)
+{
+	static const char ins[] = "INSERT INTO job(kind, selector, params, "
+	    "state, actor, pid, pstart, total, targets, created, changed) "
+	    "VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, 0, x'', ?7, ?7)";
+	static const char failed[] = "UPDATE job SET state = 'failed', "
+	    "changed = ?2, message = ?3, pid = NULL, pstart = NULL WHERE id = "
+	    "?1 AND state = 'running'";
+	char *sel = NULL, par[64], msg[1024];
+	json_free_t jfree = free;
+	struct run run = { st, 0, NULL, NULL };
+	struct cred_import_hooks h = { import_staged, import_published,
+	    &run };
+	sqlite3_stmt *s;
+	int r;
+
+	*id_out = 0;
+	*count_out = 0;
+	if ((r = job_sweep(st, NULL)) != CUST_OK)
+		return r;
+	if ((sel = json_dumps(selector, JSON_COMPACT | JSON_SORT_KEYS)) ==
+	    NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	snprintf(par, sizeof(par), "{\"length\":%zu}", pwlen);
+	if ((s = store_stmt(st->store, ins)) == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, JOB_KIND_IMPORT, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, sel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, par, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(s, 6, util_proc_start((long long)getpid()));
+	sqlite3_bind_int64(s, 7, util_now());
+	if ((r = store_step_done(st->store, s, "record a job")) != CUST_OK)
+		goto out;
+	run.job = *id_out = sqlite3_last_insert_rowid(store_db(st->store));
+	if ((r = cred_device_import_with(st, actor, buf, len, pwlen, &h,
+	    count_out)) == CUST_OK)
+		goto out;
+	/* Nothing of it is visible (cred undid what it staged, or the sweep
+	 * will): the job says so, keeping the import's own message. */
+	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+	if ((s = store_stmt(st->store, failed)) != NULL) {
+		sqlite3_bind_int64(s, 1, run.job);
+		sqlite3_bind_int64(s, 2, util_now());
+		sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
+		if (store_step_done(st->store, s, "record the end of a job") !=
+		    CUST_OK)
+			log_warnx("job %lld: could not record its end: %s",
+			    (long long)run.job, cust_errmsg());
+	}
+	cust_fail(r, "%s", msg);
+out:
+	/* json_dumps() allocates with jansson's allocator (cust_init()). */
+	json_get_alloc_funcs(NULL, &jfree);
+	jfree(sel);
+	return r;
+}
+
 /* The targets of job id that have no item yet, sorted: new array in
  * *ids_out (free()), *n_out of them. */
 static int
@@ -394,6 +498,14 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 	}
 	kind = (const char *)sqlite3_column_text(s, 0);
 	total = (size_t)sqlite3_column_int64(s, 3);
+	if (strcmp(kind, JOB_KIND_IMPORT) == 0) {
+		sqlite3_reset(s);
+		r = cust_fail(CUST_E_CONFLICT, "job %lld is an import: it is "
+		    "not resumable (its input, which may hold passwords, is not "
+		    "kept) and nothing of it was imported; run the import "
+		    "again", (long long)id);
+		goto fail;
+	}
 	if (strcmp(kind, JOB_KIND_ROTATE) != 0 ||
 	    (size_t)sqlite3_column_bytes(s, 2) != 8 * total ||
 	    (params = json_loads((const char *)sqlite3_column_text(s, 1), 0,
@@ -452,8 +564,9 @@ job_json(sqlite3_stmt *s)
 	    "created", (json_int_t)sqlite3_column_int64(s, 8),
 	    "changed", (json_int_t)sqlite3_column_int64(s, 9),
 	    "message", msg,
-	    "resumable", strcmp(state, "interrupted") == 0 ||
-	    strcmp(state, "failed") == 0);
+	    "resumable", (strcmp(state, "interrupted") == 0 ||
+	    strcmp(state, "failed") == 0) && strcmp((const char *)
+	    sqlite3_column_text(s, 1), JOB_KIND_IMPORT) != 0);
 }
 
 int

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cred.h"
 #include "cred/cred_int.h"
@@ -414,19 +412,6 @@ test_store_full(void **state)
 	free(buf);
 }
 
-/* A pid that no process has (a child that has exited and been reaped). */
-static long long
-dead_pid(void)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	return (long long)pid;
-}
-
 /* What a process killed while staging leaves: an import row of a dead
  * process and its devices (state 'staging', or published when publish). */
 static void
@@ -440,7 +425,7 @@ leave_import(struct cust_state *st, int publish)
 
 	snprintf(sql, sizeof(sql), "INSERT INTO device_import(id, state, "
 	    "actor, pid, pstart, count, created) VALUES (77, 'staging', 'x', "
-	    "%lld, 1, 3, 0)", dead_pid());
+	    "%lld, 1, 3, 0)", tu_dead_pid());
 	assert_int_equal(store_begin(st->store), CUST_OK);
 	tu_sql(st, sql);
 	for (i = 0; i < 3; i++) {

@@ -140,10 +140,7 @@ test_sweep(void **state)
 	json_t *j;
 	pid_t dead;
 
-	if ((dead = fork()) == 0)
-		_exit(0);
-	assert_true(dead > 0);
-	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	dead = (pid_t)tu_dead_pid();
 	snprintf(sql, sizeof(sql), "INSERT INTO job(id, kind, selector, "
 	    "params, state, actor, pid, pstart, total, targets, created, "
 	    "changed) VALUES (1, 'password.rotate', '{}', '{\"kind\": "
@@ -202,11 +199,82 @@ test_list(void **state)
 	json_decref(sel);
 }
 
+/* An import runs as a job: 'done' with its count in the transaction that
+ * publishes it; stopped by a bad row 'failed', nothing imported, and not
+ * resumable (its input is not kept); its process dead while staging,
+ * 'interrupted' and abandoned by the sweep (its staged devices deleted). */
+static void
+test_import_job(void **state)
+{
+	struct tu_fx *f = *state;
+	static const char good[] = "fqdn\nimp1.corp.example\nimp2.corp.example\n";
+	static const char bad[] = "fqdn\nimp3.corp.example\n-bad-\n";
+	json_t *sel = json_pack("{s:s}", "test", "import"), *j;
+	struct cred_rotate_result res;
+	int64_t id = 0, id2 = 0;
+	size_t count = 9, left, found;
+	char sql[512];
+	pid_t dead;
+
+	assert_int_equal(job_import(f->st, "t", sel, good, strlen(good), 16,
+	    &id, &count), CUST_OK);
+	assert_int_equal(count, 2);
+	assert_true(id > 0);
+	j = show(f->st, id);
+	assert_string_equal(jstr(j, "kind"), JOB_KIND_IMPORT);
+	assert_string_equal(jstr(j, "state"), "done");
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
+	assert_true(json_is_integer(json_object_get(json_object_get(j,
+	    "params"), "import")));
+	json_decref(j);
+
+	assert_int_equal(job_import(f->st, "t", sel, bad, strlen(bad), 16,
+	    &id2, &count), CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "line 3"));
+	j = show(f->st, id2);
+	assert_string_equal(jstr(j, "state"), "failed");
+	assert_false(json_is_true(json_object_get(j, "resumable")));
+	assert_non_null(strstr(jstr(j, "message"), "line 3"));
+	json_decref(j);
+	assert_int_equal(job_resume(f->st, "t", id2, 0, NULL, NULL, &left,
+	    &res), CUST_E_CONFLICT);
+	assert_non_null(strstr(cust_errmsg(), "not resumable"));
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
+	    "fqdn = 'imp3.corp.example'"), 0);
+
+	/* What a process killed while staging leaves: its job running, its
+	 * import staging, one staged device. */
+	dead = (pid_t)tu_dead_pid();
+	snprintf(sql, sizeof(sql), "INSERT INTO job(id, kind, selector, "
+	    "params, state, actor, pid, pstart, total, targets, created, "
+	    "changed) VALUES (90, 'device.import', '{}', '{\"length\": 16}', "
+	    "'running', 't', %d, 1, 1, x'', 0, 0);"
+	    "INSERT INTO device_import(id, state, actor, pid, pstart, count, "
+	    "created) VALUES (91, 'staging', 't', %d, 1, 1, 0);"
+	    "INSERT INTO device(fqdn, state, created, import_id) VALUES "
+	    "('imp4.corp.example', 'active', 0, 91)", (int)dead, (int)dead);
+	tu_sql(f->st, sql);
+	assert_int_equal(job_sweep(f->st, &found), CUST_OK);
+	assert_int_equal(found, 1);
+	j = show(f->st, 90);
+	assert_string_equal(jstr(j, "state"), "interrupted");
+	assert_false(json_is_true(json_object_get(j, "resumable")));
+	assert_non_null(strstr(jstr(j, "message"), "abandoned"));
+	json_decref(j);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM device WHERE "
+	    "fqdn = 'imp4.corp.example'"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM "
+	    "device_import"), 0);
+	json_decref(sel);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_failed_resumed, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_import_job, setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup,
 		    tu_fx_teardown),

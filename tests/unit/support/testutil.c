@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -174,4 +175,18 @@ tu_local(void)
 		atexit(free_local);
 	}
 	return local_id;
+}
+
+long long
+tu_dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0 || waitpid(pid, NULL, 0) != pid) {
+		fprintf(stderr, "tu_dead_pid: fork or waitpid failed\n");
+		abort();
+	}
+	return (long long)pid;
 }

@@ -33,6 +33,10 @@ void tu_state_free(struct cust_state *st, char *dir);
  * rows. tu_state_free() puts the real clock back. */
 void tu_clock_to(int64_t t);
 
+/* A pid that no process has: a child that has exited and been reaped
+ * (what a killed job or import leaves behind). */
+long long tu_dead_pid(void);
+
 /* Run a SQL statement on the state's store (for tampering); asserts. */
 void tu_sql(struct cust_state *st, const char *sql);
 
