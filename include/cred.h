@@ -250,4 +250,14 @@ int cred_counts(struct cust_state *st, struct cred_counts *out)
 int cred_verify(struct cust_state *st, const char *actor, json_t **out)
 	__attribute__((warn_unused_result));
 
+/* cred_verify() that also tells item(arg, device_id, kind, version,
+ * problem) about every secret it checks (problem NULL when it is sound)
+ * and every device and kind without a current version (version 0), in
+ * (FQDN, kind, version) order after the missing ones. A non-zero return
+ * stops the check with that error. */
+int cred_verify_with(struct cust_state *st, const char *actor,
+    int (*item)(void *arg, int64_t device_id, const char *kind,
+    int64_t version, const char *problem), void *arg, json_t **out)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -26,6 +26,7 @@ struct cred_rotate_result;
 /* Job kinds. */
 #define JOB_KIND_ROTATE	"password.rotate"
 #define JOB_KIND_IMPORT	"device.import"
+#define JOB_KIND_VERIFY	"password.verify"
 
 /* What a rotation job does to each device. */
 struct job_rotate_spec {
@@ -68,6 +69,14 @@ int job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 int job_import(struct cust_state *st, const char *actor, json_t *selector,
     const char *buf, size_t len, size_t pwlen, int64_t *id_out,
     size_t *count_out) __attribute__((warn_unused_result));
+
+/* Verify every secret (cred_verify()) as a new job: one result per device
+ * and kind, 'ok' (version: the newest checked) or 'problem' (detail: the
+ * first problem found), written in batches when the check has run; total
+ * = devices checked. Not resumable (it changes nothing: run it again).
+ * *id_out as job_rotate(); *out and the return as cred_verify(). */
+int job_verify(struct cust_state *st, const char *actor, int64_t *id_out,
+    json_t **out) __attribute__((warn_unused_result));
 
 /* Resume job id ('interrupted' or 'failed'): do the targets that have no
  * item yet (*left_out of them), with the job's own parameters.

@@ -198,10 +198,19 @@ op_confirm(struct ops_ctx *ctx, json_t *req, json_t **resp)
 static int
 op_verify(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	int r = cred_verify(ctx->st, ctx->actor, resp);
+	int64_t job;
+	int r = job_verify(ctx->st, ctx->actor, &job, resp);
 
 	/* Problems found are a result, not a failure of the call. */
-	return r == CUST_E_VIOLATION ? CUST_OK : r;
+	if (r == CUST_E_VIOLATION)
+		r = CUST_OK;
+	if (r == CUST_OK && json_object_set_new(*resp, "job",
+	    json_integer(job)) != 0) {
+		json_decref(*resp);
+		*resp = NULL;
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	return r;
 }
 
 const struct ops_entry ops_password_table[] = {

@@ -114,6 +114,9 @@ render_show(struct cli *c, json_t *page, int first)
 		    cli_num(j, "done"), cli_num(j, "total"),
 		    cli_num(res, "ok"), cli_num(res, "refused"),
 		    cli_num(res, "missing"));
+		if (json_is_integer(json_object_get(res, "problem")))
+			printf("problems (password verify): %lld\n",
+			    cli_num(res, "problem"));
 		printf("actor: %s\n", cli_str(j, "actor"));
 		if (json_is_string(json_object_get(j, "message")))
 			printf("message: %s\n", cli_str(j, "message"));
@@ -123,9 +126,12 @@ render_show(struct cli *c, json_t *page, int first)
 	}
 	json_array_foreach(json_object_get(page, "items"), i, it) {
 		if (json_is_integer(json_object_get(it, "version")))
-			printf("%s %s %s v%lld\n", cli_str(it, "fqdn"),
+			printf("%s %s %s v%lld%s%s\n", cli_str(it, "fqdn"),
 			    cli_str(it, "kind"), cli_str(it, "result"),
-			    cli_num(it, "version"));
+			    cli_num(it, "version"), json_is_string(
+			    json_object_get(it, "detail")) ? ": " : "",
+			    json_is_string(json_object_get(it, "detail")) ?
+			    cli_str(it, "detail") : "");
 		else
 			printf("%s %s %s: %s\n", cli_str(it, "fqdn"),
 			    cli_str(it, "kind"), cli_str(it, "result"),

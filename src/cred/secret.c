@@ -564,6 +564,15 @@ problem(json_t *arr, const char *fqdn, const char *kind, int64_t version,
 int
 cred_verify(struct cust_state *st, const char *actor, json_t **out)
 {
+	return cred_verify_with(st, actor, NULL, NULL, out);
+}
+
+int
+cred_verify_with(struct cust_state *st, const char *actor,
+    int (*item)(void *arg, int64_t device_id, const char *kind,
+    int64_t version, const char *problem), void *arg, json_t **out)
+{
+	const char *why;
 	sqlite3_stmt *s;
 	json_t *res, *probs;
 	struct seal_secret *pw;
@@ -581,7 +590,7 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 	/* Devices lacking a current version of a kind. */
 	s = store_stmt(st->store, "SELECT d.fqdn, k.kind, (SELECT COUNT(*) "
 	    "FROM secret x WHERE x.device_id = d.id AND x.kind = k.kind AND "
-	    "x.state = 'current') FROM device d CROSS JOIN (SELECT 'admin' "
+	    "x.state = 'current'), d.id FROM device d CROSS JOIN (SELECT 'admin' "
 	    "AS kind UNION ALL SELECT 'mebx') k WHERE d.state = 'active' "
 	    "AND " CRED_VISIBLE("d") " ORDER BY d.fqdn");
 	if (s == NULL) {
@@ -597,9 +606,14 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 			problem(probs, (const char *)sqlite3_column_text(s, 0),
 			    (const char *)sqlite3_column_text(s, 1), 0,
 			    "no current version");
+			if (item != NULL && (r = item(arg,
+			    sqlite3_column_int64(s, 3), (const char *)
+			    sqlite3_column_text(s, 1), 0, "no current version"))
+			    != CUST_OK)
+				break;
 		}
 	}
-	if (rc != SQLITE_DONE)
+	if (r == CUST_OK && rc != SQLITE_DONE)
 		r = store_err(st->store, "cannot read the devices");
 	sqlite3_reset(s);
 	if (r != CUST_OK)
@@ -622,28 +636,29 @@ cred_verify(struct cust_state *st, const char *actor, json_t **out)
 		int64_t ver = sqlite3_column_int64(s, 3);
 
 		secrets++;
-		if (sqlite3_column_int(s, 5) != 1) {
-			bad++;
-			problem(probs, fqdn, kind, ver, "altered in the store "
-			    "(its row MAC does not match)");
-			continue;
+		why = NULL;
+		if (sqlite3_column_int(s, 5) != 1)
+			why = "altered in the store (its row MAC does not "
+			    "match)";
+		else if (unseal_row(st, sqlite3_column_int64(s, 1), fqdn, kind,
+		    ver, sqlite3_column_blob(s, 4), sqlite3_column_bytes(s, 4),
+		    &pw) != CUST_OK)
+			why = "cannot be unsealed";
+		else {
+			if (cred_pw_check(seal_secret_str(pw),
+			    seal_secret_len(pw)) != CUST_OK)
+				why = "breaks the AMT password rules";
+			seal_secret_free(pw);
 		}
-		if (unseal_row(st, sqlite3_column_int64(s, 1), fqdn, kind, ver,
-		    sqlite3_column_blob(s, 4), sqlite3_column_bytes(s, 4), &pw)
-		    != CUST_OK) {
+		if (why != NULL) {
 			bad++;
-			problem(probs, fqdn, kind, ver, "cannot be unsealed");
-			continue;
+			problem(probs, fqdn, kind, ver, why);
 		}
-		if (cred_pw_check(seal_secret_str(pw), seal_secret_len(pw)) !=
-		    CUST_OK) {
-			bad++;
-			problem(probs, fqdn, kind, ver,
-			    "breaks the AMT password rules");
-		}
-		seal_secret_free(pw);
+		if (item != NULL && (r = item(arg, sqlite3_column_int64(s, 1),
+		    kind, ver, why)) != CUST_OK)
+			break;
 	}
-	if (rc != SQLITE_DONE)
+	if (r == CUST_OK && rc != SQLITE_DONE)
 		r = store_err(st->store, "cannot read the secrets");
 	sqlite3_reset(s);
 	if (r != CUST_OK)

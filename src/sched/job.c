@@ -417,6 +417,163 @@ out:
 	return r;
 }
 
+/* A verify job's results, one per device and kind, gathered while the
+ * check runs (it holds no transaction) and written after it. */
+struct vitem {
+	int64_t device_id;
+	char kind[16];
+	int64_t version;
+	const char *problem;	/* static string, NULL: ok */
+};
+
+struct vrun {
+	struct vitem *v;
+	size_t n, cap;
+};
+
+static int
+verify_item(void *arg, int64_t device_id, const char *kind, int64_t version,
+    const char *problem)
+{
+	struct vrun *vr = arg;
+	struct vitem *it, *nv;
+
+	/* Rows of one device and kind come together: one result. */
+	if (vr->n > 0 && (it = &vr->v[vr->n - 1])->device_id == device_id &&
+	    strcmp(it->kind, kind) == 0) {
+		if (it->problem == NULL)
+			it->problem = problem;
+		if (version > it->version)
+			it->version = version;
+		return CUST_OK;
+	}
+	if (vr->n == vr->cap) {
+		vr->cap = vr->cap ? vr->cap * 2 : 4096;
+		if ((nv = realloc(vr->v, vr->cap * sizeof(*nv))) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		vr->v = nv;
+	}
+	it = &vr->v[vr->n++];
+	it->device_id = device_id;
+	snprintf(it->kind, sizeof(it->kind), "%s", kind);
+	it->version = version;
+	it->problem = problem;
+	return CUST_OK;
+}
+
+/* Write the results of job id, CRED_ROTATE_BATCH per transaction. */
+static int
+verify_record(struct cust_state *st, int64_t id, const struct vrun *vr)
+{
+	static const char ins[] = "INSERT OR REPLACE INTO job_item(job_id, "
+	    "device_id, kind, result, version, detail) VALUES (?, ?, ?, ?, ?, "
+	    "?)";
+	const struct vitem *it;
+	sqlite3_stmt *s;
+	size_t i = 0, end;
+	int r = CUST_OK;
+
+	while (r == CUST_OK && i < vr->n) {
+		if ((r = store_begin(st->store)) != CUST_OK)
+			return r;
+		end = i + CRED_ROTATE_BATCH < vr->n ? i + CRED_ROTATE_BATCH :
+		    vr->n;
+		for (; r == CUST_OK && i < end; i++) {
+			it = &vr->v[i];
+			if ((s = store_stmt(st->store, ins)) == NULL) {
+				r = CUST_E_DB;
+				break;
+			}
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int64(s, 2, it->device_id);
+			sqlite3_bind_text(s, 3, it->kind, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 4, it->problem ? "problem" : "ok",
+			    -1, SQLITE_STATIC);
+			if (it->version > 0)
+				sqlite3_bind_int64(s, 5, it->version);
+			else
+				sqlite3_bind_null(s, 5);
+			if (it->problem != NULL)
+				sqlite3_bind_text(s, 6, it->problem, -1,
+				    SQLITE_STATIC);
+			else
+				sqlite3_bind_null(s, 6);
+			r = store_step_done(st->store, s, "record a job item");
+		}
+		if (r == CUST_OK)
+			r = store_commit(st->store);
+		else
+			store_rollback(st->store);
+	}
+	return r;
+}
+
+int
+job_verify(struct cust_state *st, const char *actor, int64_t *id_out,
+    json_t **out)
+{
+	static const char ins[] = "INSERT INTO job(kind, selector, params, "
+	    "state, actor, pid, pstart, total, targets, created, changed) "
+	    "VALUES (?1, '{\"all\":true}', '{}', 'running', ?2, ?3, ?4, 0, "
+	    "x'', ?5, ?5)";
+	static const char end[] = "UPDATE job SET state = ?2, total = ?3, "
+	    "changed = ?4, message = ?5, pid = NULL, pstart = NULL WHERE id = "
+	    "?1";
+	struct vrun vr = { NULL, 0, 0 };
+	char msg[1024] = "";
+	sqlite3_stmt *s;
+	int64_t id;
+	int r, rr;
+
+	*id_out = 0;
+	*out = NULL;
+	if ((r = job_sweep(st, NULL)) != CUST_OK)
+		return r;
+	if ((s = store_stmt(st->store, ins)) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, JOB_KIND_VERIFY, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(s, 4, util_proc_start((long long)getpid()));
+	sqlite3_bind_int64(s, 5, util_now());
+	if ((r = store_step_done(st->store, s, "record a job")) != CUST_OK)
+		return r;
+	id = *id_out = sqlite3_last_insert_rowid(store_db(st->store));
+	r = cred_verify_with(st, actor, verify_item, &vr, out);
+	/* Problems found are the check's result: it ran to the end. */
+	if (r == CUST_OK || r == CUST_E_VIOLATION) {
+		snprintf(msg, sizeof(msg), "%s", r == CUST_OK ? "" :
+		    cust_errmsg());
+		if ((rr = verify_record(st, id, &vr)) != CUST_OK) {
+			json_decref(*out);
+			*out = NULL;
+			r = rr;
+		}
+	}
+	if (r != CUST_OK && r != CUST_E_VIOLATION)
+		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+	if ((s = store_stmt(st->store, end)) != NULL) {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, r == CUST_OK || r == CUST_E_VIOLATION ?
+		    "done" : "failed", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, *out != NULL ? json_integer_value(
+		    json_object_get(*out, "devices")) : 0);
+		sqlite3_bind_int64(s, 4, util_now());
+		if (*msg)
+			sqlite3_bind_text(s, 5, msg, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 5);
+		if (store_step_done(st->store, s, "record the end of a job") !=
+		    CUST_OK)
+			log_warnx("job %lld: could not record its end: %s",
+			    (long long)id, cust_errmsg());
+	}
+	if (r != CUST_OK)
+		cust_fail(r, "%s", msg);
+	free(vr.v);
+	return r;
+}
+
 /* The targets of job id that have no item yet, sorted: new array in
  * *ids_out (free()), *n_out of them. */
 static int
@@ -498,12 +655,15 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 	}
 	kind = (const char *)sqlite3_column_text(s, 0);
 	total = (size_t)sqlite3_column_int64(s, 3);
-	if (strcmp(kind, JOB_KIND_IMPORT) == 0) {
-		sqlite3_reset(s);
-		r = cust_fail(CUST_E_CONFLICT, "job %lld is an import: it is "
-		    "not resumable (its input, which may hold passwords, is not "
-		    "kept) and nothing of it was imported; run the import "
+	if (strcmp(kind, JOB_KIND_IMPORT) == 0 ||
+	    strcmp(kind, JOB_KIND_VERIFY) == 0) {
+		r = cust_fail(CUST_E_CONFLICT, strcmp(kind, JOB_KIND_IMPORT) ==
+		    0 ? "job %lld is an import: it is not resumable (its input, "
+		    "which may hold passwords, is not kept) and nothing of it "
+		    "was imported; run the import again" : "job %lld is a "
+		    "verify: it is not resumable (it changes nothing); run it "
 		    "again", (long long)id);
+		sqlite3_reset(s);
 		goto fail;
 	}
 	if (strcmp(kind, JOB_KIND_ROTATE) != 0 ||
@@ -539,9 +699,12 @@ out:
 }
 
 /* A job row (the columns of JOB_COLS) as a new JSON object. */
+/* An import has no items: done is its total once it is done. */
 #define JOB_COLS "id, kind, state, actor, selector, params, total, " \
-	"(SELECT count(DISTINCT device_id) FROM job_item WHERE job_id = " \
-	"job.id), created, changed, message"
+	"CASE WHEN kind = '" JOB_KIND_IMPORT "' THEN (CASE WHEN state = " \
+	"'done' THEN total ELSE 0 END) ELSE (SELECT count(DISTINCT " \
+	"device_id) FROM job_item WHERE job_id = job.id) END, created, " \
+	"changed, message"
 
 static json_t *
 job_json(sqlite3_stmt *s)
@@ -566,7 +729,7 @@ job_json(sqlite3_stmt *s)
 	    "message", msg,
 	    "resumable", (strcmp(state, "interrupted") == 0 ||
 	    strcmp(state, "failed") == 0) && strcmp((const char *)
-	    sqlite3_column_text(s, 1), JOB_KIND_IMPORT) != 0);
+	    sqlite3_column_text(s, 1), JOB_KIND_ROTATE) == 0);
 }
 
 int

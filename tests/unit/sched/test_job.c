@@ -268,11 +268,61 @@ test_import_job(void **state)
 	json_decref(sel);
 }
 
+/* password verify runs as a job with one result per device and kind:
+ * 'ok', or 'problem' naming what is wrong; not resumable. */
+static void
+test_verify_job(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_rotate_result res;
+	json_t *out = NULL, *j;
+	int64_t id = 0;
+	size_t left;
+	char sql[256];
+
+	assert_int_equal(job_verify(f->st, "t", &id, &out), CUST_OK);
+	assert_true(id > 0);
+	assert_int_equal(jint(out, "devices"), NDEV);
+	json_decref(out);
+	j = show(f->st, id);
+	assert_string_equal(jstr(j, "kind"), JOB_KIND_VERIFY);
+	assert_string_equal(jstr(j, "state"), "done");
+	assert_int_equal(jint(j, "total"), NDEV);
+	assert_int_equal(jint(j, "done"), NDEV);
+	assert_int_equal(jint(json_object_get(j, "results"), "ok"), 2 * NDEV);
+	assert_false(json_is_true(json_object_get(j, "resumable")));
+	json_decref(j);
+
+	/* One altered secret: its device and kind is a problem, the rest ok,
+	 * and the check still ran to the end. */
+	snprintf(sql, sizeof(sql), "UPDATE secret SET sealed = x'00' WHERE "
+	    "device_id = %lld AND kind = 'mebx'", (long long)ids[7]);
+	tu_sql(f->st, sql);
+	assert_int_equal(job_verify(f->st, "t", &id, &out), CUST_E_VIOLATION);
+	json_decref(out);
+	j = show(f->st, id);
+	assert_string_equal(jstr(j, "state"), "done");
+	assert_int_equal(jint(json_object_get(j, "results"), "ok"),
+	    2 * NDEV - 1);
+	assert_int_equal(jint(json_object_get(j, "results"), "problem"), 1);
+	json_decref(j);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM job_item WHERE "
+	    "job_id = %lld AND device_id = %lld AND kind = 'mebx' AND result = "
+	    "'problem' AND detail LIKE 'altered%%'", (long long)id,
+	    (long long)ids[7]);
+	assert_int_equal(tu_sql_int(f->st, sql), 1);
+	assert_int_equal(job_resume(f->st, "t", id, 0, NULL, NULL, &left,
+	    &res), CUST_E_CONFLICT);
+	assert_non_null(strstr(cust_errmsg(), "not resumable"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_failed_resumed, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_job, setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_import_job, setup,
 		    tu_fx_teardown),
