@@ -1,5 +1,6 @@
 #!/bin/sh
-# scripts/lint.sh - static checks: banned functions and cppcheck.
+# scripts/lint.sh - static checks: banned functions, module layering
+# (scripts/layers.sh) and cppcheck.
 set -u
 cd "$(dirname "$0")/.."
 rc=0
@@ -12,6 +13,8 @@ if [ -n "$hits" ]; then
 	echo "$hits"
 	rc=1
 fi
+# Module layering (DESIGN.md): no include of a header from a layer above.
+sh scripts/layers.sh >/dev/null || { sh scripts/layers.sh; rc=1; }
 if command -v cppcheck >/dev/null 2>&1; then
 	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
 	    --enable=warning,portability,performance \

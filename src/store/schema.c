@@ -172,7 +172,7 @@ const struct store_migration store_migrations[] = {
 	},
 	/* Row MACs (src/store/rowmac.c). Rows that exist when this runs get
 	 * theirs when the store is next opened with its master key
-	 * (src/store/integrity.c); until then a NULL mac reads as tampered. */
+	 * (src/state/integrity.c); until then a NULL mac reads as tampered. */
 	{ "rowmac", 1,
 	  "ALTER TABLE secret ADD COLUMN mac BLOB;"
 	  "ALTER TABLE ca_gen ADD COLUMN mac BLOB;"

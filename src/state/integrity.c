@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* src/store/integrity.c - what opening a state directory checks beyond the
+/* src/state/integrity.c - what opening a state directory checks beyond the
  * master key: row MACs switched on, and the store not older than the
  * rollback counter says (doc/internals/SECRETS.md, "Row MACs" and
  * "Rollback").
@@ -22,14 +22,15 @@
 #include <string.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "audit.h"
 #include "err.h"
 #include "log.h"
 #include "seal.h"
 #include "state.h"
+#include "state_int.h"
 #include "store.h"
-#include "store_int.h"
 
 #define HASHLEN SEAL_COUNTER_HASHLEN
 /* meta key present once every protected row has a MAC. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* src/store/state.c - open or create a state directory as one unit: its
+/* src/state/state.c - open or create a state directory as one unit: its
  * lock, its owner and mode checks, and the file changes a commit left to
  * finish.
  *
@@ -23,8 +23,8 @@
 #include "log.h"
 #include "seal.h"
 #include "state.h"
+#include "state_int.h"
 #include "store.h"
-#include "store_int.h"
 #include "util.h"
 
 #define DB_NAME		"custody.db"
