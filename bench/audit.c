@@ -155,7 +155,7 @@ main(int argc, char **argv)
 	dir = util_path(tmpl, "state");
 	if (state_init(dir, 0, &st) != CUST_OK)
 		bench_die("audit", "state_init");
-	if (store_begin(st->store) != CUST_OK)
+	if (store_begin(state_store(st)) != CUST_OK)
 		bench_die("audit", "begin");
 	for (i = 0; i < NDEV; i++) {
 		dev_name(i, fqdn, sizeof(fqdn));
@@ -164,13 +164,13 @@ main(int argc, char **argv)
 		    != CUST_OK)
 			bench_die("audit", "device add");
 	}
-	if (store_commit(st->store) != CUST_OK)
+	if (store_commit(state_store(st)) != CUST_OK)
 		bench_die("audit", "commit");
 	/* init holds the exclusive lock; the runs open the state shared. */
 	state_close(st);
 	if (state_open(dir, &st) != CUST_OK)
 		bench_die("audit", "state_open");
-	if (audit_verify(st->audit, &bad, &count) != CUST_OK)
+	if (audit_verify(state_audit(st), &bad, &count) != CUST_OK)
 		bench_die("audit", "verify");
 	before = (long)count;
 
@@ -197,7 +197,7 @@ main(int argc, char **argv)
 	    rg / rt >= 10 ? "met" : "NOT met", rg / r1);
 
 	/* Every read is in the chain, once, and the chain is intact. */
-	if (audit_verify(st->audit, &bad, &count) != CUST_OK)
+	if (audit_verify(state_audit(st), &bad, &count) != CUST_OK)
 		bench_die("audit", "audit verify after the runs");
 	after = (long)count;
 	printf("  audit verify       intact, %ld entries for %ld reads%s\n",

@@ -213,7 +213,7 @@ main(int argc, char **argv)
 		if ((keys[i] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
 		    (size_t)2048)) == NULL)
 			bench_die("bench/ca", "device keygen");
-	if (store_begin(st->store) != CUST_OK)
+	if (store_begin(state_store(st)) != CUST_OK)
 		bench_die("bench/ca", "begin");
 	for (i = 0; i < n; i++) {
 		if (asprintf(&fqdn[i], "dev%07zu.fleet.example", i) == -1)
@@ -230,7 +230,7 @@ main(int argc, char **argv)
 				bench_die("bench/ca", "write CSR");
 		}
 	}
-	if (store_commit(st->store) != CUST_OK)
+	if (store_commit(state_store(st)) != CUST_OK)
 		bench_die("bench/ca", "commit");
 
 	/* Best of REPS runs each: the figures are rates of this code, not of

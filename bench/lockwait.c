@@ -56,10 +56,10 @@ writer_run(void *arg)
 
 	while (!w->stop) {
 		t = bench_now();
-		if (store_begin(w->st->store) != CUST_OK ||
-		    store_meta_set(w->st->store, "bench.writer", v, 1) !=
-		    CUST_OK || store_commit(w->st->store) != CUST_OK) {
-			store_rollback(w->st->store);
+		if (store_begin(state_store(w->st)) != CUST_OK ||
+		    store_meta_set(state_store(w->st), "bench.writer", v, 1) !=
+		    CUST_OK || store_commit(state_store(w->st)) != CUST_OK) {
+			store_rollback(state_store(w->st));
 			w->failed++;
 		} else if (w->n < MAXW)
 			w->waits[w->n++] = bench_now() - t;

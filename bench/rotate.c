@@ -107,7 +107,7 @@ main(int argc, char **argv)
 		bench_die("rotate", "state_init");
 
 	t_setup = bench_now();
-	if (store_begin(st->store) != CUST_OK)
+	if (store_begin(state_store(st)) != CUST_OK)
 		bench_die("rotate", "begin");
 	for (i = 0; i < n; i++) {
 		snprintf(fqdn, sizeof(fqdn), "dev%07zu.fleet.example", i);
@@ -116,7 +116,7 @@ main(int argc, char **argv)
 		    != CUST_OK)
 			bench_die("rotate", "device add");
 	}
-	if (store_commit(st->store) != CUST_OK)
+	if (store_commit(state_store(st)) != CUST_OK)
 		bench_die("rotate", "commit");
 	t_setup = bench_now() - t_setup;
 	if (cred_select(st, NULL, 0, NULL, 1, &ids, &nids) != CUST_OK)
@@ -146,8 +146,8 @@ main(int argc, char **argv)
 		bench_die("rotate", "rotate as a job");
 	t_job = bench_now() - t_job;
 	json_decref(sel);
-	t_floor = floor_run(tmpl, st->seal, n, 1);
-	t_floor2 = floor_run(tmpl, st->seal, n, 2);
+	t_floor = floor_run(tmpl, state_seal(st), n, 1);
+	t_floor2 = floor_run(tmpl, state_seal(st), n, 2);
 	getrusage(RUSAGE_SELF, &ru);
 
 	printf("bench/rotate: %zu devices (setup: %zu registered in %.2f s)\n",

@@ -32,7 +32,7 @@
 static long long
 count(struct cust_state *st, const char *sql)
 {
-	sqlite3_stmt *s = store_stmt(st->store, sql);
+	sqlite3_stmt *s = store_stmt(state_store(st), sql);
 	long long n = -1;
 
 	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
@@ -96,7 +96,7 @@ main(int argc, char **argv)
 	dir = util_path(tmpl, "state");
 	if (state_init(dir, 0, &st) != CUST_OK)
 		bench_die("status", "state_init");
-	if (store_begin(st->store) != CUST_OK)
+	if (store_begin(state_store(st)) != CUST_OK)
 		bench_die("status", "begin");
 	for (i = 0; i < n; i++) {
 		snprintf(fqdn, sizeof(fqdn), "dev%07zu.fleet.example", i);
@@ -105,7 +105,7 @@ main(int argc, char **argv)
 		    != CUST_OK)
 			bench_die("status", "device add");
 	}
-	if (store_commit(st->store) != CUST_OK)
+	if (store_commit(state_store(st)) != CUST_OK)
 		bench_die("status", "commit");
 	if (cred_select(st, NULL, 0, NULL, 1, &ids, &nids) != CUST_OK)
 		bench_die("status", "select");

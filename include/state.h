@@ -14,9 +14,9 @@
 
 struct store;
 struct seal;
+struct seal_secret;
 struct audit;
 struct audit_group;
-struct state_undo;
 
 /*
  * Threads (doc/internals/SERVICE.md). A struct cust_state is one thread's:
@@ -30,25 +30,37 @@ struct state_undo;
  * of secret reads commit in batches. custodyctl has one thread, one state
  * and no group writer.
  */
-struct cust_state {
-	char *dir;		/* state directory path */
-	struct store *store;
-	struct seal *seal;
-	struct audit *audit;
-	/* Secret scratch space (STATE_SCRATCH bytes, sodium_malloc'd) for
-	 * short-lived values in bulk paths, so they need no allocation each;
-	 * one user at a time, wiped after each use. */
-	struct seal_secret *scratch;
-	int dirfd;		/* the state directory: files below it are
-				 * reached through it, never through links */
-	int lockfd;		/* holds the flock on DIR/lock */
-	struct state_undo *undo;	/* what init created (init only) */
-	/* The CA module's cache of what it read (ca_gen.c: the bundle),
-	 * checked with store_stamp_unchanged() before it is served, freed
-	 * with the state by ca_cache_free. Per state, so per thread. */
-	void *ca_cache;
-	void (*ca_cache_free)(void *cache);
-};
+struct cust_state;	/* opaque: src/state/state_int.h */
+
+/*
+ * What a state is made of. All borrowed from st: valid until
+ * state_close(st), never freed or closed by the caller, and (like st)
+ * used by one thread at a time.
+ */
+/* The state directory's path, as given to state_open()/state_init(). */
+const char *state_dir(const struct cust_state *st);
+/* The open store (custody.db). */
+struct store *state_store(const struct cust_state *st);
+/* The unsealed keys. */
+struct seal *state_seal(const struct cust_state *st);
+/* The audit log. */
+struct audit *state_audit(const struct cust_state *st);
+/* Secret scratch space (STATE_SCRATCH bytes, sodium_malloc'd) for
+ * short-lived values in bulk paths, so they need no allocation each; one
+ * user at a time, wiped after each use. */
+struct seal_secret *state_scratch(const struct cust_state *st);
+/* The state directory's descriptor: files below it are reached through
+ * it (util_*_at), never through links. */
+int state_dirfd(const struct cust_state *st);
+
+/* The CA module's cache of what it read (ca_gen.c: the bundle), checked
+ * with store_stamp_unchanged() before it is served. Per state, so per
+ * thread. state_ca_cache(): borrowed, NULL when none was set.
+ * state_set_ca_cache(): st owns cache from now on and frees it with
+ * cache_free (state_close(), or the next state_set_ca_cache()). */
+void *state_ca_cache(const struct cust_state *st);
+void state_set_ca_cache(struct cust_state *st, void *cache,
+    void (*cache_free)(void *cache));
 
 #define STATE_SCRATCH 256
 

@@ -48,8 +48,8 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = audit_list(ctx->st->audit, after, limit, object, add_entry,
-	    arr)) != CUST_OK) {
+	if ((r = audit_list(state_audit(ctx->st), after, limit, object,
+	    add_entry, arr)) != CUST_OK) {
 		json_decref(arr);
 		return r;
 	}
@@ -64,7 +64,7 @@ static int
 op_verify(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	int64_t bad, n;
-	int r = audit_verify(ctx->st->audit, &bad, &n);
+	int r = audit_verify(state_audit(ctx->st), &bad, &n);
 
 	if (r != CUST_OK && r != CUST_E_VIOLATION)
 		return r;
@@ -94,7 +94,7 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	/* Audit sequence numbers run from 1 without gaps (audit verify
 	 * checks it): the head's is the number of entries. */
-	r = st->audit != NULL ? audit_head(st->audit, &aud, hash) :
+	r = state_audit(st) != NULL ? audit_head(state_audit(st), &aud, hash) :
 	    CUST_E_NOTFOUND;
 	if (r == CUST_E_NOTFOUND)
 		aud = 0;
@@ -103,8 +103,9 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	/* The seal as it is in this process, not a fixed text: "sealed"
 	 * without a data key, else unsealed and by which key source. */
 	return ops_reply(json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I}",
-	    "state_dir", st->dir, "seal", st->seal != NULL ? "unsealed" :
-	    "sealed", "key_source", seal_source(st->seal), "devices",
+	    "state_dir", state_dir(st), "seal",
+	    state_seal(st) != NULL ? "unsealed" :
+	    "sealed", "key_source", seal_source(state_seal(st)), "devices",
 	    (json_int_t)c.devices, "retired_devices",
 	    (json_int_t)c.retired_devices, "pending_secrets",
 	    (json_int_t)c.pending_secrets, "audit_entries", (json_int_t)aud),

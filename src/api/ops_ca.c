@@ -80,7 +80,7 @@ req_csr(struct ops_ctx *ctx, const char *action, const char *fqdn,
 		snprintf(msg, sizeof(msg), "'csr_der' is not base64: the CSR "
 		    "is not readable");
 		/* No transaction is open here: the note is its own. */
-		(void)audit_note(ctx->st->audit, ctx->actor, action, obj,
+		(void)audit_note(state_audit(ctx->st), ctx->actor, action, obj,
 		    "refused", msg);
 		return cust_fail(r, "%s", msg);
 	} else if (r != CUST_OK)

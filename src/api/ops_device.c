@@ -127,16 +127,16 @@ op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
 
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK)
 		return r;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK ||
 	    (r = ca_device_retire(st, ctx->actor, id, fqdn, &revoked)) !=
 	    CUST_OK ||
 	    (r = cred_device_remove(st, ctx->actor, fqdn)) != CUST_OK) {
-		store_rollback(st->store);
+		store_rollback(state_store(st));
 		return r;
 	}
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		return r;
 	return ops_reply(json_pack("{s:s, s:s, s:I}", "fqdn", fqdn, "state",
 	    "retired", "certificates_revoked", (json_int_t)revoked), resp);

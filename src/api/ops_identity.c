@@ -275,13 +275,13 @@ ops_audit_denied(struct ops_ctx *ctx, const struct ops_entry *e,
 	char obj[CUST_MAX_FQDN + 1], why[512];
 
 	if (ops_identity_kind(ctx->who) == OPS_ID_NOBODY || ctx->st == NULL ||
-	    ctx->st->audit == NULL)
+	    state_audit(ctx->st) == NULL)
 		return;
 	snprintf(obj, sizeof(obj), "%s", object_of(e, req));
 	snprintf(why, sizeof(why), "%s", cust_errmsg());
 	/* ops_call() refuses before anything runs: no transaction is
 	 * open. If even the note fails, the refusal stands (and the audit
 	 * module says so on stderr). */
-	(void)audit_note(ctx->st->audit, ops_identity_actor(ctx->who),
+	(void)audit_note(state_audit(ctx->st), ops_identity_actor(ctx->who),
 	    e->name, obj, "denied", why);
 }

@@ -106,8 +106,8 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
 		snprintf(detail, sizeof(detail), "file=%s %s", file, why);
-		if ((ar = audit_append(st->audit, ctx->actor, "policy.load",
-		    "policy", "refused", detail)) != CUST_OK)
+		if ((ar = audit_append(state_audit(st), ctx->actor,
+		    "policy.load", "policy", "refused", detail)) != CUST_OK)
 			return ar;
 		return cust_fail(r, "%s", msg);
 	}
@@ -117,9 +117,9 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
 	snprintf(detail, sizeof(detail), "file=%s sha256=%s consoles=%zu",
 	    file, hex, n);
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, ins)) == NULL) {
+	if ((s = store_stmt(state_store(st), ins)) == NULL) {
 		r = CUST_E_DB;
 		goto fail;
 	}
@@ -129,21 +129,23 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)n);
 	sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, util_now());
-	if ((r = store_step_done(st->store, s, "store the policy")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "store the policy")) != CUST_OK)
 		goto fail;
-	id = sqlite3_last_insert_rowid(store_db(st->store));
-	if ((r = store_row_reseal(st->store, STORE_RESEAL_POLICY, id)) !=
+	id = sqlite3_last_insert_rowid(store_db(state_store(st)));
+	if ((r = store_row_reseal(state_store(st), STORE_RESEAL_POLICY, id)) !=
 	    CUST_OK)
 		goto fail;
-	if ((r = audit_append(st->audit, ctx->actor, "policy.load", "policy",
-	    "ok", detail)) != CUST_OK || (r = store_commit(st->store)) !=
+	if ((r = audit_append(state_audit(st), ctx->actor, "policy.load",
+	    "policy",
+	    "ok", detail)) != CUST_OK || (r = store_commit(state_store(st))) !=
 	    CUST_OK)
 		goto fail;
 	return ops_reply(json_pack("{s:I, s:s, s:s, s:I}", "id",
 	    (json_int_t)id, "file", file, "sha256", hex, "consoles",
 	    (json_int_t)n), resp);
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -151,7 +153,7 @@ fail:
 int
 ops_policy_latest(struct cust_state *st, char **file_out, char **text_out)
 {
-	sqlite3_stmt *s = store_stmt(st->store, "SELECT file, body, "
+	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT file, body, "
 	    STORE_CHECK(STORE_ROW_POLICY) " FROM policy ORDER BY id DESC "
 	    "LIMIT 1");
 	int rc, r = CUST_OK;
@@ -169,7 +171,7 @@ ops_policy_latest(struct cust_state *st, char **file_out, char **text_out)
 		r = cust_fail(CUST_E_NOTFOUND, "no policy is loaded: give a "
 		    "policy file, or load one with custodyctl policy load");
 	} else {
-		r = store_err(st->store, "read the loaded policy");
+		r = store_err(state_store(st), "read the loaded policy");
 	}
 	sqlite3_reset(s);
 	return r;

@@ -312,7 +312,7 @@ bulk_chunk(struct cust_state *st, const char *actor,
 	if ((r = sign_all(st, is.g, p, k, nthreads)) != CUST_OK)
 		goto fail;
 	/* Phase 3: the only part under the write lock. */
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto fail;
 	if ((r = ca_issuer_recheck(st, &is)) != CUST_OK)
 		goto fail;
@@ -320,7 +320,7 @@ bulk_chunk(struct cust_state *st, const char *actor,
 		if ((r = record(st, &is, actor, &items[p[i].idx], &p[i],
 		    hex[i], results, &done)) != CUST_OK)
 			goto fail;
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*issued += done;
 	/* Recorded ones consumed their reservation; release the rest. */
@@ -333,7 +333,7 @@ bulk_chunk(struct cust_state *st, const char *actor,
 	ca_issuer_close(&is);
 	return r;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	ca_serial_release(st, hex, k);
 	(void)late_refusals(st, actor, items, p, k, results);
 	pending_clear(p, k);

@@ -44,7 +44,7 @@ console_active(struct cust_state *st, const char *name, int64_t *id_out)
 	int rc;
 
 	*id_out = 0;
-	if ((s = store_stmt(st->store, "SELECT id, "
+	if ((s = store_stmt(state_store(st), "SELECT id, "
 	    STORE_CHECK(STORE_ROW_CONSOLE) " FROM console WHERE name = ? "
 	    "AND state = 'active'")) == NULL)
 		return CUST_E_DB;
@@ -55,7 +55,7 @@ console_active(struct cust_state *st, const char *name, int64_t *id_out)
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return CUST_OK;
-	return store_err(st->store, "read consoles");
+	return store_err(state_store(st), "read consoles");
 }
 
 static int
@@ -66,16 +66,18 @@ console_insert(struct cust_state *st, const char *name)
 	int r;
 
 	snprintf(subject, sizeof(subject), "CN=%s", name);
-	if ((s = store_stmt(st->store, "INSERT INTO console(name, subject, "
+	if ((s = store_stmt(state_store(st),
+	    "INSERT INTO console(name, subject, "
 	    "created) VALUES (?, ?, ?)")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, util_now());
-	if ((r = store_step_done(st->store, s, "record console")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "record console")) != CUST_OK)
 		return r;
-	return store_row_reseal(st->store, STORE_RESEAL_CONSOLE,
-	    sqlite3_last_insert_rowid(store_db(st->store)));
+	return store_row_reseal(state_store(st), STORE_RESEAL_CONSOLE,
+	    sqlite3_last_insert_rowid(store_db(state_store(st))));
 }
 
 /* An active console of name exists: refused (audited), CUST_E_EXISTS. */
@@ -151,7 +153,7 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto release;
 	}
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto release;
 	if ((r = console_taken(st, actor, name, obj)) != CUST_OK ||
 	    (r = ca_issuer_recheck(st, &is)) != CUST_OK ||
@@ -165,13 +167,13 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*resp_out = resp;
 	resp = NULL;
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 release:
 	ca_serial_release(st, hex, 1);
 out:
@@ -215,7 +217,7 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
 	if ((serials = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	rs.serials = serials;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto out;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK ||
 	    (r = console_active(st, name, &id)) != CUST_OK)
@@ -226,7 +228,7 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
 		    CUST_E_NOTFOUND);
 		goto out;
 	}
-	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE kind = "
+	if ((s = store_stmt(state_store(st), "SELECT id FROM cert WHERE kind = "
 	    "'console' AND holder = ? AND status = 'valid' ORDER BY id "
 	    "LIMIT 1")) == NULL) {
 		r = CUST_E_DB;
@@ -236,7 +238,8 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
 	if ((r = ca_revoke_each(st, actor, s, code, NULL, &rs)) != CUST_OK ||
 	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
 		goto fail;
-	if ((s = store_stmt(st->store, "UPDATE console SET state = 'revoked', "
+	if ((s = store_stmt(state_store(st),
+	    "UPDATE console SET state = 'revoked', "
 	    "revoked = ? WHERE id = ? AND " STORE_CHECK(STORE_ROW_CONSOLE))) ==
 	    NULL) {
 		r = CUST_E_DB;
@@ -244,19 +247,20 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
 	}
 	sqlite3_bind_int64(s, 1, util_now());
 	sqlite3_bind_int64(s, 2, id);
-	if ((r = store_step_done(st->store, s, "revoke console")) != CUST_OK ||
-	    (r = store_row_reseal(st->store, STORE_RESEAL_CONSOLE, id)) !=
+	if ((r = store_step_done(state_store(st), s,
+	    "revoke console")) != CUST_OK ||
+	    (r = store_row_reseal(state_store(st), STORE_RESEAL_CONSOLE, id)) !=
 	    CUST_OK ||
-	    (r = audit_append(st->audit, actor, "console.revoke", obj, "ok",
-	    reason)) != CUST_OK ||
-	    (r = store_commit(st->store)) != CUST_OK)
+	    (r = audit_append(state_audit(st), actor, "console.revoke", obj,
+	    "ok", reason)) != CUST_OK ||
+	    (r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*resp_out = json_pack("{s:s, s:O}", "name", name, "revoked", serials);
 	if (*resp_out == NULL)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(serials);
 	ca_conf_clear(&conf);
@@ -276,7 +280,8 @@ ca_console_list(struct cust_state *st, int64_t after_id, int64_t limit,
 	*resp_out = NULL;
 	if (items == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, "SELECT c.name, c.state, c.created, "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT c.name, c.state, c.created, "
 	    "(SELECT serial FROM cert WHERE kind = 'console' AND holder = "
 	    "c.name ORDER BY id DESC LIMIT 1), (SELECT not_after FROM cert "
 	    "WHERE kind = 'console' AND holder = c.name ORDER BY id DESC "
@@ -313,7 +318,7 @@ ca_console_list(struct cust_state *st, int64_t after_id, int64_t limit,
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
 		json_decref(items);
-		return store_err(st->store, "read consoles");
+		return store_err(state_store(st), "read consoles");
 	}
 	*resp_out = json_pack("{s:o, s:o}", "items", items, "next",
 	    n == limit ? json_integer(last) : json_null());

@@ -88,7 +88,8 @@ ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
 	int64_t gen;
 	int rc, r;
 
-	if ((s = store_stmt(st->store, "SELECT serial, kind, holder, gen, "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT serial, kind, holder, gen, "
 	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE id = ? AND "
 	    "status = 'valid'")) == NULL)
 		return CUST_E_DB;
@@ -97,7 +98,7 @@ ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
 	if (rc != SQLITE_ROW) {
 		r = rc == SQLITE_DONE ? cust_fail(CUST_E_CONFLICT, "certificate "
 		    "%lld is not valid", (long long)id) :
-		    store_err(st->store, "read certificate");
+		    store_err(state_store(st), "read certificate");
 		sqlite3_reset(s);
 		return r;
 	}
@@ -106,23 +107,24 @@ ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
 	snprintf(holder, sizeof(holder), "%s", sqlite3_column_text(s, 2));
 	gen = sqlite3_column_int64(s, 3);
 	sqlite3_reset(s);
-	if ((s = store_stmt(st->store, "UPDATE cert SET status = 'revoked', "
+	if ((s = store_stmt(state_store(st),
+	    "UPDATE cert SET status = 'revoked', "
 	    "revoked = ?, reason = ? WHERE id = ? AND status = 'valid' AND "
 	    STORE_CHECK(STORE_ROW_CERT))) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, util_now());
 	sqlite3_bind_int(s, 2, reason);
 	sqlite3_bind_int64(s, 3, id);
-	if ((r = store_step_done(st->store, s, "revoke certificate")) !=
+	if ((r = store_step_done(state_store(st), s, "revoke certificate")) !=
 	    CUST_OK ||
-	    (r = store_row_reseal(st->store, STORE_RESEAL_CERT, id)) !=
+	    (r = store_row_reseal(state_store(st), STORE_RESEAL_CERT, id)) !=
 	    CUST_OK)
 		return r;
 	ca_object(obj, sizeof(obj), kind, holder);
 	snprintf(detail, sizeof(detail), "serial=%s reason=%s generation=%lld"
 	    "%s%s", serial, ca_reason_name(reason), (long long)gen,
 	    why != NULL ? " " : "", why != NULL ? why : "");
-	if ((r = audit_append(st->audit, actor, "cert.revoke", obj, "ok",
+	if ((r = audit_append(state_audit(st), actor, "cert.revoke", obj, "ok",
 	    detail)) != CUST_OK)
 		return r;
 	revset_note(rs, gen, kind);
@@ -148,7 +150,7 @@ ca_revoke_each(struct cust_state *st, const char *actor, sqlite3_stmt *s,
 		if (rc == SQLITE_DONE)
 			return CUST_OK;
 		if (rc != SQLITE_ROW)
-			return store_err(st->store, "read certificates");
+			return store_err(state_store(st), "read certificates");
 		if ((r = ca_revoke_row(st, actor, id, reason, why, rs)) !=
 		    CUST_OK)
 			return r;
@@ -215,7 +217,7 @@ ca_cert_revoked(struct cust_state *st, X509 *x)
 	if ((r = ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex)))
 	    != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, "SELECT status = 'revoked', "
+	if ((s = store_stmt(state_store(st), "SELECT status = 'revoked', "
 	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE serial = ?")) ==
 	    NULL)
 		return CUST_E_DB;
@@ -224,7 +226,7 @@ ca_cert_revoked(struct cust_state *st, X509 *x)
 	r = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_err(st->store, "read certificate");
+		return store_err(state_store(st), "read certificate");
 	return r;
 }
 
@@ -275,7 +277,7 @@ add_entries(struct cust_state *st, X509_CRL *crl, int64_t gen, int root)
 	sqlite3_stmt *s;
 	int rc, r = CUST_OK;
 
-	s = store_stmt(st->store, root ?
+	s = store_stmt(state_store(st), root ?
 	    "SELECT serial, revoked, reason, status = 'revoked', "
 	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE gen = ?1 AND "
 	    "status = 'revoked' AND not_after > ?2 AND kind IN " CA_SUB_KINDS
@@ -299,7 +301,7 @@ add_entries(struct cust_state *st, X509_CRL *crl, int64_t gen, int root)
 			    sqlite3_column_int64(s, 1),
 			    sqlite3_column_int(s, 2));
 	if (r == CUST_OK && rc != SQLITE_DONE)
-		r = store_err(st->store, "read revocations");
+		r = store_err(state_store(st), "read revocations");
 	sqlite3_reset(s);
 	return r;
 }
@@ -310,7 +312,7 @@ next_number(struct cust_state *st, int64_t gen, int root, int64_t *out)
 	sqlite3_stmt *s;
 	int rc;
 
-	s = store_stmt(st->store, root ?
+	s = store_stmt(state_store(st), root ?
 	    "SELECT root_crl_number FROM ca_gen WHERE gen = ?" :
 	    "SELECT crl_number FROM ca_gen WHERE gen = ?");
 	if (s == NULL)
@@ -322,7 +324,7 @@ next_number(struct cust_state *st, int64_t gen, int root, int64_t *out)
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "no CA "
 		    "generation %lld", (long long)gen) :
-		    store_err(st->store, "read CA generation");
+		    store_err(state_store(st), "read CA generation");
 	return CUST_OK;
 }
 
@@ -379,7 +381,7 @@ crl_make(struct cust_state *st, struct ca_gen *g, int root, int64_t next)
 		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot encode CRL");
 		goto out;
 	}
-	s = store_stmt(st->store, root ?
+	s = store_stmt(state_store(st), root ?
 	    "UPDATE ca_gen SET root_crl = ?, root_crl_number = ?, "
 	    "root_crl_next = ? WHERE gen = ? AND "
 	    STORE_CHECK(STORE_ROW_CA_GEN) :
@@ -393,8 +395,9 @@ crl_make(struct cust_state *st, struct ca_gen *g, int root, int64_t next)
 	sqlite3_bind_int64(s, 2, number);
 	sqlite3_bind_int64(s, 3, next);
 	sqlite3_bind_int64(s, 4, g->gen);
-	if ((r = store_step_done(st->store, s, "store CRL")) == CUST_OK)
-		r = store_row_reseal(st->store, STORE_RESEAL_CA_GEN, g->gen);
+	if ((r = store_step_done(state_store(st), s, "store CRL")) == CUST_OK)
+		r = store_row_reseal(state_store(st), STORE_RESEAL_CA_GEN,
+		    g->gen);
 out:
 	if (sess != NULL)
 		ca_signer()->close(sess);
@@ -451,11 +454,12 @@ ca_revoke(struct cust_state *st, const char *actor, const char *serial,
 		    "privilegeWithdrawn, aACompromise)", reason);
 		return ca_refuse(st, actor, "cert.revoke", obj, CUST_E_INVAL);
 	}
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
-	if ((s = store_stmt(st->store, "SELECT c.id, c.kind, c.gen, c.status, "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT c.id, c.kind, c.gen, c.status, "
 	    "g.state FROM cert c JOIN ca_gen g ON g.gen = c.gen WHERE "
 	    "c.serial = ?")) == NULL) {
 		r = CUST_E_DB;
@@ -489,7 +493,7 @@ ca_revoke(struct cust_state *st, const char *actor, const char *serial,
 		r = cust_fail(CUST_E_NOTFOUND, "no certificate with serial %s",
 		    hex);
 	else
-		r = store_err(st->store, "read certificate");
+		r = store_err(state_store(st), "read certificate");
 	sqlite3_reset(s);
 	if (r != CUST_OK) {
 		ca_conf_clear(&conf);
@@ -500,8 +504,8 @@ ca_revoke(struct cust_state *st, const char *actor, const char *serial,
 	if ((r = ca_revoke_row(st, actor, id, code, NULL, &rs)) != CUST_OK ||
 	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
 		goto fail;
-	if ((s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
-	    "WHERE id = ?")) == NULL) {
+	if ((s = store_stmt(state_store(st),
+	    "SELECT " CA_CERT_COLS " FROM cert " "WHERE id = ?")) == NULL) {
 		r = CUST_E_DB;
 		goto fail;
 	}
@@ -513,12 +517,12 @@ ca_revoke(struct cust_state *st, const char *actor, const char *serial,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	ca_conf_clear(&conf);
 	return CUST_OK;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	json_decref(*resp_out);
 	*resp_out = NULL;
 	ca_conf_clear(&conf);
@@ -531,14 +535,15 @@ ca_device_retire(struct cust_state *st, const char *actor, int64_t device_id,
 {
 	struct ca_revset rs;
 	sqlite3_stmt *s;
-	int own = !store_in_txn(st->store), r;
+	int own = !store_in_txn(state_store(st)), r;
 
 	*revoked_out = 0;
 	memset(&rs, 0, sizeof(rs));
-	if (own && (r = store_begin(st->store)) != CUST_OK)
+	if (own && (r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	/* The device index; expired certificates are on no CRL anyway. */
-	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE device_id = ? "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT id FROM cert WHERE device_id = ? "
 	    "AND status = 'valid' AND not_after > ? ORDER BY id LIMIT 1")) ==
 	    NULL) {
 		r = CUST_E_DB;
@@ -552,13 +557,13 @@ ca_device_retire(struct cust_state *st, const char *actor, int64_t device_id,
 		    CUST_MAX_FQDN, fqdn != NULL ? fqdn : "?", cust_errmsg());
 		goto fail;
 	}
-	if (own && (r = store_commit(st->store)) != CUST_OK)
+	if (own && (r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*revoked_out = rs.revoked;
 	return CUST_OK;
 fail:
 	if (own)
-		store_rollback(st->store);
+		store_rollback(state_store(st));
 	return r;
 }
 
@@ -633,7 +638,7 @@ crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
 	*der = NULL;
 	*len = 0;
 	*due = 1;
-	s = store_stmt(st->store, root ?
+	s = store_stmt(state_store(st), root ?
 	    "SELECT root_crl, root_crl_next, state, "
 	    STORE_CHECK(STORE_ROW_CA_GEN) " FROM ca_gen WHERE gen = ?" :
 	    "SELECT crl, crl_next, state, " STORE_CHECK(STORE_ROW_CA_GEN)
@@ -657,7 +662,7 @@ crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
 		r = cust_fail(CUST_E_NOTFOUND, "no CA generation %lld",
 		    (long long)gen);
 	else
-		r = store_err(st->store, "read CRL");
+		r = store_err(state_store(st), "read CRL");
 	sqlite3_reset(s);
 	return r;
 }
@@ -682,14 +687,14 @@ ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
 
 	*made_out = 0;
 	memset(&conf, 0, sizeof(conf));
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = crl_read(st, gen, root, &der, &len, &due, state,
 	    sizeof(state))) != CUST_OK)
 		goto fail;
 	free(der);
 	if (!due || strcmp(state, "retired") == 0) {
-		store_rollback(st->store);	/* nothing written */
+		store_rollback(state_store(st));	/* nothing written */
 		return CUST_OK;
 	}
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
@@ -698,14 +703,14 @@ ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
 	snprintf(detail, sizeof(detail), "%s CRL", root ? "root" : "issuing");
 	if ((r = ca_gen_load(st, gen, &g)) != CUST_OK ||
 	    (r = ca_crl_make(st, g, root, &conf)) != CUST_OK ||
-	    (r = audit_append(st->audit, actor, "ca.crl", obj, "ok",
+	    (r = audit_append(state_audit(st), actor, "ca.crl", obj, "ok",
 	    detail)) != CUST_OK ||
-	    (r = store_commit(st->store)) != CUST_OK)
+	    (r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*made_out = 1;
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	ca_gen_free(g);
 	ca_conf_clear(&conf);
@@ -796,7 +801,8 @@ ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
 	/* The usual answer, "nothing is due", costs this one read of a
 	 * table of a few rows. */
 	for (;;) {
-		if ((s = store_stmt(st->store, "SELECT gen, crl_next IS NULL OR "
+		if ((s = store_stmt(state_store(st),
+		    "SELECT gen, crl_next IS NULL OR "
 		    "crl_next - ?2 < ?3, root_crl_next IS NULL OR "
 		    "root_crl_next - ?2 < ?3 FROM ca_gen WHERE gen > ?1 AND "
 		    "state <> 'retired' AND (crl_next IS NULL OR crl_next - ?2 "
@@ -812,7 +818,7 @@ ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
 			return CUST_OK;
 		}
 		if (rc != SQLITE_ROW) {
-			r = store_err(st->store, "read CA generations");
+			r = store_err(state_store(st), "read CA generations");
 			sqlite3_reset(s);
 			return r;
 		}

@@ -352,7 +352,7 @@ ca_conf_save(struct cust_state *st, const struct ca_conf *c)
 	json_decref(o);
 	if (n == 0 || n > sizeof(buf))
 		return cust_fail(CUST_E_INTERNAL, "CA configuration too large");
-	return store_meta_set(st->store, CONF_META, buf, n);
+	return store_meta_set(state_store(st), CONF_META, buf, n);
 }
 
 int
@@ -365,7 +365,7 @@ ca_conf_load(struct cust_state *st, struct ca_conf *c)
 	int r;
 
 	conf_defaults(c);
-	r = store_meta_get(st->store, CONF_META, &v, &len);
+	r = store_meta_get(state_store(st), CONF_META, &v, &len);
 	if (r == CUST_E_NOTFOUND)
 		return cust_fail(CUST_E_NOTFOUND, "this state directory has no "
 		    "CA (run custodyctl init)");
@@ -449,7 +449,7 @@ gen_query(struct cust_state *st, sqlite3_stmt *s, const char *what,
 	else if (rc == SQLITE_DONE)
 		r = cust_fail(CUST_E_NOTFOUND, "no %s CA generation", what);
 	else
-		r = store_err(st->store, "read CA generation");
+		r = store_err(state_store(st), "read CA generation");
 	sqlite3_reset(s);
 	return r;
 }
@@ -461,7 +461,7 @@ ca_gen_load(struct cust_state *st, int64_t gen, struct ca_gen **out)
 	int r;
 
 	*out = NULL;
-	if ((s = store_stmt(st->store, "SELECT " GEN_COLS " FROM ca_gen "
+	if ((s = store_stmt(state_store(st), "SELECT " GEN_COLS " FROM ca_gen "
 	    "WHERE gen = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
@@ -477,7 +477,7 @@ ca_gen_by_state(struct cust_state *st, const char *state, struct ca_gen **out)
 	sqlite3_stmt *s;
 
 	*out = NULL;
-	if ((s = store_stmt(st->store, "SELECT " GEN_COLS " FROM ca_gen "
+	if ((s = store_stmt(state_store(st), "SELECT " GEN_COLS " FROM ca_gen "
 	    "WHERE state = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
@@ -504,7 +504,7 @@ ca_gen_next(struct cust_state *st, int64_t gen, int published,
 	int rc;
 
 	*gen_out = 0;
-	if ((s = store_stmt(st->store, published ?
+	if ((s = store_stmt(state_store(st), published ?
 	    "SELECT gen FROM ca_gen WHERE gen > ? AND state <> 'retired' "
 	    "ORDER BY gen LIMIT 1" :
 	    "SELECT gen FROM ca_gen WHERE gen > ? ORDER BY gen LIMIT 1")) ==
@@ -516,7 +516,7 @@ ca_gen_next(struct cust_state *st, int64_t gen, int published,
 		*gen_out = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CUST_OK :
-	    store_err(st->store, "read CA generations");
+	    store_err(state_store(st), "read CA generations");
 }
 
 int
@@ -527,7 +527,8 @@ ca_serial_used(struct cust_state *st, const char *hex)
 
 	/* A reserved serial is taken too: its certificate is being signed,
 	 * or was never recorded (and the serial is never drawn again). */
-	if ((s = store_stmt(st->store, "SELECT 1 FROM cert WHERE serial = ?1 "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT 1 FROM cert WHERE serial = ?1 "
 	    "UNION ALL SELECT 1 FROM ca_serial WHERE serial = ?1")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -537,7 +538,7 @@ ca_serial_used(struct cust_state *st, const char *hex)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_err(st->store, "look up serial");
+	return store_err(state_store(st), "look up serial");
 }
 
 /*
@@ -561,7 +562,7 @@ ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
 
 	if (n == 0)
 		return CUST_OK;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	for (i = 0; i < n; i++) {
 		if ((r = ca_serial_new(st, &ai, hex[i], CA_SERIAL_HEXLEN)) !=
@@ -569,7 +570,8 @@ ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
 			goto fail;
 		ASN1_INTEGER_free(ai);
 		ai = NULL;
-		if ((s = store_stmt(st->store, "INSERT INTO ca_serial(serial, "
+		if ((s = store_stmt(state_store(st),
+		    "INSERT INTO ca_serial(serial, "
 		    "gen, holder, reserved) VALUES (?, ?, ?, ?)")) == NULL) {
 			r = CUST_E_DB;
 			goto fail;
@@ -578,15 +580,15 @@ ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
 		sqlite3_bind_int64(s, 2, gen);
 		sqlite3_bind_text(s, 3, holder, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, now);
-		if ((r = store_step_done(st->store, s, "reserve a serial")) !=
-		    CUST_OK)
+		if ((r = store_step_done(state_store(st), s,
+		    "reserve a serial")) != CUST_OK)
 			goto fail;
 	}
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	return CUST_OK;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -596,14 +598,14 @@ ca_serial_consume(struct cust_state *st, const char *hex)
 	sqlite3_stmt *s;
 	int r;
 
-	if ((s = store_stmt(st->store, "DELETE FROM ca_serial WHERE serial = "
-	    "?")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    "DELETE FROM ca_serial WHERE serial = " "?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
-	if ((r = store_step_done(st->store, s, "record a reserved serial")) !=
-	    CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "record a reserved serial")) != CUST_OK)
 		return r;
-	if (sqlite3_changes(store_db(st->store)) != 1)
+	if (sqlite3_changes(store_db(state_store(st))) != 1)
 		return cust_fail(CUST_E_CONFLICT, "serial %s is not reserved: "
 		    "its certificate cannot be recorded", hex);
 	return CUST_OK;
@@ -619,14 +621,14 @@ ca_serial_release(struct cust_state *st, char (*hex)[CA_SERIAL_HEXLEN],
 
 	/* After a failure whose message the caller still reports. */
 	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	if (n == 0 || store_in_txn(st->store) ||
-	    store_begin(st->store) != CUST_OK)
+	if (n == 0 || store_in_txn(state_store(st)) ||
+	    store_begin(state_store(st)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n && r == CUST_OK; i++)
 		if (hex[i][0] != '\0')
 			r = ca_serial_consume(st, hex[i]);
-	if (r != CUST_OK || store_commit(st->store) != CUST_OK)
-		store_rollback(st->store);
+	if (r != CUST_OK || store_commit(state_store(st)) != CUST_OK)
+		store_rollback(state_store(st));
 out:
 	cust_fail(CUST_E_INTERNAL, "%s", msg);
 }
@@ -638,8 +640,8 @@ ca_serial_reserved(struct cust_state *st, const char *hex, int64_t *when_out)
 	int rc;
 
 	*when_out = 0;
-	if ((s = store_stmt(st->store, "SELECT reserved FROM ca_serial WHERE "
-	    "serial = ?")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    "SELECT reserved FROM ca_serial WHERE " "serial = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -650,7 +652,7 @@ ca_serial_reserved(struct cust_state *st, const char *hex, int64_t *when_out)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_err(st->store, "look up a reserved serial");
+	return store_err(state_store(st), "look up a reserved serial");
 }
 
 /* Fields of a certificate as stored and shown. */
@@ -693,7 +695,8 @@ ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
 		goto out;
 	if ((r = ca_der(rec->x, &der, &derlen)) != CUST_OK)
 		goto out;
-	if ((s = store_stmt(st->store, "INSERT INTO cert(serial, kind, gen, "
+	if ((s = store_stmt(state_store(st),
+	    "INSERT INTO cert(serial, kind, gen, "
 	    "holder, device_id, csr_id, subject, not_before, not_after, "
 	    "sha256, der, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
 	    "?)")) == NULL) {
@@ -714,11 +717,11 @@ ca_cert_insert(struct cust_state *st, const struct ca_certrec *rec,
 	sqlite3_bind_text(s, 10, f.sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 11, der, (int)derlen, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 12, util_now());
-	if ((r = store_step_done(st->store, s, "record certificate")) !=
+	if ((r = store_step_done(state_store(st), s, "record certificate")) !=
 	    CUST_OK)
 		goto out;
-	id = sqlite3_last_insert_rowid(store_db(st->store));
-	if ((r = store_row_reseal(st->store, STORE_RESEAL_CERT, id)) !=
+	id = sqlite3_last_insert_rowid(store_db(state_store(st)));
+	if ((r = store_row_reseal(state_store(st), STORE_RESEAL_CERT, id)) !=
 	    CUST_OK)
 		goto out;
 	if (id_out != NULL)
@@ -816,7 +819,8 @@ ca_csr_insert(struct cust_state *st, int64_t device_id, X509_REQ *req,
 
 	if ((n = i2d_X509_REQ(req, &der)) <= 0)
 		return ca_ossl_fail(CUST_E_CRYPTO, "cannot encode CSR");
-	if ((s = store_stmt(st->store, "INSERT INTO ca_csr(device_id, der, "
+	if ((s = store_stmt(state_store(st),
+	    "INSERT INTO ca_csr(device_id, der, "
 	    "created) VALUES (?, ?, ?)")) == NULL) {
 		OPENSSL_free(der);
 		return CUST_E_DB;
@@ -824,9 +828,9 @@ ca_csr_insert(struct cust_state *st, int64_t device_id, X509_REQ *req,
 	sqlite3_bind_int64(s, 1, device_id);
 	sqlite3_bind_blob(s, 2, der, n, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, util_now());
-	r = store_step_done(st->store, s, "record CSR");
+	r = store_step_done(state_store(st), s, "record CSR");
 	OPENSSL_free(der);
 	if (r == CUST_OK)
-		*id_out = sqlite3_last_insert_rowid(store_db(st->store));
+		*id_out = sqlite3_last_insert_rowid(store_db(state_store(st)));
 	return r;
 }

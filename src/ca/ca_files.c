@@ -74,7 +74,7 @@ ca_files_stage(struct cust_state *st, struct ca_files *fs)
 	 * its staged files without touching another process's. */
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
-	fs->dirfd = st->dirfd;
+	fs->dirfd = state_dirfd(st);
 	for (i = 0; i < fs->n && r == CUST_OK; i++) {
 		if (fs->f[i].tmp == NULL) {
 			if (asprintf(&fs->f[i].tmp, "%s" STATE_STAGED_MARK "%s",
@@ -85,8 +85,8 @@ ca_files_stage(struct cust_state *st, struct ca_files *fs)
 			}
 			/* Itself written atomically: a crash leaves no half
 			 * file under the staged name either. */
-			if ((r = util_write_file_at(st->dirfd, fs->f[i].tmp,
-			    seal_secret_data(fs->f[i].data),
+			if ((r = util_write_file_at(state_dirfd(st),
+			    fs->f[i].tmp, seal_secret_data(fs->f[i].data),
 			    seal_secret_len(fs->f[i].data), fs->f[i].mode)) !=
 			    CUST_OK) {
 				free(fs->f[i].tmp);

@@ -132,7 +132,7 @@ insert_gen(struct cust_state *st, const struct ca_gen *g)
 	sqlite3_stmt *s;
 	int r, i;
 
-	if ((s = store_stmt(st->store, "INSERT INTO ca_gen(gen, state, "
+	if ((s = store_stmt(state_store(st), "INSERT INTO ca_gen(gen, state, "
 	    "key_type, digest, root_cert, issuing_cert, cross_up, cross_down, "
 	    "created, activated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) ==
 	    NULL)
@@ -151,9 +151,10 @@ insert_gen(struct cust_state *st, const struct ca_gen *g)
 	sqlite3_bind_int64(s, 9, g->created);
 	if (g->activated != 0)
 		sqlite3_bind_int64(s, 10, g->activated);
-	if ((r = store_step_done(st->store, s, "record CA generation")) ==
+	if ((r = store_step_done(state_store(st), s, "record CA generation")) ==
 	    CUST_OK)
-		r = store_row_reseal(st->store, STORE_RESEAL_CA_GEN, g->gen);
+		r = store_row_reseal(state_store(st), STORE_RESEAL_CA_GEN,
+		    g->gen);
 out:
 	for (i = 0; i < 4; i++)
 		free(d[i]);
@@ -237,8 +238,8 @@ make_gen(struct cust_state *st, const char *actor, const char *action,
 	snprintf(detail, sizeof(detail), "state=%s key_type=%s digest=%s "
 	    "root_sha256=%s%s", state, g->kt->name, g->kt->digest, fp,
 	    prev != NULL ? " cross-certified" : "");
-	if ((r = audit_append(st->audit, actor, action, obj, "ok", detail)) !=
-	    CUST_OK)
+	if ((r = audit_append(state_audit(st), actor, action, obj, "ok",
+	    detail)) != CUST_OK)
 		goto out;
 	*out = g;
 	g = NULL;
@@ -274,7 +275,7 @@ ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
 		*gens_out = NULL;
 	if (gens == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, "SELECT gen, root_cert, "
+	if ((s = store_stmt(state_store(st), "SELECT gen, root_cert, "
 	    STORE_CHECK(STORE_ROW_CA_GEN) " FROM ca_gen WHERE state IN "
 	    "('next', 'active', 'previous') ORDER BY gen")) ==
 	    NULL) {
@@ -293,7 +294,7 @@ ca_bundle_pem(struct cust_state *st, char **pem_out, char hash[65],
 		n++;
 	}
 	if (r == CUST_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = store_err(st->store, "read CA generations");
+		r = store_err(state_store(st), "read CA generations");
 	sqlite3_reset(s);
 	if (r == CUST_OK && n == 0)
 		r = cust_fail(CUST_E_NOTFOUND, "no CA (run custodyctl init)");
@@ -345,13 +346,12 @@ static void
 cache_bundle(struct cust_state *st, const struct store_stamp *stamp,
     json_t *bundle)
 {
-	struct ca_cache *c = st->ca_cache;
+	struct ca_cache *c = state_ca_cache(st);
 
 	if (c == NULL) {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
 			return;		/* no cache: served uncached */
-		st->ca_cache = c;
-		st->ca_cache_free = cache_free;
+		state_set_ca_cache(st, c, cache_free);
 	}
 	json_decref(c->bundle);
 	c->bundle = json_deep_copy(bundle);
@@ -361,22 +361,22 @@ cache_bundle(struct cust_state *st, const struct store_stamp *stamp,
 int
 ca_bundle(struct cust_state *st, json_t **resp_out)
 {
-	struct ca_cache *c = st->ca_cache;
+	struct ca_cache *c = state_ca_cache(st);
 	struct store_stamp stamp;
 	char *pem = NULL, hash[65];
 	json_t *gens = NULL, *o;
-	int r, cacheable = !store_in_txn(st->store);
+	int r, cacheable = !store_in_txn(state_store(st));
 
 	*resp_out = NULL;
 	if (cacheable && c != NULL && c->bundle != NULL &&
-	    store_stamp_unchanged(st->store, &c->stamp)) {
+	    store_stamp_unchanged(state_store(st), &c->stamp)) {
 		if ((*resp_out = json_deep_copy(c->bundle)) == NULL)
 			return cust_fail(CUST_E_NOMEM, "out of memory");
 		return CUST_OK;
 	}
 	/* The stamp before the reads: a commit in between makes the next
 	 * call read again, never serve an older bundle as current. */
-	if (cacheable && store_stamp(st->store, &stamp) != CUST_OK) {
+	if (cacheable && store_stamp(state_store(st), &stamp) != CUST_OK) {
 		cust_clearerr();
 		cacheable = 0;
 	}
@@ -416,7 +416,7 @@ ca_public_stage(struct cust_state *st, struct ca_files *fs)
 	char *cadir, *pem = NULL, hash[65], name[64];
 	int r;
 
-	if ((cadir = strdup("ca")) == NULL)	/* under st->dirfd */
+	if ((cadir = strdup("ca")) == NULL)	/* under state_dirfd(st) */
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = ca_bundle_pem(st, &pem, hash, NULL)) != CUST_OK ||
 	    (r = ca_files_add(fs, cadir, "bundle.pem", pem, strlen(pem),
@@ -468,10 +468,10 @@ ca_public_prune(struct cust_state *st)
 	size_t i;
 	int r = CUST_OK;
 
-	if ((cadir = strdup("ca")) == NULL)	/* under st->dirfd */
+	if ((cadir = strdup("ca")) == NULL)	/* under state_dirfd(st) */
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, "SELECT gen FROM ca_gen WHERE state = "
-	    "'retired'")) == NULL) {
+	if ((s = store_stmt(state_store(st),
+	    "SELECT gen FROM ca_gen WHERE state = " "'retired'")) == NULL) {
 		free(cadir);
 		return CUST_E_DB;
 	}
@@ -482,7 +482,7 @@ ca_public_prune(struct cust_state *st)
 			if ((p = util_path(cadir, name)) == NULL)
 				r = cust_fail(CUST_E_NOMEM, "out of memory");
 			else
-				r = util_unlink_at(st->dirfd, p);
+				r = util_unlink_at(state_dirfd(st), p);
 			free(p);
 		}
 	}
@@ -497,14 +497,15 @@ count_gens(struct cust_state *st, int64_t *count_out, int64_t *max_out)
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((s = store_stmt(st->store, "SELECT count(*), coalesce(max(gen), 0) "
-	    "FROM ca_gen")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    "SELECT count(*), coalesce(max(gen), 0) " "FROM ca_gen")) == NULL)
 		return CUST_E_DB;
 	rc = sqlite3_step(s);
 	*count_out = sqlite3_column_int64(s, 0);
 	*max_out = sqlite3_column_int64(s, 1);
 	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store, "read CA");
+	return rc == SQLITE_ROW ? CUST_OK : store_err(state_store(st),
+	    "read CA");
 }
 
 /* Cert info of a CA certificate from its row. */
@@ -518,8 +519,8 @@ ca_info(struct cust_state *st, X509 *x)
 	if (x == NULL || ca_serial_hex(X509_get0_serialNumber(x), hex,
 	    sizeof(hex)) != CUST_OK)
 		return json_null();
-	if ((s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
-	    "WHERE serial = ?")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    "SELECT " CA_CERT_COLS " FROM cert " "WHERE serial = ?")) == NULL)
 		return json_null();
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
@@ -591,8 +592,8 @@ commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
 	if ((r = add_bundle_version(st, *resp)) != CUST_OK ||
 	    (r = ca_public_stage(st, files)) != CUST_OK ||
 	    (r = ca_files_stage(st, files)) != CUST_OK ||
-	    (r = store_commit(st->store)) != CUST_OK) {
-		store_rollback(st->store);
+	    (r = store_commit(state_store(st))) != CUST_OK) {
+		store_rollback(state_store(st));
 		return r;
 	}
 	files->committed = 1;
@@ -623,7 +624,7 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 		ca_conf_clear(&conf);
 		return r;
 	}
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto out;
 	if ((r = count_gens(st, &count, &max)) != CUST_OK)
 		goto fail;
@@ -646,7 +647,7 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(resp);
 	ca_files_clear(&files);
@@ -669,8 +670,8 @@ add_unrecorded(struct cust_state *st, json_t *o)
 	int64_t n = 0;
 	int rc;
 
-	if ((s = store_stmt(st->store, "SELECT count(*) FROM ca_serial WHERE "
-	    "reserved < ?")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    "SELECT count(*) FROM ca_serial WHERE " "reserved < ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, util_now() - 3600);
 	rc = sqlite3_step(s);
@@ -678,7 +679,7 @@ add_unrecorded(struct cust_state *st, json_t *o)
 		n = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW)
-		return store_err(st->store, "count reserved serials");
+		return store_err(state_store(st), "count reserved serials");
 	return json_object_set_new(o, "unrecorded_serials",
 	    json_integer(n)) == 0 ? CUST_OK :
 	    cust_fail(CUST_E_NOMEM, "out of memory");
@@ -713,7 +714,8 @@ ca_show(struct cust_state *st, json_t **resp_out)
 			break;
 		}
 		/* Walks the (gen, not_after) index of valid certificates. */
-		if ((c = store_stmt(st->store, "SELECT count(*) FROM cert "
+		if ((c = store_stmt(state_store(st),
+		    "SELECT count(*) FROM cert "
 		    "WHERE gen = ? AND status = 'valid' AND not_after > ? AND "
 		    "kind IN " CA_EE_KINDS)) == NULL) {
 			json_decref(gj);
@@ -749,7 +751,7 @@ static int
 gen_refuse(struct cust_state *st, const char *actor, const char *action,
     int code)
 {
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return ca_refuse(st, actor, action, "ca", code);
 }
 
@@ -767,7 +769,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	*resp_out = NULL;
 	memset(&conf, 0, sizeof(conf));
 	memset(&files, 0, sizeof(files));
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
@@ -805,7 +807,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(resp);
 	ca_files_clear(&files);
@@ -822,7 +824,7 @@ set_state(struct cust_state *st, int64_t gen, const char *state)
 	sqlite3_stmt *s;
 	int r;
 
-	s = store_stmt(st->store, "UPDATE ca_gen SET state = ?2, "
+	s = store_stmt(state_store(st), "UPDATE ca_gen SET state = ?2, "
 	    "activated = CASE WHEN ?2 = 'active' THEN ?3 ELSE activated END, "
 	    "retired = CASE WHEN ?2 = 'retired' THEN ?3 ELSE retired END "
 	    "WHERE gen = ?1 AND " STORE_CHECK(STORE_ROW_CA_GEN));
@@ -831,10 +833,10 @@ set_state(struct cust_state *st, int64_t gen, const char *state)
 	sqlite3_bind_int64(s, 1, gen);
 	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, util_now());
-	if ((r = store_step_done(st->store, s, "change CA generation state"))
-	    != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "change CA generation state")) != CUST_OK)
 		return r;
-	return store_row_reseal(st->store, STORE_RESEAL_CA_GEN, gen);
+	return store_row_reseal(state_store(st), STORE_RESEAL_CA_GEN, gen);
 }
 
 /* Revoke (superseded) the valid end-entity certificates of gen, of the
@@ -845,7 +847,7 @@ supersede_gen(struct cust_state *st, const char *actor, int64_t gen,
 {
 	sqlite3_stmt *s;
 
-	s = store_stmt(st->store, service ?
+	s = store_stmt(state_store(st), service ?
 	    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
 	    "AND not_after > ? AND kind IN ('server', 'admin') LIMIT 1" :
 	    "SELECT id FROM cert WHERE gen = ? AND status = 'valid' "
@@ -874,7 +876,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	memset(&is, 0, sizeof(is));
 	memset(&files, 0, sizeof(files));
 	memset(&rs, 0, sizeof(rs));
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
@@ -903,7 +905,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 		goto fail;
 	snprintf(detail, sizeof(detail), "generation %lld active, %lld "
 	    "previous", (long long)next->gen, (long long)active->gen);
-	if ((r = audit_append(st->audit, actor, "ca.activate", obj, "ok",
+	if ((r = audit_append(state_audit(st), actor, "ca.activate", obj, "ok",
 	    detail)) != CUST_OK)
 		goto fail;
 	if ((resp = gen_json(st, is.g)) == NULL) {
@@ -914,7 +916,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(resp);
 	ca_files_clear(&files);
@@ -935,7 +937,8 @@ valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
 	int rc;
 
 	example[0] = '\0';
-	if ((s = store_stmt(st->store, "SELECT count(*) FROM cert WHERE gen = ? "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT count(*) FROM cert WHERE gen = ? "
 	    "AND status = 'valid' AND not_after > ? AND kind IN " CA_EE_KINDS))
 	    == NULL)
 		return CUST_E_DB;
@@ -945,10 +948,11 @@ valid_left(struct cust_state *st, int64_t gen, int64_t *count_out,
 	*count_out = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW)
-		return store_err(st->store, "read certificates");
+		return store_err(state_store(st), "read certificates");
 	if (*count_out == 0)
 		return CUST_OK;
-	if ((s = store_stmt(st->store, "SELECT serial || ' (' || kind || ' ' || "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT serial || ' (' || kind || ' ' || "
 	    "holder || ')' FROM cert WHERE gen = ? AND status = 'valid' AND "
 	    "not_after > ? AND kind IN " CA_EE_KINDS " LIMIT 1")) == NULL)
 		return CUST_E_DB;
@@ -974,7 +978,8 @@ revoke_cert(struct cust_state *st, const char *actor, X509 *x,
 	if ((r = ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex))) !=
 	    CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE serial = ? "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT id FROM cert WHERE serial = ? "
 	    "AND status = 'valid'")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -1012,7 +1017,7 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 	memset(&conf, 0, sizeof(conf));
 	memset(&files, 0, sizeof(files));
 	memset(&rs, 0, sizeof(rs));
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = ca_gen_by_state(st, "previous", &prev)) == CUST_E_NOTFOUND) {
 		cust_fail(CUST_E_CONFLICT, "no previous generation to retire "
@@ -1055,7 +1060,7 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 	    "CRLs made, keys %s", force ? " (forced)" : "", (long long)revoked,
 	    (long long)active->gen, ca_signer()->destroy != NULL ?
 	    "destroyed" : "kept by the signer");
-	if ((r = audit_append(st->audit, actor, "ca.retire", obj, "ok",
+	if ((r = audit_append(state_audit(st), actor, "ca.retire", obj, "ok",
 	    detail)) != CUST_OK)
 		goto fail;
 	if ((resp = json_pack("{s:I, s:s, s:I}", "generation",
@@ -1067,7 +1072,7 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 	r = commit_publish(st, &resp, &files, resp_out);
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(resp);
 	ca_files_clear(&files);

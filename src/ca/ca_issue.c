@@ -68,8 +68,8 @@ note(struct cust_state *st, const char *actor, const char *action,
 	char msg[1024];
 
 	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	store_rollback(st->store);
-	(void)audit_note(st->audit, actor, action, object, result, msg);
+	store_rollback(state_store(st));
+	(void)audit_note(state_audit(st), actor, action, object, result, msg);
 	return code;
 }
 
@@ -143,10 +143,10 @@ ca_issuer_open(struct cust_state *st, const char *actor, const char *action,
 	}
 	return CUST_OK;
 fail:
-	if (r == CUST_E_DB && store_tampered(st->store)) {
-		store_rollback(st->store);
-		(void)audit_note(st->audit, actor, action, object, "failed",
-		    cust_errmsg());
+	if (r == CUST_E_DB && store_tampered(state_store(st))) {
+		store_rollback(state_store(st));
+		(void)audit_note(state_audit(st), actor, action, object,
+		    "failed", cust_errmsg());
 	}
 	ca_issuer_close(is);
 	return r;
@@ -334,7 +334,7 @@ ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
 	    "not_after=%s", json_string_value(json_object_get(info, "serial")),
 	    (long long)is->g->gen, na_txt);
 	ca_object(obj, sizeof(obj), lf->kind, lf->holder);
-	if ((r = audit_append(st->audit, lf->actor, lf->action, obj, "ok",
+	if ((r = audit_append(state_audit(st), lf->actor, lf->action, obj, "ok",
 	    detail)) != CUST_OK) {
 		json_decref(info);
 		return r;
@@ -398,7 +398,7 @@ ca_leaf_presign(struct cust_state *st, struct ca_issuer *is,
 
 	*x_out = NULL;
 	hex[0][0] = '\0';
-	if (store_in_txn(st->store))
+	if (store_in_txn(state_store(st)))
 		return cust_fail(CUST_E_INTERNAL, "a certificate is signed "
 		    "outside any transaction");
 	if ((r = issuer_session(st, is, lf)) != CUST_OK ||
@@ -657,12 +657,12 @@ ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
 	    days);
 	if ((r = ca_leaf_presign(st, &is, &lf, hex, &x)) != CUST_OK)
 		goto out;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto release;
 	if ((r = device_record(st, &is, fqdn, req, 0, &lf, x, resp_out)) ==
-	    CUST_OK && (r = store_commit(st->store)) == CUST_OK)
+	    CUST_OK && (r = store_commit(state_store(st))) == CUST_OK)
 		goto out;
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	json_decref(*resp_out);
 	*resp_out = NULL;
 release:
@@ -783,7 +783,7 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto release;
 	}
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto release;
 	if ((r = device_record(st, &is, fqdn, NULL, 0, &lf, x, &resp)) !=
 	    CUST_OK)
@@ -792,13 +792,13 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*resp_out = resp;
 	resp = NULL;
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 release:
 	ca_serial_release(st, hex, 1);
 out:
@@ -822,7 +822,7 @@ last_csr(struct cust_state *st, const char *fqdn, int64_t dev,
 
 	*req_out = NULL;
 	*csr_id_out = 0;
-	if ((s = store_stmt(st->store, "SELECT id, der FROM ca_csr WHERE "
+	if ((s = store_stmt(state_store(st), "SELECT id, der FROM ca_csr WHERE "
 	    "device_id = ? ORDER BY id DESC LIMIT 1")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, dev);
@@ -831,7 +831,7 @@ last_csr(struct cust_state *st, const char *fqdn, int64_t dev,
 		r = cust_fail(CUST_E_NOTFOUND, "no CSR on file for %s: renew "
 		    "with --csr FILE (or issue a key with cert issue)", fqdn);
 	else if (rc != SQLITE_ROW)
-		r = store_err(st->store, "read CSR");
+		r = store_err(state_store(st), "read CSR");
 	else {
 		*csr_id_out = sqlite3_column_int64(s, 0);
 		r = ca_csr_parse(sqlite3_column_blob(s, 1),
@@ -849,7 +849,7 @@ newest_valid(struct cust_state *st, int64_t dev, int64_t *na_out)
 	int rc;
 
 	*na_out = 0;
-	if ((s = store_stmt(st->store, "SELECT max(not_after) FROM cert "
+	if ((s = store_stmt(state_store(st), "SELECT max(not_after) FROM cert "
 	    "WHERE device_id = ? AND kind = 'device' AND status = 'valid'"))
 	    == NULL)
 		return CUST_E_DB;
@@ -858,7 +858,7 @@ newest_valid(struct cust_state *st, int64_t dev, int64_t *na_out)
 	if (rc == SQLITE_ROW)
 		*na_out = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store, "read "
+	return rc == SQLITE_ROW ? CUST_OK : store_err(state_store(st), "read "
 	    "certificates");
 }
 
@@ -873,7 +873,8 @@ supersede_device(struct cust_state *st, const char *actor, int64_t dev,
 
 	memset(&rs, 0, sizeof(rs));
 	rs.serials = list;
-	if ((s = store_stmt(st->store, "SELECT id FROM cert WHERE device_id = ? "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT id FROM cert WHERE device_id = ? "
 	    "AND kind = 'device' AND status = 'valid' AND not_after > ? AND "
 	    "serial <> ? ORDER BY id LIMIT 1")) == NULL)
 		return CUST_E_DB;
@@ -938,7 +939,7 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = store_begin_read(st->store)) != CUST_OK)
+	if ((r = store_begin_read(state_store(st))) != CUST_OK)
 		goto out;
 	if ((r = ca_device_current(st, fqdn, dev)) != CUST_OK ||
 	    (csr == NULL && (r = last_csr(st, fqdn, dev, &req, &csr_id)) !=
@@ -956,10 +957,10 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 	/* The key too is read in the snapshot the decision was made in. */
 	if ((r = issuer_session(st, &is, &lf)) != CUST_OK)
 		goto fail;
-	store_rollback(st->store);	/* the read snapshot ends */
+	store_rollback(state_store(st));	/* the read snapshot ends */
 	if ((r = ca_leaf_presign(st, &is, &lf, hex, &x)) != CUST_OK)
 		goto out;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto release;
 	if ((window && (r = renew_window(st, &is, dev, fqdn, obj)) !=
 	    CUST_OK) ||
@@ -968,19 +969,19 @@ ca_renew(struct cust_state *st, const char *actor, const char *fqdn,
 	    (supersede && (r = supersede_device(st, actor, dev,
 	    json_string_value(json_object_get(*resp_out, "serial")),
 	    superseded, &is.conf)) != CUST_OK) ||
-	    (r = store_commit(st->store)) != CUST_OK)
+	    (r = store_commit(state_store(st))) != CUST_OK)
 		goto fail_signed;
 	json_object_set(*resp_out, "superseded", superseded);
 	goto out;
 fail_signed:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	json_decref(*resp_out);
 	*resp_out = NULL;
 release:
 	ca_serial_release(st, hex, 1);
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(superseded);
 	X509_free(x);
@@ -1055,7 +1056,7 @@ service_one(struct cust_state *st, struct ca_issuer *is, struct ca_leaf *lf,
 
 	snprintf(crt, sizeof(crt), "%s.crt", base);
 	snprintf(keyname, sizeof(keyname), "%s.key", base);
-	if ((dir = strdup(sub)) == NULL) {	/* under st->dirfd */
+	if ((dir = strdup(sub)) == NULL) {	/* under state_dirfd(st) */
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}

@@ -51,7 +51,7 @@ list_device(struct cust_state *st, const char *fqdn, int64_t *dev_out,
 		return r;
 	snprintf(holder, hlen, "%s", fqdn);
 	util_lower(holder);
-	if ((s = store_stmt(st->store, "SELECT 1 FROM cert WHERE kind = "
+	if ((s = store_stmt(state_store(st), "SELECT 1 FROM cert WHERE kind = "
 	    "'device' AND holder = ? LIMIT 1")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
@@ -60,7 +60,7 @@ list_device(struct cust_state *st, const char *fqdn, int64_t *dev_out,
 	if (rc == SQLITE_ROW)
 		return CUST_OK;
 	if (rc != SQLITE_DONE)
-		return store_err(st->store, "list certificates");
+		return store_err(state_store(st), "list certificates");
 	return cust_fail(CUST_E_NOTFOUND, "device %s is not registered and "
 	    "has no certificates", fqdn);
 }
@@ -73,8 +73,8 @@ cursor_of(struct cust_state *st, int64_t id, int64_t *na_out)
 	int rc;
 
 	*na_out = 0;
-	if ((s = store_stmt(st->store, "SELECT not_after FROM cert WHERE id = "
-	    "?")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    "SELECT not_after FROM cert WHERE id = " "?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
@@ -83,7 +83,7 @@ cursor_of(struct cust_state *st, int64_t id, int64_t *na_out)
 	if (rc == SQLITE_DONE)
 		return cust_fail(CUST_E_INVAL, "--after %lld: no such "
 		    "certificate", (long long)id);
-	return rc == SQLITE_ROW ? CUST_OK : store_err(st->store,
+	return rc == SQLITE_ROW ? CUST_OK : store_err(state_store(st),
 	    "list certificates");
 }
 
@@ -126,7 +126,8 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		    (r = cursor_of(st, f->after_id, &na)) != CUST_OK)
 			return r;
 		from = na > now ? na : now;
-		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		s = store_stmt(state_store(st),
+		    "SELECT " CA_CERT_COLS " FROM cert "
 		    "WHERE status = 'valid' AND not_after >= ?1 AND "
 		    "not_after < ?2 AND (not_after > ?6 OR id > ?7) AND "
 		    "(?3 = 0 OR device_id = ?3) AND (?8 = '' OR (kind = "
@@ -141,7 +142,8 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		sqlite3_bind_int64(s, 7, f->after_id);
 		sqlite3_bind_text(s, 8, holder, -1, SQLITE_STATIC);
 	} else if (dev != 0) {
-		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		s = store_stmt(state_store(st),
+		    "SELECT " CA_CERT_COLS " FROM cert "
 		    "WHERE device_id = ?1 AND id > ?2 AND " KIND_FILTER
 		    " ORDER BY id LIMIT ?5");
 		if (s == NULL)
@@ -149,7 +151,8 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		sqlite3_bind_int64(s, 1, dev);
 		sqlite3_bind_int64(s, 2, f->after_id);
 	} else if (holder[0] != '\0') {
-		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		s = store_stmt(state_store(st),
+		    "SELECT " CA_CERT_COLS " FROM cert "
 		    "WHERE kind = 'device' AND holder = ?1 AND id > ?2 AND "
 		    KIND_FILTER " ORDER BY id LIMIT ?5");
 		if (s == NULL)
@@ -157,7 +160,8 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, f->after_id);
 	} else {
-		s = store_stmt(st->store, "SELECT " CA_CERT_COLS " FROM cert "
+		s = store_stmt(state_store(st),
+		    "SELECT " CA_CERT_COLS " FROM cert "
 		    "WHERE id > ?1 AND " KIND_FILTER " ORDER BY id LIMIT ?5");
 		if (s == NULL)
 			return CUST_E_DB;
@@ -179,7 +183,7 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 		n++;
 	}
 	if (r == CUST_OK && rc != SQLITE_DONE)
-		r = store_err(st->store, "list certificates");
+		r = store_err(state_store(st), "list certificates");
 	sqlite3_reset(s);
 	if (r != CUST_OK) {
 		json_decref(items);
@@ -205,7 +209,8 @@ ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 	*resp_out = NULL;
 	if ((r = ca_serial_norm(serial, hex, sizeof(hex))) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, "SELECT " CA_CERT_COLS ", der FROM cert "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT " CA_CERT_COLS ", der FROM cert "
 	    "WHERE serial = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
@@ -233,7 +238,7 @@ ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 		    "used again", hex, t);
 	}
 	if (rc != SQLITE_ROW)
-		r = store_err(st->store, "read certificate");
+		r = store_err(state_store(st), "read certificate");
 	else if (o == NULL || x == NULL || (pem = ca_pem_certs(&x, 1)) == NULL)
 		r = cust_fail(CUST_E_DB, "certificate %s unreadable", hex);
 	else if (json_object_set_new(o, "certificate", json_string(pem)))

@@ -76,8 +76,8 @@ sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
 		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot encode CA key");
 		goto out;
 	}
-	if ((r = seal_encrypt(st->seal, seal_secret_data(der), (size_t)n, ad,
-	    adlen, &ct, &ctlen)) != CUST_OK)
+	if ((r = seal_encrypt(state_seal(st), seal_secret_data(der), (size_t)n,
+	    ad, adlen, &ct, &ctlen)) != CUST_OK)
 		goto out;
 	/* Only the public half leaves: re-parse it from SubjectPublicKeyInfo. */
 	if ((n = i2d_PUBKEY(key, &pd)) <= 0) {
@@ -89,7 +89,7 @@ sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
 		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot decode CA public key");
 		goto out;
 	}
-	if ((s = store_stmt(st->store, "INSERT INTO ca_key(gen, role, "
+	if ((s = store_stmt(state_store(st), "INSERT INTO ca_key(gen, role, "
 	    "key_type, sealed, created, mac) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "custody_mac('ca_key', ?1, ?2, ?3, ?4, ?5))")) == NULL) {
 		r = CUST_E_DB;
@@ -100,7 +100,8 @@ sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
 	sqlite3_bind_text(s, 3, kt->name, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 4, ct, (int)ctlen, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, util_now());
-	if ((r = store_step_done(st->store, s, "store CA key")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "store CA key")) != CUST_OK)
 		goto out;
 	*pub_out = pub;
 	pub = NULL;
@@ -129,7 +130,8 @@ key_matches_cert(struct cust_state *st, int64_t gen, const char *role,
 	X509 *x = NULL;
 	int rc, r = CUST_OK;
 
-	if ((s = store_stmt(st->store, "SELECT CASE WHEN ?2 = 'root' THEN "
+	if ((s = store_stmt(state_store(st),
+	    "SELECT CASE WHEN ?2 = 'root' THEN "
 	    "root_cert ELSE issuing_cert END, " STORE_CHECK(STORE_ROW_CA_GEN)
 	    " FROM ca_gen WHERE gen = ?1")) == NULL)
 		return CUST_E_DB;
@@ -147,7 +149,7 @@ key_matches_cert(struct cust_state *st, int64_t gen, const char *role,
 			    "not sign with it", role, (long long)gen,
 			    (long long)gen, (long long)gen, role);
 	} else if (rc != SQLITE_DONE) {
-		r = store_err(st->store, "read CA generation");
+		r = store_err(state_store(st), "read CA generation");
 	}
 	sqlite3_reset(s);
 	X509_free(x);
@@ -169,7 +171,7 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 	*sess_out = NULL;
 	if ((r = key_ad(ad, sizeof(ad), gen, role, &adlen)) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, "SELECT sealed, "
+	if ((s = store_stmt(state_store(st), "SELECT sealed, "
 	    STORE_CHECK(STORE_ROW_CA_KEY) " FROM ca_key WHERE gen = ? AND "
 	    "role = ?")) == NULL)
 		return CUST_E_DB;
@@ -183,12 +185,12 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
-		r = store_err(st->store, "read CA key");
+		r = store_err(state_store(st), "read CA key");
 		goto out;
 	}
 	/* A sealed key that does not open, or opens to something that is not
 	 * a key, is a damaged or altered store (exit 5), as for secrets. */
-	if ((r = seal_decrypt(st->seal, sqlite3_column_blob(s, 0),
+	if ((r = seal_decrypt(state_seal(st), sqlite3_column_blob(s, 0),
 	    (size_t)sqlite3_column_bytes(s, 0), ad, adlen, &der)) != CUST_OK) {
 		if (r == CUST_E_CRYPTO)
 			r = cust_fail(CUST_E_DB, "the %s key of CA generation "
@@ -267,11 +269,11 @@ sealed_destroy(struct cust_state *st, int64_t gen)
 {
 	sqlite3_stmt *s;
 
-	if ((s = store_stmt(st->store, "DELETE FROM ca_key WHERE gen = ?")) ==
-	    NULL)
+	if ((s = store_stmt(state_store(st),
+	    "DELETE FROM ca_key WHERE gen = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, gen);
-	return store_step_done(st->store, s, "destroy CA keys");
+	return store_step_done(state_store(st), s, "destroy CA keys");
 }
 
 const struct ca_signer_ops ca_signer_sealed = {

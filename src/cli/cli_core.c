@@ -52,7 +52,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 	/* Modules that create state at init (the CA) hook in here. */
 	if ((r = cli_ca_init(c, caopts)) != CUST_EXIT_OK)
 		goto undo;
-	if ((r = audit_append(c->st->audit, c->actor, "state.init",
+	if ((r = audit_append(state_audit(c->st), c->actor, "state.init",
 	    c->state_dir, "ok", force ? "forced" : NULL)) != CUST_OK) {
 		r = cli_error(c, r);
 		goto undo;

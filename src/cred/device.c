@@ -65,12 +65,12 @@ cred_secret_put(struct cust_state *st, int64_t device_id, const char *fqdn,
 	adlen = cred_secret_ad(ad, device_id, fqdn, kind, version);
 	if (adlen == 0)
 		return cust_fail(CUST_E_INTERNAL, "associated data too long");
-	if ((r = seal_encrypt_buf(st->seal, pw, len, ad,
+	if ((r = seal_encrypt_buf(state_seal(st), pw, len, ad,
 	    adlen, ct)) != CUST_OK)
 		return r;
 	/* Parameters typed as the columns store them: the MAC is over the
 	 * stored values (src/store/rowmac.c). */
-	s = store_stmt(st->store, "INSERT INTO secret(device_id, kind, "
+	s = store_stmt(state_store(st), "INSERT INTO secret(device_id, kind, "
 	    "version, state, sealed, created, changed, mac) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, custody_mac('secret', ?1, ?2, ?3, ?4, ?5, "
 	    "?6, ?7))");
@@ -83,7 +83,7 @@ cred_secret_put(struct cust_state *st, int64_t device_id, const char *fqdn,
 	sqlite3_bind_blob(s, 5, ct, (int)(SEAL_OVERHEAD + len), SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, now);
 	sqlite3_bind_int64(s, 7, now);
-	return store_step_done(st->store, s, "cannot store the secret");
+	return store_step_done(state_store(st), s, "cannot store the secret");
 }
 
 int
@@ -123,7 +123,7 @@ cred_device_stage(struct cust_state *st, const char *actor,
 			return cust_fail(CUST_E_INVAL, "the %s password given "
 			    "for %s: %s", kinds[i], fqdn, cust_errmsg());
 
-	s = store_stmt(st->store, "INSERT INTO device(fqdn, uuid, "
+	s = store_stmt(state_store(st), "INSERT INTO device(fqdn, uuid, "
 	    "digest_realm, state, created, import_id) VALUES (?, ?, ?, "
 	    "'active', ?, ?)");
 	if (s == NULL)
@@ -136,22 +136,23 @@ cred_device_stage(struct cust_state *st, const char *actor,
 	sqlite3_bind_int64(s, 4, now);
 	if (import_id != 0)
 		sqlite3_bind_int64(s, 5, import_id);
-	r = store_step_done(st->store, s, "cannot add the device");
+	r = store_step_done(state_store(st), s, "cannot add the device");
 	if (r == CUST_E_CONFLICT)
 		return cust_fail(CUST_E_EXISTS, "device %s is already "
 		    "registered", fqdn);
 	if (r != CUST_OK)
 		return r;
-	id = sqlite3_last_insert_rowid(store_db(st->store));
+	id = sqlite3_last_insert_rowid(store_db(state_store(st)));
 	for (i = 0; i < spec->ntags; i++) {
-		s = store_stmt(st->store, "INSERT OR IGNORE INTO device_tag("
+		s = store_stmt(state_store(st),
+		    "INSERT OR IGNORE INTO device_tag("
 		    "device_id, tag) VALUES (?, ?)");
 		if (s == NULL)
 			return CUST_E_DB;
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_text(s, 2, spec->tags[i], -1, SQLITE_STATIC);
-		if ((r = store_step_done(st->store, s, "cannot tag the device"))
-		    != CUST_OK)
+		if ((r = store_step_done(state_store(st), s,
+		    "cannot tag the device")) != CUST_OK)
 			return r;
 	}
 	/*
@@ -160,7 +161,7 @@ cred_device_stage(struct cust_state *st, const char *actor,
 	 * provisioning. Nothing is superseded, so nothing is pending.
 	 */
 	for (i = 0; i < 2; i++) {
-		unsigned char *pw = seal_secret_data(st->scratch);
+		unsigned char *pw = seal_secret_data(state_scratch(st));
 		size_t len = pwlen;
 
 		if (given[i] != NULL) {
@@ -176,7 +177,7 @@ cred_device_stage(struct cust_state *st, const char *actor,
 			return r;
 	}
 	/* A staged device is audited when its import is published. */
-	if (import_id == 0 && (r = audit_append(st->audit, actor,
+	if (import_id == 0 && (r = audit_append(state_audit(st), actor,
 	    "device.add", fqdn, "ok", given[0] || given[1] ?
 	    "adopted existing passwords" : NULL)) != CUST_OK)
 		return r;
@@ -189,16 +190,16 @@ int
 cred_device_add(struct cust_state *st, const char *actor,
     const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
 {
-	int r, own = !store_in_txn(st->store);
+	int r, own = !store_in_txn(state_store(st));
 
-	if (own && (r = store_begin(st->store)) != CUST_OK)
+	if (own && (r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	r = cred_device_stage(st, actor, spec, pwlen, 0, id_out);
 	if (own) {
 		if (r == CUST_OK)
-			r = store_commit(st->store);
+			r = store_commit(state_store(st));
 		else
-			store_rollback(st->store);
+			store_rollback(state_store(st));
 	}
 	return r;
 }
@@ -213,7 +214,8 @@ cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
 	*id_out = 0;
 	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
 		return r;
-	s = store_stmt(st->store, "SELECT id FROM device d WHERE fqdn = ? "
+	s = store_stmt(state_store(st),
+	    "SELECT id FROM device d WHERE fqdn = ? "
 	    "AND state = 'active' AND " CRED_VISIBLE("d"));
 	if (s == NULL)
 		return CUST_E_DB;
@@ -225,7 +227,8 @@ cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
 	} else if (rc == SQLITE_DONE) {
 		r = cust_fail(CUST_E_NOTFOUND, "no device %s", norm);
 	} else {
-		r = store_err(st->store, "cannot read the device inventory");
+		r = store_err(state_store(st),
+		    "cannot read the device inventory");
 	}
 	sqlite3_reset(s);
 	return r;
@@ -244,7 +247,8 @@ cred_device_in_scope(struct cust_state *st, const char *fqdn,
 		return cust_fail(CUST_E_NOTFOUND, "not a device in scope");
 	/* By the active FQDN index, then the (device, tag) key: two seeks
 	 * per tag. */
-	s = store_stmt(st->store, "SELECT 1 FROM device d JOIN device_tag t "
+	s = store_stmt(state_store(st),
+	    "SELECT 1 FROM device d JOIN device_tag t "
 	    "ON t.device_id = d.id WHERE d.fqdn = ? AND d.state = 'active' "
 	    "AND t.tag = ? AND " CRED_VISIBLE("d"));
 	if (s == NULL)
@@ -258,7 +262,8 @@ cred_device_in_scope(struct cust_state *st, const char *fqdn,
 	if (rc == SQLITE_ROW)
 		return CUST_OK;
 	if (rc != SQLITE_DONE)
-		return store_err(st->store, "cannot read the device inventory");
+		return store_err(state_store(st),
+		    "cannot read the device inventory");
 	return cust_fail(CUST_E_NOTFOUND, "%s is not a device in scope",
 	    norm);
 }
@@ -276,8 +281,8 @@ cred_counts(struct cust_state *st, struct cred_counts *out)
 	int rc, seen = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((s = store_stmt(st->store, "SELECT name, n FROM cred_count")) ==
-	    NULL)
+	if ((s = store_stmt(state_store(st),
+	    "SELECT name, n FROM cred_count")) == NULL)
 		return CUST_E_DB;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		name = (const char *)sqlite3_column_text(s, 0);
@@ -289,7 +294,8 @@ cred_counts(struct cust_state *st, struct cred_counts *out)
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
-		return store_err(st->store, "cannot read the device counts");
+		return store_err(state_store(st),
+		    "cannot read the device counts");
 	if (seen != 7)
 		return cust_fail(CUST_E_DB, "the store's device counts are "
 		    "missing: the store is damaged");
@@ -342,14 +348,15 @@ cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
 	*out = NULL;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, DEVICE_COLS "WHERE d.id = ?")) == NULL)
+	if ((s = store_stmt(state_store(st),
+	    DEVICE_COLS "WHERE d.id = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = row_device(s);
 	r = rc == SQLITE_ROW ? (*out ? CUST_OK : CUST_E_NOMEM) :
-	    store_err(st->store, "cannot read the device");
+	    store_err(state_store(st), "cannot read the device");
 	sqlite3_reset(s);
 	return r;
 }
@@ -370,7 +377,8 @@ cred_device_page(struct cust_state *st, const char *tag, const char *after,
 	int rc, r = CUST_OK;
 
 	/* Keyset paging: active FQDNs are unique (device_fqdn_active). */
-	if ((s = store_stmt(st->store, tag ? DEVICE_COLS "JOIN device_tag dt "
+	if ((s = store_stmt(state_store(st),
+	    tag ? DEVICE_COLS "JOIN device_tag dt "
 	    "ON dt.device_id = d.id AND dt.tag = ?1 WHERE d.state = 'active' "
 	    "AND d.fqdn > ?2 AND " CRED_VISIBLE("d") " ORDER BY d.fqdn LIMIT ?3"
 	    : DEVICE_COLS "WHERE d.state = 'active' AND d.fqdn > ?2 AND "
@@ -394,7 +402,8 @@ cred_device_page(struct cust_state *st, const char *tag, const char *after,
 			break;
 	}
 	if (r == CUST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = store_err(st->store, "cannot read the device inventory");
+		r = store_err(state_store(st),
+		    "cannot read the device inventory");
 	sqlite3_reset(s);
 	return r;
 }
@@ -405,16 +414,16 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 	char norm[CUST_MAX_FQDN + 1];
 	sqlite3_stmt *s;
 	int64_t id;
-	int r, own = !store_in_txn(st->store);
+	int r, own = !store_in_txn(state_store(st));
 
 	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
 		return r;
 	fqdn = norm;
-	if (own && (r = store_begin(st->store)) != CUST_OK)
+	if (own && (r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		goto fail;
-	s = store_stmt(st->store, "UPDATE device SET state = 'retired', "
+	s = store_stmt(state_store(st), "UPDATE device SET state = 'retired', "
 	    "retired = ? WHERE id = ?");
 	if (s == NULL) {
 		r = CUST_E_DB;
@@ -422,16 +431,16 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 	}
 	sqlite3_bind_int64(s, 1, util_now());
 	sqlite3_bind_int64(s, 2, id);
-	if ((r = store_step_done(st->store, s, "cannot retire the device")) !=
-	    CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "cannot retire the device")) != CUST_OK)
 		goto fail;
-	if ((r = audit_append(st->audit, actor, "device.remove", fqdn, "ok",
-	    "retired; secret history kept")) != CUST_OK)
+	if ((r = audit_append(state_audit(st), actor, "device.remove", fqdn,
+	    "ok", "retired; secret history kept")) != CUST_OK)
 		goto fail;
-	return own ? store_commit(st->store) : CUST_OK;
+	return own ? store_commit(state_store(st)) : CUST_OK;
 fail:
 	if (own)
-		store_rollback(st->store);
+		store_rollback(state_store(st));
 	return r;
 }
 
@@ -460,12 +469,14 @@ cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
 		return CUST_OK;
 	}
 	if (tag != NULL)
-		s = store_stmt(st->store, "SELECT d.id FROM device_tag t JOIN "
+		s = store_stmt(state_store(st),
+		    "SELECT d.id FROM device_tag t JOIN "
 		    "device d ON d.id = t.device_id WHERE t.tag = ? AND "
 		    "d.state = 'active' AND " CRED_VISIBLE("d") " ORDER BY "
 		    "d.id");
 	else if (all)
-		s = store_stmt(st->store, "SELECT id FROM device d WHERE state = "
+		s = store_stmt(state_store(st),
+		    "SELECT id FROM device d WHERE state = "
 		    "'active' AND " CRED_VISIBLE("d") " ORDER BY id");
 	else
 		return cust_fail(CUST_E_INVAL, "no devices selected");
@@ -485,7 +496,8 @@ cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
 		ids[n++] = sqlite3_column_int64(s, 0);
 	}
 	if (r == CUST_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = store_err(st->store, "cannot read the device inventory");
+		r = store_err(state_store(st),
+		    "cannot read the device inventory");
 	sqlite3_reset(s);
 	if (r != CUST_OK) {
 		free(ids);

@@ -188,12 +188,12 @@ step_id(struct cust_state *st, const char *sql, int64_t id, int64_t n,
 {
 	sqlite3_stmt *s;
 
-	if ((s = store_stmt(st->store, sql)) == NULL)
+	if ((s = store_stmt(state_store(st), sql)) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	if (sqlite3_bind_parameter_count(s) >= 2)
 		sqlite3_bind_int64(s, 2, n);
-	return store_step_done(st->store, s, what);
+	return store_step_done(state_store(st), s, what);
 }
 
 /*
@@ -208,14 +208,15 @@ stage_open(struct import *im)
 	sqlite3_stmt *s;
 	int r;
 
-	if (store_in_txn(st->store))
+	if (store_in_txn(state_store(st)))
 		return CUST_OK;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	im->began = mono_ms();
 	if (im->import_id != 0)
 		return CUST_OK;
-	s = store_stmt(st->store, "INSERT INTO device_import(state, actor, "
+	s = store_stmt(state_store(st),
+	    "INSERT INTO device_import(state, actor, "
 	    "pid, pstart, count, created) VALUES ('staging', ?, ?, ?, 0, ?)");
 	if (s == NULL)
 		return CUST_E_DB;
@@ -223,10 +224,10 @@ stage_open(struct import *im)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
 	sqlite3_bind_int64(s, 3, util_proc_start((long long)getpid()));
 	sqlite3_bind_int64(s, 4, util_now());
-	if ((r = store_step_done(st->store, s, "cannot start the import")) !=
-	    CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "cannot start the import")) != CUST_OK)
 		return r;
-	im->import_id = sqlite3_last_insert_rowid(store_db(st->store));
+	im->import_id = sqlite3_last_insert_rowid(store_db(state_store(st)));
 	return CUST_OK;
 }
 
@@ -237,16 +238,16 @@ stage_flush(struct import *im)
 	struct cust_state *st = im->st;
 	int r;
 
-	if (!store_in_txn(st->store))
+	if (!store_in_txn(state_store(st)))
 		return CUST_OK;
 	if ((r = step_id(st, "UPDATE device_import SET count = count + ?2 "
 	    "WHERE id = ?1", im->import_id, (int64_t)im->in_batch,
 	    "cannot record the import")) == CUST_OK && im->h->staged != NULL)
 		r = im->h->staged(im->h->arg, im->import_id, im->count);
 	if (r == CUST_OK)
-		r = store_commit(st->store);
+		r = store_commit(state_store(st));
 	else
-		store_rollback(st->store);
+		store_rollback(state_store(st));
 	im->in_batch = 0;
 	if (r == CUST_OK)
 		pause_for_writers(im->began);
@@ -265,7 +266,7 @@ run_batch(struct cust_state *st, const char *const *sql, size_t n,
 	for (i = 0; i < n && r == CUST_OK; i++)
 		r = step_id(st, sql[i], id, CRED_IMPORT_BATCH, "cannot undo a "
 		    "staged import");
-	*changes_out = sqlite3_changes(store_db(st->store));
+	*changes_out = sqlite3_changes(store_db(state_store(st)));
 	return r;
 }
 
@@ -290,7 +291,7 @@ stage_abandon(struct cust_state *st, int64_t id)
 	double began;
 
 	while (!last) {
-		if ((r = store_begin(st->store)) != CUST_OK)
+		if ((r = store_begin(state_store(st))) != CUST_OK)
 			return r;
 		began = mono_ms();
 		r = run_batch(st, del, 3, id, &changed);
@@ -299,10 +300,10 @@ stage_abandon(struct cust_state *st, int64_t id)
 			last = 1;
 		}
 		if (r != CUST_OK) {
-			store_rollback(st->store);
+			store_rollback(state_store(st));
 			return r;
 		}
-		if ((r = store_commit(st->store)) != CUST_OK)
+		if ((r = store_commit(state_store(st))) != CUST_OK)
 			return r;
 		if (!last)
 			pause_for_writers(began);
@@ -545,13 +546,13 @@ stage_publish(struct cust_state *st, const char *actor, int64_t id,
 	char object[32], detail[48];
 	int r;
 
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = step_id(st, "UPDATE device_import SET state = 'published' "
 	    "WHERE id = ?1 AND state = 'staging'", id, 0, "cannot publish "
 	    "the import")) != CUST_OK)
 		goto out;
-	if (sqlite3_changes(store_db(st->store)) != 1) {
+	if (sqlite3_changes(store_db(state_store(st))) != 1) {
 		r = cust_fail(CUST_E_CONFLICT, "import %lld was undone while it "
 		    "ran (its process was taken for dead)", (long long)id);
 		goto out;
@@ -562,15 +563,15 @@ stage_publish(struct cust_state *st, const char *actor, int64_t id,
 		goto out;
 	snprintf(object, sizeof(object), "import:%lld", (long long)id);
 	snprintf(detail, sizeof(detail), "%zu devices", count);
-	if ((r = audit_append(st->audit, actor, "device.import", object, "ok",
-	    detail)) != CUST_OK)
+	if ((r = audit_append(state_audit(st), actor, "device.import", object,
+	    "ok", detail)) != CUST_OK)
 		goto out;
 	if (h->published != NULL && (r = h->published(h->arg, id, count)) !=
 	    CUST_OK)
 		goto out;
-	return store_commit(st->store);
+	return store_commit(state_store(st));
 out:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -593,10 +594,11 @@ stage_settle(struct cust_state *st, const char *actor, int64_t id)
 	snprintf(detail, sizeof(detail), "imported (import:%lld)",
 	    (long long)id);
 	do {
-		if ((r = store_begin(st->store)) != CUST_OK)
+		if ((r = store_begin(state_store(st))) != CUST_OK)
 			return r;
 		began = mono_ms();
-		s = store_stmt(st->store, "SELECT id, fqdn FROM device WHERE "
+		s = store_stmt(state_store(st),
+		    "SELECT id, fqdn FROM device WHERE "
 		    "import_id = ? ORDER BY id LIMIT ?");
 		if (s == NULL) {
 			r = CUST_E_DB;
@@ -607,12 +609,13 @@ stage_settle(struct cust_state *st, const char *actor, int64_t id)
 		n = 0;
 		while (r == CUST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 			ids[n++] = sqlite3_column_int64(s, 0);
-			r = audit_append(st->audit, actor, "device.add",
+			r = audit_append(state_audit(st), actor, "device.add",
 			    (const char *)sqlite3_column_text(s, 1), "ok",
 			    detail);
 		}
 		if (r == CUST_OK && rc != SQLITE_DONE)
-			r = store_err(st->store, "cannot read the import");
+			r = store_err(state_store(st),
+			    "cannot read the import");
 		sqlite3_reset(s);
 		for (i = 0; r == CUST_OK && i < n; i++)
 			r = step_id(st, "UPDATE device SET import_id = NULL "
@@ -624,14 +627,14 @@ stage_settle(struct cust_state *st, const char *actor, int64_t id)
 			    "the import");
 		if (r != CUST_OK)
 			goto out;
-		if ((r = store_commit(st->store)) != CUST_OK)
+		if ((r = store_commit(state_store(st))) != CUST_OK)
 			return r;
 		if (n > 0)
 			pause_for_writers(began);
 	} while (n > 0);
 	return CUST_OK;
 out:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -647,7 +650,8 @@ cred_import_sweep(struct cust_state *st, size_t *found_out)
 	if (found_out != NULL)
 		*found_out = 0;
 	/* An import whose process is alive is its process's to finish. */
-	s = store_stmt(st->store, "SELECT id, state = 'published', actor, pid, "
+	s = store_stmt(state_store(st),
+	    "SELECT id, state = 'published', actor, pid, "
 	    "pstart FROM device_import ORDER BY id");
 	if (s == NULL)
 		return CUST_E_DB;
@@ -663,7 +667,7 @@ cred_import_sweep(struct cust_state *st, size_t *found_out)
 		n++;
 	}
 	if (n < 16 && rc != SQLITE_DONE)
-		r = store_err(st->store, "cannot read the imports");
+		r = store_err(state_store(st), "cannot read the imports");
 	sqlite3_reset(s);
 	for (i = 0; r == CUST_OK && i < n; i++) {
 		r = pub[i] ? stage_settle(st, actor[i], id[i]) :
@@ -697,7 +701,7 @@ cred_device_import_with(struct cust_state *st, const char *actor,
 	int r;
 
 	*count_out = 0;
-	if (store_in_txn(st->store))
+	if (store_in_txn(state_store(st)))
 		return cust_fail(CUST_E_INTERNAL, "an import runs its own "
 		    "transactions");
 	/* Leftovers of an import whose process died free their names. */
@@ -716,8 +720,8 @@ cred_device_import_with(struct cust_state *st, const char *actor,
 	if (r == CUST_OK)
 		r = stage_publish(st, actor, im.import_id, im.count, im.h);
 	if (r != CUST_OK) {
-		if (store_in_txn(st->store))
-			store_rollback(st->store);
+		if (store_in_txn(state_store(st)))
+			store_rollback(state_store(st));
 		/* The error is the import's, not the undo's: an undo that
 		 * fails (the disk full) is finished by the next sweep. */
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());

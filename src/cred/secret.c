@@ -36,7 +36,8 @@ unseal_row(struct cust_state *st, int64_t device_id, const char *fqdn,
 
 	if (blob == NULL || bloblen <= 0 || adlen == 0)
 		return cust_fail(CUST_E_CRYPTO, "sealed value is empty");
-	return seal_decrypt(st->seal, blob, (size_t)bloblen, ad, adlen, out);
+	return seal_decrypt(state_seal(st), blob, (size_t)bloblen, ad, adlen,
+	    out);
 }
 
 int
@@ -58,11 +59,13 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
 	if (version > 0)
-		s = store_stmt(st->store, "SELECT version, state, sealed, "
+		s = store_stmt(state_store(st),
+		    "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 		    "device_id = ? AND kind = ? AND version = ?");
 	else
-		s = store_stmt(st->store, "SELECT version, state, sealed, "
+		s = store_stmt(state_store(st),
+		    "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 		    "device_id = ? AND kind = ? AND state = ?3");
 	if (s == NULL)
@@ -86,11 +89,12 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "pending" : "current", kind);
 	}
 	if (rc != SQLITE_ROW) {
-		r = store_err(st->store, "cannot read the secret");
+		r = store_err(state_store(st), "cannot read the secret");
 		sqlite3_reset(s);
-		if (store_tampered(st->store)) {	/* keeps the message */
-			store_rollback(st->store);
-			(void)audit_note(st->audit, actor, "password.show",
+		if (store_tampered(state_store(st))) {	/* keeps the message */
+			store_rollback(state_store(st));
+			(void)audit_note(state_audit(st), actor,
+			    "password.show",
 			    fqdn, "failed", "the secret row was altered");
 		}
 		return r;
@@ -105,8 +109,8 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-		store_rollback(st->store);
-		(void)audit_note(st->audit, actor, "password.show", fqdn,
+		store_rollback(state_store(st));
+		(void)audit_note(state_audit(st), actor, "password.show", fqdn,
 		    "failed", detail);
 		/* A stored value that does not open is a damaged (or
 		 * tampered) store: unavailable, exit 5. */
@@ -114,8 +118,8 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "be unsealed (the store is damaged or was altered): %s",
 		    kind, (long long)ver, fqdn, msg);
 	}
-	if ((r = audit_append(st->audit, actor, "password.show", fqdn, "ok",
-	    detail)) != CUST_OK) {
+	if ((r = audit_append(state_audit(st), actor, "password.show", fqdn,
+	    "ok", detail)) != CUST_OK) {
 		seal_secret_free(*pw_out);
 		*pw_out = NULL;
 		return r;
@@ -136,7 +140,7 @@ cred_secret_history(struct cust_state *st, const char *fqdn, json_t **out)
 	*out = NULL;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
-	s = store_stmt(st->store, "SELECT kind, version, state, created, "
+	s = store_stmt(state_store(st), "SELECT kind, version, state, created, "
 	    "changed, " STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 	    "device_id = ? ORDER BY kind, version");
 	if (s == NULL)
@@ -159,7 +163,8 @@ cred_secret_history(struct cust_state *st, const char *fqdn, json_t **out)
 		json_array_append_new(arr, o);
 	}
 	if (rc != SQLITE_DONE) {
-		r = store_err(st->store, "cannot read the secret history");
+		r = store_err(state_store(st),
+		    "cannot read the secret history");
 		sqlite3_reset(s);
 		json_decref(arr);
 		return r;
@@ -174,7 +179,8 @@ set_state(struct cust_state *st, int64_t id, const char *kind,
     int64_t version, const char *state, int64_t now)
 {
 	/* The old row must be intact; the new MAC is over the new values. */
-	sqlite3_stmt *s = store_stmt(st->store, "UPDATE secret SET state = ?1, "
+	sqlite3_stmt *s = store_stmt(state_store(st),
+	    "UPDATE secret SET state = ?1, "
 	    "changed = ?2, mac = custody_mac('secret', device_id, kind, "
 	    "version, ?1, sealed, created, ?2) WHERE device_id = ?3 AND "
 	    "kind = ?4 AND version = ?5 AND " STORE_CHECK(STORE_ROW_SECRET));
@@ -186,7 +192,8 @@ set_state(struct cust_state *st, int64_t id, const char *kind,
 	sqlite3_bind_int64(s, 3, id);
 	sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, version);
-	return store_step_done(st->store, s, "cannot change the secret state");
+	return store_step_done(state_store(st), s,
+	    "cannot change the secret state");
 }
 
 /* What a rotation needs to know of one device and kind. */
@@ -227,7 +234,8 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 		memset(&dk[i], 0, sizeof(dk[i]));
 		dk[i].id = ids[i];
 	}
-	s = store_stmt(st->store, "SELECT d.id, d.fqdn, d.state = 'active', "
+	s = store_stmt(state_store(st),
+	    "SELECT d.id, d.fqdn, d.state = 'active', "
 	    "MAX(s.version), MAX(CASE WHEN s.state = 'pending' THEN s.version "
 	    "END) FROM device d LEFT JOIN secret s ON s.device_id = d.id AND "
 	    "s.kind = ?1 WHERE d.id BETWEEN ?2 AND ?3 GROUP BY d.id "
@@ -262,8 +270,8 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 			d->pending = sqlite3_column_int64(s, 4);
 		}
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			rc = store_err(st->store, "cannot read the secret "
-			    "versions");
+			rc = store_err(state_store(st),
+			    "cannot read the secret " "versions");
 			sqlite3_reset(s);
 			return rc;
 		}
@@ -292,7 +300,7 @@ rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
 	if (d->has_pending && !replace) {
 		snprintf(detail, sizeof(detail), "%s v%lld is still pending",
 		    kind, (long long)d->pending);
-		if ((r = audit_append(st->audit, actor, "password.rotate",
+		if ((r = audit_append(state_audit(st), actor, "password.rotate",
 		    d->fqdn, "refused", detail)) != CUST_OK)
 			return r;
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
@@ -302,7 +310,7 @@ rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
 	if (d->has_pending && (r = set_state(st, d->id, kind, d->pending,
 	    "failed", now)) != CUST_OK)
 		return r;
-	pw = seal_secret_data(st->scratch);
+	pw = seal_secret_data(state_scratch(st));
 	if ((r = cred_pw_fill(pw, pwlen)) != CUST_OK)
 		return r;
 	r = cred_secret_put(st, d->id, d->fqdn, kind, d->maxv + 1, "pending",
@@ -317,8 +325,8 @@ rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
 	else
 		snprintf(detail, sizeof(detail), "%s v%lld pending", kind,
 		    (long long)(d->maxv + 1));
-	if ((r = audit_append(st->audit, actor, "password.rotate", d->fqdn,
-	    "ok", detail)) != CUST_OK)
+	if ((r = audit_append(state_audit(st), actor, "password.rotate",
+	    d->fqdn, "ok", detail)) != CUST_OK)
 		return r;
 	*version_out = d->maxv + 1;
 	return CUST_OK;
@@ -354,9 +362,10 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 	size_t i, k;
 	int r, e;
 
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
-	seal_hold(st->seal);	/* one seal per device: held for the batch */
+	/* one seal per device: held for the batch */
+	seal_hold(state_seal(st));
 	for (k = 0; k < nk; k++) {
 		if ((r = prefetch(st, sorted, n, kinds[k], dk)) != CUST_OK)
 			goto fail;
@@ -378,11 +387,11 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 				goto fail;
 		}
 	}
-	seal_release(st->seal);
-	return store_commit(st->store);
+	seal_release(state_seal(st));
+	return store_commit(state_store(st));
 fail:
-	seal_release(st->seal);
-	store_rollback(st->store);
+	seal_release(state_seal(st));
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -477,11 +486,12 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
 		return r;
 	fqdn = norm;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		goto fail;
-	s = store_stmt(st->store, "SELECT (SELECT state FROM secret WHERE "
+	s = store_stmt(state_store(st),
+	    "SELECT (SELECT state FROM secret WHERE "
 	    "device_id = ?1 AND kind = ?2 AND version = ?3 AND "
 	    STORE_CHECK(STORE_ROW_SECRET) "), (SELECT version FROM secret "
 	    "WHERE device_id = ?1 AND kind = ?2 AND state = 'current' AND "
@@ -494,11 +504,13 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, version);
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st->store, "cannot read the secret versions");
+		r = store_err(state_store(st),
+		    "cannot read the secret versions");
 		sqlite3_reset(s);
-		if (store_tampered(st->store)) {
-			store_rollback(st->store);
-			(void)audit_note(st->audit, actor, "password.confirm",
+		if (store_tampered(state_store(st))) {
+			store_rollback(state_store(st));
+			(void)audit_note(state_audit(st), actor,
+			    "password.confirm",
 			    fqdn, "failed", "a secret row was altered");
 			return r;
 		}
@@ -522,9 +534,9 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	if (strcmp(state, "pending") != 0 && !was_failed) {
 		snprintf(detail, sizeof(detail), "%s v%lld is %s", kind,
 		    (long long)version, state);
-		store_rollback(st->store);
-		(void)audit_note(st->audit, actor, "password.confirm", fqdn,
-		    "refused", detail);
+		store_rollback(state_store(st));
+		(void)audit_note(state_audit(st), actor, "password.confirm",
+		    fqdn, "refused", detail);
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
 		    "%s: only a pending version, or a failed one newer than "
 		    "the current (v%lld), can be confirmed", fqdn, kind,
@@ -538,12 +550,12 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	snprintf(detail, sizeof(detail), "%s v%lld current%s; v%lld retired",
 	    kind, (long long)version, was_failed ? " (was failed)" : "",
 	    (long long)cur);
-	if ((r = audit_append(st->audit, actor, "password.confirm", fqdn, "ok",
-	    detail)) != CUST_OK)
+	if ((r = audit_append(state_audit(st), actor, "password.confirm", fqdn,
+	    "ok", detail)) != CUST_OK)
 		goto fail;
-	return store_commit(st->store);
+	return store_commit(state_store(st));
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -586,9 +598,10 @@ cred_verify_with(struct cust_state *st, const char *actor,
 	}
 	/* Every secret is unsealed: the data key stays readable throughout
 	 * (two mprotect calls, not two per secret). */
-	seal_hold(st->seal);
+	seal_hold(state_seal(st));
 	/* Devices lacking a current version of a kind. */
-	s = store_stmt(st->store, "SELECT d.fqdn, k.kind, (SELECT COUNT(*) "
+	s = store_stmt(state_store(st),
+	    "SELECT d.fqdn, k.kind, (SELECT COUNT(*) "
 	    "FROM secret x WHERE x.device_id = d.id AND x.kind = k.kind AND "
 	    "x.state = 'current'), d.id FROM device d CROSS JOIN (SELECT 'admin' "
 	    "AS kind UNION ALL SELECT 'mebx') k WHERE d.state = 'active' "
@@ -614,12 +627,12 @@ cred_verify_with(struct cust_state *st, const char *actor,
 		}
 	}
 	if (r == CUST_OK && rc != SQLITE_DONE)
-		r = store_err(st->store, "cannot read the devices");
+		r = store_err(state_store(st), "cannot read the devices");
 	sqlite3_reset(s);
 	if (r != CUST_OK)
 		goto out;
 	/* Each row's MAC too: an altered row is a problem of its own. */
-	s = store_stmt(st->store, "SELECT d.fqdn, s.device_id, s.kind, "
+	s = store_stmt(state_store(st), "SELECT d.fqdn, s.device_id, s.kind, "
 	    "s.version, s.sealed, s.ok FROM (SELECT device_id, kind, version, "
 	    "state, sealed, " STORE_MAC_OK(STORE_ROW_SECRET) " AS ok FROM "
 	    "secret) s JOIN device d ON d.id = s.device_id WHERE d.state = "
@@ -659,7 +672,7 @@ cred_verify_with(struct cust_state *st, const char *actor,
 			break;
 	}
 	if (r == CUST_OK && rc != SQLITE_DONE)
-		r = store_err(st->store, "cannot read the secrets");
+		r = store_err(state_store(st), "cannot read the secrets");
 	sqlite3_reset(s);
 	if (r != CUST_OK)
 		goto out;
@@ -669,7 +682,7 @@ cred_verify_with(struct cust_state *st, const char *actor,
 	json_object_set_new(res, "no_current", json_integer(nocur));
 	json_object_set_new(res, "problems", probs);
 	probs = NULL;
-	r = audit_append(st->audit, actor, "password.verify", "*",
+	r = audit_append(state_audit(st), actor, "password.verify", "*",
 	    bad || nocur ? "problems" : "ok", NULL);
 	if (r == CUST_OK && (bad || nocur))
 		r = cust_fail(CUST_E_VIOLATION, "%lld secrets unreadable or "
@@ -680,7 +693,7 @@ cred_verify_with(struct cust_state *st, const char *actor,
 		res = NULL;
 	}
 out:
-	seal_release(st->seal);
+	seal_release(state_seal(st));
 	json_decref(probs);
 	json_decref(res);
 	return r;

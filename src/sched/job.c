@@ -36,7 +36,7 @@ job_sweep(struct cust_state *st, size_t *found_out)
 	do {
 		/* The usual answer, "nothing died", costs one read (by the
 		 * partial index of running jobs) and no write lock. */
-		if ((s = store_stmt(st->store, sel)) == NULL)
+		if ((s = store_stmt(state_store(st), sel)) == NULL)
 			return CUST_E_DB;
 		n = 0;
 		while (n < 64 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -48,7 +48,7 @@ job_sweep(struct cust_state *st, size_t *found_out)
 			}
 		}
 		if (n < 64 && rc != SQLITE_DONE) {
-			r = store_err(st->store, "cannot read the jobs");
+			r = store_err(state_store(st), "cannot read the jobs");
 			sqlite3_reset(s);
 			return r;
 		}
@@ -57,24 +57,24 @@ job_sweep(struct cust_state *st, size_t *found_out)
 			break;
 		/* The update re-checks state and pid: a job resumed in
 		 * between by another process is left alone. */
-		if ((r = store_begin(st->store)) != CUST_OK)
+		if ((r = store_begin(state_store(st))) != CUST_OK)
 			return r;
 		for (i = 0; i < n; i += 2) {
-			if ((s = store_stmt(st->store, upd)) == NULL) {
+			if ((s = store_stmt(state_store(st), upd)) == NULL) {
 				r = CUST_E_DB;
 				goto fail;
 			}
 			sqlite3_bind_int64(s, 1, dead[i]);
 			sqlite3_bind_int64(s, 2, dead[i + 1]);
 			sqlite3_bind_int64(s, 3, util_now());
-			if ((r = store_step_done(st->store, s, "mark a job "
-			    "interrupted")) != CUST_OK)
+			if ((r = store_step_done(state_store(st), s,
+			    "mark a job " "interrupted")) != CUST_OK)
 				goto fail;
 			log_info("job %lld was interrupted: its process (pid "
 			    "%lld) is gone", (long long)dead[i],
 			    (long long)dead[i + 1]);
 		}
-		if ((r = store_commit(st->store)) != CUST_OK)
+		if ((r = store_commit(state_store(st))) != CUST_OK)
 			return r;
 		found += n / 2;
 	} while (n == 64);
@@ -86,7 +86,7 @@ job_sweep(struct cust_state *st, size_t *found_out)
 		*found_out = found;
 	return CUST_OK;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	return r;
 }
 
@@ -115,7 +115,7 @@ item(void *arg, int64_t device_id, const char *kind, int64_t version,
 	static const char ins[] = "INSERT INTO job_item(job_id, device_id, "
 	    "kind, result, version, detail) VALUES (?, ?, ?, ?, ?, ?)";
 	struct run *run = arg;
-	sqlite3_stmt *s = store_stmt(run->st->store, ins);
+	sqlite3_stmt *s = store_stmt(state_store(run->st), ins);
 
 	if (s == NULL)
 		return CUST_E_DB;
@@ -132,7 +132,7 @@ item(void *arg, int64_t device_id, const char *kind, int64_t version,
 		sqlite3_bind_null(s, 5);
 		sqlite3_bind_text(s, 6, cust_errmsg(), -1, SQLITE_TRANSIENT);
 	}
-	return store_step_done(run->st->store, s, "record a job item");
+	return store_step_done(state_store(run->st), s, "record a job item");
 }
 
 /* Whether every target of job id has its item (the work ran to the end;
@@ -142,7 +142,7 @@ complete(struct cust_state *st, int64_t id)
 {
 	static const char sel[] = "SELECT (SELECT count(DISTINCT device_id) "
 	    "FROM job_item WHERE job_id = ?1) = total FROM job WHERE id = ?1";
-	sqlite3_stmt *s = store_stmt(st->store, sel);
+	sqlite3_stmt *s = store_stmt(state_store(st), sel);
 	int done = 0;
 
 	if (s == NULL)
@@ -168,10 +168,10 @@ finish(struct cust_state *st, int64_t id, int r)
 	int fr, done;
 
 	snprintf(msg, sizeof(msg), "%s", r == CUST_OK ? "" : cust_errmsg());
-	if (store_in_txn(st->store))
-		store_rollback(st->store);
+	if (store_in_txn(state_store(st)))
+		store_rollback(state_store(st));
 	done = r == CUST_OK || (r == CUST_E_CONFLICT && complete(st, id));
-	if ((s = store_stmt(st->store, upd)) == NULL)
+	if ((s = store_stmt(state_store(st), upd)) == NULL)
 		fr = CUST_E_DB;
 	else {
 		sqlite3_bind_int64(s, 1, id);
@@ -182,7 +182,8 @@ finish(struct cust_state *st, int64_t id, int r)
 			sqlite3_bind_null(s, 4);
 		else
 			sqlite3_bind_text(s, 4, msg, -1, SQLITE_STATIC);
-		fr = store_step_done(st->store, s, "record the end of a job");
+		fr = store_step_done(state_store(st), s,
+		    "record the end of a job");
 	}
 	if (fr != CUST_OK)
 		log_warnx("job %lld: could not record its end: %s",
@@ -228,7 +229,7 @@ claim(struct cust_state *st, int64_t id)
 	static const char upd[] = "UPDATE job SET state = 'running', pid = ?2, "
 	    "pstart = ?3, changed = ?4, message = NULL WHERE id = ?1 AND "
 	    "(state = 'interrupted' OR state = 'failed')";
-	sqlite3_stmt *s = store_stmt(st->store, upd);
+	sqlite3_stmt *s = store_stmt(state_store(st), upd);
 	int r;
 
 	if (s == NULL)
@@ -237,9 +238,9 @@ claim(struct cust_state *st, int64_t id)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
 	sqlite3_bind_int64(s, 3, util_proc_start((long long)getpid()));
 	sqlite3_bind_int64(s, 4, util_now());
-	if ((r = store_step_done(st->store, s, "claim a job")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s, "claim a job")) != CUST_OK)
 		return r;
-	if (sqlite3_changes(store_db(st->store)) != 1)
+	if (sqlite3_changes(store_db(state_store(st))) != 1)
 		return cust_fail(CUST_E_CONFLICT, "job %lld is not resumable "
 		    "(it is running or done)", (long long)id);
 	return CUST_OK;
@@ -285,7 +286,7 @@ job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 			sorted[m++] = sorted[i];
 	for (i = 0; i < m; i++)
 		util_be64_put(blob + 8 * i, (uint64_t)sorted[i]);
-	if ((s = store_stmt(st->store, ins)) == NULL) {
+	if ((s = store_stmt(state_store(st), ins)) == NULL) {
 		r = CUST_E_DB;
 		goto out;
 	}
@@ -298,9 +299,10 @@ job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)m);
 	sqlite3_bind_blob(s, 8, blob, (int)(8 * m), SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, util_now());
-	if ((r = store_step_done(st->store, s, "record a job")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "record a job")) != CUST_OK)
 		goto out;
-	id = sqlite3_last_insert_rowid(store_db(st->store));
+	id = sqlite3_last_insert_rowid(store_db(state_store(st)));
 	*id_out = id;
 	r = run_rotate(st, actor, id, sorted, m, spec, want_items, progress,
 	    arg, res);
@@ -323,7 +325,7 @@ import_staged(void *arg, int64_t import_id, size_t staged)
 	static const char upd[] = "UPDATE job SET total = ?2, changed = ?3, "
 	    "params = json_set(params, '$.import', ?4) WHERE id = ?1";
 	struct run *run = arg;
-	sqlite3_stmt *s = store_stmt(run->st->store, upd);
+	sqlite3_stmt *s = store_stmt(state_store(run->st), upd);
 
 	if (s == NULL)
 		return CUST_E_DB;
@@ -331,7 +333,7 @@ import_staged(void *arg, int64_t import_id, size_t staged)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)staged);
 	sqlite3_bind_int64(s, 3, util_now());
 	sqlite3_bind_int64(s, 4, import_id);
-	return store_step_done(run->st->store, s, "record the import's "
+	return store_step_done(state_store(run->st), s, "record the import's "
 	    "progress");
 }
 
@@ -342,7 +344,7 @@ import_published(void *arg, int64_t import_id, size_t count)
 	    "changed = ?3, params = json_set(params, '$.import', ?4), message "
 	    "= NULL, pid = NULL, pstart = NULL WHERE id = ?1";
 	struct run *run = arg;
-	sqlite3_stmt *s = store_stmt(run->st->store, upd);
+	sqlite3_stmt *s = store_stmt(state_store(run->st), upd);
 
 	if (s == NULL)
 		return CUST_E_DB;
@@ -350,7 +352,8 @@ import_published(void *arg, int64_t import_id, size_t count)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)count);
 	sqlite3_bind_int64(s, 3, util_now());
 	sqlite3_bind_int64(s, 4, import_id);
-	return store_step_done(run->st->store, s, "record the import's end");
+	return store_step_done(state_store(run->st), s,
+	    "record the import's end");
 }
 
 int
@@ -380,7 +383,7 @@ job_import(struct cust_state *st, const char *actor, json_t *selector,
 	    NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	snprintf(par, sizeof(par), "{\"length\":%zu}", pwlen);
-	if ((s = store_stmt(st->store, ins)) == NULL) {
+	if ((s = store_stmt(state_store(st), ins)) == NULL) {
 		r = CUST_E_DB;
 		goto out;
 	}
@@ -391,21 +394,22 @@ job_import(struct cust_state *st, const char *actor, json_t *selector,
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)getpid());
 	sqlite3_bind_int64(s, 6, util_proc_start((long long)getpid()));
 	sqlite3_bind_int64(s, 7, util_now());
-	if ((r = store_step_done(st->store, s, "record a job")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "record a job")) != CUST_OK)
 		goto out;
-	run.job = *id_out = sqlite3_last_insert_rowid(store_db(st->store));
+	run.job = *id_out = sqlite3_last_insert_rowid(store_db(state_store(st)));
 	if ((r = cred_device_import_with(st, actor, buf, len, pwlen, &h,
 	    count_out)) == CUST_OK)
 		goto out;
 	/* Nothing of it is visible (cred undid what it staged, or the sweep
 	 * will): the job says so, keeping the import's own message. */
 	snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	if ((s = store_stmt(st->store, failed)) != NULL) {
+	if ((s = store_stmt(state_store(st), failed)) != NULL) {
 		sqlite3_bind_int64(s, 1, run.job);
 		sqlite3_bind_int64(s, 2, util_now());
 		sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
-		if (store_step_done(st->store, s, "record the end of a job") !=
-		    CUST_OK)
+		if (store_step_done(state_store(st), s,
+		    "record the end of a job") != CUST_OK)
 			log_warnx("job %lld: could not record its end: %s",
 			    (long long)run.job, cust_errmsg());
 	}
@@ -474,13 +478,13 @@ verify_record(struct cust_state *st, int64_t id, const struct vrun *vr)
 	int r = CUST_OK;
 
 	while (r == CUST_OK && i < vr->n) {
-		if ((r = store_begin(st->store)) != CUST_OK)
+		if ((r = store_begin(state_store(st))) != CUST_OK)
 			return r;
 		end = i + CRED_ROTATE_BATCH < vr->n ? i + CRED_ROTATE_BATCH :
 		    vr->n;
 		for (; r == CUST_OK && i < end; i++) {
 			it = &vr->v[i];
-			if ((s = store_stmt(st->store, ins)) == NULL) {
+			if ((s = store_stmt(state_store(st), ins)) == NULL) {
 				r = CUST_E_DB;
 				break;
 			}
@@ -498,12 +502,13 @@ verify_record(struct cust_state *st, int64_t id, const struct vrun *vr)
 				    SQLITE_STATIC);
 			else
 				sqlite3_bind_null(s, 6);
-			r = store_step_done(st->store, s, "record a job item");
+			r = store_step_done(state_store(st), s,
+			    "record a job item");
 		}
 		if (r == CUST_OK)
-			r = store_commit(st->store);
+			r = store_commit(state_store(st));
 		else
-			store_rollback(st->store);
+			store_rollback(state_store(st));
 	}
 	return r;
 }
@@ -529,16 +534,17 @@ job_verify(struct cust_state *st, const char *actor, int64_t *id_out,
 	*out = NULL;
 	if ((r = job_sweep(st, NULL)) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, ins)) == NULL)
+	if ((s = store_stmt(state_store(st), ins)) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, JOB_KIND_VERIFY, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, actor, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)getpid());
 	sqlite3_bind_int64(s, 4, util_proc_start((long long)getpid()));
 	sqlite3_bind_int64(s, 5, util_now());
-	if ((r = store_step_done(st->store, s, "record a job")) != CUST_OK)
+	if ((r = store_step_done(state_store(st), s,
+	    "record a job")) != CUST_OK)
 		return r;
-	id = *id_out = sqlite3_last_insert_rowid(store_db(st->store));
+	id = *id_out = sqlite3_last_insert_rowid(store_db(state_store(st)));
 	r = cred_verify_with(st, actor, verify_item, &vr, out);
 	/* Problems found are the check's result: it ran to the end. */
 	if (r == CUST_OK || r == CUST_E_VIOLATION) {
@@ -552,7 +558,7 @@ job_verify(struct cust_state *st, const char *actor, int64_t *id_out,
 	}
 	if (r != CUST_OK && r != CUST_E_VIOLATION)
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
-	if ((s = store_stmt(st->store, end)) != NULL) {
+	if ((s = store_stmt(state_store(st), end)) != NULL) {
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_text(s, 2, r == CUST_OK || r == CUST_E_VIOLATION ?
 		    "done" : "failed", -1, SQLITE_STATIC);
@@ -563,8 +569,8 @@ job_verify(struct cust_state *st, const char *actor, int64_t *id_out,
 			sqlite3_bind_text(s, 5, msg, -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(s, 5);
-		if (store_step_done(st->store, s, "record the end of a job") !=
-		    CUST_OK)
+		if (store_step_done(state_store(st), s,
+		    "record the end of a job") != CUST_OK)
 			log_warnx("job %lld: could not record its end: %s",
 			    (long long)id, cust_errmsg());
 	}
@@ -591,7 +597,7 @@ remaining(struct cust_state *st, int64_t id, const unsigned char *blob,
 	*n_out = 0;
 	if ((ids = malloc((total ? total : 1) * sizeof(*ids))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, sel)) == NULL) {
+	if ((s = store_stmt(state_store(st), sel)) == NULL) {
 		free(ids);
 		return CUST_E_DB;
 	}
@@ -608,7 +614,7 @@ remaining(struct cust_state *st, int64_t id, const unsigned char *blob,
 			ids[n++] = t;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rc = store_err(st->store, "cannot read the job's items");
+		rc = store_err(state_store(st), "cannot read the job's items");
 		sqlite3_reset(s);
 		free(ids);
 		return rc;
@@ -640,16 +646,17 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 	*left_out = 0;
 	if ((r = job_sweep(st, NULL)) != CUST_OK)
 		return r;
-	if ((r = store_begin(st->store)) != CUST_OK)
+	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, sel)) == NULL) {
+	if ((s = store_stmt(state_store(st), sel)) == NULL) {
 		r = CUST_E_DB;
 		goto fail;
 	}
 	sqlite3_bind_int64(s, 1, id);
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
 		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "no job %lld",
-		    (long long)id) : store_err(st->store, "cannot read the job");
+		    (long long)id) : store_err(state_store(st),
+		    "cannot read the job");
 		sqlite3_reset(s);
 		goto fail;
 	}
@@ -682,7 +689,7 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 	sqlite3_reset(s);
 	if (r != CUST_OK || (r = claim(st, id)) != CUST_OK)
 		goto fail;
-	if ((r = store_commit(st->store)) != CUST_OK)
+	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto out;
 	log_info("job %lld resumed: %zu of %zu devices left", (long long)id,
 	    n, total);
@@ -691,7 +698,7 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 	    arg, res);
 	goto out;
 fail:
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 out:
 	json_decref(params);
 	free(ids);
@@ -746,7 +753,7 @@ job_list(struct cust_state *st, int64_t before, size_t limit, json_t **out)
 		return r;
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((s = store_stmt(st->store, sel)) == NULL) {
+	if ((s = store_stmt(state_store(st), sel)) == NULL) {
 		json_decref(arr);
 		return CUST_E_DB;
 	}
@@ -760,7 +767,7 @@ job_list(struct cust_state *st, int64_t before, size_t limit, json_t **out)
 			return cust_fail(CUST_E_NOMEM, "out of memory");
 		}
 	if (rc != SQLITE_DONE) {
-		r = store_err(st->store, "cannot read the jobs");
+		r = store_err(state_store(st), "cannot read the jobs");
 		sqlite3_reset(s);
 		json_decref(arr);
 		return r;
@@ -788,9 +795,9 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 	*out = NULL;
 	if ((r = job_sweep(st, NULL)) != CUST_OK)
 		return r;
-	if ((r = store_begin_read(st->store)) != CUST_OK)
+	if ((r = store_begin_read(state_store(st))) != CUST_OK)
 		return r;
-	if ((s = store_stmt(st->store, one)) == NULL) {
+	if ((s = store_stmt(state_store(st), one)) == NULL) {
 		r = CUST_E_DB;
 		goto out;
 	}
@@ -804,7 +811,7 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
-		r = store_err(st->store, "cannot read the job");
+		r = store_err(state_store(st), "cannot read the job");
 		goto out;
 	}
 	if (job == NULL || (res = json_pack("{s:i, s:i, s:i}", "ok", 0,
@@ -813,7 +820,7 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((s = store_stmt(st->store, counts)) == NULL) {
+	if ((s = store_stmt(state_store(st), counts)) == NULL) {
 		r = CUST_E_DB;
 		goto out;
 	}
@@ -822,9 +829,10 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 		json_object_set_new(res, (const char *)sqlite3_column_text(s,
 		    0), json_integer(sqlite3_column_int64(s, 1)));
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE || (s = store_stmt(st->store, items)) == NULL) {
-		r = rc != SQLITE_DONE ? store_err(st->store, "cannot read the "
-		    "job's items") : CUST_E_DB;
+	if (rc != SQLITE_DONE || (s = store_stmt(state_store(st),
+	    items)) == NULL) {
+		r = rc != SQLITE_DONE ? store_err(state_store(st),
+		    "cannot read the " "job's items") : CUST_E_DB;
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, id);
@@ -847,7 +855,7 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		r = store_err(st->store, "cannot read the job's items");
+		r = store_err(state_store(st), "cannot read the job's items");
 		goto out;
 	}
 	if (json_object_set_new(job, "results", res) != 0 ||
@@ -861,8 +869,8 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 	job = NULL;
 	r = CUST_OK;
 out:
-	if (store_in_txn(st->store))
-		store_rollback(st->store);
+	if (store_in_txn(state_store(st)))
+		store_rollback(state_store(st));
 	json_decref(job);
 	json_decref(res);
 	json_decref(arr);

@@ -91,6 +91,58 @@ state_close(struct cust_state *st)
 	free(st);
 }
 
+const char *
+state_dir(const struct cust_state *st)
+{
+	return st->dir;
+}
+
+struct store *
+state_store(const struct cust_state *st)
+{
+	return st->store;
+}
+
+struct seal *
+state_seal(const struct cust_state *st)
+{
+	return st->seal;
+}
+
+struct audit *
+state_audit(const struct cust_state *st)
+{
+	return st->audit;
+}
+
+struct seal_secret *
+state_scratch(const struct cust_state *st)
+{
+	return st->scratch;
+}
+
+int
+state_dirfd(const struct cust_state *st)
+{
+	return st->dirfd;
+}
+
+void *
+state_ca_cache(const struct cust_state *st)
+{
+	return st->ca_cache;
+}
+
+void
+state_set_ca_cache(struct cust_state *st, void *cache,
+    void (*cache_free)(void *cache))
+{
+	if (st->ca_cache_free != NULL && st->ca_cache != cache)
+		st->ca_cache_free(st->ca_cache);
+	st->ca_cache = cache;
+	st->ca_cache_free = cache_free;
+}
+
 /* The audit group writer's state: closed once its thread has stopped. */
 static void
 release_writer(void *arg)

@@ -4,14 +4,34 @@
  * (store, seal, audit).
  *
  * state.c     open or create the directory: lock, owner and mode checks,
- *             the file changes a commit left to finish
+ *             the file changes a commit left to finish; the accessors
  * integrity.c what a state directory checks when it is opened: row MACs
  *             enabled, the rollback counter against the audit head
+ *
+ * Outside this module a struct cust_state is opaque (include/state.h).
  */
 #ifndef CUST_STATE_INT_H
 #define CUST_STATE_INT_H
 
-struct cust_state;
+struct store;
+struct seal;
+struct seal_secret;
+struct audit;
+struct state_undo;
+
+struct cust_state {
+	char *dir;		/* state directory path */
+	struct store *store;
+	struct seal *seal;
+	struct audit *audit;
+	struct seal_secret *scratch;	/* state_scratch() */
+	int dirfd;		/* the state directory: files below it are
+				 * reached through it, never through links */
+	int lockfd;		/* holds the flock on DIR/lock */
+	struct state_undo *undo;	/* what init created (init only) */
+	void *ca_cache;			/* state_ca_cache() */
+	void (*ca_cache_free)(void *cache);
+};
 
 /* Integrity checks of a state being opened (integrity.c), once the data key
  * is unsealed and the audit log open: the row MAC key, the one-time MAC

@@ -47,7 +47,7 @@ remove_state(void)
 static long long
 devices(void)
 {
-	sqlite3_stmt *s = store_stmt(st->store,
+	sqlite3_stmt *s = store_stmt(state_store(st),
 	    "SELECT COUNT(*) FROM device");
 	long long n = -1;
 
@@ -89,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == CUST_OK && devices() != before + (long long)count)
 		abort();
 	if (r == CUST_OK)	/* start over: keep FQDNs free */
-		(void)store_exec(st->store, "DELETE FROM secret;"
+		(void)store_exec(state_store(st), "DELETE FROM secret;"
 		    "DELETE FROM device_tag; DELETE FROM device;");
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "seal.h"
 #include "state.h"
+#include "state/state_int.h"	/* a sealed state: st->seal = NULL */
 #include "testutil.h"
 
 #define NDEV 25		/* devices of the paging fixture */

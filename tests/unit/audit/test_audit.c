@@ -26,7 +26,7 @@ setup(void **state)
 	f = *state;
 	for (i = 1; i <= 6; i++) {
 		snprintf(obj, sizeof(obj), "host%d.example.org", i);
-		assert_int_equal(audit_append(f->st->audit, "tester",
+		assert_int_equal(audit_append(state_audit(f->st), "tester",
 		    "device.add", obj, "ok", i % 2 ? NULL : "detail"), CUST_OK);
 	}
 	tu_sql(f->st, "DROP TRIGGER audit_no_update;"
@@ -39,7 +39,7 @@ verify(struct tu_fx *f, int want)
 {
 	int64_t bad = -1, n = -1;
 
-	assert_int_equal(audit_verify(f->st->audit, &bad, &n), want);
+	assert_int_equal(audit_verify(state_audit(f->st), &bad, &n), want);
 	return bad;
 }
 
@@ -49,7 +49,7 @@ test_intact(void **state)
 	struct tu_fx *f = *state;
 	int64_t bad, n;
 
-	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
+	assert_int_equal(audit_verify(state_audit(f->st), &bad, &n), CUST_OK);
 	assert_int_equal(n, 6);
 	assert_int_equal(bad, 0);
 }
@@ -153,7 +153,7 @@ test_append_after_cut(void **state)
 	struct tu_fx *f = *state;
 
 	tu_sql(f->st, "DELETE FROM audit WHERE seq = 6");
-	assert_int_equal(audit_append(f->st->audit, "t", "password.show",
+	assert_int_equal(audit_append(state_audit(f->st), "t", "password.show",
 	    "x.example.org", "ok", NULL), CUST_E_DB);
 	assert_non_null(strstr(cust_errmsg(), "does not end where"));
 	assert_int_equal(verify(f, CUST_E_VIOLATION), 6);
@@ -181,13 +181,13 @@ test_append_only(void **state)
 
 	(void)state;
 	st = tu_state_new(&dir);
-	assert_int_equal(audit_append(st->audit, "t", "a", "o", "ok", NULL),
-	    CUST_OK);
-	assert_int_not_equal(sqlite3_exec(store_db(st->store),
+	assert_int_equal(audit_append(state_audit(st), "t", "a", "o", "ok",
+	    NULL), CUST_OK);
+	assert_int_not_equal(sqlite3_exec(store_db(state_store(st)),
 	    "UPDATE audit SET result = 'x'", NULL, NULL, &err), SQLITE_OK);
 	sqlite3_free(err);
 	err = NULL;
-	assert_int_not_equal(sqlite3_exec(store_db(st->store),
+	assert_int_not_equal(sqlite3_exec(store_db(state_store(st)),
 	    "DELETE FROM audit", NULL, NULL, &err), SQLITE_OK);
 	sqlite3_free(err);
 	tu_state_free(st, dir);
@@ -207,16 +207,16 @@ test_list(void **state)
 	struct tu_fx *f = *state;
 	int n = 0;
 
-	assert_int_equal(audit_list(f->st->audit, 0, 0, NULL, count_cb, &n),
-	    CUST_OK);
+	assert_int_equal(audit_list(state_audit(f->st), 0, 0, NULL, count_cb,
+	    &n), CUST_OK);
 	assert_int_equal(n, 6);
 	n = 0;
-	assert_int_equal(audit_list(f->st->audit, 2, 3, NULL, count_cb, &n),
-	    CUST_OK);
+	assert_int_equal(audit_list(state_audit(f->st), 2, 3, NULL, count_cb,
+	    &n), CUST_OK);
 	assert_int_equal(n, 3);
 	n = 0;
-	assert_int_equal(audit_list(f->st->audit, 0, 0, "host4.example.org",
-	    count_cb, &n), CUST_OK);
+	assert_int_equal(audit_list(state_audit(f->st), 0, 0,
+	    "host4.example.org", count_cb, &n), CUST_OK);
 	assert_int_equal(n, 1);
 }
 
@@ -227,22 +227,22 @@ static void
 test_note_explicit(void **state)
 {
 	struct tu_fx *f = *state;
-	struct store *s = f->st->store;
+	struct store *s = state_store(f->st);
 	int64_t bad, n;
 
 	assert_int_equal(store_begin(s), CUST_OK);
 	cust_fail(CUST_E_INVAL, "the caller's own error");
-	assert_int_equal(audit_note(f->st->audit, "tester", "device.add",
+	assert_int_equal(audit_note(state_audit(f->st), "tester", "device.add",
 	    "x.example.org", "refused", "in a transaction"), CUST_E_INTERNAL);
 	assert_true(store_in_txn(s));		/* not rolled back */
 	assert_string_equal(cust_errmsg(), "the caller's own error");
 	store_rollback(s);
-	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
+	assert_int_equal(audit_verify(state_audit(f->st), &bad, &n), CUST_OK);
 	assert_int_equal(n, 6);			/* nothing recorded */
-	assert_int_equal(audit_note(f->st->audit, "tester", "device.add",
+	assert_int_equal(audit_note(state_audit(f->st), "tester", "device.add",
 	    "x.example.org", "refused", "on its own"), CUST_OK);
 	assert_string_equal(cust_errmsg(), "the caller's own error");
-	assert_int_equal(audit_verify(f->st->audit, &bad, &n), CUST_OK);
+	assert_int_equal(audit_verify(state_audit(f->st), &bad, &n), CUST_OK);
 	assert_int_equal(n, 7);
 }
 

@@ -88,7 +88,8 @@ setup(void **state)
 static int
 committed(struct cust_state *st, const char *actor)
 {
-	sqlite3_stmt *s = store_stmt(st->store, "SELECT count(*) FROM audit "
+	sqlite3_stmt *s = store_stmt(state_store(st),
+	    "SELECT count(*) FROM audit "
 	    "WHERE actor = ? AND action = 'password.show' AND result = 'ok'");
 	int n = -1;
 
@@ -179,11 +180,11 @@ assert_chain(struct tu_fx *f)
 	unsigned char hh[32], ch[32];
 	int64_t bad = -1, n = -1, hs = 0, cs = 0;
 
-	if (audit_verify(f->st->audit, &bad, &n) != CUST_OK)
+	if (audit_verify(state_audit(f->st), &bad, &n) != CUST_OK)
 		fail_msg("audit verify: %s", cust_errmsg());
 	/* The rollback counter followed the batches to the head. */
-	assert_int_equal(audit_head(f->st->audit, &hs, hh), CUST_OK);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &cs, ch),
+	assert_int_equal(audit_head(state_audit(f->st), &hs, hh), CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &cs, ch),
 	    CUST_OK);
 	assert_int_equal(cs, hs);
 	assert_memory_equal(ch, hh, 32);
@@ -325,11 +326,11 @@ test_busy_wait(void **state)
 
 	if (state_audit_group(f->dir, 0, &g) != CUST_OK)
 		fail_msg("group: %s", cust_errmsg());
-	assert_int_equal(store_begin(f->st->store), CUST_OK);
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
 	start(&rd, f->dir, g, 0, 1);
 	sleep_ms(6500);
 	assert_int_equal(rd.done, 0);	/* still waiting, not failed */
-	assert_int_equal(store_commit(f->st->store), CUST_OK);
+	assert_int_equal(store_commit(state_store(f->st)), CUST_OK);
 	pthread_join(rd.thread, NULL);
 	if (rd.ok != 1)
 		fail_msg("the read behind a long writer failed: %s", rd.err);
@@ -340,10 +341,10 @@ test_busy_wait(void **state)
 	/* A wait shorter than the lock is held: unavailable, no secret. */
 	if (state_audit_group(f->dir, 100, &g) != CUST_OK)
 		fail_msg("group: %s", cust_errmsg());
-	assert_int_equal(store_begin(f->st->store), CUST_OK);
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
 	start(&rd, f->dir, g, 1, 1);
 	pthread_join(rd.thread, NULL);
-	store_rollback(f->st->store);
+	store_rollback(state_store(f->st));
 	assert_int_equal(rd.failed, 1);
 	assert_int_equal(rd.leaked, 0);
 	assert_int_equal(rd.last_r, CUST_E_UNAVAIL);
@@ -365,13 +366,13 @@ test_stopped(void **state)
 	    state_audit_group(f->dir, 0, &g2) != CUST_OK)
 		fail_msg("group: %s", cust_errmsg());
 	state_use_audit_group(f->st, g);
-	assert_int_equal(audit_append(f->st->audit, "tester", "x.y", "obj",
-	    "ok", NULL), CUST_OK);
+	assert_int_equal(audit_append(state_audit(f->st), "tester", "x.y",
+	    "obj", "ok", NULL), CUST_OK);
 	audit_group_free(g2);	/* never used: stops at once */
 	state_use_audit_group(f->st, NULL);
 	audit_group_free(g);
-	assert_int_equal(audit_append(f->st->audit, "tester", "x.y", "obj",
-	    "ok", NULL), CUST_OK);
+	assert_int_equal(audit_append(state_audit(f->st), "tester", "x.y",
+	    "obj", "ok", NULL), CUST_OK);
 	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
 	    "action = 'x.y'"), 2);
 	assert_chain(f);

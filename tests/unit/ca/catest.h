@@ -142,8 +142,8 @@ ct_count(struct cust_state *st, const char *sql)
 	sqlite3_stmt *s = NULL;
 	long long v;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(st->store), sql, -1, &s,
-	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(store_db(state_store(st)), sql, -1,
+	    &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);

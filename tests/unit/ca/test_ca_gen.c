@@ -526,7 +526,8 @@ server_cn(struct cust_state *st, char *cn, size_t len, int *crit_out)
 	X509 *x;
 	int i;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(st->store), "SELECT der "
+	assert_int_equal(sqlite3_prepare_v2(store_db(state_store(st)),
+	    "SELECT der "
 	    "FROM cert WHERE kind = 'server' AND status = 'valid'", -1, &s,
 	    NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -742,20 +743,20 @@ test_bundle_fresh_across_handles(void **state)
 	assert_int_equal(state_open(f->dir, &other), CUST_OK);
 	/* The stamp: unchanged by reads, changed by another handle's
 	 * commit and by this handle's own changes. */
-	assert_int_equal(store_stamp(f->st->store, &s0), CUST_OK);
+	assert_int_equal(store_stamp(state_store(f->st), &s0), CUST_OK);
 	assert_int_equal(bundle_gens(f->st, &b1), 1);
-	assert_true(store_stamp_unchanged(f->st->store, &s0));
-	assert_int_equal(store_meta_set(other->store, "test.other", v, 1),
+	assert_true(store_stamp_unchanged(state_store(f->st), &s0));
+	assert_int_equal(store_meta_set(state_store(other), "test.other", v, 1),
 	    CUST_OK);
-	assert_false(store_stamp_unchanged(f->st->store, &s0));
-	assert_int_equal(store_stamp(f->st->store, &s0), CUST_OK);
-	assert_int_equal(store_meta_set(f->st->store, "test.own", v, 1),
+	assert_false(store_stamp_unchanged(state_store(f->st), &s0));
+	assert_int_equal(store_stamp(state_store(f->st), &s0), CUST_OK);
+	assert_int_equal(store_meta_set(state_store(f->st), "test.own", v, 1),
 	    CUST_OK);
-	assert_false(store_stamp_unchanged(f->st->store, &s0));
+	assert_false(store_stamp_unchanged(state_store(f->st), &s0));
 	/* Unchanged store: the bundle is served from the cache. */
 	assert_int_equal(bundle_gens(f->st, NULL), 1);
 	ca_gen_reads = 0;
-	sqlite3_trace_v2(store_db(f->st->store), SQLITE_TRACE_STMT,
+	sqlite3_trace_v2(store_db(state_store(f->st)), SQLITE_TRACE_STMT,
 	    trace_ca_gen, NULL);
 	assert_int_equal(bundle_gens(f->st, NULL), 1);
 	assert_int_equal(ca_gen_reads, 0);
@@ -764,7 +765,7 @@ test_bundle_fresh_across_handles(void **state)
 	json_decref(resp);
 	assert_int_equal(bundle_gens(f->st, &b2), 2);
 	assert_true(ca_gen_reads > 0);
-	sqlite3_trace_v2(store_db(f->st->store), 0, NULL, NULL);
+	sqlite3_trace_v2(store_db(state_store(f->st)), 0, NULL, NULL);
 	assert_string_not_equal(json_string_value(json_object_get(b1,
 	    "version")), json_string_value(json_object_get(b2, "version")));
 	/* And a change made through this handle, too. */

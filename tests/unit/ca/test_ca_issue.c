@@ -340,8 +340,8 @@ uses_index(struct fx *f, const char *sql, const char *index)
 	int found = 0;
 
 	assert_true(asprintf(&q, "EXPLAIN QUERY PLAN %s", sql) > 0);
-	assert_int_equal(sqlite3_prepare_v2(store_db(f->st->store), q, -1, &s,
-	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(store_db(state_store(f->st)), q, -1,
+	    &s, NULL), SQLITE_OK);
 	while (sqlite3_step(s) == SQLITE_ROW)
 		found |= strstr((const char *)sqlite3_column_text(s, 3),
 		    index) != NULL;
@@ -523,11 +523,11 @@ test_device_retire(void **state)
 	    CUST_OK);
 	assert_int_equal(cred_device_find(f->st, F1, &dev), CUST_OK);
 	/* In the caller's transaction: rolled back with it. */
-	assert_int_equal(store_begin(f->st->store), CUST_OK);
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
 	assert_int_equal(ca_device_retire(f->st, "t", dev, F1, &n), CUST_OK);
 	assert_int_equal(n, 2);
-	assert_true(store_in_txn(f->st->store));
-	store_rollback(f->st->store);
+	assert_true(store_in_txn(state_store(f->st)));
+	store_rollback(state_store(f->st));
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
 	    "status = 'revoked'"), 0);
 	/* On its own. */
@@ -625,7 +625,7 @@ static void
 test_renew_reads_in_txn(void **state)
 {
 	struct fx *f = *state;
-	sqlite3 *db = store_db(f->st->store);
+	sqlite3 *db = store_db(state_store(f->st));
 	json_t *resp = NULL;
 
 	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, f->len1, 0,

@@ -269,13 +269,13 @@ o_sign_cert(void *sess, X509 *x, const EVP_MD *md)
 	static const char v[] = "x";
 
 	pthread_mutex_lock(&wlock);
-	if (sqlite3_txn_state(store_db(signing->store), NULL) !=
+	if (sqlite3_txn_state(store_db(state_store(signing)), NULL) !=
 	    SQLITE_TXN_NONE)
 		held++;
-	if (store_begin(other->store) != CUST_OK ||
-	    store_meta_set(other->store, "test.write", v, 1) != CUST_OK ||
-	    store_commit(other->store) != CUST_OK) {
-		store_rollback(other->store);
+	if (store_begin(state_store(other)) != CUST_OK ||
+	    store_meta_set(state_store(other), "test.write", v, 1) != CUST_OK ||
+	    store_commit(state_store(other)) != CUST_OK) {
+		store_rollback(state_store(other));
 		blocked++;
 	} else
 		writes++;
@@ -308,7 +308,7 @@ test_sign_outside_txn(void **state)
 
 	reopen(f);
 	assert_int_equal(state_open(f->dir, &other), CUST_OK);
-	sqlite3_busy_timeout(store_db(other->store), 50);
+	sqlite3_busy_timeout(store_db(state_store(other)), 50);
 	signing = f->st;
 	held = blocked = writes = 0;
 	ca_set_signer(&outside);
@@ -388,8 +388,8 @@ test_crash_while_signing(void **state)
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_serial"), 1);
 	assert_int_equal(ncerts(f), certs);
 	{
-		sqlite3_stmt *s = store_stmt(f->st->store, "SELECT serial FROM "
-		    "ca_serial");
+		sqlite3_stmt *s = store_stmt(state_store(f->st),
+		    "SELECT serial FROM " "ca_serial");
 
 		assert_non_null(s);
 		assert_int_equal(sqlite3_step(s), SQLITE_ROW);

@@ -129,11 +129,11 @@ test_counts_follow_changes(void **state)
 	add(st, "i3.corp.example");
 	assert_counts_exact(st);
 	/* A transaction rolled back takes its counts with it. */
-	assert_int_equal(store_begin(st->store), CUST_OK);
+	assert_int_equal(store_begin(state_store(st)), CUST_OK);
 	add(st, "rb.corp.example");
 	assert_int_equal(cred_device_remove(st, ACTOR, "a1.corp.example"),
 	    CUST_OK);
-	store_rollback(st->store);
+	store_rollback(state_store(st));
 	assert_counts_exact(st);
 	assert_int_equal(cred_counts(st, &c), CUST_OK);
 	assert_int_equal(c.devices, 5);

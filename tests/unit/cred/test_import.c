@@ -119,7 +119,7 @@ refused(struct tu_fx *f, const char *name, const char *text, int want,
 		    cust_errmsg());
 	if (footprint(f->st) != before)
 		fail_msg("%s: the refused import left rows behind", name);
-	if (store_in_txn(f->st->store))
+	if (store_in_txn(state_store(f->st)))
 		fail_msg("%s: a transaction was left open", name);
 }
 
@@ -399,7 +399,7 @@ test_store_full(void **state)
 	if (strstr(cust_errmsg(), "disk is full") == NULL ||
 	    strstr(cust_errmsg(), "line ") == NULL)
 		fail_msg("message: %s", cust_errmsg());
-	assert_false(store_in_txn(f->st->store));
+	assert_false(store_in_txn(state_store(f->st)));
 	assert_int_equal(footprint(f->st), before);
 
 	/* Space again: the same import goes through. */
@@ -426,7 +426,7 @@ leave_import(struct cust_state *st, int publish)
 	snprintf(sql, sizeof(sql), "INSERT INTO device_import(id, state, "
 	    "actor, pid, pstart, count, created) VALUES (77, 'staging', 'x', "
 	    "%lld, 1, 3, 0)", tu_dead_pid());
-	assert_int_equal(store_begin(st->store), CUST_OK);
+	assert_int_equal(store_begin(state_store(st)), CUST_OK);
 	tu_sql(st, sql);
 	for (i = 0; i < 3; i++) {
 		spec.fqdn = names[i];
@@ -438,7 +438,7 @@ leave_import(struct cust_state *st, int publish)
 		tu_sql(st, "UPDATE device_import SET state = 'published';"
 		    "UPDATE cred_count SET n = n + 3 WHERE name = "
 		    "'device:active'");
-	assert_int_equal(store_commit(st->store), CUST_OK);
+	assert_int_equal(store_commit(state_store(st)), CUST_OK);
 }
 
 static int

@@ -266,7 +266,7 @@ test_confirm(void **state)
 	    "admin1current mebx1retired mebx2current");
 	/* The refusals left no transaction open: the store still takes
 	 * changes. */
-	assert_int_equal(store_in_txn(f->st->store), 0);
+	assert_int_equal(store_in_txn(state_store(f->st)), 0);
 	assert_int_equal(rotate(f->st, id, "admin", 0, &res), CUST_OK);
 }
 
@@ -793,7 +793,7 @@ test_audit_object_normalised(void **state)
 	    NULL, NULL), CUST_OK);
 	assert_int_equal(cred_device_remove(f->st, ACTOR, "H2.CORP.EXAMPLE"),
 	    CUST_OK);
-	assert_int_equal(audit_list(f->st->audit, 0, 0, NULL, scan_entry,
+	assert_int_equal(audit_list(state_audit(f->st), 0, 0, NULL, scan_entry,
 	    &scan), CUST_OK);
 	assert_true(scan.entries >= 8);
 	if (scan.upper != 0)
@@ -803,7 +803,7 @@ test_audit_object_normalised(void **state)
 	assert_int_equal(scan.confirms, 2);
 	/* audit list --object finds them under the normalised name. */
 	memset(&scan, 0, sizeof(scan));
-	assert_int_equal(audit_list(f->st->audit, 0, 0, "h2.corp.example",
+	assert_int_equal(audit_list(state_audit(f->st), 0, 0, "h2.corp.example",
 	    scan_entry, &scan), CUST_OK);
 	assert_int_equal(scan.entries, 2);	/* add, remove */
 }

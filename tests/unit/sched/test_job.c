@@ -36,7 +36,7 @@ setup(void **state)
 	if (tu_fx_setup(state) != 0)
 		return -1;
 	f = *state;
-	if (store_begin(f->st->store) != CUST_OK)	/* one commit */
+	if (store_begin(state_store(f->st)) != CUST_OK)	/* one commit */
 		return -1;
 	for (i = 0; i < NDEV; i++) {
 		snprintf(fqdn, sizeof(fqdn), "d%05zu.corp.example", i);
@@ -44,7 +44,7 @@ setup(void **state)
 		if (cred_device_add(f->st, "t", &spec, 16, &ids[i]) != CUST_OK)
 			return -1;
 	}
-	return store_commit(f->st->store) == CUST_OK ? 0 : -1;
+	return store_commit(state_store(f->st)) == CUST_OK ? 0 : -1;
 }
 
 static const struct job_rotate_spec admin = { "admin", 16, 0 };

@@ -26,12 +26,12 @@ test_roundtrip(void **state)
 	size_t adlen = seal_ad(ad, sizeof(ad), "secret", 7, "admin", 3);
 
 	assert_string_equal(ad, "custody:v1:secret:7:admin:3");
-	assert_int_equal(seal_encrypt(f->st->seal, "hunter2!A", 9, ad, adlen,
-	    &ct, &ctlen), CUST_OK);
+	assert_int_equal(seal_encrypt(state_seal(f->st), "hunter2!A", 9, ad,
+	    adlen, &ct, &ctlen), CUST_OK);
 	assert_int_equal(ctlen, 9 + SEAL_OVERHEAD);
 	assert_null(memmem(ct, ctlen, "hunter2!A", 9));
-	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad, adlen, &pt),
-	    CUST_OK);
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, ctlen, ad, adlen,
+	    &pt), CUST_OK);
 	assert_int_equal(seal_secret_len(pt), 9);
 	assert_string_equal(seal_secret_str(pt), "hunter2!A");
 	seal_secret_free(pt);
@@ -50,28 +50,28 @@ test_tamper(void **state)
 	char ad[64], ad2[64];
 	size_t adlen = seal_ad(ad, sizeof(ad), "secret", 7, "admin", 3), ad2len;
 
-	assert_int_equal(seal_encrypt(f->st->seal, "Secr3t!x", 8, ad, adlen,
-	    &ct, &ctlen), CUST_OK);
+	assert_int_equal(seal_encrypt(state_seal(f->st), "Secr3t!x", 8, ad,
+	    adlen, &ct, &ctlen), CUST_OK);
 	for (i = 0; i < ctlen; i++) {	/* nonce 0-23, body, tag */
 		ct[i] ^= 0x01;
-		assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad, adlen,
-		    &pt), CUST_E_CRYPTO);
+		assert_int_equal(seal_decrypt(state_seal(f->st), ct, ctlen, ad,
+		    adlen, &pt), CUST_E_CRYPTO);
 		assert_null(pt);
 		ct[i] ^= 0x01;
 	}
 	ad2len = seal_ad(ad2, sizeof(ad2), "secret", 8, "admin", 3);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad2, ad2len,
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, ctlen, ad2, ad2len,
 	    &pt), CUST_E_CRYPTO);
 	ad2len = seal_ad(ad2, sizeof(ad2), "secret", 7, "mebx", 3);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad2, ad2len,
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, ctlen, ad2, ad2len,
 	    &pt), CUST_E_CRYPTO);
 	ad2len = seal_ad(ad2, sizeof(ad2), "secret", 7, "admin", 4);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad2, ad2len,
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, ctlen, ad2, ad2len,
 	    &pt), CUST_E_CRYPTO);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, SEAL_OVERHEAD - 1, ad,
-	    adlen, &pt), CUST_E_CRYPTO);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, ctlen, ad, adlen, &pt),
-	    CUST_OK);
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, SEAL_OVERHEAD - 1,
+	    ad, adlen, &pt), CUST_E_CRYPTO);
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, ctlen, ad, adlen,
+	    &pt), CUST_OK);
 	seal_secret_free(pt);
 	free(ct);
 }
@@ -83,10 +83,10 @@ test_nonce_unique(void **state)
 	struct tu_fx *f = *state;
 	unsigned char a[SEAL_OVERHEAD + 8], b[SEAL_OVERHEAD + 8];
 
-	assert_int_equal(seal_encrypt_buf(f->st->seal, "Secr3t!x", 8, "x", 1,
-	    a), CUST_OK);
-	assert_int_equal(seal_encrypt_buf(f->st->seal, "Secr3t!x", 8, "x", 1,
-	    b), CUST_OK);
+	assert_int_equal(seal_encrypt_buf(state_seal(f->st), "Secr3t!x", 8, "x",
+	    1, a), CUST_OK);
+	assert_int_equal(seal_encrypt_buf(state_seal(f->st), "Secr3t!x", 8, "x",
+	    1, b), CUST_OK);
 	assert_memory_not_equal(a, b, sizeof(a));
 }
 
@@ -213,22 +213,22 @@ test_counter(void **state)
 
 	memset(h1, 0x11, sizeof(h1));
 	memset(h2, 0x22, sizeof(h2));
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
 	assert_true(seq >= 0);
-	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 100, h1, 0),
-	    CUST_OK);
-	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 101, h2, 0),
-	    CUST_OK);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_OK);
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 100, h1,
+	    0), CUST_OK);
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 101, h2,
+	    0), CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
 	assert_int_equal(seq, 101);
 	assert_memory_equal(got, h2, 32);
 	/* Not backwards (another process recorded a newer commit). */
-	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 50, h1, 0),
-	    CUST_OK);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_OK);
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 50, h1,
+	    0), CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
 	assert_int_equal(seq, 101);
 	/* A torn write of the newest slot leaves the one before. */
 	n = get_file(f->dir, "seal/counter", file, sizeof(file));
@@ -237,8 +237,8 @@ test_counter(void **state)
 	 * first (never the slot holding the newest value) */
 	file[20] ^= 1;
 	put_file(f->dir, "seal/counter", file, n);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
 	assert_int_equal(seq, 100);
 	assert_memory_equal(got, h1, 32);
 	/* Forged: a higher seq without the key's MAC. */
@@ -246,36 +246,36 @@ test_counter(void **state)
 	file[8 + 7] = 0x7f;
 	file[80 + 8 + 7] = 0x7f;
 	put_file(f->dir, "seal/counter", file, n);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_E_DB);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_E_DB);
 	assert_non_null(strstr(cust_errmsg(), "damaged or belongs to another"));
 	/* Forced: both slots, even backwards. */
-	assert_int_equal(seal_counter_write(f->st->seal, f->dir, 7, h1, 1),
-	    CUST_OK);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_OK);
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 7, h1,
+	    1), CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
 	assert_int_equal(seq, 7);
 	/* Another store's counter (another data key). */
 	other = tu_state_new(&odir);
-	assert_int_equal(seal_counter_write(other->seal, odir, 9, h2, 0),
+	assert_int_equal(seal_counter_write(state_seal(other), odir, 9, h2, 0),
 	    CUST_OK);
 	n = get_file(odir, "seal/counter", file, sizeof(file));
 	put_file(f->dir, "seal/counter", file, n);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_E_DB);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_E_DB);
 	tu_state_free(other, odir);
 	/* None at all. */
 	put_file(f->dir, "seal/counter", "", 0);
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_E_DB);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_E_DB);
 	{
 		char *p = util_path(f->dir, "seal/counter");
 
 		assert_int_equal(unlink(p), 0);
 		free(p);
 	}
-	assert_int_equal(seal_counter_read(f->st->seal, f->dir, &seq, got),
-	    CUST_E_NOTFOUND);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_E_NOTFOUND);
 }
 
 /* Small secrets come from the thread's pool: no region (and no system
@@ -364,16 +364,16 @@ test_hold(void **state)
 	struct seal_secret *pt = NULL;
 	unsigned char ct[SEAL_OVERHEAD + 4];
 
-	seal_hold(f->st->seal);
-	seal_hold(f->st->seal);
-	assert_int_equal(seal_encrypt_buf(f->st->seal, "abcd", 4, "x", 1, ct),
-	    CUST_OK);
-	seal_release(f->st->seal);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, sizeof(ct), "x", 1,
+	seal_hold(state_seal(f->st));
+	seal_hold(state_seal(f->st));
+	assert_int_equal(seal_encrypt_buf(state_seal(f->st), "abcd", 4, "x", 1,
+	    ct), CUST_OK);
+	seal_release(state_seal(f->st));
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, sizeof(ct), "x", 1,
 	    &pt), CUST_OK);
-	seal_release(f->st->seal);
+	seal_release(state_seal(f->st));
 	seal_secret_free(pt);
-	assert_int_equal(seal_decrypt(f->st->seal, ct, sizeof(ct), "x", 1,
+	assert_int_equal(seal_decrypt(state_seal(f->st), ct, sizeof(ct), "x", 1,
 	    &pt), CUST_OK);
 	assert_string_equal(seal_secret_str(pt), "abcd");
 	seal_secret_free(pt);

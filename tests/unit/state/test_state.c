@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* tests/unit/store/test_state.c - the state directory as one unit: its
- * lock, the undo of a failed init, the owner and link checks, and the
- * file renames a commit leaves pending. */
+/* tests/unit/state/test_state.c - the state directory as one unit: its
+ * lock, the undo of a failed init, the owner and link checks, the file
+ * renames a commit leaves pending, and what the opaque state hands out. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "err.h"
+#include "seal.h"
 #include "state.h"
 #include "store.h"
 #include "testutil.h"
@@ -33,7 +35,7 @@ test_lock(void **state)
 	struct tu_fx *f = *state;
 	struct cust_state *st = NULL, *st2 = NULL;
 
-	assert_int_equal(store_meta_set(f->st->store, "t.mark", "x", 1),
+	assert_int_equal(store_meta_set(state_store(f->st), "t.mark", "x", 1),
 	    CUST_OK);
 	state_close(f->st);
 	f->st = NULL;
@@ -148,10 +150,10 @@ test_pending(void **state)
 	size_t len;
 
 	assert_int_equal(util_write_file(p, "new\n", 4, 0644), CUST_OK);
-	assert_int_equal(store_begin(f->st->store), CUST_OK);
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
 	assert_int_equal(state_files_pending(f->st,
 	    "tls/x.pem.new.t1\ttls/x.pem\n"), CUST_OK);
-	assert_int_equal(store_commit(f->st->store), CUST_OK);
+	assert_int_equal(store_commit(state_store(f->st)), CUST_OK);
 	/* The process dies here. */
 	state_close(f->st);
 	f->st = NULL;
@@ -162,14 +164,76 @@ test_pending(void **state)
 	assert_string_equal(buf, "new\n");
 	free(buf);
 	/* A list that would rename anything else is refused. */
-	assert_int_equal(store_begin(f->st->store), CUST_OK);
-	assert_int_equal(store_meta_set(f->st->store, "files.pending",
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
+	assert_int_equal(store_meta_set(state_store(f->st), "files.pending",
 	    "seal/master.key\ttls/x.pem\n", 26), CUST_OK);
-	assert_int_equal(store_commit(f->st->store), CUST_OK);
+	assert_int_equal(store_commit(state_store(f->st)), CUST_OK);
 	assert_int_equal(state_files_finish(f->st), CUST_E_DB);
 	assert_int_equal(access(q, F_OK), 0);
 	free(p);
 	free(q);
+}
+
+/* The CA cache slot: a cache replaced or left at close is freed once. */
+static int cache_freed;
+
+static void
+count_free(void *cache)
+{
+	cache_freed++;
+	free(cache);
+}
+
+/* What an opened state hands out through its accessors. */
+static void
+test_accessors(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cust_state *st = NULL;
+	struct stat a, b;
+	void *c1, *c2;
+	int64_t bad, n, seq;
+	unsigned char hash[32];
+
+	/* The fixture's state is init's (exclusive lock): reopen it. */
+	state_close(f->st);
+	f->st = NULL;
+	assert_int_equal(state_open(f->dir, &f->st), CUST_OK);
+	assert_string_equal(state_dir(f->st), f->dir);
+	/* dirfd is the directory itself */
+	assert_int_equal(fstat(state_dirfd(f->st), &a), 0);
+	assert_int_equal(stat(f->dir, &b), 0);
+	assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
+	assert_int_equal(store_meta_set(state_store(f->st), "t.acc", "y", 1),
+	    CUST_OK);
+	assert_int_equal(audit_append(state_audit(f->st), "t", "t.acc", "x",
+	    "ok", NULL), CUST_OK);
+	assert_int_equal(store_commit(state_store(f->st)), CUST_OK);
+	assert_int_equal(audit_head(state_audit(f->st), &seq, hash), CUST_OK);
+	assert_int_equal(audit_verify(state_audit(f->st), &bad, &n), CUST_OK);
+	assert_int_equal(n, seq);
+	assert_non_null(state_seal(f->st));
+	assert_non_null(state_scratch(f->st));
+	assert_true(seal_secret_len(state_scratch(f->st)) >= STATE_SCRATCH);
+
+	/* Two states of one directory: each its own store and cache. */
+	assert_int_equal(state_open(f->dir, &st), CUST_OK);
+	assert_ptr_not_equal(state_store(st), state_store(f->st));
+	assert_null(state_ca_cache(st));
+	cache_freed = 0;
+	assert_non_null(c1 = malloc(1));
+	assert_non_null(c2 = malloc(1));
+	state_set_ca_cache(st, c1, count_free);
+	assert_ptr_equal(state_ca_cache(st), c1);
+	assert_null(state_ca_cache(f->st));
+	state_set_ca_cache(st, c1, count_free);	/* the same: kept */
+	assert_int_equal(cache_freed, 0);
+	state_set_ca_cache(st, c2, count_free);	/* replaced: c1 freed */
+	assert_int_equal(cache_freed, 1);
+	assert_ptr_equal(state_ca_cache(st), c2);
+	state_close(st);			/* c2 freed with the state */
+	assert_int_equal(cache_freed, 2);
 }
 
 int
@@ -182,6 +246,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refused, tu_fx_setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pending, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_accessors, tu_fx_setup,
 		    tu_fx_teardown),
 	};
 

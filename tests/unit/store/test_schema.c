@@ -23,10 +23,11 @@
 static int
 runs(struct cust_state *st, const char *sql)
 {
-	int rc = sqlite3_exec(store_db(st->store), sql, NULL, NULL, NULL);
+	int rc = sqlite3_exec(store_db(state_store(st)), sql, NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_CONSTRAINT)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(store_db(st->store)));
+		fail_msg("%s: %s", sql,
+		    sqlite3_errmsg(store_db(state_store(st))));
 	return rc == SQLITE_OK;
 }
 
@@ -148,7 +149,8 @@ test_rebuild_at_scale(void **state)
 	if (state_open(dir, &st) != CUST_OK)
 		fail_msg("state_open: %s", cust_errmsg());
 	mig = ms_since(&t0);
-	assert_int_equal(store_schema_version(st->store, "secretmodel"), 1);
+	assert_int_equal(store_schema_version(state_store(st), "secretmodel"),
+	    1);
 	assert_int_equal(tu_sql_int(st, "SELECT count(*) FROM secret"), 2 * n);
 	/* Every row kept its MAC, and it still verifies. */
 	assert_int_equal(tu_sql_int(st, "SELECT count(*) FROM secret WHERE "

@@ -132,7 +132,7 @@ test_rowmac(void **state)
 	free(dir);
 
 	assert_int_equal(tu_fx_setup((void **)&f), 0);
-	st = f->st->store;
+	st = state_store(f->st);
 	assert_int_equal(store_exec(st, "INSERT INTO console(name, subject, "
 	    "created) VALUES ('a', 'CN=a', 5), ('b', 'CN=a', 5)"), CUST_OK);
 	assert_int_equal(store_row_reseal(st, STORE_RESEAL_CONSOLE, 1),

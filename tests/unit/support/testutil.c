@@ -94,10 +94,10 @@ tu_sql_int(struct cust_state *st, const char *sql)
 	sqlite3_stmt *s;
 	long long v;
 
-	if (sqlite3_prepare_v2(store_db(st->store), sql, -1, &s, NULL) !=
+	if (sqlite3_prepare_v2(store_db(state_store(st)), sql, -1, &s, NULL) !=
 	    SQLITE_OK)
 		fail_msg("prepare %s: %s", sql,
-		    sqlite3_errmsg(store_db(st->store)));
+		    sqlite3_errmsg(store_db(state_store(st))));
 	if (sqlite3_step(s) != SQLITE_ROW)
 		fail_msg("no row from %s", sql);
 	v = sqlite3_column_int64(s, 0);
@@ -139,7 +139,7 @@ tu_sql(struct cust_state *st, const char *sql)
 {
 	char *err = NULL;
 
-	if (sqlite3_exec(store_db(st->store), sql, NULL, NULL, &err) !=
+	if (sqlite3_exec(store_db(state_store(st)), sql, NULL, NULL, &err) !=
 	    SQLITE_OK) {
 		fail_msg("sql %s: %s", sql, err ? err : "?");
 	}
