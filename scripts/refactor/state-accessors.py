@@ -18,12 +18,15 @@ touched. Read accesses become calls:
     X->scratch -> state_scratch(X)    X->dirfd   -> state_dirfd(X)
     X->ca_cache -> state_ca_cache(X)
 
-A line the rewrite made longer than 80 columns is broken after its last
+A line the rewrite made longer than 80 columns loses its trailing comment
+to a line of its own above it, or is broken after its last
 ", " (outside a string) that fits, continued with the line's indent plus
 four spaces (KNF). Repeated until the compiler reports nothing new (idempotent: a second run
 changes nothing). Whatever it cannot rewrite (an assignment to a field,
 &X->field, a field with no accessor) is printed as "manual: FILE:LINE:COL"
 and the script exits 1: fix those by hand, then run `make`. -n: only list.
+Needs gcc 11 or newer (byte columns in its diagnostics) and the build's
+pkg-config packages; run from anywhere, it works in the tree it is in.
 """
 import difflib
 import os
@@ -100,8 +103,9 @@ def base_start(s, arrow):
             start = k
             j = skip_ws_back(s, k - 1)
             if s[start] == "(" and (j < 0 or not (IDENT.match(s[j]) or
-                                                  s[j] in ")]")):
-                return start		# a parenthesised expression
+                                                  s[j] == "]")):
+                return start		# a parenthesised expression (after
+                                        # a cast, too: "(void)(st)->dir")
             continue
         if IDENT.match(s[j]):
             k = j
@@ -189,6 +193,15 @@ def rewrap_changed(old, new):
     i = 0
     while i < len(b):
         line = b[i]
+        m = re.match(r"([ \t]*)(\S.*?)[ \t]+(/\*.*\*/)[ \t]*$", line)
+        if (i in todo and width(line) > 80 and m and
+                width(m.group(1) + m.group(3)) <= 80):
+            # a trailing comment that no longer fits goes above
+            b[i:i + 1] = [m.group(1) + m.group(3), m.group(1) + m.group(2)]
+            todo = {t + 1 if t > i else t for t in todo}
+            todo.add(i + 1)
+            i += 1
+            continue
         k = break_at(line) if i in todo and width(line) > 80 else None
         if k is None or not line[:k].strip():
             i += 1
@@ -229,12 +242,16 @@ def default_files():
 
 def main(argv):
     dry = "-n" in argv
-    files = [a for a in argv if a != "-n"] or default_files()
-    cc = os.environ.get("CC_REFACTOR", "gcc")
+    files = [os.path.abspath(a) for a in argv if a != "-n"]
+    top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    os.chdir(top)
+    files = [os.path.relpath(a) for a in files] or default_files()
+    cc = "gcc"		# >= 11: -fdiagnostics-column-unit, its messages
     flags = cflags()
     changed, manual, orig = set(), {}, {}
     for src in files:
         for _ in range(20):		# until nothing changes
+            last = {}			# what this pass could not rewrite
             errs = errors(cc, flags, src)
             byfile = {}
             for f, l, c in errs:
@@ -247,7 +264,7 @@ def main(argv):
                 for l, c in sorted(locs):
                     e = rewrite_one(s, offset(s, l, c))
                     if e is None:
-                        manual["%s:%d:%d" % (f, l, c)] = True
+                        last["%s:%d:%d" % (f, l, c)] = True
                     else:
                         edits.append(e)
                 # right to left; an edit overlapping one already taken
@@ -269,6 +286,8 @@ def main(argv):
                 progress = True
             if not progress:
                 break
+        if last:
+            manual[src] = True
     for f in sorted(changed):
         with open(f) as fh:
             s = fh.read()
@@ -276,9 +295,12 @@ def main(argv):
         with open(f, "w") as fh:
             fh.write(s)
         print("rewrote: " + f)
-    for k in sorted(manual):
+    left = set()		# where they are now that lines moved
+    for src in manual:
+        left.update("%s:%d:%d" % e for e in errors(cc, flags, src))
+    for k in sorted(left):
         print("manual: " + k)
-    return 1 if manual else 0
+    return 1 if left else 0
 
 
 if __name__ == "__main__":
