@@ -43,7 +43,7 @@ same_layer_ok() {
 	"store>seal") ;;	# row MAC key: the seal module's secret type
 	"audit>store") ;;	# the log is stored in the store
 	"audit>seal") ;;	# secret type, the chain's keyed hash
-	"ca>cred") ;;		# console identities and device records
+	"ca>cred") ;;		# device lookups (cred_device_find)
 	"api>sched") ;;		# operations start and show jobs
 	*) return 1 ;;
 	esac
