@@ -210,10 +210,17 @@ def rewrap_changed(old, new):
         head, tail = line[:k].rstrip(), line[k:].strip()
         nxt = b[i + 1] if i + 1 < len(b) else None
         ends = line.rstrip().endswith((";", "{", "}"))
-        if (nxt is not None and not ends and
+        joined = None
+        if nxt is not None:
+            joined = cont + tail + " " + nxt.lstrip()
+            if (tail.endswith('"') and nxt.lstrip().startswith('"') and
+                    "\\" not in tail):
+                # "abc " "def": one literal, "abc def"
+                joined = cont + tail[:-1] + nxt.lstrip()[1:]
+        if (joined is not None and not ends and
                 re.match(r"[ \t]*", nxt).group(0) == cont and
-                width(cont + tail + " " + nxt.lstrip()) <= 80):
-            b[i + 1] = cont + tail + " " + nxt.lstrip()
+                width(joined) <= 80):
+            b[i + 1] = joined
         else:
             b.insert(i + 1, cont + tail)
             todo = {t + 1 if t > i else t for t in todo}

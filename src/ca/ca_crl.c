@@ -505,7 +505,7 @@ ca_revoke(struct cust_state *st, const char *actor, const char *serial,
 	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
 		goto fail;
 	if ((s = store_stmt(state_store(st),
-	    "SELECT " CA_CERT_COLS " FROM cert " "WHERE id = ?")) == NULL) {
+	    "SELECT " CA_CERT_COLS " FROM cert WHERE id = ?")) == NULL) {
 		r = CUST_E_DB;
 		goto fail;
 	}

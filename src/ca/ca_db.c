@@ -599,7 +599,7 @@ ca_serial_consume(struct cust_state *st, const char *hex)
 	int r;
 
 	if ((s = store_stmt(state_store(st),
-	    "DELETE FROM ca_serial WHERE serial = " "?")) == NULL)
+	    "DELETE FROM ca_serial WHERE serial = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	if ((r = store_step_done(state_store(st), s,
@@ -641,7 +641,7 @@ ca_serial_reserved(struct cust_state *st, const char *hex, int64_t *when_out)
 
 	*when_out = 0;
 	if ((s = store_stmt(state_store(st),
-	    "SELECT reserved FROM ca_serial WHERE " "serial = ?")) == NULL)
+	    "SELECT reserved FROM ca_serial WHERE serial = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);

@@ -471,7 +471,7 @@ ca_public_prune(struct cust_state *st)
 	if ((cadir = strdup("ca")) == NULL)	/* under state_dirfd(st) */
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((s = store_stmt(state_store(st),
-	    "SELECT gen FROM ca_gen WHERE state = " "'retired'")) == NULL) {
+	    "SELECT gen FROM ca_gen WHERE state = 'retired'")) == NULL) {
 		free(cadir);
 		return CUST_E_DB;
 	}
@@ -498,7 +498,7 @@ count_gens(struct cust_state *st, int64_t *count_out, int64_t *max_out)
 	int rc;
 
 	if ((s = store_stmt(state_store(st),
-	    "SELECT count(*), coalesce(max(gen), 0) " "FROM ca_gen")) == NULL)
+	    "SELECT count(*), coalesce(max(gen), 0) FROM ca_gen")) == NULL)
 		return CUST_E_DB;
 	rc = sqlite3_step(s);
 	*count_out = sqlite3_column_int64(s, 0);
@@ -520,7 +520,7 @@ ca_info(struct cust_state *st, X509 *x)
 	    sizeof(hex)) != CUST_OK)
 		return json_null();
 	if ((s = store_stmt(state_store(st),
-	    "SELECT " CA_CERT_COLS " FROM cert " "WHERE serial = ?")) == NULL)
+	    "SELECT " CA_CERT_COLS " FROM cert WHERE serial = ?")) == NULL)
 		return json_null();
 	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
@@ -671,7 +671,7 @@ add_unrecorded(struct cust_state *st, json_t *o)
 	int rc;
 
 	if ((s = store_stmt(state_store(st),
-	    "SELECT count(*) FROM ca_serial WHERE " "reserved < ?")) == NULL)
+	    "SELECT count(*) FROM ca_serial WHERE reserved < ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, util_now() - 3600);
 	rc = sqlite3_step(s);

@@ -74,7 +74,7 @@ cursor_of(struct cust_state *st, int64_t id, int64_t *na_out)
 
 	*na_out = 0;
 	if ((s = store_stmt(state_store(st),
-	    "SELECT not_after FROM cert WHERE id = " "?")) == NULL)
+	    "SELECT not_after FROM cert WHERE id = ?")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);

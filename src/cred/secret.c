@@ -271,7 +271,7 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 		}
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			rc = store_err(state_store(st),
-			    "cannot read the secret " "versions");
+			    "cannot read the secret versions");
 			sqlite3_reset(s);
 			return rc;
 		}

@@ -68,7 +68,7 @@ job_sweep(struct cust_state *st, size_t *found_out)
 			sqlite3_bind_int64(s, 2, dead[i + 1]);
 			sqlite3_bind_int64(s, 3, util_now());
 			if ((r = store_step_done(state_store(st), s,
-			    "mark a job " "interrupted")) != CUST_OK)
+			    "mark a job interrupted")) != CUST_OK)
 				goto fail;
 			log_info("job %lld was interrupted: its process (pid "
 			    "%lld) is gone", (long long)dead[i],
@@ -832,7 +832,7 @@ job_show(struct cust_state *st, int64_t id, int64_t after, size_t limit,
 	if (rc != SQLITE_DONE || (s = store_stmt(state_store(st),
 	    items)) == NULL) {
 		r = rc != SQLITE_DONE ? store_err(state_store(st),
-		    "cannot read the " "job's items") : CUST_E_DB;
+		    "cannot read the job's items") : CUST_E_DB;
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, id);

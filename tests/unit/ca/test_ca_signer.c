@@ -389,7 +389,7 @@ test_crash_while_signing(void **state)
 	assert_int_equal(ncerts(f), certs);
 	{
 		sqlite3_stmt *s = store_stmt(state_store(f->st),
-		    "SELECT serial FROM " "ca_serial");
+		    "SELECT serial FROM ca_serial");
 
 		assert_non_null(s);
 		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
