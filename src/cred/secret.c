@@ -57,23 +57,27 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	fqdn = norm;	/* audit objects are the stored, lowercase name */
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
+	/* The state is a literal, not a parameter: a bound value that a
+	 * partial index's WHERE depends on (secret_one_current) makes SQLite
+	 * prepare the statement again at every step. */
 	if (version > 0)
 		s = store_stmt(st->store, "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 		    "device_id = ? AND kind = ? AND version = ?");
+	else if (version == CRED_VER_PENDING)
+		s = store_stmt(st->store, "SELECT version, state, sealed, "
+		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
+		    "device_id = ? AND kind = ? AND state = 'pending'");
 	else
 		s = store_stmt(st->store, "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
-		    "device_id = ? AND kind = ? AND state = ?3");
+		    "device_id = ? AND kind = ? AND state = 'current'");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	if (version > 0)
 		sqlite3_bind_int64(s, 3, version);
-	else
-		sqlite3_bind_text(s, 3, version == CRED_VER_PENDING ?
-		    "pending" : "current", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);
