@@ -73,14 +73,18 @@ commit_batch(struct audit_group *g, struct group_req *batch,
 
 	if ((r = store_begin_wait(st, g->wait_ms, retries_out)) != CUST_OK)
 		return r;
+	audit_hold(g->a);	/* the chain key: once per batch */
 	for (q = batch; q != NULL; q = q->next) {
 		if ((r = audit_append_locked(g->a, q->e)) != CUST_OK) {
 			store_rollback(st);
-			return r;
+			goto out;
 		}
 	}
 	/* The head record is written by a commit hook: once per batch. */
-	return store_commit(st);
+	r = store_commit(st);
+out:
+	audit_release(g->a);
+	return r;
 }
 
 static void *

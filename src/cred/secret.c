@@ -78,8 +78,12 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	if (version > 0)
 		sqlite3_bind_int64(s, 3, version);
+	/* One hold for the row MAC's key and the data key: one pair of
+	 * mprotect(2) calls per read. */
+	seal_hold(st->seal);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
+		seal_release(st->seal);
 		sqlite3_reset(s);
 		if (version > 0)
 			return cust_fail(CUST_E_NOTFOUND, "%s has no version "
@@ -90,6 +94,7 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "pending" : "current", kind);
 	}
 	if (rc != SQLITE_ROW) {
+		seal_release(st->seal);
 		r = store_err(st->store, "cannot read the secret");
 		sqlite3_reset(s);
 		if (store_tampered(st->store)) {	/* keeps the message */
@@ -103,6 +108,7 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	*state_out = state_str(sqlite3_column_text(s, 1));
 	r = unseal_row(st, id, fqdn, kind, ver, sqlite3_column_blob(s, 2),
 	    sqlite3_column_bytes(s, 2), pw_out);
+	seal_release(st->seal);
 	sqlite3_reset(s);
 	snprintf(detail, sizeof(detail), "%s v%lld", kind, (long long)ver);
 	if (r != CUST_OK) {
@@ -382,8 +388,9 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 				goto fail;
 		}
 	}
+	r = store_commit(st->store);	/* its head record: still held */
 	seal_release(st->seal);
-	return store_commit(st->store);
+	return r;
 fail:
 	seal_release(st->seal);
 	store_rollback(st->store);
