@@ -39,9 +39,9 @@ unseal_row(struct cust_state *st, int64_t device_id, const char *fqdn,
 	return seal_decrypt(st->seal, blob, (size_t)bloblen, ad, adlen, out);
 }
 
-int
-cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *kind, int64_t version, struct seal_secret **pw_out,
+static int
+secret_get(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version, int own, struct seal_secret **pw_out,
     int64_t *version_out, const char **state_out)
 {
 	char norm[CUST_MAX_FQDN + 1], detail[64];
@@ -124,6 +124,8 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "be unsealed (the store is damaged or was altered): %s",
 		    kind, (long long)ver, fqdn, msg);
 	}
+	if (own)
+		store_rollback(st->store);	/* the read is done */
 	if ((r = audit_append(st->audit, actor, "password.show", fqdn, "ok",
 	    detail)) != CUST_OK) {
 		seal_secret_free(*pw_out);
@@ -132,6 +134,28 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	}
 	*version_out = ver;
 	return CUST_OK;
+}
+
+int
+cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version, struct seal_secret **pw_out,
+    int64_t *version_out, const char **state_out)
+{
+	int own = !store_in_txn(st->store), r;
+
+	*pw_out = NULL;
+	*version_out = 0;
+	*state_out = NULL;
+	/* The device and its secret in one read transaction: one snapshot,
+	 * and one page-cache check instead of two (another connection's
+	 * commit in between would drop the cache twice). */
+	if (own && (r = store_begin_read(st->store)) != CUST_OK)
+		return r;
+	r = secret_get(st, actor, fqdn, kind, version, own, pw_out,
+	    version_out, state_out);
+	if (own)
+		store_rollback(st->store);	/* a no-op once ended */
+	return r;
 }
 
 int

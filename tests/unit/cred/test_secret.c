@@ -419,7 +419,8 @@ test_secret_get_no_reprepare(void **state)
 	struct tu_fx *f = *state;
 	struct cred_rotate_result res;
 	char buf[CRED_PW_MAX + 1];
-	int64_t id, ver;
+	unsigned char hash[32];
+	int64_t id, ver, seq0, seq;
 	int i, before;
 
 	id = add_dev(f->st, "a.corp.example", NULL, NULL);
@@ -439,6 +440,28 @@ test_secret_get_no_reprepare(void **state)
 		assert_int_equal(ver, 2);
 	}
 	assert_int_equal(reprepares(f->st), before);
+	/* The read's own transaction ends on every path, before its audit
+	 * entry is appended (committed on its own, or through the group
+	 * writer), which is therefore kept. */
+	assert_false(store_in_txn(f->st->store));
+	assert_int_equal(audit_head(f->st->audit, &seq0, hash), CUST_OK);
+	assert_int_equal(get_pw(f->st, "b.corp.example", "admin",
+	    CRED_VER_CURRENT, buf, &ver, NULL), CUST_OK);
+	assert_int_equal(audit_head(f->st->audit, &seq, hash), CUST_OK);
+	assert_int_equal(seq, seq0 + 1);
+	assert_false(store_in_txn(f->st->store));
+	assert_int_equal(get_pw(f->st, "b.corp.example", "admin",
+	    CRED_VER_PENDING, buf, &ver, NULL), CUST_E_NOTFOUND);
+	assert_false(store_in_txn(f->st->store));
+	assert_int_equal(get_pw(f->st, "nowhere.corp.example", "admin",
+	    CRED_VER_CURRENT, buf, &ver, NULL), CUST_E_NOTFOUND);
+	assert_false(store_in_txn(f->st->store));
+	/* Inside the caller's transaction, the read joins it. */
+	assert_int_equal(store_begin(f->st->store), CUST_OK);
+	assert_int_equal(get_pw(f->st, "b.corp.example", "admin",
+	    CRED_VER_CURRENT, buf, &ver, NULL), CUST_OK);
+	assert_true(store_in_txn(f->st->store));
+	assert_int_equal(store_commit(f->st->store), CUST_OK);
 }
 
 /* A device removed (or never there) between selection and rotation is
