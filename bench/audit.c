@@ -15,12 +15,15 @@
  *                        one transaction and one counter update per batch
  *
  * and prints reads/s, the ratio group / alone at T threads (target >= 10x),
- * the batch sizes, and checks afterwards that the audit chain is intact
+ * the process's CPU time (user + system) per read, which unlike reads/s
+ * does not depend on the disk's fsync latency of the moment, the batch
+ * sizes, and checks afterwards that the audit chain is intact
  * with exactly one entry per read.
  *
  * usage: audit [THREADS [SECONDS]]   (defaults 32 and 3)
  */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,14 +90,26 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* nthreads readers for secs seconds; reads/s. *reads_out: total. */
+/* User + system CPU seconds of the process so far. */
+static double
+cpu_now(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* nthreads readers for secs seconds; reads/s. *reads_out: total;
+ * *cpu_out: CPU microseconds per read (all threads, the writer's too). */
 static double
 run(const char *dir, struct audit_group *g, int nthreads, double secs,
-    long *reads_out)
+    long *reads_out, double *cpu_out)
 {
 	struct worker *w = calloc((size_t)nthreads, sizeof(*w));
 	long reads = 0, errors = 0;
-	double t0, until;
+	double t0, until, c0 = cpu_now();
 	int i;
 
 	if (w == NULL)
@@ -122,6 +137,7 @@ run(const char *dir, struct audit_group *g, int nthreads, double secs,
 	if (errors > 0)
 		printf("  (%ld reads failed)\n", errors);
 	*reads_out = reads;
+	*cpu_out = reads > 0 ? (cpu_now() - c0) * 1e6 / (double)reads : 0;
 	return (double)reads / t0;
 }
 
@@ -136,7 +152,7 @@ main(int argc, char **argv)
 	long v, n1, nt, ng, before, after;
 	int64_t bad, count;
 	int nthreads = 32, i;
-	double secs = 3, r1, rt, rg;
+	double secs = 3, r1, rt, rg, c1, ct, cg;
 
 	if (argc > 1) {
 		if (util_parse_long(argv[1], 1, 1024, &v) != CUST_OK)
@@ -176,19 +192,20 @@ main(int argc, char **argv)
 
 	printf("bench/audit: secret reads with durable audit, %d devices, "
 	    "%.0f s per run\n", NDEV, secs);
-	r1 = run(dir, NULL, 1, secs, &n1);
-	printf("  alone, 1 thread    %9.0f reads/s  (a transaction and a "
-	    "counter update per read)\n", r1);
-	rt = run(dir, NULL, nthreads, secs, &nt);
-	printf("  alone, %2d threads  %9.0f reads/s  (the same, each thread "
-	    "its own connection)\n", nthreads, rt);
+	r1 = run(dir, NULL, 1, secs, &n1, &c1);
+	printf("  alone, 1 thread    %9.0f reads/s  %4.0f us CPU/read  (a "
+	    "transaction and a counter update per read)\n", r1, c1);
+	rt = run(dir, NULL, nthreads, secs, &nt, &ct);
+	printf("  alone, %2d threads  %9.0f reads/s  %4.0f us CPU/read  (the "
+	    "same, each thread its own connection)\n", nthreads, rt, ct);
 	if (state_audit_group(dir, 0, &g) != CUST_OK)
 		bench_die("audit", "group writer");
-	rg = run(dir, g, nthreads, secs, &ng);
+	rg = run(dir, g, nthreads, secs, &ng, &cg);
 	audit_group_stats(g, &gs);
 	audit_group_free(g);
-	printf("  group, %2d threads  %9.0f reads/s  (%llu batches, %.1f "
-	    "entries per batch on average, at most %llu)\n", nthreads, rg,
+	printf("  group, %2d threads  %9.0f reads/s  %4.0f us CPU/read  (%llu "
+	    "batches, %.1f entries per batch on average, at most %llu)\n",
+	    nthreads, rg, cg,
 	    (unsigned long long)gs.batches, gs.batches ?
 	    (double)gs.entries / (double)gs.batches : 0.0,
 	    (unsigned long long)gs.max_batch);

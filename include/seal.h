@@ -104,9 +104,19 @@ int seal_decrypt(struct seal *s, const unsigned char *ct, size_t ctlen,
 	__attribute__((warn_unused_result));
 
 /* Derive a subkey (16..64 bytes) for a purpose named by an 8-char context
- * (e.g. "auditmac") from the data key; out is a new secret. */
+ * (e.g. "auditmac") from the data key; out is a new secret, free with
+ * seal_secret_free() (before or after seal_free(s)). It lives in s's
+ * region, noaccess like the data key: its bytes may be read only between
+ * seal_secret_hold(out) and seal_secret_release(out) (or while s is held
+ * by seal_hold(): one hold covers the data key and every key derived from
+ * it). At most 8 derived keys of one seal exist at once. */
 int seal_derive(struct seal *s, const char ctx[8], uint64_t id, size_t len,
     struct seal_secret **out) __attribute__((warn_unused_result));
+
+/* Hold a derived key readable (its seal's region: seal_hold()); nested,
+ * counted, any thread. No-op for a secret that is not a derived key. */
+void seal_secret_hold(struct seal_secret *k);
+void seal_secret_release(struct seal_secret *k);
 
 /* Build the associated data that binds a sealed value to its record:
  * "custody:v1:<table>:<id>:<kind>:<version>" into buf; returns its length

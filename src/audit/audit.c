@@ -94,14 +94,36 @@ put_str(crypto_generichash_state *h, const char *s)
 		    (size_t)n);
 }
 
+void
+audit_hold(struct audit *a)
+{
+	seal_secret_hold(a->key);
+}
+
+void
+audit_release(struct audit *a)
+{
+	seal_secret_release(a->key);
+}
+
+/* h keyed by K_audit, which is readable only while held (the group writer
+ * and bulk operations hold it around a batch). */
+static void
+key_init(struct audit *a, crypto_generichash_state *h)
+{
+	seal_secret_hold(a->key);
+	crypto_generichash_init(h, seal_secret_data(a->key),
+	    seal_secret_len(a->key), HASHLEN);
+	seal_secret_release(a->key);
+}
+
 static void
 entry_hash(struct audit *a, const unsigned char prev[HASHLEN],
     const struct audit_entry *e, unsigned char out[HASHLEN])
 {
 	crypto_generichash_state h;
 
-	crypto_generichash_init(&h, seal_secret_data(a->key),
-	    seal_secret_len(a->key), HASHLEN);
+	key_init(a, &h);
 	crypto_generichash_update(&h, prev, HASHLEN);
 	put_u64(&h, (uint64_t)e->seq);
 	put_u64(&h, (uint64_t)e->time);
@@ -123,8 +145,7 @@ make_head(struct audit *a, int64_t seq, const unsigned char hash[HASHLEN],
 
 	util_be64_put(head, (uint64_t)seq);
 	memcpy(head + 8, hash, HASHLEN);
-	crypto_generichash_init(&h, seal_secret_data(a->key),
-	    seal_secret_len(a->key), HASHLEN);
+	key_init(a, &h);
 	crypto_generichash_update(&h, (const unsigned char *)"head", 4);
 	crypto_generichash_update(&h, head, 8 + HASHLEN);
 	crypto_generichash_final(&h, head + 8 + HASHLEN, HASHLEN);

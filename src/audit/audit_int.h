@@ -29,6 +29,12 @@ void audit_take_committed(struct audit *a,
 /* The last entry a appended: its seq and hash. */
 void audit_last(struct audit *a, int64_t *seq_out, unsigned char hash_out[32]);
 
+/* Keep a's chain key readable around a batch of appends and its commit
+ * (seal_secret_hold()): without it, each entry and the head record cost
+ * a pair of mprotect(2) calls. Nested, counted. */
+void audit_hold(struct audit *a);
+void audit_release(struct audit *a);
+
 /* The store a appends to; borrowed. */
 struct store *audit_store(struct audit *a);
 

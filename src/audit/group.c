@@ -2,8 +2,8 @@
 /* src/audit/group.c - the group writer: one thread per process commits
  * the audit entries of all the others in batches (include/audit.h).
  *
- * Callers queue a request on their stack and sleep on its condition
- * variable; the writer takes the whole queue, appends it in one write
+ * Callers queue a request on their stack and sleep on its done word (a
+ * futex); the writer takes the whole queue, appends it in one write
  * transaction on its own connection (the chain and the head record exactly
  * as audit_append() does for one entry) and wakes that batch's callers.
  * No batch is formed by waiting: the entries that arrive while one batch
@@ -11,11 +11,15 @@
  * per waiting thread, and with one caller it is one entry. A second thread
  * writes the rollback counter with the newest committed head.
  */
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -26,15 +30,39 @@
 
 #define ERRLEN 1024	/* cust_errmsg()'s buffer */
 
-/* One caller's entry, on its stack until done is set. */
+/* One caller's entry, on its stack until done is set. The caller sleeps
+ * on done itself (a futex), not on a condition variable: woken, it takes
+ * no lock, so a batch's callers do not queue on the writer's mutex one
+ * after the other. */
 struct group_req {
 	const struct audit_entry *e;
 	struct group_req *next;
-	pthread_cond_t cv;	/* signalled when done: only this caller wakes */
-	int done;
+	_Atomic uint32_t done;	/* set (release) once r and err are final */
 	int r;
 	char err[ERRLEN];
 };
+
+/* Sleep while *w is 0. */
+static void
+done_wait(_Atomic uint32_t *w)
+{
+	while (atomic_load_explicit(w, memory_order_acquire) == 0)
+		(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, 0,
+		    NULL, NULL, 0);
+}
+
+/* Set *w and wake its sleeper. Once *w is set the request may be gone
+ * (its caller returned): the wake then goes to a stale address of a
+ * live stack, which at worst wakes some other futex there spuriously
+ * (futex users, glibc's included, allow for that), or to an unmapped
+ * one (EFAULT, ignored). */
+static void
+done_set(_Atomic uint32_t *w)
+{
+	atomic_store_explicit(w, 1, memory_order_release);
+	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL,
+	    NULL, 0);
+}
 
 struct audit_group {
 	/* Set before the threads start, then only read. */
@@ -73,14 +101,18 @@ commit_batch(struct audit_group *g, struct group_req *batch,
 
 	if ((r = store_begin_wait(st, g->wait_ms, retries_out)) != CUST_OK)
 		return r;
+	audit_hold(g->a);	/* the chain key: once per batch */
 	for (q = batch; q != NULL; q = q->next) {
 		if ((r = audit_append_locked(g->a, q->e)) != CUST_OK) {
 			store_rollback(st);
-			return r;
+			goto out;
 		}
 	}
 	/* The head record is written by a commit hook: once per batch. */
-	return store_commit(st);
+	r = store_commit(st);
+out:
+	audit_release(g->a);
+	return r;
 }
 
 static void *
@@ -110,16 +142,15 @@ writer_main(void *arg)
 		if (r == CUST_OK)
 			audit_last(g->a, &seq, hash);
 
-		pthread_mutex_lock(&g->mu);
-		for (q = batch, n = 0; q != NULL; q = next, n++) {
-			next = q->next;	/* q is the caller's once done */
+		for (q = batch, n = 0; q != NULL; q = q->next, n++) {
 			q->r = r;
 			if (r != CUST_OK)
 				snprintf(q->err, sizeof(q->err), "%s",
 				    cust_errmsg());
-			q->done = 1;
-			pthread_cond_signal(&q->cv);
 		}
+		/* The counters first, so that a caller that returns sees its
+		 * batch counted. */
+		pthread_mutex_lock(&g->mu);
 		g->stats.busy_retries += retries;
 		if (r == CUST_OK) {
 			g->stats.entries += n;
@@ -138,6 +169,12 @@ writer_main(void *arg)
 			g->cpending = 1;
 			pthread_cond_signal(&g->cwork);
 		}
+		pthread_mutex_unlock(&g->mu);
+		for (q = batch; q != NULL; q = next) {
+			next = q->next;	/* q is the caller's once done */
+			done_set(&q->done);
+		}
+		pthread_mutex_lock(&g->mu);
 	}
 	pthread_mutex_unlock(&g->mu);
 	return NULL;
@@ -175,13 +212,10 @@ audit_group_submit(struct audit_group *g, const struct audit_entry *e)
 {
 	struct group_req q = { .e = e };
 
-	if (pthread_cond_init(&q.cv, NULL) != 0)
-		return cust_fail(CUST_E_NOMEM, "cannot create a condition "
-		    "variable");
+	atomic_init(&q.done, 0);
 	pthread_mutex_lock(&g->mu);
 	if (g->stop) {
 		pthread_mutex_unlock(&g->mu);
-		pthread_cond_destroy(&q.cv);
 		return cust_fail(CUST_E_UNAVAIL, "the audit writer has "
 		    "stopped: nothing more can be recorded");
 	}
@@ -190,10 +224,8 @@ audit_group_submit(struct audit_group *g, const struct audit_entry *e)
 	// cppcheck-suppress autoVariables
 	g->tailp = &q.next;
 	pthread_cond_signal(&g->work);
-	while (!q.done)
-		pthread_cond_wait(&q.cv, &g->mu);
 	pthread_mutex_unlock(&g->mu);
-	pthread_cond_destroy(&q.cv);
+	done_wait(&q.done);
 	if (q.r != CUST_OK)
 		return cust_fail(q.r, "%s", q.err);
 	return CUST_OK;

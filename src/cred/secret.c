@@ -40,9 +40,9 @@ unseal_row(struct cust_state *st, int64_t device_id, const char *fqdn,
 	    out);
 }
 
-int
-cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *kind, int64_t version, struct seal_secret **pw_out,
+static int
+secret_get(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version, int own, struct seal_secret **pw_out,
     int64_t *version_out, const char **state_out)
 {
 	char norm[CUST_MAX_FQDN + 1], detail[64];
@@ -58,27 +58,36 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	fqdn = norm;	/* audit objects are the stored, lowercase name */
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
 		return r;
+	/* The state is a literal, not a parameter: a bound value that a
+	 * partial index's WHERE depends on (secret_one_current) makes SQLite
+	 * prepare the statement again at every step. */
 	if (version > 0)
 		s = store_stmt(state_store(st),
 		    "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 		    "device_id = ? AND kind = ? AND version = ?");
+	else if (version == CRED_VER_PENDING)
+		s = store_stmt(state_store(st),
+		    "SELECT version, state, sealed, "
+		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
+		    "device_id = ? AND kind = ? AND state = 'pending'");
 	else
 		s = store_stmt(state_store(st),
 		    "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
-		    "device_id = ? AND kind = ? AND state = ?3");
+		    "device_id = ? AND kind = ? AND state = 'current'");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	if (version > 0)
 		sqlite3_bind_int64(s, 3, version);
-	else
-		sqlite3_bind_text(s, 3, version == CRED_VER_PENDING ?
-		    "pending" : "current", -1, SQLITE_STATIC);
+	/* One hold for the row MAC's key and the data key: one pair of
+	 * mprotect(2) calls per read. */
+	seal_hold(state_seal(st));
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
+		seal_release(state_seal(st));
 		sqlite3_reset(s);
 		if (version > 0)
 			return cust_fail(CUST_E_NOTFOUND, "%s has no version "
@@ -89,6 +98,7 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "pending" : "current", kind);
 	}
 	if (rc != SQLITE_ROW) {
+		seal_release(state_seal(st));
 		r = store_err(state_store(st), "cannot read the secret");
 		sqlite3_reset(s);
 		if (store_tampered(state_store(st))) {	/* keeps the message */
@@ -103,6 +113,7 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	*state_out = state_str(sqlite3_column_text(s, 1));
 	r = unseal_row(st, id, fqdn, kind, ver, sqlite3_column_blob(s, 2),
 	    sqlite3_column_bytes(s, 2), pw_out);
+	seal_release(state_seal(st));
 	sqlite3_reset(s);
 	snprintf(detail, sizeof(detail), "%s v%lld", kind, (long long)ver);
 	if (r != CUST_OK) {
@@ -118,6 +129,8 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "be unsealed (the store is damaged or was altered): %s",
 		    kind, (long long)ver, fqdn, msg);
 	}
+	if (own)
+		store_rollback(state_store(st));	/* the read is done */
 	if ((r = audit_append(state_audit(st), actor, "password.show", fqdn,
 	    "ok", detail)) != CUST_OK) {
 		seal_secret_free(*pw_out);
@@ -126,6 +139,28 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	}
 	*version_out = ver;
 	return CUST_OK;
+}
+
+int
+cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version, struct seal_secret **pw_out,
+    int64_t *version_out, const char **state_out)
+{
+	int own = !store_in_txn(state_store(st)), r;
+
+	*pw_out = NULL;
+	*version_out = 0;
+	*state_out = NULL;
+	/* The device and its secret in one read transaction: one snapshot,
+	 * and one page-cache check instead of two (another connection's
+	 * commit in between would drop the cache twice). */
+	if (own && (r = store_begin_read(state_store(st))) != CUST_OK)
+		return r;
+	r = secret_get(st, actor, fqdn, kind, version, own, pw_out,
+	    version_out, state_out);
+	if (own)
+		store_rollback(state_store(st));	/* a no-op once ended */
+	return r;
 }
 
 int
@@ -387,8 +422,10 @@ rotate_batch(struct cust_state *st, const char *actor, const int64_t *sorted,
 				goto fail;
 		}
 	}
+	/* its head record: still held */
+	r = store_commit(state_store(st));
 	seal_release(state_seal(st));
-	return store_commit(state_store(st));
+	return r;
 fail:
 	seal_release(state_seal(st));
 	store_rollback(state_store(st));

@@ -44,8 +44,10 @@ slot_mac(struct seal *s, const unsigned char body[BODYLEN],
 
 	if ((r = seal_derive(s, "rollback", 1, 32, &k)) != CUST_OK)
 		return r;
+	seal_secret_hold(k);
 	crypto_generichash(mac, 32, body, BODYLEN, seal_secret_data(k),
 	    seal_secret_len(k));
+	seal_secret_release(k);
 	seal_secret_free(k);
 	return CUST_OK;
 }

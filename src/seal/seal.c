@@ -38,8 +38,13 @@
  * whichever is longer: `refs` counts the slots in use plus one for the
  * thread, and whoever drops it to zero frees the region.
  *
- * Larger secrets (CA keys) and long-lived keys that are kept
- * sodium_mprotect_noaccess() (the data key) still get a region each.
+ * Larger secrets (CA keys) still get a region each. The data key and the
+ * keys derived from it (seal_derive(): the audit chain key, the row-MAC
+ * key, the counter key) share one region per seal, kept
+ * sodium_mprotect_noaccess() except while held (seal_hold()): one hold
+ * makes all of them readable, so a read that checks a row MAC and
+ * unseals, or an audit batch that hashes and MACs, costs one pair of
+ * mprotect(2) calls, not one per key.
  */
 #define POOL_SLOT	128
 #define POOL_SLOTS	512		/* 64 KiB */
@@ -55,14 +60,26 @@ struct seal_secret {
 	size_t len;
 	unsigned char *p;	/* len + 1 bytes, in a pool or a region */
 	struct pool *pool;	/* NULL: p is its own sodium_malloc region */
+	struct seal *owner;	/* a derived key in owner's region */
 };
 
+/* The seal's region: the data key, then SEAL_DSLOTS slots of derived
+ * keys (up to crypto_kdf_BYTES_MAX + NUL each). */
+#define DSLOTS		8
+#define DSLOT		72
+#define REGION_LEN	(SEAL_KEYBYTES + DSLOTS * DSLOT)
+
 struct seal {
-	struct seal_secret *key;	/* the data key: own region */
+	struct seal_secret *key;	/* the region; data key first */
 	const struct seal_keysrc_ops *src;	/* where the master key came from */
-	pthread_mutex_t lock;		/* guards users */
+	pthread_mutex_t lock;		/* guards everything below */
 	long users;			/* holders; noaccess when 0 */
+	long refs;			/* 1 until seal_free(), + derived keys */
+	unsigned dused;			/* derived-key slots in use */
 };
+
+static void seal_unref(struct seal *s);
+static void derived_free(struct seal_secret *k);
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static pthread_key_t pool_key;
@@ -218,6 +235,10 @@ seal_secret_free(struct seal_secret *s)
 {
 	if (s == NULL)
 		return;
+	if (s->owner != NULL) {
+		derived_free(s);
+		return;
+	}
 	if (s->pool != NULL) {
 		sodium_memzero(s->p, s->len + 1);
 		slot_give(s->pool, s->p);
@@ -255,6 +276,71 @@ seal_release(struct seal *s)
 	if (--s->users == 0)
 		sodium_mprotect_noaccess(s->key->p);
 	pthread_mutex_unlock(&s->lock);
+}
+
+void
+seal_secret_hold(struct seal_secret *k)
+{
+	if (k != NULL && k->owner != NULL)
+		seal_hold(k->owner);
+}
+
+void
+seal_secret_release(struct seal_secret *k)
+{
+	if (k != NULL && k->owner != NULL)
+		seal_release(k->owner);
+}
+
+/* With s->lock held: the region writable, then back as the holders need
+ * it. */
+static void
+region_writable(struct seal *s)
+{
+	sodium_mprotect_readwrite(s->key->p);
+}
+
+static void
+region_restore(struct seal *s)
+{
+	if (s->users > 0)
+		sodium_mprotect_readonly(s->key->p);
+	else
+		sodium_mprotect_noaccess(s->key->p);
+}
+
+/* Wipe a derived key's slot and give it back. */
+static void
+derived_free(struct seal_secret *k)
+{
+	struct seal *s = k->owner;
+	size_t slot = (size_t)(k->p - s->key->p - SEAL_KEYBYTES) / DSLOT;
+
+	pthread_mutex_lock(&s->lock);
+	region_writable(s);
+	sodium_memzero(k->p, DSLOT);
+	region_restore(s);
+	s->dused &= ~(1U << slot);
+	pthread_mutex_unlock(&s->lock);
+	free(k);
+	seal_unref(s);
+}
+
+/* Drop a reference; the last one wipes and frees the region. */
+static void
+seal_unref(struct seal *s)
+{
+	long left;
+
+	pthread_mutex_lock(&s->lock);
+	left = --s->refs;
+	pthread_mutex_unlock(&s->lock);
+	if (left > 0)
+		return;
+	sodium_mprotect_readwrite(s->key->p);	/* sodium_free wipes it */
+	seal_secret_free(s->key);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }
 
 static int
@@ -349,7 +435,7 @@ seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 		goto out;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->key = secret_new(SEAL_KEYBYTES, 1)) == NULL) {
+	    (s->key = secret_new(REGION_LEN, 1)) == NULL) {
 		free(s);
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -362,6 +448,7 @@ seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 		goto out;
 	}
 	sodium_mprotect_noaccess(s->key->p);
+	s->refs = 1;
 	s->src = src;
 	*seal_out = s;
 	r = CUST_OK;
@@ -382,10 +469,7 @@ seal_free(struct seal *s)
 {
 	if (s == NULL)
 		return;
-	sodium_mprotect_readwrite(s->key->p);	/* sodium_free wipes it */
-	seal_secret_free(s->key);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	seal_unref(s);	/* the region stays while derived keys do */
 }
 
 int
@@ -439,19 +523,40 @@ seal_derive(struct seal *s, const char ctx[8], uint64_t id, size_t len,
     struct seal_secret **out)
 {
 	struct seal_secret *k;
+	unsigned slot;
+	int rc;
 
 	*out = NULL;
-	if (len < crypto_kdf_BYTES_MIN || len > crypto_kdf_BYTES_MAX)
+	if (len < crypto_kdf_BYTES_MIN || len > crypto_kdf_BYTES_MAX ||
+	    len >= DSLOT)
 		return cust_fail(CUST_E_INVAL, "bad derived key length");
-	if ((k = seal_secret_new(len)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of secure memory");
-	seal_hold(s);
-	if (crypto_kdf_derive_from_key(k->p, len, id, ctx, s->key->p) != 0) {
-		seal_release(s);
-		seal_secret_free(k);
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	pthread_mutex_lock(&s->lock);
+	for (slot = 0; slot < DSLOTS && (s->dused & (1U << slot)); slot++)
+		;
+	if (slot == DSLOTS) {
+		pthread_mutex_unlock(&s->lock);
+		free(k);
+		return cust_fail(CUST_E_NOMEM, "too many keys derived from "
+		    "one data key at once");
+	}
+	k->p = s->key->p + SEAL_KEYBYTES + (size_t)slot * DSLOT;
+	k->len = len;
+	region_writable(s);
+	rc = crypto_kdf_derive_from_key(k->p, len, id, ctx, s->key->p);
+	if (rc != 0)
+		sodium_memzero(k->p, DSLOT);
+	region_restore(s);
+	if (rc != 0) {
+		pthread_mutex_unlock(&s->lock);
+		free(k);
 		return cust_fail(CUST_E_CRYPTO, "key derivation failed");
 	}
-	seal_release(s);
+	s->dused |= 1U << slot;
+	s->refs++;
+	k->owner = s;
+	pthread_mutex_unlock(&s->lock);
 	*out = k;
 	return CUST_OK;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/seal/test_seal.c - envelope sealing and the key file. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -379,6 +381,92 @@ test_hold(void **state)
 	seal_secret_free(pt);
 }
 
+/* Read the first byte of k in a child; held: with k held around it.
+ * Returns 1 when the child read it and exited normally. */
+static int
+child_reads(struct seal_secret *k, int held)
+{
+	volatile unsigned char c;
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		signal(SIGSEGV, SIG_DFL);	/* not the test runner's */
+		signal(SIGBUS, SIG_DFL);
+		if (held)
+			seal_secret_hold(k);
+		c = seal_secret_data(k)[0];
+		(void)c;
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Keys derived from the data key (the audit chain key, the row-MAC key,
+ * the counter key) are noaccess like the data key except while held, by
+ * themselves or through the seal; they outlive seal_free() of their seal
+ * and are wiped when freed. */
+static void
+test_derived_noaccess(void **state)
+{
+	struct tu_fx *f = *state;
+	struct seal_secret *k = NULL, *k2 = NULL, *other = NULL;
+	unsigned char copy[32];
+
+	assert_int_equal(seal_derive(state_seal(f->st), "testkey1", 1, 32, &k),
+	    CUST_OK);
+	assert_int_equal(seal_derive(state_seal(f->st), "testkey1", 1, 32, &k2),
+	    CUST_OK);
+	assert_int_equal(seal_derive(state_seal(f->st), "testkey2", 1, 32,
+	    &other), CUST_OK);
+	assert_int_equal(seal_secret_len(k), 32);
+	/* Unheld: reading faults. Held (the key, or its seal): it reads. */
+	assert_false(child_reads(k, 0));
+	assert_true(child_reads(k, 1));
+	seal_hold(state_seal(f->st));
+	assert_int_equal(child_reads(k, 0), 1);
+	/* Deterministic per context, different across contexts. */
+	memcpy(copy, seal_secret_data(k), sizeof(copy));
+	assert_memory_equal(copy, seal_secret_data(k2), sizeof(copy));
+	assert_memory_not_equal(copy, seal_secret_data(other), sizeof(copy));
+	seal_release(state_seal(f->st));
+	assert_false(child_reads(k, 0));
+	seal_secret_free(k2);
+	seal_secret_free(other);
+	/* Still noaccess when the other holders are gone. */
+	assert_false(child_reads(k, 0));
+	seal_secret_free(k);
+	sodium_memzero(copy, sizeof(copy));
+}
+
+/* A derived key stays valid after its seal is freed (the state that
+ * made it closed), until the key itself is freed. */
+static void
+test_derived_outlives_seal(void **state)
+{
+	struct seal_secret *k = NULL, *k2 = NULL;
+	struct tu_fx *f = *state;
+
+	assert_int_equal(seal_derive(state_seal(f->st), "testkey1", 1, 32, &k),
+	    CUST_OK);
+	state_close(f->st);
+	f->st = NULL;
+	assert_int_equal(state_open(f->dir, &f->st), CUST_OK);
+	assert_int_equal(seal_derive(state_seal(f->st), "testkey1", 1, 32, &k2),
+	    CUST_OK);
+	seal_secret_hold(k);
+	seal_secret_hold(k2);
+	assert_memory_equal(seal_secret_data(k), seal_secret_data(k2), 32);
+	seal_secret_release(k2);
+	seal_secret_release(k);
+	assert_false(child_reads(k, 0));
+	seal_secret_free(k);
+	seal_secret_free(k2);
+}
+
 int
 main(void)
 {
@@ -386,7 +474,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_roundtrip), T(test_tamper), T(test_nonce_unique),
 		T(test_master_key), T(test_counter),
-		T(test_hold),
+		T(test_hold), T(test_derived_noaccess),
+		T(test_derived_outlives_seal),
 		cmocka_unit_test(test_secret_buffer),
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_pool_threads),
