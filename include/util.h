@@ -40,6 +40,11 @@ int util_create_file(const char *path, const void *buf, size_t len,
 int util_write_file_at(int dirfd, const char *rel, const void *buf,
     size_t len, unsigned mode) __attribute__((warn_unused_result));
 
+/* util_write_file_at(), but an existing file (or link) at rel is never
+ * replaced: CUST_E_EXISTS, checked atomically with the rename. */
+int util_create_file_at(int dirfd, const char *rel, const void *buf,
+    size_t len, unsigned mode) __attribute__((warn_unused_result));
+
 /* Open directory rel under dirfd without following any symlink ("." or ""
  * for dirfd itself); *fd_out is a new descriptor (close()). A symlink on
  * the way: CUST_E_PERM; absent: CUST_E_NOTFOUND; not a directory:
@@ -162,6 +167,11 @@ int util_mkdirs(const char *path, unsigned mode)
  * point, end the process at once with _exit(99), as a SIGKILL there would.
  * Harmless otherwise; lets tests stop a command at an exact step. */
 void util_test_crash(const char *point);
+
+/* Test hook: when the environment variable CUSTODY_TEST_STOP_AT equals
+ * point, the process stops itself (SIGSTOP) there until sent SIGCONT, so
+ * that a test can change the file system at an exact step. */
+void util_test_stop(const char *point);
 
 /* True when stdout is a terminal (progress output goes to stderr then). */
 int util_isatty_err(void);

@@ -136,70 +136,108 @@ out_path(const char *dir, const char *name, const char *ext)
 	return p;
 }
 
-/* Whether directory dir (which exists) is the state directory or inside
- * it: its real path and each ancestor are compared with the state
- * directory by device and inode, so that links, ".." and bind mounts make
- * no difference. */
-static int
-in_state_dir(struct cli *c, const char *dir)
+/* The name path ends with: what is written in its (open) directory. */
+static const char *
+leaf_of(const char *path)
 {
-	struct stat sd, sb;
-	char *real, *slash;
-	int in = 0;
+	const char *slash = strrchr(path, '/');
 
-	if (stat(c->state_dir, &sd) == -1 || (real = realpath(dir, NULL)) ==
-	    NULL)
-		return 0;
-	for (;;) {
-		if (stat(real, &sb) == 0 && sb.st_dev == sd.st_dev &&
-		    sb.st_ino == sd.st_ino) {
+	return slash != NULL ? slash + 1 : path;
+}
+
+/*
+ * Whether the open directory dfd is the state directory or inside it: it
+ * and each ancestor (reached by ".." from the descriptor, not by name) are
+ * compared with the state directory by device and inode, so that links,
+ * ".." and bind mounts make no difference, and neither does the path being
+ * swapped once opened. 1: inside; 0: not; -1: cannot tell (an error).
+ */
+static int
+in_state_dir(struct cli *c, int dfd)
+{
+	struct stat sd, sb, up;
+	int fd, nfd, in = -1;
+
+	if (stat(c->state_dir, &sd) == -1)
+		return 0;		/* no state directory to protect */
+	if ((fd = openat(dfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	while (fstat(fd, &sb) == 0) {
+		if (sb.st_dev == sd.st_dev && sb.st_ino == sd.st_ino) {
 			in = 1;
 			break;
 		}
-		if ((slash = strrchr(real, '/')) == NULL || real[1] == '\0')
+		nfd = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (nfd == -1)
 			break;
-		slash[slash == real ? 1 : 0] = '\0';
+		close(fd);
+		fd = nfd;
+		if (fstat(fd, &up) == 0 && up.st_dev == sb.st_dev &&
+		    up.st_ino == sb.st_ino) {
+			in = 0;		/* the root: its ".." is itself */
+			break;
+		}
 	}
-	free(real);
+	close(fd);
 	return in;
 }
 
-/* Before anything is issued: dir exists, is not in the state directory
- * and takes new files (a probe file is made and removed). */
+/*
+ * Before anything is issued: open dir once (*dfd_out, close() it), and
+ * check through that descriptor that it is not in the state directory and
+ * takes new files (a probe file is made and removed). Files are then
+ * written through the same descriptor, so replacing dir by a link after
+ * this check cannot redirect them.
+ */
 static int
-out_dir_ok(struct cli *c, const char *dir)
+out_dir_open(struct cli *c, const char *dir, int *dfd_out)
 {
-	char probe[PATH_MAX];
-	struct stat sb;
-	int fd, n;
+	char probe[NAME_MAX + 1];
+	int dfd, fd, in;
 
-	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return cust_fail(CUST_E_NOTFOUND, "%s is not a directory", dir);
-	if (in_state_dir(c, dir))
+	*dfd_out = -1;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return cust_fail(CUST_E_NOTFOUND, "%s is not a "
+			    "directory", dir);
+		return cust_fail(CUST_E_IO, "cannot open %s: %s", dir,
+		    strerror(errno));
+	}
+	if ((in = in_state_dir(c, dfd)) != 0) {
+		close(dfd);
+		if (in == -1)
+			return cust_fail(CUST_E_IO, "cannot tell whether %s is "
+			    "in the state directory", dir);
 		return cust_fail(CUST_E_INVAL, "%s is in the state directory "
 		    "%s: output files are never written there", dir,
 		    c->state_dir);
-	n = snprintf(probe, sizeof(probe), "%s/.custodyctl-probe.%ld", dir,
+	}
+	snprintf(probe, sizeof(probe), ".custodyctl-probe.%ld",
 	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(probe))
-		return cust_fail(CUST_E_INVAL, "path too long: %s", dir);
-	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd == -1)
+	fd = openat(dfd, probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1) {
+		int e = errno;
+
+		close(dfd);
 		return cust_fail(CUST_E_IO, "cannot write in %s: %s", dir,
-		    strerror(errno));
+		    strerror(e));
+	}
 	close(fd);
-	(void)unlink(probe);
+	(void)unlinkat(dfd, probe, 0);
+	util_test_stop("output-checked");
+	*dfd_out = dfd;
 	return CUST_OK;
 }
 
-/* Refuse path if it exists (unless force) or is a directory. */
+/* Refuse path (its last component, in the open directory dfd) if it
+ * exists (unless force) or is a directory. */
 static int
-no_clobber(const char *path, int force)
+no_clobber(int dfd, const char *path, int force)
 {
 	struct stat sb;
 
-	if (lstat(path, &sb) == 0) {
+	if (fstatat(dfd, leaf_of(path), &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(sb.st_mode))
 			return cust_fail(CUST_E_INVAL, "%s is a directory",
 			    path);
@@ -214,16 +252,27 @@ no_clobber(const char *path, int force)
 	return CUST_OK;
 }
 
-/* -o FILE of a single-file output, checked before the operation runs;
- * NULL and "-" (standard output) are fine. */
+/* Close the output directory dfd (-1: none) and return exit. */
 static int
-out_file_ok(struct cli *c, const char *path, int force)
+out_close(int dfd, int exit)
+{
+	if (dfd != -1)
+		close(dfd);
+	return exit;
+}
+
+/* -o FILE of a single-file output, checked before the operation runs;
+ * NULL and "-" (standard output) are fine. *dfd_out: its directory, open
+ * (out_dir_open()), or -1 for standard output. */
+static int
+out_file_ok(struct cli *c, const char *path, int force, int *dfd_out)
 {
 	char dir[PATH_MAX];
 	const char *slash;
 	size_t n;
 	int r;
 
+	*dfd_out = -1;
 	if (path == NULL || strcmp(path, "-") == 0)
 		return CUST_OK;
 	if ((slash = strrchr(path, '/')) == NULL) {
@@ -236,55 +285,71 @@ out_file_ok(struct cli *c, const char *path, int force)
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
-	if ((r = out_dir_ok(c, dir)) != CUST_OK)
+	if (*leaf_of(path) == '\0')
+		return cust_fail(CUST_E_INVAL, "%s is a directory", path);
+	if ((r = out_dir_open(c, dir, dfd_out)) != CUST_OK)
 		return r;
-	return no_clobber(path, force);
+	if ((r = no_clobber(*dfd_out, path, force)) != CUST_OK) {
+		close(*dfd_out);
+		*dfd_out = -1;
+	}
+	return r;
 }
 
-/* Before anything is issued: the output directory is fit (out_dir_ok())
- * and, unless force, none of DIR/NAME<ext> exists yet. */
+/* Before anything is issued: the output directory is fit and open
+ * (out_dir_open(), *dfd_out) and, unless force, none of DIR/NAME<ext>
+ * exists yet. */
 static int
 out_ready(struct cli *c, const char *dir, const char *name,
-    const char *const *ext, size_t n, int force)
+    const char *const *ext, size_t n, int force, int *dfd_out)
 {
 	char *p;
 	size_t i;
 	int r;
 
-	if ((r = out_dir_ok(c, dir)) != CUST_OK)
+	if ((r = out_dir_open(c, dir, dfd_out)) != CUST_OK)
 		return r;
 	for (i = 0; i < n && r == CUST_OK; i++) {
-		if ((p = out_path(dir, name, ext[i])) == NULL)
-			return cust_fail(CUST_E_NOMEM, "out of memory");
-		r = no_clobber(p, force);
+		if ((p = out_path(dir, name, ext[i])) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+		r = no_clobber(*dfd_out, p, force);
 		free(p);
+	}
+	if (r != CUST_OK) {
+		close(*dfd_out);
+		*dfd_out = -1;
 	}
 	return r;
 }
 
-/* Write data to path, or to stdout when path is NULL or "-". An existing
- * file is replaced only with force (atomically refused otherwise). */
+/* Write data to path, or to stdout when path is NULL or "-": its last
+ * component, in the directory dfd opened and checked by out_dir_open()
+ * (never by its name again). An existing file is replaced only with force
+ * (atomically refused otherwise). */
 static int
-put(const char *path, const void *data, size_t len, unsigned mode, int force)
+put(int dfd, const char *path, const void *data, size_t len, unsigned mode,
+    int force)
 {
 	if (path == NULL || strcmp(path, "-") == 0) {
 		if (fwrite(data, 1, len, stdout) != len)
 			return cust_fail(CUST_E_IO, "cannot write output");
 		return CUST_OK;
 	}
-	return force ? util_write_file(path, data, len, mode) :
-	    util_create_file(path, data, len, mode);
+	return force ? util_write_file_at(dfd, leaf_of(path), data, len, mode) :
+	    util_create_file_at(dfd, leaf_of(path), data, len, mode);
 }
 
 static int
-put_str(const char *path, json_t *o, const char *key, unsigned mode,
+put_str(int dfd, const char *path, json_t *o, const char *key, unsigned mode,
     int force)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
 	if (s == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks %s", key);
-	return put(path, s, strlen(s), mode, force);
+	return put(dfd, path, s, strlen(s), mode, force);
 }
 
 static void
@@ -341,6 +406,7 @@ run_then(struct cli *c, const char *op, json_t *req,
 struct sign_out {
 	const char *path;
 	int force;
+	int dfd;		/* path's directory, open (out_file_ok()) */
 };
 
 static int
@@ -351,7 +417,7 @@ sign_done(struct cli *c, json_t *resp, void *arg)
 
 	if (c->json && so->path == NULL)
 		return CUST_OK;
-	if ((r = put_str(so->path, resp, "chain", 0644, so->force)) != CUST_OK)
+	if ((r = put_str(so->dfd, so->path, resp, "chain", 0644, so->force)) != CUST_OK)
 		return r;
 	if (so->path != NULL && !c->json && !c->quiet)
 		printf("%s: serial %s, valid until %s, chain in %s\n",
@@ -364,6 +430,7 @@ struct issue_out {
 	const char *dir;
 	const char *name;
 	int force;		/* --force: replace existing files */
+	int dfd;		/* dir, open (out_ready()) */
 };
 
 /*
@@ -417,14 +484,14 @@ issue_files(json_t *resp, const struct issue_out *io, const char *crt,
 	paths[2] = p12 ? out_path(io->dir, io->name, ".p12") : NULL;
 	if (paths[0] == NULL || paths[1] == NULL || (p12 && paths[2] == NULL))
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = put_str(paths[1], resp, "key", 0600, io->force)) != CUST_OK)
+	if ((r = put_str(io->dfd, paths[1], resp, "key", 0600, io->force)) != CUST_OK)
 		goto fail;
 	done[1] = 1;
-	if ((r = put_str(paths[0], resp, crt, 0644, io->force)) != CUST_OK)
+	if ((r = put_str(io->dfd, paths[0], resp, crt, 0644, io->force)) != CUST_OK)
 		goto fail;
 	done[0] = 1;
 	if (chain != NULL) {
-		if ((r = put_str(chain, resp, "chain", 0644, io->force)) !=
+		if ((r = put_str(io->dfd, chain, resp, "chain", 0644, io->force)) !=
 		    CUST_OK)
 			goto fail;
 		done[3] = 1;
@@ -440,7 +507,7 @@ issue_files(json_t *resp, const struct issue_out *io, const char *crt,
 		r = cust_fail(CUST_E_INTERNAL, "bad pkcs12 in response");
 		goto fail;
 	}
-	r = put(paths[2], der, dlen, 0600, io->force);
+	r = put(io->dfd, paths[2], der, dlen, 0600, io->force);
 	sodium_memzero(der, dlen);
 	free(der);
 	if (r == CUST_OK)
@@ -448,7 +515,8 @@ issue_files(json_t *resp, const struct issue_out *io, const char *crt,
 fail:
 	for (i = 0; i < 4; i++)
 		if (done[i])
-			(void)unlink(i == 3 ? chain : paths[i]);
+			(void)unlinkat(io->dfd, leaf_of(i == 3 ? chain :
+			    paths[i]), 0);
 	return r;
 }
 
@@ -510,7 +578,7 @@ sign_or_renew(struct cli *c, int argc, char **argv, int renew)
 		{ "supersede", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct sign_out so = { NULL };
+	struct sign_out so = { NULL, 0, -1 };
 	const char *csr = NULL;
 	json_t *req = json_object();
 	int ch, r;
@@ -549,13 +617,13 @@ sign_or_renew(struct cli *c, int argc, char **argv, int renew)
 		    "give one FQDN and --csr FILE");
 	}
 	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
-	if ((r = out_file_ok(c, so.path, so.force)) != CUST_OK ||
+	if ((r = out_file_ok(c, so.path, so.force, &so.dfd)) != CUST_OK ||
 	    (csr != NULL && (r = add_csr(req, csr)) != CUST_OK)) {
 		json_decref(req);
-		return cli_error(c, r);
+		return out_close(so.dfd, cli_error(c, r));
 	}
-	return run_then(c, renew ? "cert.renew" : "cert.sign", req,
-	    renew ? renew_done : sign_done, &so, NULL);
+	return out_close(so.dfd, run_then(c, renew ? "cert.renew" :
+	    "cert.sign", req, renew ? renew_done : sign_done, &so, NULL));
 usage:
 	json_decref(req);
 	return cli_usage(cli_current(), "bad option");
@@ -785,7 +853,7 @@ bundle_done(struct cli *c, json_t *resp, void *arg)
 
 	if (c->json && bo->path == NULL)
 		return CUST_OK;
-	if ((r = put_str(bo->path, resp, "pem", 0644, bo->force)) != CUST_OK)
+	if ((r = put_str(bo->dfd, bo->path, resp, "pem", 0644, bo->force)) != CUST_OK)
 		return r;
 	if (bo->path != NULL && !c->json && !c->quiet)
 		printf("bundle version %s written to %s\n",
@@ -801,7 +869,7 @@ cmd_bundle(struct cli *c, int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct sign_out bo = { NULL, 0 };
+	struct sign_out bo = { NULL, 0, -1 };
 	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "o:f", opts, NULL)) != -1) {
@@ -815,16 +883,17 @@ cmd_bundle(struct cli *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
-	if ((r = out_file_ok(c, bo.path, bo.force)) != CUST_OK)
+	if ((r = out_file_ok(c, bo.path, bo.force, &bo.dfd)) != CUST_OK)
 		return cli_error(c, r);
-	return run_then(c, "ca.bundle", json_object(), bundle_done, &bo,
-	    NULL);
+	return out_close(bo.dfd, run_then(c, "ca.bundle", json_object(),
+	    bundle_done, &bo, NULL));
 }
 
 struct crl_out {
 	const char *path;
 	int pem;
 	int force;
+	int dfd;		/* path's directory, open (out_file_ok()) */
 };
 
 static int
@@ -855,17 +924,17 @@ crl_done(struct cli *c, json_t *resp, void *arg)
 			memcpy(all + len, p, strlen(p) + 1);
 			len += strlen(p);
 		}
-		r = put(co->path, all ? all : "", len, 0644, co->force);
+		r = put(co->dfd, co->path, all ? all : "", len, 0644, co->force);
 		free(all);
 		return r;
 	}
 	if (co->pem)
-		return put_str(co->path, resp, "pem", 0644, co->force);
+		return put_str(co->dfd, co->path, resp, "pem", 0644, co->force);
 	if ((b64 = json_string_value(json_object_get(resp, "der"))) == NULL)
 		return cust_fail(CUST_E_INTERNAL, "response lacks der");
 	if (ca_b64_decode(b64, strlen(b64), &der, &dlen) != CUST_OK)
 		return cust_fail(CUST_E_INTERNAL, "bad der in response");
-	r = put(co->path, der, dlen, 0644, co->force);
+	r = put(co->dfd, co->path, der, dlen, 0644, co->force);
 	free(der);
 	return r;
 }
@@ -883,7 +952,7 @@ cmd_crl(struct cli *c, int argc, char **argv)
 		{ "refresh", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct crl_out co = { NULL, 0, 0 };
+	struct crl_out co = { NULL, 0, 0, -1 };
 	json_t *req = json_object();
 	int ch, r;
 
@@ -921,11 +990,12 @@ cmd_crl(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
 	}
-	if ((r = out_file_ok(c, co.path, co.force)) != CUST_OK) {
+	if ((r = out_file_ok(c, co.path, co.force, &co.dfd)) != CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
 	}
-	return run_then(c, "ca.crl", req, crl_done, &co, NULL);
+	return out_close(co.dfd, run_then(c, "ca.crl", req, crl_done, &co,
+	    NULL));
 usage:
 	json_decref(req);
 	return CUST_EXIT_USAGE;
@@ -1070,7 +1140,7 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	static const char *const ext_issue[] = { ".crt", ".key", ".p12" };
 	static const char *const ext_console[] = { ".crt", ".key",
 	    "-chain.pem" };
-	struct issue_out io = { ".", NULL, 0 };
+	struct issue_out io = { ".", NULL, 0, -1 };
 	char lname[CA_NAME_MAX + 1];
 	json_t *req = json_object();
 	int ch, r;
@@ -1119,15 +1189,15 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	if (strchr(io.name, '/') == NULL && io.name[0] != '.' &&
 	    (!console || strlen(io.name) <= CA_NAME_MAX) &&
 	    (r = out_ready(c, io.dir, io.name, console ? ext_console :
-	    ext_issue, 3, io.force)) != CUST_OK) {
+	    ext_issue, 3, io.force, &io.dfd)) != CUST_OK) {
 		json_decref(req);
 		return cli_error(c, r);
 	}
 	json_object_set_new(req, console ? "name" : "fqdn",
 	    json_string(io.name));
-	return run_then(c, console ? "console.add" : "cert.issue", req,
-	    console ? console_done : issue_done, &io,
-	    console ? drop_console : drop_issue);
+	return out_close(io.dfd, run_then(c, console ? "console.add" :
+	    "cert.issue", req, console ? console_done : issue_done, &io,
+	    console ? drop_console : drop_issue));
 usage:
 	json_decref(req);
 	return cli_usage(cli_current(), "bad option");

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,18 +254,33 @@ fail:
 	return r;
 }
 
-int
-util_write_file_at(int dirfd, const char *rel, const void *buf, size_t len,
-    unsigned mode)
+/* util_write_file_at() and util_create_file_at(). */
+static int
+write_at(int dirfd, const char *rel, const void *buf, size_t len,
+    unsigned mode, int noreplace)
 {
 	const char *leaf;
 	int pfd, r;
 
 	if ((r = util_open_parent_at(dirfd, rel, &pfd, &leaf)) != CUST_OK)
 		return r;
-	r = write_in_dir(pfd, leaf, rel, buf, len, mode, 0);
+	r = write_in_dir(pfd, leaf, rel, buf, len, mode, noreplace);
 	close(pfd);
 	return r;
+}
+
+int
+util_write_file_at(int dirfd, const char *rel, const void *buf, size_t len,
+    unsigned mode)
+{
+	return write_at(dirfd, rel, buf, len, mode, 0);
+}
+
+int
+util_create_file_at(int dirfd, const char *rel, const void *buf, size_t len,
+    unsigned mode)
+{
+	return write_at(dirfd, rel, buf, len, mode, 1);
 }
 
 /* util_write_file() and util_create_file(). */
@@ -729,6 +745,15 @@ util_test_crash(const char *point)
 
 	if (at != NULL && strcmp(at, point) == 0)
 		_exit(99);
+}
+
+void
+util_test_stop(const char *point)
+{
+	const char *at = getenv("CUSTODY_TEST_STOP_AT");
+
+	if (at != NULL && strcmp(at, point) == 0)
+		(void)raise(SIGSTOP);
 }
 
 int

@@ -60,6 +60,57 @@ t_exit "cert issue again: exit 1" 1 c cert issue d1.corp.example -o "$O/i"
 t_exit "cert issue --force replaces its files" 0 c cert issue d1.corp.example -o "$O/i" --force
 t_exit "console add --force over files of its name" 0 sh -c "touch '$O/i/ops.crt' && '$CUSTODYCTL' --state-dir '$S' console add ops -o '$O/i' --force"
 
+# -- the destination swapped for a link after its check ---------------------
+# CUSTODY_TEST_STOP_AT=output-checked stops the command (SIGSTOP) right
+# after its destination directory passed the check; the directory is then
+# moved aside and replaced by a link to the state directory, and the
+# command continued. It must write into the directory it checked, never
+# into the state directory.
+D="$TESTTMP/shared"
+swapped() {	# swapped CMD...: run c CMD with the swap; exit status in $rc
+	rm -rf "$D" "$D.old"
+	mkdir "$D"
+	CUSTODY_TEST_STOP_AT=output-checked "$CUSTODYCTL" --state-dir "$S" \
+	    "$@" >"$TESTTMP/out" 2>"$TESTTMP/err" &
+	pid=$!
+	i=0
+	while [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != T ] &&
+	    [ "$i" -lt 1000 ]; do
+		i=$((i + 1))
+		sleep 0.01
+	done
+	mv "$D" "$D.old" && ln -s "$S" "$D"
+	kill -CONT "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+}
+db_ino=$(stat -c %i "$S/custody.db")
+swapped ca bundle -o "$D/bundle.pem"
+t_check "swapped: ca bundle succeeds" test "$rc" -eq 0
+t_check "swapped: nothing new in the state directory" test ! -e "$S/bundle.pem"
+t_grep "swapped: the bundle is in the directory checked" "BEGIN CERTIFICATE" "$D.old/bundle.pem"
+swapped ca bundle -o "$D/custody.db" --force
+t_check "swapped, --force: ca bundle succeeds" test "$rc" -eq 0
+t_grep "swapped, --force: written in the directory checked" "BEGIN CERTIFICATE" "$D.old/custody.db"
+swapped ca crl -o "$D/custody.db" --force
+t_check "swapped, --force: ca crl succeeds" test "$rc" -eq 0
+swapped cert sign d1.corp.example --csr "$O/d1.csr" -o "$D/custody.db" --force
+t_check "swapped, --force: cert sign succeeds" test "$rc" -eq 0
+t_check "swapped, --force: the store was not replaced" test "$(stat -c %i "$S/custody.db")" = "$db_ino"
+t_check "swapped, --force: the store is still SQLite" test "$(head -c 15 "$S/custody.db")" = "SQLite format 3"
+swapped cert issue d1.corp.example -o "$D"
+t_check "swapped: cert issue succeeds" test "$rc" -eq 0
+t_check "swapped: cert issue wrote no key in the state" test ! -e "$S/d1.corp.example.key"
+t_check "swapped: cert issue wrote in the directory checked" test -s "$D.old/d1.corp.example.key"
+swapped console add swap -o "$D"
+t_check "swapped: console add succeeds" test "$rc" -eq 0
+t_check "swapped: console add wrote nothing in the state" test ! -e "$S/swap.key" -a ! -e "$S/swap.crt"
+t_check "swapped: console add wrote in the directory checked" test -s "$D.old/swap-chain.pem"
+grep -v custody.db "$TESTTMP/sums" >"$TESTTMP/sums.files"
+t_check "swapped: the state's keys and certificates are unchanged" sh -c "sha256sum -c '$TESTTMP/sums.files' >/dev/null 2>&1"
+t_exit "swapped: the store still opens and verifies" 0 c audit verify
+rm -f "$D"
+
 # -- files that cannot be written after the certificate is issued -----------
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIPPED - cert issue / console add on a full disk (needs root)"

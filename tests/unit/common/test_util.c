@@ -226,6 +226,19 @@ test_write_at(void **state)
 	assert_int_equal(util_read_file(q, 10, &buf, &len), CUST_OK);
 	assert_string_equal(buf, "y");
 	free(buf);
+	assert_int_equal(util_create_file_at(dfd, "real/g", "z", 1, 0600),
+	    CUST_E_EXISTS);
+	assert_int_equal(util_create_file_at(dfd, "sub/h", "z", 1, 0600),
+	    CUST_E_PERM);
+	assert_int_equal(util_read_file(q, 10, &buf, &len), CUST_OK);
+	assert_string_equal(buf, "y");
+	free(buf);
+	assert_int_equal(util_unlink_at(dfd, "real/g"), CUST_OK);
+	assert_int_equal(util_create_file_at(dfd, "real/g", "w", 1, 0600),
+	    CUST_OK);
+	assert_int_equal(util_read_file(q, 10, &buf, &len), CUST_OK);
+	assert_string_equal(buf, "w");
+	free(buf);
 	assert_int_equal(util_unlink_at(dfd, "real/g"), CUST_OK);
 	assert_int_equal(util_create_file(q, "z", 1, 0600), CUST_OK);
 	assert_int_equal(util_unlink_at(dfd, "real/none"), CUST_OK);
