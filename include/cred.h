@@ -124,9 +124,10 @@ int cred_device_remove(struct cust_state *st, const char *actor,
  * deletes what was staged, in batches. While an import runs its FQDNs
  * are taken (another add of one fails as already registered) but not
  * found. A process killed while staging leaves nothing visible; a killed
- * one's leftovers are deleted by cred_import_sweep() (run by every import
- * and every job sweep). A writer in another process waits at most about
- * one batch behind an import (bench/lockwait). */
+ * one's leftovers are deleted by cred_import_sweep() (run by every
+ * import, every cred_device_add() outside a transaction and every job
+ * sweep). A writer in another process waits at most about one batch
+ * behind an import (bench/lockwait). */
 #define CRED_IMPORT_BATCH 1000
 
 /* What a caller of cred_device_import_with() hears while it runs (all

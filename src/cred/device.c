@@ -192,6 +192,10 @@ cred_device_add(struct cust_state *st, const char *actor,
 {
 	int r, own = !store_in_txn(state_store(st));
 
+	/* An import whose process died holds its names until swept: free
+	 * them first (one read of an empty table when none is left). */
+	if (own && (r = cred_import_sweep(st, NULL)) != CUST_OK)
+		return r;
 	if (own && (r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	r = cred_device_stage(st, actor, spec, pwlen, 0, id_out);

@@ -93,4 +93,21 @@ for cond in "count >= 1000" "count >= 10000" "count >= 25000" \
 done
 t_check "some kill landed while staging (rows there, none visible)" \
     test $staged_kill -eq 1
+
+# A device add of a name a dead import staged frees it first, with no
+# job command run in between (the add sweeps dead imports).
+c init --force > /dev/null
+kill_at "count >= 1000"
+t_check "[add] killed while staging" test \
+    "$(db "SELECT COUNT(*) FROM device WHERE import_id IS NOT NULL \
+    AND fqdn = 'imp00005.fleet.example'")" -eq 1
+t_exit "[add] a staged name is not found" 4 \
+    c device show imp00005.fleet.example
+t_exit "[add] device add of it succeeds" 0 \
+    c device add imp00005.fleet.example
+t_exit "[add] and it is found" 0 c device show imp00005.fleet.example
+t_check "[add] the dead import is gone" test \
+    "$(db "SELECT COUNT(*) FROM device_import")" -eq 0
+t_check "[add] only the added device is left" test \
+    "$(db "SELECT COUNT(*) FROM device")" -eq 1
 t_done
