@@ -193,6 +193,15 @@ int ca_show(struct cust_state *st, json_t **resp_out)
 int ca_bundle(struct cust_state *st, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
+/* Rewrite the public files of DIR/ca from the store (after a restore of
+ * custody.db: the files on disk may be a newer state's) and check the
+ * service certificates DIR/tls/server.crt and DIR/admin/admin.crt, whose
+ * keys the store does not hold: {"bundle_version", "stale": [path...]},
+ * stale listing those that are missing or not a valid certificate the
+ * store issued. */
+int ca_republish(struct cust_state *st, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
 /* The CRL of generation gen (0: the active one), of its issuing CA or with
  * root set of its root (listing revoked CA certificates), as stored: a
  * read never makes a CRL (ca_crl_refresh() does; CUST_E_NOTFOUND when a

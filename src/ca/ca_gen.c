@@ -14,6 +14,7 @@
  * certificate of the old generation would still chain to the new root
  * through it for twenty years.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <sodium.h>
@@ -603,6 +605,119 @@ commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
 	*resp_out = *resp;
 	*resp = NULL;
 	return CUST_OK;
+}
+
+/* Whether the service certificate at rel (leaf first) is one the store
+ * issued, of kind, still valid: 1 yes, 0 no (missing, unreadable or
+ * unknown). */
+static int
+service_known(struct cust_state *st, const char *rel, const char *kind)
+{
+	char *path, *pem = NULL, hex[CA_SERIAL_HEXLEN];
+	sqlite3_stmt *s;
+	size_t len;
+	BIO *b = NULL;
+	X509 *x = NULL;
+	int known = 0;
+
+	if ((path = util_path(state_dir(st), rel)) == NULL)
+		return 0;
+	if (util_read_file(path, 1 << 20, &pem, &len) != CUST_OK ||
+	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL ||
+	    ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex)) !=
+	    CUST_OK)
+		goto out;
+	if ((s = store_stmt(state_store(st), "SELECT 1 FROM cert WHERE "
+	    "serial = ? AND kind = ? AND status = 'valid'")) == NULL)
+		goto out;
+	sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	known = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_reset(s);
+out:
+	cust_clearerr();	/* an unreadable file is reported as stale */
+	X509_free(x);
+	BIO_free(b);
+	free(pem);
+	free(path);
+	return known;
+}
+
+/* Remove the files DIR/ca/{root,issuing}-gN.pem of every generation N
+ * that is not published in the store (retired, or unknown to a store put
+ * back from before it). */
+static int
+prune_unpublished(struct cust_state *st)
+{
+	struct dirent *e;
+	sqlite3_stmt *s;
+	DIR *d;
+	long long gen;
+	char tail[8];
+	int fd, r = CUST_OK;
+
+	if ((r = util_open_dir_at(state_dirfd(st), "ca", &fd)) != CUST_OK)
+		return r == CUST_E_NOTFOUND ? CUST_OK : r;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return cust_fail(CUST_E_IO, "cannot read %s/ca: %s",
+		    state_dir(st), strerror(errno));
+	}
+	if ((s = store_stmt(state_store(st), "SELECT 1 FROM ca_gen WHERE "
+	    "gen = ? AND state IN ('next', 'active', 'previous')")) == NULL) {
+		closedir(d);
+		return CUST_E_DB;
+	}
+	while (r == CUST_OK && (e = readdir(d)) != NULL) {
+		if ((sscanf(e->d_name, "root-g%lld%7s", &gen, tail) != 2 &&
+		    sscanf(e->d_name, "issuing-g%lld%7s", &gen, tail) != 2) ||
+		    strcmp(tail, ".pem") != 0)
+			continue;
+		sqlite3_bind_int64(s, 1, gen);
+		if (sqlite3_step(s) != SQLITE_ROW &&
+		    unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
+			r = cust_fail(CUST_E_IO, "cannot remove %s/ca/%s: %s",
+			    state_dir(st), e->d_name, strerror(errno));
+		sqlite3_reset(s);
+	}
+	closedir(d);
+	return r;
+}
+
+int
+ca_republish(struct cust_state *st, json_t **resp_out)
+{
+	static const char *const svc[][2] = {
+		{ "tls/server.crt", "server" }, { "admin/admin.crt", "admin" },
+	};
+	struct ca_files files;
+	json_t *resp, *stale;
+	size_t i;
+	int r;
+
+	*resp_out = NULL;
+	memset(&files, 0, sizeof(files));
+	if ((resp = json_object()) == NULL ||
+	    json_object_set_new(resp, "stale", stale = json_array()) != 0) {
+		json_decref(resp);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	for (i = 0; i < sizeof(svc) / sizeof(svc[0]); i++)
+		if (!service_known(st, svc[i][0], svc[i][1]) &&
+		    json_array_append_new(stale, json_string(svc[i][0])) != 0) {
+			json_decref(resp);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	if ((r = store_begin(state_store(st))) == CUST_OK &&
+	    (r = commit_publish(st, &resp, &files, resp_out)) == CUST_OK &&
+	    (r = prune_unpublished(st)) != CUST_OK) {
+		json_decref(*resp_out);
+		*resp_out = NULL;
+	}
+	ca_files_clear(&files);
+	json_decref(resp);
+	return r;
 }
 
 int

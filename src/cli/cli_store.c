@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 
+#include "ca.h"
 #include "cli.h"
 #include "err.h"
 #include "state.h"
@@ -20,7 +21,8 @@ static int
 cmd_accept_restore(struct cli *c, int argc, char **argv)
 {
 	int64_t store_seq = 0, ctr_seq = 0;
-	json_t *out;
+	json_t *out, *pub = NULL, *stale;
+	size_t i;
 	int r;
 
 	if (argc > 1)
@@ -32,11 +34,22 @@ cmd_accept_restore(struct cli *c, int argc, char **argv)
 	if ((r = state_accept_restore(c->st, c->actor, &store_seq, &ctr_seq))
 	    != CUST_OK)
 		return cli_error(c, r);
+	/* The files of DIR/ca may be a newer state's: rewritten from the
+	 * store. The service keys are not in it: stale ones are named. */
+	if ((r = ca_republish(c->st, &pub)) != CUST_OK)
+		return cli_error(c, r);
+	stale = json_object_get(pub, "stale");
+	for (i = 0; i < json_array_size(stale); i++)
+		fprintf(stderr, "custodyctl: warning: %s/%s is not a valid "
+		    "certificate of the restored store (its key is not kept "
+		    "there); issue new service certificates with 'custodyctl "
+		    "ca rotate' then 'custodyctl ca rotate --activate'\n",
+		    c->state_dir, json_string_value(json_array_get(stale, i)));
 	if (c->json) {
-		out = json_pack("{s:s, s:b, s:I, s:I}", "state_dir",
+		out = json_pack("{s:s, s:b, s:I, s:I, s:O}", "state_dir",
 		    c->state_dir, "accepted", 1, "audit_seq",
 		    (json_int_t)store_seq, "previous_counter",
-		    (json_int_t)ctr_seq);
+		    (json_int_t)ctr_seq, "stale_service_certs", stale);
 		cli_print_json(out);
 		json_decref(out);
 	} else if (!c->quiet) {
@@ -47,7 +60,11 @@ cmd_accept_restore(struct cli *c, int argc, char **argv)
 		else
 			printf("store accepted: no readable rollback counter; "
 			    "now at audit entry %lld\n", (long long)store_seq);
+		printf("CA files rewritten from the store: %s/ca (bundle "
+		    "version %.16s)\n", c->state_dir, json_string_value(
+		    json_object_get(pub, "bundle_version")));
 	}
+	json_decref(pub);
 	return CUST_EXIT_OK;
 }
 

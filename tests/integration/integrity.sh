@@ -143,6 +143,8 @@ t_grep "older store: names the recovery" "store accept-restore" "$TESTTMP/err"
 t_exit "older store: password show refused" 5 c password show $F1
 t_exit "accept-restore" 0 c store accept-restore
 t_grep "accept-restore reports" "accepted" "$TESTTMP/out"
+t_check "accept-restore: no warning when the service certificates are the store's" \
+    sh -c "! grep -q warning '$TESTTMP/err'"
 t_exit "after accept-restore: status" 0 c status
 t_exit "after accept-restore: audit verify" 0 c audit verify
 c audit list > "$W/audit.txt"
@@ -209,6 +211,32 @@ db "DROP TRIGGER audit_no_update; UPDATE audit SET detail = 'forged' WHERE seq =
 t_exit "accept-restore: broken chain refused" 5 c store accept-restore
 back ok
 t_exit "accept-restore: usage" 2 c store accept-restore extra
+
+# A store from before a CA rotation put back: accept-restore rewrites the
+# public CA files from it and names the service certificates of the newer
+# generation (their keys are not in the store).
+snap before_rot
+t_exit "restore after rotation: rotate" 0 c ca rotate
+t_exit "restore after rotation: activate" 0 c ca rotate --activate
+cp "$S/ca/bundle.pem" "$W/bundle.new"
+back_db before_rot
+t_exit "restore after rotation: accept-restore" 0 c store accept-restore
+t_grep "restore after rotation: says the CA files are rewritten" \
+    "CA files rewritten" "$TESTTMP/out"
+c ca bundle > "$W/bundle.store"
+t_check "restore after rotation: bundle.pem is the store's" \
+    cmp -s "$W/bundle.store" "$S/ca/bundle.pem"
+t_check "restore after rotation: not the newer one" \
+    sh -c "! cmp -s '$W/bundle.new' '$S/ca/bundle.pem'"
+t_check "restore after rotation: no file of the newer generation" \
+    test ! -e "$S/ca/root-g2.pem" -a ! -e "$S/ca/issuing-g2.pem"
+t_grep "restore after rotation: warns of tls/server.crt" \
+    "warning: .*/tls/server.crt is not a valid certificate" "$TESTTMP/err"
+t_grep "restore after rotation: warns of admin/admin.crt" \
+    "warning: .*/admin/admin.crt is not a valid certificate" "$TESTTMP/err"
+t_grep "restore after rotation: names the re-issue" "ca rotate --activate" \
+    "$TESTTMP/err"
+t_exit "restore after rotation: usable" 0 c password show $F1
 
 # A store from before row MACs: its rows get their MACs on first open,
 # audited; after that a row without a MAC is tampering.
