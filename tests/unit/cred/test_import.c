@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cred.h"
 #include "cred/cred_int.h"
@@ -14,6 +15,7 @@
 #include "state.h"
 #include "store.h"
 #include "testutil.h"
+#include "util.h"
 
 #define ACTOR "tester"
 
@@ -455,7 +457,6 @@ static void
 test_staged_invisible(void **state)
 {
 	struct tu_fx *f = *state;
-	struct cred_device_spec spec = { .fqdn = "st2.corp.example" };
 	struct cred_counts c;
 	int64_t id, *ids = NULL;
 	size_t n = 0, found = 0, count;
@@ -476,8 +477,6 @@ test_staged_invisible(void **state)
 	free(ids);
 	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
 	assert_int_equal(c.devices, 0);
-	assert_int_equal(cred_device_add(f->st, ACTOR, &spec, 16, NULL),
-	    CUST_E_EXISTS);
 
 	assert_int_equal(cred_import_sweep(f->st, &found), CUST_OK);
 	assert_int_equal(found, 1);
@@ -493,6 +492,44 @@ test_staged_invisible(void **state)
 	assert_int_equal(count, 2);
 	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
 	assert_int_equal(c.devices, 2);
+}
+
+/* A device add sweeps dead imports first: a name a killed import staged
+ * is free at once; a live import's names stay taken. */
+static void
+test_add_sweeps_dead_import(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_device_spec spec = { .fqdn = "st2.corp.example" };
+	char sql[256];
+	int64_t id;
+
+	leave_import(f->st, 0);
+	assert_int_equal(cred_device_add(f->st, ACTOR, &spec, 16, NULL),
+	    CUST_OK);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM "
+	    "device_import"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM device"), 1);
+	assert_int_equal(cred_device_find(f->st, "st2.corp.example", &id),
+	    CUST_OK);
+	assert_int_equal(cred_device_find(f->st, "st1.corp.example", &id),
+	    CUST_E_NOTFOUND);
+
+	/* This process's import is alive: its name stays its own. */
+	snprintf(sql, sizeof(sql), "INSERT INTO device_import(id, state, "
+	    "actor, pid, pstart, count, created) VALUES (78, 'staging', 'x', "
+	    "%lld, %lld, 1, 0)", (long long)getpid(),
+	    util_proc_start((long long)getpid()));
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
+	tu_sql(f->st, sql);
+	spec.fqdn = "st4.corp.example";
+	assert_int_equal(cred_device_stage(f->st, ACTOR, &spec, 16, 78, NULL),
+	    CUST_OK);
+	assert_int_equal(store_commit(state_store(f->st)), CUST_OK);
+	assert_int_equal(cred_device_add(f->st, ACTOR, &spec, 16, NULL),
+	    CUST_E_EXISTS);
+	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM "
+	    "device_import"), 1);
 }
 
 /* Published but not settled (killed while writing the audit entries):
@@ -581,6 +618,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_full, tu_fx_setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_staged_invisible,
+		    tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_add_sweeps_dead_import,
 		    tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_published_settled,
 		    tu_fx_setup, tu_fx_teardown),
