@@ -65,4 +65,16 @@ int cust_exit_code(int code);
  * retry), 409/422/500/502 for the rest. Unknown codes are 500. */
 int cust_http_status(int code);
 
+/* The stable wire name of an error code, for the service's error replies
+ * ({"error": NAME, "message": ...}) and the remote CLI: "internal",
+ * "nomem", "invalid", "not_found", "exists", "denied", "conflict",
+ * "sealed", "db", "io", "crypto", "too_big", "parse", "violation",
+ * "unavailable", "perm", "ldap", "krb5"; "ok" for CUST_OK, "internal" for
+ * unknown codes. Static. */
+const char *cust_errname(int code);
+
+/* The code for a wire name of cust_errname() (CUST_OK for "ok");
+ * CUST_E_INTERNAL for NULL or a name it does not know. */
+int cust_errcode(const char *name);
+
 #endif

@@ -2,6 +2,7 @@
 /* src/common/err.c - error codes, texts and the per-thread detail buffer. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "err.h"
 #include "util.h"
@@ -113,4 +114,49 @@ cust_http_status(int code)
 	case CUST_E_CRYPTO:
 	default:		return 500;
 	}
+}
+
+static const struct {
+	int code;
+	const char *name;
+} errnames[] = {
+	{ CUST_OK, "ok" },
+	{ CUST_E_INTERNAL, "internal" },
+	{ CUST_E_NOMEM, "nomem" },
+	{ CUST_E_INVAL, "invalid" },
+	{ CUST_E_NOTFOUND, "not_found" },
+	{ CUST_E_EXISTS, "exists" },
+	{ CUST_E_DENIED, "denied" },
+	{ CUST_E_CONFLICT, "conflict" },
+	{ CUST_E_SEALED, "sealed" },
+	{ CUST_E_DB, "db" },
+	{ CUST_E_IO, "io" },
+	{ CUST_E_CRYPTO, "crypto" },
+	{ CUST_E_TOOBIG, "too_big" },
+	{ CUST_E_PARSE, "parse" },
+	{ CUST_E_VIOLATION, "violation" },
+	{ CUST_E_UNAVAIL, "unavailable" },
+	{ CUST_E_PERM, "perm" },
+	{ CUST_E_LDAP, "ldap" },
+	{ CUST_E_KRB5, "krb5" },
+};
+
+const char *
+cust_errname(int code)
+{
+	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (errnames[i].code == code)
+			return errnames[i].name;
+	return "internal";
+}
+
+int
+cust_errcode(const char *name)
+{
+	if (name == NULL)
+		return CUST_E_INTERNAL;
+	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (strcmp(errnames[i].name, name) == 0)
+			return errnames[i].code;
+	return CUST_E_INTERNAL;
 }

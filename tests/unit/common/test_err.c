@@ -100,6 +100,29 @@ test_agreement(void **state)
 	assert_int_equal(cust_exit_code(-1000), CUST_EXIT_FAIL);
 }
 
+/* Every code has its own wire name, and the name maps back to the code
+ * (what the remote CLI relies on to exit as local mode would). */
+static void
+test_wire_names(void **state)
+{
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < NCODES; i++) {
+		const char *n = cust_errname(codes[i].code);
+
+		assert_int_equal(cust_errcode(n), codes[i].code);
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(n,
+			    cust_errname(codes[j].code));
+	}
+	assert_string_equal(cust_errname(-1000), "internal");
+	assert_int_equal(cust_errcode("no such name"), CUST_E_INTERNAL);
+	assert_int_equal(cust_errcode(NULL), CUST_E_INTERNAL);
+	assert_string_equal(cust_errname(CUST_E_DENIED), "denied");
+	assert_string_equal(cust_errname(CUST_E_NOTFOUND), "not_found");
+}
+
 int
 main(void)
 {
@@ -107,6 +130,7 @@ main(void)
 		cmocka_unit_test(test_each_code),
 		cmocka_unit_test(test_every_code_listed),
 		cmocka_unit_test(test_agreement),
+		cmocka_unit_test(test_wire_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
