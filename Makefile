@@ -10,14 +10,16 @@ DESTDIR  ?=
 CC       ?= cc
 STATE    ?= ./var
 
-PKGS     := openssl libsodium sqlite3 jansson yaml-0.1
+PKGS     := openssl libsodium sqlite3 jansson yaml-0.1 libevent_openssl \
+            libevent_pthreads libcurl libsystemd
 # Read when make starts; targets that may have just installed packages
 # (run, test, bench...) build through a second make, which reads them again.
 # Package by package, so that a missing one (a CI image with only libyaml
 # and jansson, building custody-policy) does not lose the others' paths.
 PKG_CFLAGS := $(foreach p,$(PKGS),$(shell pkg-config --cflags $(p) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-              echo -lssl -lcrypto -lsodium -lsqlite3 -ljansson -lyaml)
+              echo -lssl -lcrypto -lsodium -lsqlite3 -ljansson -lyaml \
+              -levent_openssl -levent_pthreads -levent -lcurl -lsystemd)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
