@@ -83,6 +83,19 @@ int ops_identity_new(enum ops_kind kind, const char *name,
 int ops_identity_console(struct cust_state *st, const char *name,
     struct ops_identity **out) __attribute__((warn_unused_result));
 
+/* The identity of a TLS client whose certificate (DER, the leaf the TLS
+ * layer has verified against custody's CA chain and CRL) is der: the
+ * certificate must be one custody issued and recorded, still valid in the
+ * store (status and the SHA-256 of der match the row); a staff
+ * certificate gives its staff identity, a console certificate the
+ * console's identity from the loaded policy (ops_identity_console()).
+ * CUST_E_DENIED (with the reason) when it maps to no identity custody
+ * authorizes; the service then treats the client as nobody (public
+ * endpoints only). CUST_E_PARSE for DER that is not a certificate. */
+int ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
+    size_t len, struct ops_identity **out)
+	__attribute__((warn_unused_result));
+
 void ops_identity_free(struct ops_identity *id);
 
 /* The kind of id (OPS_ID_NOBODY for NULL). */

@@ -11,7 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
 #include "audit.h"
+#include "ca.h"
 #include "cred.h"
 #include "err.h"
 #include "ops_int.h"
@@ -153,6 +158,85 @@ out:
 	policy_free(p);
 	free(file);
 	free(text);
+	return r;
+}
+
+/* The upper-case hex serial of x into out (CA_SERIAL_HEXLEN). */
+static int
+cert_serial(X509 *x, char *out, size_t outlen)
+{
+	BIGNUM *bn;
+	char *hex = NULL;
+	int r;
+
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) ==
+	    NULL || (hex = BN_bn2hex(bn)) == NULL) {
+		BN_free(bn);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	r = ca_serial_norm(hex, out, outlen);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return r;
+}
+
+int
+ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
+    size_t len, struct ops_identity **out)
+{
+	const unsigned char *p = der;
+	unsigned char md[32];
+	char serial[CA_SERIAL_HEXLEN + 1], fp[65];
+	const char *kind, *holder, *status, *sha;
+	json_t *info = NULL;
+	X509 *x = NULL;
+	int r;
+
+	*out = NULL;
+	if (der == NULL || len == 0 || len > 65536 ||
+	    (x = d2i_X509(NULL, &p, (long)len)) == NULL ||
+	    p != der + len) {
+		r = cust_fail(CUST_E_PARSE, "the client certificate is not "
+		    "one DER certificate");
+		goto out;
+	}
+	if ((r = cert_serial(x, serial, sizeof(serial))) != CUST_OK)
+		goto out;
+	r = ca_cert_show(st, serial, &info);
+	if (r == CUST_E_NOTFOUND) {
+		r = cust_fail(CUST_E_DENIED, "certificate %s was not issued "
+		    "by custody to any staff or console", serial);
+		goto out;
+	}
+	if (r != CUST_OK)
+		goto out;
+	crypto_hash_sha256(md, der, len);
+	sodium_bin2hex(fp, sizeof(fp), md, sizeof(md));
+	kind = json_string_value(json_object_get(info, "kind"));
+	holder = json_string_value(json_object_get(info, "holder"));
+	status = json_string_value(json_object_get(info, "status"));
+	sha = json_string_value(json_object_get(info, "sha256"));
+	if (kind == NULL || holder == NULL || status == NULL || sha == NULL ||
+	    strcmp(sha, fp) != 0) {
+		r = cust_fail(CUST_E_DENIED, "certificate %s is not the one "
+		    "custody recorded under its serial", serial);
+		goto out;
+	}
+	if (strcmp(status, "valid") != 0) {
+		r = cust_fail(CUST_E_DENIED, "certificate %s is %s", serial,
+		    status);
+		goto out;
+	}
+	if (strcmp(kind, "admin") == 0)
+		r = make(OPS_ID_ADMIN, holder, out);
+	else if (strcmp(kind, "console") == 0)
+		r = ops_identity_console(st, holder, out);
+	else
+		r = cust_fail(CUST_E_DENIED, "certificate %s is a %s "
+		    "certificate, not a client's", serial, kind);
+out:
+	json_decref(info);
+	X509_free(x);
 	return r;
 }
 
