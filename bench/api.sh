@@ -1,0 +1,190 @@
+#!/bin/sh
+# bench/api.sh - scoped-credential fetches over keep-alive mTLS: custodyd
+# against nginx serving the same response bytes as a static file, with
+# the same certificate, TLS versions, suites and client-certificate
+# verification, side by side in one run. Server pinned to core 0, the
+# load client (BUILD/bench/api_client) to core 1. Reports requests/s,
+# p50/p99 and the ratio; then custodyd's RSS with 100k devices
+# registered. Nothing is asserted (performance is reported, not tested).
+#
+#   sh bench/api.sh            (BUILD, CUSTODYCTL from bench/run.sh)
+#   API_CONNS=32 API_SECONDS=10 API_DEVICES=100000 sh bench/api.sh
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$top/build}
+CUSTODYCTL=${CUSTODYCTL:-$BUILD/custodyctl}
+CUSTODYD=${CUSTODYD:-$BUILD/custodyd}
+CLIENT=$BUILD/bench/api_client
+CONNS=${API_CONNS:-32}
+SECS=${API_SECONDS:-8}
+NDEV=${API_DEVICES:-100000}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+echo "bench api: credential fetch, keep-alive mTLS, $CONNS connections," \
+	"${SECS}s each (server on core 0, client on core 1)"
+for x in "$CUSTODYD" "$CLIENT" "$NGINX"; do
+	if [ ! -x "$x" ]; then
+		echo "bench api: $x is missing (make $x; make deps)" >&2
+		exit 1
+	fi
+done
+T=$(mktemp -d /tmp/custody-bench-api.XXXXXX)
+SPID= NPID=
+cleanup() {
+	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	[ -n "$NPID" ] && kill "$NPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+
+freeport() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+pin() {
+	core=$1; shift
+	if [ "$(nproc)" -ge 2 ]; then taskset -c "$core" "$@"; else "$@"; fi
+}
+
+S=$T/var
+"$CUSTODYCTL" --state-dir "$S" init >/dev/null || exit 1
+# One console with a digest entry on every device, one device to fetch.
+cat > "$T/policy.yaml" <<'EOF'
+version: 1
+owner: sccm
+consoles:
+  sccm:
+    identity: { certificate: "CN=sccm" }
+    duties: [setup, power, inventory]
+  power:
+    identity: { certificate: "CN=power" }
+    duties: [power]
+EOF
+"$CUSTODYCTL" --state-dir "$S" device add bench1.example >/dev/null || exit 1
+"$CUSTODYCTL" --state-dir "$S" policy load "$T/policy.yaml" >/dev/null ||
+	exit 1
+"$CUSTODYCTL" --state-dir "$S" console add power -o "$T/power" >/dev/null ||
+	exit 1
+CERT=$T/power/power.crt KEY=$T/power/power.key
+CA=$S/ca/bundle.pem
+ROUTE=/v1/devices/bench1.example/credential
+
+# custodyd
+PORT=$(freeport)
+pin 0 "$CUSTODYD" --state-dir "$S" --listen "127.0.0.1:$PORT" --foreground \
+	2> "$T/custodyd.log" &
+SPID=$!
+i=0
+until curl -s -o /dev/null --cacert "$CA" "https://127.0.0.1:$PORT/healthz"; do
+	i=$((i + 1))
+	if [ $i -gt 100 ]; then
+		echo "bench api: custodyd did not start:" >&2
+		tail -5 "$T/custodyd.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+code=$(curl -s -o "$T/body" -w '%{http_code}' --cacert "$CA" --cert "$CERT" \
+	--key "$KEY" "https://127.0.0.1:$PORT$ROUTE")
+if [ "$code" != 200 ]; then
+	echo "bench api: $ROUTE answered $code: $(cat "$T/body")" >&2
+	exit 1
+fi
+a0=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
+	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
+C=$(pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
+a1=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
+	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
+kill "$SPID"; wait "$SPID" 2>/dev/null; SPID=
+
+# nginx: the same bytes, the same TLS.
+mkdir -p "$T/www/v1/devices/bench1.example" "$T/nginx"
+cp "$T/body" "$T/www$ROUTE"
+# Every CRL (root's and issuing CA's): nginx checks the whole chain.
+"$CUSTODYCTL" --state-dir "$S" ca crl --pem --all -o "$T/crl.pem" >/dev/null ||
+	exit 1
+NPORT=$(freeport)
+cat > "$T/nginx/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+daemon off;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+events { worker_connections 4096; }
+http {
+	access_log $T/nginx/access.log;
+	client_body_temp_path $T/nginx;
+	proxy_temp_path $T/nginx;
+	fastcgi_temp_path $T/nginx;
+	uwsgi_temp_path $T/nginx;
+	scgi_temp_path $T/nginx;
+	keepalive_requests 100000000;
+	keepalive_timeout 120s;
+	server {
+		listen 127.0.0.1:$NPORT ssl;
+		ssl_certificate $S/tls/server.crt;
+		ssl_certificate_key $S/tls/server.key;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;
+		ssl_client_certificate $CA;
+		ssl_verify_client on;
+		ssl_verify_depth 3;
+		ssl_crl $T/crl.pem;
+		location / {
+			root $T/www;
+			default_type application/json;
+			add_header Cache-Control no-store;
+		}
+	}
+}
+EOF
+pin 0 "$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" 2> "$T/nginx/stderr" &
+NPID=$!
+i=0
+until curl -s -o /dev/null --cacert "$CA" --cert "$CERT" --key "$KEY" \
+	"https://127.0.0.1:$NPORT$ROUTE"; do
+	i=$((i + 1))
+	if [ $i -gt 100 ]; then
+		echo "bench api: nginx did not start:" >&2
+		cat "$T/nginx/stderr" "$T/nginx/error.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+N=$(pin 1 "$CLIENT" 127.0.0.1 "$NPORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
+kill "$NPID"; wait "$NPID" 2>/dev/null; NPID=
+
+/usr/bin/python3 - "$C" "$N" "${a0:-0}" "${a1:-0}" <<'EOF'
+import json, sys
+c, n = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+a0, a1 = int(sys.argv[3]), int(sys.argv[4])
+for name, r in (("custodyd", c), ("nginx", n)):
+    print("  %-9s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  (%d requests, %d non-200, %d errors)"
+          % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["requests"], r["non200"], r["errors"]))
+print("  custodyd/nginx: %.2fx requests/s (target >= 0.7x); custodyd p99 %.3f ms (target < 5 ms)"
+      % (c["rps"] / n["rps"] if n["rps"] else 0, c["p99_ms"]))
+print("  audit entries written during the custodyd run: %d (requests counted: %d, incl. warm-up)"
+      % (a1 - a0, c["requests"]))
+EOF
+
+# RSS with NDEV devices registered.
+printf 'fqdn\n' > "$T/devices.csv"
+/usr/bin/python3 -c "
+import sys
+with open('$T/devices.csv', 'a') as f:
+    for i in range($NDEV):
+        f.write('d%06d.rss.example\n' % i)"
+"$CUSTODYCTL" --state-dir "$S" device import "$T/devices.csv" >/dev/null ||
+	{ echo "bench api: import failed" >&2; exit 1; }
+PORT=$(freeport)
+"$CUSTODYD" --state-dir "$S" --listen "127.0.0.1:$PORT" --foreground \
+	2> "$T/custodyd2.log" &
+SPID=$!
+i=0
+until curl -s -o /dev/null --cacert "$CA" "https://127.0.0.1:$PORT/healthz"; do
+	i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
+done
+pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" 3 >/dev/null
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$SPID/status")
+hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$SPID/status")
+echo "  custodyd with $NDEV devices after 3 s of load: RSS $((rss / 1024)) MB," \
+	"peak $((hwm / 1024)) MB (target < 64 MB)"
