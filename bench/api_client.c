@@ -210,9 +210,9 @@ main(int argc, char **argv)
 		    "CACERT CONNS SECONDS [WARMUP]\n");
 		return 2;
 	}
-	conns = atoi(argv[7]);
-	secs = atof(argv[8]);
-	warm = argc == 10 ? atof(argv[9]) : 1.0;
+	conns = (int)strtol(argv[7], NULL, 10);
+	secs = strtod(argv[8], NULL);
+	warm = argc == 10 ? strtod(argv[9], NULL) : 1.0;
 	if (conns < 1 || conns > 4096 || secs <= 0)
 		return 2;
 	reqlen = (size_t)snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n"
