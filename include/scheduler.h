@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* include/scheduler.h - the scheduler: what custodyd does on its own, on a
+ * timer, on its own state (doc/internals/SERVICE.md "The scheduler").
+ *
+ * One tick: interrupted jobs are swept and rotation jobs resumed where
+ * they stopped, due CRLs are made again, and devices whose current
+ * password is older than the configured maximum age (spread by a
+ * per-device jitter) get a rotation job, at most a batch per tick and
+ * kind. Every step is a normal audited operation under the actor given;
+ * a tick that fails part-way leaves what it committed and says what
+ * failed.
+ */
+#ifndef CUST_SCHEDULER_H
+#define CUST_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct cust_state;
+
+struct sched_policy {
+	int64_t max_age_admin;	/* seconds; 0: never rotate by age */
+	int64_t max_age_mebx;	/* seconds; 0: never */
+	/* Each device's rotation is due at max_age + (a stable function of
+	 * the device id) mod (jitter + 1), so a fleet added at once does not
+	 * rotate at once. */
+	int64_t jitter;
+	size_t batch;		/* devices per tick and kind; 0: 1000 */
+	size_t pwlen;		/* password length; 0: the default */
+	int resume_jobs;	/* resume interrupted rotation jobs */
+};
+
+/* The active devices whose current secret of kind ("admin" or "mebx") is
+ * due at now under max_age and jitter and that have no pending version,
+ * in id order, at most limit (1 or more): new array in *ids_out (free()),
+ * *n_out of them. max_age 0 gives none. */
+int sched_due(struct cust_state *st, const char *kind, int64_t max_age,
+    int64_t jitter, int64_t now, size_t limit, int64_t **ids_out,
+    size_t *n_out) __attribute__((warn_unused_result));
+
+/* One tick at util_now() as actor. *report_out (may be NULL) = new
+ * {"swept", "resumed": [job ids], "crls", "rotations": [{"kind", "job",
+ * "devices", "rotated", "refused"}], "errors": [messages]}. Returns the
+ * first error (the report says which steps ran); CUST_OK when every
+ * step did. */
+int sched_tick(struct cust_state *st, const char *actor,
+    const struct sched_policy *p, json_t **report_out)
+	__attribute__((warn_unused_result));
+
+#endif

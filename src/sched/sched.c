@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* src/sched/sched.c - the scheduler's tick (include/scheduler.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "ca.h"
+#include "cred.h"
+#include "err.h"
+#include "job.h"
+#include "log.h"
+#include "scheduler.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+#define SCHED_BATCH_DEFAULT	1000
+#define SCHED_RESUME_MAX	16	/* interrupted jobs resumed per tick */
+
+int
+sched_due(struct cust_state *st, const char *kind, int64_t max_age,
+    int64_t jitter, int64_t now, size_t limit, int64_t **ids_out,
+    size_t *n_out)
+{
+	/* The jitter is a stable function of the device id (Knuth's
+	 * multiplicative hash), so a device's due time does not move
+	 * between ticks. Aggregate read: the rotation that follows checks
+	 * each row again. */
+	static const char sel[] = "SELECT s.device_id FROM secret s "
+	    "JOIN device d ON d.id = s.device_id "
+	    "WHERE s.state = 'current' AND s.kind = ?1 AND d.state = 'active' "
+	    "AND s.changed + ?2 + ((s.device_id * 2654435761) % (?3 + 1)) "
+	    "<= ?4 AND NOT EXISTS (SELECT 1 FROM secret p WHERE "
+	    "p.device_id = s.device_id AND p.kind = s.kind AND "
+	    "p.state = 'pending') ORDER BY s.device_id LIMIT ?5";
+	struct store *db = state_store(st);
+	sqlite3_stmt *s;
+	int64_t *ids;
+	size_t n = 0;
+	int rc, r;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	if (limit == 0 || limit > 1000000 || jitter < 0 || max_age < 0)
+		return cust_fail(CUST_E_INVAL, "scheduler: bad limit, age or "
+		    "jitter");
+	if (max_age == 0)
+		return CUST_OK;
+	if ((ids = calloc(limit, sizeof(*ids))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(db, sel)) == NULL) {
+		free(ids);
+		return CUST_E_DB;
+	}
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, max_age);
+	sqlite3_bind_int64(s, 3, jitter);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < limit)
+		ids[n++] = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		r = store_err(db, "cannot find the devices due for rotation");
+		sqlite3_reset(s);
+		free(ids);
+		return r;
+	}
+	sqlite3_reset(s);
+	*ids_out = ids;
+	*n_out = n;
+	return CUST_OK;
+}
+
+/* Record the first error r of a step in the report and in *first. */
+static void
+step_failed(json_t *rep, int r, int *first)
+{
+	json_array_append_new(json_object_get(rep, "errors"),
+	    json_string(cust_errmsg()));
+	log_warnx("scheduler: %s", cust_errmsg());
+	if (*first == CUST_OK)
+		*first = r;
+}
+
+/* Resume the interrupted rotation jobs (a process that died mid-way,
+ * custodyd's own before a restart included). */
+static void
+resume_jobs(struct cust_state *st, const char *actor, json_t *rep,
+    int *first)
+{
+	static const char sel[] = "SELECT id FROM job WHERE state = "
+	    "'interrupted' AND kind = '" JOB_KIND_ROTATE "' ORDER BY id "
+	    "LIMIT 16";	/* SCHED_RESUME_MAX */
+	struct cred_rotate_result res;
+	int64_t ids[SCHED_RESUME_MAX];
+	size_t n = 0, i, left, found = 0;
+	sqlite3_stmt *s;
+	int rc, r;
+
+	if ((r = job_sweep(st, &found)) != CUST_OK) {
+		step_failed(rep, r, first);
+		return;
+	}
+	json_object_set_new(rep, "swept", json_integer((json_int_t)found));
+	if ((s = store_stmt(state_store(st), sel)) == NULL) {
+		step_failed(rep, CUST_E_DB, first);
+		return;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < SCHED_RESUME_MAX)
+		ids[n++] = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		r = store_err(state_store(st), "cannot read the jobs");
+		sqlite3_reset(s);
+		step_failed(rep, r, first);
+		return;
+	}
+	sqlite3_reset(s);
+	for (i = 0; i < n; i++) {
+		memset(&res, 0, sizeof(res));
+		r = job_resume(st, actor, ids[i], 0, NULL, NULL, &left, &res);
+		if (r != CUST_OK && r != CUST_E_CONFLICT) {
+			step_failed(rep, r, first);
+			continue;
+		}
+		json_array_append_new(json_object_get(rep, "resumed"),
+		    json_integer(ids[i]));
+		log_info("scheduler: resumed job %lld: %zu devices rotated, "
+		    "%zu refused", (long long)ids[i], res.rotated,
+		    res.refused);
+	}
+}
+
+/* Rotate the devices due for kind, one batch. */
+static void
+rotate_due(struct cust_state *st, const char *actor, const char *kind,
+    int64_t max_age, const struct sched_policy *p, json_t *rep, int *first)
+{
+	struct cred_rotate_result res;
+	struct job_rotate_spec spec;
+	json_t *sel = NULL;
+	int64_t *ids = NULL, job = 0;
+	size_t n = 0;
+	int r;
+
+	if (max_age == 0)
+		return;
+	r = sched_due(st, kind, max_age, p->jitter, util_now(),
+	    p->batch ? p->batch : SCHED_BATCH_DEFAULT, &ids, &n);
+	if (r != CUST_OK) {
+		step_failed(rep, r, first);
+		return;
+	}
+	if (n == 0) {
+		free(ids);
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	spec.kind = kind;
+	spec.pwlen = p->pwlen ? p->pwlen : CRED_PW_DEFAULT;
+	spec.replace_pending = 0;
+	if ((sel = json_pack("{s:s, s:s, s:I, s:I}", "scheduled", kind,
+	    "kind", kind, "max_age", (json_int_t)max_age, "jitter",
+	    (json_int_t)p->jitter)) == NULL) {
+		free(ids);
+		step_failed(rep, cust_fail(CUST_E_NOMEM, "out of memory"),
+		    first);
+		return;
+	}
+	r = job_rotate(st, actor, sel, ids, n, &spec, 0, NULL, NULL, &job,
+	    &res);
+	json_decref(sel);
+	free(ids);
+	if (r != CUST_OK && r != CUST_E_CONFLICT) {
+		step_failed(rep, r, first);
+		return;
+	}
+	json_array_append_new(json_object_get(rep, "rotations"),
+	    json_pack("{s:s, s:I, s:I, s:I, s:I}", "kind", kind, "job",
+	    (json_int_t)job, "devices", (json_int_t)n, "rotated",
+	    (json_int_t)res.rotated, "refused", (json_int_t)res.refused));
+	log_info("scheduler: job %lld rotated %s on %zu of %zu due devices",
+	    (long long)job, kind, res.rotated, n);
+}
+
+int
+sched_tick(struct cust_state *st, const char *actor,
+    const struct sched_policy *p, json_t **report_out)
+{
+	json_t *rep;
+	size_t crls = 0;
+	int first = CUST_OK, r;
+
+	if (report_out != NULL)
+		*report_out = NULL;
+	if ((rep = json_pack("{s:i, s:[], s:i, s:[], s:[]}", "swept", 0,
+	    "resumed", "crls", 0, "rotations", "errors")) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (p->resume_jobs)
+		resume_jobs(st, actor, rep, &first);
+	if ((r = ca_crl_refresh(st, actor, &crls)) != CUST_OK)
+		step_failed(rep, r, &first);
+	json_object_set_new(rep, "crls", json_integer((json_int_t)crls));
+	rotate_due(st, actor, "admin", p->max_age_admin, p, rep, &first);
+	rotate_due(st, actor, "mebx", p->max_age_mebx, p, rep, &first);
+	if (report_out != NULL)
+		*report_out = rep;
+	else
+		json_decref(rep);
+	if (first != CUST_OK && json_array_size(json_object_get(rep,
+	    "errors")) > 0)
+		cust_fail(first, "%s", json_string_value(json_array_get(
+		    json_object_get(rep, "errors"), 0)));
+	return first;
+}

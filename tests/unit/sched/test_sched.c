@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/sched/test_sched.c - the scheduler: rotations due by age,
+ * spread by jitter, bounded by the batch, never twice while pending;
+ * interrupted rotation jobs resumed by a tick. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cred.h"
+#include "err.h"
+#include "job.h"
+#include "scheduler.h"
+#include "state.h"
+#include "store.h"
+#include "testutil.h"
+#include "util.h"
+
+#define NDEV	200
+#define T0	1900000000LL
+#define DAY	86400LL
+
+static int64_t ids[NDEV];
+
+static int
+setup(void **state)
+{
+	struct tu_fx *f;
+	struct cred_device_spec spec = { 0 };
+	char fqdn[64];
+	size_t i;
+
+	tu_clock_to(T0);
+	if (tu_fx_setup(state) != 0)
+		return -1;
+	f = *state;
+	if (store_begin(state_store(f->st)) != CUST_OK)
+		return -1;
+	for (i = 0; i < NDEV; i++) {
+		snprintf(fqdn, sizeof(fqdn), "s%04zu.corp.example", i);
+		spec.fqdn = fqdn;
+		if (cred_device_add(f->st, "t", &spec, 16, &ids[i]) != CUST_OK)
+			return -1;
+	}
+	return store_commit(state_store(f->st)) == CUST_OK ? 0 : -1;
+}
+
+static size_t
+due(struct cust_state *st, int64_t max_age, int64_t jitter, int64_t now,
+    size_t limit)
+{
+	int64_t *v = NULL;
+	size_t n = 0, i;
+
+	assert_int_equal(sched_due(st, "admin", max_age, jitter, now, limit,
+	    &v, &n), CUST_OK);
+	for (i = 1; i < n; i++)
+		assert_true(v[i - 1] < v[i]);
+	free(v);
+	return n;
+}
+
+/* Nothing is due before the maximum age, everything at it without
+ * jitter; with jitter, due times spread over [age, age + jitter] and
+ * only grow in time; max age 0 never rotates. */
+static void
+test_due(void **state)
+{
+	struct tu_fx *f = *state;
+	size_t prev = 0, n;
+	int64_t t;
+
+	assert_int_equal(due(f->st, 90 * DAY, 0, T0 + 89 * DAY, 1000), 0);
+	assert_int_equal(due(f->st, 90 * DAY, 0, T0 + 90 * DAY, 1000), NDEV);
+	assert_int_equal(due(f->st, 90 * DAY, 0, T0 + 90 * DAY, 7), 7);
+	assert_int_equal(due(f->st, 0, 0, T0 + 900 * DAY, 1000), 0);
+	assert_int_equal(due(f->st, 90 * DAY, 10 * DAY, T0 + 90 * DAY - 1,
+	    1000), 0);
+	for (t = 0; t <= 10; t++) {
+		n = due(f->st, 90 * DAY, 10 * DAY, T0 + (90 + t) * DAY, 1000);
+		assert_true(n >= prev);
+		prev = n;
+	}
+	assert_int_equal(prev, NDEV);
+	/* Spread: halfway through the window, neither none nor all. */
+	n = due(f->st, 90 * DAY, 10 * DAY, T0 + 95 * DAY, 1000);
+	assert_true(n > NDEV / 5 && n < NDEV * 4 / 5);
+}
+
+/* A tick rotates one batch of the due devices as a job; the next tick
+ * the rest; a device with a pending version is not due again, so ticks
+ * never stack versions. */
+static void
+test_tick_rotates_in_batches(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *rep = NULL, *rot;
+
+	p.max_age_admin = 30 * DAY;
+	p.batch = 150;
+	tu_clock_to(T0 + 31 * DAY);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	rot = json_array_get(json_object_get(rep, "rotations"), 0);
+	assert_non_null(rot);
+	assert_int_equal(json_integer_value(json_object_get(rot, "rotated")),
+	    150);
+	assert_true(json_integer_value(json_object_get(rot, "job")) > 0);
+	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	json_decref(rep);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "kind = 'admin' AND state = 'pending'"), 150);
+
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	rot = json_array_get(json_object_get(rep, "rotations"), 0);
+	assert_int_equal(json_integer_value(json_object_get(rot, "rotated")),
+	    NDEV - 150);
+	json_decref(rep);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "rotations")),
+	    0);
+	json_decref(rep);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "kind = 'admin' AND state = 'pending'"), NDEV);
+	assert_int_equal(tu_sql_int(f->st, "SELECT max(version) FROM secret "
+	    "WHERE kind = 'admin'"), 2);
+	/* Audited as the scheduler. */
+	assert_true(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "actor = 'scheduler'") > 0);
+}
+
+/* A confirmed rotation restarts the age: due again only a max age after
+ * the confirmation, not after the first version. */
+static void
+test_age_from_confirmation(void **state)
+{
+	struct tu_fx *f = *state;
+
+	tu_clock_to(T0 + 31 * DAY);
+	assert_int_equal(cred_rotate(f->st, "t", ids, 1, "admin", 16, 0, 0,
+	    NULL, NULL, &(struct cred_rotate_result){ 0 }), CUST_OK);
+	tu_clock_to(T0 + 40 * DAY);
+	assert_int_equal(cred_confirm(f->st, "t", "s0000.corp.example",
+	    "admin", 2), CUST_OK);
+	tu_clock_to(T0 + 61 * DAY);
+	/* Every other device is due (30 days since T0), s0000 is not. */
+	assert_int_equal(due(f->st, 30 * DAY, 0, util_now(), 1000), NDEV - 1);
+	tu_clock_to(T0 + 70 * DAY);
+	assert_int_equal(due(f->st, 30 * DAY, 0, util_now(), 1000), NDEV);
+}
+
+/* A rotation job whose process died is resumed by the next tick (when
+ * resume_jobs is set) and finishes its devices once each. */
+static void
+test_tick_resumes(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *rep = NULL, *j = NULL;
+	char sql[512];
+	long long dead = tu_dead_pid();
+
+	snprintf(sql, sizeof(sql), "INSERT INTO job(id, kind, selector, "
+	    "params, state, actor, pid, pstart, total, targets, created, "
+	    "changed) VALUES (7, 'password.rotate', '{}', '{\"kind\": "
+	    "\"admin\", \"length\": 16, \"replace_pending\": false}', "
+	    "'running', 't', %lld, 1, 2, x'%016llx%016llx', 0, 0)", dead,
+	    (long long)ids[3], (long long)ids[4]);
+	tu_sql(f->st, sql);
+	/* Without resume_jobs the job stays as it is. */
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "resumed")), 0);
+	json_decref(rep);
+	p.resume_jobs = 1;
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(
+	    rep, "resumed"), 0)), 7);
+	json_decref(rep);
+	assert_int_equal(job_show(f->st, 7, 0, 10, &j), CUST_OK);
+	assert_string_equal(json_string_value(json_object_get(j, "state")),
+	    "done");
+	json_decref(j);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "state = 'pending'"), 2);
+	/* Done jobs are not resumed again. */
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "resumed")), 0);
+	json_decref(rep);
+}
+
+/* Bad arguments are refused, not clamped. */
+static void
+test_bad_args(void **state)
+{
+	struct tu_fx *f = *state;
+	int64_t *v = NULL;
+	size_t n = 0;
+
+	assert_int_equal(sched_due(f->st, "admin", DAY, -1, T0, 10, &v, &n),
+	    CUST_E_INVAL);
+	assert_int_equal(sched_due(f->st, "admin", DAY, 0, T0, 0, &v, &n),
+	    CUST_E_INVAL);
+	assert_null(v);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_due, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_rotates_in_batches,
+		    setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_age_from_confirmation,
+		    setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_resumes, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_args, setup,
+		    tu_fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
