@@ -31,7 +31,7 @@ layer() {	# module -> layer
 owner() {	# include/ header -> its module
 	case $1 in
 	err.h|log.h|util.h|csv.h|version.h) echo common ;;
-	job.h) echo sched ;;
+	job.h|scheduler.h) echo sched ;;
 	ops.h) echo api ;;
 	*) echo "${1%.h}" ;;
 	esac
