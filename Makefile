@@ -46,11 +46,12 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 POLICYTOOL_OBJS := $(BUILD)/obj/src/policytool/main.o
-# What custody-policy is made of: the policy module and the libc-only
-# utilities. Its own archive, so `make install-policy` compiles nothing
-# that needs OpenSSL, libsodium or SQLite headers.
+# What custody-policy is made of: the policy module, the libc-only
+# utilities and the strict YAML tree (libyaml). Its own archive, so `make
+# install-policy` compiles nothing that needs OpenSSL, libsodium or SQLite
+# headers.
 POLICY_LIB_SRCS := $(sort $(wildcard src/policy/*.c)) src/common/err.c \
-	src/common/util.c
+	src/common/util.c src/common/arena.c src/common/ytree.c
 POLICY_LIB := $(BUILD)/libcustody-policy.a
 SUP_OBJS  := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))

@@ -3,7 +3,7 @@
 # a module under src/ includes only headers of lower layers, never one of a
 # layer above it, nor another module's private header (src/MOD/*.h).
 #
-#   0 common                 3 cred ca policy
+#   0 common                 3 cred ca policy config
 #   1 store seal audit       5 api sched
 #   2 state                  6 cli policytool
 #
@@ -20,7 +20,7 @@ layer() {	# module -> layer
 	common) echo 0 ;;
 	store|seal|audit) echo 1 ;;
 	state) echo 2 ;;
-	cred|ca|policy) echo 3 ;;
+	cred|ca|policy|config) echo 3 ;;
 	amt|directory) echo 4 ;;
 	api|sched) echo 5 ;;
 	cli|policytool) echo 6 ;;
@@ -30,7 +30,7 @@ layer() {	# module -> layer
 
 owner() {	# include/ header -> its module
 	case $1 in
-	err.h|log.h|util.h|csv.h|version.h) echo common ;;
+	err.h|log.h|util.h|csv.h|version.h|arena.h|ytree.h) echo common ;;
 	job.h|scheduler.h) echo sched ;;
 	ops.h) echo api ;;
 	*) echo "${1%.h}" ;;

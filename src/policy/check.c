@@ -731,11 +731,11 @@ policy_check_rules(struct policy *p)
 		struct pconsole *con = &p->consoles[i];
 
 		if (con->duties != NULL && con->duties->nkids > 0 &&
-		    (con->duty_of = policy_arena_alloc(p->arena,
+		    (con->duty_of = arena_alloc(p->arena,
 		    con->duties->nkids * sizeof(int))) == NULL)
 			return CUST_E_NOMEM;
 		if (con->realms != NULL && con->realms->nkids > 0 &&
-		    (con->realm_of = policy_arena_alloc(p->arena,
+		    (con->realm_of = arena_alloc(p->arena,
 		    con->realms->nkids * sizeof(int))) == NULL)
 			return CUST_E_NOMEM;
 		check_identity(&c, con);

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "err.h"
 #include "policy_int.h"
@@ -55,25 +54,6 @@ struct pctx {
 
 static int walk_map(struct pctx *c, const struct table *t, void *target,
     const struct ynode *map);
-
-static const char *
-type_name(const struct ynode *n)
-{
-	if (n->type == YN_SEQ)
-		return "a sequence";
-	if (n->type == YN_MAP)
-		return "a mapping";
-	switch (n->cls) {
-	case YS_NULL:
-		return "null";
-	case YS_BOOL:
-		return "a boolean";
-	case YS_INT:
-		return "an integer";
-	default:
-		return "a string";
-	}
-}
 
 static int __attribute__((format(printf, 4, 5)))
 bad(struct pctx *c, const struct ynode *n, enum rule_idx r,
@@ -151,7 +131,8 @@ check_seq(struct pctx *c, const struct field *f, const struct ynode *v,
 			continue;
 		r = bad(c, it, R_WRONG_TYPE, "items of '%s' of %s must be "
 		    "%s, not %s", f->key, ctx, f->kind == K_REALMSEQ ?
-		    "realm names or numbers" : "strings", type_name(it));
+		    "realm names or numbers" : "strings",
+		    ytree_type_name(it));
 		if (r != CUST_E_PARSE)
 			return r;
 	}
@@ -188,7 +169,7 @@ walk_value(struct pctx *c, const struct table *t, const struct field *f,
 			    "string; plain '%s' reads as a boolean (quote it)",
 			    f->key, ctx, v->str);
 		return bad(c, v, R_WRONG_TYPE, "'%s' of %s must be %s, not %s",
-		    f->key, ctx, kind_name(f->kind), type_name(v));
+		    f->key, ctx, kind_name(f->kind), ytree_type_name(v));
 	}
 	if (f->off != NOSLOT)
 		*(const struct ynode **)((char *)target + f->off) = v;
@@ -356,9 +337,7 @@ valid_allow_avoided(struct pctx *c, void *target, const struct ynode *v)
 {
 	struct policy *p = target;
 
-	p->allow_avoided = v->str[0] == 't' || v->str[0] == 'T' ||
-	    v->str[0] == 'y' || v->str[0] == 'Y' ||
-	    strcasecmp(v->str, "on") == 0;
+	p->allow_avoided = ytree_bool(v);
 	return CUST_OK;
 }
 
@@ -471,7 +450,7 @@ walk_named(struct pctx *c, const struct ynode *k, const struct ynode *v,
 		if (v->type == YN_BAD)
 			return CUST_E_PARSE;
 		return bad(c, v, R_WRONG_TYPE, "%s '%.64s' must be a mapping, "
-		    "not %s", what, k->str, type_name(v));
+		    "not %s", what, k->str, ytree_type_name(v));
 	}
 	r2 = walk_map(c, t, target, v);
 	return r2 != CUST_OK ? r2 : r;
@@ -484,7 +463,7 @@ walk_consoles(struct pctx *c, void *target, const struct ynode *v)
 	size_t i, n = v->nkids / 2;
 	int r = CUST_OK, r2;
 
-	if (n > 0 && (p->consoles = policy_arena_alloc(p->arena,
+	if (n > 0 && (p->consoles = arena_alloc(p->arena,
 	    n * sizeof(*p->consoles))) == NULL)
 		return CUST_E_NOMEM;
 	p->nconsoles = n;
@@ -524,11 +503,7 @@ walk_duties(struct pctx *c, void *target, const struct ynode *v)
 		if (r2 != CUST_OK)
 			r = r2;
 		if (d->exclusive_n != NULL)
-			d->exclusive = d->exclusive_n->str[0] == 't' ||
-			    d->exclusive_n->str[0] == 'T' ||
-			    d->exclusive_n->str[0] == 'y' ||
-			    d->exclusive_n->str[0] == 'Y' ||
-			    strcasecmp(d->exclusive_n->str, "on") == 0;
+			d->exclusive = ytree_bool(d->exclusive_n);
 		if (d->rationale_n != NULL)
 			d->rationale = d->rationale_n->str;
 	}
@@ -551,7 +526,7 @@ alloc_duties(struct policy *p, size_t *nbuiltin_out)
 		    p->root->kids[i + 1]->type == YN_MAP)
 			ncustom += p->root->kids[i + 1]->nkids / 2;
 	}
-	p->duties = policy_arena_alloc(p->arena, (nb + ncustom) * sizeof(*p->duties));
+	p->duties = arena_alloc(p->arena, (nb + ncustom) * sizeof(*p->duties));
 	if (p->duties == NULL)
 		return CUST_E_NOMEM;
 	for (i = 0; i < nb; i++) {
@@ -583,7 +558,7 @@ policy_parse_tree(struct policy *p)
 	}
 	if (p->root->type != YN_MAP)
 		return bad(&c, p->root, R_WRONG_TYPE, "a policy must be a "
-		    "mapping, not %s", type_name(p->root));
+		    "mapping, not %s", ytree_type_name(p->root));
 	if ((r = alloc_duties(p, &c.next_duty)) != CUST_OK)
 		return r;
 	return walk_map(&c, &policy_t, p, p->root);

@@ -12,7 +12,7 @@ policy_free(struct policy *p)
 {
 	if (p == NULL)
 		return;
-	policy_arena_free(p->arena);
+	arena_free(p->arena);
 }
 
 int
@@ -74,6 +74,24 @@ policy_console_info(const struct policy *p, const char *name,
 	return CUST_OK;
 }
 
+/* The tree builder's problems, filed under the policy's rules. */
+static int
+tree_problem(void *ctx, unsigned line, unsigned col, enum ytree_problem yp,
+    const char *fmt, va_list ap)
+{
+	static const enum rule_idx rule[] = {
+		[YT_SYNTAX] = R_YAML_SYNTAX,
+		[YT_FEATURE] = R_YAML_FEATURE,
+		[YT_DUPLICATE_KEY] = R_DUPLICATE_KEY,
+		[YT_WRONG_TYPE] = R_WRONG_TYPE,
+		[YT_BAD_VALUE] = R_BAD_VALUE,
+	};
+	struct policy *p = ctx;
+
+	return policy_rep_addv(p->rep, p->file, line, col, rule[yp], 0, NULL,
+	    fmt, ap);
+}
+
 int
 policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
     size_t len, struct policy **p_out)
@@ -95,19 +113,19 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 			return CUST_E_NOMEM;
 		return CUST_E_TOOBIG;
 	}
-	if ((a = policy_arena_new()) == NULL ||
-	    (p = policy_arena_alloc(a, sizeof(*p))) == NULL ||
-	    (p->file = policy_arena_strdup(a, file)) == NULL) {
+	if ((a = arena_new()) == NULL ||
+	    (p = arena_alloc(a, sizeof(*p))) == NULL ||
+	    (p->file = arena_strdup(a, file)) == NULL) {
 		r = CUST_E_NOMEM;
 		goto out;
 	}
 	p->arena = a;
 	p->rep = rep;
-	if ((r = policy_ytree_build(a, rep, rfile, buf, len, &root, &bad)) !=
-	    CUST_OK)
+	p->file = rfile;	/* findings must name the report's copy */
+	if ((r = ytree_build(a, "policy", tree_problem, p, buf, len, &root,
+	    &bad)) != CUST_OK)
 		goto out;
 	p->root = root;
-	p->file = rfile;	/* findings must name the report's copy */
 	r = policy_parse_tree(p);
 	if (r == CUST_OK && bad)
 		r = CUST_E_PARSE;
@@ -118,7 +136,7 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 	    CUST_OK)
 		goto out;
 	p->rep = NULL;
-	p->file = policy_arena_strdup(a, file);
+	p->file = arena_strdup(a, file);
 	if (p->file == NULL) {
 		r = CUST_E_NOMEM;
 		goto out;
@@ -129,7 +147,7 @@ policy_load_buf(struct policy_report *rep, const char *file, const char *buf,
 	}
 	r = CUST_OK;
 out:
-	policy_arena_free(a);
+	arena_free(a);
 	return r;
 }
 

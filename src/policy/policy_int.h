@@ -2,9 +2,10 @@
 /* src/policy/policy_int.h - internals of the policy module: the arena, the
  * positioned YAML tree, the parsed policy and the report.
  *
- * A policy document is read in three passes. yaml.c turns libyaml events
- * into a tree of nodes that keep their line and column (and rejects
- * anchors, aliases, tags, duplicate keys). parse.c walks the tree against
+ * A policy document is read in three passes. ytree_build() (ytree.h,
+ * shared with the service configuration) turns libyaml events into a tree
+ * of nodes that keep their line and column (and rejects anchors, aliases,
+ * tags, duplicate keys). parse.c walks the tree against
  * declarative key tables (unknown keys, wrong types) and fills struct
  * policy with pointers to the nodes. check.c applies the least-privilege
  * rules. Everything of one policy lives in one arena, freed at once.
@@ -16,19 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "policy.h"
-
-/* ---- arena: bump allocation, freed as a whole ---- */
-
-struct arena;
-
-struct arena *policy_arena_new(void);
-void policy_arena_free(struct arena *a);
-/* n zeroed bytes, 16-byte aligned; NULL on ENOMEM. */
-void *policy_arena_alloc(struct arena *a, size_t n);
-/* Copy of s[0..n) plus a NUL. */
-char *policy_arena_strndup(struct arena *a, const char *s, size_t n);
-char *policy_arena_strdup(struct arena *a, const char *s);
+#include "ytree.h"
 
 /* ---- rules: indexes into the table of catalogue.c ---- */
 
@@ -63,45 +54,6 @@ enum rule_idx {
 };
 
 const struct policy_rule *policy_rule_get(enum rule_idx r);
-
-/* ---- positioned YAML tree ---- */
-
-enum ynode_type {
-	YN_SCALAR,
-	YN_SEQ,
-	YN_MAP,
-	YN_BAD,		/* an alias or otherwise refused node: skipped */
-};
-
-/* Scalar classes, as YAML 1.1/1.2 resolvers would read a plain scalar. */
-enum yscalar {
-	YS_STR,		/* any quoted scalar, or plain that is nothing else */
-	YS_NULL,	/* plain "", "~", "null" */
-	YS_BOOL,	/* plain true/false/yes/no/on/off */
-	YS_INT,		/* plain decimal integer */
-};
-
-struct ynode {
-	enum ynode_type type;
-	enum yscalar cls;	/* scalars only */
-	unsigned line, col;	/* 1-based */
-	const char *str;	/* scalars: NUL-terminated value */
-	size_t len;
-	struct ynode **kids;	/* seq: items; map: key, value, key, value */
-	size_t nkids;
-};
-
-#define YAML_MAX_DEPTH	32
-#define YAML_MAX_NODES	500000
-
-/* Build the tree of buf[0..len) into arena a. Findings go to rep (file is
- * the report's copy of the name). Returns CUST_OK with *root_out, or
- * CUST_E_PARSE after a syntax error (no tree), or CUST_E_NOMEM. *bad_out
- * is set when the tree was built but findings were reported (anchors,
- * duplicate keys...): it may be walked, but the input is malformed. */
-int policy_ytree_build(struct arena *a, struct policy_report *rep,
-    const char *file,
-    const char *buf, size_t len, struct ynode **root_out, int *bad_out);
 
 /* ---- the parsed policy ---- */
 

@@ -65,7 +65,7 @@ char *
 policy_rep_clean_dup(struct arena *a, const char *in)
 {
 	size_t len = strlen(in) + 1;	/* cleaning never lengthens */
-	char *out = policy_arena_alloc(a, len);
+	char *out = arena_alloc(a, len);
 
 	if (out != NULL)
 		policy_rep_clean(in, out, len);
@@ -79,7 +79,7 @@ policy_report_new(void)
 
 	if (rep == NULL)
 		return NULL;
-	if ((rep->a = policy_arena_new()) == NULL) {
+	if ((rep->a = arena_new()) == NULL) {
 		free(rep);
 		return NULL;
 	}
@@ -91,7 +91,7 @@ policy_report_free(struct policy_report *rep)
 {
 	if (rep == NULL)
 		return;
-	policy_arena_free(rep->a);
+	arena_free(rep->a);
 	free(rep->v);
 	free(rep->files);
 	free(rep);
@@ -143,7 +143,7 @@ policy_rep_consoles(struct policy_report *rep, const char *file,
 	if (fi == rep->nfiles)
 		return CUST_E_INTERNAL;
 	rf = &rep->files[fi];
-	if (n > 0 && (rf->consoles = policy_arena_alloc(rep->a,
+	if (n > 0 && (rf->consoles = arena_alloc(rep->a,
 	    n * sizeof(*rf->consoles))) == NULL)
 		return CUST_E_NOMEM;
 	for (i = 0; i < n; i++)
@@ -199,7 +199,7 @@ policy_rep_addv(struct policy_report *rep, const char *file, unsigned line,
 	f->f.column = line ? col : 0;
 	f->f.rule = policy_rule_get(r);
 	f->f.severity = sev ? sev : f->f.rule->severity;
-	if ((f->f.message = policy_arena_strdup(rep->a, msg)) == NULL)
+	if ((f->f.message = arena_strdup(rep->a, msg)) == NULL)
 		return CUST_E_NOMEM;
 	if (console != NULL &&
 	    (f->f.console = policy_rep_clean_dup(rep->a, console)) == NULL)

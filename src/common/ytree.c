@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* src/policy/yaml.c - libyaml events to a tree of positioned nodes.
+/* src/common/ytree.c - libyaml events to a tree of positioned nodes, for
+ * the policy and the service configuration alike.
  *
  * libyaml's document API loses nothing we need, but it expands aliases and
  * keeps no trace of duplicate keys, so the tree is built from the event
  * stream instead: every node keeps the start mark of its event (1-based
- * here), and everything a policy refuses is reported at its own position.
+ * here), and everything a strict reader refuses is reported at its own
+ * position.
  * Anchors and aliases are refused outright, which also closes the door on
  * alias bombs ("billion laughs"); depth and node count are bounded.
  */
@@ -13,7 +15,7 @@
 #include <yaml.h>
 
 #include "err.h"
-#include "policy_int.h"
+#include "ytree.h"
 
 struct frame {
 	struct ynode *node;
@@ -22,8 +24,9 @@ struct frame {
 
 struct builder {
 	struct arena *a;
-	struct policy_report *rep;
-	const char *file;
+	const char *noun;	/* "policy", "configuration" */
+	ytree_report_fn report;
+	void *ctx;
 	struct ynode **pend;	/* children of the open containers */
 	size_t npend, cappend;
 	struct frame frames[YAML_MAX_DEPTH];
@@ -34,7 +37,7 @@ struct builder {
 };
 
 static int __attribute__((format(printf, 4, 5)))
-at(struct builder *b, const yaml_mark_t *m, enum rule_idx r,
+at(struct builder *b, const yaml_mark_t *m, enum ytree_problem p,
     const char *fmt, ...)
 {
 	va_list ap;
@@ -42,8 +45,8 @@ at(struct builder *b, const yaml_mark_t *m, enum rule_idx r,
 
 	b->bad = 1;
 	va_start(ap, fmt);
-	rc = policy_rep_addv(b->rep, b->file, (unsigned)m->line + 1,
-	    (unsigned)m->column + 1, r, 0, NULL, fmt, ap);
+	rc = b->report(b->ctx, (unsigned)m->line + 1, (unsigned)m->column + 1,
+	    p, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -59,8 +62,8 @@ streq(const char *s, const char *const *set)
 
 /*
  * How a YAML 1.1 resolver (PyYAML, libyaml-based tools, most CI linters)
- * would read a plain scalar. A policy is read by people and by other tools
- * too, so a plain "no" must not be a string here and a boolean there.
+ * would read a plain scalar. A policy or a configuration is read by people
+ * and by other tools too, so a plain "no" must not be a string here and a boolean there.
  */
 static enum yscalar
 classify(const char *s, size_t len)
@@ -93,7 +96,7 @@ node_new(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
 
 	if (++b->nodes > YAML_MAX_NODES)
 		return NULL;
-	if ((n = policy_arena_alloc(b->a, sizeof(*n))) == NULL)
+	if ((n = arena_alloc(b->a, sizeof(*n))) == NULL)
 		return NULL;
 	n->type = t;
 	n->line = (unsigned)m->line + 1;
@@ -127,12 +130,12 @@ static int
 refuse_props(struct builder *b, const yaml_mark_t *m,
     const yaml_char_t *anchor, const yaml_char_t *tag)
 {
-	if (anchor != NULL && at(b, m, R_YAML_FEATURE, "anchor '&%.64s' is "
-	    "not allowed in a policy: write the value out in full",
-	    (const char *)anchor) != CUST_OK)
+	if (anchor != NULL && at(b, m, YT_FEATURE, "anchor '&%.64s' is "
+	    "not allowed in a %s: write the value out in full",
+	    (const char *)anchor, b->noun) != CUST_OK)
 		return CUST_E_NOMEM;
-	if (tag != NULL && at(b, m, R_YAML_FEATURE, "tag '%.64s' is not "
-	    "allowed in a policy", (const char *)tag) != CUST_OK)
+	if (tag != NULL && at(b, m, YT_FEATURE, "tag '%.64s' is not "
+	    "allowed in a %s", (const char *)tag, b->noun) != CUST_OK)
 		return CUST_E_NOMEM;
 	return CUST_OK;
 }
@@ -180,7 +183,7 @@ check_keys(struct builder *b, struct ynode *map)
 		} else if (key->type != YN_BAD) {
 			yaml_mark_t m = { 0, key->line - 1, key->col - 1 };
 
-			if ((r = at(b, &m, R_WRONG_TYPE, "a mapping key must "
+			if ((r = at(b, &m, YT_WRONG_TYPE, "a mapping key must "
 			    "be a scalar, not a %s", key->type == YN_SEQ ?
 			    "sequence" : "mapping")) != CUST_OK)
 				goto out;
@@ -201,7 +204,7 @@ check_keys(struct builder *b, struct ynode *map)
 		m.index = 0;
 		m.line = dup->line - 1;
 		m.column = dup->col - 1;
-		if ((r = at(b, &m, R_DUPLICATE_KEY, "duplicate key '%.64s' "
+		if ((r = at(b, &m, YT_DUPLICATE_KEY, "duplicate key '%.64s' "
 		    "(first at line %u, column %u)", dup->str, first->line,
 		    first->col)) != CUST_OK)
 			goto out;
@@ -217,7 +220,7 @@ open_container(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
 	struct ynode *n;
 
 	if (b->depth == YAML_MAX_DEPTH) {
-		(void)at(b, m, R_YAML_FEATURE, "nesting deeper than %d levels",
+		(void)at(b, m, YT_FEATURE, "nesting deeper than %d levels",
 		    YAML_MAX_DEPTH);
 		return CUST_E_PARSE;
 	}
@@ -229,7 +232,7 @@ open_container(struct builder *b, enum ynode_type t, const yaml_mark_t *m)
 	return CUST_OK;
 nomem:
 	if (b->nodes > YAML_MAX_NODES) {
-		(void)at(b, m, R_YAML_FEATURE, "more than %d nodes",
+		(void)at(b, m, YT_FEATURE, "more than %d nodes",
 		    YAML_MAX_NODES);
 		return CUST_E_PARSE;
 	}
@@ -244,7 +247,7 @@ close_container(struct builder *b)
 	size_t cnt = b->npend - f->start;
 
 	if (cnt > 0) {
-		n->kids = policy_arena_alloc(b->a, cnt * sizeof(*n->kids));
+		n->kids = arena_alloc(b->a, cnt * sizeof(*n->kids));
 		if (n->kids == NULL)
 			return CUST_E_NOMEM;
 		memcpy(n->kids, b->pend + f->start, cnt * sizeof(*n->kids));
@@ -269,18 +272,18 @@ scalar(struct builder *b, const yaml_event_t *ev)
 		return CUST_E_NOMEM;
 	if ((n = node_new(b, YN_SCALAR, m)) == NULL) {
 		if (b->nodes > YAML_MAX_NODES) {
-			(void)at(b, m, R_YAML_FEATURE, "more than %d nodes",
+			(void)at(b, m, YT_FEATURE, "more than %d nodes",
 			    YAML_MAX_NODES);
 			return CUST_E_PARSE;
 		}
 		return CUST_E_NOMEM;
 	}
-	if ((n->str = policy_arena_strndup(b->a, v, len)) == NULL)
+	if ((n->str = arena_strndup(b->a, v, len)) == NULL)
 		return CUST_E_NOMEM;
 	n->len = len;
 	if (memchr(v, '\0', len) != NULL) {
 		n->type = YN_BAD;
-		if (at(b, m, R_BAD_VALUE, "a string may not contain a NUL "
+		if (at(b, m, YT_BAD_VALUE, "a string may not contain a NUL "
 		    "character") != CUST_OK)
 			return CUST_E_NOMEM;
 	}
@@ -319,11 +322,11 @@ syntax_error(struct builder *b, const yaml_parser_t *ps, const char *buf,
 	if (ps->error == YAML_MEMORY_ERROR)
 		return CUST_E_NOMEM;
 	if (ps->context != NULL)
-		(void)at(b, &m, R_YAML_SYNTAX, "%s (%s at line %u, column %u)",
+		(void)at(b, &m, YT_SYNTAX, "%s (%s at line %u, column %u)",
 		    problem, ps->context, (unsigned)ps->context_mark.line + 1,
 		    (unsigned)ps->context_mark.column + 1);
 	else
-		(void)at(b, &m, R_YAML_SYNTAX, "%s", problem);
+		(void)at(b, &m, YT_SYNTAX, "%s", problem);
 	return CUST_E_PARSE;
 }
 
@@ -340,14 +343,14 @@ event(struct builder *b, const yaml_event_t *ev, int *docs)
 		return 1;
 	case YAML_DOCUMENT_START_EVENT:
 		if (++*docs > 1) {
-			(void)at(b, m, R_YAML_FEATURE, "a policy file holds "
-			    "one YAML document; this is a second one");
+			(void)at(b, m, YT_FEATURE, "a %s file holds one "
+			    "YAML document; this is a second one", b->noun);
 			return 1;
 		}
 		if (ev->data.document_start.tag_directives.start !=
 		    ev->data.document_start.tag_directives.end &&
-		    at(b, m, R_YAML_FEATURE, "%%TAG directives are not "
-		    "allowed in a policy") != CUST_OK)
+		    at(b, m, YT_FEATURE, "%%TAG directives are not "
+		    "allowed in a %s", b->noun) != CUST_OK)
 			return CUST_E_NOMEM;
 		return CUST_OK;
 	case YAML_SCALAR_EVENT:
@@ -366,9 +369,9 @@ event(struct builder *b, const yaml_event_t *ev, int *docs)
 	case YAML_MAPPING_END_EVENT:
 		return close_container(b);
 	case YAML_ALIAS_EVENT:
-		if (at(b, m, R_YAML_FEATURE, "alias '*%.64s' is not allowed "
-		    "in a policy: write the value out in full",
-		    (const char *)ev->data.alias.anchor) != CUST_OK)
+		if (at(b, m, YT_FEATURE, "alias '*%.64s' is not allowed "
+		    "in a %s: write the value out in full",
+		    (const char *)ev->data.alias.anchor, b->noun) != CUST_OK)
 			return CUST_E_NOMEM;
 		if ((n = node_new(b, YN_BAD, m)) == NULL)
 			return CUST_E_NOMEM;
@@ -379,8 +382,9 @@ event(struct builder *b, const yaml_event_t *ev, int *docs)
 }
 
 int
-policy_ytree_build(struct arena *a, struct policy_report *rep, const char *file,
-    const char *buf, size_t len, struct ynode **root_out, int *bad_out)
+ytree_build(struct arena *a, const char *noun, ytree_report_fn report,
+    void *ctx, const char *buf, size_t len, struct ynode **root_out,
+    int *bad_out)
 {
 	struct builder b;
 	yaml_parser_t ps;
@@ -391,8 +395,9 @@ policy_ytree_build(struct arena *a, struct policy_report *rep, const char *file,
 	*bad_out = 0;
 	memset(&b, 0, sizeof(b));
 	b.a = a;
-	b.rep = rep;
-	b.file = file;
+	b.noun = noun;
+	b.report = report;
+	b.ctx = ctx;
 	if (!yaml_parser_initialize(&ps))
 		return CUST_E_NOMEM;
 	yaml_parser_set_input_string(&ps, (const unsigned char *)buf, len);
@@ -413,4 +418,33 @@ policy_ytree_build(struct arena *a, struct policy_report *rep, const char *file,
 	*root_out = b.root;
 	*bad_out = b.bad;
 	return CUST_OK;
+}
+
+const char *
+ytree_type_name(const struct ynode *n)
+{
+	if (n->type == YN_SEQ)
+		return "a sequence";
+	if (n->type == YN_MAP)
+		return "a mapping";
+	switch (n->cls) {
+	case YS_NULL:
+		return "null";
+	case YS_BOOL:
+		return "a boolean";
+	case YS_INT:
+		return "an integer";
+	default:
+		return "a string";
+	}
+}
+
+int
+ytree_bool(const struct ynode *n)
+{
+	static const char *const truths[] = { "true", "True", "TRUE", "yes",
+	    "Yes", "YES", "on", "On", "ON", "y", "Y", NULL };
+
+	return n->type == YN_SCALAR && n->cls == YS_BOOL &&
+	    streq(n->str, truths);
 }

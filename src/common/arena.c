@@ -1,39 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-/* src/policy/arena.c - bump allocation for one policy or report.
+/* src/common/arena.c - bump allocation for one parsed document or report.
  *
  * A policy of a thousand consoles is some hundred thousand small nodes and
- * strings that all die together; one arena makes them cheap to allocate
- * and impossible to leak one by one.
+ * strings that all die together (so is any YAML tree of ytree.c); one
+ * arena makes them cheap to allocate and impossible to leak one by one.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_int.h"
+#include "arena.h"
 
 #define ARENA_BLOCK	(64 * 1024)
 #define ARENA_ALIGN	16
 
-struct policy_arena_block {
-	struct policy_arena_block *next;
+struct arena_block {
+	struct arena_block *next;
 	size_t size, used;
 	_Alignas(ARENA_ALIGN) unsigned char data[];
 };
 
 struct arena {
-	struct policy_arena_block *head;
+	struct arena_block *head;
 };
 
 struct arena *
-policy_arena_new(void)
+arena_new(void)
 {
 	return calloc(1, sizeof(struct arena));
 }
 
 void
-policy_arena_free(struct arena *a)
+arena_free(struct arena *a)
 {
-	struct policy_arena_block *b, *next;
+	struct arena_block *b, *next;
 
 	if (a == NULL)
 		return;
@@ -45,9 +45,9 @@ policy_arena_free(struct arena *a)
 }
 
 void *
-policy_arena_alloc(struct arena *a, size_t n)
+arena_alloc(struct arena *a, size_t n)
 {
-	struct policy_arena_block *b = a->head;
+	struct arena_block *b = a->head;
 	size_t off;
 	void *p;
 
@@ -80,11 +80,11 @@ policy_arena_alloc(struct arena *a, size_t n)
 }
 
 char *
-policy_arena_strndup(struct arena *a, const char *s, size_t n)
+arena_strndup(struct arena *a, const char *s, size_t n)
 {
 	char *p;
 
-	if (n == SIZE_MAX || (p = policy_arena_alloc(a, n + 1)) == NULL)
+	if (n == SIZE_MAX || (p = arena_alloc(a, n + 1)) == NULL)
 		return NULL;
 	memcpy(p, s, n);
 	p[n] = '\0';
@@ -92,7 +92,7 @@ policy_arena_strndup(struct arena *a, const char *s, size_t n)
 }
 
 char *
-policy_arena_strdup(struct arena *a, const char *s)
+arena_strdup(struct arena *a, const char *s)
 {
-	return policy_arena_strndup(a, s, strlen(s));
+	return arena_strndup(a, s, strlen(s));
 }
