@@ -21,6 +21,11 @@ int cust_init(void) __attribute__((warn_unused_result));
 int util_read_file(const char *path, size_t max, char **buf_out,
     size_t *len_out) __attribute__((warn_unused_result));
 
+/* The same from the open descriptor fd (not closed; path names it in
+ * messages). */
+int util_read_fd(int fd, const char *path, size_t max, char **buf_out,
+    size_t *len_out) __attribute__((warn_unused_result));
+
 /* Write buf to path atomically (temp file + fsync + rename + fsync of
  * the directory) with mode. The directories of path are followed as
  * given; the file itself is replaced, never written through a link. */

@@ -2,12 +2,15 @@
 /* src/cli/cli_core.c - top-level commands: init, status. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "audit.h"
 #include "ca.h"
 #include "cli.h"
+#include "config.h"
 #include "err.h"
 #include "state.h"
+#include "util.h"
 
 static int
 cmd_init(struct cli *c, int argc, char **argv)
@@ -57,6 +60,12 @@ cmd_init(struct cli *c, int argc, char **argv)
 		r = cli_error(c, r);
 		goto undo;
 	}
+	/* The service configuration, every key commented out at its
+	 * default; an operator's existing file is kept (init --force). */
+	r = util_create_file_at(state_dirfd(c->st), CONFIG_FILE,
+	    config_default_text(), strlen(config_default_text()), 0600);
+	if (r != CUST_OK && r != CUST_E_EXISTS)
+		return cli_error(c, r);
 	if (c->json) {
 		json_t *ca = NULL, *req = json_object(), *out;
 

@@ -32,6 +32,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_policy_cmds,
 	cli_store_cmds,
 	cli_job_cmds,
+	cli_config_cmds,
 };
 
 static const struct cli_cmd *current;

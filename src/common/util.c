@@ -19,7 +19,25 @@
 int
 util_read_file(const char *path, size_t max, char **buf_out, size_t *len_out)
 {
-	int fd = -1, r = CUST_E_INTERNAL;
+	int fd, r;
+
+	*buf_out = NULL;
+	*len_out = 0;
+	if (strcmp(path, "-") == 0)
+		return util_read_fd(STDIN_FILENO, path, max, buf_out, len_out);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
+		    "cannot open %s: %s", path, strerror(errno));
+	r = util_read_fd(fd, path, max, buf_out, len_out);
+	close(fd);
+	return r;
+}
+
+int
+util_read_fd(int fd, const char *path, size_t max, char **buf_out,
+    size_t *len_out)
+{
+	int r = CUST_E_INTERNAL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	ssize_t n;
@@ -27,11 +45,6 @@ util_read_file(const char *path, size_t max, char **buf_out, size_t *len_out)
 
 	*buf_out = NULL;
 	*len_out = 0;
-	if (strcmp(path, "-") == 0)
-		fd = STDIN_FILENO;
-	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
-		return cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
-		    "cannot open %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == -1) {
 		r = cust_fail(CUST_E_IO, "cannot stat %s: %s", path,
 		    strerror(errno));
@@ -101,8 +114,6 @@ out:
 		explicit_bzero(buf, len);
 		free(buf);
 	}
-	if (fd > STDIN_FILENO)
-		close(fd);
 	return r;
 }
 
