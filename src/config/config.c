@@ -264,7 +264,9 @@ config_parse_listen(const char *s, struct config_listen *out)
 		goto bad;
 	memcpy(l.host, hs, hlen);
 	l.host[hlen] = '\0';
-	if (inet_pton(l.family, l.host, addr) != 1)
+	/* the canonical text, so that [0::1] and [::1] are one address */
+	if (inet_pton(l.family, l.host, addr) != 1 ||
+	    inet_ntop(l.family, addr, l.host, sizeof(l.host)) == NULL)
 		goto bad;
 	if (colon[1] == '0' || util_parse_long(colon + 1, 1, 65535, &port) !=
 	    CUST_OK)
@@ -584,8 +586,10 @@ walk_map(struct cctx *c, const struct table *t, const struct ynode *map)
 		if (t->f[j].required && !(seen & (UINT64_C(1) << j)))
 			r = bad(c, map, "%s lacks the required key '%s'",
 			    t->what, t->f[j].key);
-	if (t->finish != NULL && (r2 = t->finish(c, map)) != CUST_OK)
-		r = r2;
+	/* cross-key rules only over valid keys: a bad value would make
+	 * them report its consequences as well */
+	if (r == CUST_OK && t->finish != NULL)
+		r = t->finish(c, map);
 	return r;
 }
 
