@@ -88,7 +88,7 @@ struct cctx {
 
 /* ---- reporting ---- */
 
-static int
+static int __attribute__((format(printf, 4, 0)))
 vreport(struct cctx *c, unsigned line, unsigned col, const char *fmt,
     va_list ap)
 {
@@ -161,7 +161,7 @@ bad(struct cctx *c, const struct ynode *n, const char *fmt, ...)
 }
 
 /* The tree builder's problems (syntax, anchors, duplicates...). */
-static int
+static int __attribute__((format(printf, 5, 0)))
 tree_problem(void *ctx, unsigned line, unsigned col, enum ytree_problem p,
     const char *fmt, va_list ap)
 {

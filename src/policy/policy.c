@@ -75,7 +75,7 @@ policy_console_info(const struct policy *p, const char *name,
 }
 
 /* The tree builder's problems, filed under the policy's rules. */
-static int
+static int __attribute__((format(printf, 5, 0)))
 tree_problem(void *ctx, unsigned line, unsigned col, enum ytree_problem yp,
     const char *fmt, va_list ap)
 {
