@@ -95,6 +95,11 @@ int util_valid_digest_realm(const char *s) __attribute__((warn_unused_result));
 /* Tag: 1-64 chars of [A-Za-z0-9._-]. */
 int util_valid_tag(const char *s) __attribute__((warn_unused_result));
 
+/* Kerberos realm as custody writes it (the policy's directory, the
+ * configuration's AD and MIT realms): upper case, 1 or more of
+ * [A-Z0-9.-], such as CORP.EXAMPLE. */
+int util_valid_realm(const char *s) __attribute__((warn_unused_result));
+
 /* The valid UTF-8 character at s: its length (1-4) and *cp_out, or 0
  * when the byte at s starts none (overlong, surrogate, above U+10FFFF, cut
  * short, a stray continuation byte). */

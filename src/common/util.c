@@ -494,6 +494,19 @@ util_valid_tag(const char *s)
 	return CUST_OK;
 }
 
+int
+util_valid_realm(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		    s[i] == '-'))
+			return CUST_E_INVAL;
+	return i > 0 ? CUST_OK : CUST_E_INVAL;
+}
+
 size_t
 util_utf8_char(const unsigned char *s, uint32_t *cp_out)
 {

@@ -294,19 +294,6 @@ plain_text(const struct ynode *v)
 	return v->len > 0 && v->len <= 1024 && !util_needs_escape(v->str);
 }
 
-static int
-valid_realm(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-		    s[i] == '-'))
-			return 0;
-	return i > 0 && i <= 255;
-}
-
 /* HOST:PORT where HOST is a name, an IPv4 or a bracketed IPv6 address. */
 static int
 valid_hostport(const char *s)
@@ -527,7 +514,7 @@ walk_value(struct cctx *c, const struct table *t, const struct field *f,
 				    t->what, v->str);
 			break;
 		case C_REALM:
-			if (!valid_realm(v->str))
+			if (util_valid_realm(v->str) != CUST_OK)
 				return bad(c, v, "'%s' of %s must be an "
 				    "upper-case Kerberos realm such as "
 				    "CORP.EXAMPLE, not '%.64s'", f->key,

@@ -318,14 +318,7 @@ valid_dir_type(struct pctx *c, void *target, const struct ynode *v)
 static int
 valid_dir_realm(struct pctx *c, void *target, const struct ynode *v)
 {
-	size_t i;
-
-	for (i = 0; i < v->len; i++)
-		if (!((v->str[i] >= 'A' && v->str[i] <= 'Z') ||
-		    (v->str[i] >= '0' && v->str[i] <= '9') ||
-		    v->str[i] == '.' || v->str[i] == '-'))
-			break;
-	if (v->len == 0 || i < v->len)
+	if (util_valid_realm(v->str) != CUST_OK)
 		return bad(c, v, R_BAD_VALUE, "directory realm '%.64s' must "
 		    "be an upper-case Kerberos realm such as CORP.EXAMPLE",
 		    v->str);

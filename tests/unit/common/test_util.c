@@ -72,6 +72,10 @@ test_ids(void **state)
 	assert_int_equal(util_valid_tag("lab-1.east_2"), CUST_OK);
 	assert_int_equal(util_valid_tag("a b"), CUST_E_INVAL);
 	assert_int_equal(util_valid_tag(""), CUST_E_INVAL);
+	assert_int_equal(util_valid_realm("CORP.EXAMPLE-2"), CUST_OK);
+	assert_int_equal(util_valid_realm("corp.example"), CUST_E_INVAL);
+	assert_int_equal(util_valid_realm("CORP EXAMPLE"), CUST_E_INVAL);
+	assert_int_equal(util_valid_realm(""), CUST_E_INVAL);
 }
 
 static void
