@@ -84,7 +84,8 @@ struct cust_config {
 	} limits;
 
 	struct {
-		int64_t max_age_admin;		/* seconds, default 90d */
+		/* seconds; 0: never rotated by age (as sched_policy) */
+		int64_t max_age_admin;		/* default 90d */
 		int64_t max_age_mebx;		/* default 180d */
 		int64_t max_age_console;	/* default 90d */
 		int64_t jitter;			/* default 1d */

@@ -55,6 +55,7 @@ struct field {
 					 * keep the name as a string */
 	const struct table *sub;	/* C_MAP */
 	int required;		/* within its section */
+	int zero_off;		/* C_DUR: 0 is allowed below min ("off") */
 };
 
 struct table {
@@ -451,13 +452,15 @@ walk_value(struct cctx *c, const struct table *t, const struct field *f,
 				return bad(c, v, "'%s' of %s must be %s, not "
 				    "'%.64s'", f->key, t->what, kind_name(f),
 				    v->str);
-			if (x < f->min || x > f->max) {
+			if ((x < f->min && !(x == 0 && f->zero_off)) ||
+			    x > f->max) {
 				char lo[24], hi[24];
 
 				fmt_duration(f->min, lo, sizeof(lo));
 				fmt_duration(f->max, hi, sizeof(hi));
-				return bad(c, v, "'%s' of %s must be from %s "
-				    "to %s, not %s", f->key, t->what, lo, hi,
+				return bad(c, v, "'%s' of %s must be %sfrom %s "
+				    "to %s, not %s", f->key, t->what,
+				    f->zero_off ? "0 (off) or " : "", lo, hi,
 				    v->str);
 			}
 			*(int64_t *)slot = x;
@@ -600,15 +603,14 @@ static int
 finish_rotation(struct cctx *c, const struct ynode *map)
 {
 	const struct cust_config *cfg = c->cfg;
-	int64_t shortest = cfg->rotation.max_age_admin;
+	const int64_t ages[] = { cfg->rotation.max_age_admin,
+	    cfg->rotation.max_age_mebx, cfg->rotation.max_age_console };
+	size_t i;
 
-	if (cfg->rotation.max_age_mebx < shortest)
-		shortest = cfg->rotation.max_age_mebx;
-	if (cfg->rotation.max_age_console < shortest)
-		shortest = cfg->rotation.max_age_console;
-	if (cfg->rotation.jitter >= shortest)
-		return bad(c, value_of(map, "jitter"), "rotation: jitter must "
-		    "be shorter than every max_age");
+	for (i = 0; i < sizeof(ages) / sizeof(ages[0]); i++)
+		if (ages[i] != 0 && cfg->rotation.jitter >= ages[i])
+			return bad(c, value_of(map, "jitter"), "rotation: "
+			    "jitter must be shorter than every max_age");
 	return CUST_OK;
 }
 
@@ -666,11 +668,14 @@ finish_mit(struct cctx *c, const struct ynode *map)
 
 #define O(m)	offsetof(struct cust_config, m)
 #define N(a)	(sizeof(a) / sizeof((a)[0]))
-#define KEY(k, kind, m)		{ k, kind, O(m), 0, 0, NULL, NULL, NULL, 0 }
-#define REQ(k, kind, m)		{ k, kind, O(m), 0, 0, NULL, NULL, NULL, 1 }
-#define NUM(k, kind, m, lo, hi)	{ k, kind, O(m), lo, hi, NULL, NULL, NULL, 0 }
-#define ENUM(k, m, n, v)	{ k, C_ENUM, O(m), 0, 0, n, v, NULL, 0 }
-#define MAP(k, t)		{ k, C_MAP, 0, 0, 0, NULL, NULL, &t, 0 }
+#define KEY(k, kind, m)	{ k, kind, O(m), 0, 0, NULL, NULL, NULL, 0, 0 }
+#define REQ(k, kind, m)	{ k, kind, O(m), 0, 0, NULL, NULL, NULL, 1, 0 }
+#define NUM(k, kind, m, lo, hi) \
+	{ k, kind, O(m), lo, hi, NULL, NULL, NULL, 0, 0 }
+#define NUM0(k, kind, m, lo, hi) \
+	{ k, kind, O(m), lo, hi, NULL, NULL, NULL, 0, 1 }
+#define ENUM(k, m, n, v) { k, C_ENUM, O(m), 0, 0, n, v, NULL, 0, 0 }
+#define MAP(k, t)	{ k, C_MAP, 0, 0, 0, NULL, NULL, &t, 0, 0 }
 
 static const char *const tls_names[] = { "1.2", "1.3", NULL };
 static const int tls_vals[] = { 12, 13 };
@@ -701,9 +706,9 @@ static const struct table limits_t = { "limits", limits_f, N(limits_f),
 	NOSET, NULL };
 
 static const struct field max_age_f[] = {
-	NUM("admin", C_DUR, rotation.max_age_admin, 3600, 3650 * DAY),
-	NUM("mebx", C_DUR, rotation.max_age_mebx, 3600, 3650 * DAY),
-	NUM("console", C_DUR, rotation.max_age_console, 3600, 3650 * DAY),
+	NUM0("admin", C_DUR, rotation.max_age_admin, 3600, 3650 * DAY),
+	NUM0("mebx", C_DUR, rotation.max_age_mebx, 3600, 3650 * DAY),
+	NUM0("console", C_DUR, rotation.max_age_console, 3600, 3650 * DAY),
 };
 static const struct table max_age_t = { "rotation.max_age", max_age_f,
 	N(max_age_f), NOSET, NULL };

@@ -241,6 +241,14 @@ test_every_key(void **state)
 	assert_int_equal(cfg->log_level, CONFIG_LOG_ERROR);
 	assert_int_equal(cfg->tls.min_version, 12);
 	config_free(cfg);
+	/* max_age 0: that kind is never rotated by age; jitter is then
+	 * measured against the others only */
+	cfg = parse_ok("rotation:\n  max_age: {admin: 0, mebx: 0s, "
+	    "console: 2d}\n  jitter: 1d\n");
+	assert_int_equal(cfg->rotation.max_age_admin, 0);
+	assert_int_equal(cfg->rotation.max_age_mebx, 0);
+	assert_int_equal(cfg->rotation.max_age_console, 2 * 86400);
+	config_free(cfg);
 }
 
 struct bad_case {
@@ -336,7 +344,7 @@ static const struct bad_case bad_cases[] = {
 	{ "limits: {body_timeout: true}\n", 1, 24, "must be a duration (such "
 	  "as 90d, 12h, 30m, 45s, or plain seconds), not a boolean" },
 	{ "rotation: {max_age: {admin: 59m}}\n", 1, 29, "'admin' of "
-	  "rotation.max_age must be from 1h to 3650d, not 59m" },
+	  "rotation.max_age must be 0 (off) or from 1h to 3650d, not 59m" },
 	{ "rotation: {max_age: {mebx: 3651d}}\n", 1, 28, "not 3651d" },
 	{ "rotation: {jitter: 31d}\n", 1, 20, "from 0s to 30d" },
 	{ "crl: {refresh_before: 59s}\n", 1, 23, "'refresh_before' of crl "
