@@ -28,13 +28,6 @@ struct config_listen {
 	uint16_t port;
 };
 
-enum config_log_level {
-	CONFIG_LOG_ERROR,
-	CONFIG_LOG_WARN,
-	CONFIG_LOG_INFO,
-	CONFIG_LOG_DEBUG,
-};
-
 /* directory.ad (issue 10; parsed and checked now, used later). */
 struct config_ad {
 	int set;		/* the section is present */
@@ -96,7 +89,7 @@ struct cust_config {
 
 	int64_t crl_refresh_before;		/* seconds, default 1d */
 	int64_t server_cert_renew_before;	/* seconds, default 30d */
-	enum config_log_level log_level;	/* default info */
+	int log_level;		/* LOG_LEVEL_* of log.h, default info */
 
 	struct config_ad ad;
 	struct config_mit mit;

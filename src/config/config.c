@@ -23,6 +23,7 @@
 #include "arena.h"
 #include "config.h"
 #include "err.h"
+#include "log.h"
 #include "util.h"
 #include "ytree.h"
 
@@ -681,8 +682,8 @@ static const char *const tls_names[] = { "1.2", "1.3", NULL };
 static const int tls_vals[] = { 12, 13 };
 static const char *const level_names[] = { "error", "warn", "info", "debug",
 	NULL };
-static const int level_vals[] = { CONFIG_LOG_ERROR, CONFIG_LOG_WARN,
-	CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+static const int level_vals[] = { LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 static const char *const sasl_names[] = { "gssapi", NULL };
 
 static const struct field tls_f[] = {
@@ -812,7 +813,7 @@ config_defaults(void)
 	cfg->rotation.rate_limit = 10;
 	cfg->crl_refresh_before = DAY;
 	cfg->server_cert_renew_before = 30 * DAY;
-	cfg->log_level = CONFIG_LOG_INFO;
+	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->mit.keytab_grace = 7 * DAY;
 	if ((cfg->ad.group_prefix = strdup("AMT-")) == NULL) {
 		free(cfg);

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "log.h"
 
 #define DAY	INT64_C(86400)
 
@@ -50,8 +51,10 @@ put_bool(FILE *out, const char *indent, const char *key, int b)
 int
 config_write(const struct cust_config *cfg, FILE *out)
 {
-	static const char *const levels[] = { "error", "warn", "info",
-	    "debug" };
+	static const char *const levels[] = {
+		[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARN] = "warn",
+		[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
+	};
 	const struct config_ad *ad = &cfg->ad;
 	const struct config_mit *mit = &cfg->mit;
 	char addr[64];

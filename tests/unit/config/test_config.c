@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "log.h"
 #include "util.h"
 
 /* Parse text; the problems written, as one string (new, free()). */
@@ -96,7 +97,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->rotation.push, 0);
 	assert_int_equal(cfg->crl_refresh_before, 86400);
 	assert_int_equal(cfg->server_cert_renew_before, 30 * 86400);
-	assert_int_equal(cfg->log_level, CONFIG_LOG_INFO);
+	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(cfg->ad.set, 0);
 	assert_int_equal(cfg->mit.set, 0);
 	config_free(cfg);
@@ -189,7 +190,7 @@ test_every_key(void **state)
 	assert_int_equal(cfg->rotation.push, 1);
 	assert_int_equal(cfg->crl_refresh_before, 6 * 3600);
 	assert_int_equal(cfg->server_cert_renew_before, 10 * 86400);
-	assert_int_equal(cfg->log_level, CONFIG_LOG_DEBUG);
+	assert_int_equal(cfg->log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(cfg->ad.set, 1);
 	assert_string_equal(cfg->ad.uri, "ldap://dc1.corp.example:389");
 	assert_int_equal(cfg->ad.starttls, 1);
@@ -238,7 +239,7 @@ test_every_key(void **state)
 	    "admin_password_file: /p}}\nlog: {level: error}\n"
 	    "tls: {min_version: \"1.2\"}\n");
 	assert_int_equal(cfg->mit.keytab_grace, 7 * 86400);
-	assert_int_equal(cfg->log_level, CONFIG_LOG_ERROR);
+	assert_int_equal(cfg->log_level, LOG_LEVEL_ERROR);
 	assert_int_equal(cfg->tls.min_version, 12);
 	config_free(cfg);
 	/* max_age 0: that kind is never rotated by age; jitter is then
@@ -679,7 +680,7 @@ test_load(void **state)
 	path = write_tmp(dir, CONFIG_FILE, "log: {level: warn}\n", 0600);
 	assert_int_equal(config_load_dir(dir, NULL, &cfg), CUST_OK);
 	assert_string_equal(cfg->path, path);
-	assert_int_equal(cfg->log_level, CONFIG_LOG_WARN);
+	assert_int_equal(cfg->log_level, LOG_LEVEL_WARN);
 	config_free(cfg);
 	/* readable by others is fine (no secrets in it), writable is not */
 	assert_int_equal(chmod(path, 0644), 0);
