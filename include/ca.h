@@ -116,13 +116,33 @@ int ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
     const void *csr, size_t len, int days, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
+/*
+ * Keys made by custody (ca_issue(), ca_console_add()) exist only in the
+ * response. With CA_DELIVER the caller (custodyctl, which writes them to
+ * files) promises to confirm with ca_delivered() once they are durably
+ * written: until then the certificate is "undelivered" (cert list, cert
+ * show), and if the process that issued it is gone before (killed between
+ * the commit and the files), the next ca_issue() or ca_console_add()
+ * revokes it (cessationOfOperation, audited; a console is revoked too,
+ * which frees its name): its key was lost.
+ */
+#define CA_DELIVER	0x1
+
 /* Server-side key generation for a device that cannot make a CSR:
- * key_type NULL = "rsa2048". The key is not kept. Response: as
- * ca_sign_csr() plus "key" (PEM), "pkcs12" (base64 of a PKCS#12 with key,
- * leaf and chain) and "pkcs12_password" (generated; shown once). */
+ * key_type NULL = "rsa2048". The key is not kept. flags: 0 or CA_DELIVER.
+ * Response: as ca_sign_csr() plus "key" (PEM), "pkcs12" (base64 of a
+ * PKCS#12 with key, leaf and chain) and "pkcs12_password" (generated;
+ * shown once). */
 int ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *key_type, int days, json_t **resp_out)
+    const char *key_type, int days, unsigned flags, json_t **resp_out)
 	__attribute__((warn_unused_result));
+
+/* The key of the certificate serial (issued with CA_DELIVER) is durably
+ * written: it no longer waits for its delivery. CUST_E_NOTFOUND when it
+ * does not wait (never did, confirmed already, or revoked as undelivered).
+ * Response: {"serial"}. */
+int ca_delivered(struct cust_state *st, const char *actor, const char *serial,
+    json_t **resp_out) __attribute__((warn_unused_result));
 
 /* Renew the device certificate of fqdn: with csr, sign that one (a rekey);
  * without, re-sign the last CSR on file (CUST_E_NOTFOUND when the device
@@ -250,10 +270,11 @@ int ca_retire(struct cust_state *st, const char *actor, int force,
  * (2.16.840.1.113741.1.2.1), CN = name. Console names are case-insensitive:
  * kept, issued and audited in lower case. key_type NULL = "rsa2048" (what
  * AMT mutual TLS accepts everywhere). CUST_E_EXISTS when an active console
- * has the name. Response: cert info + "certificate", "key" (PEM, not
- * kept), "chain" (issuing CA [+ cross] + root, PEM). */
+ * has the name. flags: 0 or CA_DELIVER. Response: cert info +
+ * "certificate", "key" (PEM, not kept), "chain" (issuing CA [+ cross] +
+ * root, PEM). */
 int ca_console_add(struct cust_state *st, const char *actor, const char *name,
-    const char *key_type, json_t **resp_out)
+    const char *key_type, unsigned flags, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
 /* Revoke every valid certificate of console name (reason NULL:

@@ -141,5 +141,11 @@ int state_files_pending(struct cust_state *st, const char *list)
 	__attribute__((warn_unused_result));
 int state_files_finish(struct cust_state *st)
 	__attribute__((warn_unused_result));
+/* Is staged (a path relative to the state directory) named in the
+ * pending list, i.e. part of a committed change not installed yet? 1 yes,
+ * 0 no, < 0 error. Read it in the write transaction that acts on the
+ * answer. */
+int state_files_listed(struct cust_state *st, const char *staged)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -117,14 +117,16 @@ op_issue(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	const char *fqdn, *kt;
 	long long days = 0;
-	int r;
+	int r, deliver = 0;
 
 	crl_tick(ctx);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK ||
-	    (r = ops_req_int(req, "days", 0, 0, 3650, &days)) != CUST_OK)
+	    (r = ops_req_int(req, "days", 0, 0, 3650, &days)) != CUST_OK ||
+	    (r = ops_req_bool(req, "deliver", &deliver)) != CUST_OK)
 		return r;
-	return ca_issue(ctx->st, ctx->actor, fqdn, kt, (int)days, resp);
+	return ca_issue(ctx->st, ctx->actor, fqdn, kt, (int)days,
+	    deliver ? CA_DELIVER : 0, resp);
 }
 
 static int
@@ -268,13 +270,27 @@ static int
 op_console_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	const char *name, *kt;
-	int r;
+	int r, deliver = 0;
 
 	crl_tick(ctx);
 	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
-	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK)
+	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK ||
+	    (r = ops_req_bool(req, "deliver", &deliver)) != CUST_OK)
 		return r;
-	return ca_console_add(ctx->st, ctx->actor, name, kt, resp);
+	return ca_console_add(ctx->st, ctx->actor, name, kt,
+	    deliver ? CA_DELIVER : 0, resp);
+}
+
+/* The caller of cert.issue / console.add with "deliver" wrote the key. */
+static int
+op_delivered(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *serial;
+	int r;
+
+	if ((r = ops_req_str(req, "serial", 1, &serial)) != CUST_OK)
+		return r;
+	return ca_delivered(ctx->st, ctx->actor, serial, resp);
 }
 
 static int
@@ -305,6 +321,7 @@ op_console_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 const struct ops_entry ops_ca_table[] = {
 	{ "cert.sign", op_sign, 0, OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
 	{ "cert.issue", op_issue, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ "cert.delivered", op_delivered, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "cert.renew", op_renew, 0, OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
 	{ "cert.revoke", op_revoke, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "cert.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },

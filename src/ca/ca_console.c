@@ -102,7 +102,7 @@ console_taken(struct cust_state *st, const char *actor, const char *name,
  */
 int
 ca_console_add(struct cust_state *st, const char *actor, const char *given,
-    const char *key_type, json_t **resp_out)
+    const char *key_type, unsigned flags, json_t **resp_out)
 {
 	char obj[CA_NAME_MAX + 16], name[CA_NAME_MAX + 1];
 	char hex[1][CA_SERIAL_HEXLEN] = { "" };
@@ -125,6 +125,10 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 	if ((r = console_name(given, name)) != CUST_OK)
 		return ca_refuse(st, actor, "console.add", obj, r);
 	ca_object(obj, sizeof(obj), "console", name);
+	/* Keys an earlier run lost (killed before writing them) first: that
+	 * also frees the name of a console whose key was lost. */
+	if ((r = ca_delivery_sweep(st, actor, NULL)) != CUST_OK)
+		return r;
 	if ((kt = ca_keytype_find(key_type)) == NULL)
 		return ca_refuse(st, actor, "console.add", obj,
 		    ca_keytype_unknown(key_type));
@@ -158,7 +162,9 @@ ca_console_add(struct cust_state *st, const char *actor, const char *given,
 	if ((r = console_taken(st, actor, name, obj)) != CUST_OK ||
 	    (r = ca_issuer_recheck(st, &is)) != CUST_OK ||
 	    (r = console_insert(st, name)) != CUST_OK ||
-	    (r = ca_leaf_record(st, &is, &lf, x, &resp)) != CUST_OK)
+	    (r = ca_leaf_record(st, &is, &lf, x, &resp)) != CUST_OK ||
+	    ((flags & CA_DELIVER) &&
+	    (r = ca_delivery_mark(st, hex[0])) != CUST_OK))
 		goto fail;
 	if (json_object_set_new(resp, "certificate", json_string(leaf)) ||
 	    json_object_set_new(resp, "chain", json_string(chain)) ||
@@ -185,6 +191,34 @@ out:
 	X509_free(x);
 	ca_issuer_close(&is);
 	return r;
+}
+
+int
+ca_console_retire(struct cust_state *st, const char *actor, const char *name,
+    const char *reason)
+{
+	char obj[CA_NAME_MAX + 16];
+	sqlite3_stmt *s;
+	int64_t id = 0;
+	int r;
+
+	if ((r = console_active(st, name, &id)) != CUST_OK || id == 0)
+		return r;
+	if ((s = store_stmt(state_store(st),
+	    "UPDATE console SET state = 'revoked', "
+	    "revoked = ? WHERE id = ? AND " STORE_CHECK(STORE_ROW_CONSOLE))) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, util_now());
+	sqlite3_bind_int64(s, 2, id);
+	ca_object(obj, sizeof(obj), "console", name);
+	if ((r = store_step_done(state_store(st), s,
+	    "revoke console")) != CUST_OK ||
+	    (r = store_row_reseal(state_store(st), STORE_RESEAL_CONSOLE, id)) !=
+	    CUST_OK)
+		return r;
+	return audit_append(state_audit(st), actor, "console.revoke", obj,
+	    "ok", reason);
 }
 
 int
@@ -238,21 +272,7 @@ ca_console_revoke(struct cust_state *st, const char *actor, const char *given,
 	if ((r = ca_revoke_each(st, actor, s, code, NULL, &rs)) != CUST_OK ||
 	    (r = ca_revset_publish(st, &rs, &conf)) != CUST_OK)
 		goto fail;
-	if ((s = store_stmt(state_store(st),
-	    "UPDATE console SET state = 'revoked', "
-	    "revoked = ? WHERE id = ? AND " STORE_CHECK(STORE_ROW_CONSOLE))) ==
-	    NULL) {
-		r = CUST_E_DB;
-		goto fail;
-	}
-	sqlite3_bind_int64(s, 1, util_now());
-	sqlite3_bind_int64(s, 2, id);
-	if ((r = store_step_done(state_store(st), s,
-	    "revoke console")) != CUST_OK ||
-	    (r = store_row_reseal(state_store(st), STORE_RESEAL_CONSOLE, id)) !=
-	    CUST_OK ||
-	    (r = audit_append(state_audit(st), actor, "console.revoke", obj,
-	    "ok", reason)) != CUST_OK ||
+	if ((r = ca_console_retire(st, actor, name, reason)) != CUST_OK ||
 	    (r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
 	*resp_out = json_pack("{s:s, s:O}", "name", name, "revoked", serials);

@@ -548,7 +548,11 @@ ca_serial_used(struct cust_state *st, const char *hex)
  * the certificate deletes the reservation (ca_serial_consume()). What a
  * crash leaves behind is a reservation without a certificate: it is never
  * valid anywhere (the CRL, the listings and the bundle read table cert
- * only), `ca show` counts it, and `cert show` says what it is.
+ * only), `ca show` counts it, and `cert show` says what it is. Each
+ * reservation names its process (pid and start time): one whose process
+ * is gone was never recorded by it, and when the certificate it was for
+ * is found staged on disk (ca rotate --activate killed before its
+ * commit) it is recorded and revoked (ca_recover.c).
  */
 int
 ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
@@ -556,12 +560,15 @@ ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
 {
 	ASN1_INTEGER *ai = NULL;
 	sqlite3_stmt *s;
-	int64_t now = util_now();
+	int64_t now = util_now(), pstart;
 	size_t i;
 	int r;
 
 	if (n == 0)
 		return CUST_OK;
+	/* The reserving process, so that a reservation it left behind when
+	 * it died is told from one being signed (ca_recover.c). */
+	pstart = (int64_t)util_proc_start((long long)getpid());
 	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	for (i = 0; i < n; i++) {
@@ -572,7 +579,8 @@ ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
 		ai = NULL;
 		if ((s = store_stmt(state_store(st),
 		    "INSERT INTO ca_serial(serial, "
-		    "gen, holder, reserved) VALUES (?, ?, ?, ?)")) == NULL) {
+		    "gen, holder, reserved, pid, pstart) "
+		    "VALUES (?, ?, ?, ?, ?, ?)")) == NULL) {
 			r = CUST_E_DB;
 			goto fail;
 		}
@@ -580,6 +588,8 @@ ca_serial_reserve(struct cust_state *st, int64_t gen, const char *holder,
 		sqlite3_bind_int64(s, 2, gen);
 		sqlite3_bind_text(s, 3, holder, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, now);
+		sqlite3_bind_int64(s, 5, (int64_t)getpid());
+		sqlite3_bind_int64(s, 6, pstart);
 		if ((r = store_step_done(state_store(st), s,
 		    "reserve a serial")) != CUST_OK)
 			goto fail;

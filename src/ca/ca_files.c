@@ -8,7 +8,8 @@
  * full disk or a missing directory would leave a committed state whose new
  * keys are lost; written before, a failed commit would leave files that
  * match nothing. So each file is first written under a temporary name
- * (DIR/name.new.TOKEN, fsync'd) before the commit - any failure there rolls
+ * (DIR/name.new.TOKEN, fsync'd; TOKEN is PID-START-RANDOM, naming the
+ * process) before the commit - any failure there rolls
  * the change back - and renamed into place after it. The list of renames
  * is committed with the change (state_files_pending()), so that renames a
  * kill or a failure interrupted are finished at the next open.
@@ -65,15 +66,20 @@ list_add(char **l, size_t *len, const char *staged, const char *final)
 int
 ca_files_stage(struct cust_state *st, struct ca_files *fs)
 {
-	char token[17], *list = NULL;
+	char token[64], hex[17], *list = NULL;
 	unsigned char rnd[8];
 	size_t i, llen = 0;
 	int r = CUST_OK;
 
 	/* Staged names of their own per change: a change that fails removes
-	 * its staged files without touching another process's. */
+	 * its staged files without touching another process's. The token
+	 * names the process (pid and start time): what a process killed
+	 * before its commit staged is told from what a live one is staging
+	 * (ca_recover.c removes the former). */
 	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	snprintf(token, sizeof(token), "%lld-%lld-%s", (long long)getpid(),
+	    util_proc_start((long long)getpid()), hex);
 	fs->dirfd = state_dirfd(st);
 	for (i = 0; i < fs->n && r == CUST_OK; i++) {
 		if (fs->f[i].tmp == NULL) {
@@ -137,4 +143,31 @@ ca_files_clear(struct ca_files *fs)
 		seal_secret_free(fs->f[i].data);
 	}
 	memset(fs, 0, sizeof(*fs));
+}
+
+int
+ca_files_staged_owner(const char *name, long long *pid_out,
+    long long *pstart_out)
+{
+	const char *m = strstr(name, STATE_STAGED_MARK), *rest;
+	long long pid, pstart;
+	char hex[17];
+	int n = -1;
+
+	*pid_out = 0;
+	*pstart_out = 0;
+	if (m == NULL || m == name)
+		return 0;
+	m += strlen(STATE_STAGED_MARK);
+	if (sscanf(m, "%lld-%lld-%16[0-9a-f]%n", &pid, &pstart, hex, &n) != 3 ||
+	    n < 0 || strlen(hex) != 16 || pid <= 0)
+		return 0;
+	rest = m + n;
+	/* The staged file itself, or the temporary file it was being
+	 * written through (util_write_file_at(): ".NAME.tmp.PID"). */
+	if (*rest != '\0' && (name[0] != '.' || strncmp(rest, ".tmp.", 5) != 0))
+		return 0;
+	*pid_out = pid;
+	*pstart_out = pstart;
+	return 1;
 }

@@ -593,8 +593,12 @@ commit_publish(struct cust_state *st, json_t **resp, struct ca_files *files,
 
 	if ((r = add_bundle_version(st, *resp)) != CUST_OK ||
 	    (r = ca_public_stage(st, files)) != CUST_OK ||
-	    (r = ca_files_stage(st, files)) != CUST_OK ||
-	    (r = store_commit(state_store(st))) != CUST_OK) {
+	    (r = ca_files_stage(st, files)) != CUST_OK)
+		goto fail;
+	/* Tests stop here: everything staged, nothing committed. */
+	util_test_crash("ca-staged");
+	if ((r = store_commit(state_store(st))) != CUST_OK) {
+fail:
 		store_rollback(state_store(st));
 		return r;
 	}
@@ -752,7 +756,7 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 	    != CUST_OK || (r = ca_conf_save(st, &conf)) != CUST_OK ||
 	    (r = ca_issuer_open(st, actor, "ca.init", "ca:g1", &is)) !=
 	    CUST_OK ||
-	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
+	    (r = ca_service_certs(st, &is, actor, NULL, &files)) != CUST_OK)
 		goto fail;
 	if ((resp = gen_json(st, g)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
@@ -774,27 +778,18 @@ out:
 
 /*
  * Serials reserved for a certificate that was never recorded (ca_db.c):
- * "unrecorded_serials" counts those reserved over an hour ago (a process
- * died between reserving and recording; those now being signed are
- * younger). No certificate carries them and they are never drawn again.
+ * "unrecorded_serials" counts those whose process is gone (it died
+ * between reserving and recording; those now being signed have a live
+ * process). No certificate carries them and they are never drawn again.
  */
 static int
 add_unrecorded(struct cust_state *st, json_t *o)
 {
-	sqlite3_stmt *s;
 	int64_t n = 0;
-	int rc;
+	int r;
 
-	if ((s = store_stmt(state_store(st),
-	    "SELECT count(*) FROM ca_serial WHERE reserved < ?")) == NULL)
-		return CUST_E_DB;
-	sqlite3_bind_int64(s, 1, util_now() - 3600);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW)
-		return store_err(state_store(st), "count reserved serials");
+	if ((r = ca_serial_unrecorded(st, &n)) != CUST_OK)
+		return r;
 	return json_object_set_new(o, "unrecorded_serials",
 	    json_integer(n)) == 0 ? CUST_OK :
 	    cust_fail(CUST_E_NOMEM, "out of memory");
@@ -884,7 +879,8 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	*resp_out = NULL;
 	memset(&conf, 0, sizeof(conf));
 	memset(&files, 0, sizeof(files));
-	if ((r = store_begin(state_store(st))) != CUST_OK)
+	if ((r = ca_stale_sweep(st, actor)) != CUST_OK ||
+	    (r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
@@ -983,6 +979,8 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	struct ca_revset rs;
 	struct ca_gen *next = NULL, *active = NULL;
 	char obj[32], detail[128];
+	char hex[CA_SERVICE_CERTS][CA_SERIAL_HEXLEN] = { "", "" };
+	int64_t gen = 0;
 	json_t *resp = NULL;
 	int r;
 
@@ -991,13 +989,33 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	memset(&is, 0, sizeof(is));
 	memset(&files, 0, sizeof(files));
 	memset(&rs, 0, sizeof(rs));
-	if ((r = store_begin(state_store(st))) != CUST_OK)
+	/* What an activation killed before its commit left staged goes
+	 * first; then the serials of the new service certificates are
+	 * reserved (committed, naming this process), so that a kill between
+	 * staging them and the commit leaves certificates the store knows. */
+	if ((r = ca_stale_sweep(st, actor)) != CUST_OK)
 		return r;
+	if ((r = ca_gen_by_state(st, "next", &next)) == CUST_OK) {
+		gen = next->gen;
+		ca_gen_free(next);
+		next = NULL;
+		if ((r = ca_serial_reserve(st, gen, "custodyd", &hex[0], 1)) !=
+		    CUST_OK ||
+		    (r = ca_serial_reserve(st, gen, "admin", &hex[1], 1)) !=
+		    CUST_OK)
+			goto out;
+	} else if (r != CUST_E_NOTFOUND)
+		return r;	/* NOTFOUND: refused below */
+	if ((r = store_begin(state_store(st))) != CUST_OK)
+		goto out;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
-	if ((r = ca_gen_by_state(st, "next", &next)) == CUST_E_NOTFOUND) {
-		cust_fail(CUST_E_CONFLICT, "no generation is waiting for "
-		    "activation (ca rotate first)");
+	if ((r = ca_gen_by_state(st, "next", &next)) == CUST_E_NOTFOUND ||
+	    (r == CUST_OK && next->gen != gen)) {
+		cust_fail(CUST_E_CONFLICT, r == CUST_OK ? "generation %lld was "
+		    "made meanwhile by another process: ask again" :
+		    "no generation is waiting for activation (ca rotate "
+		    "first)", r == CUST_OK ? (long long)next->gen : 0LL);
 		r = gen_refuse(st, actor, "ca.activate", CUST_E_CONFLICT);
 		goto out;
 	}
@@ -1016,7 +1034,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	 * no-op. */
 	if ((r = ca_issuer_open(st, actor, "ca.activate", obj, &is)) !=
 	    CUST_OK ||
-	    (r = ca_service_certs(st, &is, actor, &files)) != CUST_OK)
+	    (r = ca_service_certs(st, &is, actor, hex, &files)) != CUST_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "generation %lld active, %lld "
 	    "previous", (long long)next->gen, (long long)active->gen);
@@ -1033,6 +1051,10 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 fail:
 	store_rollback(state_store(st));
 out:
+	/* Not committed: the reservations are not wanted (committed: they
+	 * were consumed by their certificates). */
+	if (r != CUST_OK && !files.committed)
+		ca_serial_release(st, hex, CA_SERVICE_CERTS);
 	json_decref(resp);
 	ca_files_clear(&files);
 	ca_issuer_close(&is);
@@ -1132,7 +1154,8 @@ ca_retire(struct cust_state *st, const char *actor, int force,
 	memset(&conf, 0, sizeof(conf));
 	memset(&files, 0, sizeof(files));
 	memset(&rs, 0, sizeof(rs));
-	if ((r = store_begin(state_store(st))) != CUST_OK)
+	if ((r = ca_stale_sweep(st, actor)) != CUST_OK ||
+	    (r = store_begin(state_store(st))) != CUST_OK)
 		return r;
 	if ((r = ca_gen_by_state(st, "previous", &prev)) == CUST_E_NOTFOUND) {
 		cust_fail(CUST_E_CONFLICT, "no previous generation to retire "

@@ -289,10 +289,15 @@ int ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
     struct ca_leaf *lf, const char *key_type, X509 **x_out,
     struct seal_secret **key_out, EVP_PKEY **pkey_out, json_t **info_out);
 /* (Re)issue DIR/tls/server.{crt,key} and DIR/admin/admin.{crt,key} under
- * is inside the open transaction, queued into files (ca_files.c). */
+ * is inside the open transaction, queued into files (ca_files.c). hex:
+ * NULL (serials drawn in the transaction), or the serials reserved for
+ * them (holders "custodyd" and "admin", consumed when recorded), so that
+ * what a kill before the commit leaves staged is known (ca_recover.c). */
 struct ca_files;
+#define CA_SERVICE_CERTS	2
 int ca_service_certs(struct cust_state *st, struct ca_issuer *is,
-    const char *actor, struct ca_files *files);
+    const char *actor, char (*hex)[CA_SERIAL_HEXLEN],
+    struct ca_files *files);
 
 /*
  * Files of a change of CA state (service keys and certificates, public
@@ -324,6 +329,12 @@ int ca_files_stage(struct cust_state *st, struct ca_files *fs);
 int ca_files_install(struct cust_state *st, struct ca_files *fs);
 /* Forget the queue; staged files of an uncommitted change are removed. */
 void ca_files_clear(struct ca_files *fs);
+/* Is name (a file name in a subdirectory of the state directory) a
+ * staged file of ca_files_stage(), or the temporary file one was being
+ * written through? 1 with the staging process's pid and start time
+ * (util_proc_start()), 0 otherwise. */
+int ca_files_staged_owner(const char *name, long long *pid_out,
+    long long *pstart_out);
 /* Queue the public files of DIR/ca (bundle, chain, per-generation root
  * and issuing CA) as the open transaction has them. */
 int ca_public_stage(struct cust_state *st, struct ca_files *fs);
@@ -384,6 +395,37 @@ int ca_revset_publish(struct cust_state *st, const struct ca_revset *rs,
     const struct ca_conf *conf);
 /* Is the certificate x recorded as revoked? 1 yes, 0 no, < 0 error. */
 int ca_cert_revoked(struct cust_state *st, X509 *x);
+
+/* ca_console.c: inside the open transaction, mark the active console
+ * name revoked (its name is free again) and audit it with reason; nothing
+ * when none is active. Its certificates are revoked by the caller. */
+int ca_console_retire(struct cust_state *st, const char *actor,
+    const char *name, const char *reason);
+
+/* ca_recover.c: what a killed process left behind (see there). */
+/* Remove the staged files of processes that are gone (not those of a
+ * committed change still to install); a staged service certificate
+ * whose serial a dead process reserved is recorded and revoked. Its own
+ * transaction; none may be open. */
+int ca_stale_sweep(struct cust_state *st, const char *actor);
+/* Reserved serials without a certificate whose process is gone (or,
+ * reserved before processes were recorded, over an hour ago). */
+int ca_serial_unrecorded(struct cust_state *st, int64_t *count_out);
+/* In the transaction recording serial: its key is to be delivered by
+ * this process. */
+int ca_delivery_mark(struct cust_state *st, const char *serial);
+/* In the open transaction: serial no longer waits for its delivery. */
+int ca_delivery_clear(struct cust_state *st, const char *serial);
+/* Does serial wait for its delivery? 1 yes, 0 no, < 0 error. */
+int ca_delivery_pending(struct cust_state *st, const char *serial);
+/* Cert info (list, show): "undelivered": true when its key still waits
+ * for its delivery (its process is alive, or gone and not swept yet). */
+int ca_delivery_note(struct cust_state *st, json_t *info);
+/* Revoke the certificates whose delivering process is gone, each in a
+ * transaction of its own (none may be open); *count_out (may be NULL) =
+ * how many. */
+int ca_delivery_sweep(struct cust_state *st, const char *actor,
+    size_t *count_out);
 
 /* Audit a refusal (audit_note(): an open transaction is rolled back
  * first); keeps the current error message, returns code. */

@@ -732,7 +732,7 @@ out:
 
 int
 ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *key_type, int days, json_t **resp_out)
+    const char *key_type, int days, unsigned flags, json_t **resp_out)
 {
 	char name[CUST_MAX_FQDN + 1], san[CUST_MAX_FQDN + 8];
 	char obj[CUST_MAX_FQDN + 16];
@@ -751,7 +751,9 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	memset(&is, 0, sizeof(is));
 	if (key_type == NULL)
 		key_type = "rsa2048";
-	if ((r = check_days(st, actor, "cert.issue", fqdn, days)) != CUST_OK ||
+	/* Keys an earlier run lost (killed before writing them) first. */
+	if ((r = ca_delivery_sweep(st, actor, NULL)) != CUST_OK ||
+	    (r = check_days(st, actor, "cert.issue", fqdn, days)) != CUST_OK ||
 	    (r = ca_device_precheck(st, actor, "cert.issue", fqdn, NULL, 0, &dev,
 	    NULL)) != CUST_OK)
 		return r;
@@ -786,7 +788,8 @@ ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
 	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto release;
 	if ((r = device_record(st, &is, fqdn, NULL, 0, &lf, x, &resp)) !=
-	    CUST_OK)
+	    CUST_OK || ((flags & CA_DELIVER) &&
+	    (r = ca_delivery_mark(st, hex[0])) != CUST_OK))
 		goto fail;
 	if (json_object_update(resp, extra) != 0) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
@@ -1082,7 +1085,7 @@ out:
 
 int
 ca_service_certs(struct cust_state *st, struct ca_issuer *is,
-    const char *actor, struct ca_files *files)
+    const char *actor, char (*hex)[CA_SERIAL_HEXLEN], struct ca_files *files)
 {
 	const char *kt = strcmp(is->conf.profile, CA_PROFILE_LEGACY) == 0 ?
 	    "rsa2048" : "ecdsa-p256";
@@ -1102,6 +1105,7 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	lf.days = is->conf.leaf_days;
 	lf.actor = actor;
 	lf.action = "cert.issue";
+	lf.serial = hex != NULL ? hex[0] : NULL;
 	if ((r = service_one(st, is, &lf, kt, files, "tls", "server")) !=
 	    CUST_OK)
 		return r;
@@ -1112,5 +1116,6 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	lf.san = NULL;
 	lf.eku = "clientAuth";
 	lf.days = is->conf.console_days;
+	lf.serial = hex != NULL ? hex[1] : NULL;
 	return service_one(st, is, &lf, kt, files, "admin", "admin");
 }

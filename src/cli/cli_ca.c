@@ -368,6 +368,9 @@ render_info(struct cli *c, json_t *o)
 		printf("revoked      %s (%s)\n", cli_str(o, "revoked"),
 		    cli_str(o, "reason"));
 	printf("sha256       %s\n", cli_str(o, "sha256"));
+	if (json_is_true(json_object_get(o, "undelivered")))
+		printf("delivery     pending: its key file is not confirmed "
+		    "written (revoked if its process is gone)\n");
 }
 
 /* Run op, then hand the response to done() (files, output); --json prints
@@ -467,6 +470,33 @@ revoke_lost(struct cli *c, json_t *resp, const char *console, int err)
 	    "saved, has been revoked", msg, serial);
 }
 
+/*
+ * The files of a key custody made are durably written (fsync'd): say so
+ * (cert.delivered). Until then the certificate is "undelivered", and
+ * revoked as such if this process dies first (ca.h, CA_DELIVER). If the
+ * store cannot take the confirmation the certificate would be revoked
+ * later although its files exist: the error says so and names it.
+ */
+static int
+delivered(struct cli *c, json_t *resp)
+{
+	const char *serial = cli_str(resp, "serial");
+	json_t *req, *out = NULL;
+	int r;
+
+	req = json_pack("{s:s}", "serial", serial);
+	r = req == NULL ? cust_fail(CUST_E_NOMEM, "out of memory") :
+	    cli_call(c, "cert.delivered", req, &out);
+	json_decref(req);
+	json_decref(out);
+	if (r != CUST_OK)
+		return cust_fail(r, "the files of certificate %s are written, "
+		    "but the store could not record it (%s): the next "
+		    "'cert issue' or 'console add' will revoke it as "
+		    "undelivered", serial, cust_errmsg());
+	return CUST_OK;
+}
+
 /* Write NAME.key (0600), NAME.crt (the PEM in resp[crt]) and, with p12,
  * NAME.p12 (0600), and with chain, DIR/NAME-chain.pem, into io->dir; on
  * failure remove those written. paths[0..2] get crt, key, p12. */
@@ -479,6 +509,8 @@ issue_files(json_t *resp, const struct issue_out *io, const char *crt,
 	const char *b64;
 	int r, i, done[4] = { 0, 0, 0, 0 };
 
+	/* Tests stop here: issued and committed, no file written yet. */
+	util_test_crash("issued-unwritten");
 	paths[0] = out_path(io->dir, io->name, ".crt");
 	paths[1] = out_path(io->dir, io->name, ".key");
 	paths[2] = p12 ? out_path(io->dir, io->name, ".p12") : NULL;
@@ -530,6 +562,8 @@ issue_done(struct cli *c, json_t *resp, void *arg)
 	r = issue_files(resp, io, "chain", 1, NULL, paths);
 	if (r != CUST_OK)
 		r = revoke_lost(c, resp, NULL, r);
+	else
+		r = delivered(c, resp);
 	if (r == CUST_OK && !c->json) {
 		printf("%s: serial %s, valid until %s\n", cli_str(resp, "holder"),
 		    cli_str(resp, "serial"), cli_str(resp, "not_after"));
@@ -686,9 +720,11 @@ render_list(struct cli *c, json_t *resp, int first)
 		printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND",
 		    "GEN", "NOT_AFTER", "STATUS", "HOLDER");
 	json_array_foreach(json_object_get(resp, "items"), i, o)
-		printf("%-32s %-8s %-4lld %-20s %-8s %s\n", cli_str(o, "serial"),
+		printf("%-32s %-8s %-4lld %-20s %-8s %s%s\n", cli_str(o, "serial"),
 		    cli_str(o, "kind"), cli_num(o, "generation"), cli_str(o, "not_after"),
-		    cli_str(o, "status"), cli_str(o, "holder"));
+		    cli_str(o, "status"), cli_str(o, "holder"),
+		    json_is_true(json_object_get(o, "undelivered")) ?
+		    " (undelivered)" : "");
 }
 
 static int
@@ -1107,6 +1143,8 @@ console_done(struct cli *c, json_t *resp, void *arg)
 		r = issue_files(resp, io, "certificate", 0, chain, paths);
 	if (r != CUST_OK)
 		r = revoke_lost(c, resp, io->name, r);
+	else
+		r = delivered(c, resp);
 	if (r == CUST_OK && !c->json)
 		printf("console %s: serial %s, valid until %s\nwrote %s, %s "
 		    "(0600), %s\n", io->name, cli_str(resp, "serial"),
@@ -1195,6 +1233,8 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	}
 	json_object_set_new(req, console ? "name" : "fqdn",
 	    json_string(io.name));
+	/* The key exists only in the reply until the files are written. */
+	json_object_set_new(req, "deliver", json_true());
 	return out_close(io.dfd, run_then(c, console ? "console.add" :
 	    "cert.issue", req, console ? console_done : issue_done, &io,
 	    console ? drop_console : drop_issue));

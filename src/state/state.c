@@ -715,6 +715,25 @@ state_files_pending(struct cust_state *st, const char *list)
 }
 
 int
+state_files_listed(struct cust_state *st, const char *staged)
+{
+	char *j = NULL, *line, *next, *tab;
+	int r, found = 0;
+
+	if ((r = pending_get(st, &j)) != CUST_OK)
+		return r;
+	for (line = j; line != NULL && *line != '\0' && !found; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((tab = strchr(line, '\t')) != NULL)
+			*tab = '\0';
+		found = strcmp(line, staged) == 0;
+	}
+	free(j);
+	return found;
+}
+
+int
 state_files_finish(struct cust_state *st)
 {
 	char *j = NULL;

@@ -348,5 +348,25 @@ const struct store_migration store_migrations[] = {
 	  "  UPDATE cred_count SET n = n - 1"
 	  "    WHERE name = 'device:' || old.state; END;"
 	},
+	/*
+	 * What a killed process leaves behind (src/ca/ca_recover.c).
+	 * ca_serial gains the process that reserved (pid and start time, as
+	 * for jobs), so that a reservation whose process is gone is told
+	 * from one being signed. ca_delivery: a certificate whose key custody
+	 * made and returned (cert issue, console add) for a caller that asked
+	 * to confirm it wrote the files; inserted in the transaction that
+	 * records the certificate, deleted once the caller confirms (or the
+	 * certificate is revoked). A row whose process is gone names a
+	 * certificate whose key was lost: it is revoked.
+	 */
+	{ "ca", 3,
+	  "ALTER TABLE ca_serial ADD COLUMN pid INTEGER;"
+	  "ALTER TABLE ca_serial ADD COLUMN pstart INTEGER;"
+	  "CREATE TABLE ca_delivery("
+	  "  serial TEXT PRIMARY KEY,"
+	  "  pid INTEGER NOT NULL,"
+	  "  pstart INTEGER NOT NULL,"
+	  "  created INTEGER NOT NULL) WITHOUT ROWID;"
+	},
 	{ NULL, 0, NULL }
 };

@@ -61,6 +61,7 @@ static const struct row {
 	    "\"csr\": \"not a CSR\"}" },
 	{ "cert.issue", "LA", "{\"fqdn\": \"d05.corp.example\", "
 	    "\"key_type\": \"ecdsa-p256\"}" },
+	{ "cert.delivered", "LA", "{\"serial\": \"01\"}" },
 	{ "cert.renew", "LAO", "{\"fqdn\": \"d01.corp.example\"}" },
 	{ "cert.revoke", "LA", "{\"serial\": \"01\"}" },
 	{ "cert.list", "LAU", "{}" },

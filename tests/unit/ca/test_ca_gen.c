@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
+#include <sodium.h>
 
 #include "ca.h"
 #include "err.h"
@@ -427,9 +429,9 @@ test_issuing_revoked(void **state)
 	    &resp), CUST_E_CONFLICT);
 	assert_null(resp);
 	assert_non_null(strstr(cust_errmsg(), "ca rotate"));
-	assert_int_equal(ca_issue(f->st, "t", F1, NULL, 0, &resp),
+	assert_int_equal(ca_issue(f->st, "t", F1, NULL, 0, 0, &resp),
 	    CUST_E_CONFLICT);
-	assert_int_equal(ca_console_add(f->st, "t", "ops", NULL, &resp),
+	assert_int_equal(ca_console_add(f->st, "t", "ops", NULL, 0, &resp),
 	    CUST_E_CONFLICT);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
 	    "result = 'refused' AND action IN ('cert.sign', 'cert.issue', "
@@ -472,6 +474,8 @@ test_activate_files_first(void **state)
 	assert_string_equal(state_of(f, 1, &show), "active");
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
 	    "kind = 'server' AND status = 'valid' AND gen = 1"), 1);
+	/* The serials it reserved are released. */
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_serial"), 0);
 	/* Nothing staged is left behind in the public directory. */
 	key = util_path(f->dir, "ca");
 	assert_int_equal(tu_count_names(key, ".new."), 0);
@@ -780,6 +784,109 @@ test_bundle_fresh_across_handles(void **state)
 	state_close(other);
 }
 
+/* Staged names: FINAL.new.PID-START-HEX16, or the temporary file one was
+ * written through (.FINAL.new.TOKEN.tmp.PID); nothing else. */
+static void
+test_staged_names(void **state)
+{
+	long long pid, start;
+
+	(void)state;
+	assert_true(ca_files_staged_owner("server.key.new.123-456-"
+	    "0123456789abcdef", &pid, &start));
+	assert_true(pid == 123 && start == 456);
+	assert_true(ca_files_staged_owner(".server.key.new.77--1-"
+	    "0123456789abcdef.tmp.77", &pid, &start));
+	assert_true(pid == 77 && start == -1);
+	assert_false(ca_files_staged_owner("server.key", &pid, &start));
+	assert_false(ca_files_staged_owner("server.key.new.0123456789abcdef",
+	    &pid, &start));	/* an old token names no process */
+	assert_false(ca_files_staged_owner("server.key.new.1-2-0123456789abcdef"
+	    "x", &pid, &start));
+	assert_false(ca_files_staged_owner("server.key.new.1-2-0123456789abcdef"
+	    ".tmp.1", &pid, &start));	/* not hidden: not ours */
+	assert_false(ca_files_staged_owner("server.key.new.0-2-0123456789abcdef",
+	    &pid, &start));
+	assert_false(ca_files_staged_owner(".new.1-2-0123456789abcdef", &pid,
+	    &start));
+}
+
+/*
+ * ca rotate --activate killed between staging its files and its commit:
+ * the new service certificates (signed by generation 2) and their keys
+ * are left staged. Their serials were reserved first, so the store knows
+ * them; the next CA change removes what that dead process staged - not
+ * what a live one is staging - and records the staged certificates as
+ * revoked.
+ */
+static void
+test_activate_killed(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL, *show = NULL;
+	char *tls = util_path(f->dir, "tls"), *adm = util_path(f->dir, "admin");
+	char live[128], *livepath;
+	pid_t pid;
+	int ws = 0;
+
+	/* The fixture's state came from init (exclusive lock): reopen. */
+	state_close(f->st);
+	assert_int_equal(state_open(f->dir, &f->st), CUST_OK);
+	assert_int_equal(ca_rotate(f->st, "t", NULL, &resp), CUST_OK);
+	json_decref(resp);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cust_state *st = NULL;
+
+		/* libsodium's generator refuses a forked child until stirred. */
+		randombytes_stir();
+		setenv("CUSTODY_TEST_CRASH_AT", "ca-staged", 1);
+		if (state_open(f->dir, &st) != CUST_OK)
+			_exit(1);
+		_exit(ca_activate(st, "t", &resp) == CUST_OK ? 2 : 3);
+	}
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 99);
+	assert_int_equal(tu_count_names(tls, ".new."), 2);
+	assert_int_equal(tu_count_names(adm, ".new."), 2);
+	assert_string_equal(state_of(f, 2, &show), "next");
+	assert_int_equal(json_integer_value(json_object_get(show,
+	    "unrecorded_serials")), 2);
+	/* A live process (this one) staging a file of its own. */
+	snprintf(live, sizeof(live), "tls/server.crt.new.%lld-%lld-"
+	    "0123456789abcdef", (long long)getpid(),
+	    util_proc_start((long long)getpid()));
+	livepath = util_path(f->dir, live);
+	assert_int_equal(util_write_file(livepath, "x\n", 2, 0644), CUST_OK);
+	assert_int_equal(ca_activate(f->st, "t", &resp), CUST_OK);
+	json_decref(resp);
+	assert_string_equal(state_of(f, 2, &show), "active");
+	assert_int_equal(json_integer_value(json_object_get(show,
+	    "unrecorded_serials")), 0);
+	assert_int_equal(tu_count_names(tls, ".new."), 1);
+	assert_int_equal(access(livepath, F_OK), 0);
+	assert_int_equal(tu_count_names(adm, ".new."), 0);
+	/* The two staged certificates: recorded, revoked, audited. */
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "gen = 2 AND kind IN ('server', 'admin') AND status = 'revoked' "
+	    "AND reason = 5"), 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "gen = 2 AND kind IN ('server', 'admin') AND status = 'valid'"), 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'ca.recover'"), 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_serial"), 0);
+	assert_int_equal(ca_crl(f->st, "t", 2, 0, &resp), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(resp, "serials")), 2);
+	json_decref(resp);
+	unlink(livepath);
+	free(livepath);
+	json_decref(show);
+	free(tls);
+	free(adm);
+}
+
 int
 main(void)
 {
@@ -795,6 +902,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_activate_files_first,
 		    setup, teardown),
+		cmocka_unit_test(test_staged_names),
+		cmocka_unit_test_setup_teardown(test_activate_killed, setup,
+		    teardown),
 		cmocka_unit_test(test_server_names),
 		cmocka_unit_test_setup_teardown(test_crl_refresh_on_use,
 		    setup, teardown),

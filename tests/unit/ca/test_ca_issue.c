@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/pkcs12.h>
 #include <sodium.h>
@@ -135,9 +137,9 @@ test_refusals(void **state)
 	    CUST_E_PARSE);
 	assert_int_equal(ca_sign_csr(f->st, "t", F1, f->csr1, CA_CSR_MAX + 1,
 	    0, &resp), CUST_E_TOOBIG);
-	assert_int_equal(ca_issue(f->st, "t", F1, "rsa1024", 0, &resp),
+	assert_int_equal(ca_issue(f->st, "t", F1, "rsa1024", 0, 0, &resp),
 	    CUST_E_INVAL);
-	assert_int_equal(ca_issue(f->st, "t", "nope.corp.example", NULL, 0,
+	assert_int_equal(ca_issue(f->st, "t", "nope.corp.example", NULL, 0, 0,
 	    &resp), CUST_E_NOTFOUND);
 	assert_null(resp);
 	assert_int_equal(refusals(f), r0 + 7);
@@ -159,7 +161,7 @@ test_issue_pkcs12(void **state)
 	X509 *x = NULL;
 	STACK_OF(X509) *ca = NULL;
 
-	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, &resp),
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, 0, &resp),
 	    CUST_OK);
 	assert_int_equal(strlen(js(resp, "pkcs12_password")), 24);
 	/* PKCS#8 PEM armour (spelled in two parts so no scanner takes this
@@ -418,7 +420,7 @@ test_console(void **state)
 	EXTENDED_KEY_USAGE *eku;
 	int i, amt = 0, client = 0;
 
-	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example", NULL,
+	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example", NULL, 0,
 	    &resp), CUST_OK);
 	x = ct_x509(js(resp, "certificate"));
 	eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
@@ -433,9 +435,9 @@ test_console(void **state)
 	assert_int_equal(EVP_PKEY_get_bits(X509_get0_pubkey(x)), 2048);
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
 	X509_free(x);
-	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example", NULL,
+	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example", NULL, 0,
 	    &rev), CUST_E_EXISTS);
-	assert_int_equal(ca_console_add(f->st, "t", "bad name", NULL, &rev),
+	assert_int_equal(ca_console_add(f->st, "t", "bad name", NULL, 0, &rev),
 	    CUST_E_INVAL);
 	assert_int_equal(ca_console_revoke(f->st, "t", "sccm.corp.example",
 	    "affiliationChanged", &rev), CUST_OK);
@@ -446,7 +448,7 @@ test_console(void **state)
 	    NULL, &rev), CUST_E_NOTFOUND);
 	json_decref(resp);
 	assert_int_equal(ca_console_add(f->st, "t", "sccm.corp.example",
-	    "ecdsa-p256", &resp), CUST_OK);
+	    "ecdsa-p256", 0, &resp), CUST_OK);
 	json_decref(resp);
 	assert_int_equal(ca_console_list(f->st, 0, 1000, &resp), CUST_OK);
 	assert_int_equal(json_array_size(json_object_get(resp, "items")), 2);
@@ -582,14 +584,14 @@ test_console_case(void **state)
 	struct fx *f = *state;
 	json_t *resp = NULL;
 
-	assert_int_equal(ca_console_add(f->st, "t", "Ops1", "ecdsa-p256",
+	assert_int_equal(ca_console_add(f->st, "t", "Ops1", "ecdsa-p256", 0,
 	    &resp), CUST_OK);
 	assert_string_equal(js(resp, "holder"), "ops1");
 	assert_string_equal(js(resp, "subject"), "CN=ops1");
 	json_decref(resp);
-	assert_int_equal(ca_console_add(f->st, "t", "ops1", NULL, &resp),
+	assert_int_equal(ca_console_add(f->st, "t", "ops1", NULL, 0, &resp),
 	    CUST_E_EXISTS);
-	assert_int_equal(ca_console_add(f->st, "t", "OPS1", NULL, &resp),
+	assert_int_equal(ca_console_add(f->st, "t", "OPS1", NULL, 0, &resp),
 	    CUST_E_EXISTS);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM console"), 1);
 	assert_int_equal(ca_console_revoke(f->st, "t", "oPs1", NULL, &resp),
@@ -723,7 +725,7 @@ test_console_list_pages(void **state)
 
 	for (i = 0; i < 5; i++) {
 		assert_int_equal(ca_console_add(f->st, "t", names[i],
-		    "ecdsa-p256", &resp), CUST_OK);
+		    "ecdsa-p256", 0, &resp), CUST_OK);
 		json_decref(resp);
 	}
 	/* a.corp.example twice: revoked, then added again */
@@ -731,7 +733,7 @@ test_console_list_pages(void **state)
 	    &resp), CUST_OK);
 	json_decref(resp);
 	assert_int_equal(ca_console_add(f->st, "t", "a.corp.example",
-	    "ecdsa-p256", &resp), CUST_OK);
+	    "ecdsa-p256", 0, &resp), CUST_OK);
 	json_decref(resp);
 	do {
 		assert_int_equal(ca_console_list(f->st, after, 4, &resp),
@@ -760,6 +762,121 @@ test_console_list_pages(void **state)
 	assert_int_equal(json_array_size(json_object_get(resp, "items")), 0);
 	assert_true(json_is_null(json_object_get(resp, "next")));
 	json_decref(resp);
+}
+
+/* The pid of a process that is gone (forked, exited, reaped). */
+static long long
+dead_pid(void)
+{
+	pid_t pid = fork();
+	int ws = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	return (long long)pid;
+}
+
+/* Whether the certificate serial is shown undelivered / its status. */
+static int
+undelivered(struct cust_state *st, const char *serial, char *status,
+    size_t len)
+{
+	json_t *o = NULL;
+	int u;
+
+	assert_int_equal(ca_cert_show(st, serial, &o), CUST_OK);
+	u = json_is_true(json_object_get(o, "undelivered"));
+	snprintf(status, len, "%s", js(o, "status"));
+	json_decref(o);
+	return u;
+}
+
+/*
+ * Keys custody made wait for their delivery (CA_DELIVER) until the caller
+ * confirms; one whose process is gone is revoked by the next issuance of
+ * that kind (a console's name is freed); a live process's is left alone;
+ * revoking clears the wait.
+ */
+static void
+test_delivery(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+	char a[CA_SERIAL_HEXLEN], b[CA_SERIAL_HEXLEN], con[CA_SERIAL_HEXLEN];
+	char st[16], sql[128];
+
+	/* Without CA_DELIVER nothing waits. */
+	assert_int_equal(ca_issue(f->st, "t", F1, "ecdsa-p256", 0, 0, &resp),
+	    CUST_OK);
+	snprintf(a, sizeof(a), "%s", js(resp, "serial"));
+	json_decref(resp);
+	assert_false(undelivered(f->st, a, st, sizeof(st)));
+	/* With it: waits until confirmed, once. */
+	assert_int_equal(ca_issue(f->st, "t", F1, "ecdsa-p256", 0, CA_DELIVER,
+	    &resp), CUST_OK);
+	snprintf(a, sizeof(a), "%s", js(resp, "serial"));
+	json_decref(resp);
+	assert_true(undelivered(f->st, a, st, sizeof(st)));
+	assert_int_equal(ca_delivered(f->st, "t", a, &resp), CUST_OK);
+	json_decref(resp);
+	assert_false(undelivered(f->st, a, st, sizeof(st)));
+	assert_int_equal(ca_delivered(f->st, "t", a, &resp), CUST_E_NOTFOUND);
+	assert_null(resp);
+	/* This process is alive: the next issuance leaves its wait alone. */
+	assert_int_equal(ca_issue(f->st, "t", F1, "ecdsa-p256", 0, CA_DELIVER,
+	    &resp), CUST_OK);
+	snprintf(a, sizeof(a), "%s", js(resp, "serial"));
+	json_decref(resp);
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, CA_DELIVER,
+	    &resp), CUST_OK);
+	snprintf(b, sizeof(b), "%s", js(resp, "serial"));
+	json_decref(resp);
+	assert_true(undelivered(f->st, a, st, sizeof(st)));
+	assert_string_equal(st, "valid");
+	/* Its process gone (killed before writing the key): revoked by the
+	 * next cert issue, on the CRL; the other one waits on. */
+	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld "
+	    "WHERE serial = '%s'", dead_pid(), a);
+	tu_sql(f->st, sql);
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, 0, &resp),
+	    CUST_OK);
+	json_decref(resp);
+	assert_false(undelivered(f->st, a, st, sizeof(st)));
+	assert_string_equal(st, "revoked");
+	assert_true(undelivered(f->st, b, st, sizeof(st)));
+	assert_int_equal(ca_crl(f->st, "t", 0, 0, &resp), CUST_OK);
+	{
+		json_t *v;
+		size_t i;
+		int listed = 0;
+
+		json_array_foreach(json_object_get(resp, "serials"), i, v)
+			listed |= strcmp(json_string_value(v), a) == 0;
+		assert_true(listed);
+	}
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.revoke' AND detail LIKE '%undelivered%'"), 1);
+	/* Revoking clears the wait. */
+	assert_int_equal(ca_revoke(f->st, "t", b, NULL, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_delivery"),
+	    0);
+	/* A console whose key was lost: revoked, and its name free again. */
+	assert_int_equal(ca_console_add(f->st, "t", "ops", "ecdsa-p256",
+	    CA_DELIVER, &resp), CUST_OK);
+	snprintf(con, sizeof(con), "%s", js(resp, "serial"));
+	json_decref(resp);
+	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld",
+	    dead_pid());
+	tu_sql(f->st, sql);
+	assert_int_equal(ca_console_add(f->st, "t", "ops", "ecdsa-p256",
+	    CA_DELIVER, &resp), CUST_OK);
+	json_decref(resp);
+	assert_false(undelivered(f->st, con, st, sizeof(st)));
+	assert_string_equal(st, "revoked");
 }
 
 int
@@ -791,6 +908,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_explicit_curve_audited,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
