@@ -12,6 +12,8 @@
  * ca_crl.c    revocation and CRLs
  * ca_files.c  files written for a change of CA state (staged, then
  *             renamed into place once the change is committed)
+ * ca_recover.c what a killed process left: staged files of a change that
+ *             never committed, certificates whose key was never delivered
  * ca_list.c   listings
  */
 #ifndef CUST_CA_INT_H
