@@ -159,6 +159,7 @@ int cred_import_sweep(struct cust_state *st, size_t *found_out)
 /* Which version of a secret to read. */
 #define CRED_VER_CURRENT	0
 #define CRED_VER_PENDING	(-1)
+#define CRED_VER_USABLE		(-2)	/* current, else the one in flight */
 
 /* Unseal a secret of a device: version N, or CRED_VER_CURRENT /
  * CRED_VER_PENDING. Audited ("password.show"). *pw_out is a new secret;
@@ -169,6 +170,16 @@ int cred_secret_get(struct cust_state *st, const char *actor,
     const char *fqdn, const char *kind, int64_t version,
     struct seal_secret **pw_out, int64_t *version_out, const char **state_out)
 	__attribute__((warn_unused_result));
+
+/* cred_secret_get() audited as action (e.g. "credential.show") instead
+ * of "password.show", with note (may be NULL; e.g. "format=ha1") after
+ * "KIND vN" in the entry's detail. The entry is durable before the value
+ * is returned (with the group writer too): when it cannot be written the
+ * value is freed and the error returned. */
+int cred_secret_read(struct cust_state *st, const char *actor,
+    const char *action, const char *note, const char *fqdn, const char *kind,
+    int64_t version, struct seal_secret **pw_out, int64_t *version_out,
+    const char **state_out) __attribute__((warn_unused_result));
 
 /* Versions of every secret of the device (no values) as a new JSON array
  * of {"kind", "version", "state", "created", "changed"}. */
@@ -229,6 +240,77 @@ int cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
  * or every device with tag, or all. Unknown FQDN: CUST_E_NOTFOUND. */
 int cred_select(struct cust_state *st, const char *const *fqdns, size_t nf,
     const char *tag, int all, int64_t **ids_out, size_t *n_out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Scoped console credentials (src/cred/console.c): one digest password
+ * per (device, console the policy's plan gives a digest user on it), kind
+ * "console:NAME" (NAME as the policy spells it), versioned with the state
+ * machine above: created 'pending' (applied to the device later, then
+ * confirmed with cred_confirm() like an admin password), 'retired' when
+ * the policy stops granting it, the device is removed or the console's
+ * user name changes. A retired version is kept, never deleted.
+ */
+#define CRED_KIND_CONSOLE	"console:"
+#define CRED_KIND_MAX		(sizeof(CRED_KIND_CONSOLE) + 64)
+
+/* "console:NAME" into buf (len bytes, CRED_KIND_MAX is enough) for a
+ * console name of 1-64 of [A-Za-z0-9._-] (not starting with . _ -);
+ * CUST_E_INVAL otherwise. */
+int cred_console_kind(const char *console, char *buf, size_t len)
+	__attribute__((warn_unused_result));
+
+/* Which consoles should hold a credential on which device: the policy's
+ * plan, passed in by the caller (cred does not read policies). */
+struct cred_console_planner {
+	/* The consoles device fqdn (tags: JSON array, borrowed) should have
+	 * a credential for: *want_out a new JSON array of names. */
+	int (*plan)(void *arg, const char *fqdn, json_t *tags,
+	    json_t **want_out);
+	/* Optional: run at the start of each batch's transaction; an error
+	 * stops the sync (e.g. another policy was loaded meanwhile). */
+	int (*batch)(void *arg);
+	/* Consoles whose live versions are withdrawn and made again (their
+	 * user name changed); borrowed. */
+	const char *const *renew;
+	size_t nrenew;
+	void *arg;
+};
+
+struct cred_console_result {
+	size_t devices;		/* devices reconciled */
+	size_t granted;		/* pending versions created */
+	size_t withdrawn;	/* versions retired */
+};
+
+/* Devices per transaction of a sync. */
+#define CRED_CONSOLE_BATCH	1000
+
+/* Reconcile the console credentials of every active device whose id is
+ * over after_id (only_id 0) or of device only_id with the planner: each device gets a pending
+ * version (pwlen characters) of every kind it should have and has none
+ * pending, pushed or current of, and its live versions of the kinds it
+ * should not have are retired; each change audited ("credential.grant",
+ * "credential.withdraw"). Every device: batches of CRED_CONSOLE_BATCH in
+ * their own transactions (not inside one); progress(arg, devices done, 0)
+ * after each. One device: joins an open transaction. Idempotent: a sync
+ * stopped part-way is finished by running it again. */
+int cred_console_sync(struct cust_state *st, const char *actor,
+    int64_t after_id, int64_t only_id, size_t pwlen, const struct cred_console_planner *pl,
+    void (*progress)(void *arg, size_t done, size_t total), void *arg,
+    struct cred_console_result *res) __attribute__((warn_unused_result));
+
+/* Retire every live console credential of device_id (called fqdn) in the
+ * caller's transaction, audited with why; *n_out = versions retired. */
+int cred_console_withdraw_all(struct cust_state *st, const char *actor,
+    int64_t device_id, const char *fqdn, const char *why, size_t *n_out)
+	__attribute__((warn_unused_result));
+
+/* One page of the devices where console holds a live credential, by FQDN
+ * after after (NULL: from the first), at most limit (0: no bound): new
+ * JSON array of {"fqdn", "versions": [{"version", "state"}]}. No values. */
+int cred_console_list(struct cust_state *st, const char *console,
+    const char *after, size_t limit, json_t **out)
 	__attribute__((warn_unused_result));
 
 /* What status and metrics report about devices and secrets. */

@@ -101,6 +101,11 @@ void ops_identity_free(struct ops_identity *id);
 /* The kind of id (OPS_ID_NOBODY for NULL). */
 enum ops_kind ops_identity_kind(const struct ops_identity *id);
 
+/* The name of id: the local user, staff member or console (as the loaded
+ * policy spells it); "" for nobody and NULL. Borrowed, valid as long as
+ * id. */
+const char *ops_identity_name(const struct ops_identity *id);
+
 /* How id appears in the audit log: "local:USER", "admin:NAME",
  * "auditor:NAME", "console:NAME" or "anonymous" (NULL too). Borrowed,
  * valid as long as id. */
@@ -121,6 +126,9 @@ struct ops_ctx {
 typedef int (*ops_fn)(struct ops_ctx *ctx, json_t *req, json_t **resp_out);
 
 #define OPS_NOSTATE	0x1	/* runs without a state directory */
+/* A console may name only itself in the request's "console" member (absent
+ * means itself): a console's own credentials. */
+#define OPS_SELF	0x2
 
 struct ops_entry {
 	const char *name;	/* "device.add", "password.rotate" ... */

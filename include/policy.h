@@ -182,10 +182,17 @@ int policy_clean(const struct policy *p);
 /* Number of consoles declared. */
 size_t policy_console_count(const struct policy *p);
 
+/* The name of the i-th console of p (0-based, in the file's order),
+ * NULL past the last. Borrowed, valid as long as p. */
+const char *policy_console_name(const struct policy *p, size_t i);
+
 /* What console name of p may do, as a new JSON object (json_decref):
  * {"name", "owner": true when it is the policy's owner, "duties": [names
- * as written], "tags": [device tags of its scope]}; "tags" is absent when
- * the console applies to every device. CUST_E_NOTFOUND when p declares no
+ * as written], "tags": [device tags of its scope], "certificate": the
+ * certificate subject of its identity, "username": its AMT digest user
+ * name}; "tags" is absent when the console applies to every device,
+ * "certificate" when its identity names none, "username" when it does not
+ * use digest (or p is not clean). CUST_E_NOTFOUND when p declares no
  * console name; CUST_E_NOMEM. For the authorization of custody's API. */
 int policy_console_info(const struct policy *p, const char *name,
     json_t **info_out) __attribute__((warn_unused_result));

@@ -5,6 +5,8 @@
 #include "err.h"
 #include "ops.h"
 #include "ops_int.h"
+#include "state.h"
+#include "store.h"
 #include "util.h"
 
 extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
@@ -20,6 +22,7 @@ static const struct ops_entry *const tables[] = {
 	ops_ca_table,
 	ops_policy_table,
 	ops_job_table,
+	ops_credential_table,
 };
 
 const struct ops_entry *
@@ -200,4 +203,21 @@ ops_text(const char *s)
 	j = json_string(e);
 	free(e);
 	return j;
+}
+
+int
+ops_sql_int(struct cust_state *st, const char *sql, const char *what,
+    int64_t *out)
+{
+	sqlite3_stmt *s = store_stmt(state_store(st), sql);
+	int rc;
+
+	*out = 0;
+	if (s == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(state_store(st), what);
 }

@@ -26,8 +26,11 @@ static int
 op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	struct cred_device_spec spec = { 0 };
+	struct cred_console_result res;
+	struct ops_cred_plan *pl = NULL;
 	const char **tags = NULL;
 	size_t pwlen;
+	int64_t id;
 	int r;
 
 	if ((r = ops_req_str(req, "fqdn", 1, &spec.fqdn)) != CUST_OK ||
@@ -37,11 +40,24 @@ op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    (r = ops_req_strings(req, "tags", &tags, &spec.ntags)) != CUST_OK)
 		return r;
 	spec.tags = tags;
-	r = cred_device_add(ctx->st, ctx->actor, &spec, pwlen, NULL);
+	/* The device and the console credentials the loaded policy gives it
+	 * on it: one transaction (the policy read before it). An import
+	 * whose process died holds its names until swept: first. */
+	if ((r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK ||
+	    (r = cred_import_sweep(ctx->st, NULL)) != CUST_OK ||
+	    (r = store_begin(state_store(ctx->st))) != CUST_OK)
+		goto out;
+	if ((r = cred_device_add(ctx->st, ctx->actor, &spec, pwlen, &id)) !=
+	    CUST_OK || (r = ops_cred_plan_sync(ctx, pl, 0, id, &res)) !=
+	    CUST_OK || (r = store_commit(state_store(ctx->st))) != CUST_OK) {
+		store_rollback(state_store(ctx->st));
+		goto out;
+	}
+	r = cred_device_get(ctx->st, spec.fqdn, resp);
+out:
+	ops_cred_plan_free(pl);
 	free(tags);
-	if (r != CUST_OK)
-		return r;
-	return cred_device_get(ctx->st, spec.fqdn, resp);
+	return r;
 }
 
 /* A short list must never look complete: a failed append is an error. */
@@ -142,12 +158,22 @@ op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    "retired", "certificates_revoked", (json_int_t)revoked), resp);
 }
 
+/* The highest device id there is (staged ones too): 0 when none. */
+static int
+max_device_id(struct cust_state *st, int64_t *out)
+{
+	return ops_sql_int(st, "SELECT COALESCE(MAX(id), 0) FROM device",
+	    "read the devices", out);
+}
+
 static int
 op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	json_t *data = json_object_get(req, "data"), *sel;
+	struct cred_console_result res;
+	struct ops_cred_plan *pl = NULL;
 	size_t pwlen, count;
-	int64_t job;
+	int64_t job, last;
 	int r;
 
 	if (!json_is_string(data))
@@ -163,13 +189,29 @@ op_import(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((sel = json_pack("{s:I}", "bytes", (json_int_t)
 	    json_string_length(data))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	/* Imported devices get ids above every device there now: their
+	 * console credentials are synced from there, in batches, after the
+	 * import is published (a sync cut short: credential.sync). */
+	if ((r = max_device_id(ctx->st, &last)) != CUST_OK ||
+	    (r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK) {
+		json_decref(sel);
+		return r;
+	}
 	r = job_import(ctx->st, ctx->actor, sel, json_string_value(data),
 	    json_string_length(data), pwlen, &job, &count);
 	json_decref(sel);
+	if (r == CUST_OK && (r = ops_cred_plan_sync(ctx, pl, last, 0, &res)) !=
+	    CUST_OK)
+		r = cust_fail(r, "%zu devices imported (job %lld), but their "
+		    "console credentials are not all synced: %s (run "
+		    "custodyctl credential sync)", count, (long long)job,
+		    cust_errmsg());
+	ops_cred_plan_free(pl);
 	if (r != CUST_OK)
 		return r;
-	return ops_reply(json_pack("{s:I, s:I}", "imported", (json_int_t)count,
-	    "job", (json_int_t)job), resp);
+	return ops_reply(json_pack("{s:I, s:I, s:o}", "imported",
+	    (json_int_t)count, "job", (json_int_t)job, "credentials",
+	    ops_cred_counts(&res)), resp);
 }
 
 const struct ops_entry ops_device_table[] = {

@@ -257,6 +257,12 @@ ops_identity_kind(const struct ops_identity *id)
 }
 
 const char *
+ops_identity_name(const struct ops_identity *id)
+{
+	return id != NULL && id->kind != OPS_ID_NOBODY ? id->name : "";
+}
+
+const char *
 ops_identity_actor(const struct ops_identity *id)
 {
 	return id != NULL ? id->actor : prefixes[OPS_ID_NOBODY];
@@ -319,6 +325,14 @@ ops_authorize(struct ops_ctx *ctx, const struct ops_entry *e, json_t *req)
 		    "");
 	if (id->kind != OPS_ID_CONSOLE)
 		return CUST_OK;		/* staff: every device and console */
+	if (e->flags & OPS_SELF) {
+		name = json_string_value(json_object_get(req, "console"));
+		if (json_object_get(req, "console") != NULL && (name == NULL ||
+		    strcmp(name, id->name) != 0))
+			return cust_fail(CUST_E_DENIED, "%s: console '%s' may "
+			    "only ask for its own credentials", e->name,
+			    id->name);
+	}
 	switch (e->resource) {
 	case OPS_RES_DEVICE:
 		return device_scope(ctx, id, e->name, req);

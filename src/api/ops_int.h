@@ -4,6 +4,7 @@
 #ifndef CUST_OPS_INT_H
 #define CUST_OPS_INT_H
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "ops.h"
@@ -12,6 +13,7 @@ extern const struct ops_entry ops_core_table[];
 extern const struct ops_entry ops_device_table[];
 extern const struct ops_entry ops_password_table[];
 extern const struct ops_entry ops_audit_table[];
+extern const struct ops_entry ops_credential_table[];
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
@@ -45,5 +47,30 @@ int ops_policy_checked(const char *file, const char *text,
  * CUST_E_NOTFOUND when none is loaded. (ops_policy.c) */
 int ops_policy_latest(struct cust_state *st, char **file_out,
     char **text_out) __attribute__((warn_unused_result));
+
+/* The integer the one-row query sql (a string literal: statements are
+ * cached by address) answers into *out; a store error says what. */
+struct cust_state;
+int ops_sql_int(struct cust_state *st, const char *sql, const char *what,
+    int64_t *out) __attribute__((warn_unused_result));
+
+/* Console credentials (ops_credential.c): the plan of the loaded policy,
+ * for syncing them. *out is NULL (and CUST_OK) when no policy is loaded or
+ * the loaded one no longer passes the check: nothing is granted. prev
+ * (may be NULL): the policy loaded before, whose consoles' user names are
+ * compared (a changed one renews that console's credentials). */
+struct ops_cred_plan;
+struct cred_console_result;
+int ops_cred_plan_open(struct cust_state *st, const struct policy *prev,
+    struct ops_cred_plan **out) __attribute__((warn_unused_result));
+void ops_cred_plan_free(struct ops_cred_plan *pl);
+
+/* cred_console_sync() with pl (NULL: nothing to do) as ctx->actor. */
+int ops_cred_plan_sync(struct ops_ctx *ctx, struct ops_cred_plan *pl,
+    int64_t after_id, int64_t only_id, struct cred_console_result *res)
+	__attribute__((warn_unused_result));
+
+/* {"devices", "granted", "withdrawn"} of res; NULL on ENOMEM. */
+json_t *ops_cred_counts(const struct cred_console_result *res);
 
 #endif

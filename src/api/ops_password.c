@@ -10,18 +10,27 @@
 #include "state.h"
 #include "util.h"
 
+/* The "kind" member: admin (default) or mebx; with consoles, also
+ * console:NAME (a console's credential: confirmed like the others, but
+ * read only through credential.show, which checks the plan). */
 static int
-kind_of(json_t *req, const char **kind)
+kind_of(json_t *req, int consoles, const char **kind)
 {
+	char buf[CRED_KIND_MAX];
 	int r = ops_req_str(req, "kind", 0, kind);
 
 	if (r == CUST_OK && *kind == NULL)
 		*kind = CRED_KIND_ADMIN;
-	if (r == CUST_OK && strcmp(*kind, CRED_KIND_ADMIN) != 0 &&
-	    strcmp(*kind, CRED_KIND_MEBX) != 0)
-		r = cust_fail(CUST_E_INVAL, "unknown kind '%s' (admin or mebx)",
-		    *kind);
-	return r;
+	if (r != CUST_OK || strcmp(*kind, CRED_KIND_ADMIN) == 0 ||
+	    strcmp(*kind, CRED_KIND_MEBX) == 0)
+		return r;
+	if (consoles && strncmp(*kind, CRED_KIND_CONSOLE,
+	    strlen(CRED_KIND_CONSOLE)) == 0)
+		return cred_console_kind(*kind + strlen(CRED_KIND_CONSOLE), buf,
+		    sizeof(buf));
+	return cust_fail(CUST_E_INVAL, "unknown kind '%s' (admin or mebx%s)",
+	    util_needs_escape(*kind) ? "?" : *kind, consoles ?
+	    ", or console:NAME" : "");
 }
 
 static int
@@ -34,7 +43,7 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	int pending, r;
 
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
-	    (r = kind_of(req, &kind)) != CUST_OK ||
+	    (r = kind_of(req, 0, &kind)) != CUST_OK ||
 	    (r = ops_req_int(req, "version", 0, 1, INT64_MAX, &version)) !=
 	    CUST_OK || (r = ops_req_bool(req, "pending", &pending)) != CUST_OK)
 		return r;
@@ -183,7 +192,7 @@ op_confirm(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	int r;
 
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
-	    (r = kind_of(req, &kind)) != CUST_OK ||
+	    (r = kind_of(req, 1, &kind)) != CUST_OK ||
 	    (r = ops_req_int(req, "version", 1, 1, INT64_MAX, &version)) !=
 	    CUST_OK)
 		return r;

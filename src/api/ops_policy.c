@@ -91,7 +91,10 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	unsigned char hash[crypto_hash_sha256_BYTES];
 	char hex[2 * sizeof(hash) + 1], why[512], detail[768];
 	const char *file, *text;
-	struct policy *p = NULL;
+	struct policy *p = NULL, *prev = NULL;
+	struct ops_cred_plan *pl = NULL;
+	struct cred_console_result res;
+	char *pfile = NULL, *ptext = NULL;
 	sqlite3_stmt *s;
 	long long id;
 	size_t n;
@@ -113,12 +116,22 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	}
 	n = policy_console_count(p);
 	policy_free(p);
+	p = NULL;
+	/* The policy loaded until now, to tell which consoles' user names
+	 * change (their credentials are made again). */
+	if ((r = ops_policy_latest(st, &pfile, &ptext)) == CUST_OK &&
+	    ops_policy_checked(pfile, ptext, &prev, why, sizeof(why)) !=
+	    CUST_OK)
+		prev = NULL;	/* refused by this checker: nothing to compare */
+	else if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		goto out;
+	cust_clearerr();
 	crypto_hash_sha256(hash, (const unsigned char *)text, strlen(text));
 	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
 	snprintf(detail, sizeof(detail), "file=%s sha256=%s consoles=%zu",
 	    file, hex, n);
 	if ((r = store_begin(state_store(st))) != CUST_OK)
-		return r;
+		goto out;
 	if ((s = store_stmt(state_store(st), ins)) == NULL) {
 		r = CUST_E_DB;
 		goto fail;
@@ -141,11 +154,26 @@ op_load(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    "ok", detail)) != CUST_OK || (r = store_commit(state_store(st))) !=
 	    CUST_OK)
 		goto fail;
-	return ops_reply(json_pack("{s:I, s:s, s:s, s:I}", "id",
+	/* Then the console credentials of every device, in batches: a sync
+	 * cut short is finished by credential.sync (or the next load). */
+	if ((r = ops_cred_plan_open(st, prev, &pl)) != CUST_OK ||
+	    (r = ops_cred_plan_sync(ctx, pl, 0, 0, &res)) != CUST_OK) {
+		r = cust_fail(r, "policy %s is loaded (id %lld), but its console "
+		    "credentials are not all synced: %s (run custodyctl "
+		    "credential sync)", file, id, cust_errmsg());
+		goto out;
+	}
+	r = ops_reply(json_pack("{s:I, s:s, s:s, s:I, s:o}", "id",
 	    (json_int_t)id, "file", file, "sha256", hex, "consoles",
-	    (json_int_t)n), resp);
+	    (json_int_t)n, "credentials", ops_cred_counts(&res)), resp);
+	goto out;
 fail:
 	store_rollback(state_store(st));
+out:
+	ops_cred_plan_free(pl);
+	policy_free(prev);
+	free(pfile);
+	free(ptext);
 	return r;
 }
 

@@ -50,6 +50,7 @@ extern const struct cli_cmd cli_policy_cmds[];	/* cli_policy.c */
 extern const struct cli_cmd cli_store_cmds[];	/* cli_store.c */
 extern const struct cli_cmd cli_job_cmds[];	/* cli_job.c */
 extern const struct cli_cmd cli_config_cmds[];	/* cli_config.c */
+extern const struct cli_cmd cli_credential_cmds[];	/* cli_credential.c */
 
 /* Print the reply of a rotation (password rotate, job resume) as text or
  * JSON; the exit code (1 when devices were refused or gone). */

@@ -33,6 +33,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_store_cmds,
 	cli_job_cmds,
 	cli_config_cmds,
+	cli_credential_cmds,
 };
 
 static const struct cli_cmd *current;

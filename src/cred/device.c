@@ -418,6 +418,7 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 	char norm[CUST_MAX_FQDN + 1];
 	sqlite3_stmt *s;
 	int64_t id;
+	size_t gone;
 	int r, own = !store_in_txn(state_store(st));
 
 	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
@@ -440,6 +441,10 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 		goto fail;
 	if ((r = audit_append(state_audit(st), actor, "device.remove", fqdn,
 	    "ok", "retired; secret history kept")) != CUST_OK)
+		goto fail;
+	/* A removed device grants no console anything any more. */
+	if ((r = cred_console_withdraw_all(st, actor, id, fqdn, "the device "
+	    "was removed", &gone)) != CUST_OK)
 		goto fail;
 	return own ? store_commit(state_store(st)) : CUST_OK;
 fail:

@@ -41,11 +41,12 @@ unseal_row(struct cust_state *st, int64_t device_id, const char *fqdn,
 }
 
 static int
-secret_get(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *kind, int64_t version, int own, struct seal_secret **pw_out,
-    int64_t *version_out, const char **state_out)
+secret_get(struct cust_state *st, const char *actor, const char *action,
+    const char *note, const char *fqdn, const char *kind, int64_t version,
+    int own, struct seal_secret **pw_out, int64_t *version_out,
+    const char **state_out)
 {
-	char norm[CUST_MAX_FQDN + 1], detail[64];
+	char norm[CUST_MAX_FQDN + 1], detail[160];
 	sqlite3_stmt *s;
 	int64_t id, ver;
 	int rc, r;
@@ -71,6 +72,13 @@ secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		    "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 		    "device_id = ? AND kind = ? AND state = 'pending'");
+	else if (version == CRED_VER_USABLE)
+		s = store_stmt(state_store(st),
+		    "SELECT version, state, sealed, "
+		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
+		    "device_id = ? AND kind = ? AND (state = 'current' OR "
+		    "state = 'pending' OR state = 'pushed') ORDER BY "
+		    "state = 'current' DESC LIMIT 1");
 	else
 		s = store_stmt(state_store(st),
 		    "SELECT version, state, sealed, "
@@ -95,6 +103,7 @@ secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 			    kind);
 		return cust_fail(CUST_E_NOTFOUND, "%s has no %s version of its "
 		    "%s password", fqdn, version == CRED_VER_PENDING ?
+		    "pending" : version == CRED_VER_USABLE ? "current or "
 		    "pending" : "current", kind);
 	}
 	if (rc != SQLITE_ROW) {
@@ -103,8 +112,7 @@ secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 		sqlite3_reset(s);
 		if (store_tampered(state_store(st))) {	/* keeps the message */
 			store_rollback(state_store(st));
-			(void)audit_note(state_audit(st), actor,
-			    "password.show",
+			(void)audit_note(state_audit(st), actor, action,
 			    fqdn, "failed", "the secret row was altered");
 		}
 		return r;
@@ -115,13 +123,14 @@ secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	    sqlite3_column_bytes(s, 2), pw_out);
 	seal_release(state_seal(st));
 	sqlite3_reset(s);
-	snprintf(detail, sizeof(detail), "%s v%lld", kind, (long long)ver);
+	snprintf(detail, sizeof(detail), "%s v%lld%s%s", kind, (long long)ver,
+	    note != NULL ? " " : "", note != NULL ? note : "");
 	if (r != CUST_OK) {
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
 		store_rollback(state_store(st));
-		(void)audit_note(state_audit(st), actor, "password.show", fqdn,
+		(void)audit_note(state_audit(st), actor, action, fqdn,
 		    "failed", detail);
 		/* A stored value that does not open is a damaged (or
 		 * tampered) store: unavailable, exit 5. */
@@ -131,7 +140,7 @@ secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	}
 	if (own)
 		store_rollback(state_store(st));	/* the read is done */
-	if ((r = audit_append(state_audit(st), actor, "password.show", fqdn,
+	if ((r = audit_append(state_audit(st), actor, action, fqdn,
 	    "ok", detail)) != CUST_OK) {
 		seal_secret_free(*pw_out);
 		*pw_out = NULL;
@@ -146,6 +155,16 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version, struct seal_secret **pw_out,
     int64_t *version_out, const char **state_out)
 {
+	return cred_secret_read(st, actor, "password.show", NULL, fqdn, kind,
+	    version, pw_out, version_out, state_out);
+}
+
+int
+cred_secret_read(struct cust_state *st, const char *actor,
+    const char *action, const char *note, const char *fqdn, const char *kind,
+    int64_t version, struct seal_secret **pw_out, int64_t *version_out,
+    const char **state_out)
+{
 	int own = !store_in_txn(state_store(st)), r;
 
 	*pw_out = NULL;
@@ -156,8 +175,8 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	 * commit in between would drop the cache twice). */
 	if (own && (r = store_begin_read(state_store(st))) != CUST_OK)
 		return r;
-	r = secret_get(st, actor, fqdn, kind, version, own, pw_out,
-	    version_out, state_out);
+	r = secret_get(st, actor, action, note, fqdn, kind, version, own,
+	    pw_out, version_out, state_out);
 	if (own)
 		store_rollback(state_store(st));	/* a no-op once ended */
 	return r;

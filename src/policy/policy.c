@@ -27,6 +27,12 @@ policy_console_count(const struct policy *p)
 	return p->nconsoles;
 }
 
+const char *
+policy_console_name(const struct policy *p, size_t i)
+{
+	return i < p->nconsoles ? p->consoles[i].name : NULL;
+}
+
 /* The scalars of a sequence node as a new JSON array. */
 static json_t *
 seq_strings(const struct ynode *seq)
@@ -63,8 +69,14 @@ policy_console_info(const struct policy *p, const char *name,
 	    p->owner != NULL && p->owner->type == YN_SCALAR &&
 	    strcmp(p->owner->str, con->name) == 0, "duties",
 	    seq_strings(con->duties));
-	if (info != NULL && con->tags != NULL &&
-	    json_object_set_new(info, "tags", seq_strings(con->tags)) != 0) {
+	if (info != NULL && ((con->tags != NULL &&
+	    json_object_set_new(info, "tags", seq_strings(con->tags)) != 0) ||
+	    (con->certificate != NULL && con->certificate->type == YN_SCALAR &&
+	    json_object_set_new(info, "certificate",
+	    json_string(con->certificate->str)) != 0) ||
+	    (p->clean && con->auth_eff == AUTH_DIGEST && con->user != NULL &&
+	    json_object_set_new(info, "username", json_string(con->user)) !=
+	    0))) {
 		json_decref(info);
 		info = NULL;
 	}

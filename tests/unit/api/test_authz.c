@@ -78,6 +78,12 @@ static const struct row {
 	{ "console.list", "LAU", "{}" },
 	{ "policy.load", "LA", "{\"file\": \"p.yaml\", \"text\": \"\"}" },
 	{ "policy.plan", "LAU", "{\"device\": \"d01.corp.example\"}" },
+	/* A console reads its own credential only (the other console asks
+	 * for prov's here); admins any console's; auditors none. */
+	{ "credential.show", "LAO", "{\"fqdn\": \"d01.corp.example\", "
+	    "\"console\": \"prov\"}" },
+	{ "credential.list", "LAO", "{\"console\": \"prov\"}" },
+	{ "credential.sync", "LA", "{}" },
 };
 #define NROWS (sizeof(matrix) / sizeof(matrix[0]))
 
@@ -117,9 +123,12 @@ static int
 setup(void **state)
 {
 	struct afx *a = calloc(1, sizeof(*a));
-	static const char csv[] = "fqdn,tags\nd00.corp.example,\n"
-	    "d01.corp.example,odd\nd02.corp.example,\nd03.corp.example,odd\n"
-	    "d04.corp.example,\nd05.corp.example,odd\n";
+#define R_ "Digest:A4070000000000000000000000000000"
+	static const char csv[] = "fqdn,digest_realm,tags\n"
+	    "d00.corp.example," R_ ",\nd01.corp.example," R_ ",odd\n"
+	    "d02.corp.example," R_ ",\nd03.corp.example," R_ ",odd\n"
+	    "d04.corp.example," R_ ",\nd05.corp.example," R_ ",odd\n";
+#undef R_
 	size_t count, i;
 
 	assert_non_null(a);
@@ -432,6 +441,107 @@ test_identities(void **state)
 	assert_non_null(strstr(cust_errmsg(), "no policy"));
 }
 
+/* Every value (password and HA1) of console's credentials, as the
+ * admin reads them, appended to vals. */
+static void
+collect_creds(struct cust_state *st, const char *console, json_t *vals)
+{
+	static const char *const fmts[] = { "plain", "ha1" };
+	json_t *req, *resp;
+	char fqdn[32];
+	size_t d, f;
+
+	for (d = 0; d <= 5; d++)
+		for (f = 0; f < 2; f++) {
+			snprintf(fqdn, sizeof(fqdn), "d%02zu.corp.example", d);
+			req = json_pack("{s:s, s:s, s:s}", "fqdn", fqdn,
+			    "console", console, "format", fmts[f]);
+			resp = NULL;
+			if (call_as(st, tu_local(), "credential.show", req,
+			    &resp) == CUST_OK)
+				json_array_append(vals, json_object_get(resp,
+				    f ? "ha1" : "password"));
+			json_decref(req);
+			json_decref(resp);
+		}
+}
+
+/* No reply to a console ever carries another console's credential
+ * (password or HA1): every operation a console may call, on every
+ * device, naming itself, the other console or nobody. */
+static void
+test_no_foreign_credential(void **state)
+{
+	struct afx *a = *state;
+	struct cust_state *st = a->f->st;
+	static const char *const names[] = { "prov", "pwr" };
+	static const char cons[] = "OC";
+	json_t *theirs[2], *req, *resp, *v;
+	char fqdn[32], *dump;
+	json_free_t jfree = free;
+	size_t c, k, d, n, i, seen = 0;
+	int r;
+
+	for (c = 0; c < 2; c++) {
+		theirs[c] = json_array();
+		collect_creds(st, names[c], theirs[c]);
+	}
+	/* prov (tag odd): d01, d03, d05; pwr: every device. */
+	assert_int_equal(json_array_size(theirs[0]), 3 * 2);
+	assert_int_equal(json_array_size(theirs[1]), 6 * 2);
+	for (c = 0; c < 2; c++) {
+		const struct ops_identity *who = a->who[strchr(who_letters,
+		    cons[c]) - who_letters];
+		json_t *other = theirs[1 - c];
+
+		for (k = 0; k < NROWS; k++) {
+			/* Denied ones too: the request changes below. */
+			for (d = 0; d < 6 * 3; d++) {
+				req = req_of(&matrix[k]);
+				snprintf(fqdn, sizeof(fqdn), "d%02zu.corp.example",
+				    d % 6);
+				if (json_object_get(req, "fqdn") != NULL)
+					json_object_set_new(req, "fqdn",
+					    json_string(fqdn));
+				if (d / 6 == 1)
+					json_object_del(req, "console");
+				else if (d / 6 == 2)
+					json_object_set_new(req, "console",
+					    json_string(names[c]));
+				else if (json_object_get(req, "console"))
+					json_object_set_new(req, "console",
+					    json_string(names[1 - c]));
+				resp = NULL;
+				r = call_as(st, who, matrix[k].op, req, &resp);
+				json_decref(req);
+				if (r != CUST_OK)
+					continue;
+				dump = json_dumps(resp, JSON_COMPACT);
+				assert_non_null(dump);
+				n = json_array_size(other);
+				for (i = 0; i < n; i++) {
+					v = json_array_get(other, i);
+					if (strstr(dump, json_string_value(v)))
+						fail_msg("%s by %s carries a "
+						    "credential of console %s",
+						    matrix[k].op, names[c],
+						    names[1 - c]);
+				}
+				if (strcmp(matrix[k].op, "credential.show") == 0)
+					seen++;
+				json_get_alloc_funcs(NULL, &jfree);
+				jfree(dump);
+				json_decref(resp);
+			}
+		}
+	}
+	/* Each console did read its own credentials (prov 3 devices x 2
+	 * requests; pwr 6 x 2). */
+	assert_int_equal(seen, 3 * 2 + 6 * 2);
+	json_decref(theirs[0]);
+	json_decref(theirs[1]);
+}
+
 int
 main(void)
 {
@@ -444,6 +554,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_identities, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_no_foreign_credential,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_credential.c - scoped console credentials: credential.show,
+ * credential.list, credential.sync, and the sync that policy.load,
+ * device.add and device.import run (ops_int.h).
+ *
+ * The loaded policy's plan says which consoles hold a digest user on which
+ * device (user name, realms, access); cred keeps one password per (device,
+ * console) as kind console:NAME (src/cred/console.c). A credential is
+ * answered from the plan of the policy loaded at the time of the read:
+ * a console the policy no longer grants gets nothing, even before the
+ * sync has retired its versions.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "policy.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+struct ops_cred_plan {
+	struct cust_state *st;
+	struct policy *p;
+	int64_t policy_id;	/* the loaded policy the plan comes from */
+	const char **renew;	/* consoles whose user name changed */
+	size_t nrenew;
+};
+
+/* The id of the latest loaded policy (0: none). */
+static int
+policy_id(struct cust_state *st, int64_t *out)
+{
+	return ops_sql_int(st, "SELECT COALESCE(MAX(id), 0) FROM policy",
+	    "read the loaded policy", out);
+}
+
+void
+ops_cred_plan_free(struct ops_cred_plan *pl)
+{
+	if (pl == NULL)
+		return;
+	policy_free(pl->p);
+	free(pl->renew);
+	free(pl);
+}
+
+/* The user name the policy gives console name, or NULL (not digest). */
+static const char *
+username_of(json_t *info)
+{
+	return json_string_value(json_object_get(info, "username"));
+}
+
+/* Consoles of new whose digest user name differs from old's. */
+static int
+renamed(const struct policy *old, const struct policy *new,
+    const char ***out, size_t *n_out)
+{
+	const char **v;
+	const char *name, *a, *b;
+	json_t *io, *in;
+	size_t i, n = 0;
+	int r = CUST_OK;
+
+	*out = NULL;
+	*n_out = 0;
+	if ((v = calloc(policy_console_count(new) + 1, sizeof(*v))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	for (i = 0; (name = policy_console_name(new, i)) != NULL; i++) {
+		io = in = NULL;
+		if (policy_console_info(old, name, &io) == CUST_OK &&
+		    (r = policy_console_info(new, name, &in)) == CUST_OK) {
+			a = username_of(io);
+			b = username_of(in);
+			if (a != NULL && b != NULL && strcmp(a, b) != 0)
+				v[n++] = name;
+		}
+		json_decref(io);
+		json_decref(in);
+		if (r != CUST_OK) {
+			free(v);
+			return r;
+		}
+	}
+	cust_clearerr();
+	*out = v;
+	*n_out = n;
+	return CUST_OK;
+}
+
+int
+ops_cred_plan_open(struct cust_state *st, const struct policy *prev,
+    struct ops_cred_plan **out)
+{
+	struct ops_cred_plan *pl;
+	char *file = NULL, *text = NULL, why[512];
+	int r;
+
+	*out = NULL;
+	if ((pl = calloc(1, sizeof(*pl))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	pl->st = st;
+	if ((r = policy_id(st, &pl->policy_id)) != CUST_OK)
+		goto out;
+	r = ops_policy_latest(st, &file, &text);
+	if (r == CUST_E_NOTFOUND)
+		goto none;
+	if (r != CUST_OK)
+		goto out;
+	r = ops_policy_checked(file, text, &pl->p, why, sizeof(why));
+	/* A loaded policy that a newer checker refuses authorizes nobody
+	 * (ops_identity_console()): no credential is granted or withdrawn
+	 * by it; load a policy again. */
+	if (r == CUST_E_PARSE || r == CUST_E_VIOLATION)
+		goto none;
+	if (r != CUST_OK)
+		goto out;
+	if (prev != NULL && (r = renamed(prev, pl->p, &pl->renew,
+	    &pl->nrenew)) != CUST_OK)
+		goto out;
+	*out = pl;
+	pl = NULL;
+	goto out;
+none:
+	cust_clearerr();
+	r = CUST_OK;
+out:
+	ops_cred_plan_free(pl);
+	free(file);
+	free(text);
+	return r;
+}
+
+/* The plan's digest entry of console on a device carrying tags, as a new
+ * object, or NULL with CUST_E_NOTFOUND. */
+static int
+entry_of(const struct policy *p, const char *fqdn, json_t *tags,
+    const char *console, json_t **out)
+{
+	json_t *plan = NULL, *e;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	if ((r = policy_plan(p, fqdn, tags, &plan)) != CUST_OK)
+		return r;
+	json_array_foreach(json_object_get(plan, "entries"), i, e) {
+		const char *c = json_string_value(json_object_get(e, "console"));
+		const char *t = json_string_value(json_object_get(e, "type"));
+
+		if (c != NULL && t != NULL && strcmp(t, "digest") == 0 &&
+		    strcmp(c, console) == 0) {
+			*out = json_incref(e);
+			break;
+		}
+	}
+	json_decref(plan);
+	return *out != NULL ? CUST_OK : CUST_E_NOTFOUND;
+}
+
+/* The planner: the consoles with a digest entry on the device. */
+static int
+plan_consoles(void *arg, const char *fqdn, json_t *tags, json_t **want_out)
+{
+	struct ops_cred_plan *pl = arg;
+	json_t *plan = NULL, *want, *e;
+	size_t i;
+	int r;
+
+	*want_out = NULL;
+	if ((r = policy_plan(pl->p, fqdn, tags, &plan)) != CUST_OK)
+		return r;
+	if ((want = json_array()) == NULL) {
+		json_decref(plan);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	json_array_foreach(json_object_get(plan, "entries"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "type")),
+		    "digest") == 0 && json_array_append(want,
+		    json_object_get(e, "console")) != 0) {
+			json_decref(want);
+			json_decref(plan);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	json_decref(plan);
+	*want_out = want;
+	return CUST_OK;
+}
+
+/* Each batch: the policy must still be the one the plan comes from; a
+ * newer one's own sync does the rest. */
+static int
+plan_batch(void *arg)
+{
+	struct ops_cred_plan *pl = arg;
+	int64_t id;
+	int r;
+
+	if ((r = policy_id(pl->st, &id)) != CUST_OK)
+		return r;
+	if (id != pl->policy_id)
+		return cust_fail(CUST_E_CONFLICT, "another policy was loaded "
+		    "while the console credentials were being synced: its own "
+		    "sync takes over");
+	return CUST_OK;
+}
+
+int
+ops_cred_plan_sync(struct ops_ctx *ctx, struct ops_cred_plan *pl,
+    int64_t after_id, int64_t only_id, struct cred_console_result *res)
+{
+	struct cred_console_planner cp;
+
+	memset(res, 0, sizeof(*res));
+	if (pl == NULL)
+		return CUST_OK;		/* no policy: nothing to grant */
+	memset(&cp, 0, sizeof(cp));
+	cp.plan = plan_consoles;
+	cp.batch = plan_batch;
+	cp.renew = pl->renew;
+	cp.nrenew = pl->nrenew;
+	cp.arg = pl;
+	return cred_console_sync(ctx->st, ctx->actor, after_id, only_id,
+	    CRED_PW_DEFAULT, &cp, ctx->progress, ctx->progress_arg, res);
+}
+
+json_t *
+ops_cred_counts(const struct cred_console_result *res)
+{
+	return json_pack("{s:I, s:I, s:I}", "devices", (json_int_t)
+	    res->devices, "granted", (json_int_t)res->granted, "withdrawn",
+	    (json_int_t)res->withdrawn);
+}
+
+/* The console a request is about: a console identity's own (ops_call()
+ * refused another already, OPS_SELF), else the required "console". */
+static int
+console_of(struct ops_ctx *ctx, json_t *req, const char **out)
+{
+	int r;
+
+	if ((r = ops_req_str(req, "console", 0, out)) != CUST_OK)
+		return r;
+	if (ops_identity_kind(ctx->who) == OPS_ID_CONSOLE)
+		*out = ops_identity_name(ctx->who);
+	else if (*out == NULL)
+		return cust_fail(CUST_E_INVAL, "'console' is required: whose "
+		    "credential?");
+	return CUST_OK;
+}
+
+/* base64(MD5(user:realm:password)), the AMT DigestPassword (amt.md 3),
+ * into a new secret: it logs in to this one device as the password
+ * does. */
+static int
+ha1(const char *user, const char *realm, const struct seal_secret *pw,
+    struct seal_secret **out)
+{
+	struct seal_secret *in = NULL, *b64 = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	size_t ul = strlen(user), rl = strlen(realm), pl = seal_secret_len(pw);
+	unsigned int mdlen = 0;
+	unsigned char *p;
+	int r = CUST_E_INTERNAL;
+
+	*out = NULL;
+	if ((in = seal_secret_new(ul + rl + pl + 2)) == NULL ||
+	    (b64 = seal_secret_new(sodium_base64_ENCODED_LEN(16,
+	    sodium_base64_VARIANT_ORIGINAL) - 1)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	p = seal_secret_data(in);
+	memcpy(p, user, ul);
+	p[ul] = ':';
+	memcpy(p + ul + 1, realm, rl);
+	p[ul + 1 + rl] = ':';
+	memcpy(p + ul + rl + 2, seal_secret_str(pw), pl);
+	if (EVP_Digest(p, ul + rl + pl + 2, md, &mdlen, EVP_md5(), NULL) != 1 ||
+	    mdlen != 16) {
+		r = cust_fail(CUST_E_CRYPTO, "MD5 is not available");
+		goto out;
+	}
+	sodium_bin2base64((char *)seal_secret_data(b64),
+	    sodium_base64_ENCODED_LEN(16, sodium_base64_VARIANT_ORIGINAL), md,
+	    16, sodium_base64_VARIANT_ORIGINAL);
+	*out = b64;
+	b64 = NULL;
+	r = CUST_OK;
+out:
+	sodium_memzero(md, sizeof(md));
+	seal_secret_free(in);
+	seal_secret_free(b64);
+	return r;
+}
+
+static int
+op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct ops_cred_plan *pl = NULL;
+	struct seal_secret *pw = NULL, *h = NULL;
+	const char *fqdn, *console, *format, *state, *realm, *user;
+	char kind[CRED_KIND_MAX], note[32];
+	json_t *dev = NULL, *e = NULL;
+	int64_t ver;
+	int want_ha1, r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = console_of(ctx, req, &console)) != CUST_OK ||
+	    (r = ops_req_str(req, "format", 0, &format)) != CUST_OK)
+		return r;
+	if (format == NULL)
+		format = "plain";
+	if (strcmp(format, "plain") != 0 && strcmp(format, "ha1") != 0)
+		return cust_fail(CUST_E_INVAL, "'format' is plain or ha1");
+	want_ha1 = strcmp(format, "ha1") == 0;
+	if ((r = cred_console_kind(console, kind, sizeof(kind))) != CUST_OK ||
+	    (r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
+	    (r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK)
+		goto out;
+	fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	realm = json_string_value(json_object_get(dev, "digest_realm"));
+	/* What the loaded policy grants now decides, not what was synced. */
+	if (pl == NULL || entry_of(pl->p, fqdn, json_object_get(dev, "tags"),
+	    console, &e) != CUST_OK) {
+		r = cust_fail(CUST_E_NOTFOUND, "console '%s' has no credential "
+		    "on %s: the loaded policy gives it no digest user there",
+		    console, fqdn);
+		goto out;
+	}
+	if (want_ha1 && realm == NULL) {
+		r = cust_fail(CUST_E_CONFLICT, "%s has no digest realm recorded: "
+		    "its HA1 cannot be computed (give the device its realm)",
+		    fqdn);
+		goto out;
+	}
+	user = json_string_value(json_object_get(e, "username"));
+	snprintf(note, sizeof(note), "format=%s", format);
+	/* Audited durably before the value leaves (cred_secret_read()). */
+	if ((r = cred_secret_read(ctx->st, ctx->actor, "credential.show", note,
+	    fqdn, kind, CRED_VER_USABLE, &pw, &ver, &state)) != CUST_OK)
+		goto out;
+	if (want_ha1 && (r = ha1(user, realm, pw, &h)) != CUST_OK)
+		goto out;
+	r = ops_reply(json_pack("{s:s, s:s, s:o, s:s, s:s%, s:I, s:s, s:O, "
+	    "s:O}", "device", fqdn, "console", console, "digest_realm",
+	    realm != NULL ? json_string(realm) : json_null(), "username", user,
+	    want_ha1 ? "ha1" : "password", seal_secret_str(want_ha1 ? h : pw),
+	    seal_secret_len(want_ha1 ? h : pw), "version", (json_int_t)ver,
+	    "state", state, "realms", json_object_get(e, "realm_names"),
+	    "access", json_object_get(e, "access_name")), resp);
+out:
+	seal_secret_free(pw);
+	seal_secret_free(h);
+	json_decref(e);
+	json_decref(dev);
+	ops_cred_plan_free(pl);
+	return r;
+}
+
+static int
+op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *console, *after;
+	long long limit;
+	json_t *items, *next;
+	size_t n;
+	int r;
+
+	if ((r = console_of(ctx, req, &console)) != CUST_OK ||
+	    (r = ops_req_str(req, "after", 0, &after)) != CUST_OK ||
+	    (r = ops_req_limit(req, &limit)) != CUST_OK)
+		return r;
+	if ((r = cred_console_list(ctx->st, console, after, (size_t)limit,
+	    &items)) != CUST_OK)
+		return r;
+	n = json_array_size(items);
+	next = n == (size_t)limit ? json_incref(json_object_get(
+	    json_array_get(items, n - 1), "fqdn")) : json_null();
+	return ops_reply(json_pack("{s:s, s:o, s:o}", "console", console,
+	    "items", items, "next", next), resp);
+}
+
+/* Reconcile every device with the loaded policy again: after a sync cut
+ * short, or tags changed behind custody's back. */
+static int
+op_sync(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cred_console_result res;
+	struct ops_cred_plan *pl = NULL;
+	int r;
+
+	(void)req;
+	if ((r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK)
+		return r;
+	if (pl == NULL) {
+		ops_cred_plan_free(pl);
+		return cust_fail(CUST_E_NOTFOUND, "no usable policy is loaded: "
+		    "load one with custodyctl policy load");
+	}
+	r = ops_cred_plan_sync(ctx, pl, 0, 0, &res);
+	ops_cred_plan_free(pl);
+	if (r != CUST_OK)
+		return r;
+	return ops_reply(ops_cred_counts(&res), resp);
+}
+
+const struct ops_entry ops_credential_table[] = {
+	/* A console reads its own credential on a device of its scope;
+	 * admins any console's (naming it); auditors never a secret. */
+	{ "credential.show", op_show, OPS_SELF, OPS_ADMIN | OPS_CONSOLE,
+	    OPS_RES_DEVICE },
+	{ "credential.list", op_list, OPS_SELF, OPS_ADMIN | OPS_CONSOLE,
+	    OPS_RES_NONE },
+	{ "credential.sync", op_sync, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
+};
