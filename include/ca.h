@@ -277,6 +277,70 @@ int ca_console_add(struct cust_state *st, const char *actor, const char *name,
     const char *key_type, unsigned flags, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
+/* ca_console_add() (flags: 0 or CA_DELIVER) whose certificate subject is
+ * the DN text dn ("CN=a,
+ * O=b", most specific first, as a policy's certificate identity gives
+ * it; NULL: CN=name). CUST_E_INVAL for a DN that cannot be a subject. */
+int ca_console_issue(struct cust_state *st, const char *actor,
+    const char *name, const char *dn, const char *key_type, unsigned flags,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/* Renew console name (active): a new certificate with subject dn (NULL:
+ * CN=name) and a new key (key_type, NULL: rsa2048; "key" in the
+ * response, not kept) or the public key of csr (PEM or DER, checked;
+ * no "key"). Its other valid certificates are revoked as superseded in
+ * the very transaction that records the new one: once this returns OK
+ * only the new certificate is valid. Response: cert info +
+ * "certificate", "chain" [+ "key"], "superseded": [serials]. */
+int ca_console_renew(struct cust_state *st, const char *actor,
+    const char *name, const char *dn, const char *key_type, const void *csr,
+    size_t csrlen, unsigned flags, json_t **resp_out) __attribute__((warn_unused_result));
+
+/*
+ * Security staff (ca_staff.c): client certificates of cert kind 'admin'
+ * (CN = name, EKU clientAuth) held by a name with a role, admin or
+ * auditor. init's bootstrap admin (holder "admin") is staff with role
+ * admin; that name is reserved. Names are case-insensitive (lower case).
+ */
+/* CUST_OK for "admin" or "auditor", else CUST_E_INVAL. */
+int ca_staff_valid_role(const char *role) __attribute__((warn_unused_result));
+/* Issue a staff member's certificate (key as ca_console_add()); response
+ * as ca_console_add() + "role". CUST_E_EXISTS while one is active. */
+int ca_staff_add(struct cust_state *st, const char *actor, const char *name,
+    const char *role, const char *key_type, unsigned flags,
+    json_t **resp_out)
+	__attribute__((warn_unused_result));
+/* As ca_console_revoke(), for staff (the bootstrap admin is refused:
+ * revoke its certificate with ca_revoke()). */
+int ca_staff_revoke(struct cust_state *st, const char *actor,
+    const char *name, const char *reason, json_t **resp_out)
+	__attribute__((warn_unused_result));
+/* As ca_console_renew(), for staff (subject CN=name). flags of the
+ * renewals: 0 or CA_DELIVER (with a key made by custody). */
+int ca_staff_renew(struct cust_state *st, const char *actor,
+    const char *name, const char *key_type, const void *csr, size_t csrlen,
+    unsigned flags, json_t **resp_out) __attribute__((warn_unused_result));
+/* The role ("admin" or "auditor", static) of active staff member name
+ * (lower case), from its row (MAC checked); CUST_E_NOTFOUND when none. */
+int ca_staff_role(struct cust_state *st, const char *name,
+    const char **role_out) __attribute__((warn_unused_result));
+/* One page of staff: the bootstrap admin first (id 0), then by (name,
+ * id) after after_id (0: from the first; -1: after the bootstrap admin),
+ * at most limit: {"items": [{"id", "name", "role", "state", "created",
+ * "bootstrap", "serial", "not_after", "renew_due"}], "next"}. */
+int ca_staff_list(struct cust_state *st, int64_t after_id, int64_t limit,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
+/* *n_out = the valid, unexpired client certificates of holder (lower
+ * case) of cert kind ("console" or "admin"), their rows MAC-checked. */
+int ca_client_valid(struct cust_state *st, const char *kind,
+    const char *holder, int64_t *n_out) __attribute__((warn_unused_result));
+
+/* 1 when name equals the DN text dn (as X509_NAME_cmp() compares them:
+ * case and spaces as OpenSSL canonicalises), else 0 (also for a dn that
+ * does not parse). */
+int ca_dn_matches(const X509_NAME *name, const char *dn);
+
 /* Revoke every valid certificate of console name (reason NULL:
  * "cessationOfOperation") and mark it revoked. Response: {"name",
  * "revoked": [serials]}. */
@@ -286,7 +350,8 @@ int ca_console_revoke(struct cust_state *st, const char *actor,
 
 /* One page of consoles in (name, id) order: those after the console
  * after_id (0: from the first), at most limit (1 or more). {"items":
- * [{"id", "name", "state", "serial", "not_after", "created"}], "next":
+ * [{"id", "name", "state", "serial", "not_after", "renew_due",
+ * "created"}], "next":
  * the last id of a full page (pass it as after_id), else null}. */
 int ca_console_list(struct cust_state *st, int64_t after_id, int64_t limit,
     json_t **resp_out) __attribute__((warn_unused_result));

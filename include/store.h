@@ -135,6 +135,7 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	"revoked"
 #define STORE_ROW_POLICY "'policy', id, loaded, actor, file, sha256, " \
 	"consoles, body"
+#define STORE_ROW_STAFF "'staff', id, name, role, state, created, revoked"
 #define STORE_CHECK(row) "custody_row(mac, " row ")"
 /* The same check as a 0/1 value, for reports that list every bad row. */
 #define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"
@@ -149,6 +150,8 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	STORE_MAC(STORE_ROW_CONSOLE) " WHERE id = ?"
 #define STORE_RESEAL_POLICY "UPDATE policy SET mac = " \
 	STORE_MAC(STORE_ROW_POLICY) " WHERE id = ?"
+#define STORE_RESEAL_STAFF "UPDATE staff SET mac = " \
+	STORE_MAC(STORE_ROW_STAFF) " WHERE id = ?"
 
 /* Run a STORE_RESEAL_* statement for key id: CUST_OK when it changed
  * exactly that row. */

@@ -23,6 +23,7 @@ static const struct ops_entry *const tables[] = {
 	ops_policy_table,
 	ops_job_table,
 	ops_credential_table,
+	ops_client_table,
 };
 
 const struct ops_entry *

@@ -266,18 +266,38 @@ op_retire(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return ca_retire(ctx->st, ctx->actor, force, resp);
 }
 
+/* For ops_client.c: the same CSR and CRL handling. */
+int
+ops_req_csr(struct ops_ctx *ctx, const char *action, const char *object,
+    json_t *req, int required, const void **buf, size_t *len,
+    unsigned char **owned)
+{
+	return req_csr(ctx, action, object, req, required, buf, len, owned);
+}
+
+void
+ops_crl_tick(struct ops_ctx *ctx)
+{
+	crl_tick(ctx);
+}
+
+/* The subject is the identity the loaded policy gives the console
+ * (ops_console_dn()), so that its certificate maps to it. */
 static int
 op_console_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	const char *name, *kt;
+	const char *name, *kt, *dn;
+	char buf[OPS_DN_MAX];
 	int r, deliver = 0;
 
 	crl_tick(ctx);
 	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
 	    (r = ops_req_str(req, "key_type", 0, &kt)) != CUST_OK ||
-	    (r = ops_req_bool(req, "deliver", &deliver)) != CUST_OK)
+	    (r = ops_req_bool(req, "deliver", &deliver)) != CUST_OK ||
+	    (r = ops_console_dn(ctx->st, name, buf, sizeof(buf), &dn)) !=
+	    CUST_OK)
 		return r;
-	return ca_console_add(ctx->st, ctx->actor, name, kt,
+	return ca_console_issue(ctx->st, ctx->actor, name, dn, kt,
 	    deliver ? CA_DELIVER : 0, resp);
 }
 

@@ -100,41 +100,24 @@ ops_cred_plan_open(struct cust_state *st, const struct policy *prev,
     struct ops_cred_plan **out)
 {
 	struct ops_cred_plan *pl;
-	char *file = NULL, *text = NULL, why[512];
 	int r;
 
 	*out = NULL;
 	if ((pl = calloc(1, sizeof(*pl))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	pl->st = st;
-	if ((r = policy_id(st, &pl->policy_id)) != CUST_OK)
-		goto out;
-	r = ops_policy_latest(st, &file, &text);
-	if (r == CUST_E_NOTFOUND)
-		goto none;
-	if (r != CUST_OK)
-		goto out;
-	r = ops_policy_checked(file, text, &pl->p, why, sizeof(why));
 	/* A loaded policy that a newer checker refuses authorizes nobody
 	 * (ops_identity_console()): no credential is granted or withdrawn
 	 * by it; load a policy again. */
-	if (r == CUST_E_PARSE || r == CUST_E_VIOLATION)
-		goto none;
-	if (r != CUST_OK)
-		goto out;
-	if (prev != NULL && (r = renamed(prev, pl->p, &pl->renew,
-	    &pl->nrenew)) != CUST_OK)
+	if ((r = policy_id(st, &pl->policy_id)) != CUST_OK ||
+	    (r = ops_policy_usable(st, &pl->p)) != CUST_OK || pl->p == NULL ||
+	    (prev != NULL && (r = renamed(prev, pl->p, &pl->renew,
+	    &pl->nrenew)) != CUST_OK))
 		goto out;
 	*out = pl;
 	pl = NULL;
-	goto out;
-none:
-	cust_clearerr();
-	r = CUST_OK;
 out:
 	ops_cred_plan_free(pl);
-	free(file);
-	free(text);
 	return r;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bn.h>
 #include <openssl/x509.h>
@@ -109,19 +110,15 @@ fill_console(struct ops_identity *id, json_t *info)
 	return CUST_OK;
 }
 
-int
-ops_identity_console(struct cust_state *st, const char *name,
-    struct ops_identity **out)
+/* The loaded policy (checked): CUST_E_DENIED naming console name when
+ * none is loaded or it no longer passes the check. */
+static int
+loaded_policy(struct cust_state *st, const char *name, struct policy **out)
 {
-	struct ops_identity *id = NULL;
-	struct policy *p = NULL;
 	char *file = NULL, *text = NULL, why[256];
-	json_t *info = NULL;
 	int r;
 
 	*out = NULL;
-	if ((r = make(OPS_ID_CONSOLE, name, &id)) != CUST_OK)
-		return r;
 	r = ops_policy_latest(st, &file, &text);
 	if (r == CUST_E_NOTFOUND) {
 		r = cust_fail(CUST_E_DENIED, "console '%s' is not authorized: "
@@ -130,17 +127,31 @@ ops_identity_console(struct cust_state *st, const char *name,
 	}
 	if (r != CUST_OK)
 		goto out;
-	r = ops_policy_checked(file, text, &p, why, sizeof(why));
-	if (r == CUST_E_PARSE || r == CUST_E_VIOLATION) {
+	r = ops_policy_checked(file, text, out, why, sizeof(why));
+	if (r == CUST_E_PARSE || r == CUST_E_VIOLATION)
 		/* Loaded when it passed; a newer checker may refuse it. No
 		 * console is authorized by a policy that fails the check. */
 		r = cust_fail(CUST_E_DENIED, "console '%s' is not authorized: "
 		    "the loaded policy %s fails the check (%s): load a policy "
 		    "again", name, file, why);
-		goto out;
-	}
-	if (r != CUST_OK)
-		goto out;
+out:
+	free(file);
+	free(text);
+	return r;
+}
+
+/* The identity of console name of policy p. */
+static int
+console_of(const struct policy *p, const char *name,
+    struct ops_identity **out)
+{
+	struct ops_identity *id = NULL;
+	json_t *info = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = make(OPS_ID_CONSOLE, name, &id)) != CUST_OK)
+		return r;
 	r = policy_console_info(p, name, &info);
 	if (r == CUST_E_NOTFOUND) {
 		r = cust_fail(CUST_E_DENIED, "console '%s' is not authorized: "
@@ -155,10 +166,53 @@ ops_identity_console(struct cust_state *st, const char *name,
 out:
 	json_decref(info);
 	ops_identity_free(id);
-	policy_free(p);
-	free(file);
-	free(text);
 	return r;
+}
+
+int
+ops_identity_console(struct cust_state *st, const char *name,
+    struct ops_identity **out)
+{
+	struct policy *p = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = loaded_policy(st, name, &p)) == CUST_OK)
+		r = console_of(p, name, out);
+	policy_free(p);
+	return r;
+}
+
+int
+ops_policy_console(const struct policy *p, const char *holder,
+    const char **name_out, const char **dn_out, char *cn, size_t cnlen)
+{
+	const char *n;
+	json_t *info = NULL;
+	size_t i;
+	int r;
+
+	*name_out = *dn_out = NULL;
+	for (i = 0; (n = policy_console_name(p, i)) != NULL; i++)
+		if (strcasecmp(n, holder) == 0)
+			break;
+	if (n == NULL)
+		return cust_fail(CUST_E_NOTFOUND, "the loaded policy has no "
+		    "console '%s'", holder);
+	if ((r = policy_console_info(p, n, &info)) != CUST_OK)
+		return r;
+	/* The DN is the policy's (it lives as long as p); none: CN=NAME. */
+	*dn_out = json_string_value(json_object_get(info, "certificate"));
+	if (*dn_out == NULL) {
+		snprintf(cn, cnlen, "CN=%s", n);
+		*dn_out = cn;
+	} else {
+		snprintf(cn, cnlen, "%s", *dn_out);
+		*dn_out = cn;
+	}
+	json_decref(info);
+	*name_out = n;
+	return CUST_OK;
 }
 
 /* The upper-case hex serial of x into out (CA_SERIAL_HEXLEN). */
@@ -177,6 +231,57 @@ cert_serial(X509 *x, char *out, size_t outlen)
 	r = ca_serial_norm(hex, out, outlen);
 	OPENSSL_free(hex);
 	BN_free(bn);
+	return r;
+}
+
+/* A staff certificate: the role of its holder's active staff record
+ * (the bootstrap admin: admin). */
+static int
+staff_of(struct cust_state *st, const char *serial, const char *holder,
+    struct ops_identity **out)
+{
+	const char *role;
+	int r = ca_staff_role(st, holder, &role);
+
+	if (r == CUST_E_NOTFOUND)
+		return cust_fail(CUST_E_DENIED, "certificate %s: staff member "
+		    "%s is not active", serial, holder);
+	if (r != CUST_OK)
+		return r;
+	return make(strcmp(role, "admin") == 0 ? OPS_ID_ADMIN :
+	    OPS_ID_AUDITOR, holder, out);
+}
+
+/* A console certificate: the policy console of its holder's name, when
+ * the certificate's subject is the identity the policy gives it. */
+static int
+console_cert(struct cust_state *st, const char *serial, const char *holder,
+    X509 *x, struct ops_identity **out)
+{
+	struct policy *p = NULL;
+	const char *name, *dn;
+	char cn[1100];
+	int r;
+
+	if ((r = loaded_policy(st, holder, &p)) != CUST_OK)
+		goto out;
+	r = ops_policy_console(p, holder, &name, &dn, cn, sizeof(cn));
+	if (r == CUST_E_NOTFOUND) {
+		r = cust_fail(CUST_E_DENIED, "certificate %s: console '%s' is "
+		    "not in the loaded policy", serial, holder);
+		goto out;
+	}
+	if (r != CUST_OK)
+		goto out;
+	if (!ca_dn_matches(X509_get_subject_name(x), dn)) {
+		r = cust_fail(CUST_E_DENIED, "certificate %s: its subject is "
+		    "not the identity the loaded policy gives console '%s' "
+		    "(%.200s): renew it", serial, name, dn);
+		goto out;
+	}
+	r = console_of(p, name, out);
+out:
+	policy_free(p);
 	return r;
 }
 
@@ -228,9 +333,9 @@ ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
 		goto out;
 	}
 	if (strcmp(kind, "admin") == 0)
-		r = make(OPS_ID_ADMIN, holder, out);
+		r = staff_of(st, serial, holder, out);
 	else if (strcmp(kind, "console") == 0)
-		r = ops_identity_console(st, holder, out);
+		r = console_cert(st, serial, holder, x, out);
 	else
 		r = cust_fail(CUST_E_DENIED, "certificate %s is a %s "
 		    "certificate, not a client's", serial, kind);

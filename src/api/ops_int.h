@@ -14,6 +14,7 @@ extern const struct ops_entry ops_device_table[];
 extern const struct ops_entry ops_password_table[];
 extern const struct ops_entry ops_audit_table[];
 extern const struct ops_entry ops_credential_table[];
+extern const struct ops_entry ops_client_table[];
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
@@ -48,11 +49,42 @@ int ops_policy_checked(const char *file, const char *text,
 int ops_policy_latest(struct cust_state *st, char **file_out,
     char **text_out) __attribute__((warn_unused_result));
 
+/* Console holder (a certificate holder, lower case) in policy p: its
+ * name as p spells it (*name_out, borrowed from p) and the subject DN
+ * p gives it (its certificate identity, else "CN=NAME"), copied into cn
+ * (cnlen bytes; *dn_out points there). CUST_E_NOTFOUND when p has no
+ * such console (names compared case-insensitively). (ops_identity.c) */
+int ops_policy_console(const struct policy *p, const char *holder,
+    const char **name_out, const char **dn_out, char *cn, size_t cnlen)
+	__attribute__((warn_unused_result));
+
+/* The subject DN a certificate of console name gets: the certificate
+ * identity the loaded policy gives it, into buf (*dn_out = buf); NULL
+ * (CN=name) when the policy gives none, has no such console or none is
+ * loaded. (ops_client.c) */
+#define OPS_DN_MAX	1100
+int ops_console_dn(struct cust_state *st, const char *name, char *buf,
+    size_t len, const char **dn_out) __attribute__((warn_unused_result));
+
+/* The CSR of a request ("csr" PEM or "csr_der" base64; see ops_ca.c) and
+ * the CRL refresh before a CA write, for the client operations. */
+int ops_req_csr(struct ops_ctx *ctx, const char *action, const char *object,
+    json_t *req, int required, const void **buf, size_t *len,
+    unsigned char **owned) __attribute__((warn_unused_result));
+void ops_crl_tick(struct ops_ctx *ctx);
+
 /* The integer the one-row query sql (a string literal: statements are
  * cached by address) answers into *out; a store error says what. */
 struct cust_state;
 int ops_sql_int(struct cust_state *st, const char *sql, const char *what,
     int64_t *out) __attribute__((warn_unused_result));
+
+/* The latest loaded policy, checked: *out new (policy_free()), or NULL
+ * (and CUST_OK) when none is loaded or it no longer passes the check
+ * (it then authorizes no console). Errors reading the store as such.
+ * (ops_policy.c) */
+int ops_policy_usable(struct cust_state *st, struct policy **out)
+	__attribute__((warn_unused_result));
 
 /* Console credentials (ops_credential.c): the plan of the loaded policy,
  * for syncing them. *out is NULL (and CUST_OK) when no policy is loaded or

@@ -205,6 +205,26 @@ ops_policy_latest(struct cust_state *st, char **file_out, char **text_out)
 	return r;
 }
 
+/* The latest loaded policy, checked (ops_int.h). */
+int
+ops_policy_usable(struct cust_state *st, struct policy **out)
+{
+	char *file = NULL, *text = NULL, why[512];
+	int r;
+
+	*out = NULL;
+	r = ops_policy_latest(st, &file, &text);
+	if (r == CUST_OK)
+		r = ops_policy_checked(file, text, out, why, sizeof(why));
+	if (r == CUST_E_NOTFOUND || r == CUST_E_PARSE || r == CUST_E_VIOLATION) {
+		cust_clearerr();
+		r = CUST_OK;
+	}
+	free(file);
+	free(text);
+	return r;
+}
+
 struct plan_all {
 	struct policy *p;
 	json_t *devices;

@@ -199,6 +199,106 @@ int ca_valid_host(const char *s);
 /* Validate a console name; CUST_E_INVAL with a message. */
 int ca_valid_name(const char *name);
 
+/* The X509_NAME of DN text in RFC 4514 order ("CN=a,O=b": the CN is the
+ * most specific RDN, printed first), backslash escapes allowed; new name
+ * in *out. CUST_E_INVAL (with a message) for an unknown attribute type,
+ * an empty value or a multi-valued RDN ('+'). (ca_client.c) */
+int ca_dn_parse(const char *dn, X509_NAME **out);
+
+/*
+ * Client certificates (consoles, staff): one issuance path
+ * (ca_client.c). The holder's table is described by SQL literals (the
+ * statement cache is keyed by their address).
+ */
+struct ca_holders {
+	const char *kind;	/* cert kind: "console" or "admin" */
+	const char *objkind;	/* audit objects: "console:NAME", "staff:NAME" */
+	const char *what;	/* "console", "staff member" */
+	const char *sel_active;	/* id of the active row of name ?1; MAC'd */
+	const char *sel_valid;	/* first valid cert id of holder ?1 */
+	const char *upd_revoke;	/* revoke row ?2 at ?1, old MAC checked */
+	const char *reseal;	/* STORE_RESEAL_* of the table */
+};
+extern const struct ca_holders ca_console_holders, ca_staff_holders;
+
+/* Check a console or staff name and copy it in lower case into out
+ * (CA_NAME_MAX + 1 bytes); CUST_E_INVAL with a message. */
+int ca_client_name(const char *name, char *out);
+
+/* The id of the active row of name in h's table (0: none). */
+int ca_holder_active(struct cust_state *st, const struct ca_holders *h,
+    const char *name, int64_t *id_out);
+
+/* What to issue, and what to do in the transaction that records it. */
+struct ca_client {
+	const struct ca_holders *h;
+	const char *action;	/* "console.add", "staff.renew" ... */
+	const char *name;	/* holder, checked, lower case */
+	const char *dn;		/* subject DN text; NULL: CN=name */
+	const char *eku;
+	/* Before anything (write 0, no transaction: refuse early) and in
+	 * the recording transaction before the leaf (write 1): refuse (and
+	 * audit: ca_refuse()) or, writing, make the holder's row. */
+	int (*record)(struct cust_state *st, const char *actor,
+	    const char *obj, int write, void *arg);
+	/* After the leaf is recorded, in its transaction (may be NULL):
+	 * serial is the new certificate's. */
+	int (*after)(struct cust_state *st, const char *actor,
+	    const char *obj, const char *serial, void *arg);
+	void *arg;
+};
+
+/* Issue a client certificate for c: a key made here (key_type, NULL:
+ * rsa2048; the PEM in "key", not kept) or the public key of csr (PEM or
+ * DER, checked by ca_csr_parse(); no "key"). Signed outside the write
+ * lock, recorded with c->record/after in one transaction. flags:
+ * CA_DELIVER (a key made here waits for ca_delivered()). Undelivered keys
+ * of dead processes are swept first (ca_delivery_sweep()). Response: cert
+ * info + "certificate", "chain" [+ "key"]. */
+int ca_client_issue(struct cust_state *st, const char *actor,
+    const struct ca_client *c, const char *key_type, const void *csr,
+    size_t csrlen, unsigned flags, json_t **resp_out);
+
+/* In the open transaction: mark the active holder name of h revoked (the
+ * name is free again), audited as action with reason; nothing when none
+ * is active. Its certificates are the caller's. */
+int ca_holder_retire(struct cust_state *st, const char *actor,
+    const struct ca_holders *h, const char *action, const char *name,
+    const char *reason);
+
+/* Revoke every valid certificate of h's holder name (reason code, why
+ * for the detail) except the one with serial keep (may be NULL), in the
+ * open transaction, noting the CRLs in rs. */
+struct ca_revset;
+int ca_holder_revoke_certs(struct cust_state *st, const char *actor,
+    const struct ca_holders *h, const char *name, const char *keep,
+    int reason, struct ca_revset *rs);
+
+/* Revoke holder name of h: its valid certificates (reason NULL:
+ * cessationOfOperation), then its row; audited as action. Response:
+ * {"name", "revoked": [serials]}. CUST_E_NOTFOUND (refused) when no
+ * such holder is active. */
+int ca_holder_revoke(struct cust_state *st, const char *actor,
+    const struct ca_holders *h, const char *action, const char *name,
+    const char *reason, json_t **resp_out);
+
+/* Renew holder name of h (must be active): a new certificate (subject dn,
+ * NULL: CN=name) with a new key (key_type) or the key of csr; its other
+ * valid certificates are revoked (superseded) in the transaction that
+ * records the new one. Response: ca_client_issue()'s + "superseded":
+ * [serials]. */
+int ca_holder_renew(struct cust_state *st, const char *actor,
+    const struct ca_holders *h, const char *action, const char *name,
+    const char *dn, const char *eku, const char *key_type, const void *csr,
+    size_t csrlen, unsigned flags, json_t **resp_out);
+
+/* For each item of a console or staff list ({"name", ...}): "serial",
+ * "not_after" of the holder's latest certificate of kind, and
+ * "renew_due": true when it is valid and expires within the CA's renewal
+ * window (renew_days, default 30). (ca_staff.c) */
+int ca_client_renew_flags(struct cust_state *st, json_t *items,
+    const char *kind);
+
 /* ca_csr.c: parse and check, returning the parsed request (new). */
 int ca_csr_parse(const void *buf, size_t len, const char *fqdn,
     X509_REQ **req_out, json_t **info_out);
@@ -230,6 +330,8 @@ struct ca_leaf {
 	const char *kind;		/* device, server, admin, console */
 	const char *holder;
 	const char *cn;
+	const char *dn;			/* subject as DN text ("CN=a,O=b"),
+					 * instead of cn; NULL: cn */
 	const char *san;		/* OpenSSL SAN text or NULL */
 	const char *eku;		/* OpenSSL EKU text */
 	int64_t device_id, csr_id;
@@ -402,6 +504,10 @@ int ca_cert_revoked(struct cust_state *st, X509 *x);
  * name revoked (its name is free again) and audit it with reason; nothing
  * when none is active. Its certificates are revoked by the caller. */
 int ca_console_retire(struct cust_state *st, const char *actor,
+    const char *name, const char *reason);
+/* ca_staff.c: the same for staff member name (the bootstrap admin has no
+ * record: nothing). */
+int ca_staff_retire(struct cust_state *st, const char *actor,
     const char *name, const char *reason);
 
 /* ca_recover.c: what a killed process left behind (see there). */

@@ -255,11 +255,13 @@ ca_leaf_build(struct cust_state *st, struct ca_issuer *is,
 		    (long long)is->g->gen);
 	if ((x = X509_new()) == NULL ||
 	    !X509_set_version(x, X509_VERSION_3) ||
-	    (subj = no_cn ? X509_NAME_new() : ca_name(NULL, lf->cn)) ==
-	    NULL) {
+	    (lf->dn == NULL && (subj = no_cn ? X509_NAME_new() :
+	    ca_name(NULL, lf->cn)) == NULL)) {
 		r = ca_ossl_fail(CUST_E_NOMEM, "cannot build certificate");
 		goto out;
 	}
+	if (lf->dn != NULL && (r = ca_dn_parse(lf->dn, &subj)) != CUST_OK)
+		goto out;
 	if (lf->serial != NULL)
 		r = serial_of_hex(lf->serial, &sn);
 	else

@@ -426,6 +426,8 @@ revoke_undelivered(struct cust_state *st, const char *actor,
 		return r;
 	if (strcmp(kind, "console") == 0)
 		return ca_console_retire(st, actor, holder, "cessationOfOperation");
+	if (strcmp(kind, "admin") == 0)	/* staff (ca_staff.c) */
+		return ca_staff_retire(st, actor, holder, "cessationOfOperation");
 	return CUST_OK;
 }
 

@@ -51,6 +51,7 @@ extern const struct cli_cmd cli_store_cmds[];	/* cli_store.c */
 extern const struct cli_cmd cli_job_cmds[];	/* cli_job.c */
 extern const struct cli_cmd cli_config_cmds[];	/* cli_config.c */
 extern const struct cli_cmd cli_credential_cmds[];	/* cli_credential.c */
+extern const struct cli_cmd cli_staff_cmds[];	/* cli_staff.c */
 
 /* Print the reply of a rotation (password rotate, job resume) as text or
  * JSON; the exit code (1 when devices were refused or gone). */
@@ -77,6 +78,17 @@ int cli_rotate_result(struct cli *c, json_t *resp);
 	{ "server-name", required_argument, NULL, 'C' },
 int cli_ca_opt(json_t *opts, const char *name, const char *value);
 int cli_ca_init(struct cli *c, json_t *opts);
+
+/* console add|renew, staff add|renew (op "console.add" ...): NAME,
+ * -o DIR, --force, --key-type T; renewals also --csr F (no key file
+ * then), staff add --role R. Files NAME.crt, NAME.key (0600, when custody
+ * made the key), NAME-chain.pem. (cli_ca.c) */
+int cli_client_cert(struct cli *c, int argc, char **argv, const char *op);
+
+/* console revoke, staff revoke: NAME [--reason R], op with {"name",
+ * "reason"}, the reply through render. (cli_ca.c) */
+int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
+    void (*render)(struct cli *c, json_t *resp));
 
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */

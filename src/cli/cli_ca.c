@@ -434,6 +434,9 @@ struct issue_out {
 	const char *name;
 	int force;		/* --force: replace existing files */
 	int dfd;		/* dir, open (out_ready()) */
+	const char *what;	/* client certificates: "console", "staff" */
+	const char *revoke_op;	/* ... and how to revoke the holder */
+	int renew;		/* a renewal: the holder stays */
 };
 
 /*
@@ -444,7 +447,8 @@ struct issue_out {
  * NULL for a device certificate (revoked by serial).
  */
 static int
-revoke_lost(struct cli *c, json_t *resp, const char *console, int err)
+revoke_lost(struct cli *c, json_t *resp, const char *console,
+    const char *revoke_op, int err)
 {
 	const char *serial = cli_str(resp, "serial");
 	json_t *req, *out = NULL;
@@ -456,15 +460,16 @@ revoke_lost(struct cli *c, json_t *resp, const char *console, int err)
 	    "reason", "cessationOfOperation") : json_pack("{s:s, s:s}",
 	    "serial", serial, "reason", "cessationOfOperation");
 	r = req == NULL ? cust_fail(CUST_E_NOMEM, "out of memory") :
-	    cli_call(c, console != NULL ? "console.revoke" : "cert.revoke",
-	    req, &out);
+	    cli_call(c, console != NULL ? revoke_op : "cert.revoke", req,
+	    &out);
 	json_decref(req);
 	json_decref(out);
 	if (r != CUST_OK)
 		return cust_fail(err, "%s; the new certificate %s, whose key "
 		    "was not saved, could not be revoked (%s): revoke it with "
 		    "'custodyctl %s %s'", msg, serial, cust_errmsg(),
-		    console != NULL ? "console revoke" : "cert revoke",
+		    console != NULL ? (strcmp(revoke_op, "staff.revoke") == 0 ?
+		    "staff revoke" : "console revoke") : "cert revoke",
 		    console != NULL ? console : serial);
 	return cust_fail(err, "%s; the new certificate %s, whose key was not "
 	    "saved, has been revoked", msg, serial);
@@ -561,7 +566,7 @@ issue_done(struct cli *c, json_t *resp, void *arg)
 
 	r = issue_files(resp, io, "chain", 1, NULL, paths);
 	if (r != CUST_OK)
-		r = revoke_lost(c, resp, NULL, r);
+		r = revoke_lost(c, resp, NULL, NULL, r);
 	else
 		r = delivered(c, resp);
 	if (r == CUST_OK && !c->json) {
@@ -1130,28 +1135,44 @@ const struct cli_cmd cli_ca_cmds[] = {
 
 /* -- console --------------------------------------------------------- */
 
+/* The client certificate commands: console add|renew here, staff
+ * add|renew (cli_staff.c). */
+#define CLIENT_RENEW	0x1	/* --csr F allowed; the holder exists */
+#define CLIENT_ROLE	0x2	/* --role R (staff add) */
+
 static int
 console_done(struct cli *c, json_t *resp, void *arg)
 {
 	struct issue_out *io = arg;
 	char *paths[3] = { NULL, NULL, NULL }, *chain;
-	int r, i;
+	int r, i, key = json_object_get(resp, "key") != NULL;
 
 	if ((chain = out_path(io->dir, io->name, "-chain.pem")) == NULL)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
-	else
+	else if (key)
 		r = issue_files(resp, io, "certificate", 0, chain, paths);
-	if (r != CUST_OK)
-		r = revoke_lost(c, resp, io->name, r);
-	else
+	else if ((paths[0] = out_path(io->dir, io->name, ".crt")) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	else if ((r = put_str(io->dfd, paths[0], resp, "certificate", 0644,
+	    io->force)) == CUST_OK && (r = put_str(io->dfd, chain, resp,
+	    "chain", 0644, io->force)) != CUST_OK)
+		(void)unlinkat(io->dfd, leaf_of(paths[0]), 0);
+	/* A new key that could not be saved: its certificate is revoked (a
+	 * first issue frees the name again; a renewal only that serial);
+	 * one that was is delivered (cert.delivered). */
+	if (r != CUST_OK && key)
+		r = revoke_lost(c, resp, io->renew ? NULL : io->name,
+		    io->revoke_op, r);
+	else if (r == CUST_OK && key)
 		r = delivered(c, resp);
 	if (r == CUST_OK && !c->json)
-		printf("console %s: serial %s, valid until %s\nwrote %s, %s "
-		    "(0600), %s\n", io->name, cli_str(resp, "serial"),
-		    cli_str(resp, "not_after"), paths[0], paths[1], chain);
+		printf("%s %s: serial %s, valid until %s\nwrote %s, %s%s%s\n",
+		    io->what, io->name, cli_str(resp, "serial"),
+		    cli_str(resp, "not_after"), paths[0], key ? paths[1] : "",
+		    key ? " (0600), " : "", chain);
 	if (r == CUST_OK && c->json && json_object_set_new(resp, "files",
-	    json_pack("[ooo]", ops_text(paths[0]), ops_text(paths[1]),
-	    ops_text(chain))) != 0)
+	    json_pack("[ooo]", ops_text(paths[0]), key ? ops_text(paths[1]) :
+	    json_null(), ops_text(chain))) != 0)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
@@ -1160,17 +1181,21 @@ console_done(struct cli *c, json_t *resp, void *arg)
 }
 
 /*
- * cert issue FQDN and console add NAME: a key made by custody, files
- * written into -o DIR (checked before anything is issued).
+ * cert issue FQDN, console add|renew NAME, staff add|renew NAME: a key
+ * made by custody (or, renewing, the key of --csr F), files written into
+ * -o DIR (checked before anything is issued).
  */
 static int
-issue_like(struct cli *c, int argc, char **argv, int console)
+issue_like(struct cli *c, int argc, char **argv, const char *op,
+    unsigned flags)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "csr", required_argument, NULL, 'c' },
+		{ "role", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const drop_issue[] = { "key", "pkcs12", NULL };
@@ -1178,10 +1203,12 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	static const char *const ext_issue[] = { ".crt", ".key", ".p12" };
 	static const char *const ext_console[] = { ".crt", ".key",
 	    "-chain.pem" };
-	struct issue_out io = { ".", NULL, 0, -1 };
+	int console = strcmp(op, "cert.issue") != 0, staff = strncmp(op,
+	    "staff.", 6) == 0, r, ch;
+	struct issue_out io = { ".", NULL, 0, -1, staff ? "staff" : "console",
+	    staff ? "staff.revoke" : "console.revoke", flags & CLIENT_RENEW };
 	char lname[CA_NAME_MAX + 1];
 	json_t *req = json_object();
-	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "o:k:d:f", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1200,6 +1227,19 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 			    0)
 				goto usage;
 			break;
+		case 'c':
+			if (!(flags & CLIENT_RENEW))
+				goto usage;
+			if ((r = add_csr(req, optarg)) != CUST_OK) {
+				json_decref(req);
+				return cli_error(c, r);
+			}
+			break;
+		case 'r':
+			if (!(flags & CLIENT_ROLE))
+				goto usage;
+			json_object_set_new(req, "role", ops_text(optarg));
+			break;
 		default:
 			goto usage;
 		}
@@ -1209,9 +1249,14 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 		return cli_usage(cli_current(), "give exactly one %s",
 		    console ? "NAME" : "FQDN");
 	}
+	if ((flags & CLIENT_ROLE) && json_object_get(req, "role") == NULL) {
+		json_decref(req);
+		return cli_usage(cli_current(), "--role admin|auditor is "
+		    "required");
+	}
 	io.name = argv[optind];
-	/* Console names are case-insensitive and issued in lower case: the
-	 * files are named as the certificate is. */
+	/* Console and staff names are case-insensitive and issued in lower
+	 * case: the files are named as the certificate is. */
 	if (console && strlen(io.name) <= CA_NAME_MAX) {
 		snprintf(lname, sizeof(lname), "%s", io.name);
 		io.name = util_lower(lname);
@@ -1233,26 +1278,43 @@ issue_like(struct cli *c, int argc, char **argv, int console)
 	}
 	json_object_set_new(req, console ? "name" : "fqdn",
 	    json_string(io.name));
-	/* The key exists only in the reply until the files are written. */
-	json_object_set_new(req, "deliver", json_true());
-	return out_close(io.dfd, run_then(c, console ? "console.add" :
-	    "cert.issue", req, console ? console_done : issue_done, &io,
-	    console ? drop_console : drop_issue));
+	/* A key made by custody exists only in the reply until the files are
+	 * written (a CSR's key is the client's). */
+	if (json_object_get(req, "csr") == NULL &&
+	    json_object_get(req, "csr_der") == NULL)
+		json_object_set_new(req, "deliver", json_true());
+	return out_close(io.dfd, run_then(c, op, req, console ? console_done :
+	    issue_done, &io, console ? drop_console : drop_issue));
 usage:
 	json_decref(req);
 	return cli_usage(cli_current(), "bad option");
 }
 
+int
+cli_client_cert(struct cli *c, int argc, char **argv, const char *op)
+{
+	unsigned flags = strstr(op, ".renew") != NULL ? CLIENT_RENEW :
+	    strcmp(op, "staff.add") == 0 ? CLIENT_ROLE : 0;
+
+	return issue_like(c, argc, argv, op, flags);
+}
+
 static int
 cmd_issue(struct cli *c, int argc, char **argv)
 {
-	return issue_like(c, argc, argv, 0);
+	return issue_like(c, argc, argv, "cert.issue", 0);
 }
 
 static int
 cmd_console_add(struct cli *c, int argc, char **argv)
 {
-	return issue_like(c, argc, argv, 1);
+	return cli_client_cert(c, argc, argv, "console.add");
+}
+
+static int
+cmd_console_renew(struct cli *c, int argc, char **argv)
+{
+	return cli_client_cert(c, argc, argv, "console.renew");
 }
 
 static void
@@ -1263,11 +1325,13 @@ render_consoles(struct cli *c, json_t *resp, int first)
 
 	(void)c;
 	if (first)
-		printf("%-24s %-8s %-32s %s\n", "NAME", "STATE", "SERIAL",
-		    "NOT_AFTER");
+		printf("%-24s %-8s %-32s %-21s %s\n", "NAME", "STATE", "SERIAL",
+		    "NOT_AFTER", "RENEW");
 	json_array_foreach(json_object_get(resp, "items"), i, o)
-		printf("%-24s %-8s %-32s %s\n", cli_str(o, "name"),
-		    cli_str(o, "state"), cli_str(o, "serial"), cli_str(o, "not_after"));
+		printf("%-24s %-8s %-32s %-21s %s\n", cli_str(o, "name"),
+		    cli_str(o, "state"), cli_str(o, "serial"),
+		    cli_str(o, "not_after"), json_is_true(json_object_get(o,
+		    "renew_due")) ? "due" : "-");
 }
 
 static int
@@ -1315,6 +1379,13 @@ render_console_revoke(struct cli *c, json_t *resp)
 	printf("\n");
 }
 
+int
+cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
+    void (*render)(struct cli *c, json_t *resp))
+{
+	return revoke_cmd(c, argc, argv, "name", op, render);
+}
+
 static int
 cmd_console_revoke(struct cli *c, int argc, char **argv)
 {
@@ -1326,6 +1397,9 @@ const struct cli_cmd cli_console_cmds[] = {
 	{ "console", "add", cmd_console_add, 0,
 	  "NAME [-o DIR] [--force] [--key-type T]",
 	  "issue a console client certificate (NAME.crt/.key/-chain.pem)" },
+	{ "console", "renew", cmd_console_renew, 0,
+	  "NAME [--csr F | --key-type T] [-o DIR] [--force]",
+	  "new certificate for a console; the old ones superseded" },
 	{ "console", "list", cmd_console_list, 0, "[--limit N [--after ID]]",
 	  "list consoles and their certificates" },
 	{ "console", "revoke", cmd_console_revoke, 0,

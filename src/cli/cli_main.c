@@ -34,6 +34,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_job_cmds,
 	cli_config_cmds,
 	cli_credential_cmds,
+	cli_staff_cmds,
 };
 
 static const struct cli_cmd *current;

@@ -52,6 +52,7 @@ static const struct {
 	{ "cert", 1, { "id", NULL, NULL } },
 	{ "console", 1, { "id", NULL, NULL } },
 	{ "policy", 1, { "id", NULL, NULL } },
+	{ "staff", 1, { "id", NULL, NULL } },
 };
 
 static int

@@ -368,5 +368,26 @@ const struct store_migration store_migrations[] = {
 	  "  pstart INTEGER NOT NULL,"
 	  "  created INTEGER NOT NULL) WITHOUT ROWID;"
 	},
+	/*
+	 * Security staff (src/ca/ca_client.c, `staff add`): a name, a role
+	 * (admin or auditor) and client certificates of cert kind 'admin'
+	 * held by that name. Row-MAC'd like console: the role is what
+	 * authorizes. init's bootstrap admin (holder 'admin') is staff with
+	 * role admin without a row (stores made before this table have it
+	 * too); the name is reserved.
+	 */
+	{ "staff", 1,
+	  "CREATE TABLE staff("
+	  "  id INTEGER PRIMARY KEY,"
+	  "  name TEXT NOT NULL,"
+	  "  role TEXT NOT NULL CHECK (role = 'admin' OR role = 'auditor'),"
+	  "  state TEXT NOT NULL DEFAULT 'active'"
+	  "    CHECK (state = 'active' OR state = 'revoked'),"
+	  "  created INTEGER NOT NULL,"
+	  "  revoked INTEGER,"
+	  "  mac BLOB);"
+	  "CREATE UNIQUE INDEX staff_name_active ON staff(name)"
+	  "  WHERE state = 'active';"
+	},
 	{ NULL, 0, NULL }
 };

@@ -84,6 +84,14 @@ static const struct row {
 	    "\"console\": \"prov\"}" },
 	{ "credential.list", "LAO", "{\"console\": \"prov\"}" },
 	{ "credential.sync", "LA", "{}" },
+	{ "console.renew", "LA", "{\"name\": \"x1\"}" },
+	{ "staff.add", "LA", "{\"name\": \"s1\", \"role\": \"auditor\", "
+	    "\"key_type\": \"ecdsa-p256\"}" },
+	{ "staff.list", "LAU", "{}" },
+	{ "staff.revoke", "LA", "{\"name\": \"s1\"}" },
+	{ "staff.renew", "LA", "{\"name\": \"s1\"}" },
+	/* Every client with a certificate renews its own. */
+	{ "client.reenroll", "LAUOC", "{\"csr\": \"not a CSR\"}" },
 };
 #define NROWS (sizeof(matrix) / sizeof(matrix[0]))
 
