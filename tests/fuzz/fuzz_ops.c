@@ -29,7 +29,8 @@ static const char *const opnames[] = {
 	"password.show", "password.history", "password.confirm",
 	"cert.sign", "cert.list", "cert.show", "cert.revoke",
 	"console.list", "ca.show", "ca.bundle", "audit.list", "job.show",
-	"job.list", "policy.plan", "status", "no.such.op",
+	"job.list", "policy.plan", "status", "credential.show",
+	"credential.list", "staff.list", "no.such.op",
 };
 #define NOPS (sizeof(opnames) / sizeof(opnames[0]))
 
