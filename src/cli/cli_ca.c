@@ -497,8 +497,8 @@ delivered(struct cli *c, json_t *resp)
 	if (r != CUST_OK)
 		return cust_fail(r, "the files of certificate %s are written, "
 		    "but the store could not record it (%s): the next "
-		    "'cert issue' or 'console add' will revoke it as "
-		    "undelivered", serial, cust_errmsg());
+		    "'cert issue', 'console add' or 'staff add' will revoke "
+		    "it as undelivered", serial, cust_errmsg());
 	return CUST_OK;
 }
 

@@ -376,6 +376,36 @@ test_reenroll(void **state)
 	free(new);
 }
 
+/* A staff member whose key was lost (its issuing process died before the
+ * files were written, CA_DELIVER): the next staff add revokes the
+ * certificate and the record, so the name is free again; a renewal
+ * with a CSR waits for no delivery. */
+static void
+test_staff_undelivered(void **state)
+{
+	struct ifx *f = *state;
+	struct cust_state *st = f->st;
+	json_t *resp = NULL;
+	char sql[128];
+
+	assert_int_equal(ca_staff_add(st, "t", "lost", "admin", "ecdsa-p256",
+	    CA_DELIVER, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ct_count(st, "SELECT COUNT(*) FROM ca_delivery"), 1);
+	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld",
+	    tu_dead_pid());
+	tu_sql(st, sql);
+	assert_int_equal(ca_staff_add(st, "t", "lost", "auditor", "ecdsa-p256",
+	    CA_DELIVER, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ct_count(st, "SELECT COUNT(*) FROM staff WHERE name = "
+	    "'lost' AND state = 'revoked' AND role = 'admin'"), 1);
+	assert_int_equal(ct_count(st, "SELECT COUNT(*) FROM staff WHERE name = "
+	    "'lost' AND state = 'active' AND role = 'auditor'"), 1);
+	assert_int_equal(ct_count(st, "SELECT COUNT(*) FROM cert WHERE holder = "
+	    "'lost' AND status = 'valid'"), 1);
+}
+
 int
 main(void)
 {
@@ -385,6 +415,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_staff_list, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reenroll, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_staff_undelivered, setup,
 		    teardown),
 	};
 
