@@ -110,9 +110,9 @@ ops_cred_plan_open(struct cust_state *st, const struct policy *prev,
 	 * (ops_identity_console()): no credential is granted or withdrawn
 	 * by it; load a policy again. */
 	if ((r = policy_id(st, &pl->policy_id)) != CUST_OK ||
-	    (r = ops_policy_usable(st, &pl->p)) != CUST_OK || pl->p == NULL ||
-	    (prev != NULL && (r = renamed(prev, pl->p, &pl->renew,
-	    &pl->nrenew)) != CUST_OK))
+	    (r = ops_policy_usable(st, &pl->p)) != CUST_OK ||
+	    (prev != NULL && pl->p != NULL && (r = renamed(prev, pl->p,
+	    &pl->renew, &pl->nrenew)) != CUST_OK))
 		goto out;
 	*out = pl;
 	pl = NULL;
@@ -202,8 +202,10 @@ ops_cred_plan_sync(struct ops_ctx *ctx, struct ops_cred_plan *pl,
 	struct cred_console_planner cp;
 
 	memset(res, 0, sizeof(*res));
-	if (pl == NULL)
-		return CUST_OK;		/* no policy: nothing to grant */
+	/* No usable policy: nothing to grant, but one device inside the
+	 * caller's transaction still checks that none was loaded since. */
+	if (pl->p == NULL)
+		return only_id > 0 ? plan_batch(pl) : CUST_OK;
 	memset(&cp, 0, sizeof(cp));
 	cp.plan = plan_consoles;
 	cp.batch = plan_batch;
@@ -311,8 +313,8 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	fqdn = json_string_value(json_object_get(dev, "fqdn"));
 	realm = json_string_value(json_object_get(dev, "digest_realm"));
 	/* What the loaded policy grants now decides, not what was synced. */
-	if (pl == NULL || entry_of(pl->p, fqdn, json_object_get(dev, "tags"),
-	    console, &e) != CUST_OK) {
+	if (pl->p == NULL || entry_of(pl->p, fqdn, json_object_get(dev,
+	    "tags"), console, &e) != CUST_OK) {
 		r = cust_fail(CUST_E_NOTFOUND, "console '%s' has no credential "
 		    "on %s: the loaded policy gives it no digest user there",
 		    console, fqdn);
@@ -383,7 +385,7 @@ op_sync(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	(void)req;
 	if ((r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK)
 		return r;
-	if (pl == NULL) {
+	if (pl->p == NULL) {
 		ops_cred_plan_free(pl);
 		return cust_fail(CUST_E_NOTFOUND, "no usable policy is loaded: "
 		    "load one with custodyctl policy load");

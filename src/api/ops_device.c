@@ -31,7 +31,7 @@ op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	const char **tags = NULL;
 	size_t pwlen;
 	int64_t id;
-	int r;
+	int r, tries;
 
 	if ((r = ops_req_str(req, "fqdn", 1, &spec.fqdn)) != CUST_OK ||
 	    (r = ops_req_str(req, "uuid", 0, &spec.uuid)) != CUST_OK ||
@@ -41,19 +41,32 @@ op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	spec.tags = tags;
 	/* The device and the console credentials the loaded policy gives it
-	 * on it: one transaction (the policy read before it). An import
+	 * on it: one transaction (the policy read before it; a policy
+	 * loaded in between makes it start again with that one, whose own
+	 * sync may have passed the device's place already). An import
 	 * whose process died holds its names until swept: first. */
-	if ((r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK ||
-	    (r = cred_import_sweep(ctx->st, NULL)) != CUST_OK ||
-	    (r = store_begin(state_store(ctx->st))) != CUST_OK)
+	if ((r = cred_import_sweep(ctx->st, NULL)) != CUST_OK)
 		goto out;
-	if ((r = cred_device_add(ctx->st, ctx->actor, &spec, pwlen, &id)) !=
-	    CUST_OK || (r = ops_cred_plan_sync(ctx, pl, 0, id, &res)) !=
-	    CUST_OK || (r = store_commit(state_store(ctx->st))) != CUST_OK) {
+	for (tries = 0; tries < 3; tries++) {
+		ops_cred_plan_free(pl);
+		pl = NULL;
+		if ((r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK)
+			goto out;
+		if (tries == 0)		/* tests load a policy here */
+			util_test_stop("device-add-planned");
+		if ((r = store_begin(state_store(ctx->st))) != CUST_OK)
+			goto out;
+		if ((r = cred_device_add(ctx->st, ctx->actor, &spec, pwlen,
+		    &id)) == CUST_OK && (r = ops_cred_plan_sync(ctx, pl, 0, id,
+		    &res)) == CUST_OK && (r = store_commit(state_store(
+		    ctx->st))) == CUST_OK)
+			break;
 		store_rollback(state_store(ctx->st));
-		goto out;
+		if (r != CUST_E_CONFLICT)
+			goto out;
 	}
-	r = cred_device_get(ctx->st, spec.fqdn, resp);
+	if (r == CUST_OK)
+		r = cred_device_get(ctx->st, spec.fqdn, resp);
 out:
 	ops_cred_plan_free(pl);
 	free(tags);

@@ -87,8 +87,9 @@ int ops_policy_usable(struct cust_state *st, struct policy **out)
 	__attribute__((warn_unused_result));
 
 /* Console credentials (ops_credential.c): the plan of the loaded policy,
- * for syncing them. *out is NULL (and CUST_OK) when no policy is loaded or
- * the loaded one no longer passes the check: nothing is granted. prev
+ * for syncing them; new (ops_cred_plan_free()). Without a policy loaded,
+ * or with one that no longer passes the check, the plan grants nothing
+ * (but a sync still notices a policy loaded since). prev
  * (may be NULL): the policy loaded before, whose consoles' user names are
  * compared (a changed one renews that console's credentials). */
 struct ops_cred_plan;
@@ -97,7 +98,10 @@ int ops_cred_plan_open(struct cust_state *st, const struct policy *prev,
     struct ops_cred_plan **out) __attribute__((warn_unused_result));
 void ops_cred_plan_free(struct ops_cred_plan *pl);
 
-/* cred_console_sync() with pl (NULL: nothing to do) as ctx->actor. */
+/* cred_console_sync() with pl as ctx->actor. CUST_E_CONFLICT when
+ * another policy was loaded since pl was made (a sync of every device
+ * stops there: that policy's own sync takes over; one device in the
+ * caller's transaction: roll back and try again with a new plan). */
 int ops_cred_plan_sync(struct ops_ctx *ctx, struct ops_cred_plan *pl,
     int64_t after_id, int64_t only_id, struct cred_console_result *res)
 	__attribute__((warn_unused_result));

@@ -160,5 +160,20 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 sys.exit(not (c["granted"] == 0 and c["withdrawn"] == 0))
 EOF
+# A policy loaded while a device add runs (after it read the policy
+# before, CUSTODY_TEST_STOP_AT=device-add-planned): the add starts again
+# with the new one, whose own sync may have passed the device's place.
+CUSTODY_TEST_STOP_AT=device-add-planned "$CUSTODYCTL" --state-dir "$S" \
+	device add late.corp.example --tag branch >"$TESTTMP/late" 2>&1 &
+pid=$!
+t_wait_stopped "$pid"
+t_exit "policy loaded during the add" 0 c policy load "$TESTTMP/p1.yaml"
+kill -CONT "$pid" 2>/dev/null
+wait "$pid"
+t_check "the add succeeds" test $? -eq 0
+t_exit "late device: pwr's credential (the new policy)" 0 c --json \
+	credential show late.corp.example --console pwr
+t_grep "pwruser" '"username": "pwruser"' "$TESTTMP/out"
+
 t_exit "audit verify" 0 c audit verify
 t_done

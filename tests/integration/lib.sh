@@ -56,6 +56,16 @@ t_need_or_skip() {
 	exit 77
 }
 t_done() { exit $T_FAILED; }
+# t_wait_stopped PID: wait (10 s at most) until process PID has stopped
+# itself (CUSTODY_TEST_STOP_AT, util_test_stop()).
+t_wait_stopped() {
+	_i=0
+	while [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != T ] &&
+	    [ "$_i" -lt 1000 ]; do
+		_i=$((_i + 1))
+		sleep 0.01
+	done
+}
 # t_tmpfs DIR SIZE: mount a tmpfs of SIZE on DIR (root), unmounted by
 # t_untmpfs or whenever the script ends; returns non-zero if it cannot.
 t_untmpfs() {

@@ -73,12 +73,7 @@ swapped() {	# swapped CMD...: run c CMD with the swap; exit status in $rc
 	CUSTODY_TEST_STOP_AT=output-checked "$CUSTODYCTL" --state-dir "$S" \
 	    "$@" >"$TESTTMP/out" 2>"$TESTTMP/err" &
 	pid=$!
-	i=0
-	while [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != T ] &&
-	    [ "$i" -lt 1000 ]; do
-		i=$((i + 1))
-		sleep 0.01
-	done
+	t_wait_stopped "$pid"
 	mv "$D" "$D.old" && ln -s "$S" "$D"
 	kill -CONT "$pid" 2>/dev/null
 	wait "$pid"
