@@ -202,13 +202,15 @@ sched_tick(struct cust_state *st, const char *actor,
 	json_object_set_new(rep, "crls", json_integer((json_int_t)crls));
 	rotate_due(st, actor, "admin", p->max_age_admin, p, rep, &first);
 	rotate_due(st, actor, "mebx", p->max_age_mebx, p, rep, &first);
-	if (report_out != NULL)
-		*report_out = rep;
-	else
-		json_decref(rep);
+	/* The first error's message, read from the report before it goes
+	 * (the caller may not want it). */
 	if (first != CUST_OK && json_array_size(json_object_get(rep,
 	    "errors")) > 0)
 		cust_fail(first, "%s", json_string_value(json_array_get(
 		    json_object_get(rep, "errors"), 0)));
+	if (report_out != NULL)
+		*report_out = rep;
+	else
+		json_decref(rep);
 	return first;
 }

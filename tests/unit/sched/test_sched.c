@@ -206,6 +206,30 @@ test_bad_args(void **state)
 	assert_null(v);
 }
 
+/* A tick whose caller takes no report still says what failed: the
+ * message is the failing step's (read before the report is freed: under
+ * ASan a read after the free fails this test). */
+static void
+test_tick_error_without_report(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *rep = NULL;
+
+	p.max_age_admin = 30 * DAY;
+	p.batch = 2000000;	/* over sched_due()'s bound: the step fails */
+	tu_clock_to(T0 + 31 * DAY);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, NULL),
+	    CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "bad limit"));
+	/* The same with a report: the same first error, listed. */
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep),
+	    CUST_E_INVAL);
+	assert_non_null(strstr(json_string_value(json_array_get(
+	    json_object_get(rep, "errors"), 0)), "bad limit"));
+	json_decref(rep);
+}
+
 int
 main(void)
 {
@@ -220,6 +244,8 @@ main(void)
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup,
 		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_error_without_report,
+		    setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
