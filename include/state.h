@@ -97,7 +97,9 @@ int state_open(const char *dir, struct cust_state **out)
 	__attribute__((warn_unused_result));
 
 /* state_open() with flags. STATE_OPEN_RESTORE: skip the rollback check
- * (DIR/seal/counter against the store), for state_accept_restore() only. */
+ * (DIR/seal/counter against the store), for state_accept_restore() only;
+ * it takes DIR/lock exclusively, as init does (CUST_E_UNAVAIL while
+ * another process uses the state). */
 #define STATE_OPEN_RESTORE	0x1
 int state_open_flags(const char *dir, unsigned flags, struct cust_state **out)
 	__attribute__((warn_unused_result));

@@ -205,7 +205,8 @@ open_dir(struct cust_state *st)
 
 /*
  * DIR/lock: shared by every process that uses the state, exclusive for
- * init (which may wipe it). An exclusive request never waits: the holders
+ * init (which may wipe it) and store accept-restore (which resets the
+ * rollback counter). An exclusive request never waits: the holders
  * may be a daemon that runs for months. A shared request waits up to
  * STATE_LOCK_WAIT_MS for an init to finish, then fails.
  */
@@ -244,9 +245,9 @@ take_lock(struct cust_state *st, int exclusive)
 		if (exclusive)
 			return cust_fail(CUST_E_UNAVAIL, "%s is in use by "
 			    "another custody process (it holds %s/" LOCK_NAME
-			    "): init needs the state directory to itself; "
-			    "stop the other process and try again", st->dir,
-			    st->dir);
+			    "): this command needs the state directory to "
+			    "itself; stop the other process (custodyd, "
+			    "custodyctl) and try again", st->dir, st->dir);
 		return cust_fail(CUST_E_UNAVAIL, "%s is locked by another "
 		    "process (an init is replacing the state); try again "
 		    "later", st->dir);
@@ -782,7 +783,11 @@ state_open_flags(const char *dir, unsigned flags, struct cust_state **out)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = open_dir(st)) != CUST_OK || (r = take_lock(st, 0)) != CUST_OK ||
+	/* Accepting a restored store resets the rollback counter and
+	 * rewrites DIR/ca: like init, with the state to itself (a process
+	 * still using the old store would move the counter on it). */
+	if ((r = open_dir(st)) != CUST_OK || (r = take_lock(st,
+	    (flags & STATE_OPEN_RESTORE) != 0)) != CUST_OK ||
 	    (r = check_subdirs(st)) != CUST_OK)
 		goto out;
 	if (fstatat(st->dirfd, DB_NAME, &sb, AT_SYMLINK_NOFOLLOW) == -1) {

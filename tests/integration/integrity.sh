@@ -141,6 +141,20 @@ t_exit "older store: refused" 5 c status
 t_grep "older store: says so" "the store is older than expected" "$TESTTMP/err"
 t_grep "older store: names the recovery" "store accept-restore" "$TESTTMP/err"
 t_exit "older store: password show refused" 5 c password show $F1
+# Another process still using the state (custodyd, a cron custodyctl)
+# holds the shared lock: accepting the restore beside it would let its
+# commits move the counter on another copy of the store. Refused, nothing
+# changed (the store is still refused), until the state is free.
+( exec 9>>"$S/lock"; flock -s 9; exec sleep 30 ) &
+holder=$!
+n=0
+while flock -n -x "$S/lock" true 2>/dev/null && [ $n -lt 200 ]; do
+	n=$((n + 1)); sleep 0.05
+done
+t_exit "accept-restore while the state is in use: exit 5" 5 c store accept-restore
+t_grep "... says why" "in use by another custody process" "$TESTTMP/err"
+kill $holder; wait $holder 2>/dev/null
+t_exit "... the store is still refused" 5 c status
 t_exit "accept-restore" 0 c store accept-restore
 t_grep "accept-restore reports" "accepted" "$TESTTMP/out"
 t_check "accept-restore: no warning when the service certificates are the store's" \
