@@ -67,6 +67,13 @@ int util_open_parent_at(int dirfd, const char *rel, int *fd_out,
 int util_unlink_at(int dirfd, const char *rel)
 	__attribute__((warn_unused_result));
 
+/* Refuse the file whose fstat() is st (named shown in messages) unless it
+ * is a regular file owned by the effective user and not writable by group
+ * or others (CUST_E_PERM, with a message). */
+struct stat;
+int util_check_file(const struct stat *st, const char *shown)
+	__attribute__((warn_unused_result));
+
 /* Refuse the open directory fd (named shown in messages) unless it is a
  * directory owned by the effective user and not writable by group or
  * others (CUST_E_PERM, with a message). */

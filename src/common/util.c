@@ -353,6 +353,31 @@ util_unlink_at(int dirfd, const char *rel)
 	return r;
 }
 
+/* The owner and write bits of st (an object named shown) are safe: the
+ * effective user's, not writable by group or others. */
+static int
+check_owner_mode(const struct stat *st, const char *shown)
+{
+	if (st->st_uid != geteuid())
+		return cust_fail(CUST_E_PERM, "%s is owned by uid %u, not by "
+		    "uid %u: refusing it", shown, (unsigned)st->st_uid,
+		    (unsigned)geteuid());
+	if ((st->st_mode & 022) != 0)
+		return cust_fail(CUST_E_PERM, "%s has mode %04o; it must not be "
+		    "writable by group or others (chmod go-w): refusing it",
+		    shown, (unsigned)(st->st_mode & 07777));
+	return CUST_OK;
+}
+
+int
+util_check_file(const struct stat *st, const char *shown)
+{
+	if (!S_ISREG(st->st_mode))
+		return cust_fail(CUST_E_PERM, "%s is not a regular file: "
+		    "refusing it", shown);
+	return check_owner_mode(st, shown);
+}
+
 int
 util_check_dir(int fd, const char *shown)
 {
@@ -363,15 +388,7 @@ util_check_dir(int fd, const char *shown)
 		    strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return cust_fail(CUST_E_PERM, "%s is not a directory", shown);
-	if (st.st_uid != geteuid())
-		return cust_fail(CUST_E_PERM, "%s is owned by uid %u, not by "
-		    "uid %u: refusing it", shown, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
-	if ((st.st_mode & 022) != 0)
-		return cust_fail(CUST_E_PERM, "%s has mode %04o; it must not be "
-		    "writable by group or others (chmod go-w): refusing it",
-		    shown, (unsigned)(st.st_mode & 07777));
-	return CUST_OK;
+	return check_owner_mode(&st, shown);
 }
 
 int

@@ -929,23 +929,8 @@ config_load(const char *path, FILE *errs, struct cust_config **cfg_out)
 		    strerror(errno));
 		goto report;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		r = cust_fail(CUST_E_PERM, "%s is not a regular file: refusing "
-		    "it", path);
+	if ((r = util_check_file(&st, path)) != CUST_OK)
 		goto report;
-	}
-	if (st.st_uid != geteuid()) {
-		r = cust_fail(CUST_E_PERM, "%s is owned by uid %u, not by uid "
-		    "%u: refusing it", path, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
-		goto report;
-	}
-	if ((st.st_mode & 022) != 0) {
-		r = cust_fail(CUST_E_PERM, "%s has mode %04o; it must not be "
-		    "writable by group or others (chmod go-w): refusing it",
-		    path, (unsigned)(st.st_mode & 07777));
-		goto report;
-	}
 	if ((r = util_read_fd(fd, path, CONFIG_MAX_BYTES, &buf, &len)) !=
 	    CUST_OK)
 		goto report;

@@ -133,6 +133,7 @@ seal_counter_read(struct seal *s, const char *dir, int64_t *seq_out,
     unsigned char hash_out[SEAL_COUNTER_HASHLEN])
 {
 	unsigned char buf[2 * SLOTLEN];
+	struct stat sb;
 	char *path;
 	ssize_t n;
 	int64_t seq;
@@ -146,6 +147,20 @@ seal_counter_read(struct seal *s, const char *dir, int64_t *seq_out,
 		r = errno == ENOENT ? cust_fail(CUST_E_NOTFOUND, "no rollback "
 		    "counter %s", path) : cust_fail(CUST_E_IO, "cannot open "
 		    "the rollback counter %s: %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	/* Others who could write it could put an older value back (with
+	 * an older store). */
+	if (fstat(fd, &sb) == -1) {
+		r = cust_fail(CUST_E_IO, "cannot stat the rollback counter %s: "
+		    "%s", path, strerror(errno));
+		close(fd);
+		free(path);
+		return r;
+	}
+	if ((r = util_check_file(&sb, path)) != CUST_OK) {
+		close(fd);
 		free(path);
 		return r;
 	}

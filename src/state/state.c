@@ -804,12 +804,9 @@ state_open_flags(const char *dir, unsigned flags, struct cust_state **out)
 			    "init)", db);
 		goto out;
 	}
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
-		r = cust_fail(CUST_E_PERM, "%s is %s: refusing it", db,
-		    !S_ISREG(sb.st_mode) ? "not a regular file" :
-		    "owned by another user");
+	/* Others who could write it could put an older copy back. */
+	if ((r = util_check_file(&sb, db)) != CUST_OK)
 		goto out;
-	}
 	if ((r = store_open(db, 0, &st->store)) != CUST_OK ||
 	    (r = finish_open(st, flags & STATE_OPEN_RESTORE)) != CUST_OK ||
 	    (r = state_files_finish(st)) != CUST_OK)

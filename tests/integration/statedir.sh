@@ -88,6 +88,18 @@ t_exit "world-writable ca/: exit 5" 5 c ca bundle
 t_grep "world-writable ca/: message" "$S/ca has mode 0777" "$TESTTMP/err"
 chmod 755 "$S/ca"
 t_exit "modes restored" 0 c device show one.corp.example
+# Files others could write: the store (a backup restored with loose
+# modes), and the rollback counter (put back with an older store, it would
+# let that store through).
+chmod 666 "$S/custody.db"
+t_exit "world-writable custody.db: exit 5" 5 c device list
+t_grep "world-writable custody.db: message" "custody.db has mode 0666" "$TESTTMP/err"
+chmod 600 "$S/custody.db"
+chmod 620 "$S/seal/counter"
+t_exit "group-writable rollback counter: exit 5" 5 c device list
+t_grep "group-writable counter: message" "counter has mode 0620" "$TESTTMP/err"
+chmod 600 "$S/seal/counter"
+t_exit "file modes restored" 0 c device show one.corp.example
 # A subdirectory replaced by a link to elsewhere is refused, never followed:
 # not written (ca rotate), chmod'ed or wiped (init --force).
 O="$TESTTMP/elsewhere"
