@@ -136,6 +136,7 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 #define STORE_ROW_POLICY "'policy', id, loaded, actor, file, sha256, " \
 	"consoles, body"
 #define STORE_ROW_STAFF "'staff', id, name, role, state, created, revoked"
+#define STORE_ROW_CA_DELIVERY "'ca_delivery', serial, pid, pstart, created"
 #define STORE_CHECK(row) "custody_row(mac, " row ")"
 /* The same check as a 0/1 value, for reports that list every bad row. */
 #define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"

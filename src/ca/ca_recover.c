@@ -29,7 +29,8 @@
  *    process, and deletes it (ca_delivered()) once its files are durably
  *    written. ca_delivery_sweep() revokes (cessationOfOperation, audited)
  *    the certificates of rows whose process is gone: their key was lost
- *    with it. A console whose certificate is revoked so is revoked too,
+ *    with it. The rows are MAC'd (STORE_ROW_CA_DELIVERY): a forged one
+ *    stops the sweep as altered instead of revoking. A console whose certificate is revoked so is revoked too,
  *    which frees its name. Rows of live processes are shown as
  *    "undelivered" by cert list / cert show.
  */
@@ -308,7 +309,8 @@ ca_delivery_mark(struct cust_state *st, const char *serial)
 	sqlite3_stmt *s;
 
 	if ((s = store_stmt(state_store(st), "INSERT INTO ca_delivery(serial, "
-	    "pid, pstart, created) VALUES (?, ?, ?, ?)")) == NULL)
+	    "pid, pstart, created, mac) VALUES (?1, ?2, ?3, ?4, "
+	    "custody_mac('ca_delivery', ?1, ?2, ?3, ?4))")) == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, serial, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (int64_t)getpid());
@@ -444,9 +446,11 @@ ca_delivery_sweep(struct cust_state *st, const char *actor, size_t *count_out)
 	/* Walked by key (one indexed read when no delivery is waiting, the
 	 * usual case); each revocation in a transaction of its own. */
 	for (;;) {
+		/* The row decides a revocation: its MAC is checked. */
 		if ((s = store_stmt(state_store(st), "SELECT serial, pid, "
-		    "pstart FROM ca_delivery WHERE serial > ? ORDER BY serial "
-		    "LIMIT 1")) == NULL)
+		    "pstart, " STORE_CHECK(STORE_ROW_CA_DELIVERY) " FROM "
+		    "ca_delivery WHERE serial > ? ORDER BY serial LIMIT 1")) ==
+		    NULL)
 			return CUST_E_DB;
 		sqlite3_bind_text(s, 1, serial, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(s);

@@ -52,6 +52,8 @@ static const char *const backfill_sql[] = {
 	    " WHERE mac IS NULL",
 	"UPDATE staff SET mac = " STORE_MAC(STORE_ROW_STAFF)
 	    " WHERE mac IS NULL",
+	"UPDATE ca_delivery SET mac = " STORE_MAC(STORE_ROW_CA_DELIVERY)
+	    " WHERE mac IS NULL",
 };
 
 #define RECOVER "if it was restored from a backup on purpose, run " \

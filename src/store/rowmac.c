@@ -53,6 +53,7 @@ static const struct {
 	{ "console", 1, { "id", NULL, NULL } },
 	{ "policy", 1, { "id", NULL, NULL } },
 	{ "staff", 1, { "id", NULL, NULL } },
+	{ "ca_delivery", 1, { "serial", NULL, NULL } },
 };
 
 static int

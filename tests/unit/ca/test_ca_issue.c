@@ -799,13 +799,69 @@ undelivered(struct cust_state *st, const char *serial, char *status,
  * that kind (a console's name is freed); a live process's is left alone;
  * revoking clears the wait.
  */
+/* The delivery row of serial as custody would record it for a process
+ * that is gone (MAC'd: this test's connection has the row key). */
+static void
+dead_delivery(struct cust_state *st, const char *serial)
+{
+	long long pid = dead_pid();
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld, "
+	    "mac = custody_mac('ca_delivery', serial, %lld, pstart, created) "
+	    "WHERE serial = '%s'", pid, pid, serial);
+	tu_sql(st, sql);
+}
+
+/* Someone who can write custody.db but has no master key cannot make
+ * custody revoke a certificate by forging a delivery row (or editing one
+ * to name a dead process): the row's MAC does not match, the sweep stops
+ * with an error naming the row, and the certificate stays valid. */
+static void
+test_delivery_forged(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+	char a[CA_SERIAL_HEXLEN], b[CA_SERIAL_HEXLEN], st[16], sql[256];
+
+	assert_int_equal(ca_issue(f->st, "t", F1, "ecdsa-p256", 0, 0, &resp),
+	    CUST_OK);
+	snprintf(a, sizeof(a), "%s", js(resp, "serial"));
+	json_decref(resp);
+	snprintf(sql, sizeof(sql), "INSERT INTO ca_delivery(serial, pid, "
+	    "pstart, created) VALUES ('%s', %lld, 1, 0)", a, dead_pid());
+	tu_sql(f->st, sql);
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, 0, &resp),
+	    CUST_E_DB);
+	assert_null(resp);
+	assert_non_null(strstr(cust_errmsg(), "row ca_delivery(serial="));
+	tu_sql(f->st, "DELETE FROM ca_delivery");
+	(void)undelivered(f->st, a, st, sizeof(st));
+	assert_string_equal(st, "valid");
+	/* A real row (this live process's) with its pid changed. */
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, CA_DELIVER,
+	    &resp), CUST_OK);
+	snprintf(b, sizeof(b), "%s", js(resp, "serial"));
+	json_decref(resp);
+	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld",
+	    dead_pid());
+	tu_sql(f->st, sql);
+	assert_int_equal(ca_console_add(f->st, "t", "ops", "ecdsa-p256", 0,
+	    &resp), CUST_E_DB);
+	assert_non_null(strstr(cust_errmsg(), "was altered outside custody"));
+	assert_true(undelivered(f->st, b, st, sizeof(st)));
+	assert_string_equal(st, "valid");
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "status = 'revoked'"), 0);
+}
+
 static void
 test_delivery(void **state)
 {
 	struct fx *f = *state;
 	json_t *resp = NULL;
 	char a[CA_SERIAL_HEXLEN], b[CA_SERIAL_HEXLEN], con[CA_SERIAL_HEXLEN];
-	char st[16], sql[128];
+	char st[16];
 
 	/* Without CA_DELIVER nothing waits. */
 	assert_int_equal(ca_issue(f->st, "t", F1, "ecdsa-p256", 0, 0, &resp),
@@ -837,9 +893,7 @@ test_delivery(void **state)
 	assert_string_equal(st, "valid");
 	/* Its process gone (killed before writing the key): revoked by the
 	 * next cert issue, on the CRL; the other one waits on. */
-	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld "
-	    "WHERE serial = '%s'", dead_pid(), a);
-	tu_sql(f->st, sql);
+	dead_delivery(f->st, a);
 	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, 0, &resp),
 	    CUST_OK);
 	json_decref(resp);
@@ -869,9 +923,7 @@ test_delivery(void **state)
 	    CA_DELIVER, &resp), CUST_OK);
 	snprintf(con, sizeof(con), "%s", js(resp, "serial"));
 	json_decref(resp);
-	snprintf(sql, sizeof(sql), "UPDATE ca_delivery SET pid = %lld",
-	    dead_pid());
-	tu_sql(f->st, sql);
+	dead_delivery(f->st, con);
 	assert_int_equal(ca_console_add(f->st, "t", "ops", "ecdsa-p256",
 	    CA_DELIVER, &resp), CUST_OK);
 	json_decref(resp);
@@ -909,6 +961,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_explicit_curve_audited,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_forged, setup,
 		    teardown),
 	};
 
