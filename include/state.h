@@ -84,6 +84,21 @@ void state_set_ca_cache(struct cust_state *st, void *cache,
 int state_init(const char *dir, int force, struct cust_state **out)
 	__attribute__((warn_unused_result));
 
+/* state_init() with flags. STATE_INIT_UNFINISHED: the caller has more to
+ * make before the state is usable (custodyctl init: the CA). The store is
+ * marked unfinished until state_init_done(); a state left so (the init was
+ * killed) is refused by state_open() (CUST_E_UNAVAIL, "did not finish")
+ * and replaced by the next init without force. */
+#define STATE_INIT_UNFINISHED	0x1
+int state_init_flags(const char *dir, int force, unsigned flags,
+    struct cust_state **out) __attribute__((warn_unused_result));
+
+/* The init of st is done: audit "state.init" on the state directory as
+ * actor (detail may be NULL) and clear the unfinished mark, in one
+ * transaction. */
+int state_init_done(struct cust_state *st, const char *actor,
+    const char *detail) __attribute__((warn_unused_result));
+
 /* Undo a state_init() whose follow-up failed: remove what that init
  * created (the store, the key, new files in the subdirectories, the
  * subdirectories and the directory it made) and nothing that was there

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit.h"
 #include "ca.h"
 #include "cli.h"
 #include "config.h"
@@ -48,15 +47,20 @@ cmd_init(struct cli *c, int argc, char **argv)
 		json_decref(caopts);
 		return cli_usage(cli_current(), "%s", cust_errmsg());
 	}
-	if ((r = state_init(c->state_dir, force, &c->st)) != CUST_OK) {
+	if ((r = state_init_flags(c->state_dir, force, STATE_INIT_UNFINISHED,
+	    &c->st)) != CUST_OK) {
 		json_decref(caopts);
 		return cli_error(c, r);
 	}
 	/* Modules that create state at init (the CA) hook in here. */
 	if ((r = cli_ca_init(c, caopts)) != CUST_EXIT_OK)
 		goto undo;
-	if ((r = audit_append(state_audit(c->st), c->actor, "state.init",
-	    c->state_dir, "ok", force ? "forced" : NULL)) != CUST_OK) {
+	/* Tests stop here: store and CA made, the init not finished. */
+	util_test_crash("init-unfinished");
+	/* Audited and marked finished together: a kill before leaves a
+	 * state that every command refuses and the next init replaces. */
+	if ((r = state_init_done(c->st, c->actor, force ? "forced" : NULL)) !=
+	    CUST_OK) {
 		r = cli_error(c, r);
 		goto undo;
 	}

@@ -32,6 +32,7 @@
 #define LOCK_NAME	"lock"
 #define DATAKEY_META	"seal.datakey"
 #define FILES_META	"files.pending"
+#define UNFINISHED_META	"init.unfinished"
 #define LOCK_POLL_MS	20
 
 static const struct {
@@ -490,8 +491,55 @@ finish_open(struct cust_state *st, unsigned mode)
 	return state_integrity(st, mode);
 }
 
+/* Whether the store of an existing state was left by an init that never
+ * finished (STATE_INIT_UNFINISHED still set): nothing of value is in it.
+ * Called under the exclusive lock, so the init that made it is gone. A
+ * store that cannot be read is not called unfinished (only init --force
+ * replaces it). */
+static int
+unfinished_store(const char *db)
+{
+	struct store *s = NULL;
+	unsigned char *v = NULL;
+	size_t len = 0;
+	int u;
+
+	if (store_open(db, 0, &s) != CUST_OK) {
+		cust_clearerr();
+		return 0;
+	}
+	u = store_meta_get(s, UNFINISHED_META, &v, &len) == CUST_OK;
+	free(v);
+	cust_clearerr();
+	store_close(s);
+	return u;
+}
+
 int
 state_init(const char *dir, int force, struct cust_state **out)
+{
+	return state_init_flags(dir, force, 0, out);
+}
+
+int
+state_init_done(struct cust_state *st, const char *actor, const char *detail)
+{
+	int r;
+
+	if ((r = store_begin(st->store)) != CUST_OK)
+		return r;
+	if ((r = audit_append(st->audit, actor, "state.init", st->dir, "ok",
+	    detail)) != CUST_OK ||
+	    (r = store_exec(st->store, "DELETE FROM meta WHERE key = '"
+	    UNFINISHED_META "'")) != CUST_OK ||
+	    (r = store_commit(st->store)) != CUST_OK)
+		store_rollback(st->store);
+	return r;
+}
+
+int
+state_init_flags(const char *dir, int force, unsigned flags,
+    struct cust_state **out)
 {
 	struct cust_state *st = NULL;
 	unsigned char *w = NULL;
@@ -513,7 +561,7 @@ state_init(const char *dir, int force, struct cust_state **out)
 	    (r = check_subdirs(st)) != CUST_OK)
 		goto fail;
 	if (exists(st, DB_NAME) || exists(st, KEY_NAME)) {
-		if (!force) {
+		if (!force && !(exists(st, DB_NAME) && unfinished_store(db))) {
 			r = cust_fail(CUST_E_EXISTS, "%s already holds a custody "
 			    "state; use --force to destroy it and start over",
 			    dir);
@@ -526,9 +574,20 @@ state_init(const char *dir, int force, struct cust_state **out)
 	    (r = seal_keysrc_file.create(dir)) != CUST_OK ||
 	    (r = store_open(db, STORE_CREATE, &st->store)) != CUST_OK ||
 	    (r = seal_create_datakey(&seal_keysrc_file, dir, &w, &wlen)) !=
-	    CUST_OK ||
+	    CUST_OK)
+		goto undo;
+	/* The data key and, for an init with more to do, the mark that it
+	 * is not finished: together, so that no store has a key without it. */
+	if ((r = store_begin(st->store)) != CUST_OK)
+		goto undo;
+	if (((flags & STATE_INIT_UNFINISHED) && (r = store_meta_set(st->store,
+	    UNFINISHED_META, "1", 1)) != CUST_OK) ||
 	    (r = store_meta_set(st->store, DATAKEY_META, w, wlen)) != CUST_OK ||
-	    (r = finish_open(st, STATE_INTEGRITY_NEW)) != CUST_OK)
+	    (r = store_commit(st->store)) != CUST_OK) {
+		store_rollback(st->store);
+		goto undo;
+	}
+	if ((r = finish_open(st, STATE_INTEGRITY_NEW)) != CUST_OK)
 		goto undo;
 	*out = st;
 	st = NULL;
@@ -763,6 +822,28 @@ fail:
 	return r;
 }
 
+/* A store whose init was stopped before it finished is no working state
+ * (no CA, no init audited): refused, naming the way out. */
+static int
+refuse_unfinished(struct cust_state *st)
+{
+	unsigned char *v = NULL;
+	size_t len = 0;
+	int r;
+
+	r = store_meta_get(st->store, UNFINISHED_META, &v, &len);
+	free(v);
+	if (r == CUST_E_NOTFOUND) {
+		cust_clearerr();
+		return CUST_OK;
+	}
+	if (r != CUST_OK)
+		return r;
+	return cust_fail(CUST_E_UNAVAIL, "the init of %s did not finish (it "
+	    "was stopped before it was done): run 'custodyctl --state-dir %s "
+	    "init' again", st->dir, st->dir);
+}
+
 int
 state_open(const char *dir, struct cust_state **out)
 {
@@ -808,6 +889,7 @@ state_open_flags(const char *dir, unsigned flags, struct cust_state **out)
 	if ((r = util_check_file(&sb, db)) != CUST_OK)
 		goto out;
 	if ((r = store_open(db, 0, &st->store)) != CUST_OK ||
+	    (r = refuse_unfinished(st)) != CUST_OK ||
 	    (r = finish_open(st, flags & STATE_OPEN_RESTORE)) != CUST_OK ||
 	    (r = state_files_finish(st)) != CUST_OK)
 		goto out;

@@ -157,6 +157,24 @@ t_check "admin.crt matches admin.key" key_matches "$S/admin/admin"
 t_check "the bundle on disk is the store's" sh -c "c() { '$CUSTODYCTL' --state-dir '$S' \"\$@\"; }; c ca bundle | cmp -s - '$S/ca/bundle.pem'"
 t_exit "audit intact" 0 c audit verify
 
+# -- an init killed before it finished ---------------------------------------
+# Killed after its store and CA were made, before its last step: the state
+# is not a working one. Every command says so (exit 5, not "ok" or "no
+# CA"), and a plain init (no --force: nothing of value is there) replaces
+# it.
+K="$TESTTMP/killed"
+CUSTODY_TEST_CRASH_AT=init-unfinished cc --state-dir "$K" init >/dev/null 2>&1
+t_check "init killed before its last step (test hook)" test $? -eq 99
+t_exit "killed init: status refuses the state" 5 cc --state-dir "$K" status
+t_grep "killed init: says the init did not finish" "did not finish" "$TESTTMP/err"
+t_exit "killed init: device add refused" 5 cc --state-dir "$K" device add k.corp.example
+t_exit "killed init: init again, without --force" 0 cc --state-dir "$K" init
+t_exit "then: status" 0 cc --state-dir "$K" status
+t_exit "then: ca show" 0 cc --state-dir "$K" ca show
+t_exit "then: audit verify" 0 cc --state-dir "$K" audit verify
+t_exit "then: a finished state is not replaced without --force" 1 cc --state-dir "$K" init
+rm -rf "$K"
+
 # -- init on a full disk ----------------------------------------------------
 if [ $root -eq 0 ]; then
 	skip "init on a full disk"
