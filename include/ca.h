@@ -372,14 +372,17 @@ int ca_csr_check(const void *buf, size_t len, const char *fqdn,
  * The signer: the one place where CA private keys are used. A session
  * holds the key of (generation, role) unsealed from open() until close();
  * keygen() makes a new CA key and keeps it (sealed, or inside a token) and
- * returns only the public key. Replace it with ca_set_signer() (a PKCS#11
+ * returns only the public key; made, when not NULL, is a key of key_type
+ * its caller made before the write transaction (the CPU work of a key),
+ * taken over by keygen() whatever it returns (a token signer frees it and
+ * makes its own). Replace it with ca_set_signer() (a PKCS#11
  * token, a separate key process) without touching the rest of the CA.
  * role is "root" or "issuing". Functions return CUST_E_*.
  */
 struct ca_signer_ops {
 	const char *name;
 	int (*keygen)(struct cust_state *st, int64_t gen, const char *role,
-	    const char *key_type, EVP_PKEY **pub_out);
+	    const char *key_type, EVP_PKEY *made, EVP_PKEY **pub_out);
 	int (*open)(struct cust_state *st, int64_t gen, const char *role,
 	    void **sess_out);
 	/* Sign a complete TBS (everything but the signature) in place. */

@@ -163,15 +163,77 @@ out:
 	return r;
 }
 
+/* The two keys of a new generation (root, issuing), made before its
+ * write transaction. */
+struct gen_keys {
+	const struct ca_keytype *kt;
+	EVP_PKEY *k[2];
+};
+
+static void
+gen_keys_clear(struct gen_keys *pk)
+{
+	EVP_PKEY_free(pk->k[0]);
+	EVP_PKEY_free(pk->k[1]);
+	memset(pk, 0, sizeof(*pk));
+}
+
+/*
+ * Make the keys of the generation that ca_rotate() with opts is about to
+ * make, of the key type the stored configuration and opts give now, with
+ * no transaction open: key generation is the CPU work of a rotation
+ * (seconds for RSA-4096) and must not hold other writers back. When that
+ * cannot be decided here (no CA, bad options), none are made: the
+ * transaction finds and reports why.
+ */
+static int
+gen_keys_make(struct cust_state *st, json_t *opts, struct gen_keys *pk)
+{
+	struct ca_conf c;
+	int r, i;
+
+	memset(pk, 0, sizeof(*pk));
+	memset(&c, 0, sizeof(c));
+	if (ca_conf_load(st, &c) != CUST_OK || ca_conf_merge(&c, opts) !=
+	    CUST_OK || (pk->kt = ca_keytype_find(c.key_type)) == NULL) {
+		cust_clearerr();
+		ca_conf_clear(&c);
+		pk->kt = NULL;
+		return CUST_OK;
+	}
+	ca_conf_clear(&c);
+	for (i = 0; i < 2; i++)
+		if ((r = ca_key_generate(pk->kt, &pk->k[i])) != CUST_OK) {
+			gen_keys_clear(pk);
+			return r;
+		}
+	return CUST_OK;
+}
+
+/* Key i of pk for a generation of key type kt (taken from pk), or NULL
+ * when pk has none of that type (the signer makes it). */
+static EVP_PKEY *
+gen_key_take(struct gen_keys *pk, const struct ca_keytype *kt, int i)
+{
+	EVP_PKEY *k;
+
+	if (pk == NULL || pk->kt != kt)
+		return NULL;
+	k = pk->k[i];
+	pk->k[i] = NULL;
+	return k;
+}
+
 /*
  * Make generation n inside the open transaction: keys (through the
- * signer), root, issuing CA, and with a previous root the two
- * cross-certificates; record everything, make both (empty) CRLs and audit.
+ * signer; those of pk when it has them of the right type), root, issuing
+ * CA, and with a previous root the two cross-certificates; record
+ * everything, make both (empty) CRLs and audit.
  */
 static int
 make_gen(struct cust_state *st, const char *actor, const char *action,
     int64_t n, const struct ca_conf *c, struct ca_gen *prev,
-    const char *state, struct ca_gen **out)
+    const char *state, struct gen_keys *pk, struct ca_gen **out)
 {
 	const struct ca_signer_ops *sg = ca_signer();
 	struct ca_gen *g = NULL;
@@ -195,8 +257,10 @@ make_gen(struct cust_state *st, const char *actor, const char *action,
 		r = cust_fail(CUST_E_INVAL, "unknown key type %s", c->key_type);
 		goto out;
 	}
-	if ((r = sg->keygen(st, n, "root", g->kt->name, &rpub)) != CUST_OK ||
-	    (r = sg->keygen(st, n, "issuing", g->kt->name, &ipub)) != CUST_OK ||
+	if ((r = sg->keygen(st, n, "root", g->kt->name, gen_key_take(pk, g->kt,
+	    0), &rpub)) != CUST_OK ||
+	    (r = sg->keygen(st, n, "issuing", g->kt->name, gen_key_take(pk,
+	    g->kt, 1), &ipub)) != CUST_OK ||
 	    (r = sg->open(st, n, "root", &rsess)) != CUST_OK)
 		goto out;
 	snprintf(cn, sizeof(cn), "%s G%lld", c->root_cn, (long long)n);
@@ -752,7 +816,8 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 		    "a CA");
 		goto fail;
 	}
-	if ((r = make_gen(st, actor, "ca.init", 1, &conf, NULL, "active", &g))
+	if ((r = make_gen(st, actor, "ca.init", 1, &conf, NULL, "active", NULL,
+	    &g))
 	    != CUST_OK || (r = ca_conf_save(st, &conf)) != CUST_OK ||
 	    (r = ca_issuer_open(st, actor, "ca.init", "ca:g1", &is)) !=
 	    CUST_OK ||
@@ -872,6 +937,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	struct ca_conf conf;
 	struct ca_files files;
 	struct ca_gen *active = NULL, *other = NULL, *g = NULL;
+	struct gen_keys pk;
 	int64_t count = 0, max = 0;
 	json_t *resp = NULL;
 	int r;
@@ -879,9 +945,14 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	*resp_out = NULL;
 	memset(&conf, 0, sizeof(conf));
 	memset(&files, 0, sizeof(files));
+	memset(&pk, 0, sizeof(pk));
 	if ((r = ca_stale_sweep(st, actor)) != CUST_OK ||
-	    (r = store_begin(state_store(st))) != CUST_OK)
+	    (r = gen_keys_make(st, opts, &pk)) != CUST_OK)
 		return r;
+	if ((r = store_begin(state_store(st))) != CUST_OK) {
+		gen_keys_clear(&pk);
+		return r;
+	}
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
 	if ((r = ca_conf_merge(&conf, opts)) != CUST_OK) {
@@ -908,7 +979,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	if ((r = ca_gen_by_state(st, "active", &active)) != CUST_OK ||
 	    (r = count_gens(st, &count, &max)) != CUST_OK ||
 	    (r = make_gen(st, actor, "ca.rotate", max + 1, &conf, active,
-	    "next", &g)) != CUST_OK ||
+	    "next", &pk, &g)) != CUST_OK ||
 	    (r = ca_conf_save(st, &conf)) != CUST_OK)
 		goto fail;
 	if ((resp = gen_json(st, g)) == NULL) {
@@ -922,6 +993,7 @@ fail:
 out:
 	json_decref(resp);
 	ca_files_clear(&files);
+	gen_keys_clear(&pk);
 	ca_gen_free(active);
 	ca_gen_free(other);
 	ca_gen_free(g);

@@ -44,10 +44,10 @@ key_ad(char *ad, size_t len, int64_t gen, const char *role, size_t *adlen)
 
 static int
 sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
-    const char *key_type, EVP_PKEY **pub_out)
+    const char *key_type, EVP_PKEY *made, EVP_PKEY **pub_out)
 {
 	const struct ca_keytype *kt = ca_keytype_find(key_type);
-	EVP_PKEY *key = NULL, *pub = NULL;
+	EVP_PKEY *key = made, *pub = NULL;
 	struct seal_secret *der = NULL;
 	unsigned char *ct = NULL, *p, *pd = NULL;
 	const unsigned char *q;
@@ -57,11 +57,15 @@ sealed_keygen(struct cust_state *st, int64_t gen, const char *role,
 	int r = CUST_E_INTERNAL, n;
 
 	*pub_out = NULL;
-	if (kt == NULL)
+	if (kt == NULL) {
+		EVP_PKEY_free(made);
 		return ca_keytype_unknown(key_type);
-	if ((r = key_ad(ad, sizeof(ad), gen, role, &adlen)) != CUST_OK)
+	}
+	if ((r = key_ad(ad, sizeof(ad), gen, role, &adlen)) != CUST_OK) {
+		EVP_PKEY_free(made);
 		return r;
-	if ((r = ca_key_generate(kt, &key)) != CUST_OK)
+	}
+	if (key == NULL && (r = ca_key_generate(kt, &key)) != CUST_OK)
 		return r;
 	if ((n = i2d_PrivateKey(key, NULL)) <= 0) {
 		r = ca_ossl_fail(CUST_E_CRYPTO, "cannot encode CA key");

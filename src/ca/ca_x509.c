@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "seal.h"
+#include "util.h"
 #include "ca_int.h"
 
 /*
@@ -92,6 +93,8 @@ ca_key_generate(const struct ca_keytype *kt, EVP_PKEY **out)
 	EVP_PKEY *k;
 
 	*out = NULL;
+	/* Tests stop here to see that no write lock is held meanwhile. */
+	util_test_stop("ca-keygen");
 	if (kt->rsa_bits != 0)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)kt->rsa_bits);
 	else

@@ -137,9 +137,9 @@ static int opens, closes, signs, fail_sign, fail_open;
 
 static int
 w_keygen(struct cust_state *st, int64_t gen, const char *role,
-    const char *kt, EVP_PKEY **pub)
+    const char *kt, EVP_PKEY *made, EVP_PKEY **pub)
 {
-	return ca_signer_sealed.keygen(st, gen, role, kt, pub);
+	return ca_signer_sealed.keygen(st, gen, role, kt, made, pub);
 }
 
 static int
