@@ -163,65 +163,46 @@ out:
 	return r;
 }
 
-/* The two keys of a new generation (root, issuing), made before its
- * write transaction. */
-struct gen_keys {
-	const struct ca_keytype *kt;
-	EVP_PKEY *k[2];
-};
-
-static void
-gen_keys_clear(struct gen_keys *pk)
-{
-	EVP_PKEY_free(pk->k[0]);
-	EVP_PKEY_free(pk->k[1]);
-	memset(pk, 0, sizeof(*pk));
-}
-
 /*
  * Make the keys of the generation that ca_rotate() with opts is about to
  * make, of the key type the stored configuration and opts give now, with
  * no transaction open: key generation is the CPU work of a rotation
  * (seconds for RSA-4096) and must not hold other writers back. When that
  * cannot be decided here (no CA, bad options), none are made: the
- * transaction finds and reports why.
+ * transaction finds and reports why; when the configuration changes
+ * meanwhile, make_gen() makes keys of the new type itself.
  */
 static int
-gen_keys_make(struct cust_state *st, json_t *opts, struct gen_keys *pk)
+gen_keys_make(struct cust_state *st, json_t *opts, struct ca_premade *pm)
 {
+	const struct ca_keytype *kt = NULL;
 	struct ca_conf c;
-	int r, i;
 
-	memset(pk, 0, sizeof(*pk));
+	memset(pm, 0, sizeof(*pm));
 	memset(&c, 0, sizeof(c));
-	if (ca_conf_load(st, &c) != CUST_OK || ca_conf_merge(&c, opts) !=
-	    CUST_OK || (pk->kt = ca_keytype_find(c.key_type)) == NULL) {
-		cust_clearerr();
-		ca_conf_clear(&c);
-		pk->kt = NULL;
-		return CUST_OK;
-	}
+	if (ca_conf_load(st, &c) == CUST_OK && ca_conf_merge(&c, opts) ==
+	    CUST_OK)
+		kt = ca_keytype_find(c.key_type);
+	cust_clearerr();
 	ca_conf_clear(&c);
-	for (i = 0; i < 2; i++)
-		if ((r = ca_key_generate(pk->kt, &pk->k[i])) != CUST_OK) {
-			gen_keys_clear(pk);
-			return r;
-		}
-	return CUST_OK;
+	return ca_premade_make(kt, pm);
 }
 
-/* Key i of pk for a generation of key type kt (taken from pk), or NULL
- * when pk has none of that type (the signer makes it). */
-static EVP_PKEY *
-gen_key_take(struct gen_keys *pk, const struct ca_keytype *kt, int i)
+/* The keys a service change (activation) will make, before its
+ * transaction: of the type the stored configuration gives now. */
+static int
+service_keys_make(struct cust_state *st, struct ca_premade *pm)
 {
-	EVP_PKEY *k;
+	const struct ca_keytype *kt = NULL;
+	struct ca_conf c;
 
-	if (pk == NULL || pk->kt != kt)
-		return NULL;
-	k = pk->k[i];
-	pk->k[i] = NULL;
-	return k;
+	memset(pm, 0, sizeof(*pm));
+	memset(&c, 0, sizeof(c));
+	if (ca_conf_load(st, &c) == CUST_OK)
+		kt = ca_keytype_find(ca_service_keytype(&c));
+	cust_clearerr();
+	ca_conf_clear(&c);
+	return ca_premade_make(kt, pm);
 }
 
 /*
@@ -233,7 +214,7 @@ gen_key_take(struct gen_keys *pk, const struct ca_keytype *kt, int i)
 static int
 make_gen(struct cust_state *st, const char *actor, const char *action,
     int64_t n, const struct ca_conf *c, struct ca_gen *prev,
-    const char *state, struct gen_keys *pk, struct ca_gen **out)
+    const char *state, struct ca_premade *pk, struct ca_gen **out)
 {
 	const struct ca_signer_ops *sg = ca_signer();
 	struct ca_gen *g = NULL;
@@ -257,9 +238,9 @@ make_gen(struct cust_state *st, const char *actor, const char *action,
 		r = cust_fail(CUST_E_INVAL, "unknown key type %s", c->key_type);
 		goto out;
 	}
-	if ((r = sg->keygen(st, n, "root", g->kt->name, gen_key_take(pk, g->kt,
-	    0), &rpub)) != CUST_OK ||
-	    (r = sg->keygen(st, n, "issuing", g->kt->name, gen_key_take(pk,
+	if ((r = sg->keygen(st, n, "root", g->kt->name, ca_premade_take(pk,
+	    g->kt, 0), &rpub)) != CUST_OK ||
+	    (r = sg->keygen(st, n, "issuing", g->kt->name, ca_premade_take(pk,
 	    g->kt, 1), &ipub)) != CUST_OK ||
 	    (r = sg->open(st, n, "root", &rsess)) != CUST_OK)
 		goto out;
@@ -821,7 +802,8 @@ ca_init(struct cust_state *st, json_t *opts, const char *actor,
 	    != CUST_OK || (r = ca_conf_save(st, &conf)) != CUST_OK ||
 	    (r = ca_issuer_open(st, actor, "ca.init", "ca:g1", &is)) !=
 	    CUST_OK ||
-	    (r = ca_service_certs(st, &is, actor, NULL, &files)) != CUST_OK)
+	    (r = ca_service_certs(st, &is, actor, NULL, NULL, &files)) !=
+	    CUST_OK)
 		goto fail;
 	if ((resp = gen_json(st, g)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
@@ -937,7 +919,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	struct ca_conf conf;
 	struct ca_files files;
 	struct ca_gen *active = NULL, *other = NULL, *g = NULL;
-	struct gen_keys pk;
+	struct ca_premade pk;
 	int64_t count = 0, max = 0;
 	json_t *resp = NULL;
 	int r;
@@ -950,7 +932,7 @@ ca_rotate(struct cust_state *st, const char *actor, json_t *opts,
 	    (r = gen_keys_make(st, opts, &pk)) != CUST_OK)
 		return r;
 	if ((r = store_begin(state_store(st))) != CUST_OK) {
-		gen_keys_clear(&pk);
+		ca_premade_clear(&pk);
 		return r;
 	}
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
@@ -993,7 +975,7 @@ fail:
 out:
 	json_decref(resp);
 	ca_files_clear(&files);
-	gen_keys_clear(&pk);
+	ca_premade_clear(&pk);
 	ca_gen_free(active);
 	ca_gen_free(other);
 	ca_gen_free(g);
@@ -1052,6 +1034,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	struct ca_gen *next = NULL, *active = NULL;
 	char obj[32], detail[128];
 	char hex[CA_SERVICE_CERTS][CA_SERIAL_HEXLEN] = { "", "" };
+	struct ca_premade pm;
 	int64_t gen = 0;
 	json_t *resp = NULL;
 	int r;
@@ -1060,6 +1043,7 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	memset(&conf, 0, sizeof(conf));
 	memset(&is, 0, sizeof(is));
 	memset(&files, 0, sizeof(files));
+	memset(&pm, 0, sizeof(pm));
 	memset(&rs, 0, sizeof(rs));
 	/* What an activation killed before its commit left staged goes
 	 * first; then the serials of the new service certificates are
@@ -1078,7 +1062,9 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 			goto out;
 	} else if (r != CUST_E_NOTFOUND)
 		return r;	/* NOTFOUND: refused below */
-	if ((r = store_begin(state_store(st))) != CUST_OK)
+	/* The service keys are made with no transaction open. */
+	if ((gen != 0 && (r = service_keys_make(st, &pm)) != CUST_OK) ||
+	    (r = store_begin(state_store(st))) != CUST_OK)
 		goto out;
 	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
 		goto fail;
@@ -1106,7 +1092,8 @@ ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 	 * no-op. */
 	if ((r = ca_issuer_open(st, actor, "ca.activate", obj, &is)) !=
 	    CUST_OK ||
-	    (r = ca_service_certs(st, &is, actor, hex, &files)) != CUST_OK)
+	    (r = ca_service_certs(st, &is, actor, hex, &pm, &files)) !=
+	    CUST_OK)
 		goto fail;
 	snprintf(detail, sizeof(detail), "generation %lld active, %lld "
 	    "previous", (long long)next->gen, (long long)active->gen);
@@ -1129,6 +1116,7 @@ out:
 		ca_serial_release(st, hex, CA_SERVICE_CERTS);
 	json_decref(resp);
 	ca_files_clear(&files);
+	ca_premade_clear(&pm);
 	ca_issuer_close(&is);
 	ca_gen_free(next);
 	ca_gen_free(active);

@@ -166,6 +166,20 @@ int ca_ossl_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Generate a key of type kt; new key (EVP_PKEY_free). */
 int ca_key_generate(const struct ca_keytype *kt, EVP_PKEY **out);
+/* Keys made before a write transaction (key generation is CPU work that
+ * must not hold other writers back) for a step inside it that needs two
+ * keys of type kt: taken one by one; none when kt is NULL. */
+struct ca_premade {
+	const struct ca_keytype *kt;
+	EVP_PKEY *k[2];
+};
+/* Make both keys of type kt (NULL: none) into pm. */
+int ca_premade_make(const struct ca_keytype *kt, struct ca_premade *pm);
+/* Key i of pm when pm (may be NULL) has one of type kt (taken: the caller
+ * owns it), else NULL (the caller makes one). */
+EVP_PKEY *ca_premade_take(struct ca_premade *pm, const struct ca_keytype *kt,
+    int i);
+void ca_premade_clear(struct ca_premade *pm);
 /* A fresh random serial not yet used: ASN1 form (new) and hex. */
 int ca_serial_new(struct cust_state *st, ASN1_INTEGER **out, char *hex,
     size_t hexlen);
@@ -388,20 +402,24 @@ int ca_add_pems(json_t *resp, struct ca_issuer *is, X509 *x);
 /* Chain PEM for a leaf of is (leaf + issuing [+ cross]), new string. */
 char *ca_chain_pem(struct ca_issuer *is, X509 *leaf);
 /* Issue a server-side-keyed leaf: key PEM into *key_out and, when
- * pkey_out is not NULL, the key itself (new; EVP_PKEY_free). */
+ * pkey_out is not NULL, the key itself (new; EVP_PKEY_free). made: a key
+ * of key_type made beforehand (taken over), or NULL to make one. */
 int ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
-    struct ca_leaf *lf, const char *key_type, X509 **x_out,
+    struct ca_leaf *lf, const char *key_type, EVP_PKEY *made, X509 **x_out,
     struct seal_secret **key_out, EVP_PKEY **pkey_out, json_t **info_out);
+/* The key type of the service certificates under configuration c. */
+const char *ca_service_keytype(const struct ca_conf *c);
 /* (Re)issue DIR/tls/server.{crt,key} and DIR/admin/admin.{crt,key} under
  * is inside the open transaction, queued into files (ca_files.c). hex:
  * NULL (serials drawn in the transaction), or the serials reserved for
  * them (holders "custodyd" and "admin", consumed when recorded), so that
- * what a kill before the commit leaves staged is known (ca_recover.c). */
+ * what a kill before the commit leaves staged is known (ca_recover.c).
+ * pm: keys of ca_service_keytype() made beforehand, or NULL. */
 struct ca_files;
 #define CA_SERVICE_CERTS	2
 int ca_service_certs(struct cust_state *st, struct ca_issuer *is,
     const char *actor, char (*hex)[CA_SERIAL_HEXLEN],
-    struct ca_files *files);
+    struct ca_premade *pm, struct ca_files *files);
 
 /*
  * Files of a change of CA state (service keys and certificates, public

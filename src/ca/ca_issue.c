@@ -450,11 +450,11 @@ out:
 
 int
 ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
-    struct ca_leaf *lf, const char *key_type, X509 **x_out,
+    struct ca_leaf *lf, const char *key_type, EVP_PKEY *made, X509 **x_out,
     struct seal_secret **key_out, EVP_PKEY **pkey_out, json_t **info_out)
 {
 	const struct ca_keytype *kt = ca_keytype_find(key_type);
-	EVP_PKEY *key = NULL;
+	EVP_PKEY *key = made;
 	int r;
 
 	*x_out = NULL;
@@ -462,9 +462,11 @@ ca_leaf_with_key(struct cust_state *st, struct ca_issuer *is,
 	if (pkey_out != NULL)
 		*pkey_out = NULL;
 	*info_out = NULL;
-	if (kt == NULL)
+	if (kt == NULL) {
+		EVP_PKEY_free(made);
 		return ca_keytype_unknown(key_type);
-	if ((r = ca_key_generate(kt, &key)) != CUST_OK)
+	}
+	if (key == NULL && (r = ca_key_generate(kt, &key)) != CUST_OK)
 		return r;
 	lf->pub = key;
 	if ((r = ca_leaf_issue(st, is, lf, x_out, info_out)) == CUST_OK &&
@@ -1051,7 +1053,8 @@ server_san(const struct ca_conf *c, char *san, size_t len, char *cn,
  * (leaf + chain) and base.key (0600) for writing after the commit. */
 static int
 service_one(struct cust_state *st, struct ca_issuer *is, struct ca_leaf *lf,
-    const char *kt, struct ca_files *files, const char *sub, const char *base)
+    const char *kt, EVP_PKEY *made, struct ca_files *files, const char *sub,
+    const char *base)
 {
 	struct seal_secret *key = NULL;
 	X509 *x = NULL;
@@ -1062,11 +1065,12 @@ service_one(struct cust_state *st, struct ca_issuer *is, struct ca_leaf *lf,
 	snprintf(crt, sizeof(crt), "%s.crt", base);
 	snprintf(keyname, sizeof(keyname), "%s.key", base);
 	if ((dir = strdup(sub)) == NULL) {	/* under state_dirfd(st) */
+		EVP_PKEY_free(made);
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = ca_leaf_with_key(st, is, lf, kt, &x, &key, NULL, &info)) !=
-	    CUST_OK)
+	if ((r = ca_leaf_with_key(st, is, lf, kt, made, &x, &key, NULL,
+	    &info)) != CUST_OK)
 		goto out;
 	if ((pem = ca_chain_pem(is, x)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
@@ -1085,12 +1089,20 @@ out:
 	return r;
 }
 
+const char *
+ca_service_keytype(const struct ca_conf *c)
+{
+	return strcmp(c->profile, CA_PROFILE_LEGACY) == 0 ? "rsa2048" :
+	    "ecdsa-p256";
+}
+
 int
 ca_service_certs(struct cust_state *st, struct ca_issuer *is,
-    const char *actor, char (*hex)[CA_SERIAL_HEXLEN], struct ca_files *files)
+    const char *actor, char (*hex)[CA_SERIAL_HEXLEN], struct ca_premade *pm,
+    struct ca_files *files)
 {
-	const char *kt = strcmp(is->conf.profile, CA_PROFILE_LEGACY) == 0 ?
-	    "rsa2048" : "ecdsa-p256";
+	const char *kt = ca_service_keytype(&is->conf);
+	const struct ca_keytype *k = ca_keytype_find(kt);
 	char san[2048], cn[65];
 	struct ca_leaf lf;
 	int r, has_cn = 0;
@@ -1108,8 +1120,8 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	lf.actor = actor;
 	lf.action = "cert.issue";
 	lf.serial = hex != NULL ? hex[0] : NULL;
-	if ((r = service_one(st, is, &lf, kt, files, "tls", "server")) !=
-	    CUST_OK)
+	if ((r = service_one(st, is, &lf, kt, ca_premade_take(pm, k, 0), files,
+	    "tls", "server")) != CUST_OK)
 		return r;
 	/* A space cannot occur in a console name: no console is "admin". */
 	lf.kind = "admin";
@@ -1119,5 +1131,6 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	lf.eku = "clientAuth";
 	lf.days = is->conf.console_days;
 	lf.serial = hex != NULL ? hex[1] : NULL;
-	return service_one(st, is, &lf, kt, files, "admin", "admin");
+	return service_one(st, is, &lf, kt, ca_premade_take(pm, k, 1), files,
+	    "admin", "admin");
 }

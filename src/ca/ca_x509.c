@@ -106,6 +106,43 @@ ca_key_generate(const struct ca_keytype *kt, EVP_PKEY **out)
 	return CUST_OK;
 }
 
+int
+ca_premade_make(const struct ca_keytype *kt, struct ca_premade *pm)
+{
+	int r, i;
+
+	memset(pm, 0, sizeof(*pm));
+	if (kt == NULL)
+		return CUST_OK;
+	pm->kt = kt;
+	for (i = 0; i < 2; i++)
+		if ((r = ca_key_generate(kt, &pm->k[i])) != CUST_OK) {
+			ca_premade_clear(pm);
+			return r;
+		}
+	return CUST_OK;
+}
+
+EVP_PKEY *
+ca_premade_take(struct ca_premade *pm, const struct ca_keytype *kt, int i)
+{
+	EVP_PKEY *k;
+
+	if (pm == NULL || pm->kt == NULL || pm->kt != kt || i < 0 || i > 1)
+		return NULL;
+	k = pm->k[i];
+	pm->k[i] = NULL;
+	return k;
+}
+
+void
+ca_premade_clear(struct ca_premade *pm)
+{
+	EVP_PKEY_free(pm->k[0]);
+	EVP_PKEY_free(pm->k[1]);
+	memset(pm, 0, sizeof(*pm));
+}
+
 /* Hex of b into hex (2n + 1 bytes): libsodium's encoder, upper case as
  * `openssl x509 -serial` prints serials. */
 static void
