@@ -212,6 +212,8 @@ state_integrity(struct cust_state *st, unsigned mode)
 	/* The counter first: it only ever lags the store, so a commit by
 	 * another process between the two reads cannot look like a rollback. */
 	r = seal_counter_read(st->seal, st->dir, &cseq, chash);
+	if (r == CUST_E_PERM || r == CUST_E_IO)
+		return r;	/* its mode or the disk: not a restore */
 	if (r != CUST_OK && r != CUST_E_NOTFOUND)
 		return cust_fail(r, "%s; " RECOVER, cust_errmsg(), st->dir);
 	have_ctr = r == CUST_OK;

@@ -98,6 +98,7 @@ chmod 600 "$S/custody.db"
 chmod 620 "$S/seal/counter"
 t_exit "group-writable rollback counter: exit 5" 5 c device list
 t_grep "group-writable counter: message" "counter has mode 0620" "$TESTTMP/err"
+t_check "group-writable counter: no restore advice" sh -c "! grep -q accept-restore '$TESTTMP/err'"
 chmod 600 "$S/seal/counter"
 t_exit "file modes restored" 0 c device show one.corp.example
 # A subdirectory replaced by a link to elsewhere is refused, never followed:
