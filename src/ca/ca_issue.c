@@ -345,34 +345,6 @@ ca_leaf_record(struct cust_state *st, struct ca_issuer *is,
 	return CUST_OK;
 }
 
-int
-ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
-    const struct ca_leaf *lf, X509 **x_out, json_t **info_out)
-{
-	X509 *x = NULL;
-	int r;
-
-	*x_out = NULL;
-	*info_out = NULL;
-	/* A CA key that does not open (altered or swapped in the store) is
-	 * a failure someone must see: audited, not only rolled back. */
-	if (is->sess == NULL && (r = ca_signer()->open(st, is->g->gen,
-	    "issuing", &is->sess)) != CUST_OK) {
-		char obj[CUST_MAX_FQDN + 16];
-
-		ca_object(obj, sizeof(obj), lf->kind, lf->holder);
-		return ca_failed(st, lf->actor, lf->action, obj, r);
-	}
-	if ((r = ca_leaf_build(st, is, lf, &x)) != CUST_OK ||
-	    (r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK ||
-	    (r = ca_leaf_record(st, is, lf, x, info_out)) != CUST_OK) {
-		X509_free(x);
-		return r;
-	}
-	*x_out = x;
-	return CUST_OK;
-}
-
 /* Open the issuer's signer session once; a key that does not open is
  * audited as failed. */
 static int
@@ -388,7 +360,32 @@ issuer_session(struct cust_state *st, struct ca_issuer *is,
 	    CUST_OK)
 		return CUST_OK;
 	ca_object(obj, sizeof(obj), lf->kind, lf->holder);
-	return ca_failed(st, lf->actor, lf->action, obj, r);
+	/* Its generation retired meanwhile: refused (ask again). */
+	return r == CUST_E_CONFLICT ? ca_refuse(st, lf->actor, lf->action,
+	    obj, r) : ca_failed(st, lf->actor, lf->action, obj, r);
+}
+
+int
+ca_leaf_issue(struct cust_state *st, struct ca_issuer *is,
+    const struct ca_leaf *lf, X509 **x_out, json_t **info_out)
+{
+	X509 *x = NULL;
+	int r;
+
+	*x_out = NULL;
+	*info_out = NULL;
+	/* A CA key that does not open (altered or swapped in the store) is
+	 * a failure someone must see: audited, not only rolled back. */
+	if ((r = issuer_session(st, is, lf)) != CUST_OK)
+		return r;
+	if ((r = ca_leaf_build(st, is, lf, &x)) != CUST_OK ||
+	    (r = ca_signer()->sign_cert(is->sess, x, is->g->md)) != CUST_OK ||
+	    (r = ca_leaf_record(st, is, lf, x, info_out)) != CUST_OK) {
+		X509_free(x);
+		return r;
+	}
+	*x_out = x;
+	return CUST_OK;
 }
 
 int

@@ -160,6 +160,43 @@ key_matches_cert(struct cust_state *st, int64_t gen, const char *role,
 	return r;
 }
 
+/*
+ * Why the key of (gen, role) is not in the store. Retiring a generation
+ * destroys its keys: a process that chose it as its issuer just before
+ * another retired it finds the key gone, which is a conflict (ask again),
+ * not damage. Anything else is a damaged or altered store. The state is
+ * read from the generation's MAC-checked row, so an altered one cannot
+ * pass a removed key off as a retirement.
+ */
+static int
+key_missing(struct cust_state *st, int64_t gen, const char *role)
+{
+	sqlite3_stmt *s;
+	int rc, retired = 0;
+
+	if ((s = store_stmt(state_store(st), "SELECT state = 'retired', "
+	    STORE_CHECK(STORE_ROW_CA_GEN) " FROM ca_gen WHERE gen = ?")) ==
+	    NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, gen);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		retired = sqlite3_column_int(s, 0);
+	else if (rc != SQLITE_DONE) {
+		rc = store_err(state_store(st), "read CA generation");
+		sqlite3_reset(s);
+		return rc;
+	}
+	sqlite3_reset(s);
+	if (retired)
+		return cust_fail(CUST_E_CONFLICT, "CA generation %lld was "
+		    "retired meanwhile (its keys are destroyed): nothing was "
+		    "signed; ask again", (long long)gen);
+	return cust_fail(CUST_E_DB, "the %s key of CA generation %lld is "
+	    "missing from the store (damaged or altered)", role,
+	    (long long)gen);
+}
+
 static int
 sealed_open(struct cust_state *st, int64_t gen, const char *role,
     void **sess_out)
@@ -183,9 +220,8 @@ sealed_open(struct cust_state *st, int64_t gen, const char *role,
 	sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
-		r = cust_fail(CUST_E_DB, "the %s key of CA generation %lld "
-		    "is missing from the store (damaged or altered)", role,
-		    (long long)gen);
+		sqlite3_reset(s);
+		r = key_missing(st, gen, role);
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {

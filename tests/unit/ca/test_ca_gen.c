@@ -887,6 +887,63 @@ test_activate_killed(void **state)
 	free(adm);
 }
 
+/*
+ * A process that chose generation 1 as its issuer just before another
+ * activated generation 2 and retired 1 (destroying its keys) finds the
+ * key gone when it signs: a refusal to ask again (CUST_E_CONFLICT,
+ * audited "refused"), not "damaged or altered" (exit 5, audited as a
+ * failure). A key missing from a generation that is not retired is still
+ * damage.
+ */
+static void
+test_issuer_retired_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	struct ca_issuer is;
+	struct ca_leaf lf;
+	char hex[1][CA_SERIAL_HEXLEN];
+	EVP_PKEY *key = ct_key("EC", 0, "P-256");
+	json_t *resp = NULL;
+	X509 *x = NULL;
+	void *sess = NULL;
+
+	assert_int_equal(ca_issuer_open(f->st, "t", "cert.issue", "device:x",
+	    &is), CUST_OK);
+	assert_int_equal(is.g->gen, 1);
+	assert_int_equal(ca_rotate(f->st, "t", NULL, &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_activate(f->st, "t", &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_retire(f->st, "t", 1, &resp), CUST_OK);
+	json_decref(resp);
+	memset(&lf, 0, sizeof(lf));
+	lf.kind = "device";
+	lf.holder = F1;
+	lf.cn = F1;
+	lf.eku = "serverAuth";
+	lf.days = 30;
+	lf.actor = "t";
+	lf.action = "cert.issue";
+	lf.pub = key;
+	assert_int_equal(ca_leaf_presign(f->st, &is, &lf, hex, &x),
+	    CUST_E_CONFLICT);
+	assert_null(x);
+	assert_non_null(strstr(cust_errmsg(), "retired meanwhile"));
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'cert.issue' AND result = 'refused' AND detail LIKE "
+	    "'%retired meanwhile%'"), 1);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "result = 'failed'"), 0);
+	ca_issuer_close(&is);
+	EVP_PKEY_free(key);
+	/* The active generation's key removed by hand: damage. */
+	tu_sql(f->st, "DELETE FROM ca_key WHERE gen = 2 AND role = 'issuing'");
+	assert_int_equal(ca_signer()->open(f->st, 2, "issuing", &sess),
+	    CUST_E_DB);
+	assert_null(sess);
+	assert_non_null(strstr(cust_errmsg(), "missing from the store"));
+}
+
 int
 main(void)
 {
@@ -894,6 +951,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_init_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rollover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issuer_retired_meanwhile,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl_refresh, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_show_all_generations,
