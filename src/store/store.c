@@ -88,22 +88,31 @@ store_err(struct store *st, const char *what)
  * then.
  */
 static int
-check_header(const char *path)
+check_header(sqlite3 *db, const char *path)
 {
 	unsigned char h[100];
 	char wal[PATH_MAX];
-	struct stat sb, wsb;
+	struct stat wsb;
+	sqlite3_file *f = NULL;
+	sqlite3_int64 size = 0;
 	uint32_t pgsz, npages, change, valid;
 	ssize_t n;
-	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return cust_fail(errno == ENOENT ? CUST_E_DB : CUST_E_IO,
-		    "cannot open store %s: %s", path, strerror(errno));
-	n = read(fd, h, sizeof(h));
-	if (fstat(fd, &sb) == -1)
-		n = -1;
-	close(fd);
+	/* Through SQLite's own descriptor: opening the file with open(2)
+	 * and closing it would drop every POSIX lock this process holds on
+	 * it (fcntl locks belong to the process and go with any close), so
+	 * the other connections of a threaded process (custodyd's workers)
+	 * would lose theirs, and another process closing its connection
+	 * would take itself for the last one and checkpoint and delete the
+	 * WAL under them. */
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) !=
+	    SQLITE_OK || f == NULL || f->pMethods == NULL)
+		return cust_fail(CUST_E_DB, "cannot open store %s", path);
+	if (f->pMethods->xFileSize(f, &size) != SQLITE_OK)
+		return cust_fail(CUST_E_IO, "cannot read store %s", path);
+	n = size == 0 ? 0 : size < (sqlite3_int64)sizeof(h) ? -1 :
+	    f->pMethods->xRead(f, h, sizeof(h), 0) == SQLITE_OK ?
+	    (ssize_t)sizeof(h) : -1;
 	if (n == 0)
 		return CUST_OK;	/* new, empty database */
 	if (n != (ssize_t)sizeof(h) ||
@@ -126,10 +135,10 @@ check_header(const char *path)
 	    stat(wal, &wsb) == 0 && wsb.st_size > 0)
 		return CUST_OK;
 	if (change == valid && npages > 0 &&
-	    (uint64_t)sb.st_size < (uint64_t)npages * pgsz)
+	    (uint64_t)size < (uint64_t)npages * pgsz)
 		return cust_fail(CUST_E_DB, "store %s is truncated (%lld "
 		    "bytes, header says %llu); restore it from a backup", path,
-		    (long long)sb.st_size, (unsigned long long)npages * pgsz);
+		    (long long)size, (unsigned long long)npages * pgsz);
 	return CUST_OK;
 }
 
@@ -200,13 +209,15 @@ int
 store_open(const char *path, unsigned flags, struct store **out)
 {
 	struct store *st;
+	struct stat sb;
 	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, r;
 
 	*out = NULL;
 	if (flags & STORE_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;
-	else if ((r = check_header(path)) != CUST_OK)
-		return r;
+	else if (stat(path, &sb) != 0)
+		return cust_fail(errno == ENOENT ? CUST_E_DB : CUST_E_IO,
+		    "cannot open store %s: %s", path, strerror(errno));
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
@@ -214,6 +225,9 @@ store_open(const char *path, unsigned flags, struct store **out)
 		    cust_fail(CUST_E_NOMEM, "out of memory");
 		goto fail;
 	}
+	if (!(flags & STORE_CREATE) && (r = check_header(st->db, path)) !=
+	    CUST_OK)
+		goto fail;
 	sqlite3_extended_result_codes(st->db, 1);
 	if ((r = store_rowmac_register(st->db, &st->rowmac)) != CUST_OK)
 		goto fail;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -291,11 +292,71 @@ test_stmt_cache_limit(void **state)
 	free(dir);
 }
 
+/*
+ * Opening a second connection to a store must not drop the POSIX locks
+ * of the first (custodyd opens one per worker): in WAL mode each open
+ * connection holds a shared lock on the database file, which tells
+ * another process closing its own connection that it is not the last
+ * one (else it checkpoints and deletes the WAL under this process). A
+ * child process looks for that lock with F_GETLK (a process never
+ * conflicts with its own locks).
+ */
+static int
+child_sees_shared_lock(const char *path)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock fl;
+		int fd = open(path, O_RDONLY);
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = 0x40000002;	/* SQLite's SHARED range */
+		fl.l_len = 510;
+		if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0)
+			_exit(2);
+		_exit(fl.l_type == F_RDLCK ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 2);
+	return WEXITSTATUS(status) == 0;
+}
+
+static void
+test_second_open_keeps_locks(void **state)
+{
+	char *dir = tu_tmpdir(), *p = util_path(dir, "t.db");
+	struct store *a = NULL, *b = NULL;
+	unsigned char *v = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(store_open(p, STORE_CREATE, &a), CUST_OK);
+	assert_int_equal(store_meta_set(a, "k", "v", 1), CUST_OK);
+	/* a's read leaves it holding its shared lock, as WAL does. */
+	assert_int_equal(store_meta_get(a, "k", &v, &len), CUST_OK);
+	free(v);
+	assert_true(child_sees_shared_lock(p));
+	assert_int_equal(store_open(p, 0, &b), CUST_OK);
+	assert_true(child_sees_shared_lock(p));
+	store_close(b);
+	store_close(a);
+	tu_rmrf(dir);
+	free(p);
+	free(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_migrations),
+		cmocka_unit_test(test_second_open_keeps_locks),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_rowmac),
