@@ -36,8 +36,9 @@ CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
 LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANLD) $(EXTRA_LDFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm -pthread
 
-LIB_SRCS  := $(sort $(filter-out src/cli/% src/policytool/%,$(wildcard src/*/*.c)))
+LIB_SRCS  := $(sort $(filter-out src/cli/% src/policytool/% src/daemon/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
+DAEMON_SRCS := $(sort $(wildcard src/daemon/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*/test_*.c))
 TEST_SUPPORT := $(sort $(wildcard tests/unit/support/*.c))
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
@@ -45,6 +46,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
 POLICYTOOL_OBJS := $(BUILD)/obj/src/policytool/main.o
 # What custody-policy is made of: the policy module, the libc-only
 # utilities and the strict YAML tree (libyaml). Its own archive, so `make
@@ -67,7 +69,7 @@ POLICYTOOL_LIBS := $(shell pkg-config --libs yaml-0.1 jansson 2>/dev/null || \
 .PHONY: all deps test check asan tsan lint fuzz fuzz-build bench run install \
 	install-policy clean
 
-all: $(BUILD)/custodyctl $(BUILD)/custody-policy
+all: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -80,6 +82,9 @@ $(LIB): $(LIB_OBJS)
 
 $(BUILD)/custodyctl: $(CLI_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
+
+$(BUILD)/custodyd: $(DAEMON_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIB) $(LDLIBS)
 
 $(POLICY_LIB): $(POLICY_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(dir $@)
@@ -102,7 +107,7 @@ deps:
 
 # Unit tests (cmocka) and integration tests (tests/integration/*.sh), one
 # summary line at the end: "N passed, N failed".
-check: $(BUILD)/custodyctl $(BUILD)/custody-policy $(UNIT_BINS)
+check: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy $(UNIT_BINS)
 	@sh tests/run.sh $(BUILD)
 
 test: deps
@@ -154,8 +159,10 @@ run: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(BUILD)/custodyctl $(BUILD)/custody-policy \
 	  $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/custodyd $(DESTDIR)$(PREFIX)/sbin/
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done; true
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true

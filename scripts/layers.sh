@@ -5,7 +5,7 @@
 #
 #   0 common                 3 cred ca policy config
 #   1 store seal audit       5 api sched
-#   2 state                  6 cli policytool
+#   2 state                  6 cli policytool daemon
 #
 # The state module composes a state directory from store, seal and audit,
 # so it sits between them and the domain modules. Includes within one
@@ -23,7 +23,7 @@ layer() {	# module -> layer
 	cred|ca|policy|config) echo 3 ;;
 	amt|directory) echo 4 ;;
 	api|sched) echo 5 ;;
-	cli|policytool) echo 6 ;;
+	cli|policytool|daemon) echo 6 ;;
 	*) echo 99 ;;
 	esac
 }

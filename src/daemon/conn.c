@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/* src/daemon/conn.c - the event loop: TLS connections and HTTP/1.1
+ * framing on libevent's OpenSSL bufferevents.
+ *
+ * The loop never touches the store and never blocks: it accepts, runs the
+ * TLS handshakes, reads a request head (parsed by api_http_parse_head())
+ * and its body, matches the route (api_route_match()), and hands the
+ * request to the worker pool (worker.c); the reply comes back through
+ * done_ev and is written here. A connection has one request out at a
+ * time (reading stops meanwhile; pipelined bytes wait in its buffer).
+ *
+ * Limits (doc/internals/SERVICE.md "HTTP"): the head may take at most
+ * max_header_bytes (413 beyond) and header_timeout_ms from the accept or
+ * from its first byte (a total deadline: trickling bytes does not extend
+ * it); the body at most max_body_bytes (413, from its Content-Length,
+ * before any of it is read) and body_timeout_ms; an idle keep-alive
+ * connection idle_timeout_ms; a reply write_timeout_ms. Beyond
+ * max_connections a connection is answered 503 and closed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <sodium.h>
+
+#include "err.h"
+#include "log.h"
+#include "daemon_int.h"
+
+enum conn_state {
+	C_HANDSHAKE,	/* TLS handshake (header deadline running) */
+	C_IDLE,		/* keep-alive, no byte of the next request yet */
+	C_HEAD,		/* reading a request head */
+	C_BODY,		/* reading its body */
+	C_BUSY,		/* out to a worker */
+	C_WRITING,	/* reply being written */
+	C_LINGER,	/* closing: reading what the client still sends */
+};
+
+/* After an error reply that leaves the request's bytes unread (a body
+ * over the limit), the connection reads and drops what the client still
+ * sends, for at most this long and this much, before it closes: closing
+ * with unread data makes TCP send a reset, and the client may then lose
+ * the reply it has not read yet. */
+#define LINGER_MS	2000
+#define LINGER_BYTES	(16u << 20)
+
+struct daemon_conn {
+	struct daemon *d;
+	struct daemon_conn *prev, *next;
+	struct bufferevent *bev;
+	struct event *timer;
+	enum conn_state state;
+	int reject;		/* over max_connections: 503 and close */
+	int dead;		/* closed while busy: free when it returns */
+	int keep;		/* keep-alive after the current reply */
+	unsigned char *der;	/* verified client leaf, or NULL */
+	size_t der_len;
+	char peer[INET6_ADDRSTRLEN + 8];
+	struct daemon_req *req;	/* being read */
+	size_t need;		/* body bytes expected */
+	size_t dropped;		/* C_LINGER: bytes read and dropped */
+};
+
+static void conn_read(struct bufferevent *bev, void *arg);
+static void conn_write(struct bufferevent *bev, void *arg);
+
+static void
+arm(struct daemon_conn *c, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+void
+daemon_req_free(struct daemon_req *req)
+{
+	if (req == NULL)
+		return;
+	json_decref(req->m.req);
+	free(req->inm);
+	if (req->body != NULL) {
+		sodium_memzero(req->body, req->body_len);
+		free(req->body);
+	}
+	if (req->out != NULL) {
+		sodium_memzero(req->out, req->out_len);
+		free(req->out);
+	}
+	free(req);
+}
+
+static void
+maybe_stop(struct daemon *d)
+{
+	if (d->draining && d->conns == NULL && d->busy == 0)
+		event_base_loopbreak(d->base);
+}
+
+static void
+conn_free(struct daemon_conn *c)
+{
+	struct daemon *d = c->d;
+
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);	/* frees the SSL, closes */
+		c->bev = NULL;
+	}
+	if (c->timer != NULL) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	if (c->state == C_BUSY && !c->dead) {
+		c->dead = 1;	/* the worker still holds it */
+		return;
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (d->conns == c)
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->reject)
+		d->nreject--;
+	else {
+		d->nconn--;
+		metrics_conn(-1);
+	}
+	daemon_req_free(c->req);
+	free(c->der);
+	free(c);
+	maybe_stop(d);
+}
+
+/* Close c now (or once its request is back). */
+static void
+conn_close(struct daemon_conn *c)
+{
+	if (c->state == C_BUSY) {
+		if (c->bev != NULL) {
+			bufferevent_free(c->bev);
+			c->bev = NULL;
+		}
+		c->dead = 1;
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+log_request(struct daemon_req *req)
+{
+	struct timespec now;
+	int64_t us;
+	const char *route = req->m.route != NULL ? req->m.route->pattern :
+	    "-";
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (int64_t)(now.tv_sec - req->start.tv_sec) * 1000000 +
+	    (now.tv_nsec - req->start.tv_nsec) / 1000;
+	metrics_request(req->m.route != NULL ? req->m.index :
+	    api_route_count(), req->status, us);
+	/* The route's pattern and the operation, never the target: a path
+	 * parameter or a query may be anything a client sent. */
+	log_info("%s %s%s%s %d %s %lld.%03lldms %s", req->method, route,
+	    req->opname[0] ? " " : "", req->opname, req->status,
+	    req->actor[0] ? req->actor : "anonymous", (long long)(us / 1000),
+	    (long long)(us % 1000), req->peer);
+}
+
+static void
+cleanup_out(const void *data, size_t len, void *arg)
+{
+	sodium_memzero((void *)(uintptr_t)data, len);
+	free(arg);
+}
+
+/* Write req's reply on c; req is consumed. */
+static void
+send_reply(struct daemon_conn *c, struct daemon_req *req)
+{
+	log_request(req);
+	if (c->d->draining)
+		req->close = 1;
+	c->keep = !req->close;
+	c->state = C_WRITING;
+	evtimer_del(c->timer);
+	/* The reply's buffer goes out by reference and is wiped after
+	 * (it may hold a secret). */
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), req->out,
+	    req->out_len, cleanup_out, req->out) != 0) {
+		daemon_req_free(req);
+		conn_close(c);
+		return;
+	}
+	req->out = NULL;
+	daemon_req_free(req);
+	bufferevent_setcb(c->bev, conn_read, conn_write, NULL, c);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* An error answered by the loop itself; closes after it. */
+static void
+loop_error(struct daemon_conn *c, struct daemon_req *req, int status,
+    const char *msg, const char *extra, int keep)
+{
+	const char *name = status == 413 ? "too_big" : status == 503 ?
+	    "unavailable" : status == 404 ? "not_found" : "invalid";
+
+	if (req == NULL) {
+		if ((req = calloc(1, sizeof(*req))) == NULL) {
+			conn_close(c);
+			return;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &req->start);
+		snprintf(req->method, sizeof(req->method), "-");
+		req->peer = c->peer;
+	}
+	if (daemon_reply_error(req, status, extra, name, msg, keep) !=
+	    CUST_OK) {
+		daemon_req_free(req);
+		conn_close(c);
+		return;
+	}
+	if (c->req == req)
+		c->req = NULL;
+	bufferevent_disable(c->bev, EV_READ);
+	send_reply(c, req);
+}
+
+static void
+dispatch(struct daemon_conn *c)
+{
+	struct daemon_req *req = c->req;
+
+	c->req = NULL;
+	evtimer_del(c->timer);
+	bufferevent_disable(c->bev, EV_READ);
+	c->state = C_BUSY;
+	c->d->busy++;
+	daemon_submit(c->d, req);
+}
+
+/* A complete head of hlen bytes is in the input. */
+static void
+start_request(struct daemon_conn *c, size_t hlen)
+{
+	struct daemon *d = c->d;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct api_http_head h;
+	struct daemon_req *req;
+	const char *head;
+	char msg[256], allow[64], extra[96];
+	int st;
+
+	if ((req = calloc(1, sizeof(*req))) == NULL) {
+		conn_close(c);
+		return;
+	}
+	c->req = req;
+	clock_gettime(CLOCK_MONOTONIC, &req->start);
+	req->conn = c;
+	req->peer = c->peer;
+	req->der = c->der;
+	req->der_len = c->der_len;
+	snprintf(req->method, sizeof(req->method), "-");
+	head = (const char *)evbuffer_pullup(in, (ev_ssize_t)hlen);
+	if (head == NULL) {
+		conn_close(c);
+		return;
+	}
+	st = api_http_parse_head(head, hlen, d->conf.max_body_bytes, &h, msg,
+	    sizeof(msg));
+	if (h.method != NULL)
+		snprintf(req->method, sizeof(req->method), "%s", h.method);
+	if (st != 0) {
+		/* The framing is in doubt: answer and close. */
+		loop_error(c, req, st, msg, NULL, 0);
+		return;
+	}
+	c->keep = h.keep_alive;
+	if (h.ctype == NULL)
+		req->ctype = DAEMON_CT_NONE;
+	else if (api_http_ctype_is(h.ctype, h.ctype_len, "application/json"))
+		req->ctype = DAEMON_CT_JSON;
+	else if (api_http_ctype_is(h.ctype, h.ctype_len,
+	    "application/pkcs10"))
+		req->ctype = DAEMON_CT_CSR;
+	else
+		req->ctype = DAEMON_CT_OTHER;
+	if (h.inm != NULL && (req->inm = strndup(h.inm, h.inm_len)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	st = api_route_match(req->method, h.target, h.target_len, &req->m,
+	    msg, sizeof(msg), allow, sizeof(allow));
+	c->need = h.content_length > 0 ? (size_t)h.content_length : 0;
+	evbuffer_drain(in, hlen);
+	if (st != 0) {
+		/* The body (if any) is not read: close after the answer. */
+		extra[0] = '\0';
+		if (st == 405 && allow[0])
+			snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+		loop_error(c, req, st, msg, extra, c->need == 0 && c->keep);
+		return;
+	}
+	if (req->m.op[0])
+		snprintf(req->opname, sizeof(req->opname), "%s", req->m.op);
+	if (c->need == 0) {
+		dispatch(c);
+		return;
+	}
+	if (h.expect_continue)
+		(void)bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n",
+		    25);
+	c->state = C_BODY;
+	arm(c, d->conf.body_timeout_ms);
+	conn_read(c->bev, c);
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct daemon_conn *c = arg;
+	struct daemon *d = c->d;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr p;
+	size_t len;
+
+	for (;;) {
+		len = evbuffer_get_length(in);
+		switch (c->state) {
+		case C_IDLE:
+			if (len == 0)
+				return;
+			/* The head's deadline runs from its first byte. */
+			c->state = C_HEAD;
+			arm(c, d->conf.header_timeout_ms);
+			/* FALLTHROUGH */
+		case C_HEAD:
+			p = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+			if (p.pos < 0) {
+				/* Bare LFs: the parser refuses them (400)
+				 * rather than waiting for a CRLF that never
+				 * comes. */
+				p = evbuffer_search(in, "\n\n", 2, NULL);
+				if (p.pos >= 0 && (size_t)p.pos + 2 <=
+				    d->conf.max_header_bytes) {
+					start_request(c, (size_t)p.pos + 2);
+					return;
+				}
+				if (len > d->conf.max_header_bytes)
+					loop_error(c, NULL, 413, "request head "
+					    "too large", NULL, 0);
+				return;
+			}
+			if ((size_t)p.pos + 4 > d->conf.max_header_bytes) {
+				loop_error(c, NULL, 413, "request head too "
+				    "large", NULL, 0);
+				return;
+			}
+			start_request(c, (size_t)p.pos + 4);
+			if (c->state != C_BODY)
+				return;
+			break;
+		case C_BODY:
+			if (len < c->need)
+				return;
+			if ((c->req->body = malloc(c->need)) == NULL ||
+			    evbuffer_remove(in, c->req->body, c->need) !=
+			    (int)c->need) {
+				conn_close(c);
+				return;
+			}
+			c->req->body_len = c->need;
+			dispatch(c);
+			return;
+		case C_LINGER:
+			c->dropped += len;
+			evbuffer_drain(in, len);
+			if (c->dropped > LINGER_BYTES)
+				conn_close(c);
+			return;
+		default:
+			return;	/* not reading now */
+		}
+	}
+}
+
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct daemon_conn *c = arg;
+
+	if (c->state != C_WRITING ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (!c->keep && !c->reject && !c->d->draining) {
+		c->state = C_LINGER;
+		arm(c, LINGER_MS);
+		bufferevent_enable(bev, EV_READ);
+		conn_read(bev, c);
+		return;
+	}
+	if (!c->keep || c->reject || c->d->draining) {
+		conn_close(c);
+		return;
+	}
+	c->state = C_IDLE;
+	arm(c, c->d->conf.idle_timeout_ms);
+	bufferevent_enable(bev, EV_READ);
+	conn_read(bev, c);	/* a pipelined request may be waiting */
+}
+
+/* The leaf certificate the client proved it holds (verified). */
+static int
+keep_peer_cert(struct daemon_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509 *x = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	unsigned char *p;
+	int n;
+
+	if (x == NULL)
+		return 0;
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		return -1;
+	if ((n = i2d_X509(x, NULL)) <= 0 || (c->der = malloc((size_t)n)) ==
+	    NULL)
+		return -1;
+	p = c->der;
+	if (i2d_X509(x, &p) != n)
+		return -1;
+	c->der_len = (size_t)n;
+	return 0;
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct daemon_conn *c = arg;
+	unsigned long e;
+	char buf[160];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (keep_peer_cert(c) != 0) {
+			conn_close(c);
+			return;
+		}
+		if (c->reject) {
+			loop_error(c, NULL, 503, "too many connections", NULL,
+			    0);
+			return;
+		}
+		c->state = C_HEAD;	/* the header deadline keeps running */
+		conn_read(bev, c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		e = bufferevent_get_openssl_error(bev);
+		if (e != 0) {
+			ERR_error_string_n(e, buf, sizeof(buf));
+			log_debug("%s: TLS: %s", c->peer, buf);
+		}
+	}
+	conn_close(c);
+}
+
+static void
+conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_conn *c = arg;
+
+	log_debug("%s: timed out (%s)", c->peer, c->state == C_BODY ? "body" :
+	    c->state == C_IDLE ? "idle" : "head");
+	conn_close(c);
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct daemon *d = arg;
+	struct daemon_conn *c = NULL;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	char host[INET6_ADDRSTRLEN];
+	int reject = 0;
+	struct timeval wt;
+
+	if (d->draining) {
+		evutil_closesocket(fd);
+		return;
+	}
+	if (d->nconn >= d->conf.max_connections) {
+		metrics_rejected();
+		/* Answered 503 while few; beyond, closed at once. */
+		if (d->nreject >= 64) {
+			evutil_closesocket(fd);
+			return;
+		}
+		reject = 1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (ctx = daemon_tls_get(d)) == NULL || (ssl = SSL_new(ctx)) ==
+	    NULL)
+		goto fail;
+	SSL_CTX_free(ctx);
+	ctx = NULL;
+	c->d = d;
+	host[0] = '\0';
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,
+		    host, sizeof(host));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, host,
+		    sizeof(host));
+	snprintf(c->peer, sizeof(c->peer), sa->sa_family == AF_INET6 ?
+	    "[%s]:%u" : "%s:%u", host, sa->sa_family == AF_INET6 ?
+	    ntohs(((struct sockaddr_in6 *)(void *)sa)->sin6_port) :
+	    ntohs(((struct sockaddr_in *)(void *)sa)->sin_port));
+	if ((c->timer = evtimer_new(d->base, conn_timeout, c)) == NULL)
+		goto fail;
+	c->bev = bufferevent_openssl_socket_new(d->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		goto fail;
+	ssl = NULL;	/* owned by the bufferevent */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    d->conf.max_header_bytes + (size_t)d->conf.max_body_bytes + 1);
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	wt.tv_sec = d->conf.write_timeout_ms / 1000;
+	wt.tv_usec = (d->conf.write_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, NULL, &wt);
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->reject = reject;
+	c->state = C_HANDSHAKE;
+	arm(c, d->conf.header_timeout_ms);
+	if (reject)
+		d->nreject++;
+	else {
+		d->nconn++;
+		metrics_conn(1);
+	}
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	return;
+fail:
+	evutil_closesocket(fd);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (c != NULL) {
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+	}
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	log_warnx("accept: %s", evutil_socket_error_to_string(e));
+}
+
+/* Replies from the workers. */
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct daemon_req *list, *req;
+	struct daemon_conn *c;
+
+	pthread_mutex_lock(&d->done_mu);
+	list = d->done_head;
+	d->done_head = d->done_tail = NULL;
+	pthread_mutex_unlock(&d->done_mu);
+	while ((req = list) != NULL) {
+		list = req->next;
+		req->next = NULL;
+		c = req->conn;
+		d->busy--;
+		if (c->dead) {
+			log_request(req);
+			daemon_req_free(req);
+			c->state = C_IDLE;
+			conn_free(c);
+			continue;
+		}
+		send_reply(c, req);
+	}
+	maybe_stop(d);
+}
+
+void
+daemon_done(struct daemon *d, struct daemon_req *req)
+{
+	pthread_mutex_lock(&d->done_mu);
+	req->next = NULL;
+	if (d->done_tail != NULL)
+		d->done_tail->next = req;
+	else
+		d->done_head = req;
+	d->done_tail = req;
+	pthread_mutex_unlock(&d->done_mu);
+	event_active(d->done_ev, EV_READ, 0);
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_warnx("shutdown: %d requests still out after %d ms, stopping",
+	    d->busy, d->conf.drain_timeout_ms);
+	event_base_loopbreak(d->base);
+}
+
+/* SIGTERM: stop accepting, close what is idle or half-read, let the
+ * requests out to workers finish and their replies be written. */
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct daemon_conn *c, *next;
+	struct timeval tv;
+	size_t i;
+
+	d->draining = 1;
+	for (i = 0; i < d->nlisteners; i++) {
+		evconnlistener_free(d->listeners[i]);
+		d->listeners[i] = NULL;
+	}
+	d->nlisteners = 0;
+	for (c = d->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state != C_BUSY && c->state != C_WRITING)
+			conn_close(c);
+	}
+	tv.tv_sec = d->conf.drain_timeout_ms / 1000;
+	tv.tv_usec = (d->conf.drain_timeout_ms % 1000) * 1000;
+	evtimer_add(d->drain_timer, &tv);
+	maybe_stop(d);
+}
+
+int
+daemon_loop_setup(struct daemon *d, const int *fds, size_t nfds)
+{
+	size_t i;
+
+	if ((d->base = event_base_new()) == NULL ||
+	    (d->done_ev = event_new(d->base, -1, 0, on_done, d)) == NULL ||
+	    (d->stop_ev = event_new(d->base, -1, 0, on_stop, d)) == NULL ||
+	    (d->drain_timer = evtimer_new(d->base, on_drain_timeout, d)) ==
+	    NULL)
+		return cust_fail(CUST_E_NOMEM, "cannot set up the event loop");
+	for (i = 0; i < nfds; i++) {
+		d->listeners[i] = evconnlistener_new(d->base, on_accept, d,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+		if (d->listeners[i] == NULL)
+			return cust_fail(CUST_E_IO, "cannot listen");
+		evconnlistener_set_error_cb(d->listeners[i], on_accept_error);
+		d->nlisteners++;
+	}
+	return CUST_OK;
+}
+
+void
+daemon_loop_teardown(struct daemon *d)
+{
+	struct daemon_conn *c, *next;
+	struct daemon_req *req;
+	size_t i;
+
+	/* Replies the loop never took (the drain timed out). */
+	while ((req = d->done_head) != NULL) {
+		d->done_head = req->next;
+		daemon_req_free(req);
+	}
+	d->done_tail = NULL;
+	for (i = 0; i < d->nlisteners; i++)
+		evconnlistener_free(d->listeners[i]);
+	d->nlisteners = 0;
+	for (c = d->conns; c != NULL; c = next) {
+		next = c->next;
+		c->state = C_IDLE;	/* workers are stopped by now */
+		conn_free(c);
+	}
+	if (d->done_ev != NULL)
+		event_free(d->done_ev);
+	if (d->stop_ev != NULL)
+		event_free(d->stop_ev);
+	if (d->drain_timer != NULL)
+		event_free(d->drain_timer);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	d->base = NULL;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/* src/daemon/daemon_int.h - custodyd's parts and what they share
+ * (doc/internals/SERVICE.md "The threading model").
+ *
+ *   main.c    options, start-up, signals, the reload of TLS trust, shutdown
+ *   tls.c     the TLS context: protocol and suites, server key, client
+ *             verification against custody's CA chain and CRLs
+ *   conn.c    the event loop: connections, HTTP/1.1 framing, limits
+ *   worker.c  the worker pool: identity, routes onto ops_call(), replies
+ *   metrics.c counters and the Prometheus text
+ */
+#ifndef CUST_DAEMON_INT_H
+#define CUST_DAEMON_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+#include "api.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct audit_group;
+struct cust_state;
+
+#define DAEMON_LISTEN_MAX	16
+
+/*
+ * What custodyd is told: built-in defaults, then the command line. Kept
+ * as one plain struct so that the configuration file (custody.yaml) can
+ * fill the same fields.
+ */
+struct daemon_conf {
+	const char *state_dir;
+	const char *listen[DAEMON_LISTEN_MAX];
+	size_t nlisten;
+	int listen_default;		/* nothing given: the defaults */
+	int workers;			/* worker threads */
+	size_t max_header_bytes;	/* request head, 413 beyond */
+	long long max_body_bytes;	/* request body, 413 beyond */
+	int header_timeout_ms;		/* TLS handshake + head, total */
+	int body_timeout_ms;		/* body, total */
+	int idle_timeout_ms;		/* keep-alive between requests */
+	int write_timeout_ms;		/* a reply not taken by the client */
+	int max_connections;		/* 503 beyond */
+	int drain_timeout_ms;		/* SIGTERM: in-flight requests */
+	int log_level;			/* LOG_LEVEL_* */
+};
+
+void daemon_conf_defaults(struct daemon_conf *c);
+
+/* One request, from the loop to a worker and back. */
+struct daemon_conn;
+struct daemon_req {
+	struct daemon_req *next;
+	struct daemon_conn *conn;	/* kept alive while the request is out */
+	/* In (from the loop). */
+	char method[8];
+	struct api_match m;		/* m.req owned */
+	int ctype;			/* DAEMON_CT_* */
+	char *inm;			/* If-None-Match, or NULL */
+	unsigned char *body;		/* content_length bytes, or NULL */
+	size_t body_len;
+	const unsigned char *der;	/* client leaf (borrowed from conn) */
+	size_t der_len;
+	const char *peer;		/* borrowed from conn */
+	struct timespec start;
+	/* Out (from the worker). */
+	int status;
+	unsigned char *out;		/* the whole reply: head and body */
+	size_t out_len;
+	int close;			/* close the connection after it */
+	char actor[160];
+	char opname[API_OP_MAX];
+};
+
+#define DAEMON_CT_NONE	0
+#define DAEMON_CT_JSON	1
+#define DAEMON_CT_CSR	2	/* application/pkcs10 */
+#define DAEMON_CT_OTHER	3
+
+/* The process. */
+struct daemon {
+	struct daemon_conf conf;
+	struct event_base *base;
+	struct evconnlistener *listeners[DAEMON_LISTEN_MAX];
+	size_t nlisteners;
+	struct event *done_ev;		/* workers -> loop */
+	struct event *stop_ev;		/* main -> loop: drain and stop */
+	struct event *drain_timer;
+	/* TLS context for new connections, swapped by the reload. */
+	pthread_mutex_t ctx_mu;
+	SSL_CTX *ctx;
+	unsigned char trust_digest[32];
+	/* Work queue. */
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;
+	struct daemon_req *q_head, *q_tail;
+	int q_stop;
+	/* Replies back to the loop. */
+	pthread_mutex_t done_mu;
+	struct daemon_req *done_head, *done_tail;
+	/* Workers. */
+	pthread_t *threads;
+	int nthreads;
+	struct audit_group *group;
+	/* Bumped by SIGHUP and trust reloads: workers forget identities. */
+	atomic_uint id_gen;
+	/* Loop-owned. */
+	struct daemon_conn *conns;	/* list of live connections */
+	int nconn;			/* counted against max_connections */
+	int nreject;			/* being refused with 503 */
+	int busy;			/* requests out to workers */
+	int draining;
+};
+
+/* Monotonic microseconds (metrics.c). */
+int64_t daemon_now_us(void);
+
+/* tls.c: a new server context from DIR/tls and the CA state in st (its
+ * own thread's state); *digest_out identifies the trust it holds. */
+int daemon_tls_new(struct cust_state *st, const char *dir, SSL_CTX **out,
+    unsigned char digest_out[32]) __attribute__((warn_unused_result));
+/* Reload into d when the trust material changed (force: always build).
+ * 1 when swapped, 0 unchanged, < 0 an error (the old context stays). */
+int daemon_tls_reload(struct daemon *d, struct cust_state *st, int force);
+/* The current context with a reference (SSL_CTX_free it). */
+SSL_CTX *daemon_tls_get(struct daemon *d);
+
+/* conn.c */
+int daemon_loop_setup(struct daemon *d, const int *fds, size_t nfds)
+	__attribute__((warn_unused_result));
+void daemon_loop_teardown(struct daemon *d);
+/* Queue req's reply to the loop (worker threads). */
+void daemon_done(struct daemon *d, struct daemon_req *req);
+void daemon_req_free(struct daemon_req *req);
+
+/* worker.c */
+int daemon_workers_start(struct daemon *d)
+	__attribute__((warn_unused_result));
+void daemon_workers_stop(struct daemon *d);
+void daemon_submit(struct daemon *d, struct daemon_req *req);
+/* Build the reply: status, extra header lines (each ending in CRLF, may
+ * be NULL), body. keep: the connection may stay open. */
+int daemon_reply(struct daemon_req *req, int status, const char *ctype,
+    const char *extra, const void *body, size_t len, int keep);
+/* An error reply {"error", "message"} for an HTTP status. */
+int daemon_reply_error(struct daemon_req *req, int status, const char *extra,
+    const char *name, const char *message, int keep);
+
+/* metrics.c */
+void metrics_request(size_t route, int status, int64_t usec);
+void metrics_secret(const char *kind);
+void metrics_conn(int delta);
+void metrics_rejected(void);
+/* Append the Prometheus text to *buf (new, free()); status is the
+ * "status" operation's reply (borrowed, may be NULL). */
+int metrics_text(struct daemon *d, json_t *status, char **buf_out,
+    size_t *len_out) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/* src/daemon/main.c - custodyd: start-up, signals, reloads, shutdown.
+ *
+ * The main thread owns the configuration and one state of its own. It
+ * binds the listening sockets, builds the TLS context, starts the audit
+ * group writer, the workers and the event loop thread, tells systemd it
+ * is ready, then waits for signals (every other thread blocks them all):
+ *
+ *   SIGTERM, SIGINT  drain: stop accepting, finish the requests out to
+ *                    workers and write their replies, flush the audit
+ *                    writer, exit 0
+ *   SIGHUP           reload: CA certificates, CRLs and the server
+ *                    certificate; every worker forgets the identities it
+ *                    derived (a new policy applies at the next request)
+ *
+ * Between signals (every RELOAD_MS) it checks whether the store changed
+ * (store_stamp: another process revoked, rotated or renewed) and rebuilds
+ * the TLS trust when it did, refreshes CRLs that near their nextUpdate
+ * (hourly) and pings the systemd watchdog when WATCHDOG_USEC is set.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <systemd/sd-daemon.h>
+
+#include "audit.h"
+#include "ca.h"
+#include "err.h"
+#include "log.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+#include "version.h"
+#include "daemon_int.h"
+
+#define RELOAD_MS	500		/* store checks for the TLS trust */
+#define CRL_REFRESH_MS	(3600 * 1000)
+
+void
+daemon_conf_defaults(struct daemon_conf *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof(*c));
+	c->listen[0] = "127.0.0.1:8443";
+	c->listen[1] = "[::1]:8443";
+	c->nlisten = 2;
+	c->listen_default = 1;
+	/* Reads sleep while their audit batch commits: more workers than
+	 * cores keep the batches full. */
+	c->workers = (int)(n > 0 ? n * 4 : 4);
+	c->max_header_bytes = 16 * 1024;
+	c->max_body_bytes = 1024 * 1024;
+	c->header_timeout_ms = 10000;
+	c->body_timeout_ms = 30000;
+	c->idle_timeout_ms = 60000;
+	c->write_timeout_ms = 30000;
+	c->max_connections = 1024;
+	c->drain_timeout_ms = 30000;
+	c->log_level = LOG_LEVEL_INFO;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: custodyd --state-dir DIR [--listen HOST:PORT]... "
+	    "[--foreground] [--check-config]\n"
+	    "                [--workers N] [--max-connections N] "
+	    "[--max-header-bytes N]\n"
+	    "                [--max-body-bytes N] [--header-timeout MS] "
+	    "[--body-timeout MS]\n"
+	    "                [--idle-timeout MS] [--log-level LEVEL]\n");
+}
+
+static int
+num_opt(const char *name, const char *v, long min, long max, long *out)
+{
+	if (util_parse_long(v, min, max, out) != CUST_OK) {
+		fprintf(stderr, "custodyd: --%s: '%s' is not a number from %ld "
+		    "to %ld\n", name, v, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* HOST:PORT or [V6]:PORT into host and port. */
+static int
+split_hostport(const char *s, char *host, size_t hlen, char *port,
+    size_t plen)
+{
+	const char *c;
+
+	if (s[0] == '[') {
+		if ((c = strchr(s, ']')) == NULL || c[1] != ':')
+			return -1;
+		if ((size_t)(c - s - 1) >= hlen)
+			return -1;
+		memcpy(host, s + 1, (size_t)(c - s - 1));
+		host[c - s - 1] = '\0';
+		c++;
+	} else {
+		if ((c = strrchr(s, ':')) == NULL || (size_t)(c - s) >= hlen)
+			return -1;
+		memcpy(host, s, (size_t)(c - s));
+		host[c - s] = '\0';
+	}
+	if (c[1] == '\0' || strlen(c + 1) >= plen)
+		return -1;
+	snprintf(port, plen, "%s", c + 1);
+	return 0;
+}
+
+/* Bind one address; *fd_out the listening socket. */
+static int
+bind_one(const char *spec, int *fd_out)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[16], shown[INET6_ADDRSTRLEN];
+	int fd = -1, one = 1, e, r;
+	long pn;
+
+	*fd_out = -1;
+	if (split_hostport(spec, host, sizeof(host), port, sizeof(port)) != 0
+	    || util_parse_long(port, 0, 65535, &pn) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "--listen %s: not HOST:PORT or "
+		    "[ADDRESS]:PORT", spec);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((e = getaddrinfo(host, port, &hints, &ai)) != 0)
+		return cust_fail(CUST_E_INVAL, "--listen %s: %s", spec,
+		    gai_strerror(e));
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) < 0) {
+		r = cust_fail(CUST_E_IO, "%s: socket: %s", spec,
+		    strerror(errno));
+		goto out;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, 511) != 0) {
+		r = cust_fail(errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT ?
+		    CUST_E_UNAVAIL : CUST_E_IO, "%s: %s", spec,
+		    strerror(errno));
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->
+			    sin6_addr, shown, sizeof(shown));
+			log_info("listening on [%s]:%u", shown, ntohs(
+			    ((struct sockaddr_in6 *)&ss)->sin6_port));
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->
+			    sin_addr, shown, sizeof(shown));
+			log_info("listening on %s:%u", shown, ntohs(
+			    ((struct sockaddr_in *)&ss)->sin_port));
+		}
+	}
+	*fd_out = fd;
+	fd = -1;
+	r = CUST_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return r;
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	event_base_dispatch(d->base);
+	return NULL;
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Wait for signals; between them keep the TLS trust current. Returns on
+ * SIGTERM or SIGINT. */
+static void
+serve(struct daemon *d, struct cust_state *st)
+{
+	struct store_stamp stamp;
+	struct timespec ts = { 0, RELOAD_MS * 1000000L };
+	sigset_t set;
+	uint64_t wd_usec = 0;
+	int64_t last_wd = 0, last_crl = daemon_now_us(), now;
+	size_t made;
+	int sig, have_stamp;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	have_stamp = store_stamp(state_store(st), &stamp) == CUST_OK;
+	for (;;) {
+		sig = sigtimedwait(&set, NULL, &ts);
+		now = daemon_now_us();
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("%s: finishing the requests in flight",
+			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return;
+		}
+		if (wd_usec > 0 && (uint64_t)(now - last_wd) >= wd_usec / 2) {
+			(void)sd_notify(0, "WATCHDOG=1");
+			last_wd = now;
+		}
+		if (now - last_crl >= (int64_t)CRL_REFRESH_MS * 1000) {
+			if (ca_crl_refresh(st, "custodyd", &made) != CUST_OK)
+				log_warnx("CRL refresh: %s", cust_errmsg());
+			last_crl = now;
+		}
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: reloading");
+			(void)sd_notify(0, "RELOADING=1");
+			atomic_fetch_add(&d->id_gen, 1);
+			(void)daemon_tls_reload(d, st, 1);
+			(void)sd_notify(0, "READY=1");
+		} else if (!have_stamp ||
+		    !store_stamp_unchanged(state_store(st), &stamp)) {
+			have_stamp = store_stamp(state_store(st), &stamp) ==
+			    CUST_OK;
+			(void)daemon_tls_reload(d, st, 0);
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-header-bytes", required_argument, NULL, 'H' },
+		{ "max-body-bytes", required_argument, NULL, 'B' },
+		{ "header-timeout", required_argument, NULL, 'T' },
+		{ "body-timeout", required_argument, NULL, 'U' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d;
+	struct cust_state *st = NULL;
+	pthread_t loop;
+	sigset_t all;
+	int fds[DAEMON_LISTEN_MAX], nfds = 0, check = 0, ch, r, i;
+	int loop_started = 0, rc = CUST_EXIT_UNAVAIL;
+	unsigned char dig[32];
+	size_t made = 0;
+	long v;
+
+	memset(&d, 0, sizeof(d));
+	daemon_conf_defaults(&d.conf);
+	log_init("custodyd");
+	log_set_level(LOG_LEVEL_INFO);
+	if (getenv("CUSTODY_LOG_LEVEL") != NULL)
+		log_init("custodyd");	/* the environment wins over info */
+	while ((ch = getopt_long(argc, argv, "d:l:fnhV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'd':
+			d.conf.state_dir = optarg;
+			break;
+		case 'l':
+			if (d.conf.listen_default) {
+				d.conf.nlisten = 0;
+				d.conf.listen_default = 0;
+			}
+			if (d.conf.nlisten == DAEMON_LISTEN_MAX) {
+				fprintf(stderr, "custodyd: at most %d --listen\n",
+				    DAEMON_LISTEN_MAX);
+				return CUST_EXIT_USAGE;
+			}
+			d.conf.listen[d.conf.nlisten++] = optarg;
+			break;
+		case 'f':
+			break;	/* custodyd always runs in the foreground */
+		case 'n':
+			check = 1;
+			break;
+		case 'w':
+			if (num_opt("workers", optarg, 1, 256, &v) != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.workers = (int)v;
+			break;
+		case 'C':
+			if (num_opt("max-connections", optarg, 1, 1000000, &v)
+			    != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.max_connections = (int)v;
+			break;
+		case 'H':
+			if (num_opt("max-header-bytes", optarg, 256, 1 << 20,
+			    &v) != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.max_header_bytes = (size_t)v;
+			break;
+		case 'B':
+			if (num_opt("max-body-bytes", optarg, 0,
+			    1L << 28, &v) != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.max_body_bytes = v;
+			break;
+		case 'T':
+			if (num_opt("header-timeout", optarg, 100, 3600000, &v)
+			    != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.header_timeout_ms = (int)v;
+			break;
+		case 'U':
+			if (num_opt("body-timeout", optarg, 100, 3600000, &v)
+			    != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.body_timeout_ms = (int)v;
+			break;
+		case 'I':
+			if (num_opt("idle-timeout", optarg, 100, 3600000, &v)
+			    != 0)
+				return CUST_EXIT_USAGE;
+			d.conf.idle_timeout_ms = (int)v;
+			break;
+		case 'L':
+			if (log_parse_level(optarg, &d.conf.log_level) !=
+			    CUST_OK) {
+				fprintf(stderr, "custodyd: --log-level: error, "
+				    "warn, info or debug\n");
+				return CUST_EXIT_USAGE;
+			}
+			log_set_level(d.conf.log_level);
+			break;
+		case 'h':
+			usage(stdout);
+			return CUST_EXIT_OK;
+		case 'V':
+			printf("custodyd %s\n", CUSTODY_VERSION);
+			return CUST_EXIT_OK;
+		default:
+			usage(stderr);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || d.conf.state_dir == NULL) {
+		usage(stderr);
+		return CUST_EXIT_USAGE;
+	}
+	if ((r = cust_init()) != CUST_OK) {
+		log_error("start-up: %s", cust_errmsg());
+		return CUST_EXIT_FAIL;
+	}
+	raise_nofile();
+	for (i = 0; i < DAEMON_LISTEN_MAX; i++)
+		fds[i] = -1;
+	if ((r = state_open(d.conf.state_dir, &st)) != CUST_OK) {
+		log_error("%s: %s", d.conf.state_dir, cust_errmsg());
+		return cust_exit_code(r);
+	}
+	pthread_mutex_init(&d.ctx_mu, NULL);
+	pthread_mutex_init(&d.q_mu, NULL);
+	pthread_cond_init(&d.q_cv, NULL);
+	pthread_mutex_init(&d.done_mu, NULL);
+	/* CRLs due are made before the TLS trust is built from them. */
+	if (ca_crl_refresh(st, "custodyd", &made) != CUST_OK)
+		log_warnx("CRL refresh: %s", cust_errmsg());
+	if ((r = daemon_tls_new(st, d.conf.state_dir, &d.ctx, dig)) !=
+	    CUST_OK) {
+		log_error("TLS: %s", cust_errmsg());
+		rc = check ? CUST_EXIT_USAGE : cust_exit_code(r);
+		goto out;
+	}
+	memcpy(d.trust_digest, dig, sizeof(dig));
+	if (check) {
+		printf("custodyd: %s: configuration ok\n", d.conf.state_dir);
+		rc = CUST_EXIT_OK;
+		goto out;
+	}
+	for (i = 0; i < (int)d.conf.nlisten; i++) {
+		r = bind_one(d.conf.listen[i], &fds[nfds]);
+		if (r == CUST_E_UNAVAIL && d.conf.listen_default) {
+			log_info("not listening on %s: %s", d.conf.listen[i],
+			    cust_errmsg());
+			continue;
+		}
+		if (r != CUST_OK) {
+			log_error("%s", cust_errmsg());
+			rc = r == CUST_E_INVAL ? CUST_EXIT_USAGE :
+			    CUST_EXIT_UNAVAIL;
+			goto out;
+		}
+		nfds++;
+	}
+	if (nfds == 0) {
+		log_error("no address to listen on");
+		goto out;
+	}
+	/* Signals go to this thread only: every thread started from here
+	 * on inherits the mask. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = state_audit_group(d.conf.state_dir, 0, &d.group)) !=
+	    CUST_OK) {
+		log_error("audit writer: %s", cust_errmsg());
+		goto out;
+	}
+	if ((r = daemon_workers_start(&d)) != CUST_OK) {
+		log_error("workers: %s", cust_errmsg());
+		goto out;
+	}
+	if (evthread_use_pthreads() != 0 ||
+	    (r = daemon_loop_setup(&d, fds, (size_t)nfds)) != CUST_OK) {
+		log_error("event loop: %s", cust_errmsg());
+		goto out;
+	}
+	for (i = 0; i < nfds; i++)
+		fds[i] = -1;	/* owned by the listeners */
+	if (pthread_create(&loop, NULL, loop_main, &d) != 0) {
+		log_error("cannot start the event loop thread");
+		goto out;
+	}
+	loop_started = 1;
+	log_info("custodyd %s ready: %d workers, state %s", CUSTODY_VERSION,
+	    d.conf.workers, d.conf.state_dir);
+	(void)sd_notify(0, "READY=1");
+	serve(&d, st);
+	(void)sd_notify(0, "STOPPING=1");
+	rc = CUST_EXIT_OK;
+out:
+	if (loop_started) {
+		event_active(d.stop_ev, EV_READ, 0);
+		pthread_join(loop, NULL);
+	}
+	daemon_workers_stop(&d);
+	daemon_loop_teardown(&d);
+	/* Commits what is queued, then stops the writer. */
+	audit_group_free(d.group);
+	for (i = 0; i < DAEMON_LISTEN_MAX; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	SSL_CTX_free(d.ctx);
+	state_close(st);
+	if (rc == CUST_EXIT_OK && !check)
+		log_info("stopped");
+	return rc;
+}

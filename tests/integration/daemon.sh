@@ -1,0 +1,288 @@
+#!/bin/sh
+# tests/integration/daemon.sh - custodyd end to end on loopback: a fresh
+# state directory, the service on a free port (it binds port 0 and logs
+# the port), driven with curl (the bootstrap admin's client certificate),
+# openssl s_client and a small raw client (daemon_client.py) for what curl
+# cannot send. Covers the public and admin routes, POST /v1/ops/NAME,
+# secrets (no-store, audited), anonymous access, a revocation by the
+# local CLI seen within a second, bad input with the service still
+# serving others, the TLS protocol and suite policy, and signals.
+. "$(dirname "$0")/lib.sh"
+t_need_or_skip curl openssl python3
+D="$BUILD/custodyd"
+[ -x "$D" ] || { t_skip daemon.sh "custodyd is not built"; exit 77; }
+PY="python3 $(dirname "$0")/daemon_client.py"
+S="$TESTTMP/state"
+W="$TESTTMP/work"
+mkdir -p "$W"
+c() { cc --state-dir "$S" "$@"; }
+c init >/dev/null || { t_fail "init"; t_done; }
+CA="$S/ca/bundle.pem"
+ACRT="$S/admin/admin.crt"
+AKEY="$S/admin/admin.key"
+DPID=
+cleanup() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; }
+trap cleanup EXIT
+
+# start [OPTIONS]: custodyd in the background; sets DPID and PORT.
+start() {
+	"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 3 \
+	    --max-header-bytes 8192 --max-body-bytes 65536 \
+	    --header-timeout 3000 --body-timeout 3000 --max-connections 600 \
+	    "$@" 2>"$W/d.log" &
+	DPID=$!
+	_n=0
+	while ! grep -q ' ready: ' "$W/d.log" 2>/dev/null; do
+		_n=$((_n + 1))
+		if [ $_n -gt 100 ] || ! kill -0 "$DPID" 2>/dev/null; then
+			cat "$W/d.log"
+			return 1
+		fi
+		sleep 0.1
+	done
+	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+	    "$W/d.log" | head -1)
+	U="https://127.0.0.1:$PORT"
+}
+cu() { curl -sS --max-time 10 --cacert "$CA" "$@"; }
+ad() { cu --cert "$ACRT" --key "$AKEY" "$@"; }
+# status CURLARGS...: the HTTP status only
+status() { cu -o /dev/null -w '%{http_code}' "$@"; }
+astatus() { status --cert "$ACRT" --key "$AKEY" "$@"; }
+J='Content-Type: application/json'
+raw() { $PY raw "$PORT" "$CA" "$@"; }
+
+t_exit "--check-config on a good state directory" 0 "$D" --state-dir "$S" \
+    --check-config
+t_exit "--check-config on a missing one" 5 "$D" --state-dir "$W/none" \
+    --check-config
+t_exit "no --state-dir: usage" 2 "$D"
+t_exit "bad --listen: usage" 2 "$D" --state-dir "$S" --listen nonsense
+start || { t_fail "custodyd starts"; t_done; }
+t_ok "custodyd starts and logs its port ($PORT)"
+
+# --- public routes
+t_check "bundle: 200 with an ETag" sh -c "curl -sS --cacert '$CA' -D '$W/h' \
+    -o '$W/bundle.pem' '$U/v1/trust/bundle' && grep -qi '^ETag: \"' '$W/h'"
+t_check "bundle: the roots of DIR/ca/bundle.pem" cmp "$W/bundle.pem" "$CA"
+etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *\(".*"\).*/\1/p' "$W/h" | tr -d '\r')
+t_check "bundle: If-None-Match with its ETag gives 304" \
+    test "$(status -H "If-None-Match: $etag" "$U/v1/trust/bundle")" = 304
+t_check "bundle: another ETag gives 200" \
+    test "$(status -H 'If-None-Match: "x"' "$U/v1/trust/bundle")" = 200
+t_check "CRL: DER that openssl reads" sh -c "curl -sS --cacert '$CA' \
+    '$U/v1/trust/crl' -o '$W/crl.der' && openssl crl -inform DER \
+    -in '$W/crl.der' -noout"
+t_check "CRL: PEM" sh -c "curl -sS --cacert '$CA' '$U/v1/trust/crl.pem' | \
+    openssl crl -noout"
+t_check "healthz: anonymous 200" test "$(status "$U/healthz")" = 200
+t_check "ops: ca.bundle is public" test "$(status -X POST "$U/v1/ops/ca.bundle")" = 200
+
+# --- anonymous: public routes only
+t_check "anonymous: device list 401" test "$(status "$U/v1/devices")" = 401
+t_check "anonymous: /v1/ops/device.list 401" \
+    test "$(status -X POST -H "$J" -d '{}' "$U/v1/ops/device.list")" = 401
+t_check "anonymous: metrics 401" test "$(status "$U/metrics")" = 401
+cu "$U/v1/audit" > "$W/anon.json"
+t_grep "anonymous: the error is JSON {error, message}" \
+    '^\{"error":"denied","message":".+"\}$' "$W/anon.json"
+
+# --- admin over REST and /v1/ops
+F1=dev1.corp.example
+F2=dev2.corp.example
+t_check "POST /v1/devices adds" test "$(astatus -X POST -H "$J" \
+    -d "{\"fqdn\":\"$F1\",\"tags\":[\"lab\"]}" "$U/v1/devices")" = 200
+t_check "POST /v1/ops/device.add adds" test "$(astatus -X POST -H "$J" \
+    -d "{\"fqdn\":\"$F2\"}" "$U/v1/ops/device.add")" = 200
+ad "$U/v1/devices" > "$W/list.json"
+t_grep "GET /v1/devices lists both" "\"fqdn\":\"$F1\".*\"fqdn\":\"$F2\"" \
+    "$W/list.json"
+ad "$U/v1/devices?tag=lab" > "$W/list.json"
+t_check "GET /v1/devices?tag=lab filters" sh -c "grep -q '$F1' '$W/list.json' \
+    && ! grep -q '$F2' '$W/list.json'"
+ad "$U/v1/devices?limit=1" > "$W/list.json"
+t_grep "GET /v1/devices?limit=1 pages" "\"next\":\"$F1\"" "$W/list.json"
+ad "$U/v1/devices?limit=1&after=$F1" > "$W/list.json"
+t_grep "... and after= continues" "\"fqdn\":\"$F2\"" "$W/list.json"
+ad "$U/v1/devices/$F1" > "$W/show.json"
+t_grep "GET /v1/devices/FQDN shows it" "\"fqdn\":\"$F1\"" "$W/show.json"
+t_check "GET an unknown device: 404" \
+    test "$(astatus "$U/v1/devices/nope.corp.example")" = 404
+t_check "unknown query parameter: 400" \
+    test "$(astatus "$U/v1/devices?colour=red")" = 400
+t_check "unknown op: 400" \
+    test "$(astatus -X POST -H "$J" -d '{}' "$U/v1/ops/no.such")" = 400
+t_check "credential route exists (400 until credential.show is merged, or \
+404 for no credential)" sh -c "s=\$(curl -sS -o /dev/null -w '%{http_code}' \
+    --cacert '$CA' --cert '$ACRT' --key '$AKEY' \
+    '$U/v1/devices/$F1/credential'); [ \$s = 400 ] || [ \$s = 404 ] || \
+    [ \$s = 403 ]"
+
+# --- a secret: no-store, and audited before it is sent
+ad -D "$W/h" "$U/v1/devices/$F1/admin-password" > "$W/pw.json"
+t_grep "admin-password: the password" '"password":"' "$W/pw.json"
+t_grep "admin-password: Cache-Control: no-store" '^[Cc]ache-[Cc]ontrol: no-store' \
+    "$W/h"
+c audit list > "$W/audit.txt"
+t_grep "admin-password: audited (admin:admin, password.show, the device)" \
+    "admin:admin +password.show +$F1 +ok" "$W/audit.txt"
+t_check "GET /v1/audit as admin" sh -c "curl -sS --cacert '$CA' \
+    --cert '$ACRT' --key '$AKEY' '$U/v1/audit?object=$F1' | \
+    grep -q '\"action\":\"password.show\"'"
+ad -X POST -H "$J" -d '{}' "$U/v1/devices/$F1/rotate" > "$W/rot.json"
+t_grep "POST /v1/devices/FQDN/rotate starts a rotation job" \
+    '"job":[0-9]+.*"rotated":1' "$W/rot.json"
+job=$(sed -n 's/.*"job":\([0-9]*\).*/\1/p' "$W/rot.json")
+t_check "GET /v1/jobs/ID" sh -c "curl -sS --cacert '$CA' --cert '$ACRT' \
+    --key '$AKEY' '$U/v1/jobs/$job' | grep -q '\"job\":{'"
+ad -X POST -H "$J" -d '{"tag":"lab"}' "$U/v1/rotations" > "$W/rot.json"
+t_grep "POST /v1/rotations by tag" '"selected":1' "$W/rot.json"
+t_check "DELETE /v1/devices/FQDN removes" \
+    test "$(astatus -X DELETE "$U/v1/devices/$F2")" = 200
+t_check "... and it is gone from the list" sh -c "! curl -sS --cacert '$CA' \
+    --cert '$ACRT' --key '$AKEY' '$U/v1/devices' | grep -q '$F2'"
+ad "$U/metrics" > "$W/metrics.txt"
+t_grep "metrics: requests by route and status" \
+    'custody_http_requests_total\{method="GET",route="/v1/devices",status="200"\} [0-9]+' \
+    "$W/metrics.txt"
+t_grep "metrics: latency histogram" \
+    'custody_http_request_duration_seconds_bucket\{le="\+Inf"\} [1-9]' \
+    "$W/metrics.txt"
+t_grep "metrics: secrets handed out" \
+    'custody_secrets_handed_out_total\{kind="admin"\} 1$' "$W/metrics.txt"
+t_grep "metrics: audit batches" 'custody_audit_batches_total [1-9]' \
+    "$W/metrics.txt"
+t_grep "metrics: seal state" 'custody_sealed 0' "$W/metrics.txt"
+
+# --- bad input; the service keeps serving
+printf 'GARBAGE\r\n\r\n' | raw > "$W/r"
+t_grep "malformed request line: 400" '^HTTP/1.1 400 ' "$W/r"
+printf 'GET /healthz HTTP/1.1\nHost: x\n\n' | raw > "$W/r"
+t_grep "bare LF line ends: 400" '^HTTP/1.1 400 ' "$W/r"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n' |
+    raw > "$W/r"
+t_grep "two Content-Lengths: 400" '^HTTP/1.1 400 ' "$W/r"
+printf 'POST /v1/ops/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' |
+    raw > "$W/r"
+t_grep "Transfer-Encoding: 501" '^HTTP/1.1 501 ' "$W/r"
+big=$(python3 -c 'print("a" * 9000)')
+t_check "oversized header: 413" \
+    test "$(status -H "X-Big: $big" "$U/healthz")" = 413
+python3 -c 'import json; print(json.dumps({"fqdn": "x" * 70000}))' > "$W/big.json"
+t_check "oversized body: 413" test "$(astatus -X POST -H "$J" \
+    --data-binary @"$W/big.json" "$U/v1/devices")" = 413
+t_check "invalid JSON: 400" test "$(astatus -X POST -H "$J" -d '{"fqdn":' \
+    "$U/v1/devices")" = 400
+t_check "a JSON array body: 400" test "$(astatus -X POST -H "$J" -d '[]' \
+    "$U/v1/devices")" = 400
+t_check "duplicate JSON member: 400" test "$(astatus -X POST -H "$J" \
+    -d '{"fqdn":"a.corp.example","fqdn":"b.corp.example"}' \
+    "$U/v1/devices")" = 400
+t_check "wrong content type: 415" test "$(astatus -X POST \
+    -H 'Content-Type: text/plain' -d '{}' "$U/v1/devices")" = 415
+t_check "a body member that the path gives: 400" test "$(astatus -X POST \
+    -H "$J" -d '{"fqdns":["x.corp.example"]}' "$U/v1/devices/$F1/rotate")" = 400
+t_check "%2e%2e segment: 400" test "$(astatus --path-as-is \
+    "$U/v1/devices/%2e%2e/admin-password")" = 400
+t_check "../ traversal: 400" test "$(astatus --path-as-is \
+    "$U/v1/devices/../healthz")" = 400
+t_check "%2F in a segment: 400" test "$(astatus \
+    "$U/v1/devices/a%2Fb.corp.example")" = 400
+t_check "%00 in a segment: 400" test "$(astatus \
+    "$U/v1/devices/a%00b")" = 400
+t_check "invalid UTF-8 in a segment: 400" test "$(astatus \
+    "$U/v1/devices/%ff%fe")" = 400
+t_check "unknown path: 404" test "$(astatus "$U/v1/nothing")" = 404
+t_check "wrong method: 405" test "$(astatus -X PUT "$U/v1/devices")" = 405
+# slowloris: a trickled head is cut at the header deadline (3 s), and
+# others are served meanwhile.
+$PY slowloris "$PORT" "$CA" 6 > "$W/slow" &
+SPID=$!
+sleep 0.5
+t0=$(date +%s%N)
+t_check "served while a slowloris trickles" test "$(status "$U/healthz")" = 200
+t1=$(date +%s%N)
+t_check "... promptly (under 1 s)" test $(( (t1 - t0) / 1000000 )) -lt 1000
+wait $SPID
+t_grep "slowloris: closed at the header deadline" '^closed$' "$W/slow"
+# idle connections: 300 silent TCP connections, then a normal request.
+$PY idle "$PORT" 300 4 > "$W/idle" &
+IPID=$!
+_n=0
+while ! grep -q '^open' "$W/idle" && [ $_n -lt 100 ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+t_grep "300 idle connections open" '^open 300$' "$W/idle"
+t_check "served beside 300 idle connections" \
+    test "$(astatus "$U/v1/devices")" = 200
+wait $IPID
+
+# --- TLS policy (the suites of the server key's type: a refusal must not
+# be only a key-type mismatch)
+sc() { openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CA" "$@" \
+    </dev/null >"$W/sc" 2>&1; }
+no_sc() { ! sc "$@"; }
+if openssl x509 -in "$S/tls/server.crt" -noout -text |
+    grep -q 'id-ecPublicKey'; then A=ECDSA; else A=RSA; fi
+t_check "TLS 1.1 refused" no_sc -tls1_1
+t_check "TLS 1.0 refused" no_sc -tls1
+t_check "TLS 1.2 RSA key transport (AES128-GCM-SHA256) refused" no_sc \
+    -tls1_2 -cipher AES128-GCM-SHA256
+t_check "TLS 1.2 ECDHE-$A with CBC (AES128-SHA) refused" no_sc -tls1_2 \
+    -cipher "ECDHE-$A-AES128-SHA"
+t_check "TLS 1.2 ECDHE-$A with CBC (AES256-SHA384) refused" no_sc -tls1_2 \
+    -cipher "ECDHE-$A-AES256-SHA384"
+t_check "TLS 1.2 ECDHE-$A-AES128-GCM-SHA256 accepted" sc -tls1_2 \
+    -cipher "ECDHE-$A-AES128-GCM-SHA256"
+t_check "TLS 1.2 ECDHE-$A-CHACHA20-POLY1305 accepted" sc -tls1_2 \
+    -cipher "ECDHE-$A-CHACHA20-POLY1305"
+t_check "TLS 1.3 accepted" sc -tls1_3
+t_grep "TLS 1.3: an AEAD suite" 'TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)' \
+    "$W/sc"
+# A client certificate from another CA is refused in the handshake.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/f.key" -out "$W/f.crt" \
+    -subj /CN=foreign -days 2 2>/dev/null
+t_check "foreign-CA client certificate refused" sh -c "! curl -sS \
+    --max-time 10 --cacert '$CA' --cert '$W/f.crt' --key '$W/f.key' \
+    '$U/healthz' >/dev/null 2>&1"
+
+# --- revocation by the local CLI, seen by the running service
+c policy load policy/example.yaml >/dev/null
+mkdir -p "$W/con"
+c console add sccm -o "$W/con" >/dev/null
+CC="$W/con/sccm.crt"
+CK="$W/con/sccm.key"
+[ -f "$CC" ] || { CC=$(ls "$W"/con/*.crt | head -1); CK=$(ls "$W"/con/*.key | head -1); }
+t_check "owner console: admin-password of a device in scope" \
+    test "$(status --cert "$CC" --key "$CK" \
+    "$U/v1/devices/$F1/admin-password")" = 200
+t_check "owner console: not admin routes (403)" \
+    test "$(status --cert "$CC" --key "$CK" "$U/v1/devices")" = 403
+$PY keepalive "$PORT" "$CA" "$CC" "$CK" "/v1/devices/$F1/admin-password" \
+    "$CUSTODYCTL" --state-dir "$S" console revoke sccm > "$W/ka"
+t_grep "console revoked locally: refused on an open connection within 1 s" \
+    '^200 401$' "$W/ka"
+sleep 0.6
+t_check "... and a new connection with its certificate is refused" sh -c \
+    "s=\$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
+    --cacert '$CA' --cert '$CC' --key '$CK' \
+    '$U/v1/devices/$F1/admin-password' 2>/dev/null); [ \"\$s\" != 200 ]"
+
+# --- signals
+kill -HUP "$DPID"
+sleep 0.3
+t_check "SIGHUP: still serving" test "$(status "$U/healthz")" = 200
+t_grep "SIGHUP: logged" 'SIGHUP: reloading' "$W/d.log"
+t_grep "one line per request: method, route, status, actor, duration" \
+    'GET /v1/devices/\{fqdn\}/admin-password password.show 200 admin:admin [0-9.]+ms' \
+    "$W/d.log"
+t_check "the log holds no password" sh -c "! grep -F \"\$(sed -n \
+    's/.*\"password\":\"\([^\"]*\)\".*/\1/p' '$W/pw.json')\" '$W/d.log'"
+kill -TERM "$DPID"
+wait "$DPID"
+rc=$?
+DPID=
+t_check "SIGTERM: exit 0" test "$rc" -eq 0
+t_grep "SIGTERM: stopped cleanly" 'stopped' "$W/d.log"
+t_check "audit verify after the service ran" c audit verify
+t_done

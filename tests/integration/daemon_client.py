@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+# tests/integration/daemon_client.py - raw TLS and TCP clients for
+# tests/integration/daemon.sh (what curl cannot do: send malformed bytes,
+# keep one connection across a revocation, trickle a request, hold many
+# idle connections).
+#
+#   raw PORT CA [CERT KEY]          stdin as the request; print the reply
+#   keepalive PORT CA CERT KEY PATH CMD...
+#                                   GET PATH, run CMD, wait 1 s, GET PATH
+#                                   again on the same connection; print
+#                                   both statuses ("200 401")
+#   slowloris PORT CA SECONDS       trickle a request head for SECONDS
+#   idle PORT N SECONDS             hold N TCP connections open, silent
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+
+def tls(port, ca, cert=None, key=None):
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    return ctx.wrap_socket(s, server_hostname="127.0.0.1")
+
+
+def read_reply(s):
+    """One HTTP reply (head and Content-Length body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            return buf
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(body) < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        body += d
+    return head + b"\r\n\r\n" + body
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "raw":
+        port, ca = sys.argv[2:4]
+        cert, key = (sys.argv[4:6] + [None, None])[:2]
+        s = tls(port, ca, cert, key)
+        s.sendall(sys.stdin.buffer.read())
+        out = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                out += d
+        except (ssl.SSLError, ConnectionResetError, socket.timeout):
+            pass
+        sys.stdout.buffer.write(out)
+    elif cmd == "keepalive":
+        port, ca, cert, key, path = sys.argv[2:7]
+        s = tls(port, ca, cert, key)
+        req = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode()
+        st = []
+        s.sendall(req)
+        st.append(read_reply(s).split(b" ")[1].decode())
+        subprocess.run(sys.argv[7:], check=True, stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        s.sendall(req)
+        r = read_reply(s)
+        st.append(r.split(b" ")[1].decode() if r else "closed")
+        print(" ".join(st))
+    elif cmd == "slowloris":
+        port, ca, secs = sys.argv[2], sys.argv[3], float(sys.argv[4])
+        s = tls(port, ca)
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
+        end = time.time() + secs
+        i = 0
+        try:
+            while time.time() < end and i < len(head):
+                s.sendall(head[i:i + 1])
+                i += 1
+                time.sleep(0.05)
+            # The server must have closed it by its header deadline.
+            s.settimeout(max(0.1, end - time.time()))
+            print("closed" if s.recv(100) == b"" else "answered")
+        except (ssl.SSLError, OSError):
+            print("closed")
+    elif cmd == "idle":
+        port, n, secs = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+        socks = [socket.create_connection(("127.0.0.1", port))
+                 for _ in range(n)]
+        print("open %d" % len(socks), flush=True)
+        time.sleep(secs)
+        for s in socks:
+            s.close()
+    else:
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
