@@ -153,7 +153,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)
 
 run: deps
-	@$(MAKE) --no-print-directory $(BUILD)/custodyctl
+	@$(MAKE) --no-print-directory $(BUILD)/custodyctl $(BUILD)/custodyd
 	@sh scripts/run.sh $(BUILD) $(STATE)
 
 install: all

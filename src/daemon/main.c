@@ -282,7 +282,7 @@ main(int argc, char **argv)
 	pthread_t loop;
 	sigset_t all;
 	int fds[DAEMON_LISTEN_MAX], nfds = 0, check = 0, ch, r, i;
-	int loop_started = 0, rc = CUST_EXIT_UNAVAIL;
+	int loop_started = 0, rc = CUST_EXIT_FAIL;
 	unsigned char dig[32];
 	size_t made = 0;
 	long v;
@@ -428,6 +428,7 @@ main(int argc, char **argv)
 	}
 	if (nfds == 0) {
 		log_error("no address to listen on");
+		rc = CUST_EXIT_UNAVAIL;
 		goto out;
 	}
 	/* Signals go to this thread only: every thread started from here

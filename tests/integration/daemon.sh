@@ -209,7 +209,7 @@ t_grep "slowloris: closed at the header deadline" '^closed$' "$W/slow"
 $PY idle "$PORT" 300 4 > "$W/idle" &
 IPID=$!
 _n=0
-while ! grep -q '^open' "$W/idle" && [ $_n -lt 100 ]; do
+while ! grep -q "^open" "$W/idle" 2>/dev/null && [ $_n -lt 100 ]; do
 	sleep 0.1; _n=$((_n + 1))
 done
 t_grep "300 idle connections open" '^open 300$' "$W/idle"

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/api/test_api_http.c - the strict HTTP/1.1 request head
+ * parser: what it takes, and each ambiguity it refuses. */
+#include <string.h>
+
+#include "api.h"
+#include "testutil.h"
+
+static int
+parse(const char *head, struct api_http_head *h)
+{
+	char msg[256];
+
+	return api_http_parse_head(head, strlen(head), 1000, h, msg,
+	    sizeof(msg));
+}
+
+static void
+test_good(void **state)
+{
+	struct api_http_head h;
+
+	(void)state;
+	assert_int_equal(parse("GET /v1/devices?limit=2 HTTP/1.1\r\n"
+	    "Host: x\r\nIf-None-Match: \"abc\"\r\n\r\n", &h), 0);
+	assert_string_equal(h.method, "GET");
+	assert_int_equal(h.target_len, strlen("/v1/devices?limit=2"));
+	assert_memory_equal(h.target, "/v1/devices?limit=2", h.target_len);
+	assert_int_equal(h.minor, 1);
+	assert_int_equal(h.keep_alive, 1);
+	assert_int_equal(h.content_length, -1);
+	assert_int_equal(h.inm_len, 5);
+	assert_memory_equal(h.inm, "\"abc\"", 5);
+	assert_int_equal(parse("POST /v1/ops/status HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Type:  application/json; charset=utf-8 \r\n"
+	    "Content-Length: 12\r\nConnection: close\r\n"
+	    "Expect: 100-continue\r\n\r\n", &h), 0);
+	assert_int_equal(h.content_length, 12);
+	assert_int_equal(h.keep_alive, 0);
+	assert_int_equal(h.expect_continue, 1);
+	assert_true(api_http_ctype_is(h.ctype, h.ctype_len,
+	    "application/json"));
+	assert_false(api_http_ctype_is(h.ctype, h.ctype_len,
+	    "application/pkcs10"));
+	/* HTTP/1.0: no Host needed, closes unless asked. */
+	assert_int_equal(parse("GET / HTTP/1.0\r\n\r\n", &h), 0);
+	assert_int_equal(h.keep_alive, 0);
+	assert_int_equal(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n"
+	    "\r\n", &h), 0);
+	assert_int_equal(h.keep_alive, 1);
+}
+
+static void
+test_refused(void **state)
+{
+	static const struct { const char *head; int status; } cases[] = {
+		{ "GARBAGE\r\n\r\n", 400 },
+		{ "\r\n\r\n", 400 },
+		{ "GET /\r\n\r\n", 400 },
+		{ "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\nHost: x\n\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\n\r\n", 400 },		/* no Host */
+		{ "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nX: a\x01z\r\n\r\n", 400 },
+		{ "GET http://h/ HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505 },
+		{ "GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505 },
+		{ "GET / HTTPS/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "VERYLONGMETHOD / HTTP/1.1\r\nHost: x\r\n\r\n", 501 },
+		{ "G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+		    "Content-Length: 1\r\n\r\n", 400 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n",
+		    400 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1 2\r\n\r\n",
+		    400 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n", 400 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n",
+		    413 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: "
+		    "99999999999999999999999\r\n\r\n", 413 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+		    "\r\n", 501 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\n\r\nextra", 400 },
+	};
+	struct api_http_head h;
+	char msg[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = api_http_parse_head(cases[i].head,
+		    strlen(cases[i].head), 1000, &h, msg, sizeof(msg));
+
+		if (st != cases[i].status)
+			fail_msg("case %zu: %d, want %d (%s)", i, st,
+			    cases[i].status, msg);
+		assert_true(msg[0] != '\0');
+	}
+	/* A NUL inside the head. */
+	assert_int_equal(api_http_parse_head("GET / HTTP/1.1\r\nHost: \0x\r\n"
+	    "\r\n", 27, 1000, &h, msg, sizeof(msg)), 400);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
