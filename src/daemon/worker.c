@@ -33,6 +33,7 @@
 #include "ops.h"
 #include "state.h"
 #include "store.h"
+#include "util.h"
 #include "daemon_int.h"
 
 #define ID_CACHE	64	/* certificates remembered per worker */
@@ -444,6 +445,9 @@ handle(struct worker *w, struct daemon_req *req)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = w->st;
 	ctx.who = who;
+	/* Tests: a request held at a worker (the process stops) while a
+	 * SIGTERM arrives. */
+	util_test_stop("daemon-request");
 	r = ops_call(&ctx, req->m.op, req->m.req, &resp);
 	if (r != CUST_OK)
 		return reply_code(req, r);

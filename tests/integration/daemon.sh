@@ -194,6 +194,33 @@ t_check "invalid UTF-8 in a segment: 400" test "$(astatus \
     "$U/v1/devices/%ff%fe")" = 400
 t_check "unknown path: 404" test "$(astatus "$U/v1/nothing")" = 404
 t_check "wrong method: 405" test "$(astatus -X PUT "$U/v1/devices")" = 405
+# two requests in one write: two replies, in order
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+    raw > "$W/r"
+t_check "pipelined requests: both answered, in order" sh -c "grep -a \
+    '^HTTP/1.1' '$W/r' | tr -d '\r' | tr '\n' , | \
+    grep -q '^HTTP/1.1 200 OK,HTTP/1.1 404 Not Found,\$'"
+# device CSR signing: JSON and application/pkcs10 (PEM and DER)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/dev.key" -subj "/CN=$F1" -out "$W/dev.csr" 2>/dev/null
+python3 -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read()}))' \
+    "$W/dev.csr" > "$W/csr.json"
+ad -X POST -H "$J" --data-binary @"$W/csr.json" \
+    "$U/v1/devices/$F1/certificate" > "$W/cert.json"
+t_grep "POST /v1/devices/FQDN/certificate (JSON): the chain" \
+    '"chain":"-----BEGIN CERTIFICATE' "$W/cert.json"
+ad -X POST -H 'Content-Type: application/pkcs10' --data-binary @"$W/dev.csr" \
+    "$U/v1/devices/$F1/certificate" > "$W/cert.json"
+t_grep "... as application/pkcs10 PEM" '"certificate":"-----BEGIN' \
+    "$W/cert.json"
+openssl req -in "$W/dev.csr" -outform DER -out "$W/dev.der"
+ad -X POST -H 'Content-Type: application/pkcs10' --data-binary @"$W/dev.der" \
+    "$U/v1/devices/$F1/certificate" > "$W/cert.json"
+t_grep "... as application/pkcs10 DER" '"certificate":"-----BEGIN' \
+    "$W/cert.json"
+t_check "... pkcs10 elsewhere: 415" test "$(astatus -X POST \
+    -H 'Content-Type: application/pkcs10' --data-binary @"$W/dev.der" \
+    "$U/v1/devices")" = 415
 # slowloris: a trickled head is cut at the header deadline (3 s), and
 # others are served meanwhile.
 $PY slowloris "$PORT" "$CA" 6 > "$W/slow" &
@@ -285,4 +312,44 @@ DPID=
 t_check "SIGTERM: exit 0" test "$rc" -eq 0
 t_grep "SIGTERM: stopped cleanly" 'stopped' "$W/d.log"
 t_check "audit verify after the service ran" c audit verify
+
+# --- SIGTERM while a request is at a worker: its reply is still sent.
+# CUSTODY_TEST_STOP_AT stops the process when the worker has the request.
+CUSTODY_TEST_STOP_AT=daemon-request start || t_fail "custodyd restarts"
+ad -o "$W/drain.json" -w '%{http_code}' "$U/v1/devices" > "$W/drain.st" &
+CPID=$!
+_n=0
+while [ "$(awk '{print $3}' /proc/$DPID/stat 2>/dev/null)" != T ] &&
+    [ $_n -lt 100 ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+t_check "a request is held at a worker" \
+    test "$(awk '{print $3}' /proc/$DPID/stat)" = T
+kill -TERM "$DPID"
+kill -CONT "$DPID"
+wait $CPID
+t_check "SIGTERM with a request in flight: its reply is sent (200)" \
+    test "$(cat "$W/drain.st")" = 200
+t_grep "... complete" '"devices":\[' "$W/drain.json"
+wait "$DPID"
+rc=$?
+DPID=
+t_check "... and custodyd exits 0" test "$rc" -eq 0
+
+# --- over max_connections: 503
+start --max-connections 3 || t_fail "custodyd restarts"
+$PY idle "$PORT" 3 3 > "$W/idle" &
+IPID=$!
+_n=0
+while ! grep -q "^open" "$W/idle" 2>/dev/null && [ $_n -lt 100 ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+sleep 0.3
+t_check "beyond max-connections: 503" test "$(status "$U/healthz")" = 503
+wait $IPID
+sleep 0.3
+t_check "below it again: 200" test "$(status "$U/healthz")" = 200
+kill -TERM "$DPID"
+wait "$DPID"
+DPID=
 t_done
