@@ -70,6 +70,8 @@ enum api_render {
 #define API_ROUTE_SECRET	0x2	/* answers a secret: no-store */
 #define API_ROUTE_ADMIN		0x4	/* admin only, whatever the op */
 #define API_ROUTE_CSR		0x8	/* also takes a PKCS#10 body */
+#define API_ROUTE_ETAG		0x10	/* ETag = the reply's "version";
+					 * If-None-Match gives 304 */
 
 struct api_route {
 	const char *method;

@@ -613,12 +613,7 @@ void
 daemon_done(struct daemon *d, struct daemon_req *req)
 {
 	pthread_mutex_lock(&d->done_mu);
-	req->next = NULL;
-	if (d->done_tail != NULL)
-		d->done_tail->next = req;
-	else
-		d->done_head = req;
-	d->done_tail = req;
+	daemon_queue_push(&d->done_head, &d->done_tail, req);
 	pthread_mutex_unlock(&d->done_mu);
 	event_active(d->done_ev, EV_READ, 0);
 }

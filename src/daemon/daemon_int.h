@@ -84,6 +84,19 @@ struct daemon_req {
 #define DAEMON_CT_CSR	2	/* application/pkcs10 */
 #define DAEMON_CT_OTHER	3
 
+/* Append req to the list head..tail (under the list's mutex). */
+static inline void
+daemon_queue_push(struct daemon_req **head, struct daemon_req **tail,
+    struct daemon_req *req)
+{
+	req->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = req;
+	else
+		*head = req;
+	*tail = req;
+}
+
 /* The process. */
 struct daemon {
 	struct daemon_conf conf;
@@ -158,9 +171,11 @@ void metrics_request(size_t route, int status, int64_t usec);
 void metrics_secret(const char *kind);
 void metrics_conn(int delta);
 void metrics_rejected(void);
-/* Append the Prometheus text to *buf (new, free()); status is the
- * "status" operation's reply (borrowed, may be NULL). */
-int metrics_text(struct daemon *d, json_t *status, char **buf_out,
-    size_t *len_out) __attribute__((warn_unused_result));
+/* The Prometheus text in *buf_out (new, free()); status is the "status"
+ * operation's reply, jobs the METRICS_JOBS newest jobs (job.list's
+ * "jobs"); both borrowed, may be NULL. */
+#define METRICS_JOBS	100
+int metrics_text(struct daemon *d, json_t *status, json_t *jobs,
+    char **buf_out, size_t *len_out) __attribute__((warn_unused_result));
 
 #endif

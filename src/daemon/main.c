@@ -19,6 +19,7 @@
  * (hourly) and pings the systemd watchdog when WATCHDOG_USEC is set.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -84,14 +85,52 @@ usage(FILE *f)
 	    "                [--idle-timeout MS] [--log-level LEVEL]\n");
 }
 
+/* The numeric options: letter, name, bounds, field and its type (i: int,
+ * z: size_t, l: long long). */
+static const struct num_option {
+	int ch;
+	const char *name;
+	long min, max;
+	size_t off;
+	char type;
+} num_options[] = {
+	{ 'w', "workers", 1, 256, offsetof(struct daemon_conf, workers),
+	    'i' },
+	{ 'C', "max-connections", 1, 1000000,
+	    offsetof(struct daemon_conf, max_connections), 'i' },
+	{ 'H', "max-header-bytes", 256, 1 << 20,
+	    offsetof(struct daemon_conf, max_header_bytes), 'z' },
+	{ 'B', "max-body-bytes", 0, 1L << 28,
+	    offsetof(struct daemon_conf, max_body_bytes), 'l' },
+	{ 'T', "header-timeout", 100, 3600000,
+	    offsetof(struct daemon_conf, header_timeout_ms), 'i' },
+	{ 'U', "body-timeout", 100, 3600000,
+	    offsetof(struct daemon_conf, body_timeout_ms), 'i' },
+	{ 'I', "idle-timeout", 100, 3600000,
+	    offsetof(struct daemon_conf, idle_timeout_ms), 'i' },
+};
+
 static int
-num_opt(const char *name, const char *v, long min, long max, long *out)
+num_opt(struct daemon_conf *c, int ch, const char *v)
 {
-	if (util_parse_long(v, min, max, out) != CUST_OK) {
+	const struct num_option *o = num_options;
+	char *field;
+	long n;
+
+	while (o->ch != ch)
+		o++;	/* every letter passed here is in the table */
+	if (util_parse_long(v, o->min, o->max, &n) != CUST_OK) {
 		fprintf(stderr, "custodyd: --%s: '%s' is not a number from %ld "
-		    "to %ld\n", name, v, min, max);
+		    "to %ld\n", o->name, v, o->min, o->max);
 		return -1;
 	}
+	field = (char *)c + o->off;
+	if (o->type == 'i')
+		*(int *)(void *)field = (int)n;
+	else if (o->type == 'z')
+		*(size_t *)(void *)field = (size_t)n;
+	else
+		*(long long *)(void *)field = n;
 	return 0;
 }
 
@@ -285,7 +324,6 @@ main(int argc, char **argv)
 	int loop_started = 0, rc = CUST_EXIT_FAIL;
 	unsigned char dig[32];
 	size_t made = 0;
-	long v;
 
 	memset(&d, 0, sizeof(d));
 	daemon_conf_defaults(&d.conf);
@@ -316,46 +354,10 @@ main(int argc, char **argv)
 		case 'n':
 			check = 1;
 			break;
-		case 'w':
-			if (num_opt("workers", optarg, 1, 256, &v) != 0)
-				return CUST_EXIT_USAGE;
-			d.conf.workers = (int)v;
-			break;
-		case 'C':
-			if (num_opt("max-connections", optarg, 1, 1000000, &v)
-			    != 0)
-				return CUST_EXIT_USAGE;
-			d.conf.max_connections = (int)v;
-			break;
-		case 'H':
-			if (num_opt("max-header-bytes", optarg, 256, 1 << 20,
-			    &v) != 0)
-				return CUST_EXIT_USAGE;
-			d.conf.max_header_bytes = (size_t)v;
-			break;
-		case 'B':
-			if (num_opt("max-body-bytes", optarg, 0,
-			    1L << 28, &v) != 0)
-				return CUST_EXIT_USAGE;
-			d.conf.max_body_bytes = v;
-			break;
-		case 'T':
-			if (num_opt("header-timeout", optarg, 100, 3600000, &v)
-			    != 0)
-				return CUST_EXIT_USAGE;
-			d.conf.header_timeout_ms = (int)v;
-			break;
-		case 'U':
-			if (num_opt("body-timeout", optarg, 100, 3600000, &v)
-			    != 0)
-				return CUST_EXIT_USAGE;
-			d.conf.body_timeout_ms = (int)v;
-			break;
+		case 'w': case 'C': case 'H': case 'B': case 'T': case 'U':
 		case 'I':
-			if (num_opt("idle-timeout", optarg, 100, 3600000, &v)
-			    != 0)
+			if (num_opt(&d.conf, ch, optarg) != 0)
 				return CUST_EXIT_USAGE;
-			d.conf.idle_timeout_ms = (int)v;
 			break;
 		case 'L':
 			if (log_parse_level(optarg, &d.conf.log_level) !=

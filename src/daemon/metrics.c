@@ -132,9 +132,39 @@ num(json_t *status, const char *key)
 	return (long long)json_integer_value(json_object_get(status, key));
 }
 
+/* Counts of the jobs' states ("running", "done" ...: identifiers). */
+static void
+put_jobs(struct text *t, json_t *jobs)
+{
+	json_t *counts = json_object(), *j, *v;
+	const char *state, *k;
+	size_t i;
+
+	if (counts == NULL) {
+		t->err = 1;
+		return;
+	}
+	json_array_foreach(jobs, i, j) {
+		state = json_string_value(json_object_get(j, "state"));
+		if (state == NULL || strspn(state, "abcdefghijklmnopqrstuvwxyz_")
+		    != strlen(state) || *state == '\0')
+			continue;
+		v = json_object_get(counts, state);
+		if (json_object_set_new(counts, state, json_integer(v ?
+		    json_integer_value(v) + 1 : 1)) != 0)
+			t->err = 1;
+	}
+	put(t, "# HELP custody_jobs_recent The states of the %d newest "
+	    "jobs.\n# TYPE custody_jobs_recent gauge\n", METRICS_JOBS);
+	json_object_foreach(counts, k, v)
+		put(t, "custody_jobs_recent{state=\"%s\"} %lld\n", k,
+		    (long long)json_integer_value(v));
+	json_decref(counts);
+}
+
 int
-metrics_text(struct daemon *d, json_t *status, char **buf_out,
-    size_t *len_out)
+metrics_text(struct daemon *d, json_t *status, json_t *jobs,
+    char **buf_out, size_t *len_out)
 {
 	struct text t = { NULL, 0, 4096, 0 };
 	struct audit_group_stats gs;
@@ -230,6 +260,8 @@ metrics_text(struct daemon *d, json_t *status, char **buf_out,
 		    num(status, "pending_secrets"),
 		    num(status, "audit_entries"));
 	}
+	if (jobs != NULL)
+		put_jobs(&t, jobs);
 	if (t.err) {
 		free(t.buf);
 		return cust_fail(CUST_E_NOMEM, "out of memory");

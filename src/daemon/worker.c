@@ -319,15 +319,6 @@ count_secret(const char *op, json_t *req)
 		metrics_secret("pkcs12");
 }
 
-/* The operations whose reply holds a secret value or private key. */
-static int
-secret_op(const char *op)
-{
-	return strcmp(op, "password.show") == 0 ||
-	    strcmp(op, "credential.show") == 0 ||
-	    strcmp(op, "cert.issue") == 0 || strcmp(op, "console.add") == 0;
-}
-
 static int
 render(struct worker *w, struct daemon_req *req, json_t *resp)
 {
@@ -375,9 +366,21 @@ render(struct worker *w, struct daemon_req *req, json_t *resp)
 		return r;
 	default:
 		/* Operation replies are never cached: some hold secrets,
-		 * and the rest change with the store. */
-		return reply_json(req, 200, resp, "Cache-Control: no-store\r\n",
-		    1);
+		 * and the rest change with the store. A versioned one (a
+		 * credential) carries its version as ETag. */
+		snprintf(extra, sizeof(extra), "Cache-Control: no-store\r\n");
+		if ((rt->flags & API_ROUTE_ETAG) && json_is_integer(
+		    json_object_get(resp, "version"))) {
+			snprintf(tag, sizeof(tag), "\"%lld\"", (long long)
+			    json_integer_value(json_object_get(resp,
+			    "version")));
+			snprintf(extra, sizeof(extra), "Cache-Control: "
+			    "no-store\r\nETag: %s\r\n", tag);
+			if (etag_matches(req->inm, tag))
+				return daemon_reply(req, 304, NULL, extra,
+				    NULL, 0, 1);
+		}
+		return reply_json(req, 200, resp, extra, 1);
 	}
 }
 
@@ -386,15 +389,22 @@ handle_metrics(struct worker *w, struct daemon_req *req,
     const struct ops_identity *who)
 {
 	struct ops_ctx ctx = { .st = w->st, .who = who };
-	json_t *status = NULL;
+	json_t *status = NULL, *jobs = NULL, *q;
 	char *text = NULL;
 	size_t len = 0;
 	int r;
 
 	if ((r = ops_call(&ctx, "status", NULL, &status)) != CUST_OK)
 		return reply_code(req, r);
-	r = metrics_text(w->d, status, &text, &len);
+	/* The newest jobs' states: one page, never a scan. */
+	if ((q = json_pack("{s:i}", "limit", METRICS_JOBS)) == NULL ||
+	    (r = ops_call(&ctx, "job.list", q, &jobs)) != CUST_OK)
+		jobs = NULL;
+	json_decref(q);
+	r = metrics_text(w->d, status, json_object_get(jobs, "jobs"), &text,
+	    &len);
 	json_decref(status);
+	json_decref(jobs);
 	if (r != CUST_OK)
 		return reply_code(req, r);
 	r = daemon_reply(req, 200, "text/plain; version=0.0.4",
@@ -451,10 +461,10 @@ handle(struct worker *w, struct daemon_req *req)
 	r = ops_call(&ctx, req->m.op, req->m.req, &resp);
 	if (r != CUST_OK)
 		return reply_code(req, r);
-	if (secret_op(req->m.op))
-		count_secret(req->m.op, req->m.req);
 	r = render(w, req, resp);
 	json_decref(resp);
+	if (r == CUST_OK && req->status == 200)
+		count_secret(req->m.op, req->m.req);
 	return r;
 }
 
@@ -498,12 +508,7 @@ void
 daemon_submit(struct daemon *d, struct daemon_req *req)
 {
 	pthread_mutex_lock(&d->q_mu);
-	req->next = NULL;
-	if (d->q_tail != NULL)
-		d->q_tail->next = req;
-	else
-		d->q_head = req;
-	d->q_tail = req;
+	daemon_queue_push(&d->q_head, &d->q_tail, req);
 	pthread_cond_signal(&d->q_cv);
 	pthread_mutex_unlock(&d->q_mu);
 }

@@ -153,6 +153,8 @@ t_grep "metrics: secrets handed out" \
 t_grep "metrics: audit batches" 'custody_audit_batches_total [1-9]' \
     "$W/metrics.txt"
 t_grep "metrics: seal state" 'custody_sealed 0' "$W/metrics.txt"
+t_grep "metrics: jobs" 'custody_jobs_recent\{state="[a-z_]+"\} 2$' \
+    "$W/metrics.txt"
 
 # --- bad input; the service keeps serving
 printf 'GARBAGE\r\n\r\n' | raw > "$W/r"
