@@ -71,6 +71,7 @@ struct daemon_conn {
 	struct daemon_req *req;	/* being read */
 	size_t need;		/* body bytes expected */
 	size_t dropped;		/* C_LINGER: bytes read and dropped */
+	int linger;		/* the request's bytes may be left unread */
 };
 
 static void conn_read(struct bufferevent *bev, void *arg);
@@ -236,6 +237,7 @@ loop_error(struct daemon_conn *c, struct daemon_req *req, int status,
 	}
 	if (c->req == req)
 		c->req = NULL;
+	c->linger = !keep;	/* answered before the request was read */
 	bufferevent_disable(c->bev, EV_READ);
 	send_reply(c, req);
 }
@@ -403,18 +405,26 @@ static void
 conn_write(struct bufferevent *bev, void *arg)
 {
 	struct daemon_conn *c = arg;
+	SSL *ssl;
 
 	if (c->state != C_WRITING ||
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
-	if (!c->keep && !c->reject && !c->d->draining) {
+	if (!c->keep && c->linger && !c->d->draining) {
+		/* The reply is out: say so (close_notify, FIN) so that a
+		 * client reading to the end sees it at once, then drop what
+		 * it still sends for a moment. */
+		ssl = bufferevent_openssl_get_ssl(bev);
+		if (ssl != NULL)
+			(void)SSL_shutdown(ssl);
+		(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
 		c->state = C_LINGER;
 		arm(c, LINGER_MS);
 		bufferevent_enable(bev, EV_READ);
 		conn_read(bev, c);
 		return;
 	}
-	if (!c->keep || c->reject || c->d->draining) {
+	if (!c->keep || c->d->draining) {
 		conn_close(c);
 		return;
 	}
@@ -453,6 +463,8 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	struct daemon_conn *c = arg;
 	unsigned long e;
 	char buf[160];
+	SSL *ssl;
+	long v;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (keep_peer_cert(c) != 0) {
@@ -469,8 +481,12 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		e = bufferevent_get_openssl_error(bev);
-		if (e != 0) {
+		ssl = bufferevent_openssl_get_ssl(bev);
+		v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+		if (c->state == C_HANDSHAKE && v != X509_V_OK)
+			log_info("%s: client certificate refused: %s", c->peer,
+			    X509_verify_cert_error_string(v));
+		else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
 			ERR_error_string_n(e, buf, sizeof(buf));
 			log_debug("%s: TLS: %s", c->peer, buf);
 		}

@@ -26,10 +26,11 @@ trap cleanup EXIT
 
 # start [OPTIONS]: custodyd in the background; sets DPID and PORT.
 start() {
+	: > "$W/d.log"	# now: the old log must not look ready
 	"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 3 \
 	    --max-header-bytes 8192 --max-body-bytes 65536 \
 	    --header-timeout 3000 --body-timeout 3000 --max-connections 600 \
-	    "$@" 2>"$W/d.log" &
+	    "$@" 2>>"$W/d.log" &
 	DPID=$!
 	_n=0
 	while ! grep -q ' ready: ' "$W/d.log" 2>/dev/null; do
@@ -337,6 +338,25 @@ wait "$DPID"
 rc=$?
 DPID=
 t_check "... and custodyd exits 0" test "$rc" -eq 0
+
+# --- systemd: READY, WATCHDOG (WATCHDOG_USEC), STOPPING
+$PY notify "$W/notify.sock" 4 > "$W/notify" &
+NPID=$!
+_n=0
+while ! grep -q '^bound' "$W/notify" 2>/dev/null && [ $_n -lt 100 ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+NOTIFY_SOCKET="$W/notify.sock" WATCHDOG_USEC=400000 start ||
+    t_fail "custodyd restarts"
+sleep 1
+kill -TERM "$DPID"
+wait "$DPID"
+DPID=
+wait $NPID
+t_grep "sd_notify: READY=1" '^READY=1$' "$W/notify"
+t_grep "sd_notify: WATCHDOG=1 while WATCHDOG_USEC is set" '^WATCHDOG=1$' \
+    "$W/notify"
+t_grep "sd_notify: STOPPING=1 on SIGTERM" '^STOPPING=1$' "$W/notify"
 
 # --- over max_connections: 503
 start --max-connections 3 || t_fail "custodyd restarts"

@@ -11,6 +11,8 @@
 #                                   both statuses ("200 401")
 #   slowloris PORT CA SECONDS       trickle a request head for SECONDS
 #   idle PORT N SECONDS             hold N TCP connections open, silent
+#   notify PATH SECONDS             a systemd notify socket at PATH: print
+#                                   each message received for SECONDS
 import socket
 import ssl
 import subprocess
@@ -102,6 +104,18 @@ def main():
         time.sleep(secs)
         for s in socks:
             s.close()
+    elif cmd == "notify":
+        path, secs = sys.argv[2], float(sys.argv[3])
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        print("bound", flush=True)
+        end = time.time() + secs
+        while time.time() < end:
+            s.settimeout(max(0.01, end - time.time()))
+            try:
+                print(s.recv(4096).decode().strip(), flush=True)
+            except socket.timeout:
+                break
     else:
         sys.exit(2)
 
