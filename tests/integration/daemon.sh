@@ -25,7 +25,16 @@ cleanup() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; }
 trap cleanup EXIT
 
 # start [OPTIONS]: custodyd in the background; sets DPID and PORT.
+# sanitizers: what an instance reported (make asan) fails the test
+san_check() {
+	if grep -Eq 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' \
+	    "$W/d.log" 2>/dev/null; then
+		t_fail "custodyd: sanitizer report"
+		grep -E -A20 'Sanitizer|runtime error:' "$W/d.log" | head -40
+	fi
+}
 start() {
+	san_check
 	: > "$W/d.log"	# now: the old log must not look ready
 	"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 3 \
 	    --max-header-bytes 8192 --max-body-bytes 65536 \
@@ -374,4 +383,5 @@ t_check "below it again: 200" test "$(status "$U/healthz")" = 200
 kill -TERM "$DPID"
 wait "$DPID"
 DPID=
+san_check
 t_done
