@@ -8,6 +8,7 @@
  *   conn.c    the event loop: connections, HTTP/1.1 framing, limits
  *   worker.c  the worker pool: identity, routes onto ops_call(), replies
  *   metrics.c counters and the Prometheus text
+ *   scheduler.c the scheduler thread (sched_tick())
  */
 #ifndef CUST_DAEMON_INT_H
 #define CUST_DAEMON_INT_H
@@ -21,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "api.h"
+#include "scheduler.h"
 
 struct event_base;
 struct event;
@@ -50,6 +52,8 @@ struct daemon_conf {
 	int max_connections;		/* 503 beyond */
 	int drain_timeout_ms;		/* SIGTERM: in-flight requests */
 	int log_level;			/* LOG_LEVEL_* */
+	int sched_interval_ms;		/* scheduler ticks */
+	struct sched_policy sched;	/* what a tick does */
 };
 
 void daemon_conf_defaults(struct daemon_conf *c);
@@ -124,6 +128,12 @@ struct daemon {
 	struct audit_group *group;
 	/* Bumped by SIGHUP and trust reloads: workers forget identities. */
 	atomic_uint id_gen;
+	/* The scheduler thread (scheduler.c). */
+	pthread_t sched_thread;
+	pthread_mutex_t sched_mu;
+	pthread_cond_t sched_cv;
+	struct cust_state *sched_st;
+	int sched_stop, sched_started;
 	/* Loop-owned. */
 	struct daemon_conn *conns;	/* list of live connections */
 	int nconn;			/* counted against max_connections */
@@ -165,6 +175,11 @@ int daemon_reply(struct daemon_req *req, int status, const char *ctype,
 /* An error reply {"error", "message"} for an HTTP status. */
 int daemon_reply_error(struct daemon_req *req, int status, const char *extra,
     const char *name, const char *message, int keep);
+
+/* scheduler.c: start the scheduler thread on a state of its own (a first
+ * tick at once); stop it (after its current tick) and close the state. */
+int daemon_sched_start(struct daemon *d) __attribute__((warn_unused_result));
+void daemon_sched_stop(struct daemon *d);
 
 /* metrics.c */
 void metrics_request(size_t route, int status, int64_t usec);

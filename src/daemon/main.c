@@ -15,8 +15,10 @@
  *
  * Between signals (every RELOAD_MS) it checks whether the store changed
  * (store_stamp: another process revoked, rotated or renewed) and rebuilds
- * the TLS trust when it did, refreshes CRLs that near their nextUpdate
- * (hourly) and pings the systemd watchdog when WATCHDOG_USEC is set.
+ * the TLS trust when it did, and pings the systemd watchdog when
+ * WATCHDOG_USEC is set. CRLs near their nextUpdate are made again at
+ * start (before the TLS trust is built from them) and then by the
+ * scheduler thread (scheduler.c).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -47,7 +49,6 @@
 #include "daemon_int.h"
 
 #define RELOAD_MS	500		/* store checks for the TLS trust */
-#define CRL_REFRESH_MS	(3600 * 1000)
 
 void
 daemon_conf_defaults(struct daemon_conf *c)
@@ -71,6 +72,10 @@ daemon_conf_defaults(struct daemon_conf *c)
 	c->max_connections = 1024;
 	c->drain_timeout_ms = 30000;
 	c->log_level = LOG_LEVEL_INFO;
+	c->sched_interval_ms = 60000;
+	/* No rotation by age until the configuration sets a maximum age;
+	 * interrupted rotation jobs are always resumed. */
+	c->sched.resume_jobs = 1;
 }
 
 static void
@@ -253,8 +258,7 @@ serve(struct daemon *d, struct cust_state *st)
 	struct timespec ts = { 0, RELOAD_MS * 1000000L };
 	sigset_t set;
 	uint64_t wd_usec = 0;
-	int64_t last_wd = 0, last_crl = daemon_now_us(), now;
-	size_t made;
+	int64_t last_wd = 0, now;
 	int sig, have_stamp;
 
 	sigemptyset(&set);
@@ -275,11 +279,6 @@ serve(struct daemon *d, struct cust_state *st)
 		if (wd_usec > 0 && (uint64_t)(now - last_wd) >= wd_usec / 2) {
 			(void)sd_notify(0, "WATCHDOG=1");
 			last_wd = now;
-		}
-		if (now - last_crl >= (int64_t)CRL_REFRESH_MS * 1000) {
-			if (ca_crl_refresh(st, "custodyd", &made) != CUST_OK)
-				log_warnx("CRL refresh: %s", cust_errmsg());
-			last_crl = now;
 		}
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading");
@@ -452,6 +451,10 @@ main(int argc, char **argv)
 		log_error("workers: %s", cust_errmsg());
 		goto out;
 	}
+	if ((r = daemon_sched_start(&d)) != CUST_OK) {
+		log_error("scheduler: %s", cust_errmsg());
+		goto out;
+	}
 	if (evthread_use_pthreads() != 0 ||
 	    (r = daemon_loop_setup(&d, fds, (size_t)nfds)) != CUST_OK) {
 		log_error("event loop: %s", cust_errmsg());
@@ -475,6 +478,7 @@ out:
 		event_active(d.stop_ev, EV_READ, 0);
 		pthread_join(loop, NULL);
 	}
+	daemon_sched_stop(&d);
 	daemon_workers_stop(&d);
 	daemon_loop_teardown(&d);
 	/* Commits what is queued, then stops the writer. */

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* src/daemon/scheduler.c - custodyd's scheduler thread: sched_tick()
+ * (include/scheduler.h) on a state of its own, at start and then every
+ * sched_interval_ms: interrupted rotation jobs are resumed where they
+ * stopped (custodyd's own after a restart, or a killed custodyctl's), due
+ * CRLs are made again, and passwords past their maximum age are rotated
+ * (when the configuration sets one; none by default).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+#include "state.h"
+#include "daemon_int.h"
+
+#define SCHED_ACTOR	"scheduler"
+
+static void
+tick(struct daemon *d)
+{
+	json_t *rep = NULL, *e;
+	size_t i;
+	int r;
+
+	r = sched_tick(d->sched_st, SCHED_ACTOR, &d->conf.sched, &rep);
+	json_array_foreach(json_object_get(rep, "errors"), i, e)
+		log_warnx("scheduler: %s", json_string_value(e));
+	if (r != CUST_OK && json_array_size(json_object_get(rep, "errors")) ==
+	    0)
+		log_warnx("scheduler: %s", cust_errmsg());
+	if (json_array_size(json_object_get(rep, "resumed")) > 0 ||
+	    json_array_size(json_object_get(rep, "rotations")) > 0 ||
+	    json_integer_value(json_object_get(rep, "crls")) > 0)
+		log_info("scheduler: %zu jobs resumed, %lld CRLs made, %zu "
+		    "rotation jobs", json_array_size(json_object_get(rep,
+		    "resumed")), (long long)json_integer_value(
+		    json_object_get(rep, "crls")), json_array_size(
+		    json_object_get(rep, "rotations")));
+	json_decref(rep);
+	cust_clearerr();
+}
+
+static void *
+sched_main(void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec at;
+	int stop;
+
+	for (;;) {
+		tick(d);
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_sec += d->conf.sched_interval_ms / 1000;
+		at.tv_nsec += (long)(d->conf.sched_interval_ms % 1000) *
+		    1000000L;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&d->sched_mu);
+		while (!d->sched_stop && pthread_cond_timedwait(&d->sched_cv,
+		    &d->sched_mu, &at) != ETIMEDOUT)
+			;
+		stop = d->sched_stop;
+		pthread_mutex_unlock(&d->sched_mu);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+int
+daemon_sched_start(struct daemon *d)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	pthread_mutex_init(&d->sched_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->sched_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((r = state_open(d->conf.state_dir, &d->sched_st)) != CUST_OK)
+		return r;
+	if ((r = pthread_create(&d->sched_thread, NULL, sched_main, d)) != 0)
+		return cust_fail(CUST_E_INTERNAL, "pthread_create: %s",
+		    strerror(r));
+	d->sched_started = 1;
+	return CUST_OK;
+}
+
+void
+daemon_sched_stop(struct daemon *d)
+{
+	if (d->sched_started) {
+		pthread_mutex_lock(&d->sched_mu);
+		d->sched_stop = 1;
+		pthread_cond_signal(&d->sched_cv);
+		pthread_mutex_unlock(&d->sched_mu);
+		pthread_join(d->sched_thread, NULL);
+		d->sched_started = 0;
+	}
+	state_close(d->sched_st);
+	d->sched_st = NULL;
+}
