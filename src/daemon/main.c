@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -249,6 +250,31 @@ raise_nofile(void)
 	}
 }
 
+/* A fingerprint of the files the TLS context is built from (their
+ * inode, size and change time; DIR/ca's own, which changes when a file
+ * is renamed into it): another process may replace them. */
+static uint64_t
+files_sig(const char *dir)
+{
+	static const char *const names[] = { "tls/server.crt",
+	    "tls/server.key", "ca" };
+	struct stat sb;
+	uint64_t h = 1469598103934665603ULL;
+	char *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if ((p = util_path(dir, names[i])) == NULL)
+			continue;
+		if (stat(p, &sb) == 0)
+			h = (h ^ ((uint64_t)sb.st_ino * 31 + (uint64_t)sb.st_size *
+			    7 + (uint64_t)sb.st_ctim.tv_sec * 1000000007ULL +
+			    (uint64_t)sb.st_ctim.tv_nsec)) * 1099511628211ULL;
+		free(p);
+	}
+	return h;
+}
+
 /* Wait for signals; between them keep the TLS trust current. Returns on
  * SIGTERM or SIGINT. */
 static void
@@ -260,6 +286,7 @@ serve(struct daemon *d, struct cust_state *st)
 	uint64_t wd_usec = 0;
 	int64_t last_wd = 0, now;
 	int sig, have_stamp;
+	uint64_t files = files_sig(d->conf.state_dir), f;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -287,9 +314,11 @@ serve(struct daemon *d, struct cust_state *st)
 			(void)daemon_tls_reload(d, st, 1);
 			(void)sd_notify(0, "READY=1");
 		} else if (!have_stamp ||
-		    !store_stamp_unchanged(state_store(st), &stamp)) {
+		    !store_stamp_unchanged(state_store(st), &stamp) ||
+		    (f = files_sig(d->conf.state_dir)) != files) {
 			have_stamp = store_stamp(state_store(st), &stamp) ==
 			    CUST_OK;
+			files = files_sig(d->conf.state_dir);
 			(void)daemon_tls_reload(d, st, 0);
 		}
 	}

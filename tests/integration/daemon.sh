@@ -307,6 +307,29 @@ t_check "... and a new connection with its certificate is refused" sh -c \
     --cacert '$CA' --cert '$CC' --key '$CK' \
     '$U/v1/devices/$F1/admin-password' 2>/dev/null); [ \"\$s\" != 200 ]"
 
+# --- the server certificate replaced on disk by another process: new
+# connections get the new one within a second, then the old one again
+cp -p "$S/tls/server.crt" "$W/server.crt"
+cp -p "$S/tls/server.key" "$W/server.key"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$W/new.key" -out "$W/new.crt" -subj /CN=replaced -days 2 \
+    2>/dev/null
+install -m 0600 "$W/new.key" "$S/tls/server.key.tmp"
+install -m 0644 "$W/new.crt" "$S/tls/server.crt.tmp"
+mv "$S/tls/server.key.tmp" "$S/tls/server.key"
+mv "$S/tls/server.crt.tmp" "$S/tls/server.crt"
+sleep 1.2
+t_check "server certificate replaced on disk: served within a second" sh -c \
+    "openssl s_client -connect 127.0.0.1:$PORT </dev/null 2>/dev/null | \
+    grep -q 'CN *= *replaced'"
+cp -p "$W/server.key" "$S/tls/server.key.tmp"
+cp -p "$W/server.crt" "$S/tls/server.crt.tmp"
+mv "$S/tls/server.key.tmp" "$S/tls/server.key"
+mv "$S/tls/server.crt.tmp" "$S/tls/server.crt"
+sleep 1.2
+t_check "... and custody's again once it is back" \
+    test "$(status "$U/healthz")" = 200
+
 # --- signals
 kill -HUP "$DPID"
 sleep 0.3
