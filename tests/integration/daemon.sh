@@ -38,7 +38,7 @@ start() {
 	: > "$W/d.log"	# now: the old log must not look ready
 	"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 3 \
 	    --max-header-bytes 8192 --max-body-bytes 65536 \
-	    --header-timeout 3000 --body-timeout 3000 --max-connections 600 \
+	    --header-timeout 3000 --body-timeout 3000 --max-connections 1200 \
 	    "$@" 2>>"$W/d.log" &
 	DPID=$!
 	_n=0
@@ -244,15 +244,15 @@ t1=$(date +%s%N)
 t_check "... promptly (under 1 s)" test $(( (t1 - t0) / 1000000 )) -lt 1000
 wait $SPID
 t_grep "slowloris: closed at the header deadline" '^closed$' "$W/slow"
-# idle connections: 300 silent TCP connections, then a normal request.
-$PY idle "$PORT" 300 4 > "$W/idle" &
+# idle connections: 1000 silent TCP connections, then a normal request.
+$PY idle "$PORT" 1000 4 > "$W/idle" &
 IPID=$!
 _n=0
 while ! grep -q "^open" "$W/idle" 2>/dev/null && [ $_n -lt 100 ]; do
 	sleep 0.1; _n=$((_n + 1))
 done
-t_grep "300 idle connections open" '^open 300$' "$W/idle"
-t_check "served beside 300 idle connections" \
+t_grep "1000 idle connections open" '^open 1000$' "$W/idle"
+t_check "served beside 1000 idle connections" \
     test "$(astatus "$U/v1/devices")" = 200
 wait $IPID
 
@@ -284,6 +284,17 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/f.key" -out "$W/f.crt" \
 t_check "foreign-CA client certificate refused" sh -c "! curl -sS \
     --max-time 10 --cacert '$CA' --cert '$W/f.crt' --key '$W/f.key' \
     '$U/healthz' >/dev/null 2>&1"
+t_grep "... and logged with the reason" \
+    'client certificate refused: self-signed certificate' "$W/d.log"
+# An expired certificate custody issued: made with the clock two years
+# back (CUSTODY_TEST_NOW), so it expired yesterday.
+mkdir -p "$W/old"
+CUSTODY_TEST_NOW=-63244800 c console add oldcon -o "$W/old" >/dev/null
+t_check "expired client certificate refused" sh -c "! curl -sS \
+    --max-time 10 --cacert '$CA' --cert '$W/old/oldcon.crt' \
+    --key '$W/old/oldcon.key' '$U/healthz' >/dev/null 2>&1"
+t_grep "... and logged with the reason" \
+    'client certificate refused: certificate has expired' "$W/d.log"
 
 # --- revocation by the local CLI, seen by the running service
 c policy load policy/example.yaml >/dev/null
