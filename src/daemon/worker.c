@@ -434,9 +434,11 @@ handle(struct worker *w, struct daemon_req *req)
 		    1);
 	e = ops_find(req->m.op);
 	/* Not authenticated on a route that is not public: 401, before
-	 * anything about the request is looked at. */
+	 * anything about the request is looked at. A REST route onto an
+	 * operation this build lacks is not public either; POST
+	 * /v1/ops/NAME of an unknown NAME is a 400 for everyone. */
 	if (who == NULL && ((rt->flags & API_ROUTE_ADMIN) ||
-	    (e != NULL && !(e->roles & OPS_ANYONE))))
+	    (e != NULL ? !(e->roles & OPS_ANYONE) : rt->op != NULL)))
 		return daemon_reply_error(req, 401, NULL, "denied", "a client "
 		    "certificate issued by custody is required", 1);
 	if ((rt->flags & API_ROUTE_ADMIN) &&
