@@ -25,12 +25,13 @@ cleanup() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; }
 trap cleanup EXIT
 
 # start [OPTIONS]: custodyd in the background; sets DPID and PORT.
-# sanitizers: what an instance reported (make asan) fails the test
+# sanitizers: what an instance reported (make asan, a TSan build) fails
+# the test
 san_check() {
-	if grep -Eq 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' \
+	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' \
 	    "$W/d.log" 2>/dev/null; then
 		t_fail "custodyd: sanitizer report"
-		grep -E -A20 'Sanitizer|runtime error:' "$W/d.log" | head -40
+		grep -E -A30 'Sanitizer|runtime error:' "$W/d.log" | head -60
 	fi
 }
 start() {
