@@ -73,7 +73,7 @@ struct cust_config {
 		int64_t header_timeout;		/* seconds, default 10 */
 		int64_t body_timeout;		/* seconds, default 30 */
 		unsigned max_connections;	/* default 4096 */
-		unsigned workers;		/* 0 (default): one per CPU */
+		unsigned workers;		/* 0 (default): four per CPU */
 	} limits;
 
 	struct {

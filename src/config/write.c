@@ -176,7 +176,7 @@ static const char default_text[] =
 "#  header_timeout: 10s\n"
 "#  body_timeout: 30s\n"
 "#  max_connections: 4096     # 503 beyond\n"
-"#  workers: 0                 # 0: one per CPU\n"
+"#  workers: 0                 # 0: four per CPU\n"
 "\n"
 "#rotation:\n"
 "#  max_age:\n"

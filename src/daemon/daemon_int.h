@@ -53,10 +53,24 @@ struct daemon_conf {
 	int drain_timeout_ms;		/* SIGTERM: in-flight requests */
 	int log_level;			/* LOG_LEVEL_* */
 	int sched_interval_ms;		/* scheduler ticks */
-	struct sched_policy sched;	/* what a tick does */
+	struct sched_policy sched;	/* what a tick does (sched_mu) */
+	int tls_min_version;		/* 12: TLS 1.2 and 1.3; 13: 1.3 */
+	int session_tickets;		/* resumption by tickets */
+	/* Set on the command line: custody.yaml does not change them
+	 * (indexed by the option's letter). */
+	unsigned char given[128];
+	char listen_buf[DAEMON_LISTEN_MAX][64];	/* from custody.yaml */
 };
 
 void daemon_conf_defaults(struct daemon_conf *c);
+
+/* Apply custody.yaml (include/config.h) to c: every field the command
+ * line did not set (c->given). At start, all of them; on SIGHUP (reload
+ * 1) only what can change while running (log level, scheduler policy,
+ * TLS options), with a warning naming what needs a restart. */
+struct cust_config;
+void daemon_conf_apply(struct daemon_conf *c, const struct cust_config *cfg,
+    int reload);
 
 /* One request, from the loop to a worker and back. */
 struct daemon_conn;
@@ -147,8 +161,9 @@ int64_t daemon_now_us(void);
 
 /* tls.c: a new server context from DIR/tls and the CA state in st (its
  * own thread's state); *digest_out identifies the trust it holds. */
-int daemon_tls_new(struct cust_state *st, const char *dir, SSL_CTX **out,
-    unsigned char digest_out[32]) __attribute__((warn_unused_result));
+int daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
+    SSL_CTX **out, unsigned char digest_out[32])
+	__attribute__((warn_unused_result));
 /* Reload into d when the trust material changed (force: always build).
  * 1 when swapped, 0 unchanged, < 0 an error (the old context stays). */
 int daemon_tls_reload(struct daemon *d, struct cust_state *st, int force);

@@ -41,6 +41,7 @@
 
 #include "audit.h"
 #include "ca.h"
+#include "config.h"
 #include "err.h"
 #include "log.h"
 #include "state.h"
@@ -73,10 +74,105 @@ daemon_conf_defaults(struct daemon_conf *c)
 	c->max_connections = 1024;
 	c->drain_timeout_ms = 30000;
 	c->log_level = LOG_LEVEL_INFO;
+	c->tls_min_version = 12;
+	c->session_tickets = 0;
 	c->sched_interval_ms = 60000;
 	/* No rotation by age until the configuration sets a maximum age;
 	 * interrupted rotation jobs are always resumed. */
 	c->sched.resume_jobs = 1;
+}
+
+/* Seconds of the configuration as milliseconds for a timer. */
+static int
+ms_of(int64_t sec)
+{
+	return sec > INT32_MAX / 1000 ? INT32_MAX : (int)(sec * 1000);
+}
+
+/* Every field of cfg that the command line did not set, into c. */
+static void
+apply_all(struct daemon_conf *c, const struct cust_config *cfg)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
+
+	if (!c->given['L'] && getenv("CUSTODY_LOG_LEVEL") == NULL)
+		c->log_level = cfg->log_level;
+	c->sched.max_age_admin = cfg->rotation.max_age_admin;
+	c->sched.max_age_mebx = cfg->rotation.max_age_mebx;
+	c->sched.jitter = cfg->rotation.jitter;
+	c->sched.batch = cfg->rotation.batch_size;
+	c->sched.resume_jobs = 1;
+	c->tls_min_version = cfg->tls.min_version;
+	c->session_tickets = cfg->tls.session_tickets;
+	if (!c->given['l']) {
+		c->nlisten = 0;
+		for (i = 0; i < cfg->nlisten && i < DAEMON_LISTEN_MAX; i++) {
+			config_listen_format(&cfg->listen[i],
+			    c->listen_buf[i], sizeof(c->listen_buf[i]));
+			c->listen[c->nlisten++] = c->listen_buf[i];
+		}
+		/* The defaults (the file sets none): an address the host
+		 * lacks (no IPv6) is skipped, not fatal. */
+		c->listen_default = cfg->path == NULL || (cfg->nlisten == 2 &&
+		    strcmp(c->listen[0], "127.0.0.1:8443") == 0 &&
+		    strcmp(c->listen[1], "[::1]:8443") == 0);
+	}
+	if (!c->given['w'])
+		/* 0: automatic, four per CPU (reads sleep while their audit
+		 * batch commits; more workers keep the batches full). */
+		c->workers = cfg->limits.workers > 0 ?
+		    (int)cfg->limits.workers : (int)(n > 0 ? n * 4 : 4);
+	if (!c->given['C'])
+		c->max_connections = (int)cfg->limits.max_connections;
+	if (!c->given['H'])
+		c->max_header_bytes = (size_t)cfg->limits.max_header_bytes;
+	if (!c->given['B'])
+		c->max_body_bytes = (long long)cfg->limits.max_body_bytes;
+	if (!c->given['T'])
+		c->header_timeout_ms = ms_of(cfg->limits.header_timeout);
+	if (!c->given['U'])
+		c->body_timeout_ms = ms_of(cfg->limits.body_timeout);
+}
+
+void
+daemon_conf_apply(struct daemon_conf *c, const struct cust_config *cfg,
+    int reload)
+{
+	struct daemon_conf *n;
+	size_t i;
+	int differ;
+
+	if (!reload) {
+		apply_all(c, cfg);
+		log_set_level(c->log_level);
+		return;
+	}
+	/* While running, the loop and the workers read the limits and
+	 * listen as they were started: work on a copy, take from it what
+	 * may change, and say what needs a restart. */
+	if ((n = malloc(sizeof(*n))) == NULL) {
+		log_warnx("custody.yaml not reloaded: out of memory");
+		return;
+	}
+	*n = *c;
+	apply_all(n, cfg);
+	differ = n->workers != c->workers || n->max_connections !=
+	    c->max_connections || n->max_header_bytes != c->max_header_bytes ||
+	    n->max_body_bytes != c->max_body_bytes || n->header_timeout_ms !=
+	    c->header_timeout_ms || n->body_timeout_ms != c->body_timeout_ms ||
+	    n->nlisten != c->nlisten;
+	for (i = 0; !differ && i < n->nlisten; i++)
+		differ = strcmp(n->listen[i], c->listen[i]) != 0;
+	if (differ)
+		log_warnx("custody.yaml: listen, workers and limits apply at "
+		    "the next start");
+	c->log_level = n->log_level;
+	log_set_level(c->log_level);
+	c->sched = n->sched;
+	c->tls_min_version = n->tls_min_version;
+	c->session_tickets = n->session_tickets;
+	free(n);
 }
 
 static void
@@ -275,6 +371,22 @@ files_sig(const char *dir)
 	return h;
 }
 
+/* SIGHUP: custody.yaml again; a file with problems changes nothing. */
+static void
+reload_config(struct daemon *d)
+{
+	struct cust_config *cfg = NULL;
+
+	if (config_load_dir(d->conf.state_dir, stderr, &cfg) != CUST_OK) {
+		log_warnx("custody.yaml not reloaded: %s", cust_errmsg());
+		return;
+	}
+	pthread_mutex_lock(&d->sched_mu);
+	daemon_conf_apply(&d->conf, cfg, 1);
+	pthread_mutex_unlock(&d->sched_mu);
+	config_free(cfg);
+}
+
 /* Wait for signals; between them keep the TLS trust current. Returns on
  * SIGTERM or SIGINT. */
 static void
@@ -310,6 +422,7 @@ serve(struct daemon *d, struct cust_state *st)
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading");
 			(void)sd_notify(0, "RELOADING=1");
+			reload_config(d);
 			atomic_fetch_add(&d->id_gen, 1);
 			(void)daemon_tls_reload(d, st, 1);
 			(void)sd_notify(0, "READY=1");
@@ -345,6 +458,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d;
+	struct cust_config *cfg = NULL;
 	struct cust_state *st = NULL;
 	pthread_t loop;
 	sigset_t all;
@@ -361,6 +475,8 @@ main(int argc, char **argv)
 		log_init("custodyd");	/* the environment wins over info */
 	while ((ch = getopt_long(argc, argv, "d:l:fnhV", longopts, NULL)) !=
 	    -1) {
+		if (ch > 0 && ch < 128)
+			d.conf.given[ch] = 1;
 		switch (ch) {
 		case 'd':
 			d.conf.state_dir = optarg;
@@ -415,6 +531,23 @@ main(int argc, char **argv)
 		log_error("start-up: %s", cust_errmsg());
 		return CUST_EXIT_FAIL;
 	}
+	/* custody.yaml: under the command line, over the defaults. */
+	if (check && (rc = config_check_cli(d.conf.state_dir, NULL, 0, stdout,
+	    stderr)) != 0)
+		return rc;
+	if ((r = config_load_dir(d.conf.state_dir, stderr, &cfg)) != CUST_OK) {
+		/* Its problems are on stderr already, each at FILE:LINE:COL. */
+		log_error("not starting: %s/%s is not usable",
+		    d.conf.state_dir, CONFIG_FILE);
+		return r == CUST_E_PERM ? CUST_EXIT_UNAVAIL : CUST_EXIT_USAGE;
+	}
+	daemon_conf_apply(&d.conf, cfg, 0);
+	if (cfg->tls.client_ca_file != NULL)
+		log_warnx("custody.yaml: tls.client_ca_file is not used yet: "
+		    "client certificates must be custody's");
+	config_free(cfg);
+	cfg = NULL;
+	rc = CUST_EXIT_FAIL;
 	raise_nofile();
 	for (i = 0; i < DAEMON_LISTEN_MAX; i++)
 		fds[i] = -1;
@@ -429,7 +562,7 @@ main(int argc, char **argv)
 	/* CRLs due are made before the TLS trust is built from them. */
 	if (ca_crl_refresh(st, "custodyd", &made) != CUST_OK)
 		log_warnx("CRL refresh: %s", cust_errmsg());
-	if ((r = daemon_tls_new(st, d.conf.state_dir, &d.ctx, dig)) !=
+	if ((r = daemon_tls_new(st, &d.conf, &d.ctx, dig)) !=
 	    CUST_OK) {
 		log_error("TLS: %s", cust_errmsg());
 		rc = check ? CUST_EXIT_USAGE : cust_exit_code(r);

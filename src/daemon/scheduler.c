@@ -20,11 +20,15 @@
 static void
 tick(struct daemon *d)
 {
+	struct sched_policy p;
 	json_t *rep = NULL, *e;
 	size_t i;
 	int r;
 
-	r = sched_tick(d->sched_st, SCHED_ACTOR, &d->conf.sched, &rep);
+	pthread_mutex_lock(&d->sched_mu);	/* SIGHUP may change it */
+	p = d->conf.sched;
+	pthread_mutex_unlock(&d->sched_mu);
+	r = sched_tick(d->sched_st, SCHED_ACTOR, &p, &rep);
 	json_array_foreach(json_object_get(rep, "errors"), i, e)
 		log_warnx("scheduler: %s", json_string_value(e));
 	if (r != CUST_OK && json_array_size(json_object_get(rep, "errors")) ==

@@ -179,12 +179,13 @@ out:
 }
 
 int
-daemon_tls_new(struct cust_state *st, const char *dir, SSL_CTX **out,
-    unsigned char digest_out[32])
+daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
+    SSL_CTX **out, unsigned char digest_out[32])
 {
 	crypto_hash_sha256_state h;
 	SSL_CTX *ctx = NULL;
 	X509_STORE *xs = NULL;
+	const char *dir = conf->state_dir;
 	char *crt = util_path(dir, "tls/server.crt");
 	char *key = util_path(dir, "tls/server.key");
 	char *text = NULL;
@@ -203,7 +204,8 @@ daemon_tls_new(struct cust_state *st, const char *dir, SSL_CTX **out,
 		r = ssl_fail(CUST_E_CRYPTO, "SSL_CTX_new");
 		goto out;
 	}
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	if (SSL_CTX_set_min_proto_version(ctx, conf->tls_min_version == 13 ?
+	    TLS1_3_VERSION : TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS12_SUITES) != 1 ||
 	    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
@@ -213,6 +215,8 @@ daemon_tls_new(struct cust_state *st, const char *dir, SSL_CTX **out,
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	if (!conf->session_tickets)
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	(void)SSL_CTX_set_session_id_context(ctx,
 	    (const unsigned char *)"custodyd", 8);
@@ -269,7 +273,7 @@ daemon_tls_reload(struct daemon *d, struct cust_state *st, int force)
 	SSL_CTX *ctx = NULL, *old;
 	int r;
 
-	if ((r = daemon_tls_new(st, d->conf.state_dir, &ctx, dig)) !=
+	if ((r = daemon_tls_new(st, &d->conf, &ctx, dig)) !=
 	    CUST_OK) {
 		log_warnx("TLS reload failed, the current context stays: %s",
 		    cust_errmsg());
