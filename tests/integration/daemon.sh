@@ -36,23 +36,11 @@ san_check() {
 }
 start() {
 	san_check
-	: > "$W/d.log"	# now: the old log must not look ready
-	"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 3 \
+	t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 3 \
 	    --max-header-bytes 8192 --max-body-bytes 65536 \
 	    --header-timeout 3000 --body-timeout 3000 --max-connections 1200 \
-	    "$@" 2>>"$W/d.log" &
-	DPID=$!
-	_n=0
-	while ! grep -q ' ready: ' "$W/d.log" 2>/dev/null; do
-		_n=$((_n + 1))
-		if [ $_n -gt 100 ] || ! kill -0 "$DPID" 2>/dev/null; then
-			cat "$W/d.log"
-			return 1
-		fi
-		sleep 0.1
-	done
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-	    "$W/d.log" | head -1)
+	    "$@" || return 1
+	DPID=$T_DPID PORT=$T_PORT
 	U="https://127.0.0.1:$PORT"
 }
 cu() { curl -sS --max-time 10 --cacert "$CA" "$@"; }

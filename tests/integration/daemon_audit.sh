@@ -24,15 +24,9 @@ mkdir -p "$W"
 c() { cc --state-dir "$S" "$@"; }
 c init >/dev/null || { t_fail "init"; t_done; }
 c device add dev1.corp.example >/dev/null
-"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 2 2>"$W/d.log" &
-DPID=$!
-n=0
-while ! grep -q ' ready: ' "$W/d.log" 2>/dev/null && [ $n -lt 100 ]; do
-	sleep 0.1; n=$((n + 1))
-done
-PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W/d.log" |
-    head -1)
-[ -n "$PORT" ] || { cat "$W/d.log"; t_fail "custodyd starts"; t_done; }
+t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2 ||
+    { t_fail "custodyd starts"; t_done; }
+DPID=$T_DPID PORT=$T_PORT
 get() {
 	curl -sS --max-time 90 --cacert "$S/ca/bundle.pem" \
 	    --cert "$S/admin/admin.crt" --key "$S/admin/admin.key" \

@@ -39,15 +39,9 @@ for f in $IN del1.corp.example del2.corp.example del3.corp.example; do
 done
 c device add $OUT >/dev/null
 c password rotate $IN >/dev/null	# job 1
-"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 2 2>"$W/d.log" &
-DPID=$!
-n=0
-while ! grep -q ' ready: ' "$W/d.log" 2>/dev/null && [ $n -lt 100 ]; do
-	sleep 0.1; n=$((n + 1))
-done
-PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W/d.log" |
-    head -1)
-[ -n "$PORT" ] || { cat "$W/d.log"; t_fail "custodyd starts"; t_done; }
+t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2 ||
+    { t_fail "custodyd starts"; t_done; }
+DPID=$T_DPID PORT=$T_PORT
 U="https://127.0.0.1:$PORT"
 
 # call WHO METHOD PATH [BODY]: the status; the body in $W/body

@@ -24,14 +24,8 @@ conf() {	# the body of custody.yaml, mode 0600
 	mv "$S/custody.yaml.new" "$S/custody.yaml"
 }
 start() {
-	: > "$W/d.log"
-	"$D" --state-dir "$S" "$@" 2>>"$W/d.log" &
-	DPID=$!
-	_n=0
-	while ! grep -q ' ready: ' "$W/d.log" && [ $_n -lt 100 ]; do
-		kill -0 "$DPID" 2>/dev/null || return 1
-		sleep 0.1; _n=$((_n + 1))
-	done
+	t_custodyd "$S" "$W/d.log" "$@" || return 1
+	DPID=$T_DPID
 }
 stop() { kill -TERM "$DPID"; wait "$DPID"; DPID=; }
 status() {

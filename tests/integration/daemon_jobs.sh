@@ -43,8 +43,9 @@ done
 t_check "the kill landed mid-job ($i of $N)" test $landed -eq 1
 id=$(db "SELECT MAX(id) FROM job WHERE kind = 'password.rotate'")
 
-"$D" --state-dir "$S" --listen 127.0.0.1:0 --workers 2 2>"$W/d.log" &
-DPID=$!
+t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2 ||
+    t_fail "custodyd starts"
+DPID=$T_DPID
 n=0
 while [ "$(db "SELECT state FROM job WHERE id = $id")" != done ] &&
     [ $n -lt 300 ]; do

@@ -83,3 +83,25 @@ t_tmpfs() {
 	trap 't_untmpfs; exit 1' INT TERM HUP
 	mount -t tmpfs -o "size=$2" tmpfs "$T_MNT"
 }
+# t_custodyd STATE LOG [OPTION...]: start $BUILD/custodyd on STATE in the
+# background (stderr to LOG, emptied first) and wait until it is ready;
+# sets T_DPID and T_PORT (its first 127.0.0.1 port, as it logs it). Returns
+# 1, showing the log, when it exits or is not ready within 10 s.
+t_custodyd() {
+	_s=$1 _log=$2
+	shift 2
+	: > "$_log"
+	"$BUILD/custodyd" --state-dir "$_s" "$@" 2>>"$_log" &
+	T_DPID=$!
+	_n=0
+	while ! grep -q ' ready: ' "$_log" 2>/dev/null; do
+		_n=$((_n + 1))
+		if [ $_n -gt 100 ] || ! kill -0 "$T_DPID" 2>/dev/null; then
+			sed 's/^/    custodyd: /' "$_log" | head -20
+			return 1
+		fi
+		sleep 0.1
+	done
+	T_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+	    "$_log" | head -1)
+}
