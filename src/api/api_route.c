@@ -40,7 +40,8 @@ static const struct api_route routes[] = {
 	    API_RENDER_JSON, API_ROUTE_SECRET,
 	    "kind:s version:i pending:b" },
 	{ "GET", "/v1/devices/{fqdn}/credential", "credential.show",
-	    API_RENDER_JSON, API_ROUTE_SECRET | API_ROUTE_ETAG, "format:s" },
+	    API_RENDER_JSON, API_ROUTE_SECRET | API_ROUTE_ETAG,
+	    "format:s console:s" },
 	/* Changes. */
 	{ "POST", "/v1/devices/{fqdns[]}/rotate", "password.rotate",
 	    API_RENDER_JSON, API_ROUTE_BODY, "" },

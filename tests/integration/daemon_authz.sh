@@ -4,8 +4,7 @@
 # another console, the staff admin) x each REST route x a device in the
 # owner's scope and one outside it, with the exact status expected; and
 # no reply carries a password unless the caller may read it.
-# (Auditor staff come with staff certificates; credential.show with the
-# scoped credentials: until then its route is 401 anonymous, 400 else.)
+# Consoles read their own scoped credential (ETag, 304, HA1 form).
 . "$(dirname "$0")/lib.sh"
 t_need_or_skip curl
 D="$BUILD/custodyd"
@@ -34,7 +33,9 @@ c console add sccm -o "$W/sccm" >/dev/null
 c console add power -o "$W/power" >/dev/null
 IN=in.corp.example
 OUT=out.corp.example
-for f in $IN del1.corp.example del2.corp.example del3.corp.example; do
+c device add $IN --tag lab \
+    --digest-realm Digest:0123456789ABCDEF0123456789ABCDEF >/dev/null
+for f in del1.corp.example del2.corp.example del3.corp.example; do
 	c device add $f --tag lab >/dev/null
 done
 c device add $OUT >/dev/null
@@ -64,7 +65,7 @@ row() {
 	_m=$1 _p=$2 _b=$3
 	shift 3
 	case $_p in
-	*/admin-password|/v1/ops/password.show) _sec=1 ;;
+	*/admin-password|/v1/ops/password.show|*/credential*) _sec=1 ;;
 	*) _sec=0 ;;
 	esac
 	for _who in anon sccm power admin; do
@@ -104,8 +105,31 @@ row GET    /v1/jobs/1                         ""    401  403  403   200
 row GET    /v1/audit                          ""    401  403  403   200
 row POST   /v1/devices "{\"fqdn\":\"new.corp.example\"}" 401 403 403 200
 row DELETE /v1/devices/del1.corp.example      ""    401  403  403   200
-row GET    /v1/devices/$IN/credential         ""    401  400  400   400
+row GET    /v1/devices/$IN/credential         ""    401  200  200   400
+row GET    /v1/devices/$OUT/credential        ""    401  403  200   400
+row GET    "/v1/devices/$IN/credential?console=power" "" 401 403 200 200
+row GET    "/v1/devices/$OUT/credential?console=sccm" "" 401 403 403 404
 row POST   /v1/ops/no.such                    "{}"  400  400  400   400
+# A console naming another console is refused, and that is audited.
+c audit list > "$W/audit.txt"
+t_grep "a console asking for another's credential: refusal audited" \
+    'console:sccm +credential.show +in.corp.example +denied' "$W/audit.txt"
+# ETag = the version; If-None-Match gives 304 without the secret.
+curl -sS --cacert "$S/ca/bundle.pem" --cert "$W/sccm/sccm.crt" \
+    --key "$W/sccm/sccm.key" -D "$W/h" -o /dev/null \
+    "$U/v1/devices/$IN/credential"
+etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *\(".*"\).*/\1/p' "$W/h" | tr -d '\r')
+t_check "credential: an ETag" test -n "$etag"
+t_grep "credential: no-store" '^[Cc]ache-[Cc]ontrol: no-store' "$W/h"
+rm -f "$W/body"
+t_check "credential: If-None-Match with it gives 304" test "$(curl -sS \
+    --cacert "$S/ca/bundle.pem" --cert "$W/sccm/sccm.crt" \
+    --key "$W/sccm/sccm.key" -o "$W/body" -w '%{http_code}' \
+    -H "If-None-Match: $etag" "$U/v1/devices/$IN/credential")" = 304
+t_check "... with no body" test ! -s "$W/body"
+call sccm GET "/v1/devices/$IN/credential?format=ha1" >/dev/null
+t_check "credential?format=ha1: the HA1, not the password" sh -c \
+    "grep -q '\"ha1\":\"' '$W/body' && ! grep -q '\"password\"' '$W/body'"
 # Refusals of authenticated callers are audited; anonymous ones are not.
 c audit list > "$W/audit.txt"
 t_grep "refusals of a console are audited" \
