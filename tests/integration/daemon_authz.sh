@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/integration/daemon_authz.sh - the authorization matrix over HTTPS:
 # each kind of caller (anonymous, the owner console scoped to tag lab,
-# another console, the staff admin) x each REST route x a device in the
+# another console, a staff auditor, the staff admin) x each REST route x a
+# device in the
 # owner's scope and one outside it, with the exact status expected; and
 # no reply carries a password unless the caller may read it.
 # Consoles read their own scoped credential (ETag, 304, HA1 form).
@@ -11,7 +12,7 @@ D="$BUILD/custodyd"
 [ -x "$D" ] || { t_skip daemon_authz.sh "custodyd is not built"; exit 77; }
 S="$TESTTMP/state"
 W="$TESTTMP/work"
-mkdir -p "$W/sccm" "$W/power"
+mkdir -p "$W/sccm" "$W/power" "$W/aud"
 c() { cc --state-dir "$S" "$@"; }
 DPID=
 trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null' EXIT
@@ -31,6 +32,7 @@ P
 c policy load "$W/policy.yaml" >/dev/null
 c console add sccm -o "$W/sccm" >/dev/null
 c console add power -o "$W/power" >/dev/null
+c staff add aud --role auditor -o "$W/aud" >/dev/null
 IN=in.corp.example
 OUT=out.corp.example
 c device add $IN --tag lab \
@@ -53,12 +55,14 @@ call() {
 	case $_who in
 	anon) ;;
 	admin) set -- "$@" --cert "$S/admin/admin.crt" --key "$S/admin/admin.key" ;;
+	aud) set -- "$@" --cert "$(ls "$W"/aud/*.crt | head -1)" \
+	    --key "$(ls "$W"/aud/*.key | head -1)" ;;
 	*) set -- "$@" --cert "$W/$_who/$_who.crt" --key "$W/$_who/$_who.key" ;;
 	esac
 	[ -n "$_b" ] && set -- "$@" -H 'Content-Type: application/json' -d "$_b"
 	curl "$@" "$U$_p"
 }
-# row METHOD PATH BODY ANON SCCM POWER ADMIN: expected statuses by
+# row METHOD PATH BODY ANON SCCM POWER AUDITOR ADMIN: expected statuses by
 # caller (admin last: some rows change things). A password may be in a
 # reply only with 200 from a password route (whose status says who may).
 row() {
@@ -68,7 +72,7 @@ row() {
 	*/admin-password|/v1/ops/password.show|*/credential*) _sec=1 ;;
 	*) _sec=0 ;;
 	esac
-	for _who in anon sccm power admin; do
+	for _who in anon sccm power aud admin; do
 		_want=$1; shift
 		_got=$(call $_who "$_m" "$_p" "$_b")
 		if [ "$_got" = "$_want" ]; then
@@ -82,34 +86,34 @@ row() {
 		fi
 	done
 }
-#   method path                               body  anon sccm power admin
-row GET    /v1/trust/bundle                   ""    200  200  200   200
-row GET    /v1/trust/crl                      ""    200  200  200   200
-row GET    /healthz                           ""    200  200  200   200
-row POST   /v1/ops/ca.bundle                  ""    200  200  200   200
-row GET    /metrics                           ""    401  403  403   200
-row GET    /v1/devices                        ""    401  403  403   200
-row POST   /v1/ops/device.list                "{}"  401  403  403   200
-row GET    /v1/devices/$IN                    ""    401  403  403   200
-row GET    /v1/devices/$OUT                   ""    401  403  403   200
-row GET    /v1/devices/$IN/admin-password     ""    401  200  403   200
-row GET    /v1/devices/$OUT/admin-password    ""    401  403  403   200
-row POST   /v1/ops/password.show "{\"fqdn\":\"$IN\"}"  401 200 403 200
-row POST   /v1/ops/password.show "{\"fqdn\":\"$OUT\"}" 401 403 403 200
-row GET    /v1/devices/nope.corp.example/admin-password "" 401 403 403 404
-row POST   /v1/devices/$IN/certificate        "{}"  401  400  403   400
-row POST   /v1/devices/$OUT/certificate       "{}"  401  403  403   400
-row POST   /v1/devices/$IN/rotate             ""    401  403  403   200
-row POST   /v1/rotations        "{\"tag\":\"lab\"}" 401  403  403   200
-row GET    /v1/jobs/1                         ""    401  403  403   200
-row GET    /v1/audit                          ""    401  403  403   200
-row POST   /v1/devices "{\"fqdn\":\"new.corp.example\"}" 401 403 403 200
-row DELETE /v1/devices/del1.corp.example      ""    401  403  403   200
-row GET    /v1/devices/$IN/credential         ""    401  200  200   400
-row GET    /v1/devices/$OUT/credential        ""    401  403  200   400
-row GET    "/v1/devices/$IN/credential?console=power" "" 401 403 200 200
-row GET    "/v1/devices/$OUT/credential?console=sccm" "" 401 403 403 404
-row POST   /v1/ops/no.such                    "{}"  400  400  400   400
+#   method path                               body  anon sccm power aud admin
+row GET    /v1/trust/bundle                   ""    200  200  200  200  200
+row GET    /v1/trust/crl                      ""    200  200  200  200  200
+row GET    /healthz                           ""    200  200  200  200  200
+row POST   /v1/ops/ca.bundle                  ""    200  200  200  200  200
+row GET    /metrics                           ""    401  403  403  403  200
+row GET    /v1/devices                        ""    401  403  403  200  200
+row POST   /v1/ops/device.list                "{}"  401  403  403  200  200
+row GET    /v1/devices/$IN                    ""    401  403  403  200  200
+row GET    /v1/devices/$OUT                   ""    401  403  403  200  200
+row GET    /v1/devices/$IN/admin-password     ""    401  200  403  403  200
+row GET    /v1/devices/$OUT/admin-password    ""    401  403  403  403  200
+row POST   /v1/ops/password.show "{\"fqdn\":\"$IN\"}"  401 200 403 403 200
+row POST   /v1/ops/password.show "{\"fqdn\":\"$OUT\"}" 401 403 403 403 200
+row GET    /v1/devices/nope.corp.example/admin-password "" 401 403 403 403 404
+row GET    /v1/devices/$IN/credential         ""    401  200  200  403  400
+row GET    /v1/devices/$OUT/credential        ""    401  403  200  403  400
+row GET    "/v1/devices/$IN/credential?console=power" "" 401 403 200 403 200
+row GET    "/v1/devices/$OUT/credential?console=sccm" "" 401 403 403 403 404
+row POST   /v1/devices/$IN/certificate        "{}"  401  400  403  403  400
+row POST   /v1/devices/$OUT/certificate       "{}"  401  403  403  403  400
+row POST   /v1/devices/$IN/rotate             ""    401  403  403  403  200
+row POST   /v1/rotations        "{\"tag\":\"lab\"}" 401  403  403  403  200
+row GET    /v1/jobs/1                         ""    401  403  403  200  200
+row GET    /v1/audit                          ""    401  403  403  200  200
+row POST   /v1/devices "{\"fqdn\":\"new.corp.example\"}" 401 403 403 403 200
+row DELETE /v1/devices/del1.corp.example      ""    401  403  403  403  200
+row POST   /v1/ops/no.such                    "{}"  400  400  400  400  400
 # A console naming another console is refused, and that is audited.
 c audit list > "$W/audit.txt"
 t_grep "a console asking for another's credential: refusal audited" \
