@@ -40,9 +40,12 @@ trap cleanup EXIT INT TERM
 freeport() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# Run "$@" on one core; exec, so that "pin ... &" leaves $! the server's
+# own pid (signals reach it, not a subshell).
 pin() {
 	core=$1; shift
-	if [ "$(nproc)" -ge 2 ]; then taskset -c "$core" "$@"; else "$@"; fi
+	if [ "$(nproc)" -ge 2 ]; then exec taskset -c "$core" "$@"; fi
+	exec "$@"
 }
 
 S=$T/var
@@ -62,9 +65,13 @@ EOF
 "$CUSTODYCTL" --state-dir "$S" device add bench1.example >/dev/null || exit 1
 "$CUSTODYCTL" --state-dir "$S" policy load "$T/policy.yaml" >/dev/null ||
 	exit 1
+mkdir -m 700 "$T/power"
 "$CUSTODYCTL" --state-dir "$S" console add power -o "$T/power" >/dev/null ||
 	exit 1
-CERT=$T/power/power.crt KEY=$T/power/power.key
+# The client sends its chain (leaf and issuing CA) to both servers: nginx
+# trusts the roots only, as a console's peer that knows only the bundle.
+cat "$T/power/power.crt" "$T/power/power-chain.pem" > "$T/client.pem"
+CERT=$T/client.pem KEY=$T/power/power.key
 CA=$S/ca/bundle.pem
 ROUTE=/v1/devices/bench1.example/credential
 
@@ -91,7 +98,7 @@ if [ "$code" != 200 ]; then
 fi
 a0=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
 	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
-C=$(pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
+C=$( pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
 a1=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
 	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
 kill "$SPID"; wait "$SPID" 2>/dev/null; SPID=
@@ -140,7 +147,7 @@ EOF
 pin 0 "$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" 2> "$T/nginx/stderr" &
 NPID=$!
 i=0
-until curl -s -o /dev/null --cacert "$CA" --cert "$CERT" --key "$KEY" \
+until curl -fs -o /dev/null --cacert "$CA" --cert "$CERT" --key "$KEY" \
 	"https://127.0.0.1:$NPORT$ROUTE"; do
 	i=$((i + 1))
 	if [ $i -gt 100 ]; then
@@ -150,7 +157,7 @@ until curl -s -o /dev/null --cacert "$CA" --cert "$CERT" --key "$KEY" \
 	fi
 	sleep 0.1
 done
-N=$(pin 1 "$CLIENT" 127.0.0.1 "$NPORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
+N=$( pin 1 "$CLIENT" 127.0.0.1 "$NPORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
 kill "$NPID"; wait "$NPID" 2>/dev/null; NPID=
 
 /usr/bin/python3 - "$C" "$N" "${a0:-0}" "${a1:-0}" <<'EOF'
@@ -183,7 +190,7 @@ i=0
 until curl -s -o /dev/null --cacert "$CA" "https://127.0.0.1:$PORT/healthz"; do
 	i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
 done
-pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" 3 >/dev/null
+( pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" 3 >/dev/null )
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$SPID/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$SPID/status")
 echo "  custodyd with $NDEV devices after 3 s of load: RSS $((rss / 1024)) MB," \
