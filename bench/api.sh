@@ -101,7 +101,24 @@ a0=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
 C=$( pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
 a1=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
 	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
+# The group writer's batches during the run: entries per commit.
+curl -fs --cacert "$CA" --cert "$S/admin/admin.crt" --key "$S/admin/admin.key" \
+	"https://127.0.0.1:$PORT/metrics" > "$T/metrics" || : > "$T/metrics"
 kill "$SPID"; wait "$SPID" 2>/dev/null; SPID=
+# What one durable commit costs on this disk: fdatasync of 4 KiB appends
+# in the state directory's file system (median of 200).
+FSYNC_MS=$(/usr/bin/python3 - "$S" <<'EOF2'
+import os, sys, time
+p = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+t = []
+for i in range(200):
+    os.write(fd, b"x" * 4096)
+    a = time.monotonic(); os.fdatasync(fd); t.append(time.monotonic() - a)
+os.close(fd); os.unlink(p)
+t.sort(); print("%.3f" % (t[len(t) // 2] * 1e3))
+EOF2
+)
 
 # nginx: the same bytes, the same TLS.
 mkdir -p "$T/www/v1/devices/bench1.example" "$T/nginx"
@@ -160,10 +177,17 @@ done
 N=$( pin 1 "$CLIENT" 127.0.0.1 "$NPORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
 kill "$NPID"; wait "$NPID" 2>/dev/null; NPID=
 
-/usr/bin/python3 - "$C" "$N" "${a0:-0}" "${a1:-0}" <<'EOF'
+/usr/bin/python3 - "$C" "$N" "${a0:-0}" "${a1:-0}" "$T/metrics" "${FSYNC_MS:-0}" "$CONNS" <<'EOF'
 import json, sys
 c, n = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 a0, a1 = int(sys.argv[3]), int(sys.argv[4])
+m = {}
+for line in open(sys.argv[5]):
+    if line and not line.startswith("#") and " " in line:
+        k, v = line.rsplit(" ", 1)
+        try: m[k] = float(v)
+        except ValueError: pass
+fs, conns = float(sys.argv[6]), int(sys.argv[7])
 for name, r in (("custodyd", c), ("nginx", n)):
     print("  %-9s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  (%d requests, %d non-200, %d errors)"
           % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["requests"], r["non200"], r["errors"]))
@@ -171,6 +195,13 @@ print("  custodyd/nginx: %.2fx requests/s (target >= 0.7x); custodyd p99 %.3f ms
       % (c["rps"] / n["rps"] if n["rps"] else 0, c["p99_ms"]))
 print("  audit entries written during the custodyd run: %d (requests counted: %d, incl. warm-up)"
       % (a1 - a0, c["requests"]))
+b, e = m.get("custody_audit_batches_total", 0), m.get("custody_audit_entries_committed_total", 0)
+if b:
+    print("  group commit: %.1f entries per batch (largest %d), %d batches"
+          % (e / b, m.get("custody_audit_batch_max", 0), b))
+if fs > 0:
+    print("  this disk: fdatasync %.3f ms (median); %d connections each waiting for a"
+          " durable commit allow at most ~%.0f req/s" % (fs, conns, conns / (fs / 1e3)))
 EOF
 
 # RSS with NDEV devices registered.
