@@ -98,6 +98,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(SUP_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit/support -Isrc $(LDFLAGS) -o $@ $< $(SUP_OBJS) $(LIB) $(LDLIBS) -lcmocka
 
+# custodyctl's modules for its own unit tests (tests/unit/cli/): every CLI
+# object but main's, in an archive so that a test links what it uses.
+CLI_LIB := $(BUILD)/libcustodyctl.a
+$(CLI_LIB): $(filter-out %/cli_main.o,$(CLI_OBJS))
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/cli/%: tests/unit/cli/%.c $(SUP_OBJS) $(CLI_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit/support -Isrc $(LDFLAGS) -o $@ $< $(SUP_OBJS) $(CLI_LIB) $(LIB) $(LDLIBS) -lcmocka
+
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

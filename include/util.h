@@ -84,6 +84,11 @@ int util_check_dir(int fd, const char *shown)
  * user with no group/other permission bits (CUST_E_PERM, with a message). */
 int util_check_secrecy(const char *path) __attribute__((warn_unused_result));
 
+/* util_check_secrecy() of the open file fd (shown: its name in messages),
+ * for a file opened once with O_NOFOLLOW and then read through fd. */
+int util_check_secrecy_fd(int fd, const char *shown)
+	__attribute__((warn_unused_result));
+
 /* Parse a whole decimal string into [min, max]; CUST_E_INVAL otherwise. */
 int util_parse_long(const char *s, long min, long max, long *out)
 	__attribute__((warn_unused_result));

@@ -4,8 +4,9 @@
  * One table of commands (group, name, handler, flags); handlers parse argv,
  * build a JSON request, call the backend with cli_call() and render the
  * response as text or, with --json, as JSON. The local backend runs the
- * operation in process on --state-dir; a remote backend over HTTPS can be
- * added without touching the handlers.
+ * operation in process on --state-dir; the remote backend (--server)
+ * posts the same request to custodyd over HTTPS (cli_remote.c). The
+ * handlers do not know which one runs.
  */
 #ifndef CUST_CLI_H
 #define CUST_CLI_H
@@ -16,6 +17,16 @@
 #include "ops.h"
 
 struct cust_state;
+struct cli_remote;
+
+/* How to reach custodyd (remote mode); borrowed strings. */
+struct cli_remote_conf {
+	const char *server;	/* https://HOST[:PORT] */
+	const char *cert;	/* client certificate (PEM), or NULL */
+	const char *key;	/* its key: 0600 or stricter, ours */
+	const char *cacert;	/* custody's CA bundle, verifies the server */
+	long timeout;		/* seconds per request; 0: none */
+};
 
 struct cli {
 	const char *state_dir;
@@ -25,9 +36,16 @@ struct cli {
 	struct ops_identity *who;	/* local mode: the trusted local
 					 * identity that actor names */
 	struct cust_state *st;	/* local backend, opened on demand */
+	/* Remote mode: how to reach custodyd (NULL in local mode), and the
+	 * remote backend, opened on demand like st. */
+	const struct cli_remote_conf *server;
+	struct cli_remote *remote;
+	int wait;		/* --wait: follow a long job's progress */
 };
 
 #define CLI_NOSTATE	0x1	/* does not need the state directory */
+#define CLI_LOCAL	0x2	/* works on the state directory's own files:
+				 * local mode only */
 
 struct cli_cmd {
 	const char *group;	/* "device"; NULL for top-level commands */
@@ -90,9 +108,61 @@ int cli_client_cert(struct cli *c, int argc, char **argv, const char *op);
 int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
     void (*render)(struct cli *c, json_t *resp));
 
+/*
+ * Global options (cli_args.c). cli_args_take() fills a from argv: before
+ * the command every global option, after it the long ones and -q, -j, -h
+ * wherever they stand (up to "--"); argv keeps argv[0] and the remaining
+ * words (NULL-terminated), *argc their count. cli_args_env() completes a
+ * from the environment (CUSTODY_SERVER, CUSTODY_CERT, CUSTODY_KEY,
+ * CUSTODY_CACERT, CUSTODY_TIMEOUT, CUSTODY_STATE_DIR; the command line
+ * wins) and picks the mode: remote when a server is set (state_dir then
+ * NULL), else local on state_dir. Both: CUST_OK or CUST_E_INVAL.
+ */
+struct cli_args {
+	const char *state_dir;
+	const char *timeout;	/* --timeout as typed */
+	int json, quiet, help, version;
+	struct cli_remote_conf remote;
+};
+int cli_args_take(struct cli_args *a, int *argc, char **argv)
+	__attribute__((warn_unused_result));
+int cli_args_env(struct cli_args *a) __attribute__((warn_unused_result));
+
+/*
+ * The remote backend (cli_remote.c): operations posted to custodyd as
+ * POST {server}/v1/ops/<op> over TLS 1.2 or later, the server verified
+ * against conf->cacert, with the client certificate when given (its key
+ * refused unless owned by us and 0600 or stricter: CUST_E_PERM). One
+ * connection, kept alive across calls. A reply is bounded by
+ * CLI_REMOTE_MAX bytes.
+ *
+ * cli_remote_new(): *out new, free with cli_remote_free(); CUST_E_INVAL
+ * for a bad URL or missing file. cli_remote_call(): as cli_call(); the
+ * server's error names map back to their codes (exit codes as local
+ * mode); a server that cannot be reached, fails TLS verification or
+ * times out is CUST_E_UNAVAIL naming it. cli_remote_reply(): what an
+ * HTTP reply (status, body of len bytes) means for op (exported for
+ * tests).
+ */
+#define CLI_REMOTE_MAX	(64 * 1024 * 1024)
+int cli_remote_new(const struct cli_remote_conf *conf,
+    struct cli_remote **out) __attribute__((warn_unused_result));
+void cli_remote_free(struct cli_remote *rm);
+int cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
+    json_t **resp_out) __attribute__((warn_unused_result));
+int cli_remote_reply(const char *server, const char *op, long status,
+    const char *body, size_t len, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */
 int cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out);
+
+/* Show the progress of a long job (done of total devices) on stderr: a
+ * bar with rate and ETA on a terminal; plain lines (one at most every few
+ * seconds, and the last) otherwise when --wait; nothing with -q. The
+ * local backend reports through it; job show --wait too. */
+void cli_progress(struct cli *c, size_t done, size_t total);
 
 /* Open the state directory for the local backend if not yet open. */
 int cli_open(struct cli *c);

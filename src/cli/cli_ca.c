@@ -158,8 +158,9 @@ in_state_dir(struct cli *c, int dfd)
 	struct stat sd, sb, up;
 	int fd, nfd, in = -1;
 
-	if (stat(c->state_dir, &sd) == -1)
-		return 0;		/* no state directory to protect */
+	/* Remote mode has no state directory here to protect. */
+	if (c->state_dir == NULL || stat(c->state_dir, &sd) == -1)
+		return 0;
 	if ((fd = openat(dfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	while (fstat(fd, &sb) == 0) {

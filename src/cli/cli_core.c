@@ -130,7 +130,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 }
 
 const struct cli_cmd cli_core_cmds[] = {
-	{ NULL, "init", cmd_init, CLI_NOSTATE,
+	{ NULL, "init", cmd_init, CLI_NOSTATE | CLI_LOCAL,
 	  "[--force] [--key-type T] [--profile default|legacy-amt] [CA options]",
 	  "create a state directory (master key, store, audit log)" },
 	{ NULL, "status", cmd_status, 0, "",

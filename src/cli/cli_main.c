@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* src/cli/cli_main.c - custodyctl: global options, command dispatch, the
- * local backend and shared output helpers. */
+/* src/cli/cli_main.c - custodyctl: command dispatch and help, the choice
+ * of backend (local, or remote: cli_remote.c), progress and shared output
+ * helpers. Global options: cli_args.c. */
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -47,23 +49,75 @@ cli_current(void)
 }
 
 static void
-usage(FILE *f)
+cmd_head(const struct cli_cmd *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", c->group ? c->group : "", c->group ?
+	    " " : "", c->name);
+}
+
+/* The commands of group (NULL: every command) with their help lines. */
+static void
+list_cmds(FILE *f, const char *group)
 {
 	const struct cli_cmd *c;
+	char head[64];
 	size_t i;
 
-	fprintf(f, "usage: custodyctl [--state-dir DIR] [--json] [-q] COMMAND "
-	    "[ARGS]\n\ncommands:\n");
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		for (c = tables[i]; c->name != NULL; c++) {
-			char head[64];
-
-			snprintf(head, sizeof(head), "%s%s%s", c->group ?
-			    c->group : "", c->group ? " " : "", c->name);
-			fprintf(f, "  %-18s %s\n", head, c->help);
+			if (group != NULL && (c->group == NULL ||
+			    strcmp(c->group, group) != 0))
+				continue;
+			cmd_head(c, head, sizeof(head));
+			fprintf(f, "  %-22s %s\n", head, c->help);
 		}
-	fprintf(f, "\nSee custodyctl(1). Exit codes: 0 ok, 1 failed or "
-	    "violations, 2 usage, 3 denied, 4 not found, 5 unavailable.\n");
+}
+
+static const char global_opts[] =
+    "global options (before or after the command):\n"
+    "  --state-dir DIR        local mode on DIR (CUSTODY_STATE_DIR; "
+    "default ./var)\n"
+    "  --server URL           remote mode: custodyd at https://HOST[:PORT] "
+    "(CUSTODY_SERVER)\n"
+    "  --cert F --key F       client certificate and key (CUSTODY_CERT, "
+    "CUSTODY_KEY)\n"
+    "  --cacert F             custody's CA bundle, verifies the server "
+    "(CUSTODY_CACERT)\n"
+    "  --timeout SECONDS      per remote request (CUSTODY_TIMEOUT)\n"
+    "  --json, -q, --help     JSON output, quiet, usage\n";
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: custodyctl [--state-dir DIR | --server URL ...] "
+	    "[--json] [-q] COMMAND [ARGS]\n       custodyctl help "
+	    "[COMMAND]\n\ncommands:\n");
+	list_cmds(f, NULL);
+	fprintf(f, "\n%s\nSee custodyctl(1). Exit codes: 0 ok, 1 failed or "
+	    "violations, 2 usage, 3 denied, 4 not found, 5 unavailable.\n",
+	    global_opts);
+}
+
+/* custodyctl help GROUP, custodyctl GROUP --help. */
+static void
+group_usage(FILE *f, const char *group)
+{
+	fprintf(f, "usage: custodyctl %s COMMAND [ARGS]\n\ncommands:\n",
+	    group);
+	list_cmds(f, group);
+	fprintf(f, "\n%s", global_opts);
+}
+
+/* custodyctl help COMMAND, custodyctl COMMAND --help. */
+static void
+cmd_usage(FILE *f, const struct cli_cmd *c)
+{
+	char head[64];
+
+	cmd_head(c, head, sizeof(head));
+	fprintf(f, "usage: custodyctl %s%s%s\n\n%s%s\n\n%s", head,
+	    *c->usage ? " " : "", c->usage, c->help,
+	    c->flags & CLI_LOCAL ? " (local mode only)" : "", global_opts);
 }
 
 int
@@ -162,12 +216,86 @@ cli_print_json(json_t *resp)
 	fputc('\n', stdout);
 }
 
+/* The progress display of this process (one long job at a time). */
+static struct {
+	double start, last;	/* seconds (monotonic) */
+	size_t first;		/* done at the first report */
+	int began, ended;
+} prog;
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Seconds as "1:02:03" or "2:03". */
+static void
+fmt_secs(double secs, char *buf, size_t len)
+{
+	long s = secs < 0 ? 0 : secs > 359999 ? 359999 : (long)(secs + 0.5);
+
+	if (s >= 3600)
+		snprintf(buf, len, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60,
+		    s % 60);
+	else
+		snprintf(buf, len, "%ld:%02ld", s / 60, s % 60);
+}
+
+void
+cli_progress(struct cli *c, size_t done, size_t total)
+{
+	char bar[25], eta[48];
+	double now = mono(), rate, el;
+	int tty = util_isatty_err(), fill, pct, last = done >= total;
+	size_t i;
+
+	if (c->quiet || (!tty && !c->wait))
+		return;
+	if (!prog.began || prog.ended) {
+		prog.began = 1;
+		prog.ended = 0;
+		prog.start = now;
+		prog.last = 0;
+		prog.first = done;
+	}
+	/* A terminal is redrawn ten times a second, a log gets a line every
+	 * five seconds; the last report always shows. */
+	if (!last && now - prog.last < (tty ? 0.1 : 5.0))
+		return;
+	prog.last = now;
+	el = now - prog.start;
+	rate = el > 0 && done > prog.first ? (double)(done - prog.first) /
+	    el : 0;
+	pct = total ? (int)(done * 100 / total) : 100;
+	if (rate > 0)
+		fmt_secs((double)(total - (done < total ? done : total)) /
+		    rate, eta, sizeof(eta));
+	else
+		snprintf(eta, sizeof(eta), "?");
+	if (tty) {
+		fill = total ? (int)(done * (sizeof(bar) - 1) / total) :
+		    (int)sizeof(bar) - 1;
+		for (i = 0; i < sizeof(bar) - 1; i++)
+			bar[i] = (int)i < fill ? '#' : '-';
+		bar[sizeof(bar) - 1] = '\0';
+		fprintf(stderr, "\r[%s] %zu/%zu %3d%% %.0f/s ETA %s\033[K%s",
+		    bar, done, total, pct, rate, eta, last ? "\n" : "");
+	} else {
+		fprintf(stderr, "progress: %zu/%zu devices (%d%%), %.0f/s, "
+		    "ETA %s\n", done, total, pct, rate, last ? "0:00" : eta);
+	}
+	fflush(stderr);
+	prog.ended = last;
+}
+
 static void
 progress(void *arg, size_t done, size_t total)
 {
-	(void)arg;
-	fprintf(stderr, "\r%zu/%zu devices (%zu%%)%s", done, total,
-	    total ? done * 100 / total : 100, done == total ? "\n" : "");
+	cli_progress(arg, done, total);
 }
 
 int
@@ -186,14 +314,19 @@ cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 	int r;
 
 	*resp_out = NULL;
+	/* The one choice of transport: every command comes through here. */
+	if (c->server != NULL) {
+		if (c->remote == NULL &&
+		    (r = cli_remote_new(c->server, &c->remote)) != CUST_OK)
+			return r;
+		return cli_remote_call(c->remote, op, req, resp_out);
+	}
 	if (e != NULL && !(e->flags & OPS_NOSTATE) &&
 	    (r = cli_open(c)) != CUST_OK)
 		return r;
 	ctx.st = c->st;
-	if (util_isatty_err() && !c->quiet) {
-		ctx.progress = progress;
-		ctx.progress_arg = c;
-	}
+	ctx.progress = progress;
+	ctx.progress_arg = c;
 	return ops_call(&ctx, op, req, resp_out);
 }
 
@@ -229,22 +362,51 @@ is_group(const char *g)
 	return 0;
 }
 
+/*
+ * The command named by argv (group and name, or a top-level name) into
+ * *cmd_out, and how many words named it; 0 after printing a usage error
+ * or (help) the group's usage into *exit_out.
+ */
+static int
+resolve(int argc, char **argv, int help, const struct cli_cmd **cmd_out,
+    int *exit_out)
+{
+	*cmd_out = NULL;
+	*exit_out = CUST_EXIT_USAGE;
+	if (is_group(argv[0])) {
+		if (argc < 2 && help) {
+			group_usage(stdout, argv[0]);
+			*exit_out = CUST_EXIT_OK;
+			return 0;
+		}
+		if (argc < 2) {
+			cli_usage(NULL, "'%s' needs a subcommand (see "
+			    "custodyctl help %s)", argv[0], argv[0]);
+			return 0;
+		}
+		if ((*cmd_out = find(argv[0], argv[1])) == NULL) {
+			cli_usage(NULL, "unknown command '%s %s' (see "
+			    "custodyctl help %s)", argv[0], argv[1], argv[0]);
+			return 0;
+		}
+		return 2;
+	}
+	if ((*cmd_out = find(NULL, argv[0])) == NULL) {
+		cli_usage(NULL, "unknown command '%s' (see custodyctl help)",
+		    argv[0]);
+		return 0;
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "server", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
+	struct cli_args a;
 	struct cli c = { 0 };
 	const struct cli_cmd *cmd;
 	struct passwd *pw;
-	int ch, rc;
+	int rc, n;
 
 	/* stdout gets a buffer of ours, wiped at exit: passwords printed by
 	 * 'password show' must not linger in libc's buffer. */
@@ -255,70 +417,66 @@ main(int argc, char **argv)
 		return CUST_EXIT_UNAVAIL;
 	}
 	log_init("custodyctl");
-	c.state_dir = getenv("CUSTODY_STATE_DIR");
-	if (c.state_dir == NULL || *c.state_dir == '\0')
-		c.state_dir = "./var";
-	/* "+": stop at the command name; its options are its own. */
-	while ((ch = getopt_long(argc, argv, "+d:jqhV", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			c.state_dir = optarg;
-			break;
-		case 'j':
-			c.json = 1;
-			break;
-		case 'q':
-			c.quiet = 1;
-			break;
-		case 's':
-			fprintf(stderr, "custodyctl: remote mode (--server) "
-			    "needs custodyd, which this version does not "
-			    "ship yet; use --state-dir\n");
-			return CUST_EXIT_USAGE;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("custodyctl %s\n", CUSTODY_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return CUST_EXIT_USAGE;
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc < 1) {
-		usage(stderr);
+	if (cli_args_take(&a, &argc, argv) != CUST_OK ||
+	    cli_args_env(&a) != CUST_OK) {
+		fprintf(stderr, "custodyctl: %s (see custodyctl --help)\n",
+		    cust_errmsg());
 		return CUST_EXIT_USAGE;
 	}
-	if (is_group(argv[0])) {
-		if (argc < 2)
-			return cli_usage(NULL, "'%s' needs a subcommand (see "
-			    "custodyctl --help)", argv[0]);
-		cmd = find(argv[0], argv[1]);
-		if (cmd == NULL)
-			return cli_usage(NULL, "unknown command '%s %s' (see "
-			    "custodyctl --help)", argv[0], argv[1]);
+	if (a.version) {
+		printf("custodyctl %s\n", CUSTODY_VERSION);
+		return 0;
+	}
+	c.state_dir = a.state_dir;
+	c.json = a.json;
+	c.quiet = a.quiet;
+	c.server = a.remote.server != NULL ? &a.remote : NULL;
+	argc--;
+	argv++;
+	/* custodyctl help [COMMAND] is custodyctl [COMMAND] --help. */
+	if (argc > 0 && strcmp(argv[0], "help") == 0) {
+		a.help = 1;
 		argc--;
 		argv++;
-	} else if ((cmd = find(NULL, argv[0])) == NULL) {
-		return cli_usage(NULL, "unknown command '%s' (see custodyctl "
-		    "--help)", argv[0]);
 	}
-	/* Local mode: whoever opens the state directory holds its master
-	 * key, and is the trusted local identity. */
-	pw = getpwuid(geteuid());
-	if (ops_identity_new(OPS_ID_LOCAL, pw ? pw->pw_name : "?", &c.who) !=
-	    CUST_OK) {
-		fprintf(stderr, "custodyctl: %s\n", cust_errmsg());
-		return CUST_EXIT_UNAVAIL;
+	if (argc < 1) {
+		usage(a.help ? stdout : stderr);
+		return a.help ? CUST_EXIT_OK : CUST_EXIT_USAGE;
 	}
-	c.actor = ops_identity_actor(c.who);
+	if ((n = resolve(argc, argv, a.help, &cmd, &rc)) == 0)
+		return rc;
+	if (a.help) {
+		cmd_usage(stdout, cmd);
+		return CUST_EXIT_OK;
+	}
+	/* The command's argv starts at its name, as getopt expects. */
+	argc -= n - 1;
+	argv += n - 1;
+	if (c.server != NULL && (cmd->flags & CLI_LOCAL)) {
+		char head[64];
+
+		cmd_head(cmd, head, sizeof(head));
+		fprintf(stderr, "custodyctl: '%s' works on the files of a state "
+		    "directory and cannot run through --server: run it on "
+		    "custodyd's host with --state-dir DIR\n", head);
+		return CUST_EXIT_USAGE;
+	}
+	if (c.server == NULL) {
+		/* Local mode: whoever opens the state directory holds its
+		 * master key, and is the trusted local identity. */
+		pw = getpwuid(geteuid());
+		if (ops_identity_new(OPS_ID_LOCAL, pw ? pw->pw_name : "?",
+		    &c.who) != CUST_OK) {
+			fprintf(stderr, "custodyctl: %s\n", cust_errmsg());
+			return CUST_EXIT_UNAVAIL;
+		}
+		c.actor = ops_identity_actor(c.who);
+	}
 	current = cmd;
 	optind = 0;	/* reset getopt for the command's own options */
 	rc = cmd->fn(&c, argc, argv);
 	state_close(c.st);
+	cli_remote_free(c.remote);
 	ops_identity_free(c.who);
 	free_escaped();
 	if (fflush(stdout) == EOF) {

@@ -69,7 +69,8 @@ cmd_accept_restore(struct cli *c, int argc, char **argv)
 }
 
 const struct cli_cmd cli_store_cmds[] = {
-	{ "store", "accept-restore", cmd_accept_restore, CLI_NOSTATE, "",
+	{ "store", "accept-restore", cmd_accept_restore,
+	  CLI_NOSTATE | CLI_LOCAL, "",
 	  "accept custody.db restored from a backup as the newest (resets "
 	  "the rollback counter)" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }

@@ -391,6 +391,23 @@ util_check_dir(int fd, const char *shown)
 	return check_owner_mode(&st, shown);
 }
 
+/* The rule of util_check_secrecy() on what stat said of path. */
+static int
+check_secrecy(const struct stat *st, const char *path)
+{
+	if (!S_ISREG(st->st_mode))
+		return cust_fail(CUST_E_PERM, "%s is not a regular file", path);
+	if (st->st_uid != geteuid())
+		return cust_fail(CUST_E_PERM, "%s is owned by uid %u, not by "
+		    "uid %u: refusing it", path, (unsigned)st->st_uid,
+		    (unsigned)geteuid());
+	if ((st->st_mode & 077) != 0)
+		return cust_fail(CUST_E_PERM, "%s has mode %04o; it must not be "
+		    "accessible by group or others (chmod 600): refusing it",
+		    path, (unsigned)(st->st_mode & 07777));
+	return CUST_OK;
+}
+
 int
 util_check_secrecy(const char *path)
 {
@@ -399,17 +416,18 @@ util_check_secrecy(const char *path)
 	if (lstat(path, &st) == -1)
 		return cust_fail(errno == ENOENT ? CUST_E_SEALED : CUST_E_IO,
 		    "cannot stat %s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return cust_fail(CUST_E_PERM, "%s is not a regular file", path);
-	if (st.st_uid != geteuid())
-		return cust_fail(CUST_E_PERM, "%s is owned by uid %u, not by "
-		    "uid %u: refusing it", path, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
-	if ((st.st_mode & 077) != 0)
-		return cust_fail(CUST_E_PERM, "%s has mode %04o; it must not be "
-		    "accessible by group or others (chmod 600): refusing it",
-		    path, (unsigned)(st.st_mode & 07777));
-	return CUST_OK;
+	return check_secrecy(&st, path);
+}
+
+int
+util_check_secrecy_fd(int fd, const char *shown)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return cust_fail(CUST_E_IO, "cannot stat %s: %s", shown,
+		    strerror(errno));
+	return check_secrecy(&st, shown);
 }
 
 int
