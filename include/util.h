@@ -57,6 +57,15 @@ int util_create_file_at(int dirfd, const char *rel, const void *buf,
 int util_open_dir_at(int dirfd, const char *rel, int *fd_out)
 	__attribute__((warn_unused_result));
 
+/* Create the missing directories of rel under dirfd with mode (0700 for
+ * output directories), each in its open parent, then opened without
+ * following a symlink and refused unless owned by the effective user and
+ * not writable by group or others (util_check_dir()); *fd_out is the last
+ * one, open (close()). ".." in rel: CUST_E_INVAL; a symlink on the way:
+ * CUST_E_PERM. */
+int util_mkdirs_at(int dirfd, const char *rel, unsigned mode, int *fd_out)
+	__attribute__((warn_unused_result));
+
 /* Open the directory holding rel as util_open_dir_at() does; *leaf_out
  * points at the last component of rel (borrowed from rel). */
 int util_open_parent_at(int dirfd, const char *rel, int *fd_out,

@@ -164,6 +164,10 @@ int cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out);
  * local backend reports through it; job show --wait too. */
 void cli_progress(struct cli *c, size_t done, size_t total);
 
+/* End a progress display that stopped short of its total (a job that
+ * failed or was interrupted): the terminal line is finished. */
+void cli_progress_end(struct cli *c);
+
 /* Open the state directory for the local backend if not yet open. */
 int cli_open(struct cli *c);
 

@@ -183,36 +183,101 @@ in_state_dir(struct cli *c, int dfd)
 	return in;
 }
 
+/* Refuse the open directory dfd (named dir) when it is in the state
+ * directory; closes it then. */
+static int
+not_in_state(struct cli *c, int dfd, const char *dir)
+{
+	int in = in_state_dir(c, dfd);
+
+	if (in == 0)
+		return CUST_OK;
+	close(dfd);
+	if (in == -1)
+		return cust_fail(CUST_E_IO, "cannot tell whether %s is in the "
+		    "state directory", dir);
+	return cust_fail(CUST_E_INVAL, "%s is in the state directory %s: "
+	    "output files are never written there", dir, c->state_dir);
+}
+
+/*
+ * -o DIR that does not exist yet: its longest existing ancestor is opened
+ * (as a path is, links followed) and checked not to be in the state
+ * directory, then the missing rest is made below it, 0700, through
+ * util_mkdirs_at() (no link followed, each new directory ours).
+ */
+static int
+out_dir_create(struct cli *c, const char *dir, int *dfd_out)
+{
+	char top[PATH_MAX];
+	const char *rest;
+	size_t n = strlen(dir);
+	int pfd, r;
+
+	*dfd_out = -1;
+	if (n == 0 || n >= sizeof(top))
+		return cust_fail(CUST_E_INVAL, "bad directory '%s'", dir);
+	memcpy(top, dir, n + 1);
+	for (;;) {
+		char *slash = strrchr(top, '/');
+
+		while (slash != NULL && slash > top && slash[1] == '\0') {
+			*slash = '\0';	/* trailing '/' */
+			slash = strrchr(top, '/');
+		}
+		if (slash == NULL) {
+			rest = dir;
+			snprintf(top, sizeof(top), ".");
+		} else {
+			slash[slash == top ? 1 : 0] = '\0';
+			rest = dir + (slash - top) + 1;
+		}
+		if ((pfd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
+			break;
+		if (errno != ENOENT || slash == NULL)
+			return cust_fail(errno == ENOTDIR ? CUST_E_NOTFOUND :
+			    CUST_E_IO, "cannot create %s: %s", dir,
+			    strerror(errno));
+	}
+	while (*rest == '/')
+		rest++;
+	if ((r = not_in_state(c, pfd, dir)) != CUST_OK)
+		return r;
+	r = util_mkdirs_at(pfd, rest, 0700, dfd_out);
+	close(pfd);
+	return r;
+}
+
 /*
  * Before anything is issued: open dir once (*dfd_out, close() it), and
  * check through that descriptor that it is not in the state directory and
  * takes new files (a probe file is made and removed). Files are then
  * written through the same descriptor, so replacing dir by a link after
  * this check cannot redirect them.
+ * create (-o DIR of cert issue and console add): a missing dir is made
+ * (out_dir_create()).
  */
 static int
-out_dir_open(struct cli *c, const char *dir, int *dfd_out)
+out_dir_open(struct cli *c, const char *dir, int create, int *dfd_out)
 {
 	char probe[NAME_MAX + 1];
-	int dfd, fd, in;
+	int dfd, fd, r;
 
 	*dfd_out = -1;
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT && create) {
+			if ((r = out_dir_create(c, dir, &dfd)) != CUST_OK)
+				return r;
+		} else if (errno == ENOENT || errno == ENOTDIR) {
 			return cust_fail(CUST_E_NOTFOUND, "%s is not a "
 			    "directory", dir);
-		return cust_fail(CUST_E_IO, "cannot open %s: %s", dir,
-		    strerror(errno));
+		} else {
+			return cust_fail(CUST_E_IO, "cannot open %s: %s", dir,
+			    strerror(errno));
+		}
 	}
-	if ((in = in_state_dir(c, dfd)) != 0) {
-		close(dfd);
-		if (in == -1)
-			return cust_fail(CUST_E_IO, "cannot tell whether %s is "
-			    "in the state directory", dir);
-		return cust_fail(CUST_E_INVAL, "%s is in the state directory "
-		    "%s: output files are never written there", dir,
-		    c->state_dir);
-	}
+	if ((r = not_in_state(c, dfd, dir)) != CUST_OK)
+		return r;
 	snprintf(probe, sizeof(probe), ".custodyctl-probe.%ld",
 	    (long)getpid());
 	fd = openat(dfd, probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -288,7 +353,7 @@ out_file_ok(struct cli *c, const char *path, int force, int *dfd_out)
 	}
 	if (*leaf_of(path) == '\0')
 		return cust_fail(CUST_E_INVAL, "%s is a directory", path);
-	if ((r = out_dir_open(c, dir, dfd_out)) != CUST_OK)
+	if ((r = out_dir_open(c, dir, 0, dfd_out)) != CUST_OK)
 		return r;
 	if ((r = no_clobber(*dfd_out, path, force)) != CUST_OK) {
 		close(*dfd_out);
@@ -308,7 +373,7 @@ out_ready(struct cli *c, const char *dir, const char *name,
 	size_t i;
 	int r;
 
-	if ((r = out_dir_open(c, dir, dfd_out)) != CUST_OK)
+	if ((r = out_dir_open(c, dir, 1, dfd_out)) != CUST_OK)
 		return r;
 	for (i = 0; i < n && r == CUST_OK; i++) {
 		if ((p = out_path(dir, name, ext[i])) == NULL) {

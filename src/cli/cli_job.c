@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* src/cli/cli_job.c - job list|show|resume. */
+/* src/cli/cli_job.c - job list|show|resume, and following a job's
+ * progress (--wait). */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "err.h"
@@ -11,13 +14,15 @@
 static const struct option page_opts[] = {
 	{ "after", required_argument, NULL, 'a' },
 	{ "limit", required_argument, NULL, 'n' },
+	{ "wait", no_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 }
 };
 
-/* The options --after N and --limit N of a list command into req; 0, or
- * the exit code of a usage error. */
+/* The options --after N and --limit N of a list command into req (NULL:
+ * none taken), and --wait (c->wait) where wait_ok; 0, or the exit code of
+ * a usage error. */
 static int
-page_args(json_t *req, int argc, char **argv)
+page_args(struct cli *c, int wait_ok, json_t *req, int argc, char **argv)
 {
 	long v;
 	int ch;
@@ -26,6 +31,15 @@ page_args(json_t *req, int argc, char **argv)
 	    -1) {
 		if (ch == '?')
 			return CUST_EXIT_USAGE;
+		if (ch == 'w' && !wait_ok)
+			return cli_usage(cli_current(), "--wait is for job show "
+			    "and job resume");
+		if (ch == 'w') {
+			c->wait = 1;
+			continue;
+		}
+		if (req == NULL)
+			return cli_usage(cli_current(), "unexpected option");
 		if (util_parse_long(optarg, ch == 'a' ? 0 : 1, ch == 'a' ?
 		    LONG_MAX : OPS_LIST_MAX, &v) != CUST_OK)
 			return cli_usage(cli_current(), "%s", cust_errmsg());
@@ -83,7 +97,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	json_t *req = json_object();
 	int r;
 
-	if ((r = page_args(req, argc, argv)) != 0) {
+	if ((r = page_args(c, 0, req, argc, argv)) != 0) {
 		json_decref(req);
 		return r;
 	}
@@ -139,16 +153,56 @@ render_show(struct cli *c, json_t *page, int first)
 	}
 }
 
+/*
+ * job show --wait: follow job id (a JSON integer, borrowed) until it is no
+ * longer running, its progress on stderr (cli_progress()), asking once a
+ * second: the same in both modes, and for a job another process or
+ * custodyd runs.
+ */
+static int
+wait_job(struct cli *c, json_t *id)
+{
+	const struct timespec second = { 1, 0 };
+	json_t *req, *resp = NULL, *j;
+	int r;
+
+	for (;;) {
+		if ((req = json_pack("{s:O, s:i}", "id", id, "limit", 1)) ==
+		    NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		r = cli_call(c, "job.show", req, &resp);
+		json_decref(req);
+		if (r != CUST_OK)
+			break;
+		j = json_object_get(resp, "job");
+		cli_progress(c, (size_t)cli_num(j, "done"),
+		    (size_t)cli_num(j, "total"));
+		if (strcmp(cli_str(j, "state"), "running") != 0)
+			break;
+		json_decref(resp);
+		resp = NULL;
+		nanosleep(&second, NULL);
+	}
+	cli_progress_end(c);
+	json_decref(resp);
+	return r;
+}
+
 static int
 cmd_show(struct cli *c, int argc, char **argv)
 {
 	json_t *req = json_object();
 	int r;
 
-	if ((r = page_args(req, argc, argv)) != 0 ||
+	if ((r = page_args(c, 1, req, argc, argv)) != 0 ||
 	    (r = id_arg(req, argc, argv)) != 0) {
 		json_decref(req);
 		return r;
+	}
+	if (c->wait && (r = wait_job(c, json_object_get(req, "id"))) !=
+	    CUST_OK) {
+		json_decref(req);
+		return cli_error(c, r);
 	}
 	if ((r = cli_pages(c, "job.show", req, "items", render_show, NULL)) !=
 	    CUST_OK)
@@ -162,8 +216,8 @@ cmd_resume(struct cli *c, int argc, char **argv)
 	json_t *req = json_object(), *resp = NULL;
 	int r;
 
-	optind = 1;
-	if ((r = id_arg(req, argc, argv)) != 0) {
+	if ((r = page_args(c, 1, NULL, argc, argv)) != 0 ||
+	    (r = id_arg(req, argc, argv)) != 0) {
 		json_decref(req);
 		return r;
 	}
@@ -179,9 +233,9 @@ cmd_resume(struct cli *c, int argc, char **argv)
 const struct cli_cmd cli_job_cmds[] = {
 	{ "job", "list", cmd_list, 0, "[--after ID] [--limit N]",
 	  "list jobs, newest first (all, or one page with --limit)" },
-	{ "job", "show", cmd_show, 0, "[--after SEQ] [--limit N] ID",
+	{ "job", "show", cmd_show, 0, "[--after SEQ] [--limit N] [--wait] ID",
 	  "a job's state, progress and per-device results" },
-	{ "job", "resume", cmd_resume, 0, "ID",
+	{ "job", "resume", cmd_resume, 0, "[--wait] ID",
 	  "finish an interrupted or failed job: the devices it has not done" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };

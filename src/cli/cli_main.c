@@ -271,7 +271,9 @@ cli_progress(struct cli *c, size_t done, size_t total)
 	rate = el > 0 && done > prog.first ? (double)(done - prog.first) /
 	    el : 0;
 	pct = total ? (int)(done * 100 / total) : 100;
-	if (rate > 0)
+	if (last)
+		snprintf(eta, sizeof(eta), "0:00");
+	else if (rate > 0)
 		fmt_secs((double)(total - (done < total ? done : total)) /
 		    rate, eta, sizeof(eta));
 	else
@@ -286,10 +288,18 @@ cli_progress(struct cli *c, size_t done, size_t total)
 		    bar, done, total, pct, rate, eta, last ? "\n" : "");
 	} else {
 		fprintf(stderr, "progress: %zu/%zu devices (%d%%), %.0f/s, "
-		    "ETA %s\n", done, total, pct, rate, last ? "0:00" : eta);
+		    "ETA %s\n", done, total, pct, rate, eta);
 	}
 	fflush(stderr);
 	prog.ended = last;
+}
+
+void
+cli_progress_end(struct cli *c)
+{
+	if (prog.began && !prog.ended && !c->quiet && util_isatty_err())
+		fputc('\n', stderr);
+	prog.ended = 1;
 }
 
 static void
@@ -327,6 +337,12 @@ cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 	ctx.st = c->st;
 	ctx.progress = progress;
 	ctx.progress_arg = c;
+	/* The rate counts from the start of the operation. */
+	prog.began = 1;
+	prog.ended = 0;
+	prog.start = mono();
+	prog.last = 0;
+	prog.first = 0;
 	return ops_call(&ctx, op, req, resp_out);
 }
 

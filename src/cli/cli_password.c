@@ -162,6 +162,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		{ "kind", required_argument, NULL, 'k' },
 		{ "length", required_argument, NULL, 'l' },
 		{ "replace-pending", no_argument, NULL, 'R' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *fqdns = json_array(), *resp = NULL;
@@ -191,6 +192,9 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		case 'R':
 			json_object_set_new(req, "replace_pending",
 			    json_true());
+			break;
+		case 'w':
+			c->wait = 1;
 			break;
 		default:
 			goto usage;
@@ -277,7 +281,7 @@ const struct cli_cmd cli_password_cmds[] = {
 	  "list secret versions and states (no values)" },
 	{ "password", "rotate", cmd_rotate, 0,
 	  "FQDN... | --tag TAG | --all [--kind admin|mebx|all] [--length N] "
-	  "[--replace-pending]", "create new pending passwords" },
+	  "[--replace-pending] [--wait]", "create new pending passwords" },
 	{ "password", "confirm", cmd_confirm, 0,
 	  "FQDN --version N [--kind admin|mebx]",
 	  "mark a pending password as applied (current)" },

@@ -124,11 +124,11 @@ out:
  * pointing at /etc/shadow) makes the operation fail with ELOOP or ENOTDIR
  * instead of writing, chmod'ing or deleting outside it.
  */
-int
-util_open_dir_at(int dirfd, const char *rel, int *fd_out)
+static int
+walk_dirs(int dirfd, const char *rel, int create, unsigned mode, int *fd_out)
 {
 	char buf[PATH_MAX], *p, *next;
-	int fd, nfd;
+	int fd, nfd, r;
 	size_t n = strlen(rel);
 
 	*fd_out = -1;
@@ -148,6 +148,14 @@ util_open_dir_at(int dirfd, const char *rel, int *fd_out)
 			close(fd);
 			return cust_fail(CUST_E_INVAL, "bad relative path '%s'",
 			    rel);
+		}
+		if (create && mkdirat(fd, p, mode) == -1 && errno != EEXIST) {
+			int e = errno;
+
+			close(fd);
+			return cust_fail(e == ENOENT ? CUST_E_NOTFOUND :
+			    CUST_E_IO, "cannot create %s: %s", rel,
+			    strerror(e));
 		}
 		nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
@@ -169,9 +177,32 @@ util_open_dir_at(int dirfd, const char *rel, int *fd_out)
 		}
 		close(fd);
 		fd = nfd;
+		/* What we made (or found made in our place) must be ours. */
+		if (create && (r = util_check_dir(fd, rel)) != CUST_OK) {
+			close(fd);
+			return r;
+		}
 	}
 	*fd_out = fd;
 	return CUST_OK;
+}
+
+int
+util_open_dir_at(int dirfd, const char *rel, int *fd_out)
+{
+	return walk_dirs(dirfd, rel, 0, 0, fd_out);
+}
+
+/*
+ * Missing output directories are made the same way, one component at a
+ * time in their open parent (mkdirat), each opened again with O_NOFOLLOW
+ * and checked: a link or a directory someone else slipped in between the
+ * mkdir and the open is refused, never written into.
+ */
+int
+util_mkdirs_at(int dirfd, const char *rel, unsigned mode, int *fd_out)
+{
+	return walk_dirs(dirfd, rel, 1, mode, fd_out);
 }
 
 int

@@ -258,6 +258,52 @@ test_write_at(void **state)
 	free(dir);
 }
 
+/* util_mkdirs_at(): missing directories made with the mode, never
+ * through a link, and refused when what stands there is not ours. */
+static void
+test_mkdirs_at(void **state)
+{
+	char *dir = tu_tmpdir(), *p;
+	struct stat sb;
+	int dfd, fd = -1;
+
+	(void)state;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(util_mkdirs_at(dfd, "a/b/c", 0700, &fd), CUST_OK);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	close(fd);
+	p = util_path(dir, "a/b");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	free(p);
+	/* Existing and ours: fine (the same path again). */
+	assert_int_equal(util_mkdirs_at(dfd, "a/b/c", 0700, &fd), CUST_OK);
+	close(fd);
+	/* A link on the way is refused, nothing made behind it. */
+	p = util_path(dir, "l");
+	assert_int_equal(symlink("a", p), 0);
+	free(p);
+	assert_int_equal(util_mkdirs_at(dfd, "l/x", 0700, &fd), CUST_E_PERM);
+	assert_int_equal(fd, -1);
+	p = util_path(dir, "a/x");
+	assert_int_equal(stat(p, &sb), -1);
+	free(p);
+	/* A directory writable by others in the place of one to make. */
+	p = util_path(dir, "w");
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(chmod(p, 0777), 0);
+	free(p);
+	assert_int_equal(util_mkdirs_at(dfd, "w/x", 0700, &fd), CUST_E_PERM);
+	assert_int_equal(util_mkdirs_at(dfd, "../x", 0700, &fd),
+	    CUST_E_INVAL);
+	close(dfd);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 /* The clock: CUSTODY_TEST_NOW is read at the first util_now() of the
  * process (this test runs first), util_test_clock() overrides it. */
 static void
@@ -291,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_fail_escapes),
 		cmocka_unit_test(test_write_at),
+		cmocka_unit_test(test_mkdirs_at),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
