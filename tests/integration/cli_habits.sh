@@ -124,4 +124,39 @@ t_exit "policy check runs offline in remote mode" 0 env CUSTODY_SERVER=https://1
     "$CUSTODYCTL" policy check "$top/policy/example.yaml"
 t_exit "an http:// server: exit 2" 2 cc --server http://127.0.0.1:9 --cacert "$S/ca/bundle.pem" status
 t_exit "no --cacert: exit 2" 2 cc --server https://127.0.0.1:9 status
+
+# -- the remote backend against a stand-in that misbehaves on purpose ----
+# (tests/integration/remote_fake.py; remote_cli.sh runs the real custodyd)
+FPID=
+fake() {	# MODE: start the stand-in, set U
+	[ -n "$FPID" ] && kill "$FPID" 2>/dev/null && wait "$FPID" 2>/dev/null
+	rm -f "$O/port" "$O/fake.log"
+	python3 "$top/tests/integration/remote_fake.py" "$S/tls/server.crt" \
+	    "$S/tls/server.key" "$1" "$O/port" "$O/fake.log" 2>"$O/fake.err" &
+	FPID=$!
+	_n=0
+	while [ ! -s "$O/port" ] && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+	U="https://127.0.0.1:$(cat "$O/port")"
+}
+trap '[ -n "$FPID" ] && kill "$FPID" 2>/dev/null' EXIT
+f() { cc --server "$U" --cacert "$S/ca/bundle.pem" --cert "$S/admin/admin.crt" --key "$O/admin.key" "$@"; }
+if t_need python3; then
+	fake pages
+	t_exit "pages followed remotely" 0 f device list
+	t_check "  ... every page's device" test "$(grep -c corp.example "$TESTTMP/out")" = 3
+	t_check "  ... three requests on one kept-alive connection" \
+	    test "$(grep -c '^POST /v1/ops/device.list application/json ' "$O/fake.log") $(grep -c '^CONN' "$O/fake.log")" = "3 1"
+	t_grep "  ... the cursor sent back as after" '"after":"p2"' "$O/fake.log"
+	fake huge
+	t_exit "a reply over 64 MiB: exit 5" 5 f status
+	t_grep "  ... refused as too large" "larger than [0-9]+ bytes" "$TESTTMP/err"
+	fake denied
+	t_exit "403 with an error name: exit 3" 3 f device list
+	t_grep "  ... the server's message" "^custodyctl: fake: not yours$" "$TESTTMP/err"
+	fake html
+	t_exit "502 with an HTML page: exit 5" 5 f status
+	t_grep "  ... names the server and the status" "$U answered HTTP 502" "$TESTTMP/err"
+else
+	t_skip "remote backend against a stand-in" "python3 is not installed"
+fi
 t_done
