@@ -41,6 +41,7 @@ struct cli {
 	const struct cli_remote_conf *server;
 	struct cli_remote *remote;
 	int wait;		/* --wait: follow a long job's progress */
+	int following;		/* job show --wait is polling a job */
 };
 
 #define CLI_NOSTATE	0x1	/* does not need the state directory */
@@ -140,7 +141,10 @@ int cli_args_env(struct cli_args *a) __attribute__((warn_unused_result));
  * for a bad URL or missing file. cli_remote_call(): as cli_call(); the
  * server's error names map back to their codes (exit codes as local
  * mode); a server that cannot be reached, fails TLS verification or
- * times out is CUST_E_UNAVAIL naming it. cli_remote_reply(): what an
+ * times out is CUST_E_UNAVAIL naming it. With progress (--wait), a
+ * job the operation starts or resumes (password.rotate, job.resume) is
+ * followed meanwhile on a second connection, its progress reported once
+ * a second from a thread of its own. cli_remote_reply(): what an
  * HTTP reply (status, body of len bytes) means for op (exported for
  * tests).
  */
@@ -149,7 +153,8 @@ int cli_remote_new(const struct cli_remote_conf *conf,
     struct cli_remote **out) __attribute__((warn_unused_result));
 void cli_remote_free(struct cli_remote *rm);
 int cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
-    json_t **resp_out) __attribute__((warn_unused_result));
+    json_t **resp_out, void (*progress)(void *arg, size_t done,
+    size_t total), void *arg) __attribute__((warn_unused_result));
 int cli_remote_reply(const char *server, const char *op, long status,
     const char *body, size_t len, json_t **resp_out)
 	__attribute__((warn_unused_result));

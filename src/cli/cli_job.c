@@ -166,10 +166,13 @@ wait_job(struct cli *c, json_t *id)
 	json_t *req, *resp = NULL, *j;
 	int r;
 
+	c->following = 1;
 	for (;;) {
 		if ((req = json_pack("{s:O, s:i}", "id", id, "limit", 1)) ==
-		    NULL)
-			return cust_fail(CUST_E_NOMEM, "out of memory");
+		    NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
 		r = cli_call(c, "job.show", req, &resp);
 		json_decref(req);
 		if (r != CUST_OK)
@@ -184,6 +187,7 @@ wait_job(struct cli *c, json_t *id)
 		nanosleep(&second, NULL);
 	}
 	cli_progress_end(c);
+	c->following = 0;
 	json_decref(resp);
 	return r;
 }

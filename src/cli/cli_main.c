@@ -255,7 +255,7 @@ cli_progress(struct cli *c, size_t done, size_t total)
 
 	if (c->quiet || (!tty && !c->wait))
 		return;
-	if (!prog.began || prog.ended) {
+	if (!prog.began || (prog.ended && c->following)) {
 		prog.began = 1;
 		prog.ended = 0;
 		prog.start = now;
@@ -324,12 +324,25 @@ cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 	int r;
 
 	*resp_out = NULL;
+	/* A job's rate counts from the start of the operation that runs it
+	 * (job show --wait counts from its first look instead). */
+	if (!c->following) {
+		prog.began = 1;
+		prog.ended = 0;
+		prog.start = mono();
+		prog.last = 0;
+		prog.first = 0;
+	}
 	/* The one choice of transport: every command comes through here. */
 	if (c->server != NULL) {
 		if (c->remote == NULL &&
 		    (r = cli_remote_new(c->server, &c->remote)) != CUST_OK)
 			return r;
-		return cli_remote_call(c->remote, op, req, resp_out);
+		/* Progress as local mode shows it: on a terminal, or with
+		 * --wait. */
+		return cli_remote_call(c->remote, op, req, resp_out,
+		    !c->quiet && (c->wait || util_isatty_err()) ? progress :
+		    NULL, c);
 	}
 	if (e != NULL && !(e->flags & OPS_NOSTATE) &&
 	    (r = cli_open(c)) != CUST_OK)
@@ -337,12 +350,6 @@ cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 	ctx.st = c->st;
 	ctx.progress = progress;
 	ctx.progress_arg = c;
-	/* The rate counts from the start of the operation. */
-	prog.began = 1;
-	prog.ended = 0;
-	prog.start = mono();
-	prog.last = 0;
-	prog.first = 0;
 	return ops_call(&ctx, op, req, resp_out);
 }
 

@@ -15,9 +15,11 @@
  * jansson's own blocks are wiped by the allocator cust_init() installs.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -31,14 +33,24 @@
 /* A client key file larger than this is not a PEM key. */
 #define KEY_MAX		(64 * 1024)
 
+/* One connection to the server: a curl handle kept alive across
+ * requests, and where curl puts its error text. */
+struct conn {
+	CURL *h;
+	char err[CURL_ERROR_SIZE];
+};
+
 struct cli_remote {
-	CURL *h;		/* one handle: its connection is kept alive */
+	struct conn main;	/* every operation goes through it */
+	struct conn watch;	/* job progress while main waits (--wait) */
 	struct curl_slist *hdrs;
 	char *server;		/* "https://host:port", no trailing '/' */
 	char *cacert;		/* path shown in messages */
+	char *cert;		/* client certificate path, or NULL */
+	long timeout;
 	unsigned char *key;	/* the client key (sodium_malloc), or NULL */
 	size_t keylen;
-	char err[CURL_ERROR_SIZE];
+	int global;		/* curl_global_init() done */
 };
 
 /* A growing buffer whose every old copy is wiped. */
@@ -188,11 +200,56 @@ readable(const char *what, const char *path)
 	return CUST_OK;
 }
 
+/* Open connection co to rm's server with rm's TLS settings: TLS 1.2 or
+ * later, the server verified against the CA bundle only, the client
+ * certificate and key when given, https only, no redirects. */
+static int
+conn_open(struct cli_remote *rm, struct conn *co)
+{
+	struct curl_blob blob;
+	CURL *h;
+
+	if ((co->h = h = curl_easy_init()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "cannot start libcurl");
+	if (curl_easy_setopt(h, CURLOPT_ERRORBUFFER, co->err) ||
+	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") ||
+	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) ||
+	    curl_easy_setopt(h, CURLOPT_SSLVERSION,
+	    (long)CURL_SSLVERSION_TLSv1_2) ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) ||
+	    curl_easy_setopt(h, CURLOPT_CAINFO, rm->cacert) ||
+	    curl_easy_setopt(h, CURLOPT_CAPATH, NULL) ||
+	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L) ||
+	    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) ||
+	    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)CLI_REMOTE_MAX) ||
+	    curl_easy_setopt(h, CURLOPT_USERAGENT,
+	    "custodyctl/" CUSTODY_VERSION) ||
+	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, rm->hdrs) ||
+	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) ||
+	    (rm->timeout > 0 && curl_easy_setopt(h, CURLOPT_TIMEOUT,
+	    rm->timeout)))
+		return cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
+	if (rm->key != NULL) {
+		/* NOCOPY: curl reads our wiped buffer, no copy of its own. */
+		blob.data = rm->key;
+		blob.len = rm->keylen;
+		blob.flags = CURL_BLOB_NOCOPY;
+		if (curl_easy_setopt(h, CURLOPT_SSLCERT, rm->cert) ||
+		    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob) ||
+		    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM"))
+			return cust_fail(CUST_E_INTERNAL, "libcurl refused an "
+			    "option");
+	}
+	return CUST_OK;
+}
+
 int
 cli_remote_new(const struct cli_remote_conf *conf, struct cli_remote **out)
 {
 	struct cli_remote *rm;
-	struct curl_blob blob;
 	int r = CUST_E_INTERNAL;
 
 	*out = NULL;
@@ -222,11 +279,12 @@ cli_remote_new(const struct cli_remote_conf *conf, struct cli_remote **out)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (rm->h = curl_easy_init()) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "cannot start libcurl");
+	if (conf->cert != NULL && *conf->cert != '\0' &&
+	    (rm->cert = strdup(conf->cert)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	rm->timeout = conf->timeout;
 	rm->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (rm->hdrs != NULL)
 		rm->hdrs = curl_slist_append(rm->hdrs,
@@ -237,39 +295,13 @@ cli_remote_new(const struct cli_remote_conf *conf, struct cli_remote **out)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	r = cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
-	if (curl_easy_setopt(rm->h, CURLOPT_ERRORBUFFER, rm->err) ||
-	    curl_easy_setopt(rm->h, CURLOPT_NOSIGNAL, 1L) ||
-	    curl_easy_setopt(rm->h, CURLOPT_PROTOCOLS_STR, "https") ||
-	    curl_easy_setopt(rm->h, CURLOPT_FOLLOWLOCATION, 0L) ||
-	    curl_easy_setopt(rm->h, CURLOPT_SSLVERSION,
-	    (long)CURL_SSLVERSION_TLSv1_2) ||
-	    curl_easy_setopt(rm->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
-	    curl_easy_setopt(rm->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
-	    curl_easy_setopt(rm->h, CURLOPT_CAINFO, rm->cacert) ||
-	    curl_easy_setopt(rm->h, CURLOPT_CAPATH, NULL) ||
-	    curl_easy_setopt(rm->h, CURLOPT_CONNECTTIMEOUT, 10L) ||
-	    curl_easy_setopt(rm->h, CURLOPT_TCP_KEEPALIVE, 1L) ||
-	    curl_easy_setopt(rm->h, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)CLI_REMOTE_MAX) ||
-	    curl_easy_setopt(rm->h, CURLOPT_USERAGENT,
-	    "custodyctl/" CUSTODY_VERSION) ||
-	    curl_easy_setopt(rm->h, CURLOPT_HTTPHEADER, rm->hdrs) ||
-	    curl_easy_setopt(rm->h, CURLOPT_WRITEFUNCTION, on_data))
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		r = cust_fail(CUST_E_NOMEM, "cannot start libcurl");
 		goto out;
-	if (conf->timeout > 0 && curl_easy_setopt(rm->h, CURLOPT_TIMEOUT,
-	    conf->timeout))
-		goto out;
-	if (rm->key != NULL) {
-		/* NOCOPY: curl reads our wiped buffer, no copy of its own. */
-		blob.data = rm->key;
-		blob.len = rm->keylen;
-		blob.flags = CURL_BLOB_NOCOPY;
-		if (curl_easy_setopt(rm->h, CURLOPT_SSLCERT, conf->cert) ||
-		    curl_easy_setopt(rm->h, CURLOPT_SSLKEY_BLOB, &blob) ||
-		    curl_easy_setopt(rm->h, CURLOPT_SSLKEYTYPE, "PEM"))
-			goto out;
 	}
+	rm->global = 1;
+	if ((r = conn_open(rm, &rm->main)) != CUST_OK)
+		goto out;
 	cust_clearerr();
 	*out = rm;
 	rm = NULL;
@@ -284,14 +316,17 @@ cli_remote_free(struct cli_remote *rm)
 {
 	if (rm == NULL)
 		return;
-	if (rm->h != NULL) {
-		curl_easy_cleanup(rm->h);
+	if (rm->main.h != NULL)
+		curl_easy_cleanup(rm->main.h);
+	if (rm->watch.h != NULL)
+		curl_easy_cleanup(rm->watch.h);
+	if (rm->global)
 		curl_global_cleanup();
-	}
 	curl_slist_free_all(rm->hdrs);
 	sodium_free(rm->key);
 	free(rm->server);
 	free(rm->cacert);
+	free(rm->cert);
 	free(rm);
 }
 
@@ -365,11 +400,12 @@ cli_remote_reply(const char *server, const char *op, long status,
 	return code;
 }
 
-/* The error for a request curl could not complete. */
+/* The error for a request curl could not complete on co. */
 static int
-transport_error(struct cli_remote *rm, CURLcode cc, const struct rbuf *b)
+transport_error(struct cli_remote *rm, struct conn *co, CURLcode cc,
+    const struct rbuf *b)
 {
-	const char *why = rm->err[0] ? rm->err : curl_easy_strerror(cc);
+	const char *why = co->err[0] ? co->err : curl_easy_strerror(cc);
 
 	if (b->over)
 		return cust_fail(CUST_E_UNAVAIL, "custodyd at %s sent a reply "
@@ -396,8 +432,9 @@ transport_error(struct cli_remote *rm, CURLcode cc, const struct rbuf *b)
 	}
 }
 
-int
-cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
+/* POST op with req on connection co; as cli_remote_call(). */
+static int
+post(struct cli_remote *rm, struct conn *co, const char *op, json_t *req,
     json_t **resp_out)
 {
 	struct rbuf b = { 0 };
@@ -429,30 +466,165 @@ cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
 	}
 	if (need == 0 || json_dumpb(req, body, need, JSON_COMPACT) != need)
 		memcpy(body, "{}", 2);
-	rm->err[0] = '\0';
-	if (curl_easy_setopt(rm->h, CURLOPT_URL, url) ||
-	    curl_easy_setopt(rm->h, CURLOPT_POSTFIELDS, body) ||
-	    curl_easy_setopt(rm->h, CURLOPT_POSTFIELDSIZE_LARGE,
+	co->err[0] = '\0';
+	if (curl_easy_setopt(co->h, CURLOPT_URL, url) ||
+	    curl_easy_setopt(co->h, CURLOPT_POSTFIELDS, body) ||
+	    curl_easy_setopt(co->h, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)blen) ||
-	    curl_easy_setopt(rm->h, CURLOPT_WRITEDATA, &b)) {
+	    curl_easy_setopt(co->h, CURLOPT_WRITEDATA, &b)) {
 		r = cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
 		goto out;
 	}
-	cc = curl_easy_perform(rm->h);
+	cc = curl_easy_perform(co->h);
 	if (cc != CURLE_OK) {
-		r = transport_error(rm, cc, &b);
+		r = transport_error(rm, co, cc, &b);
 		goto out;
 	}
-	(void)curl_easy_getinfo(rm->h, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl_easy_getinfo(co->h, CURLINFO_RESPONSE_CODE, &status);
 	r = cli_remote_reply(rm->server, op, status, b.p, b.len, resp_out);
 out:
 	/* Nothing of this request stays with curl past it. */
-	(void)curl_easy_setopt(rm->h, CURLOPT_POSTFIELDS, NULL);
+	(void)curl_easy_setopt(co->h, CURLOPT_POSTFIELDS, NULL);
 	if (body != NULL) {
 		sodium_memzero(body, blen);
 		free(body);
 	}
 	rbuf_free(&b);
 	free(url);
+	return r;
+}
+
+/*
+ * --wait in remote mode. custodyd answers a rotation when it is done, so
+ * while the main connection waits, a thread asks for the job's progress
+ * once a second on a second connection (job.list, the newest jobs) and
+ * reports it. The job is the one resumed (job.resume: its id), or for
+ * password.rotate the first rotation job newer than the newest job before
+ * the request: another rotation started in the same second could be
+ * shown instead, which only misleads the display, never the result.
+ */
+struct watch {
+	struct cli_remote *rm;
+	const char *kind;	/* job kind to look for, or NULL: id */
+	json_int_t id;		/* the job (job.resume), or 0 */
+	json_int_t above;	/* newest job id before the request */
+	void (*progress)(void *arg, size_t done, size_t total);
+	void *arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+};
+
+/* One look at the jobs: report the watched one's progress. */
+static void
+watch_once(struct watch *w)
+{
+	json_t *req, *resp = NULL, *j;
+	size_t i;
+
+	if ((req = json_pack("{s:i}", "limit", 20)) == NULL)
+		return;
+	if (post(w->rm, &w->rm->watch, "job.list", req, &resp) == CUST_OK)
+		json_array_foreach(json_object_get(resp, "jobs"), i, j) {
+			json_int_t id = json_integer_value(json_object_get(j,
+			    "id"));
+
+			if (w->id != 0 ? id != w->id : id <= w->above ||
+			    !json_is_string(json_object_get(j, "kind")) ||
+			    strcmp(json_string_value(json_object_get(j,
+			    "kind")), w->kind) != 0)
+				continue;
+			w->progress(w->arg, (size_t)json_integer_value(
+			    json_object_get(j, "done")), (size_t)
+			    json_integer_value(json_object_get(j, "total")));
+			break;
+		}
+	json_decref(resp);
+	json_decref(req);
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct watch *w = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_sec += 1;
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &at) == 0 ||
+		    w->stop)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		watch_once(w);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* What to watch for op and req: 1 (w filled) or 0 (nothing to watch, or
+ * the jobs cannot be listed by this identity). */
+static int
+watch_setup(struct cli_remote *rm, struct watch *w, const char *op,
+    json_t *req)
+{
+	json_t *lreq, *resp = NULL;
+	int r;
+
+	if (strcmp(op, "job.resume") == 0) {
+		w->id = json_integer_value(json_object_get(req, "id"));
+		return w->id > 0;
+	}
+	if (strcmp(op, "password.rotate") != 0)
+		return 0;
+	w->kind = op;		/* JOB_KIND_ROTATE */
+	if ((lreq = json_pack("{s:i}", "limit", 1)) == NULL)
+		return 0;
+	r = post(rm, &rm->main, "job.list", lreq, &resp);
+	json_decref(lreq);
+	if (r == CUST_OK)
+		w->above = json_integer_value(json_object_get(json_array_get(
+		    json_object_get(resp, "jobs"), 0), "id"));
+	json_decref(resp);
+	cust_clearerr();
+	return r == CUST_OK;
+}
+
+int
+cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
+    json_t **resp_out, void (*progress)(void *arg, size_t done,
+    size_t total), void *arg)
+{
+	struct watch w = { .rm = rm, .progress = progress, .arg = arg };
+	pthread_t t;
+	int r, watching = 0;
+
+	*resp_out = NULL;
+	if (progress != NULL && watch_setup(rm, &w, op, req) &&
+	    (rm->watch.h != NULL || conn_open(rm, &rm->watch) == CUST_OK)) {
+		pthread_mutex_init(&w.mu, NULL);
+		pthread_cond_init(&w.cv, NULL);
+		watching = pthread_create(&t, NULL, watch_main, &w) == 0;
+		if (!watching) {
+			pthread_cond_destroy(&w.cv);
+			pthread_mutex_destroy(&w.mu);
+		}
+	}
+	cust_clearerr();
+	r = post(rm, &rm->main, op, req, resp_out);
+	if (watching) {
+		pthread_mutex_lock(&w.mu);
+		w.stop = 1;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.mu);
+		pthread_join(t, NULL);
+		pthread_cond_destroy(&w.cv);
+		pthread_mutex_destroy(&w.mu);
+		/* The last word: where the job ended. */
+		if (r == CUST_OK)
+			watch_once(&w);
+	}
 	return r;
 }

@@ -113,6 +113,7 @@ t_exit "remote device add" 0 r device add d9.corp.example --tag lab
 t_exit "  ... local device show finds it" 0 c device show d9.corp.example
 t_exit "remote password rotate --tag" 0 r password rotate --tag lab --replace-pending --wait
 t_grep "  ... its summary" "devices selected \(job [0-9]+\)" "$TESTTMP/out"
+t_grep "  ... --wait: the job's progress, followed remotely" '^progress: 3/3 devices \(100%\)' "$TESTTMP/err"
 c --json password history d9.corp.example >"$W/h.json"
 t_grep "  ... a pending version 2 locally" '"version": 2' "$W/h.json"
 t_exit "remote cert sign (a local CSR file sent in the request)" 0 \

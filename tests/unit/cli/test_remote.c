@@ -396,12 +396,13 @@ test_unreachable(void **state)
 	conf.server = url;
 	conf.cacert = f.ca;
 	assert_int_equal(cli_remote_new(&conf, &rm), CUST_OK);
-	assert_int_equal(cli_remote_call(rm, "status", NULL, &resp),
+	assert_int_equal(cli_remote_call(rm, "status", NULL, &resp, NULL, NULL),
 	    CUST_E_UNAVAIL);
 	assert_null(resp);
 	url[strlen(url) - 1] = '\0';	/* named without the '/' */
 	assert_non_null(strstr(cust_errmsg(), url));
-	assert_int_equal(cli_remote_call(rm, "bad/../op", NULL, &resp),
+	assert_int_equal(cli_remote_call(rm, "bad/../op", NULL, &resp, NULL,
+	    NULL),
 	    CUST_E_INVAL);
 	cli_remote_free(rm);
 	files_free(&f);
