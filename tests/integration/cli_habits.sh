@@ -82,8 +82,12 @@ fi
 
 # -- bash completion -------------------------------------------------------
 sh "$top/scripts/gen-completion.sh" "$CUSTODYCTL" >"$O/completion"
-t_check "contrib/custodyctl.bash-completion matches the command table" \
-    cmp -s "$O/completion" "$top/contrib/custodyctl.bash-completion"
+if cmp -s "$O/completion" "$top/contrib/custodyctl.bash-completion"; then
+	t_ok "contrib/custodyctl.bash-completion matches the command table"
+else
+	t_fail "contrib/custodyctl.bash-completion differs from the command table; regenerate: sh scripts/gen-completion.sh build/custodyctl >contrib/custodyctl.bash-completion"
+	diff "$top/contrib/custodyctl.bash-completion" "$O/completion" | head -20 | sed 's/^/    /'
+fi
 complete_words() {	# words...: what completes the last one
 	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
 	    _custodyctl; echo "${COMPREPLY[*]}"' sh \
