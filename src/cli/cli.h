@@ -57,6 +57,56 @@ struct cli_cmd {
 	const char *help;	/* one line */
 };
 
+/*
+ * Global options (cli_args.c). cli_args_take() fills a from argv: before
+ * the command every global option, after it the long ones and -q, -j, -h
+ * wherever they stand (up to "--"); argv keeps argv[0] and the remaining
+ * words (NULL-terminated), *argc their count. cli_args_env() completes a
+ * from the environment (CUSTODY_SERVER, CUSTODY_CERT, CUSTODY_KEY,
+ * CUSTODY_CACERT, CUSTODY_TIMEOUT, CUSTODY_STATE_DIR; the command line
+ * wins) and picks the mode: remote when a server is set (state_dir then
+ * NULL), else local on state_dir. Both: CUST_OK or CUST_E_INVAL.
+ */
+struct cli_args {
+	const char *state_dir;
+	const char *timeout;	/* --timeout as typed */
+	int json, quiet, help, version;
+	struct cli_remote_conf remote;
+};
+int cli_args_take(struct cli_args *a, int *argc, char **argv)
+	__attribute__((warn_unused_result));
+int cli_args_env(struct cli_args *a) __attribute__((warn_unused_result));
+
+/*
+ * The remote backend (cli_remote.c): operations posted to custodyd as
+ * POST {server}/v1/ops/<op> over TLS 1.2 or later, the server verified
+ * against conf->cacert, with the client certificate when given (its key
+ * refused unless owned by us and 0600 or stricter: CUST_E_PERM). One
+ * connection, kept alive across calls. A reply is bounded by
+ * CLI_REMOTE_MAX bytes.
+ *
+ * cli_remote_new(): *out new, free with cli_remote_free(); CUST_E_INVAL
+ * for a bad URL or missing file. cli_remote_call(): as cli_call(); the
+ * server's error names map back to their codes (exit codes as local
+ * mode); a server that cannot be reached, fails TLS verification or
+ * times out is CUST_E_UNAVAIL naming it. With progress (--wait), a
+ * job the operation starts or resumes (password.rotate, job.resume) is
+ * followed meanwhile on a second connection, its progress reported once
+ * a second from a thread of its own. cli_remote_reply(): what an
+ * HTTP reply (status, body of len bytes) means for op (exported for
+ * tests).
+ */
+#define CLI_REMOTE_MAX	(64 * 1024 * 1024)
+int cli_remote_new(const struct cli_remote_conf *conf,
+    struct cli_remote **out) __attribute__((warn_unused_result));
+void cli_remote_free(struct cli_remote *rm);
+int cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
+    json_t **resp_out, void (*progress)(void *arg, size_t done,
+    size_t total), void *arg) __attribute__((warn_unused_result));
+int cli_remote_reply(const char *server, const char *op, long status,
+    const char *body, size_t len, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
 /* Command tables, one per group file, each ended by a zeroed entry. */
 extern const struct cli_cmd cli_core_cmds[];
 extern const struct cli_cmd cli_device_cmds[];
@@ -108,56 +158,6 @@ int cli_client_cert(struct cli *c, int argc, char **argv, const char *op);
  * "reason"}, the reply through render. (cli_ca.c) */
 int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
     void (*render)(struct cli *c, json_t *resp));
-
-/*
- * Global options (cli_args.c). cli_args_take() fills a from argv: before
- * the command every global option, after it the long ones and -q, -j, -h
- * wherever they stand (up to "--"); argv keeps argv[0] and the remaining
- * words (NULL-terminated), *argc their count. cli_args_env() completes a
- * from the environment (CUSTODY_SERVER, CUSTODY_CERT, CUSTODY_KEY,
- * CUSTODY_CACERT, CUSTODY_TIMEOUT, CUSTODY_STATE_DIR; the command line
- * wins) and picks the mode: remote when a server is set (state_dir then
- * NULL), else local on state_dir. Both: CUST_OK or CUST_E_INVAL.
- */
-struct cli_args {
-	const char *state_dir;
-	const char *timeout;	/* --timeout as typed */
-	int json, quiet, help, version;
-	struct cli_remote_conf remote;
-};
-int cli_args_take(struct cli_args *a, int *argc, char **argv)
-	__attribute__((warn_unused_result));
-int cli_args_env(struct cli_args *a) __attribute__((warn_unused_result));
-
-/*
- * The remote backend (cli_remote.c): operations posted to custodyd as
- * POST {server}/v1/ops/<op> over TLS 1.2 or later, the server verified
- * against conf->cacert, with the client certificate when given (its key
- * refused unless owned by us and 0600 or stricter: CUST_E_PERM). One
- * connection, kept alive across calls. A reply is bounded by
- * CLI_REMOTE_MAX bytes.
- *
- * cli_remote_new(): *out new, free with cli_remote_free(); CUST_E_INVAL
- * for a bad URL or missing file. cli_remote_call(): as cli_call(); the
- * server's error names map back to their codes (exit codes as local
- * mode); a server that cannot be reached, fails TLS verification or
- * times out is CUST_E_UNAVAIL naming it. With progress (--wait), a
- * job the operation starts or resumes (password.rotate, job.resume) is
- * followed meanwhile on a second connection, its progress reported once
- * a second from a thread of its own. cli_remote_reply(): what an
- * HTTP reply (status, body of len bytes) means for op (exported for
- * tests).
- */
-#define CLI_REMOTE_MAX	(64 * 1024 * 1024)
-int cli_remote_new(const struct cli_remote_conf *conf,
-    struct cli_remote **out) __attribute__((warn_unused_result));
-void cli_remote_free(struct cli_remote *rm);
-int cli_remote_call(struct cli_remote *rm, const char *op, json_t *req,
-    json_t **resp_out, void (*progress)(void *arg, size_t done,
-    size_t total), void *arg) __attribute__((warn_unused_result));
-int cli_remote_reply(const char *server, const char *op, long status,
-    const char *body, size_t len, json_t **resp_out)
-	__attribute__((warn_unused_result));
 
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */
