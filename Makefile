@@ -178,6 +178,8 @@ install: all
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done; true
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	install -D -m 0644 contrib/custodyctl.bash-completion \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/custodyctl
 
 # The policy checker alone, for CI images: binary and its man pages.
 install-policy: $(BUILD)/custody-policy
