@@ -39,6 +39,10 @@ cmd_check(struct cli *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind]);
+	/* Remote mode has no state directory here: the file is local. */
+	if (c->state_dir == NULL && file == NULL)
+		return cli_usage(cli_current(), "in remote mode (--server) give "
+		    "the file to check: --file PATH (or --state-dir DIR)");
 	return config_check_cli(c->state_dir, file, verbose && !c->quiet,
 	    c->quiet ? NULL : stdout, stderr);
 }

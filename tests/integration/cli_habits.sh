@@ -126,6 +126,11 @@ t_exit "--state-dir wins over CUSTODY_SERVER" 0 env CUSTODY_SERVER=https://127.0
     "$CUSTODYCTL" --state-dir "$S" status
 t_exit "policy check runs offline in remote mode" 0 env CUSTODY_SERVER=https://127.0.0.1:9 \
     "$CUSTODYCTL" policy check "$top/policy/example.yaml"
+t_exit "config check in remote mode without a file: exit 2" 2 env CUSTODY_SERVER=https://127.0.0.1:9 \
+    "$CUSTODYCTL" config check
+t_grep "  ... says what to give" "--file PATH" "$TESTTMP/err"
+t_exit "config check --file runs offline in remote mode" 0 env CUSTODY_SERVER=https://127.0.0.1:9 \
+    "$CUSTODYCTL" config check --file "$S/custody.yaml"
 t_exit "an http:// server: exit 2" 2 cc --server http://127.0.0.1:9 --cacert "$S/ca/bundle.pem" status
 t_exit "no --cacert: exit 2" 2 cc --server https://127.0.0.1:9 status
 
