@@ -96,6 +96,8 @@ same "job list --json" job list --json
 same "job show" job show 1
 same "policy plan --device" policy plan --device d1.corp.example
 same "audit verify" audit verify
+same "staff list" staff list
+same "credential list --console" credential list --console sccm
 
 # -- failures: the same exit codes -----------------------------------------
 same "device show of a device that does not exist (4)" device show nosuch.corp.example
@@ -106,6 +108,7 @@ same "device add of an existing device (1)" device add d1.corp.example
 same "password confirm of a version that is not pending (1)" password confirm d1.corp.example --version 1
 same "password rotate of a device with a pending version (1)" password rotate d2.corp.example
 same "cert show of an unknown serial (4)" cert show 00
+same "credential show for a console the policy does not have" credential show d1.corp.example --console nosuch
 t_check "the failures print the same message" cmp -s "$W/l.err" "$W/r.err"
 
 # -- changes made remotely are there locally -------------------------------
