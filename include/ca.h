@@ -266,6 +266,17 @@ int ca_activate(struct cust_state *st, const char *actor, json_t **resp_out)
 int ca_retire(struct cust_state *st, const char *actor, int force,
     json_t **resp_out) __attribute__((warn_unused_result));
 
+/* Renew the service TLS certificate DIR/tls/server.{crt,key} when the
+ * newest valid one expires within before seconds (none valid: due; < 0:
+ * now, CUST_E_NOTFOUND without a CA): a new key and certificate under the
+ * active generation, staged and renamed into place as ca_activate()
+ * re-issues them, the old ones revoked (superseded) in the same audited
+ * transaction, which checks again that it is due (processes renewing at
+ * once renew once). Not due, or no CA: {"renewed": false}; else
+ * {"renewed": true, "superseded", "generation", ...}. */
+int ca_server_renew(struct cust_state *st, const char *actor, int64_t before,
+    json_t **resp_out) __attribute__((warn_unused_result));
+
 /* Console client certificates: EKU clientAuth + Intel AMT remote console
  * (2.16.840.1.113741.1.2.1), CN = name. Console names are case-insensitive:
  * kept, issued and audited in lower case. key_type NULL = "rsa2048" (what

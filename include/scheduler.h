@@ -3,7 +3,8 @@
  * timer, on its own state (doc/internals/SERVICE.md "The scheduler").
  *
  * One tick: interrupted jobs are swept and rotation jobs resumed where
- * they stopped, due CRLs are made again, and devices whose current
+ * they stopped, due CRLs are made again, the service TLS certificate is
+ * renewed when it is about to expire, and devices whose current
  * password is older than the configured maximum age (spread by a
  * per-device jitter) get a rotation job, at most a batch per tick and
  * kind. Every step is a normal audited operation under the actor given;
@@ -29,6 +30,9 @@ struct sched_policy {
 	size_t batch;		/* devices per tick and kind; 0: 1000 */
 	size_t pwlen;		/* password length; 0: the default */
 	int resume_jobs;	/* resume interrupted rotation jobs */
+	/* Renew DIR/tls/server.{crt,key} when it expires within this many
+	 * seconds (ca_server_renew()); 0: never. */
+	int64_t server_renew_before;
 };
 
 /* The active devices whose current secret of kind ("admin" or "mebx") is
@@ -40,7 +44,8 @@ int sched_due(struct cust_state *st, const char *kind, int64_t max_age,
     size_t *n_out) __attribute__((warn_unused_result));
 
 /* One tick at util_now() as actor. *report_out (may be NULL) = new
- * {"swept", "resumed": [job ids], "crls", "rotations": [{"kind", "job",
+ * {"swept", "resumed": [job ids], "crls", "server_renewed" (0 or 1),
+ * "rotations": [{"kind", "job",
  * "devices", "rotated", "refused"}], "errors": [messages]}. Returns the
  * first error (the report says which steps ran); CUST_OK when every
  * step did. */

@@ -1124,6 +1124,127 @@ out:
 	return r;
 }
 
+/* Is the service TLS certificate due for renewal at now, before seconds
+ * ahead (< 0: always)? The newest valid one counts; none valid is due.
+ * *gen_out = the active generation (0 and not due: no CA). */
+static int
+server_due(struct cust_state *st, int64_t before, int64_t now, int *due_out,
+    int64_t *gen_out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*due_out = 0;
+	*gen_out = 0;
+	if ((s = store_stmt(state_store(st), "SELECT (SELECT gen FROM ca_gen "
+	    "WHERE state = 'active'), (SELECT max(not_after) FROM cert WHERE "
+	    "kind = 'server' AND status = 'valid')")) == NULL)
+		return CUST_E_DB;
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		*gen_out = sqlite3_column_int64(s, 0);
+		*due_out = before < 0 || sqlite3_column_type(s, 1) ==
+		    SQLITE_NULL || sqlite3_column_int64(s, 1) - before <= now;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(state_store(st),
+	    "read the service certificate");
+}
+
+int
+ca_server_renew(struct cust_state *st, const char *actor, int64_t before,
+    json_t **resp_out)
+{
+	struct ca_issuer is;
+	struct ca_files files;
+	struct ca_revset rs;
+	char obj[32], hex[1][CA_SERIAL_HEXLEN] = { "" };
+	struct ca_premade pm;
+	sqlite3_stmt *s;
+	int64_t gen = 0, gen2 = 0;
+	json_t *resp = NULL;
+	int r, due = 0;
+
+	*resp_out = NULL;
+	memset(&is, 0, sizeof(is));
+	memset(&files, 0, sizeof(files));
+	memset(&pm, 0, sizeof(pm));
+	memset(&rs, 0, sizeof(rs));
+	/* One read when nothing is due (the scheduler asks every tick). */
+	if ((r = server_due(st, before, util_now(), &due, &gen)) != CUST_OK)
+		return r;
+	if (gen == 0 && before < 0)
+		return cust_fail(CUST_E_NOTFOUND, "no CA (init first)");
+	if (!due) {
+		if ((*resp_out = json_pack("{s:b}", "renewed", 0)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		return CUST_OK;
+	}
+	/* As ca_activate(): stale staged files first, the serial reserved,
+	 * the key made, all before the transaction. */
+	if ((r = ca_stale_sweep(st, actor)) != CUST_OK ||
+	    (r = ca_serial_reserve(st, gen, "custodyd", hex, 1)) != CUST_OK)
+		goto out;
+	if ((r = service_keys_make(st, &pm)) != CUST_OK ||
+	    (r = store_begin(state_store(st))) != CUST_OK)
+		goto out;
+	/* Under the write lock again: processes renewing at once renew
+	 * once, under the generation they reserved for. */
+	if ((r = server_due(st, before, util_now(), &due, &gen2)) != CUST_OK)
+		goto fail;
+	if (!due || gen2 != gen) {
+		store_rollback(state_store(st));
+		if (gen2 != gen) {
+			r = cust_fail(CUST_E_CONFLICT, "the active CA "
+			    "generation changed meanwhile: ask again");
+			goto out;
+		}
+		ca_serial_release(st, hex, 1);
+		if ((resp = json_pack("{s:b}", "renewed", 0)) == NULL)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+		*resp_out = resp;
+		resp = NULL;
+		goto out;
+	}
+	snprintf(obj, sizeof(obj), "ca:g%lld", (long long)gen);
+	if ((s = store_stmt(state_store(st), "SELECT id FROM cert WHERE "
+	    "kind = 'server' AND status = 'valid' AND not_after > ? "
+	    "LIMIT 1")) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, util_now());
+	if ((r = ca_revoke_each(st, actor, s, 4, "server-renew", &rs)) !=
+	    CUST_OK || (r = ca_revset_publish(st, &rs, NULL)) != CUST_OK ||
+	    (r = ca_issuer_open(st, actor, "cert.renew", obj, &is)) !=
+	    CUST_OK ||
+	    (r = ca_server_cert(st, &is, actor, hex[0], &pm, &files)) !=
+	    CUST_OK)
+		goto fail;
+	if ((r = audit_append(state_audit(st), actor, "ca.server-renew", obj,
+	    "ok", "tls/server.crt renewed")) != CUST_OK)
+		goto fail;
+	if ((resp = gen_json(st, is.g)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	json_object_set_new(resp, "renewed", json_true());
+	json_object_set_new(resp, "superseded", json_integer(
+	    (json_int_t)rs.revoked));
+	r = commit_publish(st, &resp, &files, resp_out);
+	goto out;
+fail:
+	store_rollback(state_store(st));
+out:
+	if (r != CUST_OK && !files.committed)
+		ca_serial_release(st, hex, 1);
+	json_decref(resp);
+	ca_files_clear(&files);
+	ca_premade_clear(&pm);
+	ca_issuer_close(&is);
+	return r;
+}
+
 /* How many valid end-entity certificates of gen are left (counted on the
  * covering index), and one of them for a message. */
 static int

@@ -420,6 +420,11 @@ struct ca_files;
 int ca_service_certs(struct cust_state *st, struct ca_issuer *is,
     const char *actor, char (*hex)[CA_SERIAL_HEXLEN],
     struct ca_premade *pm, struct ca_files *files);
+/* The first half of it: DIR/tls/server.{crt,key} alone (hex: NULL or
+ * the serial reserved for holder "custodyd"; pm: key 0 of it). */
+int ca_server_cert(struct cust_state *st, struct ca_issuer *is,
+    const char *actor, char *hex, struct ca_premade *pm,
+    struct ca_files *files);
 
 /*
  * Files of a change of CA state (service keys and certificates, public

@@ -1094,8 +1094,8 @@ ca_service_keytype(const struct ca_conf *c)
 }
 
 int
-ca_service_certs(struct cust_state *st, struct ca_issuer *is,
-    const char *actor, char (*hex)[CA_SERIAL_HEXLEN], struct ca_premade *pm,
+ca_server_cert(struct cust_state *st, struct ca_issuer *is,
+    const char *actor, char *hex, struct ca_premade *pm,
     struct ca_files *files)
 {
 	const char *kt = ca_service_keytype(&is->conf);
@@ -1116,10 +1116,27 @@ ca_service_certs(struct cust_state *st, struct ca_issuer *is,
 	lf.days = is->conf.leaf_days;
 	lf.actor = actor;
 	lf.action = "cert.issue";
-	lf.serial = hex != NULL ? hex[0] : NULL;
-	if ((r = service_one(st, is, &lf, kt, ca_premade_take(pm, k, 0), files,
-	    "tls", "server")) != CUST_OK)
+	lf.serial = hex;
+	return service_one(st, is, &lf, kt, ca_premade_take(pm, k, 0), files,
+	    "tls", "server");
+}
+
+int
+ca_service_certs(struct cust_state *st, struct ca_issuer *is,
+    const char *actor, char (*hex)[CA_SERIAL_HEXLEN], struct ca_premade *pm,
+    struct ca_files *files)
+{
+	const char *kt = ca_service_keytype(&is->conf);
+	const struct ca_keytype *k = ca_keytype_find(kt);
+	struct ca_leaf lf;
+	int r;
+
+	if ((r = ca_server_cert(st, is, actor, hex != NULL ? hex[0] : NULL,
+	    pm, files)) != CUST_OK)
 		return r;
+	memset(&lf, 0, sizeof(lf));
+	lf.actor = actor;
+	lf.action = "cert.issue";
 	/* A space cannot occur in a console name: no console is "admin". */
 	lf.kind = "admin";
 	lf.holder = "admin";

@@ -81,6 +81,7 @@ daemon_conf_defaults(struct daemon_conf *c)
 	/* No rotation by age until the configuration sets a maximum age;
 	 * interrupted rotation jobs are always resumed. */
 	c->sched.resume_jobs = 1;
+	c->sched.server_renew_before = 30 * 86400;	/* custody.yaml(5) */
 }
 
 /* Seconds of the configuration as milliseconds for a timer. */
@@ -104,6 +105,7 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	c->sched.jitter = cfg->rotation.jitter;
 	c->sched.batch = cfg->rotation.batch_size;
 	c->sched.resume_jobs = 1;
+	c->sched.server_renew_before = cfg->server_cert_renew_before;
 	c->tls_min_version = cfg->tls.min_version;
 	c->session_tickets = cfg->tls.session_tickets;
 	if (!c->given['l']) {

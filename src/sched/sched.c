@@ -130,6 +130,28 @@ resume_jobs(struct cust_state *st, const char *actor, json_t *rep,
 	}
 }
 
+/* Renew the service TLS certificate when it expires within before
+ * seconds (custodyd reloads it: src/daemon/tls.c). */
+static void
+renew_server(struct cust_state *st, const char *actor, int64_t before,
+    json_t *rep, int *first)
+{
+	json_t *resp = NULL;
+	int r;
+
+	if ((r = ca_server_renew(st, actor, before, &resp)) != CUST_OK) {
+		step_failed(rep, r, first);
+		return;
+	}
+	if (json_is_true(json_object_get(resp, "renewed"))) {
+		json_object_set_new(rep, "server_renewed", json_integer(1));
+		log_info("scheduler: renewed the service TLS certificate "
+		    "under generation %lld", (long long)json_integer_value(
+		    json_object_get(resp, "generation")));
+	}
+	json_decref(resp);
+}
+
 /* Rotate the devices due for kind, one batch. */
 static void
 rotate_due(struct cust_state *st, const char *actor, const char *kind,
@@ -192,14 +214,17 @@ sched_tick(struct cust_state *st, const char *actor,
 
 	if (report_out != NULL)
 		*report_out = NULL;
-	if ((rep = json_pack("{s:i, s:[], s:i, s:[], s:[]}", "swept", 0,
-	    "resumed", "crls", 0, "rotations", "errors")) == NULL)
+	if ((rep = json_pack("{s:i, s:[], s:i, s:i, s:[], s:[]}", "swept", 0,
+	    "resumed", "crls", 0, "server_renewed", 0, "rotations",
+	    "errors")) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if (p->resume_jobs)
 		resume_jobs(st, actor, rep, &first);
 	if ((r = ca_crl_refresh(st, actor, &crls)) != CUST_OK)
 		step_failed(rep, r, &first);
 	json_object_set_new(rep, "crls", json_integer((json_int_t)crls));
+	if (p->server_renew_before > 0)
+		renew_server(st, actor, p->server_renew_before, rep, &first);
 	rotate_due(st, actor, "admin", p->max_age_admin, p, rep, &first);
 	rotate_due(st, actor, "mebx", p->max_age_mebx, p, rep, &first);
 	/* The first error's message, read from the report before it goes

@@ -17,6 +17,7 @@
 #include "state.h"
 #include "store.h"
 #include "testutil.h"
+#include "util.h"
 
 /* A new key: "RSA" with bits, or "EC" with a curve, or "ED25519". */
 static inline EVP_PKEY *
@@ -159,6 +160,37 @@ ct_x509(const char *pem)
 
 	BIO_free(b);
 	assert_non_null(x);
+	return x;
+}
+
+/* DIR/tls/server.crt, asserted to match DIR/tls/server.key (new X509);
+ * its PEM (leaf and chain) into *pem_out when not NULL (free()). */
+static inline X509 *
+ct_server_pair(const char *dir, char **pem_out)
+{
+	char *crt = util_path(dir, "tls/server.crt");
+	char *key = util_path(dir, "tls/server.key"), *pem = NULL;
+	size_t len = 0;
+	X509 *x;
+	EVP_PKEY *k;
+	BIO *b;
+
+	assert_int_equal(util_read_file(crt, 1 << 20, &pem, &len), CUST_OK);
+	x = ct_x509(pem);
+	if (pem_out != NULL)
+		*pem_out = pem;
+	else
+		free(pem);
+	assert_int_equal(util_read_file(key, 1 << 20, &pem, &len), CUST_OK);
+	b = BIO_new_mem_buf(pem, (int)len);
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	assert_non_null(k);
+	assert_int_equal(X509_check_private_key(x, k), 1);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	free(pem);
+	free(crt);
+	free(key);
 	return x;
 }
 

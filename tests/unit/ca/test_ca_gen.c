@@ -67,7 +67,7 @@ state_of(struct fx *f, int gen, json_t **keep)
 
 /* Does the chain in pem verify against the bundle in bundle (OpenSSL)?
  * With crls (PEM, may be NULL), every certificate of the path is checked
- * against them. */
+ * against them. At util_now(). */
 static int
 verifies_crl(const char *bundle, const char *pem, const char *crls)
 {
@@ -106,6 +106,8 @@ verifies_crl(const char *bundle, const char *pem, const char *crls)
 	}
 	ERR_clear_error();
 	X509_STORE_CTX_init(ctx, store, leaf, chain);
+	/* At the test's clock (tu_clock_to()). */
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)util_now());
 	ok = X509_verify_cert(ctx) == 1;
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
@@ -452,6 +454,90 @@ test_issuing_revoked(void **state)
 	json_decref(show);
 }
 
+/* The service certificate is renewed within before seconds of its
+ * notAfter, not earlier, and once: a new key and certificate under the
+ * active generation on disk (verifying against the bundle), the old one
+ * revoked (superseded) and listed on the CRL, audited as the actor. */
+static void
+test_server_renew(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+	char *bpath = util_path(f->dir, "ca/bundle.pem"), *bundle = NULL;
+	char *pem = NULL, *old_serial;
+	X509 *before = ct_server_pair(f->dir, NULL), *after;
+	long long na = ct_count(f->st, "SELECT not_after FROM cert WHERE "
+	    "kind = 'server' AND status = 'valid'");
+	size_t len = 0;
+	sqlite3_stmt *s = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(state_store(f->st)),
+	    "SELECT serial FROM cert WHERE kind = 'server'", -1, &s, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	old_serial = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	/* Outside the window: nothing. */
+	tu_clock_to(na - 31 * 86400);
+	assert_int_equal(ca_server_renew(f->st, "sched", 30 * 86400, &resp),
+	    CUST_OK);
+	assert_false(json_is_true(json_object_get(resp, "renewed")));
+	json_decref(resp);
+	after = ct_server_pair(f->dir, NULL);
+	assert_int_equal(X509_cmp(before, after), 0);
+	X509_free(after);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server'"), 1);
+	/* Inside: renewed once. */
+	tu_clock_to(na - 29 * 86400);
+	assert_int_equal(ca_server_renew(f->st, "sched", 30 * 86400, &resp),
+	    CUST_OK);
+	assert_true(json_is_true(json_object_get(resp, "renewed")));
+	assert_int_equal(json_integer_value(json_object_get(resp,
+	    "superseded")), 1);
+	json_decref(resp);
+	assert_int_equal(ca_server_renew(f->st, "sched", 30 * 86400, &resp),
+	    CUST_OK);
+	assert_false(json_is_true(json_object_get(resp, "renewed")));
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server'"), 2);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server' AND status = 'valid' AND gen = 1"), 1);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server' AND status = 'revoked' AND reason = 4"),
+	    1);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "
+	    "actor = 'sched' AND action = 'ca.server-renew' AND result = "
+	    "'ok'"), 1);
+	assert_true(crl_lists(f, 1, 0, old_serial));
+	/* Nothing staged is left, no reservation either. */
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM ca_serial"), 0);
+	{
+		char *tls = util_path(f->dir, "tls");
+
+		assert_int_equal(tu_count_names(tls, ".new."), 0);
+		free(tls);
+	}
+	after = ct_server_pair(f->dir, &pem);
+	assert_int_not_equal(X509_cmp(before, after), 0);
+	assert_int_equal(util_read_file(bpath, 1 << 20, &bundle, &len),
+	    CUST_OK);
+	assert_true(verifies(bundle, pem));
+	X509_free(after);
+	/* Forced (before < 0): renewed whatever the date. */
+	assert_int_equal(ca_server_renew(f->st, "t", -1, &resp), CUST_OK);
+	assert_true(json_is_true(json_object_get(resp, "renewed")));
+	json_decref(resp);
+	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server' AND status = 'valid'"), 1);
+	X509_free(before);
+	free(old_serial);
+	free(bundle);
+	free(bpath);
+	free(pem);
+}
+
 /* Regression: a file write failing after the commit of ca rotate
  * --activate left the new generation active with its new service key
  * lost. The files are now written before the commit: the activation is
@@ -487,33 +573,13 @@ test_activate_files_first(void **state)
 	assert_string_equal(state_of(f, 2, &show), "active");
 	/* The key on disk belongs to the certificate on disk. */
 	{
-		char *crt = util_path(f->dir, "tls/server.crt"), *pem = NULL;
 		char issuer[256];
-		size_t len = 0;
-		X509 *x;
-		EVP_PKEY *k;
-		BIO *b;
+		X509 *x = ct_server_pair(f->dir, NULL);
 
-		key = util_path(f->dir, "tls/server.key");
-		assert_int_equal(util_read_file(crt, 1 << 20, &pem, &len),
-		    CUST_OK);
-		x = ct_x509(pem);
-		free(pem);
-		assert_int_equal(util_read_file(key, 1 << 20, &pem, &len),
-		    CUST_OK);
-		b = BIO_new_mem_buf(pem, (int)len);
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-		assert_non_null(k);
-		assert_int_equal(X509_check_private_key(x, k), 1);
 		X509_NAME_oneline(X509_get_issuer_name(x), issuer,
 		    sizeof(issuer));
 		assert_non_null(strstr(issuer, "Issuing CA G2"));
-		BIO_free(b);
-		EVP_PKEY_free(k);
 		X509_free(x);
-		free(pem);
-		free(crt);
-		free(key);
 	}
 	json_decref(show);
 	free(aside);
@@ -958,6 +1024,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_show_all_generations,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issuing_revoked, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_server_renew, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_activate_files_first,
 		    setup, teardown),

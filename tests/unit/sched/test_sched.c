@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/sched/test_sched.c - the scheduler: rotations due by age,
  * spread by jitter, bounded by the batch, never twice while pending;
- * interrupted rotation jobs resumed by a tick. */
+ * interrupted rotation jobs resumed by a tick; the service certificate
+ * renewed before it expires. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ca.h"
 #include "cred.h"
 #include "err.h"
 #include "job.h"
@@ -230,6 +232,62 @@ test_tick_error_without_report(void **state)
 	json_decref(rep);
 }
 
+/* The service certificate's notAfter in st (the valid one). */
+static int64_t
+server_not_after(struct cust_state *st)
+{
+	return tu_sql_int(st, "SELECT not_after FROM cert WHERE kind = "
+	    "'server' AND status = 'valid'");
+}
+
+/* A tick renews the service TLS certificate within server_renew_before
+ * of its notAfter, once (the renewed one is not due again), audited as
+ * the scheduler; before the window, or with 0, it does nothing. */
+static void
+test_tick_renews_server_cert(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *opts = json_pack("{s:s}", "key_type", "ecdsa-p256");
+	json_t *rep = NULL;
+	int64_t na;
+
+	assert_int_equal(ca_init(f->st, opts, "t", &rep), CUST_OK);
+	json_decref(opts);
+	json_decref(rep);
+	na = server_not_after(f->st);
+	p.server_renew_before = 30 * DAY;
+	tu_clock_to(na - 31 * DAY);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep,
+	    "server_renewed")), 0);
+	json_decref(rep);
+	assert_int_equal(server_not_after(f->st), na);
+	/* In the window, but off (0): nothing. */
+	tu_clock_to(na - 29 * DAY);
+	p.server_renew_before = 0;
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep,
+	    "server_renewed")), 0);
+	json_decref(rep);
+	assert_int_equal(server_not_after(f->st), na);
+	p.server_renew_before = 30 * DAY;
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep,
+	    "server_renewed")), 1);
+	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	json_decref(rep);
+	assert_true(server_not_after(f->st) > na);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep,
+	    "server_renewed")), 0);
+	json_decref(rep);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM cert WHERE "
+	    "kind = 'server'"), 2);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "actor = 'scheduler' AND action = 'ca.server-renew'"), 1);
+}
+
 int
 main(void)
 {
@@ -245,6 +303,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_args, setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_error_without_report,
+		    setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_renews_server_cert,
 		    setup, tu_fx_teardown),
 	};
 
