@@ -255,6 +255,21 @@ op_activate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return ca_activate(ctx->st, ctx->actor, resp);
 }
 
+/* {"before": seconds (optional)}: renew the service TLS certificate when
+ * it expires within that many seconds; without it, now. */
+static int
+op_server_renew(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	json_t *b = json_object_get(req, "before");
+
+	if (b != NULL && (!json_is_integer(b) || json_integer_value(b) < 0))
+		return cust_fail(CUST_E_INVAL, "'before' must be a number of "
+		    "seconds, 0 or more");
+	crl_tick(ctx);
+	return ca_server_renew(ctx->st, ctx->actor, b != NULL ?
+	    (int64_t)json_integer_value(b) : -1, resp);
+}
+
 static int
 op_retire(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -352,6 +367,7 @@ const struct ops_entry ops_ca_table[] = {
 	{ "ca.rotate", op_rotate, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "ca.activate", op_activate, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "ca.retire", op_retire, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "ca.server-renew", op_server_renew, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "console.add", op_console_add, 0, OPS_ADMIN, OPS_RES_CONSOLE },
 	{ "console.revoke", op_console_revoke, 0, OPS_ADMIN, OPS_RES_CONSOLE },
 	{ "console.list", op_console_list, 0,

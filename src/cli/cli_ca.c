@@ -23,6 +23,7 @@
 
 #include "ca.h"
 #include "cli.h"
+#include "config.h"
 #include "err.h"
 #include "util.h"
 
@@ -1184,6 +1185,47 @@ usage:
 	return CUST_EXIT_USAGE;
 }
 
+static void
+render_server_renew(struct cli *c, json_t *resp)
+{
+	(void)c;
+	if (!json_is_true(json_object_get(resp, "renewed"))) {
+		printf("the service certificate is not due for renewal\n");
+		return;
+	}
+	printf("tls/server.crt and tls/server.key renewed under generation "
+	    "%lld (%lld superseded); custodyd reloads them\n", cli_num(resp,
+	    "generation"), cli_num(resp, "superseded"));
+}
+
+static int
+cmd_renew_server(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "before", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int64_t before;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'b' || config_parse_duration(optarg, 0,
+		    3650 * 86400LL, &before) != CUST_OK) {
+			json_decref(req);
+			return cli_usage(cli_current(), "ca renew-server "
+			    "[--before DURATION]");
+		}
+		json_object_set_new(req, "before", json_integer(before));
+	}
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "ca renew-server "
+		    "[--before DURATION]");
+	}
+	return cli_run(c, "ca.server-renew", req, render_server_renew);
+}
+
 const struct cli_cmd cli_ca_cmds[] = {
 	{ "ca", "show", cmd_ca_show, 0, "",
 	  "list CA generations and their states" },
@@ -1196,6 +1238,8 @@ const struct cli_cmd cli_ca_cmds[] = {
 	{ "ca", "rotate", cmd_rotate, 0,
 	  "[CA options] | --activate | --retire-old [--force]",
 	  "root rollover: new generation, activate it, retire the old" },
+	{ "ca", "renew-server", cmd_renew_server, 0, "[--before DURATION]",
+	  "renew the service TLS certificate (now, or when due)" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };
 

@@ -72,6 +72,7 @@ static const struct row {
 	{ "ca.rotate", "LA", "{\"options\": {\"key_type\": \"ecdsa-p256\"}}" },
 	{ "ca.activate", "LA", "{}" },
 	{ "ca.retire", "LA", "{}" },
+	{ "ca.server-renew", "LA", "{}" },
 	{ "console.add", "LA", "{\"name\": \"x1\", \"key_type\": "
 	    "\"ecdsa-p256\"}" },
 	{ "console.revoke", "LA", "{\"name\": \"x1\"}" },
