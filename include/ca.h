@@ -240,11 +240,14 @@ int ca_crl_all(struct cust_state *st, const char *actor, json_t **resp_out)
  * within a day of nextUpdate), each in its own audited transaction that
  * checks again, under the write lock, that it is still due: processes
  * refreshing at once make each CRL once. *count_out = CRLs made. One
- * indexed read when nothing is due. Called by `ca crl --refresh` (and the
- * coming scheduler) and by the ops layer before every CA operation that
+ * indexed read when nothing is due. Called by `ca crl --refresh` and by the ops layer before every CA operation that
  * writes; never by a read. */
 int ca_crl_refresh(struct cust_state *st, const char *actor,
     size_t *count_out) __attribute__((warn_unused_result));
+/* The same with a margin of its own (seconds before nextUpdate, 1 or
+ * more; the scheduler's crl.refresh_before); ca_crl_refresh() is a day. */
+int ca_crl_refresh_within(struct cust_state *st, const char *actor,
+    int64_t margin, size_t *count_out) __attribute__((warn_unused_result));
 
 /* Root rollover. ca_rotate(): new generation in state "next" (opts as for
  * ca_init, NULL: the stored configuration), cross-certified with the active

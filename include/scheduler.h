@@ -33,6 +33,9 @@ struct sched_policy {
 	/* Renew DIR/tls/server.{crt,key} when it expires within this many
 	 * seconds (ca_server_renew()); 0: never. */
 	int64_t server_renew_before;
+	/* Make a CRL again this many seconds before its nextUpdate
+	 * (ca_crl_refresh_within()); 0: a day, as ca_crl_refresh(). */
+	int64_t crl_refresh_before;
 };
 
 /* The active devices whose current secret of kind ("admin" or "mebx") is

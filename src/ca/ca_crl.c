@@ -628,10 +628,11 @@ out:
 	return r;
 }
 
-/* Read the stored CRL of gen; *due when it must be made again. */
+/* Read the stored CRL of gen; *due when it must be made again (none, or
+ * within margin seconds of its nextUpdate). */
 static int
-crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
-    size_t *len, int *due, char *state, size_t slen)
+crl_read(struct cust_state *st, int64_t gen, int root, int64_t margin,
+    unsigned char **der, size_t *len, int *due, char *state, size_t slen)
 {
 	sqlite3_stmt *s;
 	int rc, r = CUST_OK;
@@ -657,7 +658,7 @@ crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
 			else
 				memcpy(*der, sqlite3_column_blob(s, 0), *len);
 			*due = sqlite3_column_int64(s, 1) - util_now() <
-			    CA_CRL_MARGIN;
+			    margin;
 		}
 	} else if (rc == SQLITE_DONE)
 		r = cust_fail(CUST_E_NOTFOUND, "no CA generation %lld",
@@ -677,7 +678,7 @@ crl_read(struct cust_state *st, int64_t gen, int root, unsigned char **der,
  */
 int
 ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
-    int root, int *made_out)
+    int root, int64_t margin, int *made_out)
 {
 	struct ca_conf conf;
 	struct ca_gen *g = NULL;
@@ -690,7 +691,7 @@ ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
 	memset(&conf, 0, sizeof(conf));
 	if ((r = store_begin(state_store(st))) != CUST_OK)
 		return r;
-	if ((r = crl_read(st, gen, root, &der, &len, &due, state,
+	if ((r = crl_read(st, gen, root, margin, &der, &len, &due, state,
 	    sizeof(state))) != CUST_OK)
 		goto fail;
 	free(der);
@@ -737,8 +738,8 @@ ca_crl(struct cust_state *st, const char *actor, int64_t gen, int root,
 		gen = g->gen;
 		ca_gen_free(g);
 	}
-	if ((r = crl_read(st, gen, root, &der, &len, &due, state,
-	    sizeof(state))) != CUST_OK)
+	if ((r = crl_read(st, gen, root, CA_CRL_MARGIN, &der, &len, &due,
+	    state, sizeof(state))) != CUST_OK)
 		return r;
 	/* A retired generation's CRL is final: its keys are gone. */
 	if (strcmp(state, "retired") == 0) {
@@ -794,6 +795,13 @@ ca_crl_all(struct cust_state *st, const char *actor, json_t **resp_out)
 int
 ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
 {
+	return ca_crl_refresh_within(st, actor, CA_CRL_MARGIN, count_out);
+}
+
+int
+ca_crl_refresh_within(struct cust_state *st, const char *actor,
+    int64_t margin, size_t *count_out)
+{
 	sqlite3_stmt *s;
 	int64_t gen = 0, now = util_now();
 	int rc, r = CUST_OK, root;
@@ -812,7 +820,7 @@ ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
 			return CUST_E_DB;
 		sqlite3_bind_int64(s, 1, gen);
 		sqlite3_bind_int64(s, 2, now);
-		sqlite3_bind_int64(s, 3, CA_CRL_MARGIN);
+		sqlite3_bind_int64(s, 3, margin);
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_DONE) {
 			sqlite3_reset(s);
@@ -835,7 +843,7 @@ ca_crl_refresh(struct cust_state *st, const char *actor, size_t *count_out)
 				if (!due[root])
 					continue;
 				if ((r = ca_crl_refresh_gen(st, actor, gen,
-				    root, &made)) != CUST_OK)
+				    root, margin, &made)) != CUST_OK)
 					return r;
 				*count_out += (size_t)made;
 			}

@@ -482,10 +482,10 @@ int ca_crl_make(struct cust_state *st, struct ca_gen *g, int root,
 int ca_crl_final(struct cust_state *st, struct ca_gen *g, int root);
 /* Make the CRL of gen (root or issuing) again in its own audited
  * transaction if, checked inside it, it is still due (missing or within
- * CA_CRL_MARGIN of its nextUpdate, generation not retired); *made_out 1
+ * margin seconds of its nextUpdate, generation not retired); *made_out 1
  * when it made one. */
 int ca_crl_refresh_gen(struct cust_state *st, const char *actor, int64_t gen,
-    int root, int *made_out);
+    int root, int64_t margin, int *made_out);
 
 /*
  * Revocations in one transaction and the CRLs they touch. Every path that

@@ -106,6 +106,7 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	c->sched.batch = cfg->rotation.batch_size;
 	c->sched.resume_jobs = 1;
 	c->sched.server_renew_before = cfg->server_cert_renew_before;
+	c->sched.crl_refresh_before = cfg->crl_refresh_before;
 	c->tls_min_version = cfg->tls.min_version;
 	c->session_tickets = cfg->tls.session_tickets;
 	if (!c->given['l']) {

@@ -220,7 +220,9 @@ sched_tick(struct cust_state *st, const char *actor,
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if (p->resume_jobs)
 		resume_jobs(st, actor, rep, &first);
-	if ((r = ca_crl_refresh(st, actor, &crls)) != CUST_OK)
+	if ((r = p->crl_refresh_before > 0 ? ca_crl_refresh_within(st, actor,
+	    p->crl_refresh_before, &crls) : ca_crl_refresh(st, actor, &crls))
+	    != CUST_OK)
 		step_failed(rep, r, &first);
 	json_object_set_new(rep, "crls", json_integer((json_int_t)crls));
 	if (p->server_renew_before > 0)

@@ -757,10 +757,11 @@ test_crl_refresh_race(void **state)
 	assert_int_equal(state_open(f->dir, &other), CUST_OK);
 	tu_clock_to(ct_count(f->st, "SELECT crl_next FROM ca_gen WHERE "
 	    "gen = 1") - 60);
-	assert_int_equal(ca_crl_refresh_gen(f->st, "a", 1, 0, &made), CUST_OK);
+	assert_int_equal(ca_crl_refresh_gen(f->st, "a", 1, 0, CA_CRL_MARGIN,
+	    &made), CUST_OK);
 	assert_int_equal(made, 1);
-	assert_int_equal(ca_crl_refresh_gen(other, "b", 1, 0, &made),
-	    CUST_OK);
+	assert_int_equal(ca_crl_refresh_gen(other, "b", 1, 0, CA_CRL_MARGIN,
+	    &made), CUST_OK);
 	assert_int_equal(made, 0);
 	assert_int_equal(crl_number(f), n1 + 1);
 	assert_int_equal(ct_count(f->st, "SELECT count(*) FROM audit WHERE "

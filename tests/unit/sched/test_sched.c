@@ -35,7 +35,10 @@ setup(void **state)
 	char fqdn[64];
 	size_t i;
 
-	tu_clock_to(T0);
+	/* Stopped at T0 while the devices are added (adding them takes
+	 * seconds on a loaded machine: each must be made at T0 exactly for
+	 * test_due's bounds), then running from T0. */
+	util_test_clock(0, T0);
 	if (tu_fx_setup(state) != 0)
 		return -1;
 	f = *state;
@@ -47,7 +50,10 @@ setup(void **state)
 		if (cred_device_add(f->st, "t", &spec, 16, &ids[i]) != CUST_OK)
 			return -1;
 	}
-	return store_commit(state_store(f->st)) == CUST_OK ? 0 : -1;
+	if (store_commit(state_store(f->st)) != CUST_OK)
+		return -1;
+	tu_clock_to(T0);
+	return 0;
 }
 
 static size_t
@@ -232,6 +238,33 @@ test_tick_error_without_report(void **state)
 	json_decref(rep);
 }
 
+/* A CA in f's state (ecdsa-p256). */
+static void
+ca_up(struct tu_fx *f)
+{
+	json_t *opts = json_pack("{s:s}", "key_type", "ecdsa-p256");
+	json_t *resp = NULL;
+
+	assert_int_equal(ca_init(f->st, opts, "t", &resp), CUST_OK);
+	json_decref(opts);
+	json_decref(resp);
+}
+
+/* One tick with p, asserted to succeed with no error: member key of its
+ * report. */
+static long long
+tick_num(struct tu_fx *f, const struct sched_policy *p, const char *key)
+{
+	json_t *rep = NULL;
+	long long v;
+
+	assert_int_equal(sched_tick(f->st, "scheduler", p, &rep), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	v = json_integer_value(json_object_get(rep, key));
+	json_decref(rep);
+	return v;
+}
+
 /* The service certificate's notAfter in st (the valid one). */
 static int64_t
 server_not_after(struct cust_state *st)
@@ -248,44 +281,48 @@ test_tick_renews_server_cert(void **state)
 {
 	struct tu_fx *f = *state;
 	struct sched_policy p = { 0 };
-	json_t *opts = json_pack("{s:s}", "key_type", "ecdsa-p256");
-	json_t *rep = NULL;
 	int64_t na;
 
-	assert_int_equal(ca_init(f->st, opts, "t", &rep), CUST_OK);
-	json_decref(opts);
-	json_decref(rep);
+	ca_up(f);
 	na = server_not_after(f->st);
 	p.server_renew_before = 30 * DAY;
 	tu_clock_to(na - 31 * DAY);
-	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
-	assert_int_equal(json_integer_value(json_object_get(rep,
-	    "server_renewed")), 0);
-	json_decref(rep);
+	assert_int_equal(tick_num(f, &p, "server_renewed"), 0);
 	assert_int_equal(server_not_after(f->st), na);
 	/* In the window, but off (0): nothing. */
 	tu_clock_to(na - 29 * DAY);
 	p.server_renew_before = 0;
-	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
-	assert_int_equal(json_integer_value(json_object_get(rep,
-	    "server_renewed")), 0);
-	json_decref(rep);
+	assert_int_equal(tick_num(f, &p, "server_renewed"), 0);
 	assert_int_equal(server_not_after(f->st), na);
 	p.server_renew_before = 30 * DAY;
-	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
-	assert_int_equal(json_integer_value(json_object_get(rep,
-	    "server_renewed")), 1);
-	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
-	json_decref(rep);
+	assert_int_equal(tick_num(f, &p, "server_renewed"), 1);
 	assert_true(server_not_after(f->st) > na);
-	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
-	assert_int_equal(json_integer_value(json_object_get(rep,
-	    "server_renewed")), 0);
-	json_decref(rep);
+	assert_int_equal(tick_num(f, &p, "server_renewed"), 0);
 	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM cert WHERE "
 	    "kind = 'server'"), 2);
 	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
 	    "actor = 'scheduler' AND action = 'ca.server-renew'"), 1);
+}
+
+/* A tick makes a CRL again crl_refresh_before ahead of its nextUpdate
+ * (ca crl --refresh's day when 0), once. */
+static void
+test_tick_crl_margin(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	int64_t next;
+
+	ca_up(f);
+	next = tu_sql_int(f->st, "SELECT min(crl_next, root_crl_next) FROM "
+	    "ca_gen WHERE gen = 1");
+	tu_clock_to(next - 2 * DAY);
+	assert_int_equal(tick_num(f, &p, "crls"), 0);
+	p.crl_refresh_before = 3 * DAY;
+	assert_true(tick_num(f, &p, "crls") >= 1);
+	assert_true(tu_sql_int(f->st, "SELECT min(crl_next, root_crl_next) "
+	    "FROM ca_gen WHERE gen = 1") > next);
+	assert_int_equal(tick_num(f, &p, "crls"), 0);
 }
 
 int
@@ -306,6 +343,8 @@ main(void)
 		    setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_renews_server_cert,
 		    setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_crl_margin, setup,
+		    tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
