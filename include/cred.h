@@ -196,7 +196,9 @@ struct cred_rotate_result {
 
 #define CRED_ROTATE_BATCH 1000
 
-/* Rotate kind ("admin", "mebx" or "all") on the devices ids[0..n): each
+/* Rotate kind ("admin", "mebx", "all", or "console:NAME": only on devices
+ * holding a current or pending version of it, the others count as
+ * missing) on the devices ids[0..n): each
  * gets a new pending version, committed (with its audit entry) in batches
  * of CRED_ROTATE_BATCH before anything else happens. A device that already
  * has a pending version is refused unless replace_pending, which marks the

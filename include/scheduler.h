@@ -5,9 +5,9 @@
  * One tick: interrupted jobs are swept and rotation jobs resumed where
  * they stopped, due CRLs are made again, the service TLS certificate is
  * renewed when it is about to expire, and devices whose current
- * password is older than the configured maximum age (spread by a
- * per-device jitter) get a rotation job, at most a batch per tick and
- * kind. Every step is a normal audited operation under the actor given;
+ * password or console credential is older than the configured maximum
+ * age (spread by a per-device jitter) get a rotation job, at most a batch
+ * per tick and kind. Every step is a normal audited operation under the actor given;
  * a tick that fails part-way leaves what it committed and says what
  * failed.
  */
@@ -23,6 +23,9 @@ struct cust_state;
 struct sched_policy {
 	int64_t max_age_admin;	/* seconds; 0: never rotate by age */
 	int64_t max_age_mebx;	/* seconds; 0: never */
+	/* Console credentials (console:NAME), each console its own job:
+	 * only those a device holds (the policy grants them). */
+	int64_t max_age_console;	/* seconds; 0: never */
 	/* Each device's rotation is due at max_age + (a stable function of
 	 * the device id) mod (jitter + 1), so a fleet added at once does not
 	 * rotate at once. */
@@ -38,7 +41,8 @@ struct sched_policy {
 	int64_t crl_refresh_before;
 };
 
-/* The active devices whose current secret of kind ("admin" or "mebx") is
+/* The active devices whose current secret of kind ("admin", "mebx" or
+ * "console:NAME") is
  * due at now under max_age and jitter and that have no pending version,
  * in id order, at most limit (1 or more): new array in *ids_out (free()),
  * *n_out of them. max_age 0 gives none. */

@@ -258,6 +258,7 @@ struct devkind {
 	int has_pending;
 	int64_t pending;	/* the pending version, if has_pending */
 	int64_t maxv;		/* the highest version */
+	int live;		/* a current or pending version exists */
 	char fqdn[CUST_MAX_FQDN + 1];
 };
 
@@ -291,7 +292,7 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 	s = store_stmt(state_store(st),
 	    "SELECT d.id, d.fqdn, d.state = 'active', "
 	    "MAX(s.version), MAX(CASE WHEN s.state = 'pending' THEN s.version "
-	    "END) FROM device d LEFT JOIN secret s ON s.device_id = d.id AND "
+	    "END), MAX(s.state IN ('current', 'pending')) FROM device d LEFT JOIN secret s ON s.device_id = d.id AND "
 	    "s.kind = ?1 WHERE d.id BETWEEN ?2 AND ?3 GROUP BY d.id "
 	    "ORDER BY d.id");
 	if (s == NULL)
@@ -322,6 +323,7 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 			d->has_pending = sqlite3_column_type(s, 4) !=
 			    SQLITE_NULL;
 			d->pending = sqlite3_column_int64(s, 4);
+			d->live = sqlite3_column_int(s, 5);
 		}
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			rc = store_err(state_store(st),
@@ -351,6 +353,12 @@ rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
 	if (!d->active)
 		return cust_fail(CUST_E_NOTFOUND, "device %s was removed",
 		    d->fqdn);
+	/* A console credential is granted by the policy (console.c), never
+	 * made by a rotation: only one the device holds is rotated. */
+	if (strncmp(kind, CRED_KIND_CONSOLE, strlen(CRED_KIND_CONSOLE)) ==
+	    0 && !d->live)
+		return cust_fail(CUST_E_NOTFOUND, "%s holds no %s credential",
+		    d->fqdn, kind);
 	if (d->has_pending && !replace) {
 		snprintf(detail, sizeof(detail), "%s v%lld is still pending",
 		    kind, (long long)d->pending);
@@ -471,6 +479,7 @@ cred_rotate_with(struct cust_state *st, const char *actor,
 {
 	static const char *both[] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
 	const char *kinds[2];
+	char buf[CRED_KIND_MAX];
 	struct devkind *dk = NULL;
 	int64_t *sorted = NULL;
 	size_t nk, done = 0, m;
@@ -481,6 +490,13 @@ cred_rotate_with(struct cust_state *st, const char *actor,
 		kinds[0] = both[0];
 		kinds[1] = both[1];
 		nk = 2;
+	} else if (strncmp(kind, CRED_KIND_CONSOLE,
+	    strlen(CRED_KIND_CONSOLE)) == 0) {
+		if ((r = cred_console_kind(kind + strlen(CRED_KIND_CONSOLE),
+		    buf, sizeof(buf))) != CUST_OK)
+			return r;
+		kinds[0] = kind;	/* the caller's, valid */
+		nk = 1;
 	} else {
 		if ((r = cred_kind(kind, &kinds[0])) != CUST_OK)
 			return r;

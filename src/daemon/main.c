@@ -102,6 +102,7 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 		c->log_level = cfg->log_level;
 	c->sched.max_age_admin = cfg->rotation.max_age_admin;
 	c->sched.max_age_mebx = cfg->rotation.max_age_mebx;
+	c->sched.max_age_console = cfg->rotation.max_age_console;
 	c->sched.jitter = cfg->rotation.jitter;
 	c->sched.batch = cfg->rotation.batch_size;
 	c->sched.resume_jobs = 1;

@@ -16,23 +16,29 @@
 
 #define SCHED_BATCH_DEFAULT	1000
 #define SCHED_RESUME_MAX	16	/* interrupted jobs resumed per tick */
+#define SCHED_CONSOLES_MAX	64	/* console kinds rotated per tick */
+
+/* A current secret s (of device d) due at ?4 under max age ?2 and jitter
+ * ?3 with no pending version of its kind. The jitter is a stable function
+ * of the device id (Knuth's multiplicative hash), so a device's due time
+ * does not move between ticks. */
+#define SCHED_DUE_SQL \
+	"s.state = 'current' AND d.state = 'active' " \
+	"AND s.changed + ?2 + ((s.device_id * 2654435761) % (?3 + 1)) " \
+	"<= ?4 AND NOT EXISTS (SELECT 1 FROM secret p WHERE " \
+	"p.device_id = s.device_id AND p.kind = s.kind AND " \
+	"p.state = 'pending')"
 
 int
 sched_due(struct cust_state *st, const char *kind, int64_t max_age,
     int64_t jitter, int64_t now, size_t limit, int64_t **ids_out,
     size_t *n_out)
 {
-	/* The jitter is a stable function of the device id (Knuth's
-	 * multiplicative hash), so a device's due time does not move
-	 * between ticks. Aggregate read: the rotation that follows checks
-	 * each row again. */
+	/* Aggregate read: the rotation that follows checks each row
+	 * again. */
 	static const char sel[] = "SELECT s.device_id FROM secret s "
-	    "JOIN device d ON d.id = s.device_id "
-	    "WHERE s.state = 'current' AND s.kind = ?1 AND d.state = 'active' "
-	    "AND s.changed + ?2 + ((s.device_id * 2654435761) % (?3 + 1)) "
-	    "<= ?4 AND NOT EXISTS (SELECT 1 FROM secret p WHERE "
-	    "p.device_id = s.device_id AND p.kind = s.kind AND "
-	    "p.state = 'pending') ORDER BY s.device_id LIMIT ?5";
+	    "JOIN device d ON d.id = s.device_id WHERE s.kind = ?1 AND "
+	    SCHED_DUE_SQL " ORDER BY s.device_id LIMIT ?5";
 	struct store *db = state_store(st);
 	sqlite3_stmt *s;
 	int64_t *ids;
@@ -204,6 +210,63 @@ rotate_due(struct cust_state *st, const char *actor, const char *kind,
 	    (long long)job, kind, res.rotated, n);
 }
 
+/* The console kinds (console:NAME) with a device due under max_age, by
+ * name, at most SCHED_CONSOLES_MAX, appended to kinds (JSON strings). */
+static int
+console_kinds_due(struct cust_state *st, int64_t max_age, int64_t jitter,
+    int64_t now, json_t *kinds)
+{
+	static const char sel[] = "SELECT DISTINCT s.kind FROM secret s "
+	    "JOIN device d ON d.id = s.device_id WHERE s.kind GLOB ?1 AND "
+	    SCHED_DUE_SQL " ORDER BY s.kind LIMIT ?5";
+	struct store *db = state_store(st);
+	sqlite3_stmt *s;
+	int rc, r = CUST_OK;
+
+	if ((s = store_stmt(db, sel)) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, CRED_KIND_CONSOLE "*", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, max_age);
+	sqlite3_bind_int64(s, 3, jitter);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int64(s, 5, SCHED_CONSOLES_MAX);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (json_array_append_new(kinds, json_string((const char *)
+		    sqlite3_column_text(s, 0))) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(db, "cannot find the console credentials due");
+	sqlite3_reset(s);
+	return r;
+}
+
+/* Rotate the console credentials due, one batch per console. */
+static void
+rotate_consoles(struct cust_state *st, const char *actor,
+    const struct sched_policy *p, json_t *rep, int *first)
+{
+	json_t *kinds, *k;
+	size_t i;
+	int r;
+
+	if (p->max_age_console == 0)
+		return;
+	if ((kinds = json_array()) == NULL) {
+		step_failed(rep, cust_fail(CUST_E_NOMEM, "out of memory"),
+		    first);
+		return;
+	}
+	if ((r = console_kinds_due(st, p->max_age_console, p->jitter,
+	    util_now(), kinds)) != CUST_OK)
+		step_failed(rep, r, first);
+	json_array_foreach(kinds, i, k)
+		rotate_due(st, actor, json_string_value(k), p->max_age_console,
+		    p, rep, first);
+	json_decref(kinds);
+}
+
 int
 sched_tick(struct cust_state *st, const char *actor,
     const struct sched_policy *p, json_t **report_out)
@@ -229,6 +292,7 @@ sched_tick(struct cust_state *st, const char *actor,
 		renew_server(st, actor, p->server_renew_before, rep, &first);
 	rotate_due(st, actor, "admin", p->max_age_admin, p, rep, &first);
 	rotate_due(st, actor, "mebx", p->max_age_mebx, p, rep, &first);
+	rotate_consoles(st, actor, p, rep, &first);
 	/* The first error's message, read from the report before it goes
 	 * (the caller may not want it). */
 	if (first != CUST_OK && json_array_size(json_object_get(rep,

@@ -20,6 +20,7 @@
 #include "store.h"
 #include "testutil.h"
 #include "util.h"
+#include "cred/cred_int.h"
 
 #define NDEV	200
 #define T0	1900000000LL
@@ -325,6 +326,86 @@ test_tick_crl_margin(void **state)
 	assert_int_equal(tick_num(f, &p, "crls"), 0);
 }
 
+/* Give device ids[i] a current console:NAME credential v1 made at now. */
+static void
+console_cred(struct tu_fx *f, size_t i, const char *name)
+{
+	unsigned char pw[16] = "0123456789abcdef";
+	char kind[CRED_KIND_MAX], fqdn[64];
+
+	snprintf(fqdn, sizeof(fqdn), "s%04zu.corp.example", i);
+	assert_int_equal(cred_console_kind(name, kind, sizeof(kind)), CUST_OK);
+	assert_int_equal(store_begin(state_store(f->st)), CUST_OK);
+	assert_int_equal(cred_secret_put(f->st, ids[i], fqdn, kind, 1,
+	    "current", pw, sizeof(pw), util_now()), CUST_OK);
+	assert_int_equal(store_commit(state_store(f->st)), CUST_OK);
+}
+
+/* Console credentials past max_age_console get a pending version, one
+ * job per console, only on the devices holding one; each console's
+ * pending version holds back that console only. */
+static void
+test_tick_rotates_consoles(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *rep = NULL;
+
+	console_cred(f, 0, "ops");
+	console_cred(f, 1, "ops");
+	console_cred(f, 1, "noc");
+	tu_clock_to(T0 + 20 * DAY);
+	console_cred(f, 2, "noc");	/* younger: not due at T0 + 31d */
+	p.max_age_console = 30 * DAY;
+	tu_clock_to(T0 + 31 * DAY);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "rotations")),
+	    2);
+	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	json_decref(rep);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "kind = 'console:ops' AND state = 'pending' AND version = 2"), 2);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "kind = 'console:noc' AND state = 'pending'"), 1);
+	/* No admin password was touched, and nothing is due twice. */
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "state = 'pending'"), 3);
+	assert_int_equal(tick_num(f, &p, "crls"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "state = 'pending'"), 3);
+	/* Device 2's noc credential comes due later; device 1's pending
+	 * noc version does not hold it back. */
+	tu_clock_to(T0 + 51 * DAY);
+	assert_int_equal(tick_num(f, &p, "crls"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "kind = 'console:noc' AND state = 'pending'"), 2);
+	/* Off (0): nothing. */
+	p.max_age_console = 0;
+	tu_clock_to(T0 + 400 * DAY);
+	assert_int_equal(tick_num(f, &p, "crls"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "state = 'pending'"), 4);
+}
+
+/* A console kind rotates only where the device holds it: no credential
+ * the policy did not grant is made by a rotation. */
+static void
+test_console_rotate_held_only(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_rotate_result res;
+
+	console_cred(f, 0, "ops");
+	assert_int_equal(cred_rotate(f->st, "t", ids, 2, "console:ops", 16, 0,
+	    0, NULL, NULL, &res), CUST_E_CONFLICT);
+	assert_int_equal(res.rotated, 1);
+	assert_int_equal(res.missing, 1);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "kind = 'console:ops'"), 2);
+	assert_int_equal(cred_rotate(f->st, "t", ids, 1, "console:bad name",
+	    16, 0, 0, NULL, NULL, &res), CUST_E_INVAL);
+}
+
 int
 main(void)
 {
@@ -345,6 +426,10 @@ main(void)
 		    setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_crl_margin, setup,
 		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_rotates_consoles,
+		    setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_console_rotate_held_only,
+		    setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
