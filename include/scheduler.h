@@ -31,6 +31,9 @@ struct sched_policy {
 	 * rotate at once. */
 	int64_t jitter;
 	size_t batch;		/* devices per tick and kind; 0: 1000 */
+	/* Devices rotated per tick in all kinds together (the rate limit:
+	 * sched_tick_budget()); 0: no limit beyond batch. */
+	size_t tick_max;
 	size_t pwlen;		/* password length; 0: the default */
 	int resume_jobs;	/* resume interrupted rotation jobs */
 	/* Renew DIR/tls/server.{crt,key} when it expires within this many
@@ -49,6 +52,11 @@ struct sched_policy {
 int sched_due(struct cust_state *st, const char *kind, int64_t max_age,
     int64_t jitter, int64_t now, size_t limit, int64_t **ids_out,
     size_t *n_out) __attribute__((warn_unused_result));
+
+/* The devices a tick may rotate at rate_limit devices per second with
+ * ticks every interval_ms: at least 1, at most 1000000; 0 (no limit)
+ * when rate_limit is 0. */
+size_t sched_tick_budget(unsigned rate_limit, int64_t interval_ms);
 
 /* One tick at util_now() as actor. *report_out (may be NULL) = new
  * {"swept", "resumed": [job ids], "crls", "server_renewed" (0 or 1),

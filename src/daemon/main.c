@@ -105,6 +105,8 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	c->sched.max_age_console = cfg->rotation.max_age_console;
 	c->sched.jitter = cfg->rotation.jitter;
 	c->sched.batch = cfg->rotation.batch_size;
+	c->sched.tick_max = sched_tick_budget(cfg->rotation.rate_limit,
+	    c->sched_interval_ms);
 	c->sched.resume_jobs = 1;
 	c->sched.server_renew_before = cfg->server_cert_renew_before;
 	c->sched.crl_refresh_before = cfg->crl_refresh_before;

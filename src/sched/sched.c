@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* src/sched/sched.c - the scheduler's tick (include/scheduler.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
@@ -158,11 +159,29 @@ renew_server(struct cust_state *st, const char *actor, int64_t before,
 	json_decref(resp);
 }
 
-/* Rotate the devices due for kind, one batch. */
+size_t
+sched_tick_budget(unsigned rate_limit, int64_t interval_ms)
+{
+	int64_t n;
+
+	if (rate_limit == 0)
+		return 0;
+	if (interval_ms < 1)
+		interval_ms = 1;
+	n = interval_ms > INT64_MAX / (int64_t)rate_limit ? INT64_MAX :
+	    (int64_t)rate_limit * interval_ms / 1000;
+	return n < 1 ? 1 : n > 1000000 ? 1000000 : (size_t)n;
+}
+
+/* Rotate the devices due for kind, one batch, within *left devices for
+ * the tick (SIZE_MAX: no limit), which it lowers. */
 static void
 rotate_due(struct cust_state *st, const char *actor, const char *kind,
-    int64_t max_age, const struct sched_policy *p, json_t *rep, int *first)
+    int64_t max_age, const struct sched_policy *p, size_t *left, json_t *rep,
+    int *first)
 {
+	size_t limit = p->batch ? p->batch : SCHED_BATCH_DEFAULT;
+
 	struct cred_rotate_result res;
 	struct job_rotate_spec spec;
 	json_t *sel = NULL;
@@ -170,10 +189,12 @@ rotate_due(struct cust_state *st, const char *actor, const char *kind,
 	size_t n = 0;
 	int r;
 
-	if (max_age == 0)
+	if (max_age == 0 || *left == 0)
 		return;
-	r = sched_due(st, kind, max_age, p->jitter, util_now(),
-	    p->batch ? p->batch : SCHED_BATCH_DEFAULT, &ids, &n);
+	if (limit > *left)
+		limit = *left;
+	r = sched_due(st, kind, max_age, p->jitter, util_now(), limit, &ids,
+	    &n);
 	if (r != CUST_OK) {
 		step_failed(rep, r, first);
 		return;
@@ -182,6 +203,8 @@ rotate_due(struct cust_state *st, const char *actor, const char *kind,
 		free(ids);
 		return;
 	}
+	if (*left != SIZE_MAX)
+		*left -= n;
 	memset(&res, 0, sizeof(res));
 	spec.kind = kind;
 	spec.pwlen = p->pwlen ? p->pwlen : CRED_PW_DEFAULT;
@@ -245,13 +268,13 @@ console_kinds_due(struct cust_state *st, int64_t max_age, int64_t jitter,
 /* Rotate the console credentials due, one batch per console. */
 static void
 rotate_consoles(struct cust_state *st, const char *actor,
-    const struct sched_policy *p, json_t *rep, int *first)
+    const struct sched_policy *p, size_t *left, json_t *rep, int *first)
 {
 	json_t *kinds, *k;
 	size_t i;
 	int r;
 
-	if (p->max_age_console == 0)
+	if (p->max_age_console == 0 || *left == 0)
 		return;
 	if ((kinds = json_array()) == NULL) {
 		step_failed(rep, cust_fail(CUST_E_NOMEM, "out of memory"),
@@ -263,7 +286,7 @@ rotate_consoles(struct cust_state *st, const char *actor,
 		step_failed(rep, r, first);
 	json_array_foreach(kinds, i, k)
 		rotate_due(st, actor, json_string_value(k), p->max_age_console,
-		    p, rep, first);
+		    p, left, rep, first);
 	json_decref(kinds);
 }
 
@@ -272,7 +295,7 @@ sched_tick(struct cust_state *st, const char *actor,
     const struct sched_policy *p, json_t **report_out)
 {
 	json_t *rep;
-	size_t crls = 0;
+	size_t crls = 0, left = p->tick_max ? p->tick_max : SIZE_MAX;
 	int first = CUST_OK, r;
 
 	if (report_out != NULL)
@@ -290,9 +313,10 @@ sched_tick(struct cust_state *st, const char *actor,
 	json_object_set_new(rep, "crls", json_integer((json_int_t)crls));
 	if (p->server_renew_before > 0)
 		renew_server(st, actor, p->server_renew_before, rep, &first);
-	rotate_due(st, actor, "admin", p->max_age_admin, p, rep, &first);
-	rotate_due(st, actor, "mebx", p->max_age_mebx, p, rep, &first);
-	rotate_consoles(st, actor, p, rep, &first);
+	rotate_due(st, actor, "admin", p->max_age_admin, p, &left, rep,
+	    &first);
+	rotate_due(st, actor, "mebx", p->max_age_mebx, p, &left, rep, &first);
+	rotate_consoles(st, actor, p, &left, rep, &first);
 	/* The first error's message, read from the report before it goes
 	 * (the caller may not want it). */
 	if (first != CUST_OK && json_array_size(json_object_get(rep,

@@ -406,6 +406,51 @@ test_console_rotate_held_only(void **state)
 	    16, 0, 0, NULL, NULL, &res), CUST_E_INVAL);
 }
 
+/* The rate limit as devices per tick: rate x interval, at least 1,
+ * bounded; 0 is no limit. */
+static void
+test_tick_budget(void **state)
+{
+	(void)state;
+	assert_int_equal(sched_tick_budget(10, 60000), 600);
+	assert_int_equal(sched_tick_budget(1, 1500), 1);
+	assert_int_equal(sched_tick_budget(3, 100), 1);
+	assert_int_equal(sched_tick_budget(100000, 3600000), 1000000);
+	assert_int_equal(sched_tick_budget(0, 60000), 0);
+	assert_int_equal(sched_tick_budget(7, 0), 1);
+}
+
+/* tick_max caps the devices a tick rotates over all kinds together:
+ * the admin batch first, the MEBx one gets what is left. */
+static void
+test_tick_rate_limited(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *rep = NULL, *rot;
+
+	p.max_age_admin = 30 * DAY;
+	p.max_age_mebx = 30 * DAY;
+	p.batch = 50;
+	p.tick_max = 70;
+	tu_clock_to(T0 + 31 * DAY);
+	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
+	rot = json_object_get(rep, "rotations");
+	assert_int_equal(json_array_size(rot), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(
+	    rot, 0), "devices")), 50);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(
+	    rot, 1), "devices")), 20);
+	json_decref(rep);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "state = 'pending'"), 70);
+	/* Without it, a batch per kind. */
+	p.tick_max = 0;
+	assert_int_equal(tick_num(f, &p, "crls"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
+	    "state = 'pending'"), 170);
+}
+
 int
 main(void)
 {
@@ -430,6 +475,9 @@ main(void)
 		    setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_console_rotate_held_only,
 		    setup, tu_fx_teardown),
+		cmocka_unit_test(test_tick_budget),
+		cmocka_unit_test_setup_teardown(test_tick_rate_limited, setup,
+		    tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
