@@ -19,7 +19,7 @@ PKGS     := openssl libsodium sqlite3 jansson yaml-0.1 libevent_openssl \
 PKG_CFLAGS := $(foreach p,$(PKGS),$(shell pkg-config --cflags $(p) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
               echo -lssl -lcrypto -lsodium -lsqlite3 -ljansson -lyaml \
-              -levent_openssl -levent_pthreads -levent -lcurl -lsystemd)
+              -levent_openssl -levent_pthreads -levent -lcurl -lsystemd -lhttp_parser)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
@@ -34,7 +34,8 @@ endif
 CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
             -fstack-protector-strong -fPIE $(EXTRA_CFLAGS)
 LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANLD) $(EXTRA_LDFLAGS)
-LDLIBS   := $(PKG_LIBS) -lm -pthread
+# http-parser has no pkg-config file: named here (and in the fallback).
+LDLIBS   := $(PKG_LIBS) -lhttp_parser -lm -pthread
 
 LIB_SRCS  := $(sort $(filter-out src/cli/% src/policytool/% src/daemon/%,$(wildcard src/*/*.c)))
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))

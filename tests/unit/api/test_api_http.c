@@ -89,6 +89,17 @@ test_refused(void **state)
 		    "\r\n", 501 },
 		{ "POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417 },
 		{ "GET / HTTP/1.1\r\nHost: x\r\n\r\nextra", 400 },
+		/* What http-parser (Debian's build) takes and custody not. */
+		{ "GET / HTTP/1.1\r\nHost: x\r\nX : y\r\n\r\n", 400 },
+		{ "GET /\x80 HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET /  HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nX: a\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n\tb\r\n\r\n", 400 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n", 501 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nExpect:\r\n\r\n", 417 },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\n"
+		    "Content-Type: b\r\n\r\n", 400 },
 	};
 	struct api_http_head h;
 	char msg[256];
@@ -109,12 +120,57 @@ test_refused(void **state)
 	    "\r\n", 27, 1000, &h, msg, sizeof(msg)), 400);
 }
 
+/* The statuses come with custody's messages, whether the refusal is
+ * http-parser's or custody's own check. */
+static void
+test_messages(void **state)
+{
+	static const struct { const char *head; const char *msg; } cases[] = {
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+		    "Content-Length: 1\r\n\r\n", "more than one Content-Length" },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
+		    "bad Content-Length" },
+		{ "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: "
+		    "99999999999999999999999\r\n\r\n", "request body too large" },
+		{ "MKCALENDAR / HTTP/1.1\r\nHost: x\r\n\r\n",
+		    "method not implemented" },
+		{ "G(T / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed method" },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nX : y\r\n\r\n",
+		    "malformed header name" },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+		    "folded header lines are not accepted" },
+		{ "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 requires a Host header" },
+	};
+	struct api_http_head h;
+	char msg[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		(void)api_http_parse_head(cases[i].head, strlen(cases[i].head),
+		    1000, &h, msg, sizeof(msg));
+		if (strcmp(msg, cases[i].msg) != 0)
+			fail_msg("case %zu: '%s', want '%s'", i, msg,
+			    cases[i].msg);
+	}
+	/* Content-Length exactly at the limit is taken, one over is not. */
+	assert_int_equal(api_http_parse_head("POST / HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 1000\r\n\r\n", 50, 1000, &h, msg, sizeof(msg)), 0);
+	assert_int_equal(h.content_length, 1000);
+	/* HTTP/1.1: close on request, in a list too. */
+	assert_int_equal(api_http_parse_head("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: foo, close\r\n\r\n", 51, 1000, &h, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(h.keep_alive, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_messages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
