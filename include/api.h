@@ -16,7 +16,8 @@
 #include <jansson.h>
 
 /*
- * HTTP/1.1 request head (RFC 9112), parsed strictly: the request line
+ * HTTP/1.1 request head (RFC 9112), parsed by Debian's http-parser with
+ * custody's stricter checks on top (src/api/api_http.c): the request line
  * "METHOD SP TARGET SP HTTP/1.x" and header fields, each line ending in
  * CRLF (a bare LF, obsolete line folding, whitespace before a colon, a
  * control character, a duplicate or non-numeric Content-Length, and a
