@@ -222,4 +222,16 @@ int cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
     void (*render)(struct cli *c, json_t *page, int first),
     json_t **merged_out);
 
+/* Parse a whole number option arg (min..max) into req[key]: 0, or -1
+ * after a usage message naming the problem. */
+int cli_opt_num(json_t *req, const char *key, const char *arg, long min,
+    long max);
+
+/* The end of a list command once getopt is done: no argument may be left
+ * (argv[optind]), then every page (cli_pages() with op, key and render).
+ * req is consumed. Returns the process exit code. */
+int cli_list_tail(struct cli *c, int argc, char **argv, const char *op,
+    json_t *req, const char *key,
+    void (*render)(struct cli *c, json_t *page, int first));
+
 #endif

@@ -37,7 +37,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	};
 	json_t *req = json_object();
 	long v;
-	int ch, r;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "a:n:o:", opts, NULL)) != -1) {
 		switch (ch) {
@@ -61,15 +61,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 			return CUST_EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
-		json_decref(req);
-		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[optind]);
-	}
-	if ((r = cli_pages(c, "audit.list", req, "entries", render_list,
-	    NULL)) != CUST_OK)
-		return cli_error(c, r);
-	return CUST_EXIT_OK;
+	return cli_list_tail(c, argc, argv, "audit.list", req, "entries", render_list);
 }
 
 static int

@@ -32,20 +32,6 @@
  * it, however large the file is. */
 #define CLI_CSR_READ_MAX	(CA_CSR_MAX + 1)
 
-/* Parse a whole number option into req[key]; usage error otherwise. */
-static int
-opt_num(json_t *req, const char *key, const char *arg, long min, long max)
-{
-	long n;
-
-	if (util_parse_long(arg, min, max, &n) != CUST_OK) {
-		cli_usage(cli_current(), "%s", cust_errmsg());
-		return -1;
-	}
-	json_object_set_new(req, key, json_integer(n));
-	return 0;
-}
-
 /* Read the first max bytes of path ("-": standard input) into a new
  * buffer; a longer file is cut there, not refused. */
 static int
@@ -698,7 +684,7 @@ sign_or_renew(struct cli *c, int argc, char **argv, int renew)
 			so.path = optarg;
 			break;
 		case 'd':
-			if (renew || opt_num(req, "days", optarg, 1, 3650) != 0)
+			if (renew || cli_opt_num(req, "days", optarg, 1, 3650) != 0)
 				goto usage;
 			break;
 		case 'f':
@@ -812,13 +798,13 @@ cmd_list(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
-	int ch, r;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "e:D:k:al:A:", opts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'e':
-			if (opt_num(req, "expiring", optarg, 0, 36500) != 0)
+			if (cli_opt_num(req, "expiring", optarg, 0, 36500) != 0)
 				goto usage;
 			break;
 		case 'D':
@@ -831,27 +817,18 @@ cmd_list(struct cli *c, int argc, char **argv)
 			json_object_set_new(req, "kind", json_string("all"));
 			break;
 		case 'l':
-			if (opt_num(req, "limit", optarg, 1, 100000) != 0)
+			if (cli_opt_num(req, "limit", optarg, 1, 100000) != 0)
 				goto usage;
 			break;
 		case 'A':
-			if (opt_num(req, "after", optarg, 0, LONG_MAX) != 0)
+			if (cli_opt_num(req, "after", optarg, 0, LONG_MAX) != 0)
 				goto usage;
 			break;
 		default:
 			goto usage;
 		}
 	}
-	if (optind != argc) {
-		json_decref(req);
-		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[optind]);
-	}
-	/* Every page unless --limit asks for one (cli_pages()). */
-	if ((r = cli_pages(c, "cert.list", req, "items", render_list, NULL)) !=
-	    CUST_OK)
-		return cli_error(c, r);
-	return CUST_EXIT_OK;
+	return cli_list_tail(c, argc, argv, "cert.list", req, "items", render_list);
 usage:
 	json_decref(req);
 	return CUST_EXIT_USAGE;
@@ -1076,7 +1053,7 @@ cmd_crl(struct cli *c, int argc, char **argv)
 			co.pem = 1;
 			break;
 		case 'g':
-			if (opt_num(req, "generation", optarg, 1, 1000000) != 0)
+			if (cli_opt_num(req, "generation", optarg, 1, 1000000) != 0)
 				goto usage;
 			break;
 		case 'r':
@@ -1333,7 +1310,7 @@ issue_like(struct cli *c, int argc, char **argv, const char *op,
 			    ops_text(optarg));
 			break;
 		case 'd':
-			if (console || opt_num(req, "days", optarg, 1, 3650) !=
+			if (console || cli_opt_num(req, "days", optarg, 1, 3650) !=
 			    0)
 				goto usage;
 			break;
@@ -1453,26 +1430,17 @@ cmd_console_list(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
-	int ch, r;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "l:A:", opts, NULL)) != -1) {
-		if ((ch == 'l' && opt_num(req, "limit", optarg, 1, OPS_LIST_MAX)
-		    == 0) || (ch == 'A' && opt_num(req, "after", optarg, 0,
+		if ((ch == 'l' && cli_opt_num(req, "limit", optarg, 1, OPS_LIST_MAX)
+		    == 0) || (ch == 'A' && cli_opt_num(req, "after", optarg, 0,
 		    LONG_MAX) == 0))
 			continue;
-		json_decref(req);	/* opt_num() or getopt said why */
+		json_decref(req);	/* cli_opt_num() or getopt said why */
 		return CUST_EXIT_USAGE;
 	}
-	if (optind != argc) {
-		json_decref(req);
-		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[optind]);
-	}
-	/* Every page unless --limit asks for one (cli_pages()). */
-	if ((r = cli_pages(c, "console.list", req, "items", render_consoles,
-	    NULL)) != CUST_OK)
-		return cli_error(c, r);
-	return CUST_EXIT_OK;
+	return cli_list_tail(c, argc, argv, "console.list", req, "items", render_consoles);
 }
 
 static void

@@ -136,8 +136,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
-	long v;
-	int ch, r;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "t:n:a:", opts, NULL)) != -1) {
 		switch (ch) {
@@ -147,28 +146,18 @@ cmd_list(struct cli *c, int argc, char **argv)
 			    ops_text(optarg));
 			break;
 		case 'n':
-			if (util_parse_long(optarg, 1, OPS_LIST_MAX, &v) !=
-			    CUST_OK) {
+			if (cli_opt_num(req, "limit", optarg, 1,
+			    OPS_LIST_MAX) != 0) {
 				json_decref(req);
-				return cli_usage(cli_current(), "--limit: %s",
-				    cust_errmsg());
+				return CUST_EXIT_USAGE;
 			}
-			json_object_set_new(req, "limit", json_integer(v));
 			break;
 		default:
 			json_decref(req);
 			return CUST_EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
-		json_decref(req);
-		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[optind]);
-	}
-	if ((r = cli_pages(c, "device.list", req, "devices", render_list,
-	    NULL)) != CUST_OK)
-		return cli_error(c, r);
-	return CUST_EXIT_OK;
+	return cli_list_tail(c, argc, argv, "device.list", req, "devices", render_list);
 }
 
 /* Commands that take exactly one FQDN and nothing else. */

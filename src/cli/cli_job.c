@@ -101,15 +101,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		json_decref(req);
 		return r;
 	}
-	if (optind != argc) {
-		json_decref(req);
-		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[optind]);
-	}
-	if ((r = cli_pages(c, "job.list", req, "jobs", render_list, NULL)) !=
-	    CUST_OK)
-		return cli_error(c, r);
-	return CUST_EXIT_OK;
+	return cli_list_tail(c, argc, argv, "job.list", req, "jobs", render_list);
 }
 
 static void

@@ -533,6 +533,37 @@ merge_page(json_t *all, json_t *page, const char *key, int items)
 }
 
 int
+cli_opt_num(json_t *req, const char *key, const char *arg, long min,
+    long max)
+{
+	long n;
+
+	if (util_parse_long(arg, min, max, &n) != CUST_OK) {
+		cli_usage(cli_current(), "%s", cust_errmsg());
+		return -1;
+	}
+	json_object_set_new(req, key, json_integer(n));
+	return 0;
+}
+
+int
+cli_list_tail(struct cli *c, int argc, char **argv, const char *op,
+    json_t *req, const char *key,
+    void (*render)(struct cli *c, json_t *page, int first))
+{
+	int r;
+
+	if (optind != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	if ((r = cli_pages(c, op, req, key, render, NULL)) != CUST_OK)
+		return cli_error(c, r);
+	return CUST_EXIT_OK;
+}
+
+int
 cli_pages(struct cli *c, const char *op, json_t *req, const char *key,
     void (*render)(struct cli *c, json_t *page, int first),
     json_t **merged_out)

@@ -50,7 +50,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	};
 	json_t *req = json_object();
 	long v;
-	int ch, r;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "l:A:", opts, NULL)) != -1) {
 		if ((ch != 'l' && ch != 'A') || util_parse_long(optarg,
@@ -62,15 +62,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		json_object_set_new(req, ch == 'l' ? "limit" : "after",
 		    json_integer(v));
 	}
-	if (optind != argc) {
-		json_decref(req);
-		return cli_usage(cli_current(), "unexpected argument '%s'",
-		    argv[optind]);
-	}
-	if ((r = cli_pages(c, "staff.list", req, "items", render_list, NULL)) !=
-	    CUST_OK)
-		return cli_error(c, r);
-	return CUST_EXIT_OK;
+	return cli_list_tail(c, argc, argv, "staff.list", req, "items", render_list);
 }
 
 static void
