@@ -13,8 +13,10 @@
  * ID_FRESH_MS after it was made: a console revoked, or a policy loaded,
  * by another process (custodyctl on the same directory) is seen within
  * that time, and a busy service does not re-read the policy for every
- * request. A certificate that maps to no identity is anonymous: public
- * routes only, 401 for the rest.
+ * request. The certificate's own expiry ends the entry too: an unchanged
+ * store does not keep an expired certificate working on a connection
+ * opened (or a TLS session resumed) before it expired. A certificate that
+ * maps to no identity is anonymous: public routes only, 401 for the rest.
  *
  * A secret's audit entry is committed by the operation (through the group
  * writer) before the operation returns it; when that fails the operation
@@ -25,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "audit.h"
@@ -46,6 +50,7 @@ struct id_entry {
 	struct ops_identity *id;
 	struct store_stamp stamp;
 	int64_t made_us;
+	int64_t expires_us;	/* the certificate's notAfter (now_us clock) */
 	unsigned gen;
 };
 
@@ -167,6 +172,25 @@ now_us(void)
 	return daemon_now_us();
 }
 
+/* When the certificate der expires, on the now_us() clock (0: already or
+ * unreadable). */
+static int64_t
+cert_expires_us(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	int days = 0, secs = 0;
+	int64_t at = 0;
+
+	if (x != NULL && ASN1_TIME_diff(&days, &secs, NULL,
+	    X509_get0_notAfter(x)) == 1 && (days > 0 || (days == 0 &&
+	    secs > 0)))
+		at = now_us() + ((int64_t)days * 86400 + secs) * 1000000;
+	X509_free(x);
+	ERR_clear_error();
+	return at;
+}
+
 /* Who req's client is: *id_out borrowed (from the cache) or NULL. */
 static int
 identify(struct worker *w, struct daemon_req *req,
@@ -183,7 +207,8 @@ identify(struct worker *w, struct daemon_req *req,
 	crypto_hash_sha256(key, req->der, req->der_len);
 	e = &w->ids[key[0] % ID_CACHE];
 	if (e->used && memcmp(e->key, key, sizeof(key)) == 0 &&
-	    e->gen == gen && (now_us() - e->made_us < ID_FRESH_MS * 1000 ||
+	    e->gen == gen && now_us() < e->expires_us &&
+	    (now_us() - e->made_us < ID_FRESH_MS * 1000 ||
 	    store_stamp_unchanged(state_store(w->st), &e->stamp))) {
 		*id_out = e->id;
 		return CUST_OK;
@@ -194,6 +219,7 @@ identify(struct worker *w, struct daemon_req *req,
 	if ((r = store_stamp(state_store(w->st), &e->stamp)) != CUST_OK)
 		return r;
 	e->made_us = now_us();
+	e->expires_us = cert_expires_us(req->der, req->der_len);
 	r = ops_identity_from_cert(w->st, req->der, req->der_len, &e->id);
 	if (r == CUST_E_DENIED || r == CUST_E_PARSE) {
 		log_info("%s: client certificate maps to no identity: %s",

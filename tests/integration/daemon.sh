@@ -412,5 +412,26 @@ t_check "below it again: 200" test "$(status "$U/healthz")" = 200
 kill -TERM "$DPID"
 wait "$DPID"
 DPID=
+
+# --- an identity is not kept past its certificate's expiry: a certificate
+# that expires while its connection stays open (or its TLS session is
+# resumed) is refused from then on, though the store has not changed.
+# Made with the clock 730 days less 8 seconds back: it expires in 8 s;
+# the service has seen the new certificate (its TLS trust reloaded) before
+# the connection opens.
+# One worker, so that both requests meet the same identity cache.
+start --workers 1 || t_fail "custodyd restarts"
+mkdir -p "$W/short"
+CUSTODY_TEST_NOW=-63071990 c staff add shortaud --role auditor \
+    -o "$W/short" >/dev/null
+sleep 3
+$PY keepalive "$PORT" "$CA" "$W/short/shortaud.crt" \
+    "$W/short/shortaud.key" "/v1/devices" sleep 7 > "$W/ka2"
+t_grep "certificate expired on an open connection: refused (401)" \
+    ' 401$' "$W/ka2"
+t_grep "... and it was accepted before it expired" '^200 ' "$W/ka2"
+kill -TERM "$DPID"
+wait "$DPID"
+DPID=
 san_check
 t_done
