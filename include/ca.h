@@ -197,6 +197,14 @@ struct ca_list_filter {
 int ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
     json_t **resp_out) __attribute__((warn_unused_result));
 
+/* Valid certificates that expire soon, by kind (device, server, console,
+ * admin, auditor): {"within_days": within_days, "expiring": {kind: n},
+ * "renew_days": the CA's renewal window, "renew_due": {kind: n}}, counting
+ * those already past notAfter. Index ranges, never a scan of every
+ * certificate: what /metrics shows on each scrape. */
+int ca_cert_expiry(struct cust_state *st, int within_days, json_t **resp_out)
+	__attribute__((warn_unused_result));
+
 /* One certificate by serial: cert info + "certificate" (PEM). */
 int ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 	__attribute__((warn_unused_result));

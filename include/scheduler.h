@@ -61,7 +61,9 @@ size_t sched_tick_budget(unsigned rate_limit, int64_t interval_ms);
 /* One tick at util_now() as actor. *report_out (may be NULL) = new
  * {"swept", "resumed": [job ids], "crls", "server_renewed" (0 or 1),
  * "rotations": [{"kind", "job",
- * "devices", "rotated", "refused"}], "errors": [messages]}. Returns the
+ * "devices", "rotated", "refused"}], "errors": [messages], and the
+ * devices' outcomes of every rotation of the tick, resumed or new:
+ * "rotated", "refused", "missing"}. Returns the
  * first error (the report says which steps ran); CUST_OK when every
  * step did. */
 int sched_tick(struct cust_state *st, const char *actor,

@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "ca.h"
 #include "cred.h"
 #include "err.h"
 #include "ops_int.h"
@@ -87,6 +88,7 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	struct cust_state *st = ctx->st;
 	struct cred_counts c;
 	unsigned char hash[32];
+	json_t *certs;
 	int64_t aud = 0;
 	int r;
 
@@ -100,16 +102,24 @@ op_status(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		aud = 0;
 	else if (r != CUST_OK)
 		return r;
+	/* Certificates expiring within 30 days and due for renewal: index
+	 * ranges (ca_cert_expiry()); none before the CA exists. */
+	r = ca_cert_expiry(st, 30, &certs);
+	if (r == CUST_E_NOTFOUND)
+		certs = NULL;
+	else if (r != CUST_OK)
+		return r;
 	/* The seal as it is in this process, not a fixed text: "sealed"
 	 * without a data key, else unsealed and by which key source. */
-	return ops_reply(json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I}",
+	return ops_reply(json_pack("{s:s, s:s, s:s*, s:I, s:I, s:I, s:I, "
+	    "s:o*}",
 	    "state_dir", state_dir(st), "seal",
 	    state_seal(st) != NULL ? "unsealed" :
 	    "sealed", "key_source", seal_source(state_seal(st)), "devices",
 	    (json_int_t)c.devices, "retired_devices",
 	    (json_int_t)c.retired_devices, "pending_secrets",
-	    (json_int_t)c.pending_secrets, "audit_entries", (json_int_t)aud),
-	    resp);
+	    (json_int_t)c.pending_secrets, "audit_entries", (json_int_t)aud,
+	    "certificates", certs), resp);
 }
 
 const struct ops_entry ops_audit_table[] = {

@@ -257,3 +257,57 @@ ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 	*resp_out = o;
 	return CUST_OK;
 }
+
+/* Valid certificates with notAfter at or before until, counted by kind
+ * into obj (a range of the cert_expiry index: as many rows as expire). */
+static int
+count_until(struct cust_state *st, int64_t until, json_t *obj)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = store_stmt(state_store(st), "SELECT kind, count(*) FROM "
+	    "cert WHERE status = 'valid' AND not_after <= ?1 GROUP BY kind"))
+	    == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, until);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (json_object_set_new(obj, (const char *)sqlite3_column_text(
+		    s, 0), json_integer(sqlite3_column_int64(s, 1))) != 0) {
+			sqlite3_reset(s);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? CUST_OK :
+	    store_err(state_store(st), "read certificates");
+}
+
+int
+ca_cert_expiry(struct cust_state *st, int within_days, json_t **resp_out)
+{
+	struct ca_conf conf;
+	json_t *exp = json_object(), *due = json_object();
+	int64_t now = util_now();
+	int r;
+
+	*resp_out = NULL;
+	if (exp == NULL || due == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = ca_conf_load(st, &conf)) != CUST_OK)
+		goto out;
+	r = count_until(st, now + (int64_t)within_days * CA_DAY, exp);
+	if (r == CUST_OK)
+		r = count_until(st, now + (int64_t)conf.renew_days * CA_DAY,
+		    due);
+	if (r == CUST_OK && (*resp_out = json_pack("{s:i, s:O, s:i, s:O}",
+	    "within_days", within_days, "expiring", exp, "renew_days",
+	    conf.renew_days, "renew_due", due)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	ca_conf_clear(&conf);
+out:
+	json_decref(exp);
+	json_decref(due);
+	return r;
+}

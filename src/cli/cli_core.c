@@ -101,9 +101,24 @@ undo:
 	return r;
 }
 
+/* The sum of an object's integer values ({kind: count}). */
+static long long
+sum(json_t *counts)
+{
+	long long n = 0;
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(counts, k, v)
+		n += (long long)json_integer_value(v);
+	return n;
+}
+
 static void
 render_status(struct cli *c, json_t *r)
 {
+	json_t *certs;
+
 	(void)c;
 	printf("state directory  %s\n", cli_str(r, "state_dir"));
 	if (json_is_string(json_object_get(r, "key_source")))
@@ -118,6 +133,13 @@ render_status(struct cli *c, json_t *r)
 	    json_integer_value(json_object_get(r, "pending_secrets")));
 	printf("audit entries    %lld\n",
 	    json_integer_value(json_object_get(r, "audit_entries")));
+	if ((certs = json_object_get(r, "certificates")) != NULL) {
+		printf("certificates     %lld expiring within %lld days, "
+		    "%lld due for renewal\n", sum(json_object_get(certs,
+		    "expiring")), json_integer_value(json_object_get(certs,
+		    "within_days")), sum(json_object_get(certs,
+		    "renew_due")));
+	}
 }
 
 static int

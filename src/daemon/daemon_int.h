@@ -200,6 +200,10 @@ void daemon_sched_stop(struct daemon *d);
 void metrics_request(size_t route, int status, int64_t usec);
 void metrics_secret(const char *kind);
 void metrics_conn(int delta);
+/* Add a rotation's outcomes: the integers "rotated", "refused" and
+ * "missing" of res (an op's response or a scheduler report); nothing
+ * when res has no "rotated". */
+void metrics_rotations(json_t *res);
 void metrics_rejected(void);
 /* The Prometheus text in *buf_out (new, free()); status is the "status"
  * operation's reply, jobs the METRICS_JOBS newest jobs (job.list's

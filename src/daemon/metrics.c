@@ -36,6 +36,10 @@ static atomic_ullong req_count[NROUTE_MAX + 1][NSTATUS];
 static atomic_ullong lat_bucket[NBUCKET + 1];
 static atomic_ullong lat_sum_us, lat_count;
 static atomic_ullong secrets[NKIND + 1];
+/* Devices' rotation outcomes (struct cred_rotate_result). */
+static const char *const outcomes[] = { "rotated", "refused", "missing" };
+#define NOUTCOME	(sizeof(outcomes) / sizeof(outcomes[0]))
+static atomic_ullong rotations[NOUTCOME];
 static atomic_llong conns;
 static atomic_ullong conns_total, conns_rejected;
 
@@ -74,6 +78,23 @@ metrics_secret(const char *kind)
 	for (k = 0; k < NKIND && strcmp(kinds[k], kind) != 0; k++)
 		;
 	atomic_fetch_add(&secrets[k], 1);
+}
+
+void
+metrics_rotations(json_t *res)
+{
+	json_t *v;
+	size_t o;
+
+	/* Only a rotation's result says "rotated" (other responses may say
+	 * "missing" of something else). */
+	if (!json_is_integer(json_object_get(res, "rotated")))
+		return;
+	for (o = 0; o < NOUTCOME; o++)
+		if (json_is_integer(v = json_object_get(res, outcomes[o])) &&
+		    json_integer_value(v) > 0)
+			atomic_fetch_add(&rotations[o], (unsigned long long)
+			    json_integer_value(v));
 }
 
 void
@@ -162,6 +183,37 @@ put_jobs(struct text *t, json_t *jobs)
 	json_decref(counts);
 }
 
+/* A gauge by kind from the status's "certificates" (ca_cert_expiry()):
+ * the counts under key, the window in days under days_key. */
+static void
+put_kinds(struct text *t, const char *metric, const char *what, json_t *c,
+    const char *key, const char *days_key)
+{
+	const char *k;
+	json_t *v;
+
+	put(t, "# HELP %s Valid certificates %s (%lld days; also those past "
+	    "notAfter), by kind.\n# TYPE %s gauge\n", metric, what,
+	    (long long)json_integer_value(json_object_get(c, days_key)),
+	    metric);
+	json_object_foreach(json_object_get(c, key), k, v)
+		if (strspn(k, "abcdefghijklmnopqrstuvwxyz_") == strlen(k))
+			put(t, "%s{kind=\"%s\"} %lld\n", metric, k,
+			    (long long)json_integer_value(v));
+}
+
+/* The status's "certificates", when the state has a CA. */
+static void
+put_certs(struct text *t, json_t *c)
+{
+	if (c == NULL)
+		return;
+	put_kinds(t, "custody_certificates_expiring", "whose notAfter is "
+	    "near", c, "expiring", "within_days");
+	put_kinds(t, "custody_certificates_renew_due", "within the CA's "
+	    "renewal window", c, "renew_due", "renew_days");
+}
+
 int
 metrics_text(struct daemon *d, json_t *status, json_t *jobs,
     char **buf_out, size_t *len_out)
@@ -218,6 +270,13 @@ metrics_text(struct daemon *d, json_t *status, json_t *jobs,
 	for (s = 0; s < NKIND; s++)
 		put(&t, "custody_secrets_handed_out_total{kind=\"%s\"} %llu\n",
 		    kinds[s], atomic_load(&secrets[s]));
+	put(&t, "# HELP custody_rotations_total Devices' password rotations "
+	    "run by this custodyd (requests, jobs, the scheduler), by outcome: "
+	    "rotated (a new pending version), refused (one was pending), "
+	    "missing (device gone).\n# TYPE custody_rotations_total counter\n");
+	for (s = 0; s < NOUTCOME; s++)
+		put(&t, "custody_rotations_total{outcome=\"%s\"} %llu\n",
+		    outcomes[s], atomic_load(&rotations[s]));
 	put(&t, "# TYPE custody_connections gauge\ncustody_connections %lld\n"
 	    "# TYPE custody_connections_total counter\n"
 	    "custody_connections_total %llu\n"
@@ -260,6 +319,8 @@ metrics_text(struct daemon *d, json_t *status, json_t *jobs,
 		    num(status, "pending_secrets"),
 		    num(status, "audit_entries"));
 	}
+	if (status != NULL)
+		put_certs(&t, json_object_get(status, "certificates"));
 	if (jobs != NULL)
 		put_jobs(&t, jobs);
 	if (t.err) {

@@ -29,6 +29,7 @@ tick(struct daemon *d)
 	p = d->conf.sched;
 	pthread_mutex_unlock(&d->sched_mu);
 	r = sched_tick(d->sched_st, SCHED_ACTOR, &p, &rep);
+	metrics_rotations(rep);
 	json_array_foreach(json_object_get(rep, "errors"), i, e)
 		log_warnx("scheduler: %s", json_string_value(e));
 	if (r != CUST_OK && json_array_size(json_object_get(rep, "errors")) ==

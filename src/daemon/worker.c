@@ -489,6 +489,7 @@ handle(struct worker *w, struct daemon_req *req)
 	r = ops_call(&ctx, req->m.op, req->m.req, &resp);
 	if (r != CUST_OK)
 		return reply_code(req, r);
+	metrics_rotations(resp);
 	r = render(w, req, resp);
 	json_decref(resp);
 	if (r == CUST_OK && req->status == 200)

@@ -91,6 +91,23 @@ step_failed(json_t *rep, int r, int *first)
 
 /* Resume the interrupted rotation jobs (a process that died mid-way,
  * custodyd's own before a restart included). */
+/* Add a rotation's outcome to the report's totals ("rotated", "refused",
+ * "missing": what custodyd's metrics count). */
+static void
+add_outcome(json_t *rep, const struct cred_rotate_result *res)
+{
+	static const char *const keys[] = { "rotated", "refused", "missing" };
+	size_t v[3], i;
+
+	v[0] = res->rotated;
+	v[1] = res->refused;
+	v[2] = res->missing;
+	for (i = 0; i < 3; i++)
+		json_object_set_new(rep, keys[i], json_integer(
+		    json_integer_value(json_object_get(rep, keys[i])) +
+		    (json_int_t)v[i]));
+}
+
 static void
 resume_jobs(struct cust_state *st, const char *actor, json_t *rep,
     int *first)
@@ -131,6 +148,7 @@ resume_jobs(struct cust_state *st, const char *actor, json_t *rep,
 		}
 		json_array_append_new(json_object_get(rep, "resumed"),
 		    json_integer(ids[i]));
+		add_outcome(rep, &res);
 		log_info("scheduler: resumed job %lld: %zu devices rotated, "
 		    "%zu refused", (long long)ids[i], res.rotated,
 		    res.refused);
@@ -225,6 +243,7 @@ rotate_due(struct cust_state *st, const char *actor, const char *kind,
 		step_failed(rep, r, first);
 		return;
 	}
+	add_outcome(rep, &res);
 	json_array_append_new(json_object_get(rep, "rotations"),
 	    json_pack("{s:s, s:I, s:I, s:I, s:I}", "kind", kind, "job",
 	    (json_int_t)job, "devices", (json_int_t)n, "rotated",
@@ -300,9 +319,10 @@ sched_tick(struct cust_state *st, const char *actor,
 
 	if (report_out != NULL)
 		*report_out = NULL;
-	if ((rep = json_pack("{s:i, s:[], s:i, s:i, s:[], s:[]}", "swept", 0,
-	    "resumed", "crls", 0, "server_renewed", 0, "rotations",
-	    "errors")) == NULL)
+	if ((rep = json_pack("{s:i, s:[], s:i, s:i, s:[], s:[], s:i, s:i, "
+	    "s:i}", "swept", 0, "resumed", "crls", 0, "server_renewed", 0,
+	    "rotations", "errors", "rotated", 0, "refused", 0, "missing", 0))
+	    == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if (p->resume_jobs)
 		resume_jobs(st, actor, rep, &first);

@@ -158,6 +158,10 @@ t_grep "metrics: secrets handed out" \
 t_grep "metrics: audit batches" 'custody_audit_batches_total [1-9]' \
     "$W/metrics.txt"
 t_grep "metrics: seal state" 'custody_sealed 0' "$W/metrics.txt"
+t_grep "metrics: rotations by outcome (F1 rotated, then refused by tag)" \
+    'custody_rotations_total\{outcome="rotated"\} 1$' "$W/metrics.txt"
+t_grep "... refused" 'custody_rotations_total\{outcome="refused"\} 1$' \
+    "$W/metrics.txt"
 t_grep "metrics: jobs" 'custody_jobs_recent\{state="[a-z_]+"\} 2$' \
     "$W/metrics.txt"
 
@@ -228,6 +232,15 @@ t_grep "... as application/pkcs10 DER" '"certificate":"-----BEGIN' \
 t_check "... pkcs10 elsewhere: 415" test "$(astatus -X POST \
     -H 'Content-Type: application/pkcs10' --data-binary @"$W/dev.der" \
     "$U/v1/devices")" = 415
+# A device certificate for 10 days, signed locally beside the service:
+# /metrics counts it as expiring within 30 days and due for renewal (the
+# certificates signed above are valid for longer and are not counted).
+c cert sign "$F1" --csr "$W/dev.csr" --days 10 -o "$W/short.crt" >/dev/null
+ad "$U/metrics" > "$W/metrics.txt"
+t_grep "metrics: certificates expiring within 30 days, by kind" \
+    '^custody_certificates_expiring\{kind="device"\} 1$' "$W/metrics.txt"
+t_grep "metrics: certificates due for renewal, by kind" \
+    '^custody_certificates_renew_due\{kind="device"\} 1$' "$W/metrics.txt"
 # slowloris: a trickled head is cut at the header deadline (3 s), and
 # others are served meanwhile.
 $PY slowloris "$PORT" "$CA" 6 > "$W/slow" &

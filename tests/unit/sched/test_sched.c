@@ -119,6 +119,11 @@ test_tick_rotates_in_batches(void **state)
 	    150);
 	assert_true(json_integer_value(json_object_get(rot, "job")) > 0);
 	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	/* The tick's totals (what custodyd's metrics count). */
+	assert_int_equal(json_integer_value(json_object_get(rep, "rotated")),
+	    150);
+	assert_int_equal(json_integer_value(json_object_get(rep, "refused")),
+	    0);
 	json_decref(rep);
 	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM secret WHERE "
 	    "kind = 'admin' AND state = 'pending'"), 150);
@@ -187,6 +192,7 @@ test_tick_resumes(void **state)
 	assert_int_equal(sched_tick(f->st, "scheduler", &p, &rep), CUST_OK);
 	assert_int_equal(json_integer_value(json_array_get(json_object_get(
 	    rep, "resumed"), 0)), 7);
+	assert_true(json_integer_value(json_object_get(rep, "rotated")) > 0);
 	json_decref(rep);
 	assert_int_equal(job_show(f->st, 7, 0, 10, &j), CUST_OK);
 	assert_string_equal(json_string_value(json_object_get(j, "state")),
