@@ -137,6 +137,11 @@ int ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
     const char *key_type, int days, unsigned flags, json_t **resp_out)
 	__attribute__((warn_unused_result));
 
+/* A key not delivered this long after its certificate committed is taken
+ * for lost even when the process that waits for it lives (custodyd, for
+ * a remote CLI that died): ca_delivery_sweep(). */
+#define CA_DELIVERY_MAX_AGE	(15 * 60)
+
 /* The key of the certificate serial (issued with CA_DELIVER) is durably
  * written: it no longer waits for its delivery. CUST_E_NOTFOUND when it
  * does not wait (never did, confirmed already, or revoked as undelivered).

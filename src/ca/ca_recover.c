@@ -29,7 +29,9 @@
  *    process, and deletes it (ca_delivered()) once its files are durably
  *    written. ca_delivery_sweep() revokes (cessationOfOperation, audited)
  *    the certificates of rows whose process is gone: their key was lost
- *    with it. The rows are MAC'd (STORE_ROW_CA_DELIVERY): a forged one
+ *    with it; and of rows older than CA_DELIVERY_MAX_AGE, whatever their
+ *    process: over the API the waiting process is custodyd, which lives
+ *    on when the remote CLI that was to write the key dies. The rows are MAC'd (STORE_ROW_CA_DELIVERY): a forged one
  *    stops the sweep as altered instead of revoking. A console whose certificate is revoked so is revoked too,
  *    which frees its name. Rows of live processes are shown as
  *    "undelivered" by cert list / cert show.
@@ -448,7 +450,8 @@ ca_delivery_sweep(struct cust_state *st, const char *actor, size_t *count_out)
 	for (;;) {
 		/* The row decides a revocation: its MAC is checked. */
 		if ((s = store_stmt(state_store(st), "SELECT serial, pid, "
-		    "pstart, " STORE_CHECK(STORE_ROW_CA_DELIVERY) " FROM "
+		    "pstart, created, " STORE_CHECK(STORE_ROW_CA_DELIVERY)
+		    " FROM "
 		    "ca_delivery WHERE serial > ? ORDER BY serial LIMIT 1")) ==
 		    NULL)
 			return CUST_E_DB;
@@ -459,7 +462,9 @@ ca_delivery_sweep(struct cust_state *st, const char *actor, size_t *count_out)
 			snprintf(serial, sizeof(serial), "%s",
 			    (const char *)sqlite3_column_text(s, 0));
 			gone = proc_gone(sqlite3_column_int64(s, 1),
-			    sqlite3_column_int64(s, 2));
+			    sqlite3_column_int64(s, 2)) ||
+			    sqlite3_column_int64(s, 3) + CA_DELIVERY_MAX_AGE <=
+			    util_now();
 		}
 		sqlite3_reset(s);
 		if (rc == SQLITE_DONE)

@@ -931,6 +931,36 @@ test_delivery(void **state)
 	assert_string_equal(st, "revoked");
 }
 
+/* A wait whose process lives on (custodyd, for a remote CLI that died)
+ * is given up after CA_DELIVERY_MAX_AGE: the next issuance revokes it. */
+static void
+test_delivery_abandoned(void **state)
+{
+	struct fx *f = *state;
+	json_t *resp = NULL;
+	char a[CA_SERIAL_HEXLEN], st[16];
+
+	assert_int_equal(ca_issue(f->st, "t", F1, "ecdsa-p256", 0, CA_DELIVER,
+	    &resp), CUST_OK);
+	snprintf(a, sizeof(a), "%s", js(resp, "serial"));
+	json_decref(resp);
+	tu_clock_to(util_now() + CA_DELIVERY_MAX_AGE - 60);
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, 0, &resp),
+	    CUST_OK);
+	json_decref(resp);
+	assert_true(undelivered(f->st, a, st, sizeof(st)));
+	assert_string_equal(st, "valid");
+	tu_clock_to(util_now() + 120);
+	assert_int_equal(ca_issue(f->st, "t", F2, "ecdsa-p256", 0, 0, &resp),
+	    CUST_OK);
+	json_decref(resp);
+	assert_false(undelivered(f->st, a, st, sizeof(st)));
+	assert_string_equal(st, "revoked");
+	/* Delivered too late: said so. */
+	assert_int_equal(ca_delivered(f->st, "t", a, &resp), CUST_E_NOTFOUND);
+	util_test_clock(0, 0);
+}
+
 int
 main(void)
 {
@@ -961,6 +991,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_explicit_curve_audited,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_abandoned, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_forged, setup,
 		    teardown),
