@@ -69,7 +69,12 @@ cmd_init(struct cli *c, int argc, char **argv)
 	r = util_create_file_at(state_dirfd(c->st), CONFIG_FILE,
 	    config_default_text(), strlen(config_default_text()), 0600);
 	if (r != CUST_OK && r != CUST_E_EXISTS)
-		return cli_error(c, r);
+		/* The state is whole and usable (an absent custody.yaml is
+		 * the built-in defaults): say so, and succeed. */
+		fprintf(stderr, "custodyctl: warning: initialised %s, but "
+		    "could not write %s (%s); custodyd uses its built-in "
+		    "defaults until one is written (see custody.yaml(5))\n",
+		    c->state_dir, CONFIG_FILE, cust_errmsg());
 	if (c->json) {
 		json_t *ca = NULL, *req = json_object(), *out;
 
