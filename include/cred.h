@@ -6,7 +6,7 @@
  * A new secret is sealed and committed as 'pending' before anything else
  * happens; it becomes 'current' (the old one 'retired') only when confirmed.
  * 'pushed' (sent to a device, outcome unknown) belongs to the push
- * protocol to come (issue 9); the schema accepts it already. At most one
+ * protocol (cred_push_begin() below). At most one
  * version in flight (pending or pushed) and one current exist per (device,
  * kind): partial unique indexes in the schema enforce it. Kinds: admin,
  * mebx, console:NAME, directory:NAME (the schema refuses any other).
@@ -237,6 +237,41 @@ int cred_rotate_with(struct cust_state *st, const char *actor,
  * CUST_E_CONFLICT otherwise. */
 int cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version) __attribute__((warn_unused_result));
+
+/*
+ * The push protocol: custody applies a version in flight to its device
+ * itself (over WS-Management, src/amt/).
+ * - cred_push_begin(): the version in flight becomes 'pushed', committed
+ *   and audited ("password.push", started) before anything is sent; a
+ *   version already 'pushed' (an earlier outcome unknown) is pushed again.
+ *   *version_out is its version. CUST_E_NOTFOUND when none is in flight.
+ * - The caller sends it, then proves it with a fresh digest login.
+ * - cred_push_end(CRED_PUSH_APPLIED): it works on the device: current,
+ *   the previous current retired (why: how it was proven, in the audit).
+ * - cred_push_end(CRED_PUSH_REFUSED): the device refused it for sure (a
+ *   PT_STATUS error), or reconciliation found the device still takes the
+ *   current version and not this one: failed (kept, never deleted).
+ *   CUST_E_CONFLICT when version is no longer in flight.
+ * An unknown outcome (timeout, dropped connection, crash) leaves it
+ * 'pushed'; cred_push_list() finds those for reconciliation (custodyd
+ * at start): the caller tries the candidates (pushed, then current) with
+ * a cheap request and ends the push accordingly. why is never a secret.
+ */
+enum cred_push_end { CRED_PUSH_APPLIED, CRED_PUSH_REFUSED };
+
+int cred_push_begin(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *kind, int64_t *version_out)
+	__attribute__((warn_unused_result));
+int cred_push_end(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *kind, int64_t version, enum cred_push_end how,
+    const char *why) __attribute__((warn_unused_result));
+
+/* The versions in state 'pushed' after (after_device, after_kind) in
+ * (device id, kind) order, at most limit: a new array of {"device_id",
+ * "fqdn", "kind", "version"}. */
+int cred_push_list(struct cust_state *st, int64_t after_device,
+    const char *after_kind, size_t limit, json_t **items_out)
+	__attribute__((warn_unused_result));
 
 /* Resolve a device selector into ids (new array, free()): fqdns[0..nf),
  * or every device with tag, or all. Unknown FQDN: CUST_E_NOTFOUND. */

@@ -48,4 +48,11 @@ int cred_fqdn_norm(const char *in, char *buf, size_t len);
 /* Kind argument: "admin" | "mebx" -> static string, else CUST_E_INVAL. */
 int cred_kind(const char *in, const char **out);
 
+/* cred_confirm() audited as action, with note (may be NULL) at the end
+ * of the entry's detail: version N (in flight: pending or pushed, or
+ * failed and newer than the current) becomes current, the previous
+ * current retired, in one transaction. */
+int cred_settle(struct cust_state *st, const char *actor, const char *action,
+    const char *note, const char *fqdn, const char *kind, int64_t version);
+
 #endif

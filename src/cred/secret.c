@@ -16,11 +16,11 @@
 static const char *
 state_str(const unsigned char *s)
 {
-	static const char *names[] = { "pending", "current", "retired",
-	    "failed" };
+	static const char *names[] = { "pending", "pushed", "current",
+	    "retired", "failed" };
 	size_t i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (s != NULL && strcmp((const char *)s, names[i]) == 0)
 			return names[i];
 	return "unknown";
@@ -258,7 +258,8 @@ struct devkind {
 	int has_pending;
 	int64_t pending;	/* the pending version, if has_pending */
 	int64_t maxv;		/* the highest version */
-	int live;		/* a current or pending version exists */
+	int live;		/* a current or in-flight version exists */
+	int64_t pushed;		/* the version pushed (outcome unknown), or 0 */
 	char fqdn[CUST_MAX_FQDN + 1];
 };
 
@@ -292,7 +293,9 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 	s = store_stmt(state_store(st),
 	    "SELECT d.id, d.fqdn, d.state = 'active', "
 	    "MAX(s.version), MAX(CASE WHEN s.state = 'pending' THEN s.version "
-	    "END), MAX(s.state IN ('current', 'pending')) FROM device d LEFT JOIN secret s ON s.device_id = d.id AND "
+	    "END), MAX(s.state IN ('current', 'pending', 'pushed')), "
+	    "MAX(CASE WHEN s.state = 'pushed' THEN s.version END) "
+	    "FROM device d LEFT JOIN secret s ON s.device_id = d.id AND "
 	    "s.kind = ?1 WHERE d.id BETWEEN ?2 AND ?3 GROUP BY d.id "
 	    "ORDER BY d.id");
 	if (s == NULL)
@@ -324,6 +327,7 @@ prefetch(struct cust_state *st, const int64_t *ids, size_t n,
 			    SQLITE_NULL;
 			d->pending = sqlite3_column_int64(s, 4);
 			d->live = sqlite3_column_int(s, 5);
+			d->pushed = sqlite3_column_int64(s, 6);
 		}
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			rc = store_err(state_store(st),
@@ -359,6 +363,20 @@ rotate_one(struct cust_state *st, const char *actor, const struct devkind *d,
 	    0 && !d->live)
 		return cust_fail(CUST_E_NOTFOUND, "%s holds no %s credential",
 		    d->fqdn, kind);
+	/* A version sent to the device with no known outcome may be what
+	 * the device holds: never replaced, even with --replace-pending,
+	 * until reconciliation settles it (src/cred/push.c). */
+	if (d->pushed > 0) {
+		snprintf(detail, sizeof(detail), "%s v%lld was pushed, outcome "
+		    "unknown", kind, (long long)d->pushed);
+		if ((r = audit_append(state_audit(st), actor, "password.rotate",
+		    d->fqdn, "refused", detail)) != CUST_OK)
+			return r;
+		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld was "
+		    "pushed to the device and its outcome is unknown: it is "
+		    "settled first (a push to the device reconciles it)",
+		    d->fqdn, kind, (long long)d->pushed);
+	}
 	if (d->has_pending && !replace) {
 		snprintf(detail, sizeof(detail), "%s v%lld is still pending",
 		    kind, (long long)d->pending);
@@ -549,9 +567,17 @@ int
 cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version)
 {
+	return cred_settle(st, actor, "password.confirm", NULL, fqdn, kind,
+	    version);
+}
+
+int
+cred_settle(struct cust_state *st, const char *actor, const char *action,
+    const char *note, const char *fqdn, const char *kind, int64_t version)
+{
 	sqlite3_stmt *s;
 	int64_t id, cur = 0, now = util_now();
-	char detail[96], norm[CUST_MAX_FQDN + 1];
+	char detail[256], norm[CUST_MAX_FQDN + 1];
 	const char *state = NULL;
 	int rc, r, was_failed;
 
@@ -581,8 +607,7 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 		sqlite3_reset(s);
 		if (store_tampered(state_store(st))) {
 			store_rollback(state_store(st));
-			(void)audit_note(state_audit(st), actor,
-			    "password.confirm",
+			(void)audit_note(state_audit(st), actor, action,
 			    fqdn, "failed", "a secret row was altered");
 			return r;
 		}
@@ -598,20 +623,23 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 		goto fail;
 	}
 	/*
-	 * A pending version, or a failed one newer than the current: a
-	 * version replaced with --replace-pending may still have reached the
-	 * device, and the console that applied it must be able to say so.
+	 * A version in flight (pending, or pushed to a device), or a failed
+	 * one newer than the current: a version replaced with
+	 * --replace-pending may still have reached the device, and the
+	 * console that applied it must be able to say so.
 	 */
 	was_failed = strcmp(state, "failed") == 0 && version > cur;
-	if (strcmp(state, "pending") != 0 && !was_failed) {
+	if (strcmp(state, "pending") != 0 && strcmp(state, "pushed") != 0 &&
+	    !was_failed) {
 		snprintf(detail, sizeof(detail), "%s v%lld is %s", kind,
 		    (long long)version, state);
 		store_rollback(state_store(st));
-		(void)audit_note(state_audit(st), actor, "password.confirm",
-		    fqdn, "refused", detail);
+		(void)audit_note(state_audit(st), actor, action, fqdn,
+		    "refused", detail);
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
-		    "%s: only a pending version, or a failed one newer than "
-		    "the current (v%lld), can be confirmed", fqdn, kind,
+		    "%s: only a version in flight (pending or pushed), or a "
+		    "failed one newer than the current (v%lld), can become "
+		    "current", fqdn, kind,
 		    (long long)version, state, (long long)cur);
 	}
 	if (cur > 0 && (r = set_state(st, id, kind, cur, "retired", now)) !=
@@ -619,11 +647,11 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 		goto fail;
 	if ((r = set_state(st, id, kind, version, "current", now)) != CUST_OK)
 		goto fail;
-	snprintf(detail, sizeof(detail), "%s v%lld current%s; v%lld retired",
+	snprintf(detail, sizeof(detail), "%s v%lld current%s; v%lld retired%s%s",
 	    kind, (long long)version, was_failed ? " (was failed)" : "",
-	    (long long)cur);
-	if ((r = audit_append(state_audit(st), actor, "password.confirm", fqdn,
-	    "ok", detail)) != CUST_OK)
+	    (long long)cur, note != NULL ? "; " : "", note != NULL ? note : "");
+	if ((r = audit_append(state_audit(st), actor, action, fqdn, "ok",
+	    detail)) != CUST_OK)
 		goto fail;
 	return store_commit(state_store(st));
 fail:

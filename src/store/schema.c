@@ -401,5 +401,35 @@ const struct store_migration store_migrations[] = {
 	{ "ca", 4,
 	  "ALTER TABLE ca_delivery ADD COLUMN mac BLOB;"
 	},
+	/*
+	 * The push protocol (src/cred/push.c): 'pushed' is a version sent to
+	 * a device whose outcome is not known yet. Custodyd looks for them
+	 * at start (an index of exactly those rows), and the pending count
+	 * of cred/2 becomes the count of versions in flight, pending or
+	 * pushed (no row was 'pushed' before this migration, so the count
+	 * stays exact).
+	 */
+	{ "push", 1,
+	  "CREATE INDEX secret_pushed ON secret(device_id, kind)"
+	  "  WHERE state = 'pushed';"
+	  "DROP TRIGGER cred_count_secret_ins;"
+	  "DROP TRIGGER cred_count_secret_del;"
+	  "DROP TRIGGER cred_count_secret_upd;"
+	  "CREATE TRIGGER cred_count_secret_ins AFTER INSERT ON secret"
+	  "  WHEN new.state = 'pending' OR new.state = 'pushed' BEGIN"
+	  "  UPDATE cred_count SET n = n + 1"
+	  "    WHERE name = 'secret:pending'; END;"
+	  "CREATE TRIGGER cred_count_secret_del AFTER DELETE ON secret"
+	  "  WHEN old.state = 'pending' OR old.state = 'pushed' BEGIN"
+	  "  UPDATE cred_count SET n = n - 1"
+	  "    WHERE name = 'secret:pending'; END;"
+	  "CREATE TRIGGER cred_count_secret_upd AFTER UPDATE OF state ON secret"
+	  "  WHEN (old.state = 'pending' OR old.state = 'pushed') <>"
+	  "    (new.state = 'pending' OR new.state = 'pushed') BEGIN"
+	  "  UPDATE cred_count"
+	  "    SET n = n + (CASE WHEN new.state = 'pending' OR"
+	  "      new.state = 'pushed' THEN 1 ELSE -1 END)"
+	  "    WHERE name = 'secret:pending'; END;"
+	},
 	{ NULL, 0, NULL }
 };

@@ -878,6 +878,90 @@ test_audit_object_normalised(void **state)
 	assert_int_equal(scan.entries, 2);	/* add, remove */
 }
 
+/* The push protocol's states: pending -> pushed (committed before the
+ * send), then current when the device takes it, failed when it refused
+ * it; a pushed version is never replaced by a rotation, is counted as in
+ * flight, is listed for reconciliation, and a push of unknown outcome is
+ * begun again on the same version. */
+static void
+test_push_states(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_rotate_result res;
+	struct cred_counts c;
+	json_t *items = NULL;
+	int64_t id, ver = 0, id2;
+
+	id = add_dev(f->st, "p1.corp.example", NULL, NULL);
+	id2 = add_dev(f->st, "p2.corp.example", NULL, NULL);
+	assert_int_equal(cred_push_begin(f->st, ACTOR, "p1.corp.example",
+	    "admin", &ver), CUST_E_NOTFOUND);
+	assert_int_equal(rotate(f->st, id, "admin", 0, &res), CUST_OK);
+	assert_int_equal(cred_push_begin(f->st, ACTOR, "P1.corp.example",
+	    "admin", &ver), CUST_OK);
+	assert_int_equal(ver, 2);
+	assert_history(f->st, "p1.corp.example",
+	    "admin1current admin2pushed mebx1current");
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.pending_secrets, 1);
+	/* Never replaced while its outcome is unknown. */
+	assert_int_equal(rotate(f->st, id, "admin", 1, &res), CUST_E_CONFLICT);
+	assert_history(f->st, "p1.corp.example",
+	    "admin1current admin2pushed mebx1current");
+	/* Listed for reconciliation, paged by (device, kind). */
+	assert_int_equal(rotate(f->st, id2, "mebx", 0, &res), CUST_OK);
+	assert_int_equal(cred_push_begin(f->st, ACTOR, "p2.corp.example",
+	    "mebx", &ver), CUST_OK);
+	assert_int_equal(cred_push_list(f->st, 0, NULL, 1, &items), CUST_OK);
+	assert_int_equal(json_array_size(items), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    items, 0), "fqdn")), "p1.corp.example");
+	json_decref(items);
+	assert_int_equal(cred_push_list(f->st, id, "admin", 10, &items),
+	    CUST_OK);
+	assert_int_equal(json_array_size(items), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    items, 0), "kind")), "mebx");
+	json_decref(items);
+	/* Outcome unknown: begun again on the same version. */
+	assert_int_equal(cred_push_begin(f->st, ACTOR, "p1.corp.example",
+	    "admin", &ver), CUST_OK);
+	assert_int_equal(ver, 2);
+	/* Applied: current, v1 retired, no longer listed. */
+	assert_int_equal(cred_push_end(f->st, ACTOR, "p1.corp.example",
+	    "admin", 2, CRED_PUSH_APPLIED, "verified by a digest login"),
+	    CUST_OK);
+	assert_history(f->st, "p1.corp.example",
+	    "admin1retired admin2current mebx1current");
+	assert_int_equal(cred_push_list(f->st, 0, NULL, 10, &items), CUST_OK);
+	assert_int_equal(json_array_size(items), 1);
+	json_decref(items);
+	/* Refused: failed (kept), the current stays; settled once only. */
+	assert_int_equal(rotate(f->st, id, "admin", 0, &res), CUST_OK);
+	assert_int_equal(cred_push_begin(f->st, ACTOR, "p1.corp.example",
+	    "admin", &ver), CUST_OK);
+	assert_int_equal(ver, 3);
+	assert_int_equal(cred_push_end(f->st, ACTOR, "p1.corp.example",
+	    "admin", 3, CRED_PUSH_REFUSED, "PT_STATUS 2054 invalid password"),
+	    CUST_OK);
+	assert_history(f->st, "p1.corp.example",
+	    "admin1retired admin2current admin3failed mebx1current");
+	assert_int_equal(cred_push_end(f->st, ACTOR, "p1.corp.example",
+	    "admin", 3, CRED_PUSH_REFUSED, NULL), CUST_E_CONFLICT);
+	/* A console may confirm a pushed version like a pending one. */
+	assert_int_equal(cred_confirm(f->st, ACTOR, "p2.corp.example", "mebx",
+	    2), CUST_OK);
+	assert_history(f->st, "p2.corp.example",
+	    "admin1current mebx1retired mebx2current");
+	assert_int_equal(cred_counts(f->st, &c), CUST_OK);
+	assert_int_equal(c.pending_secrets, 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'password.push'"), 6);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'password.push' AND result = 'failed' AND detail LIKE "
+	    "'%2054%'"), 1);
+}
+
 int
 main(void)
 {
@@ -885,6 +969,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_version_numbering, tu_fx_setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_confirm, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_push_states, tu_fx_setup,
+		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_confirm_failed, tu_fx_setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_secret_get, tu_fx_setup,
