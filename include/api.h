@@ -89,6 +89,18 @@ struct api_route {
 	const char *query;
 };
 
+/*
+ * The body of an application/pkcs10 request (API_ROUTE_CSR routes) as
+ * request members, added to into: PEM text ("-----BEGIN ...") becomes
+ * "csr"; DER (a SEQUENCE, first byte 0x30) becomes "csr_der", base64;
+ * anything else must be base64 of the DER, as EST clients send it (RFC
+ * 7030 4.2.1, RFC 8951: line breaks and spaces allowed), and becomes
+ * "csr_der" as it is (the operation decodes and checks it). A body that
+ * is none of these, or that carries a NUL or other control byte, is
+ * CUST_E_PARSE. No CSR is parsed here: the operation does that.
+ */
+int api_csr_body(const unsigned char *body, size_t len, json_t *into);
+
 /* The i-th route (0-based), NULL past the last. Static. */
 const struct api_route *api_route_at(size_t i);
 

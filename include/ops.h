@@ -129,6 +129,10 @@ typedef int (*ops_fn)(struct ops_ctx *ctx, json_t *req, json_t **resp_out);
 /* A console may name only itself in the request's "console" member (absent
  * means itself): a console's own credentials. */
 #define OPS_SELF	0x2
+/* When it succeeds, certificates may map to other identities (or none):
+ * a service forgets the identities it cached, at once rather than within
+ * its cache's lifetime. */
+#define OPS_IDENTITY	0x4
 
 struct ops_entry {
 	const char *name;	/* "device.add", "password.rotate" ... */

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api.h"
+#include "err.h"
 #include "util.h"
 
 static const struct api_route routes[] = {
@@ -47,6 +50,10 @@ static const struct api_route routes[] = {
 	    API_RENDER_JSON, API_ROUTE_BODY, "" },
 	{ "POST", "/v1/devices/{fqdn}/certificate", "cert.sign",
 	    API_RENDER_JSON, API_ROUTE_BODY | API_ROUTE_CSR, "" },
+	/* The caller's own client certificate, renewed from its CSR (EST
+	 * simplereenroll's request; the reply is the operation's JSON). */
+	{ "POST", "/v1/clients/self/certificate", "client.reenroll",
+	    API_RENDER_JSON, API_ROUTE_BODY | API_ROUTE_CSR, "" },
 	{ "POST", "/v1/rotations", "password.rotate", API_RENDER_JSON,
 	    API_ROUTE_BODY, "" },
 	{ "GET", "/v1/jobs/{id#}", "job.show", API_RENDER_JSON, 0,
@@ -56,6 +63,7 @@ static const struct api_route routes[] = {
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
+#define CSR_BODY_MAX	(1 << 20)	/* the body limit bounds it first */
 #define SEG_MAX	16	/* segments in a path */
 
 const struct api_route *
@@ -68,6 +76,45 @@ size_t
 api_route_count(void)
 {
 	return NROUTES;
+}
+
+int
+api_csr_body(const unsigned char *body, size_t len, json_t *into)
+{
+	const char *key = "csr_der";
+	char *b64 = NULL;
+	json_t *v;
+	size_t i, bl;
+
+	if (body == NULL || len == 0 || len > CSR_BODY_MAX)
+		return cust_fail(CUST_E_PARSE, "the CSR body is empty or too "
+		    "long");
+	if (body[0] == 0x30) {
+		/* DER: carried as base64 like a "csr_der" member. */
+		bl = sodium_base64_ENCODED_LEN(len,
+		    sodium_base64_VARIANT_ORIGINAL);
+		if ((b64 = malloc(bl)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		sodium_bin2base64(b64, bl, body, len,
+		    sodium_base64_VARIANT_ORIGINAL);
+		v = json_string(b64);
+		free(b64);
+	} else {
+		/* Text: PEM, or base64 DER (EST). Printable ASCII and line
+		 * breaks only; the operation reads it strictly. */
+		for (i = 0; i < len; i++)
+			if ((body[i] < 0x20 || body[i] >= 0x7f) &&
+			    body[i] != '\r' && body[i] != '\n' &&
+			    body[i] != '\t')
+				return cust_fail(CUST_E_PARSE, "the CSR body is "
+				    "neither PEM, DER nor base64 DER");
+		if (len > 10 && memcmp(body, "-----BEGIN", 10) == 0)
+			key = "csr";
+		v = json_stringn((const char *)body, len);
+	}
+	if (v == NULL || json_object_set_new(into, key, v) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
 }
 
 static int

@@ -358,7 +358,7 @@ const struct ops_entry ops_ca_table[] = {
 	{ "cert.issue", op_issue, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "cert.delivered", op_delivered, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "cert.renew", op_renew, 0, OPS_ADMIN | OPS_OWNER, OPS_RES_DEVICE },
-	{ "cert.revoke", op_revoke, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "cert.revoke", op_revoke, OPS_IDENTITY, OPS_ADMIN, OPS_RES_NONE },
 	{ "cert.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ "cert.show", op_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ "ca.show", op_ca_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
@@ -369,7 +369,7 @@ const struct ops_entry ops_ca_table[] = {
 	{ "ca.retire", op_retire, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "ca.server-renew", op_server_renew, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "console.add", op_console_add, 0, OPS_ADMIN, OPS_RES_CONSOLE },
-	{ "console.revoke", op_console_revoke, 0, OPS_ADMIN, OPS_RES_CONSOLE },
+	{ "console.revoke", op_console_revoke, OPS_IDENTITY, OPS_ADMIN, OPS_RES_CONSOLE },
 	{ "console.list", op_console_list, 0,
 	    OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }

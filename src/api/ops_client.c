@@ -190,14 +190,14 @@ out:
 }
 
 const struct ops_entry ops_client_table[] = {
-	{ "console.renew", op_console_renew, 0, OPS_ADMIN, OPS_RES_CONSOLE },
+	{ "console.renew", op_console_renew, OPS_IDENTITY, OPS_ADMIN, OPS_RES_CONSOLE },
 	{ "staff.add", op_staff_add, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "staff.list", op_staff_list, 0, OPS_ADMIN | OPS_AUDITOR,
 	    OPS_RES_NONE },
-	{ "staff.revoke", op_staff_revoke, 0, OPS_ADMIN, OPS_RES_NONE },
-	{ "staff.renew", op_staff_renew, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "staff.revoke", op_staff_revoke, OPS_IDENTITY, OPS_ADMIN, OPS_RES_NONE },
+	{ "staff.renew", op_staff_renew, OPS_IDENTITY, OPS_ADMIN, OPS_RES_NONE },
 	/* Every client with a certificate, for itself only. */
-	{ "client.reenroll", op_reenroll, 0,
+	{ "client.reenroll", op_reenroll, OPS_IDENTITY,
 	    OPS_ADMIN | OPS_AUDITOR | OPS_CONSOLE, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

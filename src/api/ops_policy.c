@@ -306,7 +306,7 @@ out:
 }
 
 const struct ops_entry ops_policy_table[] = {
-	{ "policy.load", op_load, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "policy.load", op_load, OPS_IDENTITY, OPS_ADMIN, OPS_RES_NONE },
 	{ "policy.plan", op_plan, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

@@ -250,35 +250,8 @@ merge_body(struct daemon_req *req, json_t *into)
 	if (!(req->m.route->flags & API_ROUTE_BODY))
 		return cust_fail(CUST_E_INVAL, "this route takes no body");
 	if (req->ctype == DAEMON_CT_CSR && (req->m.route->flags &
-	    API_ROUTE_CSR)) {
-		/* A PKCS#10 request as it is: PEM text or DER. */
-		if (req->body_len > 10 && memcmp(req->body, "-----BEGIN", 10)
-		    == 0)
-			v = json_stringn((const char *)req->body,
-			    req->body_len);
-		else {
-			char *b64;
-			size_t bl = sodium_base64_ENCODED_LEN(req->body_len,
-			    sodium_base64_VARIANT_ORIGINAL);
-
-			if ((b64 = malloc(bl)) == NULL)
-				return cust_fail(CUST_E_NOMEM, "out of memory");
-			sodium_bin2base64(b64, bl, req->body, req->body_len,
-			    sodium_base64_VARIANT_ORIGINAL);
-			v = json_string(b64);
-			free(b64);
-			if (v != NULL && json_object_set_new(into, "csr_der",
-			    v) != 0)
-				return cust_fail(CUST_E_NOMEM, "out of memory");
-			return v ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of "
-			    "memory");
-		}
-		if (v == NULL)
-			return cust_fail(CUST_E_PARSE, "the CSR is not text");
-		if (json_object_set_new(into, "csr", v) != 0)
-			return cust_fail(CUST_E_NOMEM, "out of memory");
-		return CUST_OK;
-	}
+	    API_ROUTE_CSR))
+		return api_csr_body(req->body, req->body_len, into);
 	if (req->ctype != DAEMON_CT_JSON)
 		return cust_fail(CUST_E_INVAL, "the body must be "
 		    "application/json");
@@ -490,6 +463,8 @@ handle(struct worker *w, struct daemon_req *req)
 	if (r != CUST_OK)
 		return reply_code(req, r);
 	metrics_rotations(resp);
+	if (e != NULL && (e->flags & OPS_IDENTITY))
+		atomic_fetch_add(&w->d->id_gen, 1);
 	r = render(w, req, resp);
 	json_decref(resp);
 	if (r == CUST_OK && req->status == 200)

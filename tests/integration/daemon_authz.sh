@@ -108,6 +108,7 @@ row GET    "/v1/devices/$OUT/credential?console=sccm" "" 401 403 403 403 404
 row POST   /v1/devices/$IN/certificate        "{}"  401  400  403  403  400
 row POST   /v1/devices/$OUT/certificate       "{}"  401  403  403  403  400
 row POST   /v1/devices/$IN/rotate             ""    401  403  403  403  200
+row POST   /v1/clients/self/certificate       "{}"  401  400  400  400  400
 row POST   /v1/rotations        "{\"tag\":\"lab\"}" 401  403  403  403  200
 row GET    /v1/jobs/1                         ""    401  403  403  200  200
 row GET    /v1/audit                          ""    401  403  403  200  200

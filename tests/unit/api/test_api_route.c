@@ -72,6 +72,51 @@ test_routes(void **state)
 	assert_int_equal(match("GET", "/healthz", &m, NULL), 0);
 	assert_int_equal(m.route->render, API_RENDER_HEALTH);
 	json_decref(m.req);
+	assert_int_equal(match("POST", "/v1/clients/self/certificate", &m,
+	    NULL), 0);
+	assert_string_equal(m.op, "client.reenroll");
+	assert_true(m.route->flags & API_ROUTE_BODY);
+	assert_true(m.route->flags & API_ROUTE_CSR);
+	req_is(&m, "{}");
+	json_decref(m.req);
+}
+
+/* An application/pkcs10 body: PEM, DER or base64 DER (EST), each as the
+ * member the operation reads; anything else refused. */
+static void
+test_csr_body(void **state)
+{
+	static const unsigned char der[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	static const char pem[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+	    "MAMCAQA=\n-----END CERTIFICATE REQUEST-----\n";
+	static const char est[] = "MAMC\r\nAQA=\r\n";
+	static const unsigned char bad[] = { 'M', 'A', 0x00, 'C' };
+	json_t *j;
+
+	(void)state;
+	assert_non_null(j = json_object());
+	assert_int_equal(api_csr_body(der, sizeof(der), j), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "csr_der")),
+	    "MAMCAQA=");
+	assert_null(json_object_get(j, "csr"));
+	json_decref(j);
+	assert_non_null(j = json_object());
+	assert_int_equal(api_csr_body((const unsigned char *)pem,
+	    strlen(pem), j), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "csr")),
+	    pem);
+	assert_null(json_object_get(j, "csr_der"));
+	json_decref(j);
+	assert_non_null(j = json_object());
+	assert_int_equal(api_csr_body((const unsigned char *)est,
+	    strlen(est), j), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "csr_der")),
+	    est);
+	assert_int_not_equal(api_csr_body(bad, sizeof(bad), j), 0);
+	assert_int_not_equal(api_csr_body((const unsigned char *)"\xff\xfe",
+	    2, j), 0);
+	assert_int_not_equal(api_csr_body(der, 0, j), 0);
+	json_decref(j);
 }
 
 /* Every route names an operation that exists, and no route that answers
@@ -194,6 +239,7 @@ main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_allow),
 		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_csr_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
