@@ -64,6 +64,9 @@ struct cust_config {
 	struct {
 		int min_version;	/* 12 (TLS 1.2, default) or 13 */
 		char *client_ca_file;	/* enterprise CA or NULL */
+		char *client_crl_file;	/* its CRLs (PEM or DER) or NULL */
+		int client_crl_required; /* default 1: no CRL file, an
+					  * error */
 		int session_tickets;	/* default 0 */
 	} tls;
 

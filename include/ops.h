@@ -96,6 +96,24 @@ int ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
     size_t len, struct ops_identity **out)
 	__attribute__((warn_unused_result));
 
+/*
+ * The identity of a TLS client whose certificate der the service has
+ * verified against the enterprise client CA (custody.yaml
+ * tls.client_ca_file, with its CRLs), not custody's: only a console of
+ * the loaded policy whose identity names a certificate subject
+ * (`identity: {certificate: "DN"}`) equal to the certificate's subject,
+ * compared as X.509 names (ca_dn_matches()); never staff, never a console
+ * that names no certificate (the CN=NAME default is custody's own). No
+ * such console, or more than one: CUST_E_DENIED. The identity is marked
+ * as enterprise (ops_identity_enterprise()).
+ */
+int ops_identity_from_enterprise(struct cust_state *st,
+    const unsigned char *der, size_t len, struct ops_identity **out)
+	__attribute__((warn_unused_result));
+
+/* 1 when id was made from an enterprise CA's certificate. */
+int ops_identity_enterprise(const struct ops_identity *id);
+
 void ops_identity_free(struct ops_identity *id);
 
 /* The kind of id (OPS_ID_NOBODY for NULL). */

@@ -156,6 +156,10 @@ op_reenroll(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return cust_fail(CUST_E_INVAL, "client.reenroll renews the "
 		    "caller's own client certificate: %s has none",
 		    ops_identity_actor(ctx->who));
+	if (ops_identity_enterprise(ctx->who))
+		return cust_fail(CUST_E_DENIED, "%s presented a certificate of "
+		    "the enterprise CA: renew it there (client.reenroll renews "
+		    "custody's certificates)", ops_identity_actor(ctx->who));
 	snprintf(holder, sizeof(holder), "%s", ops_identity_name(ctx->who));
 	util_lower(holder);
 	snprintf(obj, sizeof(obj), "%s:%s", kind == OPS_ID_CONSOLE ? "console" :

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -38,6 +39,7 @@ struct ops_identity {
 	const char **tags;		/* consoles: scope; NULL = every device */
 	size_t ntags;
 	json_t *info;			/* consoles: owns the strings above */
+	int enterprise;			/* from the enterprise client CA */
 };
 
 static const char *const prefixes[] = {
@@ -285,11 +287,99 @@ out:
 	return r;
 }
 
+/* The one DER certificate der[0..len) into *out. */
+static int
+cert_parse(const unsigned char *der, size_t len, X509 **out)
+{
+	const unsigned char *p = der;
+
+	*out = NULL;
+	if (der == NULL || len == 0 || len > 65536 ||
+	    (*out = d2i_X509(NULL, &p, (long)len)) == NULL ||
+	    p != der + len) {
+		X509_free(*out);
+		*out = NULL;
+		ERR_clear_error();
+		return cust_fail(CUST_E_PARSE, "the client certificate is not "
+		    "one DER certificate");
+	}
+	return CUST_OK;
+}
+
+/* The subject of x as RFC 2253 text (control and non-ASCII bytes
+ * escaped), for messages. */
+static void
+subject_text(X509 *x, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	snprintf(buf, len, "?");
+	if (b != NULL && X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+	    XN_FLAG_RFC2253) >= 0 && (n = BIO_read(b, buf, (int)len - 1)) >=
+	    0)
+		buf[n] = '\0';
+	BIO_free(b);
+	ERR_clear_error();
+}
+
+int
+ops_identity_from_enterprise(struct cust_state *st,
+    const unsigned char *der, size_t len, struct ops_identity **out)
+{
+	struct policy *p = NULL;
+	const char *n, *dn, *found = NULL;
+	char subj[256];
+	json_t *info = NULL;
+	X509 *x = NULL;
+	size_t i, nfound = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = cert_parse(der, len, &x)) != CUST_OK)
+		return r;
+	subject_text(x, subj, sizeof(subj));
+	if ((r = loaded_policy(st, subj, &p)) != CUST_OK)
+		goto out;
+	/* Only the consoles whose identity names a certificate subject:
+	 * the CN=NAME default is for custody's own certificates. */
+	for (i = 0; (n = policy_console_name(p, i)) != NULL; i++) {
+		if ((r = policy_console_info(p, n, &info)) != CUST_OK)
+			goto out;
+		dn = json_string_value(json_object_get(info, "certificate"));
+		if (dn != NULL && ca_dn_matches(X509_get_subject_name(x), dn)) {
+			found = n;
+			nfound++;
+		}
+		json_decref(info);
+		info = NULL;
+	}
+	if (nfound != 1) {
+		r = cust_fail(CUST_E_DENIED, "enterprise certificate %s: %s",
+		    subj, nfound == 0 ? "no console of the loaded policy has "
+		    "this certificate identity" : "several consoles of the "
+		    "loaded policy have this certificate identity");
+		goto out;
+	}
+	if ((r = console_of(p, found, out)) == CUST_OK)
+		(*out)->enterprise = 1;
+out:
+	json_decref(info);
+	policy_free(p);
+	X509_free(x);
+	return r;
+}
+
+int
+ops_identity_enterprise(const struct ops_identity *id)
+{
+	return id != NULL && id->enterprise;
+}
+
 int
 ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
     size_t len, struct ops_identity **out)
 {
-	const unsigned char *p = der;
 	unsigned char md[32];
 	char serial[CA_SERIAL_HEXLEN + 1], fp[65];
 	const char *kind, *holder, *status, *sha;
@@ -298,13 +388,8 @@ ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
 	int r;
 
 	*out = NULL;
-	if (der == NULL || len == 0 || len > 65536 ||
-	    (x = d2i_X509(NULL, &p, (long)len)) == NULL ||
-	    p != der + len) {
-		r = cust_fail(CUST_E_PARSE, "the client certificate is not "
-		    "one DER certificate");
+	if ((r = cert_parse(der, len, &x)) != CUST_OK)
 		goto out;
-	}
 	if ((r = cert_serial(x, serial, sizeof(serial))) != CUST_OK)
 		goto out;
 	r = ca_cert_show(st, serial, &info);

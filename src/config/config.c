@@ -615,6 +615,28 @@ finish_rotation(struct cctx *c, const struct ynode *map)
 	return CUST_OK;
 }
 
+/* The enterprise client CA is checked for revocation unless the file
+ * says not to: without its CRLs, a certificate its owner revoked would
+ * still open the service. */
+static int
+finish_tls(struct cctx *c, const struct ynode *map)
+{
+	const struct cust_config *cfg = c->cfg;
+
+	if (cfg->tls.client_crl_file != NULL && cfg->tls.client_ca_file ==
+	    NULL)
+		return bad(c, value_of(map, "client_crl_file"), "tls: "
+		    "client_crl_file is the CRLs of client_ca_file, which is "
+		    "not set");
+	if (cfg->tls.client_ca_file != NULL && cfg->tls.client_crl_file ==
+	    NULL && cfg->tls.client_crl_required)
+		return bad(c, value_of(map, "client_ca_file"), "tls: "
+		    "client_ca_file needs client_crl_file (the enterprise "
+		    "CA's CRLs), or client_crl_required: false to accept its "
+		    "certificates without revocation checks");
+	return CUST_OK;
+}
+
 static int
 finish_ad(struct cctx *c, const struct ynode *map)
 {
@@ -689,9 +711,12 @@ static const char *const sasl_names[] = { "gssapi", NULL };
 static const struct field tls_f[] = {
 	ENUM("min_version", tls.min_version, tls_names, tls_vals),
 	KEY("client_ca_file", C_PATH, tls.client_ca_file),
+	KEY("client_crl_file", C_PATH, tls.client_crl_file),
+	KEY("client_crl_required", C_BOOL, tls.client_crl_required),
 	KEY("session_tickets", C_BOOL, tls.session_tickets),
 };
-static const struct table tls_t = { "tls", tls_f, N(tls_f), NOSET, NULL };
+static const struct table tls_t = { "tls", tls_f, N(tls_f), NOSET,
+	finish_tls };
 
 static const struct field limits_f[] = {
 	NUM("max_header_bytes", C_U64, limits.max_header_bytes, 1024,
@@ -800,6 +825,7 @@ config_defaults(void)
 	cfg->listen[0] = (struct config_listen){ AF_INET, "127.0.0.1", 8443 };
 	cfg->listen[1] = (struct config_listen){ AF_INET6, "::1", 8443 };
 	cfg->tls.min_version = 12;
+	cfg->tls.client_crl_required = 1;
 	cfg->limits.max_header_bytes = 16384;
 	cfg->limits.max_body_bytes = 1024 * 1024;
 	cfg->limits.header_timeout = 10;
@@ -829,6 +855,7 @@ config_free(struct cust_config *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->tls.client_ca_file);
+	free(cfg->tls.client_crl_file);
 	free(cfg->ad.uri);
 	free(cfg->ad.ca_file);
 	free(cfg->ad.bind);

@@ -68,6 +68,9 @@ config_write(const struct cust_config *cfg, FILE *out)
 	fprintf(out, "tls:\n  min_version: \"1.%d\"\n",
 	    cfg->tls.min_version - 10);
 	put_str(out, "  ", "client_ca_file", cfg->tls.client_ca_file);
+	put_str(out, "  ", "client_crl_file", cfg->tls.client_crl_file);
+	put_bool(out, "  ", "client_crl_required",
+	    cfg->tls.client_crl_required);
 	put_bool(out, "  ", "session_tickets", cfg->tls.session_tickets);
 	fprintf(out, "limits:\n  max_header_bytes: %llu\n"
 	    "  max_body_bytes: %llu\n",
@@ -169,6 +172,8 @@ static const char default_text[] =
 "#  min_version: \"1.2\"        # or \"1.3\"\n"
 "#  session_tickets: false     # resumption by ticket (weakens forward secrecy)\n"
 "# client_ca_file: /etc/custody/enterprise-ca.pem  (extra CA for clients)\n"
+"# client_crl_file: /etc/custody/enterprise-crl.pem  (its CRLs, PEM or DER)\n"
+"# client_crl_required: true  (false: enterprise certificates unchecked)\n"
 "\n"
 "#limits:\n"
 "#  max_header_bytes: 16384    # 413 beyond\n"

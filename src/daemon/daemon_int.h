@@ -56,6 +56,10 @@ struct daemon_conf {
 	struct sched_policy sched;	/* what a tick does (sched_mu) */
 	int tls_min_version;		/* 12: TLS 1.2 and 1.3; 13: 1.3 */
 	int session_tickets;		/* resumption by tickets */
+	/* The enterprise client CA and its CRLs ("" none; tls.c). */
+	char client_ca_file[1025];
+	char client_crl_file[1025];
+	int client_crl_required;
 	/* Set on the command line: custody.yaml does not change them
 	 * (indexed by the option's letter). */
 	unsigned char given[128];
@@ -169,6 +173,15 @@ int daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
 int daemon_tls_reload(struct daemon *d, struct cust_state *st, int force);
 /* The current context with a reference (SSL_CTX_free it). */
 SSL_CTX *daemon_tls_get(struct daemon *d);
+/* Who the client with the verified leaf certificate der is: a
+ * certificate of the enterprise client CA (verified again here against
+ * it and its CRLs, as the current context holds them) maps by subject to
+ * a console the policy names (ops_identity_from_enterprise()), any other
+ * is custody's (ops_identity_from_cert()). */
+struct ops_identity;
+int daemon_identity(struct daemon *d, struct cust_state *st,
+    const unsigned char *der, size_t len, struct ops_identity **out)
+	__attribute__((warn_unused_result));
 
 /* conn.c */
 int daemon_loop_setup(struct daemon *d, const int *fds, size_t nfds)

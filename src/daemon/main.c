@@ -112,6 +112,11 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	c->sched.crl_refresh_before = cfg->crl_refresh_before;
 	c->tls_min_version = cfg->tls.min_version;
 	c->session_tickets = cfg->tls.session_tickets;
+	snprintf(c->client_ca_file, sizeof(c->client_ca_file), "%s",
+	    cfg->tls.client_ca_file != NULL ? cfg->tls.client_ca_file : "");
+	snprintf(c->client_crl_file, sizeof(c->client_crl_file), "%s",
+	    cfg->tls.client_crl_file != NULL ? cfg->tls.client_crl_file : "");
+	c->client_crl_required = cfg->tls.client_crl_required;
 	if (!c->given['l']) {
 		c->nlisten = 0;
 		for (i = 0; i < cfg->nlisten && i < DAEMON_LISTEN_MAX; i++) {
@@ -179,6 +184,10 @@ daemon_conf_apply(struct daemon_conf *c, const struct cust_config *cfg,
 	c->sched = n->sched;
 	c->tls_min_version = n->tls_min_version;
 	c->session_tickets = n->session_tickets;
+	memcpy(c->client_ca_file, n->client_ca_file, sizeof(c->client_ca_file));
+	memcpy(c->client_crl_file, n->client_crl_file,
+	    sizeof(c->client_crl_file));
+	c->client_crl_required = n->client_crl_required;
 	free(n);
 }
 
@@ -355,26 +364,28 @@ raise_nofile(void)
 
 /* A fingerprint of the files the TLS context is built from (their
  * inode, size and change time; DIR/ca's own, which changes when a file
- * is renamed into it): another process may replace them. */
+ * is renamed into it; the enterprise CA and CRL files of custody.yaml):
+ * another process may replace them. */
 static uint64_t
-files_sig(const char *dir)
+files_sig(const struct daemon_conf *c)
 {
-	static const char *const names[] = { "tls/server.crt",
-	    "tls/server.key", "ca" };
+	char *own[] = { util_path(c->state_dir, "tls/server.crt"),
+	    util_path(c->state_dir, "tls/server.key"),
+	    util_path(c->state_dir, "ca") };
+	const char *paths[] = { own[0], own[1], own[2], c->client_ca_file,
+	    c->client_crl_file };
 	struct stat sb;
 	uint64_t h = 1469598103934665603ULL;
-	char *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if ((p = util_path(dir, names[i])) == NULL)
-			continue;
-		if (stat(p, &sb) == 0)
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (paths[i] != NULL && paths[i][0] != '\0' &&
+		    stat(paths[i], &sb) == 0)
 			h = (h ^ ((uint64_t)sb.st_ino * 31 + (uint64_t)sb.st_size *
 			    7 + (uint64_t)sb.st_ctim.tv_sec * 1000000007ULL +
 			    (uint64_t)sb.st_ctim.tv_nsec)) * 1099511628211ULL;
-		free(p);
-	}
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		free(own[i]);
 	return h;
 }
 
@@ -405,7 +416,7 @@ serve(struct daemon *d, struct cust_state *st)
 	uint64_t wd_usec = 0;
 	int64_t last_wd = 0, now;
 	int sig, have_stamp;
-	uint64_t files = files_sig(d->conf.state_dir), f;
+	uint64_t files = files_sig(&d->conf), f;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -435,10 +446,10 @@ serve(struct daemon *d, struct cust_state *st)
 			(void)sd_notify(0, "READY=1");
 		} else if (!have_stamp ||
 		    !store_stamp_unchanged(state_store(st), &stamp) ||
-		    (f = files_sig(d->conf.state_dir)) != files) {
+		    (f = files_sig(&d->conf)) != files) {
 			have_stamp = store_stamp(state_store(st), &stamp) ==
 			    CUST_OK;
-			files = files_sig(d->conf.state_dir);
+			files = files_sig(&d->conf);
 			(void)daemon_tls_reload(d, st, 0);
 		}
 	}
@@ -559,9 +570,6 @@ main(int argc, char **argv)
 		return r == CUST_E_PERM ? CUST_EXIT_UNAVAIL : CUST_EXIT_USAGE;
 	}
 	daemon_conf_apply(&d.conf, cfg, 0);
-	if (cfg->tls.client_ca_file != NULL)
-		log_warnx("custody.yaml: tls.client_ca_file is not used yet: "
-		    "client certificates must be custody's");
 	config_free(cfg);
 	cfg = NULL;
 	rc = CUST_EXIT_FAIL;

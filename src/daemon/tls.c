@@ -17,13 +17,26 @@
  * X509_V_FLAG_CRL_CHECK_ALL). A client whose certificate fails is refused
  * in the handshake.
  *
+ * The enterprise client CA (custody.yaml tls.client_ca_file: its root(s)
+ * and every intermediate that issues client certificates, PEM) is
+ * trusted too, with its CRLs (tls.client_crl_file, PEM or DER), checked
+ * for every certificate of its chains like custody's. Its certificates
+ * map to identities by other rules (daemon_identity()): the issuer of
+ * the chain decides, so each context also carries a store of the
+ * enterprise CA alone, against which the worker verifies the leaf again.
+ * Every CRL must be signed by a CA of the file; without a CRL file
+ * (client_crl_required: false) enterprise chains are accepted without
+ * revocation checks, which start-up and --check-config warn about.
+ *
  * The context is rebuilt by the main thread when the store changed
- * (another process revoked, rotated, renewed) or on SIGHUP, and swapped in
+ * (another process revoked, rotated, renewed), when a file it is built
+ * from changed (main.c) or on SIGHUP, and swapped in
  * for new connections when what it trusts changed (its digest). Existing
  * connections keep theirs; each request is authorized again on the store
  * anyway (worker.c), so a revocation stops them too.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +50,7 @@
 #include "ca.h"
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "state.h"
 #include "util.h"
 #include "daemon_int.h"
@@ -178,6 +192,313 @@ out:
 	return r;
 }
 
+/* ---- the enterprise client CA ---- */
+
+/* The SSL_CTX's ex_data slot of its enterprise store (X509_STORE *). */
+static int ent_idx = -1;
+static pthread_once_t ent_once = PTHREAD_ONCE_INIT;
+
+static void
+ent_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	X509_STORE_free(ptr);
+}
+
+static void
+ent_init(void)
+{
+	ent_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ent_free);
+}
+
+/* The enterprise CA certificates of file (PEM): at least one, each a CA
+ * (basicConstraints CA:TRUE). */
+static int
+ent_load_cas(const char *file, crypto_hash_sha256_state *h,
+    STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *cas = NULL;
+	char *text = NULL;
+	size_t len;
+	BIO *b = NULL;
+	X509 *x;
+	int r;
+
+	*out = NULL;
+	if ((r = util_read_file(file, 1 << 20, &text, &len)) != CUST_OK)
+		return r;
+	crypto_hash_sha256_update(h, (const unsigned char *)text, len);
+	if ((cas = sk_X509_new_null()) == NULL ||
+	    (b = BIO_new_mem_buf(text, (int)len)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (X509_check_ca(x) != 1) {
+			X509_free(x);
+			r = cust_fail(CUST_E_CRYPTO, "tls.client_ca_file %s: a "
+			    "certificate in it is not a CA (basicConstraints "
+			    "CA:TRUE)", file);
+			goto out;
+		}
+		if (!sk_X509_push(cas, x)) {
+			X509_free(x);
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	ERR_clear_error();
+	if (sk_X509_num(cas) == 0) {
+		r = cust_fail(CUST_E_CRYPTO, "tls.client_ca_file %s: no PEM "
+		    "certificate in it", file);
+		goto out;
+	}
+	*out = cas;
+	cas = NULL;
+	r = CUST_OK;
+out:
+	BIO_free(b);
+	sk_X509_pop_free(cas, X509_free);
+	free(text);
+	return r;
+}
+
+/* The CRL crl is signed by a CA of cas (its issuer name and key). */
+static int
+ent_crl_signed(X509_CRL *crl, STACK_OF(X509) *cas)
+{
+	EVP_PKEY *k;
+	X509 *ca;
+	int i;
+
+	for (i = 0; i < sk_X509_num(cas); i++) {
+		ca = sk_X509_value(cas, i);
+		if (X509_NAME_cmp(X509_get_subject_name(ca),
+		    X509_CRL_get_issuer(crl)) != 0 ||
+		    (k = X509_get0_pubkey(ca)) == NULL)
+			continue;
+		if (X509_CRL_verify(crl, k) == 1)
+			return 1;
+	}
+	ERR_clear_error();
+	return 0;
+}
+
+/* The CRLs of file (PEM, one or more, or one DER CRL), each signed by a
+ * CA of cas; one that is past its nextUpdate is kept (OpenSSL then
+ * refuses the certificates it covers) and warned about. */
+static int
+ent_load_crls(const char *file, STACK_OF(X509) *cas,
+    crypto_hash_sha256_state *h, STACK_OF(X509_CRL) **out)
+{
+	STACK_OF(X509_CRL) *crls = NULL;
+	const unsigned char *p;
+	const ASN1_TIME *next;
+	char *text = NULL;
+	size_t len;
+	BIO *b = NULL;
+	X509_CRL *crl;
+	int r;
+
+	*out = NULL;
+	if ((r = util_read_file(file, 16 << 20, &text, &len)) != CUST_OK)
+		return r;
+	crypto_hash_sha256_update(h, (const unsigned char *)text, len);
+	if ((crls = sk_X509_CRL_new_null()) == NULL ||
+	    (b = BIO_new_mem_buf(text, (int)len)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (len > 0 && (unsigned char)text[0] == 0x30) {
+		p = (const unsigned char *)text;
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+		if (crl != NULL && (p != (const unsigned char *)text + len ||
+		    !sk_X509_CRL_push(crls, crl))) {
+			X509_CRL_free(crl);
+			crl = NULL;
+		}
+	} else {
+		while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) !=
+		    NULL)
+			if (!sk_X509_CRL_push(crls, crl)) {
+				X509_CRL_free(crl);
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				goto out;
+			}
+	}
+	ERR_clear_error();
+	if (sk_X509_CRL_num(crls) == 0) {
+		r = cust_fail(CUST_E_CRYPTO, "tls.client_crl_file %s: no CRL "
+		    "in it (PEM, or one DER CRL)", file);
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+		crl = sk_X509_CRL_value(crls, i);
+		if (!ent_crl_signed(crl, cas)) {
+			r = cust_fail(CUST_E_CRYPTO, "tls.client_crl_file %s: "
+			    "CRL %d is not signed by a CA of tls.client_ca_file",
+			    file, i + 1);
+			goto out;
+		}
+		next = X509_CRL_get0_nextUpdate(crl);
+		if (next != NULL && X509_cmp_current_time(next) < 0)
+			log_warnx("tls.client_crl_file %s: CRL %d is past its "
+			    "nextUpdate: the certificates it covers are "
+			    "refused until it is replaced", file, i + 1);
+	}
+	*out = crls;
+	crls = NULL;
+	r = CUST_OK;
+out:
+	BIO_free(b);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	free(text);
+	return r;
+}
+
+/* Whether the chain being verified ends at a CA of the enterprise store
+ * ent (its trust anchor is one of them). */
+static int
+ent_chain(X509_STORE_CTX *vc, X509_STORE *ent)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(vc);
+	STACK_OF(X509_OBJECT) *objs;
+	X509 *top, *c;
+	int i;
+
+	if (ent == NULL || chain == NULL || sk_X509_num(chain) == 0)
+		return 0;
+	top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+	objs = X509_STORE_get0_objects(ent);
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs,
+		    i));
+		if (c != NULL && X509_cmp(c, top) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Handshake verification without enterprise CRLs (client_crl_required:
+ * false): a missing CRL is forgiven for enterprise chains only. */
+static int
+verify_no_ent_crl(int ok, X509_STORE_CTX *vc)
+{
+	SSL *ssl;
+	X509_STORE *ent;
+
+	if (ok || X509_STORE_CTX_get_error(vc) != X509_V_ERR_UNABLE_TO_GET_CRL)
+		return ok;
+	ssl = X509_STORE_CTX_get_ex_data(vc,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	ent = ssl != NULL ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl),
+	    ent_idx) : NULL;
+	if (!ent_chain(vc, ent))
+		return 0;
+	/* Forgiven: the verify result must say so too (conn.c reads it). */
+	X509_STORE_CTX_set_error(vc, X509_V_OK);
+	return 1;
+}
+
+/* The enterprise CA of conf into xs (the handshake's store) and a store
+ * of its own, set on ctx for daemon_identity(). */
+static int
+add_enterprise(SSL_CTX *ctx, X509_STORE *xs, const struct daemon_conf *conf,
+    crypto_hash_sha256_state *h, size_t *ncas, size_t *ncrls)
+{
+	STACK_OF(X509) *cas = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
+	X509_STORE *ent = NULL;
+	int i, r;
+
+	if (conf->client_ca_file[0] == '\0')
+		return CUST_OK;
+	if ((r = ent_load_cas(conf->client_ca_file, h, &cas)) != CUST_OK ||
+	    (conf->client_crl_file[0] != '\0' && (r = ent_load_crls(
+	    conf->client_crl_file, cas, h, &crls)) != CUST_OK))
+		goto out;
+	if ((ent = X509_STORE_new()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(cas); i++) {
+		if (X509_STORE_add_cert(xs, sk_X509_value(cas, i)) != 1 ||
+		    X509_STORE_add_cert(ent, sk_X509_value(cas, i)) != 1)
+			ERR_clear_error();	/* already there */
+		(*ncas)++;
+	}
+	for (i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+		if (X509_STORE_add_crl(xs, sk_X509_CRL_value(crls, i)) != 1 ||
+		    X509_STORE_add_crl(ent, sk_X509_CRL_value(crls, i)) != 1)
+			ERR_clear_error();
+		(*ncrls)++;
+	}
+	X509_STORE_set_flags(ent, X509_V_FLAG_X509_STRICT | (crls != NULL ?
+	    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL : 0));
+	X509_STORE_set_purpose(ent, X509_PURPOSE_SSL_CLIENT);
+	if (crls == NULL) {
+		log_warnx("tls.client_ca_file %s: no client_crl_file "
+		    "(client_crl_required: false): certificates its CAs "
+		    "revoke are still accepted", conf->client_ca_file);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_CLIENT_ONCE, verify_no_ent_crl);
+	}
+	if (SSL_CTX_set_ex_data(ctx, ent_idx, ent) != 1) {
+		r = ssl_fail(CUST_E_NOMEM, "SSL_CTX_set_ex_data");
+		goto out;
+	}
+	ent = NULL;		/* owned by ctx */
+	r = CUST_OK;
+out:
+	X509_STORE_free(ent);
+	sk_X509_pop_free(cas, X509_free);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return r;
+}
+
+int
+daemon_identity(struct daemon *d, struct cust_state *st,
+    const unsigned char *der, size_t len, struct ops_identity **out)
+{
+	SSL_CTX *ctx = daemon_tls_get(d);
+	X509_STORE *ent = ctx != NULL ? SSL_CTX_get_ex_data(ctx, ent_idx) :
+	    NULL;
+	X509_STORE_CTX *vc = NULL;
+	const unsigned char *p = der;
+	X509 *x = NULL;
+	int r, ok = 0;
+
+	*out = NULL;
+	/* The issuer decides: a leaf the enterprise CA (alone, with its
+	 * CRLs, now) verifies is the enterprise's; any other must be one
+	 * custody issued and recorded. */
+	if (ent != NULL && len > 0 && len <= 65536 &&
+	    (x = d2i_X509(NULL, &p, (long)len)) != NULL &&
+	    p == der + len) {
+		if ((vc = X509_STORE_CTX_new()) == NULL ||
+		    X509_STORE_CTX_init(vc, ent, x, NULL) != 1) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		ok = X509_verify_cert(vc) == 1;
+		if (!ok && ent_chain(vc, ent))
+			log_info("enterprise client certificate refused: %s",
+			    X509_verify_cert_error_string(
+			    X509_STORE_CTX_get_error(vc)));
+	}
+	ERR_clear_error();
+	if (ok)
+		r = ops_identity_from_enterprise(st, der, len, out);
+	else
+		r = ops_identity_from_cert(st, der, len, out);
+out:
+	X509_STORE_CTX_free(vc);
+	X509_free(x);
+	SSL_CTX_free(ctx);
+	return r;
+}
+
 int
 daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
     SSL_CTX **out, unsigned char digest_out[32])
@@ -189,11 +510,15 @@ daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
 	char *crt = util_path(dir, "tls/server.crt");
 	char *key = util_path(dir, "tls/server.key");
 	char *text = NULL;
-	size_t len, nroots = 0, ninter = 0, ncrls = 0;
+	size_t len, nroots = 0, ninter = 0, ncrls = 0, nent = 0, nentcrl = 0;
 	int r = CUST_E_INTERNAL;
 
 	*out = NULL;
 	crypto_hash_sha256_init(&h);
+	if (pthread_once(&ent_once, ent_init) != 0 || ent_idx < 0) {
+		r = cust_fail(CUST_E_INTERNAL, "SSL_CTX ex_data index");
+		goto out;
+	}
 	if (crt == NULL || key == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -246,14 +571,18 @@ daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
 	X509_STORE_set_flags(xs, X509_V_FLAG_CRL_CHECK |
 	    X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_X509_STRICT);
 	X509_STORE_set_purpose(xs, X509_PURPOSE_SSL_CLIENT);
-	SSL_CTX_set_cert_store(ctx, xs);	/* owned by ctx */
-	xs = NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
 	    NULL);
+	if ((r = add_enterprise(ctx, xs, conf, &h, &nent, &nentcrl)) !=
+	    CUST_OK)
+		goto out;
+	SSL_CTX_set_cert_store(ctx, xs);	/* owned by ctx */
+	xs = NULL;
 	SSL_CTX_set_verify_depth(ctx, 4);
 	crypto_hash_sha256_final(&h, digest_out);
-	log_debug("TLS context: %zu roots, %zu intermediates, %zu CRLs",
-	    nroots, ninter, ncrls);
+	log_debug("TLS context: %zu roots, %zu intermediates, %zu CRLs; "
+	    "enterprise client CA: %zu certificates, %zu CRLs", nroots,
+	    ninter, ncrls, nent, nentcrl);
 	*out = ctx;
 	ctx = NULL;
 	r = CUST_OK;

@@ -220,7 +220,7 @@ identify(struct worker *w, struct daemon_req *req,
 		return r;
 	e->made_us = now_us();
 	e->expires_us = cert_expires_us(req->der, req->der_len);
-	r = ops_identity_from_cert(w->st, req->der, req->der_len, &e->id);
+	r = daemon_identity(w->d, w->st, req->der, req->der_len, &e->id);
 	if (r == CUST_E_DENIED || r == CUST_E_PARSE) {
 		log_info("%s: client certificate maps to no identity: %s",
 		    req->peer, cust_errmsg());

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../ca/catest.h"
+#include "ca/ca_int.h"
 #include "ops.h"
 
 static const char policy_v1[] =
@@ -409,6 +410,93 @@ test_staff_undelivered(void **state)
 	    "'lost' AND status = 'valid'"), 1);
 }
 
+/* A self-signed certificate with subject dn (DN text, as a policy
+ * writes it), as new DER: an enterprise CA's leaf as far as the mapping
+ * cares (the service verified its chain before). */
+static unsigned char *
+ent_cert(const char *dn, int *len)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = NULL;
+	unsigned char *der = NULL;
+
+	assert_non_null(k);
+	assert_non_null(x);
+	assert_int_equal(ca_dn_parse(dn, &n), CUST_OK);
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	assert_int_equal(X509_set_subject_name(x, n), 1);
+	assert_int_equal(X509_set_issuer_name(x, n), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_int_equal(X509_set_pubkey(x, k), 1);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	*len = i2d_X509(x, &der);
+	assert_true(*len > 0);
+	X509_NAME_free(n);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return der;
+}
+
+/* Enterprise certificates map only to a console whose policy identity
+ * is their subject: never staff, never a console identified otherwise,
+ * never a look-alike; such a console cannot re-enrol at custody. */
+static void
+test_enterprise(void **state)
+{
+	static const struct { const char *dn, *actor; } cases[] = {
+		{ "CN=sccm.corp.example,O=Corp", "console:sccm" },
+		{ "CN=SCCM.corp.example,O=CORP", "console:sccm" },
+		{ "CN=sccm.corp.example\\,O=Corp", NULL },	/* one CN */
+		{ "O=Corp,CN=sccm.corp.example", NULL },	/* reversed */
+		{ "CN=sccm.corp.example", NULL },
+		{ "CN=sccm", NULL },		/* CN=NAME is custody's own */
+		{ "CN=pwr", NULL },		/* identified by Kerberos */
+		{ "CN=admin", NULL },		/* the bootstrap admin's */
+		{ "CN=nobody,O=Corp", NULL },
+	};
+	struct ifx *f = *state;
+	struct ops_identity *id, *other;
+	unsigned char *der;
+	char *csr;
+	size_t i, len;
+	int dlen, r;
+
+	load(f->st, policy_v1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		der = ent_cert(cases[i].dn, &dlen);
+		id = NULL;
+		r = ops_identity_from_enterprise(f->st, der, (size_t)dlen, &id);
+		if (cases[i].actor == NULL) {
+			if (r != CUST_E_DENIED || id != NULL)
+				fail_msg("%s: %d, want a refusal", cases[i].dn,
+				    r);
+		} else {
+			if (r != CUST_OK)
+				fail_msg("%s: %s", cases[i].dn, cust_errmsg());
+			assert_string_equal(ops_identity_actor(id),
+			    cases[i].actor);
+			assert_int_equal(ops_identity_kind(id), OPS_ID_CONSOLE);
+			assert_true(ops_identity_enterprise(id));
+		}
+		/* Custody's path refuses it whatever its subject. */
+		assert_int_equal(ops_identity_from_cert(f->st, der,
+		    (size_t)dlen, &other), CUST_E_DENIED);
+		assert_null(other);
+		if (cases[i].actor != NULL && i == 0) {
+			csr = ct_csr("EC", 0, "P-256", "x", &len);
+			json_decref(call(f->st, id, "client.reenroll",
+			    json_pack("{s:s}", "csr", csr), CUST_E_DENIED));
+			assert_non_null(strstr(cust_errmsg(), "enterprise"));
+			free(csr);
+		}
+		ops_identity_free(id);
+		OPENSSL_free(der);
+	}
+}
+
 int
 main(void)
 {
@@ -420,6 +508,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reenroll, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_staff_undelivered, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_enterprise, setup,
 		    teardown),
 	};
 

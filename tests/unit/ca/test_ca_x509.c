@@ -247,6 +247,99 @@ test_keytypes(void **state)
 	    "01234567890123456789012345"), CUST_E_INVAL);
 }
 
+/* A name from (type, value, set, asn1 string type) entries in order,
+ * most significant first; set -1: a new RDN, 0: joins the last one. */
+struct ent { const char *type, *value; int set, stype; };
+
+static X509_NAME *
+name_of(const struct ent *e, size_t n)
+{
+	X509_NAME *nm = X509_NAME_new();
+	size_t i;
+
+	assert_non_null(nm);
+	for (i = 0; i < n; i++)
+		assert_int_equal(X509_NAME_add_entry_by_txt(nm, e[i].type,
+		    e[i].stype, (const unsigned char *)e[i].value, -1, -1,
+		    e[i].set), 1);
+	return nm;
+}
+
+#define U	MBSTRING_UTF8
+#define P	V_ASN1_PRINTABLESTRING
+
+/*
+ * The match of a certificate subject against a policy's certificate
+ * identity (RFC 4514 text, most specific first): X509_NAME_cmp() of the
+ * parsed text, so structure counts (how many RDNs, which attribute holds
+ * which value, values in an RDN) and only the string form is
+ * canonicalised (case, spaces, string type), as RFC 5280 compares names.
+ */
+static void
+test_dn_match(void **state)
+{
+	static const struct ent corp[] = { { "O", "Corp", 0, U },
+	    { "CN", "sccm", 0, U } };
+	static const struct ent comma[] = { { "CN", "sccm,O=Corp", 0, U } };
+	static const struct ent multi[] = { { "CN", "sccm", 0, U },
+	    { "O", "Corp", -1, U } };
+	static const struct ent reversed[] = { { "CN", "sccm", 0, U },
+	    { "O", "Corp", 0, U } };
+	static const struct ent upper[] = { { "O", "CORP", 0, P },
+	    { "CN", "SCCM", 0, P } };
+	static const struct ent more[] = { { "O", "Corp", 0, U },
+	    { "OU", "IT", 0, U }, { "CN", "sccm", 0, U } };
+	static const struct ent admin[] = { { "CN", "admin", 0, U } };
+	static const struct ent ou[] = { { "O", "Corp", 0, U },
+	    { "OU", "sccm", 0, U } };
+	X509_NAME *n;
+
+	(void)state;
+	n = name_of(corp, 2);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 1);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm, O=Corp"), 1);
+	assert_int_equal(ca_dn_matches(n, "CN=SCCM,O=corp"), 1);
+	assert_int_equal(ca_dn_matches(n, "O=Corp,CN=sccm"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp,C=US"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm\\,O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm+O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp\\"), 0);
+	assert_int_equal(ca_dn_matches(n, ""), 0);
+	X509_NAME_free(n);
+	/* One CN that contains ",O=Corp": only the escaped text is it. */
+	n = name_of(comma, 1);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm\\,O=Corp"), 1);
+	X509_NAME_free(n);
+	/* One RDN with two values is not two RDNs. */
+	n = name_of(multi, 2);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "O=Corp,CN=sccm"), 0);
+	X509_NAME_free(n);
+	/* The order of the RDNs counts. */
+	n = name_of(reversed, 2);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "O=Corp,CN=sccm"), 1);
+	X509_NAME_free(n);
+	/* Case and string type do not (caseIgnoreMatch). */
+	n = name_of(upper, 2);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 1);
+	X509_NAME_free(n);
+	n = name_of(more, 3);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,OU=IT,O=Corp"), 1);
+	X509_NAME_free(n);
+	n = name_of(admin, 1);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 0);
+	assert_int_equal(ca_dn_matches(n, "CN=admin"), 1);
+	X509_NAME_free(n);
+	/* The attribute type counts, not only the value. */
+	n = name_of(ou, 2);
+	assert_int_equal(ca_dn_matches(n, "CN=sccm,O=Corp"), 0);
+	X509_NAME_free(n);
+}
+
 int
 main(void)
 {
@@ -257,6 +350,7 @@ main(void)
 		cmocka_unit_test(test_option_order),
 		cmocka_unit_test(test_pathlen),
 		cmocka_unit_test(test_keytypes),
+		cmocka_unit_test(test_dn_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

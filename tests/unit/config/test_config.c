@@ -81,6 +81,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg->listen[1].port, 8443);
 	assert_int_equal(cfg->tls.min_version, 12);
 	assert_null(cfg->tls.client_ca_file);
+	assert_null(cfg->tls.client_crl_file);
+	assert_int_equal(cfg->tls.client_crl_required, 1);
 	assert_int_equal(cfg->tls.session_tickets, 0);
 	assert_int_equal(cfg->limits.max_header_bytes, 16384);
 	assert_int_equal(cfg->limits.max_body_bytes, 1048576);
@@ -116,6 +118,8 @@ static const char full[] =
     "tls:\n"
     "  min_version: \"1.3\"\n"
     "  client_ca_file: /etc/custody/ent-ca.pem\n"
+    "  client_crl_file: /etc/custody/ent-crl.pem\n"
+    "  client_crl_required: false\n"
     "  session_tickets: true\n"
     "limits:\n"
     "  max_header_bytes: 8192\n"
@@ -174,6 +178,9 @@ test_every_key(void **state)
 	assert_int_equal(cfg->tls.min_version, 13);
 	assert_string_equal(cfg->tls.client_ca_file,
 	    "/etc/custody/ent-ca.pem");
+	assert_string_equal(cfg->tls.client_crl_file,
+	    "/etc/custody/ent-crl.pem");
+	assert_int_equal(cfg->tls.client_crl_required, 0);
 	assert_int_equal(cfg->tls.session_tickets, 1);
 	assert_int_equal(cfg->limits.max_header_bytes, 8192);
 	assert_int_equal(cfg->limits.max_body_bytes, 2097152);
@@ -285,6 +292,10 @@ static const struct bad_case bad_cases[] = {
 	  "sequence" },
 	{ "tls: {client_ca_file: ~}\n", 1, 23, "plain '~' reads as null "
 	  "(quote it)" },
+	{ "tls: {client_ca_file: /e/ca.pem}\n", 1, 23, "client_ca_file "
+	  "needs client_crl_file" },
+	{ "tls: {client_crl_file: /e/crl.pem}\n", 1, 24, "client_ca_file, "
+	  "which is not set" },
 	{ "directory: {ad: {uri: ldaps://x, realm: X, base_dn: no, "
 	  "bind: b, bind_password_file: /p}}\n", 1, 53, "plain 'no' reads as "
 	  "a boolean" },
