@@ -357,27 +357,32 @@ out:
 	return r;
 }
 
+/* Whether x is one of the certificates of xs. */
+static int
+in_store(X509_STORE *xs, X509 *x)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(xs);
+	X509 *c;
+	int i;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (c != NULL && X509_cmp(c, x) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether the chain being verified ends at a CA of the enterprise store
  * ent (its trust anchor is one of them). */
 static int
 ent_chain(X509_STORE_CTX *vc, X509_STORE *ent)
 {
 	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(vc);
-	STACK_OF(X509_OBJECT) *objs;
-	X509 *top, *c;
-	int i;
 
 	if (ent == NULL || chain == NULL || sk_X509_num(chain) == 0)
 		return 0;
-	top = sk_X509_value(chain, sk_X509_num(chain) - 1);
-	objs = X509_STORE_get0_objects(ent);
-	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-		c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs,
-		    i));
-		if (c != NULL && X509_cmp(c, top) == 0)
-			return 1;
-	}
-	return 0;
+	return in_store(ent, sk_X509_value(chain, sk_X509_num(chain) - 1));
 }
 
 /* Handshake verification without enterprise CRLs (client_crl_required:
@@ -422,6 +427,16 @@ add_enterprise(SSL_CTX *ctx, X509_STORE *xs, const struct daemon_conf *conf,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	for (i = 0; i < sk_X509_num(cas); i++)
+		if (in_store(xs, sk_X509_value(cas, i))) {
+			/* Its certificates would be the enterprise's: staff
+			 * locked out, consoles mapped by subject. */
+			r = cust_fail(CUST_E_CRYPTO, "tls.client_ca_file %s "
+			    "holds a CA certificate of custody's own: name "
+			    "only the enterprise CA there",
+			    conf->client_ca_file);
+			goto out;
+		}
 	for (i = 0; i < sk_X509_num(cas); i++) {
 		if (X509_STORE_add_cert(xs, sk_X509_value(cas, i)) != 1 ||
 		    X509_STORE_add_cert(ent, sk_X509_value(cas, i)) != 1)

@@ -157,6 +157,10 @@ t_grep "... says why" 'not a CA' "$W/check.out"
 conf "client_ca_file: $E/iss/ca.crt" "client_crl_file: $E/crl.pem"
 check; t_check "a CRL not signed by a CA of the file: exit 2" test $? = 2
 t_grep "... says why" 'not signed by a CA of tls.client_ca_file' "$W/check.out"
+cat "$E/ca.pem" "$S/ca/bundle.pem" > "$E/mixed.pem"
+conf "client_ca_file: $E/mixed.pem" "client_crl_file: $E/crl.pem"
+check; t_check "custody's own CA in client_ca_file: exit 2" test $? = 2
+t_grep "... says why" "CA certificate of custody's own" "$W/check.out"
 echo garbage > "$E/bad.crl"
 conf "client_ca_file: $E/ca.pem" "client_crl_file: $E/bad.crl"
 check; t_check "a CRL file without a CRL: exit 2" test $? = 2
