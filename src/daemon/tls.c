@@ -299,7 +299,7 @@ ent_load_crls(const char *file, STACK_OF(X509) *cas,
 	size_t len;
 	BIO *b = NULL;
 	X509_CRL *crl;
-	int r;
+	int i, r;
 
 	*out = NULL;
 	if ((r = util_read_file(file, 16 << 20, &text, &len)) != CUST_OK)
@@ -333,7 +333,7 @@ ent_load_crls(const char *file, STACK_OF(X509) *cas,
 		    "in it (PEM, or one DER CRL)", file);
 		goto out;
 	}
-	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+	for (i = 0; i < sk_X509_CRL_num(crls); i++) {
 		crl = sk_X509_CRL_value(crls, i);
 		if (!ent_crl_signed(crl, cas)) {
 			r = cust_fail(CUST_E_CRYPTO, "tls.client_crl_file %s: "

@@ -347,6 +347,13 @@ test_reenroll(void **state)
 	json_decref(resp);
 	expect(st, new, OPS_ID_CONSOLE, "console:sccm");
 	expect(st, old, 0, NULL);
+	/* Expired: the identity (made before) cannot re-enrol. */
+	tu_clock_to(ct_count(st, "SELECT MAX(not_after) FROM cert WHERE "
+	    "holder = 'sccm'") + 1);
+	json_decref(call(st, id, "client.reenroll", json_pack("{s:s}", "csr",
+	    csr), CUST_E_DENIED));
+	assert_non_null(strstr(cust_errmsg(), "cannot re-enrol"));
+	util_test_clock(0, 0);		/* the real clock again */
 	/* Revoked: the identity (made before) cannot re-enrol. */
 	json_decref(call(st, NULL, "console.revoke", json_pack("{s:s}", "name",
 	    "sccm"), CUST_OK));
