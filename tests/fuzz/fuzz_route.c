@@ -2,8 +2,10 @@
 /* tests/fuzz/fuzz_route.c - libFuzzer harness for custodyd's request
  * parsing: the HTTP/1.1 head parser, then the route matcher on the target
  * it found (or on the whole input taken as a target), with every method
- * the table knows. Checks what they promise: a match has a route and a
- * request object, a refusal has a message and no request. */
+ * the table knows; and the input as an application/pkcs10 body
+ * (api_csr_body()). Checks what they promise: a match has a route and a
+ * request object, a refusal has a message and no request; a body taken
+ * gives exactly one of "csr" and "csr_der", a body refused none. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +31,22 @@ route(const char *method, const char *t, size_t n)
 	} else if (m.req != NULL || m.route != NULL || msg[0] == '\0' ||
 	    (st != 400 && st != 404 && st != 405 && st != 503))
 		abort();
+}
+
+static void
+csr_body(const uint8_t *data, size_t size)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return;
+	if (api_csr_body(data, size, o) == 0) {
+		if (json_object_size(o) != 1 || (json_object_get(o, "csr") ==
+		    NULL && json_object_get(o, "csr_der") == NULL))
+			abort();
+	} else if (json_object_size(o) != 0)
+		abort();
+	json_decref(o);
 }
 
 int
@@ -58,5 +76,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		route(methods[i], copy, size);
 	free(copy);
+	csr_body(data, size);
 	return 0;
 }
