@@ -44,6 +44,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/*/test_*.c))
 TEST_SUPPORT := $(sort $(wildcard tests/unit/support/*.c))
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+AMTSIM_SRCS := $(sort $(wildcard tests/amtsim/*.c))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -70,7 +71,7 @@ POLICYTOOL_LIBS := $(shell pkg-config --libs yaml-0.1 jansson 2>/dev/null || \
 .PHONY: all deps test check asan tsan lint fuzz fuzz-build bench run install \
 	install-policy clean
 
-all: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy
+all: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy $(BUILD)/amtsim
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -86,6 +87,12 @@ $(BUILD)/custodyctl: $(CLI_OBJS) $(LIB)
 
 $(BUILD)/custodyd: $(DAEMON_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIB) $(LDLIBS)
+
+# amtsim, the AMT device simulator the tests run against (tests/amtsim/).
+AMTSIM_OBJS := $(AMTSIM_SRCS:%.c=$(BUILD)/obj/%.o)
+$(AMTSIM_OBJS): tests/amtsim/amtsim.h
+$(BUILD)/amtsim: $(AMTSIM_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(AMTSIM_OBJS) $(LDLIBS)
 
 $(POLICY_LIB): $(POLICY_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(dir $@)
@@ -120,7 +127,8 @@ deps:
 
 # Unit tests (cmocka) and integration tests (tests/integration/*.sh), one
 # summary line at the end: "N passed, N failed".
-check: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy $(UNIT_BINS)
+check: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy \
+	$(BUILD)/amtsim $(UNIT_BINS)
 	@sh tests/run.sh $(BUILD)
 
 test: deps

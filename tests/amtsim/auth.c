@@ -1,0 +1,370 @@
+/*
+ * Copyright (c) custody authors. See LICENSE.
+ *
+ * tests/amtsim/auth.c - HTTP digest authentication (RFC 2617, MD5,
+ * qop=auth) as AMT does it (reference §3), the DigestPassword encoding,
+ * and AMT's username and password rules (§2).
+ *
+ * Nonces are stateless: issue time, the device's ACL epoch and its index,
+ * under an HMAC with a per-run secret. A nonce older than the lifetime is
+ * stale; one issued before the last ACL change belongs to a digest session
+ * AMT has dropped (§3: "any ACL change resets that cache and forces a new
+ * challenge"). Both get a fresh challenge with stale="true" when the
+ * response was otherwise right, as RFC 2617 §3.2.1 asks, so a client that
+ * still has the right password retries; a wrong password gets
+ * stale="false".
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/md5.h>
+
+#include "amtsim.h"
+
+int
+sim_b64_decode(const char *in, unsigned char *out, size_t cap,
+    size_t *len_out)
+{
+	size_t n = strlen(in), pad = 0;
+	unsigned char *tmp;
+	int m;
+
+	*len_out = 0;
+	if (n == 0 || n % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)in[i]) && in[i] != '+' &&
+		    in[i] != '/' && !(in[i] == '=' && i >= n - 2))
+			return -1;
+	if (in[n - 1] == '=')
+		pad++;
+	if (in[n - 2] == '=')
+		pad++;
+	if (pad == 1 && in[n - 2] == '=')
+		return -1;
+	tmp = malloc(n / 4 * 3 + 1);
+	if (tmp == NULL)
+		return -1;
+	m = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)n);
+	if (m < 0 || (size_t)m < pad || (size_t)m - pad > cap) {
+		free(tmp);
+		return -1;
+	}
+	memcpy(out, tmp, (size_t)m - pad);
+	*len_out = (size_t)m - pad;
+	free(tmp);
+	return 0;
+}
+
+char *
+sim_b64_encode(const unsigned char *in, size_t len)
+{
+	char *out = malloc(len / 3 * 4 + 5);
+
+	if (out != NULL)
+		EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	return out;
+}
+
+void
+sim_md5_hex(const unsigned char in[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+static void
+md5_parts(unsigned char out[16], const char **parts, int n)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int len = 0;
+
+	if (c == NULL || !EVP_DigestInit_ex(c, EVP_md5(), NULL))
+		abort();
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			EVP_DigestUpdate(c, ":", 1);
+		EVP_DigestUpdate(c, parts[i], strlen(parts[i]));
+	}
+	EVP_DigestFinal_ex(c, out, &len);
+	EVP_MD_CTX_free(c);
+}
+
+void
+sim_ha1(const char *user, const char *realm, const char *pw,
+    unsigned char out[16])
+{
+	const char *p[3] = { user, realm, pw };
+
+	md5_parts(out, p, 3);
+}
+
+/*
+ * DigestPassword (§3): base64 of the raw 16-byte MD5 of
+ * user:DigestRealm:password. With --accept-hex-digest the 32-hex form some
+ * tools send is taken too, as "unverified legacy". Returns 0 and the HA1,
+ * or -1 (the caller answers 2054 INVALID_PASSWORD).
+ */
+int
+sim_digest_password(const char *b64, unsigned char ha1_out[16])
+{
+	unsigned char raw[32];
+	size_t len;
+
+	memset(ha1_out, 0, 16);
+	if (b64 == NULL)
+		return -1;
+	if (strlen(b64) == 24 && sim_b64_decode(b64, raw, sizeof(raw),
+	    &len) == 0 && len == 16) {
+		memcpy(ha1_out, raw, 16);
+		return 0;
+	}
+	if (g_sim != NULL && g_sim->accept_hex_digest && strlen(b64) == 32) {
+		for (int i = 0; i < 16; i++) {
+			unsigned int v;
+
+			if (!isxdigit((unsigned char)b64[2 * i]) ||
+			    !isxdigit((unsigned char)b64[2 * i + 1]) ||
+			    sscanf(b64 + 2 * i, "%2x", &v) != 1)
+				return -1;
+			ha1_out[i] = (unsigned char)v;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/* §2: 7-bit ASCII 33-126, 1-16 chars, none of : , < > & ", not "$$..." */
+int
+sim_username_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > 16 || strncmp(name, "$$", 2) == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 33 || c > 126 || strchr(":,<>&\"", c) != NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * §2: 7-bit ASCII 32-126, 8-32 chars, none of : , ", at least one digit,
+ * one lowercase, one uppercase and one non-alphanumeric above 0x20 other
+ * than '_' ("Location_1" fails).
+ */
+int
+sim_password_ok(const char *pw)
+{
+	size_t n = strlen(pw);
+	int dig = 0, lo = 0, up = 0, sp = 0;
+
+	if (n < 8 || n > 32)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)pw[i];
+
+		if (c < 32 || c > 126 || c == ':' || c == ',' || c == '"')
+			return 0;
+		if (isdigit(c))
+			dig = 1;
+		else if (islower(c))
+			lo = 1;
+		else if (isupper(c))
+			up = 1;
+		else if (c > 0x20 && c != '_')
+			sp = 1;
+	}
+	return dig && lo && up && sp;
+}
+
+static void
+nonce_mac(unsigned long t, uint32_t epoch, int idx, char out[17])
+{
+	unsigned char mac[32];
+	unsigned int len = 0;
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "%lx/%x/%d", t, (unsigned)epoch, idx);
+	HMAC(EVP_sha256(), g_sim->secret, sizeof(g_sim->secret),
+	    (const unsigned char *)msg, strlen(msg), mac, &len);
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+void
+sim_nonce_new(struct sim_dev *d, char *out, size_t cap)
+{
+	unsigned long t = (unsigned long)time(NULL);
+	char mac[17];
+
+	nonce_mac(t, d->acl_epoch, d->index, mac);
+	snprintf(out, cap, "%08lx%08x%08x%s", t, (unsigned)d->acl_epoch,
+	    (unsigned)d->index, mac);
+}
+
+/* 0 valid and current, 1 valid MAC but stale or old session, -1 bad */
+static int
+nonce_state(struct sim_dev *d, const char *nonce)
+{
+	unsigned long t;
+	unsigned int epoch, idx;
+	char mac[17];
+
+	if (strlen(nonce) != 40 ||
+	    sscanf(nonce, "%8lx%8x%8x", &t, &epoch, &idx) != 3)
+		return -1;
+	nonce_mac(t, epoch, (int)idx, mac);
+	if (CRYPTO_memcmp(mac, nonce + 24, 16) != 0 || (int)idx != d->index)
+		return -1;
+	if (epoch != d->acl_epoch)
+		return 1;
+	if ((long)((unsigned long)time(NULL) - t) > g_sim->nonce_lifetime)
+		return 1;
+	return 0;
+}
+
+/* One key="value" or key=token pair of a Digest header; returns the
+ * position after it or NULL at the end. */
+static const char *
+next_param(const char *p, char *key, size_t kcap, char *val, size_t vcap)
+{
+	size_t k = 0, v = 0;
+
+	while (*p == ' ' || *p == '\t' || *p == ',')
+		p++;
+	if (*p == '\0')
+		return NULL;
+	while (*p != '\0' && *p != '=' && *p != ',' && *p != ' ') {
+		if (k + 1 < kcap)
+			key[k++] = (char)tolower((unsigned char)*p);
+		p++;
+	}
+	key[k] = '\0';
+	while (*p == ' ')
+		p++;
+	if (*p != '=') {
+		val[0] = '\0';
+		return p;
+	}
+	p++;
+	while (*p == ' ')
+		p++;
+	if (*p == '"') {
+		p++;
+		while (*p != '\0' && *p != '"') {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			if (v + 1 < vcap)
+				val[v++] = *p;
+			p++;
+		}
+		if (*p == '"')
+			p++;
+	} else {
+		while (*p != '\0' && *p != ',' && *p != ' ') {
+			if (v + 1 < vcap)
+				val[v++] = *p;
+			p++;
+		}
+	}
+	val[v] = '\0';
+	return p;
+}
+
+/* Does this HA1 produce `response`? */
+static int
+response_ok(const unsigned char ha1[16], const char *nonce, const char *nc,
+    const char *cnonce, const char *qop, const char *ha2hex,
+    const char *response)
+{
+	char ha1hex[33], want[33];
+	unsigned char r[16];
+	const char *p[6] = { ha1hex, nonce, nc, cnonce, qop, ha2hex };
+
+	sim_md5_hex(ha1, ha1hex);
+	md5_parts(r, p, 6);
+	sim_md5_hex(r, want);
+	return strlen(response) == 32 &&
+	    CRYPTO_memcmp(want, response, 32) == 0;
+}
+
+int
+sim_digest_check(struct sim_dev *d, const char *hdr, const char *method,
+    int *who_out)
+{
+	char key[32], val[512];
+	char user[64] = "", realm[64] = "", nonce[64] = "", uri[256] = "",
+	    resp[64] = "", qop[16] = "", nc[16] = "", cnonce[128] = "",
+	    alg[16] = "";
+	char ha2hex[33];
+	unsigned char ha2[16];
+	const char *p, *h2[2];
+	int ns, who = -2;
+
+	*who_out = -2;
+	if (hdr == NULL || strncasecmp(hdr, "Digest ", 7) != 0)
+		return -1;
+	p = hdr + 7;
+	while ((p = next_param(p, key, sizeof(key), val, sizeof(val))) != NULL) {
+		struct { const char *k; char *dst; size_t cap; } f[] = {
+			{ "username", user, sizeof(user) },
+			{ "realm", realm, sizeof(realm) },
+			{ "nonce", nonce, sizeof(nonce) },
+			{ "uri", uri, sizeof(uri) },
+			{ "response", resp, sizeof(resp) },
+			{ "qop", qop, sizeof(qop) },
+			{ "nc", nc, sizeof(nc) },
+			{ "cnonce", cnonce, sizeof(cnonce) },
+			{ "algorithm", alg, sizeof(alg) },
+		};
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (strcmp(key, f[i].k) == 0)
+				snprintf(f[i].dst, f[i].cap, "%s", val);
+	}
+	/* AMT offers qop=auth only (§3); MD5, the realm of this device. */
+	if (strcmp(qop, "auth") != 0 || nc[0] == '\0' || cnonce[0] == '\0' ||
+	    (alg[0] != '\0' && strcasecmp(alg, "MD5") != 0) ||
+	    strcmp(realm, d->realm) != 0 || strcmp(uri, "/wsman") != 0)
+		return -1;
+	h2[0] = method;
+	h2[1] = uri;
+	md5_parts(ha2, h2, 2);
+	sim_md5_hex(ha2, ha2hex);
+	if (strcmp(user, d->admin_user) == 0) {
+		if (response_ok(d->admin_ha1, nonce, nc, cnonce, qop, ha2hex,
+		    resp))
+			who = -1;
+	} else if (d->x != NULL) {
+		for (int i = 0; i < d->x->nusers; i++) {
+			struct sim_user *u = &d->x->users[i];
+
+			/* LocalAccessPermission entries cannot log in over
+			 * the network; disabled ones not at all. */
+			if (u->name[0] == '\0' || strcmp(u->name, user) != 0 ||
+			    u->access == 0 || !u->enabled)
+				continue;
+			if (response_ok(u->ha1, nonce, nc, cnonce, qop, ha2hex,
+			    resp))
+				who = i;
+			break;
+		}
+	}
+	if (who == -2)
+		return -1;
+	ns = nonce_state(d, nonce);
+	if (ns < 0)
+		return -1;
+	if (ns > 0)
+		return 1;
+	*who_out = who;
+	return 0;
+}

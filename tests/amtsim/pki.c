@@ -1,0 +1,278 @@
+/*
+ * Copyright (c) custody authors. See LICENSE.
+ *
+ * tests/amtsim/pki.c - device keys, certificates and the TLS port (§6).
+ *
+ * One SSL_CTX serves every device on the TLS port: its certificate
+ * callback looks the SNI name up and installs that device's committed
+ * certificate, key and chain on the connection, so 10,000 devices cost
+ * no SSL_CTX each. A device without committed TLS (or marked down) fails
+ * the handshake, as a closed 16993 would.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "amtsim.h"
+
+EVP_PKEY *
+pki_rsa_new(int bits)
+{
+	return EVP_RSA_gen((unsigned int)bits);
+}
+
+/* DERKey (§6 open question 4): SubjectPublicKeyInfo, base64. */
+char *
+pki_spki_b64(EVP_PKEY *pkey)
+{
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(pkey, &der);
+	char *s;
+
+	if (n <= 0)
+		return NULL;
+	s = sim_b64_encode(der, (size_t)n);
+	OPENSSL_free(der);
+	return s;
+}
+
+char *
+pki_der_b64(X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	char *s;
+
+	if (n <= 0)
+		return NULL;
+	s = sim_b64_encode(der, (size_t)n);
+	OPENSSL_free(der);
+	return s;
+}
+
+/* "C=..,O=..,CN=.." as in the GWM fixtures. */
+void
+pki_name(const X509_NAME *n, char *out, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int len;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	X509_NAME_print_ex(b, n, 0, XN_FLAG_SEP_COMMA_PLUS);
+	len = BIO_read(b, out, (int)cap - 1);
+	out[len > 0 ? len : 0] = '\0';
+	BIO_free(b);
+}
+
+void
+pki_sha256_hex(X509 *x, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+
+	out[0] = '\0';
+	if (!X509_digest(x, EVP_sha256(), md, &len))
+		return;
+	for (unsigned int i = 0; i < len && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+tls_clear(struct sim_devx *x)
+{
+	X509_free(x->tls_x509);
+	EVP_PKEY_free(x->tls_pkey);
+	sk_X509_pop_free(x->tls_chain, X509_free);
+	X509_STORE_free(x->tls_roots);
+	x->tls_x509 = NULL;
+	x->tls_pkey = NULL;
+	x->tls_chain = NULL;
+	x->tls_roots = NULL;
+}
+
+/*
+ * CommitChanges (§6 step 3): the pending credential context and settings
+ * become what the TLS port serves. Returns a PT_STATUS.
+ */
+int
+pki_commit_tls(struct sim_dev *d)
+{
+	struct sim_devx *x = sim_devx(d);
+	struct sim_cert *leaf = NULL;
+	EVP_PKEY *key = NULL;
+
+	x->local_tls_enabled = x->pend_local_enabled;
+	if (!x->pend.enabled) {
+		tls_clear(x);
+		x->tls = x->pend;
+		x->tls_active = 0;
+		x->tls_cert_handle = -1;
+		x->pend_set = 0;
+		return PT_SUCCESS;
+	}
+	for (int i = 0; i < x->ncerts; i++)
+		if (x->certs[i].handle == x->ctx_cert)
+			leaf = &x->certs[i];
+	for (int i = 0; leaf != NULL && i < x->nkeys; i++)
+		if (x->keys[i].handle == leaf->key_handle)
+			key = x->keys[i].pkey;
+	if (leaf == NULL || key == NULL)
+		return PT_INTERNAL_ERROR;
+	tls_clear(x);
+	x->tls_chain = sk_X509_new_null();
+	x->tls_roots = X509_STORE_new();
+	if (x->tls_chain == NULL || x->tls_roots == NULL)
+		return PT_INTERNAL_ERROR;
+	X509_up_ref(leaf->x509);
+	x->tls_x509 = leaf->x509;
+	EVP_PKEY_up_ref(key);
+	x->tls_pkey = key;
+	/* Every other non-root certificate is a chain certificate (§6). */
+	for (int i = 0; i < x->ncerts; i++) {
+		struct sim_cert *c = &x->certs[i];
+
+		if (c->trusted_root)
+			X509_STORE_add_cert(x->tls_roots, c->x509);
+		else if (c != leaf && c->key_handle < 0 &&
+		    X509_up_ref(c->x509) && !sk_X509_push(x->tls_chain,
+		    c->x509))
+			X509_free(c->x509);
+	}
+	x->tls = x->pend;
+	x->tls_active = 1;
+	x->tls_cert_handle = leaf->handle;
+	x->pend_set = 0;
+	return PT_SUCCESS;
+}
+
+void
+pki_devx_free(struct sim_devx *x)
+{
+	if (x == NULL)
+		return;
+	tls_clear(x);
+	for (int i = 0; i < x->nkeys; i++)
+		EVP_PKEY_free(x->keys[i].pkey);
+	for (int i = 0; i < x->ncerts; i++)
+		X509_free(x->certs[i].x509);
+	free(x);
+}
+
+/*
+ * --tls-cert/--tls-key or the devices file's tls_cert/tls_key: the device
+ * starts with TLS committed, as if provisioned earlier (for benchmarks:
+ * no key generation per device).
+ */
+int
+pki_load_default_tls(struct sim_dev *d, const char *cert, const char *key)
+{
+	struct sim_devx *x = sim_devx(d);
+	FILE *f;
+	X509 *xc = NULL;
+	EVP_PKEY *pk = NULL;
+
+	if ((f = fopen(cert, "r")) != NULL) {
+		xc = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if ((f = fopen(key, "r")) != NULL) {
+		pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (xc == NULL || pk == NULL || X509_check_private_key(xc, pk) != 1) {
+		X509_free(xc);
+		EVP_PKEY_free(pk);
+		return -1;
+	}
+	tls_clear(x);
+	x->tls_x509 = xc;
+	x->tls_pkey = pk;
+	x->tls_chain = sk_X509_new_null();
+	x->tls_roots = X509_STORE_new();
+	x->tls.enabled = 1;
+	x->tls.accept_nonsecure = 1;
+	x->pend = x->tls;
+	x->tls_active = 1;
+	x->tls_cert_handle = -1;
+	return 0;
+}
+
+static int
+verify_trusted_cn(X509_STORE_CTX *ctx, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	struct sim_dev *d = sni == NULL ? NULL : sim_find(sni, strlen(sni));
+	X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+	char cn[256];
+
+	(void)arg;
+	if (X509_verify_cert(ctx) != 1)
+		return 0;
+	if (d == NULL || d->x == NULL || d->x->tls.ntrusted_cn == 0)
+		return 1;
+	/* §6: the console leaf's CN must end in one of TrustedCN. */
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(leaf),
+	    NID_commonName, cn, sizeof(cn)) <= 0)
+		return 0;
+	for (int i = 0; i < d->x->tls.ntrusted_cn; i++) {
+		size_t a = strlen(cn), b = strlen(d->x->tls.trusted_cn[i]);
+
+		if (a >= b && strcasecmp(cn + a - b,
+		    d->x->tls.trusted_cn[i]) == 0)
+			return 1;
+	}
+	X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+static int
+cert_cb(SSL *ssl, void *arg)
+{
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	struct sim_dev *d;
+	struct sim_devx *x;
+
+	(void)arg;
+	if (sni == NULL || (d = sim_find(sni, strlen(sni))) == NULL)
+		return 0;
+	x = d->x;
+	if (d->down_count != 0 || x == NULL || !x->tls_active)
+		return 0;
+	d->n_tls_handshakes++;
+	if (SSL_use_certificate(ssl, x->tls_x509) != 1 ||
+	    SSL_use_PrivateKey(ssl, x->tls_pkey) != 1 ||
+	    SSL_set1_chain(ssl, x->tls_chain) != 1)
+		return 0;
+	if (x->tls.mutual) {
+		SSL_set_verify(ssl, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_set1_verify_cert_store(ssl, x->tls_roots);
+	}
+	return 1;
+}
+
+void *
+pki_server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL)
+		return NULL;
+	/* §6: TLS 1.2 and later. */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_cert_cb(ctx, cert_cb, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_trusted_cn, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	return ctx;
+}
