@@ -162,4 +162,184 @@ t_check "GET /state?device= of an unknown device is 404" \
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CTL/state?device=nope.test")" = 404 ]
 t_check "unknown Host is 404" [ "$(post nope.amtsim.test admin "$PW" "$W/get.xml")" = 404 ]
 
+# --- user ACL (§1-§4) ----------------------------------------------------
+R1=$(realm_of $D1)
+# acl_params NAME PASS ACCESS REALMS...: AddUserAclEntryEx parameters
+acl_params() {
+	_n=$1 _p=$2 _a=$3; shift 3
+	printf '<h:DigestUsername>%s</h:DigestUsername>' "$_n"
+	[ -n "$_p" ] && printf '<h:DigestPassword>%s</h:DigestPassword>' \
+	    "$(digestpw "$_n" "$R1" "$_p")"
+	printf '<h:AccessPermission>%s</h:AccessPermission>' "$_a"
+	for _r; do printf '<h:Realms>%s</h:Realms>' "$_r"; done
+}
+add_user() { method $D1 admin "$PW" AddUserAclEntryEx "$(acl_params "$@")" >/dev/null; }
+OPW='Op3rator#1'
+add_user ops1 "$OPW" 2 2 5
+t_check "AddUserAclEntryEx returns 0" [ "$(rv)" = 0 ]
+H1=$(xval Handle)
+t_check "AddUserAclEntryEx returns a Handle" [ -n "$H1" ]
+t_check "a user without GeneralInfoRealm cannot Get GeneralSettings (400 AccessDenied)" \
+    [ "$(post $D1 ops1 "$OPW" "$W/get.xml")" = 400 ]
+t_grep "the fault is AccessDenied" 'c:AccessDenied' "$W/resp"
+add_user ops1 "$OPW" 2 13
+t_check "duplicate username: 2058" [ "$(rv)" = 2058 ]
+add_user ops2 "$OPW" 2 22
+t_check "reserved realm 22: 2055" [ "$(rv)" = 2055 ]
+add_user ops2 "$OPW" 2 0
+t_check "realm 0: 2055" [ "$(rv)" = 2055 ]
+add_user ops2 "$OPW" 2
+t_check "no realm: 2055" [ "$(rv)" = 2055 ]
+add_user ops2 "$OPW" 3 13
+t_check "AccessPermission 3: 36" [ "$(rv)" = 36 ]
+for bad in '$$ops' admin Administrator 'a&lt;b' 'ops,2' 'seventeen-chars-x'; do
+	add_user "$bad" "$OPW" 2 13
+	t_check "username '$bad': 12" [ "$(rv)" = 12 ]
+done
+method $D1 admin "$PW" AddUserAclEntryEx "<h:DigestUsername>ops2</h:DigestUsername><h:DigestPassword>00112233445566778899aabbccddeeff</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>13</h:Realms>" >/dev/null
+t_check "32-hex DigestPassword (legacy form) refused by default: 2054" [ "$(rv)" = 2054 ]
+method $D1 admin "$PW" AddUserAclEntryEx "<h:AccessPermission>2</h:AccessPermission><h:Realms>13</h:Realms>" >/dev/null
+t_check "neither digest user nor SID: 36" [ "$(rv)" = 36 ]
+for i in 2 3 4 5 6 7; do add_user "ops$i" "$OPW" 2 13 19; done
+t_check "seven digest users fit" [ "$(rv)" = 0 ]
+add_user ops8 "$OPW" 2 13
+t_check "an eighth digest user: 23 (MAX_LIMIT_REACHED)" [ "$(rv)" = 23 ]
+t_check "a user with GeneralInfoRealm logs in and reads GeneralSettings" \
+    [ "$(post $D1 ops2 "$OPW" "$W/get.xml")" = 200 ]
+t_check "a user cannot call AuthorizationService without PTAdministrationRealm" \
+    [ "$(method $D1 ops2 "$OPW" EnumerateUserAclEntries '<h:StartIndex>1</h:StartIndex>')" = 400 ]
+method $D1 admin "$PW" EnumerateUserAclEntries '<h:StartIndex>1</h:StartIndex>' >/dev/null
+t_check "EnumerateUserAclEntries: TotalCount 7, HandlesCount 7" \
+    [ "$(xval TotalCount)/$(xval HandlesCount)/$(rv)" = "7/7/0" ]
+t_check "EnumerateUserAclEntries lists 7 handles" [ "$(grep -o '<g:Handles>' "$W/resp" | wc -l)" -eq 7 ]
+method $D1 admin "$PW" EnumerateUserAclEntries '<h:StartIndex>5</h:StartIndex>' >/dev/null
+t_check "StartIndex 5 pages: 3 handles of 7" [ "$(xval TotalCount)/$(xval HandlesCount)" = "7/3" ]
+method $D1 admin "$PW" EnumerateUserAclEntries '<h:StartIndex>8</h:StartIndex>' >/dev/null
+t_check "StartIndex past the end: 35" [ "$(rv)" = 35 ]
+method $D1 admin "$PW" EnumerateUserAclEntries '<h:StartIndex>0</h:StartIndex>' >/dev/null
+t_check "StartIndex 0: 35" [ "$(rv)" = 35 ]
+method $D1 admin "$PW" GetUserAclEntryEx "<h:Handle>$H1</h:Handle>" >/dev/null
+t_check "GetUserAclEntryEx: name, access, realms" \
+    [ "$(xval DigestUsername)/$(xval AccessPermission)/$(grep -o '<g:Realms>[0-9]*' "$W/resp" | tr -d '<g:Realms>' | tr '\n' ,)/$(rv)" = "ops1/2/2,5,/0" ]
+t_check "GetUserAclEntryEx never returns the hash" sh -c "! grep -q DigestPassword '$W/resp'"
+method $D1 admin "$PW" GetUserAclEntryEx "<h:Handle>999</h:Handle>" >/dev/null
+t_check "GetUserAclEntryEx of an unknown handle: 2053" [ "$(rv)" = 2053 ]
+method $D1 admin "$PW" UpdateUserAclEntryEx "<h:Handle>$H1</h:Handle>$(acl_params ops1 '' 2 13)" >/dev/null
+t_check "UpdateUserAclEntryEx (realms only, password kept): 0" [ "$(rv)" = 0 ]
+t_check "the updated user reads GeneralSettings with its password" \
+    [ "$(post $D1 ops1 "$OPW" "$W/get.xml")" = 200 ]
+method $D1 admin "$PW" UpdateUserAclEntryEx "<h:Handle>$H1</h:Handle>$(acl_params ops1b '' 2 13)" >/dev/null
+t_check "renaming without a new DigestPassword: 36" [ "$(rv)" = 36 ]
+method $D1 admin "$PW" UpdateUserAclEntryEx "<h:Handle>$H1</h:Handle>$(acl_params ops2 "$OPW" 2 13)" >/dev/null
+t_check "renaming onto another user: 2058" [ "$(rv)" = 2058 ]
+method $D1 admin "$PW" UpdateUserAclEntryEx "<h:Handle>999</h:Handle>$(acl_params ops1 "$OPW" 2 13)" >/dev/null
+t_check "UpdateUserAclEntryEx of an unknown handle: 2053" [ "$(rv)" = 2053 ]
+NPW2='0ther#Pass'
+method $D1 admin "$PW" UpdateUserAclEntryEx "<h:Handle>$H1</h:Handle>$(acl_params ops1 "$NPW2" 1 13)" >/dev/null
+t_check "UpdateUserAclEntryEx with a new password: 0" [ "$(rv)" = 0 ]
+t_check "updated password logs in, old one not" \
+    [ "$(post $D1 ops1 "$NPW2" "$W/get.xml")/$(post $D1 ops1 "$OPW" "$W/get.xml")" = 200/401 ]
+method $D1 admin "$PW" UpdateUserAclEntryEx "<h:Handle>$H1</h:Handle>$(acl_params ops1 "$NPW2" 0 13)" >/dev/null
+t_check "a LocalAccessPermission user cannot log in over the network" \
+    [ "$(post $D1 ops1 "$NPW2" "$W/get.xml")" = 401 ]
+t_check "state: user entries with handle, realms, access, HA1" \
+    [ "$(state $D1 '[(u["username"],u["access"],u["realms"],u["ha1"]) for u in d["users"] if u["handle"]=='"$H1"']')" = \
+      "[('ops1', 0, [13], '$(md5hex "ops1:$R1:$NPW2")')]" ]
+method $D1 admin "$PW" RemoveUserAclEntry "<h:Handle>$H1</h:Handle>" >/dev/null
+t_check "RemoveUserAclEntry: 0" [ "$(rv)" = 0 ]
+method $D1 admin "$PW" RemoveUserAclEntry "<h:Handle>$H1</h:Handle>" >/dev/null
+t_check "RemoveUserAclEntry again: 2053" [ "$(rv)" = 2053 ]
+add_user ops8 "$OPW" 2 13
+t_check "a freed slot takes a new user" [ "$(rv)" = 0 ]
+t_check "state lists 7 users" [ "$(state $D1 'len(d["users"])')" = 7 ]
+
+# --- Kerberos users need Kerberos on (§5) ---------------------------------
+SID=AQUAAAAAAAUVAAAA3PTcO4M9K0aCi6YoAAIAAA==
+KPARAMS="<h:KerberosUserSid>$SID</h:KerberosUserSid><h:AccessPermission>2</h:AccessPermission><h:Realms>3</h:Realms>"
+method $D1 admin "$PW" AddUserAclEntryEx "$KPARAMS" >/dev/null
+t_check "Kerberos SID user while Kerberos is off: 16" [ "$(rv)" = 16 ]
+KRB=$AMT/AMT_KerberosSettingData
+call $D1 admin "$PW" "$XFER/Put" "$KRB" "<h:AMT_KerberosSettingData xmlns:h=\"$KRB\"><h:InstanceID>Intel (r) AMT: Kerberos Settings</h:InstanceID><h:KrbEnabled>true</h:KrbEnabled><h:RealmName>WEST.EXAMPLE.COM</h:RealmName><h:MasterKey>4ZzPde5U4GsGpZB68TzvQg==</h:MasterKey></h:AMT_KerberosSettingData>" >/dev/null
+t_grep "Put AMT_KerberosSettingData" 'transfer/PutResponse.*<g:KrbEnabled>true</g:KrbEnabled>' "$W/resp"
+t_check "Kerberos settings never return MasterKey" sh -c "! grep -q MasterKey '$W/resp'"
+method $D1 admin "$PW" AddUserAclEntryEx "$KPARAMS" >/dev/null
+t_check "Kerberos SID user: 0" [ "$(rv)" = 0 ]
+method $D1 admin "$PW" GetUserAclEntryEx "<h:Handle>$(xval Handle)</h:Handle>" >/dev/null
+t_check "GetUserAclEntryEx returns the SID" [ "$(xval KerberosUserSid)" = "$SID" ]
+method $D1 admin "$PW" AddUserAclEntryEx "<h:KerberosUserSid>AQUAAAAAAAUVAAAA3PTcO4M9</h:KerberosUserSid><h:AccessPermission>2</h:AccessPermission><h:Realms>3</h:Realms>" >/dev/null
+t_check "malformed SID: 36" [ "$(rv)" = 36 ]
+
+# --- digest sessions reset after ACL changes (§3), nonce counts -----------
+nonce_of() { sed -n 's/.*nonce="\([0-9a-f]*\)".*/\1/p' "$W/hdr"; }
+stale_of() { sed -n 's/.*stale="\([a-z]*\)".*/\1/p' "$W/hdr"; }
+fresh_nonce() {	# fresh_nonce DEV
+	curl -s -D "$W/hdr" -o /dev/null --connect-to "$1:16992:127.0.0.1:$PORT" \
+	    --data-binary "@$W/get.xml" "http://$1:16992/wsman"
+	nonce_of
+}
+# rawpost DEV USER PASS NONCE NC: Get GeneralSettings with a computed
+# Authorization header (RFC 2617, qop=auth)
+rawpost() {
+	_rl=$(realm_of "$1")
+	_ha1=$(md5hex "$2:$_rl:$3")
+	_ha2=$(md5hex "POST:/wsman")
+	_rs=$(md5hex "$_ha1:$4:$5:c0ffee:auth:$_ha2")
+	curl -s -D "$W/hdr" -o "$W/resp" -w '%{http_code}' \
+	    -H "Authorization: Digest username=\"$2\", realm=\"$_rl\", nonce=\"$4\", uri=\"/wsman\", cnonce=\"c0ffee\", nc=$5, qop=auth, response=\"$_rs\"" \
+	    -H 'Content-Type: application/soap+xml' \
+	    --connect-to "$1:16992:127.0.0.1:$PORT" --data-binary "@$W/get.xml" \
+	    "http://$1:16992/wsman"
+}
+N=$(fresh_nonce $D2)
+t_check "hand-computed digest response accepted" [ "$(rawpost $D2 admin "$PW" "$N" 00000001)" = 200 ]
+t_check "the nonce serves the session's next request" [ "$(rawpost $D2 admin "$PW" "$N" 00000002)" = 200 ]
+t_check "wrong response on a good nonce: 401 stale=false" \
+    [ "$(rawpost $D2 admin 'Wr0ng#pass' "$N" 00000003)/$(stale_of)" = 401/false ]
+R2=$(realm_of $D2)
+method $D2 admin "$PW" AddUserAclEntryEx "<h:DigestUsername>sess</h:DigestUsername><h:DigestPassword>$(digestpw sess "$R2" "$OPW")</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>13</h:Realms>" >/dev/null
+t_check "ACL change on the device" [ "$(rv)" = 0 ]
+t_check "after an ACL change the old nonce is refused: 401 stale=true" \
+    [ "$(rawpost $D2 admin "$PW" "$N" 00000004)/$(stale_of)" = 401/true ]
+N2=$(nonce_of)
+t_check "the stale challenge's new nonce works" [ "$(rawpost $D2 admin "$PW" "$N2" 00000001)" = 200 ]
+t_check "a nonce of another device is refused" \
+    [ "$(rawpost $D1 admin "$PW" "$N2" 00000001)/$(stale_of)" = 401/false ]
+curl -s -v --digest -u "admin:$PW" -H 'Content-Type: application/soap+xml' \
+    --connect-to "$D2:16992:127.0.0.1:$PORT" \
+    --data-binary "@$W/get.xml" "http://$D2:16992/wsman" \
+    --next --digest -u "admin:$PW" -H 'Content-Type: application/soap+xml' \
+    --connect-to "$D2:16992:127.0.0.1:$PORT" \
+    --data-binary "@$W/req.xml" "http://$D2:16992/wsman" >/dev/null 2>"$W/v"
+t_check "curl --digest keeps working across requests (stats)" \
+    [ "$(grep -c '^< HTTP/1.1 200' "$W/v")" -eq 2 ]
+
+# --- identity and time (§7, §8) -------------------------------------------
+call $D2 admin "$PW" "$ENUM/Enumerate" "$CIM/CIM_SoftwareIdentity" \
+    "<Enumerate xmlns=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"/>" >/dev/null
+CTX=$(sed -n 's/.*<n:EnumerationContext>\([^<]*\)<.*/\1/p' "$W/resp")
+t_check "Enumerate CIM_SoftwareIdentity gives a context" [ -n "$CTX" ]
+pull() {	# pull DEV CLASS-URI CONTEXT MAX
+	call "$1" admin "$PW" "$ENUM/Pull" "$2" "<Pull xmlns=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"><EnumerationContext>$3</EnumerationContext><MaxElements>$4</MaxElements><MaxCharacters>99999</MaxCharacters></Pull>"
+}
+pull $D2 "$CIM/CIM_SoftwareIdentity" "$CTX" 999 >/dev/null
+t_grep "Pull: AMT version in InstanceID AMT" '<g:InstanceID>AMT</g:InstanceID><g:IsEntity>true</g:IsEntity><g:VersionString>16.1.27</g:VersionString>' "$W/resp"
+t_grep "Pull: EndOfSequence" 'PullResponse</b:Action>.*<n:EndOfSequence>' "$W/resp"
+pull $D2 "$CIM/CIM_SoftwareIdentity" "$CTX" 2 >/dev/null
+t_check "Pull with MaxElements 2: two items and a next context" \
+    [ "$(grep -o '<g:CIM_SoftwareIdentity>' "$W/resp" | wc -l)/$(grep -c EndOfSequence "$W/resp")" = "2/0" ]
+t_check "Pull of an unknown context: 400" [ "$(pull $D2 "$CIM/CIM_SoftwareIdentity" 'FF000000-0000-0000-0000-000000000002' 1)" = 400 ]
+TS=$AMT/AMT_TimeSynchronizationService
+curl -s -o /dev/null -X POST "http://127.0.0.1:$CTL/clock" -d "{\"device\":\"$D2\",\"offset\":-3600}"
+call $D2 admin "$PW" "$TS/GetLowAccuracyTimeSynch" "$TS" "$(invoke_body "$TS" GetLowAccuracyTimeSynch "")" >/dev/null
+TA0=$(xval Ta0)
+NOW=$(date +%s)
+t_check "GetLowAccuracyTimeSynch: Ta0 is the device clock (1 h behind)" \
+    [ $((NOW - 3600 - TA0)) -le 2 ] && [ $((NOW - 3600 - TA0)) -ge -2 ]
+call $D2 admin "$PW" "$TS/SetHighAccuracyTimeSynch" "$TS" "$(invoke_body "$TS" SetHighAccuracyTimeSynch "<h:Ta0>$TA0</h:Ta0><h:Tm1>$NOW</h:Tm1><h:Tm2>$NOW</h:Tm2>")" >/dev/null
+t_check "SetHighAccuracyTimeSynch: 0" [ "$(rv)" = 0 ]
+OFF=$(state $D2 'd["clock_offset"]')
+t_check "the device clock is corrected" [ "$OFF" -le 2 ] && [ "$OFF" -ge -2 ]
+call $D2 admin "$PW" "$TS/SetHighAccuracyTimeSynch" "$TS" "$(invoke_body "$TS" SetHighAccuracyTimeSynch "<h:Ta0>$TA0</h:Ta0><h:Tm1>1000</h:Tm1><h:Tm2>$NOW</h:Tm2>")" >/dev/null
+t_check "SetHighAccuracyTimeSynch before 2004: 36" [ "$(rv)" = 36 ]
+
 t_done
