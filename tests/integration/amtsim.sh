@@ -64,13 +64,15 @@ invoke_body() {
 	printf '<h:%s_INPUT xmlns:h="%s">%s</h:%s_INPUT>' "$2" "$1" "$3" "$2"
 }
 # post DEV USER PASS FILE [curl args]: POST FILE to DEV's /wsman over
-# HTTP; body in $W/resp, HTTP code printed
+# HTTP; body in $W/resp, HTTP code printed (000 when curl failed)
 post() {
 	_dev=$1 _u=$2 _p=$3 _f=$4; shift 4
-	curl -s --digest -u "$_u:$_p" -o "$W/resp" -w '%{http_code}' \
+	# a dropped connection shows as 000 (curl -w would say the 401)
+	_c=$(curl -s --digest -u "$_u:$_p" -o "$W/resp" -w '%{http_code}' \
 	    -H 'Content-Type: application/soap+xml; charset=utf-8' \
 	    --connect-to "$_dev:16992:127.0.0.1:$PORT" \
-	    --data-binary "@$_f" "$@" "http://$_dev:16992/wsman"
+	    --data-binary "@$_f" "$@" "http://$_dev:16992/wsman") || _c=000
+	echo "$_c"
 }
 # call DEV USER PASS ACTION RESOURCE BODY [SELECTORS]: envelope + post
 call() {
@@ -341,5 +343,165 @@ OFF=$(state $D2 'd["clock_offset"]')
 t_check "the device clock is corrected" [ "$OFF" -le 2 ] && [ "$OFF" -ge -2 ]
 call $D2 admin "$PW" "$TS/SetHighAccuracyTimeSynch" "$TS" "$(invoke_body "$TS" SetHighAccuracyTimeSynch "<h:Ta0>$TA0</h:Ta0><h:Tm1>1000</h:Tm1><h:Tm2>$NOW</h:Tm2>")" >/dev/null
 t_check "SetHighAccuracyTimeSynch before 2004: 36" [ "$(rv)" = 36 ]
+
+# --- faults (README.md "Faults") ------------------------------------------
+D3=dev00003.amtsim.test
+D4=dev00004.amtsim.test
+R3=$(realm_of $D3)
+addf() {	# addf NAME: AddUserAclEntryEx of NAME on D3, HTTP code printed
+	method $D3 admin "$PW" AddUserAclEntryEx "<h:DigestUsername>$1</h:DigestUsername><h:DigestPassword>$(digestpw "$1" "$R3" "$OPW")</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>13</h:Realms>"
+}
+has_user() { state $D3 "'$1' in [u.get('username') for u in d['users']]"; }
+t_check "POST /fault answers 200" [ "$(fault $D3 drop-after-apply)" = 200 ]
+t_check "drop-after-apply: no reply (curl gets nothing)" [ "$(addf fa1)" = 000 ]
+t_check "drop-after-apply: the change was applied" [ "$(has_user fa1)" = True ]
+t_check "drop-after-apply is used up after count requests" [ "$(addf fa2)" = 200 ]
+t_check "fault count 2 hits two requests" \
+    [ "$(fault $D3 http500 2)/$(addf fb1)/$(addf fb2)/$(addf fb3)" = 200/500/500/200 ]
+t_check "http500: the change was not applied" [ "$(has_user fb1)/$(has_user fb3)" = False/True ]
+method $D3 admin "$PW" RemoveUserAclEntry "<h:Handle>$(state $D3 "[u['handle'] for u in d['users'] if u.get('username')=='fb3'][0]")</h:Handle>" >/dev/null
+fault $D3 delay 1 1500 >/dev/null
+T=$(curl -s --digest -u "admin:$PW" -o "$W/resp" -w '%{time_total}' -H 'Content-Type: application/soap+xml' \
+    --connect-to "$D3:16992:127.0.0.1:$PORT" --data-binary "@$W/get.xml" "http://$D3:16992/wsman")
+t_check "delay: the reply comes after ms ($T s)" python3 -c "import sys; sys.exit(not float('$T') >= 1.4)"
+t_grep "delay: the reply is whole" '</a:Envelope>$' "$W/resp"
+fault $D3 malformed-xml >/dev/null
+t_check "malformed-xml: 200 ..." [ "$(post $D3 admin "$PW" "$W/get.xml")" = 200 ]
+t_check "... with a body that is not XML" sh -c "! python3 -c 'import sys,xml.dom.minidom as m; m.parse(sys.argv[1])' '$W/resp' 2>/dev/null"
+fault $D3 oversized >/dev/null
+post $D3 admin "$PW" "$W/get.xml" >/dev/null
+t_check "oversized: a reply over 16 MiB" [ "$(wc -c <"$W/resp")" -gt 16777216 ]
+fault $D3 entity-expansion >/dev/null
+post $D3 admin "$PW" "$W/get.xml" >/dev/null
+t_grep "entity-expansion: nested entities in a DOCTYPE" '<!DOCTYPE a:Envelope \[<!ENTITY l0 "lol"><!ENTITY l1 "&l0;&l0;.*&l9;' "$W/resp"
+fault $D3 doctype >/dev/null
+post $D3 admin "$PW" "$W/get.xml" >/dev/null
+t_grep "doctype: an external entity" '<!ENTITY xxe SYSTEM "file:///etc/passwd">.*&xxe;' "$W/resp"
+fault $D3 wrong-relatesto >/dev/null
+post $D3 admin "$PW" "$W/get.xml" >/dev/null
+t_check "wrong-relatesto: RelatesTo differs from the MessageID" \
+    sh -c "grep -q '<b:RelatesTo>' '$W/resp' && ! grep -q '<b:RelatesTo>$MSGID</b:RelatesTo>' '$W/resp'"
+t_check "down: connections dropped until up" \
+    [ "$(fault $D3 down -1)/$(post $D3 admin "$PW" "$W/get.xml")/$(post $D3 admin "$PW" "$W/get.xml")" = 200/000/000 ]
+t_check "other devices are not affected" [ "$(post $D4 admin "$PW" "$W/get.xml")" = 200 ]
+t_check "up: the device answers again" \
+    [ "$(fault $D3 up)/$(post $D3 admin "$PW" "$W/get.xml")" = 200/200 ]
+t_check "state counts drops and faults" [ "$(state $D3 '(d["stats"]["drops"] >= 3, d["stats"]["faults"] >= 8)')" = "(True, True)" ]
+t_check "POST /fault of an unknown fault: 400" [ "$(fault $D3 explode)" = 400 ]
+t_check "POST /fault of an unknown device: 404" [ "$(fault nope.test delay)" = 404 ]
+
+# --- hostile requests ------------------------------------------------------
+printf '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>' >"$W/dt.xml"
+t_check "a request with a DOCTYPE: 400 fault" [ "$(post $D4 admin "$PW" "$W/dt.xml")" = 400 ]
+t_grep "... saying so" 'DOCTYPE not allowed' "$W/resp"
+printf '<Envelope' >"$W/bad.xml"
+t_check "a malformed request: 400" [ "$(post $D4 admin "$PW" "$W/bad.xml")" = 400 ]
+envelope "$XFER/Get" "$AMT/AMT_NoSuchClass" "" >"$W/nc.xml"
+t_check "an unknown class: 400" [ "$(post $D4 admin "$PW" "$W/nc.xml")" = 400 ]
+head -c 300000 /dev/zero | tr '\0' x >"$W/big.xml"
+t_check "a request body over the cap is refused (413)" [ "$(post $D4 admin "$PW" "$W/big.xml")" = 413 ]
+
+# --- TLS provisioning (§6) -------------------------------------------------
+PK=$AMT/AMT_PublicKeyManagementService
+pkm() {	# pkm DEV METHOD PARAMS
+	call "$1" admin "$PW" "$PK/$2" "$PK" "$(invoke_body "$PK" "$2" "$3")"
+}
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/ca.key" -out "$W/ca.pem" \
+    -subj "/CN=amtsim test CA" -days 2 -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+pkm $D4 GenerateKeyPair '<h:KeyAlgorithm>0</h:KeyAlgorithm><h:KeyLength>2048</h:KeyLength>' >/dev/null
+KEYID=$(sed -n 's/.*<c:Selector Name="InstanceID">\([^<]*\)<.*/\1/p' "$W/resp")
+t_check "GenerateKeyPair: 0 and a key pair reference" \
+    [ "$(rv)/$KEYID" = "0/Intel(r) AMT Key: Handle: 0" ]
+pkm $D4 GenerateKeyPair '<h:KeyAlgorithm>0</h:KeyAlgorithm><h:KeyLength>1024</h:KeyLength>' >/dev/null
+t_check "GenerateKeyPair of RSA 1024: 2066" [ "$(rv)" = 2066 ]
+KP=$AMT/AMT_PublicPrivateKeyPair
+call $D4 admin "$PW" "$ENUM/Enumerate" "$KP" "<Enumerate xmlns=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"/>" >/dev/null
+pull $D4 "$KP" "$(sed -n 's/.*<n:EnumerationContext>\([^<]*\)<.*/\1/p' "$W/resp")" 999 >/dev/null
+DERKEY=$(xval DERKey)
+printf '%s' "$DERKEY" | base64 -d | openssl pkey -pubin -inform DER -out "$W/devkey.pem" 2>/dev/null
+t_check "key pairs enumerate with DERKey (an RSA SubjectPublicKeyInfo)" \
+    sh -c "openssl pkey -pubin -in '$W/devkey.pem' -text -noout | grep -q '2048 bit'"
+NULLCSR=$(python3 tests/amtsim/fixtures/nullcsr.py "$D4" "$DERKEY")
+pkm $D4 GeneratePKCS10RequestEx "<h:KeyPair><a:Address xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\">/wsman</a:Address><a:ReferenceParameters xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"><w:ResourceURI xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\">$KP</w:ResourceURI><w:SelectorSet xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><w:Selector Name=\"InstanceID\">$KEYID</w:Selector></w:SelectorSet></a:ReferenceParameters></h:KeyPair><h:SigningAlgorithm>1</h:SigningAlgorithm><h:NullSignedCertificateRequest>$NULLCSR</h:NullSignedCertificateRequest>" >/dev/null
+t_check "GeneratePKCS10RequestEx: 0" [ "$(rv)" = 0 ]
+xval SignedCertificateRequest | base64 -d | openssl req -inform DER -out "$W/dev.csr" 2>/dev/null
+t_check "the signed request verifies with the device key" \
+    sh -c "openssl req -in '$W/dev.csr' -verify -noout 2>&1 | grep -qi 'verify OK'"
+t_check "... and carries the requested subject and key" \
+    sh -c "openssl req -in '$W/dev.csr' -noout -subject | grep -q 'CN *= *$D4' &&
+      [ \"\$(openssl req -in '$W/dev.csr' -noout -pubkey)\" = \"\$(cat '$W/devkey.pem')\" ]"
+OTHER=$(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -outform DER | base64 -w0)
+pkm $D4 GeneratePKCS10RequestEx "<h:KeyPair><a:ReferenceParameters xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"><w:SelectorSet xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><w:Selector Name=\"InstanceID\">$KEYID</w:Selector></w:SelectorSet></a:ReferenceParameters></h:KeyPair><h:SigningAlgorithm>1</h:SigningAlgorithm><h:NullSignedCertificateRequest>$(python3 tests/amtsim/fixtures/nullcsr.py "$D4" "$OTHER")</h:NullSignedCertificateRequest>" >/dev/null
+t_check "a request for another key: 2062" [ "$(rv)" = 2062 ]
+printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$D4" >"$W/ext"
+openssl x509 -req -in "$W/dev.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+    -days 1 -sha256 -extfile "$W/ext" -out "$W/dev.pem" 2>/dev/null
+b64der() { openssl x509 -in "$1" -outform DER | base64 -w0; }
+pkm $D4 AddTrustedRootCertificate "<h:CertificateBlob>$(b64der "$W/ca.pem")</h:CertificateBlob>" >/dev/null
+t_check "AddTrustedRootCertificate: 0" [ "$(rv)" = 0 ]
+pkm $D4 AddTrustedRootCertificate "<h:CertificateBlob>$(b64der "$W/ca.pem")</h:CertificateBlob>" >/dev/null
+t_check "the same root again: 2058" [ "$(rv)" = 2058 ]
+pkm $D4 AddCertificate "<h:CertificateBlob>$(b64der "$W/dev.pem")</h:CertificateBlob>" >/dev/null
+CERTID=$(sed -n 's/.*<c:Selector Name="InstanceID">\([^<]*\)<.*/\1/p' "$W/resp")
+t_check "AddCertificate: 0 and a certificate reference" [ "$(rv)/$CERTID" = "0/Intel(r) AMT Certificate: Handle: 1" ]
+pkm $D4 AddCertificate "<h:CertificateBlob>bm90IGEgY2VydGlmaWNhdGU=</h:CertificateBlob>" >/dev/null
+t_check "AddCertificate of garbage: 2063" [ "$(rv)" = 2063 ]
+PKC=$AMT/AMT_PublicKeyCertificate
+call $D4 admin "$PW" "$ENUM/Enumerate" "$PKC" "<Enumerate xmlns=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"/>" >/dev/null
+pull $D4 "$PKC" "$(sed -n 's/.*<n:EnumerationContext>\([^<]*\)<.*/\1/p' "$W/resp")" 999 >/dev/null
+t_grep "certificates enumerate, the root flagged TrustedRootCertficate" \
+    '<g:InstanceID>Intel\(r\) AMT Certificate: Handle: 0</g:InstanceID>.*<g:TrustedRootCertficate>true</g:TrustedRootCertficate>.*Handle: 1</g:InstanceID>.*<g:TrustedRootCertficate>false' "$W/resp"
+TCC=$AMT/AMT_TLSCredentialContext
+A='xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"'
+call $D4 admin "$PW" "$XFER/Create" "$TCC" "<h:AMT_TLSCredentialContext xmlns:h=\"$TCC\" $A><h:ElementInContext><a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>$PKC</w:ResourceURI><w:SelectorSet><w:Selector Name=\"InstanceID\">$CERTID</w:Selector></w:SelectorSet></a:ReferenceParameters></h:ElementInContext><h:ElementProvidingContext><a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>$AMT/AMT_TLSProtocolEndpointCollection</w:ResourceURI><w:SelectorSet><w:Selector Name=\"ElementName\">TLSProtocolEndpointInstances Collection</w:Selector></w:SelectorSet></a:ReferenceParameters></h:ElementProvidingContext></h:AMT_TLSCredentialContext>" >/dev/null
+t_grep "Create AMT_TLSCredentialContext" 'transfer/CreateResponse</b:Action>.*<t:ResourceCreated>' "$W/resp"
+TSD=$AMT/AMT_TLSSettingData
+call $D4 admin "$PW" "$XFER/Put" "$TSD" "<h:AMT_TLSSettingData xmlns:h=\"$TSD\"><h:ElementName>Intel(r) AMT 802.3 TLS Settings</h:ElementName><h:InstanceID>Intel(r) AMT 802.3 TLS Settings</h:InstanceID><h:Enabled>true</h:Enabled><h:MutualAuthentication>false</h:MutualAuthentication><h:AcceptNonSecureConnections>true</h:AcceptNonSecureConnections></h:AMT_TLSSettingData>" \
+    '<w:SelectorSet><w:Selector Name="InstanceID">Intel(r) AMT 802.3 TLS Settings</w:Selector></w:SelectorSet>' >/dev/null
+t_grep "Put AMT_TLSSettingData" 'transfer/PutResponse</b:Action>.*<g:Enabled>true</g:Enabled>' "$W/resp"
+tlsget() {	# tlsget DEV [curl args]: Get GeneralSettings over the TLS port
+	_d=$1; shift
+	curl -s --digest -u "admin:$PW" -o "$W/resp" -w '%{http_code}' \
+	    -H 'Content-Type: application/soap+xml; charset=utf-8' \
+	    --connect-to "$_d:16993:127.0.0.1:$TLSPORT" --data-binary "@$W/get.xml" \
+	    "$@" "https://$_d:16993/wsman"
+}
+t_check "no TLS before CommitChanges" [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 000 ]
+SC=$AMT/AMT_SetupAndConfigurationService
+call $D4 admin "$PW" "$SC/CommitChanges" "$SC" "$(invoke_body "$SC" CommitChanges "")" >/dev/null
+t_check "CommitChanges: 0" [ "$(rv)" = 0 ]
+t_check "TLS port: digest Get verified against the CA, by SNI" \
+    [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 200 ]
+t_grep "... answered by that device" "<g:HostName>dev00004</g:HostName>" "$W/resp"
+t_check "openssl s_client verifies the device certificate" \
+    sh -c "echo | openssl s_client -connect 127.0.0.1:$TLSPORT -servername $D4 -CAfile '$W/ca.pem' -verify_return_error -verify_hostname $D4 2>&1 | grep -q 'Verify return code: 0'"
+t_check "a device without TLS fails the handshake" [ "$(tlsget $D3 -k)" = 000 ]
+t_check "HTTP still served (AcceptNonSecureConnections true)" [ "$(post $D4 admin "$PW" "$W/get.xml")" = 200 ]
+t_check "state: TLS active with the issued certificate" \
+    [ "$(state $D4 'd["tls"]["active"], d["tls"]["cert_sha256"]')" = \
+      "True $(openssl x509 -in "$W/dev.pem" -outform DER | sha256sum | cut -c1-64)" ]
+call $D4 admin "$PW" "$XFER/Delete" "$PKC" "" "<w:SelectorSet><w:Selector Name=\"InstanceID\">$CERTID</w:Selector></w:SelectorSet>" >/dev/null
+t_check "the certificate bound to TLS cannot be deleted" [ "$(rv)" = "" ] && t_grep "... fault" 'bound to TLS' "$W/resp"
+
+# --- SetMEBxPassword (§2): TLS only, password rules -----------------------
+mebx() {	# mebx DEV PASSWORD [tls]
+	envelope "$SC/SetMEBxPassword" "$SC" "$(invoke_body "$SC" SetMEBxPassword "<h:Password>$2</h:Password>")" >"$W/req.xml"
+	if [ "${3:-}" = tls ]; then
+		curl -s --digest -u "admin:$PW" -o "$W/resp" -H 'Content-Type: application/soap+xml' \
+		    --cacert "$W/ca.pem" --connect-to "$1:16993:127.0.0.1:$TLSPORT" \
+		    --data-binary "@$W/req.xml" "https://$1:16993/wsman"
+	else
+		post "$1" admin "$PW" "$W/req.xml" >/dev/null
+	fi
+	rv
+}
+t_check "SetMEBxPassword over plain HTTP: 16" [ "$(mebx $D4 'Mebx#Pass1')" = 16 ]
+for bad in 'Sh0rt#' 'nouppercase#1' 'NOLOWERCASE#1' 'NoDigits#here' 'NoSpecial123' 'Location_1' 'Has:Colon1' 'Has,Comma1' 'ThisPasswordIsWayTooLong#123456789'; do
+	t_check "SetMEBxPassword '$bad' breaks the rules: 2054" [ "$(mebx $D4 "$bad" tls)" = 2054 ]
+done
+t_check "SetMEBxPassword over TLS: 0" [ "$(mebx $D4 'Mebx#Pass 1' tls)" = 0 ]
+t_check "state: MEBx set, hash only" \
+    [ "$(state $D4 'd["mebx"]["sha256"]')" = "$(printf '%s' 'Mebx#Pass 1' | sha256sum | cut -c1-64)" ]
 
 t_done
