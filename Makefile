@@ -93,6 +93,12 @@ AMTSIM_OBJS := $(AMTSIM_SRCS:%.c=$(BUILD)/obj/%.o)
 $(AMTSIM_OBJS): tests/amtsim/amtsim.h
 $(BUILD)/amtsim: $(AMTSIM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(AMTSIM_OBJS) $(LDLIBS)
+# Its known-answer tests (tests/unit/amtsim/) link its digest module.
+$(BUILD)/tests/amtsim/%: tests/unit/amtsim/%.c $(SUP_OBJS) $(LIB) \
+	    $(BUILD)/obj/tests/amtsim/auth.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit/support -Itests/amtsim $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/obj/tests/amtsim/auth.o $(SUP_OBJS) $(LIB) $(LDLIBS) -lcmocka
 
 $(POLICY_LIB): $(POLICY_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(dir $@)

@@ -1,6 +1,5 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Copyright (c) custody authors. See LICENSE.
- *
  * tests/amtsim/amtsim.h - the AMT simulator's shared types: simulated
  * devices (cheap fixed part for every device, the rest allocated on first
  * change), SOAP requests and replies, and the functions the modules share.
@@ -233,6 +232,9 @@ int sim_password_ok(const char *pw);
 void sim_md5_hex(const unsigned char in[16], char out[33]);
 void sim_ha1(const char *user, const char *realm, const char *pw,
     unsigned char out[16]);
+void sim_digest_response(const unsigned char ha1[16], const char *nonce,
+    const char *nc, const char *cnonce, const char *qop, const char *method,
+    const char *uri, char out[33]);
 void sim_nonce_new(struct sim_dev *d, char *out, size_t cap);
 /* Checks an Authorization header. Returns 0 and sets *who_out (-1
  * admin, else user index) when the credentials are right and the nonce

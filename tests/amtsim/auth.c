@@ -1,6 +1,5 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Copyright (c) custody authors. See LICENSE.
- *
  * tests/amtsim/auth.c - HTTP digest authentication (RFC 2617, MD5,
  * qop=auth) as AMT does it (reference §3), the DigestPassword encoding,
  * and AMT's username and password rules (§2).
@@ -280,19 +279,34 @@ next_param(const char *p, char *key, size_t kcap, char *val, size_t vcap)
 	return p;
 }
 
+/* RFC 2617 §3.2.2.1 with qop=auth: MD5(HA1:nonce:nc:cnonce:qop:HA2),
+ * HA2 = MD5(method:uri), as 32 lowercase hex. */
+void
+sim_digest_response(const unsigned char ha1[16], const char *nonce,
+    const char *nc, const char *cnonce, const char *qop, const char *method,
+    const char *uri, char out[33])
+{
+	char ha1hex[33], ha2hex[33];
+	unsigned char r[16];
+	const char *h2[2] = { method, uri };
+	const char *p[6] = { ha1hex, nonce, nc, cnonce, qop, ha2hex };
+
+	md5_parts(r, h2, 2);
+	sim_md5_hex(r, ha2hex);
+	sim_md5_hex(ha1, ha1hex);
+	md5_parts(r, p, 6);
+	sim_md5_hex(r, out);
+}
+
 /* Does this HA1 produce `response`? */
 static int
 response_ok(const unsigned char ha1[16], const char *nonce, const char *nc,
-    const char *cnonce, const char *qop, const char *ha2hex,
+    const char *cnonce, const char *qop, const char *method, const char *uri,
     const char *response)
 {
-	char ha1hex[33], want[33];
-	unsigned char r[16];
-	const char *p[6] = { ha1hex, nonce, nc, cnonce, qop, ha2hex };
+	char want[33];
 
-	sim_md5_hex(ha1, ha1hex);
-	md5_parts(r, p, 6);
-	sim_md5_hex(r, want);
+	sim_digest_response(ha1, nonce, nc, cnonce, qop, method, uri, want);
 	return strlen(response) == 32 &&
 	    CRYPTO_memcmp(want, response, 32) == 0;
 }
@@ -305,9 +319,7 @@ sim_digest_check(struct sim_dev *d, const char *hdr, const char *method,
 	char user[64] = "", realm[64] = "", nonce[64] = "", uri[256] = "",
 	    resp[64] = "", qop[16] = "", nc[16] = "", cnonce[128] = "",
 	    alg[16] = "";
-	char ha2hex[33];
-	unsigned char ha2[16];
-	const char *p, *h2[2];
+	const char *p;
 	int ns, who = -2;
 
 	*who_out = -2;
@@ -335,13 +347,9 @@ sim_digest_check(struct sim_dev *d, const char *hdr, const char *method,
 	    (alg[0] != '\0' && strcasecmp(alg, "MD5") != 0) ||
 	    strcmp(realm, d->realm) != 0 || strcmp(uri, "/wsman") != 0)
 		return -1;
-	h2[0] = method;
-	h2[1] = uri;
-	md5_parts(ha2, h2, 2);
-	sim_md5_hex(ha2, ha2hex);
 	if (strcmp(user, d->admin_user) == 0) {
-		if (response_ok(d->admin_ha1, nonce, nc, cnonce, qop, ha2hex,
-		    resp))
+		if (response_ok(d->admin_ha1, nonce, nc, cnonce, qop, method,
+		    uri, resp))
 			who = -1;
 	} else if (d->x != NULL) {
 		for (int i = 0; i < d->x->nusers; i++) {
@@ -352,8 +360,8 @@ sim_digest_check(struct sim_dev *d, const char *hdr, const char *method,
 			if (u->name[0] == '\0' || strcmp(u->name, user) != 0 ||
 			    u->access == 0 || !u->enabled)
 				continue;
-			if (response_ok(u->ha1, nonce, nc, cnonce, qop, ha2hex,
-			    resp))
+			if (response_ok(u->ha1, nonce, nc, cnonce, qop,
+			    method, uri, resp))
 				who = i;
 			break;
 		}

@@ -1,6 +1,5 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Copyright (c) custody authors. See LICENSE.
- *
  * tests/amtsim/main.c - amtsim: N simulated Intel AMT devices on loopback
  * for custody's tests (README.md in this directory; reference/amt.md).
  *

@@ -1,6 +1,5 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Copyright (c) custody authors. See LICENSE.
- *
  * tests/amtsim/methods.c - the AMT classes and methods the simulator
  * answers: identity (§8), the ACLs (§1-§4), time (§7), MEBx, keys,
  * certificates and TLS (§6), Kerberos settings (§5).

@@ -1,6 +1,5 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Copyright (c) custody authors. See LICENSE.
- *
  * tests/amtsim/pki.c - device keys, certificates and the TLS port (§6).
  *
  * One SSL_CTX serves every device on the TLS port: its certificate

@@ -1,6 +1,5 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * Copyright (c) custody authors. See LICENSE.
- *
  * tests/amtsim/soap.c - SOAP 1.2 / WS-Management requests in, replies out
  * (reference §4).
  *
