@@ -504,4 +504,76 @@ t_check "SetMEBxPassword over TLS: 0" [ "$(mebx $D4 'Mebx#Pass 1' tls)" = 0 ]
 t_check "state: MEBx set, hash only" \
     [ "$(state $D4 'd["mebx"]["sha256"]')" = "$(printf '%s' 'Mebx#Pass 1' | sha256sum | cut -c1-64)" ]
 
+# --- mutual TLS, TLS only (§6) ---------------------------------------------
+openssl req -new -newkey rsa:2048 -nodes -keyout "$W/console.key" -subj "/CN=console.ops.example" \
+    -out "$W/console.csr" 2>/dev/null
+printf 'extendedKeyUsage=clientAuth,2.16.840.1.113741.1.2.1\n' >"$W/cext"
+openssl x509 -req -in "$W/console.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+    -days 1 -sha256 -extfile "$W/cext" -out "$W/console.pem" 2>/dev/null
+tlsput() {	# tlsput MUTUAL NONSECURE [TRUSTEDCN]
+	call $D4 admin "$PW" "$XFER/Put" "$TSD" "<h:AMT_TLSSettingData xmlns:h=\"$TSD\"><h:ElementName>Intel(r) AMT 802.3 TLS Settings</h:ElementName><h:InstanceID>Intel(r) AMT 802.3 TLS Settings</h:InstanceID><h:Enabled>true</h:Enabled><h:MutualAuthentication>$1</h:MutualAuthentication><h:AcceptNonSecureConnections>$2</h:AcceptNonSecureConnections>${3:+<h:TrustedCN>$3</h:TrustedCN>}</h:AMT_TLSSettingData>" \
+	    '<w:SelectorSet><w:Selector Name="InstanceID">Intel(r) AMT 802.3 TLS Settings</w:Selector></w:SelectorSet>' >/dev/null
+	call $D4 admin "$PW" "$SC/CommitChanges" "$SC" "$(invoke_body "$SC" CommitChanges "")" >/dev/null
+	rv
+}
+t_check "mutual TLS committed" [ "$(tlsput true true)" = 0 ]
+t_check "mutual TLS: no console certificate, no connection" [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 000 ]
+t_check "mutual TLS: a console certificate from the trusted root gets in" \
+    [ "$(tlsget $D4 --cacert "$W/ca.pem" --cert "$W/console.pem" --key "$W/console.key")" = 200 ]
+t_check "TrustedCN set, not matching the console" [ "$(tlsput true true other.example)" = 0 ]
+t_check "mutual TLS: a console outside TrustedCN is refused" \
+    [ "$(tlsget $D4 --cacert "$W/ca.pem" --cert "$W/console.pem" --key "$W/console.key")" = 000 ]
+t_check "TrustedCN matching the console's domain" [ "$(tlsput true true ops.example)" = 0 ]
+t_check "mutual TLS: the console in TrustedCN gets in" \
+    [ "$(tlsget $D4 --cacert "$W/ca.pem" --cert "$W/console.pem" --key "$W/console.key")" = 200 ]
+t_check "TLS only (AcceptNonSecureConnections false)" [ "$(tlsput false false)" = 0 ]
+t_check "... the HTTP port drops the device" [ "$(post $D4 admin "$PW" "$W/get.xml")" = 000 ]
+t_check "... TLS still answers" [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 200 ]
+sim_stop
+
+# --- devices file, preconfigured TLS, nonce expiry ------------------------
+printf '[ext]\nsubjectAltName=DNS:amt-a.example.test,DNS:amt-b.example.test\nextendedKeyUsage=serverAuth\n' >"$W/fext"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$W/fleet.key" -subj "/CN=amt fleet" -out "$W/fleet.csr" 2>/dev/null
+openssl x509 -req -in "$W/fleet.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+    -days 1 -sha256 -extfile "$W/fext" -extensions ext -out "$W/fleet.pem" 2>/dev/null
+cat >"$W/devices.json" <<JSON
+[{"fqdn": "amt-a.example.test", "realm": "Digest:A4070000000000000000000000000000",
+  "admin_password": "Zz9!zzzzz", "amt_version": "12.0.67", "build": 1234,
+  "control_mode": "ccm", "system_accounts": true,
+  "tls_cert": "$W/fleet.pem", "tls_key": "$W/fleet.key"},
+ {"fqdn": "amt-b.example.test", "mebx_policy": "default-only", "clock_offset": -100,
+  "tls_cert": "$W/fleet.pem", "tls_key": "$W/fleet.key"}]
+JSON
+sim_start --devices "$W/devices.json" --nonce-lifetime 1 || t_fail "amtsim starts with a devices file"
+A=amt-a.example.test B=amt-b.example.test
+t_check "devices file: realm and admin password" \
+    [ "$(realm_of $A)/$(post $A admin 'Zz9!zzzzz' "$W/get.xml")" = "Digest:A4070000000000000000000000000000/200" ]
+curl -s -D "$W/hdr" -o /dev/null --connect-to "$A:16992:127.0.0.1:$PORT" --data-binary "@$W/get.xml" "http://$A:16992/wsman"
+t_grep "devices file: version and build in Server" 'Active Management Technology 12\.0\.67\.1234' "$W/hdr"
+method $A admin 'Zz9!zzzzz' SetAdminAclEntryEx "<h:Username>admin</h:Username><h:DigestPassword>arkZL7pYoE1eDE34m5pDUA==</h:DigestPassword>" >/dev/null
+t_check "the reference's DigestPassword vector sets admin / P@ssw0rd" \
+    [ "$(rv)/$(post $A admin 'P@ssw0rd' "$W/get.xml")/$(state $A 'd["admin"]["ha1"]')" = "0/200/6ab9192fba58a04d5e0c4df89b9a4350" ]
+method $A admin "$PW" EnumerateUserAclEntries '<h:StartIndex>1</h:StartIndex>' >/dev/null
+H=$(xval Handles)
+t_check "system_accounts: one \$\$uns entry" [ "$(xval TotalCount)" = 1 ]
+method $A admin "$PW" RemoveUserAclEntry "<h:Handle>$H</h:Handle>" >/dev/null
+t_check "a \$\$ system entry cannot be removed: 16" [ "$(rv)" = 16 ]
+t_check "tls_cert: TLS from the start, verified against the CA" \
+    [ "$(tlsget $A --cacert "$W/ca.pem")" = 200 ]
+t_check "SetMEBxPassword in client control mode: 16" [ "$(mebx $A 'Mebx#Pass1' tls)" = 16 ]
+t_check "MEBx policy default-only: the first change works" [ "$(mebx $B 'Mebx#Pass1' tls)" = 0 ]
+t_check "... the second is refused: 16" [ "$(mebx $B 'Mebx#Pass2' tls)" = 16 ]
+t_check "clock_offset from the devices file" [ "$(state $B 'd["clock_offset"]')" = -100 ]
+N=$(fresh_nonce $B)
+t_check "a fresh nonce works" [ "$(rawpost $B admin "$PW" "$N" 00000001)" = 200 ]
+sleep 2.2
+t_check "an expired nonce: 401 stale=true" [ "$(rawpost $B admin "$PW" "$N" 00000002)/$(stale_of)" = 401/true ]
+kill "$SIMPID"; wait "$SIMPID"; RC=$?; SIMPID=""
+t_check "SIGTERM ends amtsim with 0" [ "$RC" = 0 ]
+echo '[{"fqdn": "x.test", "realm": "Digest:abc"}]' >"$W/bad.json"
+t_exit "a devices file with a bad realm: exit 1" 1 "$AMTSIM" --port 0 --devices "$W/bad.json"
+t_exit "bad usage: exit 2" 2 "$AMTSIM" --count 3
+t_exit "a non-loopback address is refused: exit 2" 2 "$AMTSIM" --port 0 --host 0.0.0.0
+t_check "--help" sh -c "'$AMTSIM' --help | grep -q 'usage: amtsim'"
+
 t_done
