@@ -825,7 +825,7 @@ control_state(struct evhttp_request *req)
 	struct evkeyvalq q;
 	const char *dev;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-	json_t *arr;
+	struct evbuffer *b;
 
 	memset(&q, 0, sizeof(q));
 	q.tqh_last = &q.tqh_first;
@@ -843,10 +843,26 @@ control_state(struct evhttp_request *req)
 		return;
 	}
 	evhttp_clear_headers(&q);
-	arr = json_array();
-	for (int i = 0; i < g_sim->ndevs; i++)
-		json_array_append_new(arr, dev_json(&g_sim->devs[i]));
-	json_reply(req, 200, json_pack("{so}", "devices", arr));
+	/* One device at a time: 10,000 devices never sit in one tree. */
+	if ((b = evbuffer_new()) == NULL) {
+		json_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add_printf(b, "{\"devices\":[");
+	for (int i = 0; i < g_sim->ndevs; i++) {
+		json_t *j = dev_json(&g_sim->devs[i]);
+		char *s = json_dumps(j, JSON_COMPACT);
+
+		if (s != NULL)
+			evbuffer_add_printf(b, "%s%s", i > 0 ? "," : "", s);
+		free(s);
+		json_decref(j);
+	}
+	evbuffer_add_printf(b, "]}\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
 }
 
 static json_t *

@@ -34,8 +34,10 @@ sim_start() {
 	. "$W/ready"
 	PORT=$port TLSPORT=$tls_port CTL=$control_port
 }
-sim_stop() {
-	kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+sim_stop() {	# and check it ends cleanly (sanitizers report at exit)
+	kill "$SIMPID" 2>/dev/null; wait "$SIMPID"; _rc=$?; SIMPID=""
+	t_check "amtsim exits 0 on SIGTERM" [ "$_rc" = 0 ]
+	[ "$_rc" = 0 ] || tail -30 "$W/sim.log"
 }
 
 # state DEV PYEXPR: evaluate PYEXPR on the device's state dump (as d)
@@ -568,8 +570,7 @@ N=$(fresh_nonce $B)
 t_check "a fresh nonce works" [ "$(rawpost $B admin "$PW" "$N" 00000001)" = 200 ]
 sleep 2.2
 t_check "an expired nonce: 401 stale=true" [ "$(rawpost $B admin "$PW" "$N" 00000002)/$(stale_of)" = 401/true ]
-kill "$SIMPID"; wait "$SIMPID"; RC=$?; SIMPID=""
-t_check "SIGTERM ends amtsim with 0" [ "$RC" = 0 ]
+sim_stop
 echo '[{"fqdn": "x.test", "realm": "Digest:abc"}]' >"$W/bad.json"
 t_exit "a devices file with a bad realm: exit 1" 1 "$AMTSIM" --port 0 --devices "$W/bad.json"
 t_exit "bad usage: exit 2" 2 "$AMTSIM" --count 3
