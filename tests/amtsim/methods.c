@@ -720,16 +720,24 @@ version_major(const char *v)
 	return num(buf, 0, 1000, &m) == 0 ? (int)m : 0;
 }
 
-static struct sim_key *
-key_by_id(struct sim_dev *d, const char *id)
+/* The handle in an InstanceID "<prefix>N", or -1. */
+static long
+id_handle(const char *id, const char *prefix)
 {
 	long h;
 
-	if (d->x == NULL || id == NULL || strncmp(id, KEY_ID,
-	    strlen(KEY_ID)) != 0 || num(id + strlen(KEY_ID), 0, 1L << 30,
-	    &h) < 0)
-		return NULL;
-	for (int i = 0; i < d->x->nkeys; i++)
+	if (id == NULL || strncmp(id, prefix, strlen(prefix)) != 0 ||
+	    num(id + strlen(prefix), 0, 1L << 30, &h) < 0)
+		return -1;
+	return h;
+}
+
+static struct sim_key *
+key_by_id(struct sim_dev *d, const char *id)
+{
+	long h = id_handle(id, KEY_ID);
+
+	for (int i = 0; d->x != NULL && h >= 0 && i < d->x->nkeys; i++)
 		if (d->x->keys[i].handle == h)
 			return &d->x->keys[i];
 	return NULL;
@@ -738,13 +746,9 @@ key_by_id(struct sim_dev *d, const char *id)
 static struct sim_cert *
 cert_by_id(struct sim_dev *d, const char *id)
 {
-	long h;
+	long h = id_handle(id, CERT_ID);
 
-	if (d->x == NULL || id == NULL || strncmp(id, CERT_ID,
-	    strlen(CERT_ID)) != 0 || num(id + strlen(CERT_ID), 0, 1L << 30,
-	    &h) < 0)
-		return NULL;
-	for (int i = 0; i < d->x->ncerts; i++)
+	for (int i = 0; d->x != NULL && h >= 0 && i < d->x->ncerts; i++)
 		if (d->x->certs[i].handle == h)
 			return &d->x->certs[i];
 	return NULL;

@@ -26,33 +26,31 @@ pki_rsa_new(int bits)
 	return EVP_RSA_gen((unsigned int)bits);
 }
 
+/* Base64 of a DER buffer OpenSSL allocated (freed here); NULL if n <= 0. */
+static char *
+der_b64(unsigned char *der, int n)
+{
+	char *s = n > 0 ? sim_b64_encode(der, (size_t)n) : NULL;
+
+	OPENSSL_free(der);
+	return s;
+}
+
 /* DERKey (§6 open question 4): SubjectPublicKeyInfo, base64. */
 char *
 pki_spki_b64(EVP_PKEY *pkey)
 {
 	unsigned char *der = NULL;
-	int n = i2d_PUBKEY(pkey, &der);
-	char *s;
 
-	if (n <= 0)
-		return NULL;
-	s = sim_b64_encode(der, (size_t)n);
-	OPENSSL_free(der);
-	return s;
+	return der_b64(der, i2d_PUBKEY(pkey, &der));
 }
 
 char *
 pki_der_b64(X509 *x)
 {
 	unsigned char *der = NULL;
-	int n = i2d_X509(x, &der);
-	char *s;
 
-	if (n <= 0)
-		return NULL;
-	s = sim_b64_encode(der, (size_t)n);
-	OPENSSL_free(der);
-	return s;
+	return der_b64(der, i2d_X509(x, &der));
 }
 
 /* "C=..,O=..,CN=.." as in the GWM fixtures. */

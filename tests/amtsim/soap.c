@@ -34,17 +34,6 @@ is_el(xmlNodePtr n, const char *ns, const char *local)
 	    strcmp((const char *)n->ns->href, ns) == 0));
 }
 
-xmlNodePtr
-soap_child(xmlNodePtr parent, const char *local)
-{
-	if (parent == NULL)
-		return NULL;
-	for (xmlNodePtr c = parent->children; c != NULL; c = c->next)
-		if (is_el(c, NULL, local))
-			return c;
-	return NULL;
-}
-
 static xmlNodePtr
 child_ns(xmlNodePtr parent, const char *ns, const char *local)
 {
@@ -54,6 +43,13 @@ child_ns(xmlNodePtr parent, const char *ns, const char *local)
 		if (is_el(c, ns, local))
 			return c;
 	return NULL;
+}
+
+/* First child element named `local`, in any namespace. */
+xmlNodePtr
+soap_child(xmlNodePtr parent, const char *local)
+{
+	return child_ns(parent, NULL, local);
 }
 
 /* Text content, trimmed of surrounding white space; owned by req. */

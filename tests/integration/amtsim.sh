@@ -367,6 +367,15 @@ T=$(curl -s --digest -u "admin:$PW" -o "$W/resp" -w '%{time_total}' -H 'Content-
     --connect-to "$D3:16992:127.0.0.1:$PORT" --data-binary "@$W/get.xml" "http://$D3:16992/wsman")
 t_check "delay: the reply comes after ms ($T s)" python3 -c "import sys; sys.exit(not float('$T') >= 1.4)"
 t_grep "delay: the reply is whole" '</a:Envelope>$' "$W/resp"
+fault $D3 delay 1 1000 >/dev/null
+curl -s --digest -u "admin:$PW" -o /dev/null --max-time 0.5 -H 'Content-Type: application/soap+xml' \
+    --connect-to "$D3:16992:127.0.0.1:$PORT" --data-binary "@$W/get.xml" "http://$D3:16992/wsman"
+sleep 1.2
+t_check "a client gone before a delayed reply does not hurt the device" \
+    [ "$(post $D3 admin "$PW" "$W/get.xml")" = 200 ]
+fault $D3 drop-after-apply >/dev/null
+t_check "drop-after-apply of a Get: dropped too" \
+    [ "$(post $D3 admin "$PW" "$W/get.xml")" = 000 ]
 fault $D3 malformed-xml >/dev/null
 t_check "malformed-xml: 200 ..." [ "$(post $D3 admin "$PW" "$W/get.xml")" = 200 ]
 t_check "... with a body that is not XML" sh -c "! python3 -c 'import sys,xml.dom.minidom as m; m.parse(sys.argv[1])' '$W/resp' 2>/dev/null"
@@ -464,10 +473,11 @@ call $D4 admin "$PW" "$XFER/Put" "$TSD" "<h:AMT_TLSSettingData xmlns:h=\"$TSD\">
 t_grep "Put AMT_TLSSettingData" 'transfer/PutResponse</b:Action>.*<g:Enabled>true</g:Enabled>' "$W/resp"
 tlsget() {	# tlsget DEV [curl args]: Get GeneralSettings over the TLS port
 	_d=$1; shift
-	curl -s --digest -u "admin:$PW" -o "$W/resp" -w '%{http_code}' \
+	_c=$(curl -s --digest -u "admin:$PW" -o "$W/resp" -w '%{http_code}' \
 	    -H 'Content-Type: application/soap+xml; charset=utf-8' \
 	    --connect-to "$_d:16993:127.0.0.1:$TLSPORT" --data-binary "@$W/get.xml" \
-	    "$@" "https://$_d:16993/wsman"
+	    "$@" "https://$_d:16993/wsman") || _c=000
+	echo "$_c"
 }
 t_check "no TLS before CommitChanges" [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 000 ]
 SC=$AMT/AMT_SetupAndConfigurationService
@@ -479,6 +489,11 @@ t_grep "... answered by that device" "<g:HostName>dev00004</g:HostName>" "$W/res
 t_check "openssl s_client verifies the device certificate" \
     sh -c "echo | openssl s_client -connect 127.0.0.1:$TLSPORT -servername $D4 -CAfile '$W/ca.pem' -verify_return_error -verify_hostname $D4 2>&1 | grep -q 'Verify return code: 0'"
 t_check "a device without TLS fails the handshake" [ "$(tlsget $D3 -k)" = 000 ]
+fault $D4 drop-after-apply >/dev/null
+t_check "drop-after-apply over TLS: no reply" [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 000 ]
+fault $D4 down >/dev/null
+t_check "a device that is down fails the TLS handshake" [ "$(tlsget $D4 --cacert "$W/ca.pem")" = 000 ]
+fault $D4 up >/dev/null
 t_check "HTTP still served (AcceptNonSecureConnections true)" [ "$(post $D4 admin "$PW" "$W/get.xml")" = 200 ]
 t_check "state: TLS active with the issued certificate" \
     [ "$(state $D4 'd["tls"]["active"], d["tls"]["cert_sha256"]')" = \
