@@ -25,39 +25,51 @@
 
 #include "amtsim.h"
 
+/*
+ * xs:base64Binary: white space anywhere is allowed (a PEM body with its
+ * line breaks, as MeshCentral sends certificates, §6). Returns 0 and the
+ * bytes, or -1 when the text is not base64 or does not fit cap.
+ */
 int
 sim_b64_decode(const char *in, unsigned char *out, size_t cap,
     size_t *len_out)
 {
-	size_t n = strlen(in), pad = 0;
-	unsigned char *tmp;
-	int m;
+	size_t n = 0, pad = 0, len = strlen(in);
+	char *s = malloc(len + 1);
+	unsigned char *tmp = NULL;
+	int m, r = -1;
 
 	*len_out = 0;
+	if (s == NULL)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if (!isspace((unsigned char)in[i]))
+			s[n++] = in[i];
+	s[n] = '\0';
 	if (n == 0 || n % 4 != 0)
-		return -1;
+		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)in[i]) && in[i] != '+' &&
-		    in[i] != '/' && !(in[i] == '=' && i >= n - 2))
-			return -1;
-	if (in[n - 1] == '=')
+		if (!isalnum((unsigned char)s[i]) && s[i] != '+' &&
+		    s[i] != '/' && !(s[i] == '=' && i >= n - 2))
+			goto out;
+	if (s[n - 1] == '=')
 		pad++;
-	if (in[n - 2] == '=')
+	if (s[n - 2] == '=')
 		pad++;
-	if (pad == 1 && in[n - 2] == '=')
-		return -1;
-	tmp = malloc(n / 4 * 3 + 1);
-	if (tmp == NULL)
-		return -1;
-	m = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)n);
-	if (m < 0 || (size_t)m < pad || (size_t)m - pad > cap) {
-		free(tmp);
-		return -1;
-	}
+	if (pad == 1 && s[n - 2] == '=')
+		goto out;
+	if ((tmp = malloc(n / 4 * 3 + 1)) == NULL)
+		goto out;
+	m = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)n);
+	if (m < 0 || (size_t)m < pad || (size_t)m - pad > cap)
+		goto out;
 	memcpy(out, tmp, (size_t)m - pad);
 	*len_out = (size_t)m - pad;
+	r = 0;
+out:
 	free(tmp);
-	return 0;
+	free(s);
+	return r;
 }
 
 char *
@@ -118,8 +130,7 @@ sim_digest_password(const char *b64, unsigned char ha1_out[16])
 	memset(ha1_out, 0, 16);
 	if (b64 == NULL)
 		return -1;
-	if (strlen(b64) == 24 && sim_b64_decode(b64, raw, sizeof(raw),
-	    &len) == 0 && len == 16) {
+	if (sim_b64_decode(b64, raw, sizeof(raw), &len) == 0 && len == 16) {
 		memcpy(ha1_out, raw, 16);
 		return 0;
 	}

@@ -453,7 +453,8 @@ pkm $D4 AddTrustedRootCertificate "<h:CertificateBlob>$(b64der "$W/ca.pem")</h:C
 t_check "AddTrustedRootCertificate: 0" [ "$(rv)" = 0 ]
 pkm $D4 AddTrustedRootCertificate "<h:CertificateBlob>$(b64der "$W/ca.pem")</h:CertificateBlob>" >/dev/null
 t_check "the same root again: 2058" [ "$(rv)" = 2058 ]
-pkm $D4 AddCertificate "<h:CertificateBlob>$(b64der "$W/dev.pem")</h:CertificateBlob>" >/dev/null
+# as MeshCentral sends it: the PEM body, line breaks and all
+pkm $D4 AddCertificate "<h:CertificateBlob>$(sed '/^-----/d' "$W/dev.pem")</h:CertificateBlob>" >/dev/null
 CERTID=$(sed -n 's/.*<c:Selector Name="InstanceID">\([^<]*\)<.*/\1/p' "$W/resp")
 t_check "AddCertificate: 0 and a certificate reference" [ "$(rv)/$CERTID" = "0/Intel(r) AMT Certificate: Handle: 1" ]
 pkm $D4 AddCertificate "<h:CertificateBlob>bm90IGEgY2VydGlmaWNhdGU=</h:CertificateBlob>" >/dev/null

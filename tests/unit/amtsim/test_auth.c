@@ -55,6 +55,21 @@ test_digest_password_bad(void **state)
 	/* 18 bytes is not an MD5 */
 	assert_int_equal(sim_digest_password("arkZL7pYoE1eDE34m5pDUAAA", ha1),
 	    -1);
+	/* base64Binary allows white space */
+	assert_int_equal(sim_digest_password("arkZL7pYoE1e\r\nDE34m5pDUA==",
+	    ha1), 0);
+	assert_int_equal(ha1[0], 0x6a);
+	{
+		unsigned char out[16];
+		size_t len;
+
+		assert_int_equal(sim_b64_decode("arkZL7pYoE1e\r\nDE34m5pDUA==",
+		    out, sizeof(out), &len), 0);
+		assert_int_equal(len, 16);
+		assert_int_equal(sim_b64_decode("arkZL7pYoE1eDE34m5pDUA==",
+		    out, 15, &len), -1);
+		assert_int_equal(sim_b64_decode("a=bc", out, 16, &len), -1);
+	}
 	/* the 32-hex form only with --accept-hex-digest */
 	assert_int_equal(sim_digest_password(
 	    "6ab9192fba58a04d5e0c4df89b9a4350", ha1), -1);
