@@ -112,7 +112,7 @@ struct sim_kerberos {
 
 /* What a device holds once anything beyond the defaults changed. */
 struct sim_devx {
-	struct sim_user users[SIM_MAX_USERS];
+	struct sim_user *users;		/* nusers of them, grown as added */
 	int nusers;
 	uint32_t next_handle;
 	struct sim_key keys[SIM_MAX_KEYS];
@@ -247,6 +247,9 @@ int sim_digest_check(struct sim_dev *d, const char *hdr, const char *method,
 void sim_dispatch(struct sim_dev *d, int who, int over_tls,
     struct soap_req *req, struct soap_reply *rep);
 struct sim_devx *sim_devx(struct sim_dev *d);
+/* A new zeroed entry at the end of d's user ACL (room for SIM_MAX_USERS
+ * plus system entries); NULL when full. */
+struct sim_user *sim_user_add(struct sim_dev *d);
 time_t sim_dev_clock(const struct sim_dev *d);
 
 /* pki.c */

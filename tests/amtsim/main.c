@@ -241,11 +241,12 @@ load_devices(const char *path, long seed)
 			d->nonsecure_supported = 0;
 		sim_ha1(d->admin_user, d->realm, pw, d->admin_ha1);
 		if (json_is_true(json_object_get(e, "system_accounts"))) {
-			struct sim_devx *x = sim_devx(d);
-			struct sim_user *u = &x->users[x->nusers++];
+			struct sim_user *u = sim_user_add(d);
 
 			/* §1: $$uns, realm 16, AccessPermission 0. */
-			u->handle = x->next_handle++;
+			if (u == NULL)
+				goto out;
+			u->handle = d->x->next_handle++;
 			snprintf(u->name, sizeof(u->name), "$$uns");
 			u->realms = 1u << 16;
 			u->enabled = 1;

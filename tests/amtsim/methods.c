@@ -59,6 +59,23 @@ sim_devx(struct sim_dev *d)
 	return d->x;
 }
 
+struct sim_user *
+sim_user_add(struct sim_dev *d)
+{
+	struct sim_devx *x = sim_devx(d);
+	struct sim_user *u;
+
+	if (x->nusers >= SIM_MAX_USERS + 4)
+		return NULL;
+	u = realloc(x->users, (size_t)(x->nusers + 1) * sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	x->users = u;
+	u = &x->users[x->nusers++];
+	memset(u, 0, sizeof(*u));
+	return u;
+}
+
 time_t
 sim_dev_clock(const struct sim_dev *d)
 {
@@ -489,10 +506,14 @@ m_add_user(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 
 	out_begin(rep, req, "AddUserAclEntryEx");
 	if (rv == PT_SUCCESS) {
-		struct sim_devx *x = sim_devx(d);
+		struct sim_user *slot = sim_user_add(d);
 
-		u.handle = x->next_handle++;
-		x->users[x->nusers++] = u;
+		if (slot == NULL) {
+			out_end(rep, "AddUserAclEntryEx", PT_INTERNAL_ERROR);
+			return;
+		}
+		u.handle = d->x->next_handle++;
+		*slot = u;
 		d->acl_epoch++;
 		rep->changed = rep->acl_changed = 1;
 		el_num(rep->body, "Handle", u.handle);

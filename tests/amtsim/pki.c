@@ -160,6 +160,7 @@ pki_devx_free(struct sim_devx *x)
 		EVP_PKEY_free(x->keys[i].pkey);
 	for (int i = 0; i < x->ncerts; i++)
 		X509_free(x->certs[i].x509);
+	free(x->users);
 	free(x);
 }
 
