@@ -171,6 +171,7 @@ struct sim {
 	unsigned char secret[32];	/* nonce MAC key */
 	long nonce_lifetime;
 	int accept_hex_digest;		/* §3: 32-hex DigestPassword "legacy" */
+	int verbose;			/* one stderr line per WS-Man call */
 	unsigned long msgid;
 	struct event_base *base;
 	const char *default_tls_cert, *default_tls_key;

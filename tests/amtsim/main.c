@@ -76,6 +76,8 @@ usage(FILE *f)
 "  --accept-hex-digest  also accept a 32-hex DigestPassword (legacy)\n"
 "  --tls-cert F --tls-key F  every device starts with TLS committed,\n"
 "                       serving this certificate (PEM)\n"
+"  --verbose, -v        one line per WS-Man call on stderr (device, user,\n"
+"                       Action, HTTP status, fault; never parameters)\n"
 "  --help               this text\n"
 "Default admin account: admin / " DEFAULT_PASSWORD ".\n");
 }
@@ -563,6 +565,13 @@ wsman_cb(struct evhttp_request *req, void *arg)
 		}
 		env = soap_envelope(&rep, relates, rep.status == 200 ?
 		    sreq.resource : NULL);
+		/* Action and outcome only: never a parameter (secrets). */
+		if (g_sim->verbose)
+			fprintf(stderr, "amtsim: %s %s%s %s -> %d%s%s\n",
+			    d->fqdn, pc->tls ? "tls " : "", who < 0 ? "admin" :
+			    d->x->users[who].name, sreq.action, rep.status,
+			    kind != SIM_FAULT_NONE ? " fault " : "",
+			    kind != SIM_FAULT_NONE ? fault_names[kind] : "");
 	}
 	soap_req_free(&sreq);
 	evbuffer_free(rep.body);
@@ -1048,6 +1057,7 @@ main(int argc, char **argv)
 		{ "accept-hex-digest", no_argument, NULL, 'x' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1062,7 +1072,7 @@ main(int argc, char **argv)
 
 	g_sim = &sim;
 	sim.nonce_lifetime = 300;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (parse_long(optarg, 0, 65534, &port) < 0)
@@ -1102,6 +1112,9 @@ main(int argc, char **argv)
 			break;
 		case 'K':
 			sim.default_tls_key = optarg;
+			break;
+		case 'v':
+			sim.verbose = 1;
 			break;
 		case 'h':
 			usage(stdout);

@@ -138,7 +138,7 @@ soap_parse(const char *buf, size_t len, struct soap_req *req,
 
 	memset(req, 0, sizeof(*req));
 	*why_out = "malformed XML";
-	if (len > (size_t)1 << 20)
+	if (buf == NULL || len == 0 || len > (size_t)1 << 20)
 		return -1;
 	/* Refused before libxml2 sees it: no DTD means no entities to
 	 * expand and no external subset to fetch. */

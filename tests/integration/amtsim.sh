@@ -90,7 +90,7 @@ xval() { sed -n "s/.*<g:$1>\\([^<]*\\)<\\/g:$1>.*/\\1/p" "$W/resp"; }
 D0=dev00000.amtsim.test
 D1=dev00001.amtsim.test
 D2=dev00002.amtsim.test
-sim_start --count 5 || { t_fail "amtsim starts"; t_done; }
+sim_start --count 5 --verbose || { t_fail "amtsim starts"; t_done; }
 t_ok "amtsim starts and writes its ready file"
 
 # --- DigestPassword test vector (reference §3) -------------------------
@@ -149,6 +149,9 @@ method $D0 admin "$NEWPW" SetAdminAclEntryEx \
     "<h:Username>ad:min</h:Username><h:DigestPassword>$(digestpw 'ad:min' "$R0" "$NEWPW")</h:DigestPassword>" >/dev/null
 t_check "invalid admin username: 12" [ "$(rv)" = 12 ]
 t_check "failed Set changes nothing" [ "$(post $D0 admin "$NEWPW" "$W/get.xml")" = 200 ]
+
+t_grep "--verbose logs each call" "^amtsim: $D0 admin .*AMT_AuthorizationService/SetAdminAclEntryEx -> 200" "$W/sim.log"
+t_check "--verbose never logs a DigestPassword" sh -c "! grep -q '$(digestpw admin "$R0" "$NEWPW")' '$W/sim.log'"
 
 # --- /state ---------------------------------------------------------------
 curl -s "http://127.0.0.1:$CTL/state" >"$W/state.json"
@@ -405,6 +408,8 @@ t_check "POST /fault of an unknown device: 404" [ "$(fault nope.test delay)" = 4
 printf '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>' >"$W/dt.xml"
 t_check "a request with a DOCTYPE: 400 fault" [ "$(post $D4 admin "$PW" "$W/dt.xml")" = 400 ]
 t_grep "... saying so" 'DOCTYPE not allowed' "$W/resp"
+: >"$W/empty.xml"
+t_check "an empty request body: 400" [ "$(post $D4 admin "$PW" "$W/empty.xml")" = 400 ]
 printf '<Envelope' >"$W/bad.xml"
 t_check "a malformed request: 400" [ "$(post $D4 admin "$PW" "$W/bad.xml")" = 400 ]
 envelope "$XFER/Get" "$AMT/AMT_NoSuchClass" "" >"$W/nc.xml"
