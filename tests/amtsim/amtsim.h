@@ -41,7 +41,7 @@
 #define SIM_MAX_USERS		(SIM_MAX_DIGEST_USERS + SIM_MAX_KERB_USERS)
 #define SIM_MAX_KEYS		8
 #define SIM_MAX_CERTS		16
-#define SIM_MAX_TRUSTED_CN	4
+#define SIM_MAX_TRUSTED_CN	16
 #define SIM_ENUM_PAGE		50	/* EnumerateUserAclEntries handles/call */
 #define SIM_CERT_MAX_DER	4100	/* X509Certificate is uint8[4100] */
 
@@ -96,8 +96,6 @@ struct sim_tls_settings {
 	int enabled;
 	int mutual;
 	int accept_nonsecure;
-	int ntrusted_cn;
-	char trusted_cn[SIM_MAX_TRUSTED_CN][192];
 };
 
 struct sim_kerberos {
@@ -127,6 +125,9 @@ struct sim_devx {
 	int pend_set;			/* pend differs from committed */
 	int pend_local_enabled;
 	struct sim_tls_settings tls;	/* committed */
+	/* TrustedCN: applies at once, not at CommitChanges (§6) */
+	char *trusted_cn[SIM_MAX_TRUSTED_CN];	/* owned */
+	int ntrusted_cn;
 	int tls_active;			/* TLS port serves this device */
 	int tls_cert_handle;		/* committed certificate, -1 external */
 	int local_tls_enabled;

@@ -644,15 +644,12 @@ hex_json(const unsigned char *p, size_t n)
 static json_t *
 tls_json(const struct sim_tls_settings *s)
 {
-	json_t *o = json_object(), *cn = json_array();
+	json_t *o = json_object();
 
 	json_object_set_new(o, "enabled", json_boolean(s->enabled));
 	json_object_set_new(o, "mutual_auth", json_boolean(s->mutual));
 	json_object_set_new(o, "accept_nonsecure",
 	    json_boolean(s->accept_nonsecure));
-	for (int i = 0; i < s->ntrusted_cn; i++)
-		json_array_append_new(cn, json_string(s->trusted_cn[i]));
-	json_object_set_new(o, "trusted_cn", cn);
 	return o;
 }
 
@@ -755,6 +752,10 @@ dev_json(struct sim_dev *d)
 		json_object_set_new(tls, "pending", tls_json(&x->pend));
 		json_object_set_new(tls, "uncommitted",
 		    json_boolean(x->pend_set));
+		a = json_array();
+		for (int i = 0; i < x->ntrusted_cn; i++)
+			json_array_append_new(a, json_string(x->trusted_cn[i]));
+		json_object_set_new(tls, "trusted_cn", a);
 	}
 	json_object_set_new(o, "tls", tls);
 	json_object_set_new(o, "clock", json_integer((json_int_t)

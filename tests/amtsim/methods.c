@@ -288,10 +288,13 @@ inst_tlsctx(struct sim_dev *d, int i, struct evbuffer *b)
 	return 1;
 }
 
+/* x: the device, for the remote (802.3) instance; NULL for the local. */
 static void
 write_tls_settings(struct evbuffer *b, const char *id,
-    const struct sim_tls_settings *s, int local)
+    const struct sim_tls_settings *s, const struct sim_devx *x)
 {
+	int local = x == NULL;
+
 	evbuffer_add_printf(b, "<g:AMT_TLSSettingData>");
 	if (!local)
 		el(b, "AcceptNonSecureConnections",
@@ -300,8 +303,8 @@ write_tls_settings(struct evbuffer *b, const char *id,
 	el(b, "Enabled", s->enabled ? "true" : "false");
 	el(b, "InstanceID", id);
 	el(b, "MutualAuthentication", s->mutual ? "true" : "false");
-	for (int i = 0; i < s->ntrusted_cn; i++)
-		el(b, "TrustedCN", s->trusted_cn[i]);
+	for (int i = 0; x != NULL && i < x->ntrusted_cn; i++)
+		el(b, "TrustedCN", x->trusted_cn[i]);
 	evbuffer_add_printf(b, "</g:AMT_TLSSettingData>");
 }
 
@@ -317,11 +320,11 @@ inst_tls(struct sim_dev *d, int i, struct evbuffer *b)
 		return 1;
 	x = sim_devx(d);
 	if (i == 0) {
-		write_tls_settings(b, TLS_REMOTE_ID, &x->pend, 0);
+		write_tls_settings(b, TLS_REMOTE_ID, &x->pend, x);
 	} else {
 		memset(&loc, 0, sizeof(loc));
 		loc.enabled = x->pend_local_enabled;
-		write_tls_settings(b, TLS_LOCAL_ID, &loc, 1);
+		write_tls_settings(b, TLS_LOCAL_ID, &loc, NULL);
 	}
 	return 1;
 }
@@ -1055,7 +1058,8 @@ put_tls(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 	xmlNodePtr inst = req->body;
 	struct sim_devx *x = sim_devx(d);
 	struct sim_tls_settings s;
-	const char *en;
+	const char *en, *cns[SIM_MAX_TRUSTED_CN];
+	int ncn = 0;
 
 	if (inst == NULL || strcmp((const char *)inst->name,
 	    "AMT_TLSSettingData") != 0) {
@@ -1094,13 +1098,13 @@ put_tls(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 		    strcmp((const char *)c->name, "TrustedCN") != 0)
 			continue;
 		cn = soap_node_text(req, c);
-		if (cn == NULL || s.ntrusted_cn == SIM_MAX_TRUSTED_CN ||
-		    strlen(cn) >= sizeof(s.trusted_cn[0])) {
-			soap_fault(rep, "c:InvalidParameter", "bad TrustedCN");
+		if (cn == NULL || *cn == '\0' || strlen(cn) > 255 ||
+		    ncn == SIM_MAX_TRUSTED_CN) {
+			soap_fault(rep, "c:InvalidParameter", "TrustedCN: at most "
+			    "16 names of 1-255 characters");
 			return;
 		}
-		snprintf(s.trusted_cn[s.ntrusted_cn++],
-		    sizeof(s.trusted_cn[0]), "%s", cn);
+		cns[ncn++] = cn;
 	}
 	/* §6: NonSecureConnectionsSupported=false forbids plain HTTP. */
 	if (!d->nonsecure_supported && (!s.enabled || s.accept_nonsecure)) {
@@ -1117,8 +1121,12 @@ put_tls(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 	x->pend = s;
 	x->pend_set = 1;
 	/* TrustedCN applies at once (IRG); the rest at CommitChanges. */
-	x->tls.ntrusted_cn = s.ntrusted_cn;
-	memcpy(x->tls.trusted_cn, s.trusted_cn, sizeof(s.trusted_cn));
+	for (int i = 0; i < x->ntrusted_cn; i++)
+		free(x->trusted_cn[i]);
+	x->ntrusted_cn = 0;
+	for (int i = 0; i < ncn; i++)
+		if ((x->trusted_cn[x->ntrusted_cn] = strdup(cns[i])) != NULL)
+			x->ntrusted_cn++;
 	rep->changed = 1;
 	inst_tls(d, 0, rep->body);
 }

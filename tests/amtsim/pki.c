@@ -160,6 +160,8 @@ pki_devx_free(struct sim_devx *x)
 		EVP_PKEY_free(x->keys[i].pkey);
 	for (int i = 0; i < x->ncerts; i++)
 		X509_free(x->certs[i].x509);
+	for (int i = 0; i < x->ntrusted_cn; i++)
+		free(x->trusted_cn[i]);
 	free(x->users);
 	free(x);
 }
@@ -216,17 +218,17 @@ verify_trusted_cn(X509_STORE_CTX *ctx, void *arg)
 	(void)arg;
 	if (X509_verify_cert(ctx) != 1)
 		return 0;
-	if (d == NULL || d->x == NULL || d->x->tls.ntrusted_cn == 0)
+	if (d == NULL || d->x == NULL || d->x->ntrusted_cn == 0)
 		return 1;
 	/* §6: the console leaf's CN must end in one of TrustedCN. */
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(leaf),
 	    NID_commonName, cn, sizeof(cn)) <= 0)
 		return 0;
-	for (int i = 0; i < d->x->tls.ntrusted_cn; i++) {
-		size_t a = strlen(cn), b = strlen(d->x->tls.trusted_cn[i]);
+	for (int i = 0; i < d->x->ntrusted_cn; i++) {
+		size_t a = strlen(cn), b = strlen(d->x->trusted_cn[i]);
 
 		if (a >= b && strcasecmp(cn + a - b,
-		    d->x->tls.trusted_cn[i]) == 0)
+		    d->x->trusted_cn[i]) == 0)
 			return 1;
 	}
 	X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);

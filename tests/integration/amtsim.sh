@@ -546,6 +546,7 @@ t_check "mutual TLS: a console certificate from the trusted root gets in" \
 t_check "TrustedCN set, not matching the console" [ "$(tlsput true true other.example)" = 0 ]
 t_check "mutual TLS: a console outside TrustedCN is refused" \
     [ "$(tlsget $D4 --cacert "$W/ca.pem" --cert "$W/console.pem" --key "$W/console.key")" = 000 ]
+t_check "TrustedCN with 16 names" [ "$(tlsput true true "a.example</h:TrustedCN><h:TrustedCN>b.example</h:TrustedCN><h:TrustedCN>c.example</h:TrustedCN><h:TrustedCN>d.example</h:TrustedCN><h:TrustedCN>e.example</h:TrustedCN><h:TrustedCN>f.example</h:TrustedCN><h:TrustedCN>g.example</h:TrustedCN><h:TrustedCN>h.example</h:TrustedCN><h:TrustedCN>i.example</h:TrustedCN><h:TrustedCN>j.example</h:TrustedCN><h:TrustedCN>k.example</h:TrustedCN><h:TrustedCN>l.example</h:TrustedCN><h:TrustedCN>m.example</h:TrustedCN><h:TrustedCN>n.example</h:TrustedCN><h:TrustedCN>o.example</h:TrustedCN><h:TrustedCN>ops.example")/$(state $D4 'len(d["tls"]["trusted_cn"])')" = 0/16 ]
 t_check "TrustedCN matching the console's domain" [ "$(tlsput true true ops.example)" = 0 ]
 t_check "mutual TLS: the console in TrustedCN gets in" \
     [ "$(tlsget $D4 --cacert "$W/ca.pem" --cert "$W/console.pem" --key "$W/console.key")" = 200 ]
