@@ -557,7 +557,11 @@ wsman_cb(struct evhttp_request *req, void *arg)
 		    sreq.message_id : "", NULL);
 	} else {
 		const char *relates = sreq.message_id;
+		char user[sizeof(d->admin_user)];
 
+		/* before the call: it may remove the caller's own entry */
+		snprintf(user, sizeof(user), "%s", who < 0 ? d->admin_user :
+		    d->x->users[who].name);
 		sim_dispatch(d, who, pc->tls, &sreq, &rep);
 		if (kind == SIM_FAULT_WRONG_RELATESTO) {
 			snprintf(wrong, sizeof(wrong), "%s0", relates);
@@ -568,8 +572,8 @@ wsman_cb(struct evhttp_request *req, void *arg)
 		/* Action and outcome only: never a parameter (secrets). */
 		if (g_sim->verbose)
 			fprintf(stderr, "amtsim: %s %s%s %s -> %d%s%s\n",
-			    d->fqdn, pc->tls ? "tls " : "", who < 0 ? "admin" :
-			    d->x->users[who].name, sreq.action, rep.status,
+			    d->fqdn, pc->tls ? "tls " : "", user, sreq.action,
+			    rep.status,
 			    kind != SIM_FAULT_NONE ? " fault " : "",
 			    kind != SIM_FAULT_NONE ? fault_names[kind] : "");
 	}
