@@ -263,6 +263,7 @@ void pki_sha256_hex(X509 *x, char out[65]);
 int pki_commit_tls(struct sim_dev *d);
 void pki_devx_free(struct sim_devx *x);
 void *pki_server_ctx(void);
+void pki_loaded_free(void);
 int pki_load_default_tls(struct sim_dev *d, const char *cert,
     const char *key);
 

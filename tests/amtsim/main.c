@@ -1243,6 +1243,7 @@ out:
 	if (sim.base != NULL)
 		event_base_free(sim.base);
 	SSL_CTX_free(g_tls_ctx);
+	pki_loaded_free();
 	for (int i = 0; i < sim.ndevs; i++) {
 		free(sim.devs[i].fqdn);
 		pki_devx_free(sim.devs[i].x);

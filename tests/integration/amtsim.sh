@@ -593,6 +593,19 @@ t_check "a fresh nonce works" [ "$(rawpost $B admin "$PW" "$N" 00000001)" = 200 
 sleep 2.2
 t_check "an expired nonce: 401 stale=true" [ "$(rawpost $B admin "$PW" "$N" 00000002)/$(stale_of)" = 401/true ]
 sim_stop
+# --tls-cert/--tls-key: every device serves one (wildcard) certificate
+printf '[ext]\nsubjectAltName=DNS:*.amtsim.test\nextendedKeyUsage=serverAuth\n' >"$W/wext"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$W/wild.key" -subj "/CN=*.amtsim.test" -out "$W/wild.csr" 2>/dev/null
+openssl x509 -req -in "$W/wild.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+    -days 1 -sha256 -extfile "$W/wext" -extensions ext -out "$W/wild.pem" 2>/dev/null
+sim_start --count 300 --tls-cert "$W/wild.pem" --tls-key "$W/wild.key" || t_fail "amtsim starts with --tls-cert"
+TLSPORT=$tls_port
+t_check "--tls-cert: every device answers over TLS, verified" \
+    [ "$(tlsget dev00000.amtsim.test --cacert "$W/ca.pem")/$(tlsget dev00299.amtsim.test --cacert "$W/ca.pem")" = 200/200 ]
+t_check "--tls-cert: state shows TLS active with that certificate" \
+    [ "$(state dev00123.amtsim.test 'd["tls"]["active"], d["tls"]["cert_sha256"]')" = \
+      "True $(openssl x509 -in "$W/wild.pem" -outform DER | sha256sum | cut -c1-64)" ]
+sim_stop
 echo '[{"fqdn": "x.test", "realm": "Digest:abc"}]' >"$W/bad.json"
 t_exit "a devices file with a bad realm: exit 1" 1 "$AMTSIM" --port 0 --devices "$W/bad.json"
 t_exit "bad usage: exit 2" 2 "$AMTSIM" --count 3
