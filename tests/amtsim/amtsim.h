@@ -168,7 +168,6 @@ struct sim_dev {
 struct sim {
 	struct sim_dev *devs;
 	int ndevs;
-	int sorted;			/* devs sorted by fqdn (bsearch) */
 	unsigned char secret[32];	/* nonce MAC key */
 	long nonce_lifetime;
 	int accept_hex_digest;		/* §3: 32-hex DigestPassword "legacy" */
@@ -202,7 +201,6 @@ struct soap_reply {
 	char action[512];
 	struct evbuffer *body;		/* contents of <a:Body> */
 	int changed;			/* the request changed device state */
-	int acl_changed;		/* ... the ACL (session reset) */
 };
 
 /* soap.c */

@@ -571,9 +571,9 @@ wsman_cb(struct evhttp_request *req, void *arg)
 		    sreq.resource : NULL);
 		/* Action and outcome only: never a parameter (secrets). */
 		if (g_sim->verbose)
-			fprintf(stderr, "amtsim: %s %s%s %s -> %d%s%s\n",
+			fprintf(stderr, "amtsim: %s %s%s %s -> %d%s%s%s\n",
 			    d->fqdn, pc->tls ? "tls " : "", user, sreq.action,
-			    rep.status,
+			    rep.status, rep.changed ? " changed" : "",
 			    kind != SIM_FAULT_NONE ? " fault " : "",
 			    kind != SIM_FAULT_NONE ? fault_names[kind] : "");
 	}

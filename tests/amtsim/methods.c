@@ -495,7 +495,7 @@ m_set_admin(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 		memcpy(d->admin_ha1, ha1, 16);
 		d->admin_changed = 1;
 		d->acl_epoch++;
-		rep->changed = rep->acl_changed = 1;
+		rep->changed = 1;
 	}
 	out_begin(rep, req, "SetAdminAclEntryEx");
 	out_end(rep, "SetAdminAclEntryEx", rv);
@@ -518,7 +518,7 @@ m_add_user(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 		u.handle = d->x->next_handle++;
 		*slot = u;
 		d->acl_epoch++;
-		rep->changed = rep->acl_changed = 1;
+		rep->changed = 1;
 		el_num(rep->body, "Handle", u.handle);
 	}
 	out_end(rep, "AddUserAclEntryEx", rv);
@@ -542,7 +542,7 @@ m_update_user(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 		u.enabled = self->enabled;
 		*self = u;
 		d->acl_epoch++;
-		rep->changed = rep->acl_changed = 1;
+		rep->changed = 1;
 	}
 	out_begin(rep, req, "UpdateUserAclEntryEx");
 	out_end(rep, "UpdateUserAclEntryEx", rv);
@@ -565,7 +565,7 @@ m_remove_user(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 		    (size_t)(x->nusers - i - 1) * sizeof(x->users[0]));
 		x->nusers--;
 		d->acl_epoch++;
-		rep->changed = rep->acl_changed = 1;
+		rep->changed = 1;
 	}
 	out_begin(rep, req, "RemoveUserAclEntry");
 	out_end(rep, "RemoveUserAclEntry", rv);
@@ -645,7 +645,7 @@ m_acl_enabled(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep,
 		}
 		u->enabled = is_true(en);
 		d->acl_epoch++;
-		rep->changed = rep->acl_changed = 1;
+		rep->changed = 1;
 	} else {
 		el(rep->body, "Enabled", u->enabled ? "true" : "false");
 	}

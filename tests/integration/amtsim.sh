@@ -150,7 +150,7 @@ method $D0 admin "$NEWPW" SetAdminAclEntryEx \
 t_check "invalid admin username: 12" [ "$(rv)" = 12 ]
 t_check "failed Set changes nothing" [ "$(post $D0 admin "$NEWPW" "$W/get.xml")" = 200 ]
 
-t_grep "--verbose logs each call" "^amtsim: $D0 admin .*AMT_AuthorizationService/SetAdminAclEntryEx -> 200" "$W/sim.log"
+t_grep "--verbose logs each call" "^amtsim: $D0 admin .*AMT_AuthorizationService/SetAdminAclEntryEx -> 200 changed" "$W/sim.log"
 t_check "--verbose never logs a DigestPassword" sh -c "! grep -q '$(digestpw admin "$R0" "$NEWPW")' '$W/sim.log'"
 
 # --- /state ---------------------------------------------------------------
