@@ -10,6 +10,7 @@
 #ifndef CUST_AUDIT_H
 #define CUST_AUDIT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct store;
@@ -91,7 +92,8 @@ void audit_on_committed(struct audit *a,
  * head record, one rollback counter update per batch. Each worker's
  * audit_append() outside a transaction queues its entry and waits until
  * the batch holding it has committed, or gets the batch's error: a secret
- * is handed out only after its entry is durable.
+ * is handed out only after its entry is durable (or, with a ticket,
+ * returns at once and the ticket says when: below).
  *
  * While another connection holds the write lock (an import, a rotation
  * batch), the writer keeps trying for wait_ms instead of failing after the
@@ -133,5 +135,45 @@ void audit_use_group(struct audit *a, struct audit_group *g);
 
 /* Counters so far (a consistent copy). */
 void audit_group_stats(struct audit_group *g, struct audit_group_stats *out);
+
+/*
+ * Deferred completion (custodyd's secret reads, doc/internals/SERVICE.md
+ * "One request's path"). A thread that waits for each batch serves one
+ * request per batch; one that goes on serving while its entries commit
+ * serves many. A handle given a ticket (audit_defer()) does not wait: an
+ * audit_append() through the group writer copies the entry into the
+ * writer's queue, counts it on the ticket and returns CUST_OK at once. Its
+ * caller must then hold back whatever the entry records (the reply that
+ * carries the secret) until the ticket completes: the writer calls
+ * done(arg) once every entry counted on the ticket has committed or
+ * failed, and never before the caller's own reference is given up
+ * (audit_ticket_arm()). r is then CUST_OK, or the first failed batch's
+ * error and err its message: the caller must not release anything, and
+ * answers that error instead.
+ *
+ * Appends inside a transaction and appends of a handle without a group
+ * writer ignore the ticket (they commit, or fail, before they return).
+ */
+struct audit_ticket {
+	_Atomic unsigned refs;	/* the caller's, and one per entry queued */
+	int r;			/* set by the writer before it lets go */
+	char err[256];
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* t ready for use: the caller's reference only, r CUST_OK. */
+void audit_ticket_init(struct audit_ticket *t, void (*done)(void *arg),
+    void *arg);
+
+/* Let a's appends through the group writer count on t instead of waiting
+ * (t borrowed until audit_defer(a, NULL), which the caller calls before
+ * audit_ticket_arm()). */
+void audit_defer(struct audit *a, struct audit_ticket *t);
+
+/* Give up the caller's reference: done(arg) runs now, in this thread, when
+ * nothing counted on t is still queued, else from the writer thread once
+ * the last of it is. t must stay valid until done has run. */
+void audit_ticket_arm(struct audit_ticket *t);
 
 #endif

@@ -45,6 +45,8 @@ struct audit {
 	/* When set (a thread of a multi-threaded process), appends outside a
 	 * transaction go through this process's group writer (group.c). */
 	struct audit_group *group;
+	/* When set with group: appends do not wait (audit_defer()). */
+	struct audit_ticket *ticket;
 };
 
 int
@@ -298,6 +300,12 @@ audit_use_group(struct audit *a, struct audit_group *g)
 	a->group = g;
 }
 
+void
+audit_defer(struct audit *a, struct audit_ticket *t)
+{
+	a->ticket = t;
+}
+
 int
 audit_append_locked(struct audit *a, const struct audit_entry *in)
 {
@@ -372,7 +380,8 @@ audit_append(struct audit *a, const char *actor, const char *action,
 	/* On its own: in a thread of a multi-threaded process, it joins the
 	 * next batch of the group writer and returns once that committed. */
 	if (own && a->group != NULL)
-		return audit_group_submit(a->group, &e);
+		return a->ticket != NULL ? audit_group_submit_deferred(a->group,
+		    &e, a->ticket) : audit_group_submit(a->group, &e);
 	if (own && (r = store_begin(a->st)) != CUST_OK)
 		return r;
 	r = audit_append_locked(a, &e);

@@ -44,4 +44,11 @@ struct store *audit_store(struct audit *a);
 int audit_group_submit(struct audit_group *g, const struct audit_entry *e)
 	__attribute__((warn_unused_result));
 
+/* Queue a copy of e on g's writer, counted on t, and return at once
+ * (audit_defer()); CUST_E_UNAVAIL when the writer has stopped, CUST_E_NOMEM,
+ * neither counted. */
+int audit_group_submit_deferred(struct audit_group *g,
+    const struct audit_entry *e, struct audit_ticket *t)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -37,6 +37,9 @@
 struct group_req {
 	const struct audit_entry *e;
 	struct group_req *next;
+	/* Deferred (audit_defer()): a copy on the heap, which the writer
+	 * frees; the result goes to t instead of r and err. */
+	struct audit_ticket *t;
 	_Atomic uint32_t done;	/* set (release) once r and err are final */
 	int r;
 	char err[ERRLEN];
@@ -63,6 +66,8 @@ done_set(_Atomic uint32_t *w)
 	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL,
 	    NULL, 0);
 }
+
+static void ticket_put(struct audit_ticket *t);
 
 struct audit_group {
 	/* Set before the threads start, then only read. */
@@ -144,9 +149,16 @@ writer_main(void *arg)
 
 		for (q = batch, n = 0; q != NULL; q = q->next, n++) {
 			q->r = r;
-			if (r != CUST_OK)
+			if (r != CUST_OK && q->t == NULL)
 				snprintf(q->err, sizeof(q->err), "%s",
 				    cust_errmsg());
+			else if (r != CUST_OK && q->t->r == CUST_OK) {
+				/* Only this thread writes t->r while the
+				 * ticket is held. */
+				q->t->r = r;
+				snprintf(q->t->err, sizeof(q->t->err), "%s",
+				    cust_errmsg());
+			}
 		}
 		/* The counters first, so that a caller that returns sees its
 		 * batch counted. */
@@ -172,7 +184,11 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&g->mu);
 		for (q = batch; q != NULL; q = next) {
 			next = q->next;	/* q is the caller's once done */
-			done_set(&q->done);
+			if (q->t != NULL) {
+				ticket_put(q->t);
+				free(q);
+			} else
+				done_set(&q->done);
 		}
 		pthread_mutex_lock(&g->mu);
 	}
@@ -228,6 +244,89 @@ audit_group_submit(struct audit_group *g, const struct audit_entry *e)
 	done_wait(&q.done);
 	if (q.r != CUST_OK)
 		return cust_fail(q.r, "%s", q.err);
+	return CUST_OK;
+}
+
+void
+audit_ticket_init(struct audit_ticket *t, void (*done)(void *arg), void *arg)
+{
+	atomic_init(&t->refs, 1);
+	t->r = CUST_OK;
+	t->err[0] = '\0';
+	t->done = done;
+	t->arg = arg;
+}
+
+/* Drop one reference of t; the last one runs done (its r and err final:
+ * acquire pairs with the release of every other reference's drop). */
+static void
+ticket_put(struct audit_ticket *t)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		t->done(t->arg);
+}
+
+void
+audit_ticket_arm(struct audit_ticket *t)
+{
+	ticket_put(t);
+}
+
+/* A copy of the string s at *p (NULL stays NULL). */
+static const char *
+put_str(char **p, const char *s)
+{
+	size_t n;
+	char *d = *p;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*p = d + n;
+	return d;
+}
+
+int
+audit_group_submit_deferred(struct audit_group *g, const struct audit_entry *e,
+    struct audit_ticket *t)
+{
+	struct {
+		struct group_req q;
+		struct audit_entry e;
+		char strs[];
+	} *d;
+	size_t n = strlen(e->actor) + strlen(e->action) + strlen(e->object) +
+	    strlen(e->result) + (e->detail != NULL ? strlen(e->detail) : 0) +
+	    5;
+	char *p;
+
+	if ((d = malloc(sizeof(*d) + n)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	memset(d, 0, sizeof(*d));
+	p = d->strs;
+	d->e.seq = e->seq;
+	d->e.time = e->time;
+	d->e.actor = put_str(&p, e->actor);
+	d->e.action = put_str(&p, e->action);
+	d->e.object = put_str(&p, e->object);
+	d->e.result = put_str(&p, e->result);
+	d->e.detail = put_str(&p, e->detail);
+	d->q.e = &d->e;
+	d->q.t = t;
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	pthread_mutex_lock(&g->mu);
+	if (g->stop) {
+		pthread_mutex_unlock(&g->mu);
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+		free(d);
+		return cust_fail(CUST_E_UNAVAIL, "the audit writer has "
+		    "stopped: nothing more can be recorded");
+	}
+	*g->tailp = &d->q;
+	g->tailp = &d->q.next;
+	pthread_cond_signal(&g->work);
+	pthread_mutex_unlock(&g->mu);
 	return CUST_OK;
 }
 

@@ -2,12 +2,15 @@
 /* src/daemon/conn.c - the event loop: TLS connections and HTTP/1.1
  * framing on libevent's OpenSSL bufferevents.
  *
- * The loop never touches the store and never blocks: it accepts, runs the
- * TLS handshakes, reads a request head (parsed by api_http_parse_head())
- * and its body, matches the route (api_route_match()), and hands the
- * request to the worker pool (worker.c); the reply comes back through
- * done_ev and is written here. A connection has one request out at a
- * time (reading stops meanwhile; pipelined bytes wait in its buffer).
+ * The loop never waits for an audit batch: it accepts, runs the TLS
+ * handshakes, reads a request head (parsed by api_http_parse_head()) and
+ * its body, matches the route (api_route_match()), and runs the request
+ * itself when it is light (a secret read: its reply held until its audit
+ * entry has committed) or hands it to the worker pool (worker.c); the
+ * reply comes back through done_ev (from a worker, the audit writer or
+ * the loop itself) and is written here. A connection has one request out
+ * at a time (reading stops meanwhile; pipelined bytes wait in its
+ * buffer).
  *
  * Limits (doc/internals/SERVICE.md "HTTP"): the head may take at most
  * max_header_bytes (413 beyond) and header_timeout_ms from the accept or
@@ -242,12 +245,24 @@ loop_error(struct daemon_conn *c, struct daemon_req *req, int status,
 	send_reply(c, req);
 }
 
+/* req's ticket completed (a worker or the audit writer): back to the
+ * loop. */
+static void
+req_back(void *arg)
+{
+	struct daemon_req *req = arg;
+
+	daemon_done(req->d, req);
+}
+
 static void
 dispatch(struct daemon_conn *c)
 {
 	struct daemon_req *req = c->req;
 
 	c->req = NULL;
+	req->d = c->d;
+	audit_ticket_init(&req->ticket, req_back, req);
 	evtimer_del(c->timer);
 	bufferevent_disable(c->bev, EV_READ);
 	c->state = C_BUSY;
@@ -613,6 +628,7 @@ on_done(evutil_socket_t fd, short what, void *arg)
 		req->next = NULL;
 		c = req->conn;
 		d->busy--;
+		daemon_settle(req);
 		if (c->dead) {
 			log_request(req);
 			daemon_req_free(req);

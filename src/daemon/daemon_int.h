@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "api.h"
+#include "audit.h"
 #include "scheduler.h"
 
 struct event_base;
@@ -78,9 +79,14 @@ void daemon_conf_apply(struct daemon_conf *c, const struct cust_config *cfg,
 
 /* One request, from the loop to a worker and back. */
 struct daemon_conn;
+struct daemon;
 struct daemon_req {
 	struct daemon_req *next;
+	struct daemon *d;
 	struct daemon_conn *conn;	/* kept alive while the request is out */
+	/* The audit entries of a secret read not yet committed: the reply
+	 * goes back to the loop when the last one is (worker.c). */
+	struct audit_ticket ticket;
 	/* In (from the loop). */
 	char method[8];
 	struct api_match m;		/* m.req owned */
@@ -196,6 +202,10 @@ int daemon_workers_start(struct daemon *d)
 	__attribute__((warn_unused_result));
 void daemon_workers_stop(struct daemon *d);
 void daemon_submit(struct daemon *d, struct daemon_req *req);
+/* The loop, when req is back: its audit entries committed, or failed (the
+ * reply is then replaced by the error, and the secret in it wiped); counts
+ * a secret handed out. */
+void daemon_settle(struct daemon_req *req);
 /* Build the reply: status, extra header lines (each ending in CRLF, may
  * be NULL), body. keep: the connection may stay open. */
 int daemon_reply(struct daemon_req *req, int status, const char *ctype,

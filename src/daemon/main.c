@@ -667,9 +667,11 @@ out:
 	}
 	daemon_sched_stop(&d);
 	daemon_workers_stop(&d);
-	daemon_loop_teardown(&d);
-	/* Commits what is queued, then stops the writer. */
+	/* Commits what is queued, then stops the writer; replies it still
+	 * hands back (a drain cut short) are freed by the teardown. */
 	audit_group_free(d.group);
+	d.group = NULL;
+	daemon_loop_teardown(&d);
 	for (i = 0; i < DAEMON_LISTEN_MAX; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

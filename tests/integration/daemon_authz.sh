@@ -141,6 +141,28 @@ t_grep "refusals of a console are audited" \
     'console:power +password.show +in.corp.example +denied' "$W/audit.txt"
 t_check "anonymous refusals are not" sh -c "! grep -q '^.*anonymous' \
     '$W/audit.txt'"
+# A secret read's audit entry that cannot be committed: no secret leaves.
+# The loop serves secret reads without waiting for their batch (it goes on
+# with other connections); the reply is held until the batch commits, and
+# replaced by the error when it fails.
+n0=$(sqlite3 "$S/custody.db" "SELECT count(*) FROM audit")
+sqlite3 "$S/custody.db" "CREATE TRIGGER fail_head BEFORE UPDATE ON meta WHEN
+    NEW.key = 'audit.head' BEGIN SELECT RAISE(ABORT, 'injected failure');
+    END"
+# (the batch's error: a constraint, 409)
+t_check "audit commit failing: a credential read answers the error" \
+    test "$(call sccm GET "/v1/devices/$IN/credential")" = 409
+t_check "... without the password" sh -c "! grep -q password '$W/body'"
+t_grep "... saying why" 'injected failure' "$W/body"
+t_check "audit commit failing: an admin password read answers the error" \
+    test "$(call admin GET "/v1/devices/$IN/admin-password")" = 409
+t_check "... without the password" sh -c "! grep -q password '$W/body'"
+sqlite3 "$S/custody.db" "DROP TRIGGER fail_head"
+t_check "... nothing was recorded" test "$(sqlite3 "$S/custody.db" \
+    "SELECT count(*) FROM audit")" -eq "$n0"
+t_check "the commit working again: 200" \
+    test "$(call sccm GET "/v1/devices/$IN/credential")" = 200
+t_grep "... with the password" '"password":"' "$W/body"
 kill -TERM "$DPID"
 wait "$DPID"
 DPID=

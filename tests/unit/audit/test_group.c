@@ -354,6 +354,144 @@ test_busy_wait(void **state)
 	assert_chain(f);
 }
 
+/* A ticket's completion (audit_defer()), reported by the writer thread. */
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void
+ticket_done(void *arg)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done++;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int
+waiter_done(struct waiter *w)
+{
+	int n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->done;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+static void
+waiter_wait(struct waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->done == 0)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* NDEV deferred reads on f's state, actors "deferred-N": each gives its
+ * secret at once (which the caller must hold back). */
+static void
+deferred_reads(struct tu_fx *f, struct audit_group *g, struct audit_ticket *t)
+{
+	struct seal_secret *pw;
+	const char *sstate;
+	char actor[32], fqdn[64], want[32];
+	int64_t ver;
+	int i;
+
+	state_use_audit_group(f->st, g);
+	audit_defer(state_audit(f->st), t);
+	for (i = 0; i < NDEV; i++) {
+		snprintf(actor, sizeof(actor), "deferred-%d", i);
+		dev_name(i, fqdn, sizeof(fqdn));
+		dev_pw(i, want, sizeof(want));
+		pw = NULL;
+		if (cred_secret_get(f->st, actor, fqdn, CRED_KIND_ADMIN,
+		    CRED_VER_CURRENT, &pw, &ver, &sstate) != CUST_OK)
+			fail_msg("deferred read: %s", cust_errmsg());
+		assert_non_null(pw);
+		assert_string_equal(seal_secret_str(pw), want);
+		seal_secret_free(pw);
+	}
+	audit_defer(state_audit(f->st), NULL);
+}
+
+/*
+ * Deferred completion: the reads do not wait, the ticket completes once
+ * (never while its caller still holds it), and by then every entry counted
+ * on it is committed, as the caller's own connection sees.
+ */
+static void
+test_deferred(void **state)
+{
+	struct tu_fx *f = *state;
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	    0 };
+	struct audit_ticket t;
+	struct audit_group *g = NULL;
+	struct audit_group_stats gs;
+
+	if (state_audit_group(f->dir, 0, &g) != CUST_OK)
+		fail_msg("group: %s", cust_errmsg());
+	/* Nothing queued: done runs at once, in this thread. */
+	audit_ticket_init(&t, ticket_done, &w);
+	audit_ticket_arm(&t);
+	assert_int_equal(waiter_done(&w), 1);
+	w.done = 0;
+	audit_ticket_init(&t, ticket_done, &w);
+	deferred_reads(f, g, &t);
+	/* Give the writer time to commit them all: still held. */
+	sleep_ms(100);
+	assert_int_equal(waiter_done(&w), 0);
+	audit_ticket_arm(&t);
+	waiter_wait(&w);
+	assert_int_equal(t.r, CUST_OK);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "actor LIKE 'deferred-%' AND action = 'password.show' AND result "
+	    "= 'ok'"), NDEV);
+	state_use_audit_group(f->st, NULL);
+	audit_group_stats(g, &gs);
+	audit_group_free(g);
+	assert_int_equal(gs.entries, NDEV);
+	assert_int_equal(waiter_done(&w), 1);
+	assert_chain(f);
+}
+
+/* A deferred read whose batch fails: the ticket carries the error and its
+ * message, and nothing is recorded. */
+static void
+test_deferred_fails(void **state)
+{
+	struct tu_fx *f = *state;
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	    0 };
+	struct audit_ticket t;
+	struct audit_group *g = NULL;
+	long long before;
+
+	if (state_audit_group(f->dir, 0, &g) != CUST_OK)
+		fail_msg("group: %s", cust_errmsg());
+	before = tu_sql_int(f->st, "SELECT count(*) FROM audit");
+	tu_sql(f->st, "CREATE TRIGGER fail_head BEFORE UPDATE ON meta WHEN "
+	    "NEW.key = 'audit.head' BEGIN SELECT RAISE(ABORT, 'injected "
+	    "commit failure'); END");
+	audit_ticket_init(&t, ticket_done, &w);
+	deferred_reads(f, g, &t);
+	audit_ticket_arm(&t);
+	waiter_wait(&w);
+	assert_int_not_equal(t.r, CUST_OK);
+	assert_non_null(strstr(t.err, "injected commit failure"));
+	state_use_audit_group(f->st, NULL);
+	audit_group_free(g);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit"),
+	    before);
+	tu_sql(f->st, "DROP TRIGGER fail_head");
+}
+
 /* A writer never used stops at once; a handle detached from its writer
  * commits alone again. */
 static void
@@ -391,6 +529,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_busy_wait, setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stopped, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_deferred, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_fails, setup,
 		    tu_fx_teardown),
 	};
 
