@@ -289,7 +289,7 @@ out:
 static int
 op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	struct ops_cred_plan *pl = NULL;
+	const struct policy *p = NULL;
 	struct seal_secret *pw = NULL, *h = NULL;
 	const char *fqdn, *console, *format, *state, *realm, *user;
 	char kind[CRED_KIND_MAX], note[32];
@@ -308,12 +308,12 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	want_ha1 = strcmp(format, "ha1") == 0;
 	if ((r = cred_console_kind(console, kind, sizeof(kind))) != CUST_OK ||
 	    (r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
-	    (r = ops_cred_plan_open(ctx->st, NULL, &pl)) != CUST_OK)
+	    (r = ops_policy_current(ctx->st, &p)) != CUST_OK)
 		goto out;
 	fqdn = json_string_value(json_object_get(dev, "fqdn"));
 	realm = json_string_value(json_object_get(dev, "digest_realm"));
 	/* What the loaded policy grants now decides, not what was synced. */
-	if (pl->p == NULL || entry_of(pl->p, fqdn, json_object_get(dev,
+	if (p == NULL || entry_of(p, fqdn, json_object_get(dev,
 	    "tags"), console, &e) != CUST_OK) {
 		r = cust_fail(CUST_E_NOTFOUND, "console '%s' has no credential "
 		    "on %s: the loaded policy gives it no digest user there",
@@ -346,7 +346,6 @@ out:
 	seal_secret_free(h);
 	json_decref(e);
 	json_decref(dev);
-	ops_cred_plan_free(pl);
 	return r;
 }
 

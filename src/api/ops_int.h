@@ -86,6 +86,13 @@ int ops_sql_int(struct cust_state *st, const char *sql, const char *what,
 int ops_policy_usable(struct cust_state *st, struct policy **out)
 	__attribute__((warn_unused_result));
 
+/* The same, borrowed: *out (NULL: none usable) stays valid until the next
+ * call in this thread. It is parsed again only when the latest row is
+ * another than last time (its id, file and digest are read at each call);
+ * for the reads that every request makes (credential.show). */
+int ops_policy_current(struct cust_state *st, const struct policy **out)
+	__attribute__((warn_unused_result));
+
 /* Console credentials (ops_credential.c): the plan of the loaded policy,
  * for syncing them; new (ops_cred_plan_free()). Without a policy loaded,
  * or with one that no longer passes the check, the plan grants nothing

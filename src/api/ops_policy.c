@@ -7,7 +7,9 @@
  * entries of stored devices from the given policy, or from the latest
  * loaded one.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 
@@ -220,6 +222,152 @@ ops_policy_usable(struct cust_state *st, struct policy **out)
 		cust_clearerr();
 		r = CUST_OK;
 	}
+	free(file);
+	free(text);
+	return r;
+}
+
+/*
+ * The latest policy as this thread last parsed and checked it
+ * (ops_policy_current()). Its key is the row's id, file name and sha256
+ * column, read again at every call (one indexed row, no body, no MAC):
+ * another load makes a new row, a changed row a new digest, so another
+ * process's change is never used unseen. The memo itself was read with
+ * its row MAC checked; a body altered behind a kept digest only keeps the
+ * authentic text in use. One per thread, as states are: never shared.
+ */
+struct policy_memo {
+	int64_t id;
+	char sha[65];
+	char *file;
+	struct policy *p;	/* NULL: none usable */
+	int valid;
+};
+
+static pthread_key_t memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+static int memo_key_ok;
+
+static void
+memo_free(void *arg)
+{
+	struct policy_memo *m = arg;
+
+	if (m == NULL)
+		return;
+	policy_free(m->p);
+	free(m->file);
+	free(m);
+}
+
+static void
+memo_init(void)
+{
+	memo_key_ok = pthread_key_create(&memo_key, memo_free) == 0;
+}
+
+/* This thread's memo, or NULL (no memory: the caller parses). */
+static struct policy_memo *
+memo_get(void)
+{
+	struct policy_memo *m;
+
+	(void)pthread_once(&memo_once, memo_init);
+	if (!memo_key_ok)
+		return NULL;
+	if ((m = pthread_getspecific(memo_key)) == NULL &&
+	    (m = calloc(1, sizeof(*m))) != NULL &&
+	    pthread_setspecific(memo_key, m) != 0) {
+		free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+/* The latest policy, checked, borrowed (ops_int.h). */
+int
+ops_policy_current(struct cust_state *st, const struct policy **out)
+{
+	struct policy_memo *m = memo_get();
+	struct policy *p = NULL;
+	char *file = NULL, *text = NULL, why[512];
+	const char *sha, *f;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc, r;
+
+	*out = NULL;
+	if (m == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	s = store_stmt(state_store(st), "SELECT id, sha256, file FROM policy "
+	    "ORDER BY id DESC LIMIT 1");
+	if (s == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return CUST_OK;		/* none loaded */
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(state_store(st), "read the loaded policy");
+		sqlite3_reset(s);
+		return r;
+	}
+	id = sqlite3_column_int64(s, 0);
+	sha = (const char *)sqlite3_column_text(s, 1);
+	f = (const char *)sqlite3_column_text(s, 2);
+	if (m->valid && m->id == id && sha != NULL && f != NULL &&
+	    strcmp(m->sha, sha) == 0 && strcmp(m->file, f) == 0) {
+		sqlite3_reset(s);
+		*out = m->p;
+		return CUST_OK;
+	}
+	sqlite3_reset(s);
+	/* Parse and check it again, its row MAC checked, and remember it
+	 * under the key of what was read (not of the row seen above, which
+	 * another load may have followed since). */
+	policy_free(m->p);
+	free(m->file);
+	memset(m, 0, sizeof(*m));
+	s = store_stmt(state_store(st), "SELECT id, sha256, file, body, "
+	    STORE_CHECK(STORE_ROW_POLICY) " FROM policy ORDER BY id DESC "
+	    "LIMIT 1");
+	if (s == NULL)
+		return CUST_E_DB;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return CUST_OK;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(state_store(st), "read the loaded policy");
+		sqlite3_reset(s);
+		return r;
+	}
+	id = sqlite3_column_int64(s, 0);
+	snprintf(m->sha, sizeof(m->sha), "%s", (const char *)
+	    sqlite3_column_text(s, 1));
+	file = strdup((const char *)sqlite3_column_text(s, 2));
+	text = strdup((const char *)sqlite3_column_text(s, 3));
+	sqlite3_reset(s);
+	if (file == NULL || text == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = ops_policy_checked(file, text, &p, why, sizeof(why));
+	if (r == CUST_E_PARSE || r == CUST_E_VIOLATION) {
+		cust_clearerr();	/* authorizes nobody, as usable */
+		r = CUST_OK;
+	}
+	if (r != CUST_OK)
+		goto out;
+	m->id = id;
+	m->file = file;
+	file = NULL;
+	m->p = p;
+	m->valid = 1;
+	*out = p;
+out:
 	free(file);
 	free(text);
 	return r;
