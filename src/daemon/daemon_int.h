@@ -96,6 +96,7 @@ struct daemon_req {
 	size_t body_len;
 	const unsigned char *der;	/* client leaf (borrowed from conn) */
 	size_t der_len;
+	const unsigned char *der_key;	/* its SHA-256 (borrowed from conn) */
 	const char *peer;		/* borrowed from conn */
 	struct timespec start;
 	/* Out (from the worker). */

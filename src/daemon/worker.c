@@ -199,16 +199,15 @@ identify(struct worker *w, struct daemon_req *req,
     const struct ops_identity **id_out)
 {
 	struct id_entry *e;
-	unsigned char key[32];
+	const unsigned char *key = req->der_key;
 	unsigned gen = atomic_load(&w->d->id_gen);
 	int r;
 
 	*id_out = NULL;
 	if (req->der == NULL)
 		return CUST_OK;
-	crypto_hash_sha256(key, req->der, req->der_len);
 	e = &w->ids[key[0] % ID_CACHE];
-	if (e->used && memcmp(e->key, key, sizeof(key)) == 0 &&
+	if (e->used && memcmp(e->key, key, sizeof(e->key)) == 0 &&
 	    e->gen == gen && now_us() < e->expires_us &&
 	    (now_us() - e->made_us < ID_FRESH_MS * 1000 ||
 	    store_stamp_unchanged(state_store(w->st), &e->stamp))) {
@@ -230,7 +229,7 @@ identify(struct worker *w, struct daemon_req *req,
 		e->id = NULL;
 	} else if (r != CUST_OK)
 		return r;
-	memcpy(e->key, key, sizeof(key));
+	memcpy(e->key, key, sizeof(e->key));
 	e->gen = gen;
 	e->used = 1;
 	*id_out = e->id;
