@@ -4,8 +4,10 @@
 # the same certificate, TLS versions, suites and client-certificate
 # verification, side by side in one run. Server pinned to core 0, the
 # load client (BUILD/bench/api_client) to core 1. Reports requests/s,
-# p50/p99 and the ratio; then custodyd's RSS with 100k devices
-# registered. Nothing is asserted (performance is reported, not tested).
+# p50/p99 and the ratio, and the server's CPU time per request (every
+# thread's; less disturbed by other load on a shared machine); then
+# custodyd's RSS with 100k devices registered. Nothing is asserted
+# (performance is reported, not tested).
 #
 #   sh bench/api.sh            (BUILD, CUSTODYCTL from bench/run.sh)
 #   API_CONNS=32 API_SECONDS=10 API_DEVICES=100000 sh bench/api.sh
@@ -98,7 +100,12 @@ if [ "$code" != 200 ]; then
 fi
 a0=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
 	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
+# CPU time of the server's process (every thread), clock ticks: a figure
+# that other load on the machine disturbs less than requests/s.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+c0=$(cpu "$SPID")
 C=$( pin 1 "$CLIENT" 127.0.0.1 "$PORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
+c1=$(cpu "$SPID")
 a1=$("$CUSTODYCTL" --state-dir "$S" --json status | /usr/bin/python3 -c \
 	'import json,sys; print(json.load(sys.stdin)["audit_entries"])' 2>/dev/null)
 # The group writer's batches during the run: entries per commit.
@@ -174,10 +181,15 @@ until curl -fs -o /dev/null --cacert "$CA" --cert "$CERT" --key "$KEY" \
 	fi
 	sleep 0.1
 done
+# nginx serves from its worker process (the master's child).
+NW=$(ps -o pid= --ppid "$NPID" | head -1 | tr -d ' ')
+n0=$(cpu "${NW:-$NPID}")
 N=$( pin 1 "$CLIENT" 127.0.0.1 "$NPORT" "$ROUTE" "$CERT" "$KEY" "$CA" "$CONNS" "$SECS")
+n1=$(cpu "${NW:-$NPID}")
 kill "$NPID"; wait "$NPID" 2>/dev/null; NPID=
 
-/usr/bin/python3 - "$C" "$N" "${a0:-0}" "${a1:-0}" "$T/metrics" "${FSYNC_MS:-0}" "$CONNS" <<'EOF'
+/usr/bin/python3 - "$C" "$N" "${a0:-0}" "${a1:-0}" "$T/metrics" "${FSYNC_MS:-0}" "$CONNS" \
+	"$((c1 - c0))" "$((n1 - n0))" "$(getconf CLK_TCK)" "$SECS" <<'EOF'
 import json, sys
 c, n = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 a0, a1 = int(sys.argv[3]), int(sys.argv[4])
@@ -188,11 +200,23 @@ for line in open(sys.argv[5]):
         try: m[k] = float(v)
         except ValueError: pass
 fs, conns = float(sys.argv[6]), int(sys.argv[7])
+ticks = {"custodyd": int(sys.argv[8]), "nginx": int(sys.argv[9])}
+hz, secs = float(sys.argv[10]), float(sys.argv[11])
 for name, r in (("custodyd", c), ("nginx", n)):
     print("  %-9s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  (%d requests, %d non-200, %d errors)"
           % (name, r["rps"], r["p50_ms"], r["p99_ms"], r["requests"], r["non200"], r["errors"]))
 print("  custodyd/nginx: %.2fx requests/s (target >= 0.7x); custodyd p99 %.3f ms (target < 5 ms)"
       % (c["rps"] / n["rps"] if n["rps"] else 0, c["p99_ms"]))
+# CPU per request: the server's CPU time over the whole client run (its
+# 1 s warm-up included) divided by the requests it served at the measured
+# rate over that time.
+cpr = {}
+for name, r in (("custodyd", c), ("nginx", n)):
+    served = r["rps"] * (secs + 1.0)
+    cpr[name] = 1e6 * ticks[name] / hz / served if served else 0
+print("  server CPU per request: custodyd %.1f us, nginx %.1f us (%.2fx)"
+      % (cpr["custodyd"], cpr["nginx"],
+         cpr["nginx"] / cpr["custodyd"] if cpr["custodyd"] else 0))
 print("  audit entries written during the custodyd run: %d (requests counted: %d, incl. warm-up)"
       % (a1 - a0, c["requests"]))
 b, e = m.get("custody_audit_batches_total", 0), m.get("custody_audit_entries_committed_total", 0)
