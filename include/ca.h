@@ -123,8 +123,9 @@ int ca_sign_csr(struct cust_state *st, const char *actor, const char *fqdn,
  * written: until then the certificate is "undelivered" (cert list, cert
  * show), and if the process that issued it is gone before (killed between
  * the commit and the files), the next ca_issue() or ca_console_add()
- * revokes it (cessationOfOperation, audited; a console is revoked too,
- * which frees its name): its key was lost.
+ * revokes it (cessationOfOperation, audited; a console or staff member
+ * left with no valid certificate is revoked too, which frees its name;
+ * a renewal's holder keeps the certificate it had): its key was lost.
  */
 #define CA_DELIVER	0x1
 
@@ -142,10 +143,34 @@ int ca_issue(struct cust_state *st, const char *actor, const char *fqdn,
  * a remote CLI that died): ca_delivery_sweep(). */
 #define CA_DELIVERY_MAX_AGE	(15 * 60)
 
+/*
+ * Renewed client certificates (src/ca/ca_supersede.c). A renewal of a
+ * console or staff member does not revoke the holder's other valid
+ * certificates at once: each is revoked (superseded) once the new one is
+ * proven fetched - it authenticates a client of the service
+ * (ca_supersede_used()), or its key made by custody is confirmed delivered
+ * (ca_delivered()) - and at the latest CA_SUPERSEDE_GRACE after the
+ * renewal (or at its own notAfter, when sooner): ca_supersede_sweep().
+ */
+#define CA_SUPERSEDE_GRACE	(7 * 86400)
+
+/* The certificate serial authenticated actor: revoke the certificates it
+ * supersedes (its own transaction; none may be open; one indexed read
+ * when there are none). *count_out = how many were revoked. */
+int ca_supersede_used(struct cust_state *st, const char *actor,
+    const char *serial, size_t *count_out)
+    __attribute__((warn_unused_result));
+/* Revoke the certificates whose grace period after their renewal ended
+ * (one transaction; none may be open). count_out may be NULL. */
+int ca_supersede_sweep(struct cust_state *st, const char *actor,
+    size_t *count_out) __attribute__((warn_unused_result));
+
 /* The key of the certificate serial (issued with CA_DELIVER) is durably
  * written: it no longer waits for its delivery. CUST_E_NOTFOUND when it
  * does not wait (never did, confirmed already, or revoked as undelivered).
- * Response: {"serial"}. */
+ * A renewal's key delivered proves it fetched: the certificates it
+ * supersedes are revoked in the same transaction. Response: {"serial",
+ * "superseded": [serials]}. */
 int ca_delivered(struct cust_state *st, const char *actor, const char *serial,
     json_t **resp_out) __attribute__((warn_unused_result));
 
@@ -315,10 +340,12 @@ int ca_console_issue(struct cust_state *st, const char *actor,
 /* Renew console name (active): a new certificate with subject dn (NULL:
  * CN=name) and a new key (key_type, NULL: rsa2048; "key" in the
  * response, not kept) or the public key of csr (PEM or DER, checked;
- * no "key"). Its other valid certificates are revoked as superseded in
- * the very transaction that records the new one: once this returns OK
- * only the new certificate is valid. Response: cert info +
- * "certificate", "chain" [+ "key"], "superseded": [serials]. */
+ * no "key"). Its other valid certificates are revoked as superseded
+ * once the new one is proven fetched (CA_SUPERSEDE_GRACE above): until
+ * then the one in use keeps working, so a lost reply locks no client
+ * out; one that was itself a renewal never used is revoked at once.
+ * Response: cert info + "certificate", "chain" [+ "key"], "superseded":
+ * [serials revoked at once], "supersedes": [{"serial", "due"}]. */
 int ca_console_renew(struct cust_state *st, const char *actor,
     const char *name, const char *dn, const char *key_type, const void *csr,
     size_t csrlen, unsigned flags, json_t **resp_out) __attribute__((warn_unused_result));

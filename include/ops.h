@@ -91,7 +91,11 @@ int ops_identity_console(struct cust_state *st, const char *name,
  * console's identity from the loaded policy (ops_identity_console()).
  * CUST_E_DENIED (with the reason) when it maps to no identity custody
  * authorizes; the service then treats the client as nobody (public
- * endpoints only). CUST_E_PARSE for DER that is not a certificate. */
+ * endpoints only). CUST_E_PARSE for DER that is not a certificate.
+ * The first time a renewed certificate maps, the certificates it
+ * supersedes are revoked (ca_supersede_used(), a write transaction):
+ * ops_identity_superseded() then says how many, and the caller must
+ * forget the identities it cached for other certificates. */
 int ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
     size_t len, struct ops_identity **out)
 	__attribute__((warn_unused_result));
@@ -113,6 +117,9 @@ int ops_identity_from_enterprise(struct cust_state *st,
 
 /* 1 when id was made from an enterprise CA's certificate. */
 int ops_identity_enterprise(const struct ops_identity *id);
+/* How many certificates making id revoked as superseded (its certificate
+ * was a renewal used for the first time): cached identities are stale. */
+size_t ops_identity_superseded(const struct ops_identity *id);
 
 void ops_identity_free(struct ops_identity *id);
 

@@ -4,7 +4,9 @@
  *
  * One tick: interrupted jobs are swept and rotation jobs resumed where
  * they stopped, due CRLs are made again, the service TLS certificate is
- * renewed when it is about to expire, and devices whose current
+ * renewed when it is about to expire, client certificates whose
+ * renewal was not used within its grace period are revoked as superseded
+ * (ca_supersede_sweep()), and devices whose current
  * password or console credential is older than the configured maximum
  * age (spread by a per-device jitter) get a rotation job, at most a batch
  * per tick and kind. Every step is a normal audited operation under the actor given;
@@ -60,6 +62,7 @@ size_t sched_tick_budget(unsigned rate_limit, int64_t interval_ms);
 
 /* One tick at util_now() as actor. *report_out (may be NULL) = new
  * {"swept", "resumed": [job ids], "crls", "server_renewed" (0 or 1),
+ * "superseded" (client certificates revoked),
  * "rotations": [{"kind", "job",
  * "devices", "rotated", "refused"}], "errors": [messages], and the
  * devices' outcomes of every rotation of the tick, resumed or new:

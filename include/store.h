@@ -137,6 +137,8 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	"consoles, body"
 #define STORE_ROW_STAFF "'staff', id, name, role, state, created, revoked"
 #define STORE_ROW_CA_DELIVERY "'ca_delivery', serial, pid, pstart, created"
+#define STORE_ROW_CA_SUPERSEDE "'ca_supersede', old_serial, new_serial, " \
+	"created, due"
 #define STORE_CHECK(row) "custody_row(mac, " row ")"
 /* The same check as a 0/1 value, for reports that list every bad row. */
 #define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"

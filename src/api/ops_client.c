@@ -4,10 +4,11 @@
  * client.reenroll, the caller renewing its own certificate with a CSR (in
  * the spirit of EST simplereenroll, RFC 7030 4.2.2).
  *
- * A renewal records the new certificate and revokes the holder's other
- * valid ones (superseded) in one transaction (ca_holder_renew()): when
- * the operation returns, the new certificate is the only valid one, and
- * the CRL already lists the old.
+ * A renewal records the new certificate, and the holder's other valid
+ * ones wait to be revoked (superseded) until the new one is proven
+ * fetched: its first use, its key's delivery, or the end of the grace
+ * period (ca_holder_renew(), src/ca/ca_supersede.c). A reply lost on the
+ * way leaves the client its old certificate, which may re-enrol again.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -40,6 +40,7 @@ struct ops_identity {
 	size_t ntags;
 	json_t *info;			/* consoles: owns the strings above */
 	int enterprise;			/* from the enterprise client CA */
+	size_t superseded;		/* certificates its first use revoked */
 };
 
 static const char *const prefixes[] = {
@@ -370,6 +371,12 @@ out:
 	return r;
 }
 
+size_t
+ops_identity_superseded(const struct ops_identity *id)
+{
+	return id != NULL ? id->superseded : 0;
+}
+
 int
 ops_identity_enterprise(const struct ops_identity *id)
 {
@@ -424,6 +431,13 @@ ops_identity_from_cert(struct cust_state *st, const unsigned char *der,
 	else
 		r = cust_fail(CUST_E_DENIED, "certificate %s is a %s "
 		    "certificate, not a client's", serial, kind);
+	/* A renewal authenticating for the first time is fetched: the
+	 * certificates it supersedes are revoked now (ca.h). */
+	if (r == CUST_OK && (r = ca_supersede_used(st, (*out)->actor, serial,
+	    &(*out)->superseded)) != CUST_OK) {
+		ops_identity_free(*out);
+		*out = NULL;
+	}
 out:
 	json_decref(info);
 	X509_free(x);

@@ -385,12 +385,13 @@ out:
 	return r;
 }
 
-/* Renewal: the holder must be active; the new certificate is recorded,
- * and the holder's other valid ones revoked (superseded), in one
- * transaction. */
+/* Renewal: the holder must be active; the new certificate is recorded
+ * and its other valid ones wait to be superseded by it (ca_supersede.c),
+ * in one transaction. */
 struct renew_arg {
 	const struct ca_holders *h;
 	const char *action, *name;
+	json_t *pending;
 	struct ca_revset rs;
 };
 
@@ -419,8 +420,8 @@ renew_after(struct cust_state *st, const char *actor, const char *obj,
 	int r;
 
 	(void)obj;
-	if ((r = ca_holder_revoke_certs(st, actor, ra->h, ra->name, serial,
-	    ca_reason_code("superseded"), &ra->rs)) != CUST_OK)
+	if ((r = ca_supersede_plan(st, actor, ra->h->kind, ra->name, serial,
+	    ra->pending, &ra->rs)) != CUST_OK)
 		return r;
 	return ca_revset_publish(st, &ra->rs, NULL);
 }
@@ -436,12 +437,18 @@ ca_holder_renew(struct cust_state *st, const char *actor,
 	int r;
 
 	*resp_out = NULL;
+	/* Grace periods that ended first (like undelivered keys). */
+	if ((r = ca_supersede_sweep(st, actor, NULL)) != CUST_OK)
+		return r;
 	memset(&ra, 0, sizeof(ra));
 	ra.h = h;
 	ra.action = action;
 	ra.name = name;
-	if ((ra.rs.serials = json_array()) == NULL)
+	if ((ra.rs.serials = json_array()) == NULL ||
+	    (ra.pending = json_array()) == NULL) {
+		json_decref(ra.rs.serials);
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
 	memset(&c, 0, sizeof(c));
 	c.h = h;
 	c.action = action;
@@ -453,14 +460,16 @@ ca_holder_renew(struct cust_state *st, const char *actor,
 	c.arg = &ra;
 	r = ca_client_issue(st, actor, &c, key_type, csr, csrlen, flags,
 	    resp_out);
-	if (r == CUST_OK && json_object_set(*resp_out, "superseded",
-	    ra.rs.serials) != 0) {
+	if (r == CUST_OK && (json_object_set(*resp_out, "superseded",
+	    ra.rs.serials) != 0 || json_object_set(*resp_out, "supersedes",
+	    ra.pending) != 0)) {
 		json_decref(*resp_out);
 		*resp_out = NULL;
 		r = cust_fail(CUST_E_NOMEM, "out of memory (the certificate "
 		    "was renewed)");
 	}
 	json_decref(ra.rs.serials);
+	json_decref(ra.pending);
 	return r;
 }
 

@@ -115,11 +115,13 @@ ca_revoke_row(struct cust_state *st, const char *actor, int64_t id,
 	sqlite3_bind_int64(s, 1, util_now());
 	sqlite3_bind_int(s, 2, reason);
 	sqlite3_bind_int64(s, 3, id);
-	/* A revoked certificate no longer waits for its key's delivery. */
+	/* A revoked certificate no longer waits for its key's delivery, nor
+	 * to supersede or be superseded. */
 	if ((r = store_step_done(state_store(st), s, "revoke certificate")) !=
 	    CUST_OK ||
 	    (r = store_row_reseal(state_store(st), STORE_RESEAL_CERT, id)) !=
-	    CUST_OK || (r = ca_delivery_clear(st, serial)) != CUST_OK)
+	    CUST_OK || (r = ca_delivery_clear(st, serial)) != CUST_OK ||
+	    (r = ca_supersede_drop(st, serial)) != CUST_OK)
 		return r;
 	ca_object(obj, sizeof(obj), kind, holder);
 	snprintf(detail, sizeof(detail), "serial=%s reason=%s generation=%lld"

@@ -298,9 +298,11 @@ int ca_holder_revoke(struct cust_state *st, const char *actor,
 
 /* Renew holder name of h (must be active): a new certificate (subject dn,
  * NULL: CN=name) with a new key (key_type) or the key of csr; its other
- * valid certificates are revoked (superseded) in the transaction that
- * records the new one. Response: ca_client_issue()'s + "superseded":
- * [serials]. */
+ * valid certificates wait to be superseded by it (ca_supersede_plan(), in
+ * the transaction that records it). Response: ca_client_issue()'s +
+ * "superseded": [serials revoked at once: never used], "supersedes":
+ * [{"serial", "due"}: revoked once the new one is used or delivered, at
+ * the latest at due]. */
 int ca_holder_renew(struct cust_state *st, const char *actor,
     const struct ca_holders *h, const char *action, const char *name,
     const char *dn, const char *eku, const char *key_type, const void *csr,
@@ -309,7 +311,8 @@ int ca_holder_renew(struct cust_state *st, const char *actor,
 /* For each item of a console or staff list ({"name", ...}): "serial",
  * "not_after" of the holder's latest certificate of kind, and
  * "renew_due": true when it is valid and expires within the CA's renewal
- * window (renew_days, default 30). (ca_staff.c) */
+ * window (renew_days, default 30), and "supersedes": [{"serial", "due"}]
+ * while that certificate is a renewal not used yet. (ca_staff.c) */
 int ca_client_renew_flags(struct cust_state *st, json_t *items,
     const char *kind);
 
@@ -557,6 +560,22 @@ int ca_delivery_note(struct cust_state *st, json_t *info);
  * how many. */
 int ca_delivery_sweep(struct cust_state *st, const char *actor,
     size_t *count_out);
+
+/* ca_supersede.c (see there), each in the open transaction. plan: the
+ * holder's other valid certificates wait for serial, its new one (rows
+ * appended to pending as {"serial", "due"}); one that waits to supersede
+ * others itself (never used) is revoked at once instead. drop: serial
+ * (revoked) neither waits nor is waited for. delivered: serial's key was
+ * delivered: revoke what it supersedes. note: cert info gains
+ * "superseded_by" + "supersede_due", or "supersedes": [{"serial",
+ * "due"}]. */
+int ca_supersede_plan(struct cust_state *st, const char *actor,
+    const char *kind, const char *holder, const char *serial,
+    json_t *pending, struct ca_revset *rs);
+int ca_supersede_drop(struct cust_state *st, const char *serial);
+int ca_supersede_delivered(struct cust_state *st, const char *actor,
+    const char *serial, struct ca_revset *rs);
+int ca_supersede_note(struct cust_state *st, json_t *info);
 
 /* Audit a refusal (audit_note(): an open transaction is rolled back
  * first); keeps the current error message, returns code. */

@@ -185,9 +185,12 @@ ca_cert_list(struct cust_state *st, const struct ca_list_filter *f,
 	if (r == CUST_OK && rc != SQLITE_DONE)
 		r = store_err(state_store(st), "list certificates");
 	sqlite3_reset(s);
-	/* Keys not yet delivered (ca_recover.c): one lookup per item. */
+	/* Keys not yet delivered (ca_recover.c), supersedes waiting
+	 * (ca_supersede.c): lookups per item. */
 	for (i = 0; r == CUST_OK && i < json_array_size(items); i++)
-		r = ca_delivery_note(st, json_array_get(items, i));
+		if ((r = ca_delivery_note(st, json_array_get(items, i))) ==
+		    CUST_OK)
+			r = ca_supersede_note(st, json_array_get(items, i));
 	if (r != CUST_OK) {
 		json_decref(items);
 		return r;
@@ -246,8 +249,8 @@ ca_cert_show(struct cust_state *st, const char *serial, json_t **resp_out)
 		r = cust_fail(CUST_E_DB, "certificate %s unreadable", hex);
 	else if (json_object_set_new(o, "certificate", json_string(pem)))
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
-	else
-		r = ca_delivery_note(st, o);
+	else if ((r = ca_delivery_note(st, o)) == CUST_OK)
+		r = ca_supersede_note(st, o);
 	free(pem);
 	X509_free(x);
 	if (r != CUST_OK) {

@@ -31,10 +31,13 @@
  *    the certificates of rows whose process is gone: their key was lost
  *    with it; and of rows older than CA_DELIVERY_MAX_AGE, whatever their
  *    process: over the API the waiting process is custodyd, which lives
- *    on when the remote CLI that was to write the key dies. The rows are MAC'd (STORE_ROW_CA_DELIVERY): a forged one
- *    stops the sweep as altered instead of revoking. A console whose certificate is revoked so is revoked too,
- *    which frees its name. Rows of live processes are shown as
- *    "undelivered" by cert list / cert show.
+ *    on when the remote CLI that was to write the key dies. The rows are
+ *    MAC'd (STORE_ROW_CA_DELIVERY): a forged one stops the sweep as
+ *    altered instead of revoking. A console (or staff member) whose
+ *    certificate is revoked so and that holds no other valid one is
+ *    revoked too, which frees its name; a renewal's holder keeps the
+ *    certificate it renewed (ca_supersede.c). Rows of live processes are
+ *    shown as "undelivered" by cert list / cert show.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -369,14 +372,18 @@ ca_delivered(struct cust_state *st, const char *actor, const char *serial,
     json_t **resp_out)
 {
 	char hex[CA_SERIAL_HEXLEN];
+	struct ca_revset rs;
+	json_t *serials;
 	int r;
 
-	(void)actor;
 	*resp_out = NULL;
 	if ((r = ca_serial_norm(serial, hex, sizeof(hex))) != CUST_OK)
 		return cust_fail(r, "'%.64s' is not a serial number", serial);
+	memset(&rs, 0, sizeof(rs));
+	if ((rs.serials = serials = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = store_begin(state_store(st))) != CUST_OK)
-		return r;
+		goto out;
 	if ((r = ca_delivery_clear(st, hex)) != CUST_OK)
 		goto fail;
 	if (sqlite3_changes(store_db(state_store(st))) != 1) {
@@ -385,13 +392,20 @@ ca_delivered(struct cust_state *st, const char *actor, const char *serial,
 		    "undelivered)", hex);
 		goto fail;
 	}
-	if ((r = store_commit(state_store(st))) != CUST_OK)
+	/* A renewal whose key is in its holder's hands: what it
+	 * supersedes goes now (ca_supersede.c). */
+	if ((r = ca_supersede_delivered(st, actor, hex, &rs)) != CUST_OK ||
+	    (r = ca_revset_publish(st, &rs, NULL)) != CUST_OK ||
+	    (r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
-	if ((*resp_out = json_pack("{s:s}", "serial", hex)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	return CUST_OK;
+	if ((*resp_out = json_pack("{s:s, s:O}", "serial", hex, "superseded",
+	    serials)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	goto out;
 fail:
 	store_rollback(state_store(st));
+out:
+	json_decref(serials);
 	return r;
 }
 
@@ -403,7 +417,7 @@ revoke_undelivered(struct cust_state *st, const char *actor,
 {
 	char kind[16], holder[CUST_MAX_FQDN + 1];
 	sqlite3_stmt *s;
-	int64_t id = 0;
+	int64_t id = 0, left = 0;
 	int rc, r;
 
 	if ((s = store_stmt(state_store(st), "SELECT id, kind, holder FROM "
@@ -427,6 +441,13 @@ revoke_undelivered(struct cust_state *st, const char *actor,
 	if ((r = ca_revoke_row(st, actor, id, RECOVER_REASON,
 	    "undelivered: the process that issued it stopped before its "
 	    "key was written", rs)) != CUST_OK)
+		return r;
+	/* A renewal's holder keeps the certificate it had (the revocation
+	 * dropped its pending supersedes): only a holder left with none is
+	 * revoked. */
+	if ((strcmp(kind, "console") == 0 || strcmp(kind, "admin") == 0) &&
+	    ((r = ca_client_valid(st, kind, holder, &left)) != CUST_OK ||
+	    left > 0))
 		return r;
 	if (strcmp(kind, "console") == 0)
 		return ca_console_retire(st, actor, holder, "cessationOfOperation");

@@ -182,7 +182,8 @@ ca_staff_role(struct cust_state *st, const char *name, const char **role_out)
 }
 
 /* The latest certificate of holder name of cert kind into o: "serial",
- * "not_after" and "renew_due" (valid and within the renewal window). */
+ * "not_after", "renew_due" (valid and within the renewal window) and,
+ * while it waits to supersede others, "supersedes" (ca_supersede.c). */
 static int
 latest_cert(struct cust_state *st, const char *kind, const char *name,
     int renew_days, json_t *o)
@@ -214,8 +215,10 @@ latest_cert(struct cust_state *st, const char *kind, const char *name,
 		json_object_set_new(o, "renew_due", json_false());
 	}
 	sqlite3_reset(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CUST_OK :
-	    store_err(state_store(st), "read certificates");
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(state_store(st), "read certificates");
+	/* A renewal not used yet: what it supersedes ("supersedes"). */
+	return rc == SQLITE_ROW ? ca_supersede_note(st, o) : CUST_OK;
 }
 
 int

@@ -188,6 +188,10 @@ int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
  * "-" when absent or not a string; as an integer, or 0. Text output of
  * response values goes through cli_str() and nothing else. */
 const char *cli_str(json_t *o, const char *key);
+/* A certificate's pending supersede ("superseded_by" or "supersedes" of
+ * cert info or a holder list item) as text after prefix, no newline; 1
+ * when printed. */
+int cli_supersede_print(json_t *o, const char *prefix);
 long long cli_num(json_t *o, const char *key);
 
 /* Member key of o as it is, or "" (borrowed from o): only for data the CA

@@ -424,6 +424,29 @@ render_info(struct cli *c, json_t *o)
 	if (json_is_true(json_object_get(o, "undelivered")))
 		printf("delivery     pending: its key file is not confirmed "
 		    "written (revoked if its process is gone)\n");
+	if (cli_supersede_print(o, "supersede    "))
+		putchar('\n');
+}
+
+int
+cli_supersede_print(json_t *o, const char *prefix)
+{
+	json_t *v = json_object_get(o, "supersedes"), *e;
+	size_t i;
+
+	if (json_is_string(json_object_get(o, "superseded_by"))) {
+		printf("%ssuperseded once %s is used, at the latest %s", prefix,
+		    cli_str(o, "superseded_by"), cli_str(o, "supersede_due"));
+		return 1;
+	}
+	if (json_array_size(v) == 0)
+		return 0;
+	printf("%ssupersedes", prefix);
+	json_array_foreach(v, i, e)
+		printf("%s %s", i > 0 ? "," : "", cli_str(e, "serial"));
+	printf(" once used, at the latest %s", cli_str(json_array_get(v, 0),
+	    "due"));
+	return 1;
 }
 
 /* Run op, then hand the response to done() (files, output); --json prints
@@ -528,6 +551,36 @@ revoke_lost(struct cli *c, json_t *resp, const char *console,
 	    "saved, has been revoked", msg, serial);
 }
 
+/* The serials revoked just now move from resp's "supersedes" (waiting)
+ * to its "superseded" (revoked). */
+static int
+superseded_now(json_t *resp, json_t *revoked)
+{
+	json_t *done = json_object_get(resp, "superseded");
+	json_t *wait = json_object_get(resp, "supersedes"), *keep, *e, *v;
+	size_t i, j;
+	int gone;
+
+	if ((keep = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(wait, i, e) {
+		gone = 0;
+		json_array_foreach(revoked, j, v)
+			gone |= json_equal(json_object_get(e, "serial"), v);
+		if (!gone && json_array_append(keep, e) != 0)
+			goto nomem;
+	}
+	if ((!json_is_array(done) && json_object_set_new(resp, "superseded",
+	    json_array()) != 0) || json_array_extend(json_object_get(resp,
+	    "superseded"), revoked) != 0 ||
+	    json_object_set_new(resp, "supersedes", keep) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+nomem:
+	json_decref(keep);
+	return cust_fail(CUST_E_NOMEM, "out of memory");
+}
+
 /*
  * The files of a key custody made are durably written (fsync'd): say so
  * (cert.delivered). Until then the certificate is "undelivered", and
@@ -546,6 +599,11 @@ delivered(struct cli *c, json_t *resp)
 	r = req == NULL ? cust_fail(CUST_E_NOMEM, "out of memory") :
 	    cli_call(c, "cert.delivered", req, &out);
 	json_decref(req);
+	/* A renewal delivered: what it superseded is revoked now, and no
+	 * longer waits. */
+	if (r == CUST_OK && json_array_size(json_object_get(out,
+	    "superseded")) > 0)
+		r = superseded_now(resp, json_object_get(out, "superseded"));
 	json_decref(out);
 	if (r != CUST_OK)
 		return cust_fail(r, "the files of certificate %s are written, "
@@ -777,12 +835,15 @@ render_list(struct cli *c, json_t *resp, int first)
 	if (first)
 		printf("%-32s %-8s %-4s %-20s %-8s %s\n", "SERIAL", "KIND",
 		    "GEN", "NOT_AFTER", "STATUS", "HOLDER");
-	json_array_foreach(json_object_get(resp, "items"), i, o)
-		printf("%-32s %-8s %-4lld %-20s %-8s %s%s\n", cli_str(o, "serial"),
+	json_array_foreach(json_object_get(resp, "items"), i, o) {
+		printf("%-32s %-8s %-4lld %-20s %-8s %s%s", cli_str(o, "serial"),
 		    cli_str(o, "kind"), cli_num(o, "generation"), cli_str(o, "not_after"),
 		    cli_str(o, "status"), cli_str(o, "holder"),
 		    json_is_true(json_object_get(o, "undelivered")) ?
 		    " (undelivered)" : "");
+		cli_supersede_print(o, " ");
+		putchar('\n');
+	}
 }
 
 static int
@@ -1232,6 +1293,8 @@ console_done(struct cli *c, json_t *resp, void *arg)
 {
 	struct issue_out *io = arg;
 	char *paths[3] = { NULL, NULL, NULL }, *chain;
+	json_t *o;
+	size_t k;
 	int r, i, key = json_object_get(resp, "key") != NULL;
 
 	if ((chain = out_path(io->dir, io->name, "-chain.pem")) == NULL)
@@ -1252,11 +1315,22 @@ console_done(struct cli *c, json_t *resp, void *arg)
 		    io->revoke_op, r);
 	else if (r == CUST_OK && key)
 		r = delivered(c, resp);
-	if (r == CUST_OK && !c->json)
+	if (r == CUST_OK && !c->json) {
 		printf("%s %s: serial %s, valid until %s\nwrote %s, %s%s%s\n",
 		    io->what, io->name, cli_str(resp, "serial"),
 		    cli_str(resp, "not_after"), paths[0], key ? paths[1] : "",
 		    key ? " (0600), " : "", chain);
+		json_array_foreach(json_object_get(resp, "superseded"), k, o) {
+			json_t *w = json_pack("{s:O}", "s", o);
+
+			printf("revoked %s (superseded)\n", cli_str(w, "s"));
+			json_decref(w);
+		}
+		json_array_foreach(json_object_get(resp, "supersedes"), k, o)
+			printf("%s: superseded once %s is used, at the latest "
+			    "%s\n", cli_str(o, "serial"), cli_str(resp,
+			    "serial"), cli_str(o, "due"));
+	}
 	if (r == CUST_OK && c->json && json_object_set_new(resp, "files",
 	    json_pack("[ooo]", ops_text(paths[0]), key ? ops_text(paths[1]) :
 	    json_null(), ops_text(chain))) != 0)
@@ -1414,11 +1488,14 @@ render_consoles(struct cli *c, json_t *resp, int first)
 	if (first)
 		printf("%-24s %-8s %-32s %-21s %s\n", "NAME", "STATE", "SERIAL",
 		    "NOT_AFTER", "RENEW");
-	json_array_foreach(json_object_get(resp, "items"), i, o)
-		printf("%-24s %-8s %-32s %-21s %s\n", cli_str(o, "name"),
+	json_array_foreach(json_object_get(resp, "items"), i, o) {
+		printf("%-24s %-8s %-32s %-21s %s", cli_str(o, "name"),
 		    cli_str(o, "state"), cli_str(o, "serial"),
 		    cli_str(o, "not_after"), json_is_true(json_object_get(o,
 		    "renew_due")) ? "due" : "-");
+		cli_supersede_print(o, " ");
+		putchar('\n');
+	}
 }
 
 static int

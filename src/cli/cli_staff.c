@@ -32,12 +32,15 @@ render_list(struct cli *c, json_t *page, int first)
 	if (first)
 		printf("%-24s %-8s %-8s %-32s %-21s %s\n", "NAME", "ROLE",
 		    "STATE", "SERIAL", "NOT_AFTER", "RENEW");
-	json_array_foreach(json_object_get(page, "items"), i, o)
-		printf("%-24s %-8s %-8s %-32s %-21s %s\n", cli_str(o, "name"),
+	json_array_foreach(json_object_get(page, "items"), i, o) {
+		printf("%-24s %-8s %-8s %-32s %-21s %s", cli_str(o, "name"),
 		    cli_str(o, "role"), cli_str(o, "state"),
 		    cli_str(o, "serial"), cli_str(o, "not_after"),
 		    json_is_true(json_object_get(o, "renew_due")) ? "due" :
 		    "-");
+		cli_supersede_print(o, " ");
+		putchar('\n');
+	}
 }
 
 static int

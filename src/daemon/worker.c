@@ -229,6 +229,10 @@ identify(struct worker *w, struct daemon_req *req,
 		e->id = NULL;
 	} else if (r != CUST_OK)
 		return r;
+	/* A renewal's first use revoked the certificates it supersedes:
+	 * every worker forgets what it cached (as after an OPS_IDENTITY op). */
+	if (ops_identity_superseded(e->id) > 0)
+		gen = atomic_fetch_add(&w->d->id_gen, 1) + 1;
 	memcpy(e->key, key, sizeof(e->key));
 	e->gen = gen;
 	e->used = 1;

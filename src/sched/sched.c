@@ -177,6 +177,25 @@ renew_server(struct cust_state *st, const char *actor, int64_t before,
 	json_decref(resp);
 }
 
+/* Revoke the client certificates whose renewal's grace period ended
+ * before the renewal was used (ca_supersede_sweep()). */
+static void
+supersede_due(struct cust_state *st, const char *actor, json_t *rep,
+    int *first)
+{
+	size_t n = 0;
+	int r;
+
+	if ((r = ca_supersede_sweep(st, actor, &n)) != CUST_OK) {
+		step_failed(rep, r, first);
+		return;
+	}
+	json_object_set_new(rep, "superseded", json_integer((json_int_t)n));
+	if (n > 0)
+		log_info("scheduler: revoked %zu client certificates whose "
+		    "renewal was not used within its grace period", n);
+}
+
 size_t
 sched_tick_budget(unsigned rate_limit, int64_t interval_ms)
 {
@@ -319,8 +338,9 @@ sched_tick(struct cust_state *st, const char *actor,
 
 	if (report_out != NULL)
 		*report_out = NULL;
-	if ((rep = json_pack("{s:i, s:[], s:i, s:i, s:[], s:[], s:i, s:i, "
-	    "s:i}", "swept", 0, "resumed", "crls", 0, "server_renewed", 0,
+	if ((rep = json_pack("{s:i, s:[], s:i, s:i, s:i, s:[], s:[], s:i, "
+	    "s:i, s:i}", "swept", 0, "resumed", "crls", 0, "server_renewed", 0,
+	    "superseded", 0,
 	    "rotations", "errors", "rotated", 0, "refused", 0, "missing", 0))
 	    == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -333,6 +353,7 @@ sched_tick(struct cust_state *st, const char *actor,
 	json_object_set_new(rep, "crls", json_integer((json_int_t)crls));
 	if (p->server_renew_before > 0)
 		renew_server(st, actor, p->server_renew_before, rep, &first);
+	supersede_due(st, actor, rep, &first);
 	rotate_due(st, actor, "admin", p->max_age_admin, p, &left, rep,
 	    &first);
 	rotate_due(st, actor, "mebx", p->max_age_mebx, p, &left, rep, &first);

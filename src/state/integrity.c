@@ -54,6 +54,8 @@ static const char *const backfill_sql[] = {
 	    " WHERE mac IS NULL",
 	"UPDATE ca_delivery SET mac = " STORE_MAC(STORE_ROW_CA_DELIVERY)
 	    " WHERE mac IS NULL",
+	"UPDATE ca_supersede SET mac = " STORE_MAC(STORE_ROW_CA_SUPERSEDE)
+	    " WHERE mac IS NULL",
 };
 
 #define RECOVER "if it was restored from a backup on purpose, run " \

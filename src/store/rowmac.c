@@ -54,6 +54,7 @@ static const struct {
 	{ "policy", 1, { "id", NULL, NULL } },
 	{ "staff", 1, { "id", NULL, NULL } },
 	{ "ca_delivery", 1, { "serial", NULL, NULL } },
+	{ "ca_supersede", 1, { "old_serial", NULL, NULL } },
 };
 
 static int

@@ -431,5 +431,21 @@ const struct store_migration store_migrations[] = {
 	  "      new.state = 'pushed' THEN 1 ELSE -1 END)"
 	  "    WHERE name = 'secret:pending'; END;"
 	},
+	/*
+	 * A renewed client certificate's predecessors are revoked only once
+	 * the new one is proven fetched (src/ca/ca_supersede.c): one row per
+	 * predecessor still valid, naming the renewal that supersedes it and
+	 * when it is revoked at the latest. MAC'd (STORE_ROW_CA_SUPERSEDE):
+	 * a row makes custody revoke a certificate.
+	 */
+	{ "supersede", 1,
+	  "CREATE TABLE ca_supersede("
+	  "  old_serial TEXT PRIMARY KEY,"
+	  "  new_serial TEXT NOT NULL,"
+	  "  created INTEGER NOT NULL,"
+	  "  due INTEGER NOT NULL,"
+	  "  mac BLOB) WITHOUT ROWID;"
+	  "CREATE INDEX ca_supersede_new ON ca_supersede(new_serial);"
+	},
 	{ NULL, 0, NULL }
 };

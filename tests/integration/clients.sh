@@ -2,7 +2,8 @@
 # tests/integration/clients.sh - client certificates beyond their first
 # issue: staff add|list|revoke|renew, a console certificate whose subject
 # is the policy's identity, console renew with a new key or a CSR (the old
-# certificate superseded), the renewal window in the lists.
+# certificate superseded once the new one's key is delivered, or, with a
+# CSR, once the new one is used), the renewal window in the lists.
 . tests/integration/lib.sh
 
 S="$TESTTMP/clients-state"
@@ -44,11 +45,23 @@ sys.exit([(x["name"], x["role"], x["state"]) for x in i] !=
 EOF
 t_exit "staff renew ann (new key)" 0 c --json staff renew ann -o "$O" \
 	--force --key-type ecdsa-p256
-t_check "one superseded" py "$TESTTMP/out" <<'EOF'
+t_check "the key written (cert.delivered): the old one revoked then" py "$TESTTMP/out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-sys.exit(len(r["superseded"]) != 1 or "key" in r)
+sys.exit(len(r["superseded"]) != 1 or r["supersedes"] != [] or "key" in r)
 EOF
+t_exit "cert list" 0 c --json cert list
+t_check "the key written (cert.delivered): the old one revoked (superseded), one valid" py \
+	"$TESTTMP/out" <<'EOF'
+import json, sys
+i = [x for x in json.load(open(sys.argv[1]))["items"] if x["holder"] == "ann"]
+v = [x for x in i if x["status"] == "valid"]
+sys.exit(len(i) != 2 or len(v) != 1 or "supersedes" in v[0] or
+    [x.get("reason") for x in i if x["status"] == "revoked"] != ["superseded"])
+EOF
+t_exit "audit list" 0 c audit list
+t_grep "... audited: superseded once its key was delivered" \
+	"cert.revoke .*reason=superseded.*its key was delivered" "$TESTTMP/out"
 t_exit "staff revoke ann" 0 c staff revoke ann
 t_exit "no valid staff certificate left for ann" 0 c --json cert list
 t_check "ann: every certificate revoked, one superseded" py \
@@ -72,11 +85,36 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$O/own.key" -subj /CN=ignored -out "$O/own.csr" 2>/dev/null
 t_exit "console renew --csr" 0 c --json console renew sccm --csr \
 	"$O/own.csr" -o "$O" --force
-t_check "no key made; the old one superseded" py "$TESTTMP/out" <<'EOF'
+t_check "no key made; the old one waits for the new one's use" py "$TESTTMP/out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-sys.exit("key" in r or len(r["superseded"]) != 1 or
+sys.exit("key" in r or len(r["supersedes"]) != 1 or r["superseded"] != [] or
     r["subject"] != "CN=sccm.corp.example,O=Corp")
+EOF
+cp "$TESTTMP/out" "$TESTTMP/renew-csr"
+t_exit "cert list" 0 c cert list
+t_grep "... the old one: superseded once the new one is used" \
+	"$(py "$TESTTMP/renew-csr" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("%s .* superseded once %s is used, at the latest" %
+    (r["supersedes"][0]["serial"], r["serial"]))
+EOF
+)" "$TESTTMP/out"
+t_exit "console list" 0 c console list
+t_grep "... console list: the new one supersedes the old once used" \
+	"^sccm .* supersedes [0-9A-F]* once used, at the latest" "$TESTTMP/out"
+t_exit "console renew pwr -o (a key made by custody)" 0 c console \
+	renew pwr -o "$O" --force
+t_grep "... says the old one was revoked" "^revoked [0-9A-F]* \\(superseded\\)" \
+	"$TESTTMP/out"
+t_exit "cert list" 0 c --json cert list
+t_check "pwr: delivered, so the old one is revoked at once" py \
+	"$TESTTMP/out" <<'EOF'
+import json, sys
+i = [x for x in json.load(open(sys.argv[1]))["items"] if x["holder"] == "pwr"]
+sys.exit(len(i) != 2 or [x["status"] for x in i].count("valid") != 1 or
+    [x.get("reason") for x in i if x["status"] == "revoked"] != ["superseded"])
 EOF
 t_check "the new certificate holds the CSR's key" sh -c "
 	[ \"\$(openssl x509 -in '$O/sccm.crt' -noout -pubkey)\" = \

@@ -232,14 +232,27 @@ test_from_cert(void **state)
 	expect(st, sccm, 0, NULL);
 	assert_non_null(strstr(cust_errmsg(), "renew it"));
 	expect(st, ann, OPS_ID_ADMIN, "admin:ann");
-	/* Renewed, sccm gets the new identity; the old one is superseded. */
+	/* Renewed, sccm gets the new identity; the old one is superseded
+	 * once the new one is first used (a lost reply locks no one out). */
 	resp = call(st, NULL, "console.renew", json_pack("{s:s}", "name",
 	    "sccm"), CUST_OK);
 	other = cert_of(resp);
-	assert_int_equal(json_array_size(json_object_get(resp, "superseded")),
+	assert_int_equal(json_array_size(json_object_get(resp, "supersedes")),
 	    1);
 	assert_non_null(json_object_get(resp, "key"));
 	json_decref(resp);
+	assert_int_equal(ct_count(st, "SELECT COUNT(*) FROM cert WHERE kind = "
+	    "'console' AND holder = 'sccm' AND status = 'valid'"), 2);
+	{
+		struct ops_identity *id = NULL;
+
+		assert_int_equal(from_pem(st, other, &id), CUST_OK);
+		assert_int_equal(ops_identity_superseded(id), 1);
+		ops_identity_free(id);
+		assert_int_equal(from_pem(st, other, &id), CUST_OK);
+		assert_int_equal(ops_identity_superseded(id), 0);
+		ops_identity_free(id);
+	}
 	expect(st, other, OPS_ID_CONSOLE, "console:sccm");
 	assert_int_equal(ct_count(st, "SELECT COUNT(*) FROM cert WHERE kind = "
 	    "'console' AND holder = 'sccm' AND status = 'valid'"), 1);
@@ -319,7 +332,7 @@ test_staff_list(void **state)
 }
 
 /* client.reenroll: the caller's own certificate from its CSR; the old
- * one superseded; a client without a valid certificate is refused; local
+ * one superseded once the new one is used; a client without a valid certificate is refused; local
  * mode has none. staff.renew with a CSR keeps no key. */
 static void
 test_reenroll(void **state)
@@ -345,6 +358,8 @@ test_reenroll(void **state)
 	assert_string_equal(json_string_value(json_object_get(resp,
 	    "subject")), "CN=sccm.corp.example,O=Corp");
 	json_decref(resp);
+	/* The reply lost: the old certificate still maps, and re-enrols. */
+	expect(st, old, OPS_ID_CONSOLE, "console:sccm");
 	expect(st, new, OPS_ID_CONSOLE, "console:sccm");
 	expect(st, old, 0, NULL);
 	/* Expired: the identity (made before) cannot re-enrol. */
@@ -371,7 +386,7 @@ test_reenroll(void **state)
 	resp = call(st, NULL, "staff.renew", json_pack("{s:s, s:s}", "name",
 	    "ann", "csr", csr), CUST_OK);
 	assert_null(json_object_get(resp, "key"));
-	assert_int_equal(json_array_size(json_object_get(resp, "superseded")),
+	assert_int_equal(json_array_size(json_object_get(resp, "supersedes")),
 	    1);
 	free(new);
 	new = cert_of(resp);

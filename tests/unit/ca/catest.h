@@ -151,6 +151,21 @@ ct_count(struct cust_state *st, const char *sql)
 	return v;
 }
 
+/* Whether the current CRL of generation 1's issuing CA lists serial. */
+static inline int
+ct_crl_lists(struct cust_state *st, const char *serial)
+{
+	json_t *resp = NULL, *v;
+	size_t i;
+	int listed = 0;
+
+	assert_int_equal(ca_crl(st, "t", 0, 0, &resp), CUST_OK);
+	json_array_foreach(json_object_get(resp, "serials"), i, v)
+		listed |= strcmp(json_string_value(v), serial) == 0;
+	json_decref(resp);
+	return listed;
+}
+
 /* Certificate from a PEM string (first one). */
 static inline X509 *
 ct_x509(const char *pem)

@@ -2,7 +2,8 @@
 /* tests/unit/sched/test_sched.c - the scheduler: rotations due by age,
  * spread by jitter, bounded by the batch, never twice while pending;
  * interrupted rotation jobs resumed by a tick; the service certificate
- * renewed before it expires. */
+ * renewed before it expires; renewed client certificates never used
+ * supersede the old ones when their grace period ends. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -311,6 +312,34 @@ test_tick_renews_server_cert(void **state)
 	    "actor = 'scheduler' AND action = 'ca.server-renew'"), 1);
 }
 
+/* A tick revokes (superseded) a client certificate whose renewal was not
+ * used within CA_SUPERSEDE_GRACE, once, audited as the scheduler. */
+static void
+test_tick_supersedes(void **state)
+{
+	struct tu_fx *f = *state;
+	struct sched_policy p = { 0 };
+	json_t *resp = NULL;
+	int64_t t;
+
+	ca_up(f);
+	assert_int_equal(ca_console_add(f->st, "t", "ops", "ecdsa-p256", 0,
+	    &resp), CUST_OK);
+	json_decref(resp);
+	assert_int_equal(ca_console_renew(f->st, "t", "ops", NULL,
+	    "ecdsa-p256", NULL, 0, 0, &resp), CUST_OK);
+	json_decref(resp);
+	t = util_now();
+	assert_int_equal(tick_num(f, &p, "superseded"), 0);
+	tu_clock_to(t + CA_SUPERSEDE_GRACE + 1);
+	assert_int_equal(tick_num(f, &p, "superseded"), 1);
+	assert_int_equal(tick_num(f, &p, "superseded"), 0);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM cert WHERE "
+	    "holder = 'ops' AND status = 'valid'"), 1);
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "actor = 'scheduler' AND action = 'cert.revoke'"), 1);
+}
+
 /* A tick makes a CRL again crl_refresh_before ahead of its nextUpdate
  * (ca crl --refresh's day when 0), once. */
 static void
@@ -473,6 +502,8 @@ main(void)
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_error_without_report,
 		    setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tick_supersedes, setup,
+		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_renews_server_cert,
 		    setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_tick_crl_margin, setup,
