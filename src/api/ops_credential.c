@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <sodium.h>
-
+#include "amt.h"
 #include "cred.h"
 #include "err.h"
 #include "ops_int.h"
@@ -241,51 +239,6 @@ console_of(struct ops_ctx *ctx, json_t *req, const char **out)
 	return CUST_OK;
 }
 
-/* base64(MD5(user:realm:password)), the AMT DigestPassword (amt.md 3),
- * into a new secret: it logs in to this one device as the password
- * does. */
-static int
-ha1(const char *user, const char *realm, const struct seal_secret *pw,
-    struct seal_secret **out)
-{
-	struct seal_secret *in = NULL, *b64 = NULL;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	size_t ul = strlen(user), rl = strlen(realm), pl = seal_secret_len(pw);
-	unsigned int mdlen = 0;
-	unsigned char *p;
-	int r = CUST_E_INTERNAL;
-
-	*out = NULL;
-	if ((in = seal_secret_new(ul + rl + pl + 2)) == NULL ||
-	    (b64 = seal_secret_new(sodium_base64_ENCODED_LEN(16,
-	    sodium_base64_VARIANT_ORIGINAL) - 1)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	p = seal_secret_data(in);
-	memcpy(p, user, ul);
-	p[ul] = ':';
-	memcpy(p + ul + 1, realm, rl);
-	p[ul + 1 + rl] = ':';
-	memcpy(p + ul + rl + 2, seal_secret_str(pw), pl);
-	if (EVP_Digest(p, ul + rl + pl + 2, md, &mdlen, EVP_md5(), NULL) != 1 ||
-	    mdlen != 16) {
-		r = cust_fail(CUST_E_CRYPTO, "MD5 is not available");
-		goto out;
-	}
-	sodium_bin2base64((char *)seal_secret_data(b64),
-	    sodium_base64_ENCODED_LEN(16, sodium_base64_VARIANT_ORIGINAL), md,
-	    16, sodium_base64_VARIANT_ORIGINAL);
-	*out = b64;
-	b64 = NULL;
-	r = CUST_OK;
-out:
-	sodium_memzero(md, sizeof(md));
-	seal_secret_free(in);
-	seal_secret_free(b64);
-	return r;
-}
-
 static int
 op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -332,7 +285,7 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = cred_secret_read(ctx->st, ctx->actor, "credential.show", note,
 	    fqdn, kind, CRED_VER_USABLE, &pw, &ver, &state)) != CUST_OK)
 		goto out;
-	if (want_ha1 && (r = ha1(user, realm, pw, &h)) != CUST_OK)
+	if (want_ha1 && (r = amt_digest_password(user, realm, pw, &h)) != CUST_OK)
 		goto out;
 	r = ops_reply(json_pack("{s:s, s:s, s:o, s:s, s:s%, s:I, s:s, s:O, "
 	    "s:O}", "device", fqdn, "console", console, "digest_realm",

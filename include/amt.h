@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* include/amt.h - WS-Management to Intel AMT devices: request envelopes,
+ * reply validation, DigestPassword, and the libcurl transport.
+ *
+ * Three layers, each usable alone:
+ *
+ *  1. Messages (src/amt/wsman.c). One builder per AMT operation custody
+ *     uses, to the shapes of reference/amt.md section 4, each returning a
+ *     new struct amt_req (free with amt_req_free()). The XML is written
+ *     by libxml2's writer, which escapes every value; secret parameters
+ *     (DigestPassword, the MEBx password) are not in that text at all:
+ *     the request records where they go, and amt_req_body() renders the
+ *     envelope into a sodium_malloc'd secret with them escaped in, while
+ *     amt_req_redacted() renders it for people (dry runs) with each
+ *     plaintext secret as "***".
+ *
+ *  2. Replies (src/amt/reply.c). amt_reply_parse() takes the bytes a
+ *     device answered and the request they answer, refuses anything over
+ *     AMT_REPLY_MAX, any DTD or entity declaration, a RelatesTo that is
+ *     not the request's MessageID, an Action that is not the request's
+ *     plus "Response", and (for method invocations) a missing or
+ *     non-numeric ReturnValue; a SOAP Fault becomes an error naming its
+ *     subcode and reason. Outputs are read by element name.
+ *
+ *  3. Transport (src/amt/transport.c). amt_call() sends one request to a
+ *     device (HTTP digest on 16992, or TLS on 16993 verified against a CA
+ *     bundle) and parses the reply, retrying transient failures only;
+ *     struct amt_fleet drives many devices at once with libcurl's multi
+ *     interface, one request at a time per device.
+ *
+ * Errors: CUST_E_UNAVAIL (unreachable, timeout, HTTP 5xx), CUST_E_DENIED
+ * (HTTP 401: the credentials were refused), CUST_E_PARSE (malformed or
+ * hostile reply), CUST_E_TOOBIG (reply over the cap), CUST_E_CONFLICT
+ * (SOAP fault, or a ReturnValue other than 0 where amt_reply_check()
+ * is used), each with a message from cust_errmsg() that never holds a
+ * secret.
+ */
+#ifndef CUST_AMT_H
+#define CUST_AMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct seal_secret;
+struct amt_req;
+struct amt_reply;
+
+/* Resource URI prefixes (reference/amt.md section 4). */
+#define AMT_NS_AMT	"http://intel.com/wbem/wscim/1/amt-schema/1/"
+#define AMT_NS_CIM	"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
+#define AMT_NS_IPS	"http://intel.com/wbem/wscim/1/ips-schema/1/"
+
+/* Ports (reference section 6). */
+#define AMT_PORT_HTTP	16992
+#define AMT_PORT_TLS	16993
+
+/* The largest reply parsed: a Pull of many certificates (each at most
+ * 4100 bytes DER) fits; anything larger is refused before parsing. */
+#define AMT_REPLY_MAX	(1u << 20)
+
+/* The DigestPassword: 24 base64 characters ending "==". */
+#define AMT_DIGESTPW_LEN 24
+
+/* AMT's digest user name limit (reference section 2). */
+#define AMT_USER_MAX	16
+
+/*
+ * DigestPassword = base64(raw MD5(user ":" realm ":" password)), the
+ * value SetAdminAclEntryEx, AddUserAclEntryEx and UpdateUserAclEntryEx
+ * take (reference section 3). It logs in to that one device as the
+ * password does, so it is a secret: *out is a new one (seal_secret_free)
+ * of AMT_DIGESTPW_LEN characters.
+ */
+int amt_digest_password(const char *user, const char *realm,
+    const struct seal_secret *pw, struct seal_secret **out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Where to reach a device: the registry's "address" HOST[:PORT] (HOST a
+ * host name, a dotted IPv4 address or a bracketed IPv6 address; PORT
+ * 1-65534, the HTTP port; TLS is PORT + 1). CUST_OK when s is one, else
+ * CUST_E_INVAL with a message. host_out (len bytes, may be NULL) gets the
+ * host (brackets kept), *port_out (may be NULL) the port or 0.
+ */
+#define AMT_HOST_MAX	255	/* a host name, or [IPv6] */
+#define AMT_ADDRESS_MAX	(AMT_HOST_MAX + 6)
+int amt_address_parse(const char *s, char *host_out, size_t len,
+    unsigned *port_out) __attribute__((warn_unused_result));
+
+/*
+ * Messages. msgid is the a:MessageID (toolkits count up from 1 per
+ * connection; the caller keeps the counter). Strings are borrowed for the
+ * call; secrets are copied into the request. Every builder returns
+ * CUST_OK and a new request in *out, or an error (bad argument: a user
+ * name over AMT_USER_MAX, no realms...).
+ */
+
+/* Transfer Get of a class, no selector (e.g. "AMT_GeneralSettings": the
+ * DigestRealm, HostName and DomainName). cls starts with AMT_, CIM_ or
+ * IPS_ and picks its namespace. */
+int amt_msg_get(unsigned long msgid, const char *cls, struct amt_req **out)
+	__attribute__((warn_unused_result));
+
+/* Enumerate a class (CIM_SoftwareIdentity, AMT_PublicPrivateKeyPair,
+ * AMT_PublicKeyCertificate...); the reply's EnumerationContext feeds
+ * amt_msg_pull(). */
+int amt_msg_enumerate(unsigned long msgid, const char *cls,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_pull(unsigned long msgid, const char *cls, const char *context,
+    struct amt_req **out) __attribute__((warn_unused_result));
+
+/* AMT_AuthorizationService. dpw is a DigestPassword (amt_digest_password);
+ * realms[0..nrealms) are realm numbers (reference section 1); access is
+ * 0 local, 1 network, 2 any. */
+int amt_msg_set_admin(unsigned long msgid, const char *user,
+    const struct seal_secret *dpw, struct amt_req **out)
+	__attribute__((warn_unused_result));
+int amt_msg_get_admin(unsigned long msgid, struct amt_req **out)
+	__attribute__((warn_unused_result));
+int amt_msg_enum_users(unsigned long msgid, unsigned start,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_get_user(unsigned long msgid, uint32_t handle,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_add_user(unsigned long msgid, const char *user,
+    const struct seal_secret *dpw, unsigned access, const unsigned *realms,
+    size_t nrealms, struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_update_user(unsigned long msgid, uint32_t handle,
+    const char *user, const struct seal_secret *dpw, unsigned access,
+    const unsigned *realms, size_t nrealms, struct amt_req **out)
+	__attribute__((warn_unused_result));
+int amt_msg_remove_user(unsigned long msgid, uint32_t handle,
+    struct amt_req **out) __attribute__((warn_unused_result));
+
+/* AMT_TimeSynchronizationService (reference section 7). */
+int amt_msg_get_time(unsigned long msgid, struct amt_req **out)
+	__attribute__((warn_unused_result));
+int amt_msg_set_time(unsigned long msgid, uint32_t ta0, uint32_t tm1,
+    uint32_t tm2, struct amt_req **out) __attribute__((warn_unused_result));
+
+/* AMT_SetupAndConfigurationService. The MEBx password travels in plain
+ * text: send it over TLS only. */
+int amt_msg_set_mebx(unsigned long msgid, const struct seal_secret *pw,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_commit(unsigned long msgid, struct amt_req **out)
+	__attribute__((warn_unused_result));
+
+/* AMT_PublicKeyManagementService (reference section 6). keypair and the
+ * certificate InstanceIDs come from earlier replies; csr and blob are
+ * base64 DER. */
+int amt_msg_gen_keypair(unsigned long msgid, unsigned bits,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_pkcs10(unsigned long msgid, const char *keypair,
+    const char *csr, struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_add_cert(unsigned long msgid, const char *blob,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_add_root(unsigned long msgid, const char *blob,
+    struct amt_req **out) __attribute__((warn_unused_result));
+
+/* TLS binding: Create AMT_TLSCredentialContext for certificate cert (an
+ * AMT_PublicKeyCertificate InstanceID), and Put the remote ("802.3") or
+ * local ("LMS") AMT_TLSSettingData; trusted_cn[0..ncn) is TrustedCN. */
+int amt_msg_tls_context(unsigned long msgid, const char *cert,
+    struct amt_req **out) __attribute__((warn_unused_result));
+struct amt_tls_settings {
+	int local;		/* the LMS instance, else 802.3 (remote) */
+	int enabled;
+	int mutual;
+	int accept_nonsecure;
+	const char *const *trusted_cn;
+	size_t ncn;
+};
+int amt_msg_tls_put(unsigned long msgid, const struct amt_tls_settings *ts,
+    struct amt_req **out) __attribute__((warn_unused_result));
+
+/* Free a request, wiping its secrets; NULL is a no-op. */
+void amt_req_free(struct amt_req *q);
+
+/* The request's MessageID, Action and ResourceURI (borrowed, valid until
+ * amt_req_free()). */
+unsigned long amt_req_msgid(const struct amt_req *q);
+const char *amt_req_action(const struct amt_req *q);
+const char *amt_req_resource(const struct amt_req *q);
+
+/* Whether the request carries a secret that travels in plain text (the
+ * MEBx password): the transport refuses to send it without TLS. */
+int amt_req_plain_secret(const struct amt_req *q);
+
+/* Whether sending the request twice does no harm (Get, Enumerate, Pull,
+ * and the read-only methods): the transport retries a timed-out exchange
+ * only for these; a change is retried only when it never reached the
+ * device (connection refused or never established, HTTP 503). */
+int amt_req_idempotent(const struct amt_req *q);
+
+/* The envelope as sent, secrets included: *out a new secret
+ * (seal_secret_free). */
+int amt_req_body(const struct amt_req *q, struct seal_secret **out)
+	__attribute__((warn_unused_result));
+
+/* The envelope for people: DigestPasswords as they are sent (they are
+ * hashes, and what operators compare), plaintext secrets as "***"; with
+ * hide_digest every secret is "***". *out new string (free()). */
+int amt_req_redacted(const struct amt_req *q, int hide_digest, char **out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Replies. amt_reply_parse() validates buf[0..len) as the answer to q
+ * (see the top of this file) into *out (amt_reply_free()). A SOAP Fault
+ * is CUST_E_CONFLICT with "SOAP fault: SUBCODE: REASON". Output values
+ * are the text of the body's elements by local name, in document order;
+ * an EPR output (KeyPair, CreatedCertificate) gives its selector's value
+ * under the selector's Name ("InstanceID"). A Pull reply's items are
+ * numbered from 0 (amt_reply_items()).
+ */
+int amt_reply_parse(const char *buf, size_t len, const struct amt_req *q,
+    struct amt_reply **out) __attribute__((warn_unused_result));
+void amt_reply_free(struct amt_reply *r);
+
+/* ReturnValue of an invocation (amt_reply_parse() checked it exists and
+ * is a number), or 0 for a transfer or enumeration reply. */
+uint32_t amt_reply_rv(const struct amt_reply *r);
+
+/* CUST_OK when the ReturnValue is 0, else CUST_E_CONFLICT with
+ * "METHOD: PT_STATUS_NAME (N)". */
+int amt_reply_check(const struct amt_reply *r)
+	__attribute__((warn_unused_result));
+
+/* The first value of output name (outside Pull items), or NULL; borrowed
+ * until amt_reply_free(). */
+const char *amt_reply_value(const struct amt_reply *r, const char *name);
+
+/* Every value of output name (arrays: Handles, Realms): calls fn for each
+ * in order; fn returns non-zero to stop (a negative value is returned). */
+int amt_reply_values(const struct amt_reply *r, const char *name,
+    int (*fn)(void *arg, const char *value), void *arg);
+
+/* Pull replies: how many items, and the first value of name in item i. */
+size_t amt_reply_items(const struct amt_reply *r);
+const char *amt_reply_item_value(const struct amt_reply *r, size_t i,
+    const char *name);
+
+/* Whether a Pull reply ended the enumeration (EndOfSequence). */
+int amt_reply_end(const struct amt_reply *r);
+
+/* The PT_STATUS name of an AMT return code ("PT_STATUS_INVALID_PASSWORD"),
+ * or "PT_STATUS_UNKNOWN"; static. */
+const char *amt_pt_status(uint32_t rv);
+
+/* A number from a reply value: decimal digits only, up to UINT32_MAX. */
+int amt_parse_u32(const char *s, uint32_t *out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Transport.
+ */
+struct amt_target {
+	const char *fqdn;	/* Host header, TLS name; the registry's key */
+	const char *address;	/* NULL, or HOST[:PORT] to connect to */
+	int tls;		/* TLS on AMT_PORT_TLS (or PORT + 1) */
+	const char *cafile;	/* TLS: PEM bundle the device chain ends in */
+	const char *user;	/* digest user */
+	const struct seal_secret *password;	/* borrowed for the call */
+	long connect_ms;	/* 0: AMT_CONNECT_MS */
+	long timeout_ms;	/* whole exchange; 0: AMT_TIMEOUT_MS */
+	int retries;		/* transient failures retried; <0: none, 0: default */
+};
+#define AMT_CONNECT_MS	5000
+#define AMT_TIMEOUT_MS	30000
+#define AMT_RETRIES	2
+#define AMT_BACKOFF_MS	250	/* doubled on each retry */
+
+/* Send q to t and parse the answer into *out. Retries (with backoff)
+ * transient failures only (see amt_req_idempotent()); a 401, a SOAP
+ * fault or a malformed reply is final. A request carrying a plaintext secret is
+ * refused (CUST_E_INVAL) unless t->tls. */
+int amt_call(const struct amt_target *t, const struct amt_req *q,
+    struct amt_reply **out) __attribute__((warn_unused_result));
+
+/*
+ * Fleet work: many devices at once over one libcurl multi handle, at most
+ * `concurrency` exchanges in flight and one request at a time per device
+ * (a device is one conversation: its next request is asked for only after
+ * its previous answer was handed over).
+ */
+#define AMT_CONCURRENCY	64
+
+struct amt_conv {
+	/* The device to talk to (borrowed while the conversation lives). */
+	const struct amt_target *target;
+	/* The next request (new; the driver frees it), or NULL when the
+	 * conversation is over. prev/err: the previous request's reply
+	 * (borrowed for the call; NULL on error or at the start) and its
+	 * outcome (CUST_OK at the start). A negative return ends it too. */
+	int (*next)(void *arg, const struct amt_reply *prev, int err,
+	    struct amt_req **req_out);
+	void *arg;
+};
+
+/* Run convs[0..n) to their end with at most concurrency (0:
+ * AMT_CONCURRENCY) in flight. Per-conversation errors go to their next();
+ * the return value is an error of the driver itself (out of memory,
+ * libcurl unusable). */
+int amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
+	__attribute__((warn_unused_result));
+
+#endif
