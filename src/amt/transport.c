@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/* src/amt/transport.c - WS-Man over libcurl: one exchange (amt_call) and
+ * many devices at once (amt_fleet_run).
+ *
+ * One exchange is a POST of the envelope to http://FQDN:16992/wsman (or
+ * https on 16993) with HTTP digest authentication; the URL always names
+ * the device's FQDN, so the Host header, SNI and the certificate name
+ * checked are the FQDN, and a registry address (HOST[:PORT]) only
+ * changes where libcurl connects (CURLOPT_CONNECT_TO).
+ *
+ * Secrets: the envelope (which may hold a DigestPassword or the MEBx
+ * password) is rendered into sodium memory and handed to libcurl with
+ * CURLOPT_POSTFIELDS, which does not copy it. The digest password is
+ * given with CURLOPT_PASSWORD, which libcurl does copy (a strdup in the
+ * easy handle, freed without wiping on curl_easy_reset/cleanup, and the
+ * HA1 it computes lives briefly on its stack): that copy is outside our
+ * control, and doc/internals/SECRETS.md says so. The password never goes
+ * in a URL, a header of ours or a log line.
+ *
+ * Retries: only what cannot have changed the device twice. A refused
+ * connection, a connection never established or HTTP 503 is retried for
+ * every request; a timeout or dropped connection after the request was
+ * sent only for idempotent requests (amt_req_idempotent()). 401, a SOAP
+ * fault, a malformed reply are final. Backoff AMT_BACKOFF_MS, doubled.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "amt_int.h"
+#include "err.h"
+#include "seal.h"
+#include "util.h"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_ok;
+
+static void
+curl_init_once(void)
+{
+	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+/* One exchange's state, reused across retries and requests. */
+struct xfer {
+	CURL *h;
+	const struct amt_target *t;
+	const struct amt_req *q;
+	struct seal_secret *body;
+	struct curl_slist *hdrs;
+	struct curl_slist *connect_to;
+	char *reply;
+	size_t len, cap;
+	int toobig;
+	int attempt;
+	int64_t wake_ms;	/* fleet: retry not before (monotonic ms) */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t
+on_data(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	char *nb;
+
+	if (n > AMT_REPLY_MAX - x->len) {
+		x->toobig = 1;
+		return 0;	/* aborts with CURLE_WRITE_ERROR */
+	}
+	if (x->len + n + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap : 4096;
+
+		while (cap < x->len + n + 1)
+			cap *= 2;
+		if ((nb = realloc(x->reply, cap)) == NULL)
+			return 0;
+		x->reply = nb;
+		x->cap = cap;
+	}
+	memcpy(x->reply + x->len, p, n);
+	x->len += n;
+	x->reply[x->len] = '\0';
+	return n;
+}
+
+static void
+xfer_clear(struct xfer *x)
+{
+	seal_secret_free(x->body);
+	x->body = NULL;
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	curl_slist_free_all(x->connect_to);
+	x->connect_to = NULL;
+	free(x->reply);
+	x->reply = NULL;
+	x->len = x->cap = 0;
+	x->toobig = 0;
+	x->errbuf[0] = '\0';
+}
+
+/* Set x->h up for one attempt of q to t. */
+static int
+xfer_setup(struct xfer *x, const struct amt_target *t,
+    const struct amt_req *q)
+{
+	char url[CUST_MAX_FQDN + 32], ct[CUST_MAX_FQDN + AMT_ADDRESS_MAX + 32];
+	char host[AMT_HOST_MAX + 1];
+	unsigned port = 0, dport = t->tls ? AMT_PORT_TLS : AMT_PORT_HTTP;
+	int r;
+
+	xfer_clear(x);
+	x->t = t;
+	x->q = q;
+	if (t->fqdn == NULL || util_valid_fqdn(t->fqdn) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%.80s' is not a device FQDN",
+		    t->fqdn ? t->fqdn : "");
+	if (amt_req_plain_secret(q) && !t->tls)
+		return cust_fail(CUST_E_INVAL, "%s carries a plaintext secret: "
+		    "TLS only", q->method);
+	if (t->tls && (t->cafile == NULL || *t->cafile == '\0'))
+		return cust_fail(CUST_E_INVAL, "TLS to %s needs a CA bundle",
+		    t->fqdn);
+	if (t->user == NULL || t->password == NULL)
+		return cust_fail(CUST_E_INVAL, "no credentials for %s",
+		    t->fqdn);
+	snprintf(url, sizeof(url), "%s://%s:%u/wsman", t->tls ? "https" :
+	    "http", t->fqdn, dport);
+	if (t->address != NULL && *t->address != '\0') {
+		if ((r = amt_address_parse(t->address, host, sizeof(host),
+		    &port)) != CUST_OK)
+			return r;
+		snprintf(ct, sizeof(ct), "%s:%u:%s:%u", t->fqdn, dport, host,
+		    port == 0 ? dport : port + (t->tls ? 1 : 0));
+		if ((x->connect_to = curl_slist_append(NULL, ct)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	if ((x->hdrs = curl_slist_append(NULL, "Content-Type: "
+	    "application/soap+xml; charset=utf-8")) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = amt_req_body(q, &x->body)) != CUST_OK)
+		return r;
+	if (curl_easy_setopt(x->h, CURLOPT_URL, url) ||
+	    curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https") ||
+	    curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(x->h, CURLOPT_CONNECT_TO, x->connect_to) ||
+	    curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) ||
+	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS,
+	    seal_secret_str(x->body)) ||
+	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE,
+	    (long)seal_secret_len(x->body)) ||
+	    curl_easy_setopt(x->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST) ||
+	    curl_easy_setopt(x->h, CURLOPT_USERNAME, t->user) ||
+	    curl_easy_setopt(x->h, CURLOPT_PASSWORD,
+	    seal_secret_str(t->password)) ||
+	    curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS,
+	    t->connect_ms > 0 ? t->connect_ms : (long)AMT_CONNECT_MS) ||
+	    curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS,
+	    t->timeout_ms > 0 ? t->timeout_ms : (long)AMT_TIMEOUT_MS) ||
+	    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_data) ||
+	    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) ||
+	    curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf) ||
+	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
+	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
+	    (t->tls && curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile)))
+		return cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
+	return CUST_OK;
+}
+
+/*
+ * The outcome of an attempt: CUST_OK with *out, or an error; *transient
+ * says whether a retry may help and cannot apply a change twice.
+ */
+static int
+xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
+    int *transient)
+{
+	const char *fqdn = x->t->fqdn, *m = x->q->method;
+	long code = 0;
+	curl_off_t connected = 0;
+	int r;
+
+	*out = NULL;
+	*transient = 0;
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(x->h, CURLINFO_CONNECT_TIME_T, &connected);
+	if (cc != CURLE_OK) {
+		if (x->toobig)
+			return cust_fail(CUST_E_TOOBIG, "%s: %s: reply over %u "
+			    "bytes", fqdn, m, AMT_REPLY_MAX);
+		switch (cc) {
+		case CURLE_COULDNT_CONNECT:
+			*transient = 1;
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_RECV_ERROR:
+		case CURLE_SEND_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+			/* Never connected: nothing was sent. */
+			*transient = connected == 0 || x->q->idempotent;
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_SSL_CACERT_BADFILE:
+			return cust_fail(CUST_E_CRYPTO, "%s: %s: TLS: %.200s",
+			    fqdn, m, x->errbuf[0] ? x->errbuf :
+			    curl_easy_strerror(cc));
+		default:
+			break;
+		}
+		return cust_fail(CUST_E_UNAVAIL, "%s: %s: %.200s%s", fqdn, m,
+		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc),
+		    connected != 0 && !x->q->idempotent ? " (outcome unknown)" :
+		    "");
+	}
+	if (code == 401)
+		return cust_fail(CUST_E_DENIED, "%s: %s: the device refused the "
+		    "digest login of %s (HTTP 401)", fqdn, m, x->t->user);
+	if (code == 503) {
+		*transient = 1;
+		return cust_fail(CUST_E_UNAVAIL, "%s: %s: device busy (HTTP "
+		    "503)", fqdn, m);
+	}
+	if (code == 200 || code == 400 || code == 500) {
+		/* 400 (and some firmware's 500) carries a SOAP fault. */
+		r = amt_reply_parse(x->reply ? x->reply : "", x->len, x->q,
+		    out);
+		if (r == CUST_OK && code != 200) {
+			amt_reply_free(*out);
+			*out = NULL;
+			return cust_fail(CUST_E_UNAVAIL, "%s: %s: HTTP %ld", fqdn,
+			    m, code);
+		}
+		if (r != CUST_OK && code == 500 && r == CUST_E_PARSE)
+			return cust_fail(CUST_E_UNAVAIL, "%s: %s: HTTP 500",
+			    fqdn, m);
+		if (r != CUST_OK) {
+			/* Name the device in front of the parser's message. */
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+			return cust_fail(r, "%s: %s", fqdn, msg);
+		}
+		return CUST_OK;
+	}
+	return cust_fail(CUST_E_UNAVAIL, "%s: %s: HTTP %ld", fqdn, m, code);
+}
+
+static int
+retries(const struct amt_target *t)
+{
+	return t->retries < 0 ? 0 : t->retries == 0 ? AMT_RETRIES : t->retries;
+}
+
+static long
+backoff(int attempt)
+{
+	return (long)AMT_BACKOFF_MS << (attempt > 6 ? 6 : attempt);
+}
+
+int
+amt_call(const struct amt_target *t, const struct amt_req *q,
+    struct amt_reply **out)
+{
+	struct xfer x;
+	CURLcode cc;
+	int r, transient;
+
+	*out = NULL;
+	pthread_once(&curl_once, curl_init_once);
+	if (!curl_ok)
+		return cust_fail(CUST_E_INTERNAL, "libcurl cannot start");
+	memset(&x, 0, sizeof(x));
+	if ((x.h = curl_easy_init()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	for (x.attempt = 0;; x.attempt++) {
+		if ((r = xfer_setup(&x, t, q)) != CUST_OK)
+			break;
+		cc = curl_easy_perform(x.h);
+		r = xfer_finish(&x, cc, out, &transient);
+		if (r == CUST_OK || !transient || x.attempt >= retries(t))
+			break;
+		struct timespec ts = { backoff(x.attempt) / 1000,
+		    (backoff(x.attempt) % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	/* libcurl's copy of the password goes with the handle. */
+	curl_easy_cleanup(x.h);
+	xfer_clear(&x);
+	return r;
+}
+
+/*
+ * The fleet driver. A slot runs one conversation at a time: it asks the
+ * conversation for a request, runs it (with retries), hands the reply
+ * over and asks for the next, until the conversation ends; then the slot
+ * takes the next conversation not started. Slots: min(n, concurrency).
+ */
+struct slot {
+	struct xfer x;
+	struct amt_conv *conv;
+	struct amt_req *req;
+	int busy;		/* an exchange is in the multi handle */
+	int waiting;		/* a retry waits for x.wake_ms */
+};
+
+/* Ask the slot's conversation for its next request and start it; move
+ * to the next conversation while one ends. *next_conv: index of the next
+ * conversation not started. */
+static int
+slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
+    size_t *next_conv, const struct amt_reply *prev, int err)
+{
+	struct amt_req *q;
+	int r;
+
+	for (;;) {
+		if (s->conv == NULL) {
+			if (*next_conv == n)
+				return CUST_OK;	/* nothing left */
+			s->conv = &convs[(*next_conv)++];
+			prev = NULL;
+			err = CUST_OK;
+		}
+		q = NULL;
+		r = s->conv->next(s->conv->arg, prev, err, &q);
+		amt_req_free(s->req);
+		s->req = NULL;
+		if (r < 0 || q == NULL) {
+			amt_req_free(q);
+			s->conv = NULL;
+			prev = NULL;
+			continue;
+		}
+		s->req = q;
+		s->x.attempt = 0;
+		if ((r = xfer_setup(&s->x, s->conv->target, q)) != CUST_OK) {
+			prev = NULL;
+			err = r;
+			continue;	/* the conversation hears the error */
+		}
+		if (curl_multi_add_handle(m, s->x.h) != CURLM_OK)
+			return cust_fail(CUST_E_INTERNAL, "libcurl multi "
+			    "refused a transfer");
+		s->busy = 1;
+		return CUST_OK;
+	}
+}
+
+int
+amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
+{
+	struct slot *slots = NULL;
+	size_t ns, i, next_conv = 0, active;
+	CURLM *m = NULL;
+	CURLMsg *msg;
+	int r = CUST_E_INTERNAL, left, transient, err;
+
+	pthread_once(&curl_once, curl_init_once);
+	if (!curl_ok)
+		return cust_fail(CUST_E_INTERNAL, "libcurl cannot start");
+	if (n == 0)
+		return CUST_OK;
+	ns = concurrency == 0 ? AMT_CONCURRENCY : concurrency;
+	if (ns > n)
+		ns = n;
+	if ((slots = calloc(ns, sizeof(*slots))) == NULL ||
+	    (m = curl_multi_init()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)ns);
+	for (i = 0; i < ns; i++)
+		if ((slots[i].x.h = curl_easy_init()) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	for (i = 0; i < ns; i++)
+		if ((r = slot_advance(m, &slots[i], convs, n, &next_conv, NULL,
+		    CUST_OK)) != CUST_OK)
+			goto out;
+	for (;;) {
+		int running = 0, timeout = 1000;
+		int64_t now = now_ms();
+
+		active = 0;
+		for (i = 0; i < ns; i++) {
+			struct slot *s = &slots[i];
+
+			if (s->waiting && s->x.wake_ms <= now) {
+				s->waiting = 0;
+				if ((err = xfer_setup(&s->x, s->conv->target,
+				    s->req)) != CUST_OK) {
+					if ((r = slot_advance(m, s, convs, n,
+					    &next_conv, NULL, err)) != CUST_OK)
+						goto out;
+				} else if (curl_multi_add_handle(m, s->x.h) !=
+				    CURLM_OK) {
+					r = cust_fail(CUST_E_INTERNAL, "libcurl "
+					    "multi refused a transfer");
+					goto out;
+				} else {
+					s->busy = 1;
+				}
+			}
+			if (s->waiting && s->x.wake_ms - now < timeout)
+				timeout = (int)(s->x.wake_ms - now);
+			active += s->busy || s->waiting;
+		}
+		if (active == 0)
+			break;
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			r = cust_fail(CUST_E_INTERNAL, "libcurl multi failed");
+			goto out;
+		}
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			struct amt_reply *rep = NULL;
+			struct slot *s = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			for (i = 0; i < ns; i++)
+				if (slots[i].busy && slots[i].x.h ==
+				    msg->easy_handle)
+					s = &slots[i];
+			if (s == NULL)
+				continue;
+			curl_multi_remove_handle(m, s->x.h);
+			s->busy = 0;
+			err = xfer_finish(&s->x, msg->data.result, &rep,
+			    &transient);
+			if (err != CUST_OK && transient &&
+			    s->x.attempt < retries(s->conv->target)) {
+				s->x.wake_ms = now_ms() + backoff(s->x.attempt);
+				s->x.attempt++;
+				s->waiting = 1;
+				continue;
+			}
+			r = slot_advance(m, s, convs, n, &next_conv, rep, err);
+			amt_reply_free(rep);
+			if (r != CUST_OK)
+				goto out;
+		}
+		if (curl_multi_poll(m, NULL, 0, timeout > 0 ? timeout : 0,
+		    NULL) != CURLM_OK) {
+			r = cust_fail(CUST_E_INTERNAL, "libcurl multi failed");
+			goto out;
+		}
+	}
+	r = CUST_OK;
+out:
+	for (i = 0; slots != NULL && i < ns; i++) {
+		if (slots[i].busy)
+			curl_multi_remove_handle(m, slots[i].x.h);
+		if (slots[i].x.h != NULL)
+			curl_easy_cleanup(slots[i].x.h);
+		xfer_clear(&slots[i].x);
+		amt_req_free(slots[i].req);
+	}
+	free(slots);
+	if (m != NULL)
+		curl_multi_cleanup(m);
+	return r;
+}

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/amt/test_transport.c - the libcurl transport against a small
+ * digest-authenticating WS-Man peer on loopback (a thread of this test):
+ * digest login, the FQDN kept as Host while connecting to the registry
+ * address, 401 final, 503 retried, timeouts, oversized replies, and the
+ * fleet driver's concurrency bound and per-device pacing. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "amt.h"
+#include "err.h"
+#include "seal.h"
+#include "testutil.h"
+#include "util.h"
+
+#define REALM "Digest:0123456789ABCDEF0123456789ABCDEF"
+#define PASSWORD "P@ssw0rd-Un1t"
+
+/* What the peer does and saw. */
+static struct {
+	pthread_mutex_t mu;
+	int fd;
+	unsigned short port;
+	int fail503;		/* answer 503 to this many authorized requests */
+	int delay_ms;		/* before answering an authorized request */
+	int big;		/* answer with a reply over AMT_REPLY_MAX */
+	int authorized;		/* authorized requests answered or refused */
+	int unauthorized;	/* 401s sent for a wrong password */
+	int open, max_open;	/* connections being served */
+	int per_host_max;	/* most simultaneous requests for one Host */
+	int max_inflight;	/* most simultaneous requests */
+	char host[128];		/* the last Host header */
+	char hosts[64][64];	/* in-flight Host values */
+} peer = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+md5hex(const char *s, char out[33])
+{
+	unsigned char md[16];
+	unsigned int n = 0;
+	int i;
+
+	EVP_Digest(s, strlen(s), md, &n, EVP_md5(), NULL);
+	for (i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The value of key="..." or key=... in an Authorization header. */
+static int
+field(const char *h, const char *key, char *out, size_t len)
+{
+	char pat[32];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "%s=", key);
+	for (p = h; (p = strstr(p, pat)) != NULL; p++)
+		if (p == h || p[-1] == ' ' || p[-1] == ',')
+			break;
+	if (p == NULL)
+		return 0;
+	p += strlen(pat);
+	if (*p == '"') {
+		p++;
+		while (p[n] && p[n] != '"' && n + 1 < len)
+			n++;
+	} else {
+		while (p[n] && p[n] != ',' && p[n] != '\r' && n + 1 < len)
+			n++;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 1;
+}
+
+static int
+digest_ok(const char *auth)
+{
+	char user[64], nonce[64], uri[64], resp[64], nc[16], cnonce[64];
+	char buf[512], ha1[33], ha2[33], want[33];
+
+	if (!field(auth, "username", user, sizeof(user)) ||
+	    !field(auth, "nonce", nonce, sizeof(nonce)) ||
+	    !field(auth, "uri", uri, sizeof(uri)) ||
+	    !field(auth, "response", resp, sizeof(resp)) ||
+	    !field(auth, "nc", nc, sizeof(nc)) ||
+	    !field(auth, "cnonce", cnonce, sizeof(cnonce)))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s:%s:%s", user, REALM, PASSWORD);
+	md5hex(buf, ha1);
+	snprintf(buf, sizeof(buf), "POST:%s", uri);
+	md5hex(buf, ha2);
+	snprintf(buf, sizeof(buf), "%s:%s:%s:%s:auth:%s", ha1, nonce, nc,
+	    cnonce, ha2);
+	md5hex(buf, want);
+	return strcmp(user, "admin") == 0 && strcmp(uri, "/wsman") == 0 &&
+	    strcmp(resp, want) == 0;
+}
+
+static void
+send_all(int fd, const char *s, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0 && (w = send(fd, s, n, MSG_NOSIGNAL)) > 0) {
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void
+answer(int fd, int code, const char *extra, const char *body, size_t blen)
+{
+	char head[512];
+	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\n%s"
+	    "Content-Type: application/soap+xml; charset=UTF-8\r\n"
+	    "Content-Length: %zu\r\n\r\n", code, extra, blen);
+
+	send_all(fd, head, (size_t)n);
+	send_all(fd, body, blen);
+}
+
+/* The reply to the envelope in req: RelatesTo its MessageID, Action its
+ * Action + Response, a DigestRealm for Gets, ReturnValue 0 otherwise. */
+static void
+respond(int fd, const char *req)
+{
+	char id[32] = "", action[256] = "", body[2048];
+	const char *p, *e;
+	int n;
+
+	if ((p = strstr(req, "<a:MessageID>")) != NULL &&
+	    (e = strstr(p, "</")) != NULL && e - p - 13 < 31)
+		memcpy(id, p + 13, (size_t)(e - p - 13));
+	if ((p = strstr(req, "<a:Action>")) != NULL &&
+	    (e = strstr(p, "</")) != NULL && e - p - 10 < 255)
+		memcpy(action, p + 10, (size_t)(e - p - 10));
+	n = snprintf(body, sizeof(body), "<?xml version=\"1.0\"?><a:Envelope "
+	    "xmlns:a=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:b=\""
+	    "http://schemas.xmlsoap.org/ws/2004/08/addressing\"><a:Header>"
+	    "<b:RelatesTo>%s</b:RelatesTo><b:Action>%sResponse</b:Action>"
+	    "</a:Header><a:Body>%s</a:Body></a:Envelope>", id, action,
+	    strstr(action, "transfer/Get") ? "<g:AMT_GeneralSettings xmlns:g="
+	    "\"x\"><g:DigestRealm>" REALM "</g:DigestRealm>"
+	    "</g:AMT_GeneralSettings>" : "<g:SetAdminAclEntryEx_OUTPUT "
+	    "xmlns:g=\"x\"><g:ReturnValue>0</g:ReturnValue>"
+	    "</g:SetAdminAclEntryEx_OUTPUT>");
+	answer(fd, 200, "", body, (size_t)n);
+}
+
+static void
+in_flight(const char *host, int delta)
+{
+	int i, same = 0, all = 0, slot = -1;
+
+	pthread_mutex_lock(&peer.mu);
+	for (i = 0; i < 64; i++) {
+		if (delta > 0 && slot < 0 && peer.hosts[i][0] == '\0')
+			slot = i;
+		if (delta < 0 && strcmp(peer.hosts[i], host) == 0 &&
+		    slot < 0)
+			slot = i;
+	}
+	if (slot >= 0) {
+		if (delta > 0)
+			snprintf(peer.hosts[slot], 64, "%s", host);
+		else
+			peer.hosts[slot][0] = '\0';
+	}
+	for (i = 0; i < 64; i++) {
+		same += strcmp(peer.hosts[i], host) == 0;
+		all += peer.hosts[i][0] != '\0';
+	}
+	if (delta > 0 && same > peer.per_host_max)
+		peer.per_host_max = same;
+	if (all > peer.max_inflight)
+		peer.max_inflight = all;
+	pthread_mutex_unlock(&peer.mu);
+}
+
+/* Serve one connection: requests until the client closes. */
+static void *
+serve(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char *buf = malloc(65536), *hdr_end, auth[1024], host[128];
+	size_t len = 0;
+	ssize_t n;
+
+	pthread_mutex_lock(&peer.mu);
+	if (++peer.open > peer.max_open)
+		peer.max_open = peer.open;
+	pthread_mutex_unlock(&peer.mu);
+	while (buf != NULL) {
+		const char *cl, *hp, *ap;
+		size_t clen, need;
+
+		while ((hdr_end = memmem(buf, len, "\r\n\r\n", 4)) == NULL) {
+			if ((n = read(fd, buf + len, 65535 - len)) <= 0)
+				goto done;
+			len += (size_t)n;
+		}
+		buf[len] = '\0';
+		cl = strcasestr(buf, "Content-Length:");
+		clen = cl ? strtoul(cl + 15, NULL, 10) : 0;
+		need = (size_t)(hdr_end - buf) + 4 + clen;
+		while (len < need && len < 65535) {
+			if ((n = read(fd, buf + len, 65535 - len)) <= 0)
+				goto done;
+			len += (size_t)n;
+		}
+		buf[len] = '\0';
+		host[0] = auth[0] = '\0';
+		if ((hp = strcasestr(buf, "\r\nHost: ")) != NULL)
+			sscanf(hp + 8, "%127[^\r]", host);
+		if ((ap = strcasestr(buf, "\r\nAuthorization: ")) != NULL)
+			sscanf(ap + 17, "%1023[^\r]", auth);
+		pthread_mutex_lock(&peer.mu);
+		snprintf(peer.host, sizeof(peer.host), "%s", host);
+		pthread_mutex_unlock(&peer.mu);
+		if (auth[0] == '\0' || !digest_ok(auth)) {
+			pthread_mutex_lock(&peer.mu);
+			peer.unauthorized += auth[0] != '\0';
+			pthread_mutex_unlock(&peer.mu);
+			answer(fd, 401, "WWW-Authenticate: Digest realm=\"" REALM
+			    "\", nonce=\"abcdef0123456789\", stale=\"false\", "
+			    "qop=\"auth\"\r\n", "", 0);
+		} else {
+			int busy, delay, big;
+
+			in_flight(host, 1);
+			pthread_mutex_lock(&peer.mu);
+			peer.authorized++;
+			busy = peer.fail503 > 0 ? peer.fail503-- : 0;
+			delay = peer.delay_ms;
+			big = peer.big;
+			pthread_mutex_unlock(&peer.mu);
+			if (delay > 0)
+				usleep((useconds_t)delay * 1000);
+			if (busy) {
+				answer(fd, 503, "", "", 0);
+			} else if (big) {
+				size_t bl = AMT_REPLY_MAX + 100;
+				char *b = malloc(bl);
+
+				memset(b, ' ', bl);
+				answer(fd, 200, "", b, bl);
+				free(b);
+			} else {
+				respond(fd, hdr_end + 4);
+			}
+			in_flight(host, -1);
+		}
+		memmove(buf, buf + need, len - need);
+		len -= need;
+	}
+done:
+	pthread_mutex_lock(&peer.mu);
+	peer.open--;
+	pthread_mutex_unlock(&peer.mu);
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+static void *
+acceptor(void *arg)
+{
+	pthread_t t;
+	int c;
+
+	(void)arg;
+	while ((c = accept(peer.fd, NULL, NULL)) >= 0) {
+		if (pthread_create(&t, NULL, serve, (void *)(intptr_t)c) != 0) {
+			close(c);
+			continue;
+		}
+		pthread_detach(t);
+	}
+	return NULL;
+}
+
+static int
+setup(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	pthread_t t;
+	int one = 1;
+
+	(void)state;
+	if (cust_init() != CUST_OK)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	peer.fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(peer.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(peer.fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(peer.fd, 128) != 0 ||
+	    getsockname(peer.fd, (struct sockaddr *)&sa, &sl) != 0)
+		return -1;
+	peer.port = ntohs(sa.sin_port);
+	return pthread_create(&t, NULL, acceptor, NULL) == 0 &&
+	    pthread_detach(t) == 0 ? 0 : -1;
+}
+
+static void
+reset(void)
+{
+	pthread_mutex_lock(&peer.mu);
+	peer.fail503 = peer.delay_ms = peer.big = 0;
+	peer.authorized = peer.unauthorized = 0;
+	peer.per_host_max = peer.max_inflight = 0;
+	peer.host[0] = '\0';
+	pthread_mutex_unlock(&peer.mu);
+}
+
+/* A target at the peer, by a name that does not resolve. */
+static void
+target(struct amt_target *t, char *addr, size_t len, struct seal_secret *pw)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(addr, len, "127.0.0.1:%u", peer.port);
+	t->fqdn = "dev00001.amtsim.test";
+	t->address = addr;
+	t->user = "admin";
+	t->password = pw;
+	t->connect_ms = 2000;
+	t->timeout_ms = 5000;
+}
+
+static void
+test_digest_get(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_OK);
+	assert_string_equal(amt_reply_value(r, "DigestRealm"), REALM);
+	/* The Host header is the FQDN (and port), not the address. */
+	assert_string_equal(peer.host, "dev00001.amtsim.test:16992");
+	amt_reply_free(r);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
+/* A wrong password is a 401: final, never retried. */
+static void
+test_denied_not_retried(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup("Wr0ng-pass!", 11);
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	t.retries = 3;
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_DENIED);
+	assert_null(r);
+	assert_non_null(strstr(cust_errmsg(), "HTTP 401"));
+	assert_null(strstr(cust_errmsg(), "Wr0ng"));
+	assert_int_equal(peer.unauthorized, 1);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
+/* 503 is retried (even for a change: it was not processed). */
+static void
+test_503_retried(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct seal_secret *dpw = seal_secret_dup("arkZL7pYoE1eDE34m5pDUA==",
+	    24);
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	peer.fail503 = 2;
+	assert_int_equal(amt_msg_set_admin(4, "admin", dpw, &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_OK);
+	assert_int_equal(amt_reply_check(r), CUST_OK);
+	assert_int_equal(peer.authorized, 3);
+	amt_reply_free(r);
+	/* Without retries the 503 is the answer. */
+	reset();
+	peer.fail503 = 1;
+	t.retries = -1;
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_UNAVAIL);
+	assert_non_null(strstr(cust_errmsg(), "503"));
+	assert_int_equal(peer.authorized, 1);
+	amt_req_free(q);
+	seal_secret_free(dpw);
+	seal_secret_free(pw);
+}
+
+/* A change that timed out after it was sent is not sent again: its
+ * outcome is unknown, and the caller reconciles. */
+static void
+test_timeout_change_not_retried(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct seal_secret *dpw = seal_secret_dup("arkZL7pYoE1eDE34m5pDUA==",
+	    24);
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	t.timeout_ms = 300;
+	t.retries = 2;
+	peer.delay_ms = 600;
+	assert_int_equal(amt_msg_set_admin(5, "admin", dpw, &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_UNAVAIL);
+	assert_non_null(strstr(cust_errmsg(), "outcome unknown"));
+	usleep(700 * 1000);
+	assert_int_equal(peer.authorized, 1);
+	amt_req_free(q);
+	/* A Get is retried. */
+	reset();
+	peer.delay_ms = 600;
+	assert_int_equal(amt_msg_get(6, "AMT_GeneralSettings", &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_UNAVAIL);
+	usleep(700 * 1000);
+	assert_int_equal(peer.authorized, 3);
+	amt_req_free(q);
+	seal_secret_free(dpw);
+	seal_secret_free(pw);
+}
+
+static void
+test_refused_and_big(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	peer.big = 1;
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_TOOBIG);
+	peer.big = 0;
+	/* Port 1 on loopback: refused, retried, then unavailable. */
+	t.address = "127.0.0.1:1";
+	t.retries = 1;
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_UNAVAIL);
+	assert_non_null(strstr(cust_errmsg(), "dev00001.amtsim.test"));
+	/* A plaintext secret never goes without TLS. */
+	amt_req_free(q);
+	assert_int_equal(amt_msg_set_mebx(2, pw, &q), CUST_OK);
+	t.address = addr;
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_INVAL);
+	assert_int_equal(peer.authorized, 1);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
+/* Fleet: every conversation runs to its end, at most `concurrency`
+ * requests in flight and one at a time per device. */
+#define FLEET 24
+#define STEPS 3
+
+struct conv_state {
+	char fqdn[64];
+	struct amt_target t;
+	int step;
+	int ok;
+	unsigned long id;
+};
+
+static int
+next(void *arg, const struct amt_reply *prev, int err, struct amt_req **out)
+{
+	struct conv_state *c = arg;
+
+	*out = NULL;
+	if (c->step > 0 && err == CUST_OK && prev != NULL &&
+	    amt_reply_value(prev, "DigestRealm") != NULL)
+		c->ok++;
+	if (c->step++ == STEPS)
+		return 0;
+	return amt_msg_get(++c->id, "AMT_GeneralSettings", out);
+}
+
+static void
+test_fleet(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct conv_state *cs = calloc(FLEET, sizeof(*cs));
+	struct amt_conv convs[FLEET];
+	char addr[64];
+	size_t i;
+
+	(void)state;
+	reset();
+	peer.delay_ms = 20;
+	for (i = 0; i < FLEET; i++) {
+		target(&cs[i].t, addr, sizeof(addr), pw);
+		snprintf(cs[i].fqdn, sizeof(cs[i].fqdn), "dev%05zu.amtsim.test",
+		    i);
+		cs[i].t.fqdn = cs[i].fqdn;
+		cs[i].t.address = addr;
+		convs[i] = (struct amt_conv){ &cs[i].t, next, &cs[i] };
+	}
+	assert_int_equal(amt_fleet_run(convs, FLEET, 5), CUST_OK);
+	for (i = 0; i < FLEET; i++)
+		assert_int_equal(cs[i].ok, STEPS);
+	assert_int_equal(peer.authorized, FLEET * STEPS);
+	assert_int_equal(peer.per_host_max, 1);
+	/* Bounded, and actually parallel. */
+	assert_true(peer.max_inflight <= 5);
+	assert_true(peer.max_inflight >= 2);
+	free(cs);
+	seal_secret_free(pw);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_digest_get),
+		cmocka_unit_test(test_denied_not_retried),
+		cmocka_unit_test(test_503_retried),
+		cmocka_unit_test(test_timeout_change_not_retried),
+		cmocka_unit_test(test_refused_and_big),
+		cmocka_unit_test(test_fleet),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
