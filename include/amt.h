@@ -76,18 +76,6 @@ int amt_digest_password(const char *user, const char *realm,
 	__attribute__((warn_unused_result));
 
 /*
- * Where to reach a device: the registry's "address" HOST[:PORT] (HOST a
- * host name, a dotted IPv4 address or a bracketed IPv6 address; PORT
- * 1-65534, the HTTP port; TLS is PORT + 1). CUST_OK when s is one, else
- * CUST_E_INVAL with a message. host_out (len bytes, may be NULL) gets the
- * host (brackets kept), *port_out (may be NULL) the port or 0.
- */
-#define AMT_HOST_MAX	255	/* a host name, or [IPv6] */
-#define AMT_ADDRESS_MAX	(AMT_HOST_MAX + 6)
-int amt_address_parse(const char *s, char *host_out, size_t len,
-    unsigned *port_out) __attribute__((warn_unused_result));
-
-/*
  * Messages. msgid is the a:MessageID (toolkits count up from 1 per
  * connection; the caller keeps the counter). Strings are borrowed for the
  * call; secrets are copied into the request. Every builder returns
@@ -254,7 +242,7 @@ int amt_parse_u32(const char *s, uint32_t *out)
  */
 struct amt_target {
 	const char *fqdn;	/* Host header, TLS name; the registry's key */
-	const char *address;	/* NULL, or HOST[:PORT] to connect to */
+	const char *address;	/* NULL, or HOST[:PORT] (util_parse_address) */
 	int tls;		/* TLS on AMT_PORT_TLS (or PORT + 1) */
 	const char *cafile;	/* TLS: PEM bundle the device chain ends in */
 	const char *user;	/* digest user */

@@ -46,7 +46,9 @@ int cred_pw_check(const char *pw, size_t len)
 #define CRED_KIND_MEBX	"mebx"
 
 /* Device record as JSON: {"id", "fqdn", "uuid", "digest_realm",
- * "amt_version", "tags": [...], "state", "created"}. */
+ * "amt_version", "address", "tags": [...], "state", "created"}; address
+ * (HOST[:PORT], where to connect instead of the FQDN) is null when
+ * unset. */
 
 /* Find an active device by FQDN (case-insensitive): *id_out, or
  * CUST_E_NOTFOUND. */
@@ -90,6 +92,7 @@ struct cred_device_spec {
 	const char *fqdn;
 	const char *uuid;		/* NULL when unknown */
 	const char *digest_realm;	/* NULL when unknown */
+	const char *address;		/* NULL: reach it by its FQDN */
 	const char *const *tags;
 	size_t ntags;
 	const struct seal_secret *admin_pw;	/* NULL: generate */
@@ -103,13 +106,22 @@ int cred_device_add(struct cust_state *st, const char *actor,
     const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
 	__attribute__((warn_unused_result));
 
+/* Set (address HOST[:PORT], util_parse_address()) or clear (NULL or "")
+ * where custody connects to reach the active device fqdn; audited
+ * ("device.set"). Joins an open store transaction, else its own.
+ * CUST_E_INVAL for a bad address, CUST_E_NOTFOUND for no such device. */
+int cred_device_set_address(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *address)
+	__attribute__((warn_unused_result));
+
 /* Retire an active device; its secret history is kept. Joins an open store
  * transaction, else runs in its own. */
 int cred_device_remove(struct cust_state *st, const char *actor,
     const char *fqdn) __attribute__((warn_unused_result));
 
 /* Import devices from a CSV (header line; columns fqdn, uuid, digest_realm,
- * tags (separated by ';' or spaces), admin_password, mebx_password) or JSON
+ * tags (separated by ';' or spaces), admin_password, mebx_password,
+ * address) or JSON
  * (array of objects with those keys) buffer. All or nothing: the first bad
  * row aborts with its line (CSV) or entry number (JSON) and changes
  * nothing. *count_out = devices added. Not inside a store transaction.

@@ -116,6 +116,18 @@ int util_valid_digest_realm(const char *s) __attribute__((warn_unused_result));
 /* Tag: 1-64 chars of [A-Za-z0-9._-]. */
 int util_valid_tag(const char *s) __attribute__((warn_unused_result));
 
+/* A device's network address as the registry keeps it (device add|set
+ * --address): HOST[:PORT], HOST a host name (one label or an FQDN), a
+ * dotted IPv4 address or a bracketed IPv6 address, PORT 1-65534 without
+ * leading zeros (the AMT HTTP port; TLS is PORT + 1). CUST_OK when s is
+ * one, else CUST_E_INVAL with a message quoting at most 80 characters of
+ * it. host_out (len bytes, may be NULL) gets HOST (brackets kept),
+ * *port_out (may be NULL) PORT or 0 when absent. */
+#define UTIL_HOST_MAX		255
+#define UTIL_ADDRESS_MAX	(UTIL_HOST_MAX + 6)
+int util_parse_address(const char *s, char *host_out, size_t len,
+    unsigned *port_out) __attribute__((warn_unused_result));
+
 /* Kerberos realm as custody writes it (the policy's directory, the
  * configuration's AD and MIT realms): upper case, 1 or more of
  * [A-Z0-9.-], such as CORP.EXAMPLE. */

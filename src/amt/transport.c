@@ -119,8 +119,8 @@ static int
 xfer_setup(struct xfer *x, const struct amt_target *t,
     const struct amt_req *q)
 {
-	char url[CUST_MAX_FQDN + 32], ct[CUST_MAX_FQDN + AMT_ADDRESS_MAX + 32];
-	char host[AMT_HOST_MAX + 1];
+	char url[CUST_MAX_FQDN + 32], ct[CUST_MAX_FQDN + UTIL_ADDRESS_MAX + 32];
+	char host[UTIL_HOST_MAX + 1];
 	unsigned port = 0, dport = t->tls ? AMT_PORT_TLS : AMT_PORT_HTTP;
 	int r;
 
@@ -142,7 +142,7 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	snprintf(url, sizeof(url), "%s://%s:%u/wsman", t->tls ? "https" :
 	    "http", t->fqdn, dport);
 	if (t->address != NULL && *t->address != '\0') {
-		if ((r = amt_address_parse(t->address, host, sizeof(host),
+		if ((r = util_parse_address(t->address, host, sizeof(host),
 		    &port)) != CUST_OK)
 			return r;
 		snprintf(ct, sizeof(ct), "%s:%u:%s:%u", t->fqdn, dport, host,

@@ -36,7 +36,9 @@ op_add(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = ops_req_str(req, "fqdn", 1, &spec.fqdn)) != CUST_OK ||
 	    (r = ops_req_str(req, "uuid", 0, &spec.uuid)) != CUST_OK ||
 	    (r = ops_req_str(req, "digest_realm", 0, &spec.digest_realm)) !=
-	    CUST_OK || (r = pwlen_of(req, &pwlen)) != CUST_OK ||
+	    CUST_OK ||
+	    (r = ops_req_str(req, "address", 0, &spec.address)) != CUST_OK ||
+	    (r = pwlen_of(req, &pwlen)) != CUST_OK ||
 	    (r = ops_req_strings(req, "tags", &tags, &spec.ntags)) != CUST_OK)
 		return r;
 	spec.tags = tags;
@@ -140,6 +142,29 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return CUST_OK;
 }
 
+/* Change what the registry says about a device: its address (a string
+ * sets it, null or "" clears it). */
+static int
+op_set(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn, *address = NULL;
+	json_t *a = json_object_get(req, "address");
+	int r;
+
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK)
+		return r;
+	if (a == NULL)
+		return cust_fail(CUST_E_INVAL, "nothing to set: give 'address' "
+		    "(HOST[:PORT], or null to clear it)");
+	if (!json_is_null(a) && (r = ops_req_str(req, "address", 1,
+	    &address)) != CUST_OK)
+		return r;
+	if ((r = cred_device_set_address(ctx->st, ctx->actor, fqdn,
+	    address)) != CUST_OK)
+		return r;
+	return cred_device_get(ctx->st, fqdn, resp);
+}
+
 /*
  * Retiring a device also revokes its certificates (cessationOfOperation)
  * and republishes the CRLs, in the same transaction: a retired device must
@@ -231,6 +256,7 @@ const struct ops_entry ops_device_table[] = {
 	{ "device.add", op_add, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "device.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ "device.show", op_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_DEVICE },
+	{ "device.set", op_set, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "device.remove", op_remove, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "device.import", op_import, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }

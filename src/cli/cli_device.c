@@ -54,6 +54,7 @@ render_device(struct cli *c, json_t *d)
 	printf("fqdn          %s\n", cli_str(d, "fqdn"));
 	printf("uuid          %s\n", cli_str(d, "uuid"));
 	printf("digest realm  %s\n", cli_str(d, "digest_realm"));
+	printf("address       %s\n", cli_str(d, "address"));
 	printf("tags          %s\n", tags);
 	printf("state         %s\n", cli_str(d, "state"));
 	printf("created       %s\n", cli_str(d, "created"));
@@ -72,14 +73,18 @@ cmd_add(struct cli *c, int argc, char **argv)
 		{ "digest-realm", required_argument, NULL, 'r' },
 		{ "tag", required_argument, NULL, 't' },
 		{ "password-length", required_argument, NULL, 'l' },
+		{ "address", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *tags = json_array();
 	int ch;
 
 	json_object_set_new(req, "tags", tags);
-	while ((ch = getopt_long(argc, argv, "u:r:t:l:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "u:r:t:l:A:", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'A':
+			json_object_set_new(req, "address", ops_text(optarg));
+			break;
 		case 'u':
 			json_object_set_new(req, "uuid", ops_text(optarg));
 			break;
@@ -177,6 +182,39 @@ cmd_show(struct cli *c, int argc, char **argv)
 	return one_fqdn(c, argc, argv, "device.show", render_device);
 }
 
+static int
+cmd_set(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "address", required_argument, NULL, 'A' },
+		{ "no-address", no_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "A:N", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'A':
+			json_object_set_new(req, "address", ops_text(optarg));
+			break;
+		case 'N':
+			json_object_set_new(req, "address", json_null());
+			break;
+		default:
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1 || json_object_size(req) == 0) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give one FQDN and --address "
+		    "HOST[:PORT] or --no-address");
+	}
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
+	return cli_run(c, "device.set", req, render_device);
+}
+
 static void
 render_removed(struct cli *c, json_t *r)
 {
@@ -244,7 +282,11 @@ cmd_import(struct cli *c, int argc, char **argv)
 const struct cli_cmd cli_device_cmds[] = {
 	{ "device", "add", cmd_add, 0,
 	  "FQDN [--uuid UUID] [--digest-realm REALM] [--tag TAG]... "
-	  "[--password-length N]", "register a device and give it passwords" },
+	  "[--address HOST[:PORT]] [--password-length N]",
+	  "register a device and give it passwords" },
+	{ "device", "set", cmd_set, 0,
+	  "FQDN --address HOST[:PORT] | --no-address",
+	  "change where custody connects to reach a device" },
 	{ "device", "list", cmd_list, 0,
 	  "[--tag TAG] [--limit N [--after FQDN]]",
 	  "list devices (all, or one page with --limit)" },

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include "err.h"
 #include "util.h"
 
@@ -881,4 +883,91 @@ util_proc_start(long long pid)
 	if (p != NULL)
 		v = strtoll(p + 1, NULL, 10);
 	return v;
+}
+
+/* A single-label host name ("localhost", "amt-gw"): letters, digits and
+ * '-', not all digits, 1-63. */
+static int
+valid_host_label(const char *s, size_t n)
+{
+	size_t i, digits = 0;
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return 0;
+		digits += isdigit((unsigned char)s[i]) != 0;
+	}
+	return digits < n;
+}
+
+int
+util_parse_address(const char *s, char *host_out, size_t len,
+    unsigned *port_out)
+{
+	char host[UTIL_HOST_MAX + 1], bin[16];
+	const char *colon;
+	size_t hl;
+	unsigned long port = 0;
+
+	if (host_out != NULL && len > 0)
+		*host_out = '\0';
+	if (port_out != NULL)
+		*port_out = 0;
+	if (s == NULL || *s == '\0' || strlen(s) > UTIL_ADDRESS_MAX)
+		goto bad;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL)
+			goto bad;
+		hl = (size_t)(end - s) + 1;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			goto bad;
+		if (hl - 2 >= sizeof(host))
+			goto bad;
+		memcpy(host, s + 1, hl - 2);
+		host[hl - 2] = '\0';
+		if (inet_pton(AF_INET6, host, bin) != 1)
+			goto bad;
+	} else {
+		colon = strchr(s, ':');
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (hl == 0 || hl >= sizeof(host))
+			goto bad;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET, host, bin) != 1 &&
+		    util_valid_fqdn(host) != CUST_OK &&
+		    !valid_host_label(host, hl))
+			goto bad;
+	}
+	if (colon != NULL) {
+		const char *d = colon + 1;
+
+		if (*d == '\0' || *d == '0' || strlen(d) > 5 ||
+		    strspn(d, "0123456789") != strlen(d))
+			goto bad;
+		port = strtoul(d, NULL, 10);
+		/* PORT is HTTP, PORT + 1 TLS: both must exist. */
+		if (port < 1 || port > 65534)
+			goto bad;
+	}
+	if (host_out != NULL) {
+		if (hl >= len)
+			goto bad;
+		memcpy(host_out, s, hl);
+		host_out[hl] = '\0';
+	}
+	if (port_out != NULL)
+		*port_out = (unsigned)port;
+	return CUST_OK;
+bad:
+	if (host_out != NULL && len > 0)
+		*host_out = '\0';
+	return cust_fail(CUST_E_INVAL, "'%.80s' is not an address (HOST or "
+	    "HOST:PORT, HOST a host name, an IPv4 address or [IPv6], PORT "
+	    "1-65534; TLS is PORT+1)", s ? s : "");
 }

@@ -113,6 +113,9 @@ cred_device_stage(struct cust_state *st, const char *actor,
 	    util_valid_digest_realm(spec->digest_realm) != CUST_OK)
 		return cust_fail(CUST_E_INVAL, "'%.48s' is not an AMT digest "
 		    "realm ('Digest:' and 32 hex digits)", spec->digest_realm);
+	if (spec->address != NULL && *spec->address != '\0' &&
+	    (r = util_parse_address(spec->address, NULL, 0, NULL)) != CUST_OK)
+		return r;
 	for (i = 0; i < spec->ntags; i++)
 		if (util_valid_tag(spec->tags[i]) != CUST_OK)
 			return cust_fail(CUST_E_INVAL, "'%.64s' is not a valid "
@@ -124,8 +127,8 @@ cred_device_stage(struct cust_state *st, const char *actor,
 			    "for %s: %s", kinds[i], fqdn, cust_errmsg());
 
 	s = store_stmt(state_store(st), "INSERT INTO device(fqdn, uuid, "
-	    "digest_realm, state, created, import_id) VALUES (?, ?, ?, "
-	    "'active', ?, ?)");
+	    "digest_realm, state, created, import_id, address) VALUES (?, ?, "
+	    "?, 'active', ?, ?, ?)");
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_text(s, 1, fqdn, -1, SQLITE_TRANSIENT);
@@ -136,6 +139,8 @@ cred_device_stage(struct cust_state *st, const char *actor,
 	sqlite3_bind_int64(s, 4, now);
 	if (import_id != 0)
 		sqlite3_bind_int64(s, 5, import_id);
+	if (spec->address != NULL && *spec->address != '\0')
+		sqlite3_bind_text(s, 6, spec->address, -1, SQLITE_STATIC);
 	r = store_step_done(state_store(st), s, "cannot add the device");
 	if (r == CUST_E_CONFLICT)
 		return cust_fail(CUST_E_EXISTS, "device %s is already "
@@ -311,7 +316,8 @@ cred_counts(struct cust_state *st, struct cred_counts *out)
 #define DEVICE_COLS \
     "SELECT d.id, d.fqdn, d.uuid, d.digest_realm, d.amt_version, d.state, " \
     "d.created, (SELECT json_group_array(tag) FROM (SELECT tag FROM " \
-    "device_tag t WHERE t.device_id = d.id ORDER BY tag)) FROM device d "
+    "device_tag t WHERE t.device_id = d.id ORDER BY tag)), d.address " \
+    "FROM device d "
 
 static json_t *
 row_device(sqlite3_stmt *s)
@@ -339,6 +345,8 @@ row_device(sqlite3_stmt *s)
 	v = (const char *)sqlite3_column_text(s, 7);
 	tags = v ? json_loads(v, 0, NULL) : NULL;
 	json_object_set_new(d, "tags", tags ? tags : json_array());
+	v = (const char *)sqlite3_column_text(s, 8);
+	json_object_set_new(d, "address", v ? json_string(v) : json_null());
 	return d;
 }
 
@@ -409,6 +417,51 @@ cred_device_page(struct cust_state *st, const char *tag, const char *after,
 		r = store_err(state_store(st),
 		    "cannot read the device inventory");
 	sqlite3_reset(s);
+	return r;
+}
+
+int
+cred_device_set_address(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *address)
+{
+	char norm[CUST_MAX_FQDN + 1], detail[UTIL_ADDRESS_MAX + 16];
+	sqlite3_stmt *s;
+	int64_t id;
+	int r, own = !store_in_txn(state_store(st));
+
+	if (address != NULL && *address == '\0')
+		address = NULL;
+	if (address != NULL &&
+	    (r = util_parse_address(address, NULL, 0, NULL)) != CUST_OK)
+		return r;
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	if (own && (r = store_begin(state_store(st))) != CUST_OK)
+		return r;
+	if ((r = cred_device_find(st, norm, &id)) != CUST_OK)
+		goto fail;
+	if ((s = store_stmt(state_store(st), "UPDATE device SET address = ? "
+	    "WHERE id = ?")) == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	if (address != NULL)
+		sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, id);
+	if ((r = store_step_done(state_store(st), s,
+	    "cannot change the device")) != CUST_OK)
+		goto fail;
+	snprintf(detail, sizeof(detail), "address %s", address ? address :
+	    "cleared");
+	if ((r = audit_append(state_audit(st), actor, "device.set", norm, "ok",
+	    detail)) != CUST_OK)
+		goto fail;
+	return own ? store_commit(state_store(st)) : CUST_OK;
+fail:
+	if (own)
+		store_rollback(state_store(st));
 	return r;
 }
 

@@ -41,10 +41,10 @@
 #include "store.h"
 #include "util.h"
 
-enum col { C_FQDN, C_UUID, C_REALM, C_TAGS, C_ADMIN, C_MEBX, C_N };
+enum col { C_FQDN, C_UUID, C_REALM, C_TAGS, C_ADMIN, C_MEBX, C_ADDR, C_N };
 static const char *col_names[C_N] = {
 	"fqdn", "uuid", "digest_realm", "tags", "admin_password",
-	"mebx_password",
+	"mebx_password", "address",
 };
 
 #define MAX_TAGS 32
@@ -112,6 +112,8 @@ check_row(const struct import *im, const char *v[C_N], const char **tags,
 		"not an AMT UUID (8-4-4-4-12 hex digits)",
 		"not an AMT digest realm ('Digest:' and 32 hex digits)",
 		"not a valid tag (1-64 of A-Z a-z 0-9 . _ -)",
+		[C_ADDR] = ("not an address (HOST or HOST:PORT, HOST a host "
+		    "name, an IPv4 address or [IPv6], PORT 1-65534)"),
 	};
 	char where[64];
 	enum col bad = C_N;
@@ -131,6 +133,9 @@ check_row(const struct import *im, const char *v[C_N], const char **tags,
 	for (i = 0; bad == C_N && i < ntags; i++)
 		if (util_valid_tag(tags[i]) != CUST_OK)
 			bad = C_TAGS;
+	if (bad == C_N && v[C_ADDR] != NULL && *v[C_ADDR] != '\0' &&
+	    util_parse_address(v[C_ADDR], NULL, 0, NULL) != CUST_OK)
+		bad = C_ADDR;
 	if (bad != C_N)
 		return cust_fail(CUST_E_INVAL, "%s: %s", col_where(im, bad,
 		    where, sizeof(where)), why[bad]);
@@ -340,6 +345,7 @@ add_row(struct import *im, const char *v[C_N], char *tagbuf)
 	spec.fqdn = v[C_FQDN];
 	spec.uuid = v[C_UUID];
 	spec.digest_realm = v[C_REALM];
+	spec.address = v[C_ADDR];
 	spec.tags = tags;
 	spec.admin_pw = pw[0];
 	spec.mebx_pw = pw[1];
@@ -393,7 +399,7 @@ csv_row(void *arg, size_t line, char **f, size_t n)
 				    "%zu is not a column name (is the header "
 				    "line missing? columns: fqdn, uuid, "
 				    "digest_realm, tags, admin_password, "
-				    "mebx_password)", line, i + 1);
+				    "mebx_password, address)", line, i + 1);
 			if (im->col[k] != -1)
 				return cust_fail(CUST_E_PARSE, "line %zu: column "
 				    "'%s' appears twice", line, col_names[k]);
@@ -437,7 +443,8 @@ json_entry(struct import *im, size_t idx, json_t *o)
 		if (k == C_N)
 			return cust_fail(CUST_E_PARSE, "entry %zu: key %zu is "
 			    "not known (keys: fqdn, uuid, digest_realm, tags, "
-			    "admin_password, mebx_password)", idx, nkey);
+			    "admin_password, mebx_password, address)", idx,
+			    nkey);
 		if (k == C_TAGS && json_is_array(val)) {
 			json_array_foreach(val, ti, t) {
 				int w;

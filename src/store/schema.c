@@ -447,5 +447,15 @@ const struct store_migration store_migrations[] = {
 	  "  mac BLOB) WITHOUT ROWID;"
 	  "CREATE INDEX ca_supersede_new ON ca_supersede(new_serial);"
 	},
+	/*
+	 * Where to reach a device when its FQDN does not lead there (port
+	 * forwarding, the simulator): HOST[:PORT] (util_parse_address()),
+	 * NULL for the FQDN itself. Not MAC'd: it only says where to
+	 * connect; a device's identity is checked on the wire (its digest
+	 * realm, and its TLS certificate for the FQDN).
+	 */
+	{ "cred", 4,
+	  "ALTER TABLE device ADD COLUMN address TEXT;"
+	},
 	{ NULL, 0, NULL }
 };

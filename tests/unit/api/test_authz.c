@@ -44,6 +44,8 @@ static const struct row {
 	{ "device.add", "LA", "{\"fqdn\": \"new.corp.example\"}" },
 	{ "device.list", "LAU", "{}" },
 	{ "device.show", "LAU", "{\"fqdn\": \"d01.corp.example\"}" },
+	{ "device.set", "LA", "{\"fqdn\": \"d02.corp.example\", "
+	  "\"address\": \"127.0.0.1:20000\"}" },
 	{ "device.remove", "LA", "{\"fqdn\": \"d03.corp.example\"}" },
 	{ "device.import", "LA", "{\"data\": \"fqdn\\nimp.corp.example\\n\"}" },
 	{ "password.show", "LAO", "{\"fqdn\": \"d01.corp.example\"}" },

@@ -325,6 +325,41 @@ test_clock(void **state)
 	assert_true(util_now() >= real && util_now() <= (int64_t)time(NULL));
 }
 
+/* Device addresses (device add|set --address). */
+static void
+test_address(void **state)
+{
+	char host[UTIL_HOST_MAX + 1];
+	unsigned port;
+	static const char *bad[] = { "", ":1", "host:", "host:0", "host:65535",
+	    "host:99999", "host:12a", "host:+1", "-host", "a..b", "[::1",
+	    "[::1]x", "[zz::1]:5", "1.2.3", "host name", "host:01",
+	    "h/o", "1.2.3.4:5:6", NULL };
+	size_t i;
+
+	(void)state;
+	assert_int_equal(util_parse_address("127.0.0.1:20000", host,
+	    sizeof(host), &port), CUST_OK);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 20000);
+	assert_int_equal(util_parse_address("gw.example.com", host,
+	    sizeof(host), &port), CUST_OK);
+	assert_string_equal(host, "gw.example.com");
+	assert_int_equal(port, 0);
+	assert_int_equal(util_parse_address("localhost:16992", host,
+	    sizeof(host), &port), CUST_OK);
+	assert_int_equal(util_parse_address("[::1]:8080", host, sizeof(host),
+	    &port), CUST_OK);
+	assert_string_equal(host, "[::1]");
+	assert_int_equal(port, 8080);
+	assert_int_equal(util_parse_address("host:65534", NULL, 0, NULL),
+	    CUST_OK);
+	for (i = 0; bad[i] != NULL; i++)
+		if (util_parse_address(bad[i], host, sizeof(host), &port) !=
+		    CUST_E_INVAL)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
 int
 main(void)
 {
@@ -338,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_fail_escapes),
 		cmocka_unit_test(test_write_at),
 		cmocka_unit_test(test_mkdirs_at),
+		cmocka_unit_test(test_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
