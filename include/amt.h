@@ -160,6 +160,20 @@ struct amt_tls_settings {
 int amt_msg_tls_put(unsigned long msgid, const struct amt_tls_settings *ts,
     struct amt_req **out) __attribute__((warn_unused_result));
 
+/*
+ * The admin password push (reference 10 and the rotation protocol of
+ * DESIGN.md): in order, a Get of AMT_GeneralSettings to read the
+ * DigestRealm (checked against the registered one) authenticated with
+ * the current password; SetAdminAclEntryEx(user, dpw) authenticated with
+ * the current password; and a Get authenticated with the new password on
+ * a fresh connection, which proves it. MessageIDs first, first+1,
+ * first+2. out[] gets new requests (amt_req_free() each); on error none.
+ */
+enum { AMT_PUSH_REALM, AMT_PUSH_SET, AMT_PUSH_VERIFY, AMT_PUSH_STEPS };
+int amt_push_admin_plan(const char *user, const struct seal_secret *dpw,
+    unsigned long first, struct amt_req *out[AMT_PUSH_STEPS])
+	__attribute__((warn_unused_result));
+
 /* Free a request, wiping its secrets; NULL is a no-op. */
 void amt_req_free(struct amt_req *q);
 
@@ -255,6 +269,14 @@ struct amt_target {
 #define AMT_TIMEOUT_MS	30000
 #define AMT_RETRIES	2
 #define AMT_BACKOFF_MS	250	/* doubled on each retry */
+
+/* Where a request to t goes: the URL (always the FQDN: the Host header,
+ * SNI and certificate name) into url, and the libcurl CONNECT_TO entry
+ * "FQDN:PORT:HOST:PORT" into connect_to ("" when t has no address). */
+#define AMT_URL_MAX		(253 + 32)
+#define AMT_CONNECT_TO_MAX	(253 + 300)
+int amt_target_where(const struct amt_target *t, char *url, size_t ulen,
+    char *connect_to, size_t clen) __attribute__((warn_unused_result));
 
 /* Send q to t and parse the answer into *out. Retries (with backoff)
  * transient failures only (see amt_req_idempotent()); a 401, a SOAP

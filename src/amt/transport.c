@@ -114,22 +114,46 @@ xfer_clear(struct xfer *x)
 	x->errbuf[0] = '\0';
 }
 
+int
+amt_target_where(const struct amt_target *t, char *url, size_t ulen,
+    char *connect_to, size_t clen)
+{
+	char host[UTIL_HOST_MAX + 1];
+	unsigned port = 0, dport = t->tls ? AMT_PORT_TLS : AMT_PORT_HTTP;
+	int n, r;
+
+	*url = *connect_to = '\0';
+	if (t->fqdn == NULL || util_valid_fqdn(t->fqdn) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%.80s' is not a device FQDN",
+		    t->fqdn ? t->fqdn : "");
+	n = snprintf(url, ulen, "%s://%s:%u/wsman", t->tls ? "https" : "http",
+	    t->fqdn, dport);
+	if (n < 0 || (size_t)n >= ulen)
+		return cust_fail(CUST_E_INVAL, "URL too long");
+	if (t->address == NULL || *t->address == '\0')
+		return CUST_OK;
+	if ((r = util_parse_address(t->address, host, sizeof(host), &port)) !=
+	    CUST_OK)
+		return r;
+	/* PORT is the device's HTTP port; its TLS port is the next one. */
+	n = snprintf(connect_to, clen, "%s:%u:%s:%u", t->fqdn, dport, host,
+	    port == 0 ? dport : port + (t->tls ? 1 : 0));
+	if (n < 0 || (size_t)n >= clen)
+		return cust_fail(CUST_E_INVAL, "address too long");
+	return CUST_OK;
+}
+
 /* Set x->h up for one attempt of q to t. */
 static int
 xfer_setup(struct xfer *x, const struct amt_target *t,
     const struct amt_req *q)
 {
-	char url[CUST_MAX_FQDN + 32], ct[CUST_MAX_FQDN + UTIL_ADDRESS_MAX + 32];
-	char host[UTIL_HOST_MAX + 1];
-	unsigned port = 0, dport = t->tls ? AMT_PORT_TLS : AMT_PORT_HTTP;
+	char url[AMT_URL_MAX], ct[AMT_CONNECT_TO_MAX];
 	int r;
 
 	xfer_clear(x);
 	x->t = t;
 	x->q = q;
-	if (t->fqdn == NULL || util_valid_fqdn(t->fqdn) != CUST_OK)
-		return cust_fail(CUST_E_INVAL, "'%.80s' is not a device FQDN",
-		    t->fqdn ? t->fqdn : "");
 	if (amt_req_plain_secret(q) && !t->tls)
 		return cust_fail(CUST_E_INVAL, "%s carries a plaintext secret: "
 		    "TLS only", q->method);
@@ -139,17 +163,12 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	if (t->user == NULL || t->password == NULL)
 		return cust_fail(CUST_E_INVAL, "no credentials for %s",
 		    t->fqdn);
-	snprintf(url, sizeof(url), "%s://%s:%u/wsman", t->tls ? "https" :
-	    "http", t->fqdn, dport);
-	if (t->address != NULL && *t->address != '\0') {
-		if ((r = util_parse_address(t->address, host, sizeof(host),
-		    &port)) != CUST_OK)
-			return r;
-		snprintf(ct, sizeof(ct), "%s:%u:%s:%u", t->fqdn, dport, host,
-		    port == 0 ? dport : port + (t->tls ? 1 : 0));
-		if ((x->connect_to = curl_slist_append(NULL, ct)) == NULL)
-			return cust_fail(CUST_E_NOMEM, "out of memory");
-	}
+	if ((r = amt_target_where(t, url, sizeof(url), ct, sizeof(ct))) !=
+	    CUST_OK)
+		return r;
+	if (*ct != '\0' &&
+	    (x->connect_to = curl_slist_append(NULL, ct)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((x->hdrs = curl_slist_append(NULL, "Content-Type: "
 	    "application/soap+xml; charset=utf-8")) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");

@@ -868,3 +868,26 @@ amt_req_redacted(const struct amt_req *q, int hide_digest, char **out)
 	*out = s;
 	return CUST_OK;
 }
+
+int
+amt_push_admin_plan(const char *user, const struct seal_secret *dpw,
+    unsigned long first, struct amt_req *out[AMT_PUSH_STEPS])
+{
+	int r, i;
+
+	for (i = 0; i < AMT_PUSH_STEPS; i++)
+		out[i] = NULL;
+	if ((r = amt_msg_get(first, "AMT_GeneralSettings",
+	    &out[AMT_PUSH_REALM])) != CUST_OK ||
+	    (r = amt_msg_set_admin(first + 1, user, dpw,
+	    &out[AMT_PUSH_SET])) != CUST_OK ||
+	    (r = amt_msg_get(first + 2, "AMT_GeneralSettings",
+	    &out[AMT_PUSH_VERIFY])) != CUST_OK) {
+		for (i = 0; i < AMT_PUSH_STEPS; i++) {
+			amt_req_free(out[i]);
+			out[i] = NULL;
+		}
+		return r;
+	}
+	return CUST_OK;
+}

@@ -257,6 +257,7 @@ const struct ops_entry ops_device_table[] = {
 	{ "device.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ "device.show", op_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_DEVICE },
 	{ "device.set", op_set, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ "device.push", ops_device_push, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "device.remove", op_remove, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "device.import", op_import, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }

@@ -16,6 +16,11 @@ extern const struct ops_entry ops_audit_table[];
 extern const struct ops_entry ops_credential_table[];
 extern const struct ops_entry ops_client_table[];
 
+/* device.push (ops_push.c): the envelopes a push of a device's admin
+ * password sends, in order (a dry run). */
+int ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
+	__attribute__((warn_unused_result));
+
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
  * CUST_E_TOOBIG. */

@@ -159,6 +159,10 @@ int cli_client_cert(struct cli *c, int argc, char **argv, const char *op);
 int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
     void (*render)(struct cli *c, json_t *resp));
 
+/* Print a device.push dry run (the envelopes, in order) as text.
+ * (cli_device.c) */
+void cli_render_push(struct cli *c, json_t *r);
+
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */
 int cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out);

@@ -215,6 +215,62 @@ cmd_set(struct cli *c, int argc, char **argv)
 	return cli_run(c, "device.set", req, render_device);
 }
 
+void
+cli_render_push(struct cli *c, json_t *r)
+{
+	json_t *st, *ct = json_object_get(r, "connect_to");
+	size_t i, n = json_array_size(json_object_get(r, "steps"));
+
+	(void)c;
+	if (json_object_get(r, "version") != NULL &&
+	    !json_is_null(json_object_get(r, "version")))
+		printf("# %s: push of %s password v%lld (candidate %s) over %s",
+		    cli_str(r, "fqdn"), cli_str(r, "kind"), cli_num(r, "version"),
+		    cli_str(r, "candidate"), cli_str(r, "url"));
+	else
+		printf("# %s: push of a new %s password over %s",
+		    cli_str(r, "fqdn"), cli_str(r, "kind"), cli_str(r, "url"));
+	if (json_is_string(ct))
+		printf(" (connect-to %s)", cli_str(r, "connect_to"));
+	printf("\n# dry run: nothing was sent\n");
+	if (json_object_get(r, "note") != NULL)
+		printf("# note: %s\n", cli_str(r, "note"));
+	json_array_foreach(json_object_get(r, "steps"), i, st)
+		printf("\n# %zu/%zu %s: MessageID %lld, %s\n%s", i + 1, n,
+		    cli_str(st, "step"), cli_num(st, "message_id"),
+		    cli_str(st, "auth"), cli_raw(st, "envelope"));
+}
+
+static int
+cmd_push(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+		if (ch != 'n') {
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+		json_object_set_new(req, "dry_run", json_true());
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one FQDN");
+	}
+	if (json_object_get(req, "dry_run") == NULL) {
+		json_decref(req);
+		return cli_usage(cli_current(), "only --dry-run is implemented: "
+		    "custody does not send passwords to devices yet");
+	}
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
+	return cli_run(c, "device.push", req, cli_render_push);
+}
+
 static void
 render_removed(struct cli *c, json_t *r)
 {
@@ -292,6 +348,8 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "list devices (all, or one page with --limit)" },
 	{ "device", "show", cmd_show, 0, "FQDN",
 	  "show a device and its secret versions" },
+	{ "device", "push", cmd_push, 0, "FQDN --dry-run",
+	  "show the envelopes a push of the pending admin password sends" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

@@ -153,6 +153,37 @@ render_rotate(struct cli *c, json_t *r)
 		    cli_num(r, "job"));
 }
 
+/* password rotate FQDN... --push --dry-run: nothing is rotated; the
+ * envelopes a push of a new password would send, per device. */
+static int
+rotate_push_dry_run(struct cli *c, json_t *fqdns)
+{
+	json_t *req, *resp, *all = c->json ? json_array() : NULL, *f;
+	size_t i;
+	int r = CUST_OK;
+
+	json_array_foreach(fqdns, i, f) {
+		req = json_pack("{s:O, s:b, s:s}", "fqdn", f, "dry_run", 1,
+		    "candidate", "new");
+		r = cli_call(c, "device.push", req, &resp);
+		json_decref(req);
+		if (r != CUST_OK)
+			break;
+		if (c->json)
+			json_array_append_new(all, resp);
+		else {
+			if (i > 0)
+				printf("\n");
+			cli_render_push(c, resp);
+			json_decref(resp);
+		}
+	}
+	if (r == CUST_OK && c->json)
+		cli_print_json(all);
+	json_decref(all);
+	return r == CUST_OK ? CUST_EXIT_OK : cli_error(c, r);
+}
+
 static int
 cmd_rotate(struct cli *c, int argc, char **argv)
 {
@@ -163,11 +194,13 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		{ "length", required_argument, NULL, 'l' },
 		{ "replace-pending", no_argument, NULL, 'R' },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "push", no_argument, NULL, 'P' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *fqdns = json_array(), *resp = NULL;
 	long n;
-	int ch, r, exit_code;
+	int ch, r, exit_code, push = 0, dry = 0;
 
 	while ((ch = getopt_long(argc, argv, "t:ak:l:R", opts, NULL)) != -1) {
 		switch (ch) {
@@ -196,12 +229,38 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		case 'w':
 			c->wait = 1;
 			break;
+		case 'P':
+			push = 1;
+			break;
+		case 'n':
+			dry = 1;
+			break;
 		default:
 			goto usage;
 		}
 	}
 	for (; optind < argc; optind++)
 		json_array_append_new(fqdns, ops_text(argv[optind]));
+	if (dry && !push) {
+		cli_usage(cli_current(), "--dry-run goes with --push");
+		goto usage;
+	}
+	if (push && !dry) {
+		cli_usage(cli_current(), "--push is only implemented with "
+		    "--dry-run: custody does not send passwords to devices yet");
+		goto usage;
+	}
+	if (push) {
+		if (json_array_size(fqdns) == 0 || json_object_size(req) > 0) {
+			cli_usage(cli_current(), "--push --dry-run takes FQDNs "
+			    "only");
+			goto usage;
+		}
+		exit_code = rotate_push_dry_run(c, fqdns);
+		json_decref(fqdns);
+		json_decref(req);
+		return exit_code;
+	}
 	/* Per-device lines for a handful of named devices only. */
 	if (json_array_size(fqdns) > 0 && json_array_size(fqdns) <= 100)
 		json_object_set_new(req, "items", json_true());
@@ -281,7 +340,9 @@ const struct cli_cmd cli_password_cmds[] = {
 	  "list secret versions and states (no values)" },
 	{ "password", "rotate", cmd_rotate, 0,
 	  "FQDN... | --tag TAG | --all [--kind admin|mebx|all] [--length N] "
-	  "[--replace-pending] [--wait]", "create new pending passwords" },
+	  "[--replace-pending] [--wait] | FQDN... --push --dry-run",
+	  "create new pending passwords (--push --dry-run: show what a "
+	  "push would send)" },
 	{ "password", "confirm", cmd_confirm, 0,
 	  "FQDN --version N [--kind admin|mebx]",
 	  "mark a pending password as applied (current)" },

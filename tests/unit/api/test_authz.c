@@ -46,6 +46,8 @@ static const struct row {
 	{ "device.show", "LAU", "{\"fqdn\": \"d01.corp.example\"}" },
 	{ "device.set", "LA", "{\"fqdn\": \"d02.corp.example\", "
 	  "\"address\": \"127.0.0.1:20000\"}" },
+	{ "device.push", "LA", "{\"fqdn\": \"d01.corp.example\", "
+	  "\"dry_run\": true, \"candidate\": \"new\"}" },
 	{ "device.remove", "LA", "{\"fqdn\": \"d03.corp.example\"}" },
 	{ "device.import", "LA", "{\"data\": \"fqdn\\nimp.corp.example\\n\"}" },
 	{ "password.show", "LAO", "{\"fqdn\": \"d01.corp.example\"}" },
