@@ -106,12 +106,14 @@ int cred_device_add(struct cust_state *st, const char *actor,
     const struct cred_device_spec *spec, size_t pwlen, int64_t *id_out)
 	__attribute__((warn_unused_result));
 
-/* Set (address HOST[:PORT], util_parse_address()) or clear (NULL or "")
- * where custody connects to reach the active device fqdn; audited
- * ("device.set"). Joins an open store transaction, else its own.
- * CUST_E_INVAL for a bad address, CUST_E_NOTFOUND for no such device. */
-int cred_device_set_address(struct cust_state *st, const char *actor,
-    const char *fqdn, const char *address)
+/* Set or clear (value NULL or "") a field of the active device fqdn:
+ * "address" (HOST[:PORT], util_parse_address(): where custody connects to
+ * reach it) or "digest_realm" (what the device reported, when none was
+ * registered). Audited ("device.set", "FIELD VALUE"). Joins an open store
+ * transaction, else its own. CUST_E_INVAL for a bad field or value,
+ * CUST_E_NOTFOUND for no such device. */
+int cred_device_set(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *field, const char *value)
 	__attribute__((warn_unused_result));
 
 /* Retire an active device; its secret history is kept. Joins an open store

@@ -159,7 +159,7 @@ op_set(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if (!json_is_null(a) && (r = ops_req_str(req, "address", 1,
 	    &address)) != CUST_OK)
 		return r;
-	if ((r = cred_device_set_address(ctx->st, ctx->actor, fqdn,
+	if ((r = cred_device_set(ctx->st, ctx->actor, fqdn, "address",
 	    address)) != CUST_OK)
 		return r;
 	return cred_device_get(ctx->st, fqdn, resp);

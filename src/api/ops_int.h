@@ -16,10 +16,19 @@ extern const struct ops_entry ops_audit_table[];
 extern const struct ops_entry ops_credential_table[];
 extern const struct ops_entry ops_client_table[];
 
-/* device.push (ops_push.c): the envelopes a push of a device's admin
- * password sends, in order (a dry run). */
+/* device.push (ops_push.c): push a device's pending admin password
+ * to it, or (dry_run) answer the envelopes that sends, in order. */
 int ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	__attribute__((warn_unused_result));
+
+/* The push of fqdn's pending admin password (password rotate --push):
+ * *item_out a new {"fqdn", "kind", "version", "result", "detail"},
+ * result ok, reconciled, kept-current, unreachable, auth-failed, refused,
+ * realm-mismatch, unknown or nothing-pending; an error is custody's own
+ * (the store), not the device's. ops_push_ok(): ok or reconciled. */
+int ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
+	__attribute__((warn_unused_result));
+int ops_push_ok(json_t *item);
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is

@@ -102,6 +102,36 @@ rotate_reply(int r, size_t n, int64_t job, struct cred_rotate_result *res,
 	    "message", r == CUST_E_CONFLICT ? cust_errmsg() : NULL), resp);
 }
 
+/*
+ * password rotate --push: each named device's new pending admin password
+ * is pushed to it (ops_push.c), one device after the other; the
+ * outcomes go in the reply's "pushes", and "pushed" counts those now
+ * current. A device's failure is its item, never the call's.
+ */
+static int
+push_rotated(struct ops_ctx *ctx, const char **fqdns, size_t nf, json_t *resp)
+{
+	json_t *pushes = json_array(), *it;
+	size_t i, ok = 0;
+	int r = CUST_OK;
+
+	if (pushes == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	for (i = 0; i < nf && r == CUST_OK; i++) {
+		if ((r = ops_push_admin(ctx, fqdns[i], &it)) != CUST_OK)
+			break;
+		ok += ops_push_ok(it) != 0;
+		if (json_array_append_new(pushes, it) != 0)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	if (r == CUST_OK && (json_object_set_new(resp, "pushed",
+	    json_integer((json_int_t)ok)) != 0 ||
+	    json_object_set(resp, "pushes", pushes) != 0))
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	json_decref(pushes);
+	return r;
+}
+
 static int
 op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -113,11 +143,12 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	long long len = CRED_PW_DEFAULT;
 	int64_t *ids = NULL;
 	size_t nf = 0, n = 0;
-	int all, replace, items, r;
+	int all, replace, items, push, r;
 
 	if ((r = ops_req_strings(req, "fqdns", &fqdns, &nf)) != CUST_OK)
 		return r;
-	if ((r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
+	if ((r = ops_req_bool(req, "push", &push)) != CUST_OK ||
+	    (r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
 	    (r = ops_req_str(req, "kind", 0, &kind)) != CUST_OK ||
 	    (r = ops_req_bool(req, "all", &all)) != CUST_OK ||
 	    (r = ops_req_bool(req, "replace_pending", &replace)) != CUST_OK ||
@@ -154,9 +185,19 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	if (push && (nf == 0 || strcmp(spec.kind, "admin") != 0)) {
+		r = cust_fail(CUST_E_INVAL, "push takes FQDNs and the admin "
+		    "password (for now)");
+		goto out;
+	}
 	r = job_rotate(ctx->st, ctx->actor, sel, ids, n, &spec, items,
 	    ctx->progress, ctx->progress_arg, &job, &res);
 	r = rotate_reply(r, n, job, &res, resp);
+	if (r == CUST_OK && push &&
+	    (r = push_rotated(ctx, fqdns, nf, *resp)) != CUST_OK) {
+		json_decref(*resp);
+		*resp = NULL;
+	}
 out:
 	json_decref(sel);
 	free(fqdns);

@@ -1,7 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* src/api/ops_push.c - device.push: what custody sends a device to apply
- * its admin password (reference/amt.md 10; DESIGN.md, the rotation state
- * machine).
+/* src/api/ops_push.c - device.push: custody applies a device's pending
+ * admin password on the device (reference/amt.md 10; DESIGN.md, the
+ * rotation state machine), or shows what it would send.
+ *
+ * The push, for a device whose admin password has a pending version
+ * (written sealed and committed before anything is sent):
+ *  1. Get AMT_GeneralSettings with the current password: the device's
+ *     DigestRealm must be the registered one (when none is registered,
+ *     the device's is recorded: first contact);
+ *  2. SetAdminAclEntryEx(admin, DigestPassword of the candidate) with the
+ *     current password: the plaintext never travels;
+ *  3. a Get with the candidate, on a fresh connection: only a digest
+ *     login that works proves the device took it; then it becomes
+ *     current (cred_confirm()).
+ * An outcome that is not known (a timeout or dropped connection after
+ * the change was sent, a refused login, a malformed answer) is
+ * reconciled: the candidate, then the current password, are tried with a
+ * Get, and the one that works is committed (the candidate confirmed, or
+ * the pending version kept for the next push). Nothing is ever deleted:
+ * until one is proven, both stay.
  *
  * With "dry_run" the operation sends nothing: it answers the exact
  * envelopes, in order, that a push would send (amt_push_admin_plan()),
@@ -120,6 +137,215 @@ out:
 	return r;
 }
 
+/* A Get of AMT_GeneralSettings as t: the device's DigestRealm into realm
+ * (len bytes). */
+static int
+get_realm(const struct amt_target *t, unsigned long id, char *realm,
+    size_t len)
+{
+	struct amt_req *q = NULL;
+	struct amt_reply *rep = NULL;
+	const char *v;
+	int r;
+
+	*realm = '\0';
+	if ((r = amt_msg_get(id, "AMT_GeneralSettings", &q)) != CUST_OK)
+		return r;
+	if ((r = amt_call(t, q, &rep)) == CUST_OK) {
+		v = amt_reply_value(rep, "DigestRealm");
+		if (v == NULL || util_valid_digest_realm(v) != CUST_OK ||
+		    strlen(v) >= len)
+			r = cust_fail(CUST_E_PARSE, "%s: the device reports no "
+			    "valid DigestRealm", t->fqdn);
+		else
+			memcpy(realm, v, strlen(v) + 1);
+	}
+	amt_reply_free(rep);
+	amt_req_free(q);
+	return r;
+}
+
+/* One push's outcome, for its item. */
+struct push_out {
+	const char *result;	/* ok reconciled kept-current unreachable
+				 * auth-failed refused realm-mismatch unknown
+				 * nothing-pending */
+	char detail[512];
+};
+
+static void
+outcome(struct push_out *o, const char *result, const char *detail)
+{
+	o->result = result;
+	snprintf(o->detail, sizeof(o->detail), "%s", detail ? detail : "");
+}
+
+/*
+ * After an unknown outcome: the candidate, then the current password.
+ * why: what happened, for the item's detail.
+ */
+static int
+reconcile(struct ops_ctx *ctx, struct amt_target *t, const char *fqdn,
+    const struct seal_secret *cur, const struct seal_secret *cand,
+    int64_t ver, const char *why, struct push_out *o)
+{
+	char realm[64], d[512];
+	int r, rc;
+
+	t->password = cand;
+	if ((rc = get_realm(t, 10, realm, sizeof(realm))) == CUST_OK) {
+		if ((r = cred_confirm(ctx->st, ctx->actor, fqdn,
+		    CRED_KIND_ADMIN, ver)) != CUST_OK)
+			return r;
+		snprintf(d, sizeof(d), "%s; the device accepts v%lld: now "
+		    "current", why, (long long)ver);
+		outcome(o, "reconciled", d);
+		return CUST_OK;
+	}
+	t->password = cur;
+	if ((r = get_realm(t, 11, realm, sizeof(realm))) == CUST_OK) {
+		snprintf(d, sizeof(d), "%s; the device still has the current "
+		    "password (v%lld stays pending)", why, (long long)ver);
+		outcome(o, "kept-current", d);
+		return CUST_OK;
+	}
+	snprintf(d, sizeof(d), "%s; %s (%s): both are kept", why,
+	    rc == CUST_E_DENIED && r == CUST_E_DENIED ? "the device refuses "
+	    "both the candidate and the current password" : "neither "
+	    "password could be proven", cust_errmsg());
+	outcome(o, rc == CUST_E_DENIED && r == CUST_E_DENIED ? "auth-failed" :
+	    "unknown", d);
+	return CUST_OK;
+}
+
+/* The push protocol above for device fqdn (its record dev); *o says how
+ * it ended. An error is custody's own (the store), not the device's. */
+static int
+push_one(struct ops_ctx *ctx, json_t *dev, int64_t ver, struct push_out *o)
+{
+	struct amt_target t = { 0 };
+	struct seal_secret *cur = NULL, *cand = NULL, *dpw = NULL;
+	struct amt_req *q = NULL;
+	struct amt_reply *rep = NULL;
+	const char *fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	const char *reg = json_string_value(json_object_get(dev,
+	    "digest_realm")), *state;
+	char realm[64], d[512];
+	int64_t curv;
+	int r;
+
+	if ((r = cred_secret_read(ctx->st, ctx->actor, "device.push",
+	    "current", fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &cur, &curv,
+	    &state)) != CUST_OK ||
+	    (r = cred_secret_read(ctx->st, ctx->actor, "device.push",
+	    "candidate", fqdn, CRED_KIND_ADMIN, ver, &cand, &ver,
+	    &state)) != CUST_OK)
+		goto out;
+	t.fqdn = fqdn;
+	t.address = json_string_value(json_object_get(dev, "address"));
+	t.user = PUSH_ADMIN_USER;
+	t.password = cur;
+	/* 1. Which device is this? */
+	r = get_realm(&t, 1, realm, sizeof(realm));
+	if (r == CUST_E_DENIED) {
+		/* A push whose outcome was lost may have applied it. */
+		r = reconcile(ctx, &t, fqdn, cur, cand, ver, "the current "
+		    "password was refused", o);
+		goto out;
+	}
+	if (r != CUST_OK) {
+		outcome(o, "unreachable", cust_errmsg());
+		r = CUST_OK;
+		goto out;
+	}
+	if (reg != NULL && strcmp(reg, realm) != 0) {
+		snprintf(d, sizeof(d), "the device's DigestRealm %s is not the "
+		    "registered %s: not this device, nothing sent", realm, reg);
+		outcome(o, "realm-mismatch", d);
+		goto out;
+	}
+	if (reg == NULL && (r = cred_device_set(ctx->st, ctx->actor, fqdn,
+	    "digest_realm", realm)) != CUST_OK)
+		goto out;
+	/* 2. The change, authenticated with the current password. */
+	if ((r = amt_digest_password(PUSH_ADMIN_USER, realm, cand, &dpw)) !=
+	    CUST_OK ||
+	    (r = amt_msg_set_admin(2, PUSH_ADMIN_USER, dpw, &q)) != CUST_OK)
+		goto out;
+	if ((r = amt_call(&t, q, &rep)) == CUST_OK &&
+	    (r = amt_reply_check(rep)) != CUST_OK) {
+		/* A definite refusal: nothing changed on the device. */
+		outcome(o, "refused", cust_errmsg());
+		r = CUST_OK;
+		goto out;
+	}
+	if (r != CUST_OK) {
+		snprintf(d, sizeof(d), "SetAdminAclEntryEx: %s", cust_errmsg());
+		r = reconcile(ctx, &t, fqdn, cur, cand, ver, d, o);
+		goto out;
+	}
+	/* 3. Proof: a fresh digest login with the candidate. */
+	t.password = cand;
+	if ((r = get_realm(&t, 3, realm, sizeof(realm))) != CUST_OK) {
+		snprintf(d, sizeof(d), "the new password did not log in: %s",
+		    cust_errmsg());
+		r = reconcile(ctx, &t, fqdn, cur, cand, ver, d, o);
+		goto out;
+	}
+	if ((r = cred_confirm(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
+	    ver)) != CUST_OK)
+		goto out;
+	snprintf(d, sizeof(d), "v%lld applied and proven: now current",
+	    (long long)ver);
+	outcome(o, "ok", d);
+out:
+	amt_reply_free(rep);
+	amt_req_free(q);
+	seal_secret_free(dpw);
+	seal_secret_free(cand);
+	seal_secret_free(cur);
+	return r;
+}
+
+/* Push the pending admin password of fqdn: *item_out a new JSON object
+ * {"fqdn", "kind", "version", "result", "detail"}. */
+int
+ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
+{
+	struct push_out o = { NULL, "" };
+	json_t *dev = NULL, *hist = NULL;
+	int64_t ver = 0;
+	int r;
+
+	*item_out = NULL;
+	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
+	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
+		goto out;
+	fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	if ((ver = version_in(hist, CRED_KIND_ADMIN, "pending")) == 0)
+		outcome(&o, "nothing-pending", "no pending admin password");
+	else if ((r = push_one(ctx, dev, ver, &o)) != CUST_OK)
+		goto out;
+	if ((*item_out = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", fqdn,
+	    "kind", CRED_KIND_ADMIN, "version", ver ? json_integer(ver) :
+	    json_null(), "result", o.result, "detail", o.detail)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	json_decref(dev);
+	json_decref(hist);
+	return r;
+}
+
+/* Whether a push item ended with the candidate current. */
+int
+ops_push_ok(json_t *item)
+{
+	const char *res = json_string_value(json_object_get(item, "result"));
+
+	return res != NULL && (strcmp(res, "ok") == 0 ||
+	    strcmp(res, "reconciled") == 0);
+}
+
 int
 ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -146,10 +372,13 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		    "pushed so far ('kind' admin)");
 	if (strcmp(cand, "pending") != 0 && strcmp(cand, "new") != 0)
 		return cust_fail(CUST_E_INVAL, "'candidate' is pending or new");
-	if (!dry)
-		return cust_fail(CUST_E_INVAL, "only a dry run (dry_run: true) "
-		    "is implemented: custody does not send passwords to "
-		    "devices yet");
+	if (!dry) {
+		if (strcmp(cand, "pending") != 0)
+			return cust_fail(CUST_E_INVAL, "a push sends the "
+			    "pending version ('candidate' new is for dry "
+			    "runs)");
+		return ops_push_admin(ctx, fqdn, resp);
+	}
 	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
 	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
 		goto out;

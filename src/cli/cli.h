@@ -159,9 +159,13 @@ int cli_client_cert(struct cli *c, int argc, char **argv, const char *op);
 int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
     void (*render)(struct cli *c, json_t *resp));
 
-/* Print a device.push dry run (the envelopes, in order) as text.
+/* Print a device.push dry run (the envelopes, in order) as text; a
+ * push's outcome (an item of it: "FQDN KIND: RESULT: DETAIL"), and
+ * whether the item ended with the candidate current (ok, reconciled).
  * (cli_device.c) */
 void cli_render_push(struct cli *c, json_t *r);
+void cli_render_pushed(struct cli *c, json_t *item);
+int cli_push_ok(json_t *item);
 
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */

@@ -241,6 +241,24 @@ cli_render_push(struct cli *c, json_t *r)
 		    cli_str(st, "auth"), cli_raw(st, "envelope"));
 }
 
+int
+cli_push_ok(json_t *item)
+{
+	const char *res = json_string_value(json_object_get(item, "result"));
+
+	return res != NULL && (strcmp(res, "ok") == 0 ||
+	    strcmp(res, "reconciled") == 0);
+}
+
+void
+cli_render_pushed(struct cli *c, json_t *it)
+{
+	if (c->quiet && cli_push_ok(it))
+		return;
+	printf("%s %s: %s: %s\n", cli_str(it, "fqdn"), cli_str(it, "kind"),
+	    cli_str(it, "result"), cli_str(it, "detail"));
+}
+
 static int
 cmd_push(struct cli *c, int argc, char **argv)
 {
@@ -248,8 +266,8 @@ cmd_push(struct cli *c, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
-	json_t *req = json_object();
-	int ch;
+	json_t *req = json_object(), *resp = NULL;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
 		if (ch != 'n') {
@@ -262,13 +280,20 @@ cmd_push(struct cli *c, int argc, char **argv)
 		json_decref(req);
 		return cli_usage(cli_current(), "give exactly one FQDN");
 	}
-	if (json_object_get(req, "dry_run") == NULL) {
-		json_decref(req);
-		return cli_usage(cli_current(), "only --dry-run is implemented: "
-		    "custody does not send passwords to devices yet");
-	}
 	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
-	return cli_run(c, "device.push", req, cli_render_push);
+	if (json_object_get(req, "dry_run") != NULL)
+		return cli_run(c, "device.push", req, cli_render_push);
+	r = cli_call(c, "device.push", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	if (c->json)
+		cli_print_json(resp);
+	else
+		cli_render_pushed(c, resp);
+	r = cli_push_ok(resp) ? CUST_EXIT_OK : CUST_EXIT_FAIL;
+	json_decref(resp);
+	return r;
 }
 
 static void
@@ -348,8 +373,9 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "list devices (all, or one page with --limit)" },
 	{ "device", "show", cmd_show, 0, "FQDN",
 	  "show a device and its secret versions" },
-	{ "device", "push", cmd_push, 0, "FQDN --dry-run",
-	  "show the envelopes a push of the pending admin password sends" },
+	{ "device", "push", cmd_push, 0, "FQDN [--dry-run]",
+	  "apply the pending admin password on the device (or show what "
+	  "that sends)" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

@@ -198,7 +198,8 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
-	json_t *req = json_object(), *fqdns = json_array(), *resp = NULL;
+	json_t *req = json_object(), *fqdns = json_array(), *resp = NULL, *it;
+	size_t i;
 	long n;
 	int ch, r, exit_code, push = 0, dry = 0;
 
@@ -245,12 +246,13 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		cli_usage(cli_current(), "--dry-run goes with --push");
 		goto usage;
 	}
-	if (push && !dry) {
-		cli_usage(cli_current(), "--push is only implemented with "
-		    "--dry-run: custody does not send passwords to devices yet");
+	if (push && json_array_size(fqdns) == 0) {
+		cli_usage(cli_current(), "--push takes FQDNs");
 		goto usage;
 	}
-	if (push) {
+	if (push && !dry)
+		json_object_set_new(req, "push", json_true());
+	if (dry) {
 		if (json_array_size(fqdns) == 0 || json_object_size(req) > 0) {
 			cli_usage(cli_current(), "--push --dry-run takes FQDNs "
 			    "only");
@@ -271,6 +273,12 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	if (r != CUST_OK)
 		return cli_error(c, r);
 	exit_code = cli_rotate_result(c, resp);
+	json_array_foreach(json_object_get(resp, "pushes"), i, it) {
+		if (!c->json)
+			cli_render_pushed(c, it);
+		if (!cli_push_ok(it))
+			exit_code = CUST_EXIT_FAIL;
+	}
 	json_decref(resp);
 	return exit_code;
 usage:
@@ -340,9 +348,8 @@ const struct cli_cmd cli_password_cmds[] = {
 	  "list secret versions and states (no values)" },
 	{ "password", "rotate", cmd_rotate, 0,
 	  "FQDN... | --tag TAG | --all [--kind admin|mebx|all] [--length N] "
-	  "[--replace-pending] [--wait] | FQDN... --push --dry-run",
-	  "create new pending passwords (--push --dry-run: show what a "
-	  "push would send)" },
+	  "[--replace-pending] [--wait] | FQDN... --push [--dry-run]",
+	  "create new pending passwords (--push: apply them on the devices)" },
 	{ "password", "confirm", cmd_confirm, 0,
 	  "FQDN --version N [--kind admin|mebx]",
 	  "mark a pending password as applied (current)" },

@@ -420,19 +420,45 @@ cred_device_page(struct cust_state *st, const char *tag, const char *after,
 	return r;
 }
 
+/*
+ * One settable field of a device (device set, and the push protocol that
+ * learns a realm): its column, validator and what the audit entry says.
+ * The SQL is a literal per field (statements are cached by address).
+ */
+static const struct {
+	const char *field;
+	const char *sql;
+	int (*check)(const char *v);
+} settable[] = {
+	{ "address", "UPDATE device SET address = ? WHERE id = ?", NULL },
+	{ "digest_realm", "UPDATE device SET digest_realm = ? WHERE id = ?",
+	  util_valid_digest_realm },
+};
+
 int
-cred_device_set_address(struct cust_state *st, const char *actor,
-    const char *fqdn, const char *address)
+cred_device_set(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *field, const char *value)
 {
-	char norm[CUST_MAX_FQDN + 1], detail[UTIL_ADDRESS_MAX + 16];
+	char norm[CUST_MAX_FQDN + 1], detail[UTIL_ADDRESS_MAX + 32];
 	sqlite3_stmt *s;
 	int64_t id;
+	size_t f;
 	int r, own = !store_in_txn(state_store(st));
 
-	if (address != NULL && *address == '\0')
-		address = NULL;
-	if (address != NULL &&
-	    (r = util_parse_address(address, NULL, 0, NULL)) != CUST_OK)
+	for (f = 0; f < sizeof(settable) / sizeof(settable[0]); f++)
+		if (strcmp(settable[f].field, field) == 0)
+			break;
+	if (f == sizeof(settable) / sizeof(settable[0]))
+		return cust_fail(CUST_E_INVAL, "a device has no settable '%s'",
+		    field);
+	if (value != NULL && *value == '\0')
+		value = NULL;
+	if (value != NULL && settable[f].check != NULL &&
+	    settable[f].check(value) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%.48s' is not an AMT digest "
+		    "realm ('Digest:' and 32 hex digits)", value);
+	if (value != NULL && settable[f].check == NULL &&
+	    (r = util_parse_address(value, NULL, 0, NULL)) != CUST_OK)
 		return r;
 	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
 		return r;
@@ -440,20 +466,19 @@ cred_device_set_address(struct cust_state *st, const char *actor,
 		return r;
 	if ((r = cred_device_find(st, norm, &id)) != CUST_OK)
 		goto fail;
-	if ((s = store_stmt(state_store(st), "UPDATE device SET address = ? "
-	    "WHERE id = ?")) == NULL) {
+	if ((s = store_stmt(state_store(st), settable[f].sql)) == NULL) {
 		r = CUST_E_DB;
 		goto fail;
 	}
-	if (address != NULL)
-		sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+	if (value != NULL)
+		sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 1);
 	sqlite3_bind_int64(s, 2, id);
 	if ((r = store_step_done(state_store(st), s,
 	    "cannot change the device")) != CUST_OK)
 		goto fail;
-	snprintf(detail, sizeof(detail), "address %s", address ? address :
+	snprintf(detail, sizeof(detail), "%s %s", field, value ? value :
 	    "cleared");
 	if ((r = audit_append(state_audit(st), actor, "device.set", norm, "ok",
 	    detail)) != CUST_OK)

@@ -1,0 +1,124 @@
+#!/bin/sh
+# tests/integration/push.sh - password rotate --push and device push
+# against devices on loopback (tests/integration/fake_amt.py, a stand-in
+# until the simulator is on main): the new admin password is proven by a
+# fresh digest login before it is current and the device then holds its
+# HA1; a dropped connection after the change is reconciled; a refusal
+# (PT_STATUS), a device with another DigestRealm and an unreachable one
+# leave the pending version pending and the device untouched; a realm not
+# registered is learned.
+. tests/integration/lib.sh
+t_need_or_skip python3
+
+S="$TESTTMP/push-state"
+c() { cc --state-dir "$S" "$@"; }
+py() { python3 - "$@"; }
+R1=Digest:A4070000000000000000000000000001
+R2=Digest:A4070000000000000000000000000002
+PW='Init1al-Passw0rd!'
+
+cat >"$TESTTMP/devices.json" <<EOF
+{"ok.corp.example": {"realm": "$R1", "password": "$PW"},
+ "drop.corp.example": {"realm": "$R1", "password": "$PW"},
+ "refuse.corp.example": {"realm": "$R1", "password": "$PW"},
+ "other.corp.example": {"realm": "$R2", "password": "$PW"},
+ "learn.corp.example": {"realm": "$R2", "password": "$PW"}}
+EOF
+python3 tests/integration/fake_amt.py --devices "$TESTTMP/devices.json" \
+	--state "$TESTTMP/amt.json" --ready "$TESTTMP/port" \
+	--drop-after-apply drop.corp.example \
+	--refuse refuse.corp.example=2054 &
+FAKE=$!
+trap 'kill $FAKE 2>/dev/null' EXIT
+i=0
+while [ ! -s "$TESTTMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+PORT=$(cat "$TESTTMP/port")
+A=127.0.0.1:$PORT
+
+t_exit "init" 0 c init
+{
+	echo "fqdn,digest_realm,admin_password,address"
+	for d in ok drop refuse; do echo "$d.corp.example,$R1,$PW,$A"; done
+	echo "other.corp.example,$R1,$PW,$A"
+	echo "learn.corp.example,,$PW,$A"
+	echo "down.corp.example,$R1,$PW,127.0.0.1:1"
+} >"$TESTTMP/fleet.csv"
+t_exit "import the fleet with its passwords and addresses" 0 c device \
+	import "$TESTTMP/fleet.csv"
+
+# The device's admin HA1 is md5(admin:realm:password) of custody's version.
+ha1_is() {	# FQDN VERSION-STATE(current|pending)
+	c password show "$1" $([ "$2" = pending ] && echo --pending) \
+		>"$TESTTMP/pw" || return 1
+	py "$TESTTMP/amt.json" "$1" "$TESTTMP/pw" <<'EOF'
+import hashlib, json, sys
+d = json.load(open(sys.argv[1]))[sys.argv[2]]
+pw = open(sys.argv[3]).read().rstrip("\n")
+sys.exit(d["ha1"] != hashlib.md5(("admin:%s:%s" % (d["realm"], pw)).encode()).hexdigest())
+EOF
+}
+state_of() {	# FQDN VERSION -> state
+	c --json password history "$1" >"$TESTTMP/hist"
+	py "$TESTTMP/hist" "$2" <<'EOF'
+import json, sys
+h = json.load(open(sys.argv[1]))["versions"]
+print([v["state"] for v in h if v["kind"] == "admin" and v["version"] == int(sys.argv[2])][0])
+EOF
+}
+
+t_exit "rotate --push: ok" 0 c --json password rotate ok.corp.example --push
+t_check "result ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["pushed"] == 1 and r["pushes"][0]["result"] == "ok"))
+EOF
+t_check "v2 is current" test "$(state_of ok.corp.example 2)" = current
+t_check "v1 retired" test "$(state_of ok.corp.example 1)" = retired
+t_check "the device holds v2's HA1" ha1_is ok.corp.example current
+
+t_exit "rotate --push, connection dropped after the change" 0 c --json \
+	password rotate drop.corp.example --push
+t_check "reconciled: the candidate logs in" py "$TESTTMP/out" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["pushes"][0]
+sys.exit(not (p["result"] == "reconciled" and "now current" in p["detail"]))
+EOF
+t_check "v2 is current" test "$(state_of drop.corp.example 2)" = current
+t_check "the device holds v2's HA1" ha1_is drop.corp.example current
+
+t_exit "rotate --push refused by the device (PT_STATUS)" 1 c password \
+	rotate refuse.corp.example --push
+t_grep "the refusal is named" \
+	'refuse\.corp\.example admin: refused: .*PT_STATUS_INVALID_PASSWORD \(2054\)' \
+	"$TESTTMP/out"
+t_check "v2 stays pending" test "$(state_of refuse.corp.example 2)" = pending
+t_check "the device keeps v1" ha1_is refuse.corp.example current
+
+t_exit "another device behind that name (DigestRealm)" 1 c password rotate \
+	other.corp.example --push
+t_grep "realm mismatch, nothing sent" 'realm-mismatch: .*not the registered' \
+	"$TESTTMP/out"
+t_check "v2 stays pending" test "$(state_of other.corp.example 2)" = pending
+t_check "the device keeps v1" ha1_is other.corp.example current
+
+t_exit "unregistered realm: learned from the device" 0 c password rotate \
+	learn.corp.example --push
+t_exit "device show" 0 c --json device show learn.corp.example
+t_check "realm recorded" py "$TESTTMP/out" "$R2" <<'EOF'
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["digest_realm"] != sys.argv[2])
+EOF
+t_check "the device holds v2's HA1" ha1_is learn.corp.example current
+
+t_exit "an unreachable device" 1 c password rotate down.corp.example --push
+t_grep "unreachable" 'down\.corp\.example admin: unreachable' "$TESTTMP/out"
+t_check "v2 stays pending" test "$(state_of down.corp.example 2)" = pending
+
+t_exit "device push of nothing pending" 1 c device push ok.corp.example
+t_grep "nothing pending" 'nothing-pending' "$TESTTMP/out"
+t_exit "device push of the refused one again" 1 c device push \
+	refuse.corp.example
+t_exit "audit list" 0 c audit list
+t_grep "the confirmation is audited" \
+	'password\.confirm.*ok\.corp\.example' "$TESTTMP/out"
+t_done
