@@ -181,38 +181,49 @@ outcome(struct push_out *o, const char *result, const char *detail)
 }
 
 /*
- * After an unknown outcome: the candidate, then the current password.
- * why: what happened, for the item's detail.
+ * After an unknown outcome: the candidate, then the current password,
+ * each with a Get; the push is settled by what works (cred_push_end()).
+ * begun: the version is 'pushed' (cred_push_begin() done). why: what
+ * happened, for the detail.
  */
 static int
 reconcile(struct ops_ctx *ctx, struct amt_target *t, const char *fqdn,
     const struct seal_secret *cur, const struct seal_secret *cand,
-    int64_t ver, const char *why, struct push_out *o)
+    int64_t ver, int begun, const char *why, struct push_out *o)
 {
 	char realm[64], d[512];
 	int r, rc;
 
 	t->password = cand;
 	if ((rc = get_realm(t, 10, realm, sizeof(realm))) == CUST_OK) {
-		if ((r = cred_confirm(ctx->st, ctx->actor, fqdn,
-		    CRED_KIND_ADMIN, ver)) != CUST_OK)
-			return r;
 		snprintf(d, sizeof(d), "%s; the device accepts v%lld: now "
 		    "current", why, (long long)ver);
+		if ((!begun && (r = cred_push_begin(ctx->st, ctx->actor, fqdn,
+		    CRED_KIND_ADMIN, &ver)) != CUST_OK) ||
+		    (r = cred_push_end(ctx->st, ctx->actor, fqdn,
+		    CRED_KIND_ADMIN, ver, CRED_PUSH_APPLIED, "reconciled: a "
+		    "digest login with it works")) != CUST_OK)
+			return r;
 		outcome(o, "reconciled", d);
 		return CUST_OK;
 	}
 	t->password = cur;
 	if ((r = get_realm(t, 11, realm, sizeof(realm))) == CUST_OK) {
 		snprintf(d, sizeof(d), "%s; the device still has the current "
-		    "password (v%lld stays pending)", why, (long long)ver);
+		    "password (v%lld %s)", why, (long long)ver, begun ?
+		    "failed" : "stays pending");
+		if (begun && (r = cred_push_end(ctx->st, ctx->actor, fqdn,
+		    CRED_KIND_ADMIN, ver, CRED_PUSH_REFUSED, "reconciled: the "
+		    "device still takes the current password")) != CUST_OK)
+			return r;
 		outcome(o, "kept-current", d);
 		return CUST_OK;
 	}
-	snprintf(d, sizeof(d), "%s; %s (%s): both are kept", why,
+	snprintf(d, sizeof(d), "%s; %s (%s): both are kept%s", why,
 	    rc == CUST_E_DENIED && r == CUST_E_DENIED ? "the device refuses "
 	    "both the candidate and the current password" : "neither "
-	    "password could be proven", cust_errmsg());
+	    "password could be proven", cust_errmsg(), begun ? ", the "
+	    "candidate stays pushed for reconciliation" : "");
 	outcome(o, rc == CUST_E_DENIED && r == CUST_E_DENIED ? "auth-failed" :
 	    "unknown", d);
 	return CUST_OK;
@@ -249,8 +260,9 @@ push_one(struct ops_ctx *ctx, json_t *dev, int64_t ver, struct push_out *o)
 	r = get_realm(&t, 1, realm, sizeof(realm));
 	if (r == CUST_E_DENIED) {
 		/* A push whose outcome was lost may have applied it. */
-		r = reconcile(ctx, &t, fqdn, cur, cand, ver, "the current "
-		    "password was refused", o);
+		r = reconcile(ctx, &t, fqdn, cur, cand, ver,
+		    strcmp(state, "pushed") == 0, "the current password was "
+		    "refused", o);
 		goto out;
 	}
 	if (r != CUST_OK) {
@@ -267,21 +279,28 @@ push_one(struct ops_ctx *ctx, json_t *dev, int64_t ver, struct push_out *o)
 	if (reg == NULL && (r = cred_device_set(ctx->st, ctx->actor, fqdn,
 	    "digest_realm", realm)) != CUST_OK)
 		goto out;
-	/* 2. The change, authenticated with the current password. */
+	/* 2. The change, authenticated with the current password: 'pushed'
+	 * is committed before it is sent. */
 	if ((r = amt_digest_password(PUSH_ADMIN_USER, realm, cand, &dpw)) !=
 	    CUST_OK ||
-	    (r = amt_msg_set_admin(2, PUSH_ADMIN_USER, dpw, &q)) != CUST_OK)
+	    (r = amt_msg_set_admin(2, PUSH_ADMIN_USER, dpw, &q)) != CUST_OK ||
+	    (r = cred_push_begin(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
+	    &ver)) != CUST_OK)
 		goto out;
-	if ((r = amt_call(&t, q, &rep)) == CUST_OK &&
+	util_test_crash("push-begun");
+	r = amt_call(&t, q, &rep);
+	util_test_crash("push-sent");
+	if (r == CUST_OK &&
 	    (r = amt_reply_check(rep)) != CUST_OK) {
 		/* A definite refusal: nothing changed on the device. */
 		outcome(o, "refused", cust_errmsg());
-		r = CUST_OK;
+		r = cred_push_end(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
+		    ver, CRED_PUSH_REFUSED, o->detail);
 		goto out;
 	}
 	if (r != CUST_OK) {
 		snprintf(d, sizeof(d), "SetAdminAclEntryEx: %s", cust_errmsg());
-		r = reconcile(ctx, &t, fqdn, cur, cand, ver, d, o);
+		r = reconcile(ctx, &t, fqdn, cur, cand, ver, 1, d, o);
 		goto out;
 	}
 	/* 3. Proof: a fresh digest login with the candidate. */
@@ -289,11 +308,11 @@ push_one(struct ops_ctx *ctx, json_t *dev, int64_t ver, struct push_out *o)
 	if ((r = get_realm(&t, 3, realm, sizeof(realm))) != CUST_OK) {
 		snprintf(d, sizeof(d), "the new password did not log in: %s",
 		    cust_errmsg());
-		r = reconcile(ctx, &t, fqdn, cur, cand, ver, d, o);
+		r = reconcile(ctx, &t, fqdn, cur, cand, ver, 1, d, o);
 		goto out;
 	}
-	if ((r = cred_confirm(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
-	    ver)) != CUST_OK)
+	if ((r = cred_push_end(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
+	    ver, CRED_PUSH_APPLIED, "proven by a digest login")) != CUST_OK)
 		goto out;
 	snprintf(d, sizeof(d), "v%lld applied and proven: now current",
 	    (long long)ver);
@@ -322,8 +341,9 @@ ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
 		goto out;
 	fqdn = json_string_value(json_object_get(dev, "fqdn"));
-	if ((ver = version_in(hist, CRED_KIND_ADMIN, "pending")) == 0)
-		outcome(&o, "nothing-pending", "no pending admin password");
+	if ((ver = version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
+	    (ver = version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0)
+		outcome(&o, "nothing-pending", "no admin password in flight");
 	else if ((r = push_one(ctx, dev, ver, &o)) != CUST_OK)
 		goto out;
 	if ((*item_out = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", fqdn,
@@ -386,7 +406,8 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	realm = json_string_value(json_object_get(dev, "digest_realm"));
 	cur = version_in(hist, kind, "current");
 	if (strcmp(cand, "pending") == 0) {
-		if ((ver = version_in(hist, kind, "pending")) == 0) {
+		if ((ver = version_in(hist, kind, "pending")) == 0 &&
+		    (ver = version_in(hist, kind, "pushed")) == 0) {
 			r = cust_fail(CUST_E_CONFLICT, "%s has no pending %s "
 			    "password to push (password rotate it first)",
 			    fqdn, kind);

@@ -22,7 +22,9 @@ cat >"$TESTTMP/devices.json" <<EOF
  "drop.corp.example": {"realm": "$R1", "password": "$PW"},
  "refuse.corp.example": {"realm": "$R1", "password": "$PW"},
  "other.corp.example": {"realm": "$R2", "password": "$PW"},
- "learn.corp.example": {"realm": "$R2", "password": "$PW"}}
+ "learn.corp.example": {"realm": "$R2", "password": "$PW"},
+ "crash1.corp.example": {"realm": "$R1", "password": "$PW"},
+ "crash2.corp.example": {"realm": "$R1", "password": "$PW"}}
 EOF
 python3 tests/integration/fake_amt.py --devices "$TESTTMP/devices.json" \
 	--state "$TESTTMP/amt.json" --ready "$TESTTMP/port" \
@@ -38,7 +40,9 @@ A=127.0.0.1:$PORT
 t_exit "init" 0 c init
 {
 	echo "fqdn,digest_realm,admin_password,address"
-	for d in ok drop refuse; do echo "$d.corp.example,$R1,$PW,$A"; done
+	for d in ok drop refuse crash1 crash2; do
+		echo "$d.corp.example,$R1,$PW,$A"
+	done
 	echo "other.corp.example,$R1,$PW,$A"
 	echo "learn.corp.example,,$PW,$A"
 	echo "down.corp.example,$R1,$PW,127.0.0.1:1"
@@ -47,8 +51,8 @@ t_exit "import the fleet with its passwords and addresses" 0 c device \
 	import "$TESTTMP/fleet.csv"
 
 # The device's admin HA1 is md5(admin:realm:password) of custody's version.
-ha1_is() {	# FQDN VERSION-STATE(current|pending)
-	c password show "$1" $([ "$2" = pending ] && echo --pending) \
+ha1_is() {	# FQDN current|VERSION
+	c password show "$1" $([ "$2" != current ] && echo --version "$2") \
 		>"$TESTTMP/pw" || return 1
 	py "$TESTTMP/amt.json" "$1" "$TESTTMP/pw" <<'EOF'
 import hashlib, json, sys
@@ -91,7 +95,7 @@ t_exit "rotate --push refused by the device (PT_STATUS)" 1 c password \
 t_grep "the refusal is named" \
 	'refuse\.corp\.example admin: refused: .*PT_STATUS_INVALID_PASSWORD \(2054\)' \
 	"$TESTTMP/out"
-t_check "v2 stays pending" test "$(state_of refuse.corp.example 2)" = pending
+t_check "v2 failed (kept)" test "$(state_of refuse.corp.example 2)" = failed
 t_check "the device keeps v1" ha1_is refuse.corp.example current
 
 t_exit "another device behind that name (DigestRealm)" 1 c password rotate \
@@ -114,11 +118,39 @@ t_exit "an unreachable device" 1 c password rotate down.corp.example --push
 t_grep "unreachable" 'down\.corp\.example admin: unreachable' "$TESTTMP/out"
 t_check "v2 stays pending" test "$(state_of down.corp.example 2)" = pending
 
+# custodyctl killed after the device applied the change, before custody
+# knew: the version stays 'pushed'; the next push finds the current
+# password refused, the candidate working, and commits it.
+CUSTODY_TEST_CRASH_AT=push-sent "$CUSTODYCTL" --state-dir "$S" password \
+	rotate crash1.corp.example --push >/dev/null 2>&1
+t_check "killed after sending (exit 99)" test $? -eq 99
+t_check "v2 left pushed" test "$(state_of crash1.corp.example 2)" = pushed
+t_check "the device already holds v2" ha1_is crash1.corp.example 2
+t_exit "device push reconciles it" 0 c device push crash1.corp.example
+t_grep "reconciled" 'crash1\.corp\.example admin: reconciled: the current password was refused' \
+	"$TESTTMP/out"
+t_check "v2 is current" test "$(state_of crash1.corp.example 2)" = current
+# Killed after marking it pushed, before sending: pushed again.
+CUSTODY_TEST_CRASH_AT=push-begun "$CUSTODYCTL" --state-dir "$S" password \
+	rotate crash2.corp.example --push >/dev/null 2>&1
+t_check "killed before sending (exit 99)" test $? -eq 99
+t_check "v2 left pushed" test "$(state_of crash2.corp.example 2)" = pushed
+t_check "the device still holds v1" ha1_is crash2.corp.example current
+t_exit "device push sends it again" 0 c device push crash2.corp.example
+t_grep "ok" 'crash2\.corp\.example admin: ok' "$TESTTMP/out"
+t_check "v2 is current" test "$(state_of crash2.corp.example 2)" = current
+t_check "the device holds v2's HA1" ha1_is crash2.corp.example current
+
 t_exit "device push of nothing pending" 1 c device push ok.corp.example
 t_grep "nothing pending" 'nothing-pending' "$TESTTMP/out"
-t_exit "device push of the refused one again" 1 c device push \
-	refuse.corp.example
+t_exit "device push of the refused one again: nothing in flight" 1 c \
+	device push refuse.corp.example
+t_grep "nothing in flight" 'nothing-pending' "$TESTTMP/out"
 t_exit "audit list" 0 c audit list
-t_grep "the confirmation is audited" \
-	'password\.confirm.*ok\.corp\.example' "$TESTTMP/out"
+t_grep "the push is audited as started" \
+	'password\.push.*ok\.corp\.example.*started' "$TESTTMP/out"
+t_grep "and as proven" 'password\.push.*ok\.corp\.example.*proven' \
+	"$TESTTMP/out"
+t_grep "a refusal is audited with its reason" \
+	'password\.push.*refuse\.corp\.example.*failed.*2054' "$TESTTMP/out"
 t_done
