@@ -196,6 +196,7 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
+	    curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT, (long)(t->fresh != 0)) ||
 	    (t->tls && curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile)))
 		return cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
 	return CUST_OK;

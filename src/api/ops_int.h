@@ -28,6 +28,11 @@ int ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
  * (the store), not the device's. ops_push_ok(): ok or reconciled. */
 int ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	__attribute__((warn_unused_result));
+/* The same for fqdns[0..n), concurrency (0: AMT_CONCURRENCY) devices at
+ * once over the fleet driver: *items_out a new array of items. */
+int ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
+    size_t n, size_t concurrency, json_t **items_out)
+	__attribute__((warn_unused_result));
 int ops_push_ok(json_t *item);
 
 /* Array of strings member: *out is a new array of borrowed strings (free()

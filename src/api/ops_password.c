@@ -104,32 +104,25 @@ rotate_reply(int r, size_t n, int64_t job, struct cred_rotate_result *res,
 
 /*
  * password rotate --push: each named device's new pending admin password
- * is pushed to it (ops_push.c), one device after the other; the
- * outcomes go in the reply's "pushes", and "pushed" counts those now
- * current. A device's failure is its item, never the call's.
+ * is pushed to it (ops_push.c), many devices at once; the outcomes go in
+ * the reply's "pushes", and "pushed" counts those now current. A
+ * device's failure is its item, never the call's.
  */
 static int
 push_rotated(struct ops_ctx *ctx, const char **fqdns, size_t nf, json_t *resp)
 {
-	json_t *pushes = json_array(), *it;
+	json_t *pushes = NULL, *it;
 	size_t i, ok = 0;
-	int r = CUST_OK;
+	int r;
 
-	if (pushes == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	for (i = 0; i < nf && r == CUST_OK; i++) {
-		if ((r = ops_push_admin(ctx, fqdns[i], &it)) != CUST_OK)
-			break;
+	if ((r = ops_push_admin_many(ctx, fqdns, nf, 0, &pushes)) != CUST_OK)
+		return r;
+	json_array_foreach(pushes, i, it)
 		ok += ops_push_ok(it) != 0;
-		if (json_array_append_new(pushes, it) != 0)
-			r = cust_fail(CUST_E_NOMEM, "out of memory");
-	}
-	if (r == CUST_OK && (json_object_set_new(resp, "pushed",
-	    json_integer((json_int_t)ok)) != 0 ||
-	    json_object_set(resp, "pushes", pushes) != 0))
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-	json_decref(pushes);
-	return r;
+	if (json_object_set_new(resp, "pushed", json_integer((json_int_t)ok))
+	    != 0 || json_object_set_new(resp, "pushes", pushes) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
 }
 
 static int

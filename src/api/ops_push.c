@@ -137,223 +137,350 @@ out:
 	return r;
 }
 
-/* A Get of AMT_GeneralSettings as t: the device's DigestRealm into realm
- * (len bytes). */
-static int
-get_realm(const struct amt_target *t, unsigned long id, char *realm,
-    size_t len)
-{
-	struct amt_req *q = NULL;
-	struct amt_reply *rep = NULL;
-	const char *v;
-	int r;
+/*
+ * One device's push as a conversation of the fleet driver
+ * (amt_fleet_run()): each answer is handled, and the next request asked
+ * for, in the driver's thread, so the store is written between requests
+ * as the protocol needs; many devices run at once (at most
+ * AMT_CONCURRENCY in flight, one request at a time per device).
+ */
+enum pstep {
+	P_START,
+	P_REALM,	/* Get with the current password */
+	P_SET,		/* SetAdminAclEntryEx */
+	P_VERIFY,	/* Get with the candidate, fresh connection */
+	P_REC_CAND,	/* reconciling: Get with the candidate */
+	P_REC_CUR,	/* reconciling: Get with the current password */
+};
 
-	*realm = '\0';
-	if ((r = amt_msg_get(id, "AMT_GeneralSettings", &q)) != CUST_OK)
-		return r;
-	if ((r = amt_call(t, q, &rep)) == CUST_OK) {
-		v = amt_reply_value(rep, "DigestRealm");
-		if (v == NULL || util_valid_digest_realm(v) != CUST_OK ||
-		    strlen(v) >= len)
-			r = cust_fail(CUST_E_PARSE, "%s: the device reports no "
-			    "valid DigestRealm", t->fqdn);
-		else
-			memcpy(realm, v, strlen(v) + 1);
-	}
-	amt_reply_free(rep);
-	amt_req_free(q);
-	return r;
-}
-
-/* One push's outcome, for its item. */
-struct push_out {
-	const char *result;	/* ok reconciled kept-current unreachable
-				 * auth-failed refused realm-mismatch unknown
-				 * nothing-pending */
+struct push {
+	struct ops_ctx *ctx;
+	struct amt_target t;
+	json_t *dev;			/* the device record */
+	const char *fqdn, *reg;		/* from dev */
+	struct seal_secret *cur, *cand;
+	int64_t ver;
+	int begun;			/* the version is 'pushed' */
+	enum pstep step;
+	int rc_cand;			/* reconciling: the candidate's Get */
+	char why[256];
+	const char *result;		/* NULL while it runs */
 	char detail[512];
+	int err;			/* custody's own error (the store) */
 };
 
 static void
-outcome(struct push_out *o, const char *result, const char *detail)
+outcome(struct push *p, const char *result, const char *detail)
 {
-	o->result = result;
-	snprintf(o->detail, sizeof(o->detail), "%s", detail ? detail : "");
+	p->result = result;
+	snprintf(p->detail, sizeof(p->detail), "%s", detail ? detail : "");
 }
 
-/*
- * After an unknown outcome: the candidate, then the current password,
- * each with a Get; the push is settled by what works (cred_push_end()).
- * begun: the version is 'pushed' (cred_push_begin() done). why: what
- * happened, for the detail.
- */
+/* A Get of AMT_GeneralSettings as pw, on a fresh connection or not. */
 static int
-reconcile(struct ops_ctx *ctx, struct amt_target *t, const char *fqdn,
-    const struct seal_secret *cur, const struct seal_secret *cand,
-    int64_t ver, int begun, const char *why, struct push_out *o)
+get_as(struct push *p, const struct seal_secret *pw, int fresh,
+    unsigned long id, enum pstep step, struct amt_req **out)
 {
-	char realm[64], d[512];
-	int r, rc;
+	p->t.password = pw;
+	p->t.fresh = fresh;
+	p->step = step;
+	return amt_msg_get(id, "AMT_GeneralSettings", out);
+}
 
-	t->password = cand;
-	if ((rc = get_realm(t, 10, realm, sizeof(realm))) == CUST_OK) {
-		snprintf(d, sizeof(d), "%s; the device accepts v%lld: now "
-		    "current", why, (long long)ver);
-		if ((!begun && (r = cred_push_begin(ctx->st, ctx->actor, fqdn,
-		    CRED_KIND_ADMIN, &ver)) != CUST_OK) ||
-		    (r = cred_push_end(ctx->st, ctx->actor, fqdn,
-		    CRED_KIND_ADMIN, ver, CRED_PUSH_APPLIED, "reconciled: a "
-		    "digest login with it works")) != CUST_OK)
-			return r;
-		outcome(o, "reconciled", d);
-		return CUST_OK;
-	}
-	t->password = cur;
-	if ((r = get_realm(t, 11, realm, sizeof(realm))) == CUST_OK) {
-		snprintf(d, sizeof(d), "%s; the device still has the current "
-		    "password (v%lld %s)", why, (long long)ver, begun ?
-		    "failed" : "stays pending");
-		if (begun && (r = cred_push_end(ctx->st, ctx->actor, fqdn,
-		    CRED_KIND_ADMIN, ver, CRED_PUSH_REFUSED, "reconciled: the "
-		    "device still takes the current password")) != CUST_OK)
-			return r;
-		outcome(o, "kept-current", d);
-		return CUST_OK;
-	}
-	snprintf(d, sizeof(d), "%s; %s (%s): both are kept%s", why,
-	    rc == CUST_E_DENIED && r == CUST_E_DENIED ? "the device refuses "
-	    "both the candidate and the current password" : "neither "
-	    "password could be proven", cust_errmsg(), begun ? ", the "
-	    "candidate stays pushed for reconciliation" : "");
-	outcome(o, rc == CUST_E_DENIED && r == CUST_E_DENIED ? "auth-failed" :
-	    "unknown", d);
+/* The DigestRealm of a Get's answer into realm (64 bytes), or an error. */
+static int
+realm_of(const struct push *p, const struct amt_reply *rep, char *realm)
+{
+	const char *v = amt_reply_value(rep, "DigestRealm");
+
+	*realm = '\0';
+	if (v == NULL || util_valid_digest_realm(v) != CUST_OK ||
+	    strlen(v) >= 64)
+		return cust_fail(CUST_E_PARSE, "%s: the device reports no "
+		    "valid DigestRealm", p->fqdn);
+	memcpy(realm, v, strlen(v) + 1);
 	return CUST_OK;
 }
 
-/* The push protocol above for device fqdn (its record dev); *o says how
- * it ended. An error is custody's own (the store), not the device's. */
+/* Start reconciling after an unknown outcome (why). */
 static int
-push_one(struct ops_ctx *ctx, json_t *dev, int64_t ver, struct push_out *o)
+reconcile(struct push *p, const char *why, struct amt_req **out)
 {
-	struct amt_target t = { 0 };
-	struct seal_secret *cur = NULL, *cand = NULL, *dpw = NULL;
-	struct amt_req *q = NULL;
-	struct amt_reply *rep = NULL;
-	const char *fqdn = json_string_value(json_object_get(dev, "fqdn"));
-	const char *reg = json_string_value(json_object_get(dev,
-	    "digest_realm")), *state;
+	size_t n = strnlen(why, sizeof(p->why) - 1);
+
+	memcpy(p->why, why, n);		/* cut short if it must be */
+	p->why[n] = '\0';
+	return get_as(p, p->cand, 1, 10, P_REC_CAND, out);
+}
+
+/* Settle the push: applied (the candidate proven) or refused. */
+static int
+settle(struct push *p, enum cred_push_end how, const char *why)
+{
+	struct ops_ctx *ctx = p->ctx;
+	int r;
+
+	if (!p->begun) {
+		if ((r = cred_push_begin(ctx->st, ctx->actor, p->fqdn,
+		    CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
+			return r;
+		p->begun = 1;
+	}
+	return cred_push_end(ctx->st, ctx->actor, p->fqdn, CRED_KIND_ADMIN,
+	    p->ver, how, why);
+}
+
+/* The step after the answer (rep, err) to the last request. */
+static int
+step(struct push *p, const struct amt_reply *rep, int err,
+    struct amt_req **out)
+{
+	struct ops_ctx *ctx = p->ctx;
+	struct seal_secret *dpw = NULL;
 	char realm[64], d[512];
+	int r;
+
+	switch (p->step) {
+	case P_START:
+		return get_as(p, p->cur, 0, 1, P_REALM, out);
+	case P_REALM:
+		/* Which device is this? A refused current password: a push
+		 * whose outcome was lost may have applied the candidate. */
+		if (err == CUST_E_DENIED)
+			return reconcile(p, "the current password was refused",
+			    out);
+		if (err == CUST_OK)
+			err = realm_of(p, rep, realm);
+		if (err != CUST_OK) {
+			outcome(p, "unreachable", cust_errmsg());
+			return CUST_OK;
+		}
+		if (p->reg != NULL && strcmp(p->reg, realm) != 0) {
+			snprintf(d, sizeof(d), "the device's DigestRealm %s is "
+			    "not the registered %s: not this device, nothing "
+			    "sent", realm, p->reg);
+			outcome(p, "realm-mismatch", d);
+			return CUST_OK;
+		}
+		if (p->reg == NULL && (r = cred_device_set(ctx->st, ctx->actor,
+		    p->fqdn, "digest_realm", realm)) != CUST_OK)
+			return r;
+		/* The change, with the current password: 'pushed' is
+		 * committed before it is sent. */
+		if ((r = amt_digest_password(PUSH_ADMIN_USER, realm, p->cand,
+		    &dpw)) != CUST_OK)
+			return r;
+		r = amt_msg_set_admin(2, PUSH_ADMIN_USER, dpw, out);
+		seal_secret_free(dpw);
+		if (r != CUST_OK || (r = cred_push_begin(ctx->st, ctx->actor,
+		    p->fqdn, CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
+			return r;
+		p->begun = 1;
+		p->step = P_SET;
+		util_test_crash("push-begun");
+		return CUST_OK;
+	case P_SET:
+		util_test_crash("push-sent");
+		if (err == CUST_OK && amt_reply_check(rep) != CUST_OK) {
+			/* A definite refusal: nothing changed. */
+			outcome(p, "refused", cust_errmsg());
+			return settle(p, CRED_PUSH_REFUSED, p->detail);
+		}
+		if (err != CUST_OK) {
+			snprintf(d, sizeof(d), "SetAdminAclEntryEx: %s",
+			    cust_errmsg());
+			return reconcile(p, d, out);
+		}
+		/* Proof: a fresh digest login with the candidate. */
+		return get_as(p, p->cand, 1, 3, P_VERIFY, out);
+	case P_VERIFY:
+		if (err != CUST_OK) {
+			snprintf(d, sizeof(d), "the new password did not log "
+			    "in: %s", cust_errmsg());
+			return reconcile(p, d, out);
+		}
+		snprintf(d, sizeof(d), "v%lld applied and proven: now current",
+		    (long long)p->ver);
+		outcome(p, "ok", d);
+		return settle(p, CRED_PUSH_APPLIED, "proven by a digest login");
+	case P_REC_CAND:
+		if (err == CUST_OK) {
+			snprintf(d, sizeof(d), "%s; the device accepts v%lld: "
+			    "now current", p->why, (long long)p->ver);
+			outcome(p, "reconciled", d);
+			return settle(p, CRED_PUSH_APPLIED, "reconciled: a "
+			    "digest login with it works");
+		}
+		p->rc_cand = err;
+		return get_as(p, p->cur, 1, 11, P_REC_CUR, out);
+	case P_REC_CUR:
+		if (err == CUST_OK) {
+			snprintf(d, sizeof(d), "%s; the device still has the "
+			    "current password (v%lld %s)", p->why,
+			    (long long)p->ver, p->begun ? "failed" :
+			    "stays pending");
+			outcome(p, "kept-current", d);
+			return p->begun ? settle(p, CRED_PUSH_REFUSED,
+			    "reconciled: the device still takes the current "
+			    "password") : CUST_OK;
+		}
+		r = p->rc_cand == CUST_E_DENIED && err == CUST_E_DENIED;
+		snprintf(d, sizeof(d), "%s; %s (%s): both are kept%s", p->why,
+		    r ? "the device refuses both the candidate and the current "
+		    "password" : "neither password could be proven",
+		    cust_errmsg(), p->begun ? ", the candidate stays pushed "
+		    "for reconciliation" : "");
+		outcome(p, r ? "auth-failed" : "unknown", d);
+		return CUST_OK;
+	}
+	return cust_fail(CUST_E_INTERNAL, "push: bad step");
+}
+
+/* The fleet driver's callback: a custody error ends the conversation and
+ * is kept for the caller. */
+static int
+push_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **req_out)
+{
+	struct push *p = arg;
+	int r;
+
+	*req_out = NULL;
+	if (p->result != NULL || p->err != CUST_OK)
+		return 0;
+	if ((r = step(p, prev, err, req_out)) != CUST_OK) {
+		amt_req_free(*req_out);
+		*req_out = NULL;
+		p->err = r;
+		return r;
+	}
+	if (p->result != NULL) {	/* over */
+		amt_req_free(*req_out);
+		*req_out = NULL;
+	}
+	return 0;
+}
+
+static void
+push_clear(struct push *p)
+{
+	json_decref(p->dev);
+	seal_secret_free(p->cur);
+	seal_secret_free(p->cand);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Set p up for fqdn's admin version in flight: its record and both
+ * values (read audited "device.push"); p->result is set already when
+ * there is nothing to push. */
+static int
+push_prepare(struct ops_ctx *ctx, const char *fqdn, struct push *p)
+{
+	json_t *hist = NULL;
+	const char *state;
 	int64_t curv;
 	int r;
 
+	memset(p, 0, sizeof(*p));
+	p->ctx = ctx;
+	if ((r = cred_device_get(ctx->st, fqdn, &p->dev)) != CUST_OK ||
+	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
+		goto out;
+	p->fqdn = json_string_value(json_object_get(p->dev, "fqdn"));
+	p->reg = json_string_value(json_object_get(p->dev, "digest_realm"));
+	if ((p->ver = version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
+	    (p->ver = version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0) {
+		outcome(p, "nothing-pending", "no admin password in flight");
+		goto out;
+	}
+	p->begun = version_in(hist, CRED_KIND_ADMIN, "pushed") == p->ver;
 	if ((r = cred_secret_read(ctx->st, ctx->actor, "device.push",
-	    "current", fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &cur, &curv,
-	    &state)) != CUST_OK ||
+	    "current", p->fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &p->cur,
+	    &curv, &state)) != CUST_OK ||
 	    (r = cred_secret_read(ctx->st, ctx->actor, "device.push",
-	    "candidate", fqdn, CRED_KIND_ADMIN, ver, &cand, &ver,
+	    "candidate", p->fqdn, CRED_KIND_ADMIN, p->ver, &p->cand, &p->ver,
 	    &state)) != CUST_OK)
 		goto out;
-	t.fqdn = fqdn;
-	t.address = json_string_value(json_object_get(dev, "address"));
-	t.user = PUSH_ADMIN_USER;
-	t.password = cur;
-	/* 1. Which device is this? */
-	r = get_realm(&t, 1, realm, sizeof(realm));
-	if (r == CUST_E_DENIED) {
-		/* A push whose outcome was lost may have applied it. */
-		r = reconcile(ctx, &t, fqdn, cur, cand, ver,
-		    strcmp(state, "pushed") == 0, "the current password was "
-		    "refused", o);
-		goto out;
-	}
-	if (r != CUST_OK) {
-		outcome(o, "unreachable", cust_errmsg());
-		r = CUST_OK;
-		goto out;
-	}
-	if (reg != NULL && strcmp(reg, realm) != 0) {
-		snprintf(d, sizeof(d), "the device's DigestRealm %s is not the "
-		    "registered %s: not this device, nothing sent", realm, reg);
-		outcome(o, "realm-mismatch", d);
-		goto out;
-	}
-	if (reg == NULL && (r = cred_device_set(ctx->st, ctx->actor, fqdn,
-	    "digest_realm", realm)) != CUST_OK)
-		goto out;
-	/* 2. The change, authenticated with the current password: 'pushed'
-	 * is committed before it is sent. */
-	if ((r = amt_digest_password(PUSH_ADMIN_USER, realm, cand, &dpw)) !=
-	    CUST_OK ||
-	    (r = amt_msg_set_admin(2, PUSH_ADMIN_USER, dpw, &q)) != CUST_OK ||
-	    (r = cred_push_begin(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
-	    &ver)) != CUST_OK)
-		goto out;
-	util_test_crash("push-begun");
-	r = amt_call(&t, q, &rep);
-	util_test_crash("push-sent");
-	if (r == CUST_OK &&
-	    (r = amt_reply_check(rep)) != CUST_OK) {
-		/* A definite refusal: nothing changed on the device. */
-		outcome(o, "refused", cust_errmsg());
-		r = cred_push_end(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
-		    ver, CRED_PUSH_REFUSED, o->detail);
-		goto out;
-	}
-	if (r != CUST_OK) {
-		snprintf(d, sizeof(d), "SetAdminAclEntryEx: %s", cust_errmsg());
-		r = reconcile(ctx, &t, fqdn, cur, cand, ver, 1, d, o);
-		goto out;
-	}
-	/* 3. Proof: a fresh digest login with the candidate. */
-	t.password = cand;
-	if ((r = get_realm(&t, 3, realm, sizeof(realm))) != CUST_OK) {
-		snprintf(d, sizeof(d), "the new password did not log in: %s",
-		    cust_errmsg());
-		r = reconcile(ctx, &t, fqdn, cur, cand, ver, 1, d, o);
-		goto out;
-	}
-	if ((r = cred_push_end(ctx->st, ctx->actor, fqdn, CRED_KIND_ADMIN,
-	    ver, CRED_PUSH_APPLIED, "proven by a digest login")) != CUST_OK)
-		goto out;
-	snprintf(d, sizeof(d), "v%lld applied and proven: now current",
-	    (long long)ver);
-	outcome(o, "ok", d);
+	p->t.fqdn = p->fqdn;
+	p->t.address = json_string_value(json_object_get(p->dev, "address"));
+	p->t.user = PUSH_ADMIN_USER;
+	p->step = P_START;
 out:
-	amt_reply_free(rep);
-	amt_req_free(q);
-	seal_secret_free(dpw);
-	seal_secret_free(cand);
-	seal_secret_free(cur);
+	json_decref(hist);
 	return r;
 }
 
-/* Push the pending admin password of fqdn: *item_out a new JSON object
- * {"fqdn", "kind", "version", "result", "detail"}. */
+/*
+ * Push the admin version in flight of each of fqdns[0..n), at most
+ * concurrency devices at once: items_out a new array of {"fqdn", "kind",
+ * "version", "result", "detail"}. An error is custody's own (the store):
+ * the devices done by then are settled in the store, but not reported.
+ */
+int
+ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
+    size_t n, size_t concurrency, json_t **items_out)
+{
+	struct push *ps = NULL;
+	struct amt_conv *convs = NULL;
+	json_t *items = NULL, *it;
+	size_t i, nc = 0;
+	int r = CUST_OK;
+
+	*items_out = NULL;
+	if ((ps = calloc(n ? n : 1, sizeof(*ps))) == NULL ||
+	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
+	    (items = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = push_prepare(ctx, fqdns[i], &ps[i])) != CUST_OK)
+			goto out;
+		if (ps[i].result == NULL)
+			convs[nc++] = (struct amt_conv){ &ps[i].t, push_next,
+			    &ps[i] };
+	}
+	if ((r = amt_fleet_run(convs, nc, concurrency)) != CUST_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((r = ps[i].err) != CUST_OK) {
+			cust_fail(r, "%s: %s", ps[i].fqdn, cust_strerror(r));
+			goto out;
+		}
+		if (ps[i].result == NULL)
+			outcome(&ps[i], "unknown", "the push did not finish");
+		it = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", ps[i].fqdn,
+		    "kind", CRED_KIND_ADMIN, "version", ps[i].ver ?
+		    json_integer(ps[i].ver) : json_null(), "result",
+		    ps[i].result, "detail", ps[i].detail);
+		if (it == NULL || json_array_append_new(items, it) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*items_out = items;
+	items = NULL;
+out:
+	for (i = 0; ps != NULL && i < n; i++)
+		push_clear(&ps[i]);
+	free(ps);
+	free(convs);
+	json_decref(items);
+	return r;
+}
+
 int
 ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 {
-	struct push_out o = { NULL, "" };
-	json_t *dev = NULL, *hist = NULL;
-	int64_t ver = 0;
+	json_t *items = NULL;
 	int r;
 
 	*item_out = NULL;
-	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
-	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
-		goto out;
-	fqdn = json_string_value(json_object_get(dev, "fqdn"));
-	if ((ver = version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
-	    (ver = version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0)
-		outcome(&o, "nothing-pending", "no admin password in flight");
-	else if ((r = push_one(ctx, dev, ver, &o)) != CUST_OK)
-		goto out;
-	if ((*item_out = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", fqdn,
-	    "kind", CRED_KIND_ADMIN, "version", ver ? json_integer(ver) :
-	    json_null(), "result", o.result, "detail", o.detail)) == NULL)
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-out:
-	json_decref(dev);
-	json_decref(hist);
-	return r;
+	if ((r = ops_push_admin_many(ctx, &fqdn, 1, 1, &items)) != CUST_OK)
+		return r;
+	*item_out = json_incref(json_array_get(items, 0));
+	json_decref(items);
+	return CUST_OK;
 }
 
 /* Whether a push item ended with the candidate current. */

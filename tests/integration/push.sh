@@ -24,7 +24,12 @@ cat >"$TESTTMP/devices.json" <<EOF
  "other.corp.example": {"realm": "$R2", "password": "$PW"},
  "learn.corp.example": {"realm": "$R2", "password": "$PW"},
  "crash1.corp.example": {"realm": "$R1", "password": "$PW"},
- "crash2.corp.example": {"realm": "$R1", "password": "$PW"}}
+ "crash2.corp.example": {"realm": "$R1", "password": "$PW"},
+ "m1.corp.example": {"realm": "$R1", "password": "$PW"},
+ "m2.corp.example": {"realm": "$R1", "password": "$PW"},
+ "m3.corp.example": {"realm": "$R1", "password": "$PW"},
+ "m4.corp.example": {"realm": "$R1", "password": "$PW"},
+ "m5.corp.example": {"realm": "$R1", "password": "$PW"}}
 EOF
 python3 tests/integration/fake_amt.py --devices "$TESTTMP/devices.json" \
 	--state "$TESTTMP/amt.json" --ready "$TESTTMP/port" \
@@ -40,7 +45,7 @@ A=127.0.0.1:$PORT
 t_exit "init" 0 c init
 {
 	echo "fqdn,digest_realm,admin_password,address"
-	for d in ok drop refuse crash1 crash2; do
+	for d in ok drop refuse crash1 crash2 m1 m2 m3 m4 m5; do
 		echo "$d.corp.example,$R1,$PW,$A"
 	done
 	echo "other.corp.example,$R1,$PW,$A"
@@ -140,6 +145,21 @@ t_exit "device push sends it again" 0 c device push crash2.corp.example
 t_grep "ok" 'crash2\.corp\.example admin: ok' "$TESTTMP/out"
 t_check "v2 is current" test "$(state_of crash2.corp.example 2)" = current
 t_check "the device holds v2's HA1" ha1_is crash2.corp.example current
+
+# Several devices in one call, over the fleet driver.
+t_exit "rotate --push of five devices" 0 c --json password rotate \
+	m1.corp.example m2.corp.example m3.corp.example m4.corp.example \
+	m5.corp.example --push
+t_check "five pushed" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["pushed"] == 5 and sorted(p["fqdn"] for p in r["pushes"]) ==
+    ["m%d.corp.example" % i for i in range(1, 6)] and
+    all(p["result"] == "ok" for p in r["pushes"])))
+EOF
+for i in 1 2 3 4 5; do
+	t_check "m$i holds its v2" ha1_is m$i.corp.example current
+done
 
 t_exit "device push of nothing pending" 1 c device push ok.corp.example
 t_grep "nothing pending" 'nothing-pending' "$TESTTMP/out"
