@@ -37,6 +37,7 @@ static struct {
 	int open, max_open;	/* connections being served */
 	int per_host_max;	/* most simultaneous requests for one Host */
 	int max_inflight;	/* most simultaneous requests */
+	int accepted;		/* connections accepted */
 	char host[128];		/* the last Host header */
 	char hosts[64][64];	/* in-flight Host values */
 } peer = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -279,6 +280,9 @@ acceptor(void *arg)
 
 	(void)arg;
 	while ((c = accept(peer.fd, NULL, NULL)) >= 0) {
+		pthread_mutex_lock(&peer.mu);
+		peer.accepted++;
+		pthread_mutex_unlock(&peer.mu);
 		if (pthread_create(&t, NULL, serve, (void *)(intptr_t)c) != 0) {
 			close(c);
 			continue;
@@ -542,6 +546,60 @@ test_fleet(void **state)
 	seal_secret_free(pw);
 }
 
+/* One conversation of two Gets: the second on a fresh connection when
+ * fresh (after an ACL change AMT drops digest sessions), else on the
+ * first one's. */
+struct two {
+	struct amt_target t;
+	int step, fresh, ok;
+};
+
+static int
+two_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **out)
+{
+	struct two *c = arg;
+
+	*out = NULL;
+	c->ok += err == CUST_OK && prev != NULL;
+	if (c->step == 2)
+		return 0;
+	c->t.fresh = c->step == 1 && c->fresh;
+	return amt_msg_get((unsigned long)++c->step, "AMT_GeneralSettings",
+	    out);
+}
+
+static int
+connections_for(int fresh)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct two c = { .fresh = fresh };
+	struct amt_conv conv = { &c.t, two_next, &c };
+	char addr[64];
+	int n;
+
+	reset();
+	target(&c.t, addr, sizeof(addr), pw);
+	pthread_mutex_lock(&peer.mu);
+	peer.accepted = 0;
+	pthread_mutex_unlock(&peer.mu);
+	assert_int_equal(amt_fleet_run(&conv, 1, 1), CUST_OK);
+	assert_int_equal(c.ok, 2);
+	pthread_mutex_lock(&peer.mu);
+	n = peer.accepted;
+	pthread_mutex_unlock(&peer.mu);
+	seal_secret_free(pw);
+	return n;
+}
+
+static void
+test_fresh_connection(void **state)
+{
+	(void)state;
+	assert_int_equal(connections_for(0), 1);
+	assert_int_equal(connections_for(1), 2);
+}
+
 int
 main(void)
 {
@@ -552,6 +610,7 @@ main(void)
 		cmocka_unit_test(test_timeout_change_not_retried),
 		cmocka_unit_test(test_refused_and_big),
 		cmocka_unit_test(test_fleet),
+		cmocka_unit_test(test_fresh_connection),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
