@@ -264,7 +264,8 @@ struct amt_target {
 	long connect_ms;	/* 0: AMT_CONNECT_MS */
 	long timeout_ms;	/* whole exchange; 0: AMT_TIMEOUT_MS */
 	int retries;		/* transient failures retried; <0: none, 0: default */
-	int fresh;		/* a new connection (after an ACL change) */
+	int fresh;		/* a new connection (after an ACL change);
+				 * changes always get one */
 };
 #define AMT_CONNECT_MS	5000
 #define AMT_TIMEOUT_MS	30000

@@ -17,6 +17,13 @@
  * control, and doc/internals/SECRETS.md says so. The password never goes
  * in a URL, a header of ours or a log line.
  *
+ * A change (a request that is not idempotent) always goes on a new
+ * connection: libcurl silently sends a request again when a reused
+ * connection dies before any answer, which for a change that the device
+ * applied before dropping the connection would send it twice (the
+ * simulator's drop-after-apply showed it: the resend met a 401, the
+ * password having changed).
+ *
  * Retries: only what cannot have changed the device twice. A refused
  * connection, a connection never established or HTTP 503 is retried for
  * every request; a timeout or dropped connection after the request was
@@ -196,7 +203,8 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
-	    curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT, (long)(t->fresh != 0)) ||
+	    curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT,
+	    (long)(t->fresh || !q->idempotent)) ||
 	    (t->tls && curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile)))
 		return cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
 	return CUST_OK;

@@ -278,6 +278,7 @@ step(struct push *p, const struct amt_reply *rep, int err,
 		p->begun = 1;
 		p->step = P_SET;
 		util_test_crash("push-begun");
+		util_test_stop("push-begun");	/* tests arm a fault here */
 		return CUST_OK;
 	case P_SET:
 		util_test_crash("push-sent");
@@ -286,11 +287,8 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			outcome(p, "refused", cust_errmsg());
 			return settle(p, CRED_PUSH_REFUSED, p->detail);
 		}
-		if (err != CUST_OK) {
-			snprintf(d, sizeof(d), "SetAdminAclEntryEx: %s",
-			    cust_errmsg());
-			return reconcile(p, d, out);
-		}
+		if (err != CUST_OK)	/* the message names the method */
+			return reconcile(p, cust_errmsg(), out);
 		/* Proof: a fresh digest login with the candidate. */
 		return get_as(p, p->cand, 1, 3, P_VERIFY, out);
 	case P_VERIFY:

@@ -1,0 +1,141 @@
+#!/bin/sh
+# tests/integration/push_amtsim.sh - password rotate --push against the
+# AMT simulator (tests/amtsim): the device holds custody's new password
+# once the push says ok; every fault the simulator injects into the
+# SetAdminAclEntryEx exchange (armed while custodyctl is stopped right
+# before sending it) ends as a per-device result with a reason, nothing
+# crashes, and the device always accepts a password custody holds; a
+# second push settles them all.
+. tests/integration/lib.sh
+t_need_or_skip curl python3
+
+AMTSIM="$BUILD/amtsim"
+[ -x "$AMTSIM" ] || { t_fail "amtsim built ($AMTSIM)"; t_done; }
+S="$TESTTMP/push-sim-state"
+c() { cc --state-dir "$S" "$@"; }
+py() { python3 - "$@"; }
+SIMPID=""
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
+FAULTS="drop-after-apply delay http500 malformed-xml oversized entity-expansion doctype wrong-relatesto down"
+N=14
+
+"$AMTSIM" --port 0 --control-port 0 --count $N \
+	--ready-file "$TESTTMP/ready" >"$TESTTMP/sim.log" 2>&1 &
+SIMPID=$!
+i=0
+while [ ! -s "$TESTTMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+. "$TESTTMP/ready"
+dev() { printf 'dev%05d.amtsim.test' "$1"; }
+state() {	# state FQDN PYEXPR on d (the device's dump)
+	curl -s "http://127.0.0.1:$control_port/state?device=$1" |
+	    python3 -c 'import json,sys; d=json.load(sys.stdin); print('"$2"')'
+}
+fault() {	# fault FQDN KIND [COUNT]
+	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1},\"ms\":300}"
+}
+
+t_exit "init" 0 c init
+{
+	echo "fqdn,digest_realm,admin_password,address"
+	i=0
+	while [ $i -lt $N ]; do
+		# dev00000's realm is not registered: the push learns it.
+		r=$([ $i -gt 0 ] && state "$(dev $i)" 'd["realm"]')
+		echo "$(dev $i),$r,P@ssw0rd,127.0.0.1:$port"
+		i=$((i + 1))
+	done
+} >"$TESTTMP/fleet.csv"
+t_exit "import the simulated fleet" 0 c device import "$TESTTMP/fleet.csv"
+
+py_state() {	# py_state VERSION < history JSON: its state
+	python3 -c 'import json,sys; print([v["state"] for v in json.load(sys.stdin)["versions"] if v["kind"] == "admin" and v["version"] == int(sys.argv[1])][0])' "$1"
+}
+# The device's admin HA1 is that of custody's version VERSION (or the
+# current one).
+holds() {	# holds FQDN current|VERSION
+	c password show "$1" $([ "$2" != current ] && echo --version "$2") \
+		>"$TESTTMP/pw" || return 1
+	state "$1" 'd["admin"]["ha1"] + " " + d["realm"]' >"$TESTTMP/dev"
+	py "$TESTTMP/dev" "$TESTTMP/pw" <<'EOF'
+import hashlib, sys
+ha1, realm = open(sys.argv[1]).read().split()
+pw = open(sys.argv[2]).read().rstrip("\n")
+sys.exit(ha1 != hashlib.md5(("admin:%s:%s" % (realm, pw)).encode()).hexdigest())
+EOF
+}
+
+t_exit "rotate --push four devices" 0 c --json password rotate $(dev 0) \
+	$(dev 1) $(dev 2) $(dev 3) --push
+t_check "all four ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["pushed"] == 4 and all(p["result"] == "ok" for p in r["pushes"])))
+EOF
+for i in 0 1 2 3; do
+	t_check "$(dev $i) holds custody's new current password" holds $(dev $i) current
+done
+t_exit "device show $(dev 0)" 0 c --json device show $(dev 0)
+t_check "its realm was learned" py "$TESTTMP/out" "$(state $(dev 0) 'd["realm"]')" <<'EOF'
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["digest_realm"] != sys.argv[2])
+EOF
+
+# Each fault armed on the SetAdminAclEntryEx exchange itself.
+i=4
+for f in $FAULTS; do
+	d=$(dev $i)
+	CUSTODY_TEST_STOP_AT=push-begun "$CUSTODYCTL" --state-dir "$S" --json \
+	    password rotate "$d" --push >"$TESTTMP/f.out" 2>"$TESTTMP/f.err" &
+	pid=$!
+	t_wait_stopped $pid
+	# down stays down (count -1) until cleared below.
+	fault "$d" "$f" $([ "$f" = down ] && echo -1)
+	kill -CONT $pid
+	wait $pid
+	rc=$?
+	t_check "$f: custodyctl ends (exit $rc)" [ $rc -eq 0 -o $rc -eq 1 ]
+	res=$(py "$TESTTMP/f.out" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["pushes"][0]
+print(p["result"], "|", p["detail"])
+EOF
+)
+	echo "    $f: $res"
+	case $f in
+	delay) want="ok" ;;
+	http500) want="kept-current" ;;
+	down) want="unknown" ;;
+	*) want="reconciled" ;;
+	esac
+	t_check "$f: result ${want}" [ "${res%% *}" = "$want" ]
+	if [ "$f" = down ]; then
+		t_check "down: v2 stays pushed" [ "$(c --json password history \
+		    "$d" | py_state 2)" = pushed ]
+	elif holds "$d" current; then
+		t_ok "$f: the device holds custody's current password"
+	else
+		t_fail "$f: the device holds custody's current password"
+	fi
+	i=$((i + 1))
+done
+fault "$(dev 12)" up
+fault "$(dev 12)" clear
+t_exit "a second push settles what was left" 1 c --json password rotate \
+	$(dev 4) $(dev 5) $(dev 6) $(dev 7) $(dev 8) $(dev 9) $(dev 10) \
+	$(dev 11) $(dev 12) --push
+t_check "every one ok (the one in flight pushed again, not rotated)" \
+	py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+res = {p["fqdn"]: (p["result"], p["version"]) for p in r["pushes"]}
+sys.exit(not (r["refused"] == 1 and res["dev00012.amtsim.test"] == ("ok", 2)
+    and all(v[0] == "ok" for v in res.values())))
+EOF
+i=4
+while [ $i -le 12 ]; do
+	t_check "$(dev $i) holds custody's current password" holds $(dev $i) current
+	i=$((i + 1))
+done
+kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_done
