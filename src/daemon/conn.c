@@ -310,6 +310,7 @@ start_request(struct daemon_conn *c, size_t hlen)
 		return;
 	}
 	c->keep = h.keep_alive;
+	req->client_close = !h.keep_alive;
 	if (h.ctype == NULL)
 		req->ctype = DAEMON_CT_NONE;
 	else if (api_http_ctype_is(h.ctype, h.ctype_len, "application/json"))

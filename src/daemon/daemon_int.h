@@ -98,6 +98,7 @@ struct daemon_req {
 	size_t der_len;
 	const unsigned char *der_key;	/* its SHA-256 (borrowed from conn) */
 	const char *peer;		/* borrowed from conn */
+	int client_close;		/* Connection: close, or HTTP/1.0 */
 	struct timespec start;
 	/* Out (from the worker). */
 	int status;

@@ -99,6 +99,10 @@ daemon_reply(struct daemon_req *req, int status, const char *ctype,
 	char head[768];
 	int n;
 
+	/* The client said it closes after this reply (Connection: close,
+	 * HTTP/1.0 without keep-alive): say so, and close. */
+	if (req->client_close)
+		keep = 0;
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
 	    "Server: custodyd\r\n"
 	    "%s%s%s"

@@ -1,0 +1,57 @@
+#!/bin/sh
+# tests/integration/daemon_hostile.sh - custodyd against clients that do
+# what a hostile review found it mishandled: each block is a defect that
+# was fixed, and fails without its fix.
+. "$(dirname "$0")/lib.sh"
+t_need_or_skip curl python3
+D="$BUILD/custodyd"
+[ -x "$D" ] || { t_skip daemon_hostile.sh "custodyd is not built"; exit 77; }
+PY="python3 $(dirname "$0")/hostile_client.py"
+S="$TESTTMP/state"
+W="$TESTTMP/work"
+mkdir -p "$W"
+c() { cc --state-dir "$S" "$@"; }
+c init >/dev/null || { t_fail "init"; t_done; }
+CA="$S/ca/bundle.pem"
+DPID=
+cleanup() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; }
+trap cleanup EXIT
+start() {
+	t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2 "$@" ||
+	    return 1
+	DPID=$T_DPID PORT=$T_PORT
+}
+stop() {
+	kill -TERM "$DPID"
+	wait "$DPID"
+	_rc=$?
+	DPID=
+	return $_rc
+}
+start || { t_fail "custodyd starts"; t_done; }
+
+# --- Connection: close and HTTP/1.0 are honoured on every reply, not
+# only on the loop's own errors: the reply says "close" and the server
+# closes, so a client reading to the end is not held until the idle
+# timeout (60 s), nor its connection slot.
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+    $PY eof "$PORT" "$CA" 5 > "$W/r"
+t_grep "Connection: close: the reply says close" '^Connection: close' "$W/r"
+t_grep "... and the server closes after it" '^eof$' "$W/r"
+printf 'GET /healthz HTTP/1.0\r\n\r\n' | $PY eof "$PORT" "$CA" 5 > "$W/r"
+t_grep "HTTP/1.0: the reply says close" '^Connection: close' "$W/r"
+t_grep "... and the server closes after it" '^eof$' "$W/r"
+printf 'GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n' |
+    $PY eof "$PORT" "$CA" 5 > "$W/r"
+t_check "HTTP/1.0 keep-alive: kept for the next, closed after the last" \
+    sh -c "tr -d '\r' < '$W/r' | grep '^Connection:' | tr '\n' , |
+    grep -qx 'Connection: keep-alive,Connection: close,' &&
+    grep -q '^eof\$' '$W/r'"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+    $PY eof "$PORT" "$CA" 5 > "$W/r"
+t_check "pipelined, the second with close: two replies, then closed" \
+    sh -c "test \$(grep -c '^HTTP/1.1 200' '$W/r') -eq 2 &&
+    grep -q '^eof\$' '$W/r'"
+
+t_check "SIGTERM: exit 0" stop
+t_done
