@@ -15,6 +15,15 @@
  * Returns CUST_OK or an error. Call once before anything else. */
 int cust_init(void) __attribute__((warn_unused_result));
 
+/* An allocator that wipes every block before it goes back to malloc's
+ * (a header in front of each block keeps its size; realloc copies and
+ * wipes the old block). jansson uses it after cust_init(); custodyd gives
+ * it to libevent, whose buffers hold request and reply bodies. Blocks
+ * are freed with cust_wipe_free() only. */
+void *cust_wipe_malloc(size_t n);
+void *cust_wipe_realloc(void *p, size_t n);
+void cust_wipe_free(void *p);
+
 /* Read a whole file of at most max bytes into a new NUL-terminated buffer
  * (free with free(); wipe first if it may hold secrets). *len_out gets the
  * length without the NUL. Larger files: CUST_E_TOOBIG. "-" reads stdin. */

@@ -4,6 +4,7 @@
  * without libsodium (custody-policy links only libyaml and jansson). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -15,18 +16,19 @@
 #include "util.h"
 
 /*
- * jansson allocates every string it parses or builds with these. Some of
- * those strings are secrets on their way to a caller, so every block is
- * wiped before it goes back to the allocator. The size lives in a header
- * in front of the block because free() is not told it.
+ * jansson allocates every string it parses or builds with these (and
+ * custodyd's libevent every buffer a request or reply passes through).
+ * Some of those strings are secrets on their way to or from a caller, so
+ * every block is wiped before it goes back to the allocator. The size
+ * lives in a header in front of the block because free() is not told it.
  */
 struct wipe_hdr {
 	size_t len;
 	size_t pad;	/* keep the user block 16-byte aligned */
 };
 
-static void *
-wipe_malloc(size_t n)
+void *
+cust_wipe_malloc(size_t n)
 {
 	struct wipe_hdr *h;
 
@@ -39,8 +41,8 @@ wipe_malloc(size_t n)
 	return h + 1;
 }
 
-static void
-wipe_free(void *p)
+void
+cust_wipe_free(void *p)
 {
 	struct wipe_hdr *h;
 
@@ -49,6 +51,27 @@ wipe_free(void *p)
 	h = (struct wipe_hdr *)p - 1;
 	sodium_memzero(p, h->len);
 	free(h);
+}
+
+void *
+cust_wipe_realloc(void *p, size_t n)
+{
+	struct wipe_hdr *h;
+	void *q;
+
+	if (p == NULL)
+		return cust_wipe_malloc(n);
+	if (n == 0) {
+		cust_wipe_free(p);
+		return NULL;
+	}
+	/* Never realloc(): it could leave the old block unwiped. */
+	h = (struct wipe_hdr *)p - 1;
+	if ((q = cust_wipe_malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, h->len < n ? h->len : n);
+	cust_wipe_free(p);
+	return q;
 }
 
 int
@@ -71,6 +94,6 @@ cust_init(void)
 		return cust_fail(CUST_E_CRYPTO, "cannot select libsodium RNG");
 	if (sodium_init() < 0)
 		return cust_fail(CUST_E_CRYPTO, "libsodium initialisation failed");
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	json_set_alloc_funcs(cust_wipe_malloc, cust_wipe_free);
 	return CUST_OK;
 }

@@ -485,6 +485,11 @@ main(int argc, char **argv)
 	unsigned char dig[32];
 	size_t made = 0;
 
+	/* Before any other libevent call: its buffers hold request bodies
+	 * (an import's passwords) and replies (secrets) in the clear, so
+	 * every block it frees is wiped first. */
+	event_set_mem_functions(cust_wipe_malloc, cust_wipe_realloc,
+	    cust_wipe_free);
 	memset(&d, 0, sizeof(d));
 	daemon_conf_defaults(&d.conf);
 	log_init("custodyd");

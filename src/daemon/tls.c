@@ -553,8 +553,12 @@ daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
 		r = ssl_fail(CUST_E_CRYPTO, "TLS settings");
 		goto out;
 	}
+	/* CLEANSE_PLAINTEXT: the decrypted records (request bodies, an
+	 * import's passwords) are wiped once read, not left in OpenSSL's
+	 * buffers. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CLEANSE_PLAINTEXT);
 	if (!conf->session_tickets)
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
