@@ -164,6 +164,11 @@ int cred_device_import(struct cust_state *st, const char *actor,
     const char *buf, size_t len, size_t pwlen, size_t *count_out)
 	__attribute__((warn_unused_result));
 
+/* What a jansson parse error is, quoting nothing of the input (jansson's
+ * own text quotes the token it failed on, which may be part of a
+ * password): for messages that say "line L, column C: WHAT". */
+const char *cred_json_error_what(const json_error_t *e);
+
 /* Finish the imports whose process is gone: a staging one is deleted
  * (nothing of it was ever visible), a published one settled (its audit
  * entries written). *found_out (may be NULL) = how many. */

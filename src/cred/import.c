@@ -482,11 +482,10 @@ json_entry(struct import *im, size_t idx, json_t *o)
 	return CUST_OK;
 }
 
-/* A description of a jansson error that quotes nothing from the input. */
-static const char *
-json_error_what(enum json_error_code code)
+const char *
+cred_json_error_what(const json_error_t *e)
 {
-	switch (code) {
+	switch (json_error_code(e)) {
 	case json_error_end_of_input_expected:
 		return "text after the end of the document";
 	case json_error_premature_end_of_input:
@@ -523,7 +522,7 @@ import_json(struct import *im, const char *buf, size_t len)
 		 * may be part of a password. */
 		r = cust_fail(CUST_E_PARSE, "line %d, column %d: malformed "
 		    "JSON (%s)", jerr.line, jerr.column,
-		    json_error_what(json_error_code(&jerr)));
+		    cred_json_error_what(&jerr));
 		sodium_memzero(&jerr, sizeof(jerr));
 		return r;
 	}

@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "cred.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
@@ -266,9 +267,14 @@ merge_body(struct daemon_req *req, json_t *into)
 		    "application/json");
 	body = json_loadb((const char *)req->body, req->body_len,
 	    JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL)
-		return cust_fail(CUST_E_PARSE, "invalid JSON at line %d column "
-		    "%d: %s", jerr.line, jerr.column, jerr.text);
+	if (body == NULL) {
+		/* Not jerr.text: it quotes the body (an import's passwords). */
+		r = cust_fail(CUST_E_PARSE, "invalid JSON at line %d column "
+		    "%d: %s", jerr.line, jerr.column,
+		    cred_json_error_what(&jerr));
+		sodium_memzero(&jerr, sizeof(jerr));
+		return r;
+	}
 	if (!json_is_object(body)) {
 		r = cust_fail(CUST_E_INVAL, "the body must be a JSON object");
 		goto out;

@@ -68,5 +68,21 @@ else
 	    test "$n" -eq 0
 fi
 
+# --- a malformed JSON body is refused without quoting it back: jansson's
+# error text quotes the token it failed on, which may be a password of
+# an import (the message reaches the client's terminal and logs).
+ACRT="$S/admin/admin.crt"
+AKEY="$S/admin/admin.key"
+for b in '{"data":"fqdn,password\nd.corp.example,Pw0rdSecret1!\x"}' \
+    '{"data":"Pw0rdSecret1\u12"}' '{"data": Pw0rdSecret1}'; do
+	curl -sS --max-time 10 --cacert "$CA" --cert "$ACRT" --key "$AKEY" \
+	    -H 'Content-Type: application/json' --data-binary "$b" \
+	    "https://127.0.0.1:$PORT/v1/ops/device.import" >> "$W/json.err"
+	echo >> "$W/json.err"
+done
+t_check "malformed JSON: 3 parse errors" \
+    test "$(grep -c '"error":"parse"' "$W/json.err")" -eq 3
+t_check "... none quotes the body" sh -c "! grep -q 'Pw0rd' '$W/json.err'"
+
 t_check "SIGTERM: exit 0" stop
 t_done
