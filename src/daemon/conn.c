@@ -39,6 +39,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "util.h"
 #include "daemon_int.h"
 
 enum conn_state {
@@ -202,6 +203,9 @@ send_reply(struct daemon_conn *c, struct daemon_req *req)
 	c->keep = !req->close;
 	c->state = C_WRITING;
 	evtimer_del(c->timer);
+	/* Tests: the process stops with a reply built and not one byte of
+	 * it sent (a secret's audit entry must be committed by then). */
+	util_test_stop("daemon-reply");
 	/* The reply's buffer goes out by reference and is wiped after
 	 * (it may hold a secret). */
 	if (evbuffer_add_reference(bufferevent_get_output(c->bev), req->out,

@@ -85,4 +85,38 @@ t_check "malformed JSON: 3 parse errors" \
 t_check "... none quotes the body" sh -c "! grep -q 'Pw0rd' '$W/json.err'"
 
 t_check "SIGTERM: exit 0" stop
+
+# --- a secret's audit entry is committed before the first byte of the
+# secret is sent: the process is stopped (CUSTODY_TEST_STOP_AT) with the
+# reply built and nothing of it written; the entry is in the store then
+# (read by another process), and still there after a crash at that point,
+# which sends the client nothing.
+c device add dev1.corp.example >/dev/null
+before=$(c audit list | grep -c 'password.show')
+CUSTODY_TEST_STOP_AT=daemon-reply start || t_fail "custodyd restarts"
+curl -sS --max-time 20 --cacert "$CA" --cert "$ACRT" --key "$AKEY" \
+    -o "$W/secret" \
+    "https://127.0.0.1:$PORT/v1/devices/dev1.corp.example/admin-password" \
+    2>/dev/null &
+CPID=$!
+t_wait_stopped "$DPID"
+t_check "stopped with the secret's reply built" \
+    test "$(cut -d' ' -f3 "/proc/$DPID/stat")" = T
+# Read from the database file itself: custodyctl would wait for the
+# rollback counter's lock, which the stopped process may hold.
+committed=$(python3 -c 'import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+print(db.execute("SELECT COUNT(*) FROM audit WHERE action = ?",
+    ("password.show",)).fetchone()[0])' "$S/custody.db")
+t_check "... its audit entry is already committed ($committed)" \
+    test "$committed" -eq $((before + 1))
+kill -9 "$DPID"
+wait "$DPID" 2>/dev/null
+DPID=
+wait $CPID
+t_check "crash there: the client got no byte of it" \
+    test ! -s "$W/secret"
+t_check "... and the entry is still there" \
+    test "$(c audit list | grep -c 'password.show')" -eq $((before + 1))
+t_exit "... and the chain verifies" 0 c audit verify
 t_done
