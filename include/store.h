@@ -50,6 +50,9 @@ int store_begin_wait(struct store *st, int64_t wait_ms, unsigned *retries_out)
 /* A read transaction (BEGIN DEFERRED): several reads see one snapshot.
  * End it with store_commit() or store_rollback(). */
 int store_begin_read(struct store *st) __attribute__((warn_unused_result));
+/* Commit (hooks first). CUST_E_UNAVAIL, rolled back, when the database
+ * file is no longer the one at the path it was opened from (removed or
+ * replaced: what would be committed is lost). */
 int store_commit(struct store *st) __attribute__((warn_unused_result));
 void store_rollback(struct store *st);
 int store_in_txn(struct store *st);

@@ -40,6 +40,11 @@ struct store {
 	/* The statement cache: grows, never evicts (see store_stmt()). */
 	size_t nstmt, capstmt;
 	struct stmt_slot *stmts;
+	/* The database file opened (its path, device and inode): a commit
+	 * checks that it is still there (store_commit()). */
+	char *path;
+	dev_t dev;
+	ino_t ino;
 };
 
 int
@@ -247,11 +252,38 @@ store_open(const char *path, unsigned flags, struct store **out)
 		goto fail;
 	if ((r = migrate(st)) != CUST_OK)
 		goto fail;
+	if ((st->path = strdup(path)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (stat(path, &sb) == 0) {
+		st->dev = sb.st_dev;
+		st->ino = sb.st_ino;
+	}
 	*out = st;
 	return CUST_OK;
 fail:
 	store_close(st);
 	return r;
+}
+
+/* Whether st's database file is still at its path: a commit to a file
+ * that was removed (the state directory deleted under a running
+ * custodyd) or replaced (a restore) would be lost with the process, and
+ * an audit entry that nobody can read is no audit entry. */
+static int
+check_file(struct store *st)
+{
+	struct stat sb;
+
+	if (st->ino == 0)
+		return CUST_OK;
+	if (stat(st->path, &sb) != 0 || sb.st_dev != st->dev ||
+	    sb.st_ino != st->ino)
+		return cust_fail(CUST_E_UNAVAIL, "%s was removed or replaced "
+		    "since it was opened: nothing is committed to it (restart "
+		    "on the state directory)", st->path);
+	return CUST_OK;
 }
 
 void
@@ -268,6 +300,7 @@ store_close(struct store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(st->db);
 	store_rowmac_free(st->rowmac);
+	free(st->path);
 	free(st);
 }
 
@@ -501,6 +534,10 @@ store_commit(struct store *st)
 		}
 	}
 	st->nhooks = 0;
+	if ((r = check_file(st)) != CUST_OK) {
+		store_rollback(st);
+		return r;
+	}
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		r = store_err(st, "cannot commit");
 		store_rollback(st);

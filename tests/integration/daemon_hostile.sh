@@ -119,4 +119,29 @@ t_check "crash there: the client got no byte of it" \
 t_check "... and the entry is still there" \
     test "$(c audit list | grep -c 'password.show')" -eq $((before + 1))
 t_exit "... and the chain verifies" 0 c audit verify
+
+# --- the state directory removed under a running custodyd: its
+# connections still reach the unlinked database, and a secret was handed
+# out with an audit entry committed to a file that is gone with the
+# process. A commit now checks that the file is still at its path.
+S2="$TESTTMP/state2"
+cp -a "$S" "$S2"
+cp "$S2/ca/bundle.pem" "$W/ca2.pem"
+cp "$S2/admin/admin.crt" "$S2/admin/admin.key" "$W/"
+t_custodyd "$S2" "$W/d2.log" --listen 127.0.0.1:0 --workers 2 ||
+    t_fail "custodyd starts on a copy"
+DPID=$T_DPID PORT=$T_PORT
+rm -rf "$S2"
+st=$(curl -sS --max-time 10 --cacert "$W/ca2.pem" --cert "$W/admin.crt" \
+    --key "$W/admin.key" -o "$W/secret" -w '%{http_code}' \
+    "https://127.0.0.1:$PORT/v1/devices/dev1.corp.example/admin-password")
+t_check "state directory removed: a secret read is refused, 503 (got $st)" \
+    test "$st" = 503
+t_check "... with no password" sh -c "! grep -q '\"password\"' '$W/secret'"
+st=$(curl -sS --max-time 10 --cacert "$W/ca2.pem" --cert "$W/admin.crt" \
+    --key "$W/admin.key" -o /dev/null -w '%{http_code}' \
+    -H 'Content-Type: application/json' -d '{"fqdn":"dev2.corp.example"}' \
+    "https://127.0.0.1:$PORT/v1/devices")
+t_check "... and so is a change (got $st)" test "$st" = 503
+t_check "... and custodyd still stops cleanly" stop
 t_done
