@@ -84,6 +84,21 @@ t_check "malformed JSON: 3 parse errors" \
     test "$(grep -c '"error":"parse"' "$W/json.err")" -eq 3
 t_check "... none quotes the body" sh -c "! grep -q 'Pw0rd' '$W/json.err'"
 
+# --- a careless operator: SIGHUP with a broken custody.yaml keeps the
+# old configuration, keeps serving and says why (at file:line:col).
+cp -p "$S/custody.yaml" "$W/custody.yaml"
+printf 'limits:\n  colour: blue\n' >> "$S/custody.yaml"
+kill -HUP "$DPID"
+_n=0
+while ! grep -q 'custody.yaml not reloaded' "$W/d.log" && [ $_n -lt 50 ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+t_grep "SIGHUP, broken custody.yaml: not reloaded, and why" \
+    'custody.yaml not reloaded: .*custody.yaml:[0-9]+:[0-9]+: ' "$W/d.log"
+t_check "... still serving" sh -c "curl -sS --max-time 10 --cacert '$CA' \
+    https://127.0.0.1:$PORT/healthz | grep -q ok"
+cp -p "$W/custody.yaml" "$S/custody.yaml"
+
 t_check "SIGTERM: exit 0" stop
 
 # --- a secret's audit entry is committed before the first byte of the
