@@ -63,14 +63,24 @@ def main():
             return
         for line in maps:
             f = line.split()
-            if not f[1].startswith("r"):
+            # Readable private or heap mappings; not a sanitizer's shadow
+            # (terabytes reserved, untouched), nor files and devices.
+            if not f[1].startswith("rw") or f[4] != "0":
                 continue
             a, b = (int(x, 16) for x in f[0].split("-"))
-            try:
-                mem.seek(a)
-                n += mem.read(b - a).count(marker)
-            except (OSError, OverflowError, ValueError):
+            if b - a > (1 << 30):
                 continue
+            prev = b""
+            while a < b:
+                step = min(b - a, 16 << 20)
+                try:
+                    mem.seek(a)
+                    d = mem.read(step)
+                except (OSError, OverflowError, ValueError):
+                    break
+                n += (prev + d).count(marker)
+                prev = d[-(len(marker) - 1):]
+                a += step
         print(n)
     else:
         sys.exit(2)
