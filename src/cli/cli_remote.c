@@ -17,12 +17,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 
 #include "cli.h"
@@ -200,6 +202,41 @@ readable(const char *what, const char *path)
 	return CUST_OK;
 }
 
+/* libcurl's allocator: the wiping one (include/util.h), so that its
+ * receive buffer, which holds every reply (passwords) as it came off the
+ * TLS connection, is wiped when freed. */
+static void *
+wipe_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	if ((p = cust_wipe_malloc(n * size)) != NULL)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static char *
+wipe_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = cust_wipe_malloc(n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* curl's OpenSSL context: the decrypted records (replies: passwords)
+ * are wiped once read, not left in OpenSSL's buffers. */
+static CURLcode
+ssl_ctx_setup(CURL *h, void *sslctx, void *arg)
+{
+	SSL_CTX_set_options((SSL_CTX *)sslctx, SSL_OP_CLEANSE_PLAINTEXT);
+	return CURLE_OK;
+}
+
 /* Open connection co to rm's server with rm's TLS settings: TLS 1.2 or
  * later, the server verified against the CA bundle only, the client
  * certificate and key when given, https only, no redirects. */
@@ -229,6 +266,7 @@ conn_open(struct cli_remote *rm, struct conn *co)
 	    "custodyctl/" CUSTODY_VERSION) ||
 	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, rm->hdrs) ||
 	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) ||
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_setup) ||
 	    (rm->timeout > 0 && curl_easy_setopt(h, CURLOPT_TIMEOUT,
 	    rm->timeout)))
 		return cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
@@ -285,6 +323,15 @@ cli_remote_new(const struct cli_remote_conf *conf, struct cli_remote **out)
 		goto out;
 	}
 	rm->timeout = conf->timeout;
+	/* Before any other libcurl call: what it allocates before would be
+	 * freed by the other allocator. */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, cust_wipe_malloc,
+	    cust_wipe_free, cust_wipe_realloc, wipe_strdup, wipe_calloc) !=
+	    CURLE_OK) {
+		r = cust_fail(CUST_E_NOMEM, "cannot start libcurl");
+		goto out;
+	}
+	rm->global = 1;
 	rm->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (rm->hdrs != NULL)
 		rm->hdrs = curl_slist_append(rm->hdrs,
@@ -295,11 +342,6 @@ cli_remote_new(const struct cli_remote_conf *conf, struct cli_remote **out)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		r = cust_fail(CUST_E_NOMEM, "cannot start libcurl");
-		goto out;
-	}
-	rm->global = 1;
 	if ((r = conn_open(rm, &rm->main)) != CUST_OK)
 		goto out;
 	cust_clearerr();

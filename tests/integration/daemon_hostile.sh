@@ -84,6 +84,64 @@ t_check "malformed JSON: 3 parse errors" \
     test "$(grep -c '"error":"parse"' "$W/json.err")" -eq 3
 t_check "... none quotes the body" sh -c "! grep -q 'Pw0rd' '$W/json.err'"
 
+# --- the remote CLI does not leave a secret it received in its memory:
+# libcurl's receive buffer held the reply as it came off the connection
+# and was freed unwiped. custodyctl runs under gdb, stopped at its
+# exit_group(), and its memory is searched for the password it printed.
+if t_need gdb; then
+	ACRT="$S/admin/admin.crt"
+	AKEY="$S/admin/admin.key"
+	c device add cli.corp.example >/dev/null
+	c password show cli.corp.example --json | python3 -c \
+	    'import json, sys; print(json.load(sys.stdin)["password"])' \
+	    > "$W/pw"
+	[ -s "$W/pw" ] || t_fail "remote CLI memory: the password to look for"
+	cat > "$W/gdb.cmds" <<EOF2
+set pagination off
+catch syscall exit_group
+run
+python
+import gdb
+import json
+pw = open("$W/pw").read().strip()
+# as printed, and as it was on the wire (JSON-escaped)
+pws = {pw.encode(), json.dumps(pw)[1:-1].encode()}
+inf = gdb.selected_inferior()
+n, heap = 0, False
+for line in open("/proc/%d/maps" % inf.pid):
+    f = line.split()
+    if not f[1].startswith("rw") or f[4] != "0":
+        continue
+    a, b = (int(x, 16) for x in f[0].split("-"))
+    if b - a > (1 << 30):
+        continue
+    try:
+        m = bytes(inf.read_memory(a, b - a))
+    except gdb.MemoryError:
+        continue
+    heap = heap or line.rstrip().endswith("[heap]")
+    n += sum(m.count(p) for p in pws)
+print("SCAN %s" % (n if heap else "unreadable"))
+end
+kill
+quit
+EOF2
+	gdb -q -batch -x "$W/gdb.cmds" --args "$CUSTODYCTL" \
+	    --server "https://127.0.0.1:$PORT" --cacert "$CA" --cert "$ACRT" \
+	    --key "$AKEY" password show cli.corp.example > "$W/gdb.out" 2>&1
+	n=$(sed -n 's/^SCAN //p' "$W/gdb.out")
+	case "$n" in
+	''|unreadable)
+		t_skip "remote CLI: no received secret left in its memory" \
+		    "gdb could not read custodyctl's memory" ;;
+	*)
+		t_check "remote CLI: no received secret left in its memory (found $n)" \
+		    test "$n" -eq 0 ;;
+	esac
+else
+	t_skip "remote CLI: no received secret left in its memory" "no gdb"
+fi
+
 # --- a careless operator: SIGHUP with a broken custody.yaml keeps the
 # old configuration, keeps serving and says why (at file:line:col).
 cp -p "$S/custody.yaml" "$W/custody.yaml"
