@@ -101,26 +101,14 @@ set pagination off
 catch syscall exit_group
 run
 python
-import gdb
-import json
+import gdb, json, sys
+sys.path.insert(0, "$(cd "$(dirname "$0")" && pwd)")
+from hostile_client import scan
 pw = open("$W/pw").read().strip()
 # as printed, and as it was on the wire (JSON-escaped)
 pws = {pw.encode(), json.dumps(pw)[1:-1].encode()}
 inf = gdb.selected_inferior()
-n, heap = 0, False
-for line in open("/proc/%d/maps" % inf.pid):
-    f = line.split()
-    if not f[1].startswith("rw") or f[4] != "0":
-        continue
-    a, b = (int(x, 16) for x in f[0].split("-"))
-    if b - a > (1 << 30):
-        continue
-    try:
-        m = bytes(inf.read_memory(a, b - a))
-    except gdb.MemoryError:
-        continue
-    heap = heap or line.rstrip().endswith("[heap]")
-    n += sum(m.count(p) for p in pws)
+n, heap = scan(inf.pid, inf.read_memory, pws)
 print("SCAN %s" % (n if heap else "unreadable"))
 end
 kill

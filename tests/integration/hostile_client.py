@@ -14,13 +14,38 @@
 import socket
 import ssl
 import sys
-import time
+
+from daemon_client import tls
 
 
-def tls(port, ca):
-    ctx = ssl.create_default_context(cafile=ca)
-    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
-    return ctx.wrap_socket(s, server_hostname="127.0.0.1")
+def scan(pid, read, markers):
+    """How many times any of markers is in process pid's memory, read
+    with read(address, length) (bytes; raises OSError when it cannot),
+    and whether its heap could be read. Readable anonymous mappings only:
+    not a sanitizer's shadow (terabytes reserved, untouched), nor files
+    and devices. Also used by gdb (daemon_hostile.sh)."""
+    n, heap = 0, False
+    for line in open("/proc/%d/maps" % pid).read().splitlines():
+        f = line.split()
+        if not f[1].startswith("rw") or f[4] != "0":
+            continue
+        a, b = (int(x, 16) for x in f[0].split("-"))
+        if b - a > (1 << 30):
+            continue
+        keep = max(len(m) for m in markers) - 1
+        prev = b""
+        while a < b:
+            step = min(b - a, 16 << 20)
+            try:
+                d = bytes(read(a, step))
+            except (OSError, OverflowError, ValueError, MemoryError,
+                    RuntimeError):  # gdb.MemoryError
+                break
+            heap = heap or line.endswith("[heap]")
+            n += sum((prev + d).count(m) for m in markers)
+            prev = d[-keep:] if keep else b""
+            a += step
+    return n, heap
 
 
 def main():
@@ -54,33 +79,16 @@ def main():
             s.close()
     elif cmd == "scan":
         pid, marker = int(sys.argv[2]), sys.argv[3].encode()
-        n = 0
         try:
-            maps = open("/proc/%d/maps" % pid).read().splitlines()
             mem = open("/proc/%d/mem" % pid, "rb", 0)
         except OSError:
             print("unreadable")
             return
-        for line in maps:
-            f = line.split()
-            # Readable private or heap mappings; not a sanitizer's shadow
-            # (terabytes reserved, untouched), nor files and devices.
-            if not f[1].startswith("rw") or f[4] != "0":
-                continue
-            a, b = (int(x, 16) for x in f[0].split("-"))
-            if b - a > (1 << 30):
-                continue
-            prev = b""
-            while a < b:
-                step = min(b - a, 16 << 20)
-                try:
-                    mem.seek(a)
-                    d = mem.read(step)
-                except (OSError, OverflowError, ValueError):
-                    break
-                n += (prev + d).count(marker)
-                prev = d[-(len(marker) - 1):]
-                a += step
+
+        def read(a, n):
+            mem.seek(a)
+            return mem.read(n)
+        n, _ = scan(pid, read, {marker})
         print(n)
     else:
         sys.exit(2)
