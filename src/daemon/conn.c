@@ -81,6 +81,7 @@ struct daemon_conn {
 
 static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_write(struct bufferevent *bev, void *arg);
+static void conn_event(struct bufferevent *bev, short what, void *arg);
 
 static void
 arm(struct daemon_conn *c, int ms)
@@ -216,7 +217,10 @@ send_reply(struct daemon_conn *c, struct daemon_req *req)
 	}
 	req->out = NULL;
 	daemon_req_free(req);
-	bufferevent_setcb(c->bev, conn_read, conn_write, NULL, c);
+	/* conn_event stays: without it a client gone (EOF, a reset, the
+	 * write timeout) went unnoticed until the idle timeout, or for ever
+	 * when its reply could not be written. */
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 

@@ -30,6 +30,32 @@ stop() {
 }
 start || { t_fail "custodyd starts"; t_done; }
 
+# --- clients gone: after its first reply a connection lost its event
+# callback, so custodyd no longer saw a client close (it kept the
+# connection until the idle timeout, 60 s), nor a reply's write fail or
+# time out: clients that pipeline requests without reading the replies
+# until custodyd's writes block, then go away, stayed in custodyd for
+# ever, each holding a slot of max_connections.
+# sockets custodyd holds (its listener and its connections)
+nsock() { ls -l "/proc/$DPID/fd" 2>/dev/null | grep -c 'socket:'; }
+# gone WHAT: custodyd holds its listener only, within 2 s
+gone() {
+	if [ "$(nsock)" -eq 0 ]; then
+		t_skip "$1" "cannot list /proc/$DPID/fd (not root?)"
+		return
+	fi
+	_n=0
+	while [ "$(nsock)" -gt 1 ] && [ $_n -lt 20 ]; do
+		sleep 0.1; _n=$((_n + 1))
+	done
+	t_check "$1 (sockets: $(nsock))" test "$(nsock)" -eq 1
+}
+$PY stuck "$PORT" "$CA" 5 > "$W/stuck"
+t_grep "5 clients stopped reading and went away" '^gone 5$' "$W/stuck"
+gone "... their connections are closed"
+$PY body "$PORT" "$CA" x 5
+gone "5 clients answered and gone: their connections are closed"
+
 # --- Connection: close and HTTP/1.0 are honoured on every reply, not
 # only on the loop's own errors: the reply says "close" and the server
 # closes, so a client reading to the end is not held until the idle

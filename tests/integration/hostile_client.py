@@ -8,12 +8,16 @@
 #   body PORT CA MARKER N     N requests, each on its own connection, whose
 #                             body holds MARKER (GET /healthz with a body:
 #                             read, never parsed)
+#   stuck PORT CA N           N connections that send requests and never
+#                             read a reply, until the server's writes
+#                             block; then they close
 #   scan PID MARKER           how many times MARKER is in process PID's
 #                             memory (root: /proc/PID/mem); "unreadable"
 #                             when it cannot be read
 import socket
 import ssl
 import sys
+import time
 
 from daemon_client import tls
 
@@ -77,6 +81,25 @@ def main():
                       b"Content-Length: %d\r\n\r\n" % len(body) + body)
             s.recv(4096)
             s.close()
+    elif cmd == "stuck":
+        # N connections that pipeline requests without reading the
+        # replies until the server's writes block, then go away.
+        port, ca, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        req = b"GET /v1/trust/bundle HTTP/1.1\r\nHost: x\r\n\r\n" * 50
+        socks = []
+        for _ in range(n):
+            s = tls(port, ca)
+            s.setblocking(False)
+            end = time.time() + 2
+            while time.time() < end:
+                try:
+                    s.send(req)
+                except ssl.SSLWantWriteError:
+                    time.sleep(0.01)
+            socks.append(s)
+        for s in socks:
+            s.close()
+        print("gone %d" % len(socks))
     elif cmd == "scan":
         pid, marker = int(sys.argv[2]), sys.argv[3].encode()
         try:
