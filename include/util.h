@@ -24,6 +24,13 @@ void *cust_wipe_malloc(size_t n);
 void *cust_wipe_realloc(void *p, size_t n);
 void cust_wipe_free(void *p);
 
+/* curl_global_init() with the wiping allocator, so what libcurl buffers
+ * (replies holding passwords, requests holding DigestPasswords) is wiped
+ * when freed. Call it before any other libcurl call of the process (a
+ * block allocated before would be freed by the other allocator); each
+ * call is paired with curl_global_cleanup() or kept for the process. */
+int cust_curl_init(void) __attribute__((warn_unused_result));
+
 /* Read a whole file of at most max bytes into a new NUL-terminated buffer
  * (free with free(); wipe first if it may hold secrets). *len_out gets the
  * length without the NUL. Larger files: CUST_E_TOOBIG. "-" reads stdin. */

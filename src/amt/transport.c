@@ -50,7 +50,9 @@ static int curl_ok;
 static void
 curl_init_once(void)
 {
-	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	/* Wiping allocator: libcurl's copies of requests (DigestPasswords,
+	 * the MEBx password) and replies are wiped when freed. */
+	curl_ok = cust_curl_init() == CUST_OK;
 }
 
 /* One exchange's state, reused across retries and requests. */

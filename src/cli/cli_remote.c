@@ -202,32 +202,6 @@ readable(const char *what, const char *path)
 	return CUST_OK;
 }
 
-/* libcurl's allocator: the wiping one (include/util.h), so that its
- * receive buffer, which holds every reply (passwords) as it came off the
- * TLS connection, is wiped when freed. */
-static void *
-wipe_calloc(size_t n, size_t size)
-{
-	void *p;
-
-	if (size != 0 && n > SIZE_MAX / size)
-		return NULL;
-	if ((p = cust_wipe_malloc(n * size)) != NULL)
-		memset(p, 0, n * size);
-	return p;
-}
-
-static char *
-wipe_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = cust_wipe_malloc(n);
-
-	if (p != NULL)
-		memcpy(p, s, n);
-	return p;
-}
-
 /* curl's OpenSSL context: the decrypted records (replies: passwords)
  * are wiped once read, not left in OpenSSL's buffers. */
 static CURLcode
@@ -325,12 +299,8 @@ cli_remote_new(const struct cli_remote_conf *conf, struct cli_remote **out)
 	rm->timeout = conf->timeout;
 	/* Before any other libcurl call: what it allocates before would be
 	 * freed by the other allocator. */
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, cust_wipe_malloc,
-	    cust_wipe_free, cust_wipe_realloc, wipe_strdup, wipe_calloc) !=
-	    CURLE_OK) {
-		r = cust_fail(CUST_E_NOMEM, "cannot start libcurl");
+	if ((r = cust_curl_init()) != CUST_OK)
 		goto out;
-	}
 	rm->global = 1;
 	rm->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (rm->hdrs != NULL)

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 
@@ -72,6 +73,38 @@ cust_wipe_realloc(void *p, size_t n)
 	memcpy(q, p, h->len < n ? h->len : n);
 	cust_wipe_free(p);
 	return q;
+}
+
+static void *
+wipe_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		return NULL;
+	if ((p = cust_wipe_malloc(n * size)) != NULL)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static char *
+wipe_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = cust_wipe_malloc(n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+int
+cust_curl_init(void)
+{
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, cust_wipe_malloc,
+	    cust_wipe_free, cust_wipe_realloc, wipe_strdup, wipe_calloc) ==
+	    CURLE_OK ? CUST_OK : cust_fail(CUST_E_NOMEM, "cannot start "
+	    "libcurl");
 }
 
 int
