@@ -34,6 +34,8 @@
 #define BODYLEN		(8 + 8 + HASHLEN)
 #define SLOTLEN		(BODYLEN + 32)
 #define COUNTER_FILE	"seal/counter"
+#define COUNTER_LOCK_WAIT_MS	3000
+#define COUNTER_LOCK_POLL_MS	5
 
 static int
 slot_mac(struct seal *s, const unsigned char body[BODYLEN],
@@ -202,6 +204,34 @@ sync_dir(const char *dir)
 	return r;
 }
 
+/*
+ * The counter's lock, waited for at most COUNTER_LOCK_WAIT_MS: writers
+ * hold it for one write and fdatasync, so a longer wait means a holder
+ * that is stopped or hung (a custodyd under SIGSTOP), which must not hang
+ * every other process. Callers treat a failure as a lagging counter.
+ */
+static int
+lock_bounded(int fd, const char *path)
+{
+	int waited = 0;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return cust_fail(CUST_E_IO, "cannot lock the rollback "
+			    "counter %s: %s", path, strerror(errno));
+		if (waited >= COUNTER_LOCK_WAIT_MS)
+			return cust_fail(CUST_E_UNAVAIL, "the rollback counter "
+			    "%s has been locked by another process for %d ms "
+			    "(is a custodyd or custodyctl stopped?)", path,
+			    waited);
+		usleep(COUNTER_LOCK_POLL_MS * 1000);
+		waited += COUNTER_LOCK_POLL_MS;
+	}
+	return CUST_OK;
+}
+
 int
 seal_counter_write(struct seal *s, const char *dir, int64_t seq,
     const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
@@ -222,11 +252,8 @@ seal_counter_write(struct seal *s, const char *dir, int64_t seq,
 		goto out;
 	}
 	created = sb.st_size == 0;
-	if (flock(fd, LOCK_EX) == -1) {
-		r = cust_fail(CUST_E_IO, "cannot lock the rollback counter "
-		    "%s: %s", path, strerror(errno));
+	if ((r = lock_bounded(fd, path)) != CUST_OK)
 		goto out;
-	}
 	if ((n = read_all(fd, buf, sizeof(buf))) < 0) {
 		r = cust_fail(CUST_E_IO, "cannot read the rollback counter "
 		    "%s: %s", path, strerror(errno));

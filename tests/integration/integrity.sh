@@ -280,4 +280,20 @@ t_grep "pre-MAC store put back: says so" "has no row MACs" "$TESTTMP/err"
 t_exit "pre-MAC store put back: accept-restore" 0 c store accept-restore
 t_exit "pre-MAC store put back: usable" 0 c password show $F1
 
+# A process that holds the rollback counter's lock and never lets go (a
+# custodyd or custodyctl stopped with SIGSTOP) does not hang the others:
+# after a bounded wait the command completes and warns that the counter
+# lags (the next commit or open brings it up to date).
+flock "$S/seal/counter" sleep 30 &
+HOLD=$!
+sleep 0.3
+t_exit "counter locked by a stopped process: the command completes" 0 \
+    timeout 20 "$CUSTODYCTL" --state-dir "$S" device add held.corp.example
+t_grep "... and says the counter was not updated" \
+    "rollback counter was not updated.*locked by another process" \
+    "$TESTTMP/err"
+kill "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null
+t_exit "... and the next command brings it up to date" 0 c status
+
 t_done
