@@ -124,6 +124,13 @@ server_url(const char *url, char **out)
 		    *p == '#')
 			return cust_fail(CUST_E_INVAL, "--server: '%s' is not a "
 			    "plain https://HOST[:PORT] URL", url);
+	/* No user:password@ before the host: curl would send them, and a
+	 * password does not belong in argv or the environment. */
+	if ((p = strchr(url + 8, '@')) != NULL && p < url + 8 + strcspn(url +
+	    8, "/"))
+		return cust_fail(CUST_E_INVAL, "--server: '%s' carries a user "
+		    "name before the host: give https://HOST[:PORT] (custodyd "
+		    "knows its clients by their certificates)", url);
 	n = strlen(url);
 	while (n > 8 && url[n - 1] == '/')
 		n--;
@@ -366,6 +373,9 @@ status_code(long status)
 	case 504:
 		return CUST_E_UNAVAIL;
 	default:
+		/* A redirect: not the service (it never redirects). */
+		if (status >= 300 && status < 400)
+			return CUST_E_UNAVAIL;
 		return CUST_E_INTERNAL;
 	}
 }
@@ -405,6 +415,10 @@ cli_remote_reply(const char *server, const char *op, long status,
 	else if (status == 401)
 		cust_fail(code, "custodyd at %s: %s needs a client certificate "
 		    "custody knows (--cert, --key)", server, op);
+	else if (status >= 300 && status < 400)
+		cust_fail(code, "%s answered HTTP %ld (a redirect) to %s: "
+		    "custodyctl does not follow redirects; give --server the "
+		    "service's own URL", server, status, op);
 	else
 		cust_fail(code, "custodyd at %s answered HTTP %ld to %s (%s)",
 		    server, status, op, cust_strerror(code));

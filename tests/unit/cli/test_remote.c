@@ -94,7 +94,8 @@ test_reply_status_only(void **state)
 		{ 502, CUST_E_UNAVAIL, CUST_EXIT_UNAVAIL },
 		{ 503, CUST_E_UNAVAIL, CUST_EXIT_UNAVAIL },
 		{ 500, CUST_E_INTERNAL, CUST_EXIT_FAIL },
-		{ 302, CUST_E_INTERNAL, CUST_EXIT_FAIL },
+		{ 302, CUST_E_UNAVAIL, CUST_EXIT_UNAVAIL },
+		{ 308, CUST_E_UNAVAIL, CUST_EXIT_UNAVAIL },
 	};
 	json_t *resp = NULL;
 	size_t i;
@@ -319,6 +320,12 @@ test_key_refused(void **state)
 	(void)state;
 	files_new(&f, 0600);
 	assert_int_equal(new_remote("https://h:1", &f, f.key), CUST_OK);
+	/* A user name (and password) in the URL is refused; an '@' in the
+	 * path is not a user name. */
+	assert_int_equal(new_remote("https://u:pw@h:1", &f, f.key),
+	    CUST_E_INVAL);
+	assert_non_null(strstr(cust_errmsg(), "user name"));
+	assert_int_equal(new_remote("https://h:1/a@b", &f, f.key), CUST_OK);
 	assert_int_equal(chmod(f.key, 0640), 0);
 	assert_int_equal(new_remote("https://h:1", &f, f.key), CUST_E_PERM);
 	assert_non_null(strstr(cust_errmsg(), "0640"));
