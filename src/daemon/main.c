@@ -21,6 +21,7 @@
  * scheduler thread (scheduler.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -280,6 +282,46 @@ split_hostport(const char *s, char *host, size_t hlen, char *port,
 }
 
 /* Bind one address; *fd_out the listening socket. */
+/*
+ * One custodyd per state directory: DIR/custodyd.lock, held exclusively
+ * for the process's life, with its pid for the message a second one
+ * prints. Two would both run schedulers and both answer; custodyctl is
+ * not concerned (it shares DIR/lock as before).
+ */
+static int
+service_lock(struct cust_state *st, int *fd_out)
+{
+	char buf[32];
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	*fd_out = -1;
+	fd = openat(state_dirfd(st), "custodyd.lock", O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		if (fd != -1)
+			close(fd);
+		return cust_fail(CUST_E_PERM, "%s/custodyd.lock: not a file "
+		    "custodyd can lock: %s", state_dir(st), strerror(errno));
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strspn(buf, "0123456789")] = '\0';
+		close(fd);
+		return cust_fail(CUST_E_UNAVAIL, "another custodyd%s%s serves "
+		    "%s already: stop it first", *buf ? " (pid " : "", *buf ?
+		    strcat(buf, ")") : "", state_dir(st));
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warnx("%s/custodyd.lock: cannot record the pid: %s",
+		    state_dir(st), strerror(errno));
+	*fd_out = fd;
+	return CUST_OK;
+}
+
 static int
 bind_one(const char *spec, int *fd_out)
 {
@@ -480,7 +522,7 @@ main(int argc, char **argv)
 	struct cust_state *st = NULL;
 	pthread_t loop;
 	sigset_t all;
-	int fds[DAEMON_LISTEN_MAX], nfds = 0, check = 0, ch, r, i;
+	int fds[DAEMON_LISTEN_MAX], nfds = 0, check = 0, ch, r, i, lockfd = -1;
 	int loop_started = 0, rc = CUST_EXIT_FAIL;
 	unsigned char dig[32];
 	size_t made = 0;
@@ -604,6 +646,11 @@ main(int argc, char **argv)
 		rc = CUST_EXIT_OK;
 		goto out;
 	}
+	if ((r = service_lock(st, &lockfd)) != CUST_OK) {
+		log_error("%s", cust_errmsg());
+		rc = cust_exit_code(r);
+		goto out;
+	}
 	for (i = 0; i < (int)d.conf.nlisten; i++) {
 		r = bind_one(d.conf.listen[i], &fds[nfds]);
 		if (r == CUST_E_UNAVAIL && d.conf.listen_default) {
@@ -681,6 +728,8 @@ out:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	SSL_CTX_free(d.ctx);
+	if (lockfd != -1)
+		close(lockfd);
 	state_close(st);
 	if (rc == CUST_EXIT_OK && !check)
 		log_info("stopped");

@@ -93,6 +93,14 @@ start --max-body-bytes 8192 --log-level info ||
     { cat "$W/d.log"; t_fail "custodyd restarts"; }
 t_check "the new limit after a restart, the command line over the file" \
     test "$(post)" != 413
+# One custodyd per state directory: a second one (another port) refuses
+# to start, naming the first; the first goes on serving.
+t_exit "a second custodyd on the same state directory: refused (5)" 5 \
+    timeout 20 "$D" --state-dir "$S" --listen 127.0.0.1:0
+t_grep "... naming the one that serves it" \
+    "another custodyd \(pid $DPID\) serves" "$TESTTMP/err"
+t_check "... and the first still serves" \
+    test "$(status "$U/healthz")" = 200
 stop
 # A file with problems: no start, exit 2, where the problem is.
 conf <<EOF2
