@@ -310,9 +310,9 @@ service_lock(struct cust_state *st, int *fd_out)
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strspn(buf, "0123456789")] = '\0';
 		close(fd);
-		return cust_fail(CUST_E_UNAVAIL, "another custodyd%s%s serves "
-		    "%s already: stop it first", *buf ? " (pid " : "", *buf ?
-		    strcat(buf, ")") : "", state_dir(st));
+		return cust_fail(CUST_E_UNAVAIL, "another custodyd%s%s%s serves "
+		    "%s already: stop it first", *buf ? " (pid " : "", buf,
+		    *buf ? ")" : "", state_dir(st));
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
