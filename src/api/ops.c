@@ -21,6 +21,7 @@ static const struct ops_entry *const tables[] = {
 	ops_audit_table,
 	ops_ca_table,
 	ops_policy_table,
+	ops_acl_table,
 	ops_job_table,
 	ops_credential_table,
 	ops_client_table,

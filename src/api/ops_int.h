@@ -35,6 +35,13 @@ int ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
 	__attribute__((warn_unused_result));
 int ops_push_ok(json_t *item);
 
+/* The newest version of kind in state in a cred_secret_history() array,
+ * or 0. (ops_push.c) */
+int64_t ops_version_in(json_t *hist, const char *kind, const char *state);
+
+/* policy.apply and policy.drift (ops_acl.c). */
+extern const struct ops_entry ops_acl_table[];
+
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
  * CUST_E_TOOBIG. */

@@ -43,9 +43,10 @@
 /* The built-in admin account's name (reference 2). */
 #define PUSH_ADMIN_USER	"admin"
 
-/* The newest version of kind in state (a history entry), or 0. */
-static int64_t
-version_in(json_t *hist, const char *kind, const char *state)
+/* The newest version of kind in state (a history entry), or 0
+ * (ops_int.h). */
+int64_t
+ops_version_in(json_t *hist, const char *kind, const char *state)
 {
 	json_t *v;
 	size_t i;
@@ -386,12 +387,12 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, struct push *p)
 		goto out;
 	p->fqdn = json_string_value(json_object_get(p->dev, "fqdn"));
 	p->reg = json_string_value(json_object_get(p->dev, "digest_realm"));
-	if ((p->ver = version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
-	    (p->ver = version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0) {
+	if ((p->ver = ops_version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
+	    (p->ver = ops_version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0) {
 		outcome(p, "nothing-pending", "no admin password in flight");
 		goto out;
 	}
-	p->begun = version_in(hist, CRED_KIND_ADMIN, "pushed") == p->ver;
+	p->begun = ops_version_in(hist, CRED_KIND_ADMIN, "pushed") == p->ver;
 	if ((r = cred_secret_read(ctx->st, ctx->actor, "device.push",
 	    "current", p->fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &p->cur,
 	    &curv, &state)) != CUST_OK ||
@@ -529,10 +530,10 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		goto out;
 	fqdn = json_string_value(json_object_get(dev, "fqdn"));
 	realm = json_string_value(json_object_get(dev, "digest_realm"));
-	cur = version_in(hist, kind, "current");
+	cur = ops_version_in(hist, kind, "current");
 	if (strcmp(cand, "pending") == 0) {
-		if ((ver = version_in(hist, kind, "pending")) == 0 &&
-		    (ver = version_in(hist, kind, "pushed")) == 0) {
+		if ((ver = ops_version_in(hist, kind, "pending")) == 0 &&
+		    (ver = ops_version_in(hist, kind, "pushed")) == 0) {
 			r = cust_fail(CUST_E_CONFLICT, "%s has no pending %s "
 			    "password to push (password rotate it first)",
 			    fqdn, kind);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* src/cli/cli_policy.c - policy check|load|plan.
+/* src/cli/cli_policy.c - policy check|load|plan|apply|drift.
  *
  * check and diff run offline (no state directory, no secrets): they are
  * what CI runs on every change to policy files, and live in the policy
@@ -15,6 +15,7 @@
 #include "err.h"
 #include "policy.h"
 #include "util.h"
+#include "version.h"
 
 /* custodyctl's face of the shared policy commands. */
 static struct policy_cli
@@ -161,6 +162,185 @@ cmd_plan(struct cli *c, int argc, char **argv)
 	return r;
 }
 
+/* policy apply: each device's outcome and its changes. */
+static void
+render_apply(json_t *r)
+{
+	json_t *it, *a;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(r, "items"), i, it) {
+		printf("%s: %s: %s\n", cli_str(it, "fqdn"), cli_str(it,
+		    "result"), cli_str(it, "detail"));
+		json_array_foreach(json_object_get(it, "actions"), k, a)
+			printf("  %s %s: %s: %s\n", cli_str(a, "action"),
+			    cli_str(a, "user"), cli_str(a, "result"),
+			    cli_str(a, "detail"));
+	}
+	printf("%lld devices, %lld not ok\n", cli_num(r, "devices"),
+	    cli_num(r, "failed"));
+}
+
+/* policy drift: every finding, one a line. */
+static void
+render_drift(json_t *r)
+{
+	json_t *it, *f;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(r, "items"), i, it) {
+		if (strcmp(cli_str(it, "result"), "drift") != 0) {
+			printf("%s: %s: %s\n", cli_str(it, "fqdn"), cli_str(it,
+			    "result"), cli_str(it, "detail"));
+			continue;
+		}
+		json_array_foreach(json_object_get(it, "findings"), k, f)
+			printf("%s: %s %s: %s\n", cli_str(it, "fqdn"),
+			    cli_str(f, "finding"), cli_str(f, "user"),
+			    cli_str(f, "detail"));
+	}
+	printf("%lld devices, %lld not matching the plan\n",
+	    cli_num(r, "devices"), cli_num(r, "drifted"));
+}
+
+/* policy drift as SARIF 2.1.0: one result per finding (ruleId the
+ * finding's kind), located by the device's FQDN (a logical location:
+ * devices are not files); a device that could not be read is an error
+ * result "unreadable". Same tool name and schema as policy check. */
+static json_t *
+drift_sarif(json_t *r)
+{
+	static const char *const rules[] = { "unknown-user", "missing-user",
+	    "extra-realm", "missing-realm", "wrong-access", "unreadable" };
+	json_t *res = json_array(), *rl = json_array(), *it, *f, *o;
+	size_t i, k;
+
+	for (i = 0; rl != NULL && i < sizeof(rules) / sizeof(rules[0]); i++)
+		json_array_append_new(rl, json_pack("{s:s, s:{s:s}}", "id",
+		    rules[i], "shortDescription", "text", rules[i]));
+	json_array_foreach(json_object_get(r, "items"), i, it) {
+		const char *fqdn = json_string_value(json_object_get(it,
+		    "fqdn"));
+		const char *result = json_string_value(json_object_get(it,
+		    "result"));
+
+		if (res == NULL)
+			break;
+		if (strcmp(result, "ok") != 0 && strcmp(result, "drift") != 0)
+			json_array_append_new(res, json_pack("{s:s, s:s, "
+			    "s:{s:s}, s:[{s:[{s:s, s:s}]}]}", "ruleId",
+			    "unreadable", "level", "error", "message", "text",
+			    json_string_value(json_object_get(it, "detail")),
+			    "locations", "logicalLocations", "name", fqdn,
+			    "kind", "device"));
+		json_array_foreach(json_object_get(it, "findings"), k, f)
+			json_array_append_new(res, json_pack("{s:s, s:s, "
+			    "s:{s:s}, s:[{s:[{s:s, s:s}]}]}", "ruleId",
+			    json_string_value(json_object_get(f, "finding")),
+			    "level", "error", "message", "text",
+			    json_string_value(json_object_get(f, "detail")),
+			    "locations", "logicalLocations", "name", fqdn,
+			    "kind", "device"));
+	}
+	o = json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o}]}",
+	    "$schema", "https://json.schemastore.org/sarif-2.1.0.json",
+	    "version", "2.1.0", "runs", "tool", "driver", "name",
+	    "custodyctl policy drift", "version", CUSTODY_VERSION,
+	    "informationUri", "man:custodyctl(1)", "rules", rl, "results", res);
+	return o;
+}
+
+/* policy apply|drift [--dry-run] --device FQDN | --tag T | --all. */
+static int
+acl_cmd(struct cli *c, int argc, char **argv, int apply)
+{
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *device = NULL, *tag = NULL, *fmt = c->json ? "json" :
+	    "text";
+	json_t *req, *resp = NULL, *sarif;
+	int ch, all = 0, r;
+
+	while ((ch = getopt_long(argc, argv, "d:t:af:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			device = optarg;
+			break;
+		case 't':
+			tag = optarg;
+			break;
+		case 'a':
+			all = 1;
+			break;
+		case 'f':
+			if (apply)
+				return CUST_EXIT_USAGE;
+			fmt = optarg;
+			break;
+		default:
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if ((device != NULL) + (tag != NULL) + all != 1)
+		return cli_usage(cli_current(), "give one of --device, --tag "
+		    "or --all");
+	if (optind != argc)
+		return cli_usage(cli_current(), "unexpected argument '%s'",
+		    argv[optind]);
+	if (strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0 &&
+	    strcmp(fmt, "sarif") != 0)
+		return cli_usage(cli_current(), "--format is text, json or "
+		    "sarif");
+	if ((req = json_object()) == NULL)
+		return cli_error(c, cust_fail(CUST_E_NOMEM, "out of memory"));
+	if (device != NULL)
+		json_object_set_new(req, "device", ops_text(device));
+	else if (tag != NULL)
+		json_object_set_new(req, "tag", ops_text(tag));
+	else
+		json_object_set_new(req, "all", json_true());
+	r = cli_call(c, apply ? "policy.apply" : "policy.drift", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	if (strcmp(fmt, "json") == 0) {
+		cli_print_json(resp);
+	} else if (strcmp(fmt, "sarif") == 0) {
+		if ((sarif = drift_sarif(resp)) == NULL) {
+			json_decref(resp);
+			return cli_error(c, cust_fail(CUST_E_NOMEM, "out of "
+			    "memory"));
+		}
+		cli_print_json(sarif);
+		json_decref(sarif);
+	} else if (apply) {
+		render_apply(resp);
+	} else {
+		render_drift(resp);
+	}
+	r = cli_num(resp, apply ? "failed" : "drifted") > 0 ? CUST_EXIT_FAIL :
+	    CUST_EXIT_OK;
+	json_decref(resp);
+	return r;
+}
+
+static int
+cmd_apply(struct cli *c, int argc, char **argv)
+{
+	return acl_cmd(c, argc, argv, 1);
+}
+
+static int
+cmd_drift(struct cli *c, int argc, char **argv)
+{
+	return acl_cmd(c, argc, argv, 0);
+}
+
 const struct cli_cmd cli_policy_cmds[] = {
 	{ "policy", "check", cmd_check, CLI_NOSTATE,
 	  "[--format text|json|sarif|junit|codeclimate] [--strict] FILE...",
@@ -174,5 +354,10 @@ const struct cli_cmd cli_policy_cmds[] = {
 	{ "policy", "plan", cmd_plan, CLI_NOSTATE,
 	  "[FILE] --device FQDN | --all | FILE --tags TAG,...",
 	  "show the AMT ACL entries a policy puts on devices" },
+	{ "policy", "apply", cmd_apply, 0, "--device FQDN | --tag TAG | --all",
+	  "put the loaded policy's digest users on the devices" },
+	{ "policy", "drift", cmd_drift, 0,
+	  "[--format text|json|sarif] --device FQDN | --tag TAG | --all",
+	  "compare the ACL entries on devices with the plan (audit)" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };

@@ -1,0 +1,950 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_acl.c - policy.apply and policy.drift: the per-console
+ * digest users of the loaded policy's plan on the devices themselves.
+ *
+ * One conversation per device (amt_fleet_run()), authenticated as the
+ * device's admin with its current password:
+ *  1. Get AMT_GeneralSettings: the DigestRealm must be the registered one
+ *     (none registered: the device's is recorded, as a push does);
+ *  2. EnumerateUserAclEntries, paged by StartIndex, and GetUserAclEntryEx
+ *     of every handle: the entries actually on the device;
+ *  3. drift: every difference from the plan is a finding (unknown-user,
+ *     missing-user, extra-realm, missing-realm, wrong-access); apply: for
+ *     each digest console of the plan, its console:NAME credential:
+ *      - a version in flight (pending/pushed) is pushed with the push
+ *        protocol (include/cred.h): cred_push_begin() ('pushed',
+ *        committed) before AddUserAclEntryEx (or UpdateUserAclEntryEx when
+ *        the user name is on the device already) with the plan's realms
+ *        and access and the DigestPassword of the version (computed with
+ *        the device's DigestRealm: the plaintext never travels); proven by
+ *        a fresh digest login as that user (a Get of AMT_GeneralSettings,
+ *        when the user may log in over the network and holds
+ *        GeneralInfoRealm 13 or PTAdministrationRealm 3), otherwise by
+ *        reading the entry back as admin (GetUserAclEntryEx: same name,
+ *        realms and access; the hash is never returned, so this proves
+ *        the entry, not the password); then current. A PT_STATUS refusal
+ *        fails the version; an unknown outcome leaves it 'pushed' and the
+ *        next apply sends it again (the same change);
+ *      - a current version whose entry is missing or differs (realms,
+ *        access) is written again with the current DigestPassword
+ *        ("repaired");
+ *    and the digest entries custody manages that the plan no longer
+ *    grants are removed (RemoveUserAclEntry).
+ *
+ * Which users custody manages: a digest user whose name is the user name
+ * of a console in some policy loaded into custody (every loaded policy is
+ * kept). Anything else (a user added by hand, another tool's) is never
+ * removed: drift reports it as unknown-user, and people decide. `$$`
+ * system accounts are never touched nor reported; Kerberos entries
+ * (SIDs) are left alone and not compared (the directory work resolves
+ * their SIDs).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "amt.h"
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "policy.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+#define ACL_ADMIN	"admin"
+#define ACL_MAX_HAVE	128	/* 7 digest + 32 Kerberos + system ones */
+#define ACL_MAX_WANT	64
+
+struct want {
+	const char *console, *user;	/* borrowed from the plan */
+	char kind[CRED_KIND_MAX];
+	unsigned realms[32];
+	size_t nrealms;
+	uint32_t set;			/* realm bit set */
+	unsigned access;
+	int64_t ver;			/* in flight, or 0 */
+	int64_t cur;			/* current, or 0 */
+	int begun;			/* ver is 'pushed' */
+};
+
+struct have {
+	uint32_t handle;
+	char user[AMT_USER_MAX + 1];	/* "" for a Kerberos entry */
+	uint32_t set;
+	unsigned access;
+};
+
+enum astep {
+	A_START, A_REALM, A_ENUM, A_GETU, A_SEND, A_VERIFY, A_READBACK,
+	A_REMOVE
+};
+
+struct acl {
+	struct ops_ctx *ctx;
+	int apply;
+	struct amt_target t;
+	json_t *dev, *plan, *managed;	/* managed: borrowed */
+	const char *fqdn, *reg;
+	struct seal_secret *admin;	/* current admin password */
+	struct seal_secret *pw;		/* the user's password being sent */
+	char realm[64];
+	struct want w[ACL_MAX_WANT];
+	size_t nw;
+	struct have h[ACL_MAX_HAVE];
+	size_t nh;
+	uint32_t handles[ACL_MAX_HAVE];
+	size_t nhandles, total, gi;	/* enumerated; read so far */
+	size_t wi, ri;			/* apply: next want, next removal */
+	uint32_t sent_handle;		/* the entry being written */
+	enum astep step;
+	unsigned long id;
+	json_t *findings, *actions;
+	const char *result;
+	char detail[512];
+	int failed;
+	int err;
+};
+
+static uint32_t
+set_of(const unsigned *realms, size_t n)
+{
+	uint32_t s = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (realms[i] < 32)
+			s |= 1u << realms[i];
+	return s;
+}
+
+static void
+done(struct acl *a, const char *result, const char *detail)
+{
+	a->result = result;
+	snprintf(a->detail, sizeof(a->detail), "%s", detail ? detail : "");
+}
+
+/* Record an action of apply (user, what, result, detail). */
+static int
+action(struct acl *a, const char *user, const char *what, const char *res,
+    const char *detail)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "user", user, "action",
+	    what, "result", res, "detail", detail ? detail : "");
+
+	if (strcmp(res, "ok") != 0)
+		a->failed = 1;
+	if (o == NULL || json_array_append_new(a->actions, o) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+static int
+finding(struct acl *a, const char *user, const char *what,
+    const char *detail)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "user", user, "finding",
+	    what, "detail", detail);
+
+	if (o == NULL || json_array_append_new(a->findings, o) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+static struct have *
+have_user(struct acl *a, const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < a->nh; i++)
+		if (a->h[i].user[0] != '\0' && strcmp(a->h[i].user, user) == 0)
+			return &a->h[i];
+	return NULL;
+}
+
+static const struct want *
+want_user(const struct acl *a, const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < a->nw; i++)
+		if (strcmp(a->w[i].user, user) == 0)
+			return &a->w[i];
+	return NULL;
+}
+
+static int
+is_managed(const struct acl *a, const char *user)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(a->managed, i, v)
+		if (strcmp(json_string_value(v), user) == 0)
+			return 1;
+	return 0;
+}
+
+/* Realm numbers of set as "3,5,7" into buf. */
+static void
+realm_list(uint32_t set, char *buf, size_t len)
+{
+	size_t o = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < 32 && o < len; i++)
+		if (set & (1u << i))
+			o += (size_t)snprintf(buf + o, len - o, "%s%d",
+			    o ? "," : "", i);
+}
+
+/* Drift: every difference between the plan (a->w) and the device. */
+static int
+compare(struct acl *a)
+{
+	char d[256], l[128];
+	size_t i;
+	int r;
+
+	for (i = 0; i < a->nh; i++) {
+		const struct have *h = &a->h[i];
+
+		if (h->user[0] == '\0' || strncmp(h->user, "$$", 2) == 0 ||
+		    want_user(a, h->user) != NULL)
+			continue;
+		snprintf(d, sizeof(d), "handle %u: digest user %s is not in "
+		    "the plan%s", h->handle, h->user, is_managed(a, h->user) ?
+		    " (a user of an earlier policy: policy apply removes it)" :
+		    " (not custody's: policy apply leaves it)");
+		if ((r = finding(a, h->user, "unknown-user", d)) != CUST_OK)
+			return r;
+	}
+	for (i = 0; i < a->nw; i++) {
+		const struct want *w = &a->w[i];
+		const struct have *h = have_user(a, w->user);
+
+		if (h == NULL) {
+			snprintf(d, sizeof(d), "console %s: user %s is not on "
+			    "the device", w->console, w->user);
+			if ((r = finding(a, w->user, "missing-user", d)) !=
+			    CUST_OK)
+				return r;
+			continue;
+		}
+		if (h->set & ~w->set) {
+			realm_list(h->set & ~w->set, l, sizeof(l));
+			snprintf(d, sizeof(d), "console %s: user %s holds "
+			    "realms %s the plan does not grant", w->console,
+			    w->user, l);
+			if ((r = finding(a, w->user, "extra-realm", d)) !=
+			    CUST_OK)
+				return r;
+		}
+		if (w->set & ~h->set) {
+			realm_list(w->set & ~h->set, l, sizeof(l));
+			snprintf(d, sizeof(d), "console %s: user %s lacks "
+			    "realms %s of the plan", w->console, w->user, l);
+			if ((r = finding(a, w->user, "missing-realm", d)) !=
+			    CUST_OK)
+				return r;
+		}
+		if (h->access != w->access) {
+			snprintf(d, sizeof(d), "console %s: user %s has access "
+			    "%u, the plan %u (0 local, 1 network, 2 any)",
+			    w->console, w->user, h->access, w->access);
+			if ((r = finding(a, w->user, "wrong-access", d)) !=
+			    CUST_OK)
+				return r;
+		}
+	}
+	return CUST_OK;
+}
+
+/* The message writing want w with password pw (its DigestPassword). */
+static int
+write_msg(struct acl *a, const struct want *w, const struct seal_secret *pw,
+    struct amt_req **out)
+{
+	const struct have *h = have_user(a, w->user);
+	struct seal_secret *dpw = NULL;
+	int r;
+
+	if ((r = amt_digest_password(w->user, a->realm, pw, &dpw)) != CUST_OK)
+		return r;
+	a->sent_handle = h != NULL ? h->handle : 0;
+	r = h != NULL ? amt_msg_update_user(++a->id, h->handle, w->user, dpw,
+	    w->access, w->realms, w->nrealms, out) : amt_msg_add_user(++a->id,
+	    w->user, dpw, w->access, w->realms, w->nrealms, out);
+	seal_secret_free(dpw);
+	return r;
+}
+
+static void
+as_admin(struct acl *a, int fresh)
+{
+	a->t.user = ACL_ADMIN;
+	a->t.password = a->admin;
+	a->t.fresh = fresh;
+}
+
+/* Whether a proof by login works for w: network access and a realm that
+ * reads AMT_GeneralSettings (GeneralInfo 13, PTAdministration 3). */
+static int
+can_login(const struct want *w)
+{
+	return w->access != 0 && (w->set & ((1u << 13) | (1u << 3)));
+}
+
+/* The next change of apply, or the end. */
+static int
+next_change(struct acl *a, struct amt_req **out)
+{
+	struct ops_ctx *ctx = a->ctx;
+	char d[256];
+	int r;
+
+	for (; a->wi < a->nw; a->wi++) {
+		struct want *w = &a->w[a->wi];
+		const struct have *h = have_user(a, w->user);
+		const char *state;
+		int64_t v;
+
+		if (w->ver == 0 && (w->cur == 0 || (h != NULL &&
+		    h->set == w->set && h->access == w->access)))
+			continue;	/* nothing to send */
+		seal_secret_free(a->pw);
+		a->pw = NULL;
+		if ((r = cred_secret_read(ctx->st, ctx->actor, "policy.apply",
+		    w->ver ? "candidate" : "current", a->fqdn, w->kind, w->ver ?
+		    w->ver : CRED_VER_CURRENT, &a->pw, &v, &state)) != CUST_OK)
+			return r;
+		as_admin(a, 0);
+		if ((r = write_msg(a, w, a->pw, out)) != CUST_OK)
+			return r;
+		if (w->ver != 0 && !w->begun) {
+			if ((r = cred_push_begin(ctx->st, ctx->actor, a->fqdn,
+			    w->kind, &w->ver)) != CUST_OK)
+				return r;
+			w->begun = 1;
+		}
+		a->step = A_SEND;
+		return CUST_OK;
+	}
+	/* Then the users custody manages that the plan no longer grants. */
+	for (; a->ri < a->nh; a->ri++) {
+		const struct have *h = &a->h[a->ri];
+
+		if (h->user[0] == '\0' || strncmp(h->user, "$$", 2) == 0 ||
+		    want_user(a, h->user) != NULL)
+			continue;
+		if (!is_managed(a, h->user)) {
+			snprintf(d, sizeof(d), "handle %u is not custody's user "
+			    "(no loaded policy names it): left alone",
+			    h->handle);
+			if ((r = action(a, h->user, "keep", "ok", d)) !=
+			    CUST_OK)
+				return r;
+			continue;
+		}
+		as_admin(a, 0);
+		a->step = A_REMOVE;
+		return amt_msg_remove_user(++a->id, h->handle, out);
+	}
+	done(a, a->failed ? "failed" : "ok", a->failed ? "some changes did "
+	    "not apply (see actions)" : "the device matches the plan");
+	return CUST_OK;
+}
+
+/* Settle the change in flight of w after its proof (or refusal). */
+static int
+settle(struct acl *a, struct want *w, int ok, const char *why)
+{
+	char d[256];
+	int r;
+
+	if (w->ver == 0)	/* a repair with the current password */
+		return action(a, w->user, "repair", ok ? "ok" : "failed", why);
+	if (ok) {
+		if ((r = cred_push_end(a->ctx->st, a->ctx->actor, a->fqdn,
+		    w->kind, w->ver, CRED_PUSH_APPLIED, why)) != CUST_OK)
+			return r;
+		snprintf(d, sizeof(d), "%s v%lld applied (%s): now current",
+		    w->kind, (long long)w->ver, why);
+		return action(a, w->user, "push", "ok", d);
+	}
+	return action(a, w->user, "push", "failed", why);
+}
+
+/* Parse a GetUserAclEntryEx answer into h. */
+struct realm_acc {
+	uint32_t set;
+	int bad;
+};
+
+static int
+realm_add(void *arg, const char *v)
+{
+	struct realm_acc *ra = arg;
+	uint32_t n;
+
+	if (amt_parse_u32(v, &n) != CUST_OK || n >= 32) {
+		cust_clearerr();
+		ra->bad = 1;
+		return 1;
+	}
+	ra->set |= 1u << n;
+	return 0;
+}
+
+static int
+entry_of(const struct amt_reply *rep, uint32_t handle, struct have *h)
+{
+	struct realm_acc ra = { 0, 0 };
+	const char *u = amt_reply_value(rep, "DigestUsername");
+	const char *acc = amt_reply_value(rep, "AccessPermission");
+	uint32_t n;
+
+	memset(h, 0, sizeof(*h));
+	h->handle = handle;
+	if (u != NULL && strlen(u) > AMT_USER_MAX)
+		return cust_fail(CUST_E_PARSE, "entry %u: user name too long",
+		    handle);
+	if (u != NULL)
+		memcpy(h->user, u, strlen(u) + 1);
+	if (acc == NULL || amt_parse_u32(acc, &n) != CUST_OK || n > 2)
+		return cust_fail(CUST_E_PARSE, "entry %u: no valid "
+		    "AccessPermission", handle);
+	h->access = n;
+	(void)amt_reply_values(rep, "Realms", realm_add, &ra);
+	if (ra.bad)
+		return cust_fail(CUST_E_PARSE, "entry %u: a realm is not a "
+		    "realm number", handle);
+	h->set = ra.set;
+	return CUST_OK;
+}
+
+static int
+handle_add(void *arg, const char *v)
+{
+	struct acl *a = arg;
+	uint32_t n;
+
+	if (amt_parse_u32(v, &n) != CUST_OK) {
+		cust_clearerr();
+		return -CUST_E_PARSE;
+	}
+	if (a->nhandles >= ACL_MAX_HAVE)
+		return -CUST_E_TOOBIG;
+	a->handles[a->nhandles++] = n;
+	return 0;
+}
+
+/* The device-level failure of a read (realm, enumeration). */
+static const char *
+fail_kind(int err)
+{
+	return err == CUST_E_DENIED ? "auth-failed" : err == CUST_E_UNAVAIL ?
+	    "unreachable" : "error";
+}
+
+static int
+step(struct acl *a, const struct amt_reply *rep, int err,
+    struct amt_req **out)
+{
+	struct want *w = a->wi < a->nw ? &a->w[a->wi] : NULL;
+	const char *v;
+	char d[512];
+	uint32_t n;
+	int r;
+
+	switch (a->step) {
+	case A_START:
+		as_admin(a, 0);
+		a->step = A_REALM;
+		return amt_msg_get(++a->id, "AMT_GeneralSettings", out);
+	case A_REALM:
+		v = err == CUST_OK ? amt_reply_value(rep, "DigestRealm") : NULL;
+		if (err == CUST_OK && (v == NULL ||
+		    util_valid_digest_realm(v) != CUST_OK || strlen(v) >= 64))
+			err = cust_fail(CUST_E_PARSE, "the device reports no "
+			    "valid DigestRealm");
+		if (err != CUST_OK) {
+			done(a, fail_kind(err), cust_errmsg());
+			return CUST_OK;
+		}
+		memcpy(a->realm, v, strlen(v) + 1);
+		if (a->reg != NULL && strcmp(a->reg, a->realm) != 0) {
+			snprintf(d, sizeof(d), "the device's DigestRealm %s is "
+			    "not the registered %s: not this device, nothing "
+			    "sent", a->realm, a->reg);
+			done(a, "realm-mismatch", d);
+			return CUST_OK;
+		}
+		if (a->reg == NULL && a->apply && (r = cred_device_set(
+		    a->ctx->st, a->ctx->actor, a->fqdn, "digest_realm",
+		    a->realm)) != CUST_OK)
+			return r;
+		a->step = A_ENUM;
+		return amt_msg_enum_users(++a->id, 1, out);
+	case A_ENUM:
+		if (err == CUST_OK)
+			err = amt_reply_check(rep);
+		if (err == CUST_OK && ((v = amt_reply_value(rep,
+		    "TotalCount")) == NULL || amt_parse_u32(v, &n) !=
+		    CUST_OK))
+			err = cust_fail(CUST_E_PARSE, "EnumerateUserAclEntries: "
+			    "no TotalCount");
+		if (err == CUST_OK) {
+			size_t before = a->nhandles;
+
+			a->total = n;
+			if ((r = amt_reply_values(rep, "Handles", handle_add,
+			    a)) < 0)
+				err = cust_fail(-r, "EnumerateUserAclEntries: "
+				    "bad or too many handles");
+			else if (a->nhandles < a->total &&
+			    a->nhandles > before)
+				return amt_msg_enum_users(++a->id,
+				    (unsigned)a->nhandles + 1, out);
+		}
+		if (err != CUST_OK) {
+			done(a, fail_kind(err), cust_errmsg());
+			return CUST_OK;
+		}
+		a->gi = 0;
+		a->step = A_GETU;
+		if (a->nhandles > 0)
+			return amt_msg_get_user(++a->id, a->handles[0], out);
+		rep = NULL;
+		/* FALLTHROUGH */
+	case A_GETU:
+		if (rep != NULL || err != CUST_OK) {
+			if (err == CUST_OK)
+				err = amt_reply_check(rep);
+			if (err == CUST_OK)
+				err = entry_of(rep, a->handles[a->gi],
+				    &a->h[a->nh]);
+			if (err != CUST_OK) {
+				done(a, fail_kind(err), cust_errmsg());
+				return CUST_OK;
+			}
+			a->nh++;
+			if (++a->gi < a->nhandles)
+				return amt_msg_get_user(++a->id,
+				    a->handles[a->gi], out);
+		}
+		if (!a->apply) {
+			if ((r = compare(a)) != CUST_OK)
+				return r;
+			done(a, json_array_size(a->findings) ? "drift" : "ok",
+			    json_array_size(a->findings) ? "the device differs "
+			    "from the plan" : "the device matches the plan");
+			return CUST_OK;
+		}
+		a->wi = a->ri = 0;
+		return next_change(a, out);
+	case A_SEND:
+		if (err == CUST_OK && amt_reply_check(rep) != CUST_OK) {
+			/* A definite refusal: nothing changed. */
+			if (w->ver != 0 && (r = cred_push_end(a->ctx->st,
+			    a->ctx->actor, a->fqdn, w->kind, w->ver,
+			    CRED_PUSH_REFUSED, cust_errmsg())) != CUST_OK)
+				return r;
+			if ((r = action(a, w->user, w->ver ? "push" : "repair",
+			    "refused", cust_errmsg())) != CUST_OK)
+				return r;
+			a->wi++;
+			return next_change(a, out);
+		}
+		if (err != CUST_OK) {
+			snprintf(d, sizeof(d), "outcome unknown (%s): v%lld "
+			    "stays pushed, the next apply sends it again",
+			    cust_errmsg(), (long long)w->ver);
+			if ((r = action(a, w->user, w->ver ? "push" : "repair",
+			    "unknown", d)) != CUST_OK)
+				return r;
+			done(a, "failed", "the device stopped answering");
+			return CUST_OK;
+		}
+		if (a->sent_handle == 0 && ((v = amt_reply_value(rep,
+		    "Handle")) == NULL || amt_parse_u32(v, &a->sent_handle) !=
+		    CUST_OK)) {
+			cust_clearerr();
+			a->sent_handle = 0;
+		}
+		if (can_login(w)) {
+			a->t.user = w->user;
+			a->t.password = a->pw;
+			a->t.fresh = 1;
+			a->step = A_VERIFY;
+			return amt_msg_get(++a->id, "AMT_GeneralSettings", out);
+		}
+		if (a->sent_handle == 0) {
+			if ((r = settle(a, w, 0, "the device answered no "
+			    "handle for the new entry")) != CUST_OK)
+				return r;
+			a->wi++;
+			return next_change(a, out);
+		}
+		as_admin(a, 1);
+		a->step = A_READBACK;
+		return amt_msg_get_user(++a->id, a->sent_handle, out);
+	case A_VERIFY:
+		if (err != CUST_OK)
+			snprintf(d, sizeof(d), "a digest login as %s failed: %s",
+			    w->user, cust_errmsg());
+		if ((r = settle(a, w, err == CUST_OK, err == CUST_OK ?
+		    "proven by a digest login as the user" : d)) != CUST_OK)
+			return r;
+		a->wi++;
+		return next_change(a, out);
+	case A_READBACK: {
+		struct have h;
+
+		if (err == CUST_OK)
+			err = amt_reply_check(rep);
+		if (err == CUST_OK)
+			err = entry_of(rep, a->sent_handle, &h);
+		if (err == CUST_OK && (strcmp(h.user, w->user) != 0 ||
+		    h.set != w->set || h.access != w->access))
+			err = cust_fail(CUST_E_CONFLICT, "the entry read back "
+			    "is not the one written");
+		if (err != CUST_OK)
+			snprintf(d, sizeof(d), "reading the entry back: %s",
+			    cust_errmsg());
+		if ((r = settle(a, w, err == CUST_OK, err == CUST_OK ?
+		    "proven by reading the entry back (the user cannot log in "
+		    "over the network to AMT_GeneralSettings)" : d)) !=
+		    CUST_OK)
+			return r;
+		a->wi++;
+		return next_change(a, out);
+	}
+	case A_REMOVE:
+		if (err == CUST_OK)
+			err = amt_reply_check(rep);
+		snprintf(d, sizeof(d), "handle %u: %s", a->h[a->ri].handle,
+		    err == CUST_OK ? "the policy no longer grants it" :
+		    cust_errmsg());
+		if ((r = action(a, a->h[a->ri].user, "remove", err == CUST_OK ?
+		    "ok" : "failed", d)) != CUST_OK)
+			return r;
+		a->ri++;
+		return next_change(a, out);
+	}
+	return cust_fail(CUST_E_INTERNAL, "acl: bad step");
+}
+
+static int
+acl_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **req_out)
+{
+	struct acl *a = arg;
+	int r;
+
+	*req_out = NULL;
+	if (a->result != NULL || a->err != CUST_OK)
+		return 0;
+	if ((r = step(a, prev, err, req_out)) != CUST_OK) {
+		amt_req_free(*req_out);
+		*req_out = NULL;
+		a->err = r;
+		return r;
+	}
+	if (a->result != NULL) {
+		amt_req_free(*req_out);
+		*req_out = NULL;
+	}
+	return 0;
+}
+
+static void
+acl_clear(struct acl *a)
+{
+	json_decref(a->dev);
+	json_decref(a->plan);
+	json_decref(a->findings);
+	json_decref(a->actions);
+	seal_secret_free(a->admin);
+	seal_secret_free(a->pw);
+	memset(a, 0, sizeof(*a));
+}
+
+/* The digest entries of plan into a->w, with their credential versions
+ * from hist. */
+static int
+wants_of(struct acl *a, json_t *hist)
+{
+	json_t *e, *rv;
+	size_t i, k;
+	int r;
+
+	json_array_foreach(json_object_get(a->plan, "entries"), i, e) {
+		struct want *w;
+
+		if (strcmp(json_string_value(json_object_get(e, "type")),
+		    "digest") != 0)
+			continue;
+		if (a->nw >= ACL_MAX_WANT)
+			return cust_fail(CUST_E_TOOBIG, "too many consoles");
+		w = &a->w[a->nw++];
+		w->console = json_string_value(json_object_get(e, "console"));
+		w->user = json_string_value(json_object_get(e, "username"));
+		w->access = (unsigned)json_integer_value(json_object_get(e,
+		    "access"));
+		json_array_foreach(json_object_get(e, "realms"), k, rv) {
+			if (k >= sizeof(w->realms) / sizeof(w->realms[0]))
+				break;
+			w->realms[w->nrealms++] = (unsigned)
+			    json_integer_value(rv);
+		}
+		w->set = set_of(w->realms, w->nrealms);
+		if ((r = cred_console_kind(w->console, w->kind,
+		    sizeof(w->kind))) != CUST_OK)
+			return r;
+		if ((w->ver = ops_version_in(hist, w->kind, "pending")) == 0)
+			w->ver = ops_version_in(hist, w->kind, "pushed");
+		w->begun = w->ver != 0 &&
+		    ops_version_in(hist, w->kind, "pushed") == w->ver;
+		w->cur = ops_version_in(hist, w->kind, "current");
+	}
+	return CUST_OK;
+}
+
+static int
+acl_prepare(struct ops_ctx *ctx, const struct policy *p, json_t *managed,
+    int apply, const char *fqdn, struct acl *a)
+{
+	json_t *hist = NULL;
+	const char *state;
+	int64_t v;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->ctx = ctx;
+	a->apply = apply;
+	a->managed = managed;
+	if ((a->findings = json_array()) == NULL ||
+	    (a->actions = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = cred_device_get(ctx->st, fqdn, &a->dev)) != CUST_OK ||
+	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
+		goto out;
+	a->fqdn = json_string_value(json_object_get(a->dev, "fqdn"));
+	a->reg = json_string_value(json_object_get(a->dev, "digest_realm"));
+	if ((r = policy_plan(p, a->fqdn, json_object_get(a->dev, "tags"),
+	    &a->plan)) != CUST_OK || (r = wants_of(a, hist)) != CUST_OK)
+		goto out;
+	if ((r = cred_secret_read(ctx->st, ctx->actor, apply ? "policy.apply" :
+	    "policy.drift", "admin login", a->fqdn, CRED_KIND_ADMIN,
+	    CRED_VER_CURRENT, &a->admin, &v, &state)) != CUST_OK)
+		goto out;
+	a->t.fqdn = a->fqdn;
+	a->t.address = json_string_value(json_object_get(a->dev, "address"));
+	as_admin(a, 0);
+out:
+	json_decref(hist);
+	return r;
+}
+
+/* The digest user names of every console of every loaded policy: the
+ * users custody manages (new array). Policies that no longer parse are
+ * skipped. */
+static int
+managed_users(struct cust_state *st, json_t **out)
+{
+	json_t *names = json_array(), *info;
+	struct policy *p;
+	sqlite3_stmt *s;
+	const char *u;
+	char why[256];
+	size_t i;
+	int rc, r = CUST_OK;
+
+	*out = NULL;
+	if (names == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(state_store(st), "SELECT file, body, "
+	    STORE_CHECK(STORE_ROW_POLICY) " FROM policy ORDER BY id")) ==
+	    NULL) {
+		json_decref(names);
+		return CUST_E_DB;
+	}
+	while (r == CUST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		p = NULL;
+		if (ops_policy_checked((const char *)sqlite3_column_text(s, 0),
+		    (const char *)sqlite3_column_text(s, 1), &p, why,
+		    sizeof(why)) != CUST_OK) {
+			cust_clearerr();
+			continue;
+		}
+		for (i = 0; r == CUST_OK && policy_console_name(p, i) != NULL;
+		    i++) {
+			info = NULL;
+			if ((r = policy_console_info(p, policy_console_name(p,
+			    i), &info)) != CUST_OK)
+				break;
+			u = json_string_value(json_object_get(info,
+			    "username"));
+			if (u != NULL && json_array_append_new(names,
+			    json_string(u)) != 0)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+			json_decref(info);
+		}
+		policy_free(p);
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(state_store(st), "read the loaded policies");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		json_decref(names);
+		return r;
+	}
+	*out = names;
+	return CUST_OK;
+}
+
+struct names {
+	json_t *a;
+	int err;
+};
+
+static int
+name_of(void *arg, json_t *dev)
+{
+	struct names *n = arg;
+
+	if (json_array_append(n->a, json_object_get(dev, "fqdn")) != 0) {
+		n->err = cust_fail(CUST_E_NOMEM, "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
+/* The FQDNs of the request's selection: "device", "tag" or "all". */
+static int
+selection(struct ops_ctx *ctx, json_t *req, json_t **out)
+{
+	struct names n = { NULL, CUST_OK };
+	const char *fqdn, *tag;
+	json_t *dev = NULL;
+	int all, r;
+
+	*out = NULL;
+	if ((r = ops_req_str(req, "device", 0, &fqdn)) != CUST_OK ||
+	    (r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+		return r;
+	if ((fqdn != NULL) + (tag != NULL) + (all != 0) != 1)
+		return cust_fail(CUST_E_INVAL, "give one of 'device', 'tag' or "
+		    "'all'");
+	if ((n.a = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (fqdn != NULL) {
+		if ((r = cred_device_get(ctx->st, fqdn, &dev)) == CUST_OK)
+			(void)name_of(&n, dev);
+		json_decref(dev);
+	} else
+		r = cred_device_each(ctx->st, tag, name_of, &n);
+	if (r == CUST_OK)
+		r = n.err;
+	if (r == CUST_OK && tag != NULL && json_array_size(n.a) == 0)
+		r = cust_fail(CUST_E_NOTFOUND, "no device has tag '%s'", tag);
+	if (r != CUST_OK) {
+		json_decref(n.a);
+		return r;
+	}
+	*out = n.a;
+	return CUST_OK;
+}
+
+/* policy.apply (apply) or policy.drift over the selection. */
+static int
+run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
+{
+	struct policy *p = NULL;
+	struct acl *as = NULL;
+	struct amt_conv *convs = NULL;
+	json_t *sel = NULL, *managed = NULL, *items = NULL, *it, *v;
+	size_t i, n = 0, nc = 0, bad = 0;
+	int r;
+
+	*resp = NULL;
+	if ((r = selection(ctx, req, &sel)) != CUST_OK)
+		return r;
+	if ((r = ops_policy_usable(ctx->st, &p)) != CUST_OK)
+		goto out;
+	if (p == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "no usable policy is loaded "
+		    "(custodyctl policy load FILE)");
+		goto out;
+	}
+	if ((r = managed_users(ctx->st, &managed)) != CUST_OK)
+		goto out;
+	n = json_array_size(sel);
+	if ((as = calloc(n ? n : 1, sizeof(*as))) == NULL ||
+	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
+	    (items = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(sel, i, v) {
+		if ((r = acl_prepare(ctx, p, managed, apply,
+		    json_string_value(v), &as[i])) != CUST_OK)
+			goto out;
+		convs[nc++] = (struct amt_conv){ &as[i].t, acl_next, &as[i] };
+	}
+	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((r = as[i].err) != CUST_OK) {
+			cust_fail(r, "%s: %s", as[i].fqdn, cust_strerror(r));
+			goto out;
+		}
+		if (as[i].result == NULL)
+			done(&as[i], "unknown", "the conversation did not "
+			    "finish");
+		bad += strcmp(as[i].result, "ok") != 0;
+		it = json_pack("{s:s, s:s, s:s, s:O}", "fqdn", as[i].fqdn,
+		    "result", as[i].result, "detail", as[i].detail,
+		    apply ? "actions" : "findings", apply ? as[i].actions :
+		    as[i].findings);
+		if (it == NULL || json_array_append_new(items, it) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	r = ops_reply(json_pack("{s:I, s:I, s:O}", "devices", (json_int_t)n, apply ? "failed" :
+	    "drifted", (json_int_t)bad, "items", items), resp);
+out:
+	for (i = 0; as != NULL && i < n; i++)
+		acl_clear(&as[i]);
+	free(as);
+	free(convs);
+	json_decref(items);
+	json_decref(managed);
+	json_decref(sel);
+	policy_free(p);
+	return r;
+}
+
+static int
+op_apply(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	return run(ctx, req, 1, resp);
+}
+
+static int
+op_drift(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	return run(ctx, req, 0, resp);
+}
+
+const struct ops_entry ops_acl_table[] = {
+	{ "policy.apply", op_apply, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "policy.drift", op_drift, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
+};

@@ -1,0 +1,245 @@
+#!/bin/sh
+# tests/integration/acl_amtsim.sh - policy apply and policy drift against
+# the AMT simulator (tests/amtsim): the loaded policy's digest users land
+# on the devices with the plan's realms and access and the password
+# custody holds (the simulator's HA1, and curl --digest as that user); a
+# policy change removes and updates them; drift finds a user added behind
+# custody's back and a realm changed by hand, and nothing after an apply;
+# a device that is down is a per-device failure.
+. tests/integration/lib.sh
+t_need_or_skip curl python3
+
+AMTSIM="$BUILD/amtsim"
+[ -x "$AMTSIM" ] || { t_fail "amtsim built ($AMTSIM)"; t_done; }
+S="$TESTTMP/acl-sim-state"
+c() { cc --state-dir "$S" "$@"; }
+py() { python3 - "$@"; }
+SIMPID=""
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
+
+"$AMTSIM" --port 0 --control-port 0 --count 3 \
+	--ready-file "$TESTTMP/ready" >"$TESTTMP/sim.log" 2>&1 &
+SIMPID=$!
+i=0
+while [ ! -s "$TESTTMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+. "$TESTTMP/ready"
+D0=dev00000.amtsim.test D1=dev00001.amtsim.test D2=dev00002.amtsim.test
+dump() { curl -s "http://127.0.0.1:$control_port/state?device=$1"; }
+fault() {	# fault FQDN KIND [COUNT]
+	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1}}"
+}
+# soap FQDN USER PASS METHOD PARAMS: an AMT_AuthorizationService method
+# sent by hand (curl --digest), the reply in $TESTTMP/resp
+AS=http://intel.com/wbem/wscim/1/amt-schema/1/AMT_AuthorizationService
+soap() {
+	printf '<?xml version="1.0" encoding="utf-8"?><Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>%s/%s</a:Action><a:To>/wsman</a:To><w:ResourceURI>%s</w:ResourceURI><a:MessageID>77</a:MessageID><a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo></Header><Body><h:%s_INPUT xmlns:h="%s">%s</h:%s_INPUT></Body></Envelope>' \
+	    "$AS" "$4" "$AS" "$4" "$AS" "$5" "$4" >"$TESTTMP/req.xml"
+	curl -s --digest -u "$2:$3" -o "$TESTTMP/resp" -w '%{http_code}' \
+	    -H 'Content-Type: application/soap+xml; charset=utf-8' \
+	    --connect-to "$1:16992:127.0.0.1:$port" \
+	    --data-binary "@$TESTTMP/req.xml" "http://$1:16992/wsman"
+}
+# get_as FQDN USER PASS: HTTP code of a Get of AMT_GeneralSettings
+get_as() {
+	printf '<?xml version="1.0" encoding="utf-8"?><Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action><a:To>/wsman</a:To><w:ResourceURI>http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings</w:ResourceURI><a:MessageID>78</a:MessageID><a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo></Header><Body></Body></Envelope>' >"$TESTTMP/get.xml"
+	curl -s --digest -u "$2:$3" -o /dev/null -w '%{http_code}' \
+	    -H 'Content-Type: application/soap+xml; charset=utf-8' \
+	    --connect-to "$1:16992:127.0.0.1:$port" \
+	    --data-binary "@$TESTTMP/get.xml" "http://$1:16992/wsman"
+}
+
+t_exit "init" 0 c init
+{
+	echo "fqdn,digest_realm,admin_password,address,tags"
+	for d in $D0 $D1 $D2; do
+		r=$(dump $d | python3 -c 'import json,sys; print(json.load(sys.stdin)["realm"])')
+		echo "$d,$r,P@ssw0rd,127.0.0.1:$port,$([ $d = $D0 ] && echo lab)"
+	done
+} >"$TESTTMP/fleet.csv"
+t_exit "import the simulated fleet" 0 c device import "$TESTTMP/fleet.csv"
+
+cat >"$TESTTMP/p1.yaml" <<'EOF'
+version: 1
+owner: prov
+consoles:
+  prov:
+    identity: { certificate: "CN=prov.corp.example" }
+    duties: [setup, power, inventory, redirection]
+    username: prov
+  secsuite:
+    identity: { certificate: "CN=secsuite.corp.example" }
+    duties: [system-defense, events]
+    access: network
+  lab-agent:
+    identity: { certificate: "CN=lab-agent.corp.example" }
+    duties: [agent-presence, time]
+    access: local
+    username: labagent
+    scope: { tags: [lab] }
+EOF
+t_exit "policy load" 0 c policy load "$TESTTMP/p1.yaml"
+
+# matches FQDN: the device's users are exactly the plan's digest users,
+# with its realms and access, each HA1 that of custody's current
+# credential of the console (checked against credential show).
+matches() {
+	c --json policy plan --device "$1" >"$TESTTMP/plan.json" || return 1
+	dump "$1" >"$TESTTMP/dev.json"
+	rm -f "$TESTTMP"/cred.*.json
+	for con in $(python3 -c 'import json,sys; print(" ".join(e["console"] for e in json.load(open(sys.argv[1]))["devices"][0]["entries"]))' "$TESTTMP/plan.json"); do
+		c --json credential show "$1" --console "$con" \
+		    >"$TESTTMP/cred.$con.json" || return 1
+	done
+	py "$TESTTMP/plan.json" "$TESTTMP/dev.json" "$TESTTMP"/cred.*.json <<'EOF'
+import hashlib, json, sys
+plan = json.load(open(sys.argv[1]))["devices"][0]["entries"]
+dev = json.load(open(sys.argv[2]))
+creds = [json.load(open(f)) for f in sys.argv[3:]]
+users = {u["username"]: u for u in dev["users"] if "username" in u}
+want = {e["username"]: e for e in plan}
+if sorted(users) != sorted(want):
+    sys.exit("users %s, plan %s" % (sorted(users), sorted(want)))
+for cr in creds:
+    u = users[cr["username"]]
+    e = want[cr["username"]]
+    ha1 = hashlib.md5(("%s:%s:%s" % (cr["username"], dev["realm"],
+        cr["password"])).encode()).hexdigest()
+    if sorted(u["realms"]) != sorted(e["realms"]) or u["access"] != e["access"]:
+        sys.exit("%s: realms/access %s %s, plan %s %s" % (cr["username"],
+            u["realms"], u["access"], e["realms"], e["access"]))
+    if u["ha1"] != ha1 or cr["state"] != "current":
+        sys.exit("%s: ha1 or state %s" % (cr["username"], cr["state"]))
+EOF
+}
+
+t_exit "drift before any apply: users missing (exit 1)" 1 c --json policy \
+	drift --all
+t_check "every plan user missing on every device" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = {i["fqdn"]: sorted((x["finding"], x["user"]) for x in i["findings"])
+    for i in r["items"]}
+sys.exit(not (r["drifted"] == 3 and
+    f["dev00000.amtsim.test"] == [("missing-user", "labagent"),
+        ("missing-user", "prov"), ("missing-user", "secsuite")] and
+    f["dev00001.amtsim.test"] == [("missing-user", "prov"),
+        ("missing-user", "secsuite")]))
+EOF
+
+t_exit "policy apply --all" 0 c --json policy apply --all
+t_check "every device ok, every console pushed" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = {i["fqdn"]: [(a["action"], a["user"], a["result"]) for a in i["actions"]]
+    for i in r["items"]}
+sys.exit(not (r["failed"] == 0 and all(i["result"] == "ok" for i in r["items"])
+    and sorted(n["dev00000.amtsim.test"]) == [("push", "labagent", "ok"),
+        ("push", "prov", "ok"), ("push", "secsuite", "ok")]
+    and len(n["dev00002.amtsim.test"]) == 2))
+EOF
+for d in $D0 $D1 $D2; do
+	t_check "$d: users, realms, access and HA1 of the plan" matches $d
+done
+t_grep "a local-only user is proven by reading the entry back" \
+	'reading the entry back' "$TESTTMP/out"
+PROV=$(c credential show $D1 --console prov)
+t_check "curl --digest as prov works on the device" \
+	[ "$(get_as $D1 prov "$PROV")" = 200 ]
+t_check "a wrong password as prov does not" \
+	[ "$(get_as $D1 prov "x$PROV")" = 401 ]
+t_exit "drift after apply is empty" 0 c --json policy drift --all
+t_check "no findings" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["drifted"] == 0 and all(not i["findings"] and
+    i["result"] == "ok" for i in r["items"])))
+EOF
+t_exit "apply again changes nothing" 0 c --json policy apply --all
+t_check "no actions" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(any(i["actions"] for i in json.load(open(sys.argv[1]))["items"]))
+EOF
+
+# Behind custody's back: a user added as admin, and prov's realms cut.
+t_check "add user 'intruder' by hand" [ "$(soap $D1 admin P@ssw0rd \
+	AddUserAclEntryEx '<h:DigestUsername>intruder</h:DigestUsername><h:DigestPassword>ABEiM0RVZneImaq7zN3u/w==</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>3</h:Realms>')" = 200 ]
+ADMIN1=$(c password show $D1)
+PH=$(dump $D1 | python3 -c 'import json,sys; print([u["handle"] for u in json.load(sys.stdin)["users"] if u.get("username") == "prov"][0])')
+t_check "change prov's realms by hand" [ "$(soap $D1 admin "$ADMIN1" \
+	UpdateUserAclEntryEx "<h:Handle>$PH</h:Handle><h:DigestUsername>prov</h:DigestUsername><h:DigestPassword>ABEiM0RVZneImaq7zN3u/w==</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>4</h:Realms><h:Realms>20</h:Realms>")" = 200 ]
+t_exit "drift finds both (exit 1)" 1 c --json policy drift --device $D1
+t_check "unknown-user intruder; prov: extra and missing realms, access" py \
+	"$TESTTMP/out" <<'EOF'
+import json, sys
+f = json.load(open(sys.argv[1]))["items"][0]["findings"]
+k = sorted((x["finding"], x["user"]) for x in f)
+sys.exit(k != [("extra-realm", "prov"), ("missing-realm", "prov"),
+    ("unknown-user", "intruder"), ("wrong-access", "prov")])
+EOF
+t_exit "drift as SARIF" 1 c policy drift --device $D1 --format sarif
+t_check "SARIF: four results on the device" py "$TESTTMP/out" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+res = s["runs"][0]["results"]
+sys.exit(not (s["version"] == "2.1.0" and len(res) == 4 and all(
+    r["locations"][0]["logicalLocations"][0]["name"] ==
+    "dev00001.amtsim.test" for r in res)))
+EOF
+t_exit "drift in text" 1 c policy drift --device $D1
+t_grep "text names the finding" 'unknown-user intruder' "$TESTTMP/out"
+t_exit "apply repairs prov, leaves the intruder (not custody's)" 0 c \
+	--json policy apply --device $D1
+t_check "repair ok, intruder kept" py "$TESTTMP/out" <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[1]))["items"][0]["actions"]
+k = sorted((x["action"], x["user"], x["result"]) for x in a)
+sys.exit(k != [("keep", "intruder", "ok"), ("repair", "prov", "ok")])
+EOF
+t_exit "drift: only the intruder left" 1 c --json policy drift --device $D1
+t_check "one finding" py "$TESTTMP/out" <<'EOF'
+import json, sys
+f = json.load(open(sys.argv[1]))["items"][0]["findings"]
+sys.exit([(x["finding"], x["user"]) for x in f] != [("unknown-user", "intruder")])
+EOF
+t_check "prov still logs in with custody's password" \
+	[ "$(get_as $D1 prov "$PROV")" = 200 ]
+
+IH=$(dump $D1 | python3 -c 'import json,sys; print([u["handle"] for u in json.load(sys.stdin)["users"] if u.get("username") == "intruder"][0])')
+t_check "people remove the intruder by hand" [ "$(soap $D1 admin "$ADMIN1" \
+	RemoveUserAclEntry "<h:Handle>$IH</h:Handle>")" = 200 ]
+
+# A policy change: secsuite is dropped, prov loses redirection.
+sed -e '/^  secsuite:/,/^    access: network/d' \
+    -e 's/duties: \[setup, power, inventory, redirection\]/duties: [setup, power, inventory]/' \
+    "$TESTTMP/p1.yaml" >"$TESTTMP/p2.yaml"
+t_exit "policy load p2" 0 c policy load "$TESTTMP/p2.yaml"
+t_exit "policy apply --tag lab" 0 c --json policy apply --tag lab
+t_check "secsuite removed, prov updated on $D0" py "$TESTTMP/out" <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[1]))["items"][0]["actions"]
+k = sorted((x["action"], x["user"], x["result"]) for x in a)
+sys.exit(not (("remove", "secsuite", "ok") in k and
+    [x for x in k if x[1] == "prov"] in ([("push", "prov", "ok")],
+        [("repair", "prov", "ok")])))
+EOF
+t_check "$D0 matches the new plan" matches $D0
+t_exit "$D1 drifts from the new plan" 1 c policy drift --device $D1
+
+# A device that is down: a per-device failure, the others go on.
+fault $D2 down -1
+t_exit "apply with $D2 down (exit 1)" 1 c --json policy apply --all
+t_check "$D2 unreachable, the others ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = {i["fqdn"]: i["result"] for i in json.load(open(sys.argv[1]))["items"]}
+sys.exit(r != {"dev00000.amtsim.test": "ok", "dev00001.amtsim.test": "ok",
+    "dev00002.amtsim.test": "unreachable"})
+EOF
+t_check "$D1 matches the new plan" matches $D1
+t_exit "drift with $D2 down: exit 1" 1 c --json policy drift --all
+fault $D2 up
+t_exit "apply once it is back" 0 c policy apply --device $D2
+t_check "$D2 matches the new plan" matches $D2
+t_exit "no selection is a usage error" 2 c policy apply
+kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_done
