@@ -714,19 +714,16 @@ wants_of(struct acl *a, json_t *hist)
 	return CUST_OK;
 }
 
+/* a set up for device fqdn: its record, plan and wants (a->w). */
 static int
-acl_prepare(struct ops_ctx *ctx, const struct policy *p, json_t *managed,
-    int apply, const char *fqdn, struct acl *a)
+acl_plan_of(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
+    struct acl *a)
 {
 	json_t *hist = NULL;
-	const char *state;
-	int64_t v;
 	int r;
 
 	memset(a, 0, sizeof(*a));
 	a->ctx = ctx;
-	a->apply = apply;
-	a->managed = managed;
 	if ((a->findings = json_array()) == NULL ||
 	    (a->actions = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -735,18 +732,134 @@ acl_prepare(struct ops_ctx *ctx, const struct policy *p, json_t *managed,
 		goto out;
 	a->fqdn = json_string_value(json_object_get(a->dev, "fqdn"));
 	a->reg = json_string_value(json_object_get(a->dev, "digest_realm"));
+	a->t.fqdn = a->fqdn;
+	a->t.address = json_string_value(json_object_get(a->dev, "address"));
 	if ((r = policy_plan(p, a->fqdn, json_object_get(a->dev, "tags"),
-	    &a->plan)) != CUST_OK || (r = wants_of(a, hist)) != CUST_OK)
-		goto out;
+	    &a->plan)) == CUST_OK)
+		r = wants_of(a, hist);
+out:
+	json_decref(hist);
+	return r;
+}
+
+static int
+acl_prepare(struct ops_ctx *ctx, const struct policy *p, json_t *managed,
+    int apply, const char *fqdn, struct acl *a)
+{
+	const char *state;
+	int64_t v;
+	int r;
+
+	if ((r = acl_plan_of(ctx, p, fqdn, a)) != CUST_OK)
+		return r;
+	a->apply = apply;
+	a->managed = managed;
 	if ((r = cred_secret_read(ctx->st, ctx->actor, apply ? "policy.apply" :
 	    "policy.drift", "admin login", a->fqdn, CRED_KIND_ADMIN,
 	    CRED_VER_CURRENT, &a->admin, &v, &state)) != CUST_OK)
-		goto out;
-	a->t.fqdn = a->fqdn;
-	a->t.address = json_string_value(json_object_get(a->dev, "address"));
+		return r;
 	as_admin(a, 0);
+	return CUST_OK;
+}
+
+/* Add step i of a dry run (q consumed) to steps; hide: every secret as
+ * ***. */
+static int
+dry_step(json_t *steps, const char *name, struct amt_req *q, const char *auth,
+    int hide)
+{
+	char *env = NULL;
+	json_t *o;
+	int r;
+
+	if ((r = amt_req_redacted(q, hide, &env)) == CUST_OK) {
+		o = ops_step_json(name, q, auth, env);
+		if (o == NULL || json_array_append_new(steps, o) != 0)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	free(env);
+	amt_req_free(q);
+	return r;
+}
+
+/*
+ * What policy apply would send to fqdn, sending nothing: the reads (the
+ * realm check, the enumeration; then a GetUserAclEntryEx per handle),
+ * and an AddUserAclEntryEx per digest console of the plan with the
+ * DigestPassword of its version in flight (or current one) as it would
+ * travel; which entries are updated instead, repaired or removed depends
+ * on what the device holds, so it is said, not shown. Without a
+ * registered digest realm the DigestPasswords are ***.
+ */
+static int
+dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
+    json_t **item_out)
+{
+	struct acl a;
+	struct amt_req *q = NULL;
+	struct seal_secret *blank = NULL, *pw = NULL;
+	char url[AMT_URL_MAX], ct[AMT_CONNECT_TO_MAX], name[64], auth[96];
+	const char *state;
+	json_t *steps = NULL;
+	unsigned long id = 0;
+	int64_t v;
+	size_t i;
+	int r;
+
+	*item_out = NULL;
+	if ((r = acl_plan_of(ctx, p, fqdn, &a)) != CUST_OK ||
+	    (r = amt_target_where(&a.t, url, sizeof(url), ct, sizeof(ct))) !=
+	    CUST_OK)
+		goto out;
+	if ((steps = json_array()) == NULL || (blank = seal_secret_dup(
+	    "AAAAAAAA", 8)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (a.reg != NULL)
+		memcpy(a.realm, a.reg, strnlen(a.reg, sizeof(a.realm) - 1));
+	else
+		memcpy(a.realm, "Digest:00000000000000000000000000000000", 40);
+	if ((r = amt_msg_get(++id, "AMT_GeneralSettings", &q)) != CUST_OK ||
+	    (r = dry_step(steps, "realm-check", q, "digest admin, current",
+	    a.reg == NULL)) != CUST_OK ||
+	    (r = amt_msg_enum_users(++id, 1, &q)) != CUST_OK ||
+	    (r = dry_step(steps, "enumerate-users", q, "digest admin, current "
+	    "(then GetUserAclEntryEx of each handle)", a.reg == NULL)) !=
+	    CUST_OK)
+		goto out;
+	for (i = 0; i < a.nw; i++) {
+		const struct want *w = &a.w[i];
+
+		if (w->ver == 0 && w->cur == 0)
+			continue;
+		seal_secret_free(pw);
+		pw = NULL;
+		if (a.reg != NULL && (r = cred_secret_read(ctx->st, ctx->actor,
+		    "policy.apply", "dry-run", a.fqdn, w->kind, w->ver ? w->ver :
+		    CRED_VER_CURRENT, &pw, &v, &state)) != CUST_OK)
+			goto out;
+		snprintf(name, sizeof(name), "add-user %s", w->user);
+		snprintf(auth, sizeof(auth), "digest admin, current; %s v%lld",
+		    w->kind, (long long)(w->ver ? w->ver : w->cur));
+		q = NULL;
+		if ((r = write_msg(&a, w, pw ? pw : blank, &q)) != CUST_OK ||
+		    (r = dry_step(steps, name, q, auth, a.reg == NULL)) !=
+		    CUST_OK)
+			goto out;
+	}
+	r = ops_reply(json_pack("{s:s, s:s, s:o, s:s, s:O, s:s}", "fqdn",
+	    a.fqdn, "url", url, "connect_to", *ct ? json_string(ct) :
+	    json_null(), "result", "dry-run", "steps", steps, "note",
+	    "UpdateUserAclEntryEx replaces an AddUserAclEntryEx for a user "
+	    "already on the device; entries that differ from the plan are "
+	    "written again and users of earlier policies removed, as read "
+	    "from the device"), item_out);
 out:
-	json_decref(hist);
+	json_decref(steps);
+	seal_secret_free(blank);
+	seal_secret_free(pw);
+	acl_clear(&a);
 	return r;
 }
 
@@ -870,9 +983,11 @@ run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
 	struct amt_conv *convs = NULL;
 	json_t *sel = NULL, *managed = NULL, *items = NULL, *it, *v;
 	size_t i, n = 0, nc = 0, bad = 0;
-	int r;
+	int dry = 0, r;
 
 	*resp = NULL;
+	if (apply && (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
+		return r;
 	if ((r = selection(ctx, req, &sel)) != CUST_OK)
 		return r;
 	if ((r = ops_policy_usable(ctx->st, &p)) != CUST_OK)
@@ -880,6 +995,25 @@ run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
 	if (p == NULL) {
 		r = cust_fail(CUST_E_NOTFOUND, "no usable policy is loaded "
 		    "(custodyctl policy load FILE)");
+		goto out;
+	}
+	if (dry) {
+		if ((items = json_array()) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		json_array_foreach(sel, i, v) {
+			if ((r = dry_device(ctx, p, json_string_value(v), &it)) !=
+			    CUST_OK)
+				goto out;
+			if (json_array_append_new(items, it) != 0) {
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+		r = ops_reply(json_pack("{s:b, s:I, s:I, s:O}", "dry_run", 1,
+		    "devices", (json_int_t)json_array_size(sel), "failed",
+		    (json_int_t)0, "items", items), resp);
 		goto out;
 	}
 	if ((r = managed_users(ctx->st, &managed)) != CUST_OK)

@@ -39,6 +39,12 @@ int ops_push_ok(json_t *item);
  * or 0. (ops_push.c) */
 int64_t ops_version_in(json_t *hist, const char *kind, const char *state);
 
+/* One step of a dry run: {"step": name, "message_id", "action", "auth",
+ * "envelope": env} of request q; NULL on ENOMEM. (ops_push.c) */
+struct amt_req;
+json_t *ops_step_json(const char *name, const struct amt_req *q,
+    const char *auth, const char *env);
+
 /* policy.apply and policy.drift (ops_acl.c). */
 extern const struct ops_entry ops_acl_table[];
 

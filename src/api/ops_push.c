@@ -64,8 +64,9 @@ ops_version_in(json_t *hist, const char *kind, const char *state)
 	return best;
 }
 
-static json_t *
-step_json(const char *name, const struct amt_req *q, const char *auth,
+/* One step of a dry run (ops_int.h). */
+json_t *
+ops_step_json(const char *name, const struct amt_req *q, const char *auth,
     const char *env)
 {
 	return json_pack("{s:s, s:I, s:s, s:s, s:s}", "step", name,
@@ -114,7 +115,7 @@ plan_json(const struct amt_target *t, const struct seal_secret *dpw,
 		if ((r = amt_req_redacted(q[i], blank != NULL, &env)) !=
 		    CUST_OK)
 			goto out;
-		s = step_json(names[i], q[i], auth[i], env);
+		s = ops_step_json(names[i], q[i], auth[i], env);
 		free(env);
 		env = NULL;
 		if (s == NULL || json_array_append_new(steps, s) != 0) {

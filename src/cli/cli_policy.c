@@ -162,6 +162,28 @@ cmd_plan(struct cli *c, int argc, char **argv)
 	return r;
 }
 
+/* policy apply --dry-run: per device, the envelopes it would send. */
+static void
+render_apply_dry(json_t *r)
+{
+	json_t *it, *st;
+	size_t i, k, n;
+
+	json_array_foreach(json_object_get(r, "items"), i, it) {
+		n = json_array_size(json_object_get(it, "steps"));
+		printf("%s# %s: policy apply over %s", i ? "\n" : "",
+		    cli_str(it, "fqdn"), cli_str(it, "url"));
+		if (json_is_string(json_object_get(it, "connect_to")))
+			printf(" (connect-to %s)", cli_str(it, "connect_to"));
+		printf("\n# dry run: nothing was sent\n# note: %s\n",
+		    cli_str(it, "note"));
+		json_array_foreach(json_object_get(it, "steps"), k, st)
+			printf("\n# %zu/%zu %s: MessageID %lld, %s\n%s", k + 1,
+			    n, cli_str(st, "step"), cli_num(st, "message_id"),
+			    cli_str(st, "auth"), cli_raw(st, "envelope"));
+	}
+}
+
 /* policy apply: each device's outcome and its changes. */
 static void
 render_apply(json_t *r)
@@ -169,6 +191,10 @@ render_apply(json_t *r)
 	json_t *it, *a;
 	size_t i, k;
 
+	if (json_is_true(json_object_get(r, "dry_run"))) {
+		render_apply_dry(r);
+		return;
+	}
 	json_array_foreach(json_object_get(r, "items"), i, it) {
 		printf("%s: %s: %s\n", cli_str(it, "fqdn"), cli_str(it,
 		    "result"), cli_str(it, "detail"));
@@ -250,7 +276,7 @@ drift_sarif(json_t *r)
 	return o;
 }
 
-/* policy apply|drift [--dry-run] --device FQDN | --tag T | --all. */
+/* policy apply [--dry-run] | drift [--format F]: --device FQDN | --tag T | --all. */
 static int
 acl_cmd(struct cli *c, int argc, char **argv, int apply)
 {
@@ -259,14 +285,15 @@ acl_cmd(struct cli *c, int argc, char **argv, int apply)
 		{ "tag", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *device = NULL, *tag = NULL, *fmt = c->json ? "json" :
 	    "text";
 	json_t *req, *resp = NULL, *sarif;
-	int ch, all = 0, r;
+	int ch, all = 0, dry = 0, r;
 
-	while ((ch = getopt_long(argc, argv, "d:t:af:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:t:af:n", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			device = optarg;
@@ -281,6 +308,11 @@ acl_cmd(struct cli *c, int argc, char **argv, int apply)
 			if (apply)
 				return CUST_EXIT_USAGE;
 			fmt = optarg;
+			break;
+		case 'n':
+			if (!apply)
+				return CUST_EXIT_USAGE;
+			dry = 1;
 			break;
 		default:
 			return CUST_EXIT_USAGE;
@@ -304,6 +336,8 @@ acl_cmd(struct cli *c, int argc, char **argv, int apply)
 		json_object_set_new(req, "tag", ops_text(tag));
 	else
 		json_object_set_new(req, "all", json_true());
+	if (dry)
+		json_object_set_new(req, "dry_run", json_true());
 	r = cli_call(c, apply ? "policy.apply" : "policy.drift", req, &resp);
 	json_decref(req);
 	if (r != CUST_OK)
@@ -354,7 +388,8 @@ const struct cli_cmd cli_policy_cmds[] = {
 	{ "policy", "plan", cmd_plan, CLI_NOSTATE,
 	  "[FILE] --device FQDN | --all | FILE --tags TAG,...",
 	  "show the AMT ACL entries a policy puts on devices" },
-	{ "policy", "apply", cmd_apply, 0, "--device FQDN | --tag TAG | --all",
+	{ "policy", "apply", cmd_apply, 0,
+	  "[--dry-run] --device FQDN | --tag TAG | --all",
 	  "put the loaded policy's digest users on the devices" },
 	{ "policy", "drift", cmd_drift, 0,
 	  "[--format text|json|sarif] --device FQDN | --tag TAG | --all",

@@ -127,6 +127,35 @@ sys.exit(not (r["drifted"] == 3 and
         ("missing-user", "secsuite")]))
 EOF
 
+t_exit "policy apply --dry-run" 0 c --json policy apply --dry-run \
+	--device $D0
+t_check "dry run: reads, then one AddUserAclEntryEx per console, hashes only" \
+	py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+it = r["items"][0]
+steps = [s["step"] for s in it["steps"]]
+env = "".join(s["envelope"] for s in it["steps"])
+sys.exit(not (r["dry_run"] and steps == ["realm-check", "enumerate-users",
+    "add-user prov", "add-user secsuite", "add-user labagent"] and
+    env.count("<h:DigestPassword>") == 3 and "***" not in env))
+EOF
+for con in prov secsuite lab-agent; do
+	c --json credential show $D0 --console $con --ha1 >"$TESTTMP/h.$con"
+done
+c policy apply --dry-run --device $D0 >"$TESTTMP/dry.txt"
+t_check "dry run text: each DigestPassword as custody computes it" py \
+	"$TESTTMP/dry.txt" "$TESTTMP"/h.* <<'EOF'
+import json, sys
+t = open(sys.argv[1]).read()
+sys.exit(not ("nothing was sent" in t and all(
+    "<h:DigestPassword>%s</h:DigestPassword>" % json.load(open(f))["ha1"] in t
+    for f in sys.argv[2:])))
+EOF
+t_check "dry run sent nothing" py "$(dump $D0)" <<'EOF'
+import json, sys
+sys.exit(json.loads(sys.argv[1])["users"] != [])
+EOF
 t_exit "policy apply --all" 0 c --json policy apply --all
 t_check "every device ok, every console pushed" py "$TESTTMP/out" <<'EOF'
 import json, sys
@@ -240,6 +269,35 @@ t_exit "drift with $D2 down: exit 1" 1 c --json policy drift --all
 fault $D2 up
 t_exit "apply once it is back" 0 c policy apply --device $D2
 t_check "$D2 matches the new plan" matches $D2
+
+# A refusal (PT_STATUS): the device's 7 digest users are taken when a
+# new console's user is added; its version fails, the others go on.
+for u in x1 x2 x3 x4 x5 x6; do
+	soap $D2 admin "$(c password show $D2)" AddUserAclEntryEx \
+	    "<h:DigestUsername>$u</h:DigestUsername><h:DigestPassword>ABEiM0RVZneImaq7zN3u/w==</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>3</h:Realms>" >/dev/null
+done
+cat "$TESTTMP/p2.yaml" - >"$TESTTMP/p3.yaml" <<'EOF'
+  late:
+    identity: { certificate: "CN=late.corp.example" }
+    duties: [power]
+    username: late
+EOF
+t_exit "policy load p3 (a new console)" 0 c policy load "$TESTTMP/p3.yaml"
+t_exit "apply on a full device (exit 1)" 1 c --json policy apply --device $D2
+t_check "late refused with PT_STATUS_MAX_LIMIT_REACHED" py "$TESTTMP/out" <<'EOF'
+import json, sys
+it = json.load(open(sys.argv[1]))["items"][0]
+a = {x["user"]: x for x in it["actions"]}
+sys.exit(not (it["result"] == "failed" and a["late"]["result"] == "refused"
+    and "MAX_LIMIT" in a["late"]["detail"]))
+EOF
+t_exit "password history $D2" 0 c --json password history $D2
+t_check "console:late v1 failed" py "$TESTTMP/out" <<'EOF'
+import json, sys
+v = [x["state"] for x in json.load(open(sys.argv[1]))["versions"]
+    if x["kind"] == "console:late"]
+sys.exit(v != ["failed"])
+EOF
 t_exit "no selection is a usage error" 2 c policy apply
 kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
 t_done
