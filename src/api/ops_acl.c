@@ -1079,6 +1079,6 @@ op_drift(struct ops_ctx *ctx, json_t *req, json_t **resp)
 
 const struct ops_entry ops_acl_table[] = {
 	{ "policy.apply", op_apply, 0, OPS_ADMIN, OPS_RES_NONE },
-	{ "policy.drift", op_drift, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
+	{ "policy.drift", op_drift, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };
