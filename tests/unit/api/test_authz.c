@@ -83,6 +83,9 @@ static const struct row {
 	{ "console.list", "LAU", "{}" },
 	{ "policy.load", "LA", "{\"file\": \"p.yaml\", \"text\": \"\"}" },
 	{ "policy.plan", "LAU", "{\"device\": \"d01.corp.example\"}" },
+	/* They unseal admin passwords to log in to devices: admins only. */
+	{ "policy.apply", "LA", "{\"device\": \"d01.corp.example\"}" },
+	{ "policy.drift", "LA", "{\"device\": \"d01.corp.example\"}" },
 	/* A console reads its own credential only (the other console asks
 	 * for prov's here); admins any console's; auditors none. */
 	{ "credential.show", "LAO", "{\"fqdn\": \"d01.corp.example\", "
