@@ -312,8 +312,17 @@ next_change(struct acl *a, struct amt_req **out)
 		const char *state;
 		int64_t v;
 
-		if (w->ver == 0 && (w->cur == 0 || (h != NULL &&
-		    h->set == w->set && h->access == w->access)))
+		if (w->ver == 0 && w->cur == 0) {
+			/* The sync has not granted it (yet). */
+			snprintf(d, sizeof(d), "custody holds no %s credential "
+			    "for %s: run credential sync", w->kind, a->fqdn);
+			if ((r = action(a, w->user, "push", "failed", d)) !=
+			    CUST_OK)
+				return r;
+			continue;
+		}
+		if (w->ver == 0 && h != NULL && h->set == w->set &&
+		    h->access == w->access)
 			continue;	/* nothing to send */
 		seal_secret_free(a->pw);
 		a->pw = NULL;
