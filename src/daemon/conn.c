@@ -17,8 +17,15 @@
  * from its first byte (a total deadline: trickling bytes does not extend
  * it); the body at most max_body_bytes (413, from its Content-Length,
  * before any of it is read) and body_timeout_ms; an idle keep-alive
- * connection idle_timeout_ms; a reply write_timeout_ms. Beyond
- * max_connections a connection is answered 503 and closed.
+ * connection idle_timeout_ms; a reply write_timeout_ms.
+ *
+ * At max_connections a new connection takes the slot of the one that has
+ * done least: the oldest still in its TLS handshake or before a complete
+ * request head (d->q_fresh), else the oldest idle keep-alive or lingering
+ * one (d->q_idle), which is closed; never one with a request being read,
+ * served or answered. Only when every connection is that busy is the new
+ * one answered 503 and closed. Silent or slow clients thus cannot lock
+ * working ones out: each newcomer pushes out the oldest of them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +70,8 @@ enum conn_state {
 struct daemon_conn {
 	struct daemon *d;
 	struct daemon_conn *prev, *next;
+	struct daemon_conn *qprev, *qnext;	/* in *q */
+	struct daemon_conn_q *q;	/* d->q_fresh, d->q_idle or NULL */
 	struct bufferevent *bev;
 	struct event *timer;
 	enum conn_state state;
@@ -82,6 +91,40 @@ struct daemon_conn {
 static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
+
+/* Take c out of its eviction queue. */
+static void
+q_del(struct daemon_conn *c)
+{
+	struct daemon_conn_q *q = c->q;
+
+	if (q == NULL)
+		return;
+	if (c->qprev != NULL)
+		c->qprev->qnext = c->qnext;
+	else
+		q->head = c->qnext;
+	if (c->qnext != NULL)
+		c->qnext->qprev = c->qprev;
+	else
+		q->tail = c->qprev;
+	c->qprev = c->qnext = NULL;
+	c->q = NULL;
+}
+
+/* Put c last (the youngest) in q. */
+static void
+q_put(struct daemon_conn *c, struct daemon_conn_q *q)
+{
+	q_del(c);
+	c->q = q;
+	c->qprev = q->tail;
+	if (q->tail != NULL)
+		q->tail->qnext = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
 
 static void
 arm(struct daemon_conn *c, int ms)
@@ -129,6 +172,7 @@ conn_free(struct daemon_conn *c)
 		event_free(c->timer);
 		c->timer = NULL;
 	}
+	q_del(c);
 	if (c->state == C_BUSY && !c->dead) {
 		c->dead = 1;	/* the worker still holds it */
 		return;
@@ -203,6 +247,7 @@ send_reply(struct daemon_conn *c, struct daemon_req *req)
 		req->close = 1;
 	c->keep = !req->close;
 	c->state = C_WRITING;
+	q_del(c);
 	evtimer_del(c->timer);
 	/* Tests: the process stops with a reply built and not one byte of
 	 * it sent (a secret's audit entry must be committed by then). */
@@ -275,6 +320,7 @@ dispatch(struct daemon_conn *c)
 	evtimer_del(c->timer);
 	bufferevent_disable(c->bev, EV_READ);
 	c->state = C_BUSY;
+	q_del(c);
 	c->d->busy++;
 	daemon_submit(c->d, req);
 }
@@ -291,6 +337,7 @@ start_request(struct daemon_conn *c, size_t hlen)
 	char msg[256], allow[64], extra[96];
 	int st;
 
+	q_del(c);	/* the head is in: no longer evicted */
 	if ((req = calloc(1, sizeof(*req))) == NULL) {
 		conn_close(c);
 		return;
@@ -375,6 +422,7 @@ conn_read(struct bufferevent *bev, void *arg)
 				return;
 			/* The head's deadline runs from its first byte. */
 			c->state = C_HEAD;
+			q_put(c, &d->q_fresh);
 			arm(c, d->conf.header_timeout_ms);
 			/* FALLTHROUGH */
 		case C_HEAD:
@@ -445,6 +493,7 @@ conn_write(struct bufferevent *bev, void *arg)
 			(void)SSL_shutdown(ssl);
 		(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
 		c->state = C_LINGER;
+		q_put(c, &c->d->q_idle);
 		arm(c, LINGER_MS);
 		bufferevent_enable(bev, EV_READ);
 		conn_read(bev, c);
@@ -455,6 +504,7 @@ conn_write(struct bufferevent *bev, void *arg)
 		return;
 	}
 	c->state = C_IDLE;
+	q_put(c, &c->d->q_idle);
 	arm(c, c->d->conf.idle_timeout_ms);
 	bufferevent_enable(bev, EV_READ);
 	conn_read(bev, c);	/* a pipelined request may be waiting */
@@ -532,6 +582,23 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	conn_close(c);
 }
 
+/* max_connections is reached: close the connection that has done least,
+ * if there is one that may go. */
+static void
+evict(struct daemon *d)
+{
+	struct daemon_conn *c = d->q_fresh.head != NULL ? d->q_fresh.head :
+	    d->q_idle.head;
+
+	if (c == NULL)
+		return;
+	log_debug("%s: closed for a new connection (%s)", c->peer,
+	    c->state == C_HANDSHAKE ? "handshake" : c->state == C_HEAD ?
+	    "head" : c->state == C_IDLE ? "idle" : "closing");
+	metrics_evicted();
+	conn_close(c);
+}
+
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -548,6 +615,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return;
 	}
+	if (d->nconn >= d->conf.max_connections)
+		evict(d);
 	if (d->nconn >= d->conf.max_connections) {
 		metrics_rejected();
 		/* Answered 503 while few; beyond, closed at once. */
@@ -599,6 +668,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	else {
 		d->nconn++;
 		metrics_conn(1);
+		q_put(c, &d->q_fresh);
 	}
 	c->next = d->conns;
 	if (d->conns != NULL)

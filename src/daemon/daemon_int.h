@@ -127,6 +127,11 @@ daemon_queue_push(struct daemon_req **head, struct daemon_req **tail,
 	*tail = req;
 }
 
+/* Connections in the order they became evictable (conn.c). */
+struct daemon_conn_q {
+	struct daemon_conn *head, *tail;	/* oldest first */
+};
+
 /* The process. */
 struct daemon {
 	struct daemon_conf conf;
@@ -164,6 +169,10 @@ struct daemon {
 	struct daemon_conn *conns;	/* list of live connections */
 	int nconn;			/* counted against max_connections */
 	int nreject;			/* being refused with 503 */
+	/* At max_connections a new connection closes the oldest of these
+	 * (fresh first) instead of being refused: TLS handshake or request
+	 * head not complete; idle keep-alive or lingering after a reply. */
+	struct daemon_conn_q q_fresh, q_idle;
 	int busy;			/* requests out to workers */
 	int draining;
 };
@@ -230,6 +239,7 @@ void metrics_conn(int delta);
  * when res has no "rotated". */
 void metrics_rotations(json_t *res);
 void metrics_rejected(void);
+void metrics_evicted(void);
 /* The Prometheus text in *buf_out (new, free()); status is the "status"
  * operation's reply, jobs the METRICS_JOBS newest jobs (job.list's
  * "jobs"); both borrowed, may be NULL. */

@@ -41,7 +41,7 @@ static const char *const outcomes[] = { "rotated", "refused", "missing" };
 #define NOUTCOME	(sizeof(outcomes) / sizeof(outcomes[0]))
 static atomic_ullong rotations[NOUTCOME];
 static atomic_llong conns;
-static atomic_ullong conns_total, conns_rejected;
+static atomic_ullong conns_total, conns_rejected, conns_evicted;
 
 int64_t
 daemon_now_us(void)
@@ -109,6 +109,12 @@ void
 metrics_rejected(void)
 {
 	atomic_fetch_add(&conns_rejected, 1);
+}
+
+void
+metrics_evicted(void)
+{
+	atomic_fetch_add(&conns_evicted, 1);
 }
 
 struct text {
@@ -281,9 +287,11 @@ metrics_text(struct daemon *d, json_t *status, json_t *jobs,
 	    "# TYPE custody_connections_total counter\n"
 	    "custody_connections_total %llu\n"
 	    "# TYPE custody_connections_rejected_total counter\n"
-	    "custody_connections_rejected_total %llu\n",
+	    "custody_connections_rejected_total %llu\n"
+	    "# TYPE custody_connections_evicted_total counter\n"
+	    "custody_connections_evicted_total %llu\n",
 	    (long long)atomic_load(&conns), atomic_load(&conns_total),
-	    atomic_load(&conns_rejected));
+	    atomic_load(&conns_rejected), atomic_load(&conns_evicted));
 	audit_group_stats(d->group, &gs);
 	put(&t, "# HELP custody_audit_entries_committed_total Audit entries "
 	    "committed by the group writer.\n"

@@ -409,16 +409,31 @@ t_grep "sd_notify: WATCHDOG=1 while WATCHDOG_USEC is set" '^WATCHDOG=1$' \
     "$W/notify"
 t_grep "sd_notify: STOPPING=1 on SIGTERM" '^STOPPING=1$' "$W/notify"
 
-# --- over max_connections: 503
+# --- at max_connections: silent connections make room for a new one (the
+# oldest is closed); connections with a request in progress do not, and a
+# new one is then answered 503.
 start --max-connections 3 || t_fail "custodyd restarts"
+# wait_open FILE: the helper has its connections open
+wait_open() {
+	_n=0
+	while ! grep -q "^open" "$1" 2>/dev/null && [ $_n -lt 100 ]; do
+		sleep 0.1; _n=$((_n + 1))
+	done
+	sleep 0.3
+}
 $PY idle "$PORT" 3 3 > "$W/idle" &
 IPID=$!
-_n=0
-while ! grep -q "^open" "$W/idle" 2>/dev/null && [ $_n -lt 100 ]; do
-	sleep 0.1; _n=$((_n + 1))
-done
-sleep 0.3
-t_check "beyond max-connections: 503" test "$(status "$U/healthz")" = 503
+wait_open "$W/idle"
+t_check "beyond max-connections of silent ones: 200" \
+    test "$(ad -o "$W/metrics.txt" -w '%{http_code}' "$U/metrics")" = 200
+t_grep "metrics: the silent connections closed for it are counted" \
+    '^custody_connections_evicted_total [1-9]' "$W/metrics.txt"
+wait $IPID
+$PY partial "$PORT" "$CA" 3 3 > "$W/partial" &
+IPID=$!
+wait_open "$W/partial"
+t_check "beyond max-connections reading requests: 503" \
+    test "$(status "$U/healthz")" = 503
 wait $IPID
 sleep 0.3
 t_check "below it again: 200" test "$(status "$U/healthz")" = 200

@@ -11,6 +11,8 @@
 #                                   both statuses ("200 401")
 #   slowloris PORT CA SECONDS       trickle a request head for SECONDS
 #   idle PORT N SECONDS             hold N TCP connections open, silent
+#   partial PORT CA N SECONDS       hold N TLS connections, each with a
+#                                   request head sent and its body not
 #   notify PATH SECONDS             a systemd notify socket at PATH: print
 #                                   each message received for SECONDS
 import socket
@@ -100,6 +102,21 @@ def main():
         port, n, secs = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
         socks = [socket.create_connection(("127.0.0.1", port))
                  for _ in range(n)]
+        print("open %d" % len(socks), flush=True)
+        time.sleep(secs)
+        for s in socks:
+            s.close()
+    elif cmd == "partial":
+        port, ca = sys.argv[2:4]
+        n, secs = int(sys.argv[4]), float(sys.argv[5])
+        socks = []
+        for _ in range(n):
+            s = tls(port, ca)
+            s.sendall(b"POST /v1/ops/device.list HTTP/1.1\r\n"
+                      b"Host: 127.0.0.1\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Content-Length: 10\r\n\r\n{")
+            socks.append(s)
         print("open %d" % len(socks), flush=True)
         time.sleep(secs)
         for s in socks:

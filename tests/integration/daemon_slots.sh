@@ -1,27 +1,16 @@
 #!/bin/sh
-# tests/integration/daemon_slots.sh - KNOWN DEFECT, not fixed (see the
-# hostile review of issue 8): connections that never send a request hold
-# every slot of max_connections, and clients that would be served at once
-# are refused with 503 for as long as the holder keeps reconnecting (each
-# connection lasts header_timeout). The issue asks that slow, garbage or
-# half-open clients never delay others. Proposed fix (src/daemon/conn.c,
-# on_accept): at the limit, close the oldest connection that has no
-# request in progress (TLS handshake, head not complete, idle keep-alive)
-# instead of refusing the new one; 503 only when every connection is busy
-# with a request. daemon.sh's "beyond max-connections: 503" (idle holders)
-# changes with it.
-#
-# It fails today, so it runs only with CUSTODY_TEST_KNOWN_DEFECTS=1;
-# otherwise it says it was skipped, and why.
+# tests/integration/daemon_slots.sh - connections that never send a
+# request must not hold every slot of max_connections: a client that would
+# be served at once is served beside them (the issue: slow, garbage or
+# half-open clients never delay others). At the limit a new connection
+# closes the oldest one that has no request in progress (TLS handshake,
+# head not complete, idle keep-alive) instead of being refused
+# (src/daemon/conn.c, evict()); custody_connections_evicted_total counts
+# them.
 . "$(dirname "$0")/lib.sh"
 t_need_or_skip curl python3
 D="$BUILD/custodyd"
 [ -x "$D" ] || { t_skip daemon_slots.sh "custodyd is not built"; exit 77; }
-if [ "${CUSTODY_TEST_KNOWN_DEFECTS:-0}" != 1 ]; then
-	t_skip "idle connections do not lock others out" \
-	    "known defect, not fixed: set CUSTODY_TEST_KNOWN_DEFECTS=1 to run"
-	exit 77
-fi
 PY="python3 $(dirname "$0")/daemon_client.py"
 S="$TESTTMP/state"
 W="$TESTTMP/work"
