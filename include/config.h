@@ -76,6 +76,8 @@ struct cust_config {
 		int64_t header_timeout;		/* seconds, default 10 */
 		int64_t body_timeout;		/* seconds, default 30 */
 		unsigned max_connections;	/* default 4096 */
+		/* 0 (default): a quarter of max_connections */
+		unsigned max_connections_per_address;
 		unsigned workers;		/* 0 (default): four per CPU */
 	} limits;
 

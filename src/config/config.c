@@ -726,6 +726,8 @@ static const struct field limits_f[] = {
 	NUM("header_timeout", C_DUR, limits.header_timeout, 1, 3600),
 	NUM("body_timeout", C_DUR, limits.body_timeout, 1, 3600),
 	NUM("max_connections", C_U32, limits.max_connections, 1, 1000000),
+	NUM("max_connections_per_address", C_U32,
+	    limits.max_connections_per_address, 0, 1000000),
 	NUM("workers", C_U32, limits.workers, 0, 1024),
 };
 static const struct table limits_t = { "limits", limits_f, N(limits_f),

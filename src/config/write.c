@@ -78,8 +78,10 @@ config_write(const struct cust_config *cfg, FILE *out)
 	    (unsigned long long)cfg->limits.max_body_bytes);
 	put_duration(out, "  ", "header_timeout", cfg->limits.header_timeout);
 	put_duration(out, "  ", "body_timeout", cfg->limits.body_timeout);
-	fprintf(out, "  max_connections: %u\n  workers: %u\n",
-	    cfg->limits.max_connections, cfg->limits.workers);
+	fprintf(out, "  max_connections: %u\n"
+	    "  max_connections_per_address: %u\n  workers: %u\n",
+	    cfg->limits.max_connections,
+	    cfg->limits.max_connections_per_address, cfg->limits.workers);
 	fputs("rotation:\n  max_age:\n", out);
 	put_duration(out, "    ", "admin", cfg->rotation.max_age_admin);
 	put_duration(out, "    ", "mebx", cfg->rotation.max_age_mebx);
@@ -180,7 +182,8 @@ static const char default_text[] =
 "#  max_body_bytes: 1048576    # 413 beyond\n"
 "#  header_timeout: 10s\n"
 "#  body_timeout: 30s\n"
-"#  max_connections: 4096     # 503 beyond\n"
+"#  max_connections: 4096     # then the oldest idle one goes\n"
+"#  max_connections_per_address: 0   # 0: a quarter of max_connections\n"
 "#  workers: 0                 # 0: four per CPU\n"
 "\n"
 "#rotation:\n"

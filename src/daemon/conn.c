@@ -70,8 +70,12 @@ enum conn_state {
 struct daemon_conn {
 	struct daemon *d;
 	struct daemon_conn *prev, *next;
-	struct daemon_conn *qprev, *qnext;	/* in *q */
-	struct daemon_conn_q *q;	/* d->q_fresh, d->q_idle or NULL */
+	/* In d->q[qk] (link[0]) and pe->q[qk] (link[1]); qk -1: neither. */
+	struct qlink {
+		struct daemon_conn *prev, *next;
+	} link[2];
+	int qk;
+	struct daemon_peer *pe;	/* its address's count */
 	struct bufferevent *bev;
 	struct event *timer;
 	enum conn_state state;
@@ -92,38 +96,142 @@ static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 
-/* Take c out of its eviction queue. */
-static void
-q_del(struct daemon_conn *c)
-{
-	struct daemon_conn_q *q = c->q;
+/* The connections of one peer address. */
+struct daemon_peer {
+	struct daemon_peer *next;	/* hash chain */
+	unsigned char addr[16];		/* IPv4 mapped; IPv6 its /64 */
+	int n;
+	struct daemon_conn_q q[NQ];
+};
 
-	if (q == NULL)
-		return;
-	if (c->qprev != NULL)
-		c->qprev->qnext = c->qnext;
+static void
+ql_del(struct daemon_conn_q *q, struct daemon_conn *c, int i)
+{
+	struct qlink *l = &c->link[i];
+
+	if (l->prev != NULL)
+		l->prev->link[i].next = l->next;
 	else
-		q->head = c->qnext;
-	if (c->qnext != NULL)
-		c->qnext->qprev = c->qprev;
+		q->head = l->next;
+	if (l->next != NULL)
+		l->next->link[i].prev = l->prev;
 	else
-		q->tail = c->qprev;
-	c->qprev = c->qnext = NULL;
-	c->q = NULL;
+		q->tail = l->prev;
+	l->prev = l->next = NULL;
 }
 
-/* Put c last (the youngest) in q. */
 static void
-q_put(struct daemon_conn *c, struct daemon_conn_q *q)
+ql_add(struct daemon_conn_q *q, struct daemon_conn *c, int i)
 {
-	q_del(c);
-	c->q = q;
-	c->qprev = q->tail;
+	c->link[i].prev = q->tail;
 	if (q->tail != NULL)
-		q->tail->qnext = c;
+		q->tail->link[i].next = c;
 	else
 		q->head = c;
 	q->tail = c;
+}
+
+/* Take c out of its eviction queues. */
+static void
+q_del(struct daemon_conn *c)
+{
+	if (c->qk < 0)
+		return;
+	ql_del(&c->d->q[c->qk], c, 0);
+	ql_del(&c->pe->q[c->qk], c, 1);
+	c->qk = -1;
+}
+
+/* Put c last (the youngest) in queue k, its own and its address's; a
+ * connection refused with 503 holds no slot and stays out. */
+static void
+q_put(struct daemon_conn *c, int k)
+{
+	if (c->reject)
+		return;
+	q_del(c);
+	c->qk = k;
+	ql_add(&c->d->q[k], c, 0);
+	ql_add(&c->pe->q[k], c, 1);
+}
+
+/* The peer table's bucket for addr. */
+static struct daemon_peer **
+peer_slot(struct daemon *d, const unsigned char addr[16])
+{
+	unsigned char h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	crypto_shorthash(h, addr, 16, d->peers_key);
+	memcpy(&v, h, sizeof(v));
+	return &d->peers[v & d->peers_mask];
+}
+
+/* addr's entry, or NULL. */
+static struct daemon_peer *
+peer_find(struct daemon *d, const unsigned char addr[16])
+{
+	struct daemon_peer *p;
+
+	for (p = *peer_slot(d, addr); p != NULL; p = p->next)
+		if (memcmp(p->addr, addr, 16) == 0)
+			return p;
+	return NULL;
+}
+
+/* One connection more from addr: its entry (made at the first); NULL
+ * when out of memory. */
+static struct daemon_peer *
+peer_get(struct daemon *d, const unsigned char addr[16])
+{
+	struct daemon_peer **slot, *p;
+
+	if ((p = peer_find(d, addr)) == NULL) {
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			return NULL;
+		memcpy(p->addr, addr, 16);
+		slot = peer_slot(d, addr);
+		p->next = *slot;
+		*slot = p;
+	}
+	p->n++;
+	return p;
+}
+
+/* The key a peer's connections are counted by: an IPv4 address (mapped
+ * into IPv6), an IPv6 address's /64 (one host commonly has all of it). */
+static void
+peer_addr(const struct sockaddr *sa, unsigned char addr[16])
+{
+	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0xff, 0xff };
+
+	memset(addr, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		memcpy(addr, v4mapped, 12);
+		memcpy(addr + 12,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(addr,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    16);
+		if (memcmp(addr, v4mapped, 12) != 0)
+			memset(addr + 8, 0, 8);
+	}
+}
+
+/* One connection of p fewer: freed at none. */
+static void
+peer_put(struct daemon *d, struct daemon_peer *p)
+{
+	struct daemon_peer **pp;
+
+	if (--p->n > 0)
+		return;
+	for (pp = peer_slot(d, p->addr); *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	free(p);
 }
 
 static void
@@ -189,6 +297,8 @@ conn_free(struct daemon_conn *c)
 		d->nconn--;
 		metrics_conn(-1);
 	}
+	if (c->pe != NULL)
+		peer_put(d, c->pe);
 	daemon_req_free(c->req);
 	free(c->der);
 	free(c);
@@ -422,7 +532,7 @@ conn_read(struct bufferevent *bev, void *arg)
 				return;
 			/* The head's deadline runs from its first byte. */
 			c->state = C_HEAD;
-			q_put(c, &d->q_fresh);
+			q_put(c, Q_FRESH);
 			arm(c, d->conf.header_timeout_ms);
 			/* FALLTHROUGH */
 		case C_HEAD:
@@ -493,7 +603,7 @@ conn_write(struct bufferevent *bev, void *arg)
 			(void)SSL_shutdown(ssl);
 		(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
 		c->state = C_LINGER;
-		q_put(c, &c->d->q_idle);
+		q_put(c, Q_IDLE);
 		arm(c, LINGER_MS);
 		bufferevent_enable(bev, EV_READ);
 		conn_read(bev, c);
@@ -504,7 +614,7 @@ conn_write(struct bufferevent *bev, void *arg)
 		return;
 	}
 	c->state = C_IDLE;
-	q_put(c, &c->d->q_idle);
+	q_put(c, Q_IDLE);
 	arm(c, c->d->conf.idle_timeout_ms);
 	bufferevent_enable(bev, EV_READ);
 	conn_read(bev, c);	/* a pipelined request may be waiting */
@@ -582,13 +692,13 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	conn_close(c);
 }
 
-/* max_connections is reached: close the connection that has done least,
- * if there is one that may go. */
+/* A limit is reached: close the connection of q (all of them, or one
+ * address's) that has done least, if there is one that may go. */
 static void
-evict(struct daemon *d)
+evict(const struct daemon_conn_q q[NQ])
 {
-	struct daemon_conn *c = d->q_fresh.head != NULL ? d->q_fresh.head :
-	    d->q_idle.head;
+	struct daemon_conn *c = q[Q_FRESH].head != NULL ? q[Q_FRESH].head :
+	    q[Q_IDLE].head;
 
 	if (c == NULL)
 		return;
@@ -605,9 +715,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct daemon *d = arg;
 	struct daemon_conn *c = NULL;
+	struct daemon_peer *pe = NULL;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
 	char host[INET6_ADDRSTRLEN];
+	unsigned char addr[16];
 	int reject = 0;
 	struct timeval wt;
 
@@ -615,9 +727,16 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return;
 	}
+	/* Room for it: at its address's limit, the oldest idle connection
+	 * of that address goes; at max_connections, the oldest of all. */
+	peer_addr(sa, addr);
+	if ((pe = peer_find(d, addr)) != NULL && pe->n >= d->per_address)
+		evict(pe->q);	/* may free pe */
 	if (d->nconn >= d->conf.max_connections)
-		evict(d);
-	if (d->nconn >= d->conf.max_connections) {
+		evict(d->q);
+	pe = peer_find(d, addr);
+	if (d->nconn >= d->conf.max_connections || (pe != NULL && pe->n >=
+	    d->per_address)) {
 		metrics_rejected();
 		/* Answered 503 while few; beyond, closed at once. */
 		if (d->nreject >= 64) {
@@ -626,13 +745,16 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		}
 		reject = 1;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	pe = NULL;
+	if ((!reject && (pe = peer_get(d, addr)) == NULL) ||
+	    (c = calloc(1, sizeof(*c))) == NULL ||
 	    (ctx = daemon_tls_get(d)) == NULL || (ssl = SSL_new(ctx)) ==
 	    NULL)
 		goto fail;
 	SSL_CTX_free(ctx);
 	ctx = NULL;
 	c->d = d;
+	c->qk = -1;
 	host[0] = '\0';
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,
@@ -668,7 +790,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	else {
 		d->nconn++;
 		metrics_conn(1);
-		q_put(c, &d->q_fresh);
+		c->pe = pe;
+		q_put(c, Q_FRESH);
 	}
 	c->next = d->conns;
 	if (d->conns != NULL)
@@ -679,6 +802,8 @@ fail:
 	evutil_closesocket(fd);
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
+	if (pe != NULL)
+		peer_put(d, pe);
 	if (c != NULL) {
 		if (c->timer != NULL)
 			event_free(c->timer);
@@ -774,7 +899,19 @@ int
 daemon_loop_setup(struct daemon *d, const int *fds, size_t nfds)
 {
 	struct event_config *cfg;
-	size_t i;
+	size_t i, nb;
+	int max = d->conf.max_connections;
+
+	/* Connections by address: a quarter of all unless configured. */
+	d->per_address = d->conf.max_per_address > 0 ?
+	    (d->conf.max_per_address < max ? d->conf.max_per_address : max) :
+	    (max / 4 > 0 ? max / 4 : 1);
+	for (nb = 64; nb < (size_t)max && nb < 65536; nb <<= 1)
+		;
+	if ((d->peers = calloc(nb, sizeof(*d->peers))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "cannot set up the event loop");
+	d->peers_mask = nb - 1;
+	crypto_shorthash_keygen(d->peers_key);
 
 	/* The epoll backend's change list: a connection's read and write
 	 * interest, switched off and on again within one pass of the loop
@@ -832,4 +969,6 @@ daemon_loop_teardown(struct daemon *d)
 	if (d->base != NULL)
 		event_base_free(d->base);
 	d->base = NULL;
+	free(d->peers);	/* every entry went with its connections */
+	d->peers = NULL;
 }

@@ -51,6 +51,7 @@ struct daemon_conf {
 	int idle_timeout_ms;		/* keep-alive between requests */
 	int write_timeout_ms;		/* a reply not taken by the client */
 	int max_connections;		/* 503 beyond */
+	int max_per_address;		/* 0: max_connections / 4 */
 	int drain_timeout_ms;		/* SIGTERM: in-flight requests */
 	int log_level;			/* LOG_LEVEL_* */
 	int sched_interval_ms;		/* scheduler ticks */
@@ -127,10 +128,14 @@ daemon_queue_push(struct daemon_req **head, struct daemon_req **tail,
 	*tail = req;
 }
 
-/* Connections in the order they became evictable (conn.c). */
+/* Connections in the order they became evictable (conn.c): Q_FRESH
+ * (TLS handshake or request head not complete), Q_IDLE (kept-alive
+ * between requests, or lingering after an error reply). */
+enum { Q_FRESH, Q_IDLE, NQ };
 struct daemon_conn_q {
 	struct daemon_conn *head, *tail;	/* oldest first */
 };
+struct daemon_peer;
 
 /* The process. */
 struct daemon {
@@ -170,9 +175,14 @@ struct daemon {
 	int nconn;			/* counted against max_connections */
 	int nreject;			/* being refused with 503 */
 	/* At max_connections a new connection closes the oldest of these
-	 * (fresh first) instead of being refused: TLS handshake or request
-	 * head not complete; idle keep-alive or lingering after a reply. */
-	struct daemon_conn_q q_fresh, q_idle;
+	 * (Q_FRESH first) instead of being refused. */
+	struct daemon_conn_q q[NQ];
+	/* Connections by peer address (IPv6 by its /64), each counted
+	 * against per_address, with their own queues. */
+	struct daemon_peer **peers;
+	size_t peers_mask;
+	unsigned char peers_key[16];	/* crypto_shorthash's */
+	int per_address;
 	int busy;			/* requests out to workers */
 	int draining;
 };

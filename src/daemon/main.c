@@ -139,6 +139,9 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 		    (int)cfg->limits.workers : (int)(n > 0 ? n * 4 : 4);
 	if (!c->given['C'])
 		c->max_connections = (int)cfg->limits.max_connections;
+	if (!c->given['A'])
+		c->max_per_address =
+		    (int)cfg->limits.max_connections_per_address;
 	if (!c->given['H'])
 		c->max_header_bytes = (size_t)cfg->limits.max_header_bytes;
 	if (!c->given['B'])
@@ -172,7 +175,7 @@ daemon_conf_apply(struct daemon_conf *c, const struct cust_config *cfg,
 	*n = *c;
 	apply_all(n, cfg);
 	differ = n->workers != c->workers || n->max_connections !=
-	    c->max_connections || n->max_header_bytes != c->max_header_bytes ||
+	    c->max_connections || n->max_per_address != c->max_per_address || n->max_header_bytes != c->max_header_bytes ||
 	    n->max_body_bytes != c->max_body_bytes || n->header_timeout_ms !=
 	    c->header_timeout_ms || n->body_timeout_ms != c->body_timeout_ms ||
 	    n->nlisten != c->nlisten;
@@ -199,7 +202,8 @@ usage(FILE *f)
 	fprintf(f, "usage: custodyd --state-dir DIR [--listen HOST:PORT]... "
 	    "[--foreground] [--check-config]\n"
 	    "                [--workers N] [--max-connections N] "
-	    "[--max-header-bytes N]\n"
+	    "[--max-connections-per-address N]\n"
+	    "                [--max-header-bytes N]"
 	    "                [--max-body-bytes N] [--header-timeout MS] "
 	    "[--body-timeout MS]\n"
 	    "                [--idle-timeout MS] [--log-level LEVEL]\n");
@@ -218,6 +222,8 @@ static const struct num_option {
 	    'i' },
 	{ 'C', "max-connections", 1, 1000000,
 	    offsetof(struct daemon_conf, max_connections), 'i' },
+	{ 'A', "max-connections-per-address", 0, 1000000,
+	    offsetof(struct daemon_conf, max_per_address), 'i' },
 	{ 'H', "max-header-bytes", 256, 1 << 20,
 	    offsetof(struct daemon_conf, max_header_bytes), 'z' },
 	{ 'B', "max-body-bytes", 0, 1L << 28,
@@ -507,6 +513,8 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-connections-per-address", required_argument, NULL,
+		    'A' },
 		{ "max-header-bytes", required_argument, NULL, 'H' },
 		{ "max-body-bytes", required_argument, NULL, 'B' },
 		{ "header-timeout", required_argument, NULL, 'T' },
@@ -563,8 +571,8 @@ main(int argc, char **argv)
 		case 'n':
 			check = 1;
 			break;
-		case 'w': case 'C': case 'H': case 'B': case 'T': case 'U':
-		case 'I':
+		case 'w': case 'C': case 'A': case 'H': case 'B': case 'T':
+		case 'U': case 'I':
 			if (num_opt(&d.conf, ch, optarg) != 0)
 				return CUST_EXIT_USAGE;
 			break;

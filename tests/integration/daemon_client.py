@@ -10,8 +10,9 @@
 #                                   again on the same connection; print
 #                                   both statuses ("200 401")
 #   slowloris PORT CA SECONDS       trickle a request head for SECONDS
-#   idle PORT N SECONDS             hold N TCP connections open, silent
-#   partial PORT CA N SECONDS       hold N TLS connections, each with a
+#   idle PORT N SECONDS [SRC]       hold N TCP connections open, silent
+#                                   (from address SRC, default 127.0.0.1)
+#   partial PORT CA N SECONDS [SRC] hold N TLS connections, each with a
 #                                   request head sent and its body not
 #   notify PATH SECONDS             a systemd notify socket at PATH: print
 #                                   each message received for SECONDS
@@ -22,11 +23,12 @@ import sys
 import time
 
 
-def tls(port, ca, cert=None, key=None):
+def tls(port, ca, cert=None, key=None, src="127.0.0.1"):
     ctx = ssl.create_default_context(cafile=ca)
     if cert:
         ctx.load_cert_chain(cert, key)
-    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10,
+                                 source_address=(src, 0))
     return ctx.wrap_socket(s, server_hostname="127.0.0.1")
 
 
@@ -100,7 +102,9 @@ def main():
             print("closed")
     elif cmd == "idle":
         port, n, secs = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-        socks = [socket.create_connection(("127.0.0.1", port))
+        src = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
+        socks = [socket.create_connection(("127.0.0.1", port),
+                                          source_address=(src, 0))
                  for _ in range(n)]
         print("open %d" % len(socks), flush=True)
         time.sleep(secs)
@@ -109,9 +113,10 @@ def main():
     elif cmd == "partial":
         port, ca = sys.argv[2:4]
         n, secs = int(sys.argv[4]), float(sys.argv[5])
+        src = sys.argv[6] if len(sys.argv) > 6 else "127.0.0.1"
         socks = []
         for _ in range(n):
-            s = tls(port, ca)
+            s = tls(port, ca, src=src)
             s.sendall(b"POST /v1/ops/device.list HTTP/1.1\r\n"
                       b"Host: 127.0.0.1\r\n"
                       b"Content-Type: application/json\r\n"

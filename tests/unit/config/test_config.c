@@ -89,6 +89,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->limits.header_timeout, 10);
 	assert_int_equal(cfg->limits.body_timeout, 30);
 	assert_int_equal(cfg->limits.max_connections, 4096);
+	assert_int_equal(cfg->limits.max_connections_per_address, 0);
 	assert_int_equal(cfg->limits.workers, 0);
 	assert_int_equal(cfg->rotation.max_age_admin, 90 * 86400);
 	assert_int_equal(cfg->rotation.max_age_mebx, 180 * 86400);
@@ -127,6 +128,7 @@ static const char full[] =
     "  header_timeout: 5s\n"
     "  body_timeout: 2m\n"
     "  max_connections: 100\n"
+    "  max_connections_per_address: 10\n"
     "  workers: 3\n"
     "rotation:\n"
     "  max_age:\n"
@@ -187,6 +189,7 @@ test_every_key(void **state)
 	assert_int_equal(cfg->limits.header_timeout, 5);
 	assert_int_equal(cfg->limits.body_timeout, 120);
 	assert_int_equal(cfg->limits.max_connections, 100);
+	assert_int_equal(cfg->limits.max_connections_per_address, 10);
 	assert_int_equal(cfg->limits.workers, 3);
 	assert_int_equal(cfg->rotation.max_age_admin, 30 * 86400);
 	assert_int_equal(cfg->rotation.max_age_mebx, 12 * 3600);
