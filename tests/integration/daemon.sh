@@ -255,10 +255,7 @@ t_grep "slowloris: closed at the header deadline" '^closed$' "$W/slow"
 # idle connections: 1000 silent TCP connections, then a normal request.
 $PY idle "$PORT" 1000 4 > "$W/idle" &
 IPID=$!
-_n=0
-while ! grep -q "^open" "$W/idle" 2>/dev/null && [ $_n -lt 100 ]; do
-	sleep 0.1; _n=$((_n + 1))
-done
+t_wait_line "$W/idle" '^open'
 t_grep "1000 idle connections open" '^open 1000$' "$W/idle"
 t_check "served beside 1000 idle connections" \
     test "$(astatus "$U/v1/devices")" = 200
@@ -393,10 +390,7 @@ t_check "... and custodyd exits 0" test "$rc" -eq 0
 # --- systemd: READY, WATCHDOG (WATCHDOG_USEC), STOPPING
 $PY notify "$W/notify.sock" 4 > "$W/notify" &
 NPID=$!
-_n=0
-while ! grep -q '^bound' "$W/notify" 2>/dev/null && [ $_n -lt 100 ]; do
-	sleep 0.1; _n=$((_n + 1))
-done
+t_wait_line "$W/notify" '^bound'
 NOTIFY_SOCKET="$W/notify.sock" WATCHDOG_USEC=400000 start ||
     t_fail "custodyd restarts"
 sleep 1
@@ -413,14 +407,9 @@ t_grep "sd_notify: STOPPING=1 on SIGTERM" '^STOPPING=1$' "$W/notify"
 # oldest is closed); connections with a request in progress do not, and a
 # new one is then answered 503.
 start --max-connections 3 || t_fail "custodyd restarts"
-# wait_open FILE: the helper has its connections open
-wait_open() {
-	_n=0
-	while ! grep -q "^open" "$1" 2>/dev/null && [ $_n -lt 100 ]; do
-		sleep 0.1; _n=$((_n + 1))
-	done
-	sleep 0.3
-}
+# wait_open FILE: the helper has its connections open (and the service
+# has taken them)
+wait_open() { t_wait_line "$1" '^open'; sleep 0.3; }
 $PY idle "$PORT" 3 3 > "$W/idle" &
 IPID=$!
 wait_open "$W/idle"

@@ -23,14 +23,9 @@ t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2 \
     --header-timeout 10000 || { t_fail "custodyd starts"; t_done; }
 DPID=$T_DPID PORT=$T_PORT
 trap 'kill -9 $DPID 2>/dev/null' EXIT
-# wait_open FILE: the helper has its connections open
-wait_open() {
-	_n=0
-	while ! grep -q "^open" "$1" 2>/dev/null && [ $_n -lt 100 ]; do
-		sleep 0.1; _n=$((_n + 1))
-	done
-	sleep 0.3
-}
+# wait_open FILE: the helper has its connections open (and the service
+# has taken them)
+wait_open() { t_wait_line "$1" '^open'; sleep 0.3; }
 healthz() {
 	curl -sS --max-time 10 --cacert "$S/ca/bundle.pem" -o /dev/null \
 	    -w '%{http_code}' "https://127.0.0.1:$PORT/healthz"

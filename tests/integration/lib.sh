@@ -56,6 +56,15 @@ t_need_or_skip() {
 	exit 77
 }
 t_done() { exit $T_FAILED; }
+# t_wait_line FILE PATTERN: wait (10 s at most) until FILE has a line
+# matching PATTERN (a helper says it is ready)
+t_wait_line() {
+	_i=0
+	while ! grep -q "$2" "$1" 2>/dev/null && [ "$_i" -lt 100 ]; do
+		_i=$((_i + 1))
+		sleep 0.1
+	done
+}
 # t_wait_stopped PID: wait (10 s at most) until process PID has stopped
 # itself (CUSTODY_TEST_STOP_AT, util_test_stop()).
 t_wait_stopped() {
