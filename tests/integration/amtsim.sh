@@ -414,8 +414,19 @@ printf '<Envelope' >"$W/bad.xml"
 t_check "a malformed request: 400" [ "$(post $D4 admin "$PW" "$W/bad.xml")" = 400 ]
 envelope "$XFER/Get" "$AMT/AMT_NoSuchClass" "" >"$W/nc.xml"
 t_check "an unknown class: 400" [ "$(post $D4 admin "$PW" "$W/nc.xml")" = 400 ]
-head -c 300000 /dev/zero | tr '\0' x >"$W/big.xml"
-t_check "a request body over the cap is refused (413)" [ "$(post $D4 admin "$PW" "$W/big.xml")" = 413 ]
+# Announced over the cap: refused from the head (413), before a byte of
+# the body is read. (Sending the whole body races the server's close with
+# the client's writes: a reset instead of the answer, under load.)
+big=$(python3 - "$PORT" "$D4" <<'EOF2'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(("POST /wsman HTTP/1.1\r\nHost: %s:16992\r\n"
+           "Content-Type: application/soap+xml; charset=utf-8\r\n"
+           "Content-Length: 300000\r\n\r\n" % sys.argv[2]).encode())
+print(s.recv(4096).decode("latin-1").split(" ")[1])
+EOF2
+)
+t_check "a request body over the cap is refused (413)" [ "$big" = 413 ]
 
 # --- TLS provisioning (§6) -------------------------------------------------
 PK=$AMT/AMT_PublicKeyManagementService
