@@ -149,6 +149,9 @@ int amt_msg_add_root(unsigned long msgid, const char *blob,
  * local ("LMS") AMT_TLSSettingData; trusted_cn[0..ncn) is TrustedCN. */
 int amt_msg_tls_context(unsigned long msgid, const char *cert,
     struct amt_req **out) __attribute__((warn_unused_result));
+/* The same as a Put: rebinds an existing context to cert. */
+int amt_msg_tls_context_put(unsigned long msgid, const char *cert,
+    struct amt_req **out) __attribute__((warn_unused_result));
 struct amt_tls_settings {
 	int local;		/* the LMS instance, else 802.3 (remote) */
 	int enabled;

@@ -297,7 +297,7 @@ amt_reply_parse(const char *buf, size_t len, const struct amt_req *q,
 	struct amt_reply *r = NULL;
 	xmlDoc *doc = NULL;
 	xmlNode *root, *hdr, *body, *el, *rv;
-	char *v = NULL, want[32];
+	char *v = NULL, want[96];
 	int rc = CUST_E_INTERNAL;
 
 	*out = NULL;

@@ -685,8 +685,8 @@ amt_msg_add_root(unsigned long msgid, const char *blob, struct amt_req **out)
 	return add_blob(msgid, "AddTrustedRootCertificate", blob, out);
 }
 
-int
-amt_msg_tls_context(unsigned long msgid, const char *cert,
+static int
+tls_context(unsigned long msgid, const char *cert, int put,
     struct amt_req **out)
 {
 	struct param p[] = {
@@ -702,8 +702,23 @@ amt_msg_tls_context(unsigned long msgid, const char *cert,
 	*out = NULL;
 	if (cert == NULL || *cert == '\0' || strlen(cert) > 256)
 		return cust_fail(CUST_E_INVAL, "no certificate InstanceID");
-	return build(msgid, "AMT_TLSCredentialContext", AMT_NS_XFER "/Create",
-	    "Create", 0, NULL, NULL, &b, out);
+	return build(msgid, "AMT_TLSCredentialContext", put ? AMT_NS_XFER
+	    "/Put" : AMT_NS_XFER "/Create", put ? "Put" : "Create", 0, NULL,
+	    NULL, &b, out);
+}
+
+int
+amt_msg_tls_context(unsigned long msgid, const char *cert,
+    struct amt_req **out)
+{
+	return tls_context(msgid, cert, 0, out);
+}
+
+int
+amt_msg_tls_context_put(unsigned long msgid, const char *cert,
+    struct amt_req **out)
+{
+	return tls_context(msgid, cert, 1, out);
 }
 
 int

@@ -12,6 +12,7 @@
 extern const struct ops_entry ops_ca_table[];	/* ops_ca.c */
 extern const struct ops_entry ops_policy_table[];	/* ops_policy.c */
 extern const struct ops_entry ops_job_table[];	/* ops_job.c */
+extern const struct ops_entry ops_provision_table[];	/* ops_provision.c */
 
 /* Every group's table; each ends with a zeroed entry. */
 static const struct ops_entry *const tables[] = {
@@ -23,6 +24,7 @@ static const struct ops_entry *const tables[] = {
 	ops_policy_table,
 	ops_acl_table,
 	ops_job_table,
+	ops_provision_table,
 	ops_credential_table,
 	ops_client_table,
 };

@@ -105,6 +105,18 @@ int ops_req_csr(struct ops_ctx *ctx, const char *action, const char *object,
     unsigned char **owned) __attribute__((warn_unused_result));
 void ops_crl_tick(struct ops_ctx *ctx);
 
+/* TLS provisioning (ops_provision.c). ops_tls_record(): the device_tls
+ * row of fqdn as {"serial", "roots": [hex SHA-256], "provisioned",
+ * "updated"}, CUST_E_NOTFOUND (no message) when custody did not provision
+ * it. ops_tls_target(): for a provisioned device, t->tls and t->cafile
+ * (the bundle, its path written into cafile[0..len)), else t unchanged. */
+struct amt_target;
+int ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
+	__attribute__((warn_unused_result));
+int ops_tls_target(struct cust_state *st, const char *fqdn,
+    struct amt_target *t, char *cafile, size_t len)
+	__attribute__((warn_unused_result));
+
 /* The integer the one-row query sql (a string literal: statements are
  * cached by address) answers into *out; a store error says what. */
 struct cust_state;

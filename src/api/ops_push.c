@@ -31,6 +31,7 @@
  * DigestPassword when the device's digest realm is not registered yet
  * (the push reads it from the device first).
  */
+#include <limits.h>
 #include <string.h>
 
 #include "amt.h"
@@ -158,6 +159,7 @@ enum pstep {
 struct push {
 	struct ops_ctx *ctx;
 	struct amt_target t;
+	char cafile[PATH_MAX];		/* TLS: custody's bundle */
 	json_t *dev;			/* the device record */
 	const char *fqdn, *reg;		/* from dev */
 	struct seal_secret *cur, *cand;
@@ -404,6 +406,10 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, struct push *p)
 	p->t.fqdn = p->fqdn;
 	p->t.address = json_string_value(json_object_get(p->dev, "address"));
 	p->t.user = PUSH_ADMIN_USER;
+	/* A device custody provisioned TLS on is spoken to over TLS. */
+	if ((r = ops_tls_target(ctx->st, p->fqdn, &p->t, p->cafile,
+	    sizeof(p->cafile))) != CUST_OK)
+		goto out;
 	p->step = P_START;
 out:
 	json_decref(hist);
@@ -500,6 +506,7 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	struct seal_secret *pw = NULL, *dpw = NULL;
 	const char *fqdn, *kind = CRED_KIND_ADMIN, *cand = "pending", *realm;
 	const char *state;
+	char cafile[PATH_MAX];
 	json_t *dev = NULL, *hist = NULL, *out = NULL;
 	int64_t cur, ver = 0;
 	int dry, r;
@@ -554,6 +561,9 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	t.fqdn = fqdn;
 	t.address = json_string_value(json_object_get(dev, "address"));
 	t.user = PUSH_ADMIN_USER;
+	if ((r = ops_tls_target(ctx->st, fqdn, &t, cafile, sizeof(cafile))) !=
+	    CUST_OK)
+		goto out;
 	if ((out = json_pack("{s:s, s:s, s:b, s:s, s:I, s:o, s:o}", "fqdn",
 	    fqdn, "kind", kind, "dry_run", 1, "candidate", cand, "current",
 	    (json_int_t)cur, "version", ver ? json_integer(ver) : json_null(),

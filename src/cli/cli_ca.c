@@ -913,6 +913,56 @@ cmd_show(struct cli *c, int argc, char **argv)
 	return cli_run(c, "cert.show", req, render_show);
 }
 
+static void
+render_provision(struct cli *c, json_t *r)
+{
+	json_t *st;
+	size_t i;
+
+	if (json_is_true(json_object_get(r, "dry_run"))) {
+		printf("# %s: TLS provisioning over %s", cli_str(r, "fqdn"),
+		    cli_str(r, "tls_url"));
+		if (json_is_string(json_object_get(r, "connect_to")))
+			printf(" (connect-to %s)", cli_str(r, "connect_to"));
+		printf("\n# dry run: nothing was sent\n");
+		json_array_foreach(json_object_get(r, "steps"), i, st)
+			printf("%-10s %s\n", cli_str(st, "step"),
+			    cli_str(st, "action"));
+		return;
+	}
+	if (!c->quiet)
+		json_array_foreach(json_object_get(r, "steps"), i, st)
+			printf("  %-10s %-6s %s\n", cli_str(st, "step"),
+			    cli_str(st, "result"), cli_str(st, "detail"));
+	printf("%s: %s: %s\n", cli_str(r, "fqdn"), cli_str(r, "result"),
+	    cli_str(r, "detail"));
+}
+
+/* cert provision FQDN [--dry-run]: exit 1 when the device's run failed. */
+static int
+cmd_provision(struct cli *c, int argc, char **argv)
+{
+	json_t *req, *resp = NULL;
+	const char *res;
+	int r;
+
+	if ((r = cli_fqdn_dry_run(argc, argv, &req)) != CUST_EXIT_OK)
+		return r;
+	r = cli_call(c, "cert.provision", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	if (c->json)
+		cli_print_json(resp);
+	else
+		render_provision(c, resp);
+	res = json_string_value(json_object_get(resp, "result"));
+	r = res == NULL || strcmp(res, "failed") != 0 ? CUST_EXIT_OK :
+	    CUST_EXIT_FAIL;
+	json_decref(resp);
+	return r;
+}
+
 /* With console add, below. */
 static int cmd_issue(struct cli *c, int argc, char **argv);
 
@@ -933,6 +983,8 @@ const struct cli_cmd cli_cert_cmds[] = {
 	  "[--after ID]", "list certificates" },
 	{ "cert", "show", cmd_show, 0, "SERIAL",
 	  "show one certificate (with its PEM)" },
+	{ "cert", "provision", cmd_provision, 0, "FQDN [--dry-run]",
+	  "configure TLS on the device with a custody certificate, verified" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };
 

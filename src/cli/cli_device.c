@@ -259,16 +259,17 @@ cli_render_pushed(struct cli *c, json_t *it)
 	    cli_str(it, "result"), cli_str(it, "detail"));
 }
 
-static int
-cmd_push(struct cli *c, int argc, char **argv)
+int
+cli_fqdn_dry_run(int argc, char **argv, json_t **req_out)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
-	json_t *req = json_object(), *resp = NULL;
-	int ch, r;
+	json_t *req = json_object();
+	int ch;
 
+	*req_out = NULL;
 	while ((ch = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
 		if (ch != 'n') {
 			json_decref(req);
@@ -281,6 +282,18 @@ cmd_push(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "give exactly one FQDN");
 	}
 	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
+	*req_out = req;
+	return CUST_EXIT_OK;
+}
+
+static int
+cmd_push(struct cli *c, int argc, char **argv)
+{
+	json_t *req, *resp = NULL;
+	int r;
+
+	if ((r = cli_fqdn_dry_run(argc, argv, &req)) != CUST_EXIT_OK)
+		return r;
 	if (json_object_get(req, "dry_run") != NULL)
 		return cli_run(c, "device.push", req, cli_render_push);
 	r = cli_call(c, "device.push", req, &resp);

@@ -457,5 +457,22 @@ const struct store_migration store_migrations[] = {
 	{ "cred", 4,
 	  "ALTER TABLE device ADD COLUMN address TEXT;"
 	},
+	/*
+	 * TLS provisioning of devices (src/api/ops_provision.c): a row per
+	 * device custody configured TLS on, with the serial of the leaf it
+	 * installed and the roots (hex SHA-256 of each DER, a JSON array)
+	 * the device trusts from custody's bundle. Later conversations with
+	 * the device go over TLS, verified against the bundle. Not MAC'd:
+	 * it only chooses the transport, whose certificate check is the
+	 * proof.
+	 */
+	{ "provision", 1,
+	  "CREATE TABLE device_tls("
+	  "  fqdn TEXT PRIMARY KEY,"
+	  "  serial TEXT NOT NULL,"
+	  "  roots TEXT NOT NULL,"
+	  "  provisioned INTEGER NOT NULL,"
+	  "  updated INTEGER NOT NULL) WITHOUT ROWID;"
+	},
 	{ NULL, 0, NULL }
 };

@@ -278,6 +278,18 @@ test_arrays_and_epr(void **state)
 	amt_reply_free(r);
 	free(s);
 	amt_req_free(q);
+	/* The longest method name custody invokes: its <METHOD_OUTPUT>
+	 * (32 characters) is found whole. */
+	assert_int_equal(amt_msg_add_root(4, "MIIB", &q), CUST_OK);
+	s = reply(AMT_NS_AMT "AMT_PublicKeyManagementService/"
+	    "AddTrustedRootCertificateResponse", "4",
+	    "<g:AddTrustedRootCertificate_OUTPUT><g:ReturnValue>2058"
+	    "</g:ReturnValue></g:AddTrustedRootCertificate_OUTPUT>");
+	assert_int_equal(parse(s, q, &r), CUST_OK);
+	assert_int_equal(amt_reply_rv(r), 2058);
+	amt_reply_free(r);
+	free(s);
+	amt_req_free(q);
 }
 
 static void

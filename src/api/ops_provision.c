@@ -1,0 +1,879 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_provision.c - cert.provision: custody configures TLS on a
+ * device (reference/amt.md 6) and records it, so that later conversations
+ * with the device go over TLS verified against custody's bundle.
+ *
+ * The steps, each sent with the device's current admin password and each
+ * audited ("cert.provision", object the FQDN, detail "STEP: ..."):
+ *  1. tls-check: a Get over TLS (the registry address port + 1, SNI and
+ *     Host the FQDN) verified against the bundle. When it works the device
+ *     is provisioned already: it is recorded (if it was not) and nothing
+ *     is changed (a re-run is a no-op);
+ *  2. key-pair: the device's first RSA key pair is reused, else
+ *     GenerateKeyPair(RSA, 2048) makes one; its DERKey (SPKI, or PKCS#1
+ *     RSA) is read by enumerating AMT_PublicPrivateKeyPair;
+ *  3. a certificate already on the device for that key, issued by custody
+ *     to this FQDN and valid, is reused; else
+ *     csr: custody builds a "null signed" PKCS#10 request (subject
+ *     CN=FQDN, the device's public key, a zero signature) and the device
+ *     signs it (GeneratePKCS10RequestEx, SHA-256); the returned request is
+ *     checked (ca_csr_check(): signature, key policy, FQDN) and must carry
+ *     the key pair's key; sign: ca_sign_csr() signs it (recorded and
+ *     audited as cert sign is);
+ *  4. roots: AddTrustedRootCertificate of every root of the bundle
+ *     (PT_STATUS_DUPLICATE counts as there);
+ *  5. chain: AddCertificate of the intermediates of the chain, then the
+ *     leaf (its CreatedCertificate is what TLS binds);
+ *  6. context: Create AMT_TLSCredentialContext for the leaf (a Put when one
+ *     exists already, from an interrupted run or another tool);
+ *  7. tls-remote, tls-local: Put the 802.3 settings (Enabled, no mutual
+ *     authentication, AcceptNonSecureConnections true so that tools still
+ *     on 16992 keep working) and the LMS settings (Enabled);
+ *  8. commit: CommitChanges;
+ *  9. verify: the Get over TLS of step 1, on a fresh connection; only then
+ *     is the device recorded as provisioned (table device_tls).
+ * A failing step ends the device's run with {"result": "failed", "step",
+ * "detail"}; what was done stays done and a re-run reuses it.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <sqlite3.h>
+
+#include "amt.h"
+#include "audit.h"
+#include "ca.h"
+#include "cred.h"
+#include "err.h"
+#include "ops_int.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+#define PROV_USER	"admin"
+#define PROV_ACTION	"cert.provision"
+
+struct prov {
+	struct ops_ctx *ctx;
+	const char *fqdn;
+	struct amt_target t;
+	char cafile[PATH_MAX];
+	unsigned long id;		/* MessageID counter */
+	json_t *steps;			/* [{"step", "result", "detail"}] */
+	const char *step;		/* the step that failed */
+	char detail[512];
+};
+
+/* Record a step: in the response and the audit log. */
+static int
+note(struct prov *p, const char *step, const char *result, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+static int
+note(struct prov *p, const char *step, const char *result, const char *fmt,
+    ...)
+{
+	char d[512], det[600];
+	json_t *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d, sizeof(d), fmt, ap);
+	va_end(ap);
+	snprintf(det, sizeof(det), "%s: %s", step, d);
+	(void)audit_note(state_audit(p->ctx->st), p->ctx->actor, PROV_ACTION,
+	    p->fqdn, result, det);
+	if (strcmp(result, "ok") != 0) {
+		p->step = step;
+		snprintf(p->detail, sizeof(p->detail), "%s", d);
+	}
+	s = json_pack("{s:s, s:s, s:s}", "step", step, "result", result,
+	    "detail", d);
+	if (s == NULL || json_array_append_new(p->steps, s) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+/* Send q (taken) to the device; *rep the reply. A transport error or
+ * (with check) a ReturnValue other than 0 and not one of ok_rv is noted as
+ * the step's failure and returned (*rep NULL). */
+static int
+call(struct prov *p, const char *step, struct amt_req *q, int check,
+    uint32_t ok_rv, struct amt_reply **rep)
+{
+	int r;
+
+	*rep = NULL;
+	if ((r = amt_call(&p->t, q, rep)) == CUST_OK && check &&
+	    amt_reply_rv(*rep) != 0 && amt_reply_rv(*rep) != ok_rv)
+		r = amt_reply_check(*rep);
+	amt_req_free(q);
+	if (r != CUST_OK) {
+		amt_reply_free(*rep);
+		*rep = NULL;
+		(void)note(p, step, "failed", "%s", cust_errmsg());
+	}
+	return r;
+}
+
+/* A Get of AMT_GeneralSettings over TLS, verified against the bundle. */
+static int
+tls_get(struct prov *p, const char *step)
+{
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	int r;
+
+	p->t.tls = 1;
+	p->t.fresh = 1;
+	if ((r = amt_msg_get(++p->id, "AMT_GeneralSettings", &q)) != CUST_OK)
+		return r;
+	r = amt_call(&p->t, q, &rep);
+	amt_req_free(q);
+	amt_reply_free(rep);
+	p->t.tls = 0;
+	p->t.fresh = 0;
+	return r == CUST_OK ? CUST_OK : cust_fail(r, "TLS on the device "
+	    "port does not verify against custody's bundle: %s",
+	    cust_errmsg());
+}
+
+/* Enumerate and pull class cls: *rep the Pull reply. */
+static int
+enum_all(struct prov *p, const char *step, const char *cls,
+    struct amt_reply **rep)
+{
+	struct amt_reply *e = NULL;
+	struct amt_req *q = NULL;
+	const char *ctxid;
+	int r;
+
+	if ((r = amt_msg_enumerate(++p->id, cls, &q)) != CUST_OK ||
+	    (r = call(p, step, q, 0, 0, &e)) != CUST_OK)
+		return r;
+	ctxid = amt_reply_value(e, "EnumerationContext");
+	if (ctxid == NULL) {
+		amt_reply_free(e);
+		(void)note(p, step, "failed", "%s: no EnumerationContext", cls);
+		return cust_fail(CUST_E_PARSE, "%s", p->detail);
+	}
+	r = amt_msg_pull(++p->id, cls, ctxid, &q);
+	amt_reply_free(e);
+	if (r != CUST_OK)
+		return r;
+	return call(p, step, q, 0, 0, rep);
+}
+
+/* The public key of a DERKey (SPKI, else PKCS#1 RSA). */
+static EVP_PKEY *
+derkey(const char *b64)
+{
+	unsigned char *der = NULL;
+	const unsigned char *cp;
+	EVP_PKEY *k = NULL;
+	size_t n;
+
+	if (b64 == NULL || ca_b64_decode(b64, 4096, &der, &n) != CUST_OK) {
+		cust_clearerr();
+		return NULL;
+	}
+	cp = der;
+	if ((k = d2i_PUBKEY(NULL, &cp, (long)n)) == NULL) {
+		cp = der;
+		k = d2i_PublicKey(EVP_PKEY_RSA, NULL, &cp, (long)n);
+	}
+	free(der);
+	return k;
+}
+
+/* A new base64 string of der[0..n). */
+static char *
+b64(const unsigned char *der, size_t n)
+{
+	char *s = malloc(4 * ((n + 2) / 3) + 1);
+
+	if (s != NULL)
+		EVP_EncodeBlock((unsigned char *)s, der, (int)n);
+	return s;
+}
+
+/* The device's key pair: InstanceID into id, its public key *key. */
+static int
+key_pair(struct prov *p, char *id, size_t idlen, EVP_PKEY **key)
+{
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	const char *want = NULL, *iid;
+	char made[256] = "";
+	size_t i;
+	int r, pass;
+
+	*key = NULL;
+	for (pass = 0; pass < 2; pass++) {
+		if ((r = enum_all(p, "key-pair", "AMT_PublicPrivateKeyPair",
+		    &rep)) != CUST_OK)
+			return r;
+		for (i = 0; i < amt_reply_items(rep) && *key == NULL; i++) {
+			iid = amt_reply_item_value(rep, i, "InstanceID");
+			if (iid == NULL || (want != NULL && strcmp(iid, want)
+			    != 0) || strlen(iid) >= idlen)
+				continue;
+			if ((*key = derkey(amt_reply_item_value(rep, i,
+			    "DERKey"))) != NULL &&
+			    EVP_PKEY_get_base_id(*key) == EVP_PKEY_RSA &&
+			    EVP_PKEY_get_bits(*key) >= 2048)
+				memcpy(id, iid, strlen(iid) + 1);
+			else {
+				EVP_PKEY_free(*key);
+				*key = NULL;
+			}
+		}
+		amt_reply_free(rep);
+		rep = NULL;
+		if (*key != NULL)
+			return note(p, "key-pair", "ok", "%s %s", *made ?
+			    "generated" : "reused", id);
+		if (pass == 1)
+			break;
+		if ((r = amt_msg_gen_keypair(++p->id, 2048, &q)) != CUST_OK ||
+		    (r = call(p, "key-pair", q, 1, 0, &rep)) != CUST_OK)
+			return r;
+		iid = amt_reply_value(rep, "InstanceID");
+		snprintf(made, sizeof(made), "%s", iid ? iid : "");
+		amt_reply_free(rep);
+		rep = NULL;
+		if (*made == '\0')
+			break;
+		want = made;
+	}
+	(void)note(p, "key-pair", "failed", "no usable RSA 2048 key pair on "
+	    "the device");
+	return cust_fail(CUST_E_CONFLICT, "%s", p->detail);
+}
+
+/* The "null signed" request for key: subject CN=fqdn, a zero signature
+ * (reference 6; tests/amtsim/fixtures/nullcsr.py). *out new base64. */
+static int
+null_csr(const char *fqdn, EVP_PKEY *key, char **out)
+{
+	X509_REQ *req = NULL;
+	X509_NAME *nm = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_BIT_STRING *sig = NULL;
+	unsigned char zero[512], *der = NULL;
+	int r = CUST_E_NOMEM, n;
+
+	*out = NULL;
+	memset(zero, 0, sizeof(zero));
+	if ((req = X509_REQ_new()) == NULL || (nm = X509_NAME_new()) == NULL ||
+	    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)fqdn, -1, -1, 0) != 1 ||
+	    X509_REQ_set_version(req, 0) != 1 ||
+	    X509_REQ_set_subject_name(req, nm) != 1 ||
+	    X509_REQ_set_pubkey(req, key) != 1 ||
+	    (alg = X509_ALGOR_new()) == NULL ||
+	    X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption),
+	    V_ASN1_NULL, NULL) != 1 || X509_REQ_set1_signature_algo(req, alg)
+	    != 1 || (sig = ASN1_BIT_STRING_new()) == NULL ||
+	    ASN1_BIT_STRING_set(sig, zero, EVP_PKEY_get_size(key)) != 1)
+		goto out;
+	X509_REQ_set0_signature(req, sig);
+	sig = NULL;
+	if ((n = i2d_X509_REQ(req, &der)) <= 0)
+		goto out;
+	if ((*out = b64(der, (size_t)n)) != NULL)
+		r = CUST_OK;
+out:
+	OPENSSL_free(der);
+	ASN1_BIT_STRING_free(sig);
+	X509_ALGOR_free(alg);
+	X509_NAME_free(nm);
+	X509_REQ_free(req);
+	return r == CUST_OK ? r : cust_fail(r, "cannot build the request");
+}
+
+/* Whether x (a certificate on the device) is custody's, for fqdn, valid. */
+static int
+ours(struct prov *p, X509 *x)
+{
+	ASN1_INTEGER *ai = X509_get_serialNumber(x);
+	BIGNUM *bn = ASN1_INTEGER_to_BN(ai, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL, norm[CA_SERIAL_HEXLEN];
+	json_t *c = NULL;
+	int ok = 0;
+
+	if (hex != NULL && ca_serial_norm(hex, norm, sizeof(norm)) == CUST_OK &&
+	    ca_cert_show(p->ctx->st, norm, &c) == CUST_OK)
+		ok = json_is_string(json_object_get(c, "holder")) &&
+		    strcmp(json_string_value(json_object_get(c, "holder")),
+		    p->fqdn) == 0 && json_is_string(json_object_get(c,
+		    "status")) && strcmp(json_string_value(json_object_get(c,
+		    "status")), "valid") == 0;
+	cust_clearerr();
+	json_decref(c);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return ok;
+}
+
+/* A leaf on the device for key issued by custody: its InstanceID into id
+ * and its serial into serial, or "" when none. */
+static int
+find_leaf(struct prov *p, EVP_PKEY *key, char *id, size_t idlen,
+    char *serial, size_t slen)
+{
+	struct amt_reply *rep = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *cp;
+	const char *iid, *root;
+	X509 *x;
+	size_t i, n;
+	int r;
+
+	*id = *serial = '\0';
+	if ((r = enum_all(p, "leaf", "AMT_PublicKeyCertificate", &rep)) !=
+	    CUST_OK)
+		return r;
+	for (i = 0; i < amt_reply_items(rep) && *id == '\0'; i++) {
+		iid = amt_reply_item_value(rep, i, "InstanceID");
+		root = amt_reply_item_value(rep, i, "TrustedRootCertficate");
+		if (iid == NULL || strlen(iid) >= idlen || (root != NULL &&
+		    strcmp(root, "true") == 0) || ca_b64_decode(
+		    amt_reply_item_value(rep, i, "X509Certificate"), 8192,
+		    &der, &n) != CUST_OK) {
+			cust_clearerr();
+			continue;
+		}
+		cp = der;
+		if ((x = d2i_X509(NULL, &cp, (long)n)) != NULL &&
+		    EVP_PKEY_eq(X509_get0_pubkey(x), key) == 1 && ours(p, x)) {
+			BIGNUM *bn = ASN1_INTEGER_to_BN(
+			    X509_get_serialNumber(x), NULL);
+			char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+			if (hex != NULL && ca_serial_norm(hex, serial, slen) ==
+			    CUST_OK)
+				memcpy(id, iid, strlen(iid) + 1);
+			cust_clearerr();
+			OPENSSL_free(hex);
+			BN_free(bn);
+		}
+		X509_free(x);
+		free(der);
+		der = NULL;
+	}
+	amt_reply_free(rep);
+	return *id ? note(p, "leaf", "ok", "reused %s (serial %s)", id, serial)
+	    : CUST_OK;
+}
+
+/* The certificates of a PEM text, each as base64 DER, into a new array
+ * (with the hex SHA-256 of each in *sums when not NULL). */
+static int
+pem_certs(const char *pem, json_t **out, json_t **sums)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	unsigned char *der = NULL, md[32];
+	char hex[65], *s;
+	json_t *a = json_array(), *h = json_array();
+	X509 *x;
+	int n, i, r = CUST_E_NOMEM;
+
+	*out = NULL;
+	if (bio == NULL || a == NULL || h == NULL)
+		goto out;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		n = i2d_X509(x, &der);
+		X509_free(x);
+		if (n <= 0 || (s = b64(der, (size_t)n)) == NULL)
+			goto out;
+		SHA256(der, (size_t)n, md);
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		OPENSSL_free(der);
+		der = NULL;
+		if (json_array_append_new(a, json_string(s)) != 0 ||
+		    json_array_append_new(h, json_string(hex)) != 0) {
+			free(s);
+			goto out;
+		}
+		free(s);
+	}
+	ERR_clear_error();
+	*out = a;
+	a = NULL;
+	if (sums != NULL) {
+		*sums = h;
+		h = NULL;
+	}
+	r = CUST_OK;
+out:
+	OPENSSL_free(der);
+	json_decref(a);
+	json_decref(h);
+	BIO_free(bio);
+	return r == CUST_OK ? r : cust_fail(r, "out of memory");
+}
+
+/* Install every root of the bundle on the device (duplicates are there
+ * already): *sums the hex SHA-256 of each. */
+static int
+add_roots(struct prov *p, json_t **sums)
+{
+	json_t *b = NULL, *certs = NULL, *v;
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	size_t i;
+	int r;
+
+	*sums = NULL;
+	if ((r = ca_bundle(p->ctx->st, &b)) != CUST_OK ||
+	    (r = pem_certs(json_string_value(json_object_get(b, "pem")),
+	    &certs, sums)) != CUST_OK)
+		goto out;
+	json_array_foreach(certs, i, v) {
+		if ((r = amt_msg_add_root(++p->id, json_string_value(v), &q))
+		    != CUST_OK || (r = call(p, "roots", q, 1, 2058, &rep)) !=
+		    CUST_OK)
+			goto out;
+		amt_reply_free(rep);
+		rep = NULL;
+	}
+	r = note(p, "roots", "ok", "%zu root(s) of the bundle trusted",
+	    json_array_size(certs));
+out:
+	if (r != CUST_OK) {
+		json_decref(*sums);
+		*sums = NULL;
+	}
+	json_decref(b);
+	json_decref(certs);
+	return r;
+}
+
+/* Sign the device's request for key and install the chain: the leaf's
+ * InstanceID into id, its serial into serial. */
+static int
+issue_leaf(struct prov *p, const char *kp, EVP_PKEY *key, char *id,
+    size_t idlen, char *serial, size_t slen)
+{
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	json_t *cert = NULL, *chain = NULL, *v;
+	unsigned char *der = NULL;
+	const unsigned char *cp;
+	X509_REQ *req = NULL;
+	const char *sreq, *iid;
+	char *csr = NULL;
+	size_t i, n;
+	int r;
+
+	if ((r = null_csr(p->fqdn, key, &csr)) != CUST_OK ||
+	    (r = amt_msg_pkcs10(++p->id, kp, csr, &q)) != CUST_OK ||
+	    (r = call(p, "csr", q, 1, 0, &rep)) != CUST_OK)
+		goto out;
+	sreq = amt_reply_value(rep, "SignedCertificateRequest");
+	if (sreq == NULL || ca_b64_decode(sreq, CA_CSR_MAX, &der, &n) !=
+	    CUST_OK) {
+		(void)note(p, "csr", "failed", "the device answered no "
+		    "readable SignedCertificateRequest");
+		r = cust_fail(CUST_E_PARSE, "%s", p->detail);
+		goto out;
+	}
+	cp = der;
+	if ((r = ca_csr_check(der, n, p->fqdn, NULL)) != CUST_OK ||
+	    (req = d2i_X509_REQ(NULL, &cp, (long)n)) == NULL ||
+	    EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key) != 1) {
+		(void)note(p, "csr", "failed", "the device's request is refused: "
+		    "%s", r != CUST_OK ? cust_errmsg() : "not for its key pair");
+		r = cust_fail(r != CUST_OK ? r : CUST_E_INVAL, "%s", p->detail);
+		goto out;
+	}
+	if ((r = note(p, "csr", "ok", "signed by the device, checked")) !=
+	    CUST_OK)
+		goto out;
+	if ((r = ca_sign_csr(p->ctx->st, p->ctx->actor, p->fqdn, der, n, 0,
+	    &cert)) != CUST_OK) {
+		(void)note(p, "sign", "failed", "%s", cust_errmsg());
+		goto out;
+	}
+	snprintf(serial, slen, "%s", json_string_value(json_object_get(cert,
+	    "serial")));
+	if ((r = note(p, "sign", "ok", "serial %s", serial)) != CUST_OK ||
+	    (r = pem_certs(json_string_value(json_object_get(cert, "chain")),
+	    &chain, NULL)) != CUST_OK)
+		goto out;
+	/* Intermediates first, then the leaf (the chain's first). */
+	for (i = json_array_size(chain); i-- > 0;) {
+		v = json_array_get(chain, i);
+		amt_reply_free(rep);
+		rep = NULL;
+		if ((r = amt_msg_add_cert(++p->id, json_string_value(v), &q)) !=
+		    CUST_OK || (r = call(p, "chain", q, 1, i ? 2058 : 0, &rep))
+		    != CUST_OK)
+			goto out;
+	}
+	iid = amt_reply_value(rep, "InstanceID");
+	if (iid == NULL || strlen(iid) >= idlen) {
+		(void)note(p, "chain", "failed", "AddCertificate named no "
+		    "certificate");
+		r = cust_fail(CUST_E_PARSE, "%s", p->detail);
+		goto out;
+	}
+	memcpy(id, iid, strlen(iid) + 1);
+	r = note(p, "chain", "ok", "leaf %s and %zu CA certificate(s)", id,
+	    json_array_size(chain) - 1);
+out:
+	X509_REQ_free(req);
+	free(der);
+	free(csr);
+	amt_reply_free(rep);
+	json_decref(cert);
+	json_decref(chain);
+	return r;
+}
+
+/* Bind leaf id to TLS and commit. */
+static int
+bind_tls(struct prov *p, const char *id)
+{
+	struct amt_tls_settings ts = { 0, 1, 0, 1, NULL, 0 };
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	int r;
+
+	util_test_stop("provision-bind");	/* tests arm a fault here */
+	if ((r = amt_msg_tls_context(++p->id, id, &q)) != CUST_OK)
+		return r;
+	if ((r = amt_call(&p->t, q, &rep)) == CUST_E_CONFLICT &&
+	    strstr(cust_errmsg(), "AlreadyExists") != NULL) {
+		amt_req_free(q);
+		if ((r = amt_msg_tls_context_put(++p->id, id, &q)) != CUST_OK)
+			return r;
+		r = amt_call(&p->t, q, &rep);
+	}
+	amt_req_free(q);
+	amt_reply_free(rep);
+	rep = NULL;
+	if (r != CUST_OK)
+		return note(p, "context", "failed", "%s", cust_errmsg()) ==
+		    CUST_OK ? r : CUST_E_NOMEM;
+	if ((r = note(p, "context", "ok", "TLS credential context: %s", id))
+	    != CUST_OK || (r = amt_msg_tls_put(++p->id, &ts, &q)) != CUST_OK ||
+	    (r = call(p, "tls-remote", q, 0, 0, &rep)) != CUST_OK)
+		return r;
+	amt_reply_free(rep);
+	ts.local = 1;
+	if ((r = note(p, "tls-remote", "ok", "802.3: enabled, non-TLS "
+	    "accepted")) != CUST_OK ||
+	    (r = amt_msg_tls_put(++p->id, &ts, &q)) != CUST_OK ||
+	    (r = call(p, "tls-local", q, 0, 0, &rep)) != CUST_OK)
+		return r;
+	amt_reply_free(rep);
+	if ((r = note(p, "tls-local", "ok", "LMS: enabled")) != CUST_OK ||
+	    (r = amt_msg_commit(++p->id, &q)) != CUST_OK ||
+	    (r = call(p, "commit", q, 1, 0, &rep)) != CUST_OK)
+		return r;
+	amt_reply_free(rep);
+	return note(p, "commit", "ok", "CommitChanges");
+}
+
+/* Record fqdn as provisioned with leaf serial and roots (JSON array
+ * text); serial NULL keeps the recorded one (or "unknown"). */
+static int
+record(struct cust_state *st, const char *actor, const char *fqdn,
+    const char *serial, const char *roots)
+{
+	struct store *s = state_store(st);
+	sqlite3_stmt *q = NULL;
+	char det[128];
+	int r;
+
+	if ((r = store_begin(s)) != CUST_OK)
+		return r;
+	if (sqlite3_prepare_v2(store_db(s), serial != NULL ?
+	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated)"
+	    " VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(fqdn) DO UPDATE SET"
+	    " serial = ?2, roots = ?3, updated = ?4" :
+	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated)"
+	    " VALUES(?1, 'unknown', ?3, ?4, ?4) ON CONFLICT(fqdn) DO UPDATE"
+	    " SET roots = ?3, updated = ?4", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    (serial != NULL && sqlite3_bind_text(q, 2, serial, -1,
+	    SQLITE_TRANSIENT) != SQLITE_OK) ||
+	    sqlite3_bind_text(q, 3, roots, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 4, util_now()) != SQLITE_OK) {
+		r = store_err(s, "device_tls");
+		goto out;
+	}
+	if ((r = store_step_done(s, q, "device_tls")) != CUST_OK)
+		goto out;
+	snprintf(det, sizeof(det), "TLS recorded: leaf %.40s",
+	    serial ? serial : "kept");
+	if ((r = audit_append(state_audit(st), actor, PROV_ACTION, fqdn, "ok",
+	    det)) != CUST_OK)
+		goto out;
+	sqlite3_finalize(q);
+	q = NULL;
+	return store_commit(s);
+out:
+	sqlite3_finalize(q);
+	store_rollback(s);
+	return r;
+}
+
+int
+ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
+{
+	sqlite3_stmt *q = NULL;
+	struct store *s = state_store(st);
+	json_t *roots;
+	int r;
+
+	*out = NULL;
+	if (sqlite3_prepare_v2(store_db(s), "SELECT serial, roots, "
+	    "provisioned, updated FROM device_tls WHERE fqdn = ?1", -1, &q,
+	    NULL) != SQLITE_OK || sqlite3_bind_text(q, 1, fqdn, -1,
+	    SQLITE_TRANSIENT) != SQLITE_OK) {
+		r = store_err(s, "device_tls");
+		goto out;
+	}
+	if ((r = sqlite3_step(q)) == SQLITE_DONE) {
+		r = CUST_E_NOTFOUND;	/* no message: callers test for it */
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		r = store_err(s, "device_tls");
+		goto out;
+	}
+	roots = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
+	if ((*out = json_pack("{s:s, s:o, s:I, s:I}", "serial",
+	    (const char *)sqlite3_column_text(q, 0), "roots", roots ? roots :
+	    json_array(), "provisioned", (json_int_t)sqlite3_column_int64(q,
+	    2), "updated", (json_int_t)sqlite3_column_int64(q, 3))) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = CUST_OK;
+out:
+	sqlite3_finalize(q);
+	return r;
+}
+
+int
+ops_tls_target(struct cust_state *st, const char *fqdn,
+    struct amt_target *t, char *cafile, size_t len)
+{
+	json_t *rec = NULL;
+	int r;
+
+	if ((r = ops_tls_record(st, fqdn, &rec)) == CUST_E_NOTFOUND)
+		return CUST_OK;		/* not provisioned: plain HTTP */
+	json_decref(rec);
+	if (r != CUST_OK)
+		return r;
+	if ((size_t)snprintf(cafile, len, "%s/ca/bundle.pem", state_dir(st))
+	    >= len)
+		return cust_fail(CUST_E_INVAL, "state directory path too long");
+	t->tls = 1;
+	t->cafile = cafile;
+	return CUST_OK;
+}
+
+static json_t *
+item(struct prov *p, const char *result, const char *detail)
+{
+	return json_pack("{s:s, s:s, s:o, s:s, s:O}", "fqdn", p->fqdn,
+	    "result", result, "step", p->step ? json_string(p->step) :
+	    json_null(), "detail", detail, "steps", p->steps);
+}
+
+static int
+provision(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
+{
+	struct prov p;
+	struct seal_secret *pw = NULL;
+	EVP_PKEY *key = NULL;
+	json_t *dev = NULL, *sums = NULL, *rec = NULL;
+	const char *state;
+	char kp[256], leaf[256], serial[CA_SERIAL_HEXLEN], *roots = NULL;
+	int64_t ver;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.ctx = ctx;
+	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK)
+		goto out;
+	p.fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	if ((p.steps = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = cred_secret_read(ctx->st, ctx->actor, PROV_ACTION, "current",
+	    p.fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &pw, &ver, &state)) !=
+	    CUST_OK)
+		goto out;
+	p.t.fqdn = p.fqdn;
+	p.t.address = json_string_value(json_object_get(dev, "address"));
+	p.t.user = PROV_USER;
+	p.t.password = pw;
+	if ((size_t)snprintf(p.cafile, sizeof(p.cafile), "%s/ca/bundle.pem",
+	    state_dir(ctx->st)) >= sizeof(p.cafile)) {
+		r = cust_fail(CUST_E_INVAL, "state directory path too long");
+		goto out;
+	}
+	p.t.cafile = p.cafile;
+	/* 1. Provisioned already? */
+	if (tls_get(&p, "tls-check") == CUST_OK) {
+		cust_clearerr();
+		r = ops_tls_record(ctx->st, p.fqdn, &rec);
+		if (r != CUST_OK && r != CUST_E_NOTFOUND)
+			goto out;
+		if ((r = note(&p, "tls-check", "ok", "TLS verifies against "
+		    "the bundle: nothing to do")) != CUST_OK)
+			goto out;
+		if (rec == NULL && (r = record(ctx->st, ctx->actor, p.fqdn,
+		    NULL, "[]")) != CUST_OK)
+			goto out;
+		*resp = item(&p, "unchanged", "TLS already provisioned and "
+		    "verified");
+		goto done;
+	}
+	if ((r = note(&p, "tls-check", "ok", "%s: provisioning",
+	    cust_errmsg())) != CUST_OK)
+		goto out;
+	if ((r = key_pair(&p, kp, sizeof(kp), &key)) != CUST_OK ||
+	    (r = find_leaf(&p, key, leaf, sizeof(leaf), serial,
+	    sizeof(serial))) != CUST_OK || (r = add_roots(&p, &sums)) !=
+	    CUST_OK || (*leaf == '\0' && (r = issue_leaf(&p, kp, key, leaf,
+	    sizeof(leaf), serial, sizeof(serial))) != CUST_OK) ||
+	    (r = bind_tls(&p, leaf)) != CUST_OK)
+		goto failed;
+	/* 9. The proof. */
+	if ((r = tls_get(&p, "verify")) != CUST_OK) {
+		(void)note(&p, "verify", "failed", "%s", cust_errmsg());
+		goto failed;
+	}
+	if ((r = note(&p, "verify", "ok", "TLS on the device port verifies "
+	    "against the bundle")) != CUST_OK)
+		goto out;
+	if ((roots = json_dumps(sums, JSON_COMPACT)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = record(ctx->st, ctx->actor, p.fqdn, serial, roots)) !=
+	    CUST_OK)
+		goto out;
+	*resp = item(&p, "ok", "TLS provisioned and verified");
+	goto done;
+failed:
+	if (p.step == NULL)	/* custody's own error, not the device's */
+		goto out;
+	cust_clearerr();
+	*resp = item(&p, "failed", p.detail);
+done:
+	r = *resp != NULL ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	if (roots != NULL) {	/* json_dumps(): jansson's allocator */
+		json_free_t jfree;
+
+		json_get_alloc_funcs(NULL, &jfree);
+		jfree(roots);
+	}
+	EVP_PKEY_free(key);
+	json_decref(sums);
+	json_decref(rec);
+	json_decref(p.steps);
+	json_decref(dev);
+	seal_secret_free(pw);
+	return r;
+}
+
+/* The steps a provisioning runs, for --dry-run (nothing is sent). */
+static int
+dry_run(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
+{
+	static const char *const steps[][2] = {
+		{ "tls-check", "Get AMT_GeneralSettings over TLS, verified "
+		  "against the bundle (done when it works)" },
+		{ "key-pair", "Enumerate AMT_PublicPrivateKeyPair; "
+		  "GenerateKeyPair(RSA, 2048) when none" },
+		{ "leaf", "Enumerate AMT_PublicKeyCertificate: reuse custody's "
+		  "valid leaf for the key" },
+		{ "roots", "AddTrustedRootCertificate of each bundle root" },
+		{ "csr", "GeneratePKCS10RequestEx(key pair, null-signed "
+		  "request CN=FQDN, SHA-256)" },
+		{ "sign", "ca_sign_csr (as cert sign)" },
+		{ "chain", "AddCertificate of the CA certificates, then the "
+		  "leaf" },
+		{ "context", "Create (or Put) AMT_TLSCredentialContext" },
+		{ "tls-remote", "Put AMT_TLSSettingData 802.3" },
+		{ "tls-local", "Put AMT_TLSSettingData LMS" },
+		{ "commit", "CommitChanges" },
+		{ "verify", "Get over TLS, verified against the bundle" },
+	};
+	struct amt_target t = { 0 };
+	char url[AMT_URL_MAX], ct[AMT_CONNECT_TO_MAX];
+	json_t *dev = NULL, *a = NULL, *s;
+	size_t i;
+	int r;
+
+	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK)
+		return r;
+	t.fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	t.address = json_string_value(json_object_get(dev, "address"));
+	t.tls = 1;
+	if ((r = amt_target_where(&t, url, sizeof(url), ct, sizeof(ct))) !=
+	    CUST_OK)
+		goto out;
+	if ((a = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if ((s = json_pack("{s:s, s:s}", "step", steps[i][0],
+		    "action", steps[i][1])) == NULL ||
+		    json_array_append_new(a, s) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	if ((*resp = json_pack("{s:s, s:b, s:s, s:o, s:O}", "fqdn", t.fqdn,
+	    "dry_run", 1, "tls_url", url, "connect_to", *ct ? json_string(ct)
+	    : json_null(), "steps", a)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	json_decref(a);
+	json_decref(dev);
+	return r;
+}
+
+static int
+op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char *fqdn;
+	int r, dry = 0;
+
+	*resp = NULL;
+	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
+	    (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
+		return r;
+	if (dry)
+		return dry_run(ctx, fqdn, resp);
+	ops_crl_tick(ctx);
+	return provision(ctx, fqdn, resp);
+}
+
+const struct ops_entry ops_provision_table[] = {
+	{ "cert.provision", op_provision, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ NULL, NULL, 0, 0, OPS_RES_NONE }
+};

@@ -1,0 +1,190 @@
+#!/bin/sh
+# tests/integration/tls_amtsim.sh - cert provision against the AMT
+# simulator (tests/amtsim): the device ends serving a custody certificate
+# for its FQDN on its TLS port, trusted through custody's bundle; a re-run
+# changes nothing; a later push goes over TLS; a device that goes down in
+# the middle ends as a per-device failure naming the step, and a re-run
+# completes it.
+. tests/integration/lib.sh
+t_need_or_skip curl python3 openssl
+
+AMTSIM="$BUILD/amtsim"
+[ -x "$AMTSIM" ] || { t_fail "amtsim built ($AMTSIM)"; t_done; }
+S="$TESTTMP/tls-sim-state"
+c() { cc --state-dir "$S" "$@"; }
+py() { python3 - "$@"; }
+SIMPID=""
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
+N=4
+
+"$AMTSIM" --port 0 --control-port 0 --count $N --verbose \
+	--ready-file "$TESTTMP/ready" >"$TESTTMP/sim.log" 2>&1 &
+SIMPID=$!
+i=0
+while [ ! -s "$TESTTMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+. "$TESTTMP/ready"
+dev() { printf 'dev%05d.amtsim.test' "$1"; }
+state() {	# state FQDN PYEXPR on d (the device's dump)
+	curl -s "http://127.0.0.1:$control_port/state?device=$1" |
+	    python3 -c 'import json,sys; d=json.load(sys.stdin); print('"$2"')'
+}
+fault() {	# fault FQDN KIND [COUNT]
+	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1}}"
+}
+verifies() {	# verifies FQDN: openssl checks the chain and the name
+	openssl s_client -connect "127.0.0.1:$tls_port" -servername "$1" \
+	    -CAfile "$S/ca/bundle.pem" -verify_return_error \
+	    -verify_hostname "$1" </dev/null >"$TESTTMP/sclient" 2>&1 &&
+	    grep -q 'Verify return code: 0 (ok)' "$TESTTMP/sclient"
+}
+
+t_exit "init" 0 c init
+{
+	echo "fqdn,admin_password,address"
+	i=0
+	while [ $i -lt $N ]; do
+		echo "$(dev $i),P@ssw0rd,127.0.0.1:$port"
+		i=$((i + 1))
+	done
+} >"$TESTTMP/fleet.csv"
+t_exit "import the simulated fleet" 0 c device import "$TESTTMP/fleet.csv"
+
+D=$(dev 0)
+t_check "no TLS before" sh -c "! openssl s_client -connect \
+	127.0.0.1:$tls_port -servername $D </dev/null >/dev/null 2>&1"
+t_exit "cert provision --dry-run" 0 c --json cert provision "$D" --dry-run
+t_check "the dry run lists the steps and sends nothing" py "$TESTTMP/out" \
+	"$(state "$D" 'len(d["keys"])')" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+steps = [s["step"] for s in r["steps"]]
+sys.exit(not (r["dry_run"] and steps[0] == "tls-check" and
+    steps[-1] == "verify" and "commit" in steps and sys.argv[2] == "0"))
+EOF
+t_exit "cert provision" 0 c --json cert provision "$D"
+t_check "ok, every step ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+steps = [s["step"] for s in r["steps"]]
+sys.exit(not (r["result"] == "ok" and all(s["result"] == "ok" for s in
+    r["steps"]) and steps == ["tls-check", "key-pair", "roots", "csr",
+    "sign", "chain", "context", "tls-remote", "tls-local", "commit",
+    "verify"]))
+EOF
+t_check "openssl s_client verifies $D against the bundle" verifies "$D"
+t_exit "cert list --device" 0 c --json cert list --device "$D"
+cp "$TESTTMP/out" "$TESTTMP/certs"
+t_check "the simulator serves custody's leaf for the device key, trusts the root" \
+	py "$TESTTMP/certs" "$S/ca/bundle.pem" <<EOF
+import json, sys, subprocess
+st = json.loads('''$(curl -s "http://127.0.0.1:$control_port/state?device=$D")''')
+certs = json.load(open(sys.argv[1]))["items"]
+root = subprocess.run(["openssl", "x509", "-in", sys.argv[2], "-outform",
+    "DER"], capture_output=True).stdout
+import hashlib
+rs = hashlib.sha256(root).hexdigest()
+tls = st["tls"]
+leaf = [c for c in st["certificates"] if c["sha256"] == tls["cert_sha256"]][0]
+sys.exit(not (tls["active"] and tls["committed"]["enabled"] and
+    leaf["key_handle"] >= 0 and leaf["subject"] == "CN=$D" and
+    any(c["sha256"] == tls["cert_sha256"] for c in certs) and
+    any(c["trusted_root"] and c["sha256"] == rs for c in st["certificates"])))
+EOF
+ncerts=$(state "$D" 'len(d["certificates"])')
+t_exit "a re-run" 0 c --json cert provision "$D"
+t_check "is a no-op" py "$TESTTMP/out" "$ncerts" "$(state "$D" \
+	'len(d["certificates"])')" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "unchanged" and len(r["steps"]) == 1 and
+    sys.argv[2] == sys.argv[3]))
+EOF
+t_exit "audited step by step" 0 c --json audit list
+t_check "the steps are in the audit log" py "$TESTTMP/out" "$D" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+items = r["entries"]
+d = [e["detail"] for e in items if e["action"] == "cert.provision"
+    and e["object"] == sys.argv[2]]
+sys.exit(not (any(x.startswith("commit:") for x in d) and
+    any(x.startswith("verify:") for x in d) and
+    any(x.startswith("TLS recorded") for x in d)))
+EOF
+
+# A push afterwards goes over TLS.
+: >"$TESTTMP/sim.log"
+t_exit "password rotate --push" 0 c password rotate "$D" --push
+t_check "its SetAdminAclEntryEx went over TLS" grep -q \
+	"amtsim: $D tls admin .*SetAdminAclEntryEx -> 200 changed" "$TESTTMP/sim.log"
+t_check "and nothing of it over plain HTTP" sh -c "! grep -q \
+	'amtsim: $D admin' '$TESTTMP/sim.log'"
+t_exit "device push --dry-run of a new one" 0 c --json password rotate "$D"
+t_exit "its dry run" 0 c --json device push "$D" --dry-run
+t_check "shows the TLS URL" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(not json.load(open(sys.argv[1]))["url"].startswith("https://"))
+EOF
+t_exit "the pending one pushed" 0 c device push "$D"
+
+# A device that goes down in the middle (after its leaf is installed,
+# before TLS is bound): a per-device failure naming the step; once up, a
+# re-run completes it, reusing the key pair and the leaf (no second
+# signature).
+D1=$(dev 1)
+CUSTODY_TEST_STOP_AT=provision-bind "$CUSTODYCTL" --state-dir "$S" --json \
+    cert provision "$D1" >"$TESTTMP/f.out" 2>"$TESTTMP/f.err" &
+pid=$!
+t_wait_stopped $pid
+fault "$D1" down -1
+kill -CONT $pid
+wait $pid
+t_check "provision of a device going down mid-way exits 1" [ $? -eq 1 ]
+t_check "failed at context, with a reason" py "$TESTTMP/f.out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "failed" and r["step"] == "context" and
+    r["detail"]))
+EOF
+fault "$D1" up
+t_exit "a re-run completes" 0 c --json cert provision "$D1"
+t_check "reusing the key pair and the leaf made before" py "$TESTTMP/out" \
+	"$(state "$D1" 'len(d["keys"])')" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+st = {s["step"]: s for s in r["steps"]}
+sys.exit(not (r["result"] == "ok" and st["key-pair"]["detail"].startswith(
+    "reused") and st["leaf"]["detail"].startswith("reused") and
+    "sign" not in st and sys.argv[2] == "1"))
+EOF
+t_exit "cert list --device $D1" 0 c --json cert list --device "$D1"
+t_check "one certificate signed for it" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(len(json.load(open(sys.argv[1]))["items"]) != 1)
+EOF
+t_check "openssl s_client verifies $D1" verifies "$D1"
+
+D2=$(dev 2)
+fault "$D2" down -1
+t_exit "provision a device that is down" 1 c --json cert provision "$D2"
+t_check "a per-device failure" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "failed" and r["step"] == "key-pair"))
+EOF
+fault "$D2" up
+t_exit "once up, a re-run completes" 0 c --json cert provision "$D2"
+t_check "openssl s_client verifies $D2 after it came back" verifies "$D2"
+
+D3=$(dev 3)
+fault "$D3" http500 -1
+t_exit "a device answering 500" 1 c --json cert provision "$D3"
+fault "$D3" clear
+t_exit "a re-run completes" 0 c --json cert provision "$D3"
+t_exit "cert list --device $D3" 0 c --json cert list --device "$D3"
+t_check "one certificate signed for it" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(len(json.load(open(sys.argv[1]))["items"]) != 1)
+EOF
+kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_done
