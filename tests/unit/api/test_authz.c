@@ -65,6 +65,8 @@ static const struct row {
 	    "\"csr\": \"not a CSR\"}" },
 	{ "cert.issue", "LA", "{\"fqdn\": \"d05.corp.example\", "
 	    "\"key_type\": \"ecdsa-p256\"}" },
+	{ "cert.provision", "LA", "{\"fqdn\": \"d01.corp.example\", "
+	    "\"dry_run\": true}" },
 	{ "cert.delivered", "LA", "{\"serial\": \"01\"}" },
 	{ "cert.renew", "LAO", "{\"fqdn\": \"d01.corp.example\"}" },
 	{ "cert.revoke", "LA", "{\"serial\": \"01\"}" },
