@@ -28,6 +28,13 @@ int ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
  * (the store), not the device's. ops_push_ok(): ok or reconciled. */
 int ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	__attribute__((warn_unused_result));
+
+/* The push of fqdn's MEBx password in flight, over TLS only
+ * (CUST_E_CONFLICT when the device is not TLS-provisioned): *item_out as
+ * ops_push_admin()'s, result ok (ReturnValue 0), refused, unknown,
+ * auth-failed or nothing-pending. */
+int ops_push_mebx(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
+	__attribute__((warn_unused_result));
 /* The same for fqdns[0..n), concurrency (0: AMT_CONCURRENCY) devices at
  * once over the fleet driver: *items_out a new array of items. */
 int ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,

@@ -109,13 +109,35 @@ rotate_reply(int r, size_t n, int64_t job, struct cred_rotate_result *res,
  * device's failure is its item, never the call's.
  */
 static int
-push_rotated(struct ops_ctx *ctx, const char **fqdns, size_t nf, json_t *resp)
+push_rotated(struct ops_ctx *ctx, const char **fqdns, size_t nf,
+    const char *kind, json_t *resp)
 {
 	json_t *pushes = NULL, *it;
 	size_t i, ok = 0;
 	int r;
 
-	if ((r = ops_push_admin_many(ctx, fqdns, nf, 0, &pushes)) != CUST_OK)
+	if (strcmp(kind, CRED_KIND_MEBX) == 0) {
+		/* One device at a time: each over its own TLS connection. */
+		if ((pushes = json_array()) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		for (i = 0; i < nf; i++) {
+			if ((r = ops_push_mebx(ctx, fqdns[i], &it)) ==
+			    CUST_E_CONFLICT)	/* not TLS: its item */
+				it = json_pack("{s:s, s:s, s:n, s:s, s:s}",
+				    "fqdn", fqdns[i], "kind", kind, "version",
+				    "result", "refused", "detail",
+				    cust_errmsg());
+			else if (r != CUST_OK) {
+				json_decref(pushes);
+				return r;
+			}
+			if (it == NULL || json_array_append_new(pushes, it)) {
+				json_decref(pushes);
+				return cust_fail(CUST_E_NOMEM, "out of memory");
+			}
+		}
+	} else if ((r = ops_push_admin_many(ctx, fqdns, nf, 0, &pushes)) !=
+	    CUST_OK)
 		return r;
 	json_array_foreach(pushes, i, it)
 		ok += ops_push_ok(it) != 0;
@@ -178,16 +200,17 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (push && (nf == 0 || strcmp(spec.kind, "admin") != 0)) {
-		r = cust_fail(CUST_E_INVAL, "push takes FQDNs and the admin "
-		    "password (for now)");
+	if (push && (nf == 0 || (strcmp(spec.kind, CRED_KIND_ADMIN) != 0 &&
+	    strcmp(spec.kind, CRED_KIND_MEBX) != 0))) {
+		r = cust_fail(CUST_E_INVAL, "push takes FQDNs and the admin or "
+		    "the MEBx password");
 		goto out;
 	}
 	r = job_rotate(ctx->st, ctx->actor, sel, ids, n, &spec, items,
 	    ctx->progress, ctx->progress_arg, &job, &res);
 	r = rotate_reply(r, n, job, &res, resp);
 	if (r == CUST_OK && push &&
-	    (r = push_rotated(ctx, fqdns, nf, *resp)) != CUST_OK) {
+	    (r = push_rotated(ctx, fqdns, nf, spec.kind, *resp)) != CUST_OK) {
 		json_decref(*resp);
 		*resp = NULL;
 	}

@@ -499,6 +499,107 @@ ops_push_ok(json_t *item)
 	    strcmp(res, "reconciled") == 0);
 }
 
+/*
+ * The MEBx password push. SetMEBxPassword takes the password in plain
+ * text, so it is sent only to a device custody provisioned TLS on (cert
+ * provision), over TLS verified against the bundle, authenticated as the
+ * admin with its current password. AMT offers no login with the MEBx
+ * password, so the device's answer is the only proof there is:
+ * ReturnValue 0 applied it (the version becomes current); another
+ * ReturnValue refused it (failed, kept); no answer (a timeout, a dropped
+ * connection, a crash) leaves it 'pushed', and the next push sends the
+ * same value again, which SetMEBxPassword takes as often as it is sent.
+ */
+int
+ops_push_mebx(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
+{
+	struct amt_target t = { 0 };
+	struct seal_secret *cur = NULL, *cand = NULL;
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	json_t *dev = NULL, *hist = NULL, *rec = NULL;
+	const char *state, *result;
+	char cafile[PATH_MAX], d[512];
+	int64_t ver = 0, curv;
+	int r, e;
+
+	*item_out = NULL;
+	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
+	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
+		goto out;
+	fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	if ((r = ops_tls_record(ctx->st, fqdn, &rec)) == CUST_E_NOTFOUND) {
+		r = cust_fail(CUST_E_CONFLICT, "%s is not TLS-provisioned: the "
+		    "MEBx password travels in plain text and is sent over TLS "
+		    "only (run 'cert provision %s' first)", fqdn, fqdn);
+		goto out;
+	}
+	if (r != CUST_OK)
+		goto out;
+	if ((ver = ops_version_in(hist, CRED_KIND_MEBX, "pending")) == 0 &&
+	    (ver = ops_version_in(hist, CRED_KIND_MEBX, "pushed")) == 0) {
+		result = "nothing-pending";
+		snprintf(d, sizeof(d), "no MEBx password in flight");
+		goto item;
+	}
+	t.fqdn = fqdn;
+	t.address = json_string_value(json_object_get(dev, "address"));
+	t.user = PUSH_ADMIN_USER;
+	if ((r = ops_tls_target(ctx->st, fqdn, &t, cafile, sizeof(cafile))) !=
+	    CUST_OK ||
+	    (r = cred_secret_read(ctx->st, ctx->actor, "device.push",
+	    "current", fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &cur, &curv,
+	    &state)) != CUST_OK ||
+	    (r = cred_secret_read(ctx->st, ctx->actor, "device.push",
+	    "candidate", fqdn, CRED_KIND_MEBX, ver, &cand, &ver, &state)) !=
+	    CUST_OK ||
+	    (r = amt_msg_set_mebx(1, cand, &q)) != CUST_OK ||
+	    /* 'pushed', committed, before it is sent. */
+	    (r = cred_push_begin(ctx->st, ctx->actor, fqdn, CRED_KIND_MEBX,
+	    &ver)) != CUST_OK)
+		goto out;
+	t.password = cur;
+	t.fresh = 1;
+	if ((e = amt_call(&t, q, &rep)) != CUST_OK) {
+		result = e == CUST_E_DENIED ? "auth-failed" : "unknown";
+		snprintf(d, sizeof(d), "%s; v%lld stays pushed: a push sends "
+		    "it again (SetMEBxPassword takes the same value again)",
+		    cust_errmsg(), (long long)ver);
+		goto item;
+	}
+	if (amt_reply_check(rep) != CUST_OK) {
+		result = "refused";
+		snprintf(d, sizeof(d), "%s", cust_errmsg());
+		if ((r = cred_push_end(ctx->st, ctx->actor, fqdn,
+		    CRED_KIND_MEBX, ver, CRED_PUSH_REFUSED, d)) != CUST_OK)
+			goto out;
+		goto item;
+	}
+	result = "ok";
+	snprintf(d, sizeof(d), "v%lld applied over TLS (ReturnValue 0): now "
+	    "current", (long long)ver);
+	if ((r = cred_push_end(ctx->st, ctx->actor, fqdn, CRED_KIND_MEBX, ver,
+	    CRED_PUSH_APPLIED, "SetMEBxPassword over TLS answered "
+	    "ReturnValue 0 (AMT has no MEBx login to prove it)")) != CUST_OK)
+		goto out;
+item:
+	if ((*item_out = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", fqdn,
+	    "kind", CRED_KIND_MEBX, "version", ver ? json_integer(ver) :
+	    json_null(), "result", result, "detail", d)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	else
+		r = CUST_OK;
+out:
+	amt_req_free(q);
+	amt_reply_free(rep);
+	json_decref(dev);
+	json_decref(hist);
+	json_decref(rec);
+	seal_secret_free(cur);
+	seal_secret_free(cand);
+	return r;
+}
+
 int
 ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -521,9 +622,11 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		kind = CRED_KIND_ADMIN;
 	if (cand == NULL)
 		cand = "pending";
+	if (strcmp(kind, CRED_KIND_MEBX) == 0 && !dry)
+		return ops_push_mebx(ctx, fqdn, resp);
 	if (strcmp(kind, CRED_KIND_ADMIN) != 0)
-		return cust_fail(CUST_E_INVAL, "only the admin password is "
-		    "pushed so far ('kind' admin)");
+		return cust_fail(CUST_E_INVAL, "'kind' is admin or mebx (dry "
+		    "runs: admin)");
 	if (strcmp(cand, "pending") != 0 && strcmp(cand, "new") != 0)
 		return cust_fail(CUST_E_INVAL, "'candidate' is pending or new");
 	if (!dry) {

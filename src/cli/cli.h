@@ -167,10 +167,10 @@ void cli_render_push(struct cli *c, json_t *r);
 void cli_render_pushed(struct cli *c, json_t *item);
 int cli_push_ok(json_t *item);
 
-/* The arguments "FQDN [--dry-run]" into a new *req_out {"fqdn"[,
- * "dry_run": true]}: CUST_EXIT_OK, else the usage exit code (said).
- * (cli_device.c) */
-int cli_fqdn_dry_run(int argc, char **argv, json_t **req_out);
+/* The arguments "FQDN [--dry-run]" (with_kind: and [--kind K]) into a
+ * new *req_out {"fqdn"[, "dry_run": true][, "kind"]}: CUST_EXIT_OK, else
+ * the usage exit code (said). (cli_device.c) */
+int cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out);
 
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */

@@ -946,7 +946,7 @@ cmd_provision(struct cli *c, int argc, char **argv)
 	const char *res;
 	int r;
 
-	if ((r = cli_fqdn_dry_run(argc, argv, &req)) != CUST_EXIT_OK)
+	if ((r = cli_fqdn_dry_run(argc, argv, 0, &req)) != CUST_EXIT_OK)
 		return r;
 	r = cli_call(c, "cert.provision", req, &resp);
 	json_decref(req);

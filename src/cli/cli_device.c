@@ -260,22 +260,27 @@ cli_render_pushed(struct cli *c, json_t *it)
 }
 
 int
-cli_fqdn_dry_run(int argc, char **argv, json_t **req_out)
+cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "kind", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
 	int ch;
 
 	*req_out = NULL;
-	while ((ch = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
-		if (ch != 'n') {
+	while ((ch = getopt_long(argc, argv, with_kind ? "nk:" : "n", opts,
+	    NULL)) != -1) {
+		if (ch == 'k' && with_kind)
+			json_object_set_new(req, "kind", ops_text(optarg));
+		else if (ch == 'n')
+			json_object_set_new(req, "dry_run", json_true());
+		else {
 			json_decref(req);
 			return CUST_EXIT_USAGE;
 		}
-		json_object_set_new(req, "dry_run", json_true());
 	}
 	if (argc - optind != 1) {
 		json_decref(req);
@@ -292,7 +297,7 @@ cmd_push(struct cli *c, int argc, char **argv)
 	json_t *req, *resp = NULL;
 	int r;
 
-	if ((r = cli_fqdn_dry_run(argc, argv, &req)) != CUST_EXIT_OK)
+	if ((r = cli_fqdn_dry_run(argc, argv, 1, &req)) != CUST_EXIT_OK)
 		return r;
 	if (json_object_get(req, "dry_run") != NULL)
 		return cli_run(c, "device.push", req, cli_render_push);
@@ -386,9 +391,9 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "list devices (all, or one page with --limit)" },
 	{ "device", "show", cmd_show, 0, "FQDN",
 	  "show a device and its secret versions" },
-	{ "device", "push", cmd_push, 0, "FQDN [--dry-run]",
-	  "apply the pending admin password on the device (or show what "
-	  "that sends)" },
+	{ "device", "push", cmd_push, 0, "FQDN [--kind admin|mebx] [--dry-run]",
+	  "apply the pending admin (or MEBx, over TLS) password on the "
+	  "device (or show what that sends)" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

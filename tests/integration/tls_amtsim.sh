@@ -164,6 +164,63 @@ sys.exit(len(json.load(open(sys.argv[1]))["items"]) != 1)
 EOF
 t_check "openssl s_client verifies $D1" verifies "$D1"
 
+# MEBx: over TLS only. A device not provisioned is refused, clearly, and
+# nothing reaches it; a provisioned one takes it (ReturnValue 0) and the
+# version becomes current.
+mebx_holds() {	# mebx_holds FQDN: the device's MEBx hash is custody's current
+	c password show "$1" --kind mebx >"$TESTTMP/pw" || return 1
+	state "$1" 'd["mebx"]["sha256"] if d["mebx"]["set"] else "-"' \
+	    >"$TESTTMP/dev"
+	py "$TESTTMP/dev" "$TESTTMP/pw" <<'EOF'
+import hashlib, sys
+h = open(sys.argv[1]).read().strip()
+pw = open(sys.argv[2]).read().rstrip("\n")
+sys.exit(h != hashlib.sha256(pw.encode()).hexdigest())
+EOF
+}
+U="plain.amtsim.test"
+t_exit "register a device without TLS" 0 c device add "$U" \
+	--address "127.0.0.1:$port"
+t_exit "its MEBx rotation" 0 c password rotate "$U" --kind mebx
+t_exit "MEBx push to a device without TLS is refused" 1 c device push "$U" \
+	--kind mebx
+t_grep "saying why" "not TLS-provisioned" "$TESTTMP/err"
+t_check "and the version stays pending" sh -c "c() { \"\$CUSTODYCTL\" \
+	--state-dir '$S' \"\$@\"; }; c --json password history '$U' |
+	grep -q '\"state\": \"pending\"'"
+: >"$TESTTMP/sim.log"
+t_exit "password rotate --kind mebx --push (TLS-provisioned)" 0 \
+	c --json password rotate "$D" --kind mebx --push
+t_check "ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["pushed"] == 1 and r["pushes"][0]["result"] == "ok" and
+    r["pushes"][0]["kind"] == "mebx"))
+EOF
+t_check "the device holds custody's current MEBx password" mebx_holds "$D"
+t_check "SetMEBxPassword went over TLS" grep -q \
+	"amtsim: $D tls admin .*SetMEBxPassword -> 200 changed" "$TESTTMP/sim.log"
+t_check "and never over plain HTTP" sh -c "! grep -q \
+	'amtsim: $D admin .*SetMEBxPassword' '$TESTTMP/sim.log'"
+t_exit "MEBx rotate --push to the device without TLS" 1 \
+	c --json password rotate "$U" --kind mebx --replace-pending --push
+t_check "is its refused item" py "$TESTTMP/out" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["pushes"][0]
+sys.exit(not (p["result"] == "refused" and "TLS" in p["detail"]))
+EOF
+# A lost answer: the version stays pushed; the next push sends it again.
+t_exit "a MEBx rotation" 0 c password rotate "$D1" --kind mebx
+fault "$D1" drop-after-apply 1
+t_exit "its push loses the answer" 1 c --json device push "$D1" --kind mebx
+t_check "unknown: stays pushed" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "unknown" and "stays pushed" in r["detail"]))
+EOF
+t_exit "pushed again" 0 c --json device push "$D1" --kind mebx
+t_check "the device holds custody's current MEBx password" mebx_holds "$D1"
+
 D2=$(dev 2)
 fault "$D2" down -1
 t_exit "provision a device that is down" 1 c --json cert provision "$D2"
