@@ -248,9 +248,36 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return ca_rotate(ctx->st, ctx->actor, opts, resp);
 }
 
+/* Refused while TLS-provisioned devices lack a root of the bundle (the
+ * new generation's: ca push-roots installs it), unless "force" (audited). */
 static int
 op_activate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
+	json_t *miss = NULL, *v;
+	char list[512], det[600];
+	size_t i, n = 0;
+	int r, force = 0;
+
+	if ((r = ops_req_bool(req, "force", &force)) != CUST_OK ||
+	    (r = ops_roots_missing(ctx->st, &miss)) != CUST_OK)
+		return r;
+	*list = '\0';
+	json_array_foreach(miss, i, v)
+		if (n < sizeof(list) - 1)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+			    i ? ", " : "", json_string_value(v));
+	if (json_array_size(miss) > 0) {
+		snprintf(det, sizeof(det), "%zu TLS-provisioned device(s) lack "
+		    "a root of the bundle: %s", json_array_size(miss), list);
+		(void)audit_note(state_audit(ctx->st), ctx->actor,
+		    "ca.activate", "ca", force ? "forced" : "refused", det);
+		if (!force) {
+			json_decref(miss);
+			return cust_fail(CUST_E_CONFLICT, "%s; run 'custodyctl "
+			    "ca push-roots --all' first (or --force)", det);
+		}
+	}
+	json_decref(miss);
 	crl_tick(ctx);
 	return ca_activate(ctx->st, ctx->actor, resp);
 }

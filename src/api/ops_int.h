@@ -123,6 +123,10 @@ int ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
 int ops_tls_target(struct cust_state *st, const char *fqdn,
     struct amt_target *t, char *cafile, size_t len)
 	__attribute__((warn_unused_result));
+/* The provisioned devices that lack a root of the bundle (by the roots
+ * recorded for them): a new array of FQDNs. */
+int ops_roots_missing(struct cust_state *st, json_t **out)
+	__attribute__((warn_unused_result));
 
 /* The integer the one-row query sql (a string literal: statements are
  * cached by address) answers into *out; a store error says what. */

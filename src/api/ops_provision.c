@@ -66,7 +66,9 @@
 
 struct prov {
 	struct ops_ctx *ctx;
-	const char *fqdn;
+	const char *fqdn;		/* from dev */
+	json_t *dev;			/* the device record */
+	struct seal_secret *pw;		/* its current admin password */
 	struct amt_target t;
 	char cafile[PATH_MAX];
 	unsigned long id;		/* MessageID counter */
@@ -588,19 +590,25 @@ bind_tls(struct prov *p, const char *id)
 	return note(p, "commit", "ok", "CommitChanges");
 }
 
-/* Record fqdn as provisioned with leaf serial and roots (JSON array
- * text); serial NULL keeps the recorded one (or "unknown"). */
+/* Record fqdn as provisioned with leaf serial and roots sums (hex
+ * SHA-256s; NULL: none known); serial NULL keeps the recorded one (or
+ * "unknown"). */
 static int
 record(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *serial, const char *roots)
+    const char *serial, json_t *sums)
 {
 	struct store *s = state_store(st);
 	sqlite3_stmt *q = NULL;
-	char det[128];
+	json_free_t jfree;
+	char det[128], *roots;
 	int r;
 
+	json_get_alloc_funcs(NULL, &jfree);
+	if ((roots = sums != NULL ? json_dumps(sums, JSON_COMPACT) :
+	    strdup("[]")) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = store_begin(s)) != CUST_OK)
-		return r;
+		goto out;
 	if (sqlite3_prepare_v2(store_db(s), serial != NULL ?
 	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated)"
 	    " VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(fqdn) DO UPDATE SET"
@@ -625,10 +633,15 @@ record(struct cust_state *st, const char *actor, const char *fqdn,
 		goto out;
 	sqlite3_finalize(q);
 	q = NULL;
-	return store_commit(s);
+	r = store_commit(s);
 out:
 	sqlite3_finalize(q);
-	store_rollback(s);
+	if (r != CUST_OK && store_in_txn(s))
+		store_rollback(s);
+	if (sums != NULL)	/* json_dumps(): jansson's allocator */
+		jfree(roots);
+	else
+		free(roots);
 	return r;
 }
 
@@ -690,6 +703,49 @@ ops_tls_target(struct cust_state *st, const char *fqdn,
 	return CUST_OK;
 }
 
+/* Set p up to talk to device fqdn as the admin (the current password,
+ * read audited as action); tls: over TLS already. prov_close() after,
+ * whatever it returns. */
+static int
+prov_open(struct ops_ctx *ctx, const char *fqdn, const char *action,
+    int tls, struct prov *p)
+{
+	const char *state;
+	int64_t ver;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->ctx = ctx;
+	if ((r = cred_device_get(ctx->st, fqdn, &p->dev)) != CUST_OK)
+		return r;
+	p->fqdn = json_string_value(json_object_get(p->dev, "fqdn"));
+	if ((p->steps = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = cred_secret_read(ctx->st, ctx->actor, action, "current",
+	    p->fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &p->pw, &ver, &state))
+	    != CUST_OK)
+		return r;
+	p->t.fqdn = p->fqdn;
+	p->t.address = json_string_value(json_object_get(p->dev, "address"));
+	p->t.user = PROV_USER;
+	p->t.password = p->pw;
+	if ((size_t)snprintf(p->cafile, sizeof(p->cafile), "%s/ca/bundle.pem",
+	    state_dir(ctx->st)) >= sizeof(p->cafile))
+		return cust_fail(CUST_E_INVAL, "state directory path too long");
+	p->t.cafile = p->cafile;
+	p->t.tls = tls;
+	return CUST_OK;
+}
+
+static void
+prov_close(struct prov *p)
+{
+	json_decref(p->steps);
+	json_decref(p->dev);
+	seal_secret_free(p->pw);
+	memset(p, 0, sizeof(*p));
+}
+
 static json_t *
 item(struct prov *p, const char *result, const char *detail)
 {
@@ -702,37 +758,13 @@ static int
 provision(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
 {
 	struct prov p;
-	struct seal_secret *pw = NULL;
 	EVP_PKEY *key = NULL;
-	json_t *dev = NULL, *sums = NULL, *rec = NULL;
-	const char *state;
-	char kp[256], leaf[256], serial[CA_SERIAL_HEXLEN], *roots = NULL;
-	int64_t ver;
+	json_t *sums = NULL, *rec = NULL;
+	char kp[256], leaf[256], serial[CA_SERIAL_HEXLEN];
 	int r;
 
-	memset(&p, 0, sizeof(p));
-	p.ctx = ctx;
-	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK)
+	if ((r = prov_open(ctx, fqdn, PROV_ACTION, 0, &p)) != CUST_OK)
 		goto out;
-	p.fqdn = json_string_value(json_object_get(dev, "fqdn"));
-	if ((p.steps = json_array()) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = cred_secret_read(ctx->st, ctx->actor, PROV_ACTION, "current",
-	    p.fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &pw, &ver, &state)) !=
-	    CUST_OK)
-		goto out;
-	p.t.fqdn = p.fqdn;
-	p.t.address = json_string_value(json_object_get(dev, "address"));
-	p.t.user = PROV_USER;
-	p.t.password = pw;
-	if ((size_t)snprintf(p.cafile, sizeof(p.cafile), "%s/ca/bundle.pem",
-	    state_dir(ctx->st)) >= sizeof(p.cafile)) {
-		r = cust_fail(CUST_E_INVAL, "state directory path too long");
-		goto out;
-	}
-	p.t.cafile = p.cafile;
 	/* 1. Provisioned already? */
 	if (tls_get(&p, "tls-check") == CUST_OK) {
 		cust_clearerr();
@@ -743,7 +775,7 @@ provision(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
 		    "the bundle: nothing to do")) != CUST_OK)
 			goto out;
 		if (rec == NULL && (r = record(ctx->st, ctx->actor, p.fqdn,
-		    NULL, "[]")) != CUST_OK)
+		    NULL, NULL)) != CUST_OK)
 			goto out;
 		*resp = item(&p, "unchanged", "TLS already provisioned and "
 		    "verified");
@@ -767,11 +799,7 @@ provision(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
 	if ((r = note(&p, "verify", "ok", "TLS on the device port verifies "
 	    "against the bundle")) != CUST_OK)
 		goto out;
-	if ((roots = json_dumps(sums, JSON_COMPACT)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = record(ctx->st, ctx->actor, p.fqdn, serial, roots)) !=
+	if ((r = record(ctx->st, ctx->actor, p.fqdn, serial, sums)) !=
 	    CUST_OK)
 		goto out;
 	*resp = item(&p, "ok", "TLS provisioned and verified");
@@ -784,18 +812,10 @@ failed:
 done:
 	r = *resp != NULL ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
 out:
-	if (roots != NULL) {	/* json_dumps(): jansson's allocator */
-		json_free_t jfree;
-
-		json_get_alloc_funcs(NULL, &jfree);
-		jfree(roots);
-	}
 	EVP_PKEY_free(key);
 	json_decref(sums);
 	json_decref(rec);
-	json_decref(p.steps);
-	json_decref(dev);
-	seal_secret_free(pw);
+	prov_close(&p);
 	return r;
 }
 
@@ -873,7 +893,218 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return provision(ctx, fqdn, resp);
 }
 
+
+/*
+ * Root rollover on devices. After `ca rotate` the bundle holds the new
+ * generation's root next to the active one; ca.push-roots installs every
+ * root of the bundle on each TLS-provisioned device (over TLS, as the
+ * admin; one already there counts) and records which roots the device
+ * has. ca.activate refuses while a provisioned device lacks one
+ * (ops_roots_missing()), so no device is cut off from a console whose
+ * certificate the new generation issues.
+ */
+
+/* The hex SHA-256 of every root of the bundle: a new array. */
+static int
+bundle_sums(struct cust_state *st, json_t **sums)
+{
+	json_t *b = NULL, *certs = NULL;
+	int r;
+
+	*sums = NULL;
+	if ((r = ca_bundle(st, &b)) == CUST_OK)
+		r = pem_certs(json_string_value(json_object_get(b, "pem")),
+		    &certs, sums);
+	json_decref(certs);
+	json_decref(b);
+	return r;
+}
+
+/* The FQDNs of every provisioned device: a new array. */
+static int
+provisioned(struct cust_state *st, json_t **out)
+{
+	struct store *s = state_store(st);
+	sqlite3_stmt *q = NULL;
+	json_t *a = json_array();
+	int r;
+
+	*out = NULL;
+	if (a == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (sqlite3_prepare_v2(store_db(s), "SELECT fqdn FROM device_tls "
+	    "ORDER BY fqdn", -1, &q, NULL) != SQLITE_OK) {
+		r = store_err(s, "device_tls");
+		goto out;
+	}
+	while ((r = sqlite3_step(q)) == SQLITE_ROW)
+		if (json_array_append_new(a, json_string((const char *)
+		    sqlite3_column_text(q, 0))) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	if (r != SQLITE_DONE) {
+		r = store_err(s, "device_tls");
+		goto out;
+	}
+	*out = a;
+	a = NULL;
+	r = CUST_OK;
+out:
+	sqlite3_finalize(q);
+	json_decref(a);
+	return r;
+}
+
+int
+ops_roots_missing(struct cust_state *st, json_t **out)
+{
+	json_t *sums = NULL, *devs = NULL, *rec = NULL, *miss = NULL, *v, *h;
+	size_t i, k, j;
+	int r, found;
+
+	*out = NULL;
+	if ((r = bundle_sums(st, &sums)) != CUST_OK ||
+	    (r = provisioned(st, &devs)) != CUST_OK)
+		goto out;
+	if ((miss = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(devs, i, v) {
+		if ((r = ops_tls_record(st, json_string_value(v), &rec)) !=
+		    CUST_OK)
+			goto out;
+		json_array_foreach(sums, k, h) {
+			found = 0;
+			for (j = 0; j < json_array_size(json_object_get(rec,
+			    "roots")) && !found; j++)
+				found = json_equal(h, json_array_get(
+				    json_object_get(rec, "roots"), j));
+			if (!found) {
+				if (json_array_append(miss, v) != 0) {
+					r = cust_fail(CUST_E_NOMEM, "out of "
+					    "memory");
+					goto out;
+				}
+				break;
+			}
+		}
+		json_decref(rec);
+		rec = NULL;
+	}
+	*out = miss;
+	miss = NULL;
+	r = CUST_OK;
+out:
+	json_decref(sums);
+	json_decref(devs);
+	json_decref(rec);
+	json_decref(miss);
+	return r;
+}
+
+/* Install the bundle's roots on provisioned device fqdn: its item. */
+static int
+push_roots_one(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
+{
+	struct prov p;
+	json_t *sums = NULL;
+	int r;
+
+	*item_out = NULL;
+	if ((r = prov_open(ctx, fqdn, "ca.push-roots", 1, &p)) != CUST_OK)
+		goto out;
+	if ((r = ops_tls_record(ctx->st, p.fqdn, &sums)) == CUST_E_NOTFOUND) {
+		(void)note(&p, "roots", "failed", "not TLS-provisioned (cert "
+		    "provision first)");
+		*item_out = item(&p, "failed", p.detail);
+		r = CUST_OK;
+		goto out;
+	}
+	json_decref(sums);
+	sums = NULL;
+	if (r != CUST_OK)
+		goto out;
+	if ((r = add_roots(&p, &sums)) != CUST_OK) {
+		if (p.step != NULL) {	/* the device's, not custody's */
+			*item_out = item(&p, "failed", p.detail);
+			r = CUST_OK;
+		}
+		goto out;
+	}
+	if ((r = record(ctx->st, ctx->actor, p.fqdn, NULL, sums)) != CUST_OK)
+		goto out;
+	*item_out = item(&p, "ok", "every root of the bundle is trusted");
+out:
+	if (r == CUST_OK && *item_out == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	json_decref(sums);
+	prov_close(&p);
+	return r;
+}
+
+/* {"fqdns": [...]} or {"all": true}: {"items": [...], "ok": n,
+ * "failed": n}. */
+static int
+op_push_roots(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	const char **fqdns = NULL;
+	json_t *devs = NULL, *items = NULL, *it, *v;
+	size_t nf = 0, i, ok = 0;
+	int r, all = 0;
+
+	*resp = NULL;
+	if ((r = ops_req_strings(req, "fqdns", &fqdns, &nf)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+		goto out;
+	if ((nf > 0) == (all != 0)) {
+		r = cust_fail(CUST_E_INVAL, "name devices or all (one of the "
+		    "two)");
+		goto out;
+	}
+	if (all && (r = provisioned(ctx->st, &devs)) != CUST_OK)
+		goto out;
+	if (!all) {
+		if ((devs = json_array()) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < nf; i++)
+			if (json_array_append_new(devs, json_string(fqdns[i]))
+			    != 0) {
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				goto out;
+			}
+	}
+	if ((items = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(devs, i, v) {
+		if ((r = push_roots_one(ctx, json_string_value(v), &it)) !=
+		    CUST_OK)
+			goto out;
+		ok += strcmp(json_string_value(json_object_get(it, "result")),
+		    "ok") == 0;
+		if (json_array_append_new(items, it) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((*resp = json_pack("{s:O, s:I, s:I}", "items", items, "ok",
+	    (json_int_t)ok, "failed", (json_int_t)(json_array_size(items) -
+	    ok))) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	free(fqdns);
+	json_decref(devs);
+	json_decref(items);
+	return r;
+}
+
 const struct ops_entry ops_provision_table[] = {
 	{ "cert.provision", op_provision, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ "ca.push-roots", op_push_roots, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

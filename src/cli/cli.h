@@ -172,6 +172,12 @@ int cli_push_ok(json_t *item);
  * the usage exit code (said). (cli_device.c) */
 int cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out);
 
+/* Call op with req (taken), print the reply (JSON, or through render) and
+ * exit CUST_EXIT_OK when ok(reply), else CUST_EXIT_FAIL: commands whose
+ * reply is a per-device outcome. (cli_device.c) */
+int cli_run_outcome(struct cli *c, const char *op, json_t *req,
+    void (*render)(struct cli *c, json_t *resp), int (*ok)(json_t *resp));
+
 /* Call operation op with req (borrowed) through the backend; *resp_out is
  * new. On error prints nothing; returns CUST_E_*. */
 int cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out);

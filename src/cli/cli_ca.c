@@ -938,29 +938,25 @@ render_provision(struct cli *c, json_t *r)
 	    cli_str(r, "detail"));
 }
 
+static int
+provision_ok(json_t *r)
+{
+	const char *res = json_string_value(json_object_get(r, "result"));
+
+	return res == NULL || strcmp(res, "failed") != 0;
+}
+
 /* cert provision FQDN [--dry-run]: exit 1 when the device's run failed. */
 static int
 cmd_provision(struct cli *c, int argc, char **argv)
 {
-	json_t *req, *resp = NULL;
-	const char *res;
+	json_t *req;
 	int r;
 
 	if ((r = cli_fqdn_dry_run(argc, argv, 0, &req)) != CUST_EXIT_OK)
 		return r;
-	r = cli_call(c, "cert.provision", req, &resp);
-	json_decref(req);
-	if (r != CUST_OK)
-		return cli_error(c, r);
-	if (c->json)
-		cli_print_json(resp);
-	else
-		render_provision(c, resp);
-	res = json_string_value(json_object_get(resp, "result"));
-	r = res == NULL || strcmp(res, "failed") != 0 ? CUST_EXIT_OK :
-	    CUST_EXIT_FAIL;
-	json_decref(resp);
-	return r;
+	return cli_run_outcome(c, "cert.provision", req, render_provision,
+	    provision_ok);
 }
 
 /* With console add, below. */
@@ -1253,15 +1249,17 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc || activate + retire > 1 ||
-	    (force && !retire) ||
+	    (force && !retire && !activate) ||
 	    ((activate || retire) && json_object_size(caopts) != 0)) {
 		json_decref(caopts);
 		return cli_usage(cli_current(), "use one of: ca rotate "
-		    "[CA options], --activate, --retire-old [--force]");
+		    "[CA options], --activate [--force], --retire-old "
+		    "[--force]");
 	}
 	if (activate) {
 		json_decref(caopts);
-		return cli_run(c, "ca.activate", json_object(), render_rotate);
+		req = json_pack("{s:b}", "force", force);
+		return cli_run(c, "ca.activate", req, render_rotate);
 	}
 	if (retire) {
 		json_decref(caopts);
@@ -1273,6 +1271,58 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 usage:
 	json_decref(caopts);
 	return CUST_EXIT_USAGE;
+}
+
+static void
+render_push_roots(struct cli *c, json_t *r)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "items"), i, it)
+		if (!c->quiet || strcmp(cli_str(it, "result"), "ok") != 0)
+			printf("%s: %s: %s\n", cli_str(it, "fqdn"),
+			    cli_str(it, "result"), cli_str(it, "detail"));
+	printf("%lld device(s) trust every root of the bundle, %lld failed\n",
+	    cli_num(r, "ok"), cli_num(r, "failed"));
+}
+
+static int
+push_roots_ok(json_t *r)
+{
+	return cli_num(r, "failed") == 0;
+}
+
+/* ca push-roots FQDN... | --all: exit 1 when a device failed. */
+static int
+cmd_push_roots(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *fq = json_array();
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'a') {
+			json_decref(req);
+			json_decref(fq);
+			return CUST_EXIT_USAGE;
+		}
+		json_object_set_new(req, "all", json_true());
+	}
+	for (; optind < argc; optind++)
+		json_array_append_new(fq, ops_text(argv[optind]));
+	if ((json_array_size(fq) > 0) == (json_object_get(req, "all") !=
+	    NULL)) {
+		json_decref(req);
+		json_decref(fq);
+		return cli_usage(cli_current(), "give FQDNs or --all");
+	}
+	json_object_set_new(req, "fqdns", fq);
+	return cli_run_outcome(c, "ca.push-roots", req, render_push_roots,
+	    push_roots_ok);
 }
 
 static void
@@ -1326,8 +1376,10 @@ const struct cli_cmd cli_ca_cmds[] = {
 	  "[--refresh]",
 	  "the current CRL (DER unless --pem); --refresh makes due ones again" },
 	{ "ca", "rotate", cmd_rotate, 0,
-	  "[CA options] | --activate | --retire-old [--force]",
+	  "[CA options] | --activate [--force] | --retire-old [--force]",
 	  "root rollover: new generation, activate it, retire the old" },
+	{ "ca", "push-roots", cmd_push_roots, 0, "FQDN... | --all",
+	  "install every root of the bundle on TLS-provisioned devices" },
 	{ "ca", "renew-server", cmd_renew_server, 0, "[--before DURATION]",
 	  "renew the service TLS certificate (now, or when due)" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }

@@ -294,22 +294,33 @@ cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out)
 static int
 cmd_push(struct cli *c, int argc, char **argv)
 {
-	json_t *req, *resp = NULL;
+	json_t *req;
 	int r;
 
 	if ((r = cli_fqdn_dry_run(argc, argv, 1, &req)) != CUST_EXIT_OK)
 		return r;
 	if (json_object_get(req, "dry_run") != NULL)
 		return cli_run(c, "device.push", req, cli_render_push);
-	r = cli_call(c, "device.push", req, &resp);
+	return cli_run_outcome(c, "device.push", req, cli_render_pushed,
+	    cli_push_ok);
+}
+
+int
+cli_run_outcome(struct cli *c, const char *op, json_t *req,
+    void (*render)(struct cli *c, json_t *resp), int (*ok)(json_t *resp))
+{
+	json_t *resp = NULL;
+	int r;
+
+	r = cli_call(c, op, req, &resp);
 	json_decref(req);
 	if (r != CUST_OK)
 		return cli_error(c, r);
 	if (c->json)
 		cli_print_json(resp);
 	else
-		cli_render_pushed(c, resp);
-	r = cli_push_ok(resp) ? CUST_EXIT_OK : CUST_EXIT_FAIL;
+		render(c, resp);
+	r = ok(resp) ? CUST_EXIT_OK : CUST_EXIT_FAIL;
 	json_decref(resp);
 	return r;
 }

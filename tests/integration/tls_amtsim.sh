@@ -243,5 +243,39 @@ t_check "one certificate signed for it" py "$TESTTMP/out" <<'EOF'
 import json, sys
 sys.exit(len(json.load(open(sys.argv[1]))["items"]) != 1)
 EOF
+# Root rollover: a new generation staged; activation is refused while a
+# provisioned device lacks its root (listing it); push-roots installs it;
+# activation then works, and the devices stay reachable over TLS.
+t_exit "ca rotate" 0 c ca rotate
+t_exit "ca rotate --activate is refused" 1 c ca rotate --activate
+t_grep "listing the devices that lack the new root" \
+	"4 TLS-provisioned device.*$D1" "$TESTTMP/err"
+t_exit "ca push-roots --all" 0 c --json ca push-roots --all
+t_check "every provisioned device ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["ok"] == 4 and r["failed"] == 0))
+EOF
+t_check "$D trusts both roots of the bundle" py "$S/ca/bundle.pem" <<EOF
+import json, sys, subprocess, hashlib, re
+st = json.loads('''$(curl -s "http://127.0.0.1:$control_port/state?device=$D")''')
+pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+    open(sys.argv[1]).read(), re.S)
+sums = [hashlib.sha256(subprocess.run(["openssl", "x509", "-outform", "DER"],
+    input=p.encode(), capture_output=True).stdout).hexdigest() for p in pems]
+have = {c["sha256"] for c in st["certificates"] if c["trusted_root"]}
+sys.exit(not (len(sums) == 2 and all(s in have for s in sums)))
+EOF
+ncerts=$(state "$D" 'len(d["certificates"])')
+t_exit "a second push-roots" 0 c ca push-roots "$D"
+t_check "adds nothing" [ "$(state "$D" 'len(d["certificates"])')" = \
+	"$ncerts" ]
+t_exit "ca rotate --activate now works" 0 c ca rotate --activate
+t_exit "a push after the rollover still goes over TLS" 0 \
+	c password rotate "$D" --push
+t_check "openssl s_client verifies $D against the new bundle" verifies "$D"
+t_exit "device not provisioned: push-roots fails for it" 1 \
+	c ca push-roots "$U"
+
 kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
 t_done

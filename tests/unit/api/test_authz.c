@@ -65,6 +65,7 @@ static const struct row {
 	    "\"csr\": \"not a CSR\"}" },
 	{ "cert.issue", "LA", "{\"fqdn\": \"d05.corp.example\", "
 	    "\"key_type\": \"ecdsa-p256\"}" },
+	{ "ca.push-roots", "LA", "{\"fqdns\": [\"d01.corp.example\"]}" },
 	{ "cert.provision", "LA", "{\"fqdn\": \"d01.corp.example\", "
 	    "\"dry_run\": true}" },
 	{ "cert.delivered", "LA", "{\"serial\": \"01\"}" },
