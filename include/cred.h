@@ -287,7 +287,7 @@ int cred_push_end(struct cust_state *st, const char *actor, const char *fqdn,
 
 /* The versions in state 'pushed' after (after_device, after_kind) in
  * (device id, kind) order, at most limit: a new array of {"device_id",
- * "fqdn", "kind", "version"}. */
+ * "fqdn", "kind", "version", "changed" (when it became 'pushed')}. */
 int cred_push_list(struct cust_state *st, int64_t after_device,
     const char *after_kind, size_t limit, json_t **items_out)
 	__attribute__((warn_unused_result));

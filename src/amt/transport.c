@@ -367,6 +367,12 @@ slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
 			s->conv = &convs[(*next_conv)++];
 			prev = NULL;
 			err = CUST_OK;
+			/* Another device: forget the last one's digest
+			 * state (its realm and nonce), or libcurl answers
+			 * this device's first challenge with them and takes
+			 * the 401 for a refused password. xfer_setup() sets
+			 * every option again. */
+			curl_easy_reset(s->x.h);
 		}
 		q = NULL;
 		r = s->conv->next(s->conv->arg, prev, err, &q);

@@ -258,6 +258,8 @@ const struct ops_entry ops_device_table[] = {
 	{ "device.show", op_show, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_DEVICE },
 	{ "device.set", op_set, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "device.push", ops_device_push, 0, OPS_ADMIN, OPS_RES_DEVICE },
+	{ "device.reconcile", ops_device_reconcile, 0, OPS_ADMIN,
+	    OPS_RES_NONE },
 	{ "device.remove", op_remove, 0, OPS_ADMIN, OPS_RES_DEVICE },
 	{ "device.import", op_import, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }

@@ -41,6 +41,10 @@ int ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
     size_t n, size_t concurrency, json_t **items_out)
 	__attribute__((warn_unused_result));
 int ops_push_ok(json_t *item);
+/* device.reconcile (ops_push.c): settle the admin versions left 'pushed'
+ * for "min_age" seconds against their devices. */
+int ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
+	__attribute__((warn_unused_result));
 
 /* The newest version of kind in state in a cred_secret_history() array,
  * or 0. (ops_push.c) */

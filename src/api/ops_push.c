@@ -165,6 +165,7 @@ struct push {
 	struct seal_secret *cur, *cand;
 	int64_t ver;
 	int begun;			/* the version is 'pushed' */
+	int recon;			/* reconcile only: send no change */
 	enum pstep step;
 	int rc_cand;			/* reconciling: the candidate's Get */
 	char why[256];
@@ -246,6 +247,9 @@ step(struct push *p, const struct amt_reply *rep, int err,
 
 	switch (p->step) {
 	case P_START:
+		if (p->recon)
+			return reconcile(p, "its push's outcome was not known "
+			    "(custody stopped before it was settled)", out);
 		return get_as(p, p->cur, 0, 1, P_REALM, out);
 	case P_REALM:
 		/* Which device is this? A refused current password: a push
@@ -374,9 +378,10 @@ push_clear(struct push *p)
 
 /* Set p up for fqdn's admin version in flight: its record and both
  * values (read audited "device.push"); p->result is set already when
- * there is nothing to push. */
+ * there is nothing to push (recon: nothing 'pushed' to reconcile). */
 static int
-push_prepare(struct ops_ctx *ctx, const char *fqdn, struct push *p)
+push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
+    struct push *p)
 {
 	json_t *hist = NULL;
 	const char *state;
@@ -396,6 +401,11 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, struct push *p)
 		goto out;
 	}
 	p->begun = ops_version_in(hist, CRED_KIND_ADMIN, "pushed") == p->ver;
+	if ((p->recon = recon) && !p->begun) {
+		outcome(p, "nothing-pending", "no admin password pushed with "
+		    "an outcome unknown");
+		goto out;
+	}
 	if ((r = cred_secret_read(ctx->st, ctx->actor, "device.push",
 	    "current", p->fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT, &p->cur,
 	    &curv, &state)) != CUST_OK ||
@@ -417,14 +427,15 @@ out:
 }
 
 /*
- * Push the admin version in flight of each of fqdns[0..n), at most
- * concurrency devices at once: items_out a new array of {"fqdn", "kind",
- * "version", "result", "detail"}. An error is custody's own (the store):
- * the devices done by then are settled in the store, but not reported.
+ * Push the admin version in flight of each of fqdns[0..n) (recon: only
+ * reconcile the 'pushed' ones), at most concurrency devices at once:
+ * items_out a new array of {"fqdn", "kind", "version", "result",
+ * "detail"}. An error is custody's own (the store): the devices done by
+ * then are settled in the store, but not reported.
  */
-int
-ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
-    size_t n, size_t concurrency, json_t **items_out)
+static int
+push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
+    size_t concurrency, int recon, json_t **items_out)
 {
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
@@ -440,7 +451,8 @@ ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((r = push_prepare(ctx, fqdns[i], &ps[i])) != CUST_OK)
+		if ((r = push_prepare(ctx, fqdns[i], recon, &ps[i])) !=
+		    CUST_OK)
 			goto out;
 		if (ps[i].result == NULL)
 			convs[nc++] = (struct amt_conv){ &ps[i].t, push_next,
@@ -472,6 +484,90 @@ out:
 	free(ps);
 	free(convs);
 	json_decref(items);
+	return r;
+}
+
+int
+ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
+    size_t n, size_t concurrency, json_t **items_out)
+{
+	return push_many(ctx, fqdns, n, concurrency, 0, items_out);
+}
+
+/* How many versions a reconciliation reads from the store at once. */
+#define RECONCILE_PAGE	1024
+
+/*
+ * device.reconcile: every admin version left 'pushed' (its push's
+ * outcome unknown: custody was killed, or the device stopped answering)
+ * for at least "min_age" seconds is settled against its device: the
+ * candidate, then the current password, tried with a Get; the one that
+ * works is committed (cred_push_end()). custodyd runs it at start-up
+ * (min_age 0: no push of its own is under way) and on its scheduler's
+ * ticks (a min_age longer than any push takes, so that a push running
+ * in this or another process is left to finish). Answers {"checked",
+ * "settled", "items"}: a device that cannot be reached stays 'pushed'
+ * (its item says why) for the next time.
+ */
+int
+ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	json_t *page = NULL, *items = NULL, *names = json_array(), *v;
+	const char **fqdns = NULL;
+	long long min_age = 0;
+	int64_t after = 0, before;
+	char after_kind[CRED_KIND_MAX] = "";
+	size_t i, n = 0, settled = 0;
+	int r;
+
+	*resp = NULL;
+	if (names == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = ops_req_int(req, "min_age", 0, 0, INT32_MAX, &min_age)) !=
+	    CUST_OK)
+		return r;
+	before = util_now() - (int64_t)min_age;
+	do {
+		json_decref(page);
+		if ((r = cred_push_list(ctx->st, after, after_kind,
+		    RECONCILE_PAGE, &page)) != CUST_OK)
+			goto out;
+		json_array_foreach(page, i, v) {
+			after = json_integer_value(json_object_get(v,
+			    "device_id"));
+			snprintf(after_kind, sizeof(after_kind), "%s",
+			    json_string_value(json_object_get(v, "kind")));
+			if (strcmp(after_kind, CRED_KIND_ADMIN) != 0 ||
+			    json_integer_value(json_object_get(v, "changed")) >
+			    before)
+				continue;
+			if (json_array_append_new(names, json_string(
+			    json_string_value(json_object_get(v, "fqdn")))) !=
+			    0) {
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+	} while (json_array_size(page) == RECONCILE_PAGE);
+	n = json_array_size(names);
+	if ((fqdns = calloc(n ? n : 1, sizeof(*fqdns))) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(names, i, v)
+		fqdns[i] = json_string_value(v);
+	if ((r = push_many(ctx, fqdns, n, 0, 1, &items)) != CUST_OK)
+		goto out;
+	json_array_foreach(items, i, v)
+		settled += ops_push_ok(v) || strcmp(json_string_value(
+		    json_object_get(v, "result")), "kept-current") == 0;
+	r = ops_reply(json_pack("{s:I, s:I, s:O}", "checked", (json_int_t)n,
+	    "settled", (json_int_t)settled, "items", items), resp);
+out:
+	json_decref(page);
+	json_decref(items);
+	json_decref(names);
+	free(fqdns);
 	return r;
 }
 

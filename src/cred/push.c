@@ -173,7 +173,7 @@ cred_push_list(struct cust_state *st, int64_t after_device,
 	/* The partial index secret_pushed (push/1): as many rows as are
 	 * pushed, keyset-paged on (device_id, kind). */
 	if ((s = store_stmt(state_store(st), "SELECT s.device_id, d.fqdn, "
-	    "s.kind, s.version FROM secret s JOIN device d ON d.id = "
+	    "s.kind, s.version, s.changed FROM secret s JOIN device d ON d.id = "
 	    "s.device_id WHERE s.state = 'pushed' AND (s.device_id, s.kind) > "
 	    "(?1, ?2) ORDER BY s.device_id, s.kind LIMIT ?3")) == NULL) {
 		json_decref(items);
@@ -184,11 +184,12 @@ cred_push_list(struct cust_state *st, int64_t after_device,
 	    SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (int64_t)limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		o = json_pack("{s:I, s:s, s:s, s:I}", "device_id",
+		o = json_pack("{s:I, s:s, s:s, s:I, s:I}", "device_id",
 		    (json_int_t)sqlite3_column_int64(s, 0), "fqdn",
 		    (const char *)sqlite3_column_text(s, 1), "kind",
 		    (const char *)sqlite3_column_text(s, 2), "version",
-		    (json_int_t)sqlite3_column_int64(s, 3));
+		    (json_int_t)sqlite3_column_int64(s, 3), "changed",
+		    (json_int_t)sqlite3_column_int64(s, 4));
 		if (o == NULL || json_array_append_new(items, o) != 0) {
 			sqlite3_reset(s);
 			json_decref(items);

@@ -12,10 +12,47 @@
 
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "state.h"
 #include "daemon_int.h"
 
 #define SCHED_ACTOR	"scheduler"
+/* A push left 'pushed' this long (seconds) is not under way any more: a
+ * push's requests (a Get, the change, the proof, two Gets reconciling)
+ * each end within AMT_TIMEOUT_MS. */
+#define SCHED_RECONCILE_AGE	600
+
+/* Settle the admin versions left 'pushed' for min_age seconds against
+ * their devices (device.reconcile), as the scheduler. */
+static void
+reconcile(struct daemon *d, long long min_age)
+{
+	struct ops_identity *id = NULL;
+	struct ops_ctx ctx = { 0 };
+	json_t *req = json_pack("{s:I}", "min_age", (json_int_t)min_age);
+	json_t *resp = NULL;
+
+	if (req == NULL || ops_identity_new(OPS_ID_LOCAL, SCHED_ACTOR, &id) !=
+	    CUST_OK) {
+		log_warnx("scheduler: reconcile: %s", req ? cust_errmsg() :
+		    "out of memory");
+		goto out;
+	}
+	ctx.st = d->sched_st;
+	ctx.who = id;
+	if (ops_call(&ctx, "device.reconcile", req, &resp) != CUST_OK)
+		log_warnx("scheduler: reconcile: %s", cust_errmsg());
+	else if (json_integer_value(json_object_get(resp, "checked")) > 0)
+		log_info("scheduler: %lld pushes with an unknown outcome "
+		    "checked, %lld settled", (long long)json_integer_value(
+		    json_object_get(resp, "checked")), (long long)
+		    json_integer_value(json_object_get(resp, "settled")));
+out:
+	json_decref(req);
+	json_decref(resp);
+	ops_identity_free(id);
+	cust_clearerr();
+}
 
 static void
 tick(struct daemon *d)
@@ -52,9 +89,13 @@ sched_main(void *arg)
 {
 	struct daemon *d = arg;
 	struct timespec at;
-	int stop;
+	int stop, first = 1;
 
 	for (;;) {
+		/* At start-up every push left 'pushed' is one whose process
+		 * died; later, only those older than any push takes. */
+		reconcile(d, first ? 0 : SCHED_RECONCILE_AGE);
+		first = 0;
 		tick(d);
 		clock_gettime(CLOCK_MONOTONIC, &at);
 		at.tv_sec += d->conf.sched_interval_ms / 1000;
