@@ -27,6 +27,7 @@ struct cred_rotate_result;
 #define JOB_KIND_ROTATE	"password.rotate"
 #define JOB_KIND_IMPORT	"device.import"
 #define JOB_KIND_VERIFY	"password.verify"
+#define JOB_KIND_PUSH	"device.push"
 
 /* What a rotation job does to each device. */
 struct job_rotate_spec {
@@ -85,6 +86,39 @@ int job_verify(struct cust_state *st, const char *actor, int64_t *id_out,
 int job_resume(struct cust_state *st, const char *actor, int64_t id,
     int want_items, void (*progress)(void *arg, size_t done, size_t total),
     void *arg, size_t *left_out, struct cred_rotate_result *res)
+	__attribute__((warn_unused_result));
+
+/*
+ * The parts of a job, for work done outside src/sched (a push, whose
+ * network side lives in src/api):
+ * - job_start(): a new 'running' job of kind over the devices ids[0..n)
+ *   (selector and params: JSON objects, borrowed, never a secret);
+ *   *id_out its id, *sorted_out (free()) its targets in id order, each
+ *   once, *m_out of them.
+ * - job_item_add(): one device's result (version 0: none; detail may be
+ *   NULL), in the caller's transaction or its own; again for the same
+ *   device and kind replaces it.
+ * - job_end(): its end from r, as job_rotate() ends (done when r is OK,
+ *   or CUST_E_CONFLICT with every target done; failed otherwise, the
+ *   message saying how to resume it); returns r, as job_rotate() would.
+ * - job_take(): claim job id of kind want ('interrupted' or 'failed') for
+ *   this process: *params_out (new), the targets without an item
+ *   (*ids_out, free(), *n_out of them) and *total_out. Errors as
+ *   job_resume() (CUST_E_CONFLICT for another kind, too).
+ * - job_kind_of(): the kind of job id into kind (len bytes).
+ */
+int job_start(struct cust_state *st, const char *actor, const char *kind,
+    json_t *selector, json_t *params, const int64_t *ids, size_t n,
+    int64_t *id_out, int64_t **sorted_out, size_t *m_out)
+	__attribute__((warn_unused_result));
+int job_item_add(struct cust_state *st, int64_t job, int64_t device_id,
+    const char *kind, const char *result, int64_t version, const char *detail)
+	__attribute__((warn_unused_result));
+int job_end(struct cust_state *st, int64_t job, int r);
+int job_take(struct cust_state *st, int64_t id, const char *want,
+    json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
+	__attribute__((warn_unused_result));
+int job_kind_of(struct cust_state *st, int64_t id, char *kind, size_t len)
 	__attribute__((warn_unused_result));
 
 /* One page of jobs, newest first: those with id < before (0: from the

@@ -41,6 +41,16 @@ int ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
     size_t n, size_t concurrency, json_t **items_out)
 	__attribute__((warn_unused_result));
 int ops_push_ok(json_t *item);
+/* The devices a request selects: "fqdns", "tag" or "all" (exactly one):
+ * *ids_out (free()), *n_out of them, and *sel_out (new) the selector as a
+ * job records it. A tag no device carries is CUST_E_NOTFOUND. */
+int ops_select(struct ops_ctx *ctx, json_t *req, int64_t **ids_out,
+    size_t *n_out, json_t **sel_out) __attribute__((warn_unused_result));
+/* A push by selector as a job, or (resume) the rest of push job resume
+ * (ops_push.c, which says more). */
+int ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
+    size_t n, int64_t resume, int want_items, json_t **resp)
+	__attribute__((warn_unused_result));
 /* device.reconcile (ops_push.c): settle the admin versions left 'pushed'
  * for "min_age" seconds against their devices. */
 int ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)

@@ -102,74 +102,21 @@ rotate_reply(int r, size_t n, int64_t job, struct cred_rotate_result *res,
 	    "message", r == CUST_E_CONFLICT ? cust_errmsg() : NULL), resp);
 }
 
-/*
- * password rotate --push: each named device's new pending admin password
- * is pushed to it (ops_push.c), many devices at once; the outcomes go in
- * the reply's "pushes", and "pushed" counts those now current. A
- * device's failure is its item, never the call's.
- */
-static int
-push_rotated(struct ops_ctx *ctx, const char **fqdns, size_t nf,
-    const char *kind, json_t *resp)
+int
+ops_select(struct ops_ctx *ctx, json_t *req, int64_t **ids_out,
+    size_t *n_out, json_t **sel_out)
 {
-	json_t *pushes = NULL, *it;
-	size_t i, ok = 0;
-	int r;
+	const char **fqdns = NULL, *tag;
+	size_t nf = 0;
+	int all, r;
 
-	if (strcmp(kind, CRED_KIND_MEBX) == 0) {
-		/* One device at a time: each over its own TLS connection. */
-		if ((pushes = json_array()) == NULL)
-			return cust_fail(CUST_E_NOMEM, "out of memory");
-		for (i = 0; i < nf; i++) {
-			if ((r = ops_push_mebx(ctx, fqdns[i], &it)) ==
-			    CUST_E_CONFLICT)	/* not TLS: its item */
-				it = json_pack("{s:s, s:s, s:n, s:s, s:s}",
-				    "fqdn", fqdns[i], "kind", kind, "version",
-				    "result", "refused", "detail",
-				    cust_errmsg());
-			else if (r != CUST_OK) {
-				json_decref(pushes);
-				return r;
-			}
-			if (it == NULL || json_array_append_new(pushes, it)) {
-				json_decref(pushes);
-				return cust_fail(CUST_E_NOMEM, "out of memory");
-			}
-		}
-	} else if ((r = ops_push_admin_many(ctx, fqdns, nf, 0, &pushes)) !=
-	    CUST_OK)
-		return r;
-	json_array_foreach(pushes, i, it)
-		ok += ops_push_ok(it) != 0;
-	if (json_object_set_new(resp, "pushed", json_integer((json_int_t)ok))
-	    != 0 || json_object_set_new(resp, "pushes", pushes) != 0)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	return CUST_OK;
-}
-
-static int
-op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
-{
-	struct cred_rotate_result res;
-	struct job_rotate_spec spec;
-	json_t *sel = NULL;
-	int64_t job = 0;
-	const char **fqdns = NULL, *tag, *kind;
-	long long len = CRED_PW_DEFAULT;
-	int64_t *ids = NULL;
-	size_t nf = 0, n = 0;
-	int all, replace, items, push, r;
-
+	*ids_out = NULL;
+	*n_out = 0;
+	*sel_out = NULL;
 	if ((r = ops_req_strings(req, "fqdns", &fqdns, &nf)) != CUST_OK)
 		return r;
-	if ((r = ops_req_bool(req, "push", &push)) != CUST_OK ||
-	    (r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
-	    (r = ops_req_str(req, "kind", 0, &kind)) != CUST_OK ||
-	    (r = ops_req_bool(req, "all", &all)) != CUST_OK ||
-	    (r = ops_req_bool(req, "replace_pending", &replace)) != CUST_OK ||
-	    (r = ops_req_bool(req, "items", &items)) != CUST_OK ||
-	    (r = ops_req_int(req, "length", 0, CRED_PW_MIN, CRED_PW_MAX, &len))
-	    != CUST_OK)
+	if ((r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
 		goto out;
 	/* A tag that cannot exist is a usage error, not "no such tag". */
 	if (tag != NULL && util_valid_tag(tag) != CUST_OK) {
@@ -182,41 +129,143 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		    "or all (exactly one)");
 		goto out;
 	}
-	if ((r = cred_select(ctx->st, fqdns, nf, tag, all, &ids, &n)) !=
+	if ((r = cred_select(ctx->st, fqdns, nf, tag, all, ids_out, n_out)) !=
 	    CUST_OK)
 		goto out;
-	if (tag != NULL && n == 0) {	/* a typo must not look like success */
+	if (tag != NULL && *n_out == 0) { /* a typo must not look like success */
 		r = cust_fail(CUST_E_NOTFOUND, "no device has tag '%s'", tag);
 		goto out;
 	}
+	if ((*sel_out = nf > 0 ? json_pack("{s:O}", "fqdns",
+	    json_object_get(req, "fqdns")) : tag != NULL ? json_pack("{s:s}",
+	    "tag", tag) : json_pack("{s:b}", "all", 1)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	if (r != CUST_OK) {
+		free(*ids_out);
+		*ids_out = NULL;
+		*n_out = 0;
+	}
+	free(fqdns);
+	return r;
+}
+
+/*
+ * password rotate --kind mebx --push FQDN...: each named device's new
+ * pending MEBx password is pushed to it over TLS (ops_push_mebx()), one
+ * device at a time and not as a job; the outcomes go in the reply's
+ * "pushes", and "pushed" counts those now current. A device that is not
+ * TLS-provisioned is its item (refused), never the call's failure.
+ */
+static int
+push_mebx_rotated(struct ops_ctx *ctx, json_t *fqdns, json_t *resp)
+{
+	json_t *pushes, *it, *f;
+	size_t i, ok = 0;
+	int r;
+
+	if ((pushes = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(fqdns, i, f) {
+		const char *fqdn = json_string_value(f);
+
+		if ((r = ops_push_mebx(ctx, fqdn, &it)) == CUST_E_CONFLICT)
+			it = json_pack("{s:s, s:s, s:n, s:s, s:s}", "fqdn", fqdn,
+			    "kind", CRED_KIND_MEBX, "version", "result",
+			    "refused", "detail", cust_errmsg());
+		else if (r != CUST_OK) {
+			json_decref(pushes);
+			return r;
+		}
+		if (it == NULL || json_array_append_new(pushes, it)) {
+			json_decref(pushes);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+		ok += ops_push_ok(it) != 0;
+	}
+	if (json_object_set_new(resp, "pushed", json_integer((json_int_t)ok))
+	    != 0 || json_object_set_new(resp, "pushes", pushes) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+/*
+ * password rotate --push (admin): the new pending admin passwords are
+ * pushed to them as a job of its own (ops_push_job()), many devices at
+ * once; the reply gets "push_job", "pushed" (now current), "push_results"
+ * and, with items or named devices, "pushes" (per device). A device's
+ * failure is its item, never the call's.
+ */
+static int
+push_rotated(struct ops_ctx *ctx, json_t *sel, const int64_t *ids, size_t n,
+    const char *kind, int items, json_t *resp)
+{
+	json_t *pr = NULL;
+	int r;
+
+	if (strcmp(kind, CRED_KIND_MEBX) == 0)
+		return push_mebx_rotated(ctx, json_object_get(sel, "fqdns"),
+		    resp);
+	if ((r = ops_push_job(ctx, sel, ids, n, 0, items, &pr)) != CUST_OK)
+		return r;
+	if (json_object_set(resp, "push_job", json_object_get(pr, "job")) !=
+	    0 || json_object_set(resp, "pushed", json_object_get(pr,
+	    "pushed")) != 0 || json_object_set(resp, "push_results",
+	    json_object_get(pr, "results")) != 0 || (items &&
+	    json_object_set(resp, "pushes", json_object_get(pr, "items")) !=
+	    0)) {
+		json_decref(pr);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	json_decref(pr);
+	return CUST_OK;
+}
+
+static int
+op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cred_rotate_result res;
+	struct job_rotate_spec spec;
+	json_t *sel = NULL;
+	int64_t job = 0;
+	const char *kind;
+	long long len = CRED_PW_DEFAULT;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int replace, items, push, r;
+
+	if ((r = ops_req_bool(req, "push", &push)) != CUST_OK ||
+	    (r = ops_req_str(req, "kind", 0, &kind)) != CUST_OK ||
+	    (r = ops_req_bool(req, "replace_pending", &replace)) != CUST_OK ||
+	    (r = ops_req_bool(req, "items", &items)) != CUST_OK ||
+	    (r = ops_req_int(req, "length", 0, CRED_PW_MIN, CRED_PW_MAX, &len))
+	    != CUST_OK)
+		return r;
+	if ((r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
+		return r;
 	/* A job: its per-device results outlive this process, and a
 	 * rotation killed mid-way can be resumed (job.resume). */
 	spec.kind = kind ? kind : "admin";
 	spec.pwlen = (size_t)len;
 	spec.replace_pending = replace;
-	if ((sel = nf > 0 ? json_pack("{s:O}", "fqdns", json_object_get(req,
-	    "fqdns")) : tag != NULL ? json_pack("{s:s}", "tag", tag) :
-	    json_pack("{s:b}", "all", 1)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if (push && (nf == 0 || (strcmp(spec.kind, CRED_KIND_ADMIN) != 0 &&
-	    strcmp(spec.kind, CRED_KIND_MEBX) != 0))) {
-		r = cust_fail(CUST_E_INVAL, "push takes FQDNs and the admin or "
-		    "the MEBx password");
+	if (push && strcmp(spec.kind, CRED_KIND_ADMIN) != 0 &&
+	    (strcmp(spec.kind, CRED_KIND_MEBX) != 0 ||
+	    json_object_get(sel, "fqdns") == NULL)) {
+		r = cust_fail(CUST_E_INVAL, "push takes the admin password (any "
+		    "selector) or the MEBx password (FQDNs)");
 		goto out;
 	}
 	r = job_rotate(ctx->st, ctx->actor, sel, ids, n, &spec, items,
 	    ctx->progress, ctx->progress_arg, &job, &res);
 	r = rotate_reply(r, n, job, &res, resp);
-	if (r == CUST_OK && push &&
-	    (r = push_rotated(ctx, fqdns, nf, spec.kind, *resp)) != CUST_OK) {
+	if (r == CUST_OK && push && (r = push_rotated(ctx, sel, ids, n,
+	    spec.kind, items || json_object_get(req, "fqdns") != NULL, *resp))
+	    != CUST_OK) {
 		json_decref(*resp);
 		*resp = NULL;
 	}
 out:
 	json_decref(sel);
-	free(fqdns);
 	free(ids);
 	return r;
 }
@@ -231,9 +280,14 @@ op_resume(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	size_t left = 0;
 	int items, r;
 
+	char kind[32];
+
 	if ((r = ops_req_int(req, "id", 1, 1, INT64_MAX, &id)) != CUST_OK ||
-	    (r = ops_req_bool(req, "items", &items)) != CUST_OK)
+	    (r = ops_req_bool(req, "items", &items)) != CUST_OK ||
+	    (r = job_kind_of(ctx->st, id, kind, sizeof(kind))) != CUST_OK)
 		return r;
+	if (strcmp(kind, JOB_KIND_PUSH) == 0)	/* the rest of a push */
+		return ops_push_job(ctx, NULL, NULL, 0, id, items, resp);
 	r = job_resume(ctx->st, ctx->actor, id, items, ctx->progress,
 	    ctx->progress_arg, &left, &res);
 	if (r == CUST_E_CONFLICT && left == 0)

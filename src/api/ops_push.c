@@ -37,6 +37,7 @@
 #include "amt.h"
 #include "cred.h"
 #include "err.h"
+#include "job.h"
 #include "ops_int.h"
 #include "seal.h"
 #include "util.h"
@@ -156,8 +157,15 @@ enum pstep {
 	P_REC_CUR,	/* reconciling: Get with the current password */
 };
 
+/* The job a push belongs to (NULL: none), shared by its devices. */
+struct pjob {
+	int64_t id;
+	size_t done, total;
+};
+
 struct push {
 	struct ops_ctx *ctx;
+	struct pjob *job;
 	struct amt_target t;
 	char cafile[PATH_MAX];		/* TLS: custody's bundle */
 	json_t *dev;			/* the device record */
@@ -342,6 +350,25 @@ step(struct push *p, const struct amt_reply *rep, int err,
 	return cust_fail(CUST_E_INTERNAL, "push: bad step");
 }
 
+/* The device's outcome is known: its job item, and the job's progress. */
+static int
+record(struct push *p)
+{
+	struct ops_ctx *ctx = p->ctx;
+	int r;
+
+	if (p->job == NULL)
+		return CUST_OK;
+	if ((r = job_item_add(ctx->st, p->job->id, json_integer_value(
+	    json_object_get(p->dev, "id")), CRED_KIND_ADMIN, p->result, p->ver,
+	    p->detail)) != CUST_OK)
+		return r;
+	p->job->done++;
+	if (ctx->progress != NULL)
+		ctx->progress(ctx->progress_arg, p->job->done, p->job->total);
+	return CUST_OK;
+}
+
 /* The fleet driver's callback: a custody error ends the conversation and
  * is kept for the caller. */
 static int
@@ -363,6 +390,10 @@ push_next(void *arg, const struct amt_reply *prev, int err,
 	if (p->result != NULL) {	/* over */
 		amt_req_free(*req_out);
 		*req_out = NULL;
+		if ((r = record(p)) != CUST_OK) {
+			p->err = r;
+			return r;
+		}
 	}
 	return 0;
 }
@@ -435,7 +466,7 @@ out:
  */
 static int
 push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
-    size_t concurrency, int recon, json_t **items_out)
+    size_t concurrency, int recon, struct pjob *job, json_t **items_out)
 {
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
@@ -454,6 +485,9 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 		if ((r = push_prepare(ctx, fqdns[i], recon, &ps[i])) !=
 		    CUST_OK)
 			goto out;
+		ps[i].job = job;
+		if (ps[i].result != NULL && (r = record(&ps[i])) != CUST_OK)
+			goto out;
 		if (ps[i].result == NULL)
 			convs[nc++] = (struct amt_conv){ &ps[i].t, push_next,
 			    &ps[i] };
@@ -465,8 +499,11 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 			cust_fail(r, "%s: %s", ps[i].fqdn, cust_strerror(r));
 			goto out;
 		}
-		if (ps[i].result == NULL)
+		if (ps[i].result == NULL) {
 			outcome(&ps[i], "unknown", "the push did not finish");
+			if ((r = record(&ps[i])) != CUST_OK)
+				goto out;
+		}
 		it = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", ps[i].fqdn,
 		    "kind", CRED_KIND_ADMIN, "version", ps[i].ver ?
 		    json_integer(ps[i].ver) : json_null(), "result",
@@ -491,7 +528,7 @@ int
 ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
     size_t n, size_t concurrency, json_t **items_out)
 {
-	return push_many(ctx, fqdns, n, concurrency, 0, items_out);
+	return push_many(ctx, fqdns, n, concurrency, 0, NULL, items_out);
 }
 
 /* How many versions a reconciliation reads from the store at once. */
@@ -556,7 +593,7 @@ ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	}
 	json_array_foreach(names, i, v)
 		fqdns[i] = json_string_value(v);
-	if ((r = push_many(ctx, fqdns, n, 0, 1, &items)) != CUST_OK)
+	if ((r = push_many(ctx, fqdns, n, 0, 1, NULL, &items)) != CUST_OK)
 		goto out;
 	json_array_foreach(items, i, v)
 		settled += ops_push_ok(v) || strcmp(json_string_value(
@@ -568,6 +605,144 @@ out:
 	json_decref(items);
 	json_decref(names);
 	free(fqdns);
+	return r;
+}
+
+/* The FQDNs of the active devices among ids[0..n) (sorted): collected
+ * by cred_device_each(). */
+struct names {
+	const int64_t *ids;
+	size_t n;
+	json_t *fqdns;		/* strings */
+	json_t *devs;		/* their ids, in the same order */
+};
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+name_of(void *arg, json_t *dev)
+{
+	struct names *nm = arg;
+	int64_t id = json_integer_value(json_object_get(dev, "id"));
+
+	if (bsearch(&id, nm->ids, nm->n, sizeof(*nm->ids), cmp_i64) == NULL)
+		return 0;
+	if (json_array_append(nm->fqdns, json_object_get(dev, "fqdn")) != 0 ||
+	    json_array_append_new(nm->devs, json_integer(id)) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * A push of the admin versions in flight of devices ids[0..n) as a job
+ * (JOB_KIND_PUSH, selector borrowed): one item per device as its outcome
+ * is known (the same results as ops_push_admin()), progress through
+ * ctx->progress; resume (not 0): the rest of that job instead. A device
+ * removed since the job began is 'missing'. *resp = {"job", "selected",
+ * "pushed" (now current), "results" (counts by result), "items" (when
+ * want_items)}. Only custody's own errors (the store) are errors; the
+ * job then ends 'failed', resumable.
+ */
+int
+ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
+    size_t n, int64_t resume, int want_items, json_t **resp)
+{
+	struct pjob job = { 0, 0, 0 };
+	struct names nm = { NULL, 0, json_array(), json_array() };
+	json_t *params = json_object(), *items = NULL, *counts = NULL, *v;
+	const char **fqdns = NULL;
+	int64_t *sorted = NULL, *gone;
+	size_t m = 0, i, j, ok = 0;
+	int r;
+
+	*resp = NULL;
+	if (params == NULL || nm.fqdns == NULL || nm.devs == NULL ||
+	    (counts = json_object()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (resume > 0) {
+		json_decref(params);
+		params = NULL;
+		job.id = resume;
+		r = job_take(ctx->st, resume, JOB_KIND_PUSH, &params, &sorted,
+		    &m, &i);
+	} else
+		r = job_start(ctx->st, ctx->actor, JOB_KIND_PUSH, selector,
+		    params, ids, n, &job.id, &sorted, &m);
+	if (r != CUST_OK)
+		goto out;
+	job.total = m;
+	nm.ids = sorted;
+	nm.n = m;
+	if ((r = cred_device_each(ctx->st, NULL, name_of, &nm)) != CUST_OK)
+		goto end;
+	/* The devices gone since: 'missing' (both lists in id order once
+	 * nm.devs is: cred_device_each() goes by FQDN). */
+	if (json_array_size(nm.fqdns) < m) {
+		if ((gone = malloc(m * sizeof(*gone))) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto end;
+		}
+		memcpy(gone, sorted, m * sizeof(*gone));
+		json_array_foreach(nm.devs, i, v) {
+			int64_t id = json_integer_value(v), *at = bsearch(&id,
+			    gone, m, sizeof(*gone), cmp_i64);
+
+			if (at != NULL)
+				*at = 0;
+		}
+		for (j = 0; j < m && r == CUST_OK; j++)
+			if (gone[j] != 0)
+				r = job_item_add(ctx->st, job.id, gone[j],
+				    CRED_KIND_ADMIN, "missing", 0, "the device "
+				    "is no longer registered");
+		free(gone);
+		if (r != CUST_OK)
+			goto end;
+	}
+	if ((fqdns = calloc(json_array_size(nm.fqdns) + 1, sizeof(*fqdns))) ==
+	    NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto end;
+	}
+	json_array_foreach(nm.fqdns, i, v)
+		fqdns[i] = json_string_value(v);
+	r = push_many(ctx, fqdns, json_array_size(nm.fqdns), 0, 0, &job,
+	    &items);
+end:
+	r = job_end(ctx->st, job.id, r);
+	if (r != CUST_OK)
+		goto out;
+	json_array_foreach(items, i, v) {
+		const char *res = json_string_value(json_object_get(v,
+		    "result"));
+
+		ok += ops_push_ok(v) != 0;
+		json_object_set_new(counts, res, json_integer(
+		    json_integer_value(json_object_get(counts, res)) + 1));
+	}
+	if (m > json_array_size(nm.fqdns))
+		json_object_set_new(counts, "missing", json_integer(
+		    (json_int_t)(m - json_array_size(nm.fqdns))));
+	r = ops_reply(json_pack("{s:I, s:I, s:I, s:O, s:O*}", "job",
+	    (json_int_t)job.id, "selected", (json_int_t)m, "pushed",
+	    (json_int_t)ok, "results", counts, "items", want_items ? items :
+	    NULL), resp);
+out:
+	json_decref(params);
+	json_decref(items);
+	json_decref(counts);
+	json_decref(nm.fqdns);
+	json_decref(nm.devs);
+	free(fqdns);
+	free(sorted);
 	return r;
 }
 
@@ -696,6 +871,35 @@ out:
 	return r;
 }
 
+/* device.push with "fqdns", "tag" or "all": a push job of the admin
+ * passwords ("items": the per-device results in the reply too). */
+static int
+push_selected(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	json_t *sel = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	const char *kind;
+	int items, dry, r;
+
+	if ((r = ops_req_bool(req, "items", &items)) != CUST_OK ||
+	    (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
+	    (r = ops_req_str(req, "kind", 0, &kind)) != CUST_OK)
+		return r;
+	if (dry)
+		return cust_fail(CUST_E_INVAL, "a dry run takes one 'fqdn'");
+	/* MEBx pushes go one device at a time over TLS, not as a job. */
+	if (kind != NULL && strcmp(kind, CRED_KIND_ADMIN) != 0)
+		return cust_fail(CUST_E_INVAL, "a push by selector sends the "
+		    "admin password ('kind' mebx takes one 'fqdn')");
+	if ((r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
+		return r;
+	r = ops_push_job(ctx, sel, ids, n, 0, items, resp);
+	json_decref(sel);
+	free(ids);
+	return r;
+}
+
 int
 ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -709,6 +913,8 @@ ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	int dry, r;
 
 	*resp = NULL;
+	if (json_object_get(req, "fqdn") == NULL)	/* a selector: a job */
+		return push_selected(ctx, req, resp);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_str(req, "kind", 0, &kind)) != CUST_OK ||
 	    (r = ops_req_str(req, "candidate", 0, &cand)) != CUST_OK ||

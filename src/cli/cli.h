@@ -166,6 +166,15 @@ int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
 void cli_render_push(struct cli *c, json_t *r);
 void cli_render_pushed(struct cli *c, json_t *item);
 int cli_push_ok(json_t *item);
+/* The text of a push job's outcome: items (may be NULL) one per line,
+ * then "PUSHED of SELECTED devices ... (job JOB)" with the counts of
+ * results. Returns the exit code: CUST_EXIT_FAIL when a device did not
+ * end with its password applied (ok, reconciled) or nothing to push. */
+int cli_push_job_result(struct cli *c, json_t *items, json_t *results,
+    long long job, long long selected, long long pushed);
+/* Call op (device.push with a selector, job.resume of a push job) with
+ * req (consumed) and print its push job's outcome; the exit code. */
+int cli_push_job(struct cli *c, const char *op, json_t *req);
 
 /* The arguments "FQDN [--dry-run]" (with_kind: and [--kind K]) into a
  * new *req_out {"fqdn"[, "dry_run": true][, "kind"]}: CUST_EXIT_OK, else

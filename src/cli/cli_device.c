@@ -291,14 +291,117 @@ cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out)
 	return CUST_EXIT_OK;
 }
 
+int
+cli_push_job_result(struct cli *c, json_t *items, json_t *results,
+    long long job, long long selected, long long pushed)
+{
+	const char *k;
+	json_t *v, *it;
+	size_t i;
+	int bad = 0;
+
+	json_array_foreach(items, i, it)
+		if (!c->json)
+			cli_render_pushed(c, it);
+	json_object_foreach(results, k, v)
+		if (strcmp(k, "ok") != 0 && strcmp(k, "reconciled") != 0 &&
+		    strcmp(k, "nothing-pending") != 0 && json_integer_value(v) >
+		    0)
+			bad = 1;
+	if (!c->quiet && !c->json) {
+		printf("%lld of %lld devices now hold their new admin password "
+		    "(push job %lld):", pushed, selected, job);
+		json_object_foreach(results, k, v)
+			printf(" %s %lld", k, (long long)json_integer_value(v));
+		printf("\n");
+	}
+	return bad ? CUST_EXIT_FAIL : CUST_EXIT_OK;
+}
+
+/* A push job (device push FQDN...|--tag T|--all, job resume of a push):
+ * its reply printed; the exit code. req is consumed. */
+int
+cli_push_job(struct cli *c, const char *op, json_t *req)
+{
+	json_t *resp = NULL;
+	int r;
+
+	r = cli_call(c, op, req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	if (c->json)
+		cli_print_json(resp);
+	r = cli_push_job_result(c, json_object_get(resp, "items"),
+	    json_object_get(resp, "results"), cli_num(resp, "job"),
+	    cli_num(resp, "selected"), cli_num(resp, "pushed"));
+	json_decref(resp);
+	return r;
+}
+
 static int
 cmd_push(struct cli *c, int argc, char **argv)
 {
-	json_t *req;
-	int r;
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *fqdns;
+	int ch, sel = 0;
 
-	if ((r = cli_fqdn_dry_run(argc, argv, 1, &req)) != CUST_EXIT_OK)
-		return r;
+	while ((ch = getopt_long(argc, argv, "nk:t:aw", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			json_object_set_new(req, "dry_run", json_true());
+			break;
+		case 'k':
+			json_object_set_new(req, "kind", ops_text(optarg));
+			break;
+		case 't':
+			json_object_set_new(req, "tag", ops_text(optarg));
+			sel = 1;
+			break;
+		case 'a':
+			json_object_set_new(req, "all", json_true());
+			sel = 1;
+			break;
+		case 'w':
+			c->wait = 1;
+			break;
+		default:
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (sel || argc - optind > 1) {
+		if (json_object_get(req, "dry_run") != NULL ||
+		    json_object_get(req, "kind") != NULL) {
+			json_decref(req);
+			return cli_usage(cli_current(), "--dry-run and --kind "
+			    "take one FQDN (a push job sends admin passwords)");
+		}
+		if (argc - optind > 0) {
+			fqdns = json_array();
+			for (; optind < argc; optind++)
+				json_array_append_new(fqdns,
+				    ops_text(argv[optind]));
+			json_object_set_new(req, "fqdns", fqdns);
+		}
+		/* Per-device lines for a handful of named devices only. */
+		if (json_array_size(json_object_get(req, "fqdns")) > 0 &&
+		    json_array_size(json_object_get(req, "fqdns")) <= 100)
+			json_object_set_new(req, "items", json_true());
+		return cli_push_job(c, "device.push", req);
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give FQDNs, --tag or --all");
+	}
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
 	if (json_object_get(req, "dry_run") != NULL)
 		return cli_run(c, "device.push", req, cli_render_push);
 	return cli_run_outcome(c, "device.push", req, cli_render_pushed,
@@ -402,9 +505,11 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "list devices (all, or one page with --limit)" },
 	{ "device", "show", cmd_show, 0, "FQDN",
 	  "show a device and its secret versions" },
-	{ "device", "push", cmd_push, 0, "FQDN [--kind admin|mebx] [--dry-run]",
-	  "apply the pending admin (or MEBx, over TLS) password on the "
-	  "device (or show what that sends)" },
+	{ "device", "push", cmd_push, 0,
+	  "FQDN [--kind admin|mebx] [--dry-run] | FQDN... | --tag TAG | --all "
+	  "[--wait]",
+	  "apply the pending admin passwords on the devices (a job; MEBx: one "
+	  "device over TLS), or show what that sends" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

@@ -209,7 +209,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 static int
 cmd_resume(struct cli *c, int argc, char **argv)
 {
-	json_t *req = json_object(), *resp = NULL;
+	json_t *req = json_object(), *resp = NULL, *show;
 	int r;
 
 	if ((r = page_args(c, 1, NULL, argc, argv)) != 0 ||
@@ -217,6 +217,18 @@ cmd_resume(struct cli *c, int argc, char **argv)
 		json_decref(req);
 		return r;
 	}
+	/* A push job answers as device.push does. */
+	show = json_pack("{s:O, s:i}", "id", json_object_get(req, "id"),
+	    "limit", 0);
+	r = cli_call(c, "job.show", show, &resp);
+	json_decref(show);
+	if (r == CUST_OK && strcmp(cli_str(json_object_get(resp, "job"),
+	    "kind"), "device.push") == 0) {
+		json_decref(resp);
+		return cli_push_job(c, "job.resume", req);
+	}
+	json_decref(resp);
+	resp = NULL;
 	r = cli_call(c, "job.resume", req, &resp);
 	json_decref(req);
 	if (r != CUST_OK)

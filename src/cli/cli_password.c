@@ -246,10 +246,6 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		cli_usage(cli_current(), "--dry-run goes with --push");
 		goto usage;
 	}
-	if (push && json_array_size(fqdns) == 0) {
-		cli_usage(cli_current(), "--push takes FQDNs");
-		goto usage;
-	}
 	if (push && !dry)
 		json_object_set_new(req, "push", json_true());
 	if (dry) {
@@ -273,11 +269,16 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	if (r != CUST_OK)
 		return cli_error(c, r);
 	exit_code = cli_rotate_result(c, resp);
-	json_array_foreach(json_object_get(resp, "pushes"), i, it) {
-		if (!c->json)
-			cli_render_pushed(c, it);
-		if (!cli_push_ok(it))
-			exit_code = CUST_EXIT_FAIL;
+	if (push) {
+		r = cli_push_job_result(c, json_object_get(resp, "pushes"),
+		    json_object_get(resp, "push_results"), cli_num(resp,
+		    "push_job"), cli_num(resp, "selected"), cli_num(resp,
+		    "pushed"));
+		json_array_foreach(json_object_get(resp, "pushes"), i, it)
+			if (!cli_push_ok(it))
+				r = CUST_EXIT_FAIL;
+		if (r != CUST_EXIT_OK)
+			exit_code = r;
 	}
 	json_decref(resp);
 	return exit_code;
@@ -348,7 +349,7 @@ const struct cli_cmd cli_password_cmds[] = {
 	  "list secret versions and states (no values)" },
 	{ "password", "rotate", cmd_rotate, 0,
 	  "FQDN... | --tag TAG | --all [--kind admin|mebx|all] [--length N] "
-	  "[--replace-pending] [--wait] | FQDN... --push [--dry-run]",
+	  "[--replace-pending] [--wait] [--push] | FQDN... --push --dry-run",
 	  "create new pending passwords (--push: apply them on the devices)" },
 	{ "password", "confirm", cmd_confirm, 0,
 	  "FQDN --version N [--kind admin|mebx]",

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "job.h"
 #include "log.h"
 #include "ops.h"
 #include "state.h"
@@ -22,8 +23,49 @@
  * each end within AMT_TIMEOUT_MS. */
 #define SCHED_RECONCILE_AGE	600
 
+/* Resume the interrupted push jobs among the newest 100 (job.resume): a
+ * push is network work, so sched_tick() (src/sched) leaves them to the
+ * ops layer. */
+static void
+resume_pushes(struct ops_ctx *ctx)
+{
+	json_t *req = json_pack("{s:i}", "limit", 100), *resp = NULL, *j;
+	json_t *rr, *pr;
+	size_t i;
+
+	if (req == NULL || ops_call(ctx, "job.list", req, &resp) != CUST_OK)
+		goto out;
+	json_array_foreach(json_object_get(resp, "jobs"), i, j) {
+		if (strcmp(json_string_value(json_object_get(j, "kind")),
+		    JOB_KIND_PUSH) != 0 || strcmp(json_string_value(
+		    json_object_get(j, "state")), "interrupted") != 0)
+			continue;
+		rr = json_pack("{s:O}", "id", json_object_get(j, "id"));
+		pr = NULL;
+		if (rr != NULL && ops_call(ctx, "job.resume", rr, &pr) ==
+		    CUST_OK)
+			log_info("scheduler: resumed push job %lld: %lld of "
+			    "%lld devices now hold their new password",
+			    (long long)json_integer_value(json_object_get(j,
+			    "id")), (long long)json_integer_value(
+			    json_object_get(pr, "pushed")), (long long)
+			    json_integer_value(json_object_get(pr,
+			    "selected")));
+		else
+			log_warnx("scheduler: resume push job %lld: %s",
+			    (long long)json_integer_value(json_object_get(j,
+			    "id")), cust_errmsg());
+		json_decref(rr);
+		json_decref(pr);
+	}
+out:
+	json_decref(req);
+	json_decref(resp);
+}
+
 /* Settle the admin versions left 'pushed' for min_age seconds against
- * their devices (device.reconcile), as the scheduler. */
+ * their devices (device.reconcile), then resume interrupted push jobs,
+ * as the scheduler. */
 static void
 reconcile(struct daemon *d, long long min_age)
 {
@@ -47,6 +89,7 @@ reconcile(struct daemon *d, long long min_age)
 		    "checked, %lld settled", (long long)json_integer_value(
 		    json_object_get(resp, "checked")), (long long)
 		    json_integer_value(json_object_get(resp, "settled")));
+	resume_pushes(&ctx);
 out:
 	json_decref(req);
 	json_decref(resp);

@@ -112,27 +112,12 @@ static int
 item(void *arg, int64_t device_id, const char *kind, int64_t version,
     int err)
 {
-	static const char ins[] = "INSERT INTO job_item(job_id, device_id, "
-	    "kind, result, version, detail) VALUES (?, ?, ?, ?, ?, ?)";
 	struct run *run = arg;
-	sqlite3_stmt *s = store_stmt(state_store(run->st), ins);
 
-	if (s == NULL)
-		return CUST_E_DB;
-	sqlite3_bind_int64(s, 1, run->job);
-	sqlite3_bind_int64(s, 2, device_id);
-	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, err == CUST_OK ? "ok" : err ==
-	    CUST_E_CONFLICT ? "refused" : "missing", -1, SQLITE_STATIC);
-	if (err == CUST_OK) {
-		sqlite3_bind_int64(s, 5, version);
-		sqlite3_bind_null(s, 6);
-	} else {
-		/* cred's message: names the device, kind and version. */
-		sqlite3_bind_null(s, 5);
-		sqlite3_bind_text(s, 6, cust_errmsg(), -1, SQLITE_TRANSIENT);
-	}
-	return store_step_done(state_store(run->st), s, "record a job item");
+	/* cred's message: names the device, kind and version. */
+	return job_item_add(run->st, run->job, device_id, kind, err == CUST_OK ?
+	    "ok" : err == CUST_E_CONFLICT ? "refused" : "missing", err ==
+	    CUST_OK ? version : 0, err == CUST_OK ? NULL : cust_errmsg());
 }
 
 /* Whether every target of job id has its item (the work ran to the end;
@@ -247,27 +232,24 @@ claim(struct cust_state *st, int64_t id)
 }
 
 int
-job_rotate(struct cust_state *st, const char *actor, json_t *selector,
-    const int64_t *ids, size_t n, const struct job_rotate_spec *spec,
-    int want_items, void (*progress)(void *arg, size_t done, size_t total),
-    void *arg, int64_t *id_out, struct cred_rotate_result *res)
+job_start(struct cust_state *st, const char *actor, const char *kind,
+    json_t *selector, json_t *params, const int64_t *ids, size_t n,
+    int64_t *id_out, int64_t **sorted_out, size_t *m_out)
 {
 	static const char ins[] = "INSERT INTO job(kind, selector, params, "
 	    "state, actor, pid, pstart, total, targets, created, changed) "
 	    "VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
 	char *sel = NULL, *par = NULL;
 	json_free_t jfree = free;
-	json_t *params = json_pack("{s:s, s:I, s:b}", "kind", spec->kind,
-	    "length", (json_int_t)spec->pwlen, "replace_pending",
-	    spec->replace_pending);
 	unsigned char *blob = NULL;
-	int64_t *sorted = NULL, id;
+	int64_t *sorted = NULL;
 	size_t i, m = 0;
 	sqlite3_stmt *s;
 	int r = CUST_E_INTERNAL;
 
 	*id_out = 0;
-	memset(res, 0, sizeof(*res));
+	*sorted_out = NULL;
+	*m_out = 0;
 	if ((r = job_sweep(st, NULL)) != CUST_OK)
 		return r;
 	if ((sorted = malloc((n ? n : 1) * sizeof(*sorted))) == NULL ||
@@ -290,7 +272,7 @@ job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 		r = CUST_E_DB;
 		goto out;
 	}
-	sqlite3_bind_text(s, 1, JOB_KIND_ROTATE, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, sel, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, par, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
@@ -302,18 +284,73 @@ job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 	if ((r = store_step_done(state_store(st), s,
 	    "record a job")) != CUST_OK)
 		goto out;
-	id = sqlite3_last_insert_rowid(store_db(state_store(st)));
-	*id_out = id;
-	r = run_rotate(st, actor, id, sorted, m, spec, want_items, progress,
-	    arg, res);
+	*id_out = sqlite3_last_insert_rowid(store_db(state_store(st)));
+	*sorted_out = sorted;
+	sorted = NULL;
+	*m_out = m;
 out:
-	json_decref(params);
 	free(sorted);
 	free(blob);
 	/* json_dumps() allocates with jansson's allocator (cust_init()). */
 	json_get_alloc_funcs(NULL, &jfree);
 	jfree(sel);
 	jfree(par);
+	return r;
+}
+
+int
+job_item_add(struct cust_state *st, int64_t job, int64_t device_id,
+    const char *kind, const char *result, int64_t version, const char *detail)
+{
+	static const char ins[] = "INSERT OR REPLACE INTO job_item(job_id, "
+	    "device_id, kind, result, version, detail) VALUES (?, ?, ?, ?, ?, "
+	    "?)";
+	sqlite3_stmt *s = store_stmt(state_store(st), ins);
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, job);
+	sqlite3_bind_int64(s, 2, device_id);
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, result, -1, SQLITE_STATIC);
+	if (version > 0)
+		sqlite3_bind_int64(s, 5, version);
+	else
+		sqlite3_bind_null(s, 5);
+	if (detail != NULL && *detail != '\0')
+		sqlite3_bind_text(s, 6, detail, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 6);
+	return store_step_done(state_store(st), s, "record a job item");
+}
+
+int
+job_end(struct cust_state *st, int64_t job, int r)
+{
+	return finish(st, job, r);
+}
+
+int
+job_rotate(struct cust_state *st, const char *actor, json_t *selector,
+    const int64_t *ids, size_t n, const struct job_rotate_spec *spec,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, int64_t *id_out, struct cred_rotate_result *res)
+{
+	json_t *params = json_pack("{s:s, s:I, s:b}", "kind", spec->kind,
+	    "length", (json_int_t)spec->pwlen, "replace_pending",
+	    spec->replace_pending);
+	int64_t *sorted = NULL;
+	size_t m = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = job_start(st, actor, JOB_KIND_ROTATE, selector, params, ids, n,
+	    id_out, &sorted, &m);
+	json_decref(params);
+	if (r == CUST_OK)
+		r = run_rotate(st, actor, *id_out, sorted, m, spec, want_items,
+		    progress, arg, res);
+	free(sorted);
 	return r;
 }
 
@@ -626,24 +663,22 @@ remaining(struct cust_state *st, int64_t id, const unsigned char *blob,
 }
 
 int
-job_resume(struct cust_state *st, const char *actor, int64_t id,
-    int want_items, void (*progress)(void *arg, size_t done, size_t total),
-    void *arg, size_t *left_out, struct cred_rotate_result *res)
+job_take(struct cust_state *st, int64_t id, const char *want,
+    json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
 {
 	static const char sel[] = "SELECT kind, params, targets, total FROM "
 	    "job WHERE id = ?";
-	struct job_rotate_spec spec;
 	json_t *params = NULL;
 	json_error_t jerr;
 	int64_t *ids = NULL;
 	const char *kind;
 	size_t n = 0, total;
 	sqlite3_stmt *s;
-	json_int_t len = 0;
-	int r = CUST_E_INTERNAL, replace = 0, rc;
+	int r = CUST_E_INTERNAL, rc;
 
-	memset(res, 0, sizeof(*res));
-	*left_out = 0;
+	*params_out = NULL;
+	*ids_out = NULL;
+	*n_out = *total_out = 0;
 	if ((r = job_sweep(st, NULL)) != CUST_OK)
 		return r;
 	if ((r = store_begin(state_store(st))) != CUST_OK)
@@ -673,18 +708,20 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 		sqlite3_reset(s);
 		goto fail;
 	}
-	if (strcmp(kind, JOB_KIND_ROTATE) != 0 ||
-	    (size_t)sqlite3_column_bytes(s, 2) != 8 * total ||
+	if (strcmp(kind, want) != 0) {
+		r = cust_fail(CUST_E_CONFLICT, "job %lld is a %s job, not %s",
+		    (long long)id, kind, want);
+		sqlite3_reset(s);
+		goto fail;
+	}
+	if ((size_t)sqlite3_column_bytes(s, 2) != 8 * total ||
 	    (params = json_loads((const char *)sqlite3_column_text(s, 1), 0,
-	    &jerr)) == NULL || json_unpack(params, "{s:s, s:I, s:b}", "kind",
-	    &spec.kind, "length", &len, "replace_pending", &replace) != 0) {
+	    &jerr)) == NULL) {
 		sqlite3_reset(s);
 		r = cust_fail(CUST_E_DB, "job %lld cannot be resumed: its "
 		    "record is not one this version made", (long long)id);
 		goto fail;
 	}
-	spec.pwlen = (size_t)len;
-	spec.replace_pending = replace;
 	r = remaining(st, id, sqlite3_column_blob(s, 2), total, &ids, &n);
 	sqlite3_reset(s);
 	if (r != CUST_OK || (r = claim(st, id)) != CUST_OK)
@@ -693,12 +730,72 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 		goto out;
 	log_info("job %lld resumed: %zu of %zu devices left", (long long)id,
 	    n, total);
-	*left_out = n;
-	r = run_rotate(st, actor, id, ids, n, &spec, want_items, progress,
-	    arg, res);
+	*params_out = params;
+	params = NULL;
+	*ids_out = ids;
+	ids = NULL;
+	*n_out = n;
+	*total_out = total;
 	goto out;
 fail:
 	store_rollback(state_store(st));
+out:
+	json_decref(params);
+	free(ids);
+	return r;
+}
+
+int
+job_kind_of(struct cust_state *st, int64_t id, char *kind, size_t len)
+{
+	static const char sel[] = "SELECT kind FROM job WHERE id = ?";
+	sqlite3_stmt *s = store_stmt(state_store(st), sel);
+	int rc, r;
+
+	*kind = '\0';
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		snprintf(kind, len, "%s", (const char *)sqlite3_column_text(s,
+		    0));
+	r = rc == SQLITE_ROW ? CUST_OK : rc == SQLITE_DONE ?
+	    cust_fail(CUST_E_NOTFOUND, "no job %lld", (long long)id) :
+	    store_err(state_store(st), "cannot read the job");
+	sqlite3_reset(s);
+	return r;
+}
+
+int
+job_resume(struct cust_state *st, const char *actor, int64_t id,
+    int want_items, void (*progress)(void *arg, size_t done, size_t total),
+    void *arg, size_t *left_out, struct cred_rotate_result *res)
+{
+	struct job_rotate_spec spec;
+	json_t *params = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, total;
+	json_int_t len = 0;
+	int r, replace = 0;
+
+	memset(res, 0, sizeof(*res));
+	*left_out = 0;
+	if ((r = job_take(st, id, JOB_KIND_ROTATE, &params, &ids, &n,
+	    &total)) != CUST_OK)
+		return r;
+	if (json_unpack(params, "{s:s, s:I, s:b}", "kind", &spec.kind,
+	    "length", &len, "replace_pending", &replace) != 0) {
+		r = finish(st, id, cust_fail(CUST_E_DB, "job %lld cannot be "
+		    "resumed: its record is not one this version made",
+		    (long long)id));
+		goto out;
+	}
+	spec.pwlen = (size_t)len;
+	spec.replace_pending = replace;
+	*left_out = n;
+	r = run_rotate(st, actor, id, ids, n, &spec, want_items, progress,
+	    arg, res);
 out:
 	json_decref(params);
 	free(ids);
@@ -735,8 +832,10 @@ job_json(sqlite3_stmt *s)
 	    "changed", (json_int_t)sqlite3_column_int64(s, 9),
 	    "message", msg,
 	    "resumable", (strcmp(state, "interrupted") == 0 ||
-	    strcmp(state, "failed") == 0) && strcmp((const char *)
-	    sqlite3_column_text(s, 1), JOB_KIND_ROTATE) == 0);
+	    strcmp(state, "failed") == 0) && (strcmp((const char *)
+	    sqlite3_column_text(s, 1), JOB_KIND_ROTATE) == 0 ||
+	    strcmp((const char *)sqlite3_column_text(s, 1), JOB_KIND_PUSH) ==
+	    0));
 }
 
 int

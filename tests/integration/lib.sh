@@ -114,3 +114,19 @@ t_custodyd() {
 	T_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
 	    "$_log" | head -1)
 }
+# t_amtsim N [DIR]: the AMT simulator (BUILD/amtsim) with N devices on
+# loopback, in the background, killed when the script ends; sets SIMPID
+# and, from its ready file (DIR, default TESTTMP), port and control_port.
+t_amtsim() {
+	_d=${2:-$TESTTMP}
+	[ -x "$BUILD/amtsim" ] || { t_fail "amtsim built ($BUILD/amtsim)"; t_done; }
+	"$BUILD/amtsim" --port 0 --control-port 0 --count "$1" \
+	    --ready-file "$_d/ready" >"$_d/sim.log" 2>&1 &
+	SIMPID=$!
+	trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
+	_n=0
+	while [ ! -s "$_d/ready" ] && [ $_n -lt 200 ]; do
+		sleep 0.05; _n=$((_n + 1))
+	done
+	. "$_d/ready"
+}

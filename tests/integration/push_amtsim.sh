@@ -9,22 +9,12 @@
 . tests/integration/lib.sh
 t_need_or_skip curl python3
 
-AMTSIM="$BUILD/amtsim"
-[ -x "$AMTSIM" ] || { t_fail "amtsim built ($AMTSIM)"; t_done; }
 S="$TESTTMP/push-sim-state"
 c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
-SIMPID=""
-trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
 FAULTS="drop-after-apply delay http500 malformed-xml oversized entity-expansion doctype wrong-relatesto down"
 N=14
-
-"$AMTSIM" --port 0 --control-port 0 --count $N \
-	--ready-file "$TESTTMP/ready" >"$TESTTMP/sim.log" 2>&1 &
-SIMPID=$!
-i=0
-while [ ! -s "$TESTTMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-. "$TESTTMP/ready"
+t_amtsim $N
 dev() { printf 'dev%05d.amtsim.test' "$1"; }
 state() {	# state FQDN PYEXPR on d (the device's dump)
 	curl -s "http://127.0.0.1:$control_port/state?device=$1" |

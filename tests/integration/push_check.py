@@ -6,8 +6,9 @@
 #
 #   push_check.py PORT CA CERT KEY CONTROL_PORT TIMEOUT_S
 #
-# Waits (up to TIMEOUT_S) until no admin version is left 'pushed' (the
-# service reconciles them at start-up), then requires, for every device:
+# Waits (up to TIMEOUT_S) until every job is done (the service resumes
+# the interrupted rotation and push jobs) and no admin version is left
+# 'pushed' (it reconciles them at start-up), then requires, for every device:
 # its admin HA1 on the device is MD5(admin:realm:password) of custody's
 # current admin version (so the password custody would hand out works),
 # and the newest version (the one a killed push may have sent) is still
@@ -44,17 +45,25 @@ fqdns = [d["fqdn"] for d in sim_state()]
 hist = {}
 deadline = time.time() + float(timeout)
 while True:
+    # custodyd resumes the interrupted jobs (the rotation's, the push's)
+    # and reconciles: wait for every job to end, and nothing 'pushed'.
+    unsettled = ["job %d %s" % (j["id"], j["state"])
+                 for j in op("job.list", {"limit": 1000})["jobs"]
+                 if j["state"] != "done"]
     pushed = []
     for f in fqdns:
         hist[f] = op("password.history", {"fqdn": f})["versions"]
         pushed += [f for v in hist[f]
                    if v["kind"] == "admin" and v["state"] == "pushed"]
-    if not pushed or time.time() > deadline:
+    if (not pushed and not unsettled) or time.time() > deadline:
         break
     time.sleep(0.5)
 bad = 0
 if pushed:
     print("still 'pushed' after %ss: %s" % (timeout, " ".join(pushed[:10])))
+    bad += 1
+if unsettled:
+    print("jobs not done after %ss: %s" % (timeout, ", ".join(unsettled)))
     bad += 1
 byname = {d["fqdn"]: d for d in sim_state()}
 for f in fqdns:

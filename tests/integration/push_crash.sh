@@ -30,12 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$AMTSIM" --port 0 --control-port 0 --count "$N" \
-	--ready-file "$W/ready" >"$W/sim.log" 2>&1 &
-SIMPID=$!
-i=0
-while [ ! -s "$W/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-. "$W/ready"
+t_amtsim "$N" "$W"
+trap cleanup EXIT INT TERM
 c init >/dev/null || { t_fail "init"; t_done; }
 CA="$S/ca/bundle.pem"
 ACRT="$S/admin/admin.crt"

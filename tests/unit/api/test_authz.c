@@ -48,6 +48,7 @@ static const struct row {
 	  "\"address\": \"127.0.0.1:20000\"}" },
 	{ "device.push", "LA", "{\"fqdn\": \"d01.corp.example\", "
 	  "\"dry_run\": true, \"candidate\": \"new\"}" },
+	{ "device.reconcile", "LA", "{}" },
 	{ "device.remove", "LA", "{\"fqdn\": \"d03.corp.example\"}" },
 	{ "device.import", "LA", "{\"data\": \"fqdn\\nimp.corp.example\\n\"}" },
 	{ "password.show", "LAO", "{\"fqdn\": \"d01.corp.example\"}" },
