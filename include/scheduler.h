@@ -44,6 +44,10 @@ struct sched_policy {
 	/* Make a CRL again this many seconds before its nextUpdate
 	 * (ca_crl_refresh_within()); 0: a day, as ca_crl_refresh(). */
 	int64_t crl_refresh_before;
+	/* custody.yaml rotation.push: custodyd pushes the admin passwords
+	 * each tick rotated (sched_tick() itself has no network side and
+	 * ignores it). */
+	int push;
 };
 
 /* The active devices whose current secret of kind ("admin", "mebx" or

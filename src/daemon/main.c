@@ -112,6 +112,7 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	c->sched.resume_jobs = 1;
 	c->sched.server_renew_before = cfg->server_cert_renew_before;
 	c->sched.crl_refresh_before = cfg->crl_refresh_before;
+	c->sched.push = cfg->rotation.push;
 	c->tls_min_version = cfg->tls.min_version;
 	c->session_tickets = cfg->tls.session_tickets;
 	snprintf(c->client_ca_file, sizeof(c->client_ca_file), "%s",

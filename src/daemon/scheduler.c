@@ -97,6 +97,60 @@ out:
 	cust_clearerr();
 }
 
+/* rotation.push: push the admin passwords rotation job job made (its
+ * items 'ok', page by page) as a push job (device.push), as the
+ * scheduler. */
+static void
+push_rotated(struct daemon *d, int64_t job)
+{
+	struct ops_identity *id = NULL;
+	struct ops_ctx ctx = { 0 };
+	json_t *page = NULL, *fqdns = json_array(), *req = NULL, *resp = NULL;
+	json_t *it;
+	int64_t after = 0;
+	size_t i, got;
+
+	if (fqdns == NULL || ops_identity_new(OPS_ID_LOCAL, SCHED_ACTOR, &id) !=
+	    CUST_OK)
+		goto fail;
+	do {
+		json_decref(page);
+		page = NULL;
+		if (job_show(d->sched_st, job, after, 1000, &page) != CUST_OK)
+			goto fail;
+		got = json_array_size(json_object_get(page, "items"));
+		json_array_foreach(json_object_get(page, "items"), i, it) {
+			after = json_integer_value(json_object_get(it, "seq"));
+			if (strcmp(json_string_value(json_object_get(it,
+			    "result")), "ok") == 0 && json_array_append(fqdns,
+			    json_object_get(it, "fqdn")) != 0)
+				goto fail;
+		}
+	} while (got == 1000);
+	if (json_array_size(fqdns) == 0)
+		goto out;
+	ctx.st = d->sched_st;
+	ctx.who = id;
+	if ((req = json_pack("{s:O}", "fqdns", fqdns)) == NULL ||
+	    ops_call(&ctx, "device.push", req, &resp) != CUST_OK)
+		goto fail;
+	log_info("scheduler: push job %lld: %lld of %zu rotated devices now "
+	    "hold their new admin password", (long long)json_integer_value(
+	    json_object_get(resp, "job")), (long long)json_integer_value(
+	    json_object_get(resp, "pushed")), json_array_size(fqdns));
+	goto out;
+fail:
+	log_warnx("scheduler: push of rotation job %lld: %s", (long long)job,
+	    cust_errmsg());
+out:
+	json_decref(page);
+	json_decref(fqdns);
+	json_decref(req);
+	json_decref(resp);
+	ops_identity_free(id);
+	cust_clearerr();
+}
+
 static void
 tick(struct daemon *d)
 {
@@ -110,6 +164,11 @@ tick(struct daemon *d)
 	pthread_mutex_unlock(&d->sched_mu);
 	r = sched_tick(d->sched_st, SCHED_ACTOR, &p, &rep);
 	metrics_rotations(rep);
+	json_array_foreach(json_object_get(rep, "rotations"), i, e)
+		if (p.push && strcmp(json_string_value(json_object_get(e,
+		    "kind")), "admin") == 0)
+			push_rotated(d, json_integer_value(json_object_get(e,
+			    "job")));
 	json_array_foreach(json_object_get(rep, "errors"), i, e)
 		log_warnx("scheduler: %s", json_string_value(e));
 	if (r != CUST_OK && json_array_size(json_object_get(rep, "errors")) ==
