@@ -49,7 +49,7 @@ done
 
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
-	case "$t" in */lib.sh) continue ;; esac
+	case "$t" in */lib.sh|*/lib_*.sh) continue ;; esac
 	name=${t#tests/}
 	log="$tmpbase/$(basename "$t").log"
 	TESTTMP=$(mktemp -d "$tmpbase/i.XXXXXX") sh "$t" >"$log" 2>&1
