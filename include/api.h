@@ -64,6 +64,7 @@ enum api_render {
 	API_RENDER_CRL_PEM,	/* ca.crl: the PEM */
 	API_RENDER_HEALTH,	/* liveness, no operation */
 	API_RENDER_METRICS,	/* Prometheus text, admin only */
+	API_RENDER_KEYTAB,	/* keytab.get: the keytab file's bytes */
 };
 
 /* Route flags. */

@@ -160,6 +160,20 @@ int config_write(const struct cust_config *cfg, FILE *out);
 int config_check_cli(const char *state_dir, const char *path, int verbose,
     FILE *out, FILE *err);
 
+/*
+ * Read a secret file the configuration names (directory.mit
+ * admin_password_file, directory.ad bind_password_file): opened without
+ * following a link, refused unless a regular file owned by the effective
+ * user with no group or other permissions (CUST_E_PERM, saying so), at
+ * most CONFIG_SECRET_MAX bytes (CUST_E_TOOBIG), not empty after one
+ * trailing newline is taken off (CUST_E_INVAL). *out a new secret
+ * (sodium memory) without that newline; the read buffer is wiped.
+ */
+#define CONFIG_SECRET_MAX	4096
+struct seal_secret;
+int config_read_secret(const char *path, struct seal_secret **out)
+	__attribute__((warn_unused_result));
+
 /* The commented default custody.yaml that init writes (static text; it
  * parses to config_defaults()). */
 const char *config_default_text(void);

@@ -189,9 +189,10 @@ const char *policy_console_name(const struct policy *p, size_t i);
 /* What console name of p may do, as a new JSON object (json_decref):
  * {"name", "owner": true when it is the policy's owner, "duties": [names
  * as written], "tags": [device tags of its scope], "certificate": the
- * certificate subject of its identity, "username": its AMT digest user
+ * certificate subject of its identity, "kerberos": its Kerberos
+ * principal, "username": its AMT digest user
  * name}; "tags" is absent when the console applies to every device,
- * "certificate" when its identity names none, "username" when it does not
+ * "certificate" ("kerberos") when its identity names none, "username" when it does not
  * use digest (or p is not clean). CUST_E_NOTFOUND when p declares no
  * console name; CUST_E_NOMEM. For the authorization of custody's API. */
 int policy_console_info(const struct policy *p, const char *name,

@@ -142,6 +142,8 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 #define STORE_ROW_CA_DELIVERY "'ca_delivery', serial, pid, pstart, created"
 #define STORE_ROW_CA_SUPERSEDE "'ca_supersede', old_serial, new_serial, " \
 	"created, due"
+#define STORE_ROW_MIT_PRINCIPAL "'mit_principal', id, console, " \
+	"principal, state, kvno, prev_kvno, prev_until, created, changed"
 #define STORE_CHECK(row) "custody_row(mac, " row ")"
 /* The same check as a 0/1 value, for reports that list every bad row. */
 #define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"
@@ -156,6 +158,8 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	STORE_MAC(STORE_ROW_CONSOLE) " WHERE id = ?"
 #define STORE_RESEAL_POLICY "UPDATE policy SET mac = " \
 	STORE_MAC(STORE_ROW_POLICY) " WHERE id = ?"
+#define STORE_RESEAL_MIT_PRINCIPAL "UPDATE mit_principal SET mac = " \
+	STORE_MAC(STORE_ROW_MIT_PRINCIPAL) " WHERE id = ?"
 #define STORE_RESEAL_STAFF "UPDATE staff SET mac = " \
 	STORE_MAC(STORE_ROW_STAFF) " WHERE id = ?"
 

@@ -45,6 +45,9 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/devices/{fqdn}/credential", "credential.show",
 	    API_RENDER_JSON, API_ROUTE_SECRET | API_ROUTE_ETAG,
 	    "format:s console:s" },
+	/* A console's keytab (its MIT principal's keys), as the file. */
+	{ "GET", "/v1/consoles/{name}/keytab", "keytab.get",
+	    API_RENDER_KEYTAB, API_ROUTE_SECRET, "" },
 	/* Changes. */
 	{ "POST", "/v1/devices/{fqdns[]}/rotate", "password.rotate",
 	    API_RENDER_JSON, API_ROUTE_BODY, "" },

@@ -27,6 +27,7 @@ static const struct ops_entry *const tables[] = {
 	ops_provision_table,
 	ops_credential_table,
 	ops_client_table,
+	ops_directory_table,
 };
 
 const struct ops_entry *

@@ -66,6 +66,13 @@ struct amt_req;
 json_t *ops_step_json(const char *name, const struct amt_req *q,
     const char *auth, const char *env);
 
+/* principal.*, keytab.get (ops_directory.c). ops_principal_sync():
+ * make the MIT realm match the loaded policy (the reply of
+ * principal.sync), for account sync to call as well. */
+extern const struct ops_entry ops_directory_table[];
+int ops_principal_sync(struct ops_ctx *ctx, int dry_run, json_t **resp)
+	__attribute__((warn_unused_result));
+
 /* policy.apply and policy.drift (ops_acl.c). */
 extern const struct ops_entry ops_acl_table[];
 

@@ -37,6 +37,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_config_cmds,
 	cli_credential_cmds,
 	cli_staff_cmds,
+	cli_directory_cmds,
 };
 
 static const struct cli_cmd *current;

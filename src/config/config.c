@@ -681,10 +681,21 @@ finish_mit(struct cctx *c, const struct ynode *map)
 {
 	const struct config_mit *mit = &c->cfg->mit;
 
+	const char *at;
+	int r = CUST_OK;
+
 	if ((mit->admin_password_file == NULL) == (mit->admin_keytab == NULL))
-		return bad(c, map, "directory.mit needs exactly one of "
+		r = bad(c, map, "directory.mit needs exactly one of "
 		    "admin_password_file and admin_keytab");
-	return CUST_OK;
+	/* Always NAME@REALM of this realm: kadmind would put an
+	 * unqualified name in the profile's default realm, and custody
+	 * administers one realm. */
+	if ((at = strrchr(mit->admin_principal, '@')) == NULL ||
+	    at == mit->admin_principal || strcmp(at + 1, mit->realm) != 0)
+		r = bad(c, value_of(map, "admin_principal"), "directory.mit: "
+		    "admin_principal must be NAME@%s (the realm's own), not "
+		    "'%.64s'", mit->realm, mit->admin_principal);
+	return r;
 }
 
 /* ---- the schema ---- */

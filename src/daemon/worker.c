@@ -411,6 +411,24 @@ render(struct worker *w, struct daemon_req *req, json_t *resp)
 		    "Cache-Control: no-cache\r\n", bin, blen, 1);
 		free(bin);
 		return r;
+	case API_RENDER_KEYTAB:
+		der = json_string_value(json_object_get(resp, "keytab"));
+		if (der == NULL)
+			return cust_fail(CUST_E_INTERNAL, "keytab reply");
+		dl = strlen(der);
+		if ((bin = malloc(dl)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		if (sodium_base642bin(bin, dl, der, dl, NULL, &blen, NULL,
+		    sodium_base64_VARIANT_ORIGINAL) != 0) {
+			sodium_memzero(bin, dl);
+			free(bin);
+			return cust_fail(CUST_E_INTERNAL, "keytab reply");
+		}
+		r = daemon_reply(req, 200, "application/octet-stream",
+		    "Cache-Control: no-store\r\n", bin, blen, 1);
+		sodium_memzero(bin, dl);
+		free(bin);
+		return r;
 	default:
 		/* Operation replies are never cached: some hold secrets,
 		 * and the rest change with the store. A versioned one (a

@@ -74,6 +74,9 @@ policy_console_info(const struct policy *p, const char *name,
 	    (con->certificate != NULL && con->certificate->type == YN_SCALAR &&
 	    json_object_set_new(info, "certificate",
 	    json_string(con->certificate->str)) != 0) ||
+	    (con->kerberos != NULL && con->kerberos->type == YN_SCALAR &&
+	    json_object_set_new(info, "kerberos",
+	    json_string(con->kerberos->str)) != 0) ||
 	    (p->clean && con->auth_eff == AUTH_DIGEST && con->user != NULL &&
 	    json_object_set_new(info, "username", json_string(con->user)) !=
 	    0))) {

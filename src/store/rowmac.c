@@ -55,6 +55,7 @@ static const struct {
 	{ "staff", 1, { "id", NULL, NULL } },
 	{ "ca_delivery", 1, { "serial", NULL, NULL } },
 	{ "ca_supersede", 1, { "old_serial", NULL, NULL } },
+	{ "mit_principal", 1, { "id", NULL, NULL } },
 };
 
 static int

@@ -474,5 +474,33 @@ const struct store_migration store_migrations[] = {
 	  "  provisioned INTEGER NOT NULL,"
 	  "  updated INTEGER NOT NULL) WITHOUT ROWID;"
 	},
+	/*
+	 * MIT Kerberos principals custody created for consoles
+	 * (src/directory/mit.c): only these are ever deleted, so the rows
+	 * are MAC'd (STORE_ROW_MIT_PRINCIPAL): writing custody.db without
+	 * the master key cannot make custody delete someone else's
+	 * principal. 'creating' is recorded and committed before kadmind is
+	 * asked, so a crash in between leaves a row that says the principal
+	 * may be custody's; 'deleted' rows are history. prev_kvno stays in
+	 * the keytab until prev_until.
+	 */
+	{ "directory", 1,
+	  "CREATE TABLE mit_principal("
+	  "  id INTEGER PRIMARY KEY,"
+	  "  console TEXT NOT NULL,"
+	  "  principal TEXT NOT NULL,"
+	  "  state TEXT NOT NULL"
+	  "    CHECK (state IN ('creating', 'active', 'deleted')),"
+	  "  kvno INTEGER NOT NULL DEFAULT 0,"
+	  "  prev_kvno INTEGER,"
+	  "  prev_until INTEGER,"
+	  "  created INTEGER NOT NULL,"
+	  "  changed INTEGER NOT NULL,"
+	  "  mac BLOB);"
+	  "CREATE UNIQUE INDEX mit_principal_live ON mit_principal(principal)"
+	  "  WHERE state <> 'deleted';"
+	  "CREATE UNIQUE INDEX mit_principal_console ON mit_principal(console)"
+	  "  WHERE state <> 'deleted';"
+	},
 	{ NULL, 0, NULL }
 };

@@ -102,6 +102,12 @@ static const struct row {
 	{ "staff.list", "LAU", "{}" },
 	{ "staff.revoke", "LA", "{\"name\": \"s1\"}" },
 	{ "staff.renew", "LA", "{\"name\": \"s1\"}" },
+	/* The MIT realm is the admin's; the list holds no secret; a
+	 * keytab is its console's (the other console asks for prov's). */
+	{ "principal.sync", "LA", "{\"dry_run\": true}" },
+	{ "principal.rotate", "LA", "{\"name\": \"prov\"}" },
+	{ "principal.list", "LAU", "{}" },
+	{ "keytab.get", "LAO", "{\"name\": \"prov\"}" },
 	/* Every client with a certificate renews its own. */
 	{ "client.reenroll", "LAUOC", "{\"csr\": \"not a CSR\"}" },
 };

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "seal.h"
 #include "util.h"
 
 /* Parse text; the problems written, as one string (new, free()). */
@@ -245,7 +246,7 @@ test_every_key(void **state)
 	assert_string_equal(cfg->ad.group_prefix, "AMT-");
 	assert_int_equal(cfg->ad.starttls, 0);
 	config_free(cfg);
-	cfg = parse_ok("directory: {mit: {realm: R, admin_principal: a, "
+	cfg = parse_ok("directory: {mit: {realm: R, admin_principal: a@R, "
 	    "admin_password_file: /p}}\nlog: {level: error}\n"
 	    "tls: {min_version: \"1.2\"}\n");
 	assert_int_equal(cfg->mit.keytab_grace, 7 * 86400);
@@ -366,8 +367,8 @@ static const struct bad_case bad_cases[] = {
 	  "must be from 1m to 30d" },
 	{ "server_cert: {renew_before: 23h}\n", 1, 29, "'renew_before' of "
 	  "server_cert must be from 1d to 365d" },
-	{ "directory: {mit: {realm: R, admin_principal: a, "
-	  "admin_keytab: /k, keytab_grace: 366d}}\n", 1, 81, "not 366d" },
+	{ "directory: {mit: {realm: R, admin_principal: a@R, "
+	  "admin_keytab: /k, keytab_grace: 366d}}\n", 1, 83, "not 366d" },
 
 	/* cross-key rules */
 	{ "rotation: {max_age: {mebx: 2h}, jitter: 2h}\n", 1, 41, "jitter "
@@ -402,17 +403,22 @@ static const struct bad_case bad_cases[] = {
 	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
 	  "    bind_password_file: /p\n    base_dn: x\n    realm: corp\n", 7,
 	  12, "must be an upper-case Kerberos realm" },
-	{ "directory: {mit: {realm: R, admin_principal: a}}\n", 1, 18,
+	{ "directory: {mit: {realm: R, admin_principal: a@R}}\n", 1, 18,
 	  "exactly one of admin_password_file and admin_keytab" },
-	{ "directory: {mit: {realm: R, admin_principal: a, admin_keytab: /k, "
+	{ "directory: {mit: {realm: R, admin_principal: a@R, admin_keytab: /k, "
 	  "admin_password_file: /p}}\n", 1, 18, "exactly one of" },
-	{ "directory: {mit: {admin_principal: a, admin_keytab: /k}}\n", 1,
+	{ "directory: {mit: {admin_principal: a@R, admin_keytab: /k}}\n", 1,
 	  18, "directory.mit lacks the required key 'realm'" },
-	{ "directory: {mit: {realm: R, admin_principal: a, admin_keytab: /k, "
-	  "kdc: \"kdc:0\"}}\n", 1, 72, "'kdc' of directory.mit must be "
+	{ "directory: {mit: {realm: R, admin_principal: a@R, admin_keytab: /k, "
+	  "kdc: \"kdc:0\"}}\n", 1, 74, "'kdc' of directory.mit must be "
 	  "HOST:PORT" },
-	{ "directory: {mit: {realm: R, admin_principal: a, admin_keytab: /k, "
-	  "admin_server: \"a b:749\"}}\n", 1, 81, "must be HOST:PORT" },
+	{ "directory: {mit: {realm: R, admin_principal: a@R, admin_keytab: /k, "
+	  "admin_server: \"a b:749\"}}\n", 1, 83, "must be HOST:PORT" },
+	/* kadmind would put an unqualified name in the default realm */
+	{ "directory: {mit: {realm: R, admin_principal: a@S, "
+	  "admin_keytab: /k}}\n", 1, 46, "admin_principal must be NAME@R" },
+	{ "directory: {mit: {realm: R, admin_principal: a, "
+	  "admin_keytab: /k}}\n", 1, 46, "admin_principal must be NAME@R" },
 
 	/* duplicates: YAML tools disagree on which one wins */
 	{ "log: {level: info}\nlog: {level: debug}\n", 2, 1, "duplicate key "
@@ -791,6 +797,47 @@ test_check_cli(void **state)
 	free(dir);
 }
 
+/* The secret files custody.yaml names: 0600 and ours, no link, the
+ * newline off, refused (never read) otherwise. */
+static void
+test_read_secret(void **state)
+{
+	char *dir = tu_tmpdir(), *path, *link;
+	struct seal_secret *s = (struct seal_secret *)1;
+
+	(void)state;
+	assert_int_equal(cust_init(), CUST_OK);	/* sodium memory */
+	path = write_tmp(dir, "kadmin.pw", "s3cret pw\n", 0600);
+	assert_int_equal(config_read_secret(path, &s), CUST_OK);
+	assert_int_equal(seal_secret_len(s), 9);
+	assert_memory_equal(seal_secret_data(s), "s3cret pw", 9);
+	seal_secret_free(s);
+	/* readable by the group: refused, and nothing returned */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(config_read_secret(path, &s), CUST_E_PERM);
+	assert_null(s);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(config_read_secret(path, &s), CUST_E_PERM);
+	assert_int_equal(chmod(path, 0400), 0);
+	assert_int_equal(config_read_secret(path, &s), CUST_OK);
+	seal_secret_free(s);
+	/* through a symbolic link: refused */
+	link = util_path(dir, "link.pw");
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(config_read_secret(link, &s), CUST_E_PERM);
+	free(link);
+	free(path);
+	/* empty, and absent */
+	path = write_tmp(dir, "empty.pw", "\n", 0600);
+	assert_int_equal(config_read_secret(path, &s), CUST_E_INVAL);
+	free(path);
+	path = util_path(dir, "absent.pw");
+	assert_int_equal(config_read_secret(path, &s), CUST_E_NOTFOUND);
+	free(path);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -806,6 +853,7 @@ main(void)
 		cmocka_unit_test(test_default_text),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_check_cli),
+		cmocka_unit_test(test_read_secret),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
