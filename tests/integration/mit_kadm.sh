@@ -1,0 +1,233 @@
+#!/bin/sh
+# tests/integration/mit_kadm.sh - the consoles' MIT Kerberos principals
+# against a real krb5kdc + kadmind on loopback (lib_krb.sh): principal
+# sync creates what the policy says (dry run first: nothing), the keytab
+# custody hands out gets a ticket with kinit -kt, a principal custody did
+# not create is neither adopted nor deleted, rotation keeps the previous
+# kvno in the keytab during keytab_grace (a ticket issued before the
+# rotation still decrypts) and drops it after, a console the policy drops
+# loses its principal and keytab, keytab get through custodyd is that
+# console's or an admin's only (403 for another console), and the
+# configuration is refused when malformed or its password file is loose.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_krb.sh"
+t_need_or_skip krb5kdc kadmind kdb5_util kadmin.local kinit klist kvno python3
+S="$TESTTMP/state"
+W="$TESTTMP/work"
+mkdir -p "$W/sec" "$W/aud"
+c() { cc --state-dir "$S" "$@"; }
+kl() { kadmin.local -r "$KRB_REALM" -q "$1" 2>&1; }
+DPID=
+krb_start "$TESTTMP/krb" || { t_fail "the test realm starts"; t_done; }
+trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; krb_stop' EXIT
+trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; krb_stop; exit 1' INT TERM
+t_ok "the test realm starts (kdc $KRB_KDC_PORT, kadmind $KRB_KADMIN_PORT)"
+R=$KRB_REALM
+
+c init >/dev/null
+conf() {	# conf [password|keytab] [GRACE]
+	_cred="admin_password_file: $KRB_ADMIN_PWFILE"
+	[ "${1:-password}" = keytab ] && _cred="admin_keytab: $KRB_ADMIN_KEYTAB"
+	cat > "$S/custody.yaml" <<EOF
+directory:
+  mit:
+    realm: $R
+    kdc: 127.0.0.1:$KRB_KDC_PORT
+    admin_server: 127.0.0.1:$KRB_KADMIN_PORT
+    admin_principal: $KRB_ADMIN
+    $_cred
+    keytab_grace: ${2:-1h}
+EOF
+}
+
+# ---- configuration ----
+cat > "$S/custody.yaml" <<EOF
+directory:
+  mit:
+    realm: $R
+    admin_principal: custody/admin
+    admin_password_file: relative.pw
+    keytab_grace: forever
+EOF
+t_exit "config check refuses a malformed directory.mit" 2 c config check
+t_grep "  ... at file:line:col: relative path" \
+    'custody.yaml:5:26: .admin_password_file. of directory.mit must be an absolute path' \
+    "$TESTTMP/err"
+t_grep "  ... and the duration" 'custody.yaml:6:19: .keytab_grace.' \
+    "$TESTTMP/err"
+cat > "$S/custody.yaml" <<EOF
+directory:
+  mit:
+    realm: $R
+    admin_principal: custody/admin
+    admin_keytab: /k
+    admin_keytab: /k2
+EOF
+t_exit "config check refuses a duplicate key" 2 c config check
+t_grep "  ... named at its line" 'custody.yaml:6:5: duplicate key' "$TESTTMP/err"
+cat > "$S/custody.yaml" <<EOF
+directory:
+  mit:
+    realm: $R
+    admin_principal: custody/admin@OTHER.REALM
+    admin_keytab: /k
+    kdc: 127.0.0.1:$KRB_KDC_PORT
+EOF
+t_exit "config check refuses the admin of another realm" 2 c config check
+t_grep "  ... at its value" "custody.yaml:4:22: .*NAME@$R" "$TESTTMP/err"
+printf 'directory:\n  mit:\n    realm: %s\n    unknown: 1\n' "$R" > "$S/custody.yaml"
+t_exit "config check refuses an unknown key" 2 c config check
+t_grep "  ... named" "custody.yaml:4:5: unknown key 'unknown'" "$TESTTMP/err"
+conf
+t_exit "config check accepts directory.mit" 0 c config check
+
+cat > "$W/p1.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: mit, realm: $R}
+consoles:
+  sccm:
+    identity: {certificate: "CN=sccm"}
+    duties: [setup, power, inventory, redirection]
+  sec:
+    identity: {kerberos: "svc-sec@$R"}
+    duties: [system-defense]
+  aud:
+    identity: {kerberos: "svc-aud@$R"}
+    duties: [audit]
+  other:
+    identity: {kerberos: "svc-other@CORP.EXAMPLE"}
+    duties: [power]
+  taken:
+    identity: {kerberos: "svc-taken@$R"}
+    duties: [inventory]
+EOF
+t_exit "principal sync without a policy is refused" 1 c principal sync
+t_grep "  ... saying why" "no usable policy" "$TESTTMP/err"
+c policy load "$W/p1.yaml" >/dev/null 2>&1
+
+# A principal someone else made: custody must leave it alone.
+kl "addprinc -randkey svc-taken@$R" >/dev/null
+
+chmod 0644 "$KRB_ADMIN_PWFILE"
+t_exit "a password file readable by others is refused" 5 c principal sync
+t_grep "  ... saying so" "admin.pw.*(group|others)" "$TESTTMP/err"
+chmod 0600 "$KRB_ADMIN_PWFILE"
+
+t_exit "principal sync --dry-run" 1 c principal sync --dry-run
+t_grep "  ... would create sec" "^create +sec +svc-sec@$R" "$TESTTMP/out"
+t_grep "  ... and aud" "^create +aud +svc-aud@$R" "$TESTTMP/out"
+t_grep "  ... reports the foreign one" "^foreign +taken" "$TESTTMP/out"
+kl listprincs > "$W/princs"
+t_check "  ... and creates nothing" sh -c "! grep -q svc-sec '$W/princs'"
+t_check "  ... nor a keytab" test ! -e "$S/keytabs/sec.keytab"
+
+# exit 1: the foreign principal is a failure worth a look
+t_exit "principal sync creates the principals" 1 c principal sync
+t_grep "  ... sec" "^create +sec +svc-sec@$R kvno 2" "$TESTTMP/out"
+t_grep "  ... counts" "2 created, 0 deleted, 0 unchanged, 1 failed" "$TESTTMP/out"
+t_check "  ... not the other realm's console" sh -c "! grep -q other '$TESTTMP/out'"
+kl "getprinc svc-sec@$R" > "$W/getprinc"
+t_grep "  ... in the realm (kadmin.local getprinc)" "Key: vno 2" "$W/getprinc"
+kl "getprinc svc-taken@$R" > "$W/getprinc"
+t_grep "  ... the foreign principal untouched" "Key: vno 1" "$W/getprinc"
+t_check "  ... keytab dir 0700" test "$(stat -c %a "$S/keytabs")" = 700
+t_check "  ... keytab 0600" test "$(stat -c %a "$S/keytabs/sec.keytab")" = 600
+conf keytab
+t_exit "principal sync again, with the admin keytab" 1 c principal sync
+t_grep "  ... is a no-op" "0 created, 0 deleted, 2 unchanged, 1 failed" \
+    "$TESTTMP/out"
+conf
+
+t_exit "keytab get sec" 0 c keytab get sec -o "$W/sec.keytab"
+t_check "  ... written 0600" test "$(stat -c %a "$W/sec.keytab")" = 600
+t_exit "  ... kinit -kt gets a ticket with it" 0 \
+    kinit -k -t "$W/sec.keytab" "svc-sec@$R"
+klist > "$W/klist" 2>&1
+t_grep "  ... as svc-sec" "Default principal: svc-sec@$R" "$W/klist"
+t_exit "keytab get of a console without a principal" 4 c keytab get sccm -o "$W/x"
+t_grep "audit: keytab.get recorded" "keytab.get +principal:svc-sec@$R" \
+    "$(c audit list > "$W/audit"; echo "$W/audit")"
+t_grep "audit: principal.create recorded" "principal.create +principal:svc-aud@$R" \
+    "$W/audit"
+
+# ---- rotation ----
+# A ticket for svc-sec issued now is encrypted in kvno 2's key.
+kinit -k -t "$KRB_ADMIN_KEYTAB" "$KRB_ADMIN" >/dev/null 2>&1
+t_exit "a service ticket for svc-sec before the rotation" 0 kvno "svc-sec@$R"
+t_exit "principal rotate sec" 0 c principal rotate sec
+t_grep "  ... kvno 3, kvno 2 kept" "kvno 3 \(kvno 2 stays in the keytab" \
+    "$TESTTMP/out"
+klist -k "$S/keytabs/sec.keytab" > "$W/kt"
+t_grep "  ... the keytab holds kvno 3" "^ +3 " "$W/kt"
+t_grep "  ... and kvno 2" "^ +2 " "$W/kt"
+c keytab get sec -o "$W/sec2.keytab" >/dev/null 2>&1
+t_exit "  ... kinit -kt with the rotated keytab" 0 \
+    env KRB5CCNAME="FILE:$W/cc2" kinit -k -t "$W/sec2.keytab" "svc-sec@$R"
+t_exit "  ... the ticket issued before still decrypts (kvno 2)" 0 \
+    kvno -k "$W/sec2.keytab" "svc-sec@$R"
+t_exit "  ... the old keytab alone no longer gets a ticket" 1 \
+    env KRB5CCNAME="FILE:$W/cc3" kinit -k -t "$W/sec.keytab" "svc-sec@$R"
+# past the grace period: kvno 2 leaves the keytab
+t_exit "keytab get after the grace period" 0 \
+    env CUSTODY_TEST_NOW=+7200 "$CUSTODYCTL" --state-dir "$S" keytab get sec \
+    -o "$W/sec3.keytab"
+klist -k "$W/sec3.keytab" > "$W/kt"
+t_grep "  ... holds kvno 3" "^ +3 " "$W/kt"
+t_check "  ... no longer kvno 2" sh -c "! grep -Eq '^ +2 ' '$W/kt'"
+t_exit "  ... the ticket from before the rotation no longer decrypts" 1 \
+    kvno -k "$W/sec3.keytab" "svc-sec@$R"
+t_exit "principal rotate of an unknown console" 4 c principal rotate nobody
+
+# ---- keytab get through custodyd: that console or an admin ----
+if t_need curl; then
+	c console add sec -o "$W/sec" >/dev/null
+	c console add aud -o "$W/aud" >/dev/null
+	if t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2; then
+		DPID=$T_DPID
+		U="https://127.0.0.1:$T_PORT/v1/consoles"
+		get() {	# get WHO CONSOLE: status; body in $W/body
+			curl -sS --max-time 10 --cacert "$S/ca/bundle.pem" \
+			    --cert "$W/$1/$1.crt" --key "$W/$1/$1.key" \
+			    -o "$W/body" -D "$W/head" -w '%{http_code}' \
+			    "$U/$2/keytab"
+		}
+		t_check "GET keytab of sec as sec: 200" test "$(get sec sec)" = 200
+		t_grep "  ... application/octet-stream" \
+		    "Content-Type: application/octet-stream" "$W/head"
+		t_grep "  ... not cached" "Cache-Control: no-store" "$W/head"
+		t_exit "  ... kinit -kt with it" 0 env KRB5CCNAME="FILE:$W/cc4" \
+		    kinit -k -t "$W/body" "svc-sec@$R"
+		t_check "GET keytab of sec as aud: 403" test "$(get aud sec)" = 403
+		t_grep "  ... denied" '"error": *"denied"' "$W/body"
+		t_check "remote keytab get as admin" sh -c "'$CUSTODYCTL' \
+		    --server https://127.0.0.1:$T_PORT --cacert '$S/ca/bundle.pem' \
+		    --cert '$S/admin/admin.crt' --key '$S/admin/admin.key' \
+		    keytab get aud -o '$W/aud.keytab' 2>/dev/null && \
+		    klist -k '$W/aud.keytab' | grep -q svc-aud"
+		kill "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+		DPID=
+	else
+		t_fail "custodyd starts"
+	fi
+else
+	t_skip "keytab get through custodyd" "curl is not installed"
+fi
+
+# ---- the policy drops a console: its principal goes ----
+grep -v -e '^  aud:' -e 'svc-aud' -e 'duties: \[audit\]' "$W/p1.yaml" > "$W/p2.yaml"
+c policy load "$W/p2.yaml" >/dev/null 2>&1
+t_exit "principal sync after aud left the policy" 1 c principal sync
+t_grep "  ... deletes svc-aud" "^delete +aud +svc-aud@$R" "$TESTTMP/out"
+kl "getprinc svc-aud@$R" > "$W/getprinc"
+t_grep "  ... gone from the realm" "does not exist" "$W/getprinc"
+t_check "  ... and its keytab" test ! -e "$S/keytabs/aud.keytab"
+kl "getprinc svc-taken@$R" > "$W/getprinc"
+t_grep "  ... the foreign principal is still there" "Key: vno 1" "$W/getprinc"
+t_exit "keytab get of the removed console" 4 c keytab get aud -o "$W/x"
+c principal list > "$W/list"
+t_check "principal list: sec only" sh -c "grep -q '^sec ' '$W/list' && \
+    ! grep -q '^aud ' '$W/list'"
+t_exit "audit verify" 0 c audit verify
+t_done
