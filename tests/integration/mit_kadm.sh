@@ -109,6 +109,15 @@ c policy load "$W/p1.yaml" >/dev/null 2>&1
 # A principal someone else made: custody must leave it alone.
 kl "addprinc -randkey svc-taken@$R" >/dev/null
 
+# A wrong password: krb5's reason, never the password itself.
+printf 'not-the-password\n' > "$W/wrong.pw"
+chmod 0600 "$W/wrong.pw"
+sed -i "s|$KRB_ADMIN_PWFILE|$W/wrong.pw|" "$S/custody.yaml"
+t_exit "a wrong admin password is refused" 1 c principal sync
+t_grep "  ... with krb5's reason" "kadm5 login as $KRB_ADMIN on kadmind .*: Incorrect password" \
+    "$TESTTMP/err"
+t_check "  ... not the password" sh -c "! grep -q not-the-password '$TESTTMP/err'"
+conf
 chmod 0644 "$KRB_ADMIN_PWFILE"
 t_exit "a password file readable by others is refused" 5 c principal sync
 t_grep "  ... saying so" "admin.pw.*(group|others)" "$TESTTMP/err"
@@ -230,4 +239,7 @@ c principal list > "$W/list"
 t_check "principal list: sec only" sh -c "grep -q '^sec ' '$W/list' && \
     ! grep -q '^aud ' '$W/list'"
 t_exit "audit verify" 0 c audit verify
+krb_stop
+t_exit "principal sync with the KDC down: unavailable" 5 c principal sync
+t_grep "  ... saying so" "Cannot contact any KDC" "$TESTTMP/err"
 t_done
