@@ -244,6 +244,9 @@ dir_kadm_open(const struct config_mit *mit, struct dir_kadm **out)
 	if (mit == NULL || !mit->set)
 		return cust_fail(CUST_E_UNAVAIL, "custody.yaml has no "
 		    "directory.mit section");
+	if (mit->kdc == NULL || mit->admin_server == NULL)
+		return cust_fail(CUST_E_INVAL, "directory.mit needs kdc and "
+		    "admin_server: custody reads no krb5.conf");
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	snprintf(k->server, sizeof(k->server), "kadmind %s",

@@ -17,7 +17,8 @@
 #   KRB5_KDC_PROFILE  DIR/kdc.conf, for krb5kdc, kadmind, kdb5_util and
 #                     kadmin.local
 #   KRB5CCNAME        FILE:DIR/ccache
-#   KRB_ADMIN         custody/admin@REALM (kadm5.acl: every privilege)
+#   KRB_ADMIN         custody/admin@REALM (kadm5.acl: adilc, what custody
+#                     needs; kadmin.local for anything else)
 #   KRB_ADMIN_PWFILE  DIR/admin.pw, its password (0600)
 #   KRB_ADMIN_KEYTAB  DIR/admin.keytab, its keys (0600)
 # Passwords are generated and reach the tools on stdin, never in argv.
@@ -139,7 +140,9 @@ krb_start() {
 		    >>"$KRB_DIR/admin.log" 2>&1 ||
 		    { sed 's/^/    kadmin.local: /' "$KRB_DIR/admin.log"; return 1; }
 		chmod 0600 "$KRB_ADMIN_KEYTAB"
-		printf '%s *\n' "$KRB_ADMIN" > "$KRB_DIR/kadm5.acl"
+		# what custody needs, no more (custody.yaml(5)): add, delete,
+		# inquire, list, change keys
+		printf '%s adilc\n' "$KRB_ADMIN" > "$KRB_DIR/kadm5.acl"
 		krb5kdc -r "$KRB_REALM" -P "$KRB_DIR/kdc.pid" &&
 		    kadmind -r "$KRB_REALM" -P "$KRB_DIR/kadmind.pid" && break
 		krb_stop
