@@ -365,7 +365,12 @@ op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK ||
 	    (r = ops_req_str(req, "reason", 0, &reason)) != CUST_OK)
 		return r;
-	return ca_console_revoke(ctx->st, ctx->actor, name, reason, resp);
+	if ((r = ca_console_revoke(ctx->st, ctx->actor, name, reason, resp))
+	    != CUST_OK)
+		return r;
+	/* a revoked console keeps no Kerberos principal either */
+	ops_principal_revoked(ctx, name, *resp);
+	return CUST_OK;
 }
 
 static int

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -20,6 +21,7 @@
 #include "policy.h"
 #include "seal.h"
 #include "state.h"
+#include "store.h"
 
 /* directory.mit of DIR/custody.yaml: *cfg_out new (config_free()). */
 static int
@@ -39,11 +41,37 @@ mit_config(struct ops_ctx *ctx, struct cust_config **cfg_out)
 	return CUST_OK;
 }
 
+/* 1 when console name is revoked: its latest console record (a
+ * certificate holder, names compared without case) is revoked. A console
+ * without a record (Kerberos only) is not. Row MAC checked. */
+static int
+console_revoked(struct ops_ctx *ctx, const char *name, int *out)
+{
+	struct store *db = state_store(ctx->st);
+	sqlite3_stmt *s;
+	int rc;
+
+	*out = 0;
+	if ((s = store_stmt(db, "SELECT state, " STORE_CHECK(STORE_ROW_CONSOLE)
+	    " FROM console WHERE lower(name) = lower(?) ORDER BY id DESC "
+	    "LIMIT 1")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = strcmp((const char *)sqlite3_column_text(s, 0),
+		    "revoked") == 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(db, "read the console");
+	return CUST_OK;
+}
+
 /*
  * The principals the loaded policy wants in realm: *want_out (free())
  * with strings borrowed from *hold_out (json_decref() after use). No
  * usable policy is CUST_E_CONFLICT: without one, a sync would delete
- * every principal custody made.
+ * every principal custody made. A revoked console is wanted no more.
  */
 static int
 policy_wants(struct ops_ctx *ctx, const char *realm,
@@ -54,7 +82,7 @@ policy_wants(struct ops_ctx *ctx, const char *realm,
 	json_t *hold = NULL, *info = NULL;
 	const char *name, *krb, *at;
 	size_t i, n = 0, nc;
-	int r;
+	int r, revoked;
 
 	*want_out = NULL;
 	*n_out = 0;
@@ -82,6 +110,10 @@ policy_wants(struct ops_ctx *ctx, const char *realm,
 		if (krb == NULL || (at = strrchr(krb, '@')) == NULL ||
 		    strcmp(at + 1, realm) != 0)
 			continue;
+		if ((r = console_revoked(ctx, name, &revoked)) != CUST_OK)
+			goto out;
+		if (revoked)
+			continue;	/* revoked: its principal goes */
 		want[n].console = json_string_value(json_object_get(info,
 		    "name"));
 		want[n].principal = krb;
@@ -121,6 +153,41 @@ ops_principal_sync(struct ops_ctx *ctx, int dry_run, json_t **resp)
 	json_decref(hold);
 	config_free(cfg);
 	return r;
+}
+
+void
+ops_principal_revoked(struct ops_ctx *ctx, const char *name, json_t *resp)
+{
+	struct cust_config *cfg = NULL;
+	json_t *l = NULL, *o;
+	size_t i;
+	int r, held = 0;
+
+	/* the principals custody holds: no connection unless one is the
+	 * console's */
+	if (dir_mit_list(ctx->st, &l) != CUST_OK)
+		goto fail;
+	json_array_foreach(json_object_get(l, "items"), i, o)
+		if (strcasecmp(json_string_value(json_object_get(o,
+		    "console")), name) == 0) {
+			held = 1;
+			name = json_string_value(json_object_get(o, "console"));
+			break;
+		}
+	if (!held)
+		goto out;
+	if ((r = mit_config(ctx, &cfg)) != CUST_OK ||
+	    (r = dir_mit_delete(ctx->st, &cfg->mit, name, ctx->actor)) !=
+	    CUST_OK)
+		goto fail;
+	(void)json_object_set_new(resp, "principal", json_string("deleted"));
+	goto out;
+fail:
+	(void)json_object_set_new(resp, "principal_error",
+	    ops_text(cust_errmsg()));
+out:
+	json_decref(l);
+	config_free(cfg);
 }
 
 static int

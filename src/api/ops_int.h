@@ -73,6 +73,14 @@ extern const struct ops_entry ops_directory_table[];
 int ops_principal_sync(struct ops_ctx *ctx, int dry_run, json_t **resp)
 	__attribute__((warn_unused_result));
 
+/* After console.revoke of name: delete the MIT principal custody holds
+ * for it (and its keytab), saying in resp "principal": "deleted", or
+ * "principal_error" with the reason (the revocation stands; the next
+ * principal sync deletes it, a revoked console being wanted no more).
+ * Nothing when there is no directory.mit or no such principal. */
+void ops_principal_revoked(struct ops_ctx *ctx, const char *name,
+    json_t *resp);
+
 /* policy.apply and policy.drift (ops_acl.c). */
 extern const struct ops_entry ops_acl_table[];
 

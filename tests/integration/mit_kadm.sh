@@ -6,7 +6,8 @@
 # not create is neither adopted nor deleted, rotation keeps the previous
 # kvno in the keytab during keytab_grace (a ticket issued before the
 # rotation still decrypts) and drops it after, a console the policy drops
-# loses its principal and keytab, keytab get through custodyd is that
+# loses its principal and keytab, so does a revoked console (and sync
+# does not make it again), keytab get through custodyd is that
 # console's or an admin's only (403 for another console), and the
 # configuration is refused when malformed or its password file is loose.
 . "$(dirname "$0")/lib.sh"
@@ -189,9 +190,9 @@ t_exit "  ... the ticket from before the rotation no longer decrypts" 1 \
 t_exit "principal rotate of an unknown console" 4 c principal rotate nobody
 
 # ---- keytab get through custodyd: that console or an admin ----
+c console add sec -o "$W/sec" >/dev/null
+c console add aud -o "$W/aud" >/dev/null
 if t_need curl; then
-	c console add sec -o "$W/sec" >/dev/null
-	c console add aud -o "$W/aud" >/dev/null
 	if t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2; then
 		DPID=$T_DPID
 		U="https://127.0.0.1:$T_PORT/v1/consoles"
@@ -238,6 +239,17 @@ t_exit "keytab get of the removed console" 4 c keytab get aud -o "$W/x"
 c principal list > "$W/list"
 t_check "principal list: sec only" sh -c "grep -q '^sec ' '$W/list' && \
     ! grep -q '^aud ' '$W/list'"
+# ---- revocation: the console's principal goes, and stays gone ----
+t_exit "console revoke sec" 0 c --json console revoke sec
+t_grep "  ... deletes its principal" '"principal": "deleted"' "$TESTTMP/out"
+kl "getprinc svc-sec@$R" > "$W/getprinc"
+t_grep "  ... gone from the realm" "does not exist" "$W/getprinc"
+t_check "  ... and its keytab" test ! -e "$S/keytabs/sec.keytab"
+t_exit "  ... keytab get sec: none" 4 c keytab get sec -o "$W/x"
+t_exit "principal sync after the revocation" 1 c principal sync
+t_check "  ... does not make it again" sh -c "! grep -q svc-sec '$TESTTMP/out'"
+kl "getprinc svc-sec@$R" > "$W/getprinc"
+t_grep "  ... still not in the realm" "does not exist" "$W/getprinc"
 t_exit "audit verify" 0 c audit verify
 krb_stop
 t_exit "principal sync with the KDC down: unavailable" 5 c principal sync
