@@ -27,7 +27,9 @@ struct seal_secret;
 
 /* ---- kadm5 connection (kadm.c) ---- */
 
-struct dir_kadm;	/* one authenticated kadm5 handle, one thread's */
+/* one authenticated kadm5 handle, one thread's; one at a time in the
+ * process (dir_kadm_open() waits for the previous one to be closed) */
+struct dir_kadm;
 
 /* Keys of one principal at one kvno: enctypes[i] and keys[i]
  * (sodium memory). Free with dir_keys_free(). */

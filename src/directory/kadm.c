@@ -10,6 +10,7 @@
  * boundary; no password ever reaches one.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,18 @@
 #include "seal.h"
 #include "util.h"
 
+/*
+ * One kadm5 connection at a time in the process. The kadm5 client and
+ * its gssrpc transport keep process-wide state (the memory ccache names
+ * of their logins, the RPC client setup) that is not documented as
+ * thread-safe, and custodyd runs operations on several workers; the
+ * realm's administration is rare and short, so custodyd's workers take
+ * turns (held from dir_kadm_open() to dir_kadm_close()).
+ */
+static pthread_mutex_t kadm_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct dir_kadm {
+	int locked;
 	krb5_context ctx;
 	void *handle;		/* kadm5 server handle */
 	char server[300];	/* for messages */
@@ -249,6 +261,8 @@ dir_kadm_open(const struct config_mit *mit, struct dir_kadm **out)
 		    "admin_server: custody reads no krb5.conf");
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	pthread_mutex_lock(&kadm_lock);
+	k->locked = 1;
 	snprintf(k->server, sizeof(k->server), "kadmind %s",
 	    mit->admin_server ? mit->admin_server : mit->realm);
 	snprintf(k->realm, sizeof(k->realm), "%s", mit->realm);
@@ -318,6 +332,8 @@ dir_kadm_close(struct dir_kadm *k)
 		kadm5_destroy(k->handle);
 	if (k->ctx != NULL)
 		krb5_free_context(k->ctx);
+	if (k->locked)
+		pthread_mutex_unlock(&kadm_lock);
 	free(k);
 }
 
