@@ -341,6 +341,7 @@ rekey(struct cust_state *st, struct dir_kadm *k, const struct prow *p,
 	*kvno_out = 0;
 	if ((r = dir_kadm_randkey(k, p->principal, &keys)) != CUST_OK)
 		return r;
+	util_test_crash("mit-randkey");
 	if ((kt = dir_keytab_new()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -378,6 +379,8 @@ finish_create(struct cust_state *st, struct dir_kadm *k, struct prow *p,
 	r = dir_kadm_create(k, p->principal);
 	if (r == CUST_E_EXISTS)
 		r = CUST_OK;	/* the row was first: ours, from a crash */
+	if (r == CUST_OK)
+		util_test_crash("mit-created");
 	if (r != CUST_OK || (r = rekey(st, k, p, 0, &kvno)) != CUST_OK)
 		return note_failed(st, actor, "principal.create",
 		    p->principal, r);

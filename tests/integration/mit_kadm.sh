@@ -225,6 +225,31 @@ else
 	t_skip "keytab get through custodyd" "curl is not installed"
 fi
 
+# ---- crashes: the next sync finishes what was cut short ----
+printf '  late:\n    identity: {kerberos: "svc-late@%s"}\n    duties: [event-log]\n' \
+    "$R" >> "$W/p1.yaml"
+c policy load "$W/p1.yaml" >/dev/null 2>&1
+t_exit "a crash right after kadm5 create" 99 \
+    env CUSTODY_TEST_CRASH_AT=mit-created "$CUSTODYCTL" --state-dir "$S" principal sync
+kl "getprinc svc-late@$R" > "$W/getprinc"
+t_grep "  ... left the principal in the realm" "Principal: svc-late@$R" "$W/getprinc"
+t_exit "  ... the next sync finishes it (custody's: it was recorded first)" 1 \
+    c principal sync
+t_grep "  ... created, not foreign" "^create +late +svc-late@$R kvno 2" "$TESTTMP/out"
+c keytab get late -o "$W/late.keytab" >/dev/null 2>&1
+t_exit "  ... and its keytab works" 0 env KRB5CCNAME="FILE:$W/cc5" \
+    kinit -k -t "$W/late.keytab" "svc-late@$R"
+t_exit "a crash between randkey and the keytab write" 99 \
+    env CUSTODY_TEST_CRASH_AT=mit-randkey "$CUSTODYCTL" --state-dir "$S" \
+    principal rotate late
+t_exit "  ... the keytab is behind the realm" 1 env KRB5CCNAME="FILE:$W/cc5" \
+    kinit -k -t "$S/keytabs/late.keytab" "svc-late@$R"
+t_exit "  ... the next sync gives new keys" 1 c principal sync
+t_grep "  ... (rekey)" "^rekey +late +svc-late@$R kvno 4" "$TESTTMP/out"
+c keytab get late -o "$W/late.keytab" >/dev/null 2>&1
+t_exit "  ... and the keytab works again" 0 env KRB5CCNAME="FILE:$W/cc5" \
+    kinit -k -t "$W/late.keytab" "svc-late@$R"
+
 # ---- the policy drops a console: its principal goes ----
 grep -v -e '^  aud:' -e 'svc-aud' -e 'duties: \[audit\]' "$W/p1.yaml" > "$W/p2.yaml"
 c policy load "$W/p2.yaml" >/dev/null 2>&1
