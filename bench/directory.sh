@@ -18,7 +18,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top/build}
 CLIENT=$BUILD/bench/directory_client
 N=${DIR_PRINCIPALS:-300}
-PATH=$PATH:/usr/sbin
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin ;; esac
 
 echo "bench directory: $N MIT principals, custody (kadm5) vs a kadmin.local loop"
 if [ ! -x "$CLIENT" ]; then

@@ -25,7 +25,8 @@
 # Used by the MIT tests (mit_kadm.sh), the directory benchmark and the
 # Negotiate tests.
 : "${TESTTMP:?}"
-KRB_PIDS=""
+# the daemons and kadmin.local live in /usr/sbin, not always on a user's PATH
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin; export PATH ;; esac
 
 # A TCP and UDP port free on 127.0.0.1 now (a race with another process
 # is caught by krb_start, which tries other ports).
@@ -59,7 +60,6 @@ krb_stop() {
 		done
 		kill -0 "$_p" 2>/dev/null && kill -KILL "$_p" 2>/dev/null
 	done
-	KRB_PIDS=""
 	return 0
 }
 
@@ -112,9 +112,6 @@ krb_start() {
 	KRB5CCNAME=FILE:$KRB_DIR/ccache
 	export KRB_DIR KRB_REALM KRB_ADMIN KRB_ADMIN_PWFILE KRB_ADMIN_KEYTAB \
 	    KRB5_CONFIG KRB5_KDC_PROFILE KRB5CCNAME
-	for _t in krb5kdc kadmind kdb5_util kadmin.local kadmin kinit; do
-		command -v "$_t" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-	done
 	mkdir -p "$KRB_DIR/db" && chmod 0700 "$KRB_DIR" "$KRB_DIR/db" || return 1
 	# dash runs EXIT traps only on a normal exit, hence the signals.
 	trap krb_stop EXIT
