@@ -70,6 +70,40 @@ bad:
 	    console);
 }
 
+/*
+ * Principals custody never makes for a console, whatever the policy says:
+ * the realm's own (krbtgt/ keys would let the holder forge tickets,
+ * kadmin/ and kiprop/ are the admin service's, K/M the master key) and
+ * any with an "admin" component, which kadm5.acl files commonly grant
+ * rights to by pattern (* /admin@REALM). Such a name is already in the
+ * realm (and so foreign) in the usual case; this holds when it is not.
+ */
+static const char *
+reserved(const char *principal)
+{
+	static const char *const first[] = { "krbtgt", "kadmin", "kiprop",
+	    "K", "changepw", NULL };
+	const char *p = principal, *e;
+	size_t i, l, comp = 0;
+
+	for (;; comp++) {
+		for (e = p; *e != '\0' && *e != '/' && *e != '@'; e++)
+			if (*e == '\\' && e[1] != '\0')
+				e++;
+		l = (size_t)(e - p);
+		if (l == 5 && strncmp(p, "admin", 5) == 0)
+			return "it has an admin component";
+		for (i = 0; comp == 0 && first[i] != NULL; i++)
+			if (l == strlen(first[i]) && strncmp(p, first[i], l) ==
+			    0 && *e == '/')
+				return "it is a name of the realm's own "
+				    "services";
+		if (*e != '/')
+			return NULL;
+		p = e + 1;
+	}
+}
+
 /* ---- keytab files ---- */
 
 /* The keytab of console, parsed: CUST_E_NOTFOUND when there is none. */
@@ -470,6 +504,7 @@ ensure(struct cust_state *st, struct dir_kadm *k, const struct dir_want *w,
     json_t *items, long long *cnt)
 {
 	struct prow fresh, *p = NULL;
+	const char *why;
 	size_t i;
 	int r, kvno = 0;
 
@@ -481,6 +516,14 @@ ensure(struct cust_state *st, struct dir_kadm *k, const struct dir_want *w,
 	    strlen(w->console) >= sizeof(fresh.console)) {
 		cnt[2]++;
 		return item(items, w, NULL, "error", 0, "name too long");
+	}
+	if (p == NULL && (why = reserved(w->principal)) != NULL) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "custody makes no such principal: "
+		    "%s", why);
+		cnt[2]++;
+		return item(items, w, NULL, "error", 0, msg);
 	}
 	for (i = 0; p == NULL && i < nrows; i++)
 		if (strcmp(rows[i].console, w->console) == 0) {

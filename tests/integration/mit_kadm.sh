@@ -102,6 +102,12 @@ consoles:
   taken:
     identity: {kerberos: "svc-taken@$R"}
     duties: [inventory]
+  tgs:
+    identity: {kerberos: "krbtgt/EVIL.TEST@$R"}
+    duties: [time]
+  adm:
+    identity: {kerberos: "ops/admin@$R"}
+    duties: [agent-presence]
 EOF
 t_exit "principal sync without a policy is refused" 1 c principal sync
 t_grep "  ... saying why" "no usable policy" "$TESTTMP/err"
@@ -135,7 +141,13 @@ t_check "  ... nor a keytab" test ! -e "$S/keytabs/sec.keytab"
 # exit 1: the foreign principal is a failure worth a look
 t_exit "principal sync creates the principals" 1 c principal sync
 t_grep "  ... sec" "^create +sec +svc-sec@$R kvno 2" "$TESTTMP/out"
-t_grep "  ... counts" "2 created, 0 deleted, 0 unchanged, 1 failed" "$TESTTMP/out"
+t_grep "  ... counts" "2 created, 0 deleted, 0 unchanged, 3 failed" "$TESTTMP/out"
+t_grep "  ... never a krbtgt/ principal" "^error +tgs +krbtgt/EVIL.TEST@$R: custody makes no such principal" \
+    "$TESTTMP/out"
+t_grep "  ... nor an admin one" "^error +adm +ops/admin@$R: custody makes no such principal" \
+    "$TESTTMP/out"
+kl listprincs > "$W/princs"
+t_check "  ... neither is in the realm" sh -c "! grep -Eq 'EVIL|ops/admin' '$W/princs'"
 t_check "  ... not the other realm's console" sh -c "! grep -q other '$TESTTMP/out'"
 kl "getprinc svc-sec@$R" > "$W/getprinc"
 t_grep "  ... in the realm (kadmin.local getprinc)" "Key: vno 2" "$W/getprinc"
@@ -145,7 +157,7 @@ t_check "  ... keytab dir 0700" test "$(stat -c %a "$S/keytabs")" = 700
 t_check "  ... keytab 0600" test "$(stat -c %a "$S/keytabs/sec.keytab")" = 600
 conf keytab
 t_exit "principal sync again, with the admin keytab" 1 c principal sync
-t_grep "  ... is a no-op" "0 created, 0 deleted, 2 unchanged, 1 failed" \
+t_grep "  ... is a no-op" "0 created, 0 deleted, 2 unchanged, 3 failed" \
     "$TESTTMP/out"
 conf
 
