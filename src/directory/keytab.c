@@ -420,7 +420,7 @@ dir_keytab_parse(const unsigned char *buf, size_t len,
 		if (!get32(&r, &size))
 			goto bad;
 		if (size & 0x80000000u) {	/* a hole */
-			size = (uint32_t)-(int32_t)size;
+			size = 0u - size;	/* its length, unsigned */
 			if (!get(&r, size, &b))
 				goto bad;
 			continue;

@@ -226,6 +226,13 @@ test_malformed(void **state)
 			fail_msg("cut at %zu: %d", cut, r);
 		assert_null(back);
 	}
+	/* a hole of INT32_MIN bytes: longer than the image */
+	{
+		static const unsigned char h[] = { 0x05, 0x02, 0x80, 0, 0, 0 };
+
+		assert_int_equal(dir_keytab_parse(h, sizeof(h), &back),
+		    CUST_E_PARSE);
+	}
 	buf[1] = 0x01;		/* format 0x0501 */
 	assert_int_equal(dir_keytab_parse(buf, len, &back), CUST_E_PARSE);
 	buf[1] = 0x02;
