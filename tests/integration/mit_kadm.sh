@@ -227,6 +227,18 @@ if t_need curl; then
 		    --cert '$S/admin/admin.crt' --key '$S/admin/admin.key' \
 		    keytab get aud -o '$W/aud.keytab' 2>/dev/null && \
 		    klist -k '$W/aud.keytab' | grep -q svc-aud"
+		t_check "remote principal list and sync --dry-run as admin" sh -c \
+		    "'$CUSTODYCTL' --server https://127.0.0.1:$T_PORT \
+		    --cacert '$S/ca/bundle.pem' --cert '$S/admin/admin.crt' \
+		    --key '$S/admin/admin.key' principal list | grep -q '^sec ' && \
+		    '$CUSTODYCTL' --server https://127.0.0.1:$T_PORT \
+		    --cacert '$S/ca/bundle.pem' --cert '$S/admin/admin.crt' \
+		    --key '$S/admin/admin.key' principal sync --dry-run | \
+		    grep -Eq '^keep +sec'"
+		t_exit "remote principal sync as a console: not authorized" 3 \
+		    "$CUSTODYCTL" --server "https://127.0.0.1:$T_PORT" \
+		    --cacert "$S/ca/bundle.pem" --cert "$W/sec/sec.crt" \
+		    --key "$W/sec/sec.key" principal sync
 		kill "$DPID" 2>/dev/null
 		wait "$DPID" 2>/dev/null
 		DPID=
