@@ -129,7 +129,10 @@ struct dir_want {
  * without it. dry_run: nothing is changed, the items say what would be.
  * *out new: {"created", "deleted", "unchanged", "failed", "dry_run",
  * "items": [{"console", "principal", "action": create|delete|keep|
- * foreign|error, "kvno", "detail"}]}. One failed principal does not stop
+ * rekey|foreign|error, "kvno", "detail"}]}. A principal whose kvno in
+ * the realm is not the keytab's, or whose keytab is missing, gets new
+ * keys (rekey); a revoked console or a reserved name (krbtgt/, kadmin/,
+ * kiprop/, changepw/, K/, an admin component) is an error item. One failed principal does not stop
  * the others (it is counted in "failed"); an error is custody's own
  * (store, configuration) or the admin connection.
  */
