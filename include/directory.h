@@ -131,8 +131,9 @@ struct dir_want {
  * "items": [{"console", "principal", "action": create|delete|keep|
  * rekey|foreign|error, "kvno", "detail"}]}. A principal whose kvno in
  * the realm is not the keytab's, or whose keytab is missing, gets new
- * keys (rekey); a revoked console or a reserved name (krbtgt/, kadmin/,
- * kiprop/, changepw/, K/, an admin component) is an error item. One failed principal does not stop
+ * keys (rekey); a reserved name (krbtgt/, kadmin/, kiprop/, changepw/,
+ * K/, an admin component) is an error item. (The caller leaves revoked
+ * consoles out of want: their principals are deleted.) One failed principal does not stop
  * the others (it is counted in "failed"); an error is custody's own
  * (store, configuration) or the admin connection.
  */
