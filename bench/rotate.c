@@ -86,7 +86,7 @@ main(int argc, char **argv)
 	struct cust_state *st;
 	struct rusage ru;
 	char tmpl[] = "/tmp/custody-bench.XXXXXX", fqdn[64], *dir, cmd[128];
-	struct job_rotate_spec jspec = { "admin", CRED_PW_DEFAULT, 1 };
+	struct job_rotate_spec jspec = { "admin", CRED_PW_DEFAULT, 1, 0 };
 	int64_t *ids, job;
 	json_t *sel;
 	size_t n = 100000, i, nids;

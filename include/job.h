@@ -34,6 +34,10 @@ struct job_rotate_spec {
 	const char *kind;	/* "admin", "mebx" or "all" */
 	size_t pwlen;
 	int replace_pending;
+	/* The rotation is pushed to the devices when it ends (password
+	 * rotate --push): recorded in its params ("push": true), so that
+	 * whoever resumes it pushes too. */
+	int push;
 };
 
 /* Mark every 'running' job whose process is gone 'interrupted';
@@ -105,6 +109,13 @@ int job_resume(struct cust_state *st, const char *actor, int64_t id,
  *   this process: *params_out (new), the targets without an item
  *   (*ids_out, free(), *n_out of them) and *total_out. Errors as
  *   job_resume() (CUST_E_CONFLICT for another kind, too).
+ * - job_take_own(): as job_take(), for job id that this process started
+ *   or claimed and runs ('running' with its pid): not claimed again
+ *   (CUST_E_CONFLICT for any other job). A service that records a job in
+ *   one thread and runs it in another (custodyd's job threads).
+ * - job_interrupt(): job id, 'running', stopped at a device boundary
+ *   (the process is stopping): 'interrupted' with why as its message, so
+ *   that a resumption does the rest (custodyd's scheduler, job resume).
  * - job_kind_of(): the kind of job id into kind (len bytes).
  */
 int job_start(struct cust_state *st, const char *actor, const char *kind,
@@ -118,6 +129,14 @@ int job_end(struct cust_state *st, int64_t job, int r);
 int job_take(struct cust_state *st, int64_t id, const char *want,
     json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
 	__attribute__((warn_unused_result));
+int job_take_own(struct cust_state *st, int64_t id, const char *want,
+    json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
+	__attribute__((warn_unused_result));
+int job_interrupt(struct cust_state *st, int64_t id, const char *why);
+/* The devices of job id with an item whose result is result ("ok"), in id
+ * order: *ids_out (free()), *n_out of them. */
+int job_item_ids(struct cust_state *st, int64_t id, const char *result,
+    int64_t **ids_out, size_t *n_out) __attribute__((warn_unused_result));
 int job_kind_of(struct cust_state *st, int64_t id, char *kind, size_t len)
 	__attribute__((warn_unused_result));
 

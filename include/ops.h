@@ -146,6 +146,21 @@ struct ops_ctx {
 	/* Optional progress report for long operations. */
 	void (*progress)(void *arg, size_t done, size_t total);
 	void *progress_arg;
+	/*
+	 * A service's job runner (custodyd); NULL: a job runs in the call
+	 * (custodyctl). When set, an operation whose job does network I/O
+	 * on many devices (a push by selector, password.rotate with push,
+	 * job.resume of a push) records the job, hands its id to
+	 * jobs(job_arg, id) and answers at once with the job "running"
+	 * (doc/internals/SERVICE.md "Push jobs"); the runner then calls
+	 * ops_job_continue() in a thread of its own. A non-OK return of
+	 * jobs() fails the job (resumable) and the operation.
+	 */
+	int (*jobs)(void *arg, long long job);
+	/* When set and non-zero, a job stops at the next device boundary
+	 * (its devices under way finish) and is left 'interrupted'. */
+	int (*stopping)(void *arg);
+	void *job_arg;
 };
 
 typedef int (*ops_fn)(struct ops_ctx *ctx, json_t *req, json_t **resp_out);
@@ -174,6 +189,14 @@ struct ops_entry {
  * CUST_E_DENIED (see above). */
 int ops_call(struct ops_ctx *ctx, const char *name, json_t *req,
     json_t **resp_out) __attribute__((warn_unused_result));
+
+/* Run the job id that operation op (its request req and its reply
+ * start, both borrowed) handed to ctx->jobs: *resp_out is then the reply
+ * op gives when it runs the job in the call. A job stopped by
+ * ctx->stopping is left 'interrupted' and answered CUST_E_UNAVAIL. */
+int ops_job_continue(struct ops_ctx *ctx, const char *op, json_t *req,
+    json_t *start, long long id, json_t **resp_out)
+	__attribute__((warn_unused_result));
 
 /* The entry for name, or NULL. */
 const struct ops_entry *ops_find(const char *name);

@@ -51,6 +51,15 @@ int ops_select(struct ops_ctx *ctx, json_t *req, int64_t **ids_out,
 int ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
     size_t n, int64_t resume, int want_items, json_t **resp)
 	__attribute__((warn_unused_result));
+/* The devices of push job id, which this process recorded (ctx->jobs),
+ * pushed: *resp as ops_push_job()'s. */
+int ops_push_job_continue(struct ops_ctx *ctx, int64_t id, int want_items,
+    json_t **resp) __attribute__((warn_unused_result));
+/* Add a push job's reply pr (ops_push_job()) to a rotation's reply resp:
+ * "push_job", "pushed", "push_results" and, with items, "pushes".
+ * (ops_password.c) */
+int ops_push_into(json_t *resp, json_t *pr, int items)
+	__attribute__((warn_unused_result));
 /* device.reconcile (ops_push.c): settle the admin versions left 'pushed'
  * for "min_age" seconds against their devices. */
 int ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* src/api/ops_job.c - jobs: list and show (include/job.h). A rotation job
+/* src/api/ops_job.c - jobs: list and show (include/job.h), and the rest of
+ * a job a service's runner took over (ops_job_continue()). A rotation job
  * is started by password.rotate and resumed by job.resume
- * (ops_password.c). */
+ * (ops_password.c); a push job by device.push (ops_push.c). */
+#include <string.h>
+
 #include "err.h"
 #include "job.h"
 #include "ops_int.h"
@@ -54,6 +57,42 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	json_object_del(job, "items");
 	return ops_reply(json_pack("{s:o, s:o, s:o}", "job", job, "items",
 	    items, "next", next_of(items, limit, "seq")), resp);
+}
+
+int
+ops_job_continue(struct ops_ctx *ctx, const char *op, json_t *req,
+    json_t *start, long long id, json_t **resp_out)
+{
+	json_t *pr = NULL, *resp;
+	int items = json_is_true(json_object_get(req, "items")), r;
+
+	*resp_out = NULL;
+	/* As ops_call() does: the actor of the audit entries. */
+	ctx->actor = ops_identity_actor(ctx->who);
+	/* A rotation's push (password.rotate, or job.resume of a rotation
+	 * that pushes) names its devices in the reply when the operation
+	 * would (push_rotated() in ops_password.c). */
+	if (json_object_get(start, "push_job") != NULL &&
+	    strcmp(op, "password.rotate") == 0)
+		items = items || json_object_get(req, "fqdns") != NULL;
+	if ((r = ops_push_job_continue(ctx, id, items, &pr)) != CUST_OK)
+		return r;
+	if (json_object_get(start, "push_job") == NULL) {
+		*resp_out = pr;
+		return CUST_OK;
+	}
+	/* The rotation's reply, with its push's results. */
+	if ((resp = json_copy(start)) == NULL) {
+		json_decref(pr);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	json_object_del(resp, "push_state");
+	if ((r = ops_push_into(resp, pr, items)) != CUST_OK)
+		json_decref(resp);
+	else
+		*resp_out = resp;
+	json_decref(pr);
+	return r;
 }
 
 /* Jobs name devices and actors, as the audit log does: staff only. */

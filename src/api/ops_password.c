@@ -196,6 +196,23 @@ push_mebx_rotated(struct ops_ctx *ctx, json_t *fqdns, json_t *resp)
  * and, with items or named devices, "pushes" (per device). A device's
  * failure is its item, never the call's.
  */
+int
+ops_push_into(json_t *resp, json_t *pr, int items)
+{
+	json_t *state = json_object_get(pr, "state");
+
+	/* A service's job runner pushes ("state": "running"): the job. */
+	if (json_object_set(resp, "push_job", json_object_get(pr, "job")) !=
+	    0 || (state != NULL ? json_object_set(resp, "push_state", state) !=
+	    0 : (json_object_set(resp, "pushed", json_object_get(pr,
+	    "pushed")) != 0 || json_object_set(resp, "push_results",
+	    json_object_get(pr, "results")) != 0 || (items &&
+	    json_object_set(resp, "pushes", json_object_get(pr, "items")) !=
+	    0))))
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
 static int
 push_rotated(struct ops_ctx *ctx, json_t *sel, const int64_t *ids, size_t n,
     const char *kind, int items, json_t *resp)
@@ -208,17 +225,40 @@ push_rotated(struct ops_ctx *ctx, json_t *sel, const int64_t *ids, size_t n,
 		    resp);
 	if ((r = ops_push_job(ctx, sel, ids, n, 0, items, &pr)) != CUST_OK)
 		return r;
-	if (json_object_set(resp, "push_job", json_object_get(pr, "job")) !=
-	    0 || json_object_set(resp, "pushed", json_object_get(pr,
-	    "pushed")) != 0 || json_object_set(resp, "push_results",
-	    json_object_get(pr, "results")) != 0 || (items &&
-	    json_object_set(resp, "pushes", json_object_get(pr, "items")) !=
-	    0)) {
-		json_decref(pr);
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	}
+	r = ops_push_into(resp, pr, items);
 	json_decref(pr);
-	return CUST_OK;
+	return r;
+}
+
+/* A rotation job resumed (id) whose params say push (password rotate
+ * --push): every device it rotated is pushed, those rotated before it
+ * stopped too (their push never ran), as push_rotated() does. */
+static int
+push_resumed(struct ops_ctx *ctx, int64_t id, int items, json_t *resp)
+{
+	json_t *job = NULL, *sel = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = job_show(ctx->st, id, 0, 1, &job)) != CUST_OK)
+		return r;
+	if (!json_is_true(json_object_get(json_object_get(job, "params"),
+	    "push")))
+		goto out;
+	if ((r = job_item_ids(ctx->st, id, "ok", &ids, &n)) != CUST_OK)
+		goto out;
+	if ((sel = json_pack("{s:I}", "rotation_job", (json_int_t)id)) ==
+	    NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = push_rotated(ctx, sel, ids, n, CRED_KIND_ADMIN, items, resp);
+out:
+	json_decref(job);
+	json_decref(sel);
+	free(ids);
+	return r;
 }
 
 static int
@@ -248,6 +288,7 @@ op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	spec.kind = kind ? kind : "admin";
 	spec.pwlen = (size_t)len;
 	spec.replace_pending = replace;
+	spec.push = push && strcmp(spec.kind, CRED_KIND_ADMIN) == 0;
 	if (push && strcmp(spec.kind, CRED_KIND_ADMIN) != 0 &&
 	    (strcmp(spec.kind, CRED_KIND_MEBX) != 0 ||
 	    json_object_get(sel, "fqdns") == NULL)) {
@@ -292,7 +333,12 @@ op_resume(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    ctx->progress_arg, &left, &res);
 	if (r == CUST_E_CONFLICT && left == 0)
 		return r;	/* not resumable */
-	return rotate_reply(r, left, id, &res, resp);
+	if ((r = rotate_reply(r, left, id, &res, resp)) == CUST_OK &&
+	    (r = push_resumed(ctx, id, items, *resp)) != CUST_OK) {
+		json_decref(*resp);
+		*resp = NULL;
+	}
+	return r;
 }
 
 static int

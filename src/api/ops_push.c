@@ -161,6 +161,7 @@ enum pstep {
 struct pjob {
 	int64_t id;
 	size_t done, total;
+	size_t stopped;		/* devices left for a resumption */
 };
 
 struct push {
@@ -180,6 +181,7 @@ struct push {
 	const char *result;		/* NULL while it runs */
 	char detail[512];
 	int err;			/* custody's own error (the store) */
+	int skipped;			/* not begun: the job is stopping */
 };
 
 static void
@@ -369,6 +371,22 @@ record(struct push *p)
 	return CUST_OK;
 }
 
+/* Whether the job of a push is asked to stop (ctx->stopping): a device
+ * not begun yet is then left without an item, for the resumption. */
+static int
+stop_asked(const struct push *p)
+{
+	return p->job != NULL && p->ctx->stopping != NULL &&
+	    p->ctx->stopping(p->ctx->job_arg);
+}
+
+static void
+skip(struct push *p)
+{
+	p->skipped = 1;
+	p->job->stopped++;
+}
+
 /* The fleet driver's callback: a custody error ends the conversation and
  * is kept for the caller. */
 static int
@@ -379,8 +397,12 @@ push_next(void *arg, const struct amt_reply *prev, int err,
 	int r;
 
 	*req_out = NULL;
-	if (p->result != NULL || p->err != CUST_OK)
+	if (p->result != NULL || p->err != CUST_OK || p->skipped)
 		return 0;
+	if (p->step == P_START && stop_asked(p)) {
+		skip(p);
+		return 0;
+	}
 	if ((r = step(p, prev, err, req_out)) != CUST_OK) {
 		amt_req_free(*req_out);
 		*req_out = NULL;
@@ -482,6 +504,12 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
+		ps[i].ctx = ctx;
+		ps[i].job = job;
+		if (stop_asked(&ps[i])) {
+			skip(&ps[i]);
+			continue;
+		}
 		if ((r = push_prepare(ctx, fqdns[i], recon, &ps[i])) !=
 		    CUST_OK)
 			goto out;
@@ -495,6 +523,8 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 	if ((r = amt_fleet_run(convs, nc, concurrency)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
+		if (ps[i].skipped)
+			continue;
 		if ((r = ps[i].err) != CUST_OK) {
 			cust_fail(r, "%s: %s", ps[i].fqdn, cust_strerror(r));
 			goto out;
@@ -639,21 +669,34 @@ name_of(void *arg, json_t *dev)
 	return 0;
 }
 
+/* How a push job is started or taken up. */
+enum pj_mode {
+	PJ_NEW,		/* a new job over the devices given */
+	PJ_RESUME,	/* the rest of an interrupted or failed job */
+	PJ_CONTINUE,	/* a job this process recorded (ctx->jobs) */
+};
+
 /*
  * A push of the admin versions in flight of devices ids[0..n) as a job
  * (JOB_KIND_PUSH, selector borrowed): one item per device as its outcome
  * is known (the same results as ops_push_admin()), progress through
- * ctx->progress; resume (not 0): the rest of that job instead. A device
- * removed since the job began is 'missing'. *resp = {"job", "selected",
- * "pushed" (now current), "results" (counts by result), "items" (when
- * want_items)}. Only custody's own errors (the store) are errors; the
- * job then ends 'failed', resumable.
+ * ctx->progress; PJ_RESUME: the rest of job id instead; PJ_CONTINUE: job
+ * id, which this process recorded and handed to its runner (ctx->jobs).
+ * A device removed since the job began is 'missing'. *resp = {"job",
+ * "selected", "pushed" (now current), "results" (counts by result),
+ * "items" (when want_items)}; with ctx->jobs, {"job", "selected",
+ * "state": "running"} as soon as the job is recorded (or claimed), the
+ * devices left to the runner. Only custody's own errors (the store) are
+ * errors; the job then ends 'failed', resumable. A job whose
+ * ctx->stopping turns true is left 'interrupted' (CUST_E_UNAVAIL).
  */
-int
-ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
-    size_t n, int64_t resume, int want_items, json_t **resp)
+static int
+push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
+    size_t n, enum pj_mode mode, int64_t resume, int want_items,
+    json_t **resp)
 {
-	struct pjob job = { 0, 0, 0 };
+	struct pjob job = { 0, 0, 0, 0 };
+	char why[256];
 	struct names nm = { NULL, 0, json_array(), json_array() };
 	json_t *params = json_object(), *items = NULL, *counts = NULL, *v;
 	const char **fqdns = NULL;
@@ -667,18 +710,27 @@ ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (resume > 0) {
+	if (mode != PJ_NEW) {
 		json_decref(params);
 		params = NULL;
 		job.id = resume;
-		r = job_take(ctx->st, resume, JOB_KIND_PUSH, &params, &sorted,
-		    &m, &i);
+		r = (mode == PJ_RESUME ? job_take : job_take_own)(ctx->st,
+		    resume, JOB_KIND_PUSH, &params, &sorted, &m, &i);
 	} else
 		r = job_start(ctx->st, ctx->actor, JOB_KIND_PUSH, selector,
 		    params, ids, n, &job.id, &sorted, &m);
 	if (r != CUST_OK)
 		goto out;
 	job.total = m;
+	if (mode != PJ_CONTINUE && ctx->jobs != NULL) {
+		/* A service: its job runner pushes, this call answers. */
+		if ((r = ctx->jobs(ctx->job_arg, job.id)) != CUST_OK)
+			goto end;
+		r = ops_reply(json_pack("{s:I, s:I, s:s}", "job",
+		    (json_int_t)job.id, "selected", (json_int_t)m, "state",
+		    "running"), resp);
+		goto out;
+	}
 	nm.ids = sorted;
 	nm.n = m;
 	if ((r = cred_device_each(ctx->st, NULL, name_of, &nm)) != CUST_OK)
@@ -716,6 +768,15 @@ ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		fqdns[i] = json_string_value(v);
 	r = push_many(ctx, fqdns, json_array_size(nm.fqdns), 0, 0, &job,
 	    &items);
+	if (r == CUST_OK && job.stopped > 0) {
+		snprintf(why, sizeof(why), "stopped at a device boundary with "
+		    "%zu of %zu devices left (its process was stopping): the "
+		    "rest is pushed when it is resumed", job.stopped, m);
+		(void)job_interrupt(ctx->st, job.id, why);
+		r = cust_fail(CUST_E_UNAVAIL, "push job %lld %s", (long long)
+		    job.id, why);
+		goto out;
+	}
 end:
 	r = job_end(ctx->st, job.id, r);
 	if (r != CUST_OK)
@@ -744,6 +805,21 @@ out:
 	free(fqdns);
 	free(sorted);
 	return r;
+}
+
+int
+ops_push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
+    size_t n, int64_t resume, int want_items, json_t **resp)
+{
+	return push_job(ctx, selector, ids, n, resume > 0 ? PJ_RESUME : PJ_NEW,
+	    resume, want_items, resp);
+}
+
+int
+ops_push_job_continue(struct ops_ctx *ctx, int64_t id, int want_items,
+    json_t **resp)
+{
+	return push_job(ctx, NULL, NULL, 0, PJ_CONTINUE, id, want_items, resp);
 }
 
 int

@@ -42,6 +42,7 @@ struct cli {
 	struct cli_remote *remote;
 	int wait;		/* --wait: follow a long job's progress */
 	int following;		/* job show --wait is polling a job */
+	int no_wait;		/* --no-wait: custodyd's job id, not its end */
 };
 
 #define CLI_NOSTATE	0x1	/* does not need the state directory */
@@ -201,6 +202,24 @@ void cli_progress(struct cli *c, size_t done, size_t total);
 /* End a progress display that stopped short of its total (a job that
  * failed or was interrupted): the terminal line is finished. */
 void cli_progress_end(struct cli *c);
+
+/*
+ * Jobs custodyd runs on its job threads (cli_job.c). cli_job_async(): in
+ * remote mode, whether op with req may hand a push job over, and if so
+ * asks it to ("async": true in req). cli_job_finish(): custodyd answered
+ * such a request at once ("async": true in *resp): wait for the job (its
+ * progress on stderr, as job show --wait) and make *resp the reply op
+ * gives when it runs the job in the call; an interrupted or failed job is
+ * an error saying so. cli_job_started(): with --no-wait, *resp is still
+ * the "async" one: print the job to follow and return 1 (0 otherwise).
+ * cli_no_wait(): --no-wait into c; a usage error's exit code in local
+ * mode, else 0.
+ */
+int cli_job_async(struct cli *c, const char *op, json_t *req);
+int cli_job_finish(struct cli *c, json_t *req, json_t **resp)
+	__attribute__((warn_unused_result));
+int cli_job_started(struct cli *c, json_t *resp);
+int cli_no_wait(struct cli *c);
 
 /* Open the state directory for the local backend if not yet open. */
 int cli_open(struct cli *c);

@@ -330,6 +330,10 @@ cli_push_job(struct cli *c, const char *op, json_t *req)
 	json_decref(req);
 	if (r != CUST_OK)
 		return cli_error(c, r);
+	if (cli_job_started(c, resp)) {		/* --no-wait */
+		json_decref(resp);
+		return CUST_EXIT_OK;
+	}
 	if (c->json)
 		cli_print_json(resp);
 	r = cli_push_job_result(c, json_object_get(resp, "items"),
@@ -348,10 +352,11 @@ cmd_push(struct cli *c, int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "no-wait", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *fqdns;
-	int ch, sel = 0;
+	int ch, sel = 0, r;
 
 	while ((ch = getopt_long(argc, argv, "nk:t:aw", opts, NULL)) != -1) {
 		switch (ch) {
@@ -371,6 +376,12 @@ cmd_push(struct cli *c, int argc, char **argv)
 			break;
 		case 'w':
 			c->wait = 1;
+			break;
+		case 'W':
+			if ((r = cli_no_wait(c)) != 0) {
+				json_decref(req);
+				return r;
+			}
 			break;
 		default:
 			json_decref(req);
@@ -507,7 +518,7 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "show a device and its secret versions" },
 	{ "device", "push", cmd_push, 0,
 	  "FQDN [--kind admin|mebx] [--dry-run] | FQDN... | --tag TAG | --all "
-	  "[--wait]",
+	  "[--wait | --no-wait]",
 	  "apply the pending admin passwords on the devices (a job; MEBx: one "
 	  "device over TLS), or show what that sends" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",

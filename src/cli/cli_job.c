@@ -15,6 +15,7 @@ static const struct option page_opts[] = {
 	{ "after", required_argument, NULL, 'a' },
 	{ "limit", required_argument, NULL, 'n' },
 	{ "wait", no_argument, NULL, 'w' },
+	{ "no-wait", no_argument, NULL, 'W' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -31,11 +32,19 @@ page_args(struct cli *c, int wait_ok, json_t *req, int argc, char **argv)
 	    -1) {
 		if (ch == '?')
 			return CUST_EXIT_USAGE;
-		if (ch == 'w' && !wait_ok)
+		if ((ch == 'w' || ch == 'W') && !wait_ok)
 			return cli_usage(cli_current(), "--wait is for job show "
 			    "and job resume");
 		if (ch == 'w') {
 			c->wait = 1;
+			continue;
+		}
+		if (ch == 'W') {
+			if (req != NULL)
+				return cli_usage(cli_current(), "--no-wait is "
+				    "for job resume");
+			if ((ch = cli_no_wait(c)) != 0)
+				return ch;
 			continue;
 		}
 		if (req == NULL)
@@ -184,6 +193,142 @@ wait_job(struct cli *c, json_t *id)
 	return r;
 }
 
+int
+cli_job_async(struct cli *c, const char *op, json_t *req)
+{
+	int job;
+
+	if (c->server == NULL || !json_is_object(req))
+		return 0;
+	job = (strcmp(op, "device.push") == 0 && json_object_get(req,
+	    "fqdn") == NULL) || (strcmp(op, "password.rotate") == 0 &&
+	    json_is_true(json_object_get(req, "push"))) ||
+	    strcmp(op, "job.resume") == 0;
+	return job && json_object_set_new(req, "async", json_true()) == 0;
+}
+
+int
+cli_no_wait(struct cli *c)
+{
+	if (c->server == NULL)
+		return cli_usage(cli_current(), "--no-wait is for --server "
+		    "(custodyd runs the job; custodyctl runs it in the call)");
+	c->no_wait = 1;
+	return 0;
+}
+
+int
+cli_job_started(struct cli *c, json_t *resp)
+{
+	json_t *id = json_object_get(resp, "push_job");
+
+	if (!json_is_true(json_object_get(resp, "async")))
+		return 0;
+	if (id == NULL)
+		id = json_object_get(resp, "job");
+	if (c->json)
+		cli_print_json(resp);
+	else
+		printf("push job %lld started on %lld devices: follow it with "
+		    "custodyctl job show --wait %lld\n", (long long)
+		    json_integer_value(id), cli_num(resp, "selected"),
+		    (long long)json_integer_value(id));
+	return 1;
+}
+
+int
+cli_job_finish(struct cli *c, json_t *req, json_t **resp)
+{
+	json_t *start = *resp, *id, *page = NULL, *items = json_array();
+	json_t *res = NULL, *out = NULL, *q, *j, *v, *after = NULL;
+	int rot = json_object_get(start, "push_job") != NULL, want, r;
+	const char *k, *state;
+	long long pushed = 0;
+
+	want = json_is_true(json_object_get(req, "items")) || (rot &&
+	    json_object_get(req, "fqdns") != NULL);
+	id = json_object_get(start, rot ? "push_job" : "job");
+	if (items == NULL || (res = json_object()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = wait_job(c, id)) != CUST_OK)
+		goto out;
+	/* Its results, and its items page by page when the reply names
+	 * them. */
+	do {
+		if ((q = json_pack("{s:O, s:i}", "id", id, "limit", want ?
+		    1000 : 1)) == NULL || (after != NULL && json_object_set(q,
+		    "after", after) != 0)) {
+			json_decref(q);
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		json_decref(page);
+		page = NULL;
+		r = cli_call(c, "job.show", q, &page);
+		json_decref(q);
+		if (r != CUST_OK)
+			goto out;
+		if (want && json_array_extend(items, json_object_get(page,
+		    "items")) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		json_decref(after);
+		after = json_incref(json_object_get(page, "next"));
+	} while (want && json_is_integer(after));
+	j = json_object_get(page, "job");
+	state = cli_str(j, "state");
+	if (strcmp(state, "done") != 0) {
+		r = cust_fail(strcmp(state, "interrupted") == 0 ?
+		    CUST_E_UNAVAIL : CUST_E_INTERNAL, "push job %lld %s: %s",
+		    (long long)json_integer_value(id), state, cli_str(j,
+		    "message"));
+		goto out;
+	}
+	/* Counts by result as the operation gives them: those it had. */
+	json_object_foreach(json_object_get(j, "results"), k, v) {
+		if (json_integer_value(v) == 0)
+			continue;
+		if (strcmp(k, "ok") == 0 || strcmp(k, "reconciled") == 0)
+			pushed += json_integer_value(v);
+		json_object_set(res, k, v);
+	}
+	if (rot) {
+		if ((out = json_copy(start)) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		json_object_del(out, "async");
+		json_object_del(out, "push_state");
+		r = json_object_set_new(out, "pushed", json_integer(pushed)) ||
+		    json_object_set(out, "push_results", res) ||
+		    (want && json_object_set(out, "pushes", items));
+	} else {
+		out = json_pack("{s:O, s:O, s:I, s:O}", "job", id, "selected",
+		    json_object_get(start, "selected"), "pushed",
+		    (json_int_t)pushed, "results", res);
+		r = out == NULL || (want && json_object_set(out, "items",
+		    items));
+	}
+	if (r != 0) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_decref(*resp);
+	*resp = out;
+	out = NULL;
+	r = CUST_OK;
+out:
+	json_decref(out);
+	json_decref(page);
+	json_decref(items);
+	json_decref(res);
+	json_decref(after);
+	return r;
+}
+
 static int
 cmd_show(struct cli *c, int argc, char **argv)
 {
@@ -243,7 +388,7 @@ const struct cli_cmd cli_job_cmds[] = {
 	  "list jobs, newest first (all, or one page with --limit)" },
 	{ "job", "show", cmd_show, 0, "[--after SEQ] [--limit N] [--wait] ID",
 	  "a job's state, progress and per-device results" },
-	{ "job", "resume", cmd_resume, 0, "[--wait] ID",
+	{ "job", "resume", cmd_resume, 0, "[--wait | --no-wait] ID",
 	  "finish an interrupted or failed job: the devices it has not done" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };

@@ -322,7 +322,7 @@ cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 {
 	struct ops_ctx ctx = { .who = c->who };
 	const struct ops_entry *e = ops_find(op);
-	int r;
+	int r, async;
 
 	*resp_out = NULL;
 	/* A job's rate counts from the start of the operation that runs it
@@ -341,9 +341,15 @@ cli_call(struct cli *c, const char *op, json_t *req, json_t **resp_out)
 			return r;
 		/* Progress as local mode shows it: on a terminal, or with
 		 * --wait. */
-		return cli_remote_call(c->remote, op, req, resp_out,
+		async = cli_job_async(c, op, req);
+		r = cli_remote_call(c->remote, op, req, resp_out,
 		    !c->quiet && (c->wait || util_isatty_err()) ? progress :
 		    NULL, c);
+		/* custodyd runs the job: follow it to its end. */
+		if (r == CUST_OK && async && !c->no_wait && json_is_true(
+		    json_object_get(*resp_out, "async")))
+			r = cli_job_finish(c, req, resp_out);
+		return r;
 	}
 	if (e != NULL && !(e->flags & OPS_NOSTATE) &&
 	    (r = cli_open(c)) != CUST_OK)

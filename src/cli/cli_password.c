@@ -196,6 +196,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "push", no_argument, NULL, 'P' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "no-wait", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *fqdns = json_array(), *resp = NULL, *it;
@@ -236,6 +237,10 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		case 'n':
 			dry = 1;
 			break;
+		case 'W':
+			if (cli_no_wait(c) != 0)
+				goto usage;
+			break;
 		default:
 			goto usage;
 		}
@@ -268,8 +273,15 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	json_decref(req);
 	if (r != CUST_OK)
 		return cli_error(c, r);
+	if (c->json && json_is_true(json_object_get(resp, "async"))) {
+		(void)cli_job_started(c, resp);		/* --no-wait */
+		json_decref(resp);
+		return CUST_EXIT_OK;
+	}
 	exit_code = cli_rotate_result(c, resp);
-	if (push) {
+	if (push && cli_job_started(c, resp)) {
+		/* --no-wait: the rotation is done, its push under way. */
+	} else if (push) {
 		r = cli_push_job_result(c, json_object_get(resp, "pushes"),
 		    json_object_get(resp, "push_results"), cli_num(resp,
 		    "push_job"), cli_num(resp, "selected"), cli_num(resp,
@@ -349,7 +361,8 @@ const struct cli_cmd cli_password_cmds[] = {
 	  "list secret versions and states (no values)" },
 	{ "password", "rotate", cmd_rotate, 0,
 	  "FQDN... | --tag TAG | --all [--kind admin|mebx|all] [--length N] "
-	  "[--replace-pending] [--wait] [--push] | FQDN... --push --dry-run",
+	  "[--replace-pending] [--wait] [--push [--no-wait]] | FQDN... --push "
+	  "--dry-run",
 	  "create new pending passwords (--push: apply them on the devices)" },
 	{ "password", "confirm", cmd_confirm, 0,
 	  "FQDN --version N [--kind admin|mebx]",

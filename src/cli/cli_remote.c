@@ -389,7 +389,8 @@ cli_remote_reply(const char *server, const char *op, long status,
 
 	*resp_out = NULL;
 	v = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, NULL);
-	if (status == 200) {
+	/* 202: custodyd runs a job it answered for at once ("async"). */
+	if (status == 200 || status == 202) {
 		if (!json_is_object(v)) {
 			json_decref(v);
 			return cust_fail(CUST_E_UNAVAIL, "custodyd at %s sent a "

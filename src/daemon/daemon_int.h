@@ -9,6 +9,7 @@
  *   worker.c  the worker pool: identity, routes onto ops_call(), replies
  *   metrics.c counters and the Prometheus text
  *   scheduler.c the scheduler thread (sched_tick())
+ *   jobs.c    the job threads: the devices of a push job
  */
 #ifndef CUST_DAEMON_INT_H
 #define CUST_DAEMON_INT_H
@@ -44,6 +45,7 @@ struct daemon_conf {
 	size_t nlisten;
 	int listen_default;		/* nothing given: the defaults */
 	int workers;			/* worker threads */
+	int job_threads;		/* jobs run at once (jobs.c) */
 	size_t max_header_bytes;	/* request head, 413 beyond */
 	long long max_body_bytes;	/* request body, 413 beyond */
 	int header_timeout_ms;		/* TLS handshake + head, total */
@@ -136,6 +138,7 @@ struct daemon_conn_q {
 	struct daemon_conn *head, *tail;	/* oldest first */
 };
 struct daemon_peer;
+struct djob;
 
 /* The process. */
 struct daemon {
@@ -170,6 +173,15 @@ struct daemon {
 	pthread_cond_t sched_cv;
 	struct cust_state *sched_st;
 	int sched_stop, sched_started;
+	/* The job threads (jobs.c). */
+	pthread_mutex_t jobs_mu;
+	pthread_cond_t jobs_cv;
+	struct djob *jobs_head, *jobs_tail;
+	size_t jobs_queued;
+	int jobs_quit, jobs_init;
+	atomic_int jobs_stopping;	/* SIGTERM: jobs stop */
+	pthread_t *job_threads;
+	int njob_threads;
 	/* Loop-owned. */
 	struct daemon_conn *conns;	/* list of live connections */
 	int nconn;			/* counted against max_connections */
@@ -231,9 +243,36 @@ void daemon_settle(struct daemon_req *req);
  * be NULL), body. keep: the connection may stay open. */
 int daemon_reply(struct daemon_req *req, int status, const char *ctype,
     const char *extra, const void *body, size_t len, int keep);
+/* A JSON reply (the text wiped after use). */
+int daemon_reply_json(struct daemon_req *req, int status, json_t *v,
+    const char *extra, int keep);
+/* The error reply for a code of custody, cust_errmsg() the message. */
+int daemon_reply_code(struct daemon_req *req, int code);
 /* An error reply {"error", "message"} for an HTTP status. */
 int daemon_reply_error(struct daemon_req *req, int status, const char *extra,
     const char *name, const char *message, int keep);
+
+/* jobs.c. A job recorded by an operation called with ctx->jobs =
+ * daemon_job_hook and ctx->job_arg = a daemon_jobref (its id is then in
+ * the ref; the hook refuses when too many wait) is handed over with
+ * daemon_jobs_submit(): req and start (the operation's request and reply)
+ * are copied, who too; parked (may be NULL) is the client waiting for the
+ * operation's full reply: the job thread answers it (audit_ticket_arm()).
+ * daemon_jobs_stopping() (SIGTERM): jobs stop at a device boundary,
+ * 'interrupted'; daemon_jobs_stop(): the threads end once the queue is
+ * empty. */
+struct daemon_jobref {
+	struct daemon *d;
+	long long id;		/* the job handed over, or 0 */
+};
+int daemon_job_hook(void *arg, long long job);
+int daemon_job_stopping(void *arg);
+int daemon_jobs_submit(struct daemon *d, int64_t id, const char *op,
+    json_t *req, json_t *start, const struct ops_identity *who,
+    struct daemon_req *parked) __attribute__((warn_unused_result));
+int daemon_jobs_start(struct daemon *d) __attribute__((warn_unused_result));
+void daemon_jobs_stopping(struct daemon *d);
+void daemon_jobs_stop(struct daemon *d);
 
 /* scheduler.c: start the scheduler thread on a state of its own (a first
  * tick at once); stop it (after its current tick) and close the state. */

@@ -68,6 +68,9 @@ daemon_conf_defaults(struct daemon_conf *c)
 	/* Reads sleep while their audit batch commits: more workers than
 	 * cores keep the batches full. */
 	c->workers = (int)(n > 0 ? n * 4 : 4);
+	/* Push jobs at once (each drives up to AMT_CONCURRENCY devices);
+	 * more wait their turn. */
+	c->job_threads = 2;
 	c->max_header_bytes = 16 * 1024;
 	c->max_body_bytes = 1024 * 1024;
 	c->header_timeout_ms = 10000;
@@ -207,7 +210,8 @@ usage(FILE *f)
 	    "                [--max-header-bytes N]"
 	    "                [--max-body-bytes N] [--header-timeout MS] "
 	    "[--body-timeout MS]\n"
-	    "                [--idle-timeout MS] [--log-level LEVEL]\n");
+	    "                [--idle-timeout MS] [--job-threads N] "
+	    "[--log-level LEVEL]\n");
 }
 
 /* The numeric options: letter, name, bounds, field and its type (i: int,
@@ -235,6 +239,8 @@ static const struct num_option {
 	    offsetof(struct daemon_conf, body_timeout_ms), 'i' },
 	{ 'I', "idle-timeout", 100, 3600000,
 	    offsetof(struct daemon_conf, idle_timeout_ms), 'i' },
+	{ 'J', "job-threads", 1, 64, offsetof(struct daemon_conf, job_threads),
+	    'i' },
 };
 
 static int
@@ -521,6 +527,7 @@ main(int argc, char **argv)
 		{ "header-timeout", required_argument, NULL, 'T' },
 		{ "body-timeout", required_argument, NULL, 'U' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "job-threads", required_argument, NULL, 'J' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -573,7 +580,7 @@ main(int argc, char **argv)
 			check = 1;
 			break;
 		case 'w': case 'C': case 'A': case 'H': case 'B': case 'T':
-		case 'U': case 'I':
+		case 'U': case 'I': case 'J':
 			if (num_opt(&d.conf, ch, optarg) != 0)
 				return CUST_EXIT_USAGE;
 			break;
@@ -699,6 +706,10 @@ main(int argc, char **argv)
 		log_error("workers: %s", cust_errmsg());
 		goto out;
 	}
+	if ((r = daemon_jobs_start(&d)) != CUST_OK) {
+		log_error("job threads: %s", cust_errmsg());
+		goto out;
+	}
 	if ((r = daemon_sched_start(&d)) != CUST_OK) {
 		log_error("scheduler: %s", cust_errmsg());
 		goto out;
@@ -715,19 +726,25 @@ main(int argc, char **argv)
 		goto out;
 	}
 	loop_started = 1;
-	log_info("custodyd %s ready: %d workers, state %s", CUSTODY_VERSION,
-	    d.conf.workers, d.conf.state_dir);
+	log_info("custodyd %s ready: %d workers, %d job threads, state %s",
+	    CUSTODY_VERSION, d.conf.workers, d.conf.job_threads,
+	    d.conf.state_dir);
 	(void)sd_notify(0, "READY=1");
 	serve(&d, st);
 	(void)sd_notify(0, "STOPPING=1");
 	rc = CUST_EXIT_OK;
 out:
+	/* Jobs stop at their next device boundary ('interrupted'), and the
+	 * clients waiting for them are answered during the drain. */
+	if (d.jobs_init)
+		daemon_jobs_stopping(&d);
 	if (loop_started) {
 		event_active(d.stop_ev, EV_READ, 0);
 		pthread_join(loop, NULL);
 	}
 	daemon_sched_stop(&d);
 	daemon_workers_stop(&d);
+	daemon_jobs_stop(&d);
 	/* Commits what is queued, then stops the writer; replies it still
 	 * hands back (a drain cut short) are freed by the teardown. */
 	audit_group_free(d.group);

@@ -23,16 +23,48 @@
  * each end within AMT_TIMEOUT_MS. */
 #define SCHED_RECONCILE_AGE	600
 
+/*
+ * op with req as the scheduler (ctx: its identity and state), a job it
+ * starts handed to the job threads (jobs.c) rather than run on this
+ * thread: *resp_out the operation's reply; *job_out the job handed over
+ * (0: none).
+ */
+static int
+call(struct daemon *d, struct ops_ctx *ctx, const char *op, json_t *req,
+    json_t **resp_out, long long *job_out)
+{
+	struct daemon_jobref jr = { d, 0 };
+	int r;
+
+	ctx->jobs = daemon_job_hook;
+	ctx->job_arg = &jr;
+	r = ops_call(ctx, op, req, resp_out);
+	ctx->jobs = NULL;
+	ctx->job_arg = NULL;
+	*job_out = jr.id;
+	if (jr.id != 0 && daemon_jobs_submit(d, jr.id, op, req, *resp_out,
+	    ctx->who, NULL) != CUST_OK) {
+		log_warnx("scheduler: job %lld not handed over (%s): custodyd's "
+		    "next start resumes it", jr.id, cust_errmsg());
+		*job_out = 0;
+	}
+	return r;
+}
+
 /* Resume the interrupted push jobs among the newest 100 (job.resume): a
  * push is network work, so sched_tick() (src/sched) leaves them to the
- * ops layer. */
+ * ops layer, which hands them to the job threads. */
 static void
-resume_pushes(struct ops_ctx *ctx)
+resume_pushes(struct daemon *d, struct ops_ctx *ctx)
 {
 	json_t *req = json_pack("{s:i}", "limit", 100), *resp = NULL, *j;
 	json_t *rr, *pr;
+	long long job;
 	size_t i;
 
+	/* SIGTERM: a job interrupted now is resumed by the next start. */
+	if (atomic_load(&d->jobs_stopping))
+		goto out;
 	if (req == NULL || ops_call(ctx, "job.list", req, &resp) != CUST_OK)
 		goto out;
 	json_array_foreach(json_object_get(resp, "jobs"), i, j) {
@@ -42,15 +74,13 @@ resume_pushes(struct ops_ctx *ctx)
 			continue;
 		rr = json_pack("{s:O}", "id", json_object_get(j, "id"));
 		pr = NULL;
-		if (rr != NULL && ops_call(ctx, "job.resume", rr, &pr) ==
+		if (rr != NULL && call(d, ctx, "job.resume", rr, &pr, &job) ==
 		    CUST_OK)
-			log_info("scheduler: resumed push job %lld: %lld of "
-			    "%lld devices now hold their new password",
-			    (long long)json_integer_value(json_object_get(j,
-			    "id")), (long long)json_integer_value(
-			    json_object_get(pr, "pushed")), (long long)
-			    json_integer_value(json_object_get(pr,
-			    "selected")));
+			log_info("scheduler: resumed push job %lld: %lld "
+			    "devices left to push%s", (long long)
+			    json_integer_value(json_object_get(j, "id")),
+			    (long long)json_integer_value(json_object_get(pr,
+			    "selected")), job ? " (job threads)" : "");
 		else
 			log_warnx("scheduler: resume push job %lld: %s",
 			    (long long)json_integer_value(json_object_get(j,
@@ -89,7 +119,7 @@ reconcile(struct daemon *d, long long min_age)
 		    "checked, %lld settled", (long long)json_integer_value(
 		    json_object_get(resp, "checked")), (long long)
 		    json_integer_value(json_object_get(resp, "settled")));
-	resume_pushes(&ctx);
+	resume_pushes(d, &ctx);
 out:
 	json_decref(req);
 	json_decref(resp);
@@ -97,17 +127,20 @@ out:
 	cust_clearerr();
 }
 
-/* rotation.push: push the admin passwords rotation job job made (its
- * items 'ok', page by page) as a push job (device.push), as the
- * scheduler. */
+/* Push the admin passwords rotation job job made (its items 'ok', page by
+ * page) as a push job (device.push), as the scheduler: rotation.push
+ * (new: every admin rotation of the tick), and a resumed rotation whose
+ * params say push (password rotate --push, or rotation.push's, that an
+ * interruption stopped before its push). */
 static void
-push_rotated(struct daemon *d, int64_t job)
+push_rotated(struct daemon *d, int64_t job, int resumed)
 {
 	struct ops_identity *id = NULL;
 	struct ops_ctx ctx = { 0 };
 	json_t *page = NULL, *fqdns = json_array(), *req = NULL, *resp = NULL;
 	json_t *it;
 	int64_t after = 0;
+	long long pj;
 	size_t i, got;
 
 	if (fqdns == NULL || ops_identity_new(OPS_ID_LOCAL, SCHED_ACTOR, &id) !=
@@ -118,6 +151,9 @@ push_rotated(struct daemon *d, int64_t job)
 		page = NULL;
 		if (job_show(d->sched_st, job, after, 1000, &page) != CUST_OK)
 			goto fail;
+		if (resumed && !json_is_true(json_object_get(json_object_get(
+		    page, "params"), "push")))
+			goto out;	/* a rotation that does not push */
 		got = json_array_size(json_object_get(page, "items"));
 		json_array_foreach(json_object_get(page, "items"), i, it) {
 			after = json_integer_value(json_object_get(it, "seq"));
@@ -132,12 +168,12 @@ push_rotated(struct daemon *d, int64_t job)
 	ctx.st = d->sched_st;
 	ctx.who = id;
 	if ((req = json_pack("{s:O}", "fqdns", fqdns)) == NULL ||
-	    ops_call(&ctx, "device.push", req, &resp) != CUST_OK)
+	    call(d, &ctx, "device.push", req, &resp, &pj) != CUST_OK)
 		goto fail;
-	log_info("scheduler: push job %lld: %lld of %zu rotated devices now "
-	    "hold their new admin password", (long long)json_integer_value(
-	    json_object_get(resp, "job")), (long long)json_integer_value(
-	    json_object_get(resp, "pushed")), json_array_size(fqdns));
+	log_info("scheduler: push job %lld of rotation job %lld%s: %zu "
+	    "rotated devices to push (job threads)", (long long)
+	    json_integer_value(json_object_get(resp, "job")), (long long)job,
+	    resumed ? " (resumed)" : "", json_array_size(fqdns));
 	goto out;
 fail:
 	log_warnx("scheduler: push of rotation job %lld: %s", (long long)job,
@@ -168,7 +204,10 @@ tick(struct daemon *d)
 		if (p.push && strcmp(json_string_value(json_object_get(e,
 		    "kind")), "admin") == 0)
 			push_rotated(d, json_integer_value(json_object_get(e,
-			    "job")));
+			    "job")), 0);
+	/* Rotations resumed: pushed when they were started to be. */
+	json_array_foreach(json_object_get(rep, "resumed"), i, e)
+		push_rotated(d, json_integer_value(e), 1);
 	json_array_foreach(json_object_get(rep, "errors"), i, e)
 		log_warnx("scheduler: %s", json_string_value(e));
 	if (r != CUST_OK && json_array_size(json_object_get(rep, "errors")) ==

@@ -72,6 +72,7 @@ reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 202: return "Accepted";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
@@ -128,8 +129,8 @@ daemon_reply(struct daemon_req *req, int status, const char *ctype,
 }
 
 /* A JSON value as the reply body; the text is wiped after use. */
-static int
-reply_json(struct daemon_req *req, int status, json_t *v, const char *extra,
+int
+daemon_reply_json(struct daemon_req *req, int status, json_t *v, const char *extra,
     int keep)
 {
 	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
@@ -160,14 +161,14 @@ daemon_reply_error(struct daemon_req *req, int status, const char *extra,
 
 	if (v == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	r = reply_json(req, status, v, extra, keep);
+	r = daemon_reply_json(req, status, v, extra, keep);
 	json_decref(v);
 	return r;
 }
 
 /* The reply for an error code of custody (cust_errmsg() the message). */
-static int
-reply_code(struct daemon_req *req, int code)
+int
+daemon_reply_code(struct daemon_req *req, int code)
 {
 	return daemon_reply_error(req, cust_http_status(code), NULL,
 	    cust_errname(code), cust_errmsg(), 1);
@@ -445,7 +446,7 @@ render(struct worker *w, struct daemon_req *req, json_t *resp)
 				return daemon_reply(req, 304, NULL, extra,
 				    NULL, 0, 1);
 		}
-		return reply_json(req, 200, resp, extra, 1);
+		return daemon_reply_json(req, 200, resp, extra, 1);
 	}
 }
 
@@ -460,7 +461,7 @@ handle_metrics(struct worker *w, struct daemon_req *req,
 	int r;
 
 	if ((r = ops_call(&ctx, "status", NULL, &status)) != CUST_OK)
-		return reply_code(req, r);
+		return daemon_reply_code(req, r);
 	/* The newest jobs' states: one page, never a scan. */
 	if ((q = json_pack("{s:i}", "limit", METRICS_JOBS)) == NULL ||
 	    (r = ops_call(&ctx, "job.list", q, &jobs)) != CUST_OK)
@@ -471,11 +472,47 @@ handle_metrics(struct worker *w, struct daemon_req *req,
 	json_decref(status);
 	json_decref(jobs);
 	if (r != CUST_OK)
-		return reply_code(req, r);
+		return daemon_reply_code(req, r);
 	r = daemon_reply(req, 200, "text/plain; version=0.0.4",
 	    "Cache-Control: no-store\r\n", text, len, 1);
 	free(text);
 	return r;
+}
+
+/*
+ * An operation handed its job to the job threads (jr->id): the client
+ * that asked "async" gets 202 at once with the reply so far ("async":
+ * true, the job's id, Location /v1/jobs/ID); any other waits, parked
+ * with the job (HANDLE_PARKED), for the full reply the job thread gives
+ * it at the end. r and resp: ops_call()'s (a job recorded by an
+ * operation that then failed still runs).
+ */
+#define HANDLE_PARKED	1
+static int
+handed_over(struct worker *w, struct daemon_req *req,
+    const struct ops_identity *who, const struct daemon_jobref *jr, int r,
+    json_t *resp)
+{
+	int async = json_is_true(json_object_get(req->m.req, "async"));
+	char extra[128];
+	int s;
+
+	s = daemon_jobs_submit(w->d, jr->id, req->m.op, req->m.req, resp, who,
+	    r == CUST_OK && !async ? req : NULL);
+	if (s != CUST_OK)
+		log_warnx("job %lld: not handed over (%s): custodyd's next "
+		    "start resumes it", jr->id, cust_errmsg());
+	if (r != CUST_OK)
+		return daemon_reply_code(req, r);
+	if (s != CUST_OK)
+		return daemon_reply_code(req, s);
+	if (!async)
+		return HANDLE_PARKED;
+	snprintf(extra, sizeof(extra), "Location: /v1/jobs/%lld\r\n"
+	    "Cache-Control: no-store\r\n", jr->id);
+	if (json_object_set_new(resp, "async", json_true()) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return daemon_reply_json(req, 202, resp, extra, 1);
 }
 
 static int
@@ -484,13 +521,14 @@ handle(struct worker *w, struct daemon_req *req)
 	const struct api_route *rt = req->m.route;
 	const struct ops_identity *who = NULL;
 	const struct ops_entry *e;
+	struct daemon_jobref jr = { w->d, 0 };
 	struct ops_ctx ctx;
 	json_t *resp = NULL;
 	int r;
 
 	cust_clearerr();
 	if ((r = identify(w, req, &who)) != CUST_OK)
-		return reply_code(req, r);
+		return daemon_reply_code(req, r);
 	snprintf(req->actor, sizeof(req->actor), "%s",
 	    ops_identity_actor(who));
 	if (rt->render == API_RENDER_HEALTH)
@@ -518,10 +556,13 @@ handle(struct worker *w, struct daemon_req *req)
 		return daemon_reply_error(req, 415, NULL, "invalid", "the body "
 		    "must be application/json", 1);
 	if ((r = merge_body(req, req->m.req)) != CUST_OK)
-		return reply_code(req, r);
+		return daemon_reply_code(req, r);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = w->st;
 	ctx.who = who;
+	/* A push job's devices are pushed by the job threads (jobs.c). */
+	ctx.jobs = daemon_job_hook;
+	ctx.job_arg = &jr;
 	/* Tests: a request held at a worker (the process stops) while a
 	 * SIGTERM arrives. */
 	util_test_stop("daemon-request");
@@ -529,9 +570,15 @@ handle(struct worker *w, struct daemon_req *req)
 		audit_defer(state_audit(w->st), &req->ticket);
 	r = ops_call(&ctx, req->m.op, req->m.req, &resp);
 	audit_defer(state_audit(w->st), NULL);
+	if (r == CUST_OK)
+		metrics_rotations(resp);
+	if (jr.id != 0) {
+		r = handed_over(w, req, who, &jr, r, resp);
+		json_decref(resp);
+		return r;
+	}
 	if (r != CUST_OK)
-		return reply_code(req, r);
-	metrics_rotations(resp);
+		return daemon_reply_code(req, r);
 	if (e != NULL && (e->flags & OPS_IDENTITY))
 		atomic_fetch_add(&w->d->id_gen, 1);
 	r = render(w, req, resp);
@@ -544,7 +591,11 @@ handle(struct worker *w, struct daemon_req *req)
 static void
 run(struct worker *w, struct daemon_req *req)
 {
-	if (handle(w, req) != CUST_OK) {
+	int r = handle(w, req);
+
+	if (r == HANDLE_PARKED)
+		return;		/* the job thread answers */
+	if (r != CUST_OK) {
 		/* No reply could be built (out of memory): a bare one, and
 		 * the connection closes. */
 		free(req->out);

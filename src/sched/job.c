@@ -114,6 +114,9 @@ item(void *arg, int64_t device_id, const char *kind, int64_t version,
 {
 	struct run *run = arg;
 
+	/* Tests: a rotation job killed in its first batch (nothing of it
+	 * committed), then resumed. */
+	util_test_crash("rotate-item");
 	/* cred's message: names the device, kind and version. */
 	return job_item_add(run->st, run->job, device_id, kind, err == CUST_OK ?
 	    "ok" : err == CUST_E_CONFLICT ? "refused" : "missing", err ==
@@ -339,6 +342,13 @@ job_rotate(struct cust_state *st, const char *actor, json_t *selector,
 	json_t *params = json_pack("{s:s, s:I, s:b}", "kind", spec->kind,
 	    "length", (json_int_t)spec->pwlen, "replace_pending",
 	    spec->replace_pending);
+
+	/* A rotation pushed when it ends: its resumption pushes too. */
+	if (params != NULL && spec->push && json_object_set_new(params,
+	    "push", json_true()) != 0) {
+		json_decref(params);
+		params = NULL;
+	}
 	int64_t *sorted = NULL;
 	size_t m = 0;
 	int r;
@@ -662,12 +672,15 @@ remaining(struct cust_state *st, int64_t id, const unsigned char *blob,
 	return CUST_OK;
 }
 
-int
-job_take(struct cust_state *st, int64_t id, const char *want,
+/* job_take() (own 0) or job_take_own() (own 1: a job this process runs,
+ * not claimed again). */
+static int
+take(struct cust_state *st, int64_t id, const char *want, int own,
     json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
 {
-	static const char sel[] = "SELECT kind, params, targets, total FROM "
-	    "job WHERE id = ?";
+	static const char sel[] = "SELECT kind, params, targets, total, "
+	    "state = 'running' AND pid = ?2 AND pstart = ?3 FROM job WHERE "
+	    "id = ?1";
 	json_t *params = NULL;
 	json_error_t jerr;
 	int64_t *ids = NULL;
@@ -688,10 +701,18 @@ job_take(struct cust_state *st, int64_t id, const char *want,
 		goto fail;
 	}
 	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(s, 3, util_proc_start((long long)getpid()));
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
 		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "no job %lld",
 		    (long long)id) : store_err(state_store(st),
 		    "cannot read the job");
+		sqlite3_reset(s);
+		goto fail;
+	}
+	if (own && !sqlite3_column_int(s, 4)) {
+		r = cust_fail(CUST_E_CONFLICT, "job %lld is not running in "
+		    "this process", (long long)id);
 		sqlite3_reset(s);
 		goto fail;
 	}
@@ -724,12 +745,13 @@ job_take(struct cust_state *st, int64_t id, const char *want,
 	}
 	r = remaining(st, id, sqlite3_column_blob(s, 2), total, &ids, &n);
 	sqlite3_reset(s);
-	if (r != CUST_OK || (r = claim(st, id)) != CUST_OK)
+	if (r != CUST_OK || (!own && (r = claim(st, id)) != CUST_OK))
 		goto fail;
 	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto out;
-	log_info("job %lld resumed: %zu of %zu devices left", (long long)id,
-	    n, total);
+	if (!own)
+		log_info("job %lld resumed: %zu of %zu devices left",
+		    (long long)id, n, total);
 	*params_out = params;
 	params = NULL;
 	*ids_out = ids;
@@ -743,6 +765,82 @@ out:
 	json_decref(params);
 	free(ids);
 	return r;
+}
+
+int
+job_take(struct cust_state *st, int64_t id, const char *want,
+    json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
+{
+	return take(st, id, want, 0, params_out, ids_out, n_out, total_out);
+}
+
+int
+job_take_own(struct cust_state *st, int64_t id, const char *want,
+    json_t **params_out, int64_t **ids_out, size_t *n_out, size_t *total_out)
+{
+	return take(st, id, want, 1, params_out, ids_out, n_out, total_out);
+}
+
+int
+job_interrupt(struct cust_state *st, int64_t id, const char *why)
+{
+	static const char upd[] = "UPDATE job SET state = 'interrupted', "
+	    "changed = ?3, message = ?2, pid = NULL, pstart = NULL WHERE id = "
+	    "?1 AND state = 'running'";
+	sqlite3_stmt *s;
+	int r;
+
+	if (store_in_txn(state_store(st)))
+		store_rollback(state_store(st));
+	if ((s = store_stmt(state_store(st), upd)) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, util_now());
+	if ((r = store_step_done(state_store(st), s, "mark a job "
+	    "interrupted")) == CUST_OK)
+		log_info("job %lld interrupted: %s", (long long)id, why);
+	return r;
+}
+
+int
+job_item_ids(struct cust_state *st, int64_t id, const char *result,
+    int64_t **ids_out, size_t *n_out)
+{
+	static const char sel[] = "SELECT DISTINCT device_id FROM job_item "
+	    "WHERE job_id = ? AND result = ? ORDER BY device_id";
+	int64_t *ids = NULL, *nv;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *s;
+	int rc, r = CUST_OK;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	if ((s = store_stmt(state_store(st), sel)) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, result, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((nv = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+				break;
+			}
+			ids = nv;
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(state_store(st), "cannot read the job's items");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		free(ids);
+		return r;
+	}
+	*ids_out = ids;
+	*n_out = n;
+	return CUST_OK;
 }
 
 int
@@ -793,6 +891,7 @@ job_resume(struct cust_state *st, const char *actor, int64_t id,
 	}
 	spec.pwlen = (size_t)len;
 	spec.replace_pending = replace;
+	spec.push = json_is_true(json_object_get(params, "push"));
 	*left_out = n;
 	r = run_rotate(st, actor, id, ids, n, &spec, want_items, progress,
 	    arg, res);

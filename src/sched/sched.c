@@ -246,6 +246,9 @@ rotate_due(struct cust_state *st, const char *actor, const char *kind,
 	spec.kind = kind;
 	spec.pwlen = p->pwlen ? p->pwlen : CRED_PW_DEFAULT;
 	spec.replace_pending = 0;
+	/* rotation.push: custodyd pushes it, and what resumes it after an
+	 * interruption too. */
+	spec.push = p->push && strcmp(kind, "admin") == 0;
 	if ((sel = json_pack("{s:s, s:s, s:I, s:I}", "scheduled", kind,
 	    "kind", kind, "max_age", (json_int_t)max_age, "jitter",
 	    (json_int_t)p->jitter)) == NULL) {

@@ -120,12 +120,16 @@ if [ -x "$BUILD/custodyd" ]; then
 	    --listen 127.0.0.1:0 || t_fail "custodyd starts"
 	DPID=$T_DPID
 	n=0
-	while ! grep -q 'scheduler: push job' "$TESTTMP/d.log" && [ $n -lt 300 ]; do
+	# The push runs on custodyd's job threads.
+	while ! grep -q 'job [0-9]* (device.push, local:scheduler) done' \
+	    "$TESTTMP/d.log" && [ $n -lt 300 ]; do
 		sleep 0.1; n=$((n + 1))
 	done
 	kill "$DPID"; wait "$DPID" 2>/dev/null
-	t_grep "custodyd pushed what its scheduler rotated" \
-	    "scheduler: push job [0-9]*: 69 of 69 rotated devices" "$TESTTMP/d.log"
+	t_grep "custodyd's scheduler pushed what it rotated" \
+	    "scheduler: push job [0-9]* of rotation job [0-9]*: 69 rotated devices" "$TESTTMP/d.log"
+	t_grep "... all of it, on a job thread" \
+	    "job [0-9]* \\(device.push, local:scheduler\\) done: 69 of 69 devices" "$TESTTMP/d.log"
 	t_check "$(dev 0) has a newer current admin password" \
 	    [ "$(admin_v "$(dev 0)")" -gt "$before" ]
 	t_check "every device holds custody's current password" all_hold

@@ -67,6 +67,12 @@ test_reply_ok(void **state)
 	    strlen(b), &resp), CUST_OK);
 	assert_true(json_is_array(json_object_get(resp, "devices")));
 	json_decref(resp);
+	/* 202: a job custodyd answered for at once ("async"). */
+	b = "{\"job\": 7, \"async\": true}";
+	assert_int_equal(cli_remote_reply("https://h", "device.push", 202, b,
+	    strlen(b), &resp), CUST_OK);
+	assert_int_equal(json_integer_value(json_object_get(resp, "job")), 7);
+	json_decref(resp);
 	/* 200 with anything but a JSON object is no reply. */
 	assert_int_equal(cli_remote_reply("https://h", "device.list", 200,
 	    "[1]", 3, &resp), CUST_E_UNAVAIL);

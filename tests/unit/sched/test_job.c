@@ -47,7 +47,7 @@ setup(void **state)
 	return store_commit(state_store(f->st)) == CUST_OK ? 0 : -1;
 }
 
-static const struct job_rotate_spec admin = { "admin", 16, 0 };
+static const struct job_rotate_spec admin = { "admin", 16, 0, 0 };
 
 static json_t *
 show(struct cust_state *st, int64_t id)
@@ -316,6 +316,73 @@ test_verify_job(void **state)
 	assert_non_null(strstr(cust_errmsg(), "not resumable"));
 }
 
+/* The parts custodyd's job threads use: a job started here is taken up
+ * by job_take_own() (not claimed again, its targets without an item),
+ * which refuses any job not running in this process; job_interrupt()
+ * leaves it resumable by job_take(); job_item_ids() lists the devices of
+ * a result; a rotation that pushes says so in its params, resumed too. */
+static void
+test_own_interrupt(void **state)
+{
+	struct tu_fx *f = *state;
+	struct job_rotate_spec push = { "admin", 16, 0, 1 };
+	struct cred_rotate_result res;
+	json_t *sel = json_pack("{s:b}", "all", 1), *params = json_object();
+	json_t *p = NULL, *j;
+	int64_t id = 0, *sorted = NULL, *got = NULL, rid = 0;
+	size_t m = 0, n = 0, total = 0;
+
+	assert_int_equal(job_start(f->st, "t", JOB_KIND_PUSH, sel, params, ids,
+	    10, &id, &sorted, &m), CUST_OK);
+	free(sorted);
+	assert_int_equal(job_item_add(f->st, id, ids[0], "admin", "ok", 0,
+	    NULL), CUST_OK);
+	assert_int_equal(job_take_own(f->st, id, JOB_KIND_PUSH, &p, &got, &n,
+	    &total), CUST_OK);
+	assert_int_equal(n, 9);
+	assert_int_equal(total, 10);
+	assert_int_equal(got[0], ids[1]);
+	free(got);
+	json_decref(p);
+	/* Still running: job_take() cannot claim it, nor job_take_own()
+	 * another kind. */
+	assert_int_equal(job_take(f->st, id, JOB_KIND_PUSH, &p, &got, &n,
+	    &total), CUST_E_CONFLICT);
+	assert_int_equal(job_take_own(f->st, id, JOB_KIND_ROTATE, &p, &got,
+	    &n, &total), CUST_E_CONFLICT);
+	assert_int_equal(job_interrupt(f->st, id, "stopping"), CUST_OK);
+	j = show(f->st, id);
+	assert_string_equal(jstr(j, "state"), "interrupted");
+	assert_string_equal(jstr(j, "message"), "stopping");
+	assert_true(json_is_true(json_object_get(j, "resumable")));
+	json_decref(j);
+	/* Not running here any more: job_take_own() refuses it. */
+	assert_int_equal(job_take_own(f->st, id, JOB_KIND_PUSH, &p, &got, &n,
+	    &total), CUST_E_CONFLICT);
+	assert_int_equal(job_take(f->st, id, JOB_KIND_PUSH, &p, &got, &n,
+	    &total), CUST_OK);
+	assert_int_equal(n, 9);
+	free(got);
+	json_decref(p);
+	assert_int_equal(job_item_ids(f->st, id, "ok", &got, &n), CUST_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0], ids[0]);
+	free(got);
+
+	/* A rotation that pushes records it. */
+	assert_int_equal(job_rotate(f->st, "t", sel, ids, 3, &push, 0, NULL,
+	    NULL, &rid, &res), CUST_OK);
+	j = show(f->st, rid);
+	assert_true(json_is_true(json_object_get(json_object_get(j, "params"),
+	    "push")));
+	json_decref(j);
+	assert_int_equal(job_item_ids(f->st, rid, "ok", &got, &n), CUST_OK);
+	assert_int_equal(n, 3);
+	free(got);
+	json_decref(sel);
+	json_decref(params);
+}
+
 int
 main(void)
 {
@@ -327,6 +394,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_import_job, setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_own_interrupt, setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup,
 		    tu_fx_teardown),
