@@ -78,7 +78,9 @@ struct have {
 
 enum astep {
 	A_START, A_REALM, A_ENUM, A_GETU, A_SEND, A_VERIFY, A_READBACK,
-	A_REMOVE
+	A_REMOVE,
+	A_REC_CAND,	/* reconciling: Get as the user with the candidate */
+	A_REC_CUR,	/* reconciling: Get as the user, current password */
 };
 
 struct acl {
@@ -89,6 +91,9 @@ struct acl {
 	const char *fqdn, *reg;
 	struct seal_secret *admin;	/* current admin password */
 	struct seal_secret *pw;		/* the user's password being sent */
+	struct seal_secret *cur_pw;	/* reconciling: its current one */
+	char why[256];			/* reconciling: why */
+	int rec_pre;			/* reconciling before sending */
 	char realm[64];
 	struct want w[ACL_MAX_WANT];
 	size_t nw;
@@ -134,7 +139,7 @@ action(struct acl *a, const char *user, const char *what, const char *res,
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "user", user, "action",
 	    what, "result", res, "detail", detail ? detail : "");
 
-	if (strcmp(res, "ok") != 0)
+	if (strcmp(res, "ok") != 0 && strcmp(res, "reconciled") != 0)
 		a->failed = 1;
 	if (o == NULL || json_array_append_new(a->actions, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -298,6 +303,9 @@ can_login(const struct want *w)
 	return w->access != 0 && (w->set & ((1u << 13) | (1u << 3)));
 }
 
+static int rec_start(struct acl *a, struct want *w, int before_send,
+    const char *why, struct amt_req **out);
+
 /* The next change of apply, or the end. */
 static int
 next_change(struct acl *a, struct amt_req **out)
@@ -330,6 +338,11 @@ next_change(struct acl *a, struct amt_req **out)
 		    w->ver ? "candidate" : "current", a->fqdn, w->kind, w->ver ?
 		    w->ver : CRED_VER_CURRENT, &a->pw, &v, &state)) != CUST_OK)
 			return r;
+		/* Pushed by an apply that never learnt the outcome, and the
+		 * user is on the device: does it hold the version already? */
+		if (w->ver != 0 && w->begun && h != NULL && can_login(w))
+			return rec_start(a, w, 1, "its push by an earlier apply "
+			    "had an unknown outcome", out);
 		as_admin(a, 0);
 		if ((r = write_msg(a, w, a->pw, out)) != CUST_OK)
 			return r;
@@ -338,6 +351,7 @@ next_change(struct acl *a, struct amt_req **out)
 			    w->kind, &w->ver)) != CUST_OK)
 				return r;
 			w->begun = 1;
+			util_test_stop("acl-begun");	/* tests arm a fault */
 		}
 		a->step = A_SEND;
 		return CUST_OK;
@@ -451,6 +465,102 @@ handle_add(void *arg, const char *v)
 	return 0;
 }
 
+/*
+ * Reconciling a user's push whose outcome is not known (a timeout or a
+ * dropped connection after the change was sent; or a version an earlier
+ * apply left 'pushed', its process killed or the device gone), as the
+ * admin push does (ops_push.c): a Get as the user on a fresh connection
+ * with the candidate, then with the current password, and the one that
+ * works is committed: the candidate current ("reconciled"), or the
+ * candidate failed while the device keeps the current one
+ * ("kept-current"). Neither: it stays 'pushed' ("unknown"), for the next
+ * apply. Before sending (rec_pre: an earlier apply's push, the user on
+ * the device) a candidate that does not log in is simply sent. Only for
+ * a user who may log in (can_login()); another's change is sent again
+ * (the same DigestPassword: sending it twice changes nothing).
+ */
+static int
+rec_get(struct acl *a, const struct want *w, const struct seal_secret *pw,
+    enum astep next, struct amt_req **out)
+{
+	a->t.user = w->user;
+	a->t.password = pw;
+	a->t.fresh = 1;
+	a->step = next;
+	return amt_msg_get(++a->id, "AMT_GeneralSettings", out);
+}
+
+static int
+rec_start(struct acl *a, struct want *w, int before_send, const char *why,
+    struct amt_req **out)
+{
+	size_t n = strnlen(why, sizeof(a->why) - 1);
+
+	memcpy(a->why, why, n);		/* cut short if it must be */
+	a->why[n] = '\0';
+	a->rec_pre = before_send;
+	return rec_get(a, w, a->pw, A_REC_CAND, out);
+}
+
+/* The answer to a reconciling Get (A_REC_CAND, A_REC_CUR). */
+static int
+rec_step(struct acl *a, struct want *w, int err, struct amt_req **out)
+{
+	struct ops_ctx *ctx = a->ctx;
+	const char *state;
+	char d[512];
+	int64_t v;
+	int r;
+
+	if (a->step == A_REC_CAND && err == CUST_OK) {
+		snprintf(d, sizeof(d), "%s; a digest login as %s with v%lld "
+		    "works: now current", a->why, w->user, (long long)w->ver);
+		if ((r = cred_push_end(ctx->st, ctx->actor, a->fqdn, w->kind,
+		    w->ver, CRED_PUSH_APPLIED, "reconciled: a digest login "
+		    "with it works")) != CUST_OK ||
+		    (r = action(a, w->user, "push", "reconciled", d)) !=
+		    CUST_OK)
+			return r;
+		a->wi++;
+		return next_change(a, out);
+	}
+	if (a->step == A_REC_CAND && a->rec_pre) {
+		/* The device does not hold it: send it. */
+		as_admin(a, 0);
+		a->step = A_SEND;
+		return write_msg(a, w, a->pw, out);
+	}
+	if (a->step == A_REC_CAND && w->cur != 0) {
+		seal_secret_free(a->cur_pw);
+		a->cur_pw = NULL;
+		if ((r = cred_secret_read(ctx->st, ctx->actor, "policy.apply",
+		    "current", a->fqdn, w->kind, CRED_VER_CURRENT, &a->cur_pw,
+		    &v, &state)) != CUST_OK)
+			return r;
+		return rec_get(a, w, a->cur_pw, A_REC_CUR, out);
+	}
+	if (a->step == A_REC_CUR && err == CUST_OK) {
+		snprintf(d, sizeof(d), "%s; the device still has %s's current "
+		    "password (v%lld failed)", a->why, w->user,
+		    (long long)w->ver);
+		if ((r = cred_push_end(ctx->st, ctx->actor, a->fqdn, w->kind,
+		    w->ver, CRED_PUSH_REFUSED, "reconciled: the device still "
+		    "takes the current password")) != CUST_OK ||
+		    (r = action(a, w->user, "push", "kept-current", d)) !=
+		    CUST_OK)
+			return r;
+		a->wi++;
+		return next_change(a, out);
+	}
+	snprintf(d, sizeof(d), "%s; no password of custody logs in as %s "
+	    "(%s): v%lld stays pushed, the next apply reconciles it", a->why,
+	    w->user, cust_errmsg(), (long long)w->ver);
+	if ((r = action(a, w->user, "push", "unknown", d)) != CUST_OK)
+		return r;
+	done(a, "failed", "the outcome of a change is not known");
+	return CUST_OK;
+}
+
 /* The device-level failure of a read (realm, enumeration). */
 static const char *
 fail_kind(int err)
@@ -556,6 +666,7 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 		a->wi = a->ri = 0;
 		return next_change(a, out);
 	case A_SEND:
+		util_test_crash("acl-sent");
 		if (err == CUST_OK && amt_reply_check(rep) != CUST_OK) {
 			/* A definite refusal: nothing changed. */
 			if (w->ver != 0 && (r = cred_push_end(a->ctx->st,
@@ -568,6 +679,8 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 			a->wi++;
 			return next_change(a, out);
 		}
+		if (err != CUST_OK && w->ver != 0 && can_login(w))
+			return rec_start(a, w, 0, cust_errmsg(), out);
 		if (err != CUST_OK) {
 			snprintf(d, sizeof(d), "outcome unknown (%s): v%lld "
 			    "stays pushed, the next apply sends it again",
@@ -643,6 +756,9 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 			return r;
 		a->ri++;
 		return next_change(a, out);
+	case A_REC_CAND:
+	case A_REC_CUR:
+		return rec_step(a, w, err, out);
 	}
 	return cust_fail(CUST_E_INTERNAL, "acl: bad step");
 }
@@ -679,6 +795,7 @@ acl_clear(struct acl *a)
 	json_decref(a->actions);
 	seal_secret_free(a->admin);
 	seal_secret_free(a->pw);
+	seal_secret_free(a->cur_pw);
 	memset(a, 0, sizeof(*a));
 }
 
