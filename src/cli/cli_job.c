@@ -306,9 +306,11 @@ cli_job_finish(struct cli *c, json_t *req, json_t **resp)
 		    json_object_set(out, "push_results", res) ||
 		    (want && json_object_set(out, "pushes", items));
 	} else {
+		/* The whole job's (a resumed one's results count the
+		 * devices done before it stopped too). */
 		out = json_pack("{s:O, s:O, s:I, s:O}", "job", id, "selected",
-		    json_object_get(start, "selected"), "pushed",
-		    (json_int_t)pushed, "results", res);
+		    json_object_get(j, "total"), "pushed", (json_int_t)pushed,
+		    "results", res);
 		r = out == NULL || (want && json_object_set(out, "items",
 		    items));
 	}
