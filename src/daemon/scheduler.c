@@ -146,14 +146,18 @@ push_rotated(struct daemon *d, int64_t job, int resumed)
 	if (fqdns == NULL || ops_identity_new(OPS_ID_LOCAL, SCHED_ACTOR, &id) !=
 	    CUST_OK)
 		goto fail;
+	if (resumed) {		/* a rotation that does not push: nothing */
+		if (job_show(d->sched_st, job, 0, 1, &page) != CUST_OK)
+			goto fail;
+		if (!json_is_true(json_object_get(json_object_get(page,
+		    "params"), "push")))
+			goto out;
+	}
 	do {
 		json_decref(page);
 		page = NULL;
 		if (job_show(d->sched_st, job, after, 1000, &page) != CUST_OK)
 			goto fail;
-		if (resumed && !json_is_true(json_object_get(json_object_get(
-		    page, "params"), "push")))
-			goto out;	/* a rotation that does not push */
 		got = json_array_size(json_object_get(page, "items"));
 		json_array_foreach(json_object_get(page, "items"), i, it) {
 			after = json_integer_value(json_object_get(it, "seq"));
@@ -200,14 +204,6 @@ tick(struct daemon *d)
 	pthread_mutex_unlock(&d->sched_mu);
 	r = sched_tick(d->sched_st, SCHED_ACTOR, &p, &rep);
 	metrics_rotations(rep);
-	json_array_foreach(json_object_get(rep, "rotations"), i, e)
-		if (p.push && strcmp(json_string_value(json_object_get(e,
-		    "kind")), "admin") == 0)
-			push_rotated(d, json_integer_value(json_object_get(e,
-			    "job")), 0);
-	/* Rotations resumed: pushed when they were started to be. */
-	json_array_foreach(json_object_get(rep, "resumed"), i, e)
-		push_rotated(d, json_integer_value(e), 1);
 	json_array_foreach(json_object_get(rep, "errors"), i, e)
 		log_warnx("scheduler: %s", json_string_value(e));
 	if (r != CUST_OK && json_array_size(json_object_get(rep, "errors")) ==
@@ -221,6 +217,14 @@ tick(struct daemon *d)
 		    "resumed")), (long long)json_integer_value(
 		    json_object_get(rep, "crls")), json_array_size(
 		    json_object_get(rep, "rotations")));
+	json_array_foreach(json_object_get(rep, "rotations"), i, e)
+		if (p.push && strcmp(json_string_value(json_object_get(e,
+		    "kind")), "admin") == 0)
+			push_rotated(d, json_integer_value(json_object_get(e,
+			    "job")), 0);
+	/* Rotations resumed: pushed when they were started to be. */
+	json_array_foreach(json_object_get(rep, "resumed"), i, e)
+		push_rotated(d, json_integer_value(e), 1);
 	json_decref(rep);
 	cust_clearerr();
 }
