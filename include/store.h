@@ -56,6 +56,8 @@ int store_begin_read(struct store *st) __attribute__((warn_unused_result));
 int store_commit(struct store *st) __attribute__((warn_unused_result));
 void store_rollback(struct store *st);
 int store_in_txn(struct store *st);
+/* Whether the open transaction is a read transaction (store_begin_read()). */
+int store_in_read_txn(struct store *st);
 
 /* A number that changes with every store_begin(): lets a module cache
  * what it read inside one transaction and know when the cache is stale. */

@@ -27,9 +27,19 @@ struct stmt_slot {
 	sqlite3_stmt *stmt;
 };
 
+/* The transaction statements, prepared at open (in the statement cache):
+ * with sqlite3_exec() each BEGIN, COMMIT and ROLLBACK was parsed again,
+ * a tenth of a secret read's CPU in custodyd (a BEGIN and a ROLLBACK per
+ * read, a BEGIN and a COMMIT per audit batch). */
+enum { TX_DEFERRED, TX_IMMEDIATE, TX_COMMIT, TX_ROLLBACK, TX_N };
+static const char *const tx_sql[TX_N] = { "BEGIN DEFERRED",
+	"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK" };
+
 struct store {
 	sqlite3 *db;
 	int in_txn;
+	int txn_read;		/* the open one is store_begin_read()'s */
+	sqlite3_stmt *tx[TX_N];	/* tx_sql's, borrowed from the cache */
 	uint64_t txn_id;
 	/* Run just before COMMIT (a failure rolls back), and after a
 	 * successful one (the rollback counter; results ignored). */
@@ -215,7 +225,7 @@ store_open(const char *path, unsigned flags, struct store **out)
 {
 	struct store *st;
 	struct stat sb;
-	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, r;
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, k, r;
 
 	*out = NULL;
 	if (flags & STORE_CREATE)
@@ -242,6 +252,11 @@ store_open(const char *path, unsigned flags, struct store **out)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
+	for (k = 0; k < TX_N; k++)
+		if ((st->tx[k] = store_stmt(st, tx_sql[k])) == NULL) {
+			r = CUST_E_DB;
+			goto fail;
+		}
 	/*
 	 * WAL for concurrent readers; synchronous=FULL because a pending
 	 * secret must be durable before it is sent anywhere.
@@ -393,14 +408,26 @@ store_stmt(struct store *st, const char *sql)
 	return s;
 }
 
+/* Run the transaction statement k: SQLITE_OK or SQLite's error (the
+ * connection's error, for store_err(), stays after the reset). */
 static int
-begin(struct store *st, const char *sql)
+tx_run(struct store *st, int k)
+{
+	int rc = sqlite3_step(st->tx[k]);
+
+	(void)sqlite3_reset(st->tx[k]);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int
+begin(struct store *st, int k)
 {
 	if (st->in_txn)
 		return cust_fail(CUST_E_INTERNAL, "nested transaction");
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (tx_run(st, k) != SQLITE_OK)
 		return store_err(st, "cannot start a transaction");
 	st->in_txn = 1;
+	st->txn_read = k == TX_DEFERRED;
 	st->txn_id++;
 	st->nhooks = 0;
 	st->nafter = 0;
@@ -410,7 +437,7 @@ begin(struct store *st, const char *sql)
 int
 store_begin(struct store *st)
 {
-	return begin(st, "BEGIN IMMEDIATE");
+	return begin(st, TX_IMMEDIATE);
 }
 
 /*
@@ -429,7 +456,7 @@ store_begin_wait(struct store *st, int64_t wait_ms, unsigned *retries_out)
 	*retries_out = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if ((r = begin(st, "BEGIN IMMEDIATE")) == CUST_OK ||
+		if ((r = begin(st, TX_IMMEDIATE)) == CUST_OK ||
 		    (sqlite3_extended_errcode(st->db) & 0xff) != SQLITE_BUSY)
 			return r;
 		clock_gettime(CLOCK_MONOTONIC, &t);
@@ -448,7 +475,7 @@ store_begin_wait(struct store *st, int64_t wait_ms, unsigned *retries_out)
 int
 store_begin_read(struct store *st)
 {
-	return begin(st, "BEGIN DEFERRED");
+	return begin(st, TX_DEFERRED);
 }
 
 uint64_t
@@ -538,7 +565,7 @@ store_commit(struct store *st)
 		store_rollback(st);
 		return r;
 	}
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (tx_run(st, TX_COMMIT) != SQLITE_OK) {
 		r = store_err(st, "cannot commit");
 		store_rollback(st);
 		return r;
@@ -557,7 +584,7 @@ store_rollback(struct store *st)
 	if (!st->in_txn)
 		return;
 	if (sqlite3_get_autocommit(st->db) == 0)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)tx_run(st, TX_ROLLBACK);
 	st->in_txn = 0;
 	st->nhooks = 0;
 	st->nafter = 0;
@@ -567,6 +594,12 @@ int
 store_in_txn(struct store *st)
 {
 	return st->in_txn;
+}
+
+int
+store_in_read_txn(struct store *st)
+{
+	return st->in_txn && st->txn_read;
 }
 
 int

@@ -292,6 +292,59 @@ test_stmt_cache_limit(void **state)
 	free(dir);
 }
 
+/* Statements compiled for a transaction's BEGIN, COMMIT or ROLLBACK
+ * (the authorizer runs when SQLite compiles a statement, not when it
+ * runs one). */
+static int
+count_tx_prepare(void *arg, int action, const char *a, const char *b,
+    const char *c, const char *d)
+{
+	(void)a;
+	(void)b;
+	(void)c;
+	(void)d;
+	if (action == SQLITE_TRANSACTION)
+		(*(int *)arg)++;
+	return SQLITE_OK;
+}
+
+/* BEGIN, COMMIT and ROLLBACK are compiled once per connection, not at
+ * every transaction (custodyd runs two per secret read and two per audit
+ * batch: parsing them again was a tenth of a read's CPU). */
+static void
+test_txn_statements_cached(void **state)
+{
+	char *dir = tu_tmpdir(), *p = util_path(dir, "t.db");
+	struct store *st = NULL;
+	int i, compiled = 0;
+
+	(void)state;
+	assert_int_equal(store_open(p, STORE_CREATE, &st), CUST_OK);
+	sqlite3_set_authorizer(store_db(st), count_tx_prepare, &compiled);
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(store_begin(st), CUST_OK);
+		assert_false(store_in_read_txn(st));
+		assert_int_equal(store_meta_set(st, "k", "v", 1), CUST_OK);
+		assert_int_equal(store_commit(st), CUST_OK);
+		assert_int_equal(store_begin_read(st), CUST_OK);
+		assert_true(store_in_read_txn(st));
+		store_rollback(st);
+		assert_false(store_in_read_txn(st));
+		/* Installing the authorizer expired every statement: the
+		 * first round compiles each one again, once. */
+		if (i == 0)
+			compiled = 0;
+	}
+	assert_int_equal(compiled, 0);
+	/* What they did: the writes committed, the reads ended. */
+	assert_int_equal(sqlite3_get_autocommit(store_db(st)), 1);
+	sqlite3_set_authorizer(store_db(st), NULL, NULL);
+	store_close(st);
+	tu_rmrf(dir);
+	free(p);
+	free(dir);
+}
+
 /*
  * Opening a second connection to a store must not drop the POSIX locks
  * of the first (custodyd opens one per worker): in WAL mode each open
@@ -362,6 +415,7 @@ main(void)
 		cmocka_unit_test(test_rowmac),
 		cmocka_unit_test(test_stmt_cache_held),
 		cmocka_unit_test(test_stmt_cache_limit),
+		cmocka_unit_test(test_txn_statements_cached),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
