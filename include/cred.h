@@ -194,7 +194,11 @@ int cred_secret_get(struct cust_state *st, const char *actor,
  * of "password.show", with note (may be NULL; e.g. "format=ha1") after
  * "KIND vN" in the entry's detail. The entry is durable before the value
  * is returned (with the group writer too): when it cannot be written the
- * value is freed and the error returned. */
+ * value is freed and the error returned. A read transaction the caller
+ * opened (store_begin_read(): its other reads and this one on one
+ * snapshot) is ended before the entry is queued, which never joins a
+ * read transaction; a write transaction is joined, as by
+ * cred_secret_get(). */
 int cred_secret_read(struct cust_state *st, const char *actor,
     const char *action, const char *note, const char *fqdn, const char *kind,
     int64_t version, struct seal_secret **pw_out, int64_t *version_out,

@@ -138,8 +138,10 @@ secret_get(struct cust_state *st, const char *actor, const char *action,
 		    "be unsealed (the store is damaged or was altered): %s",
 		    kind, (long long)ver, fqdn, msg);
 	}
-	if (own)
-		store_rollback(state_store(st));	/* the read is done */
+	/* The read is done: its own transaction, or the caller's read
+	 * transaction (cred_secret_read()). */
+	if (own || store_in_read_txn(state_store(st)))
+		store_rollback(state_store(st));
 	if ((r = audit_append(state_audit(st), actor, action, fqdn,
 	    "ok", detail)) != CUST_OK) {
 		seal_secret_free(*pw_out);
