@@ -45,6 +45,11 @@ void seal_secret_free(struct seal_secret *s);
  * secrets, and how many pools, since the process started: for tests and
  * benchmarks. */
 void seal_pool_stats(unsigned long *regions_out, unsigned long *pools_out);
+/* How many times the protection of a seal's key region (the data key and
+ * its derived keys, noaccess while nobody holds them) was changed since
+ * the process started: each is one mprotect(2) and, in a threaded
+ * process, a TLB shootdown. For tests and benchmarks. */
+unsigned long seal_protect_count(void);
 
 /*
  * A master-key source. create() makes new key material under state_dir

@@ -37,46 +37,62 @@
 #define COUNTER_LOCK_WAIT_MS	3000
 #define COUNTER_LOCK_POLL_MS	5
 
+/*
+ * The slots' MAC key (K_rollback), derived once per read or write and
+ * held readable for it: one derivation, one hold and one wipe for the
+ * two slots checked and the one written, instead of one each (six
+ * mprotect(2) calls per MAC; custodyd's counter thread writes after
+ * every audit batch).
+ */
 static int
-slot_mac(struct seal *s, const unsigned char body[BODYLEN],
-    unsigned char mac[32])
+key_get(struct seal *s, struct seal_secret **out)
 {
-	struct seal_secret *k = NULL;
 	int r;
 
-	if ((r = seal_derive(s, "rollback", 1, 32, &k)) != CUST_OK)
+	if ((r = seal_derive(s, "rollback", 1, 32, out)) != CUST_OK)
 		return r;
-	seal_secret_hold(k);
-	crypto_generichash(mac, 32, body, BODYLEN, seal_secret_data(k),
-	    seal_secret_len(k));
-	seal_secret_release(k);
-	seal_secret_free(k);
+	seal_secret_hold(*out);
 	return CUST_OK;
 }
 
-static int
-slot_make(struct seal *s, int64_t seq, const unsigned char hash[HASHLEN],
-    unsigned char slot[SLOTLEN])
+static void
+key_put(struct seal_secret *k)
+{
+	if (k == NULL)
+		return;
+	seal_secret_release(k);
+	seal_secret_free(k);
+}
+
+static void
+slot_mac(struct seal_secret *k, const unsigned char body[BODYLEN],
+    unsigned char mac[32])
+{
+	crypto_generichash(mac, 32, body, BODYLEN, seal_secret_data(k),
+	    seal_secret_len(k));
+}
+
+static void
+slot_make(struct seal_secret *k, int64_t seq,
+    const unsigned char hash[HASHLEN], unsigned char slot[SLOTLEN])
 {
 	memcpy(slot, MAGIC, 8);
 	util_be64_put(slot + 8, (uint64_t)seq);
 	memcpy(slot + 16, hash, HASHLEN);
-	return slot_mac(s, slot, slot + BODYLEN);
+	slot_mac(k, slot, slot + BODYLEN);
 }
 
-/* 1 and *seq_out when slot is valid, 0 when not, < 0 on error. */
+/* 1 and *seq_out when slot is valid, 0 when not. */
 static int
-slot_parse(struct seal *s, const unsigned char slot[SLOTLEN],
+slot_parse(struct seal_secret *k, const unsigned char slot[SLOTLEN],
     int64_t *seq_out)
 {
 	unsigned char mac[32];
 	uint64_t v;
-	int r;
 
 	if (memcmp(slot, MAGIC, 8) != 0)
 		return 0;
-	if ((r = slot_mac(s, slot, mac)) != CUST_OK)
-		return r;
+	slot_mac(k, slot, mac);
 	if (sodium_memcmp(mac, slot + BODYLEN, 32) != 0)
 		return 0;
 	v = util_be64_get(slot + 8);
@@ -88,21 +104,16 @@ slot_parse(struct seal *s, const unsigned char slot[SLOTLEN],
 
 /* The newest valid slot of buf (n bytes read): index, or -1 when none. */
 static int
-newest(struct seal *s, const unsigned char *buf, size_t n, int64_t *seq_out,
-    int *err_out)
+newest(struct seal_secret *k, const unsigned char *buf, size_t n,
+    int64_t *seq_out)
 {
 	int64_t seq = 0, best = -1;
-	int i, v, idx = -1;
+	int i, idx = -1;
 
-	*err_out = CUST_OK;
 	for (i = 0; i < 2; i++) {
 		if (n < (size_t)(i + 1) * SLOTLEN)
 			break;
-		if ((v = slot_parse(s, buf + i * SLOTLEN, &seq)) < 0) {
-			*err_out = v;
-			return -1;
-		}
-		if (v == 1 && seq > best) {
+		if (slot_parse(k, buf + i * SLOTLEN, &seq) == 1 && seq > best) {
 			best = seq;
 			idx = i;
 		}
@@ -135,11 +146,12 @@ seal_counter_read(struct seal *s, const char *dir, int64_t *seq_out,
     unsigned char hash_out[SEAL_COUNTER_HASHLEN])
 {
 	unsigned char buf[2 * SLOTLEN];
+	struct seal_secret *k = NULL;
 	struct stat sb;
 	char *path;
 	ssize_t n;
-	int64_t seq;
-	int fd, idx, r;
+	int64_t seq = -1;
+	int fd, idx = -1, r;
 
 	*seq_out = 0;
 	memset(hash_out, 0, HASHLEN);
@@ -174,7 +186,9 @@ seal_counter_read(struct seal *s, const char *dir, int64_t *seq_out,
 		free(path);
 		return r;
 	}
-	idx = newest(s, buf, (size_t)n, &seq, &r);
+	if ((r = key_get(s, &k)) == CUST_OK)
+		idx = newest(k, buf, (size_t)n, &seq);
+	key_put(k);
 	if (r == CUST_OK && idx < 0)
 		r = cust_fail(CUST_E_DB, "the rollback counter %s is damaged "
 		    "or belongs to another store", path);
@@ -237,6 +251,7 @@ seal_counter_write(struct seal *s, const char *dir, int64_t seq,
     const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
 {
 	unsigned char buf[2 * SLOTLEN], slot[SLOTLEN];
+	struct seal_secret *k = NULL;
 	struct stat sb;
 	char *path;
 	ssize_t n;
@@ -259,14 +274,15 @@ seal_counter_write(struct seal *s, const char *dir, int64_t seq,
 		    "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	idx = newest(s, buf, (size_t)n, &cur, &r);
-	if (r != CUST_OK)
+	if ((r = key_get(s, &k)) != CUST_OK)
 		goto out;
+	idx = newest(k, buf, (size_t)n, &cur);
 	/* Another process may have recorded a newer commit already. */
 	if (!force && idx >= 0 && cur >= seq)
 		goto out;
-	if ((r = slot_make(s, seq, hash, slot)) != CUST_OK)
-		goto out;
+	slot_make(k, seq, hash, slot);
+	key_put(k);	/* not held over the fdatasync */
+	k = NULL;
 	/* Forced (a new or restored store): both slots, so that no older,
 	 * higher value survives; else the slot without the newest value. */
 	if (force || idx < 0) {
@@ -289,6 +305,7 @@ seal_counter_write(struct seal *s, const char *dir, int64_t seq,
 	if (created)
 		r = sync_dir(dir);
 out:
+	key_put(k);
 	if (fd != -1)
 		close(fd);	/* releases the lock */
 	free(path);

@@ -85,8 +85,26 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static pthread_key_t pool_key;
 static int pool_key_ok;
 static _Thread_local struct pool *tpool;
-/* Counters for tests and benchmarks (seal_pool_stats()). */
-static _Atomic unsigned long n_regions, n_pools;
+/* Counters for tests and benchmarks (seal_pool_stats(),
+ * seal_protect_count()). */
+static _Atomic unsigned long n_regions, n_pools, n_protect;
+
+/* Change the protection of a seal's key region (the data key and the
+ * keys derived from it): one mprotect(2), counted. */
+#define RP_NOACCESS	0
+#define RP_READONLY	1
+#define RP_READWRITE	2
+static void
+region_protect(struct seal *s, int mode)
+{
+	atomic_fetch_add_explicit(&n_protect, 1, memory_order_relaxed);
+	if (mode == RP_NOACCESS)
+		sodium_mprotect_noaccess(s->key->p);
+	else if (mode == RP_READONLY)
+		sodium_mprotect_readonly(s->key->p);
+	else
+		sodium_mprotect_readwrite(s->key->p);
+}
 
 static void
 pool_unref(struct pool *p)
@@ -254,6 +272,12 @@ seal_pool_stats(unsigned long *regions_out, unsigned long *pools_out)
 	*pools_out = atomic_load(&n_pools);
 }
 
+unsigned long
+seal_protect_count(void)
+{
+	return atomic_load(&n_protect);
+}
+
 /*
  * The data key is readable only while someone uses it: seal_hold() makes
  * it readable for the first holder, seal_release() noaccess again after
@@ -265,7 +289,7 @@ seal_hold(struct seal *s)
 {
 	pthread_mutex_lock(&s->lock);
 	if (s->users++ == 0)
-		sodium_mprotect_readonly(s->key->p);
+		region_protect(s, RP_READONLY);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -274,7 +298,7 @@ seal_release(struct seal *s)
 {
 	pthread_mutex_lock(&s->lock);
 	if (--s->users == 0)
-		sodium_mprotect_noaccess(s->key->p);
+		region_protect(s, RP_NOACCESS);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -297,16 +321,16 @@ seal_secret_release(struct seal_secret *k)
 static void
 region_writable(struct seal *s)
 {
-	sodium_mprotect_readwrite(s->key->p);
+	region_protect(s, RP_READWRITE);
 }
 
 static void
 region_restore(struct seal *s)
 {
 	if (s->users > 0)
-		sodium_mprotect_readonly(s->key->p);
+		region_protect(s, RP_READONLY);
 	else
-		sodium_mprotect_noaccess(s->key->p);
+		region_protect(s, RP_NOACCESS);
 }
 
 /* Wipe a derived key's slot and give it back. */
@@ -337,7 +361,7 @@ seal_unref(struct seal *s)
 	pthread_mutex_unlock(&s->lock);
 	if (left > 0)
 		return;
-	sodium_mprotect_readwrite(s->key->p);	/* sodium_free wipes it */
+	region_protect(s, RP_READWRITE);	/* sodium_free wipes it */
 	seal_secret_free(s->key);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -447,7 +471,7 @@ seal_open(const struct seal_keysrc_ops *src, const char *state_dir,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	sodium_mprotect_noaccess(s->key->p);
+	region_protect(s, RP_NOACCESS);
 	s->refs = 1;
 	s->src = src;
 	*seal_out = s;

@@ -280,6 +280,38 @@ test_counter(void **state)
 	    got), CUST_E_NOTFOUND);
 }
 
+/* The counter derives its MAC key once per read or write and holds it
+ * once: six changes of the key region's protection (derive, hold and
+ * release, wipe: two each), not six per slot MAC'd (a write checks both
+ * slots and MACs one: it was 18; custodyd's counter thread writes after
+ * every audit batch). */
+static void
+test_counter_key_once(void **state)
+{
+	struct tu_fx *f = *state;
+	unsigned char h[32], got[32];
+	unsigned long n0, n1, n2;
+	int64_t seq = -1;
+
+	memset(h, 0x33, sizeof(h));
+	n0 = seal_protect_count();
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 200, h,
+	    0), CUST_OK);
+	n1 = seal_protect_count();
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
+	n2 = seal_protect_count();
+	assert_int_equal(seq, 200);
+	assert_memory_equal(got, h, 32);
+	assert_int_equal(n1 - n0, 6);
+	assert_int_equal(n2 - n1, 6);
+	/* A write that finds a newer value writes nothing and still
+	 * derives once. */
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 150, h,
+	    0), CUST_OK);
+	assert_int_equal(seal_protect_count() - n2, 6);
+}
+
 /* Small secrets come from the thread's pool: no region (and no system
  * call) per secret; slots are wiped when given back and reused. Large
  * ones, and the overflow of a full pool, get a region each. */
@@ -474,6 +506,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_roundtrip), T(test_tamper), T(test_nonce_unique),
 		T(test_master_key), T(test_counter),
+		T(test_counter_key_once),
 		T(test_hold), T(test_derived_noaccess),
 		T(test_derived_outlives_seal),
 		cmocka_unit_test(test_secret_buffer),
