@@ -210,6 +210,13 @@ int policy_console_info(const struct policy *p, const char *name,
  * A policy that is not clean gives CUST_E_VIOLATION. */
 int policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
     json_t **plan_out) __attribute__((warn_unused_result));
+/* The entry of console alone in the plan of a device carrying tags (the
+ * same object as in policy_plan()'s "entries"), as a new JSON object, or
+ * CUST_E_NOTFOUND when the policy puts no entry of that console there
+ * (no such console, or out of its scope). Not clean: CUST_E_VIOLATION. */
+int policy_plan_entry(const struct policy *p, json_t *tags,
+    const char *console, json_t **entry_out)
+	__attribute__((warn_unused_result));
 
 /* AMT ACL limits per device (reference/amt.md section 3). */
 #define POLICY_MAX_DIGEST	7

@@ -120,30 +120,25 @@ out:
 }
 
 /* The plan's digest entry of console on a device carrying tags, as a new
- * object, or NULL with CUST_E_NOTFOUND. */
+ * object, or NULL with CUST_E_NOTFOUND. That console's entry alone, not
+ * the device's whole plan: this runs for every credential read. */
 static int
-entry_of(const struct policy *p, const char *fqdn, json_t *tags,
-    const char *console, json_t **out)
+entry_of(const struct policy *p, json_t *tags, const char *console,
+    json_t **out)
 {
-	json_t *plan = NULL, *e;
-	size_t i;
+	const char *t;
 	int r;
 
 	*out = NULL;
-	if ((r = policy_plan(p, fqdn, tags, &plan)) != CUST_OK)
+	if ((r = policy_plan_entry(p, tags, console, out)) != CUST_OK)
 		return r;
-	json_array_foreach(json_object_get(plan, "entries"), i, e) {
-		const char *c = json_string_value(json_object_get(e, "console"));
-		const char *t = json_string_value(json_object_get(e, "type"));
-
-		if (c != NULL && t != NULL && strcmp(t, "digest") == 0 &&
-		    strcmp(c, console) == 0) {
-			*out = json_incref(e);
-			break;
-		}
+	t = json_string_value(json_object_get(*out, "type"));
+	if (t == NULL || strcmp(t, "digest") != 0) {
+		json_decref(*out);
+		*out = NULL;
+		return CUST_E_NOTFOUND;
 	}
-	json_decref(plan);
-	return *out != NULL ? CUST_OK : CUST_E_NOTFOUND;
+	return CUST_OK;
 }
 
 /* The planner: the consoles with a digest entry on the device. */
@@ -273,8 +268,8 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	fqdn = json_string_value(json_object_get(dev, "fqdn"));
 	realm = json_string_value(json_object_get(dev, "digest_realm"));
 	/* What the loaded policy grants now decides, not what was synced. */
-	if (p == NULL || entry_of(p, fqdn, json_object_get(dev,
-	    "tags"), console, &e) != CUST_OK) {
+	if (p == NULL || entry_of(p, json_object_get(dev, "tags"), console,
+	    &e) != CUST_OK) {
 		r = cust_fail(CUST_E_NOTFOUND, "console '%s' has no credential "
 		    "on %s: the loaded policy gives it no digest user there",
 		    console, fqdn);

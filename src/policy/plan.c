@@ -98,6 +98,28 @@ entry_json(const struct policy *p, const struct pconsole *con)
 }
 
 int
+policy_plan_entry(const struct policy *p, json_t *tags, const char *console,
+    json_t **entry_out)
+{
+	size_t i;
+
+	*entry_out = NULL;
+	if (!p->clean)
+		return cust_fail(CUST_E_VIOLATION, "%s does not pass the "
+		    "check: run custodyctl policy check", p->file);
+	for (i = 0; i < p->nconsoles; i++) {
+		const struct pconsole *con = &p->consoles[i];
+
+		if (strcmp(con->name, console) != 0 || !applies(con, tags))
+			continue;
+		if ((*entry_out = entry_json(p, con)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		return CUST_OK;
+	}
+	return CUST_E_NOTFOUND;
+}
+
+int
 policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
     json_t **plan_out)
 {

@@ -125,6 +125,50 @@ test_digest(void **state)
 	policy_free(p);
 }
 
+/* One console's entry (policy_plan_entry(), what credential.show reads):
+ * the same object as in the device's whole plan, and none where the
+ * plan has none. */
+static void
+test_entry_alone(void **state)
+{
+	static const char *const names[] = { "prov", "sec", "agent", "nobody" };
+	struct policy *p = load(digest_doc);
+	json_t *tagsets[2], *plan, *e, *want;
+	size_t i, k;
+
+	(void)state;
+	tagsets[0] = json_array();
+	tagsets[1] = json_pack("[s, s]", "x", "lab");
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(policy_plan(p, "d.example.com", tagsets[k],
+		    &plan), CUST_OK);
+		for (i = 0; i < 4; i++) {
+			want = entry(plan, names[i]);
+			e = NULL;
+			if (want == NULL) {
+				assert_int_equal(policy_plan_entry(p,
+				    tagsets[k], names[i], &e), CUST_E_NOTFOUND);
+				assert_null(e);
+				continue;
+			}
+			assert_int_equal(policy_plan_entry(p, tagsets[k],
+			    names[i], &e), CUST_OK);
+			assert_true(json_equal(e, want));
+			json_decref(e);
+		}
+		json_decref(plan);
+	}
+	/* The scoped agent: only on the tagged device. */
+	assert_int_equal(policy_plan_entry(p, tagsets[0], "agent", &e),
+	    CUST_E_NOTFOUND);
+	assert_int_equal(policy_plan_entry(p, tagsets[1], "agent", &e),
+	    CUST_OK);
+	json_decref(e);
+	json_decref(tagsets[0]);
+	json_decref(tagsets[1]);
+	policy_free(p);
+}
+
 static void
 test_kerberos(void **state)
 {
@@ -169,6 +213,10 @@ test_not_clean(void **state)
 	assert_int_equal(policy_plan(p, "d1.example.com", NULL, &plan),
 	    CUST_E_VIOLATION);
 	assert_null(plan);
+	plan = (json_t *)1;
+	assert_int_equal(policy_plan_entry(p, NULL, "prov", &plan),
+	    CUST_E_VIOLATION);
+	assert_null(plan);
 	policy_free(p);
 }
 
@@ -209,6 +257,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_entry_alone),
 		cmocka_unit_test(test_kerberos),
 		cmocka_unit_test(test_not_clean),
 		cmocka_unit_test(test_limits),
