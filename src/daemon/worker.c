@@ -128,26 +128,37 @@ daemon_reply(struct daemon_req *req, int status, const char *ctype,
 	return CUST_OK;
 }
 
-/* A JSON value as the reply body; the text is wiped after use. */
+/* A JSON value as the reply body; the text is wiped after use. Most
+ * replies (a credential: a few hundred bytes) fit the buffer on the
+ * stack and are serialised once; a larger one is measured first. */
+#define REPLY_STACK	2048
 int
 daemon_reply_json(struct daemon_req *req, int status, json_t *v, const char *extra,
     int keep)
 {
-	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
-	char *buf;
+	char small[REPLY_STACK], *buf = small;
+	size_t n = json_dumpb(v, small, sizeof(small) - 1, JSON_COMPACT);
 	int r;
 
-	if (n == 0 || (buf = malloc(n + 1)) == NULL)
+	if (n == 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (json_dumpb(v, buf, n, JSON_COMPACT) != n) {
-		free(buf);
-		return cust_fail(CUST_E_INTERNAL, "JSON output changed size");
+	if (n > sizeof(small) - 1) {
+		sodium_memzero(small, sizeof(small));
+		if ((buf = malloc(n + 1)) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		if (json_dumpb(v, buf, n, JSON_COMPACT) != n) {
+			sodium_memzero(buf, n);
+			free(buf);
+			return cust_fail(CUST_E_INTERNAL, "JSON output changed "
+			    "size");
+		}
 	}
 	buf[n] = '\n';
 	r = daemon_reply(req, status, "application/json", extra, buf, n + 1,
 	    keep);
 	sodium_memzero(buf, n + 1);
-	free(buf);
+	if (buf != small)
+		free(buf);
 	return r;
 }
 

@@ -346,6 +346,20 @@ sleep 1.2
 t_check "... and custody's again once it is back" \
     test "$(status "$U/healthz")" = 200
 
+# A JSON reply larger than the loop's stack buffer (2 KiB): whole, and
+# as long as its Content-Length says.
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	ad "$U/v1/devices/$F1/admin-password" > /dev/null
+done
+ad -D "$W/ah" "$U/v1/audit?limit=100" > "$W/audit.json"
+t_check "a large JSON reply (over 2 KiB) arrives whole" python3 -c '
+import json, sys
+b = open(sys.argv[1], "rb").read()
+h = open(sys.argv[2]).read().lower()
+n = int(h.split("content-length:")[1].split()[0])
+assert len(b) == n > 2048, (len(b), n)
+assert len(json.loads(b)["entries"]) > 10' "$W/audit.json" "$W/ah"
+
 # --- signals
 kill -HUP "$DPID"
 sleep 0.3
