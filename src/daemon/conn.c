@@ -858,6 +858,13 @@ daemon_done(struct daemon *d, struct daemon_req *req)
 	event_active(d->done_ev, EV_READ, 0);
 }
 
+/* The pass's light requests (daemon_submit()). */
+static void
+on_light(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_run_light(arg);
+}
+
 static void
 on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -922,7 +929,11 @@ daemon_loop_setup(struct daemon *d, const int *fds, size_t nfds)
 	(void)event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	d->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
-	if (d->base == NULL ||
+	/* Three priorities: every event has the middle one (the default)
+	 * but light_ev, the lowest, which runs when no other is active. */
+	if (d->base == NULL || event_base_priority_init(d->base, 3) != 0 ||
+	    (d->light_ev = event_new(d->base, -1, 0, on_light, d)) == NULL ||
+	    event_priority_set(d->light_ev, 2) != 0 ||
 	    (d->done_ev = event_new(d->base, -1, 0, on_done, d)) == NULL ||
 	    (d->stop_ev = event_new(d->base, -1, 0, on_stop, d)) == NULL ||
 	    (d->drain_timer = evtimer_new(d->base, on_drain_timeout, d)) ==
@@ -946,12 +957,18 @@ daemon_loop_teardown(struct daemon *d)
 	struct daemon_req *req;
 	size_t i;
 
-	/* Replies the loop never took (the drain timed out). */
+	/* Replies the loop never took (the drain timed out), requests it
+	 * never ran. */
 	while ((req = d->done_head) != NULL) {
 		d->done_head = req->next;
 		daemon_req_free(req);
 	}
 	d->done_tail = NULL;
+	while ((req = d->light_head) != NULL) {
+		d->light_head = req->next;
+		daemon_req_free(req);
+	}
+	d->light_tail = NULL;
 	for (i = 0; i < d->nlisteners; i++)
 		evconnlistener_free(d->listeners[i]);
 	d->nlisteners = 0;
@@ -962,6 +979,8 @@ daemon_loop_teardown(struct daemon *d)
 	}
 	if (d->done_ev != NULL)
 		event_free(d->done_ev);
+	if (d->light_ev != NULL)
+		event_free(d->light_ev);
 	if (d->stop_ev != NULL)
 		event_free(d->stop_ev);
 	if (d->drain_timer != NULL)

@@ -147,6 +147,11 @@ struct daemon {
 	struct evconnlistener *listeners[DAEMON_LISTEN_MAX];
 	size_t nlisteners;
 	struct event *done_ev;		/* workers -> loop */
+	/* The light requests of one pass of the loop, run together once
+	 * the pass has read every connection (light_ev, the lowest
+	 * priority): one hold of the data key for all of them. */
+	struct event *light_ev;
+	struct daemon_req *light_head, *light_tail;
 	struct event *stop_ev;		/* main -> loop: drain and stop */
 	struct event *drain_timer;
 	/* TLS context for new connections, swapped by the reload. */
@@ -235,6 +240,8 @@ int daemon_workers_start(struct daemon *d)
 	__attribute__((warn_unused_result));
 void daemon_workers_stop(struct daemon *d);
 void daemon_submit(struct daemon *d, struct daemon_req *req);
+/* The loop: run the light requests daemon_submit() queued (light_ev). */
+void daemon_run_light(struct daemon *d);
 /* The loop, when req is back: its audit entries committed, or failed (the
  * reply is then replaced by the error, and the secret in it wiped); counts
  * a secret handed out. */

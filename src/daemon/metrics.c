@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "err.h"
+#include "seal.h"
 #include "daemon_int.h"
 
 /* Statuses counted one by one; others fall in "other". */
@@ -311,6 +312,10 @@ metrics_text(struct daemon *d, json_t *status, json_t *jobs,
 	    (unsigned long long)gs.failed,
 	    (unsigned long long)gs.busy_retries,
 	    (unsigned long long)gs.max_batch);
+	put(&t, "# HELP custody_key_protect_changes_total Changes of the "
+	    "protection of the unsealed keys' memory (mprotect calls).\n"
+	    "# TYPE custody_key_protect_changes_total counter\n"
+	    "custody_key_protect_changes_total %lu\n", seal_protect_count());
 	if (status != NULL) {
 		seal = json_string_value(json_object_get(status, "seal"));
 		put(&t, "# HELP custody_sealed 1 when the store is sealed.\n"

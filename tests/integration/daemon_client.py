@@ -16,6 +16,15 @@
 #                                   request head sent and its body not
 #   notify PATH SECONDS             a systemd notify socket at PATH: print
 #                                   each message received for SECONDS
+#   burst PORT CA CERT KEY PATH N PID CMD...
+#                                   N connections, each with a GET
+#                                   /healthz answered; run CMD; then, with
+#                                   process PID stopped (SIGSTOP), GET PATH
+#                                   on all N, and SIGCONT: the N requests
+#                                   are ready at once; run CMD again; print
+#                                   the N statuses
+import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -83,6 +92,27 @@ def main():
         s.sendall(req)
         r = read_reply(s)
         st.append(r.split(b" ")[1].decode() if r else "closed")
+        print(" ".join(st))
+    elif cmd == "burst":
+        port, ca, cert, key, path = sys.argv[2:7]
+        n, pid = int(sys.argv[7]), int(sys.argv[8])
+        req = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode()
+        conns = [tls(port, ca, cert, key) for _ in range(n)]
+        for s in conns:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_reply(s)
+        time.sleep(0.5)     # the service idle, every entry committed
+        subprocess.run(sys.argv[9:], check=True)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for s in conns:
+                s.sendall(req)
+            time.sleep(0.2)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        st = [read_reply(s).split(b" ")[1].decode() for s in conns]
+        time.sleep(0.5)     # their entries committed
+        subprocess.run(sys.argv[9:], check=True)
         print(" ".join(st))
     elif cmd == "slowloris":
         port, ca, secs = sys.argv[2], sys.argv[3], float(sys.argv[4])
