@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "util.h"
+
 struct cust_state;
 struct seal_secret;
 
@@ -62,6 +64,19 @@ int cred_device_find(struct cust_state *st, const char *fqdn, int64_t *id_out)
 int cred_device_in_scope(struct cust_state *st, const char *fqdn,
     const char *const *tags, size_t ntags)
 	__attribute__((warn_unused_result));
+
+/* What a secret read needs of the active device fqdn, in one indexed
+ * read: its id, stored name, digest realm and tags. Free with
+ * cred_device_ref_free(). */
+struct cred_device_ref {
+	int64_t id;
+	char fqdn[CUST_MAX_FQDN + 1];	/* the stored (lowercase) name */
+	char *realm;			/* digest realm, or NULL */
+	json_t *tags;			/* array of strings, sorted */
+};
+int cred_device_ref_get(struct cust_state *st, const char *fqdn,
+    struct cred_device_ref *out) __attribute__((warn_unused_result));
+void cred_device_ref_free(struct cred_device_ref *ref);
 
 /* The active device fqdn as a new JSON object (json_decref). */
 int cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
@@ -203,6 +218,15 @@ int cred_secret_read(struct cust_state *st, const char *actor,
     const char *action, const char *note, const char *fqdn, const char *kind,
     int64_t version, struct seal_secret **pw_out, int64_t *version_out,
     const char **state_out) __attribute__((warn_unused_result));
+/* cred_secret_read() of the device dev, read by cred_device_ref_get() in
+ * the caller's open transaction (CUST_E_INTERNAL outside one; a read
+ * transaction is ended before the entry, as above): the device is not
+ * looked up again. */
+int cred_secret_read_ref(struct cust_state *st, const char *actor,
+    const char *action, const char *note, const struct cred_device_ref *dev,
+    const char *kind, int64_t version, struct seal_secret **pw_out,
+    int64_t *version_out, const char **state_out)
+	__attribute__((warn_unused_result));
 
 /* Versions of every secret of the device (no values) as a new JSON array
  * of {"kind", "version", "state", "created", "changed"}. */

@@ -239,9 +239,10 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	const struct policy *p = NULL;
 	struct seal_secret *pw = NULL, *h = NULL;
+	struct cred_device_ref dev;
 	const char *fqdn, *console, *format, *state, *realm, *user;
 	char kind[CRED_KIND_MAX], note[32];
-	json_t *dev = NULL, *e = NULL;
+	json_t *e = NULL;
 	int64_t ver;
 	int want_ha1, own, r;
 
@@ -254,6 +255,7 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if (strcmp(format, "plain") != 0 && strcmp(format, "ha1") != 0)
 		return cust_fail(CUST_E_INVAL, "'format' is plain or ha1");
 	want_ha1 = strcmp(format, "ha1") == 0;
+	memset(&dev, 0, sizeof(dev));
 	if ((r = cred_console_kind(console, kind, sizeof(kind))) != CUST_OK)
 		return r;
 	/* The device, the policy and the secret on one snapshot: one read
@@ -262,14 +264,13 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	own = !store_in_txn(state_store(ctx->st));
 	if (own && (r = store_begin_read(state_store(ctx->st))) != CUST_OK)
 		return r;
-	if ((r = cred_device_get(ctx->st, fqdn, &dev)) != CUST_OK ||
+	if ((r = cred_device_ref_get(ctx->st, fqdn, &dev)) != CUST_OK ||
 	    (r = ops_policy_current(ctx->st, &p)) != CUST_OK)
 		goto out;
-	fqdn = json_string_value(json_object_get(dev, "fqdn"));
-	realm = json_string_value(json_object_get(dev, "digest_realm"));
+	fqdn = dev.fqdn;
+	realm = dev.realm;
 	/* What the loaded policy grants now decides, not what was synced. */
-	if (p == NULL || entry_of(p, json_object_get(dev, "tags"), console,
-	    &e) != CUST_OK) {
+	if (p == NULL || entry_of(p, dev.tags, console, &e) != CUST_OK) {
 		r = cust_fail(CUST_E_NOTFOUND, "console '%s' has no credential "
 		    "on %s: the loaded policy gives it no digest user there",
 		    console, fqdn);
@@ -284,8 +285,8 @@ op_show(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	user = json_string_value(json_object_get(e, "username"));
 	snprintf(note, sizeof(note), "format=%s", format);
 	/* Audited durably before the value leaves (cred_secret_read()). */
-	if ((r = cred_secret_read(ctx->st, ctx->actor, "credential.show", note,
-	    fqdn, kind, CRED_VER_USABLE, &pw, &ver, &state)) != CUST_OK)
+	if ((r = cred_secret_read_ref(ctx->st, ctx->actor, "credential.show",
+	    note, &dev, kind, CRED_VER_USABLE, &pw, &ver, &state)) != CUST_OK)
 		goto out;
 	if (want_ha1 && (r = amt_digest_password(user, realm, pw, &h)) != CUST_OK)
 		goto out;
@@ -302,7 +303,7 @@ out:
 	seal_secret_free(pw);
 	seal_secret_free(h);
 	json_decref(e);
-	json_decref(dev);
+	cred_device_ref_free(&dev);
 	return r;
 }
 

@@ -350,6 +350,55 @@ row_device(sqlite3_stmt *s)
 	return d;
 }
 
+void
+cred_device_ref_free(struct cred_device_ref *ref)
+{
+	free(ref->realm);
+	json_decref(ref->tags);
+	memset(ref, 0, sizeof(*ref));
+}
+
+int
+cred_device_ref_get(struct cust_state *st, const char *fqdn,
+    struct cred_device_ref *out)
+{
+	const char *realm, *tags;
+	sqlite3_stmt *s;
+	int rc, r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = cred_fqdn_norm(fqdn, out->fqdn, sizeof(out->fqdn))) !=
+	    CUST_OK)
+		return r;
+	s = store_stmt(state_store(st),
+	    "SELECT d.id, d.digest_realm, (SELECT json_group_array(tag) FROM "
+	    "(SELECT tag FROM device_tag t WHERE t.device_id = d.id ORDER BY "
+	    "tag)) FROM device d WHERE d.fqdn = ? AND d.state = 'active' AND "
+	    CRED_VISIBLE("d"));
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, out->fqdn, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(s, 0);
+		realm = (const char *)sqlite3_column_text(s, 1);
+		tags = (const char *)sqlite3_column_text(s, 2);
+		out->tags = tags != NULL ? json_loads(tags, 0, NULL) :
+		    json_array();
+		r = (realm != NULL && (out->realm = strdup(realm)) == NULL) ||
+		    !json_is_array(out->tags) ? cust_fail(CUST_E_NOMEM,
+		    "out of memory") : CUST_OK;
+	} else if (rc == SQLITE_DONE)
+		r = cust_fail(CUST_E_NOTFOUND, "no device %s", out->fqdn);
+	else
+		r = store_err(state_store(st), "cannot read the device "
+		    "inventory");
+	sqlite3_reset(s);
+	if (r != CUST_OK)
+		cred_device_ref_free(out);
+	return r;
+}
+
 int
 cred_device_get(struct cust_state *st, const char *fqdn, json_t **out)
 {

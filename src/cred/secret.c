@@ -40,25 +40,29 @@ unseal_row(struct cust_state *st, int64_t device_id, const char *fqdn,
 	    out);
 }
 
+/* The secret of the device fqdn; id > 0: the device is known already
+ * (fqdn its stored name, found in the caller's read transaction). */
 static int
 secret_get(struct cust_state *st, const char *actor, const char *action,
-    const char *note, const char *fqdn, const char *kind, int64_t version,
-    int own, struct seal_secret **pw_out, int64_t *version_out,
-    const char **state_out)
+    const char *note, const char *fqdn, int64_t id, const char *kind,
+    int64_t version, int own, struct seal_secret **pw_out,
+    int64_t *version_out, const char **state_out)
 {
 	char norm[CUST_MAX_FQDN + 1], detail[160];
 	sqlite3_stmt *s;
-	int64_t id, ver;
+	int64_t ver;
 	int rc, r;
 
 	*pw_out = NULL;
 	*version_out = 0;
 	*state_out = NULL;
-	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
-		return r;
-	fqdn = norm;	/* audit objects are the stored, lowercase name */
-	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
-		return r;
+	if (id <= 0) {
+		if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+			return r;
+		fqdn = norm;	/* audit objects are the stored name */
+		if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
+			return r;
+	}
 	/* The state is a literal, not a parameter: a bound value that a
 	 * partial index's WHERE depends on (secret_one_current) makes SQLite
 	 * prepare the statement again at every step. */
@@ -161,9 +165,9 @@ cred_secret_get(struct cust_state *st, const char *actor, const char *fqdn,
 	    version, pw_out, version_out, state_out);
 }
 
-int
-cred_secret_read(struct cust_state *st, const char *actor,
-    const char *action, const char *note, const char *fqdn, const char *kind,
+static int
+secret_read(struct cust_state *st, const char *actor, const char *action,
+    const char *note, const char *fqdn, int64_t id, const char *kind,
     int64_t version, struct seal_secret **pw_out, int64_t *version_out,
     const char **state_out)
 {
@@ -177,11 +181,34 @@ cred_secret_read(struct cust_state *st, const char *actor,
 	 * commit in between would drop the cache twice). */
 	if (own && (r = store_begin_read(state_store(st))) != CUST_OK)
 		return r;
-	r = secret_get(st, actor, action, note, fqdn, kind, version, own,
+	r = secret_get(st, actor, action, note, fqdn, id, kind, version, own,
 	    pw_out, version_out, state_out);
 	if (own)
 		store_rollback(state_store(st));	/* a no-op once ended */
 	return r;
+}
+
+int
+cred_secret_read(struct cust_state *st, const char *actor,
+    const char *action, const char *note, const char *fqdn, const char *kind,
+    int64_t version, struct seal_secret **pw_out, int64_t *version_out,
+    const char **state_out)
+{
+	return secret_read(st, actor, action, note, fqdn, 0, kind, version,
+	    pw_out, version_out, state_out);
+}
+
+int
+cred_secret_read_ref(struct cust_state *st, const char *actor,
+    const char *action, const char *note, const struct cred_device_ref *dev,
+    const char *kind, int64_t version, struct seal_secret **pw_out,
+    int64_t *version_out, const char **state_out)
+{
+	if (!store_in_txn(state_store(st)))
+		return cust_fail(CUST_E_INTERNAL, "a device reference outside "
+		    "the transaction it was read in");
+	return secret_read(st, actor, action, note, dev->fqdn, dev->id, kind,
+	    version, pw_out, version_out, state_out);
 }
 
 int

@@ -31,6 +31,8 @@ static const char policy_doc[] =
 struct trace {
 	int outside;	/* statements run outside any transaction */
 	int reads;	/* read transactions begun */
+	int selects;	/* queries run inside the read transaction */
+	int in_read;
 };
 
 static int
@@ -42,10 +44,15 @@ on_stmt(unsigned type, void *arg, void *p, void *x)
 
 	if (type != SQLITE_TRACE_STMT || strncmp(sql, "--", 2) == 0)
 		return 0;	/* a trigger's statement */
-	if (strcmp(sql, "BEGIN DEFERRED") == 0)
+	if (strcmp(sql, "BEGIN DEFERRED") == 0) {
 		t->reads++;
+		t->in_read = 1;
+	} else if (strcmp(sql, "ROLLBACK") == 0 || strcmp(sql, "COMMIT") == 0)
+		t->in_read = 0;
 	else if (sqlite3_get_autocommit(db) && strncmp(sql, "BEGIN", 5) != 0)
 		t->outside++;
+	else if (!sqlite3_get_autocommit(db) && strncmp(sql, "SELECT", 6) == 0)
+		t->selects += t->in_read;
 	return 0;
 }
 
@@ -124,6 +131,20 @@ test_one_read_txn(void **state)
 	    "action = 'credential.show' AND result = 'ok'"), 1);
 	assert_int_equal(tu_sql_int(f->st, "SELECT COUNT(*) FROM audit"),
 	    before + 1);
+	json_decref(resp);
+	/* Read again (the policy parsed by now): three queries, the device
+	 * (its id, realm and tags at once), the policy row, the secret; the
+	 * device is not looked up again for the secret (five before). */
+	resp = NULL;
+	if (show(f->st, "prov", "D1.corp.example", &t, &resp) != CUST_OK)
+		fail_msg("credential.show: %s", cust_errmsg());
+	assert_int_equal(t.reads, 1);
+	assert_int_equal(t.outside, 0);
+	assert_int_equal(t.selects, 3);
+	assert_string_equal(json_string_value(json_object_get(resp, "device")),
+	    "d1.corp.example");
+	assert_string_equal(json_string_value(json_object_get(resp,
+	    "digest_realm")), "Digest:A4070000000000000000000000000000");
 	json_decref(resp);
 }
 
