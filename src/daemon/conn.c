@@ -929,11 +929,8 @@ daemon_loop_setup(struct daemon *d, const int *fds, size_t nfds)
 	(void)event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	d->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
-	/* Three priorities: every event has the middle one (the default)
-	 * but light_ev, the lowest, which runs when no other is active. */
-	if (d->base == NULL || event_base_priority_init(d->base, 3) != 0 ||
+	if (d->base == NULL ||
 	    (d->light_ev = event_new(d->base, -1, 0, on_light, d)) == NULL ||
-	    event_priority_set(d->light_ev, 2) != 0 ||
 	    (d->done_ev = event_new(d->base, -1, 0, on_done, d)) == NULL ||
 	    (d->stop_ev = event_new(d->base, -1, 0, on_stop, d)) == NULL ||
 	    (d->drain_timer = evtimer_new(d->base, on_drain_timeout, d)) ==

@@ -148,8 +148,8 @@ struct daemon {
 	size_t nlisteners;
 	struct event *done_ev;		/* workers -> loop */
 	/* The light requests of one pass of the loop, run together once
-	 * the pass has read every connection (light_ev, the lowest
-	 * priority): one hold of the data key for all of them. */
+	 * the pass has read every connection that was ready (light_ev):
+	 * one hold of the data key for all of them. */
 	struct event *light_ev;
 	struct daemon_req *light_head, *light_tail;
 	struct event *stop_ev;		/* main -> loop: drain and stop */

@@ -658,10 +658,14 @@ light(const struct daemon_req *req)
 	    (rt->render == API_RENDER_JSON && defers(req->m.op)));
 }
 
-/* A light request waits for the end of the loop's pass (light_ev has
- * the lowest priority: it runs once every connection that was ready has
- * been read), then daemon_run_light() runs the pass's light requests
- * one after the other. */
+/* A light request waits for the end of the loop's pass, then
+ * daemon_run_light() runs the pass's light requests one after the other.
+ * The first one makes light_ev active; libevent runs active events in the
+ * order they became active, and epoll made every connection that was
+ * ready active before the pass began, so light_ev runs after all of them
+ * have been read. (Not a lower priority: libevent runs a lower one only
+ * when no higher one is active, and a flood of new connections would
+ * hold the reads back as long as it lasted.) */
 void
 daemon_submit(struct daemon *d, struct daemon_req *req)
 {
