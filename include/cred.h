@@ -291,7 +291,13 @@ int cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
  * - cred_push_begin(): the version in flight becomes 'pushed', committed
  *   and audited ("password.push", started) before anything is sent; a
  *   version already 'pushed' (an earlier outcome unknown) is pushed again.
- *   *version_out is its version. CUST_E_NOTFOUND when none is in flight.
+ *   *version is in and out: 0 takes whichever version is in flight and
+ *   sets its number; a version number takes only that version, and is
+ *   CUST_E_CONFLICT (nothing changed) when another is in flight: the
+ *   caller read that value before a rotation replaced it, and sending it
+ *   while marking the new one 'pushed' would leave the device holding a
+ *   password custody no longer counts on. CUST_E_NOTFOUND when none is
+ *   in flight.
  * - The caller sends it, then proves it with a fresh digest login.
  * - cred_push_end(CRED_PUSH_APPLIED): it works on the device: current,
  *   the previous current retired (why: how it was proven, in the audit).
@@ -307,7 +313,7 @@ int cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 enum cred_push_end { CRED_PUSH_APPLIED, CRED_PUSH_REFUSED };
 
 int cred_push_begin(struct cust_state *st, const char *actor,
-    const char *fqdn, const char *kind, int64_t *version_out)
+    const char *fqdn, const char *kind, int64_t *version)
 	__attribute__((warn_unused_result));
 int cred_push_end(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version, enum cred_push_end how,

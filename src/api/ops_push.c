@@ -290,8 +290,16 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			return r;
 		r = amt_msg_set_admin(2, PUSH_ADMIN_USER, dpw, out);
 		seal_secret_free(dpw);
-		if (r != CUST_OK || (r = cred_push_begin(ctx->st, ctx->actor,
-		    p->fqdn, CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
+		if (r != CUST_OK)
+			return r;
+		/* Only the version whose value was read (a rotation may have
+		 * replaced it since): the device's outcome, not custody's. */
+		if ((r = cred_push_begin(ctx->st, ctx->actor, p->fqdn,
+		    CRED_KIND_ADMIN, &p->ver)) == CUST_E_CONFLICT) {
+			outcome(p, "superseded", cust_errmsg());
+			return CUST_OK;
+		}
+		if (r != CUST_OK)
 			return r;
 		p->begun = 1;
 		p->step = P_SET;

@@ -87,13 +87,12 @@ begin_on(struct cust_state *st, const char *fqdn, char *norm, size_t len,
 
 int
 cred_push_begin(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *kind, int64_t *version_out)
+    const char *kind, int64_t *version)
 {
 	char norm[CUST_MAX_FQDN + 1], state[8] = "", detail[96];
-	int64_t id, ver = 0;
+	int64_t id, ver = 0, want = *version;
 	int r;
 
-	*version_out = 0;
 	if ((r = begin_on(st, fqdn, norm, sizeof(norm), &id)) != CUST_OK)
 		return r;
 	if ((r = in_flight(st, id, kind, &ver, state)) == CUST_E_NOTFOUND) {
@@ -103,6 +102,14 @@ cred_push_begin(struct cust_state *st, const char *actor, const char *fqdn,
 	}
 	if (r != CUST_OK)
 		goto fail;
+	/* The caller holds the value of version want: replaced meanwhile
+	 * (rotate --replace-pending), it must not be sent as ver. */
+	if (want != 0 && want != ver) {
+		r = cust_fail(CUST_E_CONFLICT, "%s: %s v%lld was replaced by "
+		    "v%lld while this push ran: nothing sent", norm, kind,
+		    (long long)want, (long long)ver);
+		goto fail;
+	}
 	/* Already pushed: an earlier push's outcome is unknown; sending it
 	 * again is the same change (the device holds one or the other). */
 	if (strcmp(state, "pending") == 0 &&
@@ -116,7 +123,7 @@ cred_push_begin(struct cust_state *st, const char *actor, const char *fqdn,
 		goto fail;
 	if ((r = store_commit(state_store(st))) != CUST_OK)
 		return r;
-	*version_out = ver;
+	*version = ver;
 	return CUST_OK;
 fail:
 	store_rollback(state_store(st));

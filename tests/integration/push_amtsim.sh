@@ -127,5 +127,29 @@ while [ $i -le 12 ]; do
 	t_check "$(dev $i) holds custody's current password" holds $(dev $i) current
 	i=$((i + 1))
 done
+# A rotation that replaces the pending version while its push waits for
+# the device (rotate --replace-pending): the push must not send the old
+# value as the new version, which would leave the device holding a
+# password custody counts as failed.
+d=$(dev 13)
+t_exit "rotate $d" 0 c password rotate "$d"
+curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+    -d "{\"device\":\"$d\",\"fault\":\"delay\",\"count\":1,\"ms\":1500}"
+c --json device push "$d" >"$TESTTMP/race.out" 2>"$TESTTMP/race.err" &
+pid=$!
+sleep 0.5
+t_exit "rotate --replace-pending while the push waits" 0 c password rotate \
+	"$d" --replace-pending
+wait $pid
+t_check "the push of the replaced version sends nothing (superseded)" \
+	py "$TESTTMP/race.out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "superseded" and r["version"] == 2))
+EOF
+t_check "$d holds custody's current password" holds "$d" current
+t_exit "a push of the new pending version" 0 c device push "$d"
+t_check "$d holds custody's new current password" holds "$d" current
+
 kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
 t_done

@@ -910,6 +910,7 @@ test_push_states(void **state)
 	    "admin1current admin2pushed mebx1current");
 	/* Listed for reconciliation, paged by (device, kind). */
 	assert_int_equal(rotate(f->st, id2, "mebx", 0, &res), CUST_OK);
+	ver = 0;
 	assert_int_equal(cred_push_begin(f->st, ACTOR, "p2.corp.example",
 	    "mebx", &ver), CUST_OK);
 	assert_int_equal(cred_push_list(f->st, 0, NULL, 1, &items), CUST_OK);
@@ -938,16 +939,28 @@ test_push_states(void **state)
 	json_decref(items);
 	/* Refused: failed (kept), the current stays; settled once only. */
 	assert_int_equal(rotate(f->st, id, "admin", 0, &res), CUST_OK);
+	/* The caller read v3's value, then --replace-pending made v4: v3
+	 * must not be sent as v4 (the device would hold a password custody
+	 * has marked failed), and v4 stays pending. */
+	assert_int_equal(rotate(f->st, id, "admin", 1, &res), CUST_OK);
+	ver = 3;
+	assert_int_equal(cred_push_begin(f->st, ACTOR, "p1.corp.example",
+	    "admin", &ver), CUST_E_CONFLICT);
+	assert_history(f->st, "p1.corp.example",
+	    "admin1retired admin2current admin3failed admin4pending "
+	    "mebx1current");
+	ver = 0;
 	assert_int_equal(cred_push_begin(f->st, ACTOR, "p1.corp.example",
 	    "admin", &ver), CUST_OK);
-	assert_int_equal(ver, 3);
+	assert_int_equal(ver, 4);
 	assert_int_equal(cred_push_end(f->st, ACTOR, "p1.corp.example",
-	    "admin", 3, CRED_PUSH_REFUSED, "PT_STATUS 2054 invalid password"),
+	    "admin", 4, CRED_PUSH_REFUSED, "PT_STATUS 2054 invalid password"),
 	    CUST_OK);
 	assert_history(f->st, "p1.corp.example",
-	    "admin1retired admin2current admin3failed mebx1current");
+	    "admin1retired admin2current admin3failed admin4failed "
+	    "mebx1current");
 	assert_int_equal(cred_push_end(f->st, ACTOR, "p1.corp.example",
-	    "admin", 3, CRED_PUSH_REFUSED, NULL), CUST_E_CONFLICT);
+	    "admin", 4, CRED_PUSH_REFUSED, NULL), CUST_E_CONFLICT);
 	/* A console may confirm a pushed version like a pending one. */
 	assert_int_equal(cred_confirm(f->st, ACTOR, "p2.corp.example", "mebx",
 	    2), CUST_OK);
