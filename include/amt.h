@@ -262,6 +262,9 @@ struct amt_target {
 	const char *address;	/* NULL, or HOST[:PORT] (util_parse_address) */
 	int tls;		/* TLS on AMT_PORT_TLS (or PORT + 1) */
 	const char *cafile;	/* TLS: PEM bundle the device chain ends in */
+	const char *realm;	/* the registered DigestRealm, or NULL (first
+				 * contact): a 401 naming another realm is
+				 * refused before any credentials are sent */
 	const char *user;	/* digest user */
 	const struct seal_secret *password;	/* borrowed for the call */
 	long connect_ms;	/* 0: AMT_CONNECT_MS */
@@ -286,7 +289,16 @@ int amt_target_where(const struct amt_target *t, char *url, size_t ulen,
 /* Send q to t and parse the answer into *out. Retries (with backoff)
  * transient failures only (see amt_req_idempotent()); a 401, a SOAP
  * fault or a malformed reply is final. A request carrying a plaintext secret is
- * refused (CUST_E_INVAL) unless t->tls. */
+ * refused (CUST_E_INVAL) unless t->tls.
+ *
+ * The device's digest challenge is checked before libcurl answers it:
+ * a realm other than t->realm is CUST_E_VIOLATION ("not this device"),
+ * and a challenge that is not AMT's (no qop=auth, an algorithm other
+ * than MD5) is CUST_E_CRYPTO; neither gets a response computed from the
+ * password. A device that answers 2xx to a request libcurl could only
+ * have sent without credentials (the first of a call, or of a t->fresh
+ * exchange) never asked for a login: CUST_E_CRYPTO too, as nothing it
+ * says proves anything. */
 int amt_call(const struct amt_target *t, const struct amt_req *q,
     struct amt_reply **out) __attribute__((warn_unused_result));
 

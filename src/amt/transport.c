@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -66,6 +67,13 @@ struct xfer {
 	char *reply;
 	size_t len, cap;
 	int toobig;
+	int status;		/* of the response whose headers arrive */
+	int challenged;		/* this attempt met a digest challenge */
+	int nchal;		/* digest challenges in this attempt */
+	int primed;		/* the handle holds digest state (a nonce) */
+	int need_chal;		/* this attempt must be challenged */
+	int chal_rc;		/* the challenge was refused: why */
+	char chal_why[256];
 	int attempt;
 	int64_t wake_ms;	/* fleet: retry not before (monotonic ms) */
 	char errbuf[CURL_ERROR_SIZE];
@@ -107,6 +115,147 @@ on_data(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* The value of parameter key (realm, qop, algorithm) in the digest
+ * challenge c, unquoted, into out; "" when absent. */
+static void
+chal_param(const char *c, const char *key, char *out, size_t len)
+{
+	size_t kl = strlen(key), n = 0;
+	const char *p = c;
+
+	*out = '\0';
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (strncasecmp(p, key, kl) == 0 && p[kl] == '=') {
+			p += kl + 1;
+			if (*p == '"') {
+				for (p++; *p != '\0' && *p != '"'; p++)
+					if (n + 1 < len)
+						out[n++] = *p;
+			} else {
+				for (; *p != '\0' && *p != ',' && *p != ' ';
+				    p++)
+					if (n + 1 < len)
+						out[n++] = *p;
+			}
+			out[n] = '\0';
+			return;
+		}
+		/* Skip this parameter (a quoted value may hold commas). */
+		while (*p != '\0' && *p != ',' && *p != '"')
+			p++;
+		if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++)
+				;
+			if (*p == '"')
+				p++;
+		}
+	}
+}
+
+/* Whether the comma-separated list l has token t. */
+static int
+has_token(const char *l, const char *t)
+{
+	size_t tl = strlen(t);
+
+	while (*l != '\0') {
+		while (*l == ' ' || *l == ',')
+			l++;
+		if (strncasecmp(l, t, tl) == 0 && (l[tl] == '\0' ||
+		    l[tl] == ',' || l[tl] == ' '))
+			return 1;
+		while (*l != '\0' && *l != ',')
+			l++;
+	}
+	return 0;
+}
+
+/*
+ * A digest challenge (the value of a WWW-Authenticate header of a 401),
+ * before libcurl answers it: AMT's shape (reference 3: MD5, qop="auth")
+ * and the registered realm, or refused with the reason in x->chal_why.
+ * An impostor answering at the device's name or address learns nothing
+ * computed from the password, and a downgrade to RFC 2069 digest (no
+ * qop: no client nonce) or MD5-sess is not followed.
+ */
+static int
+chal_check(struct xfer *x, const char *v, size_t n)
+{
+	char c[1024], realm[128], qop[64], alg[32];
+
+	while (n > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' ||
+	    v[n - 1] == ' '))
+		n--;
+	if (n < 7 || strncasecmp(v, "Digest", 6) != 0 || (v[6] != ' ' &&
+	    v[6] != '\t'))
+		return CUST_OK;		/* not digest: libcurl ignores it */
+	if (n >= sizeof(c)) {
+		snprintf(x->chal_why, sizeof(x->chal_why), "a digest challenge "
+		    "of %zu bytes (not AMT's)", n);
+		return CUST_E_CRYPTO;
+	}
+	/* libcurl answers "stale" challenges for as long as they come:
+	 * more than a challenge for the bare request and one for a nonce
+	 * gone stale is a device looping on 401. */
+	if (++x->nchal > 2) {
+		snprintf(x->chal_why, sizeof(x->chal_why), "the device "
+		    "challenged the login %d times in one exchange (a 401 "
+		    "loop): given up", x->nchal);
+		return CUST_E_DENIED;
+	}
+	memcpy(c, v + 7, n - 7);
+	c[n - 7] = '\0';
+	chal_param(c, "realm", realm, sizeof(realm));
+	chal_param(c, "qop", qop, sizeof(qop));
+	chal_param(c, "algorithm", alg, sizeof(alg));
+	if (x->t->realm != NULL && strcmp(realm, x->t->realm) != 0) {
+		snprintf(x->chal_why, sizeof(x->chal_why), "the device's "
+		    "digest realm '%.64s' is not the registered %.64s: not "
+		    "this device, no credentials sent", realm, x->t->realm);
+		return CUST_E_VIOLATION;
+	}
+	if (!has_token(qop, "auth") || (*alg != '\0' &&
+	    strcasecmp(alg, "MD5") != 0)) {
+		snprintf(x->chal_why, sizeof(x->chal_why), "a digest challenge "
+		    "with qop '%.20s' and algorithm '%.20s' is not AMT's "
+		    "(qop=auth, MD5): no credentials sent", qop, *alg ? alg :
+		    "MD5");
+		return CUST_E_CRYPTO;
+	}
+	return CUST_OK;
+}
+
+/* Each header line of each response, the 401 included, before libcurl
+ * acts on it. */
+static size_t
+on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	int code;
+
+	if (n > 12 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', n);
+
+		x->status = sp != NULL && sscanf(sp, " %3d", &code) == 1 ?
+		    code : 0;
+		return n;
+	}
+	if (x->status == 401 && n > 17 &&
+	    strncasecmp(p, "WWW-Authenticate:", 17) == 0) {
+		x->challenged = 1;
+		if ((x->chal_rc = chal_check(x, p + 17, n - 17)) != CUST_OK)
+			return 0;	/* aborts: CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
 static void
 xfer_clear(struct xfer *x)
 {
@@ -120,6 +269,8 @@ xfer_clear(struct xfer *x)
 	x->reply = NULL;
 	x->len = x->cap = 0;
 	x->toobig = 0;
+	x->status = x->challenged = x->chal_rc = x->nchal = 0;
+	x->chal_why[0] = '\0';
 	x->errbuf[0] = '\0';
 }
 
@@ -161,6 +312,14 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	int r;
 
 	xfer_clear(x);
+	/* A proof (t->fresh) starts with no digest state: libcurl would
+	 * otherwise answer with an old nonce before any challenge, and
+	 * whether the device asked for a login could not be told. */
+	if (t->fresh && x->primed) {
+		curl_easy_reset(x->h);
+		x->primed = 0;
+	}
+	x->need_chal = !x->primed;
 	x->t = t;
 	x->q = q;
 	if (amt_req_plain_secret(q) && !t->tls)
@@ -202,6 +361,8 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    t->timeout_ms > 0 ? t->timeout_ms : (long)AMT_TIMEOUT_MS) ||
 	    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_data) ||
 	    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) ||
+	    curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header) ||
+	    curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x) ||
 	    curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
@@ -229,6 +390,11 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 	*transient = 0;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(x->h, CURLINFO_CONNECT_TIME_T, &connected);
+	if (x->challenged && x->chal_rc == CUST_OK)
+		x->primed = 1;
+	if (x->chal_rc != CUST_OK)
+		return cust_fail(x->chal_rc, "%s: %s: %s", fqdn, m,
+		    x->chal_why);
 	if (cc != CURLE_OK) {
 		if (x->toobig)
 			return cust_fail(CUST_E_TOOBIG, "%s: %s: reply over %u "
@@ -267,6 +433,10 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 		return cust_fail(CUST_E_UNAVAIL, "%s: %s: device busy (HTTP "
 		    "503)", fqdn, m);
 	}
+	if (code >= 200 && code < 300 && x->need_chal && !x->challenged)
+		return cust_fail(CUST_E_CRYPTO, "%s: %s: the device answered "
+		    "HTTP %ld without asking for a digest login (not AMT: "
+		    "nothing it says is trusted)", fqdn, m, code);
 	if (code == 200 || code == 400 || code == 500) {
 		/* 400 (and some firmware's 500) carries a SOAP fault. */
 		r = amt_reply_parse(x->reply ? x->reply : "", x->len, x->q,
@@ -373,6 +543,7 @@ slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
 			 * the 401 for a refused password. xfer_setup() sets
 			 * every option again. */
 			curl_easy_reset(s->x.h);
+			s->x.primed = 0;
 		}
 		q = NULL;
 		r = s->conv->next(s->conv->arg, prev, err, &q);

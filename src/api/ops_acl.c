@@ -860,6 +860,8 @@ acl_plan_of(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 	a->reg = json_string_value(json_object_get(a->dev, "digest_realm"));
 	a->t.fqdn = a->fqdn;
 	a->t.address = json_string_value(json_object_get(a->dev, "address"));
+	a->t.realm = json_string_value(json_object_get(a->dev,
+	    "digest_realm"));
 	if ((r = policy_plan(p, a->fqdn, json_object_get(a->dev, "tags"),
 	    &a->plan)) == CUST_OK)
 		r = wants_of(a, hist);

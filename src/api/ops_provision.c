@@ -727,6 +727,8 @@ prov_open(struct ops_ctx *ctx, const char *fqdn, const char *action,
 		return r;
 	p->t.fqdn = p->fqdn;
 	p->t.address = json_string_value(json_object_get(p->dev, "address"));
+	p->t.realm = json_string_value(json_object_get(p->dev,
+	    "digest_realm"));
 	p->t.user = PROV_USER;
 	p->t.password = p->pw;
 	if ((size_t)snprintf(p->cafile, sizeof(p->cafile), "%s/ca/bundle.pem",

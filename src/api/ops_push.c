@@ -267,6 +267,10 @@ step(struct push *p, const struct amt_reply *rep, int err,
 		if (err == CUST_E_DENIED)
 			return reconcile(p, "the current password was refused",
 			    out);
+		if (err == CUST_E_VIOLATION) {	/* its challenge's realm */
+			outcome(p, "realm-mismatch", cust_errmsg());
+			return CUST_OK;
+		}
 		if (err == CUST_OK)
 			err = realm_of(p, rep, realm);
 		if (err != CUST_OK) {
@@ -476,6 +480,7 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 		goto out;
 	p->t.fqdn = p->fqdn;
 	p->t.address = json_string_value(json_object_get(p->dev, "address"));
+	p->t.realm = p->reg;
 	p->t.user = PUSH_ADMIN_USER;
 	/* A device custody provisioned TLS on is spoken to over TLS. */
 	if ((r = ops_tls_target(ctx->st, p->fqdn, &p->t, p->cafile,
@@ -899,6 +904,7 @@ ops_push_mebx(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	}
 	t.fqdn = fqdn;
 	t.address = json_string_value(json_object_get(dev, "address"));
+	t.realm = json_string_value(json_object_get(dev, "digest_realm"));
 	t.user = PUSH_ADMIN_USER;
 	if ((r = ops_tls_target(ctx->st, fqdn, &t, cafile, sizeof(cafile))) !=
 	    CUST_OK ||

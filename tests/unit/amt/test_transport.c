@@ -38,6 +38,10 @@ static struct {
 	int per_host_max;	/* most simultaneous requests for one Host */
 	int max_inflight;	/* most simultaneous requests */
 	int accepted;		/* connections accepted */
+	char chal[256];		/* WWW-Authenticate value, "" the default */
+	int noauth;		/* answer without asking for a login */
+	int refuse_all;		/* a 401 to every request, good or not */
+	int with_auth;		/* requests that carried Authorization */
 	char host[128];		/* the last Host header */
 	char hosts[64][64];	/* in-flight Host values */
 } peer = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -226,14 +230,22 @@ serve(void *arg)
 			sscanf(ap + 17, "%1023[^\r]", auth);
 		pthread_mutex_lock(&peer.mu);
 		snprintf(peer.host, sizeof(peer.host), "%s", host);
+		peer.with_auth += auth[0] != '\0';
 		pthread_mutex_unlock(&peer.mu);
-		if (auth[0] == '\0' || !digest_ok(auth)) {
+		if (peer.noauth) {
+			respond(fd, hdr_end + 4);
+		} else if (auth[0] == '\0' || !digest_ok(auth) ||
+		    peer.refuse_all) {
+			char ch[320];
+
 			pthread_mutex_lock(&peer.mu);
 			peer.unauthorized += auth[0] != '\0';
-			pthread_mutex_unlock(&peer.mu);
-			answer(fd, 401, "WWW-Authenticate: Digest realm=\"" REALM
+			snprintf(ch, sizeof(ch), "WWW-Authenticate: %s\r\n",
+			    peer.chal[0] ? peer.chal : "Digest realm=\"" REALM
 			    "\", nonce=\"abcdef0123456789\", stale=\"false\", "
-			    "qop=\"auth\"\r\n", "", 0);
+			    "qop=\"auth\"");
+			pthread_mutex_unlock(&peer.mu);
+			answer(fd, 401, ch, "", 0);
 		} else {
 			int busy, delay, big;
 
@@ -321,6 +333,8 @@ reset(void)
 	pthread_mutex_lock(&peer.mu);
 	peer.fail503 = peer.delay_ms = peer.big = 0;
 	peer.authorized = peer.unauthorized = 0;
+	peer.chal[0] = '\0';
+	peer.noauth = peer.with_auth = peer.refuse_all = 0;
 	peer.per_host_max = peer.max_inflight = 0;
 	peer.host[0] = '\0';
 	pthread_mutex_unlock(&peer.mu);
@@ -592,6 +606,169 @@ connections_for(int fresh)
 	return n;
 }
 
+/* The realm of the device's challenge is checked before libcurl answers
+ * it: an impostor naming another realm gets no digest response. */
+static void
+test_realm_before_login(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	t.realm = REALM;
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_OK);	/* the right one */
+	amt_reply_free(r);
+	r = NULL;
+	reset();
+	snprintf(peer.chal, sizeof(peer.chal), "Digest realm=\"Digest:"
+	    "FFFF0000000000000000000000000000\", nonce=\"0123\", "
+	    "stale=\"false\", qop=\"auth\"");
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_VIOLATION);
+	assert_non_null(strstr(cust_errmsg(), "not the registered"));
+	assert_int_equal(peer.with_auth, 0);
+	assert_null(r);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
+/* A challenge that is not AMT's (RFC 2069 without qop, MD5-sess,
+ * SHA-256) is not answered. */
+static void
+test_weak_challenge(void **state)
+{
+	static const char *chals[] = {
+		"Digest realm=\"" REALM "\", nonce=\"0123\"",
+		"Digest realm=\"" REALM "\", nonce=\"0123\", qop=\"auth\", "
+		    "algorithm=MD5-sess",
+		"Digest realm=\"" REALM "\", nonce=\"0123\", qop=\"auth-int\"",
+		"Digest realm=\"" REALM "\", nonce=\"0123\", qop=\"auth\", "
+		    "algorithm=SHA-256",
+	};
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+	size_t i;
+
+	(void)state;
+	target(&t, addr, sizeof(addr), pw);
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	for (i = 0; i < sizeof(chals) / sizeof(chals[0]); i++) {
+		reset();
+		snprintf(peer.chal, sizeof(peer.chal), "%s", chals[i]);
+		assert_int_equal(amt_call(&t, q, &r), CUST_E_CRYPTO);
+		assert_int_equal(peer.with_auth, 0);
+	}
+	/* qop listing auth among others, algorithm MD5 spelt out: fine. */
+	reset();
+	snprintf(peer.chal, sizeof(peer.chal), "Digest realm=\"" REALM "\", "
+	    "nonce=\"abcdef0123456789\", qop=\"auth,auth-int\", "
+	    "algorithm=MD5");
+	assert_int_equal(amt_call(&t, q, &r), CUST_OK);
+	amt_reply_free(r);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
+/* A peer that answers without asking for a login (not AMT: a device
+ * that would "accept" any password, so a proof by login proves nothing)
+ * is refused, by a call and by the fleet driver, first exchange and
+ * fresh ones alike. */
+static int noauth_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **req_out);
+
+struct noauth_conv {
+	int n;
+	int errs[4];
+	int fresh_second;
+	struct amt_target *t;
+};
+
+static int
+noauth_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **req_out)
+{
+	struct noauth_conv *c = arg;
+
+	(void)prev;
+	*req_out = NULL;
+	if (c->n > 0)
+		c->errs[c->n - 1] = err;
+	if (c->n == 2)
+		return 0;
+	if (c->n == 1 && c->fresh_second) {
+		c->t->fresh = 1;
+		peer.noauth = 1;
+	}
+	c->n++;
+	return amt_msg_get((unsigned long)c->n, "AMT_GeneralSettings",
+	    req_out);
+}
+
+static void
+test_unauthenticated_answer(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	struct noauth_conv c = { 0 };
+	struct amt_conv conv;
+	char addr[64];
+
+	(void)state;
+	reset();
+	peer.noauth = 1;
+	target(&t, addr, sizeof(addr), pw);
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_CRYPTO);
+	assert_non_null(strstr(cust_errmsg(), "without asking"));
+	assert_null(r);
+	amt_req_free(q);
+	/* Fleet: a first exchange with a login, then the peer stops asking
+	 * for one: a fresh exchange (a proof) must see it. */
+	reset();
+	c.t = &t;
+	c.fresh_second = 1;
+	conv = (struct amt_conv){ &t, noauth_next, &c };
+	assert_int_equal(amt_fleet_run(&conv, 1, 1), CUST_OK);
+	assert_int_equal(c.errs[0], CUST_OK);
+	assert_int_equal(c.errs[1], CUST_E_CRYPTO);
+	seal_secret_free(pw);
+}
+
+/* A device that calls every response stale (a 401 loop) ends as a
+ * refused login after a bounded number of tries. */
+static void
+test_stale_loop(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	snprintf(peer.chal, sizeof(peer.chal), "Digest realm=\"" REALM "\", "
+	    "nonce=\"0000\", stale=\"true\", qop=\"auth\"");
+	peer.refuse_all = 1;
+	target(&t, addr, sizeof(addr), pw);
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	assert_int_equal(amt_call(&t, q, &r), CUST_E_DENIED);
+	assert_non_null(strstr(cust_errmsg(), "401 loop"));
+	assert_in_range(peer.with_auth, 1, 2);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
 static void
 test_fresh_connection(void **state)
 {
@@ -611,6 +788,10 @@ main(void)
 		cmocka_unit_test(test_refused_and_big),
 		cmocka_unit_test(test_fleet),
 		cmocka_unit_test(test_fresh_connection),
+		cmocka_unit_test(test_realm_before_login),
+		cmocka_unit_test(test_weak_challenge),
+		cmocka_unit_test(test_unauthenticated_answer),
+		cmocka_unit_test(test_stale_loop),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
