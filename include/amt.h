@@ -19,7 +19,8 @@
  *     AMT_REPLY_MAX, any DTD or entity declaration, a RelatesTo that is
  *     not the request's MessageID, an Action that is not the request's
  *     plus "Response", and (for method invocations) a missing or
- *     non-numeric ReturnValue; a SOAP Fault becomes an error naming its
+ *     non-numeric ReturnValue; a repeated Header, Body, RelatesTo,
+ *     Action or ReturnValue too; a SOAP Fault becomes an error naming its
  *     subcode and reason. Outputs are read by element name.
  *
  *  3. Transport (src/amt/transport.c). amt_call() sends one request to a

@@ -159,6 +159,18 @@ child(xmlNode *parent, const char *ns, const char *name)
 	return NULL;
 }
 
+/* How many children of parent are ns:name. */
+static int
+count(xmlNode *parent, const char *ns, const char *name)
+{
+	xmlNode *n;
+	int k = 0;
+
+	for (n = parent ? parent->children : NULL; n != NULL; n = n->next)
+		k += is(n, ns, name);
+	return k;
+}
+
 static int
 has_elem_child(const xmlNode *n)
 {
@@ -334,6 +346,16 @@ amt_reply_parse(const char *buf, size_t len, const struct amt_req *q,
 		    "envelope with a header and a body", q->method);
 		goto out;
 	}
+	/* One of each: with two, what custody checks (the first) and what
+	 * another reader takes (the last) could differ. */
+	if (count(root, AMT_NS_SOAP, "Header") > 1 ||
+	    count(root, AMT_NS_SOAP, "Body") > 1 ||
+	    count(hdr, AMT_NS_ADDR, "RelatesTo") > 1 ||
+	    count(hdr, AMT_NS_ADDR, "Action") > 1) {
+		rc = cust_fail(CUST_E_PARSE, "%s: reply repeats its Header, "
+		    "Body, RelatesTo or Action (refused)", q->method);
+		goto out;
+	}
 	/* RelatesTo: the answer to this request, not an earlier one. */
 	snprintf(want, sizeof(want), "%lu", q->msgid);
 	el = child(hdr, AMT_NS_ADDR, "RelatesTo");
@@ -380,6 +402,11 @@ amt_reply_parse(const char *buf, size_t len, const struct amt_req *q,
 		    (rv = child(el, NULL, "ReturnValue")) == NULL) {
 			rc = cust_fail(CUST_E_PARSE, "%s: reply has no "
 			    "ReturnValue", q->method);
+			goto out;
+		}
+		if (count(el, NULL, "ReturnValue") > 1) {
+			rc = cust_fail(CUST_E_PARSE, "%s: reply has more than "
+			    "one ReturnValue (refused)", q->method);
 			goto out;
 		}
 		free(v);

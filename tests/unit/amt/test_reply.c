@@ -152,6 +152,44 @@ test_hostile(void **state)
 	    "4294967296</g:ReturnValue></g:SetAdminAclEntryEx_OUTPUT>");
 	expect(s, q, CUST_E_PARSE, "not a number");
 	free(s);
+	/* Repeated elements: what is checked must be all there is. */
+	s = reply(act, "7</b:RelatesTo><b:RelatesTo>6", ok);
+	expect(s, q, CUST_E_PARSE, "repeats");
+	free(s);
+	s = reply(act, "7", ok);
+	{
+		char *d = malloc(strlen(s) + 200), *at = strstr(s, "</a:Header>");
+
+		assert_non_null(d);
+		snprintf(d, strlen(s) + 200, "%.*s<b:Action>%s</b:Action>%s",
+		    (int)(at - s), s, AUTHZ "/OtherResponse", at);
+		expect(d, q, CUST_E_PARSE, "repeats");
+		snprintf(d, strlen(s) + 200, "%.*s<a:Body/></a:Envelope>",
+		    (int)(strstr(s, "</a:Envelope>") - s), s);
+		expect(d, q, CUST_E_PARSE, "repeats");
+		free(d);
+	}
+	free(s);
+	s = reply(act, "7", "<g:SetAdminAclEntryEx_OUTPUT><g:ReturnValue>0"
+	    "</g:ReturnValue><g:ReturnValue>2054</g:ReturnValue>"
+	    "</g:SetAdminAclEntryEx_OUTPUT>");
+	expect(s, q, CUST_E_PARSE, "more than one ReturnValue");
+	free(s);
+	/* Nesting past libxml2's depth limit is not parsed. */
+	{
+		size_t depth = 3000, k;
+		char *b = malloc(depth * 11 + 64), *p = b;
+
+		assert_non_null(b);
+		for (k = 0; k < depth; k++)
+			p += sprintf(p, "<g:x>");
+		for (k = 0; k < depth; k++)
+			p += sprintf(p, "</g:x>");
+		s = reply(act, "7", b);
+		expect(s, q, CUST_E_PARSE, "not well-formed");
+		free(s);
+		free(b);
+	}
 	/* A DOCTYPE, and the billion laughs. */
 	expect("<?xml version=\"1.0\"?><!DOCTYPE a:Envelope SYSTEM "
 	    "\"http://evil.example/x.dtd\"><a:Envelope/>", q, CUST_E_PARSE,
