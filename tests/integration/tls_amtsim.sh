@@ -209,6 +209,19 @@ import json, sys
 p = json.load(open(sys.argv[1]))["pushes"][0]
 sys.exit(not (p["result"] == "refused" and "TLS" in p["detail"]))
 EOF
+# MEBx pushes go one named device at a time: by selector they are refused
+# before anything is rotated or sent.
+t_exit "device push --all --kind mebx: usage" 2 c device push --all \
+	--kind mebx
+t_exit "device push FQDN FQDN --kind mebx: usage" 2 c device push "$D" \
+	"$D1" --kind mebx
+nmebx=$(c --json password history "$D" | grep -c '"kind": "mebx"')
+t_exit "password rotate --all --kind mebx --push: refused" 2 \
+	c password rotate --all --kind mebx --push
+t_grep "saying MEBx pushes take FQDNs" "MEBx password \(FQDNs\)" \
+	"$TESTTMP/err"
+t_check "and nothing was rotated" [ "$(c --json password history "$D" |
+	grep -c '"kind": "mebx"')" = "$nmebx" ]
 # A lost answer: the version stays pushed; the next push sends it again.
 t_exit "a MEBx rotation" 0 c password rotate "$D1" --kind mebx
 fault "$D1" drop-after-apply 1
@@ -250,6 +263,34 @@ t_exit "ca rotate" 0 c ca rotate
 t_exit "ca rotate --activate is refused" 1 c ca rotate --activate
 t_grep "listing the devices that lack the new root" \
 	"4 TLS-provisioned device.*$D1" "$TESTTMP/err"
+# --force activates all the same (on a copy of the state, so that the
+# rollover below runs as an operator would): audited as forced, naming
+# the devices that lack the root.
+cp -a "$S" "$S.force"
+t_exit "--force without --activate or --retire-old: usage" 2 \
+	cc --state-dir "$S.force" ca rotate --force
+t_exit "ca rotate --activate --force" 0 \
+	cc --state-dir "$S.force" ca rotate --activate --force
+t_exit "audit list --object ca" 0 cc --state-dir "$S.force" --json audit \
+	list --object ca
+t_check "the forced activation is audited, naming the devices" \
+	py "$TESTTMP/out" "$D1" <<'EOF'
+import json, sys
+items = json.load(open(sys.argv[1]))["entries"]
+a = [e for e in items if e["action"] == "ca.activate" and
+    e["result"] == "forced"]
+sys.exit(not (len(a) == 1 and
+    "4 TLS-provisioned device(s)" in a[0]["detail"] and
+    sys.argv[2] in a[0]["detail"]))
+EOF
+t_exit "ca show" 0 cc --state-dir "$S.force" --json ca show
+t_check "the copy's new generation is active" py "$TESTTMP/out" <<'EOF'
+import json, sys
+g = {x["generation"]: x["state"] for x in
+    json.load(open(sys.argv[1]))["generations"]}
+sys.exit(g.get(2) != "active")
+EOF
+rm -rf "$S.force"
 t_exit "ca push-roots --all" 0 c --json ca push-roots --all
 t_check "every provisioned device ok" py "$TESTTMP/out" <<'EOF'
 import json, sys
