@@ -9,26 +9,12 @@
 . tests/integration/lib.sh
 t_need_or_skip curl python3
 
-AMTSIM="$BUILD/amtsim"
-[ -x "$AMTSIM" ] || { t_fail "amtsim built ($AMTSIM)"; t_done; }
 S="$TESTTMP/acl-sim-state"
 c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
-SIMPID=""
-trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
-
-"$AMTSIM" --port 0 --control-port 0 --count 3 \
-	--ready-file "$TESTTMP/ready" >"$TESTTMP/sim.log" 2>&1 &
-SIMPID=$!
-i=0
-while [ ! -s "$TESTTMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-. "$TESTTMP/ready"
+t_amtsim 3
 D0=dev00000.amtsim.test D1=dev00001.amtsim.test D2=dev00002.amtsim.test
 dump() { curl -s "http://127.0.0.1:$control_port/state?device=$1"; }
-fault() {	# fault FQDN KIND [COUNT]
-	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
-	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1}}"
-}
 # soap FQDN USER PASS METHOD PARAMS: an AMT_AuthorizationService method
 # sent by hand (curl --digest), the reply in $TESTTMP/resp
 AS=http://intel.com/wbem/wscim/1/amt-schema/1/AMT_AuthorizationService
@@ -256,7 +242,7 @@ t_check "$D0 matches the new plan" matches $D0
 t_exit "$D1 drifts from the new plan" 1 c policy drift --device $D1
 
 # A device that is down: a per-device failure, the others go on.
-fault $D2 down -1
+sim_fault $D2 down -1
 t_exit "apply with $D2 down (exit 1)" 1 c --json policy apply --all
 t_check "$D2 unreachable, the others ok" py "$TESTTMP/out" <<'EOF'
 import json, sys
@@ -266,7 +252,7 @@ sys.exit(r != {"dev00000.amtsim.test": "ok", "dev00001.amtsim.test": "ok",
 EOF
 t_check "$D1 matches the new plan" matches $D1
 t_exit "drift with $D2 down: exit 1" 1 c --json policy drift --all
-fault $D2 up
+sim_fault $D2 up
 t_exit "apply once it is back" 0 c policy apply --device $D2
 t_check "$D2 matches the new plan" matches $D2
 
@@ -299,5 +285,5 @@ v = [x["state"] for x in json.load(open(sys.argv[1]))["versions"]
 sys.exit(v != ["failed"])
 EOF
 t_exit "no selection is a usage error" 2 c policy apply
-kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_amtsim_stop
 t_done

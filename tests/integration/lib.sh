@@ -114,19 +114,49 @@ t_custodyd() {
 	T_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
 	    "$_log" | head -1)
 }
-# t_amtsim N [DIR]: the AMT simulator (BUILD/amtsim) with N devices on
-# loopback, in the background, killed when the script ends; sets SIMPID
-# and, from its ready file (DIR, default TESTTMP), port and control_port.
+# t_amtsim N [DIR [OPTION...]]: the AMT simulator (BUILD/amtsim) with N
+# devices on loopback (and amtsim OPTIONs, e.g. --verbose), in the
+# background, killed when the script ends (or by t_amtsim_stop); sets
+# SIMPID and, from its ready file (DIR, default TESTTMP; its output in
+# DIR/sim.log), port, tls_port and control_port. A simulator that does not
+# start fails the script.
 t_amtsim() {
-	_d=${2:-$TESTTMP}
+	_sn=$1 _sd=${2:-$TESTTMP}
+	shift
+	[ $# -gt 0 ] && shift
 	[ -x "$BUILD/amtsim" ] || { t_fail "amtsim built ($BUILD/amtsim)"; t_done; }
-	"$BUILD/amtsim" --port 0 --control-port 0 --count "$1" \
-	    --ready-file "$_d/ready" >"$_d/sim.log" 2>&1 &
+	rm -f "$_sd/ready"
+	"$BUILD/amtsim" --port 0 --control-port 0 --count "$_sn" \
+	    --ready-file "$_sd/ready" "$@" >"$_sd/sim.log" 2>&1 &
 	SIMPID=$!
 	trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
-	_n=0
-	while [ ! -s "$_d/ready" ] && [ $_n -lt 200 ]; do
-		sleep 0.05; _n=$((_n + 1))
+	_si=0
+	while [ ! -s "$_sd/ready" ] && [ $_si -lt 200 ]; do
+		sleep 0.05; _si=$((_si + 1))
 	done
-	. "$_d/ready"
+	if [ ! -s "$_sd/ready" ]; then
+		t_fail "amtsim starts"
+		sed 's/^/    amtsim: /' "$_sd/sim.log" | head -20
+		t_done
+	fi
+	. "$_sd/ready"
+}
+# t_amtsim_stop: stop the simulator t_amtsim started.
+t_amtsim_stop() {
+	[ -n "${SIMPID:-}" ] && kill "$SIMPID" 2>/dev/null &&
+	    wait "$SIMPID" 2>/dev/null
+	SIMPID=""
+}
+# sim_dev I: the FQDN of simulated device number I (dev00000.amtsim.test).
+sim_dev() { printf 'dev%05d.amtsim.test' "$1"; }
+# sim_state FQDN PYEXPR: PYEXPR on d, the device's state dump (control API).
+sim_state() {
+	curl -s "http://127.0.0.1:$control_port/state?device=$1" |
+	    python3 -c 'import json,sys; d=json.load(sys.stdin); print('"$2"')'
+}
+# sim_fault FQDN KIND [COUNT [MS]]: arm a fault on a simulated device
+# (COUNT requests, default 1; MS for delay).
+sim_fault() {
+	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1}${4:+,\"ms\":$4}}"
 }

@@ -15,15 +15,6 @@ py() { python3 - "$@"; }
 FAULTS="drop-after-apply delay http500 malformed-xml oversized entity-expansion doctype wrong-relatesto down"
 N=14
 t_amtsim $N
-dev() { printf 'dev%05d.amtsim.test' "$1"; }
-state() {	# state FQDN PYEXPR on d (the device's dump)
-	curl -s "http://127.0.0.1:$control_port/state?device=$1" |
-	    python3 -c 'import json,sys; d=json.load(sys.stdin); print('"$2"')'
-}
-fault() {	# fault FQDN KIND [COUNT]
-	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
-	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1},\"ms\":300}"
-}
 
 t_exit "init" 0 c init
 {
@@ -31,8 +22,8 @@ t_exit "init" 0 c init
 	i=0
 	while [ $i -lt $N ]; do
 		# dev00000's realm is not registered: the push learns it.
-		r=$([ $i -gt 0 ] && state "$(dev $i)" 'd["realm"]')
-		echo "$(dev $i),$r,P@ssw0rd,127.0.0.1:$port"
+		r=$([ $i -gt 0 ] && state "$(sim_dev $i)" 'd["realm"]')
+		echo "$(sim_dev $i),$r,P@ssw0rd,127.0.0.1:$port"
 		i=$((i + 1))
 	done
 } >"$TESTTMP/fleet.csv"
@@ -46,7 +37,7 @@ py_state() {	# py_state VERSION < history JSON: its state
 holds() {	# holds FQDN current|VERSION
 	c password show "$1" $([ "$2" != current ] && echo --version "$2") \
 		>"$TESTTMP/pw" || return 1
-	state "$1" 'd["admin"]["ha1"] + " " + d["realm"]' >"$TESTTMP/dev"
+	sim_state "$1" 'd["admin"]["ha1"] + " " + d["realm"]' >"$TESTTMP/dev"
 	py "$TESTTMP/dev" "$TESTTMP/pw" <<'EOF'
 import hashlib, sys
 ha1, realm = open(sys.argv[1]).read().split()
@@ -55,18 +46,18 @@ sys.exit(ha1 != hashlib.md5(("admin:%s:%s" % (realm, pw)).encode()).hexdigest())
 EOF
 }
 
-t_exit "rotate --push four devices" 0 c --json password rotate $(dev 0) \
-	$(dev 1) $(dev 2) $(dev 3) --push
+t_exit "rotate --push four devices" 0 c --json password rotate $(sim_dev 0) \
+	$(sim_dev 1) $(sim_dev 2) $(sim_dev 3) --push
 t_check "all four ok" py "$TESTTMP/out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 sys.exit(not (r["pushed"] == 4 and all(p["result"] == "ok" for p in r["pushes"])))
 EOF
 for i in 0 1 2 3; do
-	t_check "$(dev $i) holds custody's new current password" holds $(dev $i) current
+	t_check "$(sim_dev $i) holds custody's new current password" holds $(sim_dev $i) current
 done
-t_exit "device show $(dev 0)" 0 c --json device show $(dev 0)
-t_check "its realm was learned" py "$TESTTMP/out" "$(state $(dev 0) 'd["realm"]')" <<'EOF'
+t_exit "device show $(sim_dev 0)" 0 c --json device show $(sim_dev 0)
+t_check "its realm was learned" py "$TESTTMP/out" "$(sim_state $(sim_dev 0) 'd["realm"]')" <<'EOF'
 import json, sys
 sys.exit(json.load(open(sys.argv[1]))["digest_realm"] != sys.argv[2])
 EOF
@@ -74,13 +65,13 @@ EOF
 # Each fault armed on the SetAdminAclEntryEx exchange itself.
 i=4
 for f in $FAULTS; do
-	d=$(dev $i)
+	d=$(sim_dev $i)
 	CUSTODY_TEST_STOP_AT=push-begun "$CUSTODYCTL" --state-dir "$S" --json \
 	    password rotate "$d" --push >"$TESTTMP/f.out" 2>"$TESTTMP/f.err" &
 	pid=$!
 	t_wait_stopped $pid
 	# down stays down (count -1) until cleared below.
-	fault "$d" "$f" $([ "$f" = down ] && echo -1)
+	sim_fault "$d" "$f" "$([ "$f" = down ] && echo -1 || echo 1)" 300
 	kill -CONT $pid
 	wait $pid
 	rc=$?
@@ -109,11 +100,11 @@ EOF
 	fi
 	i=$((i + 1))
 done
-fault "$(dev 12)" up
-fault "$(dev 12)" clear
+sim_fault "$(sim_dev 12)" up
+sim_fault "$(sim_dev 12)" clear
 t_exit "a second push settles what was left" 1 c --json password rotate \
-	$(dev 4) $(dev 5) $(dev 6) $(dev 7) $(dev 8) $(dev 9) $(dev 10) \
-	$(dev 11) $(dev 12) --push
+	$(sim_dev 4) $(sim_dev 5) $(sim_dev 6) $(sim_dev 7) $(sim_dev 8) $(sim_dev 9) $(sim_dev 10) \
+	$(sim_dev 11) $(sim_dev 12) --push
 t_check "every one ok (the one in flight pushed again, not rotated)" \
 	py "$TESTTMP/out" <<'EOF'
 import json, sys
@@ -124,17 +115,16 @@ sys.exit(not (r["refused"] == 1 and res["dev00012.amtsim.test"] == ("ok", 2)
 EOF
 i=4
 while [ $i -le 12 ]; do
-	t_check "$(dev $i) holds custody's current password" holds $(dev $i) current
+	t_check "$(sim_dev $i) holds custody's current password" holds $(sim_dev $i) current
 	i=$((i + 1))
 done
 # A rotation that replaces the pending version while its push waits for
 # the device (rotate --replace-pending): the push must not send the old
 # value as the new version, which would leave the device holding a
 # password custody counts as failed.
-d=$(dev 13)
+d=$(sim_dev 13)
 t_exit "rotate $d" 0 c password rotate "$d"
-curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
-    -d "{\"device\":\"$d\",\"fault\":\"delay\",\"count\":1,\"ms\":1500}"
+sim_fault "$d" delay 1 1500
 c --json device push "$d" >"$TESTTMP/race.out" 2>"$TESTTMP/race.err" &
 pid=$!
 sleep 0.5
@@ -151,5 +141,5 @@ t_check "$d holds custody's current password" holds "$d" current
 t_exit "a push of the new pending version" 0 c device push "$d"
 t_check "$d holds custody's new current password" holds "$d" current
 
-kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_amtsim_stop
 t_done

@@ -13,11 +13,6 @@ c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
 N=70
 t_amtsim $N
-dev() { printf 'dev%05d.amtsim.test' "$1"; }
-fault() {	# fault FQDN KIND [COUNT]
-	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
-	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1}}"
-}
 t_exit "init" 0 c init
 curl -s "http://127.0.0.1:$control_port/state" | python3 -c '
 import json, sys
@@ -61,7 +56,7 @@ t_exit "device push --all: nothing pending anywhere" 0 c --json device push --al
 t_check "70 nothing-pending" [ "$(results "$TESTTMP/out" results)" = "nothing-pending=70" ]
 
 t_exit "rotate the spare devices" 0 c password rotate --tag spare
-fault "$(dev 69)" down -1
+sim_fault "$(sim_dev 69)" down -1
 t_exit "device push --tag spare with one device down" 1 c --json device push --tag spare
 t_check "one ok, one unreachable" [ "$(results "$TESTTMP/out" results)" = "ok=1 unreachable=1" ]
 job=$(member "$TESTTMP/out" job)
@@ -73,8 +68,8 @@ items = {i["fqdn"]: i["result"] for i in j["items"]}
 sys.exit(not (j["job"]["kind"] == "device.push" and j["job"]["state"] == "done"
     and items == {"dev00068.amtsim.test": "ok", "dev00069.amtsim.test": "unreachable"}))
 EOF
-fault "$(dev 69)" up
-fault "$(dev 69)" clear
+sim_fault "$(sim_dev 69)" up
+sim_fault "$(sim_dev 69)" clear
 
 # A push job killed after its first device's change is committed
 # 'pushed': interrupted, then resumed.
@@ -112,7 +107,7 @@ t_check "every device holds custody's current password" all_hold
 admin_v() {	# admin_v FQDN: the current admin version
 	c --json password history "$1" | python3 -c 'import json, sys; print([v["version"] for v in json.load(sys.stdin)["versions"] if v["kind"] == "admin" and v["state"] == "current"][0])'
 }
-before=$(admin_v "$(dev 0)")
+before=$(admin_v "$(sim_dev 0)")
 printf 'rotation:\n  jitter: 0s\n  batch_size: 100\n  push: true\n' >"$S/custody.yaml"
 t_exit "config check (rotation.push)" 0 c config check
 if [ -x "$BUILD/custodyd" ]; then
@@ -130,9 +125,9 @@ if [ -x "$BUILD/custodyd" ]; then
 	    "scheduler: push job [0-9]* of rotation job [0-9]*: 69 rotated devices" "$TESTTMP/d.log"
 	t_grep "... all of it, on a job thread" \
 	    "job [0-9]* \\(device.push, local:scheduler\\) done: 69 of 69 devices" "$TESTTMP/d.log"
-	t_check "$(dev 0) has a newer current admin password" \
-	    [ "$(admin_v "$(dev 0)")" -gt "$before" ]
+	t_check "$(sim_dev 0) has a newer current admin password" \
+	    [ "$(admin_v "$(sim_dev 0)")" -gt "$before" ]
 	t_check "every device holds custody's current password" all_hold
 fi
-kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_amtsim_stop
 t_done

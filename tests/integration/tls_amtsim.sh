@@ -8,30 +8,12 @@
 . tests/integration/lib.sh
 t_need_or_skip curl python3 openssl
 
-AMTSIM="$BUILD/amtsim"
-[ -x "$AMTSIM" ] || { t_fail "amtsim built ($AMTSIM)"; t_done; }
 S="$TESTTMP/tls-sim-state"
 c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
-SIMPID=""
-trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null' EXIT INT TERM
 N=4
 
-"$AMTSIM" --port 0 --control-port 0 --count $N --verbose \
-	--ready-file "$TESTTMP/ready" >"$TESTTMP/sim.log" 2>&1 &
-SIMPID=$!
-i=0
-while [ ! -s "$TESTTMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-. "$TESTTMP/ready"
-dev() { printf 'dev%05d.amtsim.test' "$1"; }
-state() {	# state FQDN PYEXPR on d (the device's dump)
-	curl -s "http://127.0.0.1:$control_port/state?device=$1" |
-	    python3 -c 'import json,sys; d=json.load(sys.stdin); print('"$2"')'
-}
-fault() {	# fault FQDN KIND [COUNT]
-	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
-	    -d "{\"device\":\"$1\",\"fault\":\"$2\",\"count\":${3:-1}}"
-}
+t_amtsim $N "$TESTTMP" --verbose
 verifies() {	# verifies FQDN: openssl checks the chain and the name
 	openssl s_client -connect "127.0.0.1:$tls_port" -servername "$1" \
 	    -CAfile "$S/ca/bundle.pem" -verify_return_error \
@@ -44,18 +26,18 @@ t_exit "init" 0 c init
 	echo "fqdn,admin_password,address"
 	i=0
 	while [ $i -lt $N ]; do
-		echo "$(dev $i),P@ssw0rd,127.0.0.1:$port"
+		echo "$(sim_dev $i),P@ssw0rd,127.0.0.1:$port"
 		i=$((i + 1))
 	done
 } >"$TESTTMP/fleet.csv"
 t_exit "import the simulated fleet" 0 c device import "$TESTTMP/fleet.csv"
 
-D=$(dev 0)
+D=$(sim_dev 0)
 t_check "no TLS before" sh -c "! openssl s_client -connect \
 	127.0.0.1:$tls_port -servername $D </dev/null >/dev/null 2>&1"
 t_exit "cert provision --dry-run" 0 c --json cert provision "$D" --dry-run
 t_check "the dry run lists the steps and sends nothing" py "$TESTTMP/out" \
-	"$(state "$D" 'len(d["keys"])')" <<'EOF'
+	"$(sim_state "$D" 'len(d["keys"])')" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 steps = [s["step"] for s in r["steps"]]
@@ -91,9 +73,9 @@ sys.exit(not (tls["active"] and tls["committed"]["enabled"] and
     any(c["sha256"] == tls["cert_sha256"] for c in certs) and
     any(c["trusted_root"] and c["sha256"] == rs for c in st["certificates"])))
 EOF
-ncerts=$(state "$D" 'len(d["certificates"])')
+ncerts=$(sim_state "$D" 'len(d["certificates"])')
 t_exit "a re-run" 0 c --json cert provision "$D"
-t_check "is a no-op" py "$TESTTMP/out" "$ncerts" "$(state "$D" \
+t_check "is a no-op" py "$TESTTMP/out" "$ncerts" "$(sim_state "$D" \
 	'len(d["certificates"])')" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -131,12 +113,12 @@ t_exit "the pending one pushed" 0 c device push "$D"
 # before TLS is bound): a per-device failure naming the step; once up, a
 # re-run completes it, reusing the key pair and the leaf (no second
 # signature).
-D1=$(dev 1)
+D1=$(sim_dev 1)
 CUSTODY_TEST_STOP_AT=provision-bind "$CUSTODYCTL" --state-dir "$S" --json \
     cert provision "$D1" >"$TESTTMP/f.out" 2>"$TESTTMP/f.err" &
 pid=$!
 t_wait_stopped $pid
-fault "$D1" down -1
+sim_fault "$D1" down -1
 kill -CONT $pid
 wait $pid
 t_check "provision of a device going down mid-way exits 1" [ $? -eq 1 ]
@@ -146,10 +128,10 @@ r = json.load(open(sys.argv[1]))
 sys.exit(not (r["result"] == "failed" and r["step"] == "context" and
     r["detail"]))
 EOF
-fault "$D1" up
+sim_fault "$D1" up
 t_exit "a re-run completes" 0 c --json cert provision "$D1"
 t_check "reusing the key pair and the leaf made before" py "$TESTTMP/out" \
-	"$(state "$D1" 'len(d["keys"])')" <<'EOF'
+	"$(sim_state "$D1" 'len(d["keys"])')" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 st = {s["step"]: s for s in r["steps"]}
@@ -169,7 +151,7 @@ t_check "openssl s_client verifies $D1" verifies "$D1"
 # version becomes current.
 mebx_holds() {	# mebx_holds FQDN: the device's MEBx hash is custody's current
 	c password show "$1" --kind mebx >"$TESTTMP/pw" || return 1
-	state "$1" 'd["mebx"]["sha256"] if d["mebx"]["set"] else "-"' \
+	sim_state "$1" 'd["mebx"]["sha256"] if d["mebx"]["set"] else "-"' \
 	    >"$TESTTMP/dev"
 	py "$TESTTMP/dev" "$TESTTMP/pw" <<'EOF'
 import hashlib, sys
@@ -224,7 +206,7 @@ t_check "and nothing was rotated" [ "$(c --json password history "$D" |
 	grep -c '"kind": "mebx"')" = "$nmebx" ]
 # A lost answer: the version stays pushed; the next push sends it again.
 t_exit "a MEBx rotation" 0 c password rotate "$D1" --kind mebx
-fault "$D1" drop-after-apply 1
+sim_fault "$D1" drop-after-apply 1
 t_exit "its push loses the answer" 1 c --json device push "$D1" --kind mebx
 t_check "unknown: stays pushed" py "$TESTTMP/out" <<'EOF'
 import json, sys
@@ -234,22 +216,22 @@ EOF
 t_exit "pushed again" 0 c --json device push "$D1" --kind mebx
 t_check "the device holds custody's current MEBx password" mebx_holds "$D1"
 
-D2=$(dev 2)
-fault "$D2" down -1
+D2=$(sim_dev 2)
+sim_fault "$D2" down -1
 t_exit "provision a device that is down" 1 c --json cert provision "$D2"
 t_check "a per-device failure" py "$TESTTMP/out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 sys.exit(not (r["result"] == "failed" and r["step"] == "key-pair"))
 EOF
-fault "$D2" up
+sim_fault "$D2" up
 t_exit "once up, a re-run completes" 0 c --json cert provision "$D2"
 t_check "openssl s_client verifies $D2 after it came back" verifies "$D2"
 
-D3=$(dev 3)
-fault "$D3" http500 -1
+D3=$(sim_dev 3)
+sim_fault "$D3" http500 -1
 t_exit "a device answering 500" 1 c --json cert provision "$D3"
-fault "$D3" clear
+sim_fault "$D3" clear
 t_exit "a re-run completes" 0 c --json cert provision "$D3"
 t_exit "cert list --device $D3" 0 c --json cert list --device "$D3"
 t_check "one certificate signed for it" py "$TESTTMP/out" <<'EOF'
@@ -307,9 +289,9 @@ sums = [hashlib.sha256(subprocess.run(["openssl", "x509", "-outform", "DER"],
 have = {c["sha256"] for c in st["certificates"] if c["trusted_root"]}
 sys.exit(not (len(sums) == 2 and all(s in have for s in sums)))
 EOF
-ncerts=$(state "$D" 'len(d["certificates"])')
+ncerts=$(sim_state "$D" 'len(d["certificates"])')
 t_exit "a second push-roots" 0 c ca push-roots "$D"
-t_check "adds nothing" [ "$(state "$D" 'len(d["certificates"])')" = \
+t_check "adds nothing" [ "$(sim_state "$D" 'len(d["certificates"])')" = \
 	"$ncerts" ]
 t_exit "ca rotate --activate now works" 0 c ca rotate --activate
 t_exit "a push after the rollover still goes over TLS" 0 \
@@ -318,5 +300,5 @@ t_check "openssl s_client verifies $D against the new bundle" verifies "$D"
 t_exit "device not provisioned: push-roots fails for it" 1 \
 	c ca push-roots "$U"
 
-kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
+t_amtsim_stop
 t_done
