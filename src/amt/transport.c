@@ -368,7 +368,13 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
 	    curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT,
 	    (long)(t->fresh || !q->idempotent)) ||
-	    (t->tls && curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile)))
+	    (t->tls && (curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile) ||
+	    /* Only the bundle: libcurl's built-in CA path (Debian's:
+	     * /etc/ssl/certs) would otherwise make any public CA's
+	     * certificate for the FQDN pass for the device's. */
+	    curl_easy_setopt(x->h, CURLOPT_CAPATH, NULL) ||
+	    curl_easy_setopt(x->h, CURLOPT_SSLVERSION,
+	    (long)CURL_SSLVERSION_TLSv1_2))))
 		return cust_fail(CUST_E_INTERNAL, "libcurl refused an option");
 	return CUST_OK;
 }

@@ -5,7 +5,9 @@
  * address, 401 final, 503 retried, timeouts, oversized replies, and the
  * fleet driver's concurrency bound and per-device pacing. */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "amt.h"
@@ -23,6 +26,49 @@
 
 #define REALM "Digest:0123456789ABCDEF0123456789ABCDEF"
 #define PASSWORD "P@ssw0rd-Un1t"
+
+/*
+ * libcurl's options as the transport sets them: this definition takes
+ * the place of libcurl's for the library linked into this test, notes
+ * the CA options, and hands every call on to libcurl.
+ */
+static struct {
+	int capath_set;		/* CURLOPT_CAPATH was set ... */
+	const void *capath;	/* ... to this */
+	long sslversion;
+} opts_seen;
+
+#undef curl_easy_setopt
+CURLcode
+curl_easy_setopt(CURL *h, CURLoption opt, ...)
+{
+	static CURLcode (*real)(CURL *, CURLoption, ...);
+	CURLcode r;
+	va_list ap;
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "curl_easy_setopt");
+	va_start(ap, opt);
+	if (opt < CURLOPTTYPE_OBJECTPOINT) {
+		long v = va_arg(ap, long);
+
+		if (opt == CURLOPT_SSLVERSION)
+			opts_seen.sslversion = v;
+		r = real(h, opt, v);
+	} else if (opt >= CURLOPTTYPE_OFF_T && opt < CURLOPTTYPE_BLOB) {
+		r = real(h, opt, va_arg(ap, curl_off_t));
+	} else {
+		void *p = va_arg(ap, void *);
+
+		if (opt == CURLOPT_CAPATH) {
+			opts_seen.capath_set = 1;
+			opts_seen.capath = p;
+		}
+		r = real(h, opt, p);
+	}
+	va_end(ap);
+	return r;
+}
 
 /* What the peer does and saw. */
 static struct {
@@ -769,6 +815,35 @@ test_stale_loop(void **state)
 	seal_secret_free(pw);
 }
 
+/* TLS to a device trusts custody's bundle only: libcurl's built-in CA
+ * path is switched off (else a public CA's certificate for the FQDN would
+ * pass), and nothing older than TLS 1.2 is spoken. */
+static void
+test_tls_bundle_only(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_target t;
+	struct amt_req *q = NULL;
+	struct amt_reply *r = NULL;
+	char addr[64];
+
+	(void)state;
+	reset();
+	target(&t, addr, sizeof(addr), pw);
+	t.tls = 1;
+	t.cafile = "/nonexistent/bundle.pem";
+	t.retries = -1;
+	memset(&opts_seen, 0, sizeof(opts_seen));
+	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	/* The peer speaks plain HTTP: the handshake fails, after setup. */
+	assert_int_not_equal(amt_call(&t, q, &r), CUST_OK);
+	assert_true(opts_seen.capath_set);
+	assert_null(opts_seen.capath);
+	assert_int_equal(opts_seen.sslversion, CURL_SSLVERSION_TLSv1_2);
+	amt_req_free(q);
+	seal_secret_free(pw);
+}
+
 static void
 test_fresh_connection(void **state)
 {
@@ -792,6 +867,7 @@ main(void)
 		cmocka_unit_test(test_weak_challenge),
 		cmocka_unit_test(test_unauthenticated_answer),
 		cmocka_unit_test(test_stale_loop),
+		cmocka_unit_test(test_tls_bundle_only),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
