@@ -565,8 +565,11 @@ rec_step(struct acl *a, struct want *w, int err, struct amt_req **out)
 static const char *
 fail_kind(int err)
 {
+	/* CUST_E_VIOLATION: the transport refused the device's digest
+	 * challenge for its realm, before any login. */
 	return err == CUST_E_DENIED ? "auth-failed" : err == CUST_E_UNAVAIL ?
-	    "unreachable" : "error";
+	    "unreachable" : err == CUST_E_VIOLATION ? "realm-mismatch" :
+	    "error";
 }
 
 static int

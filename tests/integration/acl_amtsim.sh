@@ -12,7 +12,7 @@ t_need_or_skip curl python3
 S="$TESTTMP/acl-sim-state"
 c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
-t_amtsim 3
+t_amtsim 4
 D0=dev00000.amtsim.test D1=dev00001.amtsim.test D2=dev00002.amtsim.test
 dump() { curl -s "http://127.0.0.1:$control_port/state?device=$1"; }
 # soap FQDN USER PASS METHOD PARAMS: an AMT_AuthorizationService method
@@ -283,6 +283,21 @@ import json, sys
 v = [x["state"] for x in json.load(open(sys.argv[1]))["versions"]
     if x["kind"] == "console:late"]
 sys.exit(v != ["failed"])
+EOF
+# Another device behind the name (its registered DigestRealm is not the
+# one it answers with): the challenge is refused before any login, and the
+# item says realm-mismatch.
+D3=$(sim_dev 3)
+t_exit "device add $D3 with another realm" 0 c device add $D3 \
+	--digest-realm "Digest:0000000000000000000000000000FFFF" \
+	--address "127.0.0.1:$port"
+t_exit "policy drift on it (exit 1)" 1 c --json policy drift --device $D3
+t_check "realm-mismatch, no login sent" py "$TESTTMP/out" \
+	"$(sim_state $D3 'd["stats"]["requests"] - d["stats"]["challenges"]')" <<'EOF'
+import json, sys
+it = json.load(open(sys.argv[1]))["items"][0]
+sys.exit(not (it["result"] == "realm-mismatch" and
+    "not the registered" in it["detail"] and sys.argv[2] == "0"))
 EOF
 t_exit "no selection is a usage error" 2 c policy apply
 t_amtsim_stop
