@@ -8,7 +8,10 @@
  *  1. tls-check: a Get over TLS (the registry address port + 1, SNI and
  *     Host the FQDN) verified against the bundle. When it works the device
  *     is provisioned already: it is recorded (if it was not) and nothing
- *     is changed (a re-run is a no-op);
+ *     is changed (a re-run is a no-op). When it does not and the device
+ *     is recorded as provisioned, the run fails there unless "force": the
+ *     steps below go over plain HTTP, and a device custody speaks TLS to
+ *     is not downgraded because its TLS port stopped answering right;
  *  2. key-pair: the device's first RSA key pair is reused, else
  *     GenerateKeyPair(RSA, 2048) makes one; its DERKey (SPKI, or PKCS#1
  *     RSA) is read by enumerating AMT_PublicPrivateKeyPair;
@@ -757,7 +760,7 @@ item(struct prov *p, const char *result, const char *detail)
 }
 
 static int
-provision(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
+provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp)
 {
 	struct prov p;
 	EVP_PKEY *key = NULL;
@@ -782,6 +785,24 @@ provision(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
 		*resp = item(&p, "unchanged", "TLS already provisioned and "
 		    "verified");
 		goto done;
+	}
+	/* Recorded as provisioned, yet TLS does not verify: a reset device,
+	 * or someone on the path blocking the TLS port to have custody log
+	 * in and configure it over plain HTTP. Only when asked. */
+	if (!force) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", cust_errmsg());
+		r = ops_tls_record(ctx->st, p.fqdn, &rec);
+		if (r != CUST_OK && r != CUST_E_NOTFOUND)
+			goto out;
+		if (r == CUST_OK) {
+			(void)note(&p, "tls-check", "failed", "%s; the device "
+			    "is recorded as TLS-provisioned: not re-provisioned "
+			    "over plain HTTP (--force if it was reset)", why);
+			goto failed;
+		}
+		cust_fail(CUST_E_UNAVAIL, "%s", why);
 	}
 	if ((r = note(&p, "tls-check", "ok", "%s: provisioning",
 	    cust_errmsg())) != CUST_OK)
@@ -883,16 +904,17 @@ static int
 op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	const char *fqdn;
-	int r, dry = 0;
+	int r, dry = 0, force = 0;
 
 	*resp = NULL;
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
-	    (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
+	    (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
+	    (r = ops_req_bool(req, "force", &force)) != CUST_OK)
 		return r;
 	if (dry)
 		return dry_run(ctx, fqdn, resp);
 	ops_crl_tick(ctx);
-	return provision(ctx, fqdn, resp);
+	return provision(ctx, fqdn, force, resp);
 }
 
 

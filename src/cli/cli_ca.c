@@ -946,15 +946,34 @@ provision_ok(json_t *r)
 	return res == NULL || strcmp(res, "failed") != 0;
 }
 
-/* cert provision FQDN [--dry-run]: exit 1 when the device's run failed. */
+/* cert provision FQDN [--dry-run] [--force]: exit 1 when the device's run
+ * failed. --force: re-provision over plain HTTP a device recorded as
+ * provisioned whose TLS no longer verifies. */
 static int
 cmd_provision(struct cli *c, int argc, char **argv)
 {
-	json_t *req;
-	int r;
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object();
+	int ch;
 
-	if ((r = cli_fqdn_dry_run(argc, argv, 0, &req)) != CUST_EXIT_OK)
-		return r;
+	while ((ch = getopt_long(argc, argv, "nf", opts, NULL)) != -1) {
+		if (ch == 'n' || ch == 'f') {
+			json_object_set_new(req, ch == 'n' ? "dry_run" : "force",
+			    json_true());
+		} else {
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give exactly one FQDN");
+	}
+	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
 	return cli_run_outcome(c, "cert.provision", req, render_provision,
 	    provision_ok);
 }
@@ -979,7 +998,7 @@ const struct cli_cmd cli_cert_cmds[] = {
 	  "[--after ID]", "list certificates" },
 	{ "cert", "show", cmd_show, 0, "SERIAL",
 	  "show one certificate (with its PEM)" },
-	{ "cert", "provision", cmd_provision, 0, "FQDN [--dry-run]",
+	{ "cert", "provision", cmd_provision, 0, "FQDN [--dry-run] [--force]",
 	  "configure TLS on the device with a custody certificate, verified" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };

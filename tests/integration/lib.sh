@@ -154,6 +154,17 @@ sim_state() {
 	curl -s "http://127.0.0.1:$control_port/state?device=$1" |
 	    python3 -c 'import json,sys; d=json.load(sys.stdin); print('"$2"')'
 }
+# sim_wsman FQDN USER PASS ACTION RESOURCE SELECTORS BODY: a WS-Man
+# request written by hand, sent with curl --digest over plain HTTP to a
+# simulated device; prints the HTTP status, the reply in TESTTMP/resp.
+sim_wsman() {
+	printf '<?xml version="1.0" encoding="utf-8"?><Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>%s</a:Action><a:To>/wsman</a:To><w:ResourceURI>%s</w:ResourceURI><a:MessageID>99</a:MessageID><a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>%s</Header><Body>%s</Body></Envelope>' \
+	    "$4" "$5" "$6" "$7" >"$TESTTMP/wsman.xml"
+	curl -s --digest -u "$2:$3" -o "$TESTTMP/resp" -w '%{http_code}' \
+	    -H 'Content-Type: application/soap+xml; charset=utf-8' \
+	    --connect-to "$1:16992:127.0.0.1:$port" \
+	    --data-binary "@$TESTTMP/wsman.xml" "http://$1:16992/wsman"
+}
 # sim_fault FQDN KIND [COUNT [MS]]: arm a fault on a simulated device
 # (COUNT requests, default 1; MS for delay).
 sim_fault() {

@@ -299,6 +299,41 @@ t_exit "a push after the rollover still goes over TLS" 0 \
 t_check "openssl s_client verifies $D against the new bundle" verifies "$D"
 t_exit "device not provisioned: push-roots fails for it" 1 \
 	c ca push-roots "$U"
+# A device recorded as TLS-provisioned whose TLS stops verifying (here:
+# TLS turned off on it by hand) is not re-provisioned over plain HTTP, as
+# someone on the path blocking the TLS port would have it; --force does
+# (a device that was reset).
+AMT=http://intel.com/wbem/wscim/1/amt-schema/1
+TSID="Intel(r) AMT 802.3 TLS Settings"
+pw=$(c password show "$D3")
+t_check "TLS turned off on $D3 by hand" [ "$(sim_wsman "$D3" admin "$pw" \
+	http://schemas.xmlsoap.org/ws/2004/09/transfer/Put \
+	"$AMT/AMT_TLSSettingData" "<w:SelectorSet><w:Selector \
+Name=\"InstanceID\">$TSID</w:Selector></w:SelectorSet>" "<h:AMT_TLSSettingData \
+xmlns:h=\"$AMT/AMT_TLSSettingData\"><h:ElementName>$TSID</h:ElementName>\
+<h:InstanceID>$TSID</h:InstanceID><h:MutualAuthentication>false\
+</h:MutualAuthentication><h:Enabled>false</h:Enabled>\
+<h:AcceptNonSecureConnections>true</h:AcceptNonSecureConnections>\
+</h:AMT_TLSSettingData>")" = 200 ]
+t_check "and committed" [ "$(sim_wsman "$D3" admin "$pw" \
+	"$AMT/AMT_SetupAndConfigurationService/CommitChanges" \
+	"$AMT/AMT_SetupAndConfigurationService" "" "<h:CommitChanges_INPUT \
+xmlns:h=\"$AMT/AMT_SetupAndConfigurationService\"/>")" = 200 ]
+t_check "$D3 no longer verifies" sh -c "! openssl s_client -connect \
+	127.0.0.1:$tls_port -servername $D3 </dev/null >/dev/null 2>&1"
+: >"$TESTTMP/sim.log"
+t_exit "cert provision of it: refused" 1 c --json cert provision "$D3"
+t_check "at tls-check, saying why" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "failed" and r["step"] == "tls-check" and
+    "plain HTTP" in r["detail"] and "--force" in r["detail"]))
+EOF
+t_check "nothing went to it over plain HTTP" sh -c "! grep -q \
+	'amtsim: $D3 admin' '$TESTTMP/sim.log'"
+t_exit "cert provision --force re-provisions it" 0 c --json cert provision \
+	"$D3" --force
+t_check "openssl s_client verifies $D3 again" verifies "$D3"
 
 t_amtsim_stop
 t_done
