@@ -228,6 +228,23 @@ reconcile(struct push *p, const char *why, struct amt_req **out)
 	return get_as(p, p->cand, 1, 10, P_REC_CAND, out);
 }
 
+/* The store refused to begin or settle the version: another push (this
+ * process's or another's: custodyd and custodyctl) settled it meanwhile,
+ * or a rotation replaced it. The device's outcome, not custody's error. */
+static int
+superseded(struct push *p, int r)
+{
+	char d[512];
+
+	if (r != CUST_E_CONFLICT && r != CUST_E_NOTFOUND)
+		return r;
+	snprintf(d, sizeof(d), "another push settled v%lld, or a rotation "
+	    "replaced it, while this one ran: %s", (long long)p->ver,
+	    cust_errmsg());
+	outcome(p, "superseded", d);
+	return CUST_OK;
+}
+
 /* Settle the push: applied (the candidate proven) or refused. */
 static int
 settle(struct push *p, enum cred_push_end how, const char *why)
@@ -238,11 +255,11 @@ settle(struct push *p, enum cred_push_end how, const char *why)
 	if (!p->begun) {
 		if ((r = cred_push_begin(ctx->st, ctx->actor, p->fqdn,
 		    CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
-			return r;
+			return superseded(p, r);
 		p->begun = 1;
 	}
-	return cred_push_end(ctx->st, ctx->actor, p->fqdn, CRED_KIND_ADMIN,
-	    p->ver, how, why);
+	return superseded(p, cred_push_end(ctx->st, ctx->actor, p->fqdn,
+	    CRED_KIND_ADMIN, p->ver, how, why));
 }
 
 /* The step after the answer (rep, err) to the last request. */
@@ -297,14 +314,10 @@ step(struct push *p, const struct amt_reply *rep, int err,
 		if (r != CUST_OK)
 			return r;
 		/* Only the version whose value was read (a rotation may have
-		 * replaced it since): the device's outcome, not custody's. */
+		 * replaced it since, another push settled it). */
 		if ((r = cred_push_begin(ctx->st, ctx->actor, p->fqdn,
-		    CRED_KIND_ADMIN, &p->ver)) == CUST_E_CONFLICT) {
-			outcome(p, "superseded", cust_errmsg());
-			return CUST_OK;
-		}
-		if (r != CUST_OK)
-			return r;
+		    CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
+			return superseded(p, r);
 		p->begun = 1;
 		p->step = P_SET;
 		util_test_crash("push-begun");

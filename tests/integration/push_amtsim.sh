@@ -13,7 +13,7 @@ S="$TESTTMP/push-sim-state"
 c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
 FAULTS="drop-after-apply delay http500 malformed-xml oversized entity-expansion doctype wrong-relatesto down"
-N=14
+N=15
 t_amtsim $N
 
 t_exit "init" 0 c init
@@ -140,6 +140,26 @@ EOF
 t_check "$d holds custody's current password" holds "$d" current
 t_exit "a push of the new pending version" 0 c device push "$d"
 t_check "$d holds custody's new current password" holds "$d" current
+
+# Two pushers of the same version (custodyctl twice here; custodyd and
+# custodyctl alike): the one that finds it settled by the other says so
+# as its device's outcome, and the device holds custody's current.
+d=$(sim_dev 14)
+t_exit "rotate $d" 0 c password rotate "$d"
+sim_fault "$d" delay 1 1500
+c --json device push "$d" >"$TESTTMP/two.out" 2>"$TESTTMP/two.err" &
+pid=$!
+sleep 0.3
+t_exit "a second pusher of the same version" 0 c device push "$d"
+wait $pid
+rc=$?
+t_check "the first one ends with its device's outcome (exit $rc)" py \
+	"$TESTTMP/two.out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "superseded" and r["version"] == 2))
+EOF
+t_check "$d holds custody's current password" holds "$d" current
 
 t_amtsim_stop
 t_done
