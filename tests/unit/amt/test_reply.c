@@ -181,10 +181,11 @@ test_hostile(void **state)
 		char *b = malloc(depth * 11 + 64), *p = b;
 
 		assert_non_null(b);
-		for (k = 0; k < depth; k++)
-			p += sprintf(p, "<g:x>");
-		for (k = 0; k < depth; k++)
-			p += sprintf(p, "</g:x>");
+		for (k = 0; k < depth; k++, p += 5)
+			memcpy(p, "<g:x>", 5);
+		for (k = 0; k < depth; k++, p += 6)
+			memcpy(p, "</g:x>", 6);
+		*p = '\0';
 		s = reply(act, "7", b);
 		expect(s, q, CUST_E_PARSE, "not well-formed");
 		free(s);
