@@ -18,7 +18,10 @@
  * reconciled: the candidate, then the current password, are tried with a
  * Get, and the one that works is committed (the candidate confirmed, or
  * the pending version kept for the next push). Nothing is ever deleted:
- * until one is proven, both stay.
+ * until one is proven, both stay. A refusal (a ReturnValue other than 0)
+ * fails the candidate only once the current password is seen to still
+ * log in (a fresh Get); else it is reconciled too: a device that applied
+ * the change and answered an error is not left holding a failed version.
  *
  * With "dry_run" the operation sends nothing: it answers the exact
  * envelopes, in order, that a push would send (amt_push_admin_plan()),
@@ -153,6 +156,7 @@ enum pstep {
 	P_REALM,	/* Get with the current password */
 	P_SET,		/* SetAdminAclEntryEx */
 	P_VERIFY,	/* Get with the candidate, fresh connection */
+	P_REFUSED,	/* refused: Get with the current, fresh connection */
 	P_REC_CAND,	/* reconciling: Get with the candidate */
 	P_REC_CUR,	/* reconciling: Get with the current password */
 };
@@ -326,14 +330,26 @@ step(struct push *p, const struct amt_reply *rep, int err,
 	case P_SET:
 		util_test_crash("push-sent");
 		if (err == CUST_OK && amt_reply_check(rep) != CUST_OK) {
-			/* A definite refusal: nothing changed. */
-			outcome(p, "refused", cust_errmsg());
-			return settle(p, CRED_PUSH_REFUSED, p->detail);
+			/* A refusal: nothing changed, if the device says true.
+			 * The current password must still log in before the
+			 * candidate is failed: a device that applied it and
+			 * answered an error would be left holding a failed
+			 * version, custody's current no longer working. */
+			snprintf(p->why, sizeof(p->why), "%s", cust_errmsg());
+			return get_as(p, p->cur, 1, 4, P_REFUSED, out);
 		}
 		if (err != CUST_OK)	/* the message names the method */
 			return reconcile(p, cust_errmsg(), out);
 		/* Proof: a fresh digest login with the candidate. */
 		return get_as(p, p->cand, 1, 3, P_VERIFY, out);
+	case P_REFUSED:
+		if (err == CUST_OK) {
+			outcome(p, "refused", p->why);
+			return settle(p, CRED_PUSH_REFUSED, p->detail);
+		}
+		snprintf(d, sizeof(d), "%.200s; yet the current password no "
+		    "longer logs in: %.200s", p->why, cust_errmsg());
+		return reconcile(p, d, out);
 	case P_VERIFY:
 		if (err != CUST_OK) {
 			snprintf(d, sizeof(d), "the new password did not log "

@@ -8,6 +8,8 @@
 #   --drop-after-apply FQDN   apply the next SetAdminAclEntryEx, then close
 #                             the connection without answering
 #   --refuse FQDN=CODE        answer SetAdminAclEntryEx with ReturnValue CODE
+#   --apply-and-refuse FQDN=CODE  apply SetAdminAclEntryEx, then answer it
+#                             with ReturnValue CODE (a device that lies)
 # The admin HA1 of every device is written to --state FILE (JSON) after
 # each change; the port it listens on to --ready FILE.
 #
@@ -32,6 +34,7 @@ lock = threading.Lock()
 devices = {}
 drop = set()
 refuse = {}
+liar = set()
 state_file = None
 
 
@@ -107,7 +110,7 @@ class H(http.server.BaseHTTPRequestHandler):
             inp = env.find(S + "Body").find("{%s}SetAdminAclEntryEx_INPUT" % AUTHZ)
             dpw = inp.find("{%s}DigestPassword" % AUTHZ).text
             rv = refuse.get(fqdn, 0)
-            if rv == 0:
+            if rv == 0 or fqdn in liar:
                 with lock:
                     dev["ha1"] = base64.b64decode(dpw).hex()
                     save()
@@ -132,15 +135,17 @@ def main():
     ap.add_argument("--ready", required=True)
     ap.add_argument("--drop-after-apply", action="append", default=[])
     ap.add_argument("--refuse", action="append", default=[])
+    ap.add_argument("--apply-and-refuse", action="append", default=[])
     a = ap.parse_args()
     state_file = a.state
     for fqdn, d in json.load(open(a.devices)).items():
         devices[fqdn] = {"realm": d["realm"],
                          "ha1": md5("admin:%s:%s" % (d["realm"], d["password"]))}
     drop.update(a.drop_after_apply)
-    for r in a.refuse:
+    for r in a.refuse + a.apply_and_refuse:
         k, v = r.split("=")
         refuse[k] = int(v)
+    liar.update(r.split("=")[0] for r in a.apply_and_refuse)
     save()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     with open(a.ready + ".tmp", "w") as f:

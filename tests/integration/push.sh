@@ -21,6 +21,7 @@ cat >"$TESTTMP/devices.json" <<EOF
 {"ok.corp.example": {"realm": "$R1", "password": "$PW"},
  "drop.corp.example": {"realm": "$R1", "password": "$PW"},
  "refuse.corp.example": {"realm": "$R1", "password": "$PW"},
+ "liar.corp.example": {"realm": "$R1", "password": "$PW"},
  "other.corp.example": {"realm": "$R2", "password": "$PW"},
  "learn.corp.example": {"realm": "$R2", "password": "$PW"},
  "crash1.corp.example": {"realm": "$R1", "password": "$PW"},
@@ -34,7 +35,8 @@ EOF
 python3 tests/integration/fake_amt.py --devices "$TESTTMP/devices.json" \
 	--state "$TESTTMP/amt.json" --ready "$TESTTMP/port" \
 	--drop-after-apply drop.corp.example \
-	--refuse refuse.corp.example=2054 &
+	--refuse refuse.corp.example=2054 \
+	--apply-and-refuse liar.corp.example=2075 &
 FAKE=$!
 trap 'kill $FAKE 2>/dev/null' EXIT
 i=0
@@ -45,7 +47,7 @@ A=127.0.0.1:$PORT
 t_exit "init" 0 c init
 {
 	echo "fqdn,digest_realm,admin_password,address"
-	for d in ok drop refuse crash1 crash2 m1 m2 m3 m4 m5; do
+	for d in ok drop refuse liar crash1 crash2 m1 m2 m3 m4 m5; do
 		echo "$d.corp.example,$R1,$PW,$A"
 	done
 	echo "other.corp.example,$R1,$PW,$A"
@@ -102,6 +104,17 @@ t_grep "the refusal is named" \
 	"$TESTTMP/out"
 t_check "v2 failed (kept)" test "$(state_of refuse.corp.example 2)" = failed
 t_check "the device keeps v1" ha1_is refuse.corp.example current
+
+# A device that applies the change and answers an error all the same:
+# custody does not take the refusal's word for it while the current
+# password no longer logs in.
+t_exit "rotate --push to a device that lies about a refusal" 0 c password \
+	rotate liar.corp.example --push
+t_grep "reconciled, naming the refusal" \
+	'liar\.corp\.example admin: reconciled: .*PT_STATUS_AUDIT_FAIL \(2075\)' \
+	"$TESTTMP/out"
+t_check "v2 is current" test "$(state_of liar.corp.example 2)" = current
+t_check "the device holds it" ha1_is liar.corp.example current
 
 t_exit "another device behind that name (DigestRealm)" 1 c password rotate \
 	other.corp.example --push
