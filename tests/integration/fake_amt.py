@@ -10,6 +10,9 @@
 #   --refuse FQDN=CODE        answer SetAdminAclEntryEx with ReturnValue CODE
 #   --apply-and-refuse FQDN=CODE  apply SetAdminAclEntryEx, then answer it
 #                             with ReturnValue CODE (a device that lies)
+#   --accept-any FQDN         challenge, then take any digest response, and
+#                             answer SetAdminAclEntryEx 0 without applying
+#                             it (an impostor, or a man in the middle)
 # The admin HA1 of every device is written to --state FILE (JSON) after
 # each change; the port it listens on to --ready FILE.
 #
@@ -35,6 +38,7 @@ devices = {}
 drop = set()
 refuse = {}
 liar = set()
+accept_any = set()
 state_file = None
 
 
@@ -93,6 +97,8 @@ class H(http.server.BaseHTTPRequestHandler):
                                  f.get("nc", ""), f.get("cnonce", ""),
                                  "auth", ha2]))
             ok = f.get("response") == want and f.get("qop") == "auth"
+        if auth.startswith("Digest ") and fqdn in accept_any:
+            ok = True
         if not ok:
             return self.reply(401, extra={"WWW-Authenticate":
                 'Digest realm="%s", nonce="%s", stale="false", qop="auth"'
@@ -110,7 +116,7 @@ class H(http.server.BaseHTTPRequestHandler):
             inp = env.find(S + "Body").find("{%s}SetAdminAclEntryEx_INPUT" % AUTHZ)
             dpw = inp.find("{%s}DigestPassword" % AUTHZ).text
             rv = refuse.get(fqdn, 0)
-            if rv == 0 or fqdn in liar:
+            if (rv == 0 or fqdn in liar) and fqdn not in accept_any:
                 with lock:
                     dev["ha1"] = base64.b64decode(dpw).hex()
                     save()
@@ -136,6 +142,7 @@ def main():
     ap.add_argument("--drop-after-apply", action="append", default=[])
     ap.add_argument("--refuse", action="append", default=[])
     ap.add_argument("--apply-and-refuse", action="append", default=[])
+    ap.add_argument("--accept-any", action="append", default=[])
     a = ap.parse_args()
     state_file = a.state
     for fqdn, d in json.load(open(a.devices)).items():
@@ -146,6 +153,7 @@ def main():
         k, v = r.split("=")
         refuse[k] = int(v)
     liar.update(r.split("=")[0] for r in a.apply_and_refuse)
+    accept_any.update(a.accept_any)
     save()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     with open(a.ready + ".tmp", "w") as f:

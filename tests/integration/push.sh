@@ -22,6 +22,7 @@ cat >"$TESTTMP/devices.json" <<EOF
  "drop.corp.example": {"realm": "$R1", "password": "$PW"},
  "refuse.corp.example": {"realm": "$R1", "password": "$PW"},
  "liar.corp.example": {"realm": "$R1", "password": "$PW"},
+ "anylogin.corp.example": {"realm": "$R1", "password": "$PW"},
  "other.corp.example": {"realm": "$R2", "password": "$PW"},
  "learn.corp.example": {"realm": "$R2", "password": "$PW"},
  "crash1.corp.example": {"realm": "$R1", "password": "$PW"},
@@ -36,7 +37,8 @@ python3 tests/integration/fake_amt.py --devices "$TESTTMP/devices.json" \
 	--state "$TESTTMP/amt.json" --ready "$TESTTMP/port" \
 	--drop-after-apply drop.corp.example \
 	--refuse refuse.corp.example=2054 \
-	--apply-and-refuse liar.corp.example=2075 &
+	--apply-and-refuse liar.corp.example=2075 \
+	--accept-any anylogin.corp.example &
 FAKE=$!
 trap 'kill $FAKE 2>/dev/null' EXIT
 i=0
@@ -47,7 +49,7 @@ A=127.0.0.1:$PORT
 t_exit "init" 0 c init
 {
 	echo "fqdn,digest_realm,admin_password,address"
-	for d in ok drop refuse liar crash1 crash2 m1 m2 m3 m4 m5; do
+	for d in ok drop refuse liar anylogin crash1 crash2 m1 m2 m3 m4 m5; do
 		echo "$d.corp.example,$R1,$PW,$A"
 	done
 	echo "other.corp.example,$R1,$PW,$A"
@@ -115,6 +117,24 @@ t_grep "reconciled, naming the refusal" \
 	"$TESTTMP/out"
 t_check "v2 is current" test "$(state_of liar.corp.example 2)" = current
 t_check "the device holds it" ha1_is liar.corp.example current
+
+# A peer that asks for a login and then takes any (an impostor with the
+# device's realm, or a man in the middle on plain HTTP) and answers the
+# change 0 without applying it: the proving login proves nothing there,
+# and the version would become current while the device keeps the old
+# one. Known gap (rev9 report): the proof would also need the current
+# password refused after the change (one more exchange per push, in the
+# push hot path). CUSTODY_TEST_KNOWN_GAPS=1 runs it.
+if [ -n "${CUSTODY_TEST_KNOWN_GAPS:-}" ]; then
+	c password rotate anylogin.corp.example --push >/dev/null 2>&1
+	t_check "a peer taking any login: nothing becomes current" test \
+	    "$(state_of anylogin.corp.example 2)" != current
+	t_check "and the device still takes custody's current" ha1_is \
+	    anylogin.corp.example current
+else
+	t_skip "a peer taking any login: nothing becomes current" "known \
+gap: the proof does not check that the old password is refused (rev9)"
+fi
 
 t_exit "another device behind that name (DigestRealm)" 1 c password rotate \
 	other.corp.example --push
