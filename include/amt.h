@@ -247,6 +247,13 @@ const char *amt_reply_item_value(const struct amt_reply *r, size_t i,
 /* Whether a Pull reply ended the enumeration (EndOfSequence). */
 int amt_reply_end(const struct amt_reply *r);
 
+/* The realm of the digest challenge this exchange logged in with, or
+ * NULL (it reused an earlier login's nonce). Unlike the DigestRealm in a
+ * reply's body, which nothing protects on plain HTTP, it is proven by
+ * the login: a response computed for another realm is refused. Borrowed
+ * until amt_reply_free(). */
+const char *amt_reply_auth_realm(const struct amt_reply *r);
+
 /* The PT_STATUS name of an AMT return code ("PT_STATUS_INVALID_PASSWORD"),
  * or "PT_STATUS_UNKNOWN"; static. */
 const char *amt_pt_status(uint32_t rv);

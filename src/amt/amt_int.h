@@ -45,6 +45,10 @@ struct amt_req {
 	} sec[AMT_REQ_SECRETS];
 };
 
+/* The transport notes the realm of the digest challenge the exchange
+ * logged in with (amt_reply_auth_realm()). */
+void amt_reply_set_auth_realm(struct amt_reply *r, const char *realm);
+
 /* One-time libxml2 initialisation (thread-safe). */
 void amt_xml_init(void);
 

@@ -11,6 +11,7 @@
  * leaf elements are copied out as (item, name, value) and the document is
  * freed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ struct amt_reply {
 	char method[64];	/* for errors */
 	uint32_t rv;
 	int end;		/* EndOfSequence */
+	char auth_realm[64];	/* the challenge's realm logged in with, or "" */
 	size_t nitems;
 	size_t n, cap;
 	struct entry *e;
@@ -521,4 +523,16 @@ int
 amt_reply_end(const struct amt_reply *r)
 {
 	return r->end;
+}
+
+void
+amt_reply_set_auth_realm(struct amt_reply *r, const char *realm)
+{
+	snprintf(r->auth_realm, sizeof(r->auth_realm), "%s", realm);
+}
+
+const char *
+amt_reply_auth_realm(const struct amt_reply *r)
+{
+	return r->auth_realm[0] != '\0' ? r->auth_realm : NULL;
 }

@@ -74,6 +74,7 @@ struct xfer {
 	int need_chal;		/* this attempt must be challenged */
 	int chal_rc;		/* the challenge was refused: why */
 	char chal_why[256];
+	char chal_realm[128];	/* the realm of the last challenge */
 	int attempt;
 	int64_t wake_ms;	/* fleet: retry not before (monotonic ms) */
 	char errbuf[CURL_ERROR_SIZE];
@@ -212,6 +213,7 @@ chal_check(struct xfer *x, const char *v, size_t n)
 	memcpy(c, v + 7, n - 7);
 	c[n - 7] = '\0';
 	chal_param(c, "realm", realm, sizeof(realm));
+	memcpy(x->chal_realm, realm, sizeof(x->chal_realm));
 	chal_param(c, "qop", qop, sizeof(qop));
 	chal_param(c, "algorithm", alg, sizeof(alg));
 	if (x->t->realm != NULL && strcmp(realm, x->t->realm) != 0) {
@@ -270,7 +272,7 @@ xfer_clear(struct xfer *x)
 	x->len = x->cap = 0;
 	x->toobig = 0;
 	x->status = x->challenged = x->chal_rc = x->nchal = 0;
-	x->chal_why[0] = '\0';
+	x->chal_why[0] = x->chal_realm[0] = '\0';
 	x->errbuf[0] = '\0';
 }
 
@@ -463,6 +465,8 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 			snprintf(msg, sizeof(msg), "%s", cust_errmsg());
 			return cust_fail(r, "%s: %s", fqdn, msg);
 		}
+		if (x->challenged)
+			amt_reply_set_auth_realm(*out, x->chal_realm);
 		return CUST_OK;
 	}
 	return cust_fail(CUST_E_UNAVAIL, "%s: %s: HTTP %ld", fqdn, m, code);

@@ -211,12 +211,20 @@ static int
 realm_of(const struct push *p, const struct amt_reply *rep, char *realm)
 {
 	const char *v = amt_reply_value(rep, "DigestRealm");
+	const char *a = amt_reply_auth_realm(rep);
 
 	*realm = '\0';
 	if (v == NULL || util_valid_digest_realm(v) != CUST_OK ||
 	    strlen(v) >= 64)
 		return cust_fail(CUST_E_PARSE, "%s: the device reports no "
 		    "valid DigestRealm", p->fqdn);
+	/* The body is not protected on plain HTTP; the login's realm is.
+	 * A DigestPassword made with another realm than the device's would
+	 * leave its admin account without any working password. */
+	if (a != NULL && strcmp(a, v) != 0)
+		return cust_fail(CUST_E_VIOLATION, "%s: the DigestRealm in the "
+		    "device's reply, %.64s, is not the realm it logs in with, "
+		    "%.64s: nothing sent", p->fqdn, v, a);
 	memcpy(realm, v, strlen(v) + 1);
 	return CUST_OK;
 }
@@ -288,12 +296,12 @@ step(struct push *p, const struct amt_reply *rep, int err,
 		if (err == CUST_E_DENIED)
 			return reconcile(p, "the current password was refused",
 			    out);
-		if (err == CUST_E_VIOLATION) {	/* its challenge's realm */
+		if (err == CUST_OK)
+			err = realm_of(p, rep, realm);
+		if (err == CUST_E_VIOLATION) {	/* not the device's realm */
 			outcome(p, "realm-mismatch", cust_errmsg());
 			return CUST_OK;
 		}
-		if (err == CUST_OK)
-			err = realm_of(p, rep, realm);
 		if (err != CUST_OK) {
 			outcome(p, "unreachable", cust_errmsg());
 			return CUST_OK;

@@ -10,6 +10,8 @@
 #   --refuse FQDN=CODE        answer SetAdminAclEntryEx with ReturnValue CODE
 #   --apply-and-refuse FQDN=CODE  apply SetAdminAclEntryEx, then answer it
 #                             with ReturnValue CODE (a device that lies)
+#   --body-realm FQDN=REALM   answer Gets with DigestRealm REALM (what a man
+#                             in the middle on plain HTTP can rewrite)
 #   --accept-any FQDN         challenge, then take any digest response, and
 #                             answer SetAdminAclEntryEx 0 without applying
 #                             it (an impostor, or a man in the middle)
@@ -39,6 +41,7 @@ drop = set()
 refuse = {}
 liar = set()
 accept_any = set()
+body_realm = {}
 state_file = None
 
 
@@ -110,7 +113,8 @@ class H(http.server.BaseHTTPRequestHandler):
         if action == GET:
             out = ('<g:AMT_GeneralSettings xmlns:g="http://intel.com/wbem/'
                    'wscim/1/amt-schema/1/AMT_GeneralSettings"><g:DigestRealm>'
-                   '%s</g:DigestRealm></g:AMT_GeneralSettings>' % dev["realm"])
+                   '%s</g:DigestRealm></g:AMT_GeneralSettings>'
+                   % body_realm.get(fqdn, dev["realm"]))
             return self.reply(200, envelope(mid, action, out))
         if action == AUTHZ + "/SetAdminAclEntryEx":
             inp = env.find(S + "Body").find("{%s}SetAdminAclEntryEx_INPUT" % AUTHZ)
@@ -143,6 +147,7 @@ def main():
     ap.add_argument("--refuse", action="append", default=[])
     ap.add_argument("--apply-and-refuse", action="append", default=[])
     ap.add_argument("--accept-any", action="append", default=[])
+    ap.add_argument("--body-realm", action="append", default=[])
     a = ap.parse_args()
     state_file = a.state
     for fqdn, d in json.load(open(a.devices)).items():
@@ -154,6 +159,7 @@ def main():
         refuse[k] = int(v)
     liar.update(r.split("=")[0] for r in a.apply_and_refuse)
     accept_any.update(a.accept_any)
+    body_realm.update(r.split("=", 1) for r in a.body_realm)
     save()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     with open(a.ready + ".tmp", "w") as f:

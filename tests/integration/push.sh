@@ -23,6 +23,7 @@ cat >"$TESTTMP/devices.json" <<EOF
  "refuse.corp.example": {"realm": "$R1", "password": "$PW"},
  "liar.corp.example": {"realm": "$R1", "password": "$PW"},
  "anylogin.corp.example": {"realm": "$R1", "password": "$PW"},
+ "mitm.corp.example": {"realm": "$R1", "password": "$PW"},
  "other.corp.example": {"realm": "$R2", "password": "$PW"},
  "learn.corp.example": {"realm": "$R2", "password": "$PW"},
  "crash1.corp.example": {"realm": "$R1", "password": "$PW"},
@@ -38,7 +39,8 @@ python3 tests/integration/fake_amt.py --devices "$TESTTMP/devices.json" \
 	--drop-after-apply drop.corp.example \
 	--refuse refuse.corp.example=2054 \
 	--apply-and-refuse liar.corp.example=2075 \
-	--accept-any anylogin.corp.example &
+	--accept-any anylogin.corp.example \
+	--body-realm mitm.corp.example=$R2 &
 FAKE=$!
 trap 'kill $FAKE 2>/dev/null' EXIT
 i=0
@@ -54,6 +56,7 @@ t_exit "init" 0 c init
 	done
 	echo "other.corp.example,$R1,$PW,$A"
 	echo "learn.corp.example,,$PW,$A"
+	echo "mitm.corp.example,,$PW,$A"
 	echo "down.corp.example,$R1,$PW,127.0.0.1:1"
 } >"$TESTTMP/fleet.csv"
 t_exit "import the fleet with its passwords and addresses" 0 c device \
@@ -117,6 +120,18 @@ t_grep "reconciled, naming the refusal" \
 	"$TESTTMP/out"
 t_check "v2 is current" test "$(state_of liar.corp.example 2)" = current
 t_check "the device holds it" ha1_is liar.corp.example current
+
+# First contact (no realm registered) with a reply whose DigestRealm was
+# rewritten on the way: the realm the device logs in with wins, nothing
+# is sent. (A DigestPassword made with the rewritten realm would leave
+# the device's admin account without any working password.)
+t_exit "a rewritten DigestRealm at first contact" 1 c password rotate \
+	mitm.corp.example --push
+t_grep "realm mismatch, nothing sent" \
+	'mitm\.corp\.example admin: realm-mismatch: .*not the realm it logs in' \
+	"$TESTTMP/out"
+t_check "v2 stays pending" test "$(state_of mitm.corp.example 2)" = pending
+t_check "the device keeps v1" ha1_is mitm.corp.example current
 
 # A peer that asks for a login and then takes any (an impostor with the
 # device's realm, or a man in the middle on plain HTTP) and answers the

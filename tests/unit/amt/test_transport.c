@@ -415,6 +415,9 @@ test_digest_get(void **state)
 	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
 	assert_int_equal(amt_call(&t, q, &r), CUST_OK);
 	assert_string_equal(amt_reply_value(r, "DigestRealm"), REALM);
+	/* The realm the login used, proven by it (the body's is not). */
+	assert_non_null(amt_reply_auth_realm(r));
+	assert_string_equal(amt_reply_auth_realm(r), REALM);
 	/* The Host header is the FQDN (and port), not the address. */
 	assert_string_equal(peer.host, "dev00001.amtsim.test:16992");
 	amt_reply_free(r);
