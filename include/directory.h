@@ -7,8 +7,8 @@
  * only what custody.yaml's directory.mit says (no /etc/krb5.conf, no DNS).
  * Each console of the loaded policy whose Kerberos identity is in the MIT
  * realm gets its principal (random keys), and custody keeps the keys in
- * DIR/keytabs/CONSOLE.keytab (0600 in a 0700 directory, replaced
- * atomically). A rotation gives new random keys (kvno + 1) and keeps the
+ * DIR/keytabs/CONSOLE.keytab (sealed under the data key, bound to the
+ * console and its row; 0600 in a 0700 directory, replaced atomically). A rotation gives new random keys (kvno + 1) and keeps the
  * previous kvno's keys in the keytab for directory.mit keytab_grace.
  * custody records the principals it created (table mit_principal, row
  * MAC'd) and deletes only those. Every change is audited.

@@ -104,24 +104,48 @@ reserved(const char *principal)
 	}
 }
 
-/* ---- keytab files ---- */
+/* ---- keytab files ----
+ *
+ * DIR/keytabs/CONSOLE.keytab is sealed (doc/internals/DIRECTORY.md):
+ * KT_MAGIC || seal_encrypt(keytab image) with associated data
+ * custody:v1:keytab:<row id>:<console>:1, so the keys are never on disk
+ * in the clear and a file copied over another console's (or left from a
+ * deleted row of the same console) does not open. */
 
-/* The keytab of console, parsed: CUST_E_NOTFOUND when there is none. */
+#define KT_MAGIC	"CUSTKT1\n"
+#define KT_MAGIC_LEN	8
+
 static int
-keytab_read(struct cust_state *st, const char *console,
+keytab_ad(const struct prow *p, char *ad, size_t len, size_t *adlen)
+{
+	if ((*adlen = seal_ad(ad, len, "keytab", p->id, p->console, 1)) == 0)
+		return cust_fail(CUST_E_INTERNAL, "associated data too long");
+	return CUST_OK;
+}
+
+static int keytab_store(struct cust_state *st, const struct prow *p,
+    const unsigned char *img, size_t len);
+
+/* The keytab of p's console, opened and parsed: CUST_E_NOTFOUND when
+ * there is none, CUST_E_SEALED when it does not open for p. A plaintext
+ * keytab (written before keytabs were sealed) is sealed in place. */
+static int
+keytab_read(struct cust_state *st, const struct prow *p,
     struct seal_secret **img_out, struct dir_keytab **kt_out)
 {
-	char rel[128], *buf = NULL;
+	char rel[128], ad[192], *buf = NULL;
 	const char *leaf;
 	struct seal_secret *img = NULL;
-	size_t len = 0;
+	struct dir_keytab *kt = NULL;
+	size_t len = 0, adlen;
 	int dfd = -1, fd = -1, r;
 
 	if (img_out != NULL)
 		*img_out = NULL;
 	if (kt_out != NULL)
 		*kt_out = NULL;
-	if ((r = dir_keytab_rel(console, rel, sizeof(rel))) != CUST_OK)
+	if ((r = dir_keytab_rel(p->console, rel, sizeof(rel))) != CUST_OK ||
+	    (r = keytab_ad(p, ad, sizeof(ad), &adlen)) != CUST_OK)
 		return r;
 	if ((r = util_open_parent_at(state_dirfd(st), rel, &dfd, &leaf)) !=
 	    CUST_OK)
@@ -135,14 +159,43 @@ keytab_read(struct cust_state *st, const char *console,
 	if ((r = util_check_secrecy_fd(fd, rel)) != CUST_OK ||
 	    (r = util_read_fd(fd, rel, 1 << 20, &buf, &len)) != CUST_OK)
 		goto out;
-	if ((img = seal_secret_dup(buf, len)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	if (len >= KT_MAGIC_LEN && memcmp(buf, KT_MAGIC, KT_MAGIC_LEN) == 0) {
+		if (seal_decrypt(state_seal(st), (unsigned char *)buf +
+		    KT_MAGIC_LEN, len - KT_MAGIC_LEN, ad, adlen, &img) !=
+		    CUST_OK) {
+			r = cust_fail(CUST_E_SEALED, "%s does not open: it was "
+			    "not sealed for console %s (copied from another "
+			    "console's, or altered); principal sync makes new "
+			    "keys", rel, p->console);
+			goto out;
+		}
+	} else if (len >= 2 && buf[0] == 0x05 && buf[1] == 0x02) {
+		/* plaintext from before sealing: seal it now */
+		if ((img = seal_secret_dup(buf, len)) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = dir_keytab_parse(seal_secret_data(img), len, &kt)) !=
+		    CUST_OK) {
+			r = cust_fail(r, "%s: %s", rel, cust_errmsg());
+			goto out;
+		}
+		if ((r = keytab_store(st, p, seal_secret_data(img), len)) !=
+		    CUST_OK)
+			goto out;
+	} else {
+		r = cust_fail(CUST_E_SEALED, "%s is not a keytab custody "
+		    "sealed", rel);
 		goto out;
 	}
-	if (kt_out != NULL && (r = dir_keytab_parse(seal_secret_data(img),
-	    len, kt_out)) != CUST_OK) {
+	if (kt_out != NULL && kt == NULL && (r = dir_keytab_parse(
+	    seal_secret_data(img), seal_secret_len(img), &kt)) != CUST_OK) {
 		r = cust_fail(r, "%s: %s", rel, cust_errmsg());
 		goto out;
+	}
+	if (kt_out != NULL) {
+		*kt_out = kt;
+		kt = NULL;
 	}
 	if (img_out != NULL) {
 		*img_out = img;
@@ -154,6 +207,7 @@ out:
 		sodium_memzero(buf, len);
 		free(buf);
 	}
+	dir_keytab_free(kt);
 	seal_secret_free(img);
 	if (fd != -1)
 		close(fd);
@@ -161,26 +215,45 @@ out:
 	return r;
 }
 
-/* Replace console's keytab with kt: DIR/keytabs made 0700 if missing,
- * the file 0600, written atomically. */
+/* Replace p's console's keytab with the sealed image img: DIR/keytabs
+ * made 0700 if missing, the file 0600, written atomically. */
 static int
-keytab_write(struct cust_state *st, const char *console,
-    const struct dir_keytab *kt)
+keytab_store(struct cust_state *st, const struct prow *p,
+    const unsigned char *img, size_t len)
 {
-	struct seal_secret *img = NULL;
-	char rel[128];
+	unsigned char *file = NULL;
+	char rel[128], ad[192];
+	size_t adlen, flen = KT_MAGIC_LEN + SEAL_OVERHEAD + len;
 	int fd = -1, r;
 
-	if ((r = dir_keytab_rel(console, rel, sizeof(rel))) != CUST_OK)
+	if ((r = dir_keytab_rel(p->console, rel, sizeof(rel))) != CUST_OK ||
+	    (r = keytab_ad(p, ad, sizeof(ad), &adlen)) != CUST_OK)
 		return r;
 	if ((r = util_mkdirs_at(state_dirfd(st), DIR_KEYTABS, 0700, &fd)) !=
 	    CUST_OK)
 		return r;
 	close(fd);
+	if ((file = malloc(flen)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	memcpy(file, KT_MAGIC, KT_MAGIC_LEN);
+	if ((r = seal_encrypt_buf(state_seal(st), img, len, ad, adlen,
+	    file + KT_MAGIC_LEN)) == CUST_OK)
+		r = util_write_file_at(state_dirfd(st), rel, file, flen, 0600);
+	free(file);
+	return r;
+}
+
+/* Replace p's console's keytab with kt, sealed. */
+static int
+keytab_write(struct cust_state *st, const struct prow *p,
+    const struct dir_keytab *kt)
+{
+	struct seal_secret *img = NULL;
+	int r;
+
 	if ((r = dir_keytab_serialize(kt, &img)) != CUST_OK)
 		return r;
-	r = util_write_file_at(state_dirfd(st), rel, seal_secret_data(img),
-	    seal_secret_len(img), 0600);
+	r = keytab_store(st, p, seal_secret_data(img), seal_secret_len(img));
 	seal_secret_free(img);
 	return r;
 }
@@ -384,7 +457,7 @@ rekey(struct cust_state *st, struct dir_kadm *k, const struct prow *p,
 	    (uint32_t)util_now())) != CUST_OK)
 		goto out;
 	if (keep_kvno > 0) {
-		r = keytab_read(st, p->console, NULL, &old);
+		r = keytab_read(st, p, NULL, &old);
 		if (r == CUST_OK)
 			r = dir_keytab_copy_kvno(kt, old, keep_kvno);
 		else if (r == CUST_E_NOTFOUND)
@@ -392,7 +465,7 @@ rekey(struct cust_state *st, struct dir_kadm *k, const struct prow *p,
 		if (r != CUST_OK)
 			goto out;
 	}
-	if ((r = keytab_write(st, p->console, kt)) != CUST_OK)
+	if ((r = keytab_write(st, p, kt)) != CUST_OK)
 		goto out;
 	*kvno_out = keys->kvno;
 out:
@@ -436,13 +509,13 @@ expire_prev(struct cust_state *st, struct prow *p, const char *actor)
 
 	if (p->prev_kvno <= 0 || util_now() < p->prev_until)
 		return CUST_OK;
-	r = keytab_read(st, p->console, NULL, &old);
+	r = keytab_read(st, p, NULL, &old);
 	if (r == CUST_OK) {
 		if ((kt = dir_keytab_new()) == NULL)
 			r = cust_fail(CUST_E_NOMEM, "out of memory");
 		else if ((r = dir_keytab_copy_kvno(kt, old, p->kvno)) ==
 		    CUST_OK)
-			r = keytab_write(st, p->console, kt);
+			r = keytab_write(st, p, kt);
 	} else if (r == CUST_E_NOTFOUND) {
 		r = CUST_OK;
 	}
@@ -570,8 +643,10 @@ ensure(struct cust_state *st, struct dir_kadm *k, const struct dir_want *w,
 		if (kvno == p->kvno) {
 			struct seal_secret *img = NULL;
 
-			if ((r = keytab_read(st, p->console, &img, NULL)) ==
-			    CUST_E_NOTFOUND)
+			/* missing, or not sealed for this console: new
+			 * keys replace it */
+			if ((r = keytab_read(st, p, &img, NULL)) ==
+			    CUST_E_NOTFOUND || r == CUST_E_SEALED)
 				lost = 1;
 			else if (r != CUST_OK)
 				goto failed;
@@ -791,6 +866,7 @@ dir_mit_keytab(struct cust_state *st, const char *console,
     const char *actor, struct seal_secret **out)
 {
 	struct seal_secret *img = NULL;
+	struct dir_keytab *kt = NULL;
 	struct prow p;
 	char obj[NAME_MAX_LEN + 16], detail[64];
 	int r;
@@ -803,10 +879,20 @@ dir_mit_keytab(struct cust_state *st, const char *console,
 		    "is not made yet (principal sync)", console);
 	if ((r = expire_prev(st, &p, actor)) != CUST_OK)
 		return r;
-	if ((r = keytab_read(st, console, &img, NULL)) != CUST_OK)
+	if ((r = keytab_read(st, &p, &img, &kt)) != CUST_OK)
 		return r == CUST_E_NOTFOUND ? cust_fail(CUST_E_NOTFOUND,
 		    "console %s has no keytab (principal rotate %s makes one)",
 		    console, console) : r;
+	/* an older sealed file of this console put back holds old keys */
+	r = dir_keytab_has_kvno(kt, p.kvno);
+	dir_keytab_free(kt);
+	if (!r) {
+		seal_secret_free(img);
+		return cust_fail(CUST_E_SEALED, "the keytab of console %s does "
+		    "not hold kvno %d, the one custody recorded (an older file "
+		    "put back?); principal sync makes new keys", console,
+		    p.kvno);
+	}
 	/* durable before the keys leave */
 	snprintf(obj, sizeof(obj), "principal:%s", p.principal);
 	snprintf(detail, sizeof(detail), "console:%.40s kvno %d", console,

@@ -168,6 +168,32 @@ t_exit "  ... kinit -kt gets a ticket with it" 0 \
 klist > "$W/klist" 2>&1
 t_grep "  ... as svc-sec" "Default principal: svc-sec@$R" "$W/klist"
 t_exit "keytab get of a console without a principal" 4 c keytab get sccm -o "$W/x"
+# sealed at rest: no keytab, no key and no principal name in the clear
+t_exit "the keytab on disk is not a keytab (sealed)" 1 \
+    klist -k "$S/keytabs/sec.keytab"
+t_check "  ... holds no principal name in the clear" \
+    sh -c "! grep -aq svc-sec '$S/keytabs/sec.keytab'"
+# the first key of the plaintext keytab (the 32 bytes of an aes256 key)
+klist -kK "$W/sec.keytab" | sed -n 's/.*(0x\([0-9a-f]*\)).*/\1/p' | head -1 \
+    > "$W/key1"
+t_check "  ... nor the key bytes" sh -c "test -s '$W/key1' && \
+    ! od -An -tx1 -v '$S/keytabs/sec.keytab' | tr -d ' \\n' | \
+    grep -q \"\$(cat '$W/key1')\""
+cp "$S/keytabs/sec.keytab" "$W/sec.sealed"
+cp "$S/keytabs/aud.keytab" "$S/keytabs/sec.keytab"
+t_exit "another console's sealed keytab in sec's place is refused" 5 \
+    c keytab get sec -o "$W/swapped"
+t_grep "  ... saying so" "not sealed for console sec" "$TESTTMP/err"
+t_check "  ... nothing written" test ! -e "$W/swapped"
+cp "$W/sec.sealed" "$S/keytabs/sec.keytab"
+# a plaintext keytab from before sealing is sealed on first touch
+cp "$W/sec.keytab" "$S/keytabs/sec.keytab"
+t_exit "a plaintext keytab left from before: keytab get works" 0 \
+    c keytab get sec -o "$W/sec.migrated"
+t_check "  ... the same keys" cmp "$W/sec.keytab" "$W/sec.migrated"
+t_check "  ... and the file is sealed now" sh -c \
+    "head -c 7 '$S/keytabs/sec.keytab' | grep -q CUSTKT1 && \
+    ! grep -aq svc-sec '$S/keytabs/sec.keytab'"
 t_grep "audit: keytab.get recorded" "keytab.get +principal:svc-sec@$R" \
     "$(c audit list > "$W/audit"; echo "$W/audit")"
 t_grep "audit: principal.create recorded" "principal.create +principal:svc-aud@$R" \
@@ -180,10 +206,10 @@ t_exit "a service ticket for svc-sec before the rotation" 0 kvno "svc-sec@$R"
 t_exit "principal rotate sec" 0 c principal rotate sec
 t_grep "  ... kvno 3, kvno 2 kept" "kvno 3 \(kvno 2 stays in the keytab" \
     "$TESTTMP/out"
-klist -k "$S/keytabs/sec.keytab" > "$W/kt"
+c keytab get sec -o "$W/sec2.keytab" >/dev/null 2>&1
+klist -k "$W/sec2.keytab" > "$W/kt"
 t_grep "  ... the keytab holds kvno 3" "^ +3 " "$W/kt"
 t_grep "  ... and kvno 2" "^ +2 " "$W/kt"
-c keytab get sec -o "$W/sec2.keytab" >/dev/null 2>&1
 t_exit "  ... kinit -kt with the rotated keytab" 0 \
     env KRB5CCNAME="FILE:$W/cc2" kinit -k -t "$W/sec2.keytab" "svc-sec@$R"
 t_exit "  ... the ticket issued before still decrypts (kvno 2)" 0 \
