@@ -36,6 +36,8 @@ struct api_http_head {
 	size_t ctype_len;
 	const char *inm;	/* If-None-Match value or NULL */
 	size_t inm_len;
+	const char *negotiate;	/* Authorization: Negotiate's token or NULL */
+	size_t negotiate_len;
 	int expect_continue;	/* Expect: 100-continue */
 	int keep_alive;		/* by version and Connection */
 	int has_host;

@@ -98,6 +98,12 @@ struct cust_config {
 
 	struct config_ad ad;
 	struct config_mit mit;
+
+	struct {
+		/* HTTP service keytab for Negotiate (GSSAPI/SPNEGO) login
+		 * to custodyd, or NULL: Negotiate off */
+		char *negotiate_keytab;
+	} auth;
 };
 
 /* A configuration with every default (what a missing file gives): new,

@@ -115,6 +115,14 @@ int ops_identity_from_enterprise(struct cust_state *st,
     const unsigned char *der, size_t len, struct ops_identity **out)
 	__attribute__((warn_unused_result));
 
+/* The identity of a client that proved Kerberos principal (NAME@REALM,
+ * as GSSAPI displays it; Negotiate login, src/daemon/negotiate.c): the
+ * one console of the loaded policy whose identity is
+ * `{kerberos: principal}` (compared exactly), unless that console is
+ * revoked. None, several, or revoked: CUST_E_DENIED. */
+int ops_identity_from_kerberos(struct cust_state *st, const char *principal,
+    struct ops_identity **out) __attribute__((warn_unused_result));
+
 /* 1 when id was made from an enterprise CA's certificate. */
 int ops_identity_enterprise(const struct ops_identity *id);
 /* How many certificates making id revoked as superseded (its certificate

@@ -38,6 +38,7 @@ enum fld {
 	FLD_CLEN,
 	FLD_CTYPE,
 	FLD_INM,
+	FLD_AUTHZ,
 	FLD_HOST,
 	FLD_EXPECT,
 };
@@ -56,6 +57,7 @@ struct hctx {
 	size_t vlen;
 	int in_field;		/* a field is pending */
 	int seen_ctype;
+	int seen_authz;
 	int done;		/* on_headers_complete ran */
 };
 
@@ -141,6 +143,19 @@ commit_field(struct hctx *c)
 		h->inm = v;
 		h->inm_len = vl;
 		break;
+	case FLD_AUTHZ:
+		if (c->seen_authz)
+			return cb_fail(c, 400, "more than one Authorization");
+		c->seen_authz = 1;
+		/* "Negotiate" 1*SP token68; other schemes are not ours */
+		if (vl > 10 && strncasecmp(v, "Negotiate", 9) == 0 &&
+		    v[9] == ' ') {
+			for (v += 9, vl -= 9; vl > 0 && *v == ' '; v++, vl--)
+				;
+			h->negotiate = v;
+			h->negotiate_len = vl;
+		}
+		break;
 	case FLD_HOST:
 		if (h->has_host)
 			return cb_fail(c, 400, "more than one Host");
@@ -176,6 +191,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
 	c->fld = tok_eq(at, n, "content-length") ? FLD_CLEN :
 	    tok_eq(at, n, "content-type") ? FLD_CTYPE :
 	    tok_eq(at, n, "if-none-match") ? FLD_INM :
+	    tok_eq(at, n, "authorization") ? FLD_AUTHZ :
 	    tok_eq(at, n, "host") ? FLD_HOST :
 	    tok_eq(at, n, "expect") ? FLD_EXPECT : FLD_OTHER;
 	c->fname = at;

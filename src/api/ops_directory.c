@@ -44,10 +44,10 @@ mit_config(struct ops_ctx *ctx, struct cust_config **cfg_out)
 /* 1 when console name is revoked: its latest console record (a
  * certificate holder, names compared without case) is revoked. A console
  * without a record (Kerberos only) is not. Row MAC checked. */
-static int
-console_revoked(struct ops_ctx *ctx, const char *name, int *out)
+int
+ops_console_revoked(struct cust_state *st, const char *name, int *out)
 {
-	struct store *db = state_store(ctx->st);
+	struct store *db = state_store(st);
 	sqlite3_stmt *s;
 	int rc;
 
@@ -110,7 +110,7 @@ policy_wants(struct ops_ctx *ctx, const char *realm,
 		if (krb == NULL || (at = strrchr(krb, '@')) == NULL ||
 		    strcmp(at + 1, realm) != 0)
 			continue;
-		if ((r = console_revoked(ctx, name, &revoked)) != CUST_OK)
+		if ((r = ops_console_revoked(ctx->st, name, &revoked)) != CUST_OK)
 			goto out;
 		if (revoked)
 			continue;	/* revoked: its principal goes */

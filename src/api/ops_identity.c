@@ -324,50 +324,100 @@ subject_text(X509 *x, char *buf, size_t len)
 	ERR_clear_error();
 }
 
+/* The one console of the loaded policy whose identity's field (the
+ * "certificate" or "kerberos" of policy_console_info()) matches: match
+ * (value, arg) says. *found_out borrowed from *p_out (policy_free()).
+ * None, or more than one: CUST_E_DENIED, the message says which (what
+ * names the caller in it). */
+static int
+console_by_identity(struct cust_state *st, const char *what,
+    const char *field, int (*match)(const char *, const void *),
+    const void *arg, struct policy **p_out, const char **found_out)
+{
+	const char *n, *v;
+	json_t *info = NULL;
+	size_t i, nfound = 0;
+	int r;
+
+	*found_out = NULL;
+	if ((r = loaded_policy(st, what, p_out)) != CUST_OK)
+		return r;
+	for (i = 0; (n = policy_console_name(*p_out, i)) != NULL; i++) {
+		if ((r = policy_console_info(*p_out, n, &info)) != CUST_OK)
+			return r;
+		v = json_string_value(json_object_get(info, field));
+		if (v != NULL && match(v, arg)) {
+			*found_out = n;
+			nfound++;
+		}
+		json_decref(info);
+		info = NULL;
+	}
+	if (nfound != 1)
+		return cust_fail(CUST_E_DENIED, "%s: %s of the loaded policy %s "
+		    "this %s identity", what, nfound == 0 ? "no console" :
+		    "several consoles", nfound == 0 ? "has" : "have", field);
+	return CUST_OK;
+}
+
+static int
+dn_match(const char *dn, const void *x)
+{
+	return ca_dn_matches(X509_get_subject_name((const X509 *)x), dn);
+}
+
 int
 ops_identity_from_enterprise(struct cust_state *st,
     const unsigned char *der, size_t len, struct ops_identity **out)
 {
 	struct policy *p = NULL;
-	const char *n, *dn, *found = NULL;
-	char subj[256];
-	json_t *info = NULL;
+	const char *found;
+	char subj[256], what[300];
 	X509 *x = NULL;
-	size_t i, nfound = 0;
 	int r;
 
 	*out = NULL;
 	if ((r = cert_parse(der, len, &x)) != CUST_OK)
 		return r;
 	subject_text(x, subj, sizeof(subj));
-	if ((r = loaded_policy(st, subj, &p)) != CUST_OK)
-		goto out;
+	snprintf(what, sizeof(what), "enterprise certificate %s", subj);
 	/* Only the consoles whose identity names a certificate subject:
 	 * the CN=NAME default is for custody's own certificates. */
-	for (i = 0; (n = policy_console_name(p, i)) != NULL; i++) {
-		if ((r = policy_console_info(p, n, &info)) != CUST_OK)
-			goto out;
-		dn = json_string_value(json_object_get(info, "certificate"));
-		if (dn != NULL && ca_dn_matches(X509_get_subject_name(x), dn)) {
-			found = n;
-			nfound++;
-		}
-		json_decref(info);
-		info = NULL;
-	}
-	if (nfound != 1) {
-		r = cust_fail(CUST_E_DENIED, "enterprise certificate %s: %s",
-		    subj, nfound == 0 ? "no console of the loaded policy has "
-		    "this certificate identity" : "several consoles of the "
-		    "loaded policy have this certificate identity");
-		goto out;
-	}
-	if ((r = console_of(p, found, out)) == CUST_OK)
+	if ((r = console_by_identity(st, what, "certificate", dn_match, x, &p,
+	    &found)) == CUST_OK && (r = console_of(p, found, out)) == CUST_OK)
 		(*out)->enterprise = 1;
-out:
-	json_decref(info);
 	policy_free(p);
 	X509_free(x);
+	return r;
+}
+
+static int
+principal_match(const char *krb, const void *principal)
+{
+	return strcmp(krb, (const char *)principal) == 0;
+}
+
+int
+ops_identity_from_kerberos(struct cust_state *st, const char *principal,
+    struct ops_identity **out)
+{
+	struct policy *p = NULL;
+	const char *found;
+	char what[300];
+	int r, revoked = 0;
+
+	*out = NULL;
+	snprintf(what, sizeof(what), "Kerberos principal %.200s", principal);
+	if ((r = console_by_identity(st, what, "kerberos", principal_match,
+	    principal, &p, &found)) == CUST_OK &&
+	    (r = ops_console_revoked(st, found, &revoked)) == CUST_OK) {
+		if (revoked)
+			r = cust_fail(CUST_E_DENIED, "%s: console %s is "
+			    "revoked", what, found);
+		else
+			r = console_of(p, found, out);
+	}
+	policy_free(p);
 	return r;
 }
 

@@ -176,6 +176,12 @@ int ops_sql_int(struct cust_state *st, const char *sql, const char *what,
  * (and CUST_OK) when none is loaded or it no longer passes the check
  * (it then authorizes no console). Errors reading the store as such.
  * (ops_policy.c) */
+/* Whether console name's latest record (its certificate holder, names
+ * compared without case) is revoked; a console without a record
+ * (Kerberos only) is not. Row MAC checked. */
+int ops_console_revoked(struct cust_state *st, const char *name, int *out)
+	__attribute__((warn_unused_result));
+
 int ops_policy_usable(struct cust_state *st, struct policy **out)
 	__attribute__((warn_unused_result));
 

@@ -812,6 +812,12 @@ static const struct field directory_f[] = {
 static const struct table directory_t = { "directory", directory_f,
 	N(directory_f), NOSET, NULL };
 
+static const struct field auth_f[] = {
+	KEY("negotiate_keytab", C_PATH, auth.negotiate_keytab),
+};
+static const struct table auth_t = { "auth", auth_f, N(auth_f), NOSET,
+	NULL };
+
 static const struct field top_f[] = {
 	KEY("listen", C_LISTEN, nlisten),
 	MAP("tls", tls_t),
@@ -821,6 +827,7 @@ static const struct field top_f[] = {
 	MAP("server_cert", server_cert_t),
 	MAP("log", log_t),
 	MAP("directory", directory_t),
+	MAP("auth", auth_t),
 };
 static const struct table top_t = { "the configuration", top_f, N(top_f),
 	NOSET, NULL };
@@ -869,6 +876,7 @@ config_free(struct cust_config *cfg)
 	free(cfg->path);
 	free(cfg->tls.client_ca_file);
 	free(cfg->tls.client_crl_file);
+	free(cfg->auth.negotiate_keytab);
 	free(cfg->ad.uri);
 	free(cfg->ad.ca_file);
 	free(cfg->ad.bind);

@@ -122,6 +122,11 @@ config_write(const struct cust_config *cfg, FILE *out)
 		put_str(out, "    ", "admin_keytab", mit->admin_keytab);
 		put_duration(out, "    ", "keytab_grace", mit->keytab_grace);
 	}
+	if (cfg->auth.negotiate_keytab != NULL) {
+		fputs("auth:\n", out);
+		put_str(out, "  ", "negotiate_keytab",
+		    cfg->auth.negotiate_keytab);
+	}
 	return ferror(out) ? cust_fail(CUST_E_IO, "cannot write the "
 	    "configuration") : CUST_OK;
 }

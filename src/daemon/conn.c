@@ -46,6 +46,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "util.h"
 #include "daemon_int.h"
 
@@ -249,6 +250,9 @@ daemon_req_free(struct daemon_req *req)
 		return;
 	json_decref(req->m.req);
 	free(req->inm);
+	free(req->negotiate);
+	free(req->authn_reply);
+	ops_identity_free(req->neg_id);
 	if (req->body != NULL) {
 		sodium_memzero(req->body, req->body_len);
 		free(req->body);
@@ -486,6 +490,11 @@ start_request(struct daemon_conn *c, size_t hlen)
 	else
 		req->ctype = DAEMON_CT_OTHER;
 	if (h.inm != NULL && (req->inm = strndup(h.inm, h.inm_len)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	if (h.negotiate != NULL && (req->negotiate = strndup(h.negotiate,
+	    h.negotiate_len)) == NULL) {
 		conn_close(c);
 		return;
 	}

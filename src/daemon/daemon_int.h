@@ -64,6 +64,8 @@ struct daemon_conf {
 	char client_ca_file[1025];
 	char client_crl_file[1025];
 	int client_crl_required;
+	/* The HTTP service keytab for Negotiate ("" off; negotiate.c). */
+	char negotiate_keytab[1025];
 	/* Set on the command line: custody.yaml does not change them
 	 * (indexed by the option's letter). */
 	unsigned char given[128];
@@ -95,6 +97,9 @@ struct daemon_req {
 	struct api_match m;		/* m.req owned */
 	int ctype;			/* DAEMON_CT_* */
 	char *inm;			/* If-None-Match, or NULL */
+	char *negotiate;		/* Authorization: Negotiate's token */
+	char *authn_reply;		/* WWW-Authenticate head line, or NULL */
+	struct ops_identity *neg_id;	/* who the Negotiate token proved */
 	unsigned char *body;		/* content_length bytes, or NULL */
 	size_t body_len;
 	const unsigned char *der;	/* client leaf (borrowed from conn) */
@@ -111,6 +116,17 @@ struct daemon_req {
 	char actor[160];
 	char opname[API_OP_MAX];
 };
+
+/* Negotiate login (negotiate.c): who req's Authorization: Negotiate
+ * token proves, *out new or NULL (no login configured, a bad token, a
+ * principal of no console: logged, the request stays anonymous); the
+ * mutual-authentication reply header set on req. Errors: CUST_E_NOMEM,
+ * the store's. Runs on a worker. */
+struct ops_identity;
+struct cust_state;
+int daemon_negotiate(struct daemon *d, struct cust_state *st,
+    struct daemon_req *req, struct ops_identity **out)
+	__attribute__((warn_unused_result));
 
 #define DAEMON_CT_NONE	0
 #define DAEMON_CT_JSON	1

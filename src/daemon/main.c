@@ -123,6 +123,9 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	snprintf(c->client_crl_file, sizeof(c->client_crl_file), "%s",
 	    cfg->tls.client_crl_file != NULL ? cfg->tls.client_crl_file : "");
 	c->client_crl_required = cfg->tls.client_crl_required;
+	snprintf(c->negotiate_keytab, sizeof(c->negotiate_keytab), "%s",
+	    cfg->auth.negotiate_keytab != NULL ? cfg->auth.negotiate_keytab :
+	    "");
 	if (!c->given['l']) {
 		c->nlisten = 0;
 		for (i = 0; i < cfg->nlisten && i < DAEMON_LISTEN_MAX; i++) {

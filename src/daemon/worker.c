@@ -100,7 +100,7 @@ int
 daemon_reply(struct daemon_req *req, int status, const char *ctype,
     const char *extra, const void *body, size_t len, int keep)
 {
-	char head[768];
+	char head[1024];
 	int n;
 
 	/* The client said it closes after this reply (Connection: close,
@@ -111,10 +111,11 @@ daemon_reply(struct daemon_req *req, int status, const char *ctype,
 	    "Server: custodyd\r\n"
 	    "%s%s%s"
 	    "Content-Length: %zu\r\n"
-	    "%s"
+	    "%s%s"
 	    "Connection: %s\r\n\r\n", status, reason(status),
 	    ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" :
-	    "", len, extra ? extra : "", keep ? "keep-alive" : "close");
+	    "", len, extra ? extra : "", req->authn_reply != NULL ?
+	    req->authn_reply : "", keep ? "keep-alive" : "close");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return cust_fail(CUST_E_INTERNAL, "reply head too long");
 	if (status == 304)
@@ -542,6 +543,14 @@ handle(struct worker *w, struct daemon_req *req)
 	cust_clearerr();
 	if ((r = identify(w, req, &who)) != CUST_OK)
 		return daemon_reply_code(req, r);
+	/* The certificate wins: a Negotiate token counts only when the
+	 * connection's certificate (if any) maps to no identity. */
+	if (who == NULL && req->negotiate != NULL) {
+		if ((r = daemon_negotiate(w->d, w->st, req, &req->neg_id)) !=
+		    CUST_OK)
+			return daemon_reply_code(req, r);
+		who = req->neg_id;
+	}
 	snprintf(req->actor, sizeof(req->actor), "%s",
 	    ops_identity_actor(who));
 	if (rt->render == API_RENDER_HEALTH)
@@ -555,8 +564,13 @@ handle(struct worker *w, struct daemon_req *req)
 	 * /v1/ops/NAME of an unknown NAME is a 400 for everyone. */
 	if (who == NULL && ((rt->flags & API_ROUTE_ADMIN) ||
 	    (e != NULL ? !(e->roles & OPS_ANYONE) : rt->op != NULL)))
-		return daemon_reply_error(req, 401, NULL, "denied", "a client "
-		    "certificate issued by custody is required", 1);
+		return daemon_reply_error(req, 401,
+		    w->d->conf.negotiate_keytab[0] != '\0' ?
+		    "WWW-Authenticate: Negotiate\r\n" : NULL, "denied",
+		    w->d->conf.negotiate_keytab[0] != '\0' ? "a client "
+		    "certificate issued by custody or a Kerberos ticket "
+		    "(Negotiate) is required" : "a client certificate issued "
+		    "by custody is required", 1);
 	if ((rt->flags & API_ROUTE_ADMIN) &&
 	    ops_identity_kind(who) != OPS_ID_ADMIN)
 		return daemon_reply_error(req, 403, NULL, "denied", "admin "
@@ -654,6 +668,9 @@ light(const struct daemon_req *req)
 {
 	const struct api_route *rt = req->m.route;
 
+	/* GSSAPI reads a keytab and writes a replay cache: a worker's */
+	if (req->negotiate != NULL)
+		return 0;
 	return rt != NULL && (rt->render == API_RENDER_HEALTH ||
 	    (rt->render == API_RENDER_JSON && defers(req->m.op)));
 }

@@ -64,6 +64,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (h.target == NULL || h.target < (const char *)data ||
 		    h.target + h.target_len > (const char *)data + size)
 			abort();
+		if (h.negotiate != NULL && (h.negotiate < (const char *)data ||
+		    h.negotiate + h.negotiate_len > (const char *)data + size))
+			abort();
 		route(h.method, h.target, h.target_len);
 	} else if (msg[0] == '\0')
 		abort();

@@ -50,6 +50,32 @@ test_good(void **state)
 	assert_int_equal(h.keep_alive, 1);
 }
 
+/* Authorization: the Negotiate token (scheme without case), nothing
+ * for another scheme, a second Authorization refused. */
+static void
+test_negotiate(void **state)
+{
+	struct api_http_head h;
+
+	(void)state;
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: negotiate   YIIBtok= \r\n\r\n", &h), 0);
+	assert_int_equal(h.negotiate_len, 8);
+	assert_memory_equal(h.negotiate, "YIIBtok=", 8);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Basic dTpw\r\n\r\n", &h), 0);
+	assert_null(h.negotiate);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Negotiate\r\n\r\n", &h), 0);
+	assert_null(h.negotiate);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: NegotiateX abc\r\n\r\n", &h), 0);
+	assert_null(h.negotiate);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Negotiate a\r\nAuthorization: Negotiate b\r\n"
+	    "\r\n", &h), 400);
+}
+
 static void
 test_refused(void **state)
 {
@@ -170,6 +196,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_negotiate),
 		cmocka_unit_test(test_messages),
 	};
 

@@ -486,7 +486,7 @@ test_all_problems(void **state)
 	    "t.yaml:3:1: duplicate key 'log' (first at line 1, column 1)\n"
 	    "t.yaml:4:1: unknown key 'bogus' in the configuration (known: "
 	    "listen, tls, limits, rotation, crl, server_cert, log, "
-	    "directory)\n");
+	    "directory, auth)\n");
 	assert_non_null(strstr(cust_errmsg(), "(and 3 more problems)"));
 	free(errs);
 	assert_int_equal(config_parse("t.yaml", text, strlen(text), NULL,
