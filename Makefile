@@ -12,7 +12,7 @@ STATE    ?= ./var
 
 PKGS     := openssl libsodium sqlite3 jansson yaml-0.1 libevent_openssl \
             libevent_pthreads libcurl libsystemd libxml-2.0 kadm-client krb5 \
-            krb5-gssapi
+            krb5-gssapi ldap
 # Read when make starts; targets that may have just installed packages
 # (run, test, bench...) build through a second make, which reads them again.
 # Package by package, so that a missing one (a CI image with only libyaml
@@ -21,7 +21,7 @@ PKG_CFLAGS := $(foreach p,$(PKGS),$(shell pkg-config --cflags $(p) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
               echo -lssl -lcrypto -lsodium -lsqlite3 -ljansson -lyaml \
               -levent_openssl -levent_pthreads -levent -lcurl -lsystemd -lxml2 -lhttp_parser \
-              -lkadm5clnt_mit -lgssapi_krb5 -lkrb5 -lk5crypto -lcom_err)
+              -lkadm5clnt_mit -lgssapi_krb5 -lkrb5 -lk5crypto -lcom_err -lldap -llber)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter
