@@ -174,4 +174,170 @@ int dir_mit_keytab(struct cust_state *st, const char *console,
 int dir_keytab_rel(const char *console, char *buf, size_t len)
 	__attribute__((warn_unused_result));
 
+/* ==== Active Directory (libldap: ldap.c, escape.c, ad_sync.c) ====
+ *
+ * Everything sent to the directory is built here: every value put into a
+ * search filter goes through dir_filter_escape() (RFC 4515) and every
+ * value put into a DN through dir_dn_escape() (RFC 4514); names AD would
+ * reject anyway (sAMAccountName rules) are refused before anything is
+ * sent (dir_valid_account()). Connections are TLS only (ldaps://, or
+ * ldap:// with StartTLS), the DC's certificate verified against the
+ * configured CA with its host name; binds are simple binds over that TLS
+ * with the password from a 0600 file, held in sodium memory.
+ */
+
+struct config_ad;
+struct policy;
+struct dir_ldap;
+
+/* ---- escaping (RFC 4515, RFC 4514) ---- */
+
+/*
+ * in[0..len) (may hold NUL) as an RFC 4515 assertion value into out
+ * (outlen bytes, NUL-terminated): '*', '(', ')', '\\', NUL and every byte
+ * outside printable ASCII as \XX (two lower-case hex digits). CUST_OK, or
+ * CUST_E_TOOBIG when out is too small (out is then "").
+ */
+int dir_filter_escape(const char *in, size_t len, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * in[0..len) as an RFC 4514 attribute value into out: '"', '+', ',', ';',
+ * '<', '>', '=', '\\' as \c; a leading '#' or space and a trailing space
+ * as "\#" / "\ "; NUL and every other byte outside printable ASCII as \XX.
+ * An empty value is CUST_E_INVAL (an RDN needs one); CUST_E_TOOBIG as
+ * above.
+ */
+int dir_dn_escape(const char *in, size_t len, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
+
+/* CUST_OK when name may be an AD sAMAccountName custody creates: 1 to
+ * max bytes (20 for a user, DIR_GROUP_NAME_MAX for a group) of printable
+ * ASCII without " / \ [ ] : ; | = , + * ? < > @ and space, not ending
+ * with '.'; CUST_E_INVAL with a message saying why. Characters AD allows
+ * but LDAP treats specially (#, parentheses...) pass, and are escaped. */
+#define DIR_USER_NAME_MAX	20
+#define DIR_GROUP_NAME_MAX	64
+int dir_valid_name(const char *name, size_t max)
+	__attribute__((warn_unused_result));
+
+/* The binary SID sid[0..len) as "S-1-5-21-..." into out (outlen bytes;
+ * 192 is always enough). CUST_E_PARSE when it is not a well-formed SID
+ * (revision 1, at most 15 sub-authorities, exactly 8 + 4n bytes). */
+int dir_sid_to_str(const unsigned char *sid, size_t len, char *out,
+    size_t outlen) __attribute__((warn_unused_result));
+
+/* ---- the LDAP connection ---- */
+
+/* Bounds on what a DC may send: one reply message, entries per search. */
+#define DIR_LDAP_MAX_MSG	(4u << 20)
+#define DIR_LDAP_MAX_ENTRIES	10000
+/* Seconds: connect (TCP + TLS), and each operation. */
+#define DIR_LDAP_CONNECT_TIMEOUT	10
+#define DIR_LDAP_OP_TIMEOUT		30
+
+/* Read a password file (bind_password_file): a regular file owned by us
+ * with no group or other bits (CUST_E_PERM otherwise, not read), one
+ * line, at most 256 bytes, the trailing newline dropped. *pw_out new
+ * secret (seal_secret_free()). */
+int dir_read_password_file(const char *path, struct seal_secret **pw_out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Connect to ad->uri over TLS (ldaps://, or ldap:// then StartTLS when
+ * ad->starttls; plain LDAP is refused), verifying the DC's certificate
+ * against ad->ca_file (the system CAs when NULL) and its name against the
+ * URI's host, TLS 1.2 at least; then a simple bind as ad->bind with the
+ * password of ad->bind_password_file. *out new, dir_ldap_free().
+ * CUST_E_UNAVAIL when the DC cannot be reached or TLS fails (certificate
+ * refused, name mismatch), CUST_E_DENIED for refused credentials,
+ * CUST_E_PERM for a loose password file, CUST_E_LDAP otherwise; the
+ * message has the LDAP result code and the DC's diagnostic, never the
+ * password.
+ */
+int dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
+	__attribute__((warn_unused_result));
+void dir_ldap_free(struct dir_ldap *l);
+
+/* One attribute of an add or a modify: its values are text (vals[0..n))
+ * or one binary value (bin[0..binlen), n 0). */
+#define DIR_MOD_ADD	0
+#define DIR_MOD_DELETE	1
+#define DIR_MOD_REPLACE	2
+struct dir_attr {
+	int op;			/* DIR_MOD_*: modify only */
+	const char *name;
+	const char *const *vals;
+	size_t n;
+	const void *bin;
+	size_t binlen;
+};
+
+/*
+ * Search base (scope: 0 base, 2 subtree) with filter (already escaped)
+ * for the attributes attrs (NULL-terminated). *out a new JSON array of
+ * {"dn": DN, ATTR: [values]}: text values as strings, the binary
+ * attributes objectSid and objectGUID as base64. A missing base is an
+ * empty array. More than DIR_LDAP_MAX_ENTRIES entries is CUST_E_TOOBIG.
+ */
+int dir_ldap_search(struct dir_ldap *l, const char *base, int scope,
+    const char *filter, const char *const *attrs, json_t **out)
+	__attribute__((warn_unused_result));
+
+/* Add entry dn with attrs[0..n). CUST_E_EXISTS when it exists. */
+int dir_ldap_add(struct dir_ldap *l, const char *dn,
+    const struct dir_attr *attrs, size_t n)
+	__attribute__((warn_unused_result));
+/* Modify entry dn. CUST_E_NOTFOUND when it does not exist. */
+int dir_ldap_modify(struct dir_ldap *l, const char *dn,
+    const struct dir_attr *mods, size_t n)
+	__attribute__((warn_unused_result));
+/* Delete entry dn. CUST_E_NOTFOUND when it does not exist. */
+int dir_ldap_delete(struct dir_ldap *l, const char *dn)
+	__attribute__((warn_unused_result));
+/* Replace dn's unicodePwd with pw (printable ASCII): the quoted password
+ * in UTF-16LE, built in sodium memory and wiped. AD takes it only over
+ * an encrypted connection, which every dir_ldap is. */
+int dir_ldap_set_password(struct dir_ldap *l, const char *dn,
+    const struct seal_secret *pw) __attribute__((warn_unused_result));
+
+/* The same DN? Compared after RFC 4514 normalisation, case-insensitive
+ * (AD compares DNs so). 0 when either does not parse. */
+int dir_dn_equal(const char *a, const char *b);
+
+/* ---- account sync ---- */
+
+/*
+ * Bring AD in line with policy p (account sync): for each console whose
+ * Kerberos identity is name@REALM with REALM ad->realm, a user account
+ * sAMAccountName=name under ad->base_dn (created disabled, given a random
+ * password sealed in the store as a versioned directory secret, then
+ * enabled with a password that never expires, AES only); one global
+ * security group per duty those consoles hold (ad->group_prefix + duty);
+ * each custody group's members exactly the accounts whose console holds
+ * its duty; accounts of consoles the policy no longer names disabled. It
+ * touches only objects custody created (recorded in the store), and reads
+ * back every object's objectSid. A sync stopped half-way (DC down, a
+ * constraint refused) leaves an account disabled at worst; the next sync
+ * resumes it from what the store recorded. Every change is audited
+ * ("directory.create", "directory.password", "directory.member" ...).
+ *
+ * dry_run: read AD, change nothing. *out new object {"operations": [one
+ * line per LDAP change made or, dry run, to be made; no secret],
+ * "accounts": [{"console", "name", "dn", "sid", "state"}], "groups":
+ * [{"duty", "name", "dn", "sid"}], "errors": [lines], "changes": n}.
+ * Returns CUST_OK, CUST_E_CONFLICT when some console or group was
+ * refused (errors say why; the others are synced), or the error that
+ * stopped it (the DC unreachable...), with *out as far as it got.
+ */
+int dir_ad_sync(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const struct policy *p, int dry_run,
+    json_t **out) __attribute__((warn_unused_result));
+
+/* The directory objects custody tracks, as a new JSON array of
+ * {"kind", "name", "dn", "console", "sid", "sid_b64", "state",
+ * "version"}. */
+int dir_ad_list(struct cust_state *st, json_t **out)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -123,6 +123,7 @@ extern const struct cli_cmd cli_config_cmds[];	/* cli_config.c */
 extern const struct cli_cmd cli_credential_cmds[];	/* cli_credential.c */
 extern const struct cli_cmd cli_staff_cmds[];	/* cli_staff.c */
 extern const struct cli_cmd cli_directory_cmds[];	/* cli_directory.c */
+extern const struct cli_cmd cli_account_cmds[];	/* cli_account.c */
 
 /* Print the reply of a rotation (password rotate, job resume) as text or
  * JSON; the exit code (1 when devices were refused or gone). */

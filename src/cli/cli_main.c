@@ -38,6 +38,7 @@ static const struct cli_cmd *const tables[] = {
 	cli_credential_cmds,
 	cli_staff_cmds,
 	cli_directory_cmds,
+	cli_account_cmds,
 };
 
 static const struct cli_cmd *current;

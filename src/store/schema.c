@@ -502,5 +502,44 @@ const struct store_migration store_migrations[] = {
 	  "CREATE UNIQUE INDEX mit_principal_console ON mit_principal(console)"
 	  "  WHERE state <> 'deleted';"
 	},
+	/*
+	 * Active Directory objects custody created (src/directory/
+	 * ad_sync.c): service accounts of consoles, one group per duty. A
+	 * row is written ('creating', its DN) before the object is added to
+	 * AD, so a sync that dies half-way knows on the next run what it
+	 * began and resumes it; custody never changes or deletes an AD
+	 * object it has no row for. sid: the objectSid read back (binary).
+	 * dir_secret: the account passwords, sealed and versioned like
+	 * device secrets (pending until AD took it, then current; the old
+	 * current retired), bound by their associated data to
+	 * (dir_secret, object id, account name, version).
+	 */
+	{ "ad", 1,
+	  "CREATE TABLE dir_object("
+	  "  id INTEGER PRIMARY KEY,"
+	  "  kind TEXT NOT NULL CHECK (kind = 'account' OR kind = 'group'),"
+	  "  name TEXT NOT NULL,"
+	  "  dn TEXT NOT NULL,"
+	  "  owner TEXT NOT NULL,"
+	  "  sid BLOB,"
+	  "  state TEXT NOT NULL CHECK (state = 'creating' OR"
+	  "    state = 'active' OR state = 'disabled'),"
+	  "  created INTEGER NOT NULL,"
+	  "  changed INTEGER NOT NULL);"
+	  "CREATE UNIQUE INDEX dir_object_name ON dir_object(kind, name);"
+	  "CREATE TABLE dir_secret("
+	  "  object_id INTEGER NOT NULL REFERENCES dir_object(id),"
+	  "  version INTEGER NOT NULL,"
+	  "  state TEXT NOT NULL CHECK (state = 'pending' OR"
+	  "    state = 'current' OR state = 'retired' OR state = 'failed'),"
+	  "  sealed BLOB NOT NULL,"
+	  "  created INTEGER NOT NULL,"
+	  "  changed INTEGER NOT NULL,"
+	  "  PRIMARY KEY (object_id, version)) WITHOUT ROWID;"
+	  "CREATE UNIQUE INDEX dir_secret_one_pending ON dir_secret(object_id)"
+	  "  WHERE state = 'pending';"
+	  "CREATE UNIQUE INDEX dir_secret_one_current ON dir_secret(object_id)"
+	  "  WHERE state = 'current';"
+	},
 	{ NULL, 0, NULL }
 };

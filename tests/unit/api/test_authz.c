@@ -108,6 +108,9 @@ static const struct row {
 	{ "principal.rotate", "LA", "{\"name\": \"prov\"}" },
 	{ "principal.list", "LAU", "{}" },
 	{ "keytab.get", "LAO", "{\"name\": \"prov\"}" },
+	/* AD accounts: creating and changing them is the admins'. */
+	{ "account.sync", "LA", "{\"dry_run\": true}" },
+	{ "account.list", "LAU", "{}" },
 	/* Every client with a certificate renews its own. */
 	{ "client.reenroll", "LAUOC", "{\"csr\": \"not a CSR\"}" },
 };

@@ -1,0 +1,1100 @@
+/* SPDX-License-Identifier: MIT */
+/* src/directory/ad_sync.c - account sync: Active Directory brought in line
+ * with the loaded policy (include/directory.h, dir_ad_sync()).
+ *
+ * Crash and failure safety. The store row of an object ('creating', with
+ * its DN) and, for an account, its new password (sealed, 'pending') are
+ * committed before anything is sent to AD. An account is added disabled
+ * (userAccountControl 514), then given its password, then enabled: a
+ * sync that stops between those steps (the DC goes down, a constraint is
+ * refused) leaves at worst a disabled account with no usable password,
+ * and the next sync finds the 'creating' row and finishes it with the
+ * same pending password. Only then do the row turn 'active' and the
+ * password 'current'. custody changes only objects it has a row for:
+ * an object of the same name it did not create is refused, never
+ * adopted, and nothing is ever deleted from AD.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "audit.h"
+#include "config.h"
+#include "cred.h"
+#include "directory.h"
+#include "err.h"
+#include "policy.h"
+#include "seal.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+/* userAccountControl: NORMAL_ACCOUNT (0x200), ACCOUNTDISABLE (0x2),
+ * DONT_EXPIRE_PASSWORD (0x10000). Service accounts keep their password
+ * until custody rotates it. */
+#define UAC_DISABLED	"514"
+#define UAC_ENABLED	"66048"
+#define UAC_DISABLE_BIT	0x2
+/* msDS-SupportedEncryptionTypes: AES128 + AES256 (no RC4 tickets). */
+#define ENCTYPES_AES	"24"
+/* groupType: a global security group (0x80000002). */
+#define GROUP_GLOBAL_SECURITY	"-2147483646"
+/* Service account passwords: the AMT generator's classes satisfy AD's
+ * complexity rule; the longest it makes. */
+#define ACCOUNT_PW_LEN	CRED_PW_MAX
+
+#define DN_MAX	1024
+
+struct sync {
+	struct cust_state *st;
+	const char *actor;
+	const struct config_ad *ad;
+	struct dir_ldap *l;
+	int dry_run;
+	json_t *ops;		/* the LDAP changes, one line each */
+	json_t *errors;
+	json_t *accounts;
+	json_t *groups;
+	json_t *rows;		/* dir_object rows */
+	size_t changes;
+};
+
+/* ---- the store ---- */
+
+static int
+rows_load(struct cust_state *st, json_t **out)
+{
+	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT id, kind, name, "
+	    "dn, owner, sid, state FROM dir_object ORDER BY id");
+	json_t *a = json_array(), *o;
+	char b64[512];
+	int rc, r = CUST_OK;
+
+	*out = NULL;
+	if (s == NULL || a == NULL) {
+		json_decref(a);
+		return s == NULL ? CUST_E_DB : cust_fail(CUST_E_NOMEM,
+		    "out of memory");
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(s, 5);
+
+		b64[0] = '\0';
+		if (n > 0 && n < 300)
+			sodium_bin2base64(b64, sizeof(b64),
+			    sqlite3_column_blob(s, 5), (size_t)n,
+			    sodium_base64_VARIANT_ORIGINAL);
+		o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+		    (json_int_t)sqlite3_column_int64(s, 0), "kind",
+		    (const char *)sqlite3_column_text(s, 1), "name",
+		    (const char *)sqlite3_column_text(s, 2), "dn",
+		    (const char *)sqlite3_column_text(s, 3), "owner",
+		    (const char *)sqlite3_column_text(s, 4), "sid_b64", b64,
+		    "state", (const char *)sqlite3_column_text(s, 6));
+		if (o == NULL || json_array_append_new(a, o) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+	}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(state_store(st), "cannot read directory objects");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		json_decref(a);
+		return r;
+	}
+	*out = a;
+	return CUST_OK;
+}
+
+static json_t *
+row_find(json_t *rows, const char *kind, const char *name)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(rows, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "kind")),
+		    kind) == 0 && strcasecmp(json_string_value(
+		    json_object_get(o, "name")), name) == 0)
+			return o;
+	return NULL;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v != NULL ? v : "";
+}
+
+static int64_t
+jid(json_t *o)
+{
+	return (int64_t)json_integer_value(json_object_get(o, "id"));
+}
+
+static int
+begin(struct sync *y)
+{
+	return store_begin(state_store(y->st));
+}
+
+static int
+commit(struct sync *y, int r)
+{
+	if (r == CUST_OK)
+		return store_commit(state_store(y->st));
+	store_rollback(state_store(y->st));
+	return r;
+}
+
+/* A new 'creating' row (in the caller's transaction): the row as JSON,
+ * appended to y->rows. */
+static int
+row_insert(struct sync *y, const char *kind, const char *name,
+    const char *dn, const char *owner, json_t **row_out)
+{
+	sqlite3_stmt *s = store_stmt(state_store(y->st), "INSERT INTO "
+	    "dir_object(kind, name, dn, owner, state, created, changed) "
+	    "VALUES (?, ?, ?, ?, 'creating', ?, ?)");
+	int64_t now = util_now();
+	json_t *o;
+	int r;
+
+	*row_out = NULL;
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, dn, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, now);
+	sqlite3_bind_int64(s, 6, now);
+	if ((r = store_step_done(state_store(y->st), s,
+	    "cannot record a directory object")) != CUST_OK)
+		return r;
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+	    (json_int_t)sqlite3_last_insert_rowid(store_db(
+	    state_store(y->st))), "kind", kind, "name", name, "dn", dn,
+	    "owner", owner, "sid_b64", "", "state", "creating");
+	if (o == NULL || json_array_append_new(y->rows, o) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	*row_out = o;
+	return CUST_OK;
+}
+
+/* Row's state (and sid, base64, when not NULL) in the caller's
+ * transaction. */
+static int
+row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
+{
+	sqlite3_stmt *s = store_stmt(state_store(y->st), "UPDATE dir_object "
+	    "SET state = ?, sid = COALESCE(?, sid), changed = ? WHERE id = ?");
+	unsigned char bin[300];
+	size_t binlen = 0;
+	int r;
+
+	if (s == NULL)
+		return CUST_E_DB;
+	if (sid_b64 != NULL && sid_b64[0] != '\0' && sodium_base642bin(bin,
+	    sizeof(bin), sid_b64, strlen(sid_b64), NULL, &binlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0)
+		return cust_fail(CUST_E_PARSE, "a malformed SID");
+	sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	if (binlen > 0)
+		sqlite3_bind_blob(s, 2, bin, (int)binlen, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 2);
+	sqlite3_bind_int64(s, 3, util_now());
+	sqlite3_bind_int64(s, 4, jid(row));
+	if ((r = store_step_done(state_store(y->st), s,
+	    "cannot update a directory object")) != CUST_OK)
+		return r;
+	if (json_object_set_new(row, "state", json_string(state)) != 0 ||
+	    (binlen > 0 && json_object_set_new(row, "sid_b64",
+	    json_string(sid_b64)) != 0))
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+static size_t
+secret_ad(char *buf, size_t len, json_t *row, int64_t version)
+{
+	return seal_ad(buf, len, "dir_secret", jid(row), jstr(row, "name"),
+	    version);
+}
+
+/* A new pending password version of the account row (in the caller's
+ * transaction); an older pending one is marked failed (never used). */
+static int
+secret_new(struct sync *y, json_t *row, struct seal_secret **pw_out,
+    int64_t *version_out)
+{
+	struct store *db = state_store(y->st);
+	struct seal_secret *pw = NULL;
+	unsigned char *ct = NULL;
+	size_t ctlen = 0, adlen;
+	sqlite3_stmt *s;
+	int64_t v = 1, now = util_now();
+	char ad[256];
+	int r;
+
+	*pw_out = NULL;
+	s = store_stmt(db, "SELECT COALESCE(MAX(version), 0) + 1 FROM "
+	    "dir_secret WHERE object_id = ?");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, jid(row));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	s = store_stmt(db, "UPDATE dir_secret SET state = 'failed', "
+	    "changed = ? WHERE object_id = ? AND state = 'pending'");
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, jid(row));
+	if ((r = store_step_done(db, s, "cannot update a directory secret")) !=
+	    CUST_OK)
+		return r;
+	if ((r = cred_pw_generate(ACCOUNT_PW_LEN, &pw)) != CUST_OK)
+		return r;
+	if ((adlen = secret_ad(ad, sizeof(ad), row, v)) == 0) {
+		r = cust_fail(CUST_E_INTERNAL, "associated data too long");
+		goto out;
+	}
+	if ((r = seal_encrypt(state_seal(y->st), seal_secret_data(pw),
+	    seal_secret_len(pw), ad, adlen, &ct, &ctlen)) != CUST_OK)
+		goto out;
+	s = store_stmt(db, "INSERT INTO dir_secret(object_id, version, state, "
+	    "sealed, created, changed) VALUES (?, ?, 'pending', ?, ?, ?)");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, jid(row));
+	sqlite3_bind_int64(s, 2, v);
+	sqlite3_bind_blob(s, 3, ct, (int)ctlen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int64(s, 5, now);
+	if ((r = store_step_done(db, s, "cannot record a directory secret")) !=
+	    CUST_OK)
+		goto out;
+	*pw_out = pw;
+	pw = NULL;
+	*version_out = v;
+out:
+	free(ct);
+	seal_secret_free(pw);
+	return r;
+}
+
+/* The pending password of the account row: CUST_E_NOTFOUND when none. */
+static int
+secret_pending(struct sync *y, json_t *row, struct seal_secret **pw_out,
+    int64_t *version_out)
+{
+	sqlite3_stmt *s = store_stmt(state_store(y->st), "SELECT version, "
+	    "sealed FROM dir_secret WHERE object_id = ? AND state = 'pending'");
+	char ad[256];
+	size_t adlen;
+	int rc, r;
+
+	*pw_out = NULL;
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, jid(row));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return CUST_E_NOTFOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(state_store(y->st), "cannot read a directory "
+		    "secret");
+		sqlite3_reset(s);
+		return r;
+	}
+	*version_out = sqlite3_column_int64(s, 0);
+	adlen = secret_ad(ad, sizeof(ad), row, *version_out);
+	r = seal_decrypt(state_seal(y->st), sqlite3_column_blob(s, 1),
+	    (size_t)sqlite3_column_bytes(s, 1), ad, adlen, pw_out);
+	sqlite3_reset(s);
+	if (r != CUST_OK)
+		return cust_fail(CUST_E_DB, "the password of %s does not open: "
+		    "the store is damaged", jstr(row, "name"));
+	return CUST_OK;
+}
+
+/* Version v AD took: current, the previous current retired. */
+static int
+secret_current(struct sync *y, json_t *row, int64_t v)
+{
+	struct store *db = state_store(y->st);
+	sqlite3_stmt *s = store_stmt(db, "UPDATE dir_secret SET state = "
+	    "CASE WHEN version = ?1 THEN 'current' ELSE 'retired' END, "
+	    "changed = ?2 WHERE object_id = ?3 AND (version = ?1 OR "
+	    "state = 'current')");
+
+	if (s == NULL)
+		return CUST_E_DB;
+	/* two-step: the unique index allows one current at a time */
+	{
+		sqlite3_stmt *r0 = store_stmt(db, "UPDATE dir_secret SET state "
+		    "= 'retired', changed = ? WHERE object_id = ? AND state = "
+		    "'current' AND version <> ?");
+		int r;
+
+		if (r0 == NULL)
+			return CUST_E_DB;
+		sqlite3_bind_int64(r0, 1, util_now());
+		sqlite3_bind_int64(r0, 2, jid(row));
+		sqlite3_bind_int64(r0, 3, v);
+		if ((r = store_step_done(db, r0, "cannot retire a directory "
+		    "secret")) != CUST_OK)
+			return r;
+	}
+	sqlite3_bind_int64(s, 1, v);
+	sqlite3_bind_int64(s, 2, util_now());
+	sqlite3_bind_int64(s, 3, jid(row));
+	return store_step_done(db, s, "cannot update a directory secret");
+}
+
+/* ---- reporting ---- */
+
+static int __attribute__((format(printf, 2, 3)))
+op(struct sync *y, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	y->changes++;
+	if (json_array_append_new(y->ops, json_string(line)) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+/* A refusal of one object: recorded, audited, the sync goes on. */
+static int __attribute__((format(printf, 3, 4)))
+refuse(struct sync *y, const char *object, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (json_array_append_new(y->errors, json_string(line)) != 0)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (!y->dry_run)
+		(void)audit_note(state_audit(y->st), y->actor,
+		    "directory.sync", object, "refused", line);
+	return CUST_OK;
+}
+
+static int
+audit(struct sync *y, const char *action, const char *object,
+    const char *detail)
+{
+	return audit_append(state_audit(y->st), y->actor, action, object,
+	    "ok", detail);
+}
+
+/* ---- AD reads ---- */
+
+/* The entry at dn (attrs), or NULL in *out when it does not exist. */
+static int
+read_dn(struct sync *y, const char *dn, const char *const *attrs,
+    json_t **out)
+{
+	json_t *a = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = dir_ldap_search(y->l, dn, 0, "(objectClass=*)", attrs, &a)) !=
+	    CUST_OK)
+		return r;
+	if (json_array_size(a) > 0)
+		*out = json_incref(json_array_get(a, 0));
+	json_decref(a);
+	return CUST_OK;
+}
+
+/* Is sAMAccountName name taken anywhere under the domain of base_dn?
+ * *dn_out (len bytes) the holder's DN, "" when free. */
+static int
+name_taken(struct sync *y, const char *name, char *dn_out, size_t len)
+{
+	static const char *const attrs[] = { "sAMAccountName", NULL };
+	char esc[256], filter[320];
+	const char *base;
+	json_t *a = NULL;
+	int r;
+
+	dn_out[0] = '\0';
+	if ((r = dir_filter_escape(name, strlen(name), esc, sizeof(esc))) !=
+	    CUST_OK)
+		return r;
+	snprintf(filter, sizeof(filter), "(sAMAccountName=%s)", esc);
+	/* the domain: from the first DC= component of base_dn */
+	base = strcasestr(y->ad->base_dn, "DC=");
+	if ((r = dir_ldap_search(y->l, base != NULL ? base : y->ad->base_dn,
+	    2, filter, attrs, &a)) != CUST_OK)
+		return r;
+	if (json_array_size(a) > 0)
+		snprintf(dn_out, len, "%s", jstr(json_array_get(a, 0), "dn"));
+	json_decref(a);
+	return CUST_OK;
+}
+
+static const char *
+first(json_t *entry, const char *attr)
+{
+	return json_string_value(json_array_get(json_object_get(entry, attr),
+	    0));
+}
+
+/* "CN=<name escaped>,<base_dn>" */
+static int
+make_dn(struct sync *y, const char *name, char *dn, size_t len)
+{
+	char esc[256];
+	int r;
+
+	if ((r = dir_dn_escape(name, strlen(name), esc, sizeof(esc))) !=
+	    CUST_OK)
+		return r;
+	if ((size_t)snprintf(dn, len, "CN=%s,%s", esc, y->ad->base_dn) >= len)
+		return cust_fail(CUST_E_TOOBIG, "a DN is too long");
+	return CUST_OK;
+}
+
+static int
+sid_text(const char *b64, char *out, size_t len)
+{
+	unsigned char bin[300];
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (b64 == NULL || b64[0] == '\0')
+		return CUST_OK;
+	if (sodium_base642bin(bin, sizeof(bin), b64, strlen(b64), NULL, &n,
+	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+		return cust_fail(CUST_E_PARSE, "a malformed SID");
+	return dir_sid_to_str(bin, n, out, len);
+}
+
+/* ---- groups ---- */
+
+static int
+sync_group(struct sync *y, const char *duty)
+{
+	static const char *const attrs[] = { "objectSid", NULL };
+	char name[DIR_GROUP_NAME_MAX + 64], dn[DN_MAX], other[DN_MAX],
+	    sid[192], detail[DN_MAX + 256];
+	json_t *row, *e = NULL, *g;
+	const char *sid64;
+	int r;
+
+	snprintf(name, sizeof(name), "%s%s", y->ad->group_prefix ?
+	    y->ad->group_prefix : "AMT-", duty);
+	if (dir_valid_name(name, DIR_GROUP_NAME_MAX) != CUST_OK)
+		return refuse(y, name, "group '%s' of duty '%s': %s", name,
+		    duty, cust_errmsg());
+	row = row_find(y->rows, "group", name);
+	if (row != NULL)
+		snprintf(dn, sizeof(dn), "%s", jstr(row, "dn"));
+	else if ((r = make_dn(y, name, dn, sizeof(dn))) != CUST_OK)
+		return refuse(y, name, "group '%s': %s", name, cust_errmsg());
+	if (row != NULL && (r = read_dn(y, dn, attrs, &e)) != CUST_OK)
+		return r;
+	if (row == NULL) {
+		if ((r = name_taken(y, name, other, sizeof(other))) != CUST_OK)
+			return r;
+		if (other[0] != '\0')
+			return refuse(y, name, "group '%s' exists in AD (%s) "
+			    "and custody did not create it: refused", name,
+			    other);
+	}
+	if (e == NULL) {
+		static const char *const oc[] = { "top", "group" };
+		const char *nm[] = { name };
+		static const char *const gt[] = { GROUP_GLOBAL_SECURITY };
+		static const char *const desc[] = { "managed by custody" };
+		const struct dir_attr add[] = {
+			{ 0, "objectClass", oc, 2, NULL, 0 },
+			{ 0, "sAMAccountName", nm, 1, NULL, 0 },
+			{ 0, "groupType", gt, 1, NULL, 0 },
+			{ 0, "description", desc, 1, NULL, 0 },
+		};
+
+		if ((r = op(y, "add %s (global security group %s)", dn, name)) !=
+		    CUST_OK)
+			return r;
+		if (!y->dry_run) {
+			if (row == NULL) {
+				if ((r = begin(y)) != CUST_OK)
+					return r;
+				r = commit(y, row_insert(y, "group", name, dn,
+				    duty, &row));
+				if (r != CUST_OK)
+					return r;
+			}
+			r = dir_ldap_add(y->l, dn, add, 4);
+			if (r != CUST_OK && r != CUST_E_EXISTS)
+				return r;
+			if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
+				return r;
+			if (e == NULL)
+				return cust_fail(CUST_E_LDAP, "group %s was "
+				    "added but cannot be read back", dn);
+		}
+	}
+	sid64 = e != NULL ? first(e, "objectSid") : NULL;
+	if (!y->dry_run && row != NULL && (strcmp(jstr(row, "state"),
+	    "active") != 0 || (sid64 != NULL && strcmp(sid64,
+	    jstr(row, "sid_b64")) != 0))) {
+		if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
+			goto out;
+		snprintf(detail, sizeof(detail), "group %s sid %s", dn, sid);
+		if ((r = begin(y)) != CUST_OK)
+			goto out;
+		r = row_set(y, row, "active", sid64);
+		if (r == CUST_OK)
+			r = audit(y, "directory.create", name, detail);
+		if ((r = commit(y, r)) != CUST_OK)
+			goto out;
+	}
+	if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
+		goto out;
+	g = json_pack("{s:s, s:s, s:s, s:s, s:s}", "duty", duty, "name", name,
+	    "dn", dn, "sid", sid, "sid_b64", sid64 ? sid64 : "");
+	r = g != NULL && json_array_append_new(y->groups, g) == 0 ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	json_decref(e);
+	return r;
+}
+
+/* ---- accounts ---- */
+
+/* Password, then enabled: the last two steps of making an account. */
+static int
+finish_account(struct sync *y, json_t *row, const char *dn,
+    struct seal_secret *pw, int64_t v)
+{
+	static const char *const uac[] = { UAC_ENABLED };
+	static const char *const enc[] = { ENCTYPES_AES };
+	const struct dir_attr en[] = {
+		{ DIR_MOD_REPLACE, "userAccountControl", uac, 1, NULL, 0 },
+		{ DIR_MOD_REPLACE, "msDS-SupportedEncryptionTypes", enc, 1,
+		    NULL, 0 },
+	};
+	int r;
+
+	if ((r = op(y, "modify %s: replace unicodePwd (password version "
+	    "%lld, sealed in custody)", dn, (long long)v)) != CUST_OK ||
+	    (r = op(y, "modify %s: replace userAccountControl %s (enabled, "
+	    "password never expires), msDS-SupportedEncryptionTypes %s "
+	    "(AES)", dn, UAC_ENABLED, ENCTYPES_AES)) != CUST_OK)
+		return r;
+	if (y->dry_run)
+		return CUST_OK;
+	if ((r = dir_ldap_set_password(y->l, dn, pw)) != CUST_OK)
+		return r;
+	return dir_ldap_modify(y->l, dn, en, 2);
+}
+
+static int
+sync_account(struct sync *y, json_t *want)
+{
+	static const char *const attrs[] = { "objectSid",
+		"userAccountControl", NULL };
+	const char *name = jstr(want, "name"), *console = jstr(want,
+	    "console"), *sid64;
+	char dn[DN_MAX], other[DN_MAX], sid[192], detail[DN_MAX + 256];
+	struct seal_secret *pw = NULL;
+	json_t *row, *e = NULL, *acc;
+	int64_t v = 0;
+	long uac;
+	int r, made = 0;
+
+	row = row_find(y->rows, "account", name);
+	if (row != NULL && strcmp(jstr(row, "owner"), console) != 0)
+		return refuse(y, name, "console '%s': account '%s' belongs to "
+		    "console '%s'", console, name, jstr(row, "owner"));
+	if (row != NULL)
+		snprintf(dn, sizeof(dn), "%s", jstr(row, "dn"));
+	else
+		snprintf(dn, sizeof(dn), "%s", jstr(want, "dn"));
+	if (row != NULL && (r = read_dn(y, dn, attrs, &e)) != CUST_OK)
+		return r;
+	if (row == NULL) {
+		if ((r = name_taken(y, name, other, sizeof(other))) != CUST_OK)
+			return r;
+		if (other[0] != '\0')
+			return refuse(y, name, "console '%s': account '%s' "
+			    "exists in AD (%s) and custody did not create it: "
+			    "refused", console, name, other);
+	}
+	if (e == NULL) {
+		/* new, or begun and never added, or gone from AD */
+		static const char *const oc[] = { "top", "person",
+			"organizationalPerson", "user" };
+		static const char *const dis[] = { UAC_DISABLED };
+		static const char *const desc[] = { "AMT service account "
+			"managed by custody" };
+		const char *nm[] = { name }, *upn[] = { jstr(want, "upn") };
+		const struct dir_attr add[] = {
+			{ 0, "objectClass", oc, 4, NULL, 0 },
+			{ 0, "sAMAccountName", nm, 1, NULL, 0 },
+			{ 0, "userPrincipalName", upn, 1, NULL, 0 },
+			{ 0, "userAccountControl", dis, 1, NULL, 0 },
+			{ 0, "description", desc, 1, NULL, 0 },
+		};
+
+		if ((r = op(y, "add %s (user %s, %s, disabled)", dn, name,
+		    upn[0])) != CUST_OK)
+			return r;
+		if (!y->dry_run) {
+			if ((r = begin(y)) != CUST_OK)
+				return r;
+			r = CUST_OK;
+			if (row == NULL)
+				r = row_insert(y, "account", name, dn, console,
+				    &row);
+			else if (strcmp(jstr(row, "state"), "creating") != 0)
+				r = row_set(y, row, "creating", NULL);
+			if (r == CUST_OK && (r = secret_pending(y, row, &pw,
+			    &v)) == CUST_E_NOTFOUND)
+				r = secret_new(y, row, &pw, &v);
+			if (r == CUST_OK)
+				r = audit(y, "directory.create", name, "account "
+				    "begun (disabled until its password is set)");
+			if ((r = commit(y, r)) != CUST_OK)
+				goto out;
+			r = dir_ldap_add(y->l, dn, add, 5);
+			if (r != CUST_OK && r != CUST_E_EXISTS)
+				goto out;
+		}
+		made = 1;
+	} else if (strcmp(jstr(row, "state"), "creating") == 0) {
+		/* added, but its password or enabling did not happen */
+		made = 1;
+		if (!y->dry_run && (r = secret_pending(y, row, &pw, &v)) ==
+		    CUST_E_NOTFOUND) {
+			if ((r = begin(y)) != CUST_OK)
+				goto out;
+			if ((r = commit(y, secret_new(y, row, &pw, &v))) !=
+			    CUST_OK)
+				goto out;
+		} else if (r != CUST_OK && !y->dry_run) {
+			goto out;
+		}
+	}
+	if (made) {
+		if ((r = finish_account(y, row, dn, pw, v)) != CUST_OK)
+			goto out;
+		json_decref(e);
+		e = NULL;
+		if (!y->dry_run && (r = read_dn(y, dn, attrs, &e)) != CUST_OK)
+			goto out;
+		sid64 = e != NULL ? first(e, "objectSid") : NULL;
+		if (!y->dry_run) {
+			if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
+				goto out;
+			snprintf(detail, sizeof(detail), "account %s sid %s "
+			    "password version %lld", dn, sid, (long long)v);
+			if ((r = begin(y)) != CUST_OK)
+				goto out;
+			r = row_set(y, row, "active", sid64);
+			if (r == CUST_OK)
+				r = secret_current(y, row, v);
+			if (r == CUST_OK)
+				r = audit(y, "directory.create", name, detail);
+			if ((r = commit(y, r)) != CUST_OK)
+				goto out;
+		}
+	} else {
+		/* exists: enabled as the policy wants it */
+		uac = strtol(first(e, "userAccountControl") ?
+		    first(e, "userAccountControl") : "0", NULL, 10);
+		if ((uac & UAC_DISABLE_BIT) || strcmp(jstr(row, "state"),
+		    "active") != 0) {
+			static const char *const en[] = { UAC_ENABLED };
+			const struct dir_attr m[] = { { DIR_MOD_REPLACE,
+			    "userAccountControl", en, 1, NULL, 0 } };
+
+			if ((r = op(y, "modify %s: replace userAccountControl "
+			    "%s (enabled)", dn, UAC_ENABLED)) != CUST_OK)
+				goto out;
+			if (!y->dry_run) {
+				if ((r = dir_ldap_modify(y->l, dn, m, 1)) !=
+				    CUST_OK)
+					goto out;
+				if ((r = begin(y)) != CUST_OK)
+					goto out;
+				r = row_set(y, row, "active", first(e,
+				    "objectSid"));
+				if (r == CUST_OK)
+					r = audit(y, "directory.enable", name,
+					    dn);
+				if ((r = commit(y, r)) != CUST_OK)
+					goto out;
+			}
+		}
+		sid64 = first(e, "objectSid");
+	}
+	if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
+		goto out;
+	acc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "console", console,
+	    "name", name, "dn", dn, "sid", sid, "sid_b64", sid64 ? sid64 : "",
+	    "state", y->dry_run && made ? "to be made" : "active");
+	r = acc != NULL && json_array_append_new(y->accounts, acc) == 0 ?
+	    CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	seal_secret_free(pw);
+	json_decref(e);
+	return r;
+}
+
+/* An account custody made whose console the policy no longer names (or
+ * no longer gives a principal of this realm): disabled, kept. */
+static int
+retire_account(struct sync *y, json_t *row)
+{
+	static const char *const attrs[] = { "userAccountControl", NULL };
+	static const char *const dis[] = { "66050" };
+	const struct dir_attr m[] = { { DIR_MOD_REPLACE, "userAccountControl",
+	    dis, 1, NULL, 0 } };
+	const char *dn = jstr(row, "dn");
+	json_t *e = NULL;
+	long uac;
+	int r;
+
+	if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
+		return r;
+	uac = e != NULL && first(e, "userAccountControl") ? strtol(first(e,
+	    "userAccountControl"), NULL, 10) : UAC_DISABLE_BIT;
+	json_decref(e);
+	if (e != NULL && !(uac & UAC_DISABLE_BIT)) {
+		if ((r = op(y, "modify %s: replace userAccountControl 66050 "
+		    "(disabled: console '%s' is no longer in the policy)", dn,
+		    jstr(row, "owner"))) != CUST_OK)
+			return r;
+		if (!y->dry_run && (r = dir_ldap_modify(y->l, dn, m, 1)) !=
+		    CUST_OK)
+			return r;
+	}
+	if (y->dry_run || strcmp(jstr(row, "state"), "disabled") == 0)
+		return CUST_OK;
+	if ((r = begin(y)) != CUST_OK)
+		return r;
+	r = row_set(y, row, "disabled", NULL);
+	if (r == CUST_OK)
+		r = audit(y, "directory.disable", jstr(row, "name"), dn);
+	return commit(y, r);
+}
+
+/* ---- memberships ---- */
+
+static int
+in_list(json_t *dns, const char *dn)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(dns, i, v)
+		if (dir_dn_equal(json_string_value(v), dn))
+			return 1;
+	return 0;
+}
+
+/* The members group row (of duty) should have: accounts whose console
+ * holds the duty. */
+static int
+members_wanted(struct sync *y, json_t *wants, const char *duty,
+    json_t **out)
+{
+	json_t *a = json_array(), *w, *d;
+	size_t i, j;
+
+	*out = NULL;
+	if (a == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(wants, i, w) {
+		json_t *acc = NULL, *x;
+		size_t k;
+
+		/* only accounts that exist (or will, in a dry run) */
+		json_array_foreach(y->accounts, k, x)
+			if (strcmp(jstr(x, "name"), jstr(w, "name")) == 0)
+				acc = x;
+		if (acc == NULL)
+			continue;
+		json_array_foreach(json_object_get(w, "duties"), j, d)
+			if (strcmp(json_string_value(d), duty) == 0 &&
+			    json_array_append_new(a, json_string(jstr(acc,
+			    "dn"))) != 0) {
+				json_decref(a);
+				return cust_fail(CUST_E_NOMEM, "out of memory");
+			}
+	}
+	*out = a;
+	return CUST_OK;
+}
+
+static int
+sync_members(struct sync *y, const char *gname, const char *gdn,
+    const char *duty, json_t *wants)
+{
+	static const char *const attrs[] = { "member", NULL };
+	json_t *want = NULL, *e = NULL, *have, *v;
+	char detail[2 * DN_MAX + 32];
+	size_t i;
+	int r;
+
+	if ((r = members_wanted(y, wants, duty, &want)) != CUST_OK)
+		return r;
+	if ((r = read_dn(y, gdn, attrs, &e)) != CUST_OK)
+		goto out;
+	if (e == NULL && !y->dry_run)
+		goto out;	/* refused or gone: said already */
+	have = json_object_get(e, "member");
+	json_array_foreach(want, i, v) {
+		const char *m = json_string_value(v);
+		const char *vals[] = { m };
+		const struct dir_attr mod = { DIR_MOD_ADD, "member", vals, 1,
+		    NULL, 0 };
+
+		if (in_list(have, m))
+			continue;
+		if ((r = op(y, "modify %s: add member %s", gdn, m)) != CUST_OK)
+			goto out;
+		if (y->dry_run)
+			continue;
+		if ((r = dir_ldap_modify(y->l, gdn, &mod, 1)) != CUST_OK)
+			goto out;
+		snprintf(detail, sizeof(detail), "%s added to %s", m, gdn);
+		if ((r = audit(y, "directory.member", gname, detail)) !=
+		    CUST_OK)
+			goto out;
+	}
+	json_array_foreach(have, i, v) {
+		const char *m = json_string_value(v);
+		const char *vals[] = { m };
+		const struct dir_attr mod = { DIR_MOD_DELETE, "member", vals, 1,
+		    NULL, 0 };
+
+		if (m == NULL || in_list(want, m))
+			continue;
+		if ((r = op(y, "modify %s: delete member %s", gdn, m)) !=
+		    CUST_OK)
+			goto out;
+		if (y->dry_run)
+			continue;
+		if ((r = dir_ldap_modify(y->l, gdn, &mod, 1)) != CUST_OK)
+			goto out;
+		snprintf(detail, sizeof(detail), "%s removed from %s", m, gdn);
+		if ((r = audit(y, "directory.member", gname, detail)) !=
+		    CUST_OK)
+			goto out;
+	}
+out:
+	json_decref(want);
+	json_decref(e);
+	return r;
+}
+
+/* ---- what the policy wants ---- */
+
+static int
+has_str(json_t *a, const char *s)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+		if (strcmp(json_string_value(v), s) == 0)
+			return 1;
+	return 0;
+}
+
+/* wants: [{"console", "name", "upn", "dn", "duties"}]; duties: the union
+ * of their duties. Consoles refused go to y->errors. */
+static int
+plan(struct sync *y, const struct policy *p, json_t *wants, json_t *duties)
+{
+	const char *cname, *krb, *at;
+	char name[256], dn[DN_MAX];
+	json_t *info = NULL, *w, *d;
+	size_t i, j;
+	int r = CUST_OK;
+
+	for (i = 0; r == CUST_OK && (cname = policy_console_name(p, i)) !=
+	    NULL; i++) {
+		json_decref(info);
+		info = NULL;
+		if ((r = policy_console_info(p, cname, &info)) != CUST_OK)
+			break;
+		krb = json_string_value(json_object_get(info, "kerberos"));
+		if (krb == NULL || (at = strrchr(krb, '@')) == NULL ||
+		    strcmp(at + 1, y->ad->realm) != 0)
+			continue;
+		if ((size_t)(at - krb) >= sizeof(name)) {
+			r = refuse(y, cname, "console '%s': the principal's "
+			    "name is too long", cname);
+			continue;
+		}
+		memcpy(name, krb, (size_t)(at - krb));
+		name[at - krb] = '\0';
+		if (dir_valid_name(name, DIR_USER_NAME_MAX) != CUST_OK) {
+			r = refuse(y, cname, "console '%s': '%s' cannot be an "
+			    "AD account name: %s", cname, name, cust_errmsg());
+			continue;
+		}
+		if ((r = make_dn(y, name, dn, sizeof(dn))) != CUST_OK)
+			break;
+		w = json_pack("{s:s, s:s, s:s, s:s, s:O}", "console", cname,
+		    "name", name, "upn", krb, "dn", dn, "duties",
+		    json_object_get(info, "duties"));
+		if (w == NULL || json_array_append_new(wants, w) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+		json_array_foreach(json_object_get(info, "duties"), j, d)
+			if (!has_str(duties, json_string_value(d)) &&
+			    json_array_append(duties, d) != 0)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	json_decref(info);
+	return r;
+}
+
+int
+dir_ad_sync(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const struct policy *p, int dry_run,
+    json_t **out)
+{
+	struct sync y;
+	json_t *wants = NULL, *duties = NULL, *row, *d;
+	size_t i;
+	int r = CUST_E_INTERNAL, r2;
+
+	*out = NULL;
+	memset(&y, 0, sizeof(y));
+	y.st = st;
+	y.actor = actor;
+	y.ad = ad;
+	y.dry_run = dry_run;
+	if (!ad->set)
+		return cust_fail(CUST_E_INVAL, "custody.yaml has no "
+		    "directory.ad section (custody.yaml(5))");
+	if ((y.ops = json_array()) == NULL || (y.errors = json_array()) ==
+	    NULL || (y.accounts = json_array()) == NULL || (y.groups =
+	    json_array()) == NULL || (wants = json_array()) == NULL ||
+	    (duties = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = rows_load(st, &y.rows)) != CUST_OK)
+		goto out;
+	if ((r = plan(&y, p, wants, duties)) != CUST_OK)
+		goto out;
+	if ((r = dir_ldap_open(ad, &y.l)) != CUST_OK)
+		goto out;
+	json_array_foreach(duties, i, d)
+		if ((r = sync_group(&y, json_string_value(d))) != CUST_OK)
+			goto out;
+	json_array_foreach(wants, i, d)
+		if ((r = sync_account(&y, d)) != CUST_OK)
+			goto out;
+	json_array_foreach(y.rows, i, row) {
+		json_t *w;
+		size_t k;
+		int wanted = 0;
+
+		if (strcmp(jstr(row, "kind"), "account") != 0)
+			continue;
+		json_array_foreach(wants, k, w)
+			if (strcasecmp(jstr(w, "name"), jstr(row, "name")) == 0)
+				wanted = 1;
+		if (!wanted && (r = retire_account(&y, row)) != CUST_OK)
+			goto out;
+	}
+	/* the groups of the policy's duties, then custody's groups of
+	 * duties no longer held (emptied) */
+	json_array_foreach(y.groups, i, d)
+		if ((r = sync_members(&y, jstr(d, "name"), jstr(d, "dn"),
+		    jstr(d, "duty"), wants)) != CUST_OK)
+			goto out;
+	json_array_foreach(y.rows, i, row) {
+		json_t *g;
+		size_t k;
+		int listed = 0;
+
+		if (strcmp(jstr(row, "kind"), "group") != 0)
+			continue;
+		json_array_foreach(y.groups, k, g)
+			if (strcasecmp(jstr(g, "name"), jstr(row, "name")) == 0)
+				listed = 1;
+		if (!listed && (r = sync_members(&y, jstr(row, "name"),
+		    jstr(row, "dn"), "", wants)) != CUST_OK)
+			goto out;
+	}
+	r = json_array_size(y.errors) > 0 ? cust_fail(CUST_E_CONFLICT,
+	    "%s", json_string_value(json_array_get(y.errors, 0))) : CUST_OK;
+out:
+	if (r != CUST_OK && r != CUST_E_CONFLICT && !dry_run)
+		(void)audit_note(state_audit(st), actor, "directory.sync",
+		    ad->base_dn ? ad->base_dn : "ad", "failed", cust_errmsg());
+	r2 = CUST_OK;
+	if (y.ops != NULL && y.errors != NULL && y.accounts != NULL &&
+	    y.groups != NULL) {
+		*out = json_pack("{s:O, s:O, s:O, s:O, s:I, s:b}", "operations",
+		    y.ops, "accounts", y.accounts, "groups", y.groups,
+		    "errors", y.errors, "changes", (json_int_t)y.changes,
+		    "dry_run", dry_run);
+		if (*out == NULL)
+			r2 = cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	dir_ldap_free(y.l);
+	json_decref(y.ops);
+	json_decref(y.errors);
+	json_decref(y.accounts);
+	json_decref(y.groups);
+	json_decref(y.rows);
+	json_decref(wants);
+	json_decref(duties);
+	return r != CUST_OK ? r : r2;
+}
+
+int
+dir_ad_list(struct cust_state *st, json_t **out)
+{
+	json_t *rows = NULL, *o;
+	char sid[192];
+	size_t i;
+	int r;
+
+	*out = NULL;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		return r;
+	json_array_foreach(rows, i, o) {
+		if (sid_text(jstr(o, "sid_b64"), sid, sizeof(sid)) != CUST_OK)
+			sid[0] = '\0';
+		json_object_set_new(o, "sid", json_string(sid));
+		json_object_del(o, "id");
+	}
+	*out = rows;
+	return CUST_OK;
+}

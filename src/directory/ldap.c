@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: MIT */
+/* src/directory/ldap.c - the LDAP connection to Active Directory (libldap).
+ *
+ * TLS only, set up per connection: libldap's process-wide defaults (and
+ * the LDAPTLS_* variables and ldap.conf files that feed them) are
+ * overridden on the handle, and only take effect after
+ * LDAP_OPT_X_TLS_NEWCTX (test-services.md, pitfall 30). A TLS failure
+ * surfaces from libldap as "Can't contact LDAP server" with no detail
+ * (pitfall 31): the message says what to check. Replies are bounded in
+ * size (DIR_LDAP_MAX_MSG per message, DIR_LDAP_MAX_ENTRIES per search)
+ * and time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <ldap.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "directory.h"
+#include "err.h"
+#include "seal.h"
+#include "util.h"
+
+struct dir_ldap {
+	LDAP *ld;
+	char uri[256];
+};
+
+/* The system CA bundle when the configuration names no CA file. */
+#define SYSTEM_CA_FILE	"/etc/ssl/certs/ca-certificates.crt"
+
+#define PW_FILE_MAX	256
+
+int
+dir_read_password_file(const char *path, struct seal_secret **pw_out)
+{
+	struct seal_secret *s = NULL;
+	unsigned char *p;
+	ssize_t got;
+	size_t len = 0;
+	int fd = -1, r = CUST_E_INTERNAL;
+
+	*pw_out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) ==
+	    -1) {
+		r = cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
+		    "cannot open the password file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((r = util_check_secrecy_fd(fd, path)) != CUST_OK)
+		goto out;
+	if ((s = seal_secret_new(PW_FILE_MAX + 1)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	p = seal_secret_data(s);
+	while (len <= PW_FILE_MAX) {
+		got = read(fd, p + len, PW_FILE_MAX + 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = cust_fail(CUST_E_IO, "cannot read %s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	if (len > PW_FILE_MAX) {
+		r = cust_fail(CUST_E_TOOBIG, "the password file %s is over %d "
+		    "bytes", path, PW_FILE_MAX);
+		goto out;
+	}
+	if (len > 0 && p[len - 1] == '\n')
+		len--;
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	if (len == 0 || memchr(p, '\n', len) != NULL || memchr(p, '\0', len)) {
+		r = cust_fail(CUST_E_INVAL, "the password file %s must hold "
+		    "one line with the password", path);
+		goto out;
+	}
+	if ((*pw_out = seal_secret_dup(p, len)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = CUST_OK;
+out:
+	seal_secret_free(s);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/* The code for an LDAP result, with the DC's diagnostic. */
+static int
+ldap_fail(struct dir_ldap *l, int rc, const char *what)
+{
+	char *diag = NULL;
+	int code;
+
+	if (l->ld != NULL)
+		(void)ldap_get_option(l->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE,
+		    &diag);
+	switch (rc) {
+	case LDAP_SERVER_DOWN:
+	case LDAP_CONNECT_ERROR:
+	case LDAP_TIMEOUT:
+	case LDAP_UNAVAILABLE:
+	case LDAP_BUSY:
+		code = CUST_E_UNAVAIL;
+		break;
+	case LDAP_INVALID_CREDENTIALS:
+	case LDAP_INSUFFICIENT_ACCESS:
+	case LDAP_STRONG_AUTH_REQUIRED:
+	case LDAP_INAPPROPRIATE_AUTH:
+		code = CUST_E_DENIED;
+		break;
+	case LDAP_ALREADY_EXISTS:
+		code = CUST_E_EXISTS;
+		break;
+	case LDAP_NO_SUCH_OBJECT:
+		code = CUST_E_NOTFOUND;
+		break;
+	case LDAP_SIZELIMIT_EXCEEDED:
+		code = CUST_E_TOOBIG;
+		break;
+	default:
+		code = CUST_E_LDAP;
+		break;
+	}
+	if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR)
+		(void)cust_fail(code, "%s: %s (LDAP %d)%s%s; is the DC up, "
+		    "and does its certificate verify against ca_file and name "
+		    "the host of %s?", what, ldap_err2string(rc), rc,
+		    diag && *diag ? ": " : "", diag ? diag : "", l->uri);
+	else
+		(void)cust_fail(code, "%s: %s (LDAP %d)%s%.300s", what,
+		    ldap_err2string(rc), rc, diag && *diag ? ": " : "",
+		    diag ? diag : "");
+	ldap_memfree(diag);
+	return code;
+}
+
+static int
+set_opt(struct dir_ldap *l, int opt, const void *v, const char *what)
+{
+	int rc = ldap_set_option(l->ld, opt, v);
+
+	if (rc != LDAP_OPT_SUCCESS)
+		return ldap_fail(l, rc, what);
+	return CUST_OK;
+}
+
+int
+dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
+{
+	struct dir_ldap *l = NULL;
+	struct seal_secret *pw = NULL;
+	struct berval cred;
+	struct timeval tv;
+	Sockbuf *sb = NULL;
+	ber_len_t max = DIR_LDAP_MAX_MSG;
+	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND;
+	int tls12 = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
+	int r = CUST_E_INTERNAL, ldaps;
+
+	*out = NULL;
+	if (ad->uri == NULL || ad->bind == NULL ||
+	    ad->bind_password_file == NULL)
+		return cust_fail(CUST_E_INVAL, "directory.ad needs uri, bind "
+		    "and bind_password_file (custody.yaml(5))");
+	ldaps = strncmp(ad->uri, "ldaps://", 8) == 0;
+	if (!ldaps && !(strncmp(ad->uri, "ldap://", 7) == 0 && ad->starttls))
+		return cust_fail(CUST_E_INVAL, "directory.ad: plain LDAP is "
+		    "refused: use an ldaps:// URI, or ldap:// with starttls");
+	if ((r = dir_read_password_file(ad->bind_password_file, &pw)) !=
+	    CUST_OK)
+		return r;
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	(void)snprintf(l->uri, sizeof(l->uri), "%s", ad->uri);
+	if ((rc = ldap_initialize(&l->ld, ad->uri)) != LDAP_SUCCESS) {
+		r = ldap_fail(l, rc, "directory.ad uri");
+		goto out;
+	}
+	tv.tv_sec = DIR_LDAP_CONNECT_TIMEOUT;
+	tv.tv_usec = 0;
+	if ((r = set_opt(l, LDAP_OPT_PROTOCOL_VERSION, &v3, "LDAPv3")) ||
+	    (r = set_opt(l, LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals")) ||
+	    (r = set_opt(l, LDAP_OPT_NETWORK_TIMEOUT, &tv, "timeout")))
+		goto out;
+	tv.tv_sec = DIR_LDAP_OP_TIMEOUT;
+	if ((r = set_opt(l, LDAP_OPT_TIMEOUT, &tv, "timeout")) ||
+	    (r = set_opt(l, LDAP_OPT_X_TLS_CACERTFILE, ad->ca_file ?
+	    ad->ca_file : SYSTEM_CA_FILE, "the CA file")) ||
+	    (r = set_opt(l, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand,
+	    "certificate checks")) ||
+	    (r = set_opt(l, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12,
+	    "TLS version")) ||
+	    (r = set_opt(l, LDAP_OPT_X_TLS_NEWCTX, &zero, "TLS context")))
+		goto out;
+	if (!ldaps && (rc = ldap_start_tls_s(l->ld, NULL, NULL)) !=
+	    LDAP_SUCCESS) {
+		r = ldap_fail(l, rc, "StartTLS");
+		goto out;
+	}
+	cred.bv_val = (char *)seal_secret_data(pw);
+	cred.bv_len = seal_secret_len(pw);
+	rc = ldap_sasl_bind_s(l->ld, ad->bind, LDAP_SASL_SIMPLE, &cred, NULL,
+	    NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		r = ldap_fail(l, rc, "bind to the directory");
+		goto out;
+	}
+	/* Encrypted for sure before anything else is sent. */
+	if (!ldap_tls_inplace(l->ld)) {
+		r = cust_fail(CUST_E_INTERNAL, "the directory connection is "
+		    "not encrypted");
+		goto out;
+	}
+	if (ldap_get_option(l->ld, LDAP_OPT_SOCKBUF, &sb) ==
+	    LDAP_OPT_SUCCESS && sb != NULL)
+		(void)ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_MAX_INCOMING, &max);
+	*out = l;
+	l = NULL;
+	r = CUST_OK;
+out:
+	seal_secret_free(pw);
+	dir_ldap_free(l);
+	return r;
+}
+
+void
+dir_ldap_free(struct dir_ldap *l)
+{
+	if (l == NULL)
+		return;
+	if (l->ld != NULL)
+		(void)ldap_unbind_ext_s(l->ld, NULL, NULL);
+	free(l);
+}
+
+static int
+is_binary(const char *attr)
+{
+	return strcasecmp(attr, "objectSid") == 0 ||
+	    strcasecmp(attr, "objectGUID") == 0;
+}
+
+/* One entry as {"dn", ATTR: [values]}. */
+static int
+entry_json(LDAP *ld, LDAPMessage *e, json_t **out)
+{
+	BerElement *ber = NULL;
+	struct berval **vals;
+	json_t *o = json_object(), *a;
+	char *dn = ldap_get_dn(ld, e), *attr, b64[512];
+	int i, r = CUST_OK;
+
+	*out = NULL;
+	if (o == NULL || dn == NULL || json_object_set_new(o, "dn",
+	    json_stringn(dn, strlen(dn))) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (attr = ldap_first_attribute(ld, e, &ber); r == CUST_OK &&
+	    attr != NULL; attr = ldap_next_attribute(ld, e, ber)) {
+		vals = ldap_get_values_len(ld, e, attr);
+		a = json_array();
+		for (i = 0; a != NULL && vals != NULL && vals[i] != NULL; i++) {
+			json_t *v;
+
+			if (is_binary(attr)) {
+				if (vals[i]->bv_len > 300) {
+					r = cust_fail(CUST_E_PARSE, "the "
+					    "directory sent an oversized %s",
+					    attr);
+					break;
+				}
+				sodium_bin2base64(b64, sizeof(b64),
+				    (unsigned char *)vals[i]->bv_val,
+				    vals[i]->bv_len,
+				    sodium_base64_VARIANT_ORIGINAL);
+				v = json_string(b64);
+			} else {
+				/* NULL when not UTF-8: dropped below */
+				v = json_stringn(vals[i]->bv_val,
+				    vals[i]->bv_len);
+			}
+			if (v != NULL && json_array_append_new(a, v) != 0)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+		ldap_value_free_len(vals);
+		if (a == NULL || json_object_set_new(o, attr, a) != 0)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+		ldap_memfree(attr);
+	}
+	if (r == CUST_OK) {
+		*out = o;
+		o = NULL;
+	}
+out:
+	if (ber != NULL)
+		ber_free(ber, 0);
+	ldap_memfree(dn);
+	json_decref(o);
+	return r;
+}
+
+int
+dir_ldap_search(struct dir_ldap *l, const char *base, int scope,
+    const char *filter, const char *const *attrs, json_t **out)
+{
+	LDAPMessage *res = NULL, *e;
+	struct timeval tv = { DIR_LDAP_OP_TIMEOUT, 0 };
+	json_t *arr = NULL, *o;
+	int rc, r = CUST_E_INTERNAL;
+
+	*out = NULL;
+	rc = ldap_search_ext_s(l->ld, base, scope == 0 ? LDAP_SCOPE_BASE :
+	    LDAP_SCOPE_SUBTREE, filter, (char **)(uintptr_t)attrs, 0, NULL,
+	    NULL, &tv, DIR_LDAP_MAX_ENTRIES, &res);
+	if (rc == LDAP_NO_SUCH_OBJECT) {
+		r = (*out = json_array()) != NULL ? CUST_OK :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (rc != LDAP_SUCCESS) {
+		r = ldap_fail(l, rc, "search the directory");
+		goto out;
+	}
+	if ((arr = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (e = ldap_first_entry(l->ld, res); e != NULL;
+	    e = ldap_next_entry(l->ld, e)) {
+		if ((r = entry_json(l->ld, e, &o)) != CUST_OK)
+			goto out;
+		if (json_array_append_new(arr, o) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = arr;
+	arr = NULL;
+	r = CUST_OK;
+out:
+	if (res != NULL)
+		ldap_msgfree(res);
+	json_decref(arr);
+	return r;
+}
+
+/* The LDAPMod array for attrs[0..n), values pointing into attrs (and
+ * bvals, the binary values' holders); freed with free() of each. */
+static int
+build_mods(const struct dir_attr *attrs, size_t n, int with_op,
+    LDAPMod ***mods_out, struct berval *bvals, struct berval **bptrs)
+{
+	LDAPMod **mods = calloc(n + 1, sizeof(*mods)), *m;
+	size_t i;
+
+	*mods_out = NULL;
+	if (mods == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if ((m = calloc(1, sizeof(*m))) == NULL) {
+			while (i-- > 0)
+				free(mods[i]);
+			free(mods);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+		mods[i] = m;
+		m->mod_op = !with_op ? LDAP_MOD_ADD :
+		    attrs[i].op == DIR_MOD_DELETE ? LDAP_MOD_DELETE :
+		    attrs[i].op == DIR_MOD_REPLACE ? LDAP_MOD_REPLACE :
+		    LDAP_MOD_ADD;
+		m->mod_type = (char *)(uintptr_t)attrs[i].name;
+		if (attrs[i].bin != NULL) {
+			bvals[i].bv_val = (char *)(uintptr_t)attrs[i].bin;
+			bvals[i].bv_len = attrs[i].binlen;
+			bptrs[2 * i] = &bvals[i];
+			bptrs[2 * i + 1] = NULL;
+			m->mod_op |= LDAP_MOD_BVALUES;
+			m->mod_bvalues = &bptrs[2 * i];
+		} else {
+			m->mod_values = (char **)(uintptr_t)attrs[i].vals;
+		}
+	}
+	*mods_out = mods;
+	return CUST_OK;
+}
+
+static void
+free_mods(LDAPMod **mods)
+{
+	size_t i;
+
+	for (i = 0; mods != NULL && mods[i] != NULL; i++)
+		free(mods[i]);
+	free(mods);
+}
+
+/* Text values must be NULL-terminated arrays for libldap: copy them. */
+static int
+change(struct dir_ldap *l, const char *dn, const struct dir_attr *attrs,
+    size_t n, int modify)
+{
+	struct berval *bvals = NULL, **bptrs = NULL;
+	struct dir_attr *copy = NULL;
+	const char ***valv = NULL;
+	LDAPMod **mods = NULL;
+	size_t i, j;
+	int rc, r = CUST_E_INTERNAL;
+
+	if (n == 0 || n > 64)
+		return cust_fail(CUST_E_INTERNAL, "%zu attributes", n);
+	if ((bvals = calloc(n, sizeof(*bvals))) == NULL ||
+	    (bptrs = calloc(2 * n, sizeof(*bptrs))) == NULL ||
+	    (copy = calloc(n, sizeof(*copy))) == NULL ||
+	    (valv = calloc(n, sizeof(*valv))) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		copy[i] = attrs[i];
+		if (attrs[i].bin != NULL)
+			continue;
+		if ((valv[i] = calloc(attrs[i].n + 1, sizeof(char *))) ==
+		    NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		for (j = 0; j < attrs[i].n; j++)
+			valv[i][j] = attrs[i].vals[j];
+		copy[i].vals = valv[i];
+	}
+	if ((r = build_mods(copy, n, modify, &mods, bvals, bptrs)) != CUST_OK)
+		goto out;
+	rc = modify ? ldap_modify_ext_s(l->ld, dn, mods, NULL, NULL) :
+	    ldap_add_ext_s(l->ld, dn, mods, NULL, NULL);
+	r = rc == LDAP_SUCCESS ? CUST_OK : ldap_fail(l, rc, modify ?
+	    "modify a directory object" : "add a directory object");
+out:
+	free_mods(mods);
+	for (i = 0; valv != NULL && i < n; i++)
+		free(valv[i]);
+	free(valv);
+	free(copy);
+	free(bptrs);
+	free(bvals);
+	return r;
+}
+
+int
+dir_ldap_add(struct dir_ldap *l, const char *dn, const struct dir_attr *attrs,
+    size_t n)
+{
+	return change(l, dn, attrs, n, 0);
+}
+
+int
+dir_ldap_modify(struct dir_ldap *l, const char *dn,
+    const struct dir_attr *mods, size_t n)
+{
+	return change(l, dn, mods, n, 1);
+}
+
+int
+dir_ldap_delete(struct dir_ldap *l, const char *dn)
+{
+	int rc = ldap_delete_ext_s(l->ld, dn, NULL, NULL);
+
+	return rc == LDAP_SUCCESS ? CUST_OK : ldap_fail(l, rc,
+	    "delete a directory object");
+}
+
+int
+dir_ldap_set_password(struct dir_ldap *l, const char *dn,
+    const struct seal_secret *pw)
+{
+	const unsigned char *p = (const unsigned char *)seal_secret_str(pw);
+	size_t len = seal_secret_len(pw), i;
+	struct seal_secret *u16;
+	struct dir_attr m;
+	unsigned char *q;
+	int r;
+
+	for (i = 0; i < len; i++)
+		if (p[i] < 0x20 || p[i] >= 0x7f)
+			return cust_fail(CUST_E_INVAL, "a directory password "
+			    "must be printable ASCII");
+	/* "PASSWORD" in UTF-16LE: ASCII is one unit each. */
+	if ((u16 = seal_secret_new(2 * (len + 2))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	q = seal_secret_data(u16);
+	q[0] = '"';
+	for (i = 0; i < len; i++)
+		q[2 * (i + 1)] = p[i];
+	q[2 * (len + 1)] = '"';
+	memset(&m, 0, sizeof(m));
+	m.op = DIR_MOD_REPLACE;
+	m.name = "unicodePwd";
+	m.bin = q;
+	m.binlen = 2 * (len + 2);
+	r = dir_ldap_modify(l, dn, &m, 1);
+	seal_secret_free(u16);
+	return r;
+}
+
+int
+dir_dn_equal(const char *a, const char *b)
+{
+	char *na = NULL, *nb = NULL;
+	int eq = 0;
+
+	if (ldap_dn_normalize(a, LDAP_DN_FORMAT_LDAPV3, &na,
+	    LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+	    ldap_dn_normalize(b, LDAP_DN_FORMAT_LDAPV3, &nb,
+	    LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && na != NULL &&
+	    nb != NULL)
+		eq = strcasecmp(na, nb) == 0;
+	ldap_memfree(na);
+	ldap_memfree(nb);
+	return eq;
+}
