@@ -334,6 +334,14 @@ int dir_ad_sync(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const struct policy *p, int dry_run,
     json_t **out) __attribute__((warn_unused_result));
 
+/* The current password of AD account name (one custody made): *pw_out
+ * new secret, *version_out its version; audited ("directory.password")
+ * before it is returned. CUST_E_NOTFOUND for no such account or none AD
+ * has taken yet. */
+int dir_ad_password(struct cust_state *st, const char *actor,
+    const char *name, struct seal_secret **pw_out, int64_t *version_out)
+	__attribute__((warn_unused_result));
+
 /* The directory objects custody tracks, as a new JSON array of
  * {"kind", "name", "dn", "console", "sid", "sid_b64", "state",
  * "version"}. */

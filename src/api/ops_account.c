@@ -14,6 +14,7 @@
 #include "err.h"
 #include "ops_int.h"
 #include "policy.h"
+#include "seal.h"
 #include "state.h"
 
 static int
@@ -72,7 +73,31 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return ops_reply(json_pack("{s:o}", "objects", rows), resp);
 }
 
+/* The current password of an AD account custody made ({"name"}), for
+ * whoever sets the account up on its console (or derives its keys):
+ * {"name", "version", "password"}; audited before it is returned. */
+static int
+op_password(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct seal_secret *pw = NULL;
+	const char *name;
+	int64_t v = 0;
+	int r;
+
+	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK)
+		return r;
+	if ((r = dir_ad_password(ctx->st, ctx->actor, name, &pw, &v)) !=
+	    CUST_OK)
+		return r;
+	r = ops_reply(json_pack("{s:o, s:I, s:s%}", "name", ops_text(name),
+	    "version", (json_int_t)v, "password", seal_secret_str(pw),
+	    seal_secret_len(pw)), resp);
+	seal_secret_free(pw);
+	return r;
+}
+
 const struct ops_entry ops_account_table[] = {
+	{ "account.password", op_password, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "account.sync", op_sync, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "account.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }

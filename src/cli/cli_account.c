@@ -97,10 +97,28 @@ cmd_list(struct cli *c, int argc, char **argv)
 	return cli_run(c, "account.list", json_object(), render_list);
 }
 
+static void
+render_password(struct cli *c, json_t *r)
+{
+	(void)c;
+	printf("%s\n", cli_raw(r, "password"));
+}
+
+static int
+cmd_password(struct cli *c, int argc, char **argv)
+{
+	if (argc != 2)
+		return cli_usage(cli_current(), "takes the account's name");
+	return cli_run(c, "account.password", json_pack("{s:o}", "name",
+	    ops_text(argv[1])), render_password);
+}
+
 const struct cli_cmd cli_account_cmds[] = {
 	{ "account", "sync", cmd_sync, 0, "[--dry-run]",
 	  "create the policy's AD service accounts and duty groups, set "
 	  "memberships" },
+	{ "account", "password", cmd_password, 0, "NAME",
+	  "the current password of an AD account custody made (audited)" },
 	{ "account", "list", cmd_list, 0, "",
 	  "the AD objects custody created, with their SIDs" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }

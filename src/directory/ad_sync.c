@@ -685,6 +685,8 @@ sync_account(struct sync *y, json_t *want)
 			r = dir_ldap_add(y->l, dn, add, 5);
 			if (r != CUST_OK && r != CUST_E_EXISTS)
 				goto out;
+			/* tests stop here and take the DC down */
+			util_test_stop("ad-account-added");
 		}
 		made = 1;
 	} else if (strcmp(jstr(row, "state"), "creating") == 0) {
@@ -1097,4 +1099,62 @@ dir_ad_list(struct cust_state *st, json_t **out)
 	}
 	*out = rows;
 	return CUST_OK;
+}
+
+int
+dir_ad_password(struct cust_state *st, const char *actor, const char *name,
+    struct seal_secret **pw_out, int64_t *version_out)
+{
+	sqlite3_stmt *s;
+	json_t *rows = NULL, *row;
+	char ad[256], detail[64];
+	size_t adlen;
+	int rc, r;
+
+	*pw_out = NULL;
+	*version_out = 0;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		return r;
+	if ((row = row_find(rows, "account", name)) == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "custody made no AD account "
+		    "'%s'", name);
+		goto out;
+	}
+	s = store_stmt(state_store(st), "SELECT version, sealed FROM "
+	    "dir_secret WHERE object_id = ? AND state = 'current'");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, jid(row));
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "account "
+		    "'%s' has no password AD took yet: run account sync",
+		    name) : store_err(state_store(st), "cannot read a "
+		    "directory secret");
+		sqlite3_reset(s);
+		goto out;
+	}
+	*version_out = sqlite3_column_int64(s, 0);
+	adlen = secret_ad(ad, sizeof(ad), row, *version_out);
+	r = seal_decrypt(state_seal(st), sqlite3_column_blob(s, 1),
+	    (size_t)sqlite3_column_bytes(s, 1), ad, adlen, pw_out);
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		r = cust_fail(CUST_E_DB, "the password of %s does not open: "
+		    "the store is damaged", name);
+		goto out;
+	}
+	/* durable before the value is handed out */
+	snprintf(detail, sizeof(detail), "version %lld",
+	    (long long)*version_out);
+	if ((r = audit_append(state_audit(st), actor, "directory.password",
+	    name, "ok", detail)) != CUST_OK) {
+		seal_secret_free(*pw_out);
+		*pw_out = NULL;
+	}
+out:
+	json_decref(rows);
+	return r;
 }

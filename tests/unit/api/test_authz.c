@@ -111,6 +111,7 @@ static const struct row {
 	/* AD accounts: creating and changing them is the admins'. */
 	{ "account.sync", "LA", "{\"dry_run\": true}" },
 	{ "account.list", "LAU", "{}" },
+	{ "account.password", "LA", "{\"name\": \"svc\"}" },
 	/* Every client with a certificate renews its own. */
 	{ "client.reenroll", "LAUOC", "{\"csr\": \"not a CSR\"}" },
 };

@@ -1,0 +1,233 @@
+#!/bin/sh
+# tests/integration/ad_sync.sh - account sync against a real Samba AD DC
+# (tests/integration/lib_ad.sh): the policy's Kerberos consoles become AD
+# service accounts, one group per duty, memberships exactly as the policy
+# says, SIDs read back; the password custody sealed works for an LDAP bind
+# and kinit against Samba's KDC; a dry run changes nothing; a re-sync is a
+# no-op; a policy change removes memberships and disables the account of
+# a console that left; objects custody did not create are refused; names
+# with LDAP's special characters are escaped or refused.
+. tests/integration/lib.sh
+. tests/integration/lib_ad.sh
+ad_netns "$@"
+t_need_or_skip samba samba-tool ldapsearch openssl python3
+ad_start
+
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+users() {	# the sAMAccountNames of the users in the OU, sorted
+	ad_search -b "$AD_OU" "(objectClass=user)" sAMAccountName |
+	    sed -n 's/^sAMAccountName: //p' | sort | tr '\n' ' '
+}
+members() {	# members() GROUP: its members' CNs, sorted
+	ad_search -b "CN=$1,$AD_OU" -s base member |
+	    sed -n 's/^member: CN=\([^,]*\),.*/\1/p' | sort | tr '\n' ' '
+}
+uac() { ad_search -b "CN=$1,$AD_OU" -s base userAccountControl |
+	    sed -n 's/^userAccountControl: //p'; }
+
+t_exit "init" 0 c init
+ad_config "$S"
+cat >"$TESTTMP/p1.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  sccm:
+    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
+    duties: [setup, power, inventory]
+  secsuite:
+    identity: {kerberos: "svc-sec@CUSTODY.TEST"}
+    duties: [system-defense, power]
+  other-realm:
+    identity: {kerberos: "svc-mit@MIT.CUSTODY.TEST"}
+    duties: [audit]
+EOF
+t_exit "policy load" 0 c policy load "$TESTTMP/p1.yaml"
+
+# A dry run reads AD and says what it would do; nothing is made.
+t_exit "account sync --dry-run" 0 c account sync --dry-run
+t_grep "dry run: would add the account" \
+	'^would add CN=svc-sccm,OU=AMT,DC=custody,DC=test \(user svc-sccm' \
+	"$TESTTMP/out"
+t_grep "dry run: would add a member" \
+	'^would modify CN=AMT-power,.*: add member CN=svc-sec,' "$TESTTMP/out"
+t_check "dry run: no secret in its output" \
+	sh -c '! grep -qi "unicodePwd:" "$1"' _ "$TESTTMP/out"
+t_check "dry run: nothing made in AD" test "$(users)" = ""
+
+t_exit "account sync" 0 c --json account sync
+cp "$TESTTMP/out" "$TESTTMP/sync1.json"
+t_check "accounts made: the realm's consoles only" \
+	test "$(users)" = "svc-sccm svc-sec "
+t_check "one group per duty held" sh -c '
+	n=$(LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "$3" -y "$4" \
+	    -b "$5" "(objectClass=group)" cn | grep -c "^cn: AMT-")
+	[ "$n" -eq 4 ]' _ "$AD_CA" "$AD_URI" "$AD_BIND" "$AD_PWFILE" "$AD_OU"
+t_check "AMT-power: both consoles" test "$(members AMT-power)" = \
+	"svc-sccm svc-sec "
+t_check "AMT-setup: sccm only" test "$(members AMT-setup)" = "svc-sccm "
+t_check "AMT-system-defense: secsuite only" \
+	test "$(members AMT-system-defense)" = "svc-sec "
+t_check "accounts enabled, password never expires" \
+	test "$(uac svc-sccm)" = 66048
+ad_search -b "CN=svc-sccm,$AD_OU" -s base userPrincipalName \
+	'msDS-SupportedEncryptionTypes' objectSid >"$TESTTMP/sccm.ldif"
+t_grep "userPrincipalName" '^userPrincipalName: svc-sccm@CUSTODY.TEST$' \
+	"$TESTTMP/sccm.ldif"
+t_grep "AES only" '^msDS-SupportedEncryptionTypes: 24$' "$TESTTMP/sccm.ldif"
+t_check "the SID custody read back is AD's" python3 - "$TESTTMP/sync1.json" \
+	"$TESTTMP/sccm.ldif" <<'EOF'
+import json, sys
+acc = [a for a in json.load(open(sys.argv[1]))["accounts"]
+       if a["name"] == "svc-sccm"][0]
+ldif = [l.split(":: ", 1)[1].strip() for l in open(sys.argv[2])
+        if l.startswith("objectSid:: ")]
+sys.exit(not (ldif and acc["sid_b64"] == ldif[0] and
+              acc["sid"].startswith("S-1-5-21-")))
+EOF
+t_exit "account list" 0 c account list
+t_grep "account list shows the SIDs" \
+	'^account svc-sec active S-1-5-21-[0-9-]+ CN=svc-sec,OU=AMT' \
+	"$TESTTMP/out"
+
+# The password custody sealed is the account's: an LDAP bind and a
+# Kerberos ticket from Samba's KDC with it (never on a command line).
+t_exit "account password" 0 c account password svc-sccm
+pw=$(cat "$TESTTMP/out")
+printf '%s' "$pw" >"$TESTTMP/svc.pw"
+chmod 600 "$TESTTMP/svc.pw"
+t_check "the password is 32 characters" test ${#pw} -eq 32
+t_check "LDAP bind as the service account" sh -c '
+	LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-sccm@custody.test" \
+	    -y "$3" -s base -b "" dn >/dev/null' _ "$AD_CA" "$AD_URI" "$TESTTMP/svc.pw"
+cat >"$TESTTMP/krb5.conf" <<EOF
+[libdefaults]
+	default_realm = CUSTODY.TEST
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	dns_canonicalize_hostname = false
+[realms]
+	CUSTODY.TEST = {
+		kdc = 127.0.0.1
+	}
+EOF
+if t_need kinit; then
+	t_check "kinit with the sealed password" sh -c '
+	    KRB5_CONFIG="$1" KRB5CCNAME="FILE:$2" kinit svc-sccm@CUSTODY.TEST \
+	        <"$3" >/dev/null 2>&1' _ "$TESTTMP/krb5.conf" "$TESTTMP/cc" \
+	    "$TESTTMP/svc.pw"
+else
+	t_skip "kinit with the sealed password" "kinit is not installed (krb5-user)"
+fi
+t_grep "the password read is audited" 'directory\.password' \
+	"$(c audit list >"$TESTTMP/audit" 2>&1; echo "$TESTTMP/audit")"
+t_check "no password in the audit log" sh -c '! grep -qF "$1" "$2"' _ \
+	"$pw" "$TESTTMP/audit"
+
+# Again: nothing to do.
+t_exit "re-sync" 0 c --json account sync
+t_check "re-sync is a no-op" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["changes"] == 0 and r["operations"] == [] and r["ok"]))' \
+	"$TESTTMP/out"
+t_check "re-sync kept the password" sh -c '
+	LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-sccm@custody.test" \
+	    -y "$3" -s base -b "" dn >/dev/null' _ "$AD_CA" "$AD_URI" "$TESTTMP/svc.pw"
+
+# The policy changes: secsuite loses power, sccm leaves.
+cat >"$TESTTMP/p2.yaml" <<EOF
+version: 1
+owner: secsuite
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  secsuite:
+    identity: {kerberos: "svc-sec@CUSTODY.TEST"}
+    duties: [system-defense]
+EOF
+t_exit "policy load (changed)" 0 c policy load "$TESTTMP/p2.yaml"
+t_exit "sync after the change" 0 c account sync
+t_grep "the membership removal is said" \
+	'^modify CN=AMT-power,.*: delete member CN=svc-sec,' "$TESTTMP/out"
+t_check "AMT-power is empty" test "$(members AMT-power)" = ""
+t_check "AMT-setup lost sccm" test "$(members AMT-setup)" = ""
+t_check "AMT-system-defense kept secsuite" \
+	test "$(members AMT-system-defense)" = "svc-sec "
+t_check "sccm's account disabled, not deleted" test "$(uac svc-sccm)" = 66050
+t_check "secsuite's account still enabled" test "$(uac svc-sec)" = 66048
+t_exit "re-sync after the change: no-op" 0 c --json account sync
+t_check "no changes" python3 -c '
+import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
+	"$TESTTMP/out"
+t_exit "the first policy again" 0 c policy load "$TESTTMP/p1.yaml"
+t_exit "sync: sccm back" 0 c account sync
+t_check "sccm's account enabled again" test "$(uac svc-sccm)" = 66048
+t_check "AMT-power: both again" test "$(members AMT-power)" = \
+	"svc-sccm svc-sec "
+
+# An object custody did not make is refused, not adopted; the others
+# are synced.
+samba-tool user add svc-taken 'Taken-Pass.w0rd' -s "$AD_DIR/etc/smb.conf" \
+	-H "ldaps://127.0.0.1" -U "Administrator%$AD_PW" \
+	--userou=OU=AMT >/dev/null 2>&1 ||
+	LDAPTLS_CACERT="$AD_CA" ldapadd -H "$AD_URI" -x -D "$AD_BIND" \
+	    -y "$AD_PWFILE" >/dev/null <<EOF
+dn: CN=svc-taken,$AD_OU
+objectClass: user
+sAMAccountName: svc-taken
+EOF
+# Names with LDAP's special characters: '#' and parentheses are valid in
+# AD and escaped; '*', '=', ',' and the like are refused before anything
+# is sent.
+cat >"$TESTTMP/p3.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  sccm:
+    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
+    duties: [setup, power, inventory]
+  taken:
+    identity: {kerberos: "svc-taken@CUSTODY.TEST"}
+    duties: [power]
+  hash:
+    identity: {kerberos: "#inj(a)@CUSTODY.TEST"}
+    duties: [power]
+  star:
+    identity: {kerberos: "x)(sn*@CUSTODY.TEST"}
+    duties: [power]
+  comma:
+    identity: {kerberos: "a,OU=evil@CUSTODY.TEST"}
+    duties: [power]
+  backslash:
+    identity: {kerberos: "a\\\\5c@CUSTODY.TEST"}
+    duties: [power]
+EOF
+t_exit "policy load (hostile names)" 0 c policy load "$TESTTMP/p3.yaml"
+t_exit "sync refuses some, exit 1" 1 c account sync
+t_grep "the foreign object is refused" \
+	"account 'svc-taken' exists in AD .*custody did not create it" \
+	"$TESTTMP/err"
+t_grep "'*' refused" "console 'star': .* cannot hold '\\*'" "$TESTTMP/err"
+t_grep "',' refused" "console 'comma': .* cannot hold ','" "$TESTTMP/err"
+t_grep "'\\\\' refused" "console 'backslash': .* cannot hold" "$TESTTMP/err"
+t_grep "'#' and parentheses escaped in the DN" \
+	'^add CN=\\#inj\(a\),OU=AMT,DC=custody,DC=test \(user #inj\(a\)' \
+	"$TESTTMP/out"
+t_check "the escaped name is exactly the account's" sh -c '
+	LDAPTLS_CACERT="$1" ldapsearch -LLL -o ldif-wrap=no -H "$2" -x -D "$3" \
+	    -y "$4" -b "$5" "(sAMAccountName=#inj\\28a\\29)" sAMAccountName |
+	    grep -qx "sAMAccountName: #inj(a)"' _ "$AD_CA" "$AD_URI" "$AD_BIND" \
+	"$AD_PWFILE" "$AD_OU"
+t_check "nothing else was made" test "$(users)" = \
+	"#inj(a) svc-sccm svc-sec svc-taken "
+t_check "the foreign account was left alone" test "$(uac svc-taken)" != 66048
+c audit list >"$TESTTMP/audit" 2>&1
+t_grep "refusals are audited" 'directory\.sync.*refused' "$TESTTMP/audit"
+t_exit "re-sync with the refusals: still exit 1, no change" 1 c --json account sync
+t_check "no change" python3 -c '
+import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
+	"$TESTTMP/out"
+t_done
