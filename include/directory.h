@@ -250,8 +250,9 @@ int dir_read_password_file(const char *path, struct seal_secret **pw_out)
  * URI's host, TLS 1.2 at least; then a simple bind as ad->bind with the
  * password of ad->bind_password_file. *out new, dir_ldap_free().
  * CUST_E_UNAVAIL when the DC cannot be reached or TLS fails (certificate
- * refused, name mismatch), CUST_E_DENIED for refused credentials,
- * CUST_E_PERM for a loose password file, CUST_E_LDAP otherwise; the
+ * refused, name mismatch), CUST_E_PERM for a loose password file,
+ * CUST_E_LDAP otherwise (refused credentials too: the DC refusing
+ * custody is not the caller being refused by custody); the
  * message has the LDAP result code and the DC's diagnostic, never the
  * password.
  */

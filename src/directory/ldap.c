@@ -12,6 +12,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -29,6 +31,43 @@ struct dir_ldap {
 	LDAP *ld;
 	char uri[256];
 };
+
+/*
+ * A DC that goes away mid-write would kill the process with SIGPIPE:
+ * libldap writes to its socket without MSG_NOSIGNAL. Every call into
+ * libldap blocks SIGPIPE in the calling thread, consumes one it raised,
+ * and restores the mask, so the write fails with EPIPE and the caller
+ * gets "Can't contact LDAP server" instead. The process's disposition is
+ * not touched (custodyctl piped into head still ends quietly).
+ */
+struct pipe_guard {
+	sigset_t old;
+	int pending;		/* a SIGPIPE was pending before */
+};
+
+static void
+guard_on(struct pipe_guard *g)
+{
+	sigset_t s, p;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGPIPE);
+	g->pending = sigpending(&p) == 0 && sigismember(&p, SIGPIPE);
+	(void)pthread_sigmask(SIG_BLOCK, &s, &g->old);
+}
+
+static void
+guard_off(struct pipe_guard *g)
+{
+	static const struct timespec zero = { 0, 0 };
+	sigset_t s, p;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGPIPE);
+	if (!g->pending && sigpending(&p) == 0 && sigismember(&p, SIGPIPE))
+		(void)sigtimedwait(&s, NULL, &zero);
+	(void)pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 
 /* The system CA bundle when the configuration names no CA file. */
 #define SYSTEM_CA_FILE	"/etc/ssl/certs/ca-certificates.crt"
@@ -116,12 +155,6 @@ ldap_fail(struct dir_ldap *l, int rc, const char *what)
 	case LDAP_BUSY:
 		code = CUST_E_UNAVAIL;
 		break;
-	case LDAP_INVALID_CREDENTIALS:
-	case LDAP_INSUFFICIENT_ACCESS:
-	case LDAP_STRONG_AUTH_REQUIRED:
-	case LDAP_INAPPROPRIATE_AUTH:
-		code = CUST_E_DENIED;
-		break;
 	case LDAP_ALREADY_EXISTS:
 		code = CUST_E_EXISTS;
 		break;
@@ -158,8 +191,8 @@ set_opt(struct dir_ldap *l, int opt, const void *v, const char *what)
 	return CUST_OK;
 }
 
-int
-dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
+static int
+dir_ldap_open_(const struct config_ad *ad, struct dir_ldap **out)
 {
 	struct dir_ldap *l = NULL;
 	struct seal_secret *pw = NULL;
@@ -244,8 +277,13 @@ dir_ldap_free(struct dir_ldap *l)
 {
 	if (l == NULL)
 		return;
-	if (l->ld != NULL)
+	if (l->ld != NULL) {
+		struct pipe_guard g;
+
+		guard_on(&g);
 		(void)ldap_unbind_ext_s(l->ld, NULL, NULL);
+		guard_off(&g);
+	}
 	free(l);
 }
 
@@ -316,8 +354,8 @@ out:
 	return r;
 }
 
-int
-dir_ldap_search(struct dir_ldap *l, const char *base, int scope,
+static int
+dir_ldap_search_(struct dir_ldap *l, const char *base, int scope,
     const char *filter, const char *const *attrs, json_t **out)
 {
 	LDAPMessage *res = NULL, *e;
@@ -420,6 +458,7 @@ change(struct dir_ldap *l, const char *dn, const struct dir_attr *attrs,
 	struct dir_attr *copy = NULL;
 	const char ***valv = NULL;
 	LDAPMod **mods = NULL;
+	struct pipe_guard g;
 	size_t i, j;
 	int rc, r = CUST_E_INTERNAL;
 
@@ -447,8 +486,10 @@ change(struct dir_ldap *l, const char *dn, const struct dir_attr *attrs,
 	}
 	if ((r = build_mods(copy, n, modify, &mods, bvals, bptrs)) != CUST_OK)
 		goto out;
+	guard_on(&g);
 	rc = modify ? ldap_modify_ext_s(l->ld, dn, mods, NULL, NULL) :
 	    ldap_add_ext_s(l->ld, dn, mods, NULL, NULL);
+	guard_off(&g);
 	r = rc == LDAP_SUCCESS ? CUST_OK : ldap_fail(l, rc, modify ?
 	    "modify a directory object" : "add a directory object");
 out:
@@ -476,8 +517,8 @@ dir_ldap_modify(struct dir_ldap *l, const char *dn,
 	return change(l, dn, mods, n, 1);
 }
 
-int
-dir_ldap_delete(struct dir_ldap *l, const char *dn)
+static int
+dir_ldap_delete_(struct dir_ldap *l, const char *dn)
 {
 	int rc = ldap_delete_ext_s(l->ld, dn, NULL, NULL);
 
@@ -533,4 +574,41 @@ dir_dn_equal(const char *a, const char *b)
 	ldap_memfree(na);
 	ldap_memfree(nb);
 	return eq;
+}
+
+int
+dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
+{
+	struct pipe_guard g;
+	int r;
+
+	guard_on(&g);
+	r = dir_ldap_open_(ad, out);
+	guard_off(&g);
+	return r;
+}
+
+int
+dir_ldap_search(struct dir_ldap *l, const char *base, int scope,
+    const char *filter, const char *const *attrs, json_t **out)
+{
+	struct pipe_guard g;
+	int r;
+
+	guard_on(&g);
+	r = dir_ldap_search_(l, base, scope, filter, attrs, out);
+	guard_off(&g);
+	return r;
+}
+
+int
+dir_ldap_delete(struct dir_ldap *l, const char *dn)
+{
+	struct pipe_guard g;
+	int r;
+
+	guard_on(&g);
+	r = dir_ldap_delete_(l, dn);
+	guard_off(&g);
+	return r;
 }
