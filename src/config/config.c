@@ -660,6 +660,22 @@ finish_ad(struct cctx *c, const struct ynode *map)
 		    "start with ldaps:// (or ldap:// with starttls: true), "
 		    "not '%.64s'", ad->uri);
 	}
+	/* The groups are named group_prefix + duty, in AD and in filters:
+	 * the prefix is kept to characters that need no escaping anywhere
+	 * and that AD allows in a group's sAMAccountName. */
+	if (ad->group_prefix != NULL && (strlen(ad->group_prefix) > 32 ||
+	    strspn(ad->group_prefix, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	    strlen(ad->group_prefix)))
+		r = bad(c, value_of(map, "group_prefix"), "directory.ad: "
+		    "group_prefix must be 1-32 characters of [A-Za-z0-9._-], "
+		    "not '%.64s'", ad->group_prefix);
+	/* base_dn is under the domain's DN (DC=...), which custody also
+	 * searches for names already taken */
+	if (ad->base_dn != NULL && strcasestr(ad->base_dn, "DC=") == NULL)
+		r = bad(c, value_of(map, "base_dn"), "directory.ad: base_dn "
+		    "must be a DN under the domain (...,DC=corp,DC=example), "
+		    "not '%.64s'", ad->base_dn);
 	if (ad->sasl != NULL) {
 		if (ad->keytab == NULL)
 			r = bad(c, map, "directory.ad: sasl: gssapi needs "

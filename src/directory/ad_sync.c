@@ -855,13 +855,34 @@ members_wanted(struct sync *y, json_t *wants, const char *duty,
 	return CUST_OK;
 }
 
+/* Add (DIR_MOD_ADD) or delete member m of group gname at gdn: one value
+ * per change, so that a refusal names the member; audited. */
+static int
+member(struct sync *y, const char *gname, const char *gdn, const char *m,
+    int how)
+{
+	const char *vals[] = { m };
+	const struct dir_attr mod = { how, "member", vals, 1, NULL, 0 };
+	const char *verb = how == DIR_MOD_ADD ? "add" : "delete";
+	char detail[2 * DN_MAX + 32];
+	int r;
+
+	if ((r = op(y, "modify %s: %s member %s", gdn, verb, m)) != CUST_OK ||
+	    y->dry_run)
+		return r;
+	if ((r = dir_ldap_modify(y->l, gdn, &mod, 1)) != CUST_OK)
+		return r;
+	snprintf(detail, sizeof(detail), "%s %s %s", m, how == DIR_MOD_ADD ?
+	    "added to" : "removed from", gdn);
+	return audit(y, "directory.member", gname, detail);
+}
+
 static int
 sync_members(struct sync *y, const char *gname, const char *gdn,
     const char *duty, json_t *wants)
 {
 	static const char *const attrs[] = { "member", NULL };
 	json_t *want = NULL, *e = NULL, *have, *v;
-	char detail[2 * DN_MAX + 32];
 	size_t i;
 	int r;
 
@@ -872,45 +893,15 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 	if (e == NULL && !y->dry_run)
 		goto out;	/* refused or gone: said already */
 	have = json_object_get(e, "member");
-	json_array_foreach(want, i, v) {
-		const char *m = json_string_value(v);
-		const char *vals[] = { m };
-		const struct dir_attr mod = { DIR_MOD_ADD, "member", vals, 1,
-		    NULL, 0 };
-
-		if (in_list(have, m))
-			continue;
-		if ((r = op(y, "modify %s: add member %s", gdn, m)) != CUST_OK)
+	json_array_foreach(want, i, v)
+		if (!in_list(have, json_string_value(v)) && (r = member(y,
+		    gname, gdn, json_string_value(v), DIR_MOD_ADD)) != CUST_OK)
 			goto out;
-		if (y->dry_run)
-			continue;
-		if ((r = dir_ldap_modify(y->l, gdn, &mod, 1)) != CUST_OK)
+	json_array_foreach(have, i, v)
+		if (json_string_value(v) != NULL && !in_list(want,
+		    json_string_value(v)) && (r = member(y, gname, gdn,
+		    json_string_value(v), DIR_MOD_DELETE)) != CUST_OK)
 			goto out;
-		snprintf(detail, sizeof(detail), "%s added to %s", m, gdn);
-		if ((r = audit(y, "directory.member", gname, detail)) !=
-		    CUST_OK)
-			goto out;
-	}
-	json_array_foreach(have, i, v) {
-		const char *m = json_string_value(v);
-		const char *vals[] = { m };
-		const struct dir_attr mod = { DIR_MOD_DELETE, "member", vals, 1,
-		    NULL, 0 };
-
-		if (m == NULL || in_list(want, m))
-			continue;
-		if ((r = op(y, "modify %s: delete member %s", gdn, m)) !=
-		    CUST_OK)
-			goto out;
-		if (y->dry_run)
-			continue;
-		if ((r = dir_ldap_modify(y->l, gdn, &mod, 1)) != CUST_OK)
-			goto out;
-		snprintf(detail, sizeof(detail), "%s removed from %s", m, gdn);
-		if ((r = audit(y, "directory.member", gname, detail)) !=
-		    CUST_OK)
-			goto out;
-	}
 out:
 	json_decref(want);
 	json_decref(e);

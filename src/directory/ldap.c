@@ -205,6 +205,10 @@ dir_ldap_open_(const struct config_ad *ad, struct dir_ldap **out)
 	int r = CUST_E_INTERNAL, ldaps;
 
 	*out = NULL;
+	if (ad->sasl != NULL)
+		return cust_fail(CUST_E_INVAL, "directory.ad: sasl: %s is not "
+		    "supported yet; use a simple bind over TLS (bind and "
+		    "bind_password_file)", ad->sasl);
 	if (ad->uri == NULL || ad->bind == NULL ||
 	    ad->bind_password_file == NULL)
 		return cust_fail(CUST_E_INVAL, "directory.ad needs uri, bind "

@@ -394,6 +394,13 @@ static const struct bad_case bad_cases[] = {
 	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    sasl: gssapi\n"
 	  "    keytab: /k\n    bind_password_file: /p\n    base_dn: DC=x\n"
 	  "    realm: X\n", 6, 25, "bind_password_file is for simple binds" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n"
+	  "    group_prefix: \"AMT*(\"\n", 8, 19, "group_prefix must be 1-32 "
+	  "characters of [A-Za-z0-9._-], not 'AMT*('" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: OU=AMT\n    realm: X\n",
+	  6, 14, "base_dn must be a DN under the domain" },
 	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    sasl: digest-md5\n"
 	  "    keytab: /k\n    base_dn: DC=x\n    realm: X\n", 4, 11,
 	  "'sasl' of directory.ad must be \"gssapi\", not 'digest-md5'" },
