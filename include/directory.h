@@ -316,7 +316,13 @@ int dir_dn_equal(const char *a, const char *b);
  * enabled with a password that never expires, AES only); one global
  * security group per duty those consoles hold (ad->group_prefix + duty);
  * each custody group's members exactly the accounts whose console holds
- * its duty; accounts of consoles the policy no longer names disabled. It
+ * its duty; accounts of consoles the policy no longer names disabled;
+ * for each active device the policy gives Kerberos ACL entries (a
+ * console with auth kerberos in whose scope it is), a user object
+ * CN=FQDN with sAMAccountName "amt-" + 11 hex digits of SHA-256(fqdn),
+ * the DIR_DEVICE_SPNS SPNs and its own random password (sealed,
+ * versioned): refused when another AD object holds any of the SPNs;
+ * deleted once the device is removed or no longer uses Kerberos. It
  * touches only objects custody created (recorded in the store), and reads
  * back every object's objectSid. A sync stopped half-way (DC down, a
  * constraint refused) leaves an account disabled at worst; the next sync
@@ -326,7 +332,8 @@ int dir_dn_equal(const char *a, const char *b);
  * dry_run: read AD, change nothing. *out new object {"operations": [one
  * line per LDAP change made or, dry run, to be made; no secret],
  * "accounts": [{"console", "name", "dn", "sid", "state"}], "groups":
- * [{"duty", "name", "dn", "sid"}], "errors": [lines], "changes": n}.
+ * [{"duty", "name", "dn", "sid"}], "devices": [{"device", "name", "dn",
+ * "sid", "state"}], "errors": [lines], "changes": n}.
  * Returns CUST_OK, CUST_E_CONFLICT when some console or group was
  * refused (errors say why; the others are synced), or the error that
  * stopped it (the DC unreachable...), with *out as far as it got.
@@ -335,7 +342,18 @@ int dir_ad_sync(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const struct policy *p, int dry_run,
     json_t **out) __attribute__((warn_unused_result));
 
-/* The current password of AD account name (one custody made): *pw_out
+/* The SPNs of an AMT device's AD object (reference/amt.md section 5):
+ * HTTP/FQDN:16992 (WS-Man), :16993 (WS-Man TLS), :16994 and :16995
+ * (redirection, TLS), :623 and :664 (DASH, TLS). */
+#define DIR_DEVICE_SPNS	6
+
+/* The SPNs of device fqdn into spns[DIR_DEVICE_SPNS] (each len bytes,
+ * 300 is enough). CUST_E_TOOBIG when one does not fit. */
+int dir_device_spns(const char *fqdn, char spns[][300], size_t len)
+	__attribute__((warn_unused_result));
+
+/* The current password of AD account name (one custody made; a device
+ * object's by its name or its device's FQDN): *pw_out
  * new secret, *version_out its version; audited ("directory.password")
  * before it is returned. CUST_E_NOTFOUND for no such account or none AD
  * has taken yet. */

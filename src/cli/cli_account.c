@@ -39,6 +39,9 @@ render_sync(struct cli *c, json_t *r)
 	json_array_foreach(json_object_get(r, "groups"), i, v)
 		printf("group %s (duty %s) %s\n", cli_str(v, "name"),
 		    cli_str(v, "duty"), cli_str(v, "sid"));
+	json_array_foreach(json_object_get(r, "devices"), i, v)
+		printf("device %s (%s) %s %s\n", cli_str(v, "device"),
+		    cli_str(v, "name"), cli_str(v, "sid"), cli_str(v, "state"));
 	printf("%lld LDAP change%s %s\n", cli_num(r, "changes"),
 	    cli_num(r, "changes") == 1 ? "" : "s", dry ? "would be made "
 	    "(dry run)" : "made");

@@ -59,6 +59,7 @@ struct sync {
 	json_t *errors;
 	json_t *accounts;
 	json_t *groups;
+	json_t *devices;	/* AMT device objects */
 	json_t *rows;		/* dir_object rows */
 	size_t changes;
 };
@@ -614,13 +615,91 @@ finish_account(struct sync *y, json_t *row, const char *dn,
 	return dir_ldap_modify(y->l, dn, en, 2);
 }
 
+/* The SPNs of want (a device object) another AD object holds: refused
+ * (duplicate SPNs break AMT Kerberos). 1 when refused, 0 when free, or
+ * an error. */
+static int
+spn_conflict(struct sync *y, json_t *want, const char *dn)
+{
+	static const char *const attrs[] = { "sAMAccountName", NULL };
+	char esc[512], filter[600];
+	const char *base = strcasestr(y->ad->base_dn, "DC=");
+	json_t *spn, *a = NULL, *hit;
+	size_t i, k;
+	int r;
+
+	json_array_foreach(json_object_get(want, "spns"), i, spn) {
+		const char *v = json_string_value(spn);
+
+		if ((r = dir_filter_escape(v, strlen(v), esc, sizeof(esc))) !=
+		    CUST_OK)
+			return r;
+		snprintf(filter, sizeof(filter), "(servicePrincipalName=%s)",
+		    esc);
+		if ((r = dir_ldap_search(y->l, base != NULL ? base :
+		    y->ad->base_dn, 2, filter, attrs, &a)) != CUST_OK)
+			return r;
+		json_array_foreach(a, k, hit)
+			if (!dir_dn_equal(jstr(hit, "dn"), dn)) {
+				r = refuse(y, jstr(want, "console"), "device "
+				    "'%s': SPN %s is already on %s: refused "
+				    "(duplicate SPNs break AMT Kerberos)",
+				    jstr(want, "console"), v, jstr(hit, "dn"));
+				json_decref(a);
+				return r == CUST_OK ? 1 : r;
+			}
+		json_decref(a);
+		a = NULL;
+	}
+	return 0;
+}
+
+/* The SPNs of want missing from entry e: added (an object custody made
+ * whose SPNs someone removed). */
+static int
+spns_missing(struct sync *y, json_t *want, json_t *e, const char *dn)
+{
+	json_t *spn, *have = json_object_get(e, "servicePrincipalName");
+	size_t i;
+	int r;
+
+	json_array_foreach(json_object_get(want, "spns"), i, spn) {
+		const char *v = json_string_value(spn);
+		const char *vals[] = { v };
+		const struct dir_attr m = { DIR_MOD_ADD, "servicePrincipalName",
+		    vals, 1, NULL, 0 };
+		json_t *h;
+		size_t k;
+		int found = 0;
+
+		json_array_foreach(have, k, h)
+			if (strcasecmp(json_string_value(h), v) == 0)
+				found = 1;
+		if (found)
+			continue;
+		if ((r = op(y, "modify %s: add servicePrincipalName %s", dn,
+		    v)) != CUST_OK)
+			return r;
+		if (!y->dry_run && (r = dir_ldap_modify(y->l, dn, &m, 1)) !=
+		    CUST_OK)
+			return r;
+	}
+	return CUST_OK;
+}
+
+/* A user object with a password custody keeps: a console's service
+ * account (kind "account": want {"console", "name", "upn", "dn"}) or an
+ * AMT device's object (kind "device": {"console": the FQDN, "name",
+ * "dn", "spns"}). */
 static int
 sync_account(struct sync *y, json_t *want)
 {
 	static const char *const attrs[] = { "objectSid",
-		"userAccountControl", NULL };
+		"userAccountControl", "servicePrincipalName", NULL };
 	const char *name = jstr(want, "name"), *console = jstr(want,
-	    "console"), *sid64;
+	    "console"), *sid64, *kind = json_object_get(want, "kind") ?
+	    jstr(want, "kind") : "account";
+	const char *who = strcmp(kind, "device") == 0 ? "device" : "console";
 	char dn[DN_MAX], other[DN_MAX], sid[192], detail[DN_MAX + 256];
 	struct seal_secret *pw = NULL;
 	json_t *row, *e = NULL, *acc;
@@ -628,10 +707,10 @@ sync_account(struct sync *y, json_t *want)
 	long uac;
 	int r, made = 0;
 
-	row = row_find(y->rows, "account", name);
+	row = row_find(y->rows, kind, name);
 	if (row != NULL && strcmp(jstr(row, "owner"), console) != 0)
-		return refuse(y, name, "console '%s': account '%s' belongs to "
-		    "console '%s'", console, name, jstr(row, "owner"));
+		return refuse(y, name, "%s '%s': account '%s' belongs to "
+		    "'%s'", who, console, name, jstr(row, "owner"));
 	if (row != NULL)
 		snprintf(dn, sizeof(dn), "%s", jstr(row, "dn"));
 	else
@@ -642,9 +721,13 @@ sync_account(struct sync *y, json_t *want)
 		if ((r = name_taken(y, name, other, sizeof(other))) != CUST_OK)
 			return r;
 		if (other[0] != '\0')
-			return refuse(y, name, "console '%s': account '%s' "
+			return refuse(y, name, "%s '%s': account '%s' "
 			    "exists in AD (%s) and custody did not create it: "
-			    "refused", console, name, other);
+			    "refused", who, console, name, other);
+	}
+	if ((r = spn_conflict(y, want, dn)) != 0) {
+		json_decref(e);
+		return r < 0 ? r : CUST_OK;
 	}
 	if (e == NULL) {
 		/* new, or begun and never added, or gone from AD */
@@ -654,23 +737,49 @@ sync_account(struct sync *y, json_t *want)
 		static const char *const desc[] = { "AMT service account "
 			"managed by custody" };
 		const char *nm[] = { name }, *upn[] = { jstr(want, "upn") };
-		const struct dir_attr add[] = {
+		const char *ddesc[1], *spnv[DIR_DEVICE_SPNS];
+		char dtext[300];
+		struct dir_attr add[] = {
 			{ 0, "objectClass", oc, 4, NULL, 0 },
 			{ 0, "sAMAccountName", nm, 1, NULL, 0 },
-			{ 0, "userPrincipalName", upn, 1, NULL, 0 },
 			{ 0, "userAccountControl", dis, 1, NULL, 0 },
 			{ 0, "description", desc, 1, NULL, 0 },
+			{ 0, "userPrincipalName", upn, 1, NULL, 0 },
 		};
+		size_t nadd = 5, k;
+		char what[300];
 
+		if (strcmp(kind, "device") == 0) {
+			json_t *x;
+
+			snprintf(dtext, sizeof(dtext), "AMT device %s "
+			    "(managed by custody)", console);
+			ddesc[0] = dtext;
+			add[3].vals = ddesc;
+			json_array_foreach(json_object_get(want, "spns"), k, x)
+				if (k < DIR_DEVICE_SPNS)
+					spnv[k] = json_string_value(x);
+			add[4].name = "servicePrincipalName";
+			add[4].vals = spnv;
+			add[4].n = json_array_size(json_object_get(want,
+			    "spns"));
+			if (add[4].n > DIR_DEVICE_SPNS)
+				add[4].n = DIR_DEVICE_SPNS;
+		}
+		if (strcmp(kind, "device") == 0)
+			snprintf(what, sizeof(what), "%zu SPNs of %s",
+			    add[4].n, console);
+		else
+			snprintf(what, sizeof(what), "%s", upn[0]);
 		if ((r = op(y, "add %s (user %s, %s, disabled)", dn, name,
-		    upn[0])) != CUST_OK)
+		    what)) != CUST_OK)
 			return r;
 		if (!y->dry_run) {
 			if ((r = begin(y)) != CUST_OK)
 				return r;
 			r = CUST_OK;
 			if (row == NULL)
-				r = row_insert(y, "account", name, dn, console,
+				r = row_insert(y, kind, name, dn, console,
 				    &row);
 			else if (strcmp(jstr(row, "state"), "creating") != 0)
 				r = row_set(y, row, "creating", NULL);
@@ -678,11 +787,11 @@ sync_account(struct sync *y, json_t *want)
 			    &v)) == CUST_E_NOTFOUND)
 				r = secret_new(y, row, &pw, &v);
 			if (r == CUST_OK)
-				r = audit(y, "directory.create", name, "account "
+				r = audit(y, "directory.create", name, "object "
 				    "begun (disabled until its password is set)");
 			if ((r = commit(y, r)) != CUST_OK)
 				goto out;
-			r = dir_ldap_add(y->l, dn, add, 5);
+			r = dir_ldap_add(y->l, dn, add, nadd);
 			if (r != CUST_OK && r != CUST_E_EXISTS)
 				goto out;
 			/* tests stop here and take the DC down */
@@ -714,8 +823,9 @@ sync_account(struct sync *y, json_t *want)
 		if (!y->dry_run) {
 			if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
 				goto out;
-			snprintf(detail, sizeof(detail), "account %s sid %s "
-			    "password version %lld", dn, sid, (long long)v);
+			snprintf(detail, sizeof(detail), "%s %s sid %s "
+			    "password version %lld", kind, dn, sid,
+			    (long long)v);
 			if ((r = begin(y)) != CUST_OK)
 				goto out;
 			r = row_set(y, row, "active", sid64);
@@ -727,7 +837,9 @@ sync_account(struct sync *y, json_t *want)
 				goto out;
 		}
 	} else {
-		/* exists: enabled as the policy wants it */
+		/* exists: its SPNs, and enabled as the policy wants it */
+		if ((r = spns_missing(y, want, e, dn)) != CUST_OK)
+			goto out;
 		uac = strtol(first(e, "userAccountControl") ?
 		    first(e, "userAccountControl") : "0", NULL, 10);
 		if ((uac & UAC_DISABLE_BIT) || strcmp(jstr(row, "state"),
@@ -758,11 +870,12 @@ sync_account(struct sync *y, json_t *want)
 	}
 	if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
 		goto out;
-	acc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "console", console,
+	acc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", who, console,
 	    "name", name, "dn", dn, "sid", sid, "sid_b64", sid64 ? sid64 : "",
 	    "state", y->dry_run && made ? "to be made" : "active");
-	r = acc != NULL && json_array_append_new(y->accounts, acc) == 0 ?
-	    CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+	r = acc != NULL && json_array_append_new(strcmp(kind, "device") == 0 ?
+	    y->devices : y->accounts, acc) == 0 ? CUST_OK :
+	    cust_fail(CUST_E_NOMEM, "out of memory");
 out:
 	seal_secret_free(pw);
 	json_decref(e);
@@ -908,6 +1021,146 @@ out:
 	return r;
 }
 
+/* ---- AMT device objects ---- */
+
+int
+dir_device_spns(const char *fqdn, char spns[][300], size_t len)
+{
+	static const char *const ports[DIR_DEVICE_SPNS] = { "16992", "16993",
+		"16994", "16995", "623", "664" };
+	size_t i;
+
+	for (i = 0; i < DIR_DEVICE_SPNS; i++)
+		if ((size_t)snprintf(spns[i], len, "HTTP/%s:%s", fqdn,
+		    ports[i]) >= len)
+			return cust_fail(CUST_E_TOOBIG, "an SPN of %s is too "
+			    "long", fqdn);
+	return CUST_OK;
+}
+
+/* The sAMAccountName of device fqdn's object: "amt-" and 11 hex digits
+ * of SHA-256 of the lower-case FQDN (15 characters: within AD's 20, and
+ * the same for every spelling of the FQDN). */
+static void
+device_name(const char *fqdn, char out[16])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char low[256];
+	size_t i, n = strlen(fqdn);
+
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (i = 0; i < n; i++)
+		low[i] = (char)(fqdn[i] >= 'A' && fqdn[i] <= 'Z' ?
+		    fqdn[i] - 'A' + 'a' : fqdn[i]);
+	crypto_hash_sha256(h, (const unsigned char *)low, n);
+	memcpy(out, "amt-", 4);
+	sodium_bin2hex(out + 4, 13, h, 6);
+	out[15] = '\0';
+}
+
+struct devplan {
+	struct sync *y;
+	const struct policy *p;
+	json_t *wants;
+	int r;
+};
+
+/* One active device: wanted when the plan gives it Kerberos entries. */
+static int
+plan_device(void *arg, json_t *dev)
+{
+	struct devplan *d = arg;
+	const char *fqdn = json_string_value(json_object_get(dev, "fqdn"));
+	char spns[DIR_DEVICE_SPNS][300], name[16], dn[DN_MAX];
+	json_t *plan = NULL, *w, *a;
+	size_t i;
+	int r;
+
+	if (fqdn == NULL)
+		return 0;
+	r = policy_plan(d->p, fqdn, json_object_get(dev, "tags"), &plan);
+	if (r != CUST_OK) {
+		d->r = r;
+		return 1;
+	}
+	r = json_integer_value(json_object_get(plan, "kerberos_entries")) > 0;
+	json_decref(plan);
+	if (!r)
+		return 0;
+	device_name(fqdn, name);
+	if ((r = dir_device_spns(fqdn, spns, sizeof(spns[0]))) != CUST_OK ||
+	    (r = make_dn(d->y, fqdn, dn, sizeof(dn))) != CUST_OK) {
+		d->r = refuse(d->y, fqdn, "device '%s': %s", fqdn,
+		    cust_errmsg());
+		return d->r != CUST_OK;
+	}
+	if ((a = json_array()) == NULL) {
+		d->r = cust_fail(CUST_E_NOMEM, "out of memory");
+		return 1;
+	}
+	for (i = 0; i < DIR_DEVICE_SPNS; i++)
+		if (json_array_append_new(a, json_string(spns[i])) != 0) {
+			json_decref(a);
+			d->r = cust_fail(CUST_E_NOMEM, "out of memory");
+			return 1;
+		}
+	w = json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", "device",
+	    "console", fqdn, "name", name, "dn", dn, "spns", a);
+	if (w == NULL || json_array_append_new(d->wants, w) != 0) {
+		d->r = cust_fail(CUST_E_NOMEM, "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
+/* The object of a device custody no longer holds, or that no longer
+ * uses Kerberos: deleted from AD (custody made it; its SPNs would
+ * otherwise keep the FQDN's Kerberos pointing at a key nobody applies),
+ * the row kept as 'removed', its password retired. */
+static int
+remove_device(struct sync *y, json_t *row)
+{
+	static const char *const attrs[] = { "objectSid", NULL };
+	const char *dn = jstr(row, "dn");
+	json_t *e = NULL;
+	sqlite3_stmt *s;
+	int r;
+
+	if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
+		return r;
+	if (e != NULL) {
+		json_decref(e);
+		if ((r = op(y, "delete %s (device %s is gone or no longer uses "
+		    "Kerberos)", dn, jstr(row, "owner"))) != CUST_OK)
+			return r;
+		if (!y->dry_run && (r = dir_ldap_delete(y->l, dn)) != CUST_OK &&
+		    r != CUST_E_NOTFOUND)
+			return r;
+	}
+	if (y->dry_run)
+		return CUST_OK;
+	if ((r = begin(y)) != CUST_OK)
+		return r;
+	r = row_set(y, row, "removed", NULL);
+	if (r == CUST_OK) {
+		s = store_stmt(state_store(y->st), "UPDATE dir_secret SET "
+		    "state = 'retired', changed = ? WHERE object_id = ? AND "
+		    "(state = 'pending' OR state = 'current')");
+		if (s == NULL) {
+			r = CUST_E_DB;
+		} else {
+			sqlite3_bind_int64(s, 1, util_now());
+			sqlite3_bind_int64(s, 2, jid(row));
+			r = store_step_done(state_store(y->st), s, "cannot "
+			    "retire a directory secret");
+		}
+	}
+	if (r == CUST_OK)
+		r = audit(y, "directory.delete", jstr(row, "name"), dn);
+	return commit(y, r);
+}
+
 /* ---- what the policy wants ---- */
 
 static int
@@ -979,9 +1232,10 @@ dir_ad_sync(struct cust_state *st, const char *actor,
     json_t **out)
 {
 	struct sync y;
-	json_t *wants = NULL, *duties = NULL, *row, *d;
+	struct devplan dp;
+	json_t *wants = NULL, *duties = NULL, *devwants = NULL, *row, *d;
 	size_t i;
-	int r = CUST_E_INTERNAL, r2;
+	int r = CUST_E_INTERNAL, r2, refusals = 0;
 
 	*out = NULL;
 	memset(&y, 0, sizeof(y));
@@ -995,13 +1249,21 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 	if ((y.ops = json_array()) == NULL || (y.errors = json_array()) ==
 	    NULL || (y.accounts = json_array()) == NULL || (y.groups =
 	    json_array()) == NULL || (wants = json_array()) == NULL ||
-	    (duties = json_array()) == NULL) {
+	    (duties = json_array()) == NULL || (devwants = json_array()) ==
+	    NULL || (y.devices = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = rows_load(st, &y.rows)) != CUST_OK)
 		goto out;
 	if ((r = plan(&y, p, wants, duties)) != CUST_OK)
+		goto out;
+	dp.y = &y;
+	dp.p = p;
+	dp.wants = devwants;
+	dp.r = CUST_OK;
+	if ((r = cred_device_each(st, NULL, plan_device, &dp)) != CUST_OK ||
+	    (r = dp.r) != CUST_OK)
 		goto out;
 	if ((r = dir_ldap_open(ad, &y.l)) != CUST_OK)
 		goto out;
@@ -1011,11 +1273,24 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 	json_array_foreach(wants, i, d)
 		if ((r = sync_account(&y, d)) != CUST_OK)
 			goto out;
+	json_array_foreach(devwants, i, d)
+		if ((r = sync_account(&y, d)) != CUST_OK)
+			goto out;
 	json_array_foreach(y.rows, i, row) {
 		json_t *w;
 		size_t k;
 		int wanted = 0;
 
+		if (strcmp(jstr(row, "kind"), "device") == 0 &&
+		    strcmp(jstr(row, "state"), "removed") != 0) {
+			json_array_foreach(devwants, k, w)
+				if (strcasecmp(jstr(w, "name"),
+				    jstr(row, "name")) == 0)
+					wanted = 1;
+			if (!wanted && (r = remove_device(&y, row)) != CUST_OK)
+				goto out;
+			continue;
+		}
 		if (strcmp(jstr(row, "kind"), "account") != 0)
 			continue;
 		json_array_foreach(wants, k, w)
@@ -1044,19 +1319,24 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 		    jstr(row, "dn"), "", wants)) != CUST_OK)
 			goto out;
 	}
-	r = json_array_size(y.errors) > 0 ? cust_fail(CUST_E_CONFLICT,
-	    "%s", json_string_value(json_array_get(y.errors, 0))) : CUST_OK;
+	refusals = json_array_size(y.errors) > 0;
+	r = refusals ? cust_fail(CUST_E_CONFLICT, "%s",
+	    json_string_value(json_array_get(y.errors, 0))) : CUST_OK;
 out:
+	/* CUST_E_CONFLICT means refusals (the reply lists them); a store
+	 * constraint that stopped the sync is an error of its own */
+	if (r == CUST_E_CONFLICT && !refusals)
+		r = CUST_E_DB;
 	if (r != CUST_OK && r != CUST_E_CONFLICT && !dry_run)
 		(void)audit_note(state_audit(st), actor, "directory.sync",
 		    ad->base_dn ? ad->base_dn : "ad", "failed", cust_errmsg());
 	r2 = CUST_OK;
 	if (y.ops != NULL && y.errors != NULL && y.accounts != NULL &&
-	    y.groups != NULL) {
-		*out = json_pack("{s:O, s:O, s:O, s:O, s:I, s:b}", "operations",
-		    y.ops, "accounts", y.accounts, "groups", y.groups,
-		    "errors", y.errors, "changes", (json_int_t)y.changes,
-		    "dry_run", dry_run);
+	    y.groups != NULL && y.devices != NULL) {
+		*out = json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:b}",
+		    "operations", y.ops, "accounts", y.accounts, "groups",
+		    y.groups, "devices", y.devices, "errors", y.errors,
+		    "changes", (json_int_t)y.changes, "dry_run", dry_run);
 		if (*out == NULL)
 			r2 = cust_fail(CUST_E_NOMEM, "out of memory");
 	}
@@ -1065,8 +1345,10 @@ out:
 	json_decref(y.errors);
 	json_decref(y.accounts);
 	json_decref(y.groups);
+	json_decref(y.devices);
 	json_decref(y.rows);
 	json_decref(wants);
+	json_decref(devwants);
 	json_decref(duties);
 	return r != CUST_OK ? r : r2;
 }
@@ -1106,7 +1388,18 @@ dir_ad_password(struct cust_state *st, const char *actor, const char *name,
 	*version_out = 0;
 	if ((r = rows_load(st, &rows)) != CUST_OK)
 		return r;
-	if ((row = row_find(rows, "account", name)) == NULL) {
+	if ((row = row_find(rows, "account", name)) == NULL &&
+	    (row = row_find(rows, "device", name)) == NULL) {
+		json_t *o;
+		size_t i;
+
+		json_array_foreach(rows, i, o)
+			if (strcmp(jstr(o, "kind"), "device") == 0 &&
+			    strcmp(jstr(o, "state"), "removed") != 0 &&
+			    strcasecmp(jstr(o, "owner"), name) == 0)
+				row = o;
+	}
+	if (row == NULL) {
 		r = cust_fail(CUST_E_NOTFOUND, "custody made no AD account "
 		    "'%s'", name);
 		goto out;

@@ -504,7 +504,8 @@ const struct store_migration store_migrations[] = {
 	},
 	/*
 	 * Active Directory objects custody created (src/directory/
-	 * ad_sync.c): service accounts of consoles, one group per duty. A
+	 * ad_sync.c): service accounts of consoles, one group per duty, an
+	 * object with the SPNs of each AMT device that uses Kerberos. A
 	 * row is written ('creating', its DN) before the object is added to
 	 * AD, so a sync that dies half-way knows on the next run what it
 	 * began and resumes it; custody never changes or deletes an AD
@@ -517,13 +518,14 @@ const struct store_migration store_migrations[] = {
 	{ "ad", 1,
 	  "CREATE TABLE dir_object("
 	  "  id INTEGER PRIMARY KEY,"
-	  "  kind TEXT NOT NULL CHECK (kind = 'account' OR kind = 'group'),"
+	  "  kind TEXT NOT NULL CHECK (kind = 'account' OR kind = 'group' OR"
+	  "    kind = 'device'),"
 	  "  name TEXT NOT NULL,"
 	  "  dn TEXT NOT NULL,"
 	  "  owner TEXT NOT NULL,"
 	  "  sid BLOB,"
 	  "  state TEXT NOT NULL CHECK (state = 'creating' OR"
-	  "    state = 'active' OR state = 'disabled'),"
+	  "    state = 'active' OR state = 'disabled' OR state = 'removed'),"
 	  "  created INTEGER NOT NULL,"
 	  "  changed INTEGER NOT NULL);"
 	  "CREATE UNIQUE INDEX dir_object_name ON dir_object(kind, name);"
