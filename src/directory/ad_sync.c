@@ -725,10 +725,10 @@ sync_account(struct sync *y, json_t *want)
 			    "exists in AD (%s) and custody did not create it: "
 			    "refused", who, console, name, other);
 	}
-	if ((r = spn_conflict(y, want, dn)) != 0) {
-		json_decref(e);
+	/* SPNs are checked before an object is made; once it holds them, AD
+	 * refuses them to any other object */
+	if (e == NULL && (r = spn_conflict(y, want, dn)) != 0)
 		return r < 0 ? r : CUST_OK;
-	}
 	if (e == NULL) {
 		/* new, or begun and never added, or gone from AD */
 		static const char *const oc[] = { "top", "person",
