@@ -30,6 +30,12 @@ for d in d1 d2; do
 	t_exit "device add $d (tag krb)" 0 c device add $d.corp.test --tag krb
 done
 t_exit "device add d9 (no tag)" 0 c device add d9.corp.test
+# FQDNs with LDAP's special characters never become devices, so never
+# reach a DN, a filter or an SPN (the DN is escaped all the same).
+for f in 'a,b.corp.test' 'a*.corp.test' 'a(b).corp.test' '#a.corp.test' \
+    'a\5c.corp.test' 'a=b.corp.test' 'a+b.corp.test' 'a b.corp.test'; do
+	t_exit "device add '$f' refused" 2 c device add "$f" --tag krb
+done
 cat >"$TESTTMP/p.yaml" <<EOF
 version: 1
 owner: sccm
