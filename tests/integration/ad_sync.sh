@@ -230,4 +230,26 @@ t_exit "re-sync with the refusals: still exit 1, no change" 1 c --json account s
 t_check "no change" python3 -c '
 import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
 	"$TESTTMP/out"
+
+# The same through custodyd (remote mode, the bootstrap admin): the
+# service reads directory.ad and syncs in a worker.
+if [ -x "$BUILD/custodyd" ] && t_custodyd "$S" "$TESTTMP/d.log" \
+    --listen 127.0.0.1:0; then
+	r() { cc --server "https://127.0.0.1:$T_PORT" --cacert \
+	    "$S/ca/bundle.pem" --cert "$S/admin/admin.crt" --key \
+	    "$S/admin/admin.key" "$@"; }
+	t_exit "remote account sync: the same refusals, exit 1" 1 \
+	    r --json account sync
+	t_check "remote: no change" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["changes"] == 0 and len(r["errors"]) == 4))' "$TESTTMP/out"
+	t_exit "remote account list" 0 r account list
+	t_grep "remote: the accounts" '^account svc-sccm active S-1-5-21-' \
+	    "$TESTTMP/out"
+	kill "$T_DPID" 2>/dev/null
+	wait "$T_DPID" 2>/dev/null
+else
+	t_fail "custodyd starts"
+fi
 t_done
