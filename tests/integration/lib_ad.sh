@@ -145,7 +145,8 @@ ad_start() {
 	if [ ! -f "$AD_PWFILE" ]; then
 		(umask 077; printf '%s' "$AD_PW" >"$AD_PWFILE")
 	fi
-	samba -i -M single -s "$AD_DIR/etc/smb.conf" \
+	# in the script's process group: a test run killed whole takes it along
+	samba -i -M single --no-process-group -s "$AD_DIR/etc/smb.conf" \
 	    >"$AD_DIR/log/samba.out" 2>&1 &
 	AD_PID=$!
 	trap 'ad_stop' EXIT
