@@ -922,14 +922,18 @@ retire_account(struct sync *y, json_t *row)
 
 /* ---- memberships ---- */
 
+/* Does array a hold s: as a DN (dir_dn_equal()) when dn, else the same
+ * string? */
 static int
-in_list(json_t *dns, const char *dn)
+in_list(json_t *a, const char *s, int dn)
 {
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(dns, i, v)
-		if (dir_dn_equal(json_string_value(v), dn))
+	json_array_foreach(a, i, v)
+		if (json_string_value(v) != NULL && (dn ?
+		    dir_dn_equal(json_string_value(v), s) :
+		    strcmp(json_string_value(v), s) == 0))
 			return 1;
 	return 0;
 }
@@ -1007,12 +1011,12 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 		goto out;	/* refused or gone: said already */
 	have = json_object_get(e, "member");
 	json_array_foreach(want, i, v)
-		if (!in_list(have, json_string_value(v)) && (r = member(y,
+		if (!in_list(have, json_string_value(v), 1) && (r = member(y,
 		    gname, gdn, json_string_value(v), DIR_MOD_ADD)) != CUST_OK)
 			goto out;
 	json_array_foreach(have, i, v)
 		if (json_string_value(v) != NULL && !in_list(want,
-		    json_string_value(v)) && (r = member(y, gname, gdn,
+		    json_string_value(v), 1) && (r = member(y, gname, gdn,
 		    json_string_value(v), DIR_MOD_DELETE)) != CUST_OK)
 			goto out;
 out:
@@ -1163,18 +1167,6 @@ remove_device(struct sync *y, json_t *row)
 
 /* ---- what the policy wants ---- */
 
-static int
-has_str(json_t *a, const char *s)
-{
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(a, i, v)
-		if (strcmp(json_string_value(v), s) == 0)
-			return 1;
-	return 0;
-}
-
 /* wants: [{"console", "name", "upn", "dn", "duties"}]; duties: the union
  * of their duties. Consoles refused go to y->errors. */
 static int
@@ -1218,7 +1210,7 @@ plan(struct sync *y, const struct policy *p, json_t *wants, json_t *duties)
 			break;
 		}
 		json_array_foreach(json_object_get(info, "duties"), j, d)
-			if (!has_str(duties, json_string_value(d)) &&
+			if (!in_list(duties, json_string_value(d), 0) &&
 			    json_array_append(duties, d) != 0)
 				r = cust_fail(CUST_E_NOMEM, "out of memory");
 	}
