@@ -65,7 +65,8 @@ t1=$(now)
 made=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["accounts"]))' \
 	"$TESTTMP/sync.json")
 t2=$(now)
-"$CUSTODYCTL" --state-dir "$S" --json account sync >/dev/null
+"$CUSTODYCTL" --state-dir "$S" --json account sync >"$TESTTMP/resync.json" ||
+	{ echo "bench directory (AD): the re-sync failed"; exit 1; }
 t3=$(now)
 
 t4=$(now)
