@@ -236,13 +236,6 @@ int dir_sid_to_str(const unsigned char *sid, size_t len, char *out,
 #define DIR_LDAP_CONNECT_TIMEOUT	10
 #define DIR_LDAP_OP_TIMEOUT		30
 
-/* Read a password file (bind_password_file): a regular file owned by us
- * with no group or other bits (CUST_E_PERM otherwise, not read), one
- * line, at most 256 bytes, the trailing newline dropped. *pw_out new
- * secret (seal_secret_free()). */
-int dir_read_password_file(const char *path, struct seal_secret **pw_out)
-	__attribute__((warn_unused_result));
-
 /*
  * Connect to ad->uri over TLS (ldaps://, or ldap:// then StartTLS when
  * ad->starttls; plain LDAP is refused), verifying the DC's certificate

@@ -72,71 +72,6 @@ guard_off(struct pipe_guard *g)
 /* The system CA bundle when the configuration names no CA file. */
 #define SYSTEM_CA_FILE	"/etc/ssl/certs/ca-certificates.crt"
 
-#define PW_FILE_MAX	256
-
-int
-dir_read_password_file(const char *path, struct seal_secret **pw_out)
-{
-	struct seal_secret *s = NULL;
-	unsigned char *p;
-	ssize_t got;
-	size_t len = 0;
-	int fd = -1, r = CUST_E_INTERNAL;
-
-	*pw_out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) ==
-	    -1) {
-		r = cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
-		    "cannot open the password file %s: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if ((r = util_check_secrecy_fd(fd, path)) != CUST_OK)
-		goto out;
-	if ((s = seal_secret_new(PW_FILE_MAX + 1)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	p = seal_secret_data(s);
-	while (len <= PW_FILE_MAX) {
-		got = read(fd, p + len, PW_FILE_MAX + 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = cust_fail(CUST_E_IO, "cannot read %s: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	if (len > PW_FILE_MAX) {
-		r = cust_fail(CUST_E_TOOBIG, "the password file %s is over %d "
-		    "bytes", path, PW_FILE_MAX);
-		goto out;
-	}
-	if (len > 0 && p[len - 1] == '\n')
-		len--;
-	if (len > 0 && p[len - 1] == '\r')
-		len--;
-	if (len == 0 || memchr(p, '\n', len) != NULL || memchr(p, '\0', len)) {
-		r = cust_fail(CUST_E_INVAL, "the password file %s must hold "
-		    "one line with the password", path);
-		goto out;
-	}
-	if ((*pw_out = seal_secret_dup(p, len)) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	r = CUST_OK;
-out:
-	seal_secret_free(s);
-	if (fd != -1)
-		close(fd);
-	return r;
-}
-
 /* The code for an LDAP result, with the DC's diagnostic. */
 static int
 ldap_fail(struct dir_ldap *l, int rc, const char *what)
@@ -217,8 +152,7 @@ dir_ldap_open_(const struct config_ad *ad, struct dir_ldap **out)
 	if (!ldaps && !(strncmp(ad->uri, "ldap://", 7) == 0 && ad->starttls))
 		return cust_fail(CUST_E_INVAL, "directory.ad: plain LDAP is "
 		    "refused: use an ldaps:// URI, or ldap:// with starttls");
-	if ((r = dir_read_password_file(ad->bind_password_file, &pw)) !=
-	    CUST_OK)
+	if ((r = config_read_secret(ad->bind_password_file, &pw)) != CUST_OK)
 		return r;
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");

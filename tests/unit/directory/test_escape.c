@@ -2,13 +2,11 @@
 /* tests/unit/directory/test_escape.c - RFC 4515 filter and RFC 4514 DN
  * value escaping (every special character, NUL, leading and trailing
  * space, '#'), checked against libldap's own DN parser; the AD account
- * name rules; the binary SID decoder; the bind password file. */
-#include <fcntl.h>
+ * name rules; the binary SID decoder. (The bind password file is read
+ * by config_read_secret(), tested in tests/unit/config/.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <ldap.h>
 
@@ -194,50 +192,6 @@ test_sid(void **state)
 	    CUST_E_TOOBIG);
 }
 
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd;
-
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
-
-static void
-test_password_file(void **state)
-{
-	char *dir = tu_tmpdir(), path[512];
-	struct seal_secret *pw = NULL;
-
-	(void)state;
-	snprintf(path, sizeof(path), "%s/bind.pw", dir);
-	write_file(path, "S3cret-pass\n", 0600);
-	assert_int_equal(dir_read_password_file(path, &pw), CUST_OK);
-	assert_string_equal(seal_secret_str(pw), "S3cret-pass");
-	assert_int_equal(seal_secret_len(pw), 11);
-	seal_secret_free(pw);
-	/* looser than 0600: refused, never read */
-	write_file(path, "S3cret-pass\n", 0640);
-	assert_int_equal(dir_read_password_file(path, &pw), CUST_E_PERM);
-	assert_null(pw);
-	assert_null(strstr(cust_errmsg(), "S3cret"));
-	write_file(path, "S3cret-pass\n", 0604);
-	assert_int_equal(dir_read_password_file(path, &pw), CUST_E_PERM);
-	/* two lines, empty: refused */
-	write_file(path, "a\nb\n", 0600);
-	assert_int_equal(dir_read_password_file(path, &pw), CUST_E_INVAL);
-	write_file(path, "\n", 0600);
-	assert_int_equal(dir_read_password_file(path, &pw), CUST_E_INVAL);
-	unlink(path);
-	assert_int_equal(dir_read_password_file(path, &pw), CUST_E_NOTFOUND);
-	tu_rmrf(dir);
-	free(dir);
-}
-
 int
 main(void)
 {
@@ -247,7 +201,6 @@ main(void)
 		cmocka_unit_test(test_too_small),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_sid),
-		cmocka_unit_test(test_password_file),
 	};
 
 	if (cust_init() != CUST_OK)
