@@ -88,18 +88,7 @@ t_check "no device object is a group member" sh -c '
 # The device's password is the key AD issues its tickets with: a ticket
 # the console gets for HTTP/d1.corp.test:16992 decrypts with the keys
 # derived from it (salt REALM + sAMAccountName, MS-KILE 3.1.1.2).
-cat >"$TESTTMP/krb5.conf" <<EOF
-[libdefaults]
-	default_realm = CUSTODY.TEST
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	dns_canonicalize_hostname = false
-[realms]
-	CUSTODY.TEST = {
-		kdc = 127.0.0.1
-	}
-EOF
+ad_krb5_conf "$TESTTMP/krb5.conf"
 keytab() {	# keytab PASSWORD FILE: d1's SPN key from PASSWORD into FILE
 	rm -f "$2"
 	printf 'addent -password -p HTTP/d1.corp.test:16992@CUSTODY.TEST -k %s -e aes256-cts-hmac-sha1-96 -s CUSTODY.TEST%s\n%s\nwkt %s\n' \

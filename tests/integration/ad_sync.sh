@@ -101,18 +101,7 @@ t_check "the password is 32 characters" test ${#pw} -eq 32
 t_check "LDAP bind as the service account" sh -c '
 	LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-sccm@custody.test" \
 	    -y "$3" -s base -b "" dn >/dev/null' _ "$AD_CA" "$AD_URI" "$TESTTMP/svc.pw"
-cat >"$TESTTMP/krb5.conf" <<EOF
-[libdefaults]
-	default_realm = CUSTODY.TEST
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	dns_canonicalize_hostname = false
-[realms]
-	CUSTODY.TEST = {
-		kdc = 127.0.0.1
-	}
-EOF
+ad_krb5_conf "$TESTTMP/krb5.conf"
 if t_need kinit; then
 	t_check "kinit with the sealed password" sh -c '
 	    KRB5_CONFIG="$1" KRB5CCNAME="FILE:$2" kinit svc-sccm@CUSTODY.TEST \

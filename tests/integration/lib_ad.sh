@@ -22,6 +22,8 @@
 #   ad_search ARGS  ldapsearch bound as Administrator over LDAPS, verified.
 #   ad_config STATE [extra YAML lines]  write STATE/custody.yaml's
 #                   directory.ad for this DC.
+#   ad_krb5_conf FILE  a krb5.conf for the DC's KDC (realm CUSTODY.TEST on
+#                   127.0.0.1:88, no DNS: test-services.md pitfall 20).
 AD_REALM=CUSTODY.TEST
 AD_DOMAIN=CUSTODY
 AD_BASE="DC=custody,DC=test"
@@ -180,4 +182,19 @@ ad_config() {
 		for _l; do echo "$_l"; done
 	} >"$_s/custody.yaml"
 	chmod 0600 "$_s/custody.yaml"
+}
+
+ad_krb5_conf() {
+	cat >"$1" <<EOF
+[libdefaults]
+	default_realm = $AD_REALM
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	dns_canonicalize_hostname = false
+[realms]
+	$AD_REALM = {
+		kdc = 127.0.0.1
+	}
+EOF
 }
