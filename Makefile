@@ -1,6 +1,6 @@
 # custody - top-level Makefile
 #
-# Targets: all deps test check asan tsan lint fuzz bench run install clean.
+# Targets: all deps test check asan tsan lint fuzz bench run demo install clean.
 # Sources are found by wildcard: a new src/<module>/*.c, tests/unit/<module>/
 # test_*.c or tests/fuzz/fuzz_*.c is built without editing this file.
 
@@ -70,8 +70,8 @@ LIB       := $(BUILD)/libcustody.a
 POLICYTOOL_LIBS := $(shell pkg-config --libs yaml-0.1 jansson 2>/dev/null || \
               echo -lyaml -ljansson)
 
-.PHONY: all deps test check asan tsan lint fuzz fuzz-build bench run install \
-	install-policy clean
+.PHONY: all deps test check asan tsan lint fuzz fuzz-build bench run demo \
+	install install-policy clean
 
 all: $(BUILD)/custodyctl $(BUILD)/custodyd $(BUILD)/custody-policy $(BUILD)/amtsim
 
@@ -184,6 +184,14 @@ bench: deps
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/custodyctl $(BUILD)/custodyd
 	@sh scripts/run.sh $(BUILD) $(STATE)
+
+# The narrated end-to-end demo (scripts/demo.sh): custodyd and amtsim with
+# 50 simulated devices on loopback, state made afresh in DEMO.
+DEMO     ?= ./var/demo
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/custodyctl $(BUILD)/custodyd \
+	  $(BUILD)/amtsim
+	@sh scripts/demo.sh $(BUILD) $(DEMO)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
