@@ -28,8 +28,27 @@
  *      - a current version whose entry is missing or differs (realms,
  *        access) is written again with the current DigestPassword
  *        ("repaired");
+ *      - a push whose outcome is not known is reconciled (rec_start()
+ *        below); the device's result is then "reconciled";
  *    and the digest entries custody manages that the plan no longer
  *    grants are removed (RemoveUserAclEntry).
+ *
+ * A device custody provisioned TLS on (cert provision) is spoken to over
+ * TLS, verified against custody's bundle (ops_tls_target(), as pushes
+ * do); the others over HTTP digest.
+ *
+ * policy.apply (not a dry run) is a job (JOB_KIND_APPLY, include/job.h):
+ * its devices are fixed when it starts, each gets one item (kind "acl")
+ * as soon as its conversation ends: ok, reconciled, refused (a change
+ * refused with a PT_STATUS, named in the detail), unreachable,
+ * auth-failed (the admin password refused), tls-failed (a provisioned
+ * device whose certificate does not verify against the bundle: never
+ * retried over plain HTTP), realm-mismatch, unknown (the device stopped
+ * answering after a change was sent), failed, error (a malformed answer)
+ * or missing (removed since). One device never stops the others. A job whose process
+ * died is resumed by job.resume (ops_apply_job()): the devices without an
+ * item, against the same policy (a policy loaded since refuses the
+ * resumption: apply it instead).
  *
  * Which users custody manages: a digest user whose name is the user name
  * of a console in some policy loaded into custody (every loaded policy is
@@ -39,6 +58,7 @@
  * (SIDs) are left alone and not compared (the directory work resolves
  * their SIDs).
  */
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +66,7 @@
 #include "amt.h"
 #include "cred.h"
 #include "err.h"
+#include "job.h"
 #include "ops_int.h"
 #include "policy.h"
 #include "seal.h"
@@ -56,6 +77,7 @@
 #define ACL_ADMIN	"admin"
 #define ACL_MAX_HAVE	128	/* 7 digest + 32 Kerberos + system ones */
 #define ACL_MAX_WANT	64
+#define ACL_ITEM_KIND	"acl"	/* the kind of an apply job's items */
 
 struct want {
 	const char *console, *user;	/* borrowed from the plan */
@@ -83,10 +105,18 @@ enum astep {
 	A_REC_CUR,	/* reconciling: Get as the user, current password */
 };
 
+/* The job an apply belongs to, shared by its devices. */
+struct ajob {
+	int64_t id;
+	size_t done, total;
+};
+
 struct acl {
 	struct ops_ctx *ctx;
+	struct ajob *job;		/* NULL: not a job (drift) */
 	int apply;
 	struct amt_target t;
+	char cafile[PATH_MAX];		/* TLS: custody's bundle */
 	json_t *dev, *plan, *managed;	/* managed: borrowed */
 	const char *fqdn, *reg;
 	struct seal_secret *admin;	/* current admin password */
@@ -108,7 +138,8 @@ struct acl {
 	json_t *findings, *actions;
 	const char *result;
 	char detail[512];
-	int failed;
+	char refusal[256];		/* the first refusal's detail */
+	int failed, refused, reconciled;
 	int err;
 };
 
@@ -141,6 +172,11 @@ action(struct acl *a, const char *user, const char *what, const char *res,
 
 	if (strcmp(res, "ok") != 0 && strcmp(res, "reconciled") != 0)
 		a->failed = 1;
+	if (strcmp(res, "reconciled") == 0)
+		a->reconciled = 1;
+	if (strcmp(res, "refused") == 0 && !a->refused++)
+		snprintf(a->refusal, sizeof(a->refusal), "%s %s: %s", what,
+		    user, detail ? detail : "");
 	if (o == NULL || json_array_append_new(a->actions, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	return CUST_OK;
@@ -311,7 +347,7 @@ static int
 next_change(struct acl *a, struct amt_req **out)
 {
 	struct ops_ctx *ctx = a->ctx;
-	char d[256];
+	char d[512];
 	int r;
 
 	for (; a->wi < a->nw; a->wi++) {
@@ -376,8 +412,14 @@ next_change(struct acl *a, struct amt_req **out)
 		a->step = A_REMOVE;
 		return amt_msg_remove_user(++a->id, h->handle, out);
 	}
-	done(a, a->failed ? "failed" : "ok", a->failed ? "some changes did "
-	    "not apply (see actions)" : "the device matches the plan");
+	if (a->refused)
+		snprintf(d, sizeof(d), "%d change(s) refused, first: %s",
+		    a->refused, a->refusal);
+	done(a, a->refused ? "refused" : a->failed ? "failed" :
+	    a->reconciled ? "reconciled" : "ok", a->refused ? d : a->failed ?
+	    "some changes did not apply (see actions)" : a->reconciled ?
+	    "the device matches the plan; a change whose outcome was not "
+	    "known is settled" : "the device matches the plan");
 	return CUST_OK;
 }
 
@@ -557,7 +599,7 @@ rec_step(struct acl *a, struct want *w, int err, struct amt_req **out)
 	    w->user, cust_errmsg(), (long long)w->ver);
 	if ((r = action(a, w->user, "push", "unknown", d)) != CUST_OK)
 		return r;
-	done(a, "failed", "the outcome of a change is not known");
+	done(a, "unknown", "the outcome of a change is not known");
 	return CUST_OK;
 }
 
@@ -569,7 +611,7 @@ fail_kind(int err)
 	 * challenge for its realm, before any login. */
 	return err == CUST_E_DENIED ? "auth-failed" : err == CUST_E_UNAVAIL ?
 	    "unreachable" : err == CUST_E_VIOLATION ? "realm-mismatch" :
-	    "error";
+	    err == CUST_E_CRYPTO ? "tls-failed" : "error";
 }
 
 static int
@@ -691,7 +733,8 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 			if ((r = action(a, w->user, w->ver ? "push" : "repair",
 			    "unknown", d)) != CUST_OK)
 				return r;
-			done(a, "failed", "the device stopped answering");
+			done(a, "unknown", "the device stopped answering after "
+			    "a change was sent: the next apply settles it");
 			return CUST_OK;
 		}
 		if (a->sent_handle == 0 && ((v = amt_reply_value(rep,
@@ -766,6 +809,8 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 	return cust_fail(CUST_E_INTERNAL, "acl: bad step");
 }
 
+static int acl_record(struct acl *a);
+
 static int
 acl_next(void *arg, const struct amt_reply *prev, int err,
     struct amt_req **req_out)
@@ -782,9 +827,13 @@ acl_next(void *arg, const struct amt_reply *prev, int err,
 		a->err = r;
 		return r;
 	}
-	if (a->result != NULL) {
+	if (a->result != NULL) {	/* over */
 		amt_req_free(*req_out);
 		*req_out = NULL;
+		if ((r = acl_record(a)) != CUST_OK) {
+			a->err = r;
+			return r;
+		}
 	}
 	return 0;
 }
@@ -865,6 +914,10 @@ acl_plan_of(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 	a->t.address = json_string_value(json_object_get(a->dev, "address"));
 	a->t.realm = json_string_value(json_object_get(a->dev,
 	    "digest_realm"));
+	/* A device custody provisioned TLS on: over TLS, as pushes. */
+	if ((r = ops_tls_target(ctx->st, a->fqdn, &a->t, a->cafile,
+	    sizeof(a->cafile))) != CUST_OK)
+		goto out;
 	if ((r = policy_plan(p, a->fqdn, json_object_get(a->dev, "tags"),
 	    &a->plan)) == CUST_OK)
 		r = wants_of(a, hist);
@@ -1051,33 +1104,19 @@ managed_users(struct cust_state *st, json_t **out)
 	return CUST_OK;
 }
 
-struct names {
-	json_t *a;
-	int err;
-};
-
+/* The devices of the request's selection ("device", "tag" or "all",
+ * exactly one): *ids_out (free()), *n_out of them, and *sel_out (new) the
+ * selector as a job records it. */
 static int
-name_of(void *arg, json_t *dev)
+selection(struct ops_ctx *ctx, json_t *req, int64_t **ids_out, size_t *n_out,
+    json_t **sel_out)
 {
-	struct names *n = arg;
-
-	if (json_array_append(n->a, json_object_get(dev, "fqdn")) != 0) {
-		n->err = cust_fail(CUST_E_NOMEM, "out of memory");
-		return 1;
-	}
-	return 0;
-}
-
-/* The FQDNs of the request's selection: "device", "tag" or "all". */
-static int
-selection(struct ops_ctx *ctx, json_t *req, json_t **out)
-{
-	struct names n = { NULL, CUST_OK };
 	const char *fqdn, *tag;
-	json_t *dev = NULL;
 	int all, r;
 
-	*out = NULL;
+	*ids_out = NULL;
+	*n_out = 0;
+	*sel_out = NULL;
 	if ((r = ops_req_str(req, "device", 0, &fqdn)) != CUST_OK ||
 	    (r = ops_req_str(req, "tag", 0, &tag)) != CUST_OK ||
 	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
@@ -1085,81 +1124,96 @@ selection(struct ops_ctx *ctx, json_t *req, json_t **out)
 	if ((fqdn != NULL) + (tag != NULL) + (all != 0) != 1)
 		return cust_fail(CUST_E_INVAL, "give one of 'device', 'tag' or "
 		    "'all'");
-	if ((n.a = json_array()) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if (fqdn != NULL) {
-		if ((r = cred_device_get(ctx->st, fqdn, &dev)) == CUST_OK)
-			(void)name_of(&n, dev);
-		json_decref(dev);
-	} else
-		r = cred_device_each(ctx->st, tag, name_of, &n);
-	if (r == CUST_OK)
-		r = n.err;
-	if (r == CUST_OK && tag != NULL && json_array_size(n.a) == 0)
-		r = cust_fail(CUST_E_NOTFOUND, "no device has tag '%s'", tag);
-	if (r != CUST_OK) {
-		json_decref(n.a);
+	if ((r = cred_select(ctx->st, fqdn != NULL ? &fqdn : NULL, fqdn !=
+	    NULL, tag, all, ids_out, n_out)) != CUST_OK)
 		return r;
+	if (tag != NULL && *n_out == 0)
+		r = cust_fail(CUST_E_NOTFOUND, "no device has tag '%s'", tag);
+	else if ((*sel_out = fqdn != NULL ? json_pack("{s:s}", "device",
+	    fqdn) : tag != NULL ? json_pack("{s:s}", "tag", tag) :
+	    json_pack("{s:b}", "all", 1)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	if (r != CUST_OK) {
+		free(*ids_out);
+		*ids_out = NULL;
+		*n_out = 0;
 	}
-	*out = n.a;
+	return r;
+}
+
+/* Whether a device's result is a success. */
+static int
+result_ok(const char *res)
+{
+	return strcmp(res, "ok") == 0 || strcmp(res, "reconciled") == 0;
+}
+
+/* A device's outcome is known: its job item (the outcome, then each
+ * change in short), and the job's progress. */
+static int
+acl_record(struct acl *a)
+{
+	struct ops_ctx *ctx = a->ctx;
+	char d[1024];
+	size_t o;
+	json_t *x;
+	size_t i;
+	int r;
+
+	if (a->job == NULL)
+		return CUST_OK;
+	o = (size_t)snprintf(d, sizeof(d), "%s", a->detail);
+	json_array_foreach(a->actions, i, x) {
+		if (o >= sizeof(d) || strcmp(json_string_value(json_object_get(
+		    x, "action")), "keep") == 0)
+			continue;
+		o += (size_t)snprintf(d + o, sizeof(d) - o, "; %s %s %s",
+		    json_string_value(json_object_get(x, "action")),
+		    json_string_value(json_object_get(x, "user")),
+		    json_string_value(json_object_get(x, "result")));
+	}
+	if ((r = job_item_add(ctx->st, a->job->id, json_integer_value(
+	    json_object_get(a->dev, "id")), ACL_ITEM_KIND, a->result, 0, d)) !=
+	    CUST_OK)
+		return r;
+	a->job->done++;
+	if (ctx->progress != NULL)
+		ctx->progress(ctx->progress_arg, a->job->done, a->job->total);
 	return CUST_OK;
 }
 
-/* policy.apply (apply) or policy.drift over the selection. */
+/*
+ * Apply (apply) or drift over the devices fqdns (strings), p the policy,
+ * as one fleet run (amt_fleet_run()): *items_out a new array of device
+ * items {"fqdn", "result", "detail", "actions" | "findings"}, *bad_out
+ * how many are not ok. With job, each device's item is recorded as its
+ * conversation ends. An error is custody's own (the store).
+ */
 static int
-run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
+fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
+    struct ajob *job, json_t **items_out, size_t *bad_out)
 {
-	struct policy *p = NULL;
 	struct acl *as = NULL;
 	struct amt_conv *convs = NULL;
-	json_t *sel = NULL, *managed = NULL, *items = NULL, *it, *v;
-	size_t i, n = 0, nc = 0, bad = 0;
-	int dry = 0, r;
+	json_t *managed = NULL, *items = NULL, *it, *v;
+	size_t i, n = json_array_size(fqdns), nc = 0, bad = 0;
+	int r;
 
-	*resp = NULL;
-	if (apply && (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
-		return r;
-	if ((r = selection(ctx, req, &sel)) != CUST_OK)
-		return r;
-	if ((r = ops_policy_usable(ctx->st, &p)) != CUST_OK)
-		goto out;
-	if (p == NULL) {
-		r = cust_fail(CUST_E_NOTFOUND, "no usable policy is loaded "
-		    "(custodyctl policy load FILE)");
-		goto out;
-	}
-	if (dry) {
-		if ((items = json_array()) == NULL) {
-			r = cust_fail(CUST_E_NOMEM, "out of memory");
-			goto out;
-		}
-		json_array_foreach(sel, i, v) {
-			if ((r = dry_device(ctx, p, json_string_value(v), &it)) !=
-			    CUST_OK)
-				goto out;
-			if (json_array_append_new(items, it) != 0) {
-				r = cust_fail(CUST_E_NOMEM, "out of memory");
-				goto out;
-			}
-		}
-		r = ops_reply(json_pack("{s:b, s:I, s:I, s:O}", "dry_run", 1,
-		    "devices", (json_int_t)json_array_size(sel), "failed",
-		    (json_int_t)0, "items", items), resp);
-		goto out;
-	}
+	*items_out = NULL;
+	*bad_out = 0;
 	if ((r = managed_users(ctx->st, &managed)) != CUST_OK)
-		goto out;
-	n = json_array_size(sel);
+		return r;
 	if ((as = calloc(n ? n : 1, sizeof(*as))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
 	    (items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	json_array_foreach(sel, i, v) {
+	json_array_foreach(fqdns, i, v) {
 		if ((r = acl_prepare(ctx, p, managed, apply,
 		    json_string_value(v), &as[i])) != CUST_OK)
 			goto out;
+		as[i].job = job;
 		convs[nc++] = (struct amt_conv){ &as[i].t, acl_next, &as[i] };
 	}
 	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
@@ -1169,10 +1223,13 @@ run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
 			cust_fail(r, "%s: %s", as[i].fqdn, cust_strerror(r));
 			goto out;
 		}
-		if (as[i].result == NULL)
+		if (as[i].result == NULL) {
 			done(&as[i], "unknown", "the conversation did not "
 			    "finish");
-		bad += strcmp(as[i].result, "ok") != 0;
+			if ((r = acl_record(&as[i])) != CUST_OK)
+				goto out;
+		}
+		bad += !result_ok(as[i].result);
 		it = json_pack("{s:s, s:s, s:s, s:O}", "fqdn", as[i].fqdn,
 		    "result", as[i].result, "detail", as[i].detail,
 		    apply ? "actions" : "findings", apply ? as[i].actions :
@@ -1182,8 +1239,9 @@ run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
 			goto out;
 		}
 	}
-	r = ops_reply(json_pack("{s:I, s:I, s:O}", "devices", (json_int_t)n, apply ? "failed" :
-	    "drifted", (json_int_t)bad, "items", items), resp);
+	*items_out = items;
+	items = NULL;
+	*bad_out = bad;
 out:
 	for (i = 0; as != NULL && i < n; i++)
 		acl_clear(&as[i]);
@@ -1191,7 +1249,188 @@ out:
 	free(convs);
 	json_decref(items);
 	json_decref(managed);
+	return r;
+}
+
+/* The loaded policy, usable: *out (policy_free()), else CUST_E_NOTFOUND. */
+static int
+usable(struct ops_ctx *ctx, struct policy **out)
+{
+	int r;
+
+	if ((r = ops_policy_usable(ctx->st, out)) != CUST_OK)
+		return r;
+	if (*out == NULL)
+		return cust_fail(CUST_E_NOTFOUND, "no usable policy is loaded "
+		    "(custodyctl policy load FILE)");
+	return CUST_OK;
+}
+
+/* The id of the latest loaded policy (0: none). */
+static int
+policy_id(struct ops_ctx *ctx, int64_t *out)
+{
+	return ops_sql_int(ctx->st, "SELECT COALESCE(MAX(id), 0) FROM policy",
+	    "read the loaded policy", out);
+}
+
+/* Resuming apply job id is refused when another policy was loaded since
+ * it began (pol: the latest). */
+static int
+same_policy(struct ops_ctx *ctx, int64_t id, int64_t pol)
+{
+	json_t *j = NULL, *was;
+	int r;
+
+	if ((r = job_show(ctx->st, id, 0, 0, &j)) != CUST_OK)
+		return r;
+	was = json_object_get(json_object_get(j, "params"), "policy");
+	if (json_is_integer(was) && json_integer_value(was) != pol)
+		r = cust_fail(CUST_E_CONFLICT, "job %lld applied policy %lld; "
+		    "policy %lld was loaded since: run policy apply instead (it "
+		    "brings the devices to the new plan)", (long long)id,
+		    (long long)json_integer_value(was), (long long)pol);
+	json_decref(j);
+	return r;
+}
+
+/*
+ * policy.apply as a job over devices ids[0..n) (selector: borrowed), or
+ * (resume) the rest of apply job resume: *resp = {"job", "devices" (the
+ * job's devices this run covers), "failed" (not ok, missing included),
+ * "results" (counts by result), "items"}. Only custody's own errors are
+ * errors; the job then ends 'failed', resumable.
+ */
+static int
+apply_job(struct ops_ctx *ctx, const struct policy *p, json_t *selector,
+    const int64_t *ids, size_t n, int64_t resume, json_t **resp)
+{
+	struct ajob job = { 0, 0, 0 };
+	json_t *params = NULL, *fqdns = NULL, *items = NULL, *counts = NULL;
+	json_t *v;
+	int64_t *sorted = NULL, pol;
+	size_t m = 0, total, miss = 0, bad = 0, i;
+	int r;
+
+	*resp = NULL;
+	if ((r = policy_id(ctx, &pol)) != CUST_OK)
+		return r;
+	if (resume > 0) {
+		if ((r = same_policy(ctx, resume, pol)) != CUST_OK ||
+		    (r = job_take(ctx->st, resume, JOB_KIND_APPLY, &params,
+		    &sorted, &m, &total)) != CUST_OK)
+			goto out;
+		job.id = resume;
+	} else {
+		if ((params = json_pack("{s:I}", "policy", (json_int_t)pol)) ==
+		    NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = job_start(ctx->st, ctx->actor, JOB_KIND_APPLY,
+		    selector, params, ids, n, &job.id, &sorted, &m)) !=
+		    CUST_OK)
+			goto out;
+	}
+	job.total = m;
+	if ((r = ops_job_targets(ctx, job.id, ACL_ITEM_KIND, sorted, m,
+	    &fqdns, &miss)) == CUST_OK)
+		r = fleet(ctx, p, 1, fqdns, &job, &items, &bad);
+	if ((r = job_end(ctx->st, job.id, r)) != CUST_OK)
+		goto out;
+	if ((counts = json_object()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(items, i, v) {
+		const char *res = json_string_value(json_object_get(v,
+		    "result"));
+
+		json_object_set_new(counts, res, json_integer(
+		    json_integer_value(json_object_get(counts, res)) + 1));
+	}
+	if (miss > 0)
+		json_object_set_new(counts, "missing",
+		    json_integer((json_int_t)miss));
+	r = ops_reply(json_pack("{s:I, s:I, s:I, s:O, s:O}", "job",
+	    (json_int_t)job.id, "devices", (json_int_t)m, "failed",
+	    (json_int_t)(bad + miss), "results", counts, "items", items),
+	    resp);
+out:
+	json_decref(params);
+	json_decref(fqdns);
+	json_decref(items);
+	json_decref(counts);
+	free(sorted);
+	return r;
+}
+
+int
+ops_apply_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
+{
+	struct policy *p = NULL;
+	int r;
+
+	*resp = NULL;
+	if ((r = usable(ctx, &p)) == CUST_OK)
+		r = apply_job(ctx, p, NULL, NULL, 0, resume, resp);
+	policy_free(p);
+	return r;
+}
+
+/* policy.apply (apply) or policy.drift over the selection. */
+static int
+run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
+{
+	struct policy *p = NULL;
+	json_t *sel = NULL, *fqdns = NULL, *items = NULL, *it, *v;
+	int64_t *ids = NULL;
+	size_t i, n = 0, miss = 0, bad = 0;
+	int dry = 0, r;
+
+	*resp = NULL;
+	if (apply && (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
+		return r;
+	if ((r = selection(ctx, req, &ids, &n, &sel)) != CUST_OK)
+		return r;
+	if ((r = usable(ctx, &p)) != CUST_OK)
+		goto out;
+	if (apply && !dry) {
+		r = apply_job(ctx, p, sel, ids, n, 0, resp);
+		goto out;
+	}
+	if ((r = ops_job_targets(ctx, 0, ACL_ITEM_KIND, ids, n, &fqdns,
+	    &miss)) != CUST_OK)
+		goto out;
+	if (!dry) {
+		if ((r = fleet(ctx, p, 0, fqdns, NULL, &items, &bad)) ==
+		    CUST_OK)
+			r = ops_reply(json_pack("{s:I, s:I, s:O}", "devices",
+			    (json_int_t)json_array_size(fqdns), "drifted",
+			    (json_int_t)bad, "items", items), resp);
+		goto out;
+	}
+	if ((items = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(fqdns, i, v) {
+		if ((r = dry_device(ctx, p, json_string_value(v), &it)) !=
+		    CUST_OK)
+			goto out;
+		if (json_array_append_new(items, it) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	r = ops_reply(json_pack("{s:b, s:I, s:I, s:O}", "dry_run", 1,
+	    "devices", (json_int_t)json_array_size(fqdns), "failed",
+	    (json_int_t)0, "items", items), resp);
+out:
+	json_decref(items);
+	json_decref(fqdns);
 	json_decref(sel);
+	free(ids);
 	policy_free(p);
 	return r;
 }

@@ -90,8 +90,19 @@ int ops_principal_sync(struct ops_ctx *ctx, int dry_run, json_t **resp)
 void ops_principal_revoked(struct ops_ctx *ctx, const char *name,
     json_t *resp);
 
-/* policy.apply and policy.drift (ops_acl.c). */
+/* policy.apply and policy.drift (ops_acl.c). ops_apply_job(): the rest
+ * of policy apply job resume (job.resume), as policy.apply answers. */
 extern const struct ops_entry ops_acl_table[];
+int ops_apply_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
+	__attribute__((warn_unused_result));
+
+/* The registered devices among a job's targets ids[0..n) (sorted, as
+ * job_start() and job_take() give them): *fqdns_out a new array of their
+ * FQDNs, *missing_out how many are registered no more; with job (not 0)
+ * each of those gets its 'missing' item of kind. (ops_targets.c) */
+int ops_job_targets(struct ops_ctx *ctx, int64_t job, const char *kind,
+    const int64_t *ids, size_t n, json_t **fqdns_out, size_t *missing_out)
+	__attribute__((warn_unused_result));
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is

@@ -329,6 +329,8 @@ op_resume(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	if (strcmp(kind, JOB_KIND_PUSH) == 0)	/* the rest of a push */
 		return ops_push_job(ctx, NULL, NULL, 0, id, items, resp);
+	if (strcmp(kind, JOB_KIND_APPLY) == 0)	/* the rest of an apply */
+		return ops_apply_job(ctx, id, resp);
 	r = job_resume(ctx->st, ctx->actor, id, items, ctx->progress,
 	    ctx->progress_arg, &left, &res);
 	if (r == CUST_E_CONFLICT && left == 0)

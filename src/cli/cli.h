@@ -178,6 +178,9 @@ int cli_push_job_result(struct cli *c, json_t *items, json_t *results,
 /* Call op (device.push with a selector, job.resume of a push job) with
  * req (consumed) and print its push job's outcome; the exit code. */
 int cli_push_job(struct cli *c, const char *op, json_t *req);
+/* Print a policy.apply reply (also job resume of an apply job): JSON or
+ * text; the exit code (1 when a device is not ok). (cli_policy.c) */
+int cli_apply_result(struct cli *c, json_t *resp);
 
 /* The arguments "FQDN [--dry-run]" (with_kind: and [--kind K]) into a
  * new *req_out {"fqdn"[, "dry_run": true][, "kind"]}: CUST_EXIT_OK, else

@@ -357,7 +357,7 @@ static int
 cmd_resume(struct cli *c, int argc, char **argv)
 {
 	json_t *req = json_object(), *resp = NULL, *show;
-	int r;
+	int r, apply;
 
 	if ((r = page_args(c, 1, NULL, argc, argv)) != 0 ||
 	    (r = id_arg(req, argc, argv)) != 0) {
@@ -374,13 +374,16 @@ cmd_resume(struct cli *c, int argc, char **argv)
 		json_decref(resp);
 		return cli_push_job(c, "job.resume", req);
 	}
+	/* An apply job answers as policy apply does. */
+	apply = r == CUST_OK && strcmp(cli_str(json_object_get(resp, "job"),
+	    "kind"), "policy.apply") == 0;
 	json_decref(resp);
 	resp = NULL;
 	r = cli_call(c, "job.resume", req, &resp);
 	json_decref(req);
 	if (r != CUST_OK)
 		return cli_error(c, r);
-	r = cli_rotate_result(c, resp);
+	r = apply ? cli_apply_result(c, resp) : cli_rotate_result(c, resp);
 	json_decref(resp);
 	return r;
 }

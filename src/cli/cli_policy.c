@@ -203,8 +203,18 @@ render_apply(json_t *r)
 			    cli_str(a, "user"), cli_str(a, "result"),
 			    cli_str(a, "detail"));
 	}
-	printf("%lld devices, %lld not ok\n", cli_num(r, "devices"),
-	    cli_num(r, "failed"));
+	printf("%lld devices, %lld not ok (job %lld)\n", cli_num(r,
+	    "devices"), cli_num(r, "failed"), cli_num(r, "job"));
+}
+
+int
+cli_apply_result(struct cli *c, json_t *resp)
+{
+	if (c->json)
+		cli_print_json(resp);
+	else
+		render_apply(resp);
+	return cli_num(resp, "failed") > 0 ? CUST_EXIT_FAIL : CUST_EXIT_OK;
 }
 
 /* policy drift: every finding, one a line. */
@@ -353,7 +363,9 @@ acl_cmd(struct cli *c, int argc, char **argv, int apply)
 		cli_print_json(sarif);
 		json_decref(sarif);
 	} else if (apply) {
-		render_apply(resp);
+		r = cli_apply_result(c, resp);
+		json_decref(resp);
+		return r;
 	} else {
 		render_drift(resp);
 	}

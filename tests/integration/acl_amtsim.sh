@@ -274,7 +274,7 @@ t_check "late refused with PT_STATUS_MAX_LIMIT_REACHED" py "$TESTTMP/out" <<'EOF
 import json, sys
 it = json.load(open(sys.argv[1]))["items"][0]
 a = {x["user"]: x for x in it["actions"]}
-sys.exit(not (it["result"] == "failed" and a["late"]["result"] == "refused"
+sys.exit(not (it["result"] == "refused" and a["late"]["result"] == "refused"
     and "MAX_LIMIT" in a["late"]["detail"]))
 EOF
 t_exit "password history $D2" 0 c --json password history $D2

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* src/api/ops_targets.c - a job's devices by name: the ids job_start()
+ * and job_take() give, turned into the FQDNs the network side works on,
+ * the devices removed since the job began recorded as 'missing'. */
+#include <string.h>
+
+#include "cred.h"
+#include "err.h"
+#include "job.h"
+#include "ops_int.h"
+
+struct targets {
+	const int64_t *ids;	/* sorted */
+	int64_t *seen;		/* ids[i] once found: seen[i] = ids[i] */
+	size_t n;
+	json_t *fqdns;
+	int err;
+};
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+target_of(void *arg, json_t *dev)
+{
+	struct targets *t = arg;
+	int64_t id = json_integer_value(json_object_get(dev, "id"));
+	const int64_t *at = bsearch(&id, t->ids, t->n, sizeof(*t->ids),
+	    cmp_id);
+
+	if (at == NULL)
+		return 0;
+	t->seen[at - t->ids] = id;
+	if (json_array_append(t->fqdns, json_object_get(dev, "fqdn")) != 0) {
+		t->err = cust_fail(CUST_E_NOMEM, "out of memory");
+		return 1;
+	}
+	return 0;
+}
+
+int
+ops_job_targets(struct ops_ctx *ctx, int64_t job, const char *kind,
+    const int64_t *ids, size_t n, json_t **fqdns_out, size_t *missing_out)
+{
+	struct targets t = { ids, NULL, n, json_array(), CUST_OK };
+	size_t i;
+	int r;
+
+	*fqdns_out = NULL;
+	*missing_out = 0;
+	if (t.fqdns == NULL || (t.seen = calloc(n ? n : 1,
+	    sizeof(*t.seen))) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = cred_device_each(ctx->st, NULL, target_of, &t)) != CUST_OK ||
+	    (r = t.err) != CUST_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (t.seen[i] != 0)
+			continue;
+		++*missing_out;
+		if (job != 0 && (r = job_item_add(ctx->st, job, ids[i], kind,
+		    "missing", 0, "the device is no longer registered")) !=
+		    CUST_OK)
+			goto out;
+	}
+	*fqdns_out = t.fqdns;
+	t.fqdns = NULL;
+	r = CUST_OK;
+out:
+	json_decref(t.fqdns);
+	free(t.seen);
+	return r;
+}
