@@ -1306,10 +1306,9 @@ apply_job(struct ops_ctx *ctx, const struct policy *p, json_t *selector,
     const int64_t *ids, size_t n, int64_t resume, json_t **resp)
 {
 	struct ajob job = { 0, 0, 0 };
-	json_t *params = NULL, *fqdns = NULL, *items = NULL, *counts = NULL;
-	json_t *v;
+	json_t *params = NULL, *fqdns = NULL, *items = NULL;
 	int64_t *sorted = NULL, pol;
-	size_t m = 0, total, miss = 0, bad = 0, i;
+	size_t m = 0, total, miss = 0, bad = 0;
 	int r;
 
 	*resp = NULL;
@@ -1338,29 +1337,11 @@ apply_job(struct ops_ctx *ctx, const struct policy *p, json_t *selector,
 		r = fleet(ctx, p, 1, fqdns, &job, &items, &bad);
 	if ((r = job_end(ctx->st, job.id, r)) != CUST_OK)
 		goto out;
-	if ((counts = json_object()) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	json_array_foreach(items, i, v) {
-		const char *res = json_string_value(json_object_get(v,
-		    "result"));
-
-		json_object_set_new(counts, res, json_integer(
-		    json_integer_value(json_object_get(counts, res)) + 1));
-	}
-	if (miss > 0)
-		json_object_set_new(counts, "missing",
-		    json_integer((json_int_t)miss));
-	r = ops_reply(json_pack("{s:I, s:I, s:I, s:O, s:O}", "job",
-	    (json_int_t)job.id, "devices", (json_int_t)m, "failed",
-	    (json_int_t)(bad + miss), "results", counts, "items", items),
-	    resp);
+	r = ops_job_reply(job.id, m, bad, miss, items, resp);
 out:
 	json_decref(params);
 	json_decref(fqdns);
 	json_decref(items);
-	json_decref(counts);
 	free(sorted);
 	return r;
 }

@@ -103,6 +103,11 @@ int ops_apply_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 int ops_job_targets(struct ops_ctx *ctx, int64_t job, const char *kind,
     const int64_t *ids, size_t n, json_t **fqdns_out, size_t *missing_out)
 	__attribute__((warn_unused_result));
+/* The reply of such a job's run: {"job", "devices", "failed" (bad +
+ * missing), "results" (counts of items by "result", and missing), "items"
+ * (borrowed)}. (ops_targets.c) */
+int ops_job_reply(int64_t job, size_t devices, size_t bad, size_t missing,
+    json_t *items, json_t **resp) __attribute__((warn_unused_result));
 
 /* Array of strings member: *out is a new array of borrowed strings (free()
  * the array only), NULL and 0 when absent; more than OPS_STRINGS_MAX is
@@ -171,6 +176,9 @@ int ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
 	__attribute__((warn_unused_result));
 int ops_tls_target(struct cust_state *st, const char *fqdn,
     struct amt_target *t, char *cafile, size_t len)
+	__attribute__((warn_unused_result));
+/* The rest of cert provision job resume (job.resume). */
+int ops_provision_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 	__attribute__((warn_unused_result));
 /* The provisioned devices that lack a root of the bundle (by the roots
  * recorded for them): a new array of FQDNs. */

@@ -37,6 +37,15 @@
  *     is the device recorded as provisioned (table device_tls).
  * A failing step ends the device's run with {"result": "failed", "step",
  * "detail"}; what was done stays done and a re-run reuses it.
+ *
+ * With "tag", "all" (or "fqdns") instead of "fqdn", the devices are
+ * provisioned one after the other as a job (JOB_KIND_PROVISION): one item
+ * per device (kind "tls") as soon as it is done, its outcome ok,
+ * unchanged (TLS there already), unreachable, auth-failed, refused (the
+ * device answered a PT_STATUS or a SOAP fault), tls-failed (the final
+ * check over TLS, or a certificate that does not verify), failed (any
+ * other step: the detail names it) or missing; one device never stops
+ * the others, and job resume does the devices without an item.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -58,6 +67,7 @@
 #include "ca.h"
 #include "cred.h"
 #include "err.h"
+#include "job.h"
 #include "ops_int.h"
 #include "seal.h"
 #include "state.h"
@@ -66,6 +76,7 @@
 
 #define PROV_USER	"admin"
 #define PROV_ACTION	"cert.provision"
+#define PROV_ITEM_KIND	"tls"	/* the kind of a provisioning job's items */
 
 struct prov {
 	struct ops_ctx *ctx;
@@ -78,6 +89,7 @@ struct prov {
 	json_t *steps;			/* [{"step", "result", "detail"}] */
 	const char *step;		/* the step that failed */
 	char detail[512];
+	int err;			/* its device error, or 0 */
 };
 
 /* Record a step: in the response and the audit log. */
@@ -126,6 +138,7 @@ call(struct prov *p, const char *step, struct amt_req *q, int check,
 	if (r != CUST_OK) {
 		amt_reply_free(*rep);
 		*rep = NULL;
+		p->err = r;
 		(void)note(p, step, "failed", "%s", cust_errmsg());
 	}
 	return r;
@@ -759,8 +772,31 @@ item(struct prov *p, const char *result, const char *detail)
 	    json_null(), "detail", detail, "steps", p->steps);
 }
 
+/* The outcome of a failed run, by what failed it (p->step, p->err). */
+static const char *
+failure_of(const struct prov *p)
+{
+	if (p->step != NULL && strcmp(p->step, "verify") == 0)
+		return "tls-failed";
+	switch (p->err) {
+	case CUST_E_DENIED:
+		return "auth-failed";
+	case CUST_E_UNAVAIL:
+		return "unreachable";
+	case CUST_E_CRYPTO:
+		return "tls-failed";
+	case CUST_E_CONFLICT:
+		return "refused";
+	default:
+		return "failed";
+	}
+}
+
+/* Provision fqdn: *resp its item; *outcome_out (may be NULL) its outcome
+ * as a job records it. */
 static int
-provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp)
+provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
+    const char **outcome_out)
 {
 	struct prov p;
 	EVP_PKEY *key = NULL;
@@ -832,6 +868,8 @@ failed:
 		goto out;
 	cust_clearerr();
 	*resp = item(&p, "failed", p.detail);
+	if (outcome_out != NULL)
+		*outcome_out = failure_of(&p);
 done:
 	r = *resp != NULL ? CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
 out:
@@ -900,6 +938,9 @@ out:
 	return r;
 }
 
+static int provision_selected(struct ops_ctx *ctx, json_t *req,
+    json_t **resp);
+
 static int
 op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
@@ -907,6 +948,8 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	int r, dry = 0, force = 0;
 
 	*resp = NULL;
+	if (json_object_get(req, "fqdn") == NULL)	/* a selector: a job */
+		return provision_selected(ctx, req, resp);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
 	    (r = ops_req_bool(req, "force", &force)) != CUST_OK)
@@ -914,7 +957,117 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if (dry)
 		return dry_run(ctx, fqdn, resp);
 	ops_crl_tick(ctx);
-	return provision(ctx, fqdn, force, resp);
+	return provision(ctx, fqdn, force, resp, NULL);
+}
+
+/*
+ * cert.provision of devices ids[0..n) as a job (selector borrowed), or
+ * (resume) the rest of provisioning job resume, one device after the
+ * other: *resp = {"job", "devices", "failed" (not ok nor unchanged,
+ * missing included), "results" (counts by outcome), "items" [{"fqdn",
+ * "result", "step", "detail"}]}. Only custody's own errors are errors;
+ * the job then ends 'failed', resumable.
+ */
+static int
+provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
+    size_t n, int64_t resume, json_t **resp)
+{
+	json_t *params = NULL, *fqdns = NULL, *items = json_array(), *it, *v;
+	int64_t job = 0, *sorted = NULL, dev;
+	size_t m = 0, total, miss = 0, bad = 0, i;
+	const char *res, *fqdn;
+	char d[600];
+	int r;
+
+	*resp = NULL;
+	if (items == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (resume > 0) {
+		if ((r = job_take(ctx->st, resume, JOB_KIND_PROVISION, &params,
+		    &sorted, &m, &total)) != CUST_OK)
+			goto out;
+		job = resume;
+	} else if ((params = json_object()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	} else if ((r = job_start(ctx->st, ctx->actor, JOB_KIND_PROVISION,
+	    selector, params, ids, n, &job, &sorted, &m)) != CUST_OK)
+		goto out;
+	ops_crl_tick(ctx);
+	r = ops_job_targets(ctx, job, PROV_ITEM_KIND, sorted, m, &fqdns,
+	    &miss);
+	json_array_foreach(fqdns, i, v) {
+		json_t *o;
+
+		if (r != CUST_OK)
+			break;
+		fqdn = json_string_value(v);
+		it = NULL;
+		res = NULL;
+		if ((r = provision(ctx, fqdn, 0, &it, &res)) != CUST_OK)
+			break;
+		if (res == NULL)	/* ok or unchanged */
+			res = json_string_value(json_object_get(it, "result"));
+		if (json_is_string(json_object_get(it, "step")))
+			snprintf(d, sizeof(d), "%s: %s", json_string_value(
+			    json_object_get(it, "step")), json_string_value(
+			    json_object_get(it, "detail")));
+		else
+			snprintf(d, sizeof(d), "%s", json_string_value(
+			    json_object_get(it, "detail")));
+		bad += strcmp(res, "ok") != 0 && strcmp(res, "unchanged") != 0;
+		o = json_pack("{s:s, s:s, s:O, s:s}", "fqdn", fqdn, "result",
+		    res, "step", json_object_get(it, "step"), "detail", d);
+		if (o == NULL || json_array_append_new(items, o) != 0)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+		else if ((r = cred_device_find(ctx->st, fqdn, &dev)) == CUST_OK)
+			r = job_item_add(ctx->st, job, dev, PROV_ITEM_KIND, res,
+			    0, d);
+		json_decref(it);	/* res may be its */
+		if (r != CUST_OK)
+			break;
+		if (ctx->progress != NULL)
+			ctx->progress(ctx->progress_arg, i + 1,
+			    json_array_size(fqdns));
+	}
+	if ((r = job_end(ctx->st, job, r)) != CUST_OK)
+		goto out;
+	r = ops_job_reply(job, m, bad, miss, items, resp);
+out:
+	json_decref(params);
+	json_decref(fqdns);
+	json_decref(items);
+	free(sorted);
+	return r;
+}
+
+int
+ops_provision_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
+{
+	return provision_job(ctx, NULL, NULL, 0, resume, resp);
+}
+
+/* cert.provision with "tag", "all" or "fqdns": a provisioning job. */
+static int
+provision_selected(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	json_t *sel = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int dry, r;
+
+	if ((r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
+		return r;
+	if (dry)
+		return cust_fail(CUST_E_INVAL, "a dry run takes one 'fqdn'");
+	if ((r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
+		return r;
+	r = provision_job(ctx, sel, ids, n, 0, resp);
+	json_decref(sel);
+	free(ids);
+	return r;
 }
 
 

@@ -78,3 +78,31 @@ out:
 	free(t.seen);
 	return r;
 }
+
+int
+ops_job_reply(int64_t job, size_t devices, size_t bad, size_t missing,
+    json_t *items, json_t **resp)
+{
+	json_t *counts = json_object(), *v;
+	const char *res;
+	size_t i;
+	int r;
+
+	*resp = NULL;
+	if (counts == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(items, i, v) {
+		res = json_string_value(json_object_get(v, "result"));
+		json_object_set_new(counts, res, json_integer(
+		    json_integer_value(json_object_get(counts, res)) + 1));
+	}
+	if (missing > 0)
+		json_object_set_new(counts, "missing",
+		    json_integer((json_int_t)missing));
+	r = ops_reply(json_pack("{s:I, s:I, s:I, s:O, s:O}", "job",
+	    (json_int_t)job, "devices", (json_int_t)devices, "failed",
+	    (json_int_t)(bad + missing), "results", counts, "items", items),
+	    resp);
+	json_decref(counts);
+	return r;
+}

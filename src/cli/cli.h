@@ -181,6 +181,9 @@ int cli_push_job(struct cli *c, const char *op, json_t *req);
 /* Print a policy.apply reply (also job resume of an apply job): JSON or
  * text; the exit code (1 when a device is not ok). (cli_policy.c) */
 int cli_apply_result(struct cli *c, json_t *resp);
+/* The same for a cert provision job (cert provision --tag|--all, job
+ * resume of one). (cli_ca.c) */
+int cli_provision_job_result(struct cli *c, json_t *resp);
 
 /* The arguments "FQDN [--dry-run]" (with_kind: and [--kind K]) into a
  * new *req_out {"fqdn"[, "dry_run": true][, "kind"]}: CUST_EXIT_OK, else

@@ -946,9 +946,63 @@ provision_ok(json_t *r)
 	return res == NULL || strcmp(res, "failed") != 0;
 }
 
-/* cert provision FQDN [--dry-run] [--force]: exit 1 when the device's run
- * failed. --force: re-provision over plain HTTP a device recorded as
- * provisioned whose TLS no longer verifies. */
+int
+cli_provision_job_result(struct cli *c, json_t *resp)
+{
+	json_t *it;
+	size_t i;
+
+	if (c->json) {
+		cli_print_json(resp);
+	} else {
+		json_array_foreach(json_object_get(resp, "items"), i, it)
+			printf("%s: %s: %s\n", cli_str(it, "fqdn"),
+			    cli_str(it, "result"), cli_str(it, "detail"));
+		printf("%lld devices, %lld not ok (job %lld)\n", cli_num(resp,
+		    "devices"), cli_num(resp, "failed"), cli_num(resp, "job"));
+	}
+	return cli_num(resp, "failed") > 0 ? CUST_EXIT_FAIL : CUST_EXIT_OK;
+}
+
+/* cert provision --tag TAG | --all: a provisioning job. */
+static int
+provision_job(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *resp = NULL;
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "t:a", opts, NULL)) != -1) {
+		if (ch == 't')
+			json_object_set_new(req, "tag", ops_text(optarg));
+		else if (ch == 'a')
+			json_object_set_new(req, "all", json_true());
+		else {
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || json_object_size(req) != 1) {
+		json_decref(req);
+		return cli_usage(cli_current(), "give one of FQDN, --tag TAG or "
+		    "--all");
+	}
+	r = cli_call(c, "cert.provision", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	r = cli_provision_job_result(c, resp);
+	json_decref(resp);
+	return r;
+}
+
+/* cert provision FQDN [--dry-run] [--force] | --tag TAG | --all: exit 1
+ * when a device's run failed. --force: re-provision over plain HTTP a
+ * device recorded as provisioned whose TLS no longer verifies. */
 static int
 cmd_provision(struct cli *c, int argc, char **argv)
 {
@@ -957,8 +1011,15 @@ cmd_provision(struct cli *c, int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	json_t *req = json_object();
-	int ch;
+	json_t *req;
+	int ch, i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--all") == 0 || strncmp(argv[i], "--tag",
+		    5) == 0)
+			return provision_job(c, argc, argv);
+	if ((req = json_object()) == NULL)
+		return cli_error(c, CUST_E_NOMEM);
 
 	while ((ch = getopt_long(argc, argv, "nf", opts, NULL)) != -1) {
 		if (ch == 'n' || ch == 'f') {
@@ -998,8 +1059,9 @@ const struct cli_cmd cli_cert_cmds[] = {
 	  "[--after ID]", "list certificates" },
 	{ "cert", "show", cmd_show, 0, "SERIAL",
 	  "show one certificate (with its PEM)" },
-	{ "cert", "provision", cmd_provision, 0, "FQDN [--dry-run] [--force]",
-	  "configure TLS on the device with a custody certificate, verified" },
+	{ "cert", "provision", cmd_provision, 0,
+	  "FQDN [--dry-run] [--force] | --tag TAG | --all",
+	  "configure TLS on devices with a custody certificate, verified" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };
 

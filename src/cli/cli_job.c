@@ -366,7 +366,7 @@ cmd_resume(struct cli *c, int argc, char **argv)
 	}
 	/* A push job answers as device.push does. */
 	show = json_pack("{s:O, s:i}", "id", json_object_get(req, "id"),
-	    "limit", 0);
+	    "limit", 1);
 	r = cli_call(c, "job.show", show, &resp);
 	json_decref(show);
 	if (r == CUST_OK && strcmp(cli_str(json_object_get(resp, "job"),
@@ -374,16 +374,20 @@ cmd_resume(struct cli *c, int argc, char **argv)
 		json_decref(resp);
 		return cli_push_job(c, "job.resume", req);
 	}
-	/* An apply job answers as policy apply does. */
-	apply = r == CUST_OK && strcmp(cli_str(json_object_get(resp, "job"),
-	    "kind"), "policy.apply") == 0;
+	/* An apply job answers as policy apply does; a provisioning job as
+	 * cert provision --all. */
+	apply = r != CUST_OK ? 0 : strcmp(cli_str(json_object_get(resp, "job"),
+	    "kind"), "policy.apply") == 0 ? 1 : strcmp(cli_str(
+	    json_object_get(resp, "job"), "kind"), "cert.provision") == 0 ? 2 :
+	    0;
 	json_decref(resp);
 	resp = NULL;
 	r = cli_call(c, "job.resume", req, &resp);
 	json_decref(req);
 	if (r != CUST_OK)
 		return cli_error(c, r);
-	r = apply ? cli_apply_result(c, resp) : cli_rotate_result(c, resp);
+	r = apply == 1 ? cli_apply_result(c, resp) : apply == 2 ?
+	    cli_provision_job_result(c, resp) : cli_rotate_result(c, resp);
 	json_decref(resp);
 	return r;
 }

@@ -935,7 +935,8 @@ job_json(sqlite3_stmt *s)
 	    sqlite3_column_text(s, 1), JOB_KIND_ROTATE) == 0 ||
 	    strcmp((const char *)sqlite3_column_text(s, 1), JOB_KIND_PUSH) ==
 	    0 || strcmp((const char *)sqlite3_column_text(s, 1),
-	    JOB_KIND_APPLY) == 0));
+	    JOB_KIND_APPLY) == 0 || strcmp((const char *)sqlite3_column_text(
+	    s, 1), JOB_KIND_PROVISION) == 0));
 }
 
 int
