@@ -45,10 +45,10 @@
  * device whose certificate does not verify against the bundle: never
  * retried over plain HTTP), realm-mismatch, unknown (the device stopped
  * answering after a change was sent), failed, error (a malformed answer)
- * or missing (removed since). One device never stops the others. A job whose process
- * died is resumed by job.resume (ops_apply_job()): the devices without an
- * item, against the same policy (a policy loaded since refuses the
- * resumption: apply it instead).
+ * or missing (removed since). One device never stops the others. A job
+ * whose process died is resumed by job.resume (ops_apply_job()): the
+ * devices without an item, against the same policy (a policy loaded since
+ * refuses the resumption: apply it instead).
  *
  * Which users custody manages: a digest user whose name is the user name
  * of a console in some policy loaded into custody (every loaded policy is
