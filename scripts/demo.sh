@@ -170,7 +170,10 @@ run load c policy load "$POLICY"
 ok "$(last load | sed 's/, sha256.*//')"
 cmd "custodyctl policy apply --all"
 run apply c policy apply --all
-ok "$(last apply): each console's digest user on each device it may reach"
+ok "$(last apply | sed 's/ (job.*//'): each console's digest user on" \
+    "each device it may reach"
+ok "(a job: custodyctl job show $(last apply | sed -n \
+    's/.*(job \([0-9]*\)).*/\1/p') lists each device's outcome)"
 
 say "Issuing the console \"$CONSOLE\" its client certificate"
 cmd "custodyctl console add $CONSOLE -o $DIR/console"
