@@ -185,10 +185,10 @@ int cli_apply_result(struct cli *c, json_t *resp);
  * resume of one). (cli_ca.c) */
 int cli_provision_job_result(struct cli *c, json_t *resp);
 
-/* The arguments "FQDN [--dry-run]" (with_kind: and [--kind K]) into a
- * new *req_out {"fqdn"[, "dry_run": true][, "kind"]}: CUST_EXIT_OK, else
+/* The arguments "FQDN [--dry-run]" (with_force: and [--force]) into a
+ * new *req_out {"fqdn"[, "dry_run": true][, "force": true]}: CUST_EXIT_OK, else
  * the usage exit code (said). (cli_device.c) */
-int cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out);
+int cli_fqdn_dry_run(int argc, char **argv, int with_force, json_t **req_out);
 
 /* Call op with req (taken), print the reply (JSON, or through render) and
  * exit CUST_EXIT_OK when ok(reply), else CUST_EXIT_FAIL: commands whose

@@ -1006,35 +1006,15 @@ provision_job(struct cli *c, int argc, char **argv)
 static int
 cmd_provision(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "force", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 }
-	};
 	json_t *req;
-	int ch, i;
+	int r, i;
 
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--all") == 0 || strncmp(argv[i], "--tag",
 		    5) == 0)
 			return provision_job(c, argc, argv);
-	if ((req = json_object()) == NULL)
-		return cli_error(c, CUST_E_NOMEM);
-
-	while ((ch = getopt_long(argc, argv, "nf", opts, NULL)) != -1) {
-		if (ch == 'n' || ch == 'f') {
-			json_object_set_new(req, ch == 'n' ? "dry_run" : "force",
-			    json_true());
-		} else {
-			json_decref(req);
-			return CUST_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		json_decref(req);
-		return cli_usage(cli_current(), "give exactly one FQDN");
-	}
-	json_object_set_new(req, "fqdn", ops_text(argv[optind]));
+	if ((r = cli_fqdn_dry_run(argc, argv, 1, &req)) != CUST_EXIT_OK)
+		return r;
 	return cli_run_outcome(c, "cert.provision", req, render_provision,
 	    provision_ok);
 }

@@ -260,21 +260,21 @@ cli_render_pushed(struct cli *c, json_t *it)
 }
 
 int
-cli_fqdn_dry_run(int argc, char **argv, int with_kind, json_t **req_out)
+cli_fqdn_dry_run(int argc, char **argv, int with_force, json_t **req_out)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
-		{ "kind", required_argument, NULL, 'k' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object();
 	int ch;
 
 	*req_out = NULL;
-	while ((ch = getopt_long(argc, argv, with_kind ? "nk:" : "n", opts,
+	while ((ch = getopt_long(argc, argv, with_force ? "nf" : "n", opts,
 	    NULL)) != -1) {
-		if (ch == 'k' && with_kind)
-			json_object_set_new(req, "kind", ops_text(optarg));
+		if (ch == 'f' && with_force)
+			json_object_set_new(req, "force", json_true());
 		else if (ch == 'n')
 			json_object_set_new(req, "dry_run", json_true());
 		else {
