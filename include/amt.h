@@ -244,6 +244,11 @@ size_t amt_reply_items(const struct amt_reply *r);
 const char *amt_reply_item_value(const struct amt_reply *r, size_t i,
     const char *name);
 
+/* How many new connections the exchange that brought r opened (0: it
+ * went on the connection already open to the device), as libcurl counts
+ * them (CURLINFO_NUM_CONNECTS); set by the transport. */
+long amt_reply_connects(const struct amt_reply *r);
+
 /* Whether a Pull reply ended the enumeration (EndOfSequence). */
 int amt_reply_end(const struct amt_reply *r);
 
@@ -278,8 +283,17 @@ struct amt_target {
 	long connect_ms;	/* 0: AMT_CONNECT_MS */
 	long timeout_ms;	/* whole exchange; 0: AMT_TIMEOUT_MS */
 	int retries;		/* transient failures retried; <0: none, 0: default */
-	int fresh;		/* a new connection (after an ACL change);
-				 * changes always get one */
+	int fresh;		/* a new digest login (after an ACL change):
+				 * no digest state kept, the device must
+				 * challenge it; on a new connection unless
+				 * keep (changes get one too, unless keep) */
+	int keep;		/* a fresh login or a change that may go on
+				 * the device's open connection; a change
+				 * only if a silent resend
+				 * (libcurl's, when a reused connection dies)
+				 * cannot apply twice, such as
+				 * SetAdminAclEntryEx authenticated with the
+				 * password it replaces */
 };
 #define AMT_CONNECT_MS	5000
 #define AMT_TIMEOUT_MS	30000
@@ -324,17 +338,36 @@ struct amt_conv {
 	/* The next request (new; the driver frees it), or NULL when the
 	 * conversation is over. prev/err: the previous request's reply
 	 * (borrowed for the call; NULL on error or at the start) and its
-	 * outcome (CUST_OK at the start). A negative return ends it too. */
+	 * outcome (CUST_OK at the start). A negative return ends it too;
+	 * AMT_CONV_HOLD with a request: it is sent only after the flush
+	 * hook (struct amt_fleet_hooks) ran and succeeded (the caller
+	 * commits first what must be durable before the request goes). */
 	int (*next)(void *arg, const struct amt_reply *prev, int err,
 	    struct amt_req **req_out);
+	void *arg;
+};
+#define AMT_CONV_HOLD	1
+
+/* Group commit. flush(arg) runs after each round of answers handed to
+ * the conversations (all that one pass of the multi handle finished),
+ * before any request held by them is sent; its error ends
+ * amt_fleet_run_with() with that error, nothing more being sent. */
+struct amt_fleet_hooks {
+	int (*flush)(void *arg);
+	/* After a flush, for each held request: non-zero drops it unsent
+	 * (the conversation's next() then hears CUST_E_CONFLICT); NULL:
+	 * all go. conv_arg is the conversation's arg. */
+	int (*dropped)(void *arg, void *conv_arg);
 	void *arg;
 };
 
 /* Run convs[0..n) to their end with at most concurrency (0:
  * AMT_CONCURRENCY) in flight. Per-conversation errors go to their next();
  * the return value is an error of the driver itself (out of memory,
- * libcurl unusable). */
+ * libcurl unusable) or of the flush hook (hooks NULL: none). */
 int amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
 	__attribute__((warn_unused_result));
+int amt_fleet_run_with(struct amt_conv *convs, size_t n, size_t concurrency,
+    const struct amt_fleet_hooks *hooks) __attribute__((warn_unused_result));
 
 #endif

@@ -319,6 +319,31 @@ int cred_push_end(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version, enum cred_push_end how,
     const char *why) __attribute__((warn_unused_result));
 
+/*
+ * Group commit of push steps: ops[0..n) in order in one transaction, then
+ * fn(arg) (the caller's own writes in it, such as job items; NULL: none),
+ * one commit. A begin takes version in and out (0 or the version the
+ * caller read); an end takes version, how and why, as cred_push_begin()
+ * and cred_push_end() do. A step refused on its own
+ * (no version in flight, settled meanwhile, an unknown device) writes
+ * nothing and sets its r and msg; the others go on. Any other error (the
+ * store, fn's) rolls the whole group back and is returned: nothing of it
+ * is committed, so nothing a begin allowed may be sent.
+ */
+struct cred_push_op {
+	const char *fqdn;		/* borrowed */
+	const char *kind;
+	int end;			/* 0: begin; else an end (how, why) */
+	enum cred_push_end how;
+	const char *why;		/* never a secret */
+	int64_t version;		/* begin: in and out; end: in */
+	int r;				/* out: CUST_OK or the step's refusal */
+	char msg[256];			/* out: its message when r != CUST_OK */
+};
+int cred_push_group(struct cust_state *st, const char *actor,
+    struct cred_push_op *ops, size_t n, int (*fn)(void *arg), void *arg)
+	__attribute__((warn_unused_result));
+
 /* The versions in state 'pushed' after (after_device, after_kind) in
  * (device id, kind) order, at most limit: a new array of {"device_id",
  * "fqdn", "kind", "version", "changed" (when it became 'pushed')}. */

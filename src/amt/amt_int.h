@@ -48,6 +48,9 @@ struct amt_req {
 /* The transport notes the realm of the digest challenge the exchange
  * logged in with (amt_reply_auth_realm()). */
 void amt_reply_set_auth_realm(struct amt_reply *r, const char *realm);
+/* The transport records how many new connections a reply's exchange
+ * opened (amt_reply_connects()). */
+void amt_reply_set_connects(struct amt_reply *r, long n);
 
 /* One-time libxml2 initialisation (thread-safe). */
 void amt_xml_init(void);

@@ -35,6 +35,7 @@ struct amt_reply {
 	uint32_t rv;
 	int end;		/* EndOfSequence */
 	char auth_realm[64];	/* the challenge's realm logged in with, or "" */
+	long connects;		/* set by the transport */
 	size_t nitems;
 	size_t n, cap;
 	struct entry *e;
@@ -453,6 +454,18 @@ out:
 	amt_reply_free(r);
 	xmlFreeDoc(doc);
 	return rc;
+}
+
+long
+amt_reply_connects(const struct amt_reply *r)
+{
+	return r->connects;
+}
+
+void
+amt_reply_set_connects(struct amt_reply *r, long n)
+{
+	r->connects = n;
 }
 
 uint32_t

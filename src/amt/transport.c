@@ -17,12 +17,14 @@
  * control, and doc/internals/SECRETS.md says so. The password never goes
  * in a URL, a header of ours or a log line.
  *
- * A change (a request that is not idempotent) always goes on a new
- * connection: libcurl silently sends a request again when a reused
- * connection dies before any answer, which for a change that the device
- * applied before dropping the connection would send it twice (the
- * simulator's drop-after-apply showed it: the resend met a 401, the
- * password having changed).
+ * A change (a request that is not idempotent) goes on a new connection
+ * unless its target says keep: libcurl silently sends a request again
+ * when a reused connection dies before any answer, which for a change
+ * that the device applied before dropping the connection would send it
+ * twice (the simulator's drop-after-apply showed it: the resend met a
+ * 401, the password having changed). keep is for a change that such a
+ * resend cannot apply twice (SetAdminAclEntryEx authenticated with the
+ * password it replaces: once applied, the resend's login is refused).
  *
  * Retries: only what cannot have changed the device twice. A refused
  * connection, a connection never established or HTTP 503 is retried for
@@ -369,7 +371,7 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
 	    curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT,
-	    (long)(t->fresh || !q->idempotent)) ||
+	    (long)((t->fresh || !q->idempotent) && !t->keep)) ||
 	    (t->tls && (curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile) ||
 	    /* Only the bundle: libcurl's built-in CA path (Debian's:
 	     * /etc/ssl/certs) would otherwise make any public CA's
@@ -396,6 +398,8 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 
 	*out = NULL;
 	*transient = 0;
+	long nconn = 0;
+
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(x->h, CURLINFO_CONNECT_TIME_T, &connected);
 	if (x->challenged && x->chal_rc == CUST_OK)
@@ -403,6 +407,11 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 	if (x->chal_rc != CUST_OK)
 		return cust_fail(x->chal_rc, "%s: %s: %s", fqdn, m,
 		    x->chal_why);
+	/* A reused connection (no new one made) was connected already: the
+	 * request may have reached the device. */
+	curl_easy_getinfo(x->h, CURLINFO_NUM_CONNECTS, &nconn);
+	if (nconn == 0 && connected == 0)
+		connected = 1;
 	if (cc != CURLE_OK) {
 		if (x->toobig)
 			return cust_fail(CUST_E_TOOBIG, "%s: %s: reply over %u "
@@ -467,6 +476,7 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 		}
 		if (x->challenged)
 			amt_reply_set_auth_realm(*out, x->chal_realm);
+		amt_reply_set_connects(*out, nconn);
 		return CUST_OK;
 	}
 	return cust_fail(CUST_E_UNAVAIL, "%s: %s: HTTP %ld", fqdn, m, code);
@@ -521,6 +531,12 @@ amt_call(const struct amt_target *t, const struct amt_req *q,
  * conversation for a request, runs it (with retries), hands the reply
  * over and asks for the next, until the conversation ends; then the slot
  * takes the next conversation not started. Slots: min(n, concurrency).
+ *
+ * Group commit: the answers of one round (what one curl_multi_perform()
+ * finished) are all handed over first; a request a conversation held
+ * (AMT_CONV_HOLD: it needs the caller's store commit first) waits in its
+ * slot; then the flush hook runs once for the round, and only if it
+ * succeeds are the held requests sent.
  */
 struct slot {
 	struct xfer x;
@@ -528,17 +544,29 @@ struct slot {
 	struct amt_req *req;
 	int busy;		/* an exchange is in the multi handle */
 	int waiting;		/* a retry waits for x.wake_ms */
+	int held;		/* req waits for the flush hook */
 };
+
+/* Start the slot's request (set up already) in the multi handle. */
+static int
+slot_start(CURLM *m, struct slot *s)
+{
+	if (curl_multi_add_handle(m, s->x.h) != CURLM_OK)
+		return cust_fail(CUST_E_INTERNAL, "libcurl multi refused a "
+		    "transfer");
+	s->busy = 1;
+	return CUST_OK;
+}
 
 /* Ask the slot's conversation for its next request and start it; move
  * to the next conversation while one ends. *next_conv: index of the next
  * conversation not started. */
 static int
 slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
-    size_t *next_conv, const struct amt_reply *prev, int err)
+    size_t *next_conv, const struct amt_reply *prev, int err, int *asked)
 {
 	struct amt_req *q;
-	int r;
+	int r, hold;
 
 	for (;;) {
 		if (s->conv == NULL) {
@@ -559,6 +587,8 @@ slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
 		r = s->conv->next(s->conv->arg, prev, err, &q);
 		amt_req_free(s->req);
 		s->req = NULL;
+		*asked = 1;
+		hold = r == AMT_CONV_HOLD;
 		if (r < 0 || q == NULL) {
 			amt_req_free(q);
 			s->conv = NULL;
@@ -572,22 +602,66 @@ slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
 			err = r;
 			continue;	/* the conversation hears the error */
 		}
-		if (curl_multi_add_handle(m, s->x.h) != CURLM_OK)
-			return cust_fail(CUST_E_INTERNAL, "libcurl multi "
-			    "refused a transfer");
-		s->busy = 1;
-		return CUST_OK;
+		if (hold) {
+			s->held = 1;
+			return CUST_OK;
+		}
+		return slot_start(m, s);
 	}
+}
+
+/* The round's flush: the hook (when there is one and a conversation was
+ * asked for a request), then the held requests are sent. */
+static int
+flush(CURLM *m, struct slot *slots, size_t ns, struct amt_conv *convs,
+    size_t n, size_t *next_conv, const struct amt_fleet_hooks *hooks,
+    int asked)
+{
+	size_t i;
+	int r;
+
+	if (!asked)
+		return CUST_OK;
+	asked = 0;
+	if (hooks != NULL && hooks->flush != NULL &&
+	    (r = hooks->flush(hooks->arg)) != CUST_OK)
+		return r;
+	for (i = 0; i < ns; i++) {
+		struct slot *s = &slots[i];
+
+		if (!s->held)
+			continue;
+		s->held = 0;
+		if (hooks != NULL && hooks->dropped != NULL &&
+		    hooks->dropped(hooks->arg, s->conv->arg)) {
+			/* Never sent: the conversation hears why. */
+			r = slot_advance(m, s, convs, n, next_conv, NULL,
+			    CUST_E_CONFLICT, &asked);
+		} else
+			r = slot_start(m, s);
+		if (r != CUST_OK)
+			return r;
+	}
+	/* Requests held by conversations asked meanwhile: another round. */
+	return asked ? flush(m, slots, ns, convs, n, next_conv, hooks, asked)
+	    : CUST_OK;
 }
 
 int
 amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
 {
+	return amt_fleet_run_with(convs, n, concurrency, NULL);
+}
+
+int
+amt_fleet_run_with(struct amt_conv *convs, size_t n, size_t concurrency,
+    const struct amt_fleet_hooks *hooks)
+{
 	struct slot *slots = NULL;
 	size_t ns, i, next_conv = 0, active;
 	CURLM *m = NULL;
 	CURLMsg *msg;
-	int r = CUST_E_INTERNAL, left, transient, err;
+	int r = CUST_E_INTERNAL, left, transient, err, asked = 0;
 
 	pthread_once(&curl_once, curl_init_once);
 	if (!curl_ok)
@@ -610,12 +684,15 @@ amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
 		}
 	for (i = 0; i < ns; i++)
 		if ((r = slot_advance(m, &slots[i], convs, n, &next_conv, NULL,
-		    CUST_OK)) != CUST_OK)
+		    CUST_OK, &asked)) != CUST_OK)
 			goto out;
+	if ((r = flush(m, slots, ns, convs, n, &next_conv, hooks, asked)) != CUST_OK)
+		goto out;
 	for (;;) {
 		int running = 0, timeout = 1000;
 		int64_t now = now_ms();
 
+		asked = 0;
 		active = 0;
 		for (i = 0; i < ns; i++) {
 			struct slot *s = &slots[i];
@@ -625,20 +702,15 @@ amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
 				if ((err = xfer_setup(&s->x, s->conv->target,
 				    s->req)) != CUST_OK) {
 					if ((r = slot_advance(m, s, convs, n,
-					    &next_conv, NULL, err)) != CUST_OK)
+					    &next_conv, NULL, err, &asked)) !=
+					    CUST_OK)
 						goto out;
-				} else if (curl_multi_add_handle(m, s->x.h) !=
-				    CURLM_OK) {
-					r = cust_fail(CUST_E_INTERNAL, "libcurl "
-					    "multi refused a transfer");
+				} else if ((r = slot_start(m, s)) != CUST_OK)
 					goto out;
-				} else {
-					s->busy = 1;
-				}
 			}
 			if (s->waiting && s->x.wake_ms - now < timeout)
 				timeout = (int)(s->x.wake_ms - now);
-			active += s->busy || s->waiting;
+			active += s->busy || s->waiting || s->held;
 		}
 		if (active == 0)
 			break;
@@ -669,11 +741,16 @@ amt_fleet_run(struct amt_conv *convs, size_t n, size_t concurrency)
 				s->waiting = 1;
 				continue;
 			}
-			r = slot_advance(m, s, convs, n, &next_conv, rep, err);
+			r = slot_advance(m, s, convs, n, &next_conv, rep, err,
+			    &asked);
 			amt_reply_free(rep);
 			if (r != CUST_OK)
 				goto out;
 		}
+		/* The round's store work in one commit, then what waited
+		 * for it is sent. */
+		if ((r = flush(m, slots, ns, convs, n, &next_conv, hooks, asked)) != CUST_OK)
+			goto out;
 		if (curl_multi_poll(m, NULL, 0, timeout > 0 ? timeout : 0,
 		    NULL) != CURLM_OK) {
 			r = cust_fail(CUST_E_INTERNAL, "libcurl multi failed");

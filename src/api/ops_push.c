@@ -36,6 +36,8 @@
  */
 #include <limits.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "amt.h"
 #include "cred.h"
@@ -43,7 +45,12 @@
 #include "job.h"
 #include "ops_int.h"
 #include "seal.h"
+#include "state.h"
+#include "store.h"
 #include "util.h"
+
+/* How many devices push_many() prepares per transaction. */
+#define PREPARE_CHUNK	256
 
 /* The built-in admin account's name (reference 2). */
 #define PUSH_ADMIN_USER	"admin"
@@ -184,14 +191,46 @@ struct push {
 	char why[256];
 	const char *result;		/* NULL while it runs */
 	char detail[512];
+	double t0, elapsed;		/* monotonic seconds: start, length */
 	int err;			/* custody's own error (the store) */
 	int skipped;			/* not begun: the job is stopping */
+	struct pgroup *g;		/* its group commit */
+	struct cred_push_op op[2];	/* store steps queued for the group */
+	int nop;
+	int queued;			/* in g->q (ops, or its result) */
+	int hold;			/* the request waits for the commit */
+	int fresh_proof;		/* the proof went on a new connection */
 };
+
+/*
+ * Group commit (amt_fleet_run_with()): the store steps of every device
+ * that reached one in a round of answers - 'pushed' before the change is
+ * sent, the settlement once known, the job item - go in one transaction
+ * (cred_push_group()), committed before any request that waited for it
+ * is sent: the order per device is the protocol's, the commit is shared.
+ */
+struct pgroup {
+	struct ops_ctx *ctx;
+	struct pjob *job;
+	struct push **q;
+	size_t nq;
+	struct cred_push_op *ops;	/* scratch: every queued op */
+};
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void
 outcome(struct push *p, const char *result, const char *detail)
 {
 	p->result = result;
+	p->elapsed = p->t0 > 0 ? mono() - p->t0 : 0;
 	snprintf(p->detail, sizeof(p->detail), "%s", detail ? detail : "");
 }
 
@@ -202,6 +241,7 @@ get_as(struct push *p, const struct seal_secret *pw, int fresh,
 {
 	p->t.password = pw;
 	p->t.fresh = fresh;
+	p->t.keep = 0;
 	p->step = step;
 	return amt_msg_get(id, "AMT_GeneralSettings", out);
 }
@@ -240,38 +280,60 @@ reconcile(struct push *p, const char *why, struct amt_req **out)
 	return get_as(p, p->cand, 1, 10, P_REC_CAND, out);
 }
 
-/* The store refused to begin or settle the version: another push (this
- * process's or another's: custodyd and custodyctl) settled it meanwhile,
- * or a rotation replaced it. The device's outcome, not custody's error. */
+/* The store refused to begin or settle the version (r, its message
+ * msg): another push (this process's or another's: custodyd and
+ * custodyctl) settled it meanwhile, or a rotation replaced it. The
+ * device's outcome, not custody's error. */
 static int
-superseded(struct push *p, int r)
+superseded(struct push *p, int r, const char *msg)
 {
 	char d[512];
 
 	if (r != CUST_E_CONFLICT && r != CUST_E_NOTFOUND)
-		return r;
+		return cust_fail(r, "%s", msg);
 	snprintf(d, sizeof(d), "another push settled v%lld, or a rotation "
-	    "replaced it, while this one ran: %s", (long long)p->ver,
-	    cust_errmsg());
+	    "replaced it, while this one ran: %s", (long long)p->ver, msg);
 	outcome(p, "superseded", d);
 	return CUST_OK;
 }
 
-/* Settle the push: applied (the candidate proven) or refused. */
+/* Put p in its group's queue (once per flush). */
+static void
+enqueue(struct push *p)
+{
+	if (!p->queued) {
+		p->g->q[p->g->nq++] = p;
+		p->queued = 1;
+	}
+}
+
+/* Queue a store step of p for the group's next commit. */
+static void
+queue_op(struct push *p, int end, enum cred_push_end how, const char *why)
+{
+	struct cred_push_op *op = &p->op[p->nop++];
+
+	memset(op, 0, sizeof(*op));
+	op->fqdn = p->fqdn;
+	op->kind = CRED_KIND_ADMIN;
+	op->end = end;
+	op->how = how;
+	op->why = why;		/* static strings and p->detail only */
+	op->version = p->ver;
+	enqueue(p);
+}
+
+/* Settle the push: applied (the candidate proven) or refused; committed
+ * with the group (before the device's result is reported). */
 static int
 settle(struct push *p, enum cred_push_end how, const char *why)
 {
-	struct ops_ctx *ctx = p->ctx;
-	int r;
-
 	if (!p->begun) {
-		if ((r = cred_push_begin(ctx->st, ctx->actor, p->fqdn,
-		    CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
-			return superseded(p, r);
+		queue_op(p, 0, how, NULL);
 		p->begun = 1;
 	}
-	return superseded(p, cred_push_end(ctx->st, ctx->actor, p->fqdn,
-	    CRED_KIND_ADMIN, p->ver, how, why));
+	queue_op(p, 1, how, why);
+	return CUST_OK;
 }
 
 /* The step after the answer (rep, err) to the last request. */
@@ -286,6 +348,7 @@ step(struct push *p, const struct amt_reply *rep, int err,
 
 	switch (p->step) {
 	case P_START:
+		p->t0 = mono();
 		if (p->recon)
 			return reconcile(p, "its push's outcome was not known "
 			    "(custody stopped before it was settled)", out);
@@ -325,15 +388,17 @@ step(struct push *p, const struct amt_reply *rep, int err,
 		seal_secret_free(dpw);
 		if (r != CUST_OK)
 			return r;
-		/* Only the version whose value was read (a rotation may have
-		 * replaced it since, another push settled it). */
-		if ((r = cred_push_begin(ctx->st, ctx->actor, p->fqdn,
-		    CRED_KIND_ADMIN, &p->ver)) != CUST_OK)
-			return superseded(p, r);
-		p->begun = 1;
+		/* Sent once the group commit holding its begin is done
+		 * (push_flush()), on the connection the Get logged in on:
+		 * a resend of it (libcurl's, should that connection die)
+		 * logs in with the password it replaces, which a device
+		 * that applied it refuses. The begin takes only the version
+		 * whose value was read (a rotation may have replaced it
+		 * since, another push settled it): else 'superseded'. */
+		queue_op(p, 0, CRED_PUSH_APPLIED, NULL);
+		p->hold = 1;
+		p->t.keep = 1;
 		p->step = P_SET;
-		util_test_crash("push-begun");
-		util_test_stop("push-begun");	/* tests arm a fault here */
 		return CUST_OK;
 	case P_SET:
 		util_test_crash("push-sent");
@@ -348,8 +413,19 @@ step(struct push *p, const struct amt_reply *rep, int err,
 		}
 		if (err != CUST_OK)	/* the message names the method */
 			return reconcile(p, cust_errmsg(), out);
-		/* Proof: a fresh digest login with the candidate. */
-		return get_as(p, p->cand, 1, 3, P_VERIFY, out);
+		/*
+		 * Proof: a fresh digest login with the candidate (no digest
+		 * state: the device must challenge it). Asked on the change's
+		 * connection: the device, whose digest sessions the ACL
+		 * change ended, challenges it again and closes that
+		 * connection (AMT's 401 carries Connection: close), so the
+		 * login that answers is a new one, with a new nonce, on a
+		 * new connection (reference 3 and 10): one TLS handshake
+		 * fewer than opening one for the challenge alone.
+		 */
+		r = get_as(p, p->cand, 1, 3, P_VERIFY, out);
+		p->t.keep = 1;
+		return r;
 	case P_REFUSED:
 		if (err == CUST_OK) {
 			outcome(p, "refused", p->why);
@@ -363,6 +439,13 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			snprintf(d, sizeof(d), "the new password did not log "
 			    "in: %s", cust_errmsg());
 			return reconcile(p, d, out);
+		}
+		/* Answered on the change's connection without a new login
+		 * (a device that kept its digest session): not a proof yet;
+		 * again on a new connection. */
+		if (amt_reply_connects(rep) == 0 && !p->fresh_proof) {
+			p->fresh_proof = 1;
+			return get_as(p, p->cand, 1, 4, P_VERIFY, out);
 		}
 		snprintf(d, sizeof(d), "v%lld applied and proven: now current",
 		    (long long)p->ver);
@@ -401,22 +484,56 @@ step(struct push *p, const struct amt_reply *rep, int err,
 	return cust_fail(CUST_E_INTERNAL, "push: bad step");
 }
 
-/* The device's outcome is known: its job item, and the job's progress. */
+/* The device's outcome is known: its job item (in the caller's
+ * transaction, or alone). */
 static int
-record(struct push *p)
+record_item(struct push *p)
 {
-	struct ops_ctx *ctx = p->ctx;
-	int r;
-
 	if (p->job == NULL)
 		return CUST_OK;
-	if ((r = job_item_add(ctx->st, p->job->id, json_integer_value(
+	return job_item_add(p->ctx->st, p->job->id, json_integer_value(
 	    json_object_get(p->dev, "id")), CRED_KIND_ADMIN, p->result, p->ver,
-	    p->detail)) != CUST_OK)
-		return r;
+	    p->detail);
+}
+
+/* ... and the job's progress, once the item is committed. */
+static void
+progress(struct push *p)
+{
+	struct ops_ctx *ctx = p->ctx;
+
+	if (p->job == NULL)
+		return;
 	p->job->done++;
 	if (ctx->progress != NULL)
 		ctx->progress(ctx->progress_arg, p->job->done, p->job->total);
+}
+
+/* cred_push_group()'s extra writes, once its steps are done: a device
+ * whose step the store refused on its own is 'superseded' (or, for
+ * another refusal, fails); then the job items of the devices whose
+ * outcome this commit settles. */
+static int
+group_items(void *arg)
+{
+	struct pgroup *g = arg;
+	size_t i, k = 0;
+	int r, n;
+
+	for (i = 0; i < g->nq; i++) {
+		struct push *p = g->q[i];
+
+		for (n = 0; n < p->nop; n++, k++)
+			if (g->ops[k].r != CUST_OK && p->err == CUST_OK &&
+			    (p->result == NULL ||
+			    strcmp(p->result, "superseded") != 0))
+				p->err = superseded(p, g->ops[k].r,
+				    g->ops[k].msg);
+	}
+	for (i = 0; i < g->nq; i++)
+		if (g->q[i]->result != NULL && g->q[i]->err == CUST_OK &&
+		    (r = record_item(g->q[i])) != CUST_OK)
+			return r;
 	return CUST_OK;
 }
 
@@ -434,6 +551,70 @@ skip(struct push *p)
 {
 	p->skipped = 1;
 	p->job->stopped++;
+}
+
+/*
+ * The fleet driver's flush hook: the queued steps of every device in one
+ * commit, then (amt_fleet_run_with() sends the held changes) each begun
+ * device's test stop point. A store error fails the push (nothing that
+ * waited for the commit is sent); a step refused on its own (its version
+ * settled meanwhile) is that device's error.
+ */
+static int
+push_flush(void *arg)
+{
+	struct pgroup *g = arg;
+	struct ops_ctx *ctx = g->ctx;
+	size_t i, k = 0;
+	int r, n;
+
+	if (g->nq == 0)
+		return CUST_OK;
+	for (i = 0; i < g->nq; i++)
+		for (n = 0; n < g->q[i]->nop; n++)
+			g->ops[k++] = g->q[i]->op[n];
+	if ((r = cred_push_group(ctx->st, ctx->actor, g->ops, k, group_items,
+	    g)) != CUST_OK)
+		return r;
+	for (i = 0, k = 0; i < g->nq; i++) {
+		struct push *p = g->q[i];
+
+		for (n = 0; n < p->nop; n++, k++) {
+			/* A refused step: superseded (group_items()). */
+			if (g->ops[k].r != CUST_OK)
+				continue;
+			if (!g->ops[k].end) {
+				p->ver = g->ops[k].version;
+				p->begun = 1;
+			}
+		}
+		if (p->result != NULL && p->err == CUST_OK)
+			progress(p);
+	}
+	for (i = 0; i < g->nq; i++) {
+		struct push *p = g->q[i];
+
+		if (p->hold && p->err == CUST_OK && p->result == NULL) {
+			util_test_crash("push-begun");
+			util_test_stop("push-begun");	/* tests arm a fault */
+		}
+		p->nop = 0;
+		p->queued = 0;
+		p->hold = 0;
+	}
+	g->nq = 0;
+	return CUST_OK;
+}
+
+/* Whether p's held change must not be sent: its begin was refused
+ * (superseded, or an error). */
+static int
+push_dropped(void *arg, void *conv_arg)
+{
+	struct push *p = conv_arg;
+
+	(void)arg;
+	return p->err != CUST_OK || p->result != NULL;
 }
 
 /* The fleet driver's callback: a custody error ends the conversation and
@@ -458,15 +639,13 @@ push_next(void *arg, const struct amt_reply *prev, int err,
 		p->err = r;
 		return r;
 	}
-	if (p->result != NULL) {	/* over */
+	if (p->result != NULL) {	/* over: its item with the group */
 		amt_req_free(*req_out);
 		*req_out = NULL;
-		if ((r = record(p)) != CUST_OK) {
-			p->err = r;
-			return r;
-		}
+		enqueue(p);
+		return 0;
 	}
-	return 0;
+	return p->hold ? AMT_CONV_HOLD : 0;
 }
 
 static void
@@ -542,6 +721,8 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 {
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
+	struct pgroup g = { ctx, job, NULL, 0, NULL };
+	struct amt_fleet_hooks hooks = { push_flush, push_dropped, &g };
 	json_t *items = NULL, *it;
 	size_t i, nc = 0;
 	int r = CUST_OK;
@@ -549,28 +730,52 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 	*items_out = NULL;
 	if ((ps = calloc(n ? n : 1, sizeof(*ps))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
+	    (g.q = calloc(n ? n : 1, sizeof(*g.q))) == NULL ||
+	    (g.ops = calloc(2 * (n ? n : 1), sizeof(*g.ops))) == NULL ||
 	    (items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	/* The values and records of PREPARE_CHUNK devices per transaction:
+	 * their audit entries commit together, before any is sent. */
 	for (i = 0; i < n; i++) {
+		if (i % PREPARE_CHUNK == 0 &&
+		    (r = store_begin(state_store(ctx->st))) != CUST_OK)
+			goto out;
 		ps[i].ctx = ctx;
 		ps[i].job = job;
-		if (stop_asked(&ps[i])) {
+		if (stop_asked(&ps[i]))
 			skip(&ps[i]);
-			continue;
-		}
-		if ((r = push_prepare(ctx, fqdns[i], recon, &ps[i])) !=
+		else if ((r = push_prepare(ctx, fqdns[i], recon, &ps[i])) !=
 		    CUST_OK)
 			goto out;
-		ps[i].job = job;
-		if (ps[i].result != NULL && (r = record(&ps[i])) != CUST_OK)
+		else {
+			ps[i].job = job;
+			ps[i].g = &g;
+			if (ps[i].result != NULL && (r = record_item(&ps[i])) !=
+			    CUST_OK)
+				goto out;
+			if (ps[i].result == NULL)
+				convs[nc++] = (struct amt_conv){ &ps[i].t,
+				    push_next, &ps[i] };
+		}
+		if ((i % PREPARE_CHUNK == PREPARE_CHUNK - 1 || i == n - 1) &&
+		    (r = store_commit(state_store(ctx->st))) != CUST_OK)
 			goto out;
-		if (ps[i].result == NULL)
-			convs[nc++] = (struct amt_conv){ &ps[i].t, push_next,
-			    &ps[i] };
 	}
-	if ((r = amt_fleet_run(convs, nc, concurrency)) != CUST_OK)
+	for (i = 0; i < n; i++)
+		if (ps[i].result != NULL)
+			progress(&ps[i]);
+	r = amt_fleet_run_with(convs, nc, concurrency, &hooks);
+	if (r != CUST_OK)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (ps[i].result == NULL && ps[i].err == CUST_OK &&
+		    !ps[i].skipped) {
+			outcome(&ps[i], "unknown", "the push did not finish");
+			enqueue(&ps[i]);
+		}
+	if ((r = push_flush(&g)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (ps[i].skipped)
@@ -579,15 +784,11 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 			cust_fail(r, "%s: %s", ps[i].fqdn, cust_strerror(r));
 			goto out;
 		}
-		if (ps[i].result == NULL) {
-			outcome(&ps[i], "unknown", "the push did not finish");
-			if ((r = record(&ps[i])) != CUST_OK)
-				goto out;
-		}
-		it = json_pack("{s:s, s:s, s:o, s:s, s:s}", "fqdn", ps[i].fqdn,
-		    "kind", CRED_KIND_ADMIN, "version", ps[i].ver ?
+		it = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I}", "fqdn",
+		    ps[i].fqdn, "kind", CRED_KIND_ADMIN, "version", ps[i].ver ?
 		    json_integer(ps[i].ver) : json_null(), "result",
-		    ps[i].result, "detail", ps[i].detail);
+		    ps[i].result, "detail", ps[i].detail, "elapsed_ms",
+		    (json_int_t)(ps[i].elapsed * 1e3 + 0.5));
 		if (it == NULL || json_array_append_new(items, it) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");
 			goto out;
@@ -596,10 +797,14 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 	*items_out = items;
 	items = NULL;
 out:
+	if (store_in_txn(state_store(ctx->st)))
+		store_rollback(state_store(ctx->st));
 	for (i = 0; ps != NULL && i < n; i++)
 		push_clear(&ps[i]);
 	free(ps);
 	free(convs);
+	free(g.q);
+	free(g.ops);
 	json_decref(items);
 	return r;
 }

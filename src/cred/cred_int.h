@@ -52,6 +52,10 @@ int cred_kind(const char *in, const char **out);
  * of the entry's detail: version N (in flight: pending or pushed, or
  * failed and newer than the current) becomes current, the previous
  * current retired, in one transaction. */
+int cred_settle_in(struct cust_state *st, const char *actor,
+    const char *action, const char *note, const char *norm, const char *kind,
+    int64_t version, char *refused, size_t rlen)
+	__attribute__((warn_unused_result));
 int cred_settle(struct cust_state *st, const char *actor, const char *action,
     const char *note, const char *fqdn, const char *kind, int64_t version);
 

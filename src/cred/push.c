@@ -68,65 +68,170 @@ move(struct cust_state *st, int64_t id, const char *kind, int64_t version,
 	    "cannot change the secret state");
 }
 
-/* Normalise fqdn into norm, begin a write transaction and find the
- * device; rolled back on failure. */
+/* The begin of a push in the caller's write transaction: norm's version
+ * in flight becomes 'pushed' (again, when it is already), audited.
+ * *version is in and out as for cred_push_begin(). CUST_E_NOTFOUND (no
+ * such device, nothing in flight) and CUST_E_CONFLICT (another version
+ * than the one asked for is in flight) are the device's own refusals and
+ * write nothing. */
 static int
-begin_on(struct cust_state *st, const char *fqdn, char *norm, size_t len,
-    int64_t *id)
+begin_in(struct cust_state *st, const char *actor, const char *norm,
+    const char *kind, int64_t *version)
+{
+	char state[8] = "", detail[96];
+	int64_t id, ver = 0, want = *version;
+	int r;
+
+	if ((r = cred_device_find(st, norm, &id)) != CUST_OK)
+		return r;
+	if ((r = in_flight(st, id, kind, &ver, state)) == CUST_E_NOTFOUND)
+		return cust_fail(CUST_E_NOTFOUND, "%s has no %s version in "
+		    "flight to push (rotate it first)", norm, kind);
+	if (r != CUST_OK)
+		return r;
+	/* The caller holds the value of version want: replaced meanwhile
+	 * (rotate --replace-pending), it must not be sent as ver. */
+	if (want != 0 && want != ver)
+		return cust_fail(CUST_E_CONFLICT, "%s: %s v%lld was replaced by "
+		    "v%lld while this push ran: nothing sent", norm, kind,
+		    (long long)want, (long long)ver);
+	/* Already pushed: an earlier push's outcome is unknown; sending it
+	 * again is the same change (the device holds one or the other). */
+	if (strcmp(state, "pending") == 0 &&
+	    (r = move(st, id, kind, ver, "pushed")) != CUST_OK)
+		return r;
+	snprintf(detail, sizeof(detail), "%s v%lld%s", kind, (long long)ver,
+	    strcmp(state, "pushed") == 0 ? " (again: outcome was unknown)" :
+	    "");
+	if ((r = audit_append(state_audit(st), actor, "password.push", norm,
+	    "started", detail)) != CUST_OK)
+		return r;
+	*version = ver;
+	return CUST_OK;
+}
+
+/* A refused end in the caller's write transaction: version becomes
+ * 'failed', audited. CUST_E_NOTFOUND (no such device) and
+ * CUST_E_CONFLICT (the version is no longer in flight) write nothing. */
+static int
+refuse_in(struct cust_state *st, const char *actor, const char *norm,
+    const char *kind, int64_t version, const char *why)
+{
+	char state[8] = "", detail[256];
+	int64_t id, ver = 0;
+	int r;
+
+	if ((r = cred_device_find(st, norm, &id)) != CUST_OK)
+		return r;
+	if ((r = in_flight(st, id, kind, &ver, state)) != CUST_OK &&
+	    r != CUST_E_NOTFOUND)
+		return r;
+	if (r == CUST_E_NOTFOUND || ver != version)
+		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is not "
+		    "in flight (settled meanwhile?)", norm, kind,
+		    (long long)version);
+	if ((r = move(st, id, kind, ver, "failed")) != CUST_OK)
+		return r;
+	snprintf(detail, sizeof(detail), "%s v%lld failed: %s", kind,
+	    (long long)ver, why != NULL ? why : "refused by the device");
+	return audit_append(state_audit(st), actor, "password.push", norm,
+	    "failed", detail);
+}
+
+/* One step in the caller's transaction; its own refusals in op->r. */
+static int
+op_in(struct cust_state *st, const char *actor, struct cred_push_op *op)
+{
+	char norm[CUST_MAX_FQDN + 1], refused[256] = "";
+	int r;
+
+	op->r = CUST_OK;
+	op->msg[0] = '\0';
+	if ((r = cred_fqdn_norm(op->fqdn, norm, sizeof(norm))) != CUST_OK)
+		goto own;
+	if (!op->end)
+		r = begin_in(st, actor, norm, op->kind, &op->version);
+	else if (op->how == CRED_PUSH_APPLIED)
+		r = cred_settle_in(st, actor, "password.push", op->why != NULL ?
+		    op->why : "applied", norm, op->kind, op->version, refused,
+		    sizeof(refused));
+	else
+		r = refuse_in(st, actor, norm, op->kind, op->version, op->why);
+	if (r == CUST_OK || (r != CUST_E_NOTFOUND && r != CUST_E_CONFLICT &&
+	    r != CUST_E_INVAL))
+		return r;
+	/* Refused on its own: recorded (a settle that found the version
+	 * settled already is audited as cred_settle() does), the rest of the
+	 * group goes on. */
+	if (*refused != '\0') {
+		char msg[sizeof(op->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", cust_errmsg());
+		if ((r = audit_append(state_audit(st), actor, "password.push",
+		    norm, "refused", refused)) != CUST_OK)
+			return r;
+		cust_fail(CUST_E_CONFLICT, "%s", msg);
+		r = CUST_E_CONFLICT;
+	}
+own:
+	op->r = r;
+	snprintf(op->msg, sizeof(op->msg), "%s", cust_errmsg());
+	return CUST_OK;
+}
+
+int
+cred_push_group(struct cust_state *st, const char *actor,
+    struct cred_push_op *ops, size_t n, int (*fn)(void *arg), void *arg)
+{
+	size_t i;
+	int r;
+
+	if ((r = store_begin(state_store(st))) != CUST_OK)
+		return r;
+	for (i = 0; i < n; i++)
+		if ((r = op_in(st, actor, &ops[i])) != CUST_OK)
+			goto fail;
+	if (fn != NULL && (r = fn(arg)) != CUST_OK)
+		goto fail;
+	if ((r = store_commit(state_store(st))) != CUST_OK)
+		goto failed;
+	return CUST_OK;
+fail:
+	store_rollback(state_store(st));
+	if (i < n && store_tampered(state_store(st)))
+		(void)audit_note(state_audit(st), actor, "password.push",
+		    ops[i].fqdn, "failed", "a secret row was altered");
+failed:
+	/* Nothing of the group was committed. */
+	for (i = 0; i < n; i++)
+		if (!ops[i].end && ops[i].r == CUST_OK)
+			ops[i].version = 0;
+	return r;
+}
+
+/* One step alone: a group of one. */
+static int
+one(struct cust_state *st, const char *actor, struct cred_push_op *op)
 {
 	int r;
 
-	if ((r = cred_fqdn_norm(fqdn, norm, len)) != CUST_OK)
+	if ((r = cred_push_group(st, actor, op, 1, NULL, NULL)) != CUST_OK)
 		return r;
-	if ((r = store_begin(state_store(st))) != CUST_OK)
-		return r;
-	if ((r = cred_device_find(st, norm, id)) != CUST_OK)
-		store_rollback(state_store(st));
-	return r;
+	if (op->r != CUST_OK)
+		return cust_fail(op->r, "%s", op->msg);
+	return CUST_OK;
 }
 
 int
 cred_push_begin(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t *version)
 {
-	char norm[CUST_MAX_FQDN + 1], state[8] = "", detail[96];
-	int64_t id, ver = 0, want = *version;
+	struct cred_push_op op = { .fqdn = fqdn, .kind = kind,
+	    .version = *version };
 	int r;
 
-	if ((r = begin_on(st, fqdn, norm, sizeof(norm), &id)) != CUST_OK)
-		return r;
-	if ((r = in_flight(st, id, kind, &ver, state)) == CUST_E_NOTFOUND) {
-		r = cust_fail(CUST_E_NOTFOUND, "%s has no %s version in flight "
-		    "to push (rotate it first)", norm, kind);
-		goto fail;
-	}
-	if (r != CUST_OK)
-		goto fail;
-	/* The caller holds the value of version want: replaced meanwhile
-	 * (rotate --replace-pending), it must not be sent as ver. */
-	if (want != 0 && want != ver) {
-		r = cust_fail(CUST_E_CONFLICT, "%s: %s v%lld was replaced by "
-		    "v%lld while this push ran: nothing sent", norm, kind,
-		    (long long)want, (long long)ver);
-		goto fail;
-	}
-	/* Already pushed: an earlier push's outcome is unknown; sending it
-	 * again is the same change (the device holds one or the other). */
-	if (strcmp(state, "pending") == 0 &&
-	    (r = move(st, id, kind, ver, "pushed")) != CUST_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "%s v%lld%s", kind, (long long)ver,
-	    strcmp(state, "pushed") == 0 ? " (again: outcome was unknown)" :
-	    "");
-	if ((r = audit_append(state_audit(st), actor, "password.push", norm,
-	    "started", detail)) != CUST_OK)
-		goto fail;
-	if ((r = store_commit(state_store(st))) != CUST_OK)
-		return r;
-	*version = ver;
-	return CUST_OK;
-fail:
-	store_rollback(state_store(st));
+	if ((r = one(st, actor, &op)) == CUST_OK)
+		*version = op.version;
 	return r;
 }
 
@@ -135,35 +240,10 @@ cred_push_end(struct cust_state *st, const char *actor, const char *fqdn,
     const char *kind, int64_t version, enum cred_push_end how,
     const char *why)
 {
-	char norm[CUST_MAX_FQDN + 1], state[8] = "", detail[256];
-	int64_t id, ver = 0;
-	int r;
+	struct cred_push_op op = { .fqdn = fqdn, .kind = kind, .end = 1,
+	    .how = how, .why = why, .version = version };
 
-	if (how == CRED_PUSH_APPLIED)
-		return cred_settle(st, actor, "password.push", why != NULL ?
-		    why : "applied", fqdn, kind, version);
-	if ((r = begin_on(st, fqdn, norm, sizeof(norm), &id)) != CUST_OK)
-		return r;
-	if ((r = in_flight(st, id, kind, &ver, state)) != CUST_OK &&
-	    r != CUST_E_NOTFOUND)
-		goto fail;
-	if (r == CUST_E_NOTFOUND || ver != version) {
-		r = cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is not in "
-		    "flight (settled meanwhile?)", norm, kind,
-		    (long long)version);
-		goto fail;
-	}
-	if ((r = move(st, id, kind, ver, "failed")) != CUST_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "%s v%lld failed: %s", kind,
-	    (long long)ver, why != NULL ? why : "refused by the device");
-	if ((r = audit_append(state_audit(st), actor, "password.push", norm,
-	    "failed", detail)) != CUST_OK)
-		goto fail;
-	return store_commit(state_store(st));
-fail:
-	store_rollback(state_store(st));
-	return r;
+	return one(st, actor, &op);
 }
 
 int

@@ -600,33 +600,35 @@ cred_confirm(struct cust_state *st, const char *actor, const char *fqdn,
 	    version);
 }
 
+/*
+ * cred_settle() in the caller's write transaction (cred_int.h): norm is
+ * the normalised FQDN. CUST_E_NOTFOUND (no such device or version) and
+ * CUST_E_CONFLICT (not in flight: refused holds the audit detail) are the
+ * version's own refusals and write nothing; any other error is the
+ * store's.
+ */
 int
-cred_settle(struct cust_state *st, const char *actor, const char *action,
-    const char *note, const char *fqdn, const char *kind, int64_t version)
+cred_settle_in(struct cust_state *st, const char *actor, const char *action,
+    const char *note, const char *norm, const char *kind, int64_t version,
+    char *refused, size_t rlen)
 {
 	sqlite3_stmt *s;
 	int64_t id, cur = 0, now = util_now();
-	char detail[256], norm[CUST_MAX_FQDN + 1];
-	const char *state = NULL;
+	char detail[256];
+	const char *state = NULL, *fqdn = norm;
 	int rc, r, was_failed;
 
-	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
-		return r;
-	fqdn = norm;
-	if ((r = store_begin(state_store(st))) != CUST_OK)
-		return r;
+	*refused = '\0';
 	if ((r = cred_device_find(st, fqdn, &id)) != CUST_OK)
-		goto fail;
+		return r;
 	s = store_stmt(state_store(st),
 	    "SELECT (SELECT state FROM secret WHERE "
 	    "device_id = ?1 AND kind = ?2 AND version = ?3 AND "
 	    STORE_CHECK(STORE_ROW_SECRET) "), (SELECT version FROM secret "
 	    "WHERE device_id = ?1 AND kind = ?2 AND state = 'current' AND "
 	    STORE_CHECK(STORE_ROW_SECRET) ")");
-	if (s == NULL) {
-		r = CUST_E_DB;
-		goto fail;
-	}
+	if (s == NULL)
+		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, version);
@@ -634,23 +636,15 @@ cred_settle(struct cust_state *st, const char *actor, const char *action,
 		r = store_err(state_store(st),
 		    "cannot read the secret versions");
 		sqlite3_reset(s);
-		if (store_tampered(state_store(st))) {
-			store_rollback(state_store(st));
-			(void)audit_note(state_audit(st), actor, action,
-			    fqdn, "failed", "a secret row was altered");
-			return r;
-		}
-		goto fail;
+		return r;
 	}
 	if (sqlite3_column_type(s, 0) != SQLITE_NULL)
 		state = state_str(sqlite3_column_text(s, 0));
 	cur = sqlite3_column_int64(s, 1);
 	sqlite3_reset(s);
-	if (state == NULL) {
-		r = cust_fail(CUST_E_NOTFOUND, "%s has no %s password v%lld",
+	if (state == NULL)
+		return cust_fail(CUST_E_NOTFOUND, "%s has no %s password v%lld",
 		    fqdn, kind, (long long)version);
-		goto fail;
-	}
 	/*
 	 * A version in flight (pending, or pushed to a device), or a failed
 	 * one newer than the current: a version replaced with
@@ -660,11 +654,8 @@ cred_settle(struct cust_state *st, const char *actor, const char *action,
 	was_failed = strcmp(state, "failed") == 0 && version > cur;
 	if (strcmp(state, "pending") != 0 && strcmp(state, "pushed") != 0 &&
 	    !was_failed) {
-		snprintf(detail, sizeof(detail), "%s v%lld is %s", kind,
+		snprintf(refused, rlen, "%s v%lld is %s", kind,
 		    (long long)version, state);
-		store_rollback(state_store(st));
-		(void)audit_note(state_audit(st), actor, action, fqdn,
-		    "refused", detail);
 		return cust_fail(CUST_E_CONFLICT, "%s: %s password v%lld is "
 		    "%s: only a version in flight (pending or pushed), or a "
 		    "failed one newer than the current (v%lld), can become "
@@ -673,18 +664,38 @@ cred_settle(struct cust_state *st, const char *actor, const char *action,
 	}
 	if (cur > 0 && (r = set_state(st, id, kind, cur, "retired", now)) !=
 	    CUST_OK)
-		goto fail;
+		return r;
 	if ((r = set_state(st, id, kind, version, "current", now)) != CUST_OK)
-		goto fail;
+		return r;
 	snprintf(detail, sizeof(detail), "%s v%lld current%s; v%lld retired%s%s",
 	    kind, (long long)version, was_failed ? " (was failed)" : "",
 	    (long long)cur, note != NULL ? "; " : "", note != NULL ? note : "");
-	if ((r = audit_append(state_audit(st), actor, action, fqdn, "ok",
-	    detail)) != CUST_OK)
-		goto fail;
-	return store_commit(state_store(st));
-fail:
+	return audit_append(state_audit(st), actor, action, fqdn, "ok",
+	    detail);
+}
+
+int
+cred_settle(struct cust_state *st, const char *actor, const char *action,
+    const char *note, const char *fqdn, const char *kind, int64_t version)
+{
+	char norm[CUST_MAX_FQDN + 1], refused[256];
+	int r;
+
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	if ((r = store_begin(state_store(st))) != CUST_OK)
+		return r;
+	r = cred_settle_in(st, actor, action, note, norm, kind, version,
+	    refused, sizeof(refused));
+	if (r == CUST_OK)
+		return store_commit(state_store(st));
 	store_rollback(state_store(st));
+	if (*refused != '\0')
+		(void)audit_note(state_audit(st), actor, action, norm,
+		    "refused", refused);
+	else if (store_tampered(state_store(st)))
+		(void)audit_note(state_audit(st), actor, action, norm,
+		    "failed", "a secret row was altered");
 	return r;
 }
 

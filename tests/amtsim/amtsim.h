@@ -174,7 +174,7 @@ struct sim {
 	int verbose;			/* one stderr line per WS-Man call */
 	unsigned long msgid;
 	struct event_base *base;
-	const char *default_tls_cert, *default_tls_key;
+	const char *default_tls_cert, *default_tls_key, *default_tls_dir;
 };
 
 extern struct sim *g_sim;

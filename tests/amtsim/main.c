@@ -67,6 +67,8 @@ usage(FILE *f)
 "  --port P             HTTP port for every device; TLS is P+1 (0: pick)\n"
 "  --host ADDR          listen address: 127.0.0.1 (default) or ::1\n"
 "  --count N            N devices dev00000.amtsim.test ... (default 1)\n"
+"  --first I            with --count: the first is devI (a slice of a\n"
+"                       larger fleet; realms as in the whole fleet)\n"
 "  --devices FILE.json  devices listed in FILE (README.md) instead\n"
 "  --seed S             seed for the default DigestRealms (default 1)\n"
 "  --control-port C     control API port (0: pick; default: none)\n"
@@ -75,7 +77,8 @@ usage(FILE *f)
 "  --nonce-lifetime S   digest nonce lifetime in seconds (default 300)\n"
 "  --accept-hex-digest  also accept a 32-hex DigestPassword (legacy)\n"
 "  --tls-cert F --tls-key F  every device starts with TLS committed,\n"
-"                       serving this certificate (PEM)\n"
+"                       serving this certificate (PEM; leaf, then chain)\n"
+"  --tls-dir D --tls-key F  the same, each device serving D/FQDN.crt\n"
 "  --verbose, -v        one line per WS-Man call on stderr (device, user,\n"
 "                       Action, HTTP status, fault; never parameters)\n"
 "  --help               this text\n"
@@ -268,7 +271,7 @@ out:
 }
 
 static int
-make_devices(int count, long seed)
+make_devices(int count, long first, long seed)
 {
 	char name[64];
 
@@ -279,8 +282,9 @@ make_devices(int count, long seed)
 	for (int i = 0; i < count; i++) {
 		struct sim_dev *d = &g_sim->devs[i];
 
-		dev_defaults(d, seed, i);
-		snprintf(name, sizeof(name), "dev%05d.amtsim.test", i);
+		dev_defaults(d, seed, (int)first + i);
+		snprintf(name, sizeof(name), "dev%05ld.amtsim.test",
+		    first + i);
 		d->fqdn = strdup(name);
 		if (d->fqdn == NULL)
 			return -1;
@@ -1054,6 +1058,7 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "host", required_argument, NULL, 'H' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "first", required_argument, NULL, 'f' },
 		{ "devices", required_argument, NULL, 'd' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "control-port", required_argument, NULL, 'c' },
@@ -1062,6 +1067,7 @@ main(int argc, char **argv)
 		{ "accept-hex-digest", no_argument, NULL, 'x' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-dir", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1072,7 +1078,8 @@ main(int argc, char **argv)
 	struct evhttp_bound_socket *hs = NULL, *ts = NULL, *cs = NULL;
 	struct event *sigint = NULL, *sigterm = NULL;
 	const char *host = "127.0.0.1", *devices = NULL, *ready = NULL;
-	long port = -1, count = 1, seed = 1, cport = -1, v;
+	long port = -1, count = 1, first = 0, seed = 1, cport = -1, v;
+	char path[4096];
 	int ch, rc = 1, p;
 
 	g_sim = &sim;
@@ -1088,6 +1095,10 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			if (parse_long(optarg, 1, 1000000, &count) < 0)
+				goto usage;
+			break;
+		case 'f':
+			if (parse_long(optarg, 0, 999999, &first) < 0)
 				goto usage;
 			break;
 		case 'd':
@@ -1118,6 +1129,9 @@ main(int argc, char **argv)
 		case 'K':
 			sim.default_tls_key = optarg;
 			break;
+		case 'D':
+			sim.default_tls_dir = optarg;
+			break;
 		case 'v':
 			sim.verbose = 1;
 			break;
@@ -1129,8 +1143,10 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || port < 0 || (strcmp(host, "127.0.0.1") != 0 &&
-	    strcmp(host, "::1") != 0) || (sim.default_tls_cert == NULL) !=
-	    (sim.default_tls_key == NULL))
+	    strcmp(host, "::1") != 0) || (sim.default_tls_cert != NULL &&
+	    sim.default_tls_dir != NULL) || (sim.default_tls_cert == NULL &&
+	    sim.default_tls_dir == NULL) != (sim.default_tls_key == NULL) ||
+	    first + count > 1000000)
 		goto usage;
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -1138,7 +1154,7 @@ main(int argc, char **argv)
 	if (RAND_bytes(sim.secret, sizeof(sim.secret)) != 1)
 		goto out;
 	if ((devices != NULL ? load_devices(devices, seed) :
-	    make_devices((int)count, seed)) < 0)
+	    make_devices((int)count, first, seed)) < 0)
 		goto out;
 	qsort(sim.devs, (size_t)sim.ndevs, sizeof(sim.devs[0]), dev_cmp);
 	for (int i = 0; i < sim.ndevs; i++) {
@@ -1148,12 +1164,19 @@ main(int argc, char **argv)
 			    sim.devs[i].fqdn);
 			goto out;
 		}
-		if (sim.default_tls_cert != NULL && (sim.devs[i].x == NULL ||
-		    !sim.devs[i].x->tls_active) && pki_load_default_tls(
-		    &sim.devs[i], sim.default_tls_cert,
+		if (sim.default_tls_key == NULL || (sim.devs[i].x != NULL &&
+		    sim.devs[i].x->tls_active))
+			continue;
+		if (sim.default_tls_dir != NULL)
+			snprintf(path, sizeof(path), "%s/%s.crt",
+			    sim.default_tls_dir, sim.devs[i].fqdn);
+		else
+			snprintf(path, sizeof(path), "%s",
+			    sim.default_tls_cert);
+		if (pki_load_default_tls(&sim.devs[i], path,
 		    sim.default_tls_key) < 0) {
-			fprintf(stderr, "amtsim: cannot load --tls-cert and "
-			    "--tls-key\n");
+			fprintf(stderr, "amtsim: cannot load %s with the key "
+			    "%s\n", path, sim.default_tls_key);
 			goto out;
 		}
 	}

@@ -166,11 +166,14 @@ pki_devx_free(struct sim_devx *x)
 	free(x);
 }
 
-/* The last certificate and key files read, shared (up-referenced) by every
- * device that names them: 10,000 devices, one parse. */
+/* The last certificate file and key file read, shared (up-referenced) by
+ * every device that names them: 10,000 devices, one parse of each (with
+ * --tls-dir, one certificate file per device and one key). A certificate
+ * file holds the leaf, then its chain. */
 static struct {
 	char *cert, *key;
 	X509 *x509;
+	STACK_OF(X509) *chain;
 	EVP_PKEY *pkey;
 } loaded;
 
@@ -180,49 +183,81 @@ pki_loaded_free(void)
 	free(loaded.cert);
 	free(loaded.key);
 	X509_free(loaded.x509);
+	sk_X509_pop_free(loaded.chain, X509_free);
 	EVP_PKEY_free(loaded.pkey);
 	memset(&loaded, 0, sizeof(loaded));
+}
+
+static int
+load_key(const char *key)
+{
+	FILE *f;
+	EVP_PKEY *pk = NULL;
+	char *name;
+
+	if (loaded.key != NULL && strcmp(loaded.key, key) == 0)
+		return 0;
+	if ((f = fopen(key, "r")) != NULL) {
+		pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (pk == NULL || (name = strdup(key)) == NULL) {
+		EVP_PKEY_free(pk);
+		return -1;
+	}
+	free(loaded.key);
+	EVP_PKEY_free(loaded.pkey);
+	loaded.key = name;
+	loaded.pkey = pk;
+	return 0;
 }
 
 static int
 load_pair(const char *cert, const char *key)
 {
 	FILE *f;
-	X509 *xc = NULL;
-	EVP_PKEY *pk = NULL;
+	X509 *xc = NULL, *c;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	char *name = NULL;
 
-	if (loaded.cert != NULL && strcmp(loaded.cert, cert) == 0 &&
-	    strcmp(loaded.key, key) == 0)
+	if (chain == NULL || load_key(key) < 0)
+		goto fail;
+	if (loaded.cert != NULL && strcmp(loaded.cert, cert) == 0) {
+		sk_X509_free(chain);
 		return 0;
+	}
 	if ((f = fopen(cert, "r")) != NULL) {
 		xc = PEM_read_X509(f, NULL, NULL, NULL);
+		while (xc != NULL &&
+		    (c = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+			if (!sk_X509_push(chain, c)) {
+				X509_free(c);
+				break;
+			}
+		ERR_clear_error();	/* the end of the file */
 		fclose(f);
 	}
-	if ((f = fopen(key, "r")) != NULL) {
-		pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	if (xc == NULL || pk == NULL || X509_check_private_key(xc, pk) != 1) {
-		X509_free(xc);
-		EVP_PKEY_free(pk);
-		return -1;
-	}
-	pki_loaded_free();
-	loaded.cert = strdup(cert);
-	loaded.key = strdup(key);
+	if (xc == NULL || X509_check_private_key(xc, loaded.pkey) != 1 ||
+	    (name = strdup(cert)) == NULL)
+		goto fail;
+	free(loaded.cert);
+	X509_free(loaded.x509);
+	sk_X509_pop_free(loaded.chain, X509_free);
+	loaded.cert = name;
 	loaded.x509 = xc;
-	loaded.pkey = pk;
-	if (loaded.cert == NULL || loaded.key == NULL) {
-		pki_loaded_free();
-		return -1;
-	}
+	loaded.chain = chain;
 	return 0;
+fail:
+	X509_free(xc);
+	sk_X509_pop_free(chain, X509_free);
+	return -1;
 }
 
 /*
  * --tls-cert/--tls-key or the devices file's tls_cert/tls_key: the device
  * starts with TLS committed, as if provisioned earlier (for benchmarks:
- * no key generation per device). No chain, no mutual authentication.
+ * no key generation per device). The certificates after the first in the
+ * file are its chain; no mutual authentication.
  */
 int
 pki_load_default_tls(struct sim_dev *d, const char *cert, const char *key)
@@ -233,6 +268,8 @@ pki_load_default_tls(struct sim_dev *d, const char *cert, const char *key)
 		return -1;
 	x = sim_devx(d);
 	tls_clear(x);
+	if ((x->tls_chain = X509_chain_up_ref(loaded.chain)) == NULL)
+		return -1;
 	X509_up_ref(loaded.x509);
 	x->tls_x509 = loaded.x509;
 	EVP_PKEY_up_ref(loaded.pkey);

@@ -107,7 +107,13 @@ t_check "shows the TLS URL" py "$TESTTMP/out" <<'EOF'
 import json, sys
 sys.exit(not json.load(open(sys.argv[1]))["url"].startswith("https://"))
 EOF
+hs() { state "$D" 'd["stats"]["tls_handshakes"]'; }
+h0=$(hs)
 t_exit "the pending one pushed" 0 c device push "$D"
+# Three TLS connections: the Get's challenge (AMT closes after a 401);
+# the Get and the change on one, where the proof is challenged again; the
+# proof's login on a new one (doc/internals/SERVICE.md, bench/push).
+t_check "the push made 3 TLS handshakes ($h0 -> $(hs))" [ $(($(hs) - h0)) -eq 3 ]
 
 # A device that goes down in the middle (after its leaf is installed,
 # before TLS is bound): a per-device failure naming the step; once up, a

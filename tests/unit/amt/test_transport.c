@@ -855,6 +855,220 @@ test_fresh_connection(void **state)
 	assert_int_equal(connections_for(1), 2);
 }
 
+/* A change with keep goes on the connection the Get opened (without it,
+ * on a new one); the replies say which exchange opened a connection. */
+struct kept {
+	struct amt_target t;
+	struct seal_secret *dpw;
+	int step, keep;
+	long connects[2];
+};
+
+static int
+kept_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **out)
+{
+	struct kept *c = arg;
+
+	*out = NULL;
+	if (c->step > 0) {
+		assert_int_equal(err, CUST_OK);
+		c->connects[c->step - 1] = amt_reply_connects(prev);
+	}
+	if (c->step++ == 2)
+		return 0;
+	if (c->step == 1)
+		return amt_msg_get(1, "AMT_GeneralSettings", out);
+	c->t.keep = c->keep;
+	return amt_msg_set_admin(2, "admin", c->dpw, out);
+}
+
+static int
+accepted_with(int keep, long connects[2])
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct kept c = { .keep = keep };
+	struct amt_conv conv = { &c.t, kept_next, &c };
+	char addr[64];
+	int n;
+
+	c.dpw = seal_secret_dup("arkZL7pYoE1eDE34m5pDUA==", 24);
+	reset();
+	target(&c.t, addr, sizeof(addr), pw);
+	pthread_mutex_lock(&peer.mu);
+	peer.accepted = 0;
+	pthread_mutex_unlock(&peer.mu);
+	assert_int_equal(amt_fleet_run(&conv, 1, 1), CUST_OK);
+	assert_int_equal(peer.authorized, 2);
+	pthread_mutex_lock(&peer.mu);
+	n = peer.accepted;
+	pthread_mutex_unlock(&peer.mu);
+	memcpy(connects, c.connects, sizeof(c.connects));
+	seal_secret_free(c.dpw);
+	seal_secret_free(pw);
+	return n;
+}
+
+static void
+test_keep_change(void **state)
+{
+	long connects[2];
+
+	(void)state;
+	assert_int_equal(accepted_with(1, connects), 1);
+	assert_int_equal(connects[0], 1);
+	assert_int_equal(connects[1], 0);
+	assert_int_equal(accepted_with(0, connects), 2);
+	assert_int_equal(connects[1], 1);
+}
+
+/* A kept change that times out on the reused connection reached the
+ * device (no connection was opened for it): its outcome is unknown and
+ * it is not sent again. */
+static int
+timeout_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **out)
+{
+	struct kept *c = arg;
+
+	(void)prev;
+	*out = NULL;
+	if (c->step == 1) {
+		pthread_mutex_lock(&peer.mu);
+		peer.delay_ms = 600;
+		pthread_mutex_unlock(&peer.mu);
+	}
+	if (c->step == 2) {
+		c->connects[0] = err;
+		assert_non_null(strstr(cust_errmsg(), "outcome unknown"));
+	}
+	if (c->step++ == 2)
+		return 0;
+	if (c->step == 1)
+		return amt_msg_get(1, "AMT_GeneralSettings", out);
+	c->t.keep = 1;
+	return amt_msg_set_admin(2, "admin", c->dpw, out);
+}
+
+static void
+test_keep_timeout_not_retried(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct kept c = { .keep = 1 };
+	struct amt_conv conv = { &c.t, timeout_next, &c };
+	char addr[64];
+
+	(void)state;
+	c.dpw = seal_secret_dup("arkZL7pYoE1eDE34m5pDUA==", 24);
+	reset();
+	target(&c.t, addr, sizeof(addr), pw);
+	c.t.timeout_ms = 300;
+	c.t.retries = 2;
+	assert_int_equal(amt_fleet_run(&conv, 1, 1), CUST_OK);
+	assert_int_equal(c.connects[0], CUST_E_UNAVAIL);
+	usleep(700 * 1000);
+	/* The Get and one Set: never a second. */
+	assert_int_equal(peer.authorized, 2);
+	reset();
+	seal_secret_free(c.dpw);
+	seal_secret_free(pw);
+}
+
+/* Group commit: a held request goes only after the flush hook, which
+ * runs once for the round; a failing flush ends the run unsent; a
+ * dropped one is never sent and its conversation hears it. */
+struct held {
+	struct amt_target t;
+	int step, err2;
+};
+
+static struct {
+	int calls, fail, drop, sent_at_flush;
+} hk;
+
+static int
+held_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **out)
+{
+	struct held *c = arg;
+
+	(void)prev;
+	*out = NULL;
+	if (c->step == 2)
+		c->err2 = err;
+	if (c->step++ == 2)
+		return 0;
+	if (amt_msg_get((unsigned long)c->step, "AMT_GeneralSettings", out)
+	    != CUST_OK)
+		return -1;
+	return c->step == 2 ? AMT_CONV_HOLD : 0;
+}
+
+static int
+hk_flush(void *arg)
+{
+	(void)arg;
+	hk.calls++;
+	pthread_mutex_lock(&peer.mu);
+	if (hk.calls == 2)	/* the round of the first Get's answer */
+		hk.sent_at_flush = peer.authorized;
+	pthread_mutex_unlock(&peer.mu);
+	return hk.fail ? cust_fail(CUST_E_DB, "flush failed") : CUST_OK;
+}
+
+static int
+hk_dropped(void *arg, void *conv_arg)
+{
+	(void)arg;
+	(void)conv_arg;
+	return hk.drop;
+}
+
+static int
+run_held(int fail, int drop, struct held *cs, size_t n)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_fleet_hooks hooks = { hk_flush, hk_dropped, NULL };
+	struct amt_conv convs[4];
+	char addr[64];
+	size_t i;
+	int r;
+
+	reset();
+	memset(&hk, 0, sizeof(hk));
+	hk.fail = fail;
+	hk.drop = drop;
+	for (i = 0; i < n; i++) {
+		memset(&cs[i], 0, sizeof(cs[i]));
+		target(&cs[i].t, addr, sizeof(addr), pw);
+		convs[i] = (struct amt_conv){ &cs[i].t, held_next, &cs[i] };
+	}
+	r = amt_fleet_run_with(convs, n, n, &hooks);
+	seal_secret_free(pw);
+	return r;
+}
+
+static void
+test_hold_flush(void **state)
+{
+	struct held cs[4];
+
+	(void)state;
+	assert_int_equal(run_held(0, 0, cs, 1), CUST_OK);
+	/* At the flush before it, only the first Get had been answered. */
+	assert_int_equal(hk.sent_at_flush, 1);
+	assert_int_equal(peer.authorized, 2);
+	assert_int_equal(cs[0].err2, CUST_OK);
+	/* A failing flush: its error, the held request never sent. */
+	assert_int_equal(run_held(1, 0, cs, 1), CUST_E_DB);
+	usleep(100 * 1000);
+	assert_int_equal(peer.authorized, 0);
+	/* Dropped: not sent, the conversation hears CUST_E_CONFLICT. */
+	assert_int_equal(run_held(0, 1, cs, 3), CUST_OK);
+	assert_int_equal(peer.authorized, 3);
+	assert_int_equal(cs[1].err2, CUST_E_CONFLICT);
+}
+
 int
 main(void)
 {
@@ -871,6 +1085,9 @@ main(void)
 		cmocka_unit_test(test_unauthenticated_answer),
 		cmocka_unit_test(test_stale_loop),
 		cmocka_unit_test(test_tls_bundle_only),
+		cmocka_unit_test(test_keep_change),
+		cmocka_unit_test(test_keep_timeout_not_retried),
+		cmocka_unit_test(test_hold_flush),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

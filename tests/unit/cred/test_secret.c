@@ -975,6 +975,73 @@ test_push_states(void **state)
 	    "'%2054%'"), 1);
 }
 
+static int
+fail_extra(void *arg)
+{
+	(void)arg;
+	return cust_fail(CUST_E_DB, "the caller's write failed");
+}
+
+/* Group commit: the steps of several devices in one transaction, one
+ * refused on its own without the others; any other error rolls the whole
+ * group back. */
+static void
+test_push_group(void **state)
+{
+	struct tu_fx *f = *state;
+	struct cred_rotate_result res;
+	struct cred_push_op ops[4];
+	int64_t a, b;
+
+	a = add_dev(f->st, "g1.corp.example", NULL, NULL);
+	b = add_dev(f->st, "g2.corp.example", NULL, NULL);
+	(void)add_dev(f->st, "g3.corp.example", NULL, NULL);
+	assert_int_equal(rotate(f->st, a, "admin", 0, &res), CUST_OK);
+	assert_int_equal(rotate(f->st, b, "admin", 0, &res), CUST_OK);
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct cred_push_op){ .fqdn = "g1.corp.example",
+	    .kind = "admin" };
+	ops[1] = (struct cred_push_op){ .fqdn = "g3.corp.example",
+	    .kind = "admin" };		/* nothing in flight */
+	ops[2] = (struct cred_push_op){ .fqdn = "g2.corp.example",
+	    .kind = "admin" };
+	/* A failing extra write: nothing of the group is committed. */
+	assert_int_equal(cred_push_group(f->st, ACTOR, ops, 3, fail_extra,
+	    NULL), CUST_E_DB);
+	assert_history(f->st, "g1.corp.example", "admin1current admin2pending "
+	    "mebx1current");
+	assert_int_equal(ops[0].version, 0);
+	assert_int_equal(cred_push_group(f->st, ACTOR, ops, 3, NULL, NULL),
+	    CUST_OK);
+	assert_int_equal(ops[0].r, CUST_OK);
+	assert_int_equal(ops[0].version, 2);
+	assert_int_equal(ops[1].r, CUST_E_NOTFOUND);
+	assert_non_null(strstr(ops[1].msg, "g3.corp.example"));
+	assert_int_equal(ops[2].r, CUST_OK);
+	assert_history(f->st, "g1.corp.example", "admin1current admin2pushed "
+	    "mebx1current");
+	/* Ends: applied, refused, and one settled already. */
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct cred_push_op){ .fqdn = "g1.corp.example",
+	    .kind = "admin", .end = 1, .how = CRED_PUSH_APPLIED, .why = "proven",
+	    .version = 2 };
+	ops[1] = (struct cred_push_op){ .fqdn = "g2.corp.example",
+	    .kind = "admin", .end = 1, .how = CRED_PUSH_REFUSED, .why = "2054",
+	    .version = 2 };
+	ops[2] = ops[0];
+	assert_int_equal(cred_push_group(f->st, ACTOR, ops, 3, NULL, NULL),
+	    CUST_OK);
+	assert_int_equal(ops[0].r, CUST_OK);
+	assert_int_equal(ops[1].r, CUST_OK);
+	assert_int_equal(ops[2].r, CUST_E_CONFLICT);
+	assert_history(f->st, "g1.corp.example", "admin1retired admin2current "
+	    "mebx1current");
+	assert_history(f->st, "g2.corp.example", "admin1current admin2failed "
+	    "mebx1current");
+	assert_int_equal(tu_sql_int(f->st, "SELECT count(*) FROM audit WHERE "
+	    "action = 'password.push' AND result = 'refused'"), 1);
+}
+
 int
 main(void)
 {
@@ -983,6 +1050,8 @@ main(void)
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_confirm, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_push_states, tu_fx_setup,
+		    tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_push_group, tu_fx_setup,
 		    tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_confirm_failed, tu_fx_setup,
 		    tu_fx_teardown),
