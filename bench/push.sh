@@ -54,6 +54,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 ms() { echo $(($(date +%s%N) / 1000000)); }
+cpu() {	# cpu PID...: their CPU time (user + system), ms
+	for p in "$@"; do cut -d' ' -f14,15 "/proc/$p/stat"; done |
+	    awk -v hz="$(getconf CLK_TCK)" '{ t += $1 + $2 } END { printf "%d", t * 1000 / hz }'
+}
 S="$T/state"
 PER=$(((N + SIMS - 1) / SIMS))
 
@@ -118,9 +122,11 @@ for p in $PORTS; do
 done
 
 # The floor first, while every device still has the initial password.
+c0=$(cpu $SIMPIDS)
 "$CLIENT" floor "$N" "$CONC" "$PW" "$CAFILE" "$(echo $PORTS | tr ' ' ,)" \
 	>"$T/floor.txt" || echo "bench push: the floor client failed"
 cat "$T/floor.txt"
+echo "floor: amtsim CPU $(( ($(cpu $SIMPIDS) - c0) * 1000 / N )) us per device"
 
 "$CUSTODYD" --state-dir "$S" --listen 127.0.0.1:0 2>"$T/d.log" &
 DPID=$!
@@ -174,8 +180,13 @@ fi
 t0=$(ms)
 op password.rotate '{"all": true}' >"$T/rot.json"
 t1=$(ms)
+echo "custodyd RSS before the push: $(awk '/VmRSS/ { printf "%.1f MB", $2 / 1024 }' "/proc/$DPID/status") (peak $(awk '/VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$DPID/status"))"
+# The push's own peak: VmHWM reset to the current RSS (Linux clear_refs).
+echo 5 >"/proc/$DPID/clear_refs" 2>/dev/null
+c0=$(cpu $SIMPIDS) d0=$(cpu $DPID)
 op device.push '{"all": true, "items": true}' >"$T/push.json"
 t2=$(ms)
+echo "custodyd: CPU $(( ($(cpu $DPID) - d0) * 1000 / N )) us per device pushed; amtsim CPU $(( ($(cpu $SIMPIDS) - c0) * 1000 / N )) us per device"
 RSS=$(awk '/VmHWM/ { print $2 }' "/proc/$DPID/status")
 python3 - "$T/push.json" "$N" "$((t1 - t0))" "$((t2 - t1))" "$RSS" "$T/floor.txt" <<'EOF'
 import json, re, sys
@@ -189,7 +200,7 @@ print("custodyd: rotate --all %d ms; device push --all (job %s): %d of %d "
       "(%s)" % (rot, r.get("job"), r.get("pushed", 0), n, push / 1000.0, rate,
       p(0.5), p(0.99),
       ", ".join("%s %d" % kv for kv in sorted(r.get("results", {}).items()))))
-print("custodyd peak RSS: %.1f MB" % (rss / 1024.0))
+print("custodyd peak RSS during the push: %.1f MB" % (rss / 1024.0))
 m = re.search(r"([0-9]+) devices/s", open(sys.argv[6]).read())
 if m:
     print("ratio: %.2fx the floor (%.0f / %s devices/s)" % (rate / int(m.group(1)), rate, m.group(1)))

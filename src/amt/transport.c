@@ -375,7 +375,10 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    (t->tls && (curl_easy_setopt(x->h, CURLOPT_CAINFO, t->cafile) ||
 	    /* Only the bundle: libcurl's built-in CA path (Debian's:
 	     * /etc/ssl/certs) would otherwise make any public CA's
-	     * certificate for the FQDN pass for the device's. */
+	     * certificate for the FQDN pass for the device's. And so
+	     * libcurl keeps the parsed bundle in the multi handle
+	     * (CURLOPT_CA_CACHE_TIMEOUT, which it skips when a CAPATH is
+	     * set) instead of reading it for every connection. */
 	    curl_easy_setopt(x->h, CURLOPT_CAPATH, NULL) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSLVERSION,
 	    (long)CURL_SSLVERSION_TLSv1_2))))

@@ -49,8 +49,9 @@
 #include "store.h"
 #include "util.h"
 
-/* How many devices push_many() prepares per transaction. */
-#define PREPARE_CHUNK	256
+/* How many devices push_many() prepares per transaction (with the 64 in
+ * flight, their values fit one thread's pool of secret memory). */
+#define PREPARE_CHUNK	128
 
 /* The built-in admin account's name (reference 2). */
 #define PUSH_ADMIN_USER	"admin"
@@ -179,23 +180,31 @@ struct push {
 	struct ops_ctx *ctx;
 	struct pjob *job;
 	struct amt_target t;
-	char cafile[PATH_MAX];		/* TLS: custody's bundle */
-	json_t *dev;			/* the device record */
-	const char *fqdn, *reg;		/* from dev */
+	json_t *dev;			/* the device record, while it runs */
+	const char *fqdn, *reg;		/* fqdnbuf (the name asked until
+					 * prepared); reg from dev */
+	char fqdnbuf[CUST_MAX_FQDN + 1];
+	int64_t devid;
+	size_t index;			/* in its group's ps[] */
+	int prepared;
 	struct seal_secret *cur, *cand;
 	int64_t ver;
 	int begun;			/* the version is 'pushed' */
 	int recon;			/* reconcile only: send no change */
 	enum pstep step;
 	int rc_cand;			/* reconciling: the candidate's Get */
-	char why[256];
+	char *why;			/* reconciling: why (malloc) */
 	const char *result;		/* NULL while it runs */
-	char detail[512];
+	char *detail;			/* malloc, with result */
 	double t0, elapsed;		/* monotonic seconds: start, length */
 	int err;			/* custody's own error (the store) */
 	int skipped;			/* not begun: the job is stopping */
 	struct pgroup *g;		/* its group commit */
-	struct cred_push_op op[2];	/* store steps queued for the group */
+	struct {			/* store steps queued for the group */
+		int end;
+		enum cred_push_end how;
+		const char *why;	/* static, or p->detail */
+	} op[2];
 	int nop;
 	int queued;			/* in g->q (ops, or its result) */
 	int hold;			/* the request waits for the commit */
@@ -215,6 +224,10 @@ struct pgroup {
 	struct push **q;
 	size_t nq;
 	struct cred_push_op *ops;	/* scratch: every queued op */
+	size_t opcap;
+	struct push *ps;		/* every device, in order */
+	size_t n;
+	char cafile[PATH_MAX];		/* TLS: custody's bundle */
 };
 
 static double
@@ -231,7 +244,8 @@ outcome(struct push *p, const char *result, const char *detail)
 {
 	p->result = result;
 	p->elapsed = p->t0 > 0 ? mono() - p->t0 : 0;
-	snprintf(p->detail, sizeof(p->detail), "%s", detail ? detail : "");
+	free(p->detail);
+	p->detail = strdup(detail ? detail : "");
 }
 
 /* A Get of AMT_GeneralSettings as pw, on a fresh connection or not. */
@@ -273,10 +287,9 @@ realm_of(const struct push *p, const struct amt_reply *rep, char *realm)
 static int
 reconcile(struct push *p, const char *why, struct amt_req **out)
 {
-	size_t n = strnlen(why, sizeof(p->why) - 1);
-
-	memcpy(p->why, why, n);		/* cut short if it must be */
-	p->why[n] = '\0';
+	free(p->why);
+	if ((p->why = strndup(why, 255)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
 	return get_as(p, p->cand, 1, 10, P_REC_CAND, out);
 }
 
@@ -307,19 +320,31 @@ enqueue(struct push *p)
 	}
 }
 
+/* What a device's push holds while it runs (its record, both values),
+ * let go once its outcome is committed: a fleet's memory is that of the
+ * devices in flight, not of all of them. */
+static void
+release(struct push *p)
+{
+	json_decref(p->dev);
+	p->dev = NULL;
+	p->reg = NULL;
+	p->t.address = NULL;
+	seal_secret_free(p->cur);
+	seal_secret_free(p->cand);
+	p->cur = p->cand = NULL;
+	free(p->why);
+	p->why = NULL;
+}
+
 /* Queue a store step of p for the group's next commit. */
 static void
 queue_op(struct push *p, int end, enum cred_push_end how, const char *why)
 {
-	struct cred_push_op *op = &p->op[p->nop++];
-
-	memset(op, 0, sizeof(*op));
-	op->fqdn = p->fqdn;
-	op->kind = CRED_KIND_ADMIN;
-	op->end = end;
-	op->how = how;
-	op->why = why;		/* static strings and p->detail only */
-	op->version = p->ver;
+	p->op[p->nop].end = end;
+	p->op[p->nop].how = how;
+	p->op[p->nop].why = why;
+	p->nop++;
 	enqueue(p);
 }
 
@@ -491,9 +516,8 @@ record_item(struct push *p)
 {
 	if (p->job == NULL)
 		return CUST_OK;
-	return job_item_add(p->ctx->st, p->job->id, json_integer_value(
-	    json_object_get(p->dev, "id")), CRED_KIND_ADMIN, p->result, p->ver,
-	    p->detail);
+	return job_item_add(p->ctx->st, p->job->id, p->devid,
+	    CRED_KIND_ADMIN, p->result, p->ver, p->detail);
 }
 
 /* ... and the job's progress, once the item is committed. */
@@ -570,9 +594,28 @@ push_flush(void *arg)
 
 	if (g->nq == 0)
 		return CUST_OK;
+	if (2 * g->nq > g->opcap) {
+		struct cred_push_op *o = realloc(g->ops, 2 * g->nq *
+		    sizeof(*o));
+
+		if (o == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		g->ops = o;
+		g->opcap = 2 * g->nq;
+	}
 	for (i = 0; i < g->nq; i++)
-		for (n = 0; n < g->q[i]->nop; n++)
-			g->ops[k++] = g->q[i]->op[n];
+		for (n = 0; n < g->q[i]->nop; n++) {
+			struct push *p = g->q[i];
+			struct cred_push_op *op = &g->ops[k++];
+
+			memset(op, 0, sizeof(*op));
+			op->fqdn = p->fqdn;
+			op->kind = CRED_KIND_ADMIN;
+			op->end = p->op[n].end;
+			op->how = p->op[n].how;
+			op->why = p->op[n].why;
+			op->version = p->ver;
+		}
 	if ((r = cred_push_group(ctx->st, ctx->actor, g->ops, k, group_items,
 	    g)) != CUST_OK)
 		return r;
@@ -588,8 +631,10 @@ push_flush(void *arg)
 				p->begun = 1;
 			}
 		}
-		if (p->result != NULL && p->err == CUST_OK)
+		if (p->result != NULL && p->err == CUST_OK) {
 			progress(p);
+			release(p);
+		}
 	}
 	for (i = 0; i < g->nq; i++) {
 		struct push *p = g->q[i];
@@ -617,6 +662,8 @@ push_dropped(void *arg, void *conv_arg)
 	return p->err != CUST_OK || p->result != NULL;
 }
 
+static int prepare_chunk(struct pgroup *g, size_t from);
+
 /* The fleet driver's callback: a custody error ends the conversation and
  * is kept for the caller. */
 static int
@@ -633,6 +680,10 @@ push_next(void *arg, const struct amt_reply *prev, int err,
 		skip(p);
 		return 0;
 	}
+	if (!p->prepared && (r = prepare_chunk(p->g, p->index)) != CUST_OK)
+		return r;
+	if (p->result != NULL || p->err != CUST_OK)
+		return 0;
 	if ((r = step(p, prev, err, req_out)) != CUST_OK) {
 		amt_req_free(*req_out);
 		*req_out = NULL;
@@ -651,9 +702,8 @@ push_next(void *arg, const struct amt_reply *prev, int err,
 static void
 push_clear(struct push *p)
 {
-	json_decref(p->dev);
-	seal_secret_free(p->cur);
-	seal_secret_free(p->cand);
+	release(p);
+	free(p->detail);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -669,12 +719,14 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 	int64_t curv;
 	int r;
 
-	memset(p, 0, sizeof(*p));
-	p->ctx = ctx;
+	p->prepared = 1;
 	if ((r = cred_device_get(ctx->st, fqdn, &p->dev)) != CUST_OK ||
 	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
 		goto out;
-	p->fqdn = json_string_value(json_object_get(p->dev, "fqdn"));
+	snprintf(p->fqdnbuf, sizeof(p->fqdnbuf), "%s", json_string_value(
+	    json_object_get(p->dev, "fqdn")));
+	p->fqdn = p->fqdnbuf;
+	p->devid = json_integer_value(json_object_get(p->dev, "id"));
 	p->reg = json_string_value(json_object_get(p->dev, "digest_realm"));
 	if ((p->ver = ops_version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
 	    (p->ver = ops_version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0) {
@@ -699,8 +751,8 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 	p->t.realm = p->reg;
 	p->t.user = PUSH_ADMIN_USER;
 	/* A device custody provisioned TLS on is spoken to over TLS. */
-	if ((r = ops_tls_target(ctx->st, p->fqdn, &p->t, p->cafile,
-	    sizeof(p->cafile))) != CUST_OK)
+	if ((r = ops_tls_target(ctx->st, p->fqdn, &p->t, p->g->cafile,
+	    sizeof(p->g->cafile))) != CUST_OK)
 		goto out;
 	p->step = P_START;
 out:
@@ -709,11 +761,61 @@ out:
 }
 
 /*
+ * Prepare the devices of the group from index `from` on, PREPARE_CHUNK
+ * of them (those not prepared yet), in one transaction: their values'
+ * audit entries and the items of those with nothing to push commit
+ * together, before any is sent. The fleet driver starts conversations in
+ * order, so a chunk is read as its first device starts: only the devices
+ * in flight and the chunk ahead hold their values. An error is the
+ * store's: every device of the chunk ends with it.
+ */
+static int
+prepare_chunk(struct pgroup *g, size_t from)
+{
+	struct cust_state *st = g->ctx->st;
+	size_t i, end = from + PREPARE_CHUNK < g->n ? from + PREPARE_CHUNK :
+	    g->n;
+	int r;
+
+	if ((r = store_begin(state_store(st))) != CUST_OK)
+		goto fail;
+	for (i = from; i < end; i++) {
+		struct push *p = &g->ps[i];
+
+		if (p->prepared)
+			continue;
+		if ((r = push_prepare(g->ctx, p->fqdn, p->recon, p)) !=
+		    CUST_OK || (p->result != NULL && (r = record_item(p)) !=
+		    CUST_OK)) {
+			store_rollback(state_store(st));
+			goto fail;
+		}
+	}
+	if ((r = store_commit(state_store(st))) != CUST_OK)
+		goto fail;
+	for (i = from; i < end; i++)
+		if (g->ps[i].result != NULL) {
+			progress(&g->ps[i]);
+			release(&g->ps[i]);
+		}
+	return CUST_OK;
+fail:
+	for (i = from; i < end; i++) {
+		g->ps[i].prepared = 1;
+		g->ps[i].result = NULL;
+		release(&g->ps[i]);
+		if (g->ps[i].err == CUST_OK)
+			g->ps[i].err = r;
+	}
+	return r;
+}
+
+/*
  * Push the admin version in flight of each of fqdns[0..n) (recon: only
  * reconcile the 'pushed' ones), at most concurrency devices at once:
  * items_out a new array of {"fqdn", "kind", "version", "result",
- * "detail"}. An error is custody's own (the store): the devices done by
- * then are settled in the store, but not reported.
+ * "detail", "elapsed_ms"}. An error is custody's own (the store): the
+ * devices done by then are settled in the store, but not reported.
  */
 static int
 push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
@@ -721,52 +823,35 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 {
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
-	struct pgroup g = { ctx, job, NULL, 0, NULL };
+	struct pgroup g;
 	struct amt_fleet_hooks hooks = { push_flush, push_dropped, &g };
 	json_t *items = NULL, *it;
-	size_t i, nc = 0;
+	size_t i;
 	int r = CUST_OK;
 
 	*items_out = NULL;
+	memset(&g, 0, sizeof(g));
+	g.ctx = ctx;
+	g.job = job;
+	g.n = n;
 	if ((ps = calloc(n ? n : 1, sizeof(*ps))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
 	    (g.q = calloc(n ? n : 1, sizeof(*g.q))) == NULL ||
-	    (g.ops = calloc(2 * (n ? n : 1), sizeof(*g.ops))) == NULL ||
 	    (items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
-	/* The values and records of PREPARE_CHUNK devices per transaction:
-	 * their audit entries commit together, before any is sent. */
+	g.ps = ps;
 	for (i = 0; i < n; i++) {
-		if (i % PREPARE_CHUNK == 0 &&
-		    (r = store_begin(state_store(ctx->st))) != CUST_OK)
-			goto out;
 		ps[i].ctx = ctx;
 		ps[i].job = job;
-		if (stop_asked(&ps[i]))
-			skip(&ps[i]);
-		else if ((r = push_prepare(ctx, fqdns[i], recon, &ps[i])) !=
-		    CUST_OK)
-			goto out;
-		else {
-			ps[i].job = job;
-			ps[i].g = &g;
-			if (ps[i].result != NULL && (r = record_item(&ps[i])) !=
-			    CUST_OK)
-				goto out;
-			if (ps[i].result == NULL)
-				convs[nc++] = (struct amt_conv){ &ps[i].t,
-				    push_next, &ps[i] };
-		}
-		if ((i % PREPARE_CHUNK == PREPARE_CHUNK - 1 || i == n - 1) &&
-		    (r = store_commit(state_store(ctx->st))) != CUST_OK)
-			goto out;
+		ps[i].g = &g;
+		ps[i].index = i;
+		ps[i].recon = recon;
+		ps[i].fqdn = fqdns[i];
+		convs[i] = (struct amt_conv){ &ps[i].t, push_next, &ps[i] };
 	}
-	for (i = 0; i < n; i++)
-		if (ps[i].result != NULL)
-			progress(&ps[i]);
-	r = amt_fleet_run_with(convs, nc, concurrency, &hooks);
+	r = amt_fleet_run_with(convs, n, concurrency, &hooks);
 	if (r != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++)
@@ -787,7 +872,8 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 		it = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I}", "fqdn",
 		    ps[i].fqdn, "kind", CRED_KIND_ADMIN, "version", ps[i].ver ?
 		    json_integer(ps[i].ver) : json_null(), "result",
-		    ps[i].result, "detail", ps[i].detail, "elapsed_ms",
+		    ps[i].result, "detail", ps[i].detail ? ps[i].detail : "",
+		    "elapsed_ms",
 		    (json_int_t)(ps[i].elapsed * 1e3 + 0.5));
 		if (it == NULL || json_array_append_new(items, it) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");
