@@ -9,10 +9,14 @@
  *     DigestRealm must be the registered one (when none is registered,
  *     the device's is recorded: first contact);
  *  2. SetAdminAclEntryEx(admin, DigestPassword of the candidate) with the
- *     current password: the plaintext never travels;
- *  3. a Get with the candidate, on a fresh connection: only a digest
- *     login that works proves the device took it; then it becomes
- *     current (cred_confirm()).
+ *     current password, on the Get's connection: the plaintext never
+ *     travels;
+ *  3. a Get with the candidate: a fresh digest login (the device, whose
+ *     digest sessions the change ended, challenges it again and closes;
+ *     the login that answers is on a new connection) is the only proof
+ *     that the device took it; then it becomes current.
+ * The store steps of many devices commit together (group commit, below),
+ * each before what depends on it is sent.
  * An outcome that is not known (a timeout or dropped connection after
  * the change was sent, a refused login, a malformed answer) is
  * reconciled: the candidate, then the current password, are tried with a
