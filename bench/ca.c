@@ -44,32 +44,6 @@
 #define SHELL_MAX	300
 #define REPS		3
 
-/* A PEM CSR for fqdn signed by key, as a new string. */
-static char *
-make_csr(EVP_PKEY *key, const char *fqdn)
-{
-	X509_REQ *req = X509_REQ_new();
-	X509_NAME *n = X509_NAME_new();
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *s = NULL;
-	long len;
-
-	if (req == NULL || n == NULL || b == NULL ||
-	    !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)fqdn, -1, -1, 0) ||
-	    !X509_REQ_set_subject_name(req, n) ||
-	    !X509_REQ_set_pubkey(req, key) ||
-	    !X509_REQ_sign(req, key, EVP_sha256()) ||
-	    !PEM_write_bio_X509_REQ(b, req) ||
-	    (len = BIO_get_mem_data(b, &data)) <= 0 ||
-	    (s = strndup(data, (size_t)len)) == NULL)
-		bench_die("bench/ca", "make CSR");
-	BIO_free(b);
-	X509_NAME_free(n);
-	X509_REQ_free(req);
-	return s;
-}
-
 /* Rate of n runs in t seconds, or best when that is higher. */
 static double
 best(double best, size_t n, double t)
@@ -222,7 +196,7 @@ main(int argc, char **argv)
 		if (cred_device_add(st, "bench", &spec, CRED_PW_DEFAULT, NULL)
 		    != CUST_OK)
 			bench_die("bench/ca", "device add");
-		csr[i] = make_csr(keys[i % NKEYS], fqdn[i]);
+		csr[i] = bench_csr("bench/ca", keys[i % NKEYS], fqdn[i]);
 		if (i < SHELL_MAX) {
 			snprintf(path, sizeof(path), "%s/csr%zu.pem", tmpl, i);
 			if (util_write_file(path, csr[i], strlen(csr[i]), 0644)

@@ -211,32 +211,6 @@ floor_run(int argc, char **argv)
 	return bad ? 1 : 0;
 }
 
-/* A PEM CSR for fqdn signed by key, as a new string. */
-static char *
-make_csr(EVP_PKEY *key, const char *fqdn)
-{
-	X509_REQ *req = X509_REQ_new();
-	X509_NAME *n = X509_NAME_new();
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *s = NULL;
-	long len;
-
-	if (req == NULL || n == NULL || b == NULL ||
-	    !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)fqdn, -1, -1, 0) ||
-	    !X509_REQ_set_subject_name(req, n) ||
-	    !X509_REQ_set_pubkey(req, key) ||
-	    !X509_REQ_sign(req, key, EVP_sha256()) ||
-	    !PEM_write_bio_X509_REQ(b, req) ||
-	    (len = BIO_get_mem_data(b, &data)) <= 0 ||
-	    (s = strndup(data, (size_t)len)) == NULL)
-		bench_die(PROG, "make CSR");
-	BIO_free(b);
-	X509_NAME_free(n);
-	X509_REQ_free(req);
-	return s;
-}
-
 static int
 certs_run(int argc, char **argv)
 {
@@ -273,7 +247,7 @@ certs_run(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (asprintf(&fqdn[i], "dev%05zu.amtsim.test", i) == -1)
 			return 1;
-		csr[i] = make_csr(key, fqdn[i]);
+		csr[i] = bench_csr(PROG, key, fqdn[i]);
 		items[i] = (struct ca_bulk_item){ fqdn[i], csr[i],
 		    strlen(csr[i]) };
 	}

@@ -632,25 +632,36 @@ two_next(void *arg, const struct amt_reply *prev, int err,
 	    out);
 }
 
+/* Run one conversation on t (at the peer, logging in with pw): how many
+ * connections the peer accepted. */
+static int
+accepted_by(struct amt_conv *conv, struct amt_target *t,
+    struct seal_secret *pw)
+{
+	char addr[64];
+	int n;
+
+	reset();
+	target(t, addr, sizeof(addr), pw);
+	pthread_mutex_lock(&peer.mu);
+	peer.accepted = 0;
+	pthread_mutex_unlock(&peer.mu);
+	assert_int_equal(amt_fleet_run(conv, 1, 1), CUST_OK);
+	pthread_mutex_lock(&peer.mu);
+	n = peer.accepted;
+	pthread_mutex_unlock(&peer.mu);
+	return n;
+}
+
 static int
 connections_for(int fresh)
 {
 	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
 	struct two c = { .fresh = fresh };
 	struct amt_conv conv = { &c.t, two_next, &c };
-	char addr[64];
-	int n;
+	int n = accepted_by(&conv, &c.t, pw);
 
-	reset();
-	target(&c.t, addr, sizeof(addr), pw);
-	pthread_mutex_lock(&peer.mu);
-	peer.accepted = 0;
-	pthread_mutex_unlock(&peer.mu);
-	assert_int_equal(amt_fleet_run(&conv, 1, 1), CUST_OK);
 	assert_int_equal(c.ok, 2);
-	pthread_mutex_lock(&peer.mu);
-	n = peer.accepted;
-	pthread_mutex_unlock(&peer.mu);
 	seal_secret_free(pw);
 	return n;
 }
@@ -889,20 +900,11 @@ accepted_with(int keep, long connects[2])
 	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
 	struct kept c = { .keep = keep };
 	struct amt_conv conv = { &c.t, kept_next, &c };
-	char addr[64];
 	int n;
 
 	c.dpw = seal_secret_dup("arkZL7pYoE1eDE34m5pDUA==", 24);
-	reset();
-	target(&c.t, addr, sizeof(addr), pw);
-	pthread_mutex_lock(&peer.mu);
-	peer.accepted = 0;
-	pthread_mutex_unlock(&peer.mu);
-	assert_int_equal(amt_fleet_run(&conv, 1, 1), CUST_OK);
+	n = accepted_by(&conv, &c.t, pw);
 	assert_int_equal(peer.authorized, 2);
-	pthread_mutex_lock(&peer.mu);
-	n = peer.accepted;
-	pthread_mutex_unlock(&peer.mu);
 	memcpy(connects, c.connects, sizeof(c.connects));
 	seal_secret_free(c.dpw);
 	seal_secret_free(pw);
