@@ -617,6 +617,41 @@ t_check "--tls-cert: state shows TLS active with that certificate" \
     [ "$(state dev00123.amtsim.test 'd["tls"]["active"], d["tls"]["cert_sha256"]')" = \
       "True $(openssl x509 -in "$W/wild.pem" -outform DER | sha256sum | cut -c1-64)" ]
 sim_stop
+# --first: a slice of a larger fleet, realms as in the whole fleet;
+# --tls-dir: each device its own certificate file, leaf then chain (an
+# intermediate CA the client does not have), one key.
+openssl req -new -newkey rsa:2048 -nodes -keyout "$W/int.key" -subj "/CN=amtsim test issuing CA" -out "$W/int.csr" 2>/dev/null
+printf '[ext]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >"$W/iext"
+openssl x509 -req -in "$W/int.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+    -days 1 -sha256 -extfile "$W/iext" -extensions ext -out "$W/int.pem" 2>/dev/null
+mkdir -p "$W/tlsdir"
+openssl genrsa -out "$W/tlsdir/key.pem" 2048 2>/dev/null
+for i in 5 6; do
+	f=dev0000$i.amtsim.test
+	printf '[ext]\nsubjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' $f >"$W/dext"
+	openssl req -new -key "$W/tlsdir/key.pem" -subj "/CN=$f" -out "$W/d.csr" 2>/dev/null
+	openssl x509 -req -in "$W/d.csr" -CA "$W/int.pem" -CAkey "$W/int.key" -CAcreateserial \
+	    -days 1 -sha256 -extfile "$W/dext" -extensions ext -out "$W/leaf.pem" 2>/dev/null
+	cat "$W/leaf.pem" "$W/int.pem" >"$W/tlsdir/$f.crt"
+done
+sim_start --count 2 --first 5 --tls-dir "$W/tlsdir" --tls-key "$W/tlsdir/key.pem" ||
+	t_fail "amtsim starts with --first and --tls-dir"
+TLSPORT=$tls_port
+t_check "--first: dev00005 and dev00006, no dev00000" \
+    [ "$(curl -s "http://127.0.0.1:$CTL/state" | python3 -c 'import json,sys; print(" ".join(d["fqdn"] for d in json.load(sys.stdin)["devices"]))')" = \
+      "dev00005.amtsim.test dev00006.amtsim.test" ]
+t_check "--first: dev00005's realm is that of the whole fleet's" \
+    [ "$(state dev00005.amtsim.test 'd["realm"]')" = \
+      "Digest:$(printf 'amtsim/1/5' | md5sum | cut -c1-32 | tr a-f A-F)" ]
+t_check "--tls-dir: each device its own certificate, its chain served" \
+    [ "$(tlsget dev00005.amtsim.test --cacert "$W/ca.pem")/$(tlsget dev00006.amtsim.test --cacert "$W/ca.pem")" = 200/200 ]
+t_check "--tls-dir: dev00006 serves its own leaf" \
+    [ "$(state dev00006.amtsim.test 'd["tls"]["cert_sha256"]')" = \
+      "$(openssl x509 -in "$W/tlsdir/dev00006.amtsim.test.crt" -outform DER | sha256sum | cut -c1-64)" ]
+sim_stop
+rm "$W/tlsdir/dev00006.amtsim.test.crt"
+t_exit "--tls-dir without a device's file: exit 1" 1 "$AMTSIM" --port 0 --count 2 --first 5 \
+    --tls-dir "$W/tlsdir" --tls-key "$W/tlsdir/key.pem"
 echo '[{"fqdn": "x.test", "realm": "Digest:abc"}]' >"$W/bad.json"
 t_exit "a devices file with a bad realm: exit 1" 1 "$AMTSIM" --port 0 --devices "$W/bad.json"
 t_exit "bad usage: exit 2" 2 "$AMTSIM" --count 3
