@@ -14,7 +14,8 @@
 #
 # PUSH_DEVICES (default 1000), PUSH_SIMS amtsim processes (default 2), each
 # a contiguous slice of the devices on its own ports (amtsim --first;
-# registry addresses 127.0.0.1:PORT of the slice), PUSH_CONC (default 64).
+# registry addresses 127.0.0.1:PORT of the slice), PUSH_CONC (default 64),
+# PUSH_KEEP=1 keeps the scratch directory (custodyd's log, the results).
 #
 # TLS setup (not timed): custodyctl init; the devices imported; one
 # certificate per device signed by custody's CA (push_client certs:

@@ -48,10 +48,12 @@ EOF
 
 t_exit "rotate --push four devices" 0 c --json password rotate $(sim_dev 0) \
 	$(sim_dev 1) $(sim_dev 2) $(sim_dev 3) --push
-t_check "all four ok" py "$TESTTMP/out" <<'EOF'
+t_check "all four ok (each with its elapsed_ms)" py "$TESTTMP/out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-sys.exit(not (r["pushed"] == 4 and all(p["result"] == "ok" for p in r["pushes"])))
+sys.exit(not (r["pushed"] == 4 and all(p["result"] == "ok" for p in r["pushes"])
+    and all(isinstance(p["elapsed_ms"], int) and p["elapsed_ms"] > 0
+            for p in r["pushes"])))
 EOF
 for i in 0 1 2 3; do
 	t_check "$(sim_dev $i) holds custody's new current password" holds $(sim_dev $i) current
