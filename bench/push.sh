@@ -129,6 +129,7 @@ c0=$(cpu $SIMPIDS)
 cat "$T/floor.txt"
 echo "floor: amtsim CPU $(( ($(cpu $SIMPIDS) - c0) * 1000 / N )) us per device"
 
+: >"$T/d.log"
 "$CUSTODYD" --state-dir "$S" --listen 127.0.0.1:0 2>"$T/d.log" &
 DPID=$!
 i=0
