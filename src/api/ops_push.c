@@ -287,13 +287,24 @@ realm_of(const struct push *p, const struct amt_reply *rep, char *realm)
 	return CUST_OK;
 }
 
-/* Start reconciling after an unknown outcome (why). */
+/* Keep why (a copy, at most 255 bytes) in p->why. */
 static int
-reconcile(struct push *p, const char *why, struct amt_req **out)
+set_why(struct push *p, const char *why)
 {
 	free(p->why);
 	if ((p->why = strndup(why, 255)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+/* Start reconciling after an unknown outcome (why). */
+static int
+reconcile(struct push *p, const char *why, struct amt_req **out)
+{
+	int r;
+
+	if ((r = set_why(p, why)) != CUST_OK)
+		return r;
 	return get_as(p, p->cand, 1, 10, P_REC_CAND, out);
 }
 
@@ -437,7 +448,8 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			 * candidate is failed: a device that applied it and
 			 * answered an error would be left holding a failed
 			 * version, custody's current no longer working. */
-			snprintf(p->why, sizeof(p->why), "%s", cust_errmsg());
+			if ((r = set_why(p, cust_errmsg())) != CUST_OK)
+				return r;
 			return get_as(p, p->cur, 1, 4, P_REFUSED, out);
 		}
 		if (err != CUST_OK)	/* the message names the method */
