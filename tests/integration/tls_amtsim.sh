@@ -107,7 +107,7 @@ t_check "shows the TLS URL" py "$TESTTMP/out" <<'EOF'
 import json, sys
 sys.exit(not json.load(open(sys.argv[1]))["url"].startswith("https://"))
 EOF
-hs() { state "$D" 'd["stats"]["tls_handshakes"]'; }
+hs() { sim_state "$D" 'd["stats"]["tls_handshakes"]'; }
 h0=$(hs)
 t_exit "the pending one pushed" 0 c device push "$D"
 # Three TLS connections: the Get's challenge (AMT closes after a 401);
