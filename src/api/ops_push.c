@@ -191,6 +191,8 @@ struct push {
 	int64_t devid;
 	size_t index;			/* in its group's ps[] */
 	int prepared;
+	int bad;			/* its own record failed: its item
+					 * waits for the chunk's commit */
 	struct seal_secret *cur, *cand;
 	int64_t ver;
 	int begun;			/* the version is 'pushed' */
@@ -736,13 +738,14 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 	int r;
 
 	p->prepared = 1;
-	if ((r = cred_device_get(ctx->st, fqdn, &p->dev)) != CUST_OK ||
-	    (r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
+	if ((r = cred_device_get(ctx->st, fqdn, &p->dev)) != CUST_OK)
 		goto out;
 	snprintf(p->fqdnbuf, sizeof(p->fqdnbuf), "%s", json_string_value(
 	    json_object_get(p->dev, "fqdn")));
 	p->fqdn = p->fqdnbuf;
 	p->devid = json_integer_value(json_object_get(p->dev, "id"));
+	if ((r = cred_secret_history(ctx->st, fqdn, &hist)) != CUST_OK)
+		goto out;
 	p->reg = json_string_value(json_object_get(p->dev, "digest_realm"));
 	if ((p->ver = ops_version_in(hist, CRED_KIND_ADMIN, "pending")) == 0 &&
 	    (p->ver = ops_version_in(hist, CRED_KIND_ADMIN, "pushed")) == 0) {
@@ -776,33 +779,75 @@ out:
 	return r;
 }
 
+/* Whether r, from preparing one device, is that device's own: its
+ * record or a version gone (removed meanwhile), its secret row altered
+ * (its row MAC fails). Anything else (the store unavailable, memory, a
+ * value whose MAC holds but does not open: the store's key) is the
+ * store's. */
+static int
+device_own_error(struct cust_state *st, int r)
+{
+	return r == CUST_E_NOTFOUND || r == CUST_E_CRYPTO ||
+	    (r == CUST_E_DB && store_tampered(state_store(st)));
+}
+
 /*
  * Prepare the devices of the group from index `from` on, PREPARE_CHUNK
  * of them (those not prepared yet), in one transaction: their values'
  * audit entries and the items of those with nothing to push commit
  * together, before any is sent. The fleet driver starts conversations in
  * order, so a chunk is read as its first device starts: only the devices
- * in flight and the chunk ahead hold their values. An error is the
- * store's: every device of the chunk ends with it.
+ * in flight and the chunk ahead hold their values. A device whose own
+ * record fails (device_own_error(): its read rolled the transaction
+ * back) ends 'error', nothing sent, and the chunk is read again without
+ * it. Another error is the store's: every device of the chunk ends with
+ * it.
  */
 static int
 prepare_chunk(struct pgroup *g, size_t from)
 {
 	struct cust_state *st = g->ctx->st;
-	size_t i, end = from + PREPARE_CHUNK < g->n ? from + PREPARE_CHUNK :
+	size_t i, j, end = from + PREPARE_CHUNK < g->n ? from + PREPARE_CHUNK :
 	    g->n;
-	int r;
+	char d[512];
+	int r, gone;
 
+again:
 	if ((r = store_begin(state_store(st))) != CUST_OK)
 		goto fail;
 	for (i = from; i < end; i++) {
 		struct push *p = &g->ps[i];
 
-		if (p->prepared)
+		if (p->prepared) {
+			if (p->bad && (r = record_item(p)) != CUST_OK) {
+				store_rollback(state_store(st));
+				goto fail;
+			}
 			continue;
+		}
 		if ((r = push_prepare(g->ctx, p->fqdn, p->recon, p)) !=
-		    CUST_OK || (p->result != NULL && (r = record_item(p)) !=
-		    CUST_OK)) {
+		    CUST_OK && device_own_error(st, r)) {
+			store_rollback(state_store(st));
+			/* The others read so far: again, in a new
+			 * transaction (their audited reads were undone). */
+			for (j = from; j < i; j++)
+				if (!g->ps[j].bad) {
+					release(&g->ps[j]);
+					g->ps[j].prepared = 0;
+					g->ps[j].result = NULL;
+				}
+			gone = p->dev == NULL && r == CUST_E_NOTFOUND;
+			release(p);
+			snprintf(d, sizeof(d), gone ? "the device is no longer "
+			    "registered" : "custody cannot use its own record "
+			    "of this device's admin password: %.400s; nothing "
+			    "sent", cust_errmsg());
+			outcome(p, gone ? "missing" : "error", d);
+			p->bad = 1;
+			goto again;
+		}
+		if (r != CUST_OK || (p->result != NULL &&
+		    (r = record_item(p)) != CUST_OK)) {
 			store_rollback(state_store(st));
 			goto fail;
 		}
@@ -827,15 +872,17 @@ fail:
 }
 
 /*
- * Push the admin version in flight of each of fqdns[0..n) (recon: only
- * reconcile the 'pushed' ones), at most concurrency devices at once:
- * items_out a new array of {"fqdn", "kind", "version", "result",
- * "detail", "elapsed_ms"}. An error is custody's own (the store): the
- * devices done by then are settled in the store, but not reported.
+ * Push the admin version in flight of each of fqdns[0..n) (ids: their
+ * device ids, or NULL; recon: only reconcile the 'pushed' ones), at most
+ * concurrency devices at once: items_out a new array of {"fqdn", "kind",
+ * "version", "result", "detail", "elapsed_ms"}. A device whose own
+ * record fails is its item's 'error' (prepare_chunk()); an error is the
+ * store's: the devices done by then are settled in the store, but not
+ * reported.
  */
 static int
-push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
-    size_t concurrency, int recon, struct pjob *job, json_t **items_out)
+push_many(struct ops_ctx *ctx, const char *const *fqdns,
+    const int64_t *ids, size_t n, size_t concurrency, int recon, struct pjob *job, json_t **items_out)
 {
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
@@ -865,6 +912,7 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns, size_t n,
 		ps[i].index = i;
 		ps[i].recon = recon;
 		ps[i].fqdn = fqdns[i];
+		ps[i].devid = ids != NULL ? ids[i] : 0;
 		convs[i] = (struct amt_conv){ &ps[i].t, push_next, &ps[i] };
 	}
 	r = amt_fleet_run_with(convs, n, concurrency, &hooks);
@@ -915,7 +963,8 @@ int
 ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
     size_t n, size_t concurrency, json_t **items_out)
 {
-	return push_many(ctx, fqdns, n, concurrency, 0, NULL, items_out);
+	return push_many(ctx, fqdns, NULL, n, concurrency, 0, NULL,
+	    items_out);
 }
 
 /* How many versions a reconciliation reads from the store at once. */
@@ -980,7 +1029,7 @@ ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	}
 	json_array_foreach(names, i, v)
 		fqdns[i] = json_string_value(v);
-	if ((r = push_many(ctx, fqdns, n, 0, 1, NULL, &items)) != CUST_OK)
+	if ((r = push_many(ctx, fqdns, NULL, n, 0, 1, NULL, &items)) != CUST_OK)
 		goto out;
 	json_array_foreach(items, i, v)
 		settled += ops_push_ok(v) || strcmp(json_string_value(
@@ -1057,7 +1106,7 @@ push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 	struct names nm = { NULL, 0, json_array(), json_array() };
 	json_t *params = json_object(), *items = NULL, *counts = NULL, *v;
 	const char **fqdns = NULL;
-	int64_t *sorted = NULL, *gone;
+	int64_t *sorted = NULL, *gone, *devs = NULL;
 	size_t m = 0, i, j, ok = 0;
 	int r;
 
@@ -1121,9 +1170,16 @@ push_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto end;
 	}
-	json_array_foreach(nm.fqdns, i, v)
+	if ((devs = calloc(json_array_size(nm.devs) + 1, sizeof(*devs))) ==
+	    NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto end;
+	}
+	json_array_foreach(nm.fqdns, i, v) {
 		fqdns[i] = json_string_value(v);
-	r = push_many(ctx, fqdns, json_array_size(nm.fqdns), 0, 0, &job,
+		devs[i] = json_integer_value(json_array_get(nm.devs, i));
+	}
+	r = push_many(ctx, fqdns, devs, json_array_size(nm.fqdns), 0, 0, &job,
 	    &items);
 	if (r == CUST_OK && job.stopped > 0) {
 		snprintf(why, sizeof(why), "stopped at a device boundary with "
@@ -1160,6 +1216,7 @@ out:
 	json_decref(nm.fqdns);
 	json_decref(nm.devs);
 	free(fqdns);
+	free(devs);
 	free(sorted);
 	return r;
 }

@@ -6,7 +6,7 @@
 # does not stop the others; a push job whose process died is resumed by
 # job resume, doing only the devices without a result.
 . tests/integration/lib.sh
-t_need_or_skip curl python3
+t_need_or_skip curl python3 sqlite3
 
 S="$TESTTMP/state"
 c() { cc --state-dir "$S" "$@"; }
@@ -129,5 +129,26 @@ if [ -x "$BUILD/custodyd" ]; then
 	    [ "$(admin_v "$(sim_dev 0)")" -gt "$before" ]
 	t_check "every device holds custody's current password" all_hold
 fi
+
+# One device whose admin secret row fails its row MAC (altered in the
+# store): that device's item is 'error' (naming no secret), the others
+# are pushed; the job ends done with every device's outcome, exit 1.
+t_exit "rotate $(sim_dev 68) again (dev00069 is still pending)" 0 c password rotate "$(sim_dev 68)"
+sqlite3 "$S/custody.db" "UPDATE secret SET created = created + 1 WHERE kind = 'admin' AND state = 'pending' AND device_id = (SELECT id FROM device WHERE fqdn = '$(sim_dev 68)')"
+t_exit "device push --all with one device's secret row altered" 1 \
+	c --json device push --all
+t_check "error=1, the others pushed or with nothing pending" \
+	[ "$(results "$TESTTMP/out" results)" = "error=1 nothing-pending=68 ok=1" ]
+job=$(member "$TESTTMP/out" job)
+t_exit "job show $job" 0 c --json job show "$job"
+t_check "the job is done, 70 items; the error is $(sim_dev 68)'s, naming no secret" \
+	py "$TESTTMP/out" "$(sim_dev 68)" <<'PYEOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+e = [i for i in j["items"] if i["result"] == "error"]
+sys.exit(not (j["job"]["state"] == "done" and j["job"]["done"] == 70 and
+    len(e) == 1 and e[0]["fqdn"] == sys.argv[2] and
+    "nothing sent" in e[0]["detail"]))
+PYEOF
 t_amtsim_stop
 t_done
