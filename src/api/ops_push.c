@@ -21,7 +21,10 @@
  * the change was sent, a refused login, a malformed answer) is
  * reconciled: the candidate, then the current password, are tried with a
  * Get, and the one that works is committed (the candidate confirmed, or
- * the pending version kept for the next push). Nothing is ever deleted:
+ * the pending version kept for the next push); when both are refused,
+ * the newest version marked failed newer than the current (a console
+ * applied it after it was replaced, two pushers and a crash) is tried
+ * last, and confirmed current if it logs in. Nothing is ever deleted:
  * until one is proven, both stay. A refusal (a ReturnValue other than 0)
  * fails the candidate only once the current password is seen to still
  * log in (a fresh Get); else it is reconciled too: a device that applied
@@ -171,6 +174,7 @@ enum pstep {
 	P_REFUSED,	/* refused: Get with the current, fresh connection */
 	P_REC_CAND,	/* reconciling: Get with the candidate */
 	P_REC_CUR,	/* reconciling: Get with the current password */
+	P_REC_FAILED,	/* reconciling: Get with a version marked failed */
 };
 
 /* The job a push belongs to (NULL: none), shared by its devices. */
@@ -199,6 +203,9 @@ struct push {
 	int recon;			/* reconcile only: send no change */
 	enum pstep step;
 	int rc_cand;			/* reconciling: the candidate's Get */
+	int64_t failv;			/* the newest failed version newer
+					 * than the current (0: none) */
+	struct seal_secret *fail;	/* its value, while it is tried */
 	char *why;			/* reconciling: why (malloc) */
 	const char *result;		/* NULL while it runs */
 	char *detail;			/* malloc, with result */
@@ -349,7 +356,8 @@ release(struct push *p)
 	p->t.address = NULL;
 	seal_secret_free(p->cur);
 	seal_secret_free(p->cand);
-	p->cur = p->cand = NULL;
+	seal_secret_free(p->fail);
+	p->cur = p->cand = p->fail = NULL;
 	free(p->why);
 	p->why = NULL;
 }
@@ -376,6 +384,26 @@ settle(struct push *p, enum cred_push_end how, const char *why)
 	}
 	queue_op(p, 1, how, why);
 	return CUST_OK;
+}
+
+/* Neither the candidate nor the current logs in (why: so far): try the
+ * newest version marked failed newer than the current, which a device
+ * may hold all the same (a console applied it after it was replaced, two
+ * pushers and a crash). */
+static int
+rec_failed(struct push *p, const char *why, struct amt_req **out)
+{
+	const char *state;
+	int64_t v;
+	int r;
+
+	if ((r = set_why(p, why)) != CUST_OK)
+		return r;
+	if ((r = cred_secret_read(p->ctx->st, p->ctx->actor, "device.push",
+	    "failed", p->fqdn, CRED_KIND_ADMIN, p->failv, &p->fail, &v,
+	    &state)) != CUST_OK)
+		return r;
+	return get_as(p, p->fail, 1, 12, P_REC_FAILED, out);
 }
 
 /* The step after the answer (rep, err) to the last request. */
@@ -515,13 +543,36 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			    "reconciled: the device still takes the current "
 			    "password") : CUST_OK;
 		}
-		r = p->rc_cand == CUST_E_DENIED && err == CUST_E_DENIED;
-		snprintf(d, sizeof(d), "%s; %s (%s): both are kept%s", p->why,
-		    r ? "the device refuses both the candidate and the current "
-		    "password" : "neither password could be proven",
-		    cust_errmsg(), p->begun ? ", the candidate stays pushed "
-		    "for reconciliation" : "");
-		outcome(p, r ? "auth-failed" : "unknown", d);
+		p->rc_cand = p->rc_cand == CUST_E_DENIED &&
+		    err == CUST_E_DENIED;
+		snprintf(d, sizeof(d), "%s; %s (%s): both are kept%s",
+		    p->why, p->rc_cand ? "the device refuses both the "
+		    "candidate and the current password" : "neither password "
+		    "could be proven", cust_errmsg(), p->begun ? ", the "
+		    "candidate stays pushed for reconciliation" : "");
+		if (p->failv > 0 && p->rc_cand)
+			return rec_failed(p, d, out);
+		outcome(p, p->rc_cand ? "auth-failed" : "unknown", d);
+		return CUST_OK;
+	case P_REC_FAILED:
+		if (err != CUST_OK) {
+			snprintf(d, sizeof(d), "%.300s; nor v%lld (failed): %s",
+			    p->why, (long long)p->failv, err == CUST_E_DENIED ?
+			    "refused" : "not proven");
+			outcome(p, err == CUST_E_DENIED ? "auth-failed" :
+			    "unknown", d);
+			return CUST_OK;
+		}
+		/* A version custody marked failed was applied after all:
+		 * current (audited), the candidate kept in flight. */
+		if ((r = cred_confirm(ctx->st, ctx->actor, p->fqdn,
+		    CRED_KIND_ADMIN, p->failv)) != CUST_OK)
+			return superseded(p, r, cust_errmsg());
+		snprintf(d, sizeof(d), "%.300s; the device accepts v%lld, "
+		    "marked failed: now current (v%lld stays %s)", p->why,
+		    (long long)p->failv, (long long)p->ver, p->begun ?
+		    "pushed" : "pending");
+		outcome(p, "reconciled", d);
 		return CUST_OK;
 	}
 	return cust_fail(CUST_E_INTERNAL, "push: bad step");
@@ -753,6 +804,9 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 		goto out;
 	}
 	p->begun = ops_version_in(hist, CRED_KIND_ADMIN, "pushed") == p->ver;
+	if ((p->failv = ops_version_in(hist, CRED_KIND_ADMIN, "failed")) <=
+	    ops_version_in(hist, CRED_KIND_ADMIN, "current"))
+		p->failv = 0;
 	if ((p->recon = recon) && !p->begun) {
 		outcome(p, "nothing-pending", "no admin password pushed with "
 		    "an outcome unknown");

@@ -163,5 +163,42 @@ sys.exit(not (r["result"] == "superseded" and r["version"] == 2))
 EOF
 t_check "$d holds custody's current password" holds "$d" current
 
+# A device left holding a version custody marked failed (applied by a
+# console after it was replaced with --replace-pending; two pushers and
+# a crash): neither the candidate nor the current logs in; the push tries
+# the newest failed version newer than the current, which becomes
+# current (reconciled), not auth-failed until an operator confirms it.
+admin_in() {	# admin_in FQDN STATE: its newest admin version in STATE
+	c --json password history "$1" | python3 -c 'import json, sys; print(max(v["version"] for v in json.load(sys.stdin)["versions"] if v["kind"] == "admin" and v["state"] == sys.argv[1]))' "$2"
+}
+t_exit "rotate $d" 0 c password rotate "$d"
+t_exit "its push, as a dry run (the change's envelope)" 0 \
+	c --json device push "$d" --dry-run
+py "$TESTTMP/out" >"$TESTTMP/set.xml" <<'EOF'
+import json, sys
+print([s["envelope"] for s in json.load(open(sys.argv[1]))["steps"]
+    if s["step"] == "set-admin"][0])
+EOF
+failv=$(admin_in "$d" pending)
+t_exit "rotate $d --replace-pending: v$failv failed" 0 c password rotate \
+	"$d" --replace-pending
+c password show "$d" >"$TESTTMP/cur"
+t_check "a console applies v$failv on $d anyway" [ "$(curl -s --digest \
+	-u "admin:$(cat "$TESTTMP/cur")" -o /dev/null -w '%{http_code}' \
+	-H 'Content-Type: application/soap+xml; charset=utf-8' \
+	--connect-to "$d:16992:127.0.0.1:$port" \
+	--data-binary "@$TESTTMP/set.xml" "http://$d:16992/wsman")" = 200 ]
+t_check "$d holds v$failv" holds "$d" "$failv"
+t_exit "device push $d" 0 c --json device push "$d"
+t_check "reconciled: v$failv, marked failed, logs in" py "$TESTTMP/out" \
+	"$failv" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "reconciled" and
+    ("v%s" % sys.argv[2]) in r["detail"]))
+EOF
+t_check "v$failv is custody's current" [ "$(admin_in "$d" current)" = "$failv" ]
+t_check "$d holds custody's current password" holds "$d" current
+
 t_amtsim_stop
 t_done
