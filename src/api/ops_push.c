@@ -908,11 +908,13 @@ again:
 	}
 	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
-	for (i = from; i < end; i++)
+	for (i = from; i < end; i++) {
+		g->ps[i].bad = 0;
 		if (g->ps[i].result != NULL) {
 			progress(&g->ps[i]);
 			release(&g->ps[i]);
 		}
+	}
 	return CUST_OK;
 fail:
 	for (i = from; i < end; i++) {
