@@ -22,7 +22,7 @@ t_exit "init" 0 c init
 	i=0
 	while [ $i -lt $N ]; do
 		# dev00000's realm is not registered: the push learns it.
-		r=$([ $i -gt 0 ] && state "$(sim_dev $i)" 'd["realm"]')
+		r=$([ $i -gt 0 ] && sim_state "$(sim_dev $i)" 'd["realm"]')
 		echo "$(sim_dev $i),$r,P@ssw0rd,127.0.0.1:$port"
 		i=$((i + 1))
 	done
