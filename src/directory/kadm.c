@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "directory.h"
+#include "directory_int.h"
 #include "err.h"
 #include "seal.h"
 #include "util.h"
@@ -149,9 +150,10 @@ prof_add(struct prof *p, const char *n1, const char *n2, const char *n3,
 	return CUST_OK;
 }
 
-/* The profile of directory.mit: [libdefaults] and [realms] REALM. */
-static int
-make_context(const struct config_mit *mit, krb5_context *out)
+/* The profile: [libdefaults] and [realms] REALM (directory_int.h). */
+int
+dir_krb5_context(const char *realm, const char *kdc, const char *admin_server,
+    krb5_context *out)
 {
 	static struct profile_vtable vt = {
 		1, prof_get, prof_free_values, prof_cleanup, prof_copy,
@@ -166,8 +168,8 @@ make_context(const struct config_mit *mit, krb5_context *out)
 	*out = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	snprintf(p->realm, sizeof(p->realm), "%s", mit->realm);
-	if (prof_add(p, "libdefaults", "default_realm", NULL, mit->realm) ||
+	snprintf(p->realm, sizeof(p->realm), "%s", realm);
+	if (prof_add(p, "libdefaults", "default_realm", NULL, realm) ||
 	    prof_add(p, "libdefaults", "dns_lookup_kdc", NULL, "false") ||
 	    prof_add(p, "libdefaults", "dns_lookup_realm", NULL, "false") ||
 	    prof_add(p, "libdefaults", "dns_canonicalize_hostname", NULL,
@@ -175,9 +177,9 @@ make_context(const struct config_mit *mit, krb5_context *out)
 	    prof_add(p, "libdefaults", "rdns", NULL, "false") ||
 	    prof_add(p, "libdefaults", "udp_preference_limit", NULL, "1"))
 		goto fail;
-	if ((mit->kdc != NULL && prof_add(p, "realms", p->realm, "kdc",
-	    mit->kdc)) || (mit->admin_server != NULL && prof_add(p, "realms",
-	    p->realm, "admin_server", mit->admin_server)))
+	if ((kdc != NULL && prof_add(p, "realms", p->realm, "kdc", kdc)) ||
+	    (admin_server != NULL && prof_add(p, "realms", p->realm,
+	    "admin_server", admin_server)))
 		goto fail;
 	if (profile_init_vtable(&vt, p, &prof) != 0)
 		goto fail;
@@ -266,7 +268,8 @@ dir_kadm_open(const struct config_mit *mit, struct dir_kadm **out)
 	snprintf(k->server, sizeof(k->server), "kadmind %s",
 	    mit->admin_server ? mit->admin_server : mit->realm);
 	snprintf(k->realm, sizeof(k->realm), "%s", mit->realm);
-	if ((r = make_context(mit, &k->ctx)) != CUST_OK)
+	if ((r = dir_krb5_context(mit->realm, mit->kdc, mit->admin_server,
+	    &k->ctx)) != CUST_OK)
 		goto out;
 	memset(&params, 0, sizeof(params));
 	params.mask = KADM5_CONFIG_REALM;

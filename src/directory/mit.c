@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "config.h"
 #include "directory.h"
+#include "directory_int.h"
 #include "err.h"
 #include "seal.h"
 #include "state.h"
@@ -106,25 +107,24 @@ reserved(const char *principal)
 
 /* ---- keytab files ----
  *
- * DIR/keytabs/CONSOLE.keytab is sealed (doc/internals/DIRECTORY.md):
- * KT_MAGIC || seal_encrypt(keytab image) with associated data
- * custody:v1:keytab:<row id>:<console>:1, so the keys are never on disk
- * in the clear and a file copied over another console's (or left from a
- * deleted row of the same console) does not open. */
+ * DIR/keytabs/CONSOLE.keytab is sealed (ktfile.c, doc/internals/
+ * DIRECTORY.md) with associated data custody:v1:keytab:<row id>:<console>:1,
+ * so the keys are never on disk in the clear and a file copied over
+ * another console's (or left from a deleted row of the same console) does
+ * not open. */
 
-#define KT_MAGIC	"CUSTKT1\n"
-#define KT_MAGIC_LEN	8
-
+/* p's keytab file; rel (128 bytes) holds its path. */
 static int
-keytab_ad(const struct prow *p, char *ad, size_t len, size_t *adlen)
+ktfile_of(const struct prow *p, char *rel, size_t len, struct dir_ktfile *f)
 {
-	if ((*adlen = seal_ad(ad, len, "keytab", p->id, p->console, 1)) == 0)
-		return cust_fail(CUST_E_INTERNAL, "associated data too long");
+	int r;
+
+	if ((r = dir_keytab_rel(p->console, rel, len)) != CUST_OK)
+		return r;
+	*f = (struct dir_ktfile){ rel, "keytab", p->id, p->console, 1,
+	    "principal sync makes new keys", 1 };
 	return CUST_OK;
 }
-
-static int keytab_store(struct cust_state *st, const struct prow *p,
-    const unsigned char *img, size_t len);
 
 /* The keytab of p's console, opened and parsed: CUST_E_NOTFOUND when
  * there is none, CUST_E_SEALED when it does not open for p. A plaintext
@@ -133,114 +133,17 @@ static int
 keytab_read(struct cust_state *st, const struct prow *p,
     struct seal_secret **img_out, struct dir_keytab **kt_out)
 {
-	char rel[128], ad[192], *buf = NULL;
-	const char *leaf;
-	struct seal_secret *img = NULL;
-	struct dir_keytab *kt = NULL;
-	size_t len = 0, adlen;
-	int dfd = -1, fd = -1, r;
+	struct dir_ktfile f;
+	char rel[128];
+	int r;
 
 	if (img_out != NULL)
 		*img_out = NULL;
 	if (kt_out != NULL)
 		*kt_out = NULL;
-	if ((r = dir_keytab_rel(p->console, rel, sizeof(rel))) != CUST_OK ||
-	    (r = keytab_ad(p, ad, sizeof(ad), &adlen)) != CUST_OK)
+	if ((r = ktfile_of(p, rel, sizeof(rel), &f)) != CUST_OK)
 		return r;
-	if ((r = util_open_parent_at(state_dirfd(st), rel, &dfd, &leaf)) !=
-	    CUST_OK)
-		return r;
-	if ((fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-	    O_NOCTTY | O_NONBLOCK)) == -1) {
-		r = cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
-		    "cannot open %s: %s", rel, strerror(errno));
-		goto out;
-	}
-	if ((r = util_check_secrecy_fd(fd, rel)) != CUST_OK ||
-	    (r = util_read_fd(fd, rel, 1 << 20, &buf, &len)) != CUST_OK)
-		goto out;
-	if (len >= KT_MAGIC_LEN && memcmp(buf, KT_MAGIC, KT_MAGIC_LEN) == 0) {
-		if (seal_decrypt(state_seal(st), (unsigned char *)buf +
-		    KT_MAGIC_LEN, len - KT_MAGIC_LEN, ad, adlen, &img) !=
-		    CUST_OK) {
-			r = cust_fail(CUST_E_SEALED, "%s does not open: it was "
-			    "not sealed for console %s (copied from another "
-			    "console's, or altered); principal sync makes new "
-			    "keys", rel, p->console);
-			goto out;
-		}
-	} else if (len >= 2 && buf[0] == 0x05 && buf[1] == 0x02) {
-		/* plaintext from before sealing: seal it now */
-		if ((img = seal_secret_dup(buf, len)) == NULL) {
-			r = cust_fail(CUST_E_NOMEM, "out of memory");
-			goto out;
-		}
-		if ((r = dir_keytab_parse(seal_secret_data(img), len, &kt)) !=
-		    CUST_OK) {
-			r = cust_fail(r, "%s: %s", rel, cust_errmsg());
-			goto out;
-		}
-		if ((r = keytab_store(st, p, seal_secret_data(img), len)) !=
-		    CUST_OK)
-			goto out;
-	} else {
-		r = cust_fail(CUST_E_SEALED, "%s is not a keytab custody "
-		    "sealed", rel);
-		goto out;
-	}
-	if (kt_out != NULL && kt == NULL && (r = dir_keytab_parse(
-	    seal_secret_data(img), seal_secret_len(img), &kt)) != CUST_OK) {
-		r = cust_fail(r, "%s: %s", rel, cust_errmsg());
-		goto out;
-	}
-	if (kt_out != NULL) {
-		*kt_out = kt;
-		kt = NULL;
-	}
-	if (img_out != NULL) {
-		*img_out = img;
-		img = NULL;
-	}
-	r = CUST_OK;
-out:
-	if (buf != NULL) {
-		sodium_memzero(buf, len);
-		free(buf);
-	}
-	dir_keytab_free(kt);
-	seal_secret_free(img);
-	if (fd != -1)
-		close(fd);
-	close(dfd);
-	return r;
-}
-
-/* Replace p's console's keytab with the sealed image img: DIR/keytabs
- * made 0700 if missing, the file 0600, written atomically. */
-static int
-keytab_store(struct cust_state *st, const struct prow *p,
-    const unsigned char *img, size_t len)
-{
-	unsigned char *file = NULL;
-	char rel[128], ad[192];
-	size_t adlen, flen = KT_MAGIC_LEN + SEAL_OVERHEAD + len;
-	int fd = -1, r;
-
-	if ((r = dir_keytab_rel(p->console, rel, sizeof(rel))) != CUST_OK ||
-	    (r = keytab_ad(p, ad, sizeof(ad), &adlen)) != CUST_OK)
-		return r;
-	if ((r = util_mkdirs_at(state_dirfd(st), DIR_KEYTABS, 0700, &fd)) !=
-	    CUST_OK)
-		return r;
-	close(fd);
-	if ((file = malloc(flen)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	memcpy(file, KT_MAGIC, KT_MAGIC_LEN);
-	if ((r = seal_encrypt_buf(state_seal(st), img, len, ad, adlen,
-	    file + KT_MAGIC_LEN)) == CUST_OK)
-		r = util_write_file_at(state_dirfd(st), rel, file, flen, 0600);
-	free(file);
-	return r;
+	return dir_ktfile_read(st, &f, img_out, kt_out);
 }
 
 /* Replace p's console's keytab with kt, sealed. */
@@ -248,14 +151,13 @@ static int
 keytab_write(struct cust_state *st, const struct prow *p,
     const struct dir_keytab *kt)
 {
-	struct seal_secret *img = NULL;
+	struct dir_ktfile f;
+	char rel[128];
 	int r;
 
-	if ((r = dir_keytab_serialize(kt, &img)) != CUST_OK)
+	if ((r = ktfile_of(p, rel, sizeof(rel), &f)) != CUST_OK)
 		return r;
-	r = keytab_store(st, p, seal_secret_data(img), seal_secret_len(img));
-	seal_secret_free(img);
-	return r;
+	return dir_ktfile_write(st, &f, kt);
 }
 
 static int
@@ -266,7 +168,7 @@ keytab_remove(struct cust_state *st, const char *console)
 
 	if ((r = dir_keytab_rel(console, rel, sizeof(rel))) != CUST_OK)
 		return r;
-	return util_unlink_at(state_dirfd(st), rel);
+	return dir_ktfile_remove(st, rel);
 }
 
 /* ---- rows ---- */
