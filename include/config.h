@@ -41,6 +41,10 @@ struct config_ad {
 	char *base_dn;
 	char *realm;		/* upper-case Kerberos realm */
 	char *group_prefix;	/* default "AMT-" */
+	int rc4;		/* default 0: service accounts' keytabs and
+				 * tickets AES only; 1 adds RC4-HMAC */
+	int64_t keytab_grace;	/* seconds the previous kvno stays in a
+				 * rotated account's keytab, default 7d */
 };
 
 /* directory.mit. */

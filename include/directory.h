@@ -103,11 +103,35 @@ int dir_keytab_copy_kvno(struct dir_keytab *dst, const struct dir_keytab *src,
 
 /* How many entries; how many distinct kvnos; whether kvno is there. */
 size_t dir_keytab_count(const struct dir_keytab *kt);
+size_t dir_keytab_kvnos(const struct dir_keytab *kt);
 int dir_keytab_has_kvno(const struct dir_keytab *kt, int kvno);
+/* The highest kvno of kt's entries, of those below below when below > 0
+ * (0 when there is none). */
+int dir_keytab_max_kvno(const struct dir_keytab *kt, int below);
+/* Whether kt holds a key of enctype at kvno. */
+int dir_keytab_has_enctype(const struct dir_keytab *kt, int kvno,
+    int32_t enctype);
 
 /* The file image: *out a new secret (the keys are in it). */
 int dir_keytab_serialize(const struct dir_keytab *kt,
     struct seal_secret **out) __attribute__((warn_unused_result));
+
+/* ---- keys from a password (str2key.c) ---- */
+
+/* AD's salt for a user object (MS-KILE 3.1.1.2; Samba's
+ * smb_krb5_salt_principal): the realm in upper case followed by the
+ * account's name exactly as AD holds it (sAMAccountName, or the first
+ * component of its userPrincipalName, which custody makes the same). */
+int dir_ad_salt(const char *realm, const char *name, char *out, size_t len)
+	__attribute__((warn_unused_result));
+
+/* The keys a KDC derives from password pw with salt (RFC 3961
+ * string-to-key through libkrb5, in a private context): AES256 and
+ * AES128 (default parameters, 4096 iterations, as AD), and RC4 (the NT
+ * hash) when rc4. *out new (dir_keys_free()) at kvno. */
+int dir_keys_from_password(const char *realm, const char *salt,
+    const struct seal_secret *pw, int kvno, int rc4, struct dir_keys **out)
+	__attribute__((warn_unused_result));
 
 /* ---- the consoles' principals (mit.c) ---- */
 
@@ -253,6 +277,13 @@ int dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
 	__attribute__((warn_unused_result));
 void dir_ldap_free(struct dir_ldap *l);
 
+/* dir_ldap_open() bound as bind (a UPN or DN) with password pw instead of
+ * the configured account: whether AD takes pw for that account (the
+ * DC's refusal of the credentials is CUST_E_LDAP). */
+int dir_ldap_open_as(const struct config_ad *ad, const char *bind,
+    const struct seal_secret *pw, struct dir_ldap **out)
+	__attribute__((warn_unused_result));
+
 /* One attribute of an add or a modify: its values are text (vals[0..n))
  * or one binary value (bin[0..binlen), n 0). */
 #define DIR_MOD_ADD	0
@@ -352,6 +383,37 @@ int dir_device_spns(const char *fqdn, char spns[][300], size_t len)
  * has taken yet. */
 int dir_ad_password(struct cust_state *st, const char *actor,
     const char *name, struct seal_secret **pw_out, int64_t *version_out)
+	__attribute__((warn_unused_result));
+
+/*
+ * The keytab of console's AD service account (derived from its current
+ * password at AD's kvno by account sync and rotation; sealed at rest in
+ * DIR/keytabs/ad/CONSOLE.keytab), the previous kvno dropped first when
+ * ad->keytab_grace has passed since the rotation; audited as keytab.get
+ * before it is returned: *out a new secret (the 0x0502 image).
+ * CUST_E_NOTFOUND when custody holds no active account for console, or
+ * no keytab yet; CUST_E_SEALED when the file does not open for the
+ * account's current password (an older file put back).
+ */
+int dir_ad_keytab(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *console,
+    struct seal_secret **out) __attribute__((warn_unused_result));
+
+/*
+ * New random passwords for the service account of console (NULL: every
+ * active account custody made): each committed pending first, set through
+ * unicodePwd, the keytab rewritten at AD's new kvno with the previous
+ * kvno's keys kept for ad->keytab_grace, then current (the old retired),
+ * audited. A connection lost around the modify leaves it pending: the
+ * next sync (or rotation) binds as the account with the pending, then the
+ * current password, and finishes or drops it. *out new {"items":
+ * [{"console", "name", "version", "kvno", "previous_kvno",
+ * "previous_until"}], "operations", "errors", "changes"}. CUST_E_NOTFOUND
+ * for a console without an account; CUST_E_CONFLICT when some account was
+ * refused (errors say why).
+ */
+int dir_ad_rotate(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *console, json_t **out)
 	__attribute__((warn_unused_result));
 
 /* The directory objects custody tracks, as a new JSON array of

@@ -3,6 +3,8 @@
  * Directory in line with the loaded policy (dir_ad_sync(),
  * include/directory.h), account.list shows what custody created there.
  *
+ * account.rotate gives them new passwords (and their keytabs new keys).
+ *
  * The sync reads directory.ad from DIR/custody.yaml at each call, so a
  * changed configuration needs no restart. It is not a job of the job
  * framework (whose items are devices): it is resumable by itself, each
@@ -17,21 +19,48 @@
 #include "seal.h"
 #include "state.h"
 
+/* A reply that may carry refusals: "ok" set, r kept (CUST_E_CONFLICT:
+ * the caller exits 1 with the reply printed). */
+static int
+reply_outcome(int r, json_t *out, json_t **resp)
+{
+	if (out == NULL || json_object_set_new(out, "ok",
+	    json_boolean(r == CUST_OK)) != 0) {
+		json_decref(out);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	r = ops_reply(out, resp);
+	if (r == CUST_OK)
+		cust_clearerr();
+	return r;
+}
+
+/*
+ * account.sync: the whole directory brought to the loaded policy, one
+ * command for both halves custody.yaml configures: Active Directory
+ * (dir_ad_sync(): service accounts, their keytabs, duty groups, device
+ * objects) when directory.ad is set, then the MIT realm's principals
+ * (ops_principal_sync(), the one implementation principal sync runs too)
+ * when directory.mit is set; its reply under "principals". An error that
+ * stops the AD half (the DC unreachable) stops the command before the
+ * MIT half; refusals do not.
+ */
 static int
 op_sync(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	struct cust_config *cfg = NULL;
 	struct policy *p = NULL;
-	json_t *out = NULL;
-	int dry = 0, r;
+	json_t *out = NULL, *mit = NULL;
+	int dry = 0, r, ok = 1;
 
 	if ((r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
 		return r;
 	if ((r = config_load_dir(state_dir(ctx->st), NULL, &cfg)) != CUST_OK)
 		goto out;
-	if (!cfg->ad.set) {
+	if (!cfg->ad.set && !cfg->mit.set) {
 		r = cust_fail(CUST_E_INVAL, "custody.yaml has no directory.ad "
-		    "section: account sync needs one (custody.yaml(5))");
+		    "or directory.mit section: account sync needs one "
+		    "(custody.yaml(5))");
 		goto out;
 	}
 	if ((r = ops_policy_usable(ctx->st, &p)) != CUST_OK)
@@ -41,22 +70,69 @@ op_sync(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		    "load one with custodyctl policy load");
 		goto out;
 	}
-	r = dir_ad_sync(ctx->st, ctx->actor, &cfg->ad, p, dry, &out);
-	if (r == CUST_OK || (r == CUST_E_CONFLICT && out != NULL)) {
-		/* refusals are part of the reply; the caller exits 1 */
-		if (out != NULL && json_object_set_new(out, "ok",
-		    json_boolean(r == CUST_OK)) != 0) {
+	if (cfg->ad.set) {
+		r = dir_ad_sync(ctx->st, ctx->actor, &cfg->ad, p, dry, &out);
+		if (r == CUST_E_CONFLICT && out != NULL)
+			ok = 0;	/* refusals: part of the reply */
+		else if (r != CUST_OK)
+			goto out;
+	} else if ((out = json_pack("{s:[], s:[], s:[], s:[], s:[], s:i, "
+	    "s:b}", "operations", "accounts", "groups", "devices", "errors",
+	    "changes", 0, "dry_run", dry)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (cfg->mit.set) {
+		if ((r = ops_principal_sync(ctx, dry, &mit)) != CUST_OK)
+			goto out;
+		if (json_integer_value(json_object_get(mit, "failed")) > 0)
+			ok = 0;
+		if (json_object_set_new(out, "principals", mit) != 0) {
+			mit = NULL;
 			r = cust_fail(CUST_E_NOMEM, "out of memory");
 			goto out;
 		}
-		r = ops_reply(out, resp);
+		mit = NULL;
+	}
+	r = reply_outcome(ok ? CUST_OK : CUST_E_CONFLICT, out, resp);
+	out = NULL;
+out:
+	json_decref(out);
+	json_decref(mit);
+	policy_free(p);
+	config_free(cfg);
+	return r;
+}
+
+/* account.rotate {"name": CONSOLE} or {"all": true}: new passwords for
+ * the AD service accounts (dir_ad_rotate()). */
+static int
+op_rotate(struct ops_ctx *ctx, json_t *req, json_t **resp)
+{
+	struct cust_config *cfg = NULL;
+	const char *name = NULL;
+	json_t *out = NULL;
+	int all = 0, r;
+
+	if ((r = ops_req_str(req, "name", 0, &name)) != CUST_OK ||
+	    (r = ops_req_bool(req, "all", &all)) != CUST_OK)
+		return r;
+	if ((name == NULL) == !all)
+		return cust_fail(CUST_E_INVAL, "name a console, or all");
+	if ((r = config_load_dir(state_dir(ctx->st), NULL, &cfg)) != CUST_OK)
+		return r;
+	if (!cfg->ad.set) {
+		r = cust_fail(CUST_E_INVAL, "custody.yaml has no directory.ad "
+		    "section (custody.yaml(5))");
+		goto out;
+	}
+	r = dir_ad_rotate(ctx->st, ctx->actor, &cfg->ad, name, &out);
+	if (r == CUST_OK || (r == CUST_E_CONFLICT && out != NULL)) {
+		r = reply_outcome(r, out, resp);
 		out = NULL;
-		if (r == CUST_OK)
-			cust_clearerr();
 	}
 out:
 	json_decref(out);
-	policy_free(p);
 	config_free(cfg);
 	return r;
 }
@@ -99,6 +175,7 @@ op_password(struct ops_ctx *ctx, json_t *req, json_t **resp)
 const struct ops_entry ops_account_table[] = {
 	{ "account.password", op_password, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "account.sync", op_sync, 0, OPS_ADMIN, OPS_RES_NONE },
+	{ "account.rotate", op_rotate, 0, OPS_ADMIN, OPS_RES_NONE },
 	{ "account.list", op_list, 0, OPS_ADMIN | OPS_AUDITOR, OPS_RES_NONE },
 	{ NULL, NULL, 0, 0, OPS_RES_NONE }
 };

@@ -255,6 +255,27 @@ op_list(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	return r;
 }
 
+/* The console's keytab image: its MIT principal's, or else (directory.ad
+ * set) the one derived for its AD service account. */
+static int
+console_keytab(struct ops_ctx *ctx, const char *name, struct seal_secret **out)
+{
+	struct cust_config *cfg = NULL;
+	int r;
+
+	if ((r = dir_mit_keytab(ctx->st, name, ctx->actor, out)) !=
+	    CUST_E_NOTFOUND)
+		return r;
+	if ((r = config_load_dir(state_dir(ctx->st), NULL, &cfg)) != CUST_OK)
+		return r;
+	r = cust_fail(CUST_E_NOTFOUND, "custody holds no keytab for console "
+	    "%s", name);
+	if (cfg->ad.set)
+		r = dir_ad_keytab(ctx->st, ctx->actor, &cfg->ad, name, out);
+	config_free(cfg);
+	return r;
+}
+
 /* The console's keytab: base64 of the file image ("keytab"); the REST
  * route answers the bytes (application/octet-stream). */
 static int
@@ -267,7 +288,7 @@ op_keytab(struct ops_ctx *ctx, json_t *req, json_t **resp)
 
 	if ((r = ops_req_str(req, "name", 1, &name)) != CUST_OK)
 		return r;
-	if ((r = dir_mit_keytab(ctx->st, name, ctx->actor, &img)) != CUST_OK)
+	if ((r = console_keytab(ctx, name, &img)) != CUST_OK)
 		return r;
 	bl = sodium_base64_ENCODED_LEN(seal_secret_len(img),
 	    sodium_base64_VARIANT_ORIGINAL);

@@ -167,6 +167,9 @@ int cli_revoke_cmd(struct cli *c, int argc, char **argv, const char *op,
  * whether the item ended with the candidate current (ok, reconciled).
  * (cli_device.c) */
 void cli_render_push(struct cli *c, json_t *r);
+/* The items and counts of a principal sync reply (cli_directory.c; also
+ * under "principals" in account sync's). */
+void cli_render_principals(struct cli *c, json_t *r);
 void cli_render_pushed(struct cli *c, json_t *item);
 int cli_push_ok(json_t *item);
 /* The text of a push job's outcome: items (may be NULL) one per line,

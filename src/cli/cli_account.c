@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "util.h"
 
 /* One line of an array of strings, escaped as every name printed. */
 static void
@@ -30,6 +31,8 @@ render_sync(struct cli *c, json_t *r)
 		line(stdout, dry ? "would " : "", v);
 	json_array_foreach(json_object_get(r, "errors"), i, v)
 		line(stderr, "custodyctl: refused: ", v);
+	if (json_object_get(r, "principals") != NULL)
+		cli_render_principals(c, json_object_get(r, "principals"));
 	if (c->quiet)
 		return;
 	json_array_foreach(json_object_get(r, "accounts"), i, v)
@@ -80,6 +83,63 @@ cmd_sync(struct cli *c, int argc, char **argv)
 }
 
 static void
+render_rotate(struct cli *c, json_t *r)
+{
+	char until[32];
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "operations"), i, v)
+		line(stdout, "", v);
+	json_array_foreach(json_object_get(r, "errors"), i, v)
+		line(stderr, "custodyctl: refused: ", v);
+	if (c->quiet)
+		return;
+	json_array_foreach(json_object_get(r, "items"), i, v) {
+		printf("%s (console %s): password version %lld, kvno %lld",
+		    cli_str(v, "name"), cli_str(v, "console"),
+		    cli_num(v, "version"), cli_num(v, "kvno"));
+		if (cli_num(v, "previous_kvno") > 0) {
+			util_fmt_time(cli_num(v, "previous_until"), until,
+			    sizeof(until));
+			printf(" (kvno %lld stays in the keytab until %s)",
+			    cli_num(v, "previous_kvno"), until);
+		}
+		printf("\n");
+	}
+}
+
+static const struct option rotate_opts[] = {
+	{ "all", no_argument, NULL, 'a' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static int
+cmd_rotate(struct cli *c, int argc, char **argv)
+{
+	json_t *req = json_object();
+	int ch, all = 0;
+
+	while ((ch = getopt_long(argc, argv, "", rotate_opts, NULL)) != -1) {
+		if (ch != 'a') {
+			json_decref(req);
+			return CUST_EXIT_USAGE;
+		}
+		all = 1;
+	}
+	if (all ? optind != argc : optind + 1 != argc) {
+		json_decref(req);
+		return cli_usage(cli_current(), "takes a console, or --all");
+	}
+	if (all)
+		json_object_set_new(req, "all", json_true());
+	else
+		json_object_set_new(req, "name", ops_text(argv[optind]));
+	return cli_run_outcome(c, "account.rotate", req, render_rotate,
+	    sync_ok);
+}
+
+static void
 render_list(struct cli *c, json_t *r)
 {
 	json_t *v;
@@ -120,6 +180,9 @@ const struct cli_cmd cli_account_cmds[] = {
 	{ "account", "sync", cmd_sync, 0, "[--dry-run]",
 	  "create the policy's AD service accounts and duty groups, set "
 	  "memberships" },
+	{ "account", "rotate", cmd_rotate, 0, "CONSOLE | --all",
+	  "new passwords for AD service accounts (keytabs follow; the "
+	  "previous kvno kept for keytab_grace)" },
 	{ "account", "password", cmd_password, 0, "NAME",
 	  "the current password of an AD account custody made (audited)" },
 	{ "account", "list", cmd_list, 0, "",

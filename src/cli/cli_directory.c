@@ -13,8 +13,8 @@
 #include "seal.h"
 #include "util.h"
 
-static void
-render_sync(struct cli *c, json_t *r)
+void
+cli_render_principals(struct cli *c, json_t *r)
 {
 	json_t *o;
 	size_t i;
@@ -66,7 +66,7 @@ cmd_sync(struct cli *c, int argc, char **argv)
 	if (c->json)
 		cli_print_json(resp);
 	else
-		render_sync(c, resp);
+		cli_render_principals(c, resp);
 	/* a principal that failed (or is someone else's) fails the sync */
 	r = cli_num(resp, "failed") > 0 ? CUST_EXIT_FAIL : CUST_EXIT_OK;
 	json_decref(resp);

@@ -805,6 +805,8 @@ static const struct field ad_f[] = {
 	REQ("base_dn", C_STR, ad.base_dn),
 	REQ("realm", C_REALM, ad.realm),
 	KEY("group_prefix", C_STR, ad.group_prefix),
+	KEY("rc4", C_BOOL, ad.rc4),
+	NUM("keytab_grace", C_DUR, ad.keytab_grace, 0, 365 * DAY),
 };
 static const struct table ad_t = { "directory.ad", ad_f, N(ad_f), O(ad.set),
 	finish_ad };
@@ -877,6 +879,7 @@ config_defaults(void)
 	cfg->server_cert_renew_before = 30 * DAY;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->mit.keytab_grace = 7 * DAY;
+	cfg->ad.keytab_grace = 7 * DAY;
 	if ((cfg->ad.group_prefix = strdup("AMT-")) == NULL) {
 		free(cfg);
 		return NULL;

@@ -110,6 +110,8 @@ config_write(const struct cust_config *cfg, FILE *out)
 		put_str(out, "    ", "base_dn", ad->base_dn);
 		put_str(out, "    ", "realm", ad->realm);
 		put_str(out, "    ", "group_prefix", ad->group_prefix);
+		put_bool(out, "    ", "rc4", ad->rc4);
+		put_duration(out, "    ", "keytab_grace", ad->keytab_grace);
 	}
 	if (mit->set) {
 		fputs("  mit:\n", out);

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "cred.h"
 #include "directory.h"
+#include "directory_int.h"
 #include "err.h"
 #include "policy.h"
 #include "seal.h"
@@ -39,8 +40,11 @@
 #define UAC_DISABLED	"514"
 #define UAC_ENABLED	"66048"
 #define UAC_DISABLE_BIT	0x2
-/* msDS-SupportedEncryptionTypes: AES128 + AES256 (no RC4 tickets). */
+/* msDS-SupportedEncryptionTypes: AES128 + AES256 (no RC4 tickets), or
+ * with RC4 too for a service account when directory.ad rc4 is on. */
 #define ENCTYPES_AES	"24"
+#define ENCTYPES_RC4	"28"
+#define KVNO_ATTR	"msDS-KeyVersionNumber"
 /* groupType: a global security group (0x80000002). */
 #define GROUP_GLOBAL_SECURITY	"-2147483646"
 /* Service account passwords: the AMT generator's classes satisfy AD's
@@ -296,13 +300,14 @@ out:
 	return r;
 }
 
-/* The pending password of the account row: CUST_E_NOTFOUND when none. */
+/* The password of the account row in state ("pending" or "current"):
+ * CUST_E_NOTFOUND when none. */
 static int
-secret_pending(struct sync *y, json_t *row, struct seal_secret **pw_out,
-    int64_t *version_out)
+secret_get(struct cust_state *st, json_t *row, const char *state,
+    struct seal_secret **pw_out, int64_t *version_out)
 {
-	sqlite3_stmt *s = store_stmt(state_store(y->st), "SELECT version, "
-	    "sealed FROM dir_secret WHERE object_id = ? AND state = 'pending'");
+	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT version, "
+	    "sealed FROM dir_secret WHERE object_id = ? AND state = ?");
 	char ad[256];
 	size_t adlen;
 	int rc, r;
@@ -311,26 +316,34 @@ secret_pending(struct sync *y, json_t *row, struct seal_secret **pw_out,
 	if (s == NULL)
 		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, jid(row));
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);
 		return CUST_E_NOTFOUND;
 	}
 	if (rc != SQLITE_ROW) {
-		r = store_err(state_store(y->st), "cannot read a directory "
+		r = store_err(state_store(st), "cannot read a directory "
 		    "secret");
 		sqlite3_reset(s);
 		return r;
 	}
 	*version_out = sqlite3_column_int64(s, 0);
 	adlen = secret_ad(ad, sizeof(ad), row, *version_out);
-	r = seal_decrypt(state_seal(y->st), sqlite3_column_blob(s, 1),
+	r = seal_decrypt(state_seal(st), sqlite3_column_blob(s, 1),
 	    (size_t)sqlite3_column_bytes(s, 1), ad, adlen, pw_out);
 	sqlite3_reset(s);
 	if (r != CUST_OK)
 		return cust_fail(CUST_E_DB, "the password of %s does not open: "
 		    "the store is damaged", jstr(row, "name"));
 	return CUST_OK;
+}
+
+static int
+secret_pending(struct sync *y, json_t *row, struct seal_secret **pw_out,
+    int64_t *version_out)
+{
+	return secret_get(y->st, row, "pending", pw_out, version_out);
 }
 
 /* Version v AD took: current, the previous current retired. */
@@ -586,15 +599,428 @@ out:
 	return r;
 }
 
+/* ---- the service accounts' keytabs ----
+ *
+ * A console's keytab is derived here from the password custody set (AD's
+ * salt rule, string-to-key through libkrb5: str2key.c) at the kvno AD
+ * reports after the set (msDS-KeyVersionNumber), and kept sealed like an
+ * MIT principal's (ktfile.c) in DIR/keytabs/ad/CONSOLE.keytab, bound to
+ * the account row and its current password version: a file of an older
+ * version put back does not open. After a rotation it also holds the
+ * previous kvno's keys until the retired password's change time plus
+ * directory.ad keytab_grace. */
+
+#define AD_KEYTABS	DIR_KEYTABS "/ad"
+
+static const char *
+enctypes(struct sync *y, const char *kind)
+{
+	return strcmp(kind, "account") == 0 && y->ad->rc4 ? ENCTYPES_RC4 :
+	    ENCTYPES_AES;
+}
+
+/* The keytab file of account row at password version v; rel (128 bytes)
+ * holds its path. */
+static int
+ad_ktfile(json_t *row, int64_t v, char *rel, size_t len,
+    struct dir_ktfile *f)
+{
+	char tmp[128];
+	int r;
+
+	if ((r = dir_keytab_rel(jstr(row, "owner"), tmp, sizeof(tmp))) !=
+	    CUST_OK)
+		return r;
+	if ((size_t)snprintf(rel, len, AD_KEYTABS "%s", tmp +
+	    strlen(DIR_KEYTABS)) >= len)
+		return cust_fail(CUST_E_TOOBIG, "a keytab path is too long");
+	*f = (struct dir_ktfile){ rel, "ad_keytab", jid(row),
+	    jstr(row, "owner"), v, "account sync makes it again", 0 };
+	return CUST_OK;
+}
+
+/* AD's kvno of the entry e (read with KVNO_ATTR): 0 when absent. */
+static int
+entry_kvno(json_t *e)
+{
+	const char *v = first(e, KVNO_ATTR);
+	long k = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	return k > 0 && k < 0x7fffffff ? (int)k : 0;
+}
+
+/* When the keys of the previous kvno of row's keytab stop being kept:
+ * the last retirement of a password plus grace (0: none retired). */
+static int
+prev_until(struct cust_state *st, json_t *row, int64_t grace, int64_t *out)
+{
+	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT MAX(changed) "
+	    "FROM dir_secret WHERE object_id = ? AND state = 'retired'");
+	int rc;
+
+	*out = 0;
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, jid(row));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		*out = sqlite3_column_int64(s, 0) + grace;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? CUST_OK : store_err(state_store(st),
+	    "cannot read a directory secret");
+}
+
+/*
+ * Write the keytab of account row for password pw (version v) at kvno:
+ * its keys, plus (keep_v > 0) the newest kvno's keys of the keytab of
+ * version keep_v when that is another kvno (a rotation's grace).
+ * *kept_out (may be NULL) the kvno kept, 0 for none.
+ */
+static int
+write_keytab(struct cust_state *st, const struct config_ad *ad, json_t *row,
+    const struct seal_secret *pw, int64_t v, int kvno, int64_t keep_v,
+    int *kept_out)
+{
+	struct dir_keys *keys = NULL;
+	struct dir_keytab *kt = NULL, *old = NULL;
+	struct dir_ktfile f;
+	char rel[128], salt[512], principal[300];
+	int r, kept = 0;
+
+	if (kept_out != NULL)
+		*kept_out = 0;
+	if ((size_t)snprintf(principal, sizeof(principal), "%s@%s",
+	    jstr(row, "name"), ad->realm) >= sizeof(principal))
+		return cust_fail(CUST_E_TOOBIG, "a principal is too long");
+	if ((r = dir_ad_salt(ad->realm, jstr(row, "name"), salt,
+	    sizeof(salt))) != CUST_OK ||
+	    (r = dir_keys_from_password(ad->realm, salt, pw, kvno, ad->rc4,
+	    &keys)) != CUST_OK)
+		return r;
+	if ((kt = dir_keytab_new()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = dir_keytab_add(kt, principal, keys, (uint32_t)util_now())) !=
+	    CUST_OK)
+		goto out;
+	if (keep_v > 0) {
+		/* the keytab of version keep_v; or, when a finish was
+		 * interrupted after its write, the one of version v already */
+		if ((r = ad_ktfile(row, keep_v, rel, sizeof(rel), &f)) !=
+		    CUST_OK)
+			goto out;
+		r = dir_ktfile_read(st, &f, NULL, &old);
+		if (r == CUST_E_SEALED || r == CUST_E_NOTFOUND) {
+			f.version = v;
+			r = dir_ktfile_read(st, &f, NULL, &old);
+		}
+		if (r == CUST_OK) {
+			kept = dir_keytab_max_kvno(old, kvno);
+			if (kept > 0 && (r = dir_keytab_copy_kvno(kt, old,
+			    kept)) != CUST_OK)
+				goto out;
+		} else if (r == CUST_E_NOTFOUND || r == CUST_E_SEALED) {
+			r = CUST_OK;	/* nothing to keep */
+		} else {
+			goto out;
+		}
+	}
+	if ((r = ad_ktfile(row, v, rel, sizeof(rel), &f)) != CUST_OK ||
+	    (r = dir_ktfile_write(st, &f, kt)) != CUST_OK)
+		goto out;
+	if (kept_out != NULL)
+		*kept_out = kept;
+out:
+	dir_keys_free(keys);
+	dir_keytab_free(kt);
+	dir_keytab_free(old);
+	return r;
+}
+
+/* Drop the previous kvno from row's keytab (version v) once its grace
+ * has passed; audited. *kt the keytab read, replaced when rewritten. */
+static int
+expire_keytab(struct cust_state *st, const struct config_ad *ad,
+    const char *actor, json_t *row, int64_t v, struct dir_keytab **kt)
+{
+	struct dir_keytab *nk = NULL;
+	struct dir_ktfile f;
+	char rel[128], detail[96];
+	int64_t until;
+	int r, cur = dir_keytab_max_kvno(*kt, 0);
+
+	if (dir_keytab_kvnos(*kt) <= 1)
+		return CUST_OK;
+	if ((r = prev_until(st, row, ad->keytab_grace, &until)) != CUST_OK)
+		return r;
+	if (util_now() < until)
+		return CUST_OK;
+	if ((nk = dir_keytab_new()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((r = dir_keytab_copy_kvno(nk, *kt, cur)) != CUST_OK ||
+	    (r = ad_ktfile(row, v, rel, sizeof(rel), &f)) != CUST_OK ||
+	    (r = dir_ktfile_write(st, &f, nk)) != CUST_OK) {
+		dir_keytab_free(nk);
+		return r;
+	}
+	dir_keytab_free(*kt);
+	*kt = nk;
+	snprintf(detail, sizeof(detail), "console:%.40s: the keys before kvno "
+	    "%d dropped from the keytab", jstr(row, "owner"), cur);
+	return audit_append(state_audit(st), actor, "keytab.expire",
+	    jstr(row, "name"), "ok", detail);
+}
+
+/* The pending password of account row failed: AD does not hold it. */
+static int
+secret_fail(struct cust_state *st, json_t *row)
+{
+	sqlite3_stmt *s = store_stmt(state_store(st), "UPDATE dir_secret SET "
+	    "state = 'failed', changed = ? WHERE object_id = ? AND state = "
+	    "'pending'");
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, util_now());
+	sqlite3_bind_int64(s, 2, jid(row));
+	return store_step_done(state_store(st), s, "cannot update a "
+	    "directory secret");
+}
+
+/* name@REALM of account row: its userPrincipalName. */
+static int
+account_upn(struct sync *y, json_t *row, char *out, size_t len)
+{
+	if ((size_t)snprintf(out, len, "%s@%s", jstr(row, "name"),
+	    y->ad->realm) >= len)
+		return cust_fail(CUST_E_TOOBIG, "a principal is too long");
+	return CUST_OK;
+}
+
+/*
+ * AD took pending password pw (version v) of account row: its kvno read
+ * back, the keytab written (the new keys and, for keytab_grace, the
+ * previous kvno's), then the password current and the old one retired,
+ * audited with what. *kvno_out and *kept_out say which kvnos the keytab
+ * holds.
+ */
+static int
+rotate_finish(struct sync *y, json_t *row, const struct seal_secret *pw,
+    int64_t v, const char *why, int *kvno_out, int *kept_out)
+{
+	static const char *const attrs[] = { KVNO_ATTR, NULL };
+	struct seal_secret *cur = NULL;
+	json_t *e = NULL;
+	char detail[256];
+	int64_t cv = 0;
+	int r, kvno;
+
+	*kvno_out = *kept_out = 0;
+	if ((r = read_dn(y, jstr(row, "dn"), attrs, &e)) != CUST_OK)
+		return r;
+	kvno = entry_kvno(e);
+	json_decref(e);
+	if (kvno == 0)
+		return cust_fail(CUST_E_LDAP, "AD did not report the key "
+		    "version of %s (" KVNO_ATTR ")", jstr(row, "dn"));
+	r = secret_get(y->st, row, "current", &cur, &cv);
+	seal_secret_free(cur);
+	if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		return r;
+	if ((r = write_keytab(y->st, y->ad, row, pw, v, kvno,
+	    y->ad->keytab_grace > 0 ? cv : 0, kept_out)) != CUST_OK)
+		return r;
+	util_test_crash("ad-rotate-keytab");
+	snprintf(detail, sizeof(detail), "%s: password version %lld, kvno %d%s",
+	    why, (long long)v, kvno, *kept_out > 0 ? " (the previous kvno "
+	    "stays in the keytab for keytab_grace)" : "");
+	if ((r = begin(y)) != CUST_OK)
+		return r;
+	r = secret_current(y, row, v);
+	if (r == CUST_OK)
+		r = audit(y, "directory.rotate", jstr(row, "name"), detail);
+	if ((r = commit(y, r)) != CUST_OK)
+		return r;
+	*kvno_out = kvno;
+	return CUST_OK;
+}
+
+/*
+ * A password left pending on an active account is a rotation whose
+ * outcome custody does not know (it stopped, or the DC went away, around
+ * the LDAP modify). AD is asked: a bind as the account with the pending
+ * password, then with the current one. The pending one works: the
+ * rotation is finished. The current one: the pending is marked failed.
+ * Neither: refused (changed outside custody). *done_out 1 when a rotation
+ * was finished.
+ */
+static int
+reconcile(struct sync *y, json_t *row, int *done_out)
+{
+	struct seal_secret *pw = NULL, *cur = NULL;
+	struct dir_ldap *t = NULL;
+	char upn[300];
+	int64_t v = 0, cv = 0;
+	int r, kvno, kept;
+
+	*done_out = 0;
+	if (strcmp(jstr(row, "state"), "active") != 0)
+		return CUST_OK;
+	if ((r = secret_get(y->st, row, "pending", &pw, &v)) != CUST_OK)
+		return r == CUST_E_NOTFOUND ? CUST_OK : r;
+	if ((r = account_upn(y, row, upn, sizeof(upn))) != CUST_OK)
+		goto out;
+	if (y->dry_run) {
+		r = op(y, "bind as %s with password version %lld (pending "
+		    "since an interrupted rotation), then the current one",
+		    upn, (long long)v);
+		goto out;
+	}
+	r = dir_ldap_open_as(y->ad, upn, pw, &t);
+	dir_ldap_free(t);
+	t = NULL;
+	if (r == CUST_OK) {
+		if ((r = op(y, "bind as %s: AD holds password version %lld "
+		    "(an interrupted rotation, finished)", upn,
+		    (long long)v)) == CUST_OK &&
+		    (r = rotate_finish(y, row, pw, v, "reconciled", &kvno,
+		    &kept)) == CUST_OK)
+			*done_out = 1;
+		goto out;
+	}
+	if (r != CUST_E_LDAP)
+		goto out;
+	if ((r = secret_get(y->st, row, "current", &cur, &cv)) != CUST_OK)
+		goto out;
+	r = dir_ldap_open_as(y->ad, upn, cur, &t);
+	dir_ldap_free(t);
+	if (r == CUST_OK) {
+		char detail[128];
+
+		snprintf(detail, sizeof(detail), "password version %lld never "
+		    "reached AD: version %lld stays current", (long long)v,
+		    (long long)cv);
+		if ((r = op(y, "bind as %s: AD holds password version %lld "
+		    "(version %lld never reached it)", upn, (long long)cv,
+		    (long long)v)) != CUST_OK || (r = begin(y)) != CUST_OK)
+			goto out;
+		r = secret_fail(y->st, row);
+		if (r == CUST_OK)
+			r = audit(y, "directory.rotate", jstr(row, "name"),
+			    detail);
+		r = commit(y, r);
+		goto out;
+	}
+	if (r == CUST_E_LDAP)
+		r = refuse(y, jstr(row, "name"), "account '%s': AD takes "
+		    "neither its current nor its pending password (changed "
+		    "outside custody?): account rotate %s sets a new one",
+		    jstr(row, "name"), jstr(row, "owner"));
+out:
+	seal_secret_free(pw);
+	seal_secret_free(cur);
+	return r;
+}
+
+/*
+ * The keytab of an active service account, checked on every sync: an
+ * interrupted rotation reconciled first; then a keytab for the current
+ * password at AD's kvno, derived again when it is missing or does not
+ * open (DIR copied without it, a file of another version put back); its
+ * previous kvno dropped when the grace has passed. A kvno in AD the
+ * keytab does not have means the password was set outside custody:
+ * refused, with what to do.
+ */
+static int
+ensure_keytab(struct sync *y, json_t *row, json_t *e)
+{
+	static const char *const attrs[] = { KVNO_ATTR, NULL };
+	struct seal_secret *pw = NULL;
+	struct dir_keytab *kt = NULL;
+	struct dir_ktfile f;
+	json_t *e2 = NULL;
+	char rel[128], detail[128];
+	int64_t v = 0;
+	int r, kvno, have, done;
+
+	if ((r = reconcile(y, row, &done)) != CUST_OK)
+		return r;
+	if (done) {
+		if ((r = read_dn(y, jstr(row, "dn"), attrs, &e2)) != CUST_OK)
+			return r;
+		e = e2;
+	}
+	kvno = entry_kvno(e);
+	if ((r = secret_get(y->st, row, "current", &pw, &v)) != CUST_OK) {
+		if (r == CUST_E_NOTFOUND)
+			r = CUST_OK;	/* nothing AD took: nothing to derive */
+		goto out;
+	}
+	if ((r = ad_ktfile(row, v, rel, sizeof(rel), &f)) != CUST_OK)
+		goto out;
+	r = dir_ktfile_read(y->st, &f, NULL, &kt);
+	if (r == CUST_OK) {
+		if ((have = dir_keytab_max_kvno(kt, 0)) == kvno &&
+		    dir_keytab_has_enctype(kt, kvno, ENCTYPE_ARCFOUR_HMAC) !=
+		    y->ad->rc4) {
+			/* directory.ad rc4 changed: RC4 added or dropped */
+			if ((r = op(y, "write %s (kvno %d, %s)", rel, kvno,
+			    y->ad->rc4 ? "RC4 added" : "RC4 dropped")) !=
+			    CUST_OK || y->dry_run)
+				goto out;
+			if ((r = write_keytab(y->st, y->ad, row, pw, v, kvno, v,
+			    NULL)) != CUST_OK)
+				goto out;
+			r = audit(y, "keytab.write", jstr(row, "name"),
+			    y->ad->rc4 ? "RC4 key added" : "RC4 key dropped");
+			goto out;
+		}
+		if (have == kvno) {
+			if (!y->dry_run)
+				r = expire_keytab(y->st, y->ad, y->actor, row, v,
+				    &kt);
+			goto out;
+		}
+		r = refuse(y, jstr(row, "name"), "account '%s': AD's key "
+		    "version is %d, its keytab's %d: the password was set "
+		    "outside custody (account rotate %s sets a new one)",
+		    jstr(row, "name"), kvno, have, jstr(row, "owner"));
+		goto out;
+	}
+	if (r != CUST_E_NOTFOUND && r != CUST_E_SEALED)
+		goto out;
+	if (kvno == 0) {
+		r = cust_fail(CUST_E_LDAP, "AD did not report the key version "
+		    "of %s (" KVNO_ATTR ")", jstr(row, "dn"));
+		goto out;
+	}
+	if ((r = op(y, "write %s (kvno %d, keys derived from password "
+	    "version %lld)", rel, kvno, (long long)v)) != CUST_OK ||
+	    y->dry_run)
+		goto out;
+	if ((r = write_keytab(y->st, y->ad, row, pw, v, kvno, 0, NULL)) !=
+	    CUST_OK)
+		goto out;
+	snprintf(detail, sizeof(detail), "console:%.40s kvno %d",
+	    jstr(row, "owner"), kvno);
+	r = audit(y, "keytab.write", jstr(row, "name"), detail);
+out:
+	seal_secret_free(pw);
+	dir_keytab_free(kt);
+	json_decref(e2);
+	return r;
+}
+
 /* ---- accounts ---- */
 
 /* Password, then enabled: the last two steps of making an account. */
 static int
-finish_account(struct sync *y, json_t *row, const char *dn,
+finish_account(struct sync *y, const char *kind, const char *dn,
     struct seal_secret *pw, int64_t v)
 {
 	static const char *const uac[] = { UAC_ENABLED };
-	static const char *const enc[] = { ENCTYPES_AES };
+	const char *enc[] = { enctypes(y, kind) };
 	const struct dir_attr en[] = {
 		{ DIR_MOD_REPLACE, "userAccountControl", uac, 1, NULL, 0 },
 		{ DIR_MOD_REPLACE, "msDS-SupportedEncryptionTypes", enc, 1,
@@ -605,8 +1031,8 @@ finish_account(struct sync *y, json_t *row, const char *dn,
 	if ((r = op(y, "modify %s: replace unicodePwd (password version "
 	    "%lld, sealed in custody)", dn, (long long)v)) != CUST_OK ||
 	    (r = op(y, "modify %s: replace userAccountControl %s (enabled, "
-	    "password never expires), msDS-SupportedEncryptionTypes %s "
-	    "(AES)", dn, UAC_ENABLED, ENCTYPES_AES)) != CUST_OK)
+	    "password never expires), msDS-SupportedEncryptionTypes %s",
+	    dn, UAC_ENABLED, enc[0])) != CUST_OK)
 		return r;
 	if (y->dry_run)
 		return CUST_OK;
@@ -687,6 +1113,45 @@ spns_missing(struct sync *y, json_t *want, json_t *e, const char *dn)
 	return CUST_OK;
 }
 
+/* The keytab of an account just made (password pw, version v; e read
+ * back after the password was set), audited. */
+static int
+made_keytab(struct sync *y, json_t *row, json_t *e,
+    const struct seal_secret *pw, int64_t v)
+{
+	char detail[128];
+	int r, kvno = entry_kvno(e);
+
+	if (kvno == 0)
+		return cust_fail(CUST_E_LDAP, "AD did not report the key "
+		    "version of %s (" KVNO_ATTR ")", jstr(row, "dn"));
+	if ((r = write_keytab(y->st, y->ad, row, pw, v, kvno, 0, NULL)) !=
+	    CUST_OK)
+		return r;
+	snprintf(detail, sizeof(detail), "console:%.40s kvno %d",
+	    jstr(row, "owner"), kvno);
+	return audit(y, "keytab.write", jstr(row, "name"), detail);
+}
+
+/* An account's msDS-SupportedEncryptionTypes as directory.ad rc4 says
+ * (AES only, or with RC4). */
+static int
+account_enctypes(struct sync *y, const char *dn, json_t *e)
+{
+	const char *want[] = { enctypes(y, "account") };
+	const char *have = first(e, "msDS-SupportedEncryptionTypes");
+	const struct dir_attr m = { DIR_MOD_REPLACE,
+	    "msDS-SupportedEncryptionTypes", want, 1, NULL, 0 };
+	int r;
+
+	if (have != NULL && strcmp(have, want[0]) == 0)
+		return CUST_OK;
+	if ((r = op(y, "modify %s: replace msDS-SupportedEncryptionTypes %s",
+	    dn, want[0])) != CUST_OK || y->dry_run)
+		return r;
+	return dir_ldap_modify(y->l, dn, &m, 1);
+}
+
 /* A user object with a password custody keeps: a console's service
  * account (kind "account": want {"console", "name", "upn", "dn"}) or an
  * AMT device's object (kind "device": {"console": the FQDN, "name",
@@ -695,7 +1160,8 @@ static int
 sync_account(struct sync *y, json_t *want)
 {
 	static const char *const attrs[] = { "objectSid",
-		"userAccountControl", "servicePrincipalName", NULL };
+		"userAccountControl", "servicePrincipalName",
+		"msDS-SupportedEncryptionTypes", KVNO_ATTR, NULL };
 	const char *name = jstr(want, "name"), *console = jstr(want,
 	    "console"), *sid64, *kind = json_object_get(want, "kind") ?
 	    jstr(want, "kind") : "account";
@@ -813,7 +1279,11 @@ sync_account(struct sync *y, json_t *want)
 		}
 	}
 	if (made) {
-		if ((r = finish_account(y, row, dn, pw, v)) != CUST_OK)
+		if ((r = finish_account(y, kind, dn, pw, v)) != CUST_OK)
+			goto out;
+		if (y->dry_run && strcmp(kind, "account") == 0 &&
+		    (r = op(y, "write " AD_KEYTABS "/%s.keytab (keys derived "
+		    "from the new password)", console)) != CUST_OK)
 			goto out;
 		json_decref(e);
 		e = NULL;
@@ -826,6 +1296,12 @@ sync_account(struct sync *y, json_t *want)
 			snprintf(detail, sizeof(detail), "%s %s sid %s "
 			    "password version %lld", kind, dn, sid,
 			    (long long)v);
+			/* a console's keytab, before the password is
+			 * current: a crash in between leaves the row
+			 * 'creating', finished again by the next sync */
+			if (strcmp(kind, "account") == 0 &&
+			    (r = made_keytab(y, row, e, pw, v)) != CUST_OK)
+				goto out;
 			if ((r = begin(y)) != CUST_OK)
 				goto out;
 			r = row_set(y, row, "active", sid64);
@@ -866,6 +1342,10 @@ sync_account(struct sync *y, json_t *want)
 					goto out;
 			}
 		}
+		if (strcmp(kind, "account") == 0 &&
+		    ((r = account_enctypes(y, dn, e)) != CUST_OK ||
+		    (r = ensure_keytab(y, row, e)) != CUST_OK))
+			goto out;
 		sid64 = first(e, "objectSid");
 	}
 	if ((r = sid_text(sid64, sid, sizeof(sid))) != CUST_OK)
@@ -1218,6 +1698,26 @@ plan(struct sync *y, const struct policy *p, json_t *wants, json_t *duties)
 	return r;
 }
 
+/* y for a sync or a rotation: its fields, and its ops, errors and
+ * accounts arrays (freed by the caller's cleanup, even on failure). */
+static int
+sync_init(struct sync *y, struct cust_state *st, const char *actor,
+    const struct config_ad *ad, int dry_run)
+{
+	memset(y, 0, sizeof(*y));
+	y->st = st;
+	y->actor = actor;
+	y->ad = ad;
+	y->dry_run = dry_run;
+	if (!ad->set)
+		return cust_fail(CUST_E_INVAL, "custody.yaml has no "
+		    "directory.ad section (custody.yaml(5))");
+	if ((y->ops = json_array()) == NULL || (y->errors = json_array()) ==
+	    NULL || (y->accounts = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
 int
 dir_ad_sync(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const struct policy *p, int dry_run,
@@ -1230,19 +1730,11 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 	int r = CUST_E_INTERNAL, r2, refusals = 0;
 
 	*out = NULL;
-	memset(&y, 0, sizeof(y));
-	y.st = st;
-	y.actor = actor;
-	y.ad = ad;
-	y.dry_run = dry_run;
-	if (!ad->set)
-		return cust_fail(CUST_E_INVAL, "custody.yaml has no "
-		    "directory.ad section (custody.yaml(5))");
-	if ((y.ops = json_array()) == NULL || (y.errors = json_array()) ==
-	    NULL || (y.accounts = json_array()) == NULL || (y.groups =
-	    json_array()) == NULL || (wants = json_array()) == NULL ||
-	    (duties = json_array()) == NULL || (devwants = json_array()) ==
-	    NULL || (y.devices = json_array()) == NULL) {
+	if ((r = sync_init(&y, st, actor, ad, dry_run)) != CUST_OK)
+		goto out;
+	if ((y.groups = json_array()) == NULL || (wants = json_array()) ==
+	    NULL || (duties = json_array()) == NULL || (devwants =
+	    json_array()) == NULL || (y.devices = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1370,11 +1862,9 @@ int
 dir_ad_password(struct cust_state *st, const char *actor, const char *name,
     struct seal_secret **pw_out, int64_t *version_out)
 {
-	sqlite3_stmt *s;
 	json_t *rows = NULL, *row;
-	char ad[256], detail[64];
-	size_t adlen;
-	int rc, r;
+	char detail[64];
+	int r;
 
 	*pw_out = NULL;
 	*version_out = 0;
@@ -1396,32 +1886,12 @@ dir_ad_password(struct cust_state *st, const char *actor, const char *name,
 		    "'%s'", name);
 		goto out;
 	}
-	s = store_stmt(state_store(st), "SELECT version, sealed FROM "
-	    "dir_secret WHERE object_id = ? AND state = 'current'");
-	if (s == NULL) {
-		r = CUST_E_DB;
+	r = secret_get(st, row, "current", pw_out, version_out);
+	if (r == CUST_E_NOTFOUND)
+		r = cust_fail(CUST_E_NOTFOUND, "account '%s' has no password "
+		    "AD took yet: run account sync", name);
+	if (r != CUST_OK)
 		goto out;
-	}
-	sqlite3_bind_int64(s, 1, jid(row));
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		r = rc == SQLITE_DONE ? cust_fail(CUST_E_NOTFOUND, "account "
-		    "'%s' has no password AD took yet: run account sync",
-		    name) : store_err(state_store(st), "cannot read a "
-		    "directory secret");
-		sqlite3_reset(s);
-		goto out;
-	}
-	*version_out = sqlite3_column_int64(s, 0);
-	adlen = secret_ad(ad, sizeof(ad), row, *version_out);
-	r = seal_decrypt(state_seal(st), sqlite3_column_blob(s, 1),
-	    (size_t)sqlite3_column_bytes(s, 1), ad, adlen, pw_out);
-	sqlite3_reset(s);
-	if (r != CUST_OK) {
-		r = cust_fail(CUST_E_DB, "the password of %s does not open: "
-		    "the store is damaged", name);
-		goto out;
-	}
 	/* durable before the value is handed out */
 	snprintf(detail, sizeof(detail), "version %lld",
 	    (long long)*version_out);
@@ -1432,5 +1902,192 @@ dir_ad_password(struct cust_state *st, const char *actor, const char *name,
 	}
 out:
 	json_decref(rows);
+	return r;
+}
+
+/* The active service account row of console in rows, or NULL. */
+static json_t *
+account_of(json_t *rows, const char *console)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(rows, i, o)
+		if (strcmp(jstr(o, "kind"), "account") == 0 &&
+		    strcmp(jstr(o, "state"), "active") == 0 &&
+		    strcasecmp(jstr(o, "owner"), console) == 0)
+			return o;
+	return NULL;
+}
+
+int
+dir_ad_keytab(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *console,
+    struct seal_secret **out)
+{
+	struct seal_secret *pw = NULL, *img = NULL;
+	struct dir_keytab *kt = NULL;
+	struct dir_ktfile f;
+	json_t *rows = NULL, *row;
+	char rel[128], detail[96];
+	int64_t v = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		return r;
+	if ((row = account_of(rows, console)) == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
+		    "service account for console %s (account sync makes it)",
+		    console);
+		goto out;
+	}
+	r = secret_get(st, row, "current", &pw, &v);
+	seal_secret_free(pw);
+	if (r != CUST_OK) {
+		if (r == CUST_E_NOTFOUND)
+			r = cust_fail(CUST_E_NOTFOUND, "the account of console "
+			    "%s has no password AD took yet: run account sync",
+			    console);
+		goto out;
+	}
+	if ((r = ad_ktfile(row, v, rel, sizeof(rel), &f)) != CUST_OK)
+		goto out;
+	if ((r = dir_ktfile_read(st, &f, NULL, &kt)) != CUST_OK) {
+		if (r == CUST_E_NOTFOUND)
+			r = cust_fail(CUST_E_NOTFOUND, "console %s has no "
+			    "keytab yet (account sync makes it)", console);
+		goto out;
+	}
+	if ((r = expire_keytab(st, ad, actor, row, v, &kt)) != CUST_OK ||
+	    (r = dir_keytab_serialize(kt, &img)) != CUST_OK)
+		goto out;
+	/* durable before the keys leave */
+	snprintf(detail, sizeof(detail), "console:%.40s kvno %d", console,
+	    dir_keytab_max_kvno(kt, 0));
+	if ((r = audit_append(state_audit(st), actor, "keytab.get",
+	    jstr(row, "name"), "ok", detail)) != CUST_OK)
+		goto out;
+	*out = img;
+	img = NULL;
+out:
+	seal_secret_free(img);
+	dir_keytab_free(kt);
+	json_decref(rows);
+	return r;
+}
+
+/* One account's rotation: a new password pending (committed first), set
+ * through unicodePwd, then finished (rotate_finish()). A refusal by the
+ * DC marks the pending password failed; a lost connection leaves it
+ * pending for the next sync to reconcile. The item goes to y->accounts. */
+static int
+rotate_one(struct sync *y, json_t *row)
+{
+	struct seal_secret *pw = NULL;
+	json_t *item;
+	size_t nerr = json_array_size(y->errors);
+	int64_t v = 0, until = 0;
+	int r, done, kvno = 0, kept = 0;
+
+	if ((r = reconcile(y, row, &done)) != CUST_OK ||
+	    json_array_size(y->errors) > nerr)
+		return r;
+	if ((r = begin(y)) != CUST_OK)
+		return r;
+	r = secret_new(y, row, &pw, &v);
+	if (r == CUST_OK)
+		r = audit(y, "directory.rotate", jstr(row, "name"), "begun: "
+		    "a new password pending until AD takes it");
+	if ((r = commit(y, r)) != CUST_OK)
+		goto out;
+	util_test_crash("ad-rotate-pending");
+	if ((r = op(y, "modify %s: replace unicodePwd (password version "
+	    "%lld, sealed in custody)", jstr(row, "dn"), (long long)v)) !=
+	    CUST_OK)
+		goto out;
+	if ((r = dir_ldap_set_password(y->l, jstr(row, "dn"), pw)) != CUST_OK) {
+		if (r == CUST_E_UNAVAIL)
+			goto out;	/* unknown: the next sync asks AD */
+		(void)audit_note(state_audit(y->st), y->actor,
+		    "directory.rotate", jstr(row, "name"), "failed",
+		    cust_errmsg());
+		if (secret_fail(y->st, row) != CUST_OK)
+			goto out;
+		r = refuse(y, jstr(row, "name"), "account '%s': %s",
+		    jstr(row, "name"), cust_errmsg());
+		goto out;
+	}
+	util_test_crash("ad-rotate-set");
+	if ((r = rotate_finish(y, row, pw, v, "rotated", &kvno, &kept)) !=
+	    CUST_OK)
+		goto out;
+	if (kept > 0 && (r = prev_until(y->st, row, y->ad->keytab_grace,
+	    &until)) != CUST_OK)
+		goto out;
+	item = json_pack("{s:s, s:s, s:I, s:i, s:i, s:I}", "console",
+	    jstr(row, "owner"), "name", jstr(row, "name"), "version",
+	    (json_int_t)v, "kvno", kvno, "previous_kvno", kept,
+	    "previous_until", (json_int_t)until);
+	r = item != NULL && json_array_append_new(y->accounts, item) == 0 ?
+	    CUST_OK : cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	seal_secret_free(pw);
+	return r;
+}
+
+int
+dir_ad_rotate(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *console, json_t **out)
+{
+	struct sync y;
+	json_t *row;
+	size_t i, n = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = sync_init(&y, st, actor, ad, 0)) != CUST_OK)
+		goto out;
+	if ((r = rows_load(st, &y.rows)) != CUST_OK)
+		goto out;
+	json_array_foreach(y.rows, i, row)
+		if (strcmp(jstr(row, "kind"), "account") == 0 &&
+		    strcmp(jstr(row, "state"), "active") == 0 &&
+		    (console == NULL || strcasecmp(jstr(row, "owner"),
+		    console) == 0))
+			n++;
+	if (n == 0) {
+		r = console != NULL ? cust_fail(CUST_E_NOTFOUND, "custody "
+		    "holds no active AD service account for console %s",
+		    console) : CUST_OK;
+		goto reply;
+	}
+	if ((r = dir_ldap_open(ad, &y.l)) != CUST_OK)
+		goto out;
+	json_array_foreach(y.rows, i, row) {
+		if (strcmp(jstr(row, "kind"), "account") != 0 ||
+		    strcmp(jstr(row, "state"), "active") != 0 ||
+		    (console != NULL && strcasecmp(jstr(row, "owner"),
+		    console) != 0))
+			continue;
+		if ((r = rotate_one(&y, row)) != CUST_OK)
+			goto out;
+	}
+	r = json_array_size(y.errors) > 0 ? cust_fail(CUST_E_CONFLICT, "%s",
+	    json_string_value(json_array_get(y.errors, 0))) : CUST_OK;
+reply:
+	if ((*out = json_pack("{s:O, s:O, s:O, s:I}", "items", y.accounts,
+	    "operations", y.ops, "errors", y.errors, "changes",
+	    (json_int_t)y.changes)) == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	if (r != CUST_OK && r != CUST_E_CONFLICT && r != CUST_E_NOTFOUND)
+		(void)audit_note(state_audit(st), actor, "directory.rotate",
+		    console != NULL ? console : "all", "failed", cust_errmsg());
+	dir_ldap_free(y.l);
+	json_decref(y.ops);
+	json_decref(y.errors);
+	json_decref(y.accounts);
+	json_decref(y.rows);
 	return r;
 }

@@ -81,6 +81,44 @@ dir_keytab_has_kvno(const struct dir_keytab *kt, int kvno)
 	return 0;
 }
 
+int
+dir_keytab_max_kvno(const struct dir_keytab *kt, int below)
+{
+	uint32_t m = 0;
+	size_t i;
+
+	for (i = 0; i < kt->n; i++)
+		if (kt->e[i].kvno > m && (below <= 0 ||
+		    kt->e[i].kvno < (uint32_t)below))
+			m = kt->e[i].kvno;
+	return m > 0x7fffffffu ? 0x7fffffff : (int)m;
+}
+
+int
+dir_keytab_has_enctype(const struct dir_keytab *kt, int kvno, int32_t enctype)
+{
+	size_t i;
+
+	for (i = 0; i < kt->n; i++)
+		if (kt->e[i].kvno == (uint32_t)kvno &&
+		    kt->e[i].enctype == enctype)
+			return 1;
+	return 0;
+}
+
+size_t
+dir_keytab_kvnos(const struct dir_keytab *kt)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < kt->n; i++) {
+		for (j = 0; j < i && kt->e[j].kvno != kt->e[i].kvno; j++)
+			;
+		n += j == i;
+	}
+	return n;
+}
+
 /* Append an entry; takes principal (a new string) and key. */
 static int
 push(struct dir_keytab *kt, char *principal, uint32_t ts, uint32_t kvno,

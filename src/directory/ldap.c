@@ -126,8 +126,11 @@ set_opt(struct dir_ldap *l, int opt, const void *v, const char *what)
 	return CUST_OK;
 }
 
+/* Bound as ad->bind with the password of its file, or (pw_as not NULL)
+ * as bind_as with pw_as. */
 static int
-dir_ldap_open_(const struct config_ad *ad, struct dir_ldap **out)
+dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
+    const struct seal_secret *pw_as, struct dir_ldap **out)
 {
 	struct dir_ldap *l = NULL;
 	struct seal_secret *pw = NULL;
@@ -152,8 +155,14 @@ dir_ldap_open_(const struct config_ad *ad, struct dir_ldap **out)
 	if (!ldaps && !(strncmp(ad->uri, "ldap://", 7) == 0 && ad->starttls))
 		return cust_fail(CUST_E_INVAL, "directory.ad: plain LDAP is "
 		    "refused: use an ldaps:// URI, or ldap:// with starttls");
-	if ((r = config_read_secret(ad->bind_password_file, &pw)) != CUST_OK)
+	if (pw_as != NULL)
+		pw = seal_secret_dup(seal_secret_str(pw_as),
+		    seal_secret_len(pw_as));
+	else if ((r = config_read_secret(ad->bind_password_file, &pw)) !=
+	    CUST_OK)
 		return r;
+	if (pw == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -186,8 +195,8 @@ dir_ldap_open_(const struct config_ad *ad, struct dir_ldap **out)
 	}
 	cred.bv_val = (char *)seal_secret_data(pw);
 	cred.bv_len = seal_secret_len(pw);
-	rc = ldap_sasl_bind_s(l->ld, ad->bind, LDAP_SASL_SIMPLE, &cred, NULL,
-	    NULL, NULL);
+	rc = ldap_sasl_bind_s(l->ld, pw_as != NULL ? bind_as : ad->bind,
+	    LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		r = ldap_fail(l, rc, "bind to the directory");
 		goto out;
@@ -521,7 +530,20 @@ dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
 	int r;
 
 	guard_on(&g);
-	r = dir_ldap_open_(ad, out);
+	r = dir_ldap_open_(ad, NULL, NULL, out);
+	guard_off(&g);
+	return r;
+}
+
+int
+dir_ldap_open_as(const struct config_ad *ad, const char *bind,
+    const struct seal_secret *pw, struct dir_ldap **out)
+{
+	struct pipe_guard g;
+	int r;
+
+	guard_on(&g);
+	r = dir_ldap_open_(ad, bind, pw, out);
 	guard_off(&g);
 	return r;
 }

@@ -110,6 +110,7 @@ static const struct row {
 	{ "keytab.get", "LAO", "{\"name\": \"prov\"}" },
 	/* AD accounts: creating and changing them is the admins'. */
 	{ "account.sync", "LA", "{\"dry_run\": true}" },
+	{ "account.rotate", "LA", "{\"all\": true}" },
 	{ "account.list", "LAU", "{}" },
 	{ "account.password", "LA", "{\"name\": \"svc\"}" },
 	/* Every client with a certificate renews its own. */
