@@ -37,7 +37,8 @@ ad_config "$S"
 printf '%s\n' 'version: 1' 'owner: sccm' \
 	'directory: {type: ad, realm: CUSTODY.TEST}' 'consoles:' '  sccm:' \
 	"    identity: {kerberos: \"$P\"}" '    duties: [setup, power]' \
-	>"$TESTTMP/p.yaml"
+	'  other:' '    identity: {kerberos: "svc-other@ELSEWHERE.TEST"}' \
+	'    duties: [power]' >"$TESTTMP/p.yaml"
 t_exit "policy load" 0 c policy load "$TESTTMP/p.yaml"
 t_exit "account sync --dry-run" 0 c account sync --dry-run
 t_grep "dry run: the keytab would be written" \
@@ -182,4 +183,46 @@ c audit list >"$TESTTMP/audit" 2>&1
 t_grep "rotations are audited" 'directory\.rotate' "$TESTTMP/audit"
 t_check "no password in the audit log" sh -c '! grep -qF "$(cat "$1")" "$2"' \
 	_ "$TESTTMP/pw3" "$TESTTMP/audit"
+# Through custodyd: GET /v1/consoles/NAME/keytab answers the AD console its
+# own keytab, and not another console; rotation is the admin's.
+W="$TESTTMP/w"
+mkdir -p "$W"
+c console add sccm -o "$W/sccm" >/dev/null 2>&1
+c console add other -o "$W/other" >/dev/null 2>&1
+DPID=
+trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; ad_stop' EXIT
+trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; ad_stop; exit 1' INT TERM HUP
+if ! t_need curl; then
+	t_skip "keytab through custodyd" "curl is not installed"
+elif t_custodyd "$S" "$W/d.log" --listen 127.0.0.1:0 --workers 2; then
+	DPID=$T_DPID
+	get() {	# get WHO CONSOLE: the status; the body in $W/body
+		curl -sS --max-time 10 --cacert "$S/ca/bundle.pem" \
+		    --cert "$W/$1/$1.crt" --key "$W/$1/$1.key" -o "$W/body" \
+		    -w '%{http_code}' \
+		    "https://127.0.0.1:$T_PORT/v1/consoles/$2/keytab"
+	}
+	rc() {	# rc WHO ARGS...: custodyctl remote as WHO (a console, or admin)
+		_w=$1; shift
+		if [ "$_w" = admin ]; then _d="$S/admin"; else _d="$W/$_w"; fi
+		"$CUSTODYCTL" --server "https://127.0.0.1:$T_PORT" \
+		    --cacert "$S/ca/bundle.pem" --cert "$_d/$_w.crt" \
+		    --key "$_d/$_w.key" "$@"
+	}
+	t_check "GET the keytab of sccm as sccm: 200" test "$(get sccm sccm)" = 200
+	t_check "kinit -kt with what the API answered" kinit_kt "$W/body"
+	t_check "GET the keytab of sccm as another console: 403" \
+	    test "$(get other sccm)" = 403
+	t_exit "remote account rotate as a console: not authorized" 3 \
+	    rc sccm account rotate sccm
+	t_exit "remote account rotate as the admin" 0 rc admin account rotate sccm
+	t_exit "remote keytab get as sccm" 0 rc sccm keytab get sccm \
+	    -o "$W/r.kt"
+	t_check "kinit -kt with it (the rotated keys)" kinit_kt "$W/r.kt"
+	kill "$DPID" 2>/dev/null
+	wait "$DPID" 2>/dev/null
+	DPID=
+else
+	t_fail "custodyd starts"
+fi
 t_done
