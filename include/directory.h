@@ -278,8 +278,9 @@ int dir_ldap_open(const struct config_ad *ad, struct dir_ldap **out)
 void dir_ldap_free(struct dir_ldap *l);
 
 /* dir_ldap_open() bound as bind (a UPN or DN) with password pw instead of
- * the configured account: whether AD takes pw for that account (the
- * DC's refusal of the credentials is CUST_E_LDAP). */
+ * the configured account: whether AD takes pw for that account. Invalid
+ * credentials (LDAP 49) are CUST_E_DENIED; any other refusal is
+ * CUST_E_LDAP, an unreachable DC CUST_E_UNAVAIL. */
 int dir_ldap_open_as(const struct config_ad *ad, const char *bind,
     const struct seal_secret *pw, struct dir_ldap **out)
 	__attribute__((warn_unused_result));

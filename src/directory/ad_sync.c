@@ -746,7 +746,7 @@ expire_keytab(struct cust_state *st, const struct config_ad *ad,
 {
 	struct dir_keytab *nk = NULL;
 	struct dir_ktfile f;
-	char rel[128], detail[96];
+	char rel[128], detail[128];
 	int64_t until;
 	int r, cur = dir_keytab_max_kvno(*kt, 0);
 
@@ -889,8 +889,8 @@ reconcile(struct sync *y, json_t *row, int *done_out)
 			*done_out = 1;
 		goto out;
 	}
-	if (r != CUST_E_LDAP)
-		goto out;
+	if (r != CUST_E_DENIED)
+		goto out;	/* not an answer about the password */
 	if ((r = secret_get(y->st, row, "current", &cur, &cv)) != CUST_OK)
 		goto out;
 	r = dir_ldap_open_as(y->ad, upn, cur, &t);
@@ -912,7 +912,7 @@ reconcile(struct sync *y, json_t *row, int *done_out)
 		r = commit(y, r);
 		goto out;
 	}
-	if (r == CUST_E_LDAP)
+	if (r == CUST_E_DENIED)
 		r = refuse(y, jstr(row, "name"), "account '%s': AD takes "
 		    "neither its current nor its pending password (changed "
 		    "outside custody?): account rotate %s sets a new one",
@@ -1929,7 +1929,7 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	struct dir_keytab *kt = NULL;
 	struct dir_ktfile f;
 	json_t *rows = NULL, *row;
-	char rel[128], detail[96];
+	char rel[128], detail[128];
 	int64_t v = 0;
 	int r;
 
@@ -2007,8 +2007,9 @@ rotate_one(struct sync *y, json_t *row)
 	    CUST_OK)
 		goto out;
 	if ((r = dir_ldap_set_password(y->l, jstr(row, "dn"), pw)) != CUST_OK) {
-		if (r == CUST_E_UNAVAIL)
+		if (r != CUST_E_LDAP)
 			goto out;	/* unknown: the next sync asks AD */
+		/* the DC answered no (a constraint): nothing changed */
 		(void)audit_note(state_audit(y->st), y->actor,
 		    "directory.rotate", jstr(row, "name"), "failed",
 		    cust_errmsg());

@@ -199,6 +199,10 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	    LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		r = ldap_fail(l, rc, "bind to the directory");
+		/* bound as an account to test its password: only the wrong
+		 * password says the password is not the account's */
+		if (pw_as != NULL && rc == LDAP_INVALID_CREDENTIALS)
+			r = CUST_E_DENIED;
 		goto out;
 	}
 	/* Encrypted for sure before anything else is sent. */

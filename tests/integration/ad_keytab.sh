@@ -183,6 +183,47 @@ c audit list >"$TESTTMP/audit" 2>&1
 t_grep "rotations are audited" 'directory\.rotate' "$TESTTMP/audit"
 t_check "no password in the audit log" sh -c '! grep -qF "$(cat "$1")" "$2"' \
 	_ "$TESTTMP/pw3" "$TESTTMP/audit"
+# Someone sets the password outside custody: AD's kvno moves, the keytab
+# custody holds is stale; the sync says so (exit 1) rather than hand out
+# dead keys as good, and account rotate repairs it.
+setpw() {	# setpw PASSWORD: svc-sccm's password set as Administrator
+	python3 -c 'import base64, sys
+print("dn: CN=svc-sccm," + sys.argv[2])
+print("changetype: modify\nreplace: unicodePwd")
+print("unicodePwd:: " + base64.b64encode(("\"%s\"" % sys.argv[1])
+      .encode("utf-16-le")).decode())
+print("-")' "$1" "$AD_OU" | LDAPTLS_CACERT="$AD_CA" ldapmodify -H "$AD_URI" \
+	    -x -D "$AD_BIND" -y "$AD_PWFILE" >/dev/null 2>&1
+}
+t_check "the password set outside custody" setpw 'Outside-Pa55.word'
+t_exit "sync: refused, exit 1" 1 c account sync
+t_grep "it says the password was set outside custody" \
+	"account 'svc-sccm': AD's key version is [0-9]+, its keytab's [0-9]+: the password was set outside custody" \
+	"$TESTTMP/err"
+t_exit "account rotate repairs it" 0 c account rotate sccm
+t_exit "sync after the repair" 0 c account sync
+t_exit "keytab get" 0 c keytab get sccm -o "$TESTTMP/kt6"
+t_check "kinit -kt with it" kinit_kt "$TESTTMP/kt6"
+# The same while a rotation is pending: the pending password does not
+# open the account, so it never reached AD and is dropped (Samba still
+# takes the previous password for simple binds for an hour, so the
+# current one still opens it); the stale keytab is refused as above.
+t_exit "rotation stopped before the LDAP modify" 99 env \
+	CUSTODY_TEST_CRASH_AT=ad-rotate-pending "$CUSTODYCTL" --state-dir "$S" \
+	account rotate sccm
+pwfile "$TESTTMP/pw6"
+t_check "then the password set outside custody" setpw 'Outside-Pa55.word2'
+t_exit "sync: refused, exit 1" 1 c account sync
+t_grep "the pending password is dropped" '\(version [0-9]+ never reached it\)' \
+	"$TESTTMP/out"
+t_grep "the stale keytab is refused" 'the password was set outside custody' \
+	"$TESTTMP/err"
+pwfile "$TESTTMP/pw7"
+t_check "the current password custody holds is unchanged" \
+	cmp -s "$TESTTMP/pw6" "$TESTTMP/pw7"
+t_exit "account rotate repairs it" 0 c account rotate sccm
+t_exit "sync after the repair" 0 c account sync
+
 # Through custodyd: GET /v1/consoles/NAME/keytab answers the AD console its
 # own keytab, and not another console; rotation is the admin's.
 W="$TESTTMP/w"
