@@ -146,4 +146,20 @@ int seal_counter_write(struct seal *s, const char *dir, int64_t seq,
     const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
 	__attribute__((warn_unused_result));
 
+/*
+ * A handle for a thread that writes the counter again and again
+ * (custodyd's counter thread): the file stays open and its key derived
+ * between writes. put is write's behaviour exactly (each put reads the
+ * file again under its lock, and opens the path again when the file it
+ * holds was removed). A handle is one thread's at a time; free(NULL) is
+ * a no-op. write is new, put, free.
+ */
+struct seal_counter;
+int seal_counter_new(struct seal *s, const char *dir,
+    struct seal_counter **out) __attribute__((warn_unused_result));
+int seal_counter_put(struct seal_counter *c, int64_t seq,
+    const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
+	__attribute__((warn_unused_result));
+void seal_counter_free(struct seal_counter *c);
+
 #endif

@@ -246,68 +246,158 @@ lock_bounded(int fd, const char *path)
 	return CUST_OK;
 }
 
+/*
+ * A writer's handle (custodyd's counter thread writes after every audit
+ * batch): the file stays open and K_rollback stays derived between
+ * writes, so a write is a lock, a read, one hold of the key, a write, an
+ * fdatasync and an unlock; opening, closing and deriving the key again
+ * each time (with its mprotect(2) calls) cost a fifth of the thread's
+ * CPU. Nothing read from the file is kept: each write reads both slots
+ * again under the lock, as another process may have written since.
+ */
+struct seal_counter {
+	struct seal *s;
+	char *dir;
+	char *path;
+	int fd;				/* -1: open at the next write */
+	struct seal_secret *key;	/* K_rollback, or NULL */
+};
+
 int
-seal_counter_write(struct seal *s, const char *dir, int64_t seq,
+seal_counter_new(struct seal *s, const char *dir, struct seal_counter **out)
+{
+	struct seal_counter *c;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	c->s = s;
+	c->fd = -1;
+	if ((c->dir = strdup(dir)) == NULL ||
+	    (c->path = util_path(dir, COUNTER_FILE)) == NULL) {
+		seal_counter_free(c);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	*out = c;
+	return CUST_OK;
+}
+
+void
+seal_counter_free(struct seal_counter *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		close(c->fd);
+	if (c->key != NULL)
+		seal_secret_free(c->key);
+	free(c->path);
+	free(c->dir);
+	free(c);
+}
+
+/* c->fd open on the file that is DIR/seal/counter now: a file removed
+ * since it was opened (st_nlink 0) is let go and the path opened again
+ * (created when missing, as the first write creates it); *created_out
+ * when it is empty. */
+static int
+counter_fd(struct seal_counter *c, int *created_out)
+{
+	struct stat sb;
+
+	*created_out = 0;
+	if (c->fd != -1 && (fstat(c->fd, &sb) == -1 || sb.st_nlink == 0)) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->fd == -1) {
+		if ((c->fd = open(c->path, O_RDWR | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) == -1)
+			return cust_fail(CUST_E_IO, "cannot open the rollback "
+			    "counter %s: %s", c->path, strerror(errno));
+		if (fstat(c->fd, &sb) == -1) {
+			close(c->fd);
+			c->fd = -1;
+			return cust_fail(CUST_E_IO, "cannot open the rollback "
+			    "counter %s: %s", c->path, strerror(errno));
+		}
+	}
+	*created_out = sb.st_size == 0;
+	return CUST_OK;
+}
+
+int
+seal_counter_put(struct seal_counter *c, int64_t seq,
     const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
 {
 	unsigned char buf[2 * SLOTLEN], slot[SLOTLEN];
-	struct seal_secret *k = NULL;
-	struct stat sb;
-	char *path;
 	ssize_t n;
 	int64_t cur;
-	int fd = -1, idx, created, r;
+	int idx, created, locked = 0, r;
 
-	if ((path = util_path(dir, COUNTER_FILE)) == NULL)
-		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600))
-	    == -1 || fstat(fd, &sb) == -1) {
-		r = cust_fail(CUST_E_IO, "cannot open the rollback counter "
-		    "%s: %s", path, strerror(errno));
+	if ((r = counter_fd(c, &created)) != CUST_OK)
+		return r;
+	if ((r = lock_bounded(c->fd, c->path)) != CUST_OK)
 		goto out;
-	}
-	created = sb.st_size == 0;
-	if ((r = lock_bounded(fd, path)) != CUST_OK)
-		goto out;
-	if ((n = read_all(fd, buf, sizeof(buf))) < 0) {
+	locked = 1;
+	if ((n = read_all(c->fd, buf, sizeof(buf))) < 0) {
 		r = cust_fail(CUST_E_IO, "cannot read the rollback counter "
-		    "%s: %s", path, strerror(errno));
+		    "%s: %s", c->path, strerror(errno));
 		goto out;
 	}
-	if ((r = key_get(s, &k)) != CUST_OK)
+	if (c->key == NULL &&
+	    (r = seal_derive(c->s, "rollback", 1, 32, &c->key)) != CUST_OK)
 		goto out;
-	idx = newest(k, buf, (size_t)n, &cur);
+	seal_secret_hold(c->key);	/* not held over the fdatasync */
+	idx = newest(c->key, buf, (size_t)n, &cur);
 	/* Another process may have recorded a newer commit already. */
-	if (!force && idx >= 0 && cur >= seq)
+	if (!force && idx >= 0 && cur >= seq) {
+		seal_secret_release(c->key);
 		goto out;
-	slot_make(k, seq, hash, slot);
-	key_put(k);	/* not held over the fdatasync */
-	k = NULL;
+	}
+	slot_make(c->key, seq, hash, slot);
+	seal_secret_release(c->key);
 	/* Forced (a new or restored store): both slots, so that no older,
 	 * higher value survives; else the slot without the newest value. */
 	if (force || idx < 0) {
 		memcpy(buf, slot, SLOTLEN);
 		memcpy(buf + SLOTLEN, slot, SLOTLEN);
-		n = pwrite(fd, buf, sizeof(buf), 0);
+		n = pwrite(c->fd, buf, sizeof(buf), 0);
 		if (n != (ssize_t)sizeof(buf))
 			n = -1;
 	} else {
-		n = pwrite(fd, slot, SLOTLEN, (off_t)(idx == 0 ? SLOTLEN : 0));
+		n = pwrite(c->fd, slot, SLOTLEN,
+		    (off_t)(idx == 0 ? SLOTLEN : 0));
 		if (n != SLOTLEN)
 			n = -1;
 	}
-	if (n == -1 || fdatasync(fd) == -1) {
+	if (n == -1 || fdatasync(c->fd) == -1) {
 		r = cust_fail(CUST_E_IO, "cannot write the rollback counter "
-		    "%s: %s", path, n == -1 && errno == 0 ? "short write" :
+		    "%s: %s", c->path, n == -1 && errno == 0 ? "short write" :
 		    strerror(errno));
 		goto out;
 	}
 	if (created)
-		r = sync_dir(dir);
+		r = sync_dir(c->dir);
 out:
-	key_put(k);
-	if (fd != -1)
-		close(fd);	/* releases the lock */
-	free(path);
+	if (r != CUST_OK && c->fd != -1) {
+		close(c->fd);	/* releases the lock; opened again next time */
+		c->fd = -1;
+	} else if (locked)
+		(void)flock(c->fd, LOCK_UN);
+	return r;
+}
+
+int
+seal_counter_write(struct seal *s, const char *dir, int64_t seq,
+    const unsigned char hash[SEAL_COUNTER_HASHLEN], int force)
+{
+	struct seal_counter *c;
+	int r;
+
+	if ((r = seal_counter_new(s, dir, &c)) != CUST_OK)
+		return r;
+	r = seal_counter_put(c, seq, hash, force);
+	seal_counter_free(c);
 	return r;
 }

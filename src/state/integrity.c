@@ -69,7 +69,11 @@ counter_update(void *arg, int64_t seq, const unsigned char *hash)
 {
 	struct cust_state *st = arg;
 
-	if (seal_counter_write(st->seal, st->dir, seq, hash, 0) != CUST_OK)
+	/* One handle per state, kept: called after every commit (custodyd's
+	 * counter thread: after every audit batch). */
+	if ((st->counter == NULL &&
+	    seal_counter_new(st->seal, st->dir, &st->counter) != CUST_OK) ||
+	    seal_counter_put(st->counter, seq, hash, 0) != CUST_OK)
 		log_warnx("the rollback counter was not updated: %s",
 		    cust_errmsg());
 }

@@ -80,6 +80,7 @@ state_close(struct cust_state *st)
 	if (st->ca_cache_free != NULL)
 		st->ca_cache_free(st->ca_cache);
 	audit_free(st->audit);
+	seal_counter_free(st->counter);
 	seal_secret_free(st->scratch);
 	seal_free(st->seal);
 	store_close(st->store);

@@ -24,6 +24,8 @@ struct cust_state {
 	struct store *store;
 	struct seal *seal;
 	struct audit *audit;
+	struct seal_counter *counter;	/* the rollback counter's writer
+					 * (counter_update(), integrity.c) */
 	struct seal_secret *scratch;	/* state_scratch() */
 	int dirfd;		/* the state directory: files below it are
 				 * reached through it, never through links */

@@ -312,6 +312,51 @@ test_counter_key_once(void **state)
 	assert_int_equal(seal_protect_count() - n2, 6);
 }
 
+/* A writer's handle (custodyd's counter thread): the key stays derived
+ * between writes (a later write changes the key region's protection twice,
+ * to hold it, not six times), nothing read is kept (a newer value another
+ * writer recorded is not overwritten), and a counter file removed under
+ * it is written again at its path, not into the removed file. */
+static void
+test_counter_handle(void **state)
+{
+	struct tu_fx *f = *state;
+	struct seal_counter *c = NULL;
+	unsigned char h[32], got[32];
+	unsigned long n0;
+	int64_t seq = -1;
+	char *p;
+
+	memset(h, 0x44, sizeof(h));
+	assert_int_equal(seal_counter_new(state_seal(f->st), f->dir, &c),
+	    CUST_OK);
+	assert_int_equal(seal_counter_put(c, 300, h, 0), CUST_OK);
+	n0 = seal_protect_count();
+	assert_int_equal(seal_counter_put(c, 301, h, 0), CUST_OK);
+	assert_int_equal(seal_protect_count() - n0, 2);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
+	assert_int_equal(seq, 301);
+	/* Another writer (custodyctl) went further: not moved back. */
+	assert_int_equal(seal_counter_write(state_seal(f->st), f->dir, 400, h,
+	    0), CUST_OK);
+	assert_int_equal(seal_counter_put(c, 350, h, 0), CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
+	assert_int_equal(seq, 400);
+	/* Removed: made again at its path. */
+	p = util_path(f->dir, "seal/counter");
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	assert_int_equal(seal_counter_put(c, 500, h, 0), CUST_OK);
+	assert_int_equal(seal_counter_read(state_seal(f->st), f->dir, &seq,
+	    got), CUST_OK);
+	assert_int_equal(seq, 500);
+	assert_memory_equal(got, h, 32);
+	seal_counter_free(c);
+	seal_counter_free(NULL);
+}
+
 /* Small secrets come from the thread's pool: no region (and no system
  * call) per secret; slots are wiped when given back and reused. Large
  * ones, and the overflow of a full pool, get a region each. */
@@ -506,7 +551,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_roundtrip), T(test_tamper), T(test_nonce_unique),
 		T(test_master_key), T(test_counter),
-		T(test_counter_key_once),
+		T(test_counter_key_once), T(test_counter_handle),
 		T(test_hold), T(test_derived_noaccess),
 		T(test_derived_outlives_seal),
 		cmocka_unit_test(test_secret_buffer),
