@@ -28,6 +28,7 @@
  * working ones out: each newcomer pushes out the oldest of them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,10 +353,44 @@ cleanup_out(const void *data, size_t len, void *arg)
 	free(arg);
 }
 
+/*
+ * What SSL_write() takes of p at once: bytes written (len when all), 0
+ * when it would block or nothing may be written now, -1 when the
+ * connection failed. libevent's OpenSSL bufferevent writes only once
+ * epoll reports the socket writable: a pass of the loop and two
+ * epoll_ctl(2) calls for every reply, although the socket almost always
+ * has room. Only when libevent holds nothing to write (its buffer empty,
+ * so no SSL_write of its own waits to be retried). When this one would
+ * block, OpenSSL expects the retry with the same bytes: the caller hands
+ * libevent exactly p and len (by reference, the same address), which its
+ * next SSL_write passes on as they are.
+ */
+static ssize_t
+write_now(struct daemon_conn *c, const unsigned char *p, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	int n, e;
+
+	if (ssl == NULL || len == 0 || len > INT_MAX ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return 0;
+	ERR_clear_error();
+	n = SSL_write(ssl, p, (int)len);
+	if (n > 0)
+		return n;
+	e = SSL_get_error(ssl, n);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+		return 0;
+	return -1;
+}
+
 /* Write req's reply on c; req is consumed. */
 static void
 send_reply(struct daemon_conn *c, struct daemon_req *req)
 {
+	ssize_t n = 0;
+
 	log_request(req);
 	if (c->d->draining)
 		req->close = 1;
@@ -366,20 +401,36 @@ send_reply(struct daemon_conn *c, struct daemon_req *req)
 	/* Tests: the process stops with a reply built and not one byte of
 	 * it sent (a secret's audit entry must be committed by then). */
 	util_test_stop("daemon-reply");
-	/* The reply's buffer goes out by reference and is wiped after
-	 * (it may hold a secret). */
-	if (evbuffer_add_reference(bufferevent_get_output(c->bev), req->out,
-	    req->out_len, cleanup_out, req->out) != 0) {
+	/* conn_event stays: without it a client gone (EOF, a reset, the
+	 * write timeout) went unnoticed until the idle timeout, or for ever
+	 * when its reply could not be written. */
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	/* A kept-alive connection's reply goes out at once when the socket
+	 * takes it (the closing paths stay libevent's: close_notify, FIN,
+	 * linger, after the last byte). */
+	if (c->keep && !c->linger &&
+	    (n = write_now(c, req->out, req->out_len)) < 0) {
+		daemon_req_free(req);	/* wipes the reply */
+		conn_close(c);
+		return;
+	}
+	if ((size_t)n == req->out_len) {
+		daemon_req_free(req);
+		conn_write(c->bev, c);	/* written: the next request */
+		return;
+	}
+	/* The rest goes out by reference and is wiped after (it may hold a
+	 * secret); what was written is wiped now. */
+	sodium_memzero(req->out, (size_t)n);
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev),
+	    req->out + n, req->out_len - (size_t)n, cleanup_out, req->out) !=
+	    0) {
 		daemon_req_free(req);
 		conn_close(c);
 		return;
 	}
 	req->out = NULL;
 	daemon_req_free(req);
-	/* conn_event stays: without it a client gone (EOF, a reset, the
-	 * write timeout) went unnoticed until the idle timeout, or for ever
-	 * when its reply could not be written. */
-	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
