@@ -62,6 +62,20 @@ void log_set_time(int on);
  * for tests and for a daemon's log file. */
 void log_set_fd(int fd);
 
+/*
+ * Hold this thread's info and debug lines (custodyd's loop: the access
+ * lines of the replies of one pass) in a buffer of LOG_HOLD_MAX bytes
+ * until log_flush(), which writes them in one write(2) (one system call
+ * per pass instead of per request); a full buffer is written first.
+ * Warnings and errors are never held: they write what waits, then
+ * themselves, at once, so nothing held delays or reorders them. Holds do
+ * not nest; other threads are not affected. At most LOG_HOLD_MAX bytes
+ * per write, no more than PIPE_BUF: a write to a pipe is not split.
+ */
+#define LOG_HOLD_MAX	4096
+void log_hold(void);
+void log_flush(void);
+
 /* Write one event at level: func (may be NULL) names the function (the
  * _f macros pass __func__), errnum != 0 appends strerror(errnum). Keeps
  * errno and the thread's cust_errmsg() as they were. */

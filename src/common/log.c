@@ -72,6 +72,43 @@ log_set_fd(int fd)
 	atomic_store(&log_fd, fd);
 }
 
+/* This thread's held lines (log_hold()). */
+_Static_assert(LOG_LINE_MAX <= LOG_HOLD_MAX, "a line fits in the held buffer");
+static _Thread_local struct {
+	int on;
+	size_t len;
+	char buf[LOG_HOLD_MAX];
+} held;
+
+static void
+out(int fd, const char *p, size_t len)
+{
+	if (write(fd >= 0 ? fd : STDERR_FILENO, p, len) < 0) {
+		/* Nowhere left to say so. */
+	}
+}
+
+void
+log_hold(void)
+{
+	held.on = 1;
+}
+
+static void
+held_write(int fd)
+{
+	if (held.len > 0)
+		out(fd, held.buf, held.len);
+	held.len = 0;
+}
+
+void
+log_flush(void)
+{
+	held_write(atomic_load(&log_fd));
+	held.on = 0;
+}
+
 /*
  * Build the whole line in one buffer, then one write(2): the prefix, the
  * message formatted into a scratch buffer and escaped into the line (so
@@ -121,8 +158,14 @@ log_emit(int level, const char *func, int errnum, const char *fmt, ...)
 		len += 3;
 	}
 	line[len++] = '\n';
-	if (write(fd >= 0 ? fd : STDERR_FILENO, line, len) < 0) {
-		/* Nowhere left to say so. */
+	if (held.on && level >= LOG_LEVEL_INFO) {
+		if (held.len + len > sizeof(held.buf))
+			held_write(fd);
+		memcpy(held.buf + held.len, line, len);
+		held.len += len;
+	} else {
+		held_write(fd);
+		out(fd, line, len);
 	}
 	errno = saved;
 }

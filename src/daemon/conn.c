@@ -891,6 +891,8 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	list = d->done_head;
 	d->done_head = d->done_tail = NULL;
 	pthread_mutex_unlock(&d->done_mu);
+	/* The access lines of these replies in one write (log_hold()). */
+	log_hold();
 	while ((req = list) != NULL) {
 		list = req->next;
 		req->next = NULL;
@@ -906,6 +908,7 @@ on_done(evutil_socket_t fd, short what, void *arg)
 		}
 		send_reply(c, req);
 	}
+	log_flush();
 	maybe_stop(d);
 }
 

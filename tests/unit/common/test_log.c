@@ -156,6 +156,59 @@ test_long(void **state)
 	free(big);
 }
 
+/* Held lines (log_hold(): custodyd's loop, one write per pass): info
+ * lines wait for log_flush(), a warning writes them first and itself at
+ * once, a full buffer is written, nothing is lost or reordered. */
+static void
+test_hold(void **state)
+{
+	static char all[3 * LOG_HOLD_MAX];
+	char want[64];
+	const char *s, *p;
+	size_t n;
+	int i;
+
+	log_init("custodytest");
+	log_set_level(LOG_LEVEL_INFO);
+	log_hold();
+	log_info("one");
+	log_info("two");
+	assert_string_equal(drain(), "");
+	log_warnx("three");
+	assert_string_equal(drain(), "custodytest: info: one\n"
+	    "custodytest: info: two\ncustodytest: warn: three\n");
+	log_info("four");
+	assert_string_equal(drain(), "");
+	log_flush();
+	assert_string_equal(drain(), "custodytest: info: four\n");
+	log_info("five");	/* no longer held */
+	assert_string_equal(drain(), "custodytest: info: five\n");
+	/* More than the buffer holds (50 lines of about 100 bytes): whole
+	 * lines written when it is full, the rest at the flush, in order. */
+	log_hold();
+	for (i = 0; i < 50; i++)
+		log_info("line %03d %s", i, "................................"
+		    "........................................");
+	s = drain();
+	n = strlen(s);
+	assert_true(n > 0 && n <= LOG_HOLD_MAX && s[n - 1] == '\n');
+	memcpy(all, s, n);
+	log_flush();
+	s = drain();
+	assert_true(n + strlen(s) < sizeof(all));
+	memcpy(all + n, s, strlen(s) + 1);
+	for (p = all, i = 0; i < 50; i++) {
+		snprintf(want, sizeof(want), "custodytest: info: line %03d ",
+		    i);
+		assert_memory_equal(p, want, strlen(want));
+		p = strchr(p, '\n');
+		assert_non_null(p);
+		p++;
+	}
+	assert_string_equal(p, "");
+	log_set_level(LOG_LEVEL_WARN);
+}
+
 int
 main(void)
 {
@@ -164,6 +217,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
