@@ -389,6 +389,7 @@ write_now(struct daemon_conn *c, const unsigned char *p, size_t len)
 static void
 send_reply(struct daemon_conn *c, struct daemon_req *req)
 {
+	struct daemon *d = c->d;
 	ssize_t n = 0;
 
 	log_request(req);
@@ -407,8 +408,13 @@ send_reply(struct daemon_conn *c, struct daemon_req *req)
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	/* A kept-alive connection's reply goes out at once when the socket
 	 * takes it (the closing paths stay libevent's: close_notify, FIN,
-	 * linger, after the last byte). */
-	if (c->keep && !c->linger &&
+	 * linger, after the last byte). Written, it goes on to the next
+	 * request, which the loop may answer itself (a 404) and so come
+	 * back here: that one goes libevent's way, so that pipelined
+	 * requests do not nest one call per request (about 500 deep, as
+	 * many as one read of the input holds). c may be freed by then:
+	 * the depth is d's. */
+	if (c->keep && !c->linger && d->write_depth == 0 &&
 	    (n = write_now(c, req->out, req->out_len)) < 0) {
 		daemon_req_free(req);	/* wipes the reply */
 		conn_close(c);
@@ -416,7 +422,9 @@ send_reply(struct daemon_conn *c, struct daemon_req *req)
 	}
 	if ((size_t)n == req->out_len) {
 		daemon_req_free(req);
+		d->write_depth++;
 		conn_write(c->bev, c);	/* written: the next request */
+		d->write_depth--;
 		return;
 	}
 	/* The rest goes out by reference and is wiped after (it may hold a

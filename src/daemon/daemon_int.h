@@ -217,6 +217,9 @@ struct daemon {
 	unsigned char peers_key[16];	/* crypto_shorthash's */
 	int per_address;
 	int busy;			/* requests out to workers */
+	int write_depth;		/* send_reply()s going on to the next
+					 * request after a reply written at
+					 * once (conn.c): at most one */
 	int draining;
 };
 

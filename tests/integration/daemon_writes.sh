@@ -77,6 +77,38 @@ t_grep "6000 pipelined replies read late arrive whole, in order" \
     '^ok 6000 more$' "$W/out"
 t_check "custodyd logged no TLS write error" \
     sh -c "! grep -qi 'bad write retry\|ssl' '$W/d.log'"
+# Many pipelined requests the loop answers itself and keeps the
+# connection for (404: no such route): each reply written at once goes on
+# to the next request, whose reply must not be written from inside that
+# call again (it nested one call per request, as many as one read of the
+# input holds: about 500 levels here, which this build's stack still
+# took; send_reply() now nests at most once). All answered, custodyd
+# alive.
+PYTHONPATH="$(dirname "$0")" python3 - "$T_PORT" "$CA" 20000 > "$W/out2" \
+    2>&1 <<'PY'
+import sys, threading
+from daemon_client import tls
+port, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = tls(port, ca)
+s.settimeout(60)
+req = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+t = threading.Thread(target=lambda: s.sendall(req * n))
+t.start()
+buf, got = b"", 0
+while got < n:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    buf += d
+    got += buf.count(b"HTTP/1.1 404 ")
+    buf = buf[buf.rfind(b"HTTP/1.1 404 ") + 1:] if b"HTTP/1.1 404 " in buf \
+        else buf[-16:]
+t.join()
+print("answered %d" % got)
+PY
+t_grep "20000 pipelined 404s on one connection all answered" \
+    '^answered 20000$' "$W/out2"
+t_check "custodyd still runs" kill -0 "$DPID"
 kill -TERM "$DPID"
 wait "$DPID"
 t_check "custodyd stops cleanly" test $? -eq 0
