@@ -120,11 +120,82 @@ int amt_msg_update_user(unsigned long msgid, uint32_t handle,
 int amt_msg_remove_user(unsigned long msgid, uint32_t handle,
     struct amt_req **out) __attribute__((warn_unused_result));
 
+/* Kerberos ACL entries (reference sections 4, 5): sid is a
+ * KerberosUserSid, base64 of a binary SID (amt_sid_b64()); AMT refuses
+ * them while Kerberos is not enabled (amt_msg_kerberos_put()). */
+int amt_msg_add_kerberos_user(unsigned long msgid, const char *sid,
+    unsigned access, const unsigned *realms, size_t nrealms,
+    struct amt_req **out) __attribute__((warn_unused_result));
+int amt_msg_update_kerberos_user(unsigned long msgid, uint32_t handle,
+    const char *sid, unsigned access, const unsigned *realms,
+    size_t nrealms, struct amt_req **out)
+	__attribute__((warn_unused_result));
+
 /* AMT_TimeSynchronizationService (reference section 7). */
 int amt_msg_get_time(unsigned long msgid, struct amt_req **out)
 	__attribute__((warn_unused_result));
 int amt_msg_set_time(unsigned long msgid, uint32_t ta0, uint32_t tm1,
     uint32_t tm2, struct amt_req **out) __attribute__((warn_unused_result));
+
+/*
+ * Kerberos (reference section 5). AMT_KerberosSettingData has one
+ * instance, InstanceID AMT_KRB_INSTANCE; a Get is amt_msg_get(id,
+ * "AMT_KerberosSettingData") (the keys are never returned).
+ *
+ * The key is either the RC4 MasterKey (the NT hash, amt_nt_hash()) or,
+ * from AMT 8.0, the AD object's Passphrase with its Salt and
+ * IterationCount, from which AMT derives the AES keys (RFC 3962) and
+ * RC4 itself; AMT takes one or the other, never both. Both are secrets
+ * that unlock the device's service tickets and travel in plain text in
+ * the body: the request is sent over TLS only (amt_req_plain_secret()).
+ */
+#define AMT_KRB_INSTANCE	"Intel (r) AMT: Kerberos Settings"
+#define AMT_KRB_ITERATIONS	4096	/* AD's PBKDF2 count (MS-KILE) */
+#define AMT_KRB_CLOCK_TOLERANCE	5	/* minutes: AMT's default and max */
+/* ConfiguredEncryptionAlgorithms bits (bit n: algorithm n). */
+#define AMT_KRB_RC4	(1u << 0)
+#define AMT_KRB_AES128	(1u << 1)
+#define AMT_KRB_AES256	(1u << 2)
+struct amt_krb_settings {
+	const char *realm;		/* RealmName, the AD domain */
+	uint32_t key_version;		/* KeyVersion: the object's kvno */
+	int enabled;			/* KrbEnabled */
+	const struct seal_secret *master_key;	/* amt_nt_hash(), or NULL */
+	const struct seal_secret *passphrase;	/* or the password, with: */
+	const char *salt;
+	uint32_t iterations;
+	unsigned algs;			/* ConfiguredEncryptionAlgorithms */
+};
+int amt_msg_kerberos_put(unsigned long msgid,
+    const struct amt_krb_settings *ks, struct amt_req **out)
+	__attribute__((warn_unused_result));
+
+/* The RC4-HMAC key AMT's MasterKey takes: base64(MD4(UTF-16LE(pw))), the
+ * NT hash, AMT_NTHASH_LEN characters (*out a new secret). pw is printable
+ * ASCII (custody's passwords are). MD4 comes from OpenSSL's legacy
+ * provider, loaded in a library context of its own (CUST_E_CRYPTO when
+ * it is not installed). */
+#define AMT_NTHASH_LEN	24
+int amt_nt_hash(const struct seal_secret *pw, struct seal_secret **out)
+	__attribute__((warn_unused_result));
+
+/* The AES salt of an AD user object (MS-KILE 3.1.1.2): REALM in upper
+ * case followed by the sAMAccountName, into out. */
+int amt_krb_user_salt(const char *realm, const char *sam, char *out,
+    size_t len) __attribute__((warn_unused_result));
+
+/* SIDs. amt_sid_parse(): "S-1-A-S1-...-Sn" (1 <= n <= 5: AMT takes at
+ * most 28 bytes) into bin (8 + 4n bytes: revision 1, n, the authority
+ * 6 bytes big-endian, each sub-authority 4 bytes little-endian), *len.
+ * amt_sid_b64(): the same as base64 into out (AMT_SID_B64_MAX is
+ * enough). amt_sid_check_b64(): CUST_OK when b64 is such a SID. */
+#define AMT_SID_MAX_SUBAUTH	5
+#define AMT_SID_B64_MAX		48
+int amt_sid_parse(const char *text, unsigned char *bin, size_t *len)
+	__attribute__((warn_unused_result));
+int amt_sid_b64(const char *text, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
+int amt_sid_check_b64(const char *b64) __attribute__((warn_unused_result));
 
 /* AMT_SetupAndConfigurationService. The MEBx password travels in plain
  * text: send it over TLS only. */

@@ -40,7 +40,8 @@ struct amt_req {
 	size_t nsec;
 	struct {
 		size_t off;	/* where in xml the value goes */
-		int plain;	/* plaintext (MEBx), else a DigestPassword */
+		int plain;	/* plaintext (MEBx, Kerberos keys), else a
+				 * DigestPassword */
 		struct seal_secret *val;
 	} sec[AMT_REQ_SECRETS];
 };

@@ -494,11 +494,12 @@ check_realms(const unsigned *realms, size_t n)
 	return CUST_OK;
 }
 
-/* Add (handle NULL) or update a digest user's ACL entry. */
+/* Add (handle NULL) or update an ACL entry: a digest user's (user,
+ * dpw) or a Kerberos one's (sid, user NULL). */
 static int
 user_entry(unsigned long msgid, const uint32_t *handle, const char *user,
-    const struct seal_secret *dpw, unsigned access, const unsigned *realms,
-    size_t nrealms, struct amt_req **out)
+    const struct seal_secret *dpw, const char *sid, unsigned access,
+    const unsigned *realms, size_t nrealms, struct amt_req **out)
 {
 	struct param p[4 + 24];
 	char hv[16], av[4], rv[24][4];
@@ -506,9 +507,11 @@ user_entry(unsigned long msgid, const uint32_t *handle, const char *user,
 	int r;
 
 	*out = NULL;
-	if ((r = check_user(user)) != CUST_OK ||
-	    (r = check_dpw(dpw)) != CUST_OK ||
-	    (r = check_realms(realms, nrealms)) != CUST_OK)
+	if (sid != NULL)
+		r = amt_sid_check_b64(sid);
+	else if ((r = check_user(user)) == CUST_OK)
+		r = check_dpw(dpw);
+	if (r != CUST_OK || (r = check_realms(realms, nrealms)) != CUST_OK)
 		return r;
 	if (access > 2)
 		return cust_fail(CUST_E_INVAL, "AccessPermission is 0 (local), "
@@ -519,10 +522,15 @@ user_entry(unsigned long msgid, const uint32_t *handle, const char *user,
 		p[np++] = (struct param){ P_TEXT, "Handle", hv, NULL, NULL,
 		    NULL };
 	}
-	p[np++] = (struct param){ P_TEXT, "DigestUsername", user, NULL, NULL,
-	    NULL };
-	p[np++] = (struct param){ P_DIGEST, "DigestPassword", NULL, dpw, NULL,
-	    NULL };
+	if (sid != NULL) {
+		p[np++] = (struct param){ P_TEXT, "KerberosUserSid", sid, NULL,
+		    NULL, NULL };
+	} else {
+		p[np++] = (struct param){ P_TEXT, "DigestUsername", user, NULL,
+		    NULL, NULL };
+		p[np++] = (struct param){ P_DIGEST, "DigestPassword", NULL,
+		    dpw, NULL, NULL };
+	}
 	snprintf(av, sizeof(av), "%u", access);
 	p[np++] = (struct param){ P_TEXT, "AccessPermission", av, NULL, NULL,
 	    NULL };
@@ -540,7 +548,8 @@ amt_msg_add_user(unsigned long msgid, const char *user,
     const struct seal_secret *dpw, unsigned access, const unsigned *realms,
     size_t nrealms, struct amt_req **out)
 {
-	return user_entry(msgid, NULL, user, dpw, access, realms, nrealms, out);
+	return user_entry(msgid, NULL, user, dpw, NULL, access, realms,
+	    nrealms, out);
 }
 
 int
@@ -548,8 +557,118 @@ amt_msg_update_user(unsigned long msgid, uint32_t handle, const char *user,
     const struct seal_secret *dpw, unsigned access, const unsigned *realms,
     size_t nrealms, struct amt_req **out)
 {
-	return user_entry(msgid, &handle, user, dpw, access, realms, nrealms,
-	    out);
+	return user_entry(msgid, &handle, user, dpw, NULL, access, realms,
+	    nrealms, out);
+}
+
+int
+amt_msg_add_kerberos_user(unsigned long msgid, const char *sid,
+    unsigned access, const unsigned *realms, size_t nrealms,
+    struct amt_req **out)
+{
+	*out = NULL;
+	if (sid == NULL)
+		return cust_fail(CUST_E_INVAL, "no KerberosUserSid");
+	return user_entry(msgid, NULL, NULL, NULL, sid, access, realms,
+	    nrealms, out);
+}
+
+int
+amt_msg_update_kerberos_user(unsigned long msgid, uint32_t handle,
+    const char *sid, unsigned access, const unsigned *realms, size_t nrealms,
+    struct amt_req **out)
+{
+	*out = NULL;
+	if (sid == NULL)
+		return cust_fail(CUST_E_INVAL, "no KerberosUserSid");
+	return user_entry(msgid, &handle, NULL, NULL, sid, access, realms,
+	    nrealms, out);
+}
+
+#define KRB "AMT_KerberosSettingData"
+
+/* A realm name AMT stores (RealmName: a DNS domain, at most 255). */
+static int
+check_krb_realm(const char *realm)
+{
+	size_t n = realm ? strlen(realm) : 0;
+
+	if (n == 0 || n > 255 || strspn(realm, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
+		return cust_fail(CUST_E_INVAL, "a Kerberos realm is a DNS "
+		    "domain name (letters, digits, '.', '-')");
+	return CUST_OK;
+}
+
+int
+amt_msg_kerberos_put(unsigned long msgid, const struct amt_krb_settings *ks,
+    struct amt_req **out)
+{
+	struct param p[16];
+	struct body b = { AMT_K_TRANSFER, KRB, p, 0, NULL };
+	char kv[16], it[16], tol[8], alg[3][4];
+	size_t na = 0;
+	int r, a;
+
+	*out = NULL;
+	if ((r = check_krb_realm(ks->realm)) != CUST_OK)
+		return r;
+	if ((ks->master_key != NULL) == (ks->passphrase != NULL))
+		return cust_fail(CUST_E_INVAL, "AMT takes a MasterKey or a "
+		    "Passphrase, one of them");
+	if (ks->master_key != NULL && seal_secret_len(ks->master_key) !=
+	    AMT_NTHASH_LEN)
+		return cust_fail(CUST_E_INVAL, "a MasterKey is the base64 of 16 "
+		    "bytes (amt_nt_hash())");
+	if (ks->passphrase != NULL && (ks->salt == NULL || *ks->salt == '\0' ||
+	    strlen(ks->salt) > 512 || ks->iterations == 0 ||
+	    seal_secret_len(ks->passphrase) == 0))
+		return cust_fail(CUST_E_INVAL, "a Passphrase goes with its Salt "
+		    "and IterationCount");
+	if (ks->key_version == 0 || ks->algs == 0 || ks->algs > 7)
+		return cust_fail(CUST_E_INVAL, "KeyVersion counts from 1; "
+		    "ConfiguredEncryptionAlgorithms are 0-2");
+	memset(p, 0, sizeof(p));
+	snprintf(kv, sizeof(kv), "%lu", (unsigned long)ks->key_version);
+	snprintf(it, sizeof(it), "%lu", (unsigned long)ks->iterations);
+	snprintf(tol, sizeof(tol), "%d", AMT_KRB_CLOCK_TOLERANCE);
+	/* Field order of the class (GWM kerberos/types.go). */
+	p[b.np++] = (struct param){ P_TEXT, "ElementName",
+	    "Intel(r) AMT Kerberos Settings", NULL, NULL, NULL };
+	p[b.np++] = (struct param){ P_TEXT, "InstanceID", AMT_KRB_INSTANCE,
+	    NULL, NULL, NULL };
+	p[b.np++] = (struct param){ P_TEXT, "RealmName", ks->realm, NULL, NULL,
+	    NULL };
+	p[b.np++] = (struct param){ P_TEXT, "KeyVersion", kv, NULL, NULL,
+	    NULL };
+	p[b.np++] = (struct param){ P_TEXT, "EncryptionAlgorithm", "0", NULL,
+	    NULL, NULL };
+	if (ks->master_key != NULL)
+		p[b.np++] = (struct param){ P_PLAIN, "MasterKey", NULL,
+		    ks->master_key, NULL, NULL };
+	p[b.np++] = (struct param){ P_TEXT, "MaximumClockTolerance", tol,
+	    NULL, NULL, NULL };
+	p[b.np++] = (struct param){ P_TEXT, "KrbEnabled", ks->enabled ?
+	    "true" : "false", NULL, NULL, NULL };
+	if (ks->passphrase != NULL) {
+		p[b.np++] = (struct param){ P_PLAIN, "Passphrase", NULL,
+		    ks->passphrase, NULL, NULL };
+		p[b.np++] = (struct param){ P_TEXT, "Salt", ks->salt, NULL,
+		    NULL, NULL };
+		p[b.np++] = (struct param){ P_TEXT, "IterationCount", it, NULL,
+		    NULL, NULL };
+	}
+	for (a = 0; a < 3; a++) {
+		if (!(ks->algs & (1u << a)))
+			continue;
+		snprintf(alg[na], sizeof(alg[na]), "%d", a);
+		p[b.np++] = (struct param){ P_TEXT,
+		    "ConfiguredEncryptionAlgorithms", alg[na], NULL, NULL,
+		    NULL };
+		na++;
+	}
+	return build(msgid, KRB, AMT_NS_XFER "/Put", "Put", 0, "InstanceID",
+	    AMT_KRB_INSTANCE, &b, out);
 }
 
 #define TIMESYNC "AMT_TimeSynchronizationService"
