@@ -30,6 +30,7 @@ struct cred_rotate_result;
 #define JOB_KIND_PUSH	"device.push"
 #define JOB_KIND_APPLY	"policy.apply"
 #define JOB_KIND_PROVISION "cert.provision"
+#define JOB_KIND_KERBEROS "device.kerberos"
 
 /* What a rotation job does to each device. */
 struct job_rotate_spec {

@@ -14,6 +14,7 @@ extern const struct ops_entry ops_policy_table[];	/* ops_policy.c */
 extern const struct ops_entry ops_job_table[];	/* ops_job.c */
 extern const struct ops_entry ops_provision_table[];	/* ops_provision.c */
 extern const struct ops_entry ops_account_table[];	/* ops_account.c */
+extern const struct ops_entry ops_kerberos_table[];	/* ops_kerberos.c */
 
 /* Every group's table; each ends with a zeroed entry. */
 static const struct ops_entry *const tables[] = {
@@ -30,6 +31,7 @@ static const struct ops_entry *const tables[] = {
 	ops_client_table,
 	ops_directory_table,
 	ops_account_table,
+	ops_kerberos_table,
 };
 
 const struct ops_entry *

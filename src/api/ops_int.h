@@ -177,6 +177,9 @@ int ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
 int ops_tls_target(struct cust_state *st, const char *fqdn,
     struct amt_target *t, char *cafile, size_t len)
 	__attribute__((warn_unused_result));
+/* The rest of device kerberos job resume (job.resume; ops_kerberos.c). */
+int ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
+	__attribute__((warn_unused_result));
 /* The rest of cert provision job resume (job.resume). */
 int ops_provision_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 	__attribute__((warn_unused_result));

@@ -333,6 +333,8 @@ op_resume(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return ops_apply_job(ctx, id, resp);
 	if (strcmp(kind, JOB_KIND_PROVISION) == 0)
 		return ops_provision_job(ctx, id, resp);
+	if (strcmp(kind, JOB_KIND_KERBEROS) == 0)
+		return ops_kerberos_job(ctx, id, resp);
 	r = job_resume(ctx->st, ctx->actor, id, items, ctx->progress,
 	    ctx->progress_arg, &left, &res);
 	if (r == CUST_E_CONFLICT && left == 0)

@@ -503,6 +503,59 @@ cmd_import(struct cli *c, int argc, char **argv)
 	return cli_run(c, "device.import", req, render_import);
 }
 
+/* device kerberos FQDN... | --tag TAG | --all [--dry-run]: a job (exit
+ * 1 when a device is not ok); answered as policy apply. */
+static int
+cmd_kerberos(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req = json_object(), *fq = json_array(), *resp = NULL;
+	int ch, r, sel = 0;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 't' && util_valid_tag(optarg) == CUST_OK) {
+			json_object_set_new(req, "tag", ops_text(optarg));
+			sel++;
+		} else if (ch == 'a') {
+			json_object_set_new(req, "all", json_true());
+			sel++;
+		} else if (ch == 'n') {
+			json_object_set_new(req, "dry_run", json_true());
+		} else {
+			json_decref(req);
+			json_decref(fq);
+			return ch == 't' ? cli_usage(cli_current(), "'%s' is "
+			    "not a valid tag", optarg) : CUST_EXIT_USAGE;
+		}
+	}
+	for (; optind < argc; optind++)
+		json_array_append_new(fq, ops_text(argv[optind]));
+	if (json_array_size(fq) > 0)
+		sel++;
+	if (sel != 1) {
+		json_decref(req);
+		json_decref(fq);
+		return cli_usage(cli_current(), "give FQDNs, --tag TAG or "
+		    "--all");
+	}
+	if (json_array_size(fq) > 0)
+		json_object_set_new(req, "fqdns", fq);
+	else
+		json_decref(fq);
+	r = cli_call(c, "device.kerberos", req, &resp);
+	json_decref(req);
+	if (r != CUST_OK)
+		return cli_error(c, r);
+	r = cli_apply_result(c, resp);
+	json_decref(resp);
+	return r;
+}
+
 const struct cli_cmd cli_device_cmds[] = {
 	{ "device", "add", cmd_add, 0,
 	  "FQDN [--uuid UUID] [--digest-realm REALM] [--tag TAG]... "
@@ -521,6 +574,10 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "[--wait | --no-wait]",
 	  "apply the pending admin passwords on the devices (a job; MEBx: one "
 	  "device over TLS), or show what that sends" },
+	{ "device", "kerberos", cmd_kerberos, 0,
+	  "FQDN... | --tag TAG | --all [--dry-run]",
+	  "set the device clock, then AMT Kerberos settings from the device's "
+	  "AD object (a job, over TLS)" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

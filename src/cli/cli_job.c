@@ -374,10 +374,12 @@ cmd_resume(struct cli *c, int argc, char **argv)
 		json_decref(resp);
 		return cli_push_job(c, "job.resume", req);
 	}
-	/* An apply job answers as policy apply does; a provisioning job as
+	/* An apply job (and a device kerberos one) answers as policy apply
+	 * does; a provisioning job as
 	 * cert provision --all. */
 	apply = r != CUST_OK ? 0 : strcmp(cli_str(json_object_get(resp, "job"),
-	    "kind"), "policy.apply") == 0 ? 1 : strcmp(cli_str(
+	    "kind"), "policy.apply") == 0 || strcmp(cli_str(json_object_get(
+	    resp, "job"), "kind"), "device.kerberos") == 0 ? 1 : strcmp(cli_str(
 	    json_object_get(resp, "job"), "kind"), "cert.provision") == 0 ? 2 :
 	    0;
 	json_decref(resp);

@@ -170,9 +170,18 @@ render_apply_dry(json_t *r)
 	size_t i, k, n;
 
 	json_array_foreach(json_object_get(r, "items"), i, it) {
+		if (!json_is_array(json_object_get(it, "steps"))) {
+			/* refused before any envelope */
+			printf("%s# %s: %s: %s\n", i ? "\n" : "", cli_str(it,
+			    "fqdn"), cli_str(it, "result"), cli_str(it,
+			    "detail"));
+			continue;
+		}
 		n = json_array_size(json_object_get(it, "steps"));
-		printf("%s# %s: policy apply over %s", i ? "\n" : "",
-		    cli_str(it, "fqdn"), cli_str(it, "url"));
+		printf("%s# %s: %s over %s", i ? "\n" : "",
+		    cli_str(it, "fqdn"), json_is_string(json_object_get(it,
+		    "title")) ? cli_str(it, "title") : "policy apply",
+		    cli_str(it, "url"));
 		if (json_is_string(json_object_get(it, "connect_to")))
 			printf(" (connect-to %s)", cli_str(it, "connect_to"));
 		printf("\n# dry run: nothing was sent\n# note: %s\n",

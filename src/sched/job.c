@@ -936,7 +936,8 @@ job_json(sqlite3_stmt *s)
 	    strcmp((const char *)sqlite3_column_text(s, 1), JOB_KIND_PUSH) ==
 	    0 || strcmp((const char *)sqlite3_column_text(s, 1),
 	    JOB_KIND_APPLY) == 0 || strcmp((const char *)sqlite3_column_text(
-	    s, 1), JOB_KIND_PROVISION) == 0));
+	    s, 1), JOB_KIND_PROVISION) == 0 || strcmp((const char *)
+	    sqlite3_column_text(s, 1), JOB_KIND_KERBEROS) == 0));
 }
 
 int

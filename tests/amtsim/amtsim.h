@@ -98,6 +98,13 @@ struct sim_tls_settings {
 	int accept_nonsecure;
 };
 
+/* How a device takes SetHighAccuracyTimeSynch: sets its clock, refuses
+ * it (PT_STATUS_NOT_PERMITTED), or answers 0 and keeps its clock (a
+ * broken RTC). */
+#define SIM_TIME_OK	0
+#define SIM_TIME_REFUSE	1
+#define SIM_TIME_IGNORE	2
+
 struct sim_kerberos {
 	char realm_name[192];
 	long key_version;
@@ -106,6 +113,16 @@ struct sim_kerberos {
 	int has_passphrase;
 	long max_clock_tolerance;
 	uint32_t configured_algs;	/* bit n = algorithm n */
+	/* The keys as the device holds them (the state dump shows them to
+	 * tests; WS-Man never returns them): the RC4 key (the MasterKey
+	 * given, or derived from the Passphrase as AMT does: MD4 of its
+	 * UTF-16LE), and the Passphrase, Salt and IterationCount. */
+	unsigned char rc4_key[16];
+	char passphrase[128];
+	char salt[256];
+	long iterations;
+	unsigned long put_seq;		/* sim_dev.seq of the last Put */
+	long put_clock_skew;		/* device clock - real clock then */
 };
 
 /* What a device holds once anything beyond the defaults changed. */
@@ -154,10 +171,14 @@ struct sim_dev {
 	long clock_offset;		/* device clock - real clock, s */
 	uint32_t acl_epoch;		/* bumped on every ACL change (§3) */
 	int nonsecure_supported;	/* NonSecureConnectionsSupported */
+	int time_sync;			/* SIM_TIME_*: SetHighAccuracyTimeSynch */
+	unsigned long seq;		/* counts the changes made, for order */
+	unsigned long time_set_seq;	/* seq of the last clock set, or 0 */
 	/* fault injection */
 	int fault;
 	long fault_count;		/* -1 forever */
 	long fault_ms;
+	long fault_skip;		/* requests spared before the fault */
 	long down_count;		/* -1 forever, 0 up */
 	/* counters for the state dump */
 	unsigned long n_requests, n_challenges, n_auth_fail, n_stale,

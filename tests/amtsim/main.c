@@ -242,6 +242,10 @@ load_devices(const char *path, long seed)
 		if (json_is_integer(json_object_get(e, "clock_offset")))
 			d->clock_offset = (long)json_integer_value(
 			    json_object_get(e, "clock_offset"));
+		if (strcmp(jstr(e, "time_sync", "ok"), "refuse") == 0)
+			d->time_sync = SIM_TIME_REFUSE;
+		else if (strcmp(jstr(e, "time_sync", "ok"), "ignore") == 0)
+			d->time_sync = SIM_TIME_IGNORE;
 		if (json_is_false(json_object_get(e, "nonsecure_supported")))
 			d->nonsecure_supported = 0;
 		sim_ha1(d->admin_user, d->realm, pw, d->admin_ha1);
@@ -475,6 +479,10 @@ take_fault(struct sim_dev *d, long *ms_out)
 	*ms_out = d->fault_ms;
 	if (kind == SIM_FAULT_NONE || d->fault_count == 0)
 		return SIM_FAULT_NONE;
+	if (d->fault_skip > 0) {
+		d->fault_skip--;
+		return SIM_FAULT_NONE;
+	}
 	if (d->fault_count > 0 && --d->fault_count == 0)
 		d->fault = SIM_FAULT_NONE;
 	d->n_faults++;
@@ -769,6 +777,8 @@ dev_json(struct sim_dev *d)
 	json_object_set_new(o, "clock", json_integer((json_int_t)
 	    sim_dev_clock(d)));
 	json_object_set_new(o, "clock_offset", json_integer(d->clock_offset));
+	json_object_set_new(o, "time_set_seq",
+	    json_integer((json_int_t)d->time_set_seq));
 	a = json_object();
 	json_object_set_new(a, "set", json_boolean(x != NULL && x->mebx_set));
 	if (x != NULL && x->mebx_set)
@@ -785,6 +795,35 @@ dev_json(struct sim_dev *d)
 		    json_boolean(x->krb.krb_enabled));
 		json_object_set_new(a, "key_version",
 		    json_integer(x->krb.key_version));
+		json_object_set_new(a, "max_clock_tolerance",
+		    json_integer(x->krb.max_clock_tolerance));
+		if (x->krb.has_master_key || x->krb.has_passphrase) {
+			char *mk = sim_b64_encode(x->krb.rc4_key, 16);
+
+			json_object_set_new(a, "master_key",
+			    json_string(mk != NULL ? mk : ""));
+			free(mk);
+			json_object_set_new(a, "key_from", json_string(
+			    x->krb.has_master_key ? "MasterKey" :
+			    "Passphrase"));
+		}
+		if (x->krb.has_passphrase) {
+			json_object_set_new(a, "passphrase",
+			    json_string(x->krb.passphrase));
+			json_object_set_new(a, "salt",
+			    json_string(x->krb.salt));
+			json_object_set_new(a, "iteration_count",
+			    json_integer(x->krb.iterations));
+		}
+		json_t *algs = json_array();
+		for (int k = 0; k < 3; k++)
+			if (x->krb.configured_algs & (1u << k))
+				json_array_append_new(algs, json_integer(k));
+		json_object_set_new(a, "configured_algorithms", algs);
+		json_object_set_new(a, "put_seq",
+		    json_integer((json_int_t)x->krb.put_seq));
+		json_object_set_new(a, "put_clock_skew",
+		    json_integer(x->krb.put_clock_skew));
 		json_object_set_new(o, "kerberos", a);
 	}
 	json_object_set_new(o, "acl_epoch", json_integer(d->acl_epoch));
@@ -894,7 +933,8 @@ body_json(struct evhttp_request *req)
 	    evbuffer_get_length(in), 0, &err);
 }
 
-/* POST /fault {"device": FQDN or "*", "fault": NAME, "count": n, "ms": t} */
+/* POST /fault {"device": FQDN or "*", "fault": NAME, "count": n, "ms": t,
+ * "skip": s} */
 static void
 control_fault(struct evhttp_request *req)
 {
@@ -903,6 +943,7 @@ control_fault(struct evhttp_request *req)
 	const char *name = j == NULL ? NULL : jstr(j, "fault", NULL);
 	json_t *cnt = j == NULL ? NULL : json_object_get(j, "count");
 	json_t *msj = j == NULL ? NULL : json_object_get(j, "ms");
+	json_t *skj = j == NULL ? NULL : json_object_get(j, "skip");
 	int kind = -1, lo = 0, hi = g_sim->ndevs;
 	long count;
 
@@ -934,6 +975,11 @@ control_fault(struct evhttp_request *req)
 		json_error(req, 400, "ms is 0-600000");
 		goto out;
 	}
+	if (skj != NULL && (!json_is_integer(skj) ||
+	    json_integer_value(skj) < 0 || json_integer_value(skj) > 1000)) {
+		json_error(req, 400, "skip is 0-1000");
+		goto out;
+	}
 	if (strcmp(dev, "*") != 0) {
 		struct sim_dev *d = sim_find(dev, strlen(dev));
 
@@ -952,6 +998,7 @@ control_fault(struct evhttp_request *req)
 		} else if (kind == SIM_FAULT_NONE) {
 			d->fault = SIM_FAULT_NONE;
 			d->fault_count = 0;
+			d->fault_skip = 0;
 			if (strcmp(name, "clear") == 0 ||
 			    strcmp(name, "up") == 0)
 				d->down_count = 0;
@@ -960,6 +1007,8 @@ control_fault(struct evhttp_request *req)
 			d->fault_count = count;
 			d->fault_ms = msj == NULL ? 0 :
 			    (long)json_integer_value(msj);
+			d->fault_skip = skj == NULL ? 0 :
+			    (long)json_integer_value(skj);
 		}
 	}
 	json_reply(req, 200, json_pack("{sb}", "ok", 1));

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -675,10 +677,14 @@ m_set_time(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 	    num(soap_param(req, "Tm1"), lo + 1, 0xffffffffL, &tm1) < 0 ||
 	    num(soap_param(req, "Tm2"), lo + 1, 0xffffffffL, &tm2) < 0)
 		rv = PT_INVALID_PARAMETER;
+	if (rv == PT_SUCCESS && d->time_sync == SIM_TIME_REFUSE)
+		rv = PT_NOT_PERMITTED;
 	if (rv == PT_SUCCESS) {
 		long ta1 = (long)sim_dev_clock(d);
 
-		d->clock_offset += ((tm1 - ta0) + (tm2 - ta1)) / 2;
+		if (d->time_sync == SIM_TIME_OK)
+			d->clock_offset += ((tm1 - ta0) + (tm2 - ta1)) / 2;
+		d->time_set_seq = ++d->seq;
 		rep->changed = 1;
 	}
 	out_begin(rep, req, "SetHighAccuracyTimeSynch");
@@ -1134,6 +1140,35 @@ put_tls(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 /* ------------------------------------------------------------------ */
 /* Kerberos (§5) */
 
+/* AMT derives the RC4-HMAC key of a Passphrase as Windows does: MD4 of
+ * its UTF-16LE (reference §5). MD4 is in OpenSSL's legacy provider,
+ * loaded into a context of the simulator's own. */
+static int
+nt_hash(const char *pw, unsigned char out[16])
+{
+	static OSSL_LIB_CTX *lc;
+	static EVP_MD *md4;
+	unsigned char u16[256];
+	unsigned int len = 0;
+	size_t n = strlen(pw);
+
+	if (md4 == NULL) {
+		if (lc == NULL)
+			lc = OSSL_LIB_CTX_new();
+		if (lc == NULL || OSSL_PROVIDER_load(lc, "legacy") == NULL ||
+		    (md4 = EVP_MD_fetch(lc, "MD4", NULL)) == NULL)
+			return -1;
+	}
+	if (2 * n > sizeof(u16))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		u16[2 * i] = (unsigned char)pw[i];
+		u16[2 * i + 1] = 0;
+	}
+	return EVP_Digest(u16, 2 * n, out, &len, md4, NULL) == 1 && len == 16 ?
+	    0 : -1;
+}
+
 static void
 put_kerberos(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 {
@@ -1172,13 +1207,34 @@ put_kerberos(struct sim_dev *d, struct soap_req *req, struct soap_reply *rep)
 		}
 		k.max_clock_tolerance = v;
 	}
+	if (pp != NULL && (strlen(pp) == 0 || strlen(pp) >=
+	    sizeof(k.passphrase) || soap_param(req, "Salt") == NULL ||
+	    strlen(soap_param(req, "Salt")) >= sizeof(k.salt) ||
+	    num(soap_param(req, "IterationCount"), 1, 0xffffffffL, &v) < 0 ||
+	    nt_hash(pp, k.rc4_key) < 0)) {
+		soap_fault(rep, "c:InvalidParameter",
+		    "a Passphrase needs its Salt and IterationCount");
+		return;
+	}
+	if (pp != NULL) {
+		snprintf(k.passphrase, sizeof(k.passphrase), "%s", pp);
+		snprintf(k.salt, sizeof(k.salt), "%s", soap_param(req, "Salt"));
+		k.iterations = v;
+	}
+	if (mk != NULL) {
+		memcpy(k.rc4_key, raw, 16);
+		k.passphrase[0] = k.salt[0] = '\0';
+		k.iterations = 0;
+	}
 	if (mk != NULL || pp != NULL) {
 		k.has_master_key = mk != NULL;
 		k.has_passphrase = pp != NULL;
 		k.configured_algs = 1u;		/* RC4 always */
-		if (pp != NULL && soap_param(req, "Salt") != NULL)
+		if (pp != NULL)
 			k.configured_algs |= 6u;
 	}
+	k.put_seq = ++d->seq;
+	k.put_clock_skew = d->clock_offset;
 	sim_devx(d)->krb = k;
 	rep->changed = 1;
 	snprintf(rep->action, sizeof(rep->action), "%sResponse", req->action);

@@ -1,0 +1,172 @@
+#!/bin/sh
+# tests/integration/kerberos_amtsim.sh - AMT Kerberos on devices
+# (reference/amt.md 5, 7) against a real Samba AD DC (lib_ad.sh) and the
+# AMT simulator: account sync makes the device objects, then device
+# kerberos sets each device's clock and puts AMT_KerberosSettingData over
+# TLS: the realm, KeyVersion = the object's msDS-KeyVersionNumber, the
+# object password as Passphrase with the AD user salt and 4096
+# iterations, so that the RC4 key the device derives is the NT hash of
+# that password (computed here independently). The clock is set before
+# the settings; a device whose clock cannot be set gets nothing Kerberos;
+# a device without TLS gets nothing at all; a malformed answer to the Put
+# is settled by reading the settings back.
+. tests/integration/lib.sh
+. tests/integration/lib_ad.sh
+ad_netns "$@"
+t_need_or_skip samba ldapsearch python3 curl openssl
+ad_start
+
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+D0=$(sim_dev 0) D1=$(sim_dev 1) D2=$(sim_dev 2) D3=$(sim_dev 3)
+D4=$(sim_dev 4)
+cat >"$TESTTMP/devs.json" <<EOF
+[{"fqdn": "$D0", "clock_offset": 1000},
+ {"fqdn": "$D1", "clock_offset": 3600, "time_sync": "refuse"},
+ {"fqdn": "$D2", "clock_offset": -3600, "time_sync": "ignore"},
+ {"fqdn": "$D3"}, {"fqdn": "$D4"}]
+EOF
+t_amtsim 5 "$TESTTMP" --devices "$TESTTMP/devs.json" --verbose
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop' EXIT
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop; exit 1' \
+	INT TERM HUP
+
+t_exit "init" 0 c init
+ad_config "$S"
+{
+	echo "fqdn,admin_password,address,tags"
+	for d in $D0 $D1 $D2 $D3 $D4; do
+		echo "$d,P@ssw0rd,127.0.0.1:$port,krb"
+	done
+} >"$TESTTMP/fleet.csv"
+t_exit "import" 0 c device import "$TESTTMP/fleet.csv"
+for d in $D0 $D1 $D2; do
+	t_exit "cert provision $d" 0 c cert provision $d
+done
+cat >"$TESTTMP/p.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  sccm:
+    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
+    duties: [setup, power]
+    auth: kerberos
+    scope: {tags: [krb]}
+EOF
+t_exit "policy load" 0 c policy load "$TESTTMP/p.yaml"
+t_exit "account sync" 0 c account sync
+
+# Before anything: the dry run shows the Put with the key hidden.
+t_exit "device kerberos --dry-run $D0" 0 c device kerberos --dry-run $D0
+t_grep "dry run: the Put" '<h:RealmName>CUSTODY.TEST</h:RealmName>' \
+	"$TESTTMP/out"
+t_grep "dry run: the passphrase hidden" '<h:Passphrase>\*\*\*</h:Passphrase>' \
+	"$TESTTMP/out"
+t_check "dry run: nothing sent" test "$(sim_state $D0 \
+	'd.get("kerberos", {}).get("enabled", False)')" = "False"
+
+: >"$TESTTMP/sim.log"
+t_exit "device kerberos --all: exit 1 (D1 to D4 not ok)" 1 \
+	c --json device kerberos --all
+cp "$TESTTMP/out" "$TESTTMP/krb.json"
+t_check "results per device" python3 - "$TESTTMP/krb.json" $D0 $D1 $D2 $D3 $D4 <<'EOF'
+import json, sys
+r = {i["fqdn"]: i["result"] for i in json.load(open(sys.argv[1]))["items"]}
+want = dict(zip(sys.argv[2:], ["ok", "clock-failed", "clock-failed",
+                               "tls-required", "tls-required"]))
+if r != want:
+    print(r, file=sys.stderr)
+sys.exit(r != want)
+EOF
+
+# What D0 holds, against the DC and the password custody sealed.
+ad_search -b "CN=$D0,$AD_OU" -s base sAMAccountName msDS-KeyVersionNumber \
+	>"$TESTTMP/d0.ldif"
+name=$(sed -n 's/^sAMAccountName: //p' "$TESTTMP/d0.ldif")
+kvno=$(sed -n 's/^msDS-KeyVersionNumber: //p' "$TESTTMP/d0.ldif")
+t_exit "account password $D0" 0 c account password $D0
+pw=$(cat "$TESTTMP/out")
+nt=$(printf '%s' "$pw" | iconv -f ASCII -t UTF-16LE |
+	openssl dgst -md4 -binary -provider legacy -provider default |
+	base64)
+t_check "the NT hash was computed here" test -n "$nt"
+curl -s "http://127.0.0.1:$control_port/state?device=$D0" >"$TESTTMP/d0.json"
+t_check "$D0: realm, KeyVersion, enabled, the key of the object password" \
+	python3 - "$TESTTMP/d0.json" "$kvno" "$nt" "$pw" "CUSTODY.TEST$name" <<'EOF'
+import json, sys
+k = json.load(open(sys.argv[1]))["kerberos"]
+ok = (k["realm_name"] == "CUSTODY.TEST" and k["enabled"] and
+      k["key_version"] == int(sys.argv[2]) and
+      k["master_key"] == sys.argv[3] and k["key_from"] == "Passphrase" and
+      k["passphrase"] == sys.argv[4] and k["salt"] == sys.argv[5] and
+      k["iteration_count"] == 4096 and
+      k["configured_algorithms"] == [0, 1, 2])
+if not ok:
+    print(k, file=sys.stderr)
+sys.exit(not ok)
+EOF
+t_check "$D0: the clock was set before the settings, and right then" \
+	python3 - "$TESTTMP/d0.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+k = d["kerberos"]
+sys.exit(not (0 < d["time_set_seq"] < k["put_seq"] and
+              abs(k["put_clock_skew"]) <= 60 and abs(d["clock_offset"]) <= 60))
+EOF
+t_grep "$D0: the Put went over TLS" \
+	"amtsim: $D0 tls admin .*transfer/Put -> 200" "$TESTTMP/sim.log"
+t_check "$D1: clock set refused: no Kerberos" test "$(sim_state $D1 \
+	'd.get("kerberos", {}).get("enabled", False)')" = "False"
+detail() {	# detail FQDN: its item's detail in krb.json
+	python3 -c 'import json, sys
+for i in json.load(open(sys.argv[1]))["items"]:
+    if i["fqdn"] == sys.argv[2]: print(i["detail"])' "$TESTTMP/krb.json" "$1"
+}
+detail $D1 >"$TESTTMP/d1.txt"
+t_grep "$D1: the refusal is said" \
+	"^setting the device clock \(3600 s off\): .*PT_STATUS_NOT_PERMITTED.*nothing Kerberos sent" \
+	"$TESTTMP/d1.txt"
+t_check "$D2: clock not taken: no Kerberos" test "$(sim_state $D2 \
+	'd.get("kerberos", {}).get("enabled", False)')" = "False"
+detail $D2 >"$TESTTMP/d2.txt"
+t_grep "$D2: the skew is said" \
+	"^the device clock is -3600 s off after SetHighAccuracyTimeSynch" \
+	"$TESTTMP/d2.txt"
+t_check "$D3 (no TLS): not contacted" sh -c \
+	"! grep -q 'amtsim: $D3 ' '$TESTTMP/sim.log'"
+t_check "the password never in the reply" sh -c \
+	'! grep -qF "$1" "$2"' _ "$pw" "$TESTTMP/krb.json"
+c audit list >"$TESTTMP/audit" 2>&1
+t_grep "audited per device" "device\\.kerberos.*$D0.*ok" "$TESTTMP/audit"
+
+# Malformed answers. On the first exchange (the realm check): an error,
+# nothing sent. On the Put (after the realm check and the three clock
+# calls): the settings are read back, and the device settled.
+t_exit "cert provision $D4" 0 c cert provision $D4
+fault() {	# fault FQDN KIND SKIP
+	curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	    -d "{\"device\": \"$1\", \"fault\": \"$2\", \"count\": 1, \"skip\": $3}"
+}
+fault $D4 malformed-xml 0
+t_exit "device kerberos $D4: malformed realm answer, exit 1" 1 \
+	c --json device kerberos $D4
+t_grep "$D4: an error" '"result": "error"' "$TESTTMP/out"
+t_check "$D4: nothing Kerberos sent" test "$(sim_state $D4 \
+	'd.get("kerberos", {}).get("enabled", False)')" = "False"
+fault $D4 malformed-xml 4
+: >"$TESTTMP/sim.log"
+t_exit "device kerberos $D4: malformed Put answer, settled" 0 \
+	c --json device kerberos $D4
+t_grep "$D4: the malformed answer was the Put's" \
+	"amtsim: $D4 tls admin .*transfer/Put -> 200 .*fault malformed-xml" \
+	"$TESTTMP/sim.log"
+t_grep "$D4: reconciled" '"result": "reconciled"' "$TESTTMP/out"
+t_check "$D4: enabled with its KeyVersion" test "$(sim_state $D4 \
+	'd["kerberos"]["enabled"] and d["kerberos"]["key_from"]')" = "Passphrase"
+
+# Again on D0: the same settings, ok (a Put is harmless to repeat).
+t_exit "device kerberos $D0 again" 0 c device kerberos $D0
+t_grep "the line says ok" "^$D0: ok: realm CUSTODY.TEST, KeyVersion $kvno" \
+	"$TESTTMP/out"
+t_done
