@@ -54,17 +54,29 @@
  * of a console in some policy loaded into custody (every loaded policy is
  * kept). Anything else (a user added by hand, another tool's) is never
  * removed: drift reports it as unknown-user, and people decide. `$$`
- * system accounts are never touched nor reported; Kerberos entries
- * (SIDs) are left alone and not compared (the directory work resolves
- * their SIDs).
+ * system accounts are never touched nor reported.
+ *
+ * Kerberos entries: the plan's ${sid:PRINCIPAL} is the objectSid account
+ * sync read back for the console's AD account (dir_ad_list(); none yet:
+ * the entry fails naming account sync, drift says unresolved-sid). They
+ * are compared by SID; a change is preceded, once per device, by a Get
+ * of AMT_KerberosSettingData (AMT refuses Kerberos entries while
+ * KrbEnabled is false: the entry fails naming device kerberos), sent as
+ * Add/UpdateUserAclEntryEx with KerberosUserSid and read back. No secret
+ * is involved, so nothing needs reconciling: an unknown outcome is
+ * settled by the next apply's enumeration. A Kerberos entry whose SID is
+ * an account custody made (any state) and that the plan no longer grants
+ * is removed; any other SID is left alone.
  */
 #include <limits.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "amt.h"
 #include "cred.h"
+#include "directory.h"
 #include "err.h"
 #include "job.h"
 #include "ops_int.h"
@@ -80,7 +92,11 @@
 #define ACL_ITEM_KIND	"acl"	/* the kind of an apply job's items */
 
 struct want {
-	const char *console, *user;	/* borrowed from the plan */
+	const char *console, *user;	/* borrowed from the plan; a
+					 * Kerberos entry's user is its
+					 * principal */
+	int krb;			/* a Kerberos entry */
+	char sid[AMT_SID_B64_MAX];	/* its SID (base64), "": none synced */
 	char kind[CRED_KIND_MAX];
 	unsigned realms[32];
 	size_t nrealms;
@@ -94,6 +110,7 @@ struct want {
 struct have {
 	uint32_t handle;
 	char user[AMT_USER_MAX + 1];	/* "" for a Kerberos entry */
+	char sid[AMT_SID_B64_MAX];	/* a Kerberos entry's SID, else "" */
 	uint32_t set;
 	unsigned access;
 };
@@ -103,6 +120,9 @@ enum astep {
 	A_REMOVE,
 	A_REC_CAND,	/* reconciling: Get as the user with the candidate */
 	A_REC_CUR,	/* reconciling: Get as the user, current password */
+	A_KCHECK,	/* Kerberos entries: is Kerberos enabled? */
+	A_KSEND,	/* a Kerberos entry written */
+	A_KREADBACK,	/* ... and read back */
 };
 
 /* The job an apply belongs to, shared by its devices. */
@@ -118,6 +138,8 @@ struct acl {
 	struct amt_target t;
 	char cafile[PATH_MAX];		/* TLS: custody's bundle */
 	json_t *dev, *plan, *managed;	/* managed: borrowed */
+	json_t *accounts;		/* dir_ad_list(): borrowed */
+	int krb_on;			/* KrbEnabled: 0 not read, 1, -1 no */
 	const char *fqdn, *reg;
 	struct seal_secret *admin;	/* current admin password */
 	struct seal_secret *pw;		/* the user's password being sent */
@@ -211,9 +233,73 @@ want_user(const struct acl *a, const char *user)
 	size_t i;
 
 	for (i = 0; i < a->nw; i++)
-		if (strcmp(a->w[i].user, user) == 0)
+		if (!a->w[i].krb && strcmp(a->w[i].user, user) == 0)
 			return &a->w[i];
 	return NULL;
+}
+
+/* The Kerberos entry of sid on the device, or NULL. */
+static const struct have *
+have_sid(const struct acl *a, const char *sid)
+{
+	size_t i;
+
+	for (i = 0; i < a->nh; i++)
+		if (a->h[i].sid[0] != '\0' && strcmp(a->h[i].sid, sid) == 0)
+			return &a->h[i];
+	return NULL;
+}
+
+static int
+want_sid(const struct acl *a, const char *sid)
+{
+	size_t i;
+
+	for (i = 0; i < a->nw; i++)
+		if (a->w[i].krb && strcmp(a->w[i].sid, sid) == 0)
+			return 1;
+	return 0;
+}
+
+/* The AD account custody made whose SID is sid (any state), or NULL. */
+static json_t *
+sid_account(const struct acl *a, const char *sid)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(a->accounts, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "kind")),
+		    "account") == 0 && strcmp(json_string_value(
+		    json_object_get(o, "sid_b64")), sid) == 0)
+			return o;
+	return NULL;
+}
+
+/* How a Kerberos entry is named to people: the account custody made
+ * with that SID, or the SID as S-1-... */
+static void
+sid_label(const struct acl *a, const char *sid, char *buf, size_t len)
+{
+	unsigned char bin[64];
+	char txt[192];
+	size_t n = 0;
+	json_t *o = sid_account(a, sid);
+
+	if (o != NULL) {
+		snprintf(buf, len, "%s", json_string_value(json_object_get(o,
+		    "name")));
+		return;
+	}
+	if (sodium_base642bin(bin, sizeof(bin), sid, strlen(sid), NULL, &n,
+	    NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	    dir_sid_to_str(bin, n, txt, sizeof(txt)) == CUST_OK) {
+		n = strnlen(txt, len - 1);	/* 5 sub-authorities fit */
+		memcpy(buf, txt, n);
+		buf[n] = '\0';
+	} else
+		snprintf(buf, len, "SID %s", sid);
+	cust_clearerr();
 }
 
 static int
@@ -253,6 +339,17 @@ compare(struct acl *a)
 	for (i = 0; i < a->nh; i++) {
 		const struct have *h = &a->h[i];
 
+		if (h->sid[0] != '\0' && !want_sid(a, h->sid)) {
+			sid_label(a, h->sid, l, sizeof(l));
+			snprintf(d, sizeof(d), "handle %u: Kerberos entry %s is "
+			    "not in the plan%s", h->handle, l, sid_account(a,
+			    h->sid) ? " (an account of custody's: policy apply "
+			    "removes it)" : " (not custody's: policy apply "
+			    "leaves it)");
+			if ((r = finding(a, l, "unknown-user", d)) != CUST_OK)
+				return r;
+			continue;
+		}
 		if (h->user[0] == '\0' || strncmp(h->user, "$$", 2) == 0 ||
 		    want_user(a, h->user) != NULL)
 			continue;
@@ -265,11 +362,21 @@ compare(struct acl *a)
 	}
 	for (i = 0; i < a->nw; i++) {
 		const struct want *w = &a->w[i];
-		const struct have *h = have_user(a, w->user);
+		const struct have *h = w->krb ? have_sid(a, w->sid) :
+		    have_user(a, w->user);
 
+		if (w->krb && w->sid[0] == '\0') {
+			snprintf(d, sizeof(d), "console %s: custody holds no SID "
+			    "for %s: run account sync", w->console, w->user);
+			if ((r = finding(a, w->user, "unresolved-sid", d)) !=
+			    CUST_OK)
+				return r;
+			continue;
+		}
 		if (h == NULL) {
-			snprintf(d, sizeof(d), "console %s: user %s is not on "
-			    "the device", w->console, w->user);
+			snprintf(d, sizeof(d), "console %s: %s %s is not on "
+			    "the device", w->console, w->krb ? "Kerberos entry" :
+			    "user", w->user);
 			if ((r = finding(a, w->user, "missing-user", d)) !=
 			    CUST_OK)
 				return r;
@@ -342,6 +449,44 @@ can_login(const struct want *w)
 static int rec_start(struct acl *a, struct want *w, int before_send,
     const char *why, struct amt_req **out);
 
+/*
+ * The change Kerberos want w needs, into *out (NULL: none, or it was
+ * recorded as failed). The first one reads AMT_KerberosSettingData:
+ * AMT refuses Kerberos entries while Kerberos is off (reference 5), and
+ * that is device kerberos's to turn on.
+ */
+static int
+krb_change(struct acl *a, const struct want *w, struct amt_req **out)
+{
+	const struct have *h = w->sid[0] != '\0' ? have_sid(a, w->sid) : NULL;
+	char d[256];
+
+	*out = NULL;
+	if (w->sid[0] == '\0') {
+		snprintf(d, sizeof(d), "console %s: custody holds no SID for "
+		    "%s: run account sync", w->console, w->user);
+		return action(a, w->user, "add", "failed", d);
+	}
+	if (h != NULL && h->set == w->set && h->access == w->access)
+		return CUST_OK;		/* nothing to send */
+	if (a->krb_on == 0) {
+		as_admin(a, 0);
+		a->step = A_KCHECK;
+		return amt_msg_get(++a->id, "AMT_KerberosSettingData", out);
+	}
+	if (a->krb_on < 0)
+		return action(a, w->user, h ? "update" : "add", "failed",
+		    "Kerberos is not enabled on the device: run device "
+		    "kerberos first");
+	as_admin(a, 0);
+	a->sent_handle = h != NULL ? h->handle : 0;
+	a->step = A_KSEND;
+	return h != NULL ? amt_msg_update_kerberos_user(++a->id, h->handle,
+	    w->sid, w->access, w->realms, w->nrealms, out) :
+	    amt_msg_add_kerberos_user(++a->id, w->sid, w->access, w->realms,
+	    w->nrealms, out);
+}
+
 /* The next change of apply, or the end. */
 static int
 next_change(struct acl *a, struct amt_req **out)
@@ -355,6 +500,13 @@ next_change(struct acl *a, struct amt_req **out)
 		const struct have *h = have_user(a, w->user);
 		const char *state;
 		int64_t v;
+
+		if (w->krb) {
+			if ((r = krb_change(a, w, out)) != CUST_OK ||
+			    *out != NULL)
+				return r;
+			continue;
+		}
 
 		if (w->ver == 0 && w->cur == 0) {
 			/* The sync has not granted it (yet). */
@@ -396,6 +548,23 @@ next_change(struct acl *a, struct amt_req **out)
 	for (; a->ri < a->nh; a->ri++) {
 		const struct have *h = &a->h[a->ri];
 
+		if (h->sid[0] != '\0' && !want_sid(a, h->sid)) {
+			char l[128];
+
+			sid_label(a, h->sid, l, sizeof(l));
+			if (sid_account(a, h->sid) == NULL) {
+				snprintf(d, sizeof(d), "handle %u is not an "
+				    "account custody made: left alone",
+				    h->handle);
+				if ((r = action(a, l, "keep", "ok", d)) !=
+				    CUST_OK)
+					return r;
+				continue;
+			}
+			as_admin(a, 0);
+			a->step = A_REMOVE;
+			return amt_msg_remove_user(++a->id, h->handle, out);
+		}
 		if (h->user[0] == '\0' || strncmp(h->user, "$$", 2) == 0 ||
 		    want_user(a, h->user) != NULL)
 			continue;
@@ -470,10 +639,17 @@ entry_of(const struct amt_reply *rep, uint32_t handle, struct have *h)
 	struct realm_acc ra = { 0, 0 };
 	const char *u = amt_reply_value(rep, "DigestUsername");
 	const char *acc = amt_reply_value(rep, "AccessPermission");
+	const char *sid = amt_reply_value(rep, "KerberosUserSid");
 	uint32_t n;
 
 	memset(h, 0, sizeof(*h));
 	h->handle = handle;
+	if (u == NULL && sid != NULL) {
+		if (amt_sid_check_b64(sid) != CUST_OK)
+			return cust_fail(CUST_E_PARSE, "entry %u: KerberosUserSid "
+			    "is not a SID", handle);
+		memcpy(h->sid, sid, strlen(sid) + 1);
+	}
 	if (u != NULL && strlen(u) > AMT_USER_MAX)
 		return cust_fail(CUST_E_PARSE, "entry %u: user name too long",
 		    handle);
@@ -791,20 +967,99 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 		a->wi++;
 		return next_change(a, out);
 	}
-	case A_REMOVE:
+	case A_REMOVE: {
+		char l[128];
+
 		if (err == CUST_OK)
 			err = amt_reply_check(rep);
 		snprintf(d, sizeof(d), "handle %u: %s", a->h[a->ri].handle,
 		    err == CUST_OK ? "the policy no longer grants it" :
 		    cust_errmsg());
-		if ((r = action(a, a->h[a->ri].user, "remove", err == CUST_OK ?
+		if (a->h[a->ri].sid[0] != '\0')
+			sid_label(a, a->h[a->ri].sid, l, sizeof(l));
+		else
+			snprintf(l, sizeof(l), "%s", a->h[a->ri].user);
+		if ((r = action(a, l, "remove", err == CUST_OK ?
 		    "ok" : "failed", d)) != CUST_OK)
 			return r;
 		a->ri++;
 		return next_change(a, out);
+	}
 	case A_REC_CAND:
 	case A_REC_CUR:
 		return rec_step(a, w, err, out);
+	case A_KCHECK:
+		v = err == CUST_OK ? amt_reply_value(rep, "KrbEnabled") : NULL;
+		if (err == CUST_OK && v == NULL)
+			err = cust_fail(CUST_E_PARSE, "AMT_KerberosSettingData: "
+			    "no KrbEnabled");
+		if (err != CUST_OK) {
+			snprintf(d, sizeof(d), "reading the Kerberos settings: "
+			    "%s", cust_errmsg());
+			done(a, fail_kind(err), d);
+			return CUST_OK;
+		}
+		a->krb_on = strcmp(v, "true") == 0 ? 1 : -1;
+		return next_change(a, out);
+	case A_KSEND:
+		if (err == CUST_OK && amt_reply_check(rep) != CUST_OK) {
+			if ((r = action(a, w->user, a->sent_handle ? "update" :
+			    "add", "refused", cust_errmsg())) != CUST_OK)
+				return r;
+			a->wi++;
+			return next_change(a, out);
+		}
+		if (err != CUST_OK) {
+			/* No secret: the next apply reads the device and
+			 * settles it by what it finds. */
+			snprintf(d, sizeof(d), "outcome unknown (%s): the next "
+			    "apply reads the entries and settles it",
+			    cust_errmsg());
+			if ((r = action(a, w->user, a->sent_handle ? "update" :
+			    "add", "unknown", d)) != CUST_OK)
+				return r;
+			done(a, "unknown", "the device stopped answering after "
+			    "a change was sent: the next apply settles it");
+			return CUST_OK;
+		}
+		if (a->sent_handle == 0 && ((v = amt_reply_value(rep,
+		    "Handle")) == NULL || amt_parse_u32(v, &a->sent_handle) !=
+		    CUST_OK)) {
+			cust_clearerr();
+			if ((r = action(a, w->user, "add", "failed", "the "
+			    "device answered no handle for the new entry")) !=
+			    CUST_OK)
+				return r;
+			a->wi++;
+			return next_change(a, out);
+		}
+		as_admin(a, 1);
+		a->step = A_KREADBACK;
+		return amt_msg_get_user(++a->id, a->sent_handle, out);
+	case A_KREADBACK: {
+		struct have h;
+
+		if (err == CUST_OK)
+			err = amt_reply_check(rep);
+		if (err == CUST_OK)
+			err = entry_of(rep, a->sent_handle, &h);
+		if (err == CUST_OK && (strcmp(h.sid, w->sid) != 0 ||
+		    h.set != w->set || h.access != w->access))
+			err = cust_fail(CUST_E_CONFLICT, "the entry read back "
+			    "is not the one written");
+		if (err != CUST_OK)
+			snprintf(d, sizeof(d), "reading the entry back: %s",
+			    cust_errmsg());
+		else
+			snprintf(d, sizeof(d), "handle %u: SID %s, realms and "
+			    "access as the plan says (read back)",
+			    a->sent_handle, w->sid);
+		if ((r = action(a, w->user, have_sid(a, w->sid) ? "update" :
+		    "add", err == CUST_OK ? "ok" : "failed", d)) != CUST_OK)
+			return r;
+		a->wi++;
+		return next_change(a, out);
+	}
 	}
 	return cust_fail(CUST_E_INTERNAL, "acl: bad step");
 }
@@ -851,8 +1106,35 @@ acl_clear(struct acl *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* The digest entries of plan into a->w, with their credential versions
- * from hist. */
+/* The ${sid:PRINCIPAL} of the plan resolved: the SID account sync read
+ * back for console's AD account (active, as AMT takes it), else "". */
+static void
+sid_of(const struct acl *a, const char *console, char *sid, size_t len)
+{
+	json_t *o;
+	size_t i;
+
+	sid[0] = '\0';
+	json_array_foreach(a->accounts, i, o) {
+		const char *b = json_string_value(json_object_get(o,
+		    "sid_b64"));
+
+		if (strcmp(json_string_value(json_object_get(o, "kind")),
+		    "account") != 0 || strcmp(json_string_value(
+		    json_object_get(o, "owner")), console) != 0 ||
+		    strcmp(json_string_value(json_object_get(o, "state")),
+		    "active") != 0 || b == NULL || strlen(b) >= len ||
+		    amt_sid_check_b64(b) != CUST_OK) {
+			cust_clearerr();
+			continue;
+		}
+		memcpy(sid, b, strlen(b) + 1);
+		return;
+	}
+}
+
+/* The entries of plan into a->w: digest ones with their credential
+ * versions from hist, Kerberos ones with their SIDs. */
 static int
 wants_of(struct acl *a, json_t *hist)
 {
@@ -862,15 +1144,17 @@ wants_of(struct acl *a, json_t *hist)
 
 	json_array_foreach(json_object_get(a->plan, "entries"), i, e) {
 		struct want *w;
+		const char *type = json_string_value(json_object_get(e, "type"));
 
-		if (strcmp(json_string_value(json_object_get(e, "type")),
-		    "digest") != 0)
+		if (strcmp(type, "digest") != 0 && strcmp(type, "kerberos") != 0)
 			continue;
 		if (a->nw >= ACL_MAX_WANT)
 			return cust_fail(CUST_E_TOOBIG, "too many consoles");
 		w = &a->w[a->nw++];
 		w->console = json_string_value(json_object_get(e, "console"));
-		w->user = json_string_value(json_object_get(e, "username"));
+		w->krb = strcmp(type, "kerberos") == 0;
+		w->user = json_string_value(json_object_get(e, w->krb ?
+		    "principal" : "username"));
 		w->access = (unsigned)json_integer_value(json_object_get(e,
 		    "access"));
 		json_array_foreach(json_object_get(e, "realms"), k, rv) {
@@ -880,6 +1164,10 @@ wants_of(struct acl *a, json_t *hist)
 			    json_integer_value(rv);
 		}
 		w->set = set_of(w->realms, w->nrealms);
+		if (w->krb) {
+			sid_of(a, w->console, w->sid, sizeof(w->sid));
+			continue;
+		}
 		if ((r = cred_console_kind(w->console, w->kind,
 		    sizeof(w->kind))) != CUST_OK)
 			return r;
@@ -894,14 +1182,15 @@ wants_of(struct acl *a, json_t *hist)
 
 /* a set up for device fqdn: its record, plan and wants (a->w). */
 static int
-acl_plan_of(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
-    struct acl *a)
+acl_plan_of(struct ops_ctx *ctx, const struct policy *p, json_t *accounts,
+    const char *fqdn, struct acl *a)
 {
 	json_t *hist = NULL;
 	int r;
 
 	memset(a, 0, sizeof(*a));
 	a->ctx = ctx;
+	a->accounts = accounts;
 	if ((a->findings = json_array()) == NULL ||
 	    (a->actions = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -928,13 +1217,13 @@ out:
 
 static int
 acl_prepare(struct ops_ctx *ctx, const struct policy *p, json_t *managed,
-    int apply, const char *fqdn, struct acl *a)
+    json_t *accounts, int apply, const char *fqdn, struct acl *a)
 {
 	const char *state;
 	int64_t v;
 	int r;
 
-	if ((r = acl_plan_of(ctx, p, fqdn, a)) != CUST_OK)
+	if ((r = acl_plan_of(ctx, p, accounts, fqdn, a)) != CUST_OK)
 		return r;
 	a->apply = apply;
 	a->managed = managed;
@@ -984,14 +1273,16 @@ dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 	struct seal_secret *blank = NULL, *pw = NULL;
 	char url[AMT_URL_MAX], ct[AMT_CONNECT_TO_MAX], name[64], auth[96];
 	const char *state;
-	json_t *steps = NULL;
+	json_t *steps = NULL, *accounts = NULL;
 	unsigned long id = 0;
 	int64_t v;
 	size_t i;
 	int r;
 
 	*item_out = NULL;
-	if ((r = acl_plan_of(ctx, p, fqdn, &a)) != CUST_OK ||
+	memset(&a, 0, sizeof(a));
+	if ((r = dir_ad_list(ctx->st, &accounts)) != CUST_OK ||
+	    (r = acl_plan_of(ctx, p, accounts, fqdn, &a)) != CUST_OK ||
 	    (r = amt_target_where(&a.t, url, sizeof(url), ct, sizeof(ct))) !=
 	    CUST_OK)
 		goto out;
@@ -1015,6 +1306,20 @@ dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 	for (i = 0; i < a.nw; i++) {
 		const struct want *w = &a.w[i];
 
+		if (w->krb) {
+			if (w->sid[0] == '\0')
+				continue;	/* apply says: account sync */
+			a.id = id;
+			snprintf(name, sizeof(name), "add-kerberos %s", w->user);
+			q = NULL;
+			if ((r = amt_msg_add_kerberos_user(++id, w->sid,
+			    w->access, w->realms, w->nrealms, &q)) != CUST_OK ||
+			    (r = dry_step(steps, name, q, "digest admin, current "
+			    "(after a Get of AMT_KerberosSettingData: Kerberos "
+			    "must be on)", a.reg == NULL)) != CUST_OK)
+				goto out;
+			continue;
+		}
 		if (w->ver == 0 && w->cur == 0)
 			continue;
 		seal_secret_free(pw);
@@ -1041,6 +1346,7 @@ dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 	    "from the device"), item_out);
 out:
 	json_decref(steps);
+	json_decref(accounts);
 	seal_secret_free(blank);
 	seal_secret_free(pw);
 	acl_clear(&a);
@@ -1195,7 +1501,7 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 {
 	struct acl *as = NULL;
 	struct amt_conv *convs = NULL;
-	json_t *managed = NULL, *items = NULL, *it, *v;
+	json_t *managed = NULL, *accounts = NULL, *items = NULL, *it, *v;
 	size_t i, n = json_array_size(fqdns), nc = 0, bad = 0;
 	int r;
 
@@ -1203,6 +1509,8 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 	*bad_out = 0;
 	if ((r = managed_users(ctx->st, &managed)) != CUST_OK)
 		return r;
+	if ((r = dir_ad_list(ctx->st, &accounts)) != CUST_OK)
+		goto out;
 	if ((as = calloc(n ? n : 1, sizeof(*as))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
 	    (items = json_array()) == NULL) {
@@ -1210,7 +1518,7 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 		goto out;
 	}
 	json_array_foreach(fqdns, i, v) {
-		if ((r = acl_prepare(ctx, p, managed, apply,
+		if ((r = acl_prepare(ctx, p, managed, accounts, apply,
 		    json_string_value(v), &as[i])) != CUST_OK)
 			goto out;
 		as[i].job = job;
@@ -1249,6 +1557,7 @@ out:
 	free(convs);
 	json_decref(items);
 	json_decref(managed);
+	json_decref(accounts);
 	return r;
 }
 

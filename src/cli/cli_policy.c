@@ -256,7 +256,8 @@ static json_t *
 drift_sarif(json_t *r)
 {
 	static const char *const rules[] = { "unknown-user", "missing-user",
-	    "extra-realm", "missing-realm", "wrong-access", "unreadable" };
+	    "extra-realm", "missing-realm", "wrong-access", "unresolved-sid",
+	    "unreadable" };
 	json_t *res = json_array(), *rl = json_array(), *it, *f, *o;
 	size_t i, k;
 

@@ -165,6 +165,112 @@ t_grep "$D4: reconciled" '"result": "reconciled"' "$TESTTMP/out"
 t_check "$D4: enabled with its KeyVersion" test "$(sim_state $D4 \
 	'd["kerberos"]["enabled"] and d["kerberos"]["key_from"]')" = "Passphrase"
 
+# Kerberos ACL entries (policy apply): the SID account sync read back for
+# the console's account, the realms of the plan; only where Kerberos is
+# on (D0, D4); elsewhere a failure naming device kerberos.
+t_exit "policy apply --all: exit 1 (Kerberos off on D1 to D3)" 1 \
+	c --json policy apply --all
+cp "$TESTTMP/out" "$TESTTMP/apply.json"
+sid=$(ad_search -b "CN=svc-sccm,$AD_OU" -s base objectSid |
+	sed -n 's/^objectSid:: //p')
+t_check "the console's SID read from the DC" test -n "$sid"
+t_exit "policy plan --device $D0" 0 c --json policy plan --device $D0
+cp "$TESTTMP/out" "$TESTTMP/plan.json"
+for d in $D0 $D4; do
+	curl -s "http://127.0.0.1:$control_port/state?device=$d" \
+	    >"$TESTTMP/st.json"
+	t_check "$d: one Kerberos entry, the console's SID, the plan's realms" \
+	    python3 - "$TESTTMP/st.json" "$TESTTMP/plan.json" "$sid" <<'EOF'
+import json, sys
+u = [x for x in json.load(open(sys.argv[1]))["users"] if "kerberos_sid" in x]
+e = json.load(open(sys.argv[2]))["devices"][0]["entries"][0]
+ok = (len(u) == 1 and u[0]["kerberos_sid"] == sys.argv[3] and
+      u[0]["realms"] == e["realms"] and u[0]["access"] == e["access"])
+if not ok:
+    print(u, e, file=sys.stderr)
+sys.exit(not ok)
+EOF
+done
+t_check "apply: ok where Kerberos is on, the others say device kerberos" \
+	python3 - "$TESTTMP/apply.json" $D0 $D1 $D4 <<'EOF'
+import json, sys
+it = {i["fqdn"]: i for i in json.load(open(sys.argv[1]))["items"]}
+d0, d1, d4 = it[sys.argv[2]], it[sys.argv[3]], it[sys.argv[4]]
+a1 = d1["actions"][0]
+sys.exit(not (d0["result"] == "ok" and d4["result"] == "ok" and
+              d0["actions"][0]["user"] == "svc-sccm@CUSTODY.TEST" and
+              d1["result"] == "failed" and a1["result"] == "failed" and
+              "run device kerberos first" in a1["detail"]))
+EOF
+t_exit "policy drift $D0: none" 0 c policy drift --device $D0
+t_exit "apply again: nothing to send to $D0" 0 c --json policy apply \
+	--device $D0
+t_check "no action" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["items"][0]["actions"] != [])' \
+	"$TESTTMP/out"
+
+# The policy changes: sccm loses a duty (its entry is updated), and a
+# console without an AD account yet (no SID: apply and drift say account
+# sync).
+cat >"$TESTTMP/p2.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  sccm:
+    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
+    duties: [power]
+    auth: kerberos
+    scope: {tags: [krb]}
+  ops:
+    identity: {kerberos: "svc-ops@CUSTODY.TEST"}
+    duties: [power]
+    auth: kerberos
+    scope: {tags: [krb]}
+EOF
+t_exit "policy load p2" 0 c policy load "$TESTTMP/p2.yaml"
+t_exit "policy drift $D0: drift" 1 c --json policy drift --device $D0
+t_check "drift: sccm's extra realms, ops unresolved" python3 -c '
+import json, sys
+f = {(x["finding"], x["user"]) for x in
+     json.load(open(sys.argv[1]))["items"][0]["findings"]}
+sys.exit(not (("extra-realm", "svc-sccm@CUSTODY.TEST") in f and
+              ("unresolved-sid", "svc-ops@CUSTODY.TEST") in f))' "$TESTTMP/out"
+t_exit "policy apply $D0: exit 1 (ops has no SID)" 1 c --json policy apply \
+	--device $D0
+cp "$TESTTMP/out" "$TESTTMP/apply2.json"
+t_check "sccm updated, ops failed naming account sync" python3 -c '
+import json, sys
+a = {x["user"]: x for x in
+     json.load(open(sys.argv[1]))["items"][0]["actions"]}
+s, o = a["svc-sccm@CUSTODY.TEST"], a["svc-ops@CUSTODY.TEST"]
+sys.exit(not (s["action"] == "update" and s["result"] == "ok" and
+              o["result"] == "failed" and "run account sync" in o["detail"]))' \
+	"$TESTTMP/apply2.json"
+t_exit "policy plan p2" 0 c --json policy plan --device $D0
+t_check "$D0: the entry has the new plan's realms" python3 - \
+	"$TESTTMP/out" "$sid" "$control_port" $D0 <<'EOF'
+import json, sys, urllib.request
+e = [x for x in json.load(open(sys.argv[1]))["devices"][0]["entries"]
+     if x["console"] == "sccm"][0]
+st = json.load(urllib.request.urlopen("http://127.0.0.1:%s/state?device=%s"
+                                      % (sys.argv[3], sys.argv[4])))
+u = [x for x in st["users"] if x.get("kerberos_sid") == sys.argv[2]]
+sys.exit(not (len(u) == 1 and u[0]["realms"] == e["realms"]))
+EOF
+t_exit "account sync (makes svc-ops)" 0 c account sync
+t_exit "policy apply $D0: now ok" 0 c --json policy apply --device $D0
+ops_sid=$(ad_search -b "CN=svc-ops,$AD_OU" -s base objectSid |
+	sed -n 's/^objectSid:: //p')
+t_check "$D0: svc-ops's entry has its SID" test "$(sim_state $D0 \
+	'sorted(x["kerberos_sid"] for x in d["users"] if "kerberos_sid" in x) == sorted(["'"$sid"'", "'"$ops_sid"'"])')" = True
+# ops leaves the policy: its entry (an account of custody's) is removed.
+t_exit "policy load p (sccm only)" 0 c policy load "$TESTTMP/p.yaml"
+t_exit "policy apply $D0" 0 c --json policy apply --device $D0
+t_check "$D0: only sccm's entry left" test "$(sim_state $D0 \
+	'[x["kerberos_sid"] for x in d["users"] if "kerberos_sid" in x] == ["'"$sid"'"]')" = True
+
 # Again on D0: the same settings, ok (a Put is harmless to repeat).
 t_exit "device kerberos $D0 again" 0 c device kerberos $D0
 t_grep "the line says ok" "^$D0: ok: realm CUSTODY.TEST, KeyVersion $kvno" \
