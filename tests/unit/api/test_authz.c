@@ -113,6 +113,9 @@ static const struct row {
 	{ "account.rotate", "LA", "{\"all\": true}" },
 	{ "account.list", "LAU", "{}" },
 	{ "account.password", "LA", "{\"name\": \"svc\"}" },
+	/* Kerberos keys on devices: the admins'. */
+	{ "device.kerberos", "LA", "{\"fqdns\": [\"d01.corp.example\"], "
+	    "\"dry_run\": true}" },
 	/* Every client with a certificate renews its own. */
 	{ "client.reenroll", "LAUOC", "{\"csr\": \"not a CSR\"}" },
 };
