@@ -384,25 +384,27 @@ compare(struct acl *a)
 		}
 		if (h->set & ~w->set) {
 			realm_list(h->set & ~w->set, l, sizeof(l));
-			snprintf(d, sizeof(d), "console %s: user %s holds "
+			snprintf(d, sizeof(d), "console %s: %s %s holds "
 			    "realms %s the plan does not grant", w->console,
-			    w->user, l);
+			    w->krb ? "principal" : "user", w->user, l);
 			if ((r = finding(a, w->user, "extra-realm", d)) !=
 			    CUST_OK)
 				return r;
 		}
 		if (w->set & ~h->set) {
 			realm_list(w->set & ~h->set, l, sizeof(l));
-			snprintf(d, sizeof(d), "console %s: user %s lacks "
-			    "realms %s of the plan", w->console, w->user, l);
+			snprintf(d, sizeof(d), "console %s: %s %s lacks "
+			    "realms %s of the plan", w->console, w->krb ?
+			    "principal" : "user", w->user, l);
 			if ((r = finding(a, w->user, "missing-realm", d)) !=
 			    CUST_OK)
 				return r;
 		}
 		if (h->access != w->access) {
-			snprintf(d, sizeof(d), "console %s: user %s has access "
+			snprintf(d, sizeof(d), "console %s: %s %s has access "
 			    "%u, the plan %u (0 local, 1 network, 2 any)",
-			    w->console, w->user, h->access, w->access);
+			    w->console, w->krb ? "principal" : "user", w->user,
+			    h->access, w->access);
 			if ((r = finding(a, w->user, "wrong-access", d)) !=
 			    CUST_OK)
 				return r;
@@ -1309,7 +1311,6 @@ dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 		if (w->krb) {
 			if (w->sid[0] == '\0')
 				continue;	/* apply says: account sync */
-			a.id = id;
 			snprintf(name, sizeof(name), "add-kerberos %s", w->user);
 			q = NULL;
 			if ((r = amt_msg_add_kerberos_user(++id, w->sid,

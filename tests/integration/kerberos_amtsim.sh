@@ -275,4 +275,37 @@ t_check "$D0: only sccm's entry left" test "$(sim_state $D0 \
 t_exit "device kerberos $D0 again" 0 c device kerberos $D0
 t_grep "the line says ok" "^$D0: ok: realm CUSTODY.TEST, KeyVersion $kvno" \
 	"$TESTTMP/out"
+# A run killed mid-way is a resumable job: D0's answers come 4 s late,
+# the run is killed once the others have their results, job resume
+# finishes D0 alone.
+curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	-d "{\"device\": \"$D0\", \"fault\": \"delay\", \"count\": -1, \"ms\": 4000}"
+"$CUSTODYCTL" --state-dir "$S" --json device kerberos --all \
+	>"$TESTTMP/killed.out" 2>&1 &
+KPID=$!
+n=0
+while [ $n -lt 150 ]; do
+	c --json job list --limit 1 >"$TESTTMP/jl" 2>/dev/null
+	[ "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobs"][0]["done"])' "$TESTTMP/jl" 2>/dev/null)" = 4 ] && break
+	sleep 0.1; n=$((n + 1))
+done
+kill -9 "$KPID"; wait "$KPID" 2>/dev/null
+t_exit "job list" 0 c --json job list --limit 1
+kjob=$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+print(j["id"] if j["kind"] == "device.kerberos" and j["state"] ==
+      "interrupted" and j["resumable"] and j["done"] == 4 else 0)' \
+	"$TESTTMP/out")
+t_check "the killed run is an interrupted, resumable job, 4 of 5 done" \
+	[ "$kjob" != 0 ]
+curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	-d "{\"device\": \"$D0\", \"fault\": \"clear\"}"
+t_exit "job resume $kjob: D0 alone, ok" 0 c --json job resume "$kjob"
+t_check "resumed: one device, ok" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["devices"] == 1 and r["results"] == {"ok": 1} and
+              r["items"][0]["fqdn"] == sys.argv[2]))' "$TESTTMP/out" $D0
+
 t_done
