@@ -125,13 +125,13 @@ for i in json.load(open(sys.argv[1]))["items"]:
 }
 detail $D1 >"$TESTTMP/d1.txt"
 t_grep "$D1: the refusal is said" \
-	"^setting the device clock \(3600 s off\): .*PT_STATUS_NOT_PERMITTED.*nothing Kerberos sent" \
+	"^setting the device clock \((3599|3600|3601) s off\): .*PT_STATUS_NOT_PERMITTED.*nothing Kerberos sent" \
 	"$TESTTMP/d1.txt"
 t_check "$D2: clock not taken: no Kerberos" test "$(sim_state $D2 \
 	'd.get("kerberos", {}).get("enabled", False)')" = "False"
 detail $D2 >"$TESTTMP/d2.txt"
 t_grep "$D2: the skew is said" \
-	"^the device clock is -3600 s off after SetHighAccuracyTimeSynch" \
+	"^the device clock is -(3599|3600|3601) s off after SetHighAccuracyTimeSynch" \
 	"$TESTTMP/d2.txt"
 t_check "$D3 (no TLS): not contacted" sh -c \
 	"! grep -q 'amtsim: $D3 ' '$TESTTMP/sim.log'"
