@@ -125,7 +125,7 @@ run init c init
     2>"$LOG/custodyd.log" &
 DPID=$!
 i=0
-while ! grep -q ' ready: ' "$LOG/custodyd.log"; do
+while ! grep -qs ' ready: ' "$LOG/custodyd.log"; do
 	i=$((i + 1))
 	[ $i -le 100 ] && kill -0 "$DPID" 2>/dev/null ||
 	    fail "custodyd did not start (see $LOG/custodyd.log)"
