@@ -146,6 +146,10 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	"created, due"
 #define STORE_ROW_MIT_PRINCIPAL "'mit_principal', id, console, " \
 	"principal, state, kvno, prev_kvno, prev_until, created, changed"
+#define STORE_ROW_DIR_OBJECT "'dir_object', id, kind, name, dn, owner, sid, " \
+	"state, created, changed"
+#define STORE_ROW_DIR_SECRET "'dir_secret', object_id, version, state, " \
+	"sealed, created, changed"
 #define STORE_CHECK(row) "custody_row(mac, " row ")"
 /* The same check as a 0/1 value, for reports that list every bad row. */
 #define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"
@@ -164,6 +168,8 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	STORE_MAC(STORE_ROW_MIT_PRINCIPAL) " WHERE id = ?"
 #define STORE_RESEAL_STAFF "UPDATE staff SET mac = " \
 	STORE_MAC(STORE_ROW_STAFF) " WHERE id = ?"
+#define STORE_RESEAL_DIR_OBJECT "UPDATE dir_object SET mac = " \
+	STORE_MAC(STORE_ROW_DIR_OBJECT) " WHERE id = ?"
 
 /* Run a STORE_RESEAL_* statement for key id: CUST_OK when it changed
  * exactly that row. */

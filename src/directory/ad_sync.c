@@ -73,8 +73,11 @@ struct sync {
 static int
 rows_load(struct cust_state *st, json_t **out)
 {
+	/* every row checked: a row decides which AD object custody may
+	 * change or delete, and a group's SID which group a device admits */
 	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT id, kind, name, "
-	    "dn, owner, sid, state FROM dir_object ORDER BY id");
+	    "dn, owner, sid, state, " STORE_CHECK(STORE_ROW_DIR_OBJECT)
+	    " FROM dir_object ORDER BY id");
 	json_t *a = json_array(), *o;
 	char b64[512];
 	int rc, r = CUST_OK;
@@ -168,7 +171,7 @@ row_insert(struct sync *y, const char *kind, const char *name,
 	sqlite3_stmt *s = store_stmt(state_store(y->st), "INSERT INTO "
 	    "dir_object(kind, name, dn, owner, state, created, changed) "
 	    "VALUES (?, ?, ?, ?, 'creating', ?, ?)");
-	int64_t now = util_now();
+	int64_t now = util_now(), id;
 	json_t *o;
 	int r;
 
@@ -184,9 +187,12 @@ row_insert(struct sync *y, const char *kind, const char *name,
 	if ((r = store_step_done(state_store(y->st), s,
 	    "cannot record a directory object")) != CUST_OK)
 		return r;
+	id = sqlite3_last_insert_rowid(store_db(state_store(y->st)));
+	if ((r = store_row_reseal(state_store(y->st), STORE_RESEAL_DIR_OBJECT,
+	    id)) != CUST_OK)
+		return r;
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
-	    (json_int_t)sqlite3_last_insert_rowid(store_db(
-	    state_store(y->st))), "kind", kind, "name", name, "dn", dn,
+	    (json_int_t)id, "kind", kind, "name", name, "dn", dn,
 	    "owner", owner, "sid_b64", "", "state", "creating");
 	if (o == NULL || json_array_append_new(y->rows, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -195,12 +201,13 @@ row_insert(struct sync *y, const char *kind, const char *name,
 }
 
 /* Row's state (and sid, base64, when not NULL) in the caller's
- * transaction. */
+ * transaction: the old row must be intact, the new one gets its MAC. */
 static int
 row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 {
 	sqlite3_stmt *s = store_stmt(state_store(y->st), "UPDATE dir_object "
-	    "SET state = ?, sid = COALESCE(?, sid), changed = ? WHERE id = ?");
+	    "SET state = ?, sid = COALESCE(?, sid), changed = ? WHERE id = ? "
+	    "AND " STORE_CHECK(STORE_ROW_DIR_OBJECT));
 	unsigned char bin[300];
 	size_t binlen = 0;
 	int r;
@@ -219,7 +226,9 @@ row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 	sqlite3_bind_int64(s, 3, util_now());
 	sqlite3_bind_int64(s, 4, jid(row));
 	if ((r = store_step_done(state_store(y->st), s,
-	    "cannot update a directory object")) != CUST_OK)
+	    "cannot update a directory object")) != CUST_OK ||
+	    (r = store_row_reseal(state_store(y->st), STORE_RESEAL_DIR_OBJECT,
+	    jid(row))) != CUST_OK)
 		return r;
 	if (json_object_set_new(row, "state", json_string(state)) != 0 ||
 	    (binlen > 0 && json_object_set_new(row, "sid_b64",
@@ -233,6 +242,36 @@ secret_ad(char *buf, size_t len, json_t *row, int64_t version)
 {
 	return seal_ad(buf, len, "dir_secret", jid(row), jstr(row, "name"),
 	    version);
+}
+
+/*
+ * Versions of object obj in state from1 or from2 (NULL: only from1), all
+ * of them or only version only (when > 0), but not version except, moved
+ * to state to (in the caller's transaction). Every row moved must be
+ * intact; the moved row gets its new MAC in the same statement.
+ */
+static int
+secret_move(struct cust_state *st, int64_t obj, const char *from1,
+    const char *from2, int64_t only, int64_t except, const char *to)
+{
+	sqlite3_stmt *s = store_stmt(state_store(st), "UPDATE dir_secret SET "
+	    "state = ?1, changed = ?2, mac = custody_mac('dir_secret', "
+	    "object_id, version, ?1, sealed, created, ?2) WHERE object_id = ?3 "
+	    "AND state IN (?4, ?5) AND (?6 = 0 OR version = ?6) AND "
+	    "version <> ?7 AND " STORE_CHECK(STORE_ROW_DIR_SECRET));
+
+	if (s == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, util_now());
+	sqlite3_bind_int64(s, 3, obj);
+	sqlite3_bind_text(s, 4, from1, -1, SQLITE_STATIC);
+	if (from2 != NULL)
+		sqlite3_bind_text(s, 5, from2, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, only);
+	sqlite3_bind_int64(s, 7, except);
+	return store_step_done(state_store(st), s, "cannot update a directory "
+	    "secret");
 }
 
 /* A new pending password version of the account row (in the caller's
@@ -259,14 +298,8 @@ secret_new(struct sync *y, json_t *row, struct seal_secret **pw_out,
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
-	s = store_stmt(db, "UPDATE dir_secret SET state = 'failed', "
-	    "changed = ? WHERE object_id = ? AND state = 'pending'");
-	if (s == NULL)
-		return CUST_E_DB;
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int64(s, 2, jid(row));
-	if ((r = store_step_done(db, s, "cannot update a directory secret")) !=
-	    CUST_OK)
+	if ((r = secret_move(y->st, jid(row), "pending", NULL, 0, 0,
+	    "failed")) != CUST_OK)
 		return r;
 	if ((r = cred_pw_generate(ACCOUNT_PW_LEN, &pw)) != CUST_OK)
 		return r;
@@ -278,7 +311,8 @@ secret_new(struct sync *y, json_t *row, struct seal_secret **pw_out,
 	    seal_secret_len(pw), ad, adlen, &ct, &ctlen)) != CUST_OK)
 		goto out;
 	s = store_stmt(db, "INSERT INTO dir_secret(object_id, version, state, "
-	    "sealed, created, changed) VALUES (?, ?, 'pending', ?, ?, ?)");
+	    "sealed, created, changed, mac) VALUES (?1, ?2, 'pending', ?3, ?4, "
+	    "?5, custody_mac('dir_secret', ?1, ?2, 'pending', ?3, ?4, ?5))");
 	if (s == NULL) {
 		r = CUST_E_DB;
 		goto out;
@@ -307,7 +341,8 @@ secret_get(struct cust_state *st, json_t *row, const char *state,
     struct seal_secret **pw_out, int64_t *version_out)
 {
 	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT version, "
-	    "sealed FROM dir_secret WHERE object_id = ? AND state = ?");
+	    "sealed, " STORE_CHECK(STORE_ROW_DIR_SECRET) " FROM dir_secret "
+	    "WHERE object_id = ? AND state = ?");
 	char ad[256];
 	size_t adlen;
 	int rc, r;
@@ -346,38 +381,18 @@ secret_pending(struct sync *y, json_t *row, struct seal_secret **pw_out,
 	return secret_get(y->st, row, "pending", pw_out, version_out);
 }
 
-/* Version v AD took: current, the previous current retired. */
+/* Version v AD took: current, the previous current retired (in that
+ * order: the unique index allows one current at a time). */
 static int
 secret_current(struct sync *y, json_t *row, int64_t v)
 {
-	struct store *db = state_store(y->st);
-	sqlite3_stmt *s = store_stmt(db, "UPDATE dir_secret SET state = "
-	    "CASE WHEN version = ?1 THEN 'current' ELSE 'retired' END, "
-	    "changed = ?2 WHERE object_id = ?3 AND (version = ?1 OR "
-	    "state = 'current')");
+	int r;
 
-	if (s == NULL)
-		return CUST_E_DB;
-	/* two-step: the unique index allows one current at a time */
-	{
-		sqlite3_stmt *r0 = store_stmt(db, "UPDATE dir_secret SET state "
-		    "= 'retired', changed = ? WHERE object_id = ? AND state = "
-		    "'current' AND version <> ?");
-		int r;
-
-		if (r0 == NULL)
-			return CUST_E_DB;
-		sqlite3_bind_int64(r0, 1, util_now());
-		sqlite3_bind_int64(r0, 2, jid(row));
-		sqlite3_bind_int64(r0, 3, v);
-		if ((r = store_step_done(db, r0, "cannot retire a directory "
-		    "secret")) != CUST_OK)
-			return r;
-	}
-	sqlite3_bind_int64(s, 1, v);
-	sqlite3_bind_int64(s, 2, util_now());
-	sqlite3_bind_int64(s, 3, jid(row));
-	return store_step_done(db, s, "cannot update a directory secret");
+	if ((r = secret_move(y->st, jid(row), "current", NULL, 0, v,
+	    "retired")) != CUST_OK)
+		return r;
+	return secret_move(y->st, jid(row), "pending", "current", v, 0,
+	    "current");
 }
 
 /* ---- reporting ---- */
@@ -776,16 +791,7 @@ expire_keytab(struct cust_state *st, const struct config_ad *ad,
 static int
 secret_fail(struct cust_state *st, json_t *row)
 {
-	sqlite3_stmt *s = store_stmt(state_store(st), "UPDATE dir_secret SET "
-	    "state = 'failed', changed = ? WHERE object_id = ? AND state = "
-	    "'pending'");
-
-	if (s == NULL)
-		return CUST_E_DB;
-	sqlite3_bind_int64(s, 1, util_now());
-	sqlite3_bind_int64(s, 2, jid(row));
-	return store_step_done(state_store(st), s, "cannot update a "
-	    "directory secret");
+	return secret_move(st, jid(row), "pending", NULL, 0, 0, "failed");
 }
 
 /* name@REALM of account row: its userPrincipalName. */
@@ -1608,7 +1614,6 @@ remove_device(struct sync *y, json_t *row)
 	static const char *const attrs[] = { "objectSid", NULL };
 	const char *dn = jstr(row, "dn");
 	json_t *e = NULL;
-	sqlite3_stmt *s;
 	int r;
 
 	if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
@@ -1627,19 +1632,9 @@ remove_device(struct sync *y, json_t *row)
 	if ((r = begin(y)) != CUST_OK)
 		return r;
 	r = row_set(y, row, "removed", NULL);
-	if (r == CUST_OK) {
-		s = store_stmt(state_store(y->st), "UPDATE dir_secret SET "
-		    "state = 'retired', changed = ? WHERE object_id = ? AND "
-		    "(state = 'pending' OR state = 'current')");
-		if (s == NULL) {
-			r = CUST_E_DB;
-		} else {
-			sqlite3_bind_int64(s, 1, util_now());
-			sqlite3_bind_int64(s, 2, jid(row));
-			r = store_step_done(state_store(y->st), s, "cannot "
-			    "retire a directory secret");
-		}
-	}
+	if (r == CUST_OK)
+		r = secret_move(y->st, jid(row), "pending", "current", 0, 0,
+		    "retired");
 	if (r == CUST_OK)
 		r = audit(y, "directory.delete", jstr(row, "name"), dn);
 	return commit(y, r);

@@ -56,6 +56,8 @@ static const struct {
 	{ "ca_delivery", 1, { "serial", NULL, NULL } },
 	{ "ca_supersede", 1, { "old_serial", NULL, NULL } },
 	{ "mit_principal", 1, { "id", NULL, NULL } },
+	{ "dir_object", 1, { "id", NULL, NULL } },
+	{ "dir_secret", 2, { "object_id", "version", NULL } },
 };
 
 static int

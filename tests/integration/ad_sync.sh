@@ -126,6 +126,68 @@ t_check "re-sync kept the password" sh -c '
 	LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-sccm@custody.test" \
 	    -y "$3" -s base -b "" dn >/dev/null' _ "$AD_CA" "$AD_URI" "$TESTTMP/svc.pw"
 
+# Someone who writes custody.db without the master key: every dir_object
+# and dir_secret row is MAC'd; a changed or forged row stops the sync and
+# the reads with the row named (exit 5), and nothing is done in AD.
+if t_need sqlite3; then
+	db() { sqlite3 "$S/custody.db" "$@"; }
+	snap() {	# the store and its rollback counter, to undo a tampering
+		db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+		cp "$S/custody.db" "$TESTTMP/clean.db"
+		cp "$S/seal/counter" "$TESTTMP/clean.counter"
+	}
+	back() {
+		db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+		rm -f "$S/custody.db-wal" "$S/custody.db-shm"
+		cp "$TESTTMP/clean.db" "$S/custody.db"
+		cp "$TESTTMP/clean.counter" "$S/seal/counter"
+	}
+	present() { ad_search -b "$1" -s base dn | grep -q '^dn: '; }
+	admin_dn="CN=Administrator,CN=Users,$AD_BASE"
+	t_check "every directory row has a MAC" test "$(db "SELECT
+	    (SELECT count(*) FROM dir_object WHERE mac IS NULL) +
+	    (SELECT count(*) FROM dir_secret WHERE mac IS NULL)")" -eq 0
+	snap
+	# AMT-power's SID set to AMT-setup's: a device ACL would admit the
+	# wrong group
+	gid=$(db "SELECT id FROM dir_object WHERE name = 'AMT-power'")
+	db "UPDATE dir_object SET sid = (SELECT sid FROM dir_object WHERE
+	    name = 'AMT-setup') WHERE id = $gid"
+	t_exit "a group's SID swapped: account sync exit 5" 5 c account sync
+	t_grep "the altered row is named" \
+	    "row dir_object\(id=$gid\) was altered outside custody" \
+	    "$TESTTMP/err"
+	t_exit "a group's SID swapped: account list exit 5" 5 c account list
+	back
+	# a forged device row would make the sync delete the object its DN
+	# names (the domain's Administrator here)
+	db "INSERT INTO dir_object(kind, name, dn, owner, state, created,
+	    changed) VALUES ('device', 'amt-00000000000', '$admin_dn',
+	    'gone.example', 'active', 1, 1)"
+	t_exit "a forged device row: account sync exit 5" 5 c account sync
+	t_grep "the forged row is named" \
+	    "row dir_object\(id=[0-9]+\) was altered outside custody" \
+	    "$TESTTMP/err"
+	t_check "the Administrator was not deleted" present "$admin_dn"
+	back
+	# a password row changed: the password is not handed out
+	oid=$(db "SELECT id FROM dir_object WHERE name = 'svc-sccm'")
+	db "UPDATE dir_secret SET created = created - 1 WHERE object_id = $oid
+	    AND state = 'current'"
+	t_exit "an altered password row: account password exit 5" 5 \
+	    c account password svc-sccm
+	t_grep "the altered password row is named" \
+	    "row dir_secret\(object_id=$oid, version=[0-9]+\) was altered" \
+	    "$TESTTMP/err"
+	back
+	t_exit "the store put back: account sync" 0 c --json account sync
+	t_check "nothing to do" python3 -c '
+import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
+	    "$TESTTMP/out"
+else
+	t_skip "directory row MACs" "sqlite3 is not installed"
+fi
+
 # The policy changes: secsuite loses power, sccm leaves.
 cat >"$TESTTMP/p2.yaml" <<EOF
 version: 1
