@@ -367,6 +367,21 @@ int dir_ad_sync(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const struct policy *p, int dry_run,
     json_t **out) __attribute__((warn_unused_result));
 
+/*
+ * Device fqdn was removed from custody: the AD object custody made for it
+ * (a live "device" row owned by fqdn) deleted now rather than at the next
+ * sync, its row 'removed' and its password retired, audited
+ * ("directory.delete"). No such row: CUST_OK, *out NULL. Otherwise *out
+ * new {"name", "dn", "deleted": bool}; when ad is NULL or not set (the
+ * configuration unreadable, or directory.ad gone), or the DC cannot be
+ * reached or refuses, the error is returned with *out set (deleted false)
+ * and the row stays live: the next account sync deletes the object (the
+ * device is no longer active, so no sync wants it).
+ */
+int dir_ad_device_removed(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *fqdn, json_t **out)
+	__attribute__((warn_unused_result));
+
 /* The SPNs of an AMT device's AD object (reference/amt.md section 5):
  * HTTP/FQDN:16992 (WS-Man), :16993 (WS-Man TLS), :16994 and :16995
  * (redirection, TLS), :623 and :664 (DASH, TLS). */

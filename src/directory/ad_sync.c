@@ -2087,3 +2087,53 @@ out:
 	json_decref(y.rows);
 	return r;
 }
+
+int
+dir_ad_device_removed(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *fqdn, json_t **out)
+{
+	struct sync y;
+	json_t *row = NULL, *o;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	memset(&y, 0, sizeof(y));
+	y.st = st;
+	y.actor = actor;
+	y.ad = ad;
+	if ((r = rows_load(st, &y.rows)) != CUST_OK)
+		return r;
+	json_array_foreach(y.rows, i, o)
+		if (strcmp(jstr(o, "kind"), "device") == 0 &&
+		    strcmp(jstr(o, "state"), "removed") != 0 &&
+		    strcasecmp(jstr(o, "owner"), fqdn) == 0)
+			row = o;
+	if (row == NULL) {
+		json_decref(y.rows);
+		return CUST_OK;
+	}
+	if ((y.ops = json_array()) == NULL || (y.errors = json_array()) ==
+	    NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (ad == NULL || !ad->set)
+		r = cust_fail(CUST_E_INVAL, "custody.yaml has no usable "
+		    "directory.ad section");
+	else if ((r = dir_ldap_open(ad, &y.l)) == CUST_OK)
+		r = remove_device(&y, row);
+	if (r != CUST_OK)
+		(void)audit_note(state_audit(st), actor, "directory.delete",
+		    jstr(row, "name"), "failed", cust_errmsg());
+	*out = json_pack("{s:s, s:s, s:b}", "name", jstr(row, "name"), "dn",
+	    jstr(row, "dn"), "deleted", r == CUST_OK);
+	if (*out == NULL)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+out:
+	dir_ldap_free(y.l);
+	json_decref(y.ops);
+	json_decref(y.errors);
+	json_decref(y.rows);
+	return r;
+}

@@ -137,20 +137,48 @@ t_check "no object for d3" sh -c '! grep -q "CN=d3" "$1"' _ "$TESTTMP/out"
 t_check "d1 untouched" test "$(spns d1.corp.test)" = \
 	"$(want_spns d1.corp.test)"
 
-# Removing a device deletes its object; the others stay.
+# Removing a device deletes its object then and there; the others stay.
 t_exit "device remove d2" 0 c device remove d2.corp.test
-t_exit "sync after the removal (d3 still refused)" 1 c account sync
-t_grep "the deletion is said" '^delete CN=d2\.corp\.test,OU=AMT' "$TESTTMP/out"
-t_check "d2's object is gone" sh -c '
-	! LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "$3" -y "$4" \
-	    -b "$5" "(servicePrincipalName=HTTP/d2.corp.test:16992)" dn |
-	    grep -q "^dn:"' _ "$AD_CA" "$AD_URI" "$AD_BIND" "$AD_PWFILE" \
-	"$AD_OU"
+t_grep "the removal says the object is deleted" \
+	'^its AD object CN=d2\.corp\.test,OU=AMT,DC=custody,DC=test deleted$' \
+	"$TESTTMP/out"
+gone() {	# gone FQDN: no object holds FQDN's SPN
+	! LDAPTLS_CACERT="$AD_CA" ldapsearch -LLL -H "$AD_URI" -x -D "$AD_BIND" \
+	    -y "$AD_PWFILE" -b "$AD_OU" "(servicePrincipalName=HTTP/$1:16992)" \
+	    dn | grep -q "^dn:"
+}
+t_check "d2's object is gone before any sync" gone d2.corp.test
 t_exit "account list" 0 c account list
 t_grep "d2's row kept as removed" '^device amt-[0-9a-f]+ removed .*\(d2\.corp\.test\)$' \
 	"$TESTTMP/out"
 t_exit "no password for a removed device" 4 c account password d2.corp.test
+t_exit "sync after the removal (d3 still refused)" 1 c account sync
+t_check "the sync has nothing left to delete" sh -c \
+	'! grep -q "^delete " "$1"' _ "$TESTTMP/out"
 t_check "d1 kept" test "$(spns d1.corp.test)" = "$(want_spns d1.corp.test)"
 c audit list >"$TESTTMP/audit" 2>&1
-t_grep "the deletion is audited" 'directory\.delete' "$TESTTMP/audit"
+t_grep "the deletion is audited" 'directory\.delete.*amt-' "$TESTTMP/audit"
+t_exit "device remove d9 (no object): nothing said of AD" 0 \
+	c --json device remove d9.corp.test
+t_check "no directory part in the reply" sh -c \
+	'! grep -q "directory" "$1"' _ "$TESTTMP/out"
+
+# The DC down at the removal: the device is removed all the same, the
+# reply says the object is not deleted, and the next sync deletes it.
+ad_stop
+t_exit "device remove d1 with the DC down" 0 c device remove d1.corp.test
+t_grep "the warning names the object and the next sync" \
+	'warning: the AD object CN=d1\.corp\.test,OU=AMT,DC=custody,DC=test of d1\.corp\.test was not deleted \(.*\); the next account sync deletes it' \
+	"$TESTTMP/err"
+t_exit "d1 is removed from custody" 4 c device show d1.corp.test
+c audit list >"$TESTTMP/audit" 2>&1
+t_grep "the failed deletion is audited" 'directory\.delete.*failed' \
+	"$TESTTMP/audit"
+ad_start
+t_check "d1's object is still there" test "$(spns d1.corp.test)" = \
+	"$(want_spns d1.corp.test)"
+t_exit "the next sync (d3 still refused)" 1 c account sync
+t_grep "the sync deletes d1's object" '^delete CN=d1\.corp\.test,OU=AMT' \
+	"$TESTTMP/out"
+t_check "d1's object is gone" gone d1.corp.test
 t_done
