@@ -251,11 +251,20 @@ int dir_valid_name(const char *name, size_t max)
 int dir_sid_to_str(const unsigned char *sid, size_t len, char *out,
     size_t outlen) __attribute__((warn_unused_result));
 
+/* An attribute description of a ranged reply, "NAME;range=LO-HI" or
+ * "NAME;range=LO-*" (MS-ADTS 3.1.1.3.1.3.3; bounds decimal, below 2^31,
+ * HI >= LO): 1 with NAME in name (len bytes), *last 1 for "*" (*hi 0
+ * then); 0 when key is not one. */
+int dir_range_parse(const char *key, char *name, size_t len,
+    unsigned long *lo, unsigned long *hi, int *last);
+
 /* ---- the LDAP connection ---- */
 
 /* Bounds on what a DC may send: one reply message, entries per search. */
 #define DIR_LDAP_MAX_MSG	(4u << 20)
 #define DIR_LDAP_MAX_ENTRIES	10000
+/* Values of one ranged attribute (a group's member) at most. */
+#define DIR_LDAP_MAX_VALUES	100000
 /* Seconds: connect (TCP + TLS), and each operation. */
 #define DIR_LDAP_CONNECT_TIMEOUT	10
 #define DIR_LDAP_OP_TIMEOUT		30

@@ -148,3 +148,43 @@ dir_sid_to_str(const unsigned char *sid, size_t len, char *out, size_t outlen)
 	}
 	return CUST_OK;
 }
+
+/* A range bound: decimal digits only, at most 2^31 - 1. */
+static int
+range_num(const char *p, const char **end, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 0x7fffffffUL)
+			return 0;
+	}
+	*end = p;
+	*out = v;
+	return 1;
+}
+
+int
+dir_range_parse(const char *key, char *name, size_t len, unsigned long *lo,
+    unsigned long *hi, int *last)
+{
+	const char *p = strcasestr(key, ";range="), *q;
+
+	if (p == NULL || p == key || (size_t)(p - key) >= len)
+		return 0;
+	if (!range_num(p + 7, &q, lo) || *q != '-')
+		return 0;
+	q++;
+	*last = strcmp(q, "*") == 0;
+	if (*last) {
+		*hi = 0;
+	} else if (!range_num(q, &q, hi) || *q != '\0' || *hi < *lo) {
+		return 0;
+	}
+	memcpy(name, key, (size_t)(p - key));
+	name[p - key] = '\0';
+	return 1;
+}

@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -305,8 +307,162 @@ out:
 	return r;
 }
 
+/*
+ * Test hook: CUSTODY_TEST_LDAP_RANGE=N makes custody ask for the values of
+ * a ranged attribute (member) N at a time, as a DC whose MaxValRange is N
+ * answers (Samba gives every value unless a range is asked for). 0: off.
+ */
+static long
+test_range(void)
+{
+	const char *v = getenv("CUSTODY_TEST_LDAP_RANGE");
+	long n = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	return n > 0 && n < 1000000 ? n : 0;
+}
+
+static int search_once(struct dir_ldap *l, const char *base, int scope,
+    const char *filter, const char *const *attrs, json_t **out);
+
+/* The values of attribute name of dn after hi (the last had), appended
+ * to all. */
+static int
+range_rest(struct dir_ldap *l, const char *dn, const char *name,
+    unsigned long hi, json_t *all)
+{
+	char attr[192], got_name[128];
+	const char *attrs[] = { attr, NULL }, *k;
+	unsigned long lo, nhi;
+	long step = test_range();
+	json_t *got, *page, *v;
+	int last = 0, r;
+
+	while (!last) {
+		if (json_array_size(all) >= DIR_LDAP_MAX_VALUES)
+			return cust_fail(CUST_E_TOOBIG, "%s of %s has more "
+			    "than %d values", name, dn, DIR_LDAP_MAX_VALUES);
+		if (step > 0)
+			snprintf(attr, sizeof(attr), "%s;range=%lu-%lu", name,
+			    hi + 1, hi + (unsigned long)step);
+		else
+			snprintf(attr, sizeof(attr), "%s;range=%lu-*", name,
+			    hi + 1);
+		if ((r = search_once(l, dn, 0, "(objectClass=*)", attrs,
+		    &got)) != CUST_OK)
+			return r;
+		page = NULL;
+		lo = nhi = 0;
+		json_object_foreach(json_array_get(got, 0), k, v)
+			if (dir_range_parse(k, got_name, sizeof(got_name), &lo,
+			    &nhi, &last) && strcasecmp(got_name, name) == 0)
+				break;
+		page = k != NULL ? v : NULL;
+		/* each page follows on and, unless the last, moves forward */
+		if (page == NULL || lo != hi + 1 || (!last &&
+		    (json_array_size(page) == 0 || nhi < lo))) {
+			json_decref(got);
+			return cust_fail(CUST_E_PARSE, "the directory sent %s "
+			    "of %s in ranges that do not follow on", name, dn);
+		}
+		r = json_array_extend(all, page) == 0 ? CUST_OK :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+		json_decref(got);
+		if (r != CUST_OK)
+			return r;
+		hi = nhi;
+	}
+	return CUST_OK;
+}
+
+/*
+ * AD gives at most MaxValRange (1500) values of an attribute such as
+ * member at once, as "member;range=0-1499", and the rest on request
+ * ("member;range=1500-*"; MS-ADTS 3.1.1.3.1.3.3). Every ranged attribute
+ * of entry o is fetched whole and put under its plain name. A DC whose
+ * ranges do not follow on, or that gives more than DIR_LDAP_MAX_VALUES
+ * values, is refused.
+ */
+static int
+range_fill(struct dir_ldap *l, json_t *o)
+{
+	const char *dn = json_string_value(json_object_get(o, "dn")), *k;
+	char name[128];
+	unsigned long lo, hi;
+	json_t *keys = json_array(), *v, *all;
+	size_t i;
+	int last, r = CUST_OK;
+
+	if (keys == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_object_foreach(o, k, v)
+		if (strcasestr(k, ";range=") != NULL &&
+		    json_array_append_new(keys, json_string(k)) != 0) {
+			json_decref(keys);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	json_array_foreach(keys, i, v) {
+		k = json_string_value(v);
+		if (!dir_range_parse(k, name, sizeof(name), &lo, &hi, &last) ||
+		    lo != 0 || dn == NULL) {
+			r = cust_fail(CUST_E_PARSE, "the directory sent %.100s "
+			    "of %.300s, not a range from the first value", k,
+			    dn ? dn : "?");
+			break;
+		}
+		all = json_incref(json_object_get(o, k));
+		if (!last)
+			r = range_rest(l, dn, name, hi, all);
+		if (r == CUST_OK) {
+			(void)json_object_del(o, k);
+			r = json_object_set(o, name, all) == 0 ? CUST_OK :
+			    cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+		json_decref(all);
+		if (r != CUST_OK)
+			break;
+	}
+	json_decref(keys);
+	return r;
+}
+
 static int
 dir_ldap_search_(struct dir_ldap *l, const char *base, int scope,
+    const char *filter, const char *const *attrs, json_t **out)
+{
+	const char *asked[16];
+	char ranged[16][160];
+	json_t *e;
+	size_t i;
+	long step = test_range();
+	int r;
+
+	/* the test hook: ranged attributes asked for step values at first */
+	for (i = 0; step > 0 && attrs != NULL && attrs[i] != NULL && i < 15;
+	    i++) {
+		asked[i] = attrs[i];
+		if (strcasecmp(attrs[i], "member") == 0) {
+			snprintf(ranged[i], sizeof(ranged[i]),
+			    "%s;range=0-%ld", attrs[i], step - 1);
+			asked[i] = ranged[i];
+		}
+	}
+	if (step > 0 && attrs != NULL && attrs[i] == NULL) {
+		asked[i] = NULL;
+		attrs = asked;
+	}
+	if ((r = search_once(l, base, scope, filter, attrs, out)) != CUST_OK)
+		return r;
+	json_array_foreach(*out, i, e)
+		if ((r = range_fill(l, e)) != CUST_OK) {
+			json_decref(*out);
+			*out = NULL;
+			return r;
+		}
+	return CUST_OK;
+}
+
+static int
+search_once(struct dir_ldap *l, const char *base, int scope,
     const char *filter, const char *const *attrs, json_t **out)
 {
 	LDAPMessage *res = NULL, *e;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/fuzz/fuzz_ldap.c - libFuzzer harness for what custody does with
  * directory data it does not control: binary SIDs read back from AD
- * (dir_sid_to_str()), DNs compared (dir_dn_equal(): the group members AD
+ * (dir_sid_to_str()), ranged attribute descriptions (dir_range_parse():
+ * "member;range=0-1499"), DNs compared (dir_dn_equal(): the group members AD
  * returns), and the escaping of names that reach filters and DNs. For
  * every input the escaped DN value must parse back, with libldap's own
  * parser, into exactly one RDN holding exactly the input, and the
@@ -28,6 +29,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)dir_sid_to_str(data, size, out, sizeof(out));
 	if (size > 256)
 		return 0;
+	/* a ranged attribute description, as a DC sends it */
+	a = strndup((const char *)data, size);
+	if (a != NULL) {
+		unsigned long lo, hi;
+		int last;
+
+		if (dir_range_parse(a, out, 64, &lo, &hi, &last) &&
+		    (strlen(out) >= 64 || strlen(out) == 0 ||
+		    (!last && hi < lo) || lo > 0x7fffffffUL ||
+		    hi > 0x7fffffffUL))
+			abort();
+		free(a);
+	}
 	if (dir_filter_escape((const char *)data, size, out, sizeof(out)) ==
 	    CUST_OK) {
 		for (i = 0; out[i] != '\0'; i++)

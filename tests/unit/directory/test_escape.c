@@ -192,6 +192,47 @@ test_sid(void **state)
 	    CUST_E_TOOBIG);
 }
 
+static void
+range_is(const char *key, const char *name, unsigned long lo,
+    unsigned long hi, int last)
+{
+	char n[32];
+	unsigned long l = 99, h = 99;
+	int z = 99;
+
+	if (!dir_range_parse(key, n, sizeof(n), &l, &h, &z))
+		fail_msg("'%s' refused", key);
+	assert_string_equal(n, name);
+	assert_int_equal(l, lo);
+	assert_int_equal(h, hi);
+	assert_int_equal(z, last);
+}
+
+static void
+test_range(void **state)
+{
+	static const char *const bad[] = { "member", "member;range=",
+		";range=0-1", "member;range=0", "member;range=0-",
+		"member;range=-1-5", "member;range=+1-5", "member;range=5-4",
+		"member;range=0-1x", "member;range=0-*x", "member;range= 0-1",
+		"member;range=0-2147483648", "member;range=99999999999999-*",
+		"member;range=0-18446744073709551616",
+		"a-very-long-attribute-name-beyond-the-buffer;range=0-1", NULL };
+	char n[32];
+	unsigned long l, h;
+	int z;
+	size_t i;
+
+	(void)state;
+	range_is("member;range=0-1499", "member", 0, 1499, 0);
+	range_is("member;range=1500-*", "member", 1500, 0, 1);
+	range_is("Member;Range=3-3", "Member", 3, 3, 0);
+	range_is("member;range=0-2147483647", "member", 0, 2147483647, 0);
+	for (i = 0; bad[i] != NULL; i++)
+		if (dir_range_parse(bad[i], n, sizeof(n), &l, &h, &z))
+			fail_msg("'%s' accepted", bad[i]);
+}
+
 int
 main(void)
 {
@@ -201,6 +242,7 @@ main(void)
 		cmocka_unit_test(test_too_small),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_sid),
+		cmocka_unit_test(test_range),
 	};
 
 	if (cust_init() != CUST_OK)
