@@ -28,6 +28,10 @@ struct config_listen {
 	uint16_t port;
 };
 
+/* Characters that make directory.ad.uri a list to libldap (which then
+ * falls back from one URI to the next, whatever its scheme): refused. */
+#define CONFIG_URI_LIST_SEPS	" \t\r\n,"
+
 /* directory.ad (issue 10; parsed and checked now, used later). */
 struct config_ad {
 	int set;		/* the section is present */

@@ -645,6 +645,12 @@ finish_ad(struct cctx *c, const struct ynode *map)
 
 	if (ad->uri == NULL) {
 		/* reported as a missing key */
+	} else if (strpbrk(ad->uri, CONFIG_URI_LIST_SEPS) != NULL) {
+		/* libldap takes a list and falls back to the next URI: an
+		 * ldap:// one after ldaps:// would get the bind in clear */
+		r = bad(c, value_of(map, "uri"), "directory.ad: uri must be "
+		    "one URI, not a list (a DC that is down would make libldap "
+		    "try the next one, whatever its scheme)");
 	} else if (strncmp(ad->uri, "ldaps://", 8) == 0) {
 		if (ad->starttls)
 			r = bad(c, value_of(map, "starttls"), "directory.ad: "

@@ -153,6 +153,9 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	    ad->bind_password_file == NULL)
 		return cust_fail(CUST_E_INVAL, "directory.ad needs uri, bind "
 		    "and bind_password_file (custody.yaml(5))");
+	if (strpbrk(ad->uri, CONFIG_URI_LIST_SEPS) != NULL)
+		return cust_fail(CUST_E_INVAL, "directory.ad: uri must be one "
+		    "URI, not a list");
 	ldaps = strncmp(ad->uri, "ldaps://", 8) == 0;
 	if (!ldaps && !(strncmp(ad->uri, "ldap://", 7) == 0 && ad->starttls))
 		return cust_fail(CUST_E_INVAL, "directory.ad: plain LDAP is "

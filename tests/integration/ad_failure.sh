@@ -87,6 +87,46 @@ t_grep "plain LDAP is refused" 'plain LDAP is refused' "$TESTTMP/err"
 t_exit "the sync refuses it too" 2 c account sync
 AD_URI=$AD_URI0
 
+# A list of URIs: libldap falls back from one to the next, whatever its
+# scheme, so an ldap:// one after an ldaps:// DC that is down would get
+# the simple bind, password and all, in clear. A list is refused; the
+# plain listener here never hears from custody.
+python3 - "$TESTTMP/plain.ready" "$TESTTMP/plain.bytes" <<'EOF' &
+import socket, sys
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(4)
+ls.settimeout(20)
+open(sys.argv[2], "wb").close()
+open(sys.argv[1], "w").write("%d\n" % ls.getsockname()[1])
+out = open(sys.argv[2], "ab")
+try:
+    while True:
+        s, _ = ls.accept()
+        s.settimeout(5)
+        try:
+            out.write(s.recv(65536))
+            out.flush()
+        except OSError:
+            pass
+        s.close()
+except OSError:
+    pass
+EOF
+plain_pid=$!
+t_wait_line "$TESTTMP/plain.ready" '^[0-9]'
+AD_URI="ldaps://127.0.0.1:1 ldap://127.0.0.1:$(cat "$TESTTMP/plain.ready")"
+ad_config "$S"
+t_exit "a URI list: config check refuses it" 2 c config check
+t_grep "it says one URI" 'uri must be one URI, not a list' "$TESTTMP/err"
+t_exit "a URI list: the sync refuses it" 2 c account sync
+kill "$plain_pid" 2>/dev/null
+wait "$plain_pid" 2>/dev/null
+t_check "nothing was sent to the plain ldap:// URI" \
+	test ! -s "$TESTTMP/plain.bytes"
+AD_URI=$AD_URI0
+ad_config "$S"
+
 # A CA that did not sign the DC's certificate.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$TESTTMP/other.key" -out "$TESTTMP/other-ca.pem" -days 1 \

@@ -382,6 +382,12 @@ static const struct bad_case bad_cases[] = {
 	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    starttls: true\n"
 	  "    bind: b\n    bind_password_file: /p\n    base_dn: DC=x\n"
 	  "    realm: X\n", 4, 15, "ldaps:// is TLS already" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1 ldap://dc2\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n", 3,
+	  10, "uri must be one URI, not a list" },
+	{ "directory:\n  ad:\n    uri: \"ldaps://dc1,ldap://dc2\"\n"
+	  "    bind: b\n    bind_password_file: /p\n    base_dn: DC=x\n"
+	  "    realm: X\n", 3, 10, "uri must be one URI, not a list" },
 	{ "directory:\n  ad:\n    uri: http://dc1\n    bind: b\n"
 	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n", 3,
 	  10, "uri must start with ldaps://" },
