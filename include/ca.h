@@ -395,6 +395,12 @@ int ca_client_valid(struct cust_state *st, const char *kind,
  * does not parse). */
 int ca_dn_matches(const X509_NAME *name, const char *dn);
 
+/* *out 1 when console name's latest record (its certificate holder,
+ * names compared without case) is revoked; a console without a record
+ * (Kerberos only) is not. Row MAC checked. */
+int ca_console_revoked(struct cust_state *st, const char *name, int *out)
+	__attribute__((warn_unused_result));
+
 /* Revoke every valid certificate of console name (reason NULL:
  * "cessationOfOperation") and mark it revoked. Response: {"name",
  * "revoked": [serials]}. */

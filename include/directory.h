@@ -391,6 +391,17 @@ int dir_ad_device_removed(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const char *fqdn, json_t **out)
 	__attribute__((warn_unused_result));
 
+/*
+ * Console console was revoked: the service account custody made for it
+ * disabled and removed from every group custody made, now rather than at
+ * the next sync (which no longer wants a revoked console), audited
+ * ("directory.disable", "directory.member"). *out as
+ * dir_ad_device_removed(), with "disabled" for "deleted".
+ */
+int dir_ad_console_revoked(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *console, json_t **out)
+	__attribute__((warn_unused_result));
+
 /* The SPNs of an AMT device's AD object (reference/amt.md section 5):
  * HTTP/FQDN:16992 (WS-Man), :16993 (WS-Man TLS), :16994 and :16995
  * (redirection, TLS), :623 and :664 (DASH, TLS). */

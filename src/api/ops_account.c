@@ -11,6 +11,8 @@
  * object's progress recorded in the store, and a sync that stopped is
  * finished by running it again.
  */
+#include <stdio.h>
+
 #include "config.h"
 #include "directory.h"
 #include "err.h"
@@ -170,6 +172,28 @@ op_password(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    seal_secret_len(pw)), resp);
 	seal_secret_free(pw);
 	return r;
+}
+
+void
+ops_account_follow(struct ops_ctx *ctx, const char *name,
+    int (*fn)(struct cust_state *, const char *, const struct config_ad *,
+    const char *, json_t **), json_t *reply)
+{
+	struct cust_config *cfg = NULL;
+	char why[512] = "";
+	json_t *d = NULL;
+	int r;
+
+	if (config_load_dir(state_dir(ctx->st), NULL, &cfg) != CUST_OK)
+		snprintf(why, sizeof(why), "%s", cust_errmsg());
+	r = fn(ctx->st, ctx->actor, cfg != NULL ? &cfg->ad : NULL, name, &d);
+	if (r != CUST_OK && (d != NULL || (d = json_object()) != NULL))
+		(void)json_object_set_new(d, "error", ops_text(why[0] != '\0' ?
+		    why : cust_errmsg()));
+	if (d != NULL && json_object_set_new(reply, "directory", d) != 0)
+		json_decref(d);
+	config_free(cfg);
+	cust_clearerr();
 }
 
 const struct ops_entry ops_account_table[] = {

@@ -19,6 +19,7 @@
 
 #include "audit.h"
 #include "ca.h"
+#include "directory.h"
 #include "err.h"
 #include "ops_int.h"
 #include "state.h"
@@ -368,8 +369,10 @@ op_console_revoke(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = ca_console_revoke(ctx->st, ctx->actor, name, reason, resp))
 	    != CUST_OK)
 		return r;
-	/* a revoked console keeps no Kerberos principal either */
+	/* a revoked console keeps no Kerberos principal either, nor an AD
+	 * account that is enabled or in custody's groups */
 	ops_principal_revoked(ctx, name, *resp);
+	ops_account_follow(ctx, name, dir_ad_console_revoked, *resp);
 	return CUST_OK;
 }
 

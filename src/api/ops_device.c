@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* src/api/ops_device.c - device inventory operations. */
-#include <stdio.h>
 #include <string.h>
 
 #include "ca.h"
-#include "config.h"
 #include "cred.h"
 #include "directory.h"
 #include "err.h"
@@ -169,36 +167,6 @@ op_set(struct ops_ctx *ctx, json_t *req, json_t **resp)
 }
 
 /*
- * After device fqdn was retired: the AD object custody made for it
- * deleted (dir_ad_device_removed()), the outcome in reply's "directory"
- * ({"name", "dn", "deleted"}, and "error" when it could not be done: the
- * removal stands and the next account sync deletes the object). Nothing
- * when custody made no object for it.
- */
-static void
-directory_removed(struct ops_ctx *ctx, const char *fqdn, json_t *reply)
-{
-	struct cust_config *cfg = NULL;
-	char why[512] = "";
-	json_t *d = NULL;
-	int r;
-
-	if (config_load_dir(state_dir(ctx->st), NULL, &cfg) != CUST_OK)
-		snprintf(why, sizeof(why), "%s", cust_errmsg());
-	r = dir_ad_device_removed(ctx->st, ctx->actor, cfg != NULL ?
-	    &cfg->ad : NULL, fqdn, &d);
-	if (r != CUST_OK && (d != NULL || (d = json_object()) != NULL)) {
-		json_object_set_new(d, "deleted", json_false());
-		json_object_set_new(d, "error", json_string(why[0] != '\0' ?
-		    why : cust_errmsg()));
-	}
-	if (d != NULL && json_object_set_new(reply, "directory", d) != 0)
-		json_decref(d);
-	config_free(cfg);
-	cust_clearerr();
-}
-
-/*
  * Retiring a device also revokes its certificates (cessationOfOperation)
  * and republishes the CRLs, in the same transaction: a retired device must
  * not keep a valid identity. Its AD object goes after the commit.
@@ -228,7 +196,7 @@ op_remove(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		return r;
 	if ((reply = json_pack("{s:s, s:s, s:I}", "fqdn", fqdn, "state",
 	    "retired", "certificates_revoked", (json_int_t)revoked)) != NULL)
-		directory_removed(ctx, fqdn, reply);
+		ops_account_follow(ctx, fqdn, dir_ad_device_removed, reply);
 	return ops_reply(reply, resp);
 }
 

@@ -204,6 +204,19 @@ int ops_sql_int(struct cust_state *st, const char *sql, const char *what,
 int ops_console_revoked(struct cust_state *st, const char *name, int *out)
 	__attribute__((warn_unused_result));
 
+/*
+ * After a change custody made (a device removed, a console revoked): fn
+ * (dir_ad_device_removed(), dir_ad_console_revoked()) on the AD object
+ * custody made for name, its outcome in reply's "directory" ({"name",
+ * "dn", "deleted" | "disabled", and "error" when not done: the change
+ * stands and the next account sync finishes it}); nothing when custody
+ * made no object for name. (ops_account.c)
+ */
+struct config_ad;
+void ops_account_follow(struct ops_ctx *ctx, const char *name,
+    int (*fn)(struct cust_state *, const char *, const struct config_ad *,
+    const char *, json_t **), json_t *reply);
+
 int ops_policy_usable(struct cust_state *st, struct policy **out)
 	__attribute__((warn_unused_result));
 

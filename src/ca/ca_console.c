@@ -130,6 +130,29 @@ ca_console_renew(struct cust_state *st, const char *actor, const char *given,
 }
 
 int
+ca_console_revoked(struct cust_state *st, const char *name, int *out)
+{
+	struct store *db = state_store(st);
+	sqlite3_stmt *s;
+	int rc;
+
+	*out = 0;
+	if ((s = store_stmt(db, "SELECT state, " STORE_CHECK(STORE_ROW_CONSOLE)
+	    " FROM console WHERE lower(name) = lower(?) ORDER BY id DESC "
+	    "LIMIT 1")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = strcmp((const char *)sqlite3_column_text(s, 0),
+		    "revoked") == 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(db, "read the console");
+	return CUST_OK;
+}
+
+int
 ca_console_retire(struct cust_state *st, const char *actor, const char *name,
     const char *reason)
 {

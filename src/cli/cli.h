@@ -196,6 +196,12 @@ int cli_fqdn_dry_run(int argc, char **argv, int with_force, json_t **req_out);
 /* Call op with req (taken), print the reply (JSON, or through render) and
  * exit CUST_EXIT_OK when ok(reply), else CUST_EXIT_FAIL: commands whose
  * reply is a per-device outcome. (cli_device.c) */
+/* The "directory" part of a reply (ops_account_follow()): the AD object
+ * of `of` that was `done` ("deleted", "disabled"), or a warning on stderr
+ * when it could not be. (cli_directory.c) */
+void cli_render_directory(struct cli *c, json_t *resp, const char *of,
+    const char *done);
+
 int cli_run_outcome(struct cli *c, const char *op, json_t *req,
     void (*render)(struct cli *c, json_t *resp), int (*ok)(json_t *resp));
 

@@ -1691,12 +1691,12 @@ render_console_revoke(struct cli *c, json_t *resp)
 	json_t *s;
 	size_t i;
 
-	(void)c;
 	printf("console %s revoked", cli_str(resp, "name"));
 	json_array_foreach(json_object_get(resp, "revoked"), i, s)
 		printf("%s%s", i ? ", " : "; certificates ",
 		    json_string_value(s));
 	printf("\n");
+	cli_render_directory(c, resp, cli_str(resp, "name"), "disabled");
 }
 
 int

@@ -442,24 +442,11 @@ cli_run_outcome(struct cli *c, const char *op, json_t *req,
 static void
 render_removed(struct cli *c, json_t *r)
 {
-	json_t *d = json_object_get(r, "directory");
-
 	if (!c->quiet)
 		printf("%s retired (its secret history is kept; %lld "
 		    "certificates revoked)\n", cli_str(r, "fqdn"),
 		    cli_num(r, "certificates_revoked"));
-	if (d == NULL)
-		return;
-	if (json_is_true(json_object_get(d, "deleted"))) {
-		if (!c->quiet)
-			printf("its AD object %s deleted\n", cli_str(d, "dn"));
-		return;
-	}
-	/* the removal stands; the object is the next sync's to delete */
-	fprintf(stderr, "custodyctl: warning: the AD object %s of %s was not "
-	    "deleted (%s); the next account sync deletes it\n",
-	    json_object_get(d, "dn") ? cli_str(d, "dn") : "(unknown)",
-	    cli_str(r, "fqdn"), cli_str(d, "error"));
+	cli_render_directory(c, r, cli_str(r, "fqdn"), "deleted");
 }
 
 static int

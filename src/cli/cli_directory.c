@@ -198,6 +198,26 @@ out:
 	return r == CUST_OK ? CUST_EXIT_OK : cli_error(c, r);
 }
 
+void
+cli_render_directory(struct cli *c, json_t *resp, const char *of,
+    const char *done)
+{
+	json_t *d = json_object_get(resp, "directory");
+
+	if (d == NULL)
+		return;
+	if (json_is_true(json_object_get(d, done))) {
+		if (!c->quiet)
+			printf("its AD object %s %s\n", cli_str(d, "dn"), done);
+		return;
+	}
+	/* the change stands; the object is the next sync's to finish */
+	fprintf(stderr, "custodyctl: warning: the AD object %s of %s was not "
+	    "%s (%s); the next account sync does it\n",
+	    json_object_get(d, "dn") ? cli_str(d, "dn") : "(unknown)", of,
+	    done, cli_str(d, "error"));
+}
+
 const struct cli_cmd cli_directory_cmds[] = {
 	{ "principal", "sync", cmd_sync, 0, "[--dry-run]",
 	  "make the MIT realm's principals match the loaded policy" },

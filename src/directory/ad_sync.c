@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "audit.h"
+#include "ca.h"
 #include "config.h"
 #include "cred.h"
 #include "directory.h"
@@ -1651,7 +1652,7 @@ plan(struct sync *y, const struct policy *p, json_t *wants, json_t *duties)
 	char name[256], dn[DN_MAX];
 	json_t *info = NULL, *w, *d;
 	size_t i, j;
-	int r = CUST_OK;
+	int r = CUST_OK, revoked;
 
 	for (i = 0; r == CUST_OK && (cname = policy_console_name(p, i)) !=
 	    NULL; i++) {
@@ -1662,6 +1663,11 @@ plan(struct sync *y, const struct policy *p, json_t *wants, json_t *duties)
 		krb = json_string_value(json_object_get(info, "kerberos"));
 		if (krb == NULL || (at = strrchr(krb, '@')) == NULL ||
 		    strcmp(at + 1, y->ad->realm) != 0)
+			continue;
+		/* revoked: its account is disabled and leaves the groups */
+		if ((r = ca_console_revoked(y->st, cname, &revoked)) != CUST_OK)
+			break;
+		if (revoked)
 			continue;
 		if ((size_t)(at - krb) >= sizeof(name)) {
 			r = refuse(y, cname, "console '%s': the principal's "
@@ -2088,9 +2094,17 @@ out:
 	return r;
 }
 
-int
-dir_ad_device_removed(struct cust_state *st, const char *actor,
-    const struct config_ad *ad, const char *fqdn, json_t **out)
+/*
+ * One object custody made, acted on outside a sync: the row of kind owned
+ * by owner (not 'removed'), act() on it over a connection of its own.
+ * *out {"name", "dn", key: true} when done, key false when not (the error
+ * returned); NULL with CUST_OK when there is no such row. A failure is
+ * audited as action "failed"; the next sync does what was not done.
+ */
+static int
+act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
+    const char *kind, const char *owner, int (*act)(struct sync *, json_t *),
+    const char *action, const char *key, json_t **out)
 {
 	struct sync y;
 	json_t *row = NULL, *o;
@@ -2105,9 +2119,9 @@ dir_ad_device_removed(struct cust_state *st, const char *actor,
 	if ((r = rows_load(st, &y.rows)) != CUST_OK)
 		return r;
 	json_array_foreach(y.rows, i, o)
-		if (strcmp(jstr(o, "kind"), "device") == 0 &&
+		if (strcmp(jstr(o, "kind"), kind) == 0 &&
 		    strcmp(jstr(o, "state"), "removed") != 0 &&
-		    strcasecmp(jstr(o, "owner"), fqdn) == 0)
+		    strcasecmp(jstr(o, "owner"), owner) == 0)
 			row = o;
 	if (row == NULL) {
 		json_decref(y.rows);
@@ -2122,12 +2136,12 @@ dir_ad_device_removed(struct cust_state *st, const char *actor,
 		r = cust_fail(CUST_E_INVAL, "custody.yaml has no usable "
 		    "directory.ad section");
 	else if ((r = dir_ldap_open(ad, &y.l)) == CUST_OK)
-		r = remove_device(&y, row);
+		r = act(&y, row);
 	if (r != CUST_OK)
-		(void)audit_note(state_audit(st), actor, "directory.delete",
+		(void)audit_note(state_audit(st), actor, action,
 		    jstr(row, "name"), "failed", cust_errmsg());
 	*out = json_pack("{s:s, s:s, s:b}", "name", jstr(row, "name"), "dn",
-	    jstr(row, "dn"), "deleted", r == CUST_OK);
+	    jstr(row, "dn"), key, r == CUST_OK);
 	if (*out == NULL)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 out:
@@ -2136,4 +2150,49 @@ out:
 	json_decref(y.errors);
 	json_decref(y.rows);
 	return r;
+}
+
+int
+dir_ad_device_removed(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *fqdn, json_t **out)
+{
+	return act_on(st, actor, ad, "device", fqdn, remove_device,
+	    "directory.delete", "deleted", out);
+}
+
+/* A revoked console's account: disabled, and out of every group of
+ * custody's. */
+static int
+revoke_account(struct sync *y, json_t *row)
+{
+	static const char *const attrs[] = { "member", NULL };
+	const char *dn = jstr(row, "dn");
+	json_t *g, *e = NULL;
+	size_t i;
+	int r;
+
+	if ((r = retire_account(y, row)) != CUST_OK)
+		return r;
+	json_array_foreach(y->rows, i, g) {
+		if (strcmp(jstr(g, "kind"), "group") != 0)
+			continue;
+		if ((r = read_dn(y, jstr(g, "dn"), attrs, &e)) != CUST_OK)
+			return r;
+		if (e != NULL && in_list(json_object_get(e, "member"), dn, 1))
+			r = member(y, jstr(g, "name"), jstr(g, "dn"), dn,
+			    DIR_MOD_DELETE);
+		json_decref(e);
+		e = NULL;
+		if (r != CUST_OK)
+			return r;
+	}
+	return CUST_OK;
+}
+
+int
+dir_ad_console_revoked(struct cust_state *st, const char *actor,
+    const struct config_ad *ad, const char *console, json_t **out)
+{
+	return act_on(st, actor, ad, "account", console, revoke_account,
+	    "directory.disable", "disabled", out);
 }

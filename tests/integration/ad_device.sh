@@ -168,7 +168,7 @@ t_check "no directory part in the reply" sh -c \
 ad_stop
 t_exit "device remove d1 with the DC down" 0 c device remove d1.corp.test
 t_grep "the warning names the object and the next sync" \
-	'warning: the AD object CN=d1\.corp\.test,OU=AMT,DC=custody,DC=test of d1\.corp\.test was not deleted \(.*\); the next account sync deletes it' \
+	'warning: the AD object CN=d1\.corp\.test,OU=AMT,DC=custody,DC=test of d1\.corp\.test was not deleted \(.*\); the next account sync does it' \
 	"$TESTTMP/err"
 t_exit "d1 is removed from custody" 4 c device show d1.corp.test
 c audit list >"$TESTTMP/audit" 2>&1

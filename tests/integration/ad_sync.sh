@@ -314,4 +314,44 @@ sys.exit(not (r["changes"] == 0 and len(r["errors"]) == 4))' "$TESTTMP/out"
 else
 	t_fail "custodyd starts"
 fi
+
+# A revoked console keeps no directory access: console revoke disables
+# its account and takes it out of custody's groups at once, and the
+# sync does not bring it back (the revoked console is not wanted).
+t_check "sccm is enabled and in AMT-power" sh -c '[ "$1" = 66048 ] &&
+	echo "$2" | grep -q svc-sccm' _ "$(uac svc-sccm)" "$(members AMT-power)"
+disables() { c audit list 2>/dev/null | grep -c 'directory\.disable svc-sccm ok'; }
+n0=$(disables)
+t_exit "console add sccm" 0 c console add sccm -o "$TESTTMP/sccm-cert"
+t_exit "console revoke sccm" 0 c console revoke sccm
+t_grep "the revocation says the account is disabled" \
+	'^its AD object CN=svc-sccm,OU=AMT,DC=custody,DC=test disabled$' \
+	"$TESTTMP/out"
+t_check "sccm's account disabled at once" test "$(uac svc-sccm)" = 66050
+t_check "sccm is in no group of custody's" sh -c '! echo "$1$2$3" |
+	grep -q svc-sccm' _ "$(members AMT-power)" "$(members AMT-setup)" \
+	"$(members AMT-inventory)"
+t_check "the disabling is audited" test "$(disables)" -eq $((n0 + 1))
+t_exit "account sync after the revocation (the refusals: exit 1)" 1 \
+	c account sync
+t_check "the sync leaves sccm disabled" test "$(uac svc-sccm)" = 66050
+t_check "and out of the groups" sh -c '! echo "$1$2$3" | grep -q svc-sccm' \
+	_ "$(members AMT-power)" "$(members AMT-setup)" \
+	"$(members AMT-inventory)"
+# The DC down at the revocation: the revocation stands, a warning says
+# what was not done, and the next sync does it.
+t_exit "console add secsuite" 0 c console add secsuite -o "$TESTTMP/sec-cert"
+c policy load "$TESTTMP/p1.yaml" >/dev/null 2>&1
+c account sync >/dev/null 2>&1
+t_check "secsuite enabled" test "$(uac svc-sec)" = 66048
+ad_stop
+t_exit "console revoke secsuite, the DC down" 0 c console revoke secsuite
+t_grep "the warning names the account" \
+	'warning: the AD object CN=svc-sec,OU=AMT,DC=custody,DC=test of secsuite was not disabled' \
+	"$TESTTMP/err"
+ad_start
+t_exit "the next sync" 0 c account sync
+t_check "secsuite's account disabled by it" test "$(uac svc-sec)" = 66050
+t_check "and out of AMT-power" sh -c '! echo "$1" | grep -q svc-sec' _ \
+	"$(members AMT-power)"
 t_done
