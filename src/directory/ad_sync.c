@@ -523,6 +523,37 @@ sid_text(const char *b64, char *out, size_t len)
 	return dir_sid_to_str(bin, n, out, len);
 }
 
+/*
+ * Is entry e (read with objectSid) another object than the one custody
+ * made for row? The row's DN names where custody put its object; the
+ * objectSid it read back names the object. One deleted and made again
+ * at the same DN by someone else (a group whose members they decide, a
+ * user whose password they know) is not custody's to change, enable,
+ * empty or delete: refused, with both SIDs. 0 when it is custody's (or
+ * custody never read its SID: a row still 'creating'), 1 when refused,
+ * or an error (< 0).
+ */
+static int
+not_ours(struct sync *y, json_t *row, json_t *e, const char *what)
+{
+	const char *had = jstr(row, "sid_b64"), *has = first(e, "objectSid");
+	char s1[192], s2[192];
+	int r;
+
+	if (had[0] == '\0' || e == NULL || (has != NULL && strcmp(had, has) ==
+	    0))
+		return 0;
+	if (sid_text(had, s1, sizeof(s1)) != CUST_OK)
+		snprintf(s1, sizeof(s1), "?");
+	if (has == NULL || sid_text(has, s2, sizeof(s2)) != CUST_OK)
+		snprintf(s2, sizeof(s2), "none");
+	r = refuse(y, jstr(row, "name"), "%s '%s': the object at %s is not "
+	    "the one custody made (objectSid %s, custody made %s): refused; "
+	    "custody makes its own again once that object is gone", what,
+	    jstr(row, "name"), jstr(row, "dn"), s2, s1);
+	return r == CUST_OK ? 1 : r;
+}
+
 /* ---- groups ---- */
 
 static int
@@ -547,6 +578,10 @@ sync_group(struct sync *y, const char *duty)
 		return refuse(y, name, "group '%s': %s", name, cust_errmsg());
 	if (row != NULL && (r = read_dn(y, dn, attrs, &e)) != CUST_OK)
 		return r;
+	if (row != NULL && (r = not_ours(y, row, e, "group")) != 0) {
+		json_decref(e);
+		return r < 0 ? r : CUST_OK;
+	}
 	if (row == NULL) {
 		if ((r = name_taken(y, name, other, sizeof(other))) != CUST_OK)
 			return r;
@@ -1190,6 +1225,10 @@ sync_account(struct sync *y, json_t *want)
 		snprintf(dn, sizeof(dn), "%s", jstr(want, "dn"));
 	if (row != NULL && (r = read_dn(y, dn, attrs, &e)) != CUST_OK)
 		return r;
+	if (row != NULL && (r = not_ours(y, row, e, kind)) != 0) {
+		json_decref(e);
+		return r < 0 ? r : CUST_OK;
+	}
 	if (row == NULL) {
 		if ((r = name_taken(y, name, other, sizeof(other))) != CUST_OK)
 			return r;
@@ -1374,7 +1413,8 @@ out:
 static int
 retire_account(struct sync *y, json_t *row)
 {
-	static const char *const attrs[] = { "userAccountControl", NULL };
+	static const char *const attrs[] = { "userAccountControl",
+		"objectSid", NULL };
 	static const char *const dis[] = { "66050" };
 	const struct dir_attr m[] = { { DIR_MOD_REPLACE, "userAccountControl",
 	    dis, 1, NULL, 0 } };
@@ -1385,6 +1425,10 @@ retire_account(struct sync *y, json_t *row)
 
 	if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
 		return r;
+	if ((r = not_ours(y, row, e, "account")) != 0) {
+		json_decref(e);
+		return r < 0 ? r : CUST_OK;
+	}
 	uac = e != NULL && first(e, "userAccountControl") ? strtol(first(e,
 	    "userAccountControl"), NULL, 10) : UAC_DISABLE_BIT;
 	json_decref(e);
@@ -1485,8 +1529,8 @@ static int
 sync_members(struct sync *y, const char *gname, const char *gdn,
     const char *duty, json_t *wants)
 {
-	static const char *const attrs[] = { "member", NULL };
-	json_t *want = NULL, *e = NULL, *have, *v;
+	static const char *const attrs[] = { "member", "objectSid", NULL };
+	json_t *want = NULL, *e = NULL, *have, *v, *row;
 	size_t i;
 	int r;
 
@@ -1496,6 +1540,12 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 		goto out;
 	if (e == NULL && !y->dry_run)
 		goto out;	/* refused or gone: said already */
+	/* a group custody made, not another one at its DN */
+	if ((row = row_find(y->rows, "group", gname)) != NULL &&
+	    (r = not_ours(y, row, e, "group")) != 0) {
+		r = r < 0 ? r : CUST_OK;
+		goto out;
+	}
 	have = json_object_get(e, "member");
 	json_array_foreach(want, i, v)
 		if (!in_list(have, json_string_value(v), 1) && (r = member(y,
@@ -1619,6 +1669,10 @@ remove_device(struct sync *y, json_t *row)
 
 	if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
 		return r;
+	if ((r = not_ours(y, row, e, "device")) != 0) {
+		json_decref(e);
+		return r < 0 ? r : CUST_OK;
+	}
 	if (e != NULL) {
 		json_decref(e);
 		if ((r = op(y, "delete %s (device %s is gone or no longer uses "
@@ -1800,6 +1854,9 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 		json_array_foreach(y.groups, k, g)
 			if (strcasecmp(jstr(g, "name"), jstr(row, "name")) == 0)
 				listed = 1;
+		/* a group of a duty held that sync_group() refused */
+		if (in_list(duties, jstr(row, "owner"), 0))
+			listed = 1;
 		if (!listed && (r = sync_members(&y, jstr(row, "name"),
 		    jstr(row, "dn"), "", wants)) != CUST_OK)
 			goto out;
@@ -2137,6 +2194,9 @@ act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
 		    "directory.ad section");
 	else if ((r = dir_ldap_open(ad, &y.l)) == CUST_OK)
 		r = act(&y, row);
+	if (r == CUST_OK && json_array_size(y.errors) > 0)
+		r = cust_fail(CUST_E_CONFLICT, "%s", json_string_value(
+		    json_array_get(y.errors, 0)));
 	if (r != CUST_OK)
 		(void)audit_note(state_audit(st), actor, action,
 		    jstr(row, "name"), "failed", cust_errmsg());

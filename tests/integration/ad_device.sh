@@ -181,4 +181,34 @@ t_exit "the next sync (d3 still refused)" 1 c account sync
 t_grep "the sync deletes d1's object" '^delete CN=d1\.corp\.test,OU=AMT' \
 	"$TESTTMP/out"
 t_check "d1's object is gone" gone d1.corp.test
+
+# d4's object deleted and another made at its DN by someone else: not
+# custody's to delete, at device remove or at a sync (the objectSid
+# custody read back tells).
+t_exit "device add d4 (tag krb)" 0 c device add d4.corp.test --tag krb
+c account sync >/dev/null 2>&1
+t_check "d4 has its object" test "$(spns d4.corp.test)" = \
+	"$(want_spns d4.corp.test)"
+ldm() { LDAPTLS_CACERT="$AD_CA" ldapmodify -H "$AD_URI" -x -D "$AD_BIND" \
+	-y "$AD_PWFILE" >/dev/null; }
+t_check "d4's object deleted by someone, theirs made at its DN" ldm <<EOF
+dn: CN=d4.corp.test,$AD_OU
+changetype: delete
+
+dn: CN=d4.corp.test,$AD_OU
+changetype: add
+objectClass: user
+sAMAccountName: theirs-d4
+
+EOF
+t_exit "device remove d4" 0 c device remove d4.corp.test
+t_grep "the warning says the object is not custody's" \
+	"the AD object CN=d4\\.corp\\.test,$AD_OU of d4\\.corp\\.test was not deleted \\(device 'amt-[0-9a-f]+': the object at CN=d4\\.corp\\.test,$AD_OU is not the one custody made" \
+	"$TESTTMP/err"
+theirs() { ad_search -b "CN=d4.corp.test,$AD_OU" -s base sAMAccountName |
+	grep -q '^sAMAccountName: theirs-d4$'; }
+t_check "their object is still there" theirs
+t_exit "account sync refuses it too (exit 1)" 1 c account sync
+t_grep "  ... naming it" "is not the one custody made" "$TESTTMP/err"
+t_check "  ... and leaves it" theirs
 t_done

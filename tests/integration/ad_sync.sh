@@ -354,4 +354,28 @@ t_exit "the next sync" 0 c account sync
 t_check "secsuite's account disabled by it" test "$(uac svc-sec)" = 66050
 t_check "and out of AMT-power" sh -c '! echo "$1" | grep -q svc-sec' _ \
 	"$(members AMT-power)"
+
+# custody's group deleted and made again at the same DN by someone else
+# (who then decides its members): not custody's object any more, so it
+# is neither emptied nor used; the objectSid custody read back tells.
+ldm() { LDAPTLS_CACERT="$AD_CA" ldapmodify -H "$AD_URI" -x -D "$AD_BIND" \
+	-y "$AD_PWFILE" >/dev/null; }
+t_check "AMT-power deleted by someone" ldm <<EOF
+dn: CN=AMT-power,$AD_OU
+changetype: delete
+EOF
+t_check "and a group of theirs made at its DN" ldm <<EOF
+dn: CN=AMT-power,$AD_OU
+changetype: add
+objectClass: group
+sAMAccountName: AMT-power
+member: CN=Administrator,CN=Users,$AD_BASE
+
+EOF
+t_exit "account sync: the impostor refused, exit 1" 1 c account sync
+t_grep "the refusal names the object and both SIDs" \
+	"group 'AMT-power': the object at CN=AMT-power,$AD_OU is not the one custody made \\(objectSid S-1-5-21-[0-9-]+, custody made S-1-5-21-[0-9-]+\\)" \
+	"$TESTTMP/err"
+t_check "its member was left alone" test "$(members AMT-power)" = \
+	"Administrator "
 t_done
