@@ -263,6 +263,8 @@ int dir_range_parse(const char *key, char *name, size_t len,
 /* Bounds on what a DC may send: one reply message, entries per search. */
 #define DIR_LDAP_MAX_MSG	(4u << 20)
 #define DIR_LDAP_MAX_ENTRIES	10000
+/* Bytes of one search's entries (DNs, names, values) at most. */
+#define DIR_LDAP_MAX_REPLY	(64u << 20)
 /* Values of one ranged attribute (a group's member) at most. */
 #define DIR_LDAP_MAX_VALUES	100000
 /* Seconds: connect (TCP + TLS), and each operation. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ldap.h>
@@ -250,9 +251,10 @@ is_binary(const char *attr)
 	    strcasecmp(attr, "objectGUID") == 0;
 }
 
-/* One entry as {"dn", ATTR: [values]}. */
+/* One entry as {"dn", ATTR: [values]}; *bytes grows by its size (DN,
+ * names and values). */
 static int
-entry_json(LDAP *ld, LDAPMessage *e, json_t **out)
+entry_json(LDAP *ld, LDAPMessage *e, json_t **out, size_t *bytes)
 {
 	BerElement *ber = NULL;
 	struct berval **vals;
@@ -266,12 +268,16 @@ entry_json(LDAP *ld, LDAPMessage *e, json_t **out)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	*bytes += strlen(dn);
 	for (attr = ldap_first_attribute(ld, e, &ber); r == CUST_OK &&
 	    attr != NULL; attr = ldap_next_attribute(ld, e, ber)) {
 		vals = ldap_get_values_len(ld, e, attr);
 		a = json_array();
+		*bytes += strlen(attr);
 		for (i = 0; a != NULL && vals != NULL && vals[i] != NULL; i++) {
 			json_t *v;
+
+			*bytes += vals[i]->bv_len + 16;
 
 			if (is_binary(attr)) {
 				if (vals[i]->bv_len > 300) {
@@ -342,8 +348,9 @@ range_rest(struct dir_ldap *l, const char *dn, const char *name,
 
 	while (!last) {
 		if (json_array_size(all) >= DIR_LDAP_MAX_VALUES)
-			return cust_fail(CUST_E_TOOBIG, "%s of %s has more "
-			    "than %d values", name, dn, DIR_LDAP_MAX_VALUES);
+			return cust_fail(CUST_E_LDAP, "the directory sent more "
+			    "than %d values of %s of %s", DIR_LDAP_MAX_VALUES,
+			    name, dn);
 		if (step > 0)
 			snprintf(attr, sizeof(attr), "%s;range=%lu-%lu", name,
 			    hi + 1, hi + (unsigned long)step);
@@ -364,7 +371,7 @@ range_rest(struct dir_ldap *l, const char *dn, const char *name,
 		if (page == NULL || lo != hi + 1 || (!last &&
 		    (json_array_size(page) == 0 || nhi < lo))) {
 			json_decref(got);
-			return cust_fail(CUST_E_PARSE, "the directory sent %s "
+			return cust_fail(CUST_E_LDAP, "the directory sent %s "
 			    "of %s in ranges that do not follow on", name, dn);
 		}
 		r = json_array_extend(all, page) == 0 ? CUST_OK :
@@ -407,7 +414,7 @@ range_fill(struct dir_ldap *l, json_t *o)
 		k = json_string_value(v);
 		if (!dir_range_parse(k, name, sizeof(name), &lo, &hi, &last) ||
 		    lo != 0 || dn == NULL) {
-			r = cust_fail(CUST_E_PARSE, "the directory sent %.100s "
+			r = cust_fail(CUST_E_LDAP, "the directory sent %.100s "
 			    "of %.300s, not a range from the first value", k,
 			    dn ? dn : "?");
 			break;
@@ -464,47 +471,105 @@ dir_ldap_search_(struct dir_ldap *l, const char *base, int scope,
 	return CUST_OK;
 }
 
+/* Seconds left until deadline (CLOCK_MONOTONIC), at most 0. */
+static long
+left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec >= deadline->tv_sec ? 0 :
+	    (long)(deadline->tv_sec - now.tv_sec);
+}
+
+/*
+ * One search, its reply read a message at a time and bounded on custody's
+ * side: the sizelimit sent is only a request, and a DC that ignores it
+ * (or sends a few huge entries) must not make custody hold whatever it
+ * sends. More than DIR_LDAP_MAX_ENTRIES entries or references, more than
+ * DIR_LDAP_MAX_REPLY bytes, or no answer within DIR_LDAP_OP_TIMEOUT:
+ * the search is abandoned and refused. References (and a referral
+ * result) are never followed (LDAP_OPT_REFERRALS is off).
+ */
 static int
 search_once(struct dir_ldap *l, const char *base, int scope,
     const char *filter, const char *const *attrs, json_t **out)
 {
-	LDAPMessage *res = NULL, *e;
+	LDAPMessage *msg = NULL;
 	struct timeval tv = { DIR_LDAP_OP_TIMEOUT, 0 };
+	struct timespec deadline;
 	json_t *arr = NULL, *o;
-	int rc, r = CUST_E_INTERNAL;
+	size_t n = 0, bytes = 0;
+	int msgid = -1, rc, err = LDAP_OTHER, t, r = CUST_OK, done = 0;
 
 	*out = NULL;
-	rc = ldap_search_ext_s(l->ld, base, scope == 0 ? LDAP_SCOPE_BASE :
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += DIR_LDAP_OP_TIMEOUT;
+	if ((arr = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	rc = ldap_search_ext(l->ld, base, scope == 0 ? LDAP_SCOPE_BASE :
 	    LDAP_SCOPE_SUBTREE, filter, (char **)(uintptr_t)attrs, 0, NULL,
-	    NULL, &tv, DIR_LDAP_MAX_ENTRIES, &res);
-	if (rc == LDAP_NO_SUCH_OBJECT) {
-		r = (*out = json_array()) != NULL ? CUST_OK :
-		    cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
+	    NULL, &tv, DIR_LDAP_MAX_ENTRIES, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		r = ldap_fail(l, rc, "search the directory");
 		goto out;
 	}
-	if ((arr = json_array()) == NULL) {
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-		goto out;
-	}
-	for (e = ldap_first_entry(l->ld, res); e != NULL;
-	    e = ldap_next_entry(l->ld, e)) {
-		if ((r = entry_json(l->ld, e, &o)) != CUST_OK)
-			goto out;
-		if (json_array_append_new(arr, o) != 0) {
-			r = cust_fail(CUST_E_NOMEM, "out of memory");
-			goto out;
+	while (!done && r == CUST_OK) {
+		tv.tv_sec = left(&deadline);
+		tv.tv_usec = 0;
+		t = tv.tv_sec > 0 ? ldap_result(l->ld, msgid, LDAP_MSG_ONE, &tv,
+		    &msg) : 0;
+		if (t == 0) {
+			r = cust_fail(CUST_E_UNAVAIL, "the directory did not "
+			    "answer a search within %d s (%s)",
+			    DIR_LDAP_OP_TIMEOUT, l->uri);
+			break;
 		}
+		if (t < 0) {
+			(void)ldap_get_option(l->ld, LDAP_OPT_RESULT_CODE, &rc);
+			msgid = -1;	/* the connection is gone */
+			r = ldap_fail(l, rc, "search the directory");
+			break;
+		}
+		if (t == LDAP_RES_SEARCH_ENTRY ||
+		    t == LDAP_RES_SEARCH_REFERENCE) {
+			if (++n > DIR_LDAP_MAX_ENTRIES) {
+				r = cust_fail(CUST_E_LDAP, "the directory sent "
+				    "more than %d entries for one search (%s)",
+				    DIR_LDAP_MAX_ENTRIES, l->uri);
+			} else if (t == LDAP_RES_SEARCH_ENTRY &&
+			    (r = entry_json(l->ld, msg, &o, &bytes)) ==
+			    CUST_OK && json_array_append_new(arr, o) != 0) {
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+			} else if (r == CUST_OK && bytes > DIR_LDAP_MAX_REPLY) {
+				r = cust_fail(CUST_E_LDAP, "the directory sent "
+				    "more than %u MiB for one search (%s)",
+				    DIR_LDAP_MAX_REPLY >> 20, l->uri);
+			}
+		} else if (t == LDAP_RES_SEARCH_RESULT) {
+			done = 1;
+			msgid = -1;
+			rc = ldap_parse_result(l->ld, msg, &err, NULL, NULL,
+			    NULL, NULL, 0);
+			if (rc != LDAP_SUCCESS)
+				err = rc;
+		}
+		ldap_msgfree(msg);
+		msg = NULL;
+	}
+	if (r != CUST_OK)
+		goto out;
+	if (err == LDAP_NO_SUCH_OBJECT) {
+		json_array_clear(arr);
+	} else if (err != LDAP_SUCCESS) {
+		r = ldap_fail(l, err, "search the directory");
+		goto out;
 	}
 	*out = arr;
 	arr = NULL;
-	r = CUST_OK;
 out:
-	if (res != NULL)
-		ldap_msgfree(res);
+	if (r != CUST_OK && msgid >= 0)
+		(void)ldap_abandon_ext(l->ld, msgid, NULL, NULL);
 	json_decref(arr);
 	return r;
 }

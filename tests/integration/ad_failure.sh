@@ -91,28 +91,8 @@ AD_URI=$AD_URI0
 # scheme, so an ldap:// one after an ldaps:// DC that is down would get
 # the simple bind, password and all, in clear. A list is refused; the
 # plain listener here never hears from custody.
-python3 - "$TESTTMP/plain.ready" "$TESTTMP/plain.bytes" <<'EOF' &
-import socket, sys
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(4)
-ls.settimeout(20)
-open(sys.argv[2], "wb").close()
-open(sys.argv[1], "w").write("%d\n" % ls.getsockname()[1])
-out = open(sys.argv[2], "ab")
-try:
-    while True:
-        s, _ = ls.accept()
-        s.settimeout(5)
-        try:
-            out.write(s.recv(65536))
-            out.flush()
-        except OSError:
-            pass
-        s.close()
-except OSError:
-    pass
-EOF
+python3 tests/integration/fake_ldap.py plain "$TESTTMP/plain.ready" \
+	"$TESTTMP/plain.bytes" &
 plain_pid=$!
 t_wait_line "$TESTTMP/plain.ready" '^[0-9]'
 AD_URI="ldaps://127.0.0.1:1 ldap://127.0.0.1:$(cat "$TESTTMP/plain.ready")"

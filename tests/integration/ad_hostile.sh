@@ -1,0 +1,102 @@
+#!/bin/sh
+# tests/integration/ad_hostile.sh - account sync against a hostile LDAPS
+# "domain controller" (tests/integration/fake_ldap.py, no Samba needed):
+# custody bounds what it takes from the DC on its own side, whatever size
+# limit the DC ignores (more than 10000 entries, more than 64 MiB for one
+# search: refused, exit 1, the peak memory bounded), and never follows a
+# referral.
+. tests/integration/lib.sh
+t_need_or_skip python3 openssl
+
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+W="$TESTTMP/w"
+mkdir -p "$W"
+
+# A CA and the fake DC's certificate for 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$W/ca.key" -out "$W/ca.pem" -days 1 -subj "/CN=fake DC CA" \
+	2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$W/dc.key" -out "$W/dc.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$W/ext"
+openssl x509 -req -in "$W/dc.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" \
+	-CAcreateserial -days 1 -extfile "$W/ext" -out "$W/dc.pem" 2>/dev/null
+printf 'fake-bind-Pass.w0rd' >"$W/bind.pw"
+chmod 600 "$W/bind.pw"
+
+t_exit "init" 0 c init
+cat >"$TESTTMP/p.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: ad, realm: HOSTILE.TEST}
+consoles:
+  sccm:
+    identity: {kerberos: "svc-sccm@HOSTILE.TEST"}
+    duties: [power]
+EOF
+t_exit "policy load" 0 c policy load "$TESTTMP/p.yaml"
+
+fake_pid=
+fake() {	# fake MODE ARG: (re)start the fake DC, custody.yaml pointing at it
+	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+	rm -f "$W/ready" "$W/log"
+	python3 tests/integration/fake_ldap.py "$W/dc.pem" "$W/dc.key" \
+	    "$W/ready" "$W/log" "$1" "$2" &
+	fake_pid=$!
+	t_wait_line "$W/ready" '^[0-9]'
+	cat >"$S/custody.yaml" <<EOF
+directory:
+  ad:
+    uri: ldaps://127.0.0.1:$(cat "$W/ready")
+    ca_file: $W/ca.pem
+    bind: custody@HOSTILE.TEST
+    bind_password_file: $W/bind.pw
+    base_dn: "OU=AMT,DC=hostile,DC=test"
+    realm: HOSTILE.TEST
+EOF
+	chmod 600 "$S/custody.yaml"
+}
+trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null' EXIT
+
+# peak KIB: the peak resident size of the last command run by peak()
+peak() { /usr/bin/time -f '%M' -o "$W/rss" "$@"; }
+
+# 10050 entries for a search that asked for at most 10000.
+fake flood 10050
+t_exit "a DC flooding entries: refused (exit 1)" 1 c account sync
+t_grep "  ... saying so" 'the directory sent more than 10000 entries for one search' \
+	"$TESTTMP/err"
+t_grep "  ... after the bind and a search" '^search DC=hostile,DC=test' \
+	"$W/log"
+
+# 30 entries of 3 MiB each: 90 MiB for one search.
+fake huge 30
+if [ -x /usr/bin/time ]; then
+	t_exit "a DC sending huge entries: refused (exit 1)" 1 peak \
+	    "$CUSTODYCTL" --state-dir "$S" account sync
+	t_check "  ... custody held at most about 64 MiB of it (peak RSS < 200 MiB)" \
+	    test "$(tail -1 "$W/rss")" -lt 204800
+else
+	t_exit "a DC sending huge entries: refused (exit 1)" 1 c account sync
+	t_skip "peak memory" "/usr/bin/time is not installed"
+fi
+t_grep "  ... saying so" 'the directory sent more than 64 MiB for one search' \
+	"$TESTTMP/err"
+
+# A referral to another server: not followed.
+python3 tests/integration/fake_ldap.py plain "$W/other.ready" "$W/other.log" &
+other_pid=$!
+t_wait_line "$W/other.ready" '^[0-9]'
+fake referral "ldaps://127.0.0.1:$(cat "$W/other.ready")/DC=hostile,DC=test"
+t_exit "a referral: the sync stops (exit 1)" 1 c account sync
+t_grep "  ... with the DC's answer" 'Referral \(LDAP 10\)' "$TESTTMP/err"
+kill "$other_pid" 2>/dev/null
+wait "$other_pid" 2>/dev/null
+t_check "  ... and nothing connected to the server it named" \
+	test ! -s "$W/other.log"
+t_exit "nothing was recorded as made" 0 c --json account list
+t_check "  ... (no object)" python3 -c '
+import json, sys; sys.exit(json.load(open(sys.argv[1]))["objects"] != [])' \
+	"$TESTTMP/out"
+t_done
