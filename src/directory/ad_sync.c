@@ -554,6 +554,57 @@ not_ours(struct sync *y, json_t *row, json_t *e, const char *what)
 	return r == CUST_OK ? 1 : r;
 }
 
+/*
+ * AD refused to add custody's object at dn: something is there already,
+ * and it is not custody's (custody read dn just before and found
+ * nothing; an object it added in an earlier run is found by that read,
+ * never added again). A row still 'creating' is dropped with its pending
+ * password: custody made nothing, and a row left behind would make the
+ * next sync take the object at dn for its own half-made one (set its
+ * password, enable it). Refused, the sync goes on.
+ */
+static int
+add_exists(struct sync *y, json_t *row, const char *what, const char *who,
+    const char *dn)
+{
+	struct store *db = state_store(y->st);
+	sqlite3_stmt *s;
+	size_t i;
+	json_t *o;
+	int r = CUST_OK;
+
+	if (strcmp(jstr(row, "state"), "creating") == 0) {
+		if ((r = begin(y)) != CUST_OK)
+			return r;
+		if ((s = store_stmt(db, "DELETE FROM dir_secret WHERE "
+		    "object_id = ?")) == NULL)
+			r = CUST_E_DB;
+		if (r == CUST_OK) {
+			sqlite3_bind_int64(s, 1, jid(row));
+			r = store_step_done(db, s, "cannot drop a directory "
+			    "secret");
+		}
+		if (r == CUST_OK && (s = store_stmt(db, "DELETE FROM "
+		    "dir_object WHERE id = ? AND "
+		    STORE_CHECK(STORE_ROW_DIR_OBJECT))) == NULL)
+			r = CUST_E_DB;
+		if (r == CUST_OK) {
+			sqlite3_bind_int64(s, 1, jid(row));
+			r = store_step_done(db, s, "cannot drop a directory "
+			    "object");
+		}
+		if ((r = commit(y, r)) != CUST_OK)
+			return r;
+		json_array_foreach(y->rows, i, o)
+			if (o == row) {
+				(void)json_array_remove(y->rows, i);
+				break;
+			}
+	}
+	return refuse(y, who, "%s '%s': an object is at %s already and "
+	    "custody did not create it: refused", what, who, dn);
+}
+
 /* ---- groups ---- */
 
 static int
@@ -615,7 +666,9 @@ sync_group(struct sync *y, const char *duty)
 					return r;
 			}
 			r = dir_ldap_add(y->l, dn, add, 4);
-			if (r != CUST_OK && r != CUST_E_EXISTS)
+			if (r == CUST_E_EXISTS)
+				return add_exists(y, row, "group", name, dn);
+			if (r != CUST_OK)
 				return r;
 			if ((r = read_dn(y, dn, attrs, &e)) != CUST_OK)
 				return r;
@@ -1304,7 +1357,11 @@ sync_account(struct sync *y, json_t *want)
 			if ((r = commit(y, r)) != CUST_OK)
 				goto out;
 			r = dir_ldap_add(y->l, dn, add, nadd);
-			if (r != CUST_OK && r != CUST_E_EXISTS)
+			if (r == CUST_E_EXISTS) {
+				r = add_exists(y, row, who, console, dn);
+				goto out;
+			}
+			if (r != CUST_OK)
 				goto out;
 			/* tests stop here and take the DC down */
 			util_test_stop("ad-account-added");

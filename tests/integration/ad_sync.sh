@@ -378,4 +378,37 @@ t_grep "the refusal names the object and both SIDs" \
 	"$TESTTMP/err"
 t_check "its member was left alone" test "$(members AMT-power)" = \
 	"Administrator "
+
+# An object of someone else's at the DN custody would give a new account
+# (under another sAMAccountName, so the name check does not see it): the
+# add is refused by AD, and custody refuses too, now and at the next
+# sync, rather than set that object's password and enable it.
+t_check "someone's user at CN=svc-new" ldm <<EOF
+dn: CN=svc-new,$AD_OU
+changetype: add
+objectClass: user
+sAMAccountName: theirs-new
+
+EOF
+uac0=$(uac svc-new)
+cat >"$TESTTMP/p4.yaml" <<EOF
+version: 1
+owner: newc
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  newc:
+    identity: {kerberos: "svc-new@CUSTODY.TEST"}
+    duties: [setup]
+EOF
+t_exit "policy load (a console named like their object)" 0 \
+	c policy load "$TESTTMP/p4.yaml"
+for run in 1 2; do
+	t_exit "sync $run: refused (exit 1)" 1 c account sync
+	t_grep "  ... saying the object is not custody's" \
+	    "console 'newc': an object is at CN=svc-new,$AD_OU already and custody did not create it" \
+	    "$TESTTMP/err"
+	t_check "  ... their object untouched" test "$(uac svc-new)" = "$uac0"
+done
+t_exit "account list" 0 c account list
+t_check "  ... no row for it" sh -c '! grep -q svc-new "$1"' _ "$TESTTMP/out"
 t_done
