@@ -14,10 +14,14 @@
  * an object of the same name it did not create is refused, never
  * adopted, and nothing is ever deleted from AD.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -68,6 +72,54 @@ struct sync {
 	json_t *rows;		/* dir_object rows */
 	size_t changes;
 };
+
+/* ---- one change of AD at a time ---- */
+
+#define SYNC_LOCK	"ad-sync.lock"
+
+/*
+ * Changes of AD (account sync, and the deletions and disablings of
+ * device remove and console revoke) run one at a time per state
+ * directory: two at once (custodyd and custodyctl, or two workers) could
+ * each make a pending password for the same account and leave AD with
+ * one and custody with the other as current. DIR/ad-sync.lock, flock'd
+ * (each call opens its own descriptor, so threads of one process exclude
+ * each other too). Never waits: another change running is
+ * CUST_E_UNAVAIL (exit 5), try again. *fd_out to sync_unlock().
+ */
+static int
+sync_lock(struct cust_state *st, int *fd_out)
+{
+	int fd;
+
+	*fd_out = -1;
+	fd = openat(state_dirfd(st), SYNC_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return cust_fail(CUST_E_IO, "cannot open %s/" SYNC_LOCK ": %s",
+		    state_dir(st), strerror(errno));
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		if (errno == EWOULDBLOCK)
+			return cust_fail(CUST_E_UNAVAIL, "another account sync "
+			    "(or AD change of device remove, console revoke) "
+			    "is running on %s: try again when it ends",
+			    state_dir(st));
+		return cust_fail(CUST_E_IO, "cannot lock %s/" SYNC_LOCK ": %s",
+		    state_dir(st), strerror(errno));
+	}
+	*fd_out = fd;
+	return CUST_OK;
+}
+
+static void
+sync_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* releases the flock */
+}
 
 /* ---- the store ---- */
 
@@ -1839,7 +1891,7 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 	struct devplan dp;
 	json_t *wants = NULL, *duties = NULL, *devwants = NULL, *row, *d;
 	size_t i;
-	int r = CUST_E_INTERNAL, r2, refusals = 0;
+	int r = CUST_E_INTERNAL, r2, refusals = 0, lockfd = -1;
 
 	*out = NULL;
 	if ((r = sync_init(&y, st, actor, ad, dry_run)) != CUST_OK)
@@ -1850,6 +1902,9 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	/* a dry run changes nothing: it runs beside a sync */
+	if (!dry_run && (r = sync_lock(st, &lockfd)) != CUST_OK)
+		goto out;
 	if ((r = rows_load(st, &y.rows)) != CUST_OK)
 		goto out;
 	if ((r = plan(&y, p, wants, duties)) != CUST_OK)
@@ -1940,6 +1995,7 @@ out:
 			r2 = cust_fail(CUST_E_NOMEM, "out of memory");
 	}
 	dir_ldap_free(y.l);
+	sync_unlock(lockfd);
 	json_decref(y.ops);
 	json_decref(y.errors);
 	json_decref(y.accounts);
@@ -2223,7 +2279,7 @@ act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
 	struct sync y;
 	json_t *row = NULL, *o;
 	size_t i;
-	int r;
+	int r, lockfd = -1;
 
 	*out = NULL;
 	memset(&y, 0, sizeof(y));
@@ -2249,7 +2305,8 @@ act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
 	if (ad == NULL || !ad->set)
 		r = cust_fail(CUST_E_INVAL, "custody.yaml has no usable "
 		    "directory.ad section");
-	else if ((r = dir_ldap_open(ad, &y.l)) == CUST_OK)
+	else if ((r = sync_lock(st, &lockfd)) == CUST_OK &&
+	    (r = dir_ldap_open(ad, &y.l)) == CUST_OK)
 		r = act(&y, row);
 	if (r == CUST_OK && json_array_size(y.errors) > 0)
 		r = cust_fail(CUST_E_CONFLICT, "%s", json_string_value(
@@ -2263,6 +2320,7 @@ act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 out:
 	dir_ldap_free(y.l);
+	sync_unlock(lockfd);
 	json_decref(y.ops);
 	json_decref(y.errors);
 	json_decref(y.rows);

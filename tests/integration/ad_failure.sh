@@ -38,6 +38,12 @@ CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S" \
 	account sync >"$TESTTMP/half.out" 2>"$TESTTMP/half.err" &
 cpid=$!
 t_wait_stopped $cpid
+# One change of AD at a time: a second sync meanwhile is refused (exit 5)
+# and changes nothing; a dry run reads beside it.
+t_exit "a second sync while one runs: refused (exit 5)" 5 c account sync
+t_grep "  ... saying another sync is running" 'another account sync .* is running' \
+	"$TESTTMP/err"
+t_exit "  ... a dry run goes on beside it" 0 c account sync --dry-run
 ad_stop
 kill -CONT $cpid
 wait $cpid
