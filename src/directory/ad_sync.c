@@ -1806,6 +1806,22 @@ remove_device(struct sync *y, json_t *row)
 
 /* ---- what the policy wants ---- */
 
+/*
+ * The outcome r of one object's sync: the DC refusing that object (a
+ * constraint, such as a userPrincipalName another object holds) is a
+ * refusal of it and the sync goes on with the others; anything else (the
+ * DC gone, the store) stops it. What was begun stays recorded and the
+ * next sync resumes it.
+ */
+static int
+one(struct sync *y, int r, const char *what, const char *name)
+{
+	if (r != CUST_E_LDAP)
+		return r;
+	return refuse(y, name, "%s '%s': the directory refused: %s", what,
+	    name, cust_errmsg());
+}
+
 /* wants: [{"console", "name", "upn", "dn", "duties"}]; duties: the union
  * of their duties. Consoles refused go to y->errors. */
 static int
@@ -1919,13 +1935,16 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 	if ((r = dir_ldap_open(ad, &y.l)) != CUST_OK)
 		goto out;
 	json_array_foreach(duties, i, d)
-		if ((r = sync_group(&y, json_string_value(d))) != CUST_OK)
+		if ((r = one(&y, sync_group(&y, json_string_value(d)), "duty",
+		    json_string_value(d))) != CUST_OK)
 			goto out;
 	json_array_foreach(wants, i, d)
-		if ((r = sync_account(&y, d)) != CUST_OK)
+		if ((r = one(&y, sync_account(&y, d), "console", jstr(d,
+		    "console"))) != CUST_OK)
 			goto out;
 	json_array_foreach(devwants, i, d)
-		if ((r = sync_account(&y, d)) != CUST_OK)
+		if ((r = one(&y, sync_account(&y, d), "device", jstr(d,
+		    "console"))) != CUST_OK)
 			goto out;
 	json_array_foreach(y.rows, i, row) {
 		json_t *w;

@@ -188,4 +188,36 @@ t_grep "the DC's answer, with the LDAP code" 'Invalid credentials \(LDAP 49\)' \
 t_check "no password in the messages" sh -c \
 	'! grep -qe "Wrong-Pass" -e "$1" "$2" "$3"' _ "$AD_PW" "$TESTTMP/err" \
 	"$TESTTMP/out"
+ad_config "$S"
+
+# The DC refusing one object (a userPrincipalName someone else's object
+# holds already) refuses that console; the others are synced all the
+# same, and the one refused is begun again at every sync.
+LDAPTLS_CACERT="$AD_CA" ldapadd -H "$AD_URI" -x -D "$AD_BIND" \
+	-y "$AD_PWFILE" >/dev/null 2>&1 <<EOF
+dn: CN=upn-holder,$AD_OU
+objectClass: user
+sAMAccountName: upn-holder
+userPrincipalName: svc-aaa@CUSTODY.TEST
+EOF
+cat >"$TESTTMP/p2.yaml" <<EOF
+version: 1
+owner: aaa
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  aaa:
+    identity: {kerberos: "svc-aaa@CUSTODY.TEST"}
+    duties: [setup]
+  zzz:
+    identity: {kerberos: "svc-zzz@CUSTODY.TEST"}
+    duties: [power]
+EOF
+t_exit "policy load (a UPN taken)" 0 c policy load "$TESTTMP/p2.yaml"
+for run in 1 2; do
+	t_exit "sync $run: aaa refused, exit 1" 1 c account sync
+	t_grep "  ... with the DC's answer" \
+	    "console 'aaa': the directory refused: .*\\(LDAP [0-9]+\\)" \
+	    "$TESTTMP/err"
+	t_check "  ... zzz made all the same" test "$(uac svc-zzz)" = 66048
+done
 t_done
