@@ -11,7 +11,12 @@
  * of the call's own: KRB5_KTNAME and the process's default keytab are
  * never used, and no global is set, so workers run it side by side),
  * and the client principal (NAME@REALM) is mapped to the console of the
- * loaded policy whose identity is {kerberos: NAME@REALM}
+ * loaded policy whose identity is {kerberos: NAME@REALM}. Only a ticket
+ * for an HTTP/ service is a login: every principal of the keytab is an
+ * acceptor, and a keytab shared with another service (host/ for ssh, a
+ * file server's) would otherwise let an AP-REQ that service's client sent
+ * there, seen on its way, log in here as that client within its lifetime
+ * (the replay caches are the services' own)
  * (ops_identity_from_kerberos()). The keytab is refused unless a regular
  * file of ours without group or other permissions.
  *
@@ -84,9 +89,9 @@ daemon_negotiate(struct daemon *d, struct cust_state *st,
 	gss_key_value_set_desc store = { 1, &el };
 	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
 	gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
-	gss_name_t src = GSS_C_NO_NAME;
+	gss_name_t src = GSS_C_NO_NAME, target = GSS_C_NO_NAME;
 	gss_buffer_desc in, outtok = GSS_C_EMPTY_BUFFER,
-	    dn = GSS_C_EMPTY_BUFFER;
+	    dn = GSS_C_EMPTY_BUFFER, tn = GSS_C_EMPTY_BUFFER;
 	OM_uint32 major, minor, min2;
 	int r;
 
@@ -141,6 +146,19 @@ daemon_negotiate(struct daemon *d, struct cust_state *st,
 		r = CUST_OK;
 		goto out;
 	}
+	/* the ticket's service: custody's HTTP one, not another of the
+	 * keytab's */
+	if (GSS_ERROR(gss_inquire_context(&minor, ctx, NULL, &target, NULL,
+	    NULL, NULL, NULL, NULL)) || GSS_ERROR(gss_display_name(&minor,
+	    target, &tn, NULL)) || tn.length < 5 ||
+	    memcmp(tn.value, "HTTP/", 5) != 0) {
+		log_info("%s: Negotiate login refused: the ticket is for "
+		    "%.*s, not an HTTP/ service", req->peer,
+		    tn.length < 256 ? (int)tn.length : 256,
+		    tn.value != NULL ? (const char *)tn.value : "?");
+		r = CUST_OK;
+		goto out;
+	}
 	if (GSS_ERROR(gss_display_name(&minor, src, &dn, NULL)) ||
 	    (name = strndup(dn.value, dn.length)) == NULL ||
 	    strlen(name) != dn.length) {
@@ -179,8 +197,10 @@ out:
 	free(b64);
 	free(name);
 	(void)gss_release_buffer(&min2, &dn);
+	(void)gss_release_buffer(&min2, &tn);
 	(void)gss_release_buffer(&min2, &outtok);
 	(void)gss_release_name(&min2, &src);
+	(void)gss_release_name(&min2, &target);
 	if (ctx != GSS_C_NO_CONTEXT)
 		(void)gss_delete_sec_context(&min2, &ctx, GSS_C_NO_BUFFER);
 	if (cred != GSS_C_NO_CREDENTIAL)

@@ -32,6 +32,9 @@ c init >/dev/null
 # custody's own HTTP service principal and its keytab
 kl "addprinc -randkey HTTP/localhost@$R" >/dev/null
 kl "ktadd -k $W/http.keytab HTTP/localhost@$R" >/dev/null
+# the keytab shared with another service of the host (ssh's host/)
+kl "addprinc -randkey host/localhost@$R" >/dev/null
+kl "ktadd -k $W/http.keytab host/localhost@$R" >/dev/null
 chmod 0600 "$W/http.keytab"
 # a principal no console has
 kl "addprinc -randkey stranger@$R" >/dev/null
@@ -104,6 +107,13 @@ t_check "a principal of no console: sec's keytab is 401" \
 t_check "  ... the public trust bundle is 200" \
     test "$(neg "$W/cc.str" /v1/trust/bundle)" = 200
 t_grep "  ... logged" "Negotiate login as stranger@$R maps to no identity" \
+    "$W/d.log"
+# a ticket for the other service of the keytab (what ssh's client sends
+# to sshd, seen on the wire): not a login here
+t_check "svc-sec with a ticket for host/localhost: 401" \
+    test "$(neg "$W/cc.sec" /v1/consoles/sec/keytab --service-name host)" = 401
+t_grep "  ... logged: not an HTTP/ service" \
+    "Negotiate login refused: the ticket is for host/localhost@$R, not an HTTP/ service" \
     "$W/d.log"
 t_check "a garbage token is 401" test "$(curl -sS --max-time 10 --cacert \
     "$S/ca/bundle.pem" -H 'Authorization: Negotiate YIIBAAAAAAAAAAAAAAAA' \
