@@ -603,6 +603,10 @@ not_ours(struct sync *y, json_t *row, json_t *e, const char *what)
 	    "the one custody made (objectSid %s, custody made %s): refused; "
 	    "custody makes its own again once that object is gone", what,
 	    jstr(row, "name"), jstr(row, "dn"), s2, s1);
+	/* said once: the later steps of this sync leave the row alone */
+	if (r == CUST_OK && json_object_set_new(row, "refused",
+	    json_true()) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
 	return r == CUST_OK ? 1 : r;
 }
 
@@ -1985,8 +1989,8 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 		json_array_foreach(y.groups, k, g)
 			if (strcasecmp(jstr(g, "name"), jstr(row, "name")) == 0)
 				listed = 1;
-		/* a group of a duty held that sync_group() refused */
-		if (in_list(duties, jstr(row, "owner"), 0))
+		/* a group sync_group() refused (not custody's object) */
+		if (json_is_true(json_object_get(row, "refused")))
 			listed = 1;
 		if (!listed && (r = sync_members(&y, jstr(row, "name"),
 		    jstr(row, "dn"), "", wants)) != CUST_OK)

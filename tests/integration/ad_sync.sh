@@ -198,6 +198,18 @@ t_check "members read one at a time: no change" python3 -c '
 import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
 	"$TESTTMP/out"
 
+# group_prefix changed: the new groups get the members, custody's old
+# groups of the same duties are emptied (no stale way to a device's ACL);
+# changed back, the other way round.
+ad_config "$S" "    group_prefix: X-"
+t_exit "sync with group_prefix X-" 0 c account sync
+t_check "X-setup has sccm" test "$(members X-setup)" = "svc-sccm "
+t_check "AMT-setup is emptied" test "$(members AMT-setup)" = ""
+ad_config "$S"
+t_exit "sync with the prefix back" 0 c account sync
+t_check "AMT-setup has sccm again" test "$(members AMT-setup)" = "svc-sccm "
+t_check "X-setup is emptied" test "$(members X-setup)" = ""
+
 # The policy changes: secsuite loses power, sccm leaves.
 cat >"$TESTTMP/p2.yaml" <<EOF
 version: 1
