@@ -2238,10 +2238,13 @@ dir_ad_rotate(struct cust_state *st, const char *actor,
 	struct sync y;
 	json_t *row;
 	size_t i, n = 0;
-	int r;
+	int r, lockfd = -1;
 
 	*out = NULL;
 	if ((r = sync_init(&y, st, actor, ad, 0)) != CUST_OK)
+		goto out;
+	/* a rotation changes AD like a sync: one at a time */
+	if ((r = sync_lock(st, &lockfd)) != CUST_OK)
 		goto out;
 	if ((r = rows_load(st, &y.rows)) != CUST_OK)
 		goto out;
@@ -2280,6 +2283,7 @@ out:
 		(void)audit_note(state_audit(st), actor, "directory.rotate",
 		    console != NULL ? console : "all", "failed", cust_errmsg());
 	dir_ldap_free(y.l);
+	sync_unlock(lockfd);
 	json_decref(y.ops);
 	json_decref(y.errors);
 	json_decref(y.accounts);
