@@ -44,6 +44,7 @@ t_exit "a second sync while one runs: refused (exit 5)" 5 c account sync
 t_grep "  ... saying another sync is running" 'another account sync .* is running' \
 	"$TESTTMP/err"
 t_exit "  ... a dry run goes on beside it" 0 c account sync --dry-run
+t_exit "  ... and so is a rotation (exit 5)" 5 c account rotate --all
 ad_stop
 kill -CONT $cpid
 wait $cpid
