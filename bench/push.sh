@@ -5,12 +5,15 @@
 # timed; devices/s, p50/p99 per device (the push items' elapsed_ms),
 # custodyd's peak RSS (VmHWM). Side by side, the floor: the same devices,
 # one digest-authenticated Get each on new TLS connections (bare libcurl
-# multi, the same concurrency: BUILD/bench/push_client floor), and the
-# ratio. Nothing is asserted.
+# multi, the same concurrency: BUILD/bench/push_client floor; its second
+# connection resumes the first one's TLS session, libcurl's default, as
+# custody's do), and the ratio. Nothing is asserted.
 #
 #   sh bench/push.sh                 (BUILD, CUSTODYCTL from bench/run.sh)
 #   PUSH_DEVICES=10000 sh bench/push.sh
 #   PUSH_TLS=0 sh bench/push.sh      (HTTP digest instead, no certificates)
+#   PUSH_TLS_RESUME=0 sh bench/push.sh (amtsim --no-tls-resume: firmware
+#                                    that makes every handshake a full one)
 #
 # PUSH_DEVICES (default 1000), PUSH_SIMS amtsim processes (default 2), each
 # a contiguous slice of the devices on its own ports (amtsim --first;
@@ -35,9 +38,11 @@ N=${PUSH_DEVICES:-1000}
 SIMS=${PUSH_SIMS:-2}
 CONC=${PUSH_CONC:-64}
 TLS=${PUSH_TLS:-1}
+RESUME=${PUSH_TLS_RESUME:-1}
 PW='P@ssw0rd'
 [ "$SIMS" -gt "$N" ] && SIMS=$N
 if [ "$TLS" = 1 ]; then proto="TLS + digest"; else proto="HTTP digest"; fi
+[ "$TLS" = 1 ] && [ "$RESUME" != 1 ] && proto="$proto, no TLS resumption"
 
 echo "bench push: rotation pushed to $N simulated devices ($proto, $SIMS amtsim), $CONC at once"
 for x in "$CUSTODYD" "$AMTSIM" "$CLIENT"; do
@@ -101,6 +106,7 @@ if [ "$TLS" = 1 ]; then
 	"$CLIENT" certs "$S" "$N" "$T/certs" >/dev/null || exit 1
 	echo "setup: $N device certificates signed by custody (ca_sign_bulk) in $(($(ms) - t0)) ms"
 	TLSARGS="--tls-dir $T/certs --tls-key $T/certs/key.pem"
+	[ "$RESUME" = 1 ] || TLSARGS="$TLSARGS --no-tls-resume"
 	CAFILE="$S/ca/bundle.pem"
 fi
 

@@ -26,6 +26,18 @@
  * resend cannot apply twice (SetAdminAclEntryEx authenticated with the
  * password it replaces: once applied, the resend's login is refused).
  *
+ * TLS sessions: libcurl's session cache of the easy handle (on by
+ * default, keyed by host name, port, CONNECT_TO target and the TLS
+ * options, the CA bundle among them) offers the session of a device's
+ * last full handshake on its next connection; the fleet driver's slot
+ * keeps one handle for every exchange of its conversation, so a push's
+ * later connections resume (when the device resumes: reference §6 is
+ * silent, and a device that does not just makes a full handshake). A
+ * resumed session authenticates the device as the full handshake did
+ * (its certificate verified against custody's bundle with the device's
+ * name, in this run), and it is still a new connection: the proof's
+ * fresh login on a fresh connection keeps its meaning (SERVICE.md).
+ *
  * Retries: only what cannot have changed the device twice. A refused
  * connection, a connection never established or HTTP 503 is retried for
  * every request; a timeout or dropped connection after the request was

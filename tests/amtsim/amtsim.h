@@ -182,7 +182,7 @@ struct sim_dev {
 	long down_count;		/* -1 forever, 0 up */
 	/* counters for the state dump */
 	unsigned long n_requests, n_challenges, n_auth_fail, n_stale,
-	    n_drops, n_faults, n_tls_handshakes;
+	    n_drops, n_faults, n_tls_handshakes, n_tls_full;
 	struct sim_devx *x;		/* NULL until first change */
 };
 
@@ -193,6 +193,7 @@ struct sim {
 	long nonce_lifetime;
 	int accept_hex_digest;		/* §3: 32-hex DigestPassword "legacy" */
 	int verbose;			/* one stderr line per WS-Man call */
+	int no_tls_resume;		/* --no-tls-resume */
 	unsigned long msgid;
 	struct event_base *base;
 	const char *default_tls_cert, *default_tls_key, *default_tls_dir;
@@ -281,7 +282,7 @@ void pki_name(const X509_NAME *n, char *out, size_t cap);
 void pki_sha256_hex(X509 *x, char out[65]);
 int pki_commit_tls(struct sim_dev *d);
 void pki_devx_free(struct sim_devx *x);
-void *pki_server_ctx(void);
+void *pki_server_ctx(int resume);
 void pki_loaded_free(void);
 int pki_load_default_tls(struct sim_dev *d, const char *cert,
     const char *key);

@@ -79,6 +79,7 @@ usage(FILE *f)
 "  --tls-cert F --tls-key F  every device starts with TLS committed,\n"
 "                       serving this certificate (PEM; leaf, then chain)\n"
 "  --tls-dir D --tls-key F  the same, each device serving D/FQDN.crt\n"
+"  --no-tls-resume      full TLS handshakes only (no session resumption)\n"
 "  --verbose, -v        one line per WS-Man call on stderr (device, user,\n"
 "                       Action, HTTP status, fault; never parameters)\n"
 "  --help               this text\n"
@@ -848,6 +849,8 @@ dev_json(struct sim_dev *d)
 	    d->n_faults));
 	json_object_set_new(st, "tls_handshakes", json_integer((json_int_t)
 	    d->n_tls_handshakes));
+	json_object_set_new(st, "tls_full_handshakes", json_integer(
+	    (json_int_t)d->n_tls_full));
 	json_object_set_new(o, "stats", st);
 	return o;
 }
@@ -1117,6 +1120,7 @@ main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-dir", required_argument, NULL, 'D' },
+		{ "no-tls-resume", no_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1181,6 +1185,9 @@ main(int argc, char **argv)
 		case 'D':
 			sim.default_tls_dir = optarg;
 			break;
+		case 'R':
+			sim.no_tls_resume = 1;
+			break;
 		case 'v':
 			sim.verbose = 1;
 			break;
@@ -1230,7 +1237,7 @@ main(int argc, char **argv)
 		}
 	}
 	if ((sim.base = event_base_new()) == NULL ||
-	    (g_tls_ctx = pki_server_ctx()) == NULL ||
+	    (g_tls_ctx = pki_server_ctx(!sim.no_tls_resume)) == NULL ||
 	    (http = evhttp_new(sim.base)) == NULL ||
 	    (https = evhttp_new(sim.base)) == NULL)
 		goto out;

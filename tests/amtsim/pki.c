@@ -7,6 +7,16 @@
  * certificate, key and chain on the connection, so 10,000 devices cost
  * no SSL_CTX each. A device without committed TLS (or marked down) fails
  * the handshake, as a closed 16993 would.
+ *
+ * Session resumption (TLS 1.3 tickets, TLS 1.2 session IDs) is offered,
+ * as an OpenSSL server offers it by default; the reference (§6) says
+ * nothing either way, and a client that offers a session to firmware
+ * that does not resume just gets a full handshake. A session is bound
+ * to its device and to what the device serves (session ID context: a
+ * hash of the FQDN, the committed leaf, mutual authentication and
+ * TrustedCN), so it resumes on no other device and not after the
+ * device's TLS changed: each device's sessions are its own, as on
+ * separate hosts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +322,63 @@ verify_trusted_cn(X509_STORE_CTX *ctx, void *arg)
 	return 0;
 }
 
+/* The device named by the SNI extension of the ClientHello, NULL when
+ * there is none or it names no device. */
+static struct sim_dev *
+hello_dev(SSL *ssl)
+{
+	const unsigned char *p;
+	size_t n, len;
+
+	if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) ||
+	    n < 5 || (size_t)(p[0] << 8 | p[1]) != n - 2 || p[2] != 0)
+		return NULL;
+	len = (size_t)(p[3] << 8 | p[4]);
+	if (len == 0 || len > n - 5)
+		return NULL;
+	return sim_find((const char *)p + 5, len);
+}
+
+/*
+ * Every ClientHello, before any session is looked up: the device must
+ * serve TLS (as in cert_cb, which a resumed handshake skips), and the
+ * session ID context binds the sessions made to this device as it is
+ * now (see the top of the file).
+ */
+static int
+hello_cb(SSL *ssl, int *al, void *arg)
+{
+	struct sim_dev *d = hello_dev(ssl);
+	struct sim_devx *x;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c;
+	int ok;
+
+	(void)arg;
+	*al = SSL_AD_UNRECOGNIZED_NAME;
+	if (d == NULL || d->down_count != 0 || (x = d->x) == NULL ||
+	    !x->tls_active || x->tls_x509 == NULL ||
+	    !X509_digest(x->tls_x509, EVP_sha256(), md, &mdlen) ||
+	    (c = EVP_MD_CTX_new()) == NULL)
+		return SSL_CLIENT_HELLO_ERROR;
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(c, d->fqdn, strlen(d->fqdn) + 1) &&
+	    EVP_DigestUpdate(c, md, mdlen) &&
+	    EVP_DigestUpdate(c, x->tls.mutual ? "m" : "-", 1);
+	for (int i = 0; ok && i < x->ntrusted_cn; i++)
+		ok = EVP_DigestUpdate(c, x->trusted_cn[i],
+		    strlen(x->trusted_cn[i]) + 1);
+	/* SHA-256: 32 bytes, SSL_MAX_SID_CTX_LENGTH. */
+	ok = ok && EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	if (!ok || SSL_set_session_id_context(ssl, md, mdlen) != 1)
+		return SSL_CLIENT_HELLO_ERROR;
+	d->n_tls_handshakes++;
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* A full handshake (not a resumed one): the device's certificate. */
 static int
 cert_cb(SSL *ssl, void *arg)
 {
@@ -325,7 +392,7 @@ cert_cb(SSL *ssl, void *arg)
 	x = d->x;
 	if (d->down_count != 0 || x == NULL || !x->tls_active)
 		return 0;
-	d->n_tls_handshakes++;
+	d->n_tls_full++;
 	if (SSL_use_certificate(ssl, x->tls_x509) != 1 ||
 	    SSL_use_PrivateKey(ssl, x->tls_pkey) != 1 ||
 	    SSL_set1_chain(ssl, x->tls_chain) != 1)
@@ -339,7 +406,7 @@ cert_cb(SSL *ssl, void *arg)
 }
 
 void *
-pki_server_ctx(void)
+pki_server_ctx(int resume)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -347,9 +414,20 @@ pki_server_ctx(void)
 		return NULL;
 	/* §6: TLS 1.2 and later. */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
 	SSL_CTX_set_cert_cb(ctx, cert_cb, NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, verify_trusted_cn, NULL);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	/* Resumption: OpenSSL's defaults (stateless TLS 1.3 tickets, the
+	 * server cache for TLS 1.2 IDs); one ticket per handshake is
+	 * enough for a client that makes one connection after another.
+	 * --no-tls-resume: firmware that does not resume. */
+	if (resume) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_set_num_tickets(ctx, 1);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	}
 	return ctx;
 }

@@ -108,12 +108,15 @@ import json, sys
 sys.exit(not json.load(open(sys.argv[1]))["url"].startswith("https://"))
 EOF
 hs() { sim_state "$D" 'd["stats"]["tls_handshakes"]'; }
-h0=$(hs)
+hf() { sim_state "$D" 'd["stats"]["tls_full_handshakes"]'; }
+h0=$(hs) f0=$(hf)
 t_exit "the pending one pushed" 0 c device push "$D"
 # Three TLS connections: the Get's challenge (AMT closes after a 401);
 # the Get and the change on one, where the proof is challenged again; the
-# proof's login on a new one (doc/internals/SERVICE.md, bench/push).
+# proof's login on a new one (doc/internals/SERVICE.md, bench/push). Only
+# the first is a full handshake: the other two resume its TLS session.
 t_check "the push made 3 TLS handshakes ($h0 -> $(hs))" [ $(($(hs) - h0)) -eq 3 ]
+t_check "one of them full, two resumed ($f0 -> $(hf))" [ $(($(hf) - f0)) -eq 1 ]
 
 # A device that goes down in the middle (after its leaf is installed,
 # before TLS is bound): a per-device failure naming the step; once up, a
@@ -151,6 +154,30 @@ import json, sys
 sys.exit(len(json.load(open(sys.argv[1]))["items"]) != 1)
 EOF
 t_check "openssl s_client verifies $D1" verifies "$D1"
+
+# A TLS session is its device's own, as on separate hosts: it resumes on
+# the device that made it, not on another one behind the same port.
+resumed() {	# resumed A B: a session made with A is resumed with B
+	py "$tls_port" "$S/ca/bundle.pem" "$1" "$2" <<'EOF'
+import socket, ssl, sys
+port, ca, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+def conn(name, sess):
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                        server_hostname=name, session=sess)
+    t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+              % name.encode())
+    while t.recv(4096):
+        pass
+    r, s = t.session_reused, t.session
+    t.close()
+    return r, s
+sys.exit(0 if conn(b, conn(a, None)[1])[0] else 1)
+EOF
+}
+not_resumed() { ! resumed "$@"; }
+t_check "a session made with $D resumes with $D" resumed "$D" "$D"
+t_check "but not with $D1" not_resumed "$D" "$D1"
 
 # MEBx: over TLS only. A device not provisioned is refused, clearly, and
 # nothing reaches it; a provisioned one takes it (ReturnValue 0) and the
