@@ -616,35 +616,16 @@ t_check "--tls-cert: every device answers over TLS, verified" \
 t_check "--tls-cert: state shows TLS active with that certificate" \
     [ "$(state dev00123.amtsim.test 'd["tls"]["active"], d["tls"]["cert_sha256"]')" = \
       "True $(openssl x509 -in "$W/wild.pem" -outform DER | sha256sum | cut -c1-64)" ]
-# resumed FQDN CA: a second connection to FQDN resumes the first one's TLS
-# session (Python's ssl: the ticket arrives with the reply).
-resumed() {
-	python3 - "$TLSPORT" "$1" "$2" <<'EOF'
-import socket, ssl, sys
-port, name, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=ca)
-def conn(sess):
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
-                        server_hostname=name, session=sess)
-    t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-              % name.encode())
-    while t.recv(4096):
-        pass
-    r, s = t.session_reused, t.session
-    t.close()
-    return r, s
-sys.exit(0 if conn(conn(None)[1])[0] else 1)
-EOF
-}
-not_resumed() { ! resumed "$@"; }
-t_check "TLS sessions resume" resumed dev00007.amtsim.test "$W/ca.pem"
+t_check "TLS sessions resume" tls_resumed "$TLSPORT" "$W/ca.pem" \
+    dev00007.amtsim.test dev00007.amtsim.test
 t_check "  counted: tls_handshakes 2, tls_full_handshakes 1" \
     [ "$(state dev00007.amtsim.test 'd["stats"]["tls_handshakes"], d["stats"]["tls_full_handshakes"]')" = "2 1" ]
 sim_stop
 sim_start --count 8 --tls-cert "$W/wild.pem" --tls-key "$W/wild.key" --no-tls-resume ||
 	t_fail "amtsim starts with --no-tls-resume"
 TLSPORT=$tls_port
-t_check "--no-tls-resume: full handshakes only" not_resumed dev00007.amtsim.test "$W/ca.pem"
+t_check "--no-tls-resume: full handshakes only" tls_not_resumed "$TLSPORT" \
+    "$W/ca.pem" dev00007.amtsim.test dev00007.amtsim.test
 t_check "  counted: tls_handshakes 2, tls_full_handshakes 2" \
     [ "$(state dev00007.amtsim.test 'd["stats"]["tls_handshakes"], d["stats"]["tls_full_handshakes"]')" = "2 2" ]
 sim_stop

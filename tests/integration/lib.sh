@@ -165,6 +165,28 @@ sim_wsman() {
 	    --connect-to "$1:16992:127.0.0.1:$port" \
 	    --data-binary "@$TESTTMP/wsman.xml" "http://$1:16992/wsman"
 }
+# tls_resumed PORT CA A B: a TLS session made with device A on the TLS
+# port PORT (verified against CA) is resumed by a connection to device B
+# (Python's ssl; the TLS 1.3 ticket arrives with the reply).
+tls_resumed() {
+	python3 - "$@" <<'EOF'
+import socket, ssl, sys
+port, ca, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+def conn(name, sess):
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                        server_hostname=name, session=sess)
+    t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+              % name.encode())
+    while t.recv(4096):
+        pass
+    r, s = t.session_reused, t.session
+    t.close()
+    return r, s
+sys.exit(0 if conn(b, conn(a, None)[1])[0] else 1)
+EOF
+}
+tls_not_resumed() { ! tls_resumed "$@"; }
 # sim_fault FQDN KIND [COUNT [MS]]: arm a fault on a simulated device
 # (COUNT requests, default 1; MS for delay).
 sim_fault() {

@@ -157,27 +157,10 @@ t_check "openssl s_client verifies $D1" verifies "$D1"
 
 # A TLS session is its device's own, as on separate hosts: it resumes on
 # the device that made it, not on another one behind the same port.
-resumed() {	# resumed A B: a session made with A is resumed with B
-	py "$tls_port" "$S/ca/bundle.pem" "$1" "$2" <<'EOF'
-import socket, ssl, sys
-port, ca, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-ctx = ssl.create_default_context(cafile=ca)
-def conn(name, sess):
-    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
-                        server_hostname=name, session=sess)
-    t.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-              % name.encode())
-    while t.recv(4096):
-        pass
-    r, s = t.session_reused, t.session
-    t.close()
-    return r, s
-sys.exit(0 if conn(b, conn(a, None)[1])[0] else 1)
-EOF
-}
-not_resumed() { ! resumed "$@"; }
-t_check "a session made with $D resumes with $D" resumed "$D" "$D"
-t_check "but not with $D1" not_resumed "$D" "$D1"
+t_check "a session made with $D resumes with $D" tls_resumed "$tls_port" \
+	"$S/ca/bundle.pem" "$D" "$D"
+t_check "but not with $D1" tls_not_resumed "$tls_port" "$S/ca/bundle.pem" \
+	"$D" "$D1"
 
 # MEBx: over TLS only. A device not provisioned is refused, clearly, and
 # nothing reaches it; a provisioned one takes it (ReturnValue 0) and the
