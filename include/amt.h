@@ -240,11 +240,15 @@ int amt_msg_tls_put(unsigned long msgid, const struct amt_tls_settings *ts,
  * DESIGN.md): in order, a Get of AMT_GeneralSettings to read the
  * DigestRealm (checked against the registered one) authenticated with
  * the current password; SetAdminAclEntryEx(user, dpw) authenticated with
- * the current password; and a Get authenticated with the new password on
- * a fresh connection, which proves it. MessageIDs first, first+1,
- * first+2. out[] gets new requests (amt_req_free() each); on error none.
+ * the current password; a Get authenticated with the new password on
+ * a fresh connection, which proves it; and the same Get authenticated
+ * with the replaced password on the proof's digest session, which must be
+ * refused (a peer that takes any login proves nothing). MessageIDs
+ * first ... first+3. out[] gets new requests (amt_req_free() each); on
+ * error none.
  */
-enum { AMT_PUSH_REALM, AMT_PUSH_SET, AMT_PUSH_VERIFY, AMT_PUSH_STEPS };
+enum { AMT_PUSH_REALM, AMT_PUSH_SET, AMT_PUSH_VERIFY, AMT_PUSH_DENY,
+	AMT_PUSH_STEPS };
 int amt_push_admin_plan(const char *user, const struct seal_secret *dpw,
     unsigned long first, struct amt_req *out[AMT_PUSH_STEPS])
 	__attribute__((warn_unused_result));

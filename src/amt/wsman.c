@@ -1016,7 +1016,9 @@ amt_push_admin_plan(const char *user, const struct seal_secret *dpw,
 	    (r = amt_msg_set_admin(first + 1, user, dpw,
 	    &out[AMT_PUSH_SET])) != CUST_OK ||
 	    (r = amt_msg_get(first + 2, "AMT_GeneralSettings",
-	    &out[AMT_PUSH_VERIFY])) != CUST_OK) {
+	    &out[AMT_PUSH_VERIFY])) != CUST_OK ||
+	    (r = amt_msg_get(first + 3, "AMT_GeneralSettings",
+	    &out[AMT_PUSH_DENY])) != CUST_OK) {
 		for (i = 0; i < AMT_PUSH_STEPS; i++) {
 			amt_req_free(out[i]);
 			out[i] = NULL;

@@ -100,7 +100,7 @@ plan_json(const struct amt_target *t, const struct seal_secret *dpw,
     int64_t cur, int64_t cand, json_t *out)
 {
 	static const char *names[AMT_PUSH_STEPS] = { "realm-check",
-	    "set-admin", "verify" };
+	    "set-admin", "verify", "refusal-check" };
 	/* Stands in for an unknown DigestPassword; rendered as ***. */
 	struct seal_secret *blank = NULL;
 	struct amt_req *q[AMT_PUSH_STEPS] = { NULL };
@@ -127,6 +127,9 @@ plan_json(const struct amt_target *t, const struct seal_secret *dpw,
 	else
 		snprintf(auth[2], sizeof(auth[2]), "digest %s, the new "
 		    "password, fresh connection", PUSH_ADMIN_USER);
+	snprintf(auth[3], sizeof(auth[3]), "digest %s, the replaced v%lld on "
+	    "the proof's digest session: must be refused", PUSH_ADMIN_USER,
+	    (long long)cur);
 	if ((steps = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -171,6 +174,7 @@ enum pstep {
 	P_REALM,	/* Get with the current password */
 	P_SET,		/* SetAdminAclEntryEx */
 	P_VERIFY,	/* Get with the candidate, fresh connection */
+	P_DENY,		/* Get with the replaced password: refused? */
 	P_REFUSED,	/* refused: Get with the current, fresh connection */
 	P_REC_CAND,	/* reconciling: Get with the candidate */
 	P_REC_CUR,	/* reconciling: Get with the current password */
@@ -222,6 +226,8 @@ struct push {
 	int queued;			/* in g->q (ops, or its result) */
 	int hold;			/* the request waits for the commit */
 	int fresh_proof;		/* the proof went on a new connection */
+	enum pstep proven;		/* the login P_DENY completes: P_VERIFY
+					 * or P_REC_CAND */
 };
 
 /*
@@ -406,6 +412,63 @@ rec_failed(struct push *p, const char *why, struct amt_req **out)
 	return get_as(p, p->fail, 1, 12, P_REC_FAILED, out);
 }
 
+/*
+ * The candidate just logged in (the answer to the step 'proven'): a login
+ * proves a password only on a peer that refuses the others. The same Get
+ * with the password the candidate replaced, on the proof's digest session
+ * (no reset: libcurl answers with the nonce the device just gave, next
+ * nonce count, on the proof's connection): one request more, no
+ * connection more. A device, holding one admin password, refuses it; a
+ * peer that takes any login (an impostor with the device's realm, firmware
+ * that answers 0 without applying) takes it. SERVICE.md, "The proof".
+ */
+static int
+deny_check(struct push *p, enum pstep proven, struct amt_req **out)
+{
+	p->proven = proven;
+	return get_as(p, p->cur, 0, p->fresh_proof ? 5 : 4, P_DENY, out);
+}
+
+/* The answer to deny_check()'s login (err): refused, the candidate is
+ * proven; else nothing is, and the version stays as it is (pushed: the
+ * next push reconciles it, and proves it the same way). */
+static int
+denied(struct push *p, int err)
+{
+	char d[640];
+
+	if (err == CUST_E_DENIED && p->proven == P_VERIFY) {
+		snprintf(d, sizeof(d), "v%lld applied and proven: now current",
+		    (long long)p->ver);
+		outcome(p, "ok", d);
+		return settle(p, CRED_PUSH_APPLIED, "proven by a digest login "
+		    "(the replaced password refused)");
+	}
+	if (err == CUST_E_DENIED) {
+		snprintf(d, sizeof(d), "%s; the device accepts v%lld: now "
+		    "current", p->why, (long long)p->ver);
+		outcome(p, "reconciled", d);
+		return settle(p, CRED_PUSH_APPLIED, "reconciled: a digest login "
+		    "with it works (the replaced password refused)");
+	}
+	if (err == CUST_OK)
+		snprintf(d, sizeof(d), "%s%sthe device took v%lld's login, and "
+		    "then the replaced password's too: a peer that takes any "
+		    "login proves nothing (not an AMT device, or a man in the "
+		    "middle); v%lld stays %s", p->proven == P_REC_CAND ? p->why :
+		    "", p->proven == P_REC_CAND ? "; " : "", (long long)p->ver,
+		    (long long)p->ver, p->begun ? "pushed" : "pending");
+	else
+		snprintf(d, sizeof(d), "%s%sv%lld logged in, but whether the "
+		    "replaced password is refused could not be seen (%s): not "
+		    "proven, v%lld stays %s", p->proven == P_REC_CAND ? p->why :
+		    "", p->proven == P_REC_CAND ? "; " : "", (long long)p->ver,
+		    cust_errmsg(), (long long)p->ver, p->begun ? "pushed" :
+		    "pending");
+	outcome(p, err == CUST_OK ? "auth-failed" : "unknown", d);
+	return CUST_OK;
+}
+
 /* The step after the answer (rep, err) to the last request. */
 static int
 step(struct push *p, const struct amt_reply *rep, int err,
@@ -518,18 +581,12 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			p->fresh_proof = 1;
 			return get_as(p, p->cand, 1, 4, P_VERIFY, out);
 		}
-		snprintf(d, sizeof(d), "v%lld applied and proven: now current",
-		    (long long)p->ver);
-		outcome(p, "ok", d);
-		return settle(p, CRED_PUSH_APPLIED, "proven by a digest login");
+		return deny_check(p, P_VERIFY, out);
+	case P_DENY:
+		return denied(p, err);
 	case P_REC_CAND:
-		if (err == CUST_OK) {
-			snprintf(d, sizeof(d), "%s; the device accepts v%lld: "
-			    "now current", p->why, (long long)p->ver);
-			outcome(p, "reconciled", d);
-			return settle(p, CRED_PUSH_APPLIED, "reconciled: a "
-			    "digest login with it works");
-		}
+		if (err == CUST_OK)
+			return deny_check(p, P_REC_CAND, out);
 		p->rc_cand = err;
 		return get_as(p, p->cur, 1, 11, P_REC_CUR, out);
 	case P_REC_CUR:

@@ -38,9 +38,9 @@ W = "{http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd}"
 AUTHZ = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_AuthorizationService"
 GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
 steps = r["steps"]
-assert [s["step"] for s in steps] == ["realm-check", "set-admin", "verify"]
-assert [s["message_id"] for s in steps] == [1, 2, 3]
-assert [s["action"] for s in steps] == [GET, AUTHZ + "/SetAdminAclEntryEx", GET]
+assert [s["step"] for s in steps] == ["realm-check", "set-admin", "verify", "refusal-check"]
+assert [s["message_id"] for s in steps] == [1, 2, 3, 4]
+assert [s["action"] for s in steps] == [GET, AUTHZ + "/SetAdminAclEntryEx", GET, GET]
 assert r["url"] == "http://p1.corp.example:16992/wsman"
 assert r["connect_to"] == "p1.corp.example:16992:127.0.0.1:20000"
 assert r["version"] == 2 and r["current"] == 1
@@ -58,12 +58,13 @@ inp = body.find("{%s}SetAdminAclEntryEx_INPUT" % AUTHZ)
 assert inp.find("{%s}Username" % AUTHZ).text == "admin"
 assert inp.find("{%s}DigestPassword" % AUTHZ).text == want, want
 assert "current v1" in steps[1]["auth"] and "candidate v2" in steps[2]["auth"]
+assert "v1" in steps[3]["auth"] and "refused" in steps[3]["auth"]
 EOF
 t_exit "device push --dry-run (text)" 0 c device push p1.corp.example \
 	--dry-run
 t_grep "text says nothing was sent" '^# dry run: nothing was sent' \
 	"$TESTTMP/out"
-t_grep "text has the set-admin step" '^# 2/3 set-admin: MessageID 2' \
+t_grep "text has the set-admin step" '^# 2/4 set-admin: MessageID 2' \
 	"$TESTTMP/out"
 t_check "the plaintext is in no output" py "$TESTTMP/out" "$TESTTMP/pending" <<'EOF'
 import sys

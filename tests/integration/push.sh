@@ -135,21 +135,25 @@ t_check "the device keeps v1" ha1_is mitm.corp.example current
 
 # A peer that asks for a login and then takes any (an impostor with the
 # device's realm, or a man in the middle on plain HTTP) and answers the
-# change 0 without applying it: the proving login proves nothing there,
-# and the version would become current while the device keeps the old
-# one. Known gap (rev9 report): the proof would also need the current
-# password refused after the change (one more exchange per push, in the
-# push hot path). CUSTODY_TEST_KNOWN_GAPS=1 runs it.
-if [ -n "${CUSTODY_TEST_KNOWN_GAPS:-}" ]; then
-	c password rotate anylogin.corp.example --push >/dev/null 2>&1
-	t_check "a peer taking any login: nothing becomes current" test \
-	    "$(state_of anylogin.corp.example 2)" != current
-	t_check "and the device still takes custody's current" ha1_is \
-	    anylogin.corp.example current
-else
-	t_skip "a peer taking any login: nothing becomes current" "known \
-gap: the proof does not check that the old password is refused (rev9)"
-fi
+# change 0 without applying it: the proving login proves nothing there.
+# The proof also has the replaced password refused on the proof's digest
+# session; this peer takes it, so nothing becomes current.
+t_exit "a peer taking any login" 1 c --json password rotate \
+	anylogin.corp.example --push
+t_check "named: auth-failed, any login taken" py "$TESTTMP/out" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["pushes"][0]
+sys.exit(not (p["result"] == "auth-failed" and "takes any login" in p["detail"]))
+EOF
+t_check "a peer taking any login: nothing becomes current" test \
+    "$(state_of anylogin.corp.example 2)" = pushed
+t_check "and the device still takes custody's current" ha1_is \
+    anylogin.corp.example current
+t_exit "device push: reconciling proves nothing either" 1 c device push \
+	anylogin.corp.example
+t_grep "named again" 'anylogin\.corp\.example admin: auth-failed: .*takes any login' \
+	"$TESTTMP/out"
+t_check "v2 still pushed" test "$(state_of anylogin.corp.example 2)" = pushed
 
 t_exit "another device behind that name (DigestRealm)" 1 c password rotate \
 	other.corp.example --push
