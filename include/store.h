@@ -150,6 +150,11 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 	"state, created, changed"
 #define STORE_ROW_DIR_SECRET "'dir_secret', object_id, version, state, " \
 	"sealed, created, changed"
+#define STORE_ROW_DEVICE_TLS "'device_tls', fqdn, serial, roots, " \
+	"provisioned, updated"
+/* The device row's mark that custody provisioned TLS on it (column
+ * tls_mac; the row has no other MAC). */
+#define STORE_ROW_DEVICE_TLSMARK "'device', id, fqdn, 'tls'"
 #define STORE_CHECK(row) "custody_row(mac, " row ")"
 /* The same check as a 0/1 value, for reports that list every bad row. */
 #define STORE_MAC_OK(row) "custody_row_ok(mac, " row ")"
@@ -183,6 +188,9 @@ void store_set_row_key(struct store *st, struct seal_secret *key);
 
 /* 1 when the last store_err() was a row that failed its MAC check. */
 int store_tampered(struct store *st);
+/* Say the last error (set by the caller) was a row found altered, as a MAC
+ * failure would: for a row whose absence another row's MAC shows. */
+void store_set_tampered(struct store *st);
 
 /* Schema version of a module (0 when none applied). */
 int store_schema_version(struct store *st, const char *module);

@@ -606,12 +606,33 @@ bind_tls(struct prov *p, const char *id)
 	return note(p, "commit", "ok", "CommitChanges");
 }
 
+/* Delete fqdn's device_tls row (in the caller's transaction). */
+static int
+forget_tls(struct store *s, const char *fqdn)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(store_db(s), "DELETE FROM device_tls WHERE "
+	    "fqdn = ?1", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+		r = store_err(s, "device_tls");
+	else
+		r = store_step_done(s, q, "device_tls");
+	sqlite3_finalize(q);
+	return r;
+}
+
 /* Record fqdn as provisioned with leaf serial and roots sums (hex
  * SHA-256s; NULL: none known); serial NULL keeps the recorded one (or
- * "unknown"). */
+ * "unknown"). The row gets its MAC, and the device row its TLS mark
+ * (ops_tls_record()); an existing row is updated only when its MAC
+ * matches (else the statement fails, naming it), unless replace: the
+ * device was just seen verifying TLS on the wire, which proves more than
+ * a row altered outside custody (the row is then written anew). */
 static int
 record(struct cust_state *st, const char *actor, const char *fqdn,
-    const char *serial, json_t *sums)
+    const char *serial, json_t *sums, int replace)
 {
 	struct store *s = state_store(st);
 	sqlite3_stmt *q = NULL;
@@ -625,13 +646,24 @@ record(struct cust_state *st, const char *actor, const char *fqdn,
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = store_begin(s)) != CUST_OK)
 		goto out;
+	if (replace && (r = forget_tls(s, fqdn)) != CUST_OK)
+		goto out;
+	/* The MAC of the row as written: the new values, or the old serial
+	 * and provisioned time kept (SQLite's upsert: bare names are the
+	 * old row's), after the old row's own MAC is checked. */
 	if (sqlite3_prepare_v2(store_db(s), serial != NULL ?
-	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated)"
-	    " VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(fqdn) DO UPDATE SET"
-	    " serial = ?2, roots = ?3, updated = ?4" :
-	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated)"
-	    " VALUES(?1, 'unknown', ?3, ?4, ?4) ON CONFLICT(fqdn) DO UPDATE"
-	    " SET roots = ?3, updated = ?4", -1, &q, NULL) != SQLITE_OK ||
+	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated,"
+	    " mac) VALUES(?1, ?2, ?3, ?4, ?4, custody_mac('device_tls', ?1,"
+	    " ?2, ?3, ?4, ?4)) ON CONFLICT(fqdn) DO UPDATE SET"
+	    " serial = ?2, roots = ?3, updated = ?4, mac = custody_mac("
+	    "'device_tls', fqdn, ?2, ?3, provisioned, ?4) WHERE "
+	    STORE_CHECK(STORE_ROW_DEVICE_TLS) :
+	    "INSERT INTO device_tls(fqdn, serial, roots, provisioned, updated,"
+	    " mac) VALUES(?1, 'unknown', ?3, ?4, ?4, custody_mac('device_tls',"
+	    " ?1, 'unknown', ?3, ?4, ?4)) ON CONFLICT(fqdn) DO UPDATE"
+	    " SET roots = ?3, updated = ?4, mac = custody_mac('device_tls',"
+	    " fqdn, serial, ?3, provisioned, ?4) WHERE "
+	    STORE_CHECK(STORE_ROW_DEVICE_TLS), -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
 	    (serial != NULL && sqlite3_bind_text(q, 2, serial, -1,
 	    SQLITE_TRANSIENT) != SQLITE_OK) ||
@@ -642,8 +674,20 @@ record(struct cust_state *st, const char *actor, const char *fqdn,
 	}
 	if ((r = store_step_done(s, q, "device_tls")) != CUST_OK)
 		goto out;
-	snprintf(det, sizeof(det), "TLS recorded: leaf %.40s",
-	    serial ? serial : "kept");
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_prepare_v2(store_db(s), "UPDATE device SET tls_mac = "
+	    STORE_MAC(STORE_ROW_DEVICE_TLSMARK) " WHERE fqdn = ?1 AND "
+	    "state = 'active'", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+		r = store_err(s, "device");
+		goto out;
+	}
+	if ((r = store_step_done(s, q, "device")) != CUST_OK)
+		goto out;
+	snprintf(det, sizeof(det), "TLS recorded: leaf %.40s%s",
+	    serial ? serial : "kept", replace ? " (an altered record "
+	    "replaced: TLS verified on the wire)" : "");
 	if ((r = audit_append(state_audit(st), actor, PROV_ACTION, fqdn, "ok",
 	    det)) != CUST_OK)
 		goto out;
@@ -661,6 +705,47 @@ out:
 	return r;
 }
 
+/*
+ * fqdn has no device_tls row: CUST_E_NOTFOUND (no message) unless its
+ * device row carries the mark custody sets when it records TLS: then the
+ * row was deleted outside custody, and plain HTTP would be a downgrade
+ * (the digest exchanges and every DigestPassword readable on the path);
+ * refused, naming the fix. A mark that does not verify is refused too.
+ */
+static int
+tls_mark(struct store *s, const char *fqdn)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(store_db(s), "SELECT custody_row_ok(tls_mac, "
+	    STORE_ROW_DEVICE_TLSMARK ") FROM device WHERE fqdn = ?1 AND "
+	    "state = 'active' AND tls_mac IS NOT NULL", -1, &q, NULL) !=
+	    SQLITE_OK || sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) !=
+	    SQLITE_OK) {
+		r = store_err(s, "device");
+		goto out;
+	}
+	if ((r = sqlite3_step(q)) == SQLITE_DONE) {
+		r = CUST_E_NOTFOUND;	/* no message: callers test for it */
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		r = store_err(s, "device");
+		goto out;
+	}
+	r = cust_fail(CUST_E_DB, "%s: custody provisioned TLS on this device "
+	    "(its device row %s), but its TLS record (device_tls) is gone: "
+	    "deleted outside custody; nothing is sent over plain HTTP. 'cert "
+	    "provision %s' records it again once TLS verifies", fqdn,
+	    sqlite3_column_int(q, 0) == 1 ? "says so" : "has a TLS mark that "
+	    "does not verify either", fqdn);
+	store_set_tampered(s);
+out:
+	sqlite3_finalize(q);
+	return r;
+}
+
 int
 ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
 {
@@ -671,18 +756,24 @@ ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
 
 	*out = NULL;
 	if (sqlite3_prepare_v2(store_db(s), "SELECT serial, roots, "
-	    "provisioned, updated FROM device_tls WHERE fqdn = ?1", -1, &q,
-	    NULL) != SQLITE_OK || sqlite3_bind_text(q, 1, fqdn, -1,
-	    SQLITE_TRANSIENT) != SQLITE_OK) {
+	    "provisioned, updated, " STORE_CHECK(STORE_ROW_DEVICE_TLS)
+	    " FROM device_tls WHERE fqdn = ?1", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
 		r = store_err(s, "device_tls");
 		goto out;
 	}
 	if ((r = sqlite3_step(q)) == SQLITE_DONE) {
-		r = CUST_E_NOTFOUND;	/* no message: callers test for it */
+		r = tls_mark(s, fqdn);
 		goto out;
 	}
 	if (r != SQLITE_ROW) {
 		r = store_err(s, "device_tls");
+		if (store_tampered(s)) {
+			r = cust_fail(r, "%s; once TLS verifies on the device, "
+			    "'cert provision %s' records it again", cust_errmsg(),
+			    fqdn);
+			store_set_tampered(s);
+		}
 		goto out;
 	}
 	roots = json_loads((const char *)sqlite3_column_text(q, 1), 0, NULL);
@@ -809,14 +900,22 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
 	/* 1. Provisioned already? */
 	if (tls_get(&p, "tls-check") == CUST_OK) {
 		cust_clearerr();
+		int altered;
+
 		r = ops_tls_record(ctx->st, p.fqdn, &rec);
-		if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		/* An altered or deleted record (CUST_E_DB: its MAC, or the
+		 * device's TLS mark without it): the wire just proved TLS,
+		 * so it is written anew. */
+		if (r != CUST_OK && r != CUST_E_NOTFOUND && r != CUST_E_DB)
 			goto out;
-		if ((r = note(&p, "tls-check", "ok", "TLS verifies against "
-		    "the bundle: nothing to do")) != CUST_OK)
+		altered = r == CUST_E_DB;
+		if ((r = note(&p, "tls-check", "ok", altered ? "TLS verifies "
+		    "against the bundle; its record, altered outside custody, "
+		    "is written again" : "TLS verifies against the bundle: "
+		    "nothing to do")) != CUST_OK)
 			goto out;
 		if (rec == NULL && (r = record(ctx->st, ctx->actor, p.fqdn,
-		    NULL, NULL)) != CUST_OK)
+		    NULL, NULL, altered)) != CUST_OK)
 			goto out;
 		*resp = item(&p, "unchanged", "TLS already provisioned and "
 		    "verified");
@@ -858,7 +957,7 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
 	if ((r = note(&p, "verify", "ok", "TLS on the device port verifies "
 	    "against the bundle")) != CUST_OK)
 		goto out;
-	if ((r = record(ctx->st, ctx->actor, p.fqdn, serial, sums)) !=
+	if ((r = record(ctx->st, ctx->actor, p.fqdn, serial, sums, 0)) !=
 	    CUST_OK)
 		goto out;
 	*resp = item(&p, "ok", "TLS provisioned and verified");
@@ -1210,7 +1309,7 @@ push_roots_one(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 		}
 		goto out;
 	}
-	if ((r = record(ctx->st, ctx->actor, p.fqdn, NULL, sums)) != CUST_OK)
+	if ((r = record(ctx->st, ctx->actor, p.fqdn, NULL, sums, 0)) != CUST_OK)
 		goto out;
 	*item_out = item(&p, "ok", "every root of the bundle is trusted");
 out:

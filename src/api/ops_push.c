@@ -951,8 +951,8 @@ again:
 			release(p);
 			snprintf(d, sizeof(d), gone ? "the device is no longer "
 			    "registered" : "custody cannot use its own record "
-			    "of this device's admin password: %.400s; nothing "
-			    "sent", cust_errmsg());
+			    "of this device: %.400s; nothing sent",
+			    cust_errmsg());
 			outcome(p, gone ? "missing" : "error", d);
 			p->bad = 1;
 			goto again;

@@ -566,6 +566,17 @@ cred_device_remove(struct cust_state *st, const char *actor, const char *fqdn)
 	if ((r = store_step_done(state_store(st), s,
 	    "cannot retire the device")) != CUST_OK)
 		goto fail;
+	/* Its TLS record goes with it: a device added again under the name
+	 * is not taken for provisioned (the retired row keeps its mark). */
+	s = store_stmt(state_store(st), "DELETE FROM device_tls WHERE fqdn = ?");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_text(s, 1, fqdn, -1, SQLITE_TRANSIENT);
+	if ((r = store_step_done(state_store(st), s,
+	    "cannot remove the device's TLS record")) != CUST_OK)
+		goto fail;
 	if ((r = audit_append(state_audit(st), actor, "device.remove", fqdn,
 	    "ok", "retired; secret history kept")) != CUST_OK)
 		goto fail;

@@ -56,6 +56,11 @@ static const char *const backfill_sql[] = {
 	    " WHERE mac IS NULL",
 	"UPDATE ca_supersede SET mac = " STORE_MAC(STORE_ROW_CA_SUPERSEDE)
 	    " WHERE mac IS NULL",
+	"UPDATE device_tls SET mac = " STORE_MAC(STORE_ROW_DEVICE_TLS)
+	    " WHERE mac IS NULL",
+	"UPDATE device SET tls_mac = " STORE_MAC(STORE_ROW_DEVICE_TLSMARK)
+	    " WHERE tls_mac IS NULL AND state = 'active' AND fqdn IN "
+	    "(SELECT fqdn FROM device_tls)",
 };
 
 #define RECOVER "if it was restored from a backup on purpose, run " \

@@ -58,6 +58,8 @@ static const struct {
 	{ "mit_principal", 1, { "id", NULL, NULL } },
 	{ "dir_object", 1, { "id", NULL, NULL } },
 	{ "dir_secret", 2, { "object_id", "version", NULL } },
+	{ "device_tls", 1, { "fqdn", NULL, NULL } },
+	{ "device", 1, { "id", NULL, NULL } },
 };
 
 static int

@@ -557,5 +557,19 @@ const struct store_migration store_migrations[] = {
 	  "ALTER TABLE dir_object ADD COLUMN mac BLOB;"
 	  "ALTER TABLE dir_secret ADD COLUMN mac BLOB;"
 	},
+	/*
+	 * Row MACs for device_tls (STORE_ROW_DEVICE_TLS): an altered row
+	 * (its serial, its roots) is refused, not used; and a mark on the
+	 * device row (tls_mac, STORE_ROW_DEVICE_TLSMARK: the MAC of its
+	 * id and FQDN, set when custody records TLS on it), so that a
+	 * deleted device_tls row cannot turn a provisioned device's pushes
+	 * into plain HTTP (ops_tls_record()). Rows from before this have no
+	 * MAC: refused until 'cert provision' records them again
+	 * (doc/internals/SECRETS.md).
+	 */
+	{ "provision", 2,
+	  "ALTER TABLE device_tls ADD COLUMN mac BLOB;"
+	  "ALTER TABLE device ADD COLUMN tls_mac BLOB;"
+	},
 	{ NULL, 0, NULL }
 };

@@ -342,6 +342,12 @@ store_row_reseal(struct store *st, const char *sql, int64_t id)
 	return CUST_OK;
 }
 
+void
+store_set_tampered(struct store *st)
+{
+	st->tampered = 1;
+}
+
 int
 store_tampered(struct store *st)
 {

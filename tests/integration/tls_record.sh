@@ -1,0 +1,77 @@
+#!/bin/sh
+# tests/integration/tls_record.sh - a device's TLS record (device_tls) is
+# row-MAC'd and marked on the device row (doc/internals/SECRETS.md): a
+# record altered with sqlite3, stripped of its MAC (a row from before
+# MACs) or deleted is refused clearly, and nothing goes to the device
+# over plain HTTP (no downgrade); cert provision, which sees TLS verify on
+# the wire, records it again; device remove takes the record with it, so
+# a device added again under the name is not taken for provisioned.
+. tests/integration/lib.sh
+t_need_or_skip curl python3 sqlite3
+
+S="$TESTTMP/tls-rec-state"
+c() { cc --state-dir "$S" "$@"; }
+q() { sqlite3 "$S/custody.db" "$1"; }
+
+t_amtsim 2 "$TESTTMP" --verbose
+D=$(sim_dev 0)
+t_exit "init" 0 c init
+printf 'fqdn,admin_password,address\n%s,P@ssw0rd,127.0.0.1:%s\n' "$D" \
+	"$port" >"$TESTTMP/fleet.csv"
+t_exit "import" 0 c device import "$TESTTMP/fleet.csv"
+t_exit "cert provision" 0 c cert provision "$D"
+t_check "the record has a MAC" test "$(q "SELECT length(mac) FROM device_tls
+	WHERE fqdn = '$D'")" = 32
+t_check "and the device row its TLS mark" test "$(q "SELECT length(tls_mac)
+	FROM device WHERE fqdn = '$D'")" = 32
+t_exit "a push over TLS" 0 c password rotate "$D" --push
+
+plain() {	# nothing of the device over plain HTTP since the log was cleared
+	! grep -q "amtsim: $D admin" "$TESTTMP/sim.log"
+}
+refused() {	# NAME PATTERN: a push refused with PATTERN, nothing sent
+	: >"$TESTTMP/sim.log"
+	t_exit "$1: device push refused" 1 c password rotate "$D" --push
+	t_grep "$1: saying why" "$2" "$TESTTMP/out"
+	t_check "$1: nothing over plain HTTP" plain
+}
+repaired() {	# NAME: cert provision writes the record again, pushes work
+	t_exit "$1: cert provision records it again" 0 c --json cert \
+	    provision "$D"
+	t_grep "$1: saying so" 'altered outside custody, is written again' \
+	    "$TESTTMP/out"
+	t_exit "$1: then a push" 0 c device push "$D"
+	t_check "$1: went over TLS" grep -q "amtsim: $D tls admin" \
+	    "$TESTTMP/sim.log"
+}
+
+q "UPDATE device_tls SET roots = '[]' WHERE fqdn = '$D'"
+refused "altered roots" 'row device_tls.fqdn=dev00000\.amtsim\.test. was altered outside custody .its MAC does not match'
+repaired "altered roots"
+
+q "UPDATE device_tls SET mac = NULL WHERE fqdn = '$D'"
+refused "no MAC" 'row device_tls.fqdn=dev00000\.amtsim\.test. was altered outside custody .it has no MAC.'
+repaired "no MAC"
+
+q "DELETE FROM device_tls WHERE fqdn = '$D'"
+refused "deleted" 'custody provisioned TLS on this device .its device row says so., but its TLS record .device_tls. is gone'
+t_exit "deleted: device push --dry-run refused too" 5 c device push "$D" \
+	--dry-run
+t_grep "deleted: the dry run says why" 'its TLS record .device_tls. is gone' \
+	"$TESTTMP/err"
+repaired "deleted"
+
+q "DELETE FROM device_tls WHERE fqdn = '$D'"
+q "UPDATE device SET tls_mac = randomblob(32) WHERE fqdn = '$D'"
+refused "deleted, mark forged" 'has a TLS mark that does not verify'
+repaired "deleted, mark forged"
+
+t_exit "device remove" 0 c device remove "$D"
+t_check "its TLS record went with it" test "$(q "SELECT count(*) FROM
+	device_tls WHERE fqdn = '$D'")" = 0
+t_exit "added again" 0 c device add "$D" --address "127.0.0.1:$port"
+t_exit "a rotation" 0 c password rotate "$D"
+t_exit "its dry run is over plain HTTP: not provisioned" 0 c --json \
+	device push "$D" --dry-run
+t_check "http:// URL" python3 -c 'import json,sys; sys.exit(not json.load(open(sys.argv[1]))["url"].startswith("http://"))' "$TESTTMP/out"
+t_done
