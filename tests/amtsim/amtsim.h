@@ -157,6 +157,10 @@ struct sim_devx {
 	int mebx_set;
 };
 
+/* Nonces a device remembers for its nonce-count check: one answered after
+ * this many newer challenges is stale (a fresh challenge, stale=true). */
+#define SIM_NONCES_KEPT	8
+
 struct sim_dev {
 	int index;
 	char *fqdn;			/* owned */
@@ -170,6 +174,14 @@ struct sim_dev {
 	int mebx_policy;
 	long clock_offset;		/* device clock - real clock, s */
 	uint32_t acl_epoch;		/* bumped on every ACL change (§3) */
+	/* The nonces issued last and the highest nonce count each was
+	 * answered with (RFC 7616 §3.4.1 nc, replay check; auth.c). */
+	struct {
+		char nonce[49];
+		unsigned long nc;
+	} seen[SIM_NONCES_KEPT];
+	int seen_next;
+	uint32_t nonce_serial;		/* the last nonce's */
 	int nonsecure_supported;	/* NonSecureConnectionsSupported */
 	int time_sync;			/* SIM_TIME_*: SetHighAccuracyTimeSynch */
 	unsigned long seq;		/* counts the changes made, for order */
@@ -182,7 +194,7 @@ struct sim_dev {
 	long down_count;		/* -1 forever, 0 up */
 	/* counters for the state dump */
 	unsigned long n_requests, n_challenges, n_auth_fail, n_stale,
-	    n_drops, n_faults, n_tls_handshakes, n_tls_full;
+	    n_drops, n_faults, n_tls_handshakes, n_tls_full, n_replays;
 	struct sim_devx *x;		/* NULL until first change */
 };
 

@@ -4,14 +4,22 @@
  * qop=auth) as AMT does it (reference §3), the DigestPassword encoding,
  * and AMT's username and password rules (§2).
  *
- * Nonces are stateless: issue time, the device's ACL epoch and its index,
- * under an HMAC with a per-run secret. A nonce older than the lifetime is
+ * Nonces are stateless: issue time, the device's ACL epoch, its index and
+ * a serial (two challenges in one second differ), under an HMAC with a per-run secret. A nonce older than the lifetime is
  * stale; one issued before the last ACL change belongs to a digest session
  * AMT has dropped (§3: "any ACL change resets that cache and forces a new
  * challenge"). Both get a fresh challenge with stale="true" when the
  * response was otherwise right, as RFC 2617 §3.2.1 asks, so a client that
  * still has the right password retries; a wrong password gets
  * stale="false".
+ *
+ * Nonce counts (RFC 7616 §3.4 and 3.4.1, RFC 2617 §3.2.2): each nonce a
+ * device issues is remembered (the last SIM_NONCES_KEPT of them) with the
+ * highest nc it was answered with; a response whose nc is not above it is
+ * a replay (a captured Authorization sent again) and is refused like a
+ * wrong password (401, stale="false"). A valid nonce the device no longer
+ * remembers is stale, so a client with the right password gets a fresh
+ * one.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -197,13 +205,15 @@ sim_password_ok(const char *pw)
 }
 
 static void
-nonce_mac(unsigned long t, uint32_t epoch, int idx, char out[17])
+nonce_mac(unsigned long t, uint32_t epoch, int idx, uint32_t serial,
+    char out[17])
 {
 	unsigned char mac[32];
 	unsigned int len = 0;
 	char msg[64];
 
-	snprintf(msg, sizeof(msg), "%lx/%x/%d", t, (unsigned)epoch, idx);
+	snprintf(msg, sizeof(msg), "%lx/%x/%d/%x", t, (unsigned)epoch, idx,
+	    (unsigned)serial);
 	HMAC(EVP_sha256(), g_sim->secret, sizeof(g_sim->secret),
 	    (const unsigned char *)msg, strlen(msg), mac, &len);
 	for (int i = 0; i < 8; i++)
@@ -214,11 +224,41 @@ void
 sim_nonce_new(struct sim_dev *d, char *out, size_t cap)
 {
 	unsigned long t = (unsigned long)time(NULL);
+	uint32_t serial = ++d->nonce_serial;	/* two in one second differ */
 	char mac[17];
 
-	nonce_mac(t, d->acl_epoch, d->index, mac);
-	snprintf(out, cap, "%08lx%08x%08x%s", t, (unsigned)d->acl_epoch,
-	    (unsigned)d->index, mac);
+	nonce_mac(t, d->acl_epoch, d->index, serial, mac);
+	snprintf(out, cap, "%08lx%08x%08x%08x%s", t, (unsigned)d->acl_epoch,
+	    (unsigned)d->index, (unsigned)serial, mac);
+	snprintf(d->seen[d->seen_next].nonce, sizeof(d->seen[0].nonce), "%s",
+	    out);
+	d->seen[d->seen_next].nc = 0;
+	d->seen_next = (d->seen_next + 1) % SIM_NONCES_KEPT;
+}
+
+/* The nonce count nc (8 hex digits) for nonce: 0 above the highest seen
+ * (now the highest), -1 a replay or not a count, 1 a nonce not
+ * remembered. */
+static int
+nc_check(struct sim_dev *d, const char *nonce, const char *nc)
+{
+	unsigned long v;
+	char *end;
+
+	if (strlen(nc) != 8 || !isxdigit((unsigned char)nc[0]))
+		return -1;
+	v = strtoul(nc, &end, 16);
+	if (*end != '\0' || v == 0)
+		return -1;
+	for (int i = 0; i < SIM_NONCES_KEPT; i++) {
+		if (strcmp(d->seen[i].nonce, nonce) != 0)
+			continue;
+		if (v <= d->seen[i].nc)
+			return -1;
+		d->seen[i].nc = v;
+		return 0;
+	}
+	return 1;
 }
 
 /* 0 valid and current, 1 valid MAC but stale or old session, -1 bad */
@@ -226,14 +266,14 @@ static int
 nonce_state(struct sim_dev *d, const char *nonce)
 {
 	unsigned long t;
-	unsigned int epoch, idx;
+	unsigned int epoch, idx, serial;
 	char mac[17];
 
-	if (strlen(nonce) != 40 ||
-	    sscanf(nonce, "%8lx%8x%8x", &t, &epoch, &idx) != 3)
+	if (strlen(nonce) != 48 ||
+	    sscanf(nonce, "%8lx%8x%8x%8x", &t, &epoch, &idx, &serial) != 4)
 		return -1;
-	nonce_mac(t, epoch, (int)idx, mac);
-	if (CRYPTO_memcmp(mac, nonce + 24, 16) != 0 || (int)idx != d->index)
+	nonce_mac(t, epoch, (int)idx, serial, mac);
+	if (CRYPTO_memcmp(mac, nonce + 32, 16) != 0 || (int)idx != d->index)
 		return -1;
 	if (epoch != d->acl_epoch)
 		return 1;
@@ -382,6 +422,12 @@ sim_digest_check(struct sim_dev *d, const char *hdr, const char *method,
 	ns = nonce_state(d, nonce);
 	if (ns < 0)
 		return -1;
+	if (ns > 0)
+		return 1;
+	if ((ns = nc_check(d, nonce, nc)) < 0) {
+		d->n_replays++;
+		return -1;
+	}
 	if (ns > 0)
 		return 1;
 	*who_out = who;

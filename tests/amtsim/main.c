@@ -851,6 +851,8 @@ dev_json(struct sim_dev *d)
 	    d->n_tls_handshakes));
 	json_object_set_new(st, "tls_full_handshakes", json_integer(
 	    (json_int_t)d->n_tls_full));
+	json_object_set_new(st, "replays", json_integer((json_int_t)
+	    d->n_replays));
 	json_object_set_new(o, "stats", st);
 	return o;
 }

@@ -105,7 +105,7 @@ curl -s -D "$W/hdr" -o /dev/null -H 'Content-Type: application/soap+xml' \
 R0=$(realm_of $D0)
 t_grep "401 without credentials" '^HTTP/1.1 401' "$W/hdr"
 t_grep "challenge: realm Digest:+32 uppercase hex, qop=auth, stale=false" \
-    "^WWW-Authenticate: Digest realm=\"$R0\", nonce=\"[0-9a-f]{40}\",stale=\"false\",qop=\"auth\"" "$W/hdr"
+    "^WWW-Authenticate: Digest realm=\"$R0\", nonce=\"[0-9a-f]{48}\",stale=\"false\",qop=\"auth\"" "$W/hdr"
 t_grep "challenge: Connection: close and AMT Server header" '^Connection: close' "$W/hdr"
 t_grep "Server: Intel(R) Active Management Technology" '^Server: Intel\(R\) Active Management Technology 16\.1\.27\.2176' "$W/hdr"
 t_check "realm is Digest: + 32 uppercase hex" \
@@ -300,13 +300,29 @@ rawpost() {
 N=$(fresh_nonce $D2)
 t_check "hand-computed digest response accepted" [ "$(rawpost $D2 admin "$PW" "$N" 00000001)" = 200 ]
 t_check "the nonce serves the session's next request" [ "$(rawpost $D2 admin "$PW" "$N" 00000002)" = 200 ]
+# RFC 7616 3.4: the nonce count only goes up; a request sent again with
+# its Authorization (a replay) is refused like a wrong password.
+R0=$(sim_state $D2 'd["stats"]["replays"]')
+t_check "the same nc again on that nonce (a replay): 401 stale=false" \
+    [ "$(rawpost $D2 admin "$PW" "$N" 00000002)/$(stale_of)" = 401/false ]
+t_check "a lower nc: 401 stale=false" \
+    [ "$(rawpost $D2 admin "$PW" "$N" 00000001)/$(stale_of)" = 401/false ]
+t_check "nc 0 or not 8 hex digits: 401" \
+    [ "$(rawpost $D2 admin "$PW" "$N" 00000000)/$(rawpost $D2 admin "$PW" "$N" 5)" = 401/401 ]
+t_check "the state dump counts the replays" \
+    [ "$(sim_state $D2 'd["stats"]["replays"]')" -eq $((R0 + 4)) ]
+t_check "the next nc still works" [ "$(rawpost $D2 admin "$PW" "$N" 00000003)" = 200 ]
+NOLD=$(fresh_nonce $D2)
+i=0; while [ $i -lt 8 ]; do fresh_nonce $D2 >/dev/null; i=$((i + 1)); done
+t_check "a nonce the device no longer remembers: 401 stale=true" \
+    [ "$(rawpost $D2 admin "$PW" "$NOLD" 00000001)/$(stale_of)" = 401/true ]
 t_check "wrong response on a good nonce: 401 stale=false" \
-    [ "$(rawpost $D2 admin 'Wr0ng#pass' "$N" 00000003)/$(stale_of)" = 401/false ]
+    [ "$(rawpost $D2 admin 'Wr0ng#pass' "$N" 00000004)/$(stale_of)" = 401/false ]
 R2=$(realm_of $D2)
 method $D2 admin "$PW" AddUserAclEntryEx "<h:DigestUsername>sess</h:DigestUsername><h:DigestPassword>$(digestpw sess "$R2" "$OPW")</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>13</h:Realms>" >/dev/null
 t_check "ACL change on the device" [ "$(rv)" = 0 ]
 t_check "after an ACL change the old nonce is refused: 401 stale=true" \
-    [ "$(rawpost $D2 admin "$PW" "$N" 00000004)/$(stale_of)" = 401/true ]
+    [ "$(rawpost $D2 admin "$PW" "$N" 00000005)/$(stale_of)" = 401/true ]
 N2=$(nonce_of)
 t_check "the stale challenge's new nonce works" [ "$(rawpost $D2 admin "$PW" "$N2" 00000001)" = 200 ]
 t_check "a nonce of another device is refused" \
