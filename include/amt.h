@@ -350,6 +350,13 @@ struct amt_target {
 	const char *address;	/* NULL, or HOST[:PORT] (util_parse_address) */
 	int tls;		/* TLS on AMT_PORT_TLS (or PORT + 1) */
 	const char *cafile;	/* TLS: PEM bundle the device chain ends in */
+	char *revoked;		/* TLS: NULL, or the serials (hex, comma
+				 * separated) of certificates custody issued
+				 * for this FQDN and revoked: a device
+				 * presenting one is refused before any
+				 * request is sent (the bundle alone would
+				 * trust it); set (malloc) and freed by
+				 * the owner of the target */
 	const char *realm;	/* the registered DigestRealm, or NULL (first
 				 * contact): a 401 naming another realm is
 				 * refused before any credentials are sent */

@@ -53,6 +53,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/bn.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "amt_int.h"
 #include "err.h"
@@ -87,6 +90,7 @@ struct xfer {
 	int primed;		/* the handle holds digest state (a nonce) */
 	int need_chal;		/* this attempt must be challenged */
 	int chal_rc;		/* the challenge was refused: why */
+	int revoked;		/* the peer's certificate is revoked */
 	char chal_why[256];
 	char chal_realm[128];	/* the realm of the last challenge */
 	int attempt;
@@ -285,7 +289,7 @@ xfer_clear(struct xfer *x)
 	x->reply = NULL;
 	x->len = x->cap = 0;
 	x->toobig = 0;
-	x->status = x->challenged = x->chal_rc = x->nchal = 0;
+	x->status = x->challenged = x->chal_rc = x->nchal = x->revoked = 0;
 	x->chal_why[0] = x->chal_realm[0] = '\0';
 	x->errbuf[0] = '\0';
 }
@@ -317,6 +321,59 @@ amt_target_where(const struct amt_target *t, char *url, size_t ulen,
 	if (n < 0 || (size_t)n >= clen)
 		return cust_fail(CUST_E_INVAL, "address too long");
 	return CUST_OK;
+}
+
+/* Whether the certificate ssl's peer presented has one of the serials in
+ * list (hex, comma separated; compared as numbers). */
+static int
+serial_listed(SSL *ssl, const char *list)
+{
+	X509 *c = SSL_get0_peer_certificate(ssl);
+	BIGNUM *have = NULL, *want = NULL;
+	char hex[64];
+	size_t n;
+	int hit = 0;
+
+	if (c == NULL || (have = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c),
+	    NULL)) == NULL)
+		return 1;	/* nothing to check: not trusted */
+	while (!hit && *list != '\0') {
+		n = strcspn(list, ",");
+		if (n > 0 && n < sizeof(hex)) {
+			memcpy(hex, list, n);
+			hex[n] = '\0';
+			if (BN_hex2bn(&want, hex) > 0 && BN_cmp(have, want) == 0)
+				hit = 1;
+		}
+		list += n + (list[n] == ',');
+	}
+	BN_free(have);
+	BN_free(want);
+	return hit;
+}
+
+/*
+ * Before a request goes on a TLS connection (new or reused; libcurl 7.80's
+ * prerequest hook): a device certificate custody revoked verifies against
+ * the bundle all the same (custody's CRLs are not handed to libcurl: its
+ * CRL checking wants a current CRL for every CA of every chain and drops
+ * the bundle cache); its serial is checked here, and nothing is sent to
+ * a device presenting it.
+ */
+static int
+on_prereq(void *arg, char *ip, char *local, int port, int lport)
+{
+	struct xfer *x = arg;
+	const struct curl_tlssessioninfo *ti = NULL;
+
+	if (curl_easy_getinfo(x->h, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK ||
+	    ti == NULL || ti->backend != CURLSSLBACKEND_OPENSSL ||
+	    ti->internals == NULL ||
+	    serial_listed(ti->internals, x->t->revoked)) {
+		x->revoked = 1;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
 }
 
 /* Set x->h up for one attempt of q to t. */
@@ -381,6 +438,9 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	    curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x) ||
 	    curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) ||
+	    curl_easy_setopt(x->h, CURLOPT_PREREQFUNCTION, t->tls &&
+	    t->revoked != NULL ? on_prereq : NULL) ||
+	    curl_easy_setopt(x->h, CURLOPT_PREREQDATA, x) ||
 	    curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) ||
 	    curl_easy_setopt(x->h, CURLOPT_FRESH_CONNECT,
 	    (long)((t->fresh || !q->idempotent) && !t->keep)) ||
@@ -422,6 +482,10 @@ xfer_finish(struct xfer *x, CURLcode cc, struct amt_reply **out,
 	if (x->chal_rc != CUST_OK)
 		return cust_fail(x->chal_rc, "%s: %s: %s", fqdn, m,
 		    x->chal_why);
+	if (x->revoked)
+		return cust_fail(CUST_E_CRYPTO, "%s: %s: TLS: the device "
+		    "presents a certificate custody revoked (or none): not "
+		    "trusted, nothing sent", fqdn, m);
 	/* A reused connection (no new one made) was connected already: the
 	 * request may have reached the device. */
 	curl_easy_getinfo(x->h, CURLINFO_NUM_CONNECTS, &nconn);

@@ -1105,6 +1105,7 @@ acl_clear(struct acl *a)
 	seal_secret_free(a->admin);
 	seal_secret_free(a->pw);
 	seal_secret_free(a->cur_pw);
+	free(a->t.revoked);
 	memset(a, 0, sizeof(*a));
 }
 

@@ -169,13 +169,18 @@ void ops_crl_tick(struct ops_ctx *ctx);
 /* TLS provisioning (ops_provision.c). ops_tls_record(): the device_tls
  * row of fqdn as {"serial", "roots": [hex SHA-256], "provisioned",
  * "updated"}, CUST_E_NOTFOUND (no message) when custody did not provision
- * it. ops_tls_target(): for a provisioned device, t->tls and t->cafile
- * (the bundle, its path written into cafile[0..len)), else t unchanged. */
+ * it. ops_tls_target(): for a provisioned device, t->tls, t->cafile
+ * (the bundle, its path written into cafile[0..len)) and t->revoked
+ * (ops_tls_revoked(); the owner of t frees it), else t unchanged.
+ * ops_tls_revoked(): the serials of the device certificates custody
+ * revoked for fqdn, "S1,S2," (malloc) or NULL; rows MAC-checked. */
 struct amt_target;
 int ops_tls_record(struct cust_state *st, const char *fqdn, json_t **out)
 	__attribute__((warn_unused_result));
 int ops_tls_target(struct cust_state *st, const char *fqdn,
     struct amt_target *t, char *cafile, size_t len)
+	__attribute__((warn_unused_result));
+int ops_tls_revoked(struct cust_state *st, const char *fqdn, char **out)
 	__attribute__((warn_unused_result));
 /* The rest of device kerberos job resume (job.resume; ops_kerberos.c). */
 int ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)

@@ -790,6 +790,60 @@ out:
 	return r;
 }
 
+/*
+ * The serials of the device certificates custody issued for fqdn (any
+ * registration of the name: a removed device's are revoked with it) and
+ * revoked, comma separated, into *out (malloc; NULL when none). Every row
+ * of the name is read with its MAC checked: a revoked certificate set back
+ * to valid outside custody fails here rather than being trusted again.
+ */
+int
+ops_tls_revoked(struct cust_state *st, const char *fqdn, char **out)
+{
+	struct store *s = state_store(st);
+	sqlite3_stmt *q = NULL;
+	char *list = NULL, *nl;
+	size_t len = 0, n;
+	int r;
+
+	*out = NULL;
+	if (sqlite3_prepare_v2(store_db(s), "SELECT serial, status, "
+	    STORE_CHECK(STORE_ROW_CERT) " FROM cert WHERE kind = 'device' AND "
+	    "holder = ?1", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, fqdn, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+		r = store_err(s, "cert");
+		goto out;
+	}
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *serial = (const char *)sqlite3_column_text(q, 0);
+
+		if (strcmp((const char *)sqlite3_column_text(q, 1),
+		    "revoked") != 0 || serial == NULL)
+			continue;
+		n = strlen(serial);
+		if ((nl = realloc(list, len + n + 2)) == NULL) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		list = nl;
+		memcpy(list + len, serial, n);
+		len += n;
+		list[len++] = ',';
+		list[len] = '\0';
+	}
+	if (r != SQLITE_DONE) {
+		r = store_err(s, "cert");
+		goto out;
+	}
+	*out = list;
+	list = NULL;
+	r = CUST_OK;
+out:
+	sqlite3_finalize(q);
+	free(list);
+	return r;
+}
+
 int
 ops_tls_target(struct cust_state *st, const char *fqdn,
     struct amt_target *t, char *cafile, size_t len)
@@ -801,6 +855,10 @@ ops_tls_target(struct cust_state *st, const char *fqdn,
 		return CUST_OK;		/* not provisioned: plain HTTP */
 	json_decref(rec);
 	if (r != CUST_OK)
+		return r;
+	free(t->revoked);
+	t->revoked = NULL;
+	if ((r = ops_tls_revoked(st, fqdn, &t->revoked)) != CUST_OK)
 		return r;
 	if ((size_t)snprintf(cafile, len, "%s/ca/bundle.pem", state_dir(st))
 	    >= len)
@@ -843,12 +901,15 @@ prov_open(struct ops_ctx *ctx, const char *fqdn, const char *action,
 		return cust_fail(CUST_E_INVAL, "state directory path too long");
 	p->t.cafile = p->cafile;
 	p->t.tls = tls;
-	return CUST_OK;
+	/* Every TLS exchange, tls-check and verify too, refuses a device
+	 * certificate custody revoked (then: cert provision --force). */
+	return ops_tls_revoked(ctx->st, p->fqdn, &p->t.revoked);
 }
 
 static void
 prov_close(struct prov *p)
 {
+	free(p->t.revoked);
 	json_decref(p->steps);
 	json_decref(p->dev);
 	seal_secret_free(p->pw);

@@ -364,6 +364,8 @@ release(struct push *p)
 	seal_secret_free(p->cand);
 	seal_secret_free(p->fail);
 	p->cur = p->cand = p->fail = NULL;
+	free(p->t.revoked);
+	p->t.revoked = NULL;
 	free(p->why);
 	p->why = NULL;
 }
@@ -1472,6 +1474,7 @@ out:
 	json_decref(rec);
 	seal_secret_free(cur);
 	seal_secret_free(cand);
+	free(t.revoked);
 	return r;
 }
 
@@ -1598,5 +1601,6 @@ out:
 	json_decref(hist);
 	seal_secret_free(pw);
 	seal_secret_free(dpw);
+	free(t.revoked);
 	return r;
 }

@@ -5,7 +5,10 @@
 # MACs) or deleted is refused clearly, and nothing goes to the device
 # over plain HTTP (no downgrade); cert provision, which sees TLS verify on
 # the wire, records it again; device remove takes the record with it, so
-# a device added again under the name is not taken for provisioned.
+# a device added again under the name is not taken for provisioned. A
+# device certificate custody revoked is not trusted any more, though it
+# still verifies against the bundle: nothing is sent to a device that
+# presents it, until cert provision --force gives it a new one.
 . tests/integration/lib.sh
 t_need_or_skip curl python3 sqlite3
 
@@ -16,8 +19,9 @@ q() { sqlite3 "$S/custody.db" "$1"; }
 t_amtsim 2 "$TESTTMP" --verbose
 D=$(sim_dev 0)
 t_exit "init" 0 c init
-printf 'fqdn,admin_password,address\n%s,P@ssw0rd,127.0.0.1:%s\n' "$D" \
-	"$port" >"$TESTTMP/fleet.csv"
+D1=$(sim_dev 1)
+printf 'fqdn,admin_password,address\n%s,P@ssw0rd,127.0.0.1:%s\n%s,P@ssw0rd,127.0.0.1:%s\n' \
+	"$D" "$port" "$D1" "$port" >"$TESTTMP/fleet.csv"
 t_exit "import" 0 c device import "$TESTTMP/fleet.csv"
 t_exit "cert provision" 0 c cert provision "$D"
 t_check "the record has a MAC" test "$(q "SELECT length(mac) FROM device_tls
@@ -65,6 +69,25 @@ q "DELETE FROM device_tls WHERE fqdn = '$D'"
 q "UPDATE device SET tls_mac = randomblob(32) WHERE fqdn = '$D'"
 refused "deleted, mark forged" 'has a TLS mark that does not verify'
 repaired "deleted, mark forged"
+
+# --- a revoked device certificate -----------------------------------------
+t_exit "cert provision $D1" 0 c cert provision "$D1"
+t_exit "its certificate" 0 c --json cert list --device "$D1"
+SER=$(python3 -c 'import json,sys; print([c["serial"] for c in json.load(open(sys.argv[1]))["items"] if c["status"] == "valid"][0])' "$TESTTMP/out")
+t_exit "a push to it over TLS" 0 c password rotate "$D1" --push
+t_exit "cert revoke its certificate" 0 c cert revoke "$SER" --reason \
+	keyCompromise
+: >"$TESTTMP/sim.log"
+t_exit "a push after the revocation fails" 1 c password rotate "$D1" --push
+t_grep "naming the revoked certificate" \
+	"$D1 admin: .*presents a certificate custody revoked" "$TESTTMP/out"
+t_check "nothing reached the device" sh -c "! grep -q 'amtsim: $D1 ' \
+	'$TESTTMP/sim.log'"
+t_exit "cert provision without --force refuses" 1 c cert provision "$D1"
+t_exit "cert provision --force gives it a new certificate" 0 c cert \
+	provision "$D1" --force
+t_exit "then a push" 0 c device push "$D1"
+t_check "over TLS" grep -q "amtsim: $D1 tls admin" "$TESTTMP/sim.log"
 
 t_exit "device remove" 0 c device remove "$D"
 t_check "its TLS record went with it" test "$(q "SELECT count(*) FROM
