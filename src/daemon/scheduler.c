@@ -51,9 +51,21 @@ call(struct daemon *d, struct ops_ctx *ctx, const char *op, json_t *req,
 	return r;
 }
 
-/* Resume the interrupted push jobs among the newest 100 (job.resume): a
- * push is network work, so sched_tick() (src/sched) leaves them to the
- * ops layer, which hands them to the job threads. */
+/* The kinds of jobs that talk to devices, which sched_tick() (src/sched,
+ * no network side) leaves to the ops layer: resumed here. */
+static int
+device_job(const char *kind)
+{
+	return kind != NULL && (strcmp(kind, JOB_KIND_PUSH) == 0 ||
+	    strcmp(kind, JOB_KIND_APPLY) == 0 ||
+	    strcmp(kind, JOB_KIND_PROVISION) == 0);
+}
+
+/* Resume the interrupted device jobs (pushes, policy applies, TLS
+ * provisioning) among the newest 100 (job.resume): network work, so
+ * sched_tick() (src/sched) leaves them to the ops layer, which hands
+ * pushes to the job threads (an apply or a provisioning runs on this
+ * thread, the tick after it waiting). */
 static void
 resume_pushes(struct daemon *d, struct ops_ctx *ctx)
 {
@@ -68,21 +80,21 @@ resume_pushes(struct daemon *d, struct ops_ctx *ctx)
 	if (req == NULL || ops_call(ctx, "job.list", req, &resp) != CUST_OK)
 		goto out;
 	json_array_foreach(json_object_get(resp, "jobs"), i, j) {
-		if (strcmp(json_string_value(json_object_get(j, "kind")),
-		    JOB_KIND_PUSH) != 0 || strcmp(json_string_value(
+		const char *kind = json_string_value(json_object_get(j,
+		    "kind"));
+
+		if (!device_job(kind) || strcmp(json_string_value(
 		    json_object_get(j, "state")), "interrupted") != 0)
 			continue;
 		rr = json_pack("{s:O}", "id", json_object_get(j, "id"));
 		pr = NULL;
 		if (rr != NULL && call(d, ctx, "job.resume", rr, &pr, &job) ==
 		    CUST_OK)
-			log_info("scheduler: resumed push job %lld: %lld "
-			    "devices left to push%s", (long long)
-			    json_integer_value(json_object_get(j, "id")),
-			    (long long)json_integer_value(json_object_get(pr,
-			    "selected")), job ? " (job threads)" : "");
+			log_info("scheduler: resumed %s job %lld%s", kind,
+			    (long long)json_integer_value(json_object_get(j,
+			    "id")), job ? " (job threads)" : "");
 		else
-			log_warnx("scheduler: resume push job %lld: %s",
+			log_warnx("scheduler: resume %s job %lld: %s", kind,
 			    (long long)json_integer_value(json_object_get(j,
 			    "id")), cust_errmsg());
 		json_decref(rr);
