@@ -90,6 +90,9 @@
 #define ACL_MAX_HAVE	128	/* 7 digest + 32 Kerberos + system ones */
 #define ACL_MAX_WANT	64
 #define ACL_ITEM_KIND	"acl"	/* the kind of an apply job's items */
+/* struct acl's apply: 0 drift, 1 apply, or ACL_RECONCILE: only the
+ * versions left 'pushed' are settled (ops_acl_reconcile()). */
+#define ACL_RECONCILE	2
 
 struct want {
 	const char *console, *user;	/* borrowed from the plan; a
@@ -503,6 +506,23 @@ next_change(struct acl *a, struct amt_req **out)
 		const char *state;
 		int64_t v;
 
+		/* Reconciling only: a version left 'pushed' of a user who
+		 * may log in, tried as after a change whose answer was lost
+		 * (the candidate, then the current password); nothing is
+		 * sent. The others wait for the next apply. */
+		if (a->apply == ACL_RECONCILE) {
+			if (w->krb || w->ver == 0 || !w->begun ||
+			    !can_login(w))
+				continue;
+			seal_secret_free(a->pw);
+			a->pw = NULL;
+			if ((r = cred_secret_read(ctx->st, ctx->actor,
+			    "device.reconcile", "candidate", a->fqdn, w->kind,
+			    w->ver, &a->pw, &v, &state)) != CUST_OK)
+				return r;
+			return rec_start(a, w, 0, "its push's outcome was not "
+			    "known (the process that sent it stopped)", out);
+		}
 		if (w->krb) {
 			if ((r = krb_change(a, w, out)) != CUST_OK ||
 			    *out != NULL)
@@ -547,6 +567,8 @@ next_change(struct acl *a, struct amt_req **out)
 		return CUST_OK;
 	}
 	/* Then the users custody manages that the plan no longer grants. */
+	if (a->apply == ACL_RECONCILE)
+		a->ri = a->nh;
 	for (; a->ri < a->nh; a->ri++) {
 		const struct have *h = &a->h[a->ri];
 
@@ -1560,6 +1582,30 @@ out:
 	json_decref(items);
 	json_decref(managed);
 	json_decref(accounts);
+	return r;
+}
+
+/*
+ * The console users' versions left 'pushed' on the devices fqdns
+ * (strings), settled as an apply would (ops_int.h): no policy loaded, no
+ * plan to know the users by, nothing done.
+ */
+int
+ops_acl_reconcile(struct ops_ctx *ctx, json_t *fqdns, json_t **items_out,
+    size_t *bad_out)
+{
+	struct policy *p = NULL;
+	int r;
+
+	*items_out = NULL;
+	*bad_out = 0;
+	if ((r = ops_policy_usable(ctx->st, &p)) != CUST_OK)
+		return r;
+	if (p == NULL)
+		return (*items_out = json_array()) != NULL ? CUST_OK :
+		    cust_fail(CUST_E_NOMEM, "out of memory");
+	r = fleet(ctx, p, ACL_RECONCILE, fqdns, NULL, items_out, bad_out);
+	policy_free(p);
 	return r;
 }
 

@@ -185,6 +185,14 @@ int ops_tls_revoked(struct cust_state *st, const char *fqdn, char **out)
 /* The rest of device kerberos job resume (job.resume; ops_kerberos.c). */
 int ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 	__attribute__((warn_unused_result));
+/* device.reconcile's part for console users (ops_acl.c): on each device of
+ * fqdns (strings), every console:NAME version left 'pushed' whose user
+ * may log in is tried as an apply's reconciliation does (a digest login
+ * as the user with the candidate, then the current password; nothing
+ * sent): current, failed, or left 'pushed'. *items_out a new array of
+ * device items as policy.apply's; *bad_out those not ok. */
+int ops_acl_reconcile(struct ops_ctx *ctx, json_t *fqdns, json_t **items_out,
+    size_t *bad_out) __attribute__((warn_unused_result));
 /* The rest of cert provision job resume (job.resume). */
 int ops_provision_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 	__attribute__((warn_unused_result));

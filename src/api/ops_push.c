@@ -1095,22 +1095,29 @@ ops_push_admin_many(struct ops_ctx *ctx, const char *const *fqdns,
  * ticks (a min_age longer than any push takes, so that a push running
  * in this or another process is left to finish). Answers {"checked",
  * "settled", "items"}: a device that cannot be reached stays 'pushed'
- * (its item says why) for the next time.
+ * (its item says why) for the next time. The console users' versions
+ * left 'pushed' (a policy apply that stopped) are settled the same way,
+ * per device, by ops_acl_reconcile(): "consoles" {"checked" (devices),
+ * "items" (policy.apply's device items)}.
  */
 int
 ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	json_t *page = NULL, *items = NULL, *names = json_array(), *v;
+	json_t *cnames = json_array(), *citems = NULL;
 	const char **fqdns = NULL;
 	long long min_age = 0;
 	int64_t after = 0, before;
 	char after_kind[CRED_KIND_MAX] = "";
-	size_t i, n = 0, settled = 0;
+	size_t i, n = 0, settled = 0, cbad = 0;
 	int r;
 
 	*resp = NULL;
-	if (names == NULL)
+	if (names == NULL || cnames == NULL) {
+		json_decref(names);
+		json_decref(cnames);
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
 	if ((r = ops_req_int(req, "min_age", 0, 0, INT32_MAX, &min_age)) !=
 	    CUST_OK)
 		return r;
@@ -1125,9 +1132,25 @@ ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
 			    "device_id"));
 			snprintf(after_kind, sizeof(after_kind), "%s",
 			    json_string_value(json_object_get(v, "kind")));
-			if (strcmp(after_kind, CRED_KIND_ADMIN) != 0 ||
-			    json_integer_value(json_object_get(v, "changed")) >
+			if (json_integer_value(json_object_get(v, "changed")) >
 			    before)
+				continue;
+			/* A device once per console kind: in device order. */
+			if (strncmp(after_kind, CRED_KIND_CONSOLE,
+			    strlen(CRED_KIND_CONSOLE)) == 0) {
+				if (json_array_size(cnames) > 0 && json_equal(
+				    json_array_get(cnames, json_array_size(
+				    cnames) - 1), json_object_get(v, "fqdn")))
+					continue;
+				if (json_array_append(cnames,
+				    json_object_get(v, "fqdn")) != 0) {
+					r = cust_fail(CUST_E_NOMEM, "out of "
+					    "memory");
+					goto out;
+				}
+				continue;
+			}
+			if (strcmp(after_kind, CRED_KIND_ADMIN) != 0)
 				continue;
 			if (json_array_append_new(names, json_string(
 			    json_string_value(json_object_get(v, "fqdn")))) !=
@@ -1149,12 +1172,21 @@ ops_device_reconcile(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	json_array_foreach(items, i, v)
 		settled += ops_push_ok(v) || strcmp(json_string_value(
 		    json_object_get(v, "result")), "kept-current") == 0;
-	r = ops_reply(json_pack("{s:I, s:I, s:O}", "checked", (json_int_t)n,
-	    "settled", (json_int_t)settled, "items", items), resp);
+	if (json_array_size(cnames) == 0)
+		citems = json_array();
+	else if ((r = ops_acl_reconcile(ctx, cnames, &citems, &cbad)) !=
+	    CUST_OK)
+		goto out;
+	r = ops_reply(json_pack("{s:I, s:I, s:O, s:{s:I, s:I, s:O}}",
+	    "checked", (json_int_t)n, "settled", (json_int_t)settled, "items",
+	    items, "consoles", "checked", (json_int_t)json_array_size(cnames),
+	    "failed", (json_int_t)cbad, "items", citems), resp);
 out:
 	json_decref(page);
 	json_decref(items);
 	json_decref(names);
+	json_decref(cnames);
+	json_decref(citems);
 	free(fqdns);
 	return r;
 }

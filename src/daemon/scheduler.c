@@ -131,6 +131,14 @@ reconcile(struct daemon *d, long long min_age)
 		    "checked, %lld settled", (long long)json_integer_value(
 		    json_object_get(resp, "checked")), (long long)
 		    json_integer_value(json_object_get(resp, "settled")));
+	if (resp != NULL && json_integer_value(json_object_get(json_object_get(
+	    resp, "consoles"), "checked")) > 0)
+		log_info("scheduler: console users with an unknown outcome "
+		    "checked on %lld devices, %lld not settled", (long long)
+		    json_integer_value(json_object_get(json_object_get(resp,
+		    "consoles"), "checked")), (long long)json_integer_value(
+		    json_object_get(json_object_get(resp, "consoles"),
+		    "failed")));
 	resume_pushes(d, &ctx);
 out:
 	json_decref(req);
