@@ -19,7 +19,9 @@
  *        the device's DigestRealm: the plaintext never travels); proven by
  *        a fresh digest login as that user (a Get of AMT_GeneralSettings,
  *        when the user may log in over the network and holds
- *        GeneralInfoRealm 13 or PTAdministrationRealm 3), otherwise by
+ *        GeneralInfoRealm 13 or PTAdministrationRealm 3) followed by a
+ *        login with a random wrong password, on the same digest session,
+ *        that must be refused (deny_login()), otherwise by
  *        reading the entry back as admin (GetUserAclEntryEx: same name,
  *        realms and access; the hash is never returned, so this proves
  *        the entry, not the password); then current. A PT_STATUS refusal
@@ -74,6 +76,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "amt.h"
 #include "cred.h"
 #include "directory.h"
@@ -126,6 +130,7 @@ enum astep {
 	A_KCHECK,	/* Kerberos entries: is Kerberos enabled? */
 	A_KSEND,	/* a Kerberos entry written */
 	A_KREADBACK,	/* ... and read back */
+	A_DENY,		/* a wrong password as the user: refused? */
 };
 
 /* The job an apply belongs to, shared by its devices. */
@@ -147,6 +152,8 @@ struct acl {
 	struct seal_secret *admin;	/* current admin password */
 	struct seal_secret *pw;		/* the user's password being sent */
 	struct seal_secret *cur_pw;	/* reconciling: its current one */
+	struct seal_secret *wrong;	/* a random password no one holds */
+	enum astep proven;		/* the login A_DENY completes */
 	char why[256];			/* reconciling: why */
 	int rec_pre;			/* reconciling before sending */
 	char realm[64];
@@ -708,6 +715,79 @@ handle_add(void *arg, const char *v)
 }
 
 /*
+ * A login as w's user just worked (the answer to step proven: the proof
+ * A_VERIFY, or a reconciliation's A_REC_CAND): it proves the password only
+ * on a peer that refuses the others. The same Get as the user with a
+ * random password made for the purpose (no one holds it: a peer cannot
+ * tell it from any other wrong one), on the login's digest session (no
+ * reset: the nonce just given, the next nonce count, the same connection):
+ * one request more. A device refuses it; a peer that takes any login (an
+ * impostor with the device's realm) takes it, and nothing is proven, as
+ * for the admin push (ops_push.c deny_check(), SERVICE.md).
+ */
+static int
+deny_login(struct acl *a, struct want *w, enum astep proven,
+    struct amt_req **out)
+{
+	unsigned char raw[16];
+
+	if (a->wrong == NULL) {
+		if ((a->wrong = seal_secret_new(2 * sizeof(raw))) == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex((char *)seal_secret_data(a->wrong),
+		    2 * sizeof(raw) + 1, raw, sizeof(raw));
+		sodium_memzero(raw, sizeof(raw));
+	}
+	a->t.user = w->user;
+	a->t.password = a->wrong;
+	a->t.fresh = 0;
+	a->proven = proven;
+	a->step = A_DENY;
+	return amt_msg_get(++a->id, "AMT_GeneralSettings", out);
+}
+
+/* The answer to deny_login()'s Get (err). */
+static int
+denied(struct acl *a, struct want *w, int err, struct amt_req **out)
+{
+	char d[512];
+	int r;
+
+	if (err == CUST_E_DENIED && a->proven == A_REC_CAND) {
+		snprintf(d, sizeof(d), "%s; a digest login as %s with v%lld "
+		    "works: now current", a->why, w->user, (long long)w->ver);
+		if ((r = cred_push_end(a->ctx->st, a->ctx->actor, a->fqdn,
+		    w->kind, w->ver, CRED_PUSH_APPLIED, "reconciled: a digest "
+		    "login with it works (a wrong password refused)")) !=
+		    CUST_OK ||
+		    (r = action(a, w->user, "push", "reconciled", d)) !=
+		    CUST_OK)
+			return r;
+	} else if (err == CUST_E_DENIED) {
+		if ((r = settle(a, w, 1, "proven by a digest login as the "
+		    "user (a wrong password refused)")) != CUST_OK)
+			return r;
+	} else {
+		if (err == CUST_OK)
+			snprintf(d, sizeof(d), "a digest login as %s worked, and "
+			    "so did one with a wrong password: a peer that takes "
+			    "any login proves nothing (not an AMT device, or a "
+			    "man in the middle)%s", w->user, w->ver ? "; it stays "
+			    "pushed" : "");
+		else
+			snprintf(d, sizeof(d), "a digest login as %s worked, but "
+			    "whether a wrong password is refused could not be "
+			    "seen (%s): not proven%s", w->user, cust_errmsg(),
+			    w->ver ? "; it stays pushed" : "");
+		if ((r = settle(a, w, 0, d)) != CUST_OK)
+			return r;
+	}
+	a->wi++;
+	return next_change(a, out);
+}
+
+/*
  * Reconciling a user's push whose outcome is not known (a timeout or a
  * dropped connection after the change was sent; or a version an earlier
  * apply left 'pushed', its process killed or the device gone), as the
@@ -754,18 +834,8 @@ rec_step(struct acl *a, struct want *w, int err, struct amt_req **out)
 	int64_t v;
 	int r;
 
-	if (a->step == A_REC_CAND && err == CUST_OK) {
-		snprintf(d, sizeof(d), "%s; a digest login as %s with v%lld "
-		    "works: now current", a->why, w->user, (long long)w->ver);
-		if ((r = cred_push_end(ctx->st, ctx->actor, a->fqdn, w->kind,
-		    w->ver, CRED_PUSH_APPLIED, "reconciled: a digest login "
-		    "with it works")) != CUST_OK ||
-		    (r = action(a, w->user, "push", "reconciled", d)) !=
-		    CUST_OK)
-			return r;
-		a->wi++;
-		return next_change(a, out);
-	}
+	if (a->step == A_REC_CAND && err == CUST_OK)
+		return deny_login(a, w, A_REC_CAND, out);
 	if (a->step == A_REC_CAND && a->rec_pre) {
 		/* The device does not hold it: send it. */
 		as_admin(a, 0);
@@ -961,14 +1031,16 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 		a->step = A_READBACK;
 		return amt_msg_get_user(++a->id, a->sent_handle, out);
 	case A_VERIFY:
-		if (err != CUST_OK)
-			snprintf(d, sizeof(d), "a digest login as %s failed: %s",
-			    w->user, cust_errmsg());
-		if ((r = settle(a, w, err == CUST_OK, err == CUST_OK ?
-		    "proven by a digest login as the user" : d)) != CUST_OK)
+		if (err == CUST_OK)
+			return deny_login(a, w, A_VERIFY, out);
+		snprintf(d, sizeof(d), "a digest login as %s failed: %s",
+		    w->user, cust_errmsg());
+		if ((r = settle(a, w, 0, d)) != CUST_OK)
 			return r;
 		a->wi++;
 		return next_change(a, out);
+	case A_DENY:
+		return denied(a, w, err, out);
 	case A_READBACK: {
 		struct have h;
 
@@ -1127,6 +1199,7 @@ acl_clear(struct acl *a)
 	seal_secret_free(a->admin);
 	seal_secret_free(a->pw);
 	seal_secret_free(a->cur_pw);
+	seal_secret_free(a->wrong);
 	free(a->t.revoked);
 	memset(a, 0, sizeof(*a));
 }

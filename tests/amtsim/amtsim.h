@@ -57,6 +57,8 @@ enum sim_fault {
 	SIM_FAULT_DOCTYPE,
 	SIM_FAULT_WRONG_RELATESTO,
 	SIM_FAULT_DOWN,
+	SIM_FAULT_ACCEPT_ANY,	/* an impostor: any digest response logs
+				 * in (a known user name is enough) */
 };
 
 /* MEBx password policy (§2 "MEBx password"). */

@@ -54,6 +54,7 @@ static const char *fault_names[] = {
 	[SIM_FAULT_DOCTYPE] = "doctype",
 	[SIM_FAULT_WRONG_RELATESTO] = "wrong-relatesto",
 	[SIM_FAULT_DOWN] = "down",
+	[SIM_FAULT_ACCEPT_ANY] = "accept-any",
 };
 
 static void
