@@ -454,6 +454,32 @@ int dir_ad_rotate(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const char *console, json_t **out)
 	__attribute__((warn_unused_result));
 
+/*
+ * The key device fqdn's AD object is to have on the device (device
+ * kerberos): *pw_out a new secret, *version_out its version, *pending_out
+ * 1 when it is a new password (a rotation) rather than the current one.
+ * A pending password is one of a rotation not finished: it is set in AD
+ * again (unicodePwd; AD bumps msDS-KeyVersionNumber) and handed out,
+ * whatever rotate says, so that a run stopped anywhere in a rotation is
+ * finished by the next. Else rotate 1: a new random password committed
+ * pending (sealed, audited) before it is set in AD over l; rotate 0: the
+ * current password (as dir_ad_password()). The caller gives the device
+ * the pending password and, once the device shows it took it, calls
+ * dir_ad_device_key_done(). CUST_E_NOTFOUND for no active object;
+ * CUST_E_CONFLICT when the DC refused the password (marked failed, the
+ * current stays); another error leaves it pending.
+ */
+int dir_ad_device_key(struct cust_state *st, const char *actor,
+    struct dir_ldap *l, const char *fqdn, int rotate,
+    struct seal_secret **pw_out, int64_t *version_out, int *pending_out)
+	__attribute__((warn_unused_result));
+
+/* Pending password version of device fqdn's object the device took (at
+ * kvno): current, the previous one retired, audited (directory.rotate). */
+int dir_ad_device_key_done(struct cust_state *st, const char *actor,
+    const char *fqdn, int64_t version, uint32_t kvno)
+	__attribute__((warn_unused_result));
+
 /* The directory objects custody tracks, as a new JSON array of
  * {"kind", "name", "dn", "console", "sid", "sid_b64", "state",
  * "version"}. */

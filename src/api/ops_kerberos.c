@@ -34,6 +34,19 @@
  *     harmless to repeat, so a device left "unknown" just needs the
  *     command again.
  *
+ * Rotation (rotate, `device kerberos --rotate`; issue 10: the object's
+ * password changed before the domain's maximum password age): per
+ * device, before its conversation, dir_ad_device_key() commits a new
+ * random password pending (sealed) and sets it in AD (unicodePwd: the DC
+ * bumps msDS-KeyVersionNumber); the kvno is read after that, so the Put
+ * carries the new password with KeyVersion old + 1; when the Get shows
+ * the device took it, dir_ad_device_key_done() makes it current. A
+ * pending password left by a run stopped anywhere in between (crash, DC
+ * or device gone) is set in AD again and sent by the next run, rotate
+ * or not: AD and the device converge on it, and a device holds a key AD
+ * lacks only until then. Setting it again rather than asking AD which
+ * one it holds: a device object is not an account custody can bind as.
+ *
  * Not a dry run, it is a job (JOB_KIND_KERBEROS): the devices fixed when
  * it starts, one item (kind "kerberos") each as its conversation ends,
  * resumable by job.resume. Each device's outcome is audited
@@ -86,6 +99,7 @@ struct krb {
 	char sam[64], dn[1024], salt[320];
 	uint32_t kvno;
 	int64_t pwver;
+	int rotating;			/* pw is a pending (new) password */
 	enum kstep step;
 	unsigned long id;
 	uint32_t ta0;
@@ -307,16 +321,38 @@ step(struct krb *k, const struct amt_reply *rep, int err,
 	return cust_fail(CUST_E_INTERNAL, "kerberos: bad step");
 }
 
-/* A device's outcome: audited, and its job item. */
+static int
+result_ok(const char *res)
+{
+	return strcmp(res, "ok") == 0 || strcmp(res, "reconciled") == 0;
+}
+
+/* A device's outcome: audited, and its job item; a rotation that the
+ * device shows it took made current first. */
 static int
 record(struct krb *k)
 {
 	struct ops_ctx *ctx = k->ctx;
 	int64_t dev;
+	size_t n;
 	int r;
 
 	if (k->job == NULL)
 		return CUST_OK;
+	if (k->rotating && result_ok(k->result)) {
+		/* AD and the device both hold it: now it is current */
+		if ((r = dir_ad_device_key_done(ctx->st, ctx->actor, k->fqdn,
+		    k->pwver, k->kvno)) != CUST_OK)
+			return r;
+		n = strlen(k->detail);
+		snprintf(k->detail + n, sizeof(k->detail) - n, "; rotated: "
+		    "password version %lld current", (long long)k->pwver);
+	} else if (k->rotating) {
+		n = strlen(k->detail);
+		snprintf(k->detail + n, sizeof(k->detail) - n, "; AD holds the "
+		    "new password version %lld (pending): run device kerberos "
+		    "again", (long long)k->pwver);
+	}
 	if ((r = audit_append(state_audit(ctx->st), ctx->actor,
 	    "device.kerberos", k->fqdn, k->result, k->detail)) != CUST_OK)
 		return r;
@@ -477,7 +513,7 @@ major_of(const char *ver)
  */
 static int
 prepare(struct ops_ctx *ctx, struct krun *kr, const char *fqdn, int dry,
-    struct krb *k)
+    int rotate, struct krb *k)
 {
 	const char *state, *ver;
 	json_t *o;
@@ -524,18 +560,29 @@ prepare(struct ops_ctx *ctx, struct krun *kr, const char *fqdn, int dry,
 	if ((r = amt_krb_user_salt(k->krealm, k->sam, k->salt,
 	    sizeof(k->salt))) != CUST_OK)
 		return r;
+	/* A rotation (or one left unfinished): the new password set in
+	 * AD first, so the kvno read next is the one it got. */
+	if (!dry && (r = dir_ad_device_key(ctx->st, ctx->actor, kr->l,
+	    k->fqdn, rotate, &k->pw, &k->pwver, &k->rotating)) != CUST_OK) {
+		if (r == CUST_E_UNAVAIL || r == CUST_E_NOMEM || r == CUST_E_DB)
+			return r;	/* the DC gone: the run stops */
+		done(k, r == CUST_E_CONFLICT ? "ad-refused" : "error", "%s",
+		    cust_errmsg());
+		cust_clearerr();
+		return CUST_OK;
+	}
 	if ((r = kvno_of(kr, k->dn, &k->kvno)) != CUST_OK) {
 		if (r == CUST_E_UNAVAIL || r == CUST_E_NOMEM)
 			return r;	/* the DC gone: the run stops */
-		done(k, "error", "%s", cust_errmsg());
+		done(k, "error", "%s%s", cust_errmsg(), k->rotating ? "; AD "
+		    "holds a new password (pending): run device kerberos "
+		    "again" : "");
 		cust_clearerr();
 		return CUST_OK;
 	}
 	if (dry)
 		return CUST_OK;
-	if ((r = dir_ad_password(ctx->st, ctx->actor, k->fqdn, &k->pw,
-	    &k->pwver)) != CUST_OK ||
-	    (r = cred_secret_read(ctx->st, ctx->actor, "device.kerberos",
+	if ((r = cred_secret_read(ctx->st, ctx->actor, "device.kerberos",
 	    "admin login", k->fqdn, CRED_KIND_ADMIN, CRED_VER_CURRENT,
 	    &k->admin, &v, &state)) != CUST_OK)
 		return r;
@@ -546,7 +593,7 @@ prepare(struct ops_ctx *ctx, struct krun *kr, const char *fqdn, int dry,
 /* What device.kerberos would send to fqdn, sending nothing. */
 static int
 dry_device(struct ops_ctx *ctx, struct krun *kr, const char *fqdn,
-    json_t **item_out)
+    int rotate, json_t **item_out)
 {
 	struct krb k;
 	struct amt_req *q = NULL;
@@ -559,8 +606,10 @@ dry_device(struct ops_ctx *ctx, struct krun *kr, const char *fqdn,
 	int r;
 
 	*item_out = NULL;
-	if ((r = prepare(ctx, kr, fqdn, 1, &k)) != CUST_OK)
+	if ((r = prepare(ctx, kr, fqdn, 1, 0, &k)) != CUST_OK)
 		goto out;
+	if (rotate)
+		k.kvno++;	/* what AD gives the new password */
 	if (k.result != NULL) {
 		r = ops_reply(json_pack("{s:s, s:s, s:s}", "fqdn", k.fqdn,
 		    "result", k.result, "detail", k.detail), item_out);
@@ -597,9 +646,12 @@ dry_device(struct ops_ctx *ctx, struct krun *kr, const char *fqdn,
 	    "s:O, s:s}", "title", "device kerberos", "fqdn", k.fqdn, "url", url, "connect_to", *ct ?
 	    json_string(ct) : json_null(), "result", "dry-run", "realm",
 	    k.krealm, "key_version", (json_int_t)k.kvno, "salt", k.salt,
-	    "steps", steps, "note", "the clock values are read from the "
-	    "device when it runs; the Passphrase (the AD object's password) "
-	    "is never shown"), item_out);
+	    "steps", steps, "note", rotate ? "a new random password is set "
+	    "in AD first (unicodePwd), the KeyVersion is the one AD then "
+	    "reports; the clock values are read from the device when it "
+	    "runs; the Passphrase is never shown" : "the clock values are "
+	    "read from the device when it runs; the Passphrase (the AD "
+	    "object's password) is never shown"), item_out);
 out:
 	json_decref(steps);
 	seal_secret_free(blank);
@@ -607,16 +659,10 @@ out:
 	return r;
 }
 
-static int
-result_ok(const char *res)
-{
-	return strcmp(res, "ok") == 0 || strcmp(res, "reconciled") == 0;
-}
-
 /* The devices fqdns as one fleet run; *items_out, *bad_out. */
 static int
-fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, struct kjob *job,
-    json_t **items_out, size_t *bad_out)
+fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, int rotate,
+    struct kjob *job, json_t **items_out, size_t *bad_out)
 {
 	struct krb *ks = NULL;
 	struct amt_conv *convs = NULL;
@@ -633,8 +679,8 @@ fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, struct kjob *job,
 		goto out;
 	}
 	json_array_foreach(fqdns, i, v) {
-		if ((r = prepare(ctx, kr, json_string_value(v), 0, &ks[i])) !=
-		    CUST_OK)
+		if ((r = prepare(ctx, kr, json_string_value(v), 0, rotate,
+		    &ks[i])) != CUST_OK)
 			goto out;
 		ks[i].job = job;
 		if (ks[i].result != NULL) {
@@ -681,7 +727,7 @@ out:
  * (resume) the rest of job resume. */
 static int
 krb_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids, size_t n,
-    int64_t resume, json_t **resp)
+    int rotate, int64_t resume, json_t **resp)
 {
 	struct kjob job = { 0, 0, 0 };
 	struct krun kr;
@@ -698,7 +744,8 @@ krb_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids, size_t n,
 		    &sorted, &m, &total)) != CUST_OK)
 			goto out;
 		job.id = resume;
-	} else if ((params = json_object()) == NULL) {
+		rotate = json_is_true(json_object_get(params, "rotate"));
+	} else if ((params = json_pack("{s:b}", "rotate", rotate)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	} else if ((r = job_start(ctx->st, ctx->actor, JOB_KIND_KERBEROS,
@@ -707,7 +754,7 @@ krb_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids, size_t n,
 	job.total = m;
 	if ((r = ops_job_targets(ctx, job.id, KRB_ITEM_KIND, sorted, m,
 	    &fqdns, &miss)) == CUST_OK)
-		r = fleet(ctx, &kr, fqdns, &job, &items, &bad);
+		r = fleet(ctx, &kr, fqdns, rotate, &job, &items, &bad);
 	if ((r = job_end(ctx->st, job.id, r)) != CUST_OK)
 		goto out;
 	r = ops_job_reply(job.id, m, bad, miss, items, resp);
@@ -723,7 +770,7 @@ out:
 int
 ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 {
-	return krb_job(ctx, NULL, NULL, 0, resume, resp);
+	return krb_job(ctx, NULL, NULL, 0, 0, resume, resp);
 }
 
 static int
@@ -733,15 +780,16 @@ op_kerberos(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	json_t *sel = NULL, *fqdns = NULL, *items = NULL, *it, *v;
 	int64_t *ids = NULL;
 	size_t i, n = 0, miss = 0;
-	int dry = 0, r;
+	int dry = 0, rotate = 0, r;
 
 	*resp = NULL;
 	memset(&kr, 0, sizeof(kr));
 	if ((r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
+	    (r = ops_req_bool(req, "rotate", &rotate)) != CUST_OK ||
 	    (r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
 		return r;
 	if (!dry) {
-		r = krb_job(ctx, sel, ids, n, 0, resp);
+		r = krb_job(ctx, sel, ids, n, rotate, 0, resp);
 		goto out;
 	}
 	if ((r = run_open(ctx, &kr)) != CUST_OK ||
@@ -753,8 +801,8 @@ op_kerberos(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		goto out;
 	}
 	json_array_foreach(fqdns, i, v) {
-		if ((r = dry_device(ctx, &kr, json_string_value(v), &it)) !=
-		    CUST_OK)
+		if ((r = dry_device(ctx, &kr, json_string_value(v), rotate,
+		    &it)) != CUST_OK)
 			goto out;
 		if (json_array_append_new(items, it) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");

@@ -504,8 +504,8 @@ cmd_import(struct cli *c, int argc, char **argv)
 	return cli_run(c, "device.import", req, render_import);
 }
 
-/* device kerberos FQDN... | --tag TAG | --all [--dry-run]: a job (exit
- * 1 when a device is not ok); answered as policy apply. */
+/* device kerberos FQDN... | --tag TAG | --all [--rotate] [--dry-run]: a
+ * job (exit 1 when a device is not ok); answered as policy apply. */
 static int
 cmd_kerberos(struct cli *c, int argc, char **argv)
 {
@@ -513,6 +513,7 @@ cmd_kerberos(struct cli *c, int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "rotate", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *fq = json_array(), *resp = NULL;
@@ -527,6 +528,8 @@ cmd_kerberos(struct cli *c, int argc, char **argv)
 			sel++;
 		} else if (ch == 'n') {
 			json_object_set_new(req, "dry_run", json_true());
+		} else if (ch == 'r') {
+			json_object_set_new(req, "rotate", json_true());
 		} else {
 			json_decref(req);
 			json_decref(fq);
@@ -576,9 +579,10 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "apply the pending admin passwords on the devices (a job; MEBx: one "
 	  "device over TLS), or show what that sends" },
 	{ "device", "kerberos", cmd_kerberos, 0,
-	  "FQDN... | --tag TAG | --all [--dry-run]",
+	  "FQDN... | --tag TAG | --all [--rotate] [--dry-run]",
 	  "set the device clock, then AMT Kerberos settings from the device's "
-	  "AD object (a job, over TLS)" },
+	  "AD object (a job, over TLS); --rotate: a new object password "
+	  "first" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

@@ -2099,17 +2099,18 @@ out:
 	return r;
 }
 
-/* The active service account row of console in rows, or NULL. */
+/* The active row of kind ("account", "device") owned by owner (a
+ * console, a device's FQDN) in rows, or NULL. */
 static json_t *
-account_of(json_t *rows, const char *console)
+active_of(json_t *rows, const char *kind, const char *owner)
 {
 	json_t *o;
 	size_t i;
 
 	json_array_foreach(rows, i, o)
-		if (strcmp(jstr(o, "kind"), "account") == 0 &&
+		if (strcmp(jstr(o, "kind"), kind) == 0 &&
 		    strcmp(jstr(o, "state"), "active") == 0 &&
-		    strcasecmp(jstr(o, "owner"), console) == 0)
+		    strcasecmp(jstr(o, "owner"), owner) == 0)
 			return o;
 	return NULL;
 }
@@ -2130,7 +2131,7 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	*out = NULL;
 	if ((r = rows_load(st, &rows)) != CUST_OK)
 		return r;
-	if ((row = account_of(rows, console)) == NULL) {
+	if ((row = active_of(rows, "account", console)) == NULL) {
 		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
 		    "service account for console %s (account sync makes it)",
 		    console);
@@ -2397,4 +2398,123 @@ dir_ad_console_revoked(struct cust_state *st, const char *actor,
 {
 	return act_on(st, actor, ad, "account", console, revoke_account,
 	    "directory.disable", "disabled", out);
+}
+
+/* ---- device object rotation (the AD half; ops_kerberos.c the device's) */
+
+int
+dir_ad_device_key(struct cust_state *st, const char *actor,
+    struct dir_ldap *l, const char *fqdn, int rotate,
+    struct seal_secret **pw_out, int64_t *version_out, int *pending_out)
+{
+	struct sync y;
+	struct seal_secret *pw = NULL;
+	json_t *rows = NULL, *row;
+	char detail[160];
+	int64_t v = 0;
+	int r, resumed, lockfd = -1;
+
+	*pw_out = NULL;
+	*version_out = 0;
+	*pending_out = 0;
+	memset(&y, 0, sizeof(y));
+	y.st = st;
+	y.actor = actor;
+	y.l = l;
+	/* one AD change at a time: two rotations of one object at once
+	 * would each make a pending password */
+	if ((r = sync_lock(st, &lockfd)) != CUST_OK)
+		return r;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		goto out;
+	if ((row = active_of(rows, "device", fqdn)) == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
+		    "object for %s: run account sync", fqdn);
+		goto out;
+	}
+	r = secret_get(st, row, "pending", &pw, &v);
+	if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		goto out;
+	resumed = r == CUST_OK;
+	if (!resumed && !rotate) {
+		r = dir_ad_password(st, actor, fqdn, pw_out, version_out);
+		goto out;
+	}
+	if (!resumed) {
+		if ((r = begin(&y)) != CUST_OK)
+			goto out;
+		r = secret_new(&y, row, &pw, &v);
+		if (r == CUST_OK)
+			r = audit(&y, "directory.rotate", jstr(row, "name"),
+			    "begun: a new password pending until AD and the "
+			    "device take it");
+		if ((r = commit(&y, r)) != CUST_OK)
+			goto out;
+	}
+	util_test_crash("krb-rotate-pending");
+	if ((r = dir_ldap_set_password(l, jstr(row, "dn"), pw)) != CUST_OK) {
+		if (r != CUST_E_LDAP)
+			goto out;	/* unknown: it stays pending */
+		/* the DC answered no: nothing changed, the current stays */
+		(void)audit_note(state_audit(st), actor, "directory.rotate",
+		    jstr(row, "name"), "failed", cust_errmsg());
+		if ((r = secret_fail(st, row)) == CUST_OK)
+			r = cust_fail(CUST_E_CONFLICT, "the DC refused the new "
+			    "password of %s: %s", jstr(row, "name"),
+			    cust_errmsg());
+		goto out;
+	}
+	/* durable before the value is handed out */
+	snprintf(detail, sizeof(detail), "password version %lld set in AD%s; "
+	    "the device next", (long long)v, resumed ? " (again: a rotation "
+	    "left unfinished)" : "");
+	if ((r = audit(&y, "directory.rotate", jstr(row, "name"), detail)) !=
+	    CUST_OK)
+		goto out;
+	util_test_crash("krb-rotate-set");
+	*pw_out = pw;
+	pw = NULL;
+	*version_out = v;
+	*pending_out = 1;
+out:
+	sync_unlock(lockfd);
+	seal_secret_free(pw);
+	json_decref(rows);
+	return r;
+}
+
+int
+dir_ad_device_key_done(struct cust_state *st, const char *actor,
+    const char *fqdn, int64_t version, uint32_t kvno)
+{
+	struct sync y;
+	json_t *rows = NULL, *row;
+	char detail[160];
+	int r, lockfd = -1;
+
+	memset(&y, 0, sizeof(y));
+	y.st = st;
+	y.actor = actor;
+	if ((r = sync_lock(st, &lockfd)) != CUST_OK)
+		return r;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		goto out;
+	if ((row = active_of(rows, "device", fqdn)) == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
+		    "object for %s", fqdn);
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "rotated: password version %lld "
+	    "current, the device holds it (KeyVersion %lu)",
+	    (long long)version, (unsigned long)kvno);
+	if ((r = begin(&y)) != CUST_OK)
+		goto out;
+	r = secret_current(&y, row, version);
+	if (r == CUST_OK)
+		r = audit(&y, "directory.rotate", jstr(row, "name"), detail);
+	r = commit(&y, r);
+out:
+	sync_unlock(lockfd);
+	json_decref(rows);
+	return r;
 }

@@ -308,4 +308,105 @@ r = json.load(open(sys.argv[1]))
 sys.exit(not (r["devices"] == 1 and r["results"] == {"ok": 1} and
               r["items"][0]["fqdn"] == sys.argv[2]))' "$TESTTMP/out" $D0
 
+
+# Rotation (device kerberos --rotate): a new object password, set in AD
+# (msDS-KeyVersionNumber + 1), then on the device with that KeyVersion,
+# then current: what account password shows is what the device holds,
+# and AD takes it (a simple bind as the object).
+kvno_of() {
+	ad_search -b "CN=$1,$AD_OU" -s base msDS-KeyVersionNumber |
+	    sed -n 's/^msDS-KeyVersionNumber: //p'
+}
+# holds D KVNO: the device's KeyVersion is KVNO, its passphrase and RC4
+# key those of the password account password shows, and AD binds with it.
+holds() {
+	_pw=$(c account password "$1") || return 1
+	printf '%s' "$_pw" >"$TESTTMP/pw.now"
+	cp "$TESTTMP/pw.now" "$TESTTMP/pw.file"
+	ntnow=$(printf '%s' "$(cat "$TESTTMP/pw.now")" |
+	    iconv -f ASCII -t UTF-16LE |
+	    openssl dgst -md4 -binary -provider legacy -provider default |
+	    base64)
+	LDAPTLS_CACERT="$AD_CA" LDAPTLS_REQCERT=demand ldapsearch -LLL \
+	    -H "$AD_URI" -x -D "CN=$1,$AD_OU" -y "$TESTTMP/pw.file" \
+	    -b "CN=$1,$AD_OU" -s base dn >/dev/null 2>&1 || {
+		echo "AD does not take the password of $1" >&2; return 1; }
+	curl -s "http://127.0.0.1:$control_port/state?device=$1" \
+	    >"$TESTTMP/dnow.json"
+	python3 - "$TESTTMP/dnow.json" "$2" "$ntnow" "$TESTTMP/pw.now" <<'EOF2'
+import json, sys
+k = json.load(open(sys.argv[1]))["kerberos"]
+ok = (k["key_version"] == int(sys.argv[2]) and
+      k["master_key"] == sys.argv[3] and
+      k["passphrase"] == open(sys.argv[4]).read())
+if not ok:
+    print(k["key_version"], sys.argv[2], file=sys.stderr)
+sys.exit(not ok)
+EOF2
+}
+k0=$(kvno_of $D0)
+t_exit "account password $D0 before" 0 c account password $D0
+cp "$TESTTMP/out" "$TESTTMP/pw.old"
+t_exit "device kerberos --rotate $D0" 0 c device kerberos --rotate $D0
+t_grep "rotated, the new version current" \
+	"^$D0: ok: realm CUSTODY.TEST, KeyVersion $((k0 + 1)),.*rotated: password version" \
+	"$TESTTMP/out"
+t_check "AD's kvno + 1" test "$(kvno_of $D0)" = $((k0 + 1))
+t_check "$D0 holds the new password at kvno + 1, AD takes it" holds $D0 $((k0 + 1))
+t_check "a new password" sh -c '! cmp -s "$1" "$2"' sh "$TESTTMP/pw.old" \
+	"$TESTTMP/pw.now"
+cp "$TESTTMP/pw.now" "$TESTTMP/pw.v2"
+t_exit "audit" 0 c audit list
+t_grep "rotation audited" "directory\\.rotate.*rotated: password version" \
+	"$TESTTMP/out"
+t_check "the password never in a reply or the audit" sh -c \
+	'! grep -rqF "$(cat "$1")" "$2/out" "$2/krb.json"' sh "$TESTTMP/pw.v2" \
+	"$TESTTMP"
+
+# Stopped between the AD change and the device Put: AD has a password
+# the device does not (and custody keeps it pending, account password
+# still shows the old one); the next run, rotate or not, sets it again
+# and gives it to the device.
+CUSTODY_TEST_CRASH_AT=krb-rotate-set "$CUSTODYCTL" --state-dir "$S" \
+	device kerberos --rotate $D0 >"$TESTTMP/crash.out" 2>&1
+t_check "crashed after the AD change (99)" test $? = 99
+t_check "AD moved on (kvno + 2)" test "$(kvno_of $D0)" = $((k0 + 2))
+t_check "the device not yet (kvno + 1), custody's current still v2" \
+	holds $D0 $((k0 + 1))
+t_check "account password unchanged while pending" cmp -s "$TESTTMP/pw.now" \
+	"$TESTTMP/pw.v2"
+t_exit "device kerberos $D0 (no --rotate): finishes it" 0 \
+	c device kerberos $D0
+t_grep "finished, current" "^$D0: ok: .*KeyVersion $((k0 + 3)),.*rotated" \
+	"$TESTTMP/out"
+t_check "$D0 holds the pending password at kvno + 3, AD takes it" \
+	holds $D0 $((k0 + 3))
+t_check "the new password, not v2" sh -c '! cmp -s "$1" "$2"' sh \
+	"$TESTTMP/pw.v2" "$TESTTMP/pw.now"
+cp "$TESTTMP/pw.now" "$TESTTMP/pw.v3"
+
+# Stopped after the pending commit, before AD: the next --rotate sends
+# that same pending password rather than making another.
+CUSTODY_TEST_CRASH_AT=krb-rotate-pending "$CUSTODYCTL" --state-dir "$S" \
+	device kerberos --rotate $D0 >"$TESTTMP/crash.out" 2>&1
+t_check "crashed before the AD change (99)" test $? = 99
+t_check "AD unchanged" test "$(kvno_of $D0)" = $((k0 + 3))
+t_exit "device kerberos --rotate $D0 again" 0 c device kerberos --rotate $D0
+t_check "one rotation: kvno + 4" holds $D0 $((k0 + 4))
+t_exit "audit" 0 c audit list
+t_grep "the pending one set again" "set in AD \\(again" "$TESTTMP/out"
+
+# The device unreachable after the AD change: AD holds a key the device
+# lacks until the next run, which completes it.
+curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	-d "{\"device\": \"$D0\", \"fault\": \"http500\", \"count\": -1}"
+t_exit "device kerberos --rotate $D0, the device failing: exit 1" 1 \
+	c device kerberos --rotate $D0
+t_grep "says pending" "AD holds the new password version .* \\(pending\\)" \
+	"$TESTTMP/out"
+curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+	-d "{\"device\": \"$D0\", \"fault\": \"clear\"}"
+t_exit "device kerberos $D0: completed" 0 c device kerberos $D0
+t_check "kvno + 6 on both, the same password" holds $D0 $((k0 + 6))
+
 t_done
