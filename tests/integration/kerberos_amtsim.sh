@@ -345,6 +345,11 @@ sys.exit(not ok)
 EOF2
 }
 k0=$(kvno_of $D0)
+t_exit "device kerberos --rotate --dry-run $D0" 0 \
+	c device kerberos --rotate --dry-run $D0
+t_grep "dry run: the KeyVersion AD will give" \
+	"<h:KeyVersion>$((k0 + 1))</h:KeyVersion>" "$TESTTMP/out"
+t_check "dry run: AD unchanged" test "$(kvno_of $D0)" = $k0
 t_exit "account password $D0 before" 0 c account password $D0
 cp "$TESTTMP/out" "$TESTTMP/pw.old"
 t_exit "device kerberos --rotate $D0" 0 c device kerberos --rotate $D0
