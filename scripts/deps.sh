@@ -10,7 +10,8 @@ python3-yaml python3-junitparser pre-commit git yamllint time \
 libevent-dev libcurl4-openssl-dev libsystemd-dev curl nginx-light systemd \
 libhttp-parser-dev libxml2-dev \
 krb5-kdc krb5-admin-server krb5-user libkrb5-dev \
-libldap-dev ldap-utils samba samba-ad-dc samba-ad-provision winbind"
+libldap-dev ldap-utils libsasl2-dev libsasl2-modules-gssapi-mit \
+samba samba-ad-dc samba-ad-provision winbind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -21,11 +21,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_krb5.h>
+#include <krb5.h>
 #include <ldap.h>
+#include <sasl/sasl.h>
 #include <sodium.h>
 
 #include "config.h"
 #include "directory.h"
+#include "directory_int.h"
 #include "err.h"
 #include "seal.h"
 #include "util.h"
@@ -129,6 +134,187 @@ set_opt(struct dir_ldap *l, int opt, const void *v, const char *what)
 	return CUST_OK;
 }
 
+/* SASL prompts: GSSAPI asks at most for an authorization identity, and
+ * none is the bound principal's own. */
+static int
+sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
+{
+	sasl_interact_t *it;
+
+	(void)ld;
+	(void)flags;
+	(void)defaults;
+	for (it = in; it->id != SASL_CB_LIST_END; it++) {
+		it->result = it->defresult != NULL ? it->defresult : "";
+		it->len = (unsigned)strlen(it->result);
+	}
+	return LDAP_SUCCESS;
+}
+
+static int
+kfail_(krb5_context ctx, krb5_error_code kr, const char *what)
+{
+	const char *m = krb5_get_error_message(ctx, kr);
+	int r = cust_fail(CUST_E_KRB5, "directory.ad: %s: %s", what, m);
+
+	krb5_free_error_message(ctx, m);
+	return r;
+}
+
+/*
+ * The SASL GSSAPI bind with the keytab's first principal. The keytab is
+ * opened once without following links, refused when looser than 0600,
+ * and read by krb5 through that descriptor. Tickets come from the DC's
+ * KDC (the URI's host, port 88) through custody's private krb5 context
+ * (no krb5.conf), into a MEMORY ccache of this call: the TGT and the
+ * ticket for ldap/HOST (HOST as written in the URI, not canonicalized).
+ * Cyrus SASL's GSSAPI plugin takes the default ccache only; it is named
+ * for this thread alone with gss_krb5_ccache_name (thread-local in MIT
+ * krb5) and restored after the bind. maxssf=0: over TLS, AD refuses
+ * SASL signing and sealing.
+ */
+static int
+gssapi_bind(struct dir_ldap *l, const struct config_ad *ad)
+{
+	krb5_context ctx = NULL;
+	krb5_keytab kt = NULL;
+	krb5_ccache cc = NULL;
+	krb5_principal me = NULL, svc = NULL;
+	krb5_creds tgt, in, *got = NULL;
+	krb5_kt_cursor cur;
+	krb5_keytab_entry ent;
+	krb5_error_code kr;
+	LDAPURLDesc *lud = NULL;
+	OM_uint32 min;
+	const char *prev = NULL;
+	char ktname[64], ccname[300], kdc[300], *oldcc = NULL, *name = NULL;
+	int fd = -1, r = CUST_E_INTERNAL, rc, swapped = 0;
+
+	memset(&tgt, 0, sizeof(tgt));
+	memset(&in, 0, sizeof(in));
+	if (ad->keytab == NULL || ad->realm == NULL)
+		return cust_fail(CUST_E_INVAL, "directory.ad: sasl: gssapi "
+		    "needs keytab and realm");
+	if ((fd = open(ad->keytab, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY | O_NONBLOCK)) == -1) {
+		r = cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : errno ==
+		    ELOOP ? CUST_E_PERM : CUST_E_IO, "cannot open %s: %s",
+		    ad->keytab, strerror(errno));
+		goto out;
+	}
+	if ((r = util_check_secrecy_fd(fd, ad->keytab)) != CUST_OK)
+		goto out;
+	if (ldap_url_parse(ad->uri, &lud) != LDAP_URL_SUCCESS ||
+	    lud->lud_host == NULL || lud->lud_host[0] == '\0') {
+		r = cust_fail(CUST_E_INVAL, "directory.ad: uri has no host");
+		goto out;
+	}
+	(void)snprintf(kdc, sizeof(kdc), "%s:88", lud->lud_host);
+	if ((r = dir_krb5_context(ad->realm, kdc, NULL, &ctx)) != CUST_OK)
+		goto out;
+	(void)snprintf(ktname, sizeof(ktname), "FILE:/proc/self/fd/%d", fd);
+	if ((kr = krb5_kt_resolve(ctx, ktname, &kt)) != 0) {
+		r = kfail_(ctx, kr, ad->keytab);
+		goto out;
+	}
+	if ((kr = krb5_kt_start_seq_get(ctx, kt, &cur)) != 0) {
+		r = kfail_(ctx, kr, ad->keytab);
+		goto out;
+	}
+	kr = krb5_kt_next_entry(ctx, kt, &ent, &cur);
+	if (kr == 0) {
+		kr = krb5_copy_principal(ctx, ent.principal, &me);
+		(void)krb5_free_keytab_entry_contents(ctx, &ent);
+	}
+	(void)krb5_kt_end_seq_get(ctx, kt, &cur);
+	if (kr != 0) {
+		r = kr == KRB5_KT_END ? cust_fail(CUST_E_INVAL, "%s: the "
+		    "keytab is empty", ad->keytab) : kfail_(ctx, kr,
+		    ad->keytab);
+		goto out;
+	}
+	if ((kr = krb5_unparse_name(ctx, me, &name)) != 0) {
+		r = kfail_(ctx, kr, "keytab principal");
+		goto out;
+	}
+	if ((kr = krb5_get_init_creds_keytab(ctx, &tgt, me, kt, 0, NULL,
+	    NULL)) != 0) {
+		const char *m = krb5_get_error_message(ctx, kr);
+
+		r = cust_fail(CUST_E_KRB5, "directory.ad: %s (from %s) gets "
+		    "no ticket from the KDC %s: %s", name, ad->keytab, kdc, m);
+		krb5_free_error_message(ctx, m);
+		goto out;
+	}
+	if ((kr = krb5_cc_new_unique(ctx, "MEMORY", NULL, &cc)) != 0 ||
+	    (kr = krb5_cc_initialize(ctx, cc, me)) != 0 ||
+	    (kr = krb5_cc_store_cred(ctx, cc, &tgt)) != 0) {
+		r = kfail_(ctx, kr, "memory ccache");
+		goto out;
+	}
+	if ((kr = krb5_sname_to_principal(ctx, lud->lud_host, "ldap",
+	    KRB5_NT_SRV_HST, &svc)) != 0) {
+		r = kfail_(ctx, kr, "the DC's service name");
+		goto out;
+	}
+	in.client = me;
+	in.server = svc;
+	if ((kr = krb5_get_credentials(ctx, 0, cc, &in, &got)) != 0) {
+		const char *m = krb5_get_error_message(ctx, kr);
+
+		r = cust_fail(CUST_E_KRB5, "directory.ad: no ticket for "
+		    "ldap/%s: %s", lud->lud_host, m);
+		krb5_free_error_message(ctx, m);
+		goto out;
+	}
+	(void)snprintf(ccname, sizeof(ccname), "MEMORY:%s",
+	    krb5_cc_get_name(ctx, cc));
+	if (gss_krb5_ccache_name(&min, ccname, &prev) != GSS_S_COMPLETE) {
+		r = cust_fail(CUST_E_KRB5, "directory.ad: cannot name the "
+		    "memory ccache");
+		goto out;
+	}
+	swapped = 1;
+	if (prev != NULL && (oldcc = strdup(prev)) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = set_opt(l, LDAP_OPT_X_SASL_SECPROPS, "maxssf=0",
+	    "SASL security properties")) ||
+	    (r = set_opt(l, LDAP_OPT_X_SASL_NOCANON, LDAP_OPT_ON,
+	    "SASL host name")))
+		goto out;
+	rc = ldap_sasl_interactive_bind_s(l->ld, NULL, "GSSAPI", NULL, NULL,
+	    LDAP_SASL_QUIET, sasl_interact, NULL);
+	if (rc != LDAP_SUCCESS) {
+		r = ldap_fail(l, rc, "SASL GSSAPI bind to the directory");
+		goto out;
+	}
+	r = CUST_OK;
+out:
+	if (swapped)
+		(void)gss_krb5_ccache_name(&min, oldcc, NULL);
+	free(oldcc);
+	if (ctx != NULL) {
+		if (got != NULL)
+			krb5_free_creds(ctx, got);
+		krb5_free_cred_contents(ctx, &tgt);
+		if (cc != NULL)
+			(void)krb5_cc_destroy(ctx, cc);
+		if (kt != NULL)
+			(void)krb5_kt_close(ctx, kt);
+		krb5_free_unparsed_name(ctx, name);
+		krb5_free_principal(ctx, svc);
+		krb5_free_principal(ctx, me);
+		krb5_free_context(ctx);
+	}
+	if (lud != NULL)
+		ldap_free_urldesc(lud);
+	if (fd != -1)
+		(void)close(fd);
+	return r;
+}
+
 /* Bound as ad->bind with the password of its file, or (pw_as not NULL)
  * as bind_as with pw_as. */
 static int
@@ -143,17 +329,18 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	ber_len_t max = DIR_LDAP_MAX_MSG;
 	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND;
 	int tls12 = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
-	int r = CUST_E_INTERNAL, ldaps;
+	int r = CUST_E_INTERNAL, ldaps, gss;
 
 	*out = NULL;
-	if (ad->sasl != NULL)
+	gss = pw_as == NULL && ad->sasl != NULL;
+	if (ad->sasl != NULL && strcmp(ad->sasl, "gssapi") != 0)
 		return cust_fail(CUST_E_INVAL, "directory.ad: sasl: %s is not "
-		    "supported yet; use a simple bind over TLS (bind and "
-		    "bind_password_file)", ad->sasl);
-	if (ad->uri == NULL || ad->bind == NULL ||
-	    ad->bind_password_file == NULL)
-		return cust_fail(CUST_E_INVAL, "directory.ad needs uri, bind "
-		    "and bind_password_file (custody.yaml(5))");
+		    "supported (gssapi is)", ad->sasl);
+	if (ad->uri == NULL || (!gss && (ad->bind == NULL ||
+	    (ad->bind_password_file == NULL && pw_as == NULL))))
+		return cust_fail(CUST_E_INVAL, "directory.ad needs uri, and "
+		    "bind and bind_password_file or sasl: gssapi and keytab "
+		    "(custody.yaml(5))");
 	if (strpbrk(ad->uri, CONFIG_URI_LIST_SEPS) != NULL)
 		return cust_fail(CUST_E_INVAL, "directory.ad: uri must be one "
 		    "URI, not a list");
@@ -164,10 +351,10 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	if (pw_as != NULL)
 		pw = seal_secret_dup(seal_secret_str(pw_as),
 		    seal_secret_len(pw_as));
-	else if ((r = config_read_secret(ad->bind_password_file, &pw)) !=
-	    CUST_OK)
+	else if (!gss && (r = config_read_secret(ad->bind_password_file,
+	    &pw)) != CUST_OK)
 		return r;
-	if (pw == NULL)
+	if (pw == NULL && !gss)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
@@ -199,6 +386,11 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 		r = ldap_fail(l, rc, "StartTLS");
 		goto out;
 	}
+	if (gss) {
+		if ((r = gssapi_bind(l, ad)) != CUST_OK)
+			goto out;
+		goto bound;
+	}
 	cred.bv_val = (char *)seal_secret_data(pw);
 	cred.bv_len = seal_secret_len(pw);
 	rc = ldap_sasl_bind_s(l->ld, pw_as != NULL ? bind_as : ad->bind,
@@ -211,6 +403,7 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 			r = CUST_E_DENIED;
 		goto out;
 	}
+bound:
 	/* Encrypted for sure before anything else is sent. */
 	if (!ldap_tls_inplace(l->ld)) {
 		r = cust_fail(CUST_E_INTERNAL, "the directory connection is "

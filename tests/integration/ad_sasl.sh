@@ -1,0 +1,97 @@
+#!/bin/sh
+# tests/integration/ad_sasl.sh - directory.ad with sasl: gssapi against a
+# real Samba AD DC (tests/integration/lib_ad.sh): custody binds with the
+# keytab of the bind account (samba-tool domain exportkeytab) over LDAPS
+# and over StartTLS, and `account sync` works; plain LDAP stays refused;
+# a keytab for a principal the DC does not know fails with a clear error
+# and no key material; a keytab looser than 0600 is refused. The DC runs
+# with "ldap server require strong auth = allow_sasl_over_tls", which is
+# what AD does: SASL over TLS without signing or sealing (Samba's
+# default refuses it).
+. tests/integration/lib.sh
+. tests/integration/lib_ad.sh
+ad_netns "$@"
+t_need_or_skip samba samba-tool ldapsearch python3
+ad_start
+ad_stop
+sed -i 's/^\[global\]$/[global]\n\tldap server require strong auth = allow_sasl_over_tls/' \
+    "$AD_DIR/etc/smb.conf"
+ad_start
+# the DC is reached as 127.0.0.1: its service name for custody's tickets
+samba-tool spn add ldap/127.0.0.1 'DC1$' -s "$AD_DIR/etc/smb.conf" \
+    >/dev/null 2>&1
+# custody's tickets come from its own krb5 context: no krb5.conf here
+unset KRB5_CONFIG KRB5CCNAME
+
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+KT="$TESTTMP/bind.keytab"
+(umask 077; samba-tool domain exportkeytab "$KT" \
+    --principal=Administrator@CUSTODY.TEST -s "$AD_DIR/etc/smb.conf" \
+    >/dev/null 2>&1)
+sasl_config() {	# sasl_config URI KEYTAB [LINE...]
+	_u=$1 _k=$2; shift 2
+	{
+		echo "directory:"
+		echo "  ad:"
+		echo "    uri: $_u"
+		echo "    ca_file: $AD_CA"
+		echo "    sasl: gssapi"
+		echo "    keytab: $_k"
+		echo "    base_dn: \"$AD_OU\""
+		echo "    realm: $AD_REALM"
+		for _l; do echo "$_l"; done
+	} >"$S/custody.yaml"
+	chmod 0600 "$S/custody.yaml"
+}
+
+t_exit "init" 0 c init
+sasl_config "$AD_URI" "$KT"
+cat >"$TESTTMP/p1.yaml" <<EOF
+version: 1
+owner: sccm
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  sccm:
+    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
+    duties: [setup, power]
+EOF
+t_exit "policy load" 0 c policy load "$TESTTMP/p1.yaml"
+t_exit "account sync, GSSAPI bind over LDAPS" 0 c account sync
+ad_search -b "$AD_OU" "(sAMAccountName=svc-sccm)" dn >"$TESTTMP/made"
+t_grep "the account is made in AD" "^dn: CN=svc-sccm," "$TESTTMP/made"
+
+sasl_config "$AD_STARTTLS_URI" "$KT" "    starttls: true"
+t_exit "account sync, GSSAPI bind over StartTLS" 0 c account sync
+
+sasl_config "$AD_STARTTLS_URI" "$KT"
+t_exit "plain LDAP with sasl refused" 2 c account sync
+t_grep "plain LDAP: says why" "plain LDAP is refused" "$TESTTMP/err"
+
+# A keytab for a principal the DC does not know, its key random.
+python3 - "$TESTTMP/wrong.keytab" <<'PY'
+import os, struct, sys
+def cs(s):
+    b = s.encode()
+    return struct.pack(">H", len(b)) + b
+key = os.urandom(32)
+e = (struct.pack(">H", 1) + cs("CUSTODY.TEST") + cs("nobody-here") +
+     struct.pack(">IIB", 1, 0, 1) + struct.pack(">HH", 18, len(key)) + key)
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, b"\x05\x02" + struct.pack(">i", len(e)) + e)
+os.close(fd)
+PY
+sasl_config "$AD_URI" "$TESTTMP/wrong.keytab"
+t_exit "a keytab for an unknown principal fails" 1 c account sync
+t_grep "unknown principal: the error names it" \
+    "nobody-here@CUSTODY.TEST.*gets no ticket" "$TESTTMP/err"
+key=$(tail -c 32 "$TESTTMP/wrong.keytab" | od -An -tx1 | tr -d ' \n')
+t_check "unknown principal: no key material in the output" sh -c \
+    '! cat "$1" "$2" | od -An -tx1 | tr -d " \n" | grep -q "$3"' \
+    _ "$TESTTMP/out" "$TESTTMP/err" "$key"
+
+chmod 0640 "$KT"
+sasl_config "$AD_URI" "$KT"
+t_exit "a keytab looser than 0600 is refused" 5 c account sync
+t_grep "loose keytab: names the file" "bind.keytab" "$TESTTMP/err"
+t_done
