@@ -49,6 +49,9 @@ struct config_ad {
 				 * tickets AES only; 1 adds RC4-HMAC */
 	int64_t keytab_grace;	/* seconds the previous kvno stays in a
 				 * rotated account's keytab, default 7d */
+	int64_t object_max_age;	/* seconds a device object's password is
+				 * used before device kerberos --rotate
+				 * --due replaces it, default 90d; 0 off */
 };
 
 /* directory.mit. */

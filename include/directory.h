@@ -474,6 +474,19 @@ int dir_ad_device_key(struct cust_state *st, const char *actor,
     struct seal_secret **pw_out, int64_t *version_out, int *pending_out)
 	__attribute__((warn_unused_result));
 
+/*
+ * Whether device fqdn's object password is due for rotation (device
+ * kerberos --rotate --due): *due_out 1 when its current version was
+ * created at or before now - (max_age - max_age / 10), or when a
+ * rotation is pending (unfinished: it is to be finished), or when the
+ * object has no current password; 0 otherwise. *age_out the current
+ * version's age in seconds (-1 when none). Rows MAC-checked.
+ * CUST_E_NOTFOUND for no active object.
+ */
+int dir_ad_device_due(struct cust_state *st, const char *fqdn,
+    int64_t max_age, int *due_out, int64_t *age_out)
+	__attribute__((warn_unused_result));
+
 /* Pending password version of device fqdn's object the device took (at
  * kvno): current, the previous one retired, audited (directory.rotate). */
 int dir_ad_device_key_done(struct cust_state *st, const char *actor,

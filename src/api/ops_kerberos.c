@@ -324,7 +324,8 @@ step(struct krb *k, const struct amt_reply *rep, int err,
 static int
 result_ok(const char *res)
 {
-	return strcmp(res, "ok") == 0 || strcmp(res, "reconciled") == 0;
+	return strcmp(res, "ok") == 0 || strcmp(res, "reconciled") == 0 ||
+	    strcmp(res, "not-due") == 0;
 }
 
 /* A device's outcome: audited, and its job item; a rotation that the
@@ -407,6 +408,7 @@ struct krun {
 	struct cust_config *cfg;
 	struct dir_ldap *l;
 	json_t *objects;		/* dir_ad_list() */
+	int due;			/* --due: only objects due rotate */
 };
 
 static int
@@ -545,6 +547,22 @@ prepare(struct ops_ctx *ctx, struct krun *kr, const char *fqdn, int dry,
 	    json_object_get(o, "name")));
 	snprintf(k->dn, sizeof(k->dn), "%s", json_string_value(
 	    json_object_get(o, "dn")));
+	if (rotate && kr->due) {
+		int64_t max = kr->cfg->ad.object_max_age, age;
+		int due;
+
+		if ((r = dir_ad_device_due(ctx->st, k->fqdn, max, &due,
+		    &age)) != CUST_OK)
+			return r;
+		if (!due) {
+			done(k, "not-due", "the object password is %lld days "
+			    "old; due at %lld days (object_max_age %lld days "
+			    "less 10 %%): nothing sent", (long long)(age /
+			    86400), (long long)((max - max / 10) / 86400),
+			    (long long)(max / 86400));
+			return CUST_OK;
+		}
+	}
 	if (!k->t.tls) {
 		done(k, "tls-required", "the Kerberos key is the AD object's "
 		    "password: sent over TLS only, and custody has not "
@@ -727,7 +745,7 @@ out:
  * (resume) the rest of job resume. */
 static int
 krb_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids, size_t n,
-    int rotate, int64_t resume, json_t **resp)
+    int rotate, int due, int64_t resume, json_t **resp)
 {
 	struct kjob job = { 0, 0, 0 };
 	struct krun kr;
@@ -739,13 +757,16 @@ krb_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids, size_t n,
 	*resp = NULL;
 	if ((r = run_open(ctx, &kr)) != CUST_OK)
 		goto out;
+	kr.due = due;
 	if (resume > 0) {
 		if ((r = job_take(ctx->st, resume, JOB_KIND_KERBEROS, &params,
 		    &sorted, &m, &total)) != CUST_OK)
 			goto out;
 		job.id = resume;
 		rotate = json_is_true(json_object_get(params, "rotate"));
-	} else if ((params = json_pack("{s:b}", "rotate", rotate)) == NULL) {
+		kr.due = json_is_true(json_object_get(params, "due"));
+	} else if ((params = json_pack("{s:b, s:b}", "rotate", rotate, "due",
+	    due)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	} else if ((r = job_start(ctx->st, ctx->actor, JOB_KIND_KERBEROS,
@@ -770,7 +791,23 @@ out:
 int
 ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 {
-	return krb_job(ctx, NULL, NULL, 0, 0, resume, resp);
+	return krb_job(ctx, NULL, NULL, 0, 0, 0, resume, resp);
+}
+
+/* due needs directory.ad object_max_age set (not off). */
+static int
+due_check(struct ops_ctx *ctx)
+{
+	struct cust_config *cfg = NULL;
+	int r;
+
+	if ((r = config_load_dir(state_dir(ctx->st), NULL, &cfg)) != CUST_OK)
+		return r;
+	if (cfg->ad.set && cfg->ad.object_max_age == 0)
+		r = cust_fail(CUST_E_INVAL, "directory.ad object_max_age is "
+		    "off: no object password is ever due (custody.yaml(5))");
+	config_free(cfg);
+	return r;
 }
 
 static int
@@ -780,16 +817,23 @@ op_kerberos(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	json_t *sel = NULL, *fqdns = NULL, *items = NULL, *it, *v;
 	int64_t *ids = NULL;
 	size_t i, n = 0, miss = 0;
-	int dry = 0, rotate = 0, r;
+	int dry = 0, rotate = 0, due = 0, r;
 
 	*resp = NULL;
 	memset(&kr, 0, sizeof(kr));
 	if ((r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
 	    (r = ops_req_bool(req, "rotate", &rotate)) != CUST_OK ||
-	    (r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
+	    (r = ops_req_bool(req, "due", &due)) != CUST_OK)
 		return r;
+	if (due && !rotate)
+		return cust_fail(CUST_E_INVAL, "due selects the objects due a "
+		    "rotation: it goes with rotate");
+	if ((r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
+		return r;
+	if (due && (r = due_check(ctx)) != CUST_OK)
+		goto out;
 	if (!dry) {
-		r = krb_job(ctx, sel, ids, n, rotate, 0, resp);
+		r = krb_job(ctx, sel, ids, n, rotate, due, 0, resp);
 		goto out;
 	}
 	if ((r = run_open(ctx, &kr)) != CUST_OK ||
@@ -800,6 +844,7 @@ op_kerberos(struct ops_ctx *ctx, json_t *req, json_t **resp)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	kr.due = due;
 	json_array_foreach(fqdns, i, v) {
 		if ((r = dry_device(ctx, &kr, json_string_value(v), rotate,
 		    &it)) != CUST_OK)

@@ -504,7 +504,8 @@ cmd_import(struct cli *c, int argc, char **argv)
 	return cli_run(c, "device.import", req, render_import);
 }
 
-/* device kerberos FQDN... | --tag TAG | --all [--rotate] [--dry-run]: a
+/* device kerberos FQDN... | --tag TAG | --all [--rotate [--due]]
+ * [--dry-run]: a
  * job (exit 1 when a device is not ok); answered as policy apply. */
 static int
 cmd_kerberos(struct cli *c, int argc, char **argv)
@@ -514,6 +515,7 @@ cmd_kerberos(struct cli *c, int argc, char **argv)
 		{ "all", no_argument, NULL, 'a' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "rotate", no_argument, NULL, 'r' },
+		{ "due", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t *req = json_object(), *fq = json_array(), *resp = NULL;
@@ -530,6 +532,8 @@ cmd_kerberos(struct cli *c, int argc, char **argv)
 			json_object_set_new(req, "dry_run", json_true());
 		} else if (ch == 'r') {
 			json_object_set_new(req, "rotate", json_true());
+		} else if (ch == 'd') {
+			json_object_set_new(req, "due", json_true());
 		} else {
 			json_decref(req);
 			json_decref(fq);
@@ -579,10 +583,11 @@ const struct cli_cmd cli_device_cmds[] = {
 	  "apply the pending admin passwords on the devices (a job; MEBx: one "
 	  "device over TLS), or show what that sends" },
 	{ "device", "kerberos", cmd_kerberos, 0,
-	  "FQDN... | --tag TAG | --all [--rotate] [--dry-run]",
+	  "FQDN... | --tag TAG | --all [--rotate [--due]] [--dry-run]",
 	  "set the device clock, then AMT Kerberos settings from the device's "
 	  "AD object (a job, over TLS); --rotate: a new object password "
-	  "first" },
+	  "first; --due: only for objects whose password is due "
+	  "(directory.ad object_max_age)" },
 	{ "device", "remove", cmd_remove, 0, "FQDN",
 	  "retire a device (history is kept)" },
 	{ "device", "import", cmd_import, 0, "FILE [--password-length N]",

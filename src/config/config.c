@@ -813,6 +813,7 @@ static const struct field ad_f[] = {
 	KEY("group_prefix", C_STR, ad.group_prefix),
 	KEY("rc4", C_BOOL, ad.rc4),
 	NUM("keytab_grace", C_DUR, ad.keytab_grace, 0, 365 * DAY),
+	NUM("object_max_age", C_DUR, ad.object_max_age, 0, 3650 * DAY),
 };
 static const struct table ad_t = { "directory.ad", ad_f, N(ad_f), O(ad.set),
 	finish_ad };
@@ -886,6 +887,7 @@ config_defaults(void)
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->mit.keytab_grace = 7 * DAY;
 	cfg->ad.keytab_grace = 7 * DAY;
+	cfg->ad.object_max_age = 90 * DAY;
 	if ((cfg->ad.group_prefix = strdup("AMT-")) == NULL) {
 		free(cfg);
 		return NULL;

@@ -112,6 +112,8 @@ config_write(const struct cust_config *cfg, FILE *out)
 		put_str(out, "    ", "group_prefix", ad->group_prefix);
 		put_bool(out, "    ", "rc4", ad->rc4);
 		put_duration(out, "    ", "keytab_grace", ad->keytab_grace);
+		put_duration(out, "    ", "object_max_age",
+		    ad->object_max_age);
 	}
 	if (mit->set) {
 		fputs("  mit:\n", out);

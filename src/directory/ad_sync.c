@@ -2518,3 +2518,52 @@ out:
 	json_decref(rows);
 	return r;
 }
+
+int
+dir_ad_device_due(struct cust_state *st, const char *fqdn,
+    int64_t max_age, int *due_out, int64_t *age_out)
+{
+	sqlite3_stmt *s;
+	json_t *rows = NULL, *row;
+	int64_t created = 0, now = util_now();
+	int rc, r, pending = 0, current = 0;
+
+	*due_out = 0;
+	*age_out = -1;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		return r;
+	if ((row = active_of(rows, "device", fqdn)) == NULL) {
+		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
+		    "object for %s", fqdn);
+		goto out;
+	}
+	s = store_stmt(state_store(st), "SELECT state, created, "
+	    STORE_CHECK(STORE_ROW_DIR_SECRET) " FROM dir_secret WHERE "
+	    "object_id = ? AND state IN ('pending', 'current')");
+	if (s == NULL) {
+		r = CUST_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, jid(row));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (strcmp((const char *)sqlite3_column_text(s, 0),
+		    "pending") == 0) {
+			pending = 1;
+		} else {
+			current = 1;
+			created = sqlite3_column_int64(s, 1);
+		}
+	}
+	r = rc == SQLITE_DONE ? CUST_OK : store_err(state_store(st),
+	    "cannot read a directory secret");
+	sqlite3_reset(s);
+	if (r != CUST_OK)
+		goto out;
+	if (current)
+		*age_out = now > created ? now - created : 0;
+	*due_out = pending || !current ||
+	    *age_out >= max_age - max_age / 10;
+out:
+	json_decref(rows);
+	return r;
+}

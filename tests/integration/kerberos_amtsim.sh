@@ -414,4 +414,41 @@ curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
 t_exit "device kerberos $D0: completed" 0 c device kerberos $D0
 t_check "kvno + 6 on both, the same password" holds $D0 $((k0 + 6))
 
+
+# Rotation by age (device kerberos --rotate --due): only the objects whose
+# current password is older than directory.ad object_max_age (default
+# 90d) less 10 %, i.e. 81 days, are rotated. D3 gets TLS and its key now.
+DAY=86400
+t_exit "cert provision $D3" 0 c cert provision $D3
+t_exit "device kerberos $D3" 0 c device kerberos $D3
+k0=$(kvno_of $D0) k3=$(kvno_of $D3)
+t_exit "--due without --rotate: usage" 2 c device kerberos --due $D0
+t_exit "80 days on: --rotate --due $D0 $D3" 0 env \
+	CUSTODY_TEST_NOW=+$((80 * DAY)) "$CUSTODYCTL" --state-dir "$S" \
+	device kerberos --rotate --due $D0 $D3
+t_grep "$D0 not due" "^$D0: not-due: .*80 days old; due at 81 days" \
+	"$TESTTMP/out"
+t_grep "$D3 not due" "^$D3: not-due: " "$TESTTMP/out"
+t_check "80 days: AD unchanged, $D0" test "$(kvno_of $D0)" = $k0
+t_check "80 days: AD unchanged, $D3" test "$(kvno_of $D3)" = $k3
+t_check "80 days: $D0 unchanged" holds $D0 $k0
+t_check "80 days: $D3 unchanged" holds $D3 $k3
+t_exit "82 days on: both due, both rotated" 0 env \
+	CUSTODY_TEST_NOW=+$((82 * DAY)) "$CUSTODYCTL" --state-dir "$S" \
+	device kerberos --rotate --due $D0 $D3
+t_check "82 days: $D0 at kvno + 1" holds $D0 $((k0 + 1))
+t_check "82 days: $D3 at kvno + 1" holds $D3 $((k3 + 1))
+# D0 rotated again at 120 days: at 170 days only D3 (88 days old) is due.
+t_exit "120 days on: --rotate $D0" 0 env \
+	CUSTODY_TEST_NOW=+$((120 * DAY)) "$CUSTODYCTL" --state-dir "$S" \
+	device kerberos --rotate $D0
+t_exit "170 days on: --rotate --due $D0 $D3" 0 env \
+	CUSTODY_TEST_NOW=+$((170 * DAY)) "$CUSTODYCTL" --state-dir "$S" \
+	device kerberos --rotate --due $D0 $D3
+t_grep "$D0 (50 days) not due" "^$D0: not-due: .*50 days old" "$TESTTMP/out"
+t_grep "$D3 (88 days) rotated" "^$D3: ok: .*KeyVersion $((k3 + 2)),.*rotated" \
+	"$TESTTMP/out"
+t_check "170 days: $D0 stays at kvno + 2" holds $D0 $((k0 + 2))
+t_check "170 days: $D3 at kvno + 2" holds $D3 $((k3 + 2))
+
 t_done

@@ -156,6 +156,7 @@ static const char full[] =
     "    base_dn: OU=AMT,DC=corp,DC=example\n"
     "    realm: CORP.EXAMPLE\n"
     "    group_prefix: \"X-\"\n"
+    "    object_max_age: 30d\n"
     "  mit:\n"
     "    realm: MIT.CORP.EXAMPLE\n"
     "    kdc: 127.0.0.1:88\n"
@@ -212,6 +213,7 @@ test_every_key(void **state)
 	assert_string_equal(cfg->ad.base_dn, "OU=AMT,DC=corp,DC=example");
 	assert_string_equal(cfg->ad.realm, "CORP.EXAMPLE");
 	assert_string_equal(cfg->ad.group_prefix, "X-");
+	assert_int_equal(cfg->ad.object_max_age, 30 * 86400);
 	assert_null(cfg->ad.sasl);
 	assert_int_equal(cfg->mit.set, 1);
 	assert_string_equal(cfg->mit.realm, "MIT.CORP.EXAMPLE");
@@ -250,6 +252,7 @@ test_every_key(void **state)
 	    "admin_password_file: /p}}\nlog: {level: error}\n"
 	    "tls: {min_version: \"1.2\"}\n");
 	assert_int_equal(cfg->mit.keytab_grace, 7 * 86400);
+	assert_int_equal(cfg->ad.object_max_age, 90 * 86400);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_ERROR);
 	assert_int_equal(cfg->tls.min_version, 12);
 	config_free(cfg);
