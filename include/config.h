@@ -51,8 +51,15 @@ struct config_ad {
 				 * rotated account's keytab, default 7d */
 	int64_t object_max_age;	/* seconds a device object's password is
 				 * used before device kerberos --rotate
-				 * --due replaces it, default 90d; 0 off */
+				 * --due replaces it, default 90d; 0 off */	int acl_sid;		/* the SID of devices' Kerberos ACL entries:
+				 * CONFIG_ACL_SID_AUTO (default: a duty's
+				 * group where least privilege allows) or
+				 * CONFIG_ACL_SID_ACCOUNT (each console's
+				 * account) */
 };
+
+#define CONFIG_ACL_SID_AUTO	0
+#define CONFIG_ACL_SID_ACCOUNT	1
 
 /* directory.mit. */
 struct config_mit {

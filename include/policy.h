@@ -204,12 +204,33 @@ int policy_console_info(const struct policy *p, const char *name,
  * tags (a JSON array of strings, borrowed; NULL = no tags), as a new JSON
  * object (json_decref):
  *   {"device": fqdn, "entries": [ {"console", "type": "digest"|"kerberos",
- *    "username" | "principal" + "sid", "access", "access_name", "realms":
- *    [sorted IDs], "realm_names", "duties"} ... ], "digest_entries": n,
+ *    "username" | "principal" + "sid" + "sid_kind": "account", "access",
+ *    "access_name", "realms": [sorted IDs], "realm_names", "duties"} ... ],
+ *    "digest_entries": n,
  *    "kerberos_entries": n, "within_limits": bool}
  * A policy that is not clean gives CUST_E_VIOLATION. */
 int policy_plan(const struct policy *p, const char *fqdn, json_t *tags,
     json_t **plan_out) __attribute__((warn_unused_result));
+/* Which SID a device's Kerberos entries name (custody.yaml directory.ad
+ * acl_sid). */
+enum policy_sid_mode {
+	POLICY_SID_ACCOUNT,	/* one entry per console: its AD account */
+	POLICY_SID_AUTO,	/* a duty's AD group where least privilege
+				 * allows (src/policy/plan.c says when) */
+};
+
+/* policy_plan() with Kerberos entries as mode says: in POLICY_SID_AUTO,
+ * a duty whose every Kerberos holder is granted it on this device alike
+ * gets one entry {"type": "kerberos", "sid_kind": "group", "group": duty,
+ * "sid": "${group:DUTY}", "members": [consoles], "access", "realms" (the
+ * duty's), ...} (no "console"), and the account entries ("sid_kind":
+ * "account") carry only the realms no group entry gives their console
+ * (none left: no account entry). The plan adds "acl_sid": "auto" |
+ * "account" and "group_entries": n; "kerberos_entries" counts both
+ * kinds. policy_plan() is POLICY_SID_ACCOUNT. */
+int policy_plan_sid(const struct policy *p, const char *fqdn, json_t *tags,
+    enum policy_sid_mode mode, json_t **plan_out)
+	__attribute__((warn_unused_result));
 /* The entry of console alone in the plan of a device carrying tags (the
  * same object as in policy_plan()'s "entries"), as a new JSON object, or
  * CUST_E_NOTFOUND when the policy puts no entry of that console there

@@ -75,10 +75,12 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
 #include "amt.h"
+#include "config.h"
 #include "cred.h"
 #include "directory.h"
 #include "err.h"
@@ -103,6 +105,9 @@ struct want {
 					 * Kerberos entry's user is its
 					 * principal */
 	int krb;			/* a Kerberos entry */
+	const char *duty;		/* a group entry's duty, else NULL */
+	char what[192];			/* "console NAME" or "duty D" */
+	char grp[128];			/* a group entry's user: the group */
 	char sid[AMT_SID_B64_MAX];	/* its SID (base64), "": none synced */
 	char kind[CRED_KIND_MAX];
 	unsigned realms[32];
@@ -147,6 +152,7 @@ struct acl {
 	char cafile[PATH_MAX];		/* TLS: custody's bundle */
 	json_t *dev, *plan, *managed;	/* managed: borrowed */
 	json_t *accounts;		/* dir_ad_list(): borrowed */
+	const struct ops_acl_sid *sidcfg; /* borrowed */
 	int krb_on;			/* KrbEnabled: 0 not read, 1, -1 no */
 	const char *fqdn, *reg;
 	struct seal_secret *admin;	/* current admin password */
@@ -271,18 +277,22 @@ want_sid(const struct acl *a, const char *sid)
 	return 0;
 }
 
-/* The AD account custody made whose SID is sid (any state), or NULL. */
+/* The AD account or duty group custody made whose SID is sid (any
+ * state), or NULL. */
 static json_t *
 sid_account(const struct acl *a, const char *sid)
 {
 	json_t *o;
 	size_t i;
 
-	json_array_foreach(a->accounts, i, o)
-		if (strcmp(json_string_value(json_object_get(o, "kind")),
-		    "account") == 0 && strcmp(json_string_value(
-		    json_object_get(o, "sid_b64")), sid) == 0)
+	json_array_foreach(a->accounts, i, o) {
+		const char *k = json_string_value(json_object_get(o, "kind"));
+
+		if ((strcmp(k, "account") == 0 || strcmp(k, "group") == 0) &&
+		    strcmp(json_string_value(json_object_get(o, "sid_b64")),
+		    sid) == 0)
 			return o;
+	}
 	return NULL;
 }
 
@@ -338,6 +348,13 @@ realm_list(uint32_t set, char *buf, size_t len)
 			    o ? "," : "", i);
 }
 
+/* What a want's entry is named in messages. */
+static const char *
+krb_noun(const struct want *w)
+{
+	return !w->krb ? "user" : w->duty != NULL ? "group" : "principal";
+}
+
 /* Drift: every difference between the plan (a->w) and the device. */
 static int
 compare(struct acl *a)
@@ -353,9 +370,9 @@ compare(struct acl *a)
 			sid_label(a, h->sid, l, sizeof(l));
 			snprintf(d, sizeof(d), "handle %u: Kerberos entry %s is "
 			    "not in the plan%s", h->handle, l, sid_account(a,
-			    h->sid) ? " (an account of custody's: policy apply "
-			    "removes it)" : " (not custody's: policy apply "
-			    "leaves it)");
+			    h->sid) ? " (an account or group of custody's: "
+			    "policy apply removes it)" : " (not custody's: "
+			    "policy apply leaves it)");
 			if ((r = finding(a, l, "unknown-user", d)) != CUST_OK)
 				return r;
 			continue;
@@ -376,16 +393,16 @@ compare(struct acl *a)
 		    have_user(a, w->user);
 
 		if (w->krb && w->sid[0] == '\0') {
-			snprintf(d, sizeof(d), "console %s: custody holds no SID "
-			    "for %s: run account sync", w->console, w->user);
+			snprintf(d, sizeof(d), "%s: custody holds no SID "
+			    "for %s: run account sync", w->what, w->user);
 			if ((r = finding(a, w->user, "unresolved-sid", d)) !=
 			    CUST_OK)
 				return r;
 			continue;
 		}
 		if (h == NULL) {
-			snprintf(d, sizeof(d), "console %s: %s %s is not on "
-			    "the device", w->console, w->krb ? "Kerberos entry" :
+			snprintf(d, sizeof(d), "%s: %s %s is not on "
+			    "the device", w->what, w->krb ? "Kerberos entry" :
 			    "user", w->user);
 			if ((r = finding(a, w->user, "missing-user", d)) !=
 			    CUST_OK)
@@ -394,27 +411,27 @@ compare(struct acl *a)
 		}
 		if (h->set & ~w->set) {
 			realm_list(h->set & ~w->set, l, sizeof(l));
-			snprintf(d, sizeof(d), "console %s: %s %s holds "
-			    "realms %s the plan does not grant", w->console,
-			    w->krb ? "principal" : "user", w->user, l);
+			snprintf(d, sizeof(d), "%s: %s %s holds "
+			    "realms %s the plan does not grant", w->what,
+			    krb_noun(w), w->user, l);
 			if ((r = finding(a, w->user, "extra-realm", d)) !=
 			    CUST_OK)
 				return r;
 		}
 		if (w->set & ~h->set) {
 			realm_list(w->set & ~h->set, l, sizeof(l));
-			snprintf(d, sizeof(d), "console %s: %s %s lacks "
-			    "realms %s of the plan", w->console, w->krb ?
-			    "principal" : "user", w->user, l);
+			snprintf(d, sizeof(d), "%s: %s %s lacks "
+			    "realms %s of the plan", w->what, krb_noun(w),
+			    w->user, l);
 			if ((r = finding(a, w->user, "missing-realm", d)) !=
 			    CUST_OK)
 				return r;
 		}
 		if (h->access != w->access) {
-			snprintf(d, sizeof(d), "console %s: %s %s has access "
+			snprintf(d, sizeof(d), "%s: %s %s has access "
 			    "%u, the plan %u (0 local, 1 network, 2 any)",
-			    w->console, w->krb ? "principal" : "user", w->user,
-			    h->access, w->access);
+			    w->what, krb_noun(w), w->user, h->access,
+			    w->access);
 			if ((r = finding(a, w->user, "wrong-access", d)) !=
 			    CUST_OK)
 				return r;
@@ -475,8 +492,8 @@ krb_change(struct acl *a, const struct want *w, struct amt_req **out)
 
 	*out = NULL;
 	if (w->sid[0] == '\0') {
-		snprintf(d, sizeof(d), "console %s: custody holds no SID for "
-		    "%s: run account sync", w->console, w->user);
+		snprintf(d, sizeof(d), "%s: custody holds no SID for "
+		    "%s: run account sync", w->what, w->user);
 		return action(a, w->user, "add", "failed", d);
 	}
 	if (h != NULL && h->set == w->set && h->access == w->access)
@@ -1231,6 +1248,37 @@ sid_of(const struct acl *a, const char *console, char *sid, size_t len)
 	}
 }
 
+/* The ${group:DUTY} of the plan resolved: the SID account sync read back
+ * for duty's group (group_prefix + duty, active), else "". */
+static void
+group_sid_of(const struct acl *a, const char *duty, char *sid, size_t len)
+{
+	char name[sizeof(((struct want *)0)->grp)];
+	json_t *o;
+	size_t i;
+
+	sid[0] = '\0';
+	snprintf(name, sizeof(name), "%s%s", a->sidcfg->prefix, duty);
+	json_array_foreach(a->accounts, i, o) {
+		const char *b = json_string_value(json_object_get(o,
+		    "sid_b64"));
+
+		if (strcmp(json_string_value(json_object_get(o, "kind")),
+		    "group") != 0 || strcasecmp(json_string_value(
+		    json_object_get(o, "name")), name) != 0 ||
+		    strcmp(json_string_value(json_object_get(o, "owner")),
+		    duty) != 0 ||
+		    strcmp(json_string_value(json_object_get(o, "state")),
+		    "active") != 0 || b == NULL || strlen(b) >= len ||
+		    amt_sid_check_b64(b) != CUST_OK) {
+			cust_clearerr();
+			continue;
+		}
+		memcpy(sid, b, strlen(b) + 1);
+		return;
+	}
+}
+
 /* The entries of plan into a->w: digest ones with their credential
  * versions from hist, Kerberos ones with their SIDs. */
 static int
@@ -1251,8 +1299,21 @@ wants_of(struct acl *a, json_t *hist)
 		w = &a->w[a->nw++];
 		w->console = json_string_value(json_object_get(e, "console"));
 		w->krb = strcmp(type, "kerberos") == 0;
-		w->user = json_string_value(json_object_get(e, w->krb ?
-		    "principal" : "username"));
+		w->duty = json_string_value(json_object_get(e, "group"));
+		if (w->krb && w->duty != NULL) {
+			/* a duty's group: named by the group account sync
+			 * makes for it */
+			snprintf(w->grp, sizeof(w->grp), "%s%s",
+			    a->sidcfg->prefix, w->duty);
+			snprintf(w->what, sizeof(w->what), "duty %s",
+			    w->duty);
+			w->user = w->grp;
+		} else {
+			snprintf(w->what, sizeof(w->what), "console %s",
+			    w->console);
+			w->user = json_string_value(json_object_get(e,
+			    w->krb ? "principal" : "username"));
+		}
 		w->access = (unsigned)json_integer_value(json_object_get(e,
 		    "access"));
 		json_array_foreach(json_object_get(e, "realms"), k, rv) {
@@ -1263,7 +1324,10 @@ wants_of(struct acl *a, json_t *hist)
 		}
 		w->set = set_of(w->realms, w->nrealms);
 		if (w->krb) {
-			sid_of(a, w->console, w->sid, sizeof(w->sid));
+			if (w->duty != NULL)
+				group_sid_of(a, w->duty, w->sid, sizeof(w->sid));
+			else
+				sid_of(a, w->console, w->sid, sizeof(w->sid));
 			continue;
 		}
 		if ((r = cred_console_kind(w->console, w->kind,
@@ -1281,7 +1345,7 @@ wants_of(struct acl *a, json_t *hist)
 /* a set up for device fqdn: its record, plan and wants (a->w). */
 static int
 acl_plan_of(struct ops_ctx *ctx, const struct policy *p, json_t *accounts,
-    const char *fqdn, struct acl *a)
+    const struct ops_acl_sid *sidcfg, const char *fqdn, struct acl *a)
 {
 	json_t *hist = NULL;
 	int r;
@@ -1289,6 +1353,7 @@ acl_plan_of(struct ops_ctx *ctx, const struct policy *p, json_t *accounts,
 	memset(a, 0, sizeof(*a));
 	a->ctx = ctx;
 	a->accounts = accounts;
+	a->sidcfg = sidcfg;
 	if ((a->findings = json_array()) == NULL ||
 	    (a->actions = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -1305,8 +1370,8 @@ acl_plan_of(struct ops_ctx *ctx, const struct policy *p, json_t *accounts,
 	if ((r = ops_tls_target(ctx->st, a->fqdn, &a->t, a->cafile,
 	    sizeof(a->cafile))) != CUST_OK)
 		goto out;
-	if ((r = policy_plan(p, a->fqdn, json_object_get(a->dev, "tags"),
-	    &a->plan)) == CUST_OK)
+	if ((r = policy_plan_sid(p, a->fqdn, json_object_get(a->dev, "tags"),
+	    (enum policy_sid_mode)sidcfg->mode, &a->plan)) == CUST_OK)
 		r = wants_of(a, hist);
 out:
 	json_decref(hist);
@@ -1315,13 +1380,14 @@ out:
 
 static int
 acl_prepare(struct ops_ctx *ctx, const struct policy *p, json_t *managed,
-    json_t *accounts, int apply, const char *fqdn, struct acl *a)
+    json_t *accounts, const struct ops_acl_sid *sidcfg, int apply,
+    const char *fqdn, struct acl *a)
 {
 	const char *state;
 	int64_t v;
 	int r;
 
-	if ((r = acl_plan_of(ctx, p, accounts, fqdn, a)) != CUST_OK)
+	if ((r = acl_plan_of(ctx, p, accounts, sidcfg, fqdn, a)) != CUST_OK)
 		return r;
 	a->apply = apply;
 	a->managed = managed;
@@ -1363,8 +1429,8 @@ dry_step(json_t *steps, const char *name, struct amt_req *q, const char *auth,
  * registered digest realm the DigestPasswords are ***.
  */
 static int
-dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
-    json_t **item_out)
+dry_device(struct ops_ctx *ctx, const struct policy *p,
+    const struct ops_acl_sid *sidcfg, const char *fqdn, json_t **item_out)
 {
 	struct acl a;
 	struct amt_req *q = NULL;
@@ -1380,7 +1446,7 @@ dry_device(struct ops_ctx *ctx, const struct policy *p, const char *fqdn,
 	*item_out = NULL;
 	memset(&a, 0, sizeof(a));
 	if ((r = dir_ad_list(ctx->st, &accounts)) != CUST_OK ||
-	    (r = acl_plan_of(ctx, p, accounts, fqdn, &a)) != CUST_OK ||
+	    (r = acl_plan_of(ctx, p, accounts, sidcfg, fqdn, &a)) != CUST_OK ||
 	    (r = amt_target_where(&a.t, url, sizeof(url), ct, sizeof(ct))) !=
 	    CUST_OK)
 		goto out;
@@ -1585,6 +1651,23 @@ acl_record(struct acl *a)
 	return CUST_OK;
 }
 
+int
+ops_acl_sid_config(struct ops_ctx *ctx, struct ops_acl_sid *out)
+{
+	struct cust_config *cfg = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = config_load_dir(state_dir(ctx->st), NULL, &cfg)) != CUST_OK)
+		return r;
+	out->mode = cfg->ad.acl_sid == CONFIG_ACL_SID_ACCOUNT ?
+	    POLICY_SID_ACCOUNT : POLICY_SID_AUTO;
+	snprintf(out->prefix, sizeof(out->prefix), "%s",
+	    cfg->ad.group_prefix != NULL ? cfg->ad.group_prefix : "AMT-");
+	config_free(cfg);
+	return CUST_OK;
+}
+
 /*
  * Apply (apply) or drift over the devices fqdns (strings), p the policy,
  * as one fleet run (amt_fleet_run()): *items_out a new array of device
@@ -1598,6 +1681,7 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 {
 	struct acl *as = NULL;
 	struct amt_conv *convs = NULL;
+	struct ops_acl_sid sidcfg;
 	json_t *managed = NULL, *accounts = NULL, *items = NULL, *it, *v;
 	size_t i, n = json_array_size(fqdns), nc = 0, bad = 0;
 	int r;
@@ -1606,7 +1690,8 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 	*bad_out = 0;
 	if ((r = managed_users(ctx->st, &managed)) != CUST_OK)
 		return r;
-	if ((r = dir_ad_list(ctx->st, &accounts)) != CUST_OK)
+	if ((r = ops_acl_sid_config(ctx, &sidcfg)) != CUST_OK ||
+	    (r = dir_ad_list(ctx->st, &accounts)) != CUST_OK)
 		goto out;
 	if ((as = calloc(n ? n : 1, sizeof(*as))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
@@ -1615,7 +1700,7 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 		goto out;
 	}
 	json_array_foreach(fqdns, i, v) {
-		if ((r = acl_prepare(ctx, p, managed, accounts, apply,
+		if ((r = acl_prepare(ctx, p, managed, accounts, &sidcfg, apply,
 		    json_string_value(v), &as[i])) != CUST_OK)
 			goto out;
 		as[i].job = job;
@@ -1794,6 +1879,7 @@ static int
 run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
 {
 	struct policy *p = NULL;
+	struct ops_acl_sid sidcfg;
 	json_t *sel = NULL, *fqdns = NULL, *items = NULL, *it, *v;
 	int64_t *ids = NULL;
 	size_t i, n = 0, miss = 0, bad = 0;
@@ -1821,13 +1907,15 @@ run(struct ops_ctx *ctx, json_t *req, int apply, json_t **resp)
 			    (json_int_t)bad, "items", items), resp);
 		goto out;
 	}
+	if ((r = ops_acl_sid_config(ctx, &sidcfg)) != CUST_OK)
+		goto out;
 	if ((items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
 	json_array_foreach(fqdns, i, v) {
-		if ((r = dry_device(ctx, p, json_string_value(v), &it)) !=
-		    CUST_OK)
+		if ((r = dry_device(ctx, p, &sidcfg, json_string_value(v),
+		    &it)) != CUST_OK)
 			goto out;
 		if (json_array_append_new(items, it) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");

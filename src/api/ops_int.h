@@ -137,6 +137,16 @@ int ops_policy_checked(const char *file, const char *text,
     struct policy **out, char *why, size_t whylen)
 	__attribute__((warn_unused_result));
 
+/* What the Kerberos ACL entries need of custody.yaml (directory.ad):
+ * acl_sid as an enum policy_sid_mode, and the group_prefix that names a
+ * duty's group (account sync). (ops_acl.c) */
+struct ops_acl_sid {
+	int mode;		/* enum policy_sid_mode */
+	char prefix[40];	/* group_prefix: 1-32 characters */
+};
+int ops_acl_sid_config(struct ops_ctx *ctx, struct ops_acl_sid *out)
+	__attribute__((warn_unused_result));
+
 /* The latest loaded policy: *file_out and *text_out new (free());
  * CUST_E_NOTFOUND when none is loaded. (ops_policy.c) */
 int ops_policy_latest(struct cust_state *st, char **file_out,

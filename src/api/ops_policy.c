@@ -377,6 +377,7 @@ struct plan_all {
 	struct policy *p;
 	json_t *devices;
 	int err;
+	int mode;	/* enum policy_sid_mode: directory.ad acl_sid */
 };
 
 static int
@@ -385,8 +386,9 @@ plan_one(void *arg, json_t *dev)
 	struct plan_all *a = arg;
 	json_t *plan;
 
-	a->err = policy_plan(a->p, json_string_value(json_object_get(dev,
-	    "fqdn")), json_object_get(dev, "tags"), &plan);
+	a->err = policy_plan_sid(a->p, json_string_value(json_object_get(dev,
+	    "fqdn")), json_object_get(dev, "tags"),
+	    (enum policy_sid_mode)a->mode, &plan);
 	if (a->err == CUST_OK && json_array_append_new(a->devices, plan) != 0)
 		a->err = cust_fail(CUST_E_NOMEM, "out of memory");
 	return a->err != CUST_OK;
@@ -395,7 +397,8 @@ plan_one(void *arg, json_t *dev)
 static int
 op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	struct plan_all a = { NULL, NULL, CUST_OK };
+	struct plan_all a = { NULL, NULL, CUST_OK, POLICY_SID_AUTO };
+	struct ops_acl_sid sidcfg;
 	const char *file, *text, *fqdn, *after;
 	char *sfile = NULL, *stext = NULL, why[512];
 	json_t *dev = NULL, *next;
@@ -421,6 +424,9 @@ op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = ops_policy_checked(file ? file : "policy", text, &a.p, why,
 	    sizeof(why))) != CUST_OK)
 		goto out;
+	if ((r = ops_acl_sid_config(ctx, &sidcfg)) != CUST_OK)
+		goto out;
+	a.mode = sidcfg.mode;
 	if ((a.devices = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;

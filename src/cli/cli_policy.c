@@ -95,15 +95,19 @@ cmd_plan(struct cli *c, int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "tags", required_argument, NULL, 't' },
+		{ "acl-sid", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *device = NULL, *tags = NULL;
+	const char *device = NULL, *tags = NULL, *aclsid = NULL;
 	json_t *req, *resp = NULL;
 	char *text = NULL;
 	int ch, all = 0, r;
 
-	while ((ch = getopt_long(argc, argv, "d:at:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:at:s:", opts, NULL)) != -1) {
 		switch (ch) {
+		case 's':
+			aclsid = optarg;
+			break;
 		case 'd':
 			device = optarg;
 			break;
@@ -123,6 +127,10 @@ cmd_plan(struct cli *c, int argc, char **argv)
 	if (argc - optind > 1)
 		return cli_usage(cli_current(), "unexpected argument '%s'",
 		    argv[optind + 1]);
+	if (aclsid != NULL && tags == NULL)
+		return cli_usage(cli_current(), "--acl-sid goes with --tags "
+		    "(for the devices, custody.yaml directory.ad acl_sid "
+		    "decides)");
 	if (tags != NULL) {
 		struct policy_cli pc = front(c);
 
@@ -408,7 +416,8 @@ const struct cli_cmd cli_policy_cmds[] = {
 	{ "policy", "load", cmd_load, 0, "FILE",
 	  "store a policy that passes the check (audited)" },
 	{ "policy", "plan", cmd_plan, CLI_NOSTATE,
-	  "[FILE] --device FQDN | --all | FILE --tags TAG,...",
+	  "[FILE] --device FQDN | --all | FILE --tags TAG,... "
+	  "[--acl-sid auto|account]",
 	  "show the AMT ACL entries a policy puts on devices" },
 	{ "policy", "apply", cmd_apply, 0,
 	  "[--dry-run] --device FQDN | --tag TAG | --all",

@@ -740,6 +740,9 @@ static const char *const level_names[] = { "error", "warn", "info", "debug",
 static const int level_vals[] = { LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
 	LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 static const char *const sasl_names[] = { "gssapi", NULL };
+static const char *const acl_sid_names[] = { "auto", "account", NULL };
+static const int acl_sid_vals[] = { CONFIG_ACL_SID_AUTO,
+	CONFIG_ACL_SID_ACCOUNT };
 
 static const struct field tls_f[] = {
 	ENUM("min_version", tls.min_version, tls_names, tls_vals),
@@ -814,6 +817,7 @@ static const struct field ad_f[] = {
 	KEY("rc4", C_BOOL, ad.rc4),
 	NUM("keytab_grace", C_DUR, ad.keytab_grace, 0, 365 * DAY),
 	NUM("object_max_age", C_DUR, ad.object_max_age, 0, 3650 * DAY),
+	ENUM("acl_sid", ad.acl_sid, acl_sid_names, acl_sid_vals),
 };
 static const struct table ad_t = { "directory.ad", ad_f, N(ad_f), O(ad.set),
 	finish_ad };
@@ -888,6 +892,7 @@ config_defaults(void)
 	cfg->mit.keytab_grace = 7 * DAY;
 	cfg->ad.keytab_grace = 7 * DAY;
 	cfg->ad.object_max_age = 90 * DAY;
+	cfg->ad.acl_sid = CONFIG_ACL_SID_AUTO;
 	if ((cfg->ad.group_prefix = strdup("AMT-")) == NULL) {
 		free(cfg);
 		return NULL;

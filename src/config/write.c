@@ -114,6 +114,8 @@ config_write(const struct cust_config *cfg, FILE *out)
 		put_duration(out, "    ", "keytab_grace", ad->keytab_grace);
 		put_duration(out, "    ", "object_max_age",
 		    ad->object_max_age);
+		put_str(out, "    ", "acl_sid", ad->acl_sid ==
+		    CONFIG_ACL_SID_ACCOUNT ? "account" : "auto");
 	}
 	if (mit->set) {
 		fputs("  mit:\n", out);

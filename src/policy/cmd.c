@@ -344,16 +344,32 @@ static void
 print_entry(json_t *e, FILE *fp)
 {
 	const char *type = json_string_value(json_object_get(e, "type"));
+	const char *kind = json_string_value(json_object_get(e, "sid_kind"));
+	char who[64], members[256];
 	json_t *x;
-	size_t i;
+	size_t i, used = 0;
 
-	fprintf(fp, "  %-16s %-8s %-32s %-7s ",
+	members[0] = '\0';
+	if (kind != NULL && strcmp(kind, "group") == 0) {
+		/* a duty's group: named by the duty, then its members */
+		snprintf(who, sizeof(who), "group:%s", json_string_value(
+		    json_object_get(e, "group")));
+		json_array_foreach(json_object_get(e, "members"), i, x)
+			if (used < sizeof(members))
+				used += (size_t)snprintf(members + used,
+				    sizeof(members) - used, "%s%s", i ? "," :
+				    "members ", json_string_value(x));
+	}
+	fprintf(fp, "  %-16s %-8s %-32s %-7s ", members[0] != '\0' ? who :
 	    json_string_value(json_object_get(e, "console")), type,
+	    members[0] != '\0' ? members :
 	    json_string_value(json_object_get(e, strcmp(type, "kerberos") ==
 	    0 ? "principal" : "username")),
 	    json_string_value(json_object_get(e, "access_name")));
 	json_array_foreach(json_object_get(e, "realms"), i, x)
 		fprintf(fp, "%s%lld", i ? "," : "", json_integer_value(x));
+	if (kind != NULL)
+		fprintf(fp, "  (%s SID)", kind);
 	fputc('\n', fp);
 }
 
@@ -374,16 +390,18 @@ policy_plan_print(json_t *plan, FILE *fp)
 		print_entry(e, fp);
 }
 
-#define PLAN_SYNOPSIS "FILE [--tags TAG,...]"
+#define PLAN_SYNOPSIS "FILE [--tags TAG,...] [--acl-sid auto|account]"
 
 int
 policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tags", required_argument, NULL, 't' },
+		{ "acl-sid", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	enum policy_sid_mode mode = POLICY_SID_AUTO;
 	const char *tagarg = "";
 	struct policy *p = NULL;
 	json_t *tags = NULL, *plan = NULL;
@@ -392,11 +410,22 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 	int ch, r;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "t:s:h", opts, NULL)) != -1) {
 		if (ch == 'h')
 			return help(pc, "plan", PLAN_SYNOPSIS);
+		if (ch == 's') {
+			/* custody.yaml directory.ad acl_sid, default auto */
+			if (strcmp(optarg, "auto") != 0 &&
+			    strcmp(optarg, "account") != 0)
+				return usage(pc, "plan", PLAN_SYNOPSIS,
+				    "--acl-sid is auto or account");
+			mode = strcmp(optarg, "auto") == 0 ? POLICY_SID_AUTO :
+			    POLICY_SID_ACCOUNT;
+			continue;
+		}
 		if (ch != 't')
-			return bad_option(pc, "plan", PLAN_SYNOPSIS, "t", argv);
+			return bad_option(pc, "plan", PLAN_SYNOPSIS, "ts",
+			    argv);
 		tagarg = optarg;
 	}
 	if (argc - optind != 1)
@@ -428,7 +457,7 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 		    tagarg);
 	else
 		snprintf(name, sizeof(name), "(a device without tags)");
-	if ((r = policy_plan(p, name, tags, &plan)) != CUST_OK) {
+	if ((r = policy_plan_sid(p, name, tags, mode, &plan)) != CUST_OK) {
 		r = fail(pc, r);
 		goto out;
 	}

@@ -204,7 +204,7 @@ assert acc["lab-agent"] == 0 and acc["provisioning"] == 1
 assert p["digest_entries"] == 4 and p["within_limits"] is True
 EOF
 t_exit "plan text" 0 cc --state-dir "$S" policy plan --device d2.corp.example
-t_grep "plan text: entry line" "^  sccm +kerberos +svc-amt-sccm@CORP\\.EXAMPLE +network +2,3,4,5,13\$" \
+t_grep "plan text: entry line, its SID kind" "^  sccm +kerberos +svc-amt-sccm@CORP\\.EXAMPLE +network +2,3,4,5,13  \\(account SID\\)\$" \
 	"$TESTTMP/out"
 t_exit "plan unknown device" 4 cc --state-dir "$S" policy plan \
 	--device nope.corp.example
@@ -214,5 +214,57 @@ t_exit "plan needs a selector" 2 cc --state-dir "$S" policy plan
 t_exit "plan --tags offline" 0 cc --state-dir "$NOSTATE" policy plan \
 	policy/example.yaml --tags lab,branch
 t_grep "plan --tags: scoped console" "^  powertool " "$TESTTMP/out"
+# Group entries (directory.ad acl_sid auto, the default): power goes to
+# all its holders on every device, one entry with the group's SID (pa
+# and pc need no entry of their own, prov and pb one for their other
+# duty); redirection only where the scoped consoles apply.
+cat >"$TESTTMP/groups.yaml" <<EOF
+version: 1
+owner: prov
+directory: {type: ad, realm: CORP.EXAMPLE}
+consoles:
+  prov:
+    identity: {kerberos: "svc-prov@CORP.EXAMPLE"}
+    duties: [setup, power]
+  pa:
+    identity: {kerberos: "svc-pa@CORP.EXAMPLE"}
+    duties: [power]
+  pb:
+    identity: {kerberos: "svc-pb@CORP.EXAMPLE"}
+    duties: [power, redirection]
+  pc:
+    identity: {kerberos: "svc-pc@CORP.EXAMPLE"}
+    duties: [power]
+  lab:
+    identity: {kerberos: "svc-lab@CORP.EXAMPLE"}
+    duties: [redirection]
+    scope: {tags: [lab]}
+  lab2:
+    identity: {kerberos: "svc-lab2@CORP.EXAMPLE"}
+    duties: [redirection]
+    scope: {tags: [lab]}
+EOF
+t_exit "plan --tags: groups" 0 cc --state-dir "$NOSTATE" policy plan \
+	"$TESTTMP/groups.yaml" --tags site
+t_grep "plan: power's group entry" "^  group:power +kerberos +members prov,pa,pb,pc +network +5  \(group SID\)\$" \
+	"$TESTTMP/out"
+t_grep "plan: pb's account entry, redirection only" "^  pb +kerberos +svc-pb@CORP\.EXAMPLE +network +2  \(account SID\)\$" \
+	"$TESTTMP/out"
+t_grep "plan: 3 entries" "^\(a device tagged site\): 3 entries \(0 digest, 3 Kerberos\)" \
+	"$TESTTMP/out"
+t_exit "plan --tags lab: groups" 0 cc --state-dir "$NOSTATE" policy plan \
+	"$TESTTMP/groups.yaml" --tags lab
+t_grep "plan lab: redirection's group entry" "^  group:redirection +kerberos +members pb,lab,lab2 +network +2  \(group SID\)\$" \
+	"$TESTTMP/out"
+t_exit "plan --acl-sid account" 0 cc --state-dir "$NOSTATE" policy plan \
+	"$TESTTMP/groups.yaml" --tags site --acl-sid account
+t_check "account: no group entry" sh -c '! grep -q "group" "$1"' _ \
+	"$TESTTMP/out"
+t_grep "account: pa's own entry" "^  pa +kerberos +svc-pa@CORP\.EXAMPLE +network +5  \(account SID\)\$" \
+	"$TESTTMP/out"
+t_exit "plan --acl-sid bad: usage" 2 cc --state-dir "$NOSTATE" policy plan \
+	"$TESTTMP/groups.yaml" --tags site --acl-sid groups
+t_exit "--acl-sid without --tags: usage" 2 cc --state-dir "$NOSTATE" policy \
+	plan --acl-sid account --all
 t_check "still no state directory" test ! -e "$NOSTATE"
 t_done

@@ -252,6 +252,295 @@ test_limits(void **state)
 	policy_free(p);
 }
 
+/* Group entries (POLICY_SID_AUTO): one per duty whose every Kerberos
+ * holder is granted it on the device alike, where that saves entries;
+ * the others stay in account entries. */
+static const char groups_doc[] =
+	"version: 1\n"
+	"owner: prov\n"
+	"directory: {type: ad, realm: CORP.EXAMPLE}\n"
+	"consoles:\n"
+	"  prov:\n"
+	"    identity: {kerberos: \"svc-prov@CORP.EXAMPLE\"}\n"
+	"    duties: [setup, power]\n"
+	"  pa:\n"
+	"    identity: {kerberos: \"svc-pa@CORP.EXAMPLE\"}\n"
+	"    duties: [power]\n"
+	"  pb:\n"
+	"    identity: {kerberos: \"svc-pb@CORP.EXAMPLE\"}\n"
+	"    duties: [power]\n"
+	"  ops:\n"
+	"    identity: {kerberos: \"svc-ops@CORP.EXAMPLE\"}\n"
+	"    duties: [power, inventory, redirection]\n"
+	"  lab:\n"
+	"    identity: {kerberos: \"svc-lab@CORP.EXAMPLE\"}\n"
+	"    duties: [redirection]\n"
+	"    scope: {tags: [lab]}\n"
+	"  lab2:\n"
+	"    identity: {kerberos: \"svc-lab2@CORP.EXAMPLE\"}\n"
+	"    duties: [redirection]\n"
+	"    scope: {tags: [lab]}\n"
+	"  far:\n"
+	"    identity: {kerberos: \"svc-far@CORP.EXAMPLE\"}\n"
+	"    duties: [events]\n"
+	"    access: any\n"
+	"  near:\n"
+	"    identity: {kerberos: \"svc-near@CORP.EXAMPLE\"}\n"
+	"    duties: [events]\n"
+	"  narrow:\n"
+	"    identity: {kerberos: \"svc-narrow@CORP.EXAMPLE\"}\n"
+	"    duties: [inventory]\n"
+	"    realms: [HardwareAssetRealm]\n"
+	"  inv:\n"
+	"    identity: {kerberos: \"svc-inv@CORP.EXAMPLE\"}\n"
+	"    duties: [inventory]\n"
+	"  dig:\n"
+	"    identity: {kerberos: \"svc-dig@CORP.EXAMPLE\"}\n"
+	"    duties: [time]\n"
+	"    auth: digest\n"
+	"  tim:\n"
+	"    identity: {kerberos: \"svc-tim@CORP.EXAMPLE\"}\n"
+	"    duties: [time]\n"
+	"  tim2:\n"
+	"    identity: {kerberos: \"svc-tim2@CORP.EXAMPLE\"}\n"
+	"    duties: [time]\n";
+
+static json_t *
+group(json_t *plan, const char *duty)
+{
+	return pt_find_obj(json_object_get(plan, "entries"), "group", duty);
+}
+
+static void
+assert_kind(json_t *e, const char *kind)
+{
+	assert_non_null(e);
+	assert_string_equal(json_string_value(json_object_get(e, "sid_kind")),
+	    kind);
+}
+
+static void
+test_groups(void **state)
+{
+	static const int setup[] = { 3 }, power[] = { 5 }, ops[] = { 2, 4, 13 },
+	    ops_lab[] = { 4, 13 }, events[] = { 7 }, narrow[] = { 4 },
+	    redir[] = { 2 };
+	struct policy *p = load(groups_doc);
+	json_t *plan, *e, *m, *tags = json_pack("[s]", "lab");
+
+	(void)state;
+	assert_true(policy_clean(p));
+	/* untagged device: power goes to all its holders there */
+	assert_int_equal(policy_plan_sid(p, "d.example.com", NULL,
+	    POLICY_SID_AUTO, &plan), CUST_OK);
+	assert_string_equal(json_string_value(json_object_get(plan,
+	    "acl_sid")), "auto");
+	e = group(plan, "power");
+	assert_kind(e, "group");
+	assert_null(json_object_get(e, "console"));
+	assert_string_equal(json_string_value(json_object_get(e, "sid")),
+	    "${group:power}");
+	assert_realms(e, power, 1);
+	assert_int_equal(json_integer_value(json_object_get(e, "access")), 1);
+	m = json_pack("[s, s, s, s]", "prov", "pa", "pb", "ops");
+	assert_true(json_equal(json_object_get(e, "members"), m));
+	json_decref(m);
+	/* setup: prov alone holds it and needs its account entry anyway
+	 * (a group entry would save nothing) */
+	assert_null(group(plan, "setup"));
+	e = entry(plan, "prov");
+	assert_kind(e, "account");
+	assert_realms(e, setup, 1);
+	/* pa and pb: all of it through the group */
+	assert_null(entry(plan, "pa"));
+	assert_null(entry(plan, "pb"));
+	/* redirection: lab and lab2 hold it and are scoped elsewhere */
+	assert_null(group(plan, "redirection"));
+	e = entry(plan, "ops");
+	assert_kind(e, "account");
+	assert_realms(e, ops, 3);
+	assert_int_equal(json_array_size(json_object_get(e, "duties")), 2);
+	/* inventory: narrow leaves out GeneralInfoRealm */
+	assert_null(group(plan, "inventory"));
+	assert_realms(entry(plan, "narrow"), narrow, 1);
+	/* events: far has access any, near network */
+	assert_null(group(plan, "events"));
+	assert_realms(entry(plan, "far"), events, 1);
+	assert_realms(entry(plan, "near"), events, 1);
+	/* time: dig holds it over digest */
+	assert_null(group(plan, "time"));
+	assert_kind(entry(plan, "tim"), "account");
+	assert_null(json_object_get(entry(plan, "dig"), "sid_kind"));
+	assert_null(entry(plan, "lab"));
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "group_entries")), 1);
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "kerberos_entries")), 9);
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "digest_entries")), 1);
+	json_decref(plan);
+
+	/* lab device: redirection is granted to all its holders too */
+	assert_int_equal(policy_plan_sid(p, "d.example.com", tags,
+	    POLICY_SID_AUTO, &plan), CUST_OK);
+	assert_realms(group(plan, "redirection"), redir, 1);
+	assert_non_null(group(plan, "power"));
+	assert_null(entry(plan, "lab"));
+	assert_null(entry(plan, "lab2"));
+	assert_realms(entry(plan, "ops"), ops_lab, 2);
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "kerberos_entries")), 10);
+	json_decref(plan);
+
+	/* account: today's entries, one per console, no group */
+	assert_int_equal(policy_plan_sid(p, "d.example.com", NULL,
+	    POLICY_SID_ACCOUNT, &plan), CUST_OK);
+	assert_string_equal(json_string_value(json_object_get(plan,
+	    "acl_sid")), "account");
+	assert_null(group(plan, "power"));
+	assert_kind(entry(plan, "pa"), "account");
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "group_entries")), 0);
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "kerberos_entries")), 10);
+	json_decref(plan);
+	json_decref(tags);
+	policy_free(p);
+}
+
+/* A duty only one console holds, or whose holders need account entries
+ * for their other duties anyway, stays in account entries: a group entry
+ * there would add an entry. */
+static void
+test_groups_save(void **state)
+{
+	/* two consoles holding the same three duties: three groups would
+	 * replace two account entries */
+	static const char same3[] =
+		"version: 1\n"
+		"owner: a\n"
+		"directory: {type: ad, realm: CORP.EXAMPLE}\n"
+		"consoles:\n"
+		"  a:\n"
+		"    identity: {kerberos: \"a@CORP.EXAMPLE\"}\n"
+		"    duties: [power, storage, time]\n"
+		"  b:\n"
+		"    identity: {kerberos: \"b@CORP.EXAMPLE\"}\n"
+		"    duties: [power, storage, time]\n";
+	static const char *const docs[] = { kerberos_doc, same3 };
+	struct policy *p;
+	json_t *auto_plan, *acct;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		p = load(docs[i]);
+		assert_int_equal(policy_plan_sid(p, "d.example.com", NULL,
+		    POLICY_SID_AUTO, &auto_plan), CUST_OK);
+		assert_int_equal(policy_plan_sid(p, "d.example.com", NULL,
+		    POLICY_SID_ACCOUNT, &acct), CUST_OK);
+		assert_int_equal(json_integer_value(json_object_get(auto_plan,
+		    "group_entries")), 0);
+		json_object_del(auto_plan, "acl_sid");
+		json_object_del(acct, "acl_sid");
+		assert_true(json_equal(auto_plan, acct));
+		json_decref(auto_plan);
+		json_decref(acct);
+		policy_free(p);
+	}
+}
+
+/* The realms and access a console gets on a device from plan: its own
+ * entry's, and those of every group entry naming it as a member; *n_out
+ * the entries that give it anything. */
+static uint32_t
+realms_of(json_t *plan, const char *console, int *access_out, int *n_out)
+{
+	json_t *e, *m, *r;
+	size_t i, k, j;
+	uint32_t set = 0;
+
+	*n_out = 0;
+	*access_out = -1;
+	json_array_foreach(json_object_get(plan, "entries"), i, e) {
+		int mine = 0;
+		const char *c = json_string_value(json_object_get(e, "console"));
+
+		if (c != NULL && strcmp(c, console) == 0)
+			mine = 1;
+		json_array_foreach(json_object_get(e, "members"), k, m)
+			if (strcmp(json_string_value(m), console) == 0)
+				mine = 1;
+		if (!mine)
+			continue;
+		(*n_out)++;
+		/* every entry of a console has its one access */
+		if (*access_out >= 0)
+			assert_int_equal(*access_out, json_integer_value(
+			    json_object_get(e, "access")));
+		*access_out = (int)json_integer_value(json_object_get(e,
+		    "access"));
+		json_array_foreach(json_object_get(e, "realms"), j, r)
+			set |= 1u << json_integer_value(r);
+	}
+	return set;
+}
+
+/* The invariant: on every device, each console gets through its account
+ * and group entries exactly the realms and access of its entry in
+ * account mode (nothing where the plan gives it nothing), and a duty that
+ * goes to every holder of it is one entry. */
+static void
+test_groups_invariant(void **state)
+{
+	static const char *const docs[] = { groups_doc, kerberos_doc };
+	struct policy *p;
+	json_t *tagsets[4], *plan, *acct;
+	size_t d, k, i;
+
+	(void)state;
+	tagsets[0] = NULL;
+	tagsets[1] = json_pack("[s]", "lab");
+	tagsets[2] = json_pack("[s, s]", "x", "lab");
+	tagsets[3] = json_pack("[s]", "x");
+	for (d = 0; d < 2; d++) {
+		p = load(docs[d]);
+		for (k = 0; k < 4; k++) {
+			assert_int_equal(policy_plan_sid(p, "d.example.com",
+			    tagsets[k], POLICY_SID_AUTO, &plan), CUST_OK);
+			assert_int_equal(policy_plan_sid(p, "d.example.com",
+			    tagsets[k], POLICY_SID_ACCOUNT, &acct), CUST_OK);
+			for (i = 0; policy_console_name(p, i) != NULL; i++) {
+				const char *c = policy_console_name(p, i);
+				json_t *want = entry(acct, c), *r;
+				uint32_t set = 0;
+				int access, n, wacc, wn;
+				size_t j;
+
+				json_array_foreach(json_object_get(want,
+				    "realms"), j, r)
+					set |= 1u << json_integer_value(r);
+				assert_int_equal(realms_of(plan, c, &access,
+				    &n), set);
+				(void)realms_of(acct, c, &wacc, &wn);
+				if (want != NULL && set != 0)
+					assert_int_equal(access, wacc);
+				if (want == NULL)
+					assert_int_equal(n, 0);
+			}
+			/* and never more entries than account mode */
+			assert_true(json_integer_value(json_object_get(plan,
+			    "kerberos_entries")) <= json_integer_value(
+			    json_object_get(acct, "kerberos_entries")));
+			json_decref(plan);
+			json_decref(acct);
+		}
+		policy_free(p);
+	}
+	for (k = 0; k < 4; k++)
+		json_decref(tagsets[k]);
+}
+
 int
 main(void)
 {
@@ -261,6 +550,9 @@ main(void)
 		cmocka_unit_test(test_kerberos),
 		cmocka_unit_test(test_not_clean),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_groups),
+		cmocka_unit_test(test_groups_save),
+		cmocka_unit_test(test_groups_invariant),
 	};
 
 	return cmocka_run_group_tests_name("policy/plan", tests, NULL, NULL);

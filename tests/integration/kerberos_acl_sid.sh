@@ -1,0 +1,222 @@
+#!/bin/sh
+# tests/integration/kerberos_acl_sid.sh - which SID the devices' Kerberos
+# ACL entries name (directory.ad acl_sid), against a real Samba AD DC
+# (lib_ad.sh) and the AMT simulator.
+#
+# auto (the default): a duty every holder of which is granted it on a
+# device gets one entry there with the objectSid of the duty's group
+# (account sync makes AMT-<duty> and reads its SID back); a duty some
+# holder of which is scoped to other devices stays in the holders' own
+# account entries, on their devices only. account: one entry per console,
+# its account's SID. Switching converts the entries; drift compares by
+# SID and reports a group entry the plan does not want, and a group
+# account sync has not made yet (unresolved-sid).
+. tests/integration/lib.sh
+. tests/integration/lib_ad.sh
+ad_netns "$@"
+t_need_or_skip samba ldapsearch python3 curl openssl
+ad_start
+
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+D0=$(sim_dev 0) D1=$(sim_dev 1) D2=$(sim_dev 2)
+t_amtsim 3 "$TESTTMP"
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop' EXIT
+trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop; exit 1' \
+	INT TERM HUP
+
+t_exit "init" 0 c init
+ad_config "$S"
+{
+	echo "fqdn,admin_password,address,tags"
+	echo "$D0,P@ssw0rd,127.0.0.1:$port,site-a"
+	echo "$D1,P@ssw0rd,127.0.0.1:$port,site-a"
+	echo "$D2,P@ssw0rd,127.0.0.1:$port,site-b"
+} >"$TESTTMP/fleet.csv"
+t_exit "import" 0 c device import "$TESTTMP/fleet.csv"
+for d in $D0 $D1 $D2; do
+	t_exit "cert provision $d" 0 c cert provision $d
+done
+# power: prov, pa and pb, every device (pa and pb hold nothing else: one
+# group entry replaces their two account entries). redirection: lab on
+# site-a, rem on site-b, so never every holder on one device.
+cat >"$TESTTMP/p.yaml" <<EOF
+version: 1
+owner: prov
+directory: {type: ad, realm: CUSTODY.TEST}
+consoles:
+  prov:
+    identity: {kerberos: "svc-prov@CUSTODY.TEST"}
+    duties: [setup, power]
+  pa:
+    identity: {kerberos: "svc-pa@CUSTODY.TEST"}
+    duties: [power]
+  pb:
+    identity: {kerberos: "svc-pb@CUSTODY.TEST"}
+    duties: [power]
+  lab:
+    identity: {kerberos: "svc-lab@CUSTODY.TEST"}
+    duties: [redirection]
+    scope: {tags: [site-a]}
+  rem:
+    identity: {kerberos: "svc-rem@CUSTODY.TEST"}
+    duties: [redirection]
+    scope: {tags: [site-b]}
+EOF
+t_exit "policy load" 0 c policy load "$TESTTMP/p.yaml"
+t_exit "account sync" 0 c account sync
+t_exit "device kerberos --all" 0 c device kerberos --all
+
+sid() {	# sid CN: the objectSid ldapsearch reads (base64 of the binary SID)
+	ad_search -b "CN=$1,$AD_OU" -s base objectSid |
+	    sed -n 's/^objectSid:: //p'
+}
+g_power=$(sid AMT-power) g_redir=$(sid AMT-redirection)
+s_prov=$(sid svc-prov) s_pa=$(sid svc-pa) s_pb=$(sid svc-pb)
+s_lab=$(sid svc-lab) s_rem=$(sid svc-rem)
+t_check "the SIDs read from the DC" test -n "$g_power" -a -n "$g_redir" \
+	-a -n "$s_prov" -a -n "$s_pa" -a -n "$s_lab" -a -n "$s_rem"
+t_exit "account list" 0 c --json account list
+t_check "account sync recorded the groups' SIDs" python3 - "$TESTTMP/out" \
+	"$g_power" "$g_redir" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+items = d.get("items", d.get("objects", []))
+g = {o["name"]: o["sid_b64"] for o in items if o.get("kind") == "group"}
+sys.exit(not (g.get("AMT-power") == sys.argv[2] and
+              g.get("AMT-redirection") == sys.argv[3]))
+EOF
+
+# holds FQDN SID:REALMS ...: the device's Kerberos entries are exactly
+# these (SID, realms), each with access 1 (network).
+holds() {
+	_d=$1; shift
+	curl -s "http://127.0.0.1:$control_port/state?device=$_d" \
+	    >"$TESTTMP/st.json"
+	python3 - "$TESTTMP/st.json" "$@" <<'EOF'
+import json, sys
+u = [x for x in json.load(open(sys.argv[1]))["users"] if "kerberos_sid" in x]
+have = sorted((x["kerberos_sid"], tuple(x["realms"]), x["access"]) for x in u)
+want = []
+for a in sys.argv[2:]:
+    s, r = a.rsplit(":", 1)
+    want.append((s, tuple(int(i) for i in r.split(",")), 1))
+want.sort()
+if have != want:
+    print("have", have, "\nwant", want, file=sys.stderr)
+sys.exit(have != want)
+EOF
+}
+
+t_exit "policy apply --all (auto)" 0 c --json policy apply --all
+cp "$TESTTMP/out" "$TESTTMP/apply.json"
+for d in $D0 $D1; do
+	t_check "$d (site-a): power's group, prov for setup, lab's own entry" \
+	    holds $d "$g_power:5" "$s_prov:3" "$s_lab:2"
+done
+t_check "$D2 (site-b): power's group, prov for setup, rem's own entry" \
+	holds $D2 "$g_power:5" "$s_prov:3" "$s_rem:2"
+t_check "apply named the group" python3 -c '
+import json, sys
+it = json.load(open(sys.argv[1]))["items"][0]
+sys.exit(not any(a["user"] == "AMT-power" and a["action"] == "add" and
+                 a["result"] == "ok" for a in it["actions"]))' \
+	"$TESTTMP/apply.json"
+t_exit "policy plan --device $D0" 0 c --json policy plan --device $D0
+t_check "plan: the SID kind of each entry" python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["devices"][0]
+k = sorted((e.get("group") or e["console"], e["sid_kind"]) for e in p["entries"])
+sys.exit(not (p["acl_sid"] == "auto" and p["group_entries"] == 1 and
+              k == [("lab", "account"), ("power", "group"),
+                    ("prov", "account")]))' "$TESTTMP/out"
+t_exit "policy plan --device $D0 (text)" 0 c policy plan --device $D0
+t_grep "plan text: the group entry" \
+	"^  group:power +kerberos +members prov,pa,pb +network +5  \(group SID\)$" \
+	"$TESTTMP/out"
+t_exit "policy drift --all: clean" 0 c policy drift --all
+t_exit "apply again: nothing to send" 0 c --json policy apply --all
+t_check "no action" python3 -c '
+import json, sys
+sys.exit(any(i["actions"] for i in json.load(open(sys.argv[1]))["items"]))' \
+	"$TESTTMP/out"
+
+# account: the group entry is not the plan's any more: drift says so
+# (custody's group: apply removes it), apply converts the entries.
+ad_config "$S" "    acl_sid: account"
+t_exit "config check" 0 c config check
+t_exit "policy drift $D0 (account): drift" 1 c --json policy drift \
+	--device $D0
+t_check "drift: the stray group entry, the missing accounts" python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["items"][0]["findings"]
+k = {(x["finding"], x["user"]) for x in f}
+stray = [x for x in f if x["user"] == "AMT-power"]
+sys.exit(not (("unknown-user", "AMT-power") in k and
+              "policy apply removes it" in stray[0]["detail"] and
+              ("missing-user", "svc-pa@CUSTODY.TEST") in k and
+              ("missing-user", "svc-pb@CUSTODY.TEST") in k and
+              ("missing-realm", "svc-prov@CUSTODY.TEST") in k))' \
+	"$TESTTMP/out"
+t_exit "policy plan --device $D0 (account)" 0 c --json policy plan \
+	--device $D0
+t_check "plan (account): account SIDs only" python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["devices"][0]
+sys.exit(not (p["acl_sid"] == "account" and p["group_entries"] == 0 and
+              all(e["sid_kind"] == "account" for e in p["entries"])))' \
+	"$TESTTMP/out"
+t_exit "policy apply --all (account)" 0 c --json policy apply --all
+for d in $D0 $D1; do
+	t_check "$d (account): one entry per console, its own SID" \
+	    holds $d "$s_prov:3,5" "$s_pa:5" "$s_pb:5" "$s_lab:2"
+done
+t_check "$D2 (account): one entry per console, its own SID" \
+	holds $D2 "$s_prov:3,5" "$s_pa:5" "$s_pb:5" "$s_rem:2"
+t_exit "policy drift --all (account): clean" 0 c policy drift --all
+
+# Back to auto: the accounts' entries give way to the group's again.
+ad_config "$S"
+t_exit "policy drift $D2 (auto): drift" 1 c --json policy drift --device $D2
+t_check "drift: pa and pb not in the plan, the group missing" python3 -c '
+import json, sys
+k = {(x["finding"], x["user"]) for x in
+     json.load(open(sys.argv[1]))["items"][0]["findings"]}
+sys.exit(not (("unknown-user", "svc-pa") in k and
+              ("missing-user", "AMT-power") in k))' "$TESTTMP/out"
+t_exit "policy apply --all (auto again)" 0 c --json policy apply --all
+t_check "$D2 (auto again): power's group" holds $D2 "$g_power:5" \
+	"$s_prov:3" "$s_rem:2"
+t_exit "policy drift --all (auto again): clean" 0 c policy drift --all
+
+# A duty new to the policy, held fleet-wide: its group does not exist
+# until account sync makes it. Drift and apply say so; then the entry
+# carries the SID account sync read back.
+sed 's/duties: \[power\]$/duties: [power, events]/' "$TESTTMP/p.yaml" \
+	>"$TESTTMP/p2.yaml"
+t_exit "policy load p2 (pa, pb: events)" 0 c policy load "$TESTTMP/p2.yaml"
+t_exit "policy drift $D0: unresolved group" 1 c --json policy drift \
+	--device $D0
+t_check "drift: unresolved-sid for AMT-events" python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["items"][0]["findings"]
+sys.exit(not any(x["finding"] == "unresolved-sid" and
+                 x["user"] == "AMT-events" and "account sync" in x["detail"]
+                 for x in f))' "$TESTTMP/out"
+t_exit "policy apply $D0: exit 1 (no group SID yet)" 1 c --json policy apply \
+	--device $D0
+t_check "apply: the group's entry failed naming account sync" python3 -c '
+import json, sys
+a = [x for x in json.load(open(sys.argv[1]))["items"][0]["actions"]
+     if x["user"] == "AMT-events"]
+sys.exit(not (a and a[0]["result"] == "failed" and
+              "run account sync" in a[0]["detail"]))' "$TESTTMP/out"
+t_exit "account sync (makes AMT-events)" 0 c account sync
+g_events=$(sid AMT-events)
+t_check "AMT-events made" test -n "$g_events"
+t_exit "policy apply --all" 0 c --json policy apply --all
+t_check "$D0: power's and events' groups" holds $D0 "$g_power:5" \
+	"$g_events:7" "$s_prov:3" "$s_lab:2"
+t_exit "policy drift --all: clean" 0 c policy drift --all
+
+t_done
