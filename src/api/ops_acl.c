@@ -69,6 +69,14 @@
  * settled by the next apply's enumeration. A Kerberos entry whose SID is
  * an account custody made (any state) and that the plan no longer grants
  * is removed; any other SID is left alone.
+ *
+ * Group entries (directory.ad acl_sid auto, policy_plan_sid()): the
+ * plan's ${group:DUTY} is the objectSid account sync read back for the
+ * group group_prefix + DUTY (none yet: as a console without a SID). They
+ * are compared, written and removed like the accounts' entries, by SID; a
+ * group custody made counts as custody's SID for removal. The removals
+ * come after the plan's entries are written, so a switch of acl_sid
+ * never leaves a console without its realms in between.
  */
 #include <limits.h>
 #include <sodium.h>

@@ -32,7 +32,9 @@ trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop; exit 1' \
 	INT TERM HUP
 
 t_exit "init" 0 c init
-ad_config "$S"
+# The ACL entries below are the consoles' own accounts' (acl_sid account);
+# kerberos_acl_sid.sh tests the duty groups' (auto, the default).
+ad_config "$S" "    acl_sid: account"
 {
 	echo "fqdn,admin_password,address,tags"
 	for d in $D0 $D1 $D2 $D3 $D4; do
