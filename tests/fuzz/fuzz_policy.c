@@ -29,6 +29,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tags = json_pack("[s, s]", "lab", "site-1");
 		if (policy_plan(p, "d.example.com", tags, &plan) == CUST_OK)
 			json_decref(plan);
+		plan = NULL;
+		/* the group-entry decision too (directory.ad acl_sid) */
+		if (policy_plan_sid(p, "d.example.com", tags, POLICY_SID_AUTO,
+		    &plan) == CUST_OK)
+			json_decref(plan);
 		json_decref(tags);
 	}
 	for (fmt = POLICY_FMT_TEXT; fmt <= POLICY_FMT_CODECLIMATE; fmt++)

@@ -157,6 +157,7 @@ static const char full[] =
     "    realm: CORP.EXAMPLE\n"
     "    group_prefix: \"X-\"\n"
     "    object_max_age: 30d\n"
+    "    acl_sid: account\n"
     "  mit:\n"
     "    realm: MIT.CORP.EXAMPLE\n"
     "    kdc: 127.0.0.1:88\n"
@@ -214,6 +215,7 @@ test_every_key(void **state)
 	assert_string_equal(cfg->ad.realm, "CORP.EXAMPLE");
 	assert_string_equal(cfg->ad.group_prefix, "X-");
 	assert_int_equal(cfg->ad.object_max_age, 30 * 86400);
+	assert_int_equal(cfg->ad.acl_sid, CONFIG_ACL_SID_ACCOUNT);
 	assert_null(cfg->ad.sasl);
 	assert_int_equal(cfg->mit.set, 1);
 	assert_string_equal(cfg->mit.realm, "MIT.CORP.EXAMPLE");
@@ -234,6 +236,7 @@ test_every_key(void **state)
 	assert_string_equal(d1, d2);
 	assert_non_null(strstr(d1, "  body_timeout: 2m\n"));
 	assert_non_null(strstr(d1, "    console: 2h\n"));
+	assert_non_null(strstr(d1, "    acl_sid: \"account\"\n"));
 	free(d1);
 	free(d2);
 	free(errs);
@@ -246,6 +249,7 @@ test_every_key(void **state)
 	    "    base_dn: DC=x\n    realm: X\n");
 	assert_string_equal(cfg->ad.sasl, "gssapi");
 	assert_string_equal(cfg->ad.group_prefix, "AMT-");
+	assert_int_equal(cfg->ad.acl_sid, CONFIG_ACL_SID_AUTO);	/* default */
 	assert_int_equal(cfg->ad.starttls, 0);
 	config_free(cfg);
 	cfg = parse_ok("directory: {mit: {realm: R, admin_principal: a@R, "
@@ -413,6 +417,10 @@ static const struct bad_case bad_cases[] = {
 	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    sasl: digest-md5\n"
 	  "    keytab: /k\n    base_dn: DC=x\n    realm: X\n", 4, 11,
 	  "'sasl' of directory.ad must be \"gssapi\", not 'digest-md5'" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n"
+	  "    acl_sid: group\n", 8, 14, "'acl_sid' of directory.ad must be "
+	  "\"auto\" or \"account\", not 'group'" },
 	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
 	  "    bind_password_file: /p\n    realm: X\n", 3, 5, "directory.ad "
 	  "lacks the required key 'base_dn'" },
