@@ -219,4 +219,29 @@ t_check "$D0: power's and events' groups" holds $D0 "$g_power:5" \
 	"$g_events:7" "$s_prov:3" "$s_lab:2"
 t_exit "policy drift --all: clean" 0 c policy drift --all
 
+# A group entry custody did not make (Domain Users, added by hand): drift
+# reports it as not custody's, apply leaves it.
+du=$(ad_search -b "CN=Domain Users,CN=Users,$AD_BASE" -s base objectSid |
+	sed -n 's/^objectSid:: //p')
+AMT=http://intel.com/wbem/wscim/1/amt-schema/1
+pw=$(c password show "$D1")
+t_check "Domain Users' entry added to $D1 by hand" [ "$(sim_wsman "$D1" \
+	admin "$pw" "$AMT/AMT_AuthorizationService/AddUserAclEntryEx" \
+	"$AMT/AMT_AuthorizationService" "" "<h:AddUserAclEntryEx_INPUT \
+xmlns:h=\"$AMT/AMT_AuthorizationService\"><h:KerberosUserSid>$du\
+</h:KerberosUserSid><h:AccessPermission>1</h:AccessPermission>\
+<h:Realms>5</h:Realms></h:AddUserAclEntryEx_INPUT>")" = 200 ]
+t_check "$D1 holds it" holds $D1 "$g_power:5" "$g_events:7" "$s_prov:3" \
+	"$s_lab:2" "$du:5"
+t_exit "policy drift $D1: the foreign entry" 1 c --json policy drift \
+	--device $D1
+t_check "drift: not custody's, apply leaves it" python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["items"][0]["findings"]
+sys.exit(not (len(f) == 1 and f[0]["finding"] == "unknown-user" and
+              "not custody" in f[0]["detail"]))' "$TESTTMP/out"
+t_exit "policy apply $D1: kept" 0 c --json policy apply --device $D1
+t_check "$D1 still holds it" holds $D1 "$g_power:5" "$g_events:7" \
+	"$s_prov:3" "$s_lab:2" "$du:5"
+
 t_done
