@@ -115,9 +115,9 @@ entry_finish(json_t *e, int access, uint32_t set, json_t *duties)
 	return e;
 }
 
-/* con's entry with realms set; a Kerberos console's names its account's
- * SID and lists only the duties in grouped (duty indexes) does not hold
- * (their realms come from group entries). */
+/* con's entry with realms set. A Kerberos console's names its account's
+ * SID and lists only its duties that grouped (by duty index; NULL: none)
+ * does not mark: those come from group entries. */
 static json_t *
 entry_json(const struct policy *p, const struct pconsole *con, uint32_t set,
     const unsigned char *grouped)
