@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsodium-dev \
 libsqlite3-dev sqlite3 libjansson-dev libyaml-dev libcmocka-dev \
-gnutls-bin cppcheck clang libclang-rt-14-dev util-linux python3 coreutils \
+gnutls-bin cppcheck groff-base clang libclang-rt-14-dev util-linux python3 coreutils \
 python3-yaml python3-junitparser pre-commit git yamllint time \
 libevent-dev libcurl4-openssl-dev libsystemd-dev curl nginx-light systemd \
 libhttp-parser-dev libxml2-dev \

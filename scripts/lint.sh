@@ -1,6 +1,6 @@
 #!/bin/sh
 # scripts/lint.sh - static checks: banned functions, module layering
-# (scripts/layers.sh) and cppcheck.
+# (scripts/layers.sh), man page warnings (groff) and cppcheck.
 set -u
 cd "$(dirname "$0")/.."
 rc=0
@@ -15,6 +15,15 @@ if [ -n "$hits" ]; then
 fi
 # Module layering (DESIGN.md): no include of a header from a layer above.
 sh scripts/layers.sh >/dev/null || { sh scripts/layers.sh; rc=1; }
+# Man pages: groff's mdoc warnings (an unclosed list, a bad macro) are
+# errors, so a page renders as written.
+for m in man/*.[0-9]; do
+	out=$(LC_ALL=C groff -mdoc -ww -z "$m" 2>&1)
+	if [ -n "$out" ]; then
+		echo "lint: $m: $out"
+		rc=1
+	fi
+done
 if command -v cppcheck >/dev/null 2>&1; then
 	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
 	    --enable=warning,portability,performance \
