@@ -108,6 +108,10 @@ struct cust_config {
 		unsigned batch_size;		/* default 50 */
 		unsigned rate_limit;		/* devices/s, default 10 */
 		int push;			/* default 0 */
+		/* custodyd's scheduler rotates the AD device objects due
+		 * under directory.ad object_max_age (device kerberos
+		 * --rotate --due); default 1 */
+		int kerberos;
 	} rotation;
 
 	int64_t crl_refresh_before;		/* seconds, default 1d */

@@ -487,6 +487,16 @@ int dir_ad_device_due(struct cust_state *st, const char *fqdn,
     int64_t max_age, int *due_out, int64_t *age_out)
 	__attribute__((warn_unused_result));
 
+/*
+ * The FQDNs (owners) of the active device objects due for rotation under
+ * max_age as dir_ad_device_due() says, in row order, at most limit: a new
+ * array in *fqdns_out. From the store alone (no DC connection, nothing
+ * audited): custodyd's scheduler asks it each tick and starts a job only
+ * when it is not empty. Rows MAC-checked.
+ */
+int dir_ad_devices_due(struct cust_state *st, int64_t max_age, size_t limit,
+    json_t **fqdns_out) __attribute__((warn_unused_result));
+
 /* Pending password version of device fqdn's object the device took (at
  * kvno): current, the previous one retired, audited (directory.rotate). */
 int dir_ad_device_key_done(struct cust_state *st, const char *actor,

@@ -48,6 +48,12 @@ struct sched_policy {
 	 * each tick rotated (sched_tick() itself has no network side and
 	 * ignores it). */
 	int push;
+	/* custody.yaml rotation.kerberos with directory.ad: custodyd rotates
+	 * the AD device objects due under this age (directory.ad
+	 * object_max_age), at most batch per tick, as device.kerberos
+	 * --rotate --due over exactly those devices; 0: not. sched_tick()
+	 * ignores it (the ops layer's, like push). */
+	int64_t krb_max_age;
 };
 
 /* The active devices whose current secret of kind ("admin", "mebx" or

@@ -783,6 +783,7 @@ static const struct field rotation_f[] = {
 	NUM("batch_size", C_U32, rotation.batch_size, 1, 100000),
 	NUM("rate_limit", C_U32, rotation.rate_limit, 1, 100000),
 	KEY("push", C_BOOL, rotation.push),
+	KEY("kerberos", C_BOOL, rotation.kerberos),
 };
 static const struct table rotation_t = { "rotation", rotation_f,
 	N(rotation_f), NOSET, finish_rotation };
@@ -886,6 +887,7 @@ config_defaults(void)
 	cfg->rotation.jitter = DAY;
 	cfg->rotation.batch_size = 50;
 	cfg->rotation.rate_limit = 10;
+	cfg->rotation.kerberos = 1;
 	cfg->crl_refresh_before = DAY;
 	cfg->server_cert_renew_before = 30 * DAY;
 	cfg->log_level = LOG_LEVEL_INFO;

@@ -90,6 +90,7 @@ config_write(const struct cust_config *cfg, FILE *out)
 	fprintf(out, "  batch_size: %u\n  rate_limit: %u\n",
 	    cfg->rotation.batch_size, cfg->rotation.rate_limit);
 	put_bool(out, "  ", "push", cfg->rotation.push);
+	put_bool(out, "  ", "kerberos", cfg->rotation.kerberos);
 	fputs("crl:\n", out);
 	put_duration(out, "  ", "refresh_before", cfg->crl_refresh_before);
 	fputs("server_cert:\n", out);
@@ -206,6 +207,7 @@ static const char default_text[] =
 "#  batch_size: 50\n"
 "#  rate_limit: 10             # devices per second\n"
 "#  push: false\n"
+"#  kerberos: true             # AD device objects (directory.ad)\n"
 "\n"
 "#crl:\n"
 "#  refresh_before: 1d         # before the CRL's nextUpdate\n"

@@ -194,6 +194,9 @@ struct daemon {
 	pthread_cond_t sched_cv;
 	struct cust_state *sched_st;
 	int sched_stop, sched_started;
+	/* Scheduler thread only: AD device objects whose scheduled rotation
+	 * failed, FQDN -> the time (util_now()) it is tried again. */
+	json_t *krb_retry;
 	/* The job threads (jobs.c). */
 	pthread_mutex_t jobs_mu;
 	pthread_cond_t jobs_cv;

@@ -58,7 +58,8 @@
 void
 daemon_conf_defaults(struct daemon_conf *c)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = sysconf(_SC_NPROCESSORS_ONLN), tick;
+	const char *e;
 
 	memset(c, 0, sizeof(*c));
 	c->listen[0] = "127.0.0.1:8443";
@@ -83,6 +84,13 @@ daemon_conf_defaults(struct daemon_conf *c)
 	c->tls_min_version = 12;
 	c->session_tickets = 0;
 	c->sched_interval_ms = 60000;
+	/* Test hook (custodyd(8) ENVIRONMENT): a shorter tick, so that a
+	 * test sees a second tick without waiting a minute. */
+	if ((e = getenv("CUSTODY_TEST_TICK_MS")) != NULL) {
+		if (util_parse_long(e, 100, 60000, &tick) == CUST_OK)
+			c->sched_interval_ms = (int)tick;
+		cust_clearerr();
+	}
 	/* No rotation by age until the configuration sets a maximum age;
 	 * interrupted rotation jobs are always resumed. */
 	c->sched.resume_jobs = 1;
@@ -116,6 +124,10 @@ apply_all(struct daemon_conf *c, const struct cust_config *cfg)
 	c->sched.server_renew_before = cfg->server_cert_renew_before;
 	c->sched.crl_refresh_before = cfg->crl_refresh_before;
 	c->sched.push = cfg->rotation.push;
+	/* The AD device objects (directory.ad): their age is the
+	 * directory's setting, 0 turning it off there too. */
+	c->sched.krb_max_age = cfg->rotation.kerberos && cfg->ad.set ?
+	    cfg->ad.object_max_age : 0;
 	c->tls_min_version = cfg->tls.min_version;
 	c->session_tickets = cfg->tls.session_tickets;
 	snprintf(c->client_ca_file, sizeof(c->client_ca_file), "%s",

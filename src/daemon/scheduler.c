@@ -3,18 +3,22 @@
  * (include/scheduler.h) on a state of its own, at start and then every
  * sched_interval_ms: interrupted rotation jobs are resumed where they
  * stopped (custodyd's own after a restart, or a killed custodyctl's), due
- * CRLs are made again, and passwords past their maximum age are rotated
- * (when the configuration sets one; none by default).
+ * CRLs are made again, passwords past their maximum age are rotated
+ * (when the configuration sets one; none by default), and so are the AD
+ * device objects (rotation.kerberos with directory.ad).
  */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
+#include "cred.h"
+#include "directory.h"
 #include "err.h"
 #include "job.h"
 #include "log.h"
 #include "ops.h"
 #include "state.h"
+#include "util.h"
 #include "daemon_int.h"
 
 #define SCHED_ACTOR	"scheduler"
@@ -22,6 +26,11 @@
  * push's requests (a Get, the change, the proof, two Gets reconciling)
  * each end within AMT_TIMEOUT_MS. */
 #define SCHED_RECONCILE_AGE	600
+/* An AD device object whose scheduled rotation failed (the device
+ * unreachable, no TLS yet, the DC refusing) is tried again after this
+ * long (seconds), not every tick: each try is a job, and one that set
+ * the password in AD again is one more kvno. */
+#define SCHED_KRB_RETRY		3600
 
 /*
  * op with req as the scheduler (ctx: its identity and state), a job it
@@ -58,11 +67,12 @@ device_job(const char *kind)
 {
 	return kind != NULL && (strcmp(kind, JOB_KIND_PUSH) == 0 ||
 	    strcmp(kind, JOB_KIND_APPLY) == 0 ||
-	    strcmp(kind, JOB_KIND_PROVISION) == 0);
+	    strcmp(kind, JOB_KIND_PROVISION) == 0 ||
+	    strcmp(kind, JOB_KIND_KERBEROS) == 0);
 }
 
 /* Resume the interrupted device jobs (pushes, policy applies, TLS
- * provisioning) among the newest 100 (job.resume): network work, so
+ * provisioning, AMT Kerberos) among the newest 100 (job.resume): network work, so
  * sched_tick() (src/sched) leaves them to the ops layer, which hands
  * pushes to the job threads (an apply or a provisioning runs on this
  * thread, the tick after it waiting). */
@@ -211,6 +221,114 @@ out:
 	cust_clearerr();
 }
 
+/* Whether fqdn's scheduled object rotation waits (it failed less than
+ * SCHED_KRB_RETRY ago). */
+static int
+krb_waits(struct daemon *d, const char *fqdn, int64_t now)
+{
+	json_t *at = json_object_get(d->krb_retry, fqdn);
+
+	return at != NULL && json_integer_value(at) > now;
+}
+
+/* The outcome of the scheduled rotation of the devices fqdns (resp: the
+ * op's reply, NULL when it failed as a whole): the failed ones wait
+ * SCHED_KRB_RETRY, the others are tried whenever due. */
+static void
+krb_outcome(struct daemon *d, json_t *fqdns, json_t *resp)
+{
+	int64_t again = util_now() + SCHED_KRB_RETRY;
+	json_t *v, *it;
+	size_t i;
+
+	if (d->krb_retry == NULL && (d->krb_retry = json_object()) == NULL)
+		return;
+	json_array_foreach(fqdns, i, v)		/* until the reply says */
+		json_object_set_new(d->krb_retry, json_string_value(v),
+		    json_integer(again));
+	json_array_foreach(json_object_get(resp, "items"), i, it) {
+		const char *res = json_string_value(json_object_get(it,
+		    "result")), *f = json_string_value(json_object_get(it,
+		    "fqdn"));
+
+		if (res != NULL && f != NULL && (strcmp(res, "ok") == 0 ||
+		    strcmp(res, "reconciled") == 0 || strcmp(res,
+		    "not-due") == 0))
+			json_object_del(d->krb_retry, f);
+	}
+}
+
+/*
+ * The AD device objects due for rotation (rotation.kerberos, directory.ad
+ * object_max_age): found in the store first (dir_ad_devices_due(): no DC
+ * connection, nothing audited), among the active devices, less those
+ * whose last scheduled try failed within SCHED_KRB_RETRY; only when some
+ * are due, device.kerberos --rotate --due over exactly those, as the
+ * scheduler, a job run on this thread. A tick with nothing due costs no
+ * job, no audit entry and no DC connection.
+ */
+static void
+rotate_objects(struct daemon *d, const struct sched_policy *p)
+{
+	struct ops_identity *id = NULL;
+	struct ops_ctx ctx = { 0 };
+	json_t *due = NULL, *fqdns = NULL, *req = NULL, *resp = NULL, *f;
+	int64_t dev, now = util_now();
+	long long job;
+	size_t i;
+	int r;
+
+	if (p->krb_max_age <= 0 || atomic_load(&d->jobs_stopping))
+		return;
+	if ((fqdns = json_array()) == NULL) {
+		log_warnx("scheduler: AD device objects: out of memory");
+		return;
+	}
+	if (dir_ad_devices_due(d->sched_st, p->krb_max_age, p->batch > 0 ?
+	    p->batch : 1000, &due) != CUST_OK)
+		goto fail;
+	json_array_foreach(due, i, f) {
+		if (krb_waits(d, json_string_value(f), now))
+			continue;
+		/* a device removed or retired since: not ours to rotate */
+		if ((r = cred_device_find(d->sched_st, json_string_value(f),
+		    &dev)) == CUST_E_NOTFOUND) {
+			cust_clearerr();
+			continue;
+		}
+		if (r != CUST_OK || json_array_append(fqdns, f) != 0)
+			goto fail;
+	}
+	if (json_array_size(fqdns) == 0)
+		goto out;
+	if (ops_identity_new(OPS_ID_LOCAL, SCHED_ACTOR, &id) != CUST_OK ||
+	    (req = json_pack("{s:O, s:b, s:b}", "fqdns", fqdns, "rotate", 1,
+	    "due", 1)) == NULL)
+		goto fail;
+	ctx.st = d->sched_st;
+	ctx.who = id;
+	r = call(d, &ctx, "device.kerberos", req, &resp, &job);
+	krb_outcome(d, fqdns, r == CUST_OK ? resp : NULL);
+	if (r != CUST_OK)
+		goto fail;
+	log_info("scheduler: AMT Kerberos job %lld: %zu AD device objects "
+	    "due, %lld not rotated", (long long)json_integer_value(
+	    json_object_get(resp, "job")), json_array_size(fqdns), (long long)
+	    json_integer_value(json_object_get(resp, "failed")));
+	goto out;
+fail:
+	log_warnx("scheduler: rotation of the AD device objects: %s%s",
+	    cust_errmsg(), json_array_size(fqdns) > 0 ? " (tried again in an "
+	    "hour)" : "");
+out:
+	json_decref(due);
+	json_decref(fqdns);
+	json_decref(req);
+	json_decref(resp);
+	ops_identity_free(id);
+	cust_clearerr();
+}
+
 static void
 tick(struct daemon *d)
 {
@@ -245,6 +363,7 @@ tick(struct daemon *d)
 	/* Rotations resumed: pushed when they were started to be. */
 	json_array_foreach(json_object_get(rep, "resumed"), i, e)
 		push_rotated(d, json_integer_value(e), 1);
+	rotate_objects(d, &p);
 	json_decref(rep);
 	cust_clearerr();
 }
@@ -315,4 +434,6 @@ daemon_sched_stop(struct daemon *d)
 	}
 	state_close(d->sched_st);
 	d->sched_st = NULL;
+	json_decref(d->krb_retry);
+	d->krb_retry = NULL;
 }

@@ -2519,31 +2519,23 @@ out:
 	return r;
 }
 
-int
-dir_ad_device_due(struct cust_state *st, const char *fqdn,
-    int64_t max_age, int *due_out, int64_t *age_out)
+/* Whether the object of row is due under max_age (dir_ad_device_due()),
+ * at now. */
+static int
+row_due(struct cust_state *st, json_t *row, int64_t max_age, int64_t now,
+    int *due_out, int64_t *age_out)
 {
 	sqlite3_stmt *s;
-	json_t *rows = NULL, *row;
-	int64_t created = 0, now = util_now();
+	int64_t created = 0;
 	int rc, r, pending = 0, current = 0;
 
 	*due_out = 0;
 	*age_out = -1;
-	if ((r = rows_load(st, &rows)) != CUST_OK)
-		return r;
-	if ((row = active_of(rows, "device", fqdn)) == NULL) {
-		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
-		    "object for %s", fqdn);
-		goto out;
-	}
 	s = store_stmt(state_store(st), "SELECT state, created, "
 	    STORE_CHECK(STORE_ROW_DIR_SECRET) " FROM dir_secret WHERE "
 	    "object_id = ? AND state IN ('pending', 'current')");
-	if (s == NULL) {
-		r = CUST_E_DB;
-		goto out;
-	}
+	if (s == NULL)
+		return CUST_E_DB;
 	sqlite3_bind_int64(s, 1, jid(row));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (strcmp((const char *)sqlite3_column_text(s, 0),
@@ -2558,12 +2550,71 @@ dir_ad_device_due(struct cust_state *st, const char *fqdn,
 	    "cannot read a directory secret");
 	sqlite3_reset(s);
 	if (r != CUST_OK)
-		goto out;
+		return r;
 	if (current)
 		*age_out = now > created ? now - created : 0;
 	*due_out = pending || !current ||
 	    *age_out >= max_age - max_age / 10;
+	return CUST_OK;
+}
+
+int
+dir_ad_device_due(struct cust_state *st, const char *fqdn,
+    int64_t max_age, int *due_out, int64_t *age_out)
+{
+	json_t *rows = NULL, *row;
+	int r;
+
+	*due_out = 0;
+	*age_out = -1;
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		return r;
+	if ((row = active_of(rows, "device", fqdn)) == NULL)
+		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
+		    "object for %s", fqdn);
+	else
+		r = row_due(st, row, max_age, util_now(), due_out, age_out);
+	json_decref(rows);
+	return r;
+}
+
+int
+dir_ad_devices_due(struct cust_state *st, int64_t max_age, size_t limit,
+    json_t **fqdns_out)
+{
+	json_t *rows = NULL, *row, *out = NULL;
+	int64_t now = util_now(), age;
+	size_t i;
+	int r, due;
+
+	*fqdns_out = NULL;
+	if (max_age <= 0 || limit == 0)
+		return cust_fail(CUST_E_INVAL, "no maximum age or limit");
+	if ((r = rows_load(st, &rows)) != CUST_OK)
+		return r;
+	if ((out = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(rows, i, row) {
+		if (json_array_size(out) >= limit)
+			break;
+		if (strcmp(jstr(row, "kind"), "device") != 0 ||
+		    strcmp(jstr(row, "state"), "active") != 0)
+			continue;
+		if ((r = row_due(st, row, max_age, now, &due, &age)) !=
+		    CUST_OK)
+			goto out;
+		if (due && json_array_append_new(out, json_string(jstr(row,
+		    "owner"))) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*fqdns_out = out;
+	out = NULL;
 out:
+	json_decref(out);
 	json_decref(rows);
 	return r;
 }

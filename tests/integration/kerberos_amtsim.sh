@@ -315,37 +315,10 @@ sys.exit(not (r["devices"] == 1 and r["results"] == {"ok": 1} and
 # (msDS-KeyVersionNumber + 1), then on the device with that KeyVersion,
 # then current: what account password shows is what the device holds,
 # and AD takes it (a simple bind as the object).
-kvno_of() {
-	ad_search -b "CN=$1,$AD_OU" -s base msDS-KeyVersionNumber |
-	    sed -n 's/^msDS-KeyVersionNumber: //p'
-}
+kvno_of() { ad_kvno "$1"; }
 # holds D KVNO: the device's KeyVersion is KVNO, its passphrase and RC4
 # key those of the password account password shows, and AD binds with it.
-holds() {
-	_pw=$(c account password "$1") || return 1
-	printf '%s' "$_pw" >"$TESTTMP/pw.now"
-	cp "$TESTTMP/pw.now" "$TESTTMP/pw.file"
-	ntnow=$(printf '%s' "$(cat "$TESTTMP/pw.now")" |
-	    iconv -f ASCII -t UTF-16LE |
-	    openssl dgst -md4 -binary -provider legacy -provider default |
-	    base64)
-	LDAPTLS_CACERT="$AD_CA" LDAPTLS_REQCERT=demand ldapsearch -LLL \
-	    -H "$AD_URI" -x -D "CN=$1,$AD_OU" -y "$TESTTMP/pw.file" \
-	    -b "CN=$1,$AD_OU" -s base dn >/dev/null 2>&1 || {
-		echo "AD does not take the password of $1" >&2; return 1; }
-	curl -s "http://127.0.0.1:$control_port/state?device=$1" \
-	    >"$TESTTMP/dnow.json"
-	python3 - "$TESTTMP/dnow.json" "$2" "$ntnow" "$TESTTMP/pw.now" <<'EOF2'
-import json, sys
-k = json.load(open(sys.argv[1]))["kerberos"]
-ok = (k["key_version"] == int(sys.argv[2]) and
-      k["master_key"] == sys.argv[3] and
-      k["passphrase"] == open(sys.argv[4]).read())
-if not ok:
-    print(k["key_version"], sys.argv[2], file=sys.stderr)
-sys.exit(not ok)
-EOF2
-}
+holds() { ad_krb_holds "$S" "$1" "$2"; }
 k0=$(kvno_of $D0)
 t_exit "device kerberos --rotate --dry-run $D0" 0 \
 	c device kerberos --rotate --dry-run $D0

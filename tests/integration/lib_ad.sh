@@ -24,6 +24,15 @@
 #                   directory.ad for this DC.
 #   ad_krb5_conf FILE  a krb5.conf for the DC's KDC (realm CUSTODY.TEST on
 #                   127.0.0.1:88, no DNS: test-services.md pitfall 20).
+#   ad_kvno NAME    msDS-KeyVersionNumber of CN=NAME in AD_OU (a device
+#                   object: NAME is the FQDN).
+#   ad_krb_holds STATE FQDN KVNO  the device's AMT Kerberos settings
+#                   (amtsim's GET /state, control_port) hold KeyVersion
+#                   KVNO and the passphrase and RC4 key (NT hash computed
+#                   here) of the object password custody shows
+#                   (custodyctl account password, written to
+#                   TESTTMP/pw.now), and AD takes that password (a simple
+#                   bind as the object).
 AD_REALM=CUSTODY.TEST
 AD_DOMAIN=CUSTODY
 AD_BASE="DC=custody,DC=test"
@@ -197,4 +206,33 @@ ad_krb5_conf() {
 		kdc = 127.0.0.1
 	}
 EOF
+}
+
+ad_kvno() {
+	ad_search -b "CN=$1,$AD_OU" -s base msDS-KeyVersionNumber |
+	    sed -n 's/^msDS-KeyVersionNumber: //p'
+}
+
+ad_krb_holds() {
+	_pw=$("$CUSTODYCTL" --state-dir "$1" account password "$2") || return 1
+	printf '%s' "$_pw" >"$TESTTMP/pw.now"
+	_nt=$(printf '%s' "$_pw" | iconv -f ASCII -t UTF-16LE |
+	    openssl dgst -md4 -binary -provider legacy -provider default |
+	    base64)
+	LDAPTLS_CACERT="$AD_CA" LDAPTLS_REQCERT=demand ldapsearch -LLL \
+	    -H "$AD_URI" -x -D "CN=$2,$AD_OU" -y "$TESTTMP/pw.now" \
+	    -b "CN=$2,$AD_OU" -s base dn >/dev/null 2>&1 || {
+		echo "AD does not take the password of $2" >&2; return 1; }
+	curl -s "http://127.0.0.1:$control_port/state?device=$2" \
+	    >"$TESTTMP/dnow.json"
+	python3 - "$TESTTMP/dnow.json" "$3" "$_nt" "$TESTTMP/pw.now" <<'EOF2'
+import json, sys
+k = json.load(open(sys.argv[1]))["kerberos"]
+ok = (k["key_version"] == int(sys.argv[2]) and
+      k["master_key"] == sys.argv[3] and
+      k["passphrase"] == open(sys.argv[4]).read())
+if not ok:
+    print(k["key_version"], sys.argv[2], file=sys.stderr)
+sys.exit(not ok)
+EOF2
 }

@@ -99,6 +99,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->rotation.batch_size, 50);
 	assert_int_equal(cfg->rotation.rate_limit, 10);
 	assert_int_equal(cfg->rotation.push, 0);
+	assert_int_equal(cfg->rotation.kerberos, 1);
 	assert_int_equal(cfg->crl_refresh_before, 86400);
 	assert_int_equal(cfg->server_cert_renew_before, 30 * 86400);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
@@ -140,6 +141,7 @@ static const char full[] =
     "  batch_size: 7\n"
     "  rate_limit: 2\n"
     "  push: yes\n"
+    "  kerberos: no\n"
     "crl:\n"
     "  refresh_before: 6h\n"
     "server_cert:\n"
@@ -201,6 +203,7 @@ test_every_key(void **state)
 	assert_int_equal(cfg->rotation.batch_size, 7);
 	assert_int_equal(cfg->rotation.rate_limit, 2);
 	assert_int_equal(cfg->rotation.push, 1);
+	assert_int_equal(cfg->rotation.kerberos, 0);
 	assert_int_equal(cfg->crl_refresh_before, 6 * 3600);
 	assert_int_equal(cfg->server_cert_renew_before, 10 * 86400);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_DEBUG);
