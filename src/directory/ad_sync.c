@@ -58,6 +58,18 @@
 
 #define DN_MAX	1024
 
+/*
+ * The mark of an object custody adds: its info attribute (free text,
+ * which AD and Samba give users and groups) holds MARK_PREFIX and a MAC
+ * of the dir_object row it was added for (row_mark()). A row still
+ * 'creating' has no objectSid to compare (custody stopped before reading
+ * it back); the mark is how the next sync tells the object custody added
+ * from one someone else made at the DN since.
+ */
+#define MARK_ATTR	"info"
+#define MARK_PREFIX	"custody-mark:v1:"
+#define MARK_MAX	(sizeof(MARK_PREFIX) + 32)
+
 struct sync {
 	struct cust_state *st;
 	const char *actor;
@@ -129,7 +141,7 @@ rows_load(struct cust_state *st, json_t **out)
 	/* every row checked: a row decides which AD object custody may
 	 * change or delete, and a group's SID which group a device admits */
 	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT id, kind, name, "
-	    "dn, owner, sid, state, " STORE_CHECK(STORE_ROW_DIR_OBJECT)
+	    "dn, owner, sid, state, changed, " STORE_CHECK(STORE_ROW_DIR_OBJECT)
 	    " FROM dir_object ORDER BY id");
 	json_t *a = json_array(), *o;
 	char b64[512];
@@ -149,13 +161,14 @@ rows_load(struct cust_state *st, json_t **out)
 			sodium_bin2base64(b64, sizeof(b64),
 			    sqlite3_column_blob(s, 5), (size_t)n,
 			    sodium_base64_VARIANT_ORIGINAL);
-		o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
-		    (json_int_t)sqlite3_column_int64(s, 0), "kind",
+		o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+		    "id", (json_int_t)sqlite3_column_int64(s, 0), "kind",
 		    (const char *)sqlite3_column_text(s, 1), "name",
 		    (const char *)sqlite3_column_text(s, 2), "dn",
 		    (const char *)sqlite3_column_text(s, 3), "owner",
 		    (const char *)sqlite3_column_text(s, 4), "sid_b64", b64,
-		    "state", (const char *)sqlite3_column_text(s, 6));
+		    "state", (const char *)sqlite3_column_text(s, 6),
+		    "changed", (json_int_t)sqlite3_column_int64(s, 7));
 		if (o == NULL || json_array_append_new(a, o) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");
 			break;
@@ -244,9 +257,10 @@ row_insert(struct sync *y, const char *kind, const char *name,
 	if ((r = store_row_reseal(state_store(y->st), STORE_RESEAL_DIR_OBJECT,
 	    id)) != CUST_OK)
 		return r;
-	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
 	    (json_int_t)id, "kind", kind, "name", name, "dn", dn,
-	    "owner", owner, "sid_b64", "", "state", "creating");
+	    "owner", owner, "sid_b64", "", "state", "creating", "changed",
+	    (json_int_t)now);
 	if (o == NULL || json_array_append_new(y->rows, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	*row_out = o;
@@ -263,6 +277,7 @@ row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 	    "AND " STORE_CHECK(STORE_ROW_DIR_OBJECT));
 	unsigned char bin[300];
 	size_t binlen = 0;
+	int64_t now = util_now();
 	int r;
 
 	if (s == NULL)
@@ -276,7 +291,7 @@ row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 		sqlite3_bind_blob(s, 2, bin, (int)binlen, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(s, 2);
-	sqlite3_bind_int64(s, 3, util_now());
+	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int64(s, 4, jid(row));
 	if ((r = store_step_done(state_store(y->st), s,
 	    "cannot update a directory object")) != CUST_OK ||
@@ -284,6 +299,7 @@ row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 	    jid(row))) != CUST_OK)
 		return r;
 	if (json_object_set_new(row, "state", json_string(state)) != 0 ||
+	    json_object_set_new(row, "changed", json_integer(now)) != 0 ||
 	    (binlen > 0 && json_object_set_new(row, "sid_b64",
 	    json_string(sid_b64)) != 0))
 		return cust_fail(CUST_E_NOMEM, "out of memory");
@@ -493,16 +509,27 @@ audit(struct sync *y, const char *action, const char *object,
 
 /* ---- AD reads ---- */
 
-/* The entry at dn (attrs), or NULL in *out when it does not exist. */
+/* The entry at dn (attrs, and MARK_ATTR for not_ours()), or NULL in
+ * *out when it does not exist. */
 static int
 read_dn(struct sync *y, const char *dn, const char *const *attrs,
     json_t **out)
 {
+	const char *all[16];
 	json_t *a = NULL;
+	size_t n;
 	int r;
 
 	*out = NULL;
-	if ((r = dir_ldap_search(y->l, dn, 0, "(objectClass=*)", attrs, &a)) !=
+	for (n = 0; attrs[n] != NULL; n++) {
+		if (n + 2 >= sizeof(all) / sizeof(all[0]))
+			return cust_fail(CUST_E_INTERNAL, "read_dn: too many "
+			    "attributes");
+		all[n] = attrs[n];
+	}
+	all[n++] = MARK_ATTR;
+	all[n] = NULL;
+	if ((r = dir_ldap_search(y->l, dn, 0, "(objectClass=*)", all, &a)) !=
 	    CUST_OK)
 		return r;
 	if (json_array_size(a) > 0)
@@ -576,14 +603,88 @@ sid_text(const char *b64, char *out, size_t len)
 }
 
 /*
+ * The mark of row (MARK_ATTR) into out (MARK_MAX bytes): MARK_PREFIX and
+ * 16 bytes (hex) of a keyed BLAKE2b, the key derived from the data key
+ * ("dirmark1"), over the row's id, kind, name, DN and the time it was
+ * last set 'creating' (changed: each new attempt after the object was
+ * made and lost gets a new mark, so a mark read from an earlier object
+ * does not fit). Not a secret once written (anyone who reads the object
+ * reads it); what it proves is that custody wrote the object, since
+ * only custody could compute it before it was written.
+ */
+static int
+row_mark(struct sync *y, json_t *row, char *out, size_t len)
+{
+	struct seal_secret *key = NULL;
+	unsigned char mac[16];
+	char msg[DN_MAX + 512];
+	int n, r;
+
+	n = snprintf(msg, sizeof(msg), "custody:dir_object:%lld:%s:%s:%s:%lld",
+	    (long long)jid(row), jstr(row, "kind"), jstr(row, "name"),
+	    jstr(row, "dn"), (long long)json_integer_value(json_object_get(row,
+	    "changed")));
+	if (n < 0 || (size_t)n >= sizeof(msg) || len < MARK_MAX)
+		return cust_fail(CUST_E_TOOBIG, "a directory object's mark "
+		    "does not fit");
+	if ((r = seal_derive(state_seal(y->st), "dirmark1", 1, 32, &key)) !=
+	    CUST_OK)
+		return r;
+	seal_secret_hold(key);
+	crypto_generichash(mac, sizeof(mac), (const unsigned char *)msg,
+	    (size_t)n, seal_secret_data(key), seal_secret_len(key));
+	seal_secret_release(key);
+	seal_secret_free(key);
+	memcpy(out, MARK_PREFIX, sizeof(MARK_PREFIX) - 1);
+	sodium_bin2hex(out + sizeof(MARK_PREFIX) - 1, len - (sizeof(
+	    MARK_PREFIX) - 1), mac, sizeof(mac));
+	sodium_memzero(msg, sizeof(msg));
+	return CUST_OK;
+}
+
+/*
+ * Entry e at the DN of a row still 'creating': custody added it (and
+ * stopped before it was finished) only when it carries the row's mark.
+ * An object someone else made there meanwhile is not custody's to set a
+ * password on, enable, fill or delete: refused, audited, the row left
+ * as it is for the operator (custody makes its own object once that one
+ * is gone). 0 when it is custody's, 1 when refused, or an error (< 0).
+ */
+static int
+not_marked(struct sync *y, json_t *row, json_t *e, const char *what)
+{
+	const char *has = first(e, MARK_ATTR);
+	char want[MARK_MAX];
+	int r;
+
+	if ((r = row_mark(y, row, want, sizeof(want))) != CUST_OK)
+		return r;
+	if (has != NULL && strcmp(has, want) == 0)
+		return 0;
+	r = refuse(y, jstr(row, "name"), "%s '%s': custody began an object "
+	    "at %s and stopped before finishing it, and the object there now "
+	    "is not the one custody added (its %s attribute %s custody's "
+	    "mark for it): someone else made it since; refused, nothing "
+	    "changed. Delete that object if it is not to be kept: custody "
+	    "then makes its own", what, jstr(row, "name"), jstr(row, "dn"),
+	    MARK_ATTR, has != NULL ? "does not carry" : "is missing, not");
+	if (r == CUST_OK && json_object_set_new(row, "refused",
+	    json_true()) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	return r == CUST_OK ? 1 : r;
+}
+
+/*
  * Is entry e (read with objectSid) another object than the one custody
  * made for row? The row's DN names where custody put its object; the
  * objectSid it read back names the object. One deleted and made again
  * at the same DN by someone else (a group whose members they decide, a
  * user whose password they know) is not custody's to change, enable,
- * empty or delete: refused, with both SIDs. 0 when it is custody's (or
- * custody never read its SID: a row still 'creating'), 1 when refused,
- * or an error (< 0).
+ * empty or delete: refused, with both SIDs. A row still 'creating' is
+ * judged by its mark instead (not_marked(): custody may not have read
+ * the SID of what it added, and the SID it keeps from an earlier object
+ * is not the new one's). 0 when it is custody's, 1 when refused, or an
+ * error (< 0).
  */
 static int
 not_ours(struct sync *y, json_t *row, json_t *e, const char *what)
@@ -592,6 +693,8 @@ not_ours(struct sync *y, json_t *row, json_t *e, const char *what)
 	char s1[192], s2[192];
 	int r;
 
+	if (e != NULL && strcmp(jstr(row, "state"), "creating") == 0)
+		return not_marked(y, row, e, what);
 	if (had[0] == '\0' || e == NULL || (has != NULL && strcmp(had, has) ==
 	    0))
 		return 0;
@@ -702,26 +805,39 @@ sync_group(struct sync *y, const char *duty)
 		const char *nm[] = { name };
 		static const char *const gt[] = { GROUP_GLOBAL_SECURITY };
 		static const char *const desc[] = { "managed by custody" };
+		const char *markv[1];
+		char mark[MARK_MAX];
 		const struct dir_attr add[] = {
 			{ 0, "objectClass", oc, 2, NULL, 0 },
 			{ 0, "sAMAccountName", nm, 1, NULL, 0 },
 			{ 0, "groupType", gt, 1, NULL, 0 },
 			{ 0, "description", desc, 1, NULL, 0 },
+			{ 0, MARK_ATTR, markv, 1, NULL, 0 },
 		};
 
 		if ((r = op(y, "add %s (global security group %s)", dn, name)) !=
 		    CUST_OK)
 			return r;
 		if (!y->dry_run) {
-			if (row == NULL) {
+			/* 'creating' before the add (a group made again
+			 * too): a sync stopped after the add finds its
+			 * mark */
+			if (row == NULL || strcmp(jstr(row, "state"),
+			    "creating") != 0) {
 				if ((r = begin(y)) != CUST_OK)
 					return r;
-				r = commit(y, row_insert(y, "group", name, dn,
-				    duty, &row));
+				r = commit(y, row == NULL ? row_insert(y,
+				    "group", name, dn, duty, &row) :
+				    row_set(y, row, "creating", NULL));
 				if (r != CUST_OK)
 					return r;
 			}
-			r = dir_ldap_add(y->l, dn, add, 4);
+			util_test_crash("ad-group-begun");
+			if ((r = row_mark(y, row, mark, sizeof(mark))) !=
+			    CUST_OK)
+				return r;
+			markv[0] = mark;
+			r = dir_ldap_add(y->l, dn, add, 5);
 			if (r == CUST_E_EXISTS)
 				return add_exists(y, row, "group", name, dn);
 			if (r != CUST_OK)
@@ -1358,16 +1474,17 @@ sync_account(struct sync *y, json_t *want)
 		static const char *const desc[] = { "AMT service account "
 			"managed by custody" };
 		const char *nm[] = { name }, *upn[] = { jstr(want, "upn") };
-		const char *ddesc[1], *spnv[DIR_DEVICE_SPNS];
-		char dtext[300];
+		const char *ddesc[1], *spnv[DIR_DEVICE_SPNS], *markv[1];
+		char dtext[300], mark[MARK_MAX];
 		struct dir_attr add[] = {
 			{ 0, "objectClass", oc, 4, NULL, 0 },
 			{ 0, "sAMAccountName", nm, 1, NULL, 0 },
 			{ 0, "userAccountControl", dis, 1, NULL, 0 },
 			{ 0, "description", desc, 1, NULL, 0 },
 			{ 0, "userPrincipalName", upn, 1, NULL, 0 },
+			{ 0, MARK_ATTR, markv, 1, NULL, 0 },
 		};
-		size_t nadd = 5, k;
+		size_t nadd = 6, k;
 		char what[300];
 
 		if (strcmp(kind, "device") == 0) {
@@ -1412,6 +1529,13 @@ sync_account(struct sync *y, json_t *want)
 				    "begun (disabled until its password is set)");
 			if ((r = commit(y, r)) != CUST_OK)
 				goto out;
+			/* tests stop here, the row 'creating', nothing
+			 * added */
+			util_test_crash("ad-account-begun");
+			if ((r = row_mark(y, row, mark, sizeof(mark))) !=
+			    CUST_OK)
+				goto out;
+			markv[0] = mark;
 			r = dir_ldap_add(y->l, dn, add, nadd);
 			if (r == CUST_E_EXISTS) {
 				r = add_exists(y, row, who, console, dn);

@@ -1,0 +1,146 @@
+#!/bin/sh
+# tests/integration/ad_takeover.sh - a directory object custody began and
+# did not finish (its row left 'creating': the process died after
+# committing the row, before or while adding the object) is finished by
+# the next account sync only when the object at its DN is the one custody
+# added: custody writes a mark (a MAC of the row under a key derived from
+# its data key) into the object's info attribute when it adds it, and an
+# object someone else made at the DN meanwhile lacks it. Against a real
+# Samba AD DC (lib_ad.sh): such an object (a user with a password of its
+# maker's, a group) is refused, audited, left as it was (its password,
+# its enabled state, its members), and the row stays for the operator;
+# once the foreign object is deleted, custody makes its own. A genuine
+# crash before and after the add is still finished.
+. tests/integration/lib.sh
+. tests/integration/lib_ad.sh
+ad_netns "$@"
+t_need_or_skip samba samba-tool ldapsearch openssl python3 sqlite3
+ad_start
+
+S="$TESTTMP/state"
+c() { cc --state-dir "$S" "$@"; }
+uac() { ad_search -b "CN=$1,$AD_OU" -s base userAccountControl 2>/dev/null |
+	    sed -n 's/^userAccountControl: //p'; }
+members() { ad_search -b "CN=$1,$AD_OU" -s base member 2>/dev/null |
+	    sed -n 's/^member: CN=\([^,]*\),.*/\1/p' | sort | tr '\n' ' '; }
+rowstate() { sqlite3 "$S/custody.db" "SELECT state FROM dir_object WHERE \
+	    name = '$1'"; }
+# someone else, with the DC's own tool, straight into its database
+tool() { samba-tool "$@" -s "$AD_DIR/etc/smb.conf" \
+	    -H "$AD_DIR/private/sam.ldb" >/dev/null 2>&1; }
+policy() {	# policy CONSOLE:DUTY... : load a policy of those consoles
+	{
+		echo "version: 1"
+		echo "owner: a"
+		echo "directory: {type: ad, realm: CUSTODY.TEST}"
+		echo "consoles:"
+		for _p; do
+			echo "  ${_p%%:*}:"
+			echo "    identity: {kerberos: \"svc-${_p%%:*}@CUSTODY.TEST\"}"
+			echo "    duties: [${_p#*:}]"
+		done
+	} >"$TESTTMP/p.yaml"
+	c policy load "$TESTTMP/p.yaml" >/dev/null
+}
+
+t_exit "init" 0 c init
+ad_config "$S"
+policy a:power b:power
+
+# 1. An account: custody dies after committing its row, before the add;
+# someone makes a user at its DN with a password of their own.
+CUSTODY_TEST_CRASH_AT=ad-account-begun "$CUSTODYCTL" --state-dir "$S" \
+	account sync >"$TESTTMP/crash.out" 2>&1
+t_check "crashed after the row, before the add (99)" test $? = 99
+t_check "svc-a's row is creating" test "$(rowstate svc-a)" = creating
+t_check "nothing at its DN yet" test -z "$(uac svc-a)"
+t_check "someone else makes CN=svc-a (samba-tool)" tool user add svc-a \
+	'Their-Pass.w0rd' --userou=OU=AMT
+printf '%s' 'Their-Pass.w0rd' >"$TESTTMP/their.pw"
+uac0=$(uac svc-a)
+t_exit "the next sync refuses it (exit 1)" 1 c account sync
+t_grep "... saying why" \
+	"account 'svc-a': custody began an object at CN=svc-a,$AD_OU and stopped before finishing it, and the object there now is not the one custody added" \
+	"$TESTTMP/err"
+t_check "... its maker's password still works (custody set none)" sh -c '
+	LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-a@custody.test" \
+	    -y "$3" -s base -b "" dn >/dev/null 2>&1' _ "$AD_CA" "$AD_URI" \
+	"$TESTTMP/their.pw"
+t_check "... its userAccountControl unchanged ($uac0)" test "$(uac svc-a)" = "$uac0"
+t_check "... not in custody's group" sh -c \
+	'! echo "$1" | grep -q "svc-a "' _ "$(members AMT-power)"
+t_check "... the row left creating for the operator" \
+	test "$(rowstate svc-a)" = creating
+t_exit "... no password handed out" 4 c account password svc-a
+c audit list >"$TESTTMP/audit" 2>&1
+t_grep "... audited as refused" \
+	'directory\.sync +svc-a +refused .*not the one custody added' "$TESTTMP/audit"
+t_check "the other console synced" test "$(uac svc-b)" = 66048
+t_exit "a second sync refuses it again" 1 c account sync
+t_check "... still their password" sh -c '
+	LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-a@custody.test" \
+	    -y "$3" -s base -b "" dn >/dev/null 2>&1' _ "$AD_CA" "$AD_URI" \
+	"$TESTTMP/their.pw"
+
+# 2. A group: the same for a new duty's group (inventory); it gets no members.
+policy a:power b:power,inventory
+CUSTODY_TEST_CRASH_AT=ad-group-begun "$CUSTODYCTL" --state-dir "$S" \
+	account sync >"$TESTTMP/crash.out" 2>&1
+t_check "crashed after AMT-inventory's row, before the add (99)" test $? = 99
+t_check "AMT-inventory's row is creating" test "$(rowstate AMT-inventory)" = creating
+t_check "someone else makes CN=AMT-inventory (samba-tool)" tool group add \
+	AMT-inventory --groupou=OU=AMT
+t_exit "the next sync refuses it (exit 1)" 1 c account sync
+t_grep "... saying why" \
+	"group 'AMT-inventory': custody began an object at CN=AMT-inventory,$AD_OU and stopped before finishing it" \
+	"$TESTTMP/err"
+t_check "... svc-b not added to it" test -z "$(members AMT-inventory)"
+t_check "... the row left creating" test "$(rowstate AMT-inventory)" = creating
+
+# 3. Genuine crashes are still finished: after the add (the process
+# killed while stopped there) and before it.
+policy a:power b:power,inventory c:power d:power
+CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S" \
+	account sync >"$TESTTMP/half.out" 2>&1 &
+cpid=$!
+t_wait_stopped $cpid
+kill -KILL $cpid
+wait $cpid 2>/dev/null
+t_check "svc-c added, disabled, row creating" test \
+	"$(uac svc-c) $(rowstate svc-c)" = "514 creating"
+ad_search -b "CN=svc-c,$AD_OU" -s base info >"$TESTTMP/c.ldif"
+t_grep "... carrying custody's mark" '^info: custody-mark:v1:[0-9a-f]{32}$' \
+	"$TESTTMP/c.ldif"
+CUSTODY_TEST_CRASH_AT=ad-account-begun "$CUSTODYCTL" --state-dir "$S" \
+	account sync >"$TESTTMP/crash.out" 2>&1
+t_check "svc-c finished by the next sync, which dies at svc-d's add (99)" \
+	test $? = 99
+t_check "svc-c: enabled, active" test "$(uac svc-c) $(rowstate svc-c)" = \
+	"66048 active"
+t_check "svc-d: row creating, nothing in AD" test \
+	"$(rowstate svc-d):$(uac svc-d)" = "creating:"
+t_exit "the next sync (svc-a and AMT-inventory still refused): exit 1" 1 \
+	c account sync
+t_check "svc-d made: enabled, active" test "$(uac svc-d) $(rowstate svc-d)" = \
+	"66048 active"
+t_check "svc-c and svc-d in AMT-power" sh -c \
+	'echo "$1" | grep -q "svc-c svc-d "' _ "$(members AMT-power)"
+t_exit "account password svc-c" 0 c account password svc-c
+
+# 4. The operator deletes the foreign objects: custody makes its own.
+t_check "the foreign svc-a deleted" tool user delete svc-a
+t_check "the foreign AMT-inventory deleted" tool group delete AMT-inventory
+t_exit "the next sync makes custody's own: exit 0" 0 c account sync
+t_check "svc-a: enabled, active" test "$(uac svc-a) $(rowstate svc-a)" = \
+	"66048 active"
+t_check "AMT-inventory active, svc-b in it" test \
+	"$(rowstate AMT-inventory) $(members AMT-inventory)" = "active svc-b "
+t_check "their password does not work any more" sh -c '
+	! LDAPTLS_CACERT="$1" ldapsearch -LLL -H "$2" -x -D "svc-a@custody.test" \
+	    -y "$3" -s base -b "" dn >/dev/null 2>&1' _ "$AD_CA" "$AD_URI" \
+	"$TESTTMP/their.pw"
+t_exit "re-sync: no-op" 0 c --json account sync
+t_check "no changes" python3 -c '
+import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
+	"$TESTTMP/out"
+t_done
