@@ -51,11 +51,16 @@ struct config_ad {
 				 * rotated account's keytab, default 7d */
 	int64_t object_max_age;	/* seconds a device object's password is
 				 * used before device kerberos --rotate
-				 * --due replaces it, default 90d; 0 off */	int acl_sid;		/* the SID of devices' Kerberos ACL entries:
+				 * --due replaces it, default 90d; 0 off */
+	int acl_sid;		/* the SID of devices' Kerberos ACL entries:
 				 * CONFIG_ACL_SID_AUTO (default: a duty's
 				 * group where least privilege allows) or
 				 * CONFIG_ACL_SID_ACCOUNT (each console's
 				 * account) */
+	/* The Global Catalog the duplicate-SPN check searches (the whole
+	 * forest): NULL, uri's host on port 3269 (ldaps) or 3268
+	 * (StartTLS); "none": the domain only. Same scheme as uri. */
+	char *gc_uri;
 };
 
 #define CONFIG_ACL_SID_AUTO	0

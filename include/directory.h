@@ -338,6 +338,13 @@ int dir_ldap_delete(struct dir_ldap *l, const char *dn)
 int dir_ldap_set_password(struct dir_ldap *l, const char *dn,
     const struct seal_secret *pw) __attribute__((warn_unused_result));
 
+/* The Global Catalog URI of ad for the forest-wide duplicate-SPN check
+ * into out (len bytes): ad->gc_uri when set, "" for "none", else uri's
+ * scheme and host with port 3269 (ldaps://) or 3268 (ldap://, then
+ * StartTLS as uri). CUST_E_INVAL when uri names no host. */
+int dir_ad_gc_uri(const struct config_ad *ad, char *out, size_t len)
+	__attribute__((warn_unused_result));
+
 /* The same DN? Compared after RFC 4514 normalisation, case-insensitive
  * (AD compares DNs so). 0 when either does not parse. */
 int dir_dn_equal(const char *a, const char *b);

@@ -666,6 +666,20 @@ finish_ad(struct cctx *c, const struct ynode *map)
 		    "start with ldaps:// (or ldap:// with starttls: true), "
 		    "not '%.64s'", ad->uri);
 	}
+	/* The Global Catalog: one URI of uri's scheme (the same TLS, and the
+	 * same bind goes over it), with a host, or none. */
+	if (ad->gc_uri != NULL && strcmp(ad->gc_uri, "none") != 0) {
+		size_t sl = ad->uri != NULL && strncmp(ad->uri, "ldaps://",
+		    8) == 0 ? 8 : 7;
+
+		if (ad->uri == NULL || strpbrk(ad->gc_uri,
+		    CONFIG_URI_LIST_SEPS) != NULL || strncmp(ad->gc_uri,
+		    ad->uri, sl) != 0 || strlen(ad->gc_uri) <= sl)
+			r = bad(c, value_of(map, "gc_uri"), "directory.ad: "
+			    "gc_uri must be one URI with the scheme of uri "
+			    "(%s), or none, not '%.64s'", sl == 8 ? "ldaps://" :
+			    "ldap:// with starttls", ad->gc_uri);
+	}
 	/* The groups are named group_prefix + duty, in AD and in filters:
 	 * the prefix is kept to characters that need no escaping anywhere
 	 * and that AD allows in a group's sAMAccountName. */
@@ -819,6 +833,7 @@ static const struct field ad_f[] = {
 	NUM("keytab_grace", C_DUR, ad.keytab_grace, 0, 365 * DAY),
 	NUM("object_max_age", C_DUR, ad.object_max_age, 0, 3650 * DAY),
 	ENUM("acl_sid", ad.acl_sid, acl_sid_names, acl_sid_vals),
+	KEY("gc_uri", C_STR, ad.gc_uri),
 };
 static const struct table ad_t = { "directory.ad", ad_f, N(ad_f), O(ad.set),
 	finish_ad };
@@ -920,6 +935,7 @@ config_free(struct cust_config *cfg)
 	free(cfg->ad.base_dn);
 	free(cfg->ad.realm);
 	free(cfg->ad.group_prefix);
+	free(cfg->ad.gc_uri);
 	free(cfg->mit.realm);
 	free(cfg->mit.kdc);
 	free(cfg->mit.admin_server);

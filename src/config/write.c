@@ -117,6 +117,7 @@ config_write(const struct cust_config *cfg, FILE *out)
 		    ad->object_max_age);
 		put_str(out, "    ", "acl_sid", ad->acl_sid ==
 		    CONFIG_ACL_SID_ACCOUNT ? "account" : "auto");
+		put_str(out, "    ", "gc_uri", ad->gc_uri);
 	}
 	if (mit->set) {
 		fputs("  mit:\n", out);

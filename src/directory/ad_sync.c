@@ -83,6 +83,11 @@ struct sync {
 	json_t *devices;	/* AMT device objects */
 	json_t *rows;		/* dir_object rows */
 	size_t changes;
+	/* The Global Catalog for the duplicate-SPN check (spn_conflict()),
+	 * opened on first use; gc_err why it could not be (said once). */
+	struct dir_ldap *gc;
+	int gc_tried;
+	char gc_err[512];
 };
 
 /* ---- one change of AD at a time ---- */
@@ -1308,39 +1313,163 @@ finish_account(struct sync *y, const char *kind, const char *dn,
 	return dir_ldap_modify(y->l, dn, en, 2);
 }
 
-/* The SPNs of want (a device object) another AD object holds: refused
- * (duplicate SPNs break AMT Kerberos). 1 when refused, 0 when free, or
- * an error. */
-static int
-spn_conflict(struct sync *y, json_t *want, const char *dn)
+int
+dir_ad_gc_uri(const struct config_ad *ad, char *out, size_t len)
 {
-	static const char *const attrs[] = { "sAMAccountName", NULL };
-	char esc[512], filter[600];
-	const char *base = strcasestr(y->ad->base_dn, "DC=");
-	json_t *spn, *a = NULL, *hit;
-	size_t i, k;
+	const char *u = ad->uri, *h, *e;
+	int ldaps;
+
+	out[0] = '\0';
+	if (ad->gc_uri != NULL) {
+		if (strcmp(ad->gc_uri, "none") == 0)
+			return CUST_OK;
+		if ((size_t)snprintf(out, len, "%s", ad->gc_uri) >= len)
+			return cust_fail(CUST_E_TOOBIG, "directory.ad gc_uri "
+			    "is too long");
+		return CUST_OK;
+	}
+	if (u == NULL)
+		return cust_fail(CUST_E_INVAL, "directory.ad has no uri");
+	ldaps = strncmp(u, "ldaps://", 8) == 0;
+	if (!ldaps && strncmp(u, "ldap://", 7) != 0)
+		return cust_fail(CUST_E_INVAL, "directory.ad uri is not an "
+		    "LDAP URI");
+	h = u + (ldaps ? 8 : 7);
+	/* the host: a bracketed IPv6 literal, or up to a port or a path */
+	if (*h == '[')
+		e = strchr(h, ']') != NULL ? strchr(h, ']') + 1 : NULL;
+	else
+		e = h + strcspn(h, ":/");
+	if (e == NULL || e == h)
+		return cust_fail(CUST_E_INVAL, "directory.ad uri names no "
+		    "host: set gc_uri");
+	if ((size_t)snprintf(out, len, "%s%.*s:%d", ldaps ? "ldaps://" :
+	    "ldap://", (int)(e - h), h, ldaps ? 3269 : 3268) >= len)
+		return cust_fail(CUST_E_TOOBIG, "directory.ad uri is too long");
+	return CUST_OK;
+}
+
+/* Does entry e hold value v in attribute attr (both compared without
+ * case, as AD compares SPNs)? */
+static int
+has_value(json_t *e, const char *attr, const char *v)
+{
+	const char *key;
+	json_t *vals, *x;
+	size_t i;
+
+	json_object_foreach(e, key, vals)
+		if (strcasecmp(key, attr) == 0)
+			json_array_foreach(vals, i, x)
+				if (json_string_value(x) != NULL &&
+				    strcasecmp(json_string_value(x), v) == 0)
+					return 1;
+	return 0;
+}
+
+/* The entries (attrs) that hold any of want's SPNs, found with one
+ * search over l from base (subtree) into *out. */
+static int
+spn_search(struct dir_ldap *l, json_t *want, const char *base,
+    const char *const *attrs, json_t **out)
+{
+	char esc[512], filter[8 * 600];
+	json_t *spn;
+	size_t i, n;
 	int r;
 
+	n = (size_t)snprintf(filter, sizeof(filter), "(|");
 	json_array_foreach(json_object_get(want, "spns"), i, spn) {
 		const char *v = json_string_value(spn);
 
 		if ((r = dir_filter_escape(v, strlen(v), esc, sizeof(esc))) !=
 		    CUST_OK)
 			return r;
-		snprintf(filter, sizeof(filter), "(servicePrincipalName=%s)",
-		    esc);
-		if ((r = dir_ldap_search(y->l, base != NULL ? base :
-		    y->ad->base_dn, 2, filter, attrs, &a)) != CUST_OK)
-			return r;
-		json_array_foreach(a, k, hit)
-			if (!dir_dn_equal(jstr(hit, "dn"), dn)) {
+		n += (size_t)snprintf(filter + n, sizeof(filter) - n,
+		    "(servicePrincipalName=%s)", esc);
+		if (n >= sizeof(filter))
+			return cust_fail(CUST_E_TOOBIG, "too many SPNs");
+	}
+	if ((size_t)snprintf(filter + n, sizeof(filter) - n, ")") >=
+	    sizeof(filter) - n)
+		return cust_fail(CUST_E_TOOBIG, "too many SPNs");
+	return dir_ldap_search(l, base, 2, filter, attrs, out);
+}
+
+/*
+ * The SPNs of want (a device object) another AD object holds: refused
+ * (duplicate SPNs break AMT Kerberos). Searched in the domain over the
+ * DC's connection (what it holds is authoritative at once), then in the
+ * whole forest over the Global Catalog (dir_ad_gc_uri(): the domain's
+ * subtree does not reach the forest's other domains; the GC holds
+ * servicePrincipalName of every object of the forest); gc_uri none skips
+ * the second. A GC that cannot be reached refuses the device (the check
+ * could not be made), saying how to turn it off. 1 when refused, 0 when
+ * free, or an error.
+ */
+static int
+spn_conflict(struct sync *y, json_t *want, const char *dn)
+{
+	static const char *const attrs[] = { "servicePrincipalName", NULL };
+	const char *base = strcasestr(y->ad->base_dn, "DC=");
+	char gcuri[512];
+	struct config_ad gad;
+	json_t *a = NULL, *hit, *v = NULL;
+	size_t k, j, pass;
+	int r;
+
+	if (json_array_size(json_object_get(want, "spns")) == 0)
+		return 0;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			if ((r = dir_ad_gc_uri(y->ad, gcuri, sizeof(gcuri))) !=
+			    CUST_OK)
+				return r;
+			if (gcuri[0] == '\0')
+				break;		/* gc_uri: none */
+			if (y->gc == NULL && !y->gc_tried) {
+				y->gc_tried = 1;
+				gad = *y->ad;
+				gad.uri = gcuri;
+				if (dir_ldap_open(&gad, &y->gc) != CUST_OK) {
+					snprintf(y->gc_err, sizeof(y->gc_err),
+					    "%s", cust_errmsg());
+					cust_clearerr();
+				}
+			}
+			if (y->gc == NULL) {
 				r = refuse(y, jstr(want, "console"), "device "
-				    "'%s': SPN %s is already on %s: refused "
-				    "(duplicate SPNs break AMT Kerberos)",
-				    jstr(want, "console"), v, jstr(hit, "dn"));
-				json_decref(a);
+				    "'%s': the duplicate-SPN check cannot "
+				    "search the forest: the Global Catalog %s: "
+				    "%s: refused (set directory.ad gc_uri to a "
+				    "Global Catalog, or none to check the "
+				    "domain only)", jstr(want, "console"),
+				    gcuri, y->gc_err);
 				return r == CUST_OK ? 1 : r;
 			}
+		}
+		if ((r = spn_search(pass == 0 ? y->l : y->gc, want, pass == 0 ?
+		    (base != NULL ? base : y->ad->base_dn) : "", attrs, &a)) !=
+		    CUST_OK)
+			return r;
+		json_array_foreach(a, k, hit) {
+			if (dir_dn_equal(jstr(hit, "dn"), dn))
+				continue;
+			/* the first of want's SPNs it holds */
+			json_array_foreach(json_object_get(want, "spns"), j, v)
+				if (has_value(hit, "servicePrincipalName",
+				    json_string_value(v)))
+					break;
+			r = refuse(y, jstr(want, "console"), "device '%s': %s"
+			    "%s is already on %s%s: refused (duplicate SPNs "
+			    "break AMT Kerberos)", jstr(want, "console"),
+			    v != NULL ? "SPN " : "one of its SPNs",
+			    v != NULL ? json_string_value(v) : "",
+			    jstr(hit, "dn"), pass == 1 ? " (found in the "
+			    "forest's Global Catalog)" : "");
+			json_decref(a);
+			return r == CUST_OK ? 1 : r;
+		}
 		json_decref(a);
 		a = NULL;
 	}
@@ -2142,6 +2271,7 @@ out:
 			r2 = cust_fail(CUST_E_NOMEM, "out of memory");
 	}
 	dir_ldap_free(y.l);
+	dir_ldap_free(y.gc);
 	sync_unlock(lockfd);
 	json_decref(y.ops);
 	json_decref(y.errors);

@@ -66,8 +66,28 @@ t_exit "account sync, GSSAPI bind over LDAPS" 0 c account sync
 ad_search -b "$AD_OU" "(sAMAccountName=svc-sccm)" dn >"$TESTTMP/made"
 t_grep "the account is made in AD" "^dn: CN=svc-sccm," "$TESTTMP/made"
 
+# A device object: its SPNs are looked for in the forest too, over the
+# Global Catalog (3269), bound the same way.
+t_exit "device add d1 (tag krb)" 0 c device add d1.corp.test --tag krb
+sed 's/    duties: \[setup, power\]/&\n    auth: kerberos\n    scope: {tags: [krb]}/' \
+    "$TESTTMP/p1.yaml" >"$TESTTMP/p2.yaml"
+t_exit "policy load (a Kerberos console of d1)" 0 c policy load "$TESTTMP/p2.yaml"
+t_exit "account sync, GSSAPI bind to the DC and its Global Catalog" 0 \
+    c account sync
+ad_search -b "CN=d1.corp.test,$AD_OU" -s base servicePrincipalName \
+    >"$TESTTMP/d1.ldif"
+t_grep "d1's object is made with its SPNs" \
+    "^servicePrincipalName: HTTP/d1.corp.test:16992" "$TESTTMP/d1.ldif"
+
 sasl_config "$AD_STARTTLS_URI" "$KT" "    starttls: true"
 t_exit "account sync, GSSAPI bind over StartTLS" 0 c account sync
+t_exit "device add d2 (tag krb)" 0 c device add d2.corp.test --tag krb
+t_exit "account sync over StartTLS: d2's SPNs checked on the GC (3268)" 0 \
+    c account sync
+ad_search -b "CN=d2.corp.test,$AD_OU" -s base servicePrincipalName \
+    >"$TESTTMP/d2.ldif"
+t_grep "d2's object is made with its SPNs" \
+    "^servicePrincipalName: HTTP/d2.corp.test:16992" "$TESTTMP/d2.ldif"
 
 sasl_config "$AD_STARTTLS_URI" "$KT"
 t_exit "plain LDAP with sasl refused" 2 c account sync

@@ -3,12 +3,15 @@
 # tests/integration/ad_hostile.sh: it accepts any simple bind and answers
 # every search the way its mode says, ignoring the size limit it is sent.
 #
-#   fake_ldap.py CERT KEY READYFILE LOGFILE MODE [ARG]
+#   fake_ldap.py CERT KEY READYFILE LOGFILE MODE [ARG [ARG2]]
 #   fake_ldap.py plain READYFILE LOGFILE
 #
 # MODE: flood N      N small entries for every search
 #       huge N       N entries of 3 MiB each
 #       referral URI a referral result (code 10) naming URI
+#       spn DN SPN   one entry DN holding servicePrincipalName SPN (a
+#                    Global Catalog that knows an object of another
+#                    domain of the forest: ad_gc.sh)
 # The port it listens on (127.0.0.1) goes to READYFILE; LOGFILE gets one
 # line per request ("bind", "search BASE", "unbind"). Minimal BER: the
 # definite-length encodings libldap sends and reads. "plain" is a bare TCP
@@ -77,7 +80,7 @@ def parse(content):
     return int.from_bytes(out[0][1], "big"), out[1][0], out[1][1]
 
 
-def serve(conn, mode, arg, log):
+def serve(conn, mode, arg, arg2, log):
     f = conn.makefile("rb")
     try:
         while True:
@@ -97,6 +100,10 @@ def serve(conn, mode, arg, log):
                         conn.sendall(message(msgid, entry(
                             "CN=x%d,%s" % (i, base),
                             [("sAMAccountName", ["x%d" % i])])))
+                    conn.sendall(message(msgid, result(0x65, 0)))
+                elif mode == "spn":
+                    conn.sendall(message(msgid, entry(
+                        arg, [("servicePrincipalName", [arg2])])))
                     conn.sendall(message(msgid, result(0x65, 0)))
                 elif mode == "huge":
                     big = b"A" * (3 << 20)
@@ -143,6 +150,7 @@ def main():
         return
     cert, key, ready, logfile, mode = sys.argv[1:6]
     arg = sys.argv[6] if len(sys.argv) > 6 else "0"
+    arg2 = sys.argv[7] if len(sys.argv) > 7 else ""
     lock = threading.Lock()
 
     def log(line):
@@ -164,7 +172,7 @@ def main():
         except (OSError, ssl.SSLError):
             c.close()
             continue
-        threading.Thread(target=serve, args=(t, mode, arg, log),
+        threading.Thread(target=serve, args=(t, mode, arg, arg2, log),
                          daemon=True).start()
 
 

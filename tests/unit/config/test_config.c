@@ -160,6 +160,7 @@ static const char full[] =
     "    group_prefix: \"X-\"\n"
     "    object_max_age: 30d\n"
     "    acl_sid: account\n"
+    "    gc_uri: ldap://gc1.corp.example:3268\n"
     "  mit:\n"
     "    realm: MIT.CORP.EXAMPLE\n"
     "    kdc: 127.0.0.1:88\n"
@@ -219,6 +220,7 @@ test_every_key(void **state)
 	assert_string_equal(cfg->ad.group_prefix, "X-");
 	assert_int_equal(cfg->ad.object_max_age, 30 * 86400);
 	assert_int_equal(cfg->ad.acl_sid, CONFIG_ACL_SID_ACCOUNT);
+	assert_string_equal(cfg->ad.gc_uri, "ldap://gc1.corp.example:3268");
 	assert_null(cfg->ad.sasl);
 	assert_int_equal(cfg->mit.set, 1);
 	assert_string_equal(cfg->mit.realm, "MIT.CORP.EXAMPLE");
@@ -398,6 +400,17 @@ static const struct bad_case bad_cases[] = {
 	{ "directory:\n  ad:\n    uri: \"ldaps://dc1,ldap://dc2\"\n"
 	  "    bind: b\n    bind_password_file: /p\n    base_dn: DC=x\n"
 	  "    realm: X\n", 3, 10, "uri must be one URI, not a list" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n"
+	  "    gc_uri: ldap://gc1:3268\n", 8, 13, "gc_uri must be one URI "
+	  "with the scheme of uri (ldaps://)" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n"
+	  "    gc_uri: \"ldaps://gc1 ldaps://gc2\"\n", 8, 13, "gc_uri must be "
+	  "one URI" },
+	{ "directory:\n  ad:\n    uri: ldaps://dc1\n    bind: b\n"
+	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n"
+	  "    gc_uri: ldaps://\n", 8, 13, "gc_uri must be one URI" },
 	{ "directory:\n  ad:\n    uri: http://dc1\n    bind: b\n"
 	  "    bind_password_file: /p\n    base_dn: DC=x\n    realm: X\n", 3,
 	  10, "uri must start with ldaps://" },

@@ -3,13 +3,15 @@
  * value escaping (every special character, NUL, leading and trailing
  * space, '#'), checked against libldap's own DN parser; the AD account
  * name rules; the binary SID decoder. (The bind password file is read
- * by config_read_secret(), tested in tests/unit/config/.) */
+ * by config_read_secret(), tested in tests/unit/config/.) And the Global
+ * Catalog URI derived from directory.ad uri (dir_ad_gc_uri()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ldap.h>
 
+#include "config.h"
 #include "directory.h"
 #include "err.h"
 #include "seal.h"
@@ -233,6 +235,49 @@ test_range(void **state)
 			fail_msg("'%s' accepted", bad[i]);
 }
 
+static void
+gc_is(const char *uri, const char *gc, const char *want)
+{
+	struct config_ad ad = { 0 };
+	char out[128];
+
+	ad.uri = (char *)uri;
+	ad.gc_uri = (char *)gc;
+	assert_int_equal(dir_ad_gc_uri(&ad, out, sizeof(out)), CUST_OK);
+	assert_string_equal(out, want);
+}
+
+static void
+test_gc_uri(void **state)
+{
+	struct config_ad ad = { 0 };
+	char out[128];
+
+	(void)state;
+	gc_is("ldaps://dc1.corp.example:636", NULL,
+	    "ldaps://dc1.corp.example:3269");
+	gc_is("ldaps://dc1.corp.example", NULL,
+	    "ldaps://dc1.corp.example:3269");
+	gc_is("ldaps://dc1.corp.example/", NULL,
+	    "ldaps://dc1.corp.example:3269");
+	gc_is("ldap://dc1.corp.example:389", NULL,
+	    "ldap://dc1.corp.example:3268");
+	gc_is("ldaps://[::1]:636", NULL, "ldaps://[::1]:3269");
+	gc_is("ldaps://127.0.0.1:636", NULL, "ldaps://127.0.0.1:3269");
+	/* set: as it is; none: no forest search */
+	gc_is("ldaps://dc1:636", "ldaps://gc.corp.example:3269",
+	    "ldaps://gc.corp.example:3269");
+	gc_is("ldaps://dc1:636", "none", "");
+	/* no host to derive from */
+	ad.uri = "ldaps://:636";
+	assert_int_equal(dir_ad_gc_uri(&ad, out, sizeof(out)), CUST_E_INVAL);
+	ad.uri = "ldaps://[::1";
+	assert_int_equal(dir_ad_gc_uri(&ad, out, sizeof(out)), CUST_E_INVAL);
+	ad.uri = "ldaps://dc1:636";
+	assert_int_equal(dir_ad_gc_uri(&ad, out, 10), CUST_E_TOOBIG);
+	cust_clearerr();
+}
+
 int
 main(void)
 {
@@ -243,6 +288,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_sid),
 		cmocka_unit_test(test_range),
+		cmocka_unit_test(test_gc_uri),
 	};
 
 	if (cust_init() != CUST_OK)
