@@ -147,14 +147,9 @@ enum astep {
 };
 
 /* The job an apply belongs to, shared by its devices. */
-struct ajob {
-	int64_t id;
-	size_t done, total;
-};
-
 struct acl {
 	struct ops_ctx *ctx;
-	struct ajob *job;		/* NULL: not a job (drift) */
+	struct ops_jobrun *job;		/* NULL: not a job (drift) */
 	int apply;
 	struct amt_target t;
 	char cafile[PATH_MAX];		/* TLS: custody's bundle */
@@ -910,9 +905,9 @@ fail_kind(int err)
 }
 
 static int
-step(struct acl *a, const struct amt_reply *rep, int err,
-    struct amt_req **out)
+step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 {
+	struct acl *a = arg;
 	struct want *w = a->wi < a->nw ? &a->w[a->wi] : NULL;
 	const char *v;
 	char d[512];
@@ -1185,33 +1180,16 @@ step(struct acl *a, const struct amt_reply *rep, int err,
 	return cust_fail(CUST_E_INTERNAL, "acl: bad step");
 }
 
-static int acl_record(struct acl *a);
+static int acl_record(void *arg);
 
 static int
 acl_next(void *arg, const struct amt_reply *prev, int err,
     struct amt_req **req_out)
 {
 	struct acl *a = arg;
-	int r;
 
-	*req_out = NULL;
-	if (a->result != NULL || a->err != CUST_OK)
-		return 0;
-	if ((r = step(a, prev, err, req_out)) != CUST_OK) {
-		amt_req_free(*req_out);
-		*req_out = NULL;
-		a->err = r;
-		return r;
-	}
-	if (a->result != NULL) {	/* over */
-		amt_req_free(*req_out);
-		*req_out = NULL;
-		if ((r = acl_record(a)) != CUST_OK) {
-			a->err = r;
-			return r;
-		}
-	}
-	return 0;
+	return ops_conv_next(a, &a->result, &a->err, step, acl_record, prev,
+	    err, req_out);
 }
 
 static void
@@ -1628,14 +1606,14 @@ result_ok(const char *res)
 /* A device's outcome is known: its job item (the outcome, then each
  * change in short), and the job's progress. */
 static int
-acl_record(struct acl *a)
+acl_record(void *arg)
 {
+	struct acl *a = arg;
 	struct ops_ctx *ctx = a->ctx;
 	char d[1024];
 	size_t o;
 	json_t *x;
 	size_t i;
-	int r;
 
 	if (a->job == NULL)
 		return CUST_OK;
@@ -1649,14 +1627,8 @@ acl_record(struct acl *a)
 		    json_string_value(json_object_get(x, "user")),
 		    json_string_value(json_object_get(x, "result")));
 	}
-	if ((r = job_item_add(ctx->st, a->job->id, json_integer_value(
-	    json_object_get(a->dev, "id")), ACL_ITEM_KIND, a->result, 0, d)) !=
-	    CUST_OK)
-		return r;
-	a->job->done++;
-	if (ctx->progress != NULL)
-		ctx->progress(ctx->progress_arg, a->job->done, a->job->total);
-	return CUST_OK;
+	return ops_job_item_done(ctx, a->job, json_integer_value(
+	    json_object_get(a->dev, "id")), ACL_ITEM_KIND, a->result, d);
 }
 
 int
@@ -1685,7 +1657,7 @@ ops_acl_sid_config(struct ops_ctx *ctx, struct ops_acl_sid *out)
  */
 static int
 fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
-    struct ajob *job, json_t **items_out, size_t *bad_out)
+    struct ops_jobrun *job, json_t **items_out, size_t *bad_out)
 {
 	struct acl *as = NULL;
 	struct amt_conv *convs = NULL;
@@ -1717,16 +1689,10 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((r = as[i].err) != CUST_OK) {
-			cust_fail(r, "%s: %s", as[i].fqdn, cust_strerror(r));
+		if ((r = ops_conv_end(&as[i], as[i].fqdn, &as[i].result,
+		    as[i].detail, sizeof(as[i].detail), as[i].err,
+		    acl_record)) != CUST_OK)
 			goto out;
-		}
-		if (as[i].result == NULL) {
-			done(&as[i], "unknown", "the conversation did not "
-			    "finish");
-			if ((r = acl_record(&as[i])) != CUST_OK)
-				goto out;
-		}
 		bad += !result_ok(as[i].result);
 		it = json_pack("{s:s, s:s, s:s, s:O}", "fqdn", as[i].fqdn,
 		    "result", as[i].result, "detail", as[i].detail,
@@ -1828,7 +1794,7 @@ static int
 apply_job(struct ops_ctx *ctx, const struct policy *p, json_t *selector,
     const int64_t *ids, size_t n, int64_t resume, json_t **resp)
 {
-	struct ajob job = { 0, 0, 0 };
+	struct ops_jobrun job = { 0, 0, 0 };
 	json_t *params = NULL, *fqdns = NULL, *items = NULL;
 	int64_t *sorted = NULL, pol;
 	size_t m = 0, total, miss = 0, bad = 0;

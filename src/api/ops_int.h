@@ -103,6 +103,40 @@ int ops_apply_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 int ops_job_targets(struct ops_ctx *ctx, int64_t job, const char *kind,
     const int64_t *ids, size_t n, json_t **fqdns_out, size_t *missing_out)
 	__attribute__((warn_unused_result));
+/* A job run over devices, one conversation each (device.kerberos, policy
+ * apply): its id, and how many of its devices are done of how many. */
+struct ops_jobrun {
+	int64_t id;
+	size_t done, total;
+};
+/* A device's outcome in job: its item (device id, kind, result, detail),
+ * then the job's progress (ctx->progress). (ops_targets.c) */
+int ops_job_item_done(struct ops_ctx *ctx, struct ops_jobrun *job,
+    int64_t device, const char *kind, const char *result, const char *detail)
+	__attribute__((warn_unused_result));
+/*
+ * The next request of a device's conversation (struct amt_conv's next,
+ * include/amt.h) for an op whose per-device state arg keeps its outcome
+ * in *result (set by step() once known) and its own error in *errp:
+ * nothing once either is set; else step(arg, prev, err, req_out) gives
+ * the next request, and when it sets the outcome instead, no request and
+ * record(arg) (the op's job item and audit). An error of step() or
+ * record() is kept in *errp and ends the conversation. (ops_targets.c)
+ */
+struct amt_reply;
+struct amt_req;
+int ops_conv_next(void *arg, const char *const *result, int *errp,
+    int (*step)(void *, const struct amt_reply *, int, struct amt_req **),
+    int (*record)(void *), const struct amt_reply *prev, int err,
+    struct amt_req **req_out);
+/* After the fleet run, the end of a device's conversation of ops_conv_next()
+ * (arg, *result, err: its *errp, record): custody's error err is the
+ * run's, returned naming fqdn; a conversation that ended without an
+ * outcome is "unknown" (detail, dlen bytes, says so) and recorded.
+ * (ops_targets.c) */
+int ops_conv_end(void *arg, const char *fqdn, const char **result,
+    char *detail, size_t dlen, int err, int (*record)(void *))
+	__attribute__((warn_unused_result));
 /* The reply of such a job's run: {"job", "devices", "failed" (bad +
  * missing), "results" (counts of items by "result", and missing), "items"
  * (borrowed)}. (ops_targets.c) */

@@ -80,14 +80,9 @@
 
 enum kstep { K_START, K_REALM, K_TGET, K_TSET, K_TCHECK, K_PUT, K_VERIFY };
 
-struct kjob {
-	int64_t id;
-	size_t done, total;
-};
-
 struct krb {
 	struct ops_ctx *ctx;
-	struct kjob *job;		/* NULL: dry run */
+	struct ops_jobrun *job;		/* NULL: dry run */
 	struct amt_target t;
 	char cafile[PATH_MAX];
 	json_t *dev;
@@ -191,9 +186,9 @@ has_aes256(void *arg, const char *v)
 }
 
 static int
-step(struct krb *k, const struct amt_reply *rep, int err,
-    struct amt_req **out)
+step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 {
+	struct krb *k = arg;
 	const char *v;
 	char why[256];
 	uint32_t n;
@@ -331,8 +326,9 @@ result_ok(const char *res)
 /* A device's outcome: audited, and its job item; a rotation that the
  * device shows it took made current first. */
 static int
-record(struct krb *k)
+record(void *arg)
 {
+	struct krb *k = arg;
 	struct ops_ctx *ctx = k->ctx;
 	int64_t dev;
 	size_t n;
@@ -357,14 +353,10 @@ record(struct krb *k)
 	if ((r = audit_append(state_audit(ctx->st), ctx->actor,
 	    "device.kerberos", k->fqdn, k->result, k->detail)) != CUST_OK)
 		return r;
-	if ((r = cred_device_find(ctx->st, k->fqdn, &dev)) != CUST_OK ||
-	    (r = job_item_add(ctx->st, k->job->id, dev, KRB_ITEM_KIND,
-	    k->result, 0, k->detail)) != CUST_OK)
+	if ((r = cred_device_find(ctx->st, k->fqdn, &dev)) != CUST_OK)
 		return r;
-	k->job->done++;
-	if (ctx->progress != NULL)
-		ctx->progress(ctx->progress_arg, k->job->done, k->job->total);
-	return CUST_OK;
+	return ops_job_item_done(ctx, k->job, dev, KRB_ITEM_KIND, k->result,
+	    k->detail);
 }
 
 static int
@@ -372,26 +364,9 @@ krb_next(void *arg, const struct amt_reply *prev, int err,
     struct amt_req **req_out)
 {
 	struct krb *k = arg;
-	int r;
 
-	*req_out = NULL;
-	if (k->result != NULL || k->err != CUST_OK)
-		return 0;
-	if ((r = step(k, prev, err, req_out)) != CUST_OK) {
-		amt_req_free(*req_out);
-		*req_out = NULL;
-		k->err = r;
-		return r;
-	}
-	if (k->result != NULL) {
-		amt_req_free(*req_out);
-		*req_out = NULL;
-		if ((r = record(k)) != CUST_OK) {
-			k->err = r;
-			return r;
-		}
-	}
-	return 0;
+	return ops_conv_next(k, &k->result, &k->err, step, record, prev, err,
+	    req_out);
 }
 
 static void
@@ -680,7 +655,7 @@ out:
 /* The devices fqdns as one fleet run; *items_out, *bad_out. */
 static int
 fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, int rotate,
-    struct kjob *job, json_t **items_out, size_t *bad_out)
+    struct ops_jobrun *job, json_t **items_out, size_t *bad_out)
 {
 	struct krb *ks = NULL;
 	struct amt_conv *convs = NULL;
@@ -711,16 +686,10 @@ fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, int rotate,
 	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((r = ks[i].err) != CUST_OK) {
-			cust_fail(r, "%s: %s", ks[i].fqdn, cust_strerror(r));
+		if ((r = ops_conv_end(&ks[i], ks[i].fqdn, &ks[i].result,
+		    ks[i].detail, sizeof(ks[i].detail), ks[i].err, record)) !=
+		    CUST_OK)
 			goto out;
-		}
-		if (ks[i].result == NULL) {
-			done(&ks[i], "unknown", "the conversation did not "
-			    "finish");
-			if ((r = record(&ks[i])) != CUST_OK)
-				goto out;
-		}
 		bad += !result_ok(ks[i].result);
 		it = json_pack("{s:s, s:s, s:s}", "fqdn", ks[i].fqdn, "result",
 		    ks[i].result, "detail", ks[i].detail);
@@ -747,7 +716,7 @@ static int
 krb_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids, size_t n,
     int rotate, int due, int64_t resume, json_t **resp)
 {
-	struct kjob job = { 0, 0, 0 };
+	struct ops_jobrun job = { 0, 0, 0 };
 	struct krun kr;
 	json_t *params = NULL, *fqdns = NULL, *items = NULL;
 	int64_t *sorted = NULL;

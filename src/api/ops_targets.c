@@ -2,8 +2,10 @@
 /* src/api/ops_targets.c - a job's devices by name: the ids job_start()
  * and job_take() give, turned into the FQDNs the network side works on,
  * the devices removed since the job began recorded as 'missing'. */
+#include <stdio.h>
 #include <string.h>
 
+#include "amt.h"
 #include "cred.h"
 #include "err.h"
 #include "job.h"
@@ -105,4 +107,55 @@ ops_job_reply(int64_t job, size_t devices, size_t bad, size_t missing,
 	    resp);
 	json_decref(counts);
 	return r;
+}
+
+int
+ops_job_item_done(struct ops_ctx *ctx, struct ops_jobrun *job,
+    int64_t device, const char *kind, const char *result, const char *detail)
+{
+	int r;
+
+	if ((r = job_item_add(ctx->st, job->id, device, kind, result, 0,
+	    detail)) != CUST_OK)
+		return r;
+	job->done++;
+	if (ctx->progress != NULL)
+		ctx->progress(ctx->progress_arg, job->done, job->total);
+	return CUST_OK;
+}
+
+int
+ops_conv_next(void *arg, const char *const *result, int *errp,
+    int (*step)(void *, const struct amt_reply *, int, struct amt_req **),
+    int (*record)(void *), const struct amt_reply *prev, int err,
+    struct amt_req **req_out)
+{
+	int r;
+
+	*req_out = NULL;
+	if (*result != NULL || *errp != CUST_OK)
+		return 0;
+	r = step(arg, prev, err, req_out);
+	if (r == CUST_OK && *result == NULL)
+		return 0;		/* the next request */
+	amt_req_free(*req_out);		/* over, or custody's error */
+	*req_out = NULL;
+	if (r == CUST_OK)
+		r = record(arg);
+	if (r != CUST_OK)
+		*errp = r;
+	return r == CUST_OK ? 0 : r;
+}
+
+int
+ops_conv_end(void *arg, const char *fqdn, const char **result,
+    char *detail, size_t dlen, int err, int (*record)(void *))
+{
+	if (err != CUST_OK)
+		return cust_fail(err, "%s: %s", fqdn, cust_strerror(err));
+	if (*result != NULL)
+		return CUST_OK;
+	*result = "unknown";
+	snprintf(detail, dlen, "the conversation did not finish");
+	return record(arg);
 }
