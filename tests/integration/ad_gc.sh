@@ -43,17 +43,7 @@ t_exit "init" 0 c init
 for d in d1 d2 d3; do
 	t_exit "device add $d (tag krb)" 0 c device add $d.corp.test --tag krb
 done
-cat >"$W/p.yaml" <<EOF
-version: 1
-owner: sccm
-directory: {type: ad, realm: CUSTODY.TEST}
-consoles:
-  sccm:
-    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
-    duties: [power]
-    auth: kerberos
-    scope: {tags: [krb]}
-EOF
+ad_policy "$W/p.yaml" sccm:power:krb
 t_exit "policy load" 0 c policy load "$W/p.yaml"
 
 # The forest's GC knows d1's SPN on an object of another domain.

@@ -28,19 +28,9 @@ rowstate() { sqlite3 "$S/custody.db" "SELECT state FROM dir_object WHERE \
 # someone else, with the DC's own tool, straight into its database
 tool() { samba-tool "$@" -s "$AD_DIR/etc/smb.conf" \
 	    -H "$AD_DIR/private/sam.ldb" >/dev/null 2>&1; }
-policy() {	# policy CONSOLE:DUTY... : load a policy of those consoles
-	{
-		echo "version: 1"
-		echo "owner: a"
-		echo "directory: {type: ad, realm: CUSTODY.TEST}"
-		echo "consoles:"
-		for _p; do
-			echo "  ${_p%%:*}:"
-			echo "    identity: {kerberos: \"svc-${_p%%:*}@CUSTODY.TEST\"}"
-			echo "    duties: [${_p#*:}]"
-		done
-	} >"$TESTTMP/p.yaml"
-	c policy load "$TESTTMP/p.yaml" >/dev/null
+policy() {	# policy CONSOLE:DUTY[,DUTY]... : load a policy of those
+	ad_policy "$TESTTMP/p.yaml" "$@" && c policy load "$TESTTMP/p.yaml" \
+	    >/dev/null
 }
 
 t_exit "init" 0 c init

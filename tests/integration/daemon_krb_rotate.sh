@@ -42,17 +42,7 @@ t_exit "import" 0 c device import "$W/fleet.csv"
 for d in $D0 $D1; do
 	t_exit "cert provision $d" 0 c cert provision $d
 done
-cat >"$W/p.yaml" <<EOF
-version: 1
-owner: sccm
-directory: {type: ad, realm: CUSTODY.TEST}
-consoles:
-  sccm:
-    identity: {kerberos: "svc-sccm@CUSTODY.TEST"}
-    duties: [power]
-    auth: kerberos
-    scope: {tags: [krb]}
-EOF
+ad_policy "$W/p.yaml" sccm:power:krb
 t_exit "policy load" 0 c policy load "$W/p.yaml"
 t_exit "account sync" 0 c account sync
 t_exit "device kerberos --all" 0 c device kerberos --all

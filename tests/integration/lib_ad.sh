@@ -24,6 +24,11 @@
 #                   directory.ad for this DC.
 #   ad_krb5_conf FILE  a krb5.conf for the DC's KDC (realm CUSTODY.TEST on
 #                   127.0.0.1:88, no DNS: test-services.md pitfall 20).
+#   ad_policy FILE CONSOLE:DUTY[,DUTY...][:TAG]...  a policy of those
+#                   consoles (the first the owner), each with the Kerberos
+#                   identity svc-CONSOLE@CUSTODY.TEST; with TAG, auth:
+#                   kerberos and scope {tags: [TAG]} (Kerberos ACL entries:
+#                   an AD device object for each device so tagged).
 #   ad_kvno NAME    msDS-KeyVersionNumber of CN=NAME in AD_OU (a device
 #                   object: NAME is the FQDN).
 #   ad_krb_holds STATE FQDN KVNO  the device's AMT Kerberos settings
@@ -235,4 +240,25 @@ if not ok:
     print(k["key_version"], sys.argv[2], file=sys.stderr)
 sys.exit(not ok)
 EOF2
+}
+
+ad_policy() {
+	_f=$1; shift
+	{
+		echo "version: 1"
+		echo "owner: ${1%%:*}"
+		echo "directory: {type: ad, realm: $AD_REALM}"
+		echo "consoles:"
+		for _p; do
+			_n=${_p%%:*} _r=${_p#*:}
+			_d=${_r%%:*}
+			echo "  $_n:"
+			echo "    identity: {kerberos: \"svc-$_n@$AD_REALM\"}"
+			echo "    duties: [$(echo "$_d" | sed 's/,/, /g')]"
+			if [ "$_r" != "$_d" ]; then
+				echo "    auth: kerberos"
+				echo "    scope: {tags: [${_r#*:}]}"
+			fi
+		done
+	} >"$_f"
 }
