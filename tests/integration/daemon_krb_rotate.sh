@@ -7,7 +7,9 @@
 # the device gets it with KeyVersion + 1, as one job over exactly the due
 # device; the device rotated at day 50 is left alone. Then ticks with
 # nothing due (the DC stopped: any connection would fail and be logged)
-# make no job and no audit entry. rotation.kerberos: false turns it off.
+# make no job and no audit entry; with the DC down a due object is tried
+# once, then an hour later, not every tick. rotation.kerberos: false
+# turns it off.
 . tests/integration/lib.sh
 . tests/integration/lib_ad.sh
 ad_netns "$@"
@@ -107,8 +109,24 @@ t_check "idle ticks: nothing logged by the scheduler (no DC connection)" \
 	test "$(grep -c 'scheduler' "$W/d.log")" = "$t1"
 kill -TERM "$DPID"; wait "$DPID"; DPID=
 
-# 200 days on, rotation.kerberos: false: both objects due, none rotated,
-# no job.
+# 200 days on, both objects due, the DC still down: the first tick tries
+# (no job: the DC is reached before one is made) and says so; the next
+# ticks wait an hour rather than try again every tick.
+CUSTODY_TEST_NOW=+$((200 * DAY)) CUSTODY_TEST_TICK_MS=1000 \
+	t_custodyd "$S" "$W/d1.log" --listen 127.0.0.1:0 ||
+	{ t_fail "custodyd starts"; t_done; }
+DPID=$T_DPID
+sleep 3.5
+t_check "the DC down: tried once in 4 ticks ($(grep -c 'rotation of the AD device objects' "$W/d1.log"))" \
+	test "$(grep -c 'rotation of the AD device objects' "$W/d1.log")" = 1
+t_grep "... saying when it tries again" \
+	"rotation of the AD device objects: .*\(tried again in an hour\)" \
+	"$W/d1.log"
+t_check "... no job" test "$(njobs)" = "$j1"
+kill -TERM "$DPID"; wait "$DPID"; DPID=
+
+# rotation.kerberos: false: both objects due, none rotated, no job, no
+# try.
 sed -i 's/^rotation:$/rotation:\n  kerberos: false/' "$S/custody.yaml"
 CUSTODY_TEST_NOW=+$((200 * DAY)) CUSTODY_TEST_TICK_MS=1000 \
 	t_custodyd "$S" "$W/d2.log" --listen 127.0.0.1:0 ||
@@ -116,5 +134,7 @@ CUSTODY_TEST_NOW=+$((200 * DAY)) CUSTODY_TEST_TICK_MS=1000 \
 DPID=$T_DPID
 sleep 2.5
 t_check "rotation.kerberos false: no job" test "$(njobs)" = "$j1"
+t_check "... not tried" sh -c \
+	'! grep -q "rotation of the AD device objects" "$1"' _ "$W/d2.log"
 kill -TERM "$DPID"; wait "$DPID"; DPID=
 t_done
