@@ -72,10 +72,11 @@ device_job(const char *kind)
 }
 
 /* Resume the interrupted device jobs (pushes, policy applies, TLS
- * provisioning, AMT Kerberos) among the newest 100 (job.resume): network work, so
- * sched_tick() (src/sched) leaves them to the ops layer, which hands
- * pushes to the job threads (an apply or a provisioning runs on this
- * thread, the tick after it waiting). */
+ * provisioning, AMT Kerberos) among the newest 100 (job.resume):
+ * network work, so sched_tick() (src/sched) leaves them to the ops
+ * layer, which hands pushes to the job threads (an apply, a provisioning
+ * or an AMT Kerberos job runs on this thread, the tick after it
+ * waiting). */
 static void
 resume_pushes(struct daemon *d, struct ops_ctx *ctx)
 {
@@ -275,7 +276,7 @@ rotate_objects(struct daemon *d, const struct sched_policy *p)
 	json_t *due = NULL, *fqdns = NULL, *req = NULL, *resp = NULL, *f;
 	int64_t dev, now = util_now();
 	long long job;
-	size_t i;
+	size_t i, batch = p->batch > 0 ? p->batch : 1000;
 	int r;
 
 	if (p->krb_max_age <= 0 || atomic_load(&d->jobs_stopping))
@@ -284,10 +285,14 @@ rotate_objects(struct daemon *d, const struct sched_policy *p)
 		log_warnx("scheduler: AD device objects: out of memory");
 		return;
 	}
-	if (dir_ad_devices_due(d->sched_st, p->krb_max_age, p->batch > 0 ?
-	    p->batch : 1000, &due) != CUST_OK)
+	/* a batch besides those waiting, so that they do not keep the
+	 * others out */
+	if (dir_ad_devices_due(d->sched_st, p->krb_max_age, batch +
+	    json_object_size(d->krb_retry), &due) != CUST_OK)
 		goto fail;
 	json_array_foreach(due, i, f) {
+		if (json_array_size(fqdns) >= batch)
+			break;
 		if (krb_waits(d, json_string_value(f), now))
 			continue;
 		/* a device removed or retired since: not ours to rotate */
