@@ -21,7 +21,11 @@ LSAN_OPTIONS="suppressions=$top/tests/sanitizer/lsan.supp${LSAN_OPTIONS:+:$LSAN_
 export LSAN_OPTIONS
 pass=0 fail=0 skip=0 failed=""
 tmpbase=$(mktemp -d /tmp/custody-test.XXXXXX)
-trap 'rm -rf "$tmpbase"' EXIT INT TERM
+# Interrupted: stop (the remaining tests would only fail on the removed
+# directory), with the shell's status for the signal.
+trap 'rm -rf "$tmpbase"' EXIT
+trap 'rm -rf "$tmpbase"; trap - EXIT; exit 130' INT
+trap 'rm -rf "$tmpbase"; trap - EXIT; exit 143' TERM
 
 count() {	# log name rc
 	p=$(grep -c '^ok ' "$1" || true)
