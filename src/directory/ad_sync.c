@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -97,45 +96,22 @@ struct sync {
 /*
  * Changes of AD (account sync, and the deletions and disablings of
  * device remove and console revoke) run one at a time per state
- * directory: two at once (custodyd and custodyctl, or two workers) could
- * each make a pending password for the same account and leave AD with
- * one and custody with the other as current. DIR/ad-sync.lock, flock'd
- * (each call opens its own descriptor, so threads of one process exclude
- * each other too). Never waits: another change running is
- * CUST_E_UNAVAIL (exit 5), try again. *fd_out to sync_unlock().
+ * directory (dir_lock()): two at once (custodyd and custodyctl, or two
+ * workers) could each make a pending password for the same account and
+ * leave AD with one and custody with the other as current.
+ * *fd_out to sync_unlock().
  */
 static int
 sync_lock(struct cust_state *st, int *fd_out)
 {
-	int fd;
-
-	*fd_out = -1;
-	fd = openat(state_dirfd(st), SYNC_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd == -1)
-		return cust_fail(CUST_E_IO, "cannot open %s/" SYNC_LOCK ": %s",
-		    state_dir(st), strerror(errno));
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EINTR)
-			continue;
-		close(fd);
-		if (errno == EWOULDBLOCK)
-			return cust_fail(CUST_E_UNAVAIL, "another account sync "
-			    "(or AD change of device remove, console revoke) "
-			    "is running on %s: try again when it ends",
-			    state_dir(st));
-		return cust_fail(CUST_E_IO, "cannot lock %s/" SYNC_LOCK ": %s",
-		    state_dir(st), strerror(errno));
-	}
-	*fd_out = fd;
-	return CUST_OK;
+	return dir_lock(st, SYNC_LOCK, "another account sync (or AD change "
+	    "of device remove, console revoke)", fd_out);
 }
 
 static void
 sync_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd);	/* releases the flock */
+	dir_unlock(fd);
 }
 
 /* ---- the store ---- */

@@ -55,6 +55,16 @@ int dir_ktfile_read(struct cust_state *st, const struct dir_ktfile *f,
 int dir_ktfile_write(struct cust_state *st, const struct dir_ktfile *f,
     const struct dir_keytab *kt) __attribute__((warn_unused_result));
 
+/*
+ * One change of a directory at a time per state directory (lock.c):
+ * DIR/file flock'd, without waiting. Held elsewhere: CUST_E_UNAVAIL
+ * "<busy> is running on DIR: try again when it ends". *fd_out to
+ * dir_unlock().
+ */
+int dir_lock(struct cust_state *st, const char *file, const char *busy,
+    int *fd_out) __attribute__((warn_unused_result));
+void dir_unlock(int fd);
+
 /* Remove the file at rel (none there is no error). */
 int dir_ktfile_remove(struct cust_state *st, const char *rel)
 	__attribute__((warn_unused_result));

@@ -14,6 +14,15 @@
  * A 'creating' row found later is finished (the principal is custody's:
  * the row was there first). A principal found in the realm without a row
  * is someone else's: never adopted, never deleted.
+ *
+ * Changes run one at a time per state directory (DIR/mit.lock,
+ * dir_lock()), the rows read under the lock: two rotations at once
+ * (custodyctl beside custodyd, or two workers) would each randkey, and
+ * the keytab last written could hold keys the realm no longer has, or
+ * keys labelled with the other's kvno. A keytab get never waits for
+ * the lock: it reads (the keytab is written before its row, so the row's
+ * kvno is always in it) and drops an expired kvno only when the lock is
+ * free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +44,8 @@
 #include "util.h"
 
 #define NAME_MAX_LEN	1100
+#define MIT_LOCK	"mit.lock"
+#define MIT_BUSY	"another principal sync, rotate or delete"
 
 struct prow {
 	int64_t id;
@@ -351,6 +362,7 @@ rekey(struct cust_state *st, struct dir_kadm *k, const struct prow *p,
 	if ((r = dir_kadm_randkey(k, p->principal, &keys)) != CUST_OK)
 		return r;
 	util_test_crash("mit-randkey");
+	util_test_stop("mit-randkey");	/* tests run another change here */
 	if ((kt = dir_keytab_new()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -602,11 +614,14 @@ dir_mit_sync(struct cust_state *st, const struct config_mit *mit,
 	json_t *items = NULL, *res;
 	long long cnt[3] = { 0, 0, 0 }, deleted = 0, failed_del = 0;
 	size_t nrows = 0, i, j;
-	int r;
+	int r, lockfd = -1;
 
 	*out = NULL;
 	if ((items = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if (!dry_run && (r = dir_lock(st, MIT_LOCK, MIT_BUSY, &lockfd)) !=
+	    CUST_OK)
+		goto out;
 	if ((r = rows_live(st, &rows, &nrows)) != CUST_OK)
 		goto out;
 	if ((r = dir_kadm_open(mit, &k)) != CUST_OK)
@@ -661,13 +676,15 @@ out:
 	json_decref(items);
 	free(rows);
 	dir_kadm_close(k);
+	dir_unlock(lockfd);
 	return r;
 }
 
 /* ---- one console ---- */
 
-int
-dir_mit_rotate(struct cust_state *st, const struct config_mit *mit,
+/* dir_mit_rotate() under the lock: the row read there. */
+static int
+mit_rotate(struct cust_state *st, const struct config_mit *mit,
     const char *console, const char *actor, json_t **out)
 {
 	struct dir_kadm *k = NULL;
@@ -675,7 +692,6 @@ dir_mit_rotate(struct cust_state *st, const struct config_mit *mit,
 	char detail[96];
 	int r, kvno, old;
 
-	*out = NULL;
 	if ((r = row_of(st, console, &p)) != CUST_OK)
 		return r;
 	if (strcmp(p.state, "active") != 0)
@@ -706,19 +722,35 @@ dir_mit_rotate(struct cust_state *st, const struct config_mit *mit,
 }
 
 int
+dir_mit_rotate(struct cust_state *st, const struct config_mit *mit,
+    const char *console, const char *actor, json_t **out)
+{
+	int r, lockfd = -1;
+
+	*out = NULL;
+	if ((r = dir_lock(st, MIT_LOCK, MIT_BUSY, &lockfd)) != CUST_OK)
+		return r;
+	r = mit_rotate(st, mit, console, actor, out);
+	dir_unlock(lockfd);
+	return r;
+}
+
+int
 dir_mit_delete(struct cust_state *st, const struct config_mit *mit,
     const char *console, const char *actor)
 {
 	struct dir_kadm *k = NULL;
 	struct prow p;
-	int r;
+	int r, lockfd = -1;
 
-	if ((r = row_of(st, console, &p)) != CUST_OK)
+	if ((r = dir_lock(st, MIT_LOCK, MIT_BUSY, &lockfd)) != CUST_OK)
 		return r;
-	if ((r = dir_kadm_open(mit, &k)) != CUST_OK)
-		return r;
-	r = delete_row(st, k, &p, actor, "console removed");
-	dir_kadm_close(k);
+	if ((r = row_of(st, console, &p)) == CUST_OK &&
+	    (r = dir_kadm_open(mit, &k)) == CUST_OK) {
+		r = delete_row(st, k, &p, actor, "console removed");
+		dir_kadm_close(k);
+	}
+	dir_unlock(lockfd);
 	return r;
 }
 
@@ -771,16 +803,25 @@ dir_mit_keytab(struct cust_state *st, const char *console,
 	struct dir_keytab *kt = NULL;
 	struct prow p;
 	char obj[NAME_MAX_LEN + 16], detail[64];
-	int r;
+	int r, lockfd = -1;
 
 	*out = NULL;
+	/* the expired kvno dropped only under the lock, the row read again
+	 * there; a change running meanwhile: the keytab as it is */
+	if (dir_lock(st, MIT_LOCK, MIT_BUSY, &lockfd) == CUST_OK) {
+		if ((r = row_of(st, console, &p)) == CUST_OK &&
+		    strcmp(p.state, "active") == 0)
+			r = expire_prev(st, &p, actor);
+		dir_unlock(lockfd);
+		if (r != CUST_OK && r != CUST_E_NOTFOUND)
+			return r;
+	}
+	cust_clearerr();
 	if ((r = row_of(st, console, &p)) != CUST_OK)
 		return r;
 	if (strcmp(p.state, "active") != 0)
 		return cust_fail(CUST_E_NOTFOUND, "the principal of console %s "
 		    "is not made yet (principal sync)", console);
-	if ((r = expire_prev(st, &p, actor)) != CUST_OK)
-		return r;
 	if ((r = keytab_read(st, &p, &img, &kt)) != CUST_OK)
 		return r == CUST_E_NOTFOUND ? cust_fail(CUST_E_NOTFOUND,
 		    "console %s has no keytab (principal rotate %s makes one)",

@@ -227,6 +227,32 @@ t_exit "  ... the ticket from before the rotation no longer decrypts" 1 \
     kvno -k "$W/sec3.keytab" "svc-sec@$R"
 t_exit "principal rotate of an unknown console" 4 c principal rotate nobody
 
+# ---- one change of the realm at a time ----
+# A rotation stopped between its randkey and its keytab write; another
+# rotation (or a sync) meanwhile would randkey again and the keytab last
+# written would hold keys the realm no longer has: refused (exit 5).
+CUSTODY_TEST_STOP_AT=mit-randkey "$CUSTODYCTL" --state-dir "$S" \
+	principal rotate sec >"$W/rot1.out" 2>"$W/rot1.err" &
+rpid=$!
+t_wait_stopped $rpid
+t_exit "a second rotation while one runs: refused (exit 5)" 5 \
+	c principal rotate sec
+t_grep "  ... saying another change is running" \
+	'another principal sync, rotate or delete is running' "$TESTTMP/err"
+t_exit "  ... so is a sync (exit 5)" 5 c principal sync
+t_exit "  ... a dry run reads beside it" 1 c principal sync --dry-run
+t_exit "  ... keytab get does not wait for it" 0 \
+	c keytab get sec -o "$W/sec-during.keytab"
+kill -CONT $rpid
+wait $rpid
+rc=$?
+t_check "the first rotation finishes (exit 0, got $rc)" test $rc -eq 0
+c keytab get sec -o "$W/sec4.keytab" >/dev/null 2>&1
+t_exit "  ... its keytab gets a ticket (the realm's keys)" 0 \
+	env KRB5CCNAME="FILE:$W/cc6" kinit -k -t "$W/sec4.keytab" "svc-sec@$R"
+kl "getprinc svc-sec@$R" > "$W/getprinc"
+t_grep "  ... one rotation only (kvno 4)" "Key: vno 4" "$W/getprinc"
+
 # ---- keytab get through custodyd: that console or an admin ----
 c console add sec -o "$W/sec" >/dev/null
 c console add aud -o "$W/aud" >/dev/null
