@@ -21,8 +21,13 @@
  * file of ours without group or other permissions.
  *
  * Each request is a fresh single-leg exchange: no context is kept across
- * requests (a ticket's authenticator is checked against krb5's replay
- * cache, so the same token twice is refused). A token that does not
+ * requests (a ticket's authenticator is checked against a replay cache,
+ * so the same token twice is refused). The replay cache is named in the
+ * same credential store: DIR/negotiate.rcache2 (0600 in the state
+ * directory), never krb5's default, which the environment chooses
+ * (KRB5RCACHENAME=none: turns replay detection off, KRB5RCACHEDIR moves
+ * it) and which otherwise sits in /var/tmp, where any local user can
+ * create the file under custody's name first and so refuse every login. A token that does not
  * complete in one leg is refused. The mutual-authentication token GSSAPI
  * gives back goes out in the reply's WWW-Authenticate header.
  *
@@ -42,8 +47,12 @@
 #include "err.h"
 #include "log.h"
 #include "ops.h"
+#include "state.h"
 #include "util.h"
 #include "daemon_int.h"
+
+/* The acceptor's replay cache, in the state directory. */
+#define NEG_RCACHE	"negotiate.rcache2"
 
 /* Longest token accepted (base64): a ticket with a large PAC fits. */
 #define NEG_TOKEN_MAX	12288
@@ -82,11 +91,11 @@ daemon_negotiate(struct daemon *d, struct cust_state *st,
     struct daemon_req *req, struct ops_identity **out)
 {
 	const char *kt = d->conf.negotiate_keytab;
-	char ktname[1040], why[512], *name = NULL, *b64 = NULL;
+	char ktname[1040], rcname[4200], why[512], *name = NULL, *b64 = NULL;
 	unsigned char *tok = NULL;
 	size_t toklen = 0, tlen = strlen(req->negotiate), b64len;
-	gss_key_value_element_desc el;
-	gss_key_value_set_desc store = { 1, &el };
+	gss_key_value_element_desc el[2];
+	gss_key_value_set_desc store = { 2, el };
 	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
 	gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
 	gss_name_t src = GSS_C_NO_NAME, target = GSS_C_NO_NAME;
@@ -121,8 +130,16 @@ daemon_negotiate(struct daemon *d, struct cust_state *st,
 		goto out;
 	}
 	snprintf(ktname, sizeof(ktname), "FILE:%s", kt);
-	el.key = "keytab";
-	el.value = ktname;
+	if ((size_t)snprintf(rcname, sizeof(rcname), "file2:%s/" NEG_RCACHE,
+	    state_dir(st)) >= sizeof(rcname)) {
+		r = cust_fail(CUST_E_INTERNAL, "the state directory's path is "
+		    "too long");
+		goto out;
+	}
+	el[0].key = "keytab";
+	el[0].value = ktname;
+	el[1].key = "rcache";
+	el[1].value = rcname;
 	major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME,
 	    GSS_C_INDEFINITE, GSS_C_NO_OID_SET, GSS_C_ACCEPT, &store, &cred,
 	    NULL, NULL);

@@ -7,7 +7,8 @@
 # curl --negotiate, gets 403 on another console's and on admin routes;
 # a principal of no console gets the public routes only (401 elsewhere,
 # with WWW-Authenticate: Negotiate); a garbage or replayed token is a
-# 401 and custodyd stays up; mutual TLS keeps working alongside; a
+# 401 (the replay cache custodyd's own, whatever KRB5RCACHE* say) and
+# custodyd stays up; mutual TLS keeps working alongside; a
 # service keytab readable by others is not used.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_krb.sh"
@@ -24,9 +25,11 @@ trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; krb_stop' EXIT
 trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; krb_stop; exit 1' INT TERM
 t_ok "the test realm starts (kdc $KRB_KDC_PORT)"
 R=$KRB_REALM
-# the replay cache of the acceptor (custodyd) in the test's directory
-KRB5RCACHEDIR="$TESTTMP/rcache"; export KRB5RCACHEDIR
-mkdir -p "$KRB5RCACHEDIR"
+# custodyd's replay cache is its own (DIR/negotiate.rcache2), whatever
+# the environment says: these would turn krb5's default one off, or move
+# it, and must not (a replayed token is refused below)
+KRB5RCACHENAME="none:"; KRB5RCACHETYPE=none; KRB5RCACHEDIR="$TESTTMP/nodir"
+export KRB5RCACHENAME KRB5RCACHETYPE KRB5RCACHEDIR
 
 c init >/dev/null
 # custody's own HTTP service principal and its keytab
@@ -134,6 +137,8 @@ t_check "a token replayed is 401" sh -c "test -s '$W/token' && test \"\$(curl \
     -sS --max-time 10 --cacert '$S/ca/bundle.pem' -H \"Authorization: \
     Negotiate \$(cat '$W/token')\" -o /dev/null -w '%{http_code}' \
     '$U/v1/consoles/sec/keytab')\" = 401"
+t_check "  ... with custodyd's own replay cache, 0600 in its directory" \
+    test "$(stat -c %a "$S/negotiate.rcache2" 2>/dev/null)" = 600
 t_check "custodyd is still up" kill -0 "$DPID"
 t_check "mutual TLS alongside: sccm's certificate, GET sec's keytab 403" \
     test "$(curl -sS --max-time 10 --cacert "$S/ca/bundle.pem" --cert \
