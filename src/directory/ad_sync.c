@@ -1080,6 +1080,7 @@ rotate_finish(struct sync *y, json_t *row, const struct seal_secret *pw,
 	    y->ad->keytab_grace > 0 ? cv : 0, kept_out)) != CUST_OK)
 		return r;
 	util_test_crash("ad-rotate-keytab");
+	util_test_stop("ad-rotate-keytab");	/* tests get the keytab here */
 	snprintf(detail, sizeof(detail), "%s: password version %lld, kvno %d%s",
 	    why, (long long)v, kvno, *kept_out > 0 ? " (the previous kvno "
 	    "stays in the keytab for keytab_grace)" : "");
@@ -2345,6 +2346,14 @@ active_of(json_t *rows, const char *kind, const char *owner)
 	return NULL;
 }
 
+/*
+ * A keytab get never waits for a change of AD. With the lock free it
+ * reads and drops an expired kvno under it. With a rotation running, the
+ * keytab file may already be the new password's (sealed for the pending
+ * version: written once AD took that password, before it turns current):
+ * that one is handed out, and nothing is dropped (the rotation writes the
+ * file; a write here would put back the old version's).
+ */
 int
 dir_ad_keytab(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const char *console,
@@ -2355,12 +2364,14 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	struct dir_ktfile f;
 	json_t *rows = NULL, *row;
 	char rel[128], detail[128];
-	int64_t v = 0;
-	int r;
+	int64_t v = 0, pv = 0;
+	int r, lockfd = -1;
 
 	*out = NULL;
+	if (sync_lock(st, &lockfd) != CUST_OK)
+		cust_clearerr();	/* a change runs: read only */
 	if ((r = rows_load(st, &rows)) != CUST_OK)
-		return r;
+		goto out;
 	if ((row = active_of(rows, "account", console)) == NULL) {
 		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
 		    "service account for console %s (account sync makes it)",
@@ -2369,6 +2380,7 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	}
 	r = secret_get(st, row, "current", &pw, &v);
 	seal_secret_free(pw);
+	pw = NULL;	/* the version is what counts */
 	if (r != CUST_OK) {
 		if (r == CUST_E_NOTFOUND)
 			r = cust_fail(CUST_E_NOTFOUND, "the account of console "
@@ -2378,14 +2390,28 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	}
 	if ((r = ad_ktfile(row, v, rel, sizeof(rel), &f)) != CUST_OK)
 		goto out;
-	if ((r = dir_ktfile_read(st, &f, NULL, &kt)) != CUST_OK) {
+	r = dir_ktfile_read(st, &f, NULL, &kt);
+	if (r == CUST_E_SEALED && lockfd < 0) {
+		/* a rotation between its keytab write and its commit */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", cust_errmsg());
+		if (secret_get(st, row, "pending", &pw, &pv) == CUST_OK) {
+			f.version = pv;
+			if (dir_ktfile_read(st, &f, NULL, &kt) == CUST_OK)
+				r = CUST_OK;
+		}
+		if (r != CUST_OK)
+			(void)cust_fail(r, "%s", why);	/* the first error */
+	}
+	if (r != CUST_OK) {
 		if (r == CUST_E_NOTFOUND)
 			r = cust_fail(CUST_E_NOTFOUND, "console %s has no "
 			    "keytab yet (account sync makes it)", console);
 		goto out;
 	}
-	if ((r = expire_keytab(st, ad, actor, row, v, &kt)) != CUST_OK ||
-	    (r = dir_keytab_serialize(kt, &img)) != CUST_OK)
+	if ((lockfd >= 0 && (r = expire_keytab(st, ad, actor, row, v, &kt)) !=
+	    CUST_OK) || (r = dir_keytab_serialize(kt, &img)) != CUST_OK)
 		goto out;
 	/* durable before the keys leave */
 	snprintf(detail, sizeof(detail), "console:%.40s kvno %d", console,
@@ -2396,6 +2422,8 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	*out = img;
 	img = NULL;
 out:
+	sync_unlock(lockfd);
+	seal_secret_free(pw);
 	seal_secret_free(img);
 	dir_keytab_free(kt);
 	json_decref(rows);

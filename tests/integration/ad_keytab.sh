@@ -5,9 +5,10 @@
 # the keytab `keytab get` hands out gets a ticket from the DC with
 # `kinit -kt`, holds AES256 and AES128 at AD's kvno (RC4 only when
 # directory.ad rc4 is on), is sealed at rest; `account rotate` gives a new
-# password and kvno, the previous kvno kept for keytab_grace, and a
-# rotation stopped either side of the LDAP modify is reconciled by the
-# next sync.
+# password and kvno, the previous kvno kept for keytab_grace, a keytab
+# get during a rotation hands the new keys and leaves the rotation's file
+# alone, and a rotation stopped either side of the LDAP modify is
+# reconciled by the next sync.
 . tests/integration/lib.sh
 . tests/integration/lib_ad.sh
 ad_netns "$@"
@@ -136,6 +137,28 @@ t_check "the previous kvno is gone" test "$(ktkvnos "$TESTTMP/kt3")" = "$k2 "
 t_check "kinit -kt with it" kinit_kt "$TESTTMP/kt3"
 c audit list >"$TESTTMP/audit" 2>&1
 t_grep "the expiry is audited" 'keytab\.expire' "$TESTTMP/audit"
+
+# keytab get while a rotation runs (stopped after AD took the password
+# and the new keytab was written, before it turns current): no wait, the
+# keytab with the new key, and nothing dropped (even past a grace) nor
+# written back over the rotation's.
+CUSTODY_TEST_STOP_AT=ad-rotate-keytab "$CUSTODYCTL" --state-dir "$S" \
+	account rotate sccm >"$TESTTMP/rot.out" 2>"$TESTTMP/rot.err" &
+rpid=$!
+t_wait_stopped $rpid
+kr=$(adkvno)
+t_exit "keytab get during a rotation" 0 env CUSTODY_TEST_NOW=+1382400 \
+	"$CUSTODYCTL" --state-dir "$S" keytab get sccm -o "$TESTTMP/ktr"
+t_check "  ... kinit -kt with it (AD's new key, kvno $kr)" kinit_kt "$TESTTMP/ktr"
+kill -CONT $rpid
+wait $rpid
+rc=$?
+t_check "the rotation finishes (exit 0, got $rc)" test $rc -eq 0
+t_exit "keytab get after it" 0 c keytab get sccm -o "$TESTTMP/ktr2"
+t_check "  ... the rotation's keytab: both kvnos ($k2 $kr)" \
+	test "$(ktkvnos "$TESTTMP/ktr2")" = "$k2 $kr "
+t_check "  ... kinit -kt with it" kinit_kt "$TESTTMP/ktr2"
+k2=$kr
 t_exit "account rotate of a console without an account" 4 c account rotate nosuch
 t_exit "account rotate takes a console or --all" 2 c account rotate
 
