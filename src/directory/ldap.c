@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
 #include <gssapi/gssapi_krb5.h>
 #include <krb5.h>
 #include <ldap.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <sasl/sasl.h>
 #include <sodium.h>
 
@@ -315,6 +318,45 @@ out:
 	return r;
 }
 
+/*
+ * The CA file can be read and holds a PEM certificate: a missing or
+ * wrong one named, where libldap says only "Can't contact LDAP server"
+ * (pitfall 31). Whoever can write it chooses the DC custody sends its
+ * bind password and the accounts' passwords to: it must be a regular
+ * file of custody's user or root, not writable by group or others.
+ */
+static int
+ca_file_check(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	struct stat sb;
+	X509 *x;
+
+	if (f == NULL)
+		return cust_fail(errno == ENOENT ? CUST_E_NOTFOUND : CUST_E_IO,
+		    "directory.ad ca_file %s: %s (the PEM file of the CA that "
+		    "issued the DC's certificate)", path, strerror(errno));
+	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    (sb.st_uid != geteuid() && sb.st_uid != 0) ||
+	    (sb.st_mode & 022) != 0) {
+		fclose(f);
+		return cust_fail(CUST_E_PERM, "directory.ad ca_file %s must be "
+		    "a regular file of custody's user (uid %u) or root, not "
+		    "writable by group or others: whoever can write it "
+		    "chooses the DC custody sends passwords to (chown, chmod "
+		    "go-w)", path, (unsigned)geteuid());
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (x == NULL)
+		return cust_fail(CUST_E_INVAL, "directory.ad ca_file %s holds "
+		    "no PEM certificate (it must be the CA that issued the "
+		    "DC's certificate)", path);
+	X509_free(x);
+	return CUST_OK;
+}
+
 /* Bound as ad->bind with the password of its file, or (pw_as not NULL)
  * as bind_as with pw_as. */
 static int
@@ -330,6 +372,8 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND;
 	int tls12 = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0, rc;
 	int r = CUST_E_INTERNAL, ldaps, gss;
+	const char *cafile = ad->ca_file != NULL ? ad->ca_file :
+	    SYSTEM_CA_FILE;
 
 	*out = NULL;
 	gss = pw_as == NULL && ad->sasl != NULL;
@@ -372,9 +416,10 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	    (r = set_opt(l, LDAP_OPT_NETWORK_TIMEOUT, &tv, "timeout")))
 		goto out;
 	tv.tv_sec = DIR_LDAP_OP_TIMEOUT;
-	if ((r = set_opt(l, LDAP_OPT_TIMEOUT, &tv, "timeout")) ||
-	    (r = set_opt(l, LDAP_OPT_X_TLS_CACERTFILE, ad->ca_file ?
-	    ad->ca_file : SYSTEM_CA_FILE, "the CA file")) ||
+	if ((r = ca_file_check(cafile)) ||
+	    (r = set_opt(l, LDAP_OPT_TIMEOUT, &tv, "timeout")) ||
+	    (r = set_opt(l, LDAP_OPT_X_TLS_CACERTFILE, cafile,
+	    "the CA file")) ||
 	    (r = set_opt(l, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand,
 	    "certificate checks")) ||
 	    (r = set_opt(l, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12,

@@ -4,7 +4,8 @@
 # custody bounds what it takes from the DC on its own side, whatever size
 # limit the DC ignores (more than 10000 entries, more than 64 MiB for one
 # search: refused, exit 1, the peak memory bounded), and never follows a
-# referral.
+# referral; a ca_file missing, without a certificate or writable by others
+# is named before anything is sent.
 . tests/integration/lib.sh
 t_need_or_skip python3 openssl
 
@@ -61,6 +62,30 @@ trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null' EXIT
 
 # peak KIB: the peak resident size of the last command run by peak()
 peak() { /usr/bin/time -f '%M' -o "$W/rss" "$@"; }
+
+# A careless ca_file: named, with the fix, before any connection (libldap
+# alone says only "Can't contact LDAP server").
+fake flood 1
+cp "$S/custody.yaml" "$W/good.yaml"
+sed -i "s|ca_file: .*|ca_file: $W/nosuch.pem|" "$S/custody.yaml"
+t_exit "ca_file missing: not found (exit 4)" 4 c account sync
+t_grep "  ... naming it" "directory.ad ca_file $W/nosuch.pem: No such file" \
+	"$TESTTMP/err"
+sed -i "s|ca_file: .*|ca_file: $W/bind.pw|" "$S/custody.yaml"
+t_exit "ca_file without a certificate: refused (exit 2)" 2 c account sync
+t_grep "  ... saying so" "ca_file $W/bind.pw holds no PEM certificate" \
+	"$TESTTMP/err"
+cp "$W/ca.pem" "$W/loose-ca.pem"
+chmod 0664 "$W/loose-ca.pem"
+sed -i "s|ca_file: .*|ca_file: $W/loose-ca.pem|" "$S/custody.yaml"
+t_exit "ca_file writable by the group: refused (exit 5)" 5 c account sync
+t_grep "  ... saying why" "ca_file $W/loose-ca.pem must be .*not writable by group or others" \
+	"$TESTTMP/err"
+t_check "  ... nothing sent to the DC" test ! -s "$W/log"
+cp "$W/good.yaml" "$S/custody.yaml"
+t_exit "  ... the right ca_file connects (the fake DC's answer: exit 1)" 1 \
+	c account sync --dry-run
+t_grep "  ... bound" '^bind' "$W/log"
 
 # 10050 entries for a search that asked for at most 10000.
 fake flood 10050
