@@ -189,7 +189,18 @@ cmd_keytab_get(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	r = util_write_file(outf, seal_secret_data(bin), bl, 0600);
-	if (r == CUST_OK && !c->quiet && !c->json)
+	if (r == CUST_OK && c->json) {
+		/* what was written where; the keys only in the file */
+		json_t *o = json_pack("{s:O, s:o, s:s}", "console",
+		    json_object_get(resp, "console"), "file", ops_text(outf),
+		    "mode", "0600");
+
+		if (o == NULL)
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+		else
+			cli_print_json(o);
+		json_decref(o);
+	} else if (r == CUST_OK && !c->quiet)
 		fprintf(stderr, "custodyctl: keytab of %s written to %s "
 		    "(0600)\n", cli_str(resp, "console"), outf);
 out:

@@ -167,6 +167,13 @@ t_exit "  ... kinit -kt gets a ticket with it" 0 \
     kinit -k -t "$W/sec.keytab" "svc-sec@$R"
 klist > "$W/klist" 2>&1
 t_grep "  ... as svc-sec" "Default principal: svc-sec@$R" "$W/klist"
+t_exit "keytab get --json" 0 c --json keytab get sec -o "$W/sec-json.keytab"
+t_check "  ... says the console and the file, not the keys" python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+sys.exit(not (o["console"] == "sec" and o["file"] == sys.argv[2] and
+    o["mode"] == "0600" and "keytab" not in o))' "$TESTTMP/out" "$W/sec-json.keytab"
+t_check "  ... and the file is the keytab" cmp "$W/sec.keytab" "$W/sec-json.keytab"
 t_exit "keytab get of a console without a principal" 4 c keytab get sccm -o "$W/x"
 # sealed at rest: no keytab, no key and no principal name in the clear
 t_exit "the keytab on disk is not a keytab (sealed)" 1 \
