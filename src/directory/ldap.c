@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,7 +42,116 @@
 struct dir_ldap {
 	LDAP *ld;
 	char uri[256];
+	struct ldap_conncb cb;		/* adds the deadline layer */
+	struct timespec deadline;	/* of the step under way */
 };
+
+/*
+ * Every read and write on the DC's socket waits at most until the
+ * deadline of the step under way: connecting (TCP and the TLS handshake
+ * of ldaps://, DIR_LDAP_CONNECT_TIMEOUT), then each operation
+ * (DIR_LDAP_OP_TIMEOUT). libldap bounds the TCP connect and each
+ * operation's wait for its answer, but not the TLS handshake: with
+ * GnuTLS it retries a read that would block without waiting, so a DC
+ * (or anything on its port) that accepts the connection and then says
+ * nothing kept custody spinning a CPU forever. A layer of custody's own
+ * sits under TLS (LBER_SBIOD_LEVEL_PROVIDER + 5, above the TCP one), put
+ * there by a connect callback: it polls the socket until the deadline,
+ * then fails the read or write with ETIMEDOUT, which TLS and libldap
+ * take as a lost connection (LDAP_SERVER_DOWN).
+ */
+#define GUARD_LEVEL	(LBER_SBIOD_LEVEL_PROVIDER + 5)
+
+static void
+arm(struct dir_ldap *l, int secs)
+{
+	clock_gettime(CLOCK_MONOTONIC, &l->deadline);
+	l->deadline.tv_sec += secs;
+}
+
+/* 0 when the socket of d is ready for ev before the deadline. */
+static int
+guard_wait(Sockbuf_IO_Desc *d, short ev)
+{
+	const struct dir_ldap *l = d->sbiod_pvt;
+	struct timespec now;
+	struct pollfd p;
+	long long ms;
+	int fd = -1, rc;
+
+	if (ber_sockbuf_ctrl(d->sbiod_sb, LBER_SB_OPT_GET_FD, &fd) != 1 ||
+	    fd < 0)
+		return 0;	/* the layer below says what is wrong */
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (long long)(l->deadline.tv_sec - now.tv_sec) * 1000 +
+		    (l->deadline.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		p.fd = fd;
+		p.events = ev;
+		p.revents = 0;
+		rc = poll(&p, 1, ms > 60000 ? 60000 : (int)ms);
+		if (rc > 0)
+			return 0;	/* ready, or an error the I/O reports */
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int
+guard_setup(Sockbuf_IO_Desc *d, void *arg)
+{
+	d->sbiod_pvt = arg;
+	return 0;
+}
+
+static int
+guard_ctrl(Sockbuf_IO_Desc *d, int opt, void *arg)
+{
+	return LBER_SBIOD_CTRL_NEXT(d, opt, arg);
+}
+
+static ber_slen_t
+guard_read(Sockbuf_IO_Desc *d, void *buf, ber_len_t len)
+{
+	if (guard_wait(d, POLLIN) < 0)
+		return -1;
+	return LBER_SBIOD_READ_NEXT(d, buf, len);
+}
+
+static ber_slen_t
+guard_write(Sockbuf_IO_Desc *d, void *buf, ber_len_t len)
+{
+	if (guard_wait(d, POLLOUT) < 0)
+		return -1;
+	return LBER_SBIOD_WRITE_NEXT(d, buf, len);
+}
+
+static Sockbuf_IO guard_io = {
+	guard_setup, NULL, guard_ctrl, guard_read, guard_write, NULL
+};
+
+static int
+guard_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+    struct ldap_conncb *ctx)
+{
+	(void)ld;
+	(void)srv;
+	(void)addr;
+	return ber_sockbuf_add_io(sb, &guard_io, GUARD_LEVEL, ctx->lc_arg) ==
+	    0 ? 0 : -1;
+}
+
+static void
+guard_del(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
+{
+	(void)ld;
+	(void)sb;
+	(void)ctx;
+}
 
 /*
  * A DC that goes away mid-write would kill the process with SIGPIPE:
@@ -411,7 +521,11 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	}
 	tv.tv_sec = DIR_LDAP_CONNECT_TIMEOUT;
 	tv.tv_usec = 0;
-	if ((r = set_opt(l, LDAP_OPT_PROTOCOL_VERSION, &v3, "LDAPv3")) ||
+	l->cb.lc_add = guard_add;
+	l->cb.lc_del = guard_del;
+	l->cb.lc_arg = l;
+	if ((r = set_opt(l, LDAP_OPT_CONNECT_CB, &l->cb, "connect callback")) ||
+	    (r = set_opt(l, LDAP_OPT_PROTOCOL_VERSION, &v3, "LDAPv3")) ||
 	    (r = set_opt(l, LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals")) ||
 	    (r = set_opt(l, LDAP_OPT_NETWORK_TIMEOUT, &tv, "timeout")))
 		goto out;
@@ -426,6 +540,14 @@ dir_ldap_open_(const struct config_ad *ad, const char *bind_as,
 	    "TLS version")) ||
 	    (r = set_opt(l, LDAP_OPT_X_TLS_NEWCTX, &zero, "TLS context")))
 		goto out;
+	/* TCP, and TLS for ldaps://, within the connect timeout; then the
+	 * StartTLS or bind within an operation's */
+	arm(l, DIR_LDAP_CONNECT_TIMEOUT);
+	if ((rc = ldap_connect(l->ld)) != LDAP_SUCCESS) {
+		r = ldap_fail(l, rc, "connect to the directory");
+		goto out;
+	}
+	arm(l, DIR_LDAP_OP_TIMEOUT);
 	if (!ldaps && (rc = ldap_start_tls_s(l->ld, NULL, NULL)) !=
 	    LDAP_SUCCESS) {
 		r = ldap_fail(l, rc, "StartTLS");
@@ -476,6 +598,7 @@ dir_ldap_free(struct dir_ldap *l)
 		struct pipe_guard g;
 
 		guard_on(&g);
+		arm(l, DIR_LDAP_CONNECT_TIMEOUT);
 		(void)ldap_unbind_ext_s(l->ld, NULL, NULL);
 		guard_off(&g);
 	}
@@ -741,8 +864,8 @@ search_once(struct dir_ldap *l, const char *base, int scope,
 	int msgid = -1, rc, err = LDAP_OTHER, t, r = CUST_OK, done = 0;
 
 	*out = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += DIR_LDAP_OP_TIMEOUT;
+	arm(l, DIR_LDAP_OP_TIMEOUT);
+	deadline = l->deadline;
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	rc = ldap_search_ext(l->ld, base, scope == 0 ? LDAP_SCOPE_BASE :
@@ -900,6 +1023,7 @@ change(struct dir_ldap *l, const char *dn, const struct dir_attr *attrs,
 	if ((r = build_mods(copy, n, modify, &mods, bvals, bptrs)) != CUST_OK)
 		goto out;
 	guard_on(&g);
+	arm(l, DIR_LDAP_OP_TIMEOUT);
 	rc = modify ? ldap_modify_ext_s(l->ld, dn, mods, NULL, NULL) :
 	    ldap_add_ext_s(l->ld, dn, mods, NULL, NULL);
 	guard_off(&g);
@@ -933,7 +1057,10 @@ dir_ldap_modify(struct dir_ldap *l, const char *dn,
 static int
 dir_ldap_delete_(struct dir_ldap *l, const char *dn)
 {
-	int rc = ldap_delete_ext_s(l->ld, dn, NULL, NULL);
+	int rc;
+
+	arm(l, DIR_LDAP_OP_TIMEOUT);
+	rc = ldap_delete_ext_s(l->ld, dn, NULL, NULL);
 
 	return rc == LDAP_SUCCESS ? CUST_OK : ldap_fail(l, rc,
 	    "delete a directory object");

@@ -5,7 +5,8 @@
 # limit the DC ignores (more than 10000 entries, more than 64 MiB for one
 # search: refused, exit 1, the peak memory bounded), and never follows a
 # referral; a ca_file missing, without a certificate or writable by others
-# is named before anything is sent.
+# is named before anything is sent; a DC silent after the connect is given
+# up within the connect timeout.
 . tests/integration/lib.sh
 t_need_or_skip python3 openssl
 
@@ -121,6 +122,31 @@ kill "$other_pid" 2>/dev/null
 wait "$other_pid" 2>/dev/null
 t_check "  ... and nothing connected to the server it named" \
 	test ! -s "$W/other.log"
+# A "DC" that accepts the connection and never answers the TLS
+# handshake: refused within the connect timeout (10 s), without spinning
+# (libldap's GnuTLS retried the read without waiting, forever).
+python3 tests/integration/fake_ldap.py silent "$W/silent.ready" &
+silent_pid=$!
+t_wait_line "$W/silent.ready" '^[0-9]'
+sed -i "s|uri: .*|uri: ldaps://127.0.0.1:$(cat "$W/silent.ready")|" \
+	"$S/custody.yaml"
+start=$(date +%s)
+if [ -x /usr/bin/time ]; then
+	t_exit "a DC silent after the connect: unavailable (exit 5)" 5 \
+	    /usr/bin/time -f '%U %S' -o "$W/cpu" timeout 60 \
+	    "$CUSTODYCTL" --state-dir "$S" account sync
+	t_check "  ... using little CPU ($(tail -1 "$W/cpu") s user, system)" \
+	    awk 'END { exit !($1 + $2 < 5) }' "$W/cpu"
+else
+	t_exit "a DC silent after the connect: unavailable (exit 5)" 5 \
+	    timeout 60 "$CUSTODYCTL" --state-dir "$S" account sync
+fi
+t_check "  ... within the connect timeout ($(( $(date +%s) - start )) s)" \
+	test $(( $(date +%s) - start )) -lt 30
+t_grep "  ... saying the DC cannot be reached" "Can't contact LDAP server" \
+	"$TESTTMP/err"
+kill "$silent_pid" 2>/dev/null
+wait "$silent_pid" 2>/dev/null
 t_exit "nothing was recorded as made" 0 c --json account list
 t_check "  ... (no object)" python3 -c '
 import json, sys; sys.exit(json.load(open(sys.argv[1]))["objects"] != [])' \

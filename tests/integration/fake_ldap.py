@@ -5,6 +5,7 @@
 #
 #   fake_ldap.py CERT KEY READYFILE LOGFILE MODE [ARG [ARG2]]
 #   fake_ldap.py plain READYFILE LOGFILE
+#   fake_ldap.py silent READYFILE
 #
 # MODE: flood N      N small entries for every search
 #       huge N       N entries of 3 MiB each
@@ -16,7 +17,8 @@
 # line per request ("bind", "search BASE", "unbind"). Minimal BER: the
 # definite-length encodings libldap sends and reads. "plain" is a bare TCP
 # listener that writes whatever it receives to LOGFILE (made empty first):
-# a server custody must never talk to.
+# a server custody must never talk to. "silent" accepts connections,
+# keeps them open and never sends a byte (a DC that hangs mid-handshake).
 import socket
 import ssl
 import sys
@@ -144,9 +146,24 @@ def plain(ready, logfile):
         s.close()
 
 
+def silent(ready):
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    with open(ready, "w") as fh:
+        fh.write("%d\n" % ls.getsockname()[1])
+    held = []
+    while True:
+        s, _ = ls.accept()
+        held.append(s)
+
+
 def main():
     if sys.argv[1] == "plain":
         plain(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1] == "silent":
+        silent(sys.argv[2])
         return
     cert, key, ready, logfile, mode = sys.argv[1:6]
     arg = sys.argv[6] if len(sys.argv) > 6 else "0"
