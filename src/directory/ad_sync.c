@@ -995,6 +995,24 @@ out:
 	return r;
 }
 
+/* *due 1 when keytab kt of account row holds a previous kvno whose
+ * grace has passed. */
+static int
+expire_due(struct cust_state *st, const struct config_ad *ad, json_t *row,
+    const struct dir_keytab *kt, int *due)
+{
+	int64_t until;
+	int r;
+
+	*due = 0;
+	if (dir_keytab_kvnos(kt) <= 1)
+		return CUST_OK;
+	if ((r = prev_until(st, row, ad->keytab_grace, &until)) != CUST_OK)
+		return r;
+	*due = util_now() >= until;
+	return CUST_OK;
+}
+
 /* Drop the previous kvno from row's keytab (version v) once its grace
  * has passed; audited. *kt the keytab read, replaced when rewritten. */
 static int
@@ -1004,15 +1022,10 @@ expire_keytab(struct cust_state *st, const struct config_ad *ad,
 	struct dir_keytab *nk = NULL;
 	struct dir_ktfile f;
 	char rel[128], detail[128];
-	int64_t until;
-	int r, cur = dir_keytab_max_kvno(*kt, 0);
+	int r, due, cur = dir_keytab_max_kvno(*kt, 0);
 
-	if (dir_keytab_kvnos(*kt) <= 1)
-		return CUST_OK;
-	if ((r = prev_until(st, row, ad->keytab_grace, &until)) != CUST_OK)
+	if ((r = expire_due(st, ad, row, *kt, &due)) != CUST_OK || !due)
 		return r;
-	if (util_now() < until)
-		return CUST_OK;
 	if ((nk = dir_keytab_new()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	if ((r = dir_keytab_copy_kvno(nk, *kt, cur)) != CUST_OK ||
@@ -2347,71 +2360,105 @@ active_of(json_t *rows, const char *kind, const char *owner)
 }
 
 /*
- * A keytab get never waits for a change of AD. With the lock free it
- * reads and drops an expired kvno under it. With a rotation running, the
- * keytab file may already be the new password's (sealed for the pending
- * version: written once AD took that password, before it turns current):
- * that one is handed out, and nothing is dropped (the rotation writes the
- * file; a write here would put back the old version's).
+ * The keytab of console's active account as it stands: *rows_out (the
+ * rows read), *row_out (one of them), *kt_out, and *v_out the password
+ * version it is sealed for. That is the current one, or during a
+ * rotation (or after one cut short there) the pending one (*pending_out
+ * 1): the file is the new password's once AD took that password, before
+ * it turns current.
+ */
+static int
+ad_keytab_read(struct cust_state *st, const char *console, json_t **rows_out,
+    json_t **row_out, int64_t *v_out, int *pending_out,
+    struct dir_keytab **kt_out)
+{
+	struct seal_secret *pw = NULL;
+	struct dir_ktfile f;
+	json_t *row;
+	char rel[128], why[512];
+	int64_t pv = 0;
+	int r;
+
+	*row_out = NULL;
+	*kt_out = NULL;
+	*pending_out = 0;
+	if ((r = rows_load(st, rows_out)) != CUST_OK)
+		return r;
+	if ((row = active_of(*rows_out, "account", console)) == NULL)
+		return cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
+		    "service account for console %s (account sync makes it)",
+		    console);
+	r = secret_get(st, row, "current", &pw, v_out);
+	seal_secret_free(pw);
+	pw = NULL;
+	if (r == CUST_E_NOTFOUND)
+		return cust_fail(CUST_E_NOTFOUND, "the account of console %s "
+		    "has no password AD took yet: run account sync", console);
+	if (r != CUST_OK ||
+	    (r = ad_ktfile(row, *v_out, rel, sizeof(rel), &f)) != CUST_OK)
+		return r;
+	r = dir_ktfile_read(st, &f, NULL, kt_out);
+	if (r == CUST_E_SEALED) {
+		snprintf(why, sizeof(why), "%s", cust_errmsg());
+		if (secret_get(st, row, "pending", &pw, &pv) == CUST_OK) {
+			seal_secret_free(pw);
+			f.version = pv;
+			if (dir_ktfile_read(st, &f, NULL, kt_out) == CUST_OK) {
+				r = CUST_OK;
+				*pending_out = 1;
+			}
+		}
+		if (r != CUST_OK)
+			(void)cust_fail(r, "%s", why);	/* the first error */
+	}
+	if (r == CUST_E_NOTFOUND)
+		return cust_fail(CUST_E_NOTFOUND, "console %s has no keytab yet "
+		    "(account sync makes it)", console);
+	if (r == CUST_OK) {
+		*row_out = row;
+		*v_out = f.version;
+	}
+	return r;
+}
+
+/*
+ * A keytab get never waits for a change of AD, nor holds one up: it
+ * reads without the lock (ad_keytab_read(): the new keys, during a
+ * rotation). Only when a previous kvno's grace has passed does it take
+ * the lock (without waiting) to drop it: it reads again under the lock
+ * and writes; a change running meanwhile leaves that to a later get or
+ * sync (a write beside a rotation could put the old version's file
+ * back over the rotation's).
  */
 int
 dir_ad_keytab(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const char *console,
     struct seal_secret **out)
 {
-	struct seal_secret *pw = NULL, *img = NULL;
+	struct seal_secret *img = NULL;
 	struct dir_keytab *kt = NULL;
-	struct dir_ktfile f;
 	json_t *rows = NULL, *row;
-	char rel[128], detail[128];
-	int64_t v = 0, pv = 0;
-	int r, lockfd = -1;
+	char detail[128];
+	int64_t v = 0;
+	int r, due = 0, pending = 0, lockfd = -1;
 
 	*out = NULL;
-	if (sync_lock(st, &lockfd) != CUST_OK)
-		cust_clearerr();	/* a change runs: read only */
-	if ((r = rows_load(st, &rows)) != CUST_OK)
+	if ((r = ad_keytab_read(st, console, &rows, &row, &v, &pending,
+	    &kt)) != CUST_OK || (!pending && (r = expire_due(st, ad, row, kt,
+	    &due)) != CUST_OK))
 		goto out;
-	if ((row = active_of(rows, "account", console)) == NULL) {
-		r = cust_fail(CUST_E_NOTFOUND, "custody holds no active AD "
-		    "service account for console %s (account sync makes it)",
-		    console);
-		goto out;
+	if (due && sync_lock(st, &lockfd) == CUST_OK) {
+		dir_keytab_free(kt);
+		json_decref(rows);
+		kt = NULL;
+		rows = NULL;
+		if ((r = ad_keytab_read(st, console, &rows, &row, &v, &pending,
+		    &kt)) != CUST_OK || (!pending && (r = expire_keytab(st, ad,
+		    actor, row, v, &kt)) != CUST_OK))
+			goto out;
 	}
-	r = secret_get(st, row, "current", &pw, &v);
-	seal_secret_free(pw);
-	pw = NULL;	/* the version is what counts */
-	if (r != CUST_OK) {
-		if (r == CUST_E_NOTFOUND)
-			r = cust_fail(CUST_E_NOTFOUND, "the account of console "
-			    "%s has no password AD took yet: run account sync",
-			    console);
-		goto out;
-	}
-	if ((r = ad_ktfile(row, v, rel, sizeof(rel), &f)) != CUST_OK)
-		goto out;
-	r = dir_ktfile_read(st, &f, NULL, &kt);
-	if (r == CUST_E_SEALED && lockfd < 0) {
-		/* a rotation between its keytab write and its commit */
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", cust_errmsg());
-		if (secret_get(st, row, "pending", &pw, &pv) == CUST_OK) {
-			f.version = pv;
-			if (dir_ktfile_read(st, &f, NULL, &kt) == CUST_OK)
-				r = CUST_OK;
-		}
-		if (r != CUST_OK)
-			(void)cust_fail(r, "%s", why);	/* the first error */
-	}
-	if (r != CUST_OK) {
-		if (r == CUST_E_NOTFOUND)
-			r = cust_fail(CUST_E_NOTFOUND, "console %s has no "
-			    "keytab yet (account sync makes it)", console);
-		goto out;
-	}
-	if ((lockfd >= 0 && (r = expire_keytab(st, ad, actor, row, v, &kt)) !=
-	    CUST_OK) || (r = dir_keytab_serialize(kt, &img)) != CUST_OK)
+	cust_clearerr();
+	if ((r = dir_keytab_serialize(kt, &img)) != CUST_OK)
 		goto out;
 	/* durable before the keys leave */
 	snprintf(detail, sizeof(detail), "console:%.40s kvno %d", console,
@@ -2423,7 +2470,6 @@ dir_ad_keytab(struct cust_state *st, const char *actor,
 	img = NULL;
 out:
 	sync_unlock(lockfd);
-	seal_secret_free(pw);
 	seal_secret_free(img);
 	dir_keytab_free(kt);
 	json_decref(rows);

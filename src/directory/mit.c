@@ -21,8 +21,8 @@
  * the keytab last written could hold keys the realm no longer has, or
  * keys labelled with the other's kvno. A keytab get never waits for
  * the lock: it reads (the keytab is written before its row, so the row's
- * kvno is always in it) and drops an expired kvno only when the lock is
- * free.
+ * kvno is always in it), and takes the lock (without waiting) only to
+ * drop a previous kvno whose grace has passed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -806,19 +806,21 @@ dir_mit_keytab(struct cust_state *st, const char *console,
 	int r, lockfd = -1;
 
 	*out = NULL;
-	/* the expired kvno dropped only under the lock, the row read again
-	 * there; a change running meanwhile: the keytab as it is */
-	if (dir_lock(st, MIT_LOCK, MIT_BUSY, &lockfd) == CUST_OK) {
+	if ((r = row_of(st, console, &p)) != CUST_OK)
+		return r;
+	/* a previous kvno past its grace: dropped under the lock, the row
+	 * read again there; a change running meanwhile: the keytab as it
+	 * is (a keytab get never holds a change up for long) */
+	if (p.prev_kvno > 0 && util_now() >= p.prev_until &&
+	    dir_lock(st, MIT_LOCK, MIT_BUSY, &lockfd) == CUST_OK) {
 		if ((r = row_of(st, console, &p)) == CUST_OK &&
 		    strcmp(p.state, "active") == 0)
 			r = expire_prev(st, &p, actor);
 		dir_unlock(lockfd);
-		if (r != CUST_OK && r != CUST_E_NOTFOUND)
+		if (r != CUST_OK)
 			return r;
 	}
 	cust_clearerr();
-	if ((r = row_of(st, console, &p)) != CUST_OK)
-		return r;
 	if (strcmp(p.state, "active") != 0)
 		return cust_fail(CUST_E_NOTFOUND, "the principal of console %s "
 		    "is not made yet (principal sync)", console);
