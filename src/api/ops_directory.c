@@ -144,20 +144,29 @@ ops_principal_revoked(struct ops_ctx *ctx, const char *name, json_t *resp)
 {
 	struct cust_config *cfg = NULL;
 	json_t *l = NULL, *o;
+	const char *found = name;
 	size_t i;
 	int r, held = 0;
 
 	/* the principals custody holds: no connection unless one is the
-	 * console's */
+	 * console's; its name as the policy spells it first (consoles sec
+	 * and Sec may both be there: the first without case was Sec's),
+	 * else as typed (console revoke SEC) */
 	if (dir_mit_list(ctx->st, &l) != CUST_OK)
 		goto fail;
-	json_array_foreach(json_object_get(l, "items"), i, o)
-		if (strcasecmp(json_string_value(json_object_get(o,
-		    "console")), name) == 0) {
+	json_array_foreach(json_object_get(l, "items"), i, o) {
+		const char *c = json_string_value(json_object_get(o,
+		    "console"));
+
+		if (strcmp(c, name) == 0 || (!held && strcasecmp(c, name) ==
+		    0)) {
 			held = 1;
-			name = json_string_value(json_object_get(o, "console"));
-			break;
+			found = c;
 		}
+		if (strcmp(c, name) == 0)
+			break;
+	}
+	name = found;
 	if (!held)
 		goto out;
 	if ((r = mit_config(ctx, &cfg)) != CUST_OK ||

@@ -2343,8 +2343,23 @@ out:
 	return r;
 }
 
+/*
+ * owner of row o is owner: a device's FQDN compared without case; a
+ * console's name exactly, as the policy spells it and as authorization
+ * compares it. A policy may hold consoles "sec" and "Sec": without case,
+ * console Sec asking for its own keytab got sec's account's (the first
+ * row), and a revocation of sec could disable Sec's account instead.
+ */
+static int
+owned_by(json_t *o, const char *kind, const char *owner)
+{
+	return strcmp(kind, "device") == 0 ?
+	    strcasecmp(jstr(o, "owner"), owner) == 0 :
+	    strcmp(jstr(o, "owner"), owner) == 0;
+}
+
 /* The active row of kind ("account", "device") owned by owner (a
- * console, a device's FQDN) in rows, or NULL. */
+ * console, a device's FQDN: owned_by()) in rows, or NULL. */
 static json_t *
 active_of(json_t *rows, const char *kind, const char *owner)
 {
@@ -2354,7 +2369,7 @@ active_of(json_t *rows, const char *kind, const char *owner)
 	json_array_foreach(rows, i, o)
 		if (strcmp(jstr(o, "kind"), kind) == 0 &&
 		    strcmp(jstr(o, "state"), "active") == 0 &&
-		    strcasecmp(jstr(o, "owner"), owner) == 0)
+		    owned_by(o, kind, owner))
 			return o;
 	return NULL;
 }
@@ -2620,10 +2635,13 @@ act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
 	y.ad = ad;
 	if ((r = rows_load(st, &y.rows)) != CUST_OK)
 		return r;
+	/* the name as the policy spells it first; else as typed (console
+	 * revoke SEC) */
 	json_array_foreach(y.rows, i, o)
 		if (strcmp(jstr(o, "kind"), kind) == 0 &&
 		    strcmp(jstr(o, "state"), "removed") != 0 &&
-		    strcasecmp(jstr(o, "owner"), owner) == 0)
+		    (owned_by(o, kind, owner) || (row == NULL &&
+		    strcasecmp(jstr(o, "owner"), owner) == 0)))
 			row = o;
 	if (row == NULL) {
 		json_decref(y.rows);

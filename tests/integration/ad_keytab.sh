@@ -247,6 +247,25 @@ t_check "the current password custody holds is unchanged" \
 t_exit "account rotate repairs it" 0 c account rotate sccm
 t_exit "sync after the repair" 0 c account sync
 
+# Console names differing only in case (the policy allows them): each
+# gets its own account's keytab (before, Sccm got sccm's: the rows were
+# matched without case).
+cp "$TESTTMP/p.yaml" "$TESTTMP/p-twin.yaml"
+printf '%s\n' '  Sccm:' '    identity: {kerberos: "svc-twin@CUSTODY.TEST"}' \
+	'    duties: [power]' >>"$TESTTMP/p-twin.yaml"
+t_exit "policy load with consoles sccm and Sccm" 0 \
+	c policy load "$TESTTMP/p-twin.yaml"
+t_exit "account sync makes Sccm's account" 0 c account sync
+t_exit "keytab get Sccm" 0 c keytab get Sccm -o "$TESTTMP/kt-twin"
+t_check "  ... is svc-twin's, not sccm's" sh -c \
+	'klist -k "$1" | grep -q "svc-twin@" && ! klist -k "$1" | grep -q "svc-sccm@"' \
+	_ "$TESTTMP/kt-twin"
+t_exit "keytab get sccm" 0 c keytab get sccm -o "$TESTTMP/kt-sccm"
+t_check "  ... still svc-sccm's" sh -c 'klist -k "$1" | grep -q "svc-sccm@"' \
+	_ "$TESTTMP/kt-sccm"
+t_exit "the first policy again" 0 c policy load "$TESTTMP/p.yaml"
+t_exit "account sync retires Sccm's account" 0 c account sync
+
 # Through custodyd: GET /v1/consoles/NAME/keytab answers the AD console its
 # own keytab, and not another console; rotation is the admin's.
 W="$TESTTMP/w"

@@ -348,6 +348,14 @@ c principal list > "$W/list"
 t_check "principal list: sec only" sh -c "grep -q '^sec ' '$W/list' && \
     ! grep -q '^aud ' '$W/list'"
 # ---- revocation: the console's principal goes, and stays gone ----
+# (with a console Sec beside sec, whose principal is not the one to go
+# first: the consoles were matched without case, Sec's first)
+cp "$W/p2.yaml" "$W/p3.yaml"
+printf '  Sec:\n    identity: {kerberos: "svc-twin@%s"}\n    duties: [power]\n' \
+    "$R" >> "$W/p3.yaml"
+c policy load "$W/p3.yaml" >/dev/null 2>&1
+t_exit "principal sync with consoles sec and Sec" 1 c principal sync
+t_grep "  ... creates Sec's" "^create +Sec +svc-twin@$R" "$TESTTMP/out"
 t_exit "console revoke sec" 0 c --json console revoke sec
 t_grep "  ... deletes its principal" '"principal": "deleted"' "$TESTTMP/out"
 kl "getprinc svc-sec@$R" > "$W/getprinc"
