@@ -433,8 +433,14 @@ parse_entry(struct dir_keytab *kt, struct rd *r)
 		seal_secret_free(k);
 		return -1;
 	}
-	return push(kt, p, ts, kvno32, (int32_t)(int16_t)enctype, k) ==
-	    CUST_OK ? 1 : -1;
+	switch (push(kt, p, ts, kvno32, (int32_t)(int16_t)enctype, k)) {
+	case CUST_OK:
+		return 1;
+	case CUST_E_TOOBIG:
+		return -2;	/* push() said so */
+	default:
+		return -1;
+	}
 }
 
 int
@@ -471,7 +477,8 @@ dir_keytab_parse(const unsigned char *buf, size_t len,
 		er.n = size;
 		if ((ok = parse_entry(kt, &er)) < 0) {
 			dir_keytab_free(kt);
-			return cust_fail(CUST_E_NOMEM, "out of memory");
+			return ok == -2 ? CUST_E_TOOBIG : cust_fail(CUST_E_NOMEM,
+			    "out of memory");
 		}
 		if (ok == 0)
 			goto bad;

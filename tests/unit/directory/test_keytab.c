@@ -2,7 +2,8 @@
 /* tests/unit/directory/test_keytab.c - keytab images (src/directory/
  * keytab.c): the exact bytes of one entry, read back by custody and by
  * MIT krb5's own FILE: keytab reader, kvnos kept and dropped, escapes,
- * and malformed images refused. */
+ * malformed images refused, and more keys than a keytab holds refused
+ * as too big. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -244,6 +245,41 @@ test_malformed(void **state)
 	dir_keys_free(k);
 }
 
+/* More entries than a keytab holds (4096): refused as too big, saying
+ * so (it was "out of memory"). */
+static void
+test_too_many(void **state)
+{
+	struct dir_keytab *kt = dir_keytab_new(), *back = NULL;
+	struct dir_keys *k = keys_of(2, 18, 0x55, 32);
+	struct seal_secret *img = NULL;
+	unsigned char *buf;
+	size_t one, i, n = 4097;
+
+	(void)state;
+	assert_int_equal(dir_keytab_add(kt, "a@R", k, 1), CUST_OK);
+	assert_int_equal(dir_keytab_serialize(kt, &img), CUST_OK);
+	one = seal_secret_len(img) - 2;
+	buf = malloc(2 + n * one);
+	assert_non_null(buf);
+	memcpy(buf, seal_secret_data(img), 2);
+	for (i = 0; i < n; i++)
+		memcpy(buf + 2 + i * one, seal_secret_data(img) + 2, one);
+	assert_int_equal(dir_keytab_parse(buf, 2 + (n - 1) * one, &back),
+	    CUST_OK);
+	assert_int_equal(dir_keytab_count(back), 4096);
+	dir_keytab_free(back);
+	back = NULL;
+	assert_int_equal(dir_keytab_parse(buf, 2 + n * one, &back),
+	    CUST_E_TOOBIG);
+	assert_null(back);
+	assert_non_null(strstr(cust_errmsg(), "at most 4096 keys"));
+	free(buf);
+	seal_secret_free(img);
+	dir_keytab_free(kt);
+	dir_keys_free(k);
+}
+
 static int
 setup(void **state)
 {
@@ -259,6 +295,7 @@ main(void)
 		cmocka_unit_test(test_krb5_reads_it),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_too_many),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
