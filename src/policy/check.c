@@ -507,6 +507,16 @@ check_unique(struct cctx *c)
 			}
 	}
 	unique(c, v, n, R_IDENTITY, "identity");
+	/* Names differing only in case: one console's AD account, keytab or
+	 * revocation is easily taken for the other's by a reader or a tool
+	 * that ignores case (as AD does). */
+	for (i = 0; i < p->nconsoles; i++) {
+		v[i].s = p->consoles[i].name;
+		v[i].n = p->consoles[i].key;
+		v[i].con = &p->consoles[i];
+		v[i].seq = i;
+	}
+	unique(c, v, p->nconsoles, R_BAD_VALUE, "name (ignoring case)");
 	for (i = n = 0; i < p->nconsoles; i++) {
 		const struct pconsole *con = &p->consoles[i];
 
