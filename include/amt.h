@@ -421,9 +421,9 @@ struct amt_conv {
 	 * conversation is over. prev/err: the previous request's reply
 	 * (borrowed for the call; NULL on error or at the start) and its
 	 * outcome (CUST_OK at the start). A negative return ends it too;
-	 * AMT_CONV_HOLD with a request: it is sent only after the flush
-	 * hook (struct amt_fleet_hooks) ran and succeeded (the caller
-	 * commits first what must be durable before the request goes). */
+	 * AMT_CONV_HOLD with a request: it is sent only once the hooks
+	 * (struct amt_fleet_hooks) let it go (the caller commits first
+	 * what must be durable before the request goes). */
 	int (*next)(void *arg, const struct amt_reply *prev, int err,
 	    struct amt_req **req_out);
 	void *arg;
@@ -431,17 +431,27 @@ struct amt_conv {
 #define AMT_CONV_HOLD	1
 
 /* Group commit. flush(arg) runs after each round of answers handed to
- * the conversations (all that one pass of the multi handle finished),
- * before any request held by them is sent; its error ends
- * amt_fleet_run_with() with that error, nothing more being sent. */
+ * the conversations (all that one pass of the multi handle finished)
+ * while a request is held, and then held(arg, conv_arg) says for each
+ * held request whether it goes now (AMT_HELD_SEND), waits
+ * (AMT_HELD_WAIT: what it needs is not durable yet; asked again after
+ * the next flush) or is dropped unsent (AMT_HELD_DROP: the
+ * conversation's next() hears CUST_E_CONFLICT); held NULL: all go. A
+ * flush may commit in the call, or hand the work to another thread and
+ * return: then wake_fd (else -1) is a descriptor that thread makes
+ * readable when it is done, which the driver waits on with the transfers
+ * (the hook empties it), so that the other conversations run while a
+ * commit is under way. flush's error ends amt_fleet_run_with() with that
+ * error, nothing more being sent. conv_arg is the conversation's arg. */
 struct amt_fleet_hooks {
 	int (*flush)(void *arg);
-	/* After a flush, for each held request: non-zero drops it unsent
-	 * (the conversation's next() then hears CUST_E_CONFLICT); NULL:
-	 * all go. conv_arg is the conversation's arg. */
-	int (*dropped)(void *arg, void *conv_arg);
+	int (*held)(void *arg, void *conv_arg);
+	int wake_fd;
 	void *arg;
 };
+#define AMT_HELD_SEND	0
+#define AMT_HELD_DROP	1
+#define AMT_HELD_WAIT	2
 
 /* Run convs[0..n) to their end with at most concurrency (0:
  * AMT_CONCURRENCY) in flight. Per-conversation errors go to their next();

@@ -232,6 +232,12 @@ void util_test_crash(const char *point);
  * that a test can change the file system at an exact step. */
 void util_test_stop(const char *point);
 
+/* Test hook: when the environment variable CUSTODY_TEST_DELAY_AT equals
+ * point, the calling thread sleeps CUSTODY_TEST_DELAY_MS (1..60000)
+ * there, the process's other threads running on: a test watches what
+ * they do meanwhile (a push's changes held while their commit waits). */
+void util_test_delay(const char *point);
+
 /* True when stdout is a terminal (progress output goes to stderr then). */
 int util_isatty_err(void);
 

@@ -614,8 +614,11 @@ amt_call(const struct amt_target *t, const struct amt_req *q,
  * Group commit: the answers of one round (what one curl_multi_perform()
  * finished) are all handed over first; a request a conversation held
  * (AMT_CONV_HOLD: it needs the caller's store commit first) waits in its
- * slot; then the flush hook runs once for the round, and only if it
- * succeeds are the held requests sent.
+ * slot; then the flush hook runs once for the round, and its held hook
+ * says which held requests go (their commit is durable), which wait (it
+ * is not yet: a commit on the caller's other thread, whose end makes
+ * hooks->wake_fd readable) and which are dropped. The other slots go on
+ * meanwhile: a commit stalls only the conversations that wait for it.
  */
 struct slot {
 	struct xfer x;
@@ -689,17 +692,20 @@ slot_advance(CURLM *m, struct slot *s, struct amt_conv *convs, size_t n,
 	}
 }
 
-/* The round's flush: the hook (when there is one and a conversation was
- * asked for a request), then the held requests are sent. */
+/* The round's flush: the hook (when a conversation was asked for a
+ * request, or a request is held), then each held request is sent,
+ * dropped or left waiting, as the held hook says. */
 static int
 flush(CURLM *m, struct slot *slots, size_t ns, struct amt_conv *convs,
     size_t n, size_t *next_conv, const struct amt_fleet_hooks *hooks,
     int asked)
 {
 	size_t i;
-	int r;
+	int r, h, held = 0;
 
-	if (!asked)
+	for (i = 0; i < ns; i++)
+		held |= slots[i].held;
+	if (!asked && !held)
 		return CUST_OK;
 	asked = 0;
 	if (hooks != NULL && hooks->flush != NULL &&
@@ -710,9 +716,12 @@ flush(CURLM *m, struct slot *slots, size_t ns, struct amt_conv *convs,
 
 		if (!s->held)
 			continue;
+		h = hooks != NULL && hooks->held != NULL ?
+		    hooks->held(hooks->arg, s->conv->arg) : AMT_HELD_SEND;
+		if (h == AMT_HELD_WAIT)
+			continue;
 		s->held = 0;
-		if (hooks != NULL && hooks->dropped != NULL &&
-		    hooks->dropped(hooks->arg, s->conv->arg)) {
+		if (h == AMT_HELD_DROP) {
 			/* Never sent: the conversation hears why. */
 			r = slot_advance(m, s, convs, n, next_conv, NULL,
 			    CUST_E_CONFLICT, &asked);
@@ -770,6 +779,7 @@ amt_fleet_run_with(struct amt_conv *convs, size_t n, size_t concurrency,
 	for (;;) {
 		int running = 0, timeout = 1000;
 		int64_t now = now_ms();
+		struct curl_waitfd wfd;
 
 		asked = 0;
 		active = 0;
@@ -830,8 +840,13 @@ amt_fleet_run_with(struct amt_conv *convs, size_t n, size_t concurrency,
 		 * for it is sent. */
 		if ((r = flush(m, slots, ns, convs, n, &next_conv, hooks, asked)) != CUST_OK)
 			goto out;
-		if (curl_multi_poll(m, NULL, 0, timeout > 0 ? timeout : 0,
-		    NULL) != CURLM_OK) {
+		/* Woken by the transfers, a retry's time, or the end of a
+		 * commit that held requests wait for. */
+		wfd.fd = hooks != NULL ? hooks->wake_fd : -1;
+		wfd.events = CURL_WAIT_POLLIN;
+		wfd.revents = 0;
+		if (curl_multi_poll(m, &wfd, wfd.fd >= 0 ? 1 : 0,
+		    timeout > 0 ? timeout : 0, NULL) != CURLM_OK) {
 			r = cust_fail(CUST_E_INTERNAL, "libcurl multi failed");
 			goto out;
 		}

@@ -41,10 +41,14 @@
  * DigestPassword when the device's digest realm is not registered yet
  * (the push reads it from the device first).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "amt.h"
 #include "cred.h"
@@ -236,17 +240,54 @@ struct push {
  * sent, the settlement once known, the job item - go in one transaction
  * (cred_push_group()), committed before any request that waited for it
  * is sent: the order per device is the protocol's, the commit is shared.
+ *
+ * The commits run on a store thread of the push's own (with a state of
+ * its own: one per thread), not on the fleet driver's: while one batch
+ * commits (its WAL fsync and the rollback counter's fdatasync), the
+ * driver keeps every other conversation going, and the steps of the
+ * rounds that answer meanwhile queue up for the next batch. A device
+ * whose step is in a batch waits for that batch only: its held change is
+ * sent (push_held()), and its result counted, once the driver has seen
+ * the batch durable (push_flush()). The same thread reads the devices'
+ * values, a chunk ahead of the driver (prepare_chunk()). The driver
+ * itself writes the store only on rare paths (a first contact's realm, a
+ * failed version confirmed). SERVICE.md, "Push throughput".
  */
+struct pchunk {
+	int state;			/* CH_* */
+	int r;				/* when CH_DONE */
+	char msg[256];
+};
+enum { CH_NONE, CH_ASKED, CH_DONE };
+
 struct pgroup {
 	struct ops_ctx *ctx;
 	struct pjob *job;
-	struct push **q;
+	struct push **q;		/* the driver's: queued for the next batch */
 	size_t nq;
-	struct cred_push_op *ops;	/* scratch: every queued op */
-	size_t opcap;
 	struct push *ps;		/* every device, in order */
 	size_t n;
 	char cafile[PATH_MAX];		/* TLS: custody's bundle */
+	size_t cready;			/* the driver's: chunks below are taken */
+	/* The store thread's: its ctx (ctx with its own state), scratch. */
+	struct ops_ctx sctx;
+	char scafile[PATH_MAX];
+	/* Shared, under mu: the batch handed over (b, nb; its ops) while
+	 * busy, its result once bdone; the chunks' reads. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* work for the store thread */
+	pthread_cond_t done_cv;		/* work of the store thread done */
+	pthread_t th;
+	int th_started, stop;
+	int wake[2];			/* the store thread -> the driver */
+	struct push **b;
+	size_t nb;
+	struct cred_push_op *ops;	/* every op of the batch */
+	size_t nops, opcap;
+	int busy, bdone, br;
+	char bmsg[512];
+	struct pchunk *chunks;
+	size_t nchunks;
 };
 
 static double
@@ -638,14 +679,14 @@ step(struct push *p, const struct amt_reply *rep, int err,
 }
 
 /* The device's outcome is known: its job item (in the caller's
- * transaction, or alone). */
+ * transaction on st, or alone). */
 static int
-record_item(struct push *p)
+record_item(struct cust_state *st, struct push *p)
 {
 	if (p->job == NULL)
 		return CUST_OK;
-	return job_item_add(p->ctx->st, p->job->id, p->devid,
-	    CRED_KIND_ADMIN, p->result, p->ver, p->detail);
+	return job_item_add(st, p->job->id, p->devid, CRED_KIND_ADMIN,
+	    p->result, p->ver, p->detail);
 }
 
 /* ... and the job's progress, once the item is committed. */
@@ -661,10 +702,10 @@ progress(struct push *p)
 		ctx->progress(ctx->progress_arg, p->job->done, p->job->total);
 }
 
-/* cred_push_group()'s extra writes, once its steps are done: a device
- * whose step the store refused on its own is 'superseded' (or, for
- * another refusal, fails); then the job items of the devices whose
- * outcome this commit settles. */
+/* cred_push_group()'s extra writes, once its steps are done (on the
+ * store thread): a device whose step the store refused on its own is
+ * 'superseded' (or, for another refusal, fails); then the job items of
+ * the devices whose outcome this commit settles. */
 static int
 group_items(void *arg)
 {
@@ -672,8 +713,8 @@ group_items(void *arg)
 	size_t i, k = 0;
 	int r, n;
 
-	for (i = 0; i < g->nq; i++) {
-		struct push *p = g->q[i];
+	for (i = 0; i < g->nb; i++) {
+		struct push *p = g->b[i];
 
 		for (n = 0; n < p->nop; n++, k++)
 			if (g->ops[k].r != CUST_OK && p->err == CUST_OK &&
@@ -682,9 +723,9 @@ group_items(void *arg)
 				p->err = superseded(p, g->ops[k].r,
 				    g->ops[k].msg);
 	}
-	for (i = 0; i < g->nq; i++)
-		if (g->q[i]->result != NULL && g->q[i]->err == CUST_OK &&
-		    (r = record_item(g->q[i])) != CUST_OK)
+	for (i = 0; i < g->nb; i++)
+		if (g->b[i]->result != NULL && g->b[i]->err == CUST_OK &&
+		    (r = record_item(g->sctx.st, g->b[i])) != CUST_OK)
 			return r;
 	return CUST_OK;
 }
@@ -705,23 +746,74 @@ skip(struct push *p)
 	p->job->stopped++;
 }
 
-/*
- * The fleet driver's flush hook: the queued steps of every device in one
- * commit, then (amt_fleet_run_with() sends the held changes) each begun
- * device's test stop point. A store error fails the push (nothing that
- * waited for the commit is sent); a step refused on its own (its version
- * settled meanwhile) is that device's error.
- */
-static int
-push_flush(void *arg)
+static int prepare_chunk(struct pgroup *g, size_t from);
+
+/* Wake the driver (its poll): the store thread's work is done. */
+static void
+wake_driver(struct pgroup *g)
+{
+	char c = 1;
+
+	/* Full: a wake-up is pending already. */
+	(void)!write(g->wake[1], &c, 1);
+}
+
+/* The store thread: a batch handed over first (devices wait for it),
+ * then the chunks asked for, until told to stop. */
+static void *
+store_main(void *arg)
 {
 	struct pgroup *g = arg;
-	struct ops_ctx *ctx = g->ctx;
-	size_t i, k = 0;
-	int r, n;
+	size_t c;
+	int r;
 
-	if (g->nq == 0)
-		return CUST_OK;
+	pthread_mutex_lock(&g->mu);
+	for (;;) {
+		if (g->busy && !g->bdone) {
+			pthread_mutex_unlock(&g->mu);
+			util_test_delay("push-commit");
+			r = cred_push_group(g->sctx.st, g->sctx.actor, g->ops,
+			    g->nops, group_items, g);
+			pthread_mutex_lock(&g->mu);
+			g->br = r;
+			snprintf(g->bmsg, sizeof(g->bmsg), "%s", r != CUST_OK ?
+			    cust_errmsg() : "");
+			g->bdone = 1;
+			pthread_cond_broadcast(&g->done_cv);
+			wake_driver(g);
+			continue;
+		}
+		for (c = 0; !g->stop && c < g->nchunks; c++)
+			if (g->chunks[c].state == CH_ASKED)
+				break;
+		if (!g->stop && c < g->nchunks) {
+			pthread_mutex_unlock(&g->mu);
+			r = prepare_chunk(g, c * PREPARE_CHUNK);
+			pthread_mutex_lock(&g->mu);
+			g->chunks[c].r = r;
+			snprintf(g->chunks[c].msg, sizeof(g->chunks[c].msg),
+			    "%s", r != CUST_OK ? cust_errmsg() : "");
+			g->chunks[c].state = CH_DONE;
+			pthread_cond_broadcast(&g->done_cv);
+			continue;
+		}
+		if (g->stop)
+			break;
+		pthread_cond_wait(&g->cv, &g->mu);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* Hand the queued steps over to the store thread as a batch (none is in
+ * flight). */
+static int
+batch_start(struct pgroup *g)
+{
+	struct push **t;
+	size_t i, k = 0;
+	int n;
+
 	if (2 * g->nq > g->opcap) {
 		struct cred_push_op *o = realloc(g->ops, 2 * g->nq *
 		    sizeof(*o));
@@ -744,11 +836,34 @@ push_flush(void *arg)
 			op->why = p->op[n].why;
 			op->version = p->ver;
 		}
-	if ((r = cred_push_group(ctx->st, ctx->actor, g->ops, k, group_items,
-	    g)) != CUST_OK)
-		return r;
-	for (i = 0, k = 0; i < g->nq; i++) {
-		struct push *p = g->q[i];
+	t = g->b;
+	g->b = g->q;
+	g->q = t;
+	pthread_mutex_lock(&g->mu);
+	g->nb = g->nq;
+	g->nops = k;
+	g->busy = 1;
+	g->bdone = 0;
+	pthread_cond_signal(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	g->nq = 0;
+	return CUST_OK;
+}
+
+/* The batch is durable (or failed: the push fails, nothing that waited
+ * for it being sent): the devices' steps take effect, the results it
+ * settled are counted, the held changes may go (push_held()), and each
+ * begun device's test stop point. */
+static int
+batch_done(struct pgroup *g)
+{
+	size_t i, k;
+	int r, n;
+
+	if ((r = g->br) != CUST_OK)
+		return cust_fail(r, "%s", g->bmsg);
+	for (i = 0, k = 0; i < g->nb; i++) {
+		struct push *p = g->b[i];
 
 		for (n = 0; n < p->nop; n++, k++) {
 			/* A refused step: superseded (group_items()). */
@@ -764,8 +879,8 @@ push_flush(void *arg)
 			release(p);
 		}
 	}
-	for (i = 0; i < g->nq; i++) {
-		struct push *p = g->q[i];
+	for (i = 0; i < g->nb; i++) {
+		struct push *p = g->b[i];
 
 		if (p->hold && p->err == CUST_OK && p->result == NULL) {
 			util_test_crash("push-begun");
@@ -775,22 +890,124 @@ push_flush(void *arg)
 		p->queued = 0;
 		p->hold = 0;
 	}
-	g->nq = 0;
+	g->nb = 0;
 	return CUST_OK;
 }
 
-/* Whether p's held change must not be sent: its begin was refused
- * (superseded, or an error). */
+/*
+ * The fleet driver's flush hook (on its thread): a batch the store thread
+ * finished takes effect (batch_done()); then, when no batch is in
+ * flight, the steps queued since go to the store thread as the next one.
+ * It does not wait for the commit: the driver polls g->wake with the
+ * transfers. A store error fails the push.
+ */
 static int
-push_dropped(void *arg, void *conv_arg)
+push_flush(void *arg)
+{
+	struct pgroup *g = arg;
+	char buf[64];
+	int done, r;
+
+	while (read(g->wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&g->mu);
+	if ((done = g->busy && g->bdone))
+		g->busy = g->bdone = 0;
+	pthread_mutex_unlock(&g->mu);
+	if (done && (r = batch_done(g)) != CUST_OK)
+		return r;
+	if (!g->busy && g->nq > 0)
+		return batch_start(g);
+	return CUST_OK;
+}
+
+/* Every queued step committed (the driver has ended: nothing else runs
+ * meanwhile). */
+static int
+push_drain(struct pgroup *g)
+{
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&g->mu);
+		while (g->busy && !g->bdone)
+			pthread_cond_wait(&g->done_cv, &g->mu);
+		pthread_mutex_unlock(&g->mu);
+		if ((r = push_flush(g)) != CUST_OK)
+			return r;
+		if (!g->busy && g->nq == 0)
+			return CUST_OK;
+	}
+}
+
+/* Whether p's held change goes: not before the batch holding its begin
+ * is durable; never when that begin was refused (superseded, or an
+ * error). */
+static int
+push_held(void *arg, void *conv_arg)
 {
 	struct push *p = conv_arg;
 
 	(void)arg;
-	return p->err != CUST_OK || p->result != NULL;
+	if (p->hold)
+		return AMT_HELD_WAIT;
+	return p->err != CUST_OK || p->result != NULL ? AMT_HELD_DROP :
+	    AMT_HELD_SEND;
 }
 
-static int prepare_chunk(struct pgroup *g, size_t from);
+/* Ask the store thread for chunk c's reads (when not asked yet). */
+static void
+chunk_ask(struct pgroup *g, size_t c)
+{
+	pthread_mutex_lock(&g->mu);
+	if (c < g->nchunks && g->chunks[c].state == CH_NONE) {
+		g->chunks[c].state = CH_ASKED;
+		pthread_cond_signal(&g->cv);
+	}
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Whether chunk c was asked for. */
+static int
+chunk_asked(struct pgroup *g, size_t c)
+{
+	int a;
+
+	pthread_mutex_lock(&g->mu);
+	a = g->chunks[c].state != CH_NONE;
+	pthread_mutex_unlock(&g->mu);
+	return a;
+}
+
+/*
+ * The driver reaches chunk c (conversations start in order): wait for
+ * its reads (asked a chunk ahead, they are usually done), count the
+ * devices they settled (nothing to push, their own record failed), and
+ * ask for the next chunk, unless the job stops. Until then the store
+ * thread may be writing the chunk's devices: the driver touches none.
+ */
+static int
+chunk_take(struct pgroup *g, struct push *p, size_t c)
+{
+	size_t i, end;
+	int r;
+
+	chunk_ask(g, c);
+	if (!stop_asked(p))
+		chunk_ask(g, c + 1);
+	pthread_mutex_lock(&g->mu);
+	while (g->chunks[c].state != CH_DONE)
+		pthread_cond_wait(&g->done_cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	g->cready = c + 1;
+	if ((r = g->chunks[c].r) != CUST_OK)
+		return cust_fail(r, "%s", g->chunks[c].msg);
+	end = (c + 1) * PREPARE_CHUNK < g->n ? (c + 1) * PREPARE_CHUNK : g->n;
+	for (i = c * PREPARE_CHUNK; i < end; i++)
+		if (g->ps[i].result != NULL && g->ps[i].err == CUST_OK)
+			progress(&g->ps[i]);
+	return CUST_OK;
+}
 
 /* The fleet driver's callback: a custody error ends the conversation and
  * is kept for the caller. */
@@ -799,19 +1016,26 @@ push_next(void *arg, const struct amt_reply *prev, int err,
     struct amt_req **req_out)
 {
 	struct push *p = arg;
+	size_t c = p->index / PREPARE_CHUNK;
 	int r;
 
 	*req_out = NULL;
+	if (c >= p->g->cready) {
+		/* A job stopping before its chunk was read: left for the
+		 * resumption, nothing read. */
+		if (stop_asked(p) && !chunk_asked(p->g, c)) {
+			skip(p);
+			return 0;
+		}
+		if ((r = chunk_take(p->g, p, c)) != CUST_OK)
+			return r;
+	}
 	if (p->result != NULL || p->err != CUST_OK || p->skipped)
 		return 0;
 	if (p->step == P_START && stop_asked(p)) {
 		skip(p);
 		return 0;
 	}
-	if (!p->prepared && (r = prepare_chunk(p->g, p->index)) != CUST_OK)
-		return r;
-	if (p->result != NULL || p->err != CUST_OK)
-		return 0;
 	if ((r = step(p, prev, err, req_out)) != CUST_OK) {
 		amt_req_free(*req_out);
 		*req_out = NULL;
@@ -882,10 +1106,13 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 	p->t.address = json_string_value(json_object_get(p->dev, "address"));
 	p->t.realm = p->reg;
 	p->t.user = PUSH_ADMIN_USER;
-	/* A device custody provisioned TLS on is spoken to over TLS. */
-	if ((r = ops_tls_target(ctx->st, p->fqdn, &p->t, p->g->cafile,
-	    sizeof(p->g->cafile))) != CUST_OK)
+	/* A device custody provisioned TLS on is spoken to over TLS (the
+	 * bundle's path, the same for every device: the driver's copy). */
+	if ((r = ops_tls_target(ctx->st, p->fqdn, &p->t, p->g->scafile,
+	    sizeof(p->g->scafile))) != CUST_OK)
 		goto out;
+	if (p->t.tls)
+		p->t.cafile = p->g->cafile;
 	p->step = P_START;
 out:
 	json_decref(hist);
@@ -908,9 +1135,10 @@ device_own_error(struct cust_state *st, int r)
  * Prepare the devices of the group from index `from` on, PREPARE_CHUNK
  * of them (those not prepared yet), in one transaction: their values'
  * audit entries and the items of those with nothing to push commit
- * together, before any is sent. The fleet driver starts conversations in
- * order, so a chunk is read as its first device starts: only the devices
- * in flight and the chunk ahead hold their values. A device whose own
+ * together, before any is sent. On the store thread, with its state:
+ * the fleet driver starts conversations in order and asks for a chunk's
+ * reads as it takes the one before (chunk_take()), so only the devices in
+ * flight and the chunks ahead hold their values. A device whose own
  * record fails (device_own_error(): its read rolled the transaction
  * back) ends 'error', nothing sent, and the chunk is read again without
  * it. Another error is the store's: every device of the chunk ends with
@@ -919,7 +1147,7 @@ device_own_error(struct cust_state *st, int r)
 static int
 prepare_chunk(struct pgroup *g, size_t from)
 {
-	struct cust_state *st = g->ctx->st;
+	struct cust_state *st = g->sctx.st;
 	size_t i, j, end = from + PREPARE_CHUNK < g->n ? from + PREPARE_CHUNK :
 	    g->n;
 	char d[512];
@@ -932,13 +1160,13 @@ again:
 		struct push *p = &g->ps[i];
 
 		if (p->prepared) {
-			if (p->bad && (r = record_item(p)) != CUST_OK) {
+			if (p->bad && (r = record_item(st, p)) != CUST_OK) {
 				store_rollback(state_store(st));
 				goto fail;
 			}
 			continue;
 		}
-		if ((r = push_prepare(g->ctx, p->fqdn, p->recon, p)) !=
+		if ((r = push_prepare(&g->sctx, p->fqdn, p->recon, p)) !=
 		    CUST_OK && device_own_error(st, r)) {
 			store_rollback(state_store(st));
 			/* The others read so far: again, in a new
@@ -960,19 +1188,18 @@ again:
 			goto again;
 		}
 		if (r != CUST_OK || (p->result != NULL &&
-		    (r = record_item(p)) != CUST_OK)) {
+		    (r = record_item(st, p)) != CUST_OK)) {
 			store_rollback(state_store(st));
 			goto fail;
 		}
 	}
 	if ((r = store_commit(state_store(st))) != CUST_OK)
 		goto fail;
+	/* Counted by the driver as it takes the chunk (chunk_take()). */
 	for (i = from; i < end; i++) {
 		g->ps[i].bad = 0;
-		if (g->ps[i].result != NULL) {
-			progress(&g->ps[i]);
+		if (g->ps[i].result != NULL)
 			release(&g->ps[i]);
-		}
 	}
 	return CUST_OK;
 fail:
@@ -1002,24 +1229,67 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
 	struct pgroup g;
-	struct amt_fleet_hooks hooks = { push_flush, push_dropped, &g };
+	struct amt_fleet_hooks hooks = { push_flush, push_held, -1, &g };
 	json_t *items = NULL, *it;
 	size_t i;
-	int r = CUST_OK;
+	int r = CUST_OK, sync = 0;
 
 	*items_out = NULL;
 	memset(&g, 0, sizeof(g));
 	g.ctx = ctx;
 	g.job = job;
 	g.n = n;
+	g.wake[0] = g.wake[1] = -1;
+	g.nchunks = (n + PREPARE_CHUNK - 1) / PREPARE_CHUNK;
 	if ((ps = calloc(n ? n : 1, sizeof(*ps))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
 	    (g.q = calloc(n ? n : 1, sizeof(*g.q))) == NULL ||
+	    (g.b = calloc(n ? n : 1, sizeof(*g.b))) == NULL ||
+	    (g.chunks = calloc(g.nchunks ? g.nchunks : 1,
+	    sizeof(*g.chunks))) == NULL ||
 	    (items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
 	g.ps = ps;
+	if ((size_t)snprintf(g.cafile, sizeof(g.cafile), "%s/ca/bundle.pem",
+	    state_dir(ctx->st)) >= sizeof(g.cafile)) {
+		r = cust_fail(CUST_E_INVAL, "state directory path too long");
+		goto out;
+	}
+	/* The store thread, with a state of its own. */
+	if (pthread_mutex_init(&g.mu, NULL) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "cannot make a mutex");
+		goto out;
+	}
+	sync |= 1;
+	if (pthread_cond_init(&g.cv, NULL) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "cannot make a condition variable");
+		goto out;
+	}
+	sync |= 2;
+	if (pthread_cond_init(&g.done_cv, NULL) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "cannot make a condition variable");
+		goto out;
+	}
+	sync |= 4;
+	if (pipe2(g.wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		r = cust_fail(CUST_E_IO, "cannot make a pipe: %s",
+		    strerror(errno));
+		goto out;
+	}
+	hooks.wake_fd = g.wake[0];
+	g.sctx = *ctx;
+	g.sctx.st = NULL;
+	if (n > 0 && (r = state_open(state_dir(ctx->st), &g.sctx.st)) !=
+	    CUST_OK)
+		goto out;
+	if (n > 0 && pthread_create(&g.th, NULL, store_main, &g) != 0) {
+		r = cust_fail(CUST_E_NOMEM, "cannot start the push's store "
+		    "thread");
+		goto out;
+	}
+	g.th_started = n > 0;
 	for (i = 0; i < n; i++) {
 		ps[i].ctx = ctx;
 		ps[i].job = job;
@@ -1030,8 +1300,9 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 		ps[i].devid = ids != NULL ? ids[i] : 0;
 		convs[i] = (struct amt_conv){ &ps[i].t, push_next, &ps[i] };
 	}
+	chunk_ask(&g, 0);
 	r = amt_fleet_run_with(convs, n, concurrency, &hooks);
-	if (r != CUST_OK)
+	if (r != CUST_OK || (r = push_drain(&g)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++)
 		if (ps[i].result == NULL && ps[i].err == CUST_OK &&
@@ -1039,7 +1310,7 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 			outcome(&ps[i], "unknown", "the push did not finish");
 			enqueue(&ps[i]);
 		}
-	if ((r = push_flush(&g)) != CUST_OK)
+	if ((r = push_drain(&g)) != CUST_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (ps[i].skipped)
@@ -1062,13 +1333,39 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	*items_out = items;
 	items = NULL;
 out:
+	if (g.th_started) {
+		/* A batch handed over is finished first (what waited for it
+		 * is not sent: the driver has ended). */
+		pthread_mutex_lock(&g.mu);
+		g.stop = 1;
+		pthread_cond_signal(&g.cv);
+		pthread_mutex_unlock(&g.mu);
+		pthread_join(g.th, NULL);
+	}
+	if (g.sctx.st != NULL) {
+		if (store_in_txn(state_store(g.sctx.st)))
+			store_rollback(state_store(g.sctx.st));
+		state_close(g.sctx.st);
+	}
 	if (store_in_txn(state_store(ctx->st)))
 		store_rollback(state_store(ctx->st));
 	for (i = 0; ps != NULL && i < n; i++)
 		push_clear(&ps[i]);
+	if (g.wake[0] != -1)
+		close(g.wake[0]);
+	if (g.wake[1] != -1)
+		close(g.wake[1]);
+	if (sync & 4)
+		pthread_cond_destroy(&g.done_cv);
+	if (sync & 2)
+		pthread_cond_destroy(&g.cv);
+	if (sync & 1)
+		pthread_mutex_destroy(&g.mu);
 	free(ps);
 	free(convs);
 	free(g.q);
+	free(g.b);
+	free(g.chunks);
 	free(g.ops);
 	json_decref(items);
 	return r;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -846,6 +847,25 @@ util_test_stop(const char *point)
 
 	if (at != NULL && strcmp(at, point) == 0)
 		(void)raise(SIGSTOP);
+}
+
+void
+util_test_delay(const char *point)
+{
+	const char *at = getenv("CUSTODY_TEST_DELAY_AT");
+	const char *ms = getenv("CUSTODY_TEST_DELAY_MS");
+	struct timespec ts;
+	long v;
+
+	if (at == NULL || ms == NULL || strcmp(at, point) != 0)
+		return;
+	v = strtol(ms, NULL, 10);
+	if (v < 1 || v > 60000)
+		return;
+	ts.tv_sec = v / 1000;
+	ts.tv_nsec = (v % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
 }
 
 int

@@ -200,5 +200,43 @@ EOF
 t_check "v$failv is custody's current" [ "$(admin_in "$d" current)" = "$failv" ]
 t_check "$d holds custody's current password" holds "$d" current
 
+# The change is held until 'pushed' is durable, while the commit runs on
+# the push's store thread and the fleet driver goes on: with each batch
+# commit slowed down (CUSTODY_TEST_DELAY_AT=push-commit), the device must
+# never hold the new password while custody still has it 'pending'.
+# Watched throughout the push: the device's HA1, then the version's state
+# (which only moves on: pending, pushed, current).
+d=$(sim_dev 1)
+t_exit "rotate $d" 0 c password rotate "$d"
+v=$(admin_in "$d" pending)
+c password show "$d" --version "$v" >"$TESTTMP/newpw"
+new=$(py "$TESTTMP/newpw" "$(sim_state "$d" 'd["realm"]')" <<'EOF'
+import hashlib, sys
+pw = open(sys.argv[1]).read().rstrip("\n")
+print(hashlib.md5(("admin:%s:%s" % (sys.argv[2], pw)).encode()).hexdigest())
+EOF
+)
+CUSTODY_TEST_DELAY_AT=push-commit CUSTODY_TEST_DELAY_MS=1500 \
+	c --json device push "$d" >"$TESTTMP/order.out" 2>"$TESTTMP/order.err" &
+pid=$!
+early= pending=0
+while kill -0 $pid 2>/dev/null; do
+	ha1=$(sim_state "$d" 'd["admin"]["ha1"]')
+	st=$(c --json password history "$d" | py_state "$v")
+	[ "$st" = pending ] && pending=$((pending + 1))
+	[ "$ha1" = "$new" ] && [ "$st" = pending ] && early=1
+	sleep 0.05
+done
+wait $pid
+t_check "the push ends ok" py "$TESTTMP/order.out" <<'EOF'
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["result"] != "ok")
+EOF
+t_check "watched while the begin's commit waited ($pending samples)" \
+	[ "$pending" -ge 3 ]
+t_check "no SetAdminAclEntryEx before v$v's 'pushed' was committed" \
+	[ -z "$early" ]
+t_check "$d holds v$v, custody's current" holds "$d" current
+
 t_amtsim_stop
 t_done

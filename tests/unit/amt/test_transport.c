@@ -6,6 +6,7 @@
  * fleet driver's concurrency bound and per-device pacing. */
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -1030,7 +1031,7 @@ static int
 run_held(int fail, int drop, struct held *cs, size_t n)
 {
 	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
-	struct amt_fleet_hooks hooks = { hk_flush, hk_dropped, NULL };
+	struct amt_fleet_hooks hooks = { hk_flush, hk_dropped, -1, NULL };
 	struct amt_conv convs[4];
 	char addr[64];
 	size_t i;
@@ -1071,6 +1072,123 @@ test_hold_flush(void **state)
 	assert_int_equal(cs[1].err2, CUST_E_CONFLICT);
 }
 
+/* A held request that waits for a commit made on another thread: the
+ * other conversations go on meanwhile (the driver never waits for the
+ * commit), and the held one goes once the commit's end woke the driver. */
+struct waiter {
+	int fds[2];
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	int done;		/* the "commit" is durable */
+	int others_during;	/* answers the others had when it ended */
+	int others;		/* answers the other conversations had */
+};
+
+static struct waiter wt;
+
+static void *
+wait_commit(void *arg)
+{
+	char c = 1;
+
+	(void)arg;
+	usleep(300 * 1000);
+	pthread_mutex_lock(&wt.mu);
+	wt.done = 1;
+	wt.others_during = wt.others;
+	pthread_mutex_unlock(&wt.mu);
+	if (write(wt.fds[1], &c, 1) != 1)
+		abort();
+	return NULL;
+}
+
+static int
+wt_flush(void *arg)
+{
+	char buf[16];
+
+	(void)arg;
+	while (read(wt.fds[0], buf, sizeof(buf)) > 0)
+		;
+	if (!wt.started) {
+		wt.started = 1;
+		if (pthread_create(&wt.th, NULL, wait_commit, NULL) != 0)
+			return cust_fail(CUST_E_INTERNAL, "thread");
+	}
+	return CUST_OK;
+}
+
+static int
+wt_held(void *arg, void *conv_arg)
+{
+	int d;
+
+	(void)arg;
+	(void)conv_arg;
+	pthread_mutex_lock(&wt.mu);
+	d = wt.done;
+	pthread_mutex_unlock(&wt.mu);
+	return d ? AMT_HELD_SEND : AMT_HELD_WAIT;
+}
+
+/* Many Gets, one after another (the others). */
+static int
+busy_next(void *arg, const struct amt_reply *prev, int err,
+    struct amt_req **out)
+{
+	struct held *c = arg;
+
+	(void)prev;
+	*out = NULL;
+	if (c->step > 0 && err == CUST_OK) {
+		pthread_mutex_lock(&wt.mu);
+		wt.others++;
+		pthread_mutex_unlock(&wt.mu);
+	}
+	if (c->step++ == 40)
+		return 0;
+	return amt_msg_get((unsigned long)c->step, "AMT_GeneralSettings",
+	    out) == CUST_OK ? 0 : -1;
+}
+
+static void
+test_hold_wait(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct amt_fleet_hooks hooks = { wt_flush, wt_held, -1, NULL };
+	struct held cs[3];
+	struct amt_conv convs[3];
+	char addr[64];
+	size_t i;
+
+	(void)state;
+	reset();
+	memset(&wt, 0, sizeof(wt));
+	pthread_mutex_init(&wt.mu, NULL);
+	assert_int_equal(pipe2(wt.fds, O_NONBLOCK | O_CLOEXEC), 0);
+	hooks.wake_fd = wt.fds[0];
+	peer.delay_ms = 5;
+	for (i = 0; i < 3; i++) {
+		memset(&cs[i], 0, sizeof(cs[i]));
+		target(&cs[i].t, addr, sizeof(addr), pw);
+		convs[i] = (struct amt_conv){ &cs[i].t, i == 0 ? held_next :
+		    busy_next, &cs[i] };
+	}
+	assert_int_equal(amt_fleet_run_with(convs, 3, 3, &hooks), CUST_OK);
+	assert_int_equal(pthread_join(wt.th, NULL), 0);
+	/* The held Get went, after the commit. */
+	assert_int_equal(cs[0].err2, CUST_OK);
+	assert_int_equal(peer.authorized, 2 + 2 * 40);
+	/* The others did not wait for it: they had answers in the 300 ms
+	 * the commit took. */
+	assert_true(wt.others_during >= 5);
+	close(wt.fds[0]);
+	close(wt.fds[1]);
+	pthread_mutex_destroy(&wt.mu);
+	seal_secret_free(pw);
+}
+
 int
 main(void)
 {
@@ -1090,6 +1208,7 @@ main(void)
 		cmocka_unit_test(test_keep_change),
 		cmocka_unit_test(test_keep_timeout_not_retried),
 		cmocka_unit_test(test_hold_flush),
+		cmocka_unit_test(test_hold_wait),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
