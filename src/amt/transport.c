@@ -8,9 +8,10 @@
  * checked are the FQDN, and a registry address (HOST[:PORT]) only
  * changes where libcurl connects (CURLOPT_CONNECT_TO).
  *
- * Secrets: the envelope (which may hold a DigestPassword or the MEBx
+ * Secrets: an envelope holding a secret (a DigestPassword, the MEBx
  * password) is rendered into sodium memory and handed to libcurl with
- * CURLOPT_POSTFIELDS, which does not copy it. The digest password is
+ * CURLOPT_POSTFIELDS, which does not copy it; one holding none (a Get)
+ * is handed over from the request's own buffer. The digest password is
  * given with CURLOPT_PASSWORD, which libcurl does copy (a strdup in the
  * easy handle, freed without wiping on curl_easy_reset/cleanup, and the
  * HA1 it computes lives briefly on its stack): that copy is outside our
@@ -413,17 +414,22 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	if ((x->hdrs = curl_slist_append(NULL, "Content-Type: "
 	    "application/soap+xml; charset=utf-8")) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((r = amt_req_body(q, &x->body)) != CUST_OK)
+	/* An envelope with no secret in it is sent as built (q->xml: no
+	 * copy, no sodium region of its own, whose mmap, mprotect and mlock
+	 * cost every Get a handful of system calls and, in a threaded
+	 * process, TLB shootdowns); one with a secret is rendered into
+	 * sodium memory. */
+	if (q->nsec > 0 && (r = amt_req_body(q, &x->body)) != CUST_OK)
 		return r;
 	if (curl_easy_setopt(x->h, CURLOPT_URL, url) ||
 	    curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https") ||
 	    curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L) ||
 	    curl_easy_setopt(x->h, CURLOPT_CONNECT_TO, x->connect_to) ||
 	    curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) ||
-	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS,
-	    seal_secret_str(x->body)) ||
-	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE,
-	    (long)seal_secret_len(x->body)) ||
+	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->body != NULL ?
+	    seal_secret_str(x->body) : q->xml) ||
+	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE, (long)(x->body !=
+	    NULL ? seal_secret_len(x->body) : q->len)) ||
 	    curl_easy_setopt(x->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST) ||
 	    curl_easy_setopt(x->h, CURLOPT_USERNAME, t->user) ||
 	    curl_easy_setopt(x->h, CURLOPT_PASSWORD,

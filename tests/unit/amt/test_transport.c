@@ -408,13 +408,19 @@ test_digest_get(void **state)
 	struct amt_target t;
 	struct amt_req *q = NULL;
 	struct amt_reply *r = NULL;
+	unsigned long regions0, regions1, pools;
 	char addr[64];
 
 	(void)state;
 	reset();
 	target(&t, addr, sizeof(addr), pw);
 	assert_int_equal(amt_msg_get(1, "AMT_GeneralSettings", &q), CUST_OK);
+	seal_pool_stats(&regions0, &pools);
 	assert_int_equal(amt_call(&t, q, &r), CUST_OK);
+	/* A Get holds no secret: its envelope goes as built, with no
+	 * sodium region of its own (the peer read its MessageID from it). */
+	seal_pool_stats(&regions1, &pools);
+	assert_int_equal(regions1, regions0);
 	assert_string_equal(amt_reply_value(r, "DigestRealm"), REALM);
 	/* The realm the login used, proven by it (the body's is not). */
 	assert_non_null(amt_reply_auth_realm(r));
