@@ -221,14 +221,13 @@ struct push {
 	int err;			/* custody's own error (the store) */
 	int skipped;			/* not begun: the job is stopping */
 	struct pgroup *g;		/* its group commit */
-	struct pdriver *d;		/* its fleet driver */
 	struct {			/* store steps queued for the group */
 		int end;
 		enum cred_push_end how;
 		const char *why;	/* static, or p->detail */
 	} op[2];
 	int nop;
-	int queued;			/* in d->q (ops, or its result) */
+	int queued;			/* in g->q (ops, or its result) */
 	int hold;			/* the request waits for the commit */
 	int fresh_proof;		/* the proof went on a new connection */
 	enum pstep proven;		/* the login P_DENY completes: P_VERIFY
@@ -253,15 +252,7 @@ struct push {
  * values, a chunk ahead of the driver (prepare_chunk()). The driver
  * itself writes the store only on rare paths (a first contact's realm, a
  * failed version confirmed). SERVICE.md, "Push throughput".
- *
- * A large push runs PUSH_DRIVERS fleet drivers at once, each on its own
- * thread with its own multi handle, a contiguous share of the devices
- * (whole chunks), a share of the concurrency, its own state for its rare
- * writes and its own queue and batch; the one store thread commits the
- * batches of all of them.
  */
-#define PUSH_DRIVERS	2
-
 struct pchunk {
 	int state;			/* CH_* */
 	int r;				/* when CH_DONE */
@@ -269,49 +260,32 @@ struct pchunk {
 };
 enum { CH_NONE, CH_ASKED, CH_DONE };
 
-/* One fleet driver: the devices ps[from, to), on its thread. */
-struct pdriver {
-	struct pgroup *g;
-	struct ops_ctx ctx;		/* the caller's, or with a state of its
-					 * own (its rare writes) */
-	size_t from, to, conc;
-	struct amt_conv *convs;
-	pthread_t th;
-	int th_started, r;
-	char emsg[512];			/* with r */
-	/* The driver's own: steps queued for its next batch; the chunks
-	 * below cready are taken. */
-	struct push **q;
-	size_t nq, cready;
-	/* Under g->mu: the batch handed over (b, nb; its ops) while busy,
-	 * its result once bdone. */
-	struct push **b;
-	size_t nb;
-	struct cred_push_op *ops;
-	size_t nops, opcap;
-	int busy, bdone, br;
-	char bmsg[512];
-	int wake[2];			/* the store thread -> the driver */
-};
-
 struct pgroup {
 	struct ops_ctx *ctx;
 	struct pjob *job;
+	struct push **q;		/* the driver's: queued for the next batch */
+	size_t nq;
 	struct push *ps;		/* every device, in order */
 	size_t n;
 	char cafile[PATH_MAX];		/* TLS: custody's bundle */
-	struct pdriver d[PUSH_DRIVERS];
-	size_t nd;
-	pthread_mutex_t pmu;		/* the job's counts, progress */
+	size_t cready;			/* the driver's: chunks below are taken */
 	/* The store thread's: its ctx (ctx with its own state), scratch. */
 	struct ops_ctx sctx;
 	char scafile[PATH_MAX];
-	/* Shared, under mu: the drivers' batches; the chunks' reads. */
+	/* Shared, under mu: the batch handed over (b, nb; its ops) while
+	 * busy, its result once bdone; the chunks' reads. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* work for the store thread */
 	pthread_cond_t done_cv;		/* work of the store thread done */
 	pthread_t th;
 	int th_started, stop;
+	int wake[2];			/* the store thread -> the driver */
+	struct push **b;
+	size_t nb;
+	struct cred_push_op *ops;	/* every op of the batch */
+	size_t nops, opcap;
+	int busy, bdone, br;
+	char bmsg[512];
 	struct pchunk *chunks;
 	size_t nchunks;
 };
@@ -412,7 +386,7 @@ static void
 enqueue(struct push *p)
 {
 	if (!p->queued) {
-		p->d->q[p->d->nq++] = p;
+		p->g->q[p->g->nq++] = p;
 		p->queued = 1;
 	}
 }
@@ -719,15 +693,13 @@ record_item(struct cust_state *st, struct push *p)
 static void
 progress(struct push *p)
 {
-	struct ops_ctx *ctx = p->g->ctx;
+	struct ops_ctx *ctx = p->ctx;
 
 	if (p->job == NULL)
 		return;
-	pthread_mutex_lock(&p->g->pmu);
 	p->job->done++;
 	if (ctx->progress != NULL)
 		ctx->progress(ctx->progress_arg, p->job->done, p->job->total);
-	pthread_mutex_unlock(&p->g->pmu);
 }
 
 /* cred_push_group()'s extra writes, once its steps are done (on the
@@ -737,23 +709,23 @@ progress(struct push *p)
 static int
 group_items(void *arg)
 {
-	struct pdriver *d = arg;
+	struct pgroup *g = arg;
 	size_t i, k = 0;
 	int r, n;
 
-	for (i = 0; i < d->nb; i++) {
-		struct push *p = d->b[i];
+	for (i = 0; i < g->nb; i++) {
+		struct push *p = g->b[i];
 
 		for (n = 0; n < p->nop; n++, k++)
-			if (d->ops[k].r != CUST_OK && p->err == CUST_OK &&
+			if (g->ops[k].r != CUST_OK && p->err == CUST_OK &&
 			    (p->result == NULL ||
 			    strcmp(p->result, "superseded") != 0))
-				p->err = superseded(p, d->ops[k].r,
-				    d->ops[k].msg);
+				p->err = superseded(p, g->ops[k].r,
+				    g->ops[k].msg);
 	}
-	for (i = 0; i < d->nb; i++)
-		if (d->b[i]->result != NULL && d->b[i]->err == CUST_OK &&
-		    (r = record_item(d->g->sctx.st, d->b[i])) != CUST_OK)
+	for (i = 0; i < g->nb; i++)
+		if (g->b[i]->result != NULL && g->b[i]->err == CUST_OK &&
+		    (r = record_item(g->sctx.st, g->b[i])) != CUST_OK)
 			return r;
 	return CUST_OK;
 }
@@ -771,50 +743,44 @@ static void
 skip(struct push *p)
 {
 	p->skipped = 1;
-	pthread_mutex_lock(&p->g->pmu);
 	p->job->stopped++;
-	pthread_mutex_unlock(&p->g->pmu);
 }
 
 static int prepare_chunk(struct pgroup *g, size_t from);
 
-/* Wake driver d (its poll): its batch is done. */
+/* Wake the driver (its poll): the store thread's work is done. */
 static void
-wake_driver(struct pdriver *d)
+wake_driver(struct pgroup *g)
 {
 	char c = 1;
 
 	/* Full: a wake-up is pending already. */
-	(void)!write(d->wake[1], &c, 1);
+	(void)!write(g->wake[1], &c, 1);
 }
 
-/* The store thread: the batches handed over first (devices wait for
- * them), then the chunks asked for, until told to stop. */
+/* The store thread: a batch handed over first (devices wait for it),
+ * then the chunks asked for, until told to stop. */
 static void *
 store_main(void *arg)
 {
 	struct pgroup *g = arg;
-	struct pdriver *d;
-	size_t c, i;
+	size_t c;
 	int r;
 
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
-		for (i = 0, d = NULL; i < g->nd && d == NULL; i++)
-			if (g->d[i].busy && !g->d[i].bdone)
-				d = &g->d[i];
-		if (d != NULL) {
+		if (g->busy && !g->bdone) {
 			pthread_mutex_unlock(&g->mu);
 			util_test_delay("push-commit");
-			r = cred_push_group(g->sctx.st, g->sctx.actor, d->ops,
-			    d->nops, group_items, d);
+			r = cred_push_group(g->sctx.st, g->sctx.actor, g->ops,
+			    g->nops, group_items, g);
 			pthread_mutex_lock(&g->mu);
-			d->br = r;
-			snprintf(d->bmsg, sizeof(d->bmsg), "%s", r != CUST_OK ?
+			g->br = r;
+			snprintf(g->bmsg, sizeof(g->bmsg), "%s", r != CUST_OK ?
 			    cust_errmsg() : "");
-			d->bdone = 1;
+			g->bdone = 1;
 			pthread_cond_broadcast(&g->done_cv);
-			wake_driver(d);
+			wake_driver(g);
 			continue;
 		}
 		for (c = 0; !g->stop && c < g->nchunks; c++)
@@ -842,26 +808,25 @@ store_main(void *arg)
 /* Hand the queued steps over to the store thread as a batch (none is in
  * flight). */
 static int
-batch_start(struct pdriver *d)
+batch_start(struct pgroup *g)
 {
-	struct pgroup *g = d->g;
 	struct push **t;
 	size_t i, k = 0;
 	int n;
 
-	if (2 * d->nq > d->opcap) {
-		struct cred_push_op *o = realloc(d->ops, 2 * d->nq *
+	if (2 * g->nq > g->opcap) {
+		struct cred_push_op *o = realloc(g->ops, 2 * g->nq *
 		    sizeof(*o));
 
 		if (o == NULL)
 			return cust_fail(CUST_E_NOMEM, "out of memory");
-		d->ops = o;
-		d->opcap = 2 * d->nq;
+		g->ops = o;
+		g->opcap = 2 * g->nq;
 	}
-	for (i = 0; i < d->nq; i++)
-		for (n = 0; n < d->q[i]->nop; n++) {
-			struct push *p = d->q[i];
-			struct cred_push_op *op = &d->ops[k++];
+	for (i = 0; i < g->nq; i++)
+		for (n = 0; n < g->q[i]->nop; n++) {
+			struct push *p = g->q[i];
+			struct cred_push_op *op = &g->ops[k++];
 
 			memset(op, 0, sizeof(*op));
 			op->fqdn = p->fqdn;
@@ -871,17 +836,17 @@ batch_start(struct pdriver *d)
 			op->why = p->op[n].why;
 			op->version = p->ver;
 		}
-	t = d->b;
-	d->b = d->q;
-	d->q = t;
+	t = g->b;
+	g->b = g->q;
+	g->q = t;
 	pthread_mutex_lock(&g->mu);
-	d->nb = d->nq;
-	d->nops = k;
-	d->busy = 1;
-	d->bdone = 0;
+	g->nb = g->nq;
+	g->nops = k;
+	g->busy = 1;
+	g->bdone = 0;
 	pthread_cond_signal(&g->cv);
 	pthread_mutex_unlock(&g->mu);
-	d->nq = 0;
+	g->nq = 0;
 	return CUST_OK;
 }
 
@@ -890,22 +855,22 @@ batch_start(struct pdriver *d)
  * settled are counted, the held changes may go (push_held()), and each
  * begun device's test stop point. */
 static int
-batch_done(struct pdriver *d)
+batch_done(struct pgroup *g)
 {
 	size_t i, k;
 	int r, n;
 
-	if ((r = d->br) != CUST_OK)
-		return cust_fail(r, "%s", d->bmsg);
-	for (i = 0, k = 0; i < d->nb; i++) {
-		struct push *p = d->b[i];
+	if ((r = g->br) != CUST_OK)
+		return cust_fail(r, "%s", g->bmsg);
+	for (i = 0, k = 0; i < g->nb; i++) {
+		struct push *p = g->b[i];
 
 		for (n = 0; n < p->nop; n++, k++) {
 			/* A refused step: superseded (group_items()). */
-			if (d->ops[k].r != CUST_OK)
+			if (g->ops[k].r != CUST_OK)
 				continue;
-			if (!d->ops[k].end) {
-				p->ver = d->ops[k].version;
+			if (!g->ops[k].end) {
+				p->ver = g->ops[k].version;
 				p->begun = 1;
 			}
 		}
@@ -914,8 +879,8 @@ batch_done(struct pdriver *d)
 			release(p);
 		}
 	}
-	for (i = 0; i < d->nb; i++) {
-		struct push *p = d->b[i];
+	for (i = 0; i < g->nb; i++) {
+		struct push *p = g->b[i];
 
 		if (p->hold && p->err == CUST_OK && p->result == NULL) {
 			util_test_crash("push-begun");
@@ -925,7 +890,7 @@ batch_done(struct pdriver *d)
 		p->queued = 0;
 		p->hold = 0;
 	}
-	d->nb = 0;
+	g->nb = 0;
 	return CUST_OK;
 }
 
@@ -933,43 +898,44 @@ batch_done(struct pdriver *d)
  * The fleet driver's flush hook (on its thread): a batch the store thread
  * finished takes effect (batch_done()); then, when no batch is in
  * flight, the steps queued since go to the store thread as the next one.
- * It does not wait for the commit: the driver polls d->wake with the
+ * It does not wait for the commit: the driver polls g->wake with the
  * transfers. A store error fails the push.
  */
 static int
 push_flush(void *arg)
 {
-	struct pdriver *d = arg;
+	struct pgroup *g = arg;
 	char buf[64];
 	int done, r;
 
-	while (read(d->wake[0], buf, sizeof(buf)) > 0)
+	while (read(g->wake[0], buf, sizeof(buf)) > 0)
 		;
-	pthread_mutex_lock(&d->g->mu);
-	if ((done = d->busy && d->bdone))
-		d->busy = d->bdone = 0;
-	pthread_mutex_unlock(&d->g->mu);
-	if (done && (r = batch_done(d)) != CUST_OK)
+	pthread_mutex_lock(&g->mu);
+	if ((done = g->busy && g->bdone))
+		g->busy = g->bdone = 0;
+	pthread_mutex_unlock(&g->mu);
+	if (done && (r = batch_done(g)) != CUST_OK)
 		return r;
-	if (!d->busy && d->nq > 0)
-		return batch_start(d);
+	if (!g->busy && g->nq > 0)
+		return batch_start(g);
 	return CUST_OK;
 }
 
-/* Every step d queued committed (d has ended). */
+/* Every queued step committed (the driver has ended: nothing else runs
+ * meanwhile). */
 static int
-push_drain(struct pdriver *d)
+push_drain(struct pgroup *g)
 {
 	int r;
 
 	for (;;) {
-		pthread_mutex_lock(&d->g->mu);
-		while (d->busy && !d->bdone)
-			pthread_cond_wait(&d->g->done_cv, &d->g->mu);
-		pthread_mutex_unlock(&d->g->mu);
-		if ((r = push_flush(d)) != CUST_OK)
+		pthread_mutex_lock(&g->mu);
+		while (g->busy && !g->bdone)
+			pthread_cond_wait(&g->done_cv, &g->mu);
+		pthread_mutex_unlock(&g->mu);
+		if ((r = push_flush(g)) != CUST_OK)
 			return r;
-		if (!d->busy && d->nq == 0)
+		if (!g->busy && g->nq == 0)
 			return CUST_OK;
 	}
 }
@@ -1021,18 +987,17 @@ chunk_asked(struct pgroup *g, size_t c)
  * devices: the driver touches none.
  */
 static int
-chunk_take(struct pgroup *g, struct push *p, size_t c)
+chunk_take(struct pgroup *g, size_t c)
 {
 	size_t i, end;
 	int r;
 
-	(void)p;
 	chunk_ask(g, c);
 	pthread_mutex_lock(&g->mu);
 	while (g->chunks[c].state != CH_DONE)
 		pthread_cond_wait(&g->done_cv, &g->mu);
 	pthread_mutex_unlock(&g->mu);
-	p->d->cready = c + 1;
+	g->cready = c + 1;
 	if ((r = g->chunks[c].r) != CUST_OK)
 		return cust_fail(r, "%s", g->chunks[c].msg);
 	end = (c + 1) * PREPARE_CHUNK < g->n ? (c + 1) * PREPARE_CHUNK : g->n;
@@ -1053,22 +1018,22 @@ push_next(void *arg, const struct amt_reply *prev, int err,
 	int r;
 
 	*req_out = NULL;
-	if (c >= p->d->cready) {
+	if (c >= p->g->cready) {
 		/* A job stopping before its chunk was read: left for the
 		 * resumption, nothing read. */
 		if (stop_asked(p) && !chunk_asked(p->g, c)) {
 			skip(p);
 			return 0;
 		}
-		if ((r = chunk_take(p->g, p, c)) != CUST_OK)
+		if ((r = chunk_take(p->g, c)) != CUST_OK)
 			return r;
 	}
-	/* Half-way through a chunk, the next one of this driver is asked
-	 * for, unless the job stops: read by the time it is reached, and
-	 * the values held at once (the driver's devices in flight and two
-	 * half chunks) fit the store thread's pool of secret memory. */
+	/* Half-way through a chunk, the next one is asked for, unless the
+	 * job stops: read by the time it is reached, and the values held at
+	 * once (the devices in flight and two half chunks) fit the store
+	 * thread's pool of secret memory. */
 	if (p->index % PREPARE_CHUNK == PREPARE_CHUNK / 2 &&
-	    (c + 1) * PREPARE_CHUNK < p->d->to && !stop_asked(p))
+	    (c + 1) * PREPARE_CHUNK < p->g->n && !stop_asked(p))
 		chunk_ask(p->g, c + 1);
 	if (p->result != NULL || p->err != CUST_OK || p->skipped)
 		return 0;
@@ -1262,79 +1227,6 @@ fail:
  * store's: the devices done by then are settled in the store, but not
  * reported.
  */
-/* A fleet driver's thread (all but the first, which is the caller's):
- * its devices to their end. */
-static void *
-driver_main(void *arg)
-{
-	struct pdriver *d = arg;
-	struct amt_fleet_hooks hooks = { push_flush, push_held, d->wake[0],
-	    d };
-
-	if ((d->r = amt_fleet_run_with(d->convs, d->to - d->from, d->conc,
-	    &hooks)) != CUST_OK)
-		snprintf(d->emsg, sizeof(d->emsg), "%s", cust_errmsg());
-	return NULL;
-}
-
-/* Stop and release the drivers, the store thread and their states. */
-static void
-group_close(struct pgroup *g, int sync)
-{
-	size_t i;
-
-	for (i = 0; i < g->nd; i++)
-		if (g->d[i].th_started) {
-			pthread_join(g->d[i].th, NULL);
-			g->d[i].th_started = 0;
-		}
-	if (g->th_started) {
-		/* A batch handed over is finished first (what waited for it
-		 * is not sent: the drivers have ended). */
-		pthread_mutex_lock(&g->mu);
-		g->stop = 1;
-		pthread_cond_signal(&g->cv);
-		pthread_mutex_unlock(&g->mu);
-		pthread_join(g->th, NULL);
-	}
-	if (g->sctx.st != NULL) {
-		if (store_in_txn(state_store(g->sctx.st)))
-			store_rollback(state_store(g->sctx.st));
-		state_close(g->sctx.st);
-	}
-	for (i = 0; i < PUSH_DRIVERS; i++) {
-		struct pdriver *d = &g->d[i];
-
-		if (i > 0 && d->ctx.st != NULL)
-			state_close(d->ctx.st);
-		if (d->wake[0] != -1)
-			close(d->wake[0]);
-		if (d->wake[1] != -1)
-			close(d->wake[1]);
-		free(d->q);
-		free(d->b);
-		free(d->ops);
-	}
-	if (sync & 8)
-		pthread_mutex_destroy(&g->pmu);
-	if (sync & 4)
-		pthread_cond_destroy(&g->done_cv);
-	if (sync & 2)
-		pthread_cond_destroy(&g->cv);
-	if (sync & 1)
-		pthread_mutex_destroy(&g->mu);
-	free(g->chunks);
-}
-
-/*
- * Push the admin version in flight of each of fqdns[0..n) (ids: their
- * device ids, or NULL; recon: only reconcile the 'pushed' ones), at most
- * concurrency devices at once: items_out a new array of {"fqdn", "kind",
- * "version", "result", "detail", "elapsed_ms"}. A device whose own
- * record fails is its item's 'error' (prepare_chunk()); an error is the
- * store's: the devices done by then are settled in the store, but not
- * reported.
- */
 static int
 push_many(struct ops_ctx *ctx, const char *const *fqdns,
     const int64_t *ids, size_t n, size_t concurrency, int recon, struct pjob *job, json_t **items_out)
@@ -1342,9 +1234,9 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	struct push *ps = NULL;
 	struct amt_conv *convs = NULL;
 	struct pgroup g;
-	struct pdriver *d;
+	struct amt_fleet_hooks hooks = { push_flush, push_held, -1, &g };
 	json_t *items = NULL, *it;
-	size_t i, conc, share;
+	size_t i;
 	int r = CUST_OK, sync = 0;
 
 	*items_out = NULL;
@@ -1352,19 +1244,12 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	g.ctx = ctx;
 	g.job = job;
 	g.n = n;
-	for (i = 0; i < PUSH_DRIVERS; i++)
-		g.d[i].wake[0] = g.d[i].wake[1] = -1;
+	g.wake[0] = g.wake[1] = -1;
 	g.nchunks = (n + PREPARE_CHUNK - 1) / PREPARE_CHUNK;
-	/* Drivers: one per two chunks and two slots, at most PUSH_DRIVERS;
-	 * each a run of whole chunks and its share of the concurrency. */
-	conc = concurrency == 0 ? AMT_CONCURRENCY : concurrency;
-	g.nd = g.nchunks / 2 < conc / 2 ? g.nchunks / 2 : conc / 2;
-	if (g.nd > PUSH_DRIVERS)
-		g.nd = PUSH_DRIVERS;
-	if (g.nd == 0)
-		g.nd = 1;
 	if ((ps = calloc(n ? n : 1, sizeof(*ps))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
+	    (g.q = calloc(n ? n : 1, sizeof(*g.q))) == NULL ||
+	    (g.b = calloc(n ? n : 1, sizeof(*g.b))) == NULL ||
 	    (g.chunks = calloc(g.nchunks ? g.nchunks : 1,
 	    sizeof(*g.chunks))) == NULL ||
 	    (items = json_array()) == NULL) {
@@ -1377,6 +1262,7 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 		r = cust_fail(CUST_E_INVAL, "state directory path too long");
 		goto out;
 	}
+	/* The store thread, with a state of its own. */
 	if (pthread_mutex_init(&g.mu, NULL) != 0) {
 		r = cust_fail(CUST_E_NOMEM, "cannot make a mutex");
 		goto out;
@@ -1392,50 +1278,12 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 		goto out;
 	}
 	sync |= 4;
-	if (pthread_mutex_init(&g.pmu, NULL) != 0) {
-		r = cust_fail(CUST_E_NOMEM, "cannot make a mutex");
+	if (pipe2(g.wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		r = cust_fail(CUST_E_IO, "cannot make a pipe: %s",
+		    strerror(errno));
 		goto out;
 	}
-	sync |= 8;
-	share = (g.nchunks + g.nd - 1) / g.nd * PREPARE_CHUNK;
-	for (i = 0; i < g.nd; i++) {
-		d = &g.d[i];
-		d->g = &g;
-		d->ctx = *ctx;
-		if (i > 0)
-			d->ctx.st = NULL;	/* its own, below */
-		d->from = i * share;
-		d->to = (i + 1) * share < n ? (i + 1) * share : n;
-		d->conc = conc / g.nd + (i < conc % g.nd);
-		d->convs = convs + d->from;
-		d->cready = d->from / PREPARE_CHUNK;
-		if ((d->q = calloc(n ? n : 1, sizeof(*d->q))) == NULL ||
-		    (d->b = calloc(n ? n : 1, sizeof(*d->b))) == NULL) {
-			r = cust_fail(CUST_E_NOMEM, "out of memory");
-			goto out;
-		}
-		if (pipe2(d->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-			r = cust_fail(CUST_E_IO, "cannot make a pipe: %s",
-			    strerror(errno));
-			goto out;
-		}
-		/* One state per thread: the others' rare writes. */
-		if (i > 0 && (r = state_open(state_dir(ctx->st), &d->ctx.st)) !=
-		    CUST_OK)
-			goto out;
-	}
-	for (i = 0; i < n; i++) {
-		ps[i].job = job;
-		ps[i].g = &g;
-		ps[i].d = &g.d[i / share];
-		ps[i].ctx = &ps[i].d->ctx;
-		ps[i].index = i;
-		ps[i].recon = recon;
-		ps[i].fqdn = fqdns[i];
-		ps[i].devid = ids != NULL ? ids[i] : 0;
-		convs[i] = (struct amt_conv){ &ps[i].t, push_next, &ps[i] };
-	}
-	/* The store thread, with a state of its own. */
+	hooks.wake_fd = g.wake[0];
 	g.sctx = *ctx;
 	g.sctx.st = NULL;
 	if (n > 0 && (r = state_open(state_dir(ctx->st), &g.sctx.st)) !=
@@ -1447,40 +1295,28 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 		goto out;
 	}
 	g.th_started = n > 0;
-	for (i = 0; i < g.nd; i++)
-		chunk_ask(&g, g.d[i].from / PREPARE_CHUNK);
-	for (i = 1; i < g.nd; i++) {
-		if (pthread_create(&g.d[i].th, NULL, driver_main, &g.d[i]) !=
-		    0) {
-			r = cust_fail(CUST_E_NOMEM, "cannot start a fleet "
-			    "driver");
-			goto out;
-		}
-		g.d[i].th_started = 1;
+	for (i = 0; i < n; i++) {
+		ps[i].ctx = ctx;
+		ps[i].job = job;
+		ps[i].g = &g;
+		ps[i].index = i;
+		ps[i].recon = recon;
+		ps[i].fqdn = fqdns[i];
+		ps[i].devid = ids != NULL ? ids[i] : 0;
+		convs[i] = (struct amt_conv){ &ps[i].t, push_next, &ps[i] };
 	}
-	driver_main(&g.d[0]);
-	for (i = 0; i < g.nd; i++)
-		if (g.d[i].th_started) {
-			pthread_join(g.d[i].th, NULL);
-			g.d[i].th_started = 0;
-		}
-	for (i = 0; i < g.nd; i++)
-		if ((r = g.d[i].r) != CUST_OK) {
-			cust_fail(r, "%s", g.d[i].emsg);
-			goto out;
-		}
-	for (i = 0; i < g.nd; i++)
-		if ((r = push_drain(&g.d[i])) != CUST_OK)
-			goto out;
+	chunk_ask(&g, 0);
+	r = amt_fleet_run_with(convs, n, concurrency, &hooks);
+	if (r != CUST_OK || (r = push_drain(&g)) != CUST_OK)
+		goto out;
 	for (i = 0; i < n; i++)
 		if (ps[i].result == NULL && ps[i].err == CUST_OK &&
 		    !ps[i].skipped) {
 			outcome(&ps[i], "unknown", "the push did not finish");
 			enqueue(&ps[i]);
 		}
-	for (i = 0; i < g.nd; i++)
-		if ((r = push_drain(&g.d[i])) != CUST_OK)
-			goto out;
+	if ((r = push_drain(&g)) != CUST_OK)
+		goto out;
 	for (i = 0; i < n; i++) {
 		if (ps[i].skipped)
 			continue;
@@ -1502,13 +1338,40 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	*items_out = items;
 	items = NULL;
 out:
-	group_close(&g, sync);
+	if (g.th_started) {
+		/* A batch handed over is finished first (what waited for it
+		 * is not sent: the driver has ended). */
+		pthread_mutex_lock(&g.mu);
+		g.stop = 1;
+		pthread_cond_signal(&g.cv);
+		pthread_mutex_unlock(&g.mu);
+		pthread_join(g.th, NULL);
+	}
+	if (g.sctx.st != NULL) {
+		if (store_in_txn(state_store(g.sctx.st)))
+			store_rollback(state_store(g.sctx.st));
+		state_close(g.sctx.st);
+	}
 	if (store_in_txn(state_store(ctx->st)))
 		store_rollback(state_store(ctx->st));
 	for (i = 0; ps != NULL && i < n; i++)
 		push_clear(&ps[i]);
+	if (g.wake[0] != -1)
+		close(g.wake[0]);
+	if (g.wake[1] != -1)
+		close(g.wake[1]);
+	if (sync & 4)
+		pthread_cond_destroy(&g.done_cv);
+	if (sync & 2)
+		pthread_cond_destroy(&g.cv);
+	if (sync & 1)
+		pthread_mutex_destroy(&g.mu);
 	free(ps);
 	free(convs);
+	free(g.q);
+	free(g.b);
+	free(g.chunks);
+	free(g.ops);
 	json_decref(items);
 	return r;
 }
