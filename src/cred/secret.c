@@ -77,12 +77,20 @@ secret_get(struct cust_state *st, const char *actor, const char *action,
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
 		    "device_id = ? AND kind = ? AND state = 'pending'");
 	else if (version == CRED_VER_USABLE)
+		/* The current version, else the oldest in flight. Not
+		 * ORDER BY state = 'current': that sorted in a temporary
+		 * b-tree at every read (custodyd's hot path); rows in flight
+		 * only count when the device has no current one (one probe
+		 * of secret_one_current, made once), and the primary key
+		 * gives the order by version. */
 		s = store_stmt(state_store(st),
 		    "SELECT version, state, sealed, "
 		    STORE_CHECK(STORE_ROW_SECRET) " FROM secret WHERE "
-		    "device_id = ? AND kind = ? AND (state = 'current' OR "
-		    "state = 'pending' OR state = 'pushed') ORDER BY "
-		    "state = 'current' DESC LIMIT 1");
+		    "device_id = ?1 AND kind = ?2 AND (state = 'current' OR "
+		    "((state = 'pending' OR state = 'pushed') AND NOT EXISTS "
+		    "(SELECT 1 FROM secret c WHERE c.device_id = ?1 AND "
+		    "c.kind = ?2 AND c.state = 'current'))) ORDER BY version "
+		    "LIMIT 1");
 	else
 		s = store_stmt(state_store(st),
 		    "SELECT version, state, sealed, "
