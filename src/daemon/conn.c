@@ -68,6 +68,9 @@ enum conn_state {
  * the reply it has not read yet. */
 #define LINGER_MS	2000
 #define LINGER_BYTES	(16u << 20)
+/* Bytes read from a connection at once: with libevent's chain header,
+ * one 4 KiB allocation. */
+#define READ_CHUNK	(4096 - 128)
 
 struct daemon_conn {
 	struct daemon *d;
@@ -844,6 +847,12 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ssl = NULL;	/* owned by the bufferevent */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    d->conf.max_header_bytes + (size_t)d->conf.max_body_bytes + 1);
+	/* libevent reserves its default single read (16 KiB) in the input
+	 * buffer for every read: a 32 KiB chain, allocated through the
+	 * wiping allocator and wiped whole when the request is drained,
+	 * per request. A page-sized chain holds a request head; a body
+	 * takes more reads (OpenSSL keeps the rest of its record). */
+	bufferevent_set_max_single_read(c->bev, READ_CHUNK);
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	wt.tv_sec = d->conf.write_timeout_ms / 1000;
 	wt.tv_usec = (d->conf.write_timeout_ms % 1000) * 1000;
