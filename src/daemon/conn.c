@@ -71,6 +71,11 @@ enum conn_state {
 /* Bytes read from a connection at once: with libevent's chain header,
  * one 4 KiB allocation. */
 #define READ_CHUNK	(4096 - 128)
+/* A connection quiet this long gives its TLS record buffers back (about
+ * 35 KiB; conn_timeout()). One in use keeps them: OpenSSL's
+ * SSL_MODE_RELEASE_BUFFERS freed them after every record, and with
+ * SSL_OP_CLEANSE_PLAINTEXT wiped the whole read buffer each time. */
+#define BUFS_QUIET_MS	500
 
 struct daemon_conn {
 	struct daemon *d;
@@ -95,6 +100,8 @@ struct daemon_conn {
 	size_t need;		/* body bytes expected */
 	size_t dropped;		/* C_LINGER: bytes read and dropped */
 	int linger;		/* the request's bytes may be left unread */
+	int rest_ms;		/* >= 0: the timer frees the TLS buffers,
+				 * then runs this much longer */
 };
 
 static void conn_read(struct bufferevent *bev, void *arg);
@@ -240,11 +247,20 @@ peer_put(struct daemon *d, struct daemon_peer *p)
 }
 
 static void
-arm(struct daemon_conn *c, int ms)
+timer_add(struct daemon_conn *c, int ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	evtimer_add(c->timer, &tv);
+}
+
+/* The phase's deadline, ms from now; a phase longer than BUFS_QUIET_MS
+ * first fires then, to free the TLS buffers (conn_timeout()). */
+static void
+arm(struct daemon_conn *c, int ms)
+{
+	c->rest_ms = ms > BUFS_QUIET_MS ? ms - BUFS_QUIET_MS : -1;
+	timer_add(c, c->rest_ms >= 0 ? BUFS_QUIET_MS : ms);
 }
 
 void
@@ -757,7 +773,21 @@ static void
 conn_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon_conn *c = arg;
+	SSL *ssl;
 
+	if (c->rest_ms >= 0) {
+		/* Quiet for BUFS_QUIET_MS: the record buffers go (OpenSSL
+		 * keeps them while a record is partly read or written, and
+		 * wipes the read buffer as it frees it); the phase's deadline
+		 * stays. */
+		ssl = c->bev != NULL ? bufferevent_openssl_get_ssl(c->bev) :
+		    NULL;
+		if (ssl != NULL)
+			(void)SSL_free_buffers(ssl);
+		timer_add(c, c->rest_ms);
+		c->rest_ms = -1;
+		return;
+	}
 	log_debug("%s: timed out (%s)", c->peer, c->state == C_BODY ? "body" :
 	    c->state == C_IDLE ? "idle" : "head");
 	conn_close(c);
@@ -826,6 +856,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx = NULL;
 	c->d = d;
 	c->qk = -1;
+	c->rest_ms = -1;
 	host[0] = '\0';
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,

@@ -561,7 +561,10 @@ daemon_tls_new(struct cust_state *st, const struct daemon_conf *conf,
 	    SSL_OP_CLEANSE_PLAINTEXT);
 	if (!conf->session_tickets)
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* No SSL_MODE_RELEASE_BUFFERS: it freed (and, with
+	 * CLEANSE_PLAINTEXT, wiped whole) the record buffers after every
+	 * record, a few per cent of a kept-alive request's CPU. conn.c
+	 * frees them once a connection has been quiet for a while. */
 	(void)SSL_CTX_set_session_id_context(ctx,
 	    (const unsigned char *)"custodyd", 8);
 	if ((r = util_read_file(crt, 1 << 20, &text, &len)) != CUST_OK)
