@@ -646,6 +646,16 @@ util_escape(const char *s, char *buf, size_t len)
 	const char *piece;
 
 	while (*p != '\0') {
+		if (*p >= 0x20 && *p < 0x7f) {
+			/* Printable ASCII (most of a log line): as it is. */
+			if (need + 1 < len)
+				buf[need] = (char)*p;
+			else if (need < len)
+				len = need + 1;
+			need++;
+			p++;
+			continue;
+		}
 		if ((n = safe_char(p)) > 0) {
 			piece = (const char *)p;
 		} else {
