@@ -334,6 +334,16 @@ int amt_reply_end(const struct amt_reply *r);
  * until amt_reply_free(). */
 const char *amt_reply_auth_realm(const struct amt_reply *r);
 
+/* The DigestRealm of a Get of AMT_GeneralSettings into realm: "Digest:"
+ * and 32 hex digits (else CUST_E_PARSE), and, when the exchange logged
+ * in, the realm of that login (else CUST_E_VIOLATION: a man in the
+ * middle on plain HTTP rewrote the body; DigestPasswords made with that
+ * realm would log in nowhere, and recording it would make custody refuse
+ * the real device). */
+#define AMT_REALM_MAX	64
+int amt_reply_realm(const struct amt_reply *r, char realm[AMT_REALM_MAX])
+	__attribute__((warn_unused_result));
+
 /* The PT_STATUS name of an AMT return code ("PT_STATUS_INVALID_PASSWORD"),
  * or "PT_STATUS_UNKNOWN"; static. */
 const char *amt_pt_status(uint32_t rv);

@@ -20,6 +20,7 @@
 
 #include "amt_int.h"
 #include "err.h"
+#include "util.h"
 
 /* Outputs kept per reply: far more than any AMT answer has. */
 #define REPLY_ENTRIES_MAX 20000
@@ -548,4 +549,23 @@ const char *
 amt_reply_auth_realm(const struct amt_reply *r)
 {
 	return r->auth_realm[0] != '\0' ? r->auth_realm : NULL;
+}
+
+int
+amt_reply_realm(const struct amt_reply *r, char realm[AMT_REALM_MAX])
+{
+	const char *v = amt_reply_value(r, "DigestRealm");
+
+	*realm = '\0';
+	if (v == NULL || util_valid_digest_realm(v) != CUST_OK ||
+	    strlen(v) >= AMT_REALM_MAX)
+		return cust_fail(CUST_E_PARSE, "the device reports no valid "
+		    "DigestRealm");
+	/* The body is not protected on plain HTTP; the login's realm is. */
+	if (r->auth_realm[0] != '\0' && strcmp(r->auth_realm, v) != 0)
+		return cust_fail(CUST_E_VIOLATION, "the DigestRealm in the "
+		    "device's reply, %.64s, is not the realm it logs in with, "
+		    "%.64s: nothing sent", v, r->auth_realm);
+	memcpy(realm, v, strlen(v) + 1);
+	return CUST_OK;
 }

@@ -165,7 +165,7 @@ struct acl {
 	enum astep proven;		/* the login A_DENY completes */
 	char why[256];			/* reconciling: why */
 	int rec_pre;			/* reconciling before sending */
-	char realm[64];
+	char realm[AMT_REALM_MAX];
 	struct want w[ACL_MAX_WANT];
 	size_t nw;
 	struct have h[ACL_MAX_HAVE];
@@ -920,16 +920,12 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 		a->step = A_REALM;
 		return amt_msg_get(++a->id, "AMT_GeneralSettings", out);
 	case A_REALM:
-		v = err == CUST_OK ? amt_reply_value(rep, "DigestRealm") : NULL;
-		if (err == CUST_OK && (v == NULL ||
-		    util_valid_digest_realm(v) != CUST_OK || strlen(v) >= 64))
-			err = cust_fail(CUST_E_PARSE, "the device reports no "
-			    "valid DigestRealm");
+		if (err == CUST_OK)
+			err = amt_reply_realm(rep, a->realm);
 		if (err != CUST_OK) {
 			done(a, fail_kind(err), cust_errmsg());
 			return CUST_OK;
 		}
-		memcpy(a->realm, v, strlen(v) + 1);
 		if (a->reg != NULL && strcmp(a->reg, a->realm) != 0) {
 			snprintf(d, sizeof(d), "the device's DigestRealm %s is "
 			    "not the registered %s: not this device, nothing "

@@ -59,6 +59,8 @@ enum sim_fault {
 	SIM_FAULT_DOWN,
 	SIM_FAULT_ACCEPT_ANY,	/* an impostor: any digest response logs
 				 * in (a known user name is enough) */
+	SIM_FAULT_BODY_REALM,	/* a man in the middle on plain HTTP: the
+				 * DigestRealm in the reply rewritten */
 };
 
 /* MEBx password policy (§2 "MEBx password"). */

@@ -55,6 +55,7 @@ static const char *fault_names[] = {
 	[SIM_FAULT_WRONG_RELATESTO] = "wrong-relatesto",
 	[SIM_FAULT_DOWN] = "down",
 	[SIM_FAULT_ACCEPT_ANY] = "accept-any",
+	[SIM_FAULT_BODY_REALM] = "body-realm",
 };
 
 static void
@@ -373,6 +374,21 @@ plain(struct evhttp_request *req, struct sim_dev *d, int code,
 		evbuffer_free(b);
 }
 
+/* The device's DigestRealm in the reply (a Get of AMT_GeneralSettings)
+ * rewritten as a man in the middle on plain HTTP can: another valid
+ * realm, its last hex digit changed; the login's realm is untouched. */
+static void
+body_realm(const struct sim_dev *d, struct evbuffer *env)
+{
+	size_t len = evbuffer_get_length(env), rl = strlen(d->realm);
+	char *s = (char *)evbuffer_pullup(env, -1), *at;
+
+	if (s == NULL || rl == 0 ||
+	    (at = memmem(s, len, d->realm, rl)) == NULL)
+		return;
+	at[rl - 1] = at[rl - 1] == '0' ? '1' : '0';
+}
+
 /* The reply replaced by hostile content (README.md "Faults"). */
 static struct evbuffer *
 hostile(int kind, struct evbuffer *env)
@@ -616,6 +632,10 @@ wsman_cb(struct evhttp_request *req, void *arg)
 		    &tv);
 		break;
 	}
+	case SIM_FAULT_BODY_REALM:
+		body_realm(d, env);
+		send_soap(req, d, rep.status, env);
+		break;
 	case SIM_FAULT_MALFORMED_XML:
 	case SIM_FAULT_OVERSIZED:
 	case SIM_FAULT_ENTITY_EXPANSION:

@@ -12,7 +12,7 @@ t_need_or_skip curl python3
 S="$TESTTMP/acl-sim-state"
 c() { cc --state-dir "$S" "$@"; }
 py() { python3 - "$@"; }
-t_amtsim 4
+t_amtsim 5
 D0=dev00000.amtsim.test D1=dev00001.amtsim.test D2=dev00002.amtsim.test
 dump() { curl -s "http://127.0.0.1:$control_port/state?device=$1"; }
 # soap FQDN USER PASS METHOD PARAMS: an AMT_AuthorizationService method
@@ -299,6 +299,36 @@ it = json.load(open(sys.argv[1]))["items"][0]
 sys.exit(not (it["result"] == "realm-mismatch" and
     "not the registered" in it["detail"] and sys.argv[2] == "0"))
 EOF
+
+# First contact (no realm registered) with a reply whose DigestRealm was
+# rewritten on the way (plain HTTP protects only the login): the realm
+# the device logs in with wins. Nothing is recorded, nothing sent: the
+# console users' DigestPasswords would be made with a realm the device
+# does not have, and the recorded realm would then refuse the device.
+D4=$(sim_dev 4)
+printf 'fqdn,digest_realm,admin_password,address\n%s,,P@ssw0rd,127.0.0.1:%s\n' \
+	$D4 $port >"$TESTTMP/d4.csv"
+t_exit "import $D4 with no realm" 0 c device import "$TESTTMP/d4.csv"
+sim_fault $D4 body-realm
+t_exit "apply with a rewritten DigestRealm (exit 1)" 1 c --json policy \
+	apply --device $D4
+t_check "realm-mismatch: not the realm it logs in with" py "$TESTTMP/out" <<'EOF'
+import json, sys
+it = json.load(open(sys.argv[1]))["items"][0]
+sys.exit(not (it["result"] == "realm-mismatch" and
+    "not the realm it logs in with" in it["detail"]))
+EOF
+t_check "the fault was used" test "$(sim_state $D4 'd["stats"]["faults"]')" = 1
+t_check "nothing sent: no user on $D4" test "$(sim_state $D4 \
+	'len([u for u in d["users"] if not u.get("username", "").startswith("$$")])')" = 0
+realm_of() {
+	c --json device show $D4 |
+	    python3 -c 'import json,sys; print(json.load(sys.stdin)["digest_realm"])'
+}
+t_check "no realm recorded" test "$(realm_of)" = None
+t_exit "apply once the path is clean" 0 c policy apply --device $D4
+t_check "the device's own realm recorded" test "$(realm_of)" = \
+	"$(sim_state $D4 'd["realm"]')"
 t_exit "no selection is a usage error" 2 c policy apply
 t_amtsim_stop
 t_done
