@@ -1350,9 +1350,8 @@ push_roots_one(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	int r;
 
 	*item_out = NULL;
-	if ((r = prov_open(ctx, fqdn, "ca.push-roots", 1, &p)) != CUST_OK)
-		goto out;
-	if ((r = ops_tls_record(ctx->st, p.fqdn, &sums)) == CUST_E_NOTFOUND) {
+	if ((r = prov_open(ctx, fqdn, "ca.push-roots", 1, &p)) == CUST_OK &&
+	    (r = ops_tls_record(ctx->st, p.fqdn, &sums)) == CUST_E_NOTFOUND) {
 		(void)note(&p, "roots", "failed", "not TLS-provisioned (cert "
 		    "provision first)");
 		*item_out = item(&p, "failed", p.detail);
@@ -1361,6 +1360,18 @@ push_roots_one(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	}
 	json_decref(sums);
 	sums = NULL;
+	/* The device's own trouble (gone, its password or its TLS record
+	 * unreadable or altered) is its item: the others are still done. */
+	if (r != CUST_OK && r != CUST_E_NOMEM) {
+		if (p.fqdn == NULL)
+			p.fqdn = fqdn;
+		if (p.steps == NULL && (p.steps = json_array()) == NULL)
+			goto out;
+		*item_out = item(&p, r == CUST_E_NOTFOUND ? "missing" :
+		    "failed", cust_errmsg());
+		r = CUST_OK;
+		goto out;
+	}
 	if (r != CUST_OK)
 		goto out;
 	if ((r = add_roots(&p, &sums)) != CUST_OK) {

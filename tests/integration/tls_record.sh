@@ -72,6 +72,24 @@ repaired "deleted, mark forged"
 
 # --- a revoked device certificate -----------------------------------------
 t_exit "cert provision $D1" 0 c cert provision "$D1"
+
+# One device's altered record is that device's failure: ca push-roots
+# --all still does the others (it never stops the fleet for one device).
+q "UPDATE device_tls SET serial = '00' WHERE fqdn = '$D'"
+t_exit "ca push-roots --all with one altered record (exit 1)" 1 c --json \
+	ca push-roots --all
+t_check "that device failed naming its record, the other done" python3 - \
+	"$TESTTMP/out" "$D" "$D1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+it = {i["fqdn"]: i for i in r["items"]}
+sys.exit(not (r["ok"] == 1 and r["failed"] == 1 and
+    it[sys.argv[2]]["result"] == "failed" and
+    "altered outside custody" in it[sys.argv[2]]["detail"] and
+    it[sys.argv[3]]["result"] == "ok"))
+EOF
+t_exit "push-roots: a rotation" 0 c password rotate "$D"
+repaired "push-roots"
 t_exit "its certificate" 0 c --json cert list --device "$D1"
 SER=$(python3 -c 'import json,sys; print([c["serial"] for c in json.load(open(sys.argv[1]))["items"] if c["status"] == "valid"][0])' "$TESTTMP/out")
 t_exit "a push to it over TLS" 0 c password rotate "$D1" --push
