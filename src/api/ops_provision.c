@@ -1125,7 +1125,9 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
  * (resume) the rest of provisioning job resume, one device after the
  * other: *resp = {"job", "devices", "failed" (not ok nor unchanged,
  * missing included), "results" (counts by outcome), "items" [{"fqdn",
- * "result", "step", "detail"}]}. Only custody's own errors are errors;
+ * "result", "step", "detail"}]}. A device's own trouble (a failed
+ * step, its password or TLS record unreadable or altered) is its item;
+ * only custody's own errors (out of memory, the job's rows) are errors;
  * the job then ends 'failed', resumable.
  */
 static int
@@ -1166,7 +1168,21 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		fqdn = json_string_value(v);
 		it = NULL;
 		res = NULL;
-		if ((r = provision(ctx, fqdn, 0, &it, &res)) != CUST_OK)
+		if ((r = provision(ctx, fqdn, 0, &it, &res)) != CUST_OK &&
+		    r != CUST_E_NOMEM) {
+			/* The device's own trouble (its password or TLS
+			 * record unreadable or altered, gone since): its
+			 * item; the others are still done. */
+			res = r == CUST_E_NOTFOUND ? "missing" : "failed";
+			if ((it = json_pack("{s:s, s:n, s:s}", "result", res,
+			    "step", "detail", cust_errmsg())) == NULL)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+			else {
+				r = CUST_OK;
+				cust_clearerr();
+			}
+		}
+		if (r != CUST_OK)
 			break;
 		if (res == NULL)	/* ok or unchanged */
 			res = json_string_value(json_object_get(it, "result"));

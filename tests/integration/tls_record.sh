@@ -88,6 +88,21 @@ sys.exit(not (r["ok"] == 1 and r["failed"] == 1 and
     "altered outside custody" in it[sys.argv[2]]["detail"] and
     it[sys.argv[3]]["result"] == "ok"))
 EOF
+# The same for a provisioning job: the altered record of a device whose
+# TLS does not answer is its failure, the job does the others.
+sim_fault "$D" down -1
+t_exit "cert provision --all with one altered record (exit 1)" 1 c \
+	--json cert provision --all
+t_check "that device failed naming its record, the other unchanged" \
+	python3 - "$TESTTMP/out" "$D" "$D1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+it = {i["fqdn"]: i for i in r["items"]}
+sys.exit(not (len(it) == 2 and it[sys.argv[2]]["result"] == "failed" and
+    "altered outside custody" in it[sys.argv[2]]["detail"] and
+    it[sys.argv[3]]["result"] == "unchanged"))
+EOF
+sim_fault "$D" up
 t_exit "push-roots: a rotation" 0 c password rotate "$D"
 repaired "push-roots"
 t_exit "its certificate" 0 c --json cert list --device "$D1"
