@@ -1676,11 +1676,33 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 		goto out;
 	}
 	json_array_foreach(fqdns, i, v) {
-		if ((r = acl_prepare(ctx, p, managed, accounts, &sidcfg, apply,
-		    json_string_value(v), &as[i])) != CUST_OK)
-			goto out;
+		r = acl_prepare(ctx, p, managed, accounts, &sidcfg, apply,
+		    json_string_value(v), &as[i]);
 		as[i].job = job;
-		convs[nc++] = (struct amt_conv){ &as[i].t, acl_next, &as[i] };
+		if (r == CUST_OK) {
+			convs[nc++] = (struct amt_conv){ &as[i].t, acl_next,
+			    &as[i] };
+			continue;
+		}
+		if (!ops_device_own_error(ctx->st, r))
+			goto out;
+		/* Custody's record of this device is unusable (gone, a
+		 * secret that does not open, a row altered outside
+		 * custody): its result, nothing sent; the others go on. */
+		if (as[i].fqdn == NULL)
+			as[i].fqdn = json_string_value(v);
+		if ((as[i].findings == NULL &&
+		    (as[i].findings = json_array()) == NULL) ||
+		    (as[i].actions == NULL &&
+		    (as[i].actions = json_array()) == NULL)) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			goto out;
+		}
+		done(&as[i], r == CUST_E_NOTFOUND ? "missing" : "failed",
+		    cust_errmsg());
+		cust_clearerr();
+		if (as[i].dev != NULL && (r = acl_record(&as[i])) != CUST_OK)
+			goto out;
 	}
 	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
 		goto out;

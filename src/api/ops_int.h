@@ -226,6 +226,13 @@ int ops_tls_target(struct cust_state *st, const char *fqdn,
 	__attribute__((warn_unused_result));
 int ops_tls_revoked(struct cust_state *st, const char *fqdn, char **out)
 	__attribute__((warn_unused_result));
+/* Whether error r, from reading what custody holds about one device (its
+ * record, a secret, its TLS record), is that device's own: it is gone
+ * (CUST_E_NOTFOUND), a secret does not open (CUST_E_CRYPTO), a row of it
+ * was altered outside custody (its MAC). A fleet operation makes it that
+ * device's result and goes on; anything else (the store unavailable,
+ * memory) is the store's and ends it. */
+int ops_device_own_error(struct cust_state *st, int r);
 /* The rest of device kerberos job resume (job.resume; ops_kerberos.c). */
 int ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 	__attribute__((warn_unused_result));

@@ -868,6 +868,13 @@ ops_tls_target(struct cust_state *st, const char *fqdn,
 	return CUST_OK;
 }
 
+int
+ops_device_own_error(struct cust_state *st, int r)
+{
+	return r == CUST_E_NOTFOUND || r == CUST_E_CRYPTO ||
+	    (r == CUST_E_DB && store_tampered(state_store(st)));
+}
+
 /* Set p up to talk to device fqdn as the admin (the current password,
  * read audited as action); tls: over TLS already. prov_close() after,
  * whatever it returns. */
@@ -1126,8 +1133,8 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
  * other: *resp = {"job", "devices", "failed" (not ok nor unchanged,
  * missing included), "results" (counts by outcome), "items" [{"fqdn",
  * "result", "step", "detail"}]}. A device's own trouble (a failed
- * step, its password or TLS record unreadable or altered) is its item;
- * only custody's own errors (out of memory, the job's rows) are errors;
+ * step, ops_device_own_error()) is its item; only the store's errors
+ * (unavailable, memory) are errors;
  * the job then ends 'failed', resumable.
  */
 static int
@@ -1169,7 +1176,7 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		it = NULL;
 		res = NULL;
 		if ((r = provision(ctx, fqdn, 0, &it, &res)) != CUST_OK &&
-		    r != CUST_E_NOMEM) {
+		    ops_device_own_error(ctx->st, r)) {
 			/* The device's own trouble (its password or TLS
 			 * record unreadable or altered, gone since): its
 			 * item; the others are still done. */
@@ -1378,7 +1385,7 @@ push_roots_one(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	sums = NULL;
 	/* The device's own trouble (gone, its password or its TLS record
 	 * unreadable or altered) is its item: the others are still done. */
-	if (r != CUST_OK && r != CUST_E_NOMEM) {
+	if (r != CUST_OK && ops_device_own_error(ctx->st, r)) {
 		if (p.fqdn == NULL)
 			p.fqdn = fqdn;
 		if (p.steps == NULL && (p.steps = json_array()) == NULL)

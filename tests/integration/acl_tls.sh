@@ -69,6 +69,28 @@ t_grep "$T: drift enumerates over TLS" \
 t_check "$T: drift sends nothing over plain HTTP" sh -c \
 	"! grep -q 'amtsim: $T [^t]' '$TESTTMP/sim.log'"
 
+# $T's TLS record altered outside custody: $T fails, nothing sent to it
+# (not even over plain HTTP), and the other device is still checked
+# and applied (one device never stops the fleet).
+if command -v sqlite3 >/dev/null; then
+	sqlite3 "$S/custody.db" "UPDATE device_tls SET serial = '00' WHERE fqdn = '$T'"
+	for op in drift apply; do
+		: >"$TESTTMP/sim.log"
+		t_exit "policy $op --all with $T's record altered (exit 1)" 1 \
+			c --json policy $op --all
+		t_check "$op: $T failed naming its record, $P ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+it = {i["fqdn"]: i for i in json.load(open(sys.argv[1]))["items"]}
+t, p = it["dev00000.amtsim.test"], it["dev00001.amtsim.test"]
+sys.exit(not (t["result"] == "failed" and "altered outside custody" in
+    t["detail"] and p["result"] == "ok"))
+EOF
+		t_check "$op: nothing sent to $T" sh -c \
+			"! grep -q 'amtsim: $T ' '$TESTTMP/sim.log'"
+	done
+	t_exit "cert provision records it again" 0 c cert provision $T
+fi
+
 # The device now serves a certificate custody did not issue (a
 # self-signed one of the right name): apply fails on it, never falls
 # back to plain HTTP.
