@@ -749,16 +749,11 @@ static int
 deny_login(struct acl *a, struct want *w, enum astep proven,
     struct amt_req **out)
 {
-	unsigned char raw[16];
+	int r;
 
-	if (a->wrong == NULL) {
-		if ((a->wrong = seal_secret_new(2 * sizeof(raw))) == NULL)
-			return cust_fail(CUST_E_NOMEM, "out of memory");
-		randombytes_buf(raw, sizeof(raw));
-		sodium_bin2hex((char *)seal_secret_data(a->wrong),
-		    2 * sizeof(raw) + 1, raw, sizeof(raw));
-		sodium_memzero(raw, sizeof(raw));
-	}
+	if (a->wrong == NULL && (r = ops_wrong_password(&a->wrong)) !=
+	    CUST_OK)
+		return r;
 	a->t.user = w->user;
 	a->t.password = a->wrong;
 	a->t.fresh = 0;

@@ -233,6 +233,12 @@ int ops_tls_revoked(struct cust_state *st, const char *fqdn, char **out)
  * device's result and goes on; anything else (the store unavailable,
  * memory) is the store's and ends it. */
 int ops_device_own_error(struct cust_state *st, int r);
+/* A random password no one holds (32 hex digits), made to be refused: a
+ * peer that takes a login with it takes any (an impostor, or a man in the
+ * middle), and nothing it says proves anything. *out a new secret. */
+struct seal_secret;
+int ops_wrong_password(struct seal_secret **out)
+	__attribute__((warn_unused_result));
 /* The rest of device kerberos job resume (job.resume; ops_kerberos.c). */
 int ops_kerberos_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 	__attribute__((warn_unused_result));

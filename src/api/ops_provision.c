@@ -12,6 +12,8 @@
  *     is recorded as provisioned, the run fails there unless "force": the
  *     steps below go over plain HTTP, and a device custody speaks TLS to
  *     is not downgraded because its TLS port stopped answering right;
+ *  1b. login-check (plain HTTP only): a fresh login as the admin with a
+ *     random password must be refused (login_check());
  *  2. key-pair: the device's first RSA key pair is reused, else
  *     GenerateKeyPair(RSA, 2048) makes one; its DERKey (SPKI, or PKCS#1
  *     RSA) is read by enumerating AMT_PublicPrivateKeyPair;
@@ -60,6 +62,7 @@
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "amt.h"
@@ -875,6 +878,69 @@ ops_device_own_error(struct cust_state *st, int r)
 	    (r == CUST_E_DB && store_tampered(state_store(st)));
 }
 
+int
+ops_wrong_password(struct seal_secret **out)
+{
+	unsigned char raw[16];
+
+	if ((*out = seal_secret_new(2 * sizeof(raw))) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex((char *)seal_secret_data(*out), 2 * sizeof(raw) + 1,
+	    raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	return CUST_OK;
+}
+
+/*
+ * Before anything is changed or signed over plain HTTP: a fresh login as
+ * the admin with a password no one holds must be refused. A peer that
+ * takes it takes any login (an impostor at the device's address, which
+ * the realm alone does not tell: it is in every challenge), and custody
+ * would sign a certificate for the device's name with a key of the
+ * peer's. (A man in the middle relaying to the real device is not told
+ * apart by any login: SERVICE.md, "The proof".)
+ */
+static int
+login_check(struct prov *p)
+{
+	const struct seal_secret *pw = p->t.password;
+	struct seal_secret *wrong = NULL;
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	int r;
+
+	if ((r = ops_wrong_password(&wrong)) != CUST_OK ||
+	    (r = amt_msg_get(++p->id, "AMT_GeneralSettings", &q)) != CUST_OK)
+		goto out;
+	p->t.password = wrong;
+	p->t.fresh = 1;
+	r = amt_call(&p->t, q, &rep);
+	p->t.password = pw;
+	p->t.fresh = 0;
+	if (r == CUST_E_DENIED) {
+		cust_clearerr();
+		r = note(p, "login-check", "ok", "a login with a wrong password "
+		    "is refused");
+		goto out;
+	}
+	p->err = r == CUST_OK ? CUST_E_DENIED : r;
+	if (r == CUST_OK)
+		(void)note(p, "login-check", "failed", "the device took a login "
+		    "with a password no one holds: a peer that takes any login "
+		    "(not an AMT device, or a man in the middle); nothing "
+		    "changed, nothing signed");
+	else
+		(void)note(p, "login-check", "failed", "whether a wrong password "
+		    "is refused could not be seen: %s", cust_errmsg());
+	r = cust_fail(p->err, "%s", p->detail);
+out:
+	amt_req_free(q);
+	amt_reply_free(rep);
+	seal_secret_free(wrong);
+	return r;
+}
+
 /* Set p up to talk to device fqdn as the admin (the current password,
  * read audited as action); tls: over TLS already. prov_close() after,
  * whatever it returns. */
@@ -1010,7 +1076,8 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
 	if ((r = note(&p, "tls-check", "ok", "%s: provisioning",
 	    cust_errmsg())) != CUST_OK)
 		goto out;
-	if ((r = key_pair(&p, kp, sizeof(kp), &key)) != CUST_OK ||
+	if ((r = login_check(&p)) != CUST_OK ||
+	    (r = key_pair(&p, kp, sizeof(kp), &key)) != CUST_OK ||
 	    (r = find_leaf(&p, key, leaf, sizeof(leaf), serial,
 	    sizeof(serial))) != CUST_OK || (r = add_roots(&p, &sums)) !=
 	    CUST_OK || (*leaf == '\0' && (r = issue_leaf(&p, kp, key, leaf,
@@ -1054,6 +1121,9 @@ dry_run(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
 	static const char *const steps[][2] = {
 		{ "tls-check", "Get AMT_GeneralSettings over TLS, verified "
 		  "against the bundle (done when it works)" },
+		{ "login-check", "Get AMT_GeneralSettings logged in with a "
+		  "random wrong password: must be refused (a peer that takes "
+		  "any login gets nothing signed)" },
 		{ "key-pair", "Enumerate AMT_PublicPrivateKeyPair; "
 		  "GenerateKeyPair(RSA, 2048) when none" },
 		{ "leaf", "Enumerate AMT_PublicKeyCertificate: reuse custody's "

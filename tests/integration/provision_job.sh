@@ -75,7 +75,7 @@ r = json.load(open(sys.argv[1]))
 it = {i["fqdn"][:8]: (i["result"], i["step"]) for i in r["items"]}
 sys.exit(not (r["devices"] == 4 and r["failed"] == 2 and
     it == {"dev00002": ("ok", None), "dev00003": ("ok", None),
-           "dev00004": ("unreachable", "key-pair"),
+           "dev00004": ("unreachable", "login-check"),
            "dev00005": ("auth-failed", "key-pair")}))
 EOF
 t_exit "job show $job" 0 c --json job show "$job"

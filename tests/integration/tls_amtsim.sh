@@ -50,7 +50,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 steps = [s["step"] for s in r["steps"]]
 sys.exit(not (r["result"] == "ok" and all(s["result"] == "ok" for s in
-    r["steps"]) and steps == ["tls-check", "key-pair", "roots", "csr",
+    r["steps"]) and steps == ["tls-check", "login-check", "key-pair", "roots", "csr",
     "sign", "chain", "context", "tls-remote", "tls-local", "commit",
     "verify"]))
 EOF
@@ -238,13 +238,31 @@ t_exit "provision a device that is down" 1 c --json cert provision "$D2"
 t_check "a per-device failure" py "$TESTTMP/out" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-sys.exit(not (r["result"] == "failed" and r["step"] == "key-pair"))
+sys.exit(not (r["result"] == "failed" and r["step"] == "login-check"))
 EOF
 sim_fault "$D2" up
 t_exit "once up, a re-run completes" 0 c --json cert provision "$D2"
 t_check "openssl s_client verifies $D2 after it came back" verifies "$D2"
 
 D3=$(sim_dev 3)
+# A peer that takes any digest login (an impostor at the device's address
+# with its realm): custody would otherwise sign a certificate for the
+# device's name with a key of the impostor's. A login with a password no
+# one holds must be refused first; nothing is changed or signed.
+sim_fault "$D3" accept-any -1
+t_exit "provision a peer that takes any login" 1 c --json cert provision "$D3"
+t_check "failed at the login check, naming it" py "$TESTTMP/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["result"] == "failed" and r["step"] == "login-check" and
+    "takes any login" in r["detail"]))
+EOF
+t_exit "cert list --device $D3 (impostor)" 0 c --json cert list --device "$D3"
+t_check "nothing signed for it" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(len(json.load(open(sys.argv[1]))["items"]) != 0)
+EOF
+t_check "no key pair made on it" test "$(sim_state "$D3" 'len(d["keys"])')" = 0
 sim_fault "$D3" http500 -1
 t_exit "a device answering 500" 1 c --json cert provision "$D3"
 sim_fault "$D3" clear
