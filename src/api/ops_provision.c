@@ -33,7 +33,9 @@
  *     exists already, from an interrupted run or another tool);
  *  7. tls-remote, tls-local: Put the 802.3 settings (Enabled, no mutual
  *     authentication, AcceptNonSecureConnections true so that tools still
- *     on 16992 keep working) and the LMS settings (Enabled);
+ *     on 16992 keep working, unless the device's read-only
+ *     NonSecureConnectionsSupported is false: CSME 16.1 and later refuse
+ *     it, the device goes TLS only) and the LMS settings (Enabled);
  *  8. commit: CommitChanges;
  *  9. verify: the Get over TLS of step 1, on a fresh connection; only then
  *     is the device recorded as provisioned (table device_tls).
@@ -564,6 +566,33 @@ out:
 	return r;
 }
 
+/* Whether the device allows plain HTTP next to TLS: CSME 16.1 and later
+ * may have the read-only NonSecureConnectionsSupported false in the
+ * remote AMT_TLSSettingData, and then refuse a Put that keeps 16992
+ * (reference 6); older firmware has no such property (allowed). */
+static int
+nonsecure_supported(struct prov *p, int *out)
+{
+	struct amt_reply *rep = NULL;
+	const char *id, *v;
+	size_t i;
+	int r;
+
+	*out = 1;
+	if ((r = enum_all(p, "tls-remote", "AMT_TLSSettingData", &rep)) !=
+	    CUST_OK)
+		return r;
+	for (i = 0; i < amt_reply_items(rep); i++)
+		if ((id = amt_reply_item_value(rep, i, "InstanceID")) != NULL &&
+		    strcmp(id, "Intel(r) AMT 802.3 TLS Settings") == 0 &&
+		    (v = amt_reply_item_value(rep, i,
+		    "NonSecureConnectionsSupported")) != NULL &&
+		    strcmp(v, "false") == 0)
+			*out = 0;
+	amt_reply_free(rep);
+	return CUST_OK;
+}
+
 /* Bind leaf id to TLS and commit. */
 static int
 bind_tls(struct prov *p, const char *id)
@@ -590,13 +619,15 @@ bind_tls(struct prov *p, const char *id)
 		return note(p, "context", "failed", "%s", cust_errmsg()) ==
 		    CUST_OK ? r : CUST_E_NOMEM;
 	if ((r = note(p, "context", "ok", "TLS credential context: %s", id))
+	    != CUST_OK || (r = nonsecure_supported(p, &ts.accept_nonsecure))
 	    != CUST_OK || (r = amt_msg_tls_put(++p->id, &ts, &q)) != CUST_OK ||
 	    (r = call(p, "tls-remote", q, 0, 0, &rep)) != CUST_OK)
 		return r;
 	amt_reply_free(rep);
 	ts.local = 1;
-	if ((r = note(p, "tls-remote", "ok", "802.3: enabled, non-TLS "
-	    "accepted")) != CUST_OK ||
+	if ((r = note(p, "tls-remote", "ok", ts.accept_nonsecure ? "802.3: "
+	    "enabled, non-TLS accepted" : "802.3: enabled, non-TLS refused "
+	    "(the device does not support it: TLS only)")) != CUST_OK ||
 	    (r = amt_msg_tls_put(++p->id, &ts, &q)) != CUST_OK ||
 	    (r = call(p, "tls-local", q, 0, 0, &rep)) != CUST_OK)
 		return r;

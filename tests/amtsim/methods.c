@@ -293,7 +293,7 @@ inst_tlsctx(struct sim_dev *d, int i, struct evbuffer *b)
 /* x: the device, for the remote (802.3) instance; NULL for the local. */
 static void
 write_tls_settings(struct evbuffer *b, const char *id,
-    const struct sim_tls_settings *s, const struct sim_devx *x)
+    const struct sim_tls_settings *s, const struct sim_devx *x, int nonsecure)
 {
 	int local = x == NULL;
 
@@ -305,6 +305,10 @@ write_tls_settings(struct evbuffer *b, const char *id,
 	el(b, "Enabled", s->enabled ? "true" : "false");
 	el(b, "InstanceID", id);
 	el(b, "MutualAuthentication", s->mutual ? "true" : "false");
+	/* §6: read-only, CSME 16.1 and later (the remote instance). */
+	if (!local)
+		el(b, "NonSecureConnectionsSupported", nonsecure ? "true" :
+		    "false");
 	for (int i = 0; x != NULL && i < x->ntrusted_cn; i++)
 		el(b, "TrustedCN", x->trusted_cn[i]);
 	evbuffer_add_printf(b, "</g:AMT_TLSSettingData>");
@@ -322,11 +326,12 @@ inst_tls(struct sim_dev *d, int i, struct evbuffer *b)
 		return 1;
 	x = sim_devx(d);
 	if (i == 0) {
-		write_tls_settings(b, TLS_REMOTE_ID, &x->pend, x);
+		write_tls_settings(b, TLS_REMOTE_ID, &x->pend, x,
+		    d->nonsecure_supported);
 	} else {
 		memset(&loc, 0, sizeof(loc));
 		loc.enabled = x->pend_local_enabled;
-		write_tls_settings(b, TLS_LOCAL_ID, &loc, NULL);
+		write_tls_settings(b, TLS_LOCAL_ID, &loc, NULL, 0);
 	}
 	return 1;
 }
