@@ -1048,17 +1048,40 @@ failure_of(const struct prov *p)
 	}
 }
 
-/* Provision fqdn: *resp its item; *outcome_out (may be NULL) its outcome
- * as a job records it. */
+/* The device's previous certificate (old, a serial) revoked as
+ * superseded once its renewal serves: noted, never failing the run (the
+ * old one then simply runs out). */
 static int
-provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
-    const char **outcome_out)
+supersede(struct prov *p, const char *old, const char *serial)
+{
+	json_t *info = NULL;
+
+	if (*old == '\0' || strcmp(old, "unknown") == 0 ||
+	    strcmp(old, serial) == 0)
+		return CUST_OK;
+	if (ca_revoke(p->ctx->st, p->ctx->actor, old, "superseded", &info) ==
+	    CUST_OK) {
+		json_decref(info);
+		return note(p, "supersede", "ok", "the previous certificate, "
+		    "serial %s, revoked (superseded)", old);
+	}
+	return note(p, "supersede", "ok", "the previous certificate, serial "
+	    "%s, not revoked: %s", old, cust_errmsg());
+}
+
+/* Provision fqdn: *resp its item; *outcome_out (may be NULL) its outcome
+ * as a job records it. renew: a device whose TLS verifies gets a new
+ * certificate all the same, over that TLS. */
+static int
+provision(struct ops_ctx *ctx, const char *fqdn, int force, int renew,
+    json_t **resp, const char **outcome_out)
 {
 	struct prov p;
 	EVP_PKEY *key = NULL;
 	json_t *sums = NULL, *rec = NULL;
-	char kp[256], leaf[256], serial[CA_SERIAL_HEXLEN];
-	int r;
+	char kp[256], leaf[256] = "", serial[CA_SERIAL_HEXLEN];
+	char old[CA_SERIAL_HEXLEN] = "";
+	int r, renewing = 0;
 
 	if ((r = prov_open(ctx, fqdn, PROV_ACTION, 0, &p)) != CUST_OK)
 		goto out;
@@ -1074,22 +1097,32 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
 		if (r != CUST_OK && r != CUST_E_NOTFOUND && r != CUST_E_DB)
 			goto out;
 		altered = r == CUST_E_DB;
-		if ((r = note(&p, "tls-check", "ok", altered ? "TLS verifies "
-		    "against the bundle; its record, altered outside custody, "
-		    "is written again" : "TLS verifies against the bundle: "
-		    "nothing to do")) != CUST_OK)
+		if ((r = note(&p, "tls-check", "ok", "TLS verifies against "
+		    "the bundle%s%s", altered ? "; its record, altered outside "
+		    "custody, is written again" : "", renew ? "; renewing its "
+		    "certificate over TLS" : ": nothing to do")) != CUST_OK)
 			goto out;
 		if (rec == NULL && (r = record(ctx->st, ctx->actor, p.fqdn,
 		    NULL, NULL, altered)) != CUST_OK)
 			goto out;
-		*resp = item(&p, "unchanged", "TLS already provisioned and "
-		    "verified");
-		goto done;
+		if (!renew) {
+			*resp = item(&p, "unchanged", "TLS already provisioned "
+			    "and verified");
+			goto done;
+		}
+		/* The steps below over the TLS just verified: no login
+		 * check (the certificate proves the device), no reuse of
+		 * the leaf it serves. */
+		if (rec != NULL)
+			snprintf(old, sizeof(old), "%s", json_string_value(
+			    json_object_get(rec, "serial")));
+		renewing = 1;
+		p.t.tls = 1;
 	}
 	/* Recorded as provisioned, yet TLS does not verify: a reset device,
 	 * or someone on the path blocking the TLS port to have custody log
 	 * in and configure it over plain HTTP. Only when asked. */
-	if (!force) {
+	if (!force && !renewing) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", cust_errmsg());
@@ -1104,13 +1137,13 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
 		}
 		cust_fail(CUST_E_UNAVAIL, "%s", why);
 	}
-	if ((r = note(&p, "tls-check", "ok", "%s: provisioning",
+	if (!renewing && (r = note(&p, "tls-check", "ok", "%s: provisioning",
 	    cust_errmsg())) != CUST_OK)
 		goto out;
-	if ((r = login_check(&p)) != CUST_OK ||
+	if ((!renewing && (r = login_check(&p)) != CUST_OK) ||
 	    (r = key_pair(&p, kp, sizeof(kp), &key)) != CUST_OK ||
-	    (r = find_leaf(&p, key, leaf, sizeof(leaf), serial,
-	    sizeof(serial))) != CUST_OK || (r = add_roots(&p, &sums)) !=
+	    (!renewing && (r = find_leaf(&p, key, leaf, sizeof(leaf), serial,
+	    sizeof(serial))) != CUST_OK) || (r = add_roots(&p, &sums)) !=
 	    CUST_OK || (*leaf == '\0' && (r = issue_leaf(&p, kp, key, leaf,
 	    sizeof(leaf), serial, sizeof(serial))) != CUST_OK) ||
 	    (r = bind_tls(&p, leaf)) != CUST_OK)
@@ -1124,9 +1157,11 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, json_t **resp,
 	    "against the bundle")) != CUST_OK)
 		goto out;
 	if ((r = record(ctx->st, ctx->actor, p.fqdn, serial, sums, 0)) !=
-	    CUST_OK)
+	    CUST_OK || (renewing && (r = supersede(&p, old, serial)) !=
+	    CUST_OK))
 		goto out;
-	*resp = item(&p, "ok", "TLS provisioned and verified");
+	*resp = item(&p, "ok", renewing ? "TLS certificate renewed and "
+	    "verified" : "TLS provisioned and verified");
 	goto done;
 failed:
 	if (p.step == NULL)	/* custody's own error, not the device's */
@@ -1213,19 +1248,20 @@ static int
 op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
 	const char *fqdn;
-	int r, dry = 0, force = 0;
+	int r, dry = 0, force = 0, renew = 0;
 
 	*resp = NULL;
 	if (json_object_get(req, "fqdn") == NULL)	/* a selector: a job */
 		return provision_selected(ctx, req, resp);
 	if ((r = ops_req_str(req, "fqdn", 1, &fqdn)) != CUST_OK ||
 	    (r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
-	    (r = ops_req_bool(req, "force", &force)) != CUST_OK)
+	    (r = ops_req_bool(req, "force", &force)) != CUST_OK ||
+	    (r = ops_req_bool(req, "renew", &renew)) != CUST_OK)
 		return r;
 	if (dry)
 		return dry_run(ctx, fqdn, resp);
 	ops_crl_tick(ctx);
-	return provision(ctx, fqdn, force, resp, NULL);
+	return provision(ctx, fqdn, force, renew, resp, NULL);
 }
 
 /*
@@ -1240,7 +1276,7 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
  */
 static int
 provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
-    size_t n, int64_t resume, json_t **resp)
+    size_t n, int64_t resume, int renew, json_t **resp)
 {
 	json_t *params = NULL, *fqdns = NULL, *items = json_array(), *it, *v;
 	int64_t job = 0, *sorted = NULL, dev;
@@ -1259,7 +1295,7 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		    &sorted, &m, &total)) != CUST_OK)
 			goto out;
 		job = resume;
-	} else if ((params = json_object()) == NULL) {
+	} else if ((params = json_pack("{s:b}", "renew", renew)) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	} else if ((r = job_start(ctx->st, ctx->actor, JOB_KIND_PROVISION,
@@ -1276,7 +1312,8 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		fqdn = json_string_value(v);
 		it = NULL;
 		res = NULL;
-		if ((r = provision(ctx, fqdn, 0, &it, &res)) != CUST_OK &&
+		if ((r = provision(ctx, fqdn, 0, json_is_true(json_object_get(
+		    params, "renew")), &it, &res)) != CUST_OK &&
 		    ops_device_own_error(ctx->st, r)) {
 			/* The device's own trouble (its password or TLS
 			 * record unreadable or altered, gone since): its
@@ -1330,7 +1367,7 @@ out:
 int
 ops_provision_job(struct ops_ctx *ctx, int64_t resume, json_t **resp)
 {
-	return provision_job(ctx, NULL, NULL, 0, resume, resp);
+	return provision_job(ctx, NULL, NULL, 0, resume, 0, resp);
 }
 
 /* cert.provision with "tag", "all" or "fqdns": a provisioning job. */
@@ -1340,15 +1377,16 @@ provision_selected(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	json_t *sel = NULL;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	int dry, r;
+	int dry, renew, r;
 
-	if ((r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK)
+	if ((r = ops_req_bool(req, "dry_run", &dry)) != CUST_OK ||
+	    (r = ops_req_bool(req, "renew", &renew)) != CUST_OK)
 		return r;
 	if (dry)
 		return cust_fail(CUST_E_INVAL, "a dry run takes one 'fqdn'");
 	if ((r = ops_select(ctx, req, &ids, &n, &sel)) != CUST_OK)
 		return r;
-	r = provision_job(ctx, sel, ids, n, 0, resp);
+	r = provision_job(ctx, sel, ids, n, 0, renew, resp);
 	json_decref(sel);
 	free(ids);
 	return r;

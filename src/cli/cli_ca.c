@@ -964,9 +964,25 @@ cli_provision_job_result(struct cli *c, json_t *resp)
 	return cli_num(resp, "failed") > 0 ? CUST_EXIT_FAIL : CUST_EXIT_OK;
 }
 
-/* cert provision --tag TAG | --all: a provisioning job. */
+/* Take --renew out of argv[1..argc) (every form of cert provision has
+ * it): whether it was there. */
 static int
-provision_job(struct cli *c, int argc, char **argv)
+take_renew(int *argc, char **argv)
+{
+	int i, j, renew = 0;
+
+	for (i = j = 1; i < *argc; i++)
+		if (strcmp(argv[i], "--renew") == 0)
+			renew = 1;
+		else
+			argv[j++] = argv[i];
+	*argc = j;
+	return renew;
+}
+
+/* cert provision --tag TAG | --all [--renew]: a provisioning job. */
+static int
+provision_job(struct cli *c, int argc, char **argv, int renew)
 {
 	static const struct option opts[] = {
 		{ "tag", required_argument, NULL, 't' },
@@ -991,6 +1007,8 @@ provision_job(struct cli *c, int argc, char **argv)
 		return cli_usage(cli_current(), "give one of FQDN, --tag TAG or "
 		    "--all");
 	}
+	if (renew)
+		json_object_set_new(req, "renew", json_true());
 	r = cli_call(c, "cert.provision", req, &resp);
 	json_decref(req);
 	if (r != CUST_OK)
@@ -1000,21 +1018,25 @@ provision_job(struct cli *c, int argc, char **argv)
 	return r;
 }
 
-/* cert provision FQDN [--dry-run] [--force] | --tag TAG | --all: exit 1
- * when a device's run failed. --force: re-provision over plain HTTP a
- * device recorded as provisioned whose TLS no longer verifies. */
+/* cert provision FQDN [--dry-run] [--force] | --tag TAG | --all, each
+ * with --renew: exit 1 when a device's run failed. --force: re-provision
+ * over plain HTTP a device recorded as provisioned whose TLS no longer
+ * verifies; --renew: a device whose TLS verifies gets a new certificate
+ * over that TLS (the old one revoked, superseded). */
 static int
 cmd_provision(struct cli *c, int argc, char **argv)
 {
 	json_t *req;
-	int r, i;
+	int r, i, renew = take_renew(&argc, argv);
 
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--all") == 0 || strncmp(argv[i], "--tag",
 		    5) == 0)
-			return provision_job(c, argc, argv);
+			return provision_job(c, argc, argv, renew);
 	if ((r = cli_fqdn_dry_run(argc, argv, 1, &req)) != CUST_EXIT_OK)
 		return r;
+	if (renew)
+		json_object_set_new(req, "renew", json_true());
 	return cli_run_outcome(c, "cert.provision", req, render_provision,
 	    provision_ok);
 }
@@ -1040,7 +1062,7 @@ const struct cli_cmd cli_cert_cmds[] = {
 	{ "cert", "show", cmd_show, 0, "SERIAL",
 	  "show one certificate (with its PEM)" },
 	{ "cert", "provision", cmd_provision, 0,
-	  "FQDN [--dry-run] [--force] | --tag TAG | --all",
+	  "FQDN [--dry-run] [--force] | --tag TAG | --all [--renew]",
 	  "configure TLS on devices with a custody certificate, verified" },
 	{ NULL, NULL, NULL, 0, NULL, NULL }
 };

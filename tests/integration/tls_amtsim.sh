@@ -331,6 +331,56 @@ t_exit "ca rotate --activate now works" 0 c ca rotate --activate
 t_exit "a push after the rollover still goes over TLS" 0 \
 	c password rotate "$D" --push
 t_check "openssl s_client verifies $D against the new bundle" verifies "$D"
+# Its certificate is still the old generation's (so the old root cannot
+# be retired): --renew gives it one of the active generation over the
+# TLS that verifies, nothing over plain HTTP, and revokes the old one.
+t_exit "cert list --device $D (before --renew)" 0 c --json cert list \
+	--device "$D"
+OLDSER=$(python3 -c 'import json,sys; print([c["serial"] for c in json.load(open(sys.argv[1]))["items"] if c["status"] == "valid"][0])' "$TESTTMP/out")
+: >"$TESTTMP/sim.log"
+t_exit "cert provision --renew" 0 c --json cert provision "$D" --renew
+t_check "ok: renewed over TLS, the old certificate superseded" py \
+	"$TESTTMP/out" "$OLDSER" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+st = {s["step"]: s for s in r["steps"]}
+sys.exit(not (r["result"] == "ok" and "renewing" in st["tls-check"]["detail"]
+    and "login-check" not in st and st["sign"]["result"] == "ok" and
+    sys.argv[2] in st["supersede"]["detail"] and
+    "revoked" in st["supersede"]["detail"]))
+EOF
+t_check "nothing of $D over plain HTTP" sh -c "! grep -q 'amtsim: $D admin' \
+	'$TESTTMP/sim.log'"
+t_check "openssl s_client verifies $D after the renewal" verifies "$D"
+t_exit "cert list --device $D (after)" 0 c --json cert list --device "$D"
+SERVED=$(openssl s_client -connect "127.0.0.1:$tls_port" -servername "$D" \
+	</dev/null 2>/dev/null | openssl x509 -noout -serial | sed 's/.*=//')
+t_check "$D serves the new certificate, of generation 2; the old revoked" \
+	py "$TESTTMP/out" "$OLDSER" "$SERVED" <<'EOF'
+import json, sys
+c = {x["serial"].lower().lstrip("0"): x for x in
+     json.load(open(sys.argv[1]))["items"]}
+new = c[sys.argv[3].lower().lstrip("0")]
+sys.exit(not (new["status"] == "valid" and new["generation"] == 2 and
+    c[sys.argv[2].lower().lstrip("0")]["status"] == "revoked"))
+EOF
+t_exit "a push after the renewal still goes over TLS" 0 \
+	c password rotate "$D" --push
+t_exit "cert provision --all --renew (a job; $U is unreachable)" 1 c \
+	--json cert provision --all --renew
+t_check "every provisioned device renewed" py "$TESTTMP/out" "$U" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not (r["results"] == {"ok": 4, "unreachable": 1} and
+    all(i["result"] == "ok" for i in r["items"] if i["fqdn"] != sys.argv[2])))
+EOF
+t_exit "cert list (no device certificate of generation 1 left valid)" 0 \
+	c --json cert list --kind device
+t_check "none" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(any(c["generation"] == 1 and c["status"] == "valid" for c in
+    json.load(open(sys.argv[1]))["items"]))
+EOF
 t_exit "device not provisioned: push-roots fails for it" 1 \
 	c ca push-roots "$U"
 # A device recorded as TLS-provisioned whose TLS stops verifying (here:
