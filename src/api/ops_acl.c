@@ -1444,6 +1444,7 @@ dry_device(struct ops_ctx *ctx, const struct policy *p,
 	    "(then GetUserAclEntryEx of each handle)", a.reg == NULL)) !=
 	    CUST_OK)
 		goto out;
+	a.id = id;	/* the writes' MessageIDs follow the reads' */
 	for (i = 0; i < a.nw; i++) {
 		const struct want *w = &a.w[i];
 
@@ -1452,7 +1453,7 @@ dry_device(struct ops_ctx *ctx, const struct policy *p,
 				continue;	/* apply says: account sync */
 			snprintf(name, sizeof(name), "add-kerberos %s", w->user);
 			q = NULL;
-			if ((r = amt_msg_add_kerberos_user(++id, w->sid,
+			if ((r = amt_msg_add_kerberos_user(++a.id, w->sid,
 			    w->access, w->realms, w->nrealms, &q)) != CUST_OK ||
 			    (r = dry_step(steps, name, q, "digest admin, current "
 			    "(after a Get of AMT_KerberosSettingData: Kerberos "

@@ -126,6 +126,13 @@ sys.exit(not (r["dry_run"] and steps == ["realm-check", "enumerate-users",
     "add-user prov", "add-user secsuite", "add-user labagent"] and
     env.count("<h:DigestPassword>") == 3 and "***" not in env))
 EOF
+t_check "dry run: MessageIDs go up, as they are sent" py "$TESTTMP/out" <<'EOF'
+import json, re, sys
+it = json.load(open(sys.argv[1]))["items"][0]
+ids = [int(re.search(r"<a:MessageID>(\d+)<", s["envelope"]).group(1))
+       for s in it["steps"]]
+sys.exit(ids != sorted(set(ids)))
+EOF
 for con in prov secsuite lab-agent; do
 	c --json credential show $D0 --console $con --ha1 >"$TESTTMP/h.$con"
 done
