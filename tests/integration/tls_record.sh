@@ -130,4 +130,15 @@ t_exit "a rotation" 0 c password rotate "$D"
 t_exit "its dry run is over plain HTTP: not provisioned" 0 c --json \
 	device push "$D" --dry-run
 t_check "http:// URL" python3 -c 'import json,sys; sys.exit(not json.load(open(sys.argv[1]))["url"].startswith("http://"))' "$TESTTMP/out"
+
+# Root rollover with one device's record altered: that device counts as
+# lacking the new root (its record tells nothing), so the activation is
+# refused naming it, and --force still overrides (an integrity error
+# stopped both, --force included).
+q "UPDATE device_tls SET serial = '00' WHERE fqdn = '$D1'"
+t_exit "ca rotate" 0 c ca rotate
+t_exit "ca rotate --activate with $D1's record altered (exit 1)" 1 c ca \
+	rotate --activate
+t_grep "refused, naming it" "lack a root of the bundle: $D1" "$TESTTMP/err"
+t_exit "ca rotate --activate --force" 0 c ca rotate --activate --force
 t_done
