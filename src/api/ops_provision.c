@@ -1346,6 +1346,12 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		else if ((r = cred_device_find(ctx->st, fqdn, &dev)) == CUST_OK)
 			r = job_item_add(ctx->st, job, dev, PROV_ITEM_KIND, res,
 			    0, d);
+		else if (r == CUST_E_NOTFOUND) {
+			/* Removed while the job ran: reported, no item (no
+			 * device row to hang it on). */
+			r = CUST_OK;
+			cust_clearerr();
+		}
 		json_decref(it);	/* res may be its */
 		if (r != CUST_OK)
 			break;

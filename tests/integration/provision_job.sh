@@ -101,6 +101,29 @@ t_grep "dev4 and dev6 done now, the others unchanged" \
 t_grep "dev5 still auth-failed" "$(dev 5): auth-failed: key-pair: " \
 	"$TESTTMP/out"
 t_check "$(dev 6) serves custody's certificate" verifies "$(dev 6)"
+# A device removed while the job runs (the job stopped in the first
+# device's run): it is reported missing and the job does the others.
+CUSTODY_TEST_STOP_AT=provision-bind "$CUSTODYCTL" --state-dir "$S" --json \
+    cert provision --all --renew >"$TESTTMP/rm.out" 2>"$TESTTMP/rm.err" &
+pid=$!
+t_wait_stopped $pid
+t_exit "device remove $(dev 3) meanwhile" 0 c device remove "$(dev 3)"
+while kill -0 $pid 2>/dev/null; do	# it stops again at each device's bind
+	[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = T ] &&
+	    kill -CONT $pid
+	sleep 0.05
+done
+wait $pid
+t_check "the job ends exit 1 (dev5), not stopped by the removal" \
+	[ $? -eq 1 ]
+t_check "$(dev 3) missing, the devices after it done" py "$TESTTMP/rm.out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+it = {i["fqdn"][:8]: i["result"] for i in r["items"]}
+sys.exit(not (it.get("dev00003") == "missing" and
+    it.get("dev00004") == "ok" and it.get("dev00006") == "ok" and
+    it.get("dev00005") == "auth-failed"))
+EOF
 t_exit "an unknown tag: not found" 4 c cert provision --tag nosuch
 kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null; SIMPID=""
 t_done
