@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "amt.h"
+#include "../../../src/amt/amt_int.h"	/* amt_reply_set_auth_realm() */
 #include "err.h"
 #include "seal.h"
 #include "testutil.h"
@@ -281,6 +282,61 @@ collect(void *arg, const char *v)
 	return 0;
 }
 
+/* amt_reply_realm(): the body's DigestRealm, valid, and the realm the
+ * exchange logged in with when it did (a rewritten body is refused). */
+static void
+test_realm(void **state)
+{
+	static const char *const bodies[] = {
+	    "<g:AMT_GeneralSettings><g:DigestRealm>"
+	    "Digest:A4070000000000000000000000000000</g:DigestRealm>"
+	    "</g:AMT_GeneralSettings>",
+	    "<g:AMT_GeneralSettings><g:DigestRealm>Digest:XYZ</g:DigestRealm>"
+	    "</g:AMT_GeneralSettings>",
+	    "<g:AMT_GeneralSettings><g:HostName>x</g:HostName>"
+	    "</g:AMT_GeneralSettings>",
+	};
+	char realm[AMT_REALM_MAX], body[512];
+	struct amt_reply *r = NULL;
+	struct amt_req *q = NULL;
+	char *s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(amt_msg_get(5, "AMT_GeneralSettings", &q),
+		    CUST_OK);
+		snprintf(body, sizeof(body), "%s", bodies[i]);
+		s = reply(XFER "/GetResponse", "5", body);
+		assert_int_equal(parse(s, q, &r), CUST_OK);
+		if (i == 0) {
+			/* No login seen (a reused nonce): the body's. */
+			assert_int_equal(amt_reply_realm(r, realm), CUST_OK);
+			assert_string_equal(realm,
+			    "Digest:A4070000000000000000000000000000");
+			amt_reply_set_auth_realm(r,
+			    "Digest:A4070000000000000000000000000000");
+			assert_int_equal(amt_reply_realm(r, realm), CUST_OK);
+			/* The login's realm differs: rewritten on the way. */
+			amt_reply_set_auth_realm(r,
+			    "Digest:A4070000000000000000000000000001");
+			assert_int_equal(amt_reply_realm(r, realm),
+			    CUST_E_VIOLATION);
+			assert_string_equal(realm, "");
+			assert_non_null(strstr(cust_errmsg(),
+			    "not the realm it logs in with"));
+		} else {
+			assert_int_equal(amt_reply_realm(r, realm),
+			    CUST_E_PARSE);
+		}
+		amt_reply_free(r);
+		r = NULL;
+		free(s);
+		amt_req_free(q);
+		q = NULL;
+	}
+}
+
 static void
 test_arrays_and_epr(void **state)
 {
@@ -386,6 +442,7 @@ main(void)
 		cmocka_unit_test(test_fault),
 		cmocka_unit_test(test_get_outputs),
 		cmocka_unit_test(test_arrays_and_epr),
+		cmocka_unit_test(test_realm),
 		cmocka_unit_test(test_enumerate_pull),
 	};
 
