@@ -266,6 +266,11 @@ static const struct policy_rule rules[R_COUNT] = {
 	  ": , < > & \", do not start with $$ and are not admin or "
 	  "administrator. The console name is used unless username is "
 	  "set." },
+	[R_CASE_TWIN] = { "case-twin", W, CO,
+	  "Two console names that differ only in case",
+	  "custody tells them apart, but Active Directory and many tools "
+	  "ignore case, so a reader or a script could take one console's "
+	  "account, keytab or revocation for the other's. Rename one." },
 };
 
 const struct policy_rule *

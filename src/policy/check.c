@@ -507,16 +507,15 @@ check_unique(struct cctx *c)
 			}
 	}
 	unique(c, v, n, R_IDENTITY, "identity");
-	/* Names differing only in case: one console's AD account, keytab or
-	 * revocation is easily taken for the other's by a reader or a tool
-	 * that ignores case (as AD does). */
+	/* Names differing only in case (a warning: custody matches console
+	 * names exactly, but AD and many tools do not). */
 	for (i = 0; i < p->nconsoles; i++) {
 		v[i].s = p->consoles[i].name;
 		v[i].n = p->consoles[i].key;
 		v[i].con = &p->consoles[i];
 		v[i].seq = i;
 	}
-	unique(c, v, p->nconsoles, R_BAD_VALUE, "name (ignoring case)");
+	unique(c, v, p->nconsoles, R_CASE_TWIN, "name (ignoring case)");
 	for (i = n = 0; i < p->nconsoles; i++) {
 		const struct pconsole *con = &p->consoles[i];
 

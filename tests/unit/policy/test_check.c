@@ -44,10 +44,11 @@ static const struct pcase cases[] = {
 	{ "identity", HEAD "  b:\n    identity: {certificate: \"cn=A\"}\n"
 	  "    duties: [power]\n", 8, 29, 0 },
 
-	/* console names differing only in case */
-	{ "bad-value", HEAD "  A:\n    identity: {certificate: \"CN=b\"}\n"
-	  "    duties: [power]\n", 7, 3, 0 },
-	{ "bad-value", HEAD "  ab:\n    identity: {certificate: \"CN=b\"}\n"
+	/* case-twin: console names differing only in case */
+	{ "case-twin", HEAD "  A:\n    identity: {certificate: \"CN=b\"}\n"
+	  "    username: \"amt-b\"\n    duties: [power]\n", 7, 3,
+	  POLICY_SEV_WARNING },
+	{ "case-twin", HEAD "  ab:\n    identity: {certificate: \"CN=b\"}\n"
 	  "    duties: [power]\n", 0, 0, 0 },
 
 	/* no-duties */
