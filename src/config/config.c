@@ -909,7 +909,7 @@ config_defaults(void)
 	cfg->mit.keytab_grace = 7 * DAY;
 	cfg->ad.keytab_grace = 7 * DAY;
 	cfg->ad.object_max_age = 90 * DAY;
-	cfg->ad.acl_sid = CONFIG_ACL_SID_AUTO;
+	cfg->ad.acl_sid = CONFIG_ACL_SID_ACCOUNT;
 	if ((cfg->ad.group_prefix = strdup("AMT-")) == NULL) {
 		free(cfg);
 		return NULL;

@@ -401,7 +401,7 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	enum policy_sid_mode mode = POLICY_SID_AUTO;
+	enum policy_sid_mode mode = POLICY_SID_ACCOUNT;
 	const char *tagarg = "";
 	struct policy *p = NULL;
 	json_t *tags = NULL, *plan = NULL;
@@ -414,7 +414,7 @@ policy_cli_plan(const struct policy_cli *pc, int argc, char **argv)
 		if (ch == 'h')
 			return help(pc, "plan", PLAN_SYNOPSIS);
 		if (ch == 's') {
-			/* custody.yaml directory.ad acl_sid, default auto */
+			/* custody.yaml directory.ad acl_sid, default account */
 			if (strcmp(optarg, "auto") != 0 &&
 			    strcmp(optarg, "account") != 0)
 				return usage(pc, "plan", PLAN_SYNOPSIS,

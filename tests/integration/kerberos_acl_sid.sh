@@ -26,7 +26,7 @@ trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop; exit 1' \
 	INT TERM HUP
 
 t_exit "init" 0 c init
-ad_config "$S"
+ad_config "$S" "    acl_sid: auto"
 {
 	echo "fqdn,admin_password,address,tags"
 	echo "$D0,P@ssw0rd,127.0.0.1:$port,site-a"
@@ -176,7 +176,7 @@ t_check "$D2 (account): one entry per console, its own SID" \
 t_exit "policy drift --all (account): clean" 0 c policy drift --all
 
 # Back to auto: the accounts' entries give way to the group's again.
-ad_config "$S"
+ad_config "$S" "    acl_sid: auto"
 t_exit "policy drift $D2 (auto): drift" 1 c --json policy drift --device $D2
 t_check "drift: pa and pb not in the plan, the group missing" python3 -c '
 import json, sys

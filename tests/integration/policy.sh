@@ -214,7 +214,7 @@ t_exit "plan needs a selector" 2 cc --state-dir "$S" policy plan
 t_exit "plan --tags offline" 0 cc --state-dir "$NOSTATE" policy plan \
 	policy/example.yaml --tags lab,branch
 t_grep "plan --tags: scoped console" "^  powertool " "$TESTTMP/out"
-# Group entries (directory.ad acl_sid auto, the default): power goes to
+# Group entries (directory.ad acl_sid auto; account is the default): power goes to
 # all its holders on every device, one entry with the group's SID (pa
 # and pc need no entry of their own, prov and pb one for their other
 # duty); redirection only where the scoped consoles apply.
@@ -245,7 +245,7 @@ consoles:
     scope: {tags: [lab]}
 EOF
 t_exit "plan --tags: groups" 0 cc --state-dir "$NOSTATE" policy plan \
-	"$TESTTMP/groups.yaml" --tags site
+	"$TESTTMP/groups.yaml" --tags site --acl-sid auto
 t_grep "plan: power's group entry" "^  group:power +kerberos +members prov,pa,pb,pc +network +5  \(group SID\)\$" \
 	"$TESTTMP/out"
 t_grep "plan: pb's account entry, redirection only" "^  pb +kerberos +svc-pb@CORP\.EXAMPLE +network +2  \(account SID\)\$" \
@@ -253,7 +253,7 @@ t_grep "plan: pb's account entry, redirection only" "^  pb +kerberos +svc-pb@COR
 t_grep "plan: 3 entries" "^\(a device tagged site\): 3 entries \(0 digest, 3 Kerberos\)" \
 	"$TESTTMP/out"
 t_exit "plan --tags lab: groups" 0 cc --state-dir "$NOSTATE" policy plan \
-	"$TESTTMP/groups.yaml" --tags lab
+	"$TESTTMP/groups.yaml" --tags lab --acl-sid auto
 t_grep "plan lab: redirection's group entry" "^  group:redirection +kerberos +members pb,lab,lab2 +network +2  \(group SID\)\$" \
 	"$TESTTMP/out"
 t_exit "plan --acl-sid account" 0 cc --state-dir "$NOSTATE" policy plan \
@@ -261,6 +261,10 @@ t_exit "plan --acl-sid account" 0 cc --state-dir "$NOSTATE" policy plan \
 t_check "account: no group entry" sh -c '! grep -q "group" "$1"' _ \
 	"$TESTTMP/out"
 t_grep "account: pa's own entry" "^  pa +kerberos +svc-pa@CORP\.EXAMPLE +network +5  \(account SID\)\$" \
+	"$TESTTMP/out"
+t_exit "plan --tags: account by default" 0 cc --state-dir "$NOSTATE" \
+	policy plan "$TESTTMP/groups.yaml" --tags site
+t_check "default: no group entry" sh -c '! grep -q "group" "$1"' _ \
 	"$TESTTMP/out"
 t_exit "plan --acl-sid bad: usage" 2 cc --state-dir "$NOSTATE" policy plan \
 	"$TESTTMP/groups.yaml" --tags site --acl-sid groups

@@ -254,7 +254,7 @@ test_every_key(void **state)
 	    "    base_dn: DC=x\n    realm: X\n");
 	assert_string_equal(cfg->ad.sasl, "gssapi");
 	assert_string_equal(cfg->ad.group_prefix, "AMT-");
-	assert_int_equal(cfg->ad.acl_sid, CONFIG_ACL_SID_AUTO);	/* default */
+	assert_int_equal(cfg->ad.acl_sid, CONFIG_ACL_SID_ACCOUNT);	/* default */
 	assert_int_equal(cfg->ad.starttls, 0);
 	config_free(cfg);
 	cfg = parse_ok("directory: {mit: {realm: R, admin_principal: a@R, "
