@@ -89,7 +89,7 @@ struct krb {
 	const char *fqdn, *reg;
 	struct seal_secret *admin;	/* current admin password */
 	struct seal_secret *pw;		/* the AD object's password */
-	char realm[64];			/* the device's DigestRealm */
+	char realm[AMT_REALM_MAX];	/* the device's DigestRealm */
 	const char *krealm;		/* directory.ad realm (borrowed) */
 	char sam[64], dn[1024], salt[320];
 	uint32_t kvno;
@@ -200,16 +200,14 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 		k->step = K_REALM;
 		return amt_msg_get(++k->id, "AMT_GeneralSettings", out);
 	case K_REALM:
-		v = err == CUST_OK ? amt_reply_value(rep, "DigestRealm") : NULL;
-		if (err == CUST_OK && (v == NULL ||
-		    util_valid_digest_realm(v) != CUST_OK || strlen(v) >= 64))
-			err = cust_fail(CUST_E_PARSE, "the device reports no "
-			    "valid DigestRealm");
+		/* The realm the device logs in with, not a body value a
+		 * man in the middle on plain HTTP could rewrite. */
+		if (err == CUST_OK)
+			err = amt_reply_realm(rep, k->realm);
 		if (err != CUST_OK) {
 			done(k, fail_kind(err), "%s", cust_errmsg());
 			return CUST_OK;
 		}
-		memcpy(k->realm, v, strlen(v) + 1);
 		if (k->reg != NULL && strcmp(k->reg, k->realm) != 0) {
 			done(k, "realm-mismatch", "the device's DigestRealm %s "
 			    "is not the registered %s: not this device, nothing "

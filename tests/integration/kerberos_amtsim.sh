@@ -33,7 +33,7 @@ trap '[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null; ad_stop; exit 1' \
 
 t_exit "init" 0 c init
 # The ACL entries below are the consoles' own accounts' (acl_sid account);
-# kerberos_acl_sid.sh tests the duty groups' (auto, the default).
+# kerberos_acl_sid.sh tests the duty groups' (acl_sid auto).
 ad_config "$S" "    acl_sid: account"
 {
 	echo "fqdn,admin_password,address,tags"
@@ -155,6 +155,16 @@ t_exit "device kerberos $D4: malformed realm answer, exit 1" 1 \
 	c --json device kerberos $D4
 t_grep "$D4: an error" '"result": "error"' "$TESTTMP/out"
 t_check "$D4: nothing Kerberos sent" test "$(sim_state $D4 \
+	'd.get("kerberos", {}).get("enabled", False)')" = "False"
+# A DigestRealm in the body that is not the one the device logs in with
+# (a man in the middle rewriting it): refused, nothing sent.
+fault $D4 body-realm 0
+t_exit "device kerberos $D4: rewritten DigestRealm, exit 1" 1 \
+	c --json device kerberos $D4
+t_grep "$D4: not the realm it logs in with" \
+	'"detail": "the DigestRealm in the device.s reply, .*not the realm it logs in with' \
+	"$TESTTMP/out"
+t_check "$D4: still nothing Kerberos sent" test "$(sim_state $D4 \
 	'd.get("kerberos", {}).get("enabled", False)')" = "False"
 fault $D4 malformed-xml 4
 : >"$TESTTMP/sim.log"
