@@ -320,27 +320,20 @@ get_as(struct push *p, const struct seal_secret *pw, int fresh,
 	return amt_msg_get(id, "AMT_GeneralSettings", out);
 }
 
-/* The DigestRealm of a Get's answer into realm (64 bytes), or an error. */
+/* The DigestRealm of a Get's answer into realm (AMT_REALM_MAX bytes), or
+ * an error naming the device: the realm the device logs in with
+ * (amt_reply_realm()), as a DigestPassword made with another realm than
+ * the device's would leave its admin account without a working password. */
 static int
 realm_of(const struct push *p, const struct amt_reply *rep, char *realm)
 {
-	const char *v = amt_reply_value(rep, "DigestRealm");
-	const char *a = amt_reply_auth_realm(rep);
+	char m[256];
+	int r;
 
-	*realm = '\0';
-	if (v == NULL || util_valid_digest_realm(v) != CUST_OK ||
-	    strlen(v) >= 64)
-		return cust_fail(CUST_E_PARSE, "%s: the device reports no "
-		    "valid DigestRealm", p->fqdn);
-	/* The body is not protected on plain HTTP; the login's realm is.
-	 * A DigestPassword made with another realm than the device's would
-	 * leave its admin account without any working password. */
-	if (a != NULL && strcmp(a, v) != 0)
-		return cust_fail(CUST_E_VIOLATION, "%s: the DigestRealm in the "
-		    "device's reply, %.64s, is not the realm it logs in with, "
-		    "%.64s: nothing sent", p->fqdn, v, a);
-	memcpy(realm, v, strlen(v) + 1);
-	return CUST_OK;
+	if ((r = amt_reply_realm(rep, realm)) == CUST_OK)
+		return CUST_OK;
+	snprintf(m, sizeof(m), "%s", cust_errmsg());
+	return cust_fail(r, "%s: %s", p->fqdn, m);
 }
 
 /* Keep why (a copy, at most 255 bytes) in p->why. */
@@ -1124,18 +1117,6 @@ out:
 	return r;
 }
 
-/* Whether r, from preparing one device, is that device's own: its
- * record or a version gone (removed meanwhile), its secret row altered
- * (its row MAC fails). Anything else (the store unavailable, memory, a
- * value whose MAC holds but does not open: the store's key) is the
- * store's. */
-static int
-device_own_error(struct cust_state *st, int r)
-{
-	return r == CUST_E_NOTFOUND || r == CUST_E_CRYPTO ||
-	    (r == CUST_E_DB && store_tampered(state_store(st)));
-}
-
 /*
  * Prepare the devices of the group from index `from` on, PREPARE_CHUNK
  * of them (those not prepared yet), in one transaction: their values'
@@ -1144,7 +1125,7 @@ device_own_error(struct cust_state *st, int r)
  * the fleet driver starts conversations in order and asks for a chunk's
  * reads as it takes the one before (chunk_take()), so only the devices in
  * flight and the chunks ahead hold their values. A device whose own
- * record fails (device_own_error(): its read rolled the transaction
+ * record fails (ops_device_own_error(): its read rolled the transaction
  * back) ends 'error', nothing sent, and the chunk is read again without
  * it. Another error is the store's: every device of the chunk ends with
  * it.
@@ -1172,7 +1153,7 @@ again:
 			continue;
 		}
 		if ((r = push_prepare(&g->sctx, p->fqdn, p->recon, p)) !=
-		    CUST_OK && device_own_error(st, r)) {
+		    CUST_OK && ops_device_own_error(st, r)) {
 			store_rollback(state_store(st));
 			/* The others read so far: again, in a new
 			 * transaction (their audited reads were undone). */
