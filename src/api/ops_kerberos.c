@@ -19,7 +19,8 @@
  *
  * One conversation per device (amt_fleet_run()), as its admin with the
  * current password, over TLS:
- *  1. Get AMT_GeneralSettings: the DigestRealm must be the registered one;
+ *  1. Get AMT_GeneralSettings: the DigestRealm must be the one the device
+ *     logs in with (amt_reply_realm()) and the registered one;
  *  2. the clock (reference 7), before anything Kerberos: GetLow-
  *     AccuracyTimeSynch (Ta0), SetHighAccuracyTimeSynch(Ta0, Tm1, Tm2),
  *     then GetLowAccuracyTimeSynch again: the device's clock must now be

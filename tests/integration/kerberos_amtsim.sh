@@ -9,7 +9,8 @@
 # that password (computed here independently). The clock is set before
 # the settings; a device whose clock cannot be set gets nothing Kerberos;
 # a device without TLS gets nothing at all; a malformed answer to the Put
-# is settled by reading the settings back.
+# is settled by reading the settings back; a DigestRealm rewritten in a
+# reply (not the realm the device logs in with) stops the device.
 . tests/integration/lib.sh
 . tests/integration/lib_ad.sh
 ad_netns "$@"
@@ -157,15 +158,28 @@ t_grep "$D4: an error" '"result": "error"' "$TESTTMP/out"
 t_check "$D4: nothing Kerberos sent" test "$(sim_state $D4 \
 	'd.get("kerberos", {}).get("enabled", False)')" = "False"
 # A DigestRealm in the body that is not the one the device logs in with
-# (a man in the middle rewriting it): refused, nothing sent.
+# (a man in the middle on plain HTTP rewriting it; amtsim body-realm keeps
+# the login's realm) while no realm is registered (the import had none):
+# a per-device error, nothing sent, no realm recorded.
+nf=$(sim_state $D4 'd["stats"]["faults"]')
 fault $D4 body-realm 0
 t_exit "device kerberos $D4: rewritten DigestRealm, exit 1" 1 \
 	c --json device kerberos $D4
-t_grep "$D4: not the realm it logs in with" \
-	'"detail": "the DigestRealm in the device.s reply, .*not the realm it logs in with' \
-	"$TESTTMP/out"
+t_check "$D4: realm-mismatch, not the realm it logs in with" \
+	python3 - "$TESTTMP/out" $D4 <<'EOF'
+import json, sys
+it = json.load(open(sys.argv[1]))["items"]
+sys.exit(not (len(it) == 1 and it[0]["fqdn"] == sys.argv[2] and
+    it[0]["result"] == "realm-mismatch" and it[0]["detail"].startswith(
+    "the DigestRealm in the device's reply, ") and
+    "not the realm it logs in with" in it[0]["detail"]))
+EOF
+t_check "$D4: the fault was used" test "$(sim_state $D4 \
+	'd["stats"]["faults"]')" = $((nf + 1))
 t_check "$D4: still nothing Kerberos sent" test "$(sim_state $D4 \
 	'd.get("kerberos", {}).get("enabled", False)')" = "False"
+t_check "$D4: no realm recorded" test "$(c --json device show $D4 |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["digest_realm"])')" = None
 fault $D4 malformed-xml 4
 : >"$TESTTMP/sim.log"
 t_exit "device kerberos $D4: malformed Put answer, settled" 0 \
