@@ -37,9 +37,10 @@ t_exit "policy load" 0 c policy load "$TESTTMP/p1.yaml"
 
 SLOW=$(dev 5) DOWN=$(dev 69)
 fault "$DOWN" down -1
-# Every answer of the slow device comes 3 s late: its first change is
-# applied on the device while custody waits for the answer.
-fault "$SLOW" delay -1 3000
+# Every answer of the slow device comes 12 s late: its first change is
+# applied on the device while custody waits for the answer (long enough
+# for the other 69 to end first on a loaded machine).
+fault "$SLOW" delay -1 12000
 "$CUSTODYCTL" --state-dir "$S" --json policy apply --all \
 	>"$TESTTMP/killed.out" 2>&1 &
 APID=$!
@@ -50,7 +51,7 @@ done
 t_check "the slow device took its first change" [ "$(nusers "$SLOW")" = 1 ]
 # The others have ended by now (about 7 s into the slow one).
 n=0
-while [ $n -lt 100 ]; do
+while [ $n -lt 300 ]; do
 	c --json job list --limit 1 >"$TESTTMP/jl" 2>/dev/null
 	[ "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobs"][0]["done"])' "$TESTTMP/jl")" = 69 ] && break
 	sleep 0.1; n=$((n + 1))
@@ -141,7 +142,13 @@ fault "$SLOW" delay -1 3000
 t_exit "policy load p2" 0 c policy load "$TESTTMP/p1.yaml"
 "$CUSTODYCTL" --state-dir "$S" policy apply --device "$SLOW" >/dev/null 2>&1 &
 APID=$!
-sleep 1
+# kill it once its job exists (the slow device holds it 3 s per answer)
+n=0
+while [ $n -lt 100 ]; do
+	c --json job list --limit 1 >"$TESTTMP/jl" 2>/dev/null
+	[ "$(python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))["jobs"][0]; print(j["id"] != int(sys.argv[2]) and j["state"])' "$TESTTMP/jl" "$job")" = running ] && break
+	sleep 0.1; n=$((n + 1))
+done
 kill -9 "$APID"
 wait "$APID" 2>/dev/null
 fault "$SLOW" clear
