@@ -245,11 +245,41 @@ int dir_dn_escape(const char *in, size_t len, char *out, size_t outlen)
 int dir_valid_name(const char *name, size_t max)
 	__attribute__((warn_unused_result));
 
+/* The length of the binary SID (MS-DTYP 2.4.2.2) at p, of which avail
+ * bytes are readable: 8 + 4n for revision 1 and n <= 15
+ * sub-authorities, all within avail; 0 when there is no well-formed SID
+ * there. The one SID check (dir_sid_to_str(), dir_sd_owner()). */
+#define DIR_SID_MAX	(8 + 4 * 15)
+size_t dir_sid_len(const unsigned char *p, size_t avail);
+
 /* The binary SID sid[0..len) as "S-1-5-21-..." into out (outlen bytes;
  * 192 is always enough). CUST_E_PARSE when it is not a well-formed SID
  * (revision 1, at most 15 sub-authorities, exactly 8 + 4n bytes). */
 int dir_sid_to_str(const unsigned char *sid, size_t len, char *out,
     size_t outlen) __attribute__((warn_unused_result));
+
+/*
+ * The owner of the self-relative SECURITY_DESCRIPTOR sd[0..len) (MS-DTYP
+ * 2.4.6: Revision 1, Sbz1, Control with SE_SELF_RELATIVE (0x8000),
+ * OffsetOwner, OffsetGroup, OffsetSacl, OffsetDacl, little-endian) into
+ * owner (DIR_SID_MAX bytes), its length in *owner_len. Bounded: only the
+ * 20-byte header and the owner SID are read, each within len (an offset
+ * into the header, past the end, or a SID running past it is refused);
+ * the other parts are not looked at (custody asks for the owner alone).
+ * CUST_E_PARSE when sd is truncated, not revision 1 or not self-relative,
+ * has no owner (OffsetOwner 0) or a malformed one.
+ */
+int dir_sd_owner(const unsigned char *sd, size_t len, unsigned char *owner,
+    size_t *owner_len) __attribute__((warn_unused_result));
+
+/*
+ * An LDAP GeneralizedTime as AD sends it (whenCreated:
+ * "YYYYMMDDHHMMSS.0Z", RFC 4517 3.3.13, UTC, fraction optional and
+ * ignored) as seconds since the epoch in *out. CUST_E_PARSE for anything
+ * else (a time zone offset, a field out of range, trailing bytes).
+ */
+int dir_generalized_time(const char *s, int64_t *out)
+	__attribute__((warn_unused_result));
 
 /* An attribute description of a ranged reply, "NAME;range=LO-HI" or
  * "NAME;range=LO-*" (MS-ADTS 3.1.1.3.1.3.3; bounds decimal, below 2^31,
@@ -319,6 +349,18 @@ struct dir_attr {
  */
 int dir_ldap_search(struct dir_ldap *l, const char *base, int scope,
     const char *filter, const char *const *attrs, json_t **out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Entry dn's attrs (a base search), nTSecurityDescriptor among them
+ * holding its owner only: the search carries the LDAP_SERVER_SD_FLAGS
+ * control (1.2.840.113556.1.4.801, critical) asking for
+ * OWNER_SECURITY_INFORMATION, which a bind without administrative rights
+ * may read. Binary values (nTSecurityDescriptor, objectSid) in base64.
+ * *out the entry, or NULL when dn does not exist.
+ */
+int dir_ldap_read_owner(struct dir_ldap *l, const char *dn,
+    const char *const *attrs, json_t **out)
 	__attribute__((warn_unused_result));
 
 /* Add entry dn with attrs[0..n). CUST_E_EXISTS when it exists. */

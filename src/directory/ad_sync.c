@@ -68,6 +68,11 @@
 #define MARK_ATTR	"info"
 #define MARK_PREFIX	"custody-mark:v1:"
 #define MARK_MAX	(sizeof(MARK_PREFIX) + 32)
+/* Seconds the DC's clock may be behind custody's when an object's
+ * whenCreated is compared with the time custody began it (the Kerberos
+ * default clock skew: a domain whose clocks differ more breaks Kerberos
+ * first). */
+#define CREATED_SKEW	300
 
 struct sync {
 	struct cust_state *st;
@@ -87,6 +92,9 @@ struct sync {
 	struct dir_ldap *gc;
 	int gc_tried;
 	char gc_err[512];
+	/* custody's own SIDs as the DC sees its connection (rootDSE
+	 * tokenGroups, base64), read on first use (custody_owns()) */
+	json_t *token;
 };
 
 /* ---- one change of AD at a time ---- */
@@ -519,6 +527,15 @@ read_dn(struct sync *y, const char *dn, const char *const *attrs,
 	return CUST_OK;
 }
 
+/* The domain's DN: base_dn from its first DC= component on. */
+static const char *
+domain_dn(struct sync *y)
+{
+	const char *base = strcasestr(y->ad->base_dn, "DC=");
+
+	return base != NULL ? base : y->ad->base_dn;
+}
+
 /* Is sAMAccountName name taken anywhere under the domain of base_dn?
  * *dn_out (len bytes) the holder's DN, "" when free. */
 static int
@@ -526,7 +543,6 @@ name_taken(struct sync *y, const char *name, char *dn_out, size_t len)
 {
 	static const char *const attrs[] = { "sAMAccountName", NULL };
 	char esc[256], filter[320];
-	const char *base;
 	json_t *a = NULL;
 	int r;
 
@@ -535,10 +551,8 @@ name_taken(struct sync *y, const char *name, char *dn_out, size_t len)
 	    CUST_OK)
 		return r;
 	snprintf(filter, sizeof(filter), "(sAMAccountName=%s)", esc);
-	/* the domain: from the first DC= component of base_dn */
-	base = strcasestr(y->ad->base_dn, "DC=");
-	if ((r = dir_ldap_search(y->l, base != NULL ? base : y->ad->base_dn,
-	    2, filter, attrs, &a)) != CUST_OK)
+	if ((r = dir_ldap_search(y->l, domain_dn(y), 2, filter, attrs, &a)) !=
+	    CUST_OK)
 		return r;
 	if (json_array_size(a) > 0)
 		snprintf(dn_out, len, "%s", jstr(json_array_get(a, 0), "dn"));
@@ -623,6 +637,165 @@ row_mark(struct sync *y, json_t *row, char *out, size_t len)
 	return CUST_OK;
 }
 
+/* A refusal of the object at row's DN, flagged on the row so that the
+ * later steps of this sync leave it alone: 1, or an error (< 0). */
+static int
+refused(struct sync *y, json_t *row, int r)
+{
+	if (r == CUST_OK && json_object_set_new(row, "refused",
+	    json_true()) != 0)
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+	return r == CUST_OK ? 1 : r;
+}
+
+/*
+ * Does binary SID sid[0..n) name custody itself, the account its
+ * connection is bound as? It must be in custody's token as the DC sees
+ * it (rootDSE tokenGroups: Samba, and AD, list the bound account's own
+ * SID and every group SID of its session), and be either
+ *  - an administrators' group: Domain Admins (S-1-5-21-...-512),
+ *    Enterprise Admins (-519) or BUILTIN\Administrators (S-1-5-32-544),
+ *    which the DC makes the owner of what a member of them creates
+ *    (Samba: Domain Admins for an Administrator bind, checked in
+ *    tests/integration/ad_takeover.sh); anyone else in those groups
+ *    rules the domain anyway; or
+ *  - a user (or computer) object: a token holds one, the bound account
+ *    (every other SID in it is a group's, which a member who is not
+ *    custody could set as owner).
+ * *yes 1 when it does.
+ */
+static int
+custody_owns(struct sync *y, const unsigned char *sid, size_t n, int *yes)
+{
+	static const char *const tg[] = { "tokenGroups", NULL };
+	static const char *const attrs[] = { "objectClass", NULL };
+	static const unsigned char ba[] = { 1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0,
+	    0, 0x20, 2, 0, 0 };
+	char b64[128], esc[4 * DIR_SID_MAX + 1], filter[sizeof(esc) + 48];
+	json_t *a = NULL, *v;
+	size_t i;
+	uint32_t rid;
+	int r, in = 0;
+
+	*yes = 0;
+	if (y->token == NULL) {
+		if ((r = dir_ldap_search(y->l, "", 0, "(objectClass=*)", tg,
+		    &a)) != CUST_OK)
+			return r;
+		v = json_object_get(json_array_get(a, 0), "tokenGroups");
+		y->token = v != NULL ? json_incref(v) : json_array();
+		json_decref(a);
+		a = NULL;
+		if (y->token == NULL)
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	sodium_bin2base64(b64, sizeof(b64), sid, n,
+	    sodium_base64_VARIANT_ORIGINAL);
+	json_array_foreach(y->token, i, v)
+		if (json_string_value(v) != NULL && strcmp(json_string_value(v),
+		    b64) == 0)
+			in = 1;
+	if (!in)
+		return CUST_OK;
+	rid = (uint32_t)sid[n - 4] | (uint32_t)sid[n - 3] << 8 |
+	    (uint32_t)sid[n - 2] << 16 | (uint32_t)sid[n - 1] << 24;
+	if ((n == sizeof(ba) && memcmp(sid, ba, n) == 0) || (n == 28 &&
+	    memcmp(sid + 2, "\0\0\0\0\0\5\x15\0\0\0", 10) == 0 &&
+	    (rid == 512 || rid == 519))) {
+		*yes = 1;
+		return CUST_OK;
+	}
+	if ((r = dir_filter_escape((const char *)sid, n, esc, sizeof(esc))) !=
+	    CUST_OK)
+		return r;
+	snprintf(filter, sizeof(filter), "(&(objectClass=user)(objectSid=%s))",
+	    esc);
+	if ((r = dir_ldap_search(y->l, domain_dn(y), 2, filter, attrs, &a)) !=
+	    CUST_OK)
+		return r;
+	*yes = json_array_size(a) == 1;
+	json_decref(a);
+	return CUST_OK;
+}
+
+/*
+ * Entry e at the DN of a 'creating' row carries the row's mark (want).
+ * The mark is readable by anyone who may read the object: someone who
+ * may delete and create in the OU could, between custody's crash and its
+ * next sync, put an object of theirs there carrying a copy of it. What
+ * they cannot set is what the DC sets: the owner of the object (its
+ * creator: custody's bind account, or the administrators' group the DC
+ * gives the objects of its members, custody_owns()) and whenCreated
+ * (not before custody began the row: the row's changed time, less
+ * CREATED_SKEW for the DC's clock). Both read again with the mark and
+ * the objectSid in one search (dir_ldap_read_owner(), the owner only,
+ * which any account that may read the object may read); either not
+ * fitting, or not readable, is refused like a missing mark. 0 when the
+ * object is custody's, 1 when refused, or an error (< 0).
+ */
+static int
+made_by_custody(struct sync *y, json_t *row, json_t *e, const char *want,
+    const char *what)
+{
+	static const char *const attrs[] = { "nTSecurityDescriptor",
+	    "whenCreated", MARK_ATTR, "objectSid", NULL };
+	const char *sd64, *sid0, *sid1, *mark;
+	unsigned char sd[300], owner[DIR_SID_MAX];
+	char why[320], who[192], t1[64], t2[64];
+	size_t sdlen = 0, olen = 0;
+	int64_t created, began = (int64_t)json_integer_value(
+	    json_object_get(row, "changed"));
+	json_t *o = NULL;
+	int r, mine = 0;
+
+	why[0] = '\0';
+	if ((r = dir_ldap_read_owner(y->l, jstr(row, "dn"), attrs, &o)) !=
+	    CUST_OK)
+		return r;
+	sd64 = first(o, "nTSecurityDescriptor");
+	sid0 = first(e, "objectSid");
+	sid1 = first(o, "objectSid");
+	mark = first(o, MARK_ATTR);
+	if (o == NULL || mark == NULL || strlen(mark) != strlen(want) ||
+	    sodium_memcmp(mark, want, strlen(want)) != 0 || (sid0 != NULL &&
+	    (sid1 == NULL || strcmp(sid0, sid1) != 0))) {
+		snprintf(why, sizeof(why), "it changed while custody read it");
+	} else if (sd64 == NULL || sodium_base642bin(sd, sizeof(sd), sd64,
+	    strlen(sd64), NULL, &sdlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    dir_sd_owner(sd, sdlen, owner, &olen) != CUST_OK) {
+		snprintf(why, sizeof(why), "its owner cannot be read "
+		    "(nTSecurityDescriptor)");
+	} else if ((r = custody_owns(y, owner, olen, &mine)) != CUST_OK) {
+		goto out;
+	} else if (!mine) {
+		if (dir_sid_to_str(owner, olen, who, sizeof(who)) != CUST_OK)
+			snprintf(who, sizeof(who), "?");
+		snprintf(why, sizeof(why), "its owner is %s, not the account "
+		    "custody binds as nor an administrators' group it is in",
+		    who);
+	} else if (dir_generalized_time(first(o, "whenCreated"), &created) !=
+	    CUST_OK) {
+		snprintf(why, sizeof(why), "its whenCreated cannot be read");
+	} else if (created < began - CREATED_SKEW) {
+		util_fmt_time(created, t1, sizeof(t1));
+		util_fmt_time(began, t2, sizeof(t2));
+		snprintf(why, sizeof(why), "it was created at %s, before "
+		    "custody began it at %s", t1, t2);
+	}
+	if (why[0] == '\0')
+		goto out;
+	r = refused(y, row, refuse(y, jstr(row, "name"), "%s '%s': custody "
+	    "began an object at %s and stopped before finishing it; the "
+	    "object there now carries custody's mark but %s: someone else "
+	    "made it, copying the mark; refused, nothing changed. Delete "
+	    "that object if it is not to be kept: custody then makes its own",
+	    what, jstr(row, "name"), jstr(row, "dn"), why));
+out:
+	json_decref(o);
+	return r;
+}
+
 /*
  * Entry e at the DN of a row still 'creating': custody added it (and
  * stopped before it was finished) only when it carries the row's mark.
@@ -640,8 +813,9 @@ not_marked(struct sync *y, json_t *row, json_t *e, const char *what)
 
 	if ((r = row_mark(y, row, want, sizeof(want))) != CUST_OK)
 		return r;
-	if (has != NULL && strcmp(has, want) == 0)
-		return 0;
+	if (has != NULL && strlen(has) == strlen(want) && sodium_memcmp(has,
+	    want, strlen(want)) == 0)
+		return made_by_custody(y, row, e, want, what);
 	r = refuse(y, jstr(row, "name"), "%s '%s': custody began an object "
 	    "at %s and stopped before finishing it, and the object there now "
 	    "is not the one custody added (its %s attribute %s custody's "
@@ -649,10 +823,7 @@ not_marked(struct sync *y, json_t *row, json_t *e, const char *what)
 	    "changed. Delete that object if it is not to be kept: custody "
 	    "then makes its own", what, jstr(row, "name"), jstr(row, "dn"),
 	    MARK_ATTR, has != NULL ? "does not carry" : "is missing, not");
-	if (r == CUST_OK && json_object_set_new(row, "refused",
-	    json_true()) != 0)
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-	return r == CUST_OK ? 1 : r;
+	return refused(y, row, r);
 }
 
 /*
@@ -688,10 +859,7 @@ not_ours(struct sync *y, json_t *row, json_t *e, const char *what)
 	    "custody makes its own again once that object is gone", what,
 	    jstr(row, "name"), jstr(row, "dn"), s2, s1);
 	/* said once: the later steps of this sync leave the row alone */
-	if (r == CUST_OK && json_object_set_new(row, "refused",
-	    json_true()) != 0)
-		r = cust_fail(CUST_E_NOMEM, "out of memory");
-	return r == CUST_OK ? 1 : r;
+	return refused(y, row, r);
 }
 
 /*
@@ -2145,6 +2313,23 @@ sync_init(struct sync *y, struct cust_state *st, const char *actor,
 	return CUST_OK;
 }
 
+/* What sync_init() (or act_on()) and the sync made: the connections
+ * and every list (NULL ones included). */
+static void
+sync_fini(struct sync *y)
+{
+	dir_ldap_free(y->l);
+	dir_ldap_free(y->gc);
+	json_decref(y->ops);
+	json_decref(y->errors);
+	json_decref(y->accounts);
+	json_decref(y->groups);
+	json_decref(y->devices);
+	json_decref(y->rows);
+	json_decref(y->token);
+	memset(y, 0, sizeof(*y));
+}
+
 int
 dir_ad_sync(struct cust_state *st, const char *actor,
     const struct config_ad *ad, const struct policy *p, int dry_run,
@@ -2260,15 +2445,8 @@ out:
 		if (*out == NULL)
 			r2 = cust_fail(CUST_E_NOMEM, "out of memory");
 	}
-	dir_ldap_free(y.l);
-	dir_ldap_free(y.gc);
+	sync_fini(&y);
 	sync_unlock(lockfd);
-	json_decref(y.ops);
-	json_decref(y.errors);
-	json_decref(y.accounts);
-	json_decref(y.groups);
-	json_decref(y.devices);
-	json_decref(y.rows);
 	json_decref(wants);
 	json_decref(devwants);
 	json_decref(duties);
@@ -2602,12 +2780,8 @@ out:
 	if (r != CUST_OK && r != CUST_E_CONFLICT && r != CUST_E_NOTFOUND)
 		(void)audit_note(state_audit(st), actor, "directory.rotate",
 		    console != NULL ? console : "all", "failed", cust_errmsg());
-	dir_ldap_free(y.l);
+	sync_fini(&y);
 	sync_unlock(lockfd);
-	json_decref(y.ops);
-	json_decref(y.errors);
-	json_decref(y.accounts);
-	json_decref(y.rows);
 	return r;
 }
 
@@ -2669,11 +2843,8 @@ act_on(struct cust_state *st, const char *actor, const struct config_ad *ad,
 	if (*out == NULL)
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 out:
-	dir_ldap_free(y.l);
+	sync_fini(&y);
 	sync_unlock(lockfd);
-	json_decref(y.ops);
-	json_decref(y.errors);
-	json_decref(y.rows);
 	return r;
 }
 

@@ -116,6 +116,17 @@ dir_valid_name(const char *name, size_t max)
 	return CUST_OK;
 }
 
+size_t
+dir_sid_len(const unsigned char *p, size_t avail)
+{
+	size_t n;
+
+	if (p == NULL || avail < 8 || p[0] != 1 || p[1] > 15)
+		return 0;
+	n = 8 + 4 * (size_t)p[1];
+	return n <= avail ? n : 0;
+}
+
 int
 dir_sid_to_str(const unsigned char *sid, size_t len, char *out, size_t outlen)
 {
@@ -125,8 +136,7 @@ dir_sid_to_str(const unsigned char *sid, size_t len, char *out, size_t outlen)
 
 	if (outlen > 0)
 		out[0] = '\0';
-	if (len < 8 || sid[0] != 1 || sid[1] > 15 ||
-	    len != 8 + 4 * (size_t)sid[1])
+	if (dir_sid_len(sid, len) != len || len == 0)
 		return cust_fail(CUST_E_PARSE, "the directory sent a malformed "
 		    "SID (%zu bytes)", len);
 	n = sid[1];

@@ -609,7 +609,9 @@ static int
 is_binary(const char *attr)
 {
 	return strcasecmp(attr, "objectSid") == 0 ||
-	    strcasecmp(attr, "objectGUID") == 0;
+	    strcasecmp(attr, "objectGUID") == 0 ||
+	    strcasecmp(attr, "nTSecurityDescriptor") == 0 ||
+	    strcasecmp(attr, "tokenGroups") == 0;
 }
 
 /* One entry as {"dn", ATTR: [values]}; *bytes grows by its size (DN,
@@ -692,7 +694,8 @@ test_range(void)
 }
 
 static int search_once(struct dir_ldap *l, const char *base, int scope,
-    const char *filter, const char *const *attrs, json_t **out);
+    const char *filter, const char *const *attrs, LDAPControl **ctrls,
+    json_t **out);
 
 /* The values of attribute name of dn after hi (the last had), appended
  * to all. */
@@ -718,7 +721,7 @@ range_rest(struct dir_ldap *l, const char *dn, const char *name,
 		else
 			snprintf(attr, sizeof(attr), "%s;range=%lu-*", name,
 			    hi + 1);
-		if ((r = search_once(l, dn, 0, "(objectClass=*)", attrs,
+		if ((r = search_once(l, dn, 0, "(objectClass=*)", attrs, NULL,
 		    &got)) != CUST_OK)
 			return r;
 		page = NULL;
@@ -821,7 +824,8 @@ dir_ldap_search_(struct dir_ldap *l, const char *base, int scope,
 		asked[i] = NULL;
 		attrs = asked;
 	}
-	if ((r = search_once(l, base, scope, filter, attrs, out)) != CUST_OK)
+	if ((r = search_once(l, base, scope, filter, attrs, NULL, out)) !=
+	    CUST_OK)
 		return r;
 	json_array_foreach(*out, i, e)
 		if ((r = range_fill(l, e)) != CUST_OK) {
@@ -854,7 +858,8 @@ left(const struct timespec *deadline)
  */
 static int
 search_once(struct dir_ldap *l, const char *base, int scope,
-    const char *filter, const char *const *attrs, json_t **out)
+    const char *filter, const char *const *attrs, LDAPControl **ctrls,
+    json_t **out)
 {
 	LDAPMessage *msg = NULL;
 	struct timeval tv = { DIR_LDAP_OP_TIMEOUT, 0 };
@@ -869,7 +874,7 @@ search_once(struct dir_ldap *l, const char *base, int scope,
 	if ((arr = json_array()) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	rc = ldap_search_ext(l->ld, base, scope == 0 ? LDAP_SCOPE_BASE :
-	    LDAP_SCOPE_SUBTREE, filter, (char **)(uintptr_t)attrs, 0, NULL,
+	    LDAP_SCOPE_SUBTREE, filter, (char **)(uintptr_t)attrs, 0, ctrls,
 	    NULL, &tv, DIR_LDAP_MAX_ENTRIES, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		r = ldap_fail(l, rc, "search the directory");
@@ -1151,6 +1156,38 @@ dir_ldap_search(struct dir_ldap *l, const char *base, int scope,
 	guard_on(&g);
 	r = dir_ldap_search_(l, base, scope, filter, attrs, out);
 	guard_off(&g);
+	return r;
+}
+
+/*
+ * LDAP_SERVER_SD_FLAGS_OID (MS-ADTS 3.1.1.3.4.1.11): which parts of
+ * nTSecurityDescriptor a search returns. Its value is the BER of
+ * SEQUENCE { INTEGER flags }; OWNER_SECURITY_INFORMATION (1) alone, the
+ * part any account that may read the object may read (without the
+ * control AD returns the whole descriptor, SACL included, and only to
+ * accounts that may read the SACL). Critical: a DC that does not know
+ * it refuses the search rather than answer something else.
+ */
+#define SD_FLAGS_OID	"1.2.840.113556.1.4.801"
+
+int
+dir_ldap_read_owner(struct dir_ldap *l, const char *dn,
+    const char *const *attrs, json_t **out)
+{
+	static char owner_only[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	LDAPControl c = { (char *)(uintptr_t)SD_FLAGS_OID,
+	    { sizeof(owner_only), owner_only }, 'T' }, *ctrls[] = { &c, NULL };
+	struct pipe_guard g;
+	json_t *a = NULL;
+	int r;
+
+	*out = NULL;
+	guard_on(&g);
+	r = search_once(l, dn, 0, "(objectClass=*)", attrs, ctrls, &a);
+	guard_off(&g);
+	if (r == CUST_OK && json_array_size(a) > 0)
+		*out = json_incref(json_array_get(a, 0));
+	json_decref(a);
 	return r;
 }
 
