@@ -5,12 +5,16 @@
 # the next account sync only when the object at its DN is the one custody
 # added: custody writes a mark (a MAC of the row under a key derived from
 # its data key) into the object's info attribute when it adds it, and an
-# object someone else made at the DN meanwhile lacks it. Against a real
-# Samba AD DC (lib_ad.sh): such an object (a user with a password of its
-# maker's, a group) is refused, audited, left as it was (its password,
+# object someone else made at the DN meanwhile lacks it; one carrying a
+# copy of the mark is told by what the DC sets, its owner and its
+# whenCreated. Against a real Samba AD DC (lib_ad.sh): such an object (a
+# user with a password of its maker's, a group; a user a delegated
+# non-administrator made with the mark copied from custody's; an object
+# older than the row) is refused, audited, left as it was (its password,
 # its enabled state, its members), and the row stays for the operator;
 # once the foreign object is deleted, custody makes its own. A genuine
-# crash before and after the add is still finished.
+# crash before and after the add is still finished (custody bound as
+# Administrator: the DC makes Domain Admins the owner).
 . tests/integration/lib.sh
 . tests/integration/lib_ad.sh
 ad_netns "$@"
@@ -117,12 +121,106 @@ t_check "svc-c and svc-d in AMT-power" sh -c \
 	'echo "$1" | grep -q "svc-c svc-d "' _ "$(members AMT-power)"
 t_exit "account password svc-c" 0 c account password svc-c
 
-# 4. The operator deletes the foreign objects: custody makes its own.
+# 4. The mark copied. custody dies after adding svc-e (the object carries
+# the mark, the row is creating). mallory, a domain user who is no
+# administrator but was delegated reading, creating and deleting OU=AMT's
+# children (samba-tool dsacl), reads the mark, deletes custody's object
+# and makes her own at the DN with the same info: the DC makes her its
+# owner, which she cannot change. custody refuses it: nothing changed on
+# it (its uSNChanged), no password, not a member, the row left.
+policy a:power b:power,inventory c:power d:power e:power
+t_check "a domain user mallory (not an administrator)" tool user add \
+	mallory 'Mall0ry-Pass.w0rd'
+msid=$(samba-tool user show mallory --attributes=objectSid \
+	-s "$AD_DIR/etc/smb.conf" -H "$AD_DIR/private/sam.ldb" 2>/dev/null |
+	sed -n 's/^objectSid: //p')
+t_check "... delegated read, create and delete child on OU=AMT ($msid)" \
+	tool dsacl set --objectdn="$AD_OU" --sddl="(A;CI;RPCCDCLC;;;$msid)"
+(umask 077; printf '%s' 'Mall0ry-Pass.w0rd' >"$TESTTMP/mallory.pw")
+mal() { LDAPTLS_CACERT="$AD_CA" LDAPTLS_REQCERT=demand "$@" -H "$AD_URI" -x \
+	    -D "mallory@custody.test" -y "$TESTTMP/mallory.pw" \
+	    >"$TESTTMP/mal.out" 2>&1; }
+attr() { ad_search -b "CN=$1,$AD_OU" -s base "$2" 2>/dev/null |
+	    sed -n "s/^$2: //p"; }
+CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S" \
+	account sync >"$TESTTMP/half.out" 2>&1 &
+cpid=$!
+t_wait_stopped $cpid
+kill -KILL $cpid
+wait $cpid 2>/dev/null
+t_check "svc-e added, disabled, row creating" test \
+	"$(uac svc-e) $(rowstate svc-e)" = "514 creating"
+mal ldapsearch -LLL -o ldif-wrap=no -b "CN=svc-e,$AD_OU" -s base info
+cp "$TESTTMP/mal.out" "$TESTTMP/e.ldif"
+t_grep "mallory reads its mark" '^info: custody-mark:v1:[0-9a-f]{32}$' \
+	"$TESTTMP/e.ldif"
+emark=$(sed -n 's/^info: //p' "$TESTTMP/e.ldif")
+t_check "mallory deletes custody's svc-e" mal ldapdelete "CN=svc-e,$AD_OU"
+printf 'dn: CN=svc-e,%s\nobjectClass: user\nsAMAccountName: svc-e\ninfo: %s\n' \
+	"$AD_OU" "$emark" >"$TESTTMP/e-mal.ldif"
+t_check "mallory makes her own svc-e carrying the mark" \
+	mal ldapadd -f "$TESTTMP/e-mal.ldif"
+ad_search -b "CN=svc-e,$AD_OU" -s base \
+	-E '!1.2.840.113556.1.4.801=::MAMCAQE=' nTSecurityDescriptor \
+	>"$TESTTMP/e-sd.ldif" 2>&1
+t_check "... the DC made her its owner" python3 -c '
+import base64, struct, sys
+sd = [l for l in open(sys.argv[1]) if l.startswith("nTSecurityDescriptor::")]
+b = base64.b64decode(sd[0].split("::")[1].strip())
+o = struct.unpack_from("<I", b, 4)[0]
+n = b[o + 1]
+sid = "S-1-%d" % int.from_bytes(b[o + 2:o + 8], "big") + "".join(
+    "-%d" % struct.unpack_from("<I", b, o + 8 + 4 * i)[0] for i in range(n))
+sys.exit(sid != sys.argv[2])' "$TESTTMP/e-sd.ldif" "$msid"
+usn0=$(attr svc-e uSNChanged)
+t_exit "the next sync refuses it (exit 1)" 1 c account sync
+t_grep "... saying why (its owner is mallory)" \
+	"account 'svc-e': custody began an object at CN=svc-e,$AD_OU and stopped before finishing it; the object there now carries custody's mark but its owner is $msid, not the account custody binds as" \
+	"$TESTTMP/err"
+t_check "... nothing changed on it (uSNChanged $usn0, info, no password)" \
+	test "$(attr svc-e uSNChanged) $(attr svc-e info) $(attr svc-e pwdLastSet)" \
+	= "$usn0 $emark 0"
+t_check "... not in custody's group" sh -c \
+	'! echo "$1" | grep -q "svc-e "' _ "$(members AMT-power)"
+t_check "... the row left creating" test "$(rowstate svc-e)" = creating
+t_exit "... no password handed out" 4 c account password svc-e
+c audit list >"$TESTTMP/audit" 2>&1
+t_grep "... audited as refused" \
+	'directory\.sync +svc-e +refused .*carries custody.s mark but its owner is' \
+	"$TESTTMP/audit"
+
+# 5. An object made before custody began its row is not custody's either
+# (whenCreated): the row of svc-f is made an hour ahead (CUSTODY_TEST_NOW),
+# so the object custody adds then carries a whenCreated an hour before it.
+policy a:power b:power,inventory c:power d:power e:power f:power
+CUSTODY_TEST_NOW=+3600 CUSTODY_TEST_STOP_AT=ad-account-added \
+	"$CUSTODYCTL" --state-dir "$S" account sync >"$TESTTMP/half.out" 2>&1 &
+cpid=$!
+t_wait_stopped $cpid
+kill -KILL $cpid
+wait $cpid 2>/dev/null
+t_check "svc-f added, disabled, row creating" test \
+	"$(uac svc-f) $(rowstate svc-f)" = "514 creating"
+usn0=$(attr svc-f uSNChanged)
+t_exit "the next sync refuses it (exit 1)" 1 c account sync
+t_grep "... saying why (created before the row)" \
+	"account 'svc-f': .*carries custody's mark but it was created at .*, before custody began it at " \
+	"$TESTTMP/err"
+t_check "... nothing changed on it" test "$(uac svc-f) $(attr svc-f uSNChanged)" \
+	= "514 $usn0"
+t_check "... the row left creating" test "$(rowstate svc-f)" = creating
+
+# 6. The operator deletes the foreign objects: custody makes its own.
 t_check "the foreign svc-a deleted" tool user delete svc-a
 t_check "the foreign AMT-inventory deleted" tool group delete AMT-inventory
+t_check "mallory's svc-e deleted" tool user delete svc-e
+t_check "the early svc-f deleted" tool user delete svc-f
 t_exit "the next sync makes custody's own: exit 0" 0 c account sync
 t_check "svc-a: enabled, active" test "$(uac svc-a) $(rowstate svc-a)" = \
 	"66048 active"
+t_check "svc-e and svc-f: enabled, active" test \
+	"$(uac svc-e) $(rowstate svc-e) $(uac svc-f) $(rowstate svc-f)" = \
+	"66048 active 66048 active"
 t_check "AMT-inventory active, svc-b in it" test \
 	"$(rowstate AMT-inventory) $(members AMT-inventory)" = "active svc-b "
 t_check "their password does not work any more" sh -c '
