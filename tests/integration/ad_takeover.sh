@@ -27,6 +27,20 @@ uac() { ad_search -b "CN=$1,$AD_OU" -s base userAccountControl 2>/dev/null |
 	    sed -n 's/^userAccountControl: //p'; }
 members() { ad_search -b "CN=$1,$AD_OU" -s base member 2>/dev/null |
 	    sed -n 's/^member: CN=\([^,]*\),.*/\1/p' | sort | tr '\n' ' '; }
+# owner NAME: the owner SID of CN=NAME's nTSecurityDescriptor (asked for
+# alone: the SD flags control, OWNER_SECURITY_INFORMATION)
+owner() {
+	ad_search -b "CN=$1,$AD_OU" -s base \
+	    -E '!1.2.840.113556.1.4.801=::MAMCAQE=' nTSecurityDescriptor |
+	    python3 -c '
+import base64, struct, sys
+sd = [l for l in sys.stdin if l.startswith("nTSecurityDescriptor::")]
+b = base64.b64decode(sd[0].split("::")[1].strip())
+o = struct.unpack_from("<I", b, 4)[0]
+print("S-1-%d" % int.from_bytes(b[o + 2:o + 8], "big") + "".join(
+    "-%d" % struct.unpack_from("<I", b, o + 8 + 4 * i)[0]
+    for i in range(b[o + 1])))'
+}
 rowstate() { sqlite3 "$S/custody.db" "SELECT state FROM dir_object WHERE \
 	    name = '$1'"; }
 # someone else, with the DC's own tool, straight into its database
@@ -105,6 +119,9 @@ t_check "svc-c added, disabled, row creating" test \
 ad_search -b "CN=svc-c,$AD_OU" -s base info >"$TESTTMP/c.ldif"
 t_grep "... carrying custody's mark" '^info: custody-mark:v1:[0-9a-f]{32}$' \
 	"$TESTTMP/c.ldif"
+t_check "... its owner Domain Admins (custody binds as Administrator)" sh -c \
+	'echo "$1" | grep -Eq "^S-1-5-21-[0-9]+-[0-9]+-[0-9]+-512$"' _ \
+	"$(owner svc-c)"
 CUSTODY_TEST_CRASH_AT=ad-account-begun "$CUSTODYCTL" --state-dir "$S" \
 	account sync >"$TESTTMP/crash.out" 2>&1
 t_check "svc-c finished by the next sync, which dies at svc-d's add (99)" \
@@ -160,18 +177,7 @@ printf 'dn: CN=svc-e,%s\nobjectClass: user\nsAMAccountName: svc-e\ninfo: %s\n' \
 	"$AD_OU" "$emark" >"$TESTTMP/e-mal.ldif"
 t_check "mallory makes her own svc-e carrying the mark" \
 	mal ldapadd -f "$TESTTMP/e-mal.ldif"
-ad_search -b "CN=svc-e,$AD_OU" -s base \
-	-E '!1.2.840.113556.1.4.801=::MAMCAQE=' nTSecurityDescriptor \
-	>"$TESTTMP/e-sd.ldif" 2>&1
-t_check "... the DC made her its owner" python3 -c '
-import base64, struct, sys
-sd = [l for l in open(sys.argv[1]) if l.startswith("nTSecurityDescriptor::")]
-b = base64.b64decode(sd[0].split("::")[1].strip())
-o = struct.unpack_from("<I", b, 4)[0]
-n = b[o + 1]
-sid = "S-1-%d" % int.from_bytes(b[o + 2:o + 8], "big") + "".join(
-    "-%d" % struct.unpack_from("<I", b, o + 8 + 4 * i)[0] for i in range(n))
-sys.exit(sid != sys.argv[2])' "$TESTTMP/e-sd.ldif" "$msid"
+t_check "... the DC made her its owner" test "$(owner svc-e)" = "$msid"
 usn0=$(attr svc-e uSNChanged)
 t_exit "the next sync refuses it (exit 1)" 1 c account sync
 t_grep "... saying why (its owner is mallory)" \
@@ -231,4 +237,35 @@ t_exit "re-sync: no-op" 0 c --json account sync
 t_check "no changes" python3 -c '
 import json, sys; sys.exit(json.load(open(sys.argv[1]))["changes"] != 0)' \
 	"$TESTTMP/out"
+
+# 7. custody bound as a delegated account that is no administrator: the
+# DC makes that account (not Domain Admins) the owner of what it adds,
+# and a genuine crash after the add is still finished.
+S2="$TESTTMP/state2"
+c2() { cc --state-dir "$S2" "$@"; }
+t_check "a delegated account custody-svc" tool user add custody-svc \
+	'Cust0dy-Svc.pass'
+csid=$(samba-tool user show custody-svc --attributes=objectSid \
+	-s "$AD_DIR/etc/smb.conf" -H "$AD_DIR/private/sam.ldb" 2>/dev/null |
+	sed -n 's/^objectSid: //p')
+t_check "... given OU=AMT's children (dsacl)" tool dsacl set \
+	--objectdn="$AD_OU" --sddl="(A;CI;RPWPCRCCDCLCLORCSDSW;;;$csid)"
+(umask 077; printf '%s' 'Cust0dy-Svc.pass' >"$TESTTMP/svc.pw")
+t_exit "init a second state" 0 c2 init
+ad_config "$S2" "    group_prefix: B-"
+sed -i "s|bind: .*|bind: custody-svc@custody.test|; s|bind_password_file: .*|bind_password_file: $TESTTMP/svc.pw|" \
+	"$S2/custody.yaml"
+ad_policy "$TESTTMP/p2.yaml" g:power && c2 policy load "$TESTTMP/p2.yaml" \
+	>/dev/null
+CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S2" \
+	account sync >"$TESTTMP/half.out" 2>&1 &
+cpid=$!
+t_wait_stopped $cpid
+kill -KILL $cpid
+wait $cpid 2>/dev/null
+t_check "svc-g added by custody-svc, disabled, its owner custody-svc" \
+	test "$(uac svc-g) $(owner svc-g)" = "514 $csid"
+t_exit "the next sync finishes it: exit 0" 0 c2 account sync
+t_check "svc-g: enabled, in B-power" test "$(uac svc-g) $(members B-power)" = \
+	"66048 svc-g "
 t_done
