@@ -63,7 +63,9 @@
  * of the dir_object row it was added for (row_mark()). A row still
  * 'creating' has no objectSid to compare (custody stopped before reading
  * it back); the mark is how the next sync tells the object custody added
- * from one someone else made at the DN since.
+ * from one someone else made at the DN since, and the owner and
+ * whenCreated the DC set (made_by_custody()) tell it from one made with
+ * a copy of the mark.
  */
 #define MARK_ATTR	"info"
 #define MARK_PREFIX	"custody-mark:v1:"
