@@ -232,6 +232,24 @@ krb_waits(struct daemon *d, const char *fqdn, int64_t now)
 	return at != NULL && json_integer_value(at) > now;
 }
 
+/* Entries of krb_retry that make nobody wait any more (their hour is
+ * over: the device was tried again, or was removed, retired or rotated
+ * otherwise meanwhile) dropped, so the map holds only the devices that
+ * failed within the last SCHED_KRB_RETRY, not every device that ever
+ * failed. Returns how many are left. */
+static size_t
+krb_prune(struct daemon *d, int64_t now)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(d->krb_retry, tmp, k, v)
+		if (!krb_waits(d, k, now))
+			json_object_del(d->krb_retry, k);
+	return json_object_size(d->krb_retry);
+}
+
 /* The outcome of the scheduled rotation of the devices fqdns (resp: the
  * op's reply, NULL when it failed as a whole): the failed ones wait
  * SCHED_KRB_RETRY, the others are tried whenever due. */
@@ -288,7 +306,7 @@ rotate_objects(struct daemon *d, const struct sched_policy *p)
 	/* a batch besides those waiting, so that they do not keep the
 	 * others out */
 	if (dir_ad_devices_due(d->sched_st, p->krb_max_age, batch +
-	    json_object_size(d->krb_retry), &due) != CUST_OK)
+	    krb_prune(d, now), &due) != CUST_OK)
 		goto fail;
 	json_array_foreach(due, i, f) {
 		if (json_array_size(fqdns) >= batch)
@@ -334,8 +352,10 @@ out:
 	cust_clearerr();
 }
 
+/* One tick; *interval_ms the wait before the next (read with the
+ * policy, under the lock a SIGHUP reload holds while it changes d->conf). */
 static void
-tick(struct daemon *d)
+tick(struct daemon *d, int *interval_ms)
 {
 	struct sched_policy p;
 	json_t *rep = NULL, *e;
@@ -344,6 +364,7 @@ tick(struct daemon *d)
 
 	pthread_mutex_lock(&d->sched_mu);	/* SIGHUP may change it */
 	p = d->conf.sched;
+	*interval_ms = d->conf.sched_interval_ms;
 	pthread_mutex_unlock(&d->sched_mu);
 	r = sched_tick(d->sched_st, SCHED_ACTOR, &p, &rep);
 	metrics_rotations(rep);
@@ -378,18 +399,17 @@ sched_main(void *arg)
 {
 	struct daemon *d = arg;
 	struct timespec at;
-	int stop, first = 1;
+	int stop, first = 1, ms = 0;
 
 	for (;;) {
 		/* At start-up every push left 'pushed' is one whose process
 		 * died; later, only those older than any push takes. */
 		reconcile(d, first ? 0 : SCHED_RECONCILE_AGE);
 		first = 0;
-		tick(d);
+		tick(d, &ms);
 		clock_gettime(CLOCK_MONOTONIC, &at);
-		at.tv_sec += d->conf.sched_interval_ms / 1000;
-		at.tv_nsec += (long)(d->conf.sched_interval_ms % 1000) *
-		    1000000L;
+		at.tv_sec += ms / 1000;
+		at.tv_nsec += (long)(ms % 1000) * 1000000L;
 		if (at.tv_nsec >= 1000000000L) {
 			at.tv_sec++;
 			at.tv_nsec -= 1000000000L;
