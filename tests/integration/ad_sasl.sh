@@ -2,7 +2,9 @@
 # tests/integration/ad_sasl.sh - directory.ad with sasl: gssapi against a
 # real Samba AD DC (tests/integration/lib_ad.sh): custody binds with the
 # keytab of the bind account (samba-tool domain exportkeytab) over LDAPS
-# and over StartTLS, and `account sync` works; plain LDAP stays refused;
+# and over StartTLS, and `account sync` works (an account it was killed
+# after adding included: its owner is checked against the token of the
+# GSSAPI bind); plain LDAP stays refused;
 # a keytab for a principal the DC does not know fails with a clear error
 # and no key material; a keytab looser than 0600 is refused. The DC runs
 # with "ldap server require strong auth = allow_sasl_over_tls", which is
@@ -88,6 +90,25 @@ ad_search -b "CN=d2.corp.test,$AD_OU" -s base servicePrincipalName \
     >"$TESTTMP/d2.ldif"
 t_grep "d2's object is made with its SPNs" \
     "^servicePrincipalName: HTTP/d2.corp.test:16992" "$TESTTMP/d2.ldif"
+
+# A sync killed after adding an account: the next one takes it up, its
+# owner checked against custody's token as the DC sees a GSSAPI bind
+# (rootDSE tokenGroups: Domain Admins, custody's keytab is
+# Administrator's).
+sed 's/^consoles:/&\n  inv:\n    identity: {kerberos: "svc-inv@CUSTODY.TEST"}\n    duties: [power]/' \
+    "$TESTTMP/p2.yaml" >"$TESTTMP/p3.yaml"
+t_exit "policy load (console inv)" 0 c policy load "$TESTTMP/p3.yaml"
+CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S" \
+    account sync >"$TESTTMP/half.out" 2>&1 &
+cpid=$!
+t_wait_stopped $cpid
+kill -KILL $cpid
+wait $cpid 2>/dev/null
+inv_uac() { ad_search -b "CN=svc-inv,$AD_OU" -s base userAccountControl |
+    sed -n 's/^userAccountControl: //p'; }
+t_check "svc-inv added, disabled (the sync killed)" test "$(inv_uac)" = 514
+t_exit "the next sync finishes it (its owner custody's)" 0 c account sync
+t_check "svc-inv enabled" test "$(inv_uac)" = 66048
 
 sasl_config "$AD_STARTTLS_URI" "$KT"
 t_exit "plain LDAP with sasl refused" 2 c account sync
