@@ -64,6 +64,12 @@ void dir_kadm_close(struct dir_kadm *k);
 int dir_kadm_get(struct dir_kadm *k, const char *principal, int *kvno_out)
 	__attribute__((warn_unused_result));
 
+/* Whether principal was last changed (kadm5 mod_name: set by create,
+ * randkey and every other change) by the admin principal k logged in as:
+ * *ours 1 then; by (len bytes) the name of who did. */
+int dir_kadm_made_by_us(struct dir_kadm *k, const char *principal, int *ours,
+    char *by, size_t len) __attribute__((warn_unused_result));
+
 /* Create principal with random keys (kadmind 1.18+); CUST_E_EXISTS when
  * it exists. */
 int dir_kadm_create(struct dir_kadm *k, const char *principal)

@@ -43,6 +43,7 @@ struct dir_kadm {
 	void *handle;		/* kadm5 server handle */
 	char server[300];	/* for messages */
 	char realm[256];
+	char admin[1100];	/* the principal it logged in as */
 };
 
 /* ---- the in-memory profile ---- */
@@ -268,6 +269,7 @@ dir_kadm_open(const struct config_mit *mit, struct dir_kadm **out)
 	snprintf(k->server, sizeof(k->server), "kadmind %s",
 	    mit->admin_server ? mit->admin_server : mit->realm);
 	snprintf(k->realm, sizeof(k->realm), "%s", mit->realm);
+	snprintf(k->admin, sizeof(k->admin), "%s", mit->admin_principal);
 	if ((r = dir_krb5_context(mit->realm, mit->kdc, mit->admin_server,
 	    &k->ctx)) != CUST_OK)
 		goto out;
@@ -358,24 +360,61 @@ parse(struct dir_kadm *k, const char *name, krb5_principal *out)
 	return CUST_OK;
 }
 
-int
-dir_kadm_get(struct dir_kadm *k, const char *principal, int *kvno_out)
+/* principal's entry (mask and KADM5_PRINCIPAL) into *ent
+ * (kadm5_free_principal_ent()). */
+static int
+get_ent(struct dir_kadm *k, const char *principal, long mask,
+    kadm5_principal_ent_rec *ent)
 {
-	kadm5_principal_ent_rec ent;
 	krb5_principal p = NULL;
 	kadm5_ret_t kr;
 	int r;
 
-	*kvno_out = 0;
+	memset(ent, 0, sizeof(*ent));
 	if ((r = parse(k, principal, &p)) != CUST_OK)
 		return r;
-	memset(&ent, 0, sizeof(ent));
-	kr = kadm5_get_principal(k->handle, p, &ent, KADM5_PRINCIPAL |
-	    KADM5_KVNO);
+	kr = kadm5_get_principal(k->handle, p, ent, KADM5_PRINCIPAL | mask);
 	krb5_free_principal(k->ctx, p);
-	if (kr != 0)
-		return kfail(k, kr, "get", principal);
+	return kr != 0 ? kfail(k, kr, "get", principal) : CUST_OK;
+}
+
+int
+dir_kadm_get(struct dir_kadm *k, const char *principal, int *kvno_out)
+{
+	kadm5_principal_ent_rec ent;
+	int r;
+
+	*kvno_out = 0;
+	if ((r = get_ent(k, principal, KADM5_KVNO, &ent)) != CUST_OK)
+		return r;
 	*kvno_out = (int)ent.kvno;
+	kadm5_free_principal_ent(k->handle, &ent);
+	return CUST_OK;
+}
+
+int
+dir_kadm_made_by_us(struct dir_kadm *k, const char *principal, int *ours,
+    char *by, size_t len)
+{
+	kadm5_principal_ent_rec ent;
+	krb5_principal me = NULL;
+	char *name = NULL;
+	int r;
+
+	*ours = 0;
+	snprintf(by, len, "?");
+	if ((r = get_ent(k, principal, KADM5_MOD_NAME, &ent)) != CUST_OK)
+		return r;
+	if (ent.mod_name != NULL &&
+	    krb5_unparse_name(k->ctx, ent.mod_name, &name) == 0) {
+		snprintf(by, len, "%s", name);
+		krb5_free_unparsed_name(k->ctx, name);
+	}
+	if (ent.mod_name != NULL && krb5_parse_name_flags(k->ctx, k->admin,
+	    KRB5_PRINCIPAL_PARSE_REQUIRE_REALM, &me) == 0) {
+		*ours = krb5_principal_compare(k->ctx, ent.mod_name, me) != 0;
+		krb5_free_principal(k->ctx, me);
+	}
 	kadm5_free_principal_ent(k->handle, &ent);
 	return CUST_OK;
 }

@@ -11,9 +11,11 @@
  *   rotate  randkey -> keytab (new keys + the previous kvno's) -> row
  *           (kvno, prev_kvno, prev_until) + audit
  *   delete  kadm5 delete -> keytab removed -> row 'deleted' + audit
- * A 'creating' row found later is finished (the principal is custody's:
- * the row was there first). A principal found in the realm without a row
- * is someone else's: never adopted, never deleted.
+ * A 'creating' row found later is finished when the principal is
+ * custody's: the row was there first, and the realm says custody's admin
+ * principal changed it last (creating_ours()); made by someone else
+ * meanwhile, the row is dropped. A principal found in the realm without
+ * a row is someone else's: never adopted, never deleted.
  *
  * Changes run one at a time per state directory (DIR/mit.lock,
  * dir_lock()), the rows read under the lock: two rotations at once
@@ -389,17 +391,72 @@ out:
 	return r;
 }
 
-/* Create (or finish creating) p's principal: p is a 'creating' row. */
+/*
+ * Is the principal of p, a 'creating' row, custody's own half-made one?
+ * The row was committed before the create, so a principal found under its
+ * name is custody's from a crash after the create, or someone else's made
+ * between the row and the create (a sync stopped there, kadmind refusing
+ * the create, or the principal deleted and made again behind custody's
+ * back). The realm records who changed a principal last (mod_name: the
+ * create, randkey, any change): custody's admin principal, or it is not
+ * custody's. *ours 1 when it is, or when there is no such principal; by
+ * (len) who made it otherwise.
+ */
+static int
+creating_ours(struct dir_kadm *k, const struct prow *p, int *ours, char *by,
+    size_t len)
+{
+	int r = dir_kadm_made_by_us(k, p->principal, ours, by, len);
+
+	if (r == CUST_E_NOTFOUND) {
+		*ours = 1;	/* nothing there to be anyone's */
+		cust_clearerr();
+		return CUST_OK;
+	}
+	return r;
+}
+
+/* p, a 'creating' row whose principal someone else made (by): the row is
+ * dropped (the principal left alone: neither adopted nor, later, deleted),
+ * audited; the next sync sees a foreign principal. CUST_E_EXISTS (the
+ * message says so) once done. */
+static int
+forget_row(struct cust_state *st, struct prow *p, const char *actor,
+    const char *by)
+{
+	char detail[1300];
+	int r;
+
+	snprintf(detail, sizeof(detail), "console:%.40s: not custody's: %s "
+	    "was made by %s while the row was 'creating'; left alone, the row "
+	    "dropped", p->console, p->principal, by);
+	snprintf(p->state, sizeof(p->state), "deleted");
+	if ((r = row_save(st, p, actor, "principal.forget", detail)) !=
+	    CUST_OK)
+		return r;
+	return cust_fail(CUST_E_EXISTS, "the principal exists and custody did "
+	    "not create it (made by %s while custody's row was 'creating'): "
+	    "it is neither adopted nor deleted", by);
+}
+
+/* Create (or finish creating) p's principal: p is a 'creating' row.
+ * *foreign 1 (the row dropped) when the principal is someone else's. */
 static int
 finish_create(struct cust_state *st, struct dir_kadm *k, struct prow *p,
-    const char *actor)
+    const char *actor, int *foreign)
 {
-	char detail[64];
-	int r, kvno;
+	char detail[64], by[1100];
+	int r, kvno, ours = 0;
 
+	*foreign = 0;
 	r = dir_kadm_create(k, p->principal);
-	if (r == CUST_E_EXISTS)
-		r = CUST_OK;	/* the row was first: ours, from a crash */
+	if (r == CUST_E_EXISTS &&
+	    (r = creating_ours(k, p, &ours, by, sizeof(by))) == CUST_OK &&
+	    !ours) {
+		r = forget_row(st, p, actor, by);
+		*foreign = r == CUST_E_EXISTS;
+		return r;
+	}
 	if (r == CUST_OK)
 		util_test_crash("mit-created");
 	if (r != CUST_OK || (r = rekey(st, k, p, 0, &kvno)) != CUST_OK)
@@ -448,8 +505,16 @@ static int
 delete_row(struct cust_state *st, struct dir_kadm *k, struct prow *p,
     const char *actor, const char *why)
 {
-	int r;
+	char by[1100];
+	int r, ours = 1;
 
+	/* a 'creating' row's principal may be someone else's: not deleted */
+	if (strcmp(p->state, "creating") == 0 &&
+	    (r = creating_ours(k, p, &ours, by, sizeof(by))) != CUST_OK)
+		return note_failed(st, actor, "principal.delete",
+		    p->principal, r);
+	if (!ours)
+		return forget_row(st, p, actor, by);
 	r = dir_kadm_delete(k, p->principal);
 	if (r == CUST_E_NOTFOUND)
 		r = CUST_OK;	/* gone already (a crash after the delete) */
@@ -493,7 +558,7 @@ ensure(struct cust_state *st, struct dir_kadm *k, const struct dir_want *w,
 	struct prow fresh, *p = NULL;
 	const char *why;
 	size_t i;
-	int r, kvno = 0;
+	int r, kvno = 0, foreign = 0;
 
 	for (i = 0; i < nrows; i++)
 		if (strcmp(rows[i].console, w->console) == 0 &&
@@ -543,6 +608,7 @@ ensure(struct cust_state *st, struct dir_kadm *k, const struct dir_want *w,
 		if ((r = row_save(st, p, actor, "principal.create",
 		    "started")) != CUST_OK)
 			return r;	/* the store: custody's own error */
+		util_test_crash("mit-begun");	/* the row, no principal */
 	} else if (strcmp(p->state, "creating") == 0 || r == CUST_E_NOTFOUND) {
 		/* a crash mid-create, or deleted behind custody's back */
 		if (dry_run) {
@@ -592,9 +658,14 @@ ensure(struct cust_state *st, struct dir_kadm *k, const struct dir_want *w,
 		cnt[1]++;
 		return item(items, w, p, "keep", p->kvno, NULL);
 	}
-	if ((r = finish_create(st, k, p, actor)) != CUST_OK) {
+	if ((r = finish_create(st, k, p, actor, &foreign)) != CUST_OK) {
 		if (r == CUST_E_DB || r == CUST_E_NOMEM)
 			return r;
+		if (foreign) {
+			cnt[2]++;
+			return item(items, w, NULL, "foreign", kvno,
+			    cust_errmsg());
+		}
 		goto failed;
 	}
 	cnt[0]++;
@@ -651,8 +722,8 @@ dir_mit_sync(struct cust_state *st, const struct config_mit *mit,
 		else
 			failed_del++;
 		if ((r = item(items, NULL, &rows[i], r == CUST_OK ? "delete" :
-		    "error", rows[i].kvno, r == CUST_OK ? NULL :
-		    cust_errmsg())) != CUST_OK)
+		    r == CUST_E_EXISTS ? "foreign" : "error", rows[i].kvno,
+		    r == CUST_OK ? NULL : cust_errmsg())) != CUST_OK)
 			goto out;
 		rows[i].seen = 1;	/* gone from the candidates */
 		rows[i].console[0] = '\0';

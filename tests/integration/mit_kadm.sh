@@ -332,6 +332,63 @@ t_grep "  ... (rekey)" "^rekey +late +svc-late@$R kvno 4" "$TESTTMP/out"
 c keytab get late -o "$W/late.keytab" >/dev/null 2>&1
 t_exit "  ... and the keytab works again" 0 env KRB5CCNAME="FILE:$W/cc5" \
     kinit -k -t "$W/late.keytab" "svc-late@$R"
+# A sync stopped after its 'creating' row and before kadm5 create, and
+# someone else makes that principal meanwhile: it is theirs (the realm
+# says who made it), not custody's half-made one. Before, the next sync
+# took the "exists" answer for its own crash, ran randkey on it (their
+# keys gone) and handed the keys out as the console's keytab; and a
+# console leaving the policy then deleted it.
+cp "$W/p1.yaml" "$W/p1-early.yaml"
+printf '  early:\n    identity: {kerberos: "svc-early@%s"}\n    duties: [event-log]\n' \
+    "$R" >> "$W/p1-early.yaml"
+c policy load "$W/p1-early.yaml" >/dev/null 2>&1
+t_exit "a crash right after the 'creating' row, before kadm5 create" 99 \
+    env CUSTODY_TEST_CRASH_AT=mit-begun "$CUSTODYCTL" --state-dir "$S" principal sync
+kl "getprinc svc-early@$R" > "$W/getprinc"
+t_grep "  ... nothing in the realm yet" "does not exist" "$W/getprinc"
+# (as another administrator of the realm: kadmin.local records it)
+kadmin.local -r "$R" -p "other/admin@$R" -q "addprinc -randkey svc-early@$R" \
+    >/dev/null 2>&1
+kl "getprinc svc-early@$R" | grep -E '^(Key|Last modified)' > "$W/early.before"
+t_exit "the next sync, the principal made by someone else meanwhile" 1 \
+    c principal sync
+t_grep "  ... reports it foreign" "^foreign +early +svc-early@$R" "$TESTTMP/out"
+t_check "  ... does not finish it as its own" sh -c \
+    "! grep -Eq '^create +early' '$TESTTMP/out'"
+kl "getprinc svc-early@$R" | grep -E '^(Key|Last modified)' > "$W/early.after"
+t_check "  ... its keys and modifier untouched (no randkey)" \
+    cmp "$W/early.before" "$W/early.after"
+t_exit "  ... keytab get early: none" 4 c keytab get early -o "$W/x"
+t_exit "  ... the sync after: still foreign" 1 c principal sync
+t_grep "  ... (reported again)" "^foreign +early +svc-early@$R" "$TESTTMP/out"
+c policy load "$W/p1.yaml" >/dev/null 2>&1
+t_exit "early leaves the policy" 1 c principal sync
+kl "getprinc svc-early@$R" > "$W/getprinc"
+t_grep "  ... its principal (not custody's) is not deleted" \
+    "Principal: svc-early@$R" "$W/getprinc"
+kl "delprinc -force svc-early@$R" >/dev/null
+c policy load "$W/p1-early.yaml" >/dev/null 2>&1
+t_exit "once it is gone, custody makes its own" 1 c principal sync
+t_grep "  ... created" "^create +early +svc-early@$R kvno 2" "$TESTTMP/out"
+c policy load "$W/p1.yaml" >/dev/null 2>&1
+t_exit "  ... and deletes it when early leaves again" 1 c principal sync
+t_grep "  ... (deleted)" "^delete +early +svc-early@$R" "$TESTTMP/out"
+# the same window, and the console leaves the policy before the next sync
+c policy load "$W/p1-early.yaml" >/dev/null 2>&1
+t_exit "a crash after the 'creating' row again" 99 \
+    env CUSTODY_TEST_CRASH_AT=mit-begun "$CUSTODYCTL" --state-dir "$S" principal sync
+kadmin.local -r "$R" -p "other/admin@$R" -q "addprinc -randkey svc-early@$R" \
+    >/dev/null 2>&1
+c policy load "$W/p1.yaml" >/dev/null 2>&1
+t_exit "  ... early leaves the policy: principal sync" 1 c principal sync
+t_check "  ... deletes nothing" sh -c "! grep -Eq '^delete +early' '$TESTTMP/out'"
+kl "getprinc svc-early@$R" > "$W/getprinc"
+t_grep "  ... the principal someone else made is still there" \
+    "Principal: svc-early@$R" "$W/getprinc"
+t_grep "  ... audited: the row dropped, the principal left alone" \
+    "principal.forget +principal:svc-early@$R" \
+    "$(c audit list > "$W/audit"; echo "$W/audit")"
+kl "delprinc -force svc-early@$R" >/dev/null
 
 # ---- the policy drops a console: its principal goes ----
 grep -v -e '^  aud:' -e 'svc-aud' -e 'duties: \[audit\]' "$W/p1.yaml" > "$W/p2.yaml"
