@@ -2051,12 +2051,60 @@ member(struct sync *y, const char *gname, const char *gdn, const char *m,
 	return audit(y, "directory.member", gname, detail);
 }
 
+/*
+ * The members of group entry e that AD does not list in its `member`: the
+ * users and computers whose primaryGroupID is the group's RID (MS-ADTS
+ * 3.1.1.4.5.x: AD drops the `member` value when the primary group is set;
+ * the account still holds the group's SID in its tickets, so a group
+ * entry on the devices admits it). Searched in the domain of base_dn; the
+ * DNs into *out (an array, empty when none).
+ */
+static int
+primary_members(struct sync *y, json_t *e, json_t **out)
+{
+	static const char *const attrs[] = { "primaryGroupID", NULL };
+	const char *rid, *base = strcasestr(y->ad->base_dn, "DC=");
+	char sid[200], filter[64];
+	json_t *a = NULL, *x, *dns;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	if ((r = sid_text(first(e, "objectSid"), sid, sizeof(sid))) !=
+	    CUST_OK)
+		return r;
+	if ((dns = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	rid = strrchr(sid, '-');
+	if (rid == NULL || rid[1] == '\0') {
+		*out = dns;	/* no SID read: nothing to search for */
+		return CUST_OK;
+	}
+	/* digits only (dir_sid_to_str()): nothing to escape */
+	snprintf(filter, sizeof(filter), "(primaryGroupID=%s)", rid + 1);
+	if ((r = dir_ldap_search(y->l, base != NULL ? base : y->ad->base_dn,
+	    2, filter, attrs, &a)) != CUST_OK) {
+		json_decref(dns);
+		return r;
+	}
+	json_array_foreach(a, i, x)
+		if (json_array_append_new(dns, json_string(jstr(x, "dn"))) !=
+		    0) {
+			json_decref(a);
+			json_decref(dns);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	json_decref(a);
+	*out = dns;
+	return CUST_OK;
+}
+
 static int
 sync_members(struct sync *y, const char *gname, const char *gdn,
     const char *duty, json_t *wants)
 {
 	static const char *const attrs[] = { "member", "objectSid", NULL };
-	json_t *want = NULL, *e = NULL, *have, *v, *row;
+	json_t *want = NULL, *e = NULL, *have, *v, *row, *prim = NULL;
 	size_t i;
 	int r;
 
@@ -2073,8 +2121,21 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 		goto out;
 	}
 	have = json_object_get(e, "member");
+	/* members by primary group: not in `member`, and custody cannot
+	 * take them out (the account's own attribute): refused, named */
+	if (e != NULL && (r = primary_members(y, e, &prim)) != CUST_OK)
+		goto out;
+	json_array_foreach(prim, i, v)
+		if (!in_list(want, json_string_value(v), 1) && (r = refuse(y,
+		    gname, "group '%s': %s is a member through its "
+		    "primaryGroupID, which AD does not list in member and "
+		    "custody cannot remove: refused (give it another primary "
+		    "group, such as Domain Users)", gname,
+		    json_string_value(v))) != CUST_OK)
+			goto out;
 	json_array_foreach(want, i, v)
-		if (!in_list(have, json_string_value(v), 1) && (r = member(y,
+		if (!in_list(have, json_string_value(v), 1) &&
+		    !in_list(prim, json_string_value(v), 1) && (r = member(y,
 		    gname, gdn, json_string_value(v), DIR_MOD_ADD)) != CUST_OK)
 			goto out;
 	json_array_foreach(have, i, v)
@@ -2083,6 +2144,7 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 		    json_string_value(v), DIR_MOD_DELETE)) != CUST_OK)
 			goto out;
 out:
+	json_decref(prim);
 	json_decref(want);
 	json_decref(e);
 	return r;
