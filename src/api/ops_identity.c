@@ -19,7 +19,9 @@
 
 #include "audit.h"
 #include "ca.h"
+#include "config.h"
 #include "cred.h"
+#include "directory.h"
 #include "err.h"
 #include "ops_int.h"
 #include "policy.h"
@@ -397,6 +399,84 @@ principal_match(const char *krb, const void *principal)
 	return strcmp(krb, (const char *)principal) == 0;
 }
 
+/* Whether rows (dir_mit_list() items, or dir_ad_list() rows) hold a live
+ * one of console for principal: field (principal, or the account name)
+ * equal to want, of kind (NULL: any), in state active. */
+static int
+row_held(json_t *rows, const char *console_key, const char *console,
+    const char *field, const char *want, const char *kind)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(rows, i, o) {
+		const char *c = json_string_value(json_object_get(o,
+		    console_key)), *v = json_string_value(json_object_get(o,
+		    field)), *st = json_string_value(json_object_get(o,
+		    "state")), *k = json_string_value(json_object_get(o,
+		    "kind"));
+
+		if (c != NULL && v != NULL && st != NULL && strcmp(c,
+		    console) == 0 && strcmp(v, want) == 0 && strcmp(st,
+		    "active") == 0 && (kind == NULL || (k != NULL &&
+		    strcmp(k, kind) == 0)))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * principal (NAME@REALM, as GSSAPI displays it) names console in the
+ * policy; in a realm custody manages (directory.mit or directory.ad of
+ * custody.yaml) it is that console only when it is the principal or
+ * account custody made for it (a live row): account and principal sync
+ * refuse a principal custody did not create as foreign, and AMT's ACL
+ * entries carry the SID of custody's account, so whoever holds the keys
+ * of a foreign one (made before custody's, or in its place) is not the
+ * console here either. Other realms: the policy alone decides, as
+ * before. CUST_E_DENIED when refused.
+ */
+static int
+managed_principal(struct cust_state *st, const char *what,
+    const char *console, const char *principal)
+{
+	struct cust_config *cfg = NULL;
+	const char *at = strrchr(principal, '@');
+	char name[512];
+	json_t *rows = NULL;
+	int r, held = 1;
+
+	if (at == NULL || (size_t)(at - principal) >= sizeof(name))
+		return cust_fail(CUST_E_DENIED, "%s: not NAME@REALM", what);
+	snprintf(name, sizeof(name), "%.*s", (int)(at - principal), principal);
+	if ((r = config_load_dir(state_dir(st), NULL, &cfg)) != CUST_OK)
+		return r;
+	if (cfg->mit.set && cfg->mit.realm != NULL &&
+	    strcmp(at + 1, cfg->mit.realm) == 0) {
+		json_t *l = NULL;
+
+		if ((r = dir_mit_list(st, &l)) == CUST_OK)
+			held = row_held(json_object_get(l, "items"), "console",
+			    console, "principal", principal, NULL);
+		json_decref(l);
+	} else if (cfg->ad.set && cfg->ad.realm != NULL &&
+	    strcmp(at + 1, cfg->ad.realm) == 0) {
+		if ((r = dir_ad_list(st, &rows)) == CUST_OK)
+			held = row_held(rows, "owner", console, "name", name,
+			    "account");
+	}
+	json_decref(rows);
+	config_free(cfg);
+	if (r != CUST_OK)
+		return r;
+	if (!held)
+		return cust_fail(CUST_E_DENIED, "%s is not the principal custody "
+		    "made for console %s (a principal of the realm custody did "
+		    "not create, or not made yet: principal sync or account "
+		    "sync)", what, console);
+	return CUST_OK;
+}
+
 int
 ops_identity_from_kerberos(struct cust_state *st, const char *principal,
     struct ops_identity **out)
@@ -410,6 +490,7 @@ ops_identity_from_kerberos(struct cust_state *st, const char *principal,
 	snprintf(what, sizeof(what), "Kerberos principal %.200s", principal);
 	if ((r = console_by_identity(st, what, "kerberos", principal_match,
 	    principal, &p, &found)) == CUST_OK &&
+	    (r = managed_principal(st, what, found, principal)) == CUST_OK &&
 	    (r = ops_console_revoked(st, found, &revoked)) == CUST_OK) {
 		if (revoked)
 			r = cust_fail(CUST_E_DENIED, "%s: console %s is "

@@ -42,6 +42,10 @@ chmod 0600 "$W/http.keytab"
 # a principal no console has
 kl "addprinc -randkey stranger@$R" >/dev/null
 kl "ktadd -k $W/stranger.keytab stranger@$R" >/dev/null
+# a principal of the realm custody manages that custody did not make
+# (principal sync reports it foreign), named by a console's identity
+kl "addprinc -randkey svc-taken@$R" >/dev/null
+kl "ktadd -k $W/taken.keytab svc-taken@$R" >/dev/null
 cat > "$S/custody.yaml" <<EOF
 directory:
   mit:
@@ -68,9 +72,13 @@ consoles:
   aud:
     identity: {kerberos: "svc-aud@$R"}
     duties: [audit]
+  taken:
+    identity: {kerberos: "svc-taken@$R"}
+    duties: [inventory]
 EOF
 c policy load "$W/p.yaml" >/dev/null 2>&1
-t_exit "principal sync" 0 c principal sync
+t_exit "principal sync" 1 c principal sync
+t_grep "  ... svc-taken is foreign" "^foreign +taken +svc-taken@$R" "$TESTTMP/out"
 c keytab get sec -o "$W/sec.keytab" >/dev/null 2>&1
 c keytab get aud -o "$W/aud.keytab" >/dev/null 2>&1
 c console add sccm -o "$W/sccm" >/dev/null
@@ -88,6 +96,7 @@ neg() {	# neg CCACHE PATH [curl args]: status; body $W/body, head $W/head
 }
 env KRB5CCNAME="FILE:$W/cc.sec" kinit -k -t "$W/sec.keytab" "svc-sec@$R"
 env KRB5CCNAME="FILE:$W/cc.str" kinit -k -t "$W/stranger.keytab" "stranger@$R"
+env KRB5CCNAME="FILE:$W/cc.tkn" kinit -k -t "$W/taken.keytab" "svc-taken@$R"
 
 t_check "no credentials: GET sec's keytab is 401" \
     test "$(curl -sS --max-time 10 --cacert "$S/ca/bundle.pem" -o "$W/body" \
@@ -110,6 +119,14 @@ t_check "a principal of no console: sec's keytab is 401" \
 t_check "  ... the public trust bundle is 200" \
     test "$(neg "$W/cc.str" /v1/trust/bundle)" = 200
 t_grep "  ... logged" "Negotiate login as stranger@$R maps to no identity" \
+    "$W/d.log"
+# In the realm custody manages, a console's principal is the one custody
+# made for it: the foreign svc-taken (whoever holds its keys, not custody)
+# is not console taken, as its AMT ACL entries would not be either.
+t_check "the foreign principal named by console taken: 401" \
+    test "$(neg "$W/cc.tkn" /v1/consoles/taken/keytab)" = 401
+t_grep "  ... logged: not the principal custody made" \
+    "Negotiate login as svc-taken@$R maps to no identity: .*not the principal custody made for console taken" \
     "$W/d.log"
 # a ticket for the other service of the keytab (what ssh's client sends
 # to sshd, seen on the wire): not a login here
