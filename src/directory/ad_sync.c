@@ -2733,6 +2733,25 @@ out:
 	return r;
 }
 
+/* Is the object at row's DN still the one custody made (its objectSid
+ * the recorded one: not_ours())? 1 (refused, said) when not, 0 when it
+ * is or is gone, or an error. Every password set outside a sync asks
+ * first: a new password on someone else's object at custody's DN would
+ * hand its keys to a console or a device. */
+static int
+dn_not_ours(struct sync *y, json_t *row, const char *what)
+{
+	static const char *const attrs[] = { "objectSid", NULL };
+	json_t *e = NULL;
+	int r;
+
+	if ((r = read_dn(y, jstr(row, "dn"), attrs, &e)) != CUST_OK)
+		return r;
+	r = not_ours(y, row, e, what);
+	json_decref(e);
+	return r;
+}
+
 /* One account's rotation: a new password pending (committed first), set
  * through unicodePwd, then finished (rotate_finish()). A refusal by the
  * DC marks the pending password failed; a lost connection leaves it
@@ -2746,6 +2765,8 @@ rotate_one(struct sync *y, json_t *row)
 	int64_t v = 0, until = 0;
 	int r, done, kvno = 0, kept = 0;
 
+	if ((r = dn_not_ours(y, row, "account")) != 0)
+		return r < 0 ? r : CUST_OK;
 	if ((r = reconcile(y, row, &done)) != CUST_OK ||
 	    json_array_size(y->errors) > nerr)
 		return r;
@@ -2989,6 +3010,17 @@ dir_ad_device_key(struct cust_state *st, const char *actor,
 		    "object for %s: run account sync", fqdn);
 		goto out;
 	}
+	/* the object at its DN custody's own, before any password */
+	if ((y.errors = json_array()) == NULL) {
+		r = cust_fail(CUST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = dn_not_ours(&y, row, "device")) != 0) {
+		if (r > 0)
+			r = cust_fail(CUST_E_VIOLATION, "%s",
+			    json_string_value(json_array_get(y.errors, 0)));
+		goto out;
+	}
 	r = secret_get(st, row, "pending", &pw, &v);
 	if (r != CUST_OK && r != CUST_E_NOTFOUND)
 		goto out;
@@ -3036,6 +3068,7 @@ dir_ad_device_key(struct cust_state *st, const char *actor,
 out:
 	sync_unlock(lockfd);
 	seal_secret_free(pw);
+	json_decref(y.errors);
 	json_decref(rows);
 	return r;
 }

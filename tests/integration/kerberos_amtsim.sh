@@ -450,4 +450,33 @@ t_grep "$D3 (88 days) rotated" "^$D3: ok: .*KeyVersion $((k3 + 2)),.*rotated" \
 t_check "170 days: $D0 stays at kvno + 2" holds $D0 $((k0 + 2))
 t_check "170 days: $D3 at kvno + 2" holds $D3 $((k3 + 2))
 
+# Custody's object of D3 deleted and someone's made at its DN: neither a
+# rotation (by hand or by age) nor a plain run sets its password or sends
+# the device its kvno. Before, --rotate set a new password on their
+# object and sent it to the device with their object's kvno.
+ldm() { LDAPTLS_CACERT="$AD_CA" ldapmodify -H "$AD_URI" -x -D "$AD_BIND" \
+	-y "$AD_PWFILE" >/dev/null; }
+simkv() { curl -s "http://127.0.0.1:$control_port/state?device=$1" |
+	python3 -c 'import json, sys
+print(json.load(sys.stdin)["kerberos"]["key_version"])'; }
+t_check "custody's object of $D3 deleted by someone" ldm <<EOF
+dn: CN=$D3,$AD_OU
+changetype: delete
+EOF
+t_check "  ... and theirs made at its DN" ldm <<EOF
+dn: CN=$D3,$AD_OU
+changetype: add
+objectClass: user
+sAMAccountName: theirs-d3
+EOF
+kf=$(kvno_of $D3) sk=$(simkv $D3)
+t_exit "device kerberos --rotate $D3: refused" 1 c device kerberos --rotate $D3
+t_grep "  ... saying the object is not custody's" \
+	"^$D3: error: .*the object at CN=$D3,$AD_OU is not the one custody made" \
+	"$TESTTMP/out"
+t_check "  ... their object's kvno unchanged ($kf)" test "$(kvno_of $D3)" = "$kf"
+t_check "  ... the device's KeyVersion unchanged ($sk)" test "$(simkv $D3)" = "$sk"
+t_exit "device kerberos $D3 (no --rotate): refused too" 1 c device kerberos $D3
+t_check "  ... the device's KeyVersion unchanged" test "$(simkv $D3)" = "$sk"
+
 t_done
