@@ -87,7 +87,9 @@ bad:
 /*
  * Principals custody never makes for a console, whatever the policy says:
  * the realm's own (krbtgt/ keys would let the holder forge tickets,
- * kadmin/ and kiprop/ are the admin service's, K/M the master key) and
+ * kadmin/ and kiprop/ are the admin service's, K/M the master key,
+ * RFC 6111's WELLKNOWN/: making WELLKNOWN/ANONYMOUS turns anonymous
+ * PKINIT on for the whole realm, RFC 6112) and
  * any with an "admin" component, which kadm5.acl files commonly grant
  * rights to by pattern (* /admin@REALM). Such a name is already in the
  * realm (and so foreign) in the usual case; this holds when it is not.
@@ -96,7 +98,7 @@ static const char *
 reserved(const char *principal)
 {
 	static const char *const first[] = { "krbtgt", "kadmin", "kiprop",
-	    "K", "changepw", NULL };
+	    "K", "changepw", "WELLKNOWN", NULL };
 	const char *p = principal, *e;
 	size_t i, l, comp = 0;
 

@@ -108,6 +108,9 @@ consoles:
   adm:
     identity: {kerberos: "ops/admin@$R"}
     duties: [agent-presence]
+  anon:
+    identity: {kerberos: "WELLKNOWN/ANONYMOUS@$R"}
+    duties: [time]
 EOF
 t_exit "principal sync without a policy is refused" 1 c principal sync
 t_grep "  ... saying why" "no usable policy" "$TESTTMP/err"
@@ -141,13 +144,17 @@ t_check "  ... nor a keytab" test ! -e "$S/keytabs/sec.keytab"
 # exit 1: the foreign principal is a failure worth a look
 t_exit "principal sync creates the principals" 1 c principal sync
 t_grep "  ... sec" "^create +sec +svc-sec@$R kvno 2" "$TESTTMP/out"
-t_grep "  ... counts" "2 created, 0 deleted, 0 unchanged, 3 failed" "$TESTTMP/out"
+t_grep "  ... counts" "2 created, 0 deleted, 0 unchanged, 4 failed" "$TESTTMP/out"
 t_grep "  ... never a krbtgt/ principal" "^error +tgs +krbtgt/EVIL.TEST@$R: custody makes no such principal" \
     "$TESTTMP/out"
 t_grep "  ... nor an admin one" "^error +adm +ops/admin@$R: custody makes no such principal" \
     "$TESTTMP/out"
 kl listprincs > "$W/princs"
-t_check "  ... neither is in the realm" sh -c "! grep -Eq 'EVIL|ops/admin' '$W/princs'"
+# the anonymous principal (RFC 6112): made, it turns anonymous PKINIT on
+# for the whole realm; RFC 6111's WELLKNOWN names are the realm's own
+t_grep "  ... nor WELLKNOWN/ANONYMOUS" "^error +anon +WELLKNOWN/ANONYMOUS@$R: custody makes no such principal" \
+    "$TESTTMP/out"
+t_check "  ... none is in the realm" sh -c "! grep -Eq 'EVIL|ops/admin|WELLKNOWN' '$W/princs'"
 t_check "  ... not the other realm's console" sh -c "! grep -q other '$TESTTMP/out'"
 kl "getprinc svc-sec@$R" > "$W/getprinc"
 t_grep "  ... in the realm (kadmin.local getprinc)" "Key: vno 2" "$W/getprinc"
@@ -157,7 +164,7 @@ t_check "  ... keytab dir 0700" test "$(stat -c %a "$S/keytabs")" = 700
 t_check "  ... keytab 0600" test "$(stat -c %a "$S/keytabs/sec.keytab")" = 600
 conf keytab
 t_exit "principal sync again, with the admin keytab" 1 c principal sync
-t_grep "  ... is a no-op" "0 created, 0 deleted, 2 unchanged, 3 failed" \
+t_grep "  ... is a no-op" "0 created, 0 deleted, 2 unchanged, 4 failed" \
     "$TESTTMP/out"
 conf
 
