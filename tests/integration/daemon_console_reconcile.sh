@@ -31,9 +31,9 @@ printf 'fqdn,admin_password,address\n%s,P@ssw0rd,127.0.0.1:%s\n%s,P@ssw0rd,127.0
 t_exit "import" 0 c device import "$W/fleet.csv"
 cp tests/integration/acl_policy.yaml "$W/p.yaml"
 t_exit "policy load" 0 c policy load "$W/p.yaml"
-# Every answer of the slow device comes 3 s late: its first change is
+# Every answer of the slow device comes 12 s late: its first change is
 # applied on the device while custody waits for the answer.
-sim_fault "$SLOW" delay -1 3000
+sim_fault "$SLOW" delay -1 12000
 "$CUSTODYCTL" --state-dir "$S" policy apply --all >/dev/null 2>&1 &
 APID=$!
 n=0
