@@ -231,6 +231,22 @@ enum policy_sid_mode {
 int policy_plan_sid(const struct policy *p, const char *fqdn, json_t *tags,
     enum policy_sid_mode mode, json_t **plan_out)
 	__attribute__((warn_unused_result));
+/* policy_plan_sid() as custody applies it: a duty gets its group entry
+ * only when synced (a JSON object, borrowed: duty -> the array of console
+ * names account sync recorded as its group's members, or null when not
+ * known) holds for it the same set as the group entry's "members" (the
+ * policy's consoles with a Kerberos principal that hold the duty); a duty
+ * that would otherwise get one gets account entries and is listed in the
+ * plan's "groups_unsynced". synced NULL: every group taken to hold the
+ * policy's members (policy_plan_sid(): a preview without custody's
+ * state). */
+int policy_plan_synced(const struct policy *p, const char *fqdn,
+    json_t *tags, enum policy_sid_mode mode, json_t *synced,
+    json_t **plan_out) __attribute__((warn_unused_result));
+/* 1 when recorded and members are JSON arrays of the same strings, each
+ * once, in any order; else 0 (null, not an array, a non-string, a
+ * duplicate). */
+int policy_members_same(json_t *recorded, json_t *members);
 /* The entry of console alone in the plan of a device carrying tags (the
  * same object as in policy_plan()'s "entries"), as a new JSON object, or
  * CUST_E_NOTFOUND when the policy puts no entry of that console there

@@ -147,7 +147,7 @@ int store_meta_set(struct store *st, const char *key, const void *val,
 #define STORE_ROW_MIT_PRINCIPAL "'mit_principal', id, console, " \
 	"principal, state, kvno, prev_kvno, prev_until, created, changed"
 #define STORE_ROW_DIR_OBJECT "'dir_object', id, kind, name, dn, owner, sid, " \
-	"state, created, changed"
+	"state, created, changed, members"
 #define STORE_ROW_DIR_SECRET "'dir_secret', object_id, version, state, " \
 	"sealed, created, changed"
 #define STORE_ROW_DEVICE_TLS "'device_tls', fqdn, serial, roots, " \

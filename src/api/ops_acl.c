@@ -1225,18 +1225,18 @@ sid_of(const struct acl *a, const char *console, char *sid, size_t len)
 	}
 }
 
-/* The ${group:DUTY} of the plan resolved: the SID account sync read back
- * for duty's group (group_prefix + duty, active), else "". */
-static void
-group_sid_of(const struct acl *a, const char *duty, char *sid, size_t len)
+/* The group row (of dir_ad_list() rows accounts) that stands for duty:
+ * the first active row of kind group named prefix + duty (as AD compares
+ * names) whose owner is duty, with a SID AMT takes; NULL when none. */
+static json_t *
+group_row(json_t *accounts, const char *prefix, const char *duty)
 {
 	char name[sizeof(((struct want *)0)->grp)];
 	json_t *o;
 	size_t i;
 
-	sid[0] = '\0';
-	snprintf(name, sizeof(name), "%s%s", a->sidcfg->prefix, duty);
-	json_array_foreach(a->accounts, i, o) {
+	snprintf(name, sizeof(name), "%s%s", prefix, duty);
+	json_array_foreach(accounts, i, o) {
 		const char *b = json_string_value(json_object_get(o,
 		    "sid_b64"));
 
@@ -1246,14 +1246,53 @@ group_sid_of(const struct acl *a, const char *duty, char *sid, size_t len)
 		    strcmp(json_string_value(json_object_get(o, "owner")),
 		    duty) != 0 ||
 		    strcmp(json_string_value(json_object_get(o, "state")),
-		    "active") != 0 || b == NULL || strlen(b) >= len ||
+		    "active") != 0 || b == NULL ||
+		    strlen(b) >= sizeof(((struct want *)0)->sid) ||
 		    amt_sid_check_b64(b) != CUST_OK) {
 			cust_clearerr();
 			continue;
 		}
-		memcpy(sid, b, strlen(b) + 1);
-		return;
+		return o;
 	}
+	return NULL;
+}
+
+/* The ${group:DUTY} of the plan resolved: the SID account sync read back
+ * for duty's group (group_row()), else "". */
+static void
+group_sid_of(const struct acl *a, const char *duty, char *sid, size_t len)
+{
+	json_t *o = group_row(a->accounts, a->sidcfg->prefix, duty);
+	const char *b = json_string_value(json_object_get(o, "sid_b64"));
+
+	sid[0] = '\0';
+	if (b != NULL && strlen(b) < len)
+		memcpy(sid, b, strlen(b) + 1);
+}
+
+int
+ops_acl_synced(json_t *accounts, const char *prefix, json_t **out)
+{
+	json_t *o, *m, *synced = json_object();
+	const char *duty;
+	size_t i;
+
+	*out = NULL;
+	if (synced == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	json_array_foreach(accounts, i, o) {
+		if ((duty = json_string_value(json_object_get(o,
+		    "owner"))) == NULL || group_row(accounts, prefix, duty) != o)
+			continue;
+		m = json_object_get(o, "members");
+		if (json_object_set_new(synced, duty, m != NULL ?
+		    json_incref(m) : json_null()) != 0) {
+			json_decref(synced);
+			return cust_fail(CUST_E_NOMEM, "out of memory");
+		}
+	}
+	*out = synced;
+	return CUST_OK;
 }
 
 /* The entries of plan into a->w: digest ones with their credential
@@ -1324,7 +1363,7 @@ static int
 acl_plan_of(struct ops_ctx *ctx, const struct policy *p, json_t *accounts,
     const struct ops_acl_sid *sidcfg, const char *fqdn, struct acl *a)
 {
-	json_t *hist = NULL;
+	json_t *hist = NULL, *synced = NULL;
 	int r;
 
 	memset(a, 0, sizeof(*a));
@@ -1347,10 +1386,17 @@ acl_plan_of(struct ops_ctx *ctx, const struct policy *p, json_t *accounts,
 	if ((r = ops_tls_target(ctx->st, a->fqdn, &a->t, a->cafile,
 	    sizeof(a->cafile))) != CUST_OK)
 		goto out;
-	if ((r = policy_plan_sid(p, a->fqdn, json_object_get(a->dev, "tags"),
-	    (enum policy_sid_mode)sidcfg->mode, &a->plan)) == CUST_OK)
+	/* a duty's group entry only where its members in AD are known to
+	 * be the policy's holders of the duty */
+	if ((r = ops_acl_synced(accounts, sidcfg->prefix, &synced)) !=
+	    CUST_OK)
+		goto out;
+	if ((r = policy_plan_synced(p, a->fqdn, json_object_get(a->dev,
+	    "tags"), (enum policy_sid_mode)sidcfg->mode, synced, &a->plan)) ==
+	    CUST_OK)
 		r = wants_of(a, hist);
 out:
+	json_decref(synced);
 	json_decref(hist);
 	return r;
 }

@@ -180,6 +180,13 @@ struct ops_acl_sid {
 };
 int ops_acl_sid_config(struct ops_ctx *ctx, struct ops_acl_sid *out)
 	__attribute__((warn_unused_result));
+/* What account sync recorded of the duties' groups, from the rows of
+ * dir_ad_list() (accounts) and group_prefix: *out a new JSON object duty
+ * -> the members recorded for the group that resolves ${group:DUTY}
+ * (an array of console names, or null: not known), as
+ * policy_plan_synced() takes it. (ops_acl.c) */
+int ops_acl_synced(json_t *accounts, const char *prefix, json_t **out)
+	__attribute__((warn_unused_result));
 
 /* The latest loaded policy: *file_out and *text_out new (free());
  * CUST_E_NOTFOUND when none is loaded. (ops_policy.c) */

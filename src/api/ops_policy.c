@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "cred.h"
+#include "directory.h"
 #include "err.h"
 #include "ops_int.h"
 #include "policy.h"
@@ -378,6 +379,7 @@ struct plan_all {
 	json_t *devices;
 	int err;
 	int mode;	/* enum policy_sid_mode: directory.ad acl_sid */
+	json_t *synced;	/* ops_acl_synced(): as policy apply plans */
 };
 
 static int
@@ -386,9 +388,9 @@ plan_one(void *arg, json_t *dev)
 	struct plan_all *a = arg;
 	json_t *plan;
 
-	a->err = policy_plan_sid(a->p, json_string_value(json_object_get(dev,
-	    "fqdn")), json_object_get(dev, "tags"),
-	    (enum policy_sid_mode)a->mode, &plan);
+	a->err = policy_plan_synced(a->p, json_string_value(json_object_get(
+	    dev, "fqdn")), json_object_get(dev, "tags"),
+	    (enum policy_sid_mode)a->mode, a->synced, &plan);
 	if (a->err == CUST_OK && json_array_append_new(a->devices, plan) != 0)
 		a->err = cust_fail(CUST_E_NOMEM, "out of memory");
 	return a->err != CUST_OK;
@@ -397,11 +399,11 @@ plan_one(void *arg, json_t *dev)
 static int
 op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 {
-	struct plan_all a = { NULL, NULL, CUST_OK, POLICY_SID_AUTO };
+	struct plan_all a = { NULL, NULL, CUST_OK, POLICY_SID_AUTO, NULL };
 	struct ops_acl_sid sidcfg;
 	const char *file, *text, *fqdn, *after;
 	char *sfile = NULL, *stext = NULL, why[512];
-	json_t *dev = NULL, *next;
+	json_t *dev = NULL, *rows = NULL, *next;
 	long long limit;
 	size_t i, n, over = 0;
 	int all, r;
@@ -424,7 +426,9 @@ op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	if ((r = ops_policy_checked(file ? file : "policy", text, &a.p, why,
 	    sizeof(why))) != CUST_OK)
 		goto out;
-	if ((r = ops_acl_sid_config(ctx, &sidcfg)) != CUST_OK)
+	if ((r = ops_acl_sid_config(ctx, &sidcfg)) != CUST_OK ||
+	    (r = dir_ad_list(ctx->st, &rows)) != CUST_OK ||
+	    (r = ops_acl_synced(rows, sidcfg.prefix, &a.synced)) != CUST_OK)
 		goto out;
 	a.mode = sidcfg.mode;
 	if ((a.devices = json_array()) == NULL) {
@@ -451,6 +455,8 @@ op_plan(struct ops_ctx *ctx, json_t *req, json_t **resp)
 	    "policy", "devices", a.devices, "over_limits", (json_int_t)over,
 	    "next", next), resp);
 out:
+	json_decref(rows);
+	json_decref(a.synced);
 	json_decref(dev);
 	json_decref(a.devices);
 	policy_free(a.p);

@@ -126,14 +126,45 @@ sync_unlock(int fd)
 
 /* ---- the store ---- */
 
+/*
+ * A group row's members column: the JSON array of the sorted names of
+ * the consoles whose accounts custody last made its members (strings
+ * only; at most DIR_MEMBERS_MAX bytes), or JSON null when not known (NULL,
+ * or anything else: the row is MAC'd, so only a bug of custody's could
+ * store something else, and unknown only turns group entries off).
+ */
+#define DIR_MEMBERS_MAX	(1024 * 1024)
+
+static json_t *
+members_parse(const unsigned char *text, int len)
+{
+	json_t *a, *v;
+	size_t i;
+
+	if (text == NULL || len <= 0 || len > DIR_MEMBERS_MAX ||
+	    (a = json_loadb((const char *)text, (size_t)len, JSON_REJECT_DUPLICATES,
+	    NULL)) == NULL)
+		return json_null();
+	if (!json_is_array(a)) {
+		json_decref(a);
+		return json_null();
+	}
+	json_array_foreach(a, i, v)
+		if (!json_is_string(v)) {
+			json_decref(a);
+			return json_null();
+		}
+	return a;
+}
+
 static int
 rows_load(struct cust_state *st, json_t **out)
 {
 	/* every row checked: a row decides which AD object custody may
 	 * change or delete, and a group's SID which group a device admits */
 	sqlite3_stmt *s = store_stmt(state_store(st), "SELECT id, kind, name, "
-	    "dn, owner, sid, state, changed, " STORE_CHECK(STORE_ROW_DIR_OBJECT)
-	    " FROM dir_object ORDER BY id");
+	    "dn, owner, sid, state, changed, members, "
+	    STORE_CHECK(STORE_ROW_DIR_OBJECT) " FROM dir_object ORDER BY id");
 	json_t *a = json_array(), *o;
 	char b64[512];
 	int rc, r = CUST_OK;
@@ -160,6 +191,12 @@ rows_load(struct cust_state *st, json_t **out)
 		    (const char *)sqlite3_column_text(s, 4), "sid_b64", b64,
 		    "state", (const char *)sqlite3_column_text(s, 6),
 		    "changed", (json_int_t)sqlite3_column_int64(s, 7));
+		if (o != NULL && json_object_set_new(o, "members",
+		    members_parse(sqlite3_column_text(s, 8),
+		    sqlite3_column_bytes(s, 8))) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o == NULL || json_array_append_new(a, o) != 0) {
 			r = cust_fail(CUST_E_NOMEM, "out of memory");
 			break;
@@ -248,10 +285,10 @@ row_insert(struct sync *y, const char *kind, const char *name,
 	if ((r = store_row_reseal(state_store(y->st), STORE_RESEAL_DIR_OBJECT,
 	    id)) != CUST_OK)
 		return r;
-	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:n}", "id",
 	    (json_int_t)id, "kind", kind, "name", name, "dn", dn,
 	    "owner", owner, "sid_b64", "", "state", "creating", "changed",
-	    (json_int_t)now);
+	    (json_int_t)now, "members");
 	if (o == NULL || json_array_append_new(y->rows, o) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	*row_out = o;
@@ -263,9 +300,12 @@ row_insert(struct sync *y, const char *kind, const char *name,
 static int
 row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 {
+	/* an object made again ('creating') starts without members: what
+	 * was recorded was another object's */
 	sqlite3_stmt *s = store_stmt(state_store(y->st), "UPDATE dir_object "
-	    "SET state = ?, sid = COALESCE(?, sid), changed = ? WHERE id = ? "
-	    "AND " STORE_CHECK(STORE_ROW_DIR_OBJECT));
+	    "SET state = ?1, sid = COALESCE(?2, sid), changed = ?3, members = "
+	    "CASE WHEN ?1 = 'creating' THEN NULL ELSE members END WHERE id = "
+	    "?4 AND " STORE_CHECK(STORE_ROW_DIR_OBJECT));
 	unsigned char bin[300];
 	size_t binlen = 0;
 	int64_t now = util_now();
@@ -291,8 +331,42 @@ row_set(struct sync *y, json_t *row, const char *state, const char *sid_b64)
 		return r;
 	if (json_object_set_new(row, "state", json_string(state)) != 0 ||
 	    json_object_set_new(row, "changed", json_integer(now)) != 0 ||
+	    (strcmp(state, "creating") == 0 && json_object_set_new(row,
+	    "members", json_null()) != 0) ||
 	    (binlen > 0 && json_object_set_new(row, "sid_b64",
 	    json_string(sid_b64)) != 0))
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	return CUST_OK;
+}
+
+/*
+ * A group row's recorded members (in the caller's transaction): text the
+ * JSON array of members_text(), or NULL for not known. Not a change of
+ * 'changed' (a 'creating' row's mark is computed over it).
+ */
+static int
+row_members(struct sync *y, json_t *row, const char *text)
+{
+	sqlite3_stmt *s = store_stmt(state_store(y->st), "UPDATE dir_object "
+	    "SET members = ? WHERE id = ? AND "
+	    STORE_CHECK(STORE_ROW_DIR_OBJECT));
+	int r;
+
+	if (s == NULL)
+		return CUST_E_DB;
+	if (text != NULL)
+		sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, jid(row));
+	if ((r = store_step_done(state_store(y->st), s,
+	    "cannot update a directory object")) != CUST_OK ||
+	    (r = store_row_reseal(state_store(y->st), STORE_RESEAL_DIR_OBJECT,
+	    jid(row))) != CUST_OK)
+		return r;
+	if (json_object_set_new(row, "members", text != NULL ?
+	    members_parse((const unsigned char *)text, (int)strlen(text)) :
+	    json_null()) != 0)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	return CUST_OK;
 }
@@ -1995,18 +2069,55 @@ in_list(json_t *a, const char *s, int dn)
 	return 0;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* consoles (an array of names) as the members column records them: a
+ * compact JSON array, sorted (strcmp). New string (free()), or NULL. */
+static char *
+members_text(json_t *consoles)
+{
+	size_t i, n = json_array_size(consoles);
+	const char **v = calloc(n ? n : 1, sizeof(*v));
+	json_t *a = json_array();
+	char *t = NULL;
+
+	if (v != NULL && a != NULL) {
+		for (i = 0; i < n; i++)
+			v[i] = json_string_value(json_array_get(consoles, i));
+		qsort(v, n, sizeof(*v), name_cmp);
+		for (i = 0; i < n; i++)
+			if (json_array_append_new(a, json_string(v[i])) != 0)
+				break;
+		if (i == n)
+			t = json_dumps(a, JSON_COMPACT);
+	}
+	free(v);
+	json_decref(a);
+	if (t == NULL)
+		(void)cust_fail(CUST_E_NOMEM, "out of memory");
+	return t;
+}
+
 /* The members group row (of duty) should have: accounts whose console
- * holds the duty. */
+ * holds the duty (their DNs; *consoles_out those consoles' names). */
 static int
 members_wanted(struct sync *y, json_t *wants, const char *duty,
-    json_t **out)
+    json_t **out, json_t **consoles_out)
 {
-	json_t *a = json_array(), *w, *d;
+	json_t *a = json_array(), *c = json_array(), *w, *d;
 	size_t i, j;
 
 	*out = NULL;
-	if (a == NULL)
+	*consoles_out = NULL;
+	if (a == NULL || c == NULL) {
+		json_decref(a);
+		json_decref(c);
 		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
 	json_array_foreach(wants, i, w) {
 		json_t *acc = NULL, *x;
 		size_t k;
@@ -2019,14 +2130,44 @@ members_wanted(struct sync *y, json_t *wants, const char *duty,
 			continue;
 		json_array_foreach(json_object_get(w, "duties"), j, d)
 			if (strcmp(json_string_value(d), duty) == 0 &&
-			    json_array_append_new(a, json_string(jstr(acc,
-			    "dn"))) != 0) {
+			    (json_array_append_new(a, json_string(jstr(acc,
+			    "dn"))) != 0 || json_array_append_new(c,
+			    json_string(jstr(w, "console"))) != 0)) {
 				json_decref(a);
+				json_decref(c);
 				return cust_fail(CUST_E_NOMEM, "out of memory");
 			}
 	}
 	*out = a;
+	*consoles_out = c;
 	return CUST_OK;
+}
+
+/*
+ * Record text (members_text(); NULL: not known) as group row's members
+ * when it is not what the row holds, committed, audited when known.
+ */
+static int
+members_record(struct sync *y, json_t *row, const char *text)
+{
+	json_t *now = json_object_get(row, "members");
+	char *had = json_is_array(now) ? json_dumps(now, JSON_COMPACT) : NULL;
+	char detail[512];
+	int r, same = (text == NULL && had == NULL) || (text != NULL &&
+	    had != NULL && strcmp(text, had) == 0);
+
+	free(had);
+	if (same)
+		return CUST_OK;
+	if ((r = begin(y)) != CUST_OK)
+		return r;
+	r = row_members(y, row, text);
+	if (r == CUST_OK && text != NULL) {
+		snprintf(detail, sizeof(detail), "members recorded: %.400s",
+		    text);
+		r = audit(y, "directory.members", jstr(row, "name"), detail);
+	}
+	return commit(y, r);
 }
 
 /* Add (DIR_MOD_ADD) or delete member m of group gname at gdn: one value
@@ -2104,12 +2245,18 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
     const char *duty, json_t *wants)
 {
 	static const char *const attrs[] = { "member", "objectSid", NULL };
-	json_t *want = NULL, *e = NULL, *have, *v, *row, *prim = NULL;
-	size_t i;
+	json_t *want = NULL, *consoles = NULL, *e = NULL, *have, *v, *row;
+	json_t *prim = NULL;
+	char *text = NULL;
+	size_t i, todo = 0, stray = 0;
 	int r;
 
-	if ((r = members_wanted(y, wants, duty, &want)) != CUST_OK)
+	if ((r = members_wanted(y, wants, duty, &want, &consoles)) != CUST_OK)
 		return r;
+	if ((text = members_text(consoles)) == NULL) {
+		r = CUST_E_NOMEM;
+		goto out;
+	}
 	if ((r = read_dn(y, gdn, attrs, &e)) != CUST_OK)
 		goto out;
 	if (e == NULL && !y->dry_run)
@@ -2125,14 +2272,35 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 	 * take them out (the account's own attribute): refused, named */
 	if (e != NULL && (r = primary_members(y, e, &prim)) != CUST_OK)
 		goto out;
-	json_array_foreach(prim, i, v)
-		if (!in_list(want, json_string_value(v), 1) && (r = refuse(y,
-		    gname, "group '%s': %s is a member through its "
-		    "primaryGroupID, which AD does not list in member and "
+	json_array_foreach(prim, i, v) {
+		if (in_list(want, json_string_value(v), 1))
+			continue;
+		stray++;
+		if ((r = refuse(y, gname, "group '%s': %s is a member through "
+		    "its primaryGroupID, which AD does not list in member and "
 		    "custody cannot remove: refused (give it another primary "
 		    "group, such as Domain Users)", gname,
 		    json_string_value(v))) != CUST_OK)
 			goto out;
+	}
+	json_array_foreach(want, i, v)
+		todo += !in_list(have, json_string_value(v), 1) &&
+		    !in_list(prim, json_string_value(v), 1);
+	json_array_foreach(have, i, v)
+		todo += json_string_value(v) != NULL && !in_list(want,
+		    json_string_value(v), 1);
+	/*
+	 * The members recorded are what policy apply trusts the group to
+	 * hold (a duty's group entry is used only where they are the
+	 * policy's holders of the duty): not known while they change, so a
+	 * sync that stops half-way (the DC gone, a member refused, a crash)
+	 * leaves no set recorded that AD may not have; recorded again once
+	 * every change is made. A member through its primaryGroupID that
+	 * the policy does not want (refused above) keeps it unknown.
+	 */
+	if (!y->dry_run && row != NULL && (todo > 0 || stray > 0) &&
+	    (r = members_record(y, row, NULL)) != CUST_OK)
+		goto out;
 	json_array_foreach(want, i, v)
 		if (!in_list(have, json_string_value(v), 1) &&
 		    !in_list(prim, json_string_value(v), 1) && (r = member(y,
@@ -2143,9 +2311,15 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 		    json_string_value(v), 1) && (r = member(y, gname, gdn,
 		    json_string_value(v), DIR_MOD_DELETE)) != CUST_OK)
 			goto out;
+	util_test_crash("ad-members-changed");
+	if (!y->dry_run && row != NULL && stray == 0 &&
+	    strcmp(jstr(row, "state"), "active") == 0)
+		r = members_record(y, row, text);
 out:
 	json_decref(prim);
+	free(text);
 	json_decref(want);
+	json_decref(consoles);
 	json_decref(e);
 	return r;
 }
@@ -2959,7 +3133,10 @@ revoke_account(struct sync *y, json_t *row)
 			continue;
 		if ((r = read_dn(y, jstr(g, "dn"), attrs, &e)) != CUST_OK)
 			return r;
-		if (e != NULL && in_list(json_object_get(e, "member"), dn, 1))
+		/* the members change: not known until the next sync
+		 * records them (sync_members()) */
+		if (e != NULL && in_list(json_object_get(e, "member"), dn,
+		    1) && (r = members_record(y, g, NULL)) == CUST_OK)
 			r = member(y, jstr(g, "name"), jstr(g, "dn"), dn,
 			    DIR_MOD_DELETE);
 		json_decref(e);

@@ -254,13 +254,13 @@ prune(const struct policy *p, json_t *tags, unsigned char *g)
 		memset(g, 0, p->nduties);
 }
 
-/* Duty d's group entry: its realms, the members' access, who they are. */
+/* Who may be in duty d's group: the consoles of the policy with a
+ * Kerberos principal that hold it, by name (new array; NULL on ENOMEM). */
 static json_t *
-group_json(const struct policy *p, int d, int access)
+members_json(const struct policy *p, int d)
 {
-	json_t *e, *members;
+	json_t *members;
 	size_t i;
-	char sid[320];
 
 	if ((members = json_array()) == NULL)
 		return NULL;
@@ -271,6 +271,62 @@ group_json(const struct policy *p, int d, int access)
 			json_decref(members);
 			return NULL;
 		}
+	return members;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The strings of array a, sorted, into v (n of them); 0 when one is not a
+ * string or two are the same. */
+static int
+sorted_names(json_t *a, const char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((v[i] = json_string_value(json_array_get(a, i))) == NULL)
+			return 0;
+	qsort(v, n, sizeof(*v), name_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(v[i - 1], v[i]) == 0)
+			return 0;
+	return 1;
+}
+
+int
+policy_members_same(json_t *recorded, json_t *members)
+{
+	size_t i, n = json_array_size(members);
+	const char **a, **b;
+	int same;
+
+	if (!json_is_array(recorded) || !json_is_array(members) ||
+	    json_array_size(recorded) != n)
+		return 0;
+	a = calloc(n ? n : 1, sizeof(*a));
+	b = calloc(n ? n : 1, sizeof(*b));
+	same = a != NULL && b != NULL && sorted_names(recorded, a, n) &&
+	    sorted_names(members, b, n);
+	for (i = 0; same && i < n; i++)
+		same = strcmp(a[i], b[i]) == 0;
+	free(a);
+	free(b);
+	return same;
+}
+
+/* Duty d's group entry: its realms, the members' access, who they are. */
+static json_t *
+group_json(const struct policy *p, int d, int access)
+{
+	json_t *e, *members;
+	char sid[320];
+
+	if ((members = members_json(p, d)) == NULL)
+		return NULL;
 	snprintf(sid, sizeof(sid), "${group:%s}", p->duties[d].name);
 	e = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "kerberos",
 	    "sid_kind", "group", "group", p->duties[d].name, "sid", sid,
@@ -312,7 +368,35 @@ int
 policy_plan_sid(const struct policy *p, const char *fqdn, json_t *tags,
     enum policy_sid_mode mode, json_t **plan_out)
 {
-	json_t *doc, *entries;
+	return policy_plan_synced(p, fqdn, tags, mode, NULL, plan_out);
+}
+
+/* Whether duty d's group holds, as account sync last recorded it
+ * (synced: duty -> recorded members; NULL: taken as the policy's), the
+ * consoles that may be in it by the policy. *ok_out 1 or 0; an error is
+ * ENOMEM. */
+static int
+group_synced(const struct policy *p, int d, json_t *synced, int *ok_out)
+{
+	json_t *members;
+
+	*ok_out = synced == NULL;
+	if (synced == NULL)
+		return CUST_OK;
+	if ((members = members_json(p, d)) == NULL)
+		return CUST_E_NOMEM;
+	*ok_out = policy_members_same(json_object_get(synced,
+	    p->duties[d].name), members);
+	json_decref(members);
+	return CUST_OK;
+}
+
+int
+policy_plan_synced(const struct policy *p, const char *fqdn, json_t *tags,
+    enum policy_sid_mode mode, json_t *synced, json_t **plan_out)
+{
+	json_t *doc, *entries, *unsynced = NULL;
+	int ok;
 	unsigned char *grouped = NULL;
 	int *gaccess = NULL;
 	size_t i, d;
@@ -331,9 +415,21 @@ policy_plan_sid(const struct policy *p, const char *fqdn, json_t *tags,
 		if ((grouped = calloc(p->nduties, 1)) == NULL ||
 		    (gaccess = calloc(p->nduties, sizeof(int))) == NULL)
 			goto nomem;
-		for (d = 0; d < p->nduties; d++)
-			grouped[d] = (unsigned char)group_fits(p, (int)d, tags,
-			    &gaccess[d]);
+		for (d = 0; d < p->nduties; d++) {
+			if (!group_fits(p, (int)d, tags, &gaccess[d]))
+				continue;
+			/* a group whose members in AD are not (known to
+			 * be) the policy's: its duty's realms go in account
+			 * entries, as for a duty that does not fit */
+			if (group_synced(p, (int)d, synced, &ok) != CUST_OK)
+				goto nomem;
+			grouped[d] = (unsigned char)ok;
+			if (!ok && ((unsynced == NULL && (unsynced =
+			    json_array()) == NULL) ||
+			    json_array_append_new(unsynced,
+			    json_string(p->duties[d].name)) != 0))
+				goto nomem;
+		}
 		prune(p, tags, grouped);
 	}
 	for (i = 0; i < p->nconsoles; i++) {
@@ -367,13 +463,17 @@ policy_plan_sid(const struct policy *p, const char *fqdn, json_t *tags,
 	    json_integer(groups)) != 0 ||
 	    json_object_set_new(doc, "within_limits",
 	    json_boolean(n[0] <= POLICY_MAX_DIGEST &&
-	    n[1] <= POLICY_MAX_KERBEROS)) != 0)
+	    n[1] <= POLICY_MAX_KERBEROS)) != 0 ||
+	    (unsynced != NULL && json_object_set_new(doc, "groups_unsynced",
+	    json_incref(unsynced)) != 0))
 		goto nomem;
+	json_decref(unsynced);
 	free(grouped);
 	free(gaccess);
 	*plan_out = doc;
 	return CUST_OK;
 nomem:
+	json_decref(unsynced);
 	free(grouped);
 	free(gaccess);
 	json_decref(doc);

@@ -40,26 +40,31 @@ struct store_rowmac {
 	int tampered;			/* the last error was a MAC failure */
 };
 
-/* Primary key columns of each protected table, for naming a row. */
+/* Primary key columns of each protected table, for naming a row; opt: how
+ * many of its last columns were added after rows had MACs (a migration
+ * cannot compute a MAC: no data key), which count only when not NULL, so a
+ * row that never had them keeps its MAC. */
 static const struct {
 	const char *table;
 	int npk;
 	const char *pk[3];
+	int opt;
 } tables[] = {
-	{ "secret", 3, { "device_id", "kind", "version" } },
-	{ "ca_gen", 1, { "gen", NULL, NULL } },
-	{ "ca_key", 2, { "gen", "role", NULL } },
-	{ "cert", 1, { "id", NULL, NULL } },
-	{ "console", 1, { "id", NULL, NULL } },
-	{ "policy", 1, { "id", NULL, NULL } },
-	{ "staff", 1, { "id", NULL, NULL } },
-	{ "ca_delivery", 1, { "serial", NULL, NULL } },
-	{ "ca_supersede", 1, { "old_serial", NULL, NULL } },
-	{ "mit_principal", 1, { "id", NULL, NULL } },
-	{ "dir_object", 1, { "id", NULL, NULL } },
-	{ "dir_secret", 2, { "object_id", "version", NULL } },
-	{ "device_tls", 1, { "fqdn", NULL, NULL } },
-	{ "device", 1, { "id", NULL, NULL } },
+	{ "secret", 3, { "device_id", "kind", "version" }, 0 },
+	{ "ca_gen", 1, { "gen", NULL, NULL }, 0 },
+	{ "ca_key", 2, { "gen", "role", NULL }, 0 },
+	{ "cert", 1, { "id", NULL, NULL }, 0 },
+	{ "console", 1, { "id", NULL, NULL }, 0 },
+	{ "policy", 1, { "id", NULL, NULL }, 0 },
+	{ "staff", 1, { "id", NULL, NULL }, 0 },
+	{ "ca_delivery", 1, { "serial", NULL, NULL }, 0 },
+	{ "ca_supersede", 1, { "old_serial", NULL, NULL }, 0 },
+	{ "mit_principal", 1, { "id", NULL, NULL }, 0 },
+	/* members (ad/3): the group's members custody last made true */
+	{ "dir_object", 1, { "id", NULL, NULL }, 1 },
+	{ "dir_secret", 2, { "object_id", "version", NULL }, 0 },
+	{ "device_tls", 1, { "fqdn", NULL, NULL }, 0 },
+	{ "device", 1, { "id", NULL, NULL }, 0 },
 };
 
 static int
@@ -90,20 +95,26 @@ put_val(crypto_generichash_state *h, unsigned char type, uint64_t v,
 }
 
 /*
- * MAC of (table, argv[0..argc)). Each value is its SQLite storage class
+ * MAC of (tables[ti], argv[0..argc)), less the table's optional last
+ * columns that are NULL (tables[].opt). Each value is its SQLite storage class
  * (one byte) then 8 bytes big-endian: an integer's value, a real's IEEE
  * bits, or the length of a text or blob followed by its bytes; NULL has
  * zero. A value stored with another type than custody wrote (text '5'
  * for 5) does not match. The table name and the column count lead.
  */
 static void
-row_mac(const struct store_rowmac *rm, const char *table, int argc,
+row_mac(const struct store_rowmac *rm, int ti, int argc,
     sqlite3_value **argv, unsigned char out[MACLEN])
 {
+	const char *table = tables[ti].table;
 	crypto_generichash_state h;
 	double d;
 	uint64_t u;
-	int i, t;
+	int i, t, opt = tables[ti].opt;
+
+	while (opt-- > 0 && argc > 0 &&
+	    sqlite3_value_type(argv[argc - 1]) == SQLITE_NULL)
+		argc--;
 
 	/* The key is noaccess but while held; init takes it into h. A
 	 * caller that checks many rows (or unseals too) holds the seal
@@ -199,7 +210,7 @@ fn_mac(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 	if (!args_ok(ctx, rm, argc, argv, &ti))
 		return;
-	row_mac(rm, tables[ti].table, argc - 1, argv + 1, mac);
+	row_mac(rm, ti, argc - 1, argv + 1, mac);
 	sqlite3_result_blob(ctx, mac, MACLEN, SQLITE_TRANSIENT);
 }
 
@@ -222,7 +233,7 @@ row_matches(sqlite3_context *ctx, int argc, sqlite3_value **argv,
 		return -1;
 	*have_out = sqlite3_value_type(argv[0]) == SQLITE_BLOB &&
 	    sqlite3_value_bytes(argv[0]) == MACLEN;
-	row_mac(rm, tables[*ti_out].table, argc - 2, argv + 2, mac);
+	row_mac(rm, *ti_out, argc - 2, argv + 2, mac);
 	return *have_out && sodium_memcmp(mac, sqlite3_value_blob(argv[0]),
 	    MACLEN) == 0;
 }

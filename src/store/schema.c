@@ -558,6 +558,19 @@ const struct store_migration store_migrations[] = {
 	  "ALTER TABLE dir_secret ADD COLUMN mac BLOB;"
 	},
 	/*
+	 * A group's members as custody last made them true in AD (account
+	 * sync, src/directory/ad_sync.c): a JSON array of the sorted names
+	 * of the consoles whose accounts the group holds; NULL when not
+	 * known (never synced, or a change of the members began and did not
+	 * finish). policy apply and drift use a duty's group entry only when
+	 * it equals the policy's holders of the duty. In the row's MAC
+	 * (STORE_ROW_DIR_OBJECT) when not NULL, so the rows of ad/2 keep
+	 * theirs (src/store/rowmac.c, tables[].opt).
+	 */
+	{ "ad", 3,
+	  "ALTER TABLE dir_object ADD COLUMN members TEXT;"
+	},
+	/*
 	 * Row MACs for device_tls (STORE_ROW_DEVICE_TLS): an altered row
 	 * (its serial, its roots) is refused, not used; and a mark on the
 	 * device row (tls_mac, STORE_ROW_DEVICE_TLSMARK: the MAC of its
