@@ -391,12 +391,51 @@ group_synced(const struct policy *p, int d, json_t *synced, int *ok_out)
 	return CUST_OK;
 }
 
+/*
+ * Unmark in g (group_fits()) the duties whose group does not hold, as
+ * account sync last recorded it (synced), the consoles the policy may put
+ * in it: its duty's realms go in account entries, as for a duty that does
+ * not fit. *unsynced_out a new array of the duties so unmarked that would
+ * have kept their group entry after prune() (NULL when none).
+ */
+static int
+unsynced_drop(const struct policy *p, json_t *tags, json_t *synced,
+    unsigned char *g, json_t **unsynced_out)
+{
+	unsigned char *was;
+	size_t d;
+	int ok, n = 0, r = CUST_OK;
+
+	*unsynced_out = NULL;
+	if ((was = malloc(p->nduties)) == NULL)
+		return CUST_E_NOMEM;
+	memcpy(was, g, p->nduties);
+	for (d = 0; r == CUST_OK && d < p->nduties; d++) {
+		if (!g[d])
+			continue;
+		r = group_synced(p, (int)d, synced, &ok);
+		g[d] = (unsigned char)(r == CUST_OK && ok);
+		n += !g[d];
+	}
+	if (r == CUST_OK && n > 0) {
+		prune(p, tags, was);
+		for (d = 0; r == CUST_OK && d < p->nduties; d++)
+			if (was[d] && !g[d] && ((*unsynced_out == NULL &&
+			    (*unsynced_out = json_array()) == NULL) ||
+			    json_array_append_new(*unsynced_out,
+			    json_string(p->duties[d].name)) != 0))
+				r = CUST_E_NOMEM;
+	}
+	free(was);
+	return r;
+}
+
 int
 policy_plan_synced(const struct policy *p, const char *fqdn, json_t *tags,
     enum policy_sid_mode mode, json_t *synced, json_t **plan_out)
 {
 	json_t *doc, *entries, *unsynced = NULL;
-	int ok;
+	int r;
 	unsigned char *grouped = NULL;
 	int *gaccess = NULL;
 	size_t i, d;
@@ -415,21 +454,12 @@ policy_plan_synced(const struct policy *p, const char *fqdn, json_t *tags,
 		if ((grouped = calloc(p->nduties, 1)) == NULL ||
 		    (gaccess = calloc(p->nduties, sizeof(int))) == NULL)
 			goto nomem;
-		for (d = 0; d < p->nduties; d++) {
-			if (!group_fits(p, (int)d, tags, &gaccess[d]))
-				continue;
-			/* a group whose members in AD are not (known to
-			 * be) the policy's: its duty's realms go in account
-			 * entries, as for a duty that does not fit */
-			if (group_synced(p, (int)d, synced, &ok) != CUST_OK)
-				goto nomem;
-			grouped[d] = (unsigned char)ok;
-			if (!ok && ((unsynced == NULL && (unsynced =
-			    json_array()) == NULL) ||
-			    json_array_append_new(unsynced,
-			    json_string(p->duties[d].name)) != 0))
-				goto nomem;
-		}
+		for (d = 0; d < p->nduties; d++)
+			grouped[d] = (unsigned char)group_fits(p, (int)d, tags,
+			    &gaccess[d]);
+		if (synced != NULL && (r = unsynced_drop(p, tags, synced,
+		    grouped, &unsynced)) != CUST_OK)
+			goto nomem;
 		prune(p, tags, grouped);
 	}
 	for (i = 0; i < p->nconsoles; i++) {

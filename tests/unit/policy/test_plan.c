@@ -408,6 +408,117 @@ test_groups(void **state)
 	policy_free(p);
 }
 
+/* policy_members_same(): the same console names, each once, any order;
+ * anything else (unknown, a name more or less, a case, a duplicate, a
+ * non-string) is not the same. */
+static void
+test_members_same(void **state)
+{
+	static const char *const differ[] = {
+		"null", "{}", "[]", "[\"pa\"]", "[\"pa\", \"pb\", \"ops\"]",
+		"[\"pa\", \"pb\", \"ops\", \"prov\", \"lab\"]",
+		"[\"pa\", \"pb\", \"ops\", \"Prov\"]",
+		"[\"pa\", \"pb\", \"ops\", \"pa\"]",
+		"[\"pa\", \"pb\", \"ops\", 1]",
+		"[\"pa\", \"pb\", \"ops\", \"prov \"]",
+	};
+	json_t *m = json_pack("[s, s, s, s]", "prov", "pa", "pb", "ops"), *r;
+	json_t *e0 = json_array(), *dup;
+	size_t i;
+
+	(void)state;
+	r = json_pack("[s, s, s, s]", "ops", "pa", "pb", "prov");
+	assert_true(policy_members_same(r, m));
+	assert_true(policy_members_same(m, m));
+	json_decref(r);
+	for (i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+		r = json_loads(differ[i], JSON_DECODE_ANY, NULL);
+		assert_non_null(r);
+		assert_false(policy_members_same(r, m));
+		json_decref(r);
+	}
+	assert_false(policy_members_same(NULL, m));
+	/* an empty group is an empty set, the same as no holders */
+	assert_true(policy_members_same(e0, e0));
+	/* duplicates on both sides are not a set */
+	dup = json_pack("[s, s]", "pa", "pa");
+	assert_false(policy_members_same(dup, dup));
+	json_decref(dup);
+	json_decref(e0);
+	json_decref(m);
+}
+
+/* policy_plan_synced(): a duty gets its group entry only when the members
+ * account sync recorded are the policy's holders; otherwise its realms go
+ * back to account entries, as in account mode (the plan says which). */
+static void
+test_groups_synced(void **state)
+{
+	static const int power[] = { 5 }, setup_power[] = { 3, 5 };
+	struct policy *p = load(groups_doc);
+	json_t *plan, *pref, *synced, *e, *tags = json_pack("[s]", "lab");
+
+	(void)state;
+	assert_int_equal(policy_plan_sid(p, "d.example.com", NULL,
+	    POLICY_SID_AUTO, &pref), CUST_OK);
+	/* recorded = the policy's (another order): the same plan */
+	synced = json_pack("{s:[s, s, s, s]}", "power", "ops", "pb", "pa",
+	    "prov");
+	assert_int_equal(policy_plan_synced(p, "d.example.com", NULL,
+	    POLICY_SID_AUTO, synced, &plan), CUST_OK);
+	assert_true(json_equal(plan, pref));
+	assert_null(json_object_get(plan, "groups_unsynced"));
+	json_decref(plan);
+	json_decref(synced);
+	/* a console more in the group (dropped by the policy, not yet by
+	 * the sync), one less, not known, none recorded */
+	synced = json_pack("{s:[s, s, s, s, s]}", "power", "ops", "pb", "pa",
+	    "prov", "gone");
+	assert_int_equal(policy_plan_synced(p, "d.example.com", NULL,
+	    POLICY_SID_AUTO, synced, &plan), CUST_OK);
+	assert_null(group(plan, "power"));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    plan, "groups_unsynced"), 0)), "power");
+	assert_int_equal(json_integer_value(json_object_get(plan,
+	    "group_entries")), 0);
+	/* every holder back on its account entry, with power's realm */
+	e = entry(plan, "pa");
+	assert_kind(e, "account");
+	assert_realms(e, power, 1);
+	assert_realms(entry(plan, "pb"), power, 1);
+	assert_realms(entry(plan, "prov"), setup_power, 2);
+	json_decref(plan);
+	json_decref(synced);
+	synced = json_pack("{s:[s, s, s]}", "power", "ops", "pb", "pa");
+	assert_int_equal(policy_plan_synced(p, "d.example.com", NULL,
+	    POLICY_SID_AUTO, synced, &plan), CUST_OK);
+	assert_null(group(plan, "power"));
+	json_decref(plan);
+	json_decref(synced);
+	synced = json_pack("{s:n}", "power");
+	assert_int_equal(policy_plan_synced(p, "d.example.com", tags,
+	    POLICY_SID_AUTO, synced, &plan), CUST_OK);
+	assert_null(group(plan, "power"));
+	/* redirection recorded nowhere: no group on the lab device either */
+	assert_null(group(plan, "redirection"));
+	json_decref(plan);
+	json_decref(synced);
+	synced = json_object();
+	assert_int_equal(policy_plan_synced(p, "d.example.com", NULL,
+	    POLICY_SID_AUTO, synced, &plan), CUST_OK);
+	assert_null(group(plan, "power"));
+	json_decref(plan);
+	/* account mode ignores it */
+	assert_int_equal(policy_plan_synced(p, "d.example.com", NULL,
+	    POLICY_SID_ACCOUNT, synced, &plan), CUST_OK);
+	assert_null(json_object_get(plan, "groups_unsynced"));
+	json_decref(plan);
+	json_decref(synced);
+	json_decref(pref);
+	json_decref(tags);
+	policy_free(p);
+}
+
 /* A duty only one console holds, or whose holders need account entries
  * for their other duties anyway, stays in account entries: a group entry
  * there would add an entry. */
@@ -552,6 +663,8 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_groups_save),
+		cmocka_unit_test(test_members_same),
+		cmocka_unit_test(test_groups_synced),
 		cmocka_unit_test(test_groups_invariant),
 	};
 
