@@ -2069,6 +2069,16 @@ in_list(json_t *a, const char *s, int dn)
 	return 0;
 }
 
+/* Free p, made by json_dumps() with jansson's allocator (cust_init()). */
+static void
+jfree(void *p)
+{
+	json_free_t f;
+
+	json_get_alloc_funcs(NULL, &f);
+	f(p);
+}
+
 static int
 name_cmp(const void *a, const void *b)
 {
@@ -2076,7 +2086,8 @@ name_cmp(const void *a, const void *b)
 }
 
 /* consoles (an array of names) as the members column records them: a
- * compact JSON array, sorted (strcmp). New string (free()), or NULL. */
+ * compact JSON array, sorted (strcmp). New string (jansson's allocator:
+ * jfree()), or NULL. */
 static char *
 members_text(json_t *consoles)
 {
@@ -2156,7 +2167,7 @@ members_record(struct sync *y, json_t *row, const char *text)
 	int r, same = (text == NULL && had == NULL) || (text != NULL &&
 	    had != NULL && strcmp(text, had) == 0);
 
-	free(had);
+	jfree(had);
 	if (same)
 		return CUST_OK;
 	if ((r = begin(y)) != CUST_OK)
@@ -2317,7 +2328,7 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 		r = members_record(y, row, text);
 out:
 	json_decref(prim);
-	free(text);
+	jfree(text);
 	json_decref(want);
 	json_decref(consoles);
 	json_decref(e);

@@ -244,4 +244,97 @@ t_exit "policy apply $D1: kept" 0 c --json policy apply --device $D1
 t_check "$D1 still holds it" holds $D1 "$g_power:5" "$g_events:7" \
 	"$s_prov:3" "$s_lab:2" "$du:5"
 
+# members GROUP: the group's members in AD, by CN, sorted.
+members() {
+	ad_search -b "CN=$1,$AD_OU" -s base member |
+	    sed -n 's/^member: CN=\([^,]*\),.*/\1/p' | sort | tr '\n' ' '
+}
+# unsynced DUTY: the plan of $D0 gives DUTY no group entry because its
+# group's recorded members are not the policy's.
+unsynced() {
+	c --json policy plan --device $D0 >"$TESTTMP/plan.json" &&
+	python3 - "$TESTTMP/plan.json" "$1" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["devices"][0]
+sys.exit(not (sys.argv[2] in p.get("groups_unsynced", []) and
+              not any(e.get("group") == sys.argv[2] for e in p["entries"])))
+EOF
+}
+
+# A console dropped from a fleet-wide grouped duty (pa leaves power)
+# stays in AMT-power until account sync, and the group's entry on the
+# devices would keep admitting it. custody recorded the group's members
+# at the last sync ({pa, pb, prov}): they are not the policy's any more,
+# so policy apply alone moves power to account entries on every device
+# and removes the group's entry; pa keeps events (its group is intact).
+awk '/^  pa:/ { p = 1 } p && /duties:/ { sub(/\[power, events\]/,
+	"[events]"); p = 0 } { print }' "$TESTTMP/p2.yaml" >"$TESTTMP/p3.yaml"
+t_check "p3: pa holds events only" sh -c "grep -A2 '^  pa:' \
+'$TESTTMP/p3.yaml' | grep -q 'duties: \[events\]$'"
+t_exit "account list (recorded members)" 0 c --json account list
+t_check "account sync recorded the groups' members" python3 - \
+	"$TESTTMP/out" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+items = d.get("items", d.get("objects", []))
+g = {o["name"]: o.get("members") for o in items if o.get("kind") == "group"}
+sys.exit(not (g.get("AMT-power") == ["pa", "pb", "prov"] and
+              g.get("AMT-events") == ["pa", "pb"]))
+EOF
+t_exit "policy load p3 (pa leaves power)" 0 c policy load "$TESTTMP/p3.yaml"
+t_check "pa is still in AMT-power (no sync yet)" \
+	[ "$(members AMT-power)" = "svc-pa svc-pb svc-prov " ]
+t_check "plan: power's group members not the policy's" unsynced power
+t_exit "policy drift $D0: the group entry is stale" 1 c --json policy drift \
+	--device $D0
+t_check "drift: AMT-power not wanted, pb's power missing" python3 -c '
+import json, sys
+k = {(x["finding"], x["user"]) for x in
+     json.load(open(sys.argv[1]))["items"][0]["findings"]}
+sys.exit(not (("unknown-user", "AMT-power") in k and
+              ("missing-user", "svc-pb@CUSTODY.TEST") in k))' "$TESTTMP/out"
+t_exit "policy apply --all (pa dropped)" 0 c --json policy apply --all
+t_check "$D0: no power group; prov and pb by their accounts" holds $D0 \
+	"$g_events:7" "$s_prov:3,5" "$s_pb:5" "$s_lab:2"
+t_check "$D1: the same (and the foreign entry)" holds $D1 "$g_events:7" \
+	"$s_prov:3,5" "$s_pb:5" "$s_lab:2" "$du:5"
+t_check "$D2: the same" holds $D2 "$g_events:7" "$s_prov:3,5" "$s_pb:5" \
+	"$s_rem:2"
+t_exit "policy drift --all (pa dropped): clean" 0 c policy drift --all
+t_exit "account sync (pa leaves AMT-power)" 0 c account sync
+t_check "AMT-power: pb and prov" \
+	[ "$(members AMT-power)" = "svc-pb svc-prov " ]
+t_exit "policy apply --all (synced)" 0 c --json policy apply --all
+t_check "$D0: power's group back" holds $D0 "$g_power:5" "$g_events:7" \
+	"$s_prov:3" "$s_lab:2"
+t_check "$D2: power's group back" holds $D2 "$g_power:5" "$g_events:7" \
+	"$s_prov:3" "$s_rem:2"
+t_exit "policy drift --all (synced): clean" 0 c policy drift --all
+
+# A sync that stops after changing a group's members and before
+# recording them leaves them not known: pa is put back in power (p2) and
+# the sync dies after adding it to AMT-power; the policy goes back to p3.
+# The members recorded before ({pb, prov}) are p3's holders, but AD's
+# group holds pa: had they been kept, apply would put the group's entry
+# back and admit pa.
+t_exit "policy load p2 (pa in power again)" 0 c policy load "$TESTTMP/p2.yaml"
+t_exit "account sync dies after the member change" 99 env \
+	CUSTODY_TEST_CRASH_AT=ad-members-changed "$CUSTODYCTL" --state-dir "$S" \
+	account sync
+t_check "AMT-power: pa added" \
+	[ "$(members AMT-power)" = "svc-pa svc-pb svc-prov " ]
+t_exit "policy load p3 (pa out of power again)" 0 c policy load \
+	"$TESTTMP/p3.yaml"
+t_check "plan: AMT-power's members not known" unsynced power
+t_exit "policy apply --all (members not known)" 0 c --json policy apply --all
+t_check "$D0: no power group" holds $D0 "$g_events:7" "$s_prov:3,5" \
+	"$s_pb:5" "$s_lab:2"
+t_exit "account sync (finishes)" 0 c account sync
+t_check "AMT-power: pb and prov again" \
+	[ "$(members AMT-power)" = "svc-pb svc-prov " ]
+t_exit "policy apply --all (synced again)" 0 c --json policy apply --all
+t_check "$D0: power's group back again" holds $D0 "$g_power:5" \
+	"$g_events:7" "$s_prov:3" "$s_lab:2"
+t_exit "policy drift --all (synced again): clean" 0 c policy drift --all
+
 t_done
