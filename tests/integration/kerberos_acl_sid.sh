@@ -3,14 +3,17 @@
 # ACL entries name (directory.ad acl_sid), against a real Samba AD DC
 # (lib_ad.sh) and the AMT simulator.
 #
-# auto (the default): a duty every holder of which is granted it on a
+# auto: a duty every holder of which is granted it on a
 # device gets one entry there with the objectSid of the duty's group
-# (account sync makes AMT-<duty> and reads its SID back); a duty some
+# (account sync makes AMT-<duty> and reads its SID back) when the group's
+# members account sync recorded are the duty's holders; a duty some
 # holder of which is scoped to other devices stays in the holders' own
 # account entries, on their devices only. account: one entry per console,
 # its account's SID. Switching converts the entries; drift compares by
-# SID and reports a group entry the plan does not want, and a group
-# account sync has not made yet (unresolved-sid).
+# SID and reports a group entry the plan does not want. A duty whose
+# group is not made yet, or whose recorded members are not the policy's
+# holders (a console dropped from the duty before account sync, a sync
+# stopped half-way), stays in account entries until account sync.
 . tests/integration/lib.sh
 . tests/integration/lib_ad.sh
 ad_netns "$@"
@@ -189,28 +192,41 @@ t_check "$D2 (auto again): power's group" holds $D2 "$g_power:5" \
 	"$s_prov:3" "$s_rem:2"
 t_exit "policy drift --all (auto again): clean" 0 c policy drift --all
 
+# unsynced DUTY: the plan of $D0 gives DUTY no group entry because its
+# group's members, as account sync last recorded them, are not (known to
+# be) the policy's holders of DUTY.
+unsynced() {
+	c --json policy plan --device $D0 >"$TESTTMP/plan.json" &&
+	python3 - "$TESTTMP/plan.json" "$1" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["devices"][0]
+sys.exit(not (sys.argv[2] in p.get("groups_unsynced", []) and
+              not any(e.get("group") == sys.argv[2] for e in p["entries"])))
+EOF
+}
+
 # A duty new to the policy, held fleet-wide: its group does not exist
-# until account sync makes it. Drift and apply say so; then the entry
-# carries the SID account sync read back.
+# until account sync makes it, and no members are recorded for it, so
+# its realms go in the holders' account entries (nothing fails); after
+# the sync the group's entry carries the SID account sync read back.
 sed 's/duties: \[power\]$/duties: [power, events]/' "$TESTTMP/p.yaml" \
 	>"$TESTTMP/p2.yaml"
 t_exit "policy load p2 (pa, pb: events)" 0 c policy load "$TESTTMP/p2.yaml"
-t_exit "policy drift $D0: unresolved group" 1 c --json policy drift \
+t_check "plan: AMT-events not made yet" unsynced events
+t_exit "policy drift $D0: pa and pb lack events" 1 c --json policy drift \
 	--device $D0
-t_check "drift: unresolved-sid for AMT-events" python3 -c '
+t_check "drift: pa's and pb's entries missing" python3 -c '
 import json, sys
-f = json.load(open(sys.argv[1]))["items"][0]["findings"]
-sys.exit(not any(x["finding"] == "unresolved-sid" and
-                 x["user"] == "AMT-events" and "account sync" in x["detail"]
-                 for x in f))' "$TESTTMP/out"
-t_exit "policy apply $D0: exit 1 (no group SID yet)" 1 c --json policy apply \
-	--device $D0
-t_check "apply: the group's entry failed naming account sync" python3 -c '
-import json, sys
-a = [x for x in json.load(open(sys.argv[1]))["items"][0]["actions"]
-     if x["user"] == "AMT-events"]
-sys.exit(not (a and a[0]["result"] == "failed" and
-              "run account sync" in a[0]["detail"]))' "$TESTTMP/out"
+k = {(x["finding"], x["user"]) for x in
+     json.load(open(sys.argv[1]))["items"][0]["findings"]}
+sys.exit(not (("missing-user", "svc-pa@CUSTODY.TEST") in k and
+              ("missing-user", "svc-pb@CUSTODY.TEST") in k and
+              not any(f == "unresolved-sid" for f, u in k)))' "$TESTTMP/out"
+t_exit "policy apply $D0 (events by account entries)" 0 c --json policy \
+	apply --device $D0
+# (power's group then saves nothing: pa and pb need their entries)
+t_check "$D0: events in pa's and pb's account entries" holds $D0 \
+	"$s_prov:3,5" "$s_pa:5,7" "$s_pb:5,7" "$s_lab:2"
 t_exit "account sync (makes AMT-events)" 0 c account sync
 g_events=$(sid AMT-events)
 t_check "AMT-events made" test -n "$g_events"
@@ -244,33 +260,31 @@ t_exit "policy apply $D1: kept" 0 c --json policy apply --device $D1
 t_check "$D1 still holds it" holds $D1 "$g_power:5" "$g_events:7" \
 	"$s_prov:3" "$s_lab:2" "$du:5"
 
+
 # members GROUP: the group's members in AD, by CN, sorted.
 members() {
 	ad_search -b "CN=$1,$AD_OU" -s base member |
 	    sed -n 's/^member: CN=\([^,]*\),.*/\1/p' | sort | tr '\n' ' '
 }
-# unsynced DUTY: the plan of $D0 gives DUTY no group entry because its
-# group's recorded members are not the policy's.
-unsynced() {
-	c --json policy plan --device $D0 >"$TESTTMP/plan.json" &&
-	python3 - "$TESTTMP/plan.json" "$1" <<'EOF'
-import json, sys
-p = json.load(open(sys.argv[1]))["devices"][0]
-sys.exit(not (sys.argv[2] in p.get("groups_unsynced", []) and
-              not any(e.get("group") == sys.argv[2] for e in p["entries"])))
-EOF
-}
 
-# A console dropped from a fleet-wide grouped duty (pa leaves power)
-# stays in AMT-power until account sync, and the group's entry on the
-# devices would keep admitting it. custody recorded the group's members
-# at the last sync ({pa, pb, prov}): they are not the policy's any more,
-# so policy apply alone moves power to account entries on every device
-# and removes the group's entry; pa keeps events (its group is intact).
+# A console dropped from a fleet-wide grouped duty stays in the duty's
+# group until account sync, and the group's entry on the devices would
+# keep admitting it. pc joins power (p3); then pa leaves power (p4),
+# where power still saves entries (pb and pc hold it). custody recorded
+# AMT-power's members at the last sync ({pa, pb, pc, prov}): not the
+# policy's any more, so policy apply alone moves power to account
+# entries on every device and removes the group's entry (events follows:
+# without power's group, it saves only pa's entry).
+sed 's/^consoles:$/consoles:\n  pc:\n    identity: {kerberos: "svc-pc@CUSTODY.TEST"}\n    duties: [power]/' \
+	"$TESTTMP/p2.yaml" >"$TESTTMP/p3.yaml"
 awk '/^  pa:/ { p = 1 } p && /duties:/ { sub(/\[power, events\]/,
-	"[events]"); p = 0 } { print }' "$TESTTMP/p2.yaml" >"$TESTTMP/p3.yaml"
-t_check "p3: pa holds events only" sh -c "grep -A2 '^  pa:' \
-'$TESTTMP/p3.yaml' | grep -q 'duties: \[events\]$'"
+	"[events]"); p = 0 } { print }' "$TESTTMP/p3.yaml" >"$TESTTMP/p4.yaml"
+t_check "p4: pa holds events only" sh -c "grep -A2 '^  pa:' \
+'$TESTTMP/p4.yaml' | grep -q 'duties: \[events\]$'"
+t_exit "policy load p3 (pc: power)" 0 c policy load "$TESTTMP/p3.yaml"
+t_exit "account sync (svc-pc, in AMT-power)" 0 c account sync
+s_pc=$(sid svc-pc)
+t_check "svc-pc made" test -n "$s_pc"
 t_exit "account list (recorded members)" 0 c --json account list
 t_check "account sync recorded the groups' members" python3 - \
 	"$TESTTMP/out" <<'EOF'
@@ -278,63 +292,68 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 items = d.get("items", d.get("objects", []))
 g = {o["name"]: o.get("members") for o in items if o.get("kind") == "group"}
-sys.exit(not (g.get("AMT-power") == ["pa", "pb", "prov"] and
+sys.exit(not (g.get("AMT-power") == ["pa", "pb", "pc", "prov"] and
               g.get("AMT-events") == ["pa", "pb"]))
 EOF
-t_exit "policy load p3 (pa leaves power)" 0 c policy load "$TESTTMP/p3.yaml"
+t_exit "policy apply --all (p3)" 0 c --json policy apply --all
+t_check "$D0 (p3): power's and events' groups" holds $D0 "$g_power:5" \
+	"$g_events:7" "$s_prov:3" "$s_lab:2"
+t_exit "policy load p4 (pa leaves power)" 0 c policy load "$TESTTMP/p4.yaml"
 t_check "pa is still in AMT-power (no sync yet)" \
-	[ "$(members AMT-power)" = "svc-pa svc-pb svc-prov " ]
-t_check "plan: power's group members not the policy's" unsynced power
+	[ "$(members AMT-power)" = "svc-pa svc-pb svc-pc svc-prov " ]
+t_check "plan: AMT-power's members not the policy's" unsynced power
 t_exit "policy drift $D0: the group entry is stale" 1 c --json policy drift \
 	--device $D0
-t_check "drift: AMT-power not wanted, pb's power missing" python3 -c '
+t_check "drift: AMT-power not wanted, pc's power missing" python3 -c '
 import json, sys
 k = {(x["finding"], x["user"]) for x in
      json.load(open(sys.argv[1]))["items"][0]["findings"]}
 sys.exit(not (("unknown-user", "AMT-power") in k and
-              ("missing-user", "svc-pb@CUSTODY.TEST") in k))' "$TESTTMP/out"
+              ("missing-user", "svc-pc@CUSTODY.TEST") in k))' "$TESTTMP/out"
 t_exit "policy apply --all (pa dropped)" 0 c --json policy apply --all
-t_check "$D0: no power group; prov and pb by their accounts" holds $D0 \
-	"$g_events:7" "$s_prov:3,5" "$s_pb:5" "$s_lab:2"
-t_check "$D1: the same (and the foreign entry)" holds $D1 "$g_events:7" \
-	"$s_prov:3,5" "$s_pb:5" "$s_lab:2" "$du:5"
-t_check "$D2: the same" holds $D2 "$g_events:7" "$s_prov:3,5" "$s_pb:5" \
-	"$s_rem:2"
-t_exit "policy drift --all (pa dropped): clean" 0 c policy drift --all
+t_check "$D0: no group; every holder by its account" holds $D0 \
+	"$s_prov:3,5" "$s_pa:7" "$s_pb:5,7" "$s_pc:5" "$s_lab:2"
+t_check "$D1: the same (and the foreign entry)" holds $D1 "$s_prov:3,5" \
+	"$s_pa:7" "$s_pb:5,7" "$s_pc:5" "$s_lab:2" "$du:5"
+t_check "$D2: the same" holds $D2 "$s_prov:3,5" "$s_pa:7" "$s_pb:5,7" \
+	"$s_pc:5" "$s_rem:2"
+t_exit "policy drift $D0 (pa dropped): clean" 0 c policy drift --device $D0
+t_exit "policy drift $D2 (pa dropped): clean" 0 c policy drift --device $D2
 t_exit "account sync (pa leaves AMT-power)" 0 c account sync
-t_check "AMT-power: pb and prov" \
-	[ "$(members AMT-power)" = "svc-pb svc-prov " ]
+t_check "AMT-power: pb, pc and prov" \
+	[ "$(members AMT-power)" = "svc-pb svc-pc svc-prov " ]
 t_exit "policy apply --all (synced)" 0 c --json policy apply --all
-t_check "$D0: power's group back" holds $D0 "$g_power:5" "$g_events:7" \
+t_check "$D0: the groups back" holds $D0 "$g_power:5" "$g_events:7" \
 	"$s_prov:3" "$s_lab:2"
-t_check "$D2: power's group back" holds $D2 "$g_power:5" "$g_events:7" \
+t_check "$D2: the groups back" holds $D2 "$g_power:5" "$g_events:7" \
 	"$s_prov:3" "$s_rem:2"
-t_exit "policy drift --all (synced): clean" 0 c policy drift --all
+t_exit "policy drift $D0 (synced): clean" 0 c policy drift --device $D0
+t_exit "policy drift $D2 (synced): clean" 0 c policy drift --device $D2
 
 # A sync that stops after changing a group's members and before
-# recording them leaves them not known: pa is put back in power (p2) and
-# the sync dies after adding it to AMT-power; the policy goes back to p3.
-# The members recorded before ({pb, prov}) are p3's holders, but AD's
-# group holds pa: had they been kept, apply would put the group's entry
-# back and admit pa.
-t_exit "policy load p2 (pa in power again)" 0 c policy load "$TESTTMP/p2.yaml"
+# recording them leaves them not known: pa is put back in power (p3) and
+# the sync dies right after adding it to AMT-power; the policy goes back
+# to p4. The members recorded before ({pb, pc, prov}) are p4's holders,
+# but AD's group holds pa: had they been kept, apply would put the
+# group's entry back and admit pa.
+t_exit "policy load p3 (pa in power again)" 0 c policy load "$TESTTMP/p3.yaml"
 t_exit "account sync dies after the member change" 99 env \
 	CUSTODY_TEST_CRASH_AT=ad-members-changed "$CUSTODYCTL" --state-dir "$S" \
 	account sync
 t_check "AMT-power: pa added" \
-	[ "$(members AMT-power)" = "svc-pa svc-pb svc-prov " ]
-t_exit "policy load p3 (pa out of power again)" 0 c policy load \
-	"$TESTTMP/p3.yaml"
+	[ "$(members AMT-power)" = "svc-pa svc-pb svc-pc svc-prov " ]
+t_exit "policy load p4 (pa out of power again)" 0 c policy load \
+	"$TESTTMP/p4.yaml"
 t_check "plan: AMT-power's members not known" unsynced power
 t_exit "policy apply --all (members not known)" 0 c --json policy apply --all
-t_check "$D0: no power group" holds $D0 "$g_events:7" "$s_prov:3,5" \
-	"$s_pb:5" "$s_lab:2"
+t_check "$D0: no group" holds $D0 "$s_prov:3,5" "$s_pa:7" "$s_pb:5,7" \
+	"$s_pc:5" "$s_lab:2"
 t_exit "account sync (finishes)" 0 c account sync
-t_check "AMT-power: pb and prov again" \
-	[ "$(members AMT-power)" = "svc-pb svc-prov " ]
+t_check "AMT-power: pb, pc and prov again" \
+	[ "$(members AMT-power)" = "svc-pb svc-pc svc-prov " ]
 t_exit "policy apply --all (synced again)" 0 c --json policy apply --all
-t_check "$D0: power's group back again" holds $D0 "$g_power:5" \
+t_check "$D0: the groups back again" holds $D0 "$g_power:5" \
 	"$g_events:7" "$s_prov:3" "$s_lab:2"
-t_exit "policy drift --all (synced again): clean" 0 c policy drift --all
+t_exit "policy drift $D0 (synced again): clean" 0 c policy drift --device $D0
 
 t_done
