@@ -31,6 +31,13 @@
  * least one (prune()). A duty held by many consoles across the fleet is
  * then one entry on each device instead of one per console, which is
  * what lets a large set of consoles fit AMT's 32 Kerberos entries.
+ *
+ * All of this assumes the group's members in AD are the consoles above;
+ * they follow account sync, not the policy. policy_plan_synced() is
+ * given what the sync recorded (duty -> members): a duty whose recorded
+ * members are not exactly the policy's holders of it (a console dropped
+ * before the sync took it out, a sync stopped half-way) is treated as
+ * not fitting, so policy apply alone removes a stale group entry.
  */
 #include <stdio.h>
 #include <stdlib.h>
