@@ -388,6 +388,11 @@ policy_plan_print(json_t *plan, FILE *fp)
 	    " OVER THE AMT ACL LIMITS");
 	json_array_foreach(json_object_get(plan, "entries"), i, e)
 		print_entry(e, fp);
+	json_array_foreach(json_object_get(plan, "groups_unsynced"), i, e)
+		fprintf(fp, "%s%s%s", i ? ", " : "  no group entry (members "
+		    "not as account sync recorded them): ",
+		    json_string_value(e), i + 1 == json_array_size(
+		    json_object_get(plan, "groups_unsynced")) ? "\n" : "");
 }
 
 #define PLAN_SYNOPSIS "FILE [--tags TAG,...] [--acl-sid auto|account]"
