@@ -26,12 +26,23 @@ b = base64.b64decode(sys.stdin.read().strip())
 print(struct.unpack("<I", b[-4:])[0])'
 }
 
+# the members account sync recorded for AMT-power (what policy apply
+# trusts the group to hold), "null" when not known
+recorded() {
+	c --json account list 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+g = [o.get("members") for o in d.get("items", d.get("objects", []))
+     if o.get("kind") == "group" and o["name"] == "AMT-power"]
+print(json.dumps(g[0]) if g else "missing")'
+}
 t_exit "init" 0 c init
 ad_config "$S"
 ad_policy "$TESTTMP/p1.yaml" sccm:setup,power
 t_exit "policy load" 0 c policy load "$TESTTMP/p1.yaml"
 t_exit "account sync" 0 c account sync
 t_check "AMT-power: svc-sccm" test "$(members AMT-power)" = "svc-sccm "
+t_check "  ... its members recorded" test "$(recorded)" = '["sccm"]'
 
 # Someone with rights on the OU makes a user a member of AMT-power and
 # then its primary group: AD drops it from `member`.
@@ -71,6 +82,8 @@ for run in 1 2; do
 	    "group 'AMT-power': CN=mallory,$AD_OU is a member through its primaryGroupID" \
 	    "$TESTTMP/err"
 done
+t_check "  ... the recorded members are not known while it is there" \
+	test "$(recorded)" = null
 c audit list > "$TESTTMP/audit"
 t_grep "audited" "directory.sync .*refused.*primaryGroupID" "$TESTTMP/audit"
 t_exit "account sync --dry-run: says so too" 1 c account sync --dry-run
@@ -88,4 +101,5 @@ t_exit "account sync removes the member it lists now" 0 c account sync
 t_check "  ... AMT-power: svc-sccm alone" \
 	test "$(members AMT-power)" = "svc-sccm "
 t_exit "  ... a re-sync is clean" 0 c account sync
+t_check "  ... the members recorded again" test "$(recorded)" = '["sccm"]'
 t_done
