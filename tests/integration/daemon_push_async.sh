@@ -96,9 +96,9 @@ wait_state() {	# wait_state ID STATE: up to 60 s
 }
 
 t_exit "rotate every admin password (no push)" 0 c password rotate --all
-# Every authenticated request waits 300 ms: a push of 300 devices, 64 at
-# a time, three requests each, takes some 5 s.
-fault '*' delay -1 300
+# Every authenticated request waits 600 ms: a push of 300 devices, 64 at
+# a time, three requests each, takes some 10 s.
+fault '*' delay -1 600
 start
 
 # 1. async: 202 at once, the job's id and where to follow it.

@@ -11,6 +11,11 @@ set -u
 : "${CUSTODYCTL:?}" "${TESTTMP:?}"
 T_FAILED=0
 cc() { "$CUSTODYCTL" "$@"; }
+# The tests' own reads of a store custody may be writing: wait for its
+# lock as custody does (the CLI's default is to fail at once with
+# "database is locked", which a loaded machine made a test's result).
+# A later ".timeout N" among the arguments still wins.
+sqlite3() { command sqlite3 -cmd ".timeout 10000" "$@"; }
 t_ok() { echo "ok - $*"; }
 t_fail() { echo "not ok - $*"; T_FAILED=1; }
 t_check() {
