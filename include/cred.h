@@ -131,6 +131,21 @@ int cred_device_set(struct cust_state *st, const char *actor,
     const char *fqdn, const char *field, const char *value)
 	__attribute__((warn_unused_result));
 
+/* The DigestRealm realm that active device fqdn logs in with at first
+ * contact (ops that reach devices, when none is registered), recorded
+ * (record; else only checked) as cred_device_set() would, unless another
+ * active device has it registered: CUST_E_CONFLICT naming that device,
+ * nothing recorded (another machine answers at fqdn's address: a wrong
+ * address or a port forwarding to another device; recording it would
+ * send fqdn's secrets there). When fqdn has a realm registered meanwhile
+ * (a concurrent first contact): CUST_OK if it is realm, else
+ * CUST_E_VIOLATION. Check and write are one store transaction (its own
+ * BEGIN IMMEDIATE, or the caller's open one), so two first contacts
+ * anywhere cannot both record one realm. Realms compare without case. */
+int cred_device_first_realm(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *realm, int record)
+	__attribute__((warn_unused_result));
+
 /* Retire an active device; its secret history is kept. Joins an open store
  * transaction, else runs in its own. */
 int cred_device_remove(struct cust_state *st, const char *actor,

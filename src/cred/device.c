@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* src/cred/device.c - the device inventory: add, remove, look up, list. */
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -531,6 +532,84 @@ cred_device_set(struct cust_state *st, const char *actor, const char *fqdn,
 	    "cleared");
 	if ((r = audit_append(state_audit(st), actor, "device.set", norm, "ok",
 	    detail)) != CUST_OK)
+		goto fail;
+	return own ? store_commit(state_store(st)) : CUST_OK;
+fail:
+	if (own)
+		store_rollback(state_store(st));
+	return r;
+}
+
+/*
+ * The first-contact DigestRealm: one write transaction (BEGIN IMMEDIATE
+ * takes the write lock before the reads, so a custodyd job and a
+ * custodyctl in another process cannot both pass the check with the same
+ * realm) reads the device's recorded realm and any other active device
+ * holding realm, then records it. Compared without case: the 32 digits
+ * are hex.
+ */
+int
+cred_device_first_realm(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *realm, int record)
+{
+	char norm[CUST_MAX_FQDN + 1], other[CUST_MAX_FQDN + 1] = "";
+	char have[64] = "";
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc, r, own = !store_in_txn(state_store(st));
+
+	if (util_valid_digest_realm(realm) != CUST_OK)
+		return cust_fail(CUST_E_INVAL, "'%.48s' is not an AMT digest "
+		    "realm ('Digest:' and 32 hex digits)", realm);
+	if ((r = cred_fqdn_norm(fqdn, norm, sizeof(norm))) != CUST_OK)
+		return r;
+	if (own && (r = record ? store_begin(state_store(st)) :
+	    store_begin_read(state_store(st))) != CUST_OK)
+		return r;
+	if ((r = cred_device_find(st, norm, &id)) != CUST_OK)
+		goto fail;
+	if ((s = store_stmt(state_store(st), "SELECT (SELECT digest_realm "
+	    "FROM device WHERE id = ?1), (SELECT d.fqdn FROM device d WHERE "
+	    "d.digest_realm = ?2 COLLATE NOCASE AND d.state = 'active' AND "
+	    "d.id <> ?1 AND " CRED_VISIBLE("d") " ORDER BY d.fqdn LIMIT 1)"))
+	    == NULL) {
+		r = CUST_E_DB;
+		goto fail;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, realm, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (sqlite3_column_type(s, 0) == SQLITE_TEXT)
+			snprintf(have, sizeof(have), "%s",
+			    (const char *)sqlite3_column_text(s, 0));
+		if (sqlite3_column_type(s, 1) == SQLITE_TEXT)
+			snprintf(other, sizeof(other), "%s",
+			    (const char *)sqlite3_column_text(s, 1));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		r = store_err(state_store(st), "cannot read the device "
+		    "inventory");
+		goto fail;
+	}
+	if (*have != '\0') {	/* recorded since the caller read it */
+		r = strcasecmp(have, realm) == 0 ? CUST_OK : cust_fail(
+		    CUST_E_VIOLATION, "the device's DigestRealm %s is not the "
+		    "registered %s: not this device, nothing sent", realm,
+		    have);
+		goto fail;	/* nothing to write */
+	}
+	if (*other != '\0') {
+		r = cust_fail(CUST_E_CONFLICT, "the device's DigestRealm %s is "
+		    "recorded for %s: another device answers at %s's address "
+		    "(device set --address), nothing recorded, nothing sent",
+		    realm, other, norm);
+		goto fail;
+	}
+	if (!record)
+		goto fail;	/* r is CUST_OK: the check alone */
+	if ((r = cred_device_set(st, actor, norm, "digest_realm", realm)) !=
+	    CUST_OK)
 		goto fail;
 	return own ? store_commit(state_store(st)) : CUST_OK;
 fail:

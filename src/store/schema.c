@@ -584,5 +584,18 @@ const struct store_migration store_migrations[] = {
 	  "ALTER TABLE device_tls ADD COLUMN mac BLOB;"
 	  "ALTER TABLE device ADD COLUMN tls_mac BLOB;"
 	},
+	/*
+	 * The first-contact realm check (cred_device_first_realm()): which
+	 * other active device has a DigestRealm recorded, without a scan
+	 * of the registry. Not UNIQUE: a registry may already hold one
+	 * realm twice (registered or imported so, or recorded before the
+	 * check existed), and that must not stop custody from opening;
+	 * a first contact is refused such a realm all the same, and the
+	 * check and its write share one write transaction.
+	 */
+	{ "cred", 5,
+	  "CREATE INDEX device_realm ON device(digest_realm COLLATE NOCASE)"
+	  "  WHERE state = 'active' AND digest_realm IS NOT NULL;"
+	},
 	{ NULL, 0, NULL }
 };
