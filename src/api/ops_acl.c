@@ -45,7 +45,9 @@
  * refused with a PT_STATUS, named in the detail), unreachable,
  * auth-failed (the admin password refused), tls-failed (a provisioned
  * device whose certificate does not verify against the bundle: never
- * retried over plain HTTP), realm-mismatch, unknown (the device stopped
+ * retried over plain HTTP), realm-mismatch, realm-conflict (first
+ * contact: the realm is another device's, ops_first_realm(); drift
+ * checks it too, apply records it), unknown (the device stopped
  * answering after a change was sent), failed, error (a malformed answer)
  * or missing (removed since). One device never stops the others. A job
  * whose process died is resumed by job.resume (ops_apply_job()): the
@@ -928,10 +930,19 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 			done(a, "realm-mismatch", d);
 			return CUST_OK;
 		}
-		if (a->reg == NULL && a->apply && (r = cred_device_set(
-		    a->ctx->st, a->ctx->actor, a->fqdn, "digest_realm",
-		    a->realm)) != CUST_OK)
-			return r;
+		/* First contact: not a realm another device has (drift
+		 * checks it, apply records it). */
+		if (a->reg == NULL) {
+			const char *res;
+
+			if ((r = ops_first_realm(a->ctx, a->fqdn, a->realm,
+			    a->apply, &res)) != CUST_OK)
+				return r;
+			if (res != NULL) {
+				done(a, res, cust_errmsg());
+				return CUST_OK;
+			}
+		}
 		a->step = A_ENUM;
 		return amt_msg_enum_users(++a->id, 1, out);
 	case A_ENUM:

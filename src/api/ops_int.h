@@ -24,8 +24,9 @@ int ops_device_push(struct ops_ctx *ctx, json_t *req, json_t **resp)
 /* The push of fqdn's pending admin password (password rotate --push):
  * *item_out a new {"fqdn", "kind", "version", "result", "detail"},
  * result ok, reconciled, kept-current, unreachable, auth-failed, refused,
- * realm-mismatch, unknown or nothing-pending; an error is custody's own
- * (the store), not the device's. ops_push_ok(): ok or reconciled. */
+ * realm-mismatch, realm-conflict, unknown or nothing-pending; an error
+ * is custody's own (the store), not the device's. ops_push_ok(): ok or
+ * reconciled. */
 int ops_push_admin(struct ops_ctx *ctx, const char *fqdn, json_t **item_out)
 	__attribute__((warn_unused_result));
 
@@ -240,6 +241,17 @@ int ops_tls_revoked(struct cust_state *st, const char *fqdn, char **out)
  * device's result and goes on; anything else (the store unavailable,
  * memory) is the store's and ends it. */
 int ops_device_own_error(struct cust_state *st, int r);
+/* The DigestRealm realm that device fqdn logged in with (amt_reply_realm())
+ * at first contact, none registered: cred_device_first_realm(), recorded
+ * (record) or only checked. CUST_OK with *result NULL: fqdn's own; with
+ * *result "realm-conflict" (another device has it registered: another
+ * machine answers at fqdn's address) or "realm-mismatch" (fqdn got
+ * another one meanwhile), why in cust_errmsg(): that device's outcome,
+ * nothing more to send it. Any other return is custody's own error.
+ * (ops_provision.c) */
+int ops_first_realm(struct ops_ctx *ctx, const char *fqdn,
+    const char *realm, int record, const char **result)
+	__attribute__((warn_unused_result));
 /* A random password no one holds (32 hex digits), made to be refused: a
  * peer that takes a login with it takes any (an impostor, or a man in the
  * middle), and nothing it says proves anything. *out a new secret. */

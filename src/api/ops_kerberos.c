@@ -20,7 +20,9 @@
  * One conversation per device (amt_fleet_run()), as its admin with the
  * current password, over TLS:
  *  1. Get AMT_GeneralSettings: the DigestRealm must be the one the device
- *     logs in with (amt_reply_realm()) and the registered one;
+ *     logs in with (amt_reply_realm()) and the registered one; none
+ *     registered, it is recorded unless another device has it
+ *     (ops_first_realm(): realm-conflict);
  *  2. the clock (reference 7), before anything Kerberos: GetLow-
  *     AccuracyTimeSynch (Ta0), SetHighAccuracyTimeSynch(Ta0, Tm1, Tm2),
  *     then GetLowAccuracyTimeSynch again: the device's clock must now be
@@ -214,6 +216,18 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 			    "is not the registered %s: not this device, nothing "
 			    "sent", k->realm, k->reg);
 			return CUST_OK;
+		}
+		if (k->reg == NULL) {	/* first contact */
+			const char *res;
+			int r;
+
+			if ((r = ops_first_realm(k->ctx, k->fqdn, k->realm, 1,
+			    &res)) != CUST_OK)
+				return r;
+			if (res != NULL) {
+				done(k, res, "%s", cust_errmsg());
+				return CUST_OK;
+			}
 		}
 		k->step = K_TGET;
 		return amt_msg_get_time(++k->id, out);

@@ -95,6 +95,8 @@ struct prov {
 	const char *step;		/* the step that failed */
 	char detail[512];
 	int err;			/* its device error, or 0 */
+	const char *outcome;		/* a job's outcome for it, or NULL */
+	char realm[AMT_REALM_MAX];	/* recorded at first contact */
 };
 
 /* Record a step: in the response and the audit log. */
@@ -910,6 +912,21 @@ ops_device_own_error(struct cust_state *st, int r)
 }
 
 int
+ops_first_realm(struct ops_ctx *ctx, const char *fqdn, const char *realm,
+    int record, const char **result)
+{
+	int r;
+
+	*result = NULL;
+	r = cred_device_first_realm(ctx->st, ctx->actor, fqdn, realm, record);
+	if (r == CUST_E_CONFLICT)
+		*result = "realm-conflict";
+	else if (r == CUST_E_VIOLATION)
+		*result = "realm-mismatch";
+	return *result != NULL ? CUST_OK : r;
+}
+
+int
 ops_wrong_password(struct seal_secret **out)
 {
 	unsigned char raw[16];
@@ -969,6 +986,49 @@ out:
 	amt_req_free(q);
 	amt_reply_free(rep);
 	seal_secret_free(wrong);
+	return r;
+}
+
+/*
+ * First contact (no DigestRealm registered): a Get as the admin, and the
+ * realm it logs in with (amt_reply_realm()) recorded by
+ * ops_first_realm() before anything is changed or signed, unless another
+ * device has it (realm-conflict: another machine answers at this
+ * device's address). Later calls then refuse any other realm.
+ */
+static int
+realm_check(struct prov *p)
+{
+	struct amt_reply *rep = NULL;
+	struct amt_req *q = NULL;
+	const char *res;
+	int r;
+
+	if (p->t.realm != NULL)
+		return CUST_OK;
+	if ((r = amt_msg_get(++p->id, "AMT_GeneralSettings", &q)) !=
+	    CUST_OK || (r = call(p, "realm-check", q, 0, 0, &rep)) != CUST_OK)
+		return r;
+	if ((r = amt_reply_realm(rep, p->realm)) != CUST_OK) {
+		p->err = r;
+		p->outcome = r == CUST_E_VIOLATION ? "realm-mismatch" : NULL;
+		(void)note(p, "realm-check", "failed", "%s", cust_errmsg());
+		goto out;
+	}
+	if ((r = ops_first_realm(p->ctx, p->fqdn, p->realm, 1, &res)) !=
+	    CUST_OK)
+		goto out;
+	if (res != NULL) {
+		p->err = r = CUST_E_CONFLICT;
+		p->outcome = res;
+		(void)note(p, "realm-check", "failed", "%s", cust_errmsg());
+		goto out;
+	}
+	p->t.realm = p->realm;
+	r = note(p, "realm-check", "ok", "first contact: DigestRealm %s "
+	    "recorded", p->realm);
+out:
+	amt_reply_free(rep);
 	return r;
 }
 
@@ -1032,6 +1092,8 @@ item(struct prov *p, const char *result, const char *detail)
 static const char *
 failure_of(const struct prov *p)
 {
+	if (p->outcome != NULL)
+		return p->outcome;
 	if (p->step != NULL && strcmp(p->step, "verify") == 0)
 		return "tls-failed";
 	switch (p->err) {
@@ -1140,7 +1202,8 @@ provision(struct ops_ctx *ctx, const char *fqdn, int force, int renew,
 	if (!renewing && (r = note(&p, "tls-check", "ok", "%s: provisioning",
 	    cust_errmsg())) != CUST_OK)
 		goto out;
-	if ((!renewing && (r = login_check(&p)) != CUST_OK) ||
+	if ((!renewing && ((r = login_check(&p)) != CUST_OK ||
+	    (r = realm_check(&p)) != CUST_OK)) ||
 	    (r = key_pair(&p, kp, sizeof(kp), &key)) != CUST_OK ||
 	    (!renewing && (r = find_leaf(&p, key, leaf, sizeof(leaf), serial,
 	    sizeof(serial))) != CUST_OK) || (r = add_roots(&p, &sums)) !=
@@ -1190,6 +1253,9 @@ dry_run(struct ops_ctx *ctx, const char *fqdn, json_t **resp)
 		{ "login-check", "Get AMT_GeneralSettings logged in with a "
 		  "random wrong password: must be refused (a peer that takes "
 		  "any login gets nothing signed)" },
+		{ "realm-check", "no DigestRealm registered: Get "
+		  "AMT_GeneralSettings, the realm it logs in with recorded "
+		  "(refused when another device has it)" },
 		{ "key-pair", "Enumerate AMT_PublicPrivateKeyPair; "
 		  "GenerateKeyPair(RSA, 2048) when none" },
 		{ "leaf", "Enumerate AMT_PublicKeyCertificate: reuse custody's "

@@ -545,9 +545,18 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			outcome(p, "realm-mismatch", d);
 			return CUST_OK;
 		}
-		if (p->reg == NULL && (r = cred_device_set(ctx->st, ctx->actor,
-		    p->fqdn, "digest_realm", realm)) != CUST_OK)
-			return r;
+		/* First contact: not a realm another device has. */
+		if (p->reg == NULL) {
+			const char *res;
+
+			if ((r = ops_first_realm(ctx, p->fqdn, realm, 1,
+			    &res)) != CUST_OK)
+				return r;
+			if (res != NULL) {
+				outcome(p, res, cust_errmsg());
+				return CUST_OK;
+			}
+		}
 		/* The change, with the current password: 'pushed' is
 		 * committed before it is sent. */
 		if ((r = amt_digest_password(PUSH_ADMIN_USER, realm, p->cand,

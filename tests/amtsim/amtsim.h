@@ -202,6 +202,7 @@ struct sim_dev {
 	struct sim_devx *x;		/* NULL until first change */
 };
 
+#define SIM_MAX_ALIASES 16
 struct sim {
 	struct sim_dev *devs;
 	int ndevs;
@@ -213,6 +214,9 @@ struct sim {
 	unsigned long msgid;
 	struct event_base *base;
 	const char *default_tls_cert, *default_tls_key, *default_tls_dir;
+	/* --alias NAME=FQDN: Host/SNI NAME reaches device FQDN */
+	const char *alias_name[SIM_MAX_ALIASES], *alias_dev[SIM_MAX_ALIASES];
+	int naliases;
 };
 
 extern struct sim *g_sim;

@@ -82,6 +82,8 @@ usage(FILE *f)
 "                       serving this certificate (PEM; leaf, then chain)\n"
 "  --tls-dir D --tls-key F  the same, each device serving D/FQDN.crt\n"
 "  --no-tls-resume      full TLS handshakes only (no session resumption)\n"
+"  --alias NAME=FQDN    Host/SNI NAME reaches device FQDN (a port\n"
+"                       forwarding to another machine; repeatable, 16)\n"
 "  --verbose, -v        one line per WS-Man call on stderr (device, user,\n"
 "                       Action, HTTP status, fault; never parameters)\n"
 "  --help               this text\n"
@@ -117,6 +119,12 @@ sim_find(const char *host, size_t len)
 	memcpy(name, host, len);
 	name[len] = '\0';
 	key.fqdn = name;
+	for (int i = 0; i < g_sim->naliases; i++)
+		if (strcasecmp(name, g_sim->alias_name[i]) == 0 &&
+		    strlen(g_sim->alias_dev[i]) < sizeof(name)) {
+			strcpy(name, g_sim->alias_dev[i]);
+			break;
+		}
 	return bsearch(&key, g_sim->devs, (size_t)g_sim->ndevs,
 	    sizeof(g_sim->devs[0]), dev_cmp);
 }
@@ -1144,6 +1152,7 @@ main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-dir", required_argument, NULL, 'D' },
 		{ "no-tls-resume", no_argument, NULL, 'R' },
+		{ "alias", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1211,6 +1220,17 @@ main(int argc, char **argv)
 		case 'R':
 			sim.no_tls_resume = 1;
 			break;
+		case 'A': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg || eq[1] == '\0' ||
+			    sim.naliases == SIM_MAX_ALIASES)
+				goto usage;
+			*eq = '\0';
+			sim.alias_name[sim.naliases] = optarg;
+			sim.alias_dev[sim.naliases++] = eq + 1;
+			break;
+		}
 		case 'v':
 			sim.verbose = 1;
 			break;
@@ -1259,6 +1279,13 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	for (int i = 0; i < sim.naliases; i++)
+		if (sim_find(sim.alias_dev[i], strlen(sim.alias_dev[i])) ==
+		    NULL) {
+			fprintf(stderr, "amtsim: --alias %s: no device %s\n",
+			    sim.alias_name[i], sim.alias_dev[i]);
+			goto out;
+		}
 	if ((sim.base = event_base_new()) == NULL ||
 	    (g_tls_ctx = pki_server_ctx(!sim.no_tls_resume)) == NULL ||
 	    (http = evhttp_new(sim.base)) == NULL ||

@@ -50,7 +50,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 steps = [s["step"] for s in r["steps"]]
 sys.exit(not (r["result"] == "ok" and all(s["result"] == "ok" for s in
-    r["steps"]) and steps == ["tls-check", "login-check", "key-pair", "roots", "csr",
+    r["steps"]) and steps == ["tls-check", "login-check", "realm-check", "key-pair", "roots", "csr",
     "sign", "chain", "context", "tls-remote", "tls-local", "commit",
     "verify"]))
 EOF
