@@ -608,6 +608,9 @@ cred_device_first_realm(struct cust_state *st, const char *actor,
 	}
 	if (!record)
 		goto fail;	/* r is CUST_OK: the check alone */
+	/* Tests widen the window between the check and the write: another
+	 * first contact must wait for this transaction (test_realm.c). */
+	util_test_delay("first-realm");
 	if ((r = cred_device_set(st, actor, norm, "digest_realm", realm)) !=
 	    CUST_OK)
 		goto fail;

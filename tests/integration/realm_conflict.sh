@@ -125,13 +125,17 @@ EOF
 t_exit "$D itself still pushes" 0 c --json password rotate $D --push
 t_check "ok" [ "$(item "$TESTTMP/out" pushes | cut -d'|' -f1)" = ok ]
 
-# Two first contacts at once reaching $E: one records its realm.
+# Two first contacts at once reaching $E: one records its realm. Each
+# process waits 700 ms between its check and its write: a check outside
+# the write's transaction would let both pass.
+export CUSTODY_TEST_DELAY_AT=first-realm CUSTODY_TEST_DELAY_MS=700
 "$CUSTODYCTL" --state-dir "$S" --json policy apply --device $U1 \
 	>"$TESTTMP/u1.json" 2>"$TESTTMP/u1.err" &
 p1=$!
 "$CUSTODYCTL" --state-dir "$S" --json policy apply --device $U2 \
 	>"$TESTTMP/u2.json" 2>"$TESTTMP/u2.err" &
 p2=$!
+unset CUSTODY_TEST_DELAY_AT CUSTODY_TEST_DELAY_MS
 wait $p1
 wait $p2
 r1=$(item "$TESTTMP/u1.json" items | cut -d'|' -f1)

@@ -127,8 +127,11 @@ test_first_realm(void **state)
 }
 
 /* Two connections on one store (custodyd's job and a custodyctl), each
- * recording the same realm for its own device at once, ROUNDS times. */
-#define ROUNDS 40
+ * recording the same realm for its own device at once, ROUNDS times,
+ * with DELAY_MS between the check and the write: a check that is not in
+ * the write's transaction lets both record it. */
+#define ROUNDS 20
+#define DELAY_MS "30"
 
 struct racer {
 	struct cust_state *st;		/* its own connection */
@@ -179,6 +182,8 @@ test_first_realm_concurrent(void **state)
 	for (k = 0; k < 2; k++)
 		if (state_open(f->dir, &w[k].st) != CUST_OK)
 			fail_msg("state_open: %s", cust_errmsg());
+	assert_int_equal(setenv("CUSTODY_TEST_DELAY_AT", "first-realm", 1), 0);
+	assert_int_equal(setenv("CUSTODY_TEST_DELAY_MS", DELAY_MS, 1), 0);
 	assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
 	for (k = 0; k < 2; k++) {
 		w[k].prefix = "pq"[k];
@@ -188,6 +193,7 @@ test_first_realm_concurrent(void **state)
 	for (k = 0; k < 2; k++)
 		assert_int_equal(pthread_join(t[k], NULL), 0);
 	pthread_barrier_destroy(&bar);
+	unsetenv("CUSTODY_TEST_DELAY_AT");
 	state_close(w[1].st);
 	f->st = w[0].st;	/* closed by the teardown */
 	for (i = 0; i < ROUNDS; i++) {
