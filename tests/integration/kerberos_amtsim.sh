@@ -160,7 +160,19 @@ t_check "$D4: nothing Kerberos sent" test "$(sim_state $D4 \
 # A DigestRealm in the body that is not the one the device logs in with
 # (a man in the middle on plain HTTP rewriting it; amtsim body-realm keeps
 # the login's realm) while no realm is registered (the import had none):
-# a per-device error, nothing sent, no realm recorded.
+# a per-device error, nothing sent, no realm recorded. cert provision
+# recorded the realm $D4 logs in with (its first contact): cleared here,
+# as on a device provisioned before it did, for device kerberos's own.
+realm_of() {	# realm_of FQDN: its registered DigestRealm, or None
+	c --json device show "$1" | python3 -c 'import json, sys
+print(json.load(sys.stdin)["digest_realm"])'
+}
+t_check "$D4: cert provision recorded its realm" test "$(realm_of $D4)" = \
+	"$(sim_state $D4 'd["realm"]')"
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE device SET digest_realm = NULL WHERE fqdn = ?", (sys.argv[2],))
+db.commit()' "$S/custody.db" $D4
 nf=$(sim_state $D4 'd["stats"]["faults"]')
 fault $D4 body-realm 0
 t_exit "device kerberos $D4: rewritten DigestRealm, exit 1" 1 \
@@ -178,8 +190,7 @@ t_check "$D4: the fault was used" test "$(sim_state $D4 \
 	'd["stats"]["faults"]')" = $((nf + 1))
 t_check "$D4: still nothing Kerberos sent" test "$(sim_state $D4 \
 	'd.get("kerberos", {}).get("enabled", False)')" = "False"
-t_check "$D4: no realm recorded" test "$(c --json device show $D4 |
-	python3 -c 'import json, sys; print(json.load(sys.stdin)["digest_realm"])')" = None
+t_check "$D4: no realm recorded" test "$(realm_of $D4)" = None
 fault $D4 malformed-xml 4
 : >"$TESTTMP/sim.log"
 t_exit "device kerberos $D4: malformed Put answer, settled" 0 \
@@ -188,6 +199,8 @@ t_grep "$D4: the malformed answer was the Put's" \
 	"amtsim: $D4 tls admin .*transfer/Put -> 200 .*fault malformed-xml" \
 	"$TESTTMP/sim.log"
 t_grep "$D4: reconciled" '"result": "reconciled"' "$TESTTMP/out"
+t_check "$D4: its first contact recorded the realm it logs in with" \
+	test "$(realm_of $D4)" = "$(sim_state $D4 'd["realm"]')"
 t_check "$D4: enabled with its KeyVersion" test "$(sim_state $D4 \
 	'd["kerberos"]["enabled"] and d["kerberos"]["key_from"]')" = "Passphrase"
 
