@@ -76,7 +76,7 @@ it = {i["fqdn"][:8]: (i["result"], i["step"]) for i in r["items"]}
 sys.exit(not (r["devices"] == 4 and r["failed"] == 2 and
     it == {"dev00002": ("ok", None), "dev00003": ("ok", None),
            "dev00004": ("unreachable", "login-check"),
-           "dev00005": ("auth-failed", "key-pair")}))
+           "dev00005": ("auth-failed", "realm-check")}))
 EOF
 t_exit "job show $job" 0 c --json job show "$job"
 t_check "done: 6 items, kind tls: unchanged, 3 ok, unreachable, auth-failed" \
@@ -89,7 +89,7 @@ sys.exit(not (j["job"]["state"] == "done" and j["job"]["done"] == 6 and
     r == {"unchanged": 1, "ok": 3, "unreachable": 1, "auth-failed": 1}))
 EOF
 t_exit "text job show" 0 c job show "$job"
-t_grep "names the failed step" "$(dev 5) tls auth-failed: key-pair: " \
+t_grep "names the failed step" "$(dev 5) tls auth-failed: realm-check: " \
 	"$TESTTMP/out"
 for i in 0 1 2 3; do
 	t_check "$(dev $i) serves custody's certificate" verifies "$(dev $i)"
@@ -98,7 +98,7 @@ fault "$(dev 4)" up
 t_exit "cert provision --all: the rest" 1 c cert provision --all
 t_grep "dev4 and dev6 done now, the others unchanged" \
 	'^7 devices, 1 not ok \(job [0-9]+\)$' "$TESTTMP/out"
-t_grep "dev5 still auth-failed" "$(dev 5): auth-failed: key-pair: " \
+t_grep "dev5 still auth-failed" "$(dev 5): auth-failed: realm-check: " \
 	"$TESTTMP/out"
 t_check "$(dev 6) serves custody's certificate" verifies "$(dev 6)"
 # A device removed while the job runs (the job stopped in the first
