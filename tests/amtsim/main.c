@@ -120,9 +120,8 @@ sim_find(const char *host, size_t len)
 	name[len] = '\0';
 	key.fqdn = name;
 	for (int i = 0; i < g_sim->naliases; i++)
-		if (strcasecmp(name, g_sim->alias_name[i]) == 0 &&
-		    strlen(g_sim->alias_dev[i]) < sizeof(name)) {
-			strcpy(name, g_sim->alias_dev[i]);
+		if (strcasecmp(name, g_sim->alias_name[i]) == 0) {
+			snprintf(name, sizeof(name), "%s", g_sim->alias_dev[i]);
 			break;
 		}
 	return bsearch(&key, g_sim->devs, (size_t)g_sim->ndevs,

@@ -50,16 +50,7 @@ t_exit "init" 0 c init
 } >"$TESTTMP/fleet.csv"
 t_exit "import: $T's address leads to $D" 0 c device import \
 	"$TESTTMP/fleet.csv"
-cat >"$TESTTMP/p.yaml" <<'EOF'
-version: 1
-owner: prov
-consoles:
-  prov:
-    identity: { certificate: "CN=prov.corp.example" }
-    duties: [setup, power, inventory]
-    username: prov
-EOF
-t_exit "policy load" 0 c policy load "$TESTTMP/p.yaml"
+t_exit "policy load" 0 c policy load tests/integration/acl_policy.yaml
 
 t_exit "policy apply $D: its first contact" 0 c --json policy apply \
 	--device $D
