@@ -14,6 +14,10 @@
  *     is not downgraded because its TLS port stopped answering right;
  *  1b. login-check (plain HTTP only): a fresh login as the admin with a
  *     random password must be refused (login_check());
+ *  1c. realm-check (no DigestRealm registered: first contact): a Get as
+ *     the admin; the realm it logs in with is recorded by
+ *     ops_first_realm(), refused when another device has it
+ *     (realm_check());
  *  2. key-pair: the device's first RSA key pair is reused, else
  *     GenerateKeyPair(RSA, 2048) makes one; its DERKey (SPKI, or PKCS#1
  *     RSA) is read by enumerating AMT_PublicPrivateKeyPair;
@@ -47,8 +51,9 @@
  * per device (kind "tls") as soon as it is done, its outcome ok,
  * unchanged (TLS there already), unreachable, auth-failed, refused (the
  * device answered a PT_STATUS or a SOAP fault), tls-failed (the final
- * check over TLS, or a certificate that does not verify), failed (any
- * other step: the detail names it) or missing; one device never stops
+ * check over TLS, or a certificate that does not verify), realm-mismatch
+ * or realm-conflict (realm-check), failed (any other step: the detail
+ * names it) or missing; one device never stops
  * the others, and job resume does the devices without an item.
  */
 #include <limits.h>
