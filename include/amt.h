@@ -277,6 +277,12 @@ int amt_req_idempotent(const struct amt_req *q);
 int amt_req_body(const struct amt_req *q, struct seal_secret **out)
 	__attribute__((warn_unused_result));
 
+/* The envelope as sent, secrets included, into buf (a secret of the
+ * caller's, reused from request to request: no sodium region each),
+ * NUL-terminated: its length, or 0 when it does not fit (then
+ * amt_req_body()). The caller wipes it once sent. */
+size_t amt_req_body_into(const struct amt_req *q, struct seal_secret *buf);
+
 /* The envelope for people: DigestPasswords as they are sent (they are
  * hashes, and what operators compare), plaintext secrets as "***"; with
  * hide_digest every secret is "***". *out new string (free()). */

@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <openssl/bn.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -79,7 +80,9 @@ struct xfer {
 	CURL *h;
 	const struct amt_target *t;
 	const struct amt_req *q;
-	struct seal_secret *body;
+	struct seal_secret *body;	/* an envelope too big for bodybuf */
+	struct seal_secret *bodybuf;	/* the handle's, reused: XFER_BODY */
+	size_t bodylen;			/* what it holds now (0: nothing) */
 	struct curl_slist *hdrs;
 	struct curl_slist *connect_to;
 	char *reply;
@@ -98,6 +101,14 @@ struct xfer {
 	int64_t wake_ms;	/* fleet: retry not before (monotonic ms) */
 	char errbuf[CURL_ERROR_SIZE];
 };
+
+/* An envelope with a secret (a SetAdminAclEntryEx: about 1.5 KB) is
+ * rendered into a sodium region the handle keeps from request to request,
+ * wiped when the next request is set up (xfer_clear()) and when the
+ * handle goes: one region per handle instead of one (mmap,
+ * mprotect, mlock and their undoing, each a TLB shootdown in a threaded
+ * process) per change. A larger envelope gets a region of its own. */
+#define XFER_BODY	4095
 
 static int64_t
 now_ms(void)
@@ -282,8 +293,9 @@ xfer_clear(struct xfer *x)
 {
 	seal_secret_free(x->body);
 	x->body = NULL;
-	curl_slist_free_all(x->hdrs);
-	x->hdrs = NULL;
+	if (x->bodylen > 0)
+		sodium_memzero(seal_secret_data(x->bodybuf), x->bodylen + 1);
+	x->bodylen = 0;
 	curl_slist_free_all(x->connect_to);
 	x->connect_to = NULL;
 	free(x->reply);
@@ -293,6 +305,31 @@ xfer_clear(struct xfer *x)
 	x->status = x->challenged = x->chal_rc = x->nchal = x->revoked = 0;
 	x->chal_why[0] = x->chal_realm[0] = '\0';
 	x->errbuf[0] = '\0';
+}
+
+/* The exchange's state let go: xfer_clear(), the body's region and the
+ * headers. */
+static void
+xfer_free(struct xfer *x)
+{
+	xfer_clear(x);
+	seal_secret_free(x->bodybuf);
+	x->bodybuf = NULL;
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+}
+
+/* q's envelope, secrets included, into x->bodybuf (made once, reused),
+ * or into a region of its own (x->body) when it does not fit. */
+static int
+xfer_body(struct xfer *x, const struct amt_req *q)
+{
+	if (x->bodybuf == NULL &&
+	    (x->bodybuf = seal_secret_new(XFER_BODY)) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((x->bodylen = amt_req_body_into(q, x->bodybuf)) > 0)
+		return CUST_OK;
+	return amt_req_body(q, &x->body);
 }
 
 int
@@ -411,25 +448,28 @@ xfer_setup(struct xfer *x, const struct amt_target *t,
 	if (*ct != '\0' &&
 	    (x->connect_to = curl_slist_append(NULL, ct)) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
-	if ((x->hdrs = curl_slist_append(NULL, "Content-Type: "
-	    "application/soap+xml; charset=utf-8")) == NULL)
+	/* The same header for every request: made once per handle. */
+	if (x->hdrs == NULL && (x->hdrs = curl_slist_append(NULL,
+	    "Content-Type: application/soap+xml; charset=utf-8")) == NULL)
 		return cust_fail(CUST_E_NOMEM, "out of memory");
 	/* An envelope with no secret in it is sent as built (q->xml: no
 	 * copy, no sodium region of its own, whose mmap, mprotect and mlock
 	 * cost every Get a handful of system calls and, in a threaded
 	 * process, TLB shootdowns); one with a secret is rendered into
 	 * sodium memory. */
-	if (q->nsec > 0 && (r = amt_req_body(q, &x->body)) != CUST_OK)
+	if (q->nsec > 0 && (r = xfer_body(x, q)) != CUST_OK)
 		return r;
 	if (curl_easy_setopt(x->h, CURLOPT_URL, url) ||
 	    curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https") ||
 	    curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L) ||
 	    curl_easy_setopt(x->h, CURLOPT_CONNECT_TO, x->connect_to) ||
 	    curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) ||
-	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->body != NULL ?
+	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->bodylen > 0 ?
+	    seal_secret_str(x->bodybuf) : x->body != NULL ?
 	    seal_secret_str(x->body) : q->xml) ||
-	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE, (long)(x->body !=
-	    NULL ? seal_secret_len(x->body) : q->len)) ||
+	    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE, (long)(x->bodylen >
+	    0 ? x->bodylen : x->body != NULL ? seal_secret_len(x->body) :
+	    q->len)) ||
 	    curl_easy_setopt(x->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST) ||
 	    curl_easy_setopt(x->h, CURLOPT_USERNAME, t->user) ||
 	    curl_easy_setopt(x->h, CURLOPT_PASSWORD,
@@ -607,7 +647,7 @@ amt_call(const struct amt_target *t, const struct amt_req *q,
 	}
 	/* libcurl's copy of the password goes with the handle. */
 	curl_easy_cleanup(x.h);
-	xfer_clear(&x);
+	xfer_free(&x);
 	return r;
 }
 
@@ -864,7 +904,7 @@ out:
 			curl_multi_remove_handle(m, slots[i].x.h);
 		if (slots[i].x.h != NULL)
 			curl_easy_cleanup(slots[i].x.h);
-		xfer_clear(&slots[i].x);
+		xfer_free(&slots[i].x);
 		amt_req_free(slots[i].req);
 	}
 	free(slots);

@@ -987,6 +987,19 @@ amt_req_body(const struct amt_req *q, struct seal_secret **out)
 	return CUST_OK;
 }
 
+size_t
+amt_req_body_into(const struct amt_req *q, struct seal_secret *buf)
+{
+	size_t n = render(q, 0, NULL);
+	char *p = (char *)seal_secret_data(buf);
+
+	if (n >= seal_secret_len(buf))
+		return 0;
+	render(q, 0, p);
+	p[n] = '\0';
+	return n;
+}
+
 int
 amt_req_redacted(const struct amt_req *q, int hide_digest, char **out)
 {

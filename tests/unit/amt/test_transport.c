@@ -931,6 +931,41 @@ test_keep_change(void **state)
 	assert_int_equal(connects[1], 1);
 }
 
+/* A change's envelope (it holds a DigestPassword) goes in sodium memory
+ * that the slot's handle keeps from change to change and wipes after
+ * each: one region per slot for the whole fleet, not one per change
+ * (mmap, mprotect and mlock, and a TLB shootdown to undo it). */
+static void
+test_change_body_region(void **state)
+{
+	struct seal_secret *pw = seal_secret_dup(PASSWORD, strlen(PASSWORD));
+	struct kept c[6];
+	struct amt_conv conv[6];
+	unsigned long regions0, regions1, pools;
+	char addr[64];
+	size_t i;
+
+	(void)state;
+	reset();
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 6; i++) {
+		target(&c[i].t, addr, sizeof(addr), pw);
+		c[i].keep = 1;
+		c[i].dpw = seal_secret_dup("arkZL7pYoE1eDE34m5pDUA==", 24);
+		conv[i] = (struct amt_conv){ &c[i].t, kept_next, &c[i] };
+	}
+	seal_pool_stats(&regions0, &pools);
+	assert_int_equal(amt_fleet_run(conv, 6, 2), CUST_OK);
+	seal_pool_stats(&regions1, &pools);
+	assert_int_equal(peer.authorized, 12);
+	assert_true(regions1 - regions0 <= 2);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(c[i].step, 3);
+		seal_secret_free(c[i].dpw);
+	}
+	seal_secret_free(pw);
+}
+
 /* A kept change that times out on the reused connection reached the
  * device (no connection was opened for it): its outcome is unknown and
  * it is not sent again. */
@@ -1212,6 +1247,7 @@ main(void)
 		cmocka_unit_test(test_stale_loop),
 		cmocka_unit_test(test_tls_bundle_only),
 		cmocka_unit_test(test_keep_change),
+		cmocka_unit_test(test_change_body_region),
 		cmocka_unit_test(test_keep_timeout_not_retried),
 		cmocka_unit_test(test_hold_flush),
 		cmocka_unit_test(test_hold_wait),
