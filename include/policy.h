@@ -247,6 +247,16 @@ int policy_plan_synced(const struct policy *p, const char *fqdn,
  * once, in any order; else 0 (null, not an array, a non-string, a
  * duplicate). */
 int policy_members_same(json_t *recorded, json_t *members);
+/* 1 when a group entry of duty's group on a device carrying tags
+ * gives console nothing the plan does not (the test every member passes
+ * for the planner to use the group entry there: console holds duty with
+ * a Kerberos principal, its scope covers the device, it uses Kerberos,
+ * has every realm of the duty and the access of the duty's other
+ * holders); else 0 (an unknown duty or console too). Account sync asks
+ * it before adding console's account to the group while devices may
+ * hold the group's entry (src/directory/ad_sync.c). */
+int policy_group_admits(const struct policy *p, const char *duty,
+    const char *console, json_t *tags);
 /* The entry of console alone in the plan of a device carrying tags (the
  * same object as in policy_plan()'s "entries"), as a new JSON object, or
  * CUST_E_NOTFOUND when the policy puts no entry of that console there

@@ -182,6 +182,8 @@ struct acl {
 	const char *result;
 	char detail[512];
 	char refusal[256];		/* the first refusal's detail */
+	int64_t epoch;			/* apply: dir_group_device's last seq
+					 * before the enumeration */
 	int failed, refused, reconciled;
 	int err;
 };
@@ -482,6 +484,143 @@ can_login(const struct want *w)
 
 static int rec_start(struct acl *a, struct want *w, int before_send,
     const char *why, struct amt_req **out);
+static json_t *group_row(json_t *accounts, const char *prefix,
+    const char *duty);
+
+/*
+ * Which devices may hold a group's entry (dir_group_device, read by
+ * account sync before it adds a member: member_later() in
+ * src/directory/ad_sync.c).
+ *
+ * Recorded, committed, before apply sends a group entry (an unknown
+ * outcome keeps it), and only while the members account sync recorded
+ * for the group are still those this apply planned with: a sync that
+ * changes them first records them as not known (committed) and only
+ * then reads this table, so either it sees this device or this apply
+ * sees the members changed and sends nothing ("run policy apply
+ * again"). SQLite orders the two writes; no lock is shared.
+ * *ok_out 0 when the members changed.
+ */
+static int
+hold_set(struct acl *a, const struct want *w, int *ok_out)
+{
+	struct store *db = state_store(a->ctx->st);
+	json_t *g = group_row(a->accounts, a->sidcfg->prefix, w->duty), *m;
+	sqlite3_stmt *s;
+	int64_t id = 0;
+	int r, rc;
+
+	*ok_out = 0;
+	if (g == NULL)
+		return CUST_OK;
+	if ((r = store_begin(db)) != CUST_OK)
+		return r;
+	if ((s = store_stmt(db, "SELECT id, members FROM dir_object WHERE "
+	    "kind = 'group' AND name = ? AND state = 'active' AND "
+	    STORE_CHECK(STORE_ROW_DIR_OBJECT))) == NULL) {
+		store_rollback(db);
+		return CUST_E_DB;
+	}
+	sqlite3_bind_text(s, 1, json_string_value(json_object_get(g, "name")),
+	    -1, SQLITE_TRANSIENT);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 1) == SQLITE_TEXT) {
+		m = json_loadb((const char *)sqlite3_column_text(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1), 0, NULL);
+		if (json_is_array(m) && json_equal(m, json_object_get(g,
+		    "members")))
+			id = sqlite3_column_int64(s, 0);
+		json_decref(m);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = store_err(db, "read a group's recorded members");
+		store_rollback(db);
+		return r;
+	}
+	if (id == 0) {
+		store_rollback(db);
+		return CUST_OK;
+	}
+	if ((s = store_stmt(db, "INSERT OR REPLACE INTO dir_group_device("
+	    "group_id, fqdn, since) VALUES (?, ?, ?)")) == NULL) {
+		store_rollback(db);
+		return CUST_E_DB;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, a->fqdn, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, util_now());
+	if ((r = store_step_done(db, s, "record a device that may hold a "
+	    "group's entry")) != CUST_OK) {
+		store_rollback(db);
+		return r;
+	}
+	if ((r = store_commit(db)) != CUST_OK)
+		return r;
+	*ok_out = 1;
+	return CUST_OK;
+}
+
+/*
+ * Delete the records of a->fqdn (hold_set()) made before this apply
+ * enumerated the device (seq <= a->epoch) whose group's SID the device
+ * does not hold now (a->h: the enumeration, less the entries whose
+ * removal it confirmed). A record made since (another apply about to
+ * send the entry) stays.
+ */
+static int
+holds_clear(struct acl *a)
+{
+	struct store *db = state_store(a->ctx->st);
+	sqlite3_stmt *s;
+	int64_t gone[ACL_MAX_HAVE];
+	size_t n = 0, i;
+	int r, rc;
+
+	if ((r = store_begin(db)) != CUST_OK)
+		return r;
+	if ((s = store_stmt(db, "SELECT seq, sid FROM dir_group_device JOIN "
+	    "dir_object ON id = group_id WHERE fqdn = ? AND seq <= ? AND "
+	    STORE_CHECK(STORE_ROW_DIR_OBJECT))) == NULL) {
+		store_rollback(db);
+		return CUST_E_DB;
+	}
+	sqlite3_bind_text(s, 1, a->fqdn, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, a->epoch);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char b64[AMT_SID_B64_MAX] = "";
+		int len = sqlite3_column_bytes(s, 1);
+
+		/* a SID too long for AMT is on no device */
+		if (len > 0 && (size_t)len < sizeof(b64) / 4 * 3)
+			sodium_bin2base64(b64, sizeof(b64),
+			    sqlite3_column_blob(s, 1), (size_t)len,
+			    sodium_base64_VARIANT_ORIGINAL);
+		if ((b64[0] == '\0' || have_sid(a, b64) == NULL) &&
+		    n < sizeof(gone) / sizeof(gone[0]))
+			gone[n++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		r = store_err(db, "read the groups a device may hold");
+		store_rollback(db);
+		return r;
+	}
+	for (i = 0; i < n; i++) {
+		if ((s = store_stmt(db, "DELETE FROM dir_group_device WHERE "
+		    "seq = ?")) == NULL) {
+			store_rollback(db);
+			return CUST_E_DB;
+		}
+		sqlite3_bind_int64(s, 1, gone[i]);
+		if ((r = store_step_done(db, s, "forget a group's entry on a "
+		    "device")) != CUST_OK) {
+			store_rollback(db);
+			return r;
+		}
+	}
+	return store_commit(db);
+}
 
 /*
  * The change Kerberos want w needs, into *out (NULL: none, or it was
@@ -512,6 +651,20 @@ krb_change(struct acl *a, const struct want *w, struct amt_req **out)
 		return action(a, w->user, h ? "update" : "add", "failed",
 		    "Kerberos is not enabled on the device: run device "
 		    "kerberos first");
+	if (w->duty != NULL) {
+		int ok, r;
+
+		if ((r = hold_set(a, w, &ok)) != CUST_OK)
+			return r;
+		if (!ok) {
+			snprintf(d, sizeof(d), "%s: the members account sync "
+			    "recorded for %s changed since this apply read "
+			    "them: nothing sent, run policy apply again",
+			    w->what, w->user);
+			return action(a, w->user, h ? "update" : "add",
+			    "failed", d);
+		}
+	}
 	as_admin(a, 0);
 	a->sent_handle = h != NULL ? h->handle : 0;
 	a->step = A_KSEND;
@@ -943,6 +1096,12 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 				return CUST_OK;
 			}
 		}
+		/* before the enumeration: holds_clear() */
+		if (a->apply == 1 && (r = ops_sql_int(a->ctx->st, "SELECT "
+		    "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = "
+		    "'dir_group_device'), 0)", "read dir_group_device",
+		    &a->epoch)) != CUST_OK)
+			return r;
 		a->step = A_ENUM;
 		return amt_msg_enum_users(++a->id, 1, out);
 	case A_ENUM:
@@ -1000,6 +1159,10 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 			    "from the plan" : "the device matches the plan");
 			return CUST_OK;
 		}
+		/* the whole ACL read: groups not on it are not */
+		if (a->apply == 1 && a->nhandles >= a->total &&
+		    (r = holds_clear(a)) != CUST_OK)
+			return r;
 		a->wi = a->ri = 0;
 		return next_change(a, out);
 	case A_SEND:
@@ -1100,6 +1263,12 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 		if ((r = action(a, l, "remove", err == CUST_OK ?
 		    "ok" : "failed", d)) != CUST_OK)
 			return r;
+		/* gone, as the device confirmed: no longer held there */
+		if (err == CUST_OK && a->h[a->ri].sid[0] != '\0') {
+			a->h[a->ri].sid[0] = '\0';
+			if ((r = holds_clear(a)) != CUST_OK)
+				return r;
+		}
 		a->ri++;
 		return next_change(a, out);
 	}

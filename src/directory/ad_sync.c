@@ -88,6 +88,10 @@ struct sync {
 	json_t *groups;
 	json_t *devices;	/* AMT device objects */
 	json_t *rows;		/* dir_object rows */
+	/* account sync: the policy, and each active device's tags (FQDN ->
+	 * tags) for member_later() */
+	const struct policy *p;
+	json_t *tags;
 	size_t changes;
 	/* The Global Catalog for the duplicate-SPN check (spn_conflict()),
 	 * opened on first use; gc_err why it could not be (said once). */
@@ -2251,6 +2255,63 @@ primary_members(struct sync *y, json_t *e, json_t **out)
 	return CUST_OK;
 }
 
+/*
+ * Whether console's account must wait to join group row (gname, of
+ * duty): while a device that may hold the group's Kerberos ACL entry
+ * (dir_group_device: policy apply records it before it sends the entry
+ * and deletes it once it saw the device without it) is one where the
+ * plan does not grant console the duty as that entry would
+ * (policy_group_admits()), the entry would admit it there the moment it
+ * is a member. Refused, named (y->errors, audited); the members are then
+ * recorded as not known, not the policy's, so policy apply moves the
+ * duty to account entries and removes the group's entry from every
+ * device, and the next sync adds the account. Devices custody no longer
+ * holds as active are not asked (no apply reaches them). The caller
+ * recorded the members as not known (committed) before: an apply that
+ * records a device after this read finds them changed and sends nothing
+ * (hold_set() in src/api/ops_acl.c). *later_out 1 when it must wait.
+ */
+static int
+member_later(struct sync *y, json_t *row, const char *gname,
+    const char *duty, const char *console, int *later_out)
+{
+	sqlite3_stmt *s;
+	const char *fqdn;
+	char first[256] = "";
+	size_t n = 0;
+	int rc;
+
+	*later_out = 0;
+	if (row == NULL || y->p == NULL)
+		return CUST_OK;
+	if ((s = store_stmt(state_store(y->st), "SELECT fqdn FROM "
+	    "dir_group_device WHERE group_id = ? ORDER BY fqdn")) == NULL)
+		return CUST_E_DB;
+	sqlite3_bind_int64(s, 1, jid(row));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *tags;
+
+		fqdn = (const char *)sqlite3_column_text(s, 0);
+		if (fqdn == NULL || (tags = json_object_get(y->tags, fqdn)) ==
+		    NULL || policy_group_admits(y->p, duty, console, tags))
+			continue;
+		if (n++ == 0)
+			snprintf(first, sizeof(first), "%s", fqdn);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_err(state_store(y->st), "read the devices that "
+		    "may hold a group's entry");
+	if (n == 0)
+		return CUST_OK;
+	*later_out = 1;
+	return refuse(y, gname, "group '%s': console '%s' not added yet: %zu "
+	    "device(s) may hold %s's entry where the policy does not grant "
+	    "'%s' duty '%s' (%s%s): run policy apply first (it removes the "
+	    "entry there), then account sync", gname, console, n, gname,
+	    console, duty, first, n > 1 ? ", ..." : "");
+}
+
 static int
 sync_members(struct sync *y, const char *gname, const char *gdn,
     const char *duty, json_t *wants)
@@ -2259,8 +2320,8 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 	json_t *want = NULL, *consoles = NULL, *e = NULL, *have, *v, *row;
 	json_t *prim = NULL;
 	char *text = NULL;
-	size_t i, todo = 0, stray = 0;
-	int r;
+	size_t i, todo = 0, stray = 0, later = 0;
+	int r, wait;
 
 	if ((r = members_wanted(y, wants, duty, &want, &consoles)) != CUST_OK)
 		return r;
@@ -2312,18 +2373,26 @@ sync_members(struct sync *y, const char *gname, const char *gdn,
 	if (!y->dry_run && row != NULL && (todo > 0 || stray > 0) &&
 	    (r = members_record(y, row, NULL)) != CUST_OK)
 		goto out;
-	json_array_foreach(want, i, v)
-		if (!in_list(have, json_string_value(v), 1) &&
-		    !in_list(prim, json_string_value(v), 1) && (r = member(y,
-		    gname, gdn, json_string_value(v), DIR_MOD_ADD)) != CUST_OK)
+	json_array_foreach(want, i, v) {
+		if (in_list(have, json_string_value(v), 1) ||
+		    in_list(prim, json_string_value(v), 1))
+			continue;
+		/* after the record above: see member_later() */
+		if ((r = member_later(y, row, gname, duty, json_string_value(
+		    json_array_get(consoles, i)), &wait)) != CUST_OK)
 			goto out;
+		later += wait;
+		if (!wait && (r = member(y, gname, gdn, json_string_value(v),
+		    DIR_MOD_ADD)) != CUST_OK)
+			goto out;
+	}
 	json_array_foreach(have, i, v)
 		if (json_string_value(v) != NULL && !in_list(want,
 		    json_string_value(v), 1) && (r = member(y, gname, gdn,
 		    json_string_value(v), DIR_MOD_DELETE)) != CUST_OK)
 			goto out;
 	util_test_crash("ad-members-changed");
-	if (!y->dry_run && row != NULL && stray == 0 &&
+	if (!y->dry_run && row != NULL && stray == 0 && later == 0 &&
 	    strcmp(jstr(row, "state"), "active") == 0)
 		r = members_record(y, row, text);
 out:
@@ -2393,6 +2462,11 @@ plan_device(void *arg, json_t *dev)
 
 	if (fqdn == NULL)
 		return 0;
+	if (json_object_set(d->y->tags, fqdn, json_object_get(dev, "tags") ?
+	    json_object_get(dev, "tags") : json_null()) != 0) {
+		d->r = cust_fail(CUST_E_NOMEM, "out of memory");
+		return 1;
+	}
 	r = policy_plan(d->p, fqdn, json_object_get(dev, "tags"), &plan);
 	if (r != CUST_OK) {
 		d->r = r;
@@ -2576,6 +2650,7 @@ sync_fini(struct sync *y)
 	json_decref(y->devices);
 	json_decref(y->rows);
 	json_decref(y->token);
+	json_decref(y->tags);
 	memset(y, 0, sizeof(*y));
 }
 
@@ -2593,9 +2668,11 @@ dir_ad_sync(struct cust_state *st, const char *actor,
 	*out = NULL;
 	if ((r = sync_init(&y, st, actor, ad, dry_run)) != CUST_OK)
 		goto out;
+	y.p = p;
 	if ((y.groups = json_array()) == NULL || (wants = json_array()) ==
 	    NULL || (duties = json_array()) == NULL || (devwants =
-	    json_array()) == NULL || (y.devices = json_array()) == NULL) {
+	    json_array()) == NULL || (y.devices = json_array()) == NULL ||
+	    (y.tags = json_object()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}

@@ -163,6 +163,16 @@ entry_json(const struct policy *p, const struct pconsole *con, uint32_t set,
  * there, alike. *access_out the members' AccessPermission. 0 when no
  * console is in the group.
  */
+/* Whether con, a console that may be in duty d's group, is granted d
+ * on a device carrying tags as a group entry gives it (access aside). */
+static int
+member_fits(const struct policy *p, const struct pconsole *con, int d,
+    json_t *tags)
+{
+	return applies(con, tags) && con->auth_eff == AUTH_KERBEROS &&
+	    (p->duties[d].realms & ~con->eff) == 0;
+}
+
 static int
 group_fits(const struct policy *p, int d, json_t *tags, int *access_out)
 {
@@ -174,8 +184,7 @@ group_fits(const struct policy *p, int d, json_t *tags, int *access_out)
 
 		if (con->kerberos == NULL || !holds(con, d))
 			continue;
-		if (!applies(con, tags) || con->auth_eff != AUTH_KERBEROS ||
-		    (p->duties[d].realms & ~con->eff) != 0 ||
+		if (!member_fits(p, con, d, tags) ||
 		    (n > 0 && con->access_v != *access_out))
 			return 0;
 		*access_out = con->access_v;
@@ -340,6 +349,32 @@ group_json(const struct policy *p, int d, int access)
 	    "members", members);
 	return entry_finish(e, access, p->duties[d].realms,
 	    json_pack("[s]", p->duties[d].name));
+}
+
+int
+policy_group_admits(const struct policy *p, const char *duty,
+    const char *console, json_t *tags)
+{
+	const struct pconsole *con = NULL;
+	size_t i;
+	int d = -1;
+
+	for (i = 0; i < p->nduties; i++)
+		if (strcmp(p->duties[i].name, duty) == 0)
+			d = (int)i;
+	for (i = 0; i < p->nconsoles; i++)
+		if (strcmp(p->consoles[i].name, console) == 0)
+			con = &p->consoles[i];
+	if (d < 0 || con == NULL || con->kerberos == NULL || !holds(con, d) ||
+	    !member_fits(p, con, d, tags))
+		return 0;
+	/* a group entry has one access: the one its holders share */
+	for (i = 0; i < p->nconsoles; i++)
+		if (p->consoles[i].kerberos != NULL &&
+		    holds(&p->consoles[i], d) &&
+		    p->consoles[i].access_v != con->access_v)
+			return 0;
+	return 1;
 }
 
 int

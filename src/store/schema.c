@@ -571,6 +571,27 @@ const struct store_migration store_migrations[] = {
 	  "ALTER TABLE dir_object ADD COLUMN members TEXT;"
 	},
 	/*
+	 * The devices that may hold a Kerberos ACL entry of a group custody
+	 * made (directory.ad acl_sid auto, src/api/ops_acl.c): recorded
+	 * (committed) before policy apply sends the entry, deleted only once
+	 * apply saw the device without it (its enumeration, or a removal the
+	 * device confirmed); seq (AUTOINCREMENT: never reused) lets an apply
+	 * delete only what was recorded before its enumeration. Account sync
+	 * does not add a member to the group while a device recorded here is
+	 * one where the plan does not grant it the group's duty
+	 * (src/directory/ad_sync.c). No MAC: a row deleted without the key
+	 * cannot be told from one never written (doc/internals/SECRETS.md).
+	 */
+	{ "ad", 4,
+	  "CREATE TABLE dir_group_device("
+	  "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	  "  group_id INTEGER NOT NULL REFERENCES dir_object(id),"
+	  "  fqdn TEXT NOT NULL COLLATE NOCASE,"
+	  "  since INTEGER NOT NULL);"
+	  "CREATE UNIQUE INDEX dir_group_device_one ON"
+	  "  dir_group_device(group_id, fqdn);"
+	},
+	/*
 	 * Row MACs for device_tls (STORE_ROW_DEVICE_TLS): an altered row
 	 * (its serial, its roots) is refused, not used; and a mark on the
 	 * device row (tls_mac, STORE_ROW_DEVICE_TLSMARK: the MAC of its

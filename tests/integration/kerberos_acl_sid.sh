@@ -356,4 +356,56 @@ t_check "$D0: the groups back again" holds $D0 "$g_power:5" \
 	"$g_events:7" "$s_prov:3" "$s_lab:2"
 t_exit "policy drift $D0 (synced again): clean" 0 c policy drift --device $D0
 
+# The growing window: a console added to a grouped duty whose scope does
+# not cover every device holding the group's entry. pd gets power on
+# site-a only (p5); AMT-power's entry is on all three devices (apply
+# recorded each before it sent it), and the plan does not grant pd power
+# on $D2 (site-b). Had account sync put svc-pd in AMT-power at once, $D2
+# would admit pd through the group's entry until policy apply reached
+# it. The sync makes svc-pd but leaves it out of AMT-power, named (exit
+# 1), with the members recorded as not known: apply then moves power to
+# account entries everywhere and removes the group's entry, the next sync
+# adds svc-pd, and the apply after it puts the group's entry back where
+# pd is granted power (site-a) only.
+awk '/^consoles:$/ { print; print "  pd:"
+	print "    identity: {kerberos: \"svc-pd@CUSTODY.TEST\"}"
+	print "    duties: [power]"; print "    scope: {tags: [site-a]}"; next }
+	{ print }' "$TESTTMP/p4.yaml" >"$TESTTMP/p5.yaml"
+t_exit "policy load p5 (pd: power on site-a)" 0 c policy load \
+	"$TESTTMP/p5.yaml"
+t_exit "account sync: svc-pd waits for apply" 1 c --json account sync
+t_check "the sync names pd, AMT-power and $D2" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["errors"]
+sys.exit(not any("console '"'"'pd'"'"' not added yet" in x and
+                 "AMT-power" in x and sys.argv[2] in x and
+                 "run policy apply first" in x for x in e))' \
+	"$TESTTMP/out" "$D2"
+s_pd=$(sid svc-pd)
+t_check "svc-pd made" test -n "$s_pd"
+t_check "AMT-power: svc-pd not in it" \
+	[ "$(members AMT-power)" = "svc-pb svc-pc svc-prov " ]
+t_check "$D2 holds AMT-power's entry (it does not admit pd)" holds $D2 \
+	"$g_power:5" "$g_events:7" "$s_prov:3" "$s_rem:2"
+t_exit "account sync again: still waits" 1 c account sync
+t_check "AMT-power: svc-pd still not in it" \
+	[ "$(members AMT-power)" = "svc-pb svc-pc svc-prov " ]
+t_check "plan: AMT-power's members not the policy's" unsynced power
+t_exit "policy apply --all (p5)" 0 c --json policy apply --all
+t_check "$D0 (p5): no group; pd by its account" holds $D0 "$s_prov:3,5" \
+	"$s_pa:7" "$s_pb:5,7" "$s_pc:5" "$s_pd:5" "$s_lab:2"
+t_check "$D2 (p5): no group, no pd" holds $D2 "$s_prov:3,5" "$s_pa:7" \
+	"$s_pb:5,7" "$s_pc:5" "$s_rem:2"
+t_exit "account sync (adds svc-pd)" 0 c account sync
+t_check "AMT-power: svc-pd in it" \
+	[ "$(members AMT-power)" = "svc-pb svc-pc svc-pd svc-prov " ]
+t_exit "policy apply --all (pd synced)" 0 c --json policy apply --all
+t_check "$D0: the groups back, pd through AMT-power" holds $D0 \
+	"$g_power:5" "$g_events:7" "$s_prov:3" "$s_lab:2"
+t_check "$D2: power by accounts, no pd" holds $D2 "$s_prov:3,5" \
+	"$s_pa:7" "$s_pb:5,7" "$s_pc:5" "$s_rem:2"
+t_exit "policy drift $D0 (pd synced): clean" 0 c policy drift --device $D0
+t_exit "policy drift $D2 (pd synced): clean" 0 c policy drift --device $D2
+t_exit "account sync: nothing waits" 0 c account sync
+
 t_done

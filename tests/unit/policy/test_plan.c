@@ -652,6 +652,40 @@ test_groups_invariant(void **state)
 		json_decref(tagsets[k]);
 }
 
+/* policy_group_admits(): what account sync asks before adding a console
+ * to a duty's group while devices may hold the group's entry: the same
+ * test group entries pass for every member (scope, Kerberos, the duty's
+ * realms, one access). */
+static void
+test_group_admits(void **state)
+{
+	struct policy *p = load(groups_doc);
+	json_t *lab = json_pack("[s]", "lab"), *other = json_pack("[s]", "x");
+
+	(void)state;
+	assert_true(policy_group_admits(p, "power", "pa", NULL));
+	assert_true(policy_group_admits(p, "power", "pa", lab));
+	/* scope: lab is granted redirection on lab devices only */
+	assert_false(policy_group_admits(p, "redirection", "lab", NULL));
+	assert_false(policy_group_admits(p, "redirection", "lab", other));
+	assert_true(policy_group_admits(p, "redirection", "lab", lab));
+	assert_true(policy_group_admits(p, "redirection", "ops", other));
+	/* narrowed realms; another access than the other holders; digest */
+	assert_false(policy_group_admits(p, "inventory", "narrow", NULL));
+	assert_true(policy_group_admits(p, "inventory", "inv", NULL));
+	assert_false(policy_group_admits(p, "events", "far", NULL));
+	assert_false(policy_group_admits(p, "events", "near", NULL));
+	assert_false(policy_group_admits(p, "time", "dig", NULL));
+	assert_true(policy_group_admits(p, "time", "tim", NULL));
+	/* a duty it does not hold, an unknown duty or console */
+	assert_false(policy_group_admits(p, "setup", "pa", NULL));
+	assert_false(policy_group_admits(p, "nope", "pa", NULL));
+	assert_false(policy_group_admits(p, "power", "nobody", NULL));
+	json_decref(lab);
+	json_decref(other);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -664,6 +698,7 @@ main(void)
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_groups_save),
 		cmocka_unit_test(test_members_same),
+		cmocka_unit_test(test_group_admits),
 		cmocka_unit_test(test_groups_synced),
 		cmocka_unit_test(test_groups_invariant),
 	};
