@@ -581,8 +581,8 @@ const struct store_migration store_migrations[] = {
 	 * one where the plan does not grant it the group's duty
 	 * (src/directory/ad_sync.c). No MAC: a row deleted without the key
 	 * cannot be told from one never written (doc/internals/SECRETS.md).
-	 * An apply before this recorded nothing: every active device is
-	 * taken to hold every group custody made until an apply saw it.
+	 * An apply before this recorded nothing (auto came in the same
+	 * development line; no release has it): nothing is assumed.
 	 */
 	{ "ad", 4,
 	  "CREATE TABLE dir_group_device("
@@ -592,9 +592,6 @@ const struct store_migration store_migrations[] = {
 	  "  since INTEGER NOT NULL);"
 	  "CREATE UNIQUE INDEX dir_group_device_one ON"
 	  "  dir_group_device(group_id, fqdn);"
-	  "INSERT INTO dir_group_device(group_id, fqdn, since)"
-	  "  SELECT dir_object.id, device.fqdn, 0 FROM dir_object, device"
-	  "  WHERE dir_object.kind = 'group' AND device.state = 'active';"
 	},
 	/*
 	 * Row MACs for device_tls (STORE_ROW_DEVICE_TLS): an altered row
