@@ -654,6 +654,8 @@ krb_change(struct acl *a, const struct want *w, struct amt_req **out)
 	if (w->duty != NULL) {
 		int ok, r;
 
+		/* tests: an account sync between the plan and the record */
+		util_test_delay("acl-group-hold");
 		if ((r = hold_set(a, w, &ok)) != CUST_OK)
 			return r;
 		if (!ok) {

@@ -408,4 +408,45 @@ t_exit "policy drift $D0 (pd synced): clean" 0 c policy drift --device $D0
 t_exit "policy drift $D2 (pd synced): clean" 0 c policy drift --device $D2
 t_exit "account sync: nothing waits" 0 c account sync
 
+# An account sync that runs while policy apply is between its plan and
+# a group entry's record: the apply planned with AMT-power's members as
+# recorded ({pb, pc, pd, prov}, p5's holders); the sync of p6 adds pe,
+# scoped to site-b, and reads which devices may hold AMT-power's entry
+# before that apply recorded $D0 (none: an account-mode apply removed
+# them all), so it adds svc-pe. The apply then finds the members changed
+# and sends nothing: without that check $D0 (site-a) would get
+# AMT-power's entry with svc-pe in the group.
+awk '/^consoles:$/ { print; print "  pe:"
+	print "    identity: {kerberos: \"svc-pe@CUSTODY.TEST\"}"
+	print "    duties: [power]"; print "    scope: {tags: [site-b]}"; next }
+	{ print }' "$TESTTMP/p5.yaml" >"$TESTTMP/p6.yaml"
+ad_config "$S" "    acl_sid: account"
+t_exit "policy apply --all (account: no group entry left)" 0 c policy \
+	apply --all
+ad_config "$S" "    acl_sid: auto"
+CUSTODY_TEST_DELAY_AT=acl-group-hold CUSTODY_TEST_DELAY_MS=6000 \
+	"$CUSTODYCTL" --state-dir "$S" --json policy apply --device $D0 \
+	>"$TESTTMP/race.json" 2>"$TESTTMP/race.err" &
+race=$!
+sleep 1
+t_exit "policy load p6 (pe: power on site-b)" 0 c policy load \
+	"$TESTTMP/p6.yaml"
+t_exit "account sync during the apply (adds svc-pe)" 0 c account sync
+wait $race
+t_check "AMT-power: svc-pe in it" \
+	[ "$(members AMT-power)" = "svc-pb svc-pc svc-pd svc-pe svc-prov " ]
+t_check "the apply sent no AMT-power entry, naming the change" python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["items"][0]["actions"]
+sys.exit(not any(x["user"] == "AMT-power" and x["result"] == "failed" and
+                 "changed since this apply read them" in x["detail"]
+                 for x in a))' "$TESTTMP/race.json"
+t_check "$D0 holds no AMT-power entry" sh -c "! $(command -v curl) -s \
+'http://127.0.0.1:$control_port/state?device=$D0' | grep -q '$g_power'"
+t_exit "policy apply $D0 again" 0 c policy apply --device $D0
+t_check "$D0 still holds no AMT-power entry (pe is not granted power)" \
+	sh -c "! $(command -v curl) -s \
+'http://127.0.0.1:$control_port/state?device=$D0' | grep -q '$g_power'"
+t_exit "policy drift $D0 (pe): clean" 0 c policy drift --device $D0
+
 t_done
