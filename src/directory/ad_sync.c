@@ -75,6 +75,13 @@
  * default clock skew: a domain whose clocks differ more breaks Kerberos
  * first). */
 #define CREATED_SKEW	300
+/* Set by the DC on a computer object added by an account without the
+ * right to create it there, through SeMachineAccountPrivilege (the
+ * domain's ms-DS-MachineAccountQuota, 10 for every user by default):
+ * its creator. The DC makes Domain Admins the owner of such an object
+ * and grants the creator all its extended rights (password reset
+ * included), so its owner says nothing of who made it. */
+#define CREATOR_ATTR	"mS-DS-CreatorSID"
 
 struct sync {
 	struct cust_state *st;
@@ -647,6 +654,20 @@ first(json_t *entry, const char *attr)
 	    0));
 }
 
+/* first() of attr however the DC spells its name (a check that must see
+ * an attribute when it is there). */
+static const char *
+first_ci(json_t *entry, const char *attr)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(entry, k, v)
+		if (strcasecmp(k, attr) == 0)
+			return json_string_value(json_array_get(v, 0));
+	return NULL;
+}
+
 /* "CN=<name escaped>,<base_dn>" */
 static int
 make_dn(struct sync *y, const char *name, char *dn, size_t len)
@@ -818,11 +839,11 @@ made_by_custody(struct sync *y, json_t *row, json_t *e, const char *want,
     const char *what)
 {
 	static const char *const attrs[] = { "nTSecurityDescriptor",
-	    "whenCreated", MARK_ATTR, "objectSid", NULL };
-	const char *sd64, *sid0, *sid1, *mark;
-	unsigned char sd[300], owner[DIR_SID_MAX];
+	    "whenCreated", MARK_ATTR, "objectSid", CREATOR_ATTR, NULL };
+	const char *sd64, *sid0, *sid1, *mark, *cr64;
+	unsigned char sd[300], owner[DIR_SID_MAX], creator[DIR_SID_MAX];
 	char why[320], who[192], t1[64], t2[64];
-	size_t sdlen = 0, olen = 0;
+	size_t sdlen = 0, olen = 0, clen = 0;
 	int64_t created, began = (int64_t)json_integer_value(
 	    json_object_get(row, "changed"));
 	json_t *o = NULL;
@@ -836,6 +857,7 @@ made_by_custody(struct sync *y, json_t *row, json_t *e, const char *want,
 	sid0 = first(e, "objectSid");
 	sid1 = first(o, "objectSid");
 	mark = first(o, MARK_ATTR);
+	cr64 = first_ci(o, CREATOR_ATTR);
 	if (o == NULL || mark == NULL || strlen(mark) != strlen(want) ||
 	    sodium_memcmp(mark, want, strlen(want)) != 0 || (sid0 != NULL &&
 	    (sid1 == NULL || strcmp(sid0, sid1) != 0))) {
@@ -846,7 +868,23 @@ made_by_custody(struct sync *y, json_t *row, json_t *e, const char *want,
 	    dir_sd_owner(sd, sdlen, owner, &olen) != CUST_OK) {
 		snprintf(why, sizeof(why), "its owner cannot be read "
 		    "(nTSecurityDescriptor)");
-	} else if ((r = custody_owns(y, owner, olen, &mine)) != CUST_OK) {
+	} else if (cr64 != NULL && (sodium_base642bin(creator,
+	    sizeof(creator), cr64, strlen(cr64), NULL, &clen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || clen == 0 ||
+	    dir_sid_len(creator, clen) != clen)) {
+		snprintf(why, sizeof(why), "its creator cannot be read (%s)",
+		    CREATOR_ATTR);
+	} else if (cr64 != NULL && (r = custody_owns(y, creator, clen,
+	    &mine)) == CUST_OK && !mine) {
+		if (dir_sid_to_str(creator, clen, who, sizeof(who)) != CUST_OK)
+			snprintf(who, sizeof(who), "?");
+		snprintf(why, sizeof(why), "it was made by %.100s (%s, the "
+		    "DC making Domain Admins the owner), not the account "
+		    "custody binds as", who, CREATOR_ATTR);
+	} else if (r != CUST_OK) {
+		goto out;
+	} else if (cr64 == NULL && (r = custody_owns(y, owner, olen,
+	    &mine)) != CUST_OK) {
 		goto out;
 	} else if (!mine) {
 		if (dir_sid_to_str(owner, olen, who, sizeof(who)) != CUST_OK)

@@ -611,7 +611,8 @@ is_binary(const char *attr)
 	return strcasecmp(attr, "objectSid") == 0 ||
 	    strcasecmp(attr, "objectGUID") == 0 ||
 	    strcasecmp(attr, "nTSecurityDescriptor") == 0 ||
-	    strcasecmp(attr, "tokenGroups") == 0;
+	    strcasecmp(attr, "tokenGroups") == 0 ||
+	    strcasecmp(attr, "mS-DS-CreatorSID") == 0;
 }
 
 /* One entry as {"dn", ATTR: [values]}; *bytes grows by its size (DN,
