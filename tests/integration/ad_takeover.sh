@@ -46,6 +46,15 @@ rowstate() { sqlite3 "$S/custody.db" "SELECT state FROM dir_object WHERE \
 # someone else, with the DC's own tool, straight into its database
 tool() { samba-tool "$@" -s "$AD_DIR/etc/smb.conf" \
 	    -H "$AD_DIR/private/sam.ldb" >/dev/null 2>&1; }
+# half_made [VAR=VALUE]...: a sync killed while stopped after an add
+half_made() {
+	env "$@" CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" \
+	    --state-dir "$S" account sync >"$TESTTMP/half.out" 2>&1 &
+	cpid=$!
+	t_wait_stopped $cpid
+	kill -KILL $cpid
+	wait $cpid 2>/dev/null
+}
 policy() {	# policy CONSOLE:DUTY[,DUTY]... : load a policy of those
 	ad_policy "$TESTTMP/p.yaml" "$@" && c policy load "$TESTTMP/p.yaml" \
 	    >/dev/null
@@ -108,12 +117,7 @@ t_check "... the row left creating" test "$(rowstate AMT-inventory)" = creating
 # 3. Genuine crashes are still finished: after the add (the process
 # killed while stopped there) and before it.
 policy a:power b:power,inventory c:power d:power
-CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S" \
-	account sync >"$TESTTMP/half.out" 2>&1 &
-cpid=$!
-t_wait_stopped $cpid
-kill -KILL $cpid
-wait $cpid 2>/dev/null
+half_made
 t_check "svc-c added, disabled, row creating" test \
 	"$(uac svc-c) $(rowstate svc-c)" = "514 creating"
 ad_search -b "CN=svc-c,$AD_OU" -s base info >"$TESTTMP/c.ldif"
@@ -159,12 +163,7 @@ mal() { LDAPTLS_CACERT="$AD_CA" LDAPTLS_REQCERT=demand "$@" -H "$AD_URI" -x \
 	    >"$TESTTMP/mal.out" 2>&1; }
 attr() { ad_search -b "CN=$1,$AD_OU" -s base "$2" 2>/dev/null |
 	    sed -n "s/^$2: //p"; }
-CUSTODY_TEST_STOP_AT=ad-account-added "$CUSTODYCTL" --state-dir "$S" \
-	account sync >"$TESTTMP/half.out" 2>&1 &
-cpid=$!
-t_wait_stopped $cpid
-kill -KILL $cpid
-wait $cpid 2>/dev/null
+half_made
 t_check "svc-e added, disabled, row creating" test \
 	"$(uac svc-e) $(rowstate svc-e)" = "514 creating"
 mal ldapsearch -LLL -o ldif-wrap=no -b "CN=svc-e,$AD_OU" -s base info
@@ -199,12 +198,7 @@ t_grep "... audited as refused" \
 # (whenCreated): the row of svc-f is made an hour ahead (CUSTODY_TEST_NOW),
 # so the object custody adds then carries a whenCreated an hour before it.
 policy a:power b:power,inventory c:power d:power e:power f:power
-CUSTODY_TEST_NOW=+3600 CUSTODY_TEST_STOP_AT=ad-account-added \
-	"$CUSTODYCTL" --state-dir "$S" account sync >"$TESTTMP/half.out" 2>&1 &
-cpid=$!
-t_wait_stopped $cpid
-kill -KILL $cpid
-wait $cpid 2>/dev/null
+half_made CUSTODY_TEST_NOW=+3600
 t_check "svc-f added, disabled, row creating" test \
 	"$(uac svc-f) $(rowstate svc-f)" = "514 creating"
 usn0=$(attr svc-f uSNChanged)
@@ -216,17 +210,67 @@ t_check "... nothing changed on it" test "$(uac svc-f) $(attr svc-f uSNChanged)"
 	= "514 $usn0"
 t_check "... the row left creating" test "$(rowstate svc-f)" = creating
 
+# 5b. A computer added through the machine account quota: any domain
+# user may add computers (ms-DS-MachineAccountQuota, 10 by default) where
+# she may not create children, and the DC then makes Domain Admins the
+# owner and records her in mS-DS-CreatorSID. Custody bound as
+# Administrator takes Domain Admins for its own owner, so the creator
+# decides. Samba 4.17 has no quota path: emulated by making the object
+# as Administrator (owner Domain Admins) and writing its creator straight
+# into the DC's database. mallory deleted custody's half-made svc-h and
+# made that computer with the mark copied.
+policy a:power b:power,inventory c:power d:power e:power f:power h:power
+half_made
+t_check "svc-h added, disabled, row creating" test \
+	"$(uac svc-h) $(rowstate svc-h)" = "514 creating"
+hmark=$(attr svc-h info)
+t_check "custody's svc-h deleted" tool user delete svc-h
+printf 'dn: CN=svc-h,%s\nobjectClass: computer\nsAMAccountName: svc-h$\ninfo: %s\n' \
+	"$AD_OU" "$hmark" >"$TESTTMP/h-mal.ldif"
+t_check "a computer CN=svc-h carrying the mark, owner Domain Admins" sh -c '
+	LDAPTLS_CACERT="$1" LDAPTLS_REQCERT=demand ldapadd -H "$2" -x -D "$3" \
+	    -y "$4" -f "$5" >/dev/null' _ "$AD_CA" "$AD_URI" "$AD_BIND" \
+	"$AD_PWFILE" "$TESTTMP/h-mal.ldif"
+t_check "... its owner Domain Admins" sh -c \
+	'echo "$1" | grep -Eq "^S-1-5-21-[0-9]+-[0-9]+-[0-9]+-512$"' _ \
+	"$(owner svc-h)"
+t_check "... its mS-DS-CreatorSID mallory's" /usr/bin/python3 -c '
+import sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+from samba.dcerpc import security
+from samba.ndr import ndr_pack
+lp = LoadParm()
+lp.load(sys.argv[1])
+db = SamDB(url=sys.argv[2], session_info=system_session(), lp=lp)
+m = ldb.Message()
+m.dn = ldb.Dn(db, sys.argv[3])
+m["c"] = ldb.MessageElement(ndr_pack(security.dom_sid(sys.argv[4])),
+    ldb.FLAG_MOD_REPLACE, "mS-DS-CreatorSID")
+db.modify(m, controls=["relax:0"])' "$AD_DIR/etc/smb.conf" \
+	"$AD_DIR/private/sam.ldb" "CN=svc-h,$AD_OU" "$msid"
+usn0=$(attr svc-h uSNChanged)
+t_exit "the next sync refuses it (exit 1)" 1 c account sync
+t_grep "... saying why (made by mallory)" \
+	"account 'svc-h': .*carries custody's mark but it was made by $msid \\(mS-DS-CreatorSID" \
+	"$TESTTMP/err"
+t_check "... nothing changed on it (uSNChanged $usn0, no password)" test \
+	"$(attr svc-h uSNChanged) $(attr svc-h pwdLastSet)" = "$usn0 0"
+t_check "... the row left creating" test "$(rowstate svc-h)" = creating
+
 # 6. The operator deletes the foreign objects: custody makes its own.
 t_check "the foreign svc-a deleted" tool user delete svc-a
 t_check "the foreign AMT-inventory deleted" tool group delete AMT-inventory
 t_check "mallory's svc-e deleted" tool user delete svc-e
 t_check "the early svc-f deleted" tool user delete svc-f
+t_check "the quota computer svc-h deleted" tool computer delete svc-h
 t_exit "the next sync makes custody's own: exit 0" 0 c account sync
 t_check "svc-a: enabled, active" test "$(uac svc-a) $(rowstate svc-a)" = \
 	"66048 active"
-t_check "svc-e and svc-f: enabled, active" test \
-	"$(uac svc-e) $(rowstate svc-e) $(uac svc-f) $(rowstate svc-f)" = \
-	"66048 active 66048 active"
+t_check "svc-e, svc-f and svc-h: enabled, active" test \
+	"$(uac svc-e) $(rowstate svc-e) $(uac svc-f) $(rowstate svc-f) $(uac svc-h) $(rowstate svc-h)" = \
+	"66048 active 66048 active 66048 active"
 t_check "AMT-inventory active, svc-b in it" test \
 	"$(rowstate AMT-inventory) $(members AMT-inventory)" = "active svc-b "
 t_check "their password does not work any more" sh -c '
