@@ -24,6 +24,7 @@
 #                                   are ready at once; run CMD again; print
 #                                   the N statuses
 import os
+import select
 import signal
 import socket
 import ssl
@@ -61,6 +62,41 @@ def read_reply(s):
             break
         body += d
     return head + b"\r\n\r\n" + body
+
+
+def pipeline(s, data, quiet=0.0, timeout=60.0):
+    """Send data on TLS socket s while reading what comes back, in one
+    thread: yield each chunk read, b"" last at the end of the stream.
+    Nothing is read for the first `quiet` seconds. One thread because an
+    SSL object takes no read and write at once from two threads (Python
+    drops the GIL around SSL_read and SSL_write): a recv() racing a
+    sendall() on another thread may see its error state and return a
+    false end of stream."""
+    s.setblocking(False)
+    off, t0 = 0, time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - t0 > timeout:
+            raise SystemExit("no end of stream after %.0f s" % timeout)
+        reading = now - t0 >= quiet
+        if not reading or s.pending() == 0:
+            select.select([s] if reading else [],
+                          [s] if off < len(data) else [], [], 0.05)
+        if off < len(data):
+            try:
+                # The same bytes again after a want-write, as OpenSSL asks.
+                off += s.send(data[off:off + 65536])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        if not reading:
+            continue
+        try:
+            d = s.recv(1 << 20)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            continue
+        yield d
+        if not d:
+            return
 
 
 def main():

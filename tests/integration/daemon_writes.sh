@@ -29,7 +29,8 @@ DPID=$T_DPID
 # bundle, in order, and one more request on the connection answers.
 PYTHONPATH="$(dirname "$0")" python3 - "$T_PORT" "$CA" 6000 > "$W/out" \
     2>&1 <<'PY'
-import socket, ssl, sys, threading, time
+import socket, ssl, sys
+from daemon_client import pipeline
 port, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 want = open(ca, "rb").read()
 # A small receive window: the server's socket blocks after a few replies.
@@ -40,14 +41,11 @@ raw.connect(("127.0.0.1", int(port)))
 s = ssl.create_default_context(cafile=ca).wrap_socket(
     raw, server_hostname="127.0.0.1")
 req = b"GET /v1/trust/bundle HTTP/1.1\r\nHost: x\r\n\r\n"
-t = threading.Thread(target=lambda: s.sendall(req * n))
-t.start()
-time.sleep(1.0)
 buf = b""
-def reply():
+def reply(chunks):
     global buf
     while b"\r\n\r\n" not in buf:
-        d = s.recv(65536)
+        d = next(chunks)
         if not d:
             raise SystemExit("eof after %d replies" % ok)
         buf += d
@@ -56,21 +54,21 @@ def reply():
     clen = [int(l.split(b":", 1)[1]) for l in lines[1:]
             if l.lower().startswith(b"content-length:")][0]
     while len(buf) < clen:
-        d = s.recv(65536)
+        d = next(chunks)
         if not d:
             raise SystemExit("eof in a body after %d replies" % ok)
         buf += d
     body, buf = buf[:clen], buf[clen:]
     return lines[0], body
 ok = 0
+# All requests sent, nothing read for a second, then every reply read.
+chunks = pipeline(s, req * n, quiet=1.0)
 for i in range(n):
-    status, body = reply()
+    status, body = reply(chunks)
     if not status.startswith(b"HTTP/1.1 200") or body != want:
         raise SystemExit("reply %d: %r, %d bytes" % (i, status, len(body)))
     ok += 1
-t.join()
-s.sendall(req)
-status, body = reply()
+status, body = reply(pipeline(s, req))
 print("ok %d %s" % (ok, "more" if body == want else "bad"))
 PY
 t_grep "6000 pipelined replies read late arrive whole, in order" \
@@ -86,24 +84,21 @@ t_check "custodyd logged no TLS write error" \
 # alive.
 PYTHONPATH="$(dirname "$0")" python3 - "$T_PORT" "$CA" 20000 > "$W/out2" \
     2>&1 <<'PY'
-import sys, threading
-from daemon_client import tls
+import sys
+from daemon_client import pipeline, tls
 port, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = tls(port, ca)
-s.settimeout(60)
 req = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-t = threading.Thread(target=lambda: s.sendall(req * n))
-t.start()
 buf, got = b"", 0
-while got < n:
-    d = s.recv(1 << 20)
+for d in pipeline(s, req * n):
     if not d:
         break
     buf += d
     got += buf.count(b"HTTP/1.1 404 ")
     buf = buf[buf.rfind(b"HTTP/1.1 404 ") + 1:] if b"HTTP/1.1 404 " in buf \
         else buf[-16:]
-t.join()
+    if got >= n:
+        break
 print("answered %d" % got)
 PY
 t_grep "20000 pipelined 404s on one connection all answered" \
