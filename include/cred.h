@@ -137,7 +137,11 @@ int cred_device_set(struct cust_state *st, const char *actor,
  * active device has it registered: CUST_E_CONFLICT naming that device,
  * nothing recorded (another machine answers at fqdn's address: a wrong
  * address or a port forwarding to another device; recording it would
- * send fqdn's secrets there). When fqdn has a realm registered meanwhile
+ * send fqdn's secrets there); when recording, the refusal is audited
+ * ("device.set", result "refused", naming the other device and realm)
+ * and committed: in its own transaction, or in the caller's open one,
+ * which the caller then commits (nothing else was written in it). When
+ * fqdn has a realm registered meanwhile
  * (a concurrent first contact): CUST_OK if it is realm, else
  * CUST_E_VIOLATION. Check and write are one store transaction (its own
  * BEGIN IMMEDIATE, or the caller's open one), so two first contacts

@@ -541,6 +541,37 @@ fail:
 }
 
 /*
+ * A first contact refused: the realm is other's. The refused device.set
+ * is audited, and the entry must outlast the refusal: in a transaction
+ * of its own (BEGIN IMMEDIATE, nothing else written in it) it is
+ * committed, not rolled back; in the caller's it joins it, and the
+ * caller commits it (cred.h). Returns CUST_E_CONFLICT with msg, or the
+ * store's error.
+ */
+static int
+refuse_realm(struct cust_state *st, const char *actor, const char *norm,
+    const char *realm, const char *other, int own, const char *msg)
+{
+	char detail[CUST_MAX_FQDN + 160];
+	int r;
+
+	snprintf(detail, sizeof(detail), "digest_realm %s refused: recorded "
+	    "for %s (another device answers at this one's address)", realm,
+	    other);
+	r = audit_append(state_audit(st), actor, "device.set", norm,
+	    "refused", detail);
+	if (own) {
+		if (r == CUST_OK)
+			r = store_commit(state_store(st));
+		else
+			store_rollback(state_store(st));
+	}
+	if (r != CUST_OK)
+		return r;
+	return cust_fail(CUST_E_CONFLICT, "%s", msg);
+}
+
+/*
  * The first-contact DigestRealm: one write transaction (BEGIN IMMEDIATE
  * takes the write lock before the reads, so a custodyd job and a
  * custodyctl in another process cannot both pass the check with the same
@@ -600,10 +631,16 @@ cred_device_first_realm(struct cust_state *st, const char *actor,
 		goto fail;	/* nothing to write */
 	}
 	if (*other != '\0') {
-		r = cust_fail(CUST_E_CONFLICT, "the device's DigestRealm %s is "
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "the device's DigestRealm %s is "
 		    "recorded for %s: another device answers at %s's address "
 		    "(device set --address), nothing recorded, nothing sent",
 		    realm, other, norm);
+		if (record)
+			return refuse_realm(st, actor, norm, realm, other,
+			    own, msg);
+		r = cust_fail(CUST_E_CONFLICT, "%s", msg);
 		goto fail;
 	}
 	if (!record)

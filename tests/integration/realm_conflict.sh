@@ -108,10 +108,23 @@ import json, sys
 sys.exit(json.load(open(sys.argv[1]))["digest_realm"] is not None)
 EOF
 t_exit "audit list" 0 c --json audit list --object $T
-t_check "no device.set for $T" py "$TESTTMP/out" <<'EOF'
+t_check "no device.set ok for $T" py "$TESTTMP/out" <<'EOF'
 import json, sys
-sys.exit(any(e["action"] == "device.set" for e in
-    json.load(open(sys.argv[1]))["entries"]))
+sys.exit(any(e["action"] == "device.set" and e["result"] != "refused"
+    for e in json.load(open(sys.argv[1]))["entries"]))
+EOF
+# Each refused first contact that would have recorded (apply, both
+# pushes, both provisions; not the drift, a check only) is audited,
+# naming $D and the realm, though its check's transaction records
+# nothing.
+t_check "5 device.set refused for $T, naming $D and the realm" py \
+    "$TESTTMP/out" "$D" "$(sim_state $D 'd["realm"]')" <<'EOF'
+import json, sys
+es = [e for e in json.load(open(sys.argv[1]))["entries"]
+    if e["action"] == "device.set" and e["result"] == "refused"]
+print("    refused: %d" % len(es))
+sys.exit(not (len(es) == 5 and all(sys.argv[2] in e["detail"] and
+    sys.argv[3].lower() in e["detail"].lower() for e in es)))
 EOF
 t_exit "$D itself still pushes" 0 c --json password rotate $D --push
 t_check "ok" [ "$(item "$TESTTMP/out" pushes | cut -d'|' -f1)" = ok ]
@@ -134,6 +147,14 @@ r2=$(item "$TESTTMP/u2.json" items | cut -d'|' -f1)
 echo "    concurrent: $U1 $r1, $U2 $r2"
 t_check "one ok, one realm-conflict" [ "$(printf '%s\n' "$r1" "$r2" | sort |
 	tr '\n' ' ')" = "ok realm-conflict " ]
+t_exit "audit list --json" 0 c --json audit list
+t_check "6 device.set refused in all (5 for $T, the loser of the race)" py \
+    "$TESTTMP/out" <<'EOF'
+import json, sys
+es = [e for e in json.load(open(sys.argv[1]))["entries"]
+    if e["action"] == "device.set" and e["result"] == "refused"]
+sys.exit(len(es) != 6)
+EOF
 t_exit "device list --json" 0 c --json device list
 t_check "the realm recorded once" py "$TESTTMP/out" "$(sim_state $E \
     'd["realm"]')" <<'EOF'

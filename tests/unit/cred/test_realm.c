@@ -95,7 +95,16 @@ test_first_realm(void **state)
 	assert_non_null(strstr(cust_errmsg(), "c.corp.example"));
 	assert_realm(st, "b.corp.example", "");
 	assert_int_equal(tu_sql_int(st, "SELECT COUNT(*) FROM audit WHERE "
-	    "action = 'device.set' AND object = 'b.corp.example'"), 0);
+	    "action = 'device.set' AND object = 'b.corp.example' AND "
+	    "result = 'ok'"), 0);
+	/* Each refused record is audited, naming the other device and the
+	 * realm, and committed (the check's transaction is not rolled
+	 * back over it); a check only (drift) records no refusal. */
+	assert_int_equal(tu_sql_int(st, "SELECT COUNT(*) FROM audit WHERE "
+	    "action = 'device.set' AND object = 'b.corp.example' AND "
+	    "result = 'refused' AND detail LIKE '%a.corp.example%' AND "
+	    "detail LIKE '%" R1 "%'"), 2);
+	assert_int_equal(store_in_txn(state_store(st)), 0);
 
 	/* Check only: nothing written. */
 	assert_int_equal(cred_device_first_realm(st, ACTOR, "b.corp.example",
