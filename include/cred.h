@@ -150,6 +150,20 @@ int cred_device_first_realm(struct cust_state *st, const char *actor,
     const char *fqdn, const char *realm, int record)
 	__attribute__((warn_unused_result));
 
+/* Audit a refused first-contact record of DigestRealm realm for device
+ * fqdn: "device.set", result "refused", naming other (the device that
+ * has it registered; or, when it holds a space, a phrase naming the
+ * devices of one run that reported it too). Joins an open store
+ * transaction, else commits in its own. */
+int cred_device_realm_refused(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *realm, const char *other)
+	__attribute__((warn_unused_result));
+
+/* The stored FQDNs of the active devices with no DigestRealm registered
+ * (first contacts to come), sorted: *out a new array of strings. */
+int cred_device_unregistered(struct cust_state *st, json_t **out)
+	__attribute__((warn_unused_result));
+
 /* Retire an active device; its secret history is kept. Joins an open store
  * transaction, else runs in its own. */
 int cred_device_remove(struct cust_state *st, const char *actor,

@@ -5,7 +5,8 @@
  * One conversation per device (amt_fleet_run()), authenticated as the
  * device's admin with its current password:
  *  1. Get AMT_GeneralSettings: the DigestRealm must be the registered one
- *     (none registered: the device's is recorded, as a push does);
+ *     (none registered: the device's is recorded, as a push does, all
+ *     the run's first contacts read before any change: ops_realm.c);
  *  2. EnumerateUserAclEntries, paged by StartIndex, and GetUserAclEntryEx
  *     of every handle: the entries actually on the device;
  *  3. drift: every difference from the plan is a finding (unknown-user,
@@ -168,6 +169,8 @@ struct acl {
 	char why[256];			/* reconciling: why */
 	int rec_pre;			/* reconciling before sending */
 	char realm[AMT_REALM_MAX];
+	char regbuf[AMT_REALM_MAX];	/* reg, learnt by the run's first
+					 * contacts (ops_realm.c) */
 	struct want w[ACL_MAX_WANT];
 	size_t nw;
 	struct have h[ACL_MAX_HAVE];
@@ -1882,8 +1885,9 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 	struct acl *as = NULL;
 	struct amt_conv *convs = NULL;
 	struct ops_acl_sid sidcfg;
+	struct ops_first *first = NULL;
 	json_t *managed = NULL, *accounts = NULL, *items = NULL, *it, *v;
-	size_t i, n = json_array_size(fqdns), nc = 0, bad = 0;
+	size_t i, k, n = json_array_size(fqdns), nc = 0, nf = 0, bad = 0;
 	int r;
 
 	*items_out = NULL;
@@ -1895,6 +1899,7 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 		goto out;
 	if ((as = calloc(n ? n : 1, sizeof(*as))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
+	    (first = calloc(n ? n : 1, sizeof(*first))) == NULL ||
 	    (items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -1906,6 +1911,12 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 		if (r == CUST_OK) {
 			convs[nc++] = (struct amt_conv){ &as[i].t, acl_next,
 			    &as[i] };
+			if (as[i].reg == NULL) {	/* a first contact */
+				snprintf(first[nf].fqdn, sizeof(first[nf].fqdn),
+				    "%s", as[i].fqdn);
+				first[nf].t = &as[i].t;
+				first[nf++].index = i;
+			}
 			continue;
 		}
 		if (!ops_device_own_error(ctx->st, r))
@@ -1927,6 +1938,25 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 		cust_clearerr();
 		if (as[i].dev != NULL && (r = acl_record(&as[i])) != CUST_OK)
 			goto out;
+	}
+	/* The first contacts' realms, all read before any change is sent
+	 * (ops_realm.c; drift checks them): one recorded makes its device
+	 * a registered one; one refused ends it, nothing sent (its
+	 * conversation asks for nothing: ops_conv_next()). */
+	if ((r = ops_first_contacts(ctx, first, nf, apply != 0)) != CUST_OK)
+		goto out;
+	for (k = 0; k < nf; k++) {
+		struct acl *a = &as[first[k].index];
+
+		if (first[k].result != NULL) {
+			done(a, first[k].result, first[k].detail);
+			if ((r = acl_record(a)) != CUST_OK)
+				goto out;
+		} else if (first[k].known && apply) {
+			snprintf(a->regbuf, sizeof(a->regbuf), "%s",
+			    first[k].realm);
+			a->reg = a->t.realm = a->regbuf;
+		}
 	}
 	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
 		goto out;
@@ -1953,6 +1983,7 @@ out:
 		acl_clear(&as[i]);
 	free(as);
 	free(convs);
+	free(first);
 	json_decref(items);
 	json_decref(managed);
 	json_decref(accounts);

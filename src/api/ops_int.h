@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "ops.h"
+#include "util.h"
 
 extern const struct ops_entry ops_core_table[];
 extern const struct ops_entry ops_device_table[];
@@ -251,6 +252,43 @@ int ops_device_own_error(struct cust_state *st, int r);
  * (ops_provision.c) */
 int ops_first_realm(struct ops_ctx *ctx, const char *fqdn,
     const char *realm, int record, const char **result)
+	__attribute__((warn_unused_result));
+/*
+ * The first contacts of one run, read before anything is sent to any
+ * (ops_realm.c): f[0..n) the devices of the run with no DigestRealm
+ * registered, each with its target (t: borrowed, as the admin with the
+ * current password, no realm). Their realms are read concurrently (a Get
+ * each); a realm reported by two or more is recorded for none: each gets
+ * result "realm-conflict" naming the others (audited device.set refused
+ * when record); one reported once goes through ops_first_realm() (record
+ * it, else check it): its result then, or known set (the realm is the
+ * device's: recorded, or free when checking). A reply whose realm is not
+ * the one the device logs in with is "realm-mismatch"; a device whose
+ * read failed otherwise has neither (the run's own Get reads it). Fewer
+ * than two: nothing read (none to compare), nothing set. Any other return is custody's
+ * own error.
+ */
+struct amt_target;
+struct ops_first {
+	char fqdn[CUST_MAX_FQDN + 1];
+	const struct amt_target *t;	/* borrowed */
+	size_t index;			/* the caller's */
+	const char *result;		/* out: NULL, or the device's outcome:
+					 * nothing more is sent to it */
+	char detail[512];		/* out, with result */
+	char realm[64];			/* out: as read, "" when not */
+	int known;			/* out: realm recorded (checked) */
+};
+int ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
+    int record) __attribute__((warn_unused_result));
+/* The same for the devices among fqdns[0..n) with no realm registered
+ * (and, kind not NULL, a version of kind pending or pushed), their
+ * targets made here (the current admin password read audited as action):
+ * *out a new array (free()) of *n_out of them, index into fqdns. A
+ * device whose record cannot be used is left out (the run says why). */
+int ops_first_contacts_of(struct ops_ctx *ctx, const char *action,
+    const char *const *fqdns, size_t n, const char *kind, int record,
+    struct ops_first **out, size_t *n_out)
 	__attribute__((warn_unused_result));
 /* A random password no one holds (32 hex digits), made to be refused: a
  * peer that takes a login with it takes any (an impostor, or a man in the

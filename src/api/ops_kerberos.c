@@ -22,7 +22,8 @@
  *  1. Get AMT_GeneralSettings: the DigestRealm must be the one the device
  *     logs in with (amt_reply_realm()) and the registered one; none
  *     registered, it is recorded unless another device has it
- *     (ops_first_realm(): realm-conflict);
+ *     (ops_first_realm(): realm-conflict; all the run's first contacts
+ *     read before anything is sent, ops_realm.c);
  *  2. the clock (reference 7), before anything Kerberos: GetLow-
  *     AccuracyTimeSynch (Ta0), SetHighAccuracyTimeSynch(Ta0, Tm1, Tm2),
  *     then GetLowAccuracyTimeSynch again: the device's clock must now be
@@ -93,6 +94,8 @@ struct krb {
 	struct seal_secret *admin;	/* current admin password */
 	struct seal_secret *pw;		/* the AD object's password */
 	char realm[AMT_REALM_MAX];	/* the device's DigestRealm */
+	char regbuf[AMT_REALM_MAX];	/* reg, learnt by the run's first
+					 * contacts (ops_realm.c) */
 	const char *krealm;		/* directory.ad realm (borrowed) */
 	char sam[64], dn[1024], salt[320];
 	uint32_t kvno;
@@ -672,14 +675,16 @@ fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, int rotate,
 {
 	struct krb *ks = NULL;
 	struct amt_conv *convs = NULL;
+	struct ops_first *first = NULL;
 	json_t *items = NULL, *it, *v;
-	size_t i, n = json_array_size(fqdns), nc = 0, bad = 0;
+	size_t i, k, n = json_array_size(fqdns), nc = 0, nf = 0, bad = 0;
 	int r = CUST_OK;
 
 	*items_out = NULL;
 	*bad_out = 0;
 	if ((ks = calloc(n ? n : 1, sizeof(*ks))) == NULL ||
 	    (convs = calloc(n ? n : 1, sizeof(*convs))) == NULL ||
+	    (first = calloc(n ? n : 1, sizeof(*first))) == NULL ||
 	    (items = json_array()) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
@@ -695,6 +700,31 @@ fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, int rotate,
 			continue;
 		}
 		convs[nc++] = (struct amt_conv){ &ks[i].t, krb_next, &ks[i] };
+		if (ks[i].reg == NULL) {	/* a first contact */
+			snprintf(first[nf].fqdn, sizeof(first[nf].fqdn), "%s",
+			    ks[i].fqdn);
+			first[nf].t = &ks[i].t;
+			first[nf++].index = i;
+		}
+	}
+	/* The first contacts' realms, all read before anything is sent
+	 * (ops_realm.c): one recorded makes its device a registered one;
+	 * one refused ends it, nothing sent (ops_conv_next() asks its
+	 * conversation for nothing). */
+	if ((r = ops_first_contacts(ctx, first, nf, 1)) != CUST_OK)
+		goto out;
+	for (k = 0; k < nf; k++) {
+		struct krb *kb = &ks[first[k].index];
+
+		if (first[k].result != NULL) {
+			done(kb, first[k].result, "%s", first[k].detail);
+			if ((r = record(kb)) != CUST_OK)
+				goto out;
+		} else if (first[k].known) {
+			snprintf(kb->regbuf, sizeof(kb->regbuf), "%s",
+			    first[k].realm);
+			kb->reg = kb->t.realm = kb->regbuf;
+		}
 	}
 	if ((r = amt_fleet_run(convs, nc, 0)) != CUST_OK)
 		goto out;
@@ -719,6 +749,7 @@ out:
 		krb_clear(&ks[i]);
 	free(ks);
 	free(convs);
+	free(first);
 	json_decref(items);
 	return r;
 }

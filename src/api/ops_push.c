@@ -7,7 +7,9 @@
  * (written sealed and committed before anything is sent):
  *  1. Get AMT_GeneralSettings with the current password: the device's
  *     DigestRealm must be the registered one (when none is registered,
- *     the device's is recorded: first contact);
+ *     the device's is recorded: first contact; the realms of all the
+ *     run's first contacts are read, and recorded unless two report one,
+ *     before any change is sent: ops_realm.c);
  *  2. SetAdminAclEntryEx(admin, DigestPassword of the candidate) with the
  *     current password, on the Get's connection: the plaintext never
  *     travels;
@@ -221,6 +223,8 @@ struct push {
 	int err;			/* custody's own error (the store) */
 	int skipped;			/* not begun: the job is stopping */
 	struct pgroup *g;		/* its group commit */
+	const struct ops_first *first;	/* refused at the run's first
+					 * contacts (ops_realm.c), or NULL */
 	struct {			/* store steps queued for the group */
 		int end;
 		enum cred_push_end how;
@@ -1094,6 +1098,10 @@ push_prepare(struct ops_ctx *ctx, const char *fqdn, int recon,
 		goto out;
 	}
 	p->begun = ops_version_in(hist, CRED_KIND_ADMIN, "pushed") == p->ver;
+	if (p->first != NULL) {		/* nothing sent, no value read */
+		outcome(p, p->first->result, p->first->detail);
+		goto out;
+	}
 	if ((p->failv = ops_version_in(hist, CRED_KIND_ADMIN, "failed")) <=
 	    ops_version_in(hist, CRED_KIND_ADMIN, "current"))
 		p->failv = 0;
@@ -1225,8 +1233,9 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	struct amt_conv *convs = NULL;
 	struct pgroup g;
 	struct amt_fleet_hooks hooks = { push_flush, push_held, -1, &g };
+	struct ops_first *first = NULL;
 	json_t *items = NULL, *it;
-	size_t i;
+	size_t i, nfirst = 0;
 	int r = CUST_OK, sync = 0;
 
 	*items_out = NULL;
@@ -1295,6 +1304,16 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 		ps[i].devid = ids != NULL ? ids[i] : 0;
 		convs[i] = (struct amt_conv){ &ps[i].t, push_next, &ps[i] };
 	}
+	/* The first contacts' realms, all read before any change is sent
+	 * (ops_realm.c): those recorded are prepared as registered ones;
+	 * those refused end with their outcome, nothing read or sent. A
+	 * reconciliation sends no change and records no realm. */
+	if (!recon && (r = ops_first_contacts_of(ctx, "device.push", fqdns,
+	    n, CRED_KIND_ADMIN, 1, &first, &nfirst)) != CUST_OK)
+		goto out;
+	for (i = 0; i < nfirst; i++)
+		if (first[i].result != NULL)
+			ps[first[i].index].first = &first[i];
 	chunk_ask(&g, 0);
 	r = amt_fleet_run_with(convs, n, concurrency, &hooks);
 	if (r != CUST_OK || (r = push_drain(&g)) != CUST_OK)
@@ -1362,6 +1381,7 @@ out:
 	free(g.b);
 	free(g.chunks);
 	free(g.ops);
+	free(first);
 	json_decref(items);
 	return r;
 }

@@ -540,6 +540,54 @@ fail:
 	return r;
 }
 
+int
+cred_device_realm_refused(struct cust_state *st, const char *actor,
+    const char *fqdn, const char *realm, const char *other)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "digest_realm %s refused: %s%.400s "
+	    "(the same machine answers at more than one device's address)",
+	    realm, strchr(other, ' ') == NULL ? "recorded for " : "",
+	    other);
+	return audit_append(state_audit(st), actor, "device.set", fqdn,
+	    "refused", detail);
+}
+
+int
+cred_device_unregistered(struct cust_state *st, json_t **out)
+{
+	json_t *a;
+	sqlite3_stmt *s;
+	int rc, r = CUST_OK;
+
+	*out = NULL;
+	if ((a = json_array()) == NULL)
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	if ((s = store_stmt(state_store(st), "SELECT fqdn FROM device d "
+	    "WHERE d.digest_realm IS NULL AND d.state = 'active' AND "
+	    CRED_VISIBLE("d") " ORDER BY fqdn")) == NULL) {
+		json_decref(a);
+		return CUST_E_DB;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (json_array_append_new(a, json_string((const char *)
+		    sqlite3_column_text(s, 0))) != 0) {
+			r = cust_fail(CUST_E_NOMEM, "out of memory");
+			break;
+		}
+	if (r == CUST_OK && rc != SQLITE_DONE)
+		r = store_err(state_store(st), "cannot read the device "
+		    "inventory");
+	sqlite3_reset(s);
+	if (r != CUST_OK) {
+		json_decref(a);
+		return r;
+	}
+	*out = a;
+	return CUST_OK;
+}
+
 /*
  * A first contact refused: the realm is other's. The refused device.set
  * is audited, and the entry must outlast the refusal: in a transaction
@@ -552,14 +600,9 @@ static int
 refuse_realm(struct cust_state *st, const char *actor, const char *norm,
     const char *realm, const char *other, int own, const char *msg)
 {
-	char detail[CUST_MAX_FQDN + 160];
 	int r;
 
-	snprintf(detail, sizeof(detail), "digest_realm %s refused: recorded "
-	    "for %s (another device answers at this one's address)", realm,
-	    other);
-	r = audit_append(state_audit(st), actor, "device.set", norm,
-	    "refused", detail);
+	r = cred_device_realm_refused(st, actor, norm, realm, other);
 	if (own) {
 		if (r == CUST_OK)
 			r = store_commit(state_store(st));

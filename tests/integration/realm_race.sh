@@ -1,0 +1,120 @@
+#!/bin/sh
+# tests/integration/realm_race.sh - two first contacts of one run reaching
+# one machine (amtsim --alias: $A answers as $D, the same simulated
+# device), both with no realm registered and the same admin password. A
+# run that learnt the realm from whichever answered first sent that one
+# its change: the machine took $A's new password, and $D was then
+# refused blaming $A. Every first contact's realm is read before any
+# change is sent (src/api/ops_realm.c): a realm reported twice in a run
+# is recorded for neither, both end realm-conflict naming the other, and
+# the machine keeps its password. Both orders, several times, by the push
+# (password rotate --push) and by policy apply.
+. tests/integration/lib.sh
+t_need_or_skip curl python3
+
+D=dev00000.amtsim.test A=aaa.corp.example
+t_amtsim 1 "$TESTTMP" --alias $A=$D
+admin() { sim_state $D 'd["admin"]'; }
+py() { python3 - "$@"; }
+before=$(admin)
+[ -n "$before" ] || { t_fail "amtsim state dump"; t_done; }
+
+# fresh K: a new state with both devices imported, no realm for either.
+fresh() {
+	S="$TESTTMP/state-$1"
+	rm -rf "$S"
+	t_exit "init ($1)" 0 cc --state-dir "$S" init
+	{
+		echo "fqdn,admin_password,address,tags"
+		for d in $A $D; do echo "$d,P@ssw0rd,127.0.0.1:$port,race"; done
+	} >"$TESTTMP/fleet.csv"
+	t_exit "import $A and $D at one address ($1)" 0 cc --state-dir "$S" \
+	    device import "$TESTTMP/fleet.csv"
+}
+# both WHAT LIST: each of $A and $D in LIST (a JSON file's array) is
+# realm-conflict naming the other, no password in it.
+both() {
+	py "$TESTTMP/out" "$2" "$A" "$D" <<'EOF'
+import json, sys
+items = json.load(open(sys.argv[1]))[sys.argv[2]]
+a, d = sys.argv[3], sys.argv[4]
+got = {i["fqdn"]: (i["result"], i["detail"]) for i in items}
+ok = True
+for me, other in ((a, d), (d, a)):
+    res, det = got.get(me, ("absent", ""))
+    print("    %s: %s: %s" % (me, res, det))
+    if res != "realm-conflict" or other not in det or "P@ssw0rd" in det:
+        ok = False
+sys.exit(not ok)
+EOF
+}
+# neither K: no realm recorded for either, the machine's password as it
+# was, and each refusal audited (device.set refused, naming the other).
+neither() {
+	for d in $A $D; do
+		t_exit "device show $d ($1)" 0 cc --state-dir "$S" --json \
+		    device show $d
+		t_check "no realm recorded for $d ($1)" py "$TESTTMP/out" \
+		    <<'EOF'
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["digest_realm"] is not None)
+EOF
+	done
+	t_check "$D's admin password unchanged ($1)" [ "$(admin)" = "$before" ]
+	t_exit "audit list ($1)" 0 cc --state-dir "$S" --json audit list
+	t_check "one device.set refused each, naming the other ($1)" py \
+	    "$TESTTMP/out" "$A" "$D" <<'EOF'
+import json, sys
+es = json.load(open(sys.argv[1]))["entries"]
+a, d = sys.argv[2], sys.argv[3]
+ref = [e for e in es if e["action"] == "device.set"]
+sys.exit(not (len(ref) == 2 and all(e["result"] == "refused" for e in ref)
+    and sorted(e["object"] for e in ref) == sorted([a, d]) and
+    all((d if e["object"] == a else a) in e["detail"] for e in ref)))
+EOF
+}
+
+k=0
+for order in "$A $D" "$D $A" "$A $D" "$D $A"; do
+	k=$((k + 1))
+	fresh push$k
+	t_exit "password rotate $order --push (push$k, exit 1)" 1 \
+	    cc --state-dir "$S" --json password rotate $order --push
+	t_check "both realm-conflict, naming the other (push$k)" both \
+	    push$k pushes
+	neither push$k
+done
+
+k=0
+for order in first last; do
+	k=$((k + 1))
+	fresh apply$k
+	t_exit "policy load (apply$k)" 0 cc --state-dir "$S" policy load \
+	    tests/integration/acl_policy.yaml
+	# Device order is the job's (by id): import $A first or last.
+	if [ $order = last ]; then
+		t_exit "device remove $A, import it again (apply$k)" 0 \
+		    cc --state-dir "$S" device remove $A
+		echo "fqdn,admin_password,address,tags" >"$TESTTMP/one.csv"
+		echo "$A,P@ssw0rd,127.0.0.1:$port,race" >>"$TESTTMP/one.csv"
+		t_exit "import $A after $D (apply$k)" 0 cc --state-dir "$S" \
+		    device import "$TESTTMP/one.csv"
+	fi
+	t_exit "policy apply --tag race (apply$k, exit 1)" 1 \
+	    cc --state-dir "$S" --json policy apply --tag race
+	t_check "both realm-conflict, naming the other (apply$k)" both \
+	    apply$k items
+	neither apply$k
+done
+
+# The alias gone (its record removed): the device's own first contact
+# then records the realm and takes its change.
+t_exit "device remove $A" 0 cc --state-dir "$S" device remove $A
+t_exit "password rotate $D --push alone" 0 cc --state-dir "$S" --json \
+    password rotate $D --push
+t_check "ok, and the realm recorded" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["pushes"][0]["result"] != "ok")
+EOF
+t_check "$D's admin password changed" [ "$(admin)" != "$before" ]
+t_done
