@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -561,11 +562,16 @@ amt_reply_realm(const struct amt_reply *r, char realm[AMT_REALM_MAX])
 	    strlen(v) >= AMT_REALM_MAX)
 		return cust_fail(CUST_E_PARSE, "the device reports no valid "
 		    "DigestRealm");
-	/* The body is not protected on plain HTTP; the login's realm is. */
-	if (r->auth_realm[0] != '\0' && strcmp(r->auth_realm, v) != 0)
+	/* The body is not protected on plain HTTP; the login's realm is.
+	 * Compared without case (hex digits, as the registry compares
+	 * them); the login's spelling is the one answered, as the device
+	 * makes its DigestPasswords with it. */
+	if (r->auth_realm[0] != '\0' && strcasecmp(r->auth_realm, v) != 0)
 		return cust_fail(CUST_E_VIOLATION, "the DigestRealm in the "
 		    "device's reply, %.64s, is not the realm it logs in with, "
 		    "%.64s: nothing sent", v, r->auth_realm);
+	if (r->auth_realm[0] != '\0')
+		v = r->auth_realm;
 	memcpy(realm, v, strlen(v) + 1);
 	return CUST_OK;
 }

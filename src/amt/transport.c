@@ -246,7 +246,9 @@ chal_check(struct xfer *x, const char *v, size_t n)
 	memcpy(x->chal_realm, realm, sizeof(x->chal_realm));
 	chal_param(c, "qop", qop, sizeof(qop));
 	chal_param(c, "algorithm", alg, sizeof(alg));
-	if (x->t->realm != NULL && strcmp(realm, x->t->realm) != 0) {
+	/* Without case, as the registry compares them: the digits are hex
+	 * (libcurl logs in with the challenge's own spelling). */
+	if (x->t->realm != NULL && strcasecmp(realm, x->t->realm) != 0) {
 		snprintf(x->chal_why, sizeof(x->chal_why), "the device's "
 		    "digest realm '%.64s' is not the registered %.64s: not "
 		    "this device, no credentials sent", realm, x->t->realm);

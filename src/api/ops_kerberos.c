@@ -214,7 +214,7 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 			done(k, fail_kind(err), "%s", cust_errmsg());
 			return CUST_OK;
 		}
-		if (k->reg != NULL && strcmp(k->reg, k->realm) != 0) {
+		if (k->reg != NULL && strcasecmp(k->reg, k->realm) != 0) {
 			done(k, "realm-mismatch", "the device's DigestRealm %s "
 			    "is not the registered %s: not this device, nothing "
 			    "sent", k->realm, k->reg);

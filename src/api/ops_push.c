@@ -48,6 +48,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -542,7 +543,7 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			outcome(p, "unreachable", cust_errmsg());
 			return CUST_OK;
 		}
-		if (p->reg != NULL && strcmp(p->reg, realm) != 0) {
+		if (p->reg != NULL && strcasecmp(p->reg, realm) != 0) {
 			snprintf(d, sizeof(d), "the device's DigestRealm %s is "
 			    "not the registered %s: not this device, nothing "
 			    "sent", realm, p->reg);

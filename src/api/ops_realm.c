@@ -95,10 +95,10 @@ duplicates(struct ops_ctx *ctx, struct ops_first **g, size_t n, int record)
 				    g[j]->fqdn);
 		g[i]->result = "realm-conflict";
 		snprintf(g[i]->detail, sizeof(g[i]->detail), "the device's "
-		    "DigestRealm %s is also the one of %s in this run: one "
-		    "machine answers at more than one device's address "
-		    "(device set --address), nothing recorded, nothing sent",
-		    g[i]->realm, others);
+		    "DigestRealm %.64s is also the one of %.280s in this "
+		    "run: one machine answers at more than one device's "
+		    "address (device set --address), nothing recorded, "
+		    "nothing sent", g[i]->realm, others);
 		snprintf(who, sizeof(who), "reported in the same run by %s",
 		    others);
 		if (record && (r = cred_device_realm_refused(ctx->st,

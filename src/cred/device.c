@@ -546,7 +546,7 @@ cred_device_realm_refused(struct cust_state *st, const char *actor,
 {
 	char detail[512];
 
-	snprintf(detail, sizeof(detail), "digest_realm %s refused: %s%.400s "
+	snprintf(detail, sizeof(detail), "digest_realm %.64s refused: %s%.300s "
 	    "(the same machine answers at more than one device's address)",
 	    realm, strchr(other, ' ') == NULL ? "recorded for " : "",
 	    other);
@@ -674,7 +674,7 @@ cred_device_first_realm(struct cust_state *st, const char *actor,
 		goto fail;	/* nothing to write */
 	}
 	if (*other != '\0') {
-		char msg[512];
+		char msg[2 * CUST_MAX_FQDN + 256];
 
 		snprintf(msg, sizeof(msg), "the device's DigestRealm %s is "
 		    "recorded for %s: another device answers at %s's address "

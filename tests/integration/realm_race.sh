@@ -8,12 +8,15 @@
 # change is sent (src/api/ops_realm.c): a realm reported twice in a run
 # is recorded for neither, both end realm-conflict naming the other, and
 # the machine keeps its password. Both orders, several times, by the push
-# (password rotate --push) and by policy apply.
+# (password rotate --push) and by policy apply. And a realm registered in
+# another case (its digits are hex) is the device's: the push and the
+# apply go, as the registry's check already compared them.
 . tests/integration/lib.sh
 t_need_or_skip curl python3
 
 D=dev00000.amtsim.test A=aaa.corp.example
-t_amtsim 1 "$TESTTMP" --alias $A=$D
+E=dev00001.amtsim.test
+t_amtsim 2 "$TESTTMP" --alias $A=$D
 admin() { sim_state $D 'd["admin"]'; }
 py() { python3 - "$@"; }
 before=$(admin)
@@ -107,8 +110,30 @@ for order in first last; do
 	neither apply$k
 done
 
+# $E registered with its realm in lower case: the same realm.
+S="$TESTTMP/state-case"
+t_exit "init (case)" 0 cc --state-dir "$S" init
+lower=$(sim_state $E 'd["realm"][:7] + d["realm"][7:].lower()')
+printf 'fqdn,digest_realm,admin_password,address\n%s,%s,P@ssw0rd,127.0.0.1:%s\n' \
+	$E "$lower" $port >"$TESTTMP/e.csv"
+t_exit "import $E, its realm in lower case" 0 cc --state-dir "$S" device \
+    import "$TESTTMP/e.csv"
+t_exit "password rotate $E --push" 0 cc --state-dir "$S" --json password \
+    rotate $E --push
+t_check "ok" py "$TESTTMP/out" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))["pushes"][0]
+print("    " + p["result"] + ": " + p["detail"])
+sys.exit(p["result"] != "ok")
+EOF
+t_exit "policy load (case)" 0 cc --state-dir "$S" policy load \
+    tests/integration/acl_policy.yaml
+t_exit "policy apply $E" 0 cc --state-dir "$S" --json policy apply \
+    --device $E
+
 # The alias gone (its record removed): the device's own first contact
 # then records the realm and takes its change.
+S="$TESTTMP/state-apply2"
 t_exit "device remove $A" 0 cc --state-dir "$S" device remove $A
 t_exit "password rotate $D --push alone" 0 cc --state-dir "$S" --json \
     password rotate $D --push

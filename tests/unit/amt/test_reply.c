@@ -317,6 +317,14 @@ test_realm(void **state)
 			amt_reply_set_auth_realm(r,
 			    "Digest:A4070000000000000000000000000000");
 			assert_int_equal(amt_reply_realm(r, realm), CUST_OK);
+			/* The same hex digits in another case: the same realm
+			 * (as the registry compares them), answered as the
+			 * login spells it (the DigestPasswords' realm). */
+			amt_reply_set_auth_realm(r,
+			    "Digest:a4070000000000000000000000000000");
+			assert_int_equal(amt_reply_realm(r, realm), CUST_OK);
+			assert_string_equal(realm,
+			    "Digest:a4070000000000000000000000000000");
 			/* The login's realm differs: rewritten on the way. */
 			amt_reply_set_auth_realm(r,
 			    "Digest:A4070000000000000000000000000001");
