@@ -1345,13 +1345,45 @@ op_provision(struct ops_ctx *ctx, json_t *req, json_t **resp)
  * (unavailable, memory) are errors;
  * the job then ends 'failed', resumable.
  */
+/* The first contacts among fqdns (strings) read at once
+ * (ops_first_contacts_of()): *at_out (free()) has for each of fqdns the
+ * refusal that ends it, or NULL; *first_out (free()) holds them. */
+static int
+first_contacts(struct ops_ctx *ctx, json_t *fqdns, struct ops_first **first_out,
+    size_t *n_out, struct ops_first ***at_out)
+{
+	const char **names;
+	struct ops_first **at;
+	size_t n = json_array_size(fqdns), i;
+	int r;
+
+	*first_out = NULL;
+	*n_out = 0;
+	if ((at = calloc(n + 1, sizeof(*at))) == NULL ||
+	    (names = calloc(n + 1, sizeof(*names))) == NULL) {
+		free(at);
+		return cust_fail(CUST_E_NOMEM, "out of memory");
+	}
+	*at_out = at;
+	for (i = 0; i < n; i++)
+		names[i] = json_string_value(json_array_get(fqdns, i));
+	r = ops_first_contacts_of(ctx, PROV_ACTION, names, n, NULL, 1,
+	    first_out, n_out);
+	free(names);
+	for (i = 0; r == CUST_OK && i < *n_out; i++)
+		if ((*first_out)[i].result != NULL)
+			at[(*first_out)[i].index] = &(*first_out)[i];
+	return r;
+}
+
 static int
 provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
     size_t n, int64_t resume, int renew, json_t **resp)
 {
 	json_t *params = NULL, *fqdns = NULL, *items = json_array(), *it, *v;
+	struct ops_first *first = NULL, **at = NULL;
 	int64_t job = 0, *sorted = NULL, dev;
-	size_t m = 0, total, miss = 0, bad = 0, i;
+	size_t m = 0, total, miss = 0, bad = 0, i, nfirst = 0;
 	const char *res, *fqdn;
 	char d[600];
 	int r;
@@ -1375,6 +1407,11 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 	ops_crl_tick(ctx);
 	r = ops_job_targets(ctx, job, PROV_ITEM_KIND, sorted, m, &fqdns,
 	    &miss);
+	/* The first contacts' realms, all read before any device is
+	 * changed (ops_realm.c): two names of the job leading to one
+	 * machine must not have it take the first one's certificate. */
+	if (r == CUST_OK)
+		r = first_contacts(ctx, fqdns, &first, &nfirst, &at);
 	json_array_foreach(fqdns, i, v) {
 		json_t *o;
 
@@ -1383,8 +1420,14 @@ provision_job(struct ops_ctx *ctx, json_t *selector, const int64_t *ids,
 		fqdn = json_string_value(v);
 		it = NULL;
 		res = NULL;
-		if ((r = provision(ctx, fqdn, 0, json_is_true(json_object_get(
-		    params, "renew")), &it, &res)) != CUST_OK &&
+		if (at[i] != NULL) {	/* refused: nothing changed */
+			res = at[i]->result;
+			if ((it = json_pack("{s:s, s:s, s:s}", "result", res,
+			    "step", "realm-check", "detail", at[i]->detail)) ==
+			    NULL)
+				r = cust_fail(CUST_E_NOMEM, "out of memory");
+		} else if ((r = provision(ctx, fqdn, 0, json_is_true(
+		    json_object_get(params, "renew")), &it, &res)) != CUST_OK &&
 		    ops_device_own_error(ctx->st, r)) {
 			/* The device's own trouble (its password or TLS
 			 * record unreadable or altered, gone since): its
@@ -1438,6 +1481,8 @@ out:
 	json_decref(fqdns);
 	json_decref(items);
 	free(sorted);
+	free(first);
+	free(at);
 	return r;
 }
 

@@ -8,7 +8,8 @@
 # change is sent (src/api/ops_realm.c): a realm reported twice in a run
 # is recorded for neither, both end realm-conflict naming the other, and
 # the machine keeps its password. Both orders, several times, by the push
-# (password rotate --push) and by policy apply. And a realm registered in
+# (password rotate --push), by policy apply and by a provisioning job
+# (cert provision --tag). And a realm registered in
 # another case (its digits are hex) is the device's: the push and the
 # apply go, as the registry's check already compared them.
 . tests/integration/lib.sh
@@ -88,6 +89,17 @@ for order in "$A $D" "$D $A" "$A $D" "$D $A"; do
 	neither push$k
 done
 
+# again K: $A removed and imported again, so that it comes after $D in a
+# job (a job's devices go by id).
+again() {
+	t_exit "device remove $A, import it again ($1)" 0 \
+	    cc --state-dir "$S" device remove $A
+	echo "fqdn,admin_password,address,tags" >"$TESTTMP/one.csv"
+	echo "$A,P@ssw0rd,127.0.0.1:$port,race" >>"$TESTTMP/one.csv"
+	t_exit "import $A after $D ($1)" 0 cc --state-dir "$S" \
+	    device import "$TESTTMP/one.csv"
+}
+
 k=0
 for order in first last; do
 	k=$((k + 1))
@@ -95,19 +107,30 @@ for order in first last; do
 	t_exit "policy load (apply$k)" 0 cc --state-dir "$S" policy load \
 	    tests/integration/acl_policy.yaml
 	# Device order is the job's (by id): import $A first or last.
-	if [ $order = last ]; then
-		t_exit "device remove $A, import it again (apply$k)" 0 \
-		    cc --state-dir "$S" device remove $A
-		echo "fqdn,admin_password,address,tags" >"$TESTTMP/one.csv"
-		echo "$A,P@ssw0rd,127.0.0.1:$port,race" >>"$TESTTMP/one.csv"
-		t_exit "import $A after $D (apply$k)" 0 cc --state-dir "$S" \
-		    device import "$TESTTMP/one.csv"
-	fi
+	[ $order = last ] && again apply$k
 	t_exit "policy apply --tag race (apply$k, exit 1)" 1 \
 	    cc --state-dir "$S" --json policy apply --tag race
 	t_check "both realm-conflict, naming the other (apply$k)" both \
 	    apply$k items
 	neither apply$k
+done
+
+# A provisioning job (cert provision --tag): the machine must not take
+# the first name's certificate and key pair.
+certs() { sim_state $D 'len(d["keys"]), len(d["certificates"]), d["tls"]'; }
+certs0=$(certs)
+k=0
+for order in first last; do
+	k=$((k + 1))
+	fresh prov$k
+	[ $order = last ] && again prov$k
+	t_exit "cert provision --tag race (prov$k, exit 1)" 1 \
+	    cc --state-dir "$S" --json cert provision --tag race
+	t_check "both realm-conflict, naming the other (prov$k)" both \
+	    prov$k items
+	neither prov$k
+	t_check "$D's key pairs, certificates and TLS unchanged (prov$k)" \
+	    [ "$(certs)" = "$certs0" ]
 done
 
 # $E registered with its realm in lower case: the same realm.
