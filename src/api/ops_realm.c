@@ -273,7 +273,11 @@ ops_first_contacts_of(struct ops_ctx *ctx, const char *action,
 	for (i = 0, j = 0; i < m; i++) {
 		struct fdev *x = &d[i];
 
-		x->t.fqdn = f[i].fqdn;
+		/* The record's own name, not f[i].fqdn: f is compacted
+		 * below, and f[i] may then hold another device's name
+		 * (this device's password sent to that one's host). */
+		x->t.fqdn = json_string_value(json_object_get(x->dev,
+		    "fqdn"));
 		x->t.address = json_string_value(json_object_get(x->dev,
 		    "address"));
 		x->t.user = FIRST_ADMIN;
