@@ -21,6 +21,7 @@
  * another device's realm").
  */
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@
 
 /* The first-contact admin login (reference 2). */
 #define FIRST_ADMIN	"admin"
+/* Reads of a first contact's realm that failed for a passing reason:
+ * made this many times in all, FIRST_PAUSE_MS more apart each time. */
+#define FIRST_TRIES	3
+#define FIRST_PAUSE_MS	250
 
 /* One device's read: a Get, then over. */
 struct fget {
@@ -117,7 +122,7 @@ ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
 	struct ops_first **by = NULL;
 	const char *res;
 	size_t i, j, k, m = 0;
-	int r;
+	int r, t;
 
 	for (i = 0; i < n; i++) {
 		f[i].result = NULL;
@@ -138,8 +143,25 @@ ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
 		gets[i].f = &f[i];
 		convs[i] = (struct amt_conv){ f[i].t, fget_next, &gets[i] };
 	}
-	if ((r = amt_fleet_run(convs, n, 0)) != CUST_OK)
-		goto out;
+	/* A read that failed for a passing reason (a timeout, a 500, a
+	 * dropped connection) is made again: a device of a pair left unread
+	 * would make the other's realm look unique, and that one would be
+	 * recorded and sent its change. Not a refused password, nor a
+	 * rewritten realm: asking again changes nothing. */
+	for (k = n, t = 0; k > 0 && t < FIRST_TRIES; t++) {
+		if (t > 0)
+			(void)poll(NULL, 0, FIRST_PAUSE_MS * t);
+		if ((r = amt_fleet_run(convs, k, 0)) != CUST_OK)
+			goto out;
+		for (i = 0, k = 0; i < n; i++)
+			if (gets[i].err != CUST_OK &&
+			    gets[i].err != CUST_E_DENIED &&
+			    gets[i].err != CUST_E_VIOLATION) {
+				gets[i].sent = 0;
+				convs[k++] = (struct amt_conv){ f[i].t,
+				    fget_next, &gets[i] };
+			}
+	}
 	for (i = 0; i < n; i++) {
 		if (f[i].realm[0] != '\0')
 			by[m++] = &f[i];

@@ -89,6 +89,17 @@ for order in "$A $D" "$D $A" "$A $D" "$D $A"; do
 	neither push$k
 done
 
+# One of the two reads fails once (a 500 to the authenticated Get): the
+# other's realm then looked unique, and that name was recorded and sent
+# its change. The failed read is made again before anything is decided.
+fresh fault
+curl -s -o /dev/null -X POST "http://127.0.0.1:$control_port/fault" \
+    -d "{\"device\":\"$D\",\"fault\":\"http500\",\"count\":1,\"skip\":1}"
+t_exit "password rotate $A $D --push, one read failing once (exit 1)" 1 \
+    cc --state-dir "$S" --json password rotate $A $D --push
+t_check "both realm-conflict, naming the other (fault)" both fault pushes
+neither fault
+
 # again K: $A removed and imported again, so that it comes after $D in a
 # job (a job's devices go by id).
 again() {
