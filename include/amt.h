@@ -349,6 +349,12 @@ const char *amt_reply_auth_realm(const struct amt_reply *r);
 #define AMT_REALM_MAX	64
 int amt_reply_realm(const struct amt_reply *r, char realm[AMT_REALM_MAX])
 	__attribute__((warn_unused_result));
+/* Why a device's realm dev is not the registered reg (they differ): the
+ * end of a realm-mismatch message. A device is its registered realm only
+ * as spelled: its DigestPasswords and the HA1s consoles fetch are made
+ * with the registered spelling, so one that differs in case alone is
+ * still refused, told so. */
+const char *amt_realm_differs(const char *dev, const char *reg);
 
 /* The PT_STATUS name of an AMT return code ("PT_STATUS_INVALID_PASSWORD"),
  * or "PT_STATUS_UNKNOWN"; static. */

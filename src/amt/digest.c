@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* src/amt/digest.c - the AMT DigestPassword. */
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -58,4 +59,12 @@ out:
 	seal_secret_free(in);
 	seal_secret_free(b64);
 	return r;
+}
+
+const char *
+amt_realm_differs(const char *dev, const char *reg)
+{
+	return strcasecmp(dev, reg) == 0 ? "only the case differs, but the "
+	    "device's DigestPasswords and HA1s are made with the registered "
+	    "spelling, which must be the device's" : "not this device";
 }

@@ -95,7 +95,7 @@ struct xfer {
 	int need_chal;		/* this attempt must be challenged */
 	int chal_rc;		/* the challenge was refused: why */
 	int revoked;		/* the peer's certificate is revoked */
-	char chal_why[256];
+	char chal_why[512];
 	char chal_realm[128];	/* the realm of the last challenge */
 	int attempt;
 	int64_t wake_ms;	/* fleet: retry not before (monotonic ms) */
@@ -246,12 +246,13 @@ chal_check(struct xfer *x, const char *v, size_t n)
 	memcpy(x->chal_realm, realm, sizeof(x->chal_realm));
 	chal_param(c, "qop", qop, sizeof(qop));
 	chal_param(c, "algorithm", alg, sizeof(alg));
-	/* Without case, as the registry compares them: the digits are hex
-	 * (libcurl logs in with the challenge's own spelling). */
-	if (x->t->realm != NULL && strcasecmp(realm, x->t->realm) != 0) {
+	/* As spelled: the DigestPasswords and HA1s custody makes for the
+	 * device use the registered spelling (amt_realm_differs()). */
+	if (x->t->realm != NULL && strcmp(realm, x->t->realm) != 0) {
 		snprintf(x->chal_why, sizeof(x->chal_why), "the device's "
-		    "digest realm '%.64s' is not the registered %.64s: not "
-		    "this device, no credentials sent", realm, x->t->realm);
+		    "digest realm '%.64s' is not the registered %.64s: %s, "
+		    "no credentials sent", realm, x->t->realm,
+		    amt_realm_differs(realm, x->t->realm));
 		return CUST_E_VIOLATION;
 	}
 	if (!has_token(qop, "auth") || (*alg != '\0' &&

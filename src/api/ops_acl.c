@@ -1081,10 +1081,11 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 			done(a, fail_kind(err), cust_errmsg());
 			return CUST_OK;
 		}
-		if (a->reg != NULL && strcasecmp(a->reg, a->realm) != 0) {
+		if (a->reg != NULL && strcmp(a->reg, a->realm) != 0) {
 			snprintf(d, sizeof(d), "the device's DigestRealm %s is "
-			    "not the registered %s: not this device, nothing "
-			    "sent", a->realm, a->reg);
+			    "not the registered %s: %s, nothing sent",
+			    a->realm, a->reg, amt_realm_differs(a->realm,
+			    a->reg));
 			done(a, "realm-mismatch", d);
 			return CUST_OK;
 		}

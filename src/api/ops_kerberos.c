@@ -214,10 +214,11 @@ step(void *arg, const struct amt_reply *rep, int err, struct amt_req **out)
 			done(k, fail_kind(err), "%s", cust_errmsg());
 			return CUST_OK;
 		}
-		if (k->reg != NULL && strcasecmp(k->reg, k->realm) != 0) {
+		if (k->reg != NULL && strcmp(k->reg, k->realm) != 0) {
 			done(k, "realm-mismatch", "the device's DigestRealm %s "
-			    "is not the registered %s: not this device, nothing "
-			    "sent", k->realm, k->reg);
+			    "is not the registered %s: %s, nothing sent",
+			    k->realm, k->reg, amt_realm_differs(k->realm,
+			    k->reg));
 			return CUST_OK;
 		}
 		if (k->reg == NULL) {	/* first contact */

@@ -543,10 +543,10 @@ step(struct push *p, const struct amt_reply *rep, int err,
 			outcome(p, "unreachable", cust_errmsg());
 			return CUST_OK;
 		}
-		if (p->reg != NULL && strcasecmp(p->reg, realm) != 0) {
+		if (p->reg != NULL && strcmp(p->reg, realm) != 0) {
 			snprintf(d, sizeof(d), "the device's DigestRealm %s is "
-			    "not the registered %s: not this device, nothing "
-			    "sent", realm, p->reg);
+			    "not the registered %s: %s, nothing sent", realm,
+			    p->reg, amt_realm_differs(realm, p->reg));
 			outcome(p, "realm-mismatch", d);
 			return CUST_OK;
 		}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* src/cred/device.c - the device inventory: add, remove, look up, list. */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -94,7 +95,7 @@ cred_device_stage(struct cust_state *st, const char *actor,
 {
 	const struct seal_secret *given[2] = { spec->admin_pw, spec->mebx_pw };
 	static const char *kinds[2] = { CRED_KIND_ADMIN, CRED_KIND_MEBX };
-	char fqdn[CUST_MAX_FQDN + 1], uuid[37] = "";
+	char fqdn[CUST_MAX_FQDN + 1], uuid[37] = "", realm[48] = "";
 	int64_t id, now = util_now();
 	sqlite3_stmt *s;
 	size_t i;
@@ -110,10 +111,20 @@ cred_device_stage(struct cust_state *st, const char *actor,
 		memcpy(uuid, spec->uuid, strlen(spec->uuid) + 1);
 		util_lower(uuid);
 	}
-	if (spec->digest_realm != NULL && *spec->digest_realm != '\0' &&
-	    util_valid_digest_realm(spec->digest_realm) != CUST_OK)
-		return cust_fail(CUST_E_INVAL, "'%.48s' is not an AMT digest "
-		    "realm ('Digest:' and 32 hex digits)", spec->digest_realm);
+	if (spec->digest_realm != NULL && *spec->digest_realm != '\0') {
+		if (util_valid_digest_realm(spec->digest_realm) != CUST_OK)
+			return cust_fail(CUST_E_INVAL, "'%.48s' is not an AMT "
+			    "digest realm ('Digest:' and 32 hex digits)",
+			    spec->digest_realm);
+		/* Registered as AMT spells it, its digits in upper case: the
+		 * DigestPasswords and the HA1s consoles fetch are made with
+		 * the registered spelling, and the conversations take a
+		 * device for it only as spelled (amt_realm_differs()). */
+		memcpy(realm, spec->digest_realm, strlen(spec->digest_realm) +
+		    1);
+		for (i = sizeof("Digest:") - 1; realm[i] != '\0'; i++)
+			realm[i] = (char)toupper((unsigned char)realm[i]);
+	}
 	if (spec->address != NULL && *spec->address != '\0' &&
 	    (r = util_parse_address(spec->address, NULL, 0, NULL)) != CUST_OK)
 		return r;
@@ -135,8 +146,8 @@ cred_device_stage(struct cust_state *st, const char *actor,
 	sqlite3_bind_text(s, 1, fqdn, -1, SQLITE_TRANSIENT);
 	if (*uuid)
 		sqlite3_bind_text(s, 2, uuid, -1, SQLITE_TRANSIENT);
-	if (spec->digest_realm != NULL && *spec->digest_realm != '\0')
-		sqlite3_bind_text(s, 3, spec->digest_realm, -1, SQLITE_STATIC);
+	if (*realm != '\0')
+		sqlite3_bind_text(s, 3, realm, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 4, now);
 	if (import_id != 0)
 		sqlite3_bind_int64(s, 5, import_id);

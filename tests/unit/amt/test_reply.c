@@ -282,6 +282,21 @@ collect(void *arg, const char *v)
 	return 0;
 }
 
+/* amt_realm_differs(): why a device's realm is not the registered one; a
+ * difference in case alone is said as such (still refused: the
+ * DigestPasswords are made with the registered spelling). */
+static void
+test_realm_differs(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(amt_realm_differs(
+	    "Digest:A4070000000000000000000000000000",
+	    "Digest:a4070000000000000000000000000000"), "only the case"));
+	assert_string_equal(amt_realm_differs(
+	    "Digest:A4070000000000000000000000000000",
+	    "Digest:B4070000000000000000000000000000"), "not this device");
+}
+
 /* amt_reply_realm(): the body's DigestRealm, valid, and the realm the
  * exchange logged in with when it did (a rewritten body is refused). */
 static void
@@ -451,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_get_outputs),
 		cmocka_unit_test(test_arrays_and_epr),
 		cmocka_unit_test(test_realm),
+		cmocka_unit_test(test_realm_differs),
 		cmocka_unit_test(test_enumerate_pull),
 	};
 
