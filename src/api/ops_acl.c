@@ -1944,7 +1944,8 @@ fleet(struct ops_ctx *ctx, const struct policy *p, int apply, json_t *fqdns,
 	 * (ops_realm.c; drift checks them): one recorded makes its device
 	 * a registered one; one refused ends it, nothing sent (its
 	 * conversation asks for nothing: ops_conv_next()). */
-	if ((r = ops_first_contacts(ctx, first, nf, apply != 0)) != CUST_OK)
+	if ((r = ops_first_contacts(ctx, first, nf, apply ? OPS_FIRST_RECORD :
+	    OPS_FIRST_CHECK)) != CUST_OK)
 		goto out;
 	for (k = 0; k < nf; k++) {
 		struct acl *a = &as[first[k].index];

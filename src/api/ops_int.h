@@ -279,6 +279,14 @@ struct ops_first {
 	char realm[64];			/* out: as read, "" when not */
 	int known;			/* out: realm recorded (checked) */
 };
+/* record: what is done with the realms read. */
+#define OPS_FIRST_CHECK		0	/* nothing recorded nor audited (drift) */
+#define OPS_FIRST_RECORD	1	/* a unique realm recorded, a shared one
+					 * refused (audited) */
+#define OPS_FIRST_REFUSE	2	/* a shared one refused (audited), a
+					 * unique one left to the run's step,
+					 * which records it after its own checks
+					 * (the provisioning's login-check) */
 int ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
     int record) __attribute__((warn_unused_result));
 /* The same for the devices among fqdns[0..n) with no realm registered

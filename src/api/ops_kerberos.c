@@ -712,7 +712,8 @@ fleet(struct ops_ctx *ctx, struct krun *kr, json_t *fqdns, int rotate,
 	 * (ops_realm.c): one recorded makes its device a registered one;
 	 * one refused ends it, nothing sent (ops_conv_next() asks its
 	 * conversation for nothing). */
-	if ((r = ops_first_contacts(ctx, first, nf, 1)) != CUST_OK)
+	if ((r = ops_first_contacts(ctx, first, nf, OPS_FIRST_RECORD)) !=
+	    CUST_OK)
 		goto out;
 	for (k = 0; k < nf; k++) {
 		struct krb *kb = &ks[first[k].index];

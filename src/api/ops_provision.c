@@ -1367,8 +1367,10 @@ first_contacts(struct ops_ctx *ctx, json_t *fqdns, struct ops_first **first_out,
 	*at_out = at;
 	for (i = 0; i < n; i++)
 		names[i] = json_string_value(json_array_get(fqdns, i));
-	r = ops_first_contacts_of(ctx, PROV_ACTION, names, n, NULL, 1,
-	    first_out, n_out);
+	/* Refusing only: realm-check records a unique realm, after
+	 * login-check has found the peer refusing a wrong password. */
+	r = ops_first_contacts_of(ctx, PROV_ACTION, names, n, NULL,
+	    OPS_FIRST_REFUSE, first_out, n_out);
 	free(names);
 	for (i = 0; r == CUST_OK && i < *n_out; i++)
 		if ((*first_out)[i].result != NULL)

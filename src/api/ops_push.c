@@ -1310,7 +1310,7 @@ push_many(struct ops_ctx *ctx, const char *const *fqdns,
 	 * those refused end with their outcome, nothing read or sent. A
 	 * reconciliation sends no change and records no realm. */
 	if (!recon && (r = ops_first_contacts_of(ctx, "device.push", fqdns,
-	    n, CRED_KIND_ADMIN, 1, &first, &nfirst)) != CUST_OK)
+	    n, CRED_KIND_ADMIN, OPS_FIRST_RECORD, &first, &nfirst)) != CUST_OK)
 		goto out;
 	for (i = 0; i < nfirst; i++)
 		if (first[i].result != NULL)

@@ -118,6 +118,7 @@ ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
     int record)
 {
 	struct amt_conv *convs = NULL;
+	struct amt_target *tc = NULL;
 	struct fget *gets = NULL;
 	struct ops_first **by = NULL;
 	const char *res;
@@ -134,31 +135,37 @@ ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
 	if (n < 2)
 		return CUST_OK;
 	if ((convs = calloc(n, sizeof(*convs))) == NULL ||
+	    (tc = calloc(n, sizeof(*tc))) == NULL ||
 	    (gets = calloc(n, sizeof(*gets))) == NULL ||
 	    (by = calloc(n, sizeof(*by))) == NULL) {
 		r = cust_fail(CUST_E_NOMEM, "out of memory");
 		goto out;
 	}
+	/* The transport's own retries off (tc: copies of the targets): the
+	 * loop below is the only one, so that a device that takes the
+	 * connection and never answers holds the run up three timeouts, not
+	 * nine. */
 	for (i = 0; i < n; i++) {
+		tc[i] = *f[i].t;
+		tc[i].retries = -1;
 		gets[i].f = &f[i];
-		convs[i] = (struct amt_conv){ f[i].t, fget_next, &gets[i] };
+		convs[i] = (struct amt_conv){ &tc[i], fget_next, &gets[i] };
 	}
-	/* A read that failed for a passing reason (a timeout, a 500, a
-	 * dropped connection) is made again: a device of a pair left unread
-	 * would make the other's realm look unique, and that one would be
-	 * recorded and sent its change. Not a refused password, nor a
-	 * rewritten realm: asking again changes nothing. */
+	/* A read that failed for a passing reason (a timeout, a 500 or 503,
+	 * a dropped connection: CUST_E_UNAVAIL) is made again: a device of
+	 * a pair left unread would make the other's realm look unique, and
+	 * that one would be recorded and sent its change. Nothing else: a
+	 * refused password, a rewritten realm, a TLS or challenge refusal
+	 * is the same when asked again. */
 	for (k = n, t = 0; k > 0 && t < FIRST_TRIES; t++) {
 		if (t > 0)
 			(void)poll(NULL, 0, FIRST_PAUSE_MS * t);
 		if ((r = amt_fleet_run(convs, k, 0)) != CUST_OK)
 			goto out;
 		for (i = 0, k = 0; i < n; i++)
-			if (gets[i].err != CUST_OK &&
-			    gets[i].err != CUST_E_DENIED &&
-			    gets[i].err != CUST_E_VIOLATION) {
+			if (gets[i].err == CUST_E_UNAVAIL) {
 				gets[i].sent = 0;
-				convs[k++] = (struct amt_conv){ f[i].t,
+				convs[k++] = (struct amt_conv){ &tc[i],
 				    fget_next, &gets[i] };
 			}
 	}
@@ -179,13 +186,17 @@ ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
 		    by[j]->realm) == 0; j++)
 			;
 		if (j - i > 1) {
-			if ((r = duplicates(ctx, by + i, j - i, record)) !=
-			    CUST_OK)
+			if ((r = duplicates(ctx, by + i, j - i, record !=
+			    OPS_FIRST_CHECK)) != CUST_OK)
 				goto out;
 			continue;
 		}
+		/* Refusing only: the run's own step records it (after the
+		 * checks it makes first: the provisioning's login-check). */
+		if (record == OPS_FIRST_REFUSE)
+			continue;
 		if ((r = ops_first_realm(ctx, by[i]->fqdn, by[i]->realm,
-		    record, &res)) != CUST_OK)
+		    record == OPS_FIRST_RECORD, &res)) != CUST_OK)
 			goto out;
 		if (res != NULL) {
 			by[i]->result = res;
@@ -195,11 +206,13 @@ ops_first_contacts(struct ops_ctx *ctx, struct ops_first *f, size_t n,
 		}
 	}
 	for (k = 0; k < n; k++)
-		if (f[k].result == NULL && f[k].realm[0] != '\0')
+		if (f[k].result == NULL && f[k].realm[0] != '\0' &&
+		    record != OPS_FIRST_REFUSE)
 			f[k].known = 1;
 	r = CUST_OK;
 out:
 	free(convs);
+	free(tc);
 	free(gets);
 	free(by);
 	return r;

@@ -23,16 +23,20 @@ py() { python3 - "$@"; }
 before=$(admin)
 [ -n "$before" ] || { t_fail "amtsim state dump"; t_done; }
 
-# fresh K: a new state with both devices imported, no realm for either.
+# fresh K [TAG DEVICE...]: a new state with the devices (default $A and
+# $D, tag race) imported, no realm for any.
 fresh() {
-	S="$TESTTMP/state-$1"
+	fk=$1 ftag=${2:-race}
+	shift; [ $# -gt 0 ] && shift
+	[ $# -gt 0 ] || set -- $A $D
+	S="$TESTTMP/state-$fk"
 	rm -rf "$S"
-	t_exit "init ($1)" 0 cc --state-dir "$S" init
+	t_exit "init ($fk)" 0 cc --state-dir "$S" init
 	{
 		echo "fqdn,admin_password,address,tags"
-		for d in $A $D; do echo "$d,P@ssw0rd,127.0.0.1:$port,race"; done
+		for d in "$@"; do echo "$d,P@ssw0rd,127.0.0.1:$port,$ftag"; done
 	} >"$TESTTMP/fleet.csv"
-	t_exit "import $A and $D at one address ($1)" 0 cc --state-dir "$S" \
+	t_exit "import $* at one address ($fk)" 0 cc --state-dir "$S" \
 	    device import "$TESTTMP/fleet.csv"
 }
 # both WHAT LIST: each of $A and $D in LIST (a JSON file's array) is
@@ -143,6 +147,31 @@ for order in first last; do
 	t_check "$D's key pairs, certificates and TLS unchanged (prov$k)" \
 	    [ "$(certs)" = "$certs0" ]
 done
+
+# A provisioning job's first contacts, one of them a peer that takes any
+# login: the job's realm reads only refuse shared realms; a unique one is
+# recorded by the device's own realm-check, after login-check has found
+# the peer refusing a wrong password. So the impostor gets no realm
+# recorded for the device (it would be realm-mismatch for good then).
+fresh anylogin two $D $E
+sim_fault $E accept-any -1
+t_exit "cert provision --tag two, $E taking any login (exit 1)" 1 \
+    cc --state-dir "$S" --json cert provision --tag two
+t_check "$E failed at login-check" py "$TESTTMP/out" "$E" <<'EOF'
+import json, sys
+it = [i for i in json.load(open(sys.argv[1]))["items"]
+      if i["fqdn"] == sys.argv[2]][0]
+print("    %s: %s" % (it["result"], it["detail"]))
+sys.exit(not (it["result"] == "auth-failed" and
+    it["detail"].startswith("login-check: ") and
+    "takes any login" in it["detail"]))
+EOF
+t_exit "device show $E (anylogin)" 0 cc --state-dir "$S" --json device show $E
+t_check "no realm recorded for $E" py "$TESTTMP/out" <<'EOF'
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["digest_realm"] is not None)
+EOF
+sim_fault $E clear
 
 # $E imported with its realm in lower case: registered as AMT spells it
 # (upper case digits), since the DigestPasswords and the HA1s consoles
